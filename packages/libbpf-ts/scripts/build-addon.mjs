@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Builds the native addon with node-gyp, offline.
+//
+// node-gyp normally downloads Node's headers; this machine has no general Internet. Use the headers
+// installed with Node itself (/usr/include/node, i.e. nodedir=/usr) when they are there, otherwise the
+// `node-api-headers` package: a Node-API addon needs only the node_api*.h headers and links against
+// nothing from Node.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkg = dirname(dirname(fileURLToPath(import.meta.url)));
+const require = createRequire(join(pkg, 'package.json'));
+
+function fail(message) {
+  console.error(`libbpf-ts: ${message}`);
+  process.exit(1);
+}
+
+if (!existsSync('/usr/include/bpf/libbpf.h')) {
+  fail('libbpf headers are missing: install Debian\'s libbpf-dev (apt-get install libbpf-dev libelf-dev zlib1g-dev)');
+}
+
+function nodeDir() {
+  const candidates = [process.env.npm_config_nodedir, '/usr', dirname(dirname(process.execPath))].filter(Boolean);
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'include/node/node_api.h')) && existsSync(join(dir, 'include/node/common.gypi'))) return dir;
+  }
+  // Fallback: a nodedir assembled from node-api-headers, with an empty common.gypi (node-gyp's own
+  // addon.gypi supplies the settings an addon needs).
+  let headers;
+  try {
+    headers = require('node-api-headers').include_dir;
+  } catch {
+    fail('no Node headers found (/usr/include/node) and the node-api-headers package is not installed');
+  }
+  const dir = join(pkg, 'build', 'nodedir');
+  mkdirSync(join(dir, 'include/node'), { recursive: true });
+  for (const f of readdirSync(headers)) copyFileSync(join(headers, f), join(dir, 'include/node', f));
+  writeFileSync(join(dir, 'include/node/common.gypi'), '{}\n');
+  writeFileSync(join(dir, 'include/node/config.gypi'), '{ "variables": {} }\n');
+  return dir;
+}
+
+const gyp = require.resolve('node-gyp/bin/node-gyp.js');
+const args = [gyp, 'rebuild', `--nodedir=${nodeDir()}`, '--jobs=max'];
+try {
+  execFileSync(process.execPath, args, { cwd: pkg, stdio: ['ignore', 'inherit', 'inherit'] });
+} catch {
+  fail('building the addon failed (see the compiler output above)');
+}

@@ -1,0 +1,130 @@
+// Ring buffer consumption: a native thread drains the kernel rings into batches; JS gets one call
+// per batch and walks its records in place.
+import type { BpfMap } from './map.js';
+import { native, type NativeRingConsumer, type RingConsumerStats } from './native.js';
+
+/** Layout of one record inside a batch (written by the native consumer). */
+const HEADER_BYTES = 8;
+
+/**
+ * A batch of ring-buffer records: `u32 length | u32 ring index | payload | pad to 8`, repeated.
+ * Valid after the callback returns too (it owns pooled memory until garbage-collected), but
+ * holding many batches defeats the pool.
+ */
+export class RecordBatch {
+  readonly view: DataView;
+
+  constructor(
+    readonly buffer: Buffer,
+    readonly count: number,
+  ) {
+    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  }
+
+  /**
+   * Calls `fn` for each record with the batch's DataView and the record's payload offset and length:
+   * no allocation per record.
+   */
+  forEach(fn: (view: DataView, offset: number, length: number, ring: number) => void): void {
+    const v = this.view;
+    const end = v.byteLength;
+    for (let off = 0; off + HEADER_BYTES <= end;) {
+      const len = v.getUint32(off, true);
+      const ring = v.getUint32(off + 4, true);
+      fn(v, off + HEADER_BYTES, len, ring);
+      off += HEADER_BYTES + ((len + 7) & ~7);
+    }
+  }
+
+  /** Copies of each payload, for tests and slow paths. */
+  records(): Array<{ ring: number; data: Buffer }> {
+    const out: Array<{ ring: number; data: Buffer }> = [];
+    this.forEach((_v, off, len, ring) => out.push({ ring, data: Buffer.from(this.buffer.subarray(off, off + len)) }));
+    return out;
+  }
+}
+
+export interface RingConsumerOptions {
+  /** Called on the JS thread, once per batch. Exceptions are counted (`callbackErrors`), not fatal. */
+  onBatch(batch: RecordBatch): void;
+  /** Capacity of one batch; records larger than this are counted as oversize. Default 1 MiB. */
+  batchBytes?: number;
+  /** Batches that may wait for JS; more are dropped whole and counted. Default 16. */
+  maxPendingBatches?: number;
+  /** A partly filled batch is delivered at most this long after its first record. Default 10 ms. */
+  flushMs?: number;
+  /** Called once per batch's error, with the error. */
+  onError?(error: unknown): void;
+}
+
+export interface RingBufferStats extends RingConsumerStats {
+  callbackErrors: number;
+}
+
+/** Consumes one or more ring buffer maps; `ring` in each record is the index in `maps`. */
+export class RingBufferConsumer {
+  #native: NativeRingConsumer | null;
+  #callbackErrors = 0;
+  #last: RingConsumerStats | null = null;
+
+  constructor(maps: Array<BpfMap<unknown, unknown> | number>, opts: RingConsumerOptions) {
+    const fds = maps.map((m) => {
+      if (typeof m === 'number') return m;
+      if (m.type !== 'ringbuf') throw new TypeError(`map ${m.name} is a ${m.type}, not a ringbuf`);
+      return m.fd;
+    });
+    if (fds.length === 0) throw new RangeError('RingBufferConsumer needs at least one ring buffer');
+    const onBatch = (buf: Buffer, count: number): void => {
+      try {
+        opts.onBatch(new RecordBatch(buf, count));
+      } catch (e) {
+        this.#callbackErrors++;
+        opts.onError?.(e);
+      }
+    };
+    this.#native = new native.NativeRingConsumer(
+      fds,
+      {
+        batchBytes: opts.batchBytes ?? 1 << 20,
+        maxPendingBatches: opts.maxPendingBatches ?? 16,
+        flushMs: opts.flushMs ?? 10,
+      },
+      onBatch,
+    );
+  }
+
+  stats(): RingBufferStats {
+    const s = this.#native?.stats() ?? this.#last;
+    if (s === null) throw new Error('unreachable: consumer has no stats');
+    return { ...s, callbackErrors: this.#callbackErrors };
+  }
+
+  /** Let the process exit while the consumer runs (an agent keeps it referenced). */
+  unref(): this {
+    this.#native?.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.#native?.ref();
+    return this;
+  }
+
+  /**
+   * Stops the thread after a last drain of the rings. Batches already queued are still delivered
+   * on following event-loop turns; `await closed()` waits for them.
+   */
+  close(): void {
+    if (this.#native === null) return;
+    this.#last = this.#native.stats();
+    this.#native.close();
+    this.#native = null;
+  }
+
+  /** close(), then let the queued batches reach onBatch. */
+  async closeAndFlush(): Promise<void> {
+    this.close();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
