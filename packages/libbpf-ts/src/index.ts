@@ -3,7 +3,7 @@ export { BpfObject, BpfProgram, type OpenOptions, type UprobeOptions, type Kprob
 export { BpfMap, UpdateFlags } from './map.js';
 export { Link, LinkGroup } from './link.js';
 export { RingBufferConsumer, RecordBatch, type RingConsumerOptions, type RingBufferStats } from './ringbuf.js';
-export { PerfType, PerfSoftware, PerfHardware, onlineCpus, parseCpuList, type PerfEventOptions, type PerfEventSpec } from './perf.js';
+export { PerfType, PerfSoftware, PerfHardware, onlineCpus, parseCpuList, openPerfEvent, closePerfEvent, type PerfEventOptions, type PerfEventSpec } from './perf.js';
 export { programTypeSupported, mapTypeSupported, kprobesAvailable, uprobesAvailable, libbpfVersion, possibleCpus } from './probe.js';
 export { type LibbpfError, type LibbpfErrorCode, isLibbpfError } from './errors.js';
 export * as codec from './codec.js';

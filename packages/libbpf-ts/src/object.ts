@@ -3,7 +3,7 @@ import { type Codec } from './codec.js';
 import { Link, LinkGroup } from './link.js';
 import { BpfMap } from './map.js';
 import { type CookieOption, native, type NativeObject, type ProgramInfo } from './native.js';
-import { type PerfEventOptions, onlineCpus } from './perf.js';
+import { type PerfEventOptions, closePerfEvent, onlineCpus, openPerfEvent } from './perf.js';
 
 export interface OpenOptions {
   /** BTF to relocate against instead of /sys/kernel/btf/vmlinux (older kernels without BTF). */
@@ -70,11 +70,11 @@ export class BpfProgram {
     const cpus = opts.cpus ?? onlineCpus();
     try {
       for (const cpu of cpus) {
-        const fd = native.perfEventOpen({ ...opts.event, pid: opts.pid ?? -1, cpu });
+        const fd = openPerfEvent(opts.event, cpu, opts.pid);
         try {
           links.push(new Link(this.object.native().attachPerfEvent(this.name, fd, opts), `perf_event:cpu${cpu}`));
         } catch (e) {
-          native.closeFd(fd);
+          closePerfEvent(fd);
           throw e;
         }
       }

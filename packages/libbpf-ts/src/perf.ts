@@ -1,6 +1,6 @@
 // Perf events for perf_event programs (sampling profilers), opened per CPU.
 import { readFileSync } from 'node:fs';
-import type { CookieOption } from './native.js';
+import { type CookieOption, native } from './native.js';
 
 /** PERF_TYPE_* */
 export const PerfType = { HARDWARE: 0, SOFTWARE: 1, TRACEPOINT: 2, HW_CACHE: 3, RAW: 4, BREAKPOINT: 5 } as const;
@@ -41,4 +41,13 @@ export function parseCpuList(text: string): number[] {
 
 export function onlineCpus(): number[] {
   return parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+}
+
+/** Opens one perf event system-wide on `cpu` (or for `pid`); returns its fd. */
+export function openPerfEvent(spec: PerfEventSpec, cpu: number, pid = -1): number {
+  return native.perfEventOpen({ ...spec, cpu, pid });
+}
+
+export function closePerfEvent(fd: number): void {
+  native.closeFd(fd);
 }

@@ -1,0 +1,142 @@
+// Ring buffer consumption: batching, overflow in the kernel and in JS, close semantics.
+import t from 'tap';
+import { BpfObject, RecordBatch, RingBufferConsumer, codec } from '../src/index.js';
+import { COUNTER, PROBE_TEST_EVENT_SIZE, bpfObject, decodeProbeTestEvent, getppidTimes, waitFor } from './helpers.js';
+import { requireBpf } from './require-bpf.js';
+
+requireBpf(t);
+
+function load(fillerLen: number): BpfObject {
+  return BpfObject.open(bpfObject('probe_test')).setGlobal('target_tgid', process.pid).setGlobal('filler_len', fillerLen).load();
+}
+
+t.test('records arrive batched, in order, with their ring index', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  let batches = 0;
+  const tids: number[] = [];
+  const rings = new Set<number>();
+  const lengths = new Set<number>();
+  const consumer = new RingBufferConsumer([obj.map('events')], {
+    flushMs: 50,
+    onBatch: (b) => {
+      batches++;
+      b.forEach((v, off, len, ring) => {
+        lengths.add(len);
+        rings.add(ring);
+        tids.push(decodeProbeTestEvent(v, off).tid);
+      });
+    },
+  });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  t.teardown(() => link.close());
+  getppidTimes(2000);
+  await waitFor(() => tids.length >= 2000);
+  await consumer.closeAndFlush();
+  t.equal(tids.length, 2000);
+  t.ok(batches < 200, `2000 records in few JS calls (${batches})`);
+  t.same([...rings], [0]);
+  t.same([...lengths], [PROBE_TEST_EVENT_SIZE], 'each record has its real length');
+  t.same(tids.filter((x) => x !== process.pid), [], 'records from the main thread only');
+  const s = consumer.stats();
+  t.equal(s.records, 2000);
+  t.equal(s.bytes, 2000 * PROBE_TEST_EVENT_SIZE);
+  t.equal(s.droppedRecords, 0);
+});
+
+t.test('a full kernel ring drops records and the program counts them', async (t) => {
+  const obj = load(2048);
+  t.teardown(() => obj.close());
+  const link = obj.program('on_getppid').attach();
+  // Nobody consumes yet: 256 KiB of ring holds ~120 records of ~2 KiB.
+  getppidTimes(500);
+  link.close();
+  const drops = Number(obj.map('counters', codec.u32, codec.u64).get(COUNTER.RING_DROPS) ?? 0n);
+  let delivered = 0;
+  const consumer = new RingBufferConsumer([obj.map('events')], { onBatch: (b) => (delivered += b.count) });
+  t.teardown(() => consumer.close());
+  await waitFor(() => delivered + drops >= 500);
+  await consumer.closeAndFlush();
+  t.ok(drops > 0, `kernel-side drops counted (${drops})`);
+  t.ok(delivered > 0 && delivered < 500, `what fitted was delivered (${delivered})`);
+  t.equal(delivered + drops, 500, 'every record either delivered or counted as dropped');
+});
+
+t.test('a slow JS consumer loses whole batches, counted, and recovers', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  let delivered = 0;
+  let first = true;
+  const consumer = new RingBufferConsumer([obj.map('events')], {
+    batchBytes: 64 * 32, // 32 records per batch
+    maxPendingBatches: 1,
+    flushMs: 1,
+    onBatch: (b: RecordBatch) => {
+      delivered += b.count;
+      if (first) {
+        first = false;
+        const until = Date.now() + 300; // JS is stuck while the native thread keeps draining
+        while (Date.now() < until);
+      }
+    },
+  });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  t.teardown(() => link.close());
+  getppidTimes(1); // the first batch starts the stall
+  await waitFor(() => delivered >= 1);
+  const started = Date.now();
+  getppidTimes(5000);
+  await waitFor(() => Date.now() - started > 400);
+  getppidTimes(100);
+  await waitFor(() => consumer.stats().records >= 5101);
+  await consumer.closeAndFlush();
+  const s = consumer.stats();
+  t.equal(s.records, 5101, 'the native thread drained everything from the kernel');
+  t.equal(delivered + s.droppedRecords, s.records, 'delivered + dropped = drained');
+  t.equal(s.oversizeRecords, 0);
+  t.equal(s.callbackErrors, 0);
+});
+
+t.test('records larger than a batch are counted as oversize', async (t) => {
+  const obj = load(2048);
+  t.teardown(() => obj.close());
+  let delivered = 0;
+  const consumer = new RingBufferConsumer([obj.map('events')], { batchBytes: 1024, onBatch: (b) => (delivered += b.count) });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  getppidTimes(10);
+  link.close();
+  await waitFor(() => consumer.stats().oversizeRecords >= 10);
+  await consumer.closeAndFlush();
+  t.equal(consumer.stats().oversizeRecords, 10);
+  t.equal(delivered, 0);
+});
+
+t.test('exceptions in onBatch are counted, not fatal', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  const errors: unknown[] = [];
+  const consumer = new RingBufferConsumer([obj.map('events')], {
+    onBatch: () => {
+      throw new Error('boom');
+    },
+    onError: (e) => errors.push(e),
+  });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  getppidTimes(3);
+  link.close();
+  await waitFor(() => errors.length >= 1);
+  await consumer.closeAndFlush();
+  t.ok(consumer.stats().callbackErrors >= 1);
+  t.match(String(errors[0]), /boom/);
+});
+
+t.test('a non-ringbuf map is refused', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  t.throws(() => new RingBufferConsumer([obj.map('kv')], { onBatch: () => undefined }), /not a ringbuf/);
+  t.throws(() => new RingBufferConsumer([], { onBatch: () => undefined }), /at least one/);
+});

@@ -1,0 +1,21 @@
+// What every sub-command provides, and the shared option parsing with precise usage errors.
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { LanternError } from '../errors.js';
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Returns the process exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+/** util.parseArgs in strict mode, with its errors turned into usage errors naming the command. */
+export function parseOptions<T extends OptionSpec>(command: string, argv: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>> {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    throw new LanternError('LANTERN_ERR_USAGE', `${(e as Error).message}\nRun \`lantern ${command} --help\` for the options.`);
+  }
+}

@@ -1,0 +1,86 @@
+// `lantern run`: the agent.
+import { loadConfig } from '../../config/load.js';
+import { Agent } from '../../agent/agent.js';
+import { COLLECTOR_NAMES } from '../../config/schema.js';
+import { Logger } from '../../log.js';
+import { type Command, parseOptions } from '../command.js';
+
+const HELP = `Usage: lantern run [options]
+
+Runs the agent: loads the BPF collectors, turns what they see into OpenTelemetry records and
+exports them. Stops on SIGINT/SIGTERM or after --duration, detaching every probe and flushing.
+
+Options:
+  --pid PID               trace only this process (repeatable); default: every process
+  --duration SECONDS      stop cleanly after this long
+  --otlp-endpoint URL     OTLP receiver (default: $OTEL_EXPORTER_OTLP_ENDPOINT); none = local mode
+  --otlp-file PATH        also append every exported batch as OTLP JSON lines
+  --collectors LIST       comma-separated, of: ${COLLECTOR_NAMES.join(', ')} (default: process)
+  --config FILE           YAML configuration (default: $LANTERN_CONFIG)
+  --log-level LEVEL       debug, info, warn or error (default: info)
+  --log-format FORMAT     text or json (default: text)
+  --port PORT             control API port on 127.0.0.1 (default: 4590)
+  -h, --help              this help
+
+Standard OTEL_* variables are honoured: OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}ENDPOINT,
+..._HEADERS, ..._PROTOCOL, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME.
+Precedence: flags > environment > configuration file > defaults.`;
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the agent',
+  async run(argv) {
+    const { values } = parseOptions('run', argv, {
+      pid: { type: 'string', multiple: true },
+      duration: { type: 'string' },
+      'otlp-endpoint': { type: 'string' },
+      'otlp-file': { type: 'string' },
+      collectors: { type: 'string' },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values.help === true) {
+      console.log(HELP);
+      return 0;
+    }
+    const config = loadConfig({
+      config: values.config,
+      pids: values.pid,
+      duration: values.duration,
+      otlpEndpoint: values['otlp-endpoint'],
+      otlpFile: values['otlp-file'],
+      collectors: values.collectors,
+      logLevel: values['log-level'],
+      logFormat: values['log-format'],
+      port: values.port,
+    });
+    const log = new Logger(config.log.level, config.log.format === 'json');
+    const agent = new Agent(config, log);
+    await agent.start();
+    const reason = await waitForStop(config.durationSeconds);
+    log.info('stopping', { reason });
+    const summary = await agent.stop();
+    log.info('stopped', { summary });
+    return 0;
+  },
+};
+
+/** Resolves on SIGINT/SIGTERM or when the duration has passed. */
+function waitForStop(durationSeconds: number | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const done = (reason: string): void => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      if (timer !== undefined) clearTimeout(timer);
+      resolve(reason);
+    };
+    const onInt = (): void => done('SIGINT');
+    const onTerm = (): void => done('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    const timer = durationSeconds !== undefined ? setTimeout(() => done(`duration ${durationSeconds}s elapsed`), durationSeconds * 1000) : undefined;
+  });
+}

@@ -1,0 +1,47 @@
+// Opening Lantern's own BPF objects with the settings every one of them shares (bpf/include/filter.h).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { BpfObject, codec, isLibbpfError } from 'libbpf-ts';
+import { LanternError } from '../errors.js';
+
+/** bpf/.output beside the repository root, from src/ or dist/src/. */
+const OUTPUT_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/src/') ? '../../../bpf/.output/' : '../../bpf/.output/', import.meta.url));
+
+export function bpfObjectPath(name: string): string {
+  const path = `${OUTPUT_DIR}${name}.bpf.o`;
+  if (!existsSync(path)) {
+    throw new LanternError('LANTERN_ERR_BPF_OBJECT', `${path} is missing: build the BPF programs with \`npm run build\``);
+  }
+  return path;
+}
+
+export interface FilterSettings {
+  agentPid: number;
+  pids: number[];
+}
+
+/** Opens, applies the pid filter settings, loads, and fills the target pid map. */
+export function loadLanternObject(name: string, filter: FilterSettings, configure?: (o: BpfObject) => void): BpfObject {
+  const obj = BpfObject.open(bpfObjectPath(name));
+  try {
+    obj.setGlobal('agent_tgid', filter.agentPid);
+    obj.setGlobal('filter_pids', filter.pids.length > 0 ? 1 : 0, 1);
+    configure?.(obj);
+    obj.load();
+    const targets = obj.map('target_pids', codec.u32, codec.u8);
+    for (const pid of filter.pids) targets.set(pid, 1);
+    return obj;
+  } catch (e) {
+    obj.close();
+    if (isLibbpfError(e)) throw new LanternError('LANTERN_ERR_BPF_OBJECT', `${name}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/** Sums a per-CPU counters map (bpf/include/counters.h) into one number per slot. */
+export function readCounters(obj: BpfObject, slots: number): bigint[] {
+  const map = obj.map('counters', codec.u32, codec.u64);
+  const out: bigint[] = [];
+  for (let i = 0; i < slots; i++) out.push((map.getPerCpu(i) ?? []).reduce((a, b) => a + b, 0n));
+  return out;
+}

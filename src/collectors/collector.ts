@@ -1,0 +1,22 @@
+// The contract between the agent's wiring and each collector.
+import type { AgentConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { KernelClock } from '../model/clock.js';
+import type { RecordSink } from '../model/records.js';
+
+export interface CollectorContext {
+  config: AgentConfig;
+  log: Logger;
+  clock: KernelClock;
+  sink: RecordSink;
+}
+
+export interface Collector {
+  readonly name: string;
+  /** Loads and attaches; throws a LanternError with the reason when it cannot. */
+  start(ctx: CollectorContext): Promise<void>;
+  /** Detaches, then delivers what is still in flight to the sink. */
+  stop(): Promise<void>;
+  /** Counters for self-metrics: events in, losses per stage. */
+  stats(): Record<string, number>;
+}

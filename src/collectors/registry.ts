@@ -1,0 +1,17 @@
+// Collectors this build provides. Names known to the config but absent here are refused with a
+// clear "not available yet" at start.
+import type { CollectorName } from '../config/schema.js';
+import type { Collector } from './collector.js';
+import { ProcessCollector } from './process/collector.js';
+
+const FACTORIES: Partial<Record<CollectorName, () => Collector>> = {
+  process: () => new ProcessCollector(),
+};
+
+export function availableCollectors(): CollectorName[] {
+  return Object.keys(FACTORIES) as CollectorName[];
+}
+
+export function createCollector(name: CollectorName): Collector | null {
+  return FACTORIES[name]?.() ?? null;
+}

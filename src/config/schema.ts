@@ -1,0 +1,67 @@
+// The agent's configuration: one typed record, built from defaults ← YAML file ← OTEL_* env ← flags.
+import type { LogLevel } from '../log.js';
+
+/** Every collector Lantern knows. Which of them exist in this build is in collectors/registry.ts. */
+export const COLLECTOR_NAMES = ['process', 'sockets', 'tls', 'profiler', 'bpftrace', 'dynlog'] as const;
+export type CollectorName = (typeof COLLECTOR_NAMES)[number];
+
+export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+export interface OtlpSignalConfig {
+  endpoint?: string;
+  protocol: OtlpProtocol;
+  headers: Record<string, string>;
+}
+
+export interface OtlpConfig {
+  /** Base endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); unset means local mode. */
+  endpoint?: string;
+  traces: OtlpSignalConfig;
+  metrics: OtlpSignalConfig;
+  logs: OtlpSignalConfig;
+  timeoutMs: number;
+  /** Also write every exported batch as OTLP JSON lines (the Collector file exporter's format). */
+  file?: string;
+}
+
+export interface ServerConfig {
+  /** Loopback only: the control API is not for the network. */
+  host: string;
+  port: number;
+  /** Bearer token for the control API; generated at start when not given. */
+  token?: string;
+}
+
+export interface AgentConfig {
+  /** Trace only these processes; empty means every process. */
+  pids: number[];
+  durationSeconds?: number;
+  collectors: CollectorName[];
+  otlp: OtlpConfig;
+  /** Extra resource attributes for everything exported (OTEL_RESOURCE_ATTRIBUTES). */
+  resourceAttributes: Record<string, string>;
+  /** The agent's own service name, for its self-telemetry (OTEL_SERVICE_NAME). */
+  serviceName: string;
+  server: ServerConfig;
+  log: { level: LogLevel; format: 'text' | 'json' };
+}
+
+export function defaultConfig(): AgentConfig {
+  const signal = (): OtlpSignalConfig => ({ protocol: 'grpc', headers: {} });
+  return {
+    pids: [],
+    collectors: ['process'],
+    otlp: { traces: signal(), metrics: { protocol: 'http/protobuf', headers: {} }, logs: signal(), timeoutMs: 10_000 },
+    resourceAttributes: {},
+    serviceName: 'lantern',
+    server: { host: '127.0.0.1', port: 4590 },
+    log: { level: 'info', format: 'text' },
+  };
+}
+
+/** Local mode: no OTLP endpoint for any signal. */
+export function isLocalMode(c: AgentConfig): boolean {
+  return c.otlp.endpoint === undefined && c.otlp.traces.endpoint === undefined &&
+    c.otlp.metrics.endpoint === undefined && c.otlp.logs.endpoint === undefined;
+}

@@ -1,0 +1,9 @@
+// Everything a collector may produce. Exporters accept these and nothing collector-specific.
+import type { ProcessEvent } from './process.js';
+
+export type AgentRecord = { type: 'process'; event: ProcessEvent };
+
+/** Where collectors put their records. Must not throw and must not block. */
+export interface RecordSink {
+  put(record: AgentRecord): void;
+}
