@@ -50,11 +50,11 @@ export function asUrl(v: unknown): string | { error: string } {
   if (typeof v !== 'string') return { error: `expected a URL, got ${describe(v)}` };
   try {
     const u = new URL(v);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return { error: `expected an http:// or https:// URL, got ${JSON.stringify(v)}` };
-    return v;
+    if (u.protocol === 'http:' || u.protocol === 'https:') return v;
   } catch {
-    return { error: `expected a URL such as http://localhost:4317, got ${JSON.stringify(v)}` };
+    // reported below
   }
+  return { error: `expected an http:// or https:// URL such as http://localhost:4317, got ${JSON.stringify(v)}` };
 }
 
 export function asOneOf<T extends string>(v: unknown, allowed: readonly T[]): T | string {

@@ -6,7 +6,7 @@
 // `node-api-headers` package: a Node-API addon needs only the node_api*.h headers and links against
 // nothing from Node.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,18 @@ function nodeDir() {
   writeFileSync(join(dir, 'include/node/config.gypi'), '{ "variables": {} }\n');
   return dir;
 }
+
+// Incremental: skip when the addon is newer than every source and the build description.
+function mtime(p) {
+  try {
+    return statSync(p).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+const addon = join(pkg, 'build/Release/lbts.node');
+const sources = [join(pkg, 'binding.gyp'), ...readdirSync(join(pkg, 'src/native')).map((f) => join(pkg, 'src/native', f))];
+if (mtime(addon) > Math.max(...sources.map(mtime))) process.exit(0);
 
 const gyp = require.resolve('node-gyp/bin/node-gyp.js');
 const args = [gyp, 'rebuild', `--nodedir=${nodeDir()}`, '--jobs=max'];

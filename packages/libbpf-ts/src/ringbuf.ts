@@ -63,9 +63,9 @@ export interface RingBufferStats extends RingConsumerStats {
 
 /** Consumes one or more ring buffer maps; `ring` in each record is the index in `maps`. */
 export class RingBufferConsumer {
-  #native: NativeRingConsumer | null;
+  readonly #native: NativeRingConsumer;
+  #closed = false;
   #callbackErrors = 0;
-  #last: RingConsumerStats | null = null;
 
   constructor(maps: Array<BpfMap<unknown, unknown> | number>, opts: RingConsumerOptions) {
     const fds = maps.map((m) => {
@@ -93,38 +93,38 @@ export class RingBufferConsumer {
     );
   }
 
+  /** Counters stay readable after close. */
   stats(): RingBufferStats {
-    const s = this.#native?.stats() ?? this.#last;
-    if (s === null) throw new Error('unreachable: consumer has no stats');
-    return { ...s, callbackErrors: this.#callbackErrors };
+    return { ...this.#native.stats(), callbackErrors: this.#callbackErrors };
   }
 
   /** Let the process exit while the consumer runs (an agent keeps it referenced). */
   unref(): this {
-    this.#native?.unref();
+    if (!this.#closed) this.#native.unref();
     return this;
   }
 
   ref(): this {
-    this.#native?.ref();
+    if (!this.#closed) this.#native.ref();
     return this;
   }
 
   /**
-   * Stops the thread after a last drain of the rings. Batches already queued are still delivered
-   * on following event-loop turns; `await closed()` waits for them.
+   * Stops the thread after a last drain of the rings. Batches already queued for JS are still
+   * delivered on following event-loop turns: `closeAndFlush()` waits for them.
    */
   close(): void {
-    if (this.#native === null) return;
-    this.#last = this.#native.stats();
+    if (this.#closed) return;
+    this.#closed = true;
     this.#native.close();
-    this.#native = null;
   }
 
-  /** close(), then let the queued batches reach onBatch. */
-  async closeAndFlush(): Promise<void> {
+  /** close(), then wait (bounded) until every queued batch has reached onBatch. */
+  async closeAndFlush(timeoutMs = 5000): Promise<void> {
     this.close();
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    const until = Date.now() + timeoutMs;
+    while (this.#native.stats().pendingBatches > 0 && Date.now() < until) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 }

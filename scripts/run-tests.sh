@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test (libbpf-ts and the agent) with tap on the compiled JavaScript and ends with the
+# line this workplace reads: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+files=$(ls packages/libbpf-ts/dist/test/*.test.js 2>/dev/null; find dist/test -name '*.test.js' 2>/dev/null | sort)
+if [ -z "$files" ]; then
+  echo "run-tests: no compiled tests found: run npm run build first" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+log=$(mktemp)
+# shellcheck disable=SC2086
+npx tap -R tap $files "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# tap's closing "# { total: N, pass: N, fail: N }" line, turned into the plain summary.
+summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -n 1)
+rm -f "$log"
+pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
+fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
+pass=${pass:-0}
+fail=${fail:-0}
+if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+echo "${pass} passed, ${fail} failed"
+exit "$status"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs whatever is missing on a Debian 12 host and builds Lantern.
+#   scripts/setup.sh          for running the agent
+#   scripts/setup.sh --test   also what the test suite drives (real servers and clients)
+# Idempotent: a second run installs nothing and rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-run}
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  say "run as root (sudo): Lantern installs Debian packages and loads BPF programs"
+  exit 1
+fi
+
+# What the agent needs to build and run: a BPF compiler, libbpf, bpftool for vmlinux.h, a C++
+# toolchain for the addon, bpftrace for the bpftrace collector.
+packages=(clang-14 llvm-14 libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make g++ gcc python3 util-linux)
+if [ "$mode" = "--test" ]; then
+  packages+=(iproute2)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"
+  exit 1
+fi
+
+# npm dependencies: install when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund >&2
+fi
+
+say "building"
+npm run build >&2

@@ -1,0 +1,60 @@
+// The command-line contract: help everywhere, usage errors, commands not available yet, doctor.
+import { existsSync } from 'node:fs';
+import t from 'tap';
+import { runCli } from '../helpers/cli.js';
+
+t.test('help: top level and every command', async (t) => {
+  const top = await runCli(['--help']);
+  t.equal(top.code, 0);
+  for (const cmd of ['doctor', 'run', 'profile', 'bpftrace', 'trace-func']) t.match(top.stdout, new RegExp(`\\n  ${cmd} `), `lists ${cmd}`);
+  for (const cmd of ['doctor', 'run', 'profile', 'bpftrace', 'trace-func']) {
+    const r = await runCli([cmd, '--help']);
+    t.equal(r.code, 0, `${cmd} --help exits 0`);
+    t.match(r.stdout, `Usage: lantern ${cmd}`);
+  }
+  const none = await runCli([]);
+  t.equal(none.code, 2, 'no command is a usage error');
+  const unknown = await runCli(['frobnicate']);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, "unknown command 'frobnicate'");
+});
+
+t.test('commands of later features exit non-zero saying so', async (t) => {
+  for (const cmd of ['profile', 'bpftrace', 'trace-func']) {
+    const r = await runCli([cmd, '--pid', '1']);
+    t.equal(r.code, 1, `${cmd} exits 1`);
+    t.match(r.stderr, /not available yet/);
+    t.match(r.stderr, /LANTERN_ERR_NOT_AVAILABLE/);
+  }
+});
+
+t.test('run: bad flags are usage errors naming the problem', async (t) => {
+  const r = await runCli(['run', '--bogus']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /Unknown option '--bogus'/);
+  const v = await runCli(['run', '--pid', '0', '--otlp-endpoint', 'localhost:4317']);
+  t.equal(v.code, 2);
+  t.match(v.stderr, /--pid: expected a whole number from 1/);
+  t.match(v.stderr, /--otlp-endpoint: expected an http:\/\/ or https:\/\/ URL such as http:\/\/localhost:4317, got "localhost:4317"/);
+  const c = await runCli(['run', '--collectors', 'sockets', '--duration', '1']);
+  t.equal(c.code, 1);
+  t.match(c.stderr, /collector sockets not available yet/);
+});
+
+t.test('doctor tells the truth about this host', async (t) => {
+  const r = await runCli(['doctor', '--json']);
+  const report = JSON.parse(r.stdout) as { canRun: boolean; checks: Array<{ id: string; ok: boolean; required: boolean }>; features: Array<{ name: string; available: boolean }> };
+  const check = (id: string): boolean | undefined => report.checks.find((c) => c.id === id)?.ok;
+  t.equal(r.code, report.canRun ? 0 : 1, 'exit status follows canRun');
+  t.equal(check('privileges'), process.getuid?.() === 0, 'privileges: root or not');
+  t.equal(check('btf'), existsSync('/sys/kernel/btf/vmlinux'));
+  t.equal(check('kprobes'), existsSync('/sys/bus/event_source/devices/kprobe/type') || existsSync('/sys/kernel/tracing/kprobe_events'));
+  t.equal(check('uprobes'), existsSync('/sys/bus/event_source/devices/uprobe/type'));
+  t.equal(check('bpftrace'), existsSync('/usr/bin/bpftrace'));
+  t.equal(report.checks.length, 13, 'every check reported');
+  t.equal(report.features.length, 6);
+  const text = await runCli(['doctor']);
+  t.match(text.stdout, /Kprobes/);
+  t.match(text.stdout, /fentry\/fexit/);
+  t.match(text.stdout, report.canRun ? /The agent can run on this host/ : /cannot run/);
+});

@@ -1,0 +1,90 @@
+// Configuration: precedence flags > OTEL_* > YAML > defaults, and precise errors.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/config/load.js';
+import { isLocalMode } from '../../src/config/schema.js';
+import { parseKeyValueList } from '../../src/config/validate.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lantern-config-'));
+function yamlFile(text: string): string {
+  const p = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+t.test('defaults: local mode, process collector, loopback control API', async (t) => {
+  const c = loadConfig({}, {});
+  t.ok(isLocalMode(c));
+  t.same(c.collectors, ['process']);
+  t.same(c.pids, []);
+  t.equal(c.server.host, '127.0.0.1');
+  t.equal(c.otlp.traces.protocol, 'grpc');
+});
+
+t.test('OTEL_* variables are honoured', async (t) => {
+  const c = loadConfig({}, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317',
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://collector:4318/v1/metrics',
+    OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc,x-tenant=t1',
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=t2',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_TIMEOUT: '5000',
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod,k8s.cluster.name=c1',
+    OTEL_SERVICE_NAME: 'lantern-node-1',
+  });
+  t.notOk(isLocalMode(c));
+  t.equal(c.otlp.endpoint, 'http://collector:4317');
+  t.equal(c.otlp.metrics.endpoint, 'http://collector:4318/v1/metrics');
+  t.same(c.otlp.logs.headers, { authorization: 'Bearer abc', 'x-tenant': 't1' });
+  t.same(c.otlp.traces.headers, { authorization: 'Bearer abc', 'x-tenant': 't2' }, 'per-signal headers override');
+  t.equal(c.otlp.traces.protocol, 'http/protobuf');
+  t.equal(c.otlp.timeoutMs, 5000);
+  t.same(c.resourceAttributes, { 'deployment.environment': 'prod', 'k8s.cluster.name': 'c1' });
+  t.equal(c.serviceName, 'lantern-node-1');
+});
+
+t.test('precedence: flags over environment over file', async (t) => {
+  const file = yamlFile('otlp:\n  endpoint: http://from-file:4317\n  file: /tmp/x.jsonl\npids: [10, 11]\nduration: 5\n');
+  const fromFile = loadConfig({ config: file }, {});
+  t.equal(fromFile.otlp.endpoint, 'http://from-file:4317');
+  t.same(fromFile.pids, [10, 11]);
+  t.equal(fromFile.durationSeconds, 5);
+  const fromEnv = loadConfig({ config: file }, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://from-env:4317' });
+  t.equal(fromEnv.otlp.endpoint, 'http://from-env:4317');
+  const fromFlag = loadConfig({ config: file, otlpEndpoint: 'http://from-flag:4317', pids: ['7', '7', '8'], duration: '0.5' },
+    { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://from-env:4317' });
+  t.equal(fromFlag.otlp.endpoint, 'http://from-flag:4317');
+  t.same(fromFlag.pids, [7, 8], 'duplicates collapse');
+  t.equal(fromFlag.durationSeconds, 0.5);
+  t.equal(fromFlag.otlp.file, '/tmp/x.jsonl', 'unset flags keep file values');
+  t.equal(loadConfig({}, { LANTERN_CONFIG: file }).otlp.endpoint, 'http://from-file:4317', 'LANTERN_CONFIG names the file');
+});
+
+t.test('every problem is reported at once, with its source and setting', async (t) => {
+  const file = yamlFile('pids: 12\ncolectors: [process]\notlp:\n  endpoint: ftp://x\n  protocol: carrier-pigeon\nserver:\n  host: 0.0.0.0\n');
+  const err = t.throws(() => loadConfig({ config: file, duration: 'soon', collectors: 'process,gpu' }, { OTEL_EXPORTER_OTLP_TIMEOUT: '-3' })) as Error & { code: string };
+  t.equal(err.code, 'LANTERN_ERR_CONFIG');
+  t.match(err.message, `${file}: pids: expected a list, got 12`);
+  t.match(err.message, `${file}: colectors: unknown setting`);
+  t.match(err.message, `${file}: otlp.endpoint: expected an http:// or https:// URL such as http://localhost:4317, got "ftp://x"`);
+  t.match(err.message, `${file}: otlp.protocol: expected one of grpc, http/protobuf, http/json, got "carrier-pigeon"`);
+  t.match(err.message, `${file}: server.host: the control API listens on loopback only`);
+  t.match(err.message, 'environment: OTEL_EXPORTER_OTLP_TIMEOUT: expected a whole number');
+  t.match(err.message, 'command line: --duration: expected a positive number, got "soon"');
+  t.match(err.message, 'command line: --collectors: unknown collector "gpu"');
+});
+
+t.test('unreadable and malformed files', async (t) => {
+  t.throws(() => loadConfig({ config: join(dir, 'missing.yaml') }, {}), { code: 'LANTERN_ERR_CONFIG_FILE', message: /cannot read configuration file/ });
+  t.throws(() => loadConfig({ config: yamlFile('a: [1,\n') }, {}), { code: 'LANTERN_ERR_CONFIG_FILE', message: /not valid YAML/ });
+  t.throws(() => loadConfig({ config: yamlFile('- 1\n- 2\n') }, {}), { code: 'LANTERN_ERR_CONFIG', message: /expected a mapping of settings, got a list/ });
+  t.same(loadConfig({ config: yamlFile('') }, {}).collectors, ['process'], 'an empty file is fine');
+});
+
+t.test('key=value lists', async (t) => {
+  t.same(parseKeyValueList('a=1, b = two%2Cthree ,'), { a: '1', b: 'two,three' });
+  t.match(parseKeyValueList('novalue'), /expected key=value pairs/);
+  t.match(parseKeyValueList('a=%zz'), /not valid percent-encoding/);
+});
