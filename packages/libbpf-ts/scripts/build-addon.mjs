@@ -24,23 +24,30 @@ if (!existsSync('/usr/include/bpf/libbpf.h')) {
 }
 
 function nodeDir() {
-  const candidates = [process.env.npm_config_nodedir, '/usr', dirname(dirname(process.execPath))].filter(Boolean);
+  // LIBBPF_TS_HEADERS=package forces the fallback (to check it works on a machine that has both).
+  const candidates = process.env.LIBBPF_TS_HEADERS === 'package' ? []
+    : [process.env.npm_config_nodedir, '/usr', dirname(dirname(process.execPath))].filter(Boolean);
   for (const dir of candidates) {
     if (existsSync(join(dir, 'include/node/node_api.h')) && existsSync(join(dir, 'include/node/common.gypi'))) return dir;
   }
-  // Fallback: a nodedir assembled from node-api-headers, with an empty common.gypi (node-gyp's own
-  // addon.gypi supplies the settings an addon needs).
+  // Fallback: a nodedir assembled from node-api-headers with a minimal common.gypi (node-gyp's
+  // own addon.gypi supplies the rest of what an addon needs).
   let headers;
   try {
     headers = require('node-api-headers').include_dir;
   } catch {
     fail('no Node headers found (/usr/include/node) and the node-api-headers package is not installed');
   }
-  const dir = join(pkg, 'build', 'nodedir');
+  // Outside build/: `node-gyp rebuild` starts by deleting build/.
+  const dir = join(pkg, '.nodedir');
   mkdirSync(join(dir, 'include/node'), { recursive: true });
   for (const f of readdirSync(headers)) copyFileSync(join(headers, f), join(dir, 'include/node', f));
-  writeFileSync(join(dir, 'include/node/common.gypi'), '{}\n');
-  writeFileSync(join(dir, 'include/node/config.gypi'), '{ "variables": {} }\n');
+  // The least of Node's common.gypi an addon build needs: a Release configuration and PIC code.
+  const common = { target_defaults: { default_configuration: 'Release', configurations: { Release: {} }, cflags: ['-fPIC', '-O2'] } };
+  for (const sub of ['', 'include/node']) {
+    writeFileSync(join(dir, sub, 'common.gypi'), `${JSON.stringify(common)}\n`);
+    writeFileSync(join(dir, sub, 'config.gypi'), '{ "variables": {} }\n');
+  }
   return dir;
 }
 
