@@ -1,0 +1,32 @@
+// A traced connection as user space knows it: whose it is, which end, and the two addresses.
+
+export interface Endpoint {
+  /** Textual IP ("127.0.0.1", "::1") or a unix socket path; "" when unknown. */
+  address: string;
+  port: number;
+}
+
+/** Identity of one connection: a pid reuses fds, so the generation tells reuses apart. */
+export interface ConnectionKey {
+  pid: number;
+  fd: number;
+  generation: number;
+}
+
+export type ConnectionRole = 'client' | 'server' | 'unknown';
+
+export interface ConnectionInfo extends ConnectionKey {
+  /** Thread group id of the process owning the socket (== pid). */
+  role: ConnectionRole;
+  family: 'ipv4' | 'ipv6' | 'unix' | 'unknown';
+  transport: 'tcp' | 'udp' | 'unknown';
+  local: Endpoint;
+  remote: Endpoint;
+}
+
+/** Payload direction as seen by the process owning the socket. */
+export type Direction = 'egress' | 'ingress';
+
+export function connectionId(k: ConnectionKey): string {
+  return `${k.pid}:${k.fd}:${k.generation}`;
+}

@@ -1,0 +1,4 @@
+// Every protocol's finished request/response pairs. Protocols add their own variant here.
+import type { HttpExchange } from './http.js';
+
+export type Exchange = HttpExchange;

@@ -1,0 +1,50 @@
+// HTTP/1.x messages as the parser produces them and exchanges as the matcher pairs them.
+import type { ConnectionInfo } from './connection.js';
+
+/** Header names lower-cased, values as sent (repeated headers stay repeated, in order). */
+export type HeaderList = Array<[name: string, value: string]>;
+
+export interface HttpRequestMessage {
+  kind: 'request';
+  method: string;
+  /** The request-target exactly as sent ("/a/b?x=1", "http://host/x" for proxies, "*" ...). */
+  target: string;
+  /** "1.0" or "1.1". */
+  version: string;
+  headers: HeaderList;
+  /** Body bytes on the wire after transfer decoding (chunk framing excluded). */
+  bodySize: number;
+  /** The first bytes of the body, up to the parser's capture bound. */
+  bodyPrefix: Uint8Array;
+  /** Wall-clock ns of the syscall that carried the first / last byte of the message. */
+  startNs: bigint;
+  endNs: bigint;
+}
+
+export interface HttpResponseMessage {
+  kind: 'response';
+  statusCode: number;
+  reason: string;
+  version: string;
+  headers: HeaderList;
+  bodySize: number;
+  bodyPrefix: Uint8Array;
+  startNs: bigint;
+  endNs: bigint;
+  /** Interim responses (1xx other than 101) precede the final one and are reported separately. */
+  interim: boolean;
+  /** The body had no length and ended when the connection closed. */
+  endedByClose: boolean;
+}
+
+export type HttpMessage = HttpRequestMessage | HttpResponseMessage;
+
+export interface HttpExchange {
+  protocol: 'http1';
+  connection: ConnectionInfo;
+  request: HttpRequestMessage;
+  /** null when the connection closed (or the exchange was evicted) before a response came. */
+  response: HttpResponseMessage | null;
+  /** 0-based position of this exchange on its connection (pairs client and server spans). */
+  ordinal: number;
+}

@@ -1,0 +1,43 @@
+// Finished spans and metric points, independent of any SDK: built from exchanges by src/semconv,
+// turned into OTLP by src/export.
+
+export type AttributeValue = string | number | boolean | string[];
+export type Attributes = Record<string, AttributeValue>;
+
+/** The process a record belongs to: one OTel resource per traced process. */
+export interface ResourceRecord {
+  /** Stable key for grouping (e.g. "pid:1234:starttime"). */
+  key: string;
+  attributes: Attributes;
+}
+
+export type SpanKind = 'server' | 'client' | 'internal' | 'producer' | 'consumer';
+
+export interface SpanRecord {
+  /** 32 lowercase hex chars. */
+  traceId: string;
+  /** 16 lowercase hex chars. */
+  spanId: string;
+  parentSpanId?: string;
+  /** W3C tracestate from the request, if any. */
+  traceState?: string;
+  name: string;
+  kind: SpanKind;
+  startTimeUnixNano: bigint;
+  endTimeUnixNano: bigint;
+  attributes: Attributes;
+  status: { code: 'unset' | 'ok' | 'error'; message?: string };
+  resource: ResourceRecord;
+}
+
+/** One measurement for a histogram instrument. */
+export interface HistogramPoint {
+  /** Instrument name, e.g. "http.server.request.duration". */
+  name: string;
+  unit: string;
+  description: string;
+  value: number;
+  attributes: Attributes;
+  resource: ResourceRecord;
+  timeUnixNano: bigint;
+}
