@@ -21,12 +21,15 @@ int g_depth = 0;
 Napi::FunctionReference g_sink;
 
 int PrintHook(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char line[4096];
+  // libbpf prints a whole verifier log in one call: measure first, then format in full.
   va_list copy;
   va_copy(copy, args);
-  int n = vsnprintf(line, sizeof line, fmt, copy);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
   va_end(copy);
   if (n < 0) return 0;
+  std::string line(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(line.data(), line.size(), fmt, args);
+  line.resize(static_cast<size_t>(n));
   std::lock_guard<std::mutex> lock(g_mutex);
   // DEBUG lines are libbpf's running commentary; keep WARN/INFO (errors and the verifier log).
   if (g_depth > 0 && level != LIBBPF_DEBUG) {

@@ -1,0 +1,86 @@
+/* Records of sockets.bpf.c, read in place by src/collectors/sockets/decode.ts. Every record begins
+ * with `__u8 type` and uses explicit padding: user space reads them at fixed offsets. */
+#ifndef LANTERN_SOCKETS_H
+#define LANTERN_SOCKETS_H
+
+enum socket_event_type { SOCK_EV_OPEN = 1, SOCK_EV_DATA = 2, SOCK_EV_CLOSE = 3 };
+
+enum socket_role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
+
+enum socket_direction { DIR_EGRESS = 0, DIR_INGRESS = 1 };
+
+/* Protocols inferred in the kernel from a connection's first bytes. NONE = given up: counters only. */
+enum socket_protocol { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_NONE = 255 };
+
+/* Counter slots (counters.h). */
+enum socket_counter {
+	SOCK_CTR_RINGBUF_FULL = 0,   /* an event could not be written: ring buffer full */
+	SOCK_CTR_ARGS_FULL = 1,      /* in-flight syscall table full: that syscall is not traced */
+	SOCK_CTR_CONNS_FULL = 2,     /* connection table update failed */
+	SOCK_CTR_READ_FAIL = 3,      /* user memory could not be read (page not present, ...) */
+	SOCK_CTR_TRUNCATED = 4,      /* syscalls whose payload exceeded the capture bound */
+	SOCK_CTR_DATA_EVENTS = 5,
+	SOCK_CTR_CONN_OPENS = 6,
+	SOCK_CTR_CONN_CLOSES = 7,
+	SOCK_CTR_PROTO_GIVEUP = 8,   /* connections classified as of no interest */
+	SOCK_CTR_NUM = 9,
+};
+
+#define SOCK_CHUNK_SIZE 4096        /* bytes per data event */
+#define SOCK_MAX_CHUNKS 4           /* data events per syscall: 16 KiB captured at most */
+#define SOCK_MAX_SEGMENTS 8         /* iovecs / messages looked at per syscall */
+#define SOCK_PROBE_ATTEMPTS 8       /* data syscalls inspected before giving up on a protocol */
+
+struct socket_open_event {
+	__u8 type; /* must be first */
+	__u8 role;
+	__u8 family;    /* AF_INET 2, AF_INET6 10, AF_UNIX 1 */
+	__u8 protocol;  /* enum socket_protocol */
+	__u16 sock_type; /* SOCK_STREAM 1, SOCK_DGRAM 2 */
+	__u16 lport;
+	__u16 rport;
+	__u16 pad0;
+	__u32 pid;
+	__u32 fd;
+	__u32 pad1;
+	__u64 generation;
+	__u64 ts_ns;
+	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+};
+
+struct socket_data_header {
+	__u8 type; /* must be first */
+	__u8 direction;
+	__u8 protocol;
+	__u8 role;
+	__u32 pid;
+	__u32 tid;
+	__u32 fd;
+	__u64 generation;
+	__u64 position;  /* offset of data[0] in this direction's byte stream */
+	__u64 ts_ns;
+	__u32 len;       /* bytes in data[] */
+	__u32 call_len;  /* bytes the whole syscall transferred */
+};
+
+struct socket_data_event {
+	struct socket_data_header h;
+	__u8 data[SOCK_CHUNK_SIZE];
+};
+
+struct socket_close_event {
+	__u8 type; /* must be first */
+	__u8 role;
+	__u8 protocol;
+	__u8 pad0;
+	__u32 pid;
+	__u32 fd;
+	__u32 pad1;
+	__u64 generation;
+	__u64 ts_ns;
+	__u64 bytes_egress;
+	__u64 bytes_ingress;
+};
+
+#endif

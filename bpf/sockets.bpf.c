@@ -1,0 +1,536 @@
+// Socket capture: connection lifecycle and payload of the socket syscalls, from syscall tracepoints
+// only (no kprobes: many kernels, this one included, lack them).
+//
+// sys_enter_* saves the arguments of a syscall on a socket (keyed by pid_tgid); sys_exit_* acts once
+// the return value says how many bytes moved. Payload is copied only on connections whose first
+// bytes look like a protocol we parse; the rest cost a map lookup and two counters.
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "counters.h"
+#include "filter.h"
+#include "sockets.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define EINPROGRESS 115
+
+/* Syscall tracepoint records (see events/syscalls/<name>/format). The kernel refuses programs that
+ * read past a record, so each handler reads only the arguments its syscall has. */
+struct sys_enter_ctx {
+	__u64 common;
+	int nr;
+	int pad;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	int nr;
+	int pad;
+	long ret;
+};
+
+enum call_kind { CALL_BUF = 1, CALL_IOV = 2, CALL_MSG = 3, CALL_MMSG = 4, CALL_SIZE_ONLY = 5, CALL_CONNECT = 6, CALL_ACCEPT = 7 };
+
+/* A syscall in flight on a socket, between its enter and exit. */
+struct call_args {
+	__u64 ptr;     /* buffer, iovec array, msghdr or mmsghdr array */
+	__u64 file;    /* struct file * at enter: detects fd reuse */
+	__u32 fd;
+	__u32 count;   /* iovcnt / vlen */
+	__u8 kind;
+	__u8 direction;
+	__u8 pad[6];
+};
+
+struct conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct conn_state {
+	__u64 file;
+	__u64 generation;
+	__u64 pos[2];      /* next stream position per direction (reserved atomically) */
+	__u64 bytes[2];
+	__u8 role;
+	__u8 protocol;
+	__u8 probes;       /* data syscalls inspected so far while protocol is unknown */
+	__u8 pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct call_args);
+} calls SEC(".maps");
+
+/* LRU: a connection whose close we never see (agent started late, lost event) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} socket_events SEC(".maps");
+
+/* Scratch space for one data event: too large for the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct socket_data_event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} generation_counter SEC(".maps");
+
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline struct file *socket_file(int fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct file *f = fd_file(fd);
+	if (!f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	return (mode & S_IFMT) == S_IFSOCK ? f : NULL;
+}
+
+static __always_inline __u64 next_generation(void)
+{
+	__u32 zero = 0;
+	__u64 *g = bpf_map_lookup_elem(&generation_counter, &zero);
+	return g ? __sync_fetch_and_add(g, 1) + 1 : 0;
+}
+
+/* Classifies a connection from the first bytes moved in either direction. */
+static __always_inline __u8 infer_protocol(const __u8 *b, __u32 len)
+{
+	if (len < 8)
+		return PROTO_UNKNOWN;
+	/* HTTP/1.x: a request line starting with a method, or a status line (RFC 9112 §3, §4). */
+	if (b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/' && b[5] == '1' && b[6] == '.')
+		return PROTO_HTTP1;
+	if ((b[0] == 'G' && b[1] == 'E' && b[2] == 'T' && b[3] == ' ') ||
+	    (b[0] == 'P' && b[1] == 'O' && b[2] == 'S' && b[3] == 'T' && b[4] == ' ') ||
+	    (b[0] == 'P' && b[1] == 'U' && b[2] == 'T' && b[3] == ' ') ||
+	    (b[0] == 'H' && b[1] == 'E' && b[2] == 'A' && b[3] == 'D' && b[4] == ' ') ||
+	    (b[0] == 'D' && b[1] == 'E' && b[2] == 'L' && b[3] == 'E' && b[4] == 'T' && b[5] == 'E' && b[6] == ' ') ||
+	    (b[0] == 'P' && b[1] == 'A' && b[2] == 'T' && b[3] == 'C' && b[4] == 'H' && b[5] == ' ') ||
+	    (b[0] == 'O' && b[1] == 'P' && b[2] == 'T' && b[3] == 'I' && b[4] == 'O' && b[5] == 'N' && b[6] == 'S') ||
+	    (b[0] == 'C' && b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' && b[5] == 'C' && b[6] == 'T') ||
+	    (b[0] == 'T' && b[1] == 'R' && b[2] == 'A' && b[3] == 'C' && b[4] == 'E' && b[5] == ' '))
+		return PROTO_HTTP1;
+	return PROTO_UNKNOWN;
+}
+
+static __always_inline void emit_open(__u32 tgid, __u32 fd, struct file *f, struct conn_state *c)
+{
+	struct socket_open_event *e = bpf_ringbuf_reserve(&socket_events, sizeof(*e), 0);
+	if (!e) {
+		lantern_count(SOCK_CTR_RINGBUF_FULL);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = SOCK_EV_OPEN;
+	e->role = c->role;
+	e->protocol = c->protocol;
+	e->pid = tgid;
+	e->fd = fd;
+	e->generation = c->generation;
+	e->ts_ns = bpf_ktime_get_ns();
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (sk) {
+		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		e->family = family;
+		e->sock_type = BPF_CORE_READ(sk, sk_type);
+		e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (family == AF_INET) {
+			BPF_CORE_READ_INTO(e->laddr, sk, __sk_common.skc_rcv_saddr);
+			BPF_CORE_READ_INTO(e->raddr, sk, __sk_common.skc_daddr);
+		} else if (family == AF_INET6) {
+			BPF_CORE_READ_INTO(e->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+			BPF_CORE_READ_INTO(e->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		}
+	}
+	bpf_ringbuf_submit(e, 0);
+	lantern_count(SOCK_CTR_CONN_OPENS);
+}
+
+/* The connection state of (tgid, fd), created (and announced) when new or when the fd now holds
+ * another file. `role` is known for connect/accept, unknown for connections found mid-life. */
+static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, struct file *f, __u8 role, bool fresh)
+{
+	struct conn_key key = { .tgid = tgid, .fd = fd };
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	if (c && !fresh && c->file == (__u64)f)
+		return c;
+	struct conn_state init = {};
+	init.file = (__u64)f;
+	init.generation = next_generation();
+	init.role = role;
+	if (bpf_map_update_elem(&conns, &key, &init, BPF_ANY) != 0) {
+		lantern_count(SOCK_CTR_CONNS_FULL);
+		return NULL;
+	}
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c)
+		emit_open(tgid, fd, f, c);
+	return c;
+}
+
+/* One user buffer to copy out (BPF functions take at most five arguments). */
+struct emit_req {
+	__u64 ubuf;
+	__u64 position;
+	__u32 len;
+	__u32 budget;   /* what the syscall may still capture */
+	__u32 call_len;
+	__u32 fd;
+	__u32 tgid;
+	__u8 dir;
+	__u8 pad[3];
+};
+
+/* Copies up to SOCK_MAX_CHUNKS chunks of one user buffer into data events. */
+static __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
+{
+	__u64 ubuf = r->ubuf, position = r->position;
+	__u32 len = r->len, budget = r->budget, call_len = r->call_len, fd = r->fd, tgid = r->tgid;
+	__u8 dir = r->dir;
+	__u32 zero = 0;
+	struct socket_data_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	__u32 done = 0;
+	for (int i = 0; i < SOCK_MAX_CHUNKS; i++) {
+		if (done >= len || done >= budget)
+			break;
+		__u32 n = len - done;
+		if (n > budget - done)
+			n = budget - done;
+		if (n > SOCK_CHUNK_SIZE)
+			n = SOCK_CHUNK_SIZE;
+		e->h.type = SOCK_EV_DATA;
+		e->h.direction = dir;
+		e->h.protocol = c->protocol;
+		e->h.role = c->role;
+		e->h.pid = tgid;
+		e->h.tid = (__u32)bpf_get_current_pid_tgid();
+		e->h.fd = fd;
+		e->h.generation = c->generation;
+		e->h.position = position + done;
+		e->h.ts_ns = bpf_ktime_get_ns();
+		e->h.call_len = call_len;
+		/* The compiler drops a clamp it can prove redundant, and with it the bound the verifier
+		 * needs for the copy size: restate it in a form it cannot remove. */
+		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
+		if (bpf_probe_read_user(e->data, n, (const void *)(ubuf + done)) != 0) {
+			lantern_count(SOCK_CTR_READ_FAIL);
+			break;
+		}
+		e->h.len = n;
+		if (bpf_ringbuf_output(&socket_events, e, sizeof(e->h) + n, 0) != 0)
+			lantern_count(SOCK_CTR_RINGBUF_FULL);
+		else
+			lantern_count(SOCK_CTR_DATA_EVENTS);
+		done += n;
+	}
+	return done;
+}
+
+/* Reads the first bytes of a buffer for protocol inference. */
+static __always_inline __u8 probe_protocol(__u64 ubuf, __u32 len)
+{
+	__u8 head[8] = {};
+	if (len < 8 || bpf_probe_read_user(head, sizeof(head), (const void *)ubuf) != 0)
+		return PROTO_UNKNOWN;
+	return infer_protocol(head, 8);
+}
+
+/* Resolves segment i of a syscall's payload (a plain buffer, an iovec, or a (m)msghdr's iovec). */
+static __always_inline bool segment(struct call_args *a, int i, __u64 *base, __u32 *len)
+{
+	struct iovec iov = {};
+	__u64 iov_ptr = 0;
+	__u32 iov_cnt = 0;
+	switch (a->kind) {
+	case CALL_BUF:
+		if (i > 0)
+			return false;
+		*base = a->ptr;
+		*len = 0xffffffff; /* bounded by the syscall's return value */
+		return true;
+	case CALL_IOV:
+		iov_ptr = a->ptr;
+		iov_cnt = a->count;
+		break;
+	case CALL_MSG: {
+		struct user_msghdr m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)a->ptr) != 0)
+			return false;
+		iov_ptr = (__u64)m.msg_iov;
+		iov_cnt = m.msg_iovlen;
+		break;
+	}
+	default:
+		return false;
+	}
+	if ((__u32)i >= iov_cnt)
+		return false;
+	if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(iov_ptr + i * sizeof(struct iovec))) != 0)
+		return false;
+	*base = (__u64)iov.iov_base;
+	*len = iov.iov_len > 0xffffffff ? 0xffffffff : iov.iov_len;
+	return true;
+}
+
+static __always_inline void handle_data(struct call_args *a, long ret)
+{
+	if (ret <= 0)
+		return;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct conn_state *c = conn_for(tgid, a->fd, (struct file *)a->file, ROLE_UNKNOWN, false);
+	if (!c)
+		return;
+	__u8 dir = a->direction & 1;
+	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
+	__sync_fetch_and_add(&c->bytes[dir], ret);
+	if (a->kind == CALL_SIZE_ONLY || a->kind == CALL_MMSG)
+		return;
+	if (c->protocol == PROTO_UNKNOWN) {
+		__u64 base = 0;
+		__u32 len = 0;
+		if (!segment(a, 0, &base, &len))
+			return;
+		__u8 p = probe_protocol(base, ret < len ? ret : len);
+		if (p != PROTO_UNKNOWN) {
+			c->protocol = p;
+		} else if (++c->probes >= SOCK_PROBE_ATTEMPTS) {
+			c->protocol = PROTO_NONE;
+			lantern_count(SOCK_CTR_PROTO_GIVEUP);
+			return;
+		} else {
+			return;
+		}
+	}
+	if (c->protocol == PROTO_NONE)
+		return;
+	__u32 call_len = ret;
+	__u32 budget = SOCK_CHUNK_SIZE * SOCK_MAX_CHUNKS;
+	if (budget > call_len)
+		budget = call_len;
+	else
+		lantern_count(SOCK_CTR_TRUNCATED);
+	__u32 offset = 0;
+	for (int i = 0; i < SOCK_MAX_SEGMENTS; i++) {
+		if (offset >= call_len)
+			break;
+		__u64 base = 0;
+		__u32 len = 0;
+		if (!segment(a, i, &base, &len))
+			break;
+		if (len > call_len - offset)
+			len = call_len - offset;
+		if (offset < budget) {
+			struct emit_req r = { .ubuf = base, .position = position + offset, .len = len,
+					      .budget = budget - offset, .call_len = call_len, .fd = a->fd,
+					      .tgid = tgid, .dir = dir };
+			emit_segment(c, &r);
+		}
+		offset += len;
+	}
+}
+
+/* --- enter: save the arguments of syscalls on sockets ------------------------------------------- */
+
+static __always_inline int save_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!lantern_traced(id >> 32))
+		return 0;
+	struct file *f = socket_file(fd);
+	if (!f)
+		return 0;
+	struct call_args a = { .ptr = ptr, .file = (__u64)f, .fd = fd, .count = count, .kind = kind, .direction = dir };
+	if (bpf_map_update_elem(&calls, &id, &a, BPF_ANY) != 0)
+		lantern_count(SOCK_CTR_ARGS_FULL);
+	return 0;
+}
+
+static __always_inline struct call_args *take_call(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	return bpf_map_lookup_elem(&calls, &id);
+}
+
+static __always_inline void drop_call(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&calls, &id);
+}
+
+#define ENTER(name, kind, dir, ptr_arg, count_arg)                                        \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                        \
+	int enter_##name(struct sys_enter_ctx *ctx)                                        \
+	{                                                                                  \
+		return save_call(ctx->args[0], ctx->args[ptr_arg], count_arg, kind, dir); \
+	}
+
+#define EXIT_DATA(name)                                  \
+	SEC("tracepoint/syscalls/sys_exit_" #name)       \
+	int exit_##name(struct sys_exit_ctx *ctx)        \
+	{                                                \
+		struct call_args *a = take_call();       \
+		if (a) {                                 \
+			handle_data(a, ctx->ret);        \
+			drop_call();                     \
+		}                                        \
+		return 0;                                \
+	}
+
+ENTER(read, CALL_BUF, DIR_INGRESS, 1, 0)
+ENTER(write, CALL_BUF, DIR_EGRESS, 1, 0)
+ENTER(readv, CALL_IOV, DIR_INGRESS, 1, ctx->args[2])
+ENTER(writev, CALL_IOV, DIR_EGRESS, 1, ctx->args[2])
+ENTER(recvfrom, CALL_BUF, DIR_INGRESS, 1, 0)
+ENTER(sendto, CALL_BUF, DIR_EGRESS, 1, 0)
+ENTER(recvmsg, CALL_MSG, DIR_INGRESS, 1, 0)
+ENTER(sendmsg, CALL_MSG, DIR_EGRESS, 1, 0)
+ENTER(recvmmsg, CALL_MMSG, DIR_INGRESS, 1, ctx->args[2])
+ENTER(sendmmsg, CALL_MMSG, DIR_EGRESS, 1, ctx->args[2])
+EXIT_DATA(read)
+EXIT_DATA(write)
+EXIT_DATA(readv)
+EXIT_DATA(writev)
+EXIT_DATA(recvfrom)
+EXIT_DATA(sendto)
+EXIT_DATA(recvmsg)
+EXIT_DATA(sendmsg)
+EXIT_DATA(recvmmsg)
+EXIT_DATA(sendmmsg)
+
+/* sendfile(out_fd, in_fd, offset, count): the payload comes from a file; only its size is counted
+ * (the stream position still advances, so parsers see the body as a gap of known length). */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile64(struct sys_enter_ctx *ctx)
+{
+	return save_call(ctx->args[0], 0, 0, CALL_SIZE_ONLY, DIR_EGRESS);
+}
+EXIT_DATA(sendfile64)
+
+/* --- connection lifecycle ------------------------------------------------------------------------ */
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct sys_enter_ctx *ctx)
+{
+	return save_call(ctx->args[0], 0, 0, CALL_CONNECT, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct sys_exit_ctx *ctx)
+{
+	struct call_args *a = take_call();
+	if (!a)
+		return 0;
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+		conn_for(bpf_get_current_pid_tgid() >> 32, a->fd, (struct file *)a->file, ROLE_CLIENT, true);
+	drop_call();
+	return 0;
+}
+
+/* accept's listening fd is a socket; the new fd only exists at exit. */
+static __always_inline int enter_accept_common(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!lantern_traced(id >> 32))
+		return 0;
+	struct call_args a = { .kind = CALL_ACCEPT };
+	if (bpf_map_update_elem(&calls, &id, &a, BPF_ANY) != 0)
+		lantern_count(SOCK_CTR_ARGS_FULL);
+	return 0;
+}
+
+static __always_inline int exit_accept_common(long ret)
+{
+	struct call_args *a = take_call();
+	if (!a)
+		return 0;
+	drop_call();
+	if (ret < 0)
+		return 0;
+	struct file *f = socket_file(ret);
+	if (f)
+		conn_for(bpf_get_current_pid_tgid() >> 32, ret, f, ROLE_SERVER, true);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct sys_enter_ctx *ctx) { return enter_accept_common(); }
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct sys_exit_ctx *ctx) { return exit_accept_common(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct sys_enter_ctx *ctx) { return enter_accept_common(); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct sys_exit_ctx *ctx) { return exit_accept_common(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct sys_enter_ctx *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!lantern_traced(tgid))
+		return 0;
+	struct conn_key key = { .tgid = tgid, .fd = (__u32)ctx->args[0] };
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	struct socket_close_event *e = bpf_ringbuf_reserve(&socket_events, sizeof(*e), 0);
+	if (e) {
+		__builtin_memset(e, 0, sizeof(*e));
+		e->type = SOCK_EV_CLOSE;
+		e->role = c->role;
+		e->protocol = c->protocol;
+		e->pid = tgid;
+		e->fd = key.fd;
+		e->generation = c->generation;
+		e->ts_ns = bpf_ktime_get_ns();
+		e->bytes_egress = c->bytes[DIR_EGRESS];
+		e->bytes_ingress = c->bytes[DIR_INGRESS];
+		bpf_ringbuf_submit(e, 0);
+		lantern_count(SOCK_CTR_CONN_CLOSES);
+	} else {
+		lantern_count(SOCK_CTR_RINGBUF_FULL);
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
