@@ -269,6 +269,30 @@ static __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 	return done;
 }
 
+/* A data event without bytes: `skipped` bytes at `position` were not captured (sendfile, capture
+ * bound). User space learns of the gap at once instead of at the next captured chunk. */
+static __always_inline void emit_skip(struct conn_state *c, __u32 tgid, __u32 fd, __u8 dir, __u64 position, __u32 skipped)
+{
+	struct socket_data_header *h = bpf_ringbuf_reserve(&socket_events, sizeof(*h), 0);
+	if (!h) {
+		lantern_count(SOCK_CTR_RINGBUF_FULL);
+		return;
+	}
+	h->type = SOCK_EV_DATA;
+	h->direction = dir;
+	h->protocol = c->protocol;
+	h->role = c->role;
+	h->pid = tgid;
+	h->tid = (__u32)bpf_get_current_pid_tgid();
+	h->fd = fd;
+	h->generation = c->generation;
+	h->position = position;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->len = 0;
+	h->call_len = skipped;
+	bpf_ringbuf_submit(h, 0);
+}
+
 /* Reads the first bytes of a buffer for protocol inference. */
 static __always_inline __u8 probe_protocol(__u64 ubuf, __u32 len)
 {
@@ -326,7 +350,12 @@ static __always_inline void handle_data(struct call_args *a, long ret)
 	__u8 dir = a->direction & 1;
 	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
 	__sync_fetch_and_add(&c->bytes[dir], ret);
-	if (a->kind == CALL_SIZE_ONLY || a->kind == CALL_MMSG)
+	if (a->kind == CALL_SIZE_ONLY) {
+		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE)
+			emit_skip(c, tgid, a->fd, dir, position, ret);
+		return;
+	}
+	if (a->kind == CALL_MMSG)
 		return;
 	if (c->protocol == PROTO_UNKNOWN) {
 		__u64 base = 0;
@@ -370,6 +399,8 @@ static __always_inline void handle_data(struct call_args *a, long ret)
 		}
 		offset += len;
 	}
+	if (call_len > budget)
+		emit_skip(c, tgid, a->fd, dir, position + budget, call_len - budget);
 }
 
 /* --- enter: save the arguments of syscalls on sockets ------------------------------------------- */

@@ -60,8 +60,8 @@ struct socket_data_header {
 	__u64 generation;
 	__u64 position;  /* offset of data[0] in this direction's byte stream */
 	__u64 ts_ns;
-	__u32 len;       /* bytes in data[] */
-	__u32 call_len;  /* bytes the whole syscall transferred */
+	__u32 len;       /* bytes in data[]; 0 = a skip marker */
+	__u32 call_len;  /* bytes the whole syscall transferred; for a skip marker, the bytes skipped */
 };
 
 struct socket_data_event {

@@ -6,11 +6,13 @@ import type { Collector } from '../collectors/collector.js';
 import { availableCollectors, createCollector } from '../collectors/registry.js';
 import { LogBatcher } from '../export/log-batcher.js';
 import { OtlpFileWriter } from '../export/otlp-file.js';
+import { attributesToKeyValues } from '../export/otlp-json.js';
 import type { Logger } from '../log.js';
+import { ProcessMetadata } from '../metadata/process-metadata.js';
 import { KernelClock } from '../model/clock.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
 import { preflight } from './preflight.js';
-import { baseResource } from './resource.js';
+import { baseAttributes } from './resource.js';
 
 export interface AgentSummary {
   records: Record<string, number>;
@@ -23,7 +25,7 @@ class RecordCounter implements RecordSink {
   readonly counts: Record<string, number> = {};
   constructor(private readonly next: RecordSink[]) {}
   put(record: AgentRecord): void {
-    const key = record.type === 'process' ? `process.${record.event.kind}` : record.type;
+    const key = record.type === 'process' ? `process.${record.event.kind}` : `exchange.${record.exchange.protocol}`;
     this.counts[key] = (this.counts[key] ?? 0) + 1;
     for (const n of this.next) n.put(record);
   }
@@ -35,16 +37,18 @@ export class Agent {
   #batcher: LogBatcher;
   #counter: RecordCounter;
   #summaryTimer: NodeJS.Timeout | null = null;
+  readonly #metadata: ProcessMetadata;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
   ) {
+    this.#metadata = new ProcessMetadata({ base: baseAttributes(config) });
     if (config.otlp.file !== undefined) this.#file = new OtlpFileWriter(config.otlp.file);
     this.#batcher = new LogBatcher({
       maxRecords: 512,
       flushMs: 1000,
-      baseResource: baseResource(config),
+      baseResource: attributesToKeyValues(baseAttributes(config)),
       emit: (request) => this.#file?.writeBatch(request),
     });
     this.#counter = new RecordCounter([this.#batcher]);
@@ -57,7 +61,7 @@ export class Agent {
         `collector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not available yet (this build has: ${availableCollectors().join(', ')})`);
     }
     preflight(this.log);
-    const ctx = { config: this.config, log: this.log, clock: new KernelClock(), sink: this.#counter };
+    const ctx = { config: this.config, log: this.log, clock: new KernelClock(), sink: this.#counter, metadata: this.#metadata };
     for (const name of this.config.collectors) {
       const c = createCollector(name);
       if (c === null) continue;

@@ -1,6 +1,7 @@
 // The contract between the agent's wiring and each collector.
 import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { ProcessMetadata } from '../metadata/process-metadata.js';
 import type { KernelClock } from '../model/clock.js';
 import type { RecordSink } from '../model/records.js';
 
@@ -9,6 +10,8 @@ export interface CollectorContext {
   log: Logger;
   clock: KernelClock;
   sink: RecordSink;
+  /** Process → resource, shared so collectors can read /proc while a process is still alive. */
+  metadata: ProcessMetadata;
 }
 
 export interface Collector {

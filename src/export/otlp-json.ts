@@ -15,6 +15,10 @@ export function attr(key: string, v: string | number | boolean): KeyValue {
   return { key, value: Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v } };
 }
 
+export function attributesToKeyValues(attrs: Record<string, string | number | boolean | string[]>): KeyValue[] {
+  return Object.entries(attrs).map(([k, v]) => (Array.isArray(v) ? attr(k, v.join(' ')) : attr(k, v)));
+}
+
 export interface LogRecordJson {
   timeUnixNano: string;
   observedTimeUnixNano: string;

@@ -1,7 +1,8 @@
 // Everything a collector may produce. Exporters accept these and nothing collector-specific.
+import type { Exchange } from './exchange.js';
 import type { ProcessEvent } from './process.js';
 
-export type AgentRecord = { type: 'process'; event: ProcessEvent };
+export type AgentRecord = { type: 'process'; event: ProcessEvent } | { type: 'exchange'; exchange: Exchange };
 
 /** Where collectors put their records. Must not throw and must not block. */
 export interface RecordSink {

@@ -1,0 +1,112 @@
+// Holds finished spans briefly so the CLIENT span of one process and the SERVER span of another,
+// for the same request on the same host, can be joined parent → child before export.
+//
+// Both ends of a local connection are traced: the client's (local → remote) is the server's
+// (remote → local). With the exchange's ordinal on its connection and its method and target, that
+// names one request on both sides.
+import type { Exchange } from '../model/exchange.js';
+import type { SpanRecord } from '../model/span.js';
+
+export interface SpanLinkerOptions {
+  /** How long a span waits for its other half. */
+  windowMs: number;
+  /** Bound on spans held; past it the oldest leave unlinked. */
+  maxHeld: number;
+  release(spans: SpanRecord[]): void;
+  now?: () => number;
+}
+
+interface Held {
+  span: SpanRecord;
+  key: string;
+  deadline: number;
+}
+
+/** "::ffff:127.0.0.1" and "127.0.0.1" are the same peer. */
+function host(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+export function linkKey(ex: Exchange): string | null {
+  const c = ex.connection;
+  if (c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
+  const local = `${host(c.local.address)}:${c.local.port}`;
+  const remote = `${host(c.remote.address)}:${c.remote.port}`;
+  const [client, server] = c.role === 'client' ? [local, remote] : [remote, local];
+  return `${client}>${server}#${ex.ordinal} ${ex.request.method} ${ex.request.target}`;
+}
+
+export class SpanLinker {
+  #held = new Map<string, Held>();
+  #queue: Held[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #linked = 0;
+  #overflow = 0;
+  readonly #now: () => number;
+
+  constructor(private readonly opts: SpanLinkerOptions) {
+    this.#now = opts.now ?? Date.now;
+  }
+
+  add(span: SpanRecord, key: string | null): void {
+    if (key !== null) {
+      const other = this.#held.get(key);
+      if (other !== undefined && other.span.kind !== span.kind) {
+        this.#held.delete(key);
+        const [client, server] = span.kind === 'client' ? [span, other.span] : [other.span, span];
+        this.#join(client, server);
+      }
+    }
+    const entry: Held = { span, key: key ?? '', deadline: this.#now() + this.opts.windowMs };
+    if (key !== null && !this.#held.has(key)) this.#held.set(key, entry);
+    this.#queue.push(entry);
+    if (this.#queue.length > this.opts.maxHeld) {
+      this.#overflow++;
+      this.#release(this.#queue.length - this.opts.maxHeld);
+    }
+    this.#timer ??= setTimeout(() => this.#tick(), this.opts.windowMs).unref();
+  }
+
+  /**
+   * The server span becomes the client span's child, unless the request carried the application's
+   * own context to the server that the client span does not share.
+   */
+  #join(client: SpanRecord, server: SpanRecord): void {
+    const serverFree = server.parentSpanId === undefined ||
+      (server.traceId === client.traceId && server.parentSpanId === client.parentSpanId);
+    if (!serverFree) return;
+    server.traceId = client.traceId;
+    server.parentSpanId = client.spanId;
+    this.#linked++;
+  }
+
+  #tick(): void {
+    this.#timer = null;
+    const now = this.#now();
+    let n = 0;
+    while (n < this.#queue.length && this.#queue[n]!.deadline <= now) n++;
+    this.#release(n);
+    if (this.#queue.length > 0) {
+      const wait = Math.max(1, this.#queue[0]!.deadline - now);
+      this.#timer = setTimeout(() => this.#tick(), wait).unref();
+    }
+  }
+
+  #release(n: number): void {
+    if (n <= 0) return;
+    const out = this.#queue.splice(0, n);
+    for (const h of out) if (this.#held.get(h.key) === h) this.#held.delete(h.key);
+    this.opts.release(out.map((h) => h.span));
+  }
+
+  /** Releases everything now (agent stop). */
+  flush(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#release(this.#queue.length);
+  }
+
+  stats(): { held: number; linked: number; overflow: number } {
+    return { held: this.#queue.length, linked: this.#linked, overflow: this.#overflow };
+  }
+}

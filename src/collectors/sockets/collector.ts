@@ -1,0 +1,96 @@
+// The sockets collector: socket syscalls → connection tracker → protocol sessions → exchanges.
+import { type BpfObject, type Link, RingBufferConsumer } from 'libbpf-ts';
+import type { ProtocolHandler } from '../../protocols/session.js';
+import { loadLanternObject, readCounters } from '../bpf-object.js';
+import type { Collector, CollectorContext } from '../collector.js';
+import { decodeSocketEvent } from './decode.js';
+import { ConnectionTracker } from './tracker.js';
+
+/** Counter slots of bpf/include/sockets.h, in order. */
+const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
+  'payload_truncated', 'data_events', 'conn_opens', 'conn_closes', 'protocol_giveups'] as const;
+
+export interface SocketsCollectorOptions {
+  handlers: ProtocolHandler[];
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  ringBufferBytes?: number;
+}
+
+export class SocketsCollector implements Collector {
+  readonly name = 'sockets';
+  #obj: BpfObject | null = null;
+  #links: Link[] = [];
+  #consumer: RingBufferConsumer | null = null;
+  #tracker: ConnectionTracker | null = null;
+  #sweep: NodeJS.Timeout | null = null;
+  #malformed = 0;
+  #final: Record<string, number> | null = null;
+
+  constructor(private readonly opts: SocketsCollectorOptions) {}
+
+  async start(ctx: CollectorContext): Promise<void> {
+    const obj = loadLanternObject('sockets', { agentPid: process.pid, pids: ctx.config.pids }, (o) => {
+      if (this.opts.ringBufferBytes !== undefined) o.setMapMaxEntries('socket_events', this.opts.ringBufferBytes);
+    });
+    this.#obj = obj;
+    const tracker = new ConnectionTracker({
+      maxConnections: this.opts.maxConnections ?? 16384,
+      idleTimeoutMs: this.opts.idleTimeoutMs ?? 120_000,
+      handlers: this.opts.handlers,
+      onExchange: (exchange) => ctx.sink.put({ type: 'exchange', exchange }),
+    });
+    this.#tracker = tracker;
+    this.#consumer = new RingBufferConsumer([obj.map('socket_events')], {
+      onBatch: (batch) =>
+        batch.forEach((view, off, len) => {
+          const e = decodeSocketEvent(view, off, len, ctx.clock);
+          if (e === null) {
+            this.#malformed++;
+            return;
+          }
+          // Read the process's identity while it is alive: it may exit before its spans leave.
+          if (e.type === 'open') ctx.metadata.resource(e.pid);
+          tracker.handle(e);
+        }),
+      onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
+    });
+    this.#sweep = setInterval(() => tracker.sweep(), 5_000).unref();
+    try {
+      for (const p of obj.programs()) this.#links.push(p.attach());
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#sweep = null;
+    for (const l of this.#links) l.close();
+    this.#links = [];
+    await this.#consumer?.closeAndFlush();
+    this.#tracker?.closeAll();
+    this.#final = this.stats();
+    this.#obj?.close();
+    this.#obj = null;
+  }
+
+  stats(): Record<string, number> {
+    if (this.#final !== null) return this.#final;
+    const out: Record<string, number> = { records_malformed: this.#malformed };
+    const s = this.#consumer?.stats();
+    if (s !== undefined) {
+      out.records_in = s.records;
+      out.bytes_in = s.bytes;
+      out.lost_js_queue_full = s.droppedRecords;
+      out.lost_oversize = s.oversizeRecords;
+    }
+    if (this.#obj !== null) {
+      const k = readCounters(this.#obj, KERNEL_COUNTERS.length);
+      KERNEL_COUNTERS.forEach((name, i) => (out[`kernel_${name}`] = Number(k[i] ?? 0n)));
+    }
+    for (const [k, v] of Object.entries(this.#tracker?.stats() ?? {})) out[`tracker_${k}`] = v;
+    return out;
+  }
+}

@@ -1,0 +1,154 @@
+// Decodes the records of bpf/sockets.bpf.c (layouts in bpf/include/sockets.h) in place.
+import type { KernelClock } from '../../model/clock.js';
+import type { ConnectionRole, Direction } from '../../model/connection.js';
+
+export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3 } as const;
+export const PROTO = { UNKNOWN: 0, HTTP1: 1, NONE: 255 } as const;
+
+/** struct socket_open_event */
+export const OPEN_EVENT = { size: 72, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, generation: 24, ts: 32, laddr: 40, raddr: 56 } as const;
+/** struct socket_data_header (data follows) */
+export const DATA_HEADER = { size: 48, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44 } as const;
+/** struct socket_close_event */
+export const CLOSE_EVENT = { size: 48, role: 1, protocol: 2, pid: 4, fd: 8, generation: 16, ts: 24, bytesEgress: 32, bytesIngress: 40 } as const;
+
+export interface SocketOpen {
+  type: 'open';
+  pid: number;
+  fd: number;
+  generation: number;
+  role: ConnectionRole;
+  family: 'ipv4' | 'ipv6' | 'unix' | 'unknown';
+  transport: 'tcp' | 'udp' | 'unknown';
+  protocol: number;
+  local: { address: string; port: number };
+  remote: { address: string; port: number };
+  timeNs: bigint;
+}
+
+export interface SocketData {
+  type: 'data';
+  pid: number;
+  tid: number;
+  fd: number;
+  generation: number;
+  direction: Direction;
+  role: ConnectionRole;
+  protocol: number;
+  position: number;
+  /** Bytes the whole syscall moved; `data` may hold fewer (capture bound). */
+  callLen: number;
+  /** A view into the batch: copy before keeping it past the batch callback. */
+  data: Uint8Array;
+  timeNs: bigint;
+}
+
+export interface SocketClose {
+  type: 'close';
+  pid: number;
+  fd: number;
+  generation: number;
+  bytesEgress: number;
+  bytesIngress: number;
+  timeNs: bigint;
+}
+
+export type SocketEvent = SocketOpen | SocketData | SocketClose;
+
+const ROLES: ConnectionRole[] = ['unknown', 'client', 'server'];
+
+function role(v: number): ConnectionRole {
+  return ROLES[v] ?? 'unknown';
+}
+
+export function formatIpv4(b: Uint8Array): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+}
+
+/** RFC 5952 text form: lower case, longest run of zero groups as "::", IPv4-mapped as ::ffff:a.b.c.d. */
+export function formatIpv6(b: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i] ?? 0) << 8) | (b[i + 1] ?? 0));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${formatIpv4(b.subarray(12, 16))}`;
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}
+
+function address(family: number, bytes: Uint8Array): string {
+  if (family === 2) return formatIpv4(bytes);
+  if (family === 10) return formatIpv6(bytes);
+  return '';
+}
+
+/** Returns null for short or unknown records (counted by the caller as malformed). */
+export function decodeSocketEvent(view: DataView, off: number, len: number, clock: KernelClock): SocketEvent | null {
+  if (len < 1) return null;
+  const type = view.getUint8(off);
+  if (type === SOCK_EV.DATA) {
+    if (len < DATA_HEADER.size) return null;
+    const n = view.getUint32(off + DATA_HEADER.len, true);
+    if (DATA_HEADER.size + n > len) return null;
+    return {
+      type: 'data',
+      pid: view.getUint32(off + DATA_HEADER.pid, true),
+      tid: view.getUint32(off + DATA_HEADER.tid, true),
+      fd: view.getUint32(off + DATA_HEADER.fd, true),
+      generation: Number(view.getBigUint64(off + DATA_HEADER.generation, true)),
+      direction: view.getUint8(off + DATA_HEADER.direction) === 0 ? 'egress' : 'ingress',
+      role: role(view.getUint8(off + DATA_HEADER.role)),
+      protocol: view.getUint8(off + DATA_HEADER.protocol),
+      position: Number(view.getBigUint64(off + DATA_HEADER.position, true)),
+      callLen: view.getUint32(off + DATA_HEADER.callLen, true),
+      data: new Uint8Array(view.buffer, view.byteOffset + off + DATA_HEADER.size, n),
+      timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
+    };
+  }
+  if (type === SOCK_EV.OPEN) {
+    if (len < OPEN_EVENT.size) return null;
+    const family = view.getUint8(off + OPEN_EVENT.family);
+    const sockType = view.getUint16(off + OPEN_EVENT.sockType, true);
+    const bytes = (at: number): Uint8Array => new Uint8Array(view.buffer, view.byteOffset + off + at, 16);
+    return {
+      type: 'open',
+      pid: view.getUint32(off + OPEN_EVENT.pid, true),
+      fd: view.getUint32(off + OPEN_EVENT.fd, true),
+      generation: Number(view.getBigUint64(off + OPEN_EVENT.generation, true)),
+      role: role(view.getUint8(off + OPEN_EVENT.role)),
+      family: family === 2 ? 'ipv4' : family === 10 ? 'ipv6' : family === 1 ? 'unix' : 'unknown',
+      transport: family === 1 ? 'unknown' : sockType === 1 ? 'tcp' : sockType === 2 ? 'udp' : 'unknown',
+      protocol: view.getUint8(off + OPEN_EVENT.protocol),
+      local: { address: address(family, bytes(OPEN_EVENT.laddr)), port: view.getUint16(off + OPEN_EVENT.lport, true) },
+      remote: { address: address(family, bytes(OPEN_EVENT.raddr)), port: view.getUint16(off + OPEN_EVENT.rport, true) },
+      timeNs: clock.toWallNs(view.getBigUint64(off + OPEN_EVENT.ts, true)),
+    };
+  }
+  if (type === SOCK_EV.CLOSE) {
+    if (len < CLOSE_EVENT.size) return null;
+    return {
+      type: 'close',
+      pid: view.getUint32(off + CLOSE_EVENT.pid, true),
+      fd: view.getUint32(off + CLOSE_EVENT.fd, true),
+      generation: Number(view.getBigUint64(off + CLOSE_EVENT.generation, true)),
+      bytesEgress: Number(view.getBigUint64(off + CLOSE_EVENT.bytesEgress, true)),
+      bytesIngress: Number(view.getBigUint64(off + CLOSE_EVENT.bytesIngress, true)),
+      timeNs: clock.toWallNs(view.getBigUint64(off + CLOSE_EVENT.ts, true)),
+    };
+  }
+  return null;
+}

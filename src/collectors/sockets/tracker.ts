@@ -1,0 +1,222 @@
+// Connection tracker: socket events in, exchanges out. Keyed by (pid, fd, generation); per direction
+// a StreamAssembler puts bytes in order; the connection's protocol session parses them. Bounded:
+// at most `maxConnections` tracked, idle ones evicted.
+import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/connection.js';
+import { connectionId } from '../../model/connection.js';
+import type { Exchange } from '../../model/exchange.js';
+import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
+import type { SocketClose, SocketData, SocketEvent, SocketOpen } from './decode.js';
+import { StreamAssembler } from './stream.js';
+
+export interface TrackerOptions {
+  maxConnections: number;
+  idleTimeoutMs: number;
+  handlers: ProtocolHandler[];
+  /** Receives finished exchanges. */
+  onExchange(exchange: Exchange): void;
+}
+
+export interface TrackerStats {
+  connections: number;
+  opened: number;
+  closed: number;
+  evictedIdle: number;
+  evictedFull: number;
+  dataWithoutOpen: number;
+  roleUnresolved: number;
+  unknownProtocol: number;
+  exchanges: number;
+  bytesDelivered: number;
+  bytesGap: number;
+  gaps: number;
+  [protocolCounter: string]: number;
+}
+
+class TrackedConnection {
+  info: ConnectionInfo;
+  session: ProtocolSession | null = null;
+  handler: ProtocolHandler | null = null;
+  lastSeenMs: number;
+  readonly streams: Record<Direction, StreamAssembler>;
+
+  constructor(info: ConnectionInfo, nowMs: number) {
+    this.info = info;
+    this.lastSeenMs = nowMs;
+    this.streams = {
+      egress: new StreamAssembler({ data: (b, t) => this.#data('egress', b, t), gap: (n, t) => this.#gap('egress', n, t) }),
+      ingress: new StreamAssembler({ data: (b, t) => this.#data('ingress', b, t), gap: (n, t) => this.#gap('ingress', n, t) }),
+    };
+  }
+
+  side(direction: Direction): MessageSide | null {
+    if (this.info.role === 'server') return direction === 'ingress' ? 'request' : 'response';
+    if (this.info.role === 'client') return direction === 'egress' ? 'request' : 'response';
+    return null;
+  }
+
+  #data(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
+    const side = this.side(direction);
+    if (side !== null) this.session?.data(side, bytes, timeNs);
+  }
+
+  #gap(direction: Direction, n: number, timeNs: bigint): void {
+    const side = this.side(direction);
+    if (side !== null) this.session?.gap(side, n, timeNs);
+  }
+}
+
+export class ConnectionTracker {
+  readonly #conns = new Map<string, TrackedConnection>();
+  readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0 };
+  /** Stream and protocol counters of connections already gone. */
+  readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
+
+  constructor(private readonly opts: TrackerOptions, private readonly now: () => number = Date.now) {}
+
+  handle(e: SocketEvent): void {
+    if (e.type === 'open') this.#open(e);
+    else if (e.type === 'data') this.#data(e);
+    else this.#close(e);
+  }
+
+  #open(e: SocketOpen): void {
+    const key = connectionId(e);
+    const old = this.#conns.get(key);
+    if (old !== undefined) this.#finish(key, old, e.timeNs);
+    this.#counters.opened++;
+    this.#insert(key, new TrackedConnection({
+      pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: e.family, transport: e.transport, local: e.local, remote: e.remote,
+    }, this.now()));
+  }
+
+  #insert(key: string, c: TrackedConnection): void {
+    if (this.#conns.size >= this.opts.maxConnections) {
+      // Full: the least recently active connection goes (Map order is refreshed on activity).
+      const oldest = this.#conns.keys().next().value;
+      if (oldest !== undefined) {
+        this.#counters.evictedFull++;
+        this.#finish(oldest, this.#conns.get(oldest)!, null);
+      }
+    }
+    this.#conns.set(key, c);
+  }
+
+  #data(e: SocketData): void {
+    const key = connectionId(e);
+    let c = this.#conns.get(key);
+    if (c === undefined) {
+      // Its open event was lost (ring full) or evicted: track it with what the data tells.
+      this.#counters.dataWithoutOpen++;
+      c = new TrackedConnection({
+        pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: 'tcp',
+        local: { address: '', port: 0 }, remote: { address: '', port: 0 },
+      }, this.now());
+      this.#insert(key, c);
+    } else {
+      // Refresh recency for eviction order.
+      this.#conns.delete(key);
+      this.#conns.set(key, c);
+    }
+    c.lastSeenMs = this.now();
+    if (c.session === null && !this.#startSession(c, e)) return;
+    const stream = c.streams[e.direction];
+    if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
+    else stream.chunk(e.position, e.data, e.timeNs);
+    this.#drain(c);
+  }
+
+  /** Picks the protocol and, for connections found mid-life, the role. */
+  #startSession(c: TrackedConnection, e: SocketData): boolean {
+    const handler = this.opts.handlers.find((h) => h.kernelId === e.protocol) ?? null;
+    if (handler === null) {
+      this.#counters.unknownProtocol++;
+      return false;
+    }
+    if (c.info.role === 'unknown') {
+      const role = inferRole(handler, e);
+      if (role === null) {
+        this.#counters.roleUnresolved++;
+        return false;
+      }
+      c.info = { ...c.info, role };
+    }
+    c.handler = handler;
+    c.session = handler.open(c.info);
+    return true;
+  }
+
+  #close(e: SocketClose): void {
+    const key = connectionId(e);
+    const c = this.#conns.get(key);
+    if (c === undefined) return;
+    this.#counters.closed++;
+    c.streams.egress.end(e.bytesEgress, e.timeNs);
+    c.streams.ingress.end(e.bytesIngress, e.timeNs);
+    this.#finish(key, c, e.timeNs);
+  }
+
+  #finish(key: string, c: TrackedConnection, timeNs: bigint | null): void {
+    this.#conns.delete(key);
+    const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
+    c.session?.close(t);
+    this.#drain(c);
+    for (const s of [c.streams.egress, c.streams.ingress]) {
+      this.#retired.bytesDelivered = (this.#retired.bytesDelivered ?? 0) + s.stats.bytesDelivered;
+      this.#retired.bytesGap = (this.#retired.bytesGap ?? 0) + s.stats.bytesGap;
+      this.#retired.gaps = (this.#retired.gaps ?? 0) + s.stats.gaps;
+    }
+    for (const [k, v] of Object.entries(c.session?.stats() ?? {})) {
+      const name = `${c.handler?.name ?? 'unknown'}_${k}`;
+      this.#retired[name] = (this.#retired[name] ?? 0) + v;
+    }
+  }
+
+  #drain(c: TrackedConnection): void {
+    const done = c.session?.drain() ?? [];
+    for (const ex of done) {
+      this.#counters.exchanges++;
+      this.opts.onExchange(ex);
+    }
+  }
+
+  /** Closes connections idle for longer than the timeout; call periodically. */
+  sweep(): void {
+    const cutoff = this.now() - this.opts.idleTimeoutMs;
+    for (const [key, c] of this.#conns) {
+      if (c.lastSeenMs >= cutoff) break; // Map order is recency order
+      this.#counters.evictedIdle++;
+      this.#finish(key, c, null);
+    }
+  }
+
+  /** Ends every connection (agent stop). */
+  closeAll(): void {
+    for (const [key, c] of [...this.#conns]) this.#finish(key, c, null);
+  }
+
+  stats(): TrackerStats {
+    const live: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
+    for (const c of this.#conns.values()) {
+      for (const s of [c.streams.egress, c.streams.ingress]) {
+        live.bytesDelivered! += s.stats.bytesDelivered;
+        live.bytesGap! += s.stats.bytesGap;
+        live.gaps! += s.stats.gaps;
+      }
+      for (const [k, v] of Object.entries(c.session?.stats() ?? {})) {
+        const name = `${c.handler?.name ?? 'unknown'}_${k}`;
+        live[name] = (live[name] ?? 0) + v;
+      }
+    }
+    const merged: Record<string, number> = { ...this.#retired };
+    for (const [k, v] of Object.entries(live)) merged[k] = (merged[k] ?? 0) + v;
+    return { connections: this.#conns.size, ...this.#counters, ...merged } as TrackerStats;
+  }
+}
+
+/** A request leaving means we are the client; a request arriving means we serve it. */
+function inferRole(handler: ProtocolHandler, e: SocketData): ConnectionRole | null {
+  if (e.data.length === 0) return null;
+  if (handler.looksLikeRequest(e.data)) return e.direction === 'egress' ? 'client' : 'server';
+  if (handler.looksLikeResponse(e.data)) return e.direction === 'egress' ? 'server' : 'client';
+  return null;
+}

@@ -1,0 +1,90 @@
+// Pure parsers for /proc/<pid>/* files.
+
+/** NUL-separated KEY=VALUE pairs of /proc/<pid>/environ. */
+export function parseEnviron(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of text.split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) out.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  return out;
+}
+
+/** NUL-separated argv of /proc/<pid>/cmdline. */
+export function parseCmdline(text: string): string[] {
+  const args = text.split('\0');
+  if (args.at(-1) === '') args.pop();
+  return args;
+}
+
+/**
+ * The container id in /proc/<pid>/cgroup: the 64-hex-digit id that docker, containerd, CRI-O and
+ * podman put in the cgroup path (".../docker-<id>.scope", ".../cri-containerd-<id>.scope",
+ * "/docker/<id>", ".../crio-<id>.scope", ".../libpod-<id>.scope").
+ */
+export function containerIdFromCgroup(text: string): string | null {
+  for (const line of text.split('\n')) {
+    const path = line.slice(line.lastIndexOf(':') + 1);
+    const m = /([0-9a-f]{64})(?:\.scope)?(?:\/|$)/.exec(path);
+    if (m?.[1] !== undefined) return m[1];
+  }
+  return null;
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks); the comm field may contain spaces and ')'. */
+export function startTimeFromStat(text: string): string | null {
+  const end = text.lastIndexOf(')');
+  if (end < 0) return null;
+  const fields = text.slice(end + 2).split(' ');
+  // fields[0] is field 3 (state); start time is field 22.
+  return fields[19] ?? null;
+}
+
+/** service.name from OTEL_SERVICE_NAME, else from service.name in OTEL_RESOURCE_ATTRIBUTES. */
+export function serviceNameFromEnv(env: Map<string, string>): string | null {
+  const direct = env.get('OTEL_SERVICE_NAME')?.trim();
+  if (direct) return direct;
+  const attrs = env.get('OTEL_RESOURCE_ATTRIBUTES') ?? '';
+  for (const part of attrs.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === 'service.name') {
+      try {
+        const v = decodeURIComponent(part.slice(eq + 1).trim());
+        if (v) return v;
+      } catch {
+        // not percent-encoded properly: ignore, as the SDKs do
+      }
+    }
+  }
+  return null;
+}
+
+const SECRET_FLAG = /pass(word|wd)?|secret|token|api[-_]?key|auth|credential|private[-_]?key/i;
+export const REDACTED = 'REDACTED';
+
+/**
+ * Command lines often carry secrets (`--password=x`, `--token x`, `postgres://u:pw@h/db`): they
+ * stay on the host. Flags whose name suggests a secret lose their value; URLs lose their password.
+ */
+export function redactArgs(args: string[]): string[] {
+  const out: string[] = [];
+  let redactNext = false;
+  for (const arg of args) {
+    if (redactNext) {
+      out.push(REDACTED);
+      redactNext = false;
+      continue;
+    }
+    const flag = /^(--?[A-Za-z0-9][A-Za-z0-9_.-]*)(=(.*))?$/.exec(arg);
+    if (flag !== null && SECRET_FLAG.test(flag[1] ?? '')) {
+      if (flag[2] !== undefined) out.push(`${flag[1]}=${REDACTED}`);
+      else {
+        out.push(arg);
+        redactNext = true;
+      }
+      continue;
+    }
+    out.push(arg.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]*@/gi, `$1:${REDACTED}@`));
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+// Process → OTel resource: one resource per traced process, read from /proc while the process is
+// alive (it may be gone by the time its exchanges are exported) and cached, bounded.
+import { readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Attributes, ResourceRecord } from '../model/span.js';
+import { containerIdFromCgroup, parseCmdline, parseEnviron, redactArgs, serviceNameFromEnv, startTimeFromStat } from './proc.js';
+
+function read(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export interface ProcessMetadataOptions {
+  /** Attributes every resource gets (host.name, OTEL_RESOURCE_ATTRIBUTES of the agent). */
+  base: Attributes;
+  maxEntries?: number;
+  procRoot?: string;
+}
+
+export class ProcessMetadata {
+  readonly #cache = new Map<number, ResourceRecord>();
+  readonly #max: number;
+  readonly #proc: string;
+  #misses = 0;
+
+  constructor(private readonly opts: ProcessMetadataOptions) {
+    this.#max = opts.maxEntries ?? 4096;
+    this.#proc = opts.procRoot ?? '/proc';
+  }
+
+  /** The resource of `pid`, read now if not cached. Never throws: a vanished process gets a minimal one. */
+  resource(pid: number): ResourceRecord {
+    const hit = this.#cache.get(pid);
+    if (hit !== undefined) return hit;
+    const r = this.#read(pid);
+    if (this.#cache.size >= this.#max) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    this.#cache.set(pid, r);
+    return r;
+  }
+
+  /** The process exited or exec'd: its next resource must be read afresh. */
+  forget(pid: number): void {
+    this.#cache.delete(pid);
+  }
+
+  stats(): { cached: number; unreadable: number } {
+    return { cached: this.#cache.size, unreadable: this.#misses };
+  }
+
+  #read(pid: number): ResourceRecord {
+    const dir = `${this.#proc}/${pid}`;
+    const comm = read(`${dir}/comm`)?.trim() ?? null;
+    let exePath: string | null = null;
+    try {
+      exePath = readlinkSync(`${dir}/exe`);
+    } catch {
+      // kernel threads, exited processes, or no permission
+    }
+    const env = parseEnviron(read(`${dir}/environ`) ?? '');
+    const args = parseCmdline(read(`${dir}/cmdline`) ?? '');
+    const container = containerIdFromCgroup(read(`${dir}/cgroup`) ?? '');
+    const start = startTimeFromStat(read(`${dir}/stat`) ?? '');
+    if (comm === null) this.#misses++;
+    const exeName = exePath !== null ? basename(exePath.replace(/ \(deleted\)$/, '')) : comm ?? `pid-${pid}`;
+    const attributes: Attributes = {
+      ...this.opts.base,
+      'service.name': serviceNameFromEnv(env) ?? exeName,
+      'process.pid': pid,
+      'process.executable.name': exeName,
+    };
+    if (exePath !== null) attributes['process.executable.path'] = exePath;
+    if (args.length > 0) attributes['process.command_args'] = redactArgs(args);
+    if (container !== null) attributes['container.id'] = container;
+    return { key: `${pid}:${start ?? '?'}`, attributes };
+  }
+}

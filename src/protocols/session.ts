@@ -1,0 +1,30 @@
+// What the connection tracker needs from a protocol: bytes in per side, exchanges out. The tracker
+// never knows which protocol it feeds.
+import type { ConnectionInfo } from '../model/connection.js';
+import type { Exchange } from '../model/exchange.js';
+
+/** Which half of the conversation bytes belong to, independent of who sent them. */
+export type MessageSide = 'request' | 'response';
+
+export interface ProtocolSession {
+  data(side: MessageSide, bytes: Uint8Array, timeNs: bigint): void;
+  /** `bytes` of this side were not captured. */
+  gap(side: MessageSide, bytes: number, timeNs: bigint): void;
+  /** The connection closed (or was evicted): complete what can be completed. */
+  close(timeNs: bigint): void;
+  /** Exchanges finished since the last drain. */
+  drain(): Exchange[];
+  /** Counters (messages, parse errors, resyncs...) added into the collector's self-metrics. */
+  stats(): Record<string, number>;
+}
+
+export interface ProtocolHandler {
+  name: string;
+  /** Kernel protocol number (bpf/include/sockets.h enum socket_protocol). */
+  kernelId: number;
+  /** Does `bytes` (the first captured bytes of a side) start a request? Used to infer the role of
+   * connections found mid-life. */
+  looksLikeRequest(bytes: Uint8Array): boolean;
+  looksLikeResponse(bytes: Uint8Array): boolean;
+  open(connection: ConnectionInfo): ProtocolSession;
+}

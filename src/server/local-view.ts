@@ -1,0 +1,98 @@
+// What the agent saw, kept locally: the most recent spans and per-service RED figures (rate,
+// errors, duration). Serves the embedded default when no OTLP endpoint is configured, and the
+// control API always.
+import type { SpanRecord } from '../model/span.js';
+
+export interface ServiceRed {
+  service: string;
+  /** Spans seen since start, by kind. */
+  server: { count: number; errors: number; durationSumMs: number; p50Ms: number; p99Ms: number };
+  client: { count: number; errors: number; durationSumMs: number; p50Ms: number; p99Ms: number };
+}
+
+export interface SpanView {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: string;
+  service: string;
+  pid: number | null;
+  start: string;
+  durationMs: number;
+  status: string;
+  attributes: SpanRecord['attributes'];
+}
+
+/** A fixed-size sample of recent durations per series for percentiles without unbounded memory. */
+class DurationWindow {
+  #values: number[] = [];
+  #next = 0;
+  count = 0;
+  errors = 0;
+  sum = 0;
+  constructor(private readonly size = 512) {}
+  add(ms: number, error: boolean): void {
+    this.count++;
+    this.sum += ms;
+    if (error) this.errors++;
+    if (this.#values.length < this.size) this.#values.push(ms);
+    else this.#values[this.#next] = ms;
+    this.#next = (this.#next + 1) % this.size;
+  }
+  percentile(p: number): number {
+    if (this.#values.length === 0) return 0;
+    const sorted = [...this.#values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+  }
+  summary() {
+    return { count: this.count, errors: this.errors, durationSumMs: this.sum, p50Ms: this.percentile(0.5), p99Ms: this.percentile(0.99) };
+  }
+}
+
+export class LocalView {
+  #recent: SpanView[] = [];
+  #services = new Map<string, { server: DurationWindow; client: DurationWindow }>();
+
+  constructor(private readonly maxSpans = 1000, private readonly maxServices = 1000) {}
+
+  addSpans(spans: SpanRecord[]): void {
+    for (const s of spans) {
+      const service = String(s.resource.attributes['service.name'] ?? 'unknown');
+      const durationMs = Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6;
+      const pid = s.resource.attributes['process.pid'];
+      this.#recent.push({
+        traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId, name: s.name, kind: s.kind, service,
+        pid: typeof pid === 'number' ? pid : null, start: new Date(Number(s.startTimeUnixNano / 1_000_000n)).toISOString(),
+        durationMs, status: s.status.code, attributes: s.attributes,
+      });
+      let svc = this.#services.get(service);
+      if (svc === undefined) {
+        if (this.#services.size >= this.maxServices) continue;
+        svc = { server: new DurationWindow(), client: new DurationWindow() };
+        this.#services.set(service, svc);
+      }
+      (s.kind === 'client' ? svc.client : svc.server).add(durationMs, s.status.code === 'error');
+    }
+    if (this.#recent.length > this.maxSpans) this.#recent.splice(0, this.#recent.length - this.maxSpans);
+  }
+
+  spans(filter: { service?: string; limit?: number } = {}): SpanView[] {
+    const matching = filter.service === undefined ? this.#recent : this.#recent.filter((s) => s.service === filter.service);
+    return matching.slice(-(filter.limit ?? 100)).reverse();
+  }
+
+  services(): ServiceRed[] {
+    return [...this.#services].map(([service, w]) => ({ service, server: w.server.summary(), client: w.client.summary() }))
+      .sort((a, b) => b.server.count + b.client.count - (a.server.count + a.client.count));
+  }
+
+  /** One line per service for the terminal. */
+  summaryLines(): string[] {
+    return this.services().map((s) => {
+      const part = (label: string, r: ServiceRed['server']): string =>
+        r.count === 0 ? '' : ` ${label} ${r.count} req, ${r.errors} err, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms;`;
+      return `${s.service}:${part('server', s.server)}${part('client', s.client)}`;
+    });
+  }
+}

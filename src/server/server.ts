@@ -1,0 +1,38 @@
+// The agent's HTTP API on loopback: the local view (recent spans, per-service RED) and self-stats.
+// Every route but /healthz needs the bearer token: what the agent saw may be sensitive.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { ServerConfig } from '../config/schema.js';
+import type { LocalView } from './local-view.js';
+
+export interface ControlServer {
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') === true ? header.slice(7) : '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>): Promise<ControlServer> {
+  const token = config.token ?? randomBytes(24).toString('base64url');
+  const app: FastifyInstance = Fastify({ logger: false });
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/healthz') return;
+    if (!tokenMatches(req.headers.authorization, token)) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token' });
+    }
+  });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get<{ Querystring: { service?: string; limit?: string } }>('/api/spans', async (req) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
+    return { spans: view.spans({ service: req.query.service, limit }) };
+  });
+  app.get('/api/services', async () => ({ services: view.services() }));
+  app.get('/api/stats', async () => stats());
+  const address = await app.listen({ host: config.host, port: config.port });
+  return { url: address, token, close: () => app.close() };
+}
