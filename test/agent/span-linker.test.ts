@@ -1,0 +1,65 @@
+// Client and server spans of one request on one host become parent and child.
+import t from 'tap';
+import { SpanLinker, linkKey } from '../../src/agent/span-linker.js';
+import type { HttpExchange } from '../../src/model/http.js';
+import type { SpanRecord } from '../../src/model/span.js';
+
+function exchange(role: 'client' | 'server', ordinal = 0): HttpExchange {
+  const a = { address: '127.0.0.1', port: 50000 };
+  const b = { address: '::ffff:127.0.0.1', port: 8080 };
+  return {
+    protocol: 'http1', ordinal,
+    connection: { pid: 1, fd: 3, generation: 1, role, family: 'ipv4', transport: 'tcp', local: role === 'client' ? a : b, remote: role === 'client' ? b : a },
+    request: { kind: 'request', method: 'GET', target: '/x', version: '1.1', headers: [], bodySize: 0, bodyPrefix: new Uint8Array(), startNs: 0n, endNs: 0n },
+    response: null,
+  };
+}
+
+function span(kind: 'client' | 'server', id: string, parent?: string, trace = id.padStart(32, '0')): SpanRecord {
+  return { traceId: trace, spanId: id.padStart(16, '0'), parentSpanId: parent, name: 'GET', kind, startTimeUnixNano: 0n, endTimeUnixNano: 1n,
+    attributes: {}, status: { code: 'unset' }, resource: { key: 'r', attributes: {} } };
+}
+
+t.test('both ends of a connection give the same key', async (t) => {
+  t.equal(linkKey(exchange('client')), linkKey(exchange('server')));
+  t.not(linkKey(exchange('client', 0)), linkKey(exchange('server', 1)));
+  t.equal(linkKey({ ...exchange('client'), connection: { ...exchange('client').connection, role: 'unknown' } }), null);
+});
+
+t.test('server span arriving first becomes the child of the client span', async (t) => {
+  let now = 0;
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 100, maxHeld: 10, release: (s) => out.push(...s), now: () => now });
+  const server = span('server', 'b');
+  const client = span('client', 'a');
+  linker.add(server, linkKey(exchange('server')));
+  linker.add(client, linkKey(exchange('client')));
+  now = 200;
+  linker.flush();
+  t.equal(server.traceId, client.traceId);
+  t.equal(server.parentSpanId, client.spanId);
+  t.equal(out.length, 2);
+  t.equal(linker.stats().linked, 1);
+});
+
+t.test('a server span already in the application\'s trace keeps it', async (t) => {
+  const linker = new SpanLinker({ windowMs: 100, maxHeld: 10, release: () => undefined });
+  const client = span('client', 'a');
+  const server = span('server', 'b', 'cccccccccccccccc', 'f'.repeat(32));
+  linker.add(client, linkKey(exchange('client')));
+  linker.add(server, linkKey(exchange('server')));
+  linker.flush();
+  t.equal(server.parentSpanId, 'cccccccccccccccc');
+  t.equal(linker.stats().linked, 0);
+});
+
+t.test('spans leave after the window, and the bound holds', async (t) => {
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 20, maxHeld: 3, release: (s) => out.push(...s) });
+  for (let i = 0; i < 5; i++) linker.add(span('server', String(i)), null);
+  t.equal(out.length, 2, 'overflow released at once');
+  t.equal(linker.stats().overflow, 2);
+  await new Promise((r) => setTimeout(r, 60));
+  t.equal(out.length, 5, 'the rest after the window');
+  t.equal(linker.stats().held, 0);
+});

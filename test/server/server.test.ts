@@ -1,0 +1,36 @@
+// The control API: loopback, bearer token, local view content.
+import t from 'tap';
+import { LocalView } from '../../src/server/local-view.js';
+import { startControlServer } from '../../src/server/server.js';
+import type { SpanRecord } from '../../src/model/span.js';
+
+function span(service: string, kind: 'server' | 'client', ms: number, error = false): SpanRecord {
+  return { traceId: '1'.repeat(32), spanId: '2'.repeat(16), name: 'GET', kind, startTimeUnixNano: 1_000_000_000n, endTimeUnixNano: 1_000_000_000n + BigInt(ms * 1e6),
+    attributes: { 'http.request.method': 'GET' }, status: { code: error ? 'error' : 'unset' }, resource: { key: service, attributes: { 'service.name': service, 'process.pid': 7 } } };
+}
+
+t.test('serves recent spans and RED per service behind a token', async (t) => {
+  const view = new LocalView(3);
+  view.addSpans([span('api', 'server', 10), span('api', 'server', 30, true), span('web', 'client', 5), span('api', 'server', 20)]);
+  const server = await startControlServer({ host: '127.0.0.1', port: 0, token: 't'.repeat(20) }, view, () => ({ records: 4 }));
+  t.teardown(() => server.close());
+  t.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const auth = { authorization: `Bearer ${'t'.repeat(20)}` };
+  t.equal((await fetch(`${server.url}/api/spans`)).status, 401, 'no token');
+  t.equal((await fetch(`${server.url}/api/spans`, { headers: { authorization: 'Bearer wrong' } })).status, 401, 'wrong token');
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'health needs no token');
+  const spans = (await (await fetch(`${server.url}/api/spans?service=api`, { headers: auth })).json()) as { spans: Array<{ service: string; durationMs: number }> };
+  t.same(spans.spans.map((s) => s.durationMs), [20, 30], 'newest first, bounded to the last 3 spans overall');
+  const services = (await (await fetch(`${server.url}/api/services`, { headers: auth })).json()) as { services: Array<{ service: string; server: { count: number; errors: number } }> };
+  t.equal(services.services[0]?.service, 'api');
+  t.equal(services.services[0]?.server.count, 3);
+  t.equal(services.services[0]?.server.errors, 1);
+  t.same(await (await fetch(`${server.url}/api/stats`, { headers: auth })).json(), { records: 4 });
+  t.match(view.summaryLines()[0], /^api: server 3 req, 1 err/);
+});
+
+t.test('a generated token when none is configured', async (t) => {
+  const server = await startControlServer({ host: '127.0.0.1', port: 0 }, new LocalView(), () => ({}));
+  t.teardown(() => server.close());
+  t.ok(server.token.length >= 32);
+});
