@@ -90,10 +90,12 @@ t.test('a slow JS consumer loses whole batches, counted, and recovers', async (t
   getppidTimes(5000);
   await waitFor(() => Date.now() - started > 400);
   getppidTimes(100);
-  await waitFor(() => consumer.stats().records >= 5101);
+  const kernelDrops = (): number => Number(obj.map('counters', codec.u32, codec.u64).get(COUNTER.RING_DROPS) ?? 0n);
+  await waitFor(() => consumer.stats().records + kernelDrops() >= 5101, 10_000);
   await consumer.closeAndFlush();
   const s = consumer.stats();
-  t.equal(s.records, 5101, 'the native thread drained everything from the kernel');
+  // On a loaded machine the kernel ring can fill too: every record is drained or counted there.
+  t.equal(s.records + kernelDrops(), 5101, 'every record drained from the kernel or counted as dropped there');
   t.equal(delivered + s.droppedRecords, s.records, 'delivered + dropped = drained');
   t.equal(s.oversizeRecords, 0);
   t.equal(s.callbackErrors, 0);

@@ -32,7 +32,8 @@ export class ProcessCollector implements Collector {
         }),
       onError: (e) => ctx.log.warn('process collector: record handling failed', { error: String(e) }),
     });
-    this.#links = [obj.program('on_exec').attach(), obj.program('on_exit').attach()];
+    // Every program: the collector's own and the pid filter's (bpf/include/filter.h).
+    this.#links = obj.programs().map((p) => p.attach());
   }
 
   async stop(): Promise<void> {

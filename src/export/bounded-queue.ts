@@ -1,0 +1,148 @@
+// A bounded buffer in front of a Transport: callers push and return at once; one batch at a time is
+// sent, when a batch is full or after a short delay. When the backend is slower than the traffic the
+// buffer fills and new items are dropped and counted: the agent must not grow without bound because a
+// collector is down.
+import type { SendResult } from './transport.js';
+
+export interface BoundedQueueOptions<T> {
+  /** Items waiting to be sent (the batch in flight not included). */
+  capacity: number;
+  maxBatch: number;
+  /** How long a partial batch waits for more items. */
+  delayMs: number;
+  send(batch: T[]): Promise<SendResult>;
+  /** Told about each failed batch (for logging). */
+  onFailure?(result: SendResult & { ok: false }, items: number): void;
+}
+
+export interface QueueStats {
+  queued: number;
+  inFlight: number;
+  accepted: number;
+  exported: number;
+  batches: number;
+  droppedQueueFull: number;
+  droppedRetriesExhausted: number;
+  droppedRejected: number;
+  droppedShutdown: number;
+}
+
+export class BoundedQueue<T> {
+  readonly #o: BoundedQueueOptions<T>;
+  #items: T[] = [];
+  #inFlight = 0;
+  #sending = false;
+  #timer: NodeJS.Timeout | null = null;
+  #flushing = 0;
+  #closed = false;
+  #idleWaiters: Array<() => void> = [];
+  #s = { accepted: 0, exported: 0, batches: 0, droppedQueueFull: 0, droppedRetriesExhausted: 0, droppedRejected: 0, droppedShutdown: 0 };
+
+  constructor(opts: BoundedQueueOptions<T>) {
+    this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch) };
+  }
+
+  /** Never throws, never waits. Returns how many items were accepted. */
+  push(items: readonly T[]): number {
+    if (this.#closed) {
+      this.#s.droppedShutdown += items.length;
+      return 0;
+    }
+    const room = Math.max(0, this.#o.capacity - this.#items.length);
+    const n = Math.min(room, items.length);
+    for (let i = 0; i < n; i++) this.#items.push(items[i] as T);
+    this.#s.accepted += n;
+    this.#s.droppedQueueFull += items.length - n;
+    this.#schedule();
+    return n;
+  }
+
+  /** Sends everything queued now; resolves true when drained, false when the timeout came first. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    this.#flushing++;
+    try {
+      this.#schedule();
+      if (this.#isIdle()) return true;
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<boolean>((resolve) => this.#idleWaiters.push(() => resolve(true)));
+      const late = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs));
+      });
+      const drained = await Promise.race([idle, late]);
+      clearTimeout(timer);
+      return drained;
+    } finally {
+      this.#flushing--;
+    }
+  }
+
+  /** Flushes within the timeout, then refuses new items; whatever is still queued is dropped and counted. */
+  async close(timeoutMs: number): Promise<void> {
+    if (!this.#closed) {
+      await this.flush(timeoutMs);
+      this.#closed = true;
+    }
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#s.droppedShutdown += this.#items.length;
+    this.#items = [];
+  }
+
+  stats(): QueueStats {
+    return { queued: this.#items.length, inFlight: this.#inFlight, ...this.#s };
+  }
+
+  #isIdle(): boolean {
+    return this.#items.length === 0 && !this.#sending;
+  }
+
+  #schedule(): void {
+    if (this.#sending || this.#items.length === 0) return;
+    if (this.#items.length >= this.#o.maxBatch || this.#flushing > 0 || this.#o.delayMs <= 0) {
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#timer = null;
+      void this.#sendOne();
+    } else if (this.#timer === null) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        void this.#sendOne();
+      }, this.#o.delayMs);
+      // A timer must not keep the process alive; shutdown() flushes what is left.
+      this.#timer.unref();
+    }
+  }
+
+  async #sendOne(): Promise<void> {
+    if (this.#sending || this.#items.length === 0) return;
+    this.#sending = true;
+    const batch = this.#items.splice(0, this.#o.maxBatch);
+    this.#inFlight = batch.length;
+    let r: SendResult;
+    try {
+      r = await this.#o.send(batch);
+    } catch (e) {
+      r = { ok: false, retryable: false, error: e instanceof Error ? e : new Error(String(e)) };
+    }
+    this.#s.batches++;
+    if (r.ok) this.#s.exported += batch.length;
+    else {
+      if (r.aborted) this.#s.droppedShutdown += batch.length;
+      else if (r.retryable) this.#s.droppedRetriesExhausted += batch.length;
+      else this.#s.droppedRejected += batch.length;
+      try {
+        this.#o.onFailure?.(r, batch.length);
+      } catch {
+        // a logging hook must not stop the queue
+      }
+    }
+    this.#inFlight = 0;
+    this.#sending = false;
+    if (this.#items.length > 0) {
+      this.#schedule();
+    } else {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}

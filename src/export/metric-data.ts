@@ -1,0 +1,36 @@
+// Aggregated histograms as the SDK's ResourceMetrics, the input of the OTLP metric serializers.
+import { ValueType } from '@opentelemetry/api';
+import { AggregationTemporality, DataPointType, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ResourceHistograms } from './histogram-aggregator.js';
+import { LANTERN_SCOPE, nsToHrTime } from './readable-span.js';
+import type { ResourceCache } from './resource-cache.js';
+
+/** One ResourceMetrics per process: one metric per instrument, one data point per attribute set. */
+export function toResourceMetrics(g: ResourceHistograms, resources: ResourceCache): ResourceMetrics {
+  const byName = new Map<string, HistogramMetricData>();
+  const end = nsToHrTime(g.timeUnixNano);
+  for (const s of g.series) {
+    let m = byName.get(s.name);
+    if (m === undefined) {
+      m = {
+        descriptor: { name: s.name, description: s.description, unit: s.unit, valueType: ValueType.DOUBLE },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.HISTOGRAM,
+        dataPoints: [],
+      };
+      byName.set(s.name, m);
+    }
+    m.dataPoints.push({
+      startTime: nsToHrTime(s.startTimeUnixNano),
+      endTime: end,
+      attributes: s.attributes,
+      value: {
+        buckets: { boundaries: [...s.boundaries], counts: s.counts },
+        sum: s.sum,
+        count: s.count,
+        ...(s.count > 0 ? { min: s.min, max: s.max } : {}),
+      },
+    });
+  }
+  return { resource: resources.get(g.resource), scopeMetrics: [{ scope: LANTERN_SCOPE, metrics: [...byName.values()] }] };
+}

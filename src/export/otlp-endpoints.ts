@@ -1,0 +1,55 @@
+// Where each signal goes, from AgentConfig.otlp (which already holds the resolved OTEL_* variables),
+// by the OTLP exporter specification
+// (https://opentelemetry.io/docs/specs/otel/protocol/exporter/#endpoint-urls-for-otlphttp):
+// a per-signal endpoint is used as it is; the base endpoint is used as it is for gRPC and gets
+// "v1/<signal>" appended for HTTP.
+import type { OtlpConfig, OtlpProtocol } from '../config/schema.js';
+
+export interface ResolvedExport {
+  url: string;
+  protocol: OtlpProtocol;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  /** Settings that could not be honoured, for the log. */
+  warnings: string[];
+}
+
+/** Traces go over OTLP/gRPC (the only trace protocol built so far). */
+export function resolveTraceExport(otlp: OtlpConfig): ResolvedExport | null {
+  const s = otlp.traces;
+  const url = s.endpoint ?? otlp.endpoint;
+  if (url === undefined) return null;
+  const warnings: string[] = [];
+  if (s.protocol !== 'grpc') warnings.push(`OTLP traces over ${s.protocol} are not supported yet: sending them over grpc to ${url}`);
+  return { url, protocol: 'grpc', headers: { ...s.headers }, timeoutMs: otlp.timeoutMs, warnings };
+}
+
+/** Metrics go over OTLP/HTTP, protobuf or JSON (gRPC not built yet: http/protobuf instead). */
+export function resolveMetricExport(otlp: OtlpConfig): ResolvedExport | null {
+  const s = otlp.metrics;
+  let url = s.endpoint;
+  if (url === undefined && otlp.endpoint !== undefined) url = appendSignalPath(otlp.endpoint, 'v1/metrics');
+  if (url === undefined) return null;
+  const warnings: string[] = [];
+  let protocol = s.protocol;
+  if (protocol === 'grpc') {
+    warnings.push(`OTLP metrics over grpc are not supported yet: sending them over http/protobuf to ${url}`);
+    protocol = 'http/protobuf';
+  }
+  if (portOf(url) === '4317') {
+    warnings.push(`metrics are sent over OTLP/HTTP to ${url}, but 4317 is the OTLP/gRPC port (OTLP/HTTP listens on 4318): set OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`);
+  }
+  return { url, protocol, headers: { ...s.headers }, timeoutMs: otlp.timeoutMs, warnings };
+}
+
+export function appendSignalPath(base: string, path: string): string {
+  return base.endsWith('/') ? base + path : `${base}/${path}`;
+}
+
+function portOf(url: string): string | undefined {
+  try {
+    return new URL(url).port;
+  } catch {
+    return undefined;
+  }
+}

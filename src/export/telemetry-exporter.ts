@@ -1,0 +1,285 @@
+// Spans and histogram points out of the agent: over OTLP (traces gRPC, metrics HTTP) when an endpoint
+// is configured, as OTLP JSON lines when --otlp-file is set, both when both are. Each destination is
+// a bounded queue in front of its transport (network: retried with backoff), so a slow or dead
+// backend costs counted drops, never memory without bound and never an exception in the caller.
+//
+//   exportSpans ──▶ BoundedQueue ──▶ ReadableSpan[] ──▶ RetryingTransport ──▶ OTLPTraceExporter (gRPC)
+//               └─▶ BoundedQueue ──▶ ReadableSpan[] ──▶ JSON line ──▶ OtlpFileWriter
+//   recordHistograms ──▶ HistogramAggregator ──(every intervalMs, one ResourceMetrics per process)──▶
+//               BoundedQueue ──▶ RetryingTransport ──▶ OTLPMetricExporter (HTTP)   and   ──▶ file
+import { hostname } from 'node:os';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { AgentConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Attributes, HistogramPoint, SpanRecord } from '../model/span.js';
+import { BoundedQueue, type QueueStats } from './bounded-queue.js';
+import { HistogramAggregator } from './histogram-aggregator.js';
+import { toResourceMetrics } from './metric-data.js';
+import { resolveMetricExport, resolveTraceExport } from './otlp-endpoints.js';
+import { createGrpcTraceExporter, createHttpMetricExporter } from './otlp-exporters.js';
+import { OtlpFileWriter } from './otlp-file.js';
+import { metricsRequestJson, traceRequestJson } from './otlp-json-lines.js';
+import { isValidSpanRecord, toReadableSpans } from './readable-span.js';
+import { ResourceCache } from './resource-cache.js';
+import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
+import { SdkExporterTransport } from './sdk-exporter-transport.js';
+import { type SendResult, asError } from './transport.js';
+
+export interface TelemetryExporterOptions {
+  /** Spans waiting per destination, spans per export, and how long a partial batch waits. */
+  spanQueue: { capacity: number; maxBatch: number; delayMs: number };
+  /** ResourceMetrics snapshots waiting per destination. */
+  metricQueueCapacity: number;
+  /** How often cumulative histograms are exported. */
+  metricIntervalMs: number;
+  retry: Partial<RetryOptions>;
+  /** SDK Resource objects kept (one per traced process). */
+  maxResources: number;
+  /** Histogram series (resource × instrument × attribute set) before overflow. */
+  maxSeries: number;
+  shutdownTimeoutMs: number;
+  /** Under every resource's own attributes; default host.name and config.resourceAttributes. */
+  baseResourceAttributes?: Attributes;
+}
+
+export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
+  spanQueue: { capacity: 16_384, maxBatch: 512, delayMs: 1000 },
+  metricQueueCapacity: 1024,
+  metricIntervalMs: 60_000,
+  retry: {},
+  maxResources: 1024,
+  maxSeries: 2000,
+  shutdownTimeoutMs: 10_000,
+};
+
+interface Destination<T> {
+  name: string;
+  queue: BoundedQueue<T>;
+}
+
+const FAILURE_LOG_INTERVAL_MS = 30_000;
+
+export class TelemetryExporter {
+  readonly #log: Logger;
+  readonly #o: TelemetryExporterOptions;
+  readonly #resources: ResourceCache;
+  readonly #spanDest: Array<Destination<SpanRecord>> = [];
+  readonly #metricDest: Array<Destination<ResourceMetrics>> = [];
+  readonly #retrying: Array<{ name: string; transport: Pick<RetryingTransport<unknown>, 'stats' | 'stopRetryingAt' | 'shutdown'> }> = [];
+  readonly #aggregator: HistogramAggregator | null = null;
+  readonly #file: OtlpFileWriter | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #shutdown: Promise<void> | null = null;
+  #lastFailureLog = new Map<string, { at: number; suppressed: number }>();
+  #s = { spansInvalid: 0, spansAfterShutdown: 0, internalErrors: 0, fileErrors: 0 };
+
+  constructor(config: AgentConfig, log: Logger, options: Partial<TelemetryExporterOptions> = {}) {
+    this.#log = log.child({ component: 'export' });
+    this.#o = { ...DEFAULT_EXPORTER_OPTIONS, ...options };
+    const base = this.#o.baseResourceAttributes ?? { 'host.name': hostname(), ...config.resourceAttributes };
+    this.#resources = new ResourceCache(this.#o.maxResources, base);
+
+    const traces = resolveTraceExport(config.otlp);
+    if (traces !== null) {
+      for (const w of traces.warnings) this.#log.warn(w);
+      const t = new RetryingTransport(new SdkExporterTransport(() => createGrpcTraceExporter(traces, this.#log)), this.#o.retry);
+      this.#retrying.push({ name: 'traces', transport: t });
+      this.#spanDest.push({ name: 'traces', queue: this.#spanQueue('traces', (spans) => t.send(spans)) });
+      this.#log.info('exporting traces over OTLP/gRPC', { url: traces.url });
+    }
+    const metrics = resolveMetricExport(config.otlp);
+    if (metrics !== null) {
+      for (const w of metrics.warnings) this.#log.warn(w);
+      const t = new RetryingTransport(new SdkExporterTransport(() => createHttpMetricExporter(metrics)), this.#o.retry);
+      this.#retrying.push({ name: 'metrics', transport: t });
+      this.#metricDest.push({ name: 'metrics', queue: this.#metricQueue('metrics', 1, async ([rm]) => (rm === undefined ? { ok: true } : t.send(rm))) });
+      this.#log.info(`exporting metrics over OTLP/${metrics.protocol}`, { url: metrics.url });
+    }
+    if (config.otlp.file !== undefined) {
+      const file = new OtlpFileWriter(config.otlp.file);
+      this.#file = file;
+      this.#spanDest.push({
+        name: 'file.traces',
+        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestJson(spans))),
+      });
+      this.#metricDest.push({
+        name: 'file.metrics',
+        queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(async () => metricsRequestJson(rms))),
+      });
+    }
+    if (this.#metricDest.length > 0) {
+      this.#aggregator = new HistogramAggregator({ maxSeries: this.#o.maxSeries });
+      this.#timer = setInterval(() => this.#collectMetrics(), this.#o.metricIntervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Hands spans over for export; returns at once, never throws. */
+  exportSpans(spans: readonly SpanRecord[]): void {
+    try {
+      if (this.#spanDest.length === 0) return;
+      if (this.#shutdown !== null) {
+        this.#s.spansAfterShutdown += spans.length;
+        return;
+      }
+      const valid = spans.filter(isValidSpanRecord);
+      this.#s.spansInvalid += spans.length - valid.length;
+      for (const d of this.#spanDest) d.queue.push(valid);
+    } catch (e) {
+      this.#internalError(e);
+    }
+  }
+
+  /** Adds measurements to the cumulative histograms exported every metricIntervalMs; never throws. */
+  recordHistograms(points: readonly HistogramPoint[]): void {
+    try {
+      if (this.#shutdown === null) this.#aggregator?.record(points);
+    } catch (e) {
+      this.#internalError(e);
+    }
+  }
+
+  /** Exports the current histograms and everything queued, within the timeout. */
+  async forceFlush(timeoutMs = this.#o.shutdownTimeoutMs): Promise<void> {
+    this.#collectMetrics();
+    await Promise.all(this.#queues().map((q) => q.flush(timeoutMs)));
+  }
+
+  /**
+   * Final metrics collection, then everything queued is sent within the deadline; what cannot be
+   * sent by then is dropped and counted. Resolves by the deadline even when a backend hangs.
+   */
+  shutdown(timeoutMs = this.#o.shutdownTimeoutMs): Promise<void> {
+    this.#shutdown ??= this.#doShutdown(timeoutMs);
+    return this.#shutdown;
+  }
+
+  async #doShutdown(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#collectMetrics();
+    for (const r of this.#retrying) r.transport.stopRetryingAt(deadline);
+    await Promise.all(this.#queues().map((q) => q.close(deadline - Date.now())));
+    const stops: Array<Promise<void>> = this.#retrying.map((r) => r.transport.shutdown());
+    if (this.#file !== null) stops.push(this.#file.close());
+    await beforeDeadline(Promise.all(stops), deadline);
+  }
+
+  /** Counters for self-monitoring: per destination sent/dropped by reason, retries, series, resources. */
+  stats(): Record<string, number> {
+    const out: Record<string, number> = {
+      'spans.invalid': this.#s.spansInvalid,
+      'spans.after_shutdown': this.#s.spansAfterShutdown,
+      'internal_errors': this.#s.internalErrors,
+    };
+    for (const d of [...this.#spanDest, ...this.#metricDest]) addQueueStats(out, d.name, d.queue.stats());
+    for (const { name, transport } of this.#retrying) {
+      const r = transport.stats();
+      out[`${name}.attempts`] = r.attempts;
+      out[`${name}.retries`] = r.retries;
+      out[`${name}.failed_attempts`] = r.failedAttempts;
+    }
+    if (this.#aggregator !== null) {
+      const a = this.#aggregator.stats();
+      out['histograms.series'] = a.series;
+      out['histograms.points'] = a.points;
+      out['histograms.points_overflowed'] = a.pointsOverflowed;
+      out['histograms.points_dropped'] = a.pointsDropped;
+      out['histograms.series_expired'] = a.seriesExpired;
+    }
+    if (this.#file !== null) {
+      const f = this.#file.stats();
+      out['file.lines'] = f.lines;
+      out['file.write_errors'] = f.writeErrors + this.#s.fileErrors;
+    }
+    const rc = this.#resources.stats();
+    out['resources.cached'] = rc.size;
+    out['resources.evicted'] = rc.evicted;
+    return out;
+  }
+
+  #queues(): Array<BoundedQueue<SpanRecord> | BoundedQueue<ResourceMetrics>> {
+    return [...this.#spanDest.map((d) => d.queue), ...this.#metricDest.map((d) => d.queue)];
+  }
+
+  #spanQueue(name: string, send: (spans: ReadableSpan[]) => Promise<SendResult>): BoundedQueue<SpanRecord> {
+    return new BoundedQueue<SpanRecord>({
+      ...this.#o.spanQueue,
+      send: async (records) => {
+        const { spans } = toReadableSpans(records, this.#resources);
+        return spans.length === 0 ? { ok: true } : send(spans);
+      },
+      onFailure: (r, n) => this.#logFailure(name, r, n),
+    });
+  }
+
+  #metricQueue(name: string, maxBatch: number, send: (rms: ResourceMetrics[]) => Promise<SendResult>): BoundedQueue<ResourceMetrics> {
+    return new BoundedQueue<ResourceMetrics>({
+      capacity: this.#o.metricQueueCapacity, maxBatch, delayMs: 0, send, onFailure: (r, n) => this.#logFailure(name, r, n),
+    });
+  }
+
+  async #writeFile(encode: () => Promise<object>): Promise<SendResult> {
+    try {
+      this.#file?.writeBatch(await encode());
+      return { ok: true };
+    } catch (e) {
+      this.#s.fileErrors++;
+      return { ok: false, retryable: false, error: asError(e) };
+    }
+  }
+
+  #collectMetrics(): void {
+    try {
+      if (this.#aggregator === null) return;
+      const groups = this.#aggregator.collect();
+      if (groups.length === 0) return;
+      const rms = groups.map((g) => toResourceMetrics(g, this.#resources));
+      for (const d of this.#metricDest) d.queue.push(rms);
+    } catch (e) {
+      this.#internalError(e);
+    }
+  }
+
+  #logFailure(name: string, r: SendResult & { ok: false }, items: number): void {
+    // A dead collector fails every batch: one line per destination per interval, with a count.
+    const now = Date.now();
+    const last = this.#lastFailureLog.get(name);
+    if (last !== undefined && now - last.at < FAILURE_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.#lastFailureLog.set(name, { at: now, suppressed: 0 });
+    this.#log.warn('export failed, data dropped', {
+      destination: name, items, retryable: r.retryable, error: r.error.message, ...(last?.suppressed ? { similarFailuresSinceLastReport: last.suppressed } : {}),
+    });
+  }
+
+  #internalError(e: unknown): void {
+    this.#s.internalErrors++;
+    this.#log.error('exporter error', { error: asError(e).message });
+  }
+}
+
+function addQueueStats(out: Record<string, number>, name: string, s: QueueStats): void {
+  out[`${name}.accepted`] = s.accepted;
+  out[`${name}.exported`] = s.exported;
+  out[`${name}.queued`] = s.queued + s.inFlight;
+  out[`${name}.batches`] = s.batches;
+  out[`${name}.dropped.queue_full`] = s.droppedQueueFull;
+  out[`${name}.dropped.retries_exhausted`] = s.droppedRetriesExhausted;
+  out[`${name}.dropped.rejected`] = s.droppedRejected;
+  out[`${name}.dropped.shutdown`] = s.droppedShutdown;
+}
+
+async function beforeDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    }),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,211 @@
+// HTTP exchanges → spans and duration measurements, following the stable OTel HTTP semantic
+// conventions (https://opentelemetry.io/docs/specs/semconv/http/http-spans/, .../http-metrics/).
+// Pure: no clock, no I/O; ids come from the caller.
+//
+// Privacy: no header value is exported except Host (server.address/port, url.full) and User-Agent
+// (user_agent.original). Authorization, Cookie, Set-Cookie, API keys and every other header stay in
+// the agent unless a header is named in captureRequestHeaders/captureResponseHeaders, and even then
+// credentials are replaced by REDACTED (see headers.ts). Credential-carrying query parameters are
+// redacted in url.query/url.full, URL userinfo is never exported.
+//
+// Decisions the conventions leave open:
+// - traceparent on CLIENT spans: the header was injected by the instrumented application, its
+//   parent-id is the id of the application's own client span. Lantern's client span joins that trace
+//   as a child of it (the same request seen from the socket), so the trace shows app span → Lantern
+//   span; the server's span remains a child of the application's span, a sibling of ours. Taking the
+//   same span id would collide, and starting a new trace would split one request over two traces.
+// - client.address on SERVER spans: the first entry of `Forwarded: for=` or else `X-Forwarded-For`
+//   when it is an IP address (what the conventions ask for: the original client behind proxies),
+//   otherwise the socket's remote address. The header is client-controlled, so network.peer.address
+//   always carries the real socket peer; set trustForwardedFor: false to ignore the headers.
+// - no response (connection closed, or the exchange was evicted, first): status Error with
+//   error.type "response_missing" (a low-cardinality component-specific identifier, as error.type
+//   allows), the span ends with the request's last byte.
+// - connection role 'unknown': span kind INTERNAL with server-side status rules, no url.full or
+//   client.address, and no duration metric (it would have to guess between server and client).
+import type { HttpExchange } from '../model/http.js';
+import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
+import { capturedHeaderAttributes, firstHeader } from './headers.js';
+import { type IdSource, randomIds } from './ids.js';
+import { traceContextFromHeaders } from './traceparent.js';
+import { type HostPort, buildUrl, defaultPort, forwardedClient, parseHostPort, parseTarget, redactQuery } from './url.js';
+
+export interface HttpSemconvOptions {
+  /** url.scheme: 'http' for plaintext captures, 'https' for TLS plaintext. Default 'http'. */
+  scheme?: 'http' | 'https';
+  /** The matched route template ("/users/{id}"), when known: server spans only. Never a raw path. */
+  route?: string;
+  /** client.address from Forwarded / X-Forwarded-For (default true). */
+  trustForwardedFor?: boolean;
+  /** Export these request headers as http.request.header.<name> (credentials redacted). */
+  captureRequestHeaders?: readonly string[];
+  /** Export these response headers as http.response.header.<name> (credentials redacted). */
+  captureResponseHeaders?: readonly string[];
+}
+
+/** error.type of an exchange whose response never came. */
+export const RESPONSE_MISSING = 'response_missing';
+
+export const HTTP_SERVER_DURATION = 'http.server.request.duration';
+export const HTTP_CLIENT_DURATION = 'http.client.request.duration';
+
+/** Methods of RFC 9110 §9 and PATCH (RFC 5789); case-sensitive, as the conventions require. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/** What spans and metrics share, computed once per exchange. */
+interface HttpView {
+  kind: SpanKind;
+  method: string;
+  methodOriginal?: string;
+  scheme: string;
+  path?: string;
+  query?: string;
+  server?: HostPort;
+  statusCode?: number;
+  errorType?: string;
+  protocolVersion?: string;
+  startNs: bigint;
+  endNs: bigint;
+}
+
+function spanKind(ex: HttpExchange): SpanKind {
+  return ex.connection.role === 'server' ? 'server' : ex.connection.role === 'client' ? 'client' : 'internal';
+}
+
+function errorType(kind: SpanKind, statusCode: number | undefined): string | undefined {
+  if (statusCode === undefined) return RESPONSE_MISSING;
+  // 5xx: the server failed, an error for both sides. 4xx: the client's error, not the server's.
+  if (statusCode >= 500 || statusCode < 100) return String(statusCode);
+  if (statusCode >= 400 && kind === 'client') return String(statusCode);
+  return undefined;
+}
+
+function view(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
+  const { request, response, connection } = ex;
+  const kind = spanKind(ex);
+  const known = KNOWN_METHODS.has(request.method);
+  const target = parseTarget(request.target);
+  const scheme = target.scheme === 'http' || target.scheme === 'https' ? target.scheme : (opts.scheme ?? 'http');
+
+  // The origin server: an absolute-form target wins over Host (RFC 9112 §3.2.2), Host over the socket.
+  let server: HostPort | undefined = target.authority;
+  if (server === undefined) {
+    const host = firstHeader(request.headers, 'host');
+    server = host !== undefined ? (parseHostPort(host) ?? undefined) : undefined;
+  }
+  if (server !== undefined && server.port === undefined) {
+    const port = defaultPort(scheme); // "Host: example.com" means the scheme's default port
+    if (port !== undefined) server = { ...server, port };
+  }
+  if (server === undefined) {
+    const end = kind === 'client' ? connection.remote : connection.local;
+    if (end.address !== '') server = connection.family === 'unix' || end.port <= 0 ? { host: end.address } : { host: end.address, port: end.port };
+  }
+
+  const statusCode = response?.statusCode;
+  const v: HttpView = {
+    kind,
+    method: known ? request.method : '_OTHER',
+    scheme,
+    statusCode,
+    errorType: errorType(kind, statusCode),
+    startNs: request.startNs,
+    endNs: response?.endNs ?? request.endNs,
+  };
+  if (!known) v.methodOriginal = request.method;
+  if (target.path !== undefined) v.path = target.path;
+  if (target.query !== undefined) v.query = redactQuery(target.query);
+  if (server !== undefined) v.server = server;
+  if (request.version === '1.1' || request.version === '1.0') v.protocolVersion = request.version;
+  return v;
+}
+
+/** A finished HTTP exchange as one span, joined to the caller's trace when the request carries one. */
+export function httpExchangeToSpan(
+  ex: HttpExchange, resource: ResourceRecord, ids: IdSource = randomIds, opts: HttpSemconvOptions = {},
+): SpanRecord {
+  const v = view(ex, opts);
+  const { request, response, connection } = ex;
+  const a: Attributes = { 'http.request.method': v.method };
+  if (v.methodOriginal !== undefined) a['http.request.method_original'] = v.methodOriginal;
+  if (v.path !== undefined) a['url.path'] = v.path;
+  if (v.query !== undefined) a['url.query'] = v.query;
+  a['url.scheme'] = v.scheme;
+  if (v.statusCode !== undefined) a['http.response.status_code'] = v.statusCode;
+  if (v.server !== undefined) {
+    a['server.address'] = v.server.host;
+    if (v.server.port !== undefined) a['server.port'] = v.server.port;
+  }
+  if (v.kind === 'server') {
+    const forwarded = opts.trustForwardedFor === false ? undefined
+      : forwardedClient(firstHeader(request.headers, 'forwarded'), firstHeader(request.headers, 'x-forwarded-for'));
+    const client = forwarded ?? connection.remote.address;
+    if (client !== '') a['client.address'] = client;
+  }
+  if (connection.remote.address !== '') {
+    a['network.peer.address'] = connection.remote.address;
+    if (connection.family !== 'unix' && connection.remote.port > 0) a['network.peer.port'] = connection.remote.port;
+  }
+  if (v.protocolVersion !== undefined) a['network.protocol.version'] = v.protocolVersion;
+  a['network.transport'] = connection.family === 'unix' ? 'unix' : connection.transport === 'udp' ? 'udp' : 'tcp';
+  if (connection.family === 'ipv4' || connection.family === 'ipv6') a['network.type'] = connection.family;
+  const ua = firstHeader(request.headers, 'user-agent');
+  if (ua !== undefined) a['user_agent.original'] = ua;
+  a['http.request.body.size'] = request.bodySize;
+  if (response !== null) a['http.response.body.size'] = response.bodySize;
+  if (v.kind === 'client' && v.server !== undefined) a['url.full'] = buildUrl(v.scheme, v.server, v.path, v.query);
+  if (v.kind === 'server' && opts.route !== undefined) a['http.route'] = opts.route;
+  if (v.errorType !== undefined) a['error.type'] = v.errorType;
+  if (opts.captureRequestHeaders) Object.assign(a, capturedHeaderAttributes(request.headers, opts.captureRequestHeaders, 'http.request.header.'));
+  if (opts.captureResponseHeaders && response !== null) {
+    Object.assign(a, capturedHeaderAttributes(response.headers, opts.captureResponseHeaders, 'http.response.header.'));
+  }
+
+  const ctx = traceContextFromHeaders(request.headers);
+  const span: SpanRecord = {
+    traceId: ctx?.parent.traceId ?? ids.traceId(),
+    spanId: ids.spanId(),
+    // _OTHER methods are named "HTTP"; the route, never the raw path, completes a server span's name.
+    name: `${v.methodOriginal !== undefined ? 'HTTP' : v.method}${v.kind === 'server' && opts.route !== undefined ? ` ${opts.route}` : ''}`,
+    kind: v.kind,
+    startTimeUnixNano: v.startNs,
+    endTimeUnixNano: v.endNs < v.startNs ? v.startNs : v.endNs,
+    attributes: a,
+    // The status description is left empty when http.response.status_code says it all.
+    status: v.errorType === undefined ? { code: 'unset' }
+      : response === null ? { code: 'error', message: 'no response before the connection closed or the exchange was evicted' }
+      : { code: 'error' },
+    resource,
+  };
+  if (ctx !== null) {
+    span.parentSpanId = ctx.parent.parentId;
+    if (ctx.traceState !== undefined) span.traceState = ctx.traceState;
+  }
+  return span;
+}
+
+/** The exchange's duration for http.server.request.duration or http.client.request.duration. */
+export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord, opts: HttpSemconvOptions = {}): HistogramPoint[] {
+  const v = view(ex, opts);
+  if (v.kind !== 'server' && v.kind !== 'client') return [];
+  // Only bounded-cardinality attributes: no path, no peer address, _OTHER for unknown methods.
+  const a: Attributes = { 'http.request.method': v.method, 'url.scheme': v.scheme };
+  if (v.statusCode !== undefined) a['http.response.status_code'] = v.statusCode;
+  if (v.protocolVersion !== undefined) a['network.protocol.version'] = v.protocolVersion;
+  if (v.kind === 'client' && v.server !== undefined) {
+    a['server.address'] = v.server.host;
+    if (v.server.port !== undefined) a['server.port'] = v.server.port;
+  }
+  if (v.kind === 'server' && opts.route !== undefined) a['http.route'] = opts.route;
+  if (v.errorType !== undefined) a['error.type'] = v.errorType;
+  const seconds = v.endNs > v.startNs ? Number(v.endNs - v.startNs) / 1e9 : 0;
+  return [{
+    name: v.kind === 'server' ? HTTP_SERVER_DURATION : HTTP_CLIENT_DURATION,
+    unit: 's',
+    description: v.kind === 'server' ? 'Duration of HTTP server requests.' : 'Duration of HTTP client requests.',
+    value: seconds,
+    attributes: a,
+    resource,
+    timeUnixNano: v.endNs,
+  }];
+}

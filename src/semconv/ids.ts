@@ -1,0 +1,41 @@
+// Trace and span ids for spans Lantern starts itself (W3C Trace Context §3.2.2.3-4: random, lowercase
+// hex, never all zero).
+import { randomFillSync } from 'node:crypto';
+
+export interface IdSource {
+  /** 32 lowercase hex digits, not all zero. */
+  traceId(): string;
+  /** 16 lowercase hex digits, not all zero. */
+  spanId(): string;
+}
+
+/**
+ * Cryptographically random ids. Random bytes are drawn in blocks: one getrandom call per id would
+ * cost more than building the span.
+ */
+export class RandomIdSource implements IdSource {
+  #pool = Buffer.alloc(4096);
+  #pos = this.#pool.length;
+
+  traceId(): string {
+    return this.#hex(16);
+  }
+
+  spanId(): string {
+    return this.#hex(8);
+  }
+
+  #hex(bytes: number): string {
+    for (;;) {
+      if (this.#pos + bytes > this.#pool.length) {
+        randomFillSync(this.#pool);
+        this.#pos = 0;
+      }
+      const s = this.#pool.toString('hex', this.#pos, this.#pos + bytes);
+      this.#pos += bytes;
+      if (!/^0+$/.test(s)) return s;
+    }
+  }
+}
+
+export const randomIds: IdSource = new RandomIdSource();
