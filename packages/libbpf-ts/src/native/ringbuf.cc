@@ -217,6 +217,9 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
         timeout = age >= flushMs_ ? 0 : static_cast<int>(flushMs_ - age);
       }
       int n = ring_buffer__poll(rb_, timeout);
+      // Producers that submit with BPF_RB_NO_WAKEUP never wake the poll: a quiet poll still
+      // sweeps every ring once.
+      if (n == 0) n = ring_buffer__consume(rb_);
       if (n < 0 && n != -EINTR) {
         shared_->counters.pollErrors++;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
