@@ -45,3 +45,4 @@ fi
 
 say "building"
 npm run build >&2
+if [ "$mode" = "--test" ]; then bash scripts/build-test-tools.sh; fi

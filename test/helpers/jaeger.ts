@@ -155,6 +155,8 @@ extensions:
   jaeger_query:
     storage:
       traces: memstore
+    # On by default in v2: Jaeger would trace itself to localhost:4317 (and stall its shutdown).
+    enable_tracing: false
     http:
       endpoint: ${at(p.queryHttp)}
     grpc:
@@ -283,7 +285,9 @@ async function launch(bin: string, startTimeoutMs: number): Promise<Jaeger> {
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, configYaml(ports));
 
-  const child = spawn(bin, ['--config', `file:${configPath}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Nothing of the test's own OTLP set-up (OTEL_EXPORTER_OTLP_ENDPOINT, ...) may steer Jaeger.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
+  const child = spawn(bin, ['--config', `file:${configPath}`], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
   let output = '';
   const keep = (d: Buffer): void => {
