@@ -167,6 +167,8 @@ static __always_inline void emit_open(__u32 tgid, __u32 fd, struct file *f, stru
 	e->fd = fd;
 	e->generation = c->generation;
 	e->ts_ns = bpf_ktime_get_ns();
+	/* The process may be gone before user space reads /proc: its name travels with the event. */
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	struct socket *sock = BPF_CORE_READ(f, private_data);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (sk) {
@@ -175,12 +177,13 @@ static __always_inline void emit_open(__u32 tgid, __u32 fd, struct file *f, stru
 		e->sock_type = BPF_CORE_READ(sk, sk_type);
 		e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 		e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		/* Explicit sizes: BPF_CORE_READ_INTO on a byte array would copy one byte. */
 		if (family == AF_INET) {
-			BPF_CORE_READ_INTO(e->laddr, sk, __sk_common.skc_rcv_saddr);
-			BPF_CORE_READ_INTO(e->raddr, sk, __sk_common.skc_daddr);
+			bpf_core_read(e->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+			bpf_core_read(e->raddr, 4, &sk->__sk_common.skc_daddr);
 		} else if (family == AF_INET6) {
-			BPF_CORE_READ_INTO(e->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-			BPF_CORE_READ_INTO(e->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+			bpf_core_read(e->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+			bpf_core_read(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 		}
 	}
 	bpf_ringbuf_submit(e, 0);

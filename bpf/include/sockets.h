@@ -47,6 +47,7 @@ struct socket_open_event {
 	__u64 ts_ns;
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
+	char comm[16];  /* the owning process's name at the time */
 };
 
 struct socket_data_header {

@@ -7,21 +7,26 @@ import { availableCollectors, createCollector } from '../collectors/registry.js'
 import { LogBatcher } from '../export/log-batcher.js';
 import { OtlpFileWriter } from '../export/otlp-file.js';
 import { attributesToKeyValues } from '../export/otlp-json.js';
+import { TelemetryExporter } from '../export/telemetry-exporter.js';
 import type { Logger } from '../log.js';
 import { ProcessMetadata } from '../metadata/process-metadata.js';
 import { KernelClock } from '../model/clock.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
+import { LocalView } from '../server/local-view.js';
+import { type ControlServer, startControlServer } from '../server/server.js';
+import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
 
 export interface AgentSummary {
   records: Record<string, number>;
   collectors: Record<string, Record<string, number>>;
-  exported: { logRecords: number; dropped: number; fileLines: number; fileWriteErrors: number };
+  pipeline: Record<string, number>;
+  export: Record<string, number>;
 }
 
-/** Counts records per type for the local view and the final summary. */
-class RecordCounter implements RecordSink {
+/** Counts records per type for the summaries, then passes them on. */
+class RecordFanout implements RecordSink {
   readonly counts: Record<string, number> = {};
   constructor(private readonly next: RecordSink[]) {}
   put(record: AgentRecord): void {
@@ -34,24 +39,48 @@ class RecordCounter implements RecordSink {
 export class Agent {
   #collectors: Collector[] = [];
   #file: OtlpFileWriter | null = null;
-  #batcher: LogBatcher;
-  #counter: RecordCounter;
-  #summaryTimer: NodeJS.Timeout | null = null;
+  readonly #logs: LogBatcher;
+  readonly #fanout: RecordFanout;
   readonly #metadata: ProcessMetadata;
+  readonly #pipeline: ExchangePipeline;
+  readonly #exporter: TelemetryExporter;
+  readonly #view = new LocalView();
+  readonly #extraSinks: TelemetrySink[] = [];
+  #server: ControlServer | null = null;
+  #summaryTimer: NodeJS.Timeout | null = null;
+  #stopped: AgentSummary | null = null;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
   ) {
-    this.#metadata = new ProcessMetadata({ base: baseAttributes(config) });
+    const base = baseAttributes(config);
+    this.#metadata = new ProcessMetadata({ base });
     if (config.otlp.file !== undefined) this.#file = new OtlpFileWriter(config.otlp.file);
-    this.#batcher = new LogBatcher({
+    // ProcessMetadata already puts the base attributes on every resource.
+    this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {} });
+    this.#logs = new LogBatcher({
       maxRecords: 512,
       flushMs: 1000,
-      baseResource: attributesToKeyValues(baseAttributes(config)),
+      baseResource: attributesToKeyValues(base),
       emit: (request) => this.#file?.writeBatch(request),
     });
-    this.#counter = new RecordCounter([this.#batcher]);
+    const sinks: TelemetrySink[] = [
+      { spans: (s) => this.#view.addSpans(s), histograms: () => undefined },
+      { spans: (s) => this.#exporter.exportSpans(s), histograms: (p) => this.#exporter.recordHistograms(p) },
+      { spans: (s) => this.#extraSinks.forEach((x) => x.spans(s)), histograms: (p) => this.#extraSinks.forEach((x) => x.histograms(p)) },
+    ];
+    this.#pipeline = new ExchangePipeline({ metadata: this.#metadata, sinks });
+    this.#fanout = new RecordFanout([this.#logs, this.#pipeline]);
+  }
+
+  /** Receives every span and metric point too (tests, embedding). */
+  addTelemetrySink(sink: TelemetrySink): void {
+    this.#extraSinks.push(sink);
+  }
+
+  get localView(): LocalView {
+    return this.#view;
   }
 
   async start(): Promise<void> {
@@ -61,7 +90,7 @@ export class Agent {
         `collector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not available yet (this build has: ${availableCollectors().join(', ')})`);
     }
     preflight(this.log);
-    const ctx = { config: this.config, log: this.log, clock: new KernelClock(), sink: this.#counter, metadata: this.#metadata };
+    const ctx = { config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata };
     for (const name of this.config.collectors) {
       const c = createCollector(name);
       if (c === null) continue;
@@ -74,21 +103,37 @@ export class Agent {
       this.#collectors.push(c);
       this.log.info('collector started', { collector: name });
     }
-    const where = this.config.pids.length > 0 ? `pids ${this.config.pids.join(', ')}` : 'every process';
+    const where = this.config.pids.length > 0 ? `pids ${this.config.pids.join(', ')} and their descendants` : 'every process';
     this.log.info(`tracing ${where} (agent pid ${process.pid} excluded)`);
+    await this.#startServer();
     if (isLocalMode(this.config)) {
-      this.log.info('local mode: no OTLP endpoint configured (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export); summaries follow here');
-      this.#summaryTimer = setInterval(() => this.log.info('summary', { records: this.#counter.counts }), 10_000).unref();
+      this.log.info('local mode: no OTLP endpoint configured (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export)');
+      this.#summaryTimer = setInterval(() => this.#printSummary(), 10_000).unref();
     } else {
-      this.log.info('OTLP endpoint configured; network export of these records arrives with the exporters (traces/metrics/logs)', {
-        endpoint: this.config.otlp.endpoint ?? this.config.otlp.logs.endpoint,
-      });
+      this.log.info('exporting over OTLP', this.#exporter.describe());
     }
     if (this.#file !== null) this.log.info('writing OTLP JSON lines', { file: this.#file.path });
   }
 
+  async #startServer(): Promise<void> {
+    try {
+      this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }));
+      this.log.info('local view and control API', { url: this.#server.url, token: this.#server.token });
+    } catch (e) {
+      // The agent is useful without its API (a port clash must not stop tracing).
+      this.log.warn('control API not started', { error: (e as Error).message });
+    }
+  }
+
+  #printSummary(): void {
+    const lines = this.#view.summaryLines();
+    if (lines.length === 0) this.log.info('no spans yet', { records: this.#fanout.counts });
+    for (const line of lines) this.log.info(line);
+  }
+
   /** Detach every probe, deliver what is in flight, flush the exporters. Safe to call twice. */
   async stop(): Promise<AgentSummary> {
+    if (this.#stopped !== null) return this.#stopped;
     if (this.#summaryTimer !== null) clearInterval(this.#summaryTimer);
     this.#summaryTimer = null;
     for (const c of this.#collectors) {
@@ -98,20 +143,24 @@ export class Agent {
         this.log.warn('collector did not stop cleanly', { collector: c.name, error: String(e) });
       }
     }
-    this.#batcher.flush();
+    this.#pipeline.flush();
+    this.#logs.flush();
+    await this.#exporter.shutdown();
     await this.#file?.close();
-    const summary = this.summary();
-    this.#collectors = [];
-    return summary;
+    await this.#server?.close();
+    this.#stopped = this.summary();
+    if (isLocalMode(this.config)) this.#printSummary();
+    return this.#stopped;
   }
 
   summary(): AgentSummary {
-    const b = this.#batcher.stats();
-    const f = this.#file?.stats() ?? { lines: 0, writeErrors: 0 };
+    if (this.#stopped !== null) return this.#stopped;
+    const logs = this.#logs.stats();
     return {
-      records: { ...this.#counter.counts },
+      records: { ...this.#fanout.counts },
       collectors: Object.fromEntries(this.#collectors.map((c) => [c.name, c.stats()])),
-      exported: { logRecords: b.exported, dropped: b.dropped, fileLines: f.lines, fileWriteErrors: f.writeErrors },
+      pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])) },
+      export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats() },
     };
   }
 }

@@ -51,7 +51,7 @@ export function defaultConfig(): AgentConfig {
   const signal = (): OtlpSignalConfig => ({ protocol: 'grpc', headers: {} });
   return {
     pids: [],
-    collectors: ['process'],
+    collectors: ['sockets', 'process'],
     otlp: { traces: signal(), metrics: { protocol: 'http/protobuf', headers: {} }, logs: signal(), timeoutMs: 10_000 },
     resourceAttributes: {},
     serviceName: 'lantern',

@@ -69,12 +69,19 @@ export class TelemetryExporter {
   readonly #retrying: Array<{ name: string; transport: Pick<RetryingTransport<unknown>, 'stats' | 'stopRetryingAt' | 'shutdown'> }> = [];
   readonly #aggregator: HistogramAggregator | null = null;
   readonly #file: OtlpFileWriter | null = null;
+  readonly #ownsFile: boolean = false;
+  readonly #describe: Record<string, string> = {};
   #timer: NodeJS.Timeout | null = null;
   #shutdown: Promise<void> | null = null;
   #lastFailureLog = new Map<string, { at: number; suppressed: number }>();
   #s = { spansInvalid: 0, spansAfterShutdown: 0, internalErrors: 0, fileErrors: 0 };
 
-  constructor(config: AgentConfig, log: Logger, options: Partial<TelemetryExporterOptions> = {}) {
+  /**
+   * `file`: the agent's --otlp-file writer, shared with the log export so lines never interleave
+   * (the owner closes it). Without one, a writer is opened (and closed on shutdown) when
+   * config.otlp.file is set.
+   */
+  constructor(config: AgentConfig, log: Logger, file: OtlpFileWriter | null = null, options: Partial<TelemetryExporterOptions> = {}) {
     this.#log = log.child({ component: 'export' });
     this.#o = { ...DEFAULT_EXPORTER_OPTIONS, ...options };
     const base = this.#o.baseResourceAttributes ?? { 'host.name': hostname(), ...config.resourceAttributes };
@@ -86,7 +93,7 @@ export class TelemetryExporter {
       const t = new RetryingTransport(new SdkExporterTransport(() => createGrpcTraceExporter(traces, this.#log)), this.#o.retry);
       this.#retrying.push({ name: 'traces', transport: t });
       this.#spanDest.push({ name: 'traces', queue: this.#spanQueue('traces', (spans) => t.send(spans)) });
-      this.#log.info('exporting traces over OTLP/gRPC', { url: traces.url });
+      this.#describe.traces = `${traces.url} (OTLP/gRPC)`;
     }
     const metrics = resolveMetricExport(config.otlp);
     if (metrics !== null) {
@@ -94,11 +101,12 @@ export class TelemetryExporter {
       const t = new RetryingTransport(new SdkExporterTransport(() => createHttpMetricExporter(metrics)), this.#o.retry);
       this.#retrying.push({ name: 'metrics', transport: t });
       this.#metricDest.push({ name: 'metrics', queue: this.#metricQueue('metrics', 1, async ([rm]) => (rm === undefined ? { ok: true } : t.send(rm))) });
-      this.#log.info(`exporting metrics over OTLP/${metrics.protocol}`, { url: metrics.url });
+      this.#describe.metrics = `${metrics.url} (OTLP/${metrics.protocol})`;
     }
-    if (config.otlp.file !== undefined) {
-      const file = new OtlpFileWriter(config.otlp.file);
-      this.#file = file;
+    if (file !== null || config.otlp.file !== undefined) {
+      this.#ownsFile = file === null;
+      this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
+      this.#describe.file = this.#file.path;
       this.#spanDest.push({
         name: 'file.traces',
         queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestJson(spans))),
@@ -162,8 +170,13 @@ export class TelemetryExporter {
     for (const r of this.#retrying) r.transport.stopRetryingAt(deadline);
     await Promise.all(this.#queues().map((q) => q.close(deadline - Date.now())));
     const stops: Array<Promise<void>> = this.#retrying.map((r) => r.transport.shutdown());
-    if (this.#file !== null) stops.push(this.#file.close());
+    if (this.#file !== null && this.#ownsFile) stops.push(this.#file.close());
     await beforeDeadline(Promise.all(stops), deadline);
+  }
+
+  /** Where data goes, for the agent's start-up log: { traces, metrics, file } as configured. */
+  describe(): Record<string, unknown> {
+    return { ...this.#describe };
   }
 
   /** Counters for self-monitoring: per destination sent/dropped by reason, retries, series, resources. */

@@ -31,11 +31,14 @@ export class ProcessMetadata {
     this.#proc = opts.procRoot ?? '/proc';
   }
 
-  /** The resource of `pid`, read now if not cached. Never throws: a vanished process gets a minimal one. */
-  resource(pid: number): ResourceRecord {
+  /**
+   * The resource of `pid`, read now if not cached. Never throws: a process already gone gets a
+   * minimal resource named after `comm` (the name the kernel reported with its event) if known.
+   */
+  resource(pid: number, comm?: string): ResourceRecord {
     const hit = this.#cache.get(pid);
     if (hit !== undefined) return hit;
-    const r = this.#read(pid);
+    const r = this.#read(pid, comm);
     if (this.#cache.size >= this.#max) {
       const oldest = this.#cache.keys().next().value;
       if (oldest !== undefined) this.#cache.delete(oldest);
@@ -53,9 +56,9 @@ export class ProcessMetadata {
     return { cached: this.#cache.size, unreadable: this.#misses };
   }
 
-  #read(pid: number): ResourceRecord {
+  #read(pid: number, kernelComm?: string): ResourceRecord {
     const dir = `${this.#proc}/${pid}`;
-    const comm = read(`${dir}/comm`)?.trim() ?? null;
+    const comm = read(`${dir}/comm`)?.trim() ?? (kernelComm !== undefined && kernelComm !== '' ? kernelComm : null);
     let exePath: string | null = null;
     try {
       exePath = readlinkSync(`${dir}/exe`);
@@ -66,7 +69,7 @@ export class ProcessMetadata {
     const args = parseCmdline(read(`${dir}/cmdline`) ?? '');
     const container = containerIdFromCgroup(read(`${dir}/cgroup`) ?? '');
     const start = startTimeFromStat(read(`${dir}/stat`) ?? '');
-    if (comm === null) this.#misses++;
+    if (exePath === null && env.size === 0) this.#misses++;
     const exeName = exePath !== null ? basename(exePath.replace(/ \(deleted\)$/, '')) : comm ?? `pid-${pid}`;
     const attributes: Attributes = {
       ...this.opts.base,

@@ -50,7 +50,7 @@ export class SocketsCollector implements Collector {
             return;
           }
           // Read the process's identity while it is alive: it may exit before its spans leave.
-          if (e.type === 'open') ctx.metadata.resource(e.pid);
+          if (e.type === 'open') ctx.metadata.resource(e.pid, e.comm);
           tracker.handle(e);
         }),
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),

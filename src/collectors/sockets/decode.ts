@@ -6,7 +6,7 @@ export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3 } as const;
 export const PROTO = { UNKNOWN: 0, HTTP1: 1, NONE: 255 } as const;
 
 /** struct socket_open_event */
-export const OPEN_EVENT = { size: 72, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, generation: 24, ts: 32, laddr: 40, raddr: 56 } as const;
+export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
 /** struct socket_data_header (data follows) */
 export const DATA_HEADER = { size: 48, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44 } as const;
 /** struct socket_close_event */
@@ -23,6 +23,8 @@ export interface SocketOpen {
   protocol: number;
   local: { address: string; port: number };
   remote: { address: string; port: number };
+  /** The process's name when it opened the connection (it may have exited since). */
+  comm: string;
   timeNs: bigint;
 }
 
@@ -90,6 +92,11 @@ export function formatIpv6(b: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+function cString(b: Uint8Array): string {
+  const end = b.indexOf(0);
+  return Buffer.from(b.subarray(0, end < 0 ? b.length : end)).toString('utf8');
+}
+
 function address(family: number, bytes: Uint8Array): string {
   if (family === 2) return formatIpv4(bytes);
   if (family === 10) return formatIpv6(bytes);
@@ -135,6 +142,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       protocol: view.getUint8(off + OPEN_EVENT.protocol),
       local: { address: address(family, bytes(OPEN_EVENT.laddr)), port: view.getUint16(off + OPEN_EVENT.lport, true) },
       remote: { address: address(family, bytes(OPEN_EVENT.raddr)), port: view.getUint16(off + OPEN_EVENT.rport, true) },
+      comm: cString(new Uint8Array(view.buffer, view.byteOffset + off + OPEN_EVENT.comm, 16)),
       timeNs: clock.toWallNs(view.getBigUint64(off + OPEN_EVENT.ts, true)),
     };
   }

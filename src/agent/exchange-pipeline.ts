@@ -1,0 +1,69 @@
+// Exchanges → spans and metric points, with each process's resource; spans pass through the linker
+// before they leave.
+import type { ProcessMetadata } from '../metadata/process-metadata.js';
+import type { Exchange } from '../model/exchange.js';
+import type { AgentRecord, RecordSink } from '../model/records.js';
+import type { HistogramPoint, SpanRecord } from '../model/span.js';
+import { httpExchangeToMetrics, httpExchangeToSpan } from '../semconv/http.js';
+import { type IdSource, randomIds } from '../semconv/ids.js';
+import { SpanLinker, linkKey } from './span-linker.js';
+
+/** Where finished telemetry goes (exporters, the local view, test listeners). */
+export interface TelemetrySink {
+  spans(spans: SpanRecord[]): void;
+  histograms(points: HistogramPoint[]): void;
+}
+
+export interface ExchangePipelineOptions {
+  metadata: ProcessMetadata;
+  sinks: TelemetrySink[];
+  linkWindowMs?: number;
+  maxHeldSpans?: number;
+  ids?: IdSource;
+}
+
+export class ExchangePipeline implements RecordSink {
+  readonly #linker: SpanLinker;
+  readonly #ids: IdSource;
+  #spans = 0;
+  #failures = 0;
+
+  constructor(private readonly opts: ExchangePipelineOptions) {
+    this.#ids = opts.ids ?? randomIds;
+    this.#linker = new SpanLinker({
+      windowMs: opts.linkWindowMs ?? 300,
+      maxHeld: opts.maxHeldSpans ?? 20_000,
+      release: (spans) => {
+        this.#spans += spans.length;
+        for (const s of opts.sinks) s.spans(spans);
+      },
+    });
+  }
+
+  put(record: AgentRecord): void {
+    if (record.type !== 'exchange') return;
+    try {
+      this.#exchange(record.exchange);
+    } catch {
+      // A record the semantic conventions cannot describe must not stop the rest: count it.
+      this.#failures++;
+    }
+  }
+
+  #exchange(ex: Exchange): void {
+    const resource = this.opts.metadata.resource(ex.connection.pid);
+    const span = httpExchangeToSpan(ex, resource, this.#ids);
+    const points = httpExchangeToMetrics(ex, resource);
+    if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
+    this.#linker.add(span, linkKey(ex));
+  }
+
+  flush(): void {
+    this.#linker.flush();
+  }
+
+  stats(): Record<string, number> {
+    const l = this.#linker.stats();
+    return { spans_out: this.#spans, spans_held: l.held, spans_linked: l.linked, link_overflow: l.overflow, span_build_failures: this.#failures };
+  }
+}

@@ -1,0 +1,7 @@
+// Every protocol the sockets collector can parse, by kernel protocol id.
+import { http1Handler } from './http1/connection.js';
+import type { ProtocolHandler } from './session.js';
+
+export function protocolHandlers(): ProtocolHandler[] {
+  return [http1Handler];
+}

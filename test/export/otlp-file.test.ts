@@ -1,0 +1,104 @@
+// --otlp-file: spans and metrics as OTLP JSON lines, one ExportTraceServiceRequest or
+// ExportMetricsServiceRequest per line, in the protobuf JSON encoding of the Collector's file exporter.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { OtlpFileWriter } from '../../src/export/otlp-file.js';
+import { TelemetryExporter } from '../../src/export/telemetry-exporter.js';
+import { config, durationPoint, memoryLogger, resourceOf, span } from './fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lantern-export-'));
+
+t.test('one line per batch, exact resource and span attributes', async (t) => {
+  const file = join(dir, 'out.jsonl');
+  const exporter = new TelemetryExporter(config((c) => (c.otlp.file = file)), memoryLogger().log, null, {
+    spanQueue: { capacity: 100, maxBatch: 3, delayMs: 10_000 }, metricIntervalMs: 3_600_000, baseResourceAttributes: { 'host.name': 'node-1' },
+  });
+  const a = resourceOf('shop', 1);
+  const b = resourceOf('cart', 2);
+  exporter.exportSpans([
+    span(a, 0, { parentSpanId: '1111111111111111', traceState: 'rojo=1', attributes: { 'http.request.method': 'GET', 'server.port': 8080, 'http.request.body.size': 0, ratio: 0.5, ok: true, tags: ['x', 'y'] } }),
+    span(b, 1, { kind: 'client', status: { code: 'error' } }),
+    span(a, 2),
+    span(b, 3),
+  ]);
+  exporter.recordHistograms([durationPoint(a, 0.02), durationPoint(b, 0.3)]);
+  await exporter.shutdown(5000);
+  t.equal(exporter.stats()['traces.exported'], undefined, 'no network destination without an endpoint');
+
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  t.equal(lines.length, 3, 'two span batches (max 3 per batch) and one metrics line');
+  const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  const traceLines = parsed.filter((p) => 'resourceSpans' in p) as Array<{ resourceSpans: Array<Record<string, any>> }>;
+  const metricLines = parsed.filter((p) => 'resourceMetrics' in p) as Array<{ resourceMetrics: Array<Record<string, any>> }>;
+  t.equal(traceLines.length, 2);
+  t.equal(metricLines.length, 1);
+
+  const first = traceLines[0]!;
+  t.equal(first.resourceSpans.length, 2, 'the first batch holds spans of both processes');
+  const shop = first.resourceSpans.find((rs) => rs.resource.attributes.some((kv: any) => kv.value.stringValue === 'shop'))!;
+  t.same(shop.resource.attributes, [
+    { key: 'host.name', value: { stringValue: 'node-1' } },
+    { key: 'service.name', value: { stringValue: 'shop' } },
+    { key: 'process.pid', value: { intValue: '1' } },
+  ], 'resource attributes exactly, int64 as a decimal string');
+  const s0 = shop.scopeSpans[0].spans[0];
+  t.equal(shop.scopeSpans[0].scope.name, 'lantern');
+  t.match(s0, {
+    traceId: span(a, 0).traceId, spanId: span(a, 0).spanId, parentSpanId: '1111111111111111', traceState: 'rojo=1',
+    name: 'GET 0', kind: 2, startTimeUnixNano: span(a, 0).startTimeUnixNano.toString(), endTimeUnixNano: span(a, 0).endTimeUnixNano.toString(),
+  });
+  t.same(s0.attributes, [
+    { key: 'http.request.method', value: { stringValue: 'GET' } },
+    { key: 'server.port', value: { intValue: '8080' } },
+    { key: 'http.request.body.size', value: { intValue: '0' } },
+    { key: 'ratio', value: { doubleValue: 0.5 } },
+    { key: 'ok', value: { boolValue: true } },
+    { key: 'tags', value: { arrayValue: { values: [{ stringValue: 'x' }, { stringValue: 'y' }] } } },
+  ]);
+  const cartSpan = first.resourceSpans.find((rs) => rs !== shop)!.scopeSpans[0].spans[0];
+  t.equal(cartSpan.kind, 3);
+  t.equal(cartSpan.status.code, 2);
+  t.equal(traceLines[1]!.resourceSpans.length, 1, 'the second batch: the one remaining span');
+
+  const rms = metricLines[0]!.resourceMetrics;
+  t.equal(rms.length, 2, 'every process in one metrics line');
+  const dp = rms[0]!.scopeMetrics[0].metrics[0].histogram.dataPoints[0];
+  t.equal(dp.count, '1', 'fixed64 as a decimal string');
+  t.ok(dp.bucketCounts.every((c: unknown) => typeof c === 'string'));
+  t.equal(rms[0]!.scopeMetrics[0].metrics[0].histogram.aggregationTemporality, 2);
+  t.match(exporter.stats(), { 'file.lines': 3, 'file.write_errors': 0, 'file.traces.exported': 4, 'file.metrics.exported': 2 });
+});
+
+t.test('file and network together: each gets the data', async (t) => {
+  const file = join(dir, 'both.jsonl');
+  // Nothing listens on port 9: the network part fails, the file part is unaffected.
+  const exporter = new TelemetryExporter(config((c) => {
+    c.otlp.endpoint = 'http://127.0.0.1:9';
+    c.otlp.file = file;
+  }), memoryLogger().log, null, { spanQueue: { capacity: 10, maxBatch: 10, delayMs: 0 }, retry: { maxAttempts: 1 }, shutdownTimeoutMs: 2000 });
+  exporter.exportSpans([span(resourceOf('a', 1), 0)]);
+  await exporter.shutdown();
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  t.equal(lines.length, 1);
+  const st = exporter.stats();
+  t.equal(st['file.traces.exported'], 1);
+  t.equal(st['traces.exported'], 0);
+  t.equal(st['traces.dropped.retries_exhausted'], 1);
+});
+
+t.test('a shared writer (the agent\'s, also used for logs) is written to and left open', async (t) => {
+  const file = join(dir, 'shared.jsonl');
+  const writer = new OtlpFileWriter(file);
+  const exporter = new TelemetryExporter(config(() => {}), memoryLogger().log, writer, { spanQueue: { capacity: 10, maxBatch: 10, delayMs: 0 } });
+  t.same(exporter.describe(), { file });
+  exporter.exportSpans([span(resourceOf('a', 1), 0)]);
+  await exporter.shutdown(2000);
+  writer.writeBatch({ resourceLogs: [] }); // the owner still writes after the exporter stopped
+  await writer.close();
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as object);
+  t.equal(lines.length, 2);
+  t.ok('resourceSpans' in lines[0]!);
+  t.same(lines[1], { resourceLogs: [] });
+});

@@ -1,0 +1,151 @@
+// Minimal OTLP receivers for the exporter tests: a gRPC TraceService and an HTTP /v1/metrics
+// endpoint that record what arrives, and a decoder for the protobuf bodies. The message definitions
+// below are the subset of opentelemetry-proto (v1) the assertions read, with the real field numbers
+// (https://github.com/open-telemetry/opentelemetry-proto/tree/main/opentelemetry/proto).
+import { type IncomingHttpHeaders, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+
+const OTLP_SUBSET = `
+syntax = "proto3";
+package otlp;
+message AnyValue {
+  oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4;
+    ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; }
+}
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message InstrumentationScope { string name = 1; string version = 2; }
+message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
+message Status { string message = 2; int32 code = 3; }
+message Span {
+  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; string name = 5;
+  int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9;
+  Status status = 15; fixed32 flags = 16;
+}
+message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+message HistogramDataPoint {
+  fixed64 start_time_unix_nano = 2; fixed64 time_unix_nano = 3; fixed64 count = 4; optional double sum = 5;
+  repeated fixed64 bucket_counts = 6; repeated double explicit_bounds = 7; repeated KeyValue attributes = 9;
+  optional double min = 11; optional double max = 12;
+}
+message Histogram { repeated HistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
+message Metric { string name = 1; string description = 2; string unit = 3; Histogram histogram = 9; }
+message ScopeMetrics { InstrumentationScope scope = 1; repeated Metric metrics = 2; }
+message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
+message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
+`;
+
+const root = protobuf.parse(OTLP_SUBSET, { keepCase: false }).root;
+
+/** A protobuf body as plain JSON-ish objects: camelCase fields, 64-bit ints as strings, bytes as hex. */
+function decode(type: string, body: Uint8Array): Record<string, unknown> {
+  const T = root.lookupType(`otlp.${type}`);
+  const obj = T.toObject(T.decode(body), { longs: String, enums: Number, bytes: String, defaults: false, oneofs: false });
+  return base64ToHex(obj) as Record<string, unknown>;
+}
+
+const BYTES_FIELDS = new Set(['traceId', 'spanId', 'parentSpanId']);
+function base64ToHex(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(base64ToHex);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = BYTES_FIELDS.has(k) && typeof x === 'string' ? Buffer.from(x, 'base64').toString('hex') : base64ToHex(x);
+    return out;
+  }
+  return v;
+}
+
+export const decodeTraceRequest = (b: Uint8Array): Record<string, unknown> => decode('ExportTraceServiceRequest', b);
+export const decodeMetricsRequest = (b: Uint8Array): Record<string, unknown> => decode('ExportMetricsServiceRequest', b);
+
+/** {key, value: {stringValue|intValue|...}}[] → plain record. */
+export function attrs(list: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const kv of (list ?? []) as Array<{ key: string; value: Record<string, unknown> }>) {
+    const v = kv.value ?? {};
+    const arr = v.arrayValue as { values?: Array<Record<string, unknown>> } | undefined;
+    out[kv.key] = arr !== undefined ? (arr.values ?? []).map((e) => Object.values(e)[0]) : Object.values(v)[0];
+  }
+  return out;
+}
+
+export interface GrpcReceiver {
+  url: string;
+  requests: Array<{ body: Buffer; metadata: Record<string, unknown> }>;
+  /** Resolves when at least n requests arrived. */
+  waitFor(n: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An OTLP/gRPC TraceService on 127.0.0.1, answering an empty ExportTraceServiceResponse (or `fail`). */
+export async function startGrpcTraceReceiver(fail?: () => grpc.ServiceError | null): Promise<GrpcReceiver> {
+  const requests: GrpcReceiver['requests'] = [];
+  const server = new grpc.Server();
+  const identity = (b: Buffer): Buffer => b;
+  server.addService({
+    Export: {
+      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      requestStream: false, responseStream: false,
+      requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
+    },
+  }, {
+    Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      const err = fail?.() ?? null;
+      if (err === null) requests.push({ body: call.request, metadata: call.metadata.getMap() });
+      if (err !== null) cb(err);
+      else cb(null, Buffer.alloc(0));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    waitFor: (n, timeoutMs = 10_000) => waitUntil(() => requests.length >= n, timeoutMs),
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+export interface HttpReceiver {
+  url: string;
+  requests: Array<{ method: string; path: string; headers: IncomingHttpHeaders; body: Buffer }>;
+  waitFor(n: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An HTTP server on 127.0.0.1 recording every request and answering `status` with an empty body. */
+export async function startHttpReceiver(status: () => number = () => 200): Promise<HttpReceiver> {
+  const requests: HttpReceiver['requests'] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(status()).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    waitFor: (n, timeoutMs = 10_000) => waitUntil(() => requests.length >= n, timeoutMs),
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+export async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,218 @@
+// Retry with backoff and the bounded queue, over a scripted fake transport.
+import t from 'tap';
+import { BoundedQueue } from '../../src/export/bounded-queue.js';
+import { type RetryClock, RetryingTransport, backoffDelay } from '../../src/export/retrying-transport.js';
+import { isRetryableExportError } from '../../src/export/sdk-exporter-transport.js';
+import type { SendResult, Transport } from '../../src/export/transport.js';
+
+const ok: SendResult = { ok: true };
+const unavailable = (): SendResult => ({ ok: false, retryable: true, error: new Error('unavailable') });
+const badRequest = (): SendResult => ({ ok: false, retryable: false, error: new Error('bad request') });
+
+/** Answers from a script, then `rest`; records every batch it saw. */
+class ScriptedTransport<T> implements Transport<T> {
+  sent: T[] = [];
+  shutdowns = 0;
+  constructor(private script: SendResult[], private rest: SendResult = ok) {}
+  async send(batch: T): Promise<SendResult> {
+    this.sent.push(batch);
+    return this.script.shift() ?? this.rest;
+  }
+  async shutdown(): Promise<void> {
+    this.shutdowns++;
+  }
+}
+
+/** Virtual time: sleeps advance the clock at once and are recorded. */
+function fakeClock(random = 0.5): RetryClock & { sleeps: number[]; t: number } {
+  const c = {
+    t: 0,
+    sleeps: [] as number[],
+    now: () => c.t,
+    random: () => random,
+    sleep: async (ms: number) => {
+      c.sleeps.push(ms);
+      c.t += ms;
+    },
+  };
+  return c;
+}
+
+const retry = { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 1000, multiplier: 2, jitter: 0.2, maxElapsedMs: 60_000 };
+
+t.test('backoff: exponential, capped, jittered within ±jitter', async (t) => {
+  t.same([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(retry, n, 0.5)), [100, 200, 400, 800, 1000, 1000]);
+  t.equal(backoffDelay(retry, 1, 0), 80, 'lowest jitter');
+  t.equal(backoffDelay(retry, 1, 1), 120, 'highest jitter');
+  t.equal(backoffDelay(retry, 10, 1), 1200, 'jitter applies on top of the cap');
+});
+
+t.test('retryable failures are retried with growing delays until success', async (t) => {
+  const inner = new ScriptedTransport<string>([unavailable(), unavailable(), unavailable()]);
+  const clock = fakeClock();
+  const r = new RetryingTransport(inner, retry, clock);
+  t.same(await r.send('batch'), ok);
+  t.same(inner.sent, ['batch', 'batch', 'batch', 'batch']);
+  t.same(clock.sleeps, [100, 200, 400]);
+  t.match(r.stats(), { attempts: 4, retries: 3, failedAttempts: 3, succeeded: 1, rejected: 0, exhausted: 0 });
+});
+
+t.test('a non-retryable failure is returned at once', async (t) => {
+  const inner = new ScriptedTransport<string>([badRequest()]);
+  const clock = fakeClock();
+  const r = new RetryingTransport(inner, retry, clock);
+  const res = await r.send('b');
+  t.match(res, { ok: false, retryable: false });
+  t.equal(inner.sent.length, 1);
+  t.same(clock.sleeps, []);
+  t.match(r.stats(), { attempts: 1, rejected: 1 });
+});
+
+t.test('gives up after maxAttempts', async (t) => {
+  const inner = new ScriptedTransport<string>([], unavailable());
+  const clock = fakeClock();
+  const r = new RetryingTransport(inner, retry, clock);
+  const res = await r.send('b');
+  t.match(res, { ok: false, retryable: true });
+  t.notOk(!res.ok && res.aborted);
+  t.equal(inner.sent.length, 5);
+  t.same(clock.sleeps, [100, 200, 400, 800]);
+  t.match(r.stats(), { attempts: 5, exhausted: 1 });
+});
+
+t.test('gives up when the next retry would start after maxElapsedMs', async (t) => {
+  const inner = new ScriptedTransport<string>([], unavailable());
+  const clock = fakeClock();
+  const r = new RetryingTransport(inner, { ...retry, maxAttempts: 100, maxElapsedMs: 1000 }, clock);
+  await r.send('b');
+  t.same(clock.sleeps, [100, 200, 400], '100+200+400+800 would pass 1000 ms');
+  t.equal(r.stats().exhausted, 1);
+});
+
+t.test('a server-requested delay (Retry-After) replaces the computed one', async (t) => {
+  const inner = new ScriptedTransport<string>([{ ok: false, retryable: true, error: new Error('429'), retryAfterMs: 5000 }]);
+  const clock = fakeClock();
+  await new RetryingTransport(inner, retry, clock).send('b');
+  t.same(clock.sleeps, [5000]);
+});
+
+t.test('stopRetryingAt: no wait past the deadline, waits in progress end', async (t) => {
+  const inner = new ScriptedTransport<string>([], unavailable());
+  const clock = fakeClock();
+  const r = new RetryingTransport(inner, retry, clock);
+  r.stopRetryingAt(250);
+  const res = await r.send('b');
+  t.match(res, { ok: false, aborted: true });
+  t.same(clock.sleeps, [100], 'the 200 ms wait would end past 250');
+  t.equal(r.stats().aborted, 1);
+
+  // Real timers: a long backoff in progress is cut short.
+  const slow = new RetryingTransport(new ScriptedTransport<string>([], unavailable()), { ...retry, initialBackoffMs: 60_000, maxBackoffMs: 60_000, maxElapsedMs: 600_000 });
+  const started = Date.now();
+  const keepAlive = setTimeout(() => {}, 10_000); // the retry timers are unref'd by design
+  t.teardown(() => clearTimeout(keepAlive));
+  const pending = slow.send('b');
+  await new Promise((r) => setTimeout(r, 20));
+  slow.stopRetryingAt(Date.now() + 50);
+  t.match(await pending, { ok: false, aborted: true });
+  t.ok(Date.now() - started < 5000, 'returned long before the 60 s backoff');
+});
+
+t.test('a transport that throws counts as a non-retryable failure', async (t) => {
+  const r = new RetryingTransport<string>({ send: async () => { throw new Error('boom'); }, shutdown: async () => {} }, retry, fakeClock());
+  t.match(await r.send('b'), { ok: false, retryable: false, error: { message: 'boom' } });
+});
+
+t.test('export errors: retryable or not, by their shape', async (t) => {
+  const grpcErr = (code: number): Error => Object.assign(new Error(`grpc ${code}`), { code, details: '', metadata: {} });
+  const httpErr = (code: number): Error => Object.assign(new Error(`http ${code}`), { name: 'OTLPExporterError', code });
+  const sysErr = (code: string): Error => Object.assign(new Error(code), { code });
+  for (const c of [1, 4, 8, 10, 11, 14, 15]) t.ok(isRetryableExportError(grpcErr(c)), `gRPC ${c} retryable`);
+  for (const c of [2, 3, 5, 6, 7, 9, 12, 13, 16]) t.notOk(isRetryableExportError(grpcErr(c)), `gRPC ${c} not retryable`);
+  for (const c of [429, 502, 503, 504]) t.ok(isRetryableExportError(httpErr(c)), `HTTP ${c} retryable`);
+  for (const c of [400, 401, 403, 404, 413, 500]) t.notOk(isRetryableExportError(httpErr(c)), `HTTP ${c} not retryable`);
+  t.ok(isRetryableExportError(sysErr('ECONNREFUSED')));
+  t.ok(isRetryableExportError(sysErr('ECONNRESET')));
+  t.notOk(isRetryableExportError(sysErr('ERR_SSL_WRONG_VERSION_NUMBER')));
+  t.ok(isRetryableExportError(new Error('Request timed out')));
+  t.notOk(isRetryableExportError(new Error('Nothing to send')));
+});
+
+function queueOver(transport: Transport<number[]>, capacity: number, maxBatch: number, delayMs = 0): BoundedQueue<number> {
+  return new BoundedQueue<number>({ capacity, maxBatch, delayMs, send: (b) => transport.send(b) });
+}
+
+t.test('queue: batches of at most maxBatch, in order', async (t) => {
+  const tr = new ScriptedTransport<number[]>([]);
+  const q = queueOver(tr, 100, 4, 10_000);
+  q.push([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  t.ok(await q.flush(1000));
+  t.same(tr.sent, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]);
+  t.match(q.stats(), { accepted: 10, exported: 10, batches: 3, queued: 0, droppedQueueFull: 0 });
+});
+
+t.test('queue: a partial batch waits delayMs, then goes', async (t) => {
+  const tr = new ScriptedTransport<number[]>([]);
+  const q = queueOver(tr, 100, 10, 50);
+  q.push([1, 2]);
+  await new Promise((r) => setTimeout(r, 10));
+  t.same(tr.sent, [], 'not yet');
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(tr.sent, [[1, 2]]);
+});
+
+t.test('queue: bounded; overflow dropped and counted, push never blocks', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const sent: number[][] = [];
+  const q = new BoundedQueue<number>({
+    capacity: 5, maxBatch: 2, delayMs: 0,
+    send: async (b) => {
+      sent.push(b);
+      await gate;
+      return ok;
+    },
+  });
+  t.equal(q.push([1, 2]), 2, 'first batch goes in flight at once');
+  t.equal(q.push([3, 4, 5, 6, 7, 8, 9]), 5, 'five fit while the backend is stuck');
+  t.equal(q.push([10]), 0);
+  t.match(q.stats(), { queued: 5, inFlight: 2, accepted: 7, droppedQueueFull: 3 });
+  release();
+  t.ok(await q.flush(1000));
+  t.same(sent, [[1, 2], [3, 4], [5, 6], [7]]);
+  t.match(q.stats(), { exported: 7, droppedQueueFull: 3, queued: 0, inFlight: 0 });
+});
+
+t.test('queue: failed batches counted by reason', async (t) => {
+  const tr = new ScriptedTransport<number[]>([
+    unavailable(), badRequest(), { ok: false, retryable: true, error: new Error('x'), aborted: true }, ok,
+  ]);
+  const failures: number[] = [];
+  const q = new BoundedQueue<number>({ capacity: 100, maxBatch: 2, delayMs: 0, send: (b) => tr.send(b), onFailure: (_r, n) => failures.push(n) });
+  q.push([1, 2, 3, 4, 5, 6, 7]);
+  t.ok(await q.flush(1000));
+  t.match(q.stats(), { accepted: 7, exported: 1, droppedRetriesExhausted: 2, droppedRejected: 2, droppedShutdown: 2 });
+  t.same(failures, [2, 2, 2]);
+});
+
+t.test('queue through retries: transient failures cost nothing', async (t) => {
+  const inner = new ScriptedTransport<number[]>([unavailable(), unavailable()]);
+  const r = new RetryingTransport(inner, retry, fakeClock());
+  const q = new BoundedQueue<number>({ capacity: 10, maxBatch: 10, delayMs: 0, send: (b) => r.send(b) });
+  q.push([1, 2, 3]);
+  t.ok(await q.flush(1000));
+  t.match(q.stats(), { exported: 3, droppedRetriesExhausted: 0 });
+  t.equal(r.stats().retries, 2);
+});
+
+t.test('queue: close flushes within the deadline, then drops the rest and refuses more', async (t) => {
+  const q = new BoundedQueue<number>({ capacity: 100, maxBatch: 2, delayMs: 0, send: () => new Promise(() => {}) }); // a hung backend
+  q.push([1, 2, 3, 4, 5]);
+  const started = Date.now();
+  await q.close(100);
+  const took = Date.now() - started;
+  t.ok(took >= 90 && took < 2000, `close returned by its deadline (${took} ms)`);
+  t.match(q.stats(), { queued: 0, inFlight: 2, droppedShutdown: 3 });
+  t.equal(q.push([6]), 0);
+  t.equal(q.stats().droppedShutdown, 4);
+});

@@ -1,0 +1,56 @@
+// Runs the real agent in the test process, scoped to this process's children (and any pids given),
+// and collects the spans it produces.
+import { Agent, type AgentSummary } from '../../src/agent/agent.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Logger } from '../../src/log.js';
+import type { HistogramPoint, SpanRecord } from '../../src/model/span.js';
+
+export interface TestAgent {
+  agent: Agent;
+  spans: SpanRecord[];
+  histograms: HistogramPoint[];
+  log: string[];
+  /** Waits until `count` spans match (or `ms` pass) and returns the matching ones. */
+  waitForSpans(match: (s: SpanRecord) => boolean, count: number, ms?: number): Promise<SpanRecord[]>;
+  stop(): Promise<AgentSummary>;
+}
+
+export interface TestAgentOptions {
+  /** Traced besides this process's descendants (e.g. servers started before the agent). */
+  pids?: number[];
+  collectors?: string;
+  env?: NodeJS.ProcessEnv;
+  otlpFile?: string;
+}
+
+export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestAgent> {
+  const log: string[] = [];
+  const config = loadConfig({
+    pids: [process.pid, ...(opts.pids ?? [])].map(String),
+    collectors: opts.collectors ?? 'sockets',
+    port: '0',
+    otlpFile: opts.otlpFile,
+  }, opts.env ?? {});
+  const agent = new Agent(config, new Logger('info', false, { write: (l: string) => log.push(l) }));
+  const spans: SpanRecord[] = [];
+  const histograms: HistogramPoint[] = [];
+  agent.addTelemetrySink({ spans: (s) => spans.push(...s), histograms: (p) => histograms.push(...p) });
+  await agent.start();
+  return {
+    agent,
+    spans,
+    histograms,
+    log,
+    async waitForSpans(match, count, ms = 10_000) {
+      const until = Date.now() + ms;
+      while (spans.filter(match).length < count && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+      return spans.filter(match);
+    },
+    stop: () => agent.stop(),
+  };
+}
+
+/** Attribute lookup that reads well in assertions. */
+export function attr(s: SpanRecord | undefined, key: string): unknown {
+  return s?.attributes[key];
+}

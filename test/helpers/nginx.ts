@@ -1,0 +1,76 @@
+// A real nginx for tests: its own config, prefix and port, one worker, stopped on teardown.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { descendants, freePort, waitForPort } from './procs.js';
+
+export interface Nginx {
+  port: number;
+  /** Master and worker pids. */
+  pids: number[];
+  root: string;
+  stop(): Promise<void>;
+}
+
+export interface NginxOptions {
+  /** Extra `location` blocks inside the server block. */
+  locations?: string;
+  /** Extra directives in the http block (upstreams...). */
+  http?: string;
+}
+
+export async function startNginx(opts: NginxOptions = {}): Promise<Nginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-nginx-'));
+  chmodSync(dir, 0o755); // workers run as nobody
+  const root = join(dir, 'www');
+  mkdirSync(root);
+  mkdirSync(join(dir, 'tmp'));
+  writeFileSync(join(root, 'index.html'), '<h1>lantern</h1>\n');
+  const port = await freePort();
+  const conf = `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 100000;
+  client_body_temp_path ${dir}/tmp/body;
+  proxy_temp_path ${dir}/tmp/proxy;
+  fastcgi_temp_path ${dir}/tmp/fastcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi;
+  scgi_temp_path ${dir}/tmp/scgi;
+  ${opts.http ?? ''}
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location = /status { return 200 "ok\\n"; }
+    ${opts.locations ?? ''}
+  }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child: ChildProcess = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    await waitForPort(port);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw new Error(`nginx did not start: ${(e as Error).message}\n${stderr}`);
+  }
+  const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
+  return {
+    port,
+    root,
+    pids: descendants(master),
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGQUIT');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
