@@ -36,9 +36,9 @@ t.test('run: bad flags are usage errors naming the problem', async (t) => {
   t.equal(v.code, 2);
   t.match(v.stderr, /--pid: expected a whole number from 1/);
   t.match(v.stderr, /--otlp-endpoint: expected an http:\/\/ or https:\/\/ URL such as http:\/\/localhost:4317, got "localhost:4317"/);
-  const c = await runCli(['run', '--collectors', 'sockets', '--duration', '1']);
+  const c = await runCli(['run', '--collectors', 'tls', '--duration', '1']);
   t.equal(c.code, 1);
-  t.match(c.stderr, /collector sockets not available yet/);
+  t.match(c.stderr, /collector tls not available yet/);
 });
 
 t.test('doctor tells the truth about this host', async (t) => {

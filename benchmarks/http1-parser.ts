@@ -1,0 +1,176 @@
+// HTTP/1 parser throughput, the parser alone (no capture, no matcher): a request parser and a
+// response parser fed the syscall-sized chunks of three workloads. Prints a table and replaces this
+// benchmark's section of benchmarks/RESULTS.md.
+//
+//   npx tsc -p tsconfig.json && node dist/benchmarks/http1-parser.js [--runs N]
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Http1Parser } from '../src/protocols/http1/parser.js';
+
+/** dist/benchmarks/http1-parser.js → repo root. */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RESULTS = join(ROOT, 'benchmarks/RESULTS.md');
+const SECTION = '## HTTP/1 parser (micro-benchmark)';
+const COMMAND = 'node dist/benchmarks/http1-parser.js';
+
+interface Workload {
+  name: string;
+  /** One exchange: the chunks of the request and of the response, one per syscall. */
+  request: Buffer[];
+  response: Buffer[];
+  /** Exchanges per timed run. */
+  exchanges: number;
+}
+
+const REQUEST = Buffer.from('GET /api/v1/items?page=2 HTTP/1.1\r\nHost: shop.internal:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n');
+const NGINX_HEAD = 'HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nDate: Mon, 24 Nov 2025 20:21:00 GMT\r\nContent-Type: application/json\r\n';
+
+function split(buf: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
+  return out;
+}
+
+function workloads(): Workload[] {
+  const smallBody = '{"id":2,"name":"wick","stock":117}';
+  const small = Buffer.from(`${NGINX_HEAD}Content-Length: ${smallBody.length}\r\nConnection: keep-alive\r\n\r\n${smallBody}`);
+  const big = Buffer.concat([Buffer.from(`${NGINX_HEAD}Content-Length: 65536\r\nConnection: keep-alive\r\n\r\n`), Buffer.alloc(65536, 0x61)]);
+  // nginx writes each chunk with its framing; a 16 KiB body goes out as four 4 KiB chunks.
+  const chunk = Buffer.concat([Buffer.from('1000\r\n'), Buffer.alloc(4096, 0x62), Buffer.from('\r\n')]);
+  const chunkedHead = Buffer.from(`${NGINX_HEAD}Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n`);
+  return [
+    { name: 'small keep-alive GET/200', request: [REQUEST], response: [small], exchanges: 400_000 },
+    { name: '64 KiB bodies in 4 KiB chunks', request: [REQUEST], response: split(big, 4096), exchanges: 8_000 },
+    { name: 'chunked 16 KiB (4 × 4 KiB chunks)', request: [REQUEST], response: [chunkedHead, chunk, chunk, chunk, chunk, Buffer.from('0\r\n\r\n')], exchanges: 30_000 },
+  ];
+}
+
+interface RunResult {
+  ms: number;
+  bytes: number;
+  messages: number;
+  parseErrors: number;
+}
+
+function runOnce(w: Workload): RunResult {
+  const responses = new Http1Parser('response');
+  const requests = new Http1Parser('request', { onRequestHead: (method, startNs) => responses.expectResponseTo(method, startNs) });
+  let messages = 0;
+  let time = 1n;
+  const started = performance.now();
+  for (let i = 0; i < w.exchanges; i++) {
+    for (const c of w.request) requests.feed(c, time++);
+    messages += requests.take().length;
+    for (const c of w.response) responses.feed(c, time++);
+    messages += responses.take().length;
+  }
+  const ms = performance.now() - started;
+  const q = requests.stats();
+  const r = responses.stats();
+  return { ms, bytes: q.bytes + r.bytes, messages, parseErrors: q.parseErrors + r.parseErrors };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+
+const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
+const perSecond = (r: RunResult, w: Workload): number => w.exchanges / (r.ms / 1000);
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+interface Summary {
+  w: Workload;
+  runs: RunResult[];
+}
+
+function table(summaries: Summary[]): string {
+  const rows = [
+    '| Workload | Bytes per exchange | Syscalls per exchange | MB/s | Exchanges/s | ns per exchange |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const { w, runs } of summaries) {
+    const bytes = [...w.request, ...w.response].reduce((n, c) => n + c.length, 0);
+    const rate = median(runs.map((r) => perSecond(r, w)));
+    rows.push(`| ${w.name} | ${int(bytes)} | ${w.request.length + w.response.length} | ${int(median(runs.map(mbps)))} | ${int(rate)} | ${int(1e9 / rate)} |`);
+  }
+  return rows.join('\n');
+}
+
+function perRunLines(summaries: Summary[]): string {
+  return summaries.map(({ w, runs }) => `- ${w.name}: ${runs.map((r) => `${int(mbps(r))} MB/s`).join(', ')}`).join('\n');
+}
+
+function machine(): string {
+  const model = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${os.availableParallelism()} CPUs (nproc), ${model}, Linux ${os.release()}, Node ${process.version}`;
+}
+
+function section(summaries: Summary[], runs: number): string {
+  return [
+    SECTION,
+    '',
+    `Command: \`${COMMAND}\` (after \`npx tsc -p tsconfig.json\`)  `,
+    `Date: ${new Date().toISOString().slice(0, 10)}  `,
+    `Machine: ${machine()}`,
+    '',
+    'The parser alone (`src/protocols/http1/parser.ts`), no capture and no matcher: one request parser and one response ',
+    'parser, fed each exchange\'s syscall-sized chunks in a loop, `take()` after every exchange. Bytes count both ',
+    'directions. *small*: a curl GET and a 35-byte nginx JSON response, one syscall each. *64 KiB*: the same GET, a ',
+    'Content-Length response cut into 4 KiB reads. *chunked*: the head, four `Transfer-Encoding: chunked` chunks of 4 KiB ',
+    'and the last-chunk, one syscall each. The body capture bound is the default (1 KiB copied per message); body bytes ',
+    'past it are counted, not read, so MB/s on large bodies measures the cost per syscall, not per byte.',
+    '',
+    table(summaries),
+    '',
+    `Medians of ${runs} timed runs after one untimed warm-up run per workload. Per run:`,
+    '',
+    perRunLines(summaries),
+    '',
+  ].join('\n');
+}
+
+/** Replaces this benchmark's section of RESULTS.md (up to the next `## ` heading), or appends it. */
+function writeResults(text: string): void {
+  const doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Lantern benchmark results\n';
+  const lines = doc.split('\n');
+  const start = lines.indexOf(SECTION);
+  let out: string;
+  if (start < 0) {
+    out = `${doc.trimEnd()}\n\n${text}`;
+  } else {
+    const next = lines.findIndex((l, i) => i > start && l.startsWith('## '));
+    const after = next < 0 ? [] : ['', ...lines.slice(next)];
+    out = [...lines.slice(0, start), ...text.trimEnd().split('\n'), ...after].join('\n');
+  }
+  writeFileSync(RESULTS, `${out.trimEnd()}\n`);
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+  const runs = Number(values.runs ?? 5);
+  if (!(runs >= 1)) throw new RangeError('--runs must be positive');
+  const summaries: Summary[] = [];
+  for (const w of workloads()) {
+    runOnce({ ...w, exchanges: Math.ceil(w.exchanges / 4) }); // warm-up: JIT, allocations
+    const results: RunResult[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = runOnce(w);
+      const expected = w.exchanges * 2;
+      if (r.messages !== expected || r.parseErrors !== 0) throw new Error(`${w.name}: ${r.messages} messages of ${expected}, ${r.parseErrors} parse errors`);
+      console.error(`${w.name} run ${i + 1}: ${int(mbps(r))} MB/s, ${int(perSecond(r, w))} exchanges/s`);
+      results.push(r);
+    }
+    summaries.push({ w, runs: results });
+  }
+  console.log(table(summaries));
+  writeResults(section(summaries, runs));
+  console.error(`wrote ${RESULTS}`);
+}
+
+main();

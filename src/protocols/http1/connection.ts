@@ -1,0 +1,178 @@
+// One HTTP/1.x connection: a parser per direction and the matcher, joined in the one place that
+// knows how they depend on each other. The response parser must know each request's method before
+// it can frame the answer (a HEAD response has no body, a 2xx to CONNECT opens a tunnel); a switch
+// of protocols seen in one direction ends HTTP/1 in both; a response may arrive before its request
+// has finished arriving. The caller maps socket directions: the request side is ingress on a
+// server socket and egress on a client socket.
+import type { ConnectionInfo } from '../../model/connection.js';
+import type { HttpExchange, HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
+import type { MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
+import { looksLikeHttp1Request, looksLikeHttp1Response } from './detect.js';
+import { Http1Matcher, type Http1MatcherStats } from './matcher.js';
+import { Http1Parser, type Http1ParserOptions, type Http1ParserStats } from './parser.js';
+
+export interface Http1ConnectionOptions {
+  maxBodyCapture?: number;
+  maxHeaderBytes?: number;
+  /** Requests awaiting a response before the oldest is given up. Default 256. */
+  maxOutstanding?: number;
+}
+
+export interface Http1ConnectionStats {
+  request: Http1ParserStats;
+  response: Http1ParserStats;
+  matcher: Http1MatcherStats;
+}
+
+/** Final responses held while their request's body is still arriving; beyond, they go unheld. */
+const MAX_EARLY_RESPONSES = 16;
+
+export class Http1Connection implements ProtocolSession {
+  private readonly requests: Http1Parser;
+  private readonly responses: Http1Parser;
+  private readonly matcher: Http1Matcher;
+  /**
+   * Final responses that began while the request they answer was still arriving (a 413 or 401
+   * sent before the upload ends, a refused 100-continue). They wait for that request to complete.
+   */
+  private early: HttpResponseMessage[] = [];
+  private closedExchanges: HttpExchange[] = [];
+  private closed = false;
+
+  constructor(
+    readonly connection: ConnectionInfo,
+    opts: Http1ConnectionOptions = {},
+  ) {
+    const parserOpts: Http1ParserOptions = {};
+    if (opts.maxBodyCapture !== undefined) parserOpts.maxBodyCapture = opts.maxBodyCapture;
+    if (opts.maxHeaderBytes !== undefined) parserOpts.maxHeaderBytes = opts.maxHeaderBytes;
+    const responses = new Http1Parser('response', parserOpts);
+    // The method goes to the response side as soon as the request head is parsed, not when the
+    // request completes: the response may begin before the request body ends.
+    this.requests = new Http1Parser('request', { ...parserOpts, onRequestHead: (method, startNs) => responses.expectResponseTo(method, startNs) });
+    this.responses = responses;
+    const matcherOpts = opts.maxOutstanding === undefined ? {} : { maxOutstanding: opts.maxOutstanding };
+    this.matcher = new Http1Matcher(connection, matcherOpts);
+  }
+
+  /** Bytes of one syscall in the given direction. */
+  onData(direction: MessageSide, chunk: Uint8Array, timeNs: bigint): void {
+    if (this.closed) return;
+    if (direction === 'request') {
+      this.requests.feed(chunk, timeNs);
+      for (const m of this.requests.take()) this.matcher.onRequest(m as HttpRequestMessage);
+      this.releaseEarly();
+    } else {
+      this.responses.feed(chunk, timeNs);
+      for (const m of this.responses.take()) this.route(m);
+      // RFC 9110 §7.8 / §9.3.6: after a 101, or a 2xx to CONNECT, neither direction is HTTP/1.
+      if (this.responses.tunneled) this.requests.enterTunnel();
+    }
+  }
+
+  /**
+   * Bytes of one direction were not captured: `bytes` of them when known, the last at `timeNs`.
+   * A known-size gap inside a body (a syscall beyond the capture bound, a sendfile body) costs
+   * nothing but the body bytes; any other gap makes that direction search for its next message.
+   */
+  onGap(direction: MessageSide, bytes?: number, timeNs?: bigint): void {
+    if (this.closed) return;
+    const parser = direction === 'request' ? this.requests : this.responses;
+    let inStep = false;
+    if (bytes !== undefined && timeNs !== undefined) inStep = parser.skip(bytes, timeNs);
+    else parser.reset();
+    // A gap may have completed a message (the end of its body) before losing the place.
+    if (direction === 'request') {
+      for (const m of this.requests.take()) this.matcher.onRequest(m as HttpRequestMessage);
+    } else {
+      for (const m of this.responses.take()) this.route(m);
+    }
+    // When responses were lost, parser and matcher both take the next one to answer the newest
+    // request that began before it.
+    if (!inStep) this.matcher.onGap(direction);
+    if (direction === 'request') this.releaseEarly();
+  }
+
+  /** The connection closed: complete what the close completes, give up the rest. */
+  onClose(timeNs: bigint): void {
+    if (this.closed) return;
+    this.closed = true;
+    const partial = this.requests.inProgress() as HttpRequestMessage | null;
+    this.requests.finish(timeNs);
+    this.responses.finish(timeNs);
+    for (const m of this.requests.take()) this.matcher.onRequest(m as HttpRequestMessage);
+    for (const m of this.responses.take()) this.route(m);
+    // A request cut short by the close is reported only if it was answered (the server refused
+    // the upload); an unanswered fragment is not a request anyone saw complete.
+    if (partial !== null && this.early.length > 0) this.matcher.onRequest(partial);
+    for (const r of this.early) this.matcher.onResponse(r);
+    this.early = [];
+    this.closedExchanges.push(...this.matcher.close());
+  }
+
+  /** Exchanges completed since the last drain (after onClose, the unanswered ones too). */
+  drain(): HttpExchange[] {
+    const fromMatcher = this.matcher.drain();
+    if (this.closedExchanges.length === 0) return fromMatcher;
+    const out = this.closedExchanges.concat(fromMatcher);
+    this.closedExchanges = [];
+    return out;
+  }
+
+  /** Flat sums over both directions and the matcher, for the collector's self-metrics. */
+  stats(): Record<string, number> {
+    const { request: q, response: r, matcher } = this.detailedStats();
+    const sums: Record<string, number> = {};
+    for (const key of Object.keys(q) as Array<keyof Http1ParserStats>) sums[key] = q[key] + r[key];
+    return { ...sums, ...matcher };
+  }
+
+  detailedStats(): Http1ConnectionStats {
+    return { request: this.requests.stats(), response: this.responses.stats(), matcher: this.matcher.stats() };
+  }
+
+  // ProtocolSession, the connection tracker's view.
+  data(side: MessageSide, bytes: Uint8Array, timeNs: bigint): void {
+    this.onData(side, bytes, timeNs);
+  }
+
+  gap(side: MessageSide, bytes: number, timeNs: bigint): void {
+    this.onGap(side, bytes, timeNs);
+  }
+
+  close(timeNs: bigint): void {
+    this.onClose(timeNs);
+  }
+
+  private route(m: HttpMessage): void {
+    const response = m as HttpResponseMessage;
+    if (!response.interim && (this.early.length > 0 || this.answersRequestInProgress(response))) {
+      this.early.push(response);
+      if (this.early.length > MAX_EARLY_RESPONSES) this.matcher.onResponse(this.early.shift()!);
+      return;
+    }
+    this.matcher.onResponse(response);
+  }
+
+  /** No complete request is waiting, but one whose body is still arriving began before `r`. */
+  private answersRequestInProgress(r: HttpResponseMessage): boolean {
+    if (this.matcher.outstanding > 0) return false;
+    const startNs = this.requests.messageStartNs;
+    return startNs !== null && startNs <= r.startNs;
+  }
+
+  private releaseEarly(): void {
+    while (this.early.length > 0 && (this.matcher.outstanding > 0 || this.requests.messageStartNs === null)) {
+      this.matcher.onResponse(this.early.shift()!);
+    }
+  }
+}
+
+/** HTTP/1.x for the connection tracker. kernelId is PROTO_HTTP1 in bpf/include/sockets.h. */
+export const http1Handler: ProtocolHandler = {
+  name: 'http1',
+  kernelId: 1,
+  looksLikeRequest: looksLikeHttp1Request,
+  looksLikeResponse: looksLikeHttp1Response,
+  open: (connection) => new Http1Connection(connection),
+};

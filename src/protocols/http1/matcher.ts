@@ -1,0 +1,128 @@
+// Pairs the requests and responses of one HTTP/1.x connection into exchanges. A server answers
+// requests in the order they came (RFC 9112 §9.3.2, pipelining), so pairing is first in, first out;
+// timestamps catch what a lossy capture breaks: a response cannot start before its request did.
+import type { ConnectionInfo } from '../../model/connection.js';
+import type { HttpExchange, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
+
+export interface Http1MatcherOptions {
+  /** Requests awaiting a response; beyond, the oldest is given up (reported with response null). */
+  maxOutstanding?: number;
+}
+
+export interface Http1MatcherStats {
+  requests: number;
+  /** Final responses received (interim ones are counted apart). */
+  responses: number;
+  /** 1xx responses other than 101: reported by the parser, never paired. */
+  interim: number;
+  /** Exchanges with a response. */
+  exchanges: number;
+  /** Exchanges without one: the connection closed, or a gap lost the response. */
+  unanswered: number;
+  /** Responses to requests that were never seen (capture started late, a gap). Dropped. */
+  orphanResponses: number;
+  /** Requests given up because too many were outstanding (also counted in unanswered). */
+  evicted: number;
+}
+
+const DEFAULT_MAX_OUTSTANDING = 256;
+
+interface Outstanding {
+  request: HttpRequestMessage;
+  ordinal: number;
+}
+
+export class Http1Matcher {
+  private readonly maxOutstanding: number;
+  private queue: Outstanding[] = [];
+  private done: HttpExchange[] = [];
+  private nextOrdinal = 0;
+  /** A gap in the response direction: the next response may skip some requests. */
+  private responseGap = false;
+  private readonly counters: Http1MatcherStats = {
+    requests: 0, responses: 0, interim: 0, exchanges: 0, unanswered: 0, orphanResponses: 0, evicted: 0,
+  };
+
+  constructor(
+    readonly connection: ConnectionInfo,
+    opts: Http1MatcherOptions = {},
+  ) {
+    this.maxOutstanding = Math.max(1, Math.floor(opts.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING));
+  }
+
+  /** A complete request, in stream order. Its ordinal is its position on the connection. */
+  onRequest(request: HttpRequestMessage): void {
+    this.counters.requests++;
+    this.queue.push({ request, ordinal: this.nextOrdinal++ });
+    if (this.queue.length > this.maxOutstanding) {
+      this.counters.evicted++;
+      this.finish(this.queue.shift()!, null);
+    }
+  }
+
+  /** A complete response, in stream order. Interim (1xx) responses are counted and ignored. */
+  onResponse(response: HttpResponseMessage): void {
+    if (response.interim) {
+      this.counters.interim++;
+      return;
+    }
+    this.counters.responses++;
+    let k = 0;
+    if (this.responseGap) {
+      // Responses were lost: this one answers the newest request sent before it. Older requests
+      // lost their answers in the gap (in the common non-pipelined case there is only one).
+      this.responseGap = false;
+      k = this.queue.length - 1;
+      while (k >= 0 && this.queue[k]!.request.startNs > response.startNs) k--;
+      if (k < 0) {
+        this.counters.orphanResponses++;
+        return;
+      }
+      for (const unanswered of this.queue.splice(0, k)) this.finish(unanswered, null);
+    } else if (this.queue.length === 0 || this.queue[0]!.request.startNs > response.startNs) {
+      // Nothing outstanding, or the oldest request began after this response did: it answers a
+      // request that was not captured.
+      this.counters.orphanResponses++;
+      return;
+    }
+    this.finish(this.queue.shift()!, response);
+  }
+
+  /** Bytes of one direction were lost. Requests lost in a gap leave their responses orphaned. */
+  onGap(direction: 'request' | 'response'): void {
+    if (direction === 'response') this.responseGap = true;
+  }
+
+  /** Requests waiting for a response. */
+  get outstanding(): number {
+    return this.queue.length;
+  }
+
+  /** Exchanges completed since the last drain, in completion order (ordinals ascend). */
+  drain(): HttpExchange[] {
+    const out = this.done;
+    if (out.length > 0) this.done = [];
+    return out;
+  }
+
+  /**
+   * The connection closed: every request still waiting becomes an exchange with response null.
+   * Returns those and any completed exchanges not drained yet.
+   */
+  close(): HttpExchange[] {
+    for (const unanswered of this.queue) this.finish(unanswered, null);
+    this.queue = [];
+    this.responseGap = false;
+    return this.drain();
+  }
+
+  stats(): Http1MatcherStats {
+    return { ...this.counters };
+  }
+
+  private finish(o: Outstanding, response: HttpResponseMessage | null): void {
+    if (response === null) this.counters.unanswered++;
+    else this.counters.exchanges++;
+    this.done.push({ protocol: 'http1', connection: this.connection, request: o.request, response, ordinal: o.ordinal });
+  }
+}

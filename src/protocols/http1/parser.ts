@@ -1,0 +1,1130 @@
+// HTTP/1.x framing for one direction of one connection (RFC 9112): bytes in, whole messages out.
+//
+// The bytes are what a traced process moved through its socket, one syscall per feed(), with holes
+// where the capture lost some (reset()). The parser is resumable: a message may be split at any
+// byte, many may share one chunk, and a chunk is never kept; only the unfinished part of a framing
+// unit (a head, a chunk-size line, a trailer section, a resync candidate) is copied aside, never more
+// than maxHeaderBytes of it. Bytes that cannot be HTTP/1 are counted as a parse error and the parser
+// searches for the next plausible message start instead of giving up on the connection.
+//
+// Where a message ends is RFC 9112 §6.3 alone. Persistence (§9.3: HTTP/1.0 closes unless it says
+// keep-alive, HTTP/1.1 stays open unless it says close) only decides whether more messages follow;
+// the parser needs no opinion on it: if the peer closes, finish() says so, and if more bytes come,
+// they are parsed.
+import type { HeaderList, HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
+import {
+  METHOD_NEEDLES,
+  NEEDLE_MAX,
+  RESPONSE_NEEDLE,
+  SCAN_BAD,
+  SCAN_MORE,
+  TCHAR,
+  newScan,
+  resetScan,
+  scanStartLine,
+  type StartLineScan,
+} from './detect.js';
+
+export type Http1Side = 'request' | 'response';
+
+export interface Http1ParserOptions {
+  /** Body bytes kept per message in `bodyPrefix` (bodySize still counts them all). Default 1024. */
+  maxBodyCapture?: number;
+  /** Longest head (start line + fields + empty line) and trailer section. Default 64 KiB. */
+  maxHeaderBytes?: number;
+  /**
+   * Request side: called as soon as a request's head is accepted, before its body. The response
+   * side needs the method (HEAD, CONNECT) before it can frame the answer, which may start before
+   * the request body ends (100-continue, early 413).
+   */
+  onRequestHead?: (method: string, startNs: bigint) => void;
+}
+
+export interface Http1ParserStats {
+  /** Messages emitted, interim responses included. */
+  messages: number;
+  /** Malformed input found (each followed by a resynchronisation search). */
+  parseErrors: number;
+  /** Message starts found by searching after a parse error or a gap. */
+  resyncs: number;
+  /** Bytes fed. */
+  bytes: number;
+  /** Bytes reported missing by skip() (beyond the capture bound, sendfile). */
+  gapBytes: number;
+  /** Bytes discarded while searching for a message start (after errors, gaps, or after finish()). */
+  skippedBytes: number;
+  /** Protocol switches: a 101, a 2xx to CONNECT, or non-HTTP bytes right after such a request. */
+  protocolSwitches: number;
+  /** Bytes after a protocol switch: not HTTP/1, not parsed. */
+  opaqueBytes: number;
+  /** Messages begun but dropped unfinished (a gap, the end of the stream, a protocol switch). */
+  truncated: number;
+  /** Exceptions caught by the last-resort guard (a bug if ever non-zero). */
+  internalErrors: number;
+}
+
+export type Http1ErrorReason =
+  | 'bad-request-line'
+  | 'bad-status-line'
+  | 'head-too-large'
+  | 'bad-header'
+  | 'bad-content-length'
+  | 'conflicting-content-length'
+  | 'bad-transfer-encoding'
+  | 'bad-chunk-size'
+  | 'bad-chunk-end'
+  | 'bad-trailer'
+  | 'internal';
+
+/** The most recent parse error with the bytes that failed, for logs and tests. */
+export interface Http1ParseError {
+  reason: Http1ErrorReason;
+  /** Stream offset (bytes fed before it) of the first evidence byte. */
+  offset: number;
+  /** Up to 64 bytes from where the failure was detected. */
+  evidence: Uint8Array;
+}
+
+const DEFAULT_MAX_BODY_CAPTURE = 1024;
+const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+/** Below this the parser could not hold a plausible head, nor its own search tails. */
+const MIN_HEADER_BYTES = 256;
+/** Longest chunk-size line, extensions included (RFC 9112 §7.1.1 sets no limit; servers do). */
+const MAX_CHUNK_LINE = 4096;
+/** A start line found by searching must end within this many bytes to be believed. */
+const MAX_TENTATIVE_LINE = 8192;
+/** A Content-Length or chunk size above 2^50 bytes (1 PiB) is not a real body. */
+const MAX_BODY_LENGTH = 2 ** 50;
+/** Requests whose responses are awaited; beyond, the oldest method is forgotten (one-sided capture). */
+const MAX_EXPECTED = 1024;
+const EVIDENCE_BYTES = 64;
+/** Pending-buffer capacity kept across messages; a larger one is released when emptied. */
+const RETAINED_CAPACITY = 16 * 1024;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const DEL = 0x7f;
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const EMPTY = new Uint8Array(0);
+const EMPTY_BUFFER = Buffer.alloc(0);
+/** "1.0" … "1.9" by the version's minor digit, so a message does not build the string. */
+const VERSIONS = Array.from({ length: 10 }, (_, i) => `1.${i}`);
+
+// Parser states.
+const SEEK = 0; // between messages: skipping empty lines
+const HEAD = 1; // start line and fields, up to the empty line
+const BODY_LENGTH = 2; // Content-Length body
+const CHUNK_SIZE = 3; // chunk-size [ chunk-ext ] CRLF
+const CHUNK_DATA = 4;
+const CHUNK_END = 5; // the CRLF after chunk-data
+const TRAILERS = 6; // trailer-section CRLF
+const BODY_UNTIL_CLOSE = 7; // response without length: ends with the connection
+const RESYNC = 8; // searching for something that looks like a message start
+const OPAQUE = 9; // after a protocol switch: nothing here is HTTP/1 any more
+const ENDED = 10; // finish() was called
+
+/** How a head that fails to parse is treated. */
+const HEAD_SYNC = 0; // a parse error
+const HEAD_PROBE = 1; // first bytes after a request asking to switch protocols: opaque, not an error
+
+/** Handler result: the unit needs bytes not yet fed. */
+const NEED = -1;
+/** findCandidate() cache: the needle does not occur again in this buffer. */
+const ABSENT = Number.MAX_SAFE_INTEGER;
+
+/** A message whose head has been parsed and whose body is being read. */
+interface Draft {
+  method: string;
+  target: string;
+  statusCode: number;
+  reason: string;
+  version: string;
+  headers: HeaderList;
+  startNs: bigint;
+  /** Time of the latest byte of the message seen so far. */
+  endNs: bigint;
+  bodySize: number;
+  capture: Uint8Array | null;
+  captureLimit: number;
+  captured: number;
+  interim: boolean;
+  /** Request: CONNECT or Upgrade, so the next bytes may not be HTTP/1 (RFC 9110 §7.8, §9.3.6). */
+  asksSwitch: boolean;
+}
+
+/**
+ * The unfinished tail of the stream, copied out of the chunks it came in. Remembers the time of
+ * each chunk's part, so a message found inside it gets the times of the syscalls that carried it.
+ */
+class Pending {
+  private buf: Buffer = EMPTY_BUFFER;
+  length = 0;
+  private markAt: number[] = [];
+  private markNs: bigint[] = [];
+
+  /** `capacity`: what the buffer may grow to when doubling (it still grows to whatever is appended). */
+  constructor(private readonly capacity: number) {}
+
+  append(src: Buffer, from: number, to: number, timeNs: bigint): void {
+    const n = to - from;
+    if (this.length + n > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.length + n, Math.min(this.capacity, Math.max(256, this.buf.length * 2))));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    src.copy(this.buf, this.length, from, to);
+    if (this.markNs.length === 0 || this.markNs[this.markNs.length - 1] !== timeNs) {
+      this.markAt.push(this.length);
+      this.markNs.push(timeNs);
+    }
+    this.length += n;
+  }
+
+  view(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /** The last `n` bytes (n ≤ length). */
+  last(n: number): Buffer {
+    return this.buf.subarray(this.length - n, this.length);
+  }
+
+  timeAt(i: number): bigint {
+    for (let k = this.markAt.length - 1; k > 0; k--) if (this.markAt[k]! <= i) return this.markNs[k]!;
+    return this.markNs[0] ?? 0n;
+  }
+
+  /** Drops the first `n` bytes; only the unparsed tail is moved. */
+  consume(n: number): void {
+    if (n >= this.length) return this.clear();
+    if (n <= 0) return;
+    this.buf.copyWithin(0, n, this.length);
+    this.length -= n;
+    let k = 0;
+    while (k + 1 < this.markAt.length && this.markAt[k + 1]! <= n) k++;
+    this.markAt = this.markAt.slice(k).map((at) => Math.max(0, at - n));
+    this.markNs = this.markNs.slice(k);
+  }
+
+  clear(): void {
+    this.length = 0;
+    this.markAt.length = 0;
+    this.markNs.length = 0;
+    if (this.buf.length > RETAINED_CAPACITY) this.buf = EMPTY_BUFFER;
+  }
+}
+
+export class Http1Parser {
+  readonly side: Http1Side;
+  private readonly maxBodyCapture: number;
+  private readonly maxHeaderBytes: number;
+  private readonly onRequestHead: ((method: string, startNs: bigint) => void) | undefined;
+
+  private state = SEEK;
+  private headMode = HEAD_SYNC;
+  /** The previous request asked to switch protocols: probe the next message start. */
+  private switchAsked = false;
+  private readonly scan: StartLineScan;
+  private lineDone = false;
+  /** Bytes of the current unit already searched for its end (relative to the unit's start). */
+  private searched = 0;
+  private headStartNs = 0n;
+  /** Body or chunk bytes still to come. */
+  private remaining = 0;
+  private crSeen = false;
+  private cur: Draft | null = null;
+
+  /** RESYNC: a candidate at the start of the pending bytes is waiting for the rest of its line. */
+  private candidatePending = false;
+  /** RESYNC: where the kept (unexamined or undecided) bytes begin, when a search needs more. */
+  private keep = 0;
+  private readonly needleAt: number[] = METHOD_NEEDLES.map(() => -1);
+
+  /** Methods (and start times) of the requests whose final responses are awaited, oldest first. */
+  private readonly expected: string[] = [];
+  private readonly expectedNs: bigint[] = [];
+  /** A gap lost responses: the next final response realigns the awaited methods. */
+  private realign = false;
+  private out: HttpMessage[] = [];
+  private readonly pending: Pending;
+  /** While run() works on the pending bytes (rather than straight on a chunk). */
+  private onPending = false;
+  private nowNs = 0n;
+  /** Stream offset of byte 0 of the buffer run() works on. */
+  private base = 0;
+  private readonly counters: Http1ParserStats = {
+    messages: 0, parseErrors: 0, resyncs: 0, bytes: 0, gapBytes: 0, skippedBytes: 0, protocolSwitches: 0, opaqueBytes: 0, truncated: 0, internalErrors: 0,
+  };
+  private lastErr: Http1ParseError | null = null;
+
+  constructor(side: Http1Side, opts: Http1ParserOptions = {}) {
+    this.side = side;
+    this.maxBodyCapture = Math.max(0, Math.floor(opts.maxBodyCapture ?? DEFAULT_MAX_BODY_CAPTURE));
+    this.maxHeaderBytes = Math.max(MIN_HEADER_BYTES, Math.floor(opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES));
+    this.onRequestHead = side === 'request' ? opts.onRequestHead : undefined;
+    this.scan = newScan(side);
+    this.pending = new Pending(this.maxHeaderBytes);
+  }
+
+  // --- public API ------------------------------------------------------------------------------
+
+  /** Bytes of one syscall, in stream order; `timeNs` is that syscall's wall-clock time. */
+  feed(chunk: Uint8Array, timeNs: bigint): void {
+    if (chunk.length === 0) return;
+    this.counters.bytes += chunk.length;
+    try {
+      this.feedChunk(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), timeNs);
+    } catch (err) {
+      this.internalFailure(err);
+    }
+  }
+
+  /**
+   * End of stream (the connection closed). Completes a response delimited by the close
+   * (RFC 9112 §6.3 ¶8); anything else unfinished is dropped and counted as truncated. Its endNs is
+   * the time of its last byte, as for every message, not `timeNs`. Later feeds are ignored.
+   */
+  finish(timeNs: bigint): void {
+    void timeNs;
+    try {
+      if (this.state === ENDED) return;
+      if (this.state === BODY_UNTIL_CLOSE && this.cur !== null) this.complete(true);
+      else this.dropPartial();
+      this.state = ENDED;
+    } catch (err) {
+      this.internalFailure(err);
+      this.state = ENDED;
+    }
+  }
+
+  /** Messages finished since the last call, in stream order. */
+  take(): HttpMessage[] {
+    const out = this.out;
+    if (out.length > 0) this.out = [];
+    return out;
+  }
+
+  /**
+   * Some bytes of this direction were not captured: drop partial state and search for the next
+   * message start. Responses lost in the gap answered some awaited requests: the next final
+   * response is taken to answer the newest request that began before it (as the matcher does).
+   * After a protocol switch the stream stays opaque: a gap does not make it HTTP/1 again.
+   */
+  reset(): void {
+    if (this.state === OPAQUE || this.state === ENDED) return;
+    this.dropPartial();
+    this.switchAsked = false;
+    this.realign = true;
+    this.enterResync();
+  }
+
+  /**
+   * `n` bytes of this direction were not captured (a syscall beyond the capture bound, sendfile),
+   * the last of them at `timeNs`. Inside a body whose extent is known they are simply body bytes:
+   * counted in bodySize (not captured: bodyPrefix stops before them) and the parser stays in step;
+   * a gap that ends a Content-Length body completes its message. Anywhere else the parser has lost
+   * its place, as with reset(). Returns true when it stayed in step.
+   */
+  skip(n: number, timeNs: bigint): boolean {
+    if (!(n > 0)) return true;
+    this.counters.gapBytes += n;
+    try {
+      switch (this.state) {
+        case OPAQUE: // counted in gapBytes only: opaqueBytes are bytes that were seen
+        case ENDED:
+          return true;
+        case BODY_UNTIL_CLOSE:
+          this.skipBody(n, timeNs);
+          return true;
+        case BODY_LENGTH:
+        case CHUNK_DATA: {
+          const k = Math.min(n, this.remaining);
+          this.skipBody(k, timeNs);
+          this.remaining -= k;
+          if (this.remaining === 0) {
+            if (this.state === BODY_LENGTH) this.complete(false);
+            else if (k === n) {
+              this.state = CHUNK_END;
+              this.crSeen = false;
+            }
+          }
+          if (k === n) return true;
+          break; // the gap also swallowed what came after the body
+        }
+        default:
+      }
+      this.reset();
+      return false;
+    } catch (err) {
+      this.internalFailure(err);
+      return false;
+    }
+  }
+
+  /**
+   * The request the next final response of this direction answers, called once per request in
+   * order. `requestStartNs` lets the parser tell a response to a request it was never told about
+   * (it began before that request did) and realign after a gap; without it, every request qualifies.
+   */
+  expectResponseTo(method: string, requestStartNs = 0n): void {
+    this.expected.push(method);
+    this.expectedNs.push(requestStartNs);
+    if (this.expected.length > MAX_EXPECTED) {
+      this.expected.shift();
+      this.expectedNs.shift();
+    }
+  }
+
+  /** Number of final responses still awaited (methods queued by expectResponseTo). */
+  get awaitedResponses(): number {
+    return this.expected.length;
+  }
+
+  /**
+   * The other direction switched protocols (101, a 2xx to CONNECT): everything from here on in
+   * this direction belongs to the new protocol.
+   */
+  enterTunnel(): void {
+    if (this.state === OPAQUE || this.state === ENDED) return;
+    if (this.cur !== null || this.state === HEAD) this.counters.truncated++;
+    this.counters.opaqueBytes += this.pending.length;
+    this.pending.clear();
+    this.cur = null;
+    this.becomeOpaque();
+  }
+
+  /** True once the stream has switched protocols and is no longer parsed. */
+  get tunneled(): boolean {
+    return this.state === OPAQUE;
+  }
+
+  /** The message whose body is being read, as it stands (null between messages). */
+  inProgress(): HttpMessage | null {
+    return this.cur === null ? null : this.toMessage(this.cur, false);
+  }
+
+  /** startNs of the message whose body is being read, or null between messages. */
+  get messageStartNs(): bigint | null {
+    return this.cur === null ? null : this.cur.startNs;
+  }
+
+  stats(): Http1ParserStats {
+    return { ...this.counters };
+  }
+
+  lastError(): Http1ParseError | null {
+    return this.lastErr;
+  }
+
+  /** Bytes held between feeds (never more than maxHeaderBytes). */
+  bufferedBytes(): number {
+    return this.pending.length;
+  }
+
+  // --- chunk handling --------------------------------------------------------------------------
+
+  private feedChunk(buf: Buffer, timeNs: bigint): void {
+    this.nowNs = timeNs;
+    const streamStart = this.counters.bytes - buf.length;
+    let pos = 0;
+    while (pos < buf.length) {
+      if (this.pending.length > 0 && this.state === RESYNC && !this.candidatePending) this.dropTailUnlessStraddling(buf, pos);
+      if (this.pending.length === 0) {
+        // The common case: parse straight from the chunk and copy out only an unfinished tail.
+        this.onPending = false;
+        this.base = streamStart;
+        const kept = this.run(buf, pos, buf.length);
+        const left = buf.length - kept;
+        if (left > 0) {
+          if (left < this.maxHeaderBytes) this.pending.append(buf, kept, buf.length, timeNs);
+          else this.invariantBroken(left);
+        }
+        return;
+      }
+      const room = this.maxHeaderBytes - this.pending.length;
+      if (room <= 0) {
+        this.invariantBroken(this.pending.length);
+        continue;
+      }
+      const take = this.takeAmount(buf, pos, room);
+      this.pending.append(buf, pos, pos + take, timeNs);
+      pos += take;
+      this.onPending = true;
+      const view = this.pending.view();
+      this.base = streamStart + pos - view.length;
+      this.pending.consume(this.run(view, 0, view.length));
+    }
+  }
+
+  /**
+   * How much of the chunk to add to the pending bytes: up to the end of the unit when it is in
+   * sight (the rest of the chunk is parsed in place), else all that fits. (A head, trailer section
+   * or resync candidate ends at an empty line; a chunk-size line at its LF.)
+   */
+  private takeAmount(buf: Buffer, pos: number, room: number): number {
+    let want = buf.length - pos;
+    if (this.state === HEAD || this.state === TRAILERS || this.state === RESYNC) {
+      const e = this.blockEnd(buf, pos);
+      if (e >= 0) want = e - pos;
+    } else if (this.state === CHUNK_SIZE) {
+      const lf = buf.indexOf(LF, pos);
+      if (lf >= 0) want = lf + 1 - pos;
+    }
+    return Math.min(want, room);
+  }
+
+  /** Just past the first CRLFCRLF that ends in `buf` (it may begin in the pending bytes), or -1. */
+  private blockEnd(buf: Buffer, pos: number): number {
+    for (let k = Math.min(3, this.pending.length); k >= 1; k--) {
+      const tail = this.pending.last(k);
+      let match = true;
+      for (let i = 0; i < 4 && match; i++) {
+        const b = i < k ? tail[i] : buf[pos + i - k];
+        match = b === CRLFCRLF[i];
+      }
+      if (match) return pos + 4 - k;
+    }
+    const idx = buf.indexOf(CRLFCRLF, pos);
+    return idx < 0 ? -1 : idx + 4;
+  }
+
+  /**
+   * While searching, the pending bytes are only the last few of the previous chunk, kept in case a
+   * needle was split. If no needle starts in them, drop them and search the new chunk in place
+   * instead of copying it.
+   */
+  private dropTailUnlessStraddling(buf: Buffer, pos: number): void {
+    const tail = this.pending.view();
+    // Undecidable when the chunk is too short to complete a needle begun in the tail: keep it.
+    if (tail.length >= NEEDLE_MAX || buf.length - pos < NEEDLE_MAX - 1) return;
+    const joint = Buffer.concat([tail, buf.subarray(pos, pos + NEEDLE_MAX - 1)]);
+    const needles = this.side === 'request' ? METHOD_NEEDLES : [RESPONSE_NEEDLE];
+    for (const needle of needles) {
+      const at = joint.indexOf(needle);
+      if (at >= 0 && at < tail.length) return;
+    }
+    this.counters.skippedBytes += tail.length;
+    this.pending.clear();
+  }
+
+  private timeAt(i: number): bigint {
+    return this.onPending ? this.pending.timeAt(i) : this.nowNs;
+  }
+
+  /**
+   * Parses `D[p..end)`; returns how far the bytes were used. Bytes from there on are an unfinished
+   * unit whose start is at that position, to be given again with what follows.
+   */
+  private run(D: Buffer, p: number, end: number): number {
+    while (p < end) {
+      switch (this.state) {
+        case SEEK:
+          p = this.seek(D, p, end);
+          break;
+        case HEAD: {
+          const r = this.head(D, p, end);
+          if (r === NEED) return p;
+          p = r;
+          break;
+        }
+        case BODY_LENGTH:
+        case CHUNK_DATA:
+          p = this.fixedBody(D, p, end);
+          break;
+        case CHUNK_SIZE: {
+          const r = this.chunkSize(D, p, end);
+          if (r === NEED) return p;
+          p = r;
+          break;
+        }
+        case CHUNK_END:
+          p = this.chunkEnd(D, p);
+          break;
+        case TRAILERS: {
+          const r = this.trailers(D, p, end);
+          if (r === NEED) return p;
+          p = r;
+          break;
+        }
+        case BODY_UNTIL_CLOSE:
+          this.bodyBytes(D, p, end);
+          p = end;
+          break;
+        case RESYNC: {
+          const r = this.resync(D, p, end);
+          if (r === NEED) return this.keep;
+          p = r;
+          break;
+        }
+        case OPAQUE:
+          this.counters.opaqueBytes += end - p;
+          p = end;
+          break;
+        default: // ENDED
+          this.counters.skippedBytes += end - p;
+          p = end;
+      }
+    }
+    return p;
+  }
+
+  // --- heads -----------------------------------------------------------------------------------
+
+  private seek(D: Buffer, p: number, end: number): number {
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request-line. Both
+    // directions skip any CR/LF here, which also absorbs the stray CRLF some clients send after a body.
+    while (p < end && (D[p] === CR || D[p] === LF)) p++;
+    if (p < end) this.startHead(p, this.switchAsked ? HEAD_PROBE : HEAD_SYNC);
+    return p;
+  }
+
+  private startHead(p: number, mode: number): void {
+    this.state = HEAD;
+    this.headMode = mode;
+    this.switchAsked = false;
+    resetScan(this.scan, this.side);
+    this.lineDone = false;
+    this.searched = 0;
+    this.headStartNs = this.timeAt(p);
+  }
+
+  private head(D: Buffer, h: number, end: number): number {
+    const max = this.maxHeaderBytes;
+    if (!this.lineDone) {
+      const st = scanStartLine(this.side, D, h, end, this.scan, max);
+      if (st === SCAN_MORE) return NEED;
+      if (st === SCAN_BAD) {
+        if (this.headMode === HEAD_PROBE) {
+          // After CONNECT or Upgrade the client may speak the new protocol (TLS, WebSocket, h2c's
+          // "PRI * HTTP/2.0") before the answer is seen: not an error, the stream is just not HTTP/1.
+          this.becomeOpaque();
+          this.counters.opaqueBytes += end - h;
+          return end;
+        }
+        const reason = this.scan.bad >= max ? 'head-too-large' : this.side === 'request' ? 'bad-request-line' : 'bad-status-line';
+        return this.fail(reason, D, h + this.scan.bad, h + this.scan.end);
+      }
+      this.lineDone = true;
+    }
+    // RFC 9112 §2.1: the head ends at the first empty line. Resume the search where it stopped.
+    const limit = h + max;
+    const idx = D.indexOf(CRLFCRLF, h + Math.max(this.scan.end - 2, this.searched - 3));
+    if (idx < 0 || idx + 4 > limit) {
+      if (end >= limit) return this.fail('head-too-large', D, h, limit);
+      this.searched = end - h;
+      return NEED;
+    }
+    return this.endOfHead(D, h, idx);
+  }
+
+  /** The head is `D[h .. idx+4)`, its empty line at idx+2. Decides how the body is delimited. */
+  private endOfHead(D: Buffer, h: number, idx: number): number {
+    const s = this.scan;
+    const lineEnd = h + s.end;
+    const headEnd = idx + 4;
+    const headers: HeaderList = [];
+    // The head, and only the head, is decoded to a string: once, as latin1 (RFC 9110 §5.5: field
+    // values are octets, not UTF-8). Its last CRLF and the empty line are left out.
+    const text = D.toString('latin1', h, idx);
+    if (lineEnd < idx && !parseFields(text, s.end, headers)) return this.fail('bad-header', D, lineEnd, headEnd);
+    const framing = framingOf(headers);
+    const request = this.side === 'request';
+    const d: Draft = {
+      method: '',
+      target: '',
+      statusCode: 0,
+      reason: '',
+      version: '',
+      headers,
+      startNs: this.headStartNs,
+      endNs: this.timeAt(headEnd - 1),
+      bodySize: 0,
+      capture: null,
+      captureLimit: this.maxBodyCapture,
+      captured: 0,
+      interim: false,
+      asksSwitch: false,
+    };
+    if (request) {
+      d.method = text.slice(0, s.sp1);
+      d.target = text.slice(s.sp1 + 1, s.sp2);
+      d.version = VERSIONS[D[h + s.sp2 + 8]! - 0x30]!;
+    } else {
+      d.version = VERSIONS[D[h + 7]! - 0x30]!;
+      d.statusCode = (D[h + 9]! - 0x30) * 100 + (D[h + 10]! - 0x30) * 10 + (D[h + 11]! - 0x30);
+      d.reason = s.sp2 >= 0 ? text.slice(s.sp2 + 1, s.end - 2) : '';
+    }
+    return request ? this.requestBody(D, h, headEnd, d, framing) : this.responseBody(D, h, headEnd, d, framing);
+  }
+
+  /** Message body length of a request: RFC 9112 §6.3 ¶3-6. */
+  private requestBody(D: Buffer, h: number, headEnd: number, d: Draft, f: Framing): number {
+    if (f.error !== null) return this.fail(f.error, D, h, headEnd);
+    if (f.transferCoding !== null) {
+      // §6.1: Transfer-Encoding in an HTTP/1.0 message means the framing is faulty. §6.3 ¶4: a
+      // request whose final coding is not chunked cannot be delimited (servers answer 400 and close).
+      if (d.version === '1.0' || f.transferCoding !== 'chunked') return this.fail('bad-transfer-encoding', D, h, headEnd);
+    }
+    d.asksSwitch = d.method === 'CONNECT' || f.upgrade;
+    this.cur = d;
+    this.onRequestHead?.(d.method, d.startNs);
+    // §6.3 ¶3: Transfer-Encoding overrides Content-Length (the sender framed it as chunked).
+    if (f.transferCoding !== null) this.beginChunked();
+    else if (f.length > 0) this.beginLength(d, f.length);
+    else this.complete(false); // §6.3 ¶6: no Content-Length, no Transfer-Encoding: no body
+    return headEnd;
+  }
+
+  /** Message body length of a response: RFC 9112 §6.3 ¶1-2, 4-5, 8. */
+  private responseBody(D: Buffer, h: number, headEnd: number, d: Draft, f: Framing): number {
+    const code = d.statusCode;
+    if (code < 200 && code !== 101) {
+      // ¶1: 1xx has no body. It is interim (100-continue, 103): the final response follows and
+      // answers the same request, so no method is consumed.
+      d.interim = true;
+      this.cur = d;
+      this.complete(false);
+      return headEnd;
+    }
+    const method = this.answeredMethod(d.startNs);
+    if (f.error !== null) return this.fail(f.error, D, h, headEnd);
+    this.cur = d;
+    // RFC 9110 §15.2.2: after a 101's empty line the connection speaks the protocol it switched to.
+    // ¶2: a 2xx to CONNECT turns the connection into a tunnel right after the empty line.
+    if (code === 101 || (method === 'CONNECT' && code < 300)) {
+      this.complete(false);
+      this.becomeOpaque();
+      return headEnd;
+    }
+    // ¶1: responses to HEAD and 204/304 end with their head, whatever their fields say.
+    if (method === 'HEAD' || code === 204 || code === 304) this.complete(false);
+    else if (f.transferCoding !== null) {
+      // §6.1: Transfer-Encoding in an HTTP/1.0 message means the framing is faulty.
+      if (d.version === '1.0') return this.fail('bad-transfer-encoding', D, h, headEnd);
+      // ¶4: chunked last means chunked; any other final coding is delimited by the close.
+      if (f.transferCoding === 'chunked') this.beginChunked();
+      else this.state = BODY_UNTIL_CLOSE;
+    } else if (f.length > 0) this.beginLength(d, f.length);
+    else if (f.length === 0) this.complete(false);
+    else this.state = BODY_UNTIL_CLOSE; // ¶8: no length: the body is everything until the close
+    return headEnd;
+  }
+
+  /** Method of the request a final response starting at `startNs` answers (undefined: unknown). */
+  private answeredMethod(startNs: bigint): string | undefined {
+    let k = 0;
+    if (this.realign) {
+      this.realign = false;
+      k = this.expected.length - 1;
+      while (k >= 0 && this.expectedNs[k]! > startNs) k--;
+      if (k < 0) return undefined;
+    } else if (this.expected.length === 0 || this.expectedNs[0]! > startNs) return undefined;
+    if (k > 0) {
+      this.expected.splice(0, k);
+      this.expectedNs.splice(0, k);
+    }
+    this.expectedNs.shift();
+    return this.expected.shift();
+  }
+
+  private beginLength(d: Draft, length: number): void {
+    d.captureLimit = Math.min(this.maxBodyCapture, length);
+    this.remaining = length;
+    this.state = BODY_LENGTH;
+  }
+
+  private beginChunked(): void {
+    this.state = CHUNK_SIZE;
+    this.searched = 0;
+  }
+
+  // --- bodies ----------------------------------------------------------------------------------
+
+  private bodyBytes(D: Buffer, from: number, to: number): void {
+    const d = this.cur!;
+    d.bodySize += to - from;
+    d.endNs = this.timeAt(to - 1);
+    if (d.captured < d.captureLimit) {
+      if (d.capture === null) d.capture = new Uint8Array(d.captureLimit);
+      const n = Math.min(to - from, d.captureLimit - d.captured);
+      D.copy(d.capture, d.captured, from, from + n);
+      d.captured += n;
+    }
+  }
+
+  /** Body bytes that were not captured: counted, and the captured prefix ends where they begin. */
+  private skipBody(n: number, timeNs: bigint): void {
+    const d = this.cur!;
+    d.bodySize += n;
+    d.endNs = timeNs;
+    d.captureLimit = d.captured;
+  }
+
+  private fixedBody(D: Buffer, p: number, end: number): number {
+    const n = Math.min(this.remaining, end - p);
+    this.bodyBytes(D, p, p + n);
+    this.remaining -= n;
+    if (this.remaining === 0) {
+      if (this.state === CHUNK_DATA) {
+        this.state = CHUNK_END;
+        this.crSeen = false;
+      } else this.complete(false);
+    }
+    return p + n;
+  }
+
+  /** RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF. */
+  private chunkSize(D: Buffer, p: number, end: number): number {
+    const limit = Math.min(MAX_CHUNK_LINE, this.maxHeaderBytes);
+    const lf = D.indexOf(LF, p + this.searched);
+    const size = chunkLine(D, p, lf < 0 ? end : lf, lf >= 0);
+    // Every failure resumes the search at the line start: an unterminated chunked body followed by
+    // the next message fails right on that message's first byte.
+    if (size === CHUNK_LINE_BAD || (lf >= 0 && lf + 1 - p > limit)) return this.fail('bad-chunk-size', D, p, p);
+    if (lf < 0) {
+      if (end - p >= limit) return this.fail('bad-chunk-size', D, p, p);
+      this.searched = end - p;
+      return NEED;
+    }
+    if (size === 0) {
+      this.state = TRAILERS; // last-chunk
+      this.searched = 0;
+    } else {
+      this.state = CHUNK_DATA;
+      this.remaining = size;
+    }
+    this.cur!.endNs = this.timeAt(lf);
+    return lf + 1;
+  }
+
+  private chunkEnd(D: Buffer, p: number): number {
+    const b = D[p];
+    if (!this.crSeen) {
+      if (b !== CR) return this.fail('bad-chunk-end', D, p, p);
+      this.crSeen = true;
+      return p + 1;
+    }
+    if (b !== LF) return this.fail('bad-chunk-end', D, p, p);
+    this.beginChunked();
+    return p + 1;
+  }
+
+  /** RFC 9112 §7.1.2: trailer-section = *( field-line CRLF ), then the CRLF ending the message. */
+  private trailers(D: Buffer, p: number, end: number): number {
+    if (D[p] === CR) {
+      if (p + 1 >= end) return NEED;
+      if (D[p + 1] !== LF) return this.fail('bad-trailer', D, p, p + 1);
+      this.cur!.endNs = this.timeAt(p + 1);
+      this.complete(false);
+      return p + 2;
+    }
+    if (TCHAR[D[p]!] !== 1) return this.fail('bad-trailer', D, p, p);
+    const limit = p + this.maxHeaderBytes;
+    const idx = D.indexOf(CRLFCRLF, p + Math.max(0, this.searched - 3));
+    if (idx < 0 || idx + 4 > limit) {
+      if (end >= limit) return this.fail('head-too-large', D, p, limit);
+      this.searched = end - p;
+      return NEED;
+    }
+    // Trailer fields are checked but not merged into the headers (RFC 9110 §6.5.1 keeps them apart).
+    if (!parseFields(D.toString('latin1', p, idx), 0, [])) return this.fail('bad-trailer', D, p, idx + 4);
+    this.cur!.endNs = this.timeAt(idx + 3);
+    this.complete(false);
+    return idx + 4;
+  }
+
+  // --- messages --------------------------------------------------------------------------------
+
+  private complete(endedByClose: boolean): void {
+    const d = this.cur!;
+    this.cur = null;
+    this.out.push(this.toMessage(d, endedByClose));
+    this.counters.messages++;
+    this.state = SEEK;
+    if (d.asksSwitch) this.switchAsked = true;
+  }
+
+  private toMessage(d: Draft, endedByClose: boolean): HttpMessage {
+    const bodyPrefix = d.capture === null || d.captured === 0 ? EMPTY : d.captured === d.capture.length ? d.capture : d.capture.slice(0, d.captured);
+    if (this.side === 'request') {
+      const m: HttpRequestMessage = {
+        kind: 'request', method: d.method, target: d.target, version: d.version, headers: d.headers,
+        bodySize: d.bodySize, bodyPrefix, startNs: d.startNs, endNs: d.endNs,
+      };
+      return m;
+    }
+    const m: HttpResponseMessage = {
+      kind: 'response', statusCode: d.statusCode, reason: d.reason, version: d.version, headers: d.headers,
+      bodySize: d.bodySize, bodyPrefix, startNs: d.startNs, endNs: d.endNs, interim: d.interim, endedByClose,
+    };
+    return m;
+  }
+
+  // --- losing and finding sync -----------------------------------------------------------------
+
+  /** Counts the malformed input, drops the message, and searches again from `resume`. */
+  private fail(reason: Http1ErrorReason, D: Buffer, at: number, resume: number): number {
+    this.counters.parseErrors++;
+    this.lastErr = { reason, offset: this.base + at, evidence: new Uint8Array(D.subarray(at, Math.min(D.length, at + EVIDENCE_BYTES))) };
+    this.cur = null;
+    this.enterResync();
+    return resume;
+  }
+
+  private becomeOpaque(): void {
+    this.state = OPAQUE;
+    this.counters.protocolSwitches++;
+  }
+
+  private enterResync(): void {
+    this.state = RESYNC;
+    this.candidatePending = false;
+    this.cur = null;
+  }
+
+  private dropPartial(): void {
+    if (this.cur !== null || this.state === HEAD) this.counters.truncated++;
+    else this.counters.skippedBytes += this.pending.length;
+    this.cur = null;
+    this.pending.clear();
+  }
+
+  /**
+   * Finds the next plausible message start: a known method and SP for requests, "HTTP/1." for
+   * responses, whose start line then scans as valid (a needle inside a body rarely does).
+   */
+  private resync(D: Buffer, p: number, end: number): number {
+    const maxLine = Math.min(MAX_TENTATIVE_LINE, this.maxHeaderBytes);
+    this.needleAt.fill(-1);
+    let from = p;
+    for (;;) {
+      let j: number;
+      if (this.candidatePending) {
+        j = from; // kept at the start of the pending bytes; its scan resumes
+      } else {
+        j = this.findCandidate(D, from);
+        if (j < 0) {
+          // Keep a few bytes: a needle may be split across this chunk and the next.
+          this.keep = Math.max(from, end - (NEEDLE_MAX - 1));
+          this.counters.skippedBytes += this.keep - p;
+          return NEED;
+        }
+        resetScan(this.scan, this.side);
+      }
+      const st = scanStartLine(this.side, D, j, end, this.scan, maxLine);
+      if (st === SCAN_MORE) {
+        this.candidatePending = true;
+        this.keep = j;
+        this.counters.skippedBytes += j - p;
+        return NEED;
+      }
+      this.candidatePending = false;
+      if (st !== SCAN_BAD) {
+        this.counters.skippedBytes += j - p;
+        this.counters.resyncs++;
+        this.state = HEAD;
+        this.headMode = HEAD_SYNC;
+        this.lineDone = true;
+        this.searched = 0;
+        this.headStartNs = this.timeAt(j);
+        return j;
+      }
+      from = j + this.scan.end;
+    }
+  }
+
+  /** First needle at or after `from`. Each needle's position is searched once per buffer and reused. */
+  private findCandidate(D: Buffer, from: number): number {
+    if (this.side === 'response') return D.indexOf(RESPONSE_NEEDLE, from);
+    let best = ABSENT;
+    for (let m = 0; m < METHOD_NEEDLES.length; m++) {
+      let at = this.needleAt[m]!;
+      if (at < from) {
+        at = D.indexOf(METHOD_NEEDLES[m]!, from);
+        if (at < 0) at = ABSENT;
+        this.needleAt[m] = at;
+      }
+      if (at < best) best = at;
+    }
+    return best === ABSENT ? -1 : best;
+  }
+
+  /** A state kept more than the bound it promises: a bug. Drop everything rather than grow. */
+  private invariantBroken(bytes: number): void {
+    this.internalFailure(new Error(`HTTP/1 parser kept ${bytes} bytes in state ${this.state}`));
+  }
+
+  /**
+   * The last-resort guard: an exception inside the parser (a bug, not bad input, which is handled
+   * as a value) must not escape into the capture pipeline. Start over as after a gap.
+   */
+  private internalFailure(err: unknown): void {
+    this.counters.internalErrors++;
+    const message = err instanceof Error ? err.message : String(err);
+    this.lastErr = { reason: 'internal', offset: this.counters.bytes, evidence: new TextEncoder().encode(message.slice(0, EVIDENCE_BYTES)) };
+    this.pending.clear();
+    this.cur = null;
+    if (this.state !== ENDED && this.state !== OPAQUE) this.enterResync();
+  }
+}
+
+// --- fields and framing ------------------------------------------------------------------------
+
+const isOws = (c: number): boolean => c === SP || c === HTAB;
+
+/**
+ * Parses the field lines of `text` from `from` on (CRLF between lines, none after the last) into
+ * `out`. RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, no whitespace before the
+ * colon (§5.1); obs-fold continuation lines are joined with one SP (§5.2). CR, LF or NUL inside a
+ * line is invalid (RFC 9110 §5.5). Returns false on any malformed line.
+ */
+function parseFields(text: string, from: number, out: HeaderList): boolean {
+  const n = text.length;
+  if (text.indexOf('\0', from) >= 0) return false;
+  let i = from;
+  while (i < n) {
+    let eol = text.indexOf('\r', i);
+    if (eol < 0) eol = n;
+    else if (text.charCodeAt(eol + 1) !== LF) return false;
+    const lf = text.indexOf('\n', i);
+    if (lf >= 0 && lf !== eol + 1) return false;
+    const first = text.charCodeAt(i);
+    let a: number;
+    if (first === SP || first === HTAB) {
+      const prev = out[out.length - 1];
+      if (prev === undefined) return false; // §2.2: whitespace before the first field line
+      a = i;
+    } else {
+      let k = i;
+      let upper = false;
+      for (; k < eol; k++) {
+        const c = text.charCodeAt(k);
+        if (TCHAR[c] !== 1) break;
+        if (c <= 0x5a && c >= 0x41) upper = true;
+      }
+      if (k === i || k === eol || text.charCodeAt(k) !== 0x3a) return false;
+      const name = text.slice(i, k);
+      out.push([upper ? name.toLowerCase() : name, '']);
+      a = k + 1;
+    }
+    let b = eol;
+    while (a < b && isOws(text.charCodeAt(a))) a++;
+    while (b > a && isOws(text.charCodeAt(b - 1))) b--;
+    const field = out[out.length - 1]!;
+    if (a < b) {
+      const value = text.slice(a, b);
+      field[1] = field[1] === '' ? value : `${field[1]} ${value}`;
+    }
+    i = eol + 2;
+  }
+  return true;
+}
+
+interface Framing {
+  /** Content-Length, -1 when absent. */
+  length: number;
+  /** The final transfer coding, lower-cased, or null without Transfer-Encoding. */
+  transferCoding: string | null;
+  upgrade: boolean;
+  error: Http1ErrorReason | null;
+}
+
+function framingOf(headers: HeaderList): Framing {
+  let length = -1;
+  let te: string | null = null;
+  let upgrade = false;
+  let error: Http1ErrorReason | null = null;
+  for (const [name, value] of headers) {
+    if (name === 'content-length') {
+      const n = parseContentLength(value);
+      if (n < 0) error ??= 'bad-content-length';
+      // RFC 9112 §6.3 ¶5: differing Content-Length values are an unrecoverable framing error.
+      else if (length >= 0 && n !== length) error ??= 'conflicting-content-length';
+      else length = n;
+    } else if (name === 'transfer-encoding') {
+      te = value; // repeated fields form one list (RFC 9110 §5.3): only the last coding matters
+    } else if (name === 'upgrade') {
+      upgrade = true;
+    }
+  }
+  const transferCoding = te === null ? null : finalCoding(te);
+  // §6.3 ¶3: with Transfer-Encoding, Content-Length is ignored, valid or not.
+  if (transferCoding !== null && (error === 'bad-content-length' || error === 'conflicting-content-length')) error = null;
+  return { length, transferCoding, upgrade, error };
+}
+
+function finalCoding(list: string): string {
+  const parts = list.split(',');
+  for (let k = parts.length - 1; k >= 0; k--) {
+    const coding = parts[k]!.split(';')[0]!.trim().toLowerCase();
+    if (coding !== '') return coding;
+  }
+  return '';
+}
+
+/**
+ * Content-Length = 1*DIGIT (RFC 9110 §8.6); a list of identical values ("42, 42") is accepted as
+ * that value. Returns -1 when invalid, absurdly large, or a list of different values.
+ */
+function parseContentLength(v: string): number {
+  let value = -1;
+  let cur = -1;
+  let trailingSpace = false;
+  for (let i = 0; i <= v.length; i++) {
+    const c = i < v.length ? v.charCodeAt(i) : 0x2c;
+    if (c >= 0x30 && c <= 0x39) {
+      if (trailingSpace) return -1; // "4 2"
+      cur = cur < 0 ? c - 0x30 : cur * 10 + (c - 0x30);
+      if (cur > MAX_BODY_LENGTH) return -1;
+    } else if (c === 0x2c) {
+      if (cur < 0 || (value >= 0 && value !== cur)) return -1;
+      value = cur;
+      cur = -1;
+      trailingSpace = false;
+    } else if (isOws(c)) {
+      if (cur >= 0) trailingSpace = true;
+    } else return -1;
+  }
+  return value;
+}
+
+const CHUNK_LINE_BAD = -1;
+const CHUNK_LINE_MORE = -2;
+
+/**
+ * Checks `D[p..stop)`: the chunk-size line up to its LF when `complete`, else what has arrived of
+ * it (so garbage fails on its first bytes). Returns the size, or CHUNK_LINE_BAD / CHUNK_LINE_MORE.
+ * chunk-ext (RFC 9112 §7.1.1) is accepted as any visible bytes; it carries nothing we report.
+ */
+function chunkLine(D: Buffer, p: number, stop: number, complete: boolean): number {
+  let i = p;
+  let size = 0;
+  for (; i < stop; i++) {
+    const h = hexValue(D[i]!);
+    if (h < 0) break;
+    size = size * 16 + h;
+    if (size > MAX_BODY_LENGTH) return CHUNK_LINE_BAD;
+  }
+  if (i === p) return i < stop || complete ? CHUNK_LINE_BAD : CHUNK_LINE_MORE;
+  if (i < stop) {
+    const b = D[i]!;
+    if (b !== SP && b !== HTAB && b !== 0x3b && b !== CR) return CHUNK_LINE_BAD;
+  }
+  for (; i < stop; i++) {
+    const b = D[i]!;
+    if (b === CR) {
+      if (i !== stop - 1) return CHUNK_LINE_BAD; // CR only right before the LF
+    } else if ((b < SP && b !== HTAB) || b === DEL) return CHUNK_LINE_BAD;
+  }
+  if (!complete) return CHUNK_LINE_MORE;
+  return D[stop - 1] === CR ? size : CHUNK_LINE_BAD;
+}
+
+function hexValue(b: number): number {
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  const l = b | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
