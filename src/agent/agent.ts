@@ -36,6 +36,16 @@ class RecordFanout implements RecordSink {
   }
 }
 
+/** "collectors.sockets.records_in" → n: the summary as flat counters for self-metrics. */
+export function flattenSummary(s: AgentSummary): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s.records)) out[`records.${k}`] = v;
+  for (const [c, stats] of Object.entries(s.collectors)) for (const [k, v] of Object.entries(stats)) out[`collectors.${c}.${k}`] = v;
+  for (const [k, v] of Object.entries(s.pipeline)) out[`pipeline.${k}`] = v;
+  for (const [k, v] of Object.entries(s.export)) out[`export.${k}`] = v;
+  return out;
+}
+
 export class Agent {
   #collectors: Collector[] = [];
   #file: OtlpFileWriter | null = null;
@@ -71,6 +81,10 @@ export class Agent {
       { spans: (s) => this.#extraSinks.forEach((x) => x.spans(s)), histograms: (p) => this.#extraSinks.forEach((x) => x.histograms(p)) },
     ];
     this.#pipeline = new ExchangePipeline({ metadata: this.#metadata, sinks });
+    this.#exporter.setSelfMetrics(
+      { key: `lantern:${process.pid}`, attributes: { ...base, 'service.name': config.serviceName, 'process.pid': process.pid, 'process.executable.name': 'lantern' } },
+      () => flattenSummary(this.summary()),
+    );
     this.#fanout = new RecordFanout([this.#logs, this.#pipeline]);
   }
 

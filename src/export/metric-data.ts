@@ -1,6 +1,6 @@
 // Aggregated histograms as the SDK's ResourceMetrics, the input of the OTLP metric serializers.
 import { ValueType } from '@opentelemetry/api';
-import { AggregationTemporality, DataPointType, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, type GaugeMetricData, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ResourceHistograms } from './histogram-aggregator.js';
 import { LANTERN_SCOPE, nsToHrTime } from './readable-span.js';
 import type { ResourceCache } from './resource-cache.js';
@@ -33,4 +33,21 @@ export function toResourceMetrics(g: ResourceHistograms, resources: ResourceCach
     });
   }
   return { resource: resources.get(g.resource), scopeMetrics: [{ scope: LANTERN_SCOPE, metrics: [...byName.values()] }] };
+}
+
+/**
+ * The agent's own counters (events in, bytes, parse errors, losses per stage, spans out, export
+ * failures) as one gauge, `lantern.agent.stat`, with the counter's name in `lantern.stat`: one
+ * bounded series per counter, whatever the collectors report.
+ */
+export function selfMetrics(resource: ResourceMetrics['resource'], stats: Record<string, number>, timeUnixNano: bigint, startUnixNano: bigint): ResourceMetrics {
+  const end = nsToHrTime(timeUnixNano);
+  const start = nsToHrTime(startUnixNano);
+  const metric: GaugeMetricData = {
+    descriptor: { name: 'lantern.agent.stat', description: 'Lantern agent self-metrics: counters and levels per pipeline stage', unit: '{count}', valueType: ValueType.DOUBLE },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.GAUGE,
+    dataPoints: Object.entries(stats).filter(([, v]) => Number.isFinite(v)).map(([name, value]) => ({ startTime: start, endTime: end, attributes: { 'lantern.stat': name }, value })),
+  };
+  return { resource, scopeMetrics: [{ scope: LANTERN_SCOPE, metrics: [metric] }] };
 }

@@ -12,10 +12,10 @@ import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { Attributes, HistogramPoint, SpanRecord } from '../model/span.js';
+import type { Attributes, HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 import { BoundedQueue, type QueueStats } from './bounded-queue.js';
 import { HistogramAggregator } from './histogram-aggregator.js';
-import { toResourceMetrics } from './metric-data.js';
+import { selfMetrics, toResourceMetrics } from './metric-data.js';
 import { resolveMetricExport, resolveTraceExport } from './otlp-endpoints.js';
 import { createGrpcTraceExporter, createHttpMetricExporter } from './otlp-exporters.js';
 import { OtlpFileWriter } from './otlp-file.js';
@@ -72,6 +72,7 @@ export class TelemetryExporter {
   readonly #ownsFile: boolean = false;
   readonly #describe: Record<string, string> = {};
   #timer: NodeJS.Timeout | null = null;
+  #self: { resource: ResourceRecord; read: () => Record<string, number>; startNs: bigint } | null = null;
   #shutdown: Promise<void> | null = null;
   #lastFailureLog = new Map<string, { at: number; suppressed: number }>();
   #s = { spansInvalid: 0, spansAfterShutdown: 0, internalErrors: 0, fileErrors: 0 };
@@ -243,12 +244,20 @@ export class TelemetryExporter {
     }
   }
 
+  /** The agent's own counters, exported with every metrics collection under `resource`. */
+  setSelfMetrics(resource: ResourceRecord, read: () => Record<string, number>): void {
+    this.#self = { resource, read, startNs: BigInt(Date.now()) * 1_000_000n };
+  }
+
   #collectMetrics(): void {
     try {
       if (this.#aggregator === null) return;
       const groups = this.#aggregator.collect();
-      if (groups.length === 0) return;
       const rms = groups.map((g) => toResourceMetrics(g, this.#resources));
+      if (this.#self !== null) {
+        rms.push(selfMetrics(this.#resources.get(this.#self.resource), this.#self.read(), BigInt(Date.now()) * 1_000_000n, this.#self.startNs));
+      }
+      if (rms.length === 0) return;
       for (const d of this.#metricDest) d.queue.push(rms);
     } catch (e) {
       this.#internalError(e);
