@@ -1,0 +1,105 @@
+// The connection tracker with a stand-in protocol: routing by role, role inference, bounds.
+import t from 'tap';
+import type { SocketData, SocketEvent, SocketOpen } from '../../src/collectors/sockets/decode.js';
+import { ConnectionTracker } from '../../src/collectors/sockets/tracker.js';
+import type { ConnectionInfo } from '../../src/model/connection.js';
+import type { Exchange } from '../../src/model/exchange.js';
+import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../src/protocols/session.js';
+
+/** Records what reaches the session; every close yields one fake exchange. */
+function fakeHandler(log: string[]): ProtocolHandler {
+  return {
+    name: 'fake',
+    kernelId: 1,
+    looksLikeRequest: (b) => Buffer.from(b).toString().startsWith('REQ'),
+    looksLikeResponse: (b) => Buffer.from(b).toString().startsWith('RES'),
+    open(c: ConnectionInfo): ProtocolSession {
+      let closed = false;
+      return {
+        data: (side: MessageSide, bytes: Uint8Array) => log.push(`${c.fd}:${c.role}:${side}:${Buffer.from(bytes).toString()}`),
+        gap: (side: MessageSide, n: number) => log.push(`${c.fd}:gap:${side}:${n}`),
+        close: () => {
+          closed = true;
+        },
+        drain: (): Exchange[] => (closed ? [{ connection: c } as unknown as Exchange] : []),
+        stats: () => ({ seen: 1 }),
+      };
+    },
+  };
+}
+
+const open = (fd: number, role: SocketOpen['role'], generation = 1): SocketOpen => ({
+  type: 'open', pid: 10, fd, generation, role, family: 'ipv4', transport: 'tcp', protocol: 1,
+  local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5000 + fd }, comm: 'x', timeNs: 1n,
+});
+const data = (fd: number, direction: SocketData['direction'], position: number, text: string, role: SocketData['role'] = 'unknown', generation = 1): SocketData => ({
+  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), timeNs: 2n,
+});
+
+function tracker(log: string[], exchanges: Exchange[], opts: { max?: number; idle?: number } = {}, now = () => 0) {
+  return new ConnectionTracker({ maxConnections: opts.max ?? 100, idleTimeoutMs: opts.idle ?? 1000, handlers: [fakeHandler(log)], onExchange: (e) => exchanges.push(e) }, now);
+}
+
+t.test('server and client sides map directions to request/response', async (t) => {
+  const log: string[] = [];
+  const ex: Exchange[] = [];
+  const tr = tracker(log, ex);
+  const events: SocketEvent[] = [open(3, 'server'), data(3, 'ingress', 0, 'REQ a'), data(3, 'egress', 0, 'RES a'),
+    open(4, 'client'), data(4, 'egress', 0, 'REQ b'), data(4, 'ingress', 0, 'RES b'),
+    { type: 'close', pid: 10, fd: 3, generation: 1, bytesEgress: 9, bytesIngress: 5, timeNs: 3n }];
+  for (const e of events) tr.handle(e);
+  t.same(log, ['3:server:request:REQ a', '3:server:response:RES a', '4:client:request:REQ b', '4:client:response:RES b', '3:gap:response:4']);
+  t.equal(ex.length, 1, 'closing yields the session\'s exchanges');
+  t.equal(tr.stats().connections, 1);
+});
+
+t.test('connections found mid-life: role from the first bytes, or wait', async (t) => {
+  const log: string[] = [];
+  const tr = tracker(log, []);
+  tr.handle(data(5, 'ingress', 100, 'body bytes'));
+  tr.handle(data(5, 'ingress', 110, 'REQ c'));
+  tr.handle(data(6, 'ingress', 0, 'RES d'));
+  t.same(log, ['5:server:request:REQ c', '6:client:response:RES d']);
+  const s = tr.stats();
+  t.equal(s.dataWithoutOpen, 2);
+  t.equal(s.roleUnresolved, 1);
+});
+
+t.test('bounded: the least recently active connection is evicted', async (t) => {
+  const ex: Exchange[] = [];
+  const tr = tracker([], ex, { max: 2 });
+  tr.handle(open(1, 'server'));
+  tr.handle(open(2, 'server'));
+  tr.handle(data(1, 'ingress', 0, 'REQ'));
+  tr.handle(open(3, 'server'));
+  t.equal(tr.stats().connections, 2);
+  t.equal(tr.stats().evictedFull, 1, 'fd 2 was the least recently active');
+});
+
+t.test('idle connections are swept and their sessions closed', async (t) => {
+  let now = 0;
+  const ex: Exchange[] = [];
+  const tr = tracker([], ex, { idle: 1000 }, () => now);
+  tr.handle(open(1, 'server'));
+  tr.handle(data(1, 'ingress', 0, 'REQ'));
+  now = 500;
+  tr.handle(open(2, 'server'));
+  tr.handle(data(2, 'ingress', 0, 'REQ'));
+  now = 1200;
+  tr.sweep();
+  t.equal(tr.stats().evictedIdle, 1);
+  t.equal(tr.stats().connections, 1);
+  t.equal(ex.length, 1, 'the swept connection\'s session was closed and drained');
+  t.equal(tr.stats().fake_seen, 2, 'counters of the retired session and the live one add up');
+});
+
+t.test('a reused fd with a new generation starts a new connection', async (t) => {
+  const log: string[] = [];
+  const tr = tracker(log, []);
+  tr.handle(open(7, 'server', 1));
+  tr.handle(data(7, 'ingress', 0, 'REQ one', 'server', 1));
+  tr.handle(open(7, 'client', 2));
+  tr.handle(data(7, 'egress', 0, 'REQ two', 'client', 2));
+  t.same(log, ['7:server:request:REQ one', '7:client:request:REQ two']);
+  t.equal(tr.stats().opened, 2);
+});
