@@ -46,14 +46,15 @@ export async function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; pr
   return startCli(args, opts).done;
 }
 
-/** Parses an --otlp-file: one ExportLogsServiceRequest per line. */
+/** The log records of an --otlp-file (lines of other signals are skipped). */
 export function logRecords(fileText: string): Array<{ resource: Record<string, unknown>; record: Record<string, unknown>; attrs: Record<string, unknown> }> {
   const out: Array<{ resource: Record<string, unknown>; record: Record<string, unknown>; attrs: Record<string, unknown> }> = [];
   const flat = (kvs: Array<{ key: string; value: Record<string, unknown> }>): Record<string, unknown> =>
     Object.fromEntries(kvs.map((kv) => [kv.key, Object.values(kv.value)[0]]));
   for (const line of fileText.split('\n').filter((l) => l !== '')) {
-    const req = JSON.parse(line) as { resourceLogs: Array<{ resource: { attributes: never[] }; scopeLogs: Array<{ logRecords: Array<Record<string, unknown> & { attributes: never[] }> }> }> };
-    for (const rl of req.resourceLogs) {
+    const req = JSON.parse(line) as { resourceLogs?: Array<{ resource: { attributes: never[] }; scopeLogs: Array<{ logRecords: Array<Record<string, unknown> & { attributes: never[] }> }> }> };
+    // The file also holds spans and metrics (one request per line, of any signal).
+    for (const rl of req.resourceLogs ?? []) {
       for (const sl of rl.scopeLogs) for (const r of sl.logRecords) out.push({ resource: flat(rl.resource.attributes), record: r, attrs: flat(r.attributes) });
     }
   }
