@@ -3,17 +3,13 @@
 // benchmark's section of benchmarks/RESULTS.md.
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/http1-parser.js [--runs N]
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Http1Parser } from '../src/protocols/http1/parser.js';
+import { RESULTS_PATH, writeResultsSection } from './results-file.js';
 
 /** dist/benchmarks/http1-parser.js → repo root. */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RESULTS = join(ROOT, 'benchmarks/RESULTS.md');
 const SECTION = '## HTTP/1 parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/http1-parser.js';
 
@@ -135,20 +131,8 @@ function section(summaries: Summary[], runs: number): string {
   ].join('\n');
 }
 
-/** Replaces this benchmark's section of RESULTS.md (up to the next `## ` heading), or appends it. */
 function writeResults(text: string): void {
-  const doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Lantern benchmark results\n';
-  const lines = doc.split('\n');
-  const start = lines.indexOf(SECTION);
-  let out: string;
-  if (start < 0) {
-    out = `${doc.trimEnd()}\n\n${text}`;
-  } else {
-    const next = lines.findIndex((l, i) => i > start && l.startsWith('## '));
-    const after = next < 0 ? [] : ['', ...lines.slice(next)];
-    out = [...lines.slice(0, start), ...text.trimEnd().split('\n'), ...after].join('\n');
-  }
-  writeFileSync(RESULTS, `${out.trimEnd()}\n`);
+  writeResultsSection(SECTION, text);
 }
 
 function main(): void {
@@ -170,7 +154,7 @@ function main(): void {
   }
   console.log(table(summaries));
   writeResults(section(summaries, runs));
-  console.error(`wrote ${RESULTS}`);
+  console.error(`wrote ${RESULTS_PATH}`);
 }
 
 main();

@@ -12,7 +12,6 @@
 //
 // Needs root, BTF and tracefs, like the agent itself.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,12 +21,12 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { BpfObject, type BpfMap, type Link, RingBufferConsumer, codec, libbpfVersion, onlineCpus } from 'libbpf-ts';
+import { writeResultsSection } from './results-file.js';
 
 /** dist/benchmarks/ringbuf.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BPF_SOURCE = join(ROOT, 'benchmarks/bpf/ringbuf_bench.bpf.c');
 const BUILD_DIR = join(ROOT, 'benchmarks/.build');
-const RESULTS = join(ROOT, 'benchmarks/RESULTS.md');
 const SECTION = '## Ring buffer → JS (libbpf-ts)';
 
 /** Must match struct bench_event and the object's defaults. */
@@ -409,20 +408,8 @@ function section(command: string, placement: Placement, tables: string[]): strin
   ].join('\n');
 }
 
-/** Replaces this benchmark's section of RESULTS.md (up to the next `## ` heading), or appends it. */
 function writeResults(text: string): void {
-  const doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Lantern benchmark results\n';
-  const lines = doc.split('\n');
-  const start = lines.indexOf(SECTION);
-  let out: string;
-  if (start < 0) {
-    out = `${doc.trimEnd()}\n\n${text}`;
-  } else {
-    const next = lines.findIndex((l, i) => i > start && l.startsWith('## '));
-    const after = next < 0 ? [] : ['', ...lines.slice(next)];
-    out = [...lines.slice(0, start), ...text.trimEnd().split('\n'), ...after].join('\n');
-  }
-  writeFileSync(RESULTS, `${out.trimEnd()}\n`);
+  writeResultsSection(SECTION, text);
 }
 
 // --- main ------------------------------------------------------------------------------------
