@@ -141,3 +141,15 @@ t.test('request count equals span count under a burst', async (t) => {
   await new Promise((r2) => setTimeout(r2, 300));
   t.equal(agent.spans.filter((s) => isNginxServer(s) && String(attr(s, 'url.query')).startsWith('burst=')).length, 50, 'no duplicates');
 });
+
+t.test('a traceparent sent by the client puts both spans in the caller\'s trace', async (t) => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const parent = '00f067aa0ba902b7';
+  await run('curl', ['-s', '-o', '/dev/null', '-H', `traceparent: 00-${traceId}-${parent}-01`, '-H', 'tracestate: vendor=x', `${base}/status?traced=1`]);
+  const [s] = await agent.waitForSpans((x) => isNginxServer(x) && attr(x, 'url.query') === 'traced=1', 1);
+  const [c] = await agent.waitForSpans((x) => x.kind === 'client' && attr(x, 'url.query') === 'traced=1', 1);
+  t.equal(s?.traceId, traceId, 'server span joins the caller\'s trace');
+  t.equal(c?.traceId, traceId, 'client span too');
+  t.equal(c?.parentSpanId, parent, 'the client span is a child of the application\'s own span');
+  t.equal(s?.traceState, 'vendor=x', 'tracestate passed through');
+});
