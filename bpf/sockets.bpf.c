@@ -131,11 +131,20 @@ static __always_inline __u64 next_generation(void)
 	return g ? __sync_fetch_and_add(g, 1) + 1 : 0;
 }
 
-/* Classifies a connection from the first bytes moved in either direction. */
+static __always_inline bool is_digit(__u8 c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Classifies a connection from the first 8 bytes moved in either direction. Each test names the
+ * message that starts that protocol's conversation; user space corrects a wrong guess. */
 static __always_inline __u8 infer_protocol(const __u8 *b, __u32 len)
 {
 	if (len < 8)
 		return PROTO_UNKNOWN;
+	/* HTTP/2 with prior knowledge: the client connection preface "PRI * HTTP/2.0..." (RFC 9113 §3.4). */
+	if (b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*' && b[5] == ' ' && b[6] == 'H' && b[7] == 'T')
+		return PROTO_HTTP2;
 	/* HTTP/1.x: a request line starting with a method, or a status line (RFC 9112 §3, §4). */
 	if (b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/' && b[5] == '1' && b[6] == '.')
 		return PROTO_HTTP1;
@@ -149,6 +158,26 @@ static __always_inline __u8 infer_protocol(const __u8 *b, __u32 len)
 	    (b[0] == 'C' && b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' && b[5] == 'C' && b[6] == 'T') ||
 	    (b[0] == 'T' && b[1] == 'R' && b[2] == 'A' && b[3] == 'C' && b[4] == 'E' && b[5] == ' '))
 		return PROTO_HTTP1;
+	/* PostgreSQL: StartupMessage (Int32 length, Int32 196608 = protocol 3.0), or SSLRequest /
+	 * GSSENCRequest / CancelRequest (Int32 length, Int32 80877103 / 80877104 / 80877102). */
+	__u32 len_be = ((__u32)b[0] << 24) | ((__u32)b[1] << 16) | ((__u32)b[2] << 8) | b[3];
+	if (len_be >= 8 && len_be <= 10000) {
+		if (b[4] == 0x00 && b[5] == 0x03 && b[6] == 0x00 && b[7] == 0x00)
+			return PROTO_POSTGRES;
+		if (b[4] == 0x04 && b[5] == 0xd2 && b[6] == 0x16 && (b[7] == 0x2e || b[7] == 0x2f || b[7] == 0x30))
+			return PROTO_POSTGRES;
+	}
+	/* MySQL/MariaDB: the server's initial handshake packet: 3-byte length, sequence 0, protocol
+	 * version 10, then the server version string ("8.0.x", "5.5.5-10.11.x-MariaDB"). */
+	if (b[3] == 0 && b[4] == 0x0a && is_digit(b[5]) && (b[6] == '.' || is_digit(b[6])) && b[2] == 0 && (b[0] | b[1]) != 0)
+		return PROTO_MYSQL;
+	/* Redis: a RESP array of bulk strings, "*<n>\r\n$<len>\r\n" (how every client sends commands). */
+	if (b[0] == '*' && is_digit(b[1])) {
+		if (b[2] == '\r' && b[3] == '\n' && b[4] == '$' && is_digit(b[5]))
+			return PROTO_REDIS;
+		if (is_digit(b[2]) && b[3] == '\r' && b[4] == '\n' && b[5] == '$')
+			return PROTO_REDIS;
+	}
 	return PROTO_UNKNOWN;
 }
 

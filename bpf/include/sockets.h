@@ -10,7 +10,16 @@ enum socket_role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
 enum socket_direction { DIR_EGRESS = 0, DIR_INGRESS = 1 };
 
 /* Protocols inferred in the kernel from a connection's first bytes. NONE = given up: counters only. */
-enum socket_protocol { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_NONE = 255 };
+enum socket_protocol {
+	PROTO_UNKNOWN = 0,
+	PROTO_HTTP1 = 1,
+	PROTO_HTTP2 = 2,
+	PROTO_POSTGRES = 3,
+	PROTO_MYSQL = 4,
+	PROTO_REDIS = 5,
+	PROTO_DNS = 6,
+	PROTO_NONE = 255,
+};
 
 /* Counter slots (counters.h). */
 enum socket_counter {

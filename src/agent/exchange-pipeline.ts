@@ -4,8 +4,8 @@ import type { ProcessMetadata } from '../metadata/process-metadata.js';
 import type { Exchange } from '../model/exchange.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
 import type { HistogramPoint, SpanRecord } from '../model/span.js';
-import { httpExchangeToMetrics, httpExchangeToSpan } from '../semconv/http.js';
 import { type IdSource, randomIds } from '../semconv/ids.js';
+import { conventionsFor } from '../semconv/registry.js';
 import { SpanLinker, linkKey } from './span-linker.js';
 
 /** Where finished telemetry goes (exporters, the local view, test listeners). */
@@ -52,10 +52,11 @@ export class ExchangePipeline implements RecordSink {
 
   #exchange(ex: Exchange): void {
     const resource = this.opts.metadata.resource(ex.connection.pid);
-    const span = httpExchangeToSpan(ex, resource, this.#ids);
-    const points = httpExchangeToMetrics(ex, resource);
+    const conventions = conventionsFor(ex);
+    const span = conventions.toSpan(ex, resource, this.#ids);
+    const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
-    this.#linker.add(span, linkKey(ex));
+    this.#linker.add(span, linkKey(ex, conventions.linkId(ex)));
   }
 
   flush(): void {

@@ -2,8 +2,8 @@
 // for the same request on the same host, can be joined parent → child before export.
 //
 // Both ends of a local connection are traced: the client's (local → remote) is the server's
-// (remote → local). With the exchange's ordinal on its connection and its method and target, that
-// names one request on both sides.
+// (remote → local). With the exchange's ordinal on its connection and what the protocol says of the
+// request (method and target for HTTP), that names one request on both sides.
 import type { Exchange } from '../model/exchange.js';
 import type { SpanRecord } from '../model/span.js';
 
@@ -27,13 +27,14 @@ function host(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
-export function linkKey(ex: Exchange): string | null {
+/** Names one request on both ends of a local connection; `id` is the protocol's own part. */
+export function linkKey(ex: Exchange, id: string | null): string | null {
   const c = ex.connection;
-  if (c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
+  if (id === null || c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
   const local = `${host(c.local.address)}:${c.local.port}`;
   const remote = `${host(c.remote.address)}:${c.remote.port}`;
   const [client, server] = c.role === 'client' ? [local, remote] : [remote, local];
-  return `${client}>${server}#${ex.ordinal} ${ex.request.method} ${ex.request.target}`;
+  return `${client}>${server}#${ex.ordinal} ${id}`;
 }
 
 export class SpanLinker {

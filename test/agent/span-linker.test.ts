@@ -21,9 +21,10 @@ function span(kind: 'client' | 'server', id: string, parent?: string, trace = id
 }
 
 t.test('both ends of a connection give the same key', async (t) => {
-  t.equal(linkKey(exchange('client')), linkKey(exchange('server')));
-  t.not(linkKey(exchange('client', 0)), linkKey(exchange('server', 1)));
-  t.equal(linkKey({ ...exchange('client'), connection: { ...exchange('client').connection, role: 'unknown' } }), null);
+  t.equal(linkKey(exchange('client'), 'GET /x'), linkKey(exchange('server'), 'GET /x'));
+  t.not(linkKey(exchange('client', 0), 'GET /x'), linkKey(exchange('server', 1), 'GET /x'));
+  t.equal(linkKey({ ...exchange('client'), connection: { ...exchange('client').connection, role: 'unknown' } }, 'GET /x'), null);
+  t.equal(linkKey(exchange('client'), null), null, 'a protocol that cannot name its requests is not linked');
 });
 
 t.test('server span arriving first becomes the child of the client span', async (t) => {
@@ -32,8 +33,8 @@ t.test('server span arriving first becomes the child of the client span', async 
   const linker = new SpanLinker({ windowMs: 100, maxHeld: 10, release: (s) => out.push(...s), now: () => now });
   const server = span('server', 'b');
   const client = span('client', 'a');
-  linker.add(server, linkKey(exchange('server')));
-  linker.add(client, linkKey(exchange('client')));
+  linker.add(server, linkKey(exchange('server'), 'GET /x'));
+  linker.add(client, linkKey(exchange('client'), 'GET /x'));
   now = 200;
   linker.flush();
   t.equal(server.traceId, client.traceId);
@@ -46,8 +47,8 @@ t.test('a server span already in the application\'s trace keeps it', async (t) =
   const linker = new SpanLinker({ windowMs: 100, maxHeld: 10, release: () => undefined });
   const client = span('client', 'a');
   const server = span('server', 'b', 'cccccccccccccccc', 'f'.repeat(32));
-  linker.add(client, linkKey(exchange('client')));
-  linker.add(server, linkKey(exchange('server')));
+  linker.add(client, linkKey(exchange('client'), 'GET /x'));
+  linker.add(server, linkKey(exchange('server'), 'GET /x'));
   linker.flush();
   t.equal(server.parentSpanId, 'cccccccccccccccc');
   t.equal(linker.stats().linked, 0);

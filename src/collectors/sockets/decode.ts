@@ -3,7 +3,8 @@ import type { KernelClock } from '../../model/clock.js';
 import type { ConnectionRole, Direction } from '../../model/connection.js';
 
 export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3 } as const;
-export const PROTO = { UNKNOWN: 0, HTTP1: 1, NONE: 255 } as const;
+/** enum socket_protocol (bpf/include/sockets.h). */
+export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, REDIS: 5, DNS: 6, NONE: 255 } as const;
 
 /** struct socket_open_event */
 export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
