@@ -20,6 +20,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define EINPROGRESS 115
+#define SOCK_DGRAM 2
 
 /* Syscall tracepoint records (see events/syscalls/<name>/format). The kernel refuses programs that
  * read past a record, so each handler reads only the arguments its syscall has. */
@@ -43,6 +44,7 @@ enum call_kind { CALL_BUF = 1, CALL_IOV = 2, CALL_MSG = 3, CALL_MMSG = 4, CALL_S
 struct call_args {
 	__u64 ptr;     /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 file;    /* struct file * at enter: detects fd reuse */
+	__u64 addr;    /* sendto/recvfrom: the user's struct sockaddr *, if any */
 	__u32 fd;
 	__u32 count;   /* iovcnt / vlen */
 	__u8 kind;
@@ -63,7 +65,18 @@ struct conn_state {
 	__u8 role;
 	__u8 protocol;
 	__u8 probes;       /* data syscalls inspected so far while protocol is unknown */
-	__u8 pad[5];
+	__u8 pad;
+	__u16 sock_type;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad2[3];
+};
+
+/* A datagram's peer as the syscall named it. */
+struct peer {
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
 };
 
 struct {
@@ -231,6 +244,13 @@ static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, struct 
 	init.file = (__u64)f;
 	init.generation = next_generation();
 	init.role = role;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (sk) {
+		init.sock_type = BPF_CORE_READ(sk, sk_type);
+		init.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		init.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	}
 	if (bpf_map_update_elem(&conns, &key, &init, BPF_ANY) != 0) {
 		lantern_count(SOCK_CTR_CONNS_FULL);
 		return NULL;
@@ -252,6 +272,7 @@ struct emit_req {
 	__u32 tgid;
 	__u8 dir;
 	__u8 pad[3];
+	struct peer peer;
 };
 
 /* Copies up to SOCK_MAX_CHUNKS chunks of one user buffer into data events. */
@@ -284,6 +305,10 @@ static __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 		e->h.position = position + done;
 		e->h.ts_ns = bpf_ktime_get_ns();
 		e->h.call_len = call_len;
+		e->h.peer_family = r->peer.family;
+		e->h.peer_port = r->peer.port;
+		__builtin_memcpy(e->h.peer_addr, r->peer.addr, 16);
+		e->h.pad0 = 0;
 		/* The compiler drops a clamp it can prove redundant, and with it the bound the verifier
 		 * needs for the copy size: restate it in a form it cannot remove. */
 		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
@@ -322,6 +347,10 @@ static __always_inline void emit_skip(struct conn_state *c, __u32 tgid, __u32 fd
 	h->ts_ns = bpf_ktime_get_ns();
 	h->len = 0;
 	h->call_len = skipped;
+	h->peer_family = 0;
+	h->peer_port = 0;
+	__builtin_memset(h->peer_addr, 0, 16);
+	h->pad0 = 0;
 	bpf_ringbuf_submit(h, 0);
 }
 
@@ -371,6 +400,38 @@ static __always_inline bool segment(struct call_args *a, int i, __u64 *base, __u
 	return true;
 }
 
+/* Reads a user struct sockaddr (IPv4 or IPv6) into `p`; family 0 when absent or of another kind. */
+static __always_inline void read_sockaddr(__u64 uaddr, struct peer *p)
+{
+	if (!uaddr)
+		return;
+	struct sockaddr_in6 sa = {};
+	if (bpf_probe_read_user(&sa, sizeof(sa), (const void *)uaddr) != 0)
+		return;
+	if (sa.sin6_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+		p->family = AF_INET;
+		p->port = bpf_ntohs(in->sin_port);
+		__builtin_memcpy(p->addr, &in->sin_addr, 4);
+	} else if (sa.sin6_family == AF_INET6) {
+		p->family = AF_INET6;
+		p->port = bpf_ntohs(sa.sin6_port);
+		__builtin_memcpy(p->addr, &sa.sin6_addr, 16);
+	}
+}
+
+/* The peer a datagram syscall named: sendto/recvfrom's address, or sendmsg/recvmsg's msg_name. */
+static __always_inline void datagram_peer(struct call_args *a, struct peer *p)
+{
+	if (a->kind == CALL_BUF) {
+		read_sockaddr(a->addr, p);
+	} else if (a->kind == CALL_MSG) {
+		struct user_msghdr m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)a->ptr) == 0 && m.msg_namelen > 0)
+			read_sockaddr((__u64)m.msg_name, p);
+	}
+}
+
 static __always_inline void handle_data(struct call_args *a, long ret)
 {
 	if (ret <= 0)
@@ -389,12 +450,16 @@ static __always_inline void handle_data(struct call_args *a, long ret)
 	}
 	if (a->kind == CALL_MMSG)
 		return;
+	struct peer peer = {};
+	if (c->sock_type == SOCK_DGRAM)
+		datagram_peer(a, &peer);
 	if (c->protocol == PROTO_UNKNOWN) {
 		__u64 base = 0;
 		__u32 len = 0;
 		if (!segment(a, 0, &base, &len))
 			return;
-		__u8 p = probe_protocol(base, ret < len ? ret : len);
+		/* DNS is told by its port (53), not its bytes: a DNS header has no magic. */
+		__u8 p = (c->lport == 53 || c->rport == 53 || peer.port == 53) ? PROTO_DNS : probe_protocol(base, ret < len ? ret : len);
 		if (p != PROTO_UNKNOWN) {
 			c->protocol = p;
 		} else if (++c->probes >= SOCK_PROBE_ATTEMPTS) {
@@ -426,7 +491,7 @@ static __always_inline void handle_data(struct call_args *a, long ret)
 		if (offset < budget) {
 			struct emit_req r = { .ubuf = base, .position = position + offset, .len = len,
 					      .budget = budget - offset, .call_len = call_len, .fd = a->fd,
-					      .tgid = tgid, .dir = dir };
+					      .tgid = tgid, .dir = dir, .peer = peer };
 			emit_segment(c, &r);
 		}
 		offset += len;
@@ -437,7 +502,7 @@ static __always_inline void handle_data(struct call_args *a, long ret)
 
 /* --- enter: save the arguments of syscalls on sockets ------------------------------------------- */
 
-static __always_inline int save_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir)
+static __always_inline int save_call_addr(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!lantern_traced(id >> 32))
@@ -445,10 +510,15 @@ static __always_inline int save_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind
 	struct file *f = socket_file(fd);
 	if (!f)
 		return 0;
-	struct call_args a = { .ptr = ptr, .file = (__u64)f, .fd = fd, .count = count, .kind = kind, .direction = dir };
+	struct call_args a = { .ptr = ptr, .file = (__u64)f, .addr = addr, .fd = fd, .count = count, .kind = kind, .direction = dir };
 	if (bpf_map_update_elem(&calls, &id, &a, BPF_ANY) != 0)
 		lantern_count(SOCK_CTR_ARGS_FULL);
 	return 0;
+}
+
+static __always_inline int save_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir)
+{
+	return save_call_addr(fd, ptr, count, kind, dir, 0);
 }
 
 static __always_inline struct call_args *take_call(void)
@@ -486,8 +556,18 @@ ENTER(read, CALL_BUF, DIR_INGRESS, 1, 0)
 ENTER(write, CALL_BUF, DIR_EGRESS, 1, 0)
 ENTER(readv, CALL_IOV, DIR_INGRESS, 1, ctx->args[2])
 ENTER(writev, CALL_IOV, DIR_EGRESS, 1, ctx->args[2])
-ENTER(recvfrom, CALL_BUF, DIR_INGRESS, 1, 0)
-ENTER(sendto, CALL_BUF, DIR_EGRESS, 1, 0)
+/* recvfrom/sendto(fd, buf, len, flags, addr, addrlen): the address names a datagram's peer. */
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct sys_enter_ctx *ctx)
+{
+	return save_call_addr(ctx->args[0], ctx->args[1], 0, CALL_BUF, DIR_INGRESS, ctx->args[4]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct sys_enter_ctx *ctx)
+{
+	return save_call_addr(ctx->args[0], ctx->args[1], 0, CALL_BUF, DIR_EGRESS, ctx->args[4]);
+}
 ENTER(recvmsg, CALL_MSG, DIR_INGRESS, 1, 0)
 ENTER(sendmsg, CALL_MSG, DIR_EGRESS, 1, 0)
 ENTER(recvmmsg, CALL_MMSG, DIR_INGRESS, 1, ctx->args[2])

@@ -72,6 +72,12 @@ struct socket_data_header {
 	__u64 ts_ns;
 	__u32 len;       /* bytes in data[]; 0 = a skip marker */
 	__u32 call_len;  /* bytes the whole syscall transferred; for a skip marker, the bytes skipped */
+	/* Datagram sockets: the peer this datagram went to or came from (sendto/recvfrom/sendmsg/
+	 * recvmsg address), family 0 when the syscall named none (connected sockets). */
+	__u16 peer_family;
+	__u16 peer_port;
+	__u8 peer_addr[16];
+	__u32 pad0;
 };
 
 struct socket_data_event {

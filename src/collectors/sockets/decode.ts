@@ -9,7 +9,7 @@ export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, RE
 /** struct socket_open_event */
 export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
 /** struct socket_data_header (data follows) */
-export const DATA_HEADER = { size: 48, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44 } as const;
+export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52 } as const;
 /** struct socket_close_event */
 export const CLOSE_EVENT = { size: 48, role: 1, protocol: 2, pid: 4, fd: 8, generation: 16, ts: 24, bytesEgress: 32, bytesIngress: 40 } as const;
 
@@ -43,6 +43,8 @@ export interface SocketData {
   callLen: number;
   /** A view into the batch: copy before keeping it past the batch callback. */
   data: Uint8Array;
+  /** Datagrams: the peer address the syscall named (null on connected sockets). */
+  peer: { address: string; port: number } | null;
   timeNs: bigint;
 }
 
@@ -104,6 +106,13 @@ function address(family: number, bytes: Uint8Array): string {
   return '';
 }
 
+function peerOf(view: DataView, off: number): { address: string; port: number } | null {
+  const family = view.getUint16(off + DATA_HEADER.peerFamily, true);
+  if (family !== 2 && family !== 10) return null;
+  const bytes = new Uint8Array(view.buffer, view.byteOffset + off + DATA_HEADER.peerAddr, 16);
+  return { address: address(family, bytes), port: view.getUint16(off + DATA_HEADER.peerPort, true) };
+}
+
 /** Returns null for short or unknown records (counted by the caller as malformed). */
 export function decodeSocketEvent(view: DataView, off: number, len: number, clock: KernelClock): SocketEvent | null {
   if (len < 1) return null;
@@ -124,6 +133,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       position: Number(view.getBigUint64(off + DATA_HEADER.position, true)),
       callLen: view.getUint32(off + DATA_HEADER.callLen, true),
       data: new Uint8Array(view.buffer, view.byteOffset + off + DATA_HEADER.size, n),
+      peer: peerOf(view, off),
       timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
     };
   }
