@@ -432,7 +432,7 @@ static __always_inline void datagram_peer(struct call_args *a, struct peer *p)
 	}
 }
 
-static __always_inline void handle_data(struct call_args *a, long ret)
+static __noinline void handle_data(struct call_args *a, long ret)
 {
 	if (ret <= 0)
 		return;
@@ -448,8 +448,6 @@ static __always_inline void handle_data(struct call_args *a, long ret)
 			emit_skip(c, tgid, a->fd, dir, position, ret);
 		return;
 	}
-	if (a->kind == CALL_MMSG)
-		return;
 	struct peer peer = {};
 	if (c->sock_type == SOCK_DGRAM)
 		datagram_peer(a, &peer);
@@ -498,6 +496,25 @@ static __always_inline void handle_data(struct call_args *a, long ret)
 	}
 	if (call_len > budget)
 		emit_skip(c, tgid, a->fd, dir, position + budget, call_len - budget);
+}
+
+/* sendmmsg/recvmmsg return a count of messages; each mmsghdr says how many bytes its message moved.
+ * Each message is handled as one sendmsg/recvmsg (libuv, and so dig and Node, send UDP this way). */
+#define SOCK_MAX_MMSG 4
+static __always_inline void handle_mmsg(struct call_args *a, long ret)
+{
+	for (int i = 0; i < SOCK_MAX_MMSG; i++) {
+		if (i >= ret)
+			break;
+		__u64 at = a->ptr + i * sizeof(struct mmsghdr);
+		__u32 len = 0;
+		if (bpf_probe_read_user(&len, sizeof(len), (const void *)(at + offsetof(struct mmsghdr, msg_len))) != 0)
+			break;
+		struct call_args m = *a;
+		m.kind = CALL_MSG;
+		m.ptr = at; /* msg_hdr is the first member of struct mmsghdr */
+		handle_data(&m, len);
+	}
 }
 
 /* --- enter: save the arguments of syscalls on sockets ------------------------------------------- */
@@ -580,8 +597,20 @@ EXIT_DATA(recvfrom)
 EXIT_DATA(sendto)
 EXIT_DATA(recvmsg)
 EXIT_DATA(sendmsg)
-EXIT_DATA(recvmmsg)
-EXIT_DATA(sendmmsg)
+#define EXIT_MMSG(name)                                  \
+	SEC("tracepoint/syscalls/sys_exit_" #name)       \
+	int exit_##name(struct sys_exit_ctx *ctx)        \
+	{                                                \
+		struct call_args *a = take_call();       \
+		if (a) {                                 \
+			handle_mmsg(a, ctx->ret);        \
+			drop_call();                     \
+		}                                        \
+		return 0;                                \
+	}
+
+EXIT_MMSG(recvmmsg)
+EXIT_MMSG(sendmmsg)
 
 /* sendfile(out_fd, in_fd, offset, count): the payload comes from a file; only its size is counted
  * (the stream position still advances, so parsers see the body as a gap of known length). */

@@ -2,8 +2,8 @@
 // for the same request on the same host, can be joined parent → child before export.
 //
 // Both ends of a local connection are traced: the client's (local → remote) is the server's
-// (remote → local). With the exchange's ordinal on its connection and what the protocol says of the
-// request (method and target for HTTP), that names one request on both sides.
+// (remote → local). With what the protocol says of the request (for HTTP its ordinal on the
+// connection, method and target), that names one request on both sides.
 import type { Exchange } from '../model/exchange.js';
 import type { SpanRecord } from '../model/span.js';
 
@@ -34,7 +34,7 @@ export function linkKey(ex: Exchange, id: string | null): string | null {
   const local = `${host(c.local.address)}:${c.local.port}`;
   const remote = `${host(c.remote.address)}:${c.remote.port}`;
   const [client, server] = c.role === 'client' ? [local, remote] : [remote, local];
-  return `${client}>${server}#${ex.ordinal} ${id}`;
+  return `${client}>${server} ${id}`;
 }
 
 export class SpanLinker {

@@ -1,4 +1,7 @@
 // Every protocol's finished request/response pairs. Protocols add their own variant here.
+import type { DnsExchange } from './dns.js';
 import type { HttpExchange } from './http.js';
 
-export type Exchange = HttpExchange;
+export type Exchange =
+  | HttpExchange
+  | DnsExchange;

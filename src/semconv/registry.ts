@@ -2,6 +2,7 @@
 // in protocols/registry.ts; the pipeline and the linker stay protocol-blind.
 import type { Exchange } from '../model/exchange.js';
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
+import { dnsExchangeToMetrics, dnsExchangeToSpan } from './dns.js';
 import { httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
 import type { IdSource } from './ids.js';
 
@@ -10,8 +11,8 @@ export interface ExchangeConventions<E extends Exchange> {
   toMetrics(ex: E, resource: ResourceRecord): HistogramPoint[];
   /**
    * What names this request identically on both ends of a connection on this host (with the
-   * connection's 4-tuple and the exchange's ordinal), to link client and server spans; null when
-   * the protocol cannot tell.
+   * connection's 4-tuple; include the exchange's ordinal when order is what tells requests apart),
+   * to link client and server spans; null when the protocol cannot tell.
    */
   linkId(ex: E): string | null;
 }
@@ -22,7 +23,14 @@ const CONVENTIONS: ConventionTable = {
   http1: {
     toSpan: (ex, resource, ids) => httpExchangeToSpan(ex, resource, ids),
     toMetrics: (ex, resource) => httpExchangeToMetrics(ex, resource),
-    linkId: (ex) => `${ex.request.method} ${ex.request.target}`,
+    // Requests on one connection are answered in order: the ordinal tells them apart.
+    linkId: (ex) => `#${ex.ordinal} ${ex.request.method} ${ex.request.target}`,
+  },
+  dns: {
+    toSpan: (ex, resource, ids) => dnsExchangeToSpan(ex, resource, ids),
+    toMetrics: (ex, resource) => dnsExchangeToMetrics(ex, resource),
+    // A name server's socket serves every client: the query id and question name the query.
+    linkId: (ex) => `${ex.query.id} ${ex.query.questions[0]?.name ?? ''} ${ex.query.questions[0]?.type ?? 0}`,
   },
 };
 

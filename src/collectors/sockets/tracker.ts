@@ -108,7 +108,7 @@ export class ConnectionTracker {
       // Its open event was lost (ring full) or evicted: track it with what the data tells.
       this.#counters.dataWithoutOpen++;
       c = new TrackedConnection({
-        pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: 'tcp',
+        pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: e.peer !== null ? 'udp' : 'tcp',
         local: { address: '', port: 0 }, remote: { address: '', port: 0 },
       }, this.now());
       this.#insert(key, c);
@@ -118,6 +118,11 @@ export class ConnectionTracker {
       this.#conns.set(key, c);
     }
     c.lastSeenMs = this.now();
+    // An unconnected datagram socket talks to whoever the syscall named: that is its peer now.
+    if (e.peer !== null) {
+      c.info.remote.address = e.peer.address;
+      c.info.remote.port = e.peer.port;
+    }
     if (c.session === null && !this.#startSession(c, e)) return;
     const stream = c.streams[e.direction];
     if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
