@@ -1,0 +1,86 @@
+// DNS decoding and matching throughput, the session alone (no capture): resolver-style A + AAAA
+// lookups answered out of order, as UDP datagrams. Prints a table and replaces this benchmark's
+// section of benchmarks/RESULTS.md.
+//
+//   npx tsc -p tsconfig.json && node dist/benchmarks/dns-parser.js [--runs N]
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { ConnectionInfo } from '../src/model/connection.js';
+import { DnsSession } from '../src/protocols/dns/session.js';
+import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+
+const SECTION = '## DNS decoder and matcher (micro-benchmark)';
+const COMMAND = 'node dist/benchmarks/dns-parser.js';
+const LOOKUPS = 200_000;
+
+/** A query or response for `name` with the given answers (RFC 1035 §4.1, compressed answer names). */
+function message(id: number, type: number, response: boolean, answers: number[][]): Buffer {
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(id, 0);
+  header.writeUInt16BE(response ? 0x8180 : 0x0100, 2);
+  header.writeUInt16BE(1, 4);
+  header.writeUInt16BE(answers.length, 6);
+  const qname = Buffer.from('\x03api\x07service\x09namespace\x03svc\x07cluster\x05local\x00', 'latin1');
+  const rrs = answers.map((data) => {
+    const rr = Buffer.alloc(12);
+    rr.writeUInt16BE(0xc00c, 0);
+    rr.writeUInt16BE(type, 2);
+    rr.writeUInt16BE(1, 4);
+    rr.writeUInt32BE(30, 6);
+    rr.writeUInt16BE(data.length, 10);
+    return Buffer.concat([rr, Buffer.from(data)]);
+  });
+  return Buffer.concat([header, qname, Buffer.from([0, type, 0, 1]), ...rrs]);
+}
+
+const CONNECTION: ConnectionInfo = { pid: 1, fd: 3, generation: 1, role: 'client', family: 'ipv4', transport: 'udp',
+  local: { address: '10.0.0.5', port: 41234 }, remote: { address: '10.96.0.10', port: 53 } };
+
+function runOnce(): { ms: number; bytes: number; exchanges: number } {
+  const session = new DnsSession(CONNECTION);
+  const msgs: Buffer[] = [];
+  for (let id = 0; id < 256; id++) {
+    msgs.push(message(id * 2, 1, false, []), message(id * 2 + 1, 28, false, []),
+      message(id * 2 + 1, 28, true, [[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, id]]),
+      message(id * 2, 1, true, [[10, 0, 1, id], [10, 0, 2, id]]));
+  }
+  let bytes = 0;
+  let exchanges = 0;
+  const started = performance.now();
+  for (let i = 0; i < LOOKUPS / 256; i++) {
+    for (let j = 0; j < msgs.length; j += 4) {
+      session.data('request', msgs[j]!, 1n);
+      session.data('request', msgs[j + 1]!, 2n);
+      session.data('response', msgs[j + 2]!, 3n);
+      session.data('response', msgs[j + 3]!, 4n);
+      bytes += msgs[j]!.length + msgs[j + 1]!.length + msgs[j + 2]!.length + msgs[j + 3]!.length;
+    }
+    exchanges += session.drain().length;
+  }
+  return { ms: performance.now() - started, bytes, exchanges };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+  const runs = Number(values.runs ?? 5);
+  runOnce(); // warm-up
+  const results = Array.from({ length: runs }, () => runOnce());
+  const mbps = median(results.map((r) => r.bytes / 1e6 / (r.ms / 1000)));
+  const eps = median(results.map((r) => r.exchanges / (r.ms / 1000)));
+  const table = ['| workload | MB/s | exchanges/s |', '|---|---:|---:|',
+    `| A + AAAA lookups, answers out of order (UDP) | ${mbps.toFixed(0)} | ${Math.round(eps).toLocaleString('en-US')} |`].join('\n');
+  console.log(table);
+  writeResultsSection(SECTION, [SECTION, '',
+    `Command: \`npx tsc -p tsconfig.json && ${COMMAND}\` — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), Node ${process.version}.`,
+    '', `DnsSession alone: each lookup is an A and an AAAA query and their answers (2 A / 1 AAAA records), ${LOOKUPS.toLocaleString('en-US')} lookups per run, medians of ${runs} runs after a warm-up.`,
+    '', table, ''].join('\n'));
+  console.error(`wrote ${RESULTS_PATH}`);
+}
+
+main();
