@@ -25,6 +25,7 @@ export class SocketsCollector implements Collector {
   #tracker: ConnectionTracker | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
+  #failed = 0;
   #final: Record<string, number> | null = null;
 
   constructor(private readonly opts: SocketsCollectorOptions) {}
@@ -51,7 +52,13 @@ export class SocketsCollector implements Collector {
           }
           // Read the process's identity while it is alive: it may exit before its spans leave.
           if (e.type === 'open') ctx.metadata.resource(e.pid, e.comm);
-          tracker.handle(e);
+          try {
+            tracker.handle(e);
+          } catch (err) {
+            // A protocol session that throws loses that record, not the rest of the batch.
+            this.#failed++;
+            if (this.#failed === 1) ctx.log.warn('sockets collector: a record could not be handled', { error: String(err) });
+          }
         }),
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
@@ -78,7 +85,7 @@ export class SocketsCollector implements Collector {
 
   stats(): Record<string, number> {
     if (this.#final !== null) return this.#final;
-    const out: Record<string, number> = { records_malformed: this.#malformed };
+    const out: Record<string, number> = { records_malformed: this.#malformed, records_failed: this.#failed };
     const s = this.#consumer?.stats();
     if (s !== undefined) {
       out.records_in = s.records;
