@@ -16,8 +16,16 @@ export const DEFAULT_BUCKETS = [0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 
 
 export const OVERFLOW_ATTRIBUTE = 'otel.metric.overflow';
 
-export function bucketsFor(unit: string): number[] {
-  return unit === 's' ? DURATION_BUCKETS_S : DEFAULT_BUCKETS;
+/** The database conventions' advice for db.client.operation.duration (operations are often sub-ms). */
+export const DB_DURATION_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
+
+/** Instruments whose conventions advise their own buckets. */
+const ADVISED: Record<string, number[]> = {
+  'db.client.operation.duration': DB_DURATION_BUCKETS_S,
+};
+
+export function bucketsFor(unit: string, name = ''): number[] {
+  return ADVISED[name] ?? (unit === 's' ? DURATION_BUCKETS_S : DEFAULT_BUCKETS);
 }
 
 export interface HistogramSeries {
@@ -144,7 +152,7 @@ export class HistogramAggregator {
   }
 
   #newSeries(key: string, p: HistogramPoint, attributes: Attributes, overflow: boolean): Series {
-    const boundaries = bucketsFor(p.unit);
+    const boundaries = bucketsFor(p.unit, p.name);
     const now = this.#o.now();
     const s: Series = {
       resource: p.resource, name: p.name, unit: p.unit, description: p.description, attributes, boundaries,

@@ -66,10 +66,24 @@ export const REDACTED = 'REDACTED';
  * Command lines often carry secrets (`--password=x`, `--token x`, `postgres://u:pw@h/db`): they
  * stay on the host. Flags whose name suggests a secret lose their value; URLs lose their password.
  */
+/** Short flags that take a password in the command lines of common clients. */
+const PASSWORD_SHORT_FLAGS: Record<string, string> = {
+  'redis-cli': '-a', 'redis-benchmark': '-a', 'valkey-cli': '-a', 'keydb-cli': '-a',
+  mysql: '-p', mariadb: '-p', mysqldump: '-p', 'mariadb-dump': '-p', mysqladmin: '-p', 'mariadb-admin': '-p',
+};
+
 export function redactArgs(args: string[]): string[] {
   const out: string[] = [];
   let redactNext = false;
-  for (const arg of args) {
+  const program = (args[0] ?? '').split('/').pop() ?? '';
+  const short = PASSWORD_SHORT_FLAGS[program];
+  for (const [i, arg] of args.entries()) {
+    if (i > 0 && short !== undefined && arg.startsWith(short)) {
+      // "-a pw" (value next) or "-ppw" (value attached; mysql's -p alone prompts, so nothing follows)
+      if (arg === short) redactNext = short === '-a';
+      out.push(arg === short ? arg : `${short}${REDACTED}`);
+      continue;
+    }
     if (redactNext) {
       out.push(REDACTED);
       redactNext = false;

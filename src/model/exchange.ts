@@ -1,7 +1,9 @@
 // Every protocol's finished request/response pairs. Protocols add their own variant here.
 import type { DnsExchange } from './dns.js';
 import type { HttpExchange } from './http.js';
+import type { RedisExchange } from './redis.js';
 
 export type Exchange =
   | HttpExchange
-  | DnsExchange;
+  | DnsExchange
+  | RedisExchange;

@@ -1,11 +1,13 @@
 // Every protocol the sockets collector can parse, by kernel protocol id.
 import { dnsHandler } from './dns/session.js';
 import { http1Handler } from './http1/connection.js';
+import { redisHandler } from './redis/connection.js';
 import type { ProtocolHandler } from './session.js';
 
 export function protocolHandlers(): ProtocolHandler[] {
   return [
     http1Handler,
     dnsHandler,
+    redisHandler,
   ];
 }

@@ -5,6 +5,7 @@ import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.j
 import { dnsExchangeToMetrics, dnsExchangeToSpan } from './dns.js';
 import { httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
 import type { IdSource } from './ids.js';
+import { redisExchangeToMetrics, redisExchangeToSpan, redisLinkId } from './redis.js';
 
 export interface ExchangeConventions<E extends Exchange> {
   toSpan(ex: E, resource: ResourceRecord, ids: IdSource): SpanRecord;
@@ -32,6 +33,7 @@ const CONVENTIONS: ConventionTable = {
     // A name server's socket serves every client: the query id and question name the query.
     linkId: (ex) => `${ex.query.id} ${ex.query.questions[0]?.name ?? ''} ${ex.query.questions[0]?.type ?? 0}`,
   },
+  redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId },
 };
 
 export function conventionsFor<E extends Exchange>(ex: E): ExchangeConventions<E> {

@@ -32,6 +32,9 @@ t.test('secrets in command lines stay on the host', async (t) => {
   t.same(redactArgs(['app', '--api-key', 'k123', '--port', '80']), ['app', '--api-key', REDACTED, '--port', '80']);
   t.same(redactArgs(['worker', 'postgres://bob:s3cret@db:5432/app']), ['worker', `postgres://bob:${REDACTED}@db:5432/app`]);
   t.same(redactArgs(['curl', 'http://example/x']), ['curl', 'http://example/x']);
+  t.same(redactArgs(['/usr/bin/redis-cli', '-a', 'rd-pw', 'GET', 'k']), ['/usr/bin/redis-cli', '-a', REDACTED, 'GET', 'k']);
+  t.same(redactArgs(['mariadb', '-uroot', '-pmy-pw', 'db']), ['mariadb', '-uroot', `-p${REDACTED}`, 'db']);
+  t.same(redactArgs(['mariadb', '-p', 'db']), ['mariadb', '-p', 'db'], 'a bare -p prompts: the next argument is not a password');
 });
 
 t.test('a live process: this one', async (t) => {
