@@ -1,9 +1,11 @@
 // Every protocol's finished request/response pairs. Protocols add their own variant here.
 import type { DnsExchange } from './dns.js';
 import type { HttpExchange } from './http.js';
+import type { MysqlExchange } from './mysql.js';
 import type { RedisExchange } from './redis.js';
 
 export type Exchange =
   | HttpExchange
+  | MysqlExchange
   | DnsExchange
   | RedisExchange;

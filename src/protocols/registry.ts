@@ -1,6 +1,7 @@
 // Every protocol the sockets collector can parse, by kernel protocol id.
 import { dnsHandler } from './dns/session.js';
 import { http1Handler } from './http1/connection.js';
+import { mysqlHandler } from './mysql/connection.js';
 import { redisHandler } from './redis/connection.js';
 import type { ProtocolHandler } from './session.js';
 
@@ -9,5 +10,6 @@ export function protocolHandlers(): ProtocolHandler[] {
     http1Handler,
     dnsHandler,
     redisHandler,
+    mysqlHandler,
   ];
 }

@@ -5,6 +5,7 @@ import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.j
 import { dnsExchangeToMetrics, dnsExchangeToSpan } from './dns.js';
 import { httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
 import type { IdSource } from './ids.js';
+import { mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from './mysql.js';
 import { redisExchangeToMetrics, redisExchangeToSpan, redisLinkId } from './redis.js';
 
 export interface ExchangeConventions<E extends Exchange> {
@@ -34,6 +35,7 @@ const CONVENTIONS: ConventionTable = {
     linkId: (ex) => `${ex.query.id} ${ex.query.questions[0]?.name ?? ''} ${ex.query.questions[0]?.type ?? 0}`,
   },
   redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId },
+  mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId },
 };
 
 export function conventionsFor<E extends Exchange>(ex: E): ExchangeConventions<E> {
