@@ -2,10 +2,12 @@
 import type { DnsExchange } from './dns.js';
 import type { HttpExchange } from './http.js';
 import type { MysqlExchange } from './mysql.js';
+import type { PostgresExchange } from './postgres.js';
 import type { RedisExchange } from './redis.js';
 
 export type Exchange =
   | HttpExchange
+  | PostgresExchange
   | MysqlExchange
   | DnsExchange
   | RedisExchange;

@@ -2,12 +2,14 @@
 import { dnsHandler } from './dns/session.js';
 import { http1Handler } from './http1/connection.js';
 import { mysqlHandler } from './mysql/connection.js';
+import { postgresHandler } from './postgres/session.js';
 import { redisHandler } from './redis/connection.js';
 import type { ProtocolHandler } from './session.js';
 
 export function protocolHandlers(): ProtocolHandler[] {
   return [
     http1Handler,
+    postgresHandler,
     dnsHandler,
     redisHandler,
     mysqlHandler,

@@ -6,6 +6,7 @@ import { dnsExchangeToMetrics, dnsExchangeToSpan } from './dns.js';
 import { httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
 import type { IdSource } from './ids.js';
 import { mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from './mysql.js';
+import { postgresExchangeToMetrics, postgresExchangeToSpan, postgresLinkId } from './postgres.js';
 import { redisExchangeToMetrics, redisExchangeToSpan, redisLinkId } from './redis.js';
 
 export interface ExchangeConventions<E extends Exchange> {
@@ -36,6 +37,7 @@ const CONVENTIONS: ConventionTable = {
   },
   redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId },
   mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId },
+  postgresql: { toSpan: postgresExchangeToSpan, toMetrics: postgresExchangeToMetrics, linkId: postgresLinkId },
 };
 
 export function conventionsFor<E extends Exchange>(ex: E): ExchangeConventions<E> {
