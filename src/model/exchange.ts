@@ -4,10 +4,12 @@ import type { HttpExchange } from './http.js';
 import type { MysqlExchange } from './mysql.js';
 import type { PostgresExchange } from './postgres.js';
 import type { RedisExchange } from './redis.js';
+import type { Http2Exchange } from './http2.js';
 
 export type Exchange =
   | HttpExchange
   | PostgresExchange
   | MysqlExchange
+  | Http2Exchange
   | DnsExchange
   | RedisExchange;

@@ -116,7 +116,7 @@ function view(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
   if (target.path !== undefined) v.path = target.path;
   if (target.query !== undefined) v.query = redactQuery(target.query);
   if (server !== undefined) v.server = server;
-  if (request.version === '1.1' || request.version === '1.0') v.protocolVersion = request.version;
+  if (request.version === '1.1' || request.version === '1.0' || request.version === '2') v.protocolVersion = request.version;
   return v;
 }
 

@@ -4,6 +4,7 @@ import type { Exchange } from '../model/exchange.js';
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 import { dnsExchangeToMetrics, dnsExchangeToSpan } from './dns.js';
 import { httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
+import { http2ExchangeToMetrics, http2ExchangeToSpan, http2LinkId } from './http2.js';
 import type { IdSource } from './ids.js';
 import { mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from './mysql.js';
 import { postgresExchangeToMetrics, postgresExchangeToSpan, postgresLinkId } from './postgres.js';
@@ -36,6 +37,7 @@ const CONVENTIONS: ConventionTable = {
     linkId: (ex) => `${ex.query.id} ${ex.query.questions[0]?.name ?? ''} ${ex.query.questions[0]?.type ?? 0}`,
   },
   redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId },
+  http2: { toSpan: http2ExchangeToSpan, toMetrics: http2ExchangeToMetrics, linkId: http2LinkId },
   mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId },
   postgresql: { toSpan: postgresExchangeToSpan, toMetrics: postgresExchangeToMetrics, linkId: postgresLinkId },
 };

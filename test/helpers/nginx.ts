@@ -1,6 +1,6 @@
 // A real nginx for tests: its own config, prefix and port, one worker, stopped on teardown.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { descendants, freePort, waitForPort } from './procs.js';
@@ -62,7 +62,10 @@ http {
     child.kill('SIGKILL');
     throw new Error(`nginx did not start: ${(e as Error).message}\n${stderr}`);
   }
-  const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
+  // The port answers before nginx has written its pid file and before its worker exists.
+  const master = child.pid!;
+  const until = Date.now() + 10_000;
+  while (descendants(master).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   return {
     port,
     root,
