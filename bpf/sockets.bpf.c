@@ -137,6 +137,15 @@ static __always_inline struct file *socket_file(int fd)
 	return (mode & S_IFMT) == S_IFSOCK ? f : NULL;
 }
 
+/* Wake the consumer only when a good part of the ring waits. A wake-up per event costs the traced
+ * process more than the capture itself (an irq_work self-interrupt; a VM exit in a guest); the
+ * consumer sweeps the ring every few milliseconds anyway. */
+#define SOCK_WAKEUP_BYTES (512 * 1024)
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) > SOCK_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline __u64 next_generation(void)
 {
 	__u32 zero = 0;
@@ -228,7 +237,7 @@ static __always_inline void emit_open(__u32 tgid, __u32 fd, struct file *f, stru
 			bpf_core_read(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 		}
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag());
 	lantern_count(SOCK_CTR_CONN_OPENS);
 }
 
@@ -317,7 +326,7 @@ static __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 			break;
 		}
 		e->h.len = n;
-		if (bpf_ringbuf_output(&socket_events, e, sizeof(e->h) + n, 0) != 0)
+		if (bpf_ringbuf_output(&socket_events, e, sizeof(e->h) + n, wakeup_flag()) != 0)
 			lantern_count(SOCK_CTR_RINGBUF_FULL);
 		else
 			lantern_count(SOCK_CTR_DATA_EVENTS);
@@ -351,7 +360,7 @@ static __always_inline void emit_skip(struct conn_state *c, __u32 tgid, __u32 fd
 	h->peer_port = 0;
 	__builtin_memset(h->peer_addr, 0, 16);
 	h->pad0 = 0;
-	bpf_ringbuf_submit(h, 0);
+	bpf_ringbuf_submit(h, wakeup_flag());
 }
 
 /* Reads the first bytes of a buffer for protocol inference. */
@@ -698,7 +707,7 @@ int enter_close(struct sys_enter_ctx *ctx)
 		e->ts_ns = bpf_ktime_get_ns();
 		e->bytes_egress = c->bytes[DIR_EGRESS];
 		e->bytes_ingress = c->bytes[DIR_INGRESS];
-		bpf_ringbuf_submit(e, 0);
+		bpf_ringbuf_submit(e, wakeup_flag());
 		lantern_count(SOCK_CTR_CONN_CLOSES);
 	} else {
 		lantern_count(SOCK_CTR_RINGBUF_FULL);

@@ -15,7 +15,12 @@ export class OtlpFileWriter {
   }
 
   writeBatch(request: object): void {
-    this.#out.write(`${JSON.stringify(request)}\n`);
+    this.writeLine(JSON.stringify(request));
+  }
+
+  /** A request already encoded as one line of JSON. */
+  writeLine(json: string): void {
+    this.#out.write(`${json}\n`);
     this.#lines++;
   }
 

@@ -19,7 +19,7 @@ import { selfMetrics, toResourceMetrics } from './metric-data.js';
 import { resolveMetricExport, resolveTraceExport } from './otlp-endpoints.js';
 import { createGrpcTraceExporter, createHttpMetricExporter } from './otlp-exporters.js';
 import { OtlpFileWriter } from './otlp-file.js';
-import { metricsRequestJson, traceRequestJson } from './otlp-json-lines.js';
+import { metricsRequestJson, traceRequestLine } from './otlp-json-lines.js';
 import { isValidSpanRecord, toReadableSpans } from './readable-span.js';
 import { ResourceCache } from './resource-cache.js';
 import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
@@ -110,7 +110,7 @@ export class TelemetryExporter {
       this.#describe.file = this.#file.path;
       this.#spanDest.push({
         name: 'file.traces',
-        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestJson(spans))),
+        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestLine(spans))),
       });
       this.#metricDest.push({
         name: 'file.metrics',
@@ -234,9 +234,11 @@ export class TelemetryExporter {
     });
   }
 
-  async #writeFile(encode: () => Promise<object>): Promise<SendResult> {
+  async #writeFile(encode: () => Promise<object | string>): Promise<SendResult> {
     try {
-      this.#file?.writeBatch(await encode());
+      const request = await encode();
+      if (typeof request === 'string') this.#file?.writeLine(request);
+      else this.#file?.writeBatch(request);
       return { ok: true };
     } catch (e) {
       this.#s.fileErrors++;

@@ -13,7 +13,8 @@ export function parseEnviron(text: string): Map<string, string> {
 /** NUL-separated argv of /proc/<pid>/cmdline. */
 export function parseCmdline(text: string): string[] {
   const args = text.split('\0');
-  if (args.at(-1) === '') args.pop();
+  // Programs that rewrite their title (nginx, postgres) leave their old argv area as NULs.
+  while (args.length > 0 && args.at(-1) === '') args.pop();
   return args;
 }
 

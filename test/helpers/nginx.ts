@@ -1,6 +1,6 @@
 // A real nginx for tests: its own config, prefix and port, one worker, stopped on teardown.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { descendants, freePort, waitForPort } from './procs.js';
@@ -71,9 +71,11 @@ http {
     root,
     pids: descendants(master),
     async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGQUIT');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null) {
+        child.kill('SIGQUIT');
+        await new Promise((r) => child.once('exit', r));
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

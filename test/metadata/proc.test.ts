@@ -14,6 +14,7 @@ t.test('service name from the process environment', async (t) => {
 
 t.test('cmdline and stat', async (t) => {
   t.same(parseCmdline('nginx: worker process\0'), ['nginx: worker process']);
+  t.same(parseCmdline('nginx: worker process\0\0\0\0'), ['nginx: worker process'], 'a rewritten title leaves NULs behind');
   t.same(parseCmdline('/usr/bin/python3\0-m\0http.server\0'), ['/usr/bin/python3', '-m', 'http.server']);
   t.equal(startTimeFromStat('123 (we ird) name) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10'), '987654');
   t.equal(startTimeFromStat('garbage'), null);

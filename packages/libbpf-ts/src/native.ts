@@ -119,7 +119,7 @@ export interface NativeAddon {
   NativeObject: new (path: string, opts?: { btfCustomPath?: string }) => NativeObject;
   NativeRingConsumer: new (
     fds: number[],
-    opts: { batchBytes: number; maxPendingBatches: number; flushMs: number },
+    opts: { batchBytes: number; maxPendingBatches: number; flushMs: number; pollMs: number },
     onBatch: (batch: Buffer, count: number) => void,
   ) => NativeRingConsumer;
   map: NativeMapOps;

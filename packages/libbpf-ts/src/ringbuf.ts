@@ -53,6 +53,11 @@ export interface RingConsumerOptions {
   maxPendingBatches?: number;
   /** A partly filled batch is delivered at most this long after its first record. Default 10 ms. */
   flushMs?: number;
+  /**
+   * The rings are swept at least this often even when no producer woke the consumer, so programs
+   * may submit with BPF_RB_NO_WAKEUP (waking a consumer per event is costly). Default 10 ms.
+   */
+  pollMs?: number;
   /** Called once per batch's error, with the error. */
   onError?(error: unknown): void;
 }
@@ -88,6 +93,7 @@ export class RingBufferConsumer {
         batchBytes: opts.batchBytes ?? 1 << 20,
         maxPendingBatches: opts.maxPendingBatches ?? 16,
         flushMs: opts.flushMs ?? 10,
+        pollMs: opts.pollMs ?? 10,
       },
       onBatch,
     );

@@ -96,7 +96,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     exports.Set("NativeRingConsumer", f);
   }
 
-  // new NativeRingConsumer(fds: number[], { batchBytes, maxPendingBatches, flushMs }, onBatch)
+  // new NativeRingConsumer(fds: number[], { batchBytes, maxPendingBatches, flushMs, pollMs }, onBatch)
   explicit Consumer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Consumer>(info) {
     Napi::Env env = info.Env();
     Napi::Array fds = info[0].As<Napi::Array>();
@@ -106,6 +106,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     shared_->maxPending = opts.Get("maxPendingBatches").As<Napi::Number>().Uint32Value();
     shared_->pool = std::make_shared<BufferPool>(batchBytes, shared_->maxPending + 2);
     flushMs_ = opts.Get("flushMs").As<Napi::Number>().Uint32Value();
+    pollMs_ = opts.Get("pollMs").As<Napi::Number>().Uint32Value();
 
     LogCapture capture;
     for (uint32_t i = 0; i < fds.Length(); i++) {
@@ -211,7 +212,8 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
   void Run() {
     tl_self = this;
     while (!stop_.load()) {
-      int timeout = 100;
+      // Producers may submit without waking us (BPF_RB_NO_WAKEUP): the idle timeout is a sweep.
+      int timeout = static_cast<int>(pollMs_);
       if (current_->count > 0) {
         uint64_t age = NowMs() - firstRecordMs_;
         timeout = age >= flushMs_ ? 0 : static_cast<int>(flushMs_ - age);
@@ -283,6 +285,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
   Batch* current_ = nullptr;
   uint64_t firstRecordMs_ = 0;
   uint32_t flushMs_ = 10;
+  uint32_t pollMs_ = 10;
 };
 
 thread_local Consumer* Consumer::tl_self = nullptr;

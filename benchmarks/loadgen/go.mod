@@ -1,0 +1,3 @@
+module lantern.local/benchmarks/loadgen
+
+go 1.26

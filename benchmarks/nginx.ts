@@ -1,0 +1,792 @@
+// nginx under load: what protocol tracing costs a real server. One nginx (worker_processes 1, a
+// 3-byte body), loaded on loopback; the agent traces nginx's pids only (never the load tool's, so
+// the load tool's own cost is not inflated by client spans). In one run:
+//
+//  1. fixed rate (default 10,000 req/s over 10 keep-alive connections, 10 s), alternating without
+//     and with the agent: the agent's CPU (utime+stime of its process tree), nginx's CPU;
+//  2. completeness: requests made vs nginx server spans in the agent's --otlp-file, and a step
+//     search for the highest rate with none lost (doubling from 5,000 req/s; at the first loss one
+//     more step halfway back; stops when the load tool cannot reach the rate);
+//  3. latency from the load tool at the fixed rate, with and without;
+//  4. saturation: wrk -t1 -c16 -d5s, without and with, alternating (A B A B …);
+//  5. the agent's RSS at rest and under load.
+//
+// The fixed-rate load comes from benchmarks/loadgen (Go, open-loop per connection), built once per
+// source version into the machine's tool cache. The agent is started fresh for every "with" phase
+// (`node bin/lantern.js run --pid … --port 0 --otlp-file …`) and stopped with SIGTERM; its span file
+// is read after it has exited. Machines here are shared: before each phase the benchmark waits (60 s
+// at most per run) for idle CPUs and for other sessions' socket tracers to go, and flags phases
+// where that did not hold. Results go to stdout and to benchmarks/RESULTS.md.
+//
+//   npm run build && node dist/benchmarks/nginx.js [--rate N] [--connections N] [--duration S]
+//       [--pairs N] [--step-duration S] [--max-rate N] [--wrk-pairs N] [--wrk-duration S]
+//
+// Needs root (the agent loads BPF programs), nginx, wrk and Go (/usr/local/go/bin).
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { type Nginx, startNginx } from '../test/helpers/nginx.js';
+import { descendants } from '../test/helpers/procs.js';
+import { writeResultsSection } from './results-file.js';
+
+const execFileP = promisify(execFile);
+
+/** dist/benchmarks/nginx.js → repo root. */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SECTION = '## nginx under load (protocol tracing overhead)';
+const LOADGEN_SRC = join(ROOT, 'benchmarks/loadgen');
+const LANTERN = join(ROOT, 'bin/lantern.js');
+/** The only path the load is sent to: spans are counted by it. */
+const PATH = '/lantern-bench';
+const BODY = 'ok\n';
+/** After the load ends, how long the agent gets to export what is queued (the span queue waits ≤ 1 s). */
+const SETTLE_MS = 2000;
+/** The agent at rest between start-up and load. */
+const REST_MS = 1500;
+const STOP_TIMEOUT_MS = 60_000;
+/** A step counts as reached when the load tool achieved this share of the target rate. */
+const REACHED = 0.97;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** A timer that does not keep the process alive (for timeouts raced against the real outcome). */
+const deadline = (ms: number): Promise<'timeout'> => new Promise((r) => setTimeout(() => r('timeout'), ms).unref());
+
+// --- tools -----------------------------------------------------------------------------------
+
+/** Builds benchmarks/loadgen once per source version into the tool cache (as test/helpers/go-build.ts does). */
+function buildLoadgen(): string {
+  const hash = createHash('sha256');
+  for (const f of readdirSync(LOADGEN_SRC).sort()) hash.update(f).update(readFileSync(join(LOADGEN_SRC, f)));
+  const cache = process.env.LANTERN_TOOLS_CACHE ?? '/var/cache/lantern-test-tools';
+  mkdirSync(cache, { recursive: true });
+  const out = join(cache, `loadgen-${hash.digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return out;
+  const tmp = `${out}.tmp${process.pid}`;
+  const env = { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
+  execFileSync('go', ['build', '-o', tmp, '.'], { cwd: LOADGEN_SRC, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  renameSync(tmp, out);
+  return out;
+}
+
+interface LoadResult {
+  target_rate: number;
+  connections: number;
+  sent: number;
+  count: number;
+  errors: number;
+  non_200: number;
+  elapsed_s: number;
+  rate: number;
+  p50_us: number;
+  p99_us: number;
+  sched_p99_us: number;
+  late_over_1ms_pct: number;
+  cpu_user_s: number;
+  cpu_sys_s: number;
+  first_error?: string;
+}
+
+async function loadgen(bin: string, port: number, rate: number, connections: number, seconds: number): Promise<LoadResult> {
+  const { stdout } = await execFileP(bin, ['-addr', `127.0.0.1:${port}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${seconds}s`],
+    { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as LoadResult;
+}
+
+interface WrkResult {
+  rate: number;
+  requests: number;
+  errors: string | null;
+}
+
+async function wrk(port: number, seconds: number): Promise<WrkResult> {
+  const { stdout } = await execFileP('wrk', ['-t1', '-c16', `-d${seconds}s`, `http://127.0.0.1:${port}${PATH}`]);
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1];
+  const requests = /(\d+) requests in/.exec(stdout)?.[1];
+  if (rate === undefined || requests === undefined) throw new Error(`unexpected wrk output:\n${stdout}`);
+  const errors = /Socket errors:.*|Non-2xx.*/.exec(stdout)?.[0] ?? null;
+  return { rate: Number(rate), requests: Number(requests), errors };
+}
+
+// --- /proc -----------------------------------------------------------------------------------
+
+/** utime+stime of pid and its live descendants, plus the root's reaped children, in seconds. */
+function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of descendants(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+      ticks += Number(f[11]) + Number(f[12]);
+      if (pid === root) ticks += Number(f[13]) + Number(f[14]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** The main thread's own utime+stime (for the agent: the JS thread), in seconds. */
+function mainThreadCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Involuntary context switches (preemptions) of every thread of pid. */
+function preemptions(pid: number): number {
+  let n = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        n += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        // thread gone
+      }
+    }
+  } catch {
+    // process gone
+  }
+  return n;
+}
+
+/** CPU time every CPU spent busy (user, nice, system, irq, softirq, steal), from /proc/stat, in seconds. */
+function machineBusyS(): number {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
+  return ((f[1] ?? 0) + (f[2] ?? 0) + (f[3] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0) + (f[8] ?? 0)) / CLK_TCK;
+}
+
+/** Time spent runnable but waiting for a CPU (/proc/<pid>/task/<tid>/schedstat, field 2), in seconds. */
+function runQueueWaitS(pid: number, tid = pid): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
+function rssMiB(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? NaN : Number(kb) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Loaded BPF programs named like the sockets collector's: another agent (another session's test run,
+ * a `lantern run` without --pid) would trace nginx too and skew the figures. null when bpftool fails.
+ */
+function socketTracers(): number | null {
+  try {
+    const progs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 })) as Array<{ name?: string }>;
+    return progs.filter((p) => p.name === 'exit_recvfrom').length;
+  } catch {
+    return null;
+  }
+}
+
+/** Phases during which more sockets programs were loaded than this benchmark's own agent. */
+const foreignTracers: string[] = [];
+
+/** nginx master and worker: the helper may read the pids before the master has forked its worker. */
+async function nginxPids(n: Nginx): Promise<number[]> {
+  const master = n.pids[0];
+  if (master === undefined) throw new Error('nginx has no pid');
+  for (let i = 0; i < 100; i++) {
+    const pids = descendants(master);
+    if (pids.length >= 2) return pids;
+    await sleep(50);
+  }
+  throw new Error(`nginx ${master} has no worker process`);
+}
+
+// --- the agent -------------------------------------------------------------------------------
+
+type Summary = Record<string, Record<string, unknown>>;
+
+class AgentProcess {
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<number | null>;
+  #summary: Summary | null = null;
+  readonly problems: string[] = [];
+
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Starts the agent and resolves once it says it is writing the span file (its last start-up step). */
+  static async start(pids: number[], file: string): Promise<AgentProcess> {
+    const args = [LANTERN, 'run', ...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', '--otlp-file', file, '--log-format', 'json'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const agent = new AgentProcess(child);
+    const ready = new Promise<void>((resolve, reject) => {
+      if (child.stderr === null) throw new Error('agent has no stderr');
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        let rec: { level?: string; msg?: string; summary?: Summary };
+        try {
+          rec = JSON.parse(line) as typeof rec;
+        } catch {
+          agent.problems.push(line);
+          return;
+        }
+        if (rec.msg === 'writing OTLP JSON lines') resolve();
+        if (rec.msg === 'stopped' && rec.summary !== undefined) agent.#summary = rec.summary;
+        if (rec.level === 'warn' || rec.level === 'error') agent.problems.push(line);
+      });
+      void agent.#exited.then((code) => reject(new Error(`agent exited (${code}) before it was ready:\n${agent.problems.join('\n')}`)));
+    });
+    if ((await Promise.race([ready, deadline(30_000)])) === 'timeout') {
+      child.kill('SIGKILL');
+      throw new Error(`agent not ready after 30 s:\n${agent.problems.join('\n')}`);
+    }
+    return agent;
+  }
+
+  get pid(): number {
+    if (this.#child.pid === undefined) throw new Error('agent did not start');
+    return this.#child.pid;
+  }
+
+  /** SIGTERM, then waits for it to flush and exit; resolves with its final self-stats. */
+  async stop(): Promise<{ summary: Summary | null; exitCode: number | null; stopMs: number }> {
+    const t0 = performance.now();
+    this.#child.kill('SIGTERM');
+    const code = await Promise.race([this.#exited, deadline(STOP_TIMEOUT_MS)]);
+    if (code === 'timeout') {
+      this.#child.kill('SIGKILL');
+      await this.#exited;
+      throw new Error(`agent did not exit within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM`);
+    }
+    return { summary: this.#summary, exitCode: code, stopMs: performance.now() - t0 };
+  }
+}
+
+interface SpanCount {
+  /** nginx server spans for PATH. */
+  matching: number;
+  total: number;
+  duplicates: number;
+}
+
+async function countSpans(file: string): Promise<SpanCount> {
+  const out: SpanCount = { matching: 0, total: 0, duplicates: 0 };
+  if (!existsSync(file)) return out;
+  const seen = new Set<string>();
+  interface Kv { key: string; value: { stringValue?: string } }
+  interface Line { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ spanId: string; kind: number; attributes?: Kv[] }> }> }> }
+  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+    if (line === '') continue;
+    const req = JSON.parse(line) as Line;
+    for (const rs of req.resourceSpans ?? []) {
+      for (const ss of rs.scopeSpans ?? []) {
+        for (const s of ss.spans ?? []) {
+          out.total++;
+          if (seen.has(s.spanId)) out.duplicates++;
+          seen.add(s.spanId);
+          const path = s.attributes?.find((a) => a.key === 'url.path')?.value.stringValue;
+          if (s.kind === 2 && path === PATH) out.matching++;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Non-zero self-stats counters that mean something was lost or went wrong. */
+function lossCounters(summary: Summary | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (summary === null) return { no_summary: 1 };
+  const walk = (prefix: string, o: Record<string, unknown>): void => {
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v === 'object' && v !== null) walk(`${prefix}${k}.`, v as Record<string, unknown>);
+      else if (typeof v === 'number' && v > 0 && /lost|dropped|gap|error|failure|malformed|unanswered|orphan|evicted|giveup|truncated|resync|invalid/i.test(k)
+        && !/histograms/.test(k)) {
+        out[`${prefix}${k}`] = v;
+      }
+    }
+  };
+  walk('', summary);
+  return out;
+}
+
+// --- one phase -------------------------------------------------------------------------------
+
+interface AgentMeasure {
+  /** Agent CPU over the load window, and over the settle period after it. */
+  cpuLoadS: number;
+  /** Of cpuLoadS, the main (JS) thread's. */
+  mainThreadLoadS: number;
+  /** Time the main (JS) thread waited for a CPU over the load window. */
+  mainThreadWaitS: number;
+  cpuSettleS: number;
+  rssRestMiB: number;
+  rssPeakMiB: number;
+  spans: SpanCount;
+  losses: Record<string, number>;
+  stopMs: number;
+  problems: string[];
+}
+
+interface Phase<T> {
+  withAgent: boolean;
+  load: T;
+  /** Seconds the load lasted (the CPU window). */
+  windowS: number;
+  nginxCpuS: number;
+  /** Preemptions of the nginx worker(s) over the window. */
+  nginxPreemptions: number;
+  /** Time the nginx worker(s) waited for a CPU over the window. */
+  nginxWaitS: number;
+  /** Every CPU's busy time over the window (all processes). */
+  machineBusyS: number;
+  agent: AgentMeasure | null;
+}
+
+interface Env {
+  nginx: Nginx;
+  pids: number[];
+  dir: string;
+}
+
+let phaseNo = 0;
+
+/** Seconds still allowed, over the whole run, for waiting until the machine is quiet. */
+let quietBudgetS = 60;
+/** Phases that started on a busy machine. */
+const busyStarts: string[] = [];
+
+/**
+ * Shared machines: before a phase, wait (within the run's budget) until the CPUs are mostly idle
+ * (here nginx idles and nothing of ours runs), so that another session's burst is not measured.
+ */
+async function waitForQuiet(label: string): Promise<void> {
+  const QUIET = 25; // % of one core busy, machine-wide, over half a second
+  const sample = async (): Promise<number> => {
+    const b0 = machineBusyS();
+    await sleep(500);
+    return ((machineBusyS() - b0) / 0.5) * 100;
+  };
+  let busy = await sample();
+  if (busy <= QUIET) return;
+  log(`machine busy (${fix(busy, 0)} % of one core) before ${label}: waiting for it to calm down`);
+  while (busy > QUIET && quietBudgetS > 0) {
+    quietBudgetS -= 0.5;
+    busy = await sample();
+  }
+  if (busy > QUIET) busyStarts.push(`${label} (${fix(busy, 0)} % of one core busy at its start)`);
+}
+
+/** Runs `load` with or without a fresh agent, measuring CPU over its window. */
+async function phase<T>(env: Env, withAgent: boolean, label: string, load: () => Promise<T>): Promise<Phase<T>> {
+  const file = join(env.dir, `spans-${++phaseNo}.jsonl`);
+  const checkTracers = (own: number, when: string): void => {
+    const n = socketTracers();
+    if (n === null || n <= own) return;
+    foreignTracers.push(`${label} (${when}: ${n} sockets programs loaded, ${own} of them ours)`);
+    log(`warning: another socket tracer is loaded ${when} (${n} exit_recvfrom programs, ${own} ours): ${label} is skewed`);
+  };
+  await waitForQuiet(label);
+  // Another session's agent may be running; wait (a while) for it to go rather than measure it.
+  for (let i = 0; i < 60 && (socketTracers() ?? 0) > 0; i++) {
+    if (i === 0) log('another socket tracer is loaded: waiting up to 30 s for it to go');
+    await sleep(500);
+  }
+  const agent = withAgent ? await AgentProcess.start(env.pids, file) : null;
+  try {
+    await sleep(REST_MS);
+    checkTracers(agent === null ? 0 : 1, 'before the load');
+    const rssRest = agent === null ? NaN : rssMiB(agent.pid);
+    let rssPeak = rssRest;
+    const sampler = agent === null ? null : setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(agent.pid))), 200);
+    const master = env.pids[0] ?? 0;
+    const workers = env.pids.slice(1);
+    const a0 = agent === null ? 0 : treeCpuSeconds(agent.pid);
+    const m0 = agent === null ? 0 : mainThreadCpuSeconds(agent.pid);
+    const n0 = treeCpuSeconds(master);
+    const p0 = workers.reduce((s, w) => s + preemptions(w), 0);
+    const w0 = workers.reduce((s, w) => s + runQueueWaitS(w), 0);
+    const mw0 = agent === null ? 0 : runQueueWaitS(agent.pid);
+    const b0 = machineBusyS();
+    const t0 = performance.now();
+    const result = await load();
+    const b1 = machineBusyS();
+    const windowS = (performance.now() - t0) / 1000;
+    const n1 = treeCpuSeconds(master);
+    const p1 = workers.reduce((s, w) => s + preemptions(w), 0);
+    const w1 = workers.reduce((s, w) => s + runQueueWaitS(w), 0);
+    const mw1 = agent === null ? 0 : runQueueWaitS(agent.pid);
+    const a1 = agent === null ? 0 : treeCpuSeconds(agent.pid);
+    const m1 = agent === null ? 0 : mainThreadCpuSeconds(agent.pid);
+    checkTracers(agent === null ? 0 : 1, 'after the load');
+    const nginx = { nginxCpuS: n1 - n0, nginxPreemptions: p1 - p0, nginxWaitS: w1 - w0, machineBusyS: b1 - b0 };
+    if (agent === null) return { withAgent, load: result, windowS, ...nginx, agent: null };
+    await sleep(SETTLE_MS);
+    const a2 = treeCpuSeconds(agent.pid);
+    if (sampler !== null) clearInterval(sampler);
+    rssPeak = Math.max(rssPeak, rssMiB(agent.pid));
+    const stopped = await agent.stop();
+    const spans = await countSpans(file);
+    rmSync(file, { force: true });
+    return {
+      withAgent, load: result, windowS, ...nginx,
+      agent: {
+        cpuLoadS: a1 - a0, mainThreadLoadS: m1 - m0, mainThreadWaitS: mw1 - mw0, cpuSettleS: a2 - a1, rssRestMiB: rssRest, rssPeakMiB: rssPeak, spans,
+        losses: lossCounters(stopped.summary), stopMs: stopped.stopMs, problems: agent.problems,
+      },
+    };
+  } catch (e) {
+    await agent?.stop().catch(() => undefined);
+    throw e;
+  }
+}
+
+// --- statistics and formatting ---------------------------------------------------------------
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+
+const int = (n: number): string => (Number.isNaN(n) ? '—' : Math.round(n).toLocaleString('en-US'));
+const fix = (n: number, d = 1): string => (Number.isNaN(n) ? '—' : n.toFixed(d));
+const pct = (n: number): string => `${fix(n)} %`;
+const signed = (n: number, d = 1): string => (Number.isNaN(n) ? '—' : `${n >= 0 ? '+' : ''}${n.toFixed(d)}`);
+const lossText = (l: Record<string, number>): string =>
+  Object.keys(l).length === 0 ? 'none' : Object.entries(l).map(([k, v]) => `${k}=${v}`).join(', ');
+
+/** Agent CPU per exchange, tail (export after the window) included. */
+const agentUsPerExchange = (p: Phase<LoadResult>): number =>
+  p.agent === null ? NaN : ((p.agent.cpuLoadS + p.agent.cpuSettleS) / p.load.count) * 1e6;
+const agentCorePct = (p: Phase<LoadResult | WrkResult>): number => (p.agent === null ? NaN : (p.agent.cpuLoadS / p.windowS) * 100);
+const nginxCorePct = (p: Phase<LoadResult | WrkResult>): number => (p.nginxCpuS / p.windowS) * 100;
+const nginxUsPerRequest = (p: Phase<LoadResult>): number => (p.nginxCpuS / p.load.count) * 1e6;
+/** Every CPU's busy time over the window, % of one core (out of 100 × CPUs): shows other sessions' load too. */
+const machinePct = (p: Phase<LoadResult | WrkResult>): number => (p.machineBusyS / p.windowS) * 100;
+const lost = (p: Phase<LoadResult>): number => (p.agent === null ? NaN : p.load.count - p.agent.spans.matching);
+
+interface Options {
+  rate: number;
+  connections: number;
+  duration: number;
+  pairs: number;
+  stepDuration: number;
+  maxRate: number;
+  wrkPairs: number;
+  wrkDuration: number;
+}
+
+interface Results {
+  opts: Options;
+  fixed: Array<Phase<LoadResult>>;
+  steps: Array<Phase<LoadResult>>;
+  stepVerdict: string;
+  wrk: Array<Phase<WrkResult>>;
+  totalS: number;
+}
+
+function fixedTable(r: Results): string[] {
+  const without = r.fixed.filter((p) => !p.withAgent);
+  const withA = r.fixed.filter((p) => p.withAgent);
+  const m = (ps: Array<Phase<LoadResult>>, f: (p: Phase<LoadResult>) => number): number => median(ps.map(f));
+  const row = (name: string, f: (p: Phase<LoadResult>) => number, fmt: (n: number) => string, delta: 'abs' | 'rel' | 'none' = 'none'): string => {
+    const a = m(without, f);
+    const b = m(withA, f);
+    const d = delta === 'abs' ? signed(b - a) : delta === 'rel' ? `${signed(((b - a) / a) * 100)} %` : '';
+    return `| ${name} | ${fmt(a)} | ${fmt(b)} | ${d} |`;
+  };
+  const made = withA.reduce((s, p) => s + p.load.count, 0);
+  const exported = withA.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
+  return [
+    '| at the fixed rate (medians) | without agent | with agent | difference |',
+    '|---|---:|---:|---:|',
+    row('achieved req/s', (p) => p.load.rate, int, 'rel'),
+    row('latency p50, µs (request written → response read)', (p) => p.load.p50_us, (n) => fix(n, 0), 'abs'),
+    row('latency p99, µs', (p) => p.load.p99_us, (n) => fix(n, 0), 'abs'),
+    row('latency p99 from the scheduled send time, µs', (p) => p.load.sched_p99_us, (n) => fix(n, 0), 'abs'),
+    row('nginx CPU (master+worker), % of one core', nginxCorePct, pct, 'abs'),
+    row('nginx CPU per request, µs', nginxUsPerRequest, (n) => fix(n, 2), 'abs'),
+    `| agent CPU (process tree) over the load window, % of one core | — | ${pct(m(withA, agentCorePct))} | |`,
+    `| of which the agent's main (JS) thread, % of one core | — | ${pct(m(withA, (p) => ((p.agent?.mainThreadLoadS ?? NaN) / p.windowS) * 100))} | |`,
+    `| agent CPU per exchange (incl. export after the window), µs | — | ${fix(m(withA, agentUsPerExchange), 1)} | |`,
+    `| agent's main (JS) thread: time runnable but waiting for a CPU, % of the window | — | ${pct(m(withA, (p) => ((p.agent?.mainThreadWaitS ?? NaN) / p.windowS) * 100))} | |`,
+    row('nginx worker preemptions (involuntary context switches) per 1,000 requests', (p) => (p.nginxPreemptions / p.load.count) * 1000, (n) => fix(n, 0), 'abs'),
+    row('nginx worker: time runnable but waiting for a CPU, % of the window', (p) => (p.nginxWaitS / p.windowS) * 100, pct, 'abs'),
+    `| load tool CPU, % of one core | ${pct(m(without, (p) => ((p.load.cpu_user_s + p.load.cpu_sys_s) / p.windowS) * 100))} | `
+      + `${pct(m(withA, (p) => ((p.load.cpu_user_s + p.load.cpu_sys_s) / p.windowS) * 100))} | |`,
+    `| requests made → nginx server spans exported (all runs) | — | ${int(made)} → ${int(exported)} (${int(made - exported)} lost) | |`,
+    `| agent RSS at rest → peak under load, MiB | — | ${fix(m(withA, (p) => p.agent?.rssRestMiB ?? NaN))} → ${fix(m(withA, (p) => p.agent?.rssPeakMiB ?? NaN))} | |`,
+  ];
+}
+
+function fixedRuns(r: Results): string[] {
+  return r.fixed.map((p, i) => {
+    const base = `- run ${i + 1} ${p.withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s (${int(p.load.count)} requests, ${p.load.errors} errors), `
+      + `p50 ${fix(p.load.p50_us, 0)} µs, p99 ${fix(p.load.p99_us, 0)} µs, nginx ${pct(nginxCorePct(p))} (waiting for a CPU ${pct((p.nginxWaitS / p.windowS) * 100)}), `
+      + `machine busy ${pct(machinePct(p))} of ${os.availableParallelism() * 100} % (tick-sampled, a noise indicator)`;
+    if (p.agent === null) return base;
+    return `${base}, agent ${pct(agentCorePct(p))} = ${fix(agentUsPerExchange(p))} µs/exchange (JS thread waiting for a CPU ${pct((p.agent.mainThreadWaitS / p.windowS) * 100)}), spans ${int(p.agent.spans.matching)} `
+      + `(${int(lost(p))} lost), RSS ${fix(p.agent.rssRestMiB)} → ${fix(p.agent.rssPeakMiB)} MiB, self-stats losses: ${lossText(p.agent.losses)}`;
+  });
+}
+
+function stepTable(r: Results): string[] {
+  const rows = [
+    '| target req/s | connections | achieved req/s | requests | spans exported | lost | agent CPU, % of one core | agent µs per request made | nginx CPU, % of one core | p99 µs | agent peak RSS MiB | agent self-stats: losses |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const p of r.steps) {
+    rows.push(`| ${int(p.load.target_rate)} | ${p.load.connections} | ${int(p.load.rate)} | ${int(p.load.count)} | ${int(p.agent?.spans.matching ?? NaN)} | ${int(lost(p))} | `
+      + `${pct(agentCorePct(p))} | ${fix(agentUsPerExchange(p))} | ${pct(nginxCorePct(p))} | ${fix(p.load.p99_us, 0)} | ${fix(p.agent?.rssPeakMiB ?? NaN)} | ${lossText(p.agent?.losses ?? {})} |`);
+  }
+  return rows;
+}
+
+function wrkTable(r: Results): string[] {
+  const rows = ['| pair | without agent, req/s | with agent, req/s | with / without | spans exported / wrk requests (with) | agent CPU, % of one core | agent self-stats: losses |', '|---:|---:|---:|---:|---:|---:|---|'];
+  const ratios: number[] = [];
+  for (let i = 0; i + 1 < r.wrk.length; i += 2) {
+    const a = r.wrk[i];
+    const b = r.wrk[i + 1];
+    if (a === undefined || b === undefined) continue;
+    ratios.push(b.load.rate / a.load.rate);
+    const spans = b.agent?.spans.matching ?? NaN;
+    rows.push(`| ${i / 2 + 1} | ${int(a.load.rate)} | ${int(b.load.rate)} | ${fix(b.load.rate / a.load.rate, 3)} | `
+      + `${int(spans)} / ${int(b.load.requests)} (${pct((spans / b.load.requests) * 100)}) | ${pct(agentCorePct(b))} | ${lossText(b.agent?.losses ?? {})} |`);
+  }
+  const without = median(r.wrk.filter((p) => !p.withAgent).map((p) => p.load.rate));
+  const withA = median(r.wrk.filter((p) => p.withAgent).map((p) => p.load.rate));
+  rows.push(`| **median** | **${int(without)}** | **${int(withA)}** | **${fix(withA / without, 3)}** (pairwise median ${fix(median(ratios), 3)}) | | | |`);
+  return rows;
+}
+
+/** The commit measured, and whether the agent's sources differ from it. */
+function commit(): string {
+  try {
+    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bpf', 'packages', 'bin'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty === '' ? head : `${head} with uncommitted changes to the agent`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  return `${os.availableParallelism()} CPUs, ${cpus[0]?.model ?? 'unknown CPU'}, Linux ${os.release()}, Node ${process.version}`;
+}
+
+/** First line of a command's combined output, or `fallback`. */
+function firstLine(cmd: string, fallback: string): string {
+  try {
+    return execFileSync('sh', ['-c', `${cmd} 2>&1`], { encoding: 'utf8' }).split('\n')[0]?.trim() || fallback;
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? '').split('\n')[0]?.trim() || fallback;
+  }
+}
+
+function toolVersions(): string {
+  const nginx = firstLine('nginx -v', 'nginx').replace('nginx version: ', '');
+  const wrkV = firstLine('wrk -v', 'wrk').split(' ').slice(0, 2).join(' '); // `wrk -v` exits 1 after its banner
+  const go = firstLine('/usr/local/go/bin/go version', 'go').split(' ')[2] ?? 'go';
+  return `${nginx}, ${wrkV}, loadgen built with ${go}`;
+}
+
+function section(command: string, r: Results): string {
+  const o = r.opts;
+  const withF = r.fixed.filter((p) => p.withAgent);
+  const us = median(withF.map(agentUsPerExchange));
+  const nginxDelta = median(withF.map(nginxUsPerRequest)) - median(r.fixed.filter((p) => !p.withAgent).map(nginxUsPerRequest));
+  const wrkRatio = median(r.wrk.filter((p) => p.withAgent).map((p) => p.load.rate)) / median(r.wrk.filter((p) => !p.withAgent).map((p) => p.load.rate));
+  const made = withF.reduce((s, p) => s + p.load.count, 0);
+  const exported = withF.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
+  const allRss = [...r.fixed, ...r.steps, ...r.wrk].map((p) => p.agent?.rssPeakMiB ?? NaN).filter((x) => !Number.isNaN(x));
+  return [
+    SECTION,
+    '',
+    `Command: \`${command}\` (as root, after \`npm run build\`)  `,
+    `Date: ${new Date().toISOString().slice(0, 10)}  `,
+    `Commit: ${commit()}  `,
+    `Machine: ${machine()}  `,
+    `Tools: ${toolVersions()}  `,
+    `Total run time: ${Math.round(r.totalS)} s; nothing pinned (nginx, the agent and the load tool share the CPUs, as on a node)`,
+    '',
+    `nginx 1 worker (\`test/helpers/nginx.ts\`, access log off) answers \`GET ${PATH}\` with \`return 200 "ok\\n"\` (3-byte body) on loopback.`,
+    `The agent (\`node bin/lantern.js run --pid <master> --pid <worker> --port 0 --otlp-file F --log-format json\`, local mode,`,
+    'default collectors) traces **nginx\'s two pids only**: the load tool is not traced, so it makes no client spans and its own',
+    'syscalls do not run the BPF programs\' work. It is started fresh for every "with" phase, left at rest for',
+    `${REST_MS / 1000} s, then loaded; after the load it gets ${SETTLE_MS / 1000} s to export, is stopped with SIGTERM and its span file is read after`,
+    `it exited: spans counted are nginx SERVER spans whose \`url.path\` is \`${PATH}\` (the file's OTLP JSON encoding is part of the`,
+    'agent\'s CPU: it is the span sink here). CPU is utime+stime from /proc/<pid>/stat',
+    '(agent: its process tree; nginx: master+worker, where the BPF programs\' cost is billed) over the load window;',
+    `"agent µs/exchange" adds the agent's CPU in the ${SETTLE_MS / 1000} s after the window (the span queue exports up to 1 s late).`,
+    'The fixed-rate load is `benchmarks/loadgen` (Go): each keep-alive connection sends on its own fixed schedule, one request',
+    'in flight, open-loop (late requests are sent at once, the schedule does not slip); latency is request written → response',
+    'read, and "from the scheduled send time" includes waiting behind a slow exchange (Go timers wake at ~1 ms granularity,',
+    'so that figure carries up to ~1 ms of timer slack by construction). The machine is shared: before each phase the benchmark',
+    'waits (60 s at most over the whole run) for the CPUs to be idle and for other sessions\' socket tracers to be unloaded,',
+    'and flags the phases where that did not hold; "machine busy" per run is /proc/stat, a tick-sampled noise indicator.',
+    '',
+    `### Fixed rate: ${int(o.rate)} req/s, ${o.connections} connections, ${o.duration} s — ${o.pairs} pairs, without/with alternating`,
+    '',
+    ...fixedTable(r),
+    '',
+    ...fixedRuns(r),
+    '',
+    `**At ${int(o.rate)} req/s the agent used ${fix(us)} µs of CPU per exchange (≈ ${int(1e6 / us)} exchanges/s per core if nothing else limited it); `
+      + `nginx's own CPU per request changed by ${signed(nginxDelta, 2)} µs; ${int(made - exported)} of ${int(made)} exchanges were not exported.**`,
+    '',
+    `### Highest rate with no exchange lost (step search: doubling from 5,000 req/s, then one step halfway back after the first loss; ${o.stepDuration} s per step, with the agent; connections = max(10, rate/1000))`,
+    '',
+    ...stepTable(r),
+    '',
+    `**${r.stepVerdict}**`,
+    '',
+    `### Saturation: \`wrk -t1 -c16 -d${o.wrkDuration}s\`, without/with alternating (A B A B …), ${r.wrk.length / 2} pairs`,
+    '',
+    ...wrkTable(r),
+    '',
+    `**With the agent, nginx served ${fix(wrkRatio * 100)} % of its throughput without it (${signed((wrkRatio - 1) * 100)} %).**`,
+    '',
+    ...(foreignTracers.length === 0 ? [] : [`**Warning: another socket tracer was loaded during ${foreignTracers.join('; ')}.**`, '']),
+    ...(busyStarts.length === 0 ? [] : [`**Warning: the machine was busy with other work when these phases started: ${busyStarts.join('; ')}.**`, '']),
+    '### Memory',
+    '',
+    `Agent VmRSS at rest (${REST_MS / 1000} s after start-up): median ${fix(median([...r.fixed, ...r.steps, ...r.wrk].map((p) => p.agent?.rssRestMiB ?? NaN)))} MiB; `
+      + `peak under load at ${int(o.rate)} req/s: median ${fix(median(withF.map((p) => p.agent?.rssPeakMiB ?? NaN)))} MiB; `
+      + `highest peak over every phase (steps and wrk included): ${fix(Math.max(...allRss))} MiB.`,
+    '',
+  ].join('\n');
+}
+
+// --- main ------------------------------------------------------------------------------------
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      rate: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, pairs: { type: 'string' },
+      'step-duration': { type: 'string' }, 'max-rate': { type: 'string' }, 'wrk-pairs': { type: 'string' }, 'wrk-duration': { type: 'string' },
+    },
+  });
+  const o: Options = {
+    rate: Number(values.rate ?? 10_000),
+    connections: Number(values.connections ?? 10),
+    duration: Number(values.duration ?? 10),
+    pairs: Number(values.pairs ?? 3),
+    stepDuration: Number(values['step-duration'] ?? 5),
+    maxRate: Number(values['max-rate'] ?? 80_000),
+    wrkPairs: Number(values['wrk-pairs'] ?? 3),
+    wrkDuration: Number(values['wrk-duration'] ?? 5),
+  };
+  for (const [k, v] of Object.entries(o)) if (!(Number.isInteger(v) && v > 0)) throw new RangeError(`--${k} must be a positive whole number`);
+  return o;
+}
+
+const log = (msg: string): void => void process.stderr.write(`[nginx bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results, 'totalS'>> {
+  const port = env.nginx.port;
+  log(`warm-up: ${o.rate} req/s for 2 s, no agent`);
+  await loadgen(bin, port, o.rate, o.connections, 2);
+
+  const fixed: Array<Phase<LoadResult>> = [];
+  for (let i = 0; i < o.pairs; i++) {
+    for (const withAgent of [false, true]) {
+      const p = await phase(env, withAgent, `fixed-rate run ${fixed.length + 1} (${withAgent ? 'with' : 'without'})`,
+        () => loadgen(bin, port, o.rate, o.connections, o.duration));
+      fixed.push(p);
+      log(fixedRuns({ opts: o, fixed: [p], steps: [], stepVerdict: '', wrk: [], totalS: 0 })[0]?.replace(/^- run 1/, `fixed pair ${i + 1}`) ?? '');
+      for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
+    }
+  }
+
+  const steps: Array<Phase<LoadResult>> = [];
+  const step = async (rate: number): Promise<{ p: Phase<LoadResult>; lossless: boolean; reached: boolean }> => {
+    const conns = Math.max(10, Math.ceil(rate / 1000));
+    const p = await phase(env, true, `step ${int(rate)} req/s`, () => loadgen(bin, port, rate, conns, o.stepDuration));
+    steps.push(p);
+    log(`step ${rate} req/s: achieved ${int(p.load.rate)}, requests ${p.load.count}, spans ${p.agent?.spans.matching}, lost ${lost(p)}, `
+      + `agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent?.losses ?? {})}`);
+    for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
+    return { p, lossless: lost(p) === 0, reached: p.load.rate >= REACHED * rate && p.load.errors === 0 };
+  };
+  // Doubling from 5,000 req/s; after the first loss, one step halfway back (to the nearest 1,000).
+  let stepVerdict = '';
+  let best = 0;
+  for (let rate = 5000; rate <= o.maxRate; rate *= 2) {
+    const r = await step(rate);
+    if (!r.lossless) {
+      const mid = Math.round((best + rate) / 2 / 1000) * 1000;
+      let refined = '';
+      if (best > 0 && mid > best && mid < rate) {
+        const m = await step(mid);
+        if (m.lossless && m.reached) best = mid;
+        refined = m.lossless ? (m.reached ? ` none lost at ${int(mid)} req/s;` : ` ${int(mid)} req/s not reached;`) : ` ${int(lost(m.p))} lost at ${int(mid)} req/s;`;
+      }
+      stepVerdict = `First loss at ${int(rate)} req/s (${int(lost(r.p))} of ${int(r.p.load.count)} exchanges not exported);${refined} `
+        + (best > 0 ? `highest rate with none lost: ${int(best)} req/s (one run per step).` : 'no step was lossless.');
+      break;
+    }
+    if (!r.reached) {
+      stepVerdict = `The load tool reached only ${int(r.p.load.rate)} of ${int(rate)} req/s with the agent (${r.p.load.errors} errors), with none lost; `
+        + `highest rate reached with none lost: ${int(best)} req/s.`;
+      break;
+    }
+    best = rate;
+    stepVerdict = `No exchange lost up to ${int(best)} req/s, the highest step tried (--max-rate).`;
+  }
+
+  const wrkRuns: Array<Phase<WrkResult>> = [];
+  for (let i = 0; i < o.wrkPairs; i++) {
+    for (const withAgent of [false, true]) {
+      const p = await phase(env, withAgent, `wrk pair ${i + 1} (${withAgent ? 'with' : 'without'})`, () => wrk(port, o.wrkDuration));
+      wrkRuns.push(p);
+      log(`wrk pair ${i + 1} ${withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s, ${p.load.requests} requests`
+        + (p.agent === null ? '' : `, spans ${p.agent.spans.matching}, agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent.losses)}`)
+        + (p.load.errors === null ? '' : `, ${p.load.errors}`));
+    }
+  }
+  return { opts: o, fixed, steps, stepVerdict, wrk: wrkRuns };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
+  const o = options();
+  const t0 = performance.now();
+  const bin = buildLoadgen();
+  const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "${BODY.replace('\n', '\\n')}"; }` });
+  const dir = mkdtempSync(join(os.tmpdir(), 'lantern-nginx-bench-'));
+  let results: Omit<Results, 'totalS'>;
+  try {
+    const pids = await nginxPids(nginx);
+    log(`nginx on 127.0.0.1:${nginx.port}, pids ${pids.join(', ')}`);
+    results = await measure({ nginx, pids, dir }, bin, o);
+  } finally {
+    await nginx.stop();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(dirname(nginx.root), { recursive: true, force: true }); // the helper leaves its prefix behind
+  }
+  const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/nginx.js'), ...process.argv.slice(2)].join(' ');
+  const text = section(command, { ...results, totalS: (performance.now() - t0) / 1000 });
+  console.log(text);
+  writeResultsSection(SECTION, text);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
