@@ -18,7 +18,7 @@ fi
 # toolchain for the addon, bpftrace for the bpftrace collector.
 packages=(clang-14 llvm-14 libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make g++ gcc python3 util-linux)
 if [ "$mode" = "--test" ]; then
-  packages+=(dnsmasq-base bind9-dnsutils iproute2 redis-server redis-tools nghttp2-client mariadb-server mariadb-client postgresql postgresql-client)
+  packages+=(nginx curl wrk dnsmasq-base bind9-dnsutils iproute2 redis-server redis-tools nghttp2-client mariadb-server mariadb-client postgresql postgresql-client)
 fi
 
 missing=()
