@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
 import { DnsSession } from '../src/protocols/dns/session.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { median } from './stats.js';
 
 const SECTION = '## DNS decoder and matcher (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/dns-parser.js';
@@ -59,11 +60,6 @@ function runOnce(): { ms: number; bytes: number; exchanges: number } {
     exchanges += session.drain().length;
   }
   return { ms: performance.now() - started, bytes, exchanges };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
 }
 
 function main(): void {

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Http1Parser } from '../src/protocols/http1/parser.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
 
 /** dist/benchmarks/http1-parser.js → repo root. */
 const SECTION = '## HTTP/1 parser (micro-benchmark)';
@@ -70,15 +71,8 @@ function runOnce(w: Workload): RunResult {
   return { ms, bytes: q.bytes + r.bytes, messages, parseErrors: q.parseErrors + r.parseErrors };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
 const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
 const perSecond = (r: RunResult, w: Workload): number => w.exchanges / (r.ms / 1000);
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 interface Summary {
   w: Workload;
@@ -100,11 +94,6 @@ function table(summaries: Summary[]): string {
 
 function perRunLines(summaries: Summary[]): string {
   return summaries.map(({ w, runs }) => `- ${w.name}: ${runs.map((r) => `${int(mbps(r))} MB/s`).join(', ')}`).join('\n');
-}
-
-function machine(): string {
-  const model = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${os.availableParallelism()} CPUs (nproc), ${model}, Linux ${os.release()}, Node ${process.version}`;
 }
 
 function section(summaries: Summary[], runs: number): string {

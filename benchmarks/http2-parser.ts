@@ -16,6 +16,7 @@ import { Http2Connection } from '../src/protocols/http2/connection.js';
 import { HpackDecoder } from '../src/protocols/http2/hpack.js';
 import { HpackEncoder, PREFACE, data, grpcMessage, headers, settings } from '../test/protocols/http2/builder.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
 
 const SECTION = '## HTTP/2 + HPACK parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/http2-parser.js';
@@ -178,14 +179,7 @@ function hpackCold(runs: number): HpackResult[] {
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
 const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 interface Summary {
   p: Prepared;
@@ -207,11 +201,6 @@ function table(summaries: Summary[], hpack: HpackResult[]): string {
   const blockRate = median(hpack.map((r) => r.blocks / (r.ms / 1000)));
   rows.push(`| HPACK alone: cold-table gRPC request blocks (9 Huffman literals) | ${int(h.bytes / h.blocks)} | – | ${int(median(hpack.map((r) => mbps(r.bytes, r.ms))))} | ${int(blockRate)} blocks/s | ${int(1e9 / blockRate)} |`);
   return rows.join('\n');
-}
-
-function machine(): string {
-  const model = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${os.availableParallelism()} CPUs (nproc), ${model}, Linux ${os.release()}, Node ${process.version}`;
 }
 
 function section(summaries: Summary[], hpack: HpackResult[], runs: number): string {

@@ -11,6 +11,7 @@ import type { ConnectionInfo } from '../src/model/connection.js';
 import { MysqlConnection } from '../src/protocols/mysql/connection.js';
 import * as B from '../test/protocols/mysql/builder.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
 
 const SECTION = '## MySQL parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/mysql-parser.js';
@@ -86,15 +87,8 @@ function runOnce(w: Workload): RunResult {
   return { ms, bytes: s.bytes, exchanges, errors: errors + s.parseErrors };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
 const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
 const perSecond = (r: RunResult): number => r.exchanges / (r.ms / 1000);
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 interface Summary {
   w: Workload;
@@ -116,11 +110,6 @@ function table(summaries: Summary[]): string {
 
 function perRunLines(summaries: Summary[]): string {
   return summaries.map(({ w, runs }) => `- ${w.name}: ${runs.map((r) => `${int(mbps(r))} MB/s`).join(', ')}`).join('\n');
-}
-
-function machine(): string {
-  const model = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${os.availableParallelism()} CPUs (nproc), ${model}, Linux ${os.release()}, Node ${process.version}`;
 }
 
 function section(summaries: Summary[], runs: number): string {

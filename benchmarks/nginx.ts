@@ -33,6 +33,7 @@ import { parseArgs, promisify } from 'node:util';
 import { type Nginx, startNginx } from '../test/helpers/nginx.js';
 import { descendants } from '../test/helpers/procs.js';
 import { writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
 
 const execFileP = promisify(execFile);
 
@@ -455,14 +456,6 @@ async function phase<T>(env: Env, withAgent: boolean, label: string, load: () =>
 
 // --- statistics and formatting ---------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
-const int = (n: number): string => (Number.isNaN(n) ? '—' : Math.round(n).toLocaleString('en-US'));
 const fix = (n: number, d = 1): string => (Number.isNaN(n) ? '—' : n.toFixed(d));
 const pct = (n: number): string => `${fix(n)} %`;
 const signed = (n: number, d = 1): string => (Number.isNaN(n) ? '—' : `${n >= 0 ? '+' : ''}${n.toFixed(d)}`);
@@ -583,11 +576,6 @@ function commit(): string {
   } catch {
     return 'unknown (not a git checkout)';
   }
-}
-
-function machine(): string {
-  const cpus = os.cpus();
-  return `${os.availableParallelism()} CPUs, ${cpus[0]?.model ?? 'unknown CPU'}, Linux ${os.release()}, Node ${process.version}`;
 }
 
 /** First line of a command's combined output, or `fallback`. */

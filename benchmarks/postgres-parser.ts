@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
 import { PostgresSession } from '../src/protocols/postgres/session.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
 
 const SECTION = '## PostgreSQL parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/postgres-parser.js';
@@ -158,15 +159,8 @@ function runOnce(w: Workload, iterations: number): RunResult {
   return { ms: performance.now() - started, bytes, exchanges };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
 const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
 const perSecond = (r: RunResult): number => r.exchanges / (r.ms / 1000);
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 interface Summary {
   w: Workload;
@@ -185,11 +179,6 @@ function table(summaries: Summary[]): string {
     rows.push(`| ${w.name} | ${int(bytes)} | ${syscalls.toFixed(syscalls % 1 === 0 ? 0 : 1)} | ${int(median(runs.map(mbps)))} | ${int(rate)} | ${int(1e9 / rate)} |`);
   }
   return rows.join('\n');
-}
-
-function machine(): string {
-  const model = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${os.availableParallelism()} CPUs (nproc), ${model}, Linux ${os.release()}, Node ${process.version}`;
 }
 
 function section(summaries: Summary[], runs: number): string {

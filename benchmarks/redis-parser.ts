@@ -12,6 +12,7 @@ import { keepArgument } from '../src/protocols/redis/commands.js';
 import { RedisConnection } from '../src/protocols/redis/connection.js';
 import { RespReader } from '../src/protocols/redis/resp.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
 
 const SECTION = '## Redis parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/redis-parser.js';
@@ -101,15 +102,8 @@ function runConnection(w: Workload, rounds = w.rounds): RunResult {
   return { ms, bytes: bytesPerRound(w) * rounds, exchanges };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
 const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
 const perSecond = (r: RunResult): number => r.exchanges / (r.ms / 1000);
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 interface Summary {
   w: Workload;
@@ -133,11 +127,6 @@ function table(summaries: Summary[]): string {
 function perRunLines(summaries: Summary[]): string {
   return summaries.map(({ w, readers, connection }) =>
     `- ${w.name}: readers ${readers.map((r) => `${int(mbps(r))}`).join(', ')} MB/s; connection ${connection.map((r) => `${int(mbps(r))}`).join(', ')} MB/s`).join('\n');
-}
-
-function machine(): string {
-  const model = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${os.availableParallelism()} CPUs (nproc), ${model}, Linux ${os.release()}, Node ${process.version}`;
 }
 
 function section(summaries: Summary[], runs: number): string {

@@ -22,6 +22,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { BpfObject, type BpfMap, type Link, RingBufferConsumer, codec, libbpfVersion, onlineCpus } from 'libbpf-ts';
 import { writeResultsSection } from './results-file.js';
+import { int, median } from './stats.js';
 
 /** dist/benchmarks/ringbuf.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -297,12 +298,6 @@ async function runOnce(b: Bench, gen: Generator, scenario: Scenario, mode: Mode,
 
 // --- statistics and reporting ----------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
 const rate = (r: RunResult): number => r.delivered / (r.elapsedMs / 1000);
 const offered = (r: RunResult): number => r.generated / (r.generatorMs / 1000);
 const cpuPerMillion = (r: RunResult): number => (r.cpuMs / r.delivered) * 1e6;
@@ -329,7 +324,6 @@ function summarize(scenario: Scenario, mode: Mode, all: RunResult[]): Summary {
   };
 }
 
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const millions = (n: number): string => `${(n / 1e6).toFixed(2)} M`;
 const lossless = (s: Summary): number => s.runs.filter((r) => r.checksumOk !== null).length;
 const verdict = (r: RunResult): string => (r.checksumOk === null ? 'lossy' : r.checksumOk ? 'checksum ok' : 'CHECKSUM MISMATCH');

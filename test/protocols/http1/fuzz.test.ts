@@ -7,40 +7,7 @@ import t from 'tap';
 import type { HttpExchange, HttpMessage } from '../../../src/model/http.js';
 import { Http1Connection } from '../../../src/protocols/http1/connection.js';
 import { Http1Parser, type Http1ParserStats, type Http1Side } from '../../../src/protocols/http1/parser.js';
-
-class XorShift32 {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
-
-  int(n: number): number {
-    return n <= 0 ? 0 : this.next() % n;
-  }
-
-  chance(p: number): boolean {
-    return this.next() / 0x1_0000_0000 < p;
-  }
-
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.next() & 0xff;
-    return b;
-  }
-}
+import { XorShift32 } from '../../helpers/prng.js';
 
 const MAX_HEADER = 4096;
 const OPTS = { maxHeaderBytes: MAX_HEADER, maxBodyCapture: 64 };

@@ -6,36 +6,7 @@ import t, { type Test } from 'tap';
 import type { MysqlExchange } from '../../../src/model/mysql.js';
 import * as B from './builder.js';
 import { play } from './harness.js';
-
-class XorShift32 {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
-
-  int(n: number): number {
-    return n <= 0 ? 0 : this.next() % n;
-  }
-
-  chance(p: number): boolean {
-    return this.next() / 0x1_0000_0000 < p;
-  }
-
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.next() & 0xff;
-    return b;
-  }
-}
+import { XorShift32 } from '../../helpers/prng.js';
 
 const SEEDS = Array.from({ length: 60 }, (_, i) => 0x3e5a0000 + i * 7919);
 const BOUNDS = { maxStatements: 8, maxOutstanding: 8, maxQueued: 16, maxQueryBytes: 512 };

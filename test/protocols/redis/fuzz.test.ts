@@ -10,40 +10,7 @@ import type { RedisExchange } from '../../../src/model/redis.js';
 import { RedisConnection } from '../../../src/protocols/redis/connection.js';
 import { MAX_PART, MAX_TEXT, RespReader, type RespSide } from '../../../src/protocols/redis/resp.js';
 import { bulk, cmd, connection, describe, json } from './wire.js';
-
-class XorShift32 {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
-
-  int(n: number): number {
-    return n <= 0 ? 0 : this.next() % n;
-  }
-
-  chance(p: number): boolean {
-    return this.next() / 0x1_0000_0000 < p;
-  }
-
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-
-  bytes(n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += String.fromCharCode(this.next() & 0xff);
-    return s;
-  }
-}
+import { XorShift32 } from '../../helpers/prng.js';
 
 const SEEDS = Array.from({ length: 40 }, (_, i) => 0x7ed15000 + i * 7919);
 const MAX_OUTSTANDING = 64;
@@ -55,7 +22,7 @@ const COMMANDS = ['GET', 'SET', 'DEL', 'INCR', 'LPUSH', 'LRANGE', 'HSET', 'HGETA
 function value(r: XorShift32): string {
   switch (r.int(4)) {
     case 0: return '';
-    case 1: return r.bytes(r.int(40)); // binary, CRLF and RESP bytes included
+    case 1: return r.latin1(r.int(40)); // binary, CRLF and RESP bytes included
     case 2: return cmd('SET', 'k', 'v'); // a command inside a value
     default: return 'x'.repeat(r.int(3000));
   }
@@ -78,9 +45,9 @@ function reply(r: XorShift32, depth = 0): string {
     case 3: return bulk(value(r));
     case 4: return r.pick(['$-1\r\n', '*-1\r\n', '_\r\n']);
     case 5: return r.pick([',3.14\r\n', ',-inf\r\n', ',1e-7\r\n', '#t\r\n', '#f\r\n', '(12345678901234567890123\r\n']);
-    case 6: { const v = r.bytes(r.int(30)); return `!${v.length}\r\n${v}\r\n`; }
-    case 7: { const v = `txt:${r.bytes(r.int(30))}`; return `=${v.length}\r\n${v}\r\n`; }
-    case 8: { const parts = Array.from({ length: r.int(4) }, () => r.bytes(1 + r.int(10))); return `$?\r\n${parts.map((p) => `;${p.length}\r\n${p}\r\n`).join('')};0\r\n`; }
+    case 6: { const v = r.latin1(r.int(30)); return `!${v.length}\r\n${v}\r\n`; }
+    case 7: { const v = `txt:${r.latin1(r.int(30))}`; return `=${v.length}\r\n${v}\r\n`; }
+    case 8: { const parts = Array.from({ length: r.int(4) }, () => r.latin1(1 + r.int(10))); return `$?\r\n${parts.map((p) => `;${p.length}\r\n${p}\r\n`).join('')};0\r\n`; }
     case 9: return '*0\r\n';
     case 10: return '%0\r\n';
     default: {
@@ -201,7 +168,7 @@ function soup(r: XorShift32, n: number): string {
   const tokens = ['*', '$', '+', '-', ':', '%', '~', '>', '|', '_', ',', '#', '(', '!', '=', ';', '.', '?', '\r\n', '\r', '\n', '-1', '0', '1', '3', '12',
     '99999999999999', 'OK', 'GET', 'subscribe', 'message', ' ', '"', "'", '\\'];
   let s = '';
-  while (s.length < n) s += r.chance(0.1) ? r.bytes(1 + r.int(8)) : r.pick(tokens);
+  while (s.length < n) s += r.chance(0.1) ? r.latin1(1 + r.int(8)) : r.pick(tokens);
   return s;
 }
 
@@ -218,7 +185,7 @@ t.test('random bytes and RESP soup, both sides: no exception, bounded', async (t
     let time = 1n;
     for (let i = 0; i < 60; i++) {
       const side = r.chance(0.5) ? 'request' : 'response';
-      const data = r.chance(0.5) ? r.bytes(1 + r.int(3000)) : soup(r, 1 + r.int(3000));
+      const data = r.chance(0.5) ? r.latin1(1 + r.int(3000)) : soup(r, 1 + r.int(3000));
       conn.data(side, Buffer.from(data, 'latin1'), time++);
       if (r.chance(0.1)) conn.gap(side, 1 + r.int(20_000), time++);
       for (const e of conn.drain()) {
@@ -304,7 +271,7 @@ t.test('memory: megabytes of soup leave nothing behind', async (t) => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const r = new XorShift32(0xfeed);
-  const chunks = Array.from({ length: 64 }, () => Buffer.from(r.chance(0.5) ? soup(r, 64 * 1024) : r.bytes(64 * 1024), 'latin1'));
+  const chunks = Array.from({ length: 64 }, () => Buffer.from(r.chance(0.5) ? soup(r, 64 * 1024) : r.latin1(64 * 1024), 'latin1'));
   const conn = new RedisConnection(connection(), { maxOutstanding: MAX_OUTSTANDING });
   gc();
   const before = process.memoryUsage().heapUsed;
