@@ -16,6 +16,8 @@ export interface Nginx {
 export interface NginxOptions {
   /** Extra `location` blocks inside the server block. */
   locations?: string;
+  /** HTTP/2 over cleartext with prior knowledge (h2c: `listen … http2` without ssl). */
+  http2?: boolean;
   /** Extra directives in the http block (upstreams...). */
   http?: string;
 }
@@ -45,7 +47,7 @@ http {
   scgi_temp_path ${dir}/tmp/scgi;
   ${opts.http ?? ''}
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${opts.http2 === true ? ' http2' : ''};
     root ${root};
     location = /status { return 200 "ok\\n"; }
     ${opts.locations ?? ''}

@@ -8,7 +8,7 @@ import t from 'tap';
 import type { SpanRecord } from '../../src/model/span.js';
 import { attr, startTestAgent } from '../helpers/agent.js';
 import { buildGoFixture } from '../helpers/go-build.js';
-import { startNginxH2c } from '../helpers/nginx-h2c.js';
+import { startNginx } from '../helpers/nginx.js';
 import { run, startPrintingPort } from '../helpers/spawn.js';
 
 /**
@@ -97,7 +97,7 @@ t.test('Go gRPC server and client over h2c', async (t) => {
 });
 
 t.test('nghttp and h2load against nginx over h2c', async (t) => {
-  const nginx = await startNginxH2c();
+  const nginx = await startNginx({ http2: true, locations: 'location = /teapot { return 418 "short and stout\\n"; }' });
   t.teardown(() => nginx.stop());
   const agent = await startTestAgent({ pids: nginx.pids });
   t.teardown(() => agent.stop());
