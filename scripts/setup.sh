@@ -45,4 +45,14 @@ fi
 
 say "building"
 npm run build >&2
-if [ "$mode" = "--test" ]; then bash scripts/build-test-tools.sh; fi
+if [ "$mode" = "--test" ]; then
+  bash scripts/build-test-tools.sh
+  # The Go programs the tests drive, built here (cached per source hash) rather than inside a
+  # test's time limit: a cold gRPC build takes minutes on two cores.
+  say "building Go test programs"
+  PATH="$PATH:/usr/local/go/bin" node --input-type=module -e '
+    const { buildGoFixture } = await import("./dist/test/helpers/go-build.js");
+    const { readdirSync, existsSync } = await import("node:fs");
+    for (const d of readdirSync("test/fixtures")) if (existsSync(`test/fixtures/${d}/go.mod`)) buildGoFixture(d);
+  ' >&2
+fi
