@@ -1,6 +1,7 @@
 // Decodes struct process_event (bpf/include/process.h) in place from a ring-buffer batch.
 import type { KernelClock } from '../../model/clock.js';
 import type { ProcessEvent } from '../../model/process.js';
+import { cString } from '../c-string.js';
 
 export const PROCESS_EVENT = {
   size: 296,
@@ -18,10 +19,8 @@ export const PROCESS_EVENT = {
 const EXEC = 1;
 const EXIT = 2;
 
-function cString(view: DataView, off: number, max: number): string {
-  const bytes = new Uint8Array(view.buffer, view.byteOffset + off, max);
-  const end = bytes.indexOf(0);
-  return Buffer.from(bytes.subarray(0, end < 0 ? max : end)).toString('utf8');
+function field(view: DataView, off: number, max: number): string {
+  return cString(new Uint8Array(view.buffer, view.byteOffset + off, max));
 }
 
 /** Returns null for records that are too short or of an unknown type (counted by the caller). */
@@ -31,9 +30,9 @@ export function decodeProcessEvent(view: DataView, off: number, len: number, clo
   const pid = view.getUint32(off + PROCESS_EVENT.pid, true);
   const ppid = view.getUint32(off + PROCESS_EVENT.ppid, true);
   const timeUnixNano = clock.toWallNs(view.getBigUint64(off + PROCESS_EVENT.tsNs, true));
-  const comm = cString(view, off + PROCESS_EVENT.comm, PROCESS_EVENT.commLen);
+  const comm = field(view, off + PROCESS_EVENT.comm, PROCESS_EVENT.commLen);
   if (type === EXEC) {
-    return { kind: 'exec', pid, ppid, comm, timeUnixNano, filename: cString(view, off + PROCESS_EVENT.filename, PROCESS_EVENT.filenameLen) };
+    return { kind: 'exec', pid, ppid, comm, timeUnixNano, filename: field(view, off + PROCESS_EVENT.filename, PROCESS_EVENT.filenameLen) };
   }
   if (type === EXIT) {
     return { kind: 'exit', pid, ppid, comm, timeUnixNano, status: view.getInt32(off + PROCESS_EVENT.exitCode, true) };

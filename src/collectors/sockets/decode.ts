@@ -1,6 +1,7 @@
 // Decodes the records of bpf/sockets.bpf.c (layouts in bpf/include/sockets.h) in place.
 import type { KernelClock } from '../../model/clock.js';
 import { formatIpv4, formatIpv6 } from '../../model/address.js';
+import { cString } from '../c-string.js';
 import type { ConnectionRole, Direction } from '../../model/connection.js';
 
 export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3 } as const;
@@ -65,11 +66,6 @@ const ROLES: ConnectionRole[] = ['unknown', 'client', 'server'];
 
 function role(v: number): ConnectionRole {
   return ROLES[v] ?? 'unknown';
-}
-
-function cString(b: Uint8Array): string {
-  const end = b.indexOf(0);
-  return Buffer.from(b.subarray(0, end < 0 ? b.length : end)).toString('utf8');
 }
 
 function address(family: number, bytes: Uint8Array): string {

@@ -165,15 +165,7 @@ export class ConnectionTracker {
     const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
     c.session?.close(t);
     this.#drain(c);
-    for (const s of [c.streams.egress, c.streams.ingress]) {
-      this.#retired.bytesDelivered = (this.#retired.bytesDelivered ?? 0) + s.stats.bytesDelivered;
-      this.#retired.bytesGap = (this.#retired.bytesGap ?? 0) + s.stats.bytesGap;
-      this.#retired.gaps = (this.#retired.gaps ?? 0) + s.stats.gaps;
-    }
-    for (const [k, v] of Object.entries(c.session?.stats() ?? {})) {
-      const name = `${c.handler?.name ?? 'unknown'}_${k}`;
-      this.#retired[name] = (this.#retired[name] ?? 0) + v;
-    }
+    addConnectionCounters(this.#retired, c);
   }
 
   #drain(c: TrackedConnection): void {
@@ -200,22 +192,24 @@ export class ConnectionTracker {
   }
 
   stats(): TrackerStats {
-    const live: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
-    for (const c of this.#conns.values()) {
-      for (const s of [c.streams.egress, c.streams.ingress]) {
-        live.bytesDelivered! += s.stats.bytesDelivered;
-        live.bytesGap! += s.stats.bytesGap;
-        live.gaps! += s.stats.gaps;
-      }
-      for (const [k, v] of Object.entries(c.session?.stats() ?? {})) {
-        const name = `${c.handler?.name ?? 'unknown'}_${k}`;
-        live[name] = (live[name] ?? 0) + v;
-      }
-    }
+    // Connections gone are already in #retired; the live ones are added on a copy.
     const merged: Record<string, number> = { ...this.#retired };
-    for (const [k, v] of Object.entries(live)) merged[k] = (merged[k] ?? 0) + v;
+    for (const c of this.#conns.values()) addConnectionCounters(merged, c);
     return { connections: this.#conns.size, ...this.#counters, ...merged } as TrackerStats;
   }
+}
+
+/** Adds a connection's stream counters and its session's (prefixed by protocol) into `into`. */
+function addConnectionCounters(into: Record<string, number>, c: TrackedConnection): void {
+  const add = (k: string, v: number): void => {
+    into[k] = (into[k] ?? 0) + v;
+  };
+  for (const s of [c.streams.egress, c.streams.ingress]) {
+    add('bytesDelivered', s.stats.bytesDelivered);
+    add('bytesGap', s.stats.bytesGap);
+    add('gaps', s.stats.gaps);
+  }
+  for (const [k, v] of Object.entries(c.session?.stats() ?? {})) add(`${c.handler?.name ?? 'unknown'}_${k}`, v);
 }
 
 /** A request leaving means we are the client; a request arriving means we serve it. */
