@@ -64,12 +64,13 @@ struct conn_state {
 	__u64 bytes[2];
 	__u8 role;
 	__u8 protocol;
-	__u8 probes;       /* data syscalls inspected so far while protocol is unknown */
-	__u8 pad;
+	__u8 probes;       /* data syscalls inspected so far (for the protocol, then for a TLS upgrade) */
+	__u8 tls;          /* plaintext comes from a TLS library's probes; the wire is ciphertext */
 	__u16 sock_type;
 	__u16 lport;
 	__u16 rport;
-	__u16 pad2[3];
+	__u16 tls_version;
+	__u16 pad2[2];
 };
 
 /* A datagram's peer as the syscall named it. */
@@ -164,6 +165,10 @@ static __always_inline __u8 infer_protocol(const __u8 *b, __u32 len)
 {
 	if (len < 8)
 		return PROTO_UNKNOWN;
+	/* TLS: a handshake record (content type 22, legacy version 3.x; RFC 8446 §5.1). Ciphertext is
+	 * never copied; the TLS library probes deliver the plaintext. */
+	if (b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04)
+		return PROTO_TLS;
 	/* HTTP/2 with prior knowledge: the client connection preface "PRI * HTTP/2.0..." (RFC 9113 §3.4). */
 	if (b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*' && b[5] == ' ' && b[6] == 'H' && b[7] == 'T')
 		return PROTO_HTTP2;
@@ -317,7 +322,9 @@ static __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 		e->h.peer_family = r->peer.family;
 		e->h.peer_port = r->peer.port;
 		__builtin_memcpy(e->h.peer_addr, r->peer.addr, 16);
+		e->h.tls = c->tls;
 		e->h.pad0 = 0;
+		e->h.tls_version = c->tls_version;
 		/* The compiler drops a clamp it can prove redundant, and with it the bound the verifier
 		 * needs for the copy size: restate it in a form it cannot remove. */
 		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
@@ -359,7 +366,9 @@ static __always_inline void emit_skip(struct conn_state *c, __u32 tgid, __u32 fd
 	h->peer_family = 0;
 	h->peer_port = 0;
 	__builtin_memset(h->peer_addr, 0, 16);
+	h->tls = c->tls;
 	h->pad0 = 0;
+	h->tls_version = c->tls_version;
 	bpf_ringbuf_submit(h, wakeup_flag());
 }
 
@@ -441,7 +450,7 @@ static __always_inline void datagram_peer(struct call_args *a, struct peer *p)
 	}
 }
 
-static __noinline void handle_data(struct call_args *a, long ret)
+static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_call)
 {
 	if (ret <= 0)
 		return;
@@ -450,8 +459,15 @@ static __noinline void handle_data(struct call_args *a, long ret)
 	if (!c)
 		return;
 	__u8 dir = a->direction & 1;
-	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
 	__sync_fetch_and_add(&c->bytes[dir], ret);
+	/* Ciphertext: this connection's payload comes from the TLS library probes (tls_probes.h). */
+	if (c->tls || c->protocol == PROTO_TLS)
+		return;
+	if (in_tls_call) {
+		c->protocol = PROTO_TLS;
+		return;
+	}
+	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
 	if (a->kind == CALL_SIZE_ONLY) {
 		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE)
 			emit_skip(c, tgid, a->fd, dir, position, ret);
@@ -467,6 +483,10 @@ static __noinline void handle_data(struct call_args *a, long ret)
 			return;
 		/* DNS is told by its port (53), not its bytes: a DNS header has no magic. */
 		__u8 p = (c->lport == 53 || c->rport == 53 || peer.port == 53) ? PROTO_DNS : probe_protocol(base, ret < len ? ret : len);
+		if (p == PROTO_TLS) {
+			c->protocol = p;
+			return;
+		}
 		if (p != PROTO_UNKNOWN) {
 			c->protocol = p;
 		} else if (++c->probes >= SOCK_PROBE_ATTEMPTS) {
@@ -479,6 +499,18 @@ static __noinline void handle_data(struct call_args *a, long ret)
 	}
 	if (c->protocol == PROTO_NONE)
 		return;
+	/* A cleartext start that switches to TLS (PostgreSQL SSLRequest, MySQL CLIENT_SSL, STARTTLS):
+	 * the first few syscalls are checked for a handshake record. */
+	if (c->probes < SOCK_PROBE_ATTEMPTS && c->protocol != PROTO_DNS) {
+		c->probes++;
+		__u64 base = 0;
+		__u32 len = 0;
+		if (segment(a, 0, &base, &len) && probe_protocol(base, ret < len ? ret : len) == PROTO_TLS) {
+			c->protocol = PROTO_TLS;
+			lantern_count(SOCK_CTR_TLS_UPGRADES);
+			return;
+		}
+	}
 	__u32 call_len = ret;
 	__u32 budget = SOCK_CHUNK_SIZE * SOCK_MAX_CHUNKS;
 	if (budget > call_len)
@@ -510,7 +542,7 @@ static __noinline void handle_data(struct call_args *a, long ret)
 /* sendmmsg/recvmmsg return a count of messages; each mmsghdr says how many bytes its message moved.
  * Each message is handled as one sendmsg/recvmsg (libuv, and so dig and Node, send UDP this way). */
 #define SOCK_MAX_MMSG 4
-static __always_inline void handle_mmsg(struct call_args *a, long ret)
+static __always_inline void handle_mmsg(struct call_args *a, long ret, bool in_tls_call)
 {
 	for (int i = 0; i < SOCK_MAX_MMSG; i++) {
 		if (i >= ret)
@@ -522,9 +554,11 @@ static __always_inline void handle_mmsg(struct call_args *a, long ret)
 		struct call_args m = *a;
 		m.kind = CALL_MSG;
 		m.ptr = at; /* msg_hdr is the first member of struct mmsghdr */
-		handle_data(&m, len);
+		handle_data(&m, len, in_tls_call);
 	}
 }
+
+#include "tls_probes.h"
 
 /* --- enter: save the arguments of syscalls on sockets ------------------------------------------- */
 
@@ -572,7 +606,8 @@ static __always_inline void drop_call(void)
 	{                                                \
 		struct call_args *a = take_call();       \
 		if (a) {                                 \
-			handle_data(a, ctx->ret);        \
+			bool t = tls_note_syscall(a->fd); \
+			handle_data(a, ctx->ret, t);     \
 			drop_call();                     \
 		}                                        \
 		return 0;                                \
@@ -612,7 +647,8 @@ EXIT_DATA(sendmsg)
 	{                                                \
 		struct call_args *a = take_call();       \
 		if (a) {                                 \
-			handle_mmsg(a, ctx->ret);        \
+			bool t = tls_note_syscall(a->fd); \
+			handle_mmsg(a, ctx->ret, t);     \
 			drop_call();                     \
 		}                                        \
 		return 0;                                \

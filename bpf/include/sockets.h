@@ -3,7 +3,7 @@
 #ifndef LANTERN_SOCKETS_H
 #define LANTERN_SOCKETS_H
 
-enum socket_event_type { SOCK_EV_OPEN = 1, SOCK_EV_DATA = 2, SOCK_EV_CLOSE = 3 };
+enum socket_event_type { SOCK_EV_OPEN = 1, SOCK_EV_DATA = 2, SOCK_EV_CLOSE = 3, SOCK_EV_EXEC = 4 };
 
 enum socket_role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
 
@@ -18,6 +18,7 @@ enum socket_protocol {
 	PROTO_MYSQL = 4,
 	PROTO_REDIS = 5,
 	PROTO_DNS = 6,
+	PROTO_TLS = 7,   /* TLS records on the wire: ciphertext, never copied (plaintext comes from uprobes) */
 	PROTO_NONE = 255,
 };
 
@@ -32,7 +33,11 @@ enum socket_counter {
 	SOCK_CTR_CONN_OPENS = 6,
 	SOCK_CTR_CONN_CLOSES = 7,
 	SOCK_CTR_PROTO_GIVEUP = 8,   /* connections classified as of no interest */
-	SOCK_CTR_NUM = 9,
+	SOCK_CTR_TLS_CALLS = 9,      /* TLS library reads/writes that returned plaintext */
+	SOCK_CTR_TLS_NO_FD = 10,     /* ... whose socket could not be told: plaintext dropped */
+	SOCK_CTR_TLS_CALLS_FULL = 11, /* TLS call table full: that call is not traced */
+	SOCK_CTR_TLS_UPGRADES = 12,  /* cleartext connections that switched to TLS (SSLRequest, STARTTLS) */
+	SOCK_CTR_NUM = 13,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */
@@ -77,7 +82,9 @@ struct socket_data_header {
 	__u16 peer_family;
 	__u16 peer_port;
 	__u8 peer_addr[16];
-	__u32 pad0;
+	__u8 tls;          /* 1: plaintext from a TLS library (the wire carried ciphertext) */
+	__u8 pad0;
+	__u16 tls_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3; 0 when unknown */
 };
 
 struct socket_data_event {
@@ -97,6 +104,23 @@ struct socket_close_event {
 	__u64 ts_ns;
 	__u64 bytes_egress;
 	__u64 bytes_ingress;
+};
+
+/* A process replaced its image: user space looks for TLS libraries in it (SOCK_EV_EXEC). */
+struct socket_exec_event {
+	__u8 type; /* must be first */
+	__u8 pad0[3];
+	__u32 pid;
+	__u64 ts_ns;
+};
+
+/* Where Go's crypto/tls keeps what the probes need, per traced binary (index = the attach cookie's
+ * low 32 bits). Offsets in bytes, from the binary's DWARF or a table per Go version. */
+struct go_tls_layout {
+	__u32 conn_data;    /* crypto/tls.Conn.conn (net.Conn interface) + 8: its data pointer */
+	__u32 tcpconn_fd;   /* net.TCPConn → conn.fd (*net.netFD) */
+	__u32 netfd_sysfd;  /* net.netFD → pfd.Sysfd (internal/poll.FD) */
+	__u32 vers;         /* crypto/tls.Conn.vers (uint16); 0xffffffff when unknown */
 };
 
 #endif

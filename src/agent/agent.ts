@@ -30,7 +30,8 @@ class RecordFanout implements RecordSink {
   readonly counts: Record<string, number> = {};
   constructor(private readonly next: RecordSink[]) {}
   put(record: AgentRecord): void {
-    const key = record.type === 'process' ? `process.${record.event.kind}` : `exchange.${record.exchange.protocol}`;
+    const key = record.type === 'process' ? `process.${record.event.kind}`
+      : record.type === 'exchange' ? `exchange.${record.exchange.protocol}` : record.type;
     this.counts[key] = (this.counts[key] ?? 0) + 1;
     for (const n of this.next) n.put(record);
   }
@@ -106,7 +107,7 @@ export class Agent {
     preflight(this.log);
     const ctx = { config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata };
     for (const name of this.config.collectors) {
-      const c = createCollector(name);
+      const c = createCollector(name, this.config);
       if (c === null) continue;
       try {
         await c.start(ctx);

@@ -5,6 +5,7 @@ import type { Exchange } from '../model/exchange.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
 import type { HistogramPoint, SpanRecord } from '../model/span.js';
 import { type IdSource, randomIds } from '../semconv/ids.js';
+import { tlsAttributes } from '../semconv/tls.js';
 import { conventionsFor } from '../semconv/registry.js';
 import { SpanLinker, linkKey } from './span-linker.js';
 
@@ -54,6 +55,7 @@ export class ExchangePipeline implements RecordSink {
     const resource = this.opts.metadata.resource(ex.connection.pid);
     const conventions = conventionsFor(ex);
     const span = conventions.toSpan(ex, resource, this.#ids);
+    Object.assign(span.attributes, tlsAttributes(ex.connection));
     const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
     this.#linker.add(span, linkKey(ex, conventions.linkId(ex)));

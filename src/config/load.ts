@@ -7,6 +7,7 @@ import { LanternError } from '../errors.js';
 import {
   type AgentConfig, COLLECTOR_NAMES, type CollectorName, OTLP_PROTOCOLS, type OtlpSignalConfig, defaultConfig,
 } from './schema.js';
+import { applyProfilerFile } from './profiler.js';
 import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
 
 /** What the command line may set (undefined = not given). */
@@ -58,6 +59,8 @@ function setCollectors(c: AgentConfig, values: unknown[], source: string, path: 
     else problems.add(source, path, `unknown collector ${describe(v)} (known: ${COLLECTOR_NAMES.join(', ')})`);
   }
   if (values.length === 0) problems.add(source, path, 'needs at least one collector');
+  // TLS plaintext flows through the socket tracer's connection table and parsers.
+  if (out.includes('tls') && !out.includes('sockets')) problems.add(source, path, 'collector tls needs collector sockets');
   c.collectors = [...new Set(out)];
 }
 
@@ -75,7 +78,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -117,6 +120,7 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   if (resource) for (const [k, v] of Object.entries(resource)) c.resourceAttributes[k] = String(v);
   applyFileOtlp(c, mapping(d, 'otlp', path, problems), path, problems);
   applyFileServer(c, mapping(d, 'server', path, problems), path, problems);
+  applyProfilerFile(c.profiler, mapping(d, 'profiler', path, problems), path, problems);
   const log = mapping(d, 'log', path, problems);
   if (log) {
     if (log.level !== undefined) setLogLevel(c, log.level, path, 'log.level', problems);

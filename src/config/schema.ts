@@ -33,6 +33,36 @@ export interface ServerConfig {
   token?: string;
 }
 
+export interface PyroscopeConfig {
+  /** Base URL of Pyroscope (profiles are POSTed to <url>/ingest). */
+  url: string;
+  basicAuth?: { username: string; password: string };
+  bearerToken?: string;
+  /** X-Scope-OrgID (multi-tenant Pyroscope). */
+  tenantId?: string;
+  timeoutMs: number;
+}
+
+export interface ProfilerConfig {
+  /** Samples per second on each CPU (cpu-clock). */
+  frequencyHz: number;
+  /** Seconds between drains: one profile per service per interval. */
+  intervalSeconds: number;
+  /** Entries of each stack map and each count map (there are two of each: double buffering). */
+  stackMapEntries: number;
+  /** Distinct samples (stack × thread × span) kept per interval; the rest are dropped and counted. */
+  maxSamples: number;
+  /** Also sample the idle task (pid 0). */
+  includeIdle: boolean;
+  /** Write every profile as a .pb.gz file here. */
+  outputDir?: string;
+  pyroscope?: PyroscopeConfig;
+}
+
+export function defaultProfilerConfig(): ProfilerConfig {
+  return { frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false };
+}
+
 export interface AgentConfig {
   /** Trace only these processes; empty means every process. */
   pids: number[];
@@ -45,18 +75,20 @@ export interface AgentConfig {
   serviceName: string;
   server: ServerConfig;
   log: { level: LogLevel; format: 'text' | 'json' };
+  profiler: ProfilerConfig;
 }
 
 export function defaultConfig(): AgentConfig {
   const signal = (): OtlpSignalConfig => ({ protocol: 'grpc', headers: {} });
   return {
     pids: [],
-    collectors: ['sockets', 'process'],
+    collectors: ['sockets', 'tls', 'process'],
     otlp: { traces: signal(), metrics: { protocol: 'http/protobuf', headers: {} }, logs: signal(), timeoutMs: 10_000 },
     resourceAttributes: {},
     serviceName: 'lantern',
     server: { host: '127.0.0.1', port: 4590 },
     log: { level: 'info', format: 'text' },
+    profiler: defaultProfilerConfig(),
   };
 }
 

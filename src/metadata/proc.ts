@@ -103,3 +103,37 @@ export function redactArgs(args: string[]): string[] {
   }
   return out;
 }
+
+/** One line of /proc/<pid>/maps. */
+export interface MemoryMapping {
+  start: bigint;
+  end: bigint;
+  /** "r-xp" */
+  perms: string;
+  /** Offset in the file of the mapping's first byte. */
+  offset: number;
+  /** "fd:01" major:minor in hex, as the kernel prints it. */
+  dev: string;
+  inode: number;
+  /** File path, "[vdso]"/"[heap]"/..., or "" for anonymous memory; " (deleted)" stripped. */
+  path: string;
+  deleted: boolean;
+}
+
+/** Parses /proc/<pid>/maps; malformed lines are skipped (the file can change while it is read). */
+export function parseProcMaps(text: string): MemoryMapping[] {
+  const out: MemoryMapping[] = [];
+  for (const line of text.split('\n')) {
+    // start-end perms offset dev inode [path]; the path may contain spaces.
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+)\s*(.*)$/.exec(line);
+    if (m === null) continue;
+    let path = m[7]!;
+    const deleted = path.endsWith(' (deleted)');
+    if (deleted) path = path.slice(0, -' (deleted)'.length);
+    out.push({
+      start: BigInt(`0x${m[1]!}`), end: BigInt(`0x${m[2]!}`), perms: m[3]!, offset: parseInt(m[4]!, 16),
+      dev: m[5]!, inode: Number(m[6]!), path, deleted,
+    });
+  }
+  return out;
+}

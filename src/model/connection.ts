@@ -22,6 +22,13 @@ export interface ConnectionInfo extends ConnectionKey {
   transport: 'tcp' | 'udp' | 'unknown';
   local: Endpoint;
   remote: Endpoint;
+  /** Set when the payload is plaintext taken from a TLS library: the wire carried ciphertext. */
+  tls?: TlsInfo;
+}
+
+export interface TlsInfo {
+  /** "1.2", "1.3" (tls.protocol.version); absent when the library did not tell. */
+  version?: string;
 }
 
 /** Payload direction as seen by the process owning the socket. */

@@ -31,7 +31,7 @@ import { traceContextFromHeaders } from './traceparent.js';
 import { type HostPort, buildUrl, defaultPort, forwardedClient, parseHostPort, parseTarget, redactQuery } from './url.js';
 
 export interface HttpSemconvOptions {
-  /** url.scheme: 'http' for plaintext captures, 'https' for TLS plaintext. Default 'http'. */
+  /** url.scheme when the request does not say; default 'https' on TLS connections, else 'http'. */
   scheme?: 'http' | 'https';
   /** The matched route template ("/users/{id}"), when known: server spans only. Never a raw path. */
   route?: string;
@@ -85,7 +85,7 @@ function view(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
   const kind = spanKind(ex);
   const known = KNOWN_METHODS.has(request.method);
   const target = parseTarget(request.target);
-  const scheme = target.scheme === 'http' || target.scheme === 'https' ? target.scheme : (opts.scheme ?? 'http');
+  const scheme = target.scheme === 'http' || target.scheme === 'https' ? target.scheme : (opts.scheme ?? (connection.tls !== undefined ? 'https' : 'http'));
 
   // The origin server: an absolute-form target wins over Host (RFC 9112 §3.2.2), Host over the socket.
   let server: HostPort | undefined = target.authority;

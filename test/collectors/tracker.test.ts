@@ -33,7 +33,7 @@ const open = (fd: number, role: SocketOpen['role'], generation = 1): SocketOpen 
   local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5000 + fd }, comm: 'x', timeNs: 1n,
 });
 const data = (fd: number, direction: SocketData['direction'], position: number, text: string, role: SocketData['role'] = 'unknown', generation = 1): SocketData => ({
-  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, timeNs: 2n,
+  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, timeNs: 2n,
 });
 
 function tracker(log: string[], exchanges: Exchange[], opts: { max?: number; idle?: number } = {}, now = () => 0) {
@@ -102,4 +102,22 @@ t.test('a reused fd with a new generation starts a new connection', async (t) =>
   tr.handle(data(7, 'egress', 0, 'REQ two', 'client', 2));
   t.same(log, ['7:server:request:REQ one', '7:client:request:REQ two']);
   t.equal(tr.stats().opened, 2);
+});
+
+t.test('a connection that switches to TLS starts a new conversation from the plaintext', async (t) => {
+  const log: string[] = [];
+  const ex: Exchange[] = [];
+  const tr = tracker(log, ex);
+  tr.handle(open(7, 'client'));
+  tr.handle(data(7, 'egress', 0, 'REQ upgrade'));
+  // The plaintext continues the stream positions, wherever the cleartext left them.
+  tr.handle({ ...data(7, 'egress', 11, 'REQ secret'), tls: {} });
+  tr.handle({ ...data(7, 'ingress', 0, 'RES secret'), tls: { version: '1.3' } });
+  t.same(log, ['7:client:request:REQ upgrade', '7:client:request:REQ secret', '7:client:response:RES secret']);
+  t.equal(ex.length, 1, 'the cleartext session ended at the switch');
+  t.equal(ex[0]!.connection.tls, undefined, 'its exchanges stay cleartext');
+  tr.handle({ type: 'close', pid: 10, fd: 7, generation: 1, bytesEgress: 0, bytesIngress: 0, timeNs: 4n });
+  t.equal(ex.length, 2);
+  t.same(ex[1]!.connection.tls, { version: '1.3' }, 'the version learnt later reaches the TLS session');
+  t.equal(tr.stats().tlsConnections, 1);
 });

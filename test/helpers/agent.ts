@@ -31,7 +31,7 @@ export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestA
     port: '0',
     otlpFile: opts.otlpFile,
   }, opts.env ?? {});
-  const agent = new Agent(config, new Logger('info', false, { write: (l: string) => log.push(l) }));
+  const agent = new Agent(config, new Logger((process.env.DBG ? 'debug' : 'info'), false, { write: (l: string) => log.push(l) }));
   const spans: SpanRecord[] = [];
   const histograms: HistogramPoint[] = [];
   agent.addTelemetrySink({ spans: (s) => spans.push(...s), histograms: (p) => histograms.push(...p) });

@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { descendants, freePort, waitForPort } from './procs.js';
+import type { TlsCertificate } from './tls-cert.js';
 
 export interface Nginx {
   port: number;
@@ -20,6 +21,8 @@ export interface NginxOptions {
   http2?: boolean;
   /** Extra directives in the http block (upstreams...). */
   http?: string;
+  /** HTTPS with this certificate (HTTP/2 too when `http2` is set: negotiated by ALPN). */
+  tls?: TlsCertificate;
 }
 
 export async function startNginx(opts: NginxOptions = {}): Promise<Nginx> {
@@ -47,7 +50,8 @@ http {
   scgi_temp_path ${dir}/tmp/scgi;
   ${opts.http ?? ''}
   server {
-    listen 127.0.0.1:${port}${opts.http2 === true ? ' http2' : ''};
+    listen 127.0.0.1:${port}${opts.tls !== undefined ? ' ssl' : ''}${opts.http2 === true ? ' http2' : ''};
+    ${opts.tls !== undefined ? `ssl_certificate ${opts.tls.certFile}; ssl_certificate_key ${opts.tls.keyFile}; ssl_protocols TLSv1.2 TLSv1.3;` : ''}
     root ${root};
     location = /status { return 200 "ok\\n"; }
     ${opts.locations ?? ''}

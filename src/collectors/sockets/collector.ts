@@ -5,16 +5,20 @@ import { loadLanternObject, readCounters } from '../bpf-object.js';
 import type { Collector, CollectorContext } from '../collector.js';
 import { decodeSocketEvent } from './decode.js';
 import { ConnectionTracker } from './tracker.js';
+import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 
 /** Counter slots of bpf/include/sockets.h, in order. */
 const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
-  'payload_truncated', 'data_events', 'conn_opens', 'conn_closes', 'protocol_giveups'] as const;
+  'payload_truncated', 'data_events', 'conn_opens', 'conn_closes', 'protocol_giveups', 'tls_calls', 'tls_no_fd',
+  'lost_tls_calls_full', 'tls_upgrades'] as const;
 
 export interface SocketsCollectorOptions {
   handlers: ProtocolHandler[];
   maxConnections?: number;
   idleTimeoutMs?: number;
   ringBufferBytes?: number;
+  /** Plaintext of TLS libraries too (uprobes on OpenSSL and Go crypto/tls): the `tls` collector. */
+  tls?: Omit<TlsAttacherOptions, 'pids'>;
 }
 
 export class SocketsCollector implements Collector {
@@ -23,6 +27,7 @@ export class SocketsCollector implements Collector {
   #links: Link[] = [];
   #consumer: RingBufferConsumer | null = null;
   #tracker: ConnectionTracker | null = null;
+  #tls: TlsAttacher | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
   #failed = 0;
@@ -50,6 +55,10 @@ export class SocketsCollector implements Collector {
             this.#malformed++;
             return;
           }
+          if (e.type === 'exec') {
+            this.#tls?.onExec(e.pid);
+            return;
+          }
           // Read the process's identity while it is alive: it may exit before its spans leave.
           if (e.type === 'open') ctx.metadata.resource(e.pid, e.comm);
           try {
@@ -64,7 +73,16 @@ export class SocketsCollector implements Collector {
     });
     this.#sweep = setInterval(() => tracker.sweep(), 5_000).unref();
     try {
-      for (const p of obj.programs()) this.#links.push(p.attach());
+      // Tracepoints attach by their section name; uprobes are the TLS attacher's, file by file.
+      for (const p of obj.programs()) {
+        if (p.info.section.startsWith('uprobe') || p.info.section.startsWith('uretprobe')) continue;
+        if (p.name === 'tls_on_exec' && this.opts.tls === undefined) continue;
+        this.#links.push(p.attach());
+      }
+      if (this.opts.tls !== undefined) {
+        this.#tls = new TlsAttacher(obj, ctx.log, { ...this.opts.tls, pids: ctx.config.pids });
+        this.#tls.start();
+      }
     } catch (e) {
       await this.stop();
       throw e;
@@ -74,6 +92,7 @@ export class SocketsCollector implements Collector {
   async stop(): Promise<void> {
     if (this.#sweep !== null) clearInterval(this.#sweep);
     this.#sweep = null;
+    this.#tls?.stop();
     for (const l of this.#links) l.close();
     this.#links = [];
     await this.#consumer?.closeAndFlush();
@@ -98,6 +117,7 @@ export class SocketsCollector implements Collector {
       KERNEL_COUNTERS.forEach((name, i) => (out[`kernel_${name}`] = Number(k[i] ?? 0n)));
     }
     for (const [k, v] of Object.entries(this.#tracker?.stats() ?? {})) out[`tracker_${k}`] = v;
+    for (const [k, v] of Object.entries(this.#tls?.stats() ?? {})) out[`tls_${k}`] = v;
     return out;
   }
 }

@@ -2,16 +2,18 @@
 import type { KernelClock } from '../../model/clock.js';
 import { formatIpv4, formatIpv6 } from '../../model/address.js';
 import { cString } from '../c-string.js';
-import type { ConnectionRole, Direction } from '../../model/connection.js';
+import type { ConnectionRole, Direction, TlsInfo } from '../../model/connection.js';
 
-export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3 } as const;
+export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4 } as const;
 /** enum socket_protocol (bpf/include/sockets.h). */
-export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, REDIS: 5, DNS: 6, NONE: 255 } as const;
+export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, REDIS: 5, DNS: 6, TLS: 7, NONE: 255 } as const;
 
 /** struct socket_open_event */
 export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
 /** struct socket_data_header (data follows) */
-export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52 } as const;
+export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52, tls: 68, tlsVersion: 70 } as const;
+/** struct socket_exec_event */
+export const EXEC_EVENT = { size: 16, pid: 4, ts: 8 } as const;
 /** struct socket_close_event */
 export const CLOSE_EVENT = { size: 48, role: 1, protocol: 2, pid: 4, fd: 8, generation: 16, ts: 24, bytesEgress: 32, bytesIngress: 40 } as const;
 
@@ -47,6 +49,15 @@ export interface SocketData {
   data: Uint8Array;
   /** Datagrams: the peer address the syscall named (null on connected sockets). */
   peer: { address: string; port: number } | null;
+  /** Plaintext a TLS library handled (the wire carried ciphertext); null for cleartext. */
+  tls: TlsInfo | null;
+  timeNs: bigint;
+}
+
+/** A process replaced its image (exec): TLS libraries may have appeared. */
+export interface SocketExec {
+  type: 'exec';
+  pid: number;
   timeNs: bigint;
 }
 
@@ -60,9 +71,17 @@ export interface SocketClose {
   timeNs: bigint;
 }
 
-export type SocketEvent = SocketOpen | SocketData | SocketClose;
+export type SocketEvent = SocketOpen | SocketData | SocketClose | SocketExec;
 
 const ROLES: ConnectionRole[] = ['unknown', 'client', 'server'];
+
+/** TLS 1.0–1.3 wire versions (RFC 8446 §5.1 legacy_record_version numbering). */
+const TLS_VERSIONS: Record<number, string> = { 0x0301: '1.0', 0x0302: '1.1', 0x0303: '1.2', 0x0304: '1.3' };
+
+function tlsInfo(wire: number): TlsInfo {
+  const version = TLS_VERSIONS[wire];
+  return version === undefined ? {} : { version };
+}
 
 function role(v: number): ConnectionRole {
   return ROLES[v] ?? 'unknown';
@@ -102,6 +121,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       callLen: view.getUint32(off + DATA_HEADER.callLen, true),
       data: new Uint8Array(view.buffer, view.byteOffset + off + DATA_HEADER.size, n),
       peer: peerOf(view, off),
+      tls: view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true)),
       timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
     };
   }
@@ -124,6 +144,10 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       comm: cString(new Uint8Array(view.buffer, view.byteOffset + off + OPEN_EVENT.comm, 16)),
       timeNs: clock.toWallNs(view.getBigUint64(off + OPEN_EVENT.ts, true)),
     };
+  }
+  if (type === SOCK_EV.EXEC) {
+    if (len < EXEC_EVENT.size) return null;
+    return { type: 'exec', pid: view.getUint32(off + EXEC_EVENT.pid, true), timeNs: clock.toWallNs(view.getBigUint64(off + EXEC_EVENT.ts, true)) };
   }
   if (type === SOCK_EV.CLOSE) {
     if (len < CLOSE_EVENT.size) return null;

@@ -26,6 +26,7 @@ export interface TrackerStats {
   roleUnresolved: number;
   unknownProtocol: number;
   exchanges: number;
+  tlsConnections: number;
   bytesDelivered: number;
   bytesGap: number;
   gaps: number;
@@ -37,12 +38,24 @@ class TrackedConnection {
   session: ProtocolSession | null = null;
   handler: ProtocolHandler | null = null;
   lastSeenMs: number;
-  readonly streams: Record<Direction, StreamAssembler>;
+  streams: Record<Direction, StreamAssembler>;
 
   constructor(info: ConnectionInfo, nowMs: number) {
     this.info = info;
     this.lastSeenMs = nowMs;
-    this.streams = {
+    this.streams = this.#newStreams();
+  }
+
+  /** Fresh streams and no session: the bytes that follow are another conversation (TLS upgrade). */
+  restart(info: ConnectionInfo): void {
+    this.info = info;
+    this.session = null;
+    this.handler = null;
+    this.streams = this.#newStreams();
+  }
+
+  #newStreams(): Record<Direction, StreamAssembler> {
+    return {
       egress: new StreamAssembler({ data: (b, t) => this.#data('egress', b, t), gap: (n, t) => this.#gap('egress', n, t) }),
       ingress: new StreamAssembler({ data: (b, t) => this.#data('ingress', b, t), gap: (n, t) => this.#gap('ingress', n, t) }),
     };
@@ -67,7 +80,7 @@ class TrackedConnection {
 
 export class ConnectionTracker {
   readonly #conns = new Map<string, TrackedConnection>();
-  readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0 };
+  readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
   readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
 
@@ -76,7 +89,7 @@ export class ConnectionTracker {
   handle(e: SocketEvent): void {
     if (e.type === 'open') this.#open(e);
     else if (e.type === 'data') this.#data(e);
-    else this.#close(e);
+    else if (e.type === 'close') this.#close(e);
   }
 
   #open(e: SocketOpen): void {
@@ -123,11 +136,32 @@ export class ConnectionTracker {
       c.info.remote.address = e.peer.address;
       c.info.remote.port = e.peer.port;
     }
+    if (e.tls !== null) this.#noteTls(c, e);
     if (c.session === null && !this.#startSession(c, e)) return;
     const stream = c.streams[e.direction];
     if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
     else stream.chunk(e.position, e.data, e.timeNs);
     this.#drain(c);
+  }
+
+  /**
+   * Plaintext from a TLS library. On a connection that began in cleartext (PostgreSQL's SSLRequest,
+   * STARTTLS) the conversation starts over: what was parsed so far ends, the positions restart.
+   */
+  #noteTls(c: TrackedConnection, e: SocketData): void {
+    const tls = e.tls!;
+    if (c.info.tls === undefined) {
+      this.#counters.tlsConnections++;
+      if (c.session !== null) {
+        c.session.close(e.timeNs);
+        this.#drain(c);
+      }
+      addConnectionCounters(this.#retired, c);
+      c.restart({ ...c.info, tls: { ...tls } });
+    } else if (tls.version !== undefined && c.info.tls.version === undefined) {
+      // Sessions hold this object: the version reaches their exchanges too.
+      c.info.tls.version = tls.version;
+    }
   }
 
   /** Picks the protocol and, for connections found mid-life, the role. */
@@ -155,8 +189,10 @@ export class ConnectionTracker {
     const c = this.#conns.get(key);
     if (c === undefined) return;
     this.#counters.closed++;
-    c.streams.egress.end(e.bytesEgress, e.timeNs);
-    c.streams.ingress.end(e.bytesIngress, e.timeNs);
+    // The kernel's totals count bytes on the wire: ciphertext, on a TLS connection.
+    const tls = c.info.tls !== undefined;
+    c.streams.egress.end(tls ? null : e.bytesEgress, e.timeNs);
+    c.streams.ingress.end(tls ? null : e.bytesIngress, e.timeNs);
     this.#finish(key, c, e.timeNs);
   }
 

@@ -1,0 +1,251 @@
+// Keeps TLS uprobes on every library and binary that traced processes run: found by reading
+// /proc/<pid>/maps at start, after each exec (the loader maps libraries in the first moments, so
+// the new process is looked at again shortly after), and on a slow periodic rescan (dlopen).
+//
+// Uprobes attach to a file (its inode), for every process that maps it: each file is attached once,
+// however many processes use it, and released when none of them is left. Bounded: at most
+// `maxFiles` files; what is refused is counted.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import type { BpfObject, Link } from 'libbpf-ts';
+import type { Logger } from '../../log.js';
+import { type MemoryMapping, parseProcMaps } from '../../metadata/proc.js';
+import { ElfError } from '../../symbols/elf.js';
+import { OPENSSL_PROBES, type TlsTarget, tlsTargetOf } from './targets.js';
+
+export interface TlsAttacherOptions {
+  /** Trace only these processes and their descendants; empty = every process. */
+  pids: number[];
+  maxFiles?: number;
+  rescanMs?: number;
+  /** Extra looks after an exec, in ms: shared libraries are mapped by the loader after the exec. */
+  execRescansMs?: number[];
+  /** Where system TLS libraries are attached up front (every process: no scan needed). */
+  systemLibraryDirs?: string[];
+}
+
+interface Attached {
+  key: string;
+  path: string;
+  kind: TlsTarget['kind'];
+  links: Link[];
+  /** Processes seen mapping it; empty → released at the next rescan (unless pinned). */
+  pids: Set<number>;
+  pinned: boolean;
+}
+
+const DEFAULT_LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib64'];
+/** Files known to hold no TLS library: checked once per inode. */
+const MAX_NEGATIVE = 16_384;
+
+export class TlsAttacher {
+  readonly #attached = new Map<string, Attached>();
+  readonly #negative = new Set<string>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #rescan: NodeJS.Timeout | null = null;
+  readonly #counters = { files_checked: 0, files_attached: 0, files_released: 0, attach_failures: 0, attach_refused_limit: 0,
+    elf_errors: 0, open_failures: 0, scans: 0, exec_events: 0 };
+  readonly #maxFiles: number;
+
+  constructor(private readonly obj: BpfObject, private readonly log: Logger, private readonly opts: TlsAttacherOptions) {
+    this.#maxFiles = opts.maxFiles ?? 256;
+  }
+
+  start(): void {
+    // Even with --pid: a traced process's short-lived children (curl) must be covered from their
+    // first call, before any scan could see them. Other processes' calls stop in the BPF filter.
+    this.#attachSystemLibraries();
+    this.scanAll();
+    this.#rescan = setInterval(() => this.scanAll(), this.opts.rescanMs ?? 10_000).unref();
+  }
+
+  stop(): void {
+    if (this.#rescan !== null) clearInterval(this.#rescan);
+    this.#rescan = null;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const a of this.#attached.values()) for (const l of a.links) l.close();
+    this.#attached.clear();
+  }
+
+  /** A traced process exec'd: look at it now and again while its loader maps libraries. */
+  onExec(pid: number): void {
+    this.#counters.exec_events++;
+    this.scanPid(pid);
+    for (const ms of this.opts.execRescansMs ?? [50, 250, 1000]) {
+      if (this.#timers.size > 1024) break; // an exec storm: the periodic rescan catches up
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        this.scanPid(pid);
+      }, ms).unref();
+      this.#timers.add(t);
+    }
+  }
+
+  /** Every process in scope; also releases files no live process maps any more. */
+  scanAll(): void {
+    this.#counters.scans++;
+    const pids = this.#pidsInScope();
+    for (const a of this.#attached.values()) a.pids.clear();
+    for (const pid of pids) this.scanPid(pid);
+    for (const [key, a] of this.#attached) {
+      if (a.pinned || a.pids.size > 0) continue;
+      for (const l of a.links) l.close();
+      this.#attached.delete(key);
+      this.#counters.files_released++;
+    }
+  }
+
+  scanPid(pid: number): void {
+    let maps: MemoryMapping[];
+    try {
+      maps = parseProcMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'));
+    } catch {
+      return; // gone already
+    }
+    const seen = new Set<string>();
+    for (const m of maps) {
+      if (!m.perms.includes('x') || !m.path.startsWith('/') || m.deleted) continue;
+      const key = `${m.dev}:${m.inode}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const known = this.#attached.get(key);
+      if (known !== undefined) {
+        known.pids.add(pid);
+        continue;
+      }
+      if (this.#negative.has(key)) continue;
+      // Through the process's root: a container's files are not at the same path on the host.
+      this.#consider(key, `/proc/${pid}/root${m.path}`, m.path, pid);
+    }
+  }
+
+  stats(): Record<string, number> {
+    let links = 0;
+    for (const a of this.#attached.values()) links += a.links.length;
+    return { ...this.#counters, files: this.#attached.size, links };
+  }
+
+  #consider(key: string, openPath: string, displayPath: string, pid: number | null): void {
+    this.#counters.files_checked++;
+    let target: TlsTarget | null;
+    try {
+      target = tlsTargetOf(openPath);
+    } catch (e) {
+      if (!(e instanceof ElfError)) {
+        // Unreadable now (the process exited, a permission): not a verdict on the file.
+        this.#counters.open_failures++;
+        this.log.debug('tls: file not readable', { path: openPath, error: String(e) });
+        return;
+      }
+      this.#counters.elf_errors++;
+      this.log.debug('tls: not an ELF we can read', { path: displayPath, error: e.message });
+      target = null;
+    }
+    if (target === null) {
+      if (this.#negative.size >= MAX_NEGATIVE) this.#negative.clear();
+      this.#negative.add(key);
+      return;
+    }
+    if (this.#attached.size >= this.#maxFiles) {
+      this.#counters.attach_refused_limit++;
+      return;
+    }
+    const links = this.#attachTarget(openPath, target);
+    if (links === null) {
+      this.#negative.add(key); // do not retry a failing file on every scan
+      return;
+    }
+    this.#attached.set(key, { key, path: displayPath, kind: target.kind, links, pids: new Set(pid === null ? [] : [pid]), pinned: pid === null });
+    this.#counters.files_attached++;
+    this.log.info('tls: probes attached', { path: displayPath, library: target.kind, probes: links.length });
+  }
+
+  #attachTarget(path: string, target: TlsTarget): Link[] | null {
+    const links: Link[] = [];
+    try {
+      for (const p of OPENSSL_PROBES) {
+        const offset = target.offsets[p.fn];
+        if (offset === undefined) continue;
+        links.push(this.obj.program(p.entry).attachUprobe({ binaryPath: path, offset }));
+        if (p.ret) links.push(this.obj.program('ssl_return').attachUprobe({ binaryPath: path, offset, retprobe: true }));
+      }
+      return links;
+    } catch (e) {
+      for (const l of links) l.close();
+      this.#counters.attach_failures++;
+      this.log.warn('tls: could not attach probes', { path, error: String(e) });
+      return null;
+    }
+  }
+
+  /** libssl in the usual directories: attached for every process before any of them is seen. */
+  #attachSystemLibraries(): void {
+    for (const dir of this.opts.systemLibraryDirs ?? DEFAULT_LIB_DIRS) {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!/^libssl\.so\.[0-9.]+$/.test(name)) continue;
+        const path = `${dir}/${name}`;
+        let key: string;
+        try {
+          const st = statSync(path);
+          key = `${devString(st.dev)}:${st.ino}`;
+        } catch {
+          continue;
+        }
+        if (!this.#attached.has(key) && !this.#negative.has(key)) this.#consider(key, path, path, null);
+      }
+    }
+  }
+
+  /** Pids to scan: all, or the targets and their descendants (by parent links in /proc). */
+  #pidsInScope(): number[] {
+    const all: number[] = [];
+    for (const name of safeReaddir('/proc')) if (/^\d+$/.test(name)) all.push(Number(name));
+    const self = process.pid;
+    if (this.opts.pids.length === 0) return all.filter((p) => p !== self);
+    const parent = new Map<number, number>();
+    for (const pid of all) {
+      const ppid = parentOf(pid);
+      if (ppid !== null) parent.set(pid, ppid);
+    }
+    const targets = new Set(this.opts.pids);
+    return all.filter((pid) => {
+      for (let p: number | undefined = pid, depth = 0; p !== undefined && p > 1 && depth < 64; p = parent.get(p), depth++) {
+        if (targets.has(p)) return true;
+      }
+      return false;
+    });
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(rest[1]);
+    return Number.isInteger(ppid) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** st_dev → the "major:minor" hex form /proc/<pid>/maps prints (Linux's new_encode_dev layout). */
+export function devString(dev: number): string {
+  const major = ((dev >>> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
+  const minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
+  return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
+}

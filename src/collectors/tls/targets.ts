@@ -1,0 +1,51 @@
+// Which files TLS probes attach to, and where: an ELF that exports OpenSSL's SSL_read/SSL_write (libssl
+// itself, or a binary that links OpenSSL statically such as node), or a Go binary with crypto/tls.
+import { ElfFile } from '../../symbols/elf.js';
+
+/** OpenSSL functions probed, with the program at entry and whether a return probe is needed. */
+export const OPENSSL_PROBES = [
+  { fn: 'SSL_read', entry: 'ssl_read_enter', ret: true },
+  { fn: 'SSL_read_ex', entry: 'ssl_read_ex_enter', ret: true },
+  { fn: 'SSL_write', entry: 'ssl_write_enter', ret: true },
+  { fn: 'SSL_write_ex', entry: 'ssl_write_ex_enter', ret: true },
+  { fn: 'SSL_do_handshake', entry: 'ssl_handshake_enter', ret: true },
+  { fn: 'SSL_free', entry: 'ssl_free_enter', ret: false },
+] as const;
+
+export type OpenSslFunction = (typeof OPENSSL_PROBES)[number]['fn'];
+
+export interface OpenSslTarget {
+  kind: 'openssl';
+  /** File offsets of the functions found (uprobes attach at file offsets). */
+  offsets: Partial<Record<OpenSslFunction, number>>;
+}
+
+export type TlsTarget = OpenSslTarget;
+
+/** Reads an ELF file and says how to probe it; null when it has no TLS library we know. */
+export function tlsTargetOf(path: string): TlsTarget | null {
+  const elf = ElfFile.open(path);
+  try {
+    return openSslOffsets(elf);
+  } finally {
+    elf.close();
+  }
+}
+
+function openSslOffsets(elf: ElfFile): OpenSslTarget | null {
+  // Exported symbols first (libssl, node); a static build that kept only .symtab second.
+  for (const table of ['.dynsym', '.symtab'] as const) {
+    const wanted = new Set<string>(OPENSSL_PROBES.map((p) => p.fn));
+    const offsets: Partial<Record<OpenSslFunction, number>> = {};
+    for (const s of elf.symbols(table)) {
+      if (!wanted.has(s.name) || s.value === 0 || s.sectionIndex === 0) continue;
+      const off = elf.addressToOffset(s.value);
+      if (off !== undefined) offsets[s.name as OpenSslFunction] = off;
+    }
+    // Reads and writes, in either form, are what make the plaintext visible.
+    const reads = offsets.SSL_read !== undefined || offsets.SSL_read_ex !== undefined;
+    const writes = offsets.SSL_write !== undefined || offsets.SSL_write_ex !== undefined;
+    if (reads && writes) return { kind: 'openssl', offsets };
+  }
+  return null;
+}
