@@ -464,6 +464,10 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 	if (c->tls || c->protocol == PROTO_TLS)
 		return;
 	if (in_tls_call) {
+		/* The library's own syscall (handshake or record I/O). On a connection that began in a
+		 * protocol's cleartext, this is its switch to TLS. */
+		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE)
+			lantern_count(SOCK_CTR_TLS_UPGRADES);
 		c->protocol = PROTO_TLS;
 		return;
 	}

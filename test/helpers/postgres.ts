@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './procs.js';
 import type { Ran } from './spawn.js';
+import type { TlsCertificate } from './tls-cert.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -54,7 +55,7 @@ function postgresIds(): { uid: number; gid: number } {
   };
 }
 
-export async function startPostgres(users: PgUser[], databases: Array<{ name: string; owner: string }>): Promise<Postgres> {
+export async function startPostgres(users: PgUser[], databases: Array<{ name: string; owner: string }>, opts: { tls?: TlsCertificate } = {}): Promise<Postgres> {
   const { uid, gid } = postgresIds();
   const dir = mkdtempSync(join(tmpdir(), 'lantern-pg-'));
   chmodSync(dir, 0o755);
@@ -70,10 +71,19 @@ export async function startPostgres(users: PgUser[], databases: Array<{ name: st
   writeFileSync(join(data, 'pg_hba.conf'), hba);
   chownSync(join(data, 'pg_hba.conf'), uid, gid);
 
+  // The server insists its key belongs to it and is readable by no one else.
+  const ssl = ['-c', 'ssl=off'];
+  if (opts.tls !== undefined) {
+    for (const [name, pem] of [['server.crt', opts.tls.cert], ['server.key', opts.tls.key]] as const) {
+      writeFileSync(join(data, name), pem, { mode: 0o600 });
+      chownSync(join(data, name), uid, gid);
+    }
+    ssl.splice(0, 2, '-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key');
+  }
   const port = await freePort();
   const child: ChildProcess = spawn('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'postgres'), '-D', data, '-p', String(port), '-k', dir,
     '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-    '-c', 'ssl=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20', '-c', 'autovacuum=off', '-c', 'log_min_messages=fatal'],
+    ...ssl, '-c', 'shared_buffers=16MB', '-c', 'max_connections=20', '-c', 'autovacuum=off', '-c', 'log_min_messages=fatal'],
   { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
