@@ -15,10 +15,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # What the agent needs to build and run: a BPF compiler, libbpf, bpftool for vmlinux.h, a C++
-# toolchain for the addon, bpftrace for the bpftrace collector.
-packages=(clang-14 llvm-14 libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make g++ gcc python3 util-linux)
+# toolchain for the addon, bpftrace for the bpftrace collector, xz for MiniDebugInfo symbols.
+packages=(clang-14 llvm-14 libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make g++ gcc python3 util-linux xz-utils)
 if [ "$mode" = "--test" ]; then
-  packages+=(nginx curl wrk dnsmasq-base bind9-dnsutils iproute2 redis-server redis-tools nghttp2-client mariadb-server mariadb-client postgresql postgresql-client)
+  # Real servers and clients, openssl for test certificates, binutils/linux-perf to check symbols
+  # and profiles against objdump, nm and perf.
+  packages+=(nginx curl wrk dnsmasq-base bind9-dnsutils iproute2 redis-server redis-tools nghttp2-client mariadb-server mariadb-client
+    postgresql postgresql-client openssl binutils linux-perf)
 fi
 
 missing=()
@@ -51,8 +54,10 @@ if [ "$mode" = "--test" ]; then
   # test's time limit: a cold gRPC build takes minutes on two cores.
   say "building Go test programs"
   PATH="$PATH:/usr/local/go/bin" node --input-type=module -e '
-    const { buildGoFixture } = await import("./dist/test/helpers/go-build.js");
+    const { buildGoFixture, STRIPPED } = await import("./dist/test/helpers/go-build.js");
     const { readdirSync, existsSync } = await import("node:fs");
     for (const d of readdirSync("test/fixtures")) if (existsSync(`test/fixtures/${d}/go.mod`)) buildGoFixture(d);
+    buildGoFixture("go-http", STRIPPED); // Go TLS tracing without symbols or DWARF
+    (await import("./dist/test/fixtures/go-tls-probe/build.js")).buildAllGoTlsProbeVariants(); // -w, -s -w, PIE, arm64
   ' >&2
 fi

@@ -289,32 +289,58 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 #endif
 
 #ifdef GO_G
-static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 dir)
+/* Plaintext of one Read or Write of the *tls.Conn `conn`, to its socket. */
+static __always_inline int go_tls_emit(__u64 conn, __u32 layout, __u64 buf, long n, __u8 dir)
+{
+	if (n <= 0)
+		return 0;
+	struct go_tls_layout *l = bpf_map_lookup_elem(&go_tls_layouts, &layout);
+	if (!l)
+		return 0;
+	/* conn.conn (net.Conn) → its data pointer (*net.TCPConn) → .fd (*net.netFD) → .pfd.Sysfd */
+	__u64 tcp = 0, netfd = 0;
+	__s64 sysfd = -1;
+	if (bpf_probe_read_user(&tcp, sizeof(tcp), (void *)(conn + l->conn_data)) != 0 || !tcp ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (void *)(tcp + l->tcpconn_fd)) != 0 || !netfd ||
+	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + l->netfd_sysfd)) != 0 || sysfd < 0 || sysfd > 0x7fffffff) {
+		lantern_count(SOCK_CTR_TLS_NO_FD);
+		return 0;
+	}
+	__u16 vers = 0;
+	if (l->vers != 0xffffffff)
+		bpf_probe_read_user(&vers, sizeof(vers), (void *)(conn + l->vers));
+	struct tls_data d = { .buf = buf, .len = n > 0x7fffffff ? 0x7fffffff : n, .fd = sysfd,
+			      .tgid = bpf_get_current_pid_tgid() >> 32, .version = vers, .direction = dir };
+	return tls_emit(&d);
+}
+
+/* func (c *Conn) Read(b []byte) (int, error): the receiver and the slice's pointer are saved for the
+ * RET probes, keyed by goroutine. */
+SEC("uprobe")
+int go_tls_read_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!lantern_traced(id >> 32))
 		return 0;
 	struct go_call_key key = { .tgid = id >> 32, .g = GO_G(ctx) };
-	/* func (c *Conn) Read(b []byte) / Write(b []byte): receiver, then the slice's pointer. */
-	struct go_call call = { .conn = GO_R0(ctx), .buf = GO_R1(ctx), .layout = (__u32)bpf_get_attach_cookie(ctx), .direction = dir };
+	struct go_call call = { .conn = GO_R0(ctx), .buf = GO_R1(ctx), .layout = (__u32)bpf_get_attach_cookie(ctx), .direction = DIR_INGRESS };
 	if (bpf_map_update_elem(&go_tls_calls, &key, &call, BPF_ANY) != 0)
 		lantern_count(SOCK_CTR_TLS_CALLS_FULL);
 	return 0;
 }
 
-SEC("uprobe")
-int go_tls_read_enter(struct pt_regs *ctx)
-{
-	return go_tls_enter(ctx, DIR_INGRESS);
-}
-
+/* func (c *Conn) Write(b []byte) (int, error) writes all of b or fails: its plaintext is taken at
+ * entry, before any byte leaves. (At a RET it would race the answer: another goroutine can read
+ * the response before this one returns, and a request must reach user space before its response.) */
 SEC("uprobe")
 int go_tls_write_enter(struct pt_regs *ctx)
 {
-	return go_tls_enter(ctx, DIR_EGRESS);
+	if (!lantern_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	return go_tls_emit(GO_R0(ctx), (__u32)bpf_get_attach_cookie(ctx), GO_R1(ctx), GO_R2(ctx), DIR_EGRESS);
 }
 
-/* Attached at every RET of both functions: results (n int, err error) are in the result registers. */
+/* Attached at every RET of Read: results (n int, err error) are in the result registers. */
 SEC("uprobe")
 int go_tls_return(struct pt_regs *ctx)
 {
@@ -325,27 +351,7 @@ int go_tls_return(struct pt_regs *ctx)
 		return 0;
 	struct go_call call = *p;
 	bpf_map_delete_elem(&go_tls_calls, &key);
-	long n = GO_R0(ctx);
-	if (n <= 0)
-		return 0;
-	struct go_tls_layout *l = bpf_map_lookup_elem(&go_tls_layouts, &call.layout);
-	if (!l)
-		return 0;
-	/* conn.conn (net.Conn) → its data pointer (*net.TCPConn) → .fd (*net.netFD) → .pfd.Sysfd */
-	__u64 tcp = 0, netfd = 0;
-	__s64 sysfd = -1;
-	if (bpf_probe_read_user(&tcp, sizeof(tcp), (void *)(call.conn + l->conn_data)) != 0 || !tcp ||
-	    bpf_probe_read_user(&netfd, sizeof(netfd), (void *)(tcp + l->tcpconn_fd)) != 0 || !netfd ||
-	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + l->netfd_sysfd)) != 0 || sysfd < 0 || sysfd > 0x7fffffff) {
-		lantern_count(SOCK_CTR_TLS_NO_FD);
-		return 0;
-	}
-	__u16 vers = 0;
-	if (l->vers != 0xffffffff)
-		bpf_probe_read_user(&vers, sizeof(vers), (void *)(call.conn + l->vers));
-	struct tls_data d = { .buf = call.buf, .len = n > 0x7fffffff ? 0x7fffffff : n, .fd = sysfd,
-			      .tgid = id >> 32, .version = vers, .direction = call.direction };
-	return tls_emit(&d);
+	return go_tls_emit(call.conn, call.layout, call.buf, GO_R0(ctx), call.direction);
 }
 #endif
 

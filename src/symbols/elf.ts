@@ -67,6 +67,8 @@ export const ET_DYN = 3;
 export const PT_LOAD = 1;
 export const PT_NOTE = 4;
 export const PF_X = 1;
+export const SHN_UNDEF = 0;
+export const SHF_EXECINSTR = 0x4;
 export const SHT_SYMTAB = 2;
 export const SHT_NOTE = 7;
 export const SHT_NOBITS = 8;
@@ -157,6 +159,11 @@ export class ElfFile {
 
   close(): void {
     this.src.close();
+  }
+
+  /** Size of the file (or buffer) in bytes. */
+  get size(): number {
+    return this.src.size;
   }
 
   section(name: string): ElfSection | undefined {

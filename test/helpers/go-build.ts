@@ -6,17 +6,27 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'no
 import { join } from 'node:path';
 import { repoRoot } from './cli.js';
 
-export function buildGoFixture(name: string): string {
+export interface GoBuildOptions {
+  /** `go build -ldflags` (e.g. "-s -w": a stripped binary without DWARF). */
+  ldflags?: string;
+}
+
+/** A release-style build without symbols or DWARF (`-s -w`). */
+export const STRIPPED: GoBuildOptions = { ldflags: '-s -w' };
+
+export function buildGoFixture(name: string, opts: GoBuildOptions = {}): string {
   const dir = join(repoRoot, 'test/fixtures', name);
   const hash = createHash('sha256');
   for (const f of readdirSync(dir).sort()) hash.update(f).update(readFileSync(join(dir, f)));
+  hash.update(JSON.stringify(opts));
   const cache = process.env.LANTERN_TOOLS_CACHE ?? '/var/cache/lantern-test-tools';
   mkdirSync(cache, { recursive: true });
   const out = join(cache, `${name}-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(out)) return out;
   const tmp = `${out}.tmp${process.pid}`;
   const env = { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
-  execFileSync('go', ['build', '-o', tmp, '.'], { cwd: dir, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const flags = opts.ldflags !== undefined ? [`-ldflags=${opts.ldflags}`] : [];
+  execFileSync('go', ['build', ...flags, '-o', tmp, '.'], { cwd: dir, env, stdio: ['ignore', 'inherit', 'inherit'] });
   renameSync(tmp, out);
   return out;
 }

@@ -30,7 +30,7 @@ async function sleeper(): Promise<{ pid: number; stop(): Promise<void> }> {
 t.test('attached once for every process that maps the file, released after the last exits', async (t) => {
   const a = await sleeper();
   const b = await sleeper();
-  const attacher = new TlsAttacher(obj, log, { pids: [a.pid, b.pid], systemLibraryDirs: [], rescanMs: 3_600_000 });
+  const attacher = new TlsAttacher(obj, log, { pids: [a.pid, b.pid], systemLibraryDirs: [], rescanMs: 3_600_000, releaseAfterMs: 0 });
   attacher.start();
   t.teardown(() => attacher.stop());
   t.equal(attacher.stats().files_attached, 1, 'one file (static OpenSSL in the node copy) for two processes');
@@ -42,6 +42,17 @@ t.test('attached once for every process that maps the file, released after the l
   attacher.scanAll();
   t.equal(attacher.stats().files_released, 1, 'released when no process maps it');
   t.equal(attacher.stats().files, 0);
+});
+
+t.test('a file no process maps keeps its probes for a while (programs run again and again)', async (t) => {
+  const a = await sleeper();
+  const attacher = new TlsAttacher(obj, log, { pids: [a.pid], systemLibraryDirs: [], rescanMs: 3_600_000 });
+  attacher.start();
+  t.teardown(() => attacher.stop());
+  await a.stop();
+  attacher.scanAll();
+  t.equal(attacher.stats().files, 1, 'kept after its last process exited');
+  t.equal(attacher.stats().files_released, 0);
 });
 
 t.test('bounded: files beyond the limit are refused and counted', async (t) => {

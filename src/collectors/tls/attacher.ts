@@ -10,6 +10,7 @@ import type { BpfObject, Link } from 'libbpf-ts';
 import type { Logger } from '../../log.js';
 import { type MemoryMapping, parseProcMaps } from '../../metadata/proc.js';
 import { ElfError } from '../../symbols/elf.js';
+import { GoTlsError, type GoTlsTarget, goTlsBpfLayout } from '../../symbols/go-tls.js';
 import { OPENSSL_PROBES, type TlsTarget, tlsTargetOf } from './targets.js';
 
 export interface TlsAttacherOptions {
@@ -17,6 +18,12 @@ export interface TlsAttacherOptions {
   pids: number[];
   maxFiles?: number;
   rescanMs?: number;
+  /**
+   * How long a file no process maps keeps its probes (default 10 min): a program run again and again
+   * (a CLI, a cron job) is traced from its first call on every run after the first. Files are also
+   * released early, oldest first, when `maxFiles` is reached.
+   */
+  releaseAfterMs?: number;
   /** Extra looks after an exec, in ms: shared libraries are mapped by the loader after the exec. */
   execRescansMs?: number[];
   /** Where system TLS libraries are attached up front (every process: no scan needed). */
@@ -28,22 +35,29 @@ interface Attached {
   path: string;
   kind: TlsTarget['kind'];
   links: Link[];
-  /** Processes seen mapping it; empty → released at the next rescan (unless pinned). */
+  /** Processes seen mapping it at the last scan. */
   pids: Set<number>;
+  /** When a process was last seen mapping it (ms). */
+  lastSeenMs: number;
   pinned: boolean;
+  /** Go binaries: their slot in the BPF map of struct layouts. */
+  goSlot?: number;
 }
 
 const DEFAULT_LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib64'];
 /** Files known to hold no TLS library: checked once per inode. */
 const MAX_NEGATIVE = 16_384;
+/** Entries of go_tls_layouts (bpf/include/tls_probes.h). */
+const GO_LAYOUT_SLOTS = 256;
 
 export class TlsAttacher {
   readonly #attached = new Map<string, Attached>();
   readonly #negative = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #freeGoSlots = Array.from({ length: GO_LAYOUT_SLOTS }, (_, i) => GO_LAYOUT_SLOTS - 1 - i);
   #rescan: NodeJS.Timeout | null = null;
   readonly #counters = { files_checked: 0, files_attached: 0, files_released: 0, attach_failures: 0, attach_refused_limit: 0,
-    elf_errors: 0, open_failures: 0, scans: 0, exec_events: 0 };
+    elf_errors: 0, open_failures: 0, scans: 0, exec_events: 0, go_binaries: 0, go_unusable: 0 };
   readonly #maxFiles: number;
 
   constructor(private readonly obj: BpfObject, private readonly log: Logger, private readonly opts: TlsAttacherOptions) {
@@ -63,7 +77,7 @@ export class TlsAttacher {
     this.#rescan = null;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    for (const a of this.#attached.values()) for (const l of a.links) l.close();
+    for (const a of this.#attached.values()) this.#release(a);
     this.#attached.clear();
   }
 
@@ -87,12 +101,18 @@ export class TlsAttacher {
     const pids = this.#pidsInScope();
     for (const a of this.#attached.values()) a.pids.clear();
     for (const pid of pids) this.scanPid(pid);
-    for (const [key, a] of this.#attached) {
-      if (a.pinned || a.pids.size > 0) continue;
-      for (const l of a.links) l.close();
-      this.#attached.delete(key);
-      this.#counters.files_released++;
-    }
+    const cutoff = Date.now() - (this.opts.releaseAfterMs ?? 600_000);
+    for (const a of [...this.#attached.values()]) if (this.#unused(a) && a.lastSeenMs <= cutoff) this.#drop(a);
+  }
+
+  #unused(a: Attached): boolean {
+    return !a.pinned && a.pids.size === 0;
+  }
+
+  #drop(a: Attached): void {
+    this.#release(a);
+    this.#attached.delete(a.key);
+    this.#counters.files_released++;
   }
 
   scanPid(pid: number): void {
@@ -111,6 +131,7 @@ export class TlsAttacher {
       const known = this.#attached.get(key);
       if (known !== undefined) {
         known.pids.add(pid);
+        known.lastSeenMs = Date.now();
         continue;
       }
       if (this.#negative.has(key)) continue;
@@ -131,6 +152,13 @@ export class TlsAttacher {
     try {
       target = tlsTargetOf(openPath);
     } catch (e) {
+      if (e instanceof GoTlsError) {
+        // A Go program with crypto/tls that cannot be probed safely: say so once, never guess.
+        this.#counters.go_unusable++;
+        this.log.warn('tls: Go binary not traced', { path: displayPath, reason: e.reason, error: e.message });
+        this.#negative.add(key);
+        return;
+      }
       if (!(e instanceof ElfError)) {
         // Unreadable now (the process exited, a permission): not a verdict on the file.
         this.#counters.open_failures++;
@@ -147,35 +175,70 @@ export class TlsAttacher {
       return;
     }
     if (this.#attached.size >= this.#maxFiles) {
-      this.#counters.attach_refused_limit++;
-      return;
+      // Make room from files no process maps any more, the longest unused first.
+      const idle = [...this.#attached.values()].filter((a) => this.#unused(a)).sort((a, b) => a.lastSeenMs - b.lastSeenMs)[0];
+      if (idle === undefined) {
+        this.#counters.attach_refused_limit++;
+        return;
+      }
+      this.#drop(idle);
     }
-    const links = this.#attachTarget(openPath, target);
-    if (links === null) {
+    const entry: Attached = { key, path: displayPath, kind: target.kind, links: [], pids: new Set(pid === null ? [] : [pid]), pinned: pid === null, lastSeenMs: Date.now() };
+    try {
+      if (target.kind === 'openssl') this.#attachOpenSsl(entry, openPath, target.offsets);
+      else this.#attachGo(entry, openPath, target.go);
+    } catch (e) {
+      this.#release(entry);
+      this.#counters.attach_failures++;
+      this.log.warn('tls: could not attach probes', { path: displayPath, error: String(e) });
       this.#negative.add(key); // do not retry a failing file on every scan
       return;
     }
-    this.#attached.set(key, { key, path: displayPath, kind: target.kind, links, pids: new Set(pid === null ? [] : [pid]), pinned: pid === null });
+    this.#attached.set(key, entry);
     this.#counters.files_attached++;
-    this.log.info('tls: probes attached', { path: displayPath, library: target.kind, probes: links.length });
+    this.log.info('tls: probes attached', { path: displayPath, library: target.kind, probes: entry.links.length });
   }
 
-  #attachTarget(path: string, target: TlsTarget): Link[] | null {
-    const links: Link[] = [];
-    try {
-      for (const p of OPENSSL_PROBES) {
-        const offset = target.offsets[p.fn];
-        if (offset === undefined) continue;
-        links.push(this.obj.program(p.entry).attachUprobe({ binaryPath: path, offset }));
-        if (p.ret) links.push(this.obj.program('ssl_return').attachUprobe({ binaryPath: path, offset, retprobe: true }));
-      }
-      return links;
-    } catch (e) {
-      for (const l of links) l.close();
-      this.#counters.attach_failures++;
-      this.log.warn('tls: could not attach probes', { path, error: String(e) });
-      return null;
+  #attachOpenSsl(entry: Attached, path: string, offsets: Partial<Record<string, number>>): void {
+    for (const p of OPENSSL_PROBES) {
+      const offset = offsets[p.fn];
+      if (offset === undefined) continue;
+      entry.links.push(this.obj.program(p.entry).attachUprobe({ binaryPath: path, offset }));
+      if (p.ret) entry.links.push(this.obj.program('ssl_return').attachUprobe({ binaryPath: path, offset, retprobe: true }));
     }
+  }
+
+  /** Entry probes, and one probe per RET instruction of Read (never uretprobes: Go moves its stacks). */
+  #attachGo(entry: Attached, path: string, go: GoTlsTarget): void {
+    this.#counters.go_binaries++;
+    if (!go.registerAbi) throw new Error(`${go.goVersion} passes arguments on the stack: Go >= 1.17 is needed`);
+    const slot = this.#freeGoSlots.pop();
+    if (slot === undefined) throw new Error(`more than ${GO_LAYOUT_SLOTS} Go binaries traced at once`);
+    entry.goSlot = slot;
+    const l = goTlsBpfLayout(go);
+    const layout = Buffer.alloc(16);
+    layout.writeUInt32LE(l.connData, 0);
+    layout.writeUInt32LE(l.tcpConnFd, 4);
+    layout.writeUInt32LE(l.netFdSysfd, 8);
+    layout.writeUInt32LE(l.vers, 12);
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(slot);
+    this.obj.map('go_tls_layouts').set(key, layout);
+    const cookie = slot;
+    // Write's plaintext is complete at entry; Read's exists only at each of its RETs.
+    entry.links.push(this.obj.program('go_tls_write_enter').attachUprobe({ binaryPath: path, offset: go.write.entryOffset, cookie }));
+    entry.links.push(this.obj.program('go_tls_read_enter').attachUprobe({ binaryPath: path, offset: go.read.entryOffset, cookie }));
+    for (const offset of go.read.returnOffsets) {
+      entry.links.push(this.obj.program('go_tls_return').attachUprobe({ binaryPath: path, offset, cookie }));
+    }
+    for (const w of go.warnings) this.log.info('tls: Go binary note', { path, note: w });
+  }
+
+  #release(a: Attached): void {
+    for (const l of a.links) l.close();
+    a.links = [];
+    if (a.goSlot !== undefined) this.#freeGoSlots.push(a.goSlot);
+    a.goSlot = undefined;
   }
 
   /** libssl in the usual directories: attached for every process before any of them is seen. */

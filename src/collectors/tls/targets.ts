@@ -1,6 +1,8 @@
 // Which files TLS probes attach to, and where: an ELF that exports OpenSSL's SSL_read/SSL_write (libssl
-// itself, or a binary that links OpenSSL statically such as node), or a Go binary with crypto/tls.
+// itself, or a binary that links OpenSSL statically such as node), or a Go binary with crypto/tls
+// (src/symbols/go-tls.ts finds its functions, every RET, and the struct offsets to the fd).
 import { ElfFile } from '../../symbols/elf.js';
+import { type GoTlsTarget, analyzeGoTlsElf } from '../../symbols/go-tls.js';
 
 /** OpenSSL functions probed, with the program at entry and whether a return probe is needed. */
 export const OPENSSL_PROBES = [
@@ -20,13 +22,25 @@ export interface OpenSslTarget {
   offsets: Partial<Record<OpenSslFunction, number>>;
 }
 
-export type TlsTarget = OpenSslTarget;
+export interface GoTarget {
+  kind: 'go';
+  go: GoTlsTarget;
+}
 
-/** Reads an ELF file and says how to probe it; null when it has no TLS library we know. */
+export type TlsTarget = OpenSslTarget | GoTarget;
+
+/**
+ * Reads an ELF file and says how to probe it; null when it has no TLS library we know. Throws
+ * ElfError for a file that does not parse and GoTlsError for a Go binary with crypto/tls that cannot
+ * be probed (no RET found, unknown struct layout).
+ */
 export function tlsTargetOf(path: string): TlsTarget | null {
   const elf = ElfFile.open(path);
   try {
-    return openSslOffsets(elf);
+    const openssl = openSslOffsets(elf);
+    if (openssl !== null) return openssl;
+    const go = analyzeGoTlsElf(elf);
+    return go === undefined ? null : { kind: 'go', go };
   } finally {
     elf.close();
   }

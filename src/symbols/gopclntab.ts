@@ -1,0 +1,174 @@
+// Go's function table (`.gopclntab`): the runtime needs it for stack traces and the garbage
+// collector, so it survives `go build -ldflags='-s -w'`, which strips `.symtab` and DWARF. It gives
+// every function's name and entry, and the next entry is where it ends.
+//
+// Layouts (Go's src/debug/gosym/pclntab.go and runtime/symtab.go):
+//   header: magic u32, pad u8 u8, minLC (pc quantum) u8, ptrSize u8, then ptrSize-wide words
+//   - Go 1.2  (0xfffffffb): nfunc, then functab inline: (entry pc, funcoff) ptrSize pairs;
+//     names at offsets from the table start.
+//   - Go 1.16 (0xfffffffa): nfunc, nfiles, funcnameOffset, cuOffset, filetabOffset, pctabOffset,
+//     pclnOffset; functab at pclnOffset: (entry pc, funcoff) ptrSize pairs.
+//   - Go 1.18 (0xfffffff0) and 1.20+ (0xfffffff1): nfunc, nfiles, textStart, funcnameOffset, cuOffset,
+//     filetabOffset, pctabOffset, pclnOffset; functab entries are u32 (entryoff, funcoff) pairs
+//     relative to the text start. Since Go 1.26 textStart is not stored (it needed a relocation):
+//     the text start is the `.text` section's address, as debug/gosym assumes.
+// In every version a _func record starts with the entry (u32 offset since 1.18, else a pointer)
+// followed by nameOff (i32 into the name table). nfunc + 1 functab entries exist: the last one's pc
+// is the end of the last function.
+import { ElfError, PF_X, PT_LOAD, cString, type ElfFile } from './elf.js';
+
+export interface GoFunction {
+  name: string;
+  /** Virtual address of the first instruction. */
+  entry: number;
+  /** Virtual address just past the function (the next function's entry). */
+  end: number;
+}
+
+const MAGIC_12 = 0xfffffffb;
+const MAGIC_116 = 0xfffffffa;
+const MAGIC_118 = 0xfffffff0;
+const MAGIC_120 = 0xfffffff1;
+/** A Go binary with more functions than this is implausible: treat as garbage. */
+const MAX_FUNCS = 4_000_000;
+/** Bytes of read-only data scanned for the table when section headers are gone. */
+const MAX_SCAN_BYTES = 256 << 20;
+
+export function isPclntabMagic(magic: number): boolean {
+  return magic === MAGIC_12 || magic === MAGIC_116 || magic === MAGIC_118 || magic === MAGIC_120;
+}
+
+/**
+ * Parses a pclntab (`data` starts at its header) into functions sorted by entry. `textStart` is
+ * the address function offsets are relative to (Go 1.18+): when not given, the header's own (Go
+ * 1.18–1.25), else `fallbackTextStart`. Throws ElfError on anything that does not fit: every
+ * offset is checked against the buffer.
+ */
+export function parsePclntab(data: Buffer, textStart?: number, fallbackTextStart = 0): GoFunction[] {
+  if (data.length < 16) throw new ElfError('gopclntab: too small');
+  const magic = data.readUInt32LE(0);
+  if (!isPclntabMagic(magic)) throw new ElfError(`gopclntab: unknown magic 0x${magic.toString(16)}`);
+  const quantum = data[6]!;
+  const ptrSize = data[7]!;
+  if (data[4] !== 0 || data[5] !== 0 || ![1, 2, 4].includes(quantum) || (ptrSize !== 4 && ptrSize !== 8)) {
+    throw new ElfError('gopclntab: bad header');
+  }
+  const word = (i: number): number => readUint(data, 8 + i * ptrSize, ptrSize);
+  const nfunc = word(0);
+  if (nfunc > MAX_FUNCS) throw new ElfError(`gopclntab: ${nfunc} functions`);
+
+  let functab: number; // offset of the (pc, funcoff) pairs
+  let fieldSize: number; // width of each pair member
+  let funcData: number; // base of funcoff
+  let names: number; // base of nameOff
+  let relative: boolean; // entries are offsets from textStart
+  if (magic === MAGIC_118 || magic === MAGIC_120) {
+    names = word(3);
+    funcData = word(7);
+    functab = funcData;
+    fieldSize = 4;
+    relative = true;
+  } else if (magic === MAGIC_116) {
+    names = word(2);
+    funcData = word(6);
+    functab = funcData;
+    fieldSize = ptrSize;
+    relative = false;
+  } else {
+    names = 0;
+    funcData = 0;
+    functab = 8 + ptrSize;
+    fieldSize = ptrSize;
+    relative = false;
+  }
+  const tableEnd = functab + (2 * nfunc + 1) * fieldSize;
+  if (functab > data.length || tableEnd > data.length || names > data.length) throw new ElfError('gopclntab: tables outside the section');
+  const base = relative ? (textStart ?? (word(2) || fallbackTextStart)) : 0;
+  const nameTable = data.subarray(names);
+  const out: GoFunction[] = [];
+  for (let i = 0; i < nfunc; i++) {
+    const at = functab + 2 * i * fieldSize;
+    const entry = base + readUint(data, at, fieldSize);
+    const end = base + readUint(data, at + 2 * fieldSize, fieldSize);
+    const funcOff = funcData + readUint(data, at + fieldSize, fieldSize);
+    // _func: entry (u32 since 1.18, else a pointer), then nameOff i32.
+    const nameField = funcOff + (relative ? 4 : ptrSize);
+    if (nameField + 4 > data.length) throw new ElfError(`gopclntab: function ${i} outside the section`);
+    const nameOff = data.readInt32LE(nameField);
+    if (nameOff < 0 || nameOff >= nameTable.length) throw new ElfError(`gopclntab: function ${i} name outside the table`);
+    const name = cString(nameTable, nameOff);
+    if (end < entry) throw new ElfError(`gopclntab: function ${i} ends before it starts`);
+    out.push({ name, entry, end });
+  }
+  out.sort((a, b) => a.entry - b.entry);
+  return out;
+}
+
+function readUint(buf: Buffer, off: number, size: number): number {
+  if (off + size > buf.length) throw new ElfError('gopclntab: read past the end');
+  if (size === 4) return buf.readUInt32LE(off);
+  const v = buf.readBigUInt64LE(off);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError('gopclntab: value out of range');
+  return Number(v);
+}
+
+/** The lowest executable segment's address: where Go's linker puts `.text` on every platform it targets. */
+function firstExecAddress(elf: ElfFile): number {
+  const exec = elf.segments.filter((p) => p.type === PT_LOAD && (p.flags & PF_X) !== 0).sort((a, b) => a.vaddr - b.vaddr)[0];
+  return exec?.vaddr ?? 0;
+}
+
+/**
+ * Every function of a Go binary, from `.gopclntab` (or `.data.rel.ro.gopclntab` in PIE builds),
+ * or — when section headers are stripped too — from a scan of the read-only segments for the
+ * table's magic. `undefined` when the binary has no Go function table. Throws ElfError on a table
+ * that is there but malformed.
+ */
+export function goFunctions(elf: ElfFile): GoFunction[] | undefined {
+  const sec = elf.section('.gopclntab') ?? elf.section('.data.rel.ro.gopclntab');
+  const fallback = firstExecAddress(elf);
+  if (sec) return parsePclntab(elf.sectionData(sec), elf.section('.text')?.addr, fallback);
+  if (elf.sections.length > 0) return undefined;
+  return scanForPclntab(elf, fallback);
+}
+
+function scanForPclntab(elf: ElfFile, fallback: number): GoFunction[] | undefined {
+  let budget = MAX_SCAN_BYTES;
+  for (const seg of elf.segments) {
+    if (seg.type !== PT_LOAD || (seg.flags & PF_X) !== 0 || seg.filesz === 0) continue;
+    const len = Math.min(seg.filesz, budget);
+    budget -= len;
+    const bytes = elf.readAt(seg.offset, len);
+    for (const magic of [MAGIC_120, MAGIC_118, MAGIC_116, MAGIC_12]) {
+      const needle = Buffer.alloc(4);
+      needle.writeUInt32LE(magic);
+      for (let at = bytes.indexOf(needle); at >= 0; at = bytes.indexOf(needle, at + 4)) {
+        try {
+          const funcs = parsePclntab(bytes.subarray(at), undefined, 0);
+          // A false match rarely parses; one that does must look like a Go program.
+          if (funcs.length > 0 && funcs.some((f) => f.name === 'runtime.main' || f.name === 'runtime.goexit')) return relocate(funcs, elf, fallback);
+        } catch (err) {
+          if (!(err instanceof ElfError)) throw err;
+        }
+      }
+    }
+    if (budget <= 0) break;
+  }
+  return undefined;
+}
+
+/**
+ * Go 1.26 no longer records the text start in the table, and without section headers `.text`'s
+ * address is unknown: the ELF entry point is `_rt0_<arch>_<os>`, whose offset the table has.
+ */
+function relocate(funcs: GoFunction[], elf: ElfFile, fallback: number): GoFunction[] {
+  if (funcs.some((f) => elf.entry >= f.entry && elf.entry < f.end)) return funcs;
+  const rt0 = funcs.find((f) => /^_rt0_[a-z0-9]+_[a-z]+$/.test(f.name));
+  const shift = rt0 ? elf.entry - rt0.entry : fallback;
+  return funcs.map((f) => ({ name: f.name, entry: f.entry + shift, end: f.end + shift }));
+}
+
+/** The function named exactly `name` (e.g. `crypto/tls.(*Conn).Read`) in a Go binary, stripped or not. */
+export function findGoFunction(elf: ElfFile, name: string): GoFunction | undefined {
+  return goFunctions(elf)?.find((f) => f.name === name);
+}
