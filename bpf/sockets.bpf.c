@@ -450,6 +450,19 @@ static __always_inline void datagram_peer(struct call_args *a, struct peer *p)
 	}
 }
 
+/* The connection's wire carries TLS records from now on. A protocol recognised in its cleartext start
+ * (PostgreSQL SSLRequest, MySQL CLIENT_SSL, STARTTLS) goes on in the plaintext the TLS probes deliver,
+ * at the same stream positions; a connection recognised by nothing yet is inferred again from it. */
+static __always_inline void switch_to_tls(struct conn_state *c)
+{
+	if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE && c->protocol != PROTO_TLS) {
+		c->tls = 1;
+		lantern_count(SOCK_CTR_TLS_UPGRADES);
+	} else {
+		c->protocol = PROTO_TLS;
+	}
+}
+
 static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_call)
 {
 	if (ret <= 0)
@@ -464,12 +477,22 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 	if (c->tls || c->protocol == PROTO_TLS)
 		return;
 	if (in_tls_call) {
-		/* The library's own syscall (handshake or record I/O). On a connection that began in a
-		 * protocol's cleartext, this is its switch to TLS. */
-		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE)
-			lantern_count(SOCK_CTR_TLS_UPGRADES);
-		c->protocol = PROTO_TLS;
+		/* The library's own syscall: handshake or records. */
+		switch_to_tls(c);
 		return;
+	}
+	/* The first few syscalls of a recognised connection are checked for a TLS handshake record (an
+	 * upgrade the library did outside SSL_read/SSL_write, e.g. in SSL_connect of an old OpenSSL),
+	 * before their bytes take stream positions. */
+	if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE && c->protocol != PROTO_DNS &&
+	    c->probes < SOCK_PROBE_ATTEMPTS && a->kind != CALL_SIZE_ONLY) {
+		c->probes++;
+		__u64 base = 0;
+		__u32 len = 0;
+		if (segment(a, 0, &base, &len) && probe_protocol(base, ret < len ? ret : len) == PROTO_TLS) {
+			switch_to_tls(c);
+			return;
+		}
 	}
 	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
 	if (a->kind == CALL_SIZE_ONLY) {
@@ -503,18 +526,6 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 	}
 	if (c->protocol == PROTO_NONE)
 		return;
-	/* A cleartext start that switches to TLS (PostgreSQL SSLRequest, MySQL CLIENT_SSL, STARTTLS):
-	 * the first few syscalls are checked for a handshake record. */
-	if (c->probes < SOCK_PROBE_ATTEMPTS && c->protocol != PROTO_DNS) {
-		c->probes++;
-		__u64 base = 0;
-		__u32 len = 0;
-		if (segment(a, 0, &base, &len) && probe_protocol(base, ret < len ? ret : len) == PROTO_TLS) {
-			c->protocol = PROTO_TLS;
-			lantern_count(SOCK_CTR_TLS_UPGRADES);
-			return;
-		}
-	}
 	__u32 call_len = ret;
 	__u32 budget = SOCK_CHUNK_SIZE * SOCK_MAX_CHUNKS;
 	if (budget > call_len)

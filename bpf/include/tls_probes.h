@@ -141,8 +141,8 @@ static __noinline int tls_emit(struct tls_data *d)
 	if (!c)
 		return 0;
 	if (!c->tls) {
-		/* First plaintext: what was inferred from the wire (ciphertext, or the cleartext before an
-		 * upgrade) no longer describes the stream user space will see. */
+		/* First plaintext of a connection not known as an upgrade: what was inferred from the wire
+		 * (ciphertext, or nothing) does not describe the stream user space will see. */
 		c->tls = 1;
 		c->protocol = PROTO_UNKNOWN;
 		c->probes = 0;

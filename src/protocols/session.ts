@@ -16,6 +16,12 @@ export interface ProtocolSession {
   drain(): Exchange[];
   /** Counters (messages, parse errors, resyncs...) added into the collector's self-metrics. */
   stats(): Record<string, number>;
+  /**
+   * The connection switched to TLS and what follows is its plaintext, from the TLS library probes,
+   * at the next stream positions. True: this session goes on with it (MySQL's login continues after
+   * SSLRequest). False or absent: the tracker opens a new session for the plaintext.
+   */
+  resumeOverTls?(): boolean;
 }
 
 export interface ProtocolHandler {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './procs.js';
 import { type Ran, run } from './spawn.js';
+import type { TlsCertificate } from './tls-cert.js';
 
 export interface MariaDb {
   dir: string;
@@ -19,18 +20,19 @@ export interface MariaDb {
   stop(): Promise<void>;
 }
 
-export async function startMariaDb(): Promise<MariaDb> {
+export async function startMariaDb(opts: { tls?: TlsCertificate } = {}): Promise<MariaDb> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-mariadb-'));
   const data = join(dir, 'data');
   const socket = join(dir, 'sock');
   const install = await run('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], { timeoutMs: 60_000 });
   if (install.code !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}`);
   const port = await freePort();
-  // Small buffers: the machine is shared. No binary log, no TLS certificates (plaintext only).
+  // Small buffers: the machine is shared. No binary log; TLS only when a certificate is given.
+  const tls = opts.tls !== undefined ? [`--ssl-cert=${opts.tls.certFile}`, `--ssl-key=${opts.tls.keyFile}`] : [];
   const child = spawn('mariadbd', [
     '--no-defaults', `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, '--bind-address=127.0.0.1', '--user=root',
     `--pid-file=${join(dir, 'pid')}`, `--log-error=${join(dir, 'error.log')}`, '--skip-log-bin', '--innodb-buffer-pool-size=16M',
-    '--performance-schema=OFF', '--skip-name-resolve',
+    '--performance-schema=OFF', '--skip-name-resolve', ...tls, // --no-defaults must stay first
   ], { stdio: 'ignore' });
   const exited = once(child, 'exit');
   try {

@@ -152,6 +152,11 @@ export class ConnectionTracker {
     const tls = e.tls!;
     if (c.info.tls === undefined) {
       this.#counters.tlsConnections++;
+      if (c.session?.resumeOverTls?.() === true) {
+        // The same conversation goes on (the session holds this info object).
+        c.info.tls = { ...tls };
+        return;
+      }
       if (c.session !== null) {
         c.session.close(e.timeNs);
         this.#drain(c);

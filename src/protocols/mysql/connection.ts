@@ -154,6 +154,8 @@ export class MysqlConnection implements ProtocolSession {
   private readonly requests: PacketFramer;
   private readonly responses: PacketFramer;
   private phase = GREETING;
+  /** SSLRequest seen: the login continues inside TLS. */
+  private awaitingTls = false;
   private caps = 0;
   private serverCaps = 0;
   private serverVersion: string | undefined;
@@ -398,8 +400,10 @@ export class MysqlConnection implements ProtocolSession {
 
   private login(p: MysqlPacket): void {
     if (isSslRequest(p.head, p.length)) {
+      // The TLS handshake follows: nothing to parse until (unless) the capture delivers plaintext.
       this.counters.tls++;
       this.stopParsing();
+      this.awaitingTls = true;
       return;
     }
     const hr = parseHandshakeResponse(p.head);
@@ -443,6 +447,16 @@ export class MysqlConnection implements ProtocolSession {
     if (this.phase === OPAQUE) return;
     if (this.caps === 0) this.caps = ASSUMED_CAPS;
     this.phase = COMMAND;
+  }
+
+  /** After SSLRequest, the plaintext from the TLS probes carries the HandshakeResponse: log in again. */
+  resumeOverTls(): boolean {
+    if (!this.awaitingTls) return false;
+    this.awaitingTls = false;
+    this.requests.restart();
+    this.responses.restart();
+    this.phase = LOGIN;
+    return true;
   }
 
   private stopParsing(): void {

@@ -174,6 +174,14 @@ export class PacketFramer {
     this.state = STOPPED;
   }
 
+  /** Framing starts again at a packet header (the plaintext after a switch to TLS). */
+  restart(): void {
+    this.clearPacket();
+    this.hdrLen = 0;
+    this.probing = false;
+    this.state = HEADER;
+  }
+
   /** End of stream: a packet still incomplete is dropped. */
   finish(): void {
     if (this.state !== STOPPED && (this.inPacket || this.hdrLen > 0)) this.counters.truncated++;
