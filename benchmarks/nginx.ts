@@ -18,10 +18,15 @@
 // at most per run) for idle CPUs and for other sessions' socket tracers to go, and flags phases
 // where that did not hold. Results go to stdout and to benchmarks/RESULTS.md.
 //
-//   npm run build && node dist/benchmarks/nginx.js [--rate N] [--connections N] [--duration S]
+// --tls measures the same over HTTPS (what TLS plaintext tracing costs): nginx serves a self-signed
+// certificate, loadgen runs with -tls (one handshake per keep-alive connection), wrk gets the https://
+// URL, the agent runs with --collectors sockets,tls, and the spans must also say url.scheme=https.
+// It has its own section in RESULTS.md (see MODES).
+//
+//   npm run build && node dist/benchmarks/nginx.js [--tls] [--rate N] [--connections N] [--duration S]
 //       [--pairs N] [--step-duration S] [--max-rate N] [--wrk-pairs N] [--wrk-duration S]
 //
-// Needs root (the agent loads BPF programs), nginx, wrk and Go (/usr/local/go/bin).
+// Needs root (the agent loads BPF programs), nginx, wrk, Go (/usr/local/go/bin) and, for --tls, openssl.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
@@ -32,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { type Nginx, startNginx } from '../test/helpers/nginx.js';
 import { descendants } from '../test/helpers/procs.js';
+import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/tls-cert.js';
 import { writeResultsSection } from './results-file.js';
 import { int, machine, median } from './stats.js';
 
@@ -39,7 +45,6 @@ const execFileP = promisify(execFile);
 
 /** dist/benchmarks/nginx.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SECTION = '## nginx under load (protocol tracing overhead)';
 const LOADGEN_SRC = join(ROOT, 'benchmarks/loadgen');
 const LANTERN = join(ROOT, 'bin/lantern.js');
 /** The only path the load is sent to: spans are counted by it. */
@@ -53,6 +58,25 @@ const STOP_TIMEOUT_MS = 60_000;
 /** A step counts as reached when the load tool achieved this share of the target rate. */
 const REACHED = 0.97;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** What differs between the cleartext and the HTTPS benchmark; everything else is one mechanism. */
+interface Mode {
+  /** The RESULTS.md heading. */
+  section: string;
+  /** url.scheme of the requests, and so of the server spans counted. */
+  scheme: 'http' | 'https';
+  /** The agent's --collectors; null: its default. */
+  collectors: string | null;
+  /** Extra arguments to loadgen. */
+  loadgenArgs: readonly string[];
+}
+
+const MODES = {
+  http: { section: '## nginx under load (protocol tracing overhead)', scheme: 'http', collectors: null, loadgenArgs: [] },
+  https: { section: '## nginx over HTTPS (TLS tracing overhead)', scheme: 'https', collectors: 'sockets,tls', loadgenArgs: ['-tls'] },
+} as const satisfies Record<string, Mode>;
+
+const agentArgs = (mode: Mode): string[] => (mode.collectors === null ? [] : ['--collectors', mode.collectors]);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** A timer that does not keep the process alive (for timeouts raced against the real outcome). */
@@ -90,12 +114,15 @@ interface LoadResult {
   late_over_1ms_pct: number;
   cpu_user_s: number;
   cpu_sys_s: number;
+  reconnects: number;
+  /** Negotiated version and cipher suite (with -tls). */
+  tls?: string;
   first_error?: string;
 }
 
-async function loadgen(bin: string, port: number, rate: number, connections: number, seconds: number): Promise<LoadResult> {
-  const { stdout } = await execFileP(bin, ['-addr', `127.0.0.1:${port}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${seconds}s`],
-    { maxBuffer: 1 << 20 });
+async function loadgen(bin: string, env: Env, rate: number, connections: number, seconds: number): Promise<LoadResult> {
+  const args = ['-addr', `127.0.0.1:${env.nginx.port}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${seconds}s`, ...env.mode.loadgenArgs];
+  const { stdout } = await execFileP(bin, args, { maxBuffer: 1 << 20 });
   return JSON.parse(stdout) as LoadResult;
 }
 
@@ -105,8 +132,8 @@ interface WrkResult {
   errors: string | null;
 }
 
-async function wrk(port: number, seconds: number): Promise<WrkResult> {
-  const { stdout } = await execFileP('wrk', ['-t1', '-c16', `-d${seconds}s`, `http://127.0.0.1:${port}${PATH}`]);
+async function wrk(env: Env, seconds: number): Promise<WrkResult> {
+  const { stdout } = await execFileP('wrk', ['-t1', '-c16', `-d${seconds}s`, `${env.mode.scheme}://127.0.0.1:${env.nginx.port}${PATH}`]);
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1];
   const requests = /(\d+) requests in/.exec(stdout)?.[1];
   if (rate === undefined || requests === undefined) throw new Error(`unexpected wrk output:\n${stdout}`);
@@ -229,8 +256,8 @@ class AgentProcess {
   }
 
   /** Starts the agent and resolves once it says it is writing the span file (its last start-up step). */
-  static async start(pids: number[], file: string): Promise<AgentProcess> {
-    const args = [LANTERN, 'run', ...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', '--otlp-file', file, '--log-format', 'json'];
+  static async start(pids: number[], file: string, extraArgs: readonly string[]): Promise<AgentProcess> {
+    const args = [LANTERN, 'run', ...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', '--otlp-file', file, '--log-format', 'json', ...extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const agent = new AgentProcess(child);
     const ready = new Promise<void>((resolve, reject) => {
@@ -278,12 +305,14 @@ class AgentProcess {
 interface SpanCount {
   /** nginx server spans for PATH. */
   matching: number;
+  /** Of those, the ones whose url.scheme is the mode's (https: the plaintext came through the TLS probes). */
+  withScheme: number;
   total: number;
   duplicates: number;
 }
 
-async function countSpans(file: string): Promise<SpanCount> {
-  const out: SpanCount = { matching: 0, total: 0, duplicates: 0 };
+async function countSpans(file: string, scheme: Mode['scheme']): Promise<SpanCount> {
+  const out: SpanCount = { matching: 0, withScheme: 0, total: 0, duplicates: 0 };
   if (!existsSync(file)) return out;
   const seen = new Set<string>();
   interface Kv { key: string; value: { stringValue?: string } }
@@ -297,8 +326,10 @@ async function countSpans(file: string): Promise<SpanCount> {
           out.total++;
           if (seen.has(s.spanId)) out.duplicates++;
           seen.add(s.spanId);
-          const path = s.attributes?.find((a) => a.key === 'url.path')?.value.stringValue;
-          if (s.kind === 2 && path === PATH) out.matching++;
+          const attr = (key: string): string | undefined => s.attributes?.find((a) => a.key === key)?.value.stringValue;
+          if (s.kind !== 2 || attr('url.path') !== PATH) continue;
+          out.matching++;
+          if (attr('url.scheme') === scheme) out.withScheme++;
         }
       }
     }
@@ -336,6 +367,8 @@ interface AgentMeasure {
   rssRestMiB: number;
   rssPeakMiB: number;
   spans: SpanCount;
+  /** OpenSSL reads/writes of the traced pids that returned plaintext (self-stats; 0 without the tls collector). */
+  tlsCalls: number;
   losses: Record<string, number>;
   stopMs: number;
   problems: string[];
@@ -357,6 +390,7 @@ interface Phase<T> {
 }
 
 interface Env {
+  mode: Mode;
   nginx: Nginx;
   pids: number[];
   dir: string;
@@ -405,7 +439,7 @@ async function phase<T>(env: Env, withAgent: boolean, label: string, load: () =>
     if (i === 0) log('another socket tracer is loaded: waiting up to 30 s for it to go');
     await sleep(500);
   }
-  const agent = withAgent ? await AgentProcess.start(env.pids, file) : null;
+  const agent = withAgent ? await AgentProcess.start(env.pids, file, agentArgs(env.mode)) : null;
   try {
     await sleep(REST_MS);
     checkTracers(agent === null ? 0 : 1, 'before the load');
@@ -439,12 +473,13 @@ async function phase<T>(env: Env, withAgent: boolean, label: string, load: () =>
     if (sampler !== null) clearInterval(sampler);
     rssPeak = Math.max(rssPeak, rssMiB(agent.pid));
     const stopped = await agent.stop();
-    const spans = await countSpans(file);
+    const spans = await countSpans(file, env.mode.scheme);
     rmSync(file, { force: true });
     return {
       withAgent, load: result, windowS, ...nginx,
       agent: {
         cpuLoadS: a1 - a0, mainThreadLoadS: m1 - m0, mainThreadWaitS: mw1 - mw0, cpuSettleS: a2 - a1, rssRestMiB: rssRest, rssPeakMiB: rssPeak, spans,
+        tlsCalls: Number((stopped.summary?.collectors?.sockets as Record<string, unknown> | undefined)?.kernel_tls_calls ?? NaN),
         losses: lossCounters(stopped.summary), stopMs: stopped.stopMs, problems: agent.problems,
       },
     };
@@ -471,8 +506,11 @@ const nginxUsPerRequest = (p: Phase<LoadResult>): number => (p.nginxCpuS / p.loa
 /** Every CPU's busy time over the window, % of one core (out of 100 × CPUs): shows other sessions' load too. */
 const machinePct = (p: Phase<LoadResult | WrkResult>): number => (p.machineBusyS / p.windowS) * 100;
 const lost = (p: Phase<LoadResult>): number => (p.agent === null ? NaN : p.load.count - p.agent.spans.matching);
+const modeOf = (o: Options): Mode => (o.tls ? MODES.https : MODES.http);
 
 interface Options {
+  /** HTTPS instead of cleartext HTTP. */
+  tls: boolean;
   rate: number;
   connections: number;
   duration: number;
@@ -504,6 +542,7 @@ function fixedTable(r: Results): string[] {
   };
   const made = withA.reduce((s, p) => s + p.load.count, 0);
   const exported = withA.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
+  const withScheme = withA.reduce((s, p) => s + (p.agent?.spans.withScheme ?? 0), 0);
   return [
     '| at the fixed rate (medians) | without agent | with agent | difference |',
     '|---|---:|---:|---:|',
@@ -521,14 +560,18 @@ function fixedTable(r: Results): string[] {
     row('nginx worker: time runnable but waiting for a CPU, % of the window', (p) => (p.nginxWaitS / p.windowS) * 100, pct, 'abs'),
     `| load tool CPU, % of one core | ${pct(m(without, (p) => ((p.load.cpu_user_s + p.load.cpu_sys_s) / p.windowS) * 100))} | `
       + `${pct(m(withA, (p) => ((p.load.cpu_user_s + p.load.cpu_sys_s) / p.windowS) * 100))} | |`,
-    `| requests made → nginx server spans exported (all runs) | — | ${int(made)} → ${int(exported)} (${int(made - exported)} lost) | |`,
+    ...(modeOf(r.opts).scheme === 'https'
+      ? [`| nginx's TLS reads/writes that returned plaintext, per request (agent self-stats: \`kernel_tls_calls\`) | — | ${fix(m(withA, (p) => (p.agent?.tlsCalls ?? NaN) / p.load.count), 2)} | |`]
+      : []),
+    `| requests made → nginx server spans exported (all runs) | — | ${int(made)} → ${int(exported)} (${int(made - exported)} lost), `
+      + `${int(withScheme)} of them with url.scheme=${modeOf(r.opts).scheme} | |`,
     `| agent RSS at rest → peak under load, MiB | — | ${fix(m(withA, (p) => p.agent?.rssRestMiB ?? NaN))} → ${fix(m(withA, (p) => p.agent?.rssPeakMiB ?? NaN))} | |`,
   ];
 }
 
 function fixedRuns(r: Results): string[] {
   return r.fixed.map((p, i) => {
-    const base = `- run ${i + 1} ${p.withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s (${int(p.load.count)} requests, ${p.load.errors} errors), `
+    const base = `- run ${i + 1} ${p.withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s (${int(p.load.count)} requests, ${p.load.errors} errors, ${p.load.reconnects} reconnects), `
       + `p50 ${fix(p.load.p50_us, 0)} µs, p99 ${fix(p.load.p99_us, 0)} µs, nginx ${pct(nginxCorePct(p))} (waiting for a CPU ${pct((p.nginxWaitS / p.windowS) * 100)}), `
       + `machine busy ${pct(machinePct(p))} of ${os.availableParallelism() * 100} % (tick-sampled, a noise indicator)`;
     if (p.agent === null) return base;
@@ -587,15 +630,36 @@ function firstLine(cmd: string, fallback: string): string {
   }
 }
 
-function toolVersions(): string {
+function toolVersions(mode: Mode): string {
   const nginx = firstLine('nginx -v', 'nginx').replace('nginx version: ', '');
   const wrkV = firstLine('wrk -v', 'wrk').split(' ').slice(0, 2).join(' '); // `wrk -v` exits 1 after its banner
   const go = firstLine('/usr/local/go/bin/go version', 'go').split(' ')[2] ?? 'go';
-  return `${nginx}, ${wrkV}, loadgen built with ${go}`;
+  const openssl = mode.scheme === 'https' ? `, ${firstLine('openssl version', 'OpenSSL').split(' ').slice(0, 2).join(' ')} (nginx's and wrk's libssl)` : '';
+  return `${nginx}, ${wrkV}, loadgen built with ${go}${openssl}`;
+}
+
+/** What the HTTPS runs do differently, for the section's method paragraph. */
+function tlsMethod(r: Results): string[] {
+  const negotiated = [...new Set([...r.fixed, ...r.steps].map((p) => p.load.tls).filter((t) => t !== undefined))].join(', ') || 'unknown';
+  const all = [...r.fixed, ...r.steps, ...r.wrk].filter((p) => p.agent !== null);
+  const spans = all.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
+  const https = all.reduce((s, p) => s + (p.agent?.spans.withScheme ?? 0), 0);
+  return [
+    'Over HTTPS: nginx listens with `ssl` (a self-signed P-256 certificate from `test/helpers/tls-cert.ts`, `ssl_protocols TLSv1.2 TLSv1.3`);',
+    `loadgen runs with \`-tls\` (Go crypto/tls, certificate not verified, negotiated ${negotiated}): each keep-alive connection makes its one`,
+    'handshake when dialled, before the schedule starts, so no measured exchange includes a handshake; wrk gets the `https://` URL',
+    '(its own OpenSSL, one handshake per connection). The agent sees the plaintext through uprobes on libssl\'s SSL_read/SSL_write',
+    '(and their `_ex` forms, SSL_do_handshake, SSL_free); they are attached to the system libssl, for every process that maps it,',
+    'and other processes\' calls stop in the BPF pid filter: so wrk, which uses the same libssl, pays the uprobe traps (not the',
+    'tracing) on its own calls with the agent running, while the Go loadgen does not. A span counts only if the exchange came',
+    `through the TLS probes: **${int(https)} of the ${int(spans)} nginx server spans for \`${PATH}\` over every "with" phase carry url.scheme=https.**`,
+    '',
+  ];
 }
 
 function section(command: string, r: Results): string {
   const o = r.opts;
+  const mode = modeOf(o);
   const withF = r.fixed.filter((p) => p.withAgent);
   const us = median(withF.map(agentUsPerExchange));
   const nginxDelta = median(withF.map(nginxUsPerRequest)) - median(r.fixed.filter((p) => !p.withAgent).map(nginxUsPerRequest));
@@ -604,18 +668,18 @@ function section(command: string, r: Results): string {
   const exported = withF.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
   const allRss = [...r.fixed, ...r.steps, ...r.wrk].map((p) => p.agent?.rssPeakMiB ?? NaN).filter((x) => !Number.isNaN(x));
   return [
-    SECTION,
+    mode.section,
     '',
     `Command: \`${command}\` (as root, after \`npm run build\`)  `,
     `Date: ${new Date().toISOString().slice(0, 10)}  `,
     `Commit: ${commit()}  `,
     `Machine: ${machine()}  `,
-    `Tools: ${toolVersions()}  `,
+    `Tools: ${toolVersions(mode)}  `,
     `Total run time: ${Math.round(r.totalS)} s; nothing pinned (nginx, the agent and the load tool share the CPUs, as on a node)`,
     '',
-    `nginx 1 worker (\`test/helpers/nginx.ts\`, access log off) answers \`GET ${PATH}\` with \`return 200 "ok\\n"\` (3-byte body) on loopback.`,
-    `The agent (\`node bin/lantern.js run --pid <master> --pid <worker> --port 0 --otlp-file F --log-format json\`, local mode,`,
-    'default collectors) traces **nginx\'s two pids only**: the load tool is not traced, so it makes no client spans and its own',
+    `nginx 1 worker (\`test/helpers/nginx.ts\`, access log off) answers \`GET ${PATH}\` with \`return 200 "ok\\n"\` (3-byte body) on loopback${mode.scheme === 'https' ? ' over HTTPS' : ''}.`,
+    `The agent (\`node bin/lantern.js run --pid <master> --pid <worker> --port 0 --otlp-file F --log-format json${agentArgs(mode).map((a) => ` ${a}`).join('')}\`, local mode,`,
+    `${mode.collectors === null ? 'default collectors' : `collectors ${mode.collectors}`}) traces **nginx's two pids only**: the load tool is not traced, so it makes no client spans and its own`,
     'syscalls do not run the BPF programs\' work. It is started fresh for every "with" phase, left at rest for',
     `${REST_MS / 1000} s, then loaded; after the load it gets ${SETTLE_MS / 1000} s to export, is stopped with SIGTERM and its span file is read after`,
     `it exited: spans counted are nginx SERVER spans whose \`url.path\` is \`${PATH}\` (the file's OTLP JSON encoding is part of the`,
@@ -629,6 +693,7 @@ function section(command: string, r: Results): string {
     'waits (60 s at most over the whole run) for the CPUs to be idle and for other sessions\' socket tracers to be unloaded,',
     'and flags the phases where that did not hold; "machine busy" per run is /proc/stat, a tick-sampled noise indicator.',
     '',
+    ...(mode.scheme === 'https' ? tlsMethod(r) : []),
     `### Fixed rate: ${int(o.rate)} req/s, ${o.connections} connections, ${o.duration} s — ${o.pairs} pairs, without/with alternating`,
     '',
     ...fixedTable(r),
@@ -644,7 +709,7 @@ function section(command: string, r: Results): string {
     '',
     `**${r.stepVerdict}**`,
     '',
-    `### Saturation: \`wrk -t1 -c16 -d${o.wrkDuration}s\`, without/with alternating (A B A B …), ${r.wrk.length / 2} pairs`,
+    `### Saturation: \`wrk -t1 -c16 -d${o.wrkDuration}s ${mode.scheme}://…\`, without/with alternating (A B A B …), ${r.wrk.length / 2} pairs`,
     '',
     ...wrkTable(r),
     '',
@@ -666,11 +731,11 @@ function section(command: string, r: Results): string {
 function options(): Options {
   const { values } = parseArgs({
     options: {
-      rate: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, pairs: { type: 'string' },
+      tls: { type: 'boolean' }, rate: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, pairs: { type: 'string' },
       'step-duration': { type: 'string' }, 'max-rate': { type: 'string' }, 'wrk-pairs': { type: 'string' }, 'wrk-duration': { type: 'string' },
     },
   });
-  const o: Options = {
+  const numbers = {
     rate: Number(values.rate ?? 10_000),
     connections: Number(values.connections ?? 10),
     duration: Number(values.duration ?? 10),
@@ -680,22 +745,21 @@ function options(): Options {
     wrkPairs: Number(values['wrk-pairs'] ?? 3),
     wrkDuration: Number(values['wrk-duration'] ?? 5),
   };
-  for (const [k, v] of Object.entries(o)) if (!(Number.isInteger(v) && v > 0)) throw new RangeError(`--${k} must be a positive whole number`);
-  return o;
+  for (const [k, v] of Object.entries(numbers)) if (!(Number.isInteger(v) && v > 0)) throw new RangeError(`--${k} must be a positive whole number`);
+  return { tls: values.tls === true, ...numbers };
 }
 
 const log = (msg: string): void => void process.stderr.write(`[nginx bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results, 'totalS'>> {
-  const port = env.nginx.port;
   log(`warm-up: ${o.rate} req/s for 2 s, no agent`);
-  await loadgen(bin, port, o.rate, o.connections, 2);
+  await loadgen(bin, env, o.rate, o.connections, 2);
 
   const fixed: Array<Phase<LoadResult>> = [];
   for (let i = 0; i < o.pairs; i++) {
     for (const withAgent of [false, true]) {
       const p = await phase(env, withAgent, `fixed-rate run ${fixed.length + 1} (${withAgent ? 'with' : 'without'})`,
-        () => loadgen(bin, port, o.rate, o.connections, o.duration));
+        () => loadgen(bin, env, o.rate, o.connections, o.duration));
       fixed.push(p);
       log(fixedRuns({ opts: o, fixed: [p], steps: [], stepVerdict: '', wrk: [], totalS: 0 })[0]?.replace(/^- run 1/, `fixed pair ${i + 1}`) ?? '');
       for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
@@ -705,9 +769,10 @@ async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results,
   const steps: Array<Phase<LoadResult>> = [];
   const step = async (rate: number): Promise<{ p: Phase<LoadResult>; lossless: boolean; reached: boolean }> => {
     const conns = Math.max(10, Math.ceil(rate / 1000));
-    const p = await phase(env, true, `step ${int(rate)} req/s`, () => loadgen(bin, port, rate, conns, o.stepDuration));
+    const p = await phase(env, true, `step ${int(rate)} req/s`, () => loadgen(bin, env, rate, conns, o.stepDuration));
     steps.push(p);
-    log(`step ${rate} req/s: achieved ${int(p.load.rate)}, requests ${p.load.count}, spans ${p.agent?.spans.matching}, lost ${lost(p)}, `
+    log(`step ${rate} req/s: achieved ${int(p.load.rate)}, requests ${p.load.count}, spans ${p.agent?.spans.matching} `
+      + `(url.scheme=${env.mode.scheme}: ${p.agent?.spans.withScheme}), lost ${lost(p)}, `
       + `agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent?.losses ?? {})}`);
     for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
     return { p, lossless: lost(p) === 0, reached: p.load.rate >= REACHED * rate && p.load.errors === 0 };
@@ -741,10 +806,10 @@ async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results,
   const wrkRuns: Array<Phase<WrkResult>> = [];
   for (let i = 0; i < o.wrkPairs; i++) {
     for (const withAgent of [false, true]) {
-      const p = await phase(env, withAgent, `wrk pair ${i + 1} (${withAgent ? 'with' : 'without'})`, () => wrk(port, o.wrkDuration));
+      const p = await phase(env, withAgent, `wrk pair ${i + 1} (${withAgent ? 'with' : 'without'})`, () => wrk(env, o.wrkDuration));
       wrkRuns.push(p);
       log(`wrk pair ${i + 1} ${withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s, ${p.load.requests} requests`
-        + (p.agent === null ? '' : `, spans ${p.agent.spans.matching}, agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent.losses)}`)
+        + (p.agent === null ? '' : `, spans ${p.agent.spans.matching} (url.scheme=${env.mode.scheme}: ${p.agent.spans.withScheme}), agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent.losses)}`)
         + (p.load.errors === null ? '' : `, ${p.load.errors}`));
     }
   }
@@ -755,23 +820,29 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
   const o = options();
   const t0 = performance.now();
+  const mode = modeOf(o);
   const bin = buildLoadgen();
-  const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "${BODY.replace('\n', '\\n')}"; }` });
+  const cert: TlsCertificate | undefined = o.tls ? makeSelfSignedCertificate() : undefined;
   const dir = mkdtempSync(join(os.tmpdir(), 'lantern-nginx-bench-'));
   let results: Omit<Results, 'totalS'>;
   try {
-    const pids = await nginxPids(nginx);
-    log(`nginx on 127.0.0.1:${nginx.port}, pids ${pids.join(', ')}`);
-    results = await measure({ nginx, pids, dir }, bin, o);
+    const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "${BODY.replace('\n', '\\n')}"; }`, ...(cert === undefined ? {} : { tls: cert }) });
+    try {
+      const pids = await nginxPids(nginx);
+      log(`nginx on ${mode.scheme}://127.0.0.1:${nginx.port}, pids ${pids.join(', ')}`);
+      results = await measure({ mode, nginx, pids, dir }, bin, o);
+    } finally {
+      await nginx.stop();
+      rmSync(dirname(nginx.root), { recursive: true, force: true }); // the helper leaves its prefix behind
+    }
   } finally {
-    await nginx.stop();
     rmSync(dir, { recursive: true, force: true });
-    rmSync(dirname(nginx.root), { recursive: true, force: true }); // the helper leaves its prefix behind
+    if (cert !== undefined) rmSync(dirname(cert.certFile), { recursive: true, force: true });
   }
   const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/nginx.js'), ...process.argv.slice(2)].join(' ');
   const text = section(command, { ...results, totalS: (performance.now() - t0) / 1000 });
   console.log(text);
-  writeResultsSection(SECTION, text);
+  writeResultsSection(mode.section, text);
 }
 
 main().catch((e: unknown) => {
