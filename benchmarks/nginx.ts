@@ -837,7 +837,7 @@ async function main(): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    if (cert !== undefined) rmSync(dirname(cert.certFile), { recursive: true, force: true });
+    cert?.remove();
   }
   const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/nginx.js'), ...process.argv.slice(2)].join(' ');
   const text = section(command, { ...results, totalS: (performance.now() - t0) / 1000 });

@@ -11,6 +11,7 @@ import { startPrintingPort } from '../helpers/spawn.js';
 import { makeSelfSignedCertificate } from '../helpers/tls-cert.js';
 
 const cert = makeSelfSignedCertificate();
+t.teardown(() => cert.remove());
 const goHttp = buildGoFixture('go-http');
 const goHttpStripped = buildGoFixture('go-http', STRIPPED);
 const grpcEcho = buildGoFixture('grpc-echo');

@@ -10,6 +10,7 @@ import { makeSelfSignedCertificate } from '../helpers/tls-cert.js';
 
 const PASSWORD = 'tls-My-Secr3t';
 const cert = makeSelfSignedCertificate();
+t.teardown(() => cert.remove());
 let db: MariaDb;
 let agent: TestAgent;
 

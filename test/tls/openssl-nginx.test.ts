@@ -9,6 +9,7 @@ import { run } from '../helpers/spawn.js';
 import { makeSelfSignedCertificate } from '../helpers/tls-cert.js';
 
 const cert = makeSelfSignedCertificate();
+t.teardown(() => cert.remove());
 const nginx: Nginx = await startNginx({ tls: cert, http2: true });
 const agent: TestAgent = await startTestAgent({ pids: nginx.pids, collectors: 'sockets,tls' });
 t.teardown(async () => {

@@ -18,6 +18,7 @@ const fixture = (name: string): string =>
   fileURLToPath(new URL(import.meta.url.includes('/dist/') ? `../../../test/fixtures/tls/${name}` : `../fixtures/tls/${name}`, import.meta.url));
 
 const cert = makeSelfSignedCertificate();
+t.teardown(() => cert.remove());
 const PASSWORD = 'tls-secret-pw-9c1';
 let agent: TestAgent;
 let pg: Postgres;
