@@ -65,9 +65,10 @@ export class TlsAttacher {
   }
 
   start(): void {
-    // Even with --pid: a traced process's short-lived children (curl) must be covered from their
-    // first call, before any scan could see them. Other processes' calls stop in the BPF filter.
-    this.#attachSystemLibraries();
+    // Tracing everything: the system's libssl is probed before any process is looked at, so a
+    // program is covered from its first call. With --pid only what traced processes map is probed:
+    // a probe fires (and costs a trap) in every process that maps the file, traced or not.
+    if (this.opts.pids.length === 0) this.#attachSystemLibraries();
     this.scanAll();
     this.#rescan = setInterval(() => this.scanAll(), this.opts.rescanMs ?? 10_000).unref();
   }
