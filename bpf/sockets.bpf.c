@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include "counters.h"
 #include "filter.h"
+#include "profiler.h"
 #include "sockets.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -70,7 +71,9 @@ struct conn_state {
 	__u16 lport;
 	__u16 rport;
 	__u16 tls_version;
-	__u16 pad2[2];
+	__u16 req_seq;     /* server side: ordinal of the request being served (span tags) */
+	__u8 last_dir;     /* 0 none yet, 1 ingress, 2 egress: a read after a write starts a request */
+	__u8 pad2;
 };
 
 /* A datagram's peer as the syscall named it. */
@@ -115,6 +118,11 @@ struct {
 	__type(value, __u64);
 } generation_counter SEC(".maps");
 
+/* Span-aware profiles: a thread serving an HTTP/1 request carries that exchange's tag in the
+ * profiler's map (this object reuses the profiler's map by fd when both run; set span_tags then). */
+LANTERN_THREAD_TAGS_MAP;
+const volatile bool span_tags = false;
+
 static __always_inline struct file *fd_file(int fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -136,6 +144,25 @@ static __always_inline struct file *socket_file(int fd)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	return (mode & S_IFMT) == S_IFSOCK ? f : NULL;
+}
+
+/* Tags the current thread with the server exchange it reads a request of: generation << 16 |
+ * request ordinal on the connection (the HTTP/1 exchange ordinal; src/agent/span-tags.ts computes
+ * the same). Keep-alive requests are told apart by a read that follows a write. */
+static __always_inline void tag_serving_thread(struct conn_state *c, __u8 dir)
+{
+	if (!span_tags || c->role != ROLE_SERVER || c->protocol != PROTO_HTTP1)
+		return;
+	if (dir != DIR_INGRESS) {
+		c->last_dir = 2;
+		return;
+	}
+	if (c->last_dir == 2)
+		c->req_seq++;
+	c->last_dir = 1;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 tag = (c->generation << 16) | c->req_seq;
+	bpf_map_update_elem(&thread_tags, &tid, &tag, BPF_ANY);
 }
 
 /* Wake the consumer only when a good part of the ring waits. A wake-up per event costs the traced
@@ -496,8 +523,10 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 	}
 	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
 	if (a->kind == CALL_SIZE_ONLY) {
-		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE)
+		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE) {
+			tag_serving_thread(c, dir);
 			emit_skip(c, tgid, a->fd, dir, position, ret);
+		}
 		return;
 	}
 	struct peer peer = {};
@@ -526,6 +555,7 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 	}
 	if (c->protocol == PROTO_NONE)
 		return;
+	tag_serving_thread(c, dir);
 	__u32 call_len = ret;
 	__u32 budget = SOCK_CHUNK_SIZE * SOCK_MAX_CHUNKS;
 	if (budget > call_len)
@@ -746,6 +776,13 @@ int enter_close(struct sys_enter_ctx *ctx)
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
+	if (span_tags && c->role == ROLE_SERVER) {
+		/* The exchange is over: its tag must not label what the thread does next. */
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
+		if (tag && (*tag >> 16) == c->generation)
+			bpf_map_delete_elem(&thread_tags, &tid);
+	}
 	struct socket_close_event *e = bpf_ringbuf_reserve(&socket_events, sizeof(*e), 0);
 	if (e) {
 		__builtin_memset(e, 0, sizeof(*e));

@@ -11,6 +11,7 @@ export const ErrorCodes = {
   LANTERN_ERR_NOT_AVAILABLE: 'feature not available yet',
   LANTERN_ERR_BPF_OBJECT: 'a BPF object is missing or failed to load',
   LANTERN_ERR_COLLECTOR: 'a collector failed to start',
+  LANTERN_ERR_PROFILER: 'the CPU profiler could not sample (perf events refused) or write its profile',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -164,6 +164,7 @@ static __noinline int tls_emit(struct tls_data *d)
 	}
 	if (c->protocol == PROTO_NONE)
 		return 0;
+	tag_serving_thread(c, dir);
 	__u64 position = __sync_fetch_and_add(&c->pos[dir], len);
 	__u32 budget = len;
 	if (budget > TLS_MAX_CAPTURE) {

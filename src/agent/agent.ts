@@ -6,6 +6,7 @@ import type { Collector } from '../collectors/collector.js';
 import { availableCollectors, createCollector } from '../collectors/registry.js';
 import { LogBatcher } from '../export/log-batcher.js';
 import { OtlpFileWriter } from '../export/otlp-file.js';
+import { ProfileExporter } from '../export/pprof-exporter.js';
 import { attributesToKeyValues } from '../export/otlp-json.js';
 import { TelemetryExporter } from '../export/telemetry-exporter.js';
 import type { Logger } from '../log.js';
@@ -13,8 +14,12 @@ import { ProcessMetadata } from '../metadata/process-metadata.js';
 import { KernelClock } from '../model/clock.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
 import { LocalView } from '../server/local-view.js';
+import { ProfileView } from '../server/profile-view.js';
 import { type ControlServer, startControlServer } from '../server/server.js';
+import { ProfilerCollector } from '../collectors/profiler/collector.js';
+import { SocketsCollector } from '../collectors/sockets/collector.js';
 import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
+import { SpanTagIndex } from './span-tags.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
 
@@ -56,7 +61,11 @@ export class Agent {
   readonly #pipeline: ExchangePipeline;
   readonly #exporter: TelemetryExporter;
   readonly #view = new LocalView();
+  readonly #profileView = new ProfileView();
+  readonly #profiles: ProfileExporter;
   readonly #extraSinks: TelemetrySink[] = [];
+  /** Which span each served HTTP/1 exchange became, for the profiler's span labels. */
+  readonly #spanTags: SpanTagIndex;
   #server: ControlServer | null = null;
   #summaryTimer: NodeJS.Timeout | null = null;
   #stopped: AgentSummary | null = null;
@@ -81,12 +90,18 @@ export class Agent {
       { spans: (s) => this.#exporter.exportSpans(s), histograms: (p) => this.#exporter.recordHistograms(p) },
       { spans: (s) => this.#extraSinks.forEach((x) => x.spans(s)), histograms: (p) => this.#extraSinks.forEach((x) => x.histograms(p)) },
     ];
-    this.#pipeline = new ExchangePipeline({ metadata: this.#metadata, sinks });
+    // Kept for two profiler intervals: the profiler resolves tags when it drains, after the samples.
+    this.#spanTags = new SpanTagIndex({ retentionMs: 2 * config.profiler.intervalSeconds * 1000 + 10_000 });
+    const profiling = config.collectors.includes('profiler') && config.collectors.includes('sockets');
+    this.#pipeline = new ExchangePipeline({
+      metadata: this.#metadata, sinks, ...(profiling ? { onSpan: (ex, span) => this.#spanTags.note(ex, span) } : {}),
+    });
     this.#exporter.setSelfMetrics(
       { key: `lantern:${process.pid}`, attributes: { ...base, 'service.name': config.serviceName, 'process.pid': process.pid, 'process.executable.name': 'lantern' } },
       () => flattenSummary(this.summary()),
     );
-    this.#fanout = new RecordFanout([this.#logs, this.#pipeline]);
+    this.#profiles = new ProfileExporter({ outputDir: config.profiler.outputDir, pyroscope: config.profiler.pyroscope, view: this.#profileView, log });
+    this.#fanout = new RecordFanout([this.#logs, this.#pipeline, this.#profiles]);
   }
 
   /** Receives every span and metric point too (tests, embedding). */
@@ -98,6 +113,11 @@ export class Agent {
     return this.#view;
   }
 
+  /** The latest CPU profile per service (profiler collector). */
+  get profileView(): ProfileView {
+    return this.#profileView;
+  }
+
   async start(): Promise<void> {
     const missing = this.config.collectors.filter((c) => !availableCollectors().includes(c));
     if (missing.length > 0) {
@@ -106,9 +126,12 @@ export class Agent {
     }
     preflight(this.log);
     const ctx = { config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata };
-    for (const name of this.config.collectors) {
+    // The profiler starts first: the socket tracer tags serving threads in the profiler's own map.
+    const names = [...this.config.collectors].sort((a, b) => Number(b === 'profiler') - Number(a === 'profiler'));
+    for (const name of names) {
       const c = createCollector(name, this.config);
       if (c === null) continue;
+      this.#wireSpanTags(c);
       try {
         await c.start(ctx);
       } catch (e) {
@@ -128,11 +151,21 @@ export class Agent {
       this.log.info('exporting over OTLP', this.#exporter.describe());
     }
     if (this.#file !== null) this.log.info('writing OTLP JSON lines', { file: this.#file.path });
+    if (this.config.collectors.includes('profiler')) this.log.info('CPU profiles', this.#profiles.describe());
+  }
+
+  /** Span-aware profiles: samples of a thread serving an HTTP/1 request get that request's span ids. */
+  #wireSpanTags(c: Collector): void {
+    const profiler = this.#collectors.find((x): x is ProfilerCollector => x instanceof ProfilerCollector);
+    const tags = profiler?.threadTagsMap() ?? null;
+    if (profiler === undefined || tags === null || !(c instanceof SocketsCollector)) return;
+    c.shareThreadTags(tags);
+    profiler.setSpanTagResolver(this.#spanTags);
   }
 
   async #startServer(): Promise<void> {
     try {
-      this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }));
+      this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }), this.#profileView);
       this.log.info('local view and control API', { url: this.#server.url, token: this.#server.token });
     } catch (e) {
       // The agent is useful without its API (a port clash must not stop tracing).
@@ -160,6 +193,7 @@ export class Agent {
     }
     this.#pipeline.flush();
     this.#logs.flush();
+    await this.#profiles.close();
     await this.#exporter.shutdown();
     await this.#file?.close();
     await this.#server?.close();
@@ -175,7 +209,8 @@ export class Agent {
       records: { ...this.#fanout.counts },
       collectors: Object.fromEntries(this.#collectors.map((c) => [c.name, c.stats()])),
       pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])) },
-      export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats() },
+      export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),
+        ...Object.fromEntries(Object.entries(this.#profiles.stats()).map(([k, v]) => [`profiles_${k}`, v])) },
     };
   }
 }

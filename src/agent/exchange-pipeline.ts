@@ -21,6 +21,8 @@ export interface ExchangePipelineOptions {
   linkWindowMs?: number;
   maxHeldSpans?: number;
   ids?: IdSource;
+  /** Told of every span as it is built from its exchange (span-aware profiles). */
+  onSpan?: (exchange: Exchange, span: SpanRecord) => void;
 }
 
 export class ExchangePipeline implements RecordSink {
@@ -56,6 +58,7 @@ export class ExchangePipeline implements RecordSink {
     const conventions = conventionsFor(ex);
     const span = conventions.toSpan(ex, resource, this.#ids);
     Object.assign(span.attributes, tlsAttributes(ex.connection));
+    this.opts.onSpan?.(ex, span);
     const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
     this.#linker.add(span, linkKey(ex, conventions.linkId(ex)));

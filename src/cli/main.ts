@@ -2,13 +2,14 @@
 import { isLanternError } from '../errors.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runCommand } from './commands/run.js';
+import { profileCommand } from './commands/profile.js';
 import { notYetCommand } from './commands/not-yet.js';
 import type { Command } from './command.js';
 
 const COMMANDS: Command[] = [
   doctorCommand,
   runCommand,
-  notYetCommand('profile', 'one-shot CPU profile of processes to a pprof file', 'the CPU profiler'),
+  profileCommand,
   notYetCommand('bpftrace', 'run a bpftrace script and export its output as OTel logs and metrics', 'bpftrace integration'),
   notYetCommand('trace-func', 'log every call of a function in a running Go binary (dynamic logging)', 'dynamic logging'),
 ];

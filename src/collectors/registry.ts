@@ -4,10 +4,12 @@ import type { AgentConfig, CollectorName } from '../config/schema.js';
 import { protocolHandlers } from '../protocols/registry.js';
 import type { Collector } from './collector.js';
 import { ProcessCollector } from './process/collector.js';
+import { ProfilerCollector } from './profiler/collector.js';
 import { SocketsCollector } from './sockets/collector.js';
 
 const FACTORIES: Partial<Record<CollectorName, (config: AgentConfig) => Collector | null>> = {
   process: () => new ProcessCollector(),
+  profiler: () => new ProfilerCollector(),
   sockets: (config) => new SocketsCollector({ handlers: protocolHandlers(), ...(config.collectors.includes('tls') ? { tls: {} } : {}) }),
   // TLS plaintext runs inside the sockets collector: its probes share the connection table.
   tls: () => null,

@@ -1,8 +1,12 @@
 // Everything a collector may produce. Exporters accept these and nothing collector-specific.
 import type { Exchange } from './exchange.js';
 import type { ProcessEvent } from './process.js';
+import type { ProfileRecord } from './profile.js';
 
-export type AgentRecord = { type: 'process'; event: ProcessEvent } | { type: 'exchange'; exchange: Exchange };
+export type AgentRecord =
+  | { type: 'process'; event: ProcessEvent }
+  | { type: 'exchange'; exchange: Exchange }
+  | { type: 'profile'; profile: ProfileRecord };
 
 /** Where collectors put their records. Must not throw and must not block. */
 export interface RecordSink {

@@ -4,6 +4,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
 import type { LocalView } from './local-view.js';
+import type { ProfileView } from './profile-view.js';
 
 export interface ControlServer {
   url: string;
@@ -17,7 +18,7 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>): Promise<ControlServer> {
+export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>, profiles?: ProfileView): Promise<ControlServer> {
   const token = config.token ?? randomBytes(24).toString('base64url');
   const app: FastifyInstance = Fastify({ logger: false });
   app.addHook('onRequest', async (req, reply) => {
@@ -33,6 +34,27 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
   });
   app.get('/api/services', async () => ({ services: view.services() }));
   app.get('/api/stats', async () => stats());
+  if (profiles !== undefined) registerProfileRoutes(app, profiles);
   const address = await app.listen({ host: config.host, port: config.port });
   return { url: address, token, close: () => app.close() };
+}
+
+/**
+ * The latest CPU profile per service: `/api/profiles` lists them, `/api/profiles/:service` is the
+ * JSON summary (top functions, folded stacks), `/api/profiles/:service/pprof` the .pb.gz download.
+ */
+function registerProfileRoutes(app: FastifyInstance, profiles: ProfileView): void {
+  app.get('/api/profiles', async () => ({ profiles: profiles.services() }));
+  app.get<{ Params: { service: string }; Querystring: { functions?: string; stacks?: string } }>('/api/profiles/:service', async (req, reply) => {
+    const limit = (v: string | undefined, d: number): number => Math.min(10_000, Math.max(1, Number(v ?? d) || d));
+    const p = profiles.json(req.params.service, { functions: limit(req.query.functions, 100), stacks: limit(req.query.stacks, 1000) });
+    if (p === undefined) return reply.code(404).send({ error: `no profile for service ${req.params.service}` });
+    return p;
+  });
+  app.get<{ Params: { service: string } }>('/api/profiles/:service/pprof', async (req, reply) => {
+    const gz = await profiles.pprof(req.params.service);
+    if (gz === undefined) return reply.code(404).send({ error: `no profile for service ${req.params.service}` });
+    const file = `${req.params.service.replace(/[^A-Za-z0-9._-]/g, '_')}.pb.gz`;
+    return reply.header('content-type', 'application/octet-stream').header('content-disposition', `attachment; filename="${file}"`).send(gz);
+  });
 }

@@ -20,7 +20,7 @@ t.test('help: top level and every command', async (t) => {
 });
 
 t.test('commands of later features exit non-zero saying so', async (t) => {
-  for (const cmd of ['profile', 'bpftrace', 'trace-func']) {
+  for (const cmd of ['bpftrace', 'trace-func']) {
     const r = await runCli([cmd, '--pid', '1']);
     t.equal(r.code, 1, `${cmd} exits 1`);
     t.match(r.stderr, /not available yet/);
@@ -36,9 +36,12 @@ t.test('run: bad flags are usage errors naming the problem', async (t) => {
   t.equal(v.code, 2);
   t.match(v.stderr, /--pid: expected a whole number from 1/);
   t.match(v.stderr, /--otlp-endpoint: expected an http:\/\/ or https:\/\/ URL such as http:\/\/localhost:4317, got "localhost:4317"/);
-  const c = await runCli(['run', '--collectors', 'tls', '--duration', '1']);
+  const tls = await runCli(['run', '--collectors', 'tls', '--duration', '1']);
+  t.equal(tls.code, 2, 'TLS plaintext needs the socket tracer');
+  t.match(tls.stderr, /--collectors: collector tls needs collector sockets/);
+  const c = await runCli(['run', '--collectors', 'dynlog', '--duration', '1']);
   t.equal(c.code, 1);
-  t.match(c.stderr, /collector tls not available yet/);
+  t.match(c.stderr, /collector dynlog not available yet/);
 });
 
 t.test('doctor tells the truth about this host', async (t) => {

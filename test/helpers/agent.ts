@@ -21,6 +21,8 @@ export interface TestAgentOptions {
   collectors?: string;
   env?: NodeJS.ProcessEnv;
   otlpFile?: string;
+  /** A YAML configuration file (profiler settings...). */
+  configFile?: string;
 }
 
 export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestAgent> {
@@ -30,6 +32,7 @@ export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestA
     collectors: opts.collectors ?? 'sockets',
     port: '0',
     otlpFile: opts.otlpFile,
+    config: opts.configFile,
   }, opts.env ?? {});
   const agent = new Agent(config, new Logger((process.env.DBG ? 'debug' : 'info'), false, { write: (l: string) => log.push(l) }));
   const spans: SpanRecord[] = [];

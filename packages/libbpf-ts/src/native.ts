@@ -56,6 +56,7 @@ export interface NativeObject {
   setGlobal(name: string, value: Buffer): void;
   setMapMaxEntries(map: string, entries: number): void;
   setAutoload(program: string, autoload: boolean): void;
+  reuseMapFd(map: string, fd: number): void;
   attach(program: string): NativeLink;
   attachTracepoint(program: string, category: string, name: string, opts?: CookieOption): NativeLink;
   attachRawTracepoint(program: string, name: string): NativeLink;

@@ -136,6 +136,18 @@ export class BpfObject {
     return this;
   }
 
+  /**
+   * Before load: makes this object's map `name` share the kernel map of `map` (a loaded object's
+   * BpfMap, or a map fd), as `bpf_map__reuse_fd` does. Both objects' programs then read and write
+   * the same elements. The two maps must agree on type, key size and value size (checked here:
+   * libbpf would adopt the other map's shape silently); the other map's max_entries wins. The fd is
+   * duplicated, so the map lives on while either object holds it.
+   */
+  reuseMap(name: string, map: BpfMap<unknown, unknown> | number): this {
+    this.native().reuseMapFd(name, typeof map === 'number' ? map : map.fd);
+    return this;
+  }
+
   setAutoload(program: string, autoload: boolean): this {
     this.native().setAutoload(program, autoload);
     return this;

@@ -1,5 +1,5 @@
 // The sockets collector: socket syscalls → connection tracker → protocol sessions → exchanges.
-import { type BpfObject, type Link, RingBufferConsumer } from 'libbpf-ts';
+import { type BpfMap, type BpfObject, type Link, RingBufferConsumer } from 'libbpf-ts';
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import type { Collector, CollectorContext } from '../collector.js';
@@ -28,6 +28,7 @@ export class SocketsCollector implements Collector {
   #consumer: RingBufferConsumer | null = null;
   #tracker: ConnectionTracker | null = null;
   #tls: TlsAttacher | null = null;
+  #threadTags: BpfMap<unknown, unknown> | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
   #failed = 0;
@@ -35,9 +36,21 @@ export class SocketsCollector implements Collector {
 
   constructor(private readonly opts: SocketsCollectorOptions) {}
 
+  /**
+   * Span-aware profiles: before start, the profiler's `thread_tags` map, in which the thread serving
+   * an HTTP/1 request is tagged with that exchange (bpf/sockets.bpf.c, tag_serving_thread).
+   */
+  shareThreadTags(map: BpfMap<unknown, unknown>): void {
+    this.#threadTags = map;
+  }
+
   async start(ctx: CollectorContext): Promise<void> {
     const obj = loadLanternObject('sockets', { agentPid: process.pid, pids: ctx.config.pids }, (o) => {
       if (this.opts.ringBufferBytes !== undefined) o.setMapMaxEntries('socket_events', this.opts.ringBufferBytes);
+      if (this.#threadTags !== null) {
+        o.reuseMap('thread_tags', this.#threadTags);
+        o.setGlobal('span_tags', 1, 1);
+      }
     });
     this.#obj = obj;
     const tracker = new ConnectionTracker({

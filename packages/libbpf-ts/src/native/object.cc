@@ -68,6 +68,7 @@ class Object : public Napi::ObjectWrap<Object> {
          InstanceMethod("setGlobal", &Object::SetGlobal),
          InstanceMethod("setMapMaxEntries", &Object::SetMapMaxEntries),
          InstanceMethod("setAutoload", &Object::SetAutoload),
+         InstanceMethod("reuseMapFd", &Object::ReuseMapFd),
          InstanceMethod("attach", &Object::Attach),
          InstanceMethod("attachTracepoint", &Object::AttachTracepoint),
          InstanceMethod("attachRawTracepoint", &Object::AttachRawTracepoint),
@@ -148,6 +149,7 @@ class Object : public Napi::ObjectWrap<Object> {
     if (!Check(env)) return Napi::Value();
     LogCapture capture;
     int err = bpf_object__load(obj_);
+    loaded_ = true;  // even a failed load leaves the object unusable for configuration
     if (err != 0)
       LBTS_THROW(env, "LIBBPF_ERR_LOAD", std::string("cannot load BPF object ") + bpf_object__name(obj_), err,
                  capture.Text());
@@ -270,6 +272,41 @@ class Object : public Napi::ObjectWrap<Object> {
     return env.Undefined();
   }
 
+  // reuseMapFd(name, fd): before load, make this object's map `name` the kernel map behind `fd`
+  // (another object's, say), so both objects' programs share it. libbpf adopts the fd's definition
+  // wholesale, so a map of another shape is refused here rather than left for the verifier (or
+  // worse, for programs that read past a shorter value).
+  Napi::Value ReuseMapFd(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = FindMap(env, info[0]);
+    if (m == nullptr) return Napi::Value();
+    int fd = info[1].As<Napi::Number>().Int32Value();
+    std::string name = bpf_map__name(m);
+    // libbpf 1.1 would swap the fd of a loaded map under its programs' feet: refuse.
+    if (loaded_) LBTS_THROW(env, "LIBBPF_ERR_MAP_REUSE", "cannot reuse a map fd for '" + name + "' after load", EBUSY, "");
+    bpf_map_info other;
+    memset(&other, 0, sizeof other);
+    uint32_t len = sizeof other;
+    if (bpf_obj_get_info_by_fd(fd, &other, &len) != 0) {
+      int err = errno;
+      LBTS_THROW(env, "LIBBPF_ERR_MAP_REUSE", "cannot reuse fd " + std::to_string(fd) + " for map '" + name + "': not a BPF map", err, "");
+    }
+    auto mismatch = [&](const char* what, uint32_t mine, uint32_t theirs) {
+      return std::string("cannot reuse map '") + other.name + "' for '" + name + "': " + what + " " +
+             std::to_string(theirs) + ", this object's map has " + std::to_string(mine);
+    };
+    if (other.type != static_cast<uint32_t>(bpf_map__type(m)))
+      LBTS_THROW(env, "LIBBPF_ERR_MAP_REUSE", mismatch("map type", bpf_map__type(m), other.type), EINVAL, "");
+    if (other.key_size != bpf_map__key_size(m))
+      LBTS_THROW(env, "LIBBPF_ERR_MAP_REUSE", mismatch("key size", bpf_map__key_size(m), other.key_size), EINVAL, "");
+    if (other.value_size != bpf_map__value_size(m))
+      LBTS_THROW(env, "LIBBPF_ERR_MAP_REUSE", mismatch("value size", bpf_map__value_size(m), other.value_size), EINVAL, "");
+    LogCapture capture;
+    int err = bpf_map__reuse_fd(m, fd);
+    if (err != 0) LBTS_THROW(env, "LIBBPF_ERR_MAP_REUSE", "cannot reuse fd for map '" + name + "' (after load?)", err, capture.Text());
+    return env.Undefined();
+  }
+
   Napi::Value Linked(Napi::Env env, bpf_link* link, const std::string& what, const LogCapture& capture) {
     if (link == nullptr) {
       int err = errno;
@@ -369,6 +406,7 @@ class Object : public Napi::ObjectWrap<Object> {
   }
 
   bpf_object* obj_ = nullptr;
+  bool loaded_ = false;
 };
 
 }  // namespace

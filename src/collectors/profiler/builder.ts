@@ -1,0 +1,264 @@
+// One drained interval → one ProfileRecord per service: stacks symbolized (one symbolizer call per
+// process and one for the kernel), samples labeled, span tags resolved. Never throws for bad input:
+// lost stacks, symbolizer failures and resolver failures become marked frames or missing labels,
+// and are counted.
+import { PROFILE_LABELS, type ProfileFrame, type ProfileRecord, type ProfileSample } from '../../model/profile.js';
+import type { Frame, Symbolizer } from '../../symbols/symbolizer.js';
+import { STACK_ERR } from './layout.js';
+import type { DrainedBuffer, RawCount } from './sampler.js';
+import type { SpanTagResolver } from './span-tags.js';
+
+export interface ProcessIdentity {
+  service: string;
+  containerId?: string;
+}
+
+export interface ProfileBuilderOptions {
+  symbolizer: Symbolizer;
+  /** Who a pid is (read from /proc while it lives, cached by the caller). */
+  identify(pid: number, comm: string): ProcessIdentity;
+  frequencyHz: number;
+  /** Distinct samples kept per interval (the most frequent); the rest are dropped and counted. */
+  maxSamples: number;
+  spanTags?(): SpanTagResolver | undefined;
+  /** Reports the first failure of each kind (the caller logs it once). */
+  problem(kind: string, error: unknown): void;
+}
+
+const LOST_USER: ProfileFrame = { function: '[user stack lost]', module: '[lost]' };
+const LOST_KERNEL: ProfileFrame = { function: '[kernel stack lost]', module: '[lost]' };
+const NO_FRAMES: readonly ProfileFrame[] = [];
+/** Entries handled between yields to the event loop (symbolizing may read large files). */
+const YIELD_EVERY = 512;
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** A stack id that names a stack which was lost (collision, full map), not merely absent. */
+function lost(id: number): boolean {
+  return id < 0 && id !== STACK_ERR.EFAULT;
+}
+
+/**
+ * Return addresses point after their call; the caller's frame is the call itself. Symbolizing
+ * `ip - 1` keeps a call that is the last instruction of a function (noreturn callees) in it.
+ */
+function callSites(ips: readonly bigint[]): bigint[] {
+  return ips.map((ip, i) => (i === 0 ? ip : ip - 1n));
+}
+
+function toFrames(frames: readonly Frame[] | null, addresses: readonly bigint[], kernel: boolean): ProfileFrame[] {
+  return addresses.map((addr, i) => {
+    const f = frames?.[i];
+    if (f === undefined) return { module: '[unknown]', address: addr, ...(kernel ? { kernel } : {}) };
+    const out: ProfileFrame = { module: f.module, address: f.moduleOffset !== undefined ? BigInt(f.moduleOffset) : addr };
+    if (f.function !== undefined && f.function !== '') out.function = f.function;
+    if (f.buildId !== undefined) out.buildId = f.buildId;
+    if (kernel) out.kernel = true;
+    return out;
+  });
+}
+
+export class ProfileBuilder {
+  readonly #o: ProfileBuilderOptions;
+  readonly #periodNanos: number;
+  readonly #stats = {
+    intervals: 0,
+    samples_in: 0,
+    sample_entries_in: 0,
+    samples_dropped_cap: 0,
+    stacks_lost: 0,
+    stacks_missing: 0,
+    symbolize_failures: 0,
+    frames: 0,
+    frames_unknown: 0,
+    addresses_symbolized: 0,
+    span_tags_seen: 0,
+    span_tags_resolved: 0,
+    span_tags_unresolved: 0,
+    span_tag_failures: 0,
+    profiles_built: 0,
+  };
+
+  constructor(opts: ProfileBuilderOptions) {
+    this.#o = opts;
+    this.#periodNanos = Math.round(1e9 / opts.frequencyHz);
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.#stats };
+  }
+
+  async build(buf: DrainedBuffer): Promise<ProfileRecord[]> {
+    const s = this.#stats;
+    s.intervals++;
+    s.stacks_missing += buf.stacksMissing;
+    let entries = buf.counts;
+    for (const e of entries) s.samples_in += e.count;
+    s.sample_entries_in += entries.length;
+    if (entries.length > this.#o.maxSamples) {
+      entries = [...entries].sort((a, b) => b.count - a.count);
+      for (const e of entries.slice(this.#o.maxSamples)) s.samples_dropped_cap += e.count;
+      entries = entries.slice(0, this.#o.maxSamples);
+    }
+    const user = await this.#symbolizeUser(entries, buf.stacks);
+    const kernel = this.#symbolizeKernel(entries, buf.stacks);
+    const resolver = this.#o.spanTags?.();
+    const spans = new Map<string, Record<string, string> | null>();
+    const identities = new Map<number, ProcessIdentity>();
+    const stacks = new Map<string, readonly ProfileFrame[]>();
+    const byService = new Map<string, ProfileRecord>();
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
+      const { key, count } = entries[i] as RawCount;
+      let id = identities.get(key.pid);
+      if (id === undefined) {
+        id = this.#identify(key.pid, key.comm);
+        identities.set(key.pid, id);
+      }
+      const stackKey = `${key.pid}:${key.userStackId}:${key.kernelStackId}`;
+      let frames = stacks.get(stackKey);
+      if (frames === undefined) {
+        const k = key.kernelStackId >= 0 ? kernel.get(key.kernelStackId) ?? NO_FRAMES : lost(key.kernelStackId) ? [LOST_KERNEL] : NO_FRAMES;
+        const u = key.userStackId >= 0 ? user.get(`${key.pid}:${key.userStackId}`) ?? NO_FRAMES : lost(key.userStackId) ? [LOST_USER] : NO_FRAMES;
+        if (lost(key.kernelStackId)) s.stacks_lost++;
+        if (lost(key.userStackId)) s.stacks_lost++;
+        frames = k.length === 0 ? u : u.length === 0 ? k : [...k, ...u];
+        stacks.set(stackKey, frames);
+      }
+      const labels: Record<string, string> = {
+        [PROFILE_LABELS.pid]: String(key.pid),
+        [PROFILE_LABELS.threadId]: String(key.tid),
+        [PROFILE_LABELS.threadName]: key.comm,
+        [PROFILE_LABELS.serviceName]: id.service,
+      };
+      if (id.containerId !== undefined) labels[PROFILE_LABELS.containerId] = id.containerId;
+      if (key.tag !== 0n) Object.assign(labels, this.#span(resolver, key.pid, key.tag, spans));
+      let rec = byService.get(id.service);
+      if (rec === undefined) {
+        rec = {
+          service: id.service,
+          startTimeUnixNano: buf.startUnixNano,
+          endTimeUnixNano: buf.endUnixNano,
+          frequencyHz: this.#o.frequencyHz,
+          periodNanos: this.#periodNanos,
+          samples: [],
+        };
+        byService.set(id.service, rec);
+      }
+      const sample: ProfileSample = { frames, count, labels };
+      rec.samples.push(sample);
+    }
+    s.profiles_built += byService.size;
+    return [...byService.values()];
+  }
+
+  #identify(pid: number, comm: string): ProcessIdentity {
+    try {
+      return this.#o.identify(pid, comm);
+    } catch (e) {
+      this.#o.problem('identify', e);
+      return { service: comm !== '' ? comm : `pid-${pid}` };
+    }
+  }
+
+  #span(resolver: SpanTagResolver | undefined, pid: number, tag: bigint, cache: Map<string, Record<string, string> | null>): Record<string, string> {
+    const s = this.#stats;
+    s.span_tags_seen++;
+    const k = `${pid}:${tag}`;
+    let labels = cache.get(k);
+    if (labels === undefined) {
+      labels = null;
+      if (resolver !== undefined) {
+        try {
+          const ref = resolver.resolve(pid, tag);
+          if (ref !== undefined) {
+            labels = { [PROFILE_LABELS.traceId]: ref.traceId, [PROFILE_LABELS.spanId]: ref.spanId };
+            if (ref.spanName !== undefined) labels[PROFILE_LABELS.spanName] = ref.spanName;
+          }
+        } catch (e) {
+          s.span_tag_failures++;
+          this.#o.problem('span-tags', e);
+        }
+      }
+      cache.set(k, labels);
+    }
+    if (labels === null) {
+      s.span_tags_unresolved++;
+      return {};
+    }
+    s.span_tags_resolved++;
+    return labels;
+  }
+
+  /** `${pid}:${stackId}` → frames, leaf first; one symbolizer call per process. */
+  async #symbolizeUser(entries: readonly RawCount[], stacks: ReadonlyMap<number, bigint[]>): Promise<Map<string, readonly ProfileFrame[]>> {
+    const byPid = new Map<number, Set<number>>();
+    for (const { key } of entries) {
+      if (key.userStackId < 0 || !stacks.has(key.userStackId)) continue;
+      let ids = byPid.get(key.pid);
+      if (ids === undefined) byPid.set(key.pid, (ids = new Set()));
+      ids.add(key.userStackId);
+    }
+    const out = new Map<string, readonly ProfileFrame[]>();
+    for (const [pid, ids] of byPid) {
+      const frames = this.#resolve([...ids], stacks, false, (addrs) => {
+        // Cheap for a process already noted; reads the maps of one the notices missed.
+        this.#o.symbolizer.notePid(pid);
+        return this.#o.symbolizer.symbolizeUser(pid, addrs);
+      });
+      for (const [id, f] of frames) out.set(`${pid}:${id}`, f);
+      await yieldToLoop();
+    }
+    return out;
+  }
+
+  /** Kernel stack id → frames, leaf first; one symbolizer call. */
+  #symbolizeKernel(entries: readonly RawCount[], stacks: ReadonlyMap<number, bigint[]>): Map<number, readonly ProfileFrame[]> {
+    const ids = new Set<number>();
+    for (const { key } of entries) if (key.kernelStackId >= 0 && stacks.has(key.kernelStackId)) ids.add(key.kernelStackId);
+    if (ids.size === 0) return new Map();
+    return this.#resolve([...ids], stacks, true, (addrs) => this.#o.symbolizer.symbolizeKernel(addrs));
+  }
+
+  /**
+   * Frames of each stack. Each distinct call site is symbolized once and its frame object shared by
+   * every stack it appears in: stacks repeat their callers (main, the runtime, a recursion) far more
+   * than they differ, so this is most of the work saved, and most of the allocation.
+   */
+  #resolve(ids: readonly number[], stacks: ReadonlyMap<number, bigint[]>, kernel: boolean,
+    symbolize: (addresses: bigint[]) => Frame[]): Map<number, readonly ProfileFrame[]> {
+    const index = new Map<bigint, number>();
+    const unique: bigint[] = [];
+    const sites: bigint[][] = [];
+    for (const id of ids) {
+      const cs = callSites(stacks.get(id) ?? []);
+      for (const a of cs) {
+        if (index.has(a)) continue;
+        index.set(a, unique.length);
+        unique.push(a);
+      }
+      sites.push(cs);
+    }
+    let named: Frame[] | null = null;
+    try {
+      named = symbolize(unique);
+    } catch (e) {
+      this.#stats.symbolize_failures++;
+      this.#o.problem(kernel ? 'symbolize-kernel' : 'symbolize-user', e);
+    }
+    const frames = toFrames(named, unique, kernel);
+    this.#stats.addresses_symbolized += unique.length;
+    const out = new Map<number, readonly ProfileFrame[]>();
+    ids.forEach((id, i) => {
+      const stack = (sites[i] ?? []).map((a) => frames[index.get(a) ?? 0] as ProfileFrame);
+      this.#countFrames(stack);
+      out.set(id, stack);
+    });
+    return out;
+  }
+
+  #countFrames(frames: readonly ProfileFrame[]): void {
+    this.#stats.frames += frames.length;
+    for (const f of frames) if (f.function === undefined) this.#stats.frames_unknown++;
+  }
+}

@@ -1,0 +1,93 @@
+// Kernel layouts of bpf/include/profiler.h, read in place (offsets checked against the header by
+// test/collectors/profiler-layout.test.ts).
+import type { Codec } from 'libbpf-ts';
+import { cString } from '../c-string.js';
+
+export const PROFILE_KEY = {
+  size: 40,
+  pid: 0,
+  tid: 4,
+  userStackId: 8,
+  kernelStackId: 12,
+  tag: 16,
+  comm: 24,
+  commLen: 16,
+} as const;
+
+export const PROFILER_EVENT = { size: 24, type: 0, flags: 1, pid: 4, comm: 8, commLen: 16 } as const;
+
+/** PROF_EV_FLAG_KTHREAD */
+export const NOTICE_FLAG_KTHREAD = 1;
+
+export const PROFILER_EVENT_TYPE = { NEW_PID: 1, EXEC: 2, EXIT: 3 } as const;
+
+/** Frames per stack map value (PROFILER_STACK_DEPTH). */
+export const STACK_DEPTH = 127;
+
+/** Counter slots (enum profiler_counter), in order, as self-metric names. */
+export const KERNEL_COUNTERS = ['samples', 'stack_collisions', 'stack_map_full', 'stack_errors', 'counts_map_full', 'notices_lost'] as const;
+
+/** bpf_get_stackid errors as they appear in a key's stack id. */
+export const STACK_ERR = { EFAULT: -14, EEXIST: -17, ENOMEM: -12 } as const;
+
+export interface ProfileKey {
+  pid: number;
+  tid: number;
+  /** Id in the buffer's stack map, or a negative bpf_get_stackid error. */
+  userStackId: number;
+  kernelStackId: number;
+  tag: bigint;
+  comm: string;
+}
+
+/** The count map's key as a libbpf-ts codec (decode only: user space never writes keys). */
+export const profileKeyCodec: Codec<ProfileKey> = {
+  size: PROFILE_KEY.size,
+  encode() {
+    throw new Error('profile keys are written by the kernel only');
+  },
+  decode(b: Buffer): ProfileKey {
+    return {
+      pid: b.readUInt32LE(PROFILE_KEY.pid),
+      tid: b.readUInt32LE(PROFILE_KEY.tid),
+      userStackId: b.readInt32LE(PROFILE_KEY.userStackId),
+      kernelStackId: b.readInt32LE(PROFILE_KEY.kernelStackId),
+      tag: b.readBigUInt64LE(PROFILE_KEY.tag),
+      comm: cString(b.subarray(PROFILE_KEY.comm, PROFILE_KEY.comm + PROFILE_KEY.commLen)),
+    };
+  },
+};
+
+/** A stack map value: instruction pointers, leaf first, up to the first zero. */
+export function decodeStack(b: Buffer): bigint[] {
+  const out: bigint[] = [];
+  for (let off = 0; off + 8 <= b.length; off += 8) {
+    const ip = b.readBigUInt64LE(off);
+    if (ip === 0n) break;
+    out.push(ip);
+  }
+  return out;
+}
+
+export interface ProfilerNotice {
+  type: 'new-pid' | 'exec' | 'exit';
+  pid: number;
+  /** new-pid: the process is a kernel thread (no user space to symbolize). */
+  kernelThread?: boolean;
+  /** The current thread's name (for new-pid: the sampled thread's). */
+  comm: string;
+}
+
+/** null for records too short or of an unknown type. */
+export function decodeNotice(view: DataView, off: number, len: number): ProfilerNotice | null {
+  if (len < PROFILER_EVENT.size) return null;
+  const t = view.getUint8(off + PROFILER_EVENT.type);
+  const pid = view.getUint32(off + PROFILER_EVENT.pid, true);
+  const comm = cString(new Uint8Array(view.buffer, view.byteOffset + off + PROFILER_EVENT.comm, PROFILER_EVENT.commLen));
+  if (t === PROFILER_EVENT_TYPE.NEW_PID) {
+    return { type: 'new-pid', pid, comm, kernelThread: (view.getUint8(off + PROFILER_EVENT.flags) & NOTICE_FLAG_KTHREAD) !== 0 };
+  }
+  if (t === PROFILER_EVENT_TYPE.EXEC) return { type: 'exec', pid, comm };
+  if (t === PROFILER_EVENT_TYPE.EXIT) return { type: 'exit', pid, comm };
+  return null;
+}

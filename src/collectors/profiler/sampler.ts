@@ -1,0 +1,198 @@
+// The kernel half of the profiler: loads bpf/profiler.bpf.c, attaches it to a cpu-clock perf event on
+// every CPU, and swaps and drains its double buffer.
+//
+// Why two stack maps: a stack id is the stack's hash bucket, so the same stack gets the same id in
+// every interval as long as it stays in the map. With one stack map shared by both buffers, user
+// space could clear only the ids the live buffer does not reference, and a sample taken between
+// that check and the delete would point at a deleted (later reused) id. With one stack map per
+// buffer, the ids of a drained buffer are referenced by that buffer's counts only: after the flip
+// and a short settle (a BPF program that read the old selector finishes within microseconds) the
+// drained buffer's counts are taken with one batch lookup-and-delete, its stacks read by id, and its
+// stack map cleared whole. It costs twice the stack map memory; in exchange no sample is ever
+// attributed to another stack.
+import { type BpfMap, type BpfObject, type Link, type LinkGroup, PerfSoftware, PerfType, RingBufferConsumer, codec, isLibbpfError } from 'libbpf-ts';
+import { LanternError } from '../../errors.js';
+import { loadLanternObject, readCounters } from '../bpf-object.js';
+import { KERNEL_COUNTERS, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, profileKeyCodec } from './layout.js';
+
+export interface SamplerOptions {
+  frequencyHz: number;
+  /** Entries of each of the two stack maps and of each of the two count maps. */
+  stackMapEntries: number;
+  countMapEntries: number;
+  /** Target pids (and their descendants); empty: every process. */
+  pids: number[];
+  /** Never sampled (the agent itself). */
+  agentPid: number;
+  includeIdle: boolean;
+  onNotice(n: ProfilerNotice): void;
+  onError(e: unknown): void;
+  /** How long a flipped-out buffer is left to programs still running on other CPUs. Default 5 ms. */
+  settleMs?: number;
+}
+
+export interface RawCount {
+  key: ProfileKey;
+  count: number;
+}
+
+/** One interval's samples as the kernel counted them. */
+export interface DrainedBuffer {
+  /** Wall clock, ns since the epoch: from the previous swap to this one. */
+  startUnixNano: bigint;
+  endUnixNano: bigint;
+  counts: RawCount[];
+  /** Instruction pointers by stack id, leaf first. */
+  stacks: Map<number, bigint[]>;
+  /** Stack ids referenced by counts but absent from the stack map. */
+  stacksMissing: number;
+}
+
+const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class ProfileSampler {
+  readonly #obj: BpfObject;
+  readonly #opts: SamplerOptions;
+  readonly #select: BpfMap<number, number>;
+  readonly #counts: [BpfMap<ProfileKey, bigint>, BpfMap<ProfileKey, bigint>];
+  readonly #stacks: [BpfMap<number, Buffer>, BpfMap<number, Buffer>];
+  readonly #consumer: RingBufferConsumer;
+  #perf: LinkGroup | null = null;
+  #links: Link[] = [];
+  #active: 0 | 1 = 0;
+  #lastSwap = wallNs();
+  #malformedNotices = 0;
+  #closed = false;
+
+  private constructor(obj: BpfObject, opts: SamplerOptions) {
+    this.#obj = obj;
+    this.#opts = opts;
+    this.#select = obj.map('buffer_select', codec.u32, codec.u32);
+    this.#counts = [obj.map('counts_0', profileKeyCodec, codec.u64), obj.map('counts_1', profileKeyCodec, codec.u64)];
+    this.#stacks = [obj.map('stacks_0').typed(codec.u32, codec.bytes(obj.map('stacks_0').valueSize)),
+      obj.map('stacks_1').typed(codec.u32, codec.bytes(obj.map('stacks_1').valueSize))];
+    this.#consumer = new RingBufferConsumer([obj.map('profiler_events')], {
+      // Notices are few and urgent (a process may be about to exit): deliver promptly. The program
+      // submits with wake-ups, so the consumer need not sweep the ring on a timer of its own.
+      flushMs: 1,
+      pollMs: 1000,
+      batchBytes: 64 * 1024,
+      onBatch: (batch) =>
+        batch.forEach((view, off, len) => {
+          const n = decodeNotice(view, off, len);
+          if (n === null) this.#malformedNotices++;
+          else opts.onNotice(n);
+        }),
+      onError: (e) => opts.onError(e),
+    });
+  }
+
+  /** Loads the object and starts sampling on every online CPU. */
+  static start(opts: SamplerOptions): ProfileSampler {
+    const obj = loadLanternObject('profiler', { agentPid: opts.agentPid, pids: opts.pids }, (o) => {
+      o.setGlobal('include_idle', opts.includeIdle ? 1 : 0, 1);
+      for (const m of ['stacks_0', 'stacks_1']) o.setMapMaxEntries(m, opts.stackMapEntries);
+      for (const m of ['counts_0', 'counts_1']) o.setMapMaxEntries(m, opts.countMapEntries);
+    });
+    let sampler: ProfileSampler | null = null;
+    try {
+      sampler = new ProfileSampler(obj, opts);
+      // The pid filter's fork/free programs and the exec/exit notices: by section name.
+      for (const p of obj.programs()) if (p.name !== 'profile_cpu') sampler.#links.push(p.attach());
+      try {
+        sampler.#perf = obj.program('profile_cpu').attachPerfEvent({
+          event: { type: PerfType.SOFTWARE, config: PerfSoftware.CPU_CLOCK, sampleFreq: opts.frequencyHz },
+        });
+      } catch (e) {
+        const errno = isLibbpfError(e) ? e.errno : 0;
+        const hint = errno === 22 ? ` (is ${opts.frequencyHz} Hz above /proc/sys/kernel/perf_event_max_sample_rate?)` : '';
+        throw new LanternError('LANTERN_ERR_PROFILER', `cannot sample cpu-clock at ${opts.frequencyHz} Hz on every CPU: ${(e as Error).message}${hint}`, { cause: e });
+      }
+      sampler.#lastSwap = wallNs();
+      return sampler;
+    } catch (e) {
+      if (sampler !== null) void sampler.close();
+      else obj.close();
+      throw e;
+    }
+  }
+
+  /** The span tag map (tid → u64) other objects fill, by fd reuse before their load. */
+  get threadTags(): BpfMap<number, bigint> {
+    return this.#obj.map('thread_tags', codec.u32, codec.u64);
+  }
+
+  /** CPUs sampled. */
+  get cpus(): number {
+    return this.#perf?.links.length ?? 0;
+  }
+
+  /**
+   * Flips the buffers and returns what the flipped-out one counted since the previous flip; leaves
+   * it empty (counts and stacks) for its next turn.
+   */
+  async drain(): Promise<DrainedBuffer> {
+    const old: 0 | 1 = this.#active === 0 ? 0 : 1;
+    this.#active = old === 0 ? 1 : 0;
+    this.#select.set(0, this.#active);
+    const startUnixNano = this.#lastSwap;
+    const endUnixNano = wallNs();
+    this.#lastSwap = endUnixNano;
+    await sleep(this.#opts.settleMs ?? 5);
+    const countMap = this.#counts[old];
+    const stackMap = this.#stacks[old];
+    const counts: RawCount[] = [];
+    for (const [key, n] of countMap.readBatch({ drain: true, chunk: 1024 }) as Array<[ProfileKey, bigint]>) {
+      counts.push({ key, count: Number(n) });
+    }
+    const stacks = new Map<number, bigint[]>();
+    let stacksMissing = 0;
+    const want = (id: number): void => {
+      if (id < 0 || stacks.has(id)) return;
+      const raw = stackMap.get(id);
+      if (raw === undefined) {
+        stacksMissing++;
+        stacks.set(id, []);
+      } else {
+        stacks.set(id, decodeStack(raw));
+      }
+    };
+    for (const { key } of counts) {
+      want(key.userStackId);
+      want(key.kernelStackId);
+    }
+    for (const [id, ips] of stacks) if (ips.length === 0) stacks.delete(id);
+    // Clear the whole stack map, including stacks of samples the full count map could not keep.
+    for (const id of [...stackMap.keys()]) stackMap.delete(id);
+    return { startUnixNano, endUnixNano, counts, stacks, stacksMissing };
+  }
+
+  /** Stops sampling (the perf events); notices and drains still work. */
+  detach(): void {
+    this.#perf?.close();
+    this.#perf = null;
+    for (const l of this.#links) l.close();
+    this.#links = [];
+  }
+
+  kernelCounters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.#closed) return out;
+    const k = readCounters(this.#obj, KERNEL_COUNTERS.length);
+    KERNEL_COUNTERS.forEach((name, i) => (out[`kernel_${name}`] = Number(k[i] ?? 0n)));
+    const s = this.#consumer.stats();
+    out.notices_in = s.records;
+    out.notices_lost_js_queue = s.droppedRecords;
+    out.notices_malformed = this.#malformedNotices;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.detach();
+    await this.#consumer.closeAndFlush();
+    this.#closed = true;
+    this.#obj.close();
+  }
+}

@@ -1,0 +1,98 @@
+// The `profiler:` section of the YAML file, and the settings the `profile` command takes as flags.
+//
+//   profiler:
+//     frequency: 99            # samples per second per CPU
+//     interval: 10             # seconds between drains (one profile per service per interval)
+//     stack_map_entries: 16384 # per stack map and per count map (two of each)
+//     max_samples: 20000       # distinct samples kept per interval
+//     include_idle: false
+//     output_dir: /var/lib/lantern/profiles
+//     pyroscope:
+//       url: http://pyroscope:4040
+//       username: ... / password: ...   (basic auth)  or  bearer_token: ...
+//       tenant_id: ...
+//       timeout: 10000         # ms
+import type { ProfilerConfig } from './schema.js';
+import { type Problems, asPositiveInt, asPositiveNumber, asUrl, describe } from './validate.js';
+
+export const PROFILER_LIMITS = { maxFrequencyHz: 10_000, minIntervalSeconds: 0.5, minStackMapEntries: 1024, maxStackMapEntries: 1 << 22 } as const;
+
+const KEYS = ['frequency', 'interval', 'stack_map_entries', 'max_samples', 'include_idle', 'output_dir', 'pyroscope'];
+const PYROSCOPE_KEYS = ['url', 'username', 'password', 'bearer_token', 'tenant_id', 'timeout'];
+
+export function setFrequency(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = asPositiveInt(v, PROFILER_LIMITS.maxFrequencyHz);
+  if (typeof n === 'string') problems.add(source, path, n);
+  else c.frequencyHz = n;
+}
+
+export function setInterval(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = asPositiveNumber(v);
+  if (typeof n === 'string') problems.add(source, path, n);
+  else if (n < PROFILER_LIMITS.minIntervalSeconds) problems.add(source, path, `expected at least ${PROFILER_LIMITS.minIntervalSeconds} seconds, got ${n}`);
+  else c.intervalSeconds = n;
+}
+
+function nonEmptyString(v: unknown): v is string {
+  return typeof v === 'string' && v !== '';
+}
+
+/** Applies the YAML `profiler:` mapping onto `c`, collecting every problem. */
+export function applyProfilerFile(c: ProfilerConfig, o: Record<string, unknown> | undefined, source: string, problems: Problems): void {
+  if (o === undefined) return;
+  for (const k of Object.keys(o)) if (!KEYS.includes(k)) problems.add(source, `profiler.${k}`, `unknown setting (known: ${KEYS.join(', ')})`);
+  if (o.frequency !== undefined) setFrequency(c, o.frequency, source, 'profiler.frequency', problems);
+  if (o.interval !== undefined) setInterval(c, o.interval, source, 'profiler.interval', problems);
+  if (o.stack_map_entries !== undefined) {
+    const n = asPositiveInt(o.stack_map_entries, PROFILER_LIMITS.maxStackMapEntries);
+    if (typeof n === 'string') problems.add(source, 'profiler.stack_map_entries', n);
+    else if (n < PROFILER_LIMITS.minStackMapEntries) problems.add(source, 'profiler.stack_map_entries', `expected at least ${PROFILER_LIMITS.minStackMapEntries}, got ${n}`);
+    else c.stackMapEntries = n;
+  }
+  if (o.max_samples !== undefined) {
+    const n = asPositiveInt(o.max_samples, 1_000_000);
+    if (typeof n === 'string') problems.add(source, 'profiler.max_samples', n);
+    else c.maxSamples = n;
+  }
+  if (o.include_idle !== undefined) {
+    if (typeof o.include_idle === 'boolean') c.includeIdle = o.include_idle;
+    else problems.add(source, 'profiler.include_idle', `expected true or false, got ${describe(o.include_idle)}`);
+  }
+  if (o.output_dir !== undefined) {
+    if (nonEmptyString(o.output_dir)) c.outputDir = o.output_dir;
+    else problems.add(source, 'profiler.output_dir', `expected a directory path, got ${describe(o.output_dir)}`);
+  }
+  if (o.pyroscope === undefined) return;
+  const p = o.pyroscope;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) {
+    problems.add(source, 'profiler.pyroscope', `expected a mapping, got ${describe(p)}`);
+    return;
+  }
+  const py = p as Record<string, unknown>;
+  for (const k of Object.keys(py)) if (!PYROSCOPE_KEYS.includes(k)) problems.add(source, `profiler.pyroscope.${k}`, `unknown setting (known: ${PYROSCOPE_KEYS.join(', ')})`);
+  const url = asUrl(py.url);
+  if (typeof url !== 'string') {
+    problems.add(source, 'profiler.pyroscope.url', url.error);
+    return;
+  }
+  const out: NonNullable<ProfilerConfig['pyroscope']> = { url, timeoutMs: 10_000 };
+  if (py.username !== undefined || py.password !== undefined) {
+    if (nonEmptyString(py.username) && typeof py.password === 'string') out.basicAuth = { username: py.username, password: py.password };
+    else problems.add(source, 'profiler.pyroscope.username', 'basic auth needs both username and password');
+  }
+  if (py.bearer_token !== undefined) {
+    if (!nonEmptyString(py.bearer_token)) problems.add(source, 'profiler.pyroscope.bearer_token', 'expected a token');
+    else if (out.basicAuth !== undefined) problems.add(source, 'profiler.pyroscope.bearer_token', 'give either a bearer token or username/password, not both');
+    else out.bearerToken = py.bearer_token;
+  }
+  if (py.tenant_id !== undefined) {
+    if (nonEmptyString(py.tenant_id)) out.tenantId = py.tenant_id;
+    else problems.add(source, 'profiler.pyroscope.tenant_id', `expected a tenant id, got ${describe(py.tenant_id)}`);
+  }
+  if (py.timeout !== undefined) {
+    const n = asPositiveInt(py.timeout);
+    if (typeof n === 'string') problems.add(source, 'profiler.pyroscope.timeout', `${n} (milliseconds)`);
+    else out.timeoutMs = n;
+  }
+  c.pyroscope = out;
+}

@@ -1,0 +1,60 @@
+// CPU profiles as the profiler hands them to exporters: symbolized samples of one service over one
+// interval. Knows nothing of pprof (src/export/pprof.ts) or of BPF (src/collectors/profiler).
+
+/** One frame of a sampled stack. */
+export interface ProfileFrame {
+  /** Function name; absent when unknown (exporters then name the frame after its module). */
+  function?: string;
+  /** ELF path, JIT map, `[kernel]` or a kernel module, or a marker such as `[stack lost]`. */
+  module: string;
+  /**
+   * For user frames: the offset in the module's file when the symbolizer knew it, else the virtual
+   * address; for kernel frames: the kernel address. Callers' frames point into their call
+   * instruction (return address − 1).
+   */
+  address?: bigint;
+  buildId?: string;
+  kernel?: boolean;
+}
+
+/**
+ * Label keys on every sample (pprof string labels). `trace_id`/`span_id` (and `span_name`) appear
+ * only on samples whose thread was tagged with a span the SpanTagResolver knew (Pyroscope's span
+ * profiles look for `span_id`).
+ */
+export const PROFILE_LABELS = {
+  pid: 'pid',
+  threadId: 'thread_id',
+  threadName: 'thread_name',
+  serviceName: 'service_name',
+  containerId: 'container_id',
+  traceId: 'trace_id',
+  spanId: 'span_id',
+  spanName: 'span_name',
+} as const;
+
+export interface ProfileSample {
+  /** Leaf first: kernel frames (if any) above user frames. Samples of one stack share the array. */
+  frames: readonly ProfileFrame[];
+  /** Samples counted (each one period of CPU time). */
+  count: number;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface ProfileRecord {
+  /** service.name of the processes in it (one profile per service per interval). */
+  service: string;
+  /** Wall clock, ns since the epoch. */
+  startTimeUnixNano: bigint;
+  endTimeUnixNano: bigint;
+  frequencyHz: number;
+  /** CPU time one sample stands for: 1e9 / frequency. */
+  periodNanos: number;
+  samples: ProfileSample[];
+}
+
+export function totalSamples(p: ProfileRecord): number {
+  let n = 0;
+  for (const s of p.samples) n += s.count;
+  return n;
+}

@@ -1,0 +1,71 @@
+// The `profiler:` section of the configuration file: defaults, every setting, every mistake named.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lantern-profiler-config-'));
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+t.test('defaults', async (t) => {
+  t.same(loadConfig({}, {}).profiler, { frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false });
+});
+
+t.test('every setting', async (t) => {
+  const c = loadConfig({ config: file('all.yaml', `
+profiler:
+  frequency: 49
+  interval: 2.5
+  stack_map_entries: 65536
+  max_samples: 5000
+  include_idle: true
+  output_dir: /var/lib/lantern/profiles
+  pyroscope:
+    url: https://pyroscope.example:4040/
+    username: lantern
+    password: pw
+    tenant_id: team-a
+    timeout: 3000
+`) }, {});
+  t.same(c.profiler, {
+    frequencyHz: 49, intervalSeconds: 2.5, stackMapEntries: 65536, maxSamples: 5000, includeIdle: true,
+    outputDir: '/var/lib/lantern/profiles',
+    pyroscope: { url: 'https://pyroscope.example:4040/', basicAuth: { username: 'lantern', password: 'pw' }, tenantId: 'team-a', timeoutMs: 3000 },
+  });
+  const bearer = loadConfig({ config: file('bearer.yaml', 'profiler:\n  pyroscope:\n    url: http://p:4040\n    bearer_token: tok\n') }, {});
+  t.same(bearer.profiler.pyroscope, { url: 'http://p:4040', bearerToken: 'tok', timeoutMs: 10000 });
+});
+
+t.test('mistakes are all reported, each with its setting', async (t) => {
+  const err = t.throws(() => loadConfig({ config: file('bad.yaml', `
+profiler:
+  frequency: 0
+  interval: 0.1
+  stack_map_entries: 100
+  max_samples: lots
+  include_idle: "yes"
+  output_dir: ""
+  sampling: 1
+  pyroscope:
+    url: pyroscope:4040
+`) }, {})) as Error;
+  for (const m of [
+    /profiler\.frequency: expected a whole number from 1 to 10000, got 0/,
+    /profiler\.interval: expected at least 0.5 seconds, got 0.1/,
+    /profiler\.stack_map_entries: expected at least 1024, got 100/,
+    /profiler\.max_samples: expected a whole number/,
+    /profiler\.include_idle: expected true or false/,
+    /profiler\.output_dir: expected a directory path/,
+    /profiler\.sampling: unknown setting/,
+    /profiler\.pyroscope\.url: expected an http:\/\/ or https:\/\/ URL/,
+  ]) t.match(err.message, m);
+  const auth = t.throws(() => loadConfig({ config: file('auth.yaml', 'profiler:\n  pyroscope:\n    url: http://p\n    username: u\n    password: p\n    bearer_token: t\n') }, {})) as Error;
+  t.match(auth.message, /either a bearer token or username\/password, not both/);
+  const half = t.throws(() => loadConfig({ config: file('half.yaml', 'profiler:\n  pyroscope:\n    url: http://p\n    username: u\n') }, {})) as Error;
+  t.match(half.message, /basic auth needs both username and password/);
+});

@@ -1,0 +1,136 @@
+// Shared by the profiler tests: a fake Symbolizer, synthetic drained buffers, and the workloads.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProfileKey } from '../../src/collectors/profiler/layout.js';
+import type { DrainedBuffer } from '../../src/collectors/profiler/sampler.js';
+import type { ProfileFrame, ProfileRecord } from '../../src/model/profile.js';
+import type { Frame, Symbolizer } from '../../src/symbols/symbolizer.js';
+import { repoRoot } from '../helpers/cli.js';
+
+/** Names addresses from a table; records what it was asked. */
+export class FakeSymbolizer implements Symbolizer {
+  readonly noted: number[] = [];
+  readonly forgotten: number[] = [];
+  readonly userCalls: Array<{ pid: number; addresses: bigint[] }> = [];
+  readonly kernelCalls: bigint[][] = [];
+  failUser = false;
+  failKernel = false;
+
+  constructor(readonly table: Map<bigint, Frame> = new Map()) {}
+
+  notePid(pid: number): void {
+    this.noted.push(pid);
+  }
+  symbolizeUser(pid: number, addresses: readonly bigint[]): Frame[] {
+    this.userCalls.push({ pid, addresses: [...addresses] });
+    if (this.failUser) throw new Error('cannot read /proc/1234/maps');
+    return addresses.map((a) => this.table.get(a) ?? { module: '/usr/bin/app', moduleOffset: Number(a & 0xfffffn) });
+  }
+  symbolizeKernel(addresses: readonly bigint[]): Frame[] {
+    this.kernelCalls.push([...addresses]);
+    if (this.failKernel) throw new Error('kallsyms unreadable');
+    return addresses.map((a) => this.table.get(a) ?? { module: '[kernel]' });
+  }
+  forgetPid(pid: number): void {
+    this.forgotten.push(pid);
+  }
+  stats(): Record<string, number> {
+    return { fake_calls: this.userCalls.length + this.kernelCalls.length };
+  }
+}
+
+export function key(k: Partial<ProfileKey> & { pid: number }): ProfileKey {
+  return { tid: k.pid, userStackId: -14, kernelStackId: -14, tag: 0n, comm: 'app', ...k };
+}
+
+export function drained(counts: Array<[ProfileKey, number]>, stacks: Record<number, bigint[]> = {}): DrainedBuffer {
+  return {
+    startUnixNano: 1_700_000_000_000_000_000n,
+    endUnixNano: 1_700_000_010_000_000_000n,
+    counts: counts.map(([k, count]) => ({ key: k, count })),
+    stacks: new Map(Object.entries(stacks).map(([id, ips]) => [Number(id), ips])),
+    stacksMissing: 0,
+  };
+}
+
+export function names(frames: readonly ProfileFrame[]): string[] {
+  return frames.map((f) => f.function ?? `[${f.module}]`);
+}
+
+/** Sum of sample counts per leaf function name over profiles. */
+export function selfByFunction(profiles: readonly ProfileRecord[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of profiles) for (const s of p.samples) {
+    const leaf = s.frames[0];
+    const n = leaf === undefined ? '[none]' : leaf.function ?? `[${leaf.module}]`;
+    out.set(n, (out.get(n) ?? 0) + s.count);
+  }
+  return out;
+}
+
+// --- workloads -------------------------------------------------------------------------------
+
+export const fixtureDir = join(repoRoot, 'test/fixtures/profiler');
+const buildDir = join(repoRoot, 'test/.build/profiler');
+
+/**
+ * The C workload (test/fixtures/profiler/hot.c: main → outer → hot, or kernel_loop). Built without
+ * optimization so every function keeps its frame pointer: gcc 12 omits it in leaf functions even
+ * with -mno-omit-leaf-frame-pointer, and a frame-pointer unwinder then skips the leaf's caller.
+ */
+export function hotBinary(): string {
+  mkdirSync(buildDir, { recursive: true });
+  const out = join(buildDir, 'hot');
+  execFileSync('gcc', ['-O0', '-g', '-fno-omit-frame-pointer', '-o', out, join(fixtureDir, 'hot.c')]);
+  return out;
+}
+
+export interface Workload {
+  child: ChildProcess;
+  pid: number;
+  /** Resolves when the program has printed "ready". */
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a workload that prints "ready" once it begins its hot loop, in a scratch directory (node
+ * with --perf-basic-prof writes V8 logs into its working directory); its /tmp/perf-<pid>.map is
+ * removed when it is stopped.
+ */
+export function startWorkload(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Workload {
+  const cwd = mkdtempSync(join(tmpdir(), 'lantern-workload-'));
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const cleanup = (): void => {
+    rmSync(cwd, { recursive: true, force: true });
+    rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+  };
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  void exited.then(() => setTimeout(cleanup, 2000).unref());
+  const ready = new Promise<void>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('ready')) resolve();
+    });
+    child.once('exit', (c) => reject(new Error(`${cmd} exited (${c}) before it was ready`)));
+  });
+  ready.catch(() => undefined);
+  return {
+    child,
+    pid: child.pid!,
+    ready,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export function haveTool(path: string): boolean {
+  return existsSync(path);
+}

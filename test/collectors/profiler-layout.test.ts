@@ -1,0 +1,80 @@
+// The profiler reads kernel keys and notices at fixed offsets: check them against
+// bpf/include/profiler.h compiled with the host compiler (explicit padding: same layout as BPF).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { KERNEL_COUNTERS, PROFILE_KEY, PROFILER_EVENT, PROFILER_EVENT_TYPE, STACK_DEPTH, decodeNotice, decodeStack, profileKeyCodec } from '../../src/collectors/profiler/layout.js';
+import { repoRoot } from '../helpers/cli.js';
+
+const FIELDS: Record<string, Record<string, string>> = {
+  profile_key: { size: '', pid: 'pid', tid: 'tid', userStackId: 'user_stack_id', kernelStackId: 'kernel_stack_id', tag: 'tag', comm: 'comm' },
+  profiler_event: { size: '', type: 'type', flags: 'flags', pid: 'pid', comm: 'comm' },
+};
+
+function cValues(): Record<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-profiler-layout-'));
+  const lines: string[] = [];
+  for (const [struct, fields] of Object.entries(FIELDS)) {
+    for (const [key, member] of Object.entries(fields)) {
+      const expr = member === '' ? `sizeof(struct ${struct})` : `offsetof(struct ${struct}, ${member})`;
+      lines.push(`printf("%s.%s %zu\\n", "${struct}", "${key}", ${expr});`);
+    }
+  }
+  for (const c of ['PROF_EV_NEW_PID', 'PROF_EV_EXEC', 'PROF_EV_EXIT', 'PROFILER_STACK_DEPTH', 'PROF_CTR_NUM', 'PROF_EV_FLAG_KTHREAD', 'PROFILER_COMM_LEN']) {
+    lines.push(`printf("%s %d\\n", "${c}", (int)${c});`);
+  }
+  const src = `#include <linux/types.h>\n#include <stddef.h>\n#include <stdio.h>\n#include "profiler.h"\nint main(void) {\n${lines.join('\n')}\nreturn 0; }\n`;
+  writeFileSync(join(dir, 'layout.c'), src);
+  execFileSync('gcc', ['-I', join(repoRoot, 'bpf/include'), '-o', join(dir, 'layout'), join(dir, 'layout.c')]);
+  const out: Record<string, number> = {};
+  for (const line of execFileSync(join(dir, 'layout')).toString().trim().split('\n')) {
+    const [k, v] = line.split(' ');
+    out[k!] = Number(v);
+  }
+  return out;
+}
+
+const c = cValues();
+
+t.test('struct profile_key', async (t) => {
+  for (const key of Object.keys(FIELDS.profile_key!)) t.equal((PROFILE_KEY as Record<string, number>)[key], c[`profile_key.${key}`], key);
+  t.equal(PROFILE_KEY.commLen, c.PROFILER_COMM_LEN);
+});
+
+t.test('struct profiler_event and constants', async (t) => {
+  for (const key of Object.keys(FIELDS.profiler_event!)) t.equal((PROFILER_EVENT as Record<string, number>)[key], c[`profiler_event.${key}`], key);
+  t.equal(PROFILER_EVENT_TYPE.NEW_PID, c.PROF_EV_NEW_PID);
+  t.equal(PROFILER_EVENT_TYPE.EXEC, c.PROF_EV_EXEC);
+  t.equal(PROFILER_EVENT_TYPE.EXIT, c.PROF_EV_EXIT);
+  t.equal(STACK_DEPTH, c.PROFILER_STACK_DEPTH);
+  t.equal(KERNEL_COUNTERS.length, c.PROF_CTR_NUM, 'one self-metric name per counter slot');
+});
+
+t.test('decoders: key, stack, notices (short and unknown ones are refused)', async (t) => {
+  const k = Buffer.alloc(PROFILE_KEY.size);
+  k.writeUInt32LE(10, PROFILE_KEY.pid);
+  k.writeUInt32LE(11, PROFILE_KEY.tid);
+  k.writeInt32LE(5, PROFILE_KEY.userStackId);
+  k.writeInt32LE(-14, PROFILE_KEY.kernelStackId);
+  k.writeBigUInt64LE(2n ** 63n + 1n, PROFILE_KEY.tag);
+  k.write('worker-1', PROFILE_KEY.comm);
+  t.same(profileKeyCodec.decode(k), { pid: 10, tid: 11, userStackId: 5, kernelStackId: -14, tag: 2n ** 63n + 1n, comm: 'worker-1' });
+  t.throws(() => profileKeyCodec.encode({ pid: 1, tid: 1, userStackId: 0, kernelStackId: 0, tag: 0n, comm: '' }));
+  const st = Buffer.alloc(STACK_DEPTH * 8);
+  st.writeBigUInt64LE(0x401000n, 0);
+  st.writeBigUInt64LE(0x402000n, 8);
+  t.same(decodeStack(st), [0x401000n, 0x402000n], 'up to the first zero');
+  t.equal(decodeStack(Buffer.alloc(16, 0xff)).length, 2, 'a full value without a zero');
+  const ev = Buffer.alloc(PROFILER_EVENT.size);
+  ev.writeUInt8(PROFILER_EVENT_TYPE.NEW_PID, PROFILER_EVENT.type);
+  ev.writeUInt8(1, PROFILER_EVENT.flags);
+  ev.writeUInt32LE(42, PROFILER_EVENT.pid);
+  ev.write('kworker/0:1', PROFILER_EVENT.comm);
+  const view = new DataView(ev.buffer, ev.byteOffset, ev.byteLength);
+  t.same(decodeNotice(view, 0, ev.length), { type: 'new-pid', pid: 42, comm: 'kworker/0:1', kernelThread: true });
+  t.equal(decodeNotice(view, 0, 4), null, 'short');
+  ev.writeUInt8(9, PROFILER_EVENT.type);
+  t.equal(decodeNotice(view, 0, ev.length), null, 'unknown type');
+});
