@@ -19,7 +19,8 @@ const go = buildGoPrograms();
 
 /** Starts `cmd` and resolves with the child and the first line it prints (an address). */
 async function startPrinting(cmd: string, args: string[]): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  // In the temp dir: node under --perf-basic-prof writes its V8 logs into its working directory.
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: tmpdir() });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
