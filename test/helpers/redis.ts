@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { freePort, waitForPort } from './procs.js';
 import type { Ran } from './spawn.js';
+import type { TlsCertificate } from './tls-cert.js';
 
 export interface RedisServer {
   child: ChildProcess;
@@ -19,9 +20,12 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export async function startRedisServer(password: string): Promise<RedisServer> {
+export async function startRedisServer(password: string, opts: { tls?: TlsCertificate } = {}): Promise<RedisServer> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password], {
+  // With TLS the port speaks only TLS; the self-signed certificate is its own CA; clients need none.
+  const listen = opts.tls === undefined ? ['--port', String(port)] : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile,
+    '--tls-key-file', opts.tls.keyFile, '--tls-ca-cert-file', opts.tls.certFile, '--tls-auth-clients', 'no'];
+  const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = once(child, 'exit').then(([code]) => {
@@ -35,7 +39,8 @@ export async function startRedisServer(password: string): Promise<RedisServer> {
     port,
     password,
     uri: `redis://default:${password}@127.0.0.1:${port}`,
-    cli: (args, opts = {}) => cli(['-p', String(port), '--pass', password, '--no-auth-warning', ...(opts.resp3 ? ['-3'] : []), ...args], opts.input),
+    cli: (args, o = {}) => cli(['-p', String(port), ...(opts.tls !== undefined ? ['--tls', '--cacert', opts.tls.certFile] : []),
+      '--pass', password, '--no-auth-warning', ...(o.resp3 ? ['-3'] : []), ...args], o.input),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
