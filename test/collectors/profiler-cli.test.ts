@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -16,6 +16,7 @@ import { hotBinary, startWorkload } from './profiler-helpers.js';
 
 const GO = '/usr/local/go/bin/go';
 const dir = mkdtempSync(join(tmpdir(), 'lantern-profile-cli-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const pprof = (...args: string[]): string => execFileSync(GO, ['tool', 'pprof', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 t.test('lantern profile --pid … --duration 3 --output x.pb.gz', async (t) => {

@@ -1,11 +1,12 @@
 // The `profiler:` section of the configuration file: defaults, every setting, every mistake named.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lantern-profiler-config-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, text: string): string => {
   const p = join(dir, name);
   writeFileSync(p, text);

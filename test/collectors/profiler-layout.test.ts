@@ -1,7 +1,7 @@
 // The profiler reads kernel keys and notices at fixed offsets: check them against
 // bpf/include/profiler.h compiled with the host compiler (explicit padding: same layout as BPF).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -33,6 +33,7 @@ function cValues(): Record<string, number> {
     const [k, v] = line.split(' ');
     out[k!] = Number(v);
   }
+  rmSync(dir, { recursive: true, force: true });
   return out;
 }
 

@@ -4,7 +4,7 @@
 // and a stack map far too small. Scoped to this test's children; the test process itself (the
 // "agent") is never sampled.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -72,6 +72,7 @@ t.test('C with frame pointers: hot on top, under outer under main; perf agrees',
   t.teardown(() => w.stop());
   await w.ready;
   const dir = mkdtempSync(join(tmpdir(), 'lantern-perf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // perf samples the same window at the same rate.
   execFileSync('perf', ['record', '-q', '-F', '99', '-g', '-p', String(w.pid), '-o', join(dir, 'perf.data'), '--', 'sleep', '2'], { stdio: 'ignore' });
   const profiles = await run.collector.flush();

@@ -1,7 +1,7 @@
 // pprof encoding, the profile files, the local view and the exporter that ties them together;
 // `go tool pprof` is the reader of record for what we write.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -16,6 +16,7 @@ import { ProfileView } from '../../src/server/profile-view.js';
 
 const GO = '/usr/local/go/bin/go';
 const dir = mkdtempSync(join(tmpdir(), 'lantern-pprof-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const main: ProfileFrame = { function: 'main', module: '/usr/bin/app', address: 0x1100n, buildId: 'abc123' };
 const outer: ProfileFrame = { function: 'outer', module: '/usr/bin/app', address: 0x1200n, buildId: 'abc123' };
