@@ -3,7 +3,6 @@
 // benchmark's section of benchmarks/RESULTS.md.
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/http1-parser.js [--runs N]
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Http1Parser } from '../src/protocols/http1/parser.js';

@@ -8,7 +8,6 @@
 // The byte streams are built the way the peers write them (frames and HPACK blocks from the test
 // builder, which keeps a dynamic table like real encoders): grpc-go batches a call's frames into
 // one write per direction; h2load keeps 10 requests in flight and nginx answers them in one write.
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';

@@ -38,6 +38,7 @@ import { parseArgs, promisify } from 'node:util';
 import { type Nginx, startNginx } from '../test/helpers/nginx.js';
 import { descendants } from '../test/helpers/procs.js';
 import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/tls-cert.js';
+import { machineBusyS, mainThreadCpuSeconds, preemptions, rssMiB, runQueueWaitS, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, machine, median } from './stats.js';
 
@@ -57,7 +58,6 @@ const REST_MS = 1500;
 const STOP_TIMEOUT_MS = 60_000;
 /** A step counts as reached when the load tool achieved this share of the target rate. */
 const REACHED = 0.97;
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** What differs between the cleartext and the HTTPS benchmark; everything else is one mechanism. */
 interface Mode {
@@ -141,76 +141,6 @@ async function wrk(env: Env, seconds: number): Promise<WrkResult> {
   return { rate: Number(rate), requests: Number(requests), errors };
 }
 
-// --- /proc -----------------------------------------------------------------------------------
-
-/** utime+stime of pid and its live descendants, plus the root's reaped children, in seconds. */
-function treeCpuSeconds(root: number): number {
-  let ticks = 0;
-  for (const pid of descendants(root)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
-      ticks += Number(f[11]) + Number(f[12]);
-      if (pid === root) ticks += Number(f[13]) + Number(f[14]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return ticks / CLK_TCK;
-}
-
-/** The main thread's own utime+stime (for the agent: the JS thread), in seconds. */
-function mainThreadCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Involuntary context switches (preemptions) of every thread of pid. */
-function preemptions(pid: number): number {
-  let n = 0;
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        n += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
-      } catch {
-        // thread gone
-      }
-    }
-  } catch {
-    // process gone
-  }
-  return n;
-}
-
-/** CPU time every CPU spent busy (user, nice, system, irq, softirq, steal), from /proc/stat, in seconds. */
-function machineBusyS(): number {
-  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
-  return ((f[1] ?? 0) + (f[2] ?? 0) + (f[3] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0) + (f[8] ?? 0)) / CLK_TCK;
-}
-
-/** Time spent runnable but waiting for a CPU (/proc/<pid>/task/<tid>/schedstat, field 2), in seconds. */
-function runQueueWaitS(pid: number, tid = pid): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
-  } catch {
-    return NaN;
-  }
-}
-
-function rssMiB(pid: number): number {
-  try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? NaN : Number(kb) / 1024;
-  } catch {
-    return NaN;
-  }
-}
 
 /**
  * Loaded BPF programs named like the sockets collector's: another agent (another session's test run,

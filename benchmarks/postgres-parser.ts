@@ -4,7 +4,6 @@
 // benchmarks/RESULTS.md.
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/postgres-parser.js [--runs N]
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';

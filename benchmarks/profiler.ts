@@ -22,7 +22,7 @@
 // stdout and to benchmarks/RESULTS.md.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +34,7 @@ import { ProfileSampler, type DrainedBuffer } from '../src/collectors/profiler/s
 import { ProcessMetadata } from '../src/metadata/process-metadata.js';
 import { createSymbolizer } from '../src/symbols/index.js';
 import { buildGoFixture } from '../test/helpers/go-build.js';
+import { cpuSeconds, machineBusyS, rssMiB } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, machine, median } from './stats.js';
 
@@ -41,7 +42,6 @@ import { int, machine, median } from './stats.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECTION = '## CPU profiler (overhead, agent cost, symbolization)';
 const LANTERN = join(ROOT, 'bin/lantern.js');
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -51,32 +51,6 @@ function hotBinary(): string {
   const out = join(dir, 'profiler-hot');
   execFileSync('gcc', ['-O0', '-g', '-fno-omit-frame-pointer', '-o', out, join(ROOT, 'test/fixtures/profiler/hot.c')]);
   return out;
-}
-
-// --- /proc -----------------------------------------------------------------------------------
-
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-function rssMiB(pid: number): number {
-  try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? NaN : Number(kb) / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-function hostBusyS(): number {
-  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
-  return ((f[1] ?? 0) + (f[2] ?? 0) + (f[3] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0) + (f[8] ?? 0)) / CLK_TCK;
 }
 
 // --- the agent ---------------------------------------------------------------------------------
@@ -172,7 +146,7 @@ async function agentCost(name: string, bin: string, windowS: number, load: 'none
   const rssTimer = setInterval(() => (maxRss = Math.max(maxRss, rssMiB(agent.pid) || 0)), 500);
   await sleep(WARMUP_S * 1000); // past start-up and the first JIT compilations
   const c0 = cpuSeconds(agent.pid);
-  const h0 = hostBusyS();
+  const h0 = machineBusyS();
   const t0 = performance.now();
   await sleep(windowS * 1000);
   clearInterval(rssTimer);
@@ -182,7 +156,7 @@ async function agentCost(name: string, bin: string, windowS: number, load: 'none
     cpuPct: (100 * (cpuSeconds(agent.pid) - c0)) / el,
     rssMiB: rssMiB(agent.pid),
     maxRssMiB: maxRss,
-    hostBusyPct: (100 * (hostBusyS() - h0)) / el / onlineCpus().length,
+    hostBusyPct: (100 * (machineBusyS() - h0)) / el / onlineCpus().length,
     drains: 0,
     samples: 0,
     processes: 0,

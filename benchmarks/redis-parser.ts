@@ -4,7 +4,6 @@
 // table and replaces this benchmark's section of benchmarks/RESULTS.md.
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/redis-parser.js [--runs N]
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
