@@ -37,7 +37,8 @@ enum socket_counter {
 	SOCK_CTR_TLS_NO_FD = 10,     /* ... whose socket could not be told: plaintext dropped */
 	SOCK_CTR_TLS_CALLS_FULL = 11, /* TLS call table full: that call is not traced */
 	SOCK_CTR_TLS_UPGRADES = 12,  /* cleartext connections that switched to TLS (SSLRequest, STARTTLS) */
-	SOCK_CTR_NUM = 13,
+	SOCK_CTR_TLS_FOREIGN_CONN = 13, /* Go TLS over a conn that is not a *net.TCPConn/*net.UnixConn: not traced */
+	SOCK_CTR_NUM = 14,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */
@@ -121,6 +122,10 @@ struct go_tls_layout {
 	__u32 tcpconn_fd;   /* net.TCPConn → conn.fd (*net.netFD) */
 	__u32 netfd_sysfd;  /* net.netFD → pfd.Sysfd (internal/poll.FD) */
 	__u32 vers;         /* crypto/tls.Conn.vers (uint16); 0xffffffff when unknown */
+	/* The net.Conn's itab must be one of these (*net.TCPConn, *net.UnixConn) for the fd path to hold:
+	 * a wrapper conn would turn it into a wild read. Both 0: not checked (stripped or PIE binary). */
+	__u64 itab_tcp;
+	__u64 itab_unix;
 };
 
 #endif

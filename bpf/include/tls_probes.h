@@ -298,6 +298,14 @@ static __always_inline int go_tls_emit(__u64 conn, __u32 layout, __u64 buf, long
 	struct go_tls_layout *l = bpf_map_lookup_elem(&go_tls_layouts, &layout);
 	if (!l)
 		return 0;
+	if (l->itab_tcp || l->itab_unix) {
+		__u64 itab = 0;
+		bpf_probe_read_user(&itab, sizeof(itab), (void *)(conn + l->conn_data - 8));
+		if (itab != l->itab_tcp && itab != l->itab_unix) {
+			lantern_count(SOCK_CTR_TLS_FOREIGN_CONN);
+			return 0;
+		}
+	}
 	/* conn.conn (net.Conn) → its data pointer (*net.TCPConn) → .fd (*net.netFD) → .pfd.Sysfd */
 	__u64 tcp = 0, netfd = 0;
 	__s64 sysfd = -1;

@@ -17,7 +17,7 @@
 // Only valid when the interface holds a *net.TCPConn: compare its itab with `tcpConnItab` (+ load bias
 // for PIE) where the symbol is known.
 import { type DwarfStruct, DwarfError, DwarfInfo } from './dwarf.js';
-import { ElfFile, STT_FUNC } from './elf.js';
+import { ET_DYN, ElfFile, STT_FUNC } from './elf.js';
 import { type GoBuildInfo, type GoVersion, GoBuildInfoError, parseGoVersion, readGoBuildInfo } from './go-buildinfo.js';
 import { type GoTlsStructOffsets, goTlsOffsetsFor } from './go-offsets-table.js';
 import { goFunctions } from './gopclntab.js';
@@ -82,8 +82,12 @@ export interface GoTlsTarget {
   /** False when the table row was measured on older releases than this binary's (assumed unchanged). */
   offsetsVerified: boolean;
   functionsSource: 'symtab' | 'gopclntab';
+  /** Position-independent (ET_DYN): addresses in the file are not those in memory. */
+  pie: boolean;
   /** Virtual address of `go:itab.*net.TCPConn,net.Conn` (from .symtab; undefined when stripped). */
   tcpConnItab?: number;
+  /** Virtual address of `go:itab.*net.UnixConn,net.Conn` (TLS over a unix socket has the same fd path). */
+  unixConnItab?: number;
   /** Why a preferred source was not used (e.g. DWARF that did not parse), for the agent's log. */
   warnings: string[];
 }
@@ -95,6 +99,11 @@ export interface GoTlsBpfLayout {
   netFdSysfd: number;
   /** 0xffffffff when unknown. */
   vers: number;
+  /**
+   * Itab addresses a conn's net.Conn may hold for the fd path to be valid (*net.TCPConn,
+   * *net.UnixConn); empty when unknown (stripped) or not fixed (PIE: the address moves per process).
+   */
+  connItabs: number[];
 }
 
 const EM_X86_64 = 62;
@@ -153,10 +162,12 @@ export function analyzeGoTlsElf(elf: ElfFile): GoTlsTarget | undefined {
     offsetsSource: layout.source,
     offsetsVerified: layout.verified,
     functionsSource: found.source,
+    pie: elf.type === ET_DYN,
     warnings,
   };
   if (info.main?.path) target.modulePath = info.main.path;
   if (found.tcpConnItab !== undefined) target.tcpConnItab = found.tcpConnItab;
+  if (found.unixConnItab !== undefined) target.unixConnItab = found.unixConnItab;
   return target;
 }
 
@@ -168,6 +179,7 @@ export function goTlsBpfLayout(t: GoTlsTarget): GoTlsBpfLayout {
     tcpConnFd: o.tcpConnConnFd,
     netFdSysfd: o.netFdPfd + o.pfdSysfd,
     vers: o.tlsConnVers ?? 0xffffffff,
+    connItabs: t.pie ? [] : [t.tcpConnItab, t.unixConnItab].filter((a): a is number => a !== undefined),
   };
 }
 
@@ -181,9 +193,11 @@ interface Located {
   write: FunctionRange;
   source: 'symtab' | 'gopclntab';
   tcpConnItab?: number;
+  unixConnItab?: number;
 }
 
 const ITAB_NAMES = new Set(['go:itab.*net.TCPConn,net.Conn', 'go.itab.*net.TCPConn,net.Conn']);
+const UNIX_ITAB_NAMES = new Set(['go:itab.*net.UnixConn,net.Conn', 'go.itab.*net.UnixConn,net.Conn']);
 
 function locateFunctions(elf: ElfFile): Located | undefined {
   try {
@@ -192,13 +206,17 @@ function locateFunctions(elf: ElfFile): Located | undefined {
       let read: FunctionRange | undefined;
       let write: FunctionRange | undefined;
       let tcpConnItab: number | undefined;
+      let unixConnItab: number | undefined;
       for (const s of syms) {
         if (s.type === STT_FUNC && s.size > 0) {
           if (s.name === GO_TLS_READ) read = { address: s.value, size: s.size };
           else if (s.name === GO_TLS_WRITE) write = { address: s.value, size: s.size };
         } else if (ITAB_NAMES.has(s.name)) tcpConnItab = s.value;
+        else if (UNIX_ITAB_NAMES.has(s.name)) unixConnItab = s.value;
       }
-      if (read && write) return { read, write, source: 'symtab', ...(tcpConnItab !== undefined ? { tcpConnItab } : {}) };
+      if (read && write) {
+        return { read, write, source: 'symtab', ...(tcpConnItab !== undefined ? { tcpConnItab } : {}), ...(unixConnItab !== undefined ? { unixConnItab } : {}) };
+      }
     }
     // Stripped (`-ldflags=-s`): Go's own function table is always there.
     const funcs = goFunctions(elf);

@@ -69,7 +69,11 @@ t.test('with DWARF: symbols from .symtab, RETs as objdump lists them, offsets fr
     tcpConnFd: normal.offsets.tcpConnConnFd,
     netFdSysfd: normal.offsets.netFdPfd + normal.offsets.pfdSysfd,
     vers: normal.offsets.tlsConnVers,
+    // The fd path holds for these conns only; a non-PIE build's itab addresses are fixed.
+    connItabs: [normal.tcpConnItab, normal.unixConnItab].filter((a) => a !== undefined),
   });
+  t.equal(normal.pie, false);
+  t.equal(normal.unixConnItab, nm.get('go:itab.*net.UnixConn,net.Conn')?.address ?? nm.get('go.itab.*net.UnixConn,net.Conn')?.address, 'itab of *net.UnixConn as net.Conn');
 });
 
 t.test('-ldflags=-w (no DWARF): the same probes, offsets from the table equal to DWARF\'s', async (t) => {
@@ -107,6 +111,8 @@ t.test('PIE: file offsets, not addresses', async (t) => {
     t.same([target[key].entryOffset, target[key].returnOffsets], [want.entryOffset, want.returnOffsets], name);
   }
   t.same(target.offsets, normal.offsets);
+  t.equal(target.pie, true);
+  t.same(goTlsBpfLayout(target).connItabs, [], 'itab addresses move with the load address: not checked');
 });
 
 t.test('arm64: RETs as go tool objdump lists them, DWARF offsets as on amd64', async (t) => {

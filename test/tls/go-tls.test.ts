@@ -55,6 +55,20 @@ for (const [label, client] of [['with symbols and DWARF', goHttp], ['stripped (-
   });
 }
 
+t.test('TLS over a conn that is not a *net.TCPConn is left alone, never misattributed', async (t) => {
+  const server = await startTracedServer(goHttp);
+  t.teardown(() => server.stop());
+  const before = agent.agent.summary().collectors.sockets?.kernel_tls_go_foreign_conn ?? 0;
+  const r = await runProgram(goHttp, ['client', `https://localhost:${server.port}/hello`, '2'], { env: { ...clientEnv, WRAP_CONN: '1' } });
+  t.equal(r.stdout.trim().split('\n').join(','), '200,200', r.stderr);
+  const serverSpans = await agent.waitForSpans((s) => s.kind === 'server' && pidOf(s) === server.child.pid, 2);
+  t.equal(serverSpans.length, 2, 'the server side (a *net.TCPConn) is traced');
+  const after = agent.agent.summary().collectors.sockets?.kernel_tls_go_foreign_conn ?? 0;
+  t.ok(after > before, 'the client\'s calls were recognised as over a foreign conn and counted');
+  const clientSpans = agent.spans.filter((s) => s.kind === 'client' && attr(s, 'server.port') === server.port);
+  t.equal(clientSpans.length, 0, 'no client span guessed from a wild read');
+});
+
 t.test('gRPC over TLS: unary, streaming and failing calls', async (t) => {
   const server = await startTracedServer(grpcEcho);
   t.teardown(() => server.stop());

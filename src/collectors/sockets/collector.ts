@@ -10,7 +10,7 @@ import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 /** Counter slots of bpf/include/sockets.h, in order. */
 const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
   'payload_truncated', 'data_events', 'conn_opens', 'conn_closes', 'protocol_giveups', 'tls_calls', 'tls_no_fd',
-  'lost_tls_calls_full', 'tls_upgrades'] as const;
+  'lost_tls_calls_full', 'tls_upgrades', 'tls_go_foreign_conn'] as const;
 
 export interface SocketsCollectorOptions {
   handlers: ProtocolHandler[];

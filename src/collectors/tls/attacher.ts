@@ -217,11 +217,14 @@ export class TlsAttacher {
     if (slot === undefined) throw new Error(`more than ${GO_LAYOUT_SLOTS} Go binaries traced at once`);
     entry.goSlot = slot;
     const l = goTlsBpfLayout(go);
-    const layout = Buffer.alloc(16);
+    // struct go_tls_layout (bpf/include/sockets.h)
+    const layout = Buffer.alloc(32);
     layout.writeUInt32LE(l.connData, 0);
     layout.writeUInt32LE(l.tcpConnFd, 4);
     layout.writeUInt32LE(l.netFdSysfd, 8);
     layout.writeUInt32LE(l.vers, 12);
+    layout.writeBigUInt64LE(BigInt(l.connItabs[0] ?? 0), 16);
+    layout.writeBigUInt64LE(BigInt(l.connItabs[1] ?? 0), 24);
     const key = Buffer.alloc(4);
     key.writeUInt32LE(slot);
     this.obj.map('go_tls_layouts').set(key, layout);
