@@ -3,13 +3,11 @@
 // section of benchmarks/RESULTS.md.
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/dns-parser.js [--runs N]
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
 import { DnsSession } from '../src/protocols/dns/session.js';
+import { type Timed, microSection, perRunLines, runsOption, timedRuns, workloadTable } from './micro-bench.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
-import { median } from './stats.js';
 
 const SECTION = '## DNS decoder and matcher (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/dns-parser.js';
@@ -38,7 +36,7 @@ function message(id: number, type: number, response: boolean, answers: number[][
 const CONNECTION: ConnectionInfo = { pid: 1, fd: 3, generation: 1, role: 'client', family: 'ipv4', transport: 'udp',
   local: { address: '10.0.0.5', port: 41234 }, remote: { address: '10.96.0.10', port: 53 } };
 
-function runOnce(): { ms: number; bytes: number; exchanges: number } {
+function runOnce(): Timed {
   const session = new DnsSession(CONNECTION);
   const msgs: Buffer[] = [];
   for (let id = 0; id < 256; id++) {
@@ -63,19 +61,15 @@ function runOnce(): { ms: number; bytes: number; exchanges: number } {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-  const runs = Number(values.runs ?? 5);
-  runOnce(); // warm-up
-  const results = Array.from({ length: runs }, () => runOnce());
-  const mbps = median(results.map((r) => r.bytes / 1e6 / (r.ms / 1000)));
-  const eps = median(results.map((r) => r.exchanges / (r.ms / 1000)));
-  const table = ['| workload | MB/s | exchanges/s |', '|---|---:|---:|',
-    `| A + AAAA lookups, answers out of order (UDP) | ${mbps.toFixed(0)} | ${Math.round(eps).toLocaleString('en-US')} |`].join('\n');
+  const runs = runsOption();
+  const name = 'A + AAAA lookups, answers out of order (UDP)';
+  const results = timedRuns(name, runs, runOnce, runOnce);
+  // Every exchange is one query and one answer datagram of the same sizes in every run.
+  const rows = [{ name, bytesPerExchange: results[0]!.bytes / results[0]!.exchanges, callsPerExchange: '2', runs: results }];
+  const table = workloadTable(rows, 'Datagrams per exchange');
   console.log(table);
-  writeResultsSection(SECTION, [SECTION, '',
-    `Command: \`npx tsc -p tsconfig.json && ${COMMAND}\` — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), Node ${process.version}.`,
-    '', `DnsSession alone: each lookup is an A and an AAAA query and their answers (2 A / 1 AAAA records), ${LOOKUPS.toLocaleString('en-US')} lookups per run, medians of ${runs} runs after a warm-up.`,
-    '', table, ''].join('\n'));
+  const description = [`DnsSession alone: each lookup is an A and an AAAA query and their answers (2 A / 1 AAAA records), ${LOOKUPS.toLocaleString('en-US')} lookups per run.`];
+  writeResultsSection(SECTION, microSection({ section: SECTION, command: COMMAND, description, table, runs, perRun: perRunLines(rows) }));
   console.error(`wrote ${RESULTS_PATH}`);
 }
 

@@ -4,10 +4,9 @@
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/http1-parser.js [--runs N]
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { Http1Parser } from '../src/protocols/http1/parser.js';
+import { type Timed, microSection, perRunLines, runsOption, split, timedRuns, workloadTable } from './micro-bench.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
-import { int, machine, median } from './stats.js';
 
 /** dist/benchmarks/http1-parser.js → repo root. */
 const SECTION = '## HTTP/1 parser (micro-benchmark)';
@@ -25,12 +24,6 @@ interface Workload {
 const REQUEST = Buffer.from('GET /api/v1/items?page=2 HTTP/1.1\r\nHost: shop.internal:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n');
 const NGINX_HEAD = 'HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nDate: Mon, 24 Nov 2025 20:21:00 GMT\r\nContent-Type: application/json\r\n';
 
-function split(buf: Buffer, size: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
-  return out;
-}
-
 function workloads(): Workload[] {
   const smallBody = '{"id":2,"name":"wick","stock":117}';
   const small = Buffer.from(`${NGINX_HEAD}Content-Length: ${smallBody.length}\r\nConnection: keep-alive\r\n\r\n${smallBody}`);
@@ -45,9 +38,7 @@ function workloads(): Workload[] {
   ];
 }
 
-interface RunResult {
-  ms: number;
-  bytes: number;
+interface RunResult extends Timed {
   messages: number;
   parseErrors: number;
 }
@@ -67,81 +58,32 @@ function runOnce(w: Workload): RunResult {
   const ms = performance.now() - started;
   const q = requests.stats();
   const r = responses.stats();
-  return { ms, bytes: q.bytes + r.bytes, messages, parseErrors: q.parseErrors + r.parseErrors };
+  return { ms, bytes: q.bytes + r.bytes, exchanges: w.exchanges, messages, parseErrors: q.parseErrors + r.parseErrors };
 }
 
-const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
-const perSecond = (r: RunResult, w: Workload): number => w.exchanges / (r.ms / 1000);
-
-interface Summary {
-  w: Workload;
-  runs: RunResult[];
-}
-
-function table(summaries: Summary[]): string {
-  const rows = [
-    '| Workload | Bytes per exchange | Syscalls per exchange | MB/s | Exchanges/s | ns per exchange |',
-    '|---|---:|---:|---:|---:|---:|',
-  ];
-  for (const { w, runs } of summaries) {
-    const bytes = [...w.request, ...w.response].reduce((n, c) => n + c.length, 0);
-    const rate = median(runs.map((r) => perSecond(r, w)));
-    rows.push(`| ${w.name} | ${int(bytes)} | ${w.request.length + w.response.length} | ${int(median(runs.map(mbps)))} | ${int(rate)} | ${int(1e9 / rate)} |`);
-  }
-  return rows.join('\n');
-}
-
-function perRunLines(summaries: Summary[]): string {
-  return summaries.map(({ w, runs }) => `- ${w.name}: ${runs.map((r) => `${int(mbps(r))} MB/s`).join(', ')}`).join('\n');
-}
-
-function section(summaries: Summary[], runs: number): string {
-  return [
-    SECTION,
-    '',
-    `Command: \`${COMMAND}\` (after \`npx tsc -p tsconfig.json\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Machine: ${machine()}`,
-    '',
-    'The parser alone (`src/protocols/http1/parser.ts`), no capture and no matcher: one request parser and one response ',
-    'parser, fed each exchange\'s syscall-sized chunks in a loop, `take()` after every exchange. Bytes count both ',
-    'directions. *small*: a curl GET and a 35-byte nginx JSON response, one syscall each. *64 KiB*: the same GET, a ',
-    'Content-Length response cut into 4 KiB reads. *chunked*: the head, four `Transfer-Encoding: chunked` chunks of 4 KiB ',
-    'and the last-chunk, one syscall each. The body capture bound is the default (1 KiB copied per message); body bytes ',
-    'past it are counted, not read, so MB/s on large bodies measures the cost per syscall, not per byte.',
-    '',
-    table(summaries),
-    '',
-    `Medians of ${runs} timed runs after one untimed warm-up run per workload. Per run:`,
-    '',
-    perRunLines(summaries),
-    '',
-  ].join('\n');
-}
-
-function writeResults(text: string): void {
-  writeResultsSection(SECTION, text);
-}
+const DESCRIPTION = [
+  'The parser alone (`src/protocols/http1/parser.ts`), no capture and no matcher: one request parser and one response ',
+  'parser, fed each exchange\'s syscall-sized chunks in a loop, `take()` after every exchange. Bytes count both ',
+  'directions. *small*: a curl GET and a 35-byte nginx JSON response, one syscall each. *64 KiB*: the same GET, a ',
+  'Content-Length response cut into 4 KiB reads. *chunked*: the head, four `Transfer-Encoding: chunked` chunks of 4 KiB ',
+  'and the last-chunk, one syscall each. The body capture bound is the default (1 KiB copied per message); body bytes ',
+  'past it are counted, not read, so MB/s on large bodies measures the cost per syscall, not per byte.',
+];
 
 function main(): void {
-  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-  const runs = Number(values.runs ?? 5);
-  if (!(runs >= 1)) throw new RangeError('--runs must be positive');
-  const summaries: Summary[] = [];
-  for (const w of workloads()) {
-    runOnce({ ...w, exchanges: Math.ceil(w.exchanges / 4) }); // warm-up: JIT, allocations
-    const results: RunResult[] = [];
-    for (let i = 0; i < runs; i++) {
-      const r = runOnce(w);
+  const runs = runsOption();
+  const rows = workloads().map((w) => ({
+    name: w.name,
+    bytesPerExchange: [...w.request, ...w.response].reduce((n, c) => n + c.length, 0),
+    callsPerExchange: String(w.request.length + w.response.length),
+    runs: timedRuns(w.name, runs, () => runOnce({ ...w, exchanges: Math.ceil(w.exchanges / 4) }), () => runOnce(w), (r) => {
       const expected = w.exchanges * 2;
       if (r.messages !== expected || r.parseErrors !== 0) throw new Error(`${w.name}: ${r.messages} messages of ${expected}, ${r.parseErrors} parse errors`);
-      console.error(`${w.name} run ${i + 1}: ${int(mbps(r))} MB/s, ${int(perSecond(r, w))} exchanges/s`);
-      results.push(r);
-    }
-    summaries.push({ w, runs: results });
-  }
-  console.log(table(summaries));
-  writeResults(section(summaries, runs));
+    }),
+  }));
+  const table = workloadTable(rows);
+  console.log(table);
+  writeResultsSection(SECTION, microSection({ section: SECTION, command: COMMAND, description: DESCRIPTION, table, runs, perRun: perRunLines(rows) }));
   console.error(`wrote ${RESULTS_PATH}`);
 }
 

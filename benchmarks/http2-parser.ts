@@ -9,13 +9,13 @@
 // builder, which keeps a dynamic table like real encoders): grpc-go batches a call's frames into
 // one write per direction; h2load keeps 10 requests in flight and nginx answers them in one write.
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
 import { Http2Connection } from '../src/protocols/http2/connection.js';
 import { HpackDecoder } from '../src/protocols/http2/hpack.js';
 import { HpackEncoder, PREFACE, data, grpcMessage, headers, settings } from '../test/protocols/http2/builder.js';
+import { type Timed, mbps, microSection, perRunLines, runsOption, timedRuns, workloadTable } from './micro-bench.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
-import { int, machine, median } from './stats.js';
+import { int, median } from './stats.js';
 
 const SECTION = '## HTTP/2 + HPACK parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/http2-parser.js';
@@ -124,10 +124,7 @@ function prepare(w: Workload, exchanges: number): Prepared {
   return { w, writes, bytes: writes.reduce((a, [, b]) => a + b.length, 0) };
 }
 
-interface RunResult {
-  ms: number;
-  bytes: number;
-  exchanges: number;
+interface RunResult extends Timed {
   errors: number;
 }
 
@@ -178,76 +175,38 @@ function hpackCold(runs: number): HpackResult[] {
   return out;
 }
 
-const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
-
-interface Summary {
-  p: Prepared;
-  runs: RunResult[];
-}
-
-function table(summaries: Summary[], hpack: HpackResult[]): string {
-  const rows = [
-    '| Workload | Bytes per exchange | Reads per exchange | MB/s | Exchanges/s | ns per exchange |',
-    '|---|---:|---:|---:|---:|---:|',
-  ];
-  for (const { p, runs } of summaries) {
-    const n = p.w.exchanges;
-    const rate = median(runs.map((r) => r.exchanges / (r.ms / 1000)));
-    const reads = (p.writes.length - p.w.open.length) / n;
-    rows.push(`| ${p.w.name} | ${int(p.bytes / n)} | ${reads.toFixed(1)} | ${int(median(runs.map((r) => mbps(r.bytes, r.ms))))} | ${int(rate)} | ${int(1e9 / rate)} |`);
-  }
-  const h = hpack[0]!;
-  const blockRate = median(hpack.map((r) => r.blocks / (r.ms / 1000)));
-  rows.push(`| HPACK alone: cold-table gRPC request blocks (9 Huffman literals) | ${int(h.bytes / h.blocks)} | – | ${int(median(hpack.map((r) => mbps(r.bytes, r.ms))))} | ${int(blockRate)} blocks/s | ${int(1e9 / blockRate)} |`);
-  return rows.join('\n');
-}
-
-function section(summaries: Summary[], hpack: HpackResult[], runs: number): string {
-  return [
-    SECTION,
-    '',
-    `Command: \`${COMMAND}\` (after \`npx tsc -p tsconfig.json\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Machine: ${machine()}`,
-    '',
-    'The HTTP/2 session alone (`src/protocols/http2/`: framer, HPACK decoder, streams, exchanges), no capture: one ',
-    'connection fed every write of a run in order, `drain()` after each. Bytes count both directions. *gRPC unary*: ',
-    'grpc-go-like calls, request HEADERS + DATA in one write, response HEADERS + DATA (125 B) + trailers in one write, ',
-    'header blocks Huffman-coded and, after the first call, indexed from the dynamic table. *h2load-like*: 10 GETs in ',
-    'one write, nginx\'s 10 HEADERS + DATA answers in the next. *64 KiB*: one gRPC message per call in four 16 KiB DATA ',
-    'frames read 4 KiB at a time (DATA is counted, not copied: MB/s there is the cost per read). *HPACK alone*: a fresh ',
-    'decoder per block, every field a Huffman literal (the first call of a connection), per block.',
-    '',
-    table(summaries, hpack),
-    '',
-    `Medians of ${runs} timed runs after one untimed warm-up run per workload. Per run:`,
-    '',
-    ...summaries.map(({ p, runs: rs }) => `- ${p.w.name}: ${rs.map((r) => `${int(mbps(r.bytes, r.ms))} MB/s`).join(', ')}`),
-    `- HPACK alone: ${hpack.map((r) => `${int(mbps(r.bytes, r.ms))} MB/s`).join(', ')}`,
-    '',
-  ].join('\n');
-}
+const DESCRIPTION = [
+  'The HTTP/2 session alone (`src/protocols/http2/`: framer, HPACK decoder, streams, exchanges), no capture: one ',
+  'connection fed every write of a run in order, `drain()` after each. Bytes count both directions. *gRPC unary*: ',
+  'grpc-go-like calls, request HEADERS + DATA in one write, response HEADERS + DATA (125 B) + trailers in one write, ',
+  'header blocks Huffman-coded and, after the first call, indexed from the dynamic table. *h2load-like*: 10 GETs in ',
+  'one write, nginx\'s 10 HEADERS + DATA answers in the next. *64 KiB*: one gRPC message per call in four 16 KiB DATA ',
+  'frames read 4 KiB at a time (DATA is counted, not copied: MB/s there is the cost per read). *HPACK alone*: a fresh ',
+  'decoder per block, every field a Huffman literal (the first call of a connection), per block.',
+];
 
 function main(): void {
-  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-  const runs = Number(values.runs ?? 5);
-  if (!(runs >= 1)) throw new RangeError('--runs must be positive');
-  const summaries: Summary[] = [];
-  for (const w of [grpcUnary(), h2load(), grpcLarge()]) {
+  const runs = runsOption();
+  const rows = [grpcUnary(), h2load(), grpcLarge()].map((w) => {
     const p = prepare(w, w.exchanges);
-    runOnce(prepare(w, Math.ceil(w.exchanges / 4))); // warm-up: JIT, allocations
-    const results: RunResult[] = [];
-    for (let i = 0; i < runs; i++) {
-      const r = runOnce(p);
-      if (r.exchanges !== w.exchanges || r.errors !== 0) throw new Error(`${w.name}: ${r.exchanges} exchanges of ${w.exchanges}, ${r.errors} errors`);
-      console.error(`${w.name} run ${i + 1}: ${int(mbps(r.bytes, r.ms))} MB/s, ${int(r.exchanges / (r.ms / 1000))} exchanges/s`);
-      results.push(r);
-    }
-    summaries.push({ p, runs: results });
-  }
+    return {
+      name: w.name,
+      bytesPerExchange: p.bytes / w.exchanges,
+      callsPerExchange: ((p.writes.length - w.open.length) / w.exchanges).toFixed(1),
+      runs: timedRuns(w.name, runs, () => runOnce(prepare(w, Math.ceil(w.exchanges / 4))), () => runOnce(p), (r) => {
+        if (r.exchanges !== w.exchanges || r.errors !== 0) throw new Error(`${w.name}: ${r.exchanges} exchanges of ${w.exchanges}, ${r.errors} errors`);
+      }),
+    };
+  });
   const hpack = hpackCold(runs);
-  console.log(table(summaries, hpack));
-  writeResultsSection(SECTION, section(summaries, hpack, runs));
+  // HPACK alone, per header block: a row of its own after the workloads.
+  const h = hpack[0]!;
+  const blockRate = median(hpack.map((r) => r.blocks / (r.ms / 1000)));
+  const hpackRow = `| HPACK alone: cold-table gRPC request blocks (9 Huffman literals) | ${int(h.bytes / h.blocks)} | – | ${int(median(hpack.map(mbps)))} | ${int(blockRate)} blocks/s | ${int(1e9 / blockRate)} |`;
+  const table = workloadTable(rows, 'Reads per exchange', [hpackRow]);
+  console.log(table);
+  const perRun = [...perRunLines(rows), `- HPACK alone: ${hpack.map((r) => `${int(mbps(r))} MB/s`).join(', ')}`];
+  writeResultsSection(SECTION, microSection({ section: SECTION, command: COMMAND, description: DESCRIPTION, table, runs, perRun }));
   console.error(`wrote ${RESULTS_PATH}`);
 }
 

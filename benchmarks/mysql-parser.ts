@@ -5,12 +5,11 @@
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/mysql-parser.js [--runs N]
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
 import { MysqlConnection } from '../src/protocols/mysql/connection.js';
 import * as B from '../test/protocols/mysql/builder.js';
+import { type Timed, microSection, perRunLines, runsOption, split, timedRuns, workloadTable } from './micro-bench.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
-import { int, machine, median } from './stats.js';
 
 const SECTION = '## MySQL parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/mysql-parser.js';
@@ -31,12 +30,6 @@ interface Workload {
   rows: number | undefined;
 }
 
-function split(buf: Buffer, size: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
-  return out;
-}
-
 function workloads(): Workload[] {
   const point = B.resultSet({ columns: ['id', 'name', 'price'], rows: [['42', 'brass lamp', '19.90']], deprecateEof: true }).bytes;
   const tenRows = B.resultSet({
@@ -54,10 +47,7 @@ function workloads(): Workload[] {
   ];
 }
 
-interface RunResult {
-  ms: number;
-  bytes: number;
-  exchanges: number;
+interface RunResult extends Timed {
   errors: number;
 }
 
@@ -86,74 +76,29 @@ function runOnce(w: Workload): RunResult {
   return { ms, bytes: s.bytes, exchanges, errors: errors + s.parseErrors };
 }
 
-const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
-const perSecond = (r: RunResult): number => r.exchanges / (r.ms / 1000);
-
-interface Summary {
-  w: Workload;
-  runs: RunResult[];
-}
-
-function table(summaries: Summary[]): string {
-  const rows = [
-    '| Workload | Bytes per exchange | Syscalls per exchange | MB/s | Exchanges/s | ns per exchange |',
-    '|---|---:|---:|---:|---:|---:|',
-  ];
-  for (const { w, runs } of summaries) {
-    const bytes = [...w.request, ...w.response].reduce((n, c) => n + c.length, 0);
-    const rate = median(runs.map(perSecond));
-    rows.push(`| ${w.name} | ${int(bytes)} | ${w.request.length + w.response.length} | ${int(median(runs.map(mbps)))} | ${int(rate)} | ${int(1e9 / rate)} |`);
-  }
-  return rows.join('\n');
-}
-
-function perRunLines(summaries: Summary[]): string {
-  return summaries.map(({ w, runs }) => `- ${w.name}: ${runs.map((r) => `${int(mbps(r))} MB/s`).join(', ')}`).join('\n');
-}
-
-function section(summaries: Summary[], runs: number): string {
-  return [
-    SECTION,
-    '',
-    `Command: \`${COMMAND}\` (after \`npx tsc -p tsconfig.json\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Machine: ${machine()}`,
-    '',
-    'The protocol session alone (`src/protocols/mysql/connection.ts`: both packet framers, the per-command response ',
-    'state machine, the prepared-statement cache and pairing), no capture and no span building: one client connection ',
-    'after a login, each exchange\'s syscall-sized chunks fed in a loop, `drain()` after every exchange, every exchange ',
-    'checked (outcome and row count). Bytes count both directions. *point SELECT*: a text-protocol query and a 3-column ',
-    '1-row result set, one syscall each. *INSERT*: a query and its OK. *prepared EXECUTE*: COM_STMT_EXECUTE with two ',
-    'parameters and 10 binary rows, metadata skipped (MariaDB cache metadata). *1000-row SELECT*: a 100 KB text result ',
-    'set read 4 KiB at a time (as go-sql-driver/mysql reads). Rows are counted, never decoded.',
-    '',
-    table(summaries),
-    '',
-    `Medians of ${runs} timed runs after one untimed warm-up run per workload. Per run:`,
-    '',
-    perRunLines(summaries),
-    '',
-  ].join('\n');
-}
+const DESCRIPTION = [
+  'The protocol session alone (`src/protocols/mysql/connection.ts`: both packet framers, the per-command response ',
+  'state machine, the prepared-statement cache and pairing), no capture and no span building: one client connection ',
+  'after a login, each exchange\'s syscall-sized chunks fed in a loop, `drain()` after every exchange, every exchange ',
+  'checked (outcome and row count). Bytes count both directions. *point SELECT*: a text-protocol query and a 3-column ',
+  '1-row result set, one syscall each. *INSERT*: a query and its OK. *prepared EXECUTE*: COM_STMT_EXECUTE with two ',
+  'parameters and 10 binary rows, metadata skipped (MariaDB cache metadata). *1000-row SELECT*: a 100 KB text result ',
+  'set read 4 KiB at a time (as go-sql-driver/mysql reads). Rows are counted, never decoded.',
+];
 
 function main(): void {
-  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-  const runs = Number(values.runs ?? 5);
-  if (!(runs >= 1)) throw new RangeError('--runs must be positive');
-  const summaries: Summary[] = [];
-  for (const w of workloads()) {
-    runOnce({ ...w, exchanges: Math.ceil(w.exchanges / 4) }); // warm-up: JIT, allocations
-    const results: RunResult[] = [];
-    for (let i = 0; i < runs; i++) {
-      const r = runOnce(w);
+  const runs = runsOption();
+  const rows = workloads().map((w) => ({
+    name: w.name,
+    bytesPerExchange: [...w.request, ...w.response].reduce((n, c) => n + c.length, 0),
+    callsPerExchange: String(w.request.length + w.response.length),
+    runs: timedRuns(w.name, runs, () => runOnce({ ...w, exchanges: Math.ceil(w.exchanges / 4) }), () => runOnce(w), (r) => {
       if (r.exchanges !== w.exchanges || r.errors !== 0) throw new Error(`${w.name}: ${r.exchanges} exchanges of ${w.exchanges}, ${r.errors} wrong`);
-      console.error(`${w.name} run ${i + 1}: ${int(mbps(r))} MB/s, ${int(perSecond(r))} exchanges/s`);
-      results.push(r);
-    }
-    summaries.push({ w, runs: results });
-  }
-  console.log(table(summaries));
-  writeResultsSection(SECTION, section(summaries, runs));
+    }),
+  }));
+  const table = workloadTable(rows);
+  console.log(table);
+  writeResultsSection(SECTION, microSection({ section: SECTION, command: COMMAND, description: DESCRIPTION, table, runs, perRun: perRunLines(rows) }));
   console.error(`wrote ${RESULTS_PATH}`);
 }
 

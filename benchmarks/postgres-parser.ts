@@ -5,11 +5,10 @@
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/postgres-parser.js [--runs N]
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
 import { PostgresSession } from '../src/protocols/postgres/session.js';
+import { type Timed, microSection, perRunLines, runsOption, split, timedRuns, workloadTable } from './micro-bench.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
-import { int, machine, median } from './stats.js';
 
 const SECTION = '## PostgreSQL parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/postgres-parser.js';
@@ -46,12 +45,6 @@ interface Workload {
   /** Exchanges the steps produce. */
   perIteration: number;
   iterations: number;
-}
-
-function split(buf: Buffer, size: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
-  return out;
 }
 
 const PGBENCH = [
@@ -134,11 +127,7 @@ function openSession(): PostgresSession {
   return s;
 }
 
-interface RunResult {
-  ms: number;
-  bytes: number;
-  exchanges: number;
-}
+type RunResult = Timed;
 
 function runOnce(w: Workload, iterations: number): RunResult {
   const s = openSession();
@@ -158,73 +147,34 @@ function runOnce(w: Workload, iterations: number): RunResult {
   return { ms: performance.now() - started, bytes, exchanges };
 }
 
-const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
-const perSecond = (r: RunResult): number => r.exchanges / (r.ms / 1000);
-
-interface Summary {
-  w: Workload;
-  runs: RunResult[];
-}
-
-function table(summaries: Summary[]): string {
-  const rows = [
-    '| Workload | Bytes per exchange | Syscalls per exchange | MB/s | Exchanges/s | ns per exchange |',
-    '|---|---:|---:|---:|---:|---:|',
-  ];
-  for (const { w, runs } of summaries) {
-    const bytes = w.steps.reduce((n, s) => n + s.chunks.reduce((m, c) => m + c.length, 0), 0) / w.perIteration;
-    const syscalls = w.steps.reduce((n, s) => n + s.chunks.length, 0) / w.perIteration;
-    const rate = median(runs.map(perSecond));
-    rows.push(`| ${w.name} | ${int(bytes)} | ${syscalls.toFixed(syscalls % 1 === 0 ? 0 : 1)} | ${int(median(runs.map(mbps)))} | ${int(rate)} | ${int(1e9 / rate)} |`);
-  }
-  return rows.join('\n');
-}
-
-function section(summaries: Summary[], runs: number): string {
-  return [
-    SECTION,
-    '',
-    `Command: \`${COMMAND}\` (after \`npx tsc -p tsconfig.json\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Machine: ${machine()}`,
-    '',
-    'The session alone (`src/protocols/postgres/session.ts`: both framers, the message parsers, the pairing of ',
-    'requests with responses), no capture and no semantic conventions, on a connected session (startup done, the ',
-    'pgbench statements prepared once). Each exchange\'s syscall-sized chunks are fed in a loop, `drain()` after each ',
-    'iteration; bytes count both directions. *psql*: a simple Query with literals and its 20-row result (RowDescription, ',
-    'DataRows, CommandComplete, ReadyForQuery), one syscall each way. *pgbench extended*: Parse/Bind/Describe/Execute/Sync ',
-    'of the unnamed statement per statement of the TPC-B-like script. *pgbench prepared*: Bind/Describe/Execute/Sync of ',
-    'named statements, whose text comes from the statement map. *1000 rows*: a 218 KB result cut into 8 KiB reads ',
-    '(DataRow bodies are counted, not copied).',
-    '',
-    table(summaries),
-    '',
-    `Medians of ${runs} timed runs after one untimed warm-up run per workload. Per run:`,
-    '',
-    summaries.map(({ w, runs: rs }) => `- ${w.name}: ${rs.map((r) => `${int(mbps(r))} MB/s`).join(', ')}`).join('\n'),
-    '',
-  ].join('\n');
-}
+const DESCRIPTION = [
+  'The session alone (`src/protocols/postgres/session.ts`: both framers, the message parsers, the pairing of ',
+  'requests with responses), no capture and no semantic conventions, on a connected session (startup done, the ',
+  'pgbench statements prepared once). Each exchange\'s syscall-sized chunks are fed in a loop, `drain()` after each ',
+  'iteration; bytes count both directions. *psql*: a simple Query with literals and its 20-row result (RowDescription, ',
+  'DataRows, CommandComplete, ReadyForQuery), one syscall each way. *pgbench extended*: Parse/Bind/Describe/Execute/Sync ',
+  'of the unnamed statement per statement of the TPC-B-like script. *pgbench prepared*: Bind/Describe/Execute/Sync of ',
+  'named statements, whose text comes from the statement map. *1000 rows*: a 218 KB result cut into 8 KiB reads ',
+  '(DataRow bodies are counted, not copied).',
+];
 
 function main(): void {
-  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-  const runs = Number(values.runs ?? 5);
-  if (!(runs >= 1)) throw new RangeError('--runs must be positive');
-  const summaries: Summary[] = [];
-  for (const w of workloads()) {
-    runOnce(w, Math.ceil(w.iterations / 4)); // warm-up: JIT, allocations
-    const results: RunResult[] = [];
-    for (let i = 0; i < runs; i++) {
-      const r = runOnce(w, w.iterations);
-      const expected = w.iterations * w.perIteration;
-      if (r.exchanges !== expected) throw new Error(`${w.name}: ${r.exchanges} exchanges of ${expected}`);
-      console.error(`${w.name} run ${i + 1}: ${int(mbps(r))} MB/s, ${int(perSecond(r))} exchanges/s`);
-      results.push(r);
-    }
-    summaries.push({ w, runs: results });
-  }
-  console.log(table(summaries));
-  writeResultsSection(SECTION, section(summaries, runs));
+  const runs = runsOption();
+  const rows = workloads().map((w) => {
+    const syscalls = w.steps.reduce((n, s) => n + s.chunks.length, 0) / w.perIteration;
+    return {
+      name: w.name,
+      bytesPerExchange: w.steps.reduce((n, s) => n + s.chunks.reduce((m, c) => m + c.length, 0), 0) / w.perIteration,
+      callsPerExchange: syscalls.toFixed(syscalls % 1 === 0 ? 0 : 1),
+      runs: timedRuns(w.name, runs, () => runOnce(w, Math.ceil(w.iterations / 4)), () => runOnce(w, w.iterations), (r) => {
+        const expected = w.iterations * w.perIteration;
+        if (r.exchanges !== expected) throw new Error(`${w.name}: ${r.exchanges} exchanges of ${expected}`);
+      }),
+    };
+  });
+  const table = workloadTable(rows);
+  console.log(table);
+  writeResultsSection(SECTION, microSection({ section: SECTION, command: COMMAND, description: DESCRIPTION, table, runs, perRun: perRunLines(rows) }));
   console.error(`wrote ${RESULTS_PATH}`);
 }
 

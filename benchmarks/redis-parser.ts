@@ -5,13 +5,13 @@
 //
 //   npx tsc -p tsconfig.json && node dist/benchmarks/redis-parser.js [--runs N]
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import type { ConnectionInfo } from '../src/model/connection.js';
 import { keepArgument } from '../src/protocols/redis/commands.js';
 import { RedisConnection } from '../src/protocols/redis/connection.js';
 import { RespReader } from '../src/protocols/redis/resp.js';
+import { type Timed, mbps, microSection, perSecond, runsOption, split } from './micro-bench.js';
 import { RESULTS_PATH, writeResultsSection } from './results-file.js';
-import { int, machine, median } from './stats.js';
+import { int, median } from './stats.js';
 
 const SECTION = '## Redis parser (micro-benchmark)';
 const COMMAND = 'node dist/benchmarks/redis-parser.js';
@@ -30,12 +30,6 @@ interface Workload {
 const cmd = (...args: string[]): string => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 const bulk = (s: string): string => `$${s.length}\r\n${s}\r\n`;
 
-function split(buf: Buffer, size: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
-  return out;
-}
-
 function workloads(): Workload[] {
   // redis-benchmark's keys ("key:" + 12 digits) and its default 3-byte values; -P 16 writes 16
   // commands at once and reads their replies together.
@@ -52,11 +46,7 @@ function workloads(): Workload[] {
   ];
 }
 
-interface RunResult {
-  ms: number;
-  bytes: number;
-  exchanges: number;
-}
+type RunResult = Timed;
 
 const CONNECTION: ConnectionInfo = {
   pid: 1, fd: 3, generation: 1, role: 'client', family: 'ipv4', transport: 'tcp',
@@ -101,9 +91,6 @@ function runConnection(w: Workload, rounds = w.rounds): RunResult {
   return { ms, bytes: bytesPerRound(w) * rounds, exchanges };
 }
 
-const mbps = (r: RunResult): number => r.bytes / 1e6 / (r.ms / 1000);
-const perSecond = (r: RunResult): number => r.exchanges / (r.ms / 1000);
-
 interface Summary {
   w: Workload;
   readers: RunResult[];
@@ -123,40 +110,23 @@ function table(summaries: Summary[]): string {
   return rows.join('\n');
 }
 
-function perRunLines(summaries: Summary[]): string {
+function perRunLines(summaries: Summary[]): string[] {
   return summaries.map(({ w, readers, connection }) =>
-    `- ${w.name}: readers ${readers.map((r) => `${int(mbps(r))}`).join(', ')} MB/s; connection ${connection.map((r) => `${int(mbps(r))}`).join(', ')} MB/s`).join('\n');
+    `- ${w.name}: readers ${readers.map((r) => `${int(mbps(r))}`).join(', ')} MB/s; connection ${connection.map((r) => `${int(mbps(r))}`).join(', ')} MB/s`);
 }
 
-function section(summaries: Summary[], runs: number): string {
-  return [
-    SECTION,
-    '',
-    `Command: \`${COMMAND}\` (after \`npx tsc -p tsconfig.json\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Machine: ${machine()}`,
-    '',
-    '*Readers*: the RESP readers alone (`src/protocols/redis/resp.ts`), one for commands and one for replies, fed each ',
-    'round\'s syscall-sized chunks, `take()` after each direction; the command reader keeps the command name (and ',
-    'SELECT/HELLO/subcommand arguments) as the agent does. *Connection*: the same chunks through `RedisConnection` ',
-    '(readers, FIFO pairing, one `RedisExchange` per command), `drain()` after each round. Bytes count both directions. ',
-    'Workloads: redis-benchmark\'s `-P 16` pattern (16 commands in one write, their replies in one read) for SET with its ',
-    'default 3-byte values and for GET of 100-byte values; SET then GET one at a time; a GET of a 16 KiB value read in ',
-    '4 KiB chunks (bulk bodies are stepped over, never copied, so this measures the cost per chunk, not per byte).',
-    '',
-    table(summaries),
-    '',
-    `Medians of ${runs} timed runs after one untimed warm-up run per workload. Per run:`,
-    '',
-    perRunLines(summaries),
-    '',
-  ].join('\n');
-}
+const DESCRIPTION = [
+  '*Readers*: the RESP readers alone (`src/protocols/redis/resp.ts`), one for commands and one for replies, fed each ',
+  'round\'s syscall-sized chunks, `take()` after each direction; the command reader keeps the command name (and ',
+  'SELECT/HELLO/subcommand arguments) as the agent does. *Connection*: the same chunks through `RedisConnection` ',
+  '(readers, FIFO pairing, one `RedisExchange` per command), `drain()` after each round. Bytes count both directions. ',
+  'Workloads: redis-benchmark\'s `-P 16` pattern (16 commands in one write, their replies in one read) for SET with its ',
+  'default 3-byte values and for GET of 100-byte values; SET then GET one at a time; a GET of a 16 KiB value read in ',
+  '4 KiB chunks (bulk bodies are stepped over, never copied, so this measures the cost per chunk, not per byte).',
+];
 
 function main(): void {
-  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-  const runs = Number(values.runs ?? 5);
-  if (!(runs >= 1)) throw new RangeError('--runs must be positive');
+  const runs = runsOption();
   const summaries: Summary[] = [];
   for (const w of workloads()) {
     runReaders(w, Math.ceil(w.rounds / 4)); // warm-up: JIT, allocations
@@ -173,7 +143,7 @@ function main(): void {
     summaries.push({ w, readers, connection });
   }
   console.log(table(summaries));
-  writeResultsSection(SECTION, section(summaries, runs));
+  writeResultsSection(SECTION, microSection({ section: SECTION, command: COMMAND, description: DESCRIPTION, table: table(summaries), runs, perRun: perRunLines(summaries) }));
   console.error(`wrote ${RESULTS_PATH}`);
 }
 
