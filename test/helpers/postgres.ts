@@ -7,7 +7,7 @@ import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './procs.js';
-import type { Ran } from './spawn.js';
+import { type Ran, run } from './spawn.js';
 import type { TlsCertificate } from './tls-cert.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -17,24 +17,6 @@ export interface PgUser {
   password: string;
   /** pg_hba method for this user over TCP: scram-sha-256 (default) or password (cleartext). */
   method?: 'scram-sha-256' | 'md5' | 'password';
-}
-
-/**
- * Runs a program to completion (like spawn.ts's run, which does not survive a child that exits
- * before its stdin was written: EPIPE). Output is capped at 4 MB per stream.
- */
-export async function runProgram(cmd: string, args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
-  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout.length < 4 << 20 ? (stdout += d.toString()) : undefined));
-  child.stderr.on('data', (d: Buffer) => (stderr.length < 4 << 20 ? (stderr += d.toString()) : undefined));
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(opts.input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(timer);
-  return { code: code as number | null, stdout, stderr };
 }
 
 export interface Postgres {
@@ -61,7 +43,7 @@ export async function startPostgres(users: PgUser[], databases: Array<{ name: st
   chmodSync(dir, 0o755);
   chownSync(dir, uid, gid);
   const data = join(dir, 'data');
-  const initdb = await runProgram('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'initdb'), '-D', data, '-U', 'postgres', '-E', 'UTF8',
+  const initdb = await run('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'initdb'), '-D', data, '-U', 'postgres', '-E', 'UTF8',
     '--locale=C', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync', '--no-instructions'], { timeoutMs: 60_000 });
   if (initdb.code !== 0) throw new Error(`initdb failed: ${initdb.stderr}`);
   // Per-user methods first: pg_hba.conf is matched top to bottom.
@@ -89,7 +71,7 @@ export async function startPostgres(users: PgUser[], databases: Array<{ name: st
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
 
   const psqlAdmin = (sql: string, db = 'postgres'): Promise<Ran> =>
-    runProgram('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', db, '-c', sql]);
+    run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', db, '-c', sql]);
   let postmaster = 0;
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -116,7 +98,7 @@ export async function startPostgres(users: PgUser[], databases: Array<{ name: st
 
   const until = Date.now() + 30_000;
   for (;;) {
-    const r = await runProgram(join(PG_BIN, 'pg_isready'), ['-q', '-h', dir, '-p', String(port)]);
+    const r = await run(join(PG_BIN, 'pg_isready'), ['-q', '-h', dir, '-p', String(port)]);
     if (r.code === 0) break;
     if (child.exitCode !== null || Date.now() > until) {
       await stop();

@@ -8,12 +8,13 @@ export interface Ran {
   stderr: string;
 }
 
-export async function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
+/** Runs a program to completion with `input` on its stdin; output is kept up to 4 MB per stream. */
+export async function run(cmd: string, args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
   const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout.length < 4 << 20 ? (stdout += d.toString()) : undefined));
+  child.stderr.on('data', (d: Buffer) => (stderr.length < 4 << 20 ? (stderr += d.toString()) : undefined));
   // A child that exits without reading its input must not fail the test with EPIPE.
   child.stdin.on('error', () => undefined);
   child.stdin.end(opts.input ?? '');

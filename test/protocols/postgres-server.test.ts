@@ -10,9 +10,9 @@ import t from 'tap';
 import type { SpanRecord } from '../../src/model/span.js';
 import { type TestAgent, attr, startTestAgent } from '../helpers/agent.js';
 import { buildGoFixture } from '../helpers/go-build.js';
-import { PG_BIN, type Postgres, runProgram, startPostgres } from '../helpers/postgres.js';
+import { PG_BIN, type Postgres, startPostgres } from '../helpers/postgres.js';
 import { descendants } from '../helpers/procs.js';
-import type { Ran } from '../helpers/spawn.js';
+import { type Ran, run } from '../helpers/spawn.js';
 
 const PASSWORD = 'pg-Secr3t-pw';
 const otlpFile = join(mkdtempSync(join(tmpdir(), 'lantern-pg-otlp-')), 'otlp.jsonl');
@@ -44,7 +44,7 @@ const text = (s: SpanRecord): string => String(attr(s, 'db.query.text') ?? '');
 const isServer = (s: SpanRecord): boolean => isPg(s) && s.kind === 'server' && exe(s) === 'postgres';
 
 function psql(args: string[], opts: { user?: string; db?: string; sslmode?: string; input?: string } = {}): Promise<Ran> {
-  return runProgram('psql', ['-X', '-h', '127.0.0.1', '-p', String(pg.port), '-U', opts.user ?? 'app', '-d', opts.db ?? 'appdb', ...args], {
+  return run('psql', ['-X', '-h', '127.0.0.1', '-p', String(pg.port), '-U', opts.user ?? 'app', '-d', opts.db ?? 'appdb', ...args], {
     input: opts.input, env: { PGPASSWORD: PASSWORD, PGSSLMODE: opts.sslmode ?? 'prefer', PGCONNECT_TIMEOUT: '5' },
   });
 }
@@ -126,7 +126,7 @@ t.test('results beyond the 16 KiB per-syscall capture bound', async (t) => {
 t.test('pgbench: -i, then -M extended and -M prepared carry the query text on every execution', async (t) => {
   const env = { PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' };
   const conn = ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'app'];
-  const init = await runProgram(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', '1', ...conn, 'benchdb'], { env, timeoutMs: 60_000 });
+  const init = await run(join(PG_BIN, 'pgbench'), ['-i', '-q', '-s', '1', ...conn, 'benchdb'], { env, timeoutMs: 60_000 });
   t.equal(init.code, 0, init.stderr);
   const copies = await agent.waitForSpans((s) => isPg(s) && s.kind === 'client' && exe(s) === 'pgbench' && attr(s, 'db.operation.name') === 'COPY', 1);
   t.ok(copies.some((s) => attr(s, 'db.collection.name') === 'pgbench_accounts'), 'the 100 000 accounts loaded by COPY');
@@ -137,7 +137,7 @@ t.test('pgbench: -i, then -M extended and -M prepared carry the query text on ev
   const runs = (s: SpanRecord, q: string): boolean => isPg(s) && s.kind === 'client' && exe(s) === 'pgbench' && text(s) === q && attr(s, 'db.operation.name') !== 'PREPARE';
   const count = (q: string): number => agent.spans.filter((s) => runs(s, q)).length;
 
-  const ext = await runProgram(join(PG_BIN, 'pgbench'), ['-n', '-t', '20', '-M', 'extended', ...conn, 'benchdb'], { env, timeoutMs: 60_000 });
+  const ext = await run(join(PG_BIN, 'pgbench'), ['-n', '-t', '20', '-M', 'extended', ...conn, 'benchdb'], { env, timeoutMs: 60_000 });
   t.match(ext.stdout, /number of transactions actually processed: 20\/20/, ext.stderr);
   let spans = await agent.waitForSpans((s) => runs(s, update), 20);
   t.equal(spans.length, 20, 'extended: one span per execution');
@@ -147,7 +147,7 @@ t.test('pgbench: -i, then -M extended and -M prepared carry the query text on ev
   const extServer = await agent.waitForSpans((s) => isServer(s) && text(s) === update && attr(s, 'db.operation.name') !== 'PREPARE', 20);
   t.equal(extServer.length, 20, 'and one on the backend');
 
-  const prep = await runProgram(join(PG_BIN, 'pgbench'), ['-n', '-t', '20', '-M', 'prepared', ...conn, 'benchdb'], { env, timeoutMs: 60_000 });
+  const prep = await run(join(PG_BIN, 'pgbench'), ['-n', '-t', '20', '-M', 'prepared', ...conn, 'benchdb'], { env, timeoutMs: 60_000 });
   t.match(prep.stdout, /number of transactions actually processed: 20\/20/, prep.stderr);
   spans = await agent.waitForSpans((s) => runs(s, update), 40);
   t.equal(spans.length, 40, 'prepared: 20 more executions, each with the text of the statement prepared once');
@@ -163,7 +163,7 @@ t.test('pgbench: -i, then -M extended and -M prepared carry the query text on ev
 });
 
 t.test('pgx v5: a statement prepared once and executed three times, exec mode, an error at Parse', async (t) => {
-  const r = await runProgram(pgClient, [`postgres://app@127.0.0.1:${pg.port}/appdb?sslmode=disable`], { env: { PGPASSWORD: PASSWORD } });
+  const r = await run(pgClient, [`postgres://app@127.0.0.1:${pg.port}/appdb?sslmode=disable`], { env: { PGPASSWORD: PASSWORD } });
   t.equal(r.stdout, 'item 1 one\nitem 2 two\nitem 3 three\nupdated 1\nmissing true\n', r.stderr);
   const q = 'SELECT name FROM lantern_items WHERE id = $1';
   const selects = await agent.waitForSpans((s) => isPg(s) && s.kind === 'client' && exe(s).startsWith('pg-client') && text(s) === q, 4);

@@ -6,8 +6,7 @@ import t from 'tap';
 import type { SpanRecord } from '../../src/model/span.js';
 import { type TestAgent, attr, startTestAgent } from '../helpers/agent.js';
 import { STRIPPED, buildGoFixture } from '../helpers/go-build.js';
-import { runProgram } from '../helpers/postgres.js';
-import { startPrintingPort } from '../helpers/spawn.js';
+import { run, startPrintingPort } from '../helpers/spawn.js';
 import { makeSelfSignedCertificate } from '../helpers/tls-cert.js';
 
 const cert = makeSelfSignedCertificate();
@@ -37,7 +36,7 @@ for (const [label, client] of [['with symbols and DWARF', goHttp], ['stripped (-
   t.test(`Go HTTPS server and client, client ${label}`, async (t) => {
     const server = await startTracedServer(goHttp);
     t.teardown(() => server.stop());
-    const r = await runProgram(client, ['client', `https://localhost:${server.port}/hello`, '3'], { env: clientEnv });
+    const r = await run(client, ['client', `https://localhost:${server.port}/hello`, '3'], { env: clientEnv });
     t.equal(r.stdout.trim().split('\n').join(','), '200,200,200', r.stderr);
     const serverSpans = await agent.waitForSpans((s) => s.kind === 'server' && pidOf(s) === server.child.pid, 3);
     const clientSpans = await agent.waitForSpans((s) => s.kind === 'client' && attr(s, 'server.port') === server.port, 3);
@@ -59,7 +58,7 @@ t.test('TLS over a conn that is not a *net.TCPConn is left alone, never misattri
   const server = await startTracedServer(goHttp);
   t.teardown(() => server.stop());
   const before = agent.agent.summary().collectors.sockets?.kernel_tls_go_foreign_conn ?? 0;
-  const r = await runProgram(goHttp, ['client', `https://localhost:${server.port}/hello`, '2'], { env: { ...clientEnv, WRAP_CONN: '1' } });
+  const r = await run(goHttp, ['client', `https://localhost:${server.port}/hello`, '2'], { env: { ...clientEnv, WRAP_CONN: '1' } });
   t.equal(r.stdout.trim().split('\n').join(','), '200,200', r.stderr);
   const serverSpans = await agent.waitForSpans((s) => s.kind === 'server' && pidOf(s) === server.child.pid, 2);
   t.equal(serverSpans.length, 2, 'the server side (a *net.TCPConn) is traced');
@@ -72,7 +71,7 @@ t.test('TLS over a conn that is not a *net.TCPConn is left alone, never misattri
 t.test('gRPC over TLS: unary, streaming and failing calls', async (t) => {
   const server = await startTracedServer(grpcEcho);
   t.teardown(() => server.stop());
-  const r = await runProgram(grpcEcho, ['client', `localhost:${server.port}`], { env: clientEnv });
+  const r = await run(grpcEcho, ['client', `localhost:${server.port}`], { env: clientEnv });
   t.same(r.stdout.trim().split('\n'), [
     'Say OK', 'Say OK', 'Say OK', 'Repeat(3) OK', 'Say(missing) NotFound', 'Say(crash) Internal', 'Check NotFound', 'Nope Unimplemented',
   ], r.stderr);

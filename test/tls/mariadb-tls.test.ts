@@ -5,7 +5,7 @@ import t from 'tap';
 import type { SpanRecord } from '../../src/model/span.js';
 import { type TestAgent, attr, startTestAgent } from '../helpers/agent.js';
 import { type MariaDb, startMariaDb } from '../helpers/mariadb.js';
-import { runProgram } from '../helpers/postgres.js';
+import { run } from '../helpers/spawn.js';
 import { makeSelfSignedCertificate } from '../helpers/tls-cert.js';
 
 const PASSWORD = 'tls-My-Secr3t';
@@ -26,7 +26,7 @@ t.teardown(async () => {
 });
 
 t.test('mariadb --ssl: login and queries inside TLS, client and server spans', async (t) => {
-  const r = await runProgram('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${db.port}`, '-ulantern', '--ssl', '--batch',
+  const r = await run('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${db.port}`, '-ulantern', '--ssl', '--batch',
     '-e', "SELECT 6 * 7 AS answer_over_tls; SHOW SESSION STATUS LIKE 'Ssl_version';"], { env: { MYSQL_PWD: PASSWORD } });
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /Ssl_version\tTLSv1\.3/, 'the session is encrypted');

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { SpanRecord } from '../../src/model/span.js';
 import { type TestAgent, attr, startTestAgent } from '../helpers/agent.js';
-import { type Postgres, runProgram, startPostgres } from '../helpers/postgres.js';
+import { type Postgres, startPostgres } from '../helpers/postgres.js';
 import { descendants } from '../helpers/procs.js';
-import { startPrintingPort } from '../helpers/spawn.js';
+import { run, startPrintingPort } from '../helpers/spawn.js';
 import { makeSelfSignedCertificate } from '../helpers/tls-cert.js';
 
 const fixture = (name: string): string =>
@@ -41,7 +41,7 @@ const everything = (spans: SpanRecord[]): string => JSON.stringify(spans, (_k, v
 t.test('Python urllib → Python ssl server (started after the agent)', async (t) => {
   const server = await startPrintingPort('python3', [fixture('https_server.py'), cert.certFile, cert.keyFile]);
   t.teardown(() => server.stop());
-  const r = await runProgram('python3', [fixture('https_client.py'), `https://localhost:${server.port}`, cert.certFile]);
+  const r = await run('python3', [fixture('https_client.py'), `https://localhost:${server.port}`, cert.certFile]);
   t.equal(r.stdout.trim(), 'ok', r.stderr);
   const mine = (s: SpanRecord): boolean => String(attr(s, 'url.query')) === 'from=urllib';
   const serverSpans = await agent.waitForSpans((s) => mine(s) && s.kind === 'server' && pidOf(s) === server.child.pid, 2);
@@ -62,7 +62,7 @@ t.test('Python urllib → Python ssl server (started after the agent)', async (t
 });
 
 t.test('Node https server, https.request client and fetch (OpenSSL inside the node binary)', async (t) => {
-  const r = await runProgram(process.execPath, [fixture('https-pair.mjs'), cert.certFile, cert.keyFile], { env: { NODE_EXTRA_CA_CERTS: cert.certFile } });
+  const r = await run(process.execPath, [fixture('https-pair.mjs'), cert.certFile, cert.keyFile], { env: { NODE_EXTRA_CA_CERTS: cert.certFile } });
   t.equal(r.stdout.trim(), 'ok', r.stderr);
   const mine = (s: SpanRecord): boolean => String(attr(s, 'url.query')) === 'from=https' && exe(s) === 'node';
   const spans = await agent.waitForSpans(mine, 6);
@@ -87,7 +87,7 @@ t.test('a binary first run after the agent started (a copy of node) is found at 
   const copy = join(dir, 'node-copy');
   copyFileSync(process.execPath, copy);
   chmodSync(copy, 0o755);
-  const r = await runProgram(copy, [fixture('https-pair.mjs'), cert.certFile, cert.keyFile],
+  const r = await run(copy, [fixture('https-pair.mjs'), cert.certFile, cert.keyFile],
     { env: { NODE_EXTRA_CA_CERTS: cert.certFile, HTTPS_PAIR_DELAY_MS: '1000' } });
   t.equal(r.stdout.trim(), 'ok', r.stderr);
   const spans = await agent.waitForSpans((s) => String(attr(s, 'url.query')) === 'from=https' && exe(s) === 'node-copy', 6);
@@ -96,7 +96,7 @@ t.test('a binary first run after the agent started (a copy of node) is found at 
 });
 
 t.test('psql → PostgreSQL with sslmode=require: SSLRequest, then the queries in the clear', async (t) => {
-  const r = await runProgram('psql', ['-X', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'app', '-d', 'appdb',
+  const r = await run('psql', ['-X', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'app', '-d', 'appdb',
     '-c', 'SELECT 41 + 1 AS over_tls', '-c', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'],
   { env: { PGPASSWORD: PASSWORD, PGSSLMODE: 'require', PGCONNECT_TIMEOUT: '5' } });
   t.equal(r.code, 0, r.stderr);
