@@ -645,18 +645,22 @@ static __always_inline void drop_call(void)
 		return save_call(ctx->args[0], ctx->args[ptr_arg], count_arg, kind, dir); \
 	}
 
-#define EXIT_DATA(name)                                  \
+/* sys_exit_*: the saved arguments and the return value to `handle` (data or mmsg), once the TLS
+ * probes have seen which socket the thread used. */
+#define EXIT_WITH(name, handle)                          \
 	SEC("tracepoint/syscalls/sys_exit_" #name)       \
 	int exit_##name(struct sys_exit_ctx *ctx)        \
 	{                                                \
 		struct call_args *a = take_call();       \
 		if (a) {                                 \
 			bool t = tls_note_syscall(a->fd); \
-			handle_data(a, ctx->ret, t);     \
+			handle(a, ctx->ret, t);          \
 			drop_call();                     \
 		}                                        \
 		return 0;                                \
 	}
+#define EXIT_DATA(name) EXIT_WITH(name, handle_data)
+#define EXIT_MMSG(name) EXIT_WITH(name, handle_mmsg)
 
 ENTER(read, CALL_BUF, DIR_INGRESS, 1, 0)
 ENTER(write, CALL_BUF, DIR_EGRESS, 1, 0)
@@ -686,18 +690,6 @@ EXIT_DATA(recvfrom)
 EXIT_DATA(sendto)
 EXIT_DATA(recvmsg)
 EXIT_DATA(sendmsg)
-#define EXIT_MMSG(name)                                  \
-	SEC("tracepoint/syscalls/sys_exit_" #name)       \
-	int exit_##name(struct sys_exit_ctx *ctx)        \
-	{                                                \
-		struct call_args *a = take_call();       \
-		if (a) {                                 \
-			bool t = tls_note_syscall(a->fd); \
-			handle_mmsg(a, ctx->ret, t);     \
-			drop_call();                     \
-		}                                        \
-		return 0;                                \
-	}
 
 EXIT_MMSG(recvmmsg)
 EXIT_MMSG(sendmmsg)
