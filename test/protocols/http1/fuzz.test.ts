@@ -208,51 +208,53 @@ function findsSentinel(p: Http1Parser, side: Http1Side): boolean {
 
 // --- the properties ------------------------------------------------------------------------------
 
-t.test('valid conversations: same output however they are cut, no errors', async (t) => {
-  const problems: string[] = [];
+/** Runs `body` `rounds` times for every seed, with that seed's generator and an id naming the case. */
+function eachCase(rounds: number, body: (r: XorShift32, id: string, k: number) => void): void {
   for (const seed of SEEDS) {
     const r = new XorShift32(seed);
-    for (let k = 0; k < 5; k++) {
-      const c = conversation(r);
-      for (const side of ['request', 'response'] as const) {
-        const bytes = side === 'request' ? c.requests : c.responses;
-        const whole = feed(newParser(side, c.methods), [bytes]);
-        const expected = side === 'request' ? c.requestCount : c.responseCount;
-        if (whole.messages.length !== expected || whole.stats.parseErrors !== 0) {
-          problems.push(`seed ${seed}/${k} ${side}: ${whole.messages.length} of ${expected} messages, ${whole.stats.parseErrors} errors ${JSON.stringify(newParser(side).lastError())}`);
-        }
-        for (let j = 0; j < 4; j++) {
-          const cut = feed(newParser(side, c.methods), chunksOf(bytes, cuts(r, bytes.length)));
-          problems.push(...cut.problems.map((x) => `seed ${seed}/${k} ${side}: ${x}`));
-          if (shape(cut) !== shape(whole)) problems.push(`seed ${seed}/${k} ${side}: cut differently, different output`);
-        }
+    for (let k = 0; k < rounds; k++) body(r, `seed ${seed}/${k}`, k);
+  }
+}
+
+t.test('valid conversations: same output however they are cut, no errors', async (t) => {
+  const problems: string[] = [];
+  eachCase(5, (r, id) => {
+    const c = conversation(r);
+    for (const side of ['request', 'response'] as const) {
+      const bytes = side === 'request' ? c.requests : c.responses;
+      const whole = feed(newParser(side, c.methods), [bytes]);
+      const expected = side === 'request' ? c.requestCount : c.responseCount;
+      if (whole.messages.length !== expected || whole.stats.parseErrors !== 0) {
+        problems.push(`${id} ${side}: ${whole.messages.length} of ${expected} messages, ${whole.stats.parseErrors} errors ${JSON.stringify(newParser(side).lastError())}`);
+      }
+      for (let j = 0; j < 4; j++) {
+        const cut = feed(newParser(side, c.methods), chunksOf(bytes, cuts(r, bytes.length)));
+        problems.push(...cut.problems.map((x) => `${id} ${side}: ${x}`));
+        if (shape(cut) !== shape(whole)) problems.push(`${id} ${side}: cut differently, different output`);
       }
     }
-  }
+  });
   t.same(problems, []);
 });
 
 t.test('truncated conversations: a prefix of the messages, never an error', async (t) => {
   const problems: string[] = [];
-  for (const seed of SEEDS) {
-    const r = new XorShift32(seed);
-    for (let k = 0; k < 5; k++) {
-      const c = conversation(r);
-      for (const side of ['request', 'response'] as const) {
-        const bytes = side === 'request' ? c.requests : c.responses;
-        // One byte per feed, each at its offset: every message's endNs is the offset of its last byte.
-        const exact = feed(newParser(side, c.methods), chunksOf(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)));
-        const length = r.int(bytes.length);
-        const part = bytes.subarray(0, length);
-        const cut = feed(newParser(side, c.methods), chunksOf(part, cuts(r, part.length)), { finish: true });
-        const complete = exact.messages.filter((m) => Number(m.endNs) <= length).length; // times start at 1
-        const tag = `seed ${seed}/${k} ${side} cut at ${length}`;
-        problems.push(...cut.problems.map((x) => `${tag}: ${x}`));
-        if (cut.stats.parseErrors !== 0) problems.push(`${tag}: ${cut.stats.parseErrors} parse errors`);
-        if (cut.messages.length !== complete) problems.push(`${tag}: ${cut.messages.length} messages, ${complete} complete`);
-      }
+  eachCase(5, (r, id) => {
+    const c = conversation(r);
+    for (const side of ['request', 'response'] as const) {
+      const bytes = side === 'request' ? c.requests : c.responses;
+      // One byte per feed, each at its offset: every message's endNs is the offset of its last byte.
+      const exact = feed(newParser(side, c.methods), chunksOf(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)));
+      const length = r.int(bytes.length);
+      const part = bytes.subarray(0, length);
+      const cut = feed(newParser(side, c.methods), chunksOf(part, cuts(r, part.length)), { finish: true });
+      const complete = exact.messages.filter((m) => Number(m.endNs) <= length).length; // times start at 1
+      const tag = `${id} ${side} cut at ${length}`;
+      problems.push(...cut.problems.map((x) => `${tag}: ${x}`));
+      if (cut.stats.parseErrors !== 0) problems.push(`${tag}: ${cut.stats.parseErrors} parse errors`);
+      if (cut.messages.length !== complete) problems.push(`${tag}: ${cut.messages.length} messages, ${complete} complete`);
     }
-  }
+  });
   t.same(problems, []);
 });
 
@@ -276,24 +278,21 @@ function soup(r: XorShift32, length: number): Buffer {
 
 t.test('random bytes and HTTP soup: bounded, consistent, and the next message is found', async (t) => {
   const problems: string[] = [];
-  for (const seed of SEEDS) {
-    const r = new XorShift32(seed);
-    for (let k = 0; k < 6; k++) {
-      const side = r.pick(['request', 'response'] as const);
-      const bytes = k % 2 === 0 ? r.bytes(r.int(20000)) : soup(r, r.int(20000));
-      const chunks: Array<Buffer | number | null> = chunksOf(bytes, cuts(r, bytes.length));
-      for (let g = r.int(4); g > 0; g--) chunks.splice(r.int(chunks.length + 1), 0, r.chance(0.5) ? null : 1 + r.int(5000));
-      const p = newParser(side, ['GET', 'HEAD', 'CONNECT', 'POST']);
-      const fed = feed(p, chunks);
-      const tag = `seed ${seed}/${k} ${side}`;
-      problems.push(...fed.problems.map((x) => `${tag}: ${x}`));
-      if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
-      // Malformed input too must not depend on where it was cut.
-      const again = feed(newParser(side, ['GET', 'HEAD', 'CONNECT', 'POST']), [bytes]);
-      const cutAgain = feed(newParser(side, ['GET', 'HEAD', 'CONNECT', 'POST']), chunksOf(bytes, cuts(r, bytes.length)));
-      if (shape(again) !== shape(cutAgain)) problems.push(`${tag}: cut differently, different output`);
-    }
-  }
+  eachCase(6, (r, id, k) => {
+    const side = r.pick(['request', 'response'] as const);
+    const bytes = k % 2 === 0 ? r.bytes(r.int(20000)) : soup(r, r.int(20000));
+    const chunks: Array<Buffer | number | null> = chunksOf(bytes, cuts(r, bytes.length));
+    for (let g = r.int(4); g > 0; g--) chunks.splice(r.int(chunks.length + 1), 0, r.chance(0.5) ? null : 1 + r.int(5000));
+    const p = newParser(side, ['GET', 'HEAD', 'CONNECT', 'POST']);
+    const fed = feed(p, chunks);
+    const tag = `${id} ${side}`;
+    problems.push(...fed.problems.map((x) => `${tag}: ${x}`));
+    if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
+    // Malformed input too must not depend on where it was cut.
+    const again = feed(newParser(side, ['GET', 'HEAD', 'CONNECT', 'POST']), [bytes]);
+    const cutAgain = feed(newParser(side, ['GET', 'HEAD', 'CONNECT', 'POST']), chunksOf(bytes, cuts(r, bytes.length)));
+    if (shape(again) !== shape(cutAgain)) problems.push(`${tag}: cut differently, different output`);
+  });
   t.same(problems, []);
 });
 
@@ -315,29 +314,26 @@ t.test('mutated conversations: bounded, consistent, cut-independent, recovering'
   const problems: string[] = [];
   let recovered = 0;
   let total = 0;
-  for (const seed of SEEDS) {
-    const r = new XorShift32(seed);
-    for (let k = 0; k < 8; k++) {
-      const c = conversation(r);
-      // Several conversations in a row, so there is something after the damage to recover.
-      const more = conversation(r);
-      for (const side of ['request', 'response'] as const) {
-        const methods = [...c.methods, ...more.methods];
-        const clean = side === 'request' ? Buffer.concat([c.requests, more.requests]) : Buffer.concat([c.responses, more.responses]);
-        const bytes = mutate(r, clean);
-        const tag = `seed ${seed}/${k} ${side}`;
-        const whole = feed(newParser(side, methods), [bytes]);
-        const p = newParser(side, methods);
-        const cut = feed(p, chunksOf(bytes, cuts(r, bytes.length)));
-        problems.push(...whole.problems.map((x) => `${tag}: ${x}`), ...cut.problems.map((x) => `${tag}: ${x}`));
-        if (shape(whole) !== shape(cut)) problems.push(`${tag}: cut differently, different output`);
-        if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
-        total++;
-        const expected = side === 'request' ? c.requestCount + more.requestCount : c.responseCount + more.responseCount;
-        if (whole.messages.length >= expected - 2) recovered++;
-      }
+  eachCase(8, (r, id) => {
+    const c = conversation(r);
+    // Several conversations in a row, so there is something after the damage to recover.
+    const more = conversation(r);
+    for (const side of ['request', 'response'] as const) {
+      const methods = [...c.methods, ...more.methods];
+      const clean = side === 'request' ? Buffer.concat([c.requests, more.requests]) : Buffer.concat([c.responses, more.responses]);
+      const bytes = mutate(r, clean);
+      const tag = `${id} ${side}`;
+      const whole = feed(newParser(side, methods), [bytes]);
+      const p = newParser(side, methods);
+      const cut = feed(p, chunksOf(bytes, cuts(r, bytes.length)));
+      problems.push(...whole.problems.map((x) => `${tag}: ${x}`), ...cut.problems.map((x) => `${tag}: ${x}`));
+      if (shape(whole) !== shape(cut)) problems.push(`${tag}: cut differently, different output`);
+      if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
+      total++;
+      const expected = side === 'request' ? c.requestCount + more.requestCount : c.responseCount + more.responseCount;
+      if (whole.messages.length >= expected - 2) recovered++;
     }
-  }
+  });
   t.same(problems, []);
   // A few damaged bytes should cost a message or two, not the rest of the connection.
   t.ok(recovered / total > 0.8, `kept all but at most two messages in ${recovered} of ${total} damaged streams`);
@@ -347,61 +343,55 @@ t.test('valid conversations with gaps of known size: in step whenever the gap is
   const problems: string[] = [];
   let inStep = 0;
   let total = 0;
-  for (const seed of SEEDS) {
-    const r = new XorShift32(seed);
-    for (let k = 0; k < 5; k++) {
-      const c = conversation(r);
-      for (const side of ['request', 'response'] as const) {
-        const bytes = side === 'request' ? c.requests : c.responses;
-        const whole = feed(newParser(side, c.methods), [bytes]);
-        // Lose one chunk of the stream, its size known.
-        const chunks: Array<Buffer | number> = chunksOf(bytes, cuts(r, bytes.length));
-        const lost = r.int(chunks.length);
-        chunks[lost] = (chunks[lost] as Buffer).length;
-        const p = newParser(side, c.methods);
-        const fed = feed(p, chunks);
-        const tag = `seed ${seed}/${k} ${side}`;
-        problems.push(...fed.problems.map((x) => `${tag}: ${x}`));
-        total++;
-        if (fed.resets === 0) {
-          inStep++;
-          // Stayed in step: the same messages, sizes included; only the captured prefixes may be shorter.
-          const sizes = (f: Fed): string => JSON.stringify(f.messages.map((m) => [m.kind, m.bodySize, m.headers]));
-          if (sizes(fed) !== sizes(whole) || fed.stats.parseErrors !== 0) problems.push(`${tag}: in step but different messages`);
-          fed.messages.forEach((m, i) => {
-            const full = Buffer.from(whole.messages[i]!.bodyPrefix);
-            if (!full.subarray(0, m.bodyPrefix.length).equals(Buffer.from(m.bodyPrefix))) problems.push(`${tag}: prefix ${i} not a prefix`);
-          });
-        }
-        if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
+  eachCase(5, (r, id) => {
+    const c = conversation(r);
+    for (const side of ['request', 'response'] as const) {
+      const bytes = side === 'request' ? c.requests : c.responses;
+      const whole = feed(newParser(side, c.methods), [bytes]);
+      // Lose one chunk of the stream, its size known.
+      const chunks: Array<Buffer | number> = chunksOf(bytes, cuts(r, bytes.length));
+      const lost = r.int(chunks.length);
+      chunks[lost] = (chunks[lost] as Buffer).length;
+      const p = newParser(side, c.methods);
+      const fed = feed(p, chunks);
+      const tag = `${id} ${side}`;
+      problems.push(...fed.problems.map((x) => `${tag}: ${x}`));
+      total++;
+      if (fed.resets === 0) {
+        inStep++;
+        // Stayed in step: the same messages, sizes included; only the captured prefixes may be shorter.
+        const sizes = (f: Fed): string => JSON.stringify(f.messages.map((m) => [m.kind, m.bodySize, m.headers]));
+        if (sizes(fed) !== sizes(whole) || fed.stats.parseErrors !== 0) problems.push(`${tag}: in step but different messages`);
+        fed.messages.forEach((m, i) => {
+          const full = Buffer.from(whole.messages[i]!.bodyPrefix);
+          if (!full.subarray(0, m.bodyPrefix.length).equals(Buffer.from(m.bodyPrefix))) problems.push(`${tag}: prefix ${i} not a prefix`);
+        });
       }
+      if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
     }
-  }
+  });
   t.same(problems, []);
   t.ok(inStep > total / 10, `${inStep} of ${total} gaps fell inside a body and kept the parser in step`);
 });
 
 t.test('reordered chunks: bounded, consistent, recovering', async (t) => {
   const problems: string[] = [];
-  for (const seed of SEEDS) {
-    const r = new XorShift32(seed);
-    for (let k = 0; k < 5; k++) {
-      const c = conversation(r);
-      for (const side of ['request', 'response'] as const) {
-        const bytes = side === 'request' ? c.requests : c.responses;
-        const chunks = chunksOf(bytes, cuts(r, bytes.length));
-        for (let s = 1 + r.int(3); s > 0 && chunks.length > 1; s--) {
-          const i = r.int(chunks.length - 1);
-          [chunks[i], chunks[i + 1]] = [chunks[i + 1]!, chunks[i]!];
-        }
-        const p = newParser(side, c.methods);
-        const fed = feed(p, chunks);
-        const tag = `seed ${seed}/${k} ${side}`;
-        problems.push(...fed.problems.map((x) => `${tag}: ${x}`));
-        if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
+  eachCase(5, (r, id) => {
+    const c = conversation(r);
+    for (const side of ['request', 'response'] as const) {
+      const bytes = side === 'request' ? c.requests : c.responses;
+      const chunks = chunksOf(bytes, cuts(r, bytes.length));
+      for (let s = 1 + r.int(3); s > 0 && chunks.length > 1; s--) {
+        const i = r.int(chunks.length - 1);
+        [chunks[i], chunks[i + 1]] = [chunks[i + 1]!, chunks[i]!];
       }
+      const p = newParser(side, c.methods);
+      const fed = feed(p, chunks);
+      const tag = `${id} ${side}`;
+      problems.push(...fed.problems.map((x) => `${tag}: ${x}`));
+      if (!findsSentinel(p, side)) problems.push(`${tag}: the message after a gap was not found`);
     }
-  }
+  });
   t.same(problems, []);
 });
 
@@ -429,53 +419,50 @@ t.test('huge header blocks: held bytes stay bounded, the next message is parsed'
 t.test('connections: interleaved directions pair every exchange in order; damage never breaks the invariants', async (t) => {
   const problems: string[] = [];
   const conn = { pid: 1, fd: 3, generation: 1, role: 'server' as const, family: 'ipv4' as const, transport: 'tcp' as const, local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 40000 } };
-  for (const seed of SEEDS) {
-    const r = new XorShift32(seed);
-    for (let k = 0; k < 4; k++) {
-      const c = conversation(r);
-      const damaged = k >= 2;
-      const x = new Http1Connection(conn, OPTS);
-      const reqChunks = c.perExchange.map((e) => chunksOf(e.request, cuts(r, e.request.length)));
-      const resChunks = c.perExchange.map((e) => chunksOf(e.response, cuts(r, e.response.length)));
-      const out: HttpExchange[] = [];
-      let time = 0n;
-      // Requests may run ahead of responses (pipelining); a response starts after its request was sent.
-      let qi = 0;
-      let si = 0;
-      while (si < c.perExchange.length) {
-        const sendRequest = qi < c.perExchange.length && (si === qi || r.chance(0.5));
-        const side = sendRequest ? 'request' : 'response';
-        const queue = sendRequest ? reqChunks[qi]! : resChunks[si]!;
-        let chunk = queue.shift() ?? Buffer.alloc(0);
-        if (queue.length === 0) {
-          if (sendRequest) qi++;
-          else si++;
-        }
-        if (damaged && r.chance(0.05)) x.onGap(side);
-        if (damaged && r.chance(0.05)) {
-          x.onGap(side, chunk.length, (time += 1n));
-          continue;
-        }
-        if (damaged && r.chance(0.05)) chunk = mutate(r, chunk);
-        x.onData(side, chunk, (time += 1n));
-        out.push(...x.drain());
+  eachCase(4, (r, id, k) => {
+    const c = conversation(r);
+    const damaged = k >= 2;
+    const x = new Http1Connection(conn, OPTS);
+    const reqChunks = c.perExchange.map((e) => chunksOf(e.request, cuts(r, e.request.length)));
+    const resChunks = c.perExchange.map((e) => chunksOf(e.response, cuts(r, e.response.length)));
+    const out: HttpExchange[] = [];
+    let time = 0n;
+    // Requests may run ahead of responses (pipelining); a response starts after its request was sent.
+    let qi = 0;
+    let si = 0;
+    while (si < c.perExchange.length) {
+      const sendRequest = qi < c.perExchange.length && (si === qi || r.chance(0.5));
+      const side = sendRequest ? 'request' : 'response';
+      const queue = sendRequest ? reqChunks[qi]! : resChunks[si]!;
+      let chunk = queue.shift() ?? Buffer.alloc(0);
+      if (queue.length === 0) {
+        if (sendRequest) qi++;
+        else si++;
       }
-      x.onClose(time + 1n);
+      if (damaged && r.chance(0.05)) x.onGap(side);
+      if (damaged && r.chance(0.05)) {
+        x.onGap(side, chunk.length, (time += 1n));
+        continue;
+      }
+      if (damaged && r.chance(0.05)) chunk = mutate(r, chunk);
+      x.onData(side, chunk, (time += 1n));
       out.push(...x.drain());
-      const tag = `seed ${seed}/${k}${damaged ? ' damaged' : ''}`;
-      const stats = x.detailedStats();
-      if (stats.request.internalErrors + stats.response.internalErrors !== 0) problems.push(`${tag}: internal error`);
-      out.forEach((e, i) => {
-        if (i > 0 && e.ordinal <= out[i - 1]!.ordinal) problems.push(`${tag}: ordinals not increasing`);
-        if (e.response !== null && e.response.startNs < e.request.startNs) problems.push(`${tag}: response before its request`);
-      });
-      if (stats.matcher.requests !== out.length) problems.push(`${tag}: ${stats.matcher.requests} requests, ${out.length} exchanges`);
-      if (!damaged) {
-        // Without damage, and with responses after their requests, every exchange pairs right.
-        const got = out.map((e) => `${e.request.method} ${e.request.target} ${e.response?.statusCode ?? '-'}`);
-        if (JSON.stringify(got) !== JSON.stringify(c.exchanges)) problems.push(`${tag}: ${JSON.stringify(got)} != ${JSON.stringify(c.exchanges)}`);
-      }
     }
-  }
+    x.onClose(time + 1n);
+    out.push(...x.drain());
+    const tag = `${id}${damaged ? ' damaged' : ''}`;
+    const stats = x.detailedStats();
+    if (stats.request.internalErrors + stats.response.internalErrors !== 0) problems.push(`${tag}: internal error`);
+    out.forEach((e, i) => {
+      if (i > 0 && e.ordinal <= out[i - 1]!.ordinal) problems.push(`${tag}: ordinals not increasing`);
+      if (e.response !== null && e.response.startNs < e.request.startNs) problems.push(`${tag}: response before its request`);
+    });
+    if (stats.matcher.requests !== out.length) problems.push(`${tag}: ${stats.matcher.requests} requests, ${out.length} exchanges`);
+    if (!damaged) {
+      // Without damage, and with responses after their requests, every exchange pairs right.
+      const got = out.map((e) => `${e.request.method} ${e.request.target} ${e.response?.statusCode ?? '-'}`);
+      if (JSON.stringify(got) !== JSON.stringify(c.exchanges)) problems.push(`${tag}: ${JSON.stringify(got)} != ${JSON.stringify(c.exchanges)}`);
+    }
+  });
   t.same(problems, []);
 });
