@@ -316,9 +316,12 @@ struct emit_req {
 	struct peer peer;
 };
 
-/* Copies up to SOCK_MAX_CHUNKS chunks of one user buffer into data events. */
-static __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
+/* Copies up to SOCK_MAX_CHUNKS chunks of one user buffer into data events. A global function: the
+ * verifier checks it once, not once per call site (start-up time is mostly verification). */
+__noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 {
+	if (!c || !r)
+		return 0;
 	__u64 ubuf = r->ubuf, position = r->position;
 	__u32 len = r->len, budget = r->budget, call_len = r->call_len, fd = r->fd, tgid = r->tgid;
 	__u8 dir = r->dir;
@@ -490,23 +493,24 @@ static __always_inline void switch_to_tls(struct conn_state *c)
 	}
 }
 
-static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_call)
+/* A global function too (verified once for every syscall exit that calls it). */
+__noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 {
-	if (ret <= 0)
-		return;
+	if (!a || ret <= 0)
+		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct conn_state *c = conn_for(tgid, a->fd, (struct file *)a->file, ROLE_UNKNOWN, false);
 	if (!c)
-		return;
+		return 0;
 	__u8 dir = a->direction & 1;
 	__sync_fetch_and_add(&c->bytes[dir], ret);
 	/* Ciphertext: this connection's payload comes from the TLS library probes (tls_probes.h). */
 	if (c->tls || c->protocol == PROTO_TLS)
-		return;
+		return 0;
 	if (in_tls_call) {
 		/* The library's own syscall: handshake or records. */
 		switch_to_tls(c);
-		return;
+		return 0;
 	}
 	/* The first few syscalls of a recognised connection are checked for a TLS handshake record (an
 	 * upgrade the library did outside SSL_read/SSL_write, e.g. in SSL_connect of an old OpenSSL),
@@ -518,7 +522,7 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 		__u32 len = 0;
 		if (segment(a, 0, &base, &len) && probe_protocol(base, ret < len ? ret : len) == PROTO_TLS) {
 			switch_to_tls(c);
-			return;
+			return 0;
 		}
 	}
 	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
@@ -527,7 +531,7 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 			tag_serving_thread(c, dir);
 			emit_skip(c, tgid, a->fd, dir, position, ret);
 		}
-		return;
+		return 0;
 	}
 	struct peer peer = {};
 	if (c->sock_type == SOCK_DGRAM)
@@ -536,25 +540,25 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 		__u64 base = 0;
 		__u32 len = 0;
 		if (!segment(a, 0, &base, &len))
-			return;
+			return 0;
 		/* DNS is told by its port (53), not its bytes: a DNS header has no magic. */
 		__u8 p = (c->lport == 53 || c->rport == 53 || peer.port == 53) ? PROTO_DNS : probe_protocol(base, ret < len ? ret : len);
 		if (p == PROTO_TLS) {
 			c->protocol = p;
-			return;
+			return 0;
 		}
 		if (p != PROTO_UNKNOWN) {
 			c->protocol = p;
 		} else if (++c->probes >= SOCK_PROBE_ATTEMPTS) {
 			c->protocol = PROTO_NONE;
 			lantern_count(SOCK_CTR_PROTO_GIVEUP);
-			return;
+			return 0;
 		} else {
-			return;
+			return 0;
 		}
 	}
 	if (c->protocol == PROTO_NONE)
-		return;
+		return 0;
 	tag_serving_thread(c, dir);
 	__u32 call_len = ret;
 	__u32 budget = SOCK_CHUNK_SIZE * SOCK_MAX_CHUNKS;
@@ -582,6 +586,7 @@ static __noinline void handle_data(struct call_args *a, long ret, bool in_tls_ca
 	}
 	if (call_len > budget)
 		emit_skip(c, tgid, a->fd, dir, position + budget, call_len - budget);
+	return 0;
 }
 
 /* sendmmsg/recvmmsg return a count of messages; each mmsghdr says how many bytes its message moved.

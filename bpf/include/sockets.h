@@ -37,7 +37,7 @@ enum socket_counter {
 	SOCK_CTR_TLS_NO_FD = 10,     /* ... whose socket could not be told: plaintext dropped */
 	SOCK_CTR_TLS_CALLS_FULL = 11, /* TLS call table full: that call is not traced */
 	SOCK_CTR_TLS_UPGRADES = 12,  /* cleartext connections that switched to TLS (SSLRequest, STARTTLS) */
-	SOCK_CTR_TLS_FOREIGN_CONN = 13, /* Go TLS over a conn that is not a *net.TCPConn/*net.UnixConn: not traced */
+	SOCK_CTR_TLS_FOREIGN_CONN = 13, /* Go TLS over a conn that is not a *net.TCPConn or *net.UnixConn: not traced */
 	SOCK_CTR_NUM = 14,
 };
 
