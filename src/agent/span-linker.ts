@@ -39,7 +39,9 @@ export function linkKey(ex: Exchange, id: string | null): string | null {
 
 export class SpanLinker {
   #held = new Map<string, Held>();
+  /** Held spans in arrival (so deadline) order: `#queue[#head..]`; released from the front in O(1). */
   #queue: Held[] = [];
+  #head = 0;
   #timer: NodeJS.Timeout | null = null;
   #linked = 0;
   #overflow = 0;
@@ -61,9 +63,9 @@ export class SpanLinker {
     const entry: Held = { span, key: key ?? '', deadline: this.#now() + this.opts.windowMs };
     if (key !== null && !this.#held.has(key)) this.#held.set(key, entry);
     this.#queue.push(entry);
-    if (this.#queue.length > this.opts.maxHeld) {
+    if (this.#size() > this.opts.maxHeld) {
       this.#overflow++;
-      this.#release(this.#queue.length - this.opts.maxHeld);
+      this.#release(this.#size() - this.opts.maxHeld);
     }
     this.#timer ??= setTimeout(() => this.#tick(), this.opts.windowMs).unref();
   }
@@ -85,29 +87,44 @@ export class SpanLinker {
     this.#timer = null;
     const now = this.#now();
     let n = 0;
-    while (n < this.#queue.length && this.#queue[n]!.deadline <= now) n++;
+    while (this.#head + n < this.#queue.length && this.#queue[this.#head + n]!.deadline <= now) n++;
     this.#release(n);
-    if (this.#queue.length > 0) {
-      const wait = Math.max(1, this.#queue[0]!.deadline - now);
+    if (this.#size() > 0) {
+      const wait = Math.max(1, this.#queue[this.#head]!.deadline - now);
       this.#timer = setTimeout(() => this.#tick(), wait).unref();
     }
   }
 
+  #size(): number {
+    return this.#queue.length - this.#head;
+  }
+
   #release(n: number): void {
     if (n <= 0) return;
-    const out = this.#queue.splice(0, n);
-    for (const h of out) if (this.#held.get(h.key) === h) this.#held.delete(h.key);
-    this.opts.release(out.map((h) => h.span));
+    const spans: SpanRecord[] = new Array<SpanRecord>(n);
+    for (let i = 0; i < n; i++) {
+      const h = this.#queue[this.#head + i]!;
+      if (h.key !== '' && this.#held.get(h.key) === h) this.#held.delete(h.key);
+      spans[i] = h.span;
+    }
+    this.#head += n;
+    // Shift the live part down only once the released part dominates: amortised O(1) per span (a
+    // splice per release made every add O(held) once the linker was full: the overload cliff).
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    this.opts.release(spans);
   }
 
   /** Releases everything now (agent stop). */
   flush(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#release(this.#queue.length);
+    this.#release(this.#size());
   }
 
   stats(): { held: number; linked: number; overflow: number } {
-    return { held: this.#queue.length, linked: this.#linked, overflow: this.#overflow };
+    return { held: this.#size(), linked: this.#linked, overflow: this.#overflow };
   }
 }

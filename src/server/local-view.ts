@@ -50,36 +50,52 @@ class DurationWindow {
   }
 }
 
+function spanView(s: SpanRecord): SpanView {
+  const pid = s.resource.attributes['process.pid'];
+  return {
+    traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId, name: s.name, kind: s.kind,
+    service: String(s.resource.attributes['service.name'] ?? 'unknown'), pid: typeof pid === 'number' ? pid : null,
+    start: new Date(Number(s.startTimeUnixNano / 1_000_000n)).toISOString(),
+    durationMs: Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6, status: s.status.code, attributes: s.attributes,
+  };
+}
+
 export class LocalView {
-  #recent: SpanView[] = [];
+  /** The latest spans as they came (a ring): turned into SpanViews only when someone asks. */
+  #recent: SpanRecord[] = [];
+  #next = 0;
   #services = new Map<string, { server: DurationWindow; client: DurationWindow }>();
 
   constructor(private readonly maxSpans = 1000, private readonly maxServices = 1000) {}
 
   addSpans(spans: SpanRecord[]): void {
     for (const s of spans) {
-      const service = String(s.resource.attributes['service.name'] ?? 'unknown');
-      const durationMs = Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6;
-      const pid = s.resource.attributes['process.pid'];
-      this.#recent.push({
-        traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId, name: s.name, kind: s.kind, service,
-        pid: typeof pid === 'number' ? pid : null, start: new Date(Number(s.startTimeUnixNano / 1_000_000n)).toISOString(),
-        durationMs, status: s.status.code, attributes: s.attributes,
-      });
-      let svc = this.#services.get(service);
+      if (this.#recent.length < this.maxSpans) this.#recent.push(s);
+      else this.#recent[this.#next] = s;
+      this.#next = (this.#next + 1) % this.maxSpans;
+      const service = s.resource.attributes['service.name'];
+      const name = typeof service === 'string' ? service : 'unknown';
+      let svc = this.#services.get(name);
       if (svc === undefined) {
         if (this.#services.size >= this.maxServices) continue;
         svc = { server: new DurationWindow(), client: new DurationWindow() };
-        this.#services.set(service, svc);
+        this.#services.set(name, svc);
       }
+      const durationMs = Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6;
       (s.kind === 'client' ? svc.client : svc.server).add(durationMs, s.status.code === 'error');
     }
-    if (this.#recent.length > this.maxSpans) this.#recent.splice(0, this.#recent.length - this.maxSpans);
   }
 
   spans(filter: { service?: string; limit?: number } = {}): SpanView[] {
-    const matching = filter.service === undefined ? this.#recent : this.#recent.filter((s) => s.service === filter.service);
-    return matching.slice(-(filter.limit ?? 100)).reverse();
+    const limit = filter.limit ?? 100;
+    const out: SpanView[] = [];
+    // Newest first: walk the ring backwards from the slot written last.
+    for (let i = 1; i <= this.#recent.length && out.length < limit; i++) {
+      const s = this.#recent[(this.#next - i + this.#recent.length * 2) % this.#recent.length]!;
+      const view = spanView(s);
+      if (filter.service === undefined || view.service === filter.service) out.push(view);
+    }
+    return out;
   }
 
   services(): ServiceRed[] {
