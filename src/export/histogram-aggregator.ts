@@ -181,7 +181,32 @@ function add(s: Series, v: number): void {
   if (v > s.max) s.max = v;
 }
 
-/** Attribute sets equal regardless of key order give the same key. */
+/**
+ * Attribute sets equal regardless of key order give the same key. Called for every measurement:
+ * keys are sorted only when not already in order (the semantic conventions build them in a fixed
+ * order), values are tagged by type so 200 and "200" differ, and separators are control characters
+ * escaped out of the text, so distinct sets never collide.
+ */
 export function attributesKey(a: Attributes): string {
-  return JSON.stringify(Object.keys(a).sort().map((k) => [k, a[k]]));
+  let keys = Object.keys(a);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) {
+      keys = keys.sort();
+      break;
+    }
+  }
+  let out = '';
+  for (const k of keys) {
+    const v = a[k]!;
+    const text = Array.isArray(v) ? `a${v.map(escapeKeyPart).join('\u0003')}` : `${(typeof v)[0]}${escapeKeyPart(String(v))}`;
+    out += `${escapeKeyPart(k)}\u0001${text}\u0002`;
+  }
+  return out;
+}
+
+const HAS_SEPARATOR = /[\u0000-\u0004]/;
+const SEPARATORS = /[\u0000-\u0004]/g;
+
+function escapeKeyPart(s: string): string {
+  return HAS_SEPARATOR.test(s) ? s.replace(SEPARATORS, (c) => `\u0004${c.charCodeAt(0)}`) : s;
 }

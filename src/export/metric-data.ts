@@ -1,9 +1,21 @@
 // Aggregated histograms as the SDK's ResourceMetrics, the input of the OTLP metric serializers.
-import { ValueType } from '@opentelemetry/api';
+import { type HrTime, ValueType } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
 import { AggregationTemporality, DataPointType, type GaugeMetricData, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ResourceHistograms } from './histogram-aggregator.js';
-import { LANTERN_SCOPE, nsToHrTime } from './readable-span.js';
+import { SCOPE_NAME, SCOPE_VERSION } from './otlp-spans.js';
 import type { ResourceCache } from './resource-cache.js';
+
+/** Metrics are grouped by scope object identity too: one object for all. */
+const LANTERN_SCOPE: InstrumentationScope = { name: SCOPE_NAME, version: SCOPE_VERSION };
+
+const NS_PER_S = 1_000_000_000n;
+
+/** Epoch nanoseconds → [seconds, nanoseconds], exactly (a double would lose the last digits). */
+export function nsToHrTime(ns: bigint): HrTime {
+  const n = ns < 0n ? 0n : ns;
+  return [Number(n / NS_PER_S), Number(n % NS_PER_S)];
+}
 
 /** One ResourceMetrics per process: one metric per instrument, one data point per attribute set. */
 export function toResourceMetrics(g: ResourceHistograms, resources: ResourceCache): ResourceMetrics {

@@ -1,29 +1,74 @@
-// The OpenTelemetry JS exporters Lantern sends through, configured from the resolved settings only:
-// url, headers and timeout are passed explicitly, so AgentConfig (which already folded in the OTEL_*
-// variables) decides, whatever the exporters would read from the environment themselves. Loaded on
-// first use (see SdkExporterTransport).
+// The OTLP transports Lantern sends through, configured from the resolved settings only: url,
+// headers and timeout are passed explicitly, so AgentConfig (which already folded in the OTEL_*
+// variables) decides, whatever the exporters would read from the environment themselves. Their
+// modules (gRPC, protobuf writers) are loaded on first use.
+import type { Client as GrpcClient, Metadata as GrpcMetadata } from '@grpc/grpc-js';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../log.js';
 import type { ResolvedExport } from './otlp-endpoints.js';
-import type { SdkExporter } from './sdk-exporter-transport.js';
+import { type SdkExporter, isRetryableExportError } from './sdk-exporter-transport.js';
+import { type SendResult, type Transport, asError } from './transport.js';
 
-export async function createGrpcTraceExporter(r: ResolvedExport, log: Logger): Promise<SdkExporter<ReadableSpan[]>> {
-  const [{ OTLPTraceExporter }, grpc] = await Promise.all([
-    import('@opentelemetry/exporter-trace-otlp-grpc'),
-    import('@grpc/grpc-js'),
-  ]);
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(r.headers)) {
+/** The gRPC method of opentelemetry-proto's collector/trace/v1/trace_service.proto. */
+const TRACE_EXPORT_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+
+/** "http://host:4317" → "host:4317" (the scheme only decides TLS); a bare "host:port" as it is. */
+export function grpcTarget(url: string): string {
+  if (!url.includes('://')) return url;
+  const u = new URL(url);
+  return `${u.hostname}:${u.port !== '' ? u.port : u.protocol === 'https:' ? '443' : '80'}`;
+}
+
+/**
+ * Traces over OTLP/gRPC with grpc-js (the OTel exporter's own transport), sending request bodies
+ * Lantern has already encoded (otlp-spans.ts): a unary Export call per batch, with the configured
+ * headers as metadata and the timeout as deadline. Errors come back as grpc-js ServiceErrors
+ * (numeric `code`, `details`), which isRetryableExportError classifies.
+ */
+export class GrpcTraceTransport implements Transport<Uint8Array> {
+  #client: Promise<{ client: GrpcClient; metadata: GrpcMetadata }> | null = null;
+
+  constructor(private readonly r: ResolvedExport, private readonly log: Logger) {}
+
+  async #connect(): Promise<{ client: GrpcClient; metadata: GrpcMetadata }> {
+    const grpc = await import('@grpc/grpc-js');
+    const metadata = new grpc.Metadata();
+    for (const [k, v] of Object.entries(this.r.headers)) {
+      try {
+        metadata.set(k.toLowerCase(), v);
+      } catch (e) {
+        this.log.warn('OTLP trace header left out: not valid gRPC metadata', { header: k, error: (e as Error).message });
+      }
+    }
+    // The scheme decides TLS: http:// is plaintext, https:// verifies the server with the system roots.
+    const credentials = this.r.url.startsWith('https:') ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
+    return { client: new grpc.Client(grpcTarget(this.r.url), credentials), metadata };
+  }
+
+  async send(body: Uint8Array): Promise<SendResult> {
+    let c: { client: GrpcClient; metadata: GrpcMetadata };
     try {
-      metadata.set(k.toLowerCase(), v);
+      c = await (this.#client ??= this.#connect());
     } catch (e) {
-      log.warn('OTLP trace header left out: not valid gRPC metadata', { header: k, error: (e as Error).message });
+      return { ok: false, retryable: false, error: asError(e) };
+    }
+    return new Promise<SendResult>((resolve) => {
+      c.client.makeUnaryRequest(TRACE_EXPORT_METHOD, (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length), (b: Buffer) => b,
+        body, c.metadata, { deadline: Date.now() + this.r.timeoutMs }, (err) => {
+          if (err === null) resolve({ ok: true });
+          else resolve({ ok: false, retryable: isRetryableExportError(err), error: err });
+        });
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#client === null) return;
+    try {
+      (await this.#client).client.close();
+    } catch {
+      // a client that failed to start has nothing to close
     }
   }
-  // The scheme decides TLS: http:// is plaintext, https:// verifies the server with the system roots.
-  const credentials = r.url.startsWith('https:') ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
-  return new OTLPTraceExporter({ url: r.url, metadata, credentials, timeoutMillis: r.timeoutMs });
 }
 
 export async function createHttpMetricExporter(r: ResolvedExport): Promise<SdkExporter<ResourceMetrics>> {

@@ -24,6 +24,12 @@ export class OtlpFileWriter {
     this.#lines++;
   }
 
+  /** A request already encoded as one line of JSON in UTF-8, its newline included. */
+  writeLineBytes(line: Uint8Array): void {
+    this.#out.write(line);
+    this.#lines++;
+  }
+
   stats(): { lines: number; writeErrors: number } {
     return { lines: this.#lines, writeErrors: this.#failed };
   }

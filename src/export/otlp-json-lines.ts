@@ -1,8 +1,7 @@
-// --otlp-file encoding of spans and metrics: the OTel JS JSON serializers (the OTLP/HTTP JSON body),
-// with 64-bit integers as decimal strings, as the protobuf JSON mapping writes them and the
-// Collector's file exporter does (the serializers emit numbers; readers accept both).
+// --otlp-file encoding of metrics: the OTel JS JSON serializer (the OTLP/HTTP JSON body), with 64-bit
+// integers as decimal strings, as the protobuf JSON mapping writes them and the Collector's file
+// exporter does (the serializer emits numbers; readers accept both). Spans: otlp-spans.ts.
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 
 type Serializers = typeof import('@opentelemetry/otlp-transformer');
 let serializers: Promise<Serializers> | null = null;
@@ -11,19 +10,6 @@ function load(): Promise<Serializers> {
 }
 
 const decoder = new TextDecoder();
-
-/** The serializer's int64 fields written as numbers (in traces only attribute values are int64). */
-const INT64_NUMBER = /"(intValue|asInt|count|zeroCount)":(-?\d+)/g;
-
-/**
- * One ExportTraceServiceRequest as a line of text. Spans are the volume: their JSON is fixed up as
- * text (a key inside a string value is escaped, so it cannot match) rather than parsed, walked
- * and serialized again.
- */
-export async function traceRequestLine(spans: ReadableSpan[]): Promise<string> {
-  const { JsonTraceSerializer } = await load();
-  return decoder.decode(JsonTraceSerializer.serializeRequest(spans)).replace(INT64_NUMBER, '"$1":"$2"');
-}
 
 /** One ExportMetricsServiceRequest holding every given resource. */
 export async function metricsRequestJson(resourceMetrics: readonly ResourceMetrics[]): Promise<object> {

@@ -1,14 +1,24 @@
-// One SDK Resource per traced process. The OTLP transformer groups spans and metrics into
-// ResourceSpans by the identity of the Resource object, so every record of one ResourceRecord.key
-// must get the very same object; the SDK's one-resource-per-provider model is bypassed this way.
-// Bounded LRU: processes come and go, their resources must go too.
+// One resource per traced process: its attributes (the record's own over the base ones) and, made on
+// first use and kept with it, what each export needs: the SDK Resource for the metric exporters
+// (they group by the identity of the Resource object, so every record of one ResourceRecord.key
+// must get the very same object; the SDK's one-resource-per-provider model is bypassed this way)
+// and the encoded OTLP Resource message for the span encoders (encoded once per process, not per
+// batch). Bounded LRU: processes come and go, their resources must go too.
 import type { Attributes as SdkAttributes } from '@opentelemetry/api';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { Attributes, ResourceRecord } from '../model/span.js';
 
-interface Entry {
-  source: Attributes;
-  resource: Resource;
+/** A process's resource as the exporters use it. */
+export class ResourceEntry {
+  #sdk: Resource | null = null;
+  /** Encodings made by the span encoders, by encoding name. */
+  readonly encoded = new Map<string, Uint8Array>();
+
+  constructor(readonly source: Attributes, readonly attributes: Attributes) {}
+
+  get sdk(): Resource {
+    return (this.#sdk ??= resourceFromAttributes(this.attributes as SdkAttributes));
+  }
 }
 
 export interface ResourceCacheStats {
@@ -20,7 +30,7 @@ export interface ResourceCacheStats {
 export class ResourceCache {
   readonly #max: number;
   readonly #base: Attributes;
-  #entries = new Map<string, Entry>();
+  #entries = new Map<string, ResourceEntry>();
   #created = 0;
   #evicted = 0;
 
@@ -30,20 +40,25 @@ export class ResourceCache {
     this.#base = base;
   }
 
+  /** The SDK Resource of a record's process (metric export). */
   get(record: ResourceRecord): Resource {
+    return this.entry(record).sdk;
+  }
+
+  entry(record: ResourceRecord): ResourceEntry {
     const hit = this.#entries.get(record.key);
     if (hit !== undefined) {
       this.#entries.delete(record.key); // most recently used goes last
       if (hit.source === record.attributes || sameAttributes(hit.source, record.attributes)) {
         this.#entries.set(record.key, hit);
-        return hit.resource;
+        return hit;
       }
       // The process's metadata changed (service name resolved, pod known): a new resource.
     }
-    const attrs: SdkAttributes = { ...this.#base, ...record.attributes };
+    const attrs: Attributes = { ...this.#base, ...record.attributes };
     // Every resource needs a service.name; the SDK's default when nothing better is known.
     if (attrs['service.name'] === undefined) attrs['service.name'] = 'unknown_service';
-    const entry = { source: record.attributes, resource: resourceFromAttributes(attrs) };
+    const entry = new ResourceEntry(record.attributes, attrs);
     this.#entries.set(record.key, entry);
     this.#created++;
     if (this.#entries.size > this.#max) {
@@ -51,7 +66,7 @@ export class ResourceCache {
       if (oldest !== undefined) this.#entries.delete(oldest);
       this.#evicted++;
     }
-    return entry.resource;
+    return entry;
   }
 
   stats(): ResourceCacheStats {

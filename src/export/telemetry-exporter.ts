@@ -3,13 +3,12 @@
 // a bounded queue in front of its transport (network: retried with backoff), so a slow or dead
 // backend costs counted drops, never memory without bound and never an exception in the caller.
 //
-//   exportSpans ──▶ BoundedQueue ──▶ ReadableSpan[] ──▶ RetryingTransport ──▶ OTLPTraceExporter (gRPC)
-//               └─▶ BoundedQueue ──▶ ReadableSpan[] ──▶ JSON line ──▶ OtlpFileWriter
+//   exportSpans ──▶ BoundedQueue ──▶ OTLP protobuf (otlp-spans.ts) ──▶ RetryingTransport ──▶ gRPC Export
+//               └─▶ BoundedQueue ──▶ OTLP JSON line (otlp-spans.ts) ──▶ OtlpFileWriter
 //   recordHistograms ──▶ HistogramAggregator ──(every intervalMs, one ResourceMetrics per process)──▶
 //               BoundedQueue ──▶ RetryingTransport ──▶ OTLPMetricExporter (HTTP)   and   ──▶ file
 import { hostname } from 'node:os';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
@@ -17,10 +16,10 @@ import { BoundedQueue, type QueueStats } from './bounded-queue.js';
 import { HistogramAggregator } from './histogram-aggregator.js';
 import { selfMetrics, toResourceMetrics } from './metric-data.js';
 import { resolveMetricExport, resolveTraceExport } from './otlp-endpoints.js';
-import { createGrpcTraceExporter, createHttpMetricExporter } from './otlp-exporters.js';
+import { GrpcTraceTransport, createHttpMetricExporter } from './otlp-exporters.js';
 import { OtlpFileWriter } from './otlp-file.js';
-import { metricsRequestJson, traceRequestLine } from './otlp-json-lines.js';
-import { isValidSpanRecord, toReadableSpans } from './readable-span.js';
+import { metricsRequestJson } from './otlp-json-lines.js';
+import { encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from './otlp-spans.js';
 import { ResourceCache } from './resource-cache.js';
 import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
 import { SdkExporterTransport } from './sdk-exporter-transport.js';
@@ -91,9 +90,9 @@ export class TelemetryExporter {
     const traces = resolveTraceExport(config.otlp);
     if (traces !== null) {
       for (const w of traces.warnings) this.#log.warn(w);
-      const t = new RetryingTransport(new SdkExporterTransport(() => createGrpcTraceExporter(traces, this.#log)), this.#o.retry);
+      const t = new RetryingTransport(new GrpcTraceTransport(traces, this.#log), this.#o.retry);
       this.#retrying.push({ name: 'traces', transport: t });
-      this.#spanDest.push({ name: 'traces', queue: this.#spanQueue('traces', (spans) => t.send(spans)) });
+      this.#spanDest.push({ name: 'traces', queue: this.#spanQueue('traces', (spans) => t.send(encodeTraceRequest(spans, this.#resources))) });
       this.#describe.traces = `${traces.url} (OTLP/gRPC)`;
     }
     const metrics = resolveMetricExport(config.otlp);
@@ -110,7 +109,7 @@ export class TelemetryExporter {
       this.#describe.file = this.#file.path;
       this.#spanDest.push({
         name: 'file.traces',
-        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestLine(spans))),
+        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestJsonLine(spans, this.#resources))),
       });
       this.#metricDest.push({
         name: 'file.metrics',
@@ -132,8 +131,12 @@ export class TelemetryExporter {
         this.#s.spansAfterShutdown += spans.length;
         return;
       }
-      const valid = spans.filter(isValidSpanRecord);
-      this.#s.spansInvalid += spans.length - valid.length;
+      // Records with malformed ids or times are left out (the encoders would send garbage bytes).
+      let valid: readonly SpanRecord[] = spans;
+      if (!spans.every(isValidSpanRecord)) {
+        valid = spans.filter(isValidSpanRecord);
+        this.#s.spansInvalid += spans.length - valid.length;
+      }
       for (const d of this.#spanDest) d.queue.push(valid);
     } catch (e) {
       this.#internalError(e);
@@ -217,13 +220,10 @@ export class TelemetryExporter {
     return [...this.#spanDest.map((d) => d.queue), ...this.#metricDest.map((d) => d.queue)];
   }
 
-  #spanQueue(name: string, send: (spans: ReadableSpan[]) => Promise<SendResult>): BoundedQueue<SpanRecord> {
+  #spanQueue(name: string, send: (spans: SpanRecord[]) => Promise<SendResult>): BoundedQueue<SpanRecord> {
     return new BoundedQueue<SpanRecord>({
       ...this.#o.spanQueue,
-      send: async (records) => {
-        const { spans } = toReadableSpans(records, this.#resources);
-        return spans.length === 0 ? { ok: true } : send(spans);
-      },
+      send: async (records) => (records.length === 0 ? { ok: true } : send(records)),
       onFailure: (r, n) => this.#logFailure(name, r, n),
     });
   }
@@ -234,10 +234,10 @@ export class TelemetryExporter {
     });
   }
 
-  async #writeFile(encode: () => Promise<object | string>): Promise<SendResult> {
+  async #writeFile(encode: () => Promise<object | Uint8Array>): Promise<SendResult> {
     try {
       const request = await encode();
-      if (typeof request === 'string') this.#file?.writeLine(request);
+      if (request instanceof Uint8Array) this.#file?.writeLineBytes(request);
       else this.#file?.writeBatch(request);
       return { ok: true };
     } catch (e) {

@@ -42,10 +42,14 @@ message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics 
 
 const root = protobuf.parse(OTLP_SUBSET, { keepCase: false }).root;
 
-/** A protobuf body as plain JSON-ish objects: camelCase fields, 64-bit ints as strings, bytes as hex. */
-function decode(type: string, body: Uint8Array): Record<string, unknown> {
+/**
+ * A protobuf body as plain JSON-ish objects: camelCase fields, 64-bit ints as strings, bytes as hex.
+ * `defaults`: fields left out (proto3 zero values) appear with their zero value, so two encoders
+ * that differ only in writing zeros or not decode alike.
+ */
+function decode(type: string, body: Uint8Array, defaults = false): Record<string, unknown> {
   const T = root.lookupType(`otlp.${type}`);
-  const obj = T.toObject(T.decode(body), { longs: String, enums: Number, bytes: String, defaults: false, oneofs: false });
+  const obj = T.toObject(T.decode(body), { longs: String, enums: Number, bytes: String, defaults, oneofs: false });
   return base64ToHex(obj) as Record<string, unknown>;
 }
 
@@ -60,7 +64,7 @@ function base64ToHex(v: unknown): unknown {
   return v;
 }
 
-export const decodeTraceRequest = (b: Uint8Array): Record<string, unknown> => decode('ExportTraceServiceRequest', b);
+export const decodeTraceRequest = (b: Uint8Array, defaults = false): Record<string, unknown> => decode('ExportTraceServiceRequest', b, defaults);
 export const decodeMetricsRequest = (b: Uint8Array): Record<string, unknown> => decode('ExportMetricsServiceRequest', b);
 
 /** {key, value: {stringValue|intValue|...}}[] → plain record. */

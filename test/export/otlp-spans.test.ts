@@ -1,0 +1,132 @@
+// Lantern's one-pass OTLP span encoders against the OpenTelemetry JS serializers as the oracle: the
+// same spans, given to the SDK as ReadableSpans, must decode to the same ExportTraceServiceRequest
+// (protobuf) and parse to the same JSON (after the int64-as-string canonical form).
+import { type SpanContext, SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import t from 'tap';
+import { nsToHrTime } from '../../src/export/metric-data.js';
+import { canonicalInt64 } from '../../src/export/otlp-json-lines.js';
+import { encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
+import { ProtoWriter } from '../../src/export/proto-writer.js';
+import { ResourceCache } from '../../src/export/resource-cache.js';
+import type { SpanRecord } from '../../src/model/span.js';
+import { XorShift32 } from '../helpers/prng.js';
+import { resourceOf, span } from './fixtures.js';
+import { decodeTraceRequest } from './otlp-receivers.js';
+
+const KIND = { internal: SpanKind.INTERNAL, server: SpanKind.SERVER, client: SpanKind.CLIENT, producer: SpanKind.PRODUCER, consumer: SpanKind.CONSUMER };
+const STATUS = { unset: SpanStatusCode.UNSET, ok: SpanStatusCode.OK, error: SpanStatusCode.ERROR } as const;
+const SCOPE = { name: 'lantern', version: '0.1.0' };
+
+/** The oracle's input: a SpanRecord as the SDK's ReadableSpan (one Resource object per process). */
+function readable(r: SpanRecord, cache: ResourceCache): ReadableSpan {
+  const ctx: SpanContext = { traceId: r.traceId, spanId: r.spanId, traceFlags: TraceFlags.SAMPLED };
+  if (r.traceState !== undefined) ctx.traceState = new TraceState(r.traceState);
+  return {
+    name: r.name, kind: KIND[r.kind], spanContext: () => ctx,
+    ...(r.parentSpanId !== undefined ? {
+      parentSpanContext: { traceId: r.traceId, spanId: r.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: r.kind === 'server' || r.kind === 'consumer' },
+    } : {}),
+    startTime: nsToHrTime(r.startTimeUnixNano), endTime: nsToHrTime(r.endTimeUnixNano),
+    duration: nsToHrTime(r.endTimeUnixNano - r.startTimeUnixNano),
+    status: r.status.message !== undefined ? { code: STATUS[r.status.code], message: r.status.message } : { code: STATUS[r.status.code] },
+    attributes: r.attributes, links: [], events: [], ended: true, resource: cache.get(r.resource), instrumentationScope: SCOPE,
+    droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0,
+  };
+}
+
+/** Spans covering what the encoders must handle: kinds, parents, trace state, statuses, every attribute type, UTF-8. */
+function variedSpans(): SpanRecord[] {
+  const a = resourceOf('checkout', 101);
+  const b = { key: 'pid:202:1', attributes: { 'service.name': 'naïve-ünïcode ✓', 'process.pid': 202, 'process.command_args': ['nginx:', 'worker process'] } };
+  const long = 'x'.repeat(70_000); // a string whose length needs a 3-byte varint, in a span over 64 KiB
+  return [
+    span(a, 0),
+    span(b, 1, { kind: 'client', parentSpanId: '00f067aa0ba902b7', traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' }),
+    span(a, 2, { kind: 'server', parentSpanId: '1111111111111111', status: { code: 'error', message: 'Internal Server Error — 500' } }),
+    span(b, 3, { kind: 'internal', status: { code: 'ok' }, attributes: { big: 2 ** 40, neg: -7, ratio: 0.25, yes: true, no: false, list: ['a', 'é', ''], empty: '', 'db.query.text': long } }),
+    span(a, 4, { kind: 'producer', name: '' }),
+    span(a, 5, { kind: 'consumer', parentSpanId: 'abcdefabcdefabcd', attributes: {} }),
+  ];
+}
+
+t.test('protobuf: the same request as the SDK serializer', async (t) => {
+  const spans = variedSpans();
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  const ours = decodeTraceRequest(encodeTraceRequest(spans, cache), true);
+  const theirs = decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readable(s, cache)))!, true);
+  t.same(ours, theirs);
+  t.equal((ours.resourceSpans as unknown[]).length, 2, 'one ResourceSpans per process');
+});
+
+t.test('JSON line: the same request as the SDK serializer', async (t) => {
+  const spans = variedSpans();
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  const bytes = traceRequestJsonLine(spans, cache);
+  const line = bytes.toString('utf8');
+  t.equal(line.indexOf('\n'), line.length - 1, 'one line, ending in a newline');
+  const theirs = canonicalInt64(JSON.parse(new TextDecoder().decode(JsonTraceSerializer.serializeRequest(spans.map((s) => readable(s, cache)))!)) as object);
+  t.same(JSON.parse(line), theirs);
+});
+
+t.test('resources are encoded once per process and follow changed attributes', async (t) => {
+  const cache = new ResourceCache(16);
+  const a = resourceOf('a', 1);
+  encodeTraceRequest([span(a, 0)], cache);
+  const first = cache.entry(a).encoded.get('proto');
+  encodeTraceRequest([span(a, 1)], cache);
+  t.equal(cache.entry(a).encoded.get('proto'), first, 'kept between batches');
+  const renamed = { key: a.key, attributes: { ...a.attributes, 'service.name': 'renamed' } };
+  const req = decodeTraceRequest(encodeTraceRequest([span(renamed, 2)], cache)) as { resourceSpans: Array<{ resource: { attributes: Array<{ value: { stringValue?: string } }> } }> };
+  t.ok(req.resourceSpans[0]!.resource.attributes.some((kv) => kv.value.stringValue === 'renamed'));
+});
+
+t.test('random batches: the encoders agree with the SDK on every one', async (t) => {
+  const rng = new XorShift32(0x5eed);
+  const rand = (): number => rng.next() / 0x1_0000_0000;
+  // Ours smaller than a batch's processes (grouping must not depend on the LRU); the oracle's holds all.
+  const cache = new ResourceCache(4, { 'host.name': 'h' });
+  const oracleCache = new ResourceCache(64, { 'host.name': 'h' });
+  for (let round = 0; round < 50; round++) {
+    const spans: SpanRecord[] = [];
+    const n = 1 + Math.floor(rand() * 40);
+    for (let i = 0; i < n; i++) {
+      const pid = 1 + Math.floor(rand() * 6);
+      const r = resourceOf(`svc${pid}`, pid);
+      const text = String.fromCharCode(...Array.from({ length: Math.floor(rand() * 300) }, () => 32 + Math.floor(rand() * 0x2000)));
+      spans.push(span(r, i, { name: text.slice(0, 20), attributes: { text, n: Math.floor(rand() * 2 ** 52), f: rand() } }));
+    }
+    const readables = spans.map((s) => readable(s, oracleCache));
+    if (!t.same(decodeTraceRequest(encodeTraceRequest(spans, cache), true), decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(readables)!, true), `round ${round}`)) break;
+  }
+});
+
+t.test('invalid records are recognised', async (t) => {
+  const a = resourceOf('a', 1);
+  t.ok(isValidSpanRecord(span(a, 0)));
+  t.notOk(isValidSpanRecord(span(a, 0, { traceId: '0'.repeat(32) })));
+  t.notOk(isValidSpanRecord(span(a, 0, { spanId: 'ABCDEFABCDEFABCD' })), 'uppercase hex');
+  t.notOk(isValidSpanRecord(span(a, 0, { parentSpanId: 'nothex' })));
+  t.notOk(isValidSpanRecord(span(a, 0, { endTimeUnixNano: 0n })));
+});
+
+t.test('proto writer: varint boundaries, negative int64, nested lengths', async (t) => {
+  const w = new ProtoWriter(4);
+  w.varint(1, 127);
+  w.varint(1, 128);
+  w.varint(1, 2 ** 53 - 1);
+  w.varint(1, -1);
+  w.begin(2);
+  w.string(1, 'y'.repeat(200));
+  w.end();
+  const b = Buffer.from(w.finish());
+  t.same([...b.subarray(0, 2)], [0x08, 0x7f]);
+  t.same([...b.subarray(2, 5)], [0x08, 0x80, 0x01]);
+  t.same([...b.subarray(5, 14)], [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+  t.same([...b.subarray(14, 25)], [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], '-1 is ten bytes');
+  t.same([...b.subarray(25, 28)], [0x12, 203, 1], 'the sub-message length took two bytes (203)');
+  t.equal(b.length, 28 + 203);
+  t.throws(() => w.end(), /without begin/);
+});
