@@ -142,60 +142,76 @@ export function encodeTraceRequest(spans: readonly SpanRecord[], resources: Reso
 
 // --- JSON (protobuf JSON mapping: lowerCamelCase, 64-bit integers as strings, ids as hex) ------
 
-function writeAnyValueJson(w: JsonWriter, v: AttributeValue): void {
-  if (typeof v === 'string') w.raw('{"stringValue":').string(v).raw('}');
-  else if (typeof v === 'boolean') w.raw(v ? '{"boolValue":true}' : '{"boolValue":false}');
-  else if (typeof v === 'number') {
-    if (Number.isSafeInteger(v)) w.raw(`{"intValue":"${v}"}`);
-    // NaN and ±Infinity are strings in the JSON mapping.
-    else w.raw(Number.isFinite(v) ? `{"doubleValue":${v}}` : `{"doubleValue":"${String(v)}"}`);
-  } else {
-    w.raw('{"arrayValue":{"values":[');
-    for (let i = 0; i < v.length; i++) {
-      if (i > 0) w.raw(',');
-      writeAnyValueJson(w, v[i]!);
-    }
-    w.raw(']}}');
+/** Short text that needs no escaping in JSON (most attribute values: methods, paths, addresses). */
+function plainAscii(s: string): boolean {
+  if (s.length > 64) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) return false;
   }
+  return true;
 }
 
-function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
-  w.raw('[');
-  let first = true;
+function anyValueJson(v: AttributeValue): string {
+  if (typeof v === 'string') return `{"stringValue":${plainAscii(v) ? `"${v}"` : JSON.stringify(v)}}`;
+  if (typeof v === 'boolean') return v ? '{"boolValue":true}' : '{"boolValue":false}';
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) return `{"intValue":"${v}"}`;
+    // NaN and ±Infinity are strings in the JSON mapping.
+    return Number.isFinite(v) ? `{"doubleValue":${v}}` : `{"doubleValue":"${String(v)}"}`;
+  }
+  let out = '{"arrayValue":{"values":[';
+  for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + anyValueJson(v[i]!);
+  return `${out}]}}`;
+}
+
+/** `{"key":"<name>","value":` per attribute name: names repeat on every span (bounded: names come
+ * from the semantic conventions, plus configured header names). */
+const keyPrefixes = new Map<string, string>();
+const MAX_KEY_PREFIXES = 4096;
+
+function keyPrefix(key: string): string {
+  let p = keyPrefixes.get(key);
+  if (p === undefined) {
+    p = `{"key":${JSON.stringify(key)},"value":`;
+    if (keyPrefixes.size < MAX_KEY_PREFIXES) keyPrefixes.set(key, p);
+  }
+  return p;
+}
+
+function attributesJson(attrs: Attributes): string {
+  let out = '';
   for (const key in attrs) {
     const v = attrs[key];
     if (v === undefined) continue;
-    w.raw(first ? '{"key":' : ',{"key":').string(key).raw(',"value":');
-    writeAnyValueJson(w, v);
-    w.raw('}');
-    first = false;
+    out += `${out === '' ? '' : ','}${keyPrefix(key)}${anyValueJson(v)}}`;
   }
-  w.raw(']');
+  return `[${out}]`;
 }
 
 function resourceJson(entry: ResourceEntry): Uint8Array {
   let json = entry.encoded.get('json');
-  if (!(json instanceof Uint8Array)) {
-    const w = new JsonWriter(1024);
-    w.raw('{"attributes":');
-    writeAttributesJson(w, entry.attributes);
-    w.raw(',"droppedAttributesCount":0}');
-    json = Uint8Array.from(w.finish());
+  if (json === undefined) {
+    json = Buffer.from(`{"attributes":${attributesJson(entry.attributes)},"droppedAttributesCount":0}`, 'utf8');
     entry.encoded.set('json', json);
   }
   return json;
 }
 
-function writeSpanJson(w: JsonWriter, s: SpanRecord): void {
-  w.raw(`{"traceId":"${s.traceId}","spanId":"${s.spanId}"`);
-  if (s.traceState !== undefined) w.raw(',"traceState":').string(s.traceState);
-  if (s.parentSpanId !== undefined) w.raw(`,"parentSpanId":"${s.parentSpanId}"`);
-  w.raw(',"name":').string(s.name);
-  w.raw(`,"kind":${KIND[s.kind]},"startTimeUnixNano":"${s.startTimeUnixNano}","endTimeUnixNano":"${s.endTimeUnixNano}","attributes":`);
-  writeAttributesJson(w, s.attributes);
-  w.raw(`,"droppedAttributesCount":0,"events":[],"droppedEventsCount":0,"status":{"code":${STATUS[s.status.code]}`);
-  if (s.status.message !== undefined) w.raw(',"message":').string(s.status.message);
-  w.raw(`},"links":[],"droppedLinksCount":0,"flags":${spanFlags(s)}}`);
+/**
+ * One span's JSON as a string: V8 joins short strings cheaply; the span is then written to the
+ * line's buffer in one UTF-8 copy (a whole batch joined as one string would be flattened at once,
+ * a copy of the entire line, then copied again into a Buffer).
+ */
+function spanJson(s: SpanRecord): string {
+  return `{"traceId":"${s.traceId}","spanId":"${s.spanId}"` +
+    (s.traceState !== undefined ? `,"traceState":${JSON.stringify(s.traceState)}` : '') +
+    (s.parentSpanId !== undefined ? `,"parentSpanId":"${s.parentSpanId}"` : '') +
+    `,"name":${JSON.stringify(s.name)},"kind":${KIND[s.kind]}` +
+    `,"startTimeUnixNano":"${s.startTimeUnixNano}","endTimeUnixNano":"${s.endTimeUnixNano}"` +
+    `,"attributes":${attributesJson(s.attributes)},"droppedAttributesCount":0,"events":[],"droppedEventsCount":0` +
+    `,"status":{"code":${STATUS[s.status.code]}${s.status.message !== undefined ? `,"message":${JSON.stringify(s.status.message)}` : ''}}` +
+    `,"links":[],"droppedLinksCount":0,"flags":${spanFlags(s)}}`;
 }
 
 const jsonWriter = new JsonWriter();
@@ -213,7 +229,7 @@ export function traceRequestJsonLine(spans: readonly SpanRecord[], resources: Re
     w.raw(`,"scopeSpans":[{"scope":{"name":"${SCOPE_NAME}","version":"${SCOPE_VERSION}"},"spans":[`);
     for (let i = 0; i < g.spans.length; i++) {
       if (i > 0) w.raw(',');
-      writeSpanJson(w, g.spans[i]!);
+      w.text(spanJson(g.spans[i]!));
     }
     w.raw(']}]}');
   }

@@ -6,6 +6,8 @@
 // in and, when the body needs a longer varint, moves the body up by the missing bytes (one memmove
 // per message over 127 bytes, cheaper than encoding every message twice to learn its size).
 
+import { ByteBuffer } from './byte-buffer.js';
+
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
@@ -21,45 +23,36 @@ function varintSize(n: number): number {
 }
 
 export class ProtoWriter {
-  #buf: Buffer;
-  #pos = 0;
+  readonly #b: ByteBuffer;
   readonly #starts: number[] = [];
 
   constructor(initialBytes = 64 * 1024) {
-    this.#buf = Buffer.allocUnsafe(initialBytes);
+    this.#b = new ByteBuffer(initialBytes);
   }
 
   /** The bytes written so far (a view: copy it before writing more). */
   finish(): Uint8Array {
     if (this.#starts.length > 0) throw new Error('ProtoWriter: a sub-message is still open');
-    return this.#buf.subarray(0, this.#pos);
+    return this.#b.buf.subarray(0, this.#b.pos);
   }
 
   /** Starts over, keeping the buffer. */
   reset(): void {
-    this.#pos = 0;
+    this.#b.pos = 0;
     this.#starts.length = 0;
   }
 
-  #ensure(n: number): void {
-    if (this.#pos + n <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < this.#pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.#buf.copy(next, 0, 0, this.#pos);
-    this.#buf = next;
-  }
-
   #rawVarint(n: number): void {
-    this.#ensure(10);
-    const b = this.#buf;
-    let p = this.#pos;
+    const b = this.#b;
+    b.ensure(10);
+    const buf = b.buf;
+    let p = b.pos;
     while (n >= 0x80) {
-      b[p++] = (n & 0x7f) | 0x80;
+      buf[p++] = (n & 0x7f) | 0x80;
       n = Math.floor(n / 128);
     }
-    b[p++] = n;
-    this.#pos = p;
+    buf[p++] = n;
+    b.pos = p;
   }
 
   #tag(field: number, wire: number): void {
@@ -74,11 +67,12 @@ export class ProtoWriter {
       return;
     }
     let v = BigInt.asUintN(64, BigInt(n));
-    this.#ensure(10);
+    const b = this.#b;
+    b.ensure(10);
     for (let i = 0; i < 10; i++) {
       const byte = Number(v & 0x7fn);
       v >>= 7n;
-      this.#buf[this.#pos++] = v === 0n ? byte : byte | 0x80;
+      b.buf[b.pos++] = v === 0n ? byte : byte | 0x80;
       if (v === 0n) break;
     }
   }
@@ -89,32 +83,43 @@ export class ProtoWriter {
 
   fixed64(field: number, v: bigint): void {
     this.#tag(field, WIRE_I64);
-    this.#ensure(8);
-    this.#buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.#pos);
-    this.#pos += 8;
+    const b = this.#b;
+    b.ensure(8);
+    b.buf.writeBigUInt64LE(BigInt.asUintN(64, v), b.pos);
+    b.pos += 8;
   }
 
   fixed32(field: number, v: number): void {
     this.#tag(field, WIRE_I32);
-    this.#ensure(4);
-    this.#buf.writeUInt32LE(v >>> 0, this.#pos);
-    this.#pos += 4;
+    const b = this.#b;
+    b.ensure(4);
+    b.buf.writeUInt32LE(v >>> 0, b.pos);
+    b.pos += 4;
   }
 
   double(field: number, v: number): void {
     this.#tag(field, WIRE_I64);
-    this.#ensure(8);
-    this.#buf.writeDoubleLE(v, this.#pos);
-    this.#pos += 8;
+    const b = this.#b;
+    b.ensure(8);
+    b.buf.writeDoubleLE(v, b.pos);
+    b.pos += 8;
   }
 
   string(field: number, s: string): void {
     this.#tag(field, WIRE_LEN);
+    const b = this.#b;
+    // Short ASCII: its length is its byte count and fits the one-byte varint written first.
+    const lengthAt = b.pos;
+    b.ensure(1);
+    b.pos++;
+    if (b.ascii(s)) {
+      b.buf[lengthAt] = s.length;
+      return;
+    }
+    b.pos = lengthAt;
     const n = Buffer.byteLength(s, 'utf8');
     this.#rawVarint(n);
-    this.#ensure(n);
-    this.#buf.write(s, this.#pos, n, 'utf8');
-    this.#pos += n;
+    b.utf8(s, n);
   }
 
   /** An id given as lowercase hex (trace and span ids), as its bytes. */
@@ -122,46 +127,53 @@ export class ProtoWriter {
     this.#tag(field, WIRE_LEN);
     const n = hex.length >> 1;
     this.#rawVarint(n);
-    this.#ensure(n);
-    this.#buf.write(hex, this.#pos, n, 'hex');
-    this.#pos += n;
+    const b = this.#b;
+    b.ensure(n);
+    const buf = b.buf;
+    let p = b.pos;
+    for (let i = 0; i < n; i++) buf[p++] = (hexValue(hex.charCodeAt(2 * i)) << 4) | hexValue(hex.charCodeAt(2 * i + 1));
+    b.pos = p;
   }
 
   /** Already-encoded message bytes as field `field`. */
   bytes(field: number, bytes: Uint8Array): void {
     this.#tag(field, WIRE_LEN);
     this.#rawVarint(bytes.length);
-    this.#ensure(bytes.length);
-    this.#buf.set(bytes, this.#pos);
-    this.#pos += bytes.length;
+    this.#b.bytes(bytes);
   }
 
   /** Opens sub-message `field`; close it with end(). */
   begin(field: number): void {
     this.#tag(field, WIRE_LEN);
-    this.#ensure(1);
-    this.#starts.push(this.#pos);
-    this.#pos += 1;
+    this.#b.ensure(1);
+    this.#starts.push(this.#b.pos);
+    this.#b.pos += 1;
   }
 
   end(): void {
     const start = this.#starts.pop();
     if (start === undefined) throw new Error('ProtoWriter: end() without begin()');
-    const len = this.#pos - start - 1;
+    const b = this.#b;
+    const len = b.pos - start - 1;
     if (len < 0x80) {
-      this.#buf[start] = len;
+      b.buf[start] = len;
       return;
     }
     const extra = varintSize(len) - 1;
-    this.#ensure(extra);
-    this.#buf.copyWithin(start + 1 + extra, start + 1, this.#pos);
-    this.#pos += extra;
+    b.ensure(extra);
+    b.buf.copyWithin(start + 1 + extra, start + 1, b.pos);
+    b.pos += extra;
     let p = start;
     let n = len;
     while (n >= 0x80) {
-      this.#buf[p++] = (n & 0x7f) | 0x80;
+      b.buf[p++] = (n & 0x7f) | 0x80;
       n = Math.floor(n / 128);
     }
-    this.#buf[p] = n;
+    b.buf[p] = n;
   }
+}
+
+/** '0'-'9', 'a'-'f' → 0-15 (ids are validated lowercase hex before they get here). */
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x57;
 }

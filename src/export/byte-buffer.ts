@@ -1,0 +1,55 @@
+// A growing byte buffer for the encoders (ProtoWriter, JsonWriter). Short ASCII text, which is most
+// of what spans carry (attribute keys, methods, paths, addresses, hex ids), is copied byte by byte
+// in JavaScript: a native Buffer.write costs more per call than the copy itself for a few bytes.
+
+/** Strings longer than this go to the native UTF-8 encoder at once. */
+const JS_COPY_MAX = 64;
+
+export class ByteBuffer {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initialBytes: number) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /**
+   * Writes short ASCII text byte by byte and returns true; writes nothing and returns false when `s`
+   * is long or has other characters (or, with `jsonSafe`, a control character, quote or backslash).
+   */
+  ascii(s: string, jsonSafe = false): boolean {
+    const n = s.length;
+    if (n > JS_COPY_MAX) return false;
+    this.ensure(n);
+    const b = this.buf;
+    const start = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80 || (jsonSafe && (c < 0x20 || c === 0x22 || c === 0x5c))) return false;
+      b[start + i] = c;
+    }
+    this.pos += n;
+    return true;
+  }
+
+  /** Any text as UTF-8, through the native encoder. */
+  utf8(s: string, byteLength = Buffer.byteLength(s, 'utf8')): void {
+    this.ensure(byteLength);
+    this.pos += this.buf.write(s, this.pos, byteLength, 'utf8');
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+}
