@@ -13,6 +13,8 @@ export interface BoundedQueueOptions<T> {
   send(batch: T[]): Promise<SendResult>;
   /** Told about each failed batch (for logging). */
   onFailure?(result: SendResult & { ok: false }, items: number): void;
+  /** Told when pushed items did not fit (for logging; they are counted in droppedQueueFull). */
+  onQueueFull?(dropped: number): void;
 }
 
 export interface QueueStats {
@@ -53,6 +55,13 @@ export class BoundedQueue<T> {
     for (let i = 0; i < n; i++) this.#items.push(items[i] as T);
     this.#s.accepted += n;
     this.#s.droppedQueueFull += items.length - n;
+    if (n < items.length) {
+      try {
+        this.#o.onQueueFull?.(items.length - n);
+      } catch {
+        // a logging hook must not stop the queue
+      }
+    }
     this.#schedule();
     return n;
   }

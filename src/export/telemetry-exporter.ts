@@ -43,7 +43,9 @@ export interface TelemetryExporterOptions {
 }
 
 export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
-  spanQueue: { capacity: 16_384, maxBatch: 512, delayMs: 1000 },
+  // 1024 spans per export: ~20 requests/s at 20k spans/s, each well under the 4 MiB a gRPC receiver
+  // accepts by default.
+  spanQueue: { capacity: 16_384, maxBatch: 1024, delayMs: 1000 },
   metricQueueCapacity: 1024,
   metricIntervalMs: 60_000,
   retry: {},
@@ -225,6 +227,7 @@ export class TelemetryExporter {
       ...this.#o.spanQueue,
       send: async (records) => (records.length === 0 ? { ok: true } : send(records)),
       onFailure: (r, n) => this.#logFailure(name, r, n),
+      onQueueFull: (n) => this.#logQueueFull(name, n),
     });
   }
 
@@ -277,6 +280,21 @@ export class TelemetryExporter {
     this.#lastFailureLog.set(name, { at: now, suppressed: 0 });
     this.#log.warn('export failed, data dropped', {
       destination: name, items, retryable: r.retryable, error: r.error.message, ...(last?.suppressed ? { similarFailuresSinceLastReport: last.suppressed } : {}),
+    });
+  }
+
+  /** The backend (or the encoder) is slower than the traffic: one line per destination per interval. */
+  #logQueueFull(name: string, dropped: number): void {
+    const now = Date.now();
+    const key = `${name}:queue_full`;
+    const last = this.#lastFailureLog.get(key);
+    if (last !== undefined && now - last.at < FAILURE_LOG_INTERVAL_MS) {
+      last.suppressed += dropped;
+      return;
+    }
+    this.#lastFailureLog.set(key, { at: now, suppressed: 0 });
+    this.#log.warn('export queue full, data dropped (the backend takes less than the traffic)', {
+      destination: name, dropped, ...(last?.suppressed ? { droppedSinceLastReport: last.suppressed } : {}),
     });
   }
 

@@ -41,6 +41,9 @@ t.test('dead backend: no throw, drops counted, shutdown on time', async (t) => {
   t.equal(mid['traces.exported'], 0);
   t.equal(mid['traces.accepted']! + mid['traces.dropped.queue_full']!, 200, 'every span accounted for');
   t.ok(lines.some((l) => l.includes('export failed')), 'logged');
+  const full = lines.filter((l) => l.includes('export queue full'));
+  t.equal(full.length, 1, 'queue-full drops logged once per interval, not once per drop');
+  t.match(full[0], /traces/);
 
   const before = Date.now();
   await exporter.shutdown(1000);
