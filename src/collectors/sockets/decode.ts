@@ -100,6 +100,11 @@ function peerOf(view: DataView, off: number): { address: string; port: number } 
   return { address: address(family, bytes), port: view.getUint16(off + DATA_HEADER.peerPort, true) };
 }
 
+/** A u64 that stays below 2^53 (generations, stream positions, byte counts) as a number, without a BigInt. */
+function u64(view: DataView, at: number): number {
+  return view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x1_0000_0000;
+}
+
 /** Returns null for short or unknown records (counted by the caller as malformed). */
 export function decodeSocketEvent(view: DataView, off: number, len: number, clock: KernelClock): SocketEvent | null {
   if (len < 1) return null;
@@ -113,11 +118,11 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       pid: view.getUint32(off + DATA_HEADER.pid, true),
       tid: view.getUint32(off + DATA_HEADER.tid, true),
       fd: view.getUint32(off + DATA_HEADER.fd, true),
-      generation: Number(view.getBigUint64(off + DATA_HEADER.generation, true)),
+      generation: u64(view, off + DATA_HEADER.generation),
       direction: view.getUint8(off + DATA_HEADER.direction) === 0 ? 'egress' : 'ingress',
       role: role(view.getUint8(off + DATA_HEADER.role)),
       protocol: view.getUint8(off + DATA_HEADER.protocol),
-      position: Number(view.getBigUint64(off + DATA_HEADER.position, true)),
+      position: u64(view, off + DATA_HEADER.position),
       callLen: view.getUint32(off + DATA_HEADER.callLen, true),
       data: new Uint8Array(view.buffer, view.byteOffset + off + DATA_HEADER.size, n),
       peer: peerOf(view, off),
@@ -134,7 +139,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       type: 'open',
       pid: view.getUint32(off + OPEN_EVENT.pid, true),
       fd: view.getUint32(off + OPEN_EVENT.fd, true),
-      generation: Number(view.getBigUint64(off + OPEN_EVENT.generation, true)),
+      generation: u64(view, off + OPEN_EVENT.generation),
       role: role(view.getUint8(off + OPEN_EVENT.role)),
       family: family === 2 ? 'ipv4' : family === 10 ? 'ipv6' : family === 1 ? 'unix' : 'unknown',
       transport: family === 1 ? 'unknown' : sockType === 1 ? 'tcp' : sockType === 2 ? 'udp' : 'unknown',
@@ -155,9 +160,9 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       type: 'close',
       pid: view.getUint32(off + CLOSE_EVENT.pid, true),
       fd: view.getUint32(off + CLOSE_EVENT.fd, true),
-      generation: Number(view.getBigUint64(off + CLOSE_EVENT.generation, true)),
-      bytesEgress: Number(view.getBigUint64(off + CLOSE_EVENT.bytesEgress, true)),
-      bytesIngress: Number(view.getBigUint64(off + CLOSE_EVENT.bytesIngress, true)),
+      generation: u64(view, off + CLOSE_EVENT.generation),
+      bytesEgress: u64(view, off + CLOSE_EVENT.bytesEgress),
+      bytesIngress: u64(view, off + CLOSE_EVENT.bytesIngress),
       timeNs: clock.toWallNs(view.getBigUint64(off + CLOSE_EVENT.ts, true)),
     };
   }
