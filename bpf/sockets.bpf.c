@@ -118,6 +118,16 @@ struct {
 	__type(value, __u64);
 } generation_counter SEC(".maps");
 
+/* The agent's own connections (OTLP export, Pyroscope) by local port: the receiving end of each, when
+ * it runs on this host (a Collector, Jaeger), is left alone. Tracing it would turn every export into
+ * more spans to export, a feedback loop that costs more the busier the host is. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u16);
+	__type(value, __u8);
+} agent_ports SEC(".maps");
+
 /* Span-aware profiles: a thread serving an HTTP/1 request carries that exchange's tag in the
  * profiler's map (this object reuses the profiler's map by fd when both run; set span_tags then). */
 LANTERN_THREAD_TAGS_MAP;
@@ -291,6 +301,9 @@ static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, struct 
 		init.sock_type = BPF_CORE_READ(sk, sk_type);
 		init.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 		init.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		/* The peer is the agent (its export connection): counters only, like an unknown protocol. */
+		if (init.rport != 0 && bpf_map_lookup_elem(&agent_ports, &init.rport))
+			init.protocol = PROTO_NONE;
 	}
 	if (bpf_map_update_elem(&conns, &key, &init, BPF_ANY) != 0) {
 		lantern_count(SOCK_CTR_CONNS_FULL);
@@ -713,7 +726,29 @@ EXIT_DATA(sendfile64)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct sys_enter_ctx *ctx)
 {
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((id >> 32) == agent_tgid) {
+		/* Not traced, but its local port is remembered at exit (agent_ports). */
+		struct file *f = socket_file(ctx->args[0]);
+		struct call_args a = { .file = (__u64)f, .fd = ctx->args[0], .kind = CALL_CONNECT };
+		if (f)
+			bpf_map_update_elem(&calls, &id, &a, BPF_ANY);
+		return 0;
+	}
 	return save_call(ctx->args[0], 0, 0, CALL_CONNECT, 0);
+}
+
+/* The agent's connect: note its local port (bound by now, also for a non-blocking connect). */
+static __always_inline void note_agent_port(struct file *f)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return;
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u8 one = 1;
+	if (port != 0)
+		bpf_map_update_elem(&agent_ports, &port, &one, BPF_ANY);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -722,6 +757,12 @@ int exit_connect(struct sys_exit_ctx *ctx)
 	struct call_args *a = take_call();
 	if (!a)
 		return 0;
+	if ((bpf_get_current_pid_tgid() >> 32) == agent_tgid) {
+		if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+			note_agent_port((struct file *)a->file);
+		drop_call();
+		return 0;
+	}
 	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
 		conn_for(bpf_get_current_pid_tgid() >> 32, a->fd, (struct file *)a->file, ROLE_CLIENT, true);
 	drop_call();

@@ -57,3 +57,38 @@ t.test('nginx and curl spans reach Jaeger with their attributes, services and pa
   t.notMatch(everything, /e2e-secret/, 'the Authorization header never left the host');
   t.match(readFileSync(file, 'utf8'), /"resourceSpans"/, '--otlp-file has the same spans as OTLP JSON');
 });
+
+t.test('tracing every process: the receiver\'s side of the agent\'s own exports is not traced', async (t) => {
+  const jaeger = await startJaeger();
+  t.teardown(() => jaeger.stop());
+  const nginx = await startNginx();
+  t.teardown(() => nginx.stop());
+  const file = join(mkdtempSync(join(tmpdir(), 'lantern-e2e-')), 'otlp.jsonl');
+  // No --pid: every process, Jaeger's gRPC server included.
+  const agent = startCli(['run', '--otlp-endpoint', jaeger.otlpGrpcEndpoint, '--otlp-file', file, '--port', '0']);
+  t.teardown(() => agent.child.kill('SIGKILL'));
+  await agent.waitForStderr('exporting over OTLP');
+  const url = `http://127.0.0.1:${nginx.port}/index.html?selfcheck=1`;
+  // Several export rounds (the span batch delay is one second) while traffic is traced.
+  for (let i = 0; i < 4; i++) {
+    const curl = spawn('curl', ['-s', '-o', '/dev/null', url, url], { stdio: 'ignore' });
+    await once(curl, 'exit');
+    await new Promise((r) => setTimeout(r, 1200));
+  }
+  agent.child.kill('SIGTERM');
+  const result = await agent.done;
+  t.equal(result.code, 0, result.stderr);
+  const services = new Map<string, number>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.includes('"resourceSpans"')) continue;
+    const req = JSON.parse(line) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: unknown[] }> }> };
+    for (const rs of req.resourceSpans) {
+      const name = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
+      services.set(name, (services.get(name) ?? 0) + rs.scopeSpans.reduce((n, s) => n + s.spans.length, 0));
+    }
+  }
+  t.ok((services.get('nginx') ?? 0) >= 8, `nginx server spans exported (${JSON.stringify([...services])})`);
+  t.ok((await jaeger.services()).includes('nginx'), 'and received by Jaeger');
+  const receiver = [...services.keys()].filter((s) => s.startsWith('jaeger'));
+  t.same(receiver, [], 'no span of the receiver serving the agent\'s exports');
+});
