@@ -1,6 +1,6 @@
 // nginx under load: what protocol tracing costs a real server. One nginx (worker_processes 1, a
-// 3-byte body), loaded on loopback; the agent traces nginx's pids only (never the load tool's, so
-// the load tool's own cost is not inflated by client spans). In one run:
+// 3-byte body), loaded on loopback; by default the agent traces nginx's pids only (never the load
+// tool's, so the load tool's own cost is not inflated by client spans). In one run:
 //
 //  1. fixed rate (default 10,000 req/s over 10 keep-alive connections, 10 s), alternating without
 //     and with the agent: the agent's CPU (utime+stime of its process tree), nginx's CPU;
@@ -23,18 +23,31 @@
 // URL, the agent runs with --collectors sockets,tls, and the spans must also say url.scheme=https.
 // It has its own section in RESULTS.md (see MODES).
 //
-//   npm run build && node dist/benchmarks/nginx.js [--tls] [--rate N] [--connections N] [--duration S]
-//       [--pairs N] [--step-duration S] [--max-rate N] [--wrk-pairs N] [--wrk-duration S]
+// --all-processes measures what a user runs: the agent's defaults (no --pid: every process is traced,
+// default collectors), so loadgen is traced too and each request is two exchanges, loadgen's CLIENT
+// span and nginx's SERVER span ("agent µs per exchange" divides by 2 × requests; completeness counts
+// both kinds for /lantern-bench). Only the fixed-rate part runs (no step search, no wrk), with two
+// sinks in the same run, each in pairs against a without-agent phase: (a) OTLP/gRPC to a real Jaeger
+// (test/helpers/jaeger.ts, the binary the tests use; traces only, see jaegerSink) plus the file, the
+// production path, and (b) the file only. --jaeger off runs (b) alone, without Jaeger. It also
+// reports the start-up time (spawn → sockets collector started, and → ready), the spans the
+// receiver accepted (the agent's export.traces.exported) and Jaeger's CPU. Its own RESULTS.md section.
 //
-// Needs root (the agent loads BPF programs), nginx, wrk, Go (/usr/local/go/bin) and, for --tls, openssl.
+//   npm run build && node dist/benchmarks/nginx.js [--tls | --all-processes [--jaeger on|off]] [--rate N]
+//       [--connections N] [--duration S] [--pairs N] [--step-duration S] [--max-rate N] [--wrk-pairs N]
+//       [--wrk-duration S]
+//
+// Needs root (the agent loads BPF programs), nginx, wrk, Go (/usr/local/go/bin), for --tls openssl,
+// and for --all-processes the Jaeger binary (bash scripts/build-test-tools.sh).
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { type Jaeger, jaegerBinaryPath, jaegerVersion, startJaeger } from '../test/helpers/jaeger.js';
 import { type Nginx, startNginx } from '../test/helpers/nginx.js';
 import { descendants } from '../test/helpers/procs.js';
 import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/tls-cert.js';
@@ -69,14 +82,42 @@ interface Mode {
   collectors: string | null;
   /** Extra arguments to loadgen. */
   loadgenArgs: readonly string[];
+  /**
+   * No --pid: every process is traced, loadgen included, so each request is two exchanges (its CLIENT
+   * span and nginx's SERVER span). Only the fixed-rate part runs, once per sink.
+   */
+  allProcesses: boolean;
 }
 
 const MODES = {
-  http: { section: '## nginx under load (protocol tracing overhead)', scheme: 'http', collectors: null, loadgenArgs: [] },
-  https: { section: '## nginx over HTTPS (TLS tracing overhead)', scheme: 'https', collectors: 'sockets,tls', loadgenArgs: ['-tls'] },
+  http: { section: '## nginx under load (protocol tracing overhead)', scheme: 'http', collectors: null, loadgenArgs: [], allProcesses: false },
+  https: { section: '## nginx over HTTPS (TLS tracing overhead)', scheme: 'https', collectors: 'sockets,tls', loadgenArgs: ['-tls'], allProcesses: false },
+  all: {
+    section: '## Every process traced: nginx + a traced Go client, OTLP/gRPC to Jaeger and file',
+    scheme: 'http', collectors: null, loadgenArgs: [], allProcesses: true,
+  },
 } as const satisfies Record<string, Mode>;
 
 const agentArgs = (mode: Mode): string[] => (mode.collectors === null ? [] : ['--collectors', mode.collectors]);
+/** Exchanges the agent sees per request: nginx's, and with every process traced loadgen's too. */
+const exchangesPerRequest = (mode: Mode): number => (mode.allProcesses ? 2 : 1);
+
+/** Where a "with" phase's agent sends its spans: always its --otlp-file, and maybe a receiver. */
+interface Sink {
+  /** The table column and log label. */
+  name: string;
+  /** OTLP/gRPC traces endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); null: the file only. */
+  tracesEndpoint: string | null;
+}
+
+const FILE_SINK: Sink = { name: 'with agent', tracesEndpoint: null };
+
+/**
+ * The production path: traces over OTLP/gRPC to Jaeger. Traces only: with a base endpoint
+ * (--otlp-endpoint) metrics would go over OTLP/HTTP to <base>/v1/metrics, and the helper's Jaeger has
+ * no metrics pipeline (its /v1/metrics answers 404), so every metrics export would fail.
+ */
+const jaegerSink = (jaeger: Jaeger): Sink => ({ name: 'with agent: OTLP/gRPC to Jaeger + file', tracesEndpoint: jaeger.otlpGrpcEndpoint });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** A timer that does not keep the process alive (for timeouts raced against the real outcome). */
@@ -158,6 +199,19 @@ function socketTracers(): number | null {
 /** Phases during which more sockets programs were loaded than this benchmark's own agent. */
 const foreignTracers: string[] = [];
 
+/** The pid of this process's child running `exe` (the helper does not say Jaeger's pid). */
+function ownChild(exe: string): number {
+  const pid = descendants(process.pid).find((p) => {
+    try {
+      return readlinkSync(`/proc/${p}/exe`) === exe;
+    } catch {
+      return false;
+    }
+  });
+  if (pid === undefined) throw new Error(`no child process runs ${exe}`);
+  return pid;
+}
+
 /** nginx master and worker: the helper may read the pids before the master has forked its worker. */
 async function nginxPids(n: Nginx): Promise<number[]> {
   const master = n.pids[0];
@@ -179,28 +233,38 @@ class AgentProcess {
   readonly #exited: Promise<number | null>;
   #summary: Summary | null = null;
   readonly problems: string[] = [];
+  /** ms from spawn to the sockets collector's "collector started" line, and to the ready line. */
+  readonly startup = { socketsMs: NaN, readyMs: NaN };
 
   private constructor(child: ChildProcess) {
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** Starts the agent and resolves once it says it is writing the span file (its last start-up step). */
-  static async start(pids: number[], file: string, extraArgs: readonly string[]): Promise<AgentProcess> {
+  /**
+   * Starts the agent (every process when `pids` is empty) and resolves once it says it is writing the
+   * span file (its last start-up step).
+   */
+  static async start(pids: number[], file: string, extraArgs: readonly string[], env: Record<string, string> = {}): Promise<AgentProcess> {
     const args = [LANTERN, 'run', ...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', '--otlp-file', file, '--log-format', 'json', ...extraArgs];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     const agent = new AgentProcess(child);
     const ready = new Promise<void>((resolve, reject) => {
       if (child.stderr === null) throw new Error('agent has no stderr');
       createInterface({ input: child.stderr }).on('line', (line) => {
-        let rec: { level?: string; msg?: string; summary?: Summary };
+        let rec: { level?: string; msg?: string; collector?: string; summary?: Summary };
         try {
           rec = JSON.parse(line) as typeof rec;
         } catch {
           agent.problems.push(line);
           return;
         }
-        if (rec.msg === 'writing OTLP JSON lines') resolve();
+        if (rec.msg === 'collector started' && rec.collector === 'sockets') agent.startup.socketsMs = performance.now() - t0;
+        if (rec.msg === 'writing OTLP JSON lines') {
+          agent.startup.readyMs = performance.now() - t0;
+          resolve();
+        }
         if (rec.msg === 'stopped' && rec.summary !== undefined) agent.#summary = rec.summary;
         if (rec.level === 'warn' || rec.level === 'error') agent.problems.push(line);
       });
@@ -234,15 +298,17 @@ class AgentProcess {
 
 interface SpanCount {
   /** nginx server spans for PATH. */
-  matching: number;
+  server: number;
   /** Of those, the ones whose url.scheme is the mode's (https: the plaintext came through the TLS probes). */
   withScheme: number;
+  /** loadgen client spans for PATH (only when every process is traced). */
+  client: number;
   total: number;
   duplicates: number;
 }
 
 async function countSpans(file: string, scheme: Mode['scheme']): Promise<SpanCount> {
-  const out: SpanCount = { matching: 0, withScheme: 0, total: 0, duplicates: 0 };
+  const out: SpanCount = { server: 0, withScheme: 0, client: 0, total: 0, duplicates: 0 };
   if (!existsSync(file)) return out;
   const seen = new Set<string>();
   interface Kv { key: string; value: { stringValue?: string } }
@@ -257,8 +323,10 @@ async function countSpans(file: string, scheme: Mode['scheme']): Promise<SpanCou
           if (seen.has(s.spanId)) out.duplicates++;
           seen.add(s.spanId);
           const attr = (key: string): string | undefined => s.attributes?.find((a) => a.key === key)?.value.stringValue;
+          // OTLP span kinds: 2 SERVER, 3 CLIENT (whose url.full is the whole URL).
+          if (s.kind === 3 && (attr('url.path') === PATH || attr('url.full')?.includes(PATH) === true)) out.client++;
           if (s.kind !== 2 || attr('url.path') !== PATH) continue;
-          out.matching++;
+          out.server++;
           if (attr('url.scheme') === scheme) out.withScheme++;
         }
       }
@@ -299,6 +367,9 @@ interface AgentMeasure {
   spans: SpanCount;
   /** OpenSSL reads/writes of the traced pids that returned plaintext (self-stats; 0 without the tls collector). */
   tlsCalls: number;
+  /** Spans the OTLP receiver acknowledged (self-stats export.traces.exported; NaN without one). */
+  receiverSpans: number;
+  startup: AgentProcess['startup'];
   losses: Record<string, number>;
   stopMs: number;
   problems: string[];
@@ -306,6 +377,10 @@ interface AgentMeasure {
 
 interface Phase<T> {
   withAgent: boolean;
+  /** The agent's sink; null without the agent. */
+  sink: Sink | null;
+  /** Exchanges per request the agent could see (2 when loadgen is traced too). */
+  exchangesPerRequest: number;
   load: T;
   /** Seconds the load lasted (the CPU window). */
   windowS: number;
@@ -316,6 +391,8 @@ interface Phase<T> {
   nginxWaitS: number;
   /** Every CPU's busy time over the window (all processes). */
   machineBusyS: number;
+  /** Jaeger's CPU over the window (NaN when the run has no Jaeger). */
+  receiverCpuS: number;
   agent: AgentMeasure | null;
 }
 
@@ -324,6 +401,10 @@ interface Env {
   nginx: Nginx;
   pids: number[];
   dir: string;
+  /** The "with" variants, each paired with a "without" phase. */
+  sinks: readonly Sink[];
+  /** The run's Jaeger process (for its CPU); null without one. */
+  receiverPid: number | null;
 }
 
 let phaseNo = 0;
@@ -354,8 +435,9 @@ async function waitForQuiet(label: string): Promise<void> {
   if (busy > QUIET) busyStarts.push(`${label} (${fix(busy, 0)} % of one core busy at its start)`);
 }
 
-/** Runs `load` with or without a fresh agent, measuring CPU over its window. */
-async function phase<T>(env: Env, withAgent: boolean, label: string, load: () => Promise<T>): Promise<Phase<T>> {
+/** Runs `load` with a fresh agent exporting to `sink`, or without one (null), measuring CPU over its window. */
+async function phase<T>(env: Env, sink: Sink | null, label: string, load: () => Promise<T>): Promise<Phase<T>> {
+  const withAgent = sink !== null;
   const file = join(env.dir, `spans-${++phaseNo}.jsonl`);
   const checkTracers = (own: number, when: string): void => {
     const n = socketTracers();
@@ -369,7 +451,9 @@ async function phase<T>(env: Env, withAgent: boolean, label: string, load: () =>
     if (i === 0) log('another socket tracer is loaded: waiting up to 30 s for it to go');
     await sleep(500);
   }
-  const agent = withAgent ? await AgentProcess.start(env.pids, file, agentArgs(env.mode)) : null;
+  const agent = sink === null ? null
+    : await AgentProcess.start(env.mode.allProcesses ? [] : env.pids, file, agentArgs(env.mode),
+      sink.tracesEndpoint === null ? {} : { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.tracesEndpoint });
   try {
     await sleep(REST_MS);
     checkTracers(agent === null ? 0 : 1, 'before the load');
@@ -381,6 +465,7 @@ async function phase<T>(env: Env, withAgent: boolean, label: string, load: () =>
     const a0 = agent === null ? 0 : treeCpuSeconds(agent.pid);
     const m0 = agent === null ? 0 : mainThreadCpuSeconds(agent.pid);
     const n0 = treeCpuSeconds(master);
+    const j0 = env.receiverPid === null ? NaN : treeCpuSeconds(env.receiverPid);
     const p0 = workers.reduce((s, w) => s + preemptions(w), 0);
     const w0 = workers.reduce((s, w) => s + runQueueWaitS(w), 0);
     const mw0 = agent === null ? 0 : runQueueWaitS(agent.pid);
@@ -390,14 +475,18 @@ async function phase<T>(env: Env, withAgent: boolean, label: string, load: () =>
     const b1 = machineBusyS();
     const windowS = (performance.now() - t0) / 1000;
     const n1 = treeCpuSeconds(master);
+    const j1 = env.receiverPid === null ? NaN : treeCpuSeconds(env.receiverPid);
     const p1 = workers.reduce((s, w) => s + preemptions(w), 0);
     const w1 = workers.reduce((s, w) => s + runQueueWaitS(w), 0);
     const mw1 = agent === null ? 0 : runQueueWaitS(agent.pid);
     const a1 = agent === null ? 0 : treeCpuSeconds(agent.pid);
     const m1 = agent === null ? 0 : mainThreadCpuSeconds(agent.pid);
     checkTracers(agent === null ? 0 : 1, 'after the load');
-    const nginx = { nginxCpuS: n1 - n0, nginxPreemptions: p1 - p0, nginxWaitS: w1 - w0, machineBusyS: b1 - b0 };
-    if (agent === null) return { withAgent, load: result, windowS, ...nginx, agent: null };
+    const common = {
+      withAgent, sink, exchangesPerRequest: exchangesPerRequest(env.mode), load: result, windowS,
+      nginxCpuS: n1 - n0, nginxPreemptions: p1 - p0, nginxWaitS: w1 - w0, machineBusyS: b1 - b0, receiverCpuS: j1 - j0,
+    };
+    if (agent === null) return { ...common, agent: null };
     await sleep(SETTLE_MS);
     const a2 = treeCpuSeconds(agent.pid);
     if (sampler !== null) clearInterval(sampler);
@@ -406,10 +495,11 @@ async function phase<T>(env: Env, withAgent: boolean, label: string, load: () =>
     const spans = await countSpans(file, env.mode.scheme);
     rmSync(file, { force: true });
     return {
-      withAgent, load: result, windowS, ...nginx,
+      ...common,
       agent: {
         cpuLoadS: a1 - a0, mainThreadLoadS: m1 - m0, mainThreadWaitS: mw1 - mw0, cpuSettleS: a2 - a1, rssRestMiB: rssRest, rssPeakMiB: rssPeak, spans,
         tlsCalls: Number((stopped.summary?.collectors?.sockets as Record<string, unknown> | undefined)?.kernel_tls_calls ?? NaN),
+        receiverSpans: Number(stopped.summary?.export?.['traces.exported'] ?? NaN), startup: agent.startup,
         losses: lossCounters(stopped.summary), stopMs: stopped.stopMs, problems: agent.problems,
       },
     };
@@ -427,20 +517,29 @@ const signed = (n: number, d = 1): string => (Number.isNaN(n) ? '—' : `${n >= 
 const lossText = (l: Record<string, number>): string =>
   Object.keys(l).length === 0 ? 'none' : Object.entries(l).map(([k, v]) => `${k}=${v}`).join(', ');
 
+/** Exchanges the agent should have exported: every request's, once per traced side. */
+const expectedSpans = (p: Phase<LoadResult>): number => p.load.count * p.exchangesPerRequest;
+/** Spans for PATH in the agent's file: nginx's server spans, plus loadgen's client spans when it is traced. */
+const exportedSpans = (p: Phase<LoadResult | WrkResult>): number => (p.agent === null ? NaN : p.agent.spans.server + p.agent.spans.client);
 /** Agent CPU per exchange, tail (export after the window) included. */
 const agentUsPerExchange = (p: Phase<LoadResult>): number =>
-  p.agent === null ? NaN : ((p.agent.cpuLoadS + p.agent.cpuSettleS) / p.load.count) * 1e6;
+  p.agent === null ? NaN : ((p.agent.cpuLoadS + p.agent.cpuSettleS) / expectedSpans(p)) * 1e6;
 const agentCorePct = (p: Phase<LoadResult | WrkResult>): number => (p.agent === null ? NaN : (p.agent.cpuLoadS / p.windowS) * 100);
 const nginxCorePct = (p: Phase<LoadResult | WrkResult>): number => (p.nginxCpuS / p.windowS) * 100;
 const nginxUsPerRequest = (p: Phase<LoadResult>): number => (p.nginxCpuS / p.load.count) * 1e6;
 /** Every CPU's busy time over the window, % of one core (out of 100 × CPUs): shows other sessions' load too. */
 const machinePct = (p: Phase<LoadResult | WrkResult>): number => (p.machineBusyS / p.windowS) * 100;
-const lost = (p: Phase<LoadResult>): number => (p.agent === null ? NaN : p.load.count - p.agent.spans.matching);
-const modeOf = (o: Options): Mode => (o.tls ? MODES.https : MODES.http);
+const lost = (p: Phase<LoadResult>): number => expectedSpans(p) - exportedSpans(p);
+const modeOf = (o: Options): Mode => (o.allProcesses ? MODES.all : o.tls ? MODES.https : MODES.http);
+const loadToolCpuS = (p: Phase<LoadResult>): number => p.load.cpu_user_s + p.load.cpu_sys_s;
 
 interface Options {
   /** HTTPS instead of cleartext HTTP. */
   tls: boolean;
+  /** Every process traced, two sinks (MODES.all). */
+  allProcesses: boolean;
+  /** With allProcesses: also the OTLP/gRPC-to-Jaeger sink. */
+  jaeger: boolean;
   rate: number;
   connections: number;
   duration: number;
@@ -460,53 +559,114 @@ interface Results {
   totalS: number;
 }
 
-function fixedTable(r: Results): string[] {
-  const without = r.fixed.filter((p) => !p.withAgent);
-  const withA = r.fixed.filter((p) => p.withAgent);
+/** Sum of f over the phases. */
+const total = <T>(ps: ReadonlyArray<Phase<T>>, f: (p: Phase<T>) => number): number => ps.reduce((s, p) => s + f(p), 0);
+
+/** The "with" phases of each sink, in the order they ran, with the sink's name. */
+function bySink(ps: ReadonlyArray<Phase<LoadResult>>): Array<{ name: string; phases: Array<Phase<LoadResult>> }> {
+  const names = [...new Set(ps.flatMap((p) => (p.sink === null ? [] : [p.sink.name])))];
+  return names.map((name) => ({ name, phases: ps.filter((p) => p.sink?.name === name) }));
+}
+
+/** Self-stats losses summed over phases. */
+function lossesOf(ps: ReadonlyArray<Phase<LoadResult>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of ps) for (const [k, v] of Object.entries(p.agent?.losses ?? {})) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** Spans the receiver acknowledged and spans in the file (every process's), over the phases; null without a receiver. */
+function receiverCounts(ps: ReadonlyArray<Phase<LoadResult>>): { acknowledged: number; inFile: number } | null {
+  if (!ps.some((p) => p.sink?.tracesEndpoint !== null)) return null;
+  return { acknowledged: total(ps, (p) => p.agent?.receiverSpans ?? NaN), inFile: total(ps, (p) => p.agent?.spans.total ?? 0) };
+}
+
+/** Rows only the every-process mode has: its client spans, its receiver, start-up. */
+function allProcessesRows(
+  row: (name: string, f: (p: Phase<LoadResult>) => number, fmt: (n: number) => string, delta?: 'abs' | 'rel') => string,
+  agentRow: (name: string, cell: (ps: Array<Phase<LoadResult>>) => string) => string,
+  withJaeger: boolean,
+): string[] {
   const m = (ps: Array<Phase<LoadResult>>, f: (p: Phase<LoadResult>) => number): number => median(ps.map(f));
+  return [
+    row('load tool (loadgen, traced too) CPU per request, µs', (p) => (loadToolCpuS(p) / p.load.count) * 1e6, (n) => fix(n, 2), 'abs'),
+    ...(withJaeger ? [row('Jaeger CPU (the receiver), % of one core', (p) => (p.receiverCpuS / p.windowS) * 100, pct, 'abs')] : []),
+    agentRow(`exchanges expected (2 × requests) → spans for \`${PATH}\` exported: nginx SERVER + loadgen CLIENT (all runs)`, (ps) => {
+      const server = total(ps, (p) => p.agent?.spans.server ?? 0);
+      const client = total(ps, (p) => p.agent?.spans.client ?? 0);
+      return `${int(total(ps, expectedSpans))} → ${int(server)} + ${int(client)} (${int(total(ps, lost))} lost)`;
+    }),
+    agentRow('spans the receiver acknowledged (agent self-stats `export.traces.exported`) / every span in the file, all processes (all runs)', (ps) => {
+      const c = receiverCounts(ps);
+      return c === null ? '— (no receiver)' : `${int(c.acknowledged)} / ${int(c.inFile)}`;
+    }),
+    agentRow('start-up, ms: spawn → `collector started` (sockets) / → ready (`writing OTLP JSON lines`)', (ps) =>
+      `${fix(m(ps, (p) => p.agent?.startup.socketsMs ?? NaN), 0)} / ${fix(m(ps, (p) => p.agent?.startup.readyMs ?? NaN), 0)}`),
+    agentRow('agent self-stats: losses (summed over the runs)', (ps) => lossText(lossesOf(ps))),
+  ];
+}
+
+function fixedTable(r: Results): string[] {
+  const mode = modeOf(r.opts);
+  const without = r.fixed.filter((p) => !p.withAgent);
+  const groups = bySink(r.fixed);
+  const m = (ps: Array<Phase<LoadResult>>, f: (p: Phase<LoadResult>) => number): number => median(ps.map(f));
+  /** Measured with and without the agent: the without column, then per sink its value and how it differs. */
   const row = (name: string, f: (p: Phase<LoadResult>) => number, fmt: (n: number) => string, delta: 'abs' | 'rel' | 'none' = 'none'): string => {
     const a = m(without, f);
-    const b = m(withA, f);
-    const d = delta === 'abs' ? signed(b - a) : delta === 'rel' ? `${signed(((b - a) / a) * 100)} %` : '';
-    return `| ${name} | ${fmt(a)} | ${fmt(b)} | ${d} |`;
+    const cells = groups.flatMap(({ phases }) => {
+      const b = m(phases, f);
+      return [fmt(b), delta === 'abs' ? signed(b - a) : delta === 'rel' ? `${signed(((b - a) / a) * 100)} %` : ''];
+    });
+    return `| ${name} | ${fmt(a)} | ${cells.join(' | ')} |`;
   };
-  const made = withA.reduce((s, p) => s + p.load.count, 0);
-  const exported = withA.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
-  const withScheme = withA.reduce((s, p) => s + (p.agent?.spans.withScheme ?? 0), 0);
+  /** The agent's alone: one cell per sink. */
+  const agentRow = (name: string, cell: (ps: Array<Phase<LoadResult>>) => string): string => `| ${name} | — | ${groups.map(({ phases }) => `${cell(phases)} | `).join('')}|`;
+  const agentMedian = (name: string, f: (p: Phase<LoadResult>) => number, fmt: (n: number) => string): string => agentRow(name, (ps) => fmt(m(ps, f)));
   return [
-    '| at the fixed rate (medians) | without agent | with agent | difference |',
-    '|---|---:|---:|---:|',
+    `| at the fixed rate (medians) | without agent | ${groups.map(({ name }) => `${name} | difference`).join(' | ')} |`,
+    `|---|---:|${groups.map(() => '---:|---:|').join('')}`,
     row('achieved req/s', (p) => p.load.rate, int, 'rel'),
     row('latency p50, µs (request written → response read)', (p) => p.load.p50_us, (n) => fix(n, 0), 'abs'),
     row('latency p99, µs', (p) => p.load.p99_us, (n) => fix(n, 0), 'abs'),
     row('latency p99 from the scheduled send time, µs', (p) => p.load.sched_p99_us, (n) => fix(n, 0), 'abs'),
     row('nginx CPU (master+worker), % of one core', nginxCorePct, pct, 'abs'),
     row('nginx CPU per request, µs', nginxUsPerRequest, (n) => fix(n, 2), 'abs'),
-    `| agent CPU (process tree) over the load window, % of one core | — | ${pct(m(withA, agentCorePct))} | |`,
-    `| of which the agent's main (JS) thread, % of one core | — | ${pct(m(withA, (p) => ((p.agent?.mainThreadLoadS ?? NaN) / p.windowS) * 100))} | |`,
-    `| agent CPU per exchange (incl. export after the window), µs | — | ${fix(m(withA, agentUsPerExchange), 1)} | |`,
-    `| agent's main (JS) thread: time runnable but waiting for a CPU, % of the window | — | ${pct(m(withA, (p) => ((p.agent?.mainThreadWaitS ?? NaN) / p.windowS) * 100))} | |`,
+    agentMedian('agent CPU (process tree) over the load window, % of one core', agentCorePct, pct),
+    agentMedian('of which the agent\'s main (JS) thread, % of one core', (p) => ((p.agent?.mainThreadLoadS ?? NaN) / p.windowS) * 100, pct),
+    agentMedian(`agent CPU per exchange (incl. export after the window${mode.allProcesses ? '; exchanges = 2 × requests' : ''}), µs`, agentUsPerExchange, (n) => fix(n, 1)),
+    agentMedian('agent\'s main (JS) thread: time runnable but waiting for a CPU, % of the window', (p) => ((p.agent?.mainThreadWaitS ?? NaN) / p.windowS) * 100, pct),
     row('nginx worker preemptions (involuntary context switches) per 1,000 requests', (p) => (p.nginxPreemptions / p.load.count) * 1000, (n) => fix(n, 0), 'abs'),
     row('nginx worker: time runnable but waiting for a CPU, % of the window', (p) => (p.nginxWaitS / p.windowS) * 100, pct, 'abs'),
-    `| load tool CPU, % of one core | ${pct(m(without, (p) => ((p.load.cpu_user_s + p.load.cpu_sys_s) / p.windowS) * 100))} | `
-      + `${pct(m(withA, (p) => ((p.load.cpu_user_s + p.load.cpu_sys_s) / p.windowS) * 100))} | |`,
-    ...(modeOf(r.opts).scheme === 'https'
-      ? [`| nginx's TLS reads/writes that returned plaintext, per request (agent self-stats: \`kernel_tls_calls\`) | — | ${fix(m(withA, (p) => (p.agent?.tlsCalls ?? NaN) / p.load.count), 2)} | |`]
+    row('load tool CPU, % of one core', (p) => (loadToolCpuS(p) / p.windowS) * 100, pct),
+    ...(mode.scheme === 'https'
+      ? [agentMedian('nginx\'s TLS reads/writes that returned plaintext, per request (agent self-stats: `kernel_tls_calls`)', (p) => (p.agent?.tlsCalls ?? NaN) / p.load.count, (n) => fix(n, 2))]
       : []),
-    `| requests made → nginx server spans exported (all runs) | — | ${int(made)} → ${int(exported)} (${int(made - exported)} lost), `
-      + `${int(withScheme)} of them with url.scheme=${modeOf(r.opts).scheme} | |`,
-    `| agent RSS at rest → peak under load, MiB | — | ${fix(m(withA, (p) => p.agent?.rssRestMiB ?? NaN))} → ${fix(m(withA, (p) => p.agent?.rssPeakMiB ?? NaN))} | |`,
+    ...(mode.allProcesses
+      ? allProcessesRows(row, agentRow, !Number.isNaN(m(without, (p) => p.receiverCpuS)))
+      : [agentRow('requests made → nginx server spans exported (all runs)', (ps) =>
+        `${int(total(ps, (p) => p.load.count))} → ${int(total(ps, exportedSpans))} (${int(total(ps, lost))} lost), `
+          + `${int(total(ps, (p) => p.agent?.spans.withScheme ?? 0))} of them with url.scheme=${mode.scheme}`)]),
+    agentRow('agent RSS at rest → peak under load, MiB', (ps) => `${fix(m(ps, (p) => p.agent?.rssRestMiB ?? NaN))} → ${fix(m(ps, (p) => p.agent?.rssPeakMiB ?? NaN))}`),
   ];
 }
 
+/** How a run is labelled: "with" when there is one sink, else the sink's name. */
+const runLabel = (p: Phase<unknown>): string => (p.sink === null ? 'without' : p.sink === FILE_SINK ? 'with' : p.sink.name);
+
 function fixedRuns(r: Results): string[] {
   return r.fixed.map((p, i) => {
-    const base = `- run ${i + 1} ${p.withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s (${int(p.load.count)} requests, ${p.load.errors} errors, ${p.load.reconnects} reconnects), `
+    const base = `- run ${i + 1} ${runLabel(p)}: ${int(p.load.rate)} req/s (${int(p.load.count)} requests, ${p.load.errors} errors, ${p.load.reconnects} reconnects), `
       + `p50 ${fix(p.load.p50_us, 0)} µs, p99 ${fix(p.load.p99_us, 0)} µs, nginx ${pct(nginxCorePct(p))} (waiting for a CPU ${pct((p.nginxWaitS / p.windowS) * 100)}), `
       + `machine busy ${pct(machinePct(p))} of ${os.availableParallelism() * 100} % (tick-sampled, a noise indicator)`;
     if (p.agent === null) return base;
-    return `${base}, agent ${pct(agentCorePct(p))} = ${fix(agentUsPerExchange(p))} µs/exchange (JS thread waiting for a CPU ${pct((p.agent.mainThreadWaitS / p.windowS) * 100)}), spans ${int(p.agent.spans.matching)} `
-      + `(${int(lost(p))} lost), RSS ${fix(p.agent.rssRestMiB)} → ${fix(p.agent.rssPeakMiB)} MiB, self-stats losses: ${lossText(p.agent.losses)}`;
+    const a = p.agent;
+    const every = p.exchangesPerRequest === 1 ? ''
+      : ` = ${int(a.spans.server)} server + ${int(a.spans.client)} client of ${int(expectedSpans(p))} expected; ${int(a.spans.total)} spans in the file (all processes), `
+        + `${Number.isNaN(a.receiverSpans) ? 'no receiver' : `${int(a.receiverSpans)} acknowledged by the receiver`}; `
+        + `start-up ${fix(a.startup.socketsMs, 0)} ms to sockets, ${fix(a.startup.readyMs, 0)} ms to ready`;
+    return `${base}, agent ${pct(agentCorePct(p))} = ${fix(agentUsPerExchange(p))} µs/exchange (JS thread waiting for a CPU ${pct((a.mainThreadWaitS / p.windowS) * 100)}), spans ${int(exportedSpans(p))} `
+      + `(${int(lost(p))} lost)${every}, RSS ${fix(a.rssRestMiB)} → ${fix(a.rssPeakMiB)} MiB, self-stats losses: ${lossText(a.losses)}`;
   });
 }
 
@@ -516,7 +676,7 @@ function stepTable(r: Results): string[] {
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const p of r.steps) {
-    rows.push(`| ${int(p.load.target_rate)} | ${p.load.connections} | ${int(p.load.rate)} | ${int(p.load.count)} | ${int(p.agent?.spans.matching ?? NaN)} | ${int(lost(p))} | `
+    rows.push(`| ${int(p.load.target_rate)} | ${p.load.connections} | ${int(p.load.rate)} | ${int(p.load.count)} | ${int(exportedSpans(p))} | ${int(lost(p))} | `
       + `${pct(agentCorePct(p))} | ${fix(agentUsPerExchange(p))} | ${pct(nginxCorePct(p))} | ${fix(p.load.p99_us, 0)} | ${fix(p.agent?.rssPeakMiB ?? NaN)} | ${lossText(p.agent?.losses ?? {})} |`);
   }
   return rows;
@@ -530,7 +690,7 @@ function wrkTable(r: Results): string[] {
     const b = r.wrk[i + 1];
     if (a === undefined || b === undefined) continue;
     ratios.push(b.load.rate / a.load.rate);
-    const spans = b.agent?.spans.matching ?? NaN;
+    const spans = exportedSpans(b);
     rows.push(`| ${i / 2 + 1} | ${int(a.load.rate)} | ${int(b.load.rate)} | ${fix(b.load.rate / a.load.rate, 3)} | `
       + `${int(spans)} / ${int(b.load.requests)} (${pct((spans / b.load.requests) * 100)}) | ${pct(agentCorePct(b))} | ${lossText(b.agent?.losses ?? {})} |`);
   }
@@ -560,19 +720,21 @@ function firstLine(cmd: string, fallback: string): string {
   }
 }
 
-function toolVersions(mode: Mode): string {
+function toolVersions(o: Options): string {
+  const mode = modeOf(o);
   const nginx = firstLine('nginx -v', 'nginx').replace('nginx version: ', '');
-  const wrkV = firstLine('wrk -v', 'wrk').split(' ').slice(0, 2).join(' '); // `wrk -v` exits 1 after its banner
+  const wrkV = mode.allProcesses ? '' : `, ${firstLine('wrk -v', 'wrk').split(' ').slice(0, 2).join(' ')}`; // `wrk -v` exits 1 after its banner
   const go = firstLine('/usr/local/go/bin/go version', 'go').split(' ')[2] ?? 'go';
   const openssl = mode.scheme === 'https' ? `, ${firstLine('openssl version', 'OpenSSL').split(' ').slice(0, 2).join(' ')} (nginx's and wrk's libssl)` : '';
-  return `${nginx}, ${wrkV}, loadgen built with ${go}${openssl}`;
+  const jaeger = mode.allProcesses && o.jaeger ? `, Jaeger ${jaegerVersion()} all-in-one (\`${jaegerBinaryPath()}\`)` : '';
+  return `${nginx}${wrkV}, loadgen built with ${go}${openssl}${jaeger}`;
 }
 
 /** What the HTTPS runs do differently, for the section's method paragraph. */
 function tlsMethod(r: Results): string[] {
   const negotiated = [...new Set([...r.fixed, ...r.steps].map((p) => p.load.tls).filter((t) => t !== undefined))].join(', ') || 'unknown';
   const all = [...r.fixed, ...r.steps, ...r.wrk].filter((p) => p.agent !== null);
-  const spans = all.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
+  const spans = all.reduce((s, p) => s + (p.agent?.spans.server ?? 0), 0);
   const https = all.reduce((s, p) => s + (p.agent?.spans.withScheme ?? 0), 0);
   return [
     'Over HTTPS: nginx listens with `ssl` (a self-signed P-256 certificate from `test/helpers/tls-cert.ts`, `ssl_protocols TLSv1.2 TLSv1.3`);',
@@ -587,27 +749,52 @@ function tlsMethod(r: Results): string[] {
   ];
 }
 
-function section(command: string, r: Results): string {
-  const o = r.opts;
-  const mode = modeOf(o);
-  const withF = r.fixed.filter((p) => p.withAgent);
-  const us = median(withF.map(agentUsPerExchange));
-  const nginxDelta = median(withF.map(nginxUsPerRequest)) - median(r.fixed.filter((p) => !p.withAgent).map(nginxUsPerRequest));
-  const wrkRatio = median(r.wrk.filter((p) => p.withAgent).map((p) => p.load.rate)) / median(r.wrk.filter((p) => !p.withAgent).map((p) => p.load.rate));
-  const made = withF.reduce((s, p) => s + p.load.count, 0);
-  const exported = withF.reduce((s, p) => s + (p.agent?.spans.matching ?? 0), 0);
-  const allRss = [...r.fixed, ...r.steps, ...r.wrk].map((p) => p.agent?.rssPeakMiB ?? NaN).filter((x) => !Number.isNaN(x));
+/** What every section opens with: the heading, what ran, when, where, with what. */
+function preamble(command: string, r: Results): string[] {
   return [
-    mode.section,
+    modeOf(r.opts).section,
     '',
     `Command: \`${command}\` (as root, after \`npm run build\`)  `,
     `Date: ${new Date().toISOString().slice(0, 10)}  `,
     `Commit: ${commit()}  `,
     `Machine: ${machine()}  `,
-    `Tools: ${toolVersions(mode)}  `,
+    `Tools: ${toolVersions(r.opts)}  `,
     `Total run time: ${Math.round(r.totalS)} s; nothing pinned (nginx, the agent and the load tool share the CPUs, as on a node)`,
     '',
-    `nginx 1 worker (\`test/helpers/nginx.ts\`, access log off) answers \`GET ${PATH}\` with \`return 200 "ok\\n"\` (3-byte body) on loopback${mode.scheme === 'https' ? ' over HTTPS' : ''}.`,
+    `nginx 1 worker (\`test/helpers/nginx.ts\`, access log off) answers \`GET ${PATH}\` with \`return 200 "ok\\n"\` (3-byte body) on loopback${modeOf(r.opts).scheme === 'https' ? ' over HTTPS' : ''}.`,
+  ];
+}
+
+/** The load tool and the shared machine, for the method paragraph. */
+const LOAD_AND_MACHINE = [
+  'The fixed-rate load is `benchmarks/loadgen` (Go): each keep-alive connection sends on its own fixed schedule, one request',
+  'in flight, open-loop (late requests are sent at once, the schedule does not slip); latency is request written → response',
+  'read, and "from the scheduled send time" includes waiting behind a slow exchange (Go timers wake at ~1 ms granularity,',
+  'so that figure carries up to ~1 ms of timer slack by construction). The machine is shared: before each phase the benchmark',
+  'waits (60 s at most over the whole run) for the CPUs to be idle and for other sessions\' socket tracers to be unloaded,',
+  'and flags the phases where that did not hold; "machine busy" per run is /proc/stat, a tick-sampled noise indicator.',
+  '',
+];
+
+/** Phases measured on a machine that was not as it should be. */
+function machineWarnings(): string[] {
+  return [
+    ...(foreignTracers.length === 0 ? [] : [`**Warning: another socket tracer was loaded during ${foreignTracers.join('; ')}.**`, '']),
+    ...(busyStarts.length === 0 ? [] : [`**Warning: the machine was busy with other work when these phases started: ${busyStarts.join('; ')}.**`, '']),
+  ];
+}
+
+function section(command: string, r: Results): string {
+  const o = r.opts;
+  const mode = modeOf(o);
+  if (mode.allProcesses) return allProcessesSection(command, r);
+  const withF = r.fixed.filter((p) => p.withAgent);
+  const us = median(withF.map(agentUsPerExchange));
+  const nginxDelta = median(withF.map(nginxUsPerRequest)) - median(r.fixed.filter((p) => !p.withAgent).map(nginxUsPerRequest));
+  const wrkRatio = median(r.wrk.filter((p) => p.withAgent).map((p) => p.load.rate)) / median(r.wrk.filter((p) => !p.withAgent).map((p) => p.load.rate));
+  const allRss = [...r.fixed, ...r.steps, ...r.wrk].map((p) => p.agent?.rssPeakMiB ?? NaN).filter((x) => !Number.isNaN(x));
+  return [
+    ...preamble(command, r),
     `The agent (\`node bin/lantern.js run --pid <master> --pid <worker> --port 0 --otlp-file F --log-format json${agentArgs(mode).map((a) => ` ${a}`).join('')}\`, local mode,`,
     `${mode.collectors === null ? 'default collectors' : `collectors ${mode.collectors}`}) traces **nginx's two pids only**: the load tool is not traced, so it makes no client spans and its own`,
     'syscalls do not run the BPF programs\' work. It is started fresh for every "with" phase, left at rest for',
@@ -616,13 +803,7 @@ function section(command: string, r: Results): string {
     'agent\'s CPU: it is the span sink here). CPU is utime+stime from /proc/<pid>/stat',
     '(agent: its process tree; nginx: master+worker, where the BPF programs\' cost is billed) over the load window;',
     `"agent µs/exchange" adds the agent's CPU in the ${SETTLE_MS / 1000} s after the window (the span queue exports up to 1 s late).`,
-    'The fixed-rate load is `benchmarks/loadgen` (Go): each keep-alive connection sends on its own fixed schedule, one request',
-    'in flight, open-loop (late requests are sent at once, the schedule does not slip); latency is request written → response',
-    'read, and "from the scheduled send time" includes waiting behind a slow exchange (Go timers wake at ~1 ms granularity,',
-    'so that figure carries up to ~1 ms of timer slack by construction). The machine is shared: before each phase the benchmark',
-    'waits (60 s at most over the whole run) for the CPUs to be idle and for other sessions\' socket tracers to be unloaded,',
-    'and flags the phases where that did not hold; "machine busy" per run is /proc/stat, a tick-sampled noise indicator.',
-    '',
+    ...LOAD_AND_MACHINE,
     ...(mode.scheme === 'https' ? tlsMethod(r) : []),
     `### Fixed rate: ${int(o.rate)} req/s, ${o.connections} connections, ${o.duration} s — ${o.pairs} pairs, without/with alternating`,
     '',
@@ -631,7 +812,7 @@ function section(command: string, r: Results): string {
     ...fixedRuns(r),
     '',
     `**At ${int(o.rate)} req/s the agent used ${fix(us)} µs of CPU per exchange (≈ ${int(1e6 / us)} exchanges/s per core if nothing else limited it); `
-      + `nginx's own CPU per request changed by ${signed(nginxDelta, 2)} µs; ${int(made - exported)} of ${int(made)} exchanges were not exported.**`,
+      + `nginx's own CPU per request changed by ${signed(nginxDelta, 2)} µs; ${int(total(withF, lost))} of ${int(total(withF, expectedSpans))} exchanges were not exported.**`,
     '',
     `### Highest rate with no exchange lost (step search: doubling from 5,000 req/s, then one step halfway back after the first loss; ${o.stepDuration} s per step, with the agent; connections = max(10, rate/1000))`,
     '',
@@ -645,8 +826,7 @@ function section(command: string, r: Results): string {
     '',
     `**With the agent, nginx served ${fix(wrkRatio * 100)} % of its throughput without it (${signed((wrkRatio - 1) * 100)} %).**`,
     '',
-    ...(foreignTracers.length === 0 ? [] : [`**Warning: another socket tracer was loaded during ${foreignTracers.join('; ')}.**`, '']),
-    ...(busyStarts.length === 0 ? [] : [`**Warning: the machine was busy with other work when these phases started: ${busyStarts.join('; ')}.**`, '']),
+    ...machineWarnings(),
     '### Memory',
     '',
     `Agent VmRSS at rest (${REST_MS / 1000} s after start-up): median ${fix(median([...r.fixed, ...r.steps, ...r.wrk].map((p) => p.agent?.rssRestMiB ?? NaN)))} MiB; `
@@ -656,12 +836,64 @@ function section(command: string, r: Results): string {
   ].join('\n');
 }
 
+/** --all-processes: the agent as a user runs it, two sinks, fixed rate only. */
+function allProcessesSection(command: string, r: Results): string {
+  const o = r.opts;
+  const groups = bySink(r.fixed);
+  const ms = (ps: Array<Phase<LoadResult>>, f: (s: AgentProcess['startup']) => number): string => fix(median(ps.map((p) => (p.agent === null ? NaN : f(p.agent.startup)))), 0);
+  const verdicts = groups.map(({ name, phases }) => {
+    const c = receiverCounts(phases);
+    return `**${name.replace(/^with agent: /, '')}: ${fix(median(phases.map(agentUsPerExchange)))} µs of agent CPU per exchange**, `
+      + `${int(total(phases, lost))} of ${int(total(phases, expectedSpans))} exchanges not in the file, `
+      + (c === null ? '' : `${int(c.inFile - c.acknowledged)} of the file's ${int(c.inFile)} spans not acknowledged by the receiver, `)
+      + `start-up ${ms(phases, (s) => s.socketsMs)} ms to tracing sockets (${ms(phases, (s) => s.readyMs)} ms to ready)`;
+  });
+  const viaJaeger = o.jaeger ? [
+    `(a) **OTLP/gRPC to Jaeger + file** (the production path): the agent also gets \`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:<port>\`,`,
+    `the OTLP/gRPC receiver of one Jaeger ${jaegerVersion()} all-in-one for the whole run (\`test/helpers/jaeger.ts\`, the binary the e2e tests use,`,
+    'in-memory storage of up to 100,000 traces; idle in the other phases, and traced too). Every span goes to both destinations.',
+    'Traces only: with `--otlp-endpoint` metrics would go over OTLP/HTTP to `<endpoint>/v1/metrics`, and this Jaeger has no',
+    'metrics pipeline (its `/v1/metrics` answers 404), so the metrics export would fail; the histograms still go to the file.',
+    '**Spans at the receiver are counted by the agent\'s self-stats `export.traces.exported`** (spans of the Export calls Jaeger',
+    'acknowledged, read from the agent\'s final `stopped` summary), against every span in the file: Jaeger\'s own',
+    '`otelcol_receiver_accepted_spans` is not available, as the helper\'s config turns Jaeger\'s telemetry off.',
+  ] : [];
+  return [
+    ...preamble(command, r),
+    'The agent runs as a user runs it, with its defaults: `node bin/lantern.js run --port 0 --otlp-file F --log-format json`,',
+    '**no `--pid`: every process is traced** (nginx, loadgen, Jaeger, this benchmark, anything else running), default collectors.',
+    'So loadgen is traced too and **each request is two exchanges**: loadgen\'s CLIENT span and nginx\'s SERVER span;',
+    `"agent µs/exchange" divides the agent's CPU (process tree, over the load window plus the ${SETTLE_MS / 1000} s after it, as the span`,
+    'queue exports up to 1 s late) by **2 × requests**, and spans counted are SERVER spans (kind 2) whose `url.path` is',
+    `\`${PATH}\` plus CLIENT spans (kind 3) whose \`url.path\` is \`${PATH}\` (or whose \`url.full\` contains it). The BPF programs' cost`,
+    'is billed to the traced processes: nginx and loadgen. Two sinks, each in its own "with" phases:',
+    ...viaJaeger,
+    `(${o.jaeger ? 'b' : 'a'}) **file only**: \`--otlp-file\` alone (local mode).`,
+    `Each pair is a phase without the agent then one with it, for each sink in turn; the "without agent" column is the median of every`,
+    'phase without it, and each difference is against it. The agent is started fresh for every "with" phase, left at rest',
+    `for ${REST_MS / 1000} s, then loaded; after the load it gets ${SETTLE_MS / 1000} s to export, is stopped with SIGTERM and its span file is read after it`,
+    'exited. Start-up is measured from spawning the agent to its JSON log line `collector started` for the `sockets` collector',
+    '(tracing sockets), and to `writing OTLP JSON lines` (its last start-up line, what the benchmark waits for); medians over the',
+    '"with" phases. No step search and no wrk phase in this mode.',
+    ...LOAD_AND_MACHINE,
+    `### Fixed rate: ${int(o.rate)} req/s, ${o.connections} connections, ${o.duration} s — ${o.pairs} pairs per sink, without/with alternating`,
+    '',
+    ...fixedTable(r),
+    '',
+    ...fixedRuns(r),
+    '',
+    `At ${int(o.rate)} req/s with every process traced: ${verdicts.join('; ')}.`,
+    '',
+    ...machineWarnings(),
+  ].join('\n');
+}
+
 // --- main ------------------------------------------------------------------------------------
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
-      tls: { type: 'boolean' }, rate: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, pairs: { type: 'string' },
+      tls: { type: 'boolean' }, 'all-processes': { type: 'boolean' }, jaeger: { type: 'string' }, rate: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, pairs: { type: 'string' },
       'step-duration': { type: 'string' }, 'max-rate': { type: 'string' }, 'wrk-pairs': { type: 'string' }, 'wrk-duration': { type: 'string' },
     },
   });
@@ -676,7 +908,10 @@ function options(): Options {
     wrkDuration: Number(values['wrk-duration'] ?? 5),
   };
   for (const [k, v] of Object.entries(numbers)) if (!(Number.isInteger(v) && v > 0)) throw new RangeError(`--${k} must be a positive whole number`);
-  return { tls: values.tls === true, ...numbers };
+  const allProcesses = values['all-processes'] === true;
+  if (allProcesses && values.tls === true) throw new RangeError('--all-processes measures cleartext HTTP: leave out --tls');
+  if (values.jaeger !== undefined && (!allProcesses || !['on', 'off'].includes(values.jaeger))) throw new RangeError('--jaeger on|off goes with --all-processes');
+  return { tls: values.tls === true, allProcesses, jaeger: values.jaeger !== 'off', ...numbers };
 }
 
 const log = (msg: string): void => void process.stderr.write(`[nginx bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -687,21 +922,24 @@ async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results,
 
   const fixed: Array<Phase<LoadResult>> = [];
   for (let i = 0; i < o.pairs; i++) {
-    for (const withAgent of [false, true]) {
-      const p = await phase(env, withAgent, `fixed-rate run ${fixed.length + 1} (${withAgent ? 'with' : 'without'})`,
-        () => loadgen(bin, env, o.rate, o.connections, o.duration));
-      fixed.push(p);
-      log(fixedRuns({ opts: o, fixed: [p], steps: [], stepVerdict: '', wrk: [], totalS: 0 })[0]?.replace(/^- run 1/, `fixed pair ${i + 1}`) ?? '');
-      for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
+    for (const sink of env.sinks) {
+      for (const s of [null, sink]) {
+        const p = await phase(env, s, `fixed-rate run ${fixed.length + 1} (${s === null ? 'without' : s.name})`,
+          () => loadgen(bin, env, o.rate, o.connections, o.duration));
+        fixed.push(p);
+        log(fixedRuns({ opts: o, fixed: [p], steps: [], stepVerdict: '', wrk: [], totalS: 0 })[0]?.replace(/^- run 1/, `fixed pair ${i + 1}`) ?? '');
+        for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
+      }
     }
   }
+  if (env.mode.allProcesses) return { opts: o, fixed, steps: [], stepVerdict: '', wrk: [] };
 
   const steps: Array<Phase<LoadResult>> = [];
   const step = async (rate: number): Promise<{ p: Phase<LoadResult>; lossless: boolean; reached: boolean }> => {
     const conns = Math.max(10, Math.ceil(rate / 1000));
-    const p = await phase(env, true, `step ${int(rate)} req/s`, () => loadgen(bin, env, rate, conns, o.stepDuration));
+    const p = await phase(env, FILE_SINK, `step ${int(rate)} req/s`, () => loadgen(bin, env, rate, conns, o.stepDuration));
     steps.push(p);
-    log(`step ${rate} req/s: achieved ${int(p.load.rate)}, requests ${p.load.count}, spans ${p.agent?.spans.matching} `
+    log(`step ${rate} req/s: achieved ${int(p.load.rate)}, requests ${p.load.count}, spans ${exportedSpans(p)} `
       + `(url.scheme=${env.mode.scheme}: ${p.agent?.spans.withScheme}), lost ${lost(p)}, `
       + `agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent?.losses ?? {})}`);
     for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
@@ -736,10 +974,10 @@ async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results,
   const wrkRuns: Array<Phase<WrkResult>> = [];
   for (let i = 0; i < o.wrkPairs; i++) {
     for (const withAgent of [false, true]) {
-      const p = await phase(env, withAgent, `wrk pair ${i + 1} (${withAgent ? 'with' : 'without'})`, () => wrk(env, o.wrkDuration));
+      const p = await phase(env, withAgent ? FILE_SINK : null, `wrk pair ${i + 1} (${withAgent ? 'with' : 'without'})`, () => wrk(env, o.wrkDuration));
       wrkRuns.push(p);
       log(`wrk pair ${i + 1} ${withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s, ${p.load.requests} requests`
-        + (p.agent === null ? '' : `, spans ${p.agent.spans.matching} (url.scheme=${env.mode.scheme}: ${p.agent.spans.withScheme}), agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent.losses)}`)
+        + (p.agent === null ? '' : `, spans ${p.agent.spans.server} (url.scheme=${env.mode.scheme}: ${p.agent.spans.withScheme}), agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent.losses)}`)
         + (p.load.errors === null ? '' : `, ${p.load.errors}`));
     }
   }
@@ -755,13 +993,19 @@ async function main(): Promise<void> {
   const cert: TlsCertificate | undefined = o.tls ? makeSelfSignedCertificate() : undefined;
   const dir = mkdtempSync(join(os.tmpdir(), 'lantern-nginx-bench-'));
   let results: Omit<Results, 'totalS'>;
+  let jaeger: Jaeger | null = null;
   try {
     const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "${BODY.replace('\n', '\\n')}"; }`, ...(cert === undefined ? {} : { tls: cert }) });
     try {
       const pids = await nginxPids(nginx);
       log(`nginx on ${mode.scheme}://127.0.0.1:${nginx.port}, pids ${pids.join(', ')}`);
-      results = await measure({ mode, nginx, pids, dir }, bin, o);
+      jaeger = mode.allProcesses && o.jaeger ? await startJaeger() : null;
+      const fileSink = mode.allProcesses ? { name: 'with agent: file only', tracesEndpoint: null } : FILE_SINK;
+      const sinks = jaeger === null ? [fileSink] : [jaegerSink(jaeger), fileSink];
+      if (jaeger !== null) log(`Jaeger: OTLP/gRPC on ${jaeger.otlpGrpcEndpoint}`);
+      results = await measure({ mode, nginx, pids, dir, sinks, receiverPid: jaeger === null ? null : ownChild(jaegerBinaryPath()) }, bin, o);
     } finally {
+      await jaeger?.stop();
       await nginx.stop();
       rmSync(dirname(nginx.root), { recursive: true, force: true }); // the helper leaves its prefix behind
     }
