@@ -49,9 +49,14 @@ export interface RingConsumerOptions {
   onBatch(batch: RecordBatch): void;
   /** Capacity of one batch; records larger than this are counted as oversize. Default 1 MiB. */
   batchBytes?: number;
-  /** Batches that may wait for JS; more are dropped whole and counted. Default 16. */
+  /**
+   * Batches that may wait for JS. While all are taken, the batch being filled is held back (it
+   * fills up rather than leaving half empty); a full batch that finds none free is dropped whole and
+   * counted. Default 16.
+   */
   maxPendingBatches?: number;
-  /** A partly filled batch is delivered at most this long after its first record. Default 10 ms. */
+  /** A partly filled batch is delivered at most this long after its first record (unless JS is
+   * behind, see maxPendingBatches). Default 10 ms. */
   flushMs?: number;
   /**
    * The rings are swept at least this often even when no producer woke the consumer, so programs

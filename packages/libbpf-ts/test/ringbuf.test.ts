@@ -45,6 +45,33 @@ t.test('records arrive batched, in order, with their ring index', async (t) => {
   t.equal(s.droppedRecords, 0);
 });
 
+t.test('a JS stall fills the held batch instead of dropping small ones', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  let delivered = 0;
+  // Two slots and a 1 ms flush: without holding back, a 300 ms stall would hand over (and drop) a
+  // near-empty batch every millisecond.
+  const consumer = new RingBufferConsumer([obj.map('events')], { maxPendingBatches: 2, flushMs: 1, pollMs: 1, onBatch: (b) => (delivered += b.count) });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  t.teardown(() => link.close());
+  // The JS thread is busy for 300 ms while records keep coming, 20 per millisecond (~6,000 records,
+  // well under one batch's capacity).
+  const start = Date.now();
+  let produced = 0;
+  for (let ms = 0; ms < 300; ms++) {
+    getppidTimes(20);
+    produced += 20;
+    while (Date.now() < start + ms + 1) {
+      // busy: the event loop cannot take a batch
+    }
+  }
+  await waitFor(() => delivered >= produced);
+  await consumer.closeAndFlush();
+  t.equal(consumer.stats().droppedRecords, 0, `no record dropped (${produced} produced during the stall)`);
+  t.equal(delivered, produced);
+});
+
 t.test('a full kernel ring drops records and the program counts them', async (t) => {
   const obj = load(2048);
   t.teardown(() => obj.close());

@@ -214,7 +214,11 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     while (!stop_.load()) {
       // Producers may submit without waking us (BPF_RB_NO_WAKEUP): the idle timeout is a sweep.
       int timeout = static_cast<int>(pollMs_);
-      if (current_->count > 0) {
+      // While JS is behind (every pending slot taken) a partial batch is not handed over: it keeps
+      // filling up to its size, so a stall of the JS thread costs buffer bytes, not whole batches of
+      // a few milliseconds each. Only a full batch that finds no slot is dropped.
+      bool canFlush = shared_->counters.pending.load() < shared_->maxPending;
+      if (current_->count > 0 && canFlush) {
         uint64_t age = NowMs() - firstRecordMs_;
         timeout = age >= flushMs_ ? 0 : static_cast<int>(flushMs_ - age);
       }
@@ -226,7 +230,10 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
         shared_->counters.pollErrors++;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      if (current_->count > 0 && NowMs() - firstRecordMs_ >= flushMs_) Flush();
+      if (current_->count > 0 && NowMs() - firstRecordMs_ >= flushMs_ &&
+          shared_->counters.pending.load() < shared_->maxPending) {
+        Flush();
+      }
     }
     // Final drain so that close() delivers everything already in the rings.
     ring_buffer__consume(rb_);
