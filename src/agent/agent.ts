@@ -19,6 +19,7 @@ import { type ControlServer, startControlServer } from '../server/server.js';
 import { ProfilerCollector } from '../collectors/profiler/collector.js';
 import { SocketsCollector } from '../collectors/sockets/collector.js';
 import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
+import { SpanShedder } from './span-shedder.js';
 import { SpanTagIndex } from './span-tags.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
@@ -66,6 +67,8 @@ export class Agent {
   readonly #extraSinks: TelemetrySink[] = [];
   /** Which span each served HTTP/1 exchange became, for the profiler's span labels. */
   readonly #spanTags: SpanTagIndex;
+  /** Which spans are exported when there are more than the agent can afford (metrics never shed). */
+  readonly #shedder: SpanShedder;
   #server: ControlServer | null = null;
   #summaryTimer: NodeJS.Timeout | null = null;
   #stopped: AgentSummary | null = null;
@@ -85,16 +88,22 @@ export class Agent {
       baseResource: attributesToKeyValues(base),
       emit: (request) => this.#file?.writeBatch(request),
     });
+    // The local view sees every span as it is built (its RED counts all traffic, shed spans too).
     const sinks: TelemetrySink[] = [
-      { spans: (s) => this.#view.addSpans(s), histograms: () => undefined },
       { spans: (s) => this.#exporter.exportSpans(s), histograms: (p) => this.#exporter.recordHistograms(p) },
       { spans: (s) => this.#extraSinks.forEach((x) => x.spans(s)), histograms: (p) => this.#extraSinks.forEach((x) => x.histograms(p)) },
     ];
     // Kept for two profiler intervals: the profiler resolves tags when it drains, after the samples.
     this.#spanTags = new SpanTagIndex({ retentionMs: 2 * config.profiler.intervalSeconds * 1000 + 10_000 });
     const profiling = config.collectors.includes('profiler') && config.collectors.includes('sockets');
+    this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
     this.#pipeline = new ExchangePipeline({
-      metadata: this.#metadata, sinks, ...(profiling ? { onSpan: (ex, span) => this.#spanTags.note(ex, span) } : {}),
+      metadata: this.#metadata, sinks, shedder: this.#shedder,
+      onSpan: (ex, span, exported) => {
+        this.#view.addSpan(span);
+        // Profiles point only at spans that reach the backend.
+        if (profiling && exported) this.#spanTags.note(ex, span);
+      },
     });
     this.#exporter.setSelfMetrics(
       { key: `lantern:${process.pid}`, attributes: { ...base, 'service.name': config.serviceName, 'process.pid': process.pid, 'process.executable.name': 'lantern' } },
@@ -125,7 +134,10 @@ export class Agent {
         `collector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not available yet (this build has: ${availableCollectors().join(', ')})`);
     }
     preflight(this.log);
-    const ctx = { config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata };
+    const ctx = {
+      config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata,
+      reportPressure: (p: number) => this.#shedder.reportPressure(p),
+    };
     // The profiler starts first: the socket tracer tags serving threads in the profiler's own map.
     const names = [...this.config.collectors].sort((a, b) => Number(b === 'profiler') - Number(a === 'profiler'));
     for (const name of names) {

@@ -12,6 +12,11 @@ export interface CollectorContext {
   sink: RecordSink;
   /** Process → resource, shared so collectors can read /proc while a process is still alive. */
   metadata: ProcessMetadata;
+  /**
+   * How full the collector's queue towards JavaScript is, 0 … 1, reported as it goes: the agent
+   * sheds spans (never metrics) while it is filling, before raw events would have to be dropped.
+   */
+  reportPressure?(pressure: number): void;
 }
 
 export interface Collector {

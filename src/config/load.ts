@@ -21,6 +21,7 @@ export interface ConfigFlags {
   logLevel?: string;
   logFormat?: string;
   port?: string;
+  maxSpansPerSecond?: string;
 }
 
 const SIGNALS = ['traces', 'metrics', 'logs'] as const;
@@ -78,7 +79,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -121,6 +122,11 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyFileOtlp(c, mapping(d, 'otlp', path, problems), path, problems);
   applyFileServer(c, mapping(d, 'server', path, problems), path, problems);
   applyProfilerFile(c.profiler, mapping(d, 'profiler', path, problems), path, problems);
+  const spans = mapping(d, 'spans', path, problems);
+  if (spans) {
+    for (const k of Object.keys(spans)) if (k !== 'max_per_second') problems.add(path, `spans.${k}`, 'unknown setting (known: max_per_second)');
+    if (spans.max_per_second !== undefined) setMaxSpans(c, spans.max_per_second, path, 'spans.max_per_second', problems);
+  }
   const log = mapping(d, 'log', path, problems);
   if (log) {
     if (log.level !== undefined) setLogLevel(c, log.level, path, 'log.level', problems);
@@ -176,6 +182,12 @@ function applyFileServer(c: AgentConfig, s: Record<string, unknown> | undefined,
     if (typeof s.token === 'string' && s.token.length >= 16) c.server.token = s.token;
     else problems.add(path, 'server.token', 'expected a string of at least 16 characters');
   }
+}
+
+function setMaxSpans(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 0) problems.add(source, path, `expected a whole number of spans per second (0: no limit), got ${describe(v)}`);
+  else c.spans.maxPerSecond = n;
 }
 
 function setHost(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
@@ -257,4 +269,5 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.logLevel !== undefined) setLogLevel(c, f.logLevel, 'command line', '--log-level', problems);
   if (f.logFormat !== undefined) setLogFormat(c, f.logFormat, 'command line', '--log-format', problems);
   if (f.port !== undefined) setPort(c, f.port, 'command line', '--port', problems);
+  if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
 }

@@ -76,6 +76,15 @@ export interface AgentConfig {
   server: ServerConfig;
   log: { level: LogLevel; format: 'text' | 'json' };
   profiler: ProfilerConfig;
+  spans: SpanExportConfig;
+}
+
+export interface SpanExportConfig {
+  /**
+   * Spans exported per second at most (0: no limit). Past it, whole requests' spans are shed (client
+   * and server together); the duration metrics still count every exchange.
+   */
+  maxPerSecond: number;
 }
 
 export function defaultConfig(): AgentConfig {
@@ -89,6 +98,7 @@ export function defaultConfig(): AgentConfig {
     server: { host: '127.0.0.1', port: 4590 },
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
+    spans: { maxPerSecond: 0 },
   };
 }
 

@@ -69,21 +69,23 @@ export class LocalView {
   constructor(private readonly maxSpans = 1000, private readonly maxServices = 1000) {}
 
   addSpans(spans: SpanRecord[]): void {
-    for (const s of spans) {
-      if (this.#recent.length < this.maxSpans) this.#recent.push(s);
-      else this.#recent[this.#next] = s;
-      this.#next = (this.#next + 1) % this.maxSpans;
-      const service = s.resource.attributes['service.name'];
-      const name = typeof service === 'string' ? service : 'unknown';
-      let svc = this.#services.get(name);
-      if (svc === undefined) {
-        if (this.#services.size >= this.maxServices) continue;
-        svc = { server: new DurationWindow(), client: new DurationWindow() };
-        this.#services.set(name, svc);
-      }
-      const durationMs = Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6;
-      (s.kind === 'client' ? svc.client : svc.server).add(durationMs, s.status.code === 'error');
+    for (const s of spans) this.addSpan(s);
+  }
+
+  addSpan(s: SpanRecord): void {
+    if (this.#recent.length < this.maxSpans) this.#recent.push(s);
+    else this.#recent[this.#next] = s;
+    this.#next = (this.#next + 1) % this.maxSpans;
+    const service = s.resource.attributes['service.name'];
+    const name = typeof service === 'string' ? service : 'unknown';
+    let svc = this.#services.get(name);
+    if (svc === undefined) {
+      if (this.#services.size >= this.maxServices) return;
+      svc = { server: new DurationWindow(), client: new DurationWindow() };
+      this.#services.set(name, svc);
     }
+    const durationMs = Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6;
+    (s.kind === 'client' ? svc.client : svc.server).add(durationMs, s.status.code === 'error');
   }
 
   spans(filter: { service?: string; limit?: number } = {}): SpanView[] {

@@ -88,3 +88,15 @@ t.test('key=value lists', async (t) => {
   t.match(parseKeyValueList('novalue'), /expected key=value pairs/);
   t.match(parseKeyValueList('a=%zz'), /not valid percent-encoding/);
 });
+
+t.test('span budget: file, flag, and precise errors', async (t) => {
+  t.equal(loadConfig({}, {}).spans.maxPerSecond, 0, 'no limit by default');
+  const file = yamlFile('spans:\n  max_per_second: 5000\n');
+  t.equal(loadConfig({ config: file }, {}).spans.maxPerSecond, 5000);
+  t.equal(loadConfig({ config: file, maxSpansPerSecond: '100' }, {}).spans.maxPerSecond, 100, 'the flag wins');
+  const bad = yamlFile('spans:\n  max_per_second: -1\n  sample: 2\n');
+  const err = t.throws(() => loadConfig({ config: bad, maxSpansPerSecond: 'lots' }, {})) as Error;
+  t.match(err.message, `${bad}: spans.max_per_second: expected a whole number of spans per second (0: no limit), got -1`);
+  t.match(err.message, `${bad}: spans.sample: unknown setting (known: max_per_second)`);
+  t.match(err.message, 'command line: --max-spans-per-second: expected a whole number');
+});

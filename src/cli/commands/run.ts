@@ -20,6 +20,8 @@ Options:
   --log-level LEVEL       debug, info, warn or error (default: info)
   --log-format FORMAT     text or json (default: text)
   --port PORT             control API port on 127.0.0.1 (default: 4590)
+  --max-spans-per-second N  export at most N spans a second, whole requests shed past it (metrics
+                          still count every exchange); default 0: no limit
   -h, --help              this help
 
 Standard OTEL_* variables are honoured: OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}ENDPOINT,
@@ -40,6 +42,7 @@ export const runCommand: Command = {
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
       port: { type: 'string' },
+      'max-spans-per-second': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help === true) {
@@ -56,6 +59,7 @@ export const runCommand: Command = {
       logLevel: values['log-level'],
       logFormat: values['log-format'],
       port: values.port,
+      maxSpansPerSecond: values['max-spans-per-second'],
     });
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);

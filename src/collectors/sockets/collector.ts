@@ -7,6 +7,9 @@ import { decodeSocketEvent } from './decode.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 
+/** Ring-buffer batches that may wait for the JS thread (RingConsumerOptions.maxPendingBatches). */
+const MAX_PENDING_BATCHES = 16;
+
 /** Counter slots of bpf/include/sockets.h, in order. */
 const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
   'payload_truncated', 'data_events', 'conn_opens', 'conn_closes', 'protocol_giveups', 'tls_calls', 'tls_no_fd',
@@ -60,8 +63,11 @@ export class SocketsCollector implements Collector {
       onExchange: (exchange) => ctx.sink.put({ type: 'exchange', exchange }),
     });
     this.#tracker = tracker;
-    this.#consumer = new RingBufferConsumer([obj.map('socket_events')], {
-      onBatch: (batch) =>
+    const consumer = new RingBufferConsumer([obj.map('socket_events')], {
+      maxPendingBatches: MAX_PENDING_BATCHES,
+      onBatch: (batch) => {
+        // How far behind the JS thread is: the agent sheds spans before the consumer must drop batches.
+        ctx.reportPressure?.(consumer.stats().pendingBatches / MAX_PENDING_BATCHES);
         batch.forEach((view, off, len) => {
           const e = decodeSocketEvent(view, off, len, ctx.clock);
           if (e === null) {
@@ -81,9 +87,11 @@ export class SocketsCollector implements Collector {
             this.#failed++;
             if (this.#failed === 1) ctx.log.warn('sockets collector: a record could not be handled', { error: String(err) });
           }
-        }),
+        });
+      },
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
+    this.#consumer = consumer;
     this.#sweep = setInterval(() => tracker.sweep(), 5_000).unref();
     try {
       // Tracepoints attach by their section name; uprobes are the TLS attacher's, file by file.

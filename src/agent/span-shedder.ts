@@ -1,0 +1,112 @@
+// Which spans leave when there are more than the agent can afford to export. Metrics never go
+// through here: the pipeline records every exchange's duration before it asks (RED stays exact), and
+// the local view sees every span; only the linking, encoding and export of a span are shed.
+//
+// Two limits, the tighter wins:
+// - pressure: collectors report how full their queue towards JavaScript is (the ring-buffer batches
+//   waiting for the JS thread). Past a quarter full, spans are kept in proportion to the room left
+//   (down to 1 in 20), so the JS thread catches up before the kernel side has to drop raw events,
+//   which would lose metrics and spans alike;
+// - a budget of spans per second (config `spans.max_per_second`, 0 = none): each quarter second
+//   starts with the share that would have fitted the previous one, and within a quarter the share
+//   drops as soon as more spans come than its budget (a burst is cut at once, not a window late).
+//
+// The decision is a hash of the request's link key against the share, and it is remembered for the
+// key until the other end of the request asks (both ends on this host compute the same key): a
+// client span and its server span are kept or shed together even when the share moved in between,
+// so traces stay whole.
+
+export interface SpanShedderOptions {
+  /** Spans per second exported at most; 0: no budget. */
+  maxPerSecond: number;
+  now?: () => number;
+}
+
+const WINDOW_MS = 250;
+/** Decisions remembered for the other end of a request (in arrival order; the oldest go first). */
+const MAX_REMEMBERED = 16_384;
+const PRESSURE_FREE = 0.25;
+const MIN_SHARE = 0.05;
+
+/** FNV-1a of a string, as a fraction in [0, 1). */
+function hashShare(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) / 0x1_0000_0000;
+}
+
+export class SpanShedder {
+  readonly #budgetPerWindow: number;
+  readonly #now: () => number;
+  #pressureShare = 1;
+  #budgetShare = 1;
+  #windowStart: number;
+  #offered = 0;
+  #unkeyed = 0;
+  readonly #decided = new Map<string, boolean>();
+  #kept = 0;
+  #shed = 0;
+
+  constructor(opts: SpanShedderOptions) {
+    this.#budgetPerWindow = (opts.maxPerSecond * WINDOW_MS) / 1000;
+    this.#now = opts.now ?? Date.now;
+    this.#windowStart = this.#now();
+  }
+
+  /** A collector's backlog towards JavaScript, 0 (empty) … 1 (full); the latest report counts. */
+  reportPressure(pressure: number): void {
+    const p = Math.min(1, Math.max(0, pressure));
+    this.#pressureShare = p <= PRESSURE_FREE ? 1 : Math.max(MIN_SHARE, (1 - p) / (1 - PRESSURE_FREE));
+  }
+
+  /** Whether the span of the request named `linkKey` (null: no key) is exported. */
+  keep(linkKey: string | null): boolean {
+    this.#rollWindow();
+    this.#offered++;
+    if (this.#budgetPerWindow > 0 && this.#offered > this.#budgetPerWindow) {
+      this.#budgetShare = Math.min(this.#budgetShare, this.#budgetPerWindow / this.#offered);
+    }
+    let keep: boolean;
+    const earlier = linkKey !== null ? this.#decided.get(linkKey) : undefined;
+    if (earlier !== undefined) {
+      // The other end of a request already decided: the same answer, once.
+      this.#decided.delete(linkKey!);
+      keep = earlier;
+    } else {
+      const share = Math.min(this.#pressureShare, this.#budgetShare);
+      // Requests without a key are spread evenly by a low-discrepancy sequence instead.
+      const position = linkKey !== null ? hashShare(linkKey) : (this.#unkeyed++ * 0.6180339887498949) % 1;
+      keep = share >= 1 || position < share;
+      if (linkKey !== null) this.#remember(linkKey, keep);
+    }
+    if (keep) this.#kept++;
+    else this.#shed++;
+    return keep;
+  }
+
+  #remember(key: string, keep: boolean): void {
+    if (this.#decided.size >= MAX_REMEMBERED) {
+      const oldest = this.#decided.keys().next().value;
+      if (oldest !== undefined) this.#decided.delete(oldest);
+    }
+    this.#decided.set(key, keep);
+  }
+
+  #rollWindow(): void {
+    if (this.#budgetPerWindow <= 0) return;
+    const now = this.#now();
+    if (now - this.#windowStart < WINDOW_MS) return;
+    // An idle gap longer than a window: the last count says nothing about now.
+    const offered = now - this.#windowStart < 2 * WINDOW_MS ? this.#offered : 0;
+    this.#budgetShare = offered <= this.#budgetPerWindow ? 1 : this.#budgetPerWindow / offered;
+    this.#windowStart = now;
+    this.#offered = 0;
+  }
+
+  stats(): { spans_kept: number; spans_shed: number; span_share_percent: number } {
+    return { spans_kept: this.#kept, spans_shed: this.#shed, span_share_percent: Math.round(100 * Math.min(this.#pressureShare, this.#budgetShare)) };
+  }
+}

@@ -1,0 +1,94 @@
+// Span shedding: past the span budget or under queue pressure, whole requests' spans are shed
+// (client and server together), while the duration metrics and the local view's RED still count
+// every exchange. Unit properties of the shedder, then the real path with nginx and curl.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { SpanShedder } from '../../src/agent/span-shedder.js';
+import type { SpanRecord } from '../../src/model/span.js';
+import { attr, startTestAgent } from '../helpers/agent.js';
+import { startNginx } from '../helpers/nginx.js';
+import { run } from '../helpers/spawn.js';
+
+t.test('no pressure, no budget: every span is kept', async (t) => {
+  const s = new SpanShedder({ maxPerSecond: 0 });
+  let kept = 0;
+  for (let i = 0; i < 1000; i++) if (s.keep(`k${i}`)) kept++;
+  t.equal(kept, 1000);
+  t.same(s.stats(), { spans_kept: 1000, spans_shed: 0, span_share_percent: 100 });
+});
+
+t.test('pressure: the share kept follows the room left, the same key always decides alike', async (t) => {
+  const s = new SpanShedder({ maxPerSecond: 0 });
+  s.reportPressure(0.2);
+  t.equal(s.stats().span_share_percent, 100, 'a quarter full or less: all kept');
+  s.reportPressure(0.625);
+  t.equal(s.stats().span_share_percent, 50);
+  s.reportPressure(1);
+  t.equal(s.stats().span_share_percent, 5, 'never below 1 in 20');
+  s.reportPressure(0.625);
+  let kept = 0;
+  let split = 0;
+  for (let i = 0; i < 10_000; i++) {
+    const key = `127.0.0.1:${40000 + (i % 50)}>127.0.0.1:8080 #${i} GET /x`;
+    const a = s.keep(key);
+    if (s.keep(key) !== a) split++; // the other end of the same request
+    if (a) kept++;
+  }
+  t.equal(split, 0, 'both ends of a request decided alike');
+  t.ok(kept > 4500 && kept < 5500, `about half of the requests kept (${kept} of 10000)`);
+  t.equal(s.stats().spans_kept + s.stats().spans_shed, 20_000);
+});
+
+t.test('budget: each quarter second keeps what would have fit in the last', async (t) => {
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 400, now: () => now }); // 100 per window
+  let kept = 0;
+  for (let w = 0; w < 8; w++) {
+    for (let i = 0; i < 1000; i++) if (s.keep(null)) kept += w > 0 ? 1 : 0;
+    now += 250;
+  }
+  // Windows 1…7 each keep about 100 of 1000.
+  t.ok(kept >= 600 && kept <= 800, `about 700 kept after the first window (${kept})`);
+  now += 10_000; // idle: the budget share starts over
+  t.equal(s.keep('x'), true);
+});
+
+t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding counted', async (t) => {
+  const nginx = await startNginx();
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-shed-'));
+  const config = join(dir, 'lantern.yaml');
+  writeFileSync(config, 'spans:\n  max_per_second: 200\n');
+  const agent = await startTestAgent({ pids: nginx.pids, configFile: config });
+  t.teardown(async () => {
+    await agent.stop();
+    await nginx.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const requests = 3000;
+  // One keep-alive connection, 3000 requests as fast as curl goes (the URL glob).
+  const r = await run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  const durations = (name: string): number => agent.histograms.filter((p) => p.name === name && p.attributes['http.response.status_code'] === 200).length;
+  const until = Date.now() + 15_000;
+  while ((durations('http.server.request.duration') < requests || durations('http.client.request.duration') < requests) && Date.now() < until) {
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  t.equal(durations('http.server.request.duration'), requests, 'every request in http.server.request.duration');
+  t.equal(durations('http.client.request.duration'), requests, 'every request in http.client.request.duration');
+  await new Promise((res) => setTimeout(res, 600)); // the linker releases what it holds
+  const summary = await agent.stop();
+  const isStatus = (s: SpanRecord): boolean => attr(s, 'url.path') === '/status';
+  const server = agent.spans.filter((s) => isStatus(s) && s.kind === 'server');
+  const client = agent.spans.filter((s) => isStatus(s) && s.kind === 'client');
+  t.ok(server.length > 0 && server.length < requests / 2, `spans shed: ${server.length} of ${requests} server spans exported`);
+  t.same(new Set(client.map((s) => attr(s, 'url.query'))), new Set(server.map((s) => attr(s, 'url.query'))),
+    'a request is kept or shed whole: client and server spans of the same requests');
+  const byId = new Map(client.map((s) => [s.spanId, s]));
+  t.ok(server.every((s) => s.parentSpanId !== undefined && byId.has(s.parentSpanId)), 'every exported server span has its client span as parent');
+  const p = summary.pipeline;
+  t.ok((p.spans_shed ?? 0) >= 2 * requests - server.length - client.length, `shedding counted (${p.spans_shed})`);
+  const red = agent.agent.localView.services().find((s) => s.service === 'nginx');
+  t.equal(red?.server.count, requests, 'the local view counts every request, shed or not');
+});
