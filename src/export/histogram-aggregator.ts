@@ -90,6 +90,7 @@ export class HistogramAggregator {
   }
 
   record(points: readonly HistogramPoint[]): void {
+    let now: bigint | undefined;
     for (const p of points) {
       if (!Number.isFinite(p.value)) {
         this.#stats.pointsDropped++;
@@ -116,7 +117,7 @@ export class HistogramAggregator {
         }
       }
       add(s, p.value);
-      s.lastUpdateNs = this.#o.now();
+      s.lastUpdateNs = now ??= this.#o.now();
       this.#stats.points++;
     }
   }
@@ -184,8 +185,8 @@ function add(s: Series, v: number): void {
 /**
  * Attribute sets equal regardless of key order give the same key. Called for every measurement:
  * keys are sorted only when not already in order (the semantic conventions build them in a fixed
- * order), values are tagged by type so 200 and "200" differ, and separators are control characters
- * escaped out of the text, so distinct sets never collide.
+ * order); every key and value is length-prefixed and values are tagged by type (200 and "200"
+ * differ), so distinct sets never collide whatever characters they hold, with nothing to escape.
  */
 export function attributesKey(a: Attributes): string {
   let keys = Object.keys(a);
@@ -198,15 +199,15 @@ export function attributesKey(a: Attributes): string {
   let out = '';
   for (const k of keys) {
     const v = a[k]!;
-    const text = Array.isArray(v) ? `a${v.map(escapeKeyPart).join('\u0003')}` : `${(typeof v)[0]}${escapeKeyPart(String(v))}`;
-    out += `${escapeKeyPart(k)}\u0001${text}\u0002`;
+    let text: string;
+    if (Array.isArray(v)) {
+      text = `a${v.length}`;
+      for (const e of v) text += `:${e.length}:${e}`;
+    } else {
+      const sv = String(v);
+      text = `${(typeof v)[0]}${sv.length}:${sv}`;
+    }
+    out += `${k.length}:${k}=${text};`;
   }
   return out;
-}
-
-const HAS_SEPARATOR = /[\u0000-\u0004]/;
-const SEPARATORS = /[\u0000-\u0004]/g;
-
-function escapeKeyPart(s: string): string {
-  return HAS_SEPARATOR.test(s) ? s.replace(SEPARATORS, (c) => `\u0004${c.charCodeAt(0)}`) : s;
 }
