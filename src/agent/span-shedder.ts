@@ -4,9 +4,11 @@
 //
 // Two limits, the tighter wins:
 // - pressure: collectors report how full their queue towards JavaScript is (the ring-buffer batches
-//   waiting for the JS thread). Past a quarter full, spans are kept in proportion to the room left
-//   (down to 1 in 20), so the JS thread catches up before the kernel side has to drop raw events,
-//   which would lose metrics and spans alike;
+//   waiting for the JS thread), averaged over about a second: a short stall of the JS thread
+//   (a binary analysed, a GC) is absorbed by the queue and sheds nothing; a backlog that lasts
+//   sheds. Past a quarter full on average, spans are kept in proportion to the room left (down to
+//   1 in 20), so the JS thread catches up before the kernel side has to drop raw events, which
+//   would lose metrics and spans alike;
 // - a budget of spans per second (config `spans.max_per_second`, 0 = none): each quarter second
 //   starts with the share that would have fitted the previous one, and within a quarter the share
 //   drops as soon as more spans come than its budget (a burst is cut at once, not a window late).
@@ -26,6 +28,8 @@ const WINDOW_MS = 250;
 /** Decisions remembered for the other end of a request (in arrival order; the oldest go first). */
 const MAX_REMEMBERED = 16_384;
 const PRESSURE_FREE = 0.25;
+/** Time constant of the pressure average. */
+const PRESSURE_TAU_MS = 1000;
 const MIN_SHARE = 0.05;
 
 /** FNV-1a of a string, as a fraction in [0, 1). */
@@ -42,6 +46,8 @@ export class SpanShedder {
   readonly #budgetPerWindow: number;
   readonly #now: () => number;
   #pressureShare = 1;
+  #pressure = 0;
+  #pressureAt: number | null = null;
   #budgetShare = 1;
   #windowStart: number;
   #offered = 0;
@@ -56,9 +62,15 @@ export class SpanShedder {
     this.#windowStart = this.#now();
   }
 
-  /** A collector's backlog towards JavaScript, 0 (empty) … 1 (full); the latest report counts. */
+  /** A collector's backlog towards JavaScript now, 0 (empty) … 1 (full). */
   reportPressure(pressure: number): void {
-    const p = Math.min(1, Math.max(0, pressure));
+    const now = this.#now();
+    const sample = Math.min(1, Math.max(0, pressure));
+    // Exponential average over time: reports come per batch, at no fixed rate.
+    const weight = this.#pressureAt === null ? 1 : 1 - Math.exp(-Math.max(0, now - this.#pressureAt) / PRESSURE_TAU_MS);
+    this.#pressureAt = now;
+    this.#pressure += (sample - this.#pressure) * weight;
+    const p = this.#pressure;
     this.#pressureShare = p <= PRESSURE_FREE ? 1 : Math.max(MIN_SHARE, (1 - p) / (1 - PRESSURE_FREE));
   }
 

@@ -20,14 +20,20 @@ t.test('no pressure, no budget: every span is kept', async (t) => {
 });
 
 t.test('pressure: the share kept follows the room left, the same key always decides alike', async (t) => {
-  const s = new SpanShedder({ maxPerSecond: 0 });
-  s.reportPressure(0.2);
-  t.equal(s.stats().span_share_percent, 100, 'a quarter full or less: all kept');
-  s.reportPressure(0.625);
-  t.equal(s.stats().span_share_percent, 50);
-  s.reportPressure(1);
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
+  s.reportPressure(0);
+  t.equal(s.stats().span_share_percent, 100, 'an empty queue: all kept');
+  // A stall: the queue full for 150 ms, then empty again.
+  for (; now < 150; now += 10) s.reportPressure(1);
+  t.equal(s.stats().span_share_percent, 100, 'a short stall is absorbed by the queue: nothing shed');
+  for (; now < 400; now += 10) s.reportPressure(0);
+  // A backlog that lasts.
+  for (; now < 10_400; now += 10) s.reportPressure(0.625);
+  t.equal(s.stats().span_share_percent, 50, 'five eighths full for long: half kept');
+  for (; now < 20_400; now += 10) s.reportPressure(1);
   t.equal(s.stats().span_share_percent, 5, 'never below 1 in 20');
-  s.reportPressure(0.625);
+  for (; now < 30_400; now += 10) s.reportPressure(0.625);
   let kept = 0;
   let split = 0;
   for (let i = 0; i < 10_000; i++) {
