@@ -16,7 +16,7 @@ export class JsonWriter {
 
   /** The bytes written so far (a view: copy it before writing more). */
   finish(): Buffer {
-    return this.#b.buf.subarray(0, this.#b.pos);
+    return this.#b.node.subarray(0, this.#b.pos);
   }
 
   /** Text that is already JSON (punctuation, keys, numbers, hex ids). */
@@ -25,9 +25,29 @@ export class JsonWriter {
     return this;
   }
 
-  /** JSON text of any length, encoded natively as UTF-8 (one call for a whole fragment). */
-  text(json: string): this {
-    this.#b.utf8(json);
+  /** ASCII text known to need no escaping (hex ids, decimal digits). */
+  ascii(s: string): this {
+    if (!this.#b.ascii(s)) this.#b.utf8(s);
+    return this;
+  }
+
+  /** A safe integer's decimal digits, without making a string. */
+  integer(n: number): this {
+    const b = this.#b;
+    if (n < 0) {
+      b.ensure(1);
+      b.buf[b.pos++] = 0x2d;
+      n = -n;
+    }
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    b.ensure(digits);
+    let p = b.pos + digits;
+    do {
+      b.buf[--p] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+    b.pos += digits;
     return this;
   }
 

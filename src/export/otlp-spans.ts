@@ -141,77 +141,110 @@ export function encodeTraceRequest(spans: readonly SpanRecord[], resources: Reso
 }
 
 // --- JSON (protobuf JSON mapping: lowerCamelCase, 64-bit integers as strings, ids as hex) ------
+//
+// Written piece by piece into the line's buffer: fixed fragments are bytes made once, short plain
+// text is copied in JavaScript, and no string is built per span (joining them made V8 flatten and
+// copy every span's text twice).
 
-/** Short text that needs no escaping in JSON (most attribute values: methods, paths, addresses). */
-function plainAscii(s: string): boolean {
-  if (s.length > 64) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
-}
+const J = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+const J_STRING = J('{"stringValue":');
+const J_BOOL_TRUE = J('{"boolValue":true}');
+const J_BOOL_FALSE = J('{"boolValue":false}');
+const J_INT = J('{"intValue":"');
+const J_INT_END = J('"}');
+const J_DOUBLE = J('{"doubleValue":');
+const J_ARRAY = J('{"arrayValue":{"values":[');
+const J_ARRAY_END = J(']}}');
+const J_CLOSE = J('}');
+const J_COMMA = J(',');
+const J_OPEN_LIST = J('[');
+const J_CLOSE_LIST = J(']');
+const J_TRACE_ID = J('{"traceId":"');
+const J_SPAN_ID = J('","spanId":"');
+const J_TRACE_STATE = J('","traceState":');
+const J_PARENT = J(',"parentSpanId":"');
+const J_QUOTE = J('"');
+const J_NAME = J(',"name":');
+const J_KIND = J(',"kind":');
+const J_START = J(',"startTimeUnixNano":"');
+const J_END = J('","endTimeUnixNano":"');
+const J_ATTRIBUTES = J('","attributes":');
+const J_STATUS = J(',"droppedAttributesCount":0,"events":[],"droppedEventsCount":0,"status":{"code":');
+const J_MESSAGE = J(',"message":');
+const J_FLAGS = J('},"links":[],"droppedLinksCount":0,"flags":');
 
-function anyValueJson(v: AttributeValue): string {
-  if (typeof v === 'string') return `{"stringValue":${plainAscii(v) ? `"${v}"` : JSON.stringify(v)}}`;
-  if (typeof v === 'boolean') return v ? '{"boolValue":true}' : '{"boolValue":false}';
-  if (typeof v === 'number') {
-    if (Number.isSafeInteger(v)) return `{"intValue":"${v}"}`;
+function writeAnyValueJson(w: JsonWriter, v: AttributeValue): void {
+  if (typeof v === 'string') {
+    w.bytes(J_STRING).string(v).bytes(J_CLOSE);
+  } else if (typeof v === 'boolean') {
+    w.bytes(v ? J_BOOL_TRUE : J_BOOL_FALSE);
+  } else if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) w.bytes(J_INT).integer(v).bytes(J_INT_END);
     // NaN and ±Infinity are strings in the JSON mapping.
-    return Number.isFinite(v) ? `{"doubleValue":${v}}` : `{"doubleValue":"${String(v)}"}`;
+    else w.bytes(J_DOUBLE).raw(Number.isFinite(v) ? String(v) : `"${String(v)}"`).bytes(J_CLOSE);
+  } else {
+    w.bytes(J_ARRAY);
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) w.bytes(J_COMMA);
+      writeAnyValueJson(w, v[i]!);
+    }
+    w.bytes(J_ARRAY_END);
   }
-  let out = '{"arrayValue":{"values":[';
-  for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + anyValueJson(v[i]!);
-  return `${out}]}}`;
 }
 
-/** `{"key":"<name>","value":` per attribute name: names repeat on every span (bounded: names come
- * from the semantic conventions, plus configured header names). */
-const keyPrefixes = new Map<string, string>();
+/** `{"key":"<name>","value":` per attribute name, as bytes: names repeat on every span (bounded:
+ * names come from the semantic conventions, plus configured header names). */
+const keyPrefixes = new Map<string, Uint8Array>();
 const MAX_KEY_PREFIXES = 4096;
 
-function keyPrefix(key: string): string {
+function keyPrefix(key: string): Uint8Array {
   let p = keyPrefixes.get(key);
   if (p === undefined) {
-    p = `{"key":${JSON.stringify(key)},"value":`;
+    p = J(`{"key":${JSON.stringify(key)},"value":`);
     if (keyPrefixes.size < MAX_KEY_PREFIXES) keyPrefixes.set(key, p);
   }
   return p;
 }
 
-function attributesJson(attrs: Attributes): string {
-  let out = '';
+function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
+  w.bytes(J_OPEN_LIST);
+  let first = true;
   for (const key in attrs) {
     const v = attrs[key];
     if (v === undefined) continue;
-    out += `${out === '' ? '' : ','}${keyPrefix(key)}${anyValueJson(v)}}`;
+    if (!first) w.bytes(J_COMMA);
+    first = false;
+    w.bytes(keyPrefix(key));
+    writeAnyValueJson(w, v);
+    w.bytes(J_CLOSE);
   }
-  return `[${out}]`;
+  w.bytes(J_CLOSE_LIST);
 }
 
 function resourceJson(entry: ResourceEntry): Uint8Array {
   let json = entry.encoded.get('json');
   if (json === undefined) {
-    json = Buffer.from(`{"attributes":${attributesJson(entry.attributes)},"droppedAttributesCount":0}`, 'utf8');
+    const w = new JsonWriter(1024);
+    w.raw('{"attributes":');
+    writeAttributesJson(w, entry.attributes);
+    w.raw(',"droppedAttributesCount":0}');
+    json = Uint8Array.from(w.finish());
     entry.encoded.set('json', json);
   }
   return json;
 }
 
-/**
- * One span's JSON as a string: V8 joins short strings cheaply; the span is then written to the
- * line's buffer in one UTF-8 copy (a whole batch joined as one string would be flattened at once,
- * a copy of the entire line, then copied again into a Buffer).
- */
-function spanJson(s: SpanRecord): string {
-  return `{"traceId":"${s.traceId}","spanId":"${s.spanId}"` +
-    (s.traceState !== undefined ? `,"traceState":${JSON.stringify(s.traceState)}` : '') +
-    (s.parentSpanId !== undefined ? `,"parentSpanId":"${s.parentSpanId}"` : '') +
-    `,"name":${JSON.stringify(s.name)},"kind":${KIND[s.kind]}` +
-    `,"startTimeUnixNano":"${s.startTimeUnixNano}","endTimeUnixNano":"${s.endTimeUnixNano}"` +
-    `,"attributes":${attributesJson(s.attributes)},"droppedAttributesCount":0,"events":[],"droppedEventsCount":0` +
-    `,"status":{"code":${STATUS[s.status.code]}${s.status.message !== undefined ? `,"message":${JSON.stringify(s.status.message)}` : ''}}` +
-    `,"links":[],"droppedLinksCount":0,"flags":${spanFlags(s)}}`;
+function writeSpanJson(w: JsonWriter, s: SpanRecord): void {
+  w.bytes(J_TRACE_ID).ascii(s.traceId).bytes(J_SPAN_ID).ascii(s.spanId);
+  if (s.traceState !== undefined) w.bytes(J_TRACE_STATE).string(s.traceState);
+  else w.bytes(J_QUOTE);
+  if (s.parentSpanId !== undefined) w.bytes(J_PARENT).ascii(s.parentSpanId).bytes(J_QUOTE);
+  w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]);
+  w.bytes(J_START).ascii(String(s.startTimeUnixNano)).bytes(J_END).ascii(String(s.endTimeUnixNano)).bytes(J_ATTRIBUTES);
+  writeAttributesJson(w, s.attributes);
+  w.bytes(J_STATUS).integer(STATUS[s.status.code]);
+  if (s.status.message !== undefined) w.bytes(J_MESSAGE).string(s.status.message);
+  w.bytes(J_FLAGS).integer(spanFlags(s)).bytes(J_CLOSE);
 }
 
 const jsonWriter = new JsonWriter();
@@ -228,8 +261,8 @@ export function traceRequestJsonLine(spans: readonly SpanRecord[], resources: Re
     w.bytes(resourceJson(g.resource));
     w.raw(`,"scopeSpans":[{"scope":{"name":"${SCOPE_NAME}","version":"${SCOPE_VERSION}"},"spans":[`);
     for (let i = 0; i < g.spans.length; i++) {
-      if (i > 0) w.raw(',');
-      w.text(spanJson(g.spans[i]!));
+      if (i > 0) w.bytes(J_COMMA);
+      writeSpanJson(w, g.spans[i]!);
     }
     w.raw(']}]}');
   }

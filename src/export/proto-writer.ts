@@ -85,7 +85,7 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I64);
     const b = this.#b;
     b.ensure(8);
-    b.buf.writeBigUInt64LE(BigInt.asUintN(64, v), b.pos);
+    b.node.writeBigUInt64LE(BigInt.asUintN(64, v), b.pos);
     b.pos += 8;
   }
 
@@ -93,7 +93,7 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I32);
     const b = this.#b;
     b.ensure(4);
-    b.buf.writeUInt32LE(v >>> 0, b.pos);
+    b.node.writeUInt32LE(v >>> 0, b.pos);
     b.pos += 4;
   }
 
@@ -101,7 +101,7 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I64);
     const b = this.#b;
     b.ensure(8);
-    b.buf.writeDoubleLE(v, b.pos);
+    b.node.writeDoubleLE(v, b.pos);
     b.pos += 8;
   }
 
