@@ -342,7 +342,7 @@ function lossCounters(summary: Summary | null): Record<string, number> {
   const walk = (prefix: string, o: Record<string, unknown>): void => {
     for (const [k, v] of Object.entries(o)) {
       if (typeof v === 'object' && v !== null) walk(`${prefix}${k}.`, v as Record<string, unknown>);
-      else if (typeof v === 'number' && v > 0 && /lost|dropped|gap|error|failure|malformed|unanswered|orphan|evicted|giveup|truncated|resync|invalid/i.test(k)
+      else if (typeof v === 'number' && v > 0 && /lost|dropped|gap|error|failure|malformed|unanswered|orphan|evicted|giveup|truncated|resync|invalid|shed/i.test(k)
         && !/histograms/.test(k)) {
         out[`${prefix}${k}`] = v;
       }

@@ -6,8 +6,8 @@
 // - pressure: collectors report how full their queue towards JavaScript is (the ring-buffer batches
 //   waiting for the JS thread), averaged over about a second: a short stall of the JS thread
 //   (a binary analysed, a GC) is absorbed by the queue and sheds nothing; a backlog that lasts
-//   sheds. Past a quarter full on average, spans are kept in proportion to the room left (down to
-//   1 in 20), so the JS thread catches up before the kernel side has to drop raw events, which
+//   sheds. Past half full on average, spans are kept in proportion to the room left (down to 1 in
+//   20), so the JS thread catches up before the kernel side has to drop raw events, which
 //   would lose metrics and spans alike;
 // - a budget of spans per second (config `spans.max_per_second`, 0 = none): each quarter second
 //   starts with the share that would have fitted the previous one, and within a quarter the share
@@ -27,7 +27,7 @@ export interface SpanShedderOptions {
 const WINDOW_MS = 250;
 /** Decisions remembered for the other end of a request (in arrival order; the oldest go first). */
 const MAX_REMEMBERED = 16_384;
-const PRESSURE_FREE = 0.25;
+const PRESSURE_FREE = 0.5;
 /** Time constant of the pressure average. */
 const PRESSURE_TAU_MS = 1000;
 const MIN_SHARE = 0.05;

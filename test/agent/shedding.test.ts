@@ -29,11 +29,11 @@ t.test('pressure: the share kept follows the room left, the same key always deci
   t.equal(s.stats().span_share_percent, 100, 'a short stall is absorbed by the queue: nothing shed');
   for (; now < 400; now += 10) s.reportPressure(0);
   // A backlog that lasts.
-  for (; now < 10_400; now += 10) s.reportPressure(0.625);
-  t.equal(s.stats().span_share_percent, 50, 'five eighths full for long: half kept');
+  for (; now < 10_400; now += 10) s.reportPressure(0.75);
+  t.equal(s.stats().span_share_percent, 50, 'three quarters full for long: half kept');
   for (; now < 20_400; now += 10) s.reportPressure(1);
   t.equal(s.stats().span_share_percent, 5, 'never below 1 in 20');
-  for (; now < 30_400; now += 10) s.reportPressure(0.625);
+  for (; now < 30_400; now += 10) s.reportPressure(0.75);
   let kept = 0;
   let split = 0;
   for (let i = 0; i < 10_000; i++) {
