@@ -1,5 +1,6 @@
-// A bounded buffer in front of a Transport: callers push and return at once; one batch at a time is
-// sent, when a batch is full or after a short delay. When the backend is slower than the traffic the
+// A bounded buffer in front of a Transport: callers push and return at once; a batch is sent when
+// full or after a short delay, with up to `maxInFlight` batches in flight at once (a receiver's
+// latency, not its throughput, would otherwise bound the export rate). When the backend is slower than the traffic the
 // buffer fills and new items are dropped and counted: the agent must not grow without bound because a
 // collector is down.
 import type { SendResult } from './transport.js';
@@ -10,6 +11,8 @@ export interface BoundedQueueOptions<T> {
   maxBatch: number;
   /** How long a partial batch waits for more items. */
   delayMs: number;
+  /** Batches sent concurrently; default 1. */
+  maxInFlight?: number;
   send(batch: T[]): Promise<SendResult>;
   /** Told about each failed batch (for logging). */
   onFailure?(result: SendResult & { ok: false }, items: number): void;
@@ -33,7 +36,7 @@ export class BoundedQueue<T> {
   readonly #o: BoundedQueueOptions<T>;
   #items: T[] = [];
   #inFlight = 0;
-  #sending = false;
+  #sending = 0;
   #timer: NodeJS.Timeout | null = null;
   #flushing = 0;
   #closed = false;
@@ -41,7 +44,7 @@ export class BoundedQueue<T> {
   #s = { accepted: 0, exported: 0, batches: 0, droppedQueueFull: 0, droppedRetriesExhausted: 0, droppedRejected: 0, droppedShutdown: 0 };
 
   constructor(opts: BoundedQueueOptions<T>) {
-    this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch) };
+    this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch), maxInFlight: Math.max(1, opts.maxInFlight ?? 1) };
   }
 
   /** Never throws, never waits. Returns how many items were accepted. */
@@ -102,11 +105,11 @@ export class BoundedQueue<T> {
   }
 
   #isIdle(): boolean {
-    return this.#items.length === 0 && !this.#sending;
+    return this.#items.length === 0 && this.#sending === 0;
   }
 
   #schedule(): void {
-    if (this.#sending || this.#items.length === 0) return;
+    if (this.#sending >= this.#o.maxInFlight! || this.#items.length === 0) return;
     if (this.#items.length >= this.#o.maxBatch || this.#flushing > 0 || this.#o.delayMs <= 0) {
       if (this.#timer !== null) clearTimeout(this.#timer);
       this.#timer = null;
@@ -122,15 +125,24 @@ export class BoundedQueue<T> {
   }
 
   async #sendOne(): Promise<void> {
-    if (this.#sending || this.#items.length === 0) return;
-    this.#sending = true;
+    if (this.#sending >= this.#o.maxInFlight! || this.#items.length === 0) return;
+    this.#sending++;
     const batch = this.#items.splice(0, this.#o.maxBatch);
-    this.#inFlight = batch.length;
+    this.#inFlight += batch.length;
+    const failed = (e: unknown): SendResult => ({ ok: false, retryable: false, error: e instanceof Error ? e : new Error(String(e)) });
+    let sending: Promise<SendResult>;
+    try {
+      sending = this.#o.send(batch);
+    } catch (e) {
+      sending = Promise.resolve(failed(e));
+    }
+    // More full batches waiting: start the next one now (after this one, so batches go in order).
+    if (this.#items.length >= this.#o.maxBatch) this.#schedule();
     let r: SendResult;
     try {
-      r = await this.#o.send(batch);
+      r = await sending;
     } catch (e) {
-      r = { ok: false, retryable: false, error: e instanceof Error ? e : new Error(String(e)) };
+      r = failed(e);
     }
     this.#s.batches++;
     if (r.ok) this.#s.exported += batch.length;
@@ -144,11 +156,11 @@ export class BoundedQueue<T> {
         // a logging hook must not stop the queue
       }
     }
-    this.#inFlight = 0;
-    this.#sending = false;
+    this.#inFlight -= batch.length;
+    this.#sending--;
     if (this.#items.length > 0) {
       this.#schedule();
-    } else {
+    } else if (this.#sending === 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const w of waiters) w();

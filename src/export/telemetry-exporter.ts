@@ -26,8 +26,9 @@ import { SdkExporterTransport } from './sdk-exporter-transport.js';
 import { type SendResult, asError } from './transport.js';
 
 export interface TelemetryExporterOptions {
-  /** Spans waiting per destination, spans per export, and how long a partial batch waits. */
-  spanQueue: { capacity: number; maxBatch: number; delayMs: number };
+  /** Spans waiting per destination, spans per export, how long a partial batch waits, and how many
+   * exports a network destination has in flight at once. */
+  spanQueue: { capacity: number; maxBatch: number; delayMs: number; maxInFlight?: number };
   /** ResourceMetrics snapshots waiting per destination. */
   metricQueueCapacity: number;
   /** How often cumulative histograms are exported. */
@@ -45,7 +46,9 @@ export interface TelemetryExporterOptions {
 export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
   // 1024 spans per export: ~20 requests/s at 20k spans/s, each well under the 4 MiB a gRPC receiver
   // accepts by default.
-  spanQueue: { capacity: 16_384, maxBatch: 1024, delayMs: 1000 },
+  // Four exports in flight: a receiver's response time, not its throughput, bounded one at a time
+  // (at 20k spans/s each export had 50 ms, and a busy Jaeger took longer).
+  spanQueue: { capacity: 16_384, maxBatch: 1024, delayMs: 1000, maxInFlight: 4 },
   metricQueueCapacity: 1024,
   metricIntervalMs: 60_000,
   retry: {},
@@ -111,7 +114,7 @@ export class TelemetryExporter {
       this.#describe.file = this.#file.path;
       this.#spanDest.push({
         name: 'file.traces',
-        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestJsonLine(spans, this.#resources))),
+        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestJsonLine(spans, this.#resources)), 1),
       });
       this.#metricDest.push({
         name: 'file.metrics',
@@ -222,9 +225,10 @@ export class TelemetryExporter {
     return [...this.#spanDest.map((d) => d.queue), ...this.#metricDest.map((d) => d.queue)];
   }
 
-  #spanQueue(name: string, send: (spans: SpanRecord[]) => Promise<SendResult>): BoundedQueue<SpanRecord> {
+  #spanQueue(name: string, send: (spans: SpanRecord[]) => Promise<SendResult>, maxInFlight = this.#o.spanQueue.maxInFlight): BoundedQueue<SpanRecord> {
     return new BoundedQueue<SpanRecord>({
       ...this.#o.spanQueue,
+      maxInFlight,
       send: async (records) => (records.length === 0 ? { ok: true } : send(records)),
       onFailure: (r, n) => this.#logFailure(name, r, n),
       onQueueFull: (n) => this.#logQueueFull(name, n),

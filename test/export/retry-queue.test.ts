@@ -183,6 +183,38 @@ t.test('queue: bounded; overflow dropped and counted, push never blocks', async 
   t.match(q.stats(), { exported: 7, droppedQueueFull: 3, queued: 0, inFlight: 0 });
 });
 
+t.test('queue: up to maxInFlight batches in flight at once, then one per completion', async (t) => {
+  const gates: Array<() => void> = [];
+  const sent: number[][] = [];
+  let concurrent = 0;
+  let most = 0;
+  const q = new BoundedQueue<number>({
+    capacity: 100, maxBatch: 2, delayMs: 10_000, maxInFlight: 3,
+    send: async (b) => {
+      sent.push(b);
+      most = Math.max(most, ++concurrent);
+      await new Promise<void>((r) => gates.push(r));
+      concurrent--;
+      return ok;
+    },
+  });
+  q.push([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  await new Promise((r) => setImmediate(r));
+  t.same(sent, [[1, 2], [3, 4], [5, 6]], 'three full batches go at once');
+  t.match(q.stats(), { queued: 4, inFlight: 6 });
+  gates.shift()!();
+  await new Promise((r) => setTimeout(r, 10));
+  t.same(sent.length, 4, 'a completion lets the next batch go');
+  const drained = q.flush(1000);
+  for (let i = 0; i < 20 && gates.length > 0; i++) {
+    while (gates.length > 0) gates.shift()!();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  t.ok(await drained);
+  t.equal(most, 3, 'never more than maxInFlight');
+  t.match(q.stats(), { exported: 10, batches: 5, queued: 0, inFlight: 0 });
+});
+
 t.test('queue: failed batches counted by reason', async (t) => {
   const tr = new ScriptedTransport<number[]>([
     unavailable(), badRequest(), { ok: false, retryable: true, error: new Error('x'), aborted: true }, ok,
