@@ -3,10 +3,10 @@
 // the local view sees every span; only the linking, encoding and export of a span are shed.
 //
 // Two limits, the tighter wins:
-// - pressure: collectors report how full their queue towards JavaScript is (the ring-buffer batches
-//   waiting for the JS thread), averaged over about a second: a short stall of the JS thread
-//   (a binary analysed, a GC) is absorbed by the queue and sheds nothing; a backlog that lasts
-//   sheds. Past half full on average, spans are kept in proportion to the room left (down to 1 in
+// - pressure: collectors report how full their queue towards JavaScript is (the bytes of the
+//   ring-buffer batches waiting for the JS thread against what they can hold), averaged over about
+//   a quarter second: a short stall of the JS thread (a binary analysed, a GC) is absorbed by the
+//   queue and sheds nothing; a backlog that lasts sheds. Past half full on average, spans are kept in proportion to the room left (down to 1 in
 //   20), so the JS thread catches up before the kernel side has to drop raw events, which
 //   would lose metrics and spans alike;
 // - a budget of spans per second (config `spans.max_per_second`, 0 = none): each quarter second
@@ -29,7 +29,7 @@ const WINDOW_MS = 250;
 const MAX_REMEMBERED = 16_384;
 const PRESSURE_FREE = 0.5;
 /** Time constant of the pressure average. */
-const PRESSURE_TAU_MS = 1000;
+const PRESSURE_TAU_MS = 250;
 const MIN_SHARE = 0.05;
 
 /** FNV-1a of a string, as a fraction in [0, 1). */

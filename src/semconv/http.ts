@@ -80,7 +80,17 @@ function errorType(kind: SpanKind, statusCode: number | undefined): string | und
   return undefined;
 }
 
+/** The pipeline asks for an exchange's metrics, then its span: the view is computed once for both. */
+let lastView: { ex: HttpExchange; opts: HttpSemconvOptions; view: HttpView } | null = null;
+
 function view(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
+  if (lastView !== null && lastView.ex === ex && lastView.opts === opts) return lastView.view;
+  const v = computeView(ex, opts);
+  lastView = { ex, opts, view: v };
+  return v;
+}
+
+function computeView(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
   const { request, response, connection } = ex;
   const kind = spanKind(ex);
   const known = KNOWN_METHODS.has(request.method);
@@ -121,8 +131,11 @@ function view(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
 }
 
 /** A finished HTTP exchange as one span, joined to the caller's trace when the request carries one. */
+/** Shared default, so that the view of one exchange is reused between its metrics and its span. */
+const NO_OPTIONS: HttpSemconvOptions = Object.freeze({});
+
 export function httpExchangeToSpan(
-  ex: HttpExchange, resource: ResourceRecord, ids: IdSource = randomIds, opts: HttpSemconvOptions = {},
+  ex: HttpExchange, resource: ResourceRecord, ids: IdSource = randomIds, opts: HttpSemconvOptions = NO_OPTIONS,
 ): SpanRecord {
   const v = view(ex, opts);
   const { request, response, connection } = ex;
@@ -185,7 +198,7 @@ export function httpExchangeToSpan(
 }
 
 /** The exchange's duration for http.server.request.duration or http.client.request.duration. */
-export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord, opts: HttpSemconvOptions = {}): HistogramPoint[] {
+export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord, opts: HttpSemconvOptions = NO_OPTIONS): HistogramPoint[] {
   const v = view(ex, opts);
   if (v.kind !== 'server' && v.kind !== 'client') return [];
   // Only bounded-cardinality attributes: no path, no peer address, _OTHER for unknown methods.

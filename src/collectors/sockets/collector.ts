@@ -9,6 +9,8 @@ import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 
 /** Ring-buffer batches that may wait for the JS thread (RingConsumerOptions.maxPendingBatches). */
 const MAX_PENDING_BATCHES = 16;
+/** Capacity of one batch (RingConsumerOptions.batchBytes). */
+const BATCH_BYTES = 1 << 20;
 
 /** Counter slots of bpf/include/sockets.h, in order. */
 const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
@@ -65,9 +67,14 @@ export class SocketsCollector implements Collector {
     this.#tracker = tracker;
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
+      batchBytes: BATCH_BYTES,
       onBatch: (batch) => {
-        // How far behind the JS thread is: the agent sheds spans before the consumer must drop batches.
-        ctx.reportPressure?.(consumer.stats().pendingBatches / MAX_PENDING_BATCHES);
+        // How close the consumer is to dropping: the bytes waiting for the JS thread (batches behind
+        // this one, each about this one's size) against what the waiting batches can hold. Counted
+        // in bytes, not batches: at a low rate a batch leaves every 10 ms nearly empty, and a JS
+        // stall that queues many of them risks nothing. The agent sheds spans before drops begin.
+        const waiting = consumer.stats().pendingBatches * batch.buffer.length;
+        ctx.reportPressure?.(waiting / (MAX_PENDING_BATCHES * BATCH_BYTES));
         batch.forEach((view, off, len) => {
           const e = decodeSocketEvent(view, off, len, ctx.clock);
           if (e === null) {
