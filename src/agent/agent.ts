@@ -99,11 +99,12 @@ export class Agent {
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
     this.#pipeline = new ExchangePipeline({
       metadata: this.#metadata, sinks, shedder: this.#shedder,
-      onSpan: (ex, span, exported) => {
+      onSpan: (ex, span) => {
         this.#view.addSpan(span);
-        // Profiles point only at spans that reach the backend.
-        if (profiling && exported) this.#spanTags.note(ex, span);
+        if (profiling) this.#spanTags.note(ex, span);
       },
+      // Shed spans still count in the local view's RED (profiles point only at exported spans).
+      onShed: (_ex, points, span) => (span !== null ? this.#view.countSpan(span) : this.#view.countPoints(points)),
     });
     this.#exporter.setSelfMetrics(
       { key: `lantern:${process.pid}`, attributes: { ...base, 'service.name': config.serviceName, 'process.pid': process.pid, 'process.executable.name': 'lantern' } },

@@ -1,6 +1,7 @@
 // Exchanges → spans and metric points, with each process's resource. Every exchange's metric points
-// are recorded and every span is shown to the observers (the local view's RED); then the shedder
-// decides which spans go on through the linker to the exporters (only spans are shed, never metrics).
+// are recorded first; then the shedder decides whether its span is exported (only spans are shed,
+// never metrics). An exported span goes through the linker to the exporters; a shed one is not even
+// built when the exchange has metric points (the local view counts it from those).
 import type { ProcessMetadata } from '../metadata/process-metadata.js';
 import type { Exchange } from '../model/exchange.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
@@ -23,9 +24,13 @@ export interface ExchangePipelineOptions {
   linkWindowMs?: number;
   maxHeldSpans?: number;
   ids?: IdSource;
-  /** Told of every span as it is built from its exchange, and whether it is exported (the local view,
-   * span-aware profiles). */
-  onSpan?: (exchange: Exchange, span: SpanRecord, exported: boolean) => void;
+  /** Told of every span that is exported, as it is built (the local view, span-aware profiles). */
+  onSpan?: (exchange: Exchange, span: SpanRecord) => void;
+  /**
+   * Told of an exchange whose span is shed, with its duration points (the local view's RED counts
+   * it from them). Its span is not even built, unless the exchange has no points (then `span`).
+   */
+  onShed?: (exchange: Exchange, points: readonly HistogramPoint[], span: SpanRecord | null) => void;
   /** Decides which spans are exported when there are more than the agent can afford; none: all. */
   shedder?: SpanShedder;
 }
@@ -64,12 +69,21 @@ export class ExchangePipeline implements RecordSink {
     // Metrics first and always: they must count every exchange, shed or not.
     const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
-    const span = conventions.toSpan(ex, resource, this.#ids);
-    Object.assign(span.attributes, tlsAttributes(ex.connection));
     const key = linkKey(ex, conventions.linkId(ex));
     const exported = this.opts.shedder?.keep(key) ?? true;
-    this.opts.onSpan?.(ex, span, exported);
-    if (exported) this.#linker.add(span, key);
+    if (!exported && points.length > 0) {
+      // Shed: no span is built at all, the cheapest way through under overload.
+      this.opts.onShed?.(ex, points, null);
+      return;
+    }
+    const span = conventions.toSpan(ex, resource, this.#ids);
+    Object.assign(span.attributes, tlsAttributes(ex.connection));
+    if (!exported) {
+      this.opts.onShed?.(ex, points, span);
+      return;
+    }
+    this.opts.onSpan?.(ex, span);
+    this.#linker.add(span, key);
   }
 
   flush(): void {

@@ -1,7 +1,7 @@
 // What the agent saw, kept locally: the most recent spans and per-service RED figures (rate,
 // errors, duration). Serves the embedded default when no OTLP endpoint is configured, and the
 // control API always.
-import type { SpanRecord } from '../model/span.js';
+import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 
 export interface ServiceRed {
   service: string;
@@ -72,11 +72,34 @@ export class LocalView {
     for (const s of spans) this.addSpan(s);
   }
 
+  /** An exported span: kept among the recent ones and counted. */
   addSpan(s: SpanRecord): void {
     if (this.#recent.length < this.maxSpans) this.#recent.push(s);
     else this.#recent[this.#next] = s;
     this.#next = (this.#next + 1) % this.maxSpans;
-    const service = s.resource.attributes['service.name'];
+    this.countSpan(s);
+  }
+
+  /** A span counted in the RED figures only (shed: not exported). */
+  countSpan(s: SpanRecord): void {
+    const durationMs = Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6;
+    this.#count(s.resource, s.kind === 'client' ? 'client' : 'server', durationMs, s.status.code === 'error');
+  }
+
+  /**
+   * An exchange whose span was shed, counted from its duration points: `*.server.*` instruments
+   * are server-side, the others client-side; error.type marks an error, as it marks the span's
+   * error status.
+   */
+  countPoints(points: readonly HistogramPoint[]): void {
+    for (const p of points) {
+      if (p.unit !== 's') continue;
+      this.#count(p.resource, p.name.includes('.server.') ? 'server' : 'client', p.value * 1000, p.attributes['error.type'] !== undefined);
+    }
+  }
+
+  #count(resource: ResourceRecord, kind: 'server' | 'client', durationMs: number, error: boolean): void {
+    const service = resource.attributes['service.name'];
     const name = typeof service === 'string' ? service : 'unknown';
     let svc = this.#services.get(name);
     if (svc === undefined) {
@@ -84,8 +107,7 @@ export class LocalView {
       svc = { server: new DurationWindow(), client: new DurationWindow() };
       this.#services.set(name, svc);
     }
-    const durationMs = Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6;
-    (s.kind === 'client' ? svc.client : svc.server).add(durationMs, s.status.code === 'error');
+    svc[kind].add(durationMs, error);
   }
 
   spans(filter: { service?: string; limit?: number } = {}): SpanView[] {

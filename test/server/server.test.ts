@@ -2,7 +2,7 @@
 import t from 'tap';
 import { LocalView } from '../../src/server/local-view.js';
 import { startControlServer } from '../../src/server/server.js';
-import type { SpanRecord } from '../../src/model/span.js';
+import type { HistogramPoint, SpanRecord } from '../../src/model/span.js';
 
 function span(service: string, kind: 'server' | 'client', ms: number, error = false): SpanRecord {
   return { traceId: '1'.repeat(32), spanId: '2'.repeat(16), name: 'GET', kind, startTimeUnixNano: 1_000_000_000n, endTimeUnixNano: 1_000_000_000n + BigInt(ms * 1e6),
@@ -33,4 +33,19 @@ t.test('a generated token when none is configured', async (t) => {
   const server = await startControlServer({ host: '127.0.0.1', port: 0 }, new LocalView(), () => ({}));
   t.teardown(() => server.close());
   t.ok(server.token.length >= 32);
+});
+
+t.test('spans shed from export still count in RED, from their duration points', async (t) => {
+  const view = new LocalView();
+  const resource = { key: 'api', attributes: { 'service.name': 'api' } };
+  const point = (name: string, seconds: number, error: boolean): HistogramPoint => ({
+    name, unit: 's', description: '', value: seconds, resource, timeUnixNano: 0n,
+    attributes: error ? { 'http.request.method': 'GET', 'error.type': '500' } : { 'http.request.method': 'GET' },
+  });
+  view.countPoints([point('http.server.request.duration', 0.01, false), point('http.server.request.duration', 0.03, true), point('http.client.request.duration', 0.002, false)]);
+  view.countSpan(span('api', 'server', 20));
+  const [api] = view.services();
+  t.match(api, { service: 'api', server: { count: 3, errors: 1 }, client: { count: 1, errors: 0 } });
+  t.equal(api?.server.durationSumMs, 60);
+  t.same(view.spans(), [], 'counted, not listed among the recent (exported) spans');
 });

@@ -65,6 +65,7 @@ export class SocketsCollector implements Collector {
       onExchange: (exchange) => ctx.sink.put({ type: 'exchange', exchange }),
     });
     this.#tracker = tracker;
+    let droppedSeen = 0;
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
       batchBytes: BATCH_BYTES,
@@ -73,8 +74,12 @@ export class SocketsCollector implements Collector {
         // this one, each about this one's size) against what the waiting batches can hold. Counted
         // in bytes, not batches: at a low rate a batch leaves every 10 ms nearly empty, and a JS
         // stall that queues many of them risks nothing. The agent sheds spans before drops begin.
-        const waiting = consumer.stats().pendingBatches * batch.buffer.length;
-        ctx.reportPressure?.(waiting / (MAX_PENDING_BATCHES * BATCH_BYTES));
+        // Every slot taken (the consumer holds its batch back) or records dropped since the last
+        // batch: as full as it gets, whatever the size of this one.
+        const s = consumer.stats();
+        const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || s.droppedRecords > droppedSeen;
+        droppedSeen = s.droppedRecords;
+        ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES));
         batch.forEach((view, off, len) => {
           const e = decodeSocketEvent(view, off, len, ctx.clock);
           if (e === null) {
