@@ -55,13 +55,13 @@ t.test('a JS stall fills the held batch instead of dropping small ones', async (
   t.teardown(() => consumer.close());
   const link = obj.program('on_getppid').attach();
   t.teardown(() => link.close());
-  // The JS thread is busy for 300 ms while records keep coming, 20 per millisecond (~6,000 records,
-  // well under one batch's capacity).
+  // The JS thread is busy for 300 ms while records keep coming, 10 per millisecond (3,000 records:
+  // under one batch's capacity, and under the kernel ring's even if the consumer thread got no CPU).
   const start = Date.now();
   let produced = 0;
   for (let ms = 0; ms < 300; ms++) {
-    getppidTimes(20);
-    produced += 20;
+    getppidTimes(10);
+    produced += 10;
     while (Date.now() < start + ms + 1) {
       // busy: the event loop cannot take a batch
     }
