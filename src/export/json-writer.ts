@@ -19,15 +19,9 @@ export class JsonWriter {
     return this.#b.node.subarray(0, this.#b.pos);
   }
 
-  /** Text that is already JSON (punctuation, keys, numbers, hex ids). */
+  /** Text that is already JSON (punctuation, keys, numbers, hex ids, decimal digits). */
   raw(json: string): this {
     if (!this.#b.ascii(json)) this.#b.utf8(json);
-    return this;
-  }
-
-  /** ASCII text known to need no escaping (hex ids, decimal digits). */
-  ascii(s: string): this {
-    if (!this.#b.ascii(s)) this.#b.utf8(s);
     return this;
   }
 

@@ -86,14 +86,11 @@ function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes): void
 }
 
 function resourceProto(entry: ResourceEntry): Uint8Array {
-  let bytes = entry.encoded.get('proto');
-  if (!(bytes instanceof Uint8Array)) {
+  return entry.encoding('proto', (attributes) => {
     const w = new ProtoWriter(1024);
-    writeAttributes(w, 1, entry.attributes);
-    bytes = Uint8Array.from(w.finish());
-    entry.encoded.set('proto', bytes);
-  }
-  return bytes;
+    writeAttributes(w, 1, attributes);
+    return Uint8Array.from(w.finish());
+  });
 }
 
 function writeSpan(w: ProtoWriter, s: SpanRecord): void {
@@ -222,25 +219,22 @@ function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
 }
 
 function resourceJson(entry: ResourceEntry): Uint8Array {
-  let json = entry.encoded.get('json');
-  if (json === undefined) {
+  return entry.encoding('json', (attributes) => {
     const w = new JsonWriter(1024);
     w.raw('{"attributes":');
-    writeAttributesJson(w, entry.attributes);
+    writeAttributesJson(w, attributes);
     w.raw(',"droppedAttributesCount":0}');
-    json = Uint8Array.from(w.finish());
-    entry.encoded.set('json', json);
-  }
-  return json;
+    return Uint8Array.from(w.finish());
+  });
 }
 
 function writeSpanJson(w: JsonWriter, s: SpanRecord): void {
-  w.bytes(J_TRACE_ID).ascii(s.traceId).bytes(J_SPAN_ID).ascii(s.spanId);
+  w.bytes(J_TRACE_ID).raw(s.traceId).bytes(J_SPAN_ID).raw(s.spanId);
   if (s.traceState !== undefined) w.bytes(J_TRACE_STATE).string(s.traceState);
   else w.bytes(J_QUOTE);
-  if (s.parentSpanId !== undefined) w.bytes(J_PARENT).ascii(s.parentSpanId).bytes(J_QUOTE);
+  if (s.parentSpanId !== undefined) w.bytes(J_PARENT).raw(s.parentSpanId).bytes(J_QUOTE);
   w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]);
-  w.bytes(J_START).ascii(String(s.startTimeUnixNano)).bytes(J_END).ascii(String(s.endTimeUnixNano)).bytes(J_ATTRIBUTES);
+  w.bytes(J_START).raw(String(s.startTimeUnixNano)).bytes(J_END).raw(String(s.endTimeUnixNano)).bytes(J_ATTRIBUTES);
   writeAttributesJson(w, s.attributes);
   w.bytes(J_STATUS).integer(STATUS[s.status.code]);
   if (s.status.message !== undefined) w.bytes(J_MESSAGE).string(s.status.message);

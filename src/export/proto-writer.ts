@@ -22,6 +22,16 @@ function varintSize(n: number): number {
   return size;
 }
 
+/** Writes `n` (0 ≤ n < 2^53) as a varint at `p`; returns the position after it. */
+function putVarint(buf: Uint8Array, p: number, n: number): number {
+  while (n >= 0x80) {
+    buf[p++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[p++] = n;
+  return p;
+}
+
 export class ProtoWriter {
   readonly #b: ByteBuffer;
   readonly #starts: number[] = [];
@@ -45,14 +55,7 @@ export class ProtoWriter {
   #rawVarint(n: number): void {
     const b = this.#b;
     b.ensure(10);
-    const buf = b.buf;
-    let p = b.pos;
-    while (n >= 0x80) {
-      buf[p++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    buf[p++] = n;
-    b.pos = p;
+    b.pos = putVarint(b.buf, b.pos, n);
   }
 
   #tag(field: number, wire: number): void {
@@ -163,13 +166,7 @@ export class ProtoWriter {
     b.ensure(extra);
     b.buf.copyWithin(start + 1 + extra, start + 1, b.pos);
     b.pos += extra;
-    let p = start;
-    let n = len;
-    while (n >= 0x80) {
-      b.buf[p++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    b.buf[p] = n;
+    putVarint(b.buf, start, len);
   }
 }
 

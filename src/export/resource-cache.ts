@@ -12,9 +12,16 @@ import type { Attributes, ResourceRecord } from '../model/span.js';
 export class ResourceEntry {
   #sdk: Resource | null = null;
   /** Encodings made by the span encoders, by encoding name. */
-  readonly encoded = new Map<string, Uint8Array>();
+  readonly #encoded = new Map<string, Uint8Array>();
 
   constructor(readonly source: Attributes, readonly attributes: Attributes) {}
+
+  /** This resource in the encoding `name`, made by `encode` the first time it is asked for. */
+  encoding(name: string, encode: (attributes: Attributes) => Uint8Array): Uint8Array {
+    let bytes = this.#encoded.get(name);
+    if (bytes === undefined) this.#encoded.set(name, (bytes = encode(this.attributes)));
+    return bytes;
+  }
 
   get sdk(): Resource {
     return (this.#sdk ??= resourceFromAttributes(this.attributes as SdkAttributes));

@@ -275,31 +275,35 @@ export class TelemetryExporter {
 
   #logFailure(name: string, r: SendResult & { ok: false }, items: number): void {
     // A dead collector fails every batch: one line per destination per interval, with a count.
-    const now = Date.now();
-    const last = this.#lastFailureLog.get(name);
-    if (last !== undefined && now - last.at < FAILURE_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    this.#lastFailureLog.set(name, { at: now, suppressed: 0 });
+    const since = this.#throttle(name, 1);
+    if (since === null) return;
     this.#log.warn('export failed, data dropped', {
-      destination: name, items, retryable: r.retryable, error: r.error.message, ...(last?.suppressed ? { similarFailuresSinceLastReport: last.suppressed } : {}),
+      destination: name, items, retryable: r.retryable, error: r.error.message, ...(since > 0 ? { similarFailuresSinceLastReport: since } : {}),
     });
   }
 
   /** The backend (or the encoder) is slower than the traffic: one line per destination per interval. */
   #logQueueFull(name: string, dropped: number): void {
+    const since = this.#throttle(`${name}:queue_full`, dropped);
+    if (since === null) return;
+    this.#log.warn('export queue full, data dropped (the backend takes less than the traffic)', {
+      destination: name, dropped, ...(since > 0 ? { droppedSinceLastReport: since } : {}),
+    });
+  }
+
+  /**
+   * At most one log line per key per interval: null while within the interval (`count` is added to
+   * what was held back), else what was held back since the last line.
+   */
+  #throttle(key: string, count: number): number | null {
     const now = Date.now();
-    const key = `${name}:queue_full`;
     const last = this.#lastFailureLog.get(key);
     if (last !== undefined && now - last.at < FAILURE_LOG_INTERVAL_MS) {
-      last.suppressed += dropped;
-      return;
+      last.suppressed += count;
+      return null;
     }
     this.#lastFailureLog.set(key, { at: now, suppressed: 0 });
-    this.#log.warn('export queue full, data dropped (the backend takes less than the traffic)', {
-      destination: name, dropped, ...(last?.suppressed ? { droppedSinceLastReport: last.suppressed } : {}),
-    });
+    return last?.suppressed ?? 0;
   }
 
   #internalError(e: unknown): void {

@@ -75,9 +75,12 @@ t.test('resources are encoded once per process and follow changed attributes', a
   const cache = new ResourceCache(16);
   const a = resourceOf('a', 1);
   encodeTraceRequest([span(a, 0)], cache);
-  const first = cache.entry(a).encoded.get('proto');
+  const never = (): Uint8Array => {
+    throw new Error('the resource was encoded again');
+  };
+  const first = cache.entry(a).encoding('proto', never);
   encodeTraceRequest([span(a, 1)], cache);
-  t.equal(cache.entry(a).encoded.get('proto'), first, 'kept between batches');
+  t.equal(cache.entry(a).encoding('proto', never), first, 'kept between batches');
   const renamed = { key: a.key, attributes: { ...a.attributes, 'service.name': 'renamed' } };
   const req = decodeTraceRequest(encodeTraceRequest([span(renamed, 2)], cache)) as { resourceSpans: Array<{ resource: { attributes: Array<{ value: { stringValue?: string } }> } }> };
   t.ok(req.resourceSpans[0]!.resource.attributes.some((kv) => kv.value.stringValue === 'renamed'));
