@@ -88,7 +88,7 @@ export class Agent {
       baseResource: attributesToKeyValues(base),
       emit: (request) => this.#file?.writeBatch(request),
     });
-    // The local view sees every span as it is built (its RED counts all traffic, shed spans too).
+    // The local view is not a sink: it gets spans as they are built, and counts shed ones too (below).
     const sinks: TelemetrySink[] = [
       { spans: (s) => this.#exporter.exportSpans(s), histograms: (p) => this.#exporter.recordHistograms(p) },
       { spans: (s) => this.#extraSinks.forEach((x) => x.spans(s)), histograms: (p) => this.#extraSinks.forEach((x) => x.histograms(p)) },

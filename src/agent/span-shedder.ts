@@ -1,14 +1,15 @@
 // Which spans leave when there are more than the agent can afford to export. Metrics never go
 // through here: the pipeline records every exchange's duration before it asks (RED stays exact), and
-// the local view sees every span; only the linking, encoding and export of a span are shed.
+// the local view counts shed exchanges too; what is shed is the building, linking, encoding and
+// export of a span.
 //
 // Two limits, the tighter wins:
 // - pressure: collectors report how full their queue towards JavaScript is (the bytes of the
 //   ring-buffer batches waiting for the JS thread against what they can hold), averaged over about
 //   a quarter second: a short stall of the JS thread (a binary analysed, a GC) is absorbed by the
-//   queue and sheds nothing; a backlog that lasts sheds. Past half full on average, spans are kept in proportion to the room left (down to 1 in
-//   20), so the JS thread catches up before the kernel side has to drop raw events, which
-//   would lose metrics and spans alike;
+//   queue and sheds nothing; a backlog that lasts sheds. Past half full on average, spans are kept
+//   in proportion to the room left (down to 1 in 20), so the JS thread catches up before the kernel
+//   side has to drop raw events, which would lose metrics and spans alike;
 // - a budget of spans per second (config `spans.max_per_second`, 0 = none): each quarter second
 //   starts with the share that would have fitted the previous one, and within a quarter the share
 //   drops as soon as more spans come than its budget (a burst is cut at once, not a window late).
@@ -45,7 +46,6 @@ function hashShare(key: string): number {
 export class SpanShedder {
   readonly #budgetPerWindow: number;
   readonly #now: () => number;
-  #pressureShare = 1;
   #pressure = 0;
   #pressureAt: number | null = null;
   #budgetShare = 1;
@@ -70,8 +70,13 @@ export class SpanShedder {
     const weight = this.#pressureAt === null ? 1 : 1 - Math.exp(-Math.max(0, now - this.#pressureAt) / PRESSURE_TAU_MS);
     this.#pressureAt = now;
     this.#pressure += (sample - this.#pressure) * weight;
+  }
+
+  /** The share of requests whose spans are kept now: the tighter of the two limits. */
+  #share(): number {
     const p = this.#pressure;
-    this.#pressureShare = p <= PRESSURE_FREE ? 1 : Math.max(MIN_SHARE, (1 - p) / (1 - PRESSURE_FREE));
+    const pressureShare = p <= PRESSURE_FREE ? 1 : Math.max(MIN_SHARE, (1 - p) / (1 - PRESSURE_FREE));
+    return Math.min(pressureShare, this.#budgetShare);
   }
 
   /** Whether the span of the request named `linkKey` (null: no key) is exported. */
@@ -88,7 +93,7 @@ export class SpanShedder {
       this.#decided.delete(linkKey!);
       keep = earlier;
     } else {
-      const share = Math.min(this.#pressureShare, this.#budgetShare);
+      const share = this.#share();
       // Requests without a key are spread evenly by a low-discrepancy sequence instead.
       const position = linkKey !== null ? hashShare(linkKey) : (this.#unkeyed++ * 0.6180339887498949) % 1;
       keep = share >= 1 || position < share;
@@ -119,6 +124,6 @@ export class SpanShedder {
   }
 
   stats(): { spans_kept: number; spans_shed: number; span_share_percent: number } {
-    return { spans_kept: this.#kept, spans_shed: this.#shed, span_share_percent: Math.round(100 * Math.min(this.#pressureShare, this.#budgetShare)) };
+    return { spans_kept: this.#kept, spans_shed: this.#shed, span_share_percent: Math.round(100 * this.#share()) };
   }
 }

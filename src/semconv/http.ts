@@ -130,10 +130,10 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
   return v;
 }
 
-/** A finished HTTP exchange as one span, joined to the caller's trace when the request carries one. */
 /** Shared default, so that the view of one exchange is reused between its metrics and its span. */
 const NO_OPTIONS: HttpSemconvOptions = Object.freeze({});
 
+/** A finished HTTP exchange as one span, joined to the caller's trace when the request carries one. */
 export function httpExchangeToSpan(
   ex: HttpExchange, resource: ResourceRecord, ids: IdSource = randomIds, opts: HttpSemconvOptions = NO_OPTIONS,
 ): SpanRecord {

@@ -70,12 +70,12 @@ export class SocketsCollector implements Collector {
       maxPendingBatches: MAX_PENDING_BATCHES,
       batchBytes: BATCH_BYTES,
       onBatch: (batch) => {
-        // How close the consumer is to dropping: the bytes waiting for the JS thread (batches behind
-        // this one, each about this one's size) against what the waiting batches can hold. Counted
-        // in bytes, not batches: at a low rate a batch leaves every 10 ms nearly empty, and a JS
-        // stall that queues many of them risks nothing. The agent sheds spans before drops begin.
-        // Every slot taken (the consumer holds its batch back) or records dropped since the last
-        // batch: as full as it gets, whatever the size of this one.
+        // How close the consumer is to dropping, so the agent sheds spans before drops begin: the
+        // bytes waiting for the JS thread (batches behind this one, each about this one's size)
+        // against what the waiting batches can hold. Counted in bytes, not batches: at a low rate a
+        // batch leaves every 10 ms nearly empty, and a JS stall that queues many of them risks
+        // nothing. Every slot taken (the consumer holds its batch back) or records dropped since
+        // the last batch counts as full, whatever the size of this one.
         const s = consumer.stats();
         const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || s.droppedRecords > droppedSeen;
         droppedSeen = s.droppedRecords;
