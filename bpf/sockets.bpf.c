@@ -156,6 +156,13 @@ static __always_inline struct file *socket_file(int fd)
 	return (mode & S_IFMT) == S_IFSOCK ? f : NULL;
 }
 
+/* The struct sock behind a socket's file (NULL when there is none). */
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
 /* Tags the current thread with the server exchange it reads a request of: generation << 16 |
  * request ordinal on the connection (the HTTP/1 exchange ordinal; src/agent/span-tags.ts computes
  * the same). Keep-alive requests are told apart by a read that follows a write. */
@@ -262,8 +269,7 @@ static __always_inline void emit_open(__u32 tgid, __u32 fd, struct file *f, stru
 	e->ts_ns = bpf_ktime_get_ns();
 	/* The process may be gone before user space reads /proc: its name travels with the event. */
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk = file_sock(f);
 	if (sk) {
 		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 		e->family = family;
@@ -295,8 +301,7 @@ static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, struct 
 	init.file = (__u64)f;
 	init.generation = next_generation();
 	init.role = role;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk = file_sock(f);
 	if (sk) {
 		init.sock_type = BPF_CORE_READ(sk, sk_type);
 		init.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -625,11 +630,9 @@ static __always_inline void handle_mmsg(struct call_args *a, long ret, bool in_t
 
 /* --- enter: save the arguments of syscalls on sockets ------------------------------------------- */
 
-static __always_inline int save_call_addr(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir, __u64 addr)
+/* Saves the arguments of thread `id`'s syscall on fd, if fd is a socket, for its exit. */
+static __always_inline int put_call(__u64 id, __u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir, __u64 addr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!lantern_traced(id >> 32))
-		return 0;
 	struct file *f = socket_file(fd);
 	if (!f)
 		return 0;
@@ -637,6 +640,14 @@ static __always_inline int save_call_addr(__u32 fd, __u64 ptr, __u32 count, __u8
 	if (bpf_map_update_elem(&calls, &id, &a, BPF_ANY) != 0)
 		lantern_count(SOCK_CTR_ARGS_FULL);
 	return 0;
+}
+
+static __always_inline int save_call_addr(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir, __u64 addr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!lantern_traced(id >> 32))
+		return 0;
+	return put_call(id, fd, ptr, count, kind, dir, addr);
 }
 
 static __always_inline int save_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir)
@@ -727,22 +738,16 @@ SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct sys_enter_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if ((id >> 32) == agent_tgid) {
-		/* Not traced, but its local port is remembered at exit (agent_ports). */
-		struct file *f = socket_file(ctx->args[0]);
-		struct call_args a = { .file = (__u64)f, .fd = ctx->args[0], .kind = CALL_CONNECT };
-		if (f)
-			bpf_map_update_elem(&calls, &id, &a, BPF_ANY);
-		return 0;
-	}
+	/* The agent is not traced, but its local port is remembered at exit (agent_ports). */
+	if ((id >> 32) == agent_tgid)
+		return put_call(id, ctx->args[0], 0, 0, CALL_CONNECT, 0, 0);
 	return save_call(ctx->args[0], 0, 0, CALL_CONNECT, 0);
 }
 
 /* The agent's connect: note its local port (bound by now, also for a non-blocking connect). */
 static __always_inline void note_agent_port(struct file *f)
 {
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk = file_sock(f);
 	if (!sk)
 		return;
 	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -757,14 +762,13 @@ int exit_connect(struct sys_exit_ctx *ctx)
 	struct call_args *a = take_call();
 	if (!a)
 		return 0;
-	if ((bpf_get_current_pid_tgid() >> 32) == agent_tgid) {
-		if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS) {
+		if (tgid == agent_tgid)
 			note_agent_port((struct file *)a->file);
-		drop_call();
-		return 0;
+		else
+			conn_for(tgid, a->fd, (struct file *)a->file, ROLE_CLIENT, true);
 	}
-	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		conn_for(bpf_get_current_pid_tgid() >> 32, a->fd, (struct file *)a->file, ROLE_CLIENT, true);
 	drop_call();
 	return 0;
 }

@@ -166,11 +166,14 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     return 0;
   }
 
+  // A pending slot is free: a batch handed over now would be delivered, not dropped.
+  bool JsHasRoom() const { return shared_->counters.pending.load() < shared_->maxPending; }
+
   void Flush() {
     Batch* b = current_;
     if (b->count == 0) return;
     Counters& c = shared_->counters;
-    if (c.pending.load() >= shared_->maxPending) {
+    if (!JsHasRoom()) {
       // JS is behind: drop this batch whole, keep draining the kernel ring.
       c.droppedBatches++;
       c.droppedRecords += b->count;
@@ -217,8 +220,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
       // While JS is behind (every pending slot taken) a partial batch is not handed over: it keeps
       // filling up to its size, so a stall of the JS thread costs buffer bytes, not whole batches of
       // a few milliseconds each. Only a full batch that finds no slot is dropped.
-      bool canFlush = shared_->counters.pending.load() < shared_->maxPending;
-      if (current_->count > 0 && canFlush) {
+      if (current_->count > 0 && JsHasRoom()) {
         uint64_t age = NowMs() - firstRecordMs_;
         timeout = age >= flushMs_ ? 0 : static_cast<int>(flushMs_ - age);
       }
@@ -230,10 +232,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
         shared_->counters.pollErrors++;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      if (current_->count > 0 && NowMs() - firstRecordMs_ >= flushMs_ &&
-          shared_->counters.pending.load() < shared_->maxPending) {
-        Flush();
-      }
+      if (current_->count > 0 && NowMs() - firstRecordMs_ >= flushMs_ && JsHasRoom()) Flush();
     }
     // Final drain so that close() delivers everything already in the rings.
     ring_buffer__consume(rb_);
