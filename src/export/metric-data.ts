@@ -3,7 +3,7 @@ import { type HrTime, ValueType } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { AggregationTemporality, DataPointType, type GaugeMetricData, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ResourceHistograms } from './histogram-aggregator.js';
-import { SCOPE_NAME, SCOPE_VERSION } from './otlp-spans.js';
+import { SCOPE_NAME, SCOPE_VERSION } from './otlp-common.js';
 import type { ResourceCache } from './resource-cache.js';
 
 /** Metrics are grouped by scope object identity too: one object for all. */

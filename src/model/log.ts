@@ -21,9 +21,11 @@ export interface LogRecordData {
   eventName?: string;
   body?: AttributeValue;
   attributes: Attributes;
-  /** The span the thread was serving, when known (32 and 16 lowercase hex chars). */
+  /** The span the thread was serving, when known (32 and 16 lowercase hex chars, both or neither). */
   traceId?: string;
   spanId?: string;
+  /** That span's W3C trace flags (0x01: sampled), with traceId and spanId. */
+  traceFlags?: number;
   /** The process (or, for host-wide records, the agent's host) the record belongs to. */
   resource: ResourceRecord;
 }

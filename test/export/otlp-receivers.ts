@@ -1,5 +1,5 @@
 // Minimal OTLP receivers for the exporter tests: a gRPC TraceService and an HTTP /v1/metrics
-// endpoint that record what arrives, and a decoder for the protobuf bodies. The message definitions
+// endpoint that record what arrives, and decoders for the protobuf bodies. The message definitions
 // below are the subset of opentelemetry-proto (v1) the assertions read, with the real field numbers
 // (https://github.com/open-telemetry/opentelemetry-proto/tree/main/opentelemetry/proto).
 import { type IncomingHttpHeaders, createServer } from 'node:http';
@@ -38,6 +38,14 @@ message Metric { string name = 1; string description = 2; string unit = 3; Histo
 message ScopeMetrics { InstrumentationScope scope = 1; repeated Metric metrics = 2; }
 message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
 message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
+message LogRecord {
+  fixed64 time_unix_nano = 1; int32 severity_number = 2; string severity_text = 3; AnyValue body = 5;
+  repeated KeyValue attributes = 6; uint32 dropped_attributes_count = 7; fixed32 flags = 8; bytes trace_id = 9;
+  bytes span_id = 10; fixed64 observed_time_unix_nano = 11; string event_name = 12;
+}
+message ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2; }
+message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; }
+message ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1; }
 `;
 
 const root = protobuf.parse(OTLP_SUBSET, { keepCase: false }).root;
@@ -66,6 +74,7 @@ function base64ToHex(v: unknown): unknown {
 
 export const decodeTraceRequest = (b: Uint8Array, defaults = false): Record<string, unknown> => decode('ExportTraceServiceRequest', b, defaults);
 export const decodeMetricsRequest = (b: Uint8Array): Record<string, unknown> => decode('ExportMetricsServiceRequest', b);
+export const decodeLogsRequest = (b: Uint8Array, defaults = false): Record<string, unknown> => decode('ExportLogsServiceRequest', b, defaults);
 
 /** {key, value: {stringValue|intValue|...}}[] → plain record. */
 export function attrs(list: unknown): Record<string, unknown> {
@@ -122,15 +131,20 @@ export interface HttpReceiver {
   close(): Promise<void>;
 }
 
-/** An HTTP server on 127.0.0.1 recording every request and answering `status` with an empty body. */
-export async function startHttpReceiver(status: () => number = () => 200): Promise<HttpReceiver> {
+/** What an HTTP receiver answers: a status alone (empty body), or with headers and a body. */
+export type HttpAnswer = number | { status: number; headers?: Record<string, string>; body?: string };
+
+/** An HTTP server on 127.0.0.1 recording every request and answering what `answer` says. */
+export async function startHttpReceiver(answer: () => HttpAnswer = () => 200): Promise<HttpReceiver> {
   const requests: HttpReceiver['requests'] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(status()).end();
+      const a = answer();
+      if (typeof a === 'number') res.writeHead(a).end();
+      else res.writeHead(a.status, a.headers).end(a.body ?? '');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

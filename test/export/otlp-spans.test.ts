@@ -12,8 +12,7 @@ import { encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from '../
 import { ProtoWriter } from '../../src/export/proto-writer.js';
 import { ResourceCache } from '../../src/export/resource-cache.js';
 import type { SpanRecord } from '../../src/model/span.js';
-import { XorShift32 } from '../helpers/prng.js';
-import { resourceOf, span } from './fixtures.js';
+import { LONG_TEXT, PLAIN_PROCESS, UNICODE_PROCESS, randomBatches, resourceOf, span } from './fixtures.js';
 import { decodeTraceRequest } from './otlp-receivers.js';
 
 const KIND = { internal: SpanKind.INTERNAL, server: SpanKind.SERVER, client: SpanKind.CLIENT, producer: SpanKind.PRODUCER, consumer: SpanKind.CONSUMER };
@@ -39,9 +38,7 @@ function readable(r: SpanRecord, cache: ResourceCache): ReadableSpan {
 
 /** Spans covering what the encoders must handle: kinds, parents, trace state, statuses, every attribute type, UTF-8. */
 function variedSpans(): SpanRecord[] {
-  const a = resourceOf('checkout', 101);
-  const b = { key: 'pid:202:1', attributes: { 'service.name': 'naïve-ünïcode ✓', 'process.pid': 202, 'process.command_args': ['nginx:', 'worker process'] } };
-  const long = 'x'.repeat(70_000); // a string whose length needs a 3-byte varint, in a span over 64 KiB
+  const [a, b, long] = [PLAIN_PROCESS, UNICODE_PROCESS, LONG_TEXT];
   return [
     span(a, 0),
     span(b, 1, { kind: 'client', parentSpanId: '00f067aa0ba902b7', traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' }),
@@ -87,23 +84,13 @@ t.test('resources are encoded once per process and follow changed attributes', a
 });
 
 t.test('random batches: the encoders agree with the SDK on every one', async (t) => {
-  const rng = new XorShift32(0x5eed);
-  const rand = (): number => rng.next() / 0x1_0000_0000;
-  // Ours smaller than a batch's processes (grouping must not depend on the LRU); the oracle's holds all.
-  const cache = new ResourceCache(4, { 'host.name': 'h' });
-  const oracleCache = new ResourceCache(64, { 'host.name': 'h' });
-  for (let round = 0; round < 50; round++) {
-    const spans: SpanRecord[] = [];
-    const n = 1 + Math.floor(rand() * 40);
-    for (let i = 0; i < n; i++) {
-      const pid = 1 + Math.floor(rand() * 6);
-      const r = resourceOf(`svc${pid}`, pid);
-      const text = String.fromCharCode(...Array.from({ length: Math.floor(rand() * 300) }, () => 32 + Math.floor(rand() * 0x2000)));
-      spans.push(span(r, i, { name: text.slice(0, 20), attributes: { text, n: Math.floor(rand() * 2 ** 52), f: rand() } }));
-    }
+  randomBatches(0x5eed, 50, (rand, r, i) => {
+    const text = String.fromCharCode(...Array.from({ length: Math.floor(rand() * 300) }, () => 32 + Math.floor(rand() * 0x2000)));
+    return span(r, i, { name: text.slice(0, 20), attributes: { text, n: Math.floor(rand() * 2 ** 52), f: rand() } });
+  }, (spans, cache, oracleCache, round) => {
     const readables = spans.map((s) => readable(s, oracleCache));
-    if (!t.same(decodeTraceRequest(encodeTraceRequest(spans, cache), true), decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(readables)!, true), `round ${round}`)) break;
-  }
+    return t.same(decodeTraceRequest(encodeTraceRequest(spans, cache), true), decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(readables)!, true), `round ${round}`);
+  });
 });
 
 t.test('invalid records are recognised', async (t) => {

@@ -1,0 +1,215 @@
+// What the OTLP encoders of every signal share: the request envelope (one Resource<Signal> per
+// process, one Scope<Signal> "lantern" in it), the Resource message encoded once per process, and
+// AnyValue/KeyValue, in protobuf (common/v1/common.proto, resource/v1/resource.proto) and in the
+// protobuf JSON mapping (lowerCamelCase, 64-bit integers as strings, ids as hex). The envelopes of
+// trace/v1/trace.proto and logs/v1/logs.proto use the same field numbers:
+//   Export<Signal>ServiceRequest { repeated Resource<Signal> resource_<signal> = 1; }
+//   Resource<Signal> { Resource resource = 1; repeated Scope<Signal> scope_<signal> = 2; }
+//   Scope<Signal> { InstrumentationScope scope = 1; repeated <Record> <records> = 2; }
+// so one writer serves both; each signal's module writes its own records (otlp-spans.ts, otlp-logs.ts).
+import type { AttributeValue, Attributes, ResourceRecord } from '../model/span.js';
+import { JsonWriter } from './json-writer.js';
+import { ProtoWriter } from './proto-writer.js';
+import type { ResourceCache, ResourceEntry } from './resource-cache.js';
+
+export const SCOPE_NAME = 'lantern';
+export const SCOPE_VERSION = '0.1.0';
+
+const HEX_ID = /^[0-9a-f]+$/;
+
+/** An id the encoders can write: lowercase hex of `length` characters, not all zeros (W3C: invalid). */
+export function validId(id: string, length: number): boolean {
+  return id.length === length && HEX_ID.test(id) && !/^0+$/.test(id);
+}
+
+/** The records of a batch by process, in first-seen order. */
+function byResource<R extends { resource: ResourceRecord }>(records: readonly R[], resources: ResourceCache): Array<{ resource: ResourceEntry; records: R[] }> {
+  const groups = new Map<string, { resource: ResourceEntry; records: R[] }>();
+  for (const r of records) {
+    let g = groups.get(r.resource.key);
+    if (g === undefined) groups.set(r.resource.key, (g = { resource: resources.entry(r.resource), records: [] }));
+    g.records.push(r);
+  }
+  return [...groups.values()];
+}
+
+// --- protobuf --------------------------------------------------------------------------------
+
+export function writeAnyValue(w: ProtoWriter, field: number, v: AttributeValue): void {
+  w.begin(field);
+  if (typeof v === 'string') w.string(1, v);
+  else if (typeof v === 'boolean') w.bool(2, v);
+  else if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) w.varint(3, v);
+    else w.double(4, v);
+  } else {
+    w.begin(5); // ArrayValue
+    for (const x of v) writeAnyValue(w, 1, x);
+    w.end();
+  }
+  w.end();
+}
+
+export function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes): void {
+  for (const key in attrs) {
+    const v = attrs[key];
+    if (v === undefined) continue;
+    w.begin(field); // KeyValue
+    w.string(1, key);
+    writeAnyValue(w, 2, v);
+    w.end();
+  }
+}
+
+function resourceProto(entry: ResourceEntry): Uint8Array {
+  return entry.encoding('proto', (attributes) => {
+    const w = new ProtoWriter(1024);
+    writeAttributes(w, 1, attributes);
+    return Uint8Array.from(w.finish());
+  });
+}
+
+const writer = new ProtoWriter();
+
+/**
+ * One Export<Signal>ServiceRequest (protobuf): `writeRecord` writes one record's fields into the
+ * open record message (field 2 of its Scope<Signal>). The result is a fresh copy: callers may keep
+ * it while retrying.
+ */
+export function encodeRequest<R extends { resource: ResourceRecord }>(records: readonly R[], resources: ResourceCache,
+  writeRecord: (w: ProtoWriter, r: R) => void): Uint8Array {
+  const w = writer;
+  w.reset();
+  for (const g of byResource(records, resources)) {
+    w.begin(1); // Resource<Signal>
+    w.bytes(1, resourceProto(g.resource));
+    w.begin(2); // Scope<Signal>
+    w.begin(1); // InstrumentationScope
+    w.string(1, SCOPE_NAME);
+    w.string(2, SCOPE_VERSION);
+    w.end();
+    for (const r of g.records) {
+      w.begin(2);
+      writeRecord(w, r);
+      w.end();
+    }
+    w.end();
+    w.end();
+  }
+  return Uint8Array.from(w.finish());
+}
+
+// --- JSON ------------------------------------------------------------------------------------
+//
+// Written piece by piece into the line's buffer: fixed fragments are bytes made once, short plain
+// text is copied in JavaScript, and no string is built per record (joining them made V8 flatten and
+// copy every record's text twice).
+
+/** A fixed JSON fragment as UTF-8 bytes, made once. */
+export const J = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+const J_STRING = J('{"stringValue":');
+const J_BOOL_TRUE = J('{"boolValue":true}');
+const J_BOOL_FALSE = J('{"boolValue":false}');
+const J_INT = J('{"intValue":"');
+const J_INT_END = J('"}');
+const J_DOUBLE = J('{"doubleValue":');
+const J_ARRAY = J('{"arrayValue":{"values":[');
+const J_ARRAY_END = J(']}}');
+export const J_CLOSE = J('}');
+const J_COMMA = J(',');
+export const J_QUOTE = J('"');
+const J_OPEN_LIST = J('[');
+const J_CLOSE_LIST = J(']');
+
+export function writeAnyValueJson(w: JsonWriter, v: AttributeValue): void {
+  if (typeof v === 'string') {
+    w.bytes(J_STRING).string(v).bytes(J_CLOSE);
+  } else if (typeof v === 'boolean') {
+    w.bytes(v ? J_BOOL_TRUE : J_BOOL_FALSE);
+  } else if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) w.bytes(J_INT).integer(v).bytes(J_INT_END);
+    // NaN and ±Infinity are strings in the JSON mapping.
+    else w.bytes(J_DOUBLE).raw(Number.isFinite(v) ? String(v) : `"${String(v)}"`).bytes(J_CLOSE);
+  } else {
+    w.bytes(J_ARRAY);
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) w.bytes(J_COMMA);
+      writeAnyValueJson(w, v[i]!);
+    }
+    w.bytes(J_ARRAY_END);
+  }
+}
+
+/** `{"key":"<name>","value":` per attribute name, as bytes: names repeat on every record (bounded:
+ * names come from the semantic conventions, plus configured header names). */
+const keyPrefixes = new Map<string, Uint8Array>();
+const MAX_KEY_PREFIXES = 4096;
+
+function keyPrefix(key: string): Uint8Array {
+  let p = keyPrefixes.get(key);
+  if (p === undefined) {
+    p = J(`{"key":${JSON.stringify(key)},"value":`);
+    if (keyPrefixes.size < MAX_KEY_PREFIXES) keyPrefixes.set(key, p);
+  }
+  return p;
+}
+
+/** A JSON array of KeyValue. */
+export function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
+  w.bytes(J_OPEN_LIST);
+  let first = true;
+  for (const key in attrs) {
+    const v = attrs[key];
+    if (v === undefined) continue;
+    if (!first) w.bytes(J_COMMA);
+    first = false;
+    w.bytes(keyPrefix(key));
+    writeAnyValueJson(w, v);
+    w.bytes(J_CLOSE);
+  }
+  w.bytes(J_CLOSE_LIST);
+}
+
+function resourceJson(entry: ResourceEntry): Uint8Array {
+  return entry.encoding('json', (attributes) => {
+    const w = new JsonWriter(1024);
+    w.raw('{"attributes":');
+    writeAttributesJson(w, attributes);
+    w.raw(',"droppedAttributesCount":0}');
+    return Uint8Array.from(w.finish());
+  });
+}
+
+const jsonWriter = new JsonWriter();
+
+/** The JSON names of a signal's envelope, e.g. resourceSpans / scopeSpans / spans. */
+export interface JsonEnvelope {
+  resource: string;
+  scope: string;
+  records: string;
+}
+
+/**
+ * One Export<Signal>ServiceRequest as one line of OTLP JSON (UTF-8, newline included):
+ * `writeRecord` writes one record as a JSON object.
+ */
+export function requestJsonLine<R extends { resource: ResourceRecord }>(names: JsonEnvelope, records: readonly R[], resources: ResourceCache,
+  writeRecord: (w: JsonWriter, r: R) => void): Buffer {
+  const w = jsonWriter;
+  w.reset();
+  w.raw(`{"${names.resource}":[`);
+  let firstGroup = true;
+  for (const g of byResource(records, resources)) {
+    w.raw(firstGroup ? '{"resource":' : ',{"resource":');
+    firstGroup = false;
+    w.bytes(resourceJson(g.resource));
+    w.raw(`,"${names.scope}":[{"scope":{"name":"${SCOPE_NAME}","version":"${SCOPE_VERSION}"},"${names.records}":[`);
+    for (let i = 0; i < g.records.length; i++) {
+      if (i > 0) w.bytes(J_COMMA);
+      writeRecord(w, g.records[i]!);
+    }
+    w.raw(']}]}');
+  }
+  w.raw(']}\n');
+  return Buffer.from(w.finish());
+}
