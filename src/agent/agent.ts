@@ -4,10 +4,8 @@ import { isLocalMode } from '../config/schema.js';
 import { LanternError } from '../errors.js';
 import type { Collector } from '../collectors/collector.js';
 import { availableCollectors, createCollector } from '../collectors/registry.js';
-import { LogBatcher } from '../export/log-batcher.js';
 import { OtlpFileWriter } from '../export/otlp-file.js';
 import { ProfileExporter } from '../export/pprof-exporter.js';
-import { attributesToKeyValues } from '../export/otlp-json.js';
 import { TelemetryExporter } from '../export/telemetry-exporter.js';
 import type { Logger } from '../log.js';
 import { ProcessMetadata } from '../metadata/process-metadata.js';
@@ -15,6 +13,7 @@ import { KernelClock } from '../model/clock.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
 import { LocalView } from '../server/local-view.js';
 import { ProfileView } from '../server/profile-view.js';
+import { processEventToLogRecord } from '../semconv/process.js';
 import { type ControlServer, startControlServer } from '../server/server.js';
 import { ProfilerCollector } from '../collectors/profiler/collector.js';
 import { SocketsCollector } from '../collectors/sockets/collector.js';
@@ -56,7 +55,8 @@ export function flattenSummary(s: AgentSummary): Record<string, number> {
 export class Agent {
   #collectors: Collector[] = [];
   #file: OtlpFileWriter | null = null;
-  readonly #logs: LogBatcher;
+  /** Process exec/exit events → OTel events. */
+  readonly #logs: RecordSink;
   readonly #fanout: RecordFanout;
   readonly #metadata: ProcessMetadata;
   readonly #pipeline: ExchangePipeline;
@@ -82,12 +82,13 @@ export class Agent {
     if (config.otlp.file !== undefined) this.#file = new OtlpFileWriter(config.otlp.file);
     // ProcessMetadata already puts the base attributes on every resource.
     this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {} });
-    this.#logs = new LogBatcher({
-      maxRecords: 512,
-      flushMs: 1000,
-      baseResource: attributesToKeyValues(base),
-      emit: (request) => this.#file?.writeBatch(request),
-    });
+    this.#logs = {
+      put: (r) => {
+        if (r.type !== 'process') return;
+        const record = processEventToLogRecord(r.event, this.#metadata.eventResource(r.event), BigInt(Date.now()) * 1_000_000n);
+        this.#exporter.exportLogs([record]);
+      },
+    };
     // The local view is not a sink: it gets spans as they are built, and counts shed ones too (below).
     const sinks: TelemetrySink[] = [
       { spans: (s) => this.#exporter.exportSpans(s), histograms: (p) => this.#exporter.recordHistograms(p) },
@@ -205,7 +206,6 @@ export class Agent {
       }
     }
     this.#pipeline.flush();
-    this.#logs.flush();
     await this.#profiles.close();
     await this.#exporter.shutdown();
     await this.#file?.close();
@@ -217,7 +217,7 @@ export class Agent {
 
   summary(): AgentSummary {
     if (this.#stopped !== null) return this.#stopped;
-    const logs = this.#logs.stats();
+    const logs = this.#exporter.logTotals();
     return {
       records: { ...this.#fanout.counts },
       collectors: Object.fromEntries(this.#collectors.map((c) => [c.name, c.stats()])),

@@ -42,6 +42,26 @@ export function resolveMetricExport(otlp: OtlpConfig): ResolvedExport | null {
   return { url, protocol, headers: { ...s.headers }, timeoutMs: otlp.timeoutMs, warnings };
 }
 
+/**
+ * Logs over any OTLP protocol: gRPC (the base endpoint as it is), http/protobuf or http/json (the
+ * base endpoint + "v1/logs"); OTEL_EXPORTER_OTLP_LOGS_ENDPOINT as it is for all three.
+ */
+export function resolveLogExport(otlp: OtlpConfig): ResolvedExport | null {
+  const s = otlp.logs;
+  const base = otlp.endpoint;
+  const url = s.endpoint ?? (base === undefined ? undefined : s.protocol === 'grpc' ? base : appendSignalPath(base, 'v1/logs'));
+  if (url === undefined) return null;
+  const warnings: string[] = [];
+  // The default ports of the OTLP receivers (https://opentelemetry.io/docs/specs/otlp/): a likely mix-up.
+  const port = portOf(url);
+  if (s.protocol === 'grpc' && port === '4318') {
+    warnings.push(`logs are sent over OTLP/gRPC to ${url}, but 4318 is the OTLP/HTTP port (OTLP/gRPC listens on 4317): set OTEL_EXPORTER_OTLP_LOGS_PROTOCOL or the endpoint`);
+  } else if (s.protocol !== 'grpc' && port === '4317') {
+    warnings.push(`logs are sent over OTLP/HTTP to ${url}, but 4317 is the OTLP/gRPC port (OTLP/HTTP listens on 4318): set OTEL_EXPORTER_OTLP_LOGS_ENDPOINT or the protocol`);
+  }
+  return { url, protocol: s.protocol, headers: { ...s.headers }, timeoutMs: otlp.timeoutMs, warnings };
+}
+
 export function appendSignalPath(base: string, path: string): string {
   return base.endsWith('/') ? base + path : `${base}/${path}`;
 }

@@ -9,8 +9,11 @@ import type { ResolvedExport } from './otlp-endpoints.js';
 import { type SdkExporter, isRetryableExportError } from './sdk-exporter-transport.js';
 import { type SendResult, type Transport, asError } from './transport.js';
 
-/** The gRPC method of opentelemetry-proto's collector/trace/v1/trace_service.proto. */
-const TRACE_EXPORT_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+/** The Export methods of opentelemetry-proto's collector/<signal>/v1/<signal>_service.proto. */
+export const GRPC_EXPORT_METHOD = {
+  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+} as const;
 
 /** "http://host:4317" → "host:4317" (the scheme only decides TLS); a bare "host:port" as it is. */
 export function grpcTarget(url: string): string {
@@ -20,15 +23,16 @@ export function grpcTarget(url: string): string {
 }
 
 /**
- * Traces over OTLP/gRPC with grpc-js (the OTel exporter's own transport), sending request bodies
- * Lantern has already encoded (otlp-spans.ts): a unary Export call per batch, with the configured
- * headers as metadata and the timeout as deadline. Errors come back as grpc-js ServiceErrors
- * (numeric `code`, `details`), which isRetryableExportError classifies.
+ * One signal over OTLP/gRPC with grpc-js (the OTel exporters' own transport), sending request
+ * bodies Lantern has already encoded (otlp-spans.ts, otlp-logs.ts): a unary call of `method`
+ * (GRPC_EXPORT_METHOD) per batch, with the configured headers as metadata and the timeout as
+ * deadline. Errors come back as grpc-js ServiceErrors (numeric `code`, `details`), which
+ * isRetryableExportError classifies.
  */
-export class GrpcTraceTransport implements Transport<Uint8Array> {
+export class GrpcExportTransport implements Transport<Uint8Array> {
   #client: Promise<{ client: GrpcClient; metadata: GrpcMetadata }> | null = null;
 
-  constructor(private readonly r: ResolvedExport, private readonly log: Logger) {}
+  constructor(private readonly r: ResolvedExport, private readonly method: string, private readonly log: Logger) {}
 
   async #connect(): Promise<{ client: GrpcClient; metadata: GrpcMetadata }> {
     const grpc = await import('@grpc/grpc-js');
@@ -37,7 +41,7 @@ export class GrpcTraceTransport implements Transport<Uint8Array> {
       try {
         metadata.set(k.toLowerCase(), v);
       } catch (e) {
-        this.log.warn('OTLP trace header left out: not valid gRPC metadata', { header: k, error: (e as Error).message });
+        this.log.warn('OTLP header left out: not valid gRPC metadata', { method: this.method, header: k, error: (e as Error).message });
       }
     }
     // The scheme decides TLS: http:// is plaintext, https:// verifies the server with the system roots.
@@ -53,7 +57,7 @@ export class GrpcTraceTransport implements Transport<Uint8Array> {
       return { ok: false, retryable: false, error: asError(e) };
     }
     return new Promise<SendResult>((resolve) => {
-      c.client.makeUnaryRequest(TRACE_EXPORT_METHOD, (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length), (b: Buffer) => b,
+      c.client.makeUnaryRequest(this.method, (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length), (b: Buffer) => b,
         body, c.metadata, { deadline: Date.now() + this.r.timeoutMs }, (err) => {
           if (err === null) resolve({ ok: true });
           else resolve({ ok: false, retryable: isRetryableExportError(err), error: err });

@@ -23,6 +23,10 @@ const GRPC_RETRYABLE = new Set([
 ]);
 /** HTTP statuses the OTLP spec lists as retryable (https://opentelemetry.io/docs/specs/otlp/#failures-1). */
 const HTTP_RETRYABLE = new Set([429, 502, 503, 504]);
+
+export function isRetryableHttpStatus(status: number): boolean {
+  return HTTP_RETRYABLE.has(status);
+}
 /** Connection-level errors: the backend is not there (yet), or went away. */
 const NETWORK_RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH',
   'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -39,7 +43,7 @@ export function isRetryableExportError(e: unknown): boolean {
   if (typeof code === 'string') return NETWORK_RETRYABLE.has(code);
   if (typeof code === 'number') {
     if ('details' in e || 'metadata' in e) return GRPC_RETRYABLE.has(code);
-    if (e.name === 'OTLPExporterError') return HTTP_RETRYABLE.has(code);
+    if (e.name === 'OTLPExporterError') return isRetryableHttpStatus(code);
   }
   if (e.message === 'Nothing to send') return false;
   return true;

@@ -1,34 +1,51 @@
-// Spans and histogram points out of the agent: over OTLP (traces gRPC, metrics HTTP) when an endpoint
-// is configured, as OTLP JSON lines when --otlp-file is set, both when both are. Each destination is
-// a bounded queue in front of its transport (network: retried with backoff), so a slow or dead
-// backend costs counted drops, never memory without bound and never an exception in the caller.
+// Spans, log records and histogram points out of the agent: over OTLP (traces gRPC, logs gRPC or
+// HTTP, metrics HTTP) when an endpoint is configured, as OTLP JSON lines when --otlp-file is set,
+// both when both are. Each destination is a bounded queue in front of its transport (network:
+// retried with backoff), so a slow or dead backend costs counted drops, never memory without bound
+// and never an exception in the caller.
 //
 //   exportSpans ──▶ BoundedQueue ──▶ OTLP protobuf (otlp-spans.ts) ──▶ RetryingTransport ──▶ gRPC Export
 //               └─▶ BoundedQueue ──▶ OTLP JSON line (otlp-spans.ts) ──▶ OtlpFileWriter
+//   exportLogs  ──▶ BoundedQueue ──▶ OTLP protobuf/JSON (otlp-logs.ts) ──▶ RetryingTransport ──▶ gRPC or HTTP
+//               └─▶ BoundedQueue ──▶ OTLP JSON line (otlp-logs.ts) ──▶ OtlpFileWriter
 //   recordHistograms ──▶ HistogramAggregator ──(every intervalMs, one ResourceMetrics per process)──▶
+//   metric sources ──(at the same collections)──▶
 //               BoundedQueue ──▶ RetryingTransport ──▶ OTLPMetricExporter (HTTP)   and   ──▶ file
 import { hostname } from 'node:os';
+import type { Resource } from '@opentelemetry/resources';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { LogRecordData } from '../model/log.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 import { BoundedQueue, type QueueStats } from './bounded-queue.js';
 import { HistogramAggregator } from './histogram-aggregator.js';
 import { selfMetrics, toResourceMetrics } from './metric-data.js';
-import { resolveMetricExport, resolveTraceExport } from './otlp-endpoints.js';
-import { GrpcTraceTransport, createHttpMetricExporter } from './otlp-exporters.js';
+import { type ResolvedExport, resolveLogExport, resolveMetricExport, resolveTraceExport } from './otlp-endpoints.js';
+import { GRPC_EXPORT_METHOD, GrpcExportTransport, createHttpMetricExporter } from './otlp-exporters.js';
 import { OtlpFileWriter } from './otlp-file.js';
+import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
+import { encodeLogsRequest, isValidLogRecord, logsRequestJsonLine } from './otlp-logs.js';
 import { encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from './otlp-spans.js';
 import { ResourceCache } from './resource-cache.js';
 import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
 import { SdkExporterTransport } from './sdk-exporter-transport.js';
-import { type SendResult, asError } from './transport.js';
+import { type SendResult, type Transport, asError } from './transport.js';
+
+/** Records waiting per destination, records per export, how long a partial batch waits, and how
+ * many exports a network destination has in flight at once. */
+export interface RecordQueueLimits {
+  capacity: number;
+  maxBatch: number;
+  delayMs: number;
+  maxInFlight?: number;
+}
 
 export interface TelemetryExporterOptions {
-  /** Spans waiting per destination, spans per export, how long a partial batch waits, and how many
-   * exports a network destination has in flight at once. */
-  spanQueue: { capacity: number; maxBatch: number; delayMs: number; maxInFlight?: number };
+  spanQueue: RecordQueueLimits;
+  /** Default: the same limits as spans. */
+  logQueue?: RecordQueueLimits;
   /** ResourceMetrics snapshots waiting per destination. */
   metricQueueCapacity: number;
   /** How often cumulative histograms are exported. */
@@ -62,6 +79,15 @@ interface Destination<T> {
   queue: BoundedQueue<T>;
 }
 
+/** Records of one signal refused before any queue. */
+interface RefusedCounts {
+  invalid: number;
+  afterShutdown: number;
+}
+
+/** Metrics another collector keeps itself (bpftrace maps...), read at every metrics collection. */
+export type MetricSource = () => ResourceMetrics[];
+
 const FAILURE_LOG_INTERVAL_MS = 30_000;
 
 export class TelemetryExporter {
@@ -69,7 +95,9 @@ export class TelemetryExporter {
   readonly #o: TelemetryExporterOptions;
   readonly #resources: ResourceCache;
   readonly #spanDest: Array<Destination<SpanRecord>> = [];
+  readonly #logDest: Array<Destination<LogRecordData>> = [];
   readonly #metricDest: Array<Destination<ResourceMetrics>> = [];
+  readonly #metricSources: MetricSource[] = [];
   readonly #retrying: Array<{ name: string; transport: Pick<RetryingTransport<unknown>, 'stats' | 'stopRetryingAt' | 'shutdown'> }> = [];
   readonly #aggregator: HistogramAggregator | null = null;
   readonly #file: OtlpFileWriter | null = null;
@@ -79,7 +107,9 @@ export class TelemetryExporter {
   #self: { resource: ResourceRecord; read: () => Record<string, number>; startNs: bigint } | null = null;
   #shutdown: Promise<void> | null = null;
   #lastFailureLog = new Map<string, { at: number; suppressed: number }>();
-  #s = { spansInvalid: 0, spansAfterShutdown: 0, internalErrors: 0, fileErrors: 0 };
+  readonly #spansRefused: RefusedCounts = { invalid: 0, afterShutdown: 0 };
+  readonly #logsRefused: RefusedCounts = { invalid: 0, afterShutdown: 0 };
+  #s = { internalErrors: 0, fileErrors: 0 };
 
   /**
    * `file`: the agent's --otlp-file writer, shared with the log export so lines never interleave
@@ -92,21 +122,24 @@ export class TelemetryExporter {
     const base = this.#o.baseResourceAttributes ?? { 'host.name': hostname(), ...config.resourceAttributes };
     this.#resources = new ResourceCache(this.#o.maxResources, base);
 
+    const logLimits = this.#o.logQueue ?? this.#o.spanQueue;
     const traces = resolveTraceExport(config.otlp);
     if (traces !== null) {
-      for (const w of traces.warnings) this.#log.warn(w);
-      const t = new RetryingTransport(new GrpcTraceTransport(traces, this.#log), this.#o.retry);
-      this.#retrying.push({ name: 'traces', transport: t });
-      this.#spanDest.push({ name: 'traces', queue: this.#spanQueue('traces', (spans) => t.send(encodeTraceRequest(spans, this.#resources))) });
-      this.#describe.traces = `${traces.url} (OTLP/gRPC)`;
+      const t = this.#network('traces', traces, new GrpcExportTransport(traces, GRPC_EXPORT_METHOD.traces, this.#log));
+      this.#spanDest.push({ name: 'traces', queue: this.#recordQueue('traces', this.#o.spanQueue, (spans) => t.send(encodeTraceRequest(spans, this.#resources))) });
+    }
+    const logs = resolveLogExport(config.otlp);
+    if (logs !== null) {
+      const grpc = logs.protocol === 'grpc';
+      const t = this.#network('logs', logs, grpc ? new GrpcExportTransport(logs, GRPC_EXPORT_METHOD.logs, this.#log) : new HttpExportTransport(logs));
+      // The OTLP/HTTP JSON body is the same request as the file's line.
+      const encode = logs.protocol === 'http/json' ? logsRequestJsonLine : encodeLogsRequest;
+      this.#logDest.push({ name: 'logs', queue: this.#recordQueue('logs', logLimits, (records) => t.send(encode(records, this.#resources))) });
     }
     const metrics = resolveMetricExport(config.otlp);
     if (metrics !== null) {
-      for (const w of metrics.warnings) this.#log.warn(w);
-      const t = new RetryingTransport(new SdkExporterTransport(() => createHttpMetricExporter(metrics)), this.#o.retry);
-      this.#retrying.push({ name: 'metrics', transport: t });
+      const t = this.#network('metrics', metrics, new SdkExporterTransport(() => createHttpMetricExporter(metrics)));
       this.#metricDest.push({ name: 'metrics', queue: this.#metricQueue('metrics', 1, async ([rm]) => (rm === undefined ? { ok: true } : t.send(rm))) });
-      this.#describe.metrics = `${metrics.url} (OTLP/${metrics.protocol})`;
     }
     if (file !== null || config.otlp.file !== undefined) {
       this.#ownsFile = file === null;
@@ -114,7 +147,11 @@ export class TelemetryExporter {
       this.#describe.file = this.#file.path;
       this.#spanDest.push({
         name: 'file.traces',
-        queue: this.#spanQueue('file.traces', (spans) => this.#writeFile(async () => traceRequestJsonLine(spans, this.#resources)), 1),
+        queue: this.#recordQueue('file.traces', this.#o.spanQueue, (spans) => this.#writeFile(async () => traceRequestJsonLine(spans, this.#resources)), 1),
+      });
+      this.#logDest.push({
+        name: 'file.logs',
+        queue: this.#recordQueue('file.logs', logLimits, (records) => this.#writeFile(async () => logsRequestJsonLine(records, this.#resources)), 1),
       });
       this.#metricDest.push({
         name: 'file.metrics',
@@ -130,22 +167,45 @@ export class TelemetryExporter {
 
   /** Hands spans over for export; returns at once, never throws. */
   exportSpans(spans: readonly SpanRecord[]): void {
+    this.#export(this.#spanDest, spans, isValidSpanRecord, this.#spansRefused);
+  }
+
+  /** Hands log records over for export; returns at once, never throws. */
+  exportLogs(records: readonly LogRecordData[]): void {
+    this.#export(this.#logDest, records, isValidLogRecord, this.#logsRefused);
+  }
+
+  #export<T>(dests: Array<Destination<T>>, records: readonly T[], isValid: (r: T) => boolean, refused: RefusedCounts): void {
     try {
-      if (this.#spanDest.length === 0) return;
+      if (dests.length === 0) return;
       if (this.#shutdown !== null) {
-        this.#s.spansAfterShutdown += spans.length;
+        refused.afterShutdown += records.length;
         return;
       }
       // Records with malformed ids or times are left out (the encoders would send garbage bytes).
-      let valid: readonly SpanRecord[] = spans;
-      if (!spans.every(isValidSpanRecord)) {
-        valid = spans.filter(isValidSpanRecord);
-        this.#s.spansInvalid += spans.length - valid.length;
+      let valid = records;
+      if (!records.every(isValid)) {
+        valid = records.filter(isValid);
+        refused.invalid += records.length - valid.length;
       }
-      for (const d of this.#spanDest) d.queue.push(valid);
+      for (const d of dests) d.queue.push(valid);
     } catch (e) {
       this.#internalError(e);
     }
+  }
+
+  /**
+   * `read` is called at every metrics collection (each interval, forceFlush, the final one at
+   * shutdown) and what it returns is exported with the histograms. Its resources should come from
+   * resource(): the metric exporters group by Resource object.
+   */
+  addMetricSource(read: MetricSource): void {
+    this.#metricSources.push(read);
+  }
+
+  /** The SDK Resource of a process, the very object this exporter's own metrics use for it. */
+  resource(record: ResourceRecord): Resource {
+    return this.#resources.get(record);
   }
 
   /** Adds measurements to the cumulative histograms exported every metricIntervalMs; never throws. */
@@ -183,7 +243,7 @@ export class TelemetryExporter {
     await beforeDeadline(Promise.all(stops), deadline);
   }
 
-  /** Where data goes, for the agent's start-up log: { traces, metrics, file } as configured. */
+  /** Where data goes, for the agent's start-up log: { traces, logs, metrics, file } as configured. */
   describe(): Record<string, unknown> {
     return { ...this.#describe };
   }
@@ -191,11 +251,13 @@ export class TelemetryExporter {
   /** Counters for self-monitoring: per destination sent/dropped by reason, retries, series, resources. */
   stats(): Record<string, number> {
     const out: Record<string, number> = {
-      'spans.invalid': this.#s.spansInvalid,
-      'spans.after_shutdown': this.#s.spansAfterShutdown,
+      'spans.invalid': this.#spansRefused.invalid,
+      'spans.after_shutdown': this.#spansRefused.afterShutdown,
+      'logs.invalid': this.#logsRefused.invalid,
+      'logs.after_shutdown': this.#logsRefused.afterShutdown,
       'internal_errors': this.#s.internalErrors,
     };
-    for (const d of [...this.#spanDest, ...this.#metricDest]) addQueueStats(out, d.name, d.queue.stats());
+    for (const d of [...this.#spanDest, ...this.#logDest, ...this.#metricDest]) addQueueStats(out, d.name, d.queue.stats());
     for (const { name, transport } of this.#retrying) {
       const r = transport.stats();
       out[`${name}.attempts`] = r.attempts;
@@ -221,13 +283,36 @@ export class TelemetryExporter {
     return out;
   }
 
-  #queues(): Array<BoundedQueue<SpanRecord> | BoundedQueue<ResourceMetrics>> {
-    return [...this.#spanDest.map((d) => d.queue), ...this.#metricDest.map((d) => d.queue)];
+  /**
+   * Log records out of the exporter, whatever the number of destinations: `exported` reached every
+   * destination, `dropped` is the most any one destination lost (0 and 0 without a destination).
+   */
+  logTotals(): { exported: number; dropped: number } {
+    const stats = this.#logDest.map((d) => d.queue.stats());
+    if (stats.length === 0) return { exported: 0, dropped: 0 };
+    return {
+      exported: Math.min(...stats.map((s) => s.exported)),
+      dropped: Math.max(...stats.map((s) => s.droppedQueueFull + s.droppedRetriesExhausted + s.droppedRejected + s.droppedShutdown)),
+    };
   }
 
-  #spanQueue(name: string, send: (spans: SpanRecord[]) => Promise<SendResult>, maxInFlight = this.#o.spanQueue.maxInFlight): BoundedQueue<SpanRecord> {
-    return new BoundedQueue<SpanRecord>({
-      ...this.#o.spanQueue,
+  #queues(): Array<BoundedQueue<SpanRecord> | BoundedQueue<LogRecordData> | BoundedQueue<ResourceMetrics>> {
+    return [...this.#spanDest, ...this.#logDest, ...this.#metricDest].map((d) => d.queue);
+  }
+
+  /** A network destination's transport, retried; its settings' warnings logged, its place described. */
+  #network<T>(name: string, r: ResolvedExport, transport: Transport<T>): RetryingTransport<T> {
+    for (const w of r.warnings) this.#log.warn(w);
+    const t = new RetryingTransport(transport, this.#o.retry);
+    this.#retrying.push({ name, transport: t });
+    this.#describe[name] = `${r.url} (OTLP/${r.protocol})`;
+    return t;
+  }
+
+  /** The queue of one destination of spans or log records. */
+  #recordQueue<T>(name: string, limits: RecordQueueLimits, send: (records: T[]) => Promise<SendResult>, maxInFlight = limits.maxInFlight): BoundedQueue<T> {
+    return new BoundedQueue<T>({
+      ...limits,
       maxInFlight,
       send: async (records) => (records.length === 0 ? { ok: true } : send(records)),
       onFailure: (r, n) => this.#logFailure(name, r, n),
@@ -263,6 +348,13 @@ export class TelemetryExporter {
       if (this.#aggregator === null) return;
       const groups = this.#aggregator.collect();
       const rms = groups.map((g) => toResourceMetrics(g, this.#resources));
+      for (const read of this.#metricSources) {
+        try {
+          rms.push(...read());
+        } catch (e) {
+          this.#internalError(e); // one broken source must not cost the others their metrics
+        }
+      }
       if (this.#self !== null) {
         rms.push(selfMetrics(this.#resources.get(this.#self.resource), this.#self.read(), BigInt(Date.now()) * 1_000_000n, this.#self.startNs));
       }

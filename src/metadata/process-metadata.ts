@@ -2,6 +2,7 @@
 // alive (it may be gone by the time its exchanges are exported) and cached, bounded.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { ProcessEvent } from '../model/process.js';
 import type { Attributes, ResourceRecord } from '../model/span.js';
 import { containerIdFromCgroup, parseCmdline, parseEnviron, redactArgs, serviceNameFromEnv, startTimeFromStat } from './proc.js';
 
@@ -45,6 +46,20 @@ export class ProcessMetadata {
     }
     this.#cache.set(pid, r);
     return r;
+  }
+
+  /**
+   * The resource of a process event's process, without reading /proc (every process on the host
+   * produces these events, most never do anything else Lantern sees): the cached resource its
+   * exchanges got, else a minimal one named after the kernel's comm. An exec replaces the program,
+   * so the old program's resource is dropped first and the new one is read with its next exchange.
+   */
+  eventResource(e: ProcessEvent): ResourceRecord {
+    if (e.kind === 'exec') this.forget(e.pid);
+    return this.#cache.get(e.pid) ?? {
+      key: `event:${e.pid}:${e.comm}`,
+      attributes: { ...this.opts.base, 'service.name': e.comm, 'process.pid': e.pid },
+    };
   }
 
   /** The process exited or exec'd: its next resource must be read afresh. */

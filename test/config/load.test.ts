@@ -45,6 +45,18 @@ t.test('OTEL_* variables are honoured', async (t) => {
   t.equal(c.serviceName, 'lantern-node-1');
 });
 
+t.test('OTEL_EXPORTER_OTLP_LOGS_* variables: endpoint, protocol and headers of logs alone', async (t) => {
+  const logs = { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://collector:4318/v1/logs', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'x-tenant=logs' };
+  const c = loadConfig({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317', ...logs });
+  t.equal(c.otlp.logs.endpoint, 'http://collector:4318/v1/logs');
+  t.equal(c.otlp.logs.protocol, 'http/json');
+  t.same(c.otlp.logs.headers, { 'x-tenant': 'logs' });
+  t.equal(c.otlp.traces.protocol, 'grpc', 'the other signals keep theirs');
+  t.same(c.otlp.traces.headers, {});
+  t.notOk(isLocalMode(loadConfig({}, { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://collector:4317' })), 'a logs endpoint alone is not local mode');
+  t.throws(() => loadConfig({}, { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'udp' }), /OTEL_EXPORTER_OTLP_LOGS_PROTOCOL/);
+});
+
 t.test('precedence: flags over environment over file', async (t) => {
   const file = yamlFile('otlp:\n  endpoint: http://from-file:4317\n  file: /tmp/x.jsonl\npids: [10, 11]\nduration: 5\n');
   const fromFile = loadConfig({ config: file }, {});

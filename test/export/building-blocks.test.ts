@@ -3,7 +3,7 @@ import t from 'tap';
 import { defaultConfig } from '../../src/config/schema.js';
 import { DEFAULT_BUCKETS, DURATION_BUCKETS_S, HistogramAggregator, OVERFLOW_ATTRIBUTE, attributesKey } from '../../src/export/histogram-aggregator.js';
 import { nsToHrTime, toResourceMetrics } from '../../src/export/metric-data.js';
-import { resolveMetricExport, resolveTraceExport } from '../../src/export/otlp-endpoints.js';
+import { resolveLogExport, resolveMetricExport, resolveTraceExport } from '../../src/export/otlp-endpoints.js';
 import { canonicalInt64 } from '../../src/export/otlp-json-lines.js';
 import { ResourceCache } from '../../src/export/resource-cache.js';
 import { T0, durationPoint, resourceOf } from './fixtures.js';
@@ -39,6 +39,28 @@ t.test('endpoints: unsupported protocols fall back with a warning', async (t) =>
   t.equal(m.protocol, 'http/protobuf');
   t.match(m.warnings.join('\n'), /metrics over grpc are not supported/);
   t.match(m.warnings.join('\n'), /4317 is the OTLP\/gRPC port/);
+});
+
+t.test('endpoints: logs over any protocol; /v1/logs appended to the base for HTTP only', async (t) => {
+  const o = defaultConfig().otlp;
+  t.equal(resolveLogExport(o), null, 'nothing configured');
+  o.endpoint = 'http://collector:4317';
+  o.timeoutMs = 1234;
+  o.logs.headers = { 'x-tenant': 't1' };
+  t.same(resolveLogExport(o), { url: 'http://collector:4317', protocol: 'grpc', headers: { 'x-tenant': 't1' }, timeoutMs: 1234, warnings: [] }, 'gRPC: the base as it is');
+  o.endpoint = 'http://collector:4318';
+  o.logs.protocol = 'http/protobuf';
+  t.match(resolveLogExport(o), { url: 'http://collector:4318/v1/logs', protocol: 'http/protobuf', warnings: [] });
+  o.endpoint = 'http://collector:4318/prefix/';
+  o.logs.protocol = 'http/json';
+  t.match(resolveLogExport(o), { url: 'http://collector:4318/prefix/v1/logs', protocol: 'http/json' });
+  o.logs.endpoint = 'http://logs:9999/exact';
+  t.equal(resolveLogExport(o)?.url, 'http://logs:9999/exact', 'the per-signal endpoint as it is');
+  o.logs.endpoint = 'http://logs:4317';
+  t.match(resolveLogExport(o)?.warnings.join('\n'), /4317 is the OTLP\/gRPC port/, 'HTTP to the gRPC port: a warning');
+  o.logs.protocol = 'grpc';
+  o.logs.endpoint = 'http://logs:4318';
+  t.match(resolveLogExport(o)?.warnings.join('\n'), /4318 is the OTLP\/HTTP port/, 'gRPC to the HTTP port: a warning');
 });
 
 t.test('resource cache: one object per key, LRU-bounded, rebuilt when attributes change', async (t) => {

@@ -1,12 +1,15 @@
-// --otlp-file: spans and metrics as OTLP JSON lines, one ExportTraceServiceRequest or
-// ExportMetricsServiceRequest per line, in the protobuf JSON encoding of the Collector's file exporter.
+// --otlp-file: spans, log records and metrics as OTLP JSON lines, one ExportTraceServiceRequest,
+// ExportLogsServiceRequest or ExportMetricsServiceRequest per line, in the protobuf JSON encoding of
+// the Collector's file exporter.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { OtlpFileWriter } from '../../src/export/otlp-file.js';
 import { TelemetryExporter } from '../../src/export/telemetry-exporter.js';
-import { config, durationPoint, memoryLogger, resourceOf, span } from './fixtures.js';
+import { selfMetrics } from '../../src/export/metric-data.js';
+import { logRecords } from '../helpers/cli.js';
+import { config, durationPoint, logRecord, memoryLogger, resourceOf, span } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lantern-export-'));
 
@@ -88,7 +91,52 @@ t.test('file and network together: each gets the data', async (t) => {
   t.equal(st['traces.dropped.retries_exhausted'], 1);
 });
 
-t.test('a shared writer (the agent\'s, also used for logs) is written to and left open', async (t) => {
+t.test('log records: one ResourceLogs per process, typed attributes, counted like spans', async (t) => {
+  const file = join(dir, 'logs.jsonl');
+  const exporter = new TelemetryExporter(config((c) => (c.otlp.file = file)), memoryLogger().log, null, {
+    spanQueue: { capacity: 100, maxBatch: 100, delayMs: 10_000 }, logQueue: { capacity: 3, maxBatch: 2, delayMs: 10_000 }, baseResourceAttributes: { 'host.name': 'node-1' },
+  });
+  t.same(exporter.describe(), { file });
+  const a = resourceOf('shop', 1);
+  exporter.exportLogs([logRecord(a, 0), logRecord(resourceOf('cart', 2), 1, { body: 3 }), logRecord(a, 2, { traceId: 'zz' }), logRecord(a, 3), logRecord(a, 4)]);
+  await exporter.shutdown(5000);
+  const records = logRecords(readFileSync(file, 'utf8'));
+  t.same(records.map((r) => r.record.body), [{ stringValue: 'record 0' }, { intValue: '3' }, { stringValue: 'record 3' }], 'the valid records that fitted, in order');
+  t.same(records[0]!.resource, { 'host.name': 'node-1', 'service.name': 'shop', 'process.pid': '1' });
+  t.same(records[0]!.attrs, { 'process.pid': '4242', i: '0', ratio: 0.5, ok: true, args: { values: [{ stringValue: 'a' }, { stringValue: 'b' }] } });
+  t.match(exporter.stats(), {
+    'logs.invalid': 1, 'file.logs.accepted': 3, 'file.logs.exported': 3, 'file.logs.dropped.queue_full': 1, 'file.logs.batches': 2,
+  }, 'the malformed trace id refused, the record past the capacity dropped');
+  t.same(exporter.logTotals(), { exported: 3, dropped: 1 });
+  exporter.exportLogs([logRecord(a, 5)]);
+  t.equal(exporter.stats()['logs.after_shutdown'], 1);
+});
+
+t.test('metric sources: read at every collection, exported with the histograms under shared resources', async (t) => {
+  const file = join(dir, 'sources.jsonl');
+  const exporter = new TelemetryExporter(config((c) => (c.otlp.file = file)), memoryLogger().log, null, { metricIntervalMs: 3_600_000, baseResourceAttributes: {} });
+  const a = resourceOf('shop', 1);
+  let reads = 0;
+  exporter.addMetricSource(() => {
+    reads++;
+    return [selfMetrics(exporter.resource(a), { 'bpftrace.map.count': reads }, 2_000_000_000n, 1_000_000_000n)];
+  });
+  exporter.addMetricSource(() => {
+    throw new Error('a broken source');
+  });
+  t.equal(exporter.resource({ key: a.key, attributes: { ...a.attributes } }), exporter.resource(a), 'one Resource object per process');
+  exporter.recordHistograms([durationPoint(a, 0.1)]);
+  await exporter.forceFlush(2000);
+  await exporter.shutdown(2000);
+  t.equal(reads, 2, 'at forceFlush and at the final collection');
+  t.equal(exporter.stats().internal_errors, 2, 'the broken source counted, the others exported');
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ name: string }> }> }> });
+  t.equal(lines.length, 2);
+  const names = lines[0]!.resourceMetrics.flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics.map((m) => m.name)));
+  t.same(names.sort(), ['http.server.request.duration', 'lantern.agent.stat']);
+});
+
+t.test('a shared writer (the agent\'s) is written to and left open', async (t) => {
   const file = join(dir, 'shared.jsonl');
   const writer = new OtlpFileWriter(file);
   const exporter = new TelemetryExporter(config(() => {}), memoryLogger().log, writer, { spanQueue: { capacity: 10, maxBatch: 10, delayMs: 0 } });
