@@ -2,63 +2,82 @@
 # Builds the tools the end-to-end tests run against, into a cache that survives across runs on
 # the same machine:
 #   ${LANTERN_TOOLS_CACHE:-/var/cache/lantern-test-tools}/jaeger-<version>
+#   ${LANTERN_TOOLS_CACHE:-/var/cache/lantern-test-tools}/otelcol-<hash of its go.mod, go.sum, main.go>
 # Jaeger (the all-in-one "v2" binary, an OpenTelemetry Collector distribution) is named as a Go
-# tool in test/e2e-tools/go.mod, which pins its version and every dependency (go.sum). A binary
-# already in the cache is used as is; on a fresh machine it is built (about 3-4 minutes cold).
+# tool in test/e2e-tools/go.mod, which pins its version and every dependency (go.sum). The
+# Collector (OTLP receiver + file exporter, test/e2e-tools/otelcol) is a module of its own, named
+# by the hash of its sources since it has no version of its own. A binary already in the cache is
+# used as is; on a fresh machine each is built (Jaeger about 3-4 minutes cold, the Collector about 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'build-test-tools: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-module_dir=test/e2e-tools
 cache=${LANTERN_TOOLS_CACHE:-/var/cache/lantern-test-tools}
+jaeger_dir=test/e2e-tools
+otelcol_dir=test/e2e-tools/otelcol
 
-[ -f "$module_dir/go.mod" ] || die "$module_dir/go.mod is missing"
+for f in "$jaeger_dir/go.mod" "$otelcol_dir/go.mod" "$otelcol_dir/go.sum" "$otelcol_dir/main.go"; do
+  [ -f "$f" ] || die "$f is missing"
+done
 
 # The Jaeger version comes from go.mod, the one place it is pinned.
-version=$(sed -nE 's/^[[:space:]]*github\.com\/jaegertracing\/jaeger v([0-9][^ ]*)( .*)?$/\1/p' "$module_dir/go.mod" | head -n 1)
-[ -n "$version" ] || die "no github.com/jaegertracing/jaeger requirement in $module_dir/go.mod"
-bin="$cache/jaeger-$version"
+jaeger_version=$(sed -nE 's/^[[:space:]]*github\.com\/jaegertracing\/jaeger v([0-9][^ ]*)( .*)?$/\1/p' "$jaeger_dir/go.mod" | head -n 1)
+[ -n "$jaeger_version" ] || die "no github.com/jaegertracing/jaeger requirement in $jaeger_dir/go.mod"
+# test/helpers/otelcol.ts computes the same name: sha256 of the three files one after the other.
+otelcol_hash=$(cat "$otelcol_dir/go.mod" "$otelcol_dir/go.sum" "$otelcol_dir/main.go" | sha256sum | cut -c1-16)
 
-if [ -x "$bin" ]; then
-  say "jaeger $version: cached at $bin"
-  exit 0
-fi
+# build NAME MODULE_DIR PACKAGE LDFLAGS CHECK_ARG: $cache/NAME built from PACKAGE in MODULE_DIR unless
+# it is there; the new binary must run with CHECK_ARG before it takes that name.
+build() {
+  local name=$1 module_dir=$2 package=$3 ldflags=$4 check=$5
+  local bin="$cache/$name"
+  if [ -x "$bin" ]; then
+    say "$name: cached at $bin"
+    return 0
+  fi
 
-# Go, needed only to build: Debian 12's own golang is too old for the tool directive; the official
-# tarball lives in /usr/local/go.
-if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
-  export PATH="$PATH:/usr/local/go/bin"
-fi
-command -v go >/dev/null 2>&1 ||
-  die "Go is not installed (looked on PATH and in /usr/local/go/bin): install Go 1.24 or newer from https://go.dev/dl/ into /usr/local/go"
+  # Go, needed only to build: Debian 12's own golang is too old for these modules; the official
+  # tarball lives in /usr/local/go.
+  if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    export PATH="$PATH:/usr/local/go/bin"
+  fi
+  command -v go >/dev/null 2>&1 ||
+    die "Go is not installed (looked on PATH and in /usr/local/go/bin): install Go 1.26 or newer from https://go.dev/dl/ into /usr/local/go"
 
-mkdir -p "$cache" 2>/dev/null || die "cannot create the tools cache $cache (set LANTERN_TOOLS_CACHE to a writable directory)"
-[ -w "$cache" ] || die "the tools cache $cache is not writable (set LANTERN_TOOLS_CACHE to a writable directory)"
-cache=$(cd "$cache" && pwd)
-bin="$cache/jaeger-$version"
+  mkdir -p "$cache" 2>/dev/null || die "cannot create the tools cache $cache (set LANTERN_TOOLS_CACHE to a writable directory)"
+  [ -w "$cache" ] || die "the tools cache $cache is not writable (set LANTERN_TOOLS_CACHE to a writable directory)"
+  cache=$(cd "$cache" && pwd)
+  bin="$cache/$name"
 
-# One build at a time per cache; whoever waited finds the binary there.
-exec 9>"$cache/.jaeger-$version.lock"
-flock 9 2>/dev/null || true
-if [ -x "$bin" ]; then
-  say "jaeger $version: built meanwhile by another run, at $bin"
-  exit 0
-fi
+  # One build at a time per cache; whoever waited finds the binary there.
+  exec 9>"$cache/.$name.lock"
+  flock 9 2>/dev/null || true
+  if [ -x "$bin" ]; then
+    say "$name: built meanwhile by another run, at $bin"
+    exec 9>&-
+    return 0
+  fi
 
-say "jaeger $version: not in $cache, building with $(go version | cut -d' ' -f3) (a few minutes on a cold Go cache)"
-tmp="$bin.tmp.$$"
-trap 'rm -f "$tmp"' EXIT
-start=$(date +%s)
-# CGO off: a static binary, no C toolchain needed, as Jaeger's own release builds.
-# go.sum is complete: -mod=readonly builds exactly what is pinned (whatever GOFLAGS says).
-if ! (cd "$module_dir" &&
-  CGO_ENABLED=0 go build -mod=readonly -trimpath \
-    -ldflags "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$version" \
-    -o "$tmp" github.com/jaegertracing/jaeger/cmd/jaeger >&2); then
-  die "building jaeger $version failed (see the go output above); module: $module_dir, command: cd $module_dir && go build github.com/jaegertracing/jaeger/cmd/jaeger"
-fi
-"$tmp" --help >/dev/null 2>&1 || die "the jaeger binary that was just built does not run: $tmp"
-mv -f "$tmp" "$bin"
-say "jaeger $version: built in $(($(date +%s) - start))s, at $bin"
+  say "$name: not in $cache, building with $(go version | cut -d' ' -f3) (minutes on a cold Go cache)"
+  local tmp="$bin.tmp.$$"
+  trap 'rm -f "$tmp"' EXIT
+  local start
+  start=$(date +%s)
+  # CGO off: a static binary, no C toolchain needed, as the projects' own release builds.
+  # go.sum is complete: -mod=readonly builds exactly what is pinned (whatever GOFLAGS says).
+  if ! (cd "$module_dir" &&
+    CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$tmp" "$package" >&2); then
+    die "building $name failed (see the go output above); module: $module_dir, command: cd $module_dir && go build $package"
+  fi
+  "$tmp" "$check" >/dev/null 2>&1 || die "the $name binary that was just built does not run: $tmp"
+  mv -f "$tmp" "$bin"
+  trap - EXIT
+  exec 9>&-
+  say "$name: built in $(($(date +%s) - start))s, at $bin"
+}
+
+build "jaeger-$jaeger_version" "$jaeger_dir" github.com/jaegertracing/jaeger/cmd/jaeger \
+  "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$jaeger_version" --help
+build "otelcol-$otelcol_hash" "$otelcol_dir" . "-s -w" --version

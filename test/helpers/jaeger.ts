@@ -5,17 +5,12 @@
 // survives across runs: ${LANTERN_TOOLS_CACHE:-/var/cache/lantern-test-tools}/jaeger-<version>.
 // (LANTERN_JAEGER_BIN points at another binary instead.) It takes a collector-style YAML config;
 // startJaeger() writes one into a temporary directory with every listener on a free loopback port.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from './cli.js';
+import { freePorts, requireBinary, retryOnPortClash, startToolProcess, toolsCache } from './tool-process.js';
 
-const repoRoot = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url));
 const toolsModule = join(repoRoot, 'test', 'e2e-tools', 'go.mod');
-export const buildCommand = 'bash scripts/build-test-tools.sh';
 
 /** The Jaeger version test/e2e-tools/go.mod pins, without the leading "v" (e.g. "1.76.0"). */
 export function jaegerVersion(): string {
@@ -27,8 +22,7 @@ export function jaegerVersion(): string {
 /** Where the Jaeger binary is expected: $LANTERN_JAEGER_BIN, else the tools cache. */
 export function jaegerBinaryPath(): string {
   if (process.env.LANTERN_JAEGER_BIN) return process.env.LANTERN_JAEGER_BIN;
-  const cache = process.env.LANTERN_TOOLS_CACHE || '/var/cache/lantern-test-tools';
-  return join(cache, `jaeger-${jaegerVersion()}`);
+  return join(toolsCache(), `jaeger-${jaegerVersion()}`);
 }
 
 export type JaegerTagValue = string | number | boolean;
@@ -109,26 +103,6 @@ interface Ports {
   queryHttp: number;
   queryGrpc: number;
   health: number;
-}
-
-/** Free loopback ports, all held open at once so they are distinct, then released for Jaeger. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = createServer();
-      servers.push(s);
-      s.listen(0, '127.0.0.1');
-      await once(s, 'listening');
-      const addr = s.address();
-      if (addr === null || typeof addr === 'string') throw new Error('listening on port 0 gave no port');
-      ports.push(addr.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
 }
 
 function configYaml(p: Ports): string {
@@ -244,102 +218,25 @@ function dataOf<T>(url: string, body: unknown): T {
   return r.data as T;
 }
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function killOnExit(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // A test that dies before its teardown must not leave Jaeger behind.
-    process.once('exit', () => {
-      for (const c of running) c.kill('SIGKILL');
-    });
-  }
-}
-
 export async function startJaeger(opts: StartJaegerOptions = {}): Promise<Jaeger> {
   const bin = jaegerBinaryPath();
-  try {
-    accessSync(bin, constants.X_OK);
-  } catch {
-    throw new Error(`the Jaeger binary ${bin} is missing (or not executable): build it with \`${buildCommand}\` (run by \`bash scripts/setup.sh --test\`)`);
-  }
-  // Ports are free when picked but released before Jaeger binds them; on the rare collision, retry.
-  let lastError: Error | undefined;
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    try {
-      return await launch(bin, opts.startTimeoutMs ?? 30_000);
-    } catch (e) {
-      lastError = e as Error;
-      if (!/address already in use/i.test(lastError.message)) throw lastError;
-    }
-  }
-  throw lastError;
+  requireBinary('Jaeger', bin);
+  return retryOnPortClash(() => launch(bin, opts.startTimeoutMs ?? 30_000));
 }
 
 async function launch(bin: string, startTimeoutMs: number): Promise<Jaeger> {
   const [otlpGrpc, otlpHttp, queryHttp, queryGrpc, health] = (await freePorts(5)) as [number, number, number, number, number];
   const ports: Ports = { otlpGrpc, otlpHttp, queryHttp, queryGrpc, health };
-  const dir = mkdtempSync(join(tmpdir(), 'lantern-jaeger-'));
-  const configPath = join(dir, 'config.yaml');
-  writeFileSync(configPath, configYaml(ports));
-
-  // Nothing of the test's own OTLP set-up (OTEL_EXPORTER_OTLP_ENDPOINT, ...) may steer Jaeger.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
-  const child = spawn(bin, ['--config', `file:${configPath}`], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  killOnExit(child);
-  let output = '';
-  const keep = (d: Buffer): void => {
-    output += d.toString();
-    if (output.length > 1_000_000) output = output.slice(-500_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  void exited.then((e) => (exit = e));
-  let spawnError: Error | undefined;
-  child.once('error', (e) => (spawnError = e));
-
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    if (exit === undefined && spawnError === undefined) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const jaeger = startToolProcess('Jaeger', bin, configYaml(ports), (config) => ['--config', `file:${config}`]);
 
   // Ready when the health check says every component is up and the query API answers.
   const healthUrl = `http://127.0.0.1:${ports.health}/status`;
   const queryUrl = `http://127.0.0.1:${ports.queryHttp}`;
-  const until = Date.now() + startTimeoutMs;
-  let lastProblem = 'no answer yet';
-  for (;;) {
-    if (spawnError !== undefined || exit !== undefined) {
-      await stop();
-      const how = spawnError ? `could not be started (${spawnError.message})` : `exited (code ${exit?.code}, signal ${exit?.signal})`;
-      throw new Error(`Jaeger ${bin} ${how} before it was ready; its log:\n${output}`);
-    }
-    try {
-      const h = (await getJson(healthUrl)) as { healthy?: boolean; status?: string };
-      if (h.healthy !== true) throw new Error(`health: ${JSON.stringify(h)}`);
-      await getJson(`${queryUrl}/api/services`);
-      break;
-    } catch (e) {
-      lastProblem = (e as Error).message;
-    }
-    if (Date.now() > until) {
-      await stop();
-      throw new Error(`Jaeger ${bin} was not ready after ${startTimeoutMs} ms (last: ${lastProblem}); its log:\n${output}`);
-    }
-    await sleep(50);
-  }
+  await jaeger.waitReady(async () => {
+    const h = (await getJson(healthUrl)) as { healthy?: boolean; status?: string };
+    if (h.healthy !== true) throw new Error(`health: ${JSON.stringify(h)}`);
+    await getJson(`${queryUrl}/api/services`);
+  }, startTimeoutMs);
 
   const services = async (): Promise<string[]> => {
     const url = `${queryUrl}/api/services`;
@@ -398,7 +295,7 @@ async function launch(bin: string, startTimeoutMs: number): Promise<Jaeger> {
     traces,
     trace,
     waitForTraces,
-    logs: () => output,
-    stop,
+    logs: () => jaeger.output(),
+    stop: () => jaeger.stop(),
   };
 }

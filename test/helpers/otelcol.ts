@@ -1,0 +1,164 @@
+// A real OpenTelemetry Collector as the receiver of what Lantern sends: its own OTLP receiver
+// (gRPC and HTTP) decodes every request, and the contrib file exporter writes what it received as
+// OTLP JSON lines, which this helper reads back.
+//
+// The binary is the minimal distribution of test/e2e-tools/otelcol (OTLP receiver + file exporter),
+// built by scripts/build-test-tools.sh into the tools cache as otelcol-<hash of its go.mod, go.sum
+// and main.go> (LANTERN_OTELCOL_BIN points at another binary instead). A missing binary fails the
+// test that asks for it, with the command that builds it.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './cli.js';
+import { waitForPort } from './procs.js';
+import { freePorts, requireBinary, retryOnPortClash, startToolProcess, toolsCache } from './tool-process.js';
+
+const sourceDir = join(repoRoot, 'test', 'e2e-tools', 'otelcol');
+
+/** Where the Collector binary is expected: $LANTERN_OTELCOL_BIN, else the tools cache. */
+export function otelcolBinaryPath(): string {
+  if (process.env.LANTERN_OTELCOL_BIN) return process.env.LANTERN_OTELCOL_BIN;
+  // The name scripts/build-test-tools.sh gives it: sha256 of the three files one after the other.
+  const hash = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(sourceDir, f)));
+  return join(toolsCache(), `otelcol-${hash.digest('hex').slice(0, 16)}`);
+}
+
+/** An AnyValue as the file exporter writes it (protobuf JSON mapping: int64 as a decimal string). */
+export type AnyValueJson =
+  | { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean }
+  | { arrayValue: { values?: AnyValueJson[] } } | { kvlistValue: { values?: KeyValueJson[] } } | { bytesValue: string }
+  | Record<string, never>;
+export interface KeyValueJson {
+  key: string;
+  value: AnyValueJson;
+}
+
+export interface LogRecordJson {
+  timeUnixNano?: string;
+  observedTimeUnixNano?: string;
+  severityNumber?: number;
+  severityText?: string;
+  body?: AnyValueJson;
+  attributes?: KeyValueJson[];
+  flags?: number;
+  traceId?: string;
+  spanId?: string;
+  eventName?: string;
+}
+
+/** One log record as received, with its resource's and its own attributes by key (values as sent). */
+export interface ReceivedLog {
+  resource: Record<string, AnyValueJson>;
+  scope: { name?: string; version?: string };
+  record: LogRecordJson;
+  attributes: Record<string, AnyValueJson>;
+}
+
+interface ExportRequestJson {
+  resourceLogs?: Array<{
+    resource?: { attributes?: KeyValueJson[] };
+    scopeLogs?: Array<{ scope?: { name?: string; version?: string }; logRecords?: LogRecordJson[] }>;
+  }>;
+  resourceSpans?: unknown[];
+  resourceMetrics?: unknown[];
+}
+
+export const byKey = (kvs: KeyValueJson[] | undefined): Record<string, AnyValueJson> => Object.fromEntries((kvs ?? []).map((kv) => [kv.key, kv.value]));
+
+export interface Otelcol {
+  /** OTLP/gRPC receiver, e.g. "http://127.0.0.1:43170". */
+  grpcEndpoint: string;
+  /** OTLP/HTTP receiver base URL (POST /v1/logs, /v1/metrics, /v1/traces under it). */
+  httpEndpoint: string;
+  /** Every request the file exporter has written so far, parsed (one per line, any signal). */
+  requests(): ExportRequestJson[];
+  /** Every log record received so far. */
+  logs(): ReceivedLog[];
+  /** Polls logs() until `count` records match; rejects after timeoutMs with what was received. */
+  waitForLogs(match: (l: ReceivedLog) => boolean, count?: number, timeoutMs?: number): Promise<ReceivedLog[]>;
+  /** What the Collector has written to stdout and stderr (its log) so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function configYaml(grpcPort: number, httpPort: number, out: string): string {
+  return `# Written by test/helpers/otelcol.ts: OTLP in on loopback ports, every signal out as OTLP JSON lines.
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:${grpcPort}
+      http:
+        endpoint: 127.0.0.1:${httpPort}
+exporters:
+  file:
+    path: ${out}
+    flush_interval: 100ms
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [file]
+    metrics:
+      receivers: [otlp]
+      exporters: [file]
+    traces:
+      receivers: [otlp]
+      exporters: [file]
+`;
+}
+
+export async function startOtelcol(opts: { startTimeoutMs?: number } = {}): Promise<Otelcol> {
+  const bin = otelcolBinaryPath();
+  requireBinary('OpenTelemetry Collector', bin);
+  return retryOnPortClash(() => launch(bin, opts.startTimeoutMs ?? 30_000));
+}
+
+async function launch(bin: string, startTimeoutMs: number): Promise<Otelcol> {
+  const [grpcPort, httpPort] = (await freePorts(2)) as [number, number];
+  // The output file goes in the tool's own directory, which stop() removes: its path is known only
+  // once the directory exists, so the config names it relative to the working directory.
+  const collector = startToolProcess('OpenTelemetry Collector', bin, configYaml(grpcPort, httpPort, 'received.jsonl'), (config) => ['--config', `file:${config}`]);
+  const out = join(collector.dir, 'received.jsonl');
+  // The Collector says so once every pipeline runs; then both receivers accept connections.
+  await collector.waitReady(async () => {
+    if (!collector.output().includes('Everything is ready')) throw new Error('not ready yet');
+    await waitForPort(grpcPort, 1000);
+    await waitForPort(httpPort, 1000);
+  }, startTimeoutMs);
+
+  const requests = (): ExportRequestJson[] => {
+    if (!existsSync(out)) return [];
+    const text = readFileSync(out, 'utf8');
+    // Only whole lines: the exporter may be writing the last one.
+    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ExportRequestJson);
+  };
+  const logs = (): ReceivedLog[] => requests().flatMap((req) => (req.resourceLogs ?? []).flatMap((rl) => (rl.scopeLogs ?? []).flatMap((sl) =>
+    (sl.logRecords ?? []).map((record) => ({ resource: byKey(rl.resource?.attributes), scope: sl.scope ?? {}, record, attributes: byKey(record.attributes) })))));
+  const waitForLogs = async (match: (l: ReceivedLog) => boolean, count = 1, timeoutMs = 10_000): Promise<ReceivedLog[]> => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const found = logs().filter(match);
+      if (found.length >= count) return found;
+      if (Date.now() > until) {
+        throw new Error(`the Collector received ${found.length} matching log record(s) of ${count} within ${timeoutMs} ms; ` +
+          `all it received: ${JSON.stringify(logs().map((l) => l.record)).slice(0, 4000)}; its log:\n${collector.output().slice(-4000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  return {
+    grpcEndpoint: `http://127.0.0.1:${grpcPort}`,
+    httpEndpoint: `http://127.0.0.1:${httpPort}`,
+    requests,
+    logs,
+    waitForLogs,
+    output: () => collector.output(),
+    stop: () => collector.stop(),
+  };
+}
