@@ -3,6 +3,7 @@ import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ProcessMetadata } from '../metadata/process-metadata.js';
 import type { KernelClock } from '../model/clock.js';
+import type { MetricSeries } from '../model/metric.js';
 import type { RecordSink } from '../model/records.js';
 
 export interface CollectorContext {
@@ -27,4 +28,6 @@ export interface Collector {
   stop(): Promise<void>;
   /** Counters for self-metrics: events in, losses per stage. */
   stats(): Record<string, number>;
+  /** Metric series the collector keeps itself (bpftrace maps), read at every metrics export. */
+  metricSeries?(nowNs: bigint): MetricSeries[];
 }

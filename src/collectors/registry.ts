@@ -2,12 +2,14 @@
 // clear "not available yet" at start.
 import type { AgentConfig, CollectorName } from '../config/schema.js';
 import { protocolHandlers } from '../protocols/registry.js';
+import { BpftraceCollector } from './bpftrace/collector.js';
 import type { Collector } from './collector.js';
 import { ProcessCollector } from './process/collector.js';
 import { ProfilerCollector } from './profiler/collector.js';
 import { SocketsCollector } from './sockets/collector.js';
 
 const FACTORIES: Partial<Record<CollectorName, (config: AgentConfig) => Collector | null>> = {
+  bpftrace: () => new BpftraceCollector(),
   process: () => new ProcessCollector(),
   profiler: () => new ProfilerCollector(),
   sockets: (config) => new SocketsCollector({ handlers: protocolHandlers(), ...(config.collectors.includes('tls') ? { tls: {} } : {}) }),

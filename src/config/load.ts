@@ -7,6 +7,7 @@ import { LanternError } from '../errors.js';
 import {
   type AgentConfig, COLLECTOR_NAMES, type CollectorName, OTLP_PROTOCOLS, type OtlpSignalConfig, defaultConfig,
 } from './schema.js';
+import { applyBpftraceFile, setProbesDir } from './bpftrace.js';
 import { applyProfilerFile } from './profiler.js';
 import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
 
@@ -22,6 +23,7 @@ export interface ConfigFlags {
   logFormat?: string;
   port?: string;
   maxSpansPerSecond?: string;
+  probesDir?: string;
 }
 
 const SIGNALS = ['traces', 'metrics', 'logs'] as const;
@@ -79,7 +81,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -122,6 +124,7 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyFileOtlp(c, mapping(d, 'otlp', path, problems), path, problems);
   applyFileServer(c, mapping(d, 'server', path, problems), path, problems);
   applyProfilerFile(c.profiler, mapping(d, 'profiler', path, problems), path, problems);
+  applyBpftraceFile(c.bpftrace, mapping(d, 'bpftrace', path, problems), path, problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {
     for (const k of Object.keys(spans)) if (k !== 'max_per_second') problems.add(path, `spans.${k}`, 'unknown setting (known: max_per_second)');
@@ -270,4 +273,5 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.logFormat !== undefined) setLogFormat(c, f.logFormat, 'command line', '--log-format', problems);
   if (f.port !== undefined) setPort(c, f.port, 'command line', '--port', problems);
   if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
+  if (f.probesDir !== undefined) setProbesDir(c.bpftrace, f.probesDir, 'command line', '--probes-dir', problems);
 }

@@ -1,5 +1,6 @@
 // The agent's configuration: one typed record, built from defaults ← YAML file ← OTEL_* env ← flags.
 import type { LogLevel } from '../log.js';
+import { type BpftraceConfig, defaultBpftraceConfig } from './bpftrace.js';
 
 /** Every collector Lantern knows. Which of them exist in this build is in collectors/registry.ts. */
 export const COLLECTOR_NAMES = ['process', 'sockets', 'tls', 'profiler', 'bpftrace', 'dynlog'] as const;
@@ -77,6 +78,7 @@ export interface AgentConfig {
   log: { level: LogLevel; format: 'text' | 'json' };
   profiler: ProfilerConfig;
   spans: SpanExportConfig;
+  bpftrace: BpftraceConfig;
 }
 
 export interface SpanExportConfig {
@@ -91,7 +93,7 @@ export function defaultConfig(): AgentConfig {
   const signal = (): OtlpSignalConfig => ({ protocol: 'grpc', headers: {} });
   return {
     pids: [],
-    collectors: ['sockets', 'tls', 'process'],
+    collectors: ['sockets', 'tls', 'process', 'bpftrace'],
     otlp: { traces: signal(), metrics: { protocol: 'http/protobuf', headers: {} }, logs: signal(), timeoutMs: 10_000 },
     resourceAttributes: {},
     serviceName: 'lantern',
@@ -99,6 +101,7 @@ export function defaultConfig(): AgentConfig {
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0 },
+    bpftrace: defaultBpftraceConfig(),
   };
 }
 

@@ -1,7 +1,9 @@
 // Aggregated histograms as the SDK's ResourceMetrics, the input of the OTLP metric serializers.
 import { type HrTime, ValueType } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { AggregationTemporality, DataPointType, type GaugeMetricData, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, DataPointType, type GaugeMetricData, type HistogramMetricData, type MetricData, type ResourceMetrics, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import type { MetricSeries } from '../model/metric.js';
+import type { ResourceRecord } from '../model/span.js';
 import type { ResourceHistograms } from './histogram-aggregator.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './otlp-common.js';
 import type { ResourceCache } from './resource-cache.js';
@@ -62,4 +64,39 @@ export function selfMetrics(resource: ResourceMetrics['resource'], stats: Record
     dataPoints: Object.entries(stats).filter(([, v]) => Number.isFinite(v)).map(([name, value]) => ({ startTime: start, endTime: end, attributes: { 'lantern.stat': name }, value })),
   };
   return { resource, scopeMetrics: [{ scope: LANTERN_SCOPE, metrics: [metric] }] };
+}
+
+/**
+ * Series a collector keeps itself (bpftrace maps) as ResourceMetrics: one per resource, one metric
+ * per name (its points share the kind of the first), cumulative.
+ */
+export function seriesToResourceMetrics(series: readonly MetricSeries[], resourceOf: (r: ResourceRecord) => ResourceMetrics['resource']): ResourceMetrics[] {
+  const byResource = new Map<string, { record: ResourceRecord; metrics: Map<string, MetricData> }>();
+  for (const s of series) {
+    let g = byResource.get(s.resource.key);
+    if (g === undefined) byResource.set(s.resource.key, (g = { record: s.resource, metrics: new Map() }));
+    let m = g.metrics.get(s.name);
+    if (m === undefined) g.metrics.set(s.name, (m = emptyMetric(s)));
+    const times = { startTime: nsToHrTime(s.startTimeUnixNano), endTime: nsToHrTime(s.timeUnixNano), attributes: s.attributes };
+    const v = s.value;
+    if (m.dataPointType === DataPointType.HISTOGRAM && v.kind === 'histogram') {
+      m.dataPoints.push({ ...times, value: { buckets: { boundaries: [...v.bounds], counts: [...v.counts] }, count: v.count } });
+    } else if (m.dataPointType !== DataPointType.HISTOGRAM && v.kind !== 'histogram') {
+      (m as SumMetricData | GaugeMetricData).dataPoints.push({ ...times, value: v.value });
+    }
+  }
+  return [...byResource.values()].map((g) => ({ resource: resourceOf(g.record), scopeMetrics: [{ scope: LANTERN_SCOPE, metrics: [...g.metrics.values()] }] }));
+}
+
+function emptyMetric(s: MetricSeries): MetricData {
+  const descriptor = { name: s.name, description: s.description, unit: s.unit, valueType: ValueType.DOUBLE };
+  const aggregationTemporality = AggregationTemporality.CUMULATIVE;
+  switch (s.value.kind) {
+    case 'histogram':
+      return { descriptor, aggregationTemporality, dataPointType: DataPointType.HISTOGRAM, dataPoints: [] };
+    case 'sum':
+      return { descriptor, aggregationTemporality, dataPointType: DataPointType.SUM, isMonotonic: s.value.monotonic, dataPoints: [] };
+    default:
+      return { descriptor, aggregationTemporality, dataPointType: DataPointType.GAUGE, dataPoints: [] };
+  }
 }

@@ -17,7 +17,7 @@ function yamlFile(text: string): string {
 t.test('defaults: local mode, sockets and process collectors, loopback control API', async (t) => {
   const c = loadConfig({}, {});
   t.ok(isLocalMode(c));
-  t.same(c.collectors, ['sockets', 'tls', 'process']);
+  t.same(c.collectors, ['sockets', 'tls', 'process', 'bpftrace']);
   t.same(c.pids, []);
   t.equal(c.server.host, '127.0.0.1');
   t.equal(c.otlp.traces.protocol, 'grpc');
@@ -92,7 +92,7 @@ t.test('unreadable and malformed files', async (t) => {
   t.throws(() => loadConfig({ config: join(dir, 'missing.yaml') }, {}), { code: 'LANTERN_ERR_CONFIG_FILE', message: /cannot read configuration file/ });
   t.throws(() => loadConfig({ config: yamlFile('a: [1,\n') }, {}), { code: 'LANTERN_ERR_CONFIG_FILE', message: /not valid YAML/ });
   t.throws(() => loadConfig({ config: yamlFile('- 1\n- 2\n') }, {}), { code: 'LANTERN_ERR_CONFIG', message: /expected a mapping of settings, got a list/ });
-  t.same(loadConfig({ config: yamlFile('') }, {}).collectors, ['sockets', 'tls', 'process'], 'an empty file is fine');
+  t.same(loadConfig({ config: yamlFile('') }, {}).collectors, ['sockets', 'tls', 'process', 'bpftrace'], 'an empty file is fine');
 });
 
 t.test('key=value lists', async (t) => {
@@ -111,4 +111,18 @@ t.test('span budget: file, flag, and precise errors', async (t) => {
   t.match(err.message, `${bad}: spans.max_per_second: expected a whole number of spans per second (0: no limit), got -1`);
   t.match(err.message, `${bad}: spans.sample: unknown setting (known: max_per_second)`);
   t.match(err.message, 'command line: --max-spans-per-second: expected a whole number');
+});
+
+t.test('bpftrace: defaults, the YAML section, --probes-dir over the file, problems named', async (t) => {
+  const d = loadConfig({}, {}).bpftrace;
+  t.same(d, { binary: 'bpftrace', maxScripts: 16, maxLinesPerSecond: 1000, maxLineBytes: 4096, runawaySeconds: 10 });
+  const file = yamlFile('bpftrace:\n  binary: /usr/local/bin/bpftrace\n  probes_dir: /etc/lantern/probes.d\n  max_scripts: 4\n  max_lines_per_second: 50\n  max_line_bytes: 512\n  runaway_seconds: 3\n');
+  t.same(loadConfig({ config: file }, {}).bpftrace,
+    { binary: '/usr/local/bin/bpftrace', probesDir: '/etc/lantern/probes.d', maxScripts: 4, maxLinesPerSecond: 50, maxLineBytes: 512, runawaySeconds: 3 });
+  t.equal(loadConfig({ config: file, probesDir: '/tmp/p' }, {}).bpftrace.probesDir, '/tmp/p', 'the flag wins');
+  const bad = yamlFile('bpftrace:\n  max_scripts: 0\n  probes_dir: ""\n  scripts: []\n');
+  const err = t.throws(() => loadConfig({ config: bad }, {})) as Error;
+  t.match(err.message, `${bad}: bpftrace.max_scripts:`);
+  t.match(err.message, `${bad}: bpftrace.probes_dir: expected a directory path`);
+  t.match(err.message, `${bad}: bpftrace.scripts: unknown setting`);
 });
