@@ -15,6 +15,12 @@ import { LocalView } from '../server/local-view.js';
 import { ProfileView } from '../server/profile-view.js';
 import { processEventToLogRecord } from '../semconv/process.js';
 import { type ControlServer, startControlServer } from '../server/server.js';
+import { BpftraceCollector } from '../collectors/bpftrace/collector.js';
+import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
+import { seriesToResourceMetrics } from '../export/metric-data.js';
+import type { LogRecordData } from '../model/log.js';
+import type { MetricSeries } from '../model/metric.js';
+import { RecentLogs } from '../server/recent-logs.js';
 import { ProfilerCollector } from '../collectors/profiler/collector.js';
 import { SocketsCollector } from '../collectors/sockets/collector.js';
 import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
@@ -65,6 +71,8 @@ export class Agent {
   readonly #profileView = new ProfileView();
   readonly #profiles: ProfileExporter;
   readonly #extraSinks: TelemetrySink[] = [];
+  readonly #recentLogs = new RecentLogs();
+  readonly #logListeners: Array<(record: LogRecordData) => void> = [];
   /** Which span each served HTTP/1 exchange became, for the profiler's span labels. */
   readonly #spanTags: SpanTagIndex;
   /** Which spans are exported when there are more than the agent can afford (metrics never shed). */
@@ -84,11 +92,12 @@ export class Agent {
     this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {} });
     this.#logs = {
       put: (r) => {
-        if (r.type !== 'process') return;
-        const record = processEventToLogRecord(r.event, this.#metadata.eventResource(r.event), BigInt(Date.now()) * 1_000_000n);
-        this.#exporter.exportLogs([record]);
+        if (r.type === 'log') this.#emitLog(r.log);
+        else if (r.type === 'process') this.#emitLog(processEventToLogRecord(r.event, this.#metadata.eventResource(r.event), BigInt(Date.now()) * 1_000_000n));
       },
     };
+    // Maps of bpftrace scripts (and any collector's own series) leave with every metrics export.
+    this.#exporter.addMetricSource(() => seriesToResourceMetrics(this.metricSeries(), (r) => this.#exporter.resource(r)));
     // The local view is not a sink: it gets spans as they are built, and counts shed ones too (below).
     const sinks: TelemetrySink[] = [
       { spans: (s) => this.#exporter.exportSpans(s), histograms: (p) => this.#exporter.recordHistograms(p) },
@@ -113,6 +122,28 @@ export class Agent {
     );
     this.#profiles = new ProfileExporter({ outputDir: config.profiler.outputDir, pyroscope: config.profiler.pyroscope, view: this.#profileView, log });
     this.#fanout = new RecordFanout([this.#logs, this.#pipeline, this.#profiles]);
+  }
+
+  #emitLog(record: LogRecordData): void {
+    this.#exporter.exportLogs([record]);
+    this.#recentLogs.add(record);
+    for (const l of this.#logListeners) l(record);
+  }
+
+  /** Receives every log record too (`lantern bpftrace` prints them). */
+  onLog(listener: (record: LogRecordData) => void): void {
+    this.#logListeners.push(listener);
+  }
+
+  /** The bpftrace collector's scripts, null when it does not run. */
+  get bpftraceScripts(): BpftraceScripts | null {
+    return this.#collectors.find((c): c is BpftraceCollector => c instanceof BpftraceCollector)?.scripts ?? null;
+  }
+
+  /** The series collectors keep themselves (bpftrace maps), as of now. */
+  metricSeries(): MetricSeries[] {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    return this.#collectors.flatMap((c) => c.metricSeries?.(now) ?? []);
   }
 
   /** Receives every span and metric point too (tests, embedding). */
@@ -179,7 +210,8 @@ export class Agent {
 
   async #startServer(): Promise<void> {
     try {
-      this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }), this.#profileView);
+      this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }),
+        { profiles: this.#profileView, logs: this.#recentLogs, bpftrace: () => this.bpftraceScripts });
       this.log.info('local view and control API', { url: this.#server.url, token: this.#server.token });
     } catch (e) {
       // The agent is useful without its API (a port clash must not stop tracing).

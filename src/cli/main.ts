@@ -1,5 +1,6 @@
 // `lantern` command-line entry: dispatches to one command module per sub-command.
 import { isLanternError } from '../errors.js';
+import { bpftraceCommand } from './commands/bpftrace.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runCommand } from './commands/run.js';
 import { profileCommand } from './commands/profile.js';
@@ -10,7 +11,7 @@ const COMMANDS: Command[] = [
   doctorCommand,
   runCommand,
   profileCommand,
-  notYetCommand('bpftrace', 'run a bpftrace script and export its output as OTel logs and metrics', 'bpftrace integration'),
+  bpftraceCommand,
   notYetCommand('trace-func', 'log every call of a function in a running Go binary (dynamic logging)', 'dynamic logging'),
 ];
 

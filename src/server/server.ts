@@ -1,10 +1,14 @@
-// The agent's HTTP API on loopback: the local view (recent spans, per-service RED) and self-stats.
+// The agent's HTTP API on loopback: the local view (recent spans, per-service RED, recent logs),
+// self-stats, profiles, and the bpftrace scripts (bpftrace-routes.ts).
 // Every route but /healthz needs the bearer token: what the agent saw may be sensitive.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
 import type { ServerConfig } from '../config/schema.js';
+import { registerBpftraceRoutes } from './bpftrace-routes.js';
 import type { LocalView } from './local-view.js';
 import type { ProfileView } from './profile-view.js';
+import type { RecentLogs } from './recent-logs.js';
 
 export interface ControlServer {
   url: string;
@@ -18,7 +22,15 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>, profiles?: ProfileView): Promise<ControlServer> {
+/** What the API serves beside the spans and stats, each when the agent has it. */
+export interface ControlSources {
+  profiles?: ProfileView;
+  logs?: RecentLogs;
+  /** The bpftrace collector's scripts (null while it is not running). */
+  bpftrace?: () => BpftraceScripts | null;
+}
+
+export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>, sources: ControlSources = {}): Promise<ControlServer> {
   const token = config.token ?? randomBytes(24).toString('base64url');
   const app: FastifyInstance = Fastify({ logger: false });
   app.addHook('onRequest', async (req, reply) => {
@@ -34,7 +46,15 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
   });
   app.get('/api/services', async () => ({ services: view.services() }));
   app.get('/api/stats', async () => stats());
+  const { profiles, logs, bpftrace } = sources;
+  if (logs !== undefined) {
+    app.get<{ Querystring: { service?: string; script?: string; event?: string; limit?: string } }>('/api/logs', async (req) => {
+      const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
+      return { logs: logs.list({ service: req.query.service, script: req.query.script, eventName: req.query.event, limit }) };
+    });
+  }
   if (profiles !== undefined) registerProfileRoutes(app, profiles);
+  if (bpftrace !== undefined) registerBpftraceRoutes(app, bpftrace);
   const address = await app.listen({ host: config.host, port: config.port });
   return { url: address, token, close: () => app.close() };
 }

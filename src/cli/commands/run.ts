@@ -4,6 +4,7 @@ import { Agent } from '../../agent/agent.js';
 import { COLLECTOR_NAMES } from '../../config/schema.js';
 import { Logger } from '../../log.js';
 import { type Command, parseOptions } from '../command.js';
+import { waitForStop } from '../wait-for-stop.js';
 
 const HELP = `Usage: lantern run [options]
 
@@ -15,13 +16,14 @@ Options:
   --duration SECONDS      stop cleanly after this long
   --otlp-endpoint URL     OTLP receiver (default: $OTEL_EXPORTER_OTLP_ENDPOINT); none = local mode
   --otlp-file PATH        also append every exported batch as OTLP JSON lines
-  --collectors LIST       comma-separated, of: ${COLLECTOR_NAMES.join(', ')} (default: sockets,tls,process)
+  --collectors LIST       comma-separated, of: ${COLLECTOR_NAMES.join(', ')} (default: sockets,tls,process,bpftrace)
   --config FILE           YAML configuration (default: $LANTERN_CONFIG)
   --log-level LEVEL       debug, info, warn or error (default: info)
   --log-format FORMAT     text or json (default: text)
   --port PORT             control API port on 127.0.0.1 (default: 4590)
   --max-spans-per-second N  export at most N spans a second, whole requests shed past it (metrics
                           still count every exchange); default 0: no limit
+  --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
   -h, --help              this help
 
 Standard OTEL_* variables are honoured: OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}ENDPOINT,
@@ -43,6 +45,7 @@ export const runCommand: Command = {
       'log-format': { type: 'string' },
       port: { type: 'string' },
       'max-spans-per-second': { type: 'string' },
+      'probes-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help === true) {
@@ -60,6 +63,7 @@ export const runCommand: Command = {
       logFormat: values['log-format'],
       port: values.port,
       maxSpansPerSecond: values['max-spans-per-second'],
+      probesDir: values['probes-dir'],
     });
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);
@@ -71,20 +75,3 @@ export const runCommand: Command = {
     return 0;
   },
 };
-
-/** Resolves on SIGINT/SIGTERM or when the duration has passed. */
-function waitForStop(durationSeconds: number | undefined): Promise<string> {
-  return new Promise((resolve) => {
-    const done = (reason: string): void => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      if (timer !== undefined) clearTimeout(timer);
-      resolve(reason);
-    };
-    const onInt = (): void => done('SIGINT');
-    const onTerm = (): void => done('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
-    const timer = durationSeconds !== undefined ? setTimeout(() => done(`duration ${durationSeconds}s elapsed`), durationSeconds * 1000) : undefined;
-  });
-}
