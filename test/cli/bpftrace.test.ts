@@ -1,7 +1,7 @@
 // `lantern bpftrace SCRIPT.bt` as a user runs it: the real CLI, the real bpftrace. Lines are printed
 // as they come, maps at the end, and both are in the --otlp-file as OTLP log records and metrics; a
 // script that does not compile exits 1 with bpftrace's error. The script filters on this test's pid.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -63,4 +63,20 @@ t.test('usage errors', async (t) => {
   const badParam = await runCli(['bpftrace', join(dir, 'once.bt'), '--param', 'novalue']);
   t.equal(badParam.code, 2);
   t.match(badParam.stderr, /expected NAME=VALUE/);
+});
+
+t.test('a SIGKILLed lantern leaves no bpftrace behind (the kernel kills it with its parent)', async (t) => {
+  const script = join(dir, 'forever.bt');
+  writeFileSync(script, 'interval:s:1 { @n = count(); }\n');
+  const cli = startCli(['bpftrace', script, '--log-level', 'info']);
+  await cli.waitForStderr(/bpftrace script running/, 20_000);
+  const lantern = cli.child.pid as number;
+  const children = readdirSync(`/proc/${lantern}/task`).flatMap((tid) => readFileSync(`/proc/${lantern}/task/${tid}/children`, 'utf8').trim().split(/\s+/)).filter((p) => p !== '').map(Number);
+  const bpftrace = children.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bpftrace');
+  t.ok(bpftrace, `bpftrace runs under lantern (children: ${children.join(', ')})`);
+  cli.child.kill('SIGKILL');
+  await cli.done;
+  const end = Date.now() + 5000;
+  while (existsSync(`/proc/${bpftrace}`) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  t.notOk(existsSync(`/proc/${bpftrace}`), 'bpftrace is gone, and its probes with it');
 });

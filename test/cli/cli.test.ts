@@ -56,8 +56,12 @@ t.test('doctor tells the truth about this host', async (t) => {
   t.equal(check('bpftrace'), existsSync('/usr/bin/bpftrace'));
   t.equal(report.checks.length, 13, 'every check reported');
   t.equal(report.features.length, 6);
+  const feature = (name: string): boolean | undefined => report.features.find((f) => f.name.startsWith(name))?.available;
+  t.equal(feature('bpftrace scripts'), check('bpftrace') === true && check('privileges') === true, 'bpftrace scripts: built, and there when bpftrace is');
+  t.equal(feature('Dynamic logging'), false, 'dynamic logging: not in this build, whatever the host offers');
   const text = await runCli(['doctor']);
   t.match(text.stdout, /Kprobes/);
   t.match(text.stdout, /fentry\/fexit/);
+  t.match(text.stdout, /Dynamic logging \(Go uprobes\)\s+not part of this build yet/);
   t.match(text.stdout, report.canRun ? /The agent can run on this host/ : /cannot run/);
 });
