@@ -555,6 +555,13 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 	if (c->sock_type == SOCK_DGRAM)
 		datagram_peer(a, &peer);
 	if (c->protocol == PROTO_UNKNOWN) {
+		/* The receiving end of an agent connection can be accepted before the agent's connect has
+		 * returned and noted its port (on loopback the handshake completes inside connect); by the
+		 * first bytes it has. */
+		if (c->rport != 0 && bpf_map_lookup_elem(&agent_ports, &c->rport)) {
+			c->protocol = PROTO_NONE;
+			return 0;
+		}
 		__u64 base = 0;
 		__u32 len = 0;
 		if (!segment(a, 0, &base, &len))
