@@ -112,9 +112,9 @@ export class TelemetryExporter {
   #s = { internalErrors: 0, fileErrors: 0 };
 
   /**
-   * `file`: the agent's --otlp-file writer, shared with the log export so lines never interleave
-   * (the owner closes it). Without one, a writer is opened (and closed on shutdown) when
-   * config.otlp.file is set.
+   * `file`: an --otlp-file writer its owner (the agent) may share with other writers of the same
+   * file, so lines never interleave, and closes itself. Without one, a writer is opened (and
+   * closed on shutdown) when config.otlp.file is set.
    */
   constructor(config: AgentConfig, log: Logger, file: OtlpFileWriter | null = null, options: Partial<TelemetryExporterOptions> = {}) {
     this.#log = log.child({ component: 'export' });
