@@ -202,7 +202,10 @@ export function attributesKey(a: Attributes): string {
     let text: string;
     if (Array.isArray(v)) {
       text = `a${v.length}`;
-      for (const e of v) text += `:${e.length}:${e}`;
+      for (const e of v) {
+        const se = String(e);
+        text += `:${(typeof e)[0]}${se.length}:${se}`;
+      }
     } else {
       const sv = String(v);
       text = `${(typeof v)[0]}${sv.length}:${sv}`;

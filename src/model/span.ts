@@ -1,7 +1,7 @@
 // Finished spans and metric points, independent of any SDK: built from exchanges by src/semconv,
 // turned into OTLP by src/export.
 
-export type AttributeValue = string | number | boolean | string[];
+export type AttributeValue = string | number | boolean | string[] | number[] | boolean[];
 export type Attributes = Record<string, AttributeValue>;
 
 /** The process a record belongs to: one OTel resource per traced process. */

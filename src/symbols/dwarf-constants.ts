@@ -97,3 +97,14 @@ export const DW_FORM_GNU_strp_alt = 0x1f21;
 
 /** DW_OP_plus_uconst: how DWARF 2 wrote a member's offset (`DW_AT_data_member_location` as a block). */
 export const DW_OP_plus_uconst = 0x23;
+
+// Used by the Go function and type reader (go-dwarf.ts).
+export const DW_TAG_subrange_type = 0x21;
+export const DW_AT_encoding = 0x3e;
+export const DW_AT_count = 0x37;
+export const DW_AT_upper_bound = 0x2f;
+export const DW_AT_variable_parameter = 0x4b;
+export const DW_AT_inline = 0x20;
+/** Go's extensions (cmd/internal/dwarf): the reflect.Kind of a type, a slice's element type. */
+export const DW_AT_go_kind = 0x2900;
+export const DW_AT_go_elem = 0x2902;

@@ -311,6 +311,16 @@ export class DwarfInfo {
     return undefined;
   }
 
+  /** Every subprogram name (for "did you mean" suggestions). */
+  subprogramNames(): string[] {
+    return [...this.names().subprograms.keys()];
+  }
+
+  /** DIE offsets of the subprograms named `name`, with code or not (inline-only ones too). */
+  subprogramDies(name: string): readonly number[] {
+    return this.names().subprograms.get(name) ?? [];
+  }
+
   /** A type's name; unnamed pointer/const/volatile types are spelled out C-style. */
   typeName(offset: number, depth = 0): string | undefined {
     if (depth > MAX_TYPE_NAME_DEPTH) return undefined;

@@ -106,7 +106,7 @@ export interface GoTlsBpfLayout {
   connItabs: number[];
 }
 
-const EM_X86_64 = 62;
+export const EM_X86_64 = 62;
 const EM_AARCH64 = 183;
 /** A Go function larger than this is not crypto/tls.(*Conn).Read: the table or symbol is garbage. */
 const MAX_FUNCTION_BYTES = 1 << 20;
@@ -148,8 +148,8 @@ export function analyzeGoTlsElf(elf: ElfFile): GoTlsTarget | undefined {
   const found = locateFunctions(elf);
   if (!found) return undefined;
   const warnings: string[] = [];
-  const read = probePoints(elf, arch, GO_TLS_READ, found.read);
-  const write = probePoints(elf, arch, GO_TLS_WRITE, found.write);
+  const read = goProbePoints(elf, arch, GO_TLS_READ, found.read);
+  const write = goProbePoints(elf, arch, GO_TLS_WRITE, found.write);
   const layout = structOffsets(elf, info.goVersion, version, warnings);
 
   const target: GoTlsTarget = {
@@ -183,7 +183,7 @@ export function goTlsBpfLayout(t: GoTlsTarget): GoTlsBpfLayout {
   };
 }
 
-interface FunctionRange {
+export interface FunctionRange {
   address: number;
   size: number;
 }
@@ -233,7 +233,8 @@ function locateFunctions(elf: ElfFile): Located | undefined {
   }
 }
 
-function probePoints(elf: ElfFile, arch: 'amd64' | 'arm64', symbol: string, f: FunctionRange): GoProbePoints {
+/** The entry and every RET of a Go function (dynamic logging probes any function the same way). */
+export function goProbePoints(elf: ElfFile, arch: 'amd64' | 'arm64', symbol: string, f: FunctionRange): GoProbePoints {
   const entryOffset = elf.addressToOffset(f.address);
   if (entryOffset === undefined) throw new GoTlsError('bad-function', `${symbol} at 0x${f.address.toString(16)} is in no loaded segment`);
   if (f.size <= 0 || f.size > MAX_FUNCTION_BYTES) throw new GoTlsError('bad-function', `${symbol}: implausible size ${f.size}`);
