@@ -17,6 +17,7 @@ import { processEventToLogRecord } from '../semconv/process.js';
 import { type ControlServer, startControlServer } from '../server/server.js';
 import { BpftraceCollector } from '../collectors/bpftrace/collector.js';
 import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
+import { DynlogCollector } from '../collectors/dynlog/collector.js';
 import { seriesToResourceMetrics } from '../export/metric-data.js';
 import type { LogRecordData } from '../model/log.js';
 import type { MetricSeries } from '../model/metric.js';
@@ -138,6 +139,11 @@ export class Agent {
   /** The bpftrace collector's scripts, null when it does not run. */
   get bpftraceScripts(): BpftraceScripts | null {
     return this.#collectors.find((c): c is BpftraceCollector => c instanceof BpftraceCollector)?.scripts ?? null;
+  }
+
+  /** The dynlog collector (functions of Go programs logged call by call), null when it does not run. */
+  get dynlog(): DynlogCollector | null {
+    return this.#collectors.find((c): c is DynlogCollector => c instanceof DynlogCollector) ?? null;
   }
 
   /** The series collectors keep themselves (bpftrace maps), as of now. */

@@ -4,7 +4,7 @@ import { bpftraceCommand } from './commands/bpftrace.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runCommand } from './commands/run.js';
 import { profileCommand } from './commands/profile.js';
-import { notYetCommand } from './commands/not-yet.js';
+import { traceFuncCommand } from './commands/trace-func.js';
 import type { Command } from './command.js';
 
 const COMMANDS: Command[] = [
@@ -12,7 +12,7 @@ const COMMANDS: Command[] = [
   runCommand,
   profileCommand,
   bpftraceCommand,
-  notYetCommand('trace-func', 'log every call of a function in a running Go binary (dynamic logging)', 'dynamic logging'),
+  traceFuncCommand,
 ];
 
 export function usage(): string {

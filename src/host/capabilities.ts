@@ -29,8 +29,6 @@ export interface Feature {
   optional?: CheckId[];
   available: boolean;
   missing: CheckId[];
-  /** Not part of this build yet, whatever the host offers. */
-  notBuilt?: boolean;
 }
 
 function tryCheck(fn: () => { ok: boolean; detail: string }): { ok: boolean; detail: string } {
@@ -129,11 +127,11 @@ export function features(checks: Check[]): Feature[] {
     { name: 'TLS plaintext (OpenSSL, Go)', needs: [...base, 'syscall_tracepoints', 'uprobes'] },
     { name: 'CPU profiler', needs: [...base, 'perf_events'] },
     { name: 'bpftrace scripts', needs: ['privileges', 'bpftrace'] },
-    { name: 'Dynamic logging (Go uprobes)', needs: [...base, 'uprobes'], notBuilt: true },
+    { name: 'Dynamic logging (Go uprobes)', needs: [...base, 'uprobes'] },
   ];
   return spec.map((f) => {
     const missing = f.needs.filter((id) => !ok.has(id));
-    return { ...f, available: missing.length === 0 && f.notBuilt !== true, missing };
+    return { ...f, available: missing.length === 0, missing };
   });
 }
 

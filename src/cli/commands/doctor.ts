@@ -20,8 +20,7 @@ export function renderDoctor(checks: Check[], feats: Feature[], kernel: string):
   lines.push('', 'Features');
   const fw = Math.max(...feats.map((f) => f.name.length));
   for (const f of feats) {
-    const why = f.available ? 'available' : f.notBuilt === true ? 'not part of this build yet' : `needs ${f.missing.join(', ')}`;
-    lines.push(`  [${f.available ? 'ok  ' : 'no  '}] ${f.name.padEnd(fw)}  ${why}`);
+    lines.push(`  [${f.available ? 'ok  ' : 'no  '}] ${f.name.padEnd(fw)}  ${f.available ? 'available' : `needs ${f.missing.join(', ')}`}`);
   }
   lines.push('', agentCanRun(checks) ? 'The agent can run on this host.' : 'The agent cannot run on this host: fix the FAIL lines above.');
   return lines.join('\n');
