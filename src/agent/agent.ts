@@ -217,7 +217,7 @@ export class Agent {
   async #startServer(): Promise<void> {
     try {
       this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }),
-        { profiles: this.#profileView, logs: this.#recentLogs, bpftrace: () => this.bpftraceScripts });
+        { profiles: this.#profileView, logs: this.#recentLogs, bpftrace: () => this.bpftraceScripts, dynlog: () => this.dynlog });
       this.log.info('local view and control API', { url: this.#server.url, token: this.#server.token });
     } catch (e) {
       // The agent is useful without its API (a port clash must not stop tracing).

@@ -5,8 +5,6 @@ import { asPositiveInt, describe } from './validate.js';
 export interface BpftraceConfig {
   /** The bpftrace binary (a path, or a name looked up on PATH). */
   binary: string;
-  /** Every NAME.bt in this directory runs as script NAME, following the files (a ConfigMap mount). */
-  probesDir?: string;
   /** Scripts running at once (API, directory and command together). */
   maxScripts: number;
   /** printf lines per second per script turned into log records; the excess is dropped and counted. */
@@ -21,7 +19,7 @@ export function defaultBpftraceConfig(): BpftraceConfig {
   return { binary: 'bpftrace', maxScripts: 16, maxLinesPerSecond: 1000, maxLineBytes: 4096, runawaySeconds: 10 };
 }
 
-const KEYS = ['binary', 'probes_dir', 'max_scripts', 'max_lines_per_second', 'max_line_bytes', 'runaway_seconds'];
+const KEYS = ['binary', 'max_scripts', 'max_lines_per_second', 'max_line_bytes', 'runaway_seconds'];
 
 export function applyBpftraceFile(c: BpftraceConfig, o: Record<string, unknown> | undefined, source: string, problems: Problems): void {
   if (!o) return;
@@ -30,7 +28,6 @@ export function applyBpftraceFile(c: BpftraceConfig, o: Record<string, unknown> 
     if (typeof o.binary === 'string' && o.binary !== '') c.binary = o.binary;
     else problems.add(source, 'bpftrace.binary', `expected a path or a command name, got ${describe(o.binary)}`);
   }
-  if (o.probes_dir !== undefined) setProbesDir(c, o.probes_dir, source, 'bpftrace.probes_dir', problems);
   const ints: Array<[string, 'maxScripts' | 'maxLinesPerSecond' | 'maxLineBytes' | 'runawaySeconds', number]> = [
     ['max_scripts', 'maxScripts', 1024], ['max_lines_per_second', 'maxLinesPerSecond', 1_000_000],
     ['max_line_bytes', 'maxLineBytes', 1 << 20], ['runaway_seconds', 'runawaySeconds', 3600],
@@ -41,9 +38,4 @@ export function applyBpftraceFile(c: BpftraceConfig, o: Record<string, unknown> 
     if (typeof n === 'string') problems.add(source, `bpftrace.${key}`, n);
     else c[field] = n;
   }
-}
-
-export function setProbesDir(c: BpftraceConfig, v: unknown, source: string, path: string, problems: Problems): void {
-  if (typeof v === 'string' && v !== '') c.probesDir = v;
-  else problems.add(source, path, `expected a directory path, got ${describe(v)}`);
 }

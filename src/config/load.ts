@@ -7,7 +7,7 @@ import { LanternError } from '../errors.js';
 import {
   type AgentConfig, COLLECTOR_NAMES, type CollectorName, OTLP_PROTOCOLS, type OtlpSignalConfig, defaultConfig,
 } from './schema.js';
-import { applyBpftraceFile, setProbesDir } from './bpftrace.js';
+import { applyBpftraceFile } from './bpftrace.js';
 import { applyProfilerFile } from './profiler.js';
 import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
 
@@ -81,7 +81,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -125,6 +125,7 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyFileServer(c, mapping(d, 'server', path, problems), path, problems);
   applyProfilerFile(c.profiler, mapping(d, 'profiler', path, problems), path, problems);
   applyBpftraceFile(c.bpftrace, mapping(d, 'bpftrace', path, problems), path, problems);
+  if (d.probes_dir !== undefined) setProbesDir(c, d.probes_dir, path, 'probes_dir', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {
     for (const k of Object.keys(spans)) if (k !== 'max_per_second') problems.add(path, `spans.${k}`, 'unknown setting (known: max_per_second)');
@@ -191,6 +192,11 @@ function setMaxSpans(c: AgentConfig, v: unknown, source: string, path: string, p
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < 0) problems.add(source, path, `expected a whole number of spans per second (0: no limit), got ${describe(v)}`);
   else c.spans.maxPerSecond = n;
+}
+
+function setProbesDir(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  if (typeof v === 'string' && v !== '') c.probesDir = v;
+  else problems.add(source, path, `expected a directory path, got ${describe(v)}`);
 }
 
 function setHost(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
@@ -273,5 +279,5 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.logFormat !== undefined) setLogFormat(c, f.logFormat, 'command line', '--log-format', problems);
   if (f.port !== undefined) setPort(c, f.port, 'command line', '--port', problems);
   if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
-  if (f.probesDir !== undefined) setProbesDir(c.bpftrace, f.probesDir, 'command line', '--probes-dir', problems);
+  if (f.probesDir !== undefined) setProbesDir(c, f.probesDir, 'command line', '--probes-dir', problems);
 }

@@ -79,6 +79,11 @@ export interface AgentConfig {
   profiler: ProfilerConfig;
   spans: SpanExportConfig;
   bpftrace: BpftraceConfig;
+  /**
+   * Probes from files, followed while the agent runs (a ConfigMap mount): NAME.bt are bpftrace
+   * scripts, NAME.yaml function probes (dynamic logging).
+   */
+  probesDir?: string;
 }
 
 export interface SpanExportConfig {

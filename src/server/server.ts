@@ -1,11 +1,13 @@
 // The agent's HTTP API on loopback: the local view (recent spans, per-service RED, recent logs),
-// self-stats, profiles, and the bpftrace scripts (bpftrace-routes.ts).
+// self-stats, profiles, the bpftrace scripts (bpftrace-routes.ts) and function probes (dynlog-routes.ts).
 // Every route but /healthz needs the bearer token: what the agent saw may be sensitive.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
 import type { ServerConfig } from '../config/schema.js';
 import { registerBpftraceRoutes } from './bpftrace-routes.js';
+import { registerDynlogRoutes } from './dynlog-routes.js';
+import type { DynlogCollector } from '../collectors/dynlog/collector.js';
 import type { LocalView } from './local-view.js';
 import type { ProfileView } from './profile-view.js';
 import type { RecentLogs } from './recent-logs.js';
@@ -28,6 +30,8 @@ export interface ControlSources {
   logs?: RecentLogs;
   /** The bpftrace collector's scripts (null while it is not running). */
   bpftrace?: () => BpftraceScripts | null;
+  /** The function probes of dynamic logging (null while the collector is not running). */
+  dynlog?: () => DynlogCollector | null;
 }
 
 export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>, sources: ControlSources = {}): Promise<ControlServer> {
@@ -46,7 +50,7 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
   });
   app.get('/api/services', async () => ({ services: view.services() }));
   app.get('/api/stats', async () => stats());
-  const { profiles, logs, bpftrace } = sources;
+  const { profiles, logs, bpftrace, dynlog } = sources;
   if (logs !== undefined) {
     app.get<{ Querystring: { service?: string; script?: string; event?: string; limit?: string } }>('/api/logs', async (req) => {
       const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
@@ -55,6 +59,7 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
   }
   if (profiles !== undefined) registerProfileRoutes(app, profiles);
   if (bpftrace !== undefined) registerBpftraceRoutes(app, bpftrace);
+  if (dynlog !== undefined) registerDynlogRoutes(app, dynlog);
   const address = await app.listen({ host: config.host, port: config.port });
   return { url: address, token, close: () => app.close() };
 }

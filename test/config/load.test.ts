@@ -113,16 +113,18 @@ t.test('span budget: file, flag, and precise errors', async (t) => {
   t.match(err.message, 'command line: --max-spans-per-second: expected a whole number');
 });
 
-t.test('bpftrace: defaults, the YAML section, --probes-dir over the file, problems named', async (t) => {
-  const d = loadConfig({}, {}).bpftrace;
-  t.same(d, { binary: 'bpftrace', maxScripts: 16, maxLinesPerSecond: 1000, maxLineBytes: 4096, runawaySeconds: 10 });
-  const file = yamlFile('bpftrace:\n  binary: /usr/local/bin/bpftrace\n  probes_dir: /etc/lantern/probes.d\n  max_scripts: 4\n  max_lines_per_second: 50\n  max_line_bytes: 512\n  runaway_seconds: 3\n');
-  t.same(loadConfig({ config: file }, {}).bpftrace,
-    { binary: '/usr/local/bin/bpftrace', probesDir: '/etc/lantern/probes.d', maxScripts: 4, maxLinesPerSecond: 50, maxLineBytes: 512, runawaySeconds: 3 });
-  t.equal(loadConfig({ config: file, probesDir: '/tmp/p' }, {}).bpftrace.probesDir, '/tmp/p', 'the flag wins');
-  const bad = yamlFile('bpftrace:\n  max_scripts: 0\n  probes_dir: ""\n  scripts: []\n');
+t.test('bpftrace and the probes directory: defaults, the YAML, --probes-dir over the file, problems named', async (t) => {
+  const d = loadConfig({}, {});
+  t.same(d.bpftrace, { binary: 'bpftrace', maxScripts: 16, maxLinesPerSecond: 1000, maxLineBytes: 4096, runawaySeconds: 10 });
+  t.equal(d.probesDir, undefined);
+  const file = yamlFile('probes_dir: /etc/lantern/probes.d\nbpftrace:\n  binary: /usr/local/bin/bpftrace\n  max_scripts: 4\n  max_lines_per_second: 50\n  max_line_bytes: 512\n  runaway_seconds: 3\n');
+  const c = loadConfig({ config: file }, {});
+  t.same(c.bpftrace, { binary: '/usr/local/bin/bpftrace', maxScripts: 4, maxLinesPerSecond: 50, maxLineBytes: 512, runawaySeconds: 3 });
+  t.equal(c.probesDir, '/etc/lantern/probes.d');
+  t.equal(loadConfig({ config: file, probesDir: '/tmp/p' }, {}).probesDir, '/tmp/p', 'the flag wins');
+  const bad = yamlFile('probes_dir: ""\nbpftrace:\n  max_scripts: 0\n  scripts: []\n');
   const err = t.throws(() => loadConfig({ config: bad }, {})) as Error;
   t.match(err.message, `${bad}: bpftrace.max_scripts:`);
-  t.match(err.message, `${bad}: bpftrace.probes_dir: expected a directory path`);
+  t.match(err.message, `${bad}: probes_dir: expected a directory path`);
   t.match(err.message, `${bad}: bpftrace.scripts: unknown setting`);
 });

@@ -32,7 +32,7 @@ t.test('bpftrace scripts from a probes directory: logs and metrics at the Collec
 }`;
   writeFileSync(join(dir, 'getppid.bt'), script('first'));
   const configFile = join(dir, '..', `lantern-probes-config-${process.pid}.yaml`);
-  writeFileSync(configFile, `bpftrace:\n  probes_dir: ${dir}\n`);
+  writeFileSync(configFile, `probes_dir: ${dir}\n`);
   t.teardown(() => rmSync(configFile, { force: true }));
 
   const agent = await startTestAgent({

@@ -5,7 +5,7 @@ import { baseAttributes } from '../../agent/resource.js';
 import type { MetricSeries } from '../../model/metric.js';
 import type { ResourceRecord } from '../../model/span.js';
 import type { Collector, CollectorContext } from '../collector.js';
-import { ProbesDirectory } from './probes-dir.js';
+import { ProbesDirectory } from '../probes-dir.js';
 import { DEFAULT_SCRIPT_LIMITS, type Script, type ScriptState } from './script.js';
 import { BpftraceScripts } from './scripts.js';
 
@@ -31,10 +31,21 @@ export class BpftraceCollector implements Collector {
       toWallNs: (ns) => ctx.clock.toWallNs(ns),
       onStateChange: (s, previous) => logStateChange(log, s, previous),
     }, { maxScripts: c.maxScripts });
-    if (c.probesDir !== undefined) {
-      this.#dir = new ProbesDirectory(c.probesDir, this.#scripts, log);
+    const dir = ctx.config.probesDir;
+    if (dir !== undefined) {
+      const scripts = this.#scripts;
+      this.#dir = new ProbesDirectory(dir, {
+        pattern: /^([A-Za-z0-9][A-Za-z0-9._-]{0,62})\.bt$/,
+        kind: 'bpftrace script',
+        start: async (name, source) => {
+          const status = await scripts.add({ name, source, origin: 'directory' });
+          // A script bpftrace refuses stays listed as failed (its state logged): not retried until its file changes.
+          if (status.state !== 'failed') log.info('bpftrace script from the probes directory', { script: name, dir, state: status.state });
+        },
+        stop: (name, reason) => scripts.remove(name, reason),
+      }, log);
       await this.#dir.start();
-      log.info('watching the probes directory for bpftrace scripts', { dir: c.probesDir });
+      log.info('watching the probes directory for bpftrace scripts', { dir });
     }
   }
 

@@ -15,6 +15,9 @@ import { type Call, CallPairer } from './calls.js';
 import { decodeDynlogEvent, decodeValue } from './decode.js';
 import { PLAN_BYTES, encodePlan } from './layout.js';
 import { MAX_BOUND } from './plan.js';
+import { parseProbeSpec } from './spec.js';
+import { ProbesDirectory } from '../probes-dir.js';
+import { parse as parseYaml } from 'yaml';
 
 export interface FunctionProbeSpec {
   /** Unique name (default: the function's). */
@@ -30,6 +33,8 @@ export interface FunctionProbeSpec {
   bound?: number;
   /** Calls logged per second; the excess is counted (default 1000). */
   maxPerSecond?: number;
+  /** Removed after this long (seconds). */
+  ttlSeconds?: number;
 }
 
 export interface FunctionProbeStatus {
@@ -42,6 +47,7 @@ export interface FunctionProbeStatus {
   results: string[];
   calls: number;
   droppedRate: number;
+  expiresAt?: string;
 }
 
 interface ActiveProbe {
@@ -54,6 +60,8 @@ interface ActiveProbe {
   bucket: { second: number; n: number };
   calls: number;
   droppedRate: number;
+  ttl: NodeJS.Timeout | null;
+  expiresAt?: Date;
 }
 
 const CTR_SLOTS = 4;
@@ -64,6 +72,7 @@ export class DynlogCollector implements Collector {
   #obj: BpfObject | null = null;
   #consumer: RingBufferConsumer | null = null;
   #filterLinks: Link[] = [];
+  #dir: ProbesDirectory | null = null;
   readonly #probes = new Map<number, ActiveProbe>();
   readonly #pairer = new CallPairer();
   #nextId = 1;
@@ -79,6 +88,20 @@ export class DynlogCollector implements Collector {
       onBatch: (batch) => batch.forEach((view, off, len) => this.#record(view, off, len)),
       onError: (e) => ctx.log.warn('dynlog: record handling failed', { error: String(e) }),
     });
+    const dir = ctx.config.probesDir;
+    if (dir !== undefined) {
+      this.#dir = new ProbesDirectory(dir, {
+        pattern: /^([A-Za-z0-9][A-Za-z0-9._-]{0,62})\.ya?ml$/,
+        kind: 'function probe',
+        start: async (name, text) => {
+          this.add(parseProbeSpec(name, parseYaml(text)));
+        },
+        stop: async (name) => {
+          this.remove(name);
+        },
+      }, ctx.log);
+      await this.#dir.start();
+    }
   }
 
   /** Probes a function; throws a DynlogError (analysis) or LanternError (attach) saying why not. */
@@ -110,7 +133,14 @@ export class DynlogCollector implements Collector {
       plans.delete(returnCookie);
       throw new LanternError('LANTERN_ERR_COLLECTOR', `${spec.function} in ${binary}: ${(e as Error).message}`, { cause: e });
     }
-    const probe: ActiveProbe = { id, name, spec, fn, links, cookies: [entryCookie, returnCookie], bucket: { second: 0, n: 0 }, calls: 0, droppedRate: 0 };
+    const probe: ActiveProbe = { id, name, spec, fn, links, cookies: [entryCookie, returnCookie], bucket: { second: 0, n: 0 }, calls: 0, droppedRate: 0, ttl: null };
+    if (spec.ttlSeconds !== undefined) {
+      probe.expiresAt = new Date(Date.now() + spec.ttlSeconds * 1000);
+      probe.ttl = setTimeout(() => {
+        if (this.remove(name)) ctx.log.info('function probe removed: its time to live expired', { probe: name, ttlSeconds: spec.ttlSeconds });
+      }, spec.ttlSeconds * 1000);
+      probe.ttl.unref();
+    }
     this.#probes.set(id, probe);
     ctx.log.info('function probed', { probe: name, function: spec.function, binary, returnSites: fn.returnOffsets.length, arguments: fn.entry.map((v) => v.attribute) });
     return this.#status(probe);
@@ -128,6 +158,7 @@ export class DynlogCollector implements Collector {
   }
 
   async stop(): Promise<void> {
+    this.#dir?.stop();
     for (const p of this.#probes.values()) this.#detach(p);
     for (const l of this.#filterLinks) l.close();
     this.#filterLinks = [];
@@ -156,6 +187,7 @@ export class DynlogCollector implements Collector {
   }
 
   #detach(p: ActiveProbe): void {
+    if (p.ttl !== null) clearTimeout(p.ttl);
     for (const l of p.links) l.close();
     p.links = [];
     const plans = this.#obj?.map('dl_plans', codec.u64, codec.bytes(PLAN_BYTES));
@@ -213,6 +245,7 @@ export class DynlogCollector implements Collector {
     return {
       name: p.name, function: p.fn.function, binary: p.fn.binary, goVersion: p.fn.goVersion, returnSites: p.fn.returnOffsets.length,
       arguments: p.fn.entry.map((v) => v.attribute), results: p.fn.returns.map((v) => v.attribute), calls: p.calls, droppedRate: p.droppedRate,
+      ...(p.expiresAt !== undefined ? { expiresAt: p.expiresAt.toISOString() } : {}),
     };
   }
 }
