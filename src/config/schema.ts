@@ -98,7 +98,7 @@ export function defaultConfig(): AgentConfig {
   const signal = (): OtlpSignalConfig => ({ protocol: 'grpc', headers: {} });
   return {
     pids: [],
-    collectors: ['sockets', 'tls', 'process', 'bpftrace'],
+    collectors: ['sockets', 'tls', 'process', 'bpftrace', 'dynlog'],
     otlp: { traces: signal(), metrics: { protocol: 'http/protobuf', headers: {} }, logs: signal(), timeoutMs: 10_000 },
     resourceAttributes: {},
     serviceName: 'lantern',

@@ -17,7 +17,7 @@ function yamlFile(text: string): string {
 t.test('defaults: local mode, sockets and process collectors, loopback control API', async (t) => {
   const c = loadConfig({}, {});
   t.ok(isLocalMode(c));
-  t.same(c.collectors, ['sockets', 'tls', 'process', 'bpftrace']);
+  t.same(c.collectors, ['sockets', 'tls', 'process', 'bpftrace', 'dynlog']);
   t.same(c.pids, []);
   t.equal(c.server.host, '127.0.0.1');
   t.equal(c.otlp.traces.protocol, 'grpc');
@@ -92,7 +92,7 @@ t.test('unreadable and malformed files', async (t) => {
   t.throws(() => loadConfig({ config: join(dir, 'missing.yaml') }, {}), { code: 'LANTERN_ERR_CONFIG_FILE', message: /cannot read configuration file/ });
   t.throws(() => loadConfig({ config: yamlFile('a: [1,\n') }, {}), { code: 'LANTERN_ERR_CONFIG_FILE', message: /not valid YAML/ });
   t.throws(() => loadConfig({ config: yamlFile('- 1\n- 2\n') }, {}), { code: 'LANTERN_ERR_CONFIG', message: /expected a mapping of settings, got a list/ });
-  t.same(loadConfig({ config: yamlFile('') }, {}).collectors, ['sockets', 'tls', 'process', 'bpftrace'], 'an empty file is fine');
+  t.same(loadConfig({ config: yamlFile('') }, {}).collectors, ['sockets', 'tls', 'process', 'bpftrace', 'dynlog'], 'an empty file is fine');
 });
 
 t.test('key=value lists', async (t) => {

@@ -16,7 +16,7 @@ Options:
   --duration SECONDS      stop cleanly after this long
   --otlp-endpoint URL     OTLP receiver (default: $OTEL_EXPORTER_OTLP_ENDPOINT); none = local mode
   --otlp-file PATH        also append every exported batch as OTLP JSON lines
-  --collectors LIST       comma-separated, of: ${COLLECTOR_NAMES.join(', ')} (default: sockets,tls,process,bpftrace)
+  --collectors LIST       comma-separated, of: ${COLLECTOR_NAMES.join(', ')} (default: sockets,tls,process,bpftrace,dynlog)
   --config FILE           YAML configuration (default: $LANTERN_CONFIG)
   --log-level LEVEL       debug, info, warn or error (default: info)
   --log-format FORMAT     text or json (default: text)

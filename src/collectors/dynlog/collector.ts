@@ -76,7 +76,8 @@ export class DynlogCollector implements Collector {
   readonly #probes = new Map<number, ActiveProbe>();
   readonly #pairer = new CallPairer();
   #nextId = 1;
-  #s = { records: 0, malformed: 0, unknownProbe: 0 };
+  /** Totals over every probe, removed ones included. */
+  #s = { records: 0, malformed: 0, unknownProbe: 0, calls: 0, droppedRate: 0 };
   #final: Record<string, number> | null = null;
 
   async start(ctx: CollectorContext): Promise<void> {
@@ -172,16 +173,10 @@ export class DynlogCollector implements Collector {
     if (this.#final !== null) return this.#final;
     const k = this.#obj !== null ? safeCounters(this.#obj) : [];
     const c = this.#consumer?.stats();
-    let calls = 0;
-    let dropped = 0;
-    for (const p of this.#probes.values()) {
-      calls += p.calls;
-      dropped += p.droppedRate;
-    }
     return {
       probes: this.#probes.size, kernel_hits: Number(k[0] ?? 0n), kernel_no_plan: Number(k[1] ?? 0n), lost_ringbuf_full: Number(k[2] ?? 0n),
       read_failures: Number(k[3] ?? 0n), lost_js_queue_full: c?.droppedRecords ?? 0, records_in: this.#s.records, records_malformed: this.#s.malformed,
-      calls, calls_dropped_rate: dropped, returns_unmatched: this.#pairer.stats.unmatchedReturns, entries_evicted: this.#pairer.stats.evictedEntries,
+      calls: this.#s.calls, calls_dropped_rate: this.#s.droppedRate, calls_unknown_probe: this.#s.unknownProbe, returns_unmatched: this.#pairer.stats.unmatchedReturns, entries_evicted: this.#pairer.stats.evictedEntries,
       calls_open: this.#pairer.open,
     };
   }
@@ -209,8 +204,12 @@ export class DynlogCollector implements Collector {
       this.#s.unknownProbe++;
       return;
     }
-    if (!withinRate(p)) return;
+    if (!withinRate(p)) {
+      this.#s.droppedRate++;
+      return;
+    }
     p.calls++;
+    this.#s.calls++;
     this.#ctx?.sink.put({ type: 'log', log: this.#callRecord(p, call) });
   }
 
