@@ -3,13 +3,22 @@
 // log record over OTLP/gRPC to a real OpenTelemetry Collector, typed. Probes come and go: removed
 // by the API, by their time to live, by deleting their file. The agent traces this test's
 // descendants only.
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { parse as parseYaml } from 'yaml';
+import { parseProbeSpec } from '../../src/collectors/dynlog/spec.js';
 import { startTestAgent } from '../helpers/agent.js';
 import { type ReceivedLog, startOtelcol } from '../helpers/otelcol.js';
 import { startTarget, targetBinary } from '../collectors/dynlog/target.js';
+
+t.test('the function probes of deploy/probes-configmap.yaml are valid', async (t) => {
+  const data = (parseYaml(readFileSync('deploy/probes-configmap.yaml', 'utf8')) as { data: Record<string, string> }).data;
+  const probes = Object.entries(data).filter(([file]) => file.endsWith('.yaml'));
+  t.ok(probes.length > 0, 'the ConfigMap has function probes');
+  for (const [file, text] of probes) t.match(parseProbeSpec(file.replace(/\.yaml$/, ''), parseYaml(text)), { function: /^main\./ }, file);
+});
 
 t.test('function probes from a file and the API, calls at the Collector', async (t) => {
   const binary = targetBinary();
