@@ -8,6 +8,7 @@
 #include <bpf/bpf_tracing.h>
 #include "counters.h"
 #include "filter.h"
+#include "profiler.h"
 #include "dynlog.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -23,6 +24,10 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } dynlog_events SEC(".maps");
+
+/* Which exchange a thread serves, filled by the socket tracer (span-aware calls); the profiler's map
+ * when it runs, this object's own otherwise (bpf/include/profiler.h). */
+LANTERN_THREAD_TAGS_MAP;
 
 /* The record is built here (it is larger than the BPF stack), then copied into the ring. */
 struct {
@@ -160,6 +165,9 @@ int dynlog_probe(struct pt_regs *ctx)
 	e->is_return = plan->is_return;
 	/* Go's register ABI keeps the current goroutine's g in R14. */
 	e->g = ctx->r14;
+	__u32 tid = (__u32)id;
+	__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
+	e->span_tag = tag ? *tag : 0;
 	e->goid = 0;
 	if (e->g != 0)
 		bpf_probe_read_user(&e->goid, sizeof(e->goid), (void *)(e->g + plan->goid_offset));

@@ -72,6 +72,8 @@ struct dl_event {
 	__u64 ts_ns;
 	__u64 g;
 	__u64 goid;
+	/* thread_tags[tid] at the hit: the HTTP/1 exchange the thread serves (0: none). */
+	__u64 span_tag;
 	__u32 pid;
 	__u32 tid;
 	__u32 probe_id;

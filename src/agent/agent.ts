@@ -106,7 +106,8 @@ export class Agent {
     ];
     // Kept for two profiler intervals: the profiler resolves tags when it drains, after the samples.
     this.#spanTags = new SpanTagIndex({ retentionMs: 2 * config.profiler.intervalSeconds * 1000 + 10_000 });
-    const profiling = config.collectors.includes('profiler') && config.collectors.includes('sockets');
+    // Span tags (which exchange a thread serves) for span-aware profiles and function calls.
+    const profiling = config.collectors.includes('sockets') && (config.collectors.includes('profiler') || config.collectors.includes('dynlog'));
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
     this.#pipeline = new ExchangePipeline({
       metadata: this.#metadata, sinks, shedder: this.#shedder,
@@ -177,8 +178,10 @@ export class Agent {
       config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata,
       reportPressure: (p: number) => this.#shedder.reportPressure(p),
     };
-    // The profiler starts first: the socket tracer tags serving threads in the profiler's own map.
-    const names = [...this.config.collectors].sort((a, b) => Number(b === 'profiler') - Number(a === 'profiler'));
+    // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
+    // the first of them (which the other reuses), so both must be loaded before it.
+    const rank = (n: string): number => (n === 'profiler' ? 0 : n === 'dynlog' ? 1 : 2);
+    const names = [...this.config.collectors].sort((a, b) => rank(a) - rank(b));
     for (const name of names) {
       const c = createCollector(name, this.config);
       if (c === null) continue;
@@ -205,13 +208,22 @@ export class Agent {
     if (this.config.collectors.includes('profiler')) this.log.info('CPU profiles', this.#profiles.describe());
   }
 
-  /** Span-aware profiles: samples of a thread serving an HTTP/1 request get that request's span ids. */
+  /**
+   * Span-aware profiles and function calls: samples and calls of a thread serving an HTTP/1 request
+   * get that request's span ids. One `thread_tags` map: the profiler's, else dynlog's.
+   */
   #wireSpanTags(c: Collector): void {
     const profiler = this.#collectors.find((x): x is ProfilerCollector => x instanceof ProfilerCollector);
-    const tags = profiler?.threadTagsMap() ?? null;
-    if (profiler === undefined || tags === null || !(c instanceof SocketsCollector)) return;
+    const dynlog = this.#collectors.find((x): x is DynlogCollector => x instanceof DynlogCollector);
+    const tags = profiler?.threadTagsMap() ?? dynlog?.threadTagsMap() ?? null;
+    if (c instanceof DynlogCollector) {
+      const shared = profiler?.threadTagsMap() ?? null;
+      if (shared !== null) c.shareThreadTags(shared);
+      c.setSpanTagResolver(this.#spanTags);
+    }
+    if (tags === null || !(c instanceof SocketsCollector)) return;
     c.shareThreadTags(tags);
-    profiler.setSpanTagResolver(this.#spanTags);
+    profiler?.setSpanTagResolver(this.#spanTags);
   }
 
   async #startServer(): Promise<void> {

@@ -4,7 +4,8 @@
 // plans in dl_plans under the attachments' cookies. Each call becomes one log record,
 // `lantern.function.call`, with the arguments and results typed, its duration and goroutine.
 import { realpathSync } from 'node:fs';
-import { type BpfObject, type Link, RingBufferConsumer, codec } from 'libbpf-ts';
+import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, codec } from 'libbpf-ts';
+import type { SpanTagResolver } from '../profiler/span-tags.js';
 import { LanternError } from '../../errors.js';
 import { SEVERITY, type LogRecordData } from '../../model/log.js';
 import type { AttributeValue } from '../../model/span.js';
@@ -64,7 +65,17 @@ interface ActiveProbe {
   expiresAt?: Date;
 }
 
+interface AwaitingSpan {
+  record: LogRecordData;
+  pid: number;
+  tag: bigint;
+  until: number;
+}
+
 const CTR_SLOTS = 4;
+/** How long a call made while serving an exchange waits for that exchange's span. */
+const SPAN_WAIT_MS = 3000;
+const MAX_AWAITING_SPAN = 4096;
 
 export class DynlogCollector implements Collector {
   readonly name = 'dynlog';
@@ -73,16 +84,38 @@ export class DynlogCollector implements Collector {
   #consumer: RingBufferConsumer | null = null;
   #filterLinks: Link[] = [];
   #dir: ProbesDirectory | null = null;
+  #sharedTags: BpfMap<unknown, unknown> | null = null;
+  #spanTags: SpanTagResolver | undefined;
+  /** Calls whose thread served an exchange whose span is not built yet (it ends after the call). */
+  #awaitingSpan: AwaitingSpan[] = [];
+  #spanTimer: NodeJS.Timeout | null = null;
   readonly #probes = new Map<number, ActiveProbe>();
   readonly #pairer = new CallPairer();
   #nextId = 1;
   /** Totals over every probe, removed ones included. */
-  #s = { records: 0, malformed: 0, unknownProbe: 0, calls: 0, droppedRate: 0 };
+  #s = { records: 0, malformed: 0, unknownProbe: 0, calls: 0, droppedRate: 0, callsInSpan: 0, spanUnresolved: 0 };
   #final: Record<string, number> | null = null;
+
+  /** Before start: the profiler's `thread_tags` map, to read the same tags the socket tracer writes. */
+  shareThreadTags(map: BpfMap<unknown, unknown>): void {
+    this.#sharedTags = map;
+  }
+
+  /** This object's `thread_tags` (its own when no profiler shared one), for the socket tracer; null before start. */
+  threadTagsMap(): BpfMap<number, bigint> | null {
+    return this.#obj?.map('thread_tags', codec.u32, codec.u64) ?? null;
+  }
+
+  /** Which span a (pid, tag) became: calls made while serving an exchange get its trace and span ids. */
+  setSpanTagResolver(resolver: SpanTagResolver | undefined): void {
+    this.#spanTags = resolver;
+  }
 
   async start(ctx: CollectorContext): Promise<void> {
     this.#ctx = ctx;
-    const obj = loadLanternObject('dynlog', { agentPid: process.pid, pids: ctx.config.pids });
+    const obj = loadLanternObject('dynlog', { agentPid: process.pid, pids: ctx.config.pids }, (o) => {
+      if (this.#sharedTags !== null) o.reuseMap('thread_tags', this.#sharedTags);
+    });
     this.#obj = obj;
     this.#filterLinks = obj.programs().filter((p) => p.name.startsWith('filter_')).map((p) => p.attach());
     this.#consumer = new RingBufferConsumer([obj.map('dynlog_events')], {
@@ -164,6 +197,7 @@ export class DynlogCollector implements Collector {
     for (const l of this.#filterLinks) l.close();
     this.#filterLinks = [];
     await this.#consumer?.closeAndFlush();
+    this.#retrySpans(true);
     this.#final = this.stats();
     this.#obj?.close();
     this.#obj = null;
@@ -176,7 +210,8 @@ export class DynlogCollector implements Collector {
     return {
       probes: this.#probes.size, kernel_hits: Number(k[0] ?? 0n), kernel_no_plan: Number(k[1] ?? 0n), lost_ringbuf_full: Number(k[2] ?? 0n),
       read_failures: Number(k[3] ?? 0n), lost_js_queue_full: c?.droppedRecords ?? 0, records_in: this.#s.records, records_malformed: this.#s.malformed,
-      calls: this.#s.calls, calls_dropped_rate: this.#s.droppedRate, calls_unknown_probe: this.#s.unknownProbe, returns_unmatched: this.#pairer.stats.unmatchedReturns, entries_evicted: this.#pairer.stats.evictedEntries,
+      calls: this.#s.calls, calls_dropped_rate: this.#s.droppedRate, calls_unknown_probe: this.#s.unknownProbe,
+      calls_in_span: this.#s.callsInSpan, calls_span_unresolved: this.#s.spanUnresolved, returns_unmatched: this.#pairer.stats.unmatchedReturns, entries_evicted: this.#pairer.stats.evictedEntries,
       calls_open: this.#pairer.open,
     };
   }
@@ -210,7 +245,48 @@ export class DynlogCollector implements Collector {
     }
     p.calls++;
     this.#s.calls++;
-    this.#ctx?.sink.put({ type: 'log', log: this.#callRecord(p, call) });
+    const record = this.#callRecord(p, call);
+    if (call.entry.spanTag !== 0n && this.#spanTags !== undefined && !this.#withSpan(record, call.entry.pid, call.entry.spanTag)) {
+      // The exchange's span is built when its response is done, after this call returned.
+      this.#awaitingSpan.push({ record, pid: call.entry.pid, tag: call.entry.spanTag, until: Date.now() + SPAN_WAIT_MS });
+      if (this.#awaitingSpan.length > MAX_AWAITING_SPAN) this.#emit(this.#awaitingSpan.shift()!.record);
+      this.#spanTimer ??= setInterval(() => this.#retrySpans(false), 100).unref();
+      return;
+    }
+    this.#emit(record);
+  }
+
+  #emit(record: LogRecordData): void {
+    this.#ctx?.sink.put({ type: 'log', log: record });
+  }
+
+  /** Sets the record's trace and span ids when the tag's span is known. */
+  #withSpan(record: LogRecordData, pid: number, tag: bigint): boolean {
+    const ref = this.#spanTags?.resolve(pid, tag);
+    if (ref === undefined) return false;
+    record.traceId = ref.traceId;
+    record.spanId = ref.spanId;
+    record.traceFlags = 1;
+    this.#s.callsInSpan++;
+    return true;
+  }
+
+  /** Calls whose span is now known leave with its ids; past the wait (or when stopping), without. */
+  #retrySpans(all: boolean): void {
+    const now = Date.now();
+    const still: AwaitingSpan[] = [];
+    for (const w of this.#awaitingSpan) {
+      if (this.#withSpan(w.record, w.pid, w.tag)) this.#emit(w.record);
+      else if (all || now >= w.until) {
+        this.#s.spanUnresolved++;
+        this.#emit(w.record);
+      } else still.push(w);
+    }
+    this.#awaitingSpan = still;
+    if (still.length === 0 && this.#spanTimer !== null) {
+      clearInterval(this.#spanTimer);
+      this.#spanTimer = null;
+    }
   }
 
   #callRecord(p: ActiveProbe, call: Call): LogRecordData {

@@ -5,7 +5,7 @@ import type { AttributeValue } from '../../model/span.js';
 import type { Shape, ValuePlan } from './plan.js';
 
 export const SLOT_BYTES = 8 + 4 + 4 + 512;
-export const EVENT_HEADER_BYTES = 40;
+export const EVENT_HEADER_BYTES = 48;
 export const FLAG_READ_FAILED = 1;
 export const FLAG_TRUNCATED = 2;
 
@@ -19,6 +19,8 @@ export interface DynlogEvent {
   tsNs: bigint;
   g: bigint;
   goid: bigint;
+  /** The HTTP/1 exchange the thread was serving (profiler span tags), 0n when none. */
+  spanTag: bigint;
   pid: number;
   tid: number;
   probeId: number;
@@ -28,7 +30,7 @@ export interface DynlogEvent {
 
 export function decodeDynlogEvent(view: DataView, off: number, len: number): DynlogEvent | null {
   if (len < EVENT_HEADER_BYTES) return null;
-  const n = view.getUint8(off + 37);
+  const n = view.getUint8(off + 45);
   if (n > 8 || len < EVENT_HEADER_BYTES + n * SLOT_BYTES) return null;
   const slots: DynlogSlot[] = [];
   for (let i = 0; i < n; i++) {
@@ -38,8 +40,8 @@ export function decodeDynlogEvent(view: DataView, off: number, len: number): Dyn
   }
   return {
     tsNs: view.getBigUint64(off, true), g: view.getBigUint64(off + 8, true), goid: view.getBigUint64(off + 16, true),
-    pid: view.getUint32(off + 24, true), tid: view.getUint32(off + 28, true), probeId: view.getUint32(off + 32, true),
-    isReturn: view.getUint8(off + 36) !== 0, slots,
+    spanTag: view.getBigUint64(off + 24, true), pid: view.getUint32(off + 32, true), tid: view.getUint32(off + 36, true),
+    probeId: view.getUint32(off + 40, true), isReturn: view.getUint8(off + 44) !== 0, slots,
   };
 }
 

@@ -3,6 +3,7 @@
 // Exact values are asserted for every shape the plans handle. The agent traces this test's
 // descendants only (the probes see the whole machine); the program is started after its
 // functions were probed (uprobes follow the binary).
+import { execFileSync } from 'node:child_process';
 import t, { type Test } from 'tap';
 import type { LogRecordData } from '../../../src/model/log.js';
 import { startTestAgent } from '../../helpers/agent.js';
@@ -121,3 +122,29 @@ t.test('the rate limit per probe counts the excess', async (t) => {
 function pick(r: LogRecordData | undefined, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => r?.attributes[k] !== undefined).map((k) => [k, r?.attributes[k]]));
 }
+
+t.test('a call made while serving a traced HTTP request carries that request\'s span', async (t) => {
+  const agent = await startTestAgent({ collectors: 'sockets,dynlog' });
+  t.teardown(() => agent.stop());
+  const calls: LogRecordData[] = [];
+  agent.agent.onLog((r) => {
+    if (r.eventName === 'lantern.function.call') calls.push(r);
+  });
+  agent.agent.dynlog!.add({ binary, function: 'main.Handle', returns: true });
+  const port = 20000 + (process.pid % 20000);
+  const target = await startTarget(binary, { DYNLOG_HTTP_PORT: String(port) });
+  t.teardown(() => target.stop());
+  await target.run('http');
+  // curl, not this process: the agent never traces its own connections (it runs in this process).
+  for (let i = 0; i < 3; i++) t.equal(execFileSync('curl', ['-s', `http://127.0.0.1:${port}/item/${i}`], { encoding: 'utf8' }), '7');
+  const servers = await agent.waitForSpans((s) => s.kind === 'server' && s.resource.attributes['process.pid'] === target.pid, 3);
+  t.equal(servers.length, 3, `the Go server's spans (all: ${JSON.stringify(agent.spans.map((s) => [s.kind, s.name, s.resource.attributes['process.pid']]))}, target ${target.pid}, ${JSON.stringify(agent.agent.summary().collectors.sockets)})`);
+  const end = Date.now() + 10_000;
+  while (calls.length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  t.equal(calls.length, 3);
+  const byId = new Map(servers.map((s) => [s.spanId, s]));
+  const inSpan = calls.filter((c) => c.spanId !== undefined && byId.get(c.spanId)?.traceId === c.traceId);
+  t.equal(inSpan.length, 3, `each call carries its request's server span (${calls.map((c) => `${c.traceId}/${c.spanId}`).join(', ')})`);
+  t.same(inSpan.map((c) => byId.get(c.spanId!)?.attributes['url.path']).sort(), calls.map((c) => c.attributes['lantern.arg.path'] === undefined ? '' : `${c.attributes['lantern.arg.path']}`).sort(),
+    'and the span is the request the call handled');
+});

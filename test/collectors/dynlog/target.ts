@@ -15,8 +15,8 @@ export function targetBinary(): string {
   return buildGoFixture('dynlog-target');
 }
 
-export async function startTarget(binary = targetBinary()): Promise<Target> {
-  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startTarget(binary = targetBinary(), env: NodeJS.ProcessEnv = {}): Promise<Target> {
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines = createInterface({ input: child.stdout });
   const waiting = new Map<string, () => void>();
   lines.on('line', (l) => {
