@@ -11,6 +11,12 @@ import { type GoType, goSizeOf } from '../../symbols/go-dwarf.js';
 export const INT_REGISTERS = ['rax', 'rbx', 'rcx', 'rdi', 'rsi', 'r8', 'r9', 'r10', 'r11'] as const;
 export type IntRegister = (typeof INT_REGISTERS)[number];
 const FLOAT_REGISTERS = 15;
+/**
+ * Arrays and structs a value is nested in, as far as this: deeper, or inside itself (which only
+ * damaged DWARF can say), it is taken as unassignable: on the stack, 8-aligned.
+ */
+const MAX_NESTING = 64;
+const nested = (t: GoType, outer: readonly GoType[]): boolean => outer.length > MAX_NESTING || outer.includes(t);
 
 /** One word of a value: in a register, in a float register (not readable from a uprobe), or at SP+offset. */
 export type WordLocation = { reg: IntRegister } | { xmm: number } | { stack: number };
@@ -53,7 +59,8 @@ export function assignAbi(params: Array<{ name: string; type: GoType; result: bo
 }
 
 /** The register classes of a value's parts, or null when it cannot go in registers (arrays of 2+). */
-export function registerParts(t: GoType): Array<'int' | 'float'> | null {
+export function registerParts(t: GoType, outer: readonly GoType[] = []): Array<'int' | 'float'> | null {
+  if (nested(t, outer)) return null;
   switch (t.kind) {
     case 'int': case 'bool': case 'pointer': case 'map': return ['int'];
     case 'float': return ['float'];
@@ -66,12 +73,12 @@ export function registerParts(t: GoType): Array<'int' | 'float'> | null {
     case 'array': {
       if (t.count === 0) return [];
       if (t.count > 1) return null;
-      return registerParts(t.elem());
+      return registerParts(t.elem(), [...outer, t]);
     }
     case 'struct': {
       const out: Array<'int' | 'float'> = [];
       for (const f of t.fields) {
-        const p = registerParts(f.type());
+        const p = registerParts(f.type(), [...outer, t]);
         if (p === null) return null;
         out.push(...p);
       }
@@ -80,12 +87,13 @@ export function registerParts(t: GoType): Array<'int' | 'float'> | null {
   }
 }
 
-function alignOf(t: GoType): number {
+function alignOf(t: GoType, outer: readonly GoType[] = []): number {
+  if (nested(t, outer)) return 8;
   switch (t.kind) {
     case 'int': case 'float': return Math.max(1, Math.min(8, t.size));
     case 'bool': return 1;
-    case 'array': return alignOf(t.elem());
-    case 'struct': return Math.max(1, ...t.fields.map((f) => alignOf(f.type())));
+    case 'array': return alignOf(t.elem(), [...outer, t]);
+    case 'struct': return Math.max(1, ...t.fields.map((f) => alignOf(f.type(), [...outer, t])));
     case 'opaque': return Math.max(1, Math.min(8, t.size));
     default: return 8;
   }

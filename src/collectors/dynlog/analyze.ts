@@ -6,7 +6,7 @@
 import { EM_X86_64, GoTlsError, goProbePoints } from '../../symbols/go-tls.js';
 import { DwarfError, DwarfInfo } from '../../symbols/dwarf.js';
 import { ElfError, ElfFile } from '../../symbols/elf.js';
-import { readGoBuildInfo } from '../../symbols/go-buildinfo.js';
+import { GoBuildInfoError, readGoBuildInfo } from '../../symbols/go-buildinfo.js';
 import { type GoFunctionSignature, GoDwarf } from '../../symbols/go-dwarf.js';
 import { assignAbi } from './abi.js';
 import { type ValuePlan, PlanError, checkCaptureCount, compileExpression, planAssigned } from './plan.js';
@@ -51,7 +51,14 @@ export function analyzeFunction(binary: string, fn: string, o: AnalyzeOptions): 
     throw e;
   }
   try {
-    const info = readGoBuildInfo(elf);
+    let info: ReturnType<typeof readGoBuildInfo>;
+    try {
+      info = readGoBuildInfo(elf);
+    } catch (e) {
+      // A damaged or truncated file: the Go build information was found but cannot be read.
+      if (e instanceof GoBuildInfoError) throw new DynlogError('not-go', `${binary} is damaged: ${e.message}`);
+      throw e;
+    }
     if (info === undefined) throw new DynlogError('not-go', `${binary} is not a Go program (no Go build information): dynamic logging reads Go's ABI and DWARF; for other programs, write a bpftrace script (lantern bpftrace)`);
     if (elf.machine !== EM_X86_64) throw new DynlogError('unsupported-arch', `${binary}: only x86-64 Go binaries are supported for now`);
     let dwarf: DwarfInfo | undefined;

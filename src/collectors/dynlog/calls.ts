@@ -2,7 +2,8 @@
 // process, the goroutine (its g, from R14) and the probe, so 50 goroutines calling at once pair
 // right, and a goroutine that moves to another thread between entry and return still pairs. A
 // goroutine's nested (recursive) calls pair last-in first-out. Entries whose return never comes (a
-// panic unwinding past the function, probes removed mid-call) are bounded and counted.
+// panic unwinding past the function, probes removed mid-call) are bounded and counted: at the
+// bound the oldest open entry of all goes.
 import type { DynlogEvent } from './decode.js';
 
 export interface Call {
@@ -10,9 +11,16 @@ export interface Call {
   exit: DynlogEvent;
 }
 
+interface Open {
+  seq: number;
+  event: DynlogEvent;
+}
+
 export class CallPairer {
-  readonly #open = new Map<string, DynlogEvent[]>();
-  #size = 0;
+  readonly #open = new Map<string, Open[]>();
+  /** Open entries' keys by entry order (a Map iterates in insertion order): the first is the oldest. */
+  readonly #age = new Map<number, string>();
+  #seq = 0;
   readonly stats = { paired: 0, unmatchedReturns: 0, evictedEntries: 0 };
 
   constructor(private readonly maxOpen = 65_536) {}
@@ -20,36 +28,41 @@ export class CallPairer {
   /** An entry is held; a return gives the call it ends, or null when its entry is unknown. */
   add(e: DynlogEvent): Call | null {
     const key = `${e.pid}:${e.g}:${e.probeId}`;
-    const stack = this.#open.get(key);
     if (!e.isReturn) {
-      if (this.#size >= this.maxOpen) this.#evictOldest();
-      if (stack === undefined) this.#open.set(key, [e]);
-      else stack.push(e);
-      this.#size++;
+      // Evict first: it may empty (and drop) this key's own stack.
+      if (this.#age.size >= this.maxOpen) this.#evictOldest();
+      const seq = this.#seq++;
+      const stack = this.#open.get(key);
+      if (stack === undefined) this.#open.set(key, [{ seq, event: e }]);
+      else stack.push({ seq, event: e });
+      this.#age.set(seq, key);
       return null;
     }
+    const stack = this.#open.get(key);
     const entry = stack?.pop();
     if (entry === undefined) {
       this.stats.unmatchedReturns++;
       return null;
     }
-    this.#size--;
+    this.#age.delete(entry.seq);
     if (stack!.length === 0) this.#open.delete(key);
     this.stats.paired++;
-    return { entry, exit: e };
+    return { entry: entry.event, exit: e };
   }
 
   get open(): number {
-    return this.#size;
+    return this.#age.size;
   }
 
   #evictOldest(): void {
-    const first = this.#open.keys().next();
+    const first = this.#age.entries().next();
     if (first.done === true) return;
-    const stack = this.#open.get(first.value)!;
+    const [seq, key] = first.value;
+    this.#age.delete(seq);
+    // The oldest entry of all is the oldest of its goroutine too: the bottom of its stack.
+    const stack = this.#open.get(key)!;
     stack.shift();
-    this.#size--;
     this.stats.evictedEntries++;
-    if (stack.length === 0) this.#open.delete(first.value);
+    if (stack.length === 0) this.#open.delete(key);
   }
 }
