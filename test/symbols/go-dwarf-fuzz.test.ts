@@ -111,10 +111,10 @@ async function main(): Promise<void> {
     // header pointing there) so that the sections past the cut are what is missing.
     const names = s.get('.shstrtab')!;
     // Cut before the build information: not a readable Go program; in the DWARF: no DWARF to use;
-    // in the symbol table, read last for the error types' names: the ELF reader's error.
+    // in the symbol table, read last for the error types' names: a damaged binary, said as such.
     const expect: Record<string, string | undefined> = {
       '.text': 'DynlogError not-go: ', '.gopclntab': 'DynlogError not-go: ', '.go.buildinfo': undefined,
-      '.debug_abbrev': 'DynlogError no-dwarf: ', '.debug_info': 'DynlogError no-dwarf: ', '.debug_addr': 'DynlogError no-dwarf: ', '.symtab': 'ElfError ',
+      '.debug_abbrev': 'DynlogError no-dwarf: ', '.debug_info': 'DynlogError no-dwarf: ', '.debug_addr': 'DynlogError no-dwarf: ', '.symtab': 'DynlogError not-elf: ',
     };
     for (const sec of Object.keys(expect)) {
       const { offset, size } = s.get(sec)!;

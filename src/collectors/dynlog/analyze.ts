@@ -103,6 +103,10 @@ export function analyzeFunction(binary: string, fn: string, o: AnalyzeOptions): 
       binary, function: fn, goVersion: info.goVersion, entryOffset: points.entryOffset, returnOffsets: points.returnOffsets,
       signature: sig, entry, returns, goidOffset: goidOffset(dwarf), typeNames: typeNames(elf),
     };
+  } catch (e) {
+    // A section table or symbol table cut short, found past the headers.
+    if (e instanceof ElfError) throw new DynlogError('not-elf', `${binary} is damaged: ${e.message}`);
+    throw e;
   } finally {
     elf.close();
   }
