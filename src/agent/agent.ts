@@ -73,6 +73,8 @@ export class Agent {
   readonly #profiles: ProfileExporter;
   readonly #extraSinks: TelemetrySink[] = [];
   readonly #recentLogs = new RecentLogs();
+  /** Kept at hand: asked once per span whether any function is probed. */
+  #dynlog: DynlogCollector | null = null;
   readonly #logListeners: Array<(record: LogRecordData) => void> = [];
   /** Which span each served HTTP/1 exchange became, for the profiler's span labels. */
   readonly #spanTags: SpanTagIndex;
@@ -106,14 +108,16 @@ export class Agent {
     ];
     // Kept for two profiler intervals: the profiler resolves tags when it drains, after the samples.
     this.#spanTags = new SpanTagIndex({ retentionMs: 2 * config.profiler.intervalSeconds * 1000 + 10_000 });
-    // Span tags (which exchange a thread serves) for span-aware profiles and function calls.
-    const profiling = config.collectors.includes('sockets') && (config.collectors.includes('profiler') || config.collectors.includes('dynlog'));
+    // Span tags (which exchange a thread serves) for span-aware profiles, and for function calls
+    // while a function is probed (dynlog runs by default, mostly without probes: no cost then).
+    const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
+    const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
     this.#pipeline = new ExchangePipeline({
       metadata: this.#metadata, sinks, shedder: this.#shedder,
       onSpan: (ex, span) => {
         this.#view.addSpan(span);
-        if (profiling) this.#spanTags.note(ex, span);
+        if (profiling || (tagging && this.#dynlog?.probing === true)) this.#spanTags.note(ex, span);
       },
       // Shed spans still count in the local view's RED (profiles point only at exported spans).
       onShed: (_ex, points, span) => (span !== null ? this.#view.countSpan(span) : this.#view.countPoints(points)),
@@ -144,7 +148,7 @@ export class Agent {
 
   /** The dynlog collector (functions of Go programs logged call by call), null when it does not run. */
   get dynlog(): DynlogCollector | null {
-    return this.#collectors.find((c): c is DynlogCollector => c instanceof DynlogCollector) ?? null;
+    return this.#dynlog;
   }
 
   /** The series collectors keep themselves (bpftrace maps), as of now. */
@@ -193,6 +197,7 @@ export class Agent {
         throw e instanceof LanternError ? e : new LanternError('LANTERN_ERR_COLLECTOR', `collector ${name}: ${(e as Error).message}`, { cause: e });
       }
       this.#collectors.push(c);
+      if (c instanceof DynlogCollector) this.#dynlog = c;
       this.log.info('collector started', { collector: name });
     }
     const where = this.config.pids.length > 0 ? `pids ${this.config.pids.join(', ')} and their descendants` : 'every process';

@@ -138,6 +138,11 @@ export class DynlogCollector implements Collector {
     }
   }
 
+  /** Whether any function is probed now. */
+  get probing(): boolean {
+    return this.#probes.size > 0;
+  }
+
   /** Probes a function; throws a DynlogError (analysis) or LanternError (attach) saying why not. */
   add(spec: FunctionProbeSpec): FunctionProbeStatus {
     const obj = this.#obj;
