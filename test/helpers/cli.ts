@@ -20,9 +20,10 @@ export interface RunningCli {
   done: Promise<CliResult>;
 }
 
-export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {}): RunningCli {
+export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; prefix?: string[]; node?: string } = {}): RunningCli {
   const cmd = opts.prefix ?? [];
-  const child = spawn(cmd[0] ?? process.execPath, [...cmd.slice(1), ...(cmd.length > 0 ? [process.execPath] : []), lanternBin, ...args], {
+  const node = opts.node ?? process.execPath;
+  const child = spawn(cmd[0] ?? node, [...cmd.slice(1), ...(cmd.length > 0 ? [node] : []), lanternBin, ...args], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

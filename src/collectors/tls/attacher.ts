@@ -28,6 +28,8 @@ export interface TlsAttacherOptions {
   execRescansMs?: number[];
   /** Where system TLS libraries are attached up front (every process: no scan needed). */
   systemLibraryDirs?: string[];
+  /** The node binary probed up front too (default: the agent's own, process.execPath); false: none. */
+  ownExecutable?: string | false;
 }
 
 interface Attached {
@@ -254,19 +256,27 @@ export class TlsAttacher {
       } catch {
         continue;
       }
-      for (const name of names) {
-        if (!/^libssl\.so\.[0-9.]+$/.test(name)) continue;
-        const path = `${dir}/${name}`;
-        let key: string;
-        try {
-          const st = statSync(path);
-          key = `${devString(st.dev)}:${st.ino}`;
-        } catch {
-          continue;
-        }
-        if (!this.#attached.has(key) && !this.#negative.has(key)) this.#consider(key, path, path, null);
-      }
+      for (const name of names) if (/^libssl\.so\.[0-9.]+$/.test(name)) this.#considerUpFront(`${dir}/${name}`);
     }
+    // The node binary the agent runs on links OpenSSL in, and node programs are common: probed up
+    // front too. Otherwise it is probed once a process mapping it is found, milliseconds after that
+    // process's exec, and a short-lived program's first connections go by half seen (TLS calls
+    // without their socket, responses without their request). The agent's own pid is filtered out
+    // in the kernel, as for every probe.
+    const own = this.opts.ownExecutable ?? process.execPath;
+    if (own !== false) this.#considerUpFront(own);
+  }
+
+  /** A file probed before any process that maps it is seen (kept: pinned). */
+  #considerUpFront(path: string): void {
+    let key: string;
+    try {
+      const st = statSync(path);
+      key = `${devString(st.dev)}:${st.ino}`;
+    } catch {
+      return;
+    }
+    if (!this.#attached.has(key) && !this.#negative.has(key)) this.#consider(key, path, path, null);
   }
 
   /** Pids to scan: all, or the targets and their descendants (by parent links in /proc). */
