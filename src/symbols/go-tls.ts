@@ -306,8 +306,12 @@ export function goTlsOffsetsFromDwarf(elf: ElfFile, warnings: string[] = []): Go
 }
 
 function structOffsets(elf: ElfFile, goVersion: string, version: GoVersion | undefined, warnings: string[]): { offsets: GoTlsStructOffsets; source: 'dwarf' | 'table'; verified: boolean } {
-  const fromDwarf = goTlsOffsetsFromDwarf(elf, warnings);
   const row = version && goTlsOffsetsFor(version);
+  // A release the table has measured (its rows are checked against the DWARF of real builds by
+  // test/symbols/go-offsets-table.test.ts): no need to index the binary's DWARF, which costs a
+  // large Go binary ~0.3 s of the agent's main thread and tens of MiB, at every new binary.
+  if (row?.verified === true) return { offsets: row.offsets, source: 'table', verified: true };
+  const fromDwarf = goTlsOffsetsFromDwarf(elf, warnings);
   if (fromDwarf) {
     // DWARF is authoritative; a difference from a measured row means the table needs a new row.
     const differs = row?.verified && (Object.keys(fromDwarf) as Array<keyof GoTlsStructOffsets>).some((k) => row.offsets[k] !== fromDwarf[k]);

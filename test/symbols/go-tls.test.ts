@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ElfFile } from '../../src/symbols/elf.js';
-import { GO_TLS_READ, GO_TLS_WRITE, GoTlsError, type GoTlsTarget, analyzeGoTlsBinary, analyzeGoTlsElf, goTlsBpfLayout } from '../../src/symbols/go-tls.js';
+import { GO_TLS_READ, GO_TLS_WRITE, GoTlsError, type GoTlsTarget, analyzeGoTlsBinary, analyzeGoTlsElf, goTlsBpfLayout, goTlsOffsetsFromDwarf } from '../../src/symbols/go-tls.js';
 import { XorShift32 } from '../helpers/prng.js';
 import { GO, buildGoTlsProbe, goEnv } from '../fixtures/go-tls-probe/build.js';
 import { run, startPrintingPort } from '../helpers/spawn.js';
@@ -46,12 +46,23 @@ function analyze(bin: string): GoTlsTarget {
   return target;
 }
 
+function dwarfOffsets(bin: string): unknown {
+  const elf = ElfFile.open(bin);
+  try {
+    return goTlsOffsetsFromDwarf(elf);
+  } finally {
+    elf.close();
+  }
+}
+
 const localGo = execFileSync(GO, ['env', 'GOVERSION'], { env: goEnv(), encoding: 'utf8' }).trim();
 const nm = goNm(normalBin);
 const normal = analyze(normalBin);
 
-t.test('with DWARF: symbols from .symtab, RETs as objdump lists them, offsets from DWARF', async (t) => {
-  t.match(normal, { goVersion: localGo, arch: 'amd64', registerAbi: true, modulePath: 'lantern.test/gotlsprobe', offsetsSource: 'dwarf', offsetsVerified: true, functionsSource: 'symtab', warnings: [] });
+t.test('with DWARF: symbols from .symtab, RETs as objdump lists them, offsets from the measured table (as DWARF says)', async (t) => {
+  // A release the table has measured is not indexed again: its DWARF must say the same.
+  t.match(normal, { goVersion: localGo, arch: 'amd64', registerAbi: true, modulePath: 'lantern.test/gotlsprobe', offsetsSource: 'table', offsetsVerified: true, functionsSource: 'symtab', warnings: [] });
+  t.same(dwarfOffsets(normalBin), normal.offsets, 'the table row is what this binary\'s DWARF says');
   for (const [key, name] of [['read', GO_TLS_READ], ['write', GO_TLS_WRITE]] as const) {
     const sym = nm.get(name)!;
     const points = normal[key];
@@ -117,7 +128,8 @@ t.test('PIE: file offsets, not addresses', async (t) => {
 
 t.test('arm64: RETs as go tool objdump lists them, DWARF offsets as on amd64', async (t) => {
   const target = analyze(arm64Bin);
-  t.match(target, { arch: 'arm64', registerAbi: true, offsetsSource: 'dwarf', functionsSource: 'symtab' });
+  t.match(target, { arch: 'arm64', registerAbi: true, offsetsSource: 'table', functionsSource: 'symtab' });
+  t.same(dwarfOffsets(arm64Bin), target.offsets, 'the table row is what this binary\'s DWARF says');
   t.same(target.offsets, normal.offsets, '64-bit layouts are the same');
   const elf = ElfFile.open(arm64Bin);
   t.teardown(() => elf.close());
