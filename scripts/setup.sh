@@ -19,9 +19,9 @@ fi
 packages=(clang-14 llvm-14 libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make g++ gcc python3 util-linux xz-utils)
 if [ "$mode" = "--test" ]; then
   # Real servers and clients, openssl for test certificates, binutils/linux-perf to check symbols
-  # and profiles against objdump, nm and perf.
+  # and profiles against objdump, nm and perf, python3-venv for the Prometheus parser's venv (below).
   packages+=(nginx curl wrk dnsmasq-base bind9-dnsutils iproute2 redis-server redis-tools nghttp2-client mariadb-server mariadb-client
-    postgresql postgresql-client openssl binutils linux-perf)
+    postgresql postgresql-client openssl binutils linux-perf python3-venv)
 fi
 
 missing=()
@@ -50,6 +50,16 @@ say "building"
 npm run build >&2
 if [ "$mode" = "--test" ]; then
   bash scripts/build-test-tools.sh
+  # Prometheus' Python client, whose parser reads the agent's /metrics in the tests
+  # (test/helpers/prometheus-parser.ts): a venv of Debian's python3 in the tools cache, the version
+  # pinned here, from PyPI.
+  prometheus_client=0.26.0
+  venv=${LANTERN_TOOLS_CACHE:-/var/cache/lantern-test-tools}/venv
+  if ! "$venv/bin/python3" -c "import importlib.metadata as m, sys; sys.exit(m.version('prometheus-client') != '$prometheus_client')" 2>/dev/null; then
+    say "installing prometheus-client $prometheus_client into $venv"
+    /usr/bin/python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "prometheus-client==$prometheus_client" >&2
+  fi
   # The Go programs the tests drive, built here (cached per source hash) rather than inside a
   # test's time limit: a cold gRPC build takes minutes on two cores.
   say "building Go test programs"

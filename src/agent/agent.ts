@@ -19,6 +19,8 @@ import { BpftraceCollector } from '../collectors/bpftrace/collector.js';
 import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
 import { DynlogCollector } from '../collectors/dynlog/collector.js';
 import { seriesToResourceMetrics } from '../export/metric-data.js';
+import { selfMetricFamilies } from '../export/prometheus-self-metrics.js';
+import { encodePrometheusText } from '../export/prometheus-text.js';
 import type { LogRecordData } from '../model/log.js';
 import type { MetricSeries } from '../model/metric.js';
 import { RecentLogs } from '../server/recent-logs.js';
@@ -29,12 +31,15 @@ import { SpanShedder } from './span-shedder.js';
 import { SpanTagIndex } from './span-tags.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
+import { ownProcessFigures } from './own-process.js';
 
 export interface AgentSummary {
   records: Record<string, number>;
   collectors: Record<string, Record<string, number>>;
   pipeline: Record<string, number>;
   export: Record<string, number>;
+  /** The agent's own process: CPU, memory, open descriptors (own-process.ts). */
+  process: Record<string, number>;
 }
 
 /** Counts records per type for the summaries, then passes them on. */
@@ -56,6 +61,7 @@ export function flattenSummary(s: AgentSummary): Record<string, number> {
   for (const [c, stats] of Object.entries(s.collectors)) for (const [k, v] of Object.entries(stats)) out[`collectors.${c}.${k}`] = v;
   for (const [k, v] of Object.entries(s.pipeline)) out[`pipeline.${k}`] = v;
   for (const [k, v] of Object.entries(s.export)) out[`export.${k}`] = v;
+  for (const [k, v] of Object.entries(s.process)) out[`process.${k}`] = v;
   return out;
 }
 
@@ -171,6 +177,11 @@ export class Agent {
     return this.#profileView;
   }
 
+  /** Where the control API listens (http://127.0.0.1:4590), null while it is not serving. */
+  get controlUrl(): string | null {
+    return this.#server?.url ?? null;
+  }
+
   async start(): Promise<void> {
     const missing = this.config.collectors.filter((c) => !availableCollectors().includes(c));
     if (missing.length > 0) {
@@ -234,7 +245,8 @@ export class Agent {
   async #startServer(): Promise<void> {
     try {
       this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }),
-        { profiles: this.#profileView, logs: this.#recentLogs, bpftrace: () => this.bpftraceScripts, dynlog: () => this.dynlog });
+        { profiles: this.#profileView, logs: this.#recentLogs, bpftrace: () => this.bpftraceScripts, dynlog: () => this.dynlog,
+          prometheus: () => encodePrometheusText(selfMetricFamilies(flattenSummary(this.summary()))) });
       this.log.info('local view and control API', { url: this.#server.url, token: this.#server.token });
     } catch (e) {
       // The agent is useful without its API (a port clash must not stop tracing).
@@ -279,6 +291,7 @@ export class Agent {
       pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])) },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),
         ...Object.fromEntries(Object.entries(this.#profiles.stats()).map(([k, v]) => [`profiles_${k}`, v])) },
+      process: { ...ownProcessFigures() },
     };
   }
 }

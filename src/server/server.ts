@@ -1,12 +1,15 @@
 // The agent's HTTP API on loopback: the local view (recent spans, per-service RED, recent logs),
-// self-stats, profiles, the bpftrace scripts (bpftrace-routes.ts) and function probes (dynlog-routes.ts).
-// Every route but /healthz needs the bearer token: what the agent saw may be sensitive.
+// self-stats (JSON, and Prometheus' text format at /metrics), profiles, the bpftrace scripts
+// (bpftrace-routes.ts) and function probes (dynlog-routes.ts).
+// Every route but /healthz needs the bearer token: what the agent saw may be sensitive, and a
+// Prometheus scrape sends one as easily (its `authorization` setting).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
 import type { ServerConfig } from '../config/schema.js';
 import { registerBpftraceRoutes } from './bpftrace-routes.js';
 import { registerDynlogRoutes } from './dynlog-routes.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../export/prometheus-text.js';
 import type { DynlogCollector } from '../collectors/dynlog/collector.js';
 import type { LocalView } from './local-view.js';
 import type { ProfileView } from './profile-view.js';
@@ -32,6 +35,8 @@ export interface ControlSources {
   bpftrace?: () => BpftraceScripts | null;
   /** The function probes of dynamic logging (null while the collector is not running). */
   dynlog?: () => DynlogCollector | null;
+  /** The self-stats as a Prometheus exposition (GET /metrics). */
+  prometheus?: () => string;
 }
 
 export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>, sources: ControlSources = {}): Promise<ControlServer> {
@@ -50,7 +55,8 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
   });
   app.get('/api/services', async () => ({ services: view.services() }));
   app.get('/api/stats', async () => stats());
-  const { profiles, logs, bpftrace, dynlog } = sources;
+  const { profiles, logs, bpftrace, dynlog, prometheus } = sources;
+  if (prometheus !== undefined) app.get('/metrics', async (_req, reply) => reply.header('content-type', PROMETHEUS_CONTENT_TYPE).send(prometheus()));
   if (logs !== undefined) {
     app.get<{ Querystring: { service?: string; script?: string; event?: string; limit?: string } }>('/api/logs', async (req) => {
       const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));

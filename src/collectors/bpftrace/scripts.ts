@@ -90,12 +90,16 @@ export class BpftraceScripts {
     return [...retired, ...[...this.#scripts.values()].flatMap((s) => s.metricSeries(nowNs))];
   }
 
-  /** Sums of every script's counters, plus how many scripts are in each state. */
+  /**
+   * Sums of every script's counters, how many scripts are in each state, and the probes the running
+   * ones have attached (as bpftrace counts them: a wildcard probe counts once per match).
+   */
   stats(): Record<string, number> {
-    const out: Record<string, number> = { scripts_starting: 0, scripts_running: 0, scripts_failed: 0, scripts_stopped: 0 };
+    const out: Record<string, number> = { scripts_starting: 0, scripts_running: 0, scripts_failed: 0, scripts_stopped: 0, bpf_attachments: 0 };
     for (const s of this.#scripts.values()) {
       const st = s.status();
       out[`scripts_${st.state}`] = (out[`scripts_${st.state}`] ?? 0) + 1;
+      if (st.state === 'running') out.bpf_attachments = (out.bpf_attachments ?? 0) + (st.probes ?? 0);
       for (const [k, v] of Object.entries(st.stats)) out[k] = (out[k] ?? 0) + v;
     }
     return out;

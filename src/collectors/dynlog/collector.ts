@@ -213,7 +213,7 @@ export class DynlogCollector implements Collector {
     const k = this.#obj !== null ? safeCounters(this.#obj) : [];
     const c = this.#consumer?.stats();
     return {
-      probes: this.#probes.size, kernel_hits: Number(k[0] ?? 0n), kernel_no_plan: Number(k[1] ?? 0n), lost_ringbuf_full: Number(k[2] ?? 0n),
+      probes: this.#probes.size, bpf_attachments: [...this.#probes.values()].reduce((n, p) => n + p.links.length, 0), kernel_hits: Number(k[0] ?? 0n), kernel_no_plan: Number(k[1] ?? 0n), lost_ringbuf_full: Number(k[2] ?? 0n),
       read_failures: Number(k[3] ?? 0n), lost_js_queue_full: c?.droppedRecords ?? 0, records_in: this.#s.records, records_malformed: this.#s.malformed,
       calls: this.#s.calls, calls_dropped_rate: this.#s.droppedRate, calls_unknown_probe: this.#s.unknownProbe,
       calls_in_span: this.#s.callsInSpan, calls_span_unresolved: this.#s.spanUnresolved, returns_unmatched: this.#pairer.stats.unmatchedReturns, entries_evicted: this.#pairer.stats.evictedEntries,

@@ -51,6 +51,7 @@ export class ProcessCollector implements Collector {
     const s = this.#consumer?.stats();
     const k = this.#obj !== null ? readCountersSafe(this.#obj) : [];
     return {
+      bpf_attachments: this.#links.length,
       kernel_exec: Number(k[CTR.EXEC] ?? 0n),
       kernel_exit: Number(k[CTR.EXIT] ?? 0n),
       lost_ringbuf_full: Number(k[CTR.RINGBUF_FULL] ?? 0n),

@@ -201,7 +201,7 @@ export class ProfilerCollector implements Collector {
 
   stats(): Record<string, number> {
     if (this.#final !== null) return this.#final;
-    const out: Record<string, number> = { ...this.#stats };
+    const out: Record<string, number> = { ...this.#stats, bpf_attachments: this.#sampler?.attachments ?? 0 };
     try {
       Object.assign(out, this.#sampler?.kernelCounters() ?? {});
     } catch {

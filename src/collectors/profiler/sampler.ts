@@ -128,6 +128,11 @@ export class ProfileSampler {
     return this.#perf?.links.length ?? 0;
   }
 
+  /** Programs attached now: a perf event per CPU sampled, the pid filter's and the notices'. */
+  get attachments(): number {
+    return this.cpus + this.#links.length;
+  }
+
   /**
    * Flips the buffers and returns what the flipped-out one counted since the previous flip; leaves
    * it empty (counts and stacks) for its next turn.

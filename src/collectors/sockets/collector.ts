@@ -137,7 +137,10 @@ export class SocketsCollector implements Collector {
 
   stats(): Record<string, number> {
     if (this.#final !== null) return this.#final;
-    const out: Record<string, number> = { records_malformed: this.#malformed, records_failed: this.#failed };
+    const out: Record<string, number> = {
+      records_malformed: this.#malformed, records_failed: this.#failed,
+      bpf_attachments: this.#links.length + (this.#tls?.stats().links ?? 0),
+    };
     const s = this.#consumer?.stats();
     if (s !== undefined) {
       out.records_in = s.records;

@@ -1,0 +1,35 @@
+// The agent's own process as figures for self-metrics: what Prometheus' client libraries report as
+// process_* (https://prometheus.io/docs/instrumenting/writing_clientlibs/#process-metrics), read
+// from Node and /proc/self rather than guessed.
+import { readdirSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+export interface OwnProcessFigures {
+  /** User + system CPU time since the process started. */
+  cpu_seconds: number;
+  resident_memory_bytes: number;
+  /** When the process started, in seconds since the epoch (constant for its life). */
+  start_time_seconds: number;
+  /** File descriptors open now (BPF maps, programs and links among them); absent when unreadable. */
+  open_fds?: number;
+}
+
+export function ownProcessFigures(): OwnProcessFigures {
+  const cpu = process.cpuUsage();
+  return {
+    cpu_seconds: (cpu.user + cpu.system) / 1e6,
+    resident_memory_bytes: process.memoryUsage.rss(),
+    // timeOrigin is when this process started, in epoch milliseconds.
+    start_time_seconds: Math.round(performance.timeOrigin) / 1000,
+    ...openFds(),
+  };
+}
+
+function openFds(): { open_fds?: number } {
+  try {
+    // The listing itself holds one descriptor on the directory while it reads it.
+    return { open_fds: readdirSync('/proc/self/fd').length - 1 };
+  } catch {
+    return {};
+  }
+}
