@@ -12,6 +12,8 @@ export const ErrorCodes = {
   LANTERN_ERR_BPF_OBJECT: 'a BPF object is missing or failed to load',
   LANTERN_ERR_COLLECTOR: 'a collector failed to start',
   LANTERN_ERR_PROFILER: 'the CPU profiler could not sample (perf events refused) or write its profile',
+  LANTERN_ERR_NO_AGENT: 'no Lantern agent answers at the control API address',
+  LANTERN_ERR_TOKEN: 'the agent refused the bearer token',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -4,12 +4,14 @@ import { bpftraceCommand } from './commands/bpftrace.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runCommand } from './commands/run.js';
 import { profileCommand } from './commands/profile.js';
+import { statusCommand } from './commands/status.js';
 import { traceFuncCommand } from './commands/trace-func.js';
 import type { Command } from './command.js';
 
 const COMMANDS: Command[] = [
   doctorCommand,
   runCommand,
+  statusCommand,
   profileCommand,
   bpftraceCommand,
   traceFuncCommand,

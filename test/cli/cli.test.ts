@@ -6,8 +6,8 @@ import { runCli } from '../helpers/cli.js';
 t.test('help: top level and every command', async (t) => {
   const top = await runCli(['--help']);
   t.equal(top.code, 0);
-  for (const cmd of ['doctor', 'run', 'profile', 'bpftrace', 'trace-func']) t.match(top.stdout, new RegExp(`\\n  ${cmd} `), `lists ${cmd}`);
-  for (const cmd of ['doctor', 'run', 'profile', 'bpftrace', 'trace-func']) {
+  for (const cmd of ['doctor', 'run', 'status', 'profile', 'bpftrace', 'trace-func']) t.match(top.stdout, new RegExp(`\\n  ${cmd} `), `lists ${cmd}`);
+  for (const cmd of ['doctor', 'run', 'status', 'profile', 'bpftrace', 'trace-func']) {
     const r = await runCli([cmd, '--help']);
     t.equal(r.code, 0, `${cmd} --help exits 0`);
     t.match(r.stdout, `Usage: lantern ${cmd}`);
