@@ -8,7 +8,7 @@ import type { AgentRecord, RecordSink } from '../model/records.js';
 import type { HistogramPoint, SpanRecord } from '../model/span.js';
 import { type IdSource, randomIds } from '../semconv/ids.js';
 import { tlsAttributes } from '../semconv/tls.js';
-import { conventionsFor } from '../semconv/registry.js';
+import { type ConventionsFor, conventionsFor } from '../semconv/registry.js';
 import { SpanLinker, linkKey } from './span-linker.js';
 import type { SpanShedder } from './span-shedder.js';
 
@@ -33,16 +33,20 @@ export interface ExchangePipelineOptions {
   onShed?: (exchange: Exchange, points: readonly HistogramPoint[], span: SpanRecord | null) => void;
   /** Decides which spans are exported when there are more than the agent can afford; none: all. */
   shedder?: SpanShedder;
+  /** The semantic conventions as configured (header capture, routes, secret names); default: the defaults. */
+  conventions?: ConventionsFor;
 }
 
 export class ExchangePipeline implements RecordSink {
   readonly #linker: SpanLinker;
   readonly #ids: IdSource;
+  readonly #conventions: ConventionsFor;
   #spans = 0;
   #failures = 0;
 
   constructor(private readonly opts: ExchangePipelineOptions) {
     this.#ids = opts.ids ?? randomIds;
+    this.#conventions = opts.conventions ?? conventionsFor;
     this.#linker = new SpanLinker({
       windowMs: opts.linkWindowMs ?? 300,
       maxHeld: opts.maxHeldSpans ?? 20_000,
@@ -65,7 +69,7 @@ export class ExchangePipeline implements RecordSink {
 
   #exchange(ex: Exchange): void {
     const resource = this.opts.metadata.resource(ex.connection.pid);
-    const conventions = conventionsFor(ex);
+    const conventions = this.#conventions(ex);
     // Metrics first and always: they must count every exchange, shed or not.
     const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);

@@ -25,7 +25,10 @@
 // - Error status: CLIENT spans for every code but OK; SERVER spans for UNKNOWN, DEADLINE_EXCEEDED,
 //   UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS (the gRPC conventions' server list); error.type
 //   is then the status code name. The span status description is grpc-message (at most 256
-//   characters) on error spans.
+//   characters) on error spans, with its quoted values replaced by '?' as for MySQL's messages
+//   (`user "bob@example.com" not found` → `user "?" not found`): the message says what failed,
+//   not the data it failed on. A :path with a query (not a gRPC method: rpc.method_original) loses
+//   its secret parameters as url.query does.
 // - Message counts and HTTP/2 details a span may want are Lantern's own attributes:
 //   lantern.rpc.request.messages / lantern.rpc.response.messages (Length-Prefixed-Messages seen in
 //   DATA), lantern.http2.reset (the RST_STREAM code), lantern.http2.headers_lost (some header
@@ -37,6 +40,7 @@ import { firstHeader } from './headers.js';
 import { RESPONSE_MISSING } from './http.js';
 import { type IdSource, randomIds } from './ids.js';
 import { traceContextFromHeaders } from './traceparent.js';
+import { type Redaction, redactQuery, redactQuoted } from './redaction.js';
 import { type HostPort, parseHostPort } from './url.js';
 
 export const RPC_SERVER_DURATION = 'rpc.server.call.duration';
@@ -120,7 +124,18 @@ function spanKind(ex: Http2Exchange): SpanKind {
   return ex.connection.role === 'server' ? 'server' : ex.connection.role === 'client' ? 'client' : 'internal';
 }
 
-function view(ex: Http2Exchange): RpcView {
+/** What the configuration decides for gRPC spans. */
+export interface GrpcSemconvOptions {
+  /** Which query parameters are secrets (default: the built-in names). */
+  redaction?: Redaction;
+}
+
+function withRedactedQuery(path: string, rules: Redaction | undefined): string {
+  const q = path.indexOf('?');
+  return q < 0 ? path : `${path.slice(0, q)}?${redactQuery(path.slice(q + 1), rules)}`;
+}
+
+function view(ex: Http2Exchange, opts: GrpcSemconvOptions): RpcView {
   const kind = spanKind(ex);
   const status = grpcStatusOf(ex);
   const path = ex.grpc?.method ?? ex.request.target;
@@ -131,7 +146,7 @@ function view(ex: Http2Exchange): RpcView {
     startNs: ex.request.startNs,
     endNs: ex.response?.endNs ?? ex.request.endNs,
   };
-  if (v.method === '_OTHER' && path !== '') v.methodOriginal = name ?? path;
+  if (v.method === '_OTHER' && path !== '') v.methodOriginal = name ?? withRedactedQuery(path, opts.redaction);
   if (status !== undefined) v.status = status;
   if (status === undefined) v.errorType = RESPONSE_MISSING;
   else if (status !== OK && (kind === 'client' || SERVER_ERRORS.has(status))) v.errorType = grpcStatusName(status);
@@ -146,8 +161,8 @@ function view(ex: Http2Exchange): RpcView {
 }
 
 /** A finished gRPC call as one span, joined to the caller's trace when the request carries one. */
-export function grpcExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, ids: IdSource = randomIds): SpanRecord {
-  const v = view(ex);
+export function grpcExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, ids: IdSource = randomIds, opts: GrpcSemconvOptions = {}): SpanRecord {
+  const v = view(ex, opts);
   const { connection } = ex;
   const a: Attributes = { 'rpc.system.name': 'grpc', 'rpc.method': v.method };
   if (v.methodOriginal !== undefined) a['rpc.method_original'] = v.methodOriginal;
@@ -190,7 +205,7 @@ export function grpcExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, 
   };
   if (v.errorType !== undefined) {
     const message = ex.grpc?.message;
-    span.status = message !== undefined && message !== '' ? { code: 'error', message: message.slice(0, MAX_STATUS_MESSAGE) } : { code: 'error' };
+    span.status = message !== undefined && message !== '' ? { code: 'error', message: redactQuoted(message.slice(0, MAX_STATUS_MESSAGE)) } : { code: 'error' };
   }
   if (ctx !== null) {
     span.parentSpanId = ctx.parent.parentId;
@@ -201,7 +216,7 @@ export function grpcExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, 
 
 /** rpc.server.call.duration or rpc.client.call.duration (seconds), low-cardinality attributes only. */
 export function grpcExchangeToMetrics(ex: Http2Exchange, resource: ResourceRecord): HistogramPoint[] {
-  const v = view(ex);
+  const v = view(ex, {});
   if (v.kind !== 'server' && v.kind !== 'client') return [];
   const a: Attributes = { 'rpc.system.name': 'grpc', 'rpc.method': v.method };
   if (v.status !== undefined) a['rpc.response.status_code'] = grpcStatusName(v.status);

@@ -1,10 +1,12 @@
 // Header access for the semantic-convention mapping, and the redaction rule for header capture.
 //
-// Lantern sees every header in plaintext. By default no header value leaves the agent except Host
-// (as server.address/server.port/url.full) and User-Agent (as user_agent.original): Authorization,
-// Cookie, API keys and the like are never exported. Capturing more is opt-in, per header name, and
-// even then credentials are replaced by REDACTED.
+// Lantern sees every header in plaintext. Only the few that http.ts and grpc.ts list leave the agent
+// (Host, User-Agent, the trace context, a forwarded client address, gRPC's status): Authorization,
+// Cookie, API keys and the like never do. Capturing more is opt-in, per header name
+// (http.capture_request_headers / capture_response_headers), and even then credentials are
+// replaced by REDACTED.
 import type { HeaderList } from '../model/http.js';
+import { DEFAULT_REDACTION, REDACTED, type Redaction } from './redaction.js';
 
 /** Every value of one header, in order (names in a HeaderList are already lower case). */
 export function headerValues(headers: HeaderList, name: string): string[] {
@@ -19,20 +21,9 @@ export function firstHeader(headers: HeaderList, name: string): string | undefin
   return undefined;
 }
 
-/** Headers that carry credentials or session state, by name. */
-const SENSITIVE = new Set([
-  'authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'set-cookie2', 'x-api-key', 'api-key', 'apikey',
-  'x-auth-token', 'x-access-token', 'x-refresh-token', 'x-csrf-token', 'x-xsrf-token', 'x-amz-security-token',
-  'x-goog-api-key', 'x-session-id', 'x-vault-token', 'private-token', 'x-registry-auth',
-]);
-/** And anything whose name says it is one (x-my-secret, x-service-token, ...). */
-const SENSITIVE_PATTERN = /auth|token|secret|passw|api-?key|session|cookie|signature|credential/;
-
-export const REDACTED = 'REDACTED';
-
-export function isSensitiveHeader(name: string): boolean {
-  const n = name.toLowerCase();
-  return SENSITIVE.has(n) || SENSITIVE_PATTERN.test(n);
+/** A header that carries credentials or session state, by its name (see redaction.ts). */
+export function isSensitiveHeader(name: string, rules: Redaction = DEFAULT_REDACTION): boolean {
+  return rules.header(name);
 }
 
 /**
@@ -40,14 +31,14 @@ export function isSensitiveHeader(name: string): boolean {
  * per header line) for the named headers only; sensitive ones carry REDACTED instead of their value.
  */
 export function capturedHeaderAttributes(
-  headers: HeaderList, names: readonly string[], prefix: 'http.request.header.' | 'http.response.header.',
+  headers: HeaderList, names: readonly string[], prefix: 'http.request.header.' | 'http.response.header.', rules: Redaction = DEFAULT_REDACTION,
 ): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const raw of names) {
     const name = raw.toLowerCase();
     const values = headerValues(headers, name);
     if (values.length === 0) continue;
-    out[prefix + name] = isSensitiveHeader(name) ? values.map(() => REDACTED) : values;
+    out[prefix + name] = rules.header(name) ? values.map(() => REDACTED) : values;
   }
   return out;
 }

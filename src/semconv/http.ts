@@ -2,11 +2,15 @@
 // conventions (https://opentelemetry.io/docs/specs/semconv/http/http-spans/, .../http-metrics/).
 // Pure: no clock, no I/O; ids come from the caller.
 //
-// Privacy: no header value is exported except Host (server.address/port, url.full) and User-Agent
-// (user_agent.original). Authorization, Cookie, Set-Cookie, API keys and every other header stay in
-// the agent unless a header is named in captureRequestHeaders/captureResponseHeaders, and even then
-// credentials are replaced by REDACTED (see headers.ts). Credential-carrying query parameters are
-// redacted in url.query/url.full, URL userinfo is never exported.
+// Privacy: the header values that leave are Host (server.address/port, url.full), User-Agent
+// (user_agent.original), traceparent and tracestate (the span's parent and trace state: W3C trace
+// context, made to be passed on) and, on server spans, the first address of Forwarded /
+// X-Forwarded-For as client.address (an IP address only, never the header's other text; see below).
+// Authorization, Cookie, Set-Cookie, API keys and every other header stay in the agent unless a
+// header is named in captureRequestHeaders/captureResponseHeaders, and even then credentials are
+// replaced by REDACTED (redaction.ts). Credential-carrying query parameters are redacted in
+// url.query/url.full (redaction.ts: by name pattern, and the configuration's names), URL userinfo
+// is never exported.
 //
 // Decisions the conventions leave open:
 // - traceparent on CLIENT spans: the header was injected by the instrumented application, its
@@ -17,7 +21,11 @@
 // - client.address on SERVER spans: the first entry of `Forwarded: for=` or else `X-Forwarded-For`
 //   when it is an IP address (what the conventions ask for: the original client behind proxies),
 //   otherwise the socket's remote address. The header is client-controlled, so network.peer.address
-//   always carries the real socket peer; set trustForwardedFor: false to ignore the headers.
+//   always carries the real socket peer; set trustForwardedFor: false (`http.trust_forwarded_for`)
+//   to ignore the headers. Kept by default: the address is the same kind of data as the socket peer
+//   the span carries anyway, and without it every request behind a proxy has the proxy's address.
+// - http.route only from templates the configuration names (`http.routes`, routes.ts): the router
+//   is the application's, a socket shows the raw path only.
 // - no response (connection closed, or the exchange was evicted, first): status Error with
 //   error.type "response_missing" (a low-cardinality component-specific identifier, as error.type
 //   allows), the span ends with the request's last byte.
@@ -28,19 +36,23 @@ import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord }
 import { capturedHeaderAttributes, firstHeader } from './headers.js';
 import { type IdSource, randomIds } from './ids.js';
 import { traceContextFromHeaders } from './traceparent.js';
-import { type HostPort, buildUrl, defaultPort, forwardedClient, parseHostPort, parseTarget, redactQuery } from './url.js';
+import { type Redaction, redactQuery } from './redaction.js';
+import type { RouteTable } from './routes.js';
+import { type HostPort, buildUrl, defaultPort, forwardedClient, parseHostPort, parseTarget } from './url.js';
 
 export interface HttpSemconvOptions {
   /** url.scheme when the request does not say; default 'https' on TLS connections, else 'http'. */
   scheme?: 'http' | 'https';
-  /** The matched route template ("/users/{id}"), when known: server spans only. Never a raw path. */
-  route?: string;
+  /** Route templates ("/users/{id}") giving a server span's http.route; never a raw path. */
+  routes?: RouteTable;
   /** client.address from Forwarded / X-Forwarded-For (default true). */
   trustForwardedFor?: boolean;
   /** Export these request headers as http.request.header.<name> (credentials redacted). */
   captureRequestHeaders?: readonly string[];
   /** Export these response headers as http.response.header.<name> (credentials redacted). */
   captureResponseHeaders?: readonly string[];
+  /** Which query parameters and captured headers are secrets (default: the built-in names). */
+  redaction?: Redaction;
 }
 
 /** error.type of an exchange whose response never came. */
@@ -60,6 +72,7 @@ interface HttpView {
   scheme: string;
   path?: string;
   query?: string;
+  route?: string;
   server?: HostPort;
   statusCode?: number;
   errorType?: string;
@@ -124,7 +137,11 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
   };
   if (!known) v.methodOriginal = request.method;
   if (target.path !== undefined) v.path = target.path;
-  if (target.query !== undefined) v.query = redactQuery(target.query);
+  if (target.query !== undefined) v.query = redactQuery(target.query, opts.redaction);
+  if (kind === 'server' && target.path !== undefined && opts.routes !== undefined) {
+    const route = opts.routes.match(target.path);
+    if (route !== undefined) v.route = route;
+  }
   if (server !== undefined) v.server = server;
   if (request.version === '1.1' || request.version === '1.0' || request.version === '2') v.protocolVersion = request.version;
   return v;
@@ -167,11 +184,11 @@ export function httpExchangeToSpan(
   a['http.request.body.size'] = request.bodySize;
   if (response !== null) a['http.response.body.size'] = response.bodySize;
   if (v.kind === 'client' && v.server !== undefined) a['url.full'] = buildUrl(v.scheme, v.server, v.path, v.query);
-  if (v.kind === 'server' && opts.route !== undefined) a['http.route'] = opts.route;
+  if (v.route !== undefined) a['http.route'] = v.route;
   if (v.errorType !== undefined) a['error.type'] = v.errorType;
-  if (opts.captureRequestHeaders) Object.assign(a, capturedHeaderAttributes(request.headers, opts.captureRequestHeaders, 'http.request.header.'));
+  if (opts.captureRequestHeaders) Object.assign(a, capturedHeaderAttributes(request.headers, opts.captureRequestHeaders, 'http.request.header.', opts.redaction));
   if (opts.captureResponseHeaders && response !== null) {
-    Object.assign(a, capturedHeaderAttributes(response.headers, opts.captureResponseHeaders, 'http.response.header.'));
+    Object.assign(a, capturedHeaderAttributes(response.headers, opts.captureResponseHeaders, 'http.response.header.', opts.redaction));
   }
 
   const ctx = traceContextFromHeaders(request.headers);
@@ -179,7 +196,7 @@ export function httpExchangeToSpan(
     traceId: ctx?.parent.traceId ?? ids.traceId(),
     spanId: ids.spanId(),
     // _OTHER methods are named "HTTP"; the route, never the raw path, completes a server span's name.
-    name: `${v.methodOriginal !== undefined ? 'HTTP' : v.method}${v.kind === 'server' && opts.route !== undefined ? ` ${opts.route}` : ''}`,
+    name: `${v.methodOriginal !== undefined ? 'HTTP' : v.method}${v.route !== undefined ? ` ${v.route}` : ''}`,
     kind: v.kind,
     startTimeUnixNano: v.startNs,
     endTimeUnixNano: v.endNs < v.startNs ? v.startNs : v.endNs,
@@ -209,7 +226,7 @@ export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord
     a['server.address'] = v.server.host;
     if (v.server.port !== undefined) a['server.port'] = v.server.port;
   }
-  if (v.kind === 'server' && opts.route !== undefined) a['http.route'] = opts.route;
+  if (v.route !== undefined) a['http.route'] = v.route;
   if (v.errorType !== undefined) a['error.type'] = v.errorType;
   const seconds = v.endNs > v.startNs ? Number(v.endNs - v.startNs) / 1e9 : 0;
   return [{

@@ -15,7 +15,7 @@ import type { HttpExchange } from '../model/http.js';
 import type { Http2Exchange } from '../model/http2.js';
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 import { grpcExchangeToMetrics, grpcExchangeToSpan } from './grpc.js';
-import { httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
+import { type HttpSemconvOptions, httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
 import type { IdSource } from './ids.js';
 
 const isGrpc = (ex: Http2Exchange): boolean => ex.grpc !== undefined;
@@ -29,9 +29,10 @@ function schemeOf(ex: Http2Exchange): { scheme?: 'http' | 'https' } {
   return ex.scheme === 'http' || ex.scheme === 'https' ? { scheme: ex.scheme } : {};
 }
 
-export function http2ExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, ids: IdSource): SpanRecord {
-  if (isGrpc(ex)) return grpcExchangeToSpan(ex, resource, ids);
-  const span = httpExchangeToSpan(asHttpExchange(ex), resource, ids, schemeOf(ex));
+/** The HTTP options (header capture, routes, redaction) apply to plain streams; gRPC takes the redaction. */
+export function http2ExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, ids: IdSource, opts: HttpSemconvOptions = {}): SpanRecord {
+  if (isGrpc(ex)) return grpcExchangeToSpan(ex, resource, ids, opts.redaction !== undefined ? { redaction: opts.redaction } : {});
+  const span = httpExchangeToSpan(asHttpExchange(ex), resource, ids, { ...opts, ...schemeOf(ex) });
   const a = span.attributes;
   if (a['http.request.method_original'] === '') delete a['http.request.method_original']; // :method lost
   if (ex.response?.statusCode === 0) {
@@ -53,9 +54,9 @@ export function http2ExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord,
   return span;
 }
 
-export function http2ExchangeToMetrics(ex: Http2Exchange, resource: ResourceRecord): HistogramPoint[] {
+export function http2ExchangeToMetrics(ex: Http2Exchange, resource: ResourceRecord, opts: HttpSemconvOptions = {}): HistogramPoint[] {
   if (isGrpc(ex)) return grpcExchangeToMetrics(ex, resource);
-  const points = httpExchangeToMetrics(asHttpExchange(ex), resource, schemeOf(ex));
+  const points = httpExchangeToMetrics(asHttpExchange(ex), resource, { ...opts, ...schemeOf(ex) });
   for (const p of points) {
     if (ex.response?.statusCode === 0) {
       delete p.attributes['http.response.status_code'];

@@ -23,6 +23,7 @@ import type { MysqlExchange } from '../model/mysql.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
 import { type IdSource, randomIds } from './ids.js';
 import { sanitizeMysqlQuery, summarizeMysqlQuery } from './mysql-sql.js';
+import { redactQuoted } from './redaction.js';
 
 export const DB_CLIENT_DURATION = 'db.client.operation.duration';
 /** error.type of a command whose response never came. */
@@ -126,15 +127,6 @@ export function mysqlExchangeToSpan(ex: MysqlExchange, resource: ResourceRecord,
       : { code: 'error', message: 'no response before the connection closed or the command was evicted' },
     resource,
   };
-}
-
-/**
- * Quoted values in a server message become '?' ("Duplicate entry '?' for key '?'"). A quote opens
- * only after a non-word character and closes only before one, so apostrophes ("doesn't") stay; a
- * message cut short inside quotes is redacted to its end.
- */
-export function redactQuoted(message: string): string {
-  return message.replace(/(^|[^\p{L}\p{N}_])(['"])(?:(?!\2)[^\\]|\\.|\2(?=[\p{L}\p{N}_]))*(?:\2|$)/gu, (_m, before: string, q: string) => `${before}${q}?${q}`);
 }
 
 /** db.client.operation.duration for CLIENT spans; nothing for the server's end. */

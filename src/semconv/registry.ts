@@ -3,7 +3,7 @@
 import type { Exchange } from '../model/exchange.js';
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 import { dnsExchangeToMetrics, dnsExchangeToSpan } from './dns.js';
-import { httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
+import { type HttpSemconvOptions, httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
 import { http2ExchangeToMetrics, http2ExchangeToSpan, http2LinkId } from './http2.js';
 import type { IdSource } from './ids.js';
 import { mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from './mysql.js';
@@ -23,25 +23,42 @@ export interface ExchangeConventions<E extends Exchange> {
 
 type ConventionTable = { [P in Exchange['protocol']]: ExchangeConventions<Extract<Exchange, { protocol: P }>> };
 
-const CONVENTIONS: ConventionTable = {
-  http1: {
-    toSpan: (ex, resource, ids) => httpExchangeToSpan(ex, resource, ids),
-    toMetrics: (ex, resource) => httpExchangeToMetrics(ex, resource),
-    // Requests on one connection are answered in order: the ordinal tells them apart.
-    linkId: (ex) => `#${ex.ordinal} ${ex.request.method} ${ex.request.target}`,
-  },
-  dns: {
-    toSpan: (ex, resource, ids) => dnsExchangeToSpan(ex, resource, ids),
-    toMetrics: (ex, resource) => dnsExchangeToMetrics(ex, resource),
-    // A name server's socket serves every client: the query id and question name the query.
-    linkId: (ex) => `${ex.query.id} ${ex.query.questions[0]?.name ?? ''} ${ex.query.questions[0]?.type ?? 0}`,
-  },
-  redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId },
-  http2: { toSpan: http2ExchangeToSpan, toMetrics: http2ExchangeToMetrics, linkId: http2LinkId },
-  mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId },
-  postgresql: { toSpan: postgresExchangeToSpan, toMetrics: postgresExchangeToMetrics, linkId: postgresLinkId },
-};
+/** The conventions of an exchange, by its protocol. */
+export type ConventionsFor = <E extends Exchange>(ex: E) => ExchangeConventions<E>;
 
-export function conventionsFor<E extends Exchange>(ex: E): ExchangeConventions<E> {
-  return CONVENTIONS[ex.protocol] as unknown as ExchangeConventions<E>;
+/**
+ * What the configuration decides: HTTP header capture, route templates, whether forwarded client
+ * addresses count, and which names are secrets (HTTP/1, HTTP/2 and gRPC alike).
+ */
+export type ConventionOptions = Omit<HttpSemconvOptions, 'scheme'>;
+
+/** The table for one set of options, built once (the agent's wiring does, from its configuration). */
+export function createConventions(opts: ConventionOptions = {}): ConventionsFor {
+  const http: HttpSemconvOptions = Object.freeze({ ...opts });
+  const table: ConventionTable = {
+    http1: {
+      toSpan: (ex, resource, ids) => httpExchangeToSpan(ex, resource, ids, http),
+      toMetrics: (ex, resource) => httpExchangeToMetrics(ex, resource, http),
+      // Requests on one connection are answered in order: the ordinal tells them apart.
+      linkId: (ex) => `#${ex.ordinal} ${ex.request.method} ${ex.request.target}`,
+    },
+    dns: {
+      toSpan: (ex, resource, ids) => dnsExchangeToSpan(ex, resource, ids),
+      toMetrics: (ex, resource) => dnsExchangeToMetrics(ex, resource),
+      // A name server's socket serves every client: the query id and question name the query.
+      linkId: (ex) => `${ex.query.id} ${ex.query.questions[0]?.name ?? ''} ${ex.query.questions[0]?.type ?? 0}`,
+    },
+    redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId },
+    http2: {
+      toSpan: (ex, resource, ids) => http2ExchangeToSpan(ex, resource, ids, http),
+      toMetrics: (ex, resource) => http2ExchangeToMetrics(ex, resource, http),
+      linkId: http2LinkId,
+    },
+    mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId },
+    postgresql: { toSpan: postgresExchangeToSpan, toMetrics: postgresExchangeToMetrics, linkId: postgresLinkId },
+  };
+  return <E extends Exchange>(ex: E) => table[ex.protocol] as unknown as ExchangeConventions<E>;
 }
+
+/** The defaults: no header captured, no routes, the built-in secret names. */
+export const conventionsFor: ConventionsFor = createConventions();

@@ -70,25 +70,6 @@ function splitPathQuery(s: string): ParsedTarget {
   return query === '' ? { path: noFragment.slice(0, q) } : { path: noFragment.slice(0, q), query };
 }
 
-// Query parameters that carry credentials: their values are replaced, as the semantic conventions
-// ask for url.query and url.full.
-const SENSITIVE_QUERY_KEYS = new Set(['awsaccesskeyid', 'signature', 'sig', 'x-goog-signature', 'x-amz-signature',
-  'x-amz-credential', 'x-amz-security-token', 'access_token', 'api_key', 'apikey', 'token', 'password']);
-
-export function redactQuery(query: string): string {
-  return query.split('&').map((pair) => {
-    const eq = pair.indexOf('=');
-    if (eq < 0) return pair;
-    let key = pair.slice(0, eq);
-    try {
-      key = decodeURIComponent(key);
-    } catch {
-      // keep the raw key
-    }
-    return SENSITIVE_QUERY_KEYS.has(key.toLowerCase()) ? `${pair.slice(0, eq)}=REDACTED` : pair;
-  }).join('&');
-}
-
 /** scheme://host[:port]/path[?query], IPv6 bracketed, the scheme's default port left out. */
 export function buildUrl(scheme: string, hp: HostPort, path: string | undefined, query: string | undefined): string {
   const host = isIP(hp.host) === 6 ? `[${hp.host}]` : hp.host;

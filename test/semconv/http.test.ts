@@ -6,6 +6,8 @@ import type { ResourceRecord } from '../../src/model/span.js';
 import { capturedHeaderAttributes, isSensitiveHeader } from '../../src/semconv/headers.js';
 import { HTTP_CLIENT_DURATION, HTTP_SERVER_DURATION, RESPONSE_MISSING, httpExchangeToMetrics, httpExchangeToSpan } from '../../src/semconv/http.js';
 import { type IdSource, RandomIdSource } from '../../src/semconv/ids.js';
+import { redaction } from '../../src/semconv/redaction.js';
+import { routeTable, routeTemplateProblem } from '../../src/semconv/routes.js';
 
 const resource: ResourceRecord = { key: 'pid:42:1', attributes: { 'service.name': 'shop', 'process.pid': 42 } };
 const T0 = 1_700_000_000_123_456_789n;
@@ -166,12 +168,31 @@ t.test('methods: known ones as sent, others as _OTHER with the original', async 
   }
 });
 
-t.test('route: appended to a server span name only when given', async (t) => {
-  const s = httpExchangeToSpan(exchange(), resource, fixedIds(), { route: '/api/items' });
+t.test('route: from the configured templates, appended to a server span name only', async (t) => {
+  const routes = routeTable(['/api/items']);
+  const s = httpExchangeToSpan(exchange(), resource, fixedIds(), { routes });
   t.equal(s.name, 'GET /api/items');
   t.equal(s.attributes['http.route'], '/api/items');
-  const c = httpExchangeToSpan(exchange({ role: 'client' }), resource, fixedIds(), { route: '/api/items' });
+  const c = httpExchangeToSpan(exchange({ role: 'client' }), resource, fixedIds(), { routes });
   t.equal(c.name, 'GET');
+  t.notOk('http.route' in c.attributes, 'a client does not know the server\'s routes');
+  const table = routeTable(['/users/{id}/orders/:order', '/users/{id}', '/static/*', '/users/me']);
+  const cases: Array<[string, string | undefined]> = [
+    ['/users/42', '/users/{id}'], ['/users/me', '/users/{id}'], ['/users/42/orders/7?x=1', '/users/{id}/orders/:order'],
+    ['/users/', undefined], ['/users/42/', undefined], ['/static/css/site.css', '/static/*'], ['/static', undefined], ['/other', undefined],
+  ];
+  for (const [target, route] of cases) {
+    const span = httpExchangeToSpan(exchange({ target }), resource, fixedIds(), { routes: table });
+    t.equal(span.attributes['http.route'], route, `${target}: ${route ?? 'no route'}`);
+    t.equal(span.name, route === undefined ? 'GET' : `GET ${route}`);
+    t.equal(httpExchangeToMetrics(exchange({ target }), resource, { routes: table })[0]?.attributes['http.route'], route, `${target}: the metric too`);
+  }
+  t.equal(routeTemplateProblem('/users/{id}'), null);
+  t.equal(routeTemplateProblem('/a/*'), null);
+  t.match(routeTemplateProblem('users'), /starts with "\/"/);
+  t.match(routeTemplateProblem('/a/*/b'), /last segment/);
+  t.match(routeTemplateProblem('/a/x{id}'), /not a parameter/);
+  t.match(routeTemplateProblem('/a?b=1'), /no query/);
 });
 
 t.test('HTTP/1.0, unix sockets, unknown role', async (t) => {
@@ -269,6 +290,24 @@ t.test('redaction: no credential header value appears anywhere', async (t) => {
   }
   for (const h of ['content-type', 'accept', 'user-agent', 'host']) t.notOk(isSensitiveHeader(h), `${h} is not`);
   t.same(capturedHeaderAttributes([['accept', 'a'], ['accept', 'b']], ['accept'], 'http.request.header.'), { 'http.request.header.accept': ['a', 'b'] });
+});
+
+t.test('query redaction: url.query and url.full, by pattern and by the configured names', async (t) => {
+  const target = '/cb?code=c0de&state=s&client_secret=cs&email=a%40b.c&page=2&X-Goog-Credential=gc';
+  const server = httpExchangeToSpan(exchange({ target }), resource, fixedIds());
+  t.equal(server.attributes['url.query'], 'code=REDACTED&state=s&client_secret=REDACTED&email=a%40b.c&page=2&X-Goog-Credential=REDACTED');
+  const rules = redaction({ queryParams: ['email'], headers: ['x-tenant'] });
+  const configured = httpExchangeToSpan(exchange({ target }), resource, fixedIds(), { redaction: rules });
+  t.equal(configured.attributes['url.query'], 'code=REDACTED&state=s&client_secret=REDACTED&email=REDACTED&page=2&X-Goog-Credential=REDACTED');
+  const client = httpExchangeToSpan(exchange({ role: 'client', target, headers: [['host', 'id.example']] }), resource, fixedIds(), { redaction: rules });
+  t.equal(client.attributes['url.full'], 'http://id.example/cb?code=REDACTED&state=s&client_secret=REDACTED&email=REDACTED&page=2&X-Goog-Credential=REDACTED');
+  const json = JSON.stringify([server, configured, client], (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  for (const secret of ['c0de', '=cs&', '=gc']) t.notOk(json.includes(secret), `${secret} never leaves`);
+  // Configured header names are redacted in captured headers too.
+  const captured = httpExchangeToSpan(exchange({ headers: [['host', 'h'], ['x-tenant', 'acme'], ['x-trace-note', 'n']] }), resource, fixedIds(), {
+    redaction: rules, captureRequestHeaders: ['x-tenant', 'x-trace-note'],
+  });
+  t.same([captured.attributes['http.request.header.x-tenant'], captured.attributes['http.request.header.x-trace-note']], [['REDACTED'], ['n']]);
 });
 
 t.test('metrics: one duration point with bounded attributes', async (t) => {

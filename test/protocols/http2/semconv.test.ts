@@ -6,7 +6,9 @@ import type { Http2Exchange } from '../../../src/model/http2.js';
 import type { ResourceRecord } from '../../../src/model/span.js';
 import { grpcMethodName, grpcStatusName } from '../../../src/semconv/grpc.js';
 import { http2ExchangeToMetrics, http2ExchangeToSpan, http2LinkId } from '../../../src/semconv/http2.js';
-import { conventionsFor } from '../../../src/semconv/registry.js';
+import { redaction } from '../../../src/semconv/redaction.js';
+import { conventionsFor, createConventions } from '../../../src/semconv/registry.js';
+import { routeTable } from '../../../src/semconv/routes.js';
 import type { IdSource } from '../../../src/semconv/ids.js';
 import { CLIENT_CONN, HpackEncoder, PREFACE, SERVER_CONN, type Step, data, grpcMessage, headers, runSession, settings } from './builder.js';
 
@@ -139,6 +141,41 @@ t.test('plain HTTP/2 streams are HTTP spans with network.protocol.version 2', as
   t.equal(m?.name, 'http.server.request.duration');
   t.equal(m?.attributes['network.protocol.version'], '2');
   t.equal(http2LinkId(client), http2LinkId(server));
+});
+
+t.test('what leaves of gRPC: grpc-message with its quoted values redacted, a :path query without its secrets', async (t) => {
+  const { client, server } = both(call('/lantern.test.Users/Get', [['grpc-status', '5'], ['grpc-message', 'user "bob@example.com" not found, token \'tk-123\' unknown']]));
+  t.same(http2ExchangeToSpan(client, resource, ids).status, { code: 'error', message: 'user "?" not found, token \'?\' unknown' });
+  t.same(http2ExchangeToSpan(server, resource, ids).status, { code: 'unset' });
+  const odd = both(call('/not/grpc?access_token=t0k&x=1', [['grpc-status', '12']])).client;
+  const span = http2ExchangeToSpan(odd, resource, ids, { redaction: redaction({ queryParams: ['x'] }) });
+  t.equal(span.attributes['rpc.method_original'], '/not/grpc?access_token=REDACTED&x=REDACTED');
+  t.equal(http2ExchangeToSpan(odd, resource, ids).attributes['rpc.method_original'], '/not/grpc?access_token=REDACTED&x=1');
+});
+
+t.test('plain HTTP/2 streams take the configured conventions: header capture, routes, redaction', async (t) => {
+  const c = new HpackEncoder();
+  const s = new HpackEncoder();
+  const steps: Step[] = [
+    ['request', Buffer.concat([PREFACE, settings(), headers(1, c.encode([[':method', 'GET'], [':scheme', 'https'], [':path', '/users/7?api_key=k1&tab=2'],
+      [':authority', 'api:443'], ['authorization', 'Bearer b1'], ['x-tenant', 'acme'], ['accept', 'application/json']]), { end: true })])],
+    ['response', Buffer.concat([settings(), headers(1, s.encode([[':status', '200'], ['content-type', 'application/json'], ['set-cookie', 'sid=s1']])), data(1, '{}', { end: true })])],
+  ];
+  const { server } = both(steps);
+  const conventions = createConventions({
+    captureRequestHeaders: ['authorization', 'x-tenant', 'accept'], captureResponseHeaders: ['content-type', 'set-cookie'],
+    routes: routeTable(['/users/{id}']), redaction: redaction({ headers: ['x-tenant'] }),
+  });
+  const span = conventions(server).toSpan(server, resource, ids);
+  t.equal(span.name, 'GET /users/{id}');
+  t.match(span.attributes, {
+    'http.route': '/users/{id}', 'url.query': 'api_key=REDACTED&tab=2', 'url.scheme': 'https',
+    'http.request.header.authorization': ['REDACTED'], 'http.request.header.x-tenant': ['REDACTED'], 'http.request.header.accept': ['application/json'],
+    'http.response.header.content-type': ['application/json'], 'http.response.header.set-cookie': ['REDACTED'],
+  });
+  t.equal(conventions(server).toMetrics(server, resource)[0]?.attributes['http.route'], '/users/{id}');
+  const json = JSON.stringify(span, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  for (const secret of ['k1', 'b1', 'acme', 's1']) t.notOk(json.includes(secret), `${secret} stays on the host`);
 });
 
 t.test('a lost :status is left out, not reported as status 0 or an error', async (t) => {

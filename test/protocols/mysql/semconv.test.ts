@@ -3,7 +3,8 @@ import t from 'tap';
 import type { MysqlExchange } from '../../../src/model/mysql.js';
 import type { ResourceRecord } from '../../../src/model/span.js';
 import { conventionsFor } from '../../../src/semconv/registry.js';
-import { DB_CLIENT_DURATION, mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId, redactQuoted } from '../../../src/semconv/mysql.js';
+import { DB_CLIENT_DURATION, mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from '../../../src/semconv/mysql.js';
+import { redactQuoted } from '../../../src/semconv/redaction.js';
 import { CLIENT_CONN, SERVER_CONN } from './harness.js';
 
 const resource: ResourceRecord = { key: 'pid:1', attributes: { 'service.name': 'shop' } };
