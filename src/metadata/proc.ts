@@ -60,50 +60,6 @@ export function serviceNameFromEnv(env: Map<string, string>): string | null {
   return null;
 }
 
-const SECRET_FLAG = /pass(word|wd)?|secret|token|api[-_]?key|auth|credential|private[-_]?key/i;
-export const REDACTED = 'REDACTED';
-
-/**
- * Command lines often carry secrets (`--password=x`, `--token x`, `postgres://u:pw@h/db`): they
- * stay on the host. Flags whose name suggests a secret lose their value; URLs lose their password.
- */
-/** Short flags that take a password in the command lines of common clients. */
-const PASSWORD_SHORT_FLAGS: Record<string, string> = {
-  'redis-cli': '-a', 'redis-benchmark': '-a', 'valkey-cli': '-a', 'keydb-cli': '-a',
-  mysql: '-p', mariadb: '-p', mysqldump: '-p', 'mariadb-dump': '-p', mysqladmin: '-p', 'mariadb-admin': '-p',
-};
-
-export function redactArgs(args: string[]): string[] {
-  const out: string[] = [];
-  let redactNext = false;
-  const program = (args[0] ?? '').split('/').pop() ?? '';
-  const short = PASSWORD_SHORT_FLAGS[program];
-  for (const [i, arg] of args.entries()) {
-    if (i > 0 && short !== undefined && arg.startsWith(short)) {
-      // "-a pw" (value next) or "-ppw" (value attached; mysql's -p alone prompts, so nothing follows)
-      if (arg === short) redactNext = short === '-a';
-      out.push(arg === short ? arg : `${short}${REDACTED}`);
-      continue;
-    }
-    if (redactNext) {
-      out.push(REDACTED);
-      redactNext = false;
-      continue;
-    }
-    const flag = /^(--?[A-Za-z0-9][A-Za-z0-9_.-]*)(=(.*))?$/.exec(arg);
-    if (flag !== null && SECRET_FLAG.test(flag[1] ?? '')) {
-      if (flag[2] !== undefined) out.push(`${flag[1]}=${REDACTED}`);
-      else {
-        out.push(arg);
-        redactNext = true;
-      }
-      continue;
-    }
-    out.push(arg.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]*@/gi, `$1:${REDACTED}@`));
-  }
-  return out;
-}
-
 /** One line of /proc/<pid>/maps. */
 export interface MemoryMapping {
   start: bigint;

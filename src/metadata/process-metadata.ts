@@ -4,7 +4,9 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ProcessEvent } from '../model/process.js';
 import type { Attributes, ResourceRecord } from '../model/span.js';
-import { containerIdFromCgroup, parseCmdline, parseEnviron, redactArgs, serviceNameFromEnv, startTimeFromStat } from './proc.js';
+import type { Redaction } from '../semconv/redaction.js';
+import { redactArgs } from './command-line.js';
+import { containerIdFromCgroup, parseCmdline, parseEnviron, serviceNameFromEnv, startTimeFromStat } from './proc.js';
 
 function read(path: string): string | null {
   try {
@@ -19,6 +21,8 @@ export interface ProcessMetadataOptions {
   base: Attributes;
   maxEntries?: number;
   procRoot?: string;
+  /** Which query parameters of URLs in command lines are secrets (default: the built-in names). */
+  redaction?: Redaction;
 }
 
 export class ProcessMetadata {
@@ -93,7 +97,7 @@ export class ProcessMetadata {
       'process.executable.name': exeName,
     };
     if (exePath !== null) attributes['process.executable.path'] = exePath;
-    if (args.length > 0) attributes['process.command_args'] = redactArgs(args);
+    if (args.length > 0) attributes['process.command_args'] = redactArgs(args, this.opts.redaction);
     if (container !== null) attributes['container.id'] = container;
     return { key: `${pid}:${start ?? '?'}`, attributes };
   }
