@@ -12,9 +12,11 @@ t.test('a count of this process\'s own syscalls matches what it did', async (t) 
   const { s, status: status } = await runningScript(t, { name: 'getppid', params: { 1: PID },
     source: 'tracepoint:syscalls:sys_enter_getppid /pid == $1/ { @calls[pid, comm] = count(); }' });
   t.ok((status.probes ?? 0) >= 1);
+  t.equal(s.scripts.stats().bpf_attachments, status.probes, 'its probes count as BPF attachments while it runs');
   // libuv's uv_os_getppid makes the syscall on every read of process.ppid.
   for (let i = 0; i < 137; i++) void process.ppid;
   await s.scripts.stop('getppid');
+  t.equal(s.scripts.stats().bpf_attachments, 0, 'none once it stopped');
   const series = s.scripts.metricSeries(BigInt(Date.now()) * 1_000_000n).filter((x) => x.name === 'bpftrace.getppid.calls');
   t.equal(series.length, 1);
   t.same(series[0]?.attributes, { pid: process.pid, comm: 'node' });
