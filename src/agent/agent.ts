@@ -31,6 +31,8 @@ import { SpanShedder } from './span-shedder.js';
 import { SpanTagIndex } from './span-tags.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
+import { conventionOptions, redactionOf } from './conventions.js';
+import { createConventions } from '../semconv/registry.js';
 import { ownProcessFigures } from './own-process.js';
 
 export interface AgentSummary {
@@ -95,7 +97,9 @@ export class Agent {
     private readonly log: Logger,
   ) {
     const base = baseAttributes(config);
-    this.#metadata = new ProcessMetadata({ base });
+    // The configuration's secret names apply to command lines and spans alike.
+    const redaction = redactionOf(config);
+    this.#metadata = new ProcessMetadata({ base, redaction });
     if (config.otlp.file !== undefined) this.#file = new OtlpFileWriter(config.otlp.file);
     // ProcessMetadata already puts the base attributes on every resource.
     this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {} });
@@ -120,7 +124,7 @@ export class Agent {
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
     this.#pipeline = new ExchangePipeline({
-      metadata: this.#metadata, sinks, shedder: this.#shedder,
+      metadata: this.#metadata, sinks, shedder: this.#shedder, conventions: createConventions(conventionOptions(config, redaction)),
       onSpan: (ex, span) => {
         this.#view.addSpan(span);
         if (profiling || (tagging && this.#dynlog?.probing === true)) this.#spanTags.note(ex, span);

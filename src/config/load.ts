@@ -8,6 +8,7 @@ import {
   type AgentConfig, COLLECTOR_NAMES, type CollectorName, OTLP_PROTOCOLS, type OtlpSignalConfig, defaultConfig,
 } from './schema.js';
 import { applyBpftraceFile } from './bpftrace.js';
+import { applyHttpFile, applyRedactionFile } from './http.js';
 import { applyProfilerFile } from './profiler.js';
 import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
 
@@ -81,7 +82,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -125,6 +126,8 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyFileServer(c, mapping(d, 'server', path, problems), path, problems);
   applyProfilerFile(c.profiler, mapping(d, 'profiler', path, problems), path, problems);
   applyBpftraceFile(c.bpftrace, mapping(d, 'bpftrace', path, problems), path, problems);
+  applyHttpFile(c.http, mapping(d, 'http', path, problems), path, problems);
+  applyRedactionFile(c.redaction, mapping(d, 'redaction', path, problems), path, problems);
   if (d.probes_dir !== undefined) setProbesDir(c, d.probes_dir, path, 'probes_dir', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {

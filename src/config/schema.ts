@@ -34,6 +34,26 @@ export interface ServerConfig {
   token?: string;
 }
 
+/** What HTTP spans carry beyond the defaults (semconv/http.ts). */
+export interface HttpConfig {
+  /** Request headers exported as http.request.header.<name> (credentials still REDACTED). */
+  captureRequestHeaders: string[];
+  /** Response headers exported as http.response.header.<name> (credentials still REDACTED). */
+  captureResponseHeaders: string[];
+  /** client.address from Forwarded / X-Forwarded-For on server spans, else the socket's peer. */
+  trustForwardedFor: boolean;
+  /** Route templates ("/users/{id}", "/static/*") giving server spans their http.route. */
+  routes: string[];
+}
+
+/** Names whose values stay on the host, beside the built-in patterns (semconv/redaction.ts). */
+export interface RedactionConfig {
+  /** Query parameters (url.query, url.full, URLs in command lines). */
+  queryParams: string[];
+  /** Headers: REDACTED when captured, in command-line header arguments too. */
+  headers: string[];
+}
+
 export interface PyroscopeConfig {
   /** Base URL of Pyroscope (profiles are POSTed to <url>/ingest). */
   url: string;
@@ -79,6 +99,8 @@ export interface AgentConfig {
   profiler: ProfilerConfig;
   spans: SpanExportConfig;
   bpftrace: BpftraceConfig;
+  http: HttpConfig;
+  redaction: RedactionConfig;
   /**
    * Probes from files, followed while the agent runs (a ConfigMap mount): NAME.bt are bpftrace
    * scripts, NAME.yaml function probes (dynamic logging).
@@ -107,6 +129,8 @@ export function defaultConfig(): AgentConfig {
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0 },
     bpftrace: defaultBpftraceConfig(),
+    http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [] },
+    redaction: { queryParams: [], headers: [] },
   };
 }
 

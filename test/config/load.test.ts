@@ -6,6 +6,11 @@ import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import { isLocalMode } from '../../src/config/schema.js';
 import { parseKeyValueList } from '../../src/config/validate.js';
+import { conventionOptions, redactionOf } from '../../src/agent/conventions.js';
+import { redactArgs } from '../../src/metadata/command-line.js';
+import type { HttpExchange } from '../../src/model/http.js';
+import { randomIds } from '../../src/semconv/ids.js';
+import { createConventions } from '../../src/semconv/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lantern-config-'));
 function yamlFile(text: string): string {
@@ -127,4 +132,77 @@ t.test('bpftrace and the probes directory: defaults, the YAML, --probes-dir over
   t.match(err.message, `${bad}: bpftrace.max_scripts:`);
   t.match(err.message, `${bad}: probes_dir: expected a directory path`);
   t.match(err.message, `${bad}: bpftrace.scripts: unknown setting`);
+});
+
+t.test('http and redaction: defaults, the YAML, problems named; the agent\'s conventions follow them', async (t) => {
+  const d = loadConfig({}, {});
+  t.same(d.http, { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [] });
+  t.same(d.redaction, { queryParams: [], headers: [] });
+  const file = yamlFile([
+    'http:',
+    '  capture_request_headers: [X-Request-Id, Authorization, x-tenant, x-request-id]',
+    '  capture_response_headers: [content-type]',
+    '  trust_forwarded_for: false',
+    '  routes: ["/users/{id}", "/static/*"]',
+    'redaction:',
+    '  query_params: [email]',
+    '  headers: [X-Tenant]',
+    '',
+  ].join('\n'));
+  const c = loadConfig({ config: file }, {});
+  t.same(c.http, {
+    captureRequestHeaders: ['x-request-id', 'authorization', 'x-tenant'], captureResponseHeaders: ['content-type'], trustForwardedFor: false,
+    routes: ['/users/{id}', '/static/*'],
+  });
+  t.same(c.redaction, { queryParams: ['email'], headers: ['x-tenant'] });
+
+  // What the agent builds from it: a server span with captured headers, the route, the configured redaction.
+  const conventions = createConventions(conventionOptions(c));
+  const ex: HttpExchange = {
+    protocol: 'http1', ordinal: 0,
+    connection: { pid: 1, fd: 3, generation: 1, role: 'server', family: 'ipv4', transport: 'tcp', local: { address: '10.0.0.1', port: 80 }, remote: { address: '10.0.0.9', port: 5000 } },
+    request: {
+      kind: 'request', method: 'GET', target: '/users/42?email=a%40b.c&token=t0k&tab=1', version: '1.1', bodySize: 0, bodyPrefix: new Uint8Array(), startNs: 1n, endNs: 2n,
+      headers: [['host', 'shop'], ['x-request-id', 'r-1'], ['authorization', 'Bearer b34r3r'], ['x-tenant', 'acme'], ['x-forwarded-for', '203.0.113.7']],
+    },
+    response: {
+      kind: 'response', statusCode: 200, reason: 'OK', version: '1.1', headers: [['content-type', 'text/html']], bodySize: 0, bodyPrefix: new Uint8Array(),
+      startNs: 3n, endNs: 4n, interim: false, endedByClose: false,
+    },
+  };
+  const span = conventions(ex).toSpan(ex, { key: 'r', attributes: {} }, randomIds);
+  t.equal(span.name, 'GET /users/{id}');
+  t.match(span.attributes, {
+    'http.route': '/users/{id}', 'url.query': 'email=REDACTED&token=REDACTED&tab=1', 'client.address': '10.0.0.9',
+    'http.request.header.x-request-id': ['r-1'], 'http.request.header.authorization': ['REDACTED'], 'http.request.header.x-tenant': ['REDACTED'],
+    'http.response.header.content-type': ['text/html'],
+  });
+  t.equal(conventions(ex).toMetrics(ex, { key: 'r', attributes: {} })[0]?.attributes['http.route'], '/users/{id}');
+  t.equal(createConventions(conventionOptions(d))(ex).toSpan(ex, { key: 'r', attributes: {} }, randomIds).attributes['client.address'], '203.0.113.7',
+    'by default the forwarded address');
+  t.same(redactArgs(['curl', '-H', 'X-Tenant: acme', 'https://x/?email=a@b.c'], redactionOf(c)), ['curl', '-H', 'X-Tenant: REDACTED', 'https://x/?email=REDACTED'],
+    'command lines too');
+
+  const bad = yamlFile([
+    'http:',
+    '  capture_request_headers: [ok, "bad header", 7]',
+    '  capture_response_headers: content-type',
+    '  trust_forwarded_for: maybe',
+    '  routes: [users, "/a/*/b", "/x/{id"]',
+    '  route: /x',
+    'redaction:',
+    '  query_params: ["a=b", ""]',
+    '  headers: ["x:y"]',
+    '  cookies: []',
+    '',
+  ].join('\n'));
+  const err = t.throws(() => loadConfig({ config: bad }, {})) as Error;
+  for (const m of [
+    'http.capture_request_headers[1]: expected a header name', 'http.capture_request_headers[2]: expected a string, got 7',
+    'http.capture_response_headers: expected a list', 'http.trust_forwarded_for: expected true or false, got "maybe"',
+    'http.routes[0]: "users": a route starts with "/"', 'http.routes[1]: "/a/*/b": "*" matches the rest of the path', 'http.routes[2]: "/x/{id": "{id" is not a parameter',
+    'http.route: unknown setting (known: capture_request_headers, capture_response_headers, trust_forwarded_for, routes)',
+    'redaction.query_params[0]: expected a query parameter name', 'redaction.query_params[1]: expected a query parameter name',
+    'redaction.headers[0]: expected a header name', 'redaction.cookies: unknown setting (known: query_params, headers)',
+  ]) t.match(err.message, `${bad}: ${m}`);
 });
