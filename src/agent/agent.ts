@@ -33,6 +33,7 @@ import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
 import { conventionOptions, redactionOf } from './conventions.js';
 import { createConventions } from '../semconv/registry.js';
+import { removeTokenFile, writeTokenFile } from '../server/token-file.js';
 import { ownProcessFigures } from './own-process.js';
 
 export interface AgentSummary {
@@ -186,6 +187,11 @@ export class Agent {
     return this.#server?.url ?? null;
   }
 
+  /** The control API's bearer token (in-process callers; others read server.token_file), null while it is not serving. */
+  get controlToken(): string | null {
+    return this.#server?.token ?? null;
+  }
+
   async start(): Promise<void> {
     const missing = this.config.collectors.filter((c) => !availableCollectors().includes(c));
     if (missing.length > 0) {
@@ -251,7 +257,18 @@ export class Agent {
       this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }),
         { profiles: this.#profileView, logs: this.#recentLogs, bpftrace: () => this.bpftraceScripts, dynlog: () => this.dynlog,
           prometheus: () => encodePrometheusText(selfMetricFamilies(flattenSummary(this.summary()))) });
-      this.log.info('local view and control API', { url: this.#server.url, token: this.#server.token });
+      // The token is never logged (logs are collected and shipped): clients read it from a file only root can.
+      const tokenFile = this.config.server.tokenFile;
+      if (tokenFile === undefined) this.log.info('local view and control API', { url: this.#server.url });
+      else {
+        try {
+          writeTokenFile(tokenFile, this.#server.token);
+          this.log.info('local view and control API', { url: this.#server.url, token_file: tokenFile });
+        } catch (e) {
+          this.log.warn('local view and control API: token file not written (set server.token_file, or server.token to know the token)',
+            { url: this.#server.url, token_file: tokenFile, error: (e as Error).message });
+        }
+      }
     } catch (e) {
       // The agent is useful without its API (a port clash must not stop tracing).
       this.log.warn('control API not started', { error: (e as Error).message });
@@ -281,6 +298,13 @@ export class Agent {
     await this.#exporter.shutdown();
     await this.#file?.close();
     await this.#server?.close();
+    if (this.#server !== null && this.config.server.tokenFile !== undefined) {
+      try {
+        removeTokenFile(this.config.server.tokenFile, this.#server.token);
+      } catch (e) {
+        this.log.warn('token file not removed', { token_file: this.config.server.tokenFile, error: (e as Error).message });
+      }
+    }
     this.#stopped = this.summary();
     if (isLocalMode(this.config)) this.#printSummary();
     return this.#stopped;

@@ -2,6 +2,7 @@
 // command-line flags (each later source overrides the earlier). Every problem is reported with the
 // source and setting that caused it.
 import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { LanternError } from '../errors.js';
 import {
@@ -188,6 +189,10 @@ function applyFileServer(c: AgentConfig, s: Record<string, unknown> | undefined,
   if (s.token !== undefined) {
     if (typeof s.token === 'string' && s.token.length >= 16) c.server.token = s.token;
     else problems.add(path, 'server.token', 'expected a string of at least 16 characters');
+  }
+  if (s.token_file !== undefined) {
+    if (typeof s.token_file === 'string' && isAbsolute(s.token_file) && !s.token_file.endsWith('/')) c.server.tokenFile = s.token_file;
+    else problems.add(path, 'server.token_file', `expected an absolute file path such as /run/lantern/token, got ${describe(s.token_file)}`);
   }
 }
 

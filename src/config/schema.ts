@@ -26,12 +26,20 @@ export interface OtlpConfig {
   file?: string;
 }
 
+/** Where `lantern run` writes the control API's token for clients (server.token_file). */
+export const DEFAULT_TOKEN_FILE = '/run/lantern/token';
+
 export interface ServerConfig {
   /** Loopback only: the control API is not for the network. */
   host: string;
   port: number;
-  /** Bearer token for the control API; generated at start when not given. */
+  /** Bearer token for the control API; generated at start when not given. Never logged. */
   token?: string;
+  /**
+   * Where the token is written for clients (root only, mode 0600), its path logged instead of it;
+   * unset: not written (one-shot commands, whose API is their own).
+   */
+  tokenFile?: string;
 }
 
 /** What HTTP spans carry beyond the defaults (semconv/http.ts). */
@@ -124,7 +132,7 @@ export function defaultConfig(): AgentConfig {
     otlp: { traces: signal(), metrics: { protocol: 'http/protobuf', headers: {} }, logs: signal(), timeoutMs: 10_000 },
     resourceAttributes: {},
     serviceName: 'lantern',
-    server: { host: '127.0.0.1', port: 4590 },
+    server: { host: '127.0.0.1', port: 4590, tokenFile: DEFAULT_TOKEN_FILE },
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0 },

@@ -64,10 +64,23 @@ t.test('lantern status against a running agent', async (t) => {
     const wrong = await runCli(['status', '--url', url, '--token', 'not-the-token'], { env: NO_TOKEN_ENV });
     t.equal(wrong.code, 1);
     t.equal(wrong.stdout, '');
-    t.match(wrong.stderr, `lantern status: the agent at ${url} refused the token: give the one it printed at start (or its server.token) with --token or $LANTERN_TOKEN [LANTERN_ERR_TOKEN]`);
-    const none = await runCli(['status', '--url', url], { env: NO_TOKEN_ENV });
+    t.match(wrong.stderr, `lantern status: the agent at ${url} refused the token: give the one in its token file (--token-file, default /run/lantern/token) or its server.token with --token or $LANTERN_TOKEN [LANTERN_ERR_TOKEN]`);
+    // No token file either (the host's /run/lantern/token may be another agent's).
+    const noFile = join(dir, 'no-such-token');
+    const none = await runCli(['status', '--url', url, '--token-file', noFile], { env: NO_TOKEN_ENV });
     t.equal(none.code, 1);
-    t.match(none.stderr, `the agent at ${url} wants its bearer token: give it with --token or $LANTERN_TOKEN`);
+    t.match(none.stderr, `the agent at ${url} wants its bearer token: no token file at ${noFile} (the agent's server.token_file: --token-file); or give it with --token or $LANTERN_TOKEN`);
+    const unreadable = await runCli(['status', '--url', url, '--token-file', dir], { env: NO_TOKEN_ENV });
+    t.equal(unreadable.code, 1);
+    t.match(unreadable.stderr, `cannot read the agent's token file ${dir}: EISDIR`);
+  });
+
+  t.test('the token from the file the agent wrote (as root reads it), never from its log', async (t) => {
+    if (agent.tokenFile === undefined) throw new Error('the test agent writes a token file');
+    t.notOk(agent.log.join('').includes(TOKEN), 'the agent did not log its token');
+    const r = await runCli(['status', '--url', url, '--token-file', agent.tokenFile, '--json'], { env: NO_TOKEN_ENV });
+    t.equal(r.code, 0, r.stderr);
+    t.ok((JSON.parse(r.stdout) as AgentSummary).collectors.sockets !== undefined);
   });
 
   t.test('something else at the address', async (t) => {

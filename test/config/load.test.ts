@@ -206,3 +206,12 @@ t.test('http and redaction: defaults, the YAML, problems named; the agent\'s con
     'redaction.headers[0]: expected a header name', 'redaction.cookies: unknown setting (known: query_params, headers)',
   ]) t.match(err.message, `${bad}: ${m}`);
 });
+
+t.test('server.token_file: /run/lantern/token by default, an absolute path when set', async (t) => {
+  t.equal(loadConfig({}, {}).server.tokenFile, '/run/lantern/token');
+  t.equal(loadConfig({ config: yamlFile('server:\n  token_file: /var/lib/lantern/token\n') }, {}).server.tokenFile, '/var/lib/lantern/token');
+  for (const v of ['token', '""', '/run/lantern/', '7']) {
+    const file = yamlFile(`server:\n  token_file: ${v}\n`);
+    t.throws(() => loadConfig({ config: file }, {}), { message: new RegExp(`server\\.token_file: expected an absolute file path such as /run/lantern/token`) }, v);
+  }
+});

@@ -36,9 +36,12 @@ t.test('function probes from a file and the API, calls at the Collector', async 
   t.same(dynlog.list().map((p) => p.name), ['greet'], 'the file\'s probe runs');
   t.match(agent.log.join('\n'), /function probe from the probes directory not started.*broken.*not a Go program/, 'a refused file is reported, the others run');
 
-  const api = /local view and control API.*url=(\S+).*token=(\S+)/.exec(agent.log.join('\n'));
+  const api = /local view and control API.*url=(\S+).*token_file=(\S+)/.exec(agent.log.join('\n'));
   t.ok(api, 'the control API is up');
-  const [url, token] = [api?.[1] as string, api?.[2] as string];
+  // The token is in the file the log names (as `lantern status` reads it), never in the log.
+  const [url, token] = [api?.[1] as string, readFileSync(api?.[2] as string, 'utf8').trim()];
+  t.equal(token, agent.agent.controlToken);
+  t.notOk(agent.log.join('\n').includes(token), 'the token is not logged');
   const post = (body: unknown, auth = true): Promise<Response> => fetch(`${url}/api/dynlog/probes`, {
     method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body),
   });

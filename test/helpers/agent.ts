@@ -1,7 +1,11 @@
 // Runs the real agent in the test process, scoped to this process's children (and any pids given),
 // and collects the spans it produces.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, type AgentSummary } from '../../src/agent/agent.js';
 import { loadConfig } from '../../src/config/load.js';
+import { DEFAULT_TOKEN_FILE } from '../../src/config/schema.js';
 import { Logger } from '../../src/log.js';
 import type { HistogramPoint, SpanRecord } from '../../src/model/span.js';
 
@@ -10,6 +14,8 @@ export interface TestAgent {
   spans: SpanRecord[];
   histograms: HistogramPoint[];
   log: string[];
+  /** Where this agent wrote its control API token (a private file unless the configuration names one). */
+  tokenFile: string | undefined;
   /** Waits until `count` spans match (or `ms` pass) and returns the matching ones. */
   waitForSpans(match: (s: SpanRecord) => boolean, count: number, ms?: number): Promise<SpanRecord[]>;
   stop(): Promise<AgentSummary>;
@@ -34,6 +40,12 @@ export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestA
     otlpFile: opts.otlpFile,
     config: opts.configFile,
   }, opts.env ?? {});
+  // Tests run side by side: each agent gets its own token file, not the host's /run/lantern/token.
+  let tokenDir: string | undefined;
+  if (config.server.tokenFile === DEFAULT_TOKEN_FILE) {
+    tokenDir = mkdtempSync(join(tmpdir(), 'lantern-token-'));
+    config.server.tokenFile = join(tokenDir, 'token');
+  }
   const agent = new Agent(config, new Logger((process.env.DBG ? 'debug' : 'info'), false, { write: (l: string) => log.push(l) }));
   const spans: SpanRecord[] = [];
   const histograms: HistogramPoint[] = [];
@@ -44,12 +56,17 @@ export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestA
     spans,
     histograms,
     log,
+    tokenFile: config.server.tokenFile,
     async waitForSpans(match, count, ms = 10_000) {
       const until = Date.now() + ms;
       while (spans.filter(match).length < count && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
       return spans.filter(match);
     },
-    stop: () => agent.stop(),
+    async stop() {
+      const summary = await agent.stop();
+      if (tokenDir !== undefined) rmSync(tokenDir, { recursive: true, force: true });
+      return summary;
+    },
   };
 }
 

@@ -63,6 +63,8 @@ export const bpftraceCommand: Command = {
       config: values.config, duration: values.duration, otlpEndpoint: values['otlp-endpoint'], otlpFile: values['otlp-file'],
       collectors: 'bpftrace', logLevel: values['log-level'] ?? 'warn', port: '0',
     });
+    // This command's control API is its own: it must not replace a running agent's token file.
+    delete config.server.tokenFile;
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);
     agent.onLog((r) => console.log(values.json === true ? JSON.stringify({ ...r, timeUnixNano: String(r.timeUnixNano), observedTimeUnixNano: String(r.observedTimeUnixNano) }) : String(r.body ?? '')));

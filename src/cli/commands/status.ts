@@ -2,14 +2,16 @@
 // agent's summary()): per collector events in, losses, errors and BPF programs attached; the span
 // pipeline; each export destination's queue; the agent's process. --json prints them as served.
 import type { AgentSummary } from '../../agent/agent.js';
+import { DEFAULT_TOKEN_FILE } from '../../config/schema.js';
 import { LanternError } from '../../errors.js';
 import { isLevel } from '../../export/prometheus-self-metrics.js';
+import { readTokenFile } from '../../server/token-file.js';
 import { type Command, parseOptions } from '../command.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:4590';
 const TIMEOUT_MS = 5000;
 
-const HELP = `Usage: lantern status [--url URL] [--token TOKEN] [--json]
+const HELP = `Usage: lantern status [--url URL] [--token TOKEN | --token-file FILE] [--json]
 
 Asks a running agent (lantern run) for its own figures and prints them: per collector the events
 in, losses, errors and BPF programs attached; the span pipeline; each export destination's queue;
@@ -17,8 +19,10 @@ the agent's CPU time and memory. The same figures are served to Prometheus at /m
 
 Options:
   --url URL      the agent's control API (default ${DEFAULT_URL})
-  --token TOKEN  its bearer token (default: $LANTERN_TOKEN), printed by the agent at start or set
-                 as server.token in its configuration
+  --token TOKEN  its bearer token (default: $LANTERN_TOKEN, else the token file)
+  --token-file FILE
+                 the file the agent wrote its token to, readable by root only (default
+                 ${DEFAULT_TOKEN_FILE}, the agent's server.token_file)
   --json         the figures as JSON, as the control API serves them (/api/stats)
   -h, --help     this help
 
@@ -38,6 +42,7 @@ export const statusCommand: Command = {
     const { values } = parseOptions('status', argv, {
       url: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
@@ -46,7 +51,9 @@ export const statusCommand: Command = {
       return 0;
     }
     const base = controlUrl(values.url ?? DEFAULT_URL);
-    const stats = await fetchStats(base, values.token ?? process.env.LANTERN_TOKEN);
+    const tokenFile = values['token-file'] ?? DEFAULT_TOKEN_FILE;
+    const given = values.token ?? process.env.LANTERN_TOKEN;
+    const stats = await fetchStats(base, given !== undefined && given !== '' ? given : tokenFromFile(tokenFile), tokenFile);
     console.log(values.json === true ? JSON.stringify(stats, null, 2) : renderStatus(stats, base, Date.now()));
     return 0;
   },
@@ -63,7 +70,16 @@ function controlUrl(text: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-async function fetchStats(base: string, token: string | undefined): Promise<AgentSummary> {
+/** The agent's token file: none when it does not exist; a file there that cannot be read is an error. */
+function tokenFromFile(path: string): string | undefined {
+  try {
+    return readTokenFile(path);
+  } catch (e) {
+    throw new LanternError('LANTERN_ERR_TOKEN', `cannot read the agent's token file ${path}: ${(e as Error).message} (it is root's only: run as root, or give the token with --token or $LANTERN_TOKEN)`, { cause: e });
+  }
+}
+
+async function fetchStats(base: string, token: string | undefined, tokenFile: string): Promise<AgentSummary> {
   let res: Response;
   try {
     res = await fetch(`${base}/api/stats`, {
@@ -77,8 +93,8 @@ async function fetchStats(base: string, token: string | undefined): Promise<Agen
   }
   if (res.status === 401) {
     throw new LanternError('LANTERN_ERR_TOKEN', token === undefined || token === ''
-      ? `the agent at ${base} wants its bearer token: give it with --token or $LANTERN_TOKEN (the agent prints it at start)`
-      : `the agent at ${base} refused the token: give the one it printed at start (or its server.token) with --token or $LANTERN_TOKEN`);
+      ? `the agent at ${base} wants its bearer token: no token file at ${tokenFile} (the agent's server.token_file: --token-file); or give it with --token or $LANTERN_TOKEN`
+      : `the agent at ${base} refused the token: give the one in its token file (--token-file, default ${DEFAULT_TOKEN_FILE}) or its server.token with --token or $LANTERN_TOKEN`);
   }
   const body = await res.text();
   let stats: unknown;

@@ -62,6 +62,8 @@ export const traceFuncCommand: Command = {
       duration: values.duration, otlpEndpoint: values['otlp-endpoint'], otlpFile: values['otlp-file'], collectors: 'dynlog',
       logLevel: values['log-level'] ?? 'warn', port: '0', ...(pid !== undefined ? { pids: [String(pid)] } : {}),
     });
+    // This command's control API is its own: it must not replace a running agent's token file.
+    delete config.server.tokenFile;
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);
     agent.onLog((r) => console.log(values.json === true ? JSON.stringify({ ...r, timeUnixNano: String(r.timeUnixNano), observedTimeUnixNano: String(r.observedTimeUnixNano) }) : String(r.body ?? '')));
