@@ -1,4 +1,6 @@
 // Pure parsers for /proc/<pid>/* files.
+import { parseCgroup } from './cgroup.js';
+import { identityFromStat } from './process-identity.js';
 
 /** NUL-separated KEY=VALUE pairs of /proc/<pid>/environ. */
 export function parseEnviron(text: string): Map<string, string> {
@@ -18,27 +20,14 @@ export function parseCmdline(text: string): string[] {
   return args;
 }
 
-/**
- * The container id in /proc/<pid>/cgroup: the 64-hex-digit id that docker, containerd, CRI-O and
- * podman put in the cgroup path (".../docker-<id>.scope", ".../cri-containerd-<id>.scope",
- * "/docker/<id>", ".../crio-<id>.scope", ".../libpod-<id>.scope").
- */
+/** The container id in /proc/<pid>/cgroup (cgroup.ts says which runtimes, and how). */
 export function containerIdFromCgroup(text: string): string | null {
-  for (const line of text.split('\n')) {
-    const path = line.slice(line.lastIndexOf(':') + 1);
-    const m = /([0-9a-f]{64})(?:\.scope)?(?:\/|$)/.exec(path);
-    if (m?.[1] !== undefined) return m[1];
-  }
-  return null;
+  return parseCgroup(text)?.id ?? null;
 }
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks); the comm field may contain spaces and ')'. */
 export function startTimeFromStat(text: string): string | null {
-  const end = text.lastIndexOf(')');
-  if (end < 0) return null;
-  const fields = text.slice(end + 2).split(' ');
-  // fields[0] is field 3 (state); start time is field 22.
-  return fields[19] ?? null;
+  return identityFromStat(text)?.start ?? null;
 }
 
 /** service.name from OTEL_SERVICE_NAME, else from service.name in OTEL_RESOURCE_ATTRIBUTES. */

@@ -36,7 +36,7 @@ t.test('a live process: this one', async (t) => {
   t.equal(r.attributes['process.executable.name'], 'node');
   t.equal(r.attributes['service.name'], process.env.OTEL_SERVICE_NAME ?? 'node');
   t.ok(Array.isArray(r.attributes['process.command_args']));
-  t.match(r.key, new RegExp(`^${process.pid}:\\d+$`));
+  t.match(r.key, new RegExp(`^${process.pid}:\\d+:[0-9a-f]{12}$`), 'pid, start time, digest of the attributes');
   t.equal(md.resource(process.pid), r, 'cached');
   const gone = md.resource(4_194_000);
   t.equal(gone.attributes['service.name'], 'pid-4194000', 'a vanished process still gets a resource');

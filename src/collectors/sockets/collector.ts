@@ -88,6 +88,8 @@ export class SocketsCollector implements Collector {
           }
           if (e.type === 'exec') {
             this.#tls?.onExec(e.pid);
+            // Its next connection is the new program's (the process collector may not run).
+            ctx.metadata.forget(e.pid);
             return;
           }
           // Read the process's identity while it is alive: it may exit before its spans leave.

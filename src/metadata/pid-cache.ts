@@ -1,0 +1,147 @@
+// A cache keyed by pid whose entries stay true to the process: a pid is one run of one program only
+// until it execs or exits and is reused. An entry remembers the identity it was read under
+// (process-identity.ts) and is checked against /proc/<pid>/stat again
+// - when the process was seen to exec or exit (the process collector's events, the socket tracer's
+//   and profiler's exec notices), before its next use;
+// - when a kernel event names the process with a comm the entry has not seen (an exec changes it);
+// - otherwise at most once per `revalidateMs` per pid: one stat read, never one per span.
+// A process that is gone keeps its entry (its last exchanges are often handled after it exited)
+// until a live process with another identity holds the pid.
+import { type ProcessIdentity, sameProgram } from './process-identity.js';
+
+export interface PidCacheSource<V> {
+  /** The identity of the process holding `pid` now, null when none does (or it cannot be read). */
+  identity(pid: number): ProcessIdentity | null;
+  /** Whether /proc/<pid> exists: cheaper than identity() for the pids of exited processes. */
+  exists(pid: number): boolean;
+  /** Reads the value for the process holding `pid` (`identity`: as read just before; `comm`: the kernel's name from an event). */
+  load(pid: number, identity: ProcessIdentity | null, comm: string | undefined): V;
+}
+
+export interface PidCacheOptions {
+  maxEntries?: number;
+  /** How long a looked-up entry is trusted without a new check (default 1 s). */
+  revalidateMs?: number;
+  now?: () => number;
+}
+
+/** Thread names seen per process beyond which event comms no longer prompt a check (Java names every thread). */
+const MAX_COMMS = 32;
+
+type State = 'live' | 'exec' | 'exited';
+
+interface Entry<V> {
+  value: V;
+  identity: ProcessIdentity | null;
+  /** Comms (thread names) events gave this process since it was read. */
+  comms: Set<string>;
+  checkedAt: number;
+  state: State;
+}
+
+export interface PidCacheStats {
+  cached: number;
+  /** Checks against /proc/<pid>/stat. */
+  validations: number;
+  /** Values read again because the pid now runs another program or is another process. */
+  reloads: number;
+}
+
+export class PidCache<V> {
+  readonly #entries = new Map<number, Entry<V>>();
+  readonly #max: number;
+  readonly #revalidateMs: number;
+  readonly #now: () => number;
+  #validations = 0;
+  #reloads = 0;
+
+  constructor(private readonly source: PidCacheSource<V>, opts: PidCacheOptions = {}) {
+    this.#max = opts.maxEntries ?? 4096;
+    this.#revalidateMs = opts.revalidateMs ?? 1000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** The value for the process holding `pid` now; `comm`, the name a kernel event gave it, if any. */
+  get(pid: number, comm?: string): V {
+    const e = this.#entries.get(pid);
+    if (e === undefined) return this.#load(pid, comm, this.source.identity(pid));
+    const now = this.#now();
+    if (e.state === 'live' && now - e.checkedAt < this.#revalidateMs && (comm === undefined || e.comms.has(comm) || e.comms.size >= MAX_COMMS)) {
+      return e.value;
+    }
+    return this.#validate(pid, e, comm, now);
+  }
+
+  /** The entry's value, unchecked (the process's last known identity), if there is one. */
+  peek(pid: number): V | undefined {
+    return this.#entries.get(pid)?.value;
+  }
+
+  has(pid: number): boolean {
+    return this.#entries.has(pid);
+  }
+
+  /** The process replaced its program: its next lookup reads the new one. */
+  noteExec(pid: number): void {
+    const e = this.#entries.get(pid);
+    if (e !== undefined) e.state = 'exec';
+  }
+
+  /** The process ended: every lookup checks the pid until another process holds it. */
+  noteExit(pid: number): void {
+    const e = this.#entries.get(pid);
+    if (e !== undefined) e.state = 'exited';
+  }
+
+  stats(): PidCacheStats {
+    return { cached: this.#entries.size, validations: this.#validations, reloads: this.#reloads };
+  }
+
+  #validate(pid: number, e: Entry<V>, comm: string | undefined, now: number): V {
+    // Late records of an exited process, while its pid is free: no stat read.
+    if (e.state === 'exited' && !this.source.exists(pid)) return e.value;
+    this.#validations++;
+    const id = this.source.identity(pid);
+    if (id === null) {
+      // Gone. After an exec, an event naming another program is that program's, not the old one's.
+      if (e.state === 'exec' && comm !== undefined && !e.comms.has(comm)) return this.#reload(pid, comm, null);
+      if (e.state === 'live') e.state = 'exited';
+      e.checkedAt = now;
+      return e.value;
+    }
+    const known = e.identity;
+    const changed = known === null || !sameProgram(id, known)
+      // An exec seen, and nothing says this entry was read after it.
+      || (e.state === 'exec' && (id.image === null || known.image === null));
+    if (changed) return this.#reload(pid, comm, id);
+    // exited: the pid still holds it (a zombie): keep checking.
+    if (e.state === 'exec') e.state = 'live';
+    if (comm !== undefined && e.comms.size < MAX_COMMS) e.comms.add(comm);
+    e.checkedAt = now;
+    return e.value;
+  }
+
+  #reload(pid: number, comm: string | undefined, id: ProcessIdentity | null): V {
+    this.#reloads++;
+    this.#entries.delete(pid);
+    return this.#load(pid, comm, id);
+  }
+
+  #load(pid: number, comm: string | undefined, id: ProcessIdentity | null): V {
+    let value = this.source.load(pid, id, comm);
+    if (id !== null) {
+      // An exec while its files were read would mix two programs: read once more.
+      const after = this.source.identity(pid);
+      if (after !== null && !sameProgram(after, id)) value = this.source.load(pid, (id = after), comm);
+    }
+    if (this.#entries.size >= this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    const comms = new Set<string>();
+    if (comm !== undefined) comms.add(comm);
+    if (id !== null) comms.add(id.comm);
+    this.#entries.set(pid, { value, identity: id, comms, checkedAt: this.#now(), state: id === null ? 'exited' : 'live' });
+    return value;
+  }
+}
