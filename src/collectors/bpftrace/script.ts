@@ -151,13 +151,20 @@ export class Script {
   /** Starts bpftrace; resolves once the probes are attached, or with the failure (compile error …). */
   start(): Promise<ScriptStatus> {
     const outcome = new Promise<ScriptStatus>((resolve) => this.#firstOutcome.push(resolve));
-    if (this.spec.ttlSeconds !== undefined) {
-      this.#expiresAt = new Date(Date.now() + this.spec.ttlSeconds * 1000);
-      this.#ttlTimer = setTimeout(() => void this.stop(`time to live of ${this.spec.ttlSeconds}s expired`), this.spec.ttlSeconds * 1000);
-      this.#ttlTimer.unref();
-    }
     this.#launch();
     return outcome;
+  }
+
+  /**
+   * The time to live counts from when the probes are first live: bpftrace's compile and attach
+   * take a second or more on a busy node, and a script stopped before its probes ever fired
+   * would have lived none of its time.
+   */
+  #startTtl(): void {
+    if (this.spec.ttlSeconds === undefined || this.#ttlTimer !== null) return;
+    this.#expiresAt = new Date(Date.now() + this.spec.ttlSeconds * 1000);
+    this.#ttlTimer = setTimeout(() => void this.stop(`time to live of ${this.spec.ttlSeconds}s expired`), this.spec.ttlSeconds * 1000);
+    this.#ttlTimer.unref();
   }
 
   /** Detaches (SIGINT: bpftrace prints its maps on the way out), SIGKILL past the timeout. */
@@ -289,6 +296,7 @@ export class Script {
         return;
       case 'printf':
         if (msg.text === `${READY_MARKER}\n`) {
+          if (!this.#attachedOnce) this.#startTtl();
           this.#attachedOnce = true;
           this.#setState('running');
         } else this.#printText(msg.text, now);
