@@ -240,7 +240,7 @@ export class Agent {
    */
   #wireSpanTags(c: Collector): void {
     const profiler = this.#collectors.find((x): x is ProfilerCollector => x instanceof ProfilerCollector);
-    const dynlog = this.#collectors.find((x): x is DynlogCollector => x instanceof DynlogCollector);
+    const dynlog = this.#dynlog;
     const tags = profiler?.threadTagsMap() ?? dynlog?.threadTagsMap() ?? null;
     if (c instanceof DynlogCollector) {
       const shared = profiler?.threadTagsMap() ?? null;

@@ -145,7 +145,7 @@ t.test('C programs in every DWARF flavour: member offsets equal offsetof, functi
   writeFileSync(join(dir, 'p.c'), C_SOURCE);
   for (const [what, cc, flags] of FLAVOURS) {
     if (!existsSync(`/usr/bin/${cc}`)) {
-      t.pass(`skipped ${what}: no ${cc}`);
+      t.skip(`${what}: no ${cc} on this host`, () => undefined);
       continue;
     }
     const bin = join(dir, what.replace(/\W+/g, '_'));

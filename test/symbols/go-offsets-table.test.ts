@@ -54,7 +54,7 @@ t.test('the local toolchain: table row equals DWARF (amd64, arm64)', async (t) =
 t.test('other toolchains (LANTERN_GO_TOOLCHAINS)', async (t) => {
   const list = requestedToolchains();
   if (!list) {
-    t.pass('skipped: set LANTERN_GO_TOOLCHAINS=cached or go1.X.Y,… to check other toolchains');
+    t.skip('other toolchains: set LANTERN_GO_TOOLCHAINS=cached or go1.X.Y,… to check them', () => undefined);
     return;
   }
   for (const toolchain of list) {

@@ -10,6 +10,7 @@ import { LanternError } from '../../errors.js';
 import { Logger } from '../../log.js';
 import type { MetricSeries } from '../../model/metric.js';
 import { type Command, parseOptionsAndOperands } from '../command.js';
+import { printLogRecord } from '../print-log.js';
 import { waitForStop } from '../wait-for-stop.js';
 
 const HELP = `Usage: lantern bpftrace SCRIPT.bt [--duration S] [--param NAME=VALUE ...] [options]
@@ -67,7 +68,7 @@ export const bpftraceCommand: Command = {
     delete config.server.tokenFile;
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);
-    agent.onLog((r) => console.log(values.json === true ? JSON.stringify({ ...r, timeUnixNano: String(r.timeUnixNano), observedTimeUnixNano: String(r.observedTimeUnixNano) }) : String(r.body ?? '')));
+    agent.onLog(printLogRecord(values.json === true));
     await agent.start();
     const scripts = agent.bpftraceScripts;
     if (scripts === null) throw new LanternError('LANTERN_ERR_COLLECTOR', 'the bpftrace collector did not start');

@@ -6,6 +6,7 @@ import { loadConfig } from '../../config/load.js';
 import { LanternError } from '../../errors.js';
 import { Logger } from '../../log.js';
 import { type Command, parseOptions } from '../command.js';
+import { printLogRecord } from '../print-log.js';
 import { waitForStop } from '../wait-for-stop.js';
 
 const HELP = `Usage: lantern trace-func (--pid PID | --binary PATH) --function NAME [--args EXPR,...] [--returns] [options]
@@ -66,7 +67,7 @@ export const traceFuncCommand: Command = {
     delete config.server.tokenFile;
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);
-    agent.onLog((r) => console.log(values.json === true ? JSON.stringify({ ...r, timeUnixNano: String(r.timeUnixNano), observedTimeUnixNano: String(r.observedTimeUnixNano) }) : String(r.body ?? '')));
+    agent.onLog(printLogRecord(values.json === true));
     await agent.start();
     try {
       const status = agent.dynlog?.add({

@@ -93,16 +93,12 @@ export function decodeValue(plan: ValuePlan, slots: DynlogSlot[], typeName: (add
       out[a] = s.elem !== null ? elements(first.stored, s.elem, s.elemSize, s.count) : `[${s.count}] (not shown)`;
       break;
     default: {
-      const v = scalar(wordBytes(first), s);
+      // A register's value is stored as its little-endian bytes too.
+      const v = scalar(first.stored, s);
       if (v !== undefined) out[a] = v;
     }
   }
   return out;
-}
-
-/** A scalar slot's bytes (a register's value is stored as its little-endian bytes too). */
-function wordBytes(slot: DynlogSlot): Uint8Array {
-  return slot.stored;
 }
 
 function scalar(bytes: Uint8Array, s: Shape): AttributeValue | undefined {
