@@ -7,6 +7,7 @@ import { type HttpSemconvOptions, httpExchangeToMetrics, httpExchangeToSpan } fr
 import { http2ExchangeToMetrics, http2ExchangeToSpan, http2LinkId } from './http2.js';
 import type { IdSource } from './ids.js';
 import { mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from './mysql.js';
+import { type PeerName, namePeerInPoints, namePeerInSpan } from './peer-name.js';
 import { postgresExchangeToMetrics, postgresExchangeToSpan, postgresLinkId } from './postgres.js';
 import { redisExchangeToMetrics, redisExchangeToSpan, redisLinkId } from './redis.js';
 
@@ -28,13 +29,15 @@ export type ConventionsFor = <E extends Exchange>(ex: E) => ExchangeConventions<
 
 /**
  * What the configuration decides: HTTP header capture, route templates, whether forwarded client
- * addresses count, and which names are secrets (HTTP/1, HTTP/2 and gRPC alike).
+ * addresses count, and which names are secrets (HTTP/1, HTTP/2 and gRPC alike); and, for every
+ * protocol, names for peer IPs (peer-name.ts: a client's server.address taken from its socket).
  */
-export type ConventionOptions = Omit<HttpSemconvOptions, 'scheme'>;
+export type ConventionOptions = Omit<HttpSemconvOptions, 'scheme'> & { peerName?: PeerName };
 
 /** The table for one set of options, built once (the agent's wiring does, from its configuration). */
 export function createConventions(opts: ConventionOptions = {}): ConventionsFor {
-  const http: HttpSemconvOptions = Object.freeze({ ...opts });
+  const { peerName, ...httpOpts } = opts;
+  const http: HttpSemconvOptions = Object.freeze(httpOpts);
   const table: ConventionTable = {
     http1: {
       toSpan: (ex, resource, ids) => httpExchangeToSpan(ex, resource, ids, http),
@@ -57,7 +60,20 @@ export function createConventions(opts: ConventionOptions = {}): ConventionsFor 
     mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId },
     postgresql: { toSpan: postgresExchangeToSpan, toMetrics: postgresExchangeToMetrics, linkId: postgresLinkId },
   };
+  if (peerName !== undefined) {
+    const byName = table as unknown as Record<string, ExchangeConventions<Exchange>>;
+    for (const p of Object.keys(byName)) byName[p] = withPeerNames(byName[p]!, peerName);
+  }
   return <E extends Exchange>(ex: E) => table[ex.protocol] as unknown as ExchangeConventions<E>;
+}
+
+/** A protocol's conventions, with a client's server.address from its socket named by peerName. */
+function withPeerNames<E extends Exchange>(c: ExchangeConventions<E>, peerName: PeerName): ExchangeConventions<E> {
+  return {
+    toSpan: (ex, resource, ids) => namePeerInSpan(ex, c.toSpan(ex, resource, ids), peerName),
+    toMetrics: (ex, resource) => namePeerInPoints(ex, c.toMetrics(ex, resource), peerName),
+    linkId: c.linkId,
+  };
 }
 
 /** The defaults: no header captured, no routes, the built-in secret names. */
