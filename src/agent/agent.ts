@@ -35,6 +35,8 @@ import { conventionOptions, redactionOf } from './conventions.js';
 import { createConventions } from '../semconv/registry.js';
 import { removeTokenFile, writeTokenFile } from '../server/token-file.js';
 import { ownProcessFigures } from './own-process.js';
+import { kubernetesMetadata } from './kubernetes.js';
+import type { KubernetesMetadata } from '../metadata/k8s/kubernetes-metadata.js';
 
 export interface AgentSummary {
   records: Record<string, number>;
@@ -75,6 +77,8 @@ export class Agent {
   readonly #logs: RecordSink;
   readonly #fanout: RecordFanout;
   readonly #metadata: ProcessMetadata;
+  /** Pods of this node and the cluster's Services, when Kubernetes is there (kubernetes.ts). */
+  readonly #k8s: KubernetesMetadata | null;
   readonly #pipeline: ExchangePipeline;
   readonly #exporter: TelemetryExporter;
   readonly #view = new LocalView();
@@ -100,7 +104,9 @@ export class Agent {
     const base = baseAttributes(config);
     // The configuration's secret names apply to command lines and spans alike.
     const redaction = redactionOf(config);
-    this.#metadata = new ProcessMetadata({ base, redaction });
+    this.#k8s = kubernetesMetadata(config, log);
+    const k8s = this.#k8s;
+    this.#metadata = new ProcessMetadata({ base, redaction, ...(k8s !== null ? { pods: k8s } : {}) });
     if (config.otlp.file !== undefined) this.#file = new OtlpFileWriter(config.otlp.file);
     // ProcessMetadata already puts the base attributes on every resource.
     this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {} });
@@ -125,7 +131,7 @@ export class Agent {
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
     this.#pipeline = new ExchangePipeline({
-      metadata: this.#metadata, sinks, shedder: this.#shedder, conventions: createConventions(conventionOptions(config, redaction)),
+      metadata: this.#metadata, sinks, shedder: this.#shedder, conventions: createConventions({ ...conventionOptions(config, redaction), ...(k8s !== null ? { peerName: (ip: string) => k8s.peerName(ip) } : {}) }),
       onSpan: (ex, span) => {
         this.#view.addSpan(span);
         if (profiling || (tagging && this.#dynlog?.probing === true)) this.#spanTags.note(ex, span);
@@ -199,6 +205,8 @@ export class Agent {
         `collector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not available yet (this build has: ${availableCollectors().join(', ')})`);
     }
     preflight(this.log);
+    // Before the collectors: the pod list is in by the time most processes are first read.
+    this.#k8s?.start();
     const ctx = {
       config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata,
       reportPressure: (p: number) => this.#shedder.reportPressure(p),
@@ -294,6 +302,7 @@ export class Agent {
       }
     }
     this.#pipeline.flush();
+    await this.#k8s?.stop();
     await this.#profiles.close();
     await this.#exporter.shutdown();
     await this.#file?.close();
@@ -316,7 +325,8 @@ export class Agent {
     return {
       records: { ...this.#fanout.counts },
       collectors: Object.fromEntries(this.#collectors.map((c) => [c.name, c.stats()])),
-      pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])) },
+      pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])),
+        ...Object.fromEntries(Object.entries(this.#k8s?.stats() ?? {}).map(([k, v]) => [`k8s_${k}`, v])) },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),
         ...Object.fromEntries(Object.entries(this.#profiles.stats()).map(([k, v]) => [`profiles_${k}`, v])) },
       process: { ...ownProcessFigures() },

@@ -10,6 +10,7 @@ import {
 } from './schema.js';
 import { applyBpftraceFile } from './bpftrace.js';
 import { applyHttpFile, applyRedactionFile } from './http.js';
+import { applyKubernetesFile } from './kubernetes.js';
 import { applyProfilerFile } from './profiler.js';
 import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
 
@@ -83,7 +84,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -129,6 +130,7 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyBpftraceFile(c.bpftrace, mapping(d, 'bpftrace', path, problems), path, problems);
   applyHttpFile(c.http, mapping(d, 'http', path, problems), path, problems);
   applyRedactionFile(c.redaction, mapping(d, 'redaction', path, problems), path, problems);
+  applyKubernetesFile(c.kubernetes, mapping(d, 'kubernetes', path, problems), path, problems);
   if (d.probes_dir !== undefined) setProbesDir(c, d.probes_dir, path, 'probes_dir', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {

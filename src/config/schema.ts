@@ -1,6 +1,9 @@
 // The agent's configuration: one typed record, built from defaults ← YAML file ← OTEL_* env ← flags.
 import type { LogLevel } from '../log.js';
 import { type BpftraceConfig, defaultBpftraceConfig } from './bpftrace.js';
+import { type KubernetesConfig, defaultKubernetesConfig } from './kubernetes.js';
+
+export type { KubernetesConfig } from './kubernetes.js';
 
 /** Every collector Lantern knows. Which of them exist in this build is in collectors/registry.ts. */
 export const COLLECTOR_NAMES = ['process', 'sockets', 'tls', 'profiler', 'bpftrace', 'dynlog'] as const;
@@ -86,10 +89,23 @@ export interface ProfilerConfig {
   /** Write every profile as a .pb.gz file here. */
   outputDir?: string;
   pyroscope?: PyroscopeConfig;
+  offCpu: OffCpuConfig;
+}
+
+/** Off-CPU profiles: where threads wait (blocked from switch-out to switch-in), with their stacks. */
+export interface OffCpuConfig {
+  enabled: boolean;
+  /** Blocks shorter than this (milliseconds) are not counted. */
+  minBlockMs: number;
+  /** Time one blocking switch-out in N (at random), scaled by N; 1: every one. */
+  sampleEvery: number;
 }
 
 export function defaultProfilerConfig(): ProfilerConfig {
-  return { frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false };
+  return {
+    frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
+    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 },
+  };
 }
 
 export interface AgentConfig {
@@ -109,6 +125,8 @@ export interface AgentConfig {
   bpftrace: BpftraceConfig;
   http: HttpConfig;
   redaction: RedactionConfig;
+  /** Pod metadata from the Kubernetes API (src/metadata/k8s/). */
+  kubernetes: KubernetesConfig;
   /**
    * Probes from files, followed while the agent runs (a ConfigMap mount): NAME.bt are bpftrace
    * scripts, NAME.yaml function probes (dynamic logging).
@@ -139,6 +157,7 @@ export function defaultConfig(): AgentConfig {
     bpftrace: defaultBpftraceConfig(),
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [] },
     redaction: { queryParams: [], headers: [] },
+    kubernetes: defaultKubernetesConfig(),
   };
 }
 

@@ -4,6 +4,8 @@
 // - when the process was seen to exec or exit (the process collector's events, the socket tracer's
 //   and profiler's exec notices), before its next use;
 // - when a kernel event names the process with a comm the entry has not seen (an exec changes it);
+// - when what it was read from changed elsewhere (its pod became known: invalidate()), at its next
+//   use if the process still runs;
 // - otherwise at most once per `revalidateMs` per pid: one stat read, never one per span.
 // A process that is gone keeps its entry (its last exchanges are often handled after it exited)
 // until a live process with another identity holds the pid.
@@ -28,7 +30,8 @@ export interface PidCacheOptions {
 /** Thread names seen per process beyond which event comms no longer prompt a check (Java names every thread). */
 const MAX_COMMS = 32;
 
-type State = 'live' | 'exec' | 'exited';
+/** stale: read again at the next use if the process still runs the same program. */
+type State = 'live' | 'exec' | 'exited' | 'stale';
 
 interface Entry<V> {
   value: V;
@@ -43,7 +46,7 @@ export interface PidCacheStats {
   cached: number;
   /** Checks against /proc/<pid>/stat. */
   validations: number;
-  /** Values read again because the pid now runs another program or is another process. */
+  /** Values read again because the pid now runs another program or is another process, or was invalidated. */
   reloads: number;
 }
 
@@ -93,6 +96,17 @@ export class PidCache<V> {
     if (e !== undefined) e.state = 'exited';
   }
 
+  /** Entries whose value `match`es are read again at their next use (if their process still runs). */
+  invalidate(match: (value: V) => boolean): number {
+    let n = 0;
+    for (const e of this.#entries.values()) {
+      if (e.state !== 'live' || !match(e.value)) continue;
+      e.state = 'stale';
+      n++;
+    }
+    return n;
+  }
+
   stats(): PidCacheStats {
     return { cached: this.#entries.size, validations: this.#validations, reloads: this.#reloads };
   }
@@ -105,7 +119,7 @@ export class PidCache<V> {
     if (id === null) {
       // Gone. After an exec, an event naming another program is that program's, not the old one's.
       if (e.state === 'exec' && comm !== undefined && !e.comms.has(comm)) return this.#reload(pid, comm, null);
-      if (e.state === 'live') e.state = 'exited';
+      if (e.state === 'live' || e.state === 'stale') e.state = 'exited';
       e.checkedAt = now;
       return e.value;
     }
@@ -113,7 +127,7 @@ export class PidCache<V> {
     const changed = known === null || !sameProgram(id, known)
       // An exec seen, and nothing says this entry was read after it.
       || (e.state === 'exec' && (id.image === null || known.image === null));
-    if (changed) return this.#reload(pid, comm, id);
+    if (changed || e.state === 'stale') return this.#reload(pid, comm, id);
     // exited: the pid still holds it (a zombie): keep checking.
     if (e.state === 'exec') e.state = 'live';
     if (comm !== undefined && e.comms.size < MAX_COMMS) e.comms.add(comm);

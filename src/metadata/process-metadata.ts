@@ -3,13 +3,18 @@
 // still the same program in the same process (pid-cache.ts).
 //
 // Where each attribute comes from:
-//   service.name             the process's OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, else the
-//                            program it was started as (program-name.ts: argv[0] as comm confirms it)
+//   service.name             the process's OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, else its
+//                            pod's app.kubernetes.io/name label, workload or container name, else the
+//                            program it was started as (service-name.ts; program-name.ts: argv[0] as
+//                            comm confirms it)
 //   process.executable.name  the basename of /proc/<pid>/exe's target, as the semantic conventions
 //   process.executable.path  say: the file running (redis-check-rdb for Debian's redis-server)
 //   process.command          argv[0], as the semantic conventions say
 //   process.command_args     the command line, secrets redacted
 //   container.*, k8s.pod.uid /proc/<pid>/cgroup (cgroup.ts)
+//   k8s.*, service.namespace the pod of that container, from the Kubernetes API (k8s/), when the
+//                            agent runs with it; a resource read before its pod was known is read
+//                            again when the pod arrives
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -20,8 +25,10 @@ import { redactArgs } from './command-line.js';
 import { containerAttributes, parseCgroup } from './cgroup.js';
 import { PidCache, type PidCacheStats } from './pid-cache.js';
 import { IdentityReader, type ProcessIdentity } from './process-identity.js';
+import type { PodMetadataSource } from './k8s/kubernetes-metadata.js';
 import { parseCmdline, parseEnviron, serviceNameFromEnv } from './proc.js';
 import { programName } from './program-name.js';
+import { serviceName } from './service-name.js';
 
 function read(path: string): string | null {
   try {
@@ -41,6 +48,8 @@ export interface ProcessMetadataOptions {
   now?: () => number;
   /** Which query parameters of URLs in command lines are secrets (default: the built-in names). */
   redaction?: Redaction;
+  /** Pods, by the container a process's cgroup names (when the agent reads the Kubernetes API). */
+  pods?: PodMetadataSource;
 }
 
 export class ProcessMetadata {
@@ -56,6 +65,11 @@ export class ProcessMetadata {
       exists: (pid) => existsSync(`${this.#proc}/${pid}`),
       load: (pid, identity, comm) => this.#read(pid, identity, comm),
     }, { maxEntries: opts.maxEntries, revalidateMs: opts.revalidateMs, now: opts.now });
+    // A pod that arrived (or changed) after its processes' resources were read: they are read again.
+    opts.pods?.onChange(({ podUid, containerIds }) => {
+      const ids = new Set(containerIds);
+      this.#cache.invalidate(({ attributes: a }) => ids.has(a['container.id'] as string) || a['k8s.pod.uid'] === podUid);
+    });
   }
 
   /**
@@ -104,18 +118,20 @@ export class ProcessMetadata {
     const env = parseEnviron(read(`${dir}/environ`) ?? '');
     const args = parseCmdline(read(`${dir}/cmdline`) ?? '');
     const container = parseCgroup(read(`${dir}/cgroup`) ?? '');
+    const pod = container !== null ? this.opts.pods?.lookup(container) ?? null : null;
     if (exePath === null && env.size === 0) this.#misses++;
     const exeName = exePath !== null ? basename(exePath.replace(/ \(deleted\)$/, '')) : comm ?? `pid-${pid}`;
+    const program = programName({ argv0: args[0], comm, executableName: exeName }) ?? exeName;
     const attributes: Attributes = {
       ...this.opts.base,
-      'service.name': serviceNameFromEnv(env) ?? programName({ argv0: args[0], comm, executableName: exeName }) ?? exeName,
+      'service.name': serviceName({ env: serviceNameFromEnv(env), ...pod, program }),
       'process.pid': pid,
       'process.executable.name': exeName,
     };
     if (exePath !== null) attributes['process.executable.path'] = exePath;
     if (args[0] !== undefined && args[0] !== '') attributes['process.command'] = args[0];
     if (args.length > 0) attributes['process.command_args'] = redactArgs(args, this.opts.redaction);
-    Object.assign(attributes, containerAttributes(container));
+    Object.assign(attributes, containerAttributes(container), pod?.attributes);
     return { key: resourceKey(pid, identity, attributes), attributes };
   }
 }
