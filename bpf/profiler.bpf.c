@@ -1,9 +1,12 @@
 // Continuous CPU profiler: a perf_event program on every CPU (cpu-clock, ~99 Hz) counts samples by
 // (pid, tid, user stack, kernel stack, span tag, thread name) into one of two buffers; user space
 // flips `buffer_select`, then drains and clears the other buffer (src/collectors/profiler/sampler.ts).
+// Off-CPU (optional): tp_btf/sched_switch times traced threads from a blocked switch-out to their
+// switch-in and sums the time by the same kind of key (profiler.h, struct offcpu_key).
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include "counters.h"
 #include "filter.h"
 #include "profiler.h"
@@ -14,9 +17,20 @@ char LICENSE[] SEC("license") = "GPL";
 #define EEXIST 17
 #define ENOMEM 12
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+/* include/linux/sched.h: the states of a thread that waits for something (sleep, I/O, a lock).
+ * Stopped and traced threads, and a dying one (TASK_DEAD), are not blocked in that sense. */
+#define TASK_INTERRUPTIBLE 0x1
+#define TASK_UNINTERRUPTIBLE 0x2
+/* A kernel stack taken in the sched_switch program starts with this program and the tracepoint's
+ * runner (bpf_prog_<tag>_profiler_sched_switch, bpf_trace_run4): skipped, so it starts at __schedule. */
+#define OFFCPU_KERNEL_SKIP (2 & BPF_F_SKIP_FIELD_MASK)
 
 /* Set by user space before load. The idle task (pid 0) burns no real CPU: off unless asked. */
 const volatile bool include_idle = false;
+/* Off-CPU: blocks shorter than this are not counted (their stacks were taken all the same); with
+ * offcpu_sample_every N > 1, one switch-out in N (at random) is timed and user space scales by N. */
+const volatile __u64 offcpu_min_block_ns = 1000000;
+const volatile __u32 offcpu_sample_every = 1;
 
 /* Which buffer (0 or 1) samples go to now. Only user space writes it. */
 struct {
@@ -50,6 +64,26 @@ PROFILER_COUNT_MAP(counts_1);
 PROFILER_STACK_MAP(stacks_0);
 PROFILER_STACK_MAP(stacks_1);
 
+/* Off-CPU sums per buffer, and the threads blocked now. Sized by user space before load (1 entry
+ * each when off-CPU profiling is off, its program then not loaded). */
+#define PROFILER_OFFCPU_MAP(name)                     \
+	struct {                                      \
+		__uint(type, BPF_MAP_TYPE_HASH);      \
+		__uint(max_entries, 16384);           \
+		__type(key, struct offcpu_key);       \
+		__type(value, struct offcpu_value);   \
+	} name SEC(".maps")
+
+PROFILER_OFFCPU_MAP(offcpu_0);
+PROFILER_OFFCPU_MAP(offcpu_1);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROFILER_OFFCPU_PENDING_MAX);
+	__type(key, __u32);
+	__type(value, struct offcpu_start);
+} offcpu_pending SEC(".maps");
+
 LANTERN_THREAD_TAGS_MAP;
 
 /* Processes already announced to user space (LRU: never full, an evicted pid is announced again,
@@ -79,6 +113,26 @@ static __always_inline void notify(__u8 type, __u8 flags, __u32 pid)
 	e->pid = pid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
+}
+
+/* Announce a process at its first sample (or block) so user space reads its mappings while it
+ * lives. The current task is the process's. */
+static __always_inline void announce(__u32 tgid)
+{
+	if (bpf_map_lookup_elem(&seen_pids, &tgid))
+		return;
+	__u8 one = 1;
+	bpf_map_update_elem(&seen_pids, &tgid, &one, BPF_ANY);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u8 flags = (BPF_CORE_READ(task, flags) & PF_KTHREAD) ? PROF_EV_FLAG_KTHREAD : 0;
+	notify(PROF_EV_NEW_PID, flags, tgid);
+}
+
+static __always_inline __u32 selected_buffer(void)
+{
+	__u32 zero = 0;
+	__u32 *sel = bpf_map_lookup_elem(&buffer_select, &zero);
+	return sel ? (*sel & 1) : 0;
 }
 
 static __always_inline void stack_error(__s32 id)
@@ -131,14 +185,8 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 		return 0;
 	lantern_count(PROF_CTR_SAMPLES);
 
-	/* Announce a process at its first sample so user space reads its mappings while it lives. */
-	if (tgid != 0 && !bpf_map_lookup_elem(&seen_pids, &tgid)) {
-		__u8 one = 1;
-		bpf_map_update_elem(&seen_pids, &tgid, &one, BPF_ANY);
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		__u8 flags = (BPF_CORE_READ(task, flags) & PF_KTHREAD) ? PROF_EV_FLAG_KTHREAD : 0;
-		notify(PROF_EV_NEW_PID, flags, tgid);
-	}
+	if (tgid != 0)
+		announce(tgid);
 
 	struct profile_key key = {};
 	key.pid = tgid;
@@ -147,12 +195,102 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 	__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
 	key.tag = tag ? *tag : 0;
 
-	__u32 zero = 0;
-	__u32 *sel = bpf_map_lookup_elem(&buffer_select, &zero);
-	if (sel && (*sel & 1))
+	if (selected_buffer())
 		record(ctx, &counts_1, &stacks_1, &key);
 	else
 		record(ctx, &counts_0, &stacks_0, &key);
+	return 0;
+}
+
+/* Switch-out of a traced thread into a blocked state: remember when, and its stacks now (the
+ * thread is still `current`, so its user and kernel stacks are the ones it blocks in). */
+static __always_inline void offcpu_switch_out(void *ctx, struct task_struct *prev, unsigned int prev_state,
+					      __u32 sel, __u64 now)
+{
+	if (!(prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE)))
+		return; /* preempted or yielding: runnable, not blocked */
+	if (prev->flags & PF_KTHREAD)
+		return;
+	__u32 tgid = prev->tgid;
+	__u32 tid = prev->pid;
+	if (tgid == 0 || !lantern_traced(tgid))
+		return;
+	if (offcpu_sample_every > 1 && bpf_get_prandom_u32() % offcpu_sample_every != 0)
+		return;
+	announce(tgid);
+
+	struct offcpu_start st = {};
+	st.ts = now;
+	st.key.base.pid = tgid;
+	st.key.base.tid = tid;
+	st.key.stack_buf = sel;
+	bpf_get_current_comm(st.key.base.comm, sizeof(st.key.base.comm));
+	__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
+	st.key.base.tag = tag ? *tag : 0;
+	if (sel) {
+		st.key.base.user_stack_id = bpf_get_stackid(ctx, &stacks_1, BPF_F_USER_STACK);
+		st.key.base.kernel_stack_id = bpf_get_stackid(ctx, &stacks_1, OFFCPU_KERNEL_SKIP);
+	} else {
+		st.key.base.user_stack_id = bpf_get_stackid(ctx, &stacks_0, BPF_F_USER_STACK);
+		st.key.base.kernel_stack_id = bpf_get_stackid(ctx, &stacks_0, OFFCPU_KERNEL_SKIP);
+	}
+	stack_error(st.key.base.user_stack_id);
+	stack_error(st.key.base.kernel_stack_id);
+	if (bpf_map_update_elem(&offcpu_pending, &tid, &st, BPF_ANY) == 0)
+		lantern_count(PROF_CTR_OFFCPU_BLOCKS);
+	else
+		lantern_count(PROF_CTR_OFFCPU_PENDING_FULL);
+}
+
+static __always_inline void offcpu_add(void *sums, struct offcpu_key *key, __u64 ns)
+{
+	struct offcpu_value *v = bpf_map_lookup_elem(sums, key);
+	if (!v) {
+		struct offcpu_value first = { .ns = ns, .count = 1 };
+		long err = bpf_map_update_elem(sums, key, &first, BPF_NOEXIST);
+		if (err == 0)
+			return;
+		if (err != -EEXIST) {
+			lantern_count(PROF_CTR_OFFCPU_COUNTS_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(sums, key); /* another CPU inserted it meanwhile */
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->ns, ns);
+	__sync_fetch_and_add(&v->count, 1);
+}
+
+/* Switch-in of a thread we saw block: its blocked time (including the wait for a CPU after its
+ * wake-up), counted into the buffer selected now under the key taken at switch-out. */
+static __always_inline void offcpu_switch_in(struct task_struct *next, __u32 sel, __u64 now)
+{
+	__u32 tid = next->pid;
+	struct offcpu_start *st = bpf_map_lookup_elem(&offcpu_pending, &tid);
+	if (!st)
+		return;
+	__u64 ns = now - st->ts;
+	struct offcpu_key key = st->key;
+	bpf_map_delete_elem(&offcpu_pending, &tid);
+	if (ns < offcpu_min_block_ns) {
+		lantern_count(PROF_CTR_OFFCPU_SHORT);
+		return;
+	}
+	offcpu_add(sel ? (void *)&offcpu_1 : (void *)&offcpu_0, &key, ns);
+}
+
+/* Loaded only with off-CPU profiling on. tp_btf: typed arguments, including prev_state (which the
+ * classic tracepoint's prev_state field mixes with preemption flags on some kernels). */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(profiler_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 sel = selected_buffer();
+	if (!preempt)
+		offcpu_switch_out(ctx, prev, prev_state, sel, now);
+	offcpu_switch_in(next, sel, now);
 	return 0;
 }
 
@@ -174,8 +312,9 @@ int profiler_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	__u32 tid = (__u32)id;
-	/* Any exiting thread: a stale span tag must not label whoever gets this tid next. */
+	/* Any exiting thread: a stale span tag (or block) must not count for whoever gets this tid next. */
 	bpf_map_delete_elem(&thread_tags, &tid);
+	bpf_map_delete_elem(&offcpu_pending, &tid);
 	if (tid != tgid)
 		return 0;
 	/* Only processes that were announced: a pid is free for reuse once it is gone. */

@@ -16,7 +16,11 @@ enum profiler_counter {
 	PROF_CTR_STACK_ERROR = 3,      /* other bpf_get_stackid errors (-EFAULT = no stack is not one) */
 	PROF_CTR_COUNTS_FULL = 4,      /* the interval's count map is full: sample lost */
 	PROF_CTR_EVENTS_FULL = 5,      /* notice ring buffer full: a new pid not announced early */
-	PROF_CTR_NUM = 6,
+	PROF_CTR_OFFCPU_BLOCKS = 6,    /* off-CPU: traced threads switched out blocked (pending entry made) */
+	PROF_CTR_OFFCPU_SHORT = 7,     /* off-CPU: blocks shorter than min_block_ns, not counted */
+	PROF_CTR_OFFCPU_PENDING_FULL = 8, /* off-CPU: the pending map is full: a block not tracked */
+	PROF_CTR_OFFCPU_COUNTS_FULL = 9,  /* off-CPU: the interval's off-CPU map is full: a block lost */
+	PROF_CTR_NUM = 10,
 };
 
 /* What one perf sample is counted under. Stack ids are ids in the stack map of the same buffer;
@@ -29,6 +33,30 @@ struct profile_key {
 	__s32 kernel_stack_id;
 	__u64 tag;   /* thread_tags[tid] at the sample, 0 when absent */
 	char comm[PROFILER_COMM_LEN]; /* the thread's name */
+};
+
+/* Off-CPU: threads blocked (sleeping, waiting for I/O) from switch-out to switch-in. The stacks are
+ * taken at switch-out, into the stack map of the buffer selected then (`stack_buf`); the block is
+ * counted at switch-in into the off-CPU map of the buffer selected then, which may be the other one:
+ * the key says which stack map its ids belong to. User space keeps the stacks pending entries still
+ * reference when it clears a drained stack map (src/collectors/profiler/sampler.ts). */
+#define PROFILER_OFFCPU_PENDING_MAX 16384
+
+struct offcpu_key {
+	struct profile_key base; /* the blocked thread, its stacks and span tag at switch-out */
+	__u32 stack_buf;         /* 0 or 1: the stack map (stacks_0/1) base's stack ids are ids in */
+	__u32 pad;
+};
+
+struct offcpu_value {
+	__u64 ns;    /* blocked time, summed */
+	__u64 count; /* blocks */
+};
+
+/* offcpu_pending[tid]: a thread switched out blocked, not yet back on a CPU. */
+struct offcpu_start {
+	__u64 ts; /* bpf_ktime_get_ns() at switch-out */
+	struct offcpu_key key;
 };
 
 enum profiler_event_type {

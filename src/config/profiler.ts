@@ -12,12 +12,21 @@
 //       username: ... / password: ...   (basic auth)  or  bearer_token: ...
 //       tenant_id: ...
 //       timeout: 10000         # ms
+//     off_cpu:
+//       enabled: false         # off-CPU profiles (time blocked, with stacks) beside the CPU ones
+//       min_block: 1           # ms: shorter blocks are not counted
+//       sample_every: 1        # time one blocking switch-out in N, scaled by N
 import type { ProfilerConfig } from './schema.js';
 import { type Problems, asPositiveInt, asPositiveNumber, asUrl, describe } from './validate.js';
 
-export const PROFILER_LIMITS = { maxFrequencyHz: 10_000, minIntervalSeconds: 0.5, minStackMapEntries: 1024, maxStackMapEntries: 1 << 22 } as const;
+export const PROFILER_LIMITS = {
+  maxFrequencyHz: 10_000, minIntervalSeconds: 0.5, minStackMapEntries: 1024, maxStackMapEntries: 1 << 22,
+  /** A minute: a bound above which nothing but idle waits would be counted. */
+  maxMinBlockMs: 60_000, maxSampleEvery: 1_000_000,
+} as const;
 
-const KEYS = ['frequency', 'interval', 'stack_map_entries', 'max_samples', 'include_idle', 'output_dir', 'pyroscope'];
+const KEYS = ['frequency', 'interval', 'stack_map_entries', 'max_samples', 'include_idle', 'output_dir', 'pyroscope', 'off_cpu'];
+const OFF_CPU_KEYS = ['enabled', 'min_block', 'sample_every'];
 const PYROSCOPE_KEYS = ['url', 'username', 'password', 'bearer_token', 'tenant_id', 'timeout'];
 
 export function setFrequency(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
@@ -31,6 +40,35 @@ export function setInterval(c: ProfilerConfig, v: unknown, source: string, path:
   if (typeof n === 'string') problems.add(source, path, n);
   else if (n < PROFILER_LIMITS.minIntervalSeconds) problems.add(source, path, `expected at least ${PROFILER_LIMITS.minIntervalSeconds} seconds, got ${n}`);
   else c.intervalSeconds = n;
+}
+
+/** Milliseconds, 0 (every block) up to PROFILER_LIMITS.maxMinBlockMs; fractions allowed (0.1 = 100 µs). */
+export function setMinBlock(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > PROFILER_LIMITS.maxMinBlockMs) {
+    problems.add(source, path, `expected milliseconds from 0 to ${PROFILER_LIMITS.maxMinBlockMs}, got ${describe(v)}`);
+  } else {
+    c.offCpu.minBlockMs = n;
+  }
+}
+
+function applyOffCpu(c: ProfilerConfig, o: unknown, source: string, problems: Problems): void {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    problems.add(source, 'profiler.off_cpu', `expected a mapping, got ${describe(o)}`);
+    return;
+  }
+  const m = o as Record<string, unknown>;
+  for (const k of Object.keys(m)) if (!OFF_CPU_KEYS.includes(k)) problems.add(source, `profiler.off_cpu.${k}`, `unknown setting (known: ${OFF_CPU_KEYS.join(', ')})`);
+  if (m.enabled !== undefined) {
+    if (typeof m.enabled === 'boolean') c.offCpu.enabled = m.enabled;
+    else problems.add(source, 'profiler.off_cpu.enabled', `expected true or false, got ${describe(m.enabled)}`);
+  }
+  if (m.min_block !== undefined) setMinBlock(c, m.min_block, source, 'profiler.off_cpu.min_block', problems);
+  if (m.sample_every !== undefined) {
+    const n = asPositiveInt(m.sample_every, PROFILER_LIMITS.maxSampleEvery);
+    if (typeof n === 'string') problems.add(source, 'profiler.off_cpu.sample_every', n);
+    else c.offCpu.sampleEvery = n;
+  }
 }
 
 function nonEmptyString(v: unknown): v is string {
@@ -62,6 +100,7 @@ export function applyProfilerFile(c: ProfilerConfig, o: Record<string, unknown> 
     if (nonEmptyString(o.output_dir)) c.outputDir = o.output_dir;
     else problems.add(source, 'profiler.output_dir', `expected a directory path, got ${describe(o.output_dir)}`);
   }
+  if (o.off_cpu !== undefined) applyOffCpu(c, o.off_cpu, source, problems);
   if (o.pyroscope === undefined) return;
   const p = o.pyroscope;
   if (p === null || typeof p !== 'object' || Array.isArray(p)) {

@@ -1,8 +1,10 @@
 // ProfileRecords → pprof (https://github.com/google/pprof/blob/main/proto/profile.proto) with
 // pprof-format. Bytes only, no I/O.
 //
-// Sample types are `samples/count` and `cpu/nanoseconds` (count × period), period type
-// `cpu/nanoseconds` with the period 1e9 / frequency, as Go's CPU profiles have them. Labels are
+// CPU profiles: sample types `samples/count` and `cpu/nanoseconds` (count × period), period type
+// `cpu/nanoseconds` with the period 1e9 / frequency, as Go's CPU profiles have them. Off-CPU
+// profiles: `blocks/count` (switch-out to switch-in) and `off_cpu/nanoseconds` (their time), period
+// type `off_cpu/nanoseconds` with period 1 (measured, not sampled by time). Labels are
 // string labels (Pyroscope reads only those). Every mapping says `has_functions`: symbolization
 // happened on the host that ran the code, so pprof must not try again with whatever binaries the
 // reading machine has. A frame the symbolizer could not name keeps its mapping and its address (the
@@ -11,7 +13,7 @@ import { basename } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip, gzipSync } from 'node:zlib';
 import { Function as PprofFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
-import type { ProfileFrame, ProfileRecord } from '../model/profile.js';
+import { type ProfileFrame, type ProfileKind, type ProfileRecord, profileKind, sampleNanos } from '../model/profile.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -28,13 +30,25 @@ interface MappingAcc {
   kernel: boolean;
 }
 
-/** Builds one pprof Profile holding every sample of `records` (one service, or many for a one-shot file). */
+/** Sample types (count, then time) and the period type of each kind of profile. */
+export const PPROF_TYPES: Record<ProfileKind, { count: string; time: string }> = {
+  cpu: { count: 'samples', time: 'cpu' },
+  off_cpu: { count: 'blocks', time: 'off_cpu' },
+};
+
+/**
+ * Builds one pprof Profile holding every sample of `records` (one service, or many for a one-shot
+ * file), which must all be of one kind.
+ */
 export function toPprof(records: ProfileRecord | readonly ProfileRecord[]): Profile {
   const list = Array.isArray(records) ? (records as readonly ProfileRecord[]) : [records as ProfileRecord];
   const strings = new StringTable();
   const str = (s: string): number => strings.dedup(s);
   const first = list[0];
-  const periodNanos = first?.periodNanos ?? 0;
+  const kind = first !== undefined ? profileKind(first) : 'cpu';
+  if (list.some((r) => profileKind(r) !== kind)) throw new Error('one pprof profile holds one kind of profile (cpu or off_cpu)');
+  const types = PPROF_TYPES[kind];
+  const periodNanos = kind === 'cpu' ? first?.periodNanos ?? 0 : 1;
   const mappings = new Map<string, MappingAcc>();
   const functions = new Map<string, PprofFunction>();
   const locations = new Map<string, Location>();
@@ -119,13 +133,14 @@ export function toPprof(records: ProfileRecord | readonly ProfileRecord[]): Prof
       const labelKeys = Object.keys(s.labels).sort();
       const k = `${ids.join(',')}|${labelKeys.map((l) => `${l}=${s.labels[l]}`).join('\0')}`;
       const existing = samples.get(k);
+      const nanos = sampleNanos(s, periodNanos);
       if (existing !== undefined) {
-        existing.value = [Number(existing.value[0]) + s.count, Number(existing.value[1]) + s.count * periodNanos];
+        existing.value = [Number(existing.value[0]) + s.count, Number(existing.value[1]) + nanos];
         continue;
       }
       samples.set(k, new Sample({
         locationId: ids,
-        value: [s.count, s.count * periodNanos],
+        value: [s.count, nanos],
         label: labelKeys.map((l) => labelOf(l, s.labels[l] ?? '')),
       }));
     }
@@ -137,7 +152,7 @@ export function toPprof(records: ProfileRecord | readonly ProfileRecord[]): Prof
     m.mapping.fileOffset = m.kernel ? 0n : m.min;
   }
   return new Profile({
-    sampleType: [new ValueType({ type: str('samples'), unit: str('count') }), new ValueType({ type: str('cpu'), unit: str('nanoseconds') })],
+    sampleType: [new ValueType({ type: str(types.count), unit: str('count') }), new ValueType({ type: str(types.time), unit: str('nanoseconds') })],
     sample: [...samples.values()],
     mapping: [...mappings.values()].map((m) => m.mapping),
     location: [...locations.values()],
@@ -145,9 +160,9 @@ export function toPprof(records: ProfileRecord | readonly ProfileRecord[]): Prof
     stringTable: strings,
     timeNanos: start ?? 0n,
     durationNanos: start !== undefined && end !== undefined ? end - start : 0n,
-    periodType: new ValueType({ type: str('cpu'), unit: str('nanoseconds') }),
+    periodType: new ValueType({ type: str(types.time), unit: str('nanoseconds') }),
     period: periodNanos,
-    defaultSampleType: str('cpu'),
+    defaultSampleType: str(types.time),
   });
 }
 

@@ -1,5 +1,6 @@
-// CPU profiles as the profiler hands them to exporters: symbolized samples of one service over one
-// interval. Knows nothing of pprof (src/export/pprof.ts) or of BPF (src/collectors/profiler).
+// Profiles as the profiler hands them to exporters: symbolized samples of one service over one
+// interval, of CPU time (perf samples) or of off-CPU time (blocked threads). Knows nothing of pprof
+// (src/export/pprof.ts) or of BPF (src/collectors/profiler).
 
 /** One frame of a sampled stack. */
 export interface ProfileFrame {
@@ -36,19 +37,30 @@ export const PROFILE_LABELS = {
 export interface ProfileSample {
   /** Leaf first: kernel frames (if any) above user frames. Samples of one stack share the array. */
   frames: readonly ProfileFrame[];
-  /** Samples counted (each one period of CPU time). */
+  /** CPU: samples counted (each one period of CPU time). Off-CPU: blocks (switch-out to switch-in). */
   count: number;
+  /** Off-CPU: the time those blocks lasted, in all. Absent for CPU samples (count × periodNanos). */
+  nanos?: number;
   labels: Readonly<Record<string, string>>;
 }
 
+/**
+ * `cpu`: time on a CPU, sampled. `off_cpu`: time blocked (sleeping, waiting for I/O, a lock, a
+ * wake-up), measured from a thread's switch-out to its next switch-in, with the stack it blocked in.
+ */
+export type ProfileKind = 'cpu' | 'off_cpu';
+
 export interface ProfileRecord {
+  /** Absent: 'cpu'. */
+  kind?: ProfileKind;
   /** service.name of the processes in it (one profile per service per interval). */
   service: string;
   /** Wall clock, ns since the epoch. */
   startTimeUnixNano: bigint;
   endTimeUnixNano: bigint;
+  /** CPU: the sampling frequency. Off-CPU: that of the CPU profile beside it (no sampling by time). */
   frequencyHz: number;
-  /** CPU time one sample stands for: 1e9 / frequency. */
+  /** CPU time one sample stands for: 1e9 / frequency. Off-CPU: 0 (each sample carries its nanos). */
   periodNanos: number;
   samples: ProfileSample[];
 }
@@ -57,4 +69,13 @@ export function totalSamples(p: ProfileRecord): number {
   let n = 0;
   for (const s of p.samples) n += s.count;
   return n;
+}
+
+export function profileKind(p: ProfileRecord): ProfileKind {
+  return p.kind ?? 'cpu';
+}
+
+/** The time a sample stands for: CPU samples count × period, off-CPU samples their measured time. */
+export function sampleNanos(s: ProfileSample, periodNanos: number): number {
+  return s.nanos ?? s.count * periodNanos;
 }

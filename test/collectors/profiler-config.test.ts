@@ -14,7 +14,10 @@ const file = (name: string, text: string): string => {
 };
 
 t.test('defaults', async (t) => {
-  t.same(loadConfig({}, {}).profiler, { frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false });
+  t.same(loadConfig({}, {}).profiler, {
+    frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
+    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 },
+  });
 });
 
 t.test('every setting', async (t) => {
@@ -32,9 +35,14 @@ profiler:
     password: pw
     tenant_id: team-a
     timeout: 3000
+  off_cpu:
+    enabled: true
+    min_block: 0.5
+    sample_every: 4
 `) }, {});
   t.same(c.profiler, {
     frequencyHz: 49, intervalSeconds: 2.5, stackMapEntries: 65536, maxSamples: 5000, includeIdle: true,
+    offCpu: { enabled: true, minBlockMs: 0.5, sampleEvery: 4 },
     outputDir: '/var/lib/lantern/profiles',
     pyroscope: { url: 'https://pyroscope.example:4040/', basicAuth: { username: 'lantern', password: 'pw' }, tenantId: 'team-a', timeoutMs: 3000 },
   });
@@ -54,6 +62,11 @@ profiler:
   sampling: 1
   pyroscope:
     url: pyroscope:4040
+  off_cpu:
+    enabled: 1
+    min_block: -1
+    sample_every: 0.5
+    min_time: 3
 `) }, {})) as Error;
   for (const m of [
     /profiler\.frequency: expected a whole number from 1 to 10000, got 0/,
@@ -64,7 +77,15 @@ profiler:
     /profiler\.output_dir: expected a directory path/,
     /profiler\.sampling: unknown setting/,
     /profiler\.pyroscope\.url: expected an http:\/\/ or https:\/\/ URL/,
+    /profiler\.off_cpu\.enabled: expected true or false, got 1/,
+    /profiler\.off_cpu\.min_block: expected milliseconds from 0 to 60000, got -1/,
+    /profiler\.off_cpu\.sample_every: expected a whole number from 1 to 1000000, got 0.5/,
+    /profiler\.off_cpu\.min_time: unknown setting \(known: enabled, min_block, sample_every\)/,
   ]) t.match(err.message, m);
+  const notMapping = t.throws(() => loadConfig({ config: file('offcpu.yaml', 'profiler:\n  off_cpu: true\n') }, {})) as Error;
+  t.match(notMapping.message, /profiler\.off_cpu: expected a mapping, got true/);
+  const zero = loadConfig({ config: file('zero.yaml', 'profiler:\n  off_cpu:\n    enabled: true\n    min_block: 0\n') }, {});
+  t.same(zero.profiler.offCpu, { enabled: true, minBlockMs: 0, sampleEvery: 1 }, 'min_block 0: every block');
   const auth = t.throws(() => loadConfig({ config: file('auth.yaml', 'profiler:\n  pyroscope:\n    url: http://p\n    username: u\n    password: p\n    bearer_token: t\n') }, {})) as Error;
   t.match(auth.message, /either a bearer token or username\/password, not both/);
   const half = t.throws(() => loadConfig({ config: file('half.yaml', 'profiler:\n  pyroscope:\n    url: http://p\n    username: u\n') }, {})) as Error;

@@ -3,10 +3,15 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ProfilerCollector, type ProfilerCollectorOptions } from '../../src/collectors/profiler/collector.js';
 import type { ProfileKey } from '../../src/collectors/profiler/layout.js';
 import type { DrainedBuffer } from '../../src/collectors/profiler/sampler.js';
 import type { ProfileFrame, ProfileRecord } from '../../src/model/profile.js';
 import type { Frame, Symbolizer } from '../../src/symbols/symbolizer.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Logger } from '../../src/log.js';
+import { ProcessMetadata } from '../../src/metadata/process-metadata.js';
+import { KernelClock } from '../../src/model/clock.js';
 import { repoRoot } from '../helpers/cli.js';
 
 /** Names addresses from a table; records what it was asked. */
@@ -45,11 +50,14 @@ export function key(k: Partial<ProfileKey> & { pid: number }): ProfileKey {
   return { tid: k.pid, userStackId: -14, kernelStackId: -14, tag: 0n, comm: 'app', ...k };
 }
 
-export function drained(counts: Array<[ProfileKey, number]>, stacks: Record<number, bigint[]> = {}): DrainedBuffer {
+/** `offCpu`: [key, blocks, nanoseconds]. */
+export function drained(counts: Array<[ProfileKey, number]>, stacks: Record<number, bigint[]> = {},
+  offCpu: Array<[ProfileKey, number, number]> = []): DrainedBuffer {
   return {
     startUnixNano: 1_700_000_000_000_000_000n,
     endUnixNano: 1_700_000_010_000_000_000n,
     counts: counts.map(([k, count]) => ({ key: k, count })),
+    offCpu: offCpu.map(([k, count, nanos]) => ({ key: k, count, nanos })),
     stacks: new Map(Object.entries(stacks).map(([id, ips]) => [Number(id), ips])),
     stacksMissing: 0,
   };
@@ -70,6 +78,31 @@ export function selfByFunction(profiles: readonly ProfileRecord[]): Map<string, 
   return out;
 }
 
+// --- the collector on the real kernel ----------------------------------------------------------
+
+export interface Run {
+  collector: ProfilerCollector;
+  profiles: ProfileRecord[];
+  log: string[];
+  stop(): Promise<void>;
+}
+
+/** A started profiler collector (60 s interval: drained by the test's flushes), scoped to `pids` and their children. */
+export async function startProfiler(opts: ProfilerCollectorOptions = {}, pids: number[] = [process.pid]): Promise<Run> {
+  const log: string[] = [];
+  const config = loadConfig({ pids: pids.map(String), collectors: 'profiler' }, {});
+  const profiles: ProfileRecord[] = [];
+  const collector = new ProfilerCollector({ ...opts, settings: { intervalSeconds: 60, ...opts.settings } });
+  await collector.start({
+    config,
+    log: new Logger('info', false, { write: (l: string) => log.push(l) }),
+    clock: new KernelClock(),
+    sink: { put: (r) => (r.type === 'profile' ? void profiles.push(r.profile) : undefined) },
+    metadata: new ProcessMetadata({ base: {} }),
+  });
+  return { collector, profiles, log, stop: () => collector.stop() };
+}
+
 // --- workloads -------------------------------------------------------------------------------
 
 export const fixtureDir = join(repoRoot, 'test/fixtures/profiler');
@@ -81,9 +114,14 @@ const buildDir = join(repoRoot, 'test/.build/profiler');
  * with -mno-omit-leaf-frame-pointer, and a frame-pointer unwinder then skips the leaf's caller.
  */
 export function hotBinary(): string {
+  return fixtureBinary('hot');
+}
+
+/** test/fixtures/profiler/NAME.c, built as hot.c is (with threads). */
+export function fixtureBinary(name: string): string {
   mkdirSync(buildDir, { recursive: true });
-  const out = join(buildDir, 'hot');
-  execFileSync('gcc', ['-O0', '-g', '-fno-omit-frame-pointer', '-o', out, join(fixtureDir, 'hot.c')]);
+  const out = join(buildDir, name);
+  execFileSync('gcc', ['-O0', '-g', '-fno-omit-frame-pointer', '-pthread', '-o', out, join(fixtureDir, `${name}.c`)]);
   return out;
 }
 

@@ -5,12 +5,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { KERNEL_COUNTERS, PROFILE_KEY, PROFILER_EVENT, PROFILER_EVENT_TYPE, STACK_DEPTH, decodeNotice, decodeStack, profileKeyCodec } from '../../src/collectors/profiler/layout.js';
+import {
+  KERNEL_COUNTERS, OFFCPU_KEY, OFFCPU_START, OFFCPU_VALUE, PROFILE_KEY, PROFILER_EVENT, PROFILER_EVENT_TYPE, STACK_DEPTH, decodeNotice, decodeStack,
+  offCpuKeyCodec, offCpuStartCodec, offCpuValueCodec, profileKeyCodec,
+} from '../../src/collectors/profiler/layout.js';
 import { repoRoot } from '../helpers/cli.js';
 
 const FIELDS: Record<string, Record<string, string>> = {
   profile_key: { size: '', pid: 'pid', tid: 'tid', userStackId: 'user_stack_id', kernelStackId: 'kernel_stack_id', tag: 'tag', comm: 'comm' },
   profiler_event: { size: '', type: 'type', flags: 'flags', pid: 'pid', comm: 'comm' },
+  offcpu_key: { size: '', base: 'base', stackBuf: 'stack_buf' },
+  offcpu_value: { size: '', ns: 'ns', count: 'count' },
+  offcpu_start: { size: '', ts: 'ts', key: 'key' },
 };
 
 function cValues(): Record<string, number> {
@@ -51,6 +57,28 @@ t.test('struct profiler_event and constants', async (t) => {
   t.equal(PROFILER_EVENT_TYPE.EXIT, c.PROF_EV_EXIT);
   t.equal(STACK_DEPTH, c.PROFILER_STACK_DEPTH);
   t.equal(KERNEL_COUNTERS.length, c.PROF_CTR_NUM, 'one self-metric name per counter slot');
+});
+
+t.test('off-CPU structs', async (t) => {
+  const layouts: Record<string, Record<string, number>> = { offcpu_key: OFFCPU_KEY, offcpu_value: OFFCPU_VALUE, offcpu_start: OFFCPU_START };
+  for (const [struct, layout] of Object.entries(layouts)) {
+    for (const key of Object.keys(FIELDS[struct]!)) t.equal(layout[key], c[`${struct}.${key}`], `${struct}.${key}`);
+  }
+  const start = Buffer.alloc(OFFCPU_START.size);
+  start.writeBigUInt64LE(123n, OFFCPU_START.ts);
+  start.writeUInt32LE(7, OFFCPU_START.key + PROFILE_KEY.pid);
+  start.writeInt32LE(3, OFFCPU_START.key + PROFILE_KEY.userStackId);
+  start.writeInt32LE(-17, OFFCPU_START.key + PROFILE_KEY.kernelStackId);
+  start.write('sleeper', OFFCPU_START.key + PROFILE_KEY.comm);
+  start.writeUInt32LE(1, OFFCPU_START.key + OFFCPU_KEY.stackBuf);
+  const fromStart = offCpuStartCodec.decode(start);
+  t.same(fromStart, { key: { pid: 7, tid: 0, userStackId: 3, kernelStackId: -17, tag: 0n, comm: 'sleeper' }, stackBuf: 1 });
+  t.same(offCpuKeyCodec.decode(start.subarray(OFFCPU_START.key)), fromStart);
+  const v = Buffer.alloc(OFFCPU_VALUE.size);
+  v.writeBigUInt64LE(5_000_000n, OFFCPU_VALUE.ns);
+  v.writeBigUInt64LE(2n, OFFCPU_VALUE.count);
+  t.same(offCpuValueCodec.decode(v), { ns: 5_000_000n, count: 2n });
+  t.throws(() => offCpuValueCodec.encode({ ns: 0n, count: 0n }), /written by the kernel only/);
 });
 
 t.test('decoders: key, stack, notices (short and unknown ones are refused)', async (t) => {

@@ -10,37 +10,10 @@ import { join } from 'node:path';
 import t from 'tap';
 import { BpfObject, codec } from 'libbpf-ts';
 import { bpfObjectPath } from '../../src/collectors/bpf-object.js';
-import { ProfilerCollector, type ProfilerCollectorOptions } from '../../src/collectors/profiler/collector.js';
 import type { SpanTagResolver } from '../../src/collectors/profiler/span-tags.js';
-import { loadConfig } from '../../src/config/load.js';
-import { Logger } from '../../src/log.js';
-import { ProcessMetadata } from '../../src/metadata/process-metadata.js';
-import { KernelClock } from '../../src/model/clock.js';
 import type { ProfileRecord, ProfileSample } from '../../src/model/profile.js';
 import { buildGoFixture } from '../helpers/go-build.js';
-import { fixtureDir, hotBinary, startWorkload } from './profiler-helpers.js';
-
-interface Run {
-  collector: ProfilerCollector;
-  profiles: ProfileRecord[];
-  log: string[];
-  stop(): Promise<void>;
-}
-
-async function startProfiler(opts: ProfilerCollectorOptions = {}, pids: number[] = [process.pid]): Promise<Run> {
-  const log: string[] = [];
-  const config = loadConfig({ pids: pids.map(String), collectors: 'profiler' }, {});
-  const profiles: ProfileRecord[] = [];
-  const collector = new ProfilerCollector({ ...opts, settings: { intervalSeconds: 60, ...opts.settings } });
-  await collector.start({
-    config,
-    log: new Logger('info', false, { write: (l: string) => log.push(l) }),
-    clock: new KernelClock(),
-    sink: { put: (r) => (r.type === 'profile' ? void profiles.push(r.profile) : undefined) },
-    metadata: new ProcessMetadata({ base: {} }),
-  });
-  return { collector, profiles, log, stop: () => collector.stop() };
-}
+import { fixtureDir, hotBinary, startProfiler, startWorkload } from './profiler-helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,8 +1,8 @@
-// One drained interval → one ProfileRecord per service: stacks symbolized (one symbolizer call per
+// One drained interval → one ProfileRecord per service and kind (CPU, off-CPU): stacks symbolized (one symbolizer call per
 // process and one for the kernel), samples labeled, span tags resolved. Never throws for bad input:
 // lost stacks, symbolizer failures and resolver failures become marked frames or missing labels,
 // and are counted.
-import { PROFILE_LABELS, type ProfileFrame, type ProfileRecord, type ProfileSample } from '../../model/profile.js';
+import { PROFILE_LABELS, type ProfileFrame, type ProfileKind, type ProfileRecord, type ProfileSample } from '../../model/profile.js';
 import type { Frame, Symbolizer } from '../../symbols/symbolizer.js';
 import { STACK_ERR } from './layout.js';
 import type { DrainedBuffer, RawCount } from './sampler.js';
@@ -18,7 +18,7 @@ export interface ProfileBuilderOptions {
   /** Who a pid is (read from /proc while it lives, cached by the caller). */
   identify(pid: number, comm: string): ProcessIdentity;
   frequencyHz: number;
-  /** Distinct samples kept per interval (the most frequent); the rest are dropped and counted. */
+  /** Distinct samples kept per interval and kind (the most frequent, the longest blocked); the rest are dropped and counted. */
   maxSamples: number;
   spanTags?(): SpanTagResolver | undefined;
   /** Reports the first failure of each kind (the caller logs it once). */
@@ -77,6 +77,10 @@ export class ProfileBuilder {
     span_tags_unresolved: 0,
     span_tag_failures: 0,
     profiles_built: 0,
+    offcpu_blocks_in: 0,
+    offcpu_entries_in: 0,
+    offcpu_ms_in: 0,
+    offcpu_dropped_cap: 0,
   };
 
   constructor(opts: ProfileBuilderOptions) {
@@ -92,14 +96,18 @@ export class ProfileBuilder {
     const s = this.#stats;
     s.intervals++;
     s.stacks_missing += buf.stacksMissing;
-    let entries = buf.counts;
-    for (const e of entries) s.samples_in += e.count;
-    s.sample_entries_in += entries.length;
-    if (entries.length > this.#o.maxSamples) {
-      entries = [...entries].sort((a, b) => b.count - a.count);
-      for (const e of entries.slice(this.#o.maxSamples)) s.samples_dropped_cap += e.count;
-      entries = entries.slice(0, this.#o.maxSamples);
+    for (const e of buf.counts) s.samples_in += e.count;
+    s.sample_entries_in += buf.counts.length;
+    let ns = 0;
+    for (const e of buf.offCpu) {
+      s.offcpu_blocks_in += e.count;
+      ns += e.nanos ?? 0;
     }
+    s.offcpu_ms_in += Math.round(ns / 1e6);
+    s.offcpu_entries_in += buf.offCpu.length;
+    const cpu = this.#cap(buf.counts, (e) => e.count, 'samples_dropped_cap');
+    const off = this.#cap(buf.offCpu, (e) => e.nanos ?? 0, 'offcpu_dropped_cap');
+    const entries = cpu.length === 0 ? off : off.length === 0 ? cpu : [...cpu, ...off];
     const user = await this.#symbolizeUser(entries, buf.stacks);
     const kernel = this.#symbolizeKernel(entries, buf.stacks);
     const resolver = this.#o.spanTags?.();
@@ -109,7 +117,7 @@ export class ProfileBuilder {
     const byService = new Map<string, ProfileRecord>();
     for (let i = 0; i < entries.length; i++) {
       if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
-      const { key, count } = entries[i] as RawCount;
+      const { key, count, nanos } = entries[i] as RawCount;
       let id = identities.get(key.pid);
       if (id === undefined) {
         id = this.#identify(key.pid, key.comm);
@@ -133,23 +141,40 @@ export class ProfileBuilder {
       };
       if (id.containerId !== undefined) labels[PROFILE_LABELS.containerId] = id.containerId;
       if (key.tag !== 0n) Object.assign(labels, this.#span(resolver, key.pid, key.tag, spans));
-      let rec = byService.get(id.service);
-      if (rec === undefined) {
-        rec = {
-          service: id.service,
-          startTimeUnixNano: buf.startUnixNano,
-          endTimeUnixNano: buf.endUnixNano,
-          frequencyHz: this.#o.frequencyHz,
-          periodNanos: this.#periodNanos,
-          samples: [],
-        };
-        byService.set(id.service, rec);
-      }
-      const sample: ProfileSample = { frames, count, labels };
+      const kind: ProfileKind = i < cpu.length ? 'cpu' : 'off_cpu';
+      const rec = this.#record(byService, kind, id.service, buf);
+      const sample: ProfileSample = nanos === undefined ? { frames, count, labels } : { frames, count, nanos, labels };
       rec.samples.push(sample);
     }
     s.profiles_built += byService.size;
     return [...byService.values()];
+  }
+
+  /** The interval's profile of one service and kind, made at its first sample. */
+  #record(byService: Map<string, ProfileRecord>, kind: ProfileKind, service: string, buf: DrainedBuffer): ProfileRecord {
+    const k = `${kind}\0${service}`;
+    let rec = byService.get(k);
+    if (rec === undefined) {
+      rec = {
+        service,
+        startTimeUnixNano: buf.startUnixNano,
+        endTimeUnixNano: buf.endUnixNano,
+        frequencyHz: this.#o.frequencyHz,
+        periodNanos: kind === 'cpu' ? this.#periodNanos : 0,
+        samples: [],
+      };
+      if (kind !== 'cpu') rec.kind = kind;
+      byService.set(k, rec);
+    }
+    return rec;
+  }
+
+  /** At most maxSamples entries, the heaviest by `weight`; the rest counted (by count) in `stat`. */
+  #cap(entries: readonly RawCount[], weight: (e: RawCount) => number, stat: 'samples_dropped_cap' | 'offcpu_dropped_cap'): readonly RawCount[] {
+    if (entries.length <= this.#o.maxSamples) return entries;
+    const sorted = [...entries].sort((a, b) => weight(b) - weight(a));
+    for (const e of sorted.slice(this.#o.maxSamples)) this.#stats[stat] += e.count;
+    return sorted.slice(0, this.#o.maxSamples);
   }
 
   #identify(pid: number, comm: string): ProcessIdentity {

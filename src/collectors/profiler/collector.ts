@@ -1,5 +1,6 @@
-// The profiler collector: samples every CPU, drains every interval, symbolizes on the host and
-// hands one ProfileRecord per service per interval to the sink.
+// The profiler collector: samples every CPU (and, optionally, times blocked threads), drains every
+// interval, symbolizes on the host and hands one ProfileRecord per service and kind per interval to
+// the sink.
 import type { BpfMap } from 'libbpf-ts';
 import { type ProfilerConfig, defaultProfilerConfig } from '../../config/schema.js';
 import type { ProfileRecord } from '../../model/profile.js';
@@ -69,11 +70,13 @@ export class ProfilerCollector implements Collector {
       pids: ctx.config.pids,
       agentPid: process.pid,
       includeIdle: s.includeIdle,
+      ...(s.offCpu.enabled ? { offCpu: { minBlockNs: BigInt(Math.round(s.offCpu.minBlockMs * 1e6)), sampleEvery: s.offCpu.sampleEvery } } : {}),
       onNotice: (n) => this.#onNotice(n),
       onError: (e) => this.#problem('notices', e),
     });
     this.#timer = setInterval(() => void this.flush(), s.intervalSeconds * 1000).unref();
-    ctx.log.info('profiler sampling', { frequencyHz: s.frequencyHz, cpus: this.#sampler.cpus, intervalSeconds: s.intervalSeconds });
+    ctx.log.info('profiler sampling', { frequencyHz: s.frequencyHz, cpus: this.#sampler.cpus, intervalSeconds: s.intervalSeconds,
+      ...(s.offCpu.enabled ? { offCpuMinBlockMs: s.offCpu.minBlockMs, offCpuSampleEvery: s.offCpu.sampleEvery } : {}) });
   }
 
   /** The settings in effect (after start): a SpanTagResolver must remember tags for `intervalSeconds`. */

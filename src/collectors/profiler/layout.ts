@@ -14,6 +14,12 @@ export const PROFILE_KEY = {
   commLen: 16,
 } as const;
 
+/** struct offcpu_key: a profile_key, then which buffer's stack map its stack ids are ids in. */
+export const OFFCPU_KEY = { size: 48, base: 0, stackBuf: 40 } as const;
+export const OFFCPU_VALUE = { size: 16, ns: 0, count: 8 } as const;
+/** struct offcpu_start (offcpu_pending's value): switch-out time, then the key. */
+export const OFFCPU_START = { size: 56, ts: 0, key: 8 } as const;
+
 export const PROFILER_EVENT = { size: 24, type: 0, flags: 1, pid: 4, comm: 8, commLen: 16 } as const;
 
 /** PROF_EV_FLAG_KTHREAD */
@@ -25,7 +31,8 @@ export const PROFILER_EVENT_TYPE = { NEW_PID: 1, EXEC: 2, EXIT: 3 } as const;
 export const STACK_DEPTH = 127;
 
 /** Counter slots (enum profiler_counter), in order, as self-metric names. */
-export const KERNEL_COUNTERS = ['samples', 'stack_collisions', 'stack_map_full', 'stack_errors', 'counts_map_full', 'notices_lost'] as const;
+export const KERNEL_COUNTERS = ['samples', 'stack_collisions', 'stack_map_full', 'stack_errors', 'counts_map_full', 'notices_lost',
+  'offcpu_blocks', 'offcpu_short', 'offcpu_pending_full', 'offcpu_counts_full'] as const;
 
 /** bpf_get_stackid errors as they appear in a key's stack id. */
 export const STACK_ERR = { EFAULT: -14, EEXIST: -17, ENOMEM: -12 } as const;
@@ -40,23 +47,52 @@ export interface ProfileKey {
   comm: string;
 }
 
-/** The count map's key as a libbpf-ts codec (decode only: user space never writes keys). */
-export const profileKeyCodec: Codec<ProfileKey> = {
-  size: PROFILE_KEY.size,
-  encode() {
-    throw new Error('profile keys are written by the kernel only');
-  },
-  decode(b: Buffer): ProfileKey {
-    return {
-      pid: b.readUInt32LE(PROFILE_KEY.pid),
-      tid: b.readUInt32LE(PROFILE_KEY.tid),
-      userStackId: b.readInt32LE(PROFILE_KEY.userStackId),
-      kernelStackId: b.readInt32LE(PROFILE_KEY.kernelStackId),
-      tag: b.readBigUInt64LE(PROFILE_KEY.tag),
-      comm: cString(b.subarray(PROFILE_KEY.comm, PROFILE_KEY.comm + PROFILE_KEY.commLen)),
-    };
-  },
-};
+/** A codec for what only the kernel writes: user space reads these maps, never writes them. */
+function kernelWritten<T>(size: number, what: string, decode: (b: Buffer) => T): Codec<T> {
+  return {
+    size,
+    encode() {
+      throw new Error(`${what} are written by the kernel only`);
+    },
+    decode,
+  };
+}
+
+/** The count map's key. */
+export const profileKeyCodec = kernelWritten(PROFILE_KEY.size, 'profile keys', (b) => decodeProfileKey(b, 0));
+
+function decodeProfileKey(b: Buffer, at: number): ProfileKey {
+  return {
+    pid: b.readUInt32LE(at + PROFILE_KEY.pid),
+    tid: b.readUInt32LE(at + PROFILE_KEY.tid),
+    userStackId: b.readInt32LE(at + PROFILE_KEY.userStackId),
+    kernelStackId: b.readInt32LE(at + PROFILE_KEY.kernelStackId),
+    tag: b.readBigUInt64LE(at + PROFILE_KEY.tag),
+    comm: cString(b.subarray(at + PROFILE_KEY.comm, at + PROFILE_KEY.comm + PROFILE_KEY.commLen)),
+  };
+}
+
+export interface OffCpuKey {
+  key: ProfileKey;
+  /** 0 or 1: the stack map (stacks_0/1) the key's stack ids belong to. */
+  stackBuf: number;
+}
+
+export interface OffCpuValue {
+  ns: bigint;
+  count: bigint;
+}
+
+const decodeOffCpuKey = (b: Buffer, at: number): OffCpuKey =>
+  ({ key: decodeProfileKey(b, at + OFFCPU_KEY.base), stackBuf: b.readUInt32LE(at + OFFCPU_KEY.stackBuf) });
+
+export const offCpuKeyCodec = kernelWritten(OFFCPU_KEY.size, 'off-CPU keys', (b) => decodeOffCpuKey(b, 0));
+
+export const offCpuValueCodec = kernelWritten(OFFCPU_VALUE.size, 'off-CPU sums',
+  (b): OffCpuValue => ({ ns: b.readBigUInt64LE(OFFCPU_VALUE.ns), count: b.readBigUInt64LE(OFFCPU_VALUE.count) }));
+
+/** offcpu_pending's value, as far as user space needs it: the key (not the switch-out time). */
+export const offCpuStartCodec = kernelWritten(OFFCPU_START.size, 'pending blocks', (b) => decodeOffCpuKey(b, OFFCPU_START.key));
 
 /** A stack map value: instruction pointers, leaf first, up to the first zero. */
 export function decodeStack(b: Buffer): bigint[] {

@@ -10,10 +10,20 @@
 // drained buffer's counts are taken with one batch lookup-and-delete, its stacks read by id, and its
 // stack map cleared whole. It costs twice the stack map memory; in exchange no sample is ever
 // attributed to another stack.
+//
+// Off-CPU blocks (optional) take their stacks at switch-out, into the stack map of the buffer selected
+// then, but are counted at switch-in, perhaps intervals later, into the buffer selected then. So
+// a drained stack map is cleared except for the stacks of threads still blocked (offcpu_pending): no
+// program writes to that map any more after the flip, so keeping them is free of races; and an
+// off-CPU key says which map its ids are in (the other one's are read from the live map, where the
+// previous clear kept them).
 import { type BpfMap, type BpfObject, type Link, type LinkGroup, PerfSoftware, PerfType, RingBufferConsumer, codec, isLibbpfError } from 'libbpf-ts';
 import { LanternError } from '../../errors.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
-import { KERNEL_COUNTERS, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, profileKeyCodec } from './layout.js';
+import {
+  KERNEL_COUNTERS, type OffCpuKey, type OffCpuValue, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, offCpuKeyCodec,
+  offCpuStartCodec, offCpuValueCodec, profileKeyCodec,
+} from './layout.js';
 
 export interface SamplerOptions {
   frequencyHz: number;
@@ -25,6 +35,8 @@ export interface SamplerOptions {
   /** Never sampled (the agent itself). */
   agentPid: number;
   includeIdle: boolean;
+  /** Off-CPU profiling: absent, off (its program is not even loaded). */
+  offCpu?: { minBlockNs: bigint; sampleEvery: number };
   onNotice(n: ProfilerNotice): void;
   onError(e: unknown): void;
   /** How long a flipped-out buffer is left to programs still running on other CPUs. Default 5 ms. */
@@ -33,7 +45,10 @@ export interface SamplerOptions {
 
 export interface RawCount {
   key: ProfileKey;
+  /** Samples (CPU) or blocks (off-CPU, scaled by the sampling). */
   count: number;
+  /** Off-CPU: nanoseconds blocked, summed (scaled by the sampling). */
+  nanos?: number;
 }
 
 /** One interval's samples as the kernel counted them. */
@@ -42,11 +57,22 @@ export interface DrainedBuffer {
   startUnixNano: bigint;
   endUnixNano: bigint;
   counts: RawCount[];
-  /** Instruction pointers by stack id, leaf first. */
+  /** Off-CPU blocks that ended in the interval (empty when off-CPU profiling is off). */
+  offCpu: RawCount[];
+  /** Instruction pointers by stack id, leaf first (ids of off-CPU keys may be OTHER_MAP_ID + id). */
   stacks: Map<number, bigint[]>;
   /** Stack ids referenced by counts but absent from the stack map. */
   stacksMissing: number;
 }
+
+/**
+ * Added to an off-CPU key's stack id when the id is one of the live buffer's stack map, so one map
+ * of stacks holds both (a stack map's ids are below its max_entries, at most 1 << 22).
+ */
+export const OTHER_MAP_ID = 1 << 30;
+
+const OFFCPU_PROGRAM = 'profiler_sched_switch';
+const OFFCPU_MAPS = ['offcpu_0', 'offcpu_1', 'offcpu_pending'] as const;
 
 const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -57,6 +83,8 @@ export class ProfileSampler {
   readonly #select: BpfMap<number, number>;
   readonly #counts: [BpfMap<ProfileKey, bigint>, BpfMap<ProfileKey, bigint>];
   readonly #stacks: [BpfMap<number, Buffer>, BpfMap<number, Buffer>];
+  readonly #offCpu: [BpfMap<OffCpuKey, OffCpuValue>, BpfMap<OffCpuKey, OffCpuValue>] | null;
+  readonly #pending: BpfMap<number, OffCpuKey> | null;
   readonly #consumer: RingBufferConsumer;
   #perf: LinkGroup | null = null;
   #links: Link[] = [];
@@ -72,6 +100,9 @@ export class ProfileSampler {
     this.#counts = [obj.map('counts_0', profileKeyCodec, codec.u64), obj.map('counts_1', profileKeyCodec, codec.u64)];
     this.#stacks = [obj.map('stacks_0').typed(codec.u32, codec.bytes(obj.map('stacks_0').valueSize)),
       obj.map('stacks_1').typed(codec.u32, codec.bytes(obj.map('stacks_1').valueSize))];
+    const off = opts.offCpu !== undefined;
+    this.#offCpu = off ? [obj.map('offcpu_0', offCpuKeyCodec, offCpuValueCodec), obj.map('offcpu_1', offCpuKeyCodec, offCpuValueCodec)] : null;
+    this.#pending = off ? obj.map('offcpu_pending', codec.u32, offCpuStartCodec) : null;
     this.#consumer = new RingBufferConsumer([obj.map('profiler_events')], {
       // Notices are few and urgent (a process may be about to exit): deliver promptly. The program
       // submits with wake-ups, so the consumer need not sweep the ring on a timer of its own.
@@ -94,12 +125,21 @@ export class ProfileSampler {
       o.setGlobal('include_idle', opts.includeIdle ? 1 : 0, 1);
       for (const m of ['stacks_0', 'stacks_1']) o.setMapMaxEntries(m, opts.stackMapEntries);
       for (const m of ['counts_0', 'counts_1']) o.setMapMaxEntries(m, opts.countMapEntries);
+      if (opts.offCpu !== undefined) {
+        o.setGlobal('offcpu_min_block_ns', opts.offCpu.minBlockNs, 8);
+        o.setGlobal('offcpu_sample_every', opts.offCpu.sampleEvery, 4);
+        for (const m of ['offcpu_0', 'offcpu_1']) o.setMapMaxEntries(m, opts.countMapEntries);
+      } else {
+        o.setAutoload(OFFCPU_PROGRAM, false);
+        for (const m of OFFCPU_MAPS) o.setMapMaxEntries(m, 1);
+      }
     });
     let sampler: ProfileSampler | null = null;
     try {
       sampler = new ProfileSampler(obj, opts);
       // The pid filter's fork/free programs and the exec/exit notices: by section name.
-      for (const p of obj.programs()) if (p.name !== 'profile_cpu') sampler.#links.push(p.attach());
+      for (const p of obj.programs()) if (p.name !== 'profile_cpu' && p.name !== OFFCPU_PROGRAM) sampler.#links.push(p.attach());
+      if (opts.offCpu !== undefined) sampler.#links.push(attachOffCpu(obj));
       try {
         sampler.#perf = obj.program('profile_cpu').attachPerfEvent({
           event: { type: PerfType.SOFTWARE, config: PerfSoftware.CPU_CLOCK, sampleFreq: opts.frequencyHz },
@@ -145,17 +185,17 @@ export class ProfileSampler {
     const endUnixNano = wallNs();
     this.#lastSwap = endUnixNano;
     await sleep(this.#opts.settleMs ?? 5);
-    const countMap = this.#counts[old];
     const stackMap = this.#stacks[old];
     const counts: RawCount[] = [];
-    for (const [key, n] of countMap.readBatch({ drain: true, chunk: 1024 }) as Array<[ProfileKey, bigint]>) {
+    for (const [key, n] of this.#counts[old].readBatch({ drain: true, chunk: 1024 }) as Array<[ProfileKey, bigint]>) {
       counts.push({ key, count: Number(n) });
     }
+    const offCpu = this.#drainOffCpu(old);
     const stacks = new Map<number, bigint[]>();
     let stacksMissing = 0;
     const want = (id: number): void => {
       if (id < 0 || stacks.has(id)) return;
-      const raw = stackMap.get(id);
+      const raw = id >= OTHER_MAP_ID ? this.#stacks[this.#active].get(id - OTHER_MAP_ID) : stackMap.get(id);
       if (raw === undefined) {
         stacksMissing++;
         stacks.set(id, []);
@@ -163,14 +203,49 @@ export class ProfileSampler {
         stacks.set(id, decodeStack(raw));
       }
     };
-    for (const { key } of counts) {
+    for (const { key } of [...counts, ...offCpu]) {
       want(key.userStackId);
       want(key.kernelStackId);
     }
     for (const [id, ips] of stacks) if (ips.length === 0) stacks.delete(id);
-    // Clear the whole stack map, including stacks of samples the full count map could not keep.
-    for (const id of [...stackMap.keys()]) stackMap.delete(id);
-    return { startUnixNano, endUnixNano, counts, stacks, stacksMissing };
+    // Clear the stack map (stacks of samples the full count map could not keep too), but for the
+    // stacks of threads that blocked in this buffer's time and are still blocked.
+    const keep = this.#pendingStacks(old);
+    for (const id of [...stackMap.keys()]) if (!keep.has(id)) stackMap.delete(id);
+    return { startUnixNano, endUnixNano, counts, offCpu, stacks, stacksMissing };
+  }
+
+  /** The flipped-out off-CPU sums, scaled by the sampling, stack ids made unique (OTHER_MAP_ID). */
+  #drainOffCpu(old: 0 | 1): RawCount[] {
+    const maps = this.#offCpu;
+    if (maps === null) return [];
+    const scale = this.#opts.offCpu?.sampleEvery ?? 1;
+    const out: RawCount[] = [];
+    for (const [{ key, stackBuf }, v] of maps[old].readBatch({ drain: true, chunk: 1024 }) as Array<[OffCpuKey, OffCpuValue]>) {
+      if (stackBuf !== old) {
+        if (key.userStackId >= 0) key.userStackId += OTHER_MAP_ID;
+        if (key.kernelStackId >= 0) key.kernelStackId += OTHER_MAP_ID;
+      }
+      out.push({ key, count: Number(v.count) * scale, nanos: Number(v.ns) * scale });
+    }
+    return out;
+  }
+
+  /** Stack ids in buffer `buf`'s stack map that threads blocked now will be counted under. */
+  #pendingStacks(buf: 0 | 1): Set<number> {
+    const keep = new Set<number>();
+    if (this.#pending === null) return keep;
+    for (const [, { key, stackBuf }] of this.#pending.readBatch({ chunk: 1024 }) as Array<[number, OffCpuKey]>) {
+      if (stackBuf !== buf) continue;
+      if (key.userStackId >= 0) keep.add(key.userStackId);
+      if (key.kernelStackId >= 0) keep.add(key.kernelStackId);
+    }
+    return keep;
+  }
+
+  /** Off-CPU profiling is on (its program attached). */
+  get offCpu(): boolean {
+    return this.#offCpu !== null;
   }
 
   /** Stops sampling (the perf events); notices and drains still work. */
@@ -199,5 +274,14 @@ export class ProfileSampler {
     await this.#consumer.closeAndFlush();
     this.#closed = true;
     this.#obj.close();
+  }
+}
+
+/** tp_btf/sched_switch needs the kernel's BTF and BPF trampolines (CONFIG_DEBUG_INFO_BTF, x86-64/arm64). */
+function attachOffCpu(obj: BpfObject): Link {
+  try {
+    return obj.program(OFFCPU_PROGRAM).attach();
+  } catch (e) {
+    throw new LanternError('LANTERN_ERR_PROFILER', `off-CPU profiling cannot attach to tp_btf/sched_switch: ${(e as Error).message}`, { cause: e });
   }
 }
