@@ -129,7 +129,8 @@ const customValues = {
   extraConfig: { spans: { max_per_second: 5000 } },
   extraEnv: [{ name: 'OTEL_SERVICE_NAME', value: 'lantern-agent' }],
   resources: { requests: { cpu: '200m', memory: '300Mi' }, limits: { cpu: 2, memory: '2Gi' } },
-  extraCapabilities: ['SYS_ADMIN'],
+  capabilities: ['BPF', 'PERFMON', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYSLOG'],
+  extraCapabilities: ['SYS_RESOURCE', 'SYSLOG'],
   tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'observability', effect: 'NoSchedule' }],
   nodeSelector: { 'kubernetes.io/os': 'linux', 'lantern.example/enabled': 'true' },
   affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] }] }] } } },
@@ -170,9 +171,9 @@ t.test('helm: lint and template the chart with default and non-default values', 
   const ds = (r: Rendering): any => r.docs.find((d) => d.kind === 'DaemonSet')?.spec.template.spec; // eslint-disable-line @typescript-eslint/no-explicit-any
   const container = (r: Rendering): any => ds(r).containers[0]; // eslint-disable-line @typescript-eslint/no-explicit-any
   t.equal(ds(def).hostPID, true, 'hostPID');
-  t.same(container(def).securityContext.capabilities, { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE', 'DAC_READ_SEARCH', 'SYSLOG'] }, 'default: precise capabilities');
+  t.same(container(def).securityContext.capabilities, { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE', 'DAC_READ_SEARCH', 'SYSLOG', 'SYS_ADMIN'] }, 'default: precise capabilities');
   t.notOk(container(def).securityContext.privileged, 'default: not privileged');
-  t.same(container(custom).securityContext.capabilities.add.slice(-1), ['SYS_ADMIN'], 'extraCapabilities added');
+  t.same(container(custom).securityContext.capabilities.add, ['BPF', 'PERFMON', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYSLOG', 'SYS_RESOURCE'], 'capabilities replaced, extraCapabilities added once');
   t.equal(container(priv).securityContext.privileged, true, 'the privileged fallback');
   t.notOk(container(priv).securityContext.capabilities, 'privileged: no capability list');
   const mounts = (container(def).volumeMounts as Array<{ mountPath: string }>).map((m) => m.mountPath);
