@@ -230,6 +230,7 @@ export class Reflector<T> {
     const end: WatchEnd = { rv: from, gone: false, progress: false };
     try {
       for await (const chunk of res) {
+        const before = lines.tooLong;
         for (const line of lines.feed(chunk as Buffer)) {
           const stop = this.#apply(line, end);
           if (stop !== null) {
@@ -238,11 +239,10 @@ export class Reflector<T> {
             return end;
           }
         }
+        this.#stats.lines_too_long += lines.tooLong - before;
       }
     } catch (e) {
       end.error = e as Error;
-    } finally {
-      this.#stats.lines_too_long += lines.tooLong;
     }
     if (Date.now() - started >= 1000) end.progress = true;
     return end;
