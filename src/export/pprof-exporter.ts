@@ -2,7 +2,7 @@
 // configured — a directory of .pb.gz files, Pyroscope — and to the local view. Losses are counted;
 // the record sink never throws and never blocks.
 import type { Logger } from '../log.js';
-import { PROFILE_LABELS, type ProfileRecord, totalSamples } from '../model/profile.js';
+import { PROFILE_LABELS, type ProfileRecord, profileKind, totalSamples } from '../model/profile.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
 import type { ProfileView } from '../server/profile-view.js';
 import { encodePprofGzip } from './pprof.js';
@@ -88,15 +88,18 @@ export class ProfileExporter implements RecordSink {
     }
     this.#stats.encoded_bytes += gz.length;
     const container = soleContainer(p);
+    const kind = profileKind(p);
     this.#pyroscope?.push({
       service: p.service,
+      kind,
       labels: container !== undefined ? { container_id: container } : {},
       fromUnixNano: p.startTimeUnixNano,
       untilUnixNano: p.endTimeUnixNano,
       sampleRateHz: p.frequencyHz,
       body: gz,
     });
-    await this.#files?.write(p.service, p.endTimeUnixNano, gz);
+    // <service>-off_cpu-<time>-<seq>.pb.gz beside the CPU files, kept apart from them.
+    await this.#files?.write(kind === 'cpu' ? p.service : `${p.service}-${kind}`, p.endTimeUnixNano, gz);
   }
 
   /** Waits (bounded) for what is being encoded, written and pushed. */

@@ -3,9 +3,19 @@
 //        &sampleRate=<Hz>&spyName=lantern
 // with the gzipped pprof as the body (https://grafana.com/docs/pyroscope/latest/configure-server/about-server-api/).
 // Pyroscope names the series service_name=<app> (the `.cpu` suffix is the profile type) and reads
-// the profile type from the pprof sample types. Failures are counted and logged once per outage;
+// the profile type from the pprof sample types.
+//
+// Off-CPU profiles go as `<app>.off_cpu{…}`, multipart/form-data with the pprof as `profile` and a
+// `sample_type_config`: Pyroscope names a pprof upload's series (__name__) after its sample types,
+// and any sample type whose name contains "cpu" becomes `process_cpu`, which would mix blocked time
+// into the CPU series. The config renames `off_cpu` (and `blocks`) for that naming only, to
+// OFF_CPU_METRIC; the stored profile keeps its sample types, so its profile type is
+// `off_time:off_cpu:nanoseconds:off_cpu:nanoseconds` (pkg/og/convert/pprof/profile.go,
+// metricName). Failures are counted and logged once per outage;
 // a profile that cannot be sent is dropped (the next interval brings a new one), never retried
 // into unbounded memory.
+
+import type { ProfileKind } from '../model/profile.js';
 
 export interface PyroscopeOptions {
   /** Base URL, e.g. http://pyroscope:4040 (a path prefix is kept). */
@@ -21,9 +31,20 @@ export interface PyroscopeOptions {
   onStatus?(ok: boolean, detail: string): void;
 }
 
+/** The __name__ of off-CPU series: anything without "cpu" in it (see above). */
+export const OFF_CPU_METRIC = 'off_time';
+
+/** The multipart field Pyroscope reads sample type settings from, for off-CPU uploads. */
+export const OFF_CPU_SAMPLE_TYPE_CONFIG = JSON.stringify({
+  blocks: { units: 'count', 'display-name': OFF_CPU_METRIC },
+  off_cpu: { units: 'nanoseconds', 'display-name': OFF_CPU_METRIC },
+});
+
 export interface PyroscopePush {
   /** Becomes the application name and the `service_name` label. */
   service: string;
+  /** Absent: cpu. */
+  kind?: ProfileKind;
   /** More series labels (e.g. container_id). */
   labels?: Record<string, string>;
   fromUnixNano: bigint;
@@ -54,7 +75,7 @@ export function ingestUrl(base: string, p: Omit<PyroscopePush, 'body'>): URL {
   const service = sanitizeName(p.service);
   const labels: Record<string, string> = { service_name: service, ...p.labels };
   const pairs = Object.entries(labels).map(([k, v]) => `${sanitizeLabelKey(k)}=${sanitizeName(v)}`);
-  url.searchParams.set('name', `${service}.cpu{${pairs.join(',')}}`);
+  url.searchParams.set('name', `${service}.${p.kind ?? 'cpu'}{${pairs.join(',')}}`);
   url.searchParams.set('from', String(p.fromUnixNano / 1_000_000_000n));
   // Pyroscope wants until > from; a sub-second interval still spans one second.
   const until = p.untilUnixNano / 1_000_000_000n;
@@ -63,6 +84,16 @@ export function ingestUrl(base: string, p: Omit<PyroscopePush, 'body'>): URL {
   url.searchParams.set('sampleRate', String(p.sampleRateHz));
   url.searchParams.set('spyName', 'lantern');
   return url;
+}
+
+/** CPU: the gzipped pprof as it is; off-CPU: a form with the sample type config (fetch sets its boundary). */
+export function requestBody(p: PyroscopePush, headers: Record<string, string>): { headers: Record<string, string>; body: RequestInit['body'] } {
+  if ((p.kind ?? 'cpu') === 'cpu') return { headers, body: new Uint8Array(p.body) };
+  const form = new FormData();
+  form.append('profile', new Blob([new Uint8Array(p.body)]), 'profile.pprof');
+  form.append('sample_type_config', new Blob([OFF_CPU_SAMPLE_TYPE_CONFIG]), 'sample_type_config.json');
+  const { 'content-type': _binary, ...rest } = headers;
+  return { headers: rest, body: form };
 }
 
 export class PyroscopeClient {
@@ -97,8 +128,7 @@ export class PyroscopeClient {
     try {
       const res = await fetch(ingestUrl(this.#o.url, p), {
         method: 'POST',
-        headers: this.#headers,
-        body: new Uint8Array(p.body),
+        ...requestBody(p, this.#headers),
         signal: AbortSignal.timeout(this.#o.timeoutMs),
       });
       // Drain the body so the connection can be reused.

@@ -13,6 +13,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../export/prometheus-text.js';
 import type { DynlogCollector } from '../collectors/dynlog/collector.js';
 import type { LocalView } from './local-view.js';
 import type { ProfileView } from './profile-view.js';
+import type { ProfileKind } from '../model/profile.js';
 import type { RecentLogs } from './recent-logs.js';
 
 export interface ControlServer {
@@ -71,21 +72,29 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
 }
 
 /**
- * The latest CPU profile per service: `/api/profiles` lists them, `/api/profiles/:service` is the
- * JSON summary (top functions, folded stacks), `/api/profiles/:service/pprof` the .pb.gz download.
+ * The latest profile per service: `/api/profiles` lists them, `/api/profiles/:service` is the JSON
+ * summary (top functions, folded stacks), `/api/profiles/:service/pprof` the .pb.gz download; CPU
+ * profiles unless `?type=off_cpu`.
  */
 function registerProfileRoutes(app: FastifyInstance, profiles: ProfileView): void {
+  type Query = { type?: string; functions?: string; stacks?: string };
+  const kindOf = (t: string | undefined): ProfileKind | undefined => (t === undefined || t === 'cpu' ? 'cpu' : t === 'off_cpu' ? 'off_cpu' : undefined);
+  const missing = (service: string, kind: ProfileKind): { error: string } => ({ error: `no ${kind} profile for service ${service}` });
   app.get('/api/profiles', async () => ({ profiles: profiles.services() }));
-  app.get<{ Params: { service: string }; Querystring: { functions?: string; stacks?: string } }>('/api/profiles/:service', async (req, reply) => {
+  app.get<{ Params: { service: string }; Querystring: Query }>('/api/profiles/:service', async (req, reply) => {
+    const kind = kindOf(req.query.type);
+    if (kind === undefined) return reply.code(400).send({ error: 'type is cpu or off_cpu' });
     const limit = (v: string | undefined, d: number): number => Math.min(10_000, Math.max(1, Number(v ?? d) || d));
-    const p = profiles.json(req.params.service, { functions: limit(req.query.functions, 100), stacks: limit(req.query.stacks, 1000) });
-    if (p === undefined) return reply.code(404).send({ error: `no profile for service ${req.params.service}` });
+    const p = profiles.json(req.params.service, { functions: limit(req.query.functions, 100), stacks: limit(req.query.stacks, 1000) }, kind);
+    if (p === undefined) return reply.code(404).send(missing(req.params.service, kind));
     return p;
   });
-  app.get<{ Params: { service: string } }>('/api/profiles/:service/pprof', async (req, reply) => {
-    const gz = await profiles.pprof(req.params.service);
-    if (gz === undefined) return reply.code(404).send({ error: `no profile for service ${req.params.service}` });
-    const file = `${req.params.service.replace(/[^A-Za-z0-9._-]/g, '_')}.pb.gz`;
+  app.get<{ Params: { service: string }; Querystring: Query }>('/api/profiles/:service/pprof', async (req, reply) => {
+    const kind = kindOf(req.query.type);
+    if (kind === undefined) return reply.code(400).send({ error: 'type is cpu or off_cpu' });
+    const gz = await profiles.pprof(req.params.service, kind);
+    if (gz === undefined) return reply.code(404).send(missing(req.params.service, kind));
+    const file = `${req.params.service.replace(/[^A-Za-z0-9._-]/g, '_')}${kind === 'cpu' ? '' : `-${kind}`}.pb.gz`;
     return reply.header('content-type', 'application/octet-stream').header('content-disposition', `attachment; filename="${file}"`).send(gz);
   });
 }

@@ -12,7 +12,7 @@ import { Profile } from 'pprof-format';
 import t from 'tap';
 import { runCli, startCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/procs.js';
-import { hotBinary, startWorkload } from './profiler-helpers.js';
+import { fixtureBinary, hotBinary, startWorkload } from './profiler-helpers.js';
 
 const GO = '/usr/local/go/bin/go';
 const dir = mkdtempSync(join(tmpdir(), 'lantern-profile-cli-'));
@@ -37,6 +37,26 @@ t.test('lantern profile --pid … --duration 3 --output x.pb.gz', async (t) => {
   t.match(first, /\bhot$/, `go tool pprof's top function:\n${top}`);
   t.match(pprof('-traces', out), /hot\n\s+outer\n\s+main/, 'the call chain');
   t.match(pprof('-tags', out), new RegExp(`pid: Total[^\\n]*\\n[^\\n]*${w.pid}`), 'labeled with the pid');
+});
+
+t.test('lantern profile --off-cpu: blocked time to FILE-off-cpu.pb.gz, which go tool pprof reads', async (t) => {
+  const w = startWorkload(fixtureBinary('blocker'), ['40', '100']); // 4 s of 100 ms sleeps and pipe reads
+  t.teardown(() => w.stop());
+  await w.ready;
+  const out = join(dir, 'y.pb.gz');
+  const r = await runCli(['profile', '--pid', String(w.pid), '--duration', '2', '--off-cpu', '--min-block', '5', '--output', out]);
+  t.equal(r.code, 0, r.stderr);
+  const off = join(dir, 'y-off-cpu.pb.gz');
+  t.match(r.stdout, new RegExp(`wrote ${off}: [\\d.]+ ms blocked in \\d+ blocks`));
+  const p = Profile.decode(gunzipSync(readFileSync(off)));
+  t.same(p.sampleType.map((v) => p.stringTable.strings[Number(v.type)]), ['blocks', 'off_cpu']);
+  const top = pprof('-top', off);
+  t.match(top, /Type: off_cpu/);
+  t.match(top, /do_nanosleep|clock_nanosleep/, `blocked in nanosleep:\n${top}`);
+  t.match(pprof('-traces', off), /sleep_here\n\s+sleeper/, 'under the thread function');
+  const usage = await runCli(['profile', '--min-block', '5']);
+  t.equal(usage.code, 2);
+  t.match(usage.stderr, /--min-block: needs --off-cpu/);
 });
 
 t.test('lantern profile: bad options are usage errors', async (t) => {

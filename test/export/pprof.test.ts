@@ -178,3 +178,43 @@ function existsGo(): boolean {
     return false;
   }
 }
+
+/** An off-CPU profile of `service`: 3 blocks in nanosleep (350 ms), 1 in read (50 ms). */
+function offCpuRecord(service: string): ProfileRecord {
+  const sleep: ProfileFrame = { function: 'do_nanosleep', module: '[kernel]', address: 0xffffffff81b00010n, kernel: true };
+  const read: ProfileFrame = { function: 'pipe_read', module: '[kernel]', address: 0xffffffff81c00010n, kernel: true };
+  const labels = { pid: '10', thread_id: '12', thread_name: 'worker', service_name: service };
+  return {
+    ...record(service),
+    kind: 'off_cpu',
+    periodNanos: 0,
+    samples: [{ frames: [sleep, outer, main], count: 3, nanos: 350_000_000, labels }, { frames: [read, main], count: 1, nanos: 50_000_000, labels }],
+  };
+}
+
+t.test('off-CPU pprof: blocks/count and off_cpu/nanoseconds, measured times; never mixed with CPU', async (t) => {
+  const p = Profile.decode(encodePprof(offCpuRecord('checkout')));
+  t.same(p.sampleType.map((v) => `${str(p, v.type)}/${str(p, v.unit)}`), ['blocks/count', 'off_cpu/nanoseconds']);
+  t.equal(`${str(p, p.periodType!.type)}/${str(p, p.periodType!.unit)}`, 'off_cpu/nanoseconds');
+  t.equal(str(p, p.defaultSampleType), 'off_cpu');
+  t.same(p.sample.map((s) => s.value.map(Number)), [[3, 350_000_000], [1, 50_000_000]]);
+  t.throws(() => encodePprof([record('checkout'), offCpuRecord('checkout')]), /one kind of profile/);
+});
+
+t.test('off-CPU: its own files and its own place in the local view', async (t) => {
+  const out = join(dir, 'off-cpu');
+  const view = new ProfileView();
+  const ex = new ProfileExporter({ outputDir: out, view, log: new Logger('info', false, { write: () => undefined }) });
+  ex.put({ type: 'profile', profile: record('checkout') });
+  ex.put({ type: 'profile', profile: offCpuRecord('checkout') });
+  await ex.close();
+  t.same(readdirSync(out).map((f) => f.replace(/-\d{8}T\d{6}Z-\d{4}\.pb\.gz$/, '')).sort(), ['checkout', 'checkout-off_cpu']);
+  t.same(view.services().map((s) => [s.service, s.type, s.samples, s.nanoseconds]), [['checkout', 'cpu', 100, undefined], ['checkout', 'off_cpu', 4, 400_000_000]]);
+  t.equal(view.json('checkout')?.samples, 100, 'cpu by default');
+  const off = view.json('checkout', {}, 'off_cpu')!;
+  t.same(off.functions[0], { function: 'do_nanosleep', module: '[kernel]', self: 350_000_000, total: 350_000_000 }, 'weighed by time blocked');
+  t.same(off.functions.find((f) => f.function === 'main'), { function: 'main', module: '/usr/bin/app', self: 0, total: 400_000_000 });
+  const gz = await view.pprof('checkout', 'off_cpu');
+  const p = Profile.decode(gunzipSync(gz!));
+  t.equal(str(p, p.sampleType[1]!.type), 'off_cpu');
+});

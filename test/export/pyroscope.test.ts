@@ -8,7 +8,7 @@ import { Profile } from 'pprof-format';
 import t from 'tap';
 import { encodePprofGzipSync } from '../../src/export/pprof.js';
 import { ProfileExporter } from '../../src/export/pprof-exporter.js';
-import { PyroscopeClient, ingestUrl, sanitizeName } from '../../src/export/pyroscope.js';
+import { OFF_CPU_METRIC, PyroscopeClient, ingestUrl, sanitizeName } from '../../src/export/pyroscope.js';
 import { Logger } from '../../src/log.js';
 import type { ProfileRecord } from '../../src/model/profile.js';
 import { freePort } from '../helpers/procs.js';
@@ -162,4 +162,26 @@ t.test('a Pyroscope that refuses (HTTP 400) or never answers: counted, bounded',
   t.equal(slow.stats().dropped_busy, 3);
   await until(() => slow.stats().in_flight === 0);
   t.match(slow.stats(), { failed: 2, in_flight: 0 });
+});
+
+t.test('off-CPU push: <app>.off_cpu, multipart with a sample type config keeping it out of process_cpu', async (t) => {
+  const r = await receiver();
+  t.teardown(() => r.close());
+  const { log } = quiet();
+  const ex = new ProfileExporter({ log, pyroscope: { url: r.url, timeoutMs: 2000 } });
+  const cpu = profile('checkout');
+  const labels = cpu.samples[0]!.labels;
+  ex.put({ type: 'profile', profile: { ...cpu, kind: 'off_cpu', periodNanos: 0, samples: [{ frames: cpu.samples[0]!.frames, count: 2, nanos: 30_000_000, labels }] } });
+  await ex.close();
+  t.equal(r.got.length, 1);
+  const got = r.got[0]!;
+  t.equal(got.url.searchParams.get('name'), 'checkout.off_cpu{service_name=checkout}');
+  t.match(got.headers['content-type'], /^multipart\/form-data; boundary=/);
+  const form = await new Response(new Uint8Array(got.body), { headers: { 'content-type': got.headers['content-type']! } }).formData();
+  const config = JSON.parse(await (form.get('sample_type_config') as Blob).text()) as Record<string, Record<string, string>>;
+  t.same(Object.keys(config).sort(), ['blocks', 'off_cpu']);
+  t.ok(Object.values(config).every((c) => c['display-name'] === OFF_CPU_METRIC && !OFF_CPU_METRIC.includes('cpu')), 'Pyroscope turns any name with "cpu" into process_cpu');
+  const p = Profile.decode(gunzipSync(Buffer.from(await (form.get('profile') as Blob).arrayBuffer())));
+  t.same(p.sampleType.map((v) => p.stringTable.strings[Number(v.type)]), ['blocks', 'off_cpu']);
+  t.same(p.sample.map((s) => s.value.map(Number)), [[2, 30_000_000]]);
 });
