@@ -33,6 +33,16 @@ async function inPodContainer(t: Test, podUid: string, env: NodeJS.ProcessEnv = 
   return { child, id };
 }
 
+/** A local API server and the pod store reading it, for node-a. */
+async function startApi(t: Test): Promise<{ api: FakeKubeApi; k8s: KubernetesMetadata }> {
+  const api = await new FakeKubeApi().start();
+  t.teardown(() => api.stop());
+  const k8s = new KubernetesMetadata({ apiUrl: api.url, tokenFile: null, ca: null, nodeName: 'node-a', source: 'configured' },
+    new Logger('warn', false, { write: () => undefined }));
+  t.teardown(() => k8s.stop());
+  return { api, k8s };
+}
+
 async function eventually(t: Test, what: string, cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
@@ -40,11 +50,7 @@ async function eventually(t: Test, what: string, cond: () => boolean, ms = 5000)
 }
 
 t.test('a process in a pod\'s container gets the pod\'s attributes; read before the pod arrived, corrected after', { skip: v2 === null ? 'no cgroup v2 mount' : false }, async (t) => {
-  const api = await new FakeKubeApi().start();
-  t.teardown(() => api.stop());
-  const k8s = new KubernetesMetadata({ apiUrl: api.url, tokenFile: null, ca: null, nodeName: 'node-a', source: 'configured' },
-    new Logger('warn', false, { write: () => undefined }));
-  t.teardown(() => k8s.stop());
+  const { api, k8s } = await startApi(t);
   const metadata = new ProcessMetadata({ base: { 'host.name': 'node-a' }, pods: k8s });
   api.put('/apis/apps/v1/replicasets', fixture('replicaset-checkout'));
   k8s.start();
@@ -73,11 +79,7 @@ t.test('a process in a pod\'s container gets the pod\'s attributes; read before 
 });
 
 t.test('service.name: the process\'s OTEL_SERVICE_NAME first, a StatefulSet pod without the label by its workload', { skip: v2 === null ? 'no cgroup v2 mount' : false }, async (t) => {
-  const api = await new FakeKubeApi().start();
-  t.teardown(() => api.stop());
-  const k8s = new KubernetesMetadata({ apiUrl: api.url, tokenFile: null, ca: null, nodeName: 'node-a', source: 'configured' },
-    new Logger('warn', false, { write: () => undefined }));
-  t.teardown(() => k8s.stop());
+  const { api, k8s } = await startApi(t);
   const metadata = new ProcessMetadata({ base: {}, pods: k8s });
   const redis = fixture('pod-redis-statefulset');
   const a = await inPodContainer(t, redis.metadata.uid);
