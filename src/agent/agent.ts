@@ -1,12 +1,13 @@
 // The agent's wiring: collectors → records → exporters, started and stopped in one place.
-import type { AgentConfig } from '../config/schema.js';
+import type { AgentConfig, CollectorName } from '../config/schema.js';
 import { isLocalMode } from '../config/schema.js';
 import { LanternError } from '../errors.js';
 import type { Collector } from '../collectors/collector.js';
 import { availableCollectors, createCollector } from '../collectors/registry.js';
+import { SupervisedCollector, type SupervisorBackoff } from './collector-supervisor.js';
 import { OtlpFileWriter } from '../export/otlp-file.js';
 import { ProfileExporter } from '../export/pprof-exporter.js';
-import { TelemetryExporter } from '../export/telemetry-exporter.js';
+import { DEFAULT_EXPORTER_OPTIONS, TelemetryExporter, type TelemetryExporterOptions } from '../export/telemetry-exporter.js';
 import type { Logger } from '../log.js';
 import { ProcessMetadata } from '../metadata/process-metadata.js';
 import { KernelClock } from '../model/clock.js';
@@ -70,8 +71,37 @@ export function flattenSummary(s: AgentSummary): Record<string, number> {
   return out;
 }
 
+/** What tests (and embedders) may change in the agent's wiring. */
+export interface AgentOptions {
+  /** Makes a collector by name (default: the registry's); null: not in this build. */
+  createCollector?: (name: string, config: AgentConfig) => Collector | null;
+  supervisorBackoff?: Partial<SupervisorBackoff>;
+}
+
+/** The exporter's limits from the `export` section. */
+function exporterOptions(config: AgentConfig): Partial<TelemetryExporterOptions> {
+  const q = config.export.queueSize;
+  return {
+    spanQueue: { ...DEFAULT_EXPORTER_OPTIONS.spanQueue, capacity: q, maxBatch: Math.min(DEFAULT_EXPORTER_OPTIONS.spanQueue.maxBatch, q) },
+    shutdownTimeoutMs: config.export.shutdownTimeoutMs,
+    ...(config.export.diskBuffer !== undefined ? { diskBuffer: config.export.diskBuffer } : {}),
+  };
+}
+
+/** Waits for `p`, but not past `deadline` (epoch ms); `late` is told when the deadline came first. */
+async function untilDeadline(p: Promise<unknown>, deadline: number, late?: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    p.then(() => true, () => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())))),
+  ]);
+  clearTimeout(timer);
+  if (!ended) late?.();
+}
+
 export class Agent {
-  #collectors: Collector[] = [];
+  /** Every configured collector, each restarted with backoff when it fails. */
+  #supervised: SupervisedCollector[] = [];
   #file: OtlpFileWriter | null = null;
   /** Process exec/exit events → OTel events. */
   readonly #logs: RecordSink;
@@ -100,6 +130,7 @@ export class Agent {
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
+    private readonly options: AgentOptions = {},
   ) {
     const base = baseAttributes(config);
     // The configuration's secret names apply to command lines and spans alike.
@@ -109,7 +140,7 @@ export class Agent {
     this.#metadata = new ProcessMetadata({ base, redaction, ...(k8s !== null ? { pods: k8s } : {}) });
     if (config.otlp.file !== undefined) this.#file = new OtlpFileWriter(config.otlp.file);
     // ProcessMetadata already puts the base attributes on every resource.
-    this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {} });
+    this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {}, ...exporterOptions(config) });
     this.#logs = {
       put: (r) => {
         if (r.type === 'log') this.#emitLog(r.log);
@@ -156,6 +187,11 @@ export class Agent {
   /** Receives every log record too (`lantern bpftrace` prints them). */
   onLog(listener: (record: LogRecordData) => void): void {
     this.#logListeners.push(listener);
+  }
+
+  /** The collectors running now (one that failed is back once its restart succeeds). */
+  get #collectors(): Collector[] {
+    return this.#supervised.flatMap((s) => s.collector ?? []);
   }
 
   /** The bpftrace collector's scripts, null when it does not run. */
@@ -215,19 +251,26 @@ export class Agent {
     // the first of them (which the other reuses), so both must be loaded before it.
     const rank = (n: string): number => (n === 'profiler' ? 0 : n === 'dynlog' ? 1 : 2);
     const names = [...this.config.collectors].sort((a, b) => rank(a) - rank(b));
+    const create = this.options.createCollector ?? createCollector;
+    let started = 0;
     for (const name of names) {
-      const c = createCollector(name, this.config);
-      if (c === null) continue;
-      this.#wireSpanTags(c);
-      try {
-        await c.start(ctx);
-      } catch (e) {
-        await this.stop();
-        throw e instanceof LanternError ? e : new LanternError('LANTERN_ERR_COLLECTOR', `collector ${name}: ${(e as Error).message}`, { cause: e });
-      }
-      this.#collectors.push(c);
-      if (c instanceof DynlogCollector) this.#dynlog = c;
-      this.log.info('collector started', { collector: name });
+      if (create(name as CollectorName, this.config) === null) continue; // tls: part of sockets
+      const s = new SupervisedCollector({
+        name, ctx, log: this.log, ...(this.options.supervisorBackoff !== undefined ? { backoff: this.options.supervisorBackoff } : {}),
+        create: () => create(name as CollectorName, this.config) as Collector,
+        prepare: (c) => this.#wireSpanTags(c),
+        started: (c) => {
+          if (c instanceof DynlogCollector) this.#dynlog = c;
+        },
+      });
+      this.#supervised.push(s);
+      if (await s.start()) started++;
+    }
+    // Not one collector could start (no privileges, no BTF...): nothing would ever be traced.
+    if (started === 0 && this.#supervised.length > 0) {
+      const why = this.#supervised.map((s) => `collector ${s.name}: ${s.lastError ?? 'failed'}`).join('; ');
+      await this.stop();
+      throw new LanternError('LANTERN_ERR_COLLECTOR', why);
     }
     const where = this.config.pids.length > 0 ? `pids ${this.config.pids.join(', ')} and their descendants` : 'every process';
     this.log.info(`tracing ${where} (agent pid ${process.pid} excluded)`);
@@ -290,21 +333,23 @@ export class Agent {
   }
 
   /** Detach every probe, deliver what is in flight, flush the exporters. Safe to call twice. */
+  /**
+   * Detach every probe, deliver what is in flight, flush the exporters, all within the shutdown
+   * deadline (export.shutdown_timeout): what the backend has not taken by then is dropped and
+   * counted (or written to the disk buffer). Safe to call twice.
+   */
   async stop(): Promise<AgentSummary> {
     if (this.#stopped !== null) return this.#stopped;
+    const deadline = Date.now() + this.config.export.shutdownTimeoutMs;
     if (this.#summaryTimer !== null) clearInterval(this.#summaryTimer);
     this.#summaryTimer = null;
-    for (const c of this.#collectors) {
-      try {
-        await c.stop();
-      } catch (e) {
-        this.log.warn('collector did not stop cleanly', { collector: c.name, error: String(e) });
-      }
-    }
+    // Probes first, and all of them: a collector whose stop hangs must not keep the others attached.
+    await untilDeadline(Promise.all(this.#supervised.map((s) => s.stop())), deadline, () =>
+      this.log.warn('collectors did not stop within the shutdown deadline', { collectors: this.#supervised.filter((s) => s.state !== 'stopped').map((s) => s.name) }));
     this.#pipeline.flush();
-    await this.#k8s?.stop();
-    await this.#profiles.close();
-    await this.#exporter.shutdown();
+    await untilDeadline(Promise.all([this.#k8s?.stop(), this.#profiles.close()]), deadline);
+    // What is left of the deadline, at least a second for what the file sink holds.
+    await this.#exporter.shutdown(Math.max(1000, deadline - Date.now()));
     await this.#file?.close();
     await this.#server?.close();
     if (this.#server !== null && this.config.server.tokenFile !== undefined) {
@@ -324,7 +369,7 @@ export class Agent {
     const logs = this.#exporter.logTotals();
     return {
       records: { ...this.#fanout.counts },
-      collectors: Object.fromEntries(this.#collectors.map((c) => [c.name, c.stats()])),
+      collectors: Object.fromEntries(this.#supervised.map((s) => [s.name, s.stats()])),
       pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])),
         ...Object.fromEntries(Object.entries(this.#k8s?.stats() ?? {}).map(([k, v]) => [`k8s_${k}`, v])) },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),

@@ -18,6 +18,11 @@ export interface CollectorContext {
    * sheds spans (never metrics) while it is filling, before raw events would have to be dropped.
    */
   reportPressure?(pressure: number): void;
+  /**
+   * The collector cannot go on (its consumer keeps failing...): the agent's supervisor stops it and
+   * starts a new instance after a backoff (agent/collector-supervisor.ts). Set by the supervisor.
+   */
+  reportFailure?(error: Error): void;
 }
 
 export interface Collector {

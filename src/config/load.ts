@@ -9,6 +9,7 @@ import {
   type AgentConfig, COLLECTOR_NAMES, type CollectorName, OTLP_PROTOCOLS, type OtlpSignalConfig, defaultConfig,
 } from './schema.js';
 import { applyBpftraceFile } from './bpftrace.js';
+import { applyExportFile, setShutdownTimeout } from './export.js';
 import { applyHttpFile, applyRedactionFile } from './http.js';
 import { applyKubernetesFile } from './kubernetes.js';
 import { applyProfilerFile } from './profiler.js';
@@ -27,6 +28,7 @@ export interface ConfigFlags {
   port?: string;
   maxSpansPerSecond?: string;
   probesDir?: string;
+  shutdownTimeout?: string;
 }
 
 const SIGNALS = ['traces', 'metrics', 'logs'] as const;
@@ -84,7 +86,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes', 'export'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -131,6 +133,7 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyHttpFile(c.http, mapping(d, 'http', path, problems), path, problems);
   applyRedactionFile(c.redaction, mapping(d, 'redaction', path, problems), path, problems);
   applyKubernetesFile(c.kubernetes, mapping(d, 'kubernetes', path, problems), path, problems);
+  applyExportFile(c.export, mapping(d, 'export', path, problems), path, problems);
   if (d.probes_dir !== undefined) setProbesDir(c, d.probes_dir, path, 'probes_dir', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {
@@ -290,4 +293,5 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.port !== undefined) setPort(c, f.port, 'command line', '--port', problems);
   if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
   if (f.probesDir !== undefined) setProbesDir(c, f.probesDir, 'command line', '--probes-dir', problems);
+  if (f.shutdownTimeout !== undefined) setShutdownTimeout(c.export, f.shutdownTimeout, 'command line', '--shutdown-timeout', problems);
 }

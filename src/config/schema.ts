@@ -1,9 +1,11 @@
 // The agent's configuration: one typed record, built from defaults ← YAML file ← OTEL_* env ← flags.
 import type { LogLevel } from '../log.js';
 import { type BpftraceConfig, defaultBpftraceConfig } from './bpftrace.js';
+import { type ExportConfig, defaultExportConfig } from './export.js';
 import { type KubernetesConfig, defaultKubernetesConfig } from './kubernetes.js';
 
 export type { KubernetesConfig } from './kubernetes.js';
+export type { DiskBufferConfig, ExportConfig } from './export.js';
 
 /** Every collector Lantern knows. Which of them exist in this build is in collectors/registry.ts. */
 export const COLLECTOR_NAMES = ['process', 'sockets', 'tls', 'profiler', 'bpftrace', 'dynlog'] as const;
@@ -127,6 +129,8 @@ export interface AgentConfig {
   redaction: RedactionConfig;
   /** Pod metadata from the Kubernetes API (src/metadata/k8s/). */
   kubernetes: KubernetesConfig;
+  /** Queues, the on-disk buffer and the shutdown deadline (config/export.ts). */
+  export: ExportConfig;
   /**
    * Probes from files, followed while the agent runs (a ConfigMap mount): NAME.bt are bpftrace
    * scripts, NAME.yaml function probes (dynamic logging).
@@ -158,6 +162,7 @@ export function defaultConfig(): AgentConfig {
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [] },
     redaction: { queryParams: [], headers: [] },
     kubernetes: defaultKubernetesConfig(),
+    export: defaultExportConfig(),
   };
 }
 

@@ -18,6 +18,8 @@ export interface BoundedQueueOptions<T> {
   onFailure?(result: SendResult & { ok: false }, items: number): void;
   /** Told when pushed items did not fit (for logging; they are counted in droppedQueueFull). */
   onQueueFull?(dropped: number): void;
+  /** At close, what is still queued: returns how many it kept elsewhere (disk buffer); the rest are dropped. */
+  onClose?(items: T[]): number;
 }
 
 export interface QueueStats {
@@ -30,6 +32,8 @@ export interface QueueStats {
   droppedRetriesExhausted: number;
   droppedRejected: number;
   droppedShutdown: number;
+  /** Sent to the disk buffer instead (SendResult.spilled, or kept by onClose). */
+  spilled: number;
 }
 
 export class BoundedQueue<T> {
@@ -41,7 +45,7 @@ export class BoundedQueue<T> {
   #flushing = 0;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
-  #s = { accepted: 0, exported: 0, batches: 0, droppedQueueFull: 0, droppedRetriesExhausted: 0, droppedRejected: 0, droppedShutdown: 0 };
+  #s = { accepted: 0, exported: 0, batches: 0, droppedQueueFull: 0, droppedRetriesExhausted: 0, droppedRejected: 0, droppedShutdown: 0, spilled: 0 };
 
   constructor(opts: BoundedQueueOptions<T>) {
     this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch), maxInFlight: Math.max(1, opts.maxInFlight ?? 1) };
@@ -96,8 +100,18 @@ export class BoundedQueue<T> {
     }
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#s.droppedShutdown += this.#items.length;
+    const left = this.#items;
     this.#items = [];
+    let kept = 0;
+    if (left.length > 0 && this.#o.onClose !== undefined) {
+      try {
+        kept = Math.min(left.length, this.#o.onClose(left));
+      } catch {
+        kept = 0;
+      }
+    }
+    this.#s.spilled += kept;
+    this.#s.droppedShutdown += left.length - kept;
   }
 
   stats(): QueueStats {
@@ -146,6 +160,7 @@ export class BoundedQueue<T> {
     }
     this.#s.batches++;
     if (r.ok) this.#s.exported += batch.length;
+    else if (r.spilled === true) this.#s.spilled += batch.length;
     else {
       if (r.aborted) this.#s.droppedShutdown += batch.length;
       else if (r.retryable) this.#s.droppedRetriesExhausted += batch.length;

@@ -15,6 +15,9 @@ export const GRPC_EXPORT_METHOD = {
   logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
 } as const;
 
+/** The longest a gRPC channel waits before connecting again to a receiver that was down. */
+export const MAX_RECONNECT_BACKOFF_MS = 5_000;
+
 /** "http://host:4317" → "host:4317" (the scheme only decides TLS); a bare "host:port" as it is. */
 export function grpcTarget(url: string): string {
   if (!url.includes('://')) return url;
@@ -46,7 +49,10 @@ export class GrpcExportTransport implements Transport<Uint8Array> {
     }
     // The scheme decides TLS: http:// is plaintext, https:// verifies the server with the system roots.
     const credentials = this.r.url.startsWith('https:') ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
-    return { client: new grpc.Client(grpcTarget(this.r.url), credentials), metadata };
+    // grpc-js waits up to 120 s between reconnection attempts by default: a receiver back after an
+    // outage would get nothing for minutes. Our own retries pace the calls; the channel follows.
+    const options = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS };
+    return { client: new grpc.Client(grpcTarget(this.r.url), credentials, options), metadata };
   }
 
   async send(body: Uint8Array): Promise<SendResult> {

@@ -12,13 +12,15 @@
 //   metric sources ──(at the same collections)──▶
 //               BoundedQueue ──▶ RetryingTransport ──▶ OTLPMetricExporter (HTTP)   and   ──▶ file
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Resource } from '@opentelemetry/resources';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { AgentConfig } from '../config/schema.js';
+import type { AgentConfig, DiskBufferConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { LogRecordData } from '../model/log.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 import { BoundedQueue, type QueueStats } from './bounded-queue.js';
+import { DiskBuffer } from './disk-buffer.js';
 import { HistogramAggregator } from './histogram-aggregator.js';
 import { selfMetrics, toResourceMetrics } from './metric-data.js';
 import { type ResolvedExport, resolveLogExport, resolveMetricExport, resolveTraceExport } from './otlp-endpoints.js';
@@ -58,6 +60,12 @@ export interface TelemetryExporterOptions {
   shutdownTimeoutMs: number;
   /** Under every resource's own attributes; default host.name and config.resourceAttributes. */
   baseResourceAttributes?: Attributes;
+  /**
+   * Spans and log records a network destination cannot take (retries exhausted, shutdown) go to
+   * files here, replayed oldest first when it answers, at start too; max_bytes is shared evenly
+   * between the signals that have a network destination.
+   */
+  diskBuffer?: DiskBufferConfig;
 }
 
 export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
@@ -98,6 +106,7 @@ export class TelemetryExporter {
   readonly #logDest: Array<Destination<LogRecordData>> = [];
   readonly #metricDest: Array<Destination<ResourceMetrics>> = [];
   readonly #metricSources: MetricSource[] = [];
+  readonly #disks: Array<{ name: string; disk: DiskBuffer }> = [];
   readonly #retrying: Array<{ name: string; transport: Pick<RetryingTransport<unknown>, 'stats' | 'stopRetryingAt' | 'shutdown'> }> = [];
   readonly #aggregator: HistogramAggregator | null = null;
   readonly #file: OtlpFileWriter | null = null;
@@ -124,17 +133,22 @@ export class TelemetryExporter {
 
     const logLimits = this.#o.logQueue ?? this.#o.spanQueue;
     const traces = resolveTraceExport(config.otlp);
-    if (traces !== null) {
-      const t = this.#network('traces', traces, new GrpcExportTransport(traces, GRPC_EXPORT_METHOD.traces, this.#log));
-      this.#spanDest.push({ name: 'traces', queue: this.#recordQueue('traces', this.#o.spanQueue, (spans) => t.send(encodeTraceRequest(spans, this.#resources))) });
-    }
     const logs = resolveLogExport(config.otlp);
+    const diskShare = this.#o.diskBuffer === undefined ? 0 : Math.floor(this.#o.diskBuffer.maxBytes / ((traces !== null ? 1 : 0) + (logs !== null ? 1 : 0)));
+    if (traces !== null) {
+      const inner = new GrpcExportTransport(traces, GRPC_EXPORT_METHOD.traces, this.#log);
+      const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), (spans: SpanRecord[]) => encodeTraceRequest(spans, this.#resources));
+      this.#spanDest.push({ name: 'traces', queue: this.#recordQueue('traces', this.#o.spanQueue, out.send, undefined, out.onClose) });
+    }
     if (logs !== null) {
       const grpc = logs.protocol === 'grpc';
-      const t = this.#network('logs', logs, grpc ? new GrpcExportTransport(logs, GRPC_EXPORT_METHOD.logs, this.#log) : new HttpExportTransport(logs));
+      const inner = grpc ? new GrpcExportTransport(logs, GRPC_EXPORT_METHOD.logs, this.#log) : new HttpExportTransport(logs);
       // The OTLP/HTTP JSON body is the same request as the file's line.
       const encode = logs.protocol === 'http/json' ? logsRequestJsonLine : encodeLogsRequest;
-      this.#logDest.push({ name: 'logs', queue: this.#recordQueue('logs', logLimits, (records) => t.send(encode(records, this.#resources))) });
+      // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
+      const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner),
+        (records: LogRecordData[]) => encode(records, this.#resources));
+      this.#logDest.push({ name: 'logs', queue: this.#recordQueue('logs', logLimits, out.send, undefined, out.onClose) });
     }
     const metrics = resolveMetricExport(config.otlp);
     if (metrics !== null) {
@@ -236,8 +250,11 @@ export class TelemetryExporter {
     const deadline = Date.now() + timeoutMs;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#collectMetrics();
-    for (const r of this.#retrying) r.transport.stopRetryingAt(deadline);
+    // A destination with a disk buffer keeps what it cannot send now there: no retry waits then.
+    const spills = new Set(this.#disks.map((d) => d.name));
+    for (const r of this.#retrying) r.transport.stopRetryingAt(spills.has(r.name) ? Date.now() : deadline);
     await Promise.all(this.#queues().map((q) => q.close(deadline - Date.now())));
+    await beforeDeadline(Promise.all(this.#disks.map((d) => d.disk.stop())), deadline);
     const stops: Array<Promise<void>> = this.#retrying.map((r) => r.transport.shutdown());
     if (this.#file !== null && this.#ownsFile) stops.push(this.#file.close());
     await beforeDeadline(Promise.all(stops), deadline);
@@ -258,6 +275,9 @@ export class TelemetryExporter {
       'internal_errors': this.#s.internalErrors,
     };
     for (const d of [...this.#spanDest, ...this.#logDest, ...this.#metricDest]) addQueueStats(out, d.name, d.queue.stats());
+    for (const { name, disk } of this.#disks) {
+      for (const [k, v] of Object.entries(disk.stats())) out[`${name}.disk.${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`] = v;
+    }
     for (const { name, transport } of this.#retrying) {
       const r = transport.stats();
       out[`${name}.attempts`] = r.attempts;
@@ -309,11 +329,49 @@ export class TelemetryExporter {
     return t;
   }
 
+  /**
+   * How a network destination sends a batch: encoded, then through the retrying transport; with a
+   * disk buffer, a batch the backend cannot take (retryable failure, shutdown) is written there,
+   * and while anything waits there new batches go behind it, so the backend gets them oldest first.
+   */
+  #spilling<T>(name: string, dirName: string, maxBytes: number, inner: Transport<Uint8Array>, retrying: Transport<Uint8Array>, encode: (records: T[]) => Uint8Array):
+  { send: (records: T[]) => Promise<SendResult>; onClose?: (records: T[]) => number } {
+    if (this.#o.diskBuffer === undefined) return { send: async (records) => retrying.send(encode(records)) };
+    const disk = new DiskBuffer({
+      dir: join(this.#o.diskBuffer.path, dirName), maxBytes, transport: inner,
+      onError: (what, e) => this.#log.warn(`disk buffer: ${what} failed`, { destination: name, error: e.message }),
+    });
+    this.#disks.push({ name, disk });
+    const recovered = disk.stats().pendingRecords;
+    if (recovered > 0) this.#log.info('disk buffer: replaying what an earlier run could not send', { destination: name, records: recovered });
+    const spill = (body: Uint8Array, n: number, error: Error): SendResult => {
+      disk.write(body, n);
+      return { ok: false, retryable: true, spilled: true, error };
+    };
+    return {
+      send: async (records) => {
+        const body = encode(records);
+        if (disk.pending) return spill(body, records.length, new Error('behind the disk buffer'));
+        const r = await retrying.send(body);
+        return !r.ok && (r.retryable || r.aborted === true) ? spill(body, records.length, r.error) : r;
+      },
+      onClose: (records) => {
+        for (let i = 0; i < records.length; i += this.#o.spanQueue.maxBatch) {
+          const batch = records.slice(i, i + this.#o.spanQueue.maxBatch);
+          disk.write(encode(batch), batch.length);
+        }
+        return records.length;
+      },
+    };
+  }
+
   /** The queue of one destination of spans or log records. */
-  #recordQueue<T>(name: string, limits: RecordQueueLimits, send: (records: T[]) => Promise<SendResult>, maxInFlight = limits.maxInFlight): BoundedQueue<T> {
+  #recordQueue<T>(name: string, limits: RecordQueueLimits, send: (records: T[]) => Promise<SendResult>, maxInFlight = limits.maxInFlight,
+    onClose?: (records: T[]) => number): BoundedQueue<T> {
     return new BoundedQueue<T>({
       ...limits,
       maxInFlight,
+      ...(onClose !== undefined ? { onClose } : {}),
       send: async (records) => (records.length === 0 ? { ok: true } : send(records)),
       onFailure: (r, n) => this.#logFailure(name, r, n),
       onQueueFull: (n) => this.#logQueueFull(name, n),
@@ -413,6 +471,7 @@ function addQueueStats(out: Record<string, number>, name: string, s: QueueStats)
   out[`${name}.dropped.retries_exhausted`] = s.droppedRetriesExhausted;
   out[`${name}.dropped.rejected`] = s.droppedRejected;
   out[`${name}.dropped.shutdown`] = s.droppedShutdown;
+  out[`${name}.spilled`] = s.spilled;
 }
 
 async function beforeDeadline(p: Promise<unknown>, deadline: number): Promise<void> {

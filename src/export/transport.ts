@@ -12,6 +12,8 @@ export type SendResult =
     retryAfterMs?: number;
     /** Given up because the exporter is shutting down, not because the backend refused. */
     aborted?: boolean;
+    /** Not sent, but kept in the disk buffer for a later replay: neither exported nor dropped. */
+    spilled?: boolean;
   };
 
 export interface Transport<T> {

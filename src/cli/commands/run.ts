@@ -24,11 +24,16 @@ Options:
   --max-spans-per-second N  export at most N spans a second, whole requests shed past it (metrics
                           still count every exchange); default 0: no limit
   --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
+  --shutdown-timeout S    on SIGTERM/SIGINT, detach and flush within S seconds whatever the backend
+                          does (default 10); what is still queued then is dropped and counted
   -h, --help              this help
 
 Standard OTEL_* variables are honoured: OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}ENDPOINT,
 ..._HEADERS, ..._PROTOCOL, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME.
 Precedence: flags > environment > configuration file > defaults.`;
+
+/** Past the shutdown deadline, how long the process waits for a stop that has not returned. */
+const STOP_GUARD_MS = 2_000;
 
 export const runCommand: Command = {
   name: 'run',
@@ -46,6 +51,7 @@ export const runCommand: Command = {
       port: { type: 'string' },
       'max-spans-per-second': { type: 'string' },
       'probes-dir': { type: 'string' },
+      'shutdown-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help === true) {
@@ -64,14 +70,25 @@ export const runCommand: Command = {
       port: values.port,
       maxSpansPerSecond: values['max-spans-per-second'],
       probesDir: values['probes-dir'],
+      shutdownTimeout: values['shutdown-timeout'],
     });
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);
     await agent.start();
     const reason = await waitForStop(config.durationSeconds);
-    log.info('stopping', { reason });
+    log.info('stopping', { reason, deadline_ms: config.export.shutdownTimeoutMs });
+    // Agent.stop keeps the deadline itself; this is the guard for a stop that hangs anyway (a
+    // collector's own stop): the process exits and the kernel releases every probe it held.
+    const guard = setTimeout(() => {
+      log.error('stop did not finish within the shutdown deadline: exiting now', { deadline_ms: config.export.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.export.shutdownTimeoutMs + STOP_GUARD_MS);
+    guard.unref();
     const summary = await agent.stop();
+    clearTimeout(guard);
     log.info('stopped', { summary });
+    // A backend that never answered may still hold a socket open: the process ends anyway.
+    setTimeout(() => process.exit(process.exitCode ?? 0), STOP_GUARD_MS).unref();
     return 0;
   },
 };
