@@ -2,7 +2,7 @@
 import { type BpfMap, type BpfObject, type Link, RingBufferConsumer } from 'libbpf-ts';
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
-import type { Collector, CollectorContext } from '../collector.js';
+import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { decodeSocketEvent } from './decode.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
@@ -50,7 +50,7 @@ export class SocketsCollector implements Collector {
   }
 
   async start(ctx: CollectorContext): Promise<void> {
-    const obj = loadLanternObject('sockets', { agentPid: process.pid, pids: ctx.config.pids }, (o) => {
+    const obj = loadLanternObject('sockets', filterSettings(ctx), (o) => {
       if (this.opts.ringBufferBytes !== undefined) o.setMapMaxEntries('socket_events', this.opts.ringBufferBytes);
       if (this.#threadTags !== null) {
         o.reuseMap('thread_tags', this.#threadTags);
@@ -87,6 +87,8 @@ export class SocketsCollector implements Collector {
             return;
           }
           if (e.type === 'exec') {
+            // Judged first (process selection): the new program's records follow this one.
+            ctx.selection?.onExec(e.pid);
             this.#tls?.onExec(e.pid);
             // Its next connection is the new program's (the process collector may not run).
             ctx.metadata.forget(e.pid);
@@ -115,7 +117,7 @@ export class SocketsCollector implements Collector {
         this.#links.push(p.attach());
       }
       if (this.opts.tls !== undefined) {
-        this.#tls = new TlsAttacher(obj, ctx.log, { ...this.opts.tls, pids: ctx.config.pids });
+        this.#tls = new TlsAttacher(obj, ctx.log, { ...this.opts.tls, pids: ctx.config.pids, ...(ctx.selection !== undefined ? { traced: (pid: number) => ctx.selection!.traced(pid) } : {}) });
         this.#tls.start();
       }
     } catch (e) {
