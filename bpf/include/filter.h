@@ -1,17 +1,25 @@
-/* Which processes a Lantern program reports: never the agent itself; with --pid, only those. */
+/* Which processes a Lantern program reports: never the agent itself; then what user space decided
+ * (src/selection/: --pid and the `selection` rules), one hash lookup per event. */
 #ifndef LANTERN_FILTER_H
 #define LANTERN_FILTER_H
 
-/* Set by user space before load. */
+#include <bpf/bpf_tracing.h>
+
+/* Set by user space before load. filter_pids: consult listed_pids at all (false: every process but
+ * the agent, no lookup). unlisted_traced: what a tgid not in the map is — true when the map lists
+ * exclusions (only exclude rules), false when it lists the processes in scope (--pid, include rules). */
 const volatile __u32 agent_tgid = 0;
 const volatile bool filter_pids = false;
+const volatile bool unlisted_traced = false;
 
+/* tgid → 1 traced, 0 not traced. Written by user space (at start, at each exec it sees, after a pod
+ * or a listening port changes a decision), copied from parent to child at fork, removed when freed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u8);
-} target_pids SEC(".maps");
+} listed_pids SEC(".maps");
 
 static __always_inline bool lantern_traced(__u32 tgid)
 {
@@ -19,37 +27,44 @@ static __always_inline bool lantern_traced(__u32 tgid)
 		return false;
 	if (!filter_pids)
 		return true;
-	return bpf_map_lookup_elem(&target_pids, &tgid) != NULL;
+	__u8 *v = bpf_map_lookup_elem(&listed_pids, &tgid);
+	return v ? *v != 0 : unlisted_traced;
 }
 
-/* --pid follows descendants, as `strace -f` does: a server's workers and a script's children are
- * part of what the user pointed at. (Threads add their tid too: harmless, a tid is never a tgid
- * while its thread lives.) */
-SEC("tracepoint/sched/sched_process_fork")
-int filter_follow_fork(struct trace_event_raw_sched_process_fork *ctx)
+/* A child is what its parent was until it execs (user space judges the new program then): --pid
+ * follows descendants as `strace -f` does, and an excluded server's workers stay excluded. Threads
+ * share their process's entry (the lookup is by tgid), so only new processes are listed. A child
+ * of an unlisted parent has its pid's stale entry (if any) removed. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(filter_follow_fork, struct task_struct *parent, struct task_struct *child)
 {
 	if (!filter_pids)
 		return 0;
+	__u32 pid = child->pid;
+	if (pid != (__u32)child->tgid)
+		return 0;
 	/* (The agent's own children are followed only if its pid was given: a test harness that runs
 	 * the agent in-process and traces what it spawns.) */
-	__u32 parent = bpf_get_current_pid_tgid() >> 32;
-	if (!bpf_map_lookup_elem(&target_pids, &parent))
-		return 0;
-	__u32 child = ctx->child_pid;
-	__u8 one = 1;
-	bpf_map_update_elem(&target_pids, &child, &one, BPF_ANY);
+	__u32 ptgid = parent->tgid;
+	__u8 *v = bpf_map_lookup_elem(&listed_pids, &ptgid);
+	if (v) {
+		__u8 copy = *v;
+		bpf_map_update_elem(&listed_pids, &pid, &copy, BPF_ANY);
+	} else {
+		bpf_map_delete_elem(&listed_pids, &pid);
+	}
 	return 0;
 }
 
 /* Forget a task once it is freed: later than its exit, so programs on sched_process_exit still see
- * it as traced. Threads and processes both pass here (a thread's tid, or the process). */
+ * it as traced. Threads pass here too (a delete that finds nothing). */
 SEC("tracepoint/sched/sched_process_free")
 int filter_forget_freed(struct trace_event_raw_sched_process_template *ctx)
 {
 	if (!filter_pids)
 		return 0;
 	__u32 pid = ctx->pid;
-	bpf_map_delete_elem(&target_pids, &pid);
+	bpf_map_delete_elem(&listed_pids, &pid);
 	return 0;
 }
 

@@ -38,6 +38,7 @@ import { removeTokenFile, writeTokenFile } from '../server/token-file.js';
 import { ownProcessFigures } from './own-process.js';
 import { kubernetesMetadata } from './kubernetes.js';
 import type { KubernetesMetadata } from '../metadata/k8s/kubernetes-metadata.js';
+import { ProcessSelection } from '../selection/process-selection.js';
 
 export interface AgentSummary {
   records: Record<string, number>;
@@ -57,6 +58,21 @@ class RecordFanout implements RecordSink {
       : record.type === 'exchange' ? `exchange.${record.exchange.protocol}` : record.type;
     this.counts[key] = (this.counts[key] ?? 0) + 1;
     for (const n of this.next) n.put(record);
+  }
+}
+
+/**
+ * Process selection's user-space half: an exec is judged before anything after it, and records of a
+ * process it excludes go no further (those of the moment between its exec and the kernel map's update).
+ */
+class SelectedRecords implements RecordSink {
+  constructor(private readonly selection: ProcessSelection, private readonly next: RecordSink) {}
+  put(record: AgentRecord): void {
+    const pid = record.type === 'exchange' ? record.exchange.connection.pid : record.type === 'process' ? record.event.pid : null;
+    if (record.type === 'process' && record.event.kind === 'exec') this.selection.onExec(record.event.pid, record.event.comm);
+    if (pid !== null && !this.selection.traced(pid)) this.selection.noteDropped();
+    else this.next.put(record);
+    if (record.type === 'process' && record.event.kind === 'exit') this.selection.onExit(record.event.pid);
   }
 }
 
@@ -106,6 +122,9 @@ export class Agent {
   /** Process exec/exit events → OTel events. */
   readonly #logs: RecordSink;
   readonly #fanout: RecordFanout;
+  readonly #selected: SelectedRecords;
+  /** Which processes are traced: the `selection` rules and --pid, for every collector. */
+  readonly #selection: ProcessSelection;
   readonly #metadata: ProcessMetadata;
   /** Pods of this node and the cluster's Services, when Kubernetes is there (kubernetes.ts). */
   readonly #k8s: KubernetesMetadata | null;
@@ -138,6 +157,7 @@ export class Agent {
     this.#k8s = kubernetesMetadata(config, log);
     const k8s = this.#k8s;
     this.#metadata = new ProcessMetadata({ base, redaction, ...(k8s !== null ? { pods: k8s } : {}) });
+    this.#selection = new ProcessSelection({ selection: config.selection, pids: config.pids, log, ...(k8s !== null ? { pods: k8s.pods } : {}) });
     if (config.otlp.file !== undefined) this.#file = new OtlpFileWriter(config.otlp.file);
     // ProcessMetadata already puts the base attributes on every resource.
     this.#exporter = new TelemetryExporter(config, log, this.#file, { baseResourceAttributes: {}, ...exporterOptions(config) });
@@ -176,6 +196,7 @@ export class Agent {
     );
     this.#profiles = new ProfileExporter({ outputDir: config.profiler.outputDir, pyroscope: config.profiler.pyroscope, view: this.#profileView, log });
     this.#fanout = new RecordFanout([this.#logs, this.#pipeline, this.#profiles]);
+    this.#selected = new SelectedRecords(this.#selection, this.#fanout);
   }
 
   #emitLog(record: LogRecordData): void {
@@ -243,8 +264,10 @@ export class Agent {
     preflight(this.log);
     // Before the collectors: the pod list is in by the time most processes are first read.
     this.#k8s?.start();
+    // Every process judged before the first BPF object loads: the objects start with the decisions.
+    this.#selection.start();
     const ctx = {
-      config: this.config, log: this.log, clock: new KernelClock(), sink: this.#fanout, metadata: this.#metadata,
+      config: this.config, log: this.log, clock: new KernelClock(), sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
       reportPressure: (p: number) => this.#shedder.reportPressure(p),
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
@@ -273,7 +296,10 @@ export class Agent {
       throw new LanternError('LANTERN_ERR_COLLECTOR', why);
     }
     const where = this.config.pids.length > 0 ? `pids ${this.config.pids.join(', ')} and their descendants` : 'every process';
-    this.log.info(`tracing ${where} (agent pid ${process.pid} excluded)`);
+    const sel = this.config.selection;
+    this.log.info(`tracing ${where} (agent pid ${process.pid} excluded)`, {
+      include_rules: sel.include.length, exclude_rules: sel.exclude.length, default_excludes: sel.defaultExcludes, ...this.#selection.stats(),
+    });
     await this.#startServer();
     if (isLocalMode(this.config)) {
       this.log.info('local mode: no OTLP endpoint configured (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export)');
@@ -347,6 +373,7 @@ export class Agent {
     await untilDeadline(Promise.all(this.#supervised.map((s) => s.stop())), deadline, () =>
       this.log.warn('collectors did not stop within the shutdown deadline', { collectors: this.#supervised.filter((s) => s.state !== 'stopped').map((s) => s.name) }));
     this.#pipeline.flush();
+    this.#selection.stop();
     await untilDeadline(Promise.all([this.#k8s?.stop(), this.#profiles.close()]), deadline);
     // What is left of the deadline, at least a second for what the file sink holds.
     await this.#exporter.shutdown(Math.max(1000, deadline - Date.now()));
@@ -371,7 +398,8 @@ export class Agent {
       records: { ...this.#fanout.counts },
       collectors: Object.fromEntries(this.#supervised.map((s) => [s.name, s.stats()])),
       pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])),
-        ...Object.fromEntries(Object.entries(this.#k8s?.stats() ?? {}).map(([k, v]) => [`k8s_${k}`, v])) },
+        ...Object.fromEntries(Object.entries(this.#k8s?.stats() ?? {}).map(([k, v]) => [`k8s_${k}`, v])),
+        ...Object.fromEntries(Object.entries(this.#selection.stats()).map(([k, v]) => [`selection_${k}`, v])) },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),
         ...Object.fromEntries(Object.entries(this.#profiles.stats()).map(([k, v]) => [`profiles_${k}`, v])) },
       process: { ...ownProcessFigures() },

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, codec, isLibbpfError } from 'libbpf-ts';
 import { LanternError } from '../errors.js';
+import type { ProcessSelection } from '../selection/process-selection.js';
 
 /** bpf/.output beside the repository root, from src/ or dist/src/. */
 const OUTPUT_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/src/') ? '../../../bpf/.output/' : '../../bpf/.output/', import.meta.url));
@@ -18,18 +19,27 @@ export function bpfObjectPath(name: string): string {
 export interface FilterSettings {
   agentPid: number;
   pids: number[];
+  /**
+   * The agent's process selection (src/selection/): it sets the filter's mode and shares one
+   * `listed_pids` map among every object. Without it (one-shot commands, tests): only `pids`.
+   */
+  selection?: ProcessSelection;
 }
 
-/** Opens, applies the pid filter settings, loads, and fills the target pid map. */
+/** Opens, applies the pid filter settings, loads, and fills (or shares) the listed pid map. */
 export function loadLanternObject(name: string, filter: FilterSettings, configure?: (o: BpfObject) => void): BpfObject {
   const obj = BpfObject.open(bpfObjectPath(name));
   try {
     obj.setGlobal('agent_tgid', filter.agentPid);
-    obj.setGlobal('filter_pids', filter.pids.length > 0 ? 1 : 0, 1);
+    if (filter.selection !== undefined) filter.selection.configure(obj);
+    else obj.setGlobal('filter_pids', filter.pids.length > 0 ? 1 : 0, 1);
     configure?.(obj);
     obj.load();
-    const targets = obj.map('target_pids', codec.u32, codec.u8);
-    for (const pid of filter.pids) targets.set(pid, 1);
+    if (filter.selection !== undefined) filter.selection.register(obj);
+    else {
+      const targets = obj.map('listed_pids', codec.u32, codec.u8);
+      for (const pid of filter.pids) targets.set(pid, 1);
+    }
     return obj;
   } catch (e) {
     obj.close();

@@ -5,6 +5,7 @@ import type { ProcessMetadata } from '../metadata/process-metadata.js';
 import type { KernelClock } from '../model/clock.js';
 import type { MetricSeries } from '../model/metric.js';
 import type { RecordSink } from '../model/records.js';
+import type { ProcessSelection } from '../selection/process-selection.js';
 
 export interface CollectorContext {
   config: AgentConfig;
@@ -13,6 +14,8 @@ export interface CollectorContext {
   sink: RecordSink;
   /** Process → resource, shared so collectors can read /proc while a process is still alive. */
   metadata: ProcessMetadata;
+  /** Which processes are traced (the `selection` rules and --pid), shared by every BPF object. */
+  selection?: ProcessSelection;
   /**
    * How full the collector's queue towards JavaScript is, 0 … 1, reported as it goes: the agent
    * sheds spans (never metrics) while it is filling, before raw events would have to be dropped.
@@ -35,4 +38,9 @@ export interface Collector {
   stats(): Record<string, number>;
   /** Metric series the collector keeps itself (bpftrace maps), read at every metrics export. */
   metricSeries?(nowNs: bigint): MetricSeries[];
+}
+
+/** The pid filter settings of a collector's BPF objects (bpf-object.ts). */
+export function filterSettings(ctx: CollectorContext): { agentPid: number; pids: number[]; selection?: ProcessSelection } {
+  return { agentPid: process.pid, pids: ctx.config.pids, ...(ctx.selection !== undefined ? { selection: ctx.selection } : {}) };
 }

@@ -13,6 +13,7 @@ import { applyExportFile, setShutdownTimeout } from './export.js';
 import { applyHttpFile, applyRedactionFile } from './http.js';
 import { applyKubernetesFile } from './kubernetes.js';
 import { applyProfilerFile } from './profiler.js';
+import { applySelectionFile, parseSelectionRule } from './selection.js';
 import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
 
 /** What the command line may set (undefined = not given). */
@@ -29,6 +30,11 @@ export interface ConfigFlags {
   maxSpansPerSecond?: string;
   probesDir?: string;
   shutdownTimeout?: string;
+  /** Selection rules of one field each, added to the file's (--include-exe, --exclude-port, …). */
+  includeExe?: string[];
+  excludeExe?: string[];
+  includePort?: string[];
+  excludePort?: string[];
 }
 
 const SIGNALS = ['traces', 'metrics', 'logs'] as const;
@@ -86,7 +92,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes', 'export'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes', 'export', 'selection'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -134,6 +140,7 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyRedactionFile(c.redaction, mapping(d, 'redaction', path, problems), path, problems);
   applyKubernetesFile(c.kubernetes, mapping(d, 'kubernetes', path, problems), path, problems);
   applyExportFile(c.export, mapping(d, 'export', path, problems), path, problems);
+  applySelectionFile(c.selection, mapping(d, 'selection', path, problems), path, problems);
   if (d.probes_dir !== undefined) setProbesDir(c, d.probes_dir, path, 'probes_dir', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {
@@ -294,4 +301,12 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
   if (f.probesDir !== undefined) setProbesDir(c, f.probesDir, 'command line', '--probes-dir', problems);
   if (f.shutdownTimeout !== undefined) setShutdownTimeout(c.export, f.shutdownTimeout, 'command line', '--shutdown-timeout', problems);
+  const flagRules = [['includeExe', 'include', 'exe', '--include-exe'], ['excludeExe', 'exclude', 'exe', '--exclude-exe'],
+    ['includePort', 'include', 'port', '--include-port'], ['excludePort', 'exclude', 'port', '--exclude-port']] as const;
+  for (const [flag, list, field, name] of flagRules) {
+    for (const v of f[flag] ?? []) {
+      const rule = parseSelectionRule({ [field]: v }, 'command line', name, problems);
+      if (rule !== null) c.selection[list].push(rule);
+    }
+  }
 }

@@ -3,8 +3,10 @@ import type { LogLevel } from '../log.js';
 import { type BpftraceConfig, defaultBpftraceConfig } from './bpftrace.js';
 import { type ExportConfig, defaultExportConfig } from './export.js';
 import { type KubernetesConfig, defaultKubernetesConfig } from './kubernetes.js';
+import { type SelectionConfig, defaultSelectionConfig } from './selection.js';
 
 export type { KubernetesConfig } from './kubernetes.js';
+export type { SelectionConfig, SelectionRule } from './selection.js';
 export type { DiskBufferConfig, ExportConfig } from './export.js';
 
 /** Every collector Lantern knows. Which of them exist in this build is in collectors/registry.ts. */
@@ -129,6 +131,8 @@ export interface AgentConfig {
   redaction: RedactionConfig;
   /** Pod metadata from the Kubernetes API (src/metadata/k8s/). */
   kubernetes: KubernetesConfig;
+  /** Which processes every collector traces, within --pid (src/selection/). */
+  selection: SelectionConfig;
   /** Queues, the on-disk buffer and the shutdown deadline (config/export.ts). */
   export: ExportConfig;
   /**
@@ -163,6 +167,7 @@ export function defaultConfig(): AgentConfig {
     redaction: { queryParams: [], headers: [] },
     kubernetes: defaultKubernetesConfig(),
     export: defaultExportConfig(),
+    selection: defaultSelectionConfig(),
   };
 }
 

@@ -13,6 +13,12 @@ exports them. Stops on SIGINT/SIGTERM or after --duration, detaching every probe
 
 Options:
   --pid PID               trace only this process (repeatable); default: every process
+  --include-exe GLOB      trace only processes whose executable matches (repeatable; a path when
+                          GLOB has a '/', else the name); with --include-port: either
+  --exclude-exe GLOB      never trace processes whose executable matches (repeatable)
+  --include-port PORTS    trace only processes listening on one of PORTS (80,443,8000-8999)
+  --exclude-port PORTS    never trace processes listening on one of PORTS
+                          (rules add to the configuration's selection:; README "Choosing what is traced")
   --duration SECONDS      stop cleanly after this long
   --otlp-endpoint URL     OTLP receiver (default: $OTEL_EXPORTER_OTLP_ENDPOINT); none = local mode
   --otlp-file PATH        also append every exported batch as OTLP JSON lines
@@ -41,6 +47,10 @@ export const runCommand: Command = {
   async run(argv) {
     const { values } = parseOptions('run', argv, {
       pid: { type: 'string', multiple: true },
+      'include-exe': { type: 'string', multiple: true },
+      'exclude-exe': { type: 'string', multiple: true },
+      'include-port': { type: 'string', multiple: true },
+      'exclude-port': { type: 'string', multiple: true },
       duration: { type: 'string' },
       'otlp-endpoint': { type: 'string' },
       'otlp-file': { type: 'string' },
@@ -71,6 +81,10 @@ export const runCommand: Command = {
       maxSpansPerSecond: values['max-spans-per-second'],
       probesDir: values['probes-dir'],
       shutdownTimeout: values['shutdown-timeout'],
+      includeExe: values['include-exe'],
+      excludeExe: values['exclude-exe'],
+      includePort: values['include-port'],
+      excludePort: values['exclude-port'],
     });
     const log = new Logger(config.log.level, config.log.format === 'json');
     const agent = new Agent(config, log);

@@ -10,7 +10,7 @@ import { LanternError } from '../../errors.js';
 import { SEVERITY, type LogRecordData } from '../../model/log.js';
 import type { AttributeValue } from '../../model/span.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
-import type { Collector, CollectorContext } from '../collector.js';
+import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { type FunctionProbe, analyzeFunction } from './analyze.js';
 import { type Call, CallPairer } from './calls.js';
 import { decodeDynlogEvent, decodeValue } from './decode.js';
@@ -113,7 +113,7 @@ export class DynlogCollector implements Collector {
 
   async start(ctx: CollectorContext): Promise<void> {
     this.#ctx = ctx;
-    const obj = loadLanternObject('dynlog', { agentPid: process.pid, pids: ctx.config.pids }, (o) => {
+    const obj = loadLanternObject('dynlog', filterSettings(ctx), (o) => {
       if (this.#sharedTags !== null) o.reuseMap('thread_tags', this.#sharedTags);
     });
     this.#obj = obj;

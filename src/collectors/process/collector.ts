@@ -1,6 +1,6 @@
 // The process collector: exec and exit of traced processes from the sched tracepoints.
 import { type BpfObject, type Link, RingBufferConsumer } from 'libbpf-ts';
-import type { Collector, CollectorContext } from '../collector.js';
+import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { decodeProcessEvent } from './decode.js';
 
@@ -17,7 +17,7 @@ export class ProcessCollector implements Collector {
   #final: Record<string, number> | null = null;
 
   async start(ctx: CollectorContext): Promise<void> {
-    const obj = loadLanternObject('process', { agentPid: process.pid, pids: ctx.config.pids });
+    const obj = loadLanternObject('process', filterSettings(ctx));
     this.#obj = obj;
     this.#consumer = new RingBufferConsumer([obj.map('process_events')], {
       onBatch: (batch) =>

@@ -69,6 +69,7 @@ export class ProfilerCollector implements Collector {
       countMapEntries: 2 * s.stackMapEntries,
       pids: ctx.config.pids,
       agentPid: process.pid,
+      ...(ctx.selection !== undefined ? { selection: ctx.selection } : {}),
       includeIdle: s.includeIdle,
       ...(s.offCpu.enabled ? { offCpu: { minBlockNs: BigInt(Math.round(s.offCpu.minBlockMs * 1e6)), sampleEvery: s.offCpu.sampleEvery } } : {}),
       onNotice: (n) => this.#onNotice(n),

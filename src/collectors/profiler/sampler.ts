@@ -20,6 +20,7 @@
 import { type BpfMap, type BpfObject, type Link, type LinkGroup, PerfSoftware, PerfType, RingBufferConsumer, codec, isLibbpfError } from 'libbpf-ts';
 import { LanternError } from '../../errors.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
+import type { ProcessSelection } from '../../selection/process-selection.js';
 import {
   KERNEL_COUNTERS, type OffCpuKey, type OffCpuValue, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, offCpuKeyCodec,
   offCpuStartCodec, offCpuValueCodec, profileKeyCodec,
@@ -34,6 +35,8 @@ export interface SamplerOptions {
   pids: number[];
   /** Never sampled (the agent itself). */
   agentPid: number;
+  /** The agent's process selection (shared pid map), when it runs in the agent. */
+  selection?: ProcessSelection;
   includeIdle: boolean;
   /** Off-CPU profiling: absent, off (its program is not even loaded). */
   offCpu?: { minBlockNs: bigint; sampleEvery: number };
@@ -121,7 +124,7 @@ export class ProfileSampler {
 
   /** Loads the object and starts sampling on every online CPU. */
   static start(opts: SamplerOptions): ProfileSampler {
-    const obj = loadLanternObject('profiler', { agentPid: opts.agentPid, pids: opts.pids }, (o) => {
+    const obj = loadLanternObject('profiler', { agentPid: opts.agentPid, pids: opts.pids, ...(opts.selection !== undefined ? { selection: opts.selection } : {}) }, (o) => {
       o.setGlobal('include_idle', opts.includeIdle ? 1 : 0, 1);
       for (const m of ['stacks_0', 'stacks_1']) o.setMapMaxEntries(m, opts.stackMapEntries);
       for (const m of ['counts_0', 'counts_1']) o.setMapMaxEntries(m, opts.countMapEntries);

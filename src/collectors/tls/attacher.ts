@@ -16,6 +16,12 @@ import { OPENSSL_PROBES, type TlsTarget, tlsTargetOf } from './targets.js';
 export interface TlsAttacherOptions {
   /** Trace only these processes and their descendants; empty = every process. */
   pids: number[];
+  /**
+   * Process selection: a process it excludes is not scanned, so no probe is attached for a file only
+   * excluded processes map (a file other processes map too is probed; the kernel filter then skips
+   * the excluded ones' calls).
+   */
+  traced?: (pid: number) => boolean;
   maxFiles?: number;
   rescanMs?: number;
   /**
@@ -119,6 +125,7 @@ export class TlsAttacher {
   }
 
   scanPid(pid: number): void {
+    if (this.opts.traced?.(pid) === false) return;
     let maps: MemoryMapping[];
     try {
       maps = parseProcMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'));

@@ -30,6 +30,8 @@ export interface PodRecord extends ObjectIdentity {
   nodeName: string;
   /** The label app.kubernetes.io/name (the recommended labels' application name). */
   appName: string | null;
+  /** metadata.labels with string values (process selection's k8s_pod_labels); absent: none read. */
+  labels?: Record<string, string>;
   /** The pod shares the node's network namespace: its IP is the node's, not its own. */
   hostNetwork: boolean;
   /** status.phase: Pending, Running, Succeeded, Failed, Unknown. */
@@ -132,6 +134,7 @@ export function podFromJson(obj: unknown): PodRecord | null {
     ...id,
     nodeName: str(spec.nodeName) ?? '',
     appName: str(labels['app.kubernetes.io/name']),
+    labels: Object.fromEntries(Object.entries(labels).filter((e): e is [string, string] => typeof e[1] === 'string')),
     hostNetwork: spec.hostNetwork === true,
     phase: str(status.phase) ?? 'Unknown',
     ips: podIps(status),

@@ -21,9 +21,9 @@ export interface PodStoreOptions {
   now?: () => number;
 }
 
-/** What makes a pod's resource attributes: a change elsewhere (status conditions, resourceVersion) does not. */
+/** What makes a pod's resource attributes (and labels, which process selection reads): a change elsewhere (status conditions, resourceVersion) does not. */
 function digest(p: PodRecord): string {
-  return JSON.stringify([p.name, p.namespace, p.nodeName, p.appName, p.owner, p.containers]);
+  return JSON.stringify([p.name, p.namespace, p.nodeName, p.appName, p.owner, p.containers, p.labels]);
 }
 
 /** Only a running pod on its own network namespace owns its IP. */
