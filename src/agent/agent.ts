@@ -277,10 +277,15 @@ export class Agent {
     const create = this.options.createCollector ?? createCollector;
     let started = 0;
     for (const name of names) {
-      if (create(name as CollectorName, this.config) === null) continue; // tls: part of sockets
+      let first = create(name as CollectorName, this.config);
+      if (first === null) continue; // tls: part of sockets
       const s = new SupervisedCollector({
         name, ctx, log: this.log, ...(this.options.supervisorBackoff !== undefined ? { backoff: this.options.supervisorBackoff } : {}),
-        create: () => create(name as CollectorName, this.config) as Collector,
+        create: () => {
+          const c = first ?? create(name as CollectorName, this.config) as Collector;
+          first = null;
+          return c;
+        },
         prepare: (c) => this.#wireSpanTags(c),
         started: (c) => {
           if (c instanceof DynlogCollector) this.#dynlog = c;

@@ -176,6 +176,7 @@ export class DiskBuffer {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.#stopped) return resolve();
       const done = (): void => {
         clearTimeout(timer);
         this.#interrupt = null;

@@ -60,11 +60,25 @@ interface ExportRequestJson {
     resource?: { attributes?: KeyValueJson[] };
     scopeLogs?: Array<{ scope?: { name?: string; version?: string }; logRecords?: LogRecordJson[] }>;
   }>;
-  resourceSpans?: unknown[];
+  resourceSpans?: Array<{ resource?: { attributes?: KeyValueJson[] }; scopeSpans?: Array<{ spans?: SpanJson[] }> }>;
   resourceMetrics?: unknown[];
 }
 
 export const byKey = (kvs: KeyValueJson[] | undefined): Record<string, AnyValueJson> => Object.fromEntries((kvs ?? []).map((kv) => [kv.key, kv.value]));
+
+export interface SpanJson {
+  traceId: string;
+  spanId: string;
+  name: string;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes?: KeyValueJson[];
+}
+
+export interface ReceivedSpan {
+  resource: Record<string, AnyValueJson>;
+  span: SpanJson;
+}
 
 export interface Otelcol {
   /** OTLP/gRPC receiver, e.g. "http://127.0.0.1:43170". */
@@ -73,6 +87,8 @@ export interface Otelcol {
   httpEndpoint: string;
   /** Every request the file exporter has written so far, parsed (one per line, any signal). */
   requests(): ExportRequestJson[];
+  /** Every span received so far, with its resource's attributes. */
+  spans(): ReceivedSpan[];
   /** Every log record received so far. */
   logs(): ReceivedLog[];
   /** Polls logs() until `count` records match; rejects after timeoutMs with what was received. */
@@ -112,14 +128,21 @@ service:
 `;
 }
 
-export async function startOtelcol(opts: { startTimeoutMs?: number } = {}): Promise<Otelcol> {
+export interface StartOtelcolOptions {
+  startTimeoutMs?: number;
+  /** Listen on these ports (a receiver started again where the agent sends): no retry on a clash. */
+  ports?: { grpc: number; http: number };
+}
+
+export async function startOtelcol(opts: StartOtelcolOptions = {}): Promise<Otelcol> {
   const bin = otelcolBinaryPath();
   requireBinary('OpenTelemetry Collector', bin);
+  if (opts.ports !== undefined) return launch(bin, opts.startTimeoutMs ?? 30_000, opts.ports);
   return retryOnPortClash(() => launch(bin, opts.startTimeoutMs ?? 30_000));
 }
 
-async function launch(bin: string, startTimeoutMs: number): Promise<Otelcol> {
-  const [grpcPort, httpPort] = (await freePorts(2)) as [number, number];
+async function launch(bin: string, startTimeoutMs: number, ports?: { grpc: number; http: number }): Promise<Otelcol> {
+  const [grpcPort, httpPort] = ports !== undefined ? [ports.grpc, ports.http] : (await freePorts(2)) as [number, number];
   // The output file goes in the tool's own directory, which stop() removes: its path is known only
   // once the directory exists, so the config names it relative to the working directory.
   const collector = startToolProcess('OpenTelemetry Collector', bin, configYaml(grpcPort, httpPort, 'received.jsonl'), (config) => ['--config', `file:${config}`]);
@@ -152,8 +175,12 @@ async function launch(bin: string, startTimeoutMs: number): Promise<Otelcol> {
     }
   };
 
+  const spans = (): ReceivedSpan[] => requests().flatMap((req) => (req.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) =>
+    (ss.spans ?? []).map((span) => ({ resource: byKey(rs.resource?.attributes), span })))));
+
   return {
     grpcEndpoint: `http://127.0.0.1:${grpcPort}`,
+    spans,
     httpEndpoint: `http://127.0.0.1:${httpPort}`,
     requests,
     logs,
