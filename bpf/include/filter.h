@@ -31,6 +31,15 @@ static __always_inline bool lantern_traced(__u32 tgid)
 	return v ? *v != 0 : unlisted_traced;
 }
 
+/* Whether user space should hear of the process at all (its exec, to judge the new program): every
+ * process but the agent, or with --pid those in scope (listed, traced or not). */
+static __always_inline bool lantern_in_scope(__u32 tgid)
+{
+	if (tgid == agent_tgid)
+		return false;
+	return !filter_pids || unlisted_traced || bpf_map_lookup_elem(&listed_pids, &tgid) != NULL;
+}
+
 /* A child is what its parent was until it execs (user space judges the new program then): --pid
  * follows descendants as `strace -f` does, and an excluded server's workers stay excluded. Threads
  * share their process's entry (the lookup is by tgid), so only new processes are listed. A child

@@ -370,7 +370,8 @@ SEC("tracepoint/sched/sched_process_exec")
 int tls_on_exec(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!lantern_traced(tgid))
+	/* In scope, not only traced: process selection judges the new program (filter.h). */
+	if (!lantern_in_scope(tgid))
 		return 0;
 	struct socket_exec_event *e = bpf_ringbuf_reserve(&socket_events, sizeof(*e), 0);
 	if (!e) {
