@@ -4,6 +4,7 @@
 // Both ends of a local connection are traced: the client's (local → remote) is the server's
 // (remote → local). With what the protocol says of the request (for HTTP its ordinal on the
 // connection, method and target), that names one request on both sides.
+import type { ConnectionInfo } from '../model/connection.js';
 import type { Exchange } from '../model/exchange.js';
 import type { SpanRecord } from '../model/span.js';
 
@@ -27,14 +28,28 @@ function host(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
-/** Names one request on both ends of a local connection; `id` is the protocol's own part. */
-export function linkKey(ex: Exchange, id: string | null): string | null {
-  const c = ex.connection;
-  if (id === null || c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
+/** "client>server" of a connection, or null when it cannot name one end. */
+function connectionPart(c: ConnectionInfo): string | null {
+  if (c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
   const local = `${host(c.local.address)}:${c.local.port}`;
   const remote = `${host(c.remote.address)}:${c.remote.port}`;
-  const [client, server] = c.role === 'client' ? [local, remote] : [remote, local];
-  return `${client}>${server} ${id}`;
+  return c.role === 'client' ? `${local}>${remote}` : `${remote}>${local}`;
+}
+
+/** The connection part per TCP connection, made once: its ends never change (a datagram socket's
+ * peer does, per datagram, so those are not kept). Weak: it goes with the connection. */
+const connectionParts = new WeakMap<ConnectionInfo, string | null>();
+
+/** Names one request on both ends of a local connection; `id` is the protocol's own part. */
+export function linkKey(ex: Exchange, id: string | null): string | null {
+  if (id === null) return null;
+  const c = ex.connection;
+  let part = connectionParts.get(c);
+  if (part === undefined) {
+    part = connectionPart(c);
+    if (c.transport === 'tcp') connectionParts.set(c, part);
+  }
+  return part === null ? null : `${part} ${id}`;
 }
 
 export class SpanLinker {

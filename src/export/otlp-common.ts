@@ -96,7 +96,7 @@ export function encodeRequest<R extends { resource: ResourceRecord }>(records: r
     w.end();
     w.end();
   }
-  return Uint8Array.from(w.finish());
+  return Buffer.copyBytesFrom(w.finish());
 }
 
 // --- JSON ------------------------------------------------------------------------------------
@@ -211,5 +211,7 @@ export function requestJsonLine<R extends { resource: ResourceRecord }>(names: J
     w.raw(']}]}');
   }
   w.raw(']}\n');
-  return Buffer.from(w.finish());
+  // A copy (it waits in the file's queue while the writer goes on), made with one memcpy into
+  // memory not zeroed first: this line is ~1.2 KB per span.
+  return Buffer.copyBytesFrom(w.finish());
 }

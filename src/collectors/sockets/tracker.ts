@@ -104,11 +104,13 @@ export class ConnectionTracker {
 
   #insert(key: string, c: TrackedConnection): void {
     if (this.#conns.size >= this.opts.maxConnections) {
-      // Full: the least recently active connection goes (Map order is refreshed on activity).
-      const oldest = this.#conns.keys().next().value;
-      if (oldest !== undefined) {
+      // Full: the least recently active connection goes. Found by a scan, only when full: keeping
+      // the Map in recency order instead cost a delete and a set on every record.
+      let oldest: [string, TrackedConnection] | null = null;
+      for (const entry of this.#conns) if (oldest === null || entry[1].lastSeenMs < oldest[1].lastSeenMs) oldest = entry;
+      if (oldest !== null) {
         this.#counters.evictedFull++;
-        this.#finish(oldest, this.#conns.get(oldest)!, null);
+        this.#finish(oldest[0], oldest[1], null);
       }
     }
     this.#conns.set(key, c);
@@ -125,10 +127,6 @@ export class ConnectionTracker {
         local: { address: '', port: 0 }, remote: { address: '', port: 0 },
       }, this.now());
       this.#insert(key, c);
-    } else {
-      // Refresh recency for eviction order.
-      this.#conns.delete(key);
-      this.#conns.set(key, c);
     }
     c.lastSeenMs = this.now();
     // An unconnected datagram socket talks to whoever the syscall named: that is its peer now.
@@ -220,8 +218,8 @@ export class ConnectionTracker {
   /** Closes connections idle for longer than the timeout; call periodically. */
   sweep(): void {
     const cutoff = this.now() - this.opts.idleTimeoutMs;
-    for (const [key, c] of this.#conns) {
-      if (c.lastSeenMs >= cutoff) break; // Map order is recency order
+    for (const [key, c] of [...this.#conns]) {
+      if (c.lastSeenMs >= cutoff) continue;
       this.#counters.evictedIdle++;
       this.#finish(key, c, null);
     }
