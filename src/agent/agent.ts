@@ -375,13 +375,14 @@ export class Agent {
     if (this.#summaryTimer !== null) clearInterval(this.#summaryTimer);
     this.#summaryTimer = null;
     // Probes first, and all of them: a collector whose stop hangs must not keep the others attached.
-    await untilDeadline(Promise.all(this.#supervised.map((s) => s.stop())), deadline, () =>
-      this.log.warn('collectors did not stop within the shutdown deadline', { collectors: this.#supervised.filter((s) => s.state !== 'stopped').map((s) => s.name) }));
+    const stopping = new Set(this.#supervised.map((s) => s.name));
+    await untilDeadline(Promise.all(this.#supervised.map((s) => s.stop().finally(() => stopping.delete(s.name)))), deadline, () =>
+      this.log.warn('collectors did not stop within the shutdown deadline', { collectors: [...stopping] }));
     this.#pipeline.flush();
     this.#selection.stop();
     await untilDeadline(Promise.all([this.#k8s?.stop(), this.#profiles.close()]), deadline);
-    // What is left of the deadline, at least a second for what the file sink holds.
-    await this.#exporter.shutdown(Math.max(1000, deadline - Date.now()));
+    // What is left of the deadline, at least half a second for what the file sink holds.
+    await this.#exporter.shutdown(Math.max(500, deadline - Date.now()));
     await this.#file?.close();
     await this.#server?.close();
     if (this.#server !== null && this.config.server.tokenFile !== undefined) {

@@ -157,7 +157,10 @@ export class SupervisedCollector {
     const c = this.#current;
     this.#current = null;
     this.#state = 'stopped';
-    if (c !== null) await this.#stopQuietly(c);
+    if (c === null) return;
+    const started = Date.now();
+    await this.#stopQuietly(c);
+    this.#o.log.info('collector stopped', { collector: this.name, took_ms: Date.now() - started });
   }
 
   /** The running instance's counters (the last one's while it backs off) and the supervision's. */

@@ -102,7 +102,7 @@ export const runCommand: Command = {
     clearTimeout(guard);
     log.info('stopped', { summary });
     // A backend that never answered may still hold a socket open: the process ends anyway.
-    setTimeout(() => process.exit(process.exitCode ?? 0), STOP_GUARD_MS).unref();
+    setTimeout(() => process.exit(process.exitCode ?? 0), 100).unref();
     return 0;
   },
 };
