@@ -305,7 +305,10 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
     ['includePort', 'include', 'port', '--include-port'], ['excludePort', 'exclude', 'port', '--exclude-port']] as const;
   for (const [flag, list, field, name] of flagRules) {
     for (const v of f[flag] ?? []) {
-      const rule = parseSelectionRule({ [field]: v }, 'command line', name, problems);
+      // Problems named by the flag, not by the rule field it fills.
+      const local = new Problems();
+      const rule = parseSelectionRule({ [field]: v }, 'command line', name, local);
+      for (const p of local.list) problems.add('command line', name, p.message);
       if (rule !== null) c.selection[list].push(rule);
     }
   }
