@@ -31,6 +31,12 @@ const volatile bool include_idle = false;
  * offcpu_sample_every N > 1, one switch-out in N (at random) is timed and user space scales by N. */
 const volatile __u64 offcpu_min_block_ns = 1000000;
 const volatile __u32 offcpu_sample_every = 1;
+/* User stacks (profiler.unwind): frame pointers through bpf_get_stackid, or a walk with the CFI
+ * tables user space publishes (with frame pointers where no table or row applies, unless CFI_ONLY). */
+#define UNWIND_MODE_FP 0
+#define UNWIND_MODE_CFI 1
+#define UNWIND_MODE_CFI_ONLY 2
+const volatile __u32 unwind_mode = UNWIND_MODE_FP;
 
 /* Which buffer (0 or 1) samples go to now. Only user space writes it. */
 struct {
@@ -128,6 +134,312 @@ static __always_inline void announce(__u32 tgid)
 	notify(PROF_EV_NEW_PID, flags, tgid);
 }
 
+/* --- CFI unwinding (profiler.h: struct unwind_row and what refers to it) ----------------------- */
+
+/* Sized by user space before load (1 entry each with frame pointers only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u32);
+	__type(value, struct unwind_row);
+} unwind_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct unwind_table);
+} unwind_tables SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct unwind_proc);
+} unwind_procs SEC(".maps");
+
+/* The binary searches keep their bounds in map memory, read back through volatile loads: the
+ * verifier does not track map contents, so every iteration looks alike to it and the branch states
+ * of each step merge instead of multiplying (bounds kept in registers exceed the 1M-instruction
+ * budget). Indexes are masked or checked where they address memory. */
+struct unwind_scratch {
+	struct cfi_stack st;
+	__u32 lo;
+	__u32 hi;
+};
+
+#define VLOAD(x) (*(volatile __u32 *)&(x))
+#define VSTORE(x, v) (*(volatile __u32 *)&(x) = (v))
+
+/* The PCs of the stack being walked (too big for the BPF stack), and the binary searches' bounds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_scratch);
+} unwind_scratch SEC(".maps");
+
+#define PROFILER_CFI_STACK_MAP(name)                  \
+	struct {                                      \
+		__uint(type, BPF_MAP_TYPE_HASH);      \
+		__uint(max_entries, 16384);           \
+		__uint(map_flags, BPF_F_NO_PREALLOC); \
+		__type(key, __u32);                   \
+		__type(value, struct cfi_stack);      \
+	} name SEC(".maps")
+
+PROFILER_CFI_STACK_MAP(cfi_stacks_0);
+PROFILER_CFI_STACK_MAP(cfi_stacks_1);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UNW_CTR_NUM);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwind_counters SEC(".maps");
+
+/* pid → when its last PROF_EV_UNWIND_MISS went out: at most one a second per process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwind_miss_sent SEC(".maps");
+
+static __always_inline void unw_count(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&unwind_counters, &slot);
+	if (v)
+		*v += 1;
+}
+
+/* User space ends at 47 bits (x86-64, 4-level paging; 5-level: 56, still far below the kernel's). */
+#define USER_ADDR_MAX 0x00ff000000000000ULL
+
+struct unwind_walk {
+	__u64 pc;
+	__u64 sp;
+	__u64 bp;
+	__u64 hash;
+	__u32 pid;
+	__u32 n;
+	__u32 missed; /* a PC in no published mapping: ask user space to read the mappings again */
+	__u32 pad;
+};
+
+/* The mapping holding `pc`: binary search over at most UNWIND_MAX_MAPPINGS (2^7) sorted entries. */
+static __always_inline struct unwind_mapping *find_mapping(struct unwind_scratch *s, struct unwind_proc *p, __u64 pc)
+{
+	__u32 count = p->count;
+	VSTORE(s->lo, 0);
+	VSTORE(s->hi, count > UNWIND_MAX_MAPPINGS ? UNWIND_MAX_MAPPINGS : count);
+	for (int i = 0; i < 8; i++) {
+		__u32 lo = VLOAD(s->lo), hi = VLOAD(s->hi);
+		if (lo >= hi)
+			return NULL;
+		__u32 mid = ((lo + hi) / 2) & (UNWIND_MAX_MAPPINGS - 1);
+		struct unwind_mapping *m = &p->m[mid];
+		if (pc < m->start)
+			VSTORE(s->hi, mid);
+		else if (pc >= m->end)
+			VSTORE(s->lo, mid + 1);
+		else
+			return m;
+	}
+	return NULL;
+}
+
+/* The last row at or below `addr` of a table: binary search, 21 steps for up to 2^21 rows (user
+ * space keeps tables below that). False when the table has no row for it. */
+static __always_inline bool find_row(struct unwind_scratch *s, __u32 table, __u64 addr, struct unwind_row *out)
+{
+	struct unwind_table *t = bpf_map_lookup_elem(&unwind_tables, &table);
+	if (!t || addr > 0xffffffffULL)
+		return false;
+	__u32 start = t->start, count = t->count, pc = addr;
+	VSTORE(s->lo, 0);
+	VSTORE(s->hi, count);
+	for (int i = 0; i < 21; i++) {
+		__u32 lo = VLOAD(s->lo), hi = VLOAD(s->hi);
+		if (lo >= hi)
+			break;
+		__u32 mid = lo + (hi - lo) / 2;
+		__u32 idx = start + mid;
+		struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &idx);
+		if (!r)
+			return false;
+		if (r->pc <= pc)
+			VSTORE(s->lo, mid + 1);
+		else
+			VSTORE(s->hi, mid);
+	}
+	__u32 lo = VLOAD(s->lo);
+	if (lo == 0 || lo > count)
+		return false;
+	__u32 idx = start + lo - 1;
+	struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &idx);
+	if (!r)
+		return false;
+	*out = *r;
+	return true;
+}
+
+/* One frame: record its PC, then find the caller's pc, sp and rbp. 1 stops the walk (bpf_loop). */
+static long unwind_step(__u64 index, void *arg)
+{
+	struct unwind_walk *w = arg;
+	__u32 zero = 0;
+	struct unwind_scratch *s = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!s)
+		return 1;
+	__u32 n = w->n;
+	if (n >= UNWIND_MAX_FRAMES) {
+		unw_count(UNW_CTR_TRUNCATED);
+		return 1;
+	}
+	s->st.pcs[n] = w->pc;
+	w->n = n + 1;
+	w->hash = (w->hash ^ w->pc) * 0x100000001b3ULL; /* FNV-1a over the PCs */
+
+	/* A return address is just past its call: look the call up (the leaf's PC is itself). */
+	__u64 at = n == 0 ? w->pc : w->pc - 1;
+	struct unwind_row row = {};
+	struct unwind_proc *proc = bpf_map_lookup_elem(&unwind_procs, &w->pid);
+	if (!proc)
+		return 1;
+	struct unwind_mapping *m = find_mapping(s, proc, at);
+	if (!m) {
+		w->missed = 1;
+		unw_count(UNW_CTR_NO_MAPPING);
+	} else if (m->table != UNWIND_NO_TABLE) {
+		find_row(s, m->table, at - m->bias, &row);
+	}
+
+	__u64 cfa;
+	switch (row.cfa_type) {
+	case UNWIND_CFA_END:
+		return 1;
+	case UNWIND_CFA_RSP:
+		cfa = w->sp + (__s64)row.cfa_offset;
+		break;
+	case UNWIND_CFA_RBP:
+		if (w->bp == 0) {
+			unw_count(UNW_CTR_BAD_FRAME);
+			return 1;
+		}
+		cfa = w->bp + (__s64)row.cfa_offset;
+		break;
+	case UNWIND_CFA_UNSUPPORTED:
+		unw_count(UNW_CTR_UNSUPPORTED);
+		/* fall through */
+	default:
+		/* Frame pointers: rbp points at the saved rbp, the return address above it. */
+		if (unwind_mode == UNWIND_MODE_CFI_ONLY || w->bp == 0)
+			return 1;
+		cfa = w->bp + 16;
+		row.rbp_type = UNWIND_RBP_AT_CFA;
+		row.rbp_offset = -16;
+		unw_count(UNW_CTR_FP_FRAMES);
+		goto step;
+	}
+	unw_count(UNW_CTR_CFI_FRAMES);
+step:
+	/* Callers' frames are above (the stack grows down): anything else is garbage, or a loop. */
+	if (cfa <= w->sp || cfa >= USER_ADDR_MAX) {
+		unw_count(UNW_CTR_BAD_FRAME);
+		return 1;
+	}
+	__u64 ra = 0;
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+		unw_count(UNW_CTR_READ_FAILED);
+		return 1;
+	}
+	if (row.rbp_type == UNWIND_RBP_AT_CFA) {
+		if (bpf_probe_read_user(&w->bp, sizeof(w->bp), (void *)(cfa + (__s64)row.rbp_offset))) {
+			unw_count(UNW_CTR_READ_FAILED);
+			return 1;
+		}
+	} else if (row.rbp_type == UNWIND_RBP_UNDEFINED) {
+		w->bp = 0;
+	}
+	w->sp = cfa;
+	w->pc = ra;
+	return ra == 0 || ra >= USER_ADDR_MAX;
+}
+
+static __always_inline void unwind_miss(__u32 pid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&unwind_miss_sent, &pid);
+	if (last && now - *last < 1000000000ULL)
+		return;
+	bpf_map_update_elem(&unwind_miss_sent, &pid, &now, BPF_ANY);
+	unw_count(UNW_CTR_MISS_NOTICES);
+	notify(PROF_EV_UNWIND_MISS, 0, pid);
+}
+
+/* The user stack walked with CFI into `stacks` (a cfi_stacks_N map): its id (CFI_STACK_ID_FLAG set)
+ * or a negative error; 0 when this process has no published mappings (use bpf_get_stackid). */
+static __always_inline __s32 cfi_user_stack(struct bpf_perf_event_data *ctx, void *stacks, __u32 pid)
+{
+	if (!bpf_map_lookup_elem(&unwind_procs, &pid))
+		return 0;
+	struct unwind_walk w = {};
+	w.pid = pid;
+	w.hash = 0xcbf29ce484222325ULL;
+	w.pc = ctx->regs.ip;
+	if (w.pc < USER_ADDR_MAX) {
+		w.sp = ctx->regs.sp;
+		w.bp = ctx->regs.bp;
+	} else {
+		/* Sampled in the kernel: the user registers are those saved at kernel entry. */
+		struct task_struct *task = bpf_get_current_task_btf();
+		if (task->flags & PF_KTHREAD)
+			return -EFAULT;
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		w.pc = BPF_CORE_READ(regs, ip);
+		w.sp = BPF_CORE_READ(regs, sp);
+		w.bp = BPF_CORE_READ(regs, bp);
+		if (w.pc == 0 || w.pc >= USER_ADDR_MAX)
+			return -EFAULT;
+	}
+	unw_count(UNW_CTR_STACKS);
+	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, &w, 0);
+	if (w.missed)
+		unwind_miss(pid);
+
+	__u32 zero = 0;
+	struct unwind_scratch *s = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!s || w.n == 0)
+		return -EFAULT;
+	struct cfi_stack *scratch = &s->st;
+	if (w.n < UNWIND_MAX_FRAMES)
+		scratch->pcs[w.n & (UNWIND_MAX_FRAMES - 1)] = 0;
+	__u32 id = ((__u32)w.hash ^ (__u32)(w.hash >> 32)) & (CFI_STACK_ID_FLAG - 1);
+	id |= CFI_STACK_ID_FLAG;
+	long err = bpf_map_update_elem(stacks, &id, scratch, BPF_NOEXIST);
+	if (err == 0)
+		return id;
+	if (err != -EEXIST) {
+		unw_count(UNW_CTR_STACKS_FULL);
+		return -ENOMEM;
+	}
+	/* The same id: the same stack, unless two stacks hash alike (then this sample's is lost). */
+	struct cfi_stack *have = bpf_map_lookup_elem(stacks, &id);
+	if (!have)
+		return -ENOMEM;
+	for (int i = 0; i < UNWIND_MAX_FRAMES; i++) {
+		if (have->pcs[i] != scratch->pcs[i]) {
+			unw_count(UNW_CTR_STACK_COLLISION);
+			return -EEXIST;
+		}
+		if (scratch->pcs[i] == 0)
+			break;
+	}
+	return id;
+}
+
 static __always_inline __u32 selected_buffer(void)
 {
 	__u32 zero = 0;
@@ -149,9 +461,12 @@ static __always_inline void stack_error(__s32 id)
 
 /* `counts` and `stacks` are constant at each (inlined) call site, as the verifier wants. */
 static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
-				   struct profile_key *key)
+				   void *cfi_stacks, struct profile_key *key)
 {
-	key->user_stack_id = bpf_get_stackid(ctx, stacks, BPF_F_USER_STACK);
+	__s32 user = 0;
+	if (unwind_mode != UNWIND_MODE_FP && key->pid != 0)
+		user = cfi_user_stack(ctx, cfi_stacks, key->pid);
+	key->user_stack_id = user != 0 ? user : bpf_get_stackid(ctx, stacks, BPF_F_USER_STACK);
 	key->kernel_stack_id = bpf_get_stackid(ctx, stacks, 0);
 	stack_error(key->user_stack_id);
 	stack_error(key->kernel_stack_id);
@@ -196,9 +511,9 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 	key.tag = tag ? *tag : 0;
 
 	if (selected_buffer())
-		record(ctx, &counts_1, &stacks_1, &key);
+		record(ctx, &counts_1, &stacks_1, &cfi_stacks_1, &key);
 	else
-		record(ctx, &counts_0, &stacks_0, &key);
+		record(ctx, &counts_0, &stacks_0, &cfi_stacks_0, &key);
 	return 0;
 }
 
@@ -301,6 +616,7 @@ int profiler_exec(void *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!lantern_traced(tgid))
 		return 0;
+	bpf_map_delete_elem(&unwind_procs, &tgid); /* its mappings are gone with the old image */
 	if (bpf_map_delete_elem(&seen_pids, &tgid) == 0)
 		notify(PROF_EV_EXEC, 0, tgid);
 	return 0;
@@ -317,6 +633,7 @@ int profiler_exit(void *ctx)
 	bpf_map_delete_elem(&offcpu_pending, &tid);
 	if (tid != tgid)
 		return 0;
+	bpf_map_delete_elem(&unwind_procs, &tgid);
 	/* Only processes that were announced: a pid is free for reuse once it is gone. */
 	if (bpf_map_delete_elem(&seen_pids, &tgid) == 0)
 		notify(PROF_EV_EXIT, 0, tgid);

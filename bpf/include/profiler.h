@@ -63,6 +63,7 @@ enum profiler_event_type {
 	PROF_EV_NEW_PID = 1, /* first sample of a process: read its mappings while it lives */
 	PROF_EV_EXEC = 2,    /* a traced process replaced its image */
 	PROF_EV_EXIT = 3,    /* a traced process (group leader) exited */
+	PROF_EV_UNWIND_MISS = 4, /* CFI unwinding met a PC in none of the process's published mappings */
 };
 
 /* Flags of a PROF_EV_NEW_PID notice. */
@@ -86,5 +87,79 @@ struct profiler_event {
 		__type(key, __u32);                          \
 		__type(value, __u64);                        \
 	} thread_tags SEC(".maps")
+
+/* CFI unwinding (profiler.unwind: cfi|auto). User space compiles each binary's .eh_frame into rows
+ * (src/symbols/cfi-table.ts), stores them in unwind_rows at a range that unwind_tables[table id]
+ * names, and publishes each process's executable mappings in unwind_procs[pid]. The perf_event
+ * program walks the user stack with them (frame pointers where no row applies) and stores the PCs in
+ * cfi_stacks_0/1 under an id with CFI_STACK_ID_FLAG set. */
+#define UNWIND_MAX_MAPPINGS 128
+#define UNWIND_MAX_FRAMES PROFILER_STACK_DEPTH
+#define UNWIND_NO_TABLE 0xffffffff
+/* A user stack id that names a cfi_stacks_N entry, not a stack map one (those are < 1 << 22). */
+#define CFI_STACK_ID_FLAG (1 << 29)
+
+enum unwind_cfa_type {
+	UNWIND_CFA_NONE = 0,        /* no FDE covers the PC: frame pointers */
+	UNWIND_CFA_RSP = 1,         /* CFA = rsp + cfa_offset */
+	UNWIND_CFA_RBP = 2,         /* CFA = rbp + cfa_offset */
+	UNWIND_CFA_UNSUPPORTED = 3, /* an expression, another register, a signal frame: frame pointers */
+	UNWIND_CFA_END = 4,         /* return address undefined: the outermost frame */
+};
+
+enum unwind_rbp_type {
+	UNWIND_RBP_UNCHANGED = 0,
+	UNWIND_RBP_AT_CFA = 1, /* the caller's rbp is saved at CFA + rbp_offset */
+	UNWIND_RBP_UNDEFINED = 2,
+};
+
+struct unwind_row {
+	__u32 pc; /* ELF virtual address from which the row applies */
+	__s32 cfa_offset;
+	__s16 rbp_offset;
+	__u8 cfa_type;
+	__u8 rbp_type;
+};
+
+/* unwind_tables[id]: the rows of one binary, unwind_rows[start .. start + count), sorted by pc. */
+struct unwind_table {
+	__u32 start;
+	__u32 count;
+};
+
+struct unwind_mapping {
+	__u64 start;
+	__u64 end;
+	__u64 bias;  /* PC - bias = the ELF virtual address the rows use */
+	__u32 table; /* unwind_tables index, or UNWIND_NO_TABLE */
+	__u32 pad;
+};
+
+/* unwind_procs[pid]: its executable mappings, sorted by start. */
+struct unwind_proc {
+	__u32 count;
+	__u32 pad;
+	struct unwind_mapping m[UNWIND_MAX_MAPPINGS];
+};
+
+struct cfi_stack {
+	__u64 pcs[UNWIND_MAX_FRAMES]; /* leaf first, up to the first 0 */
+};
+
+/* Slots of unwind_counters (a per-CPU array of its own: counters.h has 16 slots in all). */
+enum unwind_counter {
+	UNW_CTR_STACKS = 0,        /* user stacks walked with CFI tables */
+	UNW_CTR_CFI_FRAMES = 1,    /* frames stepped with a CFI row */
+	UNW_CTR_FP_FRAMES = 2,     /* frames stepped with frame pointers (no table, no row, unsupported row) */
+	UNW_CTR_NO_MAPPING = 3,    /* a PC in no published mapping (JIT code, a new mapping): frame pointers */
+	UNW_CTR_UNSUPPORTED = 4,   /* a row the walker cannot use (expression CFA, signal frame) */
+	UNW_CTR_READ_FAILED = 5,   /* bpf_probe_read_user of a return address or saved rbp failed: stack cut */
+	UNW_CTR_BAD_FRAME = 6,     /* the CFA did not move up the stack, or rbp needed but unknown: stack cut */
+	UNW_CTR_TRUNCATED = 7,     /* more than UNWIND_MAX_FRAMES frames: stack cut */
+	UNW_CTR_STACK_COLLISION = 8, /* another stack has the same id in cfi_stacks: sample's user stack lost */
+	UNW_CTR_STACKS_FULL = 9,   /* cfi_stacks full: sample's user stack lost */
+	UNW_CTR_MISS_NOTICES = 10, /* PROF_EV_UNWIND_MISS notices sent */
+	UNW_CTR_NUM = 11,
+};
 
 #endif

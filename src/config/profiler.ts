@@ -16,16 +16,18 @@
 //       enabled: false         # off-CPU profiles (time blocked, with stacks) beside the CPU ones
 //       min_block: 1           # ms: shorter blocks are not counted
 //       sample_every: 1        # time one blocking switch-out in N, scaled by N
-import type { ProfilerConfig } from './schema.js';
+//     unwind: frame_pointers   # user stacks: frame_pointers | auto (.eh_frame CFI where a table exists) | cfi
+//     unwind_table_rows: 1048576 # CFI rows kept in the kernel, all binaries (12 bytes each)
+import { type ProfilerConfig, UNWIND_MODES, type UnwindMode } from './schema.js';
 import { type Problems, asPositiveInt, asPositiveNumber, asUrl, describe } from './validate.js';
 
 export const PROFILER_LIMITS = {
   maxFrequencyHz: 10_000, minIntervalSeconds: 0.5, minStackMapEntries: 1024, maxStackMapEntries: 1 << 22,
   /** A minute: a bound above which nothing but idle waits would be counted. */
-  maxMinBlockMs: 60_000, maxSampleEvery: 1_000_000,
+  maxMinBlockMs: 60_000, maxSampleEvery: 1_000_000, minUnwindTableRows: 1024, maxUnwindTableRows: 1 << 24,
 } as const;
 
-const KEYS = ['frequency', 'interval', 'stack_map_entries', 'max_samples', 'include_idle', 'output_dir', 'pyroscope', 'off_cpu'];
+const KEYS = ['frequency', 'interval', 'stack_map_entries', 'max_samples', 'include_idle', 'output_dir', 'pyroscope', 'off_cpu', 'unwind', 'unwind_table_rows'];
 const OFF_CPU_KEYS = ['enabled', 'min_block', 'sample_every'];
 const PYROSCOPE_KEYS = ['url', 'username', 'password', 'bearer_token', 'tenant_id', 'timeout'];
 
@@ -71,6 +73,11 @@ function applyOffCpu(c: ProfilerConfig, o: unknown, source: string, problems: Pr
   }
 }
 
+export function setUnwind(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  if (typeof v === 'string' && (UNWIND_MODES as readonly string[]).includes(v)) c.unwind = v as UnwindMode;
+  else problems.add(source, path, `expected one of ${UNWIND_MODES.join(', ')}, got ${describe(v)}`);
+}
+
 function nonEmptyString(v: unknown): v is string {
   return typeof v === 'string' && v !== '';
 }
@@ -101,6 +108,13 @@ export function applyProfilerFile(c: ProfilerConfig, o: Record<string, unknown> 
     else problems.add(source, 'profiler.output_dir', `expected a directory path, got ${describe(o.output_dir)}`);
   }
   if (o.off_cpu !== undefined) applyOffCpu(c, o.off_cpu, source, problems);
+  if (o.unwind !== undefined) setUnwind(c, o.unwind, source, 'profiler.unwind', problems);
+  if (o.unwind_table_rows !== undefined) {
+    const n = asPositiveInt(o.unwind_table_rows, PROFILER_LIMITS.maxUnwindTableRows);
+    if (typeof n === 'string') problems.add(source, 'profiler.unwind_table_rows', n);
+    else if (n < PROFILER_LIMITS.minUnwindTableRows) problems.add(source, 'profiler.unwind_table_rows', `expected at least ${PROFILER_LIMITS.minUnwindTableRows}, got ${n}`);
+    else c.unwindTableRows = n;
+  }
   if (o.pyroscope === undefined) return;
   const p = o.pyroscope;
   if (p === null || typeof p !== 'object' || Array.isArray(p)) {

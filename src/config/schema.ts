@@ -94,7 +94,17 @@ export interface ProfilerConfig {
   outputDir?: string;
   pyroscope?: PyroscopeConfig;
   offCpu: OffCpuConfig;
+  /**
+   * How user stacks are walked: frame pointers (bpf_get_stackid); auto: .eh_frame CFI tables where a
+   * binary has one, frame pointers elsewhere (Go, JIT code); cfi: CFI tables only.
+   */
+  unwind: UnwindMode;
+  /** Rows of CFI tables kept in the kernel (12 bytes each), all binaries together. */
+  unwindTableRows: number;
 }
+
+export const UNWIND_MODES = ['frame_pointers', 'auto', 'cfi'] as const;
+export type UnwindMode = (typeof UNWIND_MODES)[number];
 
 /** Off-CPU profiles: where threads wait (blocked from switch-out to switch-in), with their stacks. */
 export interface OffCpuConfig {
@@ -108,7 +118,7 @@ export interface OffCpuConfig {
 export function defaultProfilerConfig(): ProfilerConfig {
   return {
     frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
-    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 },
+    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'frame_pointers', unwindTableRows: 1 << 20,
   };
 }
 

@@ -10,6 +10,7 @@ import type { Collector, CollectorContext } from '../collector.js';
 import { ProfileBuilder, type ProcessIdentity } from './builder.js';
 import type { ProfilerNotice } from './layout.js';
 import { ProfileSampler } from './sampler.js';
+import { UnwindTables } from './unwind-tables.js';
 import type { SpanTagResolver } from './span-tags.js';
 
 export interface ProfilerCollectorOptions {
@@ -30,6 +31,7 @@ export class ProfilerCollector implements Collector {
   #ctx: CollectorContext | null = null;
   #settings: ProfilerConfig = defaultProfilerConfig();
   #sampler: ProfileSampler | null = null;
+  #unwind: UnwindTables | null = null;
   #builder: ProfileBuilder | null = null;
   #symbolizer: Symbolizer | null = null;
   #spanTags: SpanTagResolver | undefined;
@@ -71,12 +73,15 @@ export class ProfilerCollector implements Collector {
       agentPid: process.pid,
       ...(ctx.selection !== undefined ? { selection: ctx.selection } : {}),
       includeIdle: s.includeIdle,
+      ...(s.unwind !== 'frame_pointers' ? { unwind: { cfiOnly: s.unwind === 'cfi', maxRows: s.unwindTableRows, maxTables: 4096, maxPids: 4096 } } : {}),
       ...(s.offCpu.enabled ? { offCpu: { minBlockNs: BigInt(Math.round(s.offCpu.minBlockMs * 1e6)), sampleEvery: s.offCpu.sampleEvery } } : {}),
       onNotice: (n) => this.#onNotice(n),
       onError: (e) => this.#problem('notices', e),
     });
+    const unwindMaps = this.#sampler.unwindMaps;
+    if (unwindMaps !== null) this.#unwind = new UnwindTables(unwindMaps, { maxRows: s.unwindTableRows, maxTables: 4096 });
     this.#timer = setInterval(() => void this.flush(), s.intervalSeconds * 1000).unref();
-    ctx.log.info('profiler sampling', { frequencyHz: s.frequencyHz, cpus: this.#sampler.cpus, intervalSeconds: s.intervalSeconds,
+    ctx.log.info('profiler sampling', { frequencyHz: s.frequencyHz, cpus: this.#sampler.cpus, intervalSeconds: s.intervalSeconds, unwind: s.unwind,
       ...(s.offCpu.enabled ? { offCpuMinBlockMs: s.offCpu.minBlockMs, offCpuSampleEvery: s.offCpu.sampleEvery } : {}) });
   }
 
@@ -154,13 +159,22 @@ export class ProfilerCollector implements Collector {
           // Now, while it lives: its mappings, and who it is.
           symbolizer.notePid(n.pid);
           this.#ctx?.metadata.resource(n.pid, n.comm);
+          this.#unwind?.notePid(n.pid);
         } catch (e) {
           this.#stats.note_failures++;
           this.#problem('note-pid', e);
         }
         return;
+      case 'unwind-miss':
+        try {
+          this.#unwind?.refresh(n.pid);
+        } catch (e) {
+          this.#problem('unwind-refresh', e);
+        }
+        return;
       case 'exec':
         // Its next sample announces it again with its new image.
+        this.#unwind?.forgetPid(n.pid);
         try {
           symbolizer.forgetPid(n.pid);
         } catch (e) {
@@ -171,6 +185,7 @@ export class ProfilerCollector implements Collector {
       case 'exit':
         // Samples taken before this notice are drained by the next drain to start at the latest.
         this.#forgetAfter.set(n.pid, this.#drainsStarted + 1);
+        this.#unwind?.forgetPid(n.pid);
     }
   }
 
@@ -212,6 +227,7 @@ export class ProfilerCollector implements Collector {
       // object going away
     }
     Object.assign(out, this.#builder?.stats() ?? {});
+    for (const [k, v] of Object.entries(this.#unwind?.stats() ?? {})) out[`unwind_${k}`] = v;
     for (const [k, v] of Object.entries(this.#symbolizer?.stats() ?? {})) out[`symbols_${k}`] = v;
     return out;
   }

@@ -25,7 +25,19 @@ export const PROFILER_EVENT = { size: 24, type: 0, flags: 1, pid: 4, comm: 8, co
 /** PROF_EV_FLAG_KTHREAD */
 export const NOTICE_FLAG_KTHREAD = 1;
 
-export const PROFILER_EVENT_TYPE = { NEW_PID: 1, EXEC: 2, EXIT: 3 } as const;
+export const PROFILER_EVENT_TYPE = { NEW_PID: 1, EXEC: 2, EXIT: 3, UNWIND_MISS: 4 } as const;
+
+/** CFI unwinding (profiler.h): struct unwind_proc, unwind_procs' value. */
+export const UNWIND_MAX_MAPPINGS = 128;
+export const UNWIND_NO_TABLE = 0xffffffff;
+export const UNWIND_PROC = { size: 8 + 128 * 32, count: 0, mappings: 8, mappingSize: 32 } as const;
+/** struct unwind_table, unwind_tables' value. */
+export const UNWIND_TABLE_SIZE = 8;
+/** A user stack id with this bit names a cfi_stacks_N entry (stack map ids are below 1 << 22). */
+export const CFI_STACK_ID_FLAG = 1 << 29;
+/** enum unwind_counter, in order, as self-metric names (unwind_counters). */
+export const UNWIND_COUNTERS = ['unwind_stacks', 'unwind_cfi_frames', 'unwind_fp_frames', 'unwind_no_mapping', 'unwind_unsupported',
+  'unwind_read_failed', 'unwind_bad_frame', 'unwind_truncated', 'unwind_stack_collisions', 'unwind_stacks_full', 'unwind_miss_notices'] as const;
 
 /** Frames per stack map value (PROFILER_STACK_DEPTH). */
 export const STACK_DEPTH = 127;
@@ -106,7 +118,8 @@ export function decodeStack(b: Buffer): bigint[] {
 }
 
 export interface ProfilerNotice {
-  type: 'new-pid' | 'exec' | 'exit';
+  /** unwind-miss: CFI unwinding met a PC in none of the process's published mappings. */
+  type: 'new-pid' | 'exec' | 'exit' | 'unwind-miss';
   pid: number;
   /** new-pid: the process is a kernel thread (no user space to symbolize). */
   kernelThread?: boolean;
@@ -125,5 +138,6 @@ export function decodeNotice(view: DataView, off: number, len: number): Profiler
   }
   if (t === PROFILER_EVENT_TYPE.EXEC) return { type: 'exec', pid, comm };
   if (t === PROFILER_EVENT_TYPE.EXIT) return { type: 'exit', pid, comm };
+  if (t === PROFILER_EVENT_TYPE.UNWIND_MISS) return { type: 'unwind-miss', pid, comm };
   return null;
 }

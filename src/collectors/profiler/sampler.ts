@@ -22,7 +22,7 @@ import { LanternError } from '../../errors.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import type { ProcessSelection } from '../../selection/process-selection.js';
 import {
-  KERNEL_COUNTERS, type OffCpuKey, type OffCpuValue, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, offCpuKeyCodec,
+  CFI_STACK_ID_FLAG, KERNEL_COUNTERS, UNWIND_COUNTERS, UNWIND_PROC, UNWIND_TABLE_SIZE, type OffCpuKey, type OffCpuValue, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, offCpuKeyCodec,
   offCpuStartCodec, offCpuValueCodec, profileKeyCodec,
 } from './layout.js';
 
@@ -38,6 +38,11 @@ export interface SamplerOptions {
   /** The agent's process selection (shared pid map), when it runs in the agent. */
   selection?: ProcessSelection;
   includeIdle: boolean;
+  /**
+   * User stacks by CFI tables (absent: frame pointers, bpf_get_stackid). `cfiOnly`: no frame-pointer
+   * fallback where no table applies. Rows and tables bound the unwind_rows/unwind_tables maps.
+   */
+  unwind?: { cfiOnly: boolean; maxRows: number; maxTables: number; maxPids: number };
   /** Off-CPU profiling: absent, off (its program is not even loaded). */
   offCpu?: { minBlockNs: bigint; sampleEvery: number };
   onNotice(n: ProfilerNotice): void;
@@ -75,6 +80,9 @@ export interface DrainedBuffer {
 export const OTHER_MAP_ID = 1 << 30;
 
 const OFFCPU_PROGRAM = 'profiler_sched_switch';
+const UNWIND_MAPS = ['unwind_rows', 'unwind_tables', 'unwind_procs', 'cfi_stacks_0', 'cfi_stacks_1'] as const;
+/** bpf/profiler.bpf.c UNWIND_MODE_* */
+const UNWIND_MODE = { CFI: 1, CFI_ONLY: 2 } as const;
 const OFFCPU_MAPS = ['offcpu_0', 'offcpu_1', 'offcpu_pending'] as const;
 
 const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -86,6 +94,8 @@ export class ProfileSampler {
   readonly #select: BpfMap<number, number>;
   readonly #counts: [BpfMap<ProfileKey, bigint>, BpfMap<ProfileKey, bigint>];
   readonly #stacks: [BpfMap<number, Buffer>, BpfMap<number, Buffer>];
+  /** CFI-walked user stacks per buffer (ids with CFI_STACK_ID_FLAG); null with frame pointers. */
+  readonly #cfiStacks: [BpfMap<number, Buffer>, BpfMap<number, Buffer>] | null;
   readonly #offCpu: [BpfMap<OffCpuKey, OffCpuValue>, BpfMap<OffCpuKey, OffCpuValue>] | null;
   readonly #pending: BpfMap<number, OffCpuKey> | null;
   readonly #consumer: RingBufferConsumer;
@@ -103,6 +113,9 @@ export class ProfileSampler {
     this.#counts = [obj.map('counts_0', profileKeyCodec, codec.u64), obj.map('counts_1', profileKeyCodec, codec.u64)];
     this.#stacks = [obj.map('stacks_0').typed(codec.u32, codec.bytes(obj.map('stacks_0').valueSize)),
       obj.map('stacks_1').typed(codec.u32, codec.bytes(obj.map('stacks_1').valueSize))];
+    this.#cfiStacks = opts.unwind === undefined ? null
+      : [obj.map('cfi_stacks_0').typed(codec.u32, codec.bytes(obj.map('cfi_stacks_0').valueSize)),
+        obj.map('cfi_stacks_1').typed(codec.u32, codec.bytes(obj.map('cfi_stacks_1').valueSize))];
     const off = opts.offCpu !== undefined;
     this.#offCpu = off ? [obj.map('offcpu_0', offCpuKeyCodec, offCpuValueCodec), obj.map('offcpu_1', offCpuKeyCodec, offCpuValueCodec)] : null;
     this.#pending = off ? obj.map('offcpu_pending', codec.u32, offCpuStartCodec) : null;
@@ -128,6 +141,15 @@ export class ProfileSampler {
       o.setGlobal('include_idle', opts.includeIdle ? 1 : 0, 1);
       for (const m of ['stacks_0', 'stacks_1']) o.setMapMaxEntries(m, opts.stackMapEntries);
       for (const m of ['counts_0', 'counts_1']) o.setMapMaxEntries(m, opts.countMapEntries);
+      if (opts.unwind !== undefined) {
+        o.setGlobal('unwind_mode', opts.unwind.cfiOnly ? UNWIND_MODE.CFI_ONLY : UNWIND_MODE.CFI, 4);
+        o.setMapMaxEntries('unwind_rows', opts.unwind.maxRows);
+        o.setMapMaxEntries('unwind_tables', opts.unwind.maxTables);
+        o.setMapMaxEntries('unwind_procs', opts.unwind.maxPids);
+        for (const m of ['cfi_stacks_0', 'cfi_stacks_1']) o.setMapMaxEntries(m, opts.stackMapEntries);
+      } else {
+        for (const m of UNWIND_MAPS) o.setMapMaxEntries(m, 1);
+      }
       if (opts.offCpu !== undefined) {
         o.setGlobal('offcpu_min_block_ns', opts.offCpu.minBlockNs, 8);
         o.setGlobal('offcpu_sample_every', opts.offCpu.sampleEvery, 4);
@@ -166,6 +188,17 @@ export class ProfileSampler {
     return this.#obj.map('thread_tags', codec.u32, codec.u64);
   }
 
+  /** The maps CFI unwinding fills from user space (null with frame pointers). */
+  get unwindMaps(): { rows: BpfMap<number, Buffer>; tables: BpfMap<number, Buffer>; procs: BpfMap<number, Buffer> } | null {
+    if (this.#cfiStacks === null) return null;
+    const rows = this.#obj.map('unwind_rows');
+    return {
+      rows: rows.typed(codec.u32, codec.bytes(rows.valueSize)),
+      tables: this.#obj.map('unwind_tables').typed(codec.u32, codec.bytes(UNWIND_TABLE_SIZE)),
+      procs: this.#obj.map('unwind_procs').typed(codec.u32, codec.bytes(UNWIND_PROC.size)),
+    };
+  }
+
   /** CPUs sampled. */
   get cpus(): number {
     return this.#perf?.links.length ?? 0;
@@ -198,7 +231,8 @@ export class ProfileSampler {
     let stacksMissing = 0;
     const want = (id: number): void => {
       if (id < 0 || stacks.has(id)) return;
-      const raw = id >= OTHER_MAP_ID ? this.#stacks[this.#active].get(id - OTHER_MAP_ID) : stackMap.get(id);
+      const cfi = (id & CFI_STACK_ID_FLAG) !== 0 && id < OTHER_MAP_ID ? this.#cfiStacks?.[old] : undefined;
+      const raw = cfi !== undefined ? cfi.get(id) : id >= OTHER_MAP_ID ? this.#stacks[this.#active].get(id - OTHER_MAP_ID) : stackMap.get(id);
       if (raw === undefined) {
         stacksMissing++;
         stacks.set(id, []);
@@ -215,6 +249,8 @@ export class ProfileSampler {
     // stacks of threads that blocked in this buffer's time and are still blocked.
     const keep = this.#pendingStacks(old);
     for (const id of [...stackMap.keys()]) if (!keep.has(id)) stackMap.delete(id);
+    const cfiMap = this.#cfiStacks?.[old];
+    if (cfiMap !== undefined) for (const id of [...cfiMap.keys()]) cfiMap.delete(id);
     return { startUnixNano, endUnixNano, counts, offCpu, stacks, stacksMissing };
   }
 
@@ -264,6 +300,10 @@ export class ProfileSampler {
     if (this.#closed) return out;
     const k = readCounters(this.#obj, KERNEL_COUNTERS.length);
     KERNEL_COUNTERS.forEach((name, i) => (out[`kernel_${name}`] = Number(k[i] ?? 0n)));
+    if (this.#cfiStacks !== null) {
+      const u = this.#obj.map('unwind_counters', codec.u32, codec.u64);
+      UNWIND_COUNTERS.forEach((name, i) => (out[`kernel_${name}`] = Number((u.getPerCpu(i) ?? []).reduce((a, b) => a + b, 0n))));
+    }
     const s = this.#consumer.stats();
     out.notices_in = s.records;
     out.notices_lost_js_queue = s.droppedRecords;

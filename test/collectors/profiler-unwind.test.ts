@@ -1,0 +1,101 @@
+// CFI unwinding (profiler.unwind: auto) through the real kernel, on C programs whose stacks frame
+// pointers cannot walk: a leaf without a frame of its own (test/fixtures/profiler/leaf.c), three
+// levels built -fomit-frame-pointer (omitfp.c), and the same in a shared library (omitfp-lib.c).
+// Scoped to this test's children.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import type { ProfileRecord, ProfileSample } from '../../src/model/profile.js';
+import { repoRoot } from '../helpers/cli.js';
+import { fixtureDir, names, startProfiler, startWorkload } from './profiler-helpers.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const buildDir = join(repoRoot, 'test/.build/profiler-unwind');
+
+function gcc(args: string[]): void {
+  mkdirSync(buildDir, { recursive: true });
+  execFileSync('gcc', ['-g', ...args]);
+}
+
+/** leaf.c as the issue describes it: -O1 with frame pointers, hot() left without a frame. */
+function leafBinary(): string {
+  const out = join(buildDir, 'leaf');
+  gcc(['-O1', '-fno-omit-frame-pointer', '-o', out, join(fixtureDir, 'leaf.c')]);
+  return out;
+}
+
+/** omitfp.c and libomitfp.so, both -O2 -fomit-frame-pointer. */
+function omitFpBinary(): string {
+  const lib = join(buildDir, 'libomitfp.so');
+  const out = join(buildDir, 'omitfp');
+  gcc(['-O2', '-fomit-frame-pointer', '-fPIC', '-shared', '-o', lib, join(fixtureDir, 'omitfp-lib.c')]);
+  gcc(['-O2', '-fomit-frame-pointer', '-o', out, join(fixtureDir, 'omitfp.c'), `-L${buildDir}`, '-lomitfp', `-Wl,-rpath,${buildDir}`]);
+  return out;
+}
+
+function samplesOf(profiles: readonly ProfileRecord[], pid: number): ProfileSample[] {
+  return profiles.flatMap((p) => p.samples.filter((s) => s.labels.pid === String(pid)));
+}
+
+/** Samples whose leaf is `leaf`, and how many of them have `chain` (leaf first) at their top. */
+function chainShare(samples: readonly ProfileSample[], chain: string[]): { n: number; with: number; example: string } {
+  const top = samples.filter((s) => names(s.frames)[0] === chain[0]);
+  const n = top.reduce((a, s) => a + s.count, 0);
+  const ok = top.filter((s) => names(s.frames).slice(0, chain.length).join(' ') === chain.join(' '));
+  const bad = top.find((s) => !ok.includes(s));
+  return { n, with: ok.reduce((a, s) => a + s.count, 0), example: names((bad ?? top[0])?.frames ?? []).slice(0, 8).join(' ← ') };
+}
+
+/**
+ * Samples of `bin` over `ms`, after a warm-up whose samples are dropped: a process's first samples
+ * (until user space has read its mappings and published its tables, ~0.1 s) are walked with frame
+ * pointers.
+ */
+async function profile(bin: string, args: string[], unwind: 'auto' | 'frame_pointers', ms = 2500): Promise<{ samples: ProfileSample[]; stats: Record<string, number> }> {
+  const run = await startProfiler({ settings: { unwind } });
+  try {
+    const w = startWorkload(bin, args);
+    try {
+      await w.ready;
+      await sleep(700);
+      await run.collector.flush();
+      await sleep(ms);
+      const samples = samplesOf(await run.collector.flush(), w.pid);
+      return { samples, stats: run.collector.stats() };
+    } finally {
+      await w.stop();
+    }
+  } finally {
+    await run.stop();
+  }
+}
+
+t.test('a leaf without a frame: caller between hot and main', async (t) => {
+  const bin = leafBinary();
+  const fp = await profile(bin, ['4'], 'frame_pointers', 1000);
+  const fpShare = chainShare(fp.samples, ['hot', 'caller', 'main']);
+  t.comment(`frame pointers: ${fpShare.with} of ${fpShare.n} hot samples have caller (e.g. ${fpShare.example})`);
+  const cfi = await profile(bin, ['4'], 'auto');
+  const s = chainShare(cfi.samples, ['hot', 'caller', 'main']);
+  t.ok(s.n >= 50, `${s.n} samples of hot`);
+  t.ok(s.with > 0.95 * s.n, `hot ← caller ← main in ${s.with} of ${s.n} (${((100 * s.with) / s.n).toFixed(1)} %); other: ${s.example}`);
+  t.ok((cfi.stats.unwind_tables_loaded ?? 0) >= 1, `tables loaded: ${cfi.stats.unwind_tables_loaded}, rows ${cfi.stats.unwind_table_rows}`);
+  t.ok((cfi.stats.kernel_unwind_cfi_frames ?? 0) > 0, `frames by CFI: ${cfi.stats.kernel_unwind_cfi_frames}, by frame pointers: ${cfi.stats.kernel_unwind_fp_frames}`);
+});
+
+t.test('-fomit-frame-pointer -O2: every level of main → level1 → level2 → level3', async (t) => {
+  const { samples } = await profile(omitFpBinary(), ['4'], 'auto');
+  const s = chainShare(samples, ['level3', 'level2', 'level1', 'main']);
+  t.ok(s.n >= 50, `${s.n} samples of level3`);
+  t.ok(s.with > 0.95 * s.n, `the whole chain in ${s.with} of ${s.n} (${((100 * s.with) / s.n).toFixed(1)} %); other: ${s.example}`);
+});
+
+t.test('a shared library without frame pointers: its frames and its caller', async (t) => {
+  const { samples } = await profile(omitFpBinary(), ['4', 'lib'], 'auto');
+  const s = chainShare(samples, ['lib_level3', 'lib_level2', 'lib_level1', 'main']);
+  t.ok(s.n >= 50, `${s.n} samples of lib_level3`);
+  t.ok(s.with > 0.95 * s.n, `the whole chain in ${s.with} of ${s.n} (${((100 * s.with) / s.n).toFixed(1)} %); other: ${s.example}`);
+  const lib = samples.find((x) => names(x.frames)[0] === 'lib_level3');
+  t.match(lib?.frames[0]?.module ?? '', /libomitfp\.so$/, 'the leaf is in the library');
+});
