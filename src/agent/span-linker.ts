@@ -67,16 +67,15 @@ export class SpanLinker {
   }
 
   add(span: SpanRecord, key: string | null): void {
-    if (key !== null) {
-      const other = this.#held.get(key);
-      if (other !== undefined && other.span.kind !== span.kind) {
-        this.#held.delete(key);
-        const [client, server] = span.kind === 'client' ? [span, other.span] : [other.span, span];
-        this.#join(client, server);
-      }
+    const other = key !== null ? this.#held.get(key) : undefined;
+    if (other !== undefined && other.span.kind !== span.kind) {
+      if (span.kind === 'client') this.#join(span, other.span);
+      else this.#join(other.span, span);
     }
     const entry: Held = { span, key: key ?? '', deadline: this.#now() + this.opts.windowMs };
-    if (key !== null && !this.#held.has(key)) this.#held.set(key, entry);
+    // Held under its key unless a span of the same kind waits there first (the one a later other
+    // half joins); a joined span takes its other half's place.
+    if (key !== null && (other === undefined || other.span.kind !== span.kind)) this.#held.set(key, entry);
     this.#queue.push(entry);
     if (this.#size() > this.opts.maxHeld) {
       this.#overflow++;

@@ -124,7 +124,8 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       protocol: view.getUint8(off + DATA_HEADER.protocol),
       position: u64(view, off + DATA_HEADER.position),
       callLen: view.getUint32(off + DATA_HEADER.callLen, true),
-      data: new Uint8Array(view.buffer, view.byteOffset + off + DATA_HEADER.size, n),
+      // A Buffer view (no copy): the parsers work on Buffers, and would wrap a Uint8Array again.
+      data: Buffer.from(view.buffer, view.byteOffset + off + DATA_HEADER.size, n),
       peer: peerOf(view, off),
       tls: view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true)),
       timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),

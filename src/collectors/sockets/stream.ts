@@ -40,6 +40,13 @@ export class StreamAssembler {
 
   /** A captured chunk (bytes must stay valid only during this call: held chunks are copied). */
   chunk(position: number, bytes: Uint8Array, timeNs: bigint): void {
+    // The common case, the next bytes in order with nothing held: delivered without a record.
+    if (this.#next === position && this.#pending.length === 0 && bytes.length > 0) {
+      this.stats.bytesDelivered += bytes.length;
+      this.#next = position + bytes.length;
+      this.sink.data(bytes, timeNs);
+      return;
+    }
     this.#accept({ position, bytes, length: bytes.length, timeNs });
   }
 
