@@ -48,13 +48,7 @@ function docs(text: string): Doc[] {
   }).filter((d) => d !== null);
 }
 
-const SETTINGS_NOT_YET_KNOWN = ['kubernetes', 'selection'];
-
-/**
- * The agent's own loader on a lantern.yaml. The chart and the manifest carry `kubernetes` (and the
- * chart `selection`), which the agent's Kubernetes client and process selection add: until the
- * loader knows them, that check is a reported skip, and every other setting must still pass.
- */
+/** The agent's own loader on a lantern.yaml (the chart's `kubernetes` and `selection` included). */
 async function checkAgentConfig(t: Test, name: string, text: string): Promise<void> {
   const file = join(work, `${name}.lantern.yaml`);
   writeFileSync(file, text);
@@ -62,17 +56,7 @@ async function checkAgentConfig(t: Test, name: string, text: string): Promise<vo
     loadConfig({ config: file }, {});
     t.pass(`${name}: the agent's configuration loader takes lantern.yaml as it is`);
   } catch (e) {
-    const lines = (e as Error).message.split('\n').slice(1).map((l) => l.trim());
-    const notYet = lines.filter((l) => SETTINGS_NOT_YET_KNOWN.some((k) => l.startsWith(`${file}: ${k}: unknown setting`)));
-    if (notYet.length > 0 && notYet.length === lines.length) {
-      t.skip(`${name}: this agent's loader does not know ${notYet.map((l) => l.split(': ')[1]).join(', ')} yet (the Kubernetes client / process selection adds them): ${notYet.join('; ')}`, () => undefined);
-      // Everything else is checked without those settings.
-      const rest = Object.fromEntries(Object.entries(parseAllDocuments(text)[0]?.toJS() as Record<string, unknown>).filter(([k]) => !SETTINGS_NOT_YET_KNOWN.includes(k)));
-      writeFileSync(file, stringify(rest));
-      t.doesNotThrow(() => loadConfig({ config: file }, {}), `${name}: every other setting of lantern.yaml is valid for the agent`);
-    } else {
-      t.fail(`${name}: the agent refuses lantern.yaml: ${(e as Error).message}`);
-    }
+    t.fail(`${name}: the agent refuses lantern.yaml: ${(e as Error).message}`);
   }
 }
 
@@ -122,7 +106,7 @@ const customValues = {
   },
   collectors: ['sockets', 'process', 'profiler'],
   profiler: { frequency: 49, interval: 15, pyroscope: { url: 'http://pyroscope.observability:4040', tenantId: 'team-a' } },
-  selection: { include: [{ namespace: 'shop' }], exclude: [{ namespace: 'kube-system' }] },
+  selection: { include: [{ k8s_namespace: 'shop' }], exclude: [{ exe: 'otelcol*' }, { k8s_pod_labels: { 'lantern.example/trace': 'disabled' } }] },
   kubernetes: { enabled: true, apiUrl: 'https://kubernetes.default.svc', tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' },
   probes: { files: { 'tcp-retransmits.bt': 'tracepoint:tcp:tcp_retransmit_skb { printf("pid=%d comm=%s\\n", pid, comm); }\n' } },
   log: { level: 'debug', format: 'text' },
