@@ -135,6 +135,7 @@ export function parseEhFrame(data: Buffer, sectionAddr: number): EhFrame {
 
 /** A CIE at `at`, or null when its version or augmentation is one we do not read. */
 function parseCieAt(data: Buffer, at: number): Cie | null {
+  if (at < 0 || at >= data.length) throw new DwarfError('CIE pointer outside the section', '.eh_frame', at);
   const c = new DwarfCursor(data, at, data.length, '.eh_frame');
   let length = c.u32();
   if (length === 0xffffffff) length = c.u64Offset();

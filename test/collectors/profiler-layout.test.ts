@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import {
-  KERNEL_COUNTERS, OFFCPU_KEY, OFFCPU_START, OFFCPU_VALUE, PROFILE_KEY, PROFILER_EVENT, PROFILER_EVENT_TYPE, STACK_DEPTH, decodeNotice, decodeStack,
+  CFI_STACK_ID_FLAG, KERNEL_COUNTERS, UNWIND_COUNTERS, UNWIND_MAX_MAPPINGS, UNWIND_NO_TABLE, UNWIND_PROC, UNWIND_TABLE_SIZE, OFFCPU_KEY, OFFCPU_START, OFFCPU_VALUE, PROFILE_KEY, PROFILER_EVENT, PROFILER_EVENT_TYPE, STACK_DEPTH, decodeNotice, decodeStack,
   offCpuKeyCodec, offCpuStartCodec, offCpuValueCodec, profileKeyCodec,
 } from '../../src/collectors/profiler/layout.js';
 import { repoRoot } from '../helpers/cli.js';
+import { UNWIND_ROW_SIZE } from '../../src/symbols/cfi-table.js';
 
 const FIELDS: Record<string, Record<string, string>> = {
   profile_key: { size: '', pid: 'pid', tid: 'tid', userStackId: 'user_stack_id', kernelStackId: 'kernel_stack_id', tag: 'tag', comm: 'comm' },
@@ -17,6 +18,10 @@ const FIELDS: Record<string, Record<string, string>> = {
   offcpu_key: { size: '', base: 'base', stackBuf: 'stack_buf' },
   offcpu_value: { size: '', ns: 'ns', count: 'count' },
   offcpu_start: { size: '', ts: 'ts', key: 'key' },
+  unwind_row: { size: '', pc: 'pc', cfaOffset: 'cfa_offset', rbpOffset: 'rbp_offset', cfaType: 'cfa_type', rbpType: 'rbp_type' },
+  unwind_table: { size: '' },
+  unwind_proc: { size: '', count: 'count', mappings: 'm' },
+  unwind_mapping: { size: '', start: 'start', end: 'end', bias: 'bias', table: 'table' },
 };
 
 function cValues(): Record<string, number> {
@@ -28,8 +33,8 @@ function cValues(): Record<string, number> {
       lines.push(`printf("%s.%s %zu\\n", "${struct}", "${key}", ${expr});`);
     }
   }
-  for (const c of ['PROF_EV_NEW_PID', 'PROF_EV_EXEC', 'PROF_EV_EXIT', 'PROFILER_STACK_DEPTH', 'PROF_CTR_NUM', 'PROF_EV_FLAG_KTHREAD', 'PROFILER_COMM_LEN']) {
-    lines.push(`printf("%s %d\\n", "${c}", (int)${c});`);
+  for (const c of ['PROF_EV_NEW_PID', 'PROF_EV_EXEC', 'PROF_EV_EXIT', 'PROFILER_STACK_DEPTH', 'PROF_CTR_NUM', 'PROF_EV_FLAG_KTHREAD', 'PROFILER_COMM_LEN', 'PROF_EV_UNWIND_MISS', 'UNW_CTR_NUM', 'UNWIND_MAX_MAPPINGS', 'CFI_STACK_ID_FLAG']) {
+    lines.push(`printf("%s %lld\\n", "${c}", (long long)${c});`);
   }
   const src = `#include <linux/types.h>\n#include <stddef.h>\n#include <stdio.h>\n#include "profiler.h"\nint main(void) {\n${lines.join('\n')}\nreturn 0; }\n`;
   writeFileSync(join(dir, 'layout.c'), src);
@@ -106,4 +111,23 @@ t.test('decoders: key, stack, notices (short and unknown ones are refused)', asy
   t.equal(decodeNotice(view, 0, 4), null, 'short');
   ev.writeUInt8(9, PROFILER_EVENT.type);
   t.equal(decodeNotice(view, 0, ev.length), null, 'unknown type');
+});
+
+t.test('CFI unwinding layouts (struct unwind_row, unwind_table, unwind_proc, unwind_mapping)', async (t) => {
+  t.same([c['unwind_row.size'], c['unwind_row.pc'], c['unwind_row.cfaOffset'], c['unwind_row.rbpOffset'], c['unwind_row.cfaType'], c['unwind_row.rbpType']],
+    [UNWIND_ROW_SIZE, 0, 4, 8, 10, 11], 'row as encodeUnwindRow writes it');
+  t.equal(c['unwind_table.size'], UNWIND_TABLE_SIZE);
+  t.same([c['unwind_proc.size'], c['unwind_proc.count'], c['unwind_proc.mappings']], [UNWIND_PROC.size, UNWIND_PROC.count, UNWIND_PROC.mappings]);
+  t.same([c['unwind_mapping.size'], c['unwind_mapping.start'], c['unwind_mapping.end'], c['unwind_mapping.bias'], c['unwind_mapping.table']],
+    [UNWIND_PROC.mappingSize, 0, 8, 16, 24], 'mapping as encodeProc writes it');
+  t.equal(UNWIND_MAX_MAPPINGS, c.UNWIND_MAX_MAPPINGS);
+  t.equal(UNWIND_NO_TABLE, 0xffffffff);
+  t.equal(CFI_STACK_ID_FLAG, c.CFI_STACK_ID_FLAG);
+  t.equal(UNWIND_COUNTERS.length, c.UNW_CTR_NUM, 'one self-metric name per unwind counter slot');
+  t.equal(PROFILER_EVENT_TYPE.UNWIND_MISS, c.PROF_EV_UNWIND_MISS);
+  const ev = Buffer.alloc(PROFILER_EVENT.size);
+  ev.writeUInt8(PROFILER_EVENT_TYPE.UNWIND_MISS, PROFILER_EVENT.type);
+  ev.writeUInt32LE(77, PROFILER_EVENT.pid);
+  ev.write('x', PROFILER_EVENT.comm);
+  t.same(decodeNotice(new DataView(ev.buffer, ev.byteOffset, ev.length), 0, ev.length), { type: 'unwind-miss', pid: 77, comm: 'x' });
 });
