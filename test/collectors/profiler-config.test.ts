@@ -16,7 +16,7 @@ const file = (name: string, text: string): string => {
 t.test('defaults', async (t) => {
   t.same(loadConfig({}, {}).profiler, {
     frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
-    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 },
+    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'frame_pointers', unwindTableRows: 1 << 20,
   });
 });
 
@@ -39,10 +39,12 @@ profiler:
     enabled: true
     min_block: 0.5
     sample_every: 4
+  unwind: auto
+  unwind_table_rows: 262144
 `) }, {});
   t.same(c.profiler, {
     frequencyHz: 49, intervalSeconds: 2.5, stackMapEntries: 65536, maxSamples: 5000, includeIdle: true,
-    offCpu: { enabled: true, minBlockMs: 0.5, sampleEvery: 4 },
+    offCpu: { enabled: true, minBlockMs: 0.5, sampleEvery: 4 }, unwind: 'auto', unwindTableRows: 262144,
     outputDir: '/var/lib/lantern/profiles',
     pyroscope: { url: 'https://pyroscope.example:4040/', basicAuth: { username: 'lantern', password: 'pw' }, tenantId: 'team-a', timeoutMs: 3000 },
   });
@@ -67,6 +69,8 @@ profiler:
     min_block: -1
     sample_every: 0.5
     min_time: 3
+  unwind: dwarf
+  unwind_table_rows: 10
 `) }, {})) as Error;
   for (const m of [
     /profiler\.frequency: expected a whole number from 1 to 10000, got 0/,
@@ -81,6 +85,8 @@ profiler:
     /profiler\.off_cpu\.min_block: expected milliseconds from 0 to 60000, got -1/,
     /profiler\.off_cpu\.sample_every: expected a whole number from 1 to 1000000, got 0.5/,
     /profiler\.off_cpu\.min_time: unknown setting \(known: enabled, min_block, sample_every\)/,
+    /profiler\.unwind: expected one of frame_pointers, auto, cfi, got "dwarf"/,
+    /profiler\.unwind_table_rows: expected at least 1024, got 10/,
   ]) t.match(err.message, m);
   const notMapping = t.throws(() => loadConfig({ config: file('offcpu.yaml', 'profiler:\n  off_cpu: true\n') }, {})) as Error;
   t.match(notMapping.message, /profiler\.off_cpu: expected a mapping, got true/);
