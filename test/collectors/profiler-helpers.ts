@@ -9,6 +9,7 @@ import type { DrainedBuffer } from '../../src/collectors/profiler/sampler.js';
 import type { ProfileFrame, ProfileRecord } from '../../src/model/profile.js';
 import type { Frame, Symbolizer } from '../../src/symbols/symbolizer.js';
 import { loadConfig } from '../../src/config/load.js';
+import type { ProfilerConfig } from '../../src/config/schema.js';
 import { Logger } from '../../src/log.js';
 import { ProcessMetadata } from '../../src/metadata/process-metadata.js';
 import { KernelClock } from '../../src/model/clock.js';
@@ -92,7 +93,9 @@ export async function startProfiler(opts: ProfilerCollectorOptions = {}, pids: n
   const log: string[] = [];
   const config = loadConfig({ pids: pids.map(String), collectors: 'profiler' }, {});
   const profiles: ProfileRecord[] = [];
-  const collector = new ProfilerCollector({ ...opts, settings: { intervalSeconds: 60, ...opts.settings } });
+  // LANTERN_TEST_PROFILER_UNWIND=auto|cfi runs the profiler tests with CFI unwinding.
+  const unwind = process.env.LANTERN_TEST_PROFILER_UNWIND as ProfilerConfig['unwind'] | undefined;
+  const collector = new ProfilerCollector({ ...opts, settings: { intervalSeconds: 60, ...(unwind ? { unwind } : {}), ...opts.settings } });
   await collector.start({
     config,
     log: new Logger('info', false, { write: (l: string) => log.push(l) }),
