@@ -40,6 +40,8 @@ export class SupervisedCollector {
   readonly #o: SupervisorOptions;
   readonly #backoff: SupervisorBackoff;
   #current: Collector | null = null;
+  /** The instance that ran last: its final counters stay in the summary after it stopped. */
+  #last: Collector | null = null;
   #state: SupervisedState = 'stopped';
   #delayMs: number;
   #timer: NodeJS.Timeout | null = null;
@@ -87,6 +89,7 @@ export class SupervisedCollector {
       return false;
     }
     this.#current = c;
+    this.#last = c;
     // Each instance reports for itself: a late report of an instance already replaced is ignored.
     const ctx: CollectorContext = { ...this.#o.ctx, reportFailure: (e) => this.#reportFailure(c, e) };
     try {
@@ -167,7 +170,7 @@ export class SupervisedCollector {
   stats(): Record<string, number> {
     let own: Record<string, number> = {};
     try {
-      own = this.#current?.stats() ?? {};
+      own = (this.#current ?? this.#last)?.stats() ?? {};
     } catch {
       // a broken instance's counters are not worth the agent's summary
     }

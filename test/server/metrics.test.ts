@@ -105,9 +105,10 @@ t.test('/metrics: Prometheus families of the agent\'s own figures, parsed by pro
     }
     const attaching = new Set(after.find((f) => f.name === 'lantern_bpf_attachments')?.samples.map((s) => s.labels.collector));
     t.same([...attaching].sort(), [...running].sort(), 'lantern_bpf_attachments: every collector');
-    // bpftrace counts only what its scripts do, and this agent runs none.
+    // Every collector counts its supervision (restarts, failures), bpftrace too though it runs no script here.
     const counted = new Set(after.find((f) => f.name === 'lantern_collector_events')?.samples.map((s) => s.labels.collector));
-    t.same([...counted].sort(), running.filter((c) => c !== 'bpftrace').sort(), 'lantern_collector_events: every collector with counts');
+    t.same([...counted].sort(), [...running].sort(), 'lantern_collector_events: every collector with counts');
+    for (const c of running) t.equal(value(after, 'lantern_collector_events', { collector: c, stat: 'restarts' }), 0, `${c}: supervised, never restarted`);
     for (const c of ['sockets', 'process', 'profiler']) t.ok((value(after, 'lantern_bpf_attachments', { collector: c }) ?? 0) > 0, `${c}: BPF programs attached`);
     t.equal(value(after, 'lantern_bpf_attachments', { collector: 'dynlog' }), 0, 'dynlog without a probe: none');
     // The table of levels names figures that exist: a renamed figure would turn into a counter.
