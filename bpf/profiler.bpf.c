@@ -414,8 +414,11 @@ static __always_inline __s32 cfi_user_stack(struct bpf_perf_event_data *ctx, voi
 	if (!s || w.n == 0)
 		return -EFAULT;
 	struct cfi_stack *scratch = &s->st;
-	if (w.n < UNWIND_MAX_FRAMES)
-		scratch->pcs[w.n & (UNWIND_MAX_FRAMES - 1)] = 0;
+	/* The terminator after the last PC. (Not `n & (UNWIND_MAX_FRAMES - 1)`: 127 is no power of two,
+	 * that mask cleared bit 0 and cut the outermost frame of every stack of odd depth.) */
+	__u32 end = w.n;
+	if (end < UNWIND_MAX_FRAMES)
+		scratch->pcs[end] = 0;
 	__u32 id = ((__u32)w.hash ^ (__u32)(w.hash >> 32)) & (CFI_STACK_ID_FLAG - 1);
 	id |= CFI_STACK_ID_FLAG;
 	long err = bpf_map_update_elem(stacks, &id, scratch, BPF_NOEXIST);
