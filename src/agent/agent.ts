@@ -25,14 +25,20 @@ import { encodePrometheusText } from '../export/prometheus-text.js';
 import type { LogRecordData } from '../model/log.js';
 import type { MetricSeries } from '../model/metric.js';
 import { RecentLogs } from '../server/recent-logs.js';
-import { ProfilerCollector } from '../collectors/profiler/collector.js';
+import { IDLE_SERVICE, KERNEL_SERVICE, ProfilerCollector } from '../collectors/profiler/collector.js';
+import { GRPC_EXPORT_METHOD, GrpcExportTransport } from '../export/otlp-exporters.js';
+import { resolveProfileExport } from '../export/otlp-endpoints.js';
+import { HttpExportTransport } from '../export/otlp-http-transport.js';
+import type { ProfileOtlpOptions } from '../export/pprof-exporter.js';
+import type { ProfileResourceOf } from '../export/otlp-profiles.js';
 import { SocketsCollector } from '../collectors/sockets/collector.js';
 import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
 import { SpanShedder } from './span-shedder.js';
 import { SpanTagIndex } from './span-tags.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
-import { conventionOptions, redactionOf } from './conventions.js';
+import type { UrlTemplater } from '../semconv/url-template.js';
+import { conventionOptions, redactionOf, urlTemplaterOf } from './conventions.js';
 import { createConventions } from '../semconv/registry.js';
 import { removeTokenFile, writeTokenFile } from '../server/token-file.js';
 import { ownProcessFigures } from './own-process.js';
@@ -115,6 +121,15 @@ async function untilDeadline(p: Promise<unknown>, deadline: number, late?: () =>
   if (!ended) late?.();
 }
 
+/** OTLP profiles, when `profiler.otlp` (or OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT) turns them on. */
+function profileOtlp(config: AgentConfig, log: Logger, resourceOf: ProfileResourceOf): { otlp?: ProfileOtlpOptions } {
+  const r = resolveProfileExport(config.profiler.otlp, config.otlp);
+  if (r === null) return {};
+  for (const w of r.warnings) log.warn(w);
+  const transport = r.protocol === 'grpc' ? new GrpcExportTransport(r, GRPC_EXPORT_METHOD.profiles, log) : new HttpExportTransport(r);
+  return { otlp: { url: r.url, transport, resourceOf } };
+}
+
 export class Agent {
   /** Every configured collector, each restarted with backoff when it fails. */
   #supervised: SupervisedCollector[] = [];
@@ -145,6 +160,8 @@ export class Agent {
   #server: ControlServer | null = null;
   #summaryTimer: NodeJS.Timeout | null = null;
   #stopped: AgentSummary | null = null;
+  /** url.template guessing, per resource up to its limit (its counts go in the pipeline's summary). */
+  readonly #urlTemplates: UrlTemplater | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -154,6 +171,7 @@ export class Agent {
     const base = baseAttributes(config);
     // The configuration's secret names apply to command lines and spans alike.
     const redaction = redactionOf(config);
+    this.#urlTemplates = urlTemplaterOf(config);
     this.#k8s = kubernetesMetadata(config, log);
     const k8s = this.#k8s;
     this.#metadata = new ProcessMetadata({ base, redaction, ...(k8s !== null ? { pods: k8s } : {}) });
@@ -182,7 +200,7 @@ export class Agent {
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
     this.#pipeline = new ExchangePipeline({
-      metadata: this.#metadata, sinks, shedder: this.#shedder, conventions: createConventions({ ...conventionOptions(config, redaction), ...(k8s !== null ? { peerName: (ip: string) => k8s.peerName(ip) } : {}) }),
+      metadata: this.#metadata, sinks, shedder: this.#shedder, conventions: createConventions({ ...conventionOptions(config, redaction, this.#urlTemplates), ...(k8s !== null ? { peerName: (ip: string) => k8s.peerName(ip) } : {}) }),
       onSpan: (ex, span) => {
         this.#view.addSpan(span);
         if (profiling || (tagging && this.#dynlog?.probing === true)) this.#spanTags.note(ex, span);
@@ -194,7 +212,9 @@ export class Agent {
       { key: `lantern:${process.pid}`, attributes: { ...base, 'service.name': config.serviceName, 'process.pid': process.pid, 'process.executable.name': 'lantern' } },
       () => flattenSummary(this.summary()),
     );
-    this.#profiles = new ProfileExporter({ outputDir: config.profiler.outputDir, pyroscope: config.profiler.pyroscope, view: this.#profileView, log });
+    this.#profiles = new ProfileExporter({ outputDir: config.profiler.outputDir, pyroscope: config.profiler.pyroscope, view: this.#profileView, log,
+      ...profileOtlp(config, log, (pid, service) => (pid === 0 || service === IDLE_SERVICE || service === KERNEL_SERVICE
+        ? { 'service.name': service } : this.#metadata.resource(pid).attributes)) });
     this.#fanout = new RecordFanout([this.#logs, this.#pipeline, this.#profiles]);
     this.#selected = new SelectedRecords(this.#selection, this.#fanout);
   }
@@ -403,7 +423,7 @@ export class Agent {
     return {
       records: { ...this.#fanout.counts },
       collectors: Object.fromEntries(this.#supervised.map((s) => [s.name, s.stats()])),
-      pipeline: { ...this.#pipeline.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])),
+      pipeline: { ...this.#pipeline.stats(), ...this.#urlTemplates?.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])),
         ...Object.fromEntries(Object.entries(this.#k8s?.stats() ?? {}).map(([k, v]) => [`k8s_${k}`, v])),
         ...Object.fromEntries(Object.entries(this.#selection.stats()).map(([k, v]) => [`selection_${k}`, v])) },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),

@@ -6,7 +6,7 @@ import { type Problems, describe } from './validate.js';
 
 /** RFC 9110 §5.1: a field name is a token. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const HTTP_KEYS = ['capture_request_headers', 'capture_response_headers', 'trust_forwarded_for', 'routes'];
+const HTTP_KEYS = ['capture_request_headers', 'capture_response_headers', 'trust_forwarded_for', 'routes', 'url_templates', 'url_template_limit', 'url_template_patterns', 'route_heuristic'];
 const REDACTION_KEYS = ['query_params', 'headers'];
 
 /** A list of strings each passing `check` (an error message, or null); undefined when not a list. */
@@ -28,6 +28,15 @@ function headerName(s: string): string | null {
   return FIELD_NAME.test(s) ? null : `expected a header name (letters, digits, "-" and the like), got ${JSON.stringify(s)}`;
 }
 
+function regexProblem(source: string): string | null {
+  try {
+    new RegExp(source);
+    return null;
+  } catch (e) {
+    return `not a regular expression: ${(e as Error).message}`;
+  }
+}
+
 /** Header names are case-insensitive: kept lower case, once each. */
 const headerNames = (names: string[]): string[] => [...new Set(names.map((n) => n.toLowerCase()))];
 
@@ -39,9 +48,30 @@ export function applyHttpFile(c: HttpConfig, o: Record<string, unknown> | undefi
     const names = stringList(o[key], source, `http.${key}`, problems, headerName);
     if (names) c[field] = headerNames(names);
   }
-  if (o.trust_forwarded_for !== undefined) {
-    if (typeof o.trust_forwarded_for === 'boolean') c.trustForwardedFor = o.trust_forwarded_for;
-    else problems.add(source, 'http.trust_forwarded_for', `expected true or false, got ${describe(o.trust_forwarded_for)}`);
+  for (const [key, field] of [['trust_forwarded_for', 'trustForwardedFor'], ['url_templates', 'urlTemplates'], ['route_heuristic', 'routeHeuristic']] as const) {
+    if (o[key] === undefined) continue;
+    if (typeof o[key] === 'boolean') c[field] = o[key];
+    else problems.add(source, `http.${key}`, `expected true or false, got ${describe(o[key])}`);
+  }
+  if (o.url_template_limit !== undefined) {
+    const n = o.url_template_limit;
+    if (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 100_000) c.urlTemplateLimit = n;
+    else problems.add(source, 'http.url_template_limit', `expected a whole number from 1 to 100000, got ${describe(n)}`);
+  }
+  if (o.url_template_patterns !== undefined) {
+    const p = o.url_template_patterns;
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) {
+      problems.add(source, 'http.url_template_patterns', `expected a mapping of placeholder name to regular expression, got ${describe(p)}`);
+    } else {
+      const out: Record<string, string> = {};
+      for (const [name, re] of Object.entries(p as Record<string, unknown>)) {
+        const why = !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? `"${name}": a placeholder name is letters, digits and "_"`
+          : typeof re !== 'string' ? `expected a regular expression as a string, got ${describe(re)}` : regexProblem(re);
+        if (why !== null) problems.add(source, `http.url_template_patterns.${name}`, why);
+        else out[name] = re as string;
+      }
+      c.urlTemplatePatterns = out;
+    }
   }
   if (o.routes !== undefined) {
     const routes = stringList(o.routes, source, 'http.routes', problems, (s) => {

@@ -59,6 +59,14 @@ export interface HttpConfig {
   trustForwardedFor: boolean;
   /** Route templates ("/users/{id}", "/static/*") giving server spans their http.route. */
   routes: string[];
+  /** url.template guessed from a path's shape when no route matches (semconv/url-template.ts). */
+  urlTemplates: boolean;
+  /** Distinct url.template values per resource; more become "/{other}". */
+  urlTemplateLimit: number;
+  /** Placeholder name → regular expression (source) matching a whole segment, before the built-in shapes. */
+  urlTemplatePatterns: Record<string, string>;
+  /** The guessed template is a server span's http.route too (and names it). */
+  routeHeuristic: boolean;
 }
 
 /** Names whose values stay on the host, beside the built-in patterns (semconv/redaction.ts). */
@@ -173,7 +181,7 @@ export function defaultConfig(): AgentConfig {
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0 },
     bpftrace: defaultBpftraceConfig(),
-    http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [] },
+    http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [], urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false },
     redaction: { queryParams: [], headers: [] },
     kubernetes: defaultKubernetesConfig(),
     export: defaultExportConfig(),

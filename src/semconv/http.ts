@@ -25,7 +25,14 @@
 //   to ignore the headers. Kept by default: the address is the same kind of data as the socket peer
 //   the span carries anyway, and without it every request behind a proxy has the proxy's address.
 // - http.route only from templates the configuration names (`http.routes`, routes.ts): the router
-//   is the application's, a socket shows the raw path only.
+//   is the application's, a socket shows the raw path only, and the conventions say http.route
+//   MUST NOT be populated when the framework does not give it. Paths no template matches get
+//   url.template instead (the conventions' "low-cardinality template of an absolute path
+//   reference"), guessed from the path's shape (url-template.ts: /users/123 → /users/{id}), at most
+//   a configured number per resource (past it: /{other}); on spans and on both duration metrics.
+//   `http.route_heuristic: true` (routeHeuristic) makes the guess a server's http.route too, and
+//   its span name (as Beyla's route heuristic does); url.template then says where it came from.
+//   Client span names stay the method alone: a guess is not what the application called.
 // - no response (connection closed, or the exchange was evicted, first): status Error with
 //   error.type "response_missing" (a low-cardinality component-specific identifier, as error.type
 //   allows), the span ends with the request's last byte.
@@ -38,6 +45,7 @@ import { type IdSource, randomIds } from './ids.js';
 import { traceContextFromHeaders } from './traceparent.js';
 import { type Redaction, redactQuery } from './redaction.js';
 import type { RouteTable } from './routes.js';
+import type { UrlTemplater } from './url-template.js';
 import { type HostPort, buildUrl, defaultPort, forwardedClient, parseHostPort, parseTarget } from './url.js';
 
 export interface HttpSemconvOptions {
@@ -45,6 +53,10 @@ export interface HttpSemconvOptions {
   scheme?: 'http' | 'https';
   /** Route templates ("/users/{id}") giving a server span's http.route; never a raw path. */
   routes?: RouteTable;
+  /** url.template from the path's shape, when no route matches (and none is configured for clients). */
+  urlTemplates?: UrlTemplater;
+  /** The guessed template is a server's http.route too (and names its span); default false. */
+  routeHeuristic?: boolean;
   /** client.address from Forwarded / X-Forwarded-For (default true). */
   trustForwardedFor?: boolean;
   /** Export these request headers as http.request.header.<name> (credentials redacted). */
@@ -73,6 +85,7 @@ interface HttpView {
   path?: string;
   query?: string;
   route?: string;
+  template?: string;
   server?: HostPort;
   statusCode?: number;
   errorType?: string;
@@ -96,14 +109,14 @@ function errorType(kind: SpanKind, statusCode: number | undefined): string | und
 /** The pipeline asks for an exchange's metrics, then its span: the view is computed once for both. */
 let lastView: { ex: HttpExchange; opts: HttpSemconvOptions; view: HttpView } | null = null;
 
-function view(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
+function view(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): HttpView {
   if (lastView !== null && lastView.ex === ex && lastView.opts === opts) return lastView.view;
-  const v = computeView(ex, opts);
+  const v = computeView(ex, opts, resource);
   lastView = { ex, opts, view: v };
   return v;
 }
 
-function computeView(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
+function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): HttpView {
   const { request, response, connection } = ex;
   const kind = spanKind(ex);
   const known = KNOWN_METHODS.has(request.method);
@@ -142,6 +155,10 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions): HttpView {
     const route = opts.routes.match(target.path);
     if (route !== undefined) v.route = route;
   }
+  if (v.route === undefined && target.path !== undefined && opts.urlTemplates !== undefined) {
+    v.template = opts.urlTemplates.template(target.path, resource.key);
+    if (kind === 'server' && opts.routeHeuristic === true) v.route = v.template;
+  }
   if (server !== undefined) v.server = server;
   if (request.version === '1.1' || request.version === '1.0' || request.version === '2') v.protocolVersion = request.version;
   return v;
@@ -154,7 +171,7 @@ const NO_OPTIONS: HttpSemconvOptions = Object.freeze({});
 export function httpExchangeToSpan(
   ex: HttpExchange, resource: ResourceRecord, ids: IdSource = randomIds, opts: HttpSemconvOptions = NO_OPTIONS,
 ): SpanRecord {
-  const v = view(ex, opts);
+  const v = view(ex, opts, resource);
   const { request, response, connection } = ex;
   const a: Attributes = { 'http.request.method': v.method };
   if (v.methodOriginal !== undefined) a['http.request.method_original'] = v.methodOriginal;
@@ -185,6 +202,7 @@ export function httpExchangeToSpan(
   if (response !== null) a['http.response.body.size'] = response.bodySize;
   if (v.kind === 'client' && v.server !== undefined) a['url.full'] = buildUrl(v.scheme, v.server, v.path, v.query);
   if (v.route !== undefined) a['http.route'] = v.route;
+  if (v.template !== undefined) a['url.template'] = v.template;
   if (v.errorType !== undefined) a['error.type'] = v.errorType;
   if (opts.captureRequestHeaders) Object.assign(a, capturedHeaderAttributes(request.headers, opts.captureRequestHeaders, 'http.request.header.', opts.redaction));
   if (opts.captureResponseHeaders && response !== null) {
@@ -216,7 +234,7 @@ export function httpExchangeToSpan(
 
 /** The exchange's duration for http.server.request.duration or http.client.request.duration. */
 export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord, opts: HttpSemconvOptions = NO_OPTIONS): HistogramPoint[] {
-  const v = view(ex, opts);
+  const v = view(ex, opts, resource);
   if (v.kind !== 'server' && v.kind !== 'client') return [];
   // Only bounded-cardinality attributes: no path, no peer address, _OTHER for unknown methods.
   const a: Attributes = { 'http.request.method': v.method, 'url.scheme': v.scheme };
@@ -227,6 +245,7 @@ export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord
     if (v.server.port !== undefined) a['server.port'] = v.server.port;
   }
   if (v.route !== undefined) a['http.route'] = v.route;
+  if (v.template !== undefined) a['url.template'] = v.template;
   if (v.errorType !== undefined) a['error.type'] = v.errorType;
   const seconds = v.endNs > v.startNs ? Number(v.endNs - v.startNs) / 1e9 : 0;
   return [{

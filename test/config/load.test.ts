@@ -9,6 +9,7 @@ import { parseKeyValueList } from '../../src/config/validate.js';
 import { conventionOptions, redactionOf } from '../../src/agent/conventions.js';
 import { redactArgs } from '../../src/metadata/command-line.js';
 import type { HttpExchange } from '../../src/model/http.js';
+import type { SpanRecord } from '../../src/model/span.js';
 import { randomIds } from '../../src/semconv/ids.js';
 import { createConventions } from '../../src/semconv/registry.js';
 
@@ -136,7 +137,10 @@ t.test('bpftrace and the probes directory: defaults, the YAML, --probes-dir over
 
 t.test('http and redaction: defaults, the YAML, problems named; the agent\'s conventions follow them', async (t) => {
   const d = loadConfig({}, {});
-  t.same(d.http, { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [] });
+  t.same(d.http, {
+    captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [],
+    urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false,
+  });
   t.same(d.redaction, { queryParams: [], headers: [] });
   const file = yamlFile([
     'http:',
@@ -144,6 +148,9 @@ t.test('http and redaction: defaults, the YAML, problems named; the agent\'s con
     '  capture_response_headers: [content-type]',
     '  trust_forwarded_for: false',
     '  routes: ["/users/{id}", "/static/*"]',
+    '  url_template_limit: 2',
+    '  url_template_patterns: { sku: "SKU-[A-Z0-9]+" }',
+    '  route_heuristic: true',
     'redaction:',
     '  query_params: [email]',
     '  headers: [X-Tenant]',
@@ -152,7 +159,7 @@ t.test('http and redaction: defaults, the YAML, problems named; the agent\'s con
   const c = loadConfig({ config: file }, {});
   t.same(c.http, {
     captureRequestHeaders: ['x-request-id', 'authorization', 'x-tenant'], captureResponseHeaders: ['content-type'], trustForwardedFor: false,
-    routes: ['/users/{id}', '/static/*'],
+    routes: ['/users/{id}', '/static/*'], urlTemplates: true, urlTemplateLimit: 2, urlTemplatePatterns: { sku: 'SKU-[A-Z0-9]+' }, routeHeuristic: true,
   });
   t.same(c.redaction, { queryParams: ['email'], headers: ['x-tenant'] });
 
@@ -178,6 +185,16 @@ t.test('http and redaction: defaults, the YAML, problems named; the agent\'s con
     'http.response.header.content-type': ['text/html'],
   });
   t.equal(conventions(ex).toMetrics(ex, { key: 'r', attributes: {} })[0]?.attributes['http.route'], '/users/{id}');
+  t.notOk('url.template' in span.attributes, 'a configured route needs no guess');
+  // No route matches: the guessed template, the configured pattern first, the heuristic's http.route and name, the limit of 2.
+  const guessed = (target: string): SpanRecord => conventions({ ...ex, request: { ...ex.request, target } }).toSpan({ ...ex, request: { ...ex.request, target } }, { key: 'r', attributes: {} }, randomIds);
+  const sku = guessed('/items/SKU-9X2/reviews/77');
+  t.equal(sku.attributes['url.template'], '/items/{sku}/reviews/{id}');
+  t.equal(sku.attributes['http.route'], '/items/{sku}/reviews/{id}', 'route_heuristic: the guess is http.route too');
+  t.equal(sku.name, 'GET /items/{sku}/reviews/{id}');
+  t.equal(guessed('/orders/5').attributes['url.template'], '/orders/{id}');
+  t.equal(guessed('/carts/5').attributes['url.template'], '/{other}', 'a third template is past the limit');
+  t.equal(guessed('/orders/6').attributes['url.template'], '/orders/{id}', 'a template already held stays');
   t.equal(createConventions(conventionOptions(d))(ex).toSpan(ex, { key: 'r', attributes: {} }, randomIds).attributes['client.address'], '203.0.113.7',
     'by default the forwarded address');
   t.same(redactArgs(['curl', '-H', 'X-Tenant: acme', 'https://x/?email=a@b.c'], redactionOf(c)), ['curl', '-H', 'X-Tenant: REDACTED', 'https://x/?email=REDACTED'],
@@ -190,6 +207,9 @@ t.test('http and redaction: defaults, the YAML, problems named; the agent\'s con
     '  trust_forwarded_for: maybe',
     '  routes: [users, "/a/*/b", "/x/{id"]',
     '  route: /x',
+    '  url_template_limit: 0',
+    '  url_template_patterns: { "a b": x, sku: "(" }',
+    '  route_heuristic: 1',
     'redaction:',
     '  query_params: ["a=b", ""]',
     '  headers: ["x:y"]',
@@ -201,7 +221,9 @@ t.test('http and redaction: defaults, the YAML, problems named; the agent\'s con
     'http.capture_request_headers[1]: expected a header name', 'http.capture_request_headers[2]: expected a string, got 7',
     'http.capture_response_headers: expected a list', 'http.trust_forwarded_for: expected true or false, got "maybe"',
     'http.routes[0]: "users": a route starts with "/"', 'http.routes[1]: "/a/*/b": "*" matches the rest of the path', 'http.routes[2]: "/x/{id": "{id" is not a parameter',
-    'http.route: unknown setting (known: capture_request_headers, capture_response_headers, trust_forwarded_for, routes)',
+    'http.route: unknown setting (known: capture_request_headers, capture_response_headers, trust_forwarded_for, routes, url_templates, url_template_limit, url_template_patterns, route_heuristic)',
+    'http.url_template_limit: expected a whole number from 1 to 100000, got 0', 'http.url_template_patterns.a b: "a b": a placeholder name is letters',
+    'http.url_template_patterns.sku: not a regular expression', 'http.route_heuristic: expected true or false, got 1',
     'redaction.query_params[0]: expected a query parameter name', 'redaction.query_params[1]: expected a query parameter name',
     'redaction.headers[0]: expected a header name', 'redaction.cookies: unknown setting (known: query_params, headers)',
   ]) t.match(err.message, `${bad}: ${m}`);
