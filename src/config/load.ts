@@ -1,7 +1,8 @@
 // Builds the AgentConfig: defaults, then the YAML file, then the standard OTEL_* variables, then
 // command-line flags (each later source overrides the earlier). Every problem is reported with the
 // source and setting that caused it.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { LanternError } from '../errors.js';

@@ -37,7 +37,7 @@ export interface OtlpConfig {
 export const DEFAULT_TOKEN_FILE = '/run/lantern/token';
 
 export interface ServerConfig {
-  /** Loopback only: the control API is not for the network. */
+  /** Loopback (127.0.0.1, ::1, localhost), or any address when `tls` is set: the API is not served in the clear off the host. */
   host: string;
   port: number;
   /** Bearer token for the control API; generated at start when not given. Never logged. */
@@ -47,6 +47,13 @@ export interface ServerConfig {
    * unset: not written (one-shot commands, whose API is their own).
    */
   tokenFile?: string;
+  /** HTTPS with this certificate and key (PEM files); required to listen beyond loopback. */
+  tls?: ServerTlsConfig;
+}
+
+export interface ServerTlsConfig {
+  certFile: string;
+  keyFile: string;
 }
 
 /** What HTTP spans carry beyond the defaults (semconv/http.ts). */
