@@ -197,6 +197,7 @@ function applyFileOtlp(c: AgentConfig, o: Record<string, unknown> | undefined, p
 
 function applyFileServer(c: AgentConfig, s: Record<string, unknown> | undefined, path: string, problems: Problems): void {
   if (!s) return;
+  if (s.tls !== undefined) setServerTls(c, mapping(s, 'tls', path, problems), path, problems);
   if (s.host !== undefined) setHost(c, s.host, path, 'server.host', problems);
   if (s.port !== undefined) setPort(c, s.port, path, 'server.port', problems);
   if (s.token !== undefined) {
@@ -221,9 +222,26 @@ function setProbesDir(c: AgentConfig, v: unknown, source: string, path: string, 
 }
 
 function setHost(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
-  // The control API serves what the agent saw (and later accepts commands): loopback only.
+  // The control API serves what the agent saw and accepts commands (scripts, probes): in the clear
+  // only on loopback; any other address only over HTTPS (server.tls), the token still required.
   if (v === '127.0.0.1' || v === '::1' || v === 'localhost') c.server.host = v;
-  else problems.add(source, path, `the control API listens on loopback only (127.0.0.1, ::1 or localhost), got ${describe(v)}`);
+  else if (typeof v === 'string' && isIP(v) !== 0 && c.server.tls !== undefined) c.server.host = v;
+  else if (typeof v === 'string' && isIP(v) !== 0) problems.add(source, path, `listening on ${v} needs server.tls (cert_file, key_file): the control API is served in the clear on loopback only`);
+  else problems.add(source, path, `expected an IP address to listen on (127.0.0.1, ::1, localhost; others with server.tls), got ${describe(v)}`);
+}
+
+/** server.tls: PEM certificate and key files, read at start (a missing file is a configuration error now, not a failed start later). */
+function setServerTls(c: AgentConfig, t: Record<string, unknown> | undefined, path: string, problems: Problems): void {
+  if (!t) return;
+  const file = (key: 'cert_file' | 'key_file'): string | null => {
+    const v = t[key];
+    if (typeof v === 'string' && isAbsolute(v) && existsSync(v)) return v;
+    problems.add(path, `server.tls.${key}`, `expected the absolute path of an existing PEM file, got ${describe(v)}`);
+    return null;
+  };
+  const certFile = file('cert_file');
+  const keyFile = file('key_file');
+  if (certFile !== null && keyFile !== null) c.server.tls = { certFile, keyFile };
 }
 
 function setPort(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {

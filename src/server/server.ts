@@ -1,9 +1,10 @@
-// The agent's HTTP API on loopback: the local view (recent spans, per-service RED, recent logs),
+// The agent's HTTP API, on loopback (or over HTTPS on another address, server.tls): the local view (recent spans, per-service RED, recent logs),
 // self-stats (JSON, and Prometheus' text format at /metrics), profiles, the bpftrace scripts
 // (bpftrace-routes.ts) and function probes (dynlog-routes.ts).
 // Every route but /healthz needs the bearer token: what the agent saw may be sensitive, and a
 // Prometheus scrape sends one as easily (its `authorization` setting).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -21,6 +22,8 @@ export interface ControlServer {
   token: string;
   close(): Promise<void>;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(header?.startsWith('Bearer ') === true ? header.slice(7) : '');
@@ -42,7 +45,12 @@ export interface ControlSources {
 
 export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>, sources: ControlSources = {}): Promise<ControlServer> {
   const token = config.token ?? randomBytes(24).toString('base64url');
-  const app: FastifyInstance = Fastify({ logger: false });
+  // The configuration refuses a non-loopback address without TLS; this refuses it again here, for
+  // callers that build a ServerConfig themselves.
+  if (config.tls === undefined && !LOOPBACK.has(config.host)) throw new Error(`control API: ${config.host} is not loopback and no TLS is configured`);
+  const app = (config.tls !== undefined
+    ? Fastify({ logger: false, https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } })
+    : Fastify({ logger: false })) as unknown as FastifyInstance;
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/healthz') return;
     if (!tokenMatches(req.headers.authorization, token)) {
