@@ -13,7 +13,7 @@ import { applyBpftraceFile } from './bpftrace.js';
 import { applyExportFile, setShutdownTimeout } from './export.js';
 import { applyHttpFile, applyRedactionFile } from './http.js';
 import { applyKubernetesFile } from './kubernetes.js';
-import { applyProfilerFile } from './profiler.js';
+import { applyProfilerFile, setProfilesEndpoint, setProfilesProtocol } from './profiler.js';
 import { applySelectionFile, parseSelectionRule } from './selection.js';
 import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
 
@@ -287,6 +287,14 @@ function applyEnv(c: AgentConfig, env: NodeJS.ProcessEnv, problems: Problems): v
       else problems.add('environment', name, p);
     }
   }
+  // Profiles are not one of SIGNALS (traces/metrics/logs): they have their own section.
+  const profiles = get('OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT');
+  if (profiles !== undefined) {
+    setProfilesEndpoint(c.profiler, profiles, 'environment', 'OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT', problems);
+    c.profiler.otlp.enabled = true;
+  }
+  const profilesProtocol = get('OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL');
+  if (profilesProtocol !== undefined) setProfilesProtocol(c.profiler, profilesProtocol, 'environment', 'OTEL_EXPORTER_OTLP_PROFILES_PROTOCOL', problems);
   const timeout = get('OTEL_EXPORTER_OTLP_TIMEOUT');
   if (timeout !== undefined) {
     const n = asPositiveInt(timeout);

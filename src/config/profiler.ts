@@ -12,6 +12,10 @@
 //       username: ... / password: ...   (basic auth)  or  bearer_token: ...
 //       tenant_id: ...
 //       timeout: 10000         # ms
+//     otlp:
+//       enabled: false         # OTLP profiles (profiles/v1development) too
+//       endpoint: http://collector:4317   # default: the OTLP endpoint
+//       protocol: grpc         # grpc | http/protobuf
 //     off_cpu:
 //       enabled: false         # off-CPU profiles (time blocked, with stacks) beside the CPU ones
 //       min_block: 1           # ms: shorter blocks are not counted
@@ -27,7 +31,8 @@ export const PROFILER_LIMITS = {
   maxMinBlockMs: 60_000, maxSampleEvery: 1_000_000, minUnwindTableRows: 1024, maxUnwindTableRows: 1 << 24,
 } as const;
 
-const KEYS = ['frequency', 'interval', 'stack_map_entries', 'max_samples', 'include_idle', 'output_dir', 'pyroscope', 'off_cpu', 'unwind', 'unwind_table_rows'];
+const KEYS = ['frequency', 'interval', 'stack_map_entries', 'max_samples', 'include_idle', 'output_dir', 'pyroscope', 'otlp', 'off_cpu', 'unwind', 'unwind_table_rows'];
+const OTLP_KEYS = ['enabled', 'endpoint', 'protocol'];
 const OFF_CPU_KEYS = ['enabled', 'min_block', 'sample_every'];
 const PYROSCOPE_KEYS = ['url', 'username', 'password', 'bearer_token', 'tenant_id', 'timeout'];
 
@@ -82,6 +87,32 @@ function nonEmptyString(v: unknown): v is string {
   return typeof v === 'string' && v !== '';
 }
 
+function applyOtlp(c: ProfilerConfig, o: unknown, source: string, problems: Problems): void {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    problems.add(source, 'profiler.otlp', `expected a mapping, got ${describe(o)}`);
+    return;
+  }
+  const m = o as Record<string, unknown>;
+  for (const k of Object.keys(m)) if (!OTLP_KEYS.includes(k)) problems.add(source, `profiler.otlp.${k}`, `unknown setting (known: ${OTLP_KEYS.join(', ')})`);
+  if (m.enabled !== undefined) {
+    if (typeof m.enabled === 'boolean') c.otlp.enabled = m.enabled;
+    else problems.add(source, 'profiler.otlp.enabled', `expected true or false, got ${describe(m.enabled)}`);
+  }
+  if (m.endpoint !== undefined) setProfilesEndpoint(c, m.endpoint, source, 'profiler.otlp.endpoint', problems);
+  if (m.protocol !== undefined) setProfilesProtocol(c, m.protocol, source, 'profiler.otlp.protocol', problems);
+}
+
+export function setProfilesEndpoint(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const url = asUrl(v);
+  if (typeof url === 'string') c.otlp.endpoint = url;
+  else problems.add(source, path, url.error);
+}
+
+export function setProfilesProtocol(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  if (v === 'grpc' || v === 'http/protobuf') c.otlp.protocol = v;
+  else problems.add(source, path, `expected grpc or http/protobuf, got ${describe(v)}`);
+}
+
 /** Applies the YAML `profiler:` mapping onto `c`, collecting every problem. */
 export function applyProfilerFile(c: ProfilerConfig, o: Record<string, unknown> | undefined, source: string, problems: Problems): void {
   if (o === undefined) return;
@@ -107,6 +138,7 @@ export function applyProfilerFile(c: ProfilerConfig, o: Record<string, unknown> 
     if (nonEmptyString(o.output_dir)) c.outputDir = o.output_dir;
     else problems.add(source, 'profiler.output_dir', `expected a directory path, got ${describe(o.output_dir)}`);
   }
+  if (o.otlp !== undefined) applyOtlp(c, o.otlp, source, problems);
   if (o.off_cpu !== undefined) applyOffCpu(c, o.off_cpu, source, problems);
   if (o.unwind !== undefined) setUnwind(c, o.unwind, source, 'profiler.unwind', problems);
   if (o.unwind_table_rows !== undefined) {

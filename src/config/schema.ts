@@ -94,6 +94,16 @@ export interface PyroscopeConfig {
   timeoutMs: number;
 }
 
+/**
+ * OTLP profiles. `endpoint` unset: the base OTLP endpoint (as it is for gRPC; + v1development/profiles
+ * for HTTP). OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT sets the endpoint and enables them.
+ */
+export interface ProfilesOtlpConfig {
+  enabled: boolean;
+  endpoint?: string;
+  protocol: 'grpc' | 'http/protobuf';
+}
+
 export interface ProfilerConfig {
   /** Samples per second on each CPU (cpu-clock). */
   frequencyHz: number;
@@ -108,6 +118,8 @@ export interface ProfilerConfig {
   /** Write every profile as a .pb.gz file here. */
   outputDir?: string;
   pyroscope?: PyroscopeConfig;
+  /** OTLP profiles (profiles/v1development) beside pprof and Pyroscope; off by default. */
+  otlp: ProfilesOtlpConfig;
   offCpu: OffCpuConfig;
   /**
    * How user stacks are walked: frame pointers (bpf_get_stackid); auto: .eh_frame CFI tables where a
@@ -133,7 +145,7 @@ export interface OffCpuConfig {
 export function defaultProfilerConfig(): ProfilerConfig {
   return {
     frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
-    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'frame_pointers', unwindTableRows: 1 << 20,
+    otlp: { enabled: false, protocol: 'grpc' }, offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'frame_pointers', unwindTableRows: 1 << 20,
   };
 }
 

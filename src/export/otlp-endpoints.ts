@@ -3,7 +3,7 @@
 // (https://opentelemetry.io/docs/specs/otel/protocol/exporter/#endpoint-urls-for-otlphttp):
 // a per-signal endpoint is used as it is; the base endpoint is used as it is for gRPC and gets
 // "v1/<signal>" appended for HTTP.
-import type { OtlpConfig, OtlpProtocol } from '../config/schema.js';
+import type { OtlpConfig, OtlpProtocol, ProfilesOtlpConfig } from '../config/schema.js';
 
 export interface ResolvedExport {
   url: string;
@@ -60,6 +60,22 @@ export function resolveLogExport(otlp: OtlpConfig): ResolvedExport | null {
     warnings.push(`logs are sent over OTLP/HTTP to ${url}, but 4317 is the OTLP/gRPC port (OTLP/HTTP listens on 4318): set OTEL_EXPORTER_OTLP_LOGS_ENDPOINT or the protocol`);
   }
   return { url, protocol: s.protocol, headers: { ...s.headers }, timeoutMs: otlp.timeoutMs, warnings };
+}
+
+/**
+ * OTLP profiles (profiles/v1development), when enabled: their own endpoint as it is, else the base
+ * endpoint (gRPC: as it is; HTTP: + "v1development/profiles", the Collector's path). Headers: the
+ * base OTEL_EXPORTER_OTLP_HEADERS (those every signal got).
+ */
+export function resolveProfileExport(p: ProfilesOtlpConfig, otlp: OtlpConfig): ResolvedExport | null {
+  if (!p.enabled) return null;
+  const base = otlp.endpoint;
+  const url = p.endpoint ?? (base === undefined ? undefined : p.protocol === 'grpc' ? base : appendSignalPath(base, 'v1development/profiles'));
+  if (url === undefined) return null;
+  const common: Record<string, string> = {};
+  // What the three signals share came from OTEL_EXPORTER_OTLP_HEADERS.
+  for (const [k, v] of Object.entries(otlp.traces.headers)) if (otlp.logs.headers[k] === v && otlp.metrics.headers[k] === v) common[k] = v;
+  return { url, protocol: p.protocol, headers: common, timeoutMs: otlp.timeoutMs, warnings: [] };
 }
 
 export function appendSignalPath(base: string, path: string): string {

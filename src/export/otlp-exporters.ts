@@ -13,6 +13,7 @@ import { type SendResult, type Transport, asError } from './transport.js';
 export const GRPC_EXPORT_METHOD = {
   traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
   logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+  profiles: '/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export',
 } as const;
 
 /** The longest a gRPC channel waits before connecting again to a receiver that was down. */

@@ -145,6 +145,14 @@ export class ProtoWriter {
     this.#b.bytes(bytes);
   }
 
+  /** A packed repeated uint32/uint64/int64 ≥ 0 field (exact up to 2^53); nothing when `values` is empty. */
+  packedVarints(field: number, values: readonly number[]): void {
+    if (values.length === 0) return;
+    this.begin(field);
+    for (const v of values) this.#rawVarint(v);
+    this.end();
+  }
+
   /** Opens sub-message `field`; close it with end(). */
   begin(field: number): void {
     this.#tag(field, WIRE_LEN);

@@ -19,9 +19,10 @@ export interface ProfileFrame {
 }
 
 /**
- * Label keys on every sample (pprof string labels). `trace_id`/`span_id` (and `span_name`) appear
- * only on samples whose thread was tagged with a span the SpanTagResolver knew (Pyroscope's span
- * profiles look for `span_id`).
+ * Label keys on every sample (pprof string labels). `trace_id`/`span_id` (and `span_name`,
+ * `http_route`, `rpc_method`) appear only on samples whose thread was tagged with a span the
+ * SpanTagResolver knew (Pyroscope's span profiles look for `span_id`). Snake case: Pyroscope's label
+ * names allow no dots (OTLP profiles carry the semantic-convention names, otlp-profiles.ts).
  */
 export const PROFILE_LABELS = {
   pid: 'pid',
@@ -32,6 +33,9 @@ export const PROFILE_LABELS = {
   traceId: 'trace_id',
   spanId: 'span_id',
   spanName: 'span_name',
+  /** The served span's `http.route` / `rpc.method` (gRPC), when it has one: a flame graph per endpoint. */
+  httpRoute: 'http_route',
+  rpcMethod: 'rpc_method',
 } as const;
 
 export interface ProfileSample {

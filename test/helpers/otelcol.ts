@@ -28,7 +28,7 @@ export function otelcolBinaryPath(): string {
 export type AnyValueJson =
   | { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean }
   | { arrayValue: { values?: AnyValueJson[] } } | { kvlistValue: { values?: KeyValueJson[] } } | { bytesValue: string }
-  | Record<string, never>;
+  | { stringValueStrindex: number } | Record<string, never>;
 export interface KeyValueJson {
   key: string;
   value: AnyValueJson;
@@ -62,6 +62,40 @@ interface ExportRequestJson {
   }>;
   resourceSpans?: Array<{ resource?: { attributes?: KeyValueJson[] }; scopeSpans?: Array<{ spans?: SpanJson[] }> }>;
   resourceMetrics?: unknown[];
+  resourceProfiles?: Array<{ resource?: { attributes?: KeyValueJson[] }; scopeProfiles?: Array<{ scope?: { name?: string }; profiles?: ProfileJson[] }> }>;
+  dictionary?: ProfilesDictionaryJson;
+}
+
+/** profiles/v1development as pprofile's JSON marshaler writes it (indices default to 0 when absent). */
+export interface ProfileJson {
+  sampleType?: { typeStrindex?: number; unitStrindex?: number };
+  periodType?: { typeStrindex?: number; unitStrindex?: number };
+  period?: string;
+  timeUnixNano?: string;
+  durationNano?: string;
+  samples?: Array<{ stackIndex?: number; attributeIndices?: number[]; linkIndex?: number; values?: string[] }>;
+}
+export interface ProfilesDictionaryJson {
+  mappingTable?: Array<{ filenameStrindex?: number }>;
+  locationTable?: Array<{ mappingIndex?: number; address?: string; lines?: Array<{ functionIndex?: number }>; attributeIndices?: number[] }>;
+  functionTable?: Array<{ nameStrindex?: number }>;
+  linkTable?: Array<{ traceId?: string; spanId?: string }>;
+  stringTable?: string[];
+  attributeTable?: Array<{ keyStrindex?: number; value?: AnyValueJson }>;
+  stackTable?: Array<{ locationIndices?: number[] }>;
+}
+
+/** One received sample, resolved through its request's dictionary. */
+export interface ReceivedProfileSample {
+  resource: Record<string, AnyValueJson>;
+  sampleType: string;
+  periodType: string;
+  period: number;
+  value: number;
+  /** Function names, leaf first. */
+  functions: string[];
+  attributes: Record<string, AnyValueJson>;
+  link?: { traceId: string; spanId: string };
 }
 
 export const byKey = (kvs: KeyValueJson[] | undefined): Record<string, AnyValueJson> => Object.fromEntries((kvs ?? []).map((kv) => [kv.key, kv.value]));
@@ -93,12 +127,14 @@ export interface Otelcol {
   logs(): ReceivedLog[];
   /** Polls logs() until `count` records match; rejects after timeoutMs with what was received. */
   waitForLogs(match: (l: ReceivedLog) => boolean, count?: number, timeoutMs?: number): Promise<ReceivedLog[]>;
+  /** Every profile sample received so far (needs `profiles: true`). */
+  profileSamples(): ReceivedProfileSample[];
   /** What the Collector has written to stdout and stderr (its log) so far. */
   output(): string;
   stop(): Promise<void>;
 }
 
-function configYaml(grpcPort: number, httpPort: number, out: string): string {
+function configYaml(grpcPort: number, httpPort: number, out: string, profiles: boolean): string {
   return `# Written by test/helpers/otelcol.ts: OTLP in on loopback ports, every signal out as OTLP JSON lines.
 receivers:
   otlp:
@@ -125,27 +161,31 @@ service:
     traces:
       receivers: [otlp]
       exporters: [file]
-`;
+${profiles ? '    profiles:\n      receivers: [otlp]\n      exporters: [file]\n' : ''}`;
 }
 
 export interface StartOtelcolOptions {
   startTimeoutMs?: number;
   /** Listen on these ports (a receiver started again where the agent sends): no retry on a clash. */
   ports?: { grpc: number; http: number };
+  /** A profiles pipeline too (alpha: runs the Collector with --feature-gates=service.profilesSupport). */
+  profiles?: boolean;
 }
 
 export async function startOtelcol(opts: StartOtelcolOptions = {}): Promise<Otelcol> {
   const bin = otelcolBinaryPath();
   requireBinary('OpenTelemetry Collector', bin);
-  if (opts.ports !== undefined) return launch(bin, opts.startTimeoutMs ?? 30_000, opts.ports);
-  return retryOnPortClash(() => launch(bin, opts.startTimeoutMs ?? 30_000));
+  const profiles = opts.profiles === true;
+  if (opts.ports !== undefined) return launch(bin, opts.startTimeoutMs ?? 30_000, profiles, opts.ports);
+  return retryOnPortClash(() => launch(bin, opts.startTimeoutMs ?? 30_000, profiles));
 }
 
-async function launch(bin: string, startTimeoutMs: number, ports?: { grpc: number; http: number }): Promise<Otelcol> {
+async function launch(bin: string, startTimeoutMs: number, profiles: boolean, ports?: { grpc: number; http: number }): Promise<Otelcol> {
   const [grpcPort, httpPort] = ports !== undefined ? [ports.grpc, ports.http] : (await freePorts(2)) as [number, number];
   // The output file goes in the tool's own directory, which stop() removes: its path is known only
   // once the directory exists, so the config names it relative to the working directory.
-  const collector = startToolProcess('OpenTelemetry Collector', bin, configYaml(grpcPort, httpPort, 'received.jsonl'), (config) => ['--config', `file:${config}`]);
+  const collector = startToolProcess('OpenTelemetry Collector', bin, configYaml(grpcPort, httpPort, 'received.jsonl', profiles),
+    (config) => ['--config', `file:${config}`, ...(profiles ? ['--feature-gates=service.profilesSupport'] : [])]);
   const out = join(collector.dir, 'received.jsonl');
   // The Collector says so once every pipeline runs; then both receivers accept connections.
   await collector.waitReady(async () => {
@@ -178,7 +218,40 @@ async function launch(bin: string, startTimeoutMs: number, ports?: { grpc: numbe
   const spans = (): ReceivedSpan[] => requests().flatMap((req) => (req.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) =>
     (ss.spans ?? []).map((span) => ({ resource: byKey(rs.resource?.attributes), span })))));
 
+  const profileSamples = (): ReceivedProfileSample[] => requests().flatMap((req) => {
+    const d = req.dictionary ?? {};
+    const str = (i: number | undefined): string => d.stringTable?.[i ?? 0] ?? '';
+    // pdata moves the strings of profile requests into the dictionary, resource attributes' too
+    // (keyStrindex, stringValueStrindex): back to plain values.
+    const value = (v: AnyValueJson | undefined): AnyValueJson => (v !== undefined && 'stringValueStrindex' in v
+      ? { stringValue: str((v as { stringValueStrindex?: number }).stringValueStrindex) } : v ?? {});
+    const attrs = (ids: number[] | undefined): Record<string, AnyValueJson> => Object.fromEntries((ids ?? []).map((i) => {
+      const a = d.attributeTable?.[i];
+      return [str(a?.keyStrindex), value(a?.value)];
+    }));
+    const resource = (kvs: KeyValueJson[] | undefined): Record<string, AnyValueJson> => Object.fromEntries((kvs ?? []).map((kv) =>
+      [kv.key ?? str((kv as { keyStrindex?: number }).keyStrindex), value(kv.value)]));
+    return (req.resourceProfiles ?? []).flatMap((rp) => (rp.scopeProfiles ?? []).flatMap((sp) => (sp.profiles ?? []).flatMap((p) =>
+      (p.samples ?? []).map((s) => {
+        const stack = d.stackTable?.[s.stackIndex ?? 0]?.locationIndices ?? [];
+        const functions = stack.map((l) => str(d.functionTable?.[d.locationTable?.[l]?.lines?.[0]?.functionIndex ?? 0]?.nameStrindex));
+        const link = s.linkIndex !== undefined && s.linkIndex !== 0 ? d.linkTable?.[s.linkIndex] : undefined;
+        const out: ReceivedProfileSample = {
+          resource: resource(rp.resource?.attributes),
+          sampleType: `${str(p.sampleType?.typeStrindex)}/${str(p.sampleType?.unitStrindex)}`,
+          periodType: `${str(p.periodType?.typeStrindex)}/${str(p.periodType?.unitStrindex)}`,
+          period: Number(p.period ?? 0),
+          value: Number(s.values?.[0] ?? 0),
+          functions,
+          attributes: attrs(s.attributeIndices),
+        };
+        if (link !== undefined) out.link = { traceId: link.traceId ?? '', spanId: link.spanId ?? '' };
+        return out;
+      }))));
+  });
+
   return {
+    profileSamples,
     grpcEndpoint: `http://127.0.0.1:${grpcPort}`,
     spans,
     httpEndpoint: `http://127.0.0.1:${httpPort}`,

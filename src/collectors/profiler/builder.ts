@@ -199,6 +199,8 @@ export class ProfileBuilder {
           if (ref !== undefined) {
             labels = { [PROFILE_LABELS.traceId]: ref.traceId, [PROFILE_LABELS.spanId]: ref.spanId };
             if (ref.spanName !== undefined) labels[PROFILE_LABELS.spanName] = ref.spanName;
+            if (ref.httpRoute !== undefined) labels[PROFILE_LABELS.httpRoute] = ref.httpRoute;
+            if (ref.rpcMethod !== undefined) labels[PROFILE_LABELS.rpcMethod] = ref.rpcMethod;
           }
         } catch (e) {
           s.span_tag_failures++;

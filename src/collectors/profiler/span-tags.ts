@@ -8,7 +8,7 @@
 //
 // User side: at each drain (seconds after the sample) the profiler asks the resolver what a
 // (pid, tag) pair stood for; samples it resolves get the labels `trace_id` and `span_id` (and
-// `span_name` if given), the rest stay unlabeled. A resolver must therefore remember a tag for at
+// `span_name`, `http_route`, `rpc_method` if given), the rest stay unlabeled. A resolver must therefore remember a tag for at
 // least one profiler interval after its exchange ended.
 
 export interface SpanRef {
@@ -17,6 +17,10 @@ export interface SpanRef {
   /** 16 lowercase hex characters. */
   spanId: string;
   spanName?: string;
+  /** The span's `http.route`, if it has one. */
+  httpRoute?: string;
+  /** The span's `rpc.method` (gRPC), if it has one. */
+  rpcMethod?: string;
 }
 
 export interface SpanTagResolver {
