@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import type { SpanRecord } from '../../src/model/span.js';
 import { attr, startTestAgent } from '../helpers/agent.js';
@@ -24,23 +25,8 @@ const pidOf = (s: SpanRecord): number => Number(s.resource.attributes['process.p
 const dir = mkdtempSync(join(tmpdir(), 'lantern-agent-cluster-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-/** An HTTP server answering after `delay` ms (the client lives on while the agent reads its /proc). */
-const SERVER = `
-import http.server, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    def do_GET(self):
-        time.sleep(0.3)
-        self.send_response(200)
-        self.send_header('content-length', '3')
-        self.end_headers()
-        self.wfile.write(b'ok\\n')
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(('0.0.0.0', int(sys.argv[1])), H).serve_forever()
-`;
-const serverScript = join(dir, 'server.py');
-writeFileSync(serverScript, SERVER);
+/** Answers after 300 ms: the client lives on while the agent reads its /proc. */
+const serverScript = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../test/fixtures/slow-http-server.py' : '../fixtures/slow-http-server.py', import.meta.url));
 
 /** A cgroup as containerd makes one for a pod's container (cgroup v2, systemd driver). */
 function podContainerCgroup(t: Test, podUid: string, id: string): TestCgroup {

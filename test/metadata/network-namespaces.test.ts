@@ -5,9 +5,7 @@
 // whatever happened.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { SpanRecord } from '../../src/model/span.js';
 import { attr, startTestAgent } from '../helpers/agent.js';
@@ -16,27 +14,9 @@ import { run } from '../helpers/spawn.js';
 
 const v2 = cgroupV2Mount();
 const pidOf = (s: SpanRecord): number => Number(s.resource.attributes['process.pid']);
-const dir = mkdtempSync(join(tmpdir(), 'lantern-netns-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 // Answers after 300 ms (the client lives on while the agent reads its /proc); says "ready" once bound.
-const serverScript = join(dir, 'server.py');
-writeFileSync(serverScript, `
-import http.server, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    def do_GET(self):
-        time.sleep(0.3)
-        self.send_response(200)
-        self.send_header('content-length', '3')
-        self.end_headers()
-        self.wfile.write(b'ok\\n')
-    def log_message(self, *a):
-        pass
-s = http.server.HTTPServer(('0.0.0.0', int(sys.argv[1])), H)
-print('ready', flush=True)
-s.serve_forever()
-`);
+const serverScript = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../test/fixtures/slow-http-server.py' : '../fixtures/slow-http-server.py', import.meta.url));
 
 async function ip(...args: string[]): Promise<void> {
   const r = await run('ip', args);
