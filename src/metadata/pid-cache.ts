@@ -6,7 +6,12 @@
 // - when a kernel event names the process with a comm the entry has not seen (an exec changes it);
 // - when what it was read from changed elsewhere (its pod became known: invalidate()), at its next
 //   use if the process still runs;
-// - otherwise at most once per `revalidateMs` per pid: one stat read, never one per span.
+// - otherwise at most once per `revalidateMs` per pid: one stat read, never one per span; and for a
+//   young process at most once per tenth of the age it had at the last check (`ageMs`). Without
+//   exit events (the socket tracer reports execs only) a pid freed and taken again within the
+//   interval by the same program, forked without exec, would otherwise get the dead process's
+//   resource: short-lived processes are the ones whose pids come back soon. The extra checks grow
+//   with the logarithm of a process's age (about ten per tenfold), then stay at one per interval.
 // A process that is gone keeps its entry (its last exchanges are often handled after it exited)
 // until a live process with another identity holds the pid.
 import { type ProcessIdentity, sameProgram } from './process-identity.js';
@@ -24,8 +29,15 @@ export interface PidCacheOptions {
   maxEntries?: number;
   /** How long a looked-up entry is trusted without a new check (default 1 s). */
   revalidateMs?: number;
+  /** How long ago the process of `identity` started, in ms (null: unknown); sets shorter intervals for young processes. */
+  ageMs?: (identity: ProcessIdentity) => number | null;
   now?: () => number;
 }
+
+/** A young process's entry is trusted for this share of its age at the check... */
+const AGE_SHARE = 0.1;
+/** ...but at least this long (ms): one check per pid per millisecond at the very most. */
+const MIN_TRUST_MS = 1;
 
 /** Thread names seen per process beyond which event comms no longer prompt a check (Java names every thread). */
 const MAX_COMMS = 32;
@@ -39,6 +51,8 @@ interface Entry<V> {
   /** Comms (thread names) events gave this process since it was read. */
   comms: Set<string>;
   checkedAt: number;
+  /** How long after checkedAt the entry is used without a check. */
+  trustMs: number;
   state: State;
 }
 
@@ -54,6 +68,7 @@ export class PidCache<V> {
   readonly #entries = new Map<number, Entry<V>>();
   readonly #max: number;
   readonly #revalidateMs: number;
+  readonly #ageMs: ((identity: ProcessIdentity) => number | null) | undefined;
   readonly #now: () => number;
   #validations = 0;
   #reloads = 0;
@@ -61,6 +76,7 @@ export class PidCache<V> {
   constructor(private readonly source: PidCacheSource<V>, opts: PidCacheOptions = {}) {
     this.#max = opts.maxEntries ?? 4096;
     this.#revalidateMs = opts.revalidateMs ?? 1000;
+    this.#ageMs = opts.ageMs;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -69,7 +85,7 @@ export class PidCache<V> {
     const e = this.#entries.get(pid);
     if (e === undefined) return this.#load(pid, comm, this.source.identity(pid));
     const now = this.#now();
-    if (e.state === 'live' && now - e.checkedAt < this.#revalidateMs && (comm === undefined || e.comms.has(comm) || e.comms.size >= MAX_COMMS)) {
+    if (e.state === 'live' && now - e.checkedAt < e.trustMs && (comm === undefined || e.comms.has(comm) || e.comms.size >= MAX_COMMS)) {
       return e.value;
     }
     return this.#validate(pid, e, comm, now);
@@ -132,7 +148,13 @@ export class PidCache<V> {
     if (e.state === 'exec') e.state = 'live';
     if (comm !== undefined && e.comms.size < MAX_COMMS) e.comms.add(comm);
     e.checkedAt = now;
+    e.trustMs = this.#trustMs(id);
     return e.value;
+  }
+
+  #trustMs(id: ProcessIdentity | null): number {
+    const age = id !== null && this.#ageMs !== undefined ? this.#ageMs(id) : null;
+    return age === null ? this.#revalidateMs : Math.min(this.#revalidateMs, Math.max(MIN_TRUST_MS, age * AGE_SHARE));
   }
 
   #reload(pid: number, comm: string | undefined, id: ProcessIdentity | null): V {
@@ -155,7 +177,7 @@ export class PidCache<V> {
     const comms = new Set<string>();
     if (comm !== undefined) comms.add(comm);
     if (id !== null) comms.add(id.comm);
-    this.#entries.set(pid, { value, identity: id, comms, checkedAt: this.#now(), state: id === null ? 'exited' : 'live' });
+    this.#entries.set(pid, { value, identity: id, comms, checkedAt: this.#now(), trustMs: this.#trustMs(id), state: id === null ? 'exited' : 'live' });
     return value;
   }
 }

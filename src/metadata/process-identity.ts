@@ -7,7 +7,7 @@
 //   differ in the extent of their code. The kernel shows them only to those who may ptrace the
 //   process ("1 1 0" otherwise) and a zombie has no memory ("0 0 0"): the image is unknown then.
 // - comm (field 2), the kernel's name for it, changed by exec and by prctl(PR_SET_NAME).
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 export interface ProcessIdentity {
   /** Start time in clock ticks since boot, as the kernel prints it. */
@@ -65,5 +65,38 @@ export class IdentityReader {
     } finally {
       closeSync(fd);
     }
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times: USER_HZ, 100 in every Linux architecture's ABI. */
+const USER_HZ = 100;
+
+/**
+ * How old a process is, from its start time: milliseconds since boot (what the start times count)
+ * from /proc/uptime read once, advanced by the monotonic clock. Where /proc/uptime is not the
+ * host's (lxcfs shows a container's own) the agent's own process would seem to start in the
+ * future: ages are unknown (null) then.
+ */
+export class ProcessAge {
+  readonly #bootOffsetMs: number | null;
+  readonly #now: () => number;
+
+  constructor(procRoot = '/proc', now: () => number = () => performance.now()) {
+    this.#now = now;
+    let offset: number | null = null;
+    try {
+      const uptimeMs = Number.parseFloat(readFileSync(`${procRoot}/uptime`, 'utf8')) * 1000;
+      const own = new IdentityReader(procRoot).read(process.pid);
+      if (Number.isFinite(uptimeMs) && own !== null && Number(own.start) * (1000 / USER_HZ) <= uptimeMs + 1000) offset = uptimeMs - now();
+    } catch {
+      // no /proc/uptime: ages unknown
+    }
+    this.#bootOffsetMs = offset;
+  }
+
+  /** ms since the process of `identity` started; null when unknown. */
+  of(identity: ProcessIdentity): number | null {
+    if (this.#bootOffsetMs === null) return null;
+    return Math.max(0, this.#now() + this.#bootOffsetMs - Number(identity.start) * (1000 / USER_HZ));
   }
 }

@@ -24,7 +24,7 @@ import type { Redaction } from '../semconv/redaction.js';
 import { redactArgs } from './command-line.js';
 import { containerAttributes, parseCgroup } from './cgroup.js';
 import { PidCache, type PidCacheStats } from './pid-cache.js';
-import { IdentityReader, type ProcessIdentity } from './process-identity.js';
+import { IdentityReader, ProcessAge, type ProcessIdentity } from './process-identity.js';
 import type { PodMetadataSource } from './k8s/kubernetes-metadata.js';
 import { parseCmdline, parseEnviron, serviceNameFromEnv } from './proc.js';
 import { programName } from './program-name.js';
@@ -60,11 +60,12 @@ export class ProcessMetadata {
   constructor(private readonly opts: ProcessMetadataOptions) {
     this.#proc = opts.procRoot ?? '/proc';
     const identities = new IdentityReader(this.#proc);
+    const age = new ProcessAge(this.#proc);
     this.#cache = new PidCache({
       identity: (pid) => identities.read(pid),
       exists: (pid) => existsSync(`${this.#proc}/${pid}`),
       load: (pid, identity, comm) => this.#read(pid, identity, comm),
-    }, { maxEntries: opts.maxEntries, revalidateMs: opts.revalidateMs, now: opts.now });
+    }, { maxEntries: opts.maxEntries, revalidateMs: opts.revalidateMs, now: opts.now, ...(opts.now === undefined ? { ageMs: (id: ProcessIdentity) => age.of(id) } : {}) });
     // A pod that arrived (or changed) after its processes' resources were read: they are read again.
     opts.pods?.onChange(({ podUid, containerIds }) => {
       const ids = new Set(containerIds);

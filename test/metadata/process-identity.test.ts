@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { PidCache } from '../../src/metadata/pid-cache.js';
-import { IdentityReader, type ProcessIdentity, identityFromStat, sameProgram } from '../../src/metadata/process-identity.js';
+import { IdentityReader, ProcessAge, type ProcessIdentity, identityFromStat, sameProgram } from '../../src/metadata/process-identity.js';
 import { ProcessMetadata } from '../../src/metadata/process-metadata.js';
 import type { ProcessEvent } from '../../src/model/process.js';
 
@@ -40,7 +40,7 @@ t.test('identities from /proc/<pid>/stat', async (t) => {
 });
 
 /** A fake process table and clock for PidCache, counting what the cache asks. */
-function fakeHost() {
+function fakeHost(opts: { ageMs?: (id: ProcessIdentity) => number | null } = {}) {
   const procs = new Map<number, ProcessIdentity>();
   const counts = { identity: 0, exists: 0, load: 0 };
   let now = 1_000;
@@ -59,7 +59,7 @@ function fakeHost() {
       loads++;
       return id === null ? `gone:${comm ?? '?'}#${loads}` : `${id.comm}@${id.start}#${loads}`;
     },
-  }, { revalidateMs: 1000, now: () => now, maxEntries: 3 });
+  }, { revalidateMs: 1000, now: () => now, maxEntries: 3, ...opts });
   return { procs, counts, cache, advance: (ms: number) => (now += ms) };
 }
 
@@ -106,6 +106,32 @@ t.test('pid cache: a reused pid never inherits, with or without exit events', as
     h.advance(1000);
     t.match(h.cache.get(10), /^new@400#/, 'after the interval the check finds the new process');
     t.not(a, h.cache.get(10));
+  });
+  await t.test('no events, a young process: checked again after a tenth of its age', async (t) => {
+    let clock = 0; // ms since boot; start times are ticks of 10 ms
+    const h = fakeHost({ ageMs: (id) => clock - Number(id.start) * 10 });
+    clock = 1300;
+    h.procs.set(10, run('perl', 100)); // 300 ms old: trusted for 30 ms
+    const a = h.cache.get(10);
+    h.procs.set(10, run('perl', 125)); // gone, and the pid taken by a fork of the same program
+    h.advance(20);
+    t.equal(h.cache.get(10), a, 'within a tenth of its age: no check');
+    h.advance(15);
+    clock += 35;
+    t.match(h.cache.get(10), /^perl@125#/, 'after it: the check finds the new process');
+    clock = 3_600_000;
+    h.advance(900);
+    h.cache.get(10);
+    const checks = h.counts.identity;
+    h.advance(999);
+    h.cache.get(10);
+    t.equal(h.counts.identity, checks, 'an hour-old process: the interval, no more');
+    const unknown = fakeHost({ ageMs: () => null });
+    unknown.procs.set(10, run('perl', 100));
+    const b = unknown.cache.get(10);
+    unknown.procs.set(10, run('perl', 125));
+    unknown.advance(999);
+    t.equal(unknown.cache.get(10), b, 'age unknown: the interval');
   });
   await t.test('a process gone without an event becomes "exited" on its first failed check', async (t) => {
     const h = fakeHost();
@@ -253,4 +279,17 @@ t.test('ProcessMetadata: names, container, and identity over a fake /proc', asyn
     t.same(r, { key: 'event:999:ls', attributes: { 'host.name': 'h', 'service.name': 'ls', 'process.pid': 999 } });
     t.equal(md.stats().cached, 3);
   });
+});
+
+t.test('ProcessAge: this process\'s age from /proc/uptime and its start time; unknown where uptime is not the host\'s', async (t) => {
+  const own = new IdentityReader().read(process.pid)!;
+  const age = new ProcessAge().of(own);
+  const lived = performance.now(); // ms since this process started (node's time origin)
+  t.ok(age !== null && Math.abs(age - lived) < 1000, `${age} ms, node says ${Math.round(lived)} ms`);
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-age-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, String(process.pid)));
+  writeFileSync(join(dir, String(process.pid), 'stat'), readFileSync(`/proc/${process.pid}/stat`));
+  writeFileSync(join(dir, 'uptime'), '5.00 1.00\n'); // a container's own uptime (lxcfs)
+  t.equal(new ProcessAge(dir).of(own), null);
 });
