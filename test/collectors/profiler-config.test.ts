@@ -16,8 +16,25 @@ const file = (name: string, text: string): string => {
 t.test('defaults', async (t) => {
   t.same(loadConfig({}, {}).profiler, {
     frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
+    otlp: { enabled: false, protocol: 'grpc' },
     offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'frame_pointers', unwindTableRows: 1 << 20,
   });
+});
+
+t.test('OTLP profiles: the file section, the OTEL_* variables, the endpoint they resolve to', async (t) => {
+  const { resolveProfileExport } = await import('../../src/export/otlp-endpoints.js');
+  const c = loadConfig({ config: file('otlp.yaml', 'profiler:\n  otlp:\n    enabled: true\n    protocol: http/protobuf\n') },
+    { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_HEADERS: 'x-team=a' });
+  t.same(c.profiler.otlp, { enabled: true, protocol: 'http/protobuf' });
+  t.same(resolveProfileExport(c.profiler.otlp, c.otlp), { url: 'http://collector:4318/v1development/profiles', protocol: 'http/protobuf',
+    headers: { 'x-team': 'a' }, timeoutMs: c.otlp.timeoutMs, warnings: [] }, 'the base endpoint + v1development/profiles');
+  const env = loadConfig({}, { OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT: 'http://collector:4317' });
+  t.same(env.profiler.otlp, { enabled: true, endpoint: 'http://collector:4317', protocol: 'grpc' }, 'the endpoint variable turns them on');
+  t.equal(resolveProfileExport(env.profiler.otlp, env.otlp)?.url, 'http://collector:4317');
+  t.equal(resolveProfileExport(loadConfig({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317' }).profiler.otlp, env.otlp), null, 'off by default');
+  const err = t.throws(() => loadConfig({ config: file('otlp-bad.yaml', 'profiler:\n  otlp:\n    enabled: 1\n    protocol: http/json\n    endpoint: nope\n    url: x\n') }, {})) as Error;
+  for (const m of [/profiler\.otlp\.enabled: expected true or false/, /profiler\.otlp\.protocol: expected grpc or http\/protobuf/,
+    /profiler\.otlp\.endpoint/, /profiler\.otlp\.url: unknown setting/]) t.match(err.message, m);
 });
 
 t.test('every setting', async (t) => {
@@ -44,6 +61,7 @@ profiler:
 `) }, {});
   t.same(c.profiler, {
     frequencyHz: 49, intervalSeconds: 2.5, stackMapEntries: 65536, maxSamples: 5000, includeIdle: true,
+    otlp: { enabled: false, protocol: 'grpc' },
     offCpu: { enabled: true, minBlockMs: 0.5, sampleEvery: 4 }, unwind: 'auto', unwindTableRows: 262144,
     outputDir: '/var/lib/lantern/profiles',
     pyroscope: { url: 'https://pyroscope.example:4040/', basicAuth: { username: 'lantern', password: 'pw' }, tenantId: 'team-a', timeoutMs: 3000 },
