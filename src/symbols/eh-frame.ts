@@ -81,7 +81,18 @@ export function readEhFrame(elf: ElfFile): EhFrame | null {
 
 /** `data` is the section's bytes, `sectionAddr` its address (pc-relative pointers are relative to it). */
 export function parseEhFrame(data: Buffer, sectionAddr: number): EhFrame {
-  const out: EhFrame = { fdes: [], malformed: 0, unsupported: 0 };
+  const fdes: Fde[] = [];
+  const counts = forEachFde(data, sectionAddr, (f) => void fdes.push(f));
+  return { fdes, ...counts };
+}
+
+/**
+ * The FDEs of a section one at a time, in section order, keeping none: a caller that compiles each
+ * as it comes (cfi-table.ts, compileEhFrame) holds only its output, not every FDE's rows at once
+ * (node's 76k FDEs as objects are ~150 MiB of heap).
+ */
+export function forEachFde(data: Buffer, sectionAddr: number, onFde: (fde: Fde) => void): { malformed: number; unsupported: number } {
+  const out = { malformed: 0, unsupported: 0 };
   const cies = new Map<number, Cie | null>();
   let pos = 0;
   while (pos + 4 <= data.length) {
@@ -124,7 +135,7 @@ export function parseEhFrame(data: Buffer, sectionAddr: number): EhFrame {
         continue;
       }
       if (range === 0) continue;
-      out.fdes.push({ offset: at, start, end: start + range, rows, signalFrame: cie.signalFrame });
+      onFde({ offset: at, start, end: start + range, rows, signalFrame: cie.signalFrame });
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
       out.malformed++;

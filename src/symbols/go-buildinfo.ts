@@ -190,3 +190,12 @@ function unquote(v: string): string {
   }
   return v;
 }
+
+/**
+ * A binary built by the Go toolchain: its pclntab or its build-info section is there (even when
+ * stripped: `-s -w` removes symbols and DWARF, never these). Go keeps frame pointers on amd64
+ * (since Go 1.7) and its linker writes no .eh_frame for Go code.
+ */
+export function isGoBinary(elf: ElfFile): boolean {
+  return ['.gopclntab', '.data.rel.ro.gopclntab', '.go.buildinfo', '.note.go.buildid'].some((n) => elf.section(n) !== undefined);
+}

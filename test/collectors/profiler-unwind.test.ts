@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { ProfileRecord, ProfileSample } from '../../src/model/profile.js';
 import { repoRoot } from '../helpers/cli.js';
+import { buildGoFixture, STRIPPED } from '../helpers/go-build.js';
 import { fixtureDir, names, startProfiler, startWorkload } from './profiler-helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -42,15 +43,17 @@ function samplesOf(profiles: readonly ProfileRecord[], pid: number): ProfileSamp
 function chainShare(samples: readonly ProfileSample[], chain: string[]): { n: number; with: number; example: string } {
   const top = samples.filter((s) => names(s.frames)[0] === chain[0]);
   const n = top.reduce((a, s) => a + s.count, 0);
-  const ok = top.filter((s) => names(s.frames).slice(0, chain.length).join(' ') === chain.join(' '));
+  // Go's ABI wrappers: `runtime.goexit.abi0` in the symbol table, `runtime.goexit` in a stripped binary's pclntab.
+  const plain = (f: string[]): string => f.map((x) => x.replace(/\.abi0$/, '')).join(' ');
+  const ok = top.filter((s) => plain(names(s.frames).slice(0, chain.length)) === plain(chain));
   const bad = top.find((s) => !ok.includes(s));
   return { n, with: ok.reduce((a, s) => a + s.count, 0), example: names((bad ?? top[0])?.frames ?? []).slice(0, 8).join(' ← ') };
 }
 
 /**
  * Samples of `bin` over `ms`, after a warm-up whose samples are dropped: a process's first samples
- * (until user space has read its mappings and published its tables, ~0.1 s) are walked with frame
- * pointers.
+ * (until the worker has compiled its binaries' tables and they are in the kernel) are walked with
+ * frame pointers.
  */
 async function profile(bin: string, args: string[], unwind: 'auto' | 'frame_pointers', ms = 2500): Promise<{ samples: ProfileSample[]; stats: Record<string, number> }> {
   const run = await startProfiler({ settings: { unwind } });
@@ -58,7 +61,8 @@ async function profile(bin: string, args: string[], unwind: 'auto' | 'frame_poin
     const w = startWorkload(bin, args);
     try {
       await w.ready;
-      await sleep(700);
+      await sleep(300);
+      await run.collector.unwindTablesIdle();
       await run.collector.flush();
       await sleep(ms);
       const samples = samplesOf(await run.collector.flush(), w.pid);
@@ -98,4 +102,15 @@ t.test('a shared library without frame pointers: its frames and its caller', asy
   t.ok(s.with > 0.95 * s.n, `the whole chain in ${s.with} of ${s.n} (${((100 * s.with) / s.n).toFixed(1)} %); other: ${s.example}`);
   const lib = samples.find((x) => names(x.frames)[0] === 'lib_level3');
   t.match(lib?.frames[0]?.module ?? '', /libomitfp\.so$/, 'the leaf is in the library');
+});
+
+t.test('Go, with symbols and stripped: recognised as Go (frame pointers, no parse), whole chain to runtime.goexit', async (t) => {
+  for (const [what, bin] of [['with symbols', buildGoFixture('profiler-go')], ['stripped', buildGoFixture('profiler-go', STRIPPED)]] as const) {
+    const { samples, stats } = await profile(bin, ['3'], 'auto', 1500);
+    // An odd number of frames (5): the depth whose outermost frame the CFI walk used to lose.
+    const s = chainShare(samples, ['main.hotGo', 'main.outerGo', 'main.main', 'runtime.main', 'runtime.goexit']);
+    t.ok(s.n >= 30, `${what}: ${s.n} samples of main.hotGo`);
+    t.ok(s.with > 0.95 * s.n, `${what}: hotGo ← outerGo ← main ← runtime.main ← runtime.goexit in ${s.with} of ${s.n}; other: ${s.example}`);
+    t.ok((stats.unwind_go_binaries ?? 0) >= 1, `${what}: Go binaries ${stats.unwind_go_binaries}, tables loaded ${stats.unwind_tables_loaded}`);
+  }
 });

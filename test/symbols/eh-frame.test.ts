@@ -5,9 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import t from 'tap';
-import { CFA_TYPE, RBP_TYPE, compileUnwindTable, rowFor } from '../../src/symbols/cfi-table.js';
+import { CFA_TYPE, RBP_TYPE, compileEhFrame, compileUnwindTable, encodeUnwindRow, rowFor } from '../../src/symbols/cfi-table.js';
 import { type CfiRow, type RegRule, parseEhFrame, readEhFrame } from '../../src/symbols/eh-frame.js';
 import { ElfFile } from '../../src/symbols/elf.js';
+import { isGoBinary } from '../../src/symbols/go-buildinfo.js';
 
 interface ReadelfFde {
   offset: number;
@@ -112,4 +113,25 @@ t.test('truncated and corrupted sections: counted, never thrown', async (t) => {
   const eh = parseEhFrame(junk, sec.addr);
   t.ok(eh.fdes.length + eh.malformed + eh.unsupported > 0, `corrupted: ${eh.fdes.length} FDEs, ${eh.malformed} malformed, ${eh.unsupported} unsupported`);
   t.ok(compileUnwindTable(eh) !== undefined);
+});
+
+t.test('compileEhFrame (FDE by FDE, what the worker runs) = compileUnwindTable(parseEhFrame), byte for byte', async (t) => {
+  for (const path of ['/bin/ls', '/lib/x86_64-linux-gnu/libc.so.6', process.execPath]) {
+    const elf = ElfFile.open(path);
+    const sec = elf.section('.eh_frame')!;
+    const data = elf.sectionData(sec);
+    const whole = Buffer.concat(compileUnwindTable(parseEhFrame(data, sec.addr))!.map((r) => encodeUnwindRow(r)));
+    const streamed = compileEhFrame(data, sec.addr)!;
+    t.equal(streamed.count * 12, whole.length, `${path}: ${streamed.count} rows, ${streamed.fdes} FDEs`);
+    t.ok(streamed.rows.equals(whole), `${path}: same bytes`);
+    t.notOk(isGoBinary(elf), `${path} is no Go binary`);
+    elf.close();
+  }
+  const ls = ElfFile.open('/bin/ls');
+  const junk = Buffer.from(ls.sectionData(ls.section('.eh_frame')!));
+  ls.close();
+  for (let i = 8; i < junk.length; i += 97) junk[i] = junk[i]! ^ 0x5a;
+  const a = compileEhFrame(junk, 0x1000);
+  const b = compileUnwindTable(parseEhFrame(junk, 0x1000));
+  t.same(a === null ? null : a.count, b === null ? null : b.length, 'a corrupted section: the same rows too');
 });

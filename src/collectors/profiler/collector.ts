@@ -98,6 +98,11 @@ export class ProfilerCollector implements Collector {
     return this.#sampler?.threadTags ?? null;
   }
 
+  /** Resolves when every binary seen so far has its CFI table loaded (or is known to have none). */
+  unwindTablesIdle(): Promise<void> {
+    return this.#unwind?.idle() ?? Promise.resolve();
+  }
+
   /** Consulted at every drain for samples whose thread carried a tag. */
   setSpanTagResolver(resolver: SpanTagResolver | undefined): void {
     this.#spanTags = resolver;
@@ -214,6 +219,8 @@ export class ProfilerCollector implements Collector {
       await this.flush();
     }
     this.#final = this.stats();
+    await this.#unwind?.close();
+    this.#unwind = null;
     await this.#sampler?.close();
     this.#sampler = null;
   }
