@@ -106,7 +106,7 @@ const customValues = {
   },
   collectors: ['sockets', 'process', 'profiler'],
   profiler: { frequency: 49, interval: 15, pyroscope: { url: 'http://pyroscope.observability:4040', tenantId: 'team-a' } },
-  selection: { include: [{ k8s_namespace: 'shop' }], exclude: [{ exe: 'otelcol*' }, { k8s_pod_labels: { 'lantern.example/trace': 'disabled' } }] },
+  selection: { include: [{ k8s_namespace: 'shop' }], exclude: [{ exe: 'otelcol*' }, { k8s_pod_labels: { 'lantern.example/trace': 'disabled' } }], default_excludes: false, rescan_seconds: 30 },
   kubernetes: { enabled: true, apiUrl: 'https://kubernetes.default.svc', tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' },
   probes: { files: { 'tcp-retransmits.bt': 'tracepoint:tcp:tcp_retransmit_skb { printf("pid=%d comm=%s\\n", pid, comm); }\n' } },
   log: { level: 'debug', format: 'text' },
@@ -185,10 +185,11 @@ t.test('helm: lint and template the chart with default and non-default values', 
 
   // The schema refuses what the agent would refuse, before anything is rendered.
   const badValues = join(work, 'bad-values.yaml');
-  writeFileSync(badValues, stringify({ otlp: { protocol: 'http' }, collectors: ['sockets', 'gpu'] }));
+  writeFileSync(badValues, stringify({ otlp: { protocol: 'http' }, collectors: ['sockets', 'gpu'], selection: { default_excludes: 'sometimes' } }));
   const bad = run(helm, ['lint', chart, '--values', badValues]);
-  t.not(bad.code, 0, 'values.schema.json refuses an unknown protocol and collector');
+  t.not(bad.code, 0, 'values.schema.json refuses an unknown protocol and collector, and default_excludes that is not a boolean');
   t.match(bad.out, /otlp\/protocol/);
+  t.match(bad.out, /selection\/default_excludes/);
 });
 
 t.test('kubeconform: the plain manifests and every rendering of the chart against the Kubernetes schemas', async (t) => {

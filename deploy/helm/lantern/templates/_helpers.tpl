@@ -67,12 +67,13 @@ own defaults hold for the rest; extraConfig is merged last.
 {{- with $v.kubernetes.apiUrl }}{{ $_ := set $k8s "api_url" . }}{{ end -}}
 {{- with $v.kubernetes.tokenFile }}{{ $_ := set $k8s "token_file" . }}{{ end -}}
 {{- $_ := set $c "kubernetes" $k8s -}}
-{{- if or $v.selection.include $v.selection.exclude -}}
 {{- $sel := dict -}}
 {{- with $v.selection.include }}{{ $_ := set $sel "include" . }}{{ end -}}
 {{- with $v.selection.exclude }}{{ $_ := set $sel "exclude" . }}{{ end -}}
-{{- $_ := set $c "selection" $sel -}}
-{{- end -}}
+{{- /* hasKey, not with: default_excludes false is a setting */ -}}
+{{- if hasKey $v.selection "default_excludes" }}{{ $_ := set $sel "default_excludes" $v.selection.default_excludes }}{{ end -}}
+{{- with $v.selection.rescan_seconds }}{{ $_ := set $sel "rescan_seconds" . }}{{ end -}}
+{{- if $sel }}{{ $_ := set $c "selection" $sel }}{{ end -}}
 {{- $c = mergeOverwrite $c (deepCopy $v.extraConfig) -}}
 {{- toYaml $c -}}
 {{- end -}}
