@@ -71,7 +71,7 @@ struct conn_state {
 	__u16 lport;
 	__u16 rport;
 	__u16 tls_version;
-	__u16 req_seq;     /* server side: ordinal of the request being served (span tags) */
+	__u16 req_seq;     /* unused (span tags were ordinals; now times: tag_serving_thread) */
 	__u8 last_dir;     /* 0 none yet, 1 ingress, 2 egress: a read after a write starts a request */
 	__u8 pad2;
 };
@@ -163,22 +163,30 @@ static __always_inline struct sock *file_sock(struct file *f)
 	return BPF_CORE_READ(sock, sk);
 }
 
-/* Tags the current thread with the server exchange it reads a request of: generation << 16 |
- * request ordinal on the connection (the HTTP/1 exchange ordinal; src/agent/span-tags.ts computes
- * the same). Keep-alive requests are told apart by a read that follows a write. */
+/* Tags the current thread with the server exchange it reads a request of: the connection's
+ * generation (low 32 bits) << 32 | the time of the read that began the request (CLOCK_MONOTONIC,
+ * microseconds, low 32 bits). User space (src/agent/span-tags.ts) finds the server span of that
+ * connection that began at that read: no ordinal to keep in step with each protocol's own (startup
+ * and login messages, pipelining). Request/response protocols (HTTP/1, PostgreSQL, MySQL, Redis;
+ * plaintext of TLS too, from tls_emit) retag at a read that follows a write; HTTP/2 at every read,
+ * its streams interleave (user space then picks the latest stream open at that time). */
 static __always_inline void tag_serving_thread(struct conn_state *c, __u8 dir)
 {
-	if (!span_tags || c->role != ROLE_SERVER || c->protocol != PROTO_HTTP1)
+	if (!span_tags || c->role != ROLE_SERVER)
+		return;
+	if (c->protocol != PROTO_HTTP1 && c->protocol != PROTO_HTTP2 && c->protocol != PROTO_POSTGRES &&
+	    c->protocol != PROTO_MYSQL && c->protocol != PROTO_REDIS)
 		return;
 	if (dir != DIR_INGRESS) {
 		c->last_dir = 2;
 		return;
 	}
-	if (c->last_dir == 2)
-		c->req_seq++;
+	if (c->last_dir == 1 && c->protocol != PROTO_HTTP2)
+		return;
 	c->last_dir = 1;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 tag = (c->generation << 16) | c->req_seq;
+	__u64 us = bpf_ktime_get_ns() / 1000;
+	__u64 tag = (c->generation << 32) | (us & 0xffffffff);
 	bpf_map_update_elem(&thread_tags, &tid, &tag, BPF_ANY);
 }
 
