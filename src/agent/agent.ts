@@ -153,8 +153,10 @@ export class Agent {
   /** Kept at hand: asked once per span whether any function is probed. */
   #dynlog: DynlogCollector | null = null;
   readonly #logListeners: Array<(record: LogRecordData) => void> = [];
-  /** Which span each served HTTP/1 exchange became, for the profiler's span labels. */
+  /** Which server span a thread tag stands for, for the profiler's span labels. */
   readonly #spanTags: SpanTagIndex;
+  /** Kernel timestamps → wall clock, for every collector; the span tags convert back with it. */
+  readonly #clock = new KernelClock();
   /** Which spans are exported when there are more than the agent can afford (metrics never shed). */
   readonly #shedder: SpanShedder;
   #server: ControlServer | null = null;
@@ -193,7 +195,7 @@ export class Agent {
       { spans: (s) => this.#extraSinks.forEach((x) => x.spans(s)), histograms: (p) => this.#extraSinks.forEach((x) => x.histograms(p)) },
     ];
     // Kept for two profiler intervals: the profiler resolves tags when it drains, after the samples.
-    this.#spanTags = new SpanTagIndex({ retentionMs: 2 * config.profiler.intervalSeconds * 1000 + 10_000 });
+    this.#spanTags = new SpanTagIndex({ retentionMs: 2 * config.profiler.intervalSeconds * 1000 + 10_000, clockOffsetNs: this.#clock.offsetNs });
     // Span tags (which exchange a thread serves) for span-aware profiles, and for function calls
     // while a function is probed (dynlog runs by default, mostly without probes: no cost then).
     const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
@@ -287,7 +289,7 @@ export class Agent {
     // Every process judged before the first BPF object loads: the objects start with the decisions.
     this.#selection.start();
     const ctx = {
-      config: this.config, log: this.log, clock: new KernelClock(), sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
+      config: this.config, log: this.log, clock: this.#clock, sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
       reportPressure: (p: number) => this.#shedder.reportPressure(p),
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
@@ -337,8 +339,8 @@ export class Agent {
   }
 
   /**
-   * Span-aware profiles and function calls: samples and calls of a thread serving an HTTP/1 request
-   * get that request's span ids. One `thread_tags` map: the profiler's, else dynlog's.
+   * Span-aware profiles and function calls: samples and calls of a thread serving a request (any
+   * protocol with server spans) get that request's span ids. One `thread_tags` map: the profiler's, else dynlog's.
    */
   #wireSpanTags(c: Collector): void {
     const profiler = this.#collectors.find((x): x is ProfilerCollector => x instanceof ProfilerCollector);
@@ -358,6 +360,7 @@ export class Agent {
     try {
       this.#server = await startControlServer(this.config.server, this.#view, () => ({ ...this.summary() }),
         { profiles: this.#profileView, logs: this.#recentLogs, bpftrace: () => this.bpftraceScripts, dynlog: () => this.dynlog,
+          selection: (filter) => this.#selection.list(filter),
           prometheus: () => encodePrometheusText(selfMetricFamilies(flattenSummary(this.summary()))) });
       // The token is never logged (logs are collected and shipped): clients read it from a file only root can.
       const tokenFile = this.config.server.tokenFile;

@@ -1,56 +1,158 @@
-// Span-aware profiles, user side: which span each served HTTP/1 exchange became, under the tag the
-// socket tracer put on the serving thread (bpf/sockets.bpf.c, tag_serving_thread: the connection's
-// generation << 16 | the request's ordinal on it). The profiler asks at each drain, seconds after
-// its samples, so entries are kept for `retentionMs`; at most `max` of them.
+// Span-aware profiles, user side: which server span a thread tag stands for. The socket tracer tags
+// a thread when it reads a request (bpf/sockets.bpf.c, tag_serving_thread): the connection's
+// generation (low 32 bits) << 32 | the time of that read, CLOCK_MONOTONIC microseconds (low 32
+// bits). A server span starts at the syscall that carried its request's first byte, timed a few
+// microseconds after the tag in the same syscall-exit handler: the span of that connection whose start
+// is nearest the tag's time (within MATCH_US) is the one. For HTTP/2, whose reads also carry frames
+// of streams already open, a tag that starts no span stands for the latest stream open at its time.
+// Every protocol with server spans works alike (HTTP/1, HTTP/2 and gRPC, PostgreSQL, MySQL, Redis,
+// and their TLS plaintext): no ordinal to keep in step with each protocol's own. Reads that start
+// no span (a login, a startup message) resolve to nothing; pipelined requests share their first's tag.
+//
+// The profiler asks at each drain, seconds after its samples, so entries are kept for
+// `retentionMs`; at most `max` of them.
 import type { SpanRef, SpanTagResolver } from '../collectors/profiler/span-tags.js';
 import type { Exchange } from '../model/exchange.js';
 import type { SpanRecord } from '../model/span.js';
 
-export function spanTag(generation: number, ordinal: number): bigint {
-  return (BigInt(generation) << 16n) | BigInt(ordinal & 0xffff);
+/** How far a span's start may be from the tag's time: the two are taken in one syscall-exit handler. */
+export const MATCH_US = 1000;
+const U32 = 0x1_0000_0000;
+
+/** The tag the kernel would give a read at `monoUs` on connection `generation` (tests). */
+export function spanTag(generation: number, monoUs: number): bigint {
+  return (BigInt(generation % U32) << 32n) | BigInt(Math.floor(monoUs) % U32);
+}
+
+/** a − b for 32-bit wrapping microsecond counters, in −2^31..2^31. */
+function diff32(a: number, b: number): number {
+  const d = (a - b) % U32;
+  return d >= U32 / 2 ? d - U32 : d < -U32 / 2 ? d + U32 : d;
+}
+
+interface Entry {
+  conn: string;
+  /** CLOCK_MONOTONIC µs. */
+  startUs: number;
+  endUs: number;
+  span: SpanRecord;
+  atMs: number;
 }
 
 export interface SpanTagIndexOptions {
   max?: number;
   retentionMs?: number;
+  /** wall − monotonic ns, as the socket tracer converted its timestamps (its KernelClock). */
+  clockOffsetNs?: bigint;
 }
 
 export class SpanTagIndex implements SpanTagResolver {
-  /** Insertion order is age order: the oldest entries are at the front. */
-  readonly #spans = new Map<string, { span: SpanRecord; atMs: number }>();
+  /** Per connection (`pid:generation`), entries in start order. */
+  readonly #byConn = new Map<string, Entry[]>();
+  /** Every entry in insertion order: the oldest first. */
+  #queue: Entry[] = [];
+  #head = 0;
+  #size = 0;
   readonly #max: number;
   readonly #retentionMs: number;
+  readonly #offsetNs: bigint;
 
   constructor(opts: SpanTagIndexOptions = {}, private readonly now: () => number = Date.now) {
     this.#max = opts.max ?? 65_536;
     this.#retentionMs = opts.retentionMs ?? 60_000;
+    this.#offsetNs = opts.clockOffsetNs ?? 0n;
   }
 
-  /** A span built from an exchange; only server spans of HTTP/1 exchanges have tags. */
+  /** A span built from an exchange; only server spans are looked up. */
   note(ex: Exchange, span: SpanRecord): void {
-    if (ex.protocol !== 'http1' || span.kind !== 'server') return;
-    const key = `${ex.connection.pid}:${spanTag(ex.connection.generation, ex.ordinal)}`;
-    this.#spans.delete(key);
-    // The record itself: the linker may still make it a child of its client span (new trace id).
-    this.#spans.set(key, { span, atMs: this.now() });
+    if (span.kind !== 'server') return;
+    const conn = `${ex.connection.pid}:${ex.connection.generation % U32}`;
+    const e: Entry = {
+      conn, span, atMs: this.now(),
+      // The record itself: the linker may still make it a child of its client span (new trace id).
+      startUs: Number((span.startTimeUnixNano - this.#offsetNs) / 1000n),
+      endUs: Number((span.endTimeUnixNano - this.#offsetNs) / 1000n),
+    };
+    let list = this.#byConn.get(conn);
+    if (list === undefined) this.#byConn.set(conn, (list = []));
+    // Spans complete about in start order (HTTP/2 streams not quite): insert from the end.
+    let i = list.length;
+    while (i > 0 && list[i - 1]!.startUs > e.startUs) i--;
+    list.splice(i, 0, e);
+    this.#queue.push(e);
+    this.#size++;
     this.#expire();
   }
 
   resolve(pid: number, tag: bigint): SpanRef | undefined {
     this.#expire();
-    const e = this.#spans.get(`${pid}:${tag}`);
-    return e === undefined ? undefined : { traceId: e.span.traceId, spanId: e.span.spanId, spanName: e.span.name };
+    const list = this.#byConn.get(`${pid}:${Number(tag >> 32n)}`);
+    if (list === undefined || list.length === 0) return undefined;
+    // The tag's time on the full clock: the one nearest the connection's latest span.
+    const last = list[list.length - 1]!.startUs;
+    const t = last - diff32(last, Number(tag & 0xffffffffn));
+    const e = nearestStart(list, t) ?? openAt(list, t);
+    if (e === undefined) return undefined;
+    const ref: SpanRef = { traceId: e.span.traceId, spanId: e.span.spanId, spanName: e.span.name };
+    const route = e.span.attributes['http.route'];
+    if (typeof route === 'string') ref.httpRoute = route;
+    const method = e.span.attributes['rpc.method'];
+    if (typeof method === 'string') ref.rpcMethod = method;
+    return ref;
   }
 
   get size(): number {
-    return this.#spans.size;
+    return this.#size;
   }
 
   #expire(): void {
     const cutoff = this.now() - this.#retentionMs;
-    for (const [key, e] of this.#spans) {
-      if (this.#spans.size <= this.#max && e.atMs >= cutoff) break;
-      this.#spans.delete(key);
+    while (this.#head < this.#queue.length) {
+      const e = this.#queue[this.#head]!;
+      if (this.#size <= this.#max && e.atMs >= cutoff) break;
+      this.#head++;
+      this.#size--;
+      const list = this.#byConn.get(e.conn);
+      const i = list?.indexOf(e) ?? -1;
+      if (list !== undefined && i >= 0) list.splice(i, 1);
+      if (list?.length === 0) this.#byConn.delete(e.conn);
+    }
+    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
     }
   }
+}
+
+/** Index of the first entry starting at or after `t`. */
+function firstAtOrAfter(list: readonly Entry[], t: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.startUs < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The span that began at the read the tag was taken at. */
+function nearestStart(list: readonly Entry[], t: number): Entry | undefined {
+  const i = firstAtOrAfter(list, t);
+  let best: Entry | undefined;
+  for (const e of [list[i - 1], list[i]]) {
+    if (e === undefined || Math.abs(e.startUs - t) > MATCH_US) continue;
+    if (best === undefined || Math.abs(e.startUs - t) < Math.abs(best.startUs - t)) best = e;
+  }
+  return best;
+}
+
+/** HTTP/2 and a request read in several turns: the latest span open at `t`. */
+function openAt(list: readonly Entry[], t: number): Entry | undefined {
+  const i = firstAtOrAfter(list, t + 1);
+  for (let j = i - 1; j >= 0 && j >= i - 64; j--) {
+    const e = list[j]!;
+    if (e.endUs + MATCH_US >= t) return e;
+  }
+  return undefined;
 }

@@ -1,0 +1,85 @@
+// SpanTagIndex: thread tags (connection generation, time of the read that began a request) → the
+// server span that read began, for every protocol; HTTP/2 reads inside an open stream; the 32-bit
+// wrap of the microsecond clock; expiry; route and method labels.
+import t from 'tap';
+import { MATCH_US, SpanTagIndex, spanTag } from '../../src/agent/span-tags.js';
+import type { Exchange } from '../../src/model/exchange.js';
+import type { SpanRecord } from '../../src/model/span.js';
+
+const OFFSET = 1_700_000_000_000_000_000n; // wall − monotonic
+
+function exchange(generation: number, pid = 10): Exchange {
+  const a = { address: '127.0.0.1', port: 8080 };
+  const b = { address: '127.0.0.1', port: 40000 };
+  return {
+    protocol: 'redis',
+    connection: { pid, fd: 5, generation, role: 'server', family: 'ipv4', transport: 'tcp', local: a, remote: b },
+  } as unknown as Exchange;
+}
+
+let n = 0;
+/** A server span from `startUs` to `endUs` (monotonic µs). */
+function span(startUs: number, endUs: number, attributes: Record<string, string> = {}, kind: SpanRecord['kind'] = 'server'): SpanRecord {
+  n++;
+  return {
+    traceId: `${'a'.repeat(16)}${n.toString(16).padStart(16, '0')}`, spanId: n.toString(16).padStart(16, '0'), name: `op ${n}`, kind,
+    startTimeUnixNano: OFFSET + BigInt(startUs) * 1000n, endTimeUnixNano: OFFSET + BigInt(endUs) * 1000n,
+    attributes, status: { code: 'unset' }, resource: { key: 'k', attributes: {} },
+  } as SpanRecord;
+}
+
+t.test('a tag resolves to the span its read began, on its connection only', async (t) => {
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
+  const base = 5_000_000_000; // µs since boot
+  // Back-to-back requests 30 µs apart on one connection (a fast Redis client), another connection beside.
+  const spans = [0, 1, 2, 3].map((i) => span(base + i * 60, base + i * 60 + 30, i === 2 ? { 'http.route': '/users/{id}' } : {}));
+  for (const s of spans) idx.note(exchange(7), s);
+  const other = span(base + 60, base + 90);
+  idx.note(exchange(8), other);
+  for (const [i, s] of spans.entries()) {
+    // The tag is taken a few µs before the event that times the span's start.
+    t.equal(idx.resolve(10, spanTag(7, base + i * 60 - 3))?.spanId, s.spanId, `request ${i}`);
+  }
+  t.equal(idx.resolve(10, spanTag(8, base + 57))?.spanId, other.spanId, 'the other connection');
+  t.same(idx.resolve(10, spanTag(7, base + 120)), { traceId: spans[2]!.traceId, spanId: spans[2]!.spanId, spanName: 'op 3', httpRoute: '/users/{id}' });
+  t.equal(idx.resolve(11, spanTag(7, base)), undefined, 'another pid');
+  t.equal(idx.resolve(10, spanTag(7, base - 10 * MATCH_US)), undefined, 'a read that began no span (a login) resolves to nothing');
+  t.equal(idx.resolve(10, spanTag(7, base + 10_000)), undefined, 'nor one after every span ended');
+});
+
+t.test('HTTP/2: a read inside open streams stands for the latest one open', async (t) => {
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
+  const base = 9_000_000;
+  const s1 = span(base, base + 50_000, { 'rpc.method': 'Echo' });
+  const s3 = span(base + 10_000, base + 20_000, { 'rpc.method': 'Burn' });
+  idx.note(exchange(3), s3); // completes first
+  idx.note(exchange(3), s1);
+  t.same(idx.resolve(10, spanTag(3, base + 15_000))?.rpcMethod, 'Burn', 'both open: the later stream');
+  t.equal(idx.resolve(10, spanTag(3, base + 30_000))?.spanId, s1.spanId, 'stream 3 done: stream 1');
+  t.equal(idx.resolve(10, spanTag(3, base + 10_002))?.spanId, s3.spanId, 'the read that opened stream 3');
+});
+
+t.test('the 32-bit microsecond clock wraps every 71 minutes', async (t) => {
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
+  const wrap = 2 ** 32;
+  const before = span(3 * wrap - 100, 3 * wrap - 50);
+  const after = span(3 * wrap + 100, 3 * wrap + 150);
+  idx.note(exchange(2 ** 32 + 5), before);
+  idx.note(exchange(2 ** 32 + 5), after);
+  t.equal(idx.resolve(10, spanTag(5, 3 * wrap - 101))?.spanId, before.spanId, 'generation kept to 32 bits, as the kernel does');
+  t.equal(idx.resolve(10, spanTag(5, 3 * wrap + 99))?.spanId, after.spanId);
+});
+
+t.test('only server spans; entries expire by age and by count', async (t) => {
+  let now = 0;
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET, retentionMs: 1000, max: 3 }, () => now);
+  idx.note(exchange(1), span(100, 200, {}, 'client'));
+  t.equal(idx.size, 0);
+  for (let i = 0; i < 5; i++) idx.note(exchange(1), span(1000 * i, 1000 * i + 10));
+  t.equal(idx.size, 3, 'at most max');
+  t.equal(idx.resolve(10, spanTag(1, 0)), undefined, 'the oldest went first');
+  t.ok(idx.resolve(10, spanTag(1, 4000)));
+  now = 5000;
+  t.equal(idx.resolve(10, spanTag(1, 4000)), undefined, 'and all after retentionMs');
+  t.equal(idx.size, 0);
+});
