@@ -12,16 +12,26 @@ export interface OwnProcessFigures {
   start_time_seconds: number;
   /** File descriptors open now (BPF maps, programs and links among them); absent when unreadable. */
   open_fds?: number;
+  /** V8's heap: used by live and not yet collected objects, and reserved. What grows under load. */
+  heap_used_bytes: number;
+  heap_total_bytes: number;
+  /** Memory outside the V8 heap held by JavaScript objects: Buffers (ring-buffer batches, encoded
+   * requests waiting to be sent) and the addon's allocations it reports. */
+  external_memory_bytes: number;
 }
 
 export function ownProcessFigures(): OwnProcessFigures {
   const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
   return {
     cpu_seconds: (cpu.user + cpu.system) / 1e6,
-    resident_memory_bytes: process.memoryUsage.rss(),
+    resident_memory_bytes: mem.rss,
     // timeOrigin is when this process started, in epoch milliseconds.
     start_time_seconds: Math.round(performance.timeOrigin) / 1000,
     ...openFds(),
+    heap_used_bytes: mem.heapUsed,
+    heap_total_bytes: mem.heapTotal,
+    external_memory_bytes: mem.external,
   };
 }
 

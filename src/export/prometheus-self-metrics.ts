@@ -30,7 +30,7 @@ export const LEVELS: Readonly<Record<string, readonly string[]>> = {
   ],
   pipeline: ['spans_held', 'span_share_percent', 'metadata_cached', 'k8s_pods', 'k8s_services', 'k8s_owners', 'url_templates'], // k8s_*: pods, Services, owners kept; url.template values held
   export: ['*.queued', 'histograms.series', 'resources.cached', 'profiles_pyroscope_in_flight'],
-  process: ['resident_memory_bytes', 'start_time_seconds', 'open_fds'],
+  process: ['resident_memory_bytes', 'start_time_seconds', 'open_fds', 'heap_used_bytes', 'heap_total_bytes', 'external_memory_bytes'],
 };
 
 /** Prometheus' standard process metrics (https://prometheus.io/docs/instrumenting/writing_clientlibs/#process-metrics). */
@@ -39,6 +39,10 @@ const PROCESS: Readonly<Record<string, { name: string; help: string }>> = {
   resident_memory_bytes: { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.' },
   start_time_seconds: { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.' },
   open_fds: { name: 'process_open_fds', help: 'Number of open file descriptors.' },
+  // prom-client's names for Node's heap figures.
+  heap_used_bytes: { name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.' },
+  heap_total_bytes: { name: 'nodejs_heap_size_total_bytes', help: 'Process heap size from Node.js in bytes.' },
+  external_memory_bytes: { name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.' },
 };
 
 const SECTION_HELP: Readonly<Record<string, { counter: string; gauge: string }>> = {

@@ -28,6 +28,9 @@ const EXPECTED_TYPES: Record<string, string> = {
   process_resident_memory_bytes: 'gauge',
   process_start_time_seconds: 'gauge',
   process_open_fds: 'gauge',
+  nodejs_heap_size_used_bytes: 'gauge',
+  nodejs_heap_size_total_bytes: 'gauge',
+  nodejs_external_memory_bytes: 'gauge',
 };
 
 /** Level figures that exist only with something this test does not set up. */
@@ -132,6 +135,9 @@ t.test('/metrics: Prometheus families of the agent\'s own figures, parsed by pro
     t.ok(value(after, 'process_cpu_seconds') !== undefined && value(after, 'process_cpu_seconds')! >= value(before, 'process_cpu_seconds')! && value(after, 'process_cpu_seconds')! > 0, 'CPU seconds');
     t.ok((value(after, 'process_resident_memory_bytes') ?? 0) > 10 << 20, 'resident memory');
     t.ok((value(after, 'process_open_fds') ?? 0) > 3, 'open descriptors');
+    const heapUsed = value(after, 'nodejs_heap_size_used_bytes') ?? 0;
+    t.ok(heapUsed > 1 << 20 && heapUsed <= (value(after, 'nodejs_heap_size_total_bytes') ?? 0), 'V8 heap: used within the reserved');
+    t.ok((value(after, 'nodejs_external_memory_bytes') ?? 0) > 0, 'memory outside the heap (Buffers)');
     const started = Date.now() / 1000 - process.uptime();
     t.ok(Math.abs((value(after, 'process_start_time_seconds') ?? 0) - started) < 2, 'start time of this process');
     t.equal(value(after, 'process_start_time_seconds'), value(before, 'process_start_time_seconds'), 'start time constant');
