@@ -53,6 +53,27 @@ interface Known {
 
 const MAP = 'listed_pids';
 
+/** One process's decision as the control API lists it (GET /api/selection). */
+export interface SelectionEntry {
+  pid: number;
+  exe: string | null;
+  exePath: string | null;
+  containerId: string | null;
+  k8sNamespace: string | null;
+  ports: number[] | null;
+  traced: boolean;
+  /** The rule that decided ("selection.exclude[0]", "default_excludes[2]"…) or why none did. */
+  reason: string;
+}
+
+export interface SelectionListing {
+  /** false: no --pid and no rules, every process but the agent is traced and none is listed. */
+  filtering: boolean;
+  /** --pid: the processes (and their descendants) in scope. */
+  pids: number[];
+  processes: SelectionEntry[];
+}
+
 export class ProcessSelection {
   readonly rules: SelectionRules;
   readonly mode: KernelFilterMode;
@@ -168,6 +189,19 @@ export class ProcessSelection {
     let excluded = 0;
     for (const k of this.#known.values()) if (k.decision.traced) selected++; else excluded++;
     return { processes_selected: selected, processes_excluded: excluded, ...this.#stats, port_fds_read: this.#ports.fdsRead };
+  }
+
+  /** The decision of every process judged and still known, by pid (`traced`: only those traced, or only those not). */
+  list(filter: { traced?: boolean; limit?: number } = {}): SelectionListing {
+    const processes: SelectionEntry[] = [];
+    for (const [pid, k] of [...this.#known].sort(([a], [b]) => a - b)) {
+      if (filter.traced !== undefined && k.decision.traced !== filter.traced) continue;
+      if (processes.length >= (filter.limit ?? Number.POSITIVE_INFINITY)) break;
+      const f = k.facts;
+      processes.push({ pid, exe: exeName(f), exePath: f.exePath, containerId: f.containerId, k8sNamespace: f.pod?.namespace ?? null,
+        ports: f.ports === null ? null : [...f.ports].sort((a, b) => a - b), traced: k.decision.traced, reason: k.decision.reason });
+    }
+    return { filtering: this.mode.filterPids, pids: this.#opts.pids, processes };
   }
 
   /** Pids to look at: every process, or with --pid those the kernel has in scope (targets and descendants). */

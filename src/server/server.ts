@@ -1,6 +1,6 @@
 // The agent's HTTP API, on loopback (or over HTTPS on another address, server.tls): the local view (recent spans, per-service RED, recent logs),
 // self-stats (JSON, and Prometheus' text format at /metrics), profiles, the bpftrace scripts
-// (bpftrace-routes.ts) and function probes (dynlog-routes.ts).
+// (bpftrace-routes.ts), function probes (dynlog-routes.ts) and process selection's decisions.
 // Every route but /healthz needs the bearer token: what the agent saw may be sensitive, and a
 // Prometheus scrape sends one as easily (its `authorization` setting).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -16,6 +16,7 @@ import type { LocalView } from './local-view.js';
 import type { ProfileView } from './profile-view.js';
 import type { ProfileKind } from '../model/profile.js';
 import type { RecentLogs } from './recent-logs.js';
+import type { SelectionListing } from '../selection/process-selection.js';
 
 export interface ControlServer {
   url: string;
@@ -41,6 +42,8 @@ export interface ControlSources {
   dynlog?: () => DynlogCollector | null;
   /** The self-stats as a Prometheus exposition (GET /metrics). */
   prometheus?: () => string;
+  /** Process selection's decisions (GET /api/selection). */
+  selection?: (filter: { traced?: boolean; limit: number }) => SelectionListing;
 }
 
 export async function startControlServer(config: ServerConfig, view: LocalView, stats: () => Record<string, unknown>, sources: ControlSources = {}): Promise<ControlServer> {
@@ -64,12 +67,21 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
   });
   app.get('/api/services', async () => ({ services: view.services() }));
   app.get('/api/stats', async () => stats());
-  const { profiles, logs, bpftrace, dynlog, prometheus } = sources;
+  const { profiles, logs, bpftrace, dynlog, prometheus, selection } = sources;
   if (prometheus !== undefined) app.get('/metrics', async (_req, reply) => reply.header('content-type', PROMETHEUS_CONTENT_TYPE).send(prometheus()));
   if (logs !== undefined) {
     app.get<{ Querystring: { service?: string; script?: string; event?: string; limit?: string } }>('/api/logs', async (req) => {
       const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
       return { logs: logs.list({ service: req.query.service, script: req.query.script, eventName: req.query.event, limit }) };
+    });
+  }
+  if (selection !== undefined) {
+    // Every process judged, with the rule that decided; ?traced=true|false for one side only.
+    app.get<{ Querystring: { traced?: string; limit?: string } }>('/api/selection', async (req, reply) => {
+      const { traced } = req.query;
+      if (traced !== undefined && traced !== 'true' && traced !== 'false') return reply.code(400).send({ error: 'traced is true or false' });
+      const limit = Math.min(100_000, Math.max(1, Number(req.query.limit ?? 1000) || 1000));
+      return selection({ ...(traced !== undefined ? { traced: traced === 'true' } : {}), limit });
     });
   }
   if (profiles !== undefined) registerProfileRoutes(app, profiles);
