@@ -147,6 +147,20 @@ export class BpfMap<K = Buffer, V = Buffer> {
     return native.map.updateBatch(this.fd, keys, values, entries.length, flags);
   }
 
+  /**
+   * BPF_MAP_UPDATE_BATCH of `count` entries already encoded back to back (`keys`: count × keySize
+   * bytes, `values`: count × valueSize): no per-entry encoding, for bulk loads of many small
+   * values. Returns how many were written.
+   */
+  writeBatchRaw(keys: Buffer, values: Buffer, count: number, flags: number = UpdateFlags.ANY): number {
+    if (count === 0) return 0;
+    if (this.perCpu) throw new TypeError(`map ${this.name} is per-CPU: batch writes take one value per CPU`);
+    if (keys.length !== count * this.keySize || values.length !== count * this.valueSize) {
+      throw new RangeError(`map ${this.name}: ${count} entries need ${count * this.keySize} key and ${count * this.valueSize} value bytes, got ${keys.length} and ${values.length}`);
+    }
+    return native.map.updateBatch(this.fd, keys, values, count, flags);
+  }
+
   /** BPF_MAP_DELETE_BATCH; returns how many were deleted. */
   deleteBatch(keys: K[]): number {
     if (keys.length === 0) return 0;

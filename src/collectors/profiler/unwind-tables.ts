@@ -277,9 +277,9 @@ export class UnwindTables {
         if (this.#closed) throw new Error('closed');
         const t0 = performance.now();
         const n = Math.min(SLICE_ROWS, count - i);
-        const batch: Array<[number, Buffer]> = new Array(n);
-        for (let j = 0; j < n; j++) batch[j] = [range.start + i + j, rows.subarray((i + j) * UNWIND_ROW_SIZE, (i + j + 1) * UNWIND_ROW_SIZE)];
-        this.#maps.rows.writeBatch(batch);
+        const keys = Buffer.allocUnsafe(4 * n);
+        for (let j = 0; j < n; j++) keys.writeUInt32LE(range.start + i + j, 4 * j);
+        this.#maps.rows.writeBatchRaw(keys, rows.subarray(i * UNWIND_ROW_SIZE, (i + n) * UNWIND_ROW_SIZE), n);
         this.#stats.max_slice_ms = Math.max(this.#stats.max_slice_ms, Math.round((performance.now() - t0) * 10) / 10);
         if (i + SLICE_ROWS < count) await yieldTurn();
       }
