@@ -34,6 +34,7 @@ import { ResourceCache } from './resource-cache.js';
 import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
 import { SdkExporterTransport } from './sdk-exporter-transport.js';
 import { type SendResult, type Transport, asError } from './transport.js';
+import { redactUrls } from '../semconv/redaction.js';
 
 /** Records waiting per destination, records per export, how long a partial batch waits, and how
  * many exports a network destination has in flight at once. */
@@ -325,7 +326,7 @@ export class TelemetryExporter {
     for (const w of r.warnings) this.#log.warn(w);
     const t = new RetryingTransport(transport, this.#o.retry);
     this.#retrying.push({ name, transport: t });
-    this.#describe[name] = `${r.url} (OTLP/${r.protocol})`;
+    this.#describe[name] = `${redactUrls(r.url)} (OTLP/${r.protocol})`; // described in logs and /api/stats: no credentials
     return t;
   }
 

@@ -12,9 +12,15 @@
 //   so the next argument is not one), redis-cli `-a PW`, sshpass `-p PW`, mongo `-p PW`; curl's
 //   `-u user:PW` (and --user, -U, --proxy-user);
 // - in every URL of every argument, the userinfo's password, an http(s) user name alone (a token
-//   there), and secret query parameters (the same rule and configured names as url.query).
+//   there), and secret query parameters (the same rule and configured names as url.query);
+// - an argument or a flag's value shaped like a secret, whatever its flag (redaction.ts
+//   looksLikeSecret: a JWT, "Bearer …", an AWS/GitHub/Slack/Stripe key, a long mixed token);
+// - the quoted literals of SQL given to a database client (`psql -c "… PASSWORD 'x'"`, `mysql -e`,
+//   `sqlite3 db "…"` is not covered): '?' as in database spans' statements.
 // Everything else is left exactly as it was. Pure: no I/O.
-import { DEFAULT_REDACTION, REDACTED, type Redaction, isSecretName, nameWords, redactHeaderLine, redactUrls } from '../semconv/redaction.js';
+import {
+  DEFAULT_REDACTION, REDACTED, type Redaction, isSecretName, looksLikeSecret, nameWords, redactHeaderLine, redactQuoted, redactUrls,
+} from '../semconv/redaction.js';
 
 /** Short flags that take a password in common clients; `next`: the value may be the next argument. */
 const PASSWORD_SHORT_FLAGS: Record<string, { flag: string; next: boolean }> = {
@@ -25,6 +31,11 @@ const PASSWORD_SHORT_FLAGS: Record<string, { flag: string; next: boolean }> = {
   'mariadb-dump': { flag: '-p', next: false }, mysqladmin: { flag: '-p', next: false }, 'mariadb-admin': { flag: '-p', next: false },
 };
 const CURL_USER_FLAGS = new Set(['-u', '--user', '-U', '--proxy-user']);
+/** Flags of database clients whose value is SQL: its quoted literals become '?'. */
+const SQL_FLAGS: Record<string, ReadonlySet<string>> = {
+  psql: new Set(['-c', '--command']),
+  mysql: new Set(['-e', '--execute']), mariadb: new Set(['-e', '--execute']),
+};
 const HEADER_FLAGS = new Set(['-H', '--header', '--proxy-header']);
 /** httpie and xh: `Name:value` items are headers, `name==value` query parameters. */
 const HTTPIE = new Set(['http', 'https', 'xh', 'xhs']);
@@ -32,11 +43,11 @@ const HTTPIE = new Set(['http', 'https', 'xh', 'xhs']);
 const SWITCH_FIRST_WORDS = new Set(['no', 'ask']);
 
 /** What the argument after a flag is. */
-type Next = 'secret' | 'header' | 'userpass' | null;
+type Next = 'secret' | 'header' | 'userpass' | 'sql' | null;
 
 export function redactArgs(args: readonly string[], rules: Redaction = DEFAULT_REDACTION): string[] {
   const program = (args[0] ?? '').split('/').pop() ?? '';
-  const ctx: Context = { short: PASSWORD_SHORT_FLAGS[program], curl: program === 'curl', httpie: HTTPIE.has(program), rules };
+  const ctx: Context = { short: PASSWORD_SHORT_FLAGS[program], curl: program === 'curl', httpie: HTTPIE.has(program), sql: SQL_FLAGS[program], rules };
   const out: string[] = [];
   let next: Next = null;
   for (const [i, arg] of args.entries()) {
@@ -48,6 +59,10 @@ export function redactArgs(args: readonly string[], rules: Redaction = DEFAULT_R
     next = null;
     if (expected === 'secret') {
       out.push(REDACTED);
+      continue;
+    }
+    if (expected === 'sql') {
+      out.push(redactQuoted(arg));
       continue;
     }
     if (expected === 'header' || expected === 'userpass') {
@@ -69,6 +84,7 @@ interface Context {
   short: { flag: string; next: boolean } | undefined;
   curl: boolean;
   httpie: boolean;
+  sql: ReadonlySet<string> | undefined;
   rules: Redaction;
 }
 
@@ -78,6 +94,11 @@ function redactArg(arg: string, ctx: Context): [string, Next] {
     return arg === short.flag ? [arg, short.next ? 'secret' : null] : [`${short.flag}${REDACTED}`, null];
   }
   if (HEADER_FLAGS.has(arg)) return [arg, 'header'];
+  if (ctx.sql !== undefined) {
+    if (ctx.sql.has(arg)) return [arg, 'sql'];
+    const joined = /^(--[a-z]+=|-[a-z])(.+)$/s.exec(arg);
+    if (joined !== null && ctx.sql.has(joined[1]!.replace(/=$/, ''))) return [`${joined[1]!}${redactQuoted(joined[2]!)}`, null];
+  }
   if (arg.startsWith('-H') && arg.length > 2) return [`-H${redactUrls(redactHeaderLine(arg.slice(2), rules), rules)}`, null];
   if (ctx.curl) {
     if (CURL_USER_FLAGS.has(arg)) return [arg, 'userpass'];
@@ -103,6 +124,7 @@ function redactArg(arg: string, ctx: Context): [string, Next] {
 
 /** A free argument or a flag's value: KEY=value with a secret key, a header setting, URLs. */
 function redactText(text: string, rules: Redaction): string {
+  if (looksLikeSecret(text)) return REDACTED;
   const kv = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$/s.exec(text);
   if (kv !== null) {
     const [, key = '', value = ''] = kv;

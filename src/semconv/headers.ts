@@ -4,9 +4,9 @@
 // (Host, User-Agent, the trace context, a forwarded client address, gRPC's status): Authorization,
 // Cookie, API keys and the like never do. Capturing more is opt-in, per header name
 // (http.capture_request_headers / capture_response_headers), and even then credentials are
-// replaced by REDACTED.
+// replaced by REDACTED, and so is a value shaped like one (a JWT, "Bearer …": redaction.ts).
 import type { HeaderList } from '../model/http.js';
-import { DEFAULT_REDACTION, REDACTED, type Redaction } from './redaction.js';
+import { DEFAULT_REDACTION, REDACTED, type Redaction, looksLikeSecret } from './redaction.js';
 
 /** Every value of one header, in order (names in a HeaderList are already lower case). */
 export function headerValues(headers: HeaderList, name: string): string[] {
@@ -38,7 +38,7 @@ export function capturedHeaderAttributes(
     const name = raw.toLowerCase();
     const values = headerValues(headers, name);
     if (values.length === 0) continue;
-    out[prefix + name] = rules.header(name) ? values.map(() => REDACTED) : values;
+    out[prefix + name] = rules.header(name) ? values.map(() => REDACTED) : values.map((v) => (looksLikeSecret(v) ? REDACTED : v));
   }
   return out;
 }

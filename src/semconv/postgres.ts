@@ -18,7 +18,10 @@
 // - error.type is the SQLSTATE of the ErrorResponse (the conventions: "SHOULD match
 //   db.response.status_code"); `response_missing` when the connection ended before the answer.
 //   db.response.status_code is also set for a WARNING notice (class 01), without an error.
-//   The span status description is the server's primary message (cut at 256 characters); error
+//   The span status description is the server's primary message (cut at 256 characters) with its
+//   quoted values replaced by '?' (`invalid input syntax for type integer: "?"`: PostgreSQL quotes
+//   the literal it failed on, which may be a secret), but not the names it quotes after the kind
+//   of object they name (`relation "missing" does not exist`, `constraint "users_pkey"`); error
 //   details (D) and hints, which may quote row values, are never captured.
 // - SERVER spans for the PostgreSQL backend's side of the connection carry the same attributes.
 // - db.client.operation.duration only for CLIENT spans that were answered (a partial capture's
@@ -47,6 +50,16 @@ interface Analysis {
 const CACHE_SIZE = 512;
 const MAX_CACHED_TEXT = 4096;
 const cache = new Map<string, Analysis>();
+
+/** A word naming what kind of object the quoted text after it is: an identifier, kept. */
+const NAMED_KIND = /\b(?:relation|column|table|constraint|index|schema|function|procedure|type|database|role|user|sequence|view|operator|extension|trigger|cursor|statement|savepoint|parameter|collation|domain|policy|publication|subscription|tablespace|server|attribute|key)\s*$/i;
+const QUOTED = /"(?:[^"]|"")*(?:"|$)|'(?:[^']|'')*(?:'|$)/g;
+
+/** The server's message with quoted values as '?' and quoted names kept (see the top of this file). */
+export function redactPgMessage(message: string): string {
+  return message.replace(QUOTED, (q: string, offset: number) =>
+    (q[0] === '"' && q.length > 1 && q.endsWith('"') && NAMED_KIND.test(message.slice(Math.max(0, offset - 40), offset)) ? q : `${q[0]!}?${q[0]!}`));
+}
 
 export function analyzeQuery(query: string): Analysis {
   const hit = cache.get(query);
@@ -155,7 +168,7 @@ export function postgresExchangeToSpan(ex: PostgresExchange, resource: ResourceR
     endTimeUnixNano: ex.endNs < ex.startNs ? ex.startNs : ex.endNs,
     attributes: a,
     status: v.errorType === null ? { code: 'unset' }
-      : ex.error !== null ? { code: 'error', message: ex.error.message.slice(0, MAX_STATUS_MESSAGE) }
+      : ex.error !== null ? { code: 'error', message: redactPgMessage(ex.error.message.slice(0, MAX_STATUS_MESSAGE)) }
       : { code: 'error', message: 'no response before the connection closed' },
     resource,
   };

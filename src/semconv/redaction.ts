@@ -13,6 +13,13 @@
 // it is used; `?code=US` losing its value costs little. The semantic conventions' own list
 // (AWSAccessKeyId, Signature, sig, X-Goog-Signature) is covered. Names from the configuration
 // (`redaction.query_params`, `redaction.headers`) are added as they are, case-insensitive.
+//
+// Values are judged by their shape too, whatever their name (looksLikeSecret): a JWT (eyJ….….),
+// an HTTP credential ("Bearer …", "Basic …"), a key with a well-known prefix (AWS AKIA/ASIA…, GitHub
+// ghp_/github_pat_…, Slack xox?-…, Stripe sk_live_…, GitLab glpat-…), or a long token mixing upper
+// case, lower case and digits (20+ characters of base64/base64url) — the query values of url.query
+// and url.full, captured header values and command-line arguments lose them. Hex strings and UUIDs
+// are not taken for secrets (ids, hashes, commit names are hex): name them in the configuration.
 
 export const REDACTED = 'REDACTED';
 
@@ -40,6 +47,46 @@ export function isSecretName(name: string): boolean {
   return words.some((w) => SECRET_WORDS.has(w) || SECRET_STEMS.test(w));
 }
 
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isLower = (c: number): boolean => c >= 97 && c <= 122;
+const isUpper = (c: number): boolean => c >= 65 && c <= 90;
+const KEY_PREFIXES = /^(?:(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abpors]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20,})/;
+const MIN_TOKEN = 20;
+
+/** A value shaped like a credential, whatever it is called (see the top of this file). */
+export function looksLikeSecret(value: string): boolean {
+  const v = value.trim();
+  if (v.length < 16) return false;
+  if (v.startsWith('eyJ') && /^eyJ[\w-]{4,}\.[\w-]{4,}\./.test(v)) return true;
+  if (/^(?:bearer|basic|token|digest)\s+\S{8,}/i.test(v)) return true;
+  if (KEY_PREFIXES.test(v)) return true;
+  if (v.length < MIN_TOKEN) return false;
+  let upper = 0;
+  let lower = 0;
+  let digits = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (isDigit(c)) digits++;
+    else if (isUpper(c)) upper++;
+    else if (isLower(c)) lower++;
+    // base64 (+ / =), base64url (- _) and . ~ of tokens; anything else (spaces, ':', '@') is text
+    else if (c !== 43 && c !== 47 && c !== 61 && c !== 45 && c !== 95 && c !== 46 && c !== 126) return false;
+  }
+  // A path (/opt/App2/Lib64/x86_64) mixes kinds too: with '/', only a 20-character run is a token.
+  if (v.includes('/') && !/[A-Za-z0-9+]{20}/.test(v)) return false;
+  return upper >= 2 && lower >= 2 && digits >= 2;
+}
+
+/** A query value, percent-decoded when it can be ("Bearer%20x", "Bearer+x"). */
+function decodedValue(raw: string): string {
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
+}
+
 /** Which names carry secrets: the built-in rule and the configuration's names. */
 export interface Redaction {
   queryParam(name: string): boolean;
@@ -64,7 +111,10 @@ export function redaction(extra: RedactionNames = {}): Redaction {
 
 export const DEFAULT_REDACTION: Redaction = redaction();
 
-/** `a=1&token=x` → `a=1&token=REDACTED`: secret parameters keep their name, lose their value. */
+/**
+ * `a=1&token=x` → `a=1&token=REDACTED`: secret parameters keep their name, lose their value; so do
+ * values shaped like secrets (`state=eyJ…`, `q=Bearer%20…`).
+ */
 export function redactQuery(query: string, rules: Redaction = DEFAULT_REDACTION): string {
   return query.split('&').map((pair) => {
     const eq = pair.indexOf('=');
@@ -75,7 +125,7 @@ export function redactQuery(query: string, rules: Redaction = DEFAULT_REDACTION)
     } catch {
       // keep the raw key
     }
-    return rules.queryParam(key) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
+    return rules.queryParam(key) || looksLikeSecret(decodedValue(pair.slice(eq + 1))) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
   }).join('&');
 }
 

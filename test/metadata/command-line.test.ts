@@ -126,3 +126,16 @@ t.test('property: non-secret argument lists pass unchanged; planted secrets neve
   }
   t.pass('3000 random command lines');
 });
+
+t.test('arguments shaped like secrets, and SQL literals given to database clients', async (t) => {
+  t.same(redactArgs(['curl', '-e', 'AKIAIOSFODNN7EXAMPLE', '--data-raw', 'Zt7Qw2Er9Ty4Ui6Op1As3Df', 'https://x/']),
+    ['curl', '-e', R, '--data-raw', R, 'https://x/']);
+  t.same(redactArgs(['app', '--ref=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig0sig0', 'ghp_abcdefghijklmnopqrstuvwxyz0123456789']), ['app', `--ref=${R}`, R]);
+  t.same(redactArgs(['node', '/usr/lib/node_modules/App2/Main3.js', '--port=8080', '0b9e3c4a-1f2d-4e5f-8a9b-0c1d2e3f4a5b']),
+    ['node', '/usr/lib/node_modules/App2/Main3.js', '--port=8080', '0b9e3c4a-1f2d-4e5f-8a9b-0c1d2e3f4a5b'], 'paths, numbers, UUIDs stay');
+  t.same(redactArgs(['psql', '-h', 'db', '-c', "ALTER ROLE app PASSWORD 's3cr3t'", "--command=SELECT 'x'"]),
+    ['psql', '-h', 'db', '-c', "ALTER ROLE app PASSWORD '?'", "--command=SELECT '?'"]);
+  t.same(redactArgs(['mariadb', '-u', 'u', '-e', "SET PASSWORD = PASSWORD('pw')", "-eSELECT 'x'"]),
+    ['mariadb', '-u', 'u', '-e', "SET PASSWORD = PASSWORD('?')", "-eSELECT '?'"]);
+  t.same(redactArgs(['grep', '-e', "'x'"]), ['grep', '-e', "'x'"], 'only database clients\' SQL flags');
+});

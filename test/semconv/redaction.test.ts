@@ -1,6 +1,8 @@
 // Which names are secrets, and how query strings, URLs and header lines lose their values.
 import t from 'tap';
-import { REDACTED as R, isSecretName, nameWords, redactHeaderLine, redactQuery, redactUrls, redaction } from '../../src/semconv/redaction.js';
+import { REDACTED as R, isSecretName, looksLikeSecret, nameWords, redactHeaderLine, redactQuery, redactUrls, redaction } from '../../src/semconv/redaction.js';
+import { capturedHeaderAttributes } from '../../src/semconv/headers.js';
+import { redactPgMessage } from '../../src/semconv/postgres.js';
 
 t.test('name words', async (t) => {
   t.same(nameWords('X-Amz-Signature'), ['x', 'amz', 'signature']);
@@ -64,4 +66,40 @@ t.test('header lines', async (t) => {
   t.equal(redactHeaderLine('Accept: */*'), 'Accept: */*');
   t.equal(redactHeaderLine('not a header'), 'not a header');
   t.equal(redactHeaderLine('X-Tenant: acme', redaction({ headers: ['x-tenant'] })), `X-Tenant: ${R}`, 'configured header names');
+});
+
+t.test('secrets by shape, whatever their name', async (t) => {
+  for (const v of [
+    'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl', 'Bearer abcdefgh12345678', 'basic dXNlcjpwYXNzd29yZA==', 'AKIAIOSFODNN7EXAMPLE',
+    'ghp_abcdefghijklmnopqrstuvwxyz0123456789', 'xoxb-1234567890-abcdefghij', 'sk_live_abcdefghijklmnop1234', 'q8Zr3XkP0vLm7WnT2yBc5Hd9',
+    'glpat-abcdefghij0123456789',
+  ]) t.ok(looksLikeSecret(v), v);
+  for (const v of [
+    'hello', '2024-01-31', '0b9e3c4a-1f2d-4e5f-8a9b-0c1d2e3f4a5b', 'deadbeefdeadbeefdeadbeefdeadbeef00112233', 'getting-started-with-the-collector',
+    '/usr/lib/x86_64-linux-gnu/Lib64Path2', 'https://example.com/a?b=c', 'Mozilla/5.0 (X11; Linux x86_64)', 'application/json', '--config=/etc/App2/File3.yaml',
+    'SELECT 1', 'CamelCaseName', 'node_modules/.bin/tsc',
+  ]) t.notOk(looksLikeSecret(v), v);
+});
+
+t.test('query values shaped like secrets lose them; the names stay', async (t) => {
+  t.equal(redactQuery('state=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig0sig0&page=2'), `state=${R}&page=2`);
+  t.equal(redactQuery('q=Bearer%20abcdefgh12345678&x=1'), `q=${R}&x=1`);
+  t.equal(redactQuery('q=Bearer+abcdefgh12345678'), `q=${R}`);
+  t.equal(redactQuery('ref=q8Zr3XkP0vLm7WnT2yBc5Hd9&id=0b9e3c4a-1f2d-4e5f-8a9b-0c1d2e3f4a5b'), `ref=${R}&id=0b9e3c4a-1f2d-4e5f-8a9b-0c1d2e3f4a5b`);
+  t.equal(redactQuery('k=AKIAIOSFODNN7EXAMPLE&lang=en'), `k=${R}&lang=en`);
+  t.equal(redactQuery('bad=%E0%A4%A'), 'bad=%E0%A4%A', 'an undecodable value is judged as it is');
+});
+
+t.test('captured headers: a non-secret name with a credential-shaped value is REDACTED', async (t) => {
+  t.same(capturedHeaderAttributes([['x-forward-auth-to', 'Bearer abcdefgh12345678'], ['x-request-id', 'r-1']], ['x-forward-auth-to', 'x-request-id'], 'http.request.header.'),
+    { 'http.request.header.x-forward-auth-to': [R], 'http.request.header.x-request-id': ['r-1'] });
+});
+
+t.test('PostgreSQL messages: quoted values become ?, quoted names of a kind stay', async (t) => {
+  t.equal(redactPgMessage('invalid input syntax for type integer: "s3cr3t"'), 'invalid input syntax for type integer: "?"');
+  t.equal(redactPgMessage('relation "missing" does not exist'), 'relation "missing" does not exist');
+  t.equal(redactPgMessage('column "email" of relation "users" does not exist'), 'column "email" of relation "users" does not exist');
+  t.equal(redactPgMessage('duplicate key value violates unique constraint "users_pkey"'), 'duplicate key value violates unique constraint "users_pkey"');
+  t.equal(redactPgMessage("invalid input value for enum mood: 'x'"), "invalid input value for enum mood: '?'");
+  t.equal(redactPgMessage('value "abc'), 'value "?"', 'cut inside quotes: redacted to the end');
 });
