@@ -62,7 +62,7 @@ export interface SelectionEntry {
   k8sNamespace: string | null;
   ports: number[] | null;
   traced: boolean;
-  /** The rule that decided ("selection.exclude[0]", "default_excludes[2]"…) or why none did. */
+  /** The rule that decided ("selection.exclude[0]", "default exclude exe: otelcol*"…) or why none did. */
   reason: string;
 }
 
