@@ -71,7 +71,7 @@ struct conn_state {
 	__u16 lport;
 	__u16 rport;
 	__u16 tls_version;
-	__u16 req_seq;     /* unused (span tags were ordinals; now times: tag_serving_thread) */
+	__u16 tag_side;    /* span tags, connection of unknown role: 0 undecided, 1 serving, 2 not */
 	__u8 last_dir;     /* 0 none yet, 1 ingress, 2 egress: a read after a write starts a request */
 	__u8 pad2;
 };
@@ -172,11 +172,20 @@ static __always_inline struct sock *file_sock(struct file *f)
  * its streams interleave (user space then picks the latest stream open at that time). */
 static __always_inline void tag_serving_thread(struct conn_state *c, __u8 dir)
 {
-	if (!span_tags || c->role != ROLE_SERVER)
+	if (!span_tags || c->role == ROLE_CLIENT)
 		return;
 	if (c->protocol != PROTO_HTTP1 && c->protocol != PROTO_HTTP2 && c->protocol != PROTO_POSTGRES &&
 	    c->protocol != PROTO_MYSQL && c->protocol != PROTO_REDIS)
 		return;
+	/* Unknown role: accepted by another process (a PostgreSQL backend's connection, accepted by
+	 * the postmaster before the fork) or before the agent started. Serving if the first bytes seen
+	 * came in (the client speaks first), but for MySQL, whose server greets first. */
+	if (c->role != ROLE_SERVER) {
+		if (c->tag_side == 0)
+			c->tag_side = ((dir == DIR_INGRESS) != (c->protocol == PROTO_MYSQL)) ? 1 : 2;
+		if (c->tag_side != 1)
+			return;
+	}
 	if (dir != DIR_INGRESS) {
 		c->last_dir = 2;
 		return;
