@@ -1,7 +1,7 @@
 // Span-aware profiles through the real kernel path: a Node HTTP server burns CPU while it serves
 // /burn; the socket tracer tags the serving thread with the exchange, the profiler counts the
 // samples under that tag, and the .pb.gz written for the service labels them with the server span's
-// trace_id and span_id.
+// trace_id and span_id (and http_route, from the configured route).
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { run, startPrintingPort } from '../helpers/spawn.js';
 const backendScript = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../test/fixtures/http-backend.mjs' : '../fixtures/http-backend.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'lantern-span-profiles-'));
 const out = join(dir, 'profiles');
-writeFileSync(join(dir, 'lantern.yaml'), `profiler:\n  frequency: 199\n  interval: 2\n  output_dir: ${out}\n`);
+writeFileSync(join(dir, 'lantern.yaml'), `profiler:\n  frequency: 199\n  interval: 2\n  output_dir: ${out}\nhttp:\n  routes: ["/burn"]\n`);
 
 const backend = await startPrintingPort(process.execPath, [backendScript], { OTEL_SERVICE_NAME: 'burner' });
 const agent: TestAgent = await startTestAgent({ pids: [backend.child.pid!], collectors: 'sockets,profiler', configFile: join(dir, 'lantern.yaml') });
@@ -74,6 +74,7 @@ t.test('samples taken while a request is served carry its span', async (t) => {
     const one = tagged.find((s) => s.labels.span_id === b.spanId);
     t.equal(one?.labels.trace_id, b.traceId, 'and with its trace');
     t.equal(one?.labels.service_name, 'burner');
+    t.equal(one?.labels.http_route, '/burn', 'and its http.route');
   }
   const known = new Set(agent.spans.map((s: SpanRecord) => s.spanId));
   t.ok(tagged.every((s) => known.has(s.labels.span_id!)), 'every span label names a span the agent built');
