@@ -141,8 +141,9 @@ t.test('every protocol carries its secrets past the agent, and none leaves', asy
   t.match(literal.stderr, S.pgLiteral, 'the server echoes the literal in its error');
   t.equal((await psql('scramuser', S.pgScram, `ALTER ROLE scramuser PASSWORD '${S.pgNewPassword}'`, '-c', 'SELECT pg_sleep(0.5)')).code, 0);
 
-  // MariaDB: the password on the command line (and in the handshake's scramble).
-  const mysql = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(maria.port), '-u', 'lantern', `-p${S.mysql}`, '-e', 'SELECT 3 AS mysql'], { env });
+  // MariaDB: the password on the command line (and in the handshake's scramble); the client lives
+  // half a second, for the agent to read its command line.
+  const mysql = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(maria.port), '-u', 'lantern', `-p${S.mysql}`, '-e', 'SELECT 3 AS mysql; SELECT SLEEP(0.5)'], { env });
   t.equal(mysql.code, 0, mysql.stderr);
 
   // Redis: AUTH and HELLO 3 AUTH, typed on redis-cli's stdin.
