@@ -20,7 +20,7 @@
 //       enabled: false         # off-CPU profiles (time blocked, with stacks) beside the CPU ones
 //       min_block: 1           # ms: shorter blocks are not counted
 //       sample_every: 1        # time one blocking switch-out in N, scaled by N
-//     unwind: frame_pointers   # user stacks: frame_pointers | auto (.eh_frame CFI where a table exists) | cfi
+//     unwind: auto             # user stacks: auto (.eh_frame CFI where a table exists, else frame pointers) | frame_pointers | cfi
 //     unwind_table_rows: 1048576 # CFI rows kept in the kernel, all binaries (12 bytes each)
 import { type ProfilerConfig, UNWIND_MODES, type UnwindMode } from './schema.js';
 import { type Problems, asPositiveInt, asPositiveNumber, asUrl, describe } from './validate.js';

@@ -145,7 +145,7 @@ export interface OffCpuConfig {
 export function defaultProfilerConfig(): ProfilerConfig {
   return {
     frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
-    otlp: { enabled: false, protocol: 'grpc' }, offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'frame_pointers', unwindTableRows: 1 << 20,
+    otlp: { enabled: false, protocol: 'grpc' }, offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'auto', unwindTableRows: 1 << 20,
   };
 }
 

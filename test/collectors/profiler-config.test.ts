@@ -17,7 +17,7 @@ t.test('defaults', async (t) => {
   t.same(loadConfig({}, {}).profiler, {
     frequencyHz: 99, intervalSeconds: 10, stackMapEntries: 16384, maxSamples: 20000, includeIdle: false,
     otlp: { enabled: false, protocol: 'grpc' },
-    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'frame_pointers', unwindTableRows: 1 << 20,
+    offCpu: { enabled: false, minBlockMs: 1, sampleEvery: 1 }, unwind: 'auto', unwindTableRows: 1 << 20,
   });
 });
 

@@ -93,7 +93,7 @@ export async function startProfiler(opts: ProfilerCollectorOptions = {}, pids: n
   const log: string[] = [];
   const config = loadConfig({ pids: pids.map(String), collectors: 'profiler' }, {});
   const profiles: ProfileRecord[] = [];
-  // LANTERN_TEST_PROFILER_UNWIND=auto|cfi runs the profiler tests with CFI unwinding.
+  // LANTERN_TEST_PROFILER_UNWIND=frame_pointers|cfi runs the profiler tests with another unwinder (default: auto).
   const unwind = process.env.LANTERN_TEST_PROFILER_UNWIND as ProfilerConfig['unwind'] | undefined;
   const collector = new ProfilerCollector({ ...opts, settings: { intervalSeconds: 60, ...(unwind ? { unwind } : {}), ...opts.settings } });
   await collector.start({
