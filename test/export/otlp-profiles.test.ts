@@ -1,7 +1,8 @@
 // OTLP profiles (profiles/v1development) decoded by the real Collector (test/e2e-tools/otelcol, its
 // profiles pipeline on with --feature-gates=service.profilesSupport; the file exporter writes what
 // pdata decoded back as JSON): first synthetic records over gRPC and HTTP, then the agent's own CPU
-// profiles of a known busy program (hot.c: main → outer → hot).
+// profiles of a known busy program (hot.c: main → outer → hot) and off-CPU profiles of one that
+// sleeps (blocker.c: sleep_here).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { Logger } from '../../src/log.js';
 import type { ProfileFrame, ProfileRecord } from '../../src/model/profile.js';
 import { startTestAgent } from '../helpers/agent.js';
 import { type Otelcol, type ReceivedProfileSample, startOtelcol } from '../helpers/otelcol.js';
-import { hotBinary, startWorkload } from '../collectors/profiler-helpers.js';
+import { fixtureBinary, hotBinary, startWorkload } from '../collectors/profiler-helpers.js';
 
 const log = new Logger('warn', false, { write: () => undefined });
 const col: Otelcol = await startOtelcol({ profiles: true });
@@ -118,4 +119,29 @@ t.test('the agent profiles a busy program and sends it over OTLP: the Collector 
   stopped = true;
   const summary = await agent.stop();
   t.ok((summary.export.profiles_otlp_sent ?? 0) > 0, `profiles sent: ${JSON.stringify(summary.export.profiles_otlp_sent)}`);
+});
+
+t.test('off-CPU profiles too: the time blocker.c\'s sleeper thread waited, under sleep_here', async (t) => {
+  const w = startWorkload(fixtureBinary('blocker'), ['40', '50'], { OTEL_SERVICE_NAME: 'blocker-otlp' });
+  t.teardown(() => w.stop());
+  await w.ready;
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-otlp-offcpu-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'lantern.yaml'), 'profiler:\n  interval: 1\n  off_cpu:\n    enabled: true\n  otlp:\n    enabled: true\n');
+  const agent = await startTestAgent({ pids: [w.pid], collectors: 'profiler', configFile: join(dir, 'lantern.yaml'),
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: col.grpcEndpoint } });
+  t.teardown(() => agent.stop());
+  const sleeper = (s: ReceivedProfileSample): boolean => s.sampleType === 'off_cpu/nanoseconds' &&
+    JSON.stringify(s.resource['process.pid']) === JSON.stringify({ intValue: String(w.pid) }) && JSON.stringify(s.attributes['thread.name']) === '{"stringValue":"sleeper"}';
+  let got: ReceivedProfileSample[] = [];
+  const until = Date.now() + 15_000;
+  while (Date.now() < until) {
+    got = col.profileSamples().filter(sleeper);
+    if (got.reduce((n, s) => n + s.value, 0) >= 500e6) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const ns = got.reduce((n, s) => n + s.value, 0);
+  t.ok(ns >= 500e6, `${(ns / 1e6).toFixed(0)} ms blocked received (10 sleeps of 50 ms at least)`);
+  t.ok(got.some((s) => s.functions.includes('sleep_here')), `under sleep_here: ${got[0]?.functions.join(' ← ')}`);
+  t.ok(got.every((s) => s.periodType === 'off_cpu/nanoseconds' && s.period === 1), 'period type off_cpu/nanoseconds, period 1');
 });
