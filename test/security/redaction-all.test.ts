@@ -5,7 +5,8 @@
 // PGPASSWORD), a literal PostgreSQL echoes in its error, a role's new password in a statement, the
 // MariaDB password (`-p`), Redis AUTH and HELLO 3 AUTH, gRPC `authorization` metadata, command
 // lines (curl -H 'Authorization: Bearer …', mariadb -pPW, an AWS key and a random token as
-// arguments), environment variables of traced processes, and the agent's own OTLP headers — then
+// arguments), environment variables of traced processes, and the agent's own OTLP endpoint
+// (userinfo) and headers — then
 // every byte the agent lets out is searched for each of them: its OTLP file, what a real
 // OpenTelemetry Collector received (and its log), the agent's log at debug level, and the control
 // API's answers. The spans themselves must be there.
@@ -52,6 +53,7 @@ const S = {
   redisHello: 'RedisHelloSecret6Df4',
   grpcAuthorization: 'GrpcAuthzSecret8Gh5',
   otlpHeader: 'OtlpHeaderSecret3Cv6',
+  otlpUserinfo: 'OtlpUserinfoSecret7Kl2',
 } as const;
 
 /** Each secret as it may appear: as it is, base64 (HTTP Basic), percent-encoded JWT dots are plain. */
@@ -95,7 +97,7 @@ const agent = await startTestAgent({
   otlpFile,
   configFile,
   env: {
-    OTEL_EXPORTER_OTLP_ENDPOINT: otelcol.grpcEndpoint,
+    OTEL_EXPORTER_OTLP_ENDPOINT: otelcol.grpcEndpoint.replace('://', `://lantern:${S.otlpUserinfo}@`),
     OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
     OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${S.otlpHeader}`,
   },
@@ -205,6 +207,7 @@ t.test('every protocol carries its secrets past the agent, and none leaves', asy
   t.ok(file.includes(`"-pREDACTED"`), 'mariadb\'s -p was exported, redacted');
   t.ok(file.includes('Authorization: REDACTED'), 'curl\'s -H Authorization was exported, redacted');
   t.ok(file.includes(`"ALTER ROLE scramuser PASSWORD '?'"`), 'psql -c SQL was exported with its literal as ?');
+  t.ok(outputs['the agent\'s log']!.includes('lantern:REDACTED@127.0.0.1'), 'the endpoint is logged, without its password');
   for (const [where, text] of Object.entries(outputs)) {
     const found = Object.entries(S).filter(([, secret]) => forms(secret).some((f) => text.includes(f)));
     const context = found.map(([name, secret]) => {
