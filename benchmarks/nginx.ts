@@ -40,8 +40,7 @@
 // Needs root (the agent loads BPF programs), nginx, wrk, Go (/usr/local/go/bin), for --tls openssl,
 // and for --all-processes the Jaeger binary (bash scripts/build-test-tools.sh).
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -54,12 +53,12 @@ import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/
 import { machineBusyS, mainThreadCpuSeconds, preemptions, rssMiB, runQueueWaitS, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, machine, median } from './stats.js';
+import { type LoadResult, buildLoadgen, committedState, runLoadgen } from './loadgen-tool.js';
 
 const execFileP = promisify(execFile);
 
 /** dist/benchmarks/nginx.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const LOADGEN_SRC = join(ROOT, 'benchmarks/loadgen');
 const LANTERN = join(ROOT, 'bin/lantern.js');
 /** The only path the load is sent to: spans are counted by it. */
 const PATH = '/lantern-bench';
@@ -125,46 +124,10 @@ const deadline = (ms: number): Promise<'timeout'> => new Promise((r) => setTimeo
 
 // --- tools -----------------------------------------------------------------------------------
 
-/** Builds benchmarks/loadgen once per source version into the tool cache (as test/helpers/go-build.ts does). */
-function buildLoadgen(): string {
-  const hash = createHash('sha256');
-  for (const f of readdirSync(LOADGEN_SRC).sort()) hash.update(f).update(readFileSync(join(LOADGEN_SRC, f)));
-  const cache = process.env.LANTERN_TOOLS_CACHE ?? '/var/cache/lantern-test-tools';
-  mkdirSync(cache, { recursive: true });
-  const out = join(cache, `loadgen-${hash.digest('hex').slice(0, 16)}`);
-  if (existsSync(out)) return out;
-  const tmp = `${out}.tmp${process.pid}`;
-  const env = { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
-  execFileSync('go', ['build', '-o', tmp, '.'], { cwd: LOADGEN_SRC, env, stdio: ['ignore', 'inherit', 'inherit'] });
-  renameSync(tmp, out);
-  return out;
-}
-
-interface LoadResult {
-  target_rate: number;
-  connections: number;
-  sent: number;
-  count: number;
-  errors: number;
-  non_200: number;
-  elapsed_s: number;
-  rate: number;
-  p50_us: number;
-  p99_us: number;
-  sched_p99_us: number;
-  late_over_1ms_pct: number;
-  cpu_user_s: number;
-  cpu_sys_s: number;
-  reconnects: number;
-  /** Negotiated version and cipher suite (with -tls). */
-  tls?: string;
-  first_error?: string;
-}
-
+/** One fixed-rate loadgen run against this phase's nginx. */
 async function loadgen(bin: string, env: Env, rate: number, connections: number, seconds: number): Promise<LoadResult> {
   const args = ['-addr', `127.0.0.1:${env.nginx.port}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${seconds}s`, ...env.mode.loadgenArgs];
-  const { stdout } = await execFileP(bin, args, { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as LoadResult;
+  return runLoadgen(bin, args);
 }
 
 interface WrkResult {
@@ -701,16 +664,6 @@ function wrkTable(r: Results): string[] {
 }
 
 /** The commit measured, and whether the agent's sources differ from it. */
-function commit(): string {
-  try {
-    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bpf', 'packages', 'bin'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return dirty === '' ? head : `${head} with uncommitted changes to the agent`;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
-
 /** First line of a command's combined output, or `fallback`. */
 function firstLine(cmd: string, fallback: string): string {
   try {
@@ -756,7 +709,7 @@ function preamble(command: string, r: Results): string[] {
     '',
     `Command: \`${command}\` (as root, after \`npm run build\`)  `,
     `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Commit: ${commit()}  `,
+    `Commit: ${committedState(ROOT)}  `,
     `Machine: ${machine()}  `,
     `Tools: ${toolVersions(r.opts)}  `,
     `Total run time: ${Math.round(r.totalS)} s; nothing pinned (nginx, the agent and the load tool share the CPUs, as on a node)`,

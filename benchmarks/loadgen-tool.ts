@@ -1,0 +1,65 @@
+// What the end-to-end benchmarks share: benchmarks/loadgen (Go) built once per source and cached,
+// its JSON result, and the commit the figures come from.
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const LOADGEN_SRC = join(ROOT, 'benchmarks/loadgen');
+
+/** benchmarks/loadgen built (cached by a hash of its sources, like the test tools); its path. */
+export function buildLoadgen(): string {
+  const hash = createHash('sha256');
+  for (const f of readdirSync(LOADGEN_SRC).sort()) hash.update(f).update(readFileSync(join(LOADGEN_SRC, f)));
+  const cache = process.env.LANTERN_TOOLS_CACHE ?? '/var/cache/lantern-test-tools';
+  mkdirSync(cache, { recursive: true });
+  const out = join(cache, `loadgen-${hash.digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return out;
+  const tmp = `${out}.tmp${process.pid}`;
+  const env = { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
+  execFileSync('go', ['build', '-o', tmp, '.'], { cwd: LOADGEN_SRC, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  renameSync(tmp, out);
+  return out;
+}
+
+/** What loadgen prints (one JSON object) when its run ends. */
+export interface LoadResult {
+  target_rate: number;
+  connections: number;
+  sent: number;
+  count: number;
+  errors: number;
+  non_200: number;
+  elapsed_s: number;
+  rate: number;
+  p50_us: number;
+  p99_us: number;
+  sched_p99_us: number;
+  late_over_1ms_pct: number;
+  cpu_user_s: number;
+  cpu_sys_s: number;
+  reconnects: number;
+  /** Negotiated version and cipher suite (with -tls). */
+  tls?: string;
+  first_error?: string;
+}
+
+export async function runLoadgen(bin: string, args: string[]): Promise<LoadResult> {
+  const { stdout } = await execFileP(bin, args, { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as LoadResult;
+}
+
+/** The short commit of `root`, or a note that the agent's sources differ from it: figures are recorded from a committed state. */
+export function committedState(root: string): string {
+  try {
+    const head = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--', 'src', 'bpf', 'packages', 'bin'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty === '' ? head : `${head} with uncommitted changes to the agent`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
