@@ -25,6 +25,12 @@ export type CompileReply =
 
 /** The worker ends after this long without a request. */
 const IDLE_MS = 10_000;
+/**
+ * The worker thread's nice value: a compile (node's binary: ~1.2 s of CPU) is a burst the busy
+ * programs being profiled should not pay for. At 10 (CFS weight 110 against 1024) it still gets ~10 %
+ * of a core that nice-0 work keeps busy, so tables arrive within seconds on a loaded host.
+ */
+const WORKER_NICE = 10;
 /** The worker's heap: streaming compile of node's .eh_frame peaks well below this. */
 const WORKER_HEAP_MB = 96;
 
@@ -74,6 +80,7 @@ export class UnwindCompiler {
     const w = new Worker(new URL('./unwind-worker.js', import.meta.url), {
       // Not the agent's flags: loader hooks (a test runner's) made each start take seconds.
       execArgv: [],
+      workerData: { nice: WORKER_NICE },
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16 },
     });
     w.unref();

@@ -3,7 +3,9 @@
 // agent's event loop must not lose. It gets an open file descriptor (opened by the agent while the
 // process that maps the file lived; the agent closes it) and answers with the encoded rows, moved,
 // not copied.
-import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import { compileEhFrame } from '../../symbols/cfi-table.js';
 import { ElfFile, PT_LOAD } from '../../symbols/elf.js';
 import { isGoBinary } from '../../symbols/go-buildinfo.js';
@@ -34,6 +36,14 @@ function compile(req: CompileRequest): CompileReply {
   } finally {
     elf.close();
   }
+}
+
+// This thread only (/proc/thread-self → <pid>/task/<tid>; setpriority on a tid is per thread on
+// Linux): the compile yields the CPU to the programs being profiled.
+try {
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), (workerData as { nice: number }).nice);
+} catch {
+  // not Linux, or not allowed: normal priority
 }
 
 parentPort?.on('message', (req: CompileRequest) => {
