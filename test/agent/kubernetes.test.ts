@@ -43,13 +43,13 @@ function spawnIn(cg: TestCgroup, cmd: string) {
   return child;
 }
 
-/** A pod of node-a whose only container is `container` with id `id`. */
-function pod(name: string, uid: string, labels: Record<string, string>, container: string, id: string, owner?: Record<string, unknown>) {
+/** A pod of node-a at `ip` whose only container is `container` with id `id`. */
+function pod(name: string, uid: string, ip: string, labels: Record<string, string>, container: string, id: string, owner?: Record<string, unknown>) {
   return {
     kind: 'Pod', apiVersion: 'v1',
     metadata: { name, namespace: 'shop', uid, labels, ...(owner !== undefined ? { ownerReferences: [owner] } : {}) },
     spec: { nodeName: 'node-a', containers: [{ name: container, image: `registry.example.com/${container}:1` }] },
-    status: { phase: 'Running', podIP: '10.244.1.23', podIPs: [{ ip: '10.244.1.23' }],
+    status: { phase: 'Running', podIP: ip, podIPs: [{ ip }],
       containerStatuses: [{ name: container, containerID: `containerd://${id}`, ready: true, restartCount: 0 }] },
   };
 }
@@ -67,9 +67,9 @@ t.test('kubernetes.api_url: a pod\'s server and client spans carry the pod, its 
   const clientUid = '7c3e5a71-2b4d-4f6a-9b8c-0d1e2f3a4b5c';
   const rs = fixture('replicaset-checkout');
   api.put('/apis/apps/v1/replicasets', rs);
-  api.put('/api/v1/pods', pod('checkout-7d9c6b5f4-x2x8q', serverUid, { 'app.kubernetes.io/name': 'checkout-api', 'pod-template-hash': '7d9c6b5f4' }, 'app', serverId,
+  api.put('/api/v1/pods', pod('checkout-7d9c6b5f4-x2x8q', serverUid, '10.244.1.23', { 'app.kubernetes.io/name': 'checkout-api', 'pod-template-hash': '7d9c6b5f4' }, 'app', serverId,
     { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid, controller: true }));
-  api.put('/api/v1/pods', pod('frontend', clientUid, { 'app.kubernetes.io/name': 'frontend' }, 'web', clientId));
+  api.put('/api/v1/pods', pod('frontend', clientUid, '10.244.1.24', { 'app.kubernetes.io/name': 'frontend' }, 'web', clientId));
   const svc = fixture('service-checkout');
   svc.spec.clusterIP = CLUSTER_IP;
   svc.spec.clusterIPs = [CLUSTER_IP];
