@@ -137,10 +137,10 @@ class Dictionary {
     const nativeFrame = this.attribute('profile.frame.type', 'native');
     for (const m of this.mappings.values()) {
       w.begin(1);
-      w.varint(1, Number(m.min));
-      w.varint(2, Number(m.max + 1n));
+      w.uint64(1, m.min);
+      w.uint64(2, m.max + 1n);
       // User addresses are file offsets: address − start + offset = address (as in pprof.ts).
-      if (!m.kernel) w.varint(3, Number(m.min));
+      if (!m.kernel) w.uint64(3, m.min);
       w.varint(4, this.strings.get(m.module) ?? 0);
       if (m.buildId !== undefined) w.packedVarints(5, [this.attribute('process.executable.build_id.gnu', m.buildId)]);
       w.end();
@@ -150,7 +150,7 @@ class Dictionary {
     for (const l of this.locations.values()) {
       w.begin(2);
       if (l.mapping !== 0) w.varint(1, l.mapping);
-      if (l.address !== 0n) w.varint(2, Number(l.address));
+      if (l.address !== 0n) w.uint64(2, l.address);
       w.begin(3); // Line
       w.varint(1, l.fn);
       w.end();

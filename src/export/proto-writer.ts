@@ -80,6 +80,19 @@ export class ProtoWriter {
     }
   }
 
+  /** uint64 of any size (kernel addresses are past 2^53). */
+  uint64(field: number, v: bigint): void {
+    this.#tag(field, WIRE_VARINT);
+    let x = BigInt.asUintN(64, v);
+    const b = this.#b;
+    b.ensure(10);
+    while (x >= 0x80n) {
+      b.buf[b.pos++] = Number(x & 0x7fn) | 0x80;
+      x >>= 7n;
+    }
+    b.buf[b.pos++] = Number(x);
+  }
+
   bool(field: number, v: boolean): void {
     this.varint(field, v ? 1 : 0);
   }

@@ -23,7 +23,7 @@ t.teardown(() => col.stop());
 
 const main: ProfileFrame = { function: 'main', module: '/usr/bin/app', address: 0x1100n, buildId: 'abcdef01' };
 const work: ProfileFrame = { function: 'work', module: '/usr/bin/app', address: 0x1200n, buildId: 'abcdef01' };
-const read: ProfileFrame = { function: 'ksys_read', module: '[kernel]', address: 0xffffffff81000000n, kernel: true };
+const read: ProfileFrame = { function: 'ksys_read', module: '[kernel]', address: 0xffffffff81a2b3c5n, kernel: true };
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const SPAN = 'b7ad6b7169203331';
 
@@ -82,6 +82,8 @@ for (const via of ['grpc', 'http/protobuf'] as const) {
     const off = got.find((s) => s.sampleType === 'off_cpu/nanoseconds');
     t.equal(off?.value, 123_456_789, 'off-CPU time');
     t.same(off?.functions, ['ksys_read', 'work', 'main']);
+    const kernelLoc = col.requests().flatMap((q) => q.dictionary?.locationTable ?? []).find((l) => l.address === String(0xffffffff81a2b3c5n));
+    t.ok(kernelLoc, 'a kernel address past 2^53 arrives exact');
   });
 }
 
@@ -122,7 +124,7 @@ t.test('the agent profiles a busy program and sends it over OTLP: the Collector 
 });
 
 t.test('off-CPU profiles too: the time blocker.c\'s sleeper thread waited, under sleep_here', async (t) => {
-  const w = startWorkload(fixtureBinary('blocker'), ['40', '50'], { OTEL_SERVICE_NAME: 'blocker-otlp' });
+  const w = startWorkload(fixtureBinary('blocker'), ['300', '50'], { OTEL_SERVICE_NAME: 'blocker-otlp' });
   t.teardown(() => w.stop());
   await w.ready;
   const dir = mkdtempSync(join(tmpdir(), 'lantern-otlp-offcpu-'));

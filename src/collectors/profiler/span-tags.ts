@@ -8,8 +8,8 @@
 //
 // User side: at each drain (seconds after the sample) the profiler asks the resolver what a
 // (pid, tag) pair stood for; samples it resolves get the labels `trace_id` and `span_id` (and
-// `span_name`, `http_route`, `rpc_method` if given), the rest stay unlabeled. A resolver must therefore remember a tag for at
-// least one profiler interval after its exchange ended.
+// `span_name`, `http_route`, `rpc_method` if given), the rest stay unlabeled. A resolver must
+// therefore remember a tag for at least one profiler interval after its exchange ended.
 
 export interface SpanRef {
   /** 32 lowercase hex characters. */
