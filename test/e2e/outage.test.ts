@@ -1,13 +1,11 @@
 // A backend outage under load, end to end: `lantern run` (--pid of nginx) exports nginx's server
 // spans over OTLP/gRPC to a real OpenTelemetry Collector while a steady load (~300 req/s) runs; the
-// Collector is stopped for 25 s, then started again on the same ports. Checked: the agent's RSS
+// Collector is stopped for 60 s, then started again on the same ports. Checked: the agent's RSS
 // stays bounded (sampled every second), export resumes by itself, every span is accounted for in
 // the agent's own counters, retries are counted consistently, the agent exits cleanly.
 //
-// 25 s rather than the issue's 60 s: at 300 req/s the agent's queues (export.queue_size 2048 + four
-// batches of 1024 in flight, retried) are full after ~20 s, so every behaviour of a long outage —
-// queue-full drops, retries exhausted, bounded memory — shows within 25 s, and the test stays under
-// a minute and a half of CI time.
+// At 300 req/s the agent's queues (export.queue_size 2048 + four batches of 1024 in flight, retried)
+// are full after ~20 s: the last 45 s of the outage show that nothing grows once they are.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -18,7 +16,7 @@ import { startNginx } from '../helpers/nginx.js';
 import { type Otelcol, startOtelcol } from '../helpers/otelcol.js';
 import { freePorts } from '../helpers/tool-process.js';
 
-const OUTAGE_MS = 25_000;
+const OUTAGE_MS = 60_000;
 const RATE = 300; // requests a second
 const QUEUE = 2048;
 const TOKEN = 'outage-test-token-0123456789';
@@ -140,7 +138,7 @@ t.test('backend outage under load: bounded memory, export resumes, every span ac
   t.ok(peak <= rssBefore + 64 * 1024, `RSS stayed within ${rssBefore} + 64 MiB KiB (peak ${peak} KiB)`);
   const lateOutage = rss.filter((r) => r.at >= 15_000 && r.at < OUTAGE_MS).map((r) => r.kib);
   const early = rss.filter((r) => r.at < 15_000).map((r) => r.kib);
-  t.ok(Math.max(...lateOutage) <= Math.max(...early) + 16 * 1024, `no growth once the queue is full (first 15 s peak ${Math.max(...early)} KiB, last 10 s ${Math.max(...lateOutage)} KiB)`);
+  t.ok(Math.max(...lateOutage) <= Math.max(...early) + 16 * 1024, `no growth once the queue is full (first 15 s peak ${Math.max(...early)} KiB, last 45 s ${Math.max(...lateOutage)} KiB)`);
 
   // Export resumes by itself: spans that started after the restart reached the new Collector.
   const resumed = receivedAfter.filter((r) => BigInt(r.span.startTimeUnixNano) > restartedAtNs);
