@@ -293,6 +293,7 @@ static __always_inline void emit_open(__u32 tgid, __u32 fd, struct file *f, stru
 		e->sock_type = BPF_CORE_READ(sk, sk_type);
 		e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 		e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 		/* Explicit sizes: BPF_CORE_READ_INTO on a byte array would copy one byte. */
 		if (family == AF_INET) {
 			bpf_core_read(e->laddr, 4, &sk->__sk_common.skc_rcv_saddr);

@@ -57,7 +57,9 @@ struct socket_open_event {
 	__u16 pad0;
 	__u32 pid;
 	__u32 fd;
-	__u32 pad1;
+	/* The socket's network namespace (its inode number): the same loopback addresses in two
+	 * namespaces (pods' sidecars) are two different connections. */
+	__u32 netns;
 	__u64 generation;
 	__u64 ts_ns;
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */

@@ -30,12 +30,23 @@ function host(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
-/** "client>server" of a connection, or null when it cannot name one end. */
+/** Loopback never leaves its network namespace: the same addresses in two namespaces are two connections. */
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}
+
+/**
+ * "client>server" of a connection, or null when it cannot name one end. Over loopback both ends are
+ * in one network namespace, which the part names too (two pods' sidecars may use the same loopback
+ * addresses at once); other addresses name their ends across namespaces (a veth pair), so the part
+ * cannot include it there.
+ */
 function connectionPart(c: ConnectionInfo): string | null {
   if (c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
   const local = `${host(c.local.address)}:${c.local.port}`;
   const remote = `${host(c.remote.address)}:${c.remote.port}`;
-  return c.role === 'client' ? `${local}>${remote}` : `${remote}>${local}`;
+  const ends = c.role === 'client' ? `${local}>${remote}` : `${remote}>${local}`;
+  return c.netns !== undefined && isLoopback(host(c.local.address)) ? `${ends}@${c.netns}` : ends;
 }
 
 /** The connection part per TCP connection, made once: its ends never change (a datagram socket's

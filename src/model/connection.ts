@@ -22,6 +22,8 @@ export interface ConnectionInfo extends ConnectionKey {
   transport: 'tcp' | 'udp' | 'unknown';
   local: Endpoint;
   remote: Endpoint;
+  /** The socket's network namespace (inode number), when the kernel told it. */
+  netns?: number;
   /** Set when the payload is plaintext taken from a TLS library: the wire carried ciphertext. */
   tls?: TlsInfo;
 }

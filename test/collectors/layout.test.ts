@@ -11,7 +11,7 @@ import { CLOSE_EVENT, DATA_HEADER, OPEN_EVENT } from '../../src/collectors/socke
 import { repoRoot } from '../helpers/cli.js';
 
 const FIELDS: Record<string, Record<string, string>> = {
-  socket_open_event: { size: '', role: 'role', family: 'family', protocol: 'protocol', sockType: 'sock_type', lport: 'lport', rport: 'rport', pid: 'pid', fd: 'fd', generation: 'generation', ts: 'ts_ns', laddr: 'laddr', raddr: 'raddr', comm: 'comm' },
+  socket_open_event: { size: '', role: 'role', family: 'family', protocol: 'protocol', sockType: 'sock_type', lport: 'lport', rport: 'rport', pid: 'pid', fd: 'fd', netns: 'netns', generation: 'generation', ts: 'ts_ns', laddr: 'laddr', raddr: 'raddr', comm: 'comm' },
   socket_data_header: { size: '', direction: 'direction', protocol: 'protocol', role: 'role', pid: 'pid', tid: 'tid', fd: 'fd', generation: 'generation', position: 'position', ts: 'ts_ns', len: 'len', callLen: 'call_len', peerFamily: 'peer_family', peerPort: 'peer_port', peerAddr: 'peer_addr' },
   socket_close_event: { size: '', role: 'role', protocol: 'protocol', pid: 'pid', fd: 'fd', generation: 'generation', ts: 'ts_ns', bytesEgress: 'bytes_egress', bytesIngress: 'bytes_ingress' },
   process_event: { size: '', type: 'type', pid: 'pid', ppid: 'ppid', exitCode: 'exit_code', tsNs: 'ts_ns', comm: 'comm', filename: 'filename' },

@@ -30,7 +30,7 @@ function fakeHandler(log: string[]): ProtocolHandler {
 
 const open = (fd: number, role: SocketOpen['role'], generation = 1): SocketOpen => ({
   type: 'open', pid: 10, fd, generation, role, family: 'ipv4', transport: 'tcp', protocol: 1,
-  local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5000 + fd }, comm: 'x', timeNs: 1n,
+  local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5000 + fd }, netns: 0, comm: 'x', timeNs: 1n,
 });
 const data = (fd: number, direction: SocketData['direction'], position: number, text: string, role: SocketData['role'] = 'unknown', generation = 1): SocketData => ({
   type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, timeNs: 2n,

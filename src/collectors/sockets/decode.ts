@@ -9,7 +9,7 @@ export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4 } as const;
 export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, REDIS: 5, DNS: 6, TLS: 7, NONE: 255 } as const;
 
 /** struct socket_open_event */
-export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
+export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, netns: 20, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
 /** struct socket_data_header (data follows) */
 export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52, tls: 68, tlsVersion: 70 } as const;
 /** struct socket_exec_event */
@@ -28,6 +28,8 @@ export interface SocketOpen {
   protocol: number;
   local: { address: string; port: number };
   remote: { address: string; port: number };
+  /** The socket's network namespace (inode number; 0 when unknown). */
+  netns: number;
   /** The process's name when it opened the connection (it may have exited since). */
   comm: string;
   timeNs: bigint;
@@ -147,6 +149,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       protocol: view.getUint8(off + OPEN_EVENT.protocol),
       local: { address: address(family, bytes(OPEN_EVENT.laddr)), port: view.getUint16(off + OPEN_EVENT.lport, true) },
       remote: { address: address(family, bytes(OPEN_EVENT.raddr)), port: view.getUint16(off + OPEN_EVENT.rport, true) },
+      netns: view.getUint32(off + OPEN_EVENT.netns, true),
       comm: cString(new Uint8Array(view.buffer, view.byteOffset + off + OPEN_EVENT.comm, 16)),
       timeNs: clock.toWallNs(view.getBigUint64(off + OPEN_EVENT.ts, true)),
     };

@@ -99,6 +99,7 @@ export class ConnectionTracker {
     this.#counters.opened++;
     this.#insert(key, new TrackedConnection({
       pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: e.family, transport: e.transport, local: e.local, remote: e.remote,
+      ...(e.netns !== 0 ? { netns: e.netns } : {}),
     }, this.now()));
   }
 
