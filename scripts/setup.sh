@@ -19,9 +19,10 @@ fi
 packages=(clang-14 llvm-14 libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make g++ gcc python3 util-linux xz-utils)
 if [ "$mode" = "--test" ]; then
   # Real servers and clients, openssl for test certificates, binutils/linux-perf to check symbols
-  # and profiles against objdump, nm and perf, python3-venv for the Prometheus parser's venv (below).
+  # and profiles against objdump, nm and perf, python3-venv for the Prometheus parser's venv (below),
+  # a JDK for the profiler's Java test (javac, and jcmd to have the JVM write its perf map).
   packages+=(nginx curl wrk dnsmasq-base bind9-dnsutils iproute2 redis-server redis-tools nghttp2-client mariadb-server mariadb-client
-    postgresql postgresql-client openssl binutils linux-perf python3-venv)
+    postgresql postgresql-client openssl binutils linux-perf python3-venv openjdk-17-jdk-headless)
 fi
 
 missing=()

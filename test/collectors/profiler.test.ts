@@ -96,6 +96,27 @@ t.test('Node with --perf-basic-prof: the hot JS function is named', async (t) =>
   t.ok(total(mine) >= 100, `${total(mine)} samples`);
 });
 
+t.test('Java: JIT-compiled methods named from the perf map the JVM writes on request (jcmd Compiler.perfmap)', async (t) => {
+  const classes = mkdtempSync(join(tmpdir(), 'lantern-java-'));
+  t.teardown(() => rmSync(classes, { recursive: true, force: true }));
+  execFileSync('javac', ['-d', classes, join(fixtureDir, 'Hot.java')]);
+  const run = await startProfiler();
+  t.teardown(() => run.stop());
+  // Frame pointers in compiled code, so the walk goes on past the JIT frames (the JVM omits them by default).
+  const w = startWorkload('java', ['-XX:+PreserveFramePointer', '-cp', classes, 'Hot', '9']);
+  t.teardown(() => w.stop());
+  await w.ready;
+  await sleep(2000); // past the warm-up: hotJava is compiled
+  // The JVM writes /tmp/perf-<pid>.map only when asked (JDK 17+); perf-map-agent did the same before.
+  execFileSync('jcmd', [String(w.pid), 'Compiler.perfmap'], { stdio: 'ignore' });
+  await run.collector.flush(); // samples from before the map existed
+  await sleep(3000);
+  const mine = samplesOf(await run.collector.flush(), w.pid);
+  const top = leaves(mine);
+  t.match(top[0]?.[0], /Hot\.hotJava/, `top function: ${JSON.stringify(top.slice(0, 3))}`);
+  t.ok(total(mine) >= 100, `${total(mine)} samples`);
+});
+
 t.test('a syscall loop: kernel frames on top of the user stack', async (t) => {
   const bin = hotBinary();
   const run = await startProfiler();
