@@ -229,10 +229,15 @@ export class ProfileSampler {
     const offCpu = this.#drainOffCpu(old);
     const stacks = new Map<number, bigint[]>();
     let stacksMissing = 0;
+    // CFI-walked stacks: the whole flipped-out map read and emptied in batches of 1024 (one
+    // BPF_MAP_LOOKUP_AND_DELETE_BATCH each), not a lookup per stack and a key walk plus a delete per
+    // entry to clear it. No off-CPU key refers to it (off-CPU stacks are bpf_get_stackid's).
+    const cfiDrained = this.#cfiStacks === null ? null
+      : new Map(this.#cfiStacks[old].readBatch({ drain: true, chunk: 1024 }) as Array<[number, Buffer]>);
     const want = (id: number): void => {
       if (id < 0 || stacks.has(id)) return;
-      const cfi = (id & CFI_STACK_ID_FLAG) !== 0 && id < OTHER_MAP_ID ? this.#cfiStacks?.[old] : undefined;
-      const raw = cfi !== undefined ? cfi.get(id) : id >= OTHER_MAP_ID ? this.#stacks[this.#active].get(id - OTHER_MAP_ID) : stackMap.get(id);
+      const cfi = (id & CFI_STACK_ID_FLAG) !== 0 && id < OTHER_MAP_ID ? cfiDrained : null;
+      const raw = cfi !== null ? cfi?.get(id) : id >= OTHER_MAP_ID ? this.#stacks[this.#active].get(id - OTHER_MAP_ID) : stackMap.get(id);
       if (raw === undefined) {
         stacksMissing++;
         stacks.set(id, []);
@@ -249,8 +254,6 @@ export class ProfileSampler {
     // stacks of threads that blocked in this buffer's time and are still blocked.
     const keep = this.#pendingStacks(old);
     for (const id of [...stackMap.keys()]) if (!keep.has(id)) stackMap.delete(id);
-    const cfiMap = this.#cfiStacks?.[old];
-    if (cfiMap !== undefined) for (const id of [...cfiMap.keys()]) cfiMap.delete(id);
     return { startUnixNano, endUnixNano, counts, offCpu, stacks, stacksMissing };
   }
 
