@@ -43,6 +43,8 @@ export class ExchangePipeline implements RecordSink {
   readonly #conventions: ConventionsFor;
   #spans = 0;
   #failures = 0;
+  /** The other end of a request was kept: its span waits in the linker (for the shedder). */
+  readonly #keptEarlier = (key: string): boolean => this.#linker.holds(key);
 
   constructor(private readonly opts: ExchangePipelineOptions) {
     this.#ids = opts.ids ?? randomIds;
@@ -74,7 +76,7 @@ export class ExchangePipeline implements RecordSink {
     const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
     const key = linkKey(ex, conventions.linkId(ex));
-    const exported = this.opts.shedder?.keep(key) ?? true;
+    const exported = this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
     if (!exported && points.length > 0) {
       // Shed: no span is built at all, the cheapest way through under overload.
       this.opts.onShed?.(ex, points, null);

@@ -109,6 +109,11 @@ export class SpanLinker {
     this.#timer ??= setTimeout(() => this.#tick(), this.opts.windowMs).unref();
   }
 
+  /** Whether a span of the request named `key` waits here for its other half. */
+  holds(key: string): boolean {
+    return this.#held.has(key);
+  }
+
   /**
    * The server span becomes the client span's child, unless the request carried the application's
    * own context to the server that the client span does not share.

@@ -14,10 +14,10 @@
 //   starts with the share that would have fitted the previous one, and within a quarter the share
 //   drops as soon as more spans come than its budget (a burst is cut at once, not a window late).
 //
-// The decision is a hash of the request's link key against the share, and it is remembered for the
-// key until the other end of the request asks (both ends on this host compute the same key): a
-// client span and its server span are kept or shed together even when the share moved in between,
-// so traces stay whole.
+// The decision is a hash of the request's link key against the share, and both ends of a request on
+// this host (which compute the same key) get the same answer even when the share moved in between,
+// so traces stay whole: a shed end is remembered until the other end asks; a kept end waits in the
+// span linker for its other half, which the pipeline lets the shedder ask about.
 
 export interface SpanShedderOptions {
   /** Spans per second exported at most; 0: no budget. */
@@ -26,7 +26,7 @@ export interface SpanShedderOptions {
 }
 
 const WINDOW_MS = 250;
-/** Decisions remembered for the other end of a request (in arrival order; the oldest go first). */
+/** Shed decisions remembered for the other end of a request (in arrival order; the oldest go first). */
 const MAX_REMEMBERED = 16_384;
 const PRESSURE_FREE = 0.5;
 /** Time constant of the pressure average. */
@@ -52,7 +52,8 @@ export class SpanShedder {
   #windowStart: number;
   #offered = 0;
   #unkeyed = 0;
-  readonly #decided = new Map<string, boolean>();
+  /** Requests whose one end was shed, until the other end asks (in arrival order; the oldest go first). */
+  readonly #decided = new Set<string>();
   #kept = 0;
   #shed = 0;
 
@@ -79,37 +80,46 @@ export class SpanShedder {
     return Math.min(pressureShare, this.#budgetShare);
   }
 
-  /** Whether the span of the request named `linkKey` (null: no key) is exported. */
-  keep(linkKey: string | null): boolean {
+  /**
+   * Whether the span of the request named `linkKey` (null: no key) is exported. `keptEarlier` says
+   * whether the request's other end was kept and still waits for this one (the span linker holds
+   * it): a kept span is found there, so only shed decisions are remembered here, and when nothing
+   * is shed this costs no lookup at all.
+   */
+  keep(linkKey: string | null, keptEarlier?: (linkKey: string) => boolean): boolean {
     this.#rollWindow();
     this.#offered++;
     if (this.#budgetPerWindow > 0 && this.#offered > this.#budgetPerWindow) {
       this.#budgetShare = Math.min(this.#budgetShare, this.#budgetPerWindow / this.#offered);
     }
     let keep: boolean;
-    const earlier = linkKey !== null ? this.#decided.get(linkKey) : undefined;
-    if (earlier !== undefined) {
-      // The other end of a request already decided: the same answer, once.
+    const shedEarlier = linkKey !== null && this.#decided.size > 0 && this.#decided.has(linkKey);
+    if (shedEarlier) {
+      // The other end of a request was shed: this one too, once.
       this.#decided.delete(linkKey!);
-      keep = earlier;
+      keep = false;
     } else {
       const share = this.#share();
-      // Requests without a key are spread evenly by a low-discrepancy sequence instead.
-      const position = linkKey !== null ? hashShare(linkKey) : (this.#unkeyed++ * 0.6180339887498949) % 1;
-      keep = share >= 1 || position < share;
-      if (linkKey !== null) this.#remember(linkKey, keep);
+      if (share >= 1 || (linkKey !== null && keptEarlier?.(linkKey) === true)) {
+        keep = true;
+      } else {
+        // Requests without a key are spread evenly by a low-discrepancy sequence instead.
+        const position = linkKey !== null ? hashShare(linkKey) : (this.#unkeyed++ * 0.6180339887498949) % 1;
+        keep = position < share;
+        if (linkKey !== null && !keep) this.#remember(linkKey);
+      }
     }
     if (keep) this.#kept++;
     else this.#shed++;
     return keep;
   }
 
-  #remember(key: string, keep: boolean): void {
+  #remember(key: string): void {
     if (this.#decided.size >= MAX_REMEMBERED) {
       const oldest = this.#decided.keys().next().value;
       if (oldest !== undefined) this.#decided.delete(oldest);
     }
-    this.#decided.set(key, keep);
+    this.#decided.add(key);
   }
 
   #rollWindow(): void {

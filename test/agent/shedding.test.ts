@@ -61,6 +61,27 @@ t.test('budget: each quarter second keeps what would have fit in the last', asyn
   t.equal(s.keep('x'), true);
 });
 
+t.test('the share moves between the two ends of a request: the second end follows the first', async (t) => {
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
+  // First ends under no pressure: kept, and (as the span linker would) held for their other halves.
+  const held = new Set<string>();
+  const keys = Array.from({ length: 200 }, (_, i) => `127.0.0.1:${40000 + i}>127.0.0.1:8080 #0 GET /x`);
+  for (const k of keys) if (s.keep(k, (x) => held.has(x))) held.add(k);
+  t.equal(held.size, 200, 'no pressure: every first end kept');
+  for (; now < 10_000; now += 10) s.reportPressure(1);
+  t.equal(s.stats().span_share_percent, 5, 'now under pressure');
+  let split = 0;
+  for (const k of keys) if (!s.keep(k, (x) => held.has(x))) split++;
+  t.equal(split, 0, 'every second end kept like its first, though the share dropped in between');
+  // Shed first ends under pressure, second ends after it passed: shed alike.
+  const shed = Array.from({ length: 400 }, (_, i) => `127.0.0.1:${41000 + i}>127.0.0.1:8080 #0 GET /y`).filter((k) => !s.keep(k, () => false));
+  t.ok(shed.length > 300, `under pressure most first ends shed (${shed.length} of 400)`);
+  for (; now < 20_000; now += 10) s.reportPressure(0);
+  t.equal(s.stats().span_share_percent, 100, 'the pressure passed');
+  t.equal(shed.filter((k) => s.keep(k, () => false)).length, 0, 'every second end of a shed request shed too');
+});
+
 t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding counted', async (t) => {
   const nginx = await startNginx();
   const dir = mkdtempSync(join(tmpdir(), 'lantern-shed-'));
