@@ -48,6 +48,8 @@ t.teardown(async () => {
 interface LabelledSample {
   value: number;
   labels: Record<string, string>;
+  /** Function names, leaf first. */
+  functions: string[];
 }
 
 /** Every sample of the files written so far, with its labels as a plain record. */
@@ -62,10 +64,12 @@ function samples(): LabelledSample[] {
   for (const f of files) {
     const p = Profile.decode(gunzipSync(readFileSync(join(out, f))));
     const str = (i: number | bigint): string => String(p.stringTable.strings[Number(i)] ?? '');
+    const fns = new Map(p.function.map((f) => [Number(f.id), str(f.name)]));
+    const locs = new Map(p.location.map((l) => [Number(l.id), fns.get(Number(l.line[0]?.functionId ?? 0)) ?? '']));
     for (const s of p.sample) {
       const labels: Record<string, string> = {};
       for (const l of s.label) labels[str(l.key)] = str(l.str);
-      all.push({ value: Number(s.value[0] ?? 0), labels });
+      all.push({ value: Number(s.value[0] ?? 0), labels, functions: s.locationId.map((id) => locs.get(Number(id)) ?? '') });
     }
   }
   return all;
@@ -121,6 +125,35 @@ for (const [name, server, tls] of [['Redis', () => redis, false], ['Redis over T
     check(t, evals, await labelled(evals));
   });
 }
+
+t.test('Redis under load: EVAL spans get the Lua interpreter\'s samples while 20 clients send SET/GET', async (t) => {
+  const bench = run('redis-benchmark', ['-u', redis.uri, '-c', '20', '-n', '150000', '-t', 'set,get', '-q'], { timeoutMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 2; i++) {
+    const r = await redis.cli(['EVAL', LUA_BURN, '0']);
+    t.equal(r.code, 0, r.stderr);
+  }
+  const b = await bench;
+  t.equal(b.code, 0, b.stderr);
+  const evals = await agent.waitForSpans((s) => s.kind === 'server' && attr(s, 'db.operation.name') === 'EVAL' &&
+    Number(s.resource.attributes['process.pid']) === redis.pid, 4);
+  const mine = evals.slice(-2);
+  const bySpan = await labelled(mine);
+  check(t, mine, bySpan);
+  const names = new Map(agent.spans.map((s) => [s.spanId, s.name]));
+  // Samples in the Lua interpreter: under an EVAL span, not under the SET/GET served between them.
+  let inLua = 0;
+  let inLuaElsewhere = 0;
+  for (const [id, list] of bySpan) {
+    for (const x of list) {
+      if (!x.functions.some((f) => f.startsWith('luaV_') || f.startsWith('lua_'))) continue;
+      if (names.get(id) === 'EVAL') inLua += x.value;
+      else inLuaElsewhere += x.value;
+    }
+  }
+  t.ok(inLua >= 20, `${inLua} samples in the Lua interpreter under EVAL spans`);
+  t.ok(inLuaElsewhere <= inLua / 20, `${inLuaElsewhere} under other spans (SET, GET)`);
+});
 
 t.test('PostgreSQL: a count over generate_series in a backend', async (t) => {
   for (let i = 0; i < 2; i++) {
