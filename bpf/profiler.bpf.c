@@ -379,31 +379,27 @@ static __always_inline void unwind_miss(__u32 pid)
 	notify(PROF_EV_UNWIND_MISS, 0, pid);
 }
 
-/* The user stack walked with CFI into `stacks` (a cfi_stacks_N map): its id (CFI_STACK_ID_FLAG set)
- * or a negative error; 0 when this process has no published mappings (use bpf_get_stackid). */
-static __always_inline __s32 cfi_user_stack(struct bpf_perf_event_data *ctx, void *stacks, __u32 pid)
+/* The current task's user registers as saved at kernel entry into `w`; false for a kernel thread
+ * or no user context. */
+static __always_inline bool user_regs_at_entry(struct unwind_walk *w)
 {
-	if (!bpf_map_lookup_elem(&unwind_procs, &pid))
-		return 0;
-	struct unwind_walk w = {};
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->flags & PF_KTHREAD)
+		return false;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	w->pc = BPF_CORE_READ(regs, ip);
+	w->sp = BPF_CORE_READ(regs, sp);
+	w->bp = BPF_CORE_READ(regs, bp);
+	return w->pc != 0 && w->pc < USER_ADDR_MAX;
+}
+
+/* The user stack walked with CFI from the registers in `w` into `stacks` (a cfi_stacks_N map): its
+ * id (CFI_STACK_ID_FLAG set) or a negative error. */
+static __always_inline __s32 cfi_walk(struct unwind_walk *wp, void *stacks, __u32 pid)
+{
+	struct unwind_walk w = *wp;
 	w.pid = pid;
 	w.hash = 0xcbf29ce484222325ULL;
-	w.pc = ctx->regs.ip;
-	if (w.pc < USER_ADDR_MAX) {
-		w.sp = ctx->regs.sp;
-		w.bp = ctx->regs.bp;
-	} else {
-		/* Sampled in the kernel: the user registers are those saved at kernel entry. */
-		struct task_struct *task = bpf_get_current_task_btf();
-		if (task->flags & PF_KTHREAD)
-			return -EFAULT;
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		w.pc = BPF_CORE_READ(regs, ip);
-		w.sp = BPF_CORE_READ(regs, sp);
-		w.bp = BPF_CORE_READ(regs, bp);
-		if (w.pc == 0 || w.pc >= USER_ADDR_MAX)
-			return -EFAULT;
-	}
 	unw_count(UNW_CTR_STACKS);
 	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, &w, 0);
 	if (w.missed)
@@ -441,6 +437,34 @@ static __always_inline __s32 cfi_user_stack(struct bpf_perf_event_data *ctx, voi
 			break;
 	}
 	return id;
+}
+
+/* The sampled user stack by CFI: its id, a negative error, or 0 when this process has no published
+ * mappings (use bpf_get_stackid). */
+static __always_inline __s32 cfi_user_stack(struct bpf_perf_event_data *ctx, void *stacks, __u32 pid)
+{
+	if (!bpf_map_lookup_elem(&unwind_procs, &pid))
+		return 0;
+	struct unwind_walk w = {};
+	w.pc = ctx->regs.ip;
+	w.sp = ctx->regs.sp;
+	w.bp = ctx->regs.bp;
+	/* Sampled in the kernel: the user registers are those saved at kernel entry. */
+	if (w.pc >= USER_ADDR_MAX && !user_regs_at_entry(&w))
+		return -EFAULT;
+	return cfi_walk(&w, stacks, pid);
+}
+
+/* A thread blocking (sched_switch, prev is current): its user stack by CFI from the registers saved
+ * at its kernel entry; 0 as cfi_user_stack. */
+static __always_inline __s32 cfi_blocked_stack(void *stacks, __u32 pid)
+{
+	if (!bpf_map_lookup_elem(&unwind_procs, &pid))
+		return 0;
+	struct unwind_walk w = {};
+	if (!user_regs_at_entry(&w))
+		return -EFAULT;
+	return cfi_walk(&w, stacks, pid);
 }
 
 static __always_inline __u32 selected_buffer(void)
@@ -545,11 +569,18 @@ static __always_inline void offcpu_switch_out(void *ctx, struct task_struct *pre
 	bpf_get_current_comm(st.key.base.comm, sizeof(st.key.base.comm));
 	__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
 	st.key.base.tag = tag ? *tag : 0;
+	/* The user stack by CFI like a CPU sample's (the sampler keeps a pending block's cfi_stacks entry
+	 * as it keeps its stack map ids), by frame pointers when the process has no published mappings. */
+	__s32 user = 0;
 	if (sel) {
-		st.key.base.user_stack_id = bpf_get_stackid(ctx, &stacks_1, BPF_F_USER_STACK);
+		if (unwind_mode != UNWIND_MODE_FP)
+			user = cfi_blocked_stack(&cfi_stacks_1, tgid);
+		st.key.base.user_stack_id = user != 0 ? user : bpf_get_stackid(ctx, &stacks_1, BPF_F_USER_STACK);
 		st.key.base.kernel_stack_id = bpf_get_stackid(ctx, &stacks_1, OFFCPU_KERNEL_SKIP);
 	} else {
-		st.key.base.user_stack_id = bpf_get_stackid(ctx, &stacks_0, BPF_F_USER_STACK);
+		if (unwind_mode != UNWIND_MODE_FP)
+			user = cfi_blocked_stack(&cfi_stacks_0, tgid);
+		st.key.base.user_stack_id = user != 0 ? user : bpf_get_stackid(ctx, &stacks_0, BPF_F_USER_STACK);
 		st.key.base.kernel_stack_id = bpf_get_stackid(ctx, &stacks_0, OFFCPU_KERNEL_SKIP);
 	}
 	stack_error(st.key.base.user_stack_id);

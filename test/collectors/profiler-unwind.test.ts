@@ -9,7 +9,7 @@ import t from 'tap';
 import type { ProfileRecord, ProfileSample } from '../../src/model/profile.js';
 import { repoRoot } from '../helpers/cli.js';
 import { buildGoFixture, STRIPPED } from '../helpers/go-build.js';
-import { fixtureDir, names, startProfiler, startWorkload } from './profiler-helpers.js';
+import { fixtureBinary, fixtureDir, names, startProfiler, startWorkload } from './profiler-helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const buildDir = join(repoRoot, 'test/.build/profiler-unwind');
@@ -113,4 +113,36 @@ t.test('Go, with symbols and stripped: recognised as Go (frame pointers, no pars
     t.ok(s.with > 0.95 * s.n, `${what}: hotGo ← outerGo ← main ← runtime.main ← runtime.goexit in ${s.with} of ${s.n}; other: ${s.example}`);
     t.ok((stats.unwind_go_binaries ?? 0) >= 1, `${what}: Go binaries ${stats.unwind_go_binaries}, tables loaded ${stats.unwind_tables_loaded}`);
   }
+});
+
+/** Off-CPU samples of blocker.c's sleeper (nanosleep through libc, which keeps no frame pointer) over 1.5 s. */
+async function sleeperStacks(unwind: 'auto' | 'frame_pointers'): Promise<string[][]> {
+  const run = await startProfiler({ settings: { unwind, offCpu: { enabled: true, minBlockMs: 1, sampleEvery: 1 } } });
+  try {
+    const w = startWorkload(fixtureBinary('blocker'), ['40', '50']);
+    try {
+      await w.ready;
+      await sleep(300);
+      await run.collector.unwindTablesIdle();
+      await run.collector.flush();
+      await sleep(1500);
+      const profiles = await run.collector.flush();
+      return profiles.filter((p) => p.kind === 'off_cpu').flatMap((p) => p.samples)
+        .filter((x) => x.labels.pid === String(w.pid)).map((x) => names(x.frames.filter((f) => f.kernel !== true)))
+        .filter((n) => n.includes('sleeper'));
+    } finally {
+      await w.stop();
+    }
+  } finally {
+    await run.stop();
+  }
+}
+
+t.test('off-CPU stacks by CFI too: the caller a libc wrapper without frame pointers hides', async (t) => {
+  const fp = await sleeperStacks('frame_pointers');
+  const cfi = await sleeperStacks('auto');
+  t.ok(fp.length > 0 && cfi.length > 0, `sleeper stacks: ${fp.length} with frame pointers, ${cfi.length} with CFI`);
+  t.comment(`frame pointers: ${fp[0]?.join(' ← ')}`);
+  t.ok(cfi.every((n) => n.join(' ').includes('wait_ms sleep_here sleeper')), `CFI: ${cfi[0]?.join(' ← ')}`);
+  t.notOk(fp.some((n) => n.includes('wait_ms')), 'frame pointers skip wait_ms (libc\'s nanosleep keeps no frame)');
 });

@@ -231,13 +231,20 @@ export class ProfileSampler {
     let stacksMissing = 0;
     // CFI-walked stacks: the whole flipped-out map read and emptied in batches of 1024 (one
     // BPF_MAP_LOOKUP_AND_DELETE_BATCH each), not a lookup per stack and a key walk plus a delete per
-    // entry to clear it. No off-CPU key refers to it (off-CPU stacks are bpf_get_stackid's).
+    // entry to clear it; the entries still-blocked threads refer to are written back below.
     const cfiDrained = this.#cfiStacks === null ? null
       : new Map(this.#cfiStacks[old].readBatch({ drain: true, chunk: 1024 }) as Array<[number, Buffer]>);
+    const isCfi = (id: number): boolean => (id & CFI_STACK_ID_FLAG) !== 0;
     const want = (id: number): void => {
       if (id < 0 || stacks.has(id)) return;
-      const cfi = (id & CFI_STACK_ID_FLAG) !== 0 && id < OTHER_MAP_ID ? cfiDrained : null;
-      const raw = cfi !== null ? cfi?.get(id) : id >= OTHER_MAP_ID ? this.#stacks[this.#active].get(id - OTHER_MAP_ID) : stackMap.get(id);
+      let raw: Buffer | undefined;
+      if (id >= OTHER_MAP_ID) {
+        // An off-CPU block whose stacks were taken in the live buffer's maps.
+        const base = id - OTHER_MAP_ID;
+        raw = isCfi(base) ? this.#cfiStacks?.[this.#active].get(base) : this.#stacks[this.#active].get(base);
+      } else {
+        raw = isCfi(id) ? cfiDrained?.get(id) : stackMap.get(id);
+      }
       if (raw === undefined) {
         stacksMissing++;
         stacks.set(id, []);
@@ -254,6 +261,11 @@ export class ProfileSampler {
     // stacks of threads that blocked in this buffer's time and are still blocked.
     const keep = this.#pendingStacks(old);
     for (const id of [...stackMap.keys()]) if (!keep.has(id)) stackMap.delete(id);
+    // Nothing writes the flipped-out maps now: a pending block's CFI stack goes back for its switch-in.
+    for (const id of keep) {
+      const raw = isCfi(id) ? cfiDrained?.get(id) : undefined;
+      if (raw !== undefined) this.#cfiStacks![old].set(id, raw);
+    }
     return { startUnixNano, endUnixNano, counts, offCpu, stacks, stacksMissing };
   }
 
