@@ -22,7 +22,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define TASK_INTERRUPTIBLE 0x1
 #define TASK_UNINTERRUPTIBLE 0x2
 /* A kernel stack taken in the sched_switch program starts with this program and the tracepoint's
- * runner (bpf_prog_<tag>_profiler_sched_switch, bpf_trace_run4): skipped, so it starts at __schedule. */
+ * runner (bpf_prog_<tag>_profiler_sched_switch, bpf_trace_run4): skipped; __traceiter_sched_switch, there
+ * when more than one program is on the tracepoint, is dropped in user space (builder.ts). */
 #define OFFCPU_KERNEL_SKIP (2 & BPF_F_SKIP_FIELD_MASK)
 
 /* Set by user space before load. The idle task (pid 0) burns no real CPU: off unless asked. */

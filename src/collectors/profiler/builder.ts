@@ -46,6 +46,20 @@ function callSites(ips: readonly bigint[]): bigint[] {
   return ips.map((ip, i) => (i === 0 ? ip : ip - 1n));
 }
 
+/**
+ * A stack taken inside a tracepoint program (off-CPU, from sched_switch) starts in the tracing code
+ * that called it: the BPF program skips a fixed number of frames, but how many the kernel has there
+ * varies — with one program on the tracepoint its static call jumps to bpf_trace_run4 directly,
+ * with more it goes through __traceiter_sched_switch. What is left of them is dropped here.
+ */
+const TRACING_FRAME = /^(__traceiter_|__bpf_trace_|bpf_trace_run\d|bpf_prog_|__bpf_prog_run)/;
+
+function withoutTracingFrames(frames: readonly ProfileFrame[]): readonly ProfileFrame[] {
+  let i = 0;
+  while (i < frames.length && TRACING_FRAME.test(frames[i]!.function ?? '')) i++;
+  return i === 0 ? frames : frames.slice(i);
+}
+
 function toFrames(frames: readonly Frame[] | null, addresses: readonly bigint[], kernel: boolean): ProfileFrame[] {
   return addresses.map((addr, i) => {
     const f = frames?.[i];
@@ -244,7 +258,9 @@ export class ProfileBuilder {
     const ids = new Set<number>();
     for (const { key } of entries) if (key.kernelStackId >= 0 && stacks.has(key.kernelStackId)) ids.add(key.kernelStackId);
     if (ids.size === 0) return new Map();
-    return this.#resolve([...ids], stacks, true, (addrs) => this.#o.symbolizer.symbolizeKernel(addrs));
+    const named = this.#resolve([...ids], stacks, true, (addrs) => this.#o.symbolizer.symbolizeKernel(addrs));
+    for (const [id, frames] of named) named.set(id, withoutTracingFrames(frames));
+    return named;
   }
 
   /**
