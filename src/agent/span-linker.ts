@@ -150,6 +150,19 @@ export class SpanLinker {
   /** Steps the head over the places of spans that already left. */
   #skipGone(): void {
     while (this.#head < this.#queue.length && this.#queue[this.#head]!.gone) this.#head++;
+    this.#compact();
+  }
+
+  /**
+   * Drops the queue's released part once it dominates: amortised O(1) per span (a splice per
+   * release made every add O(held) once the linker was full: the overload cliff). Also where
+   * joined spans' places go, which is most of them: the head steps over those without releasing.
+   */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
   }
 
   /** Releases the `n` oldest waiting spans. */
@@ -165,12 +178,7 @@ export class SpanLinker {
     }
     spans.length = k;
     this.#waiting -= k;
-    // Shift the live part down only once the released part dominates: amortised O(1) per span (a
-    // splice per release made every add O(held) once the linker was full: the overload cliff).
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
+    this.#compact();
     this.opts.release(spans);
   }
 
@@ -184,7 +192,8 @@ export class SpanLinker {
     this.#head = 0;
   }
 
-  stats(): { held: number; linked: number; overflow: number } {
-    return { held: this.#waiting + this.#joined.length, linked: this.#linked, overflow: this.#overflow };
+  /** `places`: entries the queue holds in memory, stepped-over ones included until it is compacted. */
+  stats(): { held: number; linked: number; overflow: number; places: number } {
+    return { held: this.#waiting + this.#joined.length, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length };
   }
 }

@@ -64,3 +64,20 @@ t.test('spans leave after the window, and the bound holds', async (t) => {
   t.equal(out.length, 5, 'the rest after the window');
   t.equal(linker.stats().held, 0);
 });
+
+t.test('joined pairs leave at once, and their places in the queue do not pile up', async (t) => {
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => out.push(...s) });
+  // 20 rounds of 1,000 requests whose two ends both arrive: every span leaves with its other half.
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 1000; i++) {
+      const key = `r${round}-${i}`;
+      linker.add(span('client', `${round}c${i}`), key);
+      linker.add(span('server', `${round}s${i}`), key);
+    }
+    await new Promise((r) => setTimeout(r, 15)); // past the window: the head steps over the places
+  }
+  t.equal(out.length, 40_000, 'every span released');
+  t.equal(linker.stats().held, 0);
+  t.ok(linker.stats().places <= 2048, `places kept after 40,000 joined spans: ${linker.stats().places} (a leak kept them all)`);
+});
