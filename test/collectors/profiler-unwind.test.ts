@@ -88,6 +88,26 @@ t.test('a leaf without a frame: caller between hot and main', async (t) => {
   t.ok((cfi.stats.kernel_unwind_cfi_frames ?? 0) > 0, `frames by CFI: ${cfi.stats.kernel_unwind_cfi_frames}, by frame pointers: ${cfi.stats.kernel_unwind_fp_frames}`);
 });
 
+t.test('perf record --call-graph dwarf sees the same call graph for the leaf', async (t) => {
+  // perf copies each sample's user stack and unwinds it with DWARF afterwards: the reference the
+  // issue names. Its hot samples must show caller between hot and main, as Lantern's do.
+  const bin = leafBinary();
+  const data = join(buildDir, 'leaf-perf.data');
+  execFileSync('perf', ['record', '-q', '--call-graph', 'dwarf', '-F', '99', '-o', data, '--', bin, '2'], { stdio: 'ignore' });
+  const script = execFileSync('perf', ['script', '-i', data, '-F', 'comm,ip,sym'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  let hot = 0;
+  let chain = 0;
+  // One sample per block: a "comm" line, then one frame per line, leaf first: "<address> <symbol>+<offset>".
+  for (const block of script.split(/\n\s*\n/)) {
+    const frames = block.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[1]?.replace(/\+0x[0-9a-f]+$/, '') ?? '').filter((l) => l !== '');
+    if (frames[0] !== 'hot') continue;
+    hot++;
+    if (frames[1] === 'caller' && frames[2] === 'main') chain++;
+  }
+  t.ok(hot >= 50, `perf: ${hot} samples of hot`);
+  t.ok(chain > 0.95 * hot, `perf: hot ← caller ← main in ${chain} of ${hot}`);
+});
+
 t.test('-fomit-frame-pointer -O2: every level of main → level1 → level2 → level3', async (t) => {
   const { samples } = await profile(omitFpBinary(), ['4'], 'auto');
   const s = chainShare(samples, ['level3', 'level2', 'level1', 'main']);
