@@ -39,16 +39,19 @@ function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-/** Spans of PATH in the file: nginx's SERVER ones and loadgen's CLIENT ones. */
-async function countSpans(file: string): Promise<{ server: number; client: number }> {
-  const out = { server: 0, client: 0 };
-  interface Line { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ kind: number; attributes?: Array<{ key: string; value: { stringValue?: string } }> }> }> }> }
+/** Spans of PATH in the file: nginx's SERVER ones and loadgen's CLIENT ones, and span ids seen twice. */
+async function countSpans(file: string): Promise<{ server: number; client: number; duplicates: number }> {
+  const out = { server: 0, client: 0, duplicates: 0 };
+  const seen = new Set<string>();
+  interface Line { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ spanId: string; kind: number; attributes?: Array<{ key: string; value: { stringValue?: string } }> }> }> }> }
   for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
     if (!line.includes('"resourceSpans"')) continue;
     for (const rs of (JSON.parse(line) as Line).resourceSpans ?? []) {
       for (const ss of rs.scopeSpans ?? []) {
         for (const s of ss.spans ?? []) {
           if (s.attributes?.find((a) => a.key === 'url.path')?.value.stringValue !== PATH) continue;
+          if (seen.has(s.spanId)) out.duplicates++;
+          seen.add(s.spanId);
           if (s.kind === 2) out.server++;
           else if (s.kind === 3) out.client++;
         }
@@ -115,7 +118,7 @@ async function main(): Promise<void> {
 }
 
 function section(minutes: number, rate: number, connections: number, load: Awaited<ReturnType<typeof runLoadgen>>, samples: Sample[],
-  spans: { server: number; client: number }, summary: { pipeline: Record<string, number>; collectors: Record<string, Record<string, number>>; export: Record<string, number> } | null): string {
+  spans: { server: number; client: number; duplicates: number }, summary: { pipeline: Record<string, number>; collectors: Record<string, Record<string, number>>; export: Record<string, number> } | null): string {
   const second = samples.filter((s) => s.t > (minutes * 60) / 2);
   const rssSlope = slope(second.map((s) => s.t / 60), second.map((s) => s.rssMiB));
   const rss = samples.map((s) => s.rssMiB);
@@ -125,7 +128,7 @@ function section(minutes: number, rate: number, connections: number, load: Await
   const sockets = summary?.collectors['sockets'] ?? {};
   const losses = Object.entries(sockets).filter(([k, v]) => (k.startsWith('lost_') || k.startsWith('kernel_lost_')) && v > 0).map(([k, v]) => `${k}=${v}`);
   const exportDrops = Object.entries(summary?.export ?? {}).filter(([k, v]) => k.includes('.dropped.') && v > 0).map(([k, v]) => `${k}=${v}`);
-  const unexplained = expected - spans.server - spans.client - (Number.isNaN(shed) ? 0 : shed);
+  const unexplained = expected - (spans.server + spans.client - spans.duplicates) - (Number.isNaN(shed) ? 0 : shed);
   const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/soak.js'), ...process.argv.slice(2)].join(' ');
   return [
     HEADING,
@@ -148,7 +151,7 @@ function section(minutes: number, rate: number, connections: number, load: Await
     `- CPU: mean ${(cpu.reduce((a, b) => a + b, 0) / cpu.length).toFixed(1)} %, min ${Math.min(...cpu).toFixed(1)} %, max ${Math.max(...cpu).toFixed(1)} % of one core`,
     `- load: ${int(load.count)} requests at ${int(load.rate)} req/s, ${load.errors} errors, p50 ${int(load.p50_us)} µs, p99 ${int(load.p99_us)} µs`,
     `- exchanges: ${int(expected)} expected (2 × requests) = ${int(spans.server)} SERVER + ${int(spans.client)} CLIENT spans in the file + ${Number.isNaN(shed) ? '?' : int(shed)} spans shed (counted, all processes)`
-      + `; **unexplained: ${int(Math.max(0, unexplained))}**`,
+      + `; ${int(spans.duplicates)} span ids seen twice; **unexplained: ${int(unexplained)}** (negative: more spans than requests)`,
     `- losses counted by the sockets collector: ${losses.length === 0 ? 'none' : losses.join(', ')}; export drops: ${exportDrops.length === 0 ? 'none' : exportDrops.join(', ')}`,
     '',
   ].join('\n');
