@@ -247,10 +247,13 @@ export class Agent {
     return this.#dynlog;
   }
 
-  /** The series collectors keep themselves (bpftrace maps), as of now. */
+  /**
+   * The series collectors keep themselves (bpftrace maps), as of now. Also of collectors that have
+   * stopped: the final metrics export and `lantern bpftrace` read the maps bpftrace printed at exit.
+   */
   metricSeries(): MetricSeries[] {
     const now = BigInt(Date.now()) * 1_000_000n;
-    return this.#collectors.flatMap((c) => c.metricSeries?.(now) ?? []);
+    return this.#supervised.flatMap((s) => s.latest?.metricSeries?.(now) ?? []);
   }
 
   /** Receives every span and metric point too (tests, embedding). */

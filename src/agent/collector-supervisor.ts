@@ -63,6 +63,11 @@ export class SupervisedCollector {
     return this.#state === 'running' ? this.#current : null;
   }
 
+  /** The running instance, or the last one that ran (stopped or failed): what it kept can still be read. */
+  get latest(): Collector | null {
+    return this.#current ?? this.#last;
+  }
+
   get state(): SupervisedState {
     return this.#state;
   }
