@@ -144,6 +144,9 @@ async function sleeperStacks(unwind: 'auto' | 'frame_pointers'): Promise<string[
       await w.ready;
       await sleep(300);
       await run.collector.unwindTablesIdle();
+      // A block is counted when it ends, with the stack taken when it began: wait out the blocks
+      // (50 ms) that began before the tables were live, so none of them lands in the window.
+      await sleep(200);
       await run.collector.flush();
       await sleep(1500);
       const profiles = await run.collector.flush();
