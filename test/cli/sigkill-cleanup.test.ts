@@ -2,31 +2,13 @@
 // uprobes, process events, profiler perf events, dynlog, bpftrace's own) is gone once it is gone,
 // as the kernel's lists say (bpftool). Nothing is pinned, and bpftrace dies with the agent.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { existing, held } from '../helpers/bpf-held.js';
 import { startCli } from '../helpers/cli.js';
 
-/** The BPF programs and links a process holds, by the kernel's own record of its file descriptors. */
-function held(pid: number, kind: 'prog' | 'link'): number[] {
-  const out: number[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      const m = new RegExp(`^${kind}_id:\\s*(\\d+)$`, 'm').exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-      if (m !== null) out.push(Number(m[1]));
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return [...new Set(out)];
-}
-
-/** Ids of that kind the kernel still has (bpftool lists every one, whoever holds it). */
-function existing(kind: 'prog' | 'link'): Set<number> {
-  const all = JSON.parse(execFileSync('bpftool', [kind, 'show', '-j'], { encoding: 'utf8' }) || '[]') as Array<{ id: number }>;
-  return new Set(all.map((o) => o.id));
-}
 
 function alive(pid: number): boolean {
   try {

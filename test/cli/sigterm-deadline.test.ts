@@ -1,33 +1,16 @@
 // SIGTERM with a backend that hangs (a TCP server that accepts and never answers): the agent detaches
 // every probe and flushes within --shutdown-timeout, the spans it held reach the file sink, and no
 // BPF program, link or uprobe of it is left (the kernel's lists, as sigkill-cleanup.test.ts reads them).
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { existing, held } from '../helpers/bpf-held.js';
 import { startCli } from '../helpers/cli.js';
 import { startNginx } from '../helpers/nginx.js';
 
-function held(pid: number, kind: 'prog' | 'link'): number[] {
-  const out: number[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      const m = new RegExp(`^${kind}_id:\\s*(\\d+)$`, 'm').exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-      if (m !== null) out.push(Number(m[1]));
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return [...new Set(out)];
-}
-
-function existing(kind: 'prog' | 'link'): Set<number> {
-  const all = JSON.parse(execFileSync('bpftool', [kind, 'show', '-j'], { encoding: 'utf8' }) || '[]') as Array<{ id: number }>;
-  return new Set(all.map((o) => o.id));
-}
 
 /** uprobe_events lines libbpf created for this pid (legacy uprobes are named libbpf_<pid>_…). */
 function uprobeEvents(pid: number): string[] {
