@@ -21,7 +21,6 @@
 // Needs root, gcc, Go (/usr/local/go/bin) and a built tree. Results go to stdout and to
 // benchmarks/RESULTS.md.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,13 +30,13 @@ import { parseArgs } from 'node:util';
 import { onlineCpus } from 'libbpf-ts';
 import { buildGoFixture } from '../test/helpers/go-build.js';
 import { cpuSeconds, machineBusyS, mainThreadCpuSeconds, rssMiB } from './proc.js';
+import { type AgentProcess, startAgentProcess } from './agent-process.js';
 import { writeResultsSection } from './results-file.js';
 import { machine, median } from './stats.js';
 
 /** dist/benchmarks/profiler-unwind.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECTION = '## CPU profiler: CFI unwinding against frame pointers (busy host)';
-const LANTERN = join(ROOT, 'bin/lantern.js');
 const FIXTURES = join(ROOT, 'test/fixtures/profiler');
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 /** BPF_PROG_TYPE_PERF_EVENT, as /proc/<pid>/fdinfo prints prog_type. */
@@ -75,32 +74,8 @@ function startWorkloads(seconds: number): { children: ChildProcess[]; cwd: strin
 
 // --- the agent ---------------------------------------------------------------------------------
 
-interface Agent {
-  child: ChildProcess;
-  pid: number;
-  stderr(): string;
-  stop(): Promise<void>;
-}
-
-async function startAgent(config: string): Promise<Agent> {
-  const child = spawn(process.execPath, [LANTERN, 'run', '--collectors', 'profiler', '--port', '0', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const until = Date.now() + 30_000;
-  while (!err.includes('tracing ')) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`the agent did not start:\n${err}`);
-    await sleep(50);
-  }
-  return {
-    child,
-    pid: child.pid!,
-    stderr: () => err,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
+function startAgent(config: string): Promise<AgentProcess> {
+  return startAgentProcess(['--collectors', 'profiler', '--port', '0', '--config', config], 'tracing ');
 }
 
 /** Summed run_time_ns and run_cnt of the agent's perf_event programs (each program once). */

@@ -21,7 +21,6 @@
 // Needs root (BPF), gcc, Go (/usr/local/go/bin) and a built tree (`npm run build`). Results go to
 // stdout and to benchmarks/RESULTS.md.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,13 +34,13 @@ import { ProcessMetadata } from '../src/metadata/process-metadata.js';
 import { createSymbolizer } from '../src/symbols/index.js';
 import { buildGoFixture } from '../test/helpers/go-build.js';
 import { cpuSeconds, machineBusyS, rssMiB } from './proc.js';
+import { type AgentProcess, startAgentProcess } from './agent-process.js';
 import { writeResultsSection } from './results-file.js';
 import { int, machine, median } from './stats.js';
 
 /** dist/benchmarks/profiler.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECTION = '## CPU profiler (overhead, agent cost, symbolization)';
-const LANTERN = join(ROOT, 'bin/lantern.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -55,33 +54,8 @@ function hotBinary(): string {
 
 // --- the agent ---------------------------------------------------------------------------------
 
-interface Agent {
-  child: ChildProcess;
-  pid: number;
-  stderr(): string;
-  stop(): Promise<void>;
-}
-
-async function startAgent(pids: number[] = []): Promise<Agent> {
-  const child = spawn(process.execPath, [LANTERN, 'run', '--collectors', 'profiler', '--port', '0', ...pids.flatMap((p) => ['--pid', String(p)])],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const until = Date.now() + 30_000;
-  while (!err.includes('tracing ')) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`the agent did not start:\n${err}`);
-    await sleep(50);
-  }
-  return {
-    child,
-    pid: child.pid!,
-    stderr: () => err,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
+function startAgent(pids: number[] = []): Promise<AgentProcess> {
+  return startAgentProcess(['--collectors', 'profiler', '--port', '0', ...pids.flatMap((p) => ['--pid', String(p)])], 'tracing ');
 }
 
 // --- 1. overhead -------------------------------------------------------------------------------

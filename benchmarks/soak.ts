@@ -4,8 +4,6 @@
 // and that every exchange is accounted for at the end — in the file, or shed and counted.
 //
 //   node dist/benchmarks/soak.js [--minutes 10] [--rate 2000] [--connections 10]
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -13,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startNginx } from '../test/helpers/nginx.js';
+import { startAgentProcess } from './agent-process.js';
 import { buildLoadgen, committedState, runLoadgen } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
@@ -61,12 +60,6 @@ async function countSpans(file: string): Promise<{ server: number; client: numbe
   return out;
 }
 
-function startAgent(file: string): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/lantern.js'), 'run', '--port', '0', '--otlp-file', file, '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, stderr: () => err };
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
@@ -79,13 +72,8 @@ async function main(): Promise<void> {
   const file = join(dir, 'otlp.jsonl');
   const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "ok\\n"; }` });
   try {
-    const agent = startAgent(file);
-    const until = Date.now() + 60_000;
-    while (!agent.stderr().includes('"msg":"writing OTLP JSON lines"')) {
-      if (Date.now() > until || agent.child.exitCode !== null) throw new Error(`the agent did not start:\n${agent.stderr()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const pid = agent.child.pid!;
+    const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000);
+    const pid = agent.pid;
     await new Promise((r) => setTimeout(r, 2000));
     const samples: Sample[] = [];
     const t0 = Date.now();
@@ -102,8 +90,7 @@ async function main(): Promise<void> {
     const load = await runLoadgen(bin, ['-addr', `127.0.0.1:${nginx.port}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${minutes * 60}s`]);
     clearInterval(timer);
     await new Promise((r) => setTimeout(r, 3000));
-    agent.child.kill('SIGTERM');
-    await once(agent.child, 'exit');
+    await agent.stop();
     const stopped = agent.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'));
     const summary = stopped === undefined ? null : (JSON.parse(stopped) as { summary: { pipeline: Record<string, number>; collectors: Record<string, Record<string, number>>; export: Record<string, number> } }).summary;
     const spans = await countSpans(file);
