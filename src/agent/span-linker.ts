@@ -65,6 +65,9 @@ export function linkKey(ex: Exchange, id: string | null): string | null {
   return part === null ? null : `${part} ${id}`;
 }
 
+/** Joined spans handed on at once at most (the exporters' batch size). */
+const MAX_JOINED_BATCH = 1024;
+
 export class SpanLinker {
   #held = new Map<string, Held>();
   /** Held spans in arrival (so deadline) order: `#queue[#head..]`; released from the front in O(1). */
@@ -95,6 +98,9 @@ export class SpanLinker {
       this.#waiting--;
       if (this.#joined.length === 0) setImmediate(() => this.#releaseJoined());
       this.#joined.push(other.span, span);
+      // A large batch of records can join tens of thousands of pairs before the immediate runs:
+      // they leave in batches of a bounded size, as spans released at their deadline do.
+      if (this.#joined.length >= MAX_JOINED_BATCH) this.#releaseJoined();
       return;
     }
     const entry: Held = { span, key: key ?? '', deadline: this.#now() + this.opts.windowMs, gone: false };

@@ -81,3 +81,16 @@ t.test('joined pairs leave at once, and their places in the queue do not pile up
   t.equal(linker.stats().held, 0);
   t.ok(linker.stats().places <= 2048, `places kept after 40,000 joined spans: ${linker.stats().places} (a leak kept them all)`);
 });
+
+t.test('many pairs joined in one turn leave in batches of bounded size', async (t) => {
+  const batches: number[] = [];
+  const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => batches.push(s.length) });
+  for (let i = 0; i < 5000; i++) {
+    linker.add(span('client', `c${i}`), `k${i}`);
+    linker.add(span('server', `s${i}`), `k${i}`);
+  }
+  t.ok(batches.length > 0 && Math.max(...batches) <= 1024, `released before the turn ended, in batches of at most 1024 (${batches.length} so far)`);
+  await new Promise((r) => setImmediate(r));
+  t.equal(batches.reduce((a, b) => a + b, 0), 10_000, 'every span released');
+  t.ok(Math.max(...batches) <= 1024, `largest batch ${Math.max(...batches)}`);
+});

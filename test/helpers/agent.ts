@@ -49,7 +49,8 @@ export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestA
   const agent = new Agent(config, new Logger((process.env.DBG ? 'debug' : 'info'), false, { write: (l: string) => log.push(l) }));
   const spans: SpanRecord[] = [];
   const histograms: HistogramPoint[] = [];
-  agent.addTelemetrySink({ spans: (s) => spans.push(...s), histograms: (p) => histograms.push(...p) });
+  // A loop, not push(...s): a spread of a large batch exceeds the call stack.
+  agent.addTelemetrySink({ spans: (s) => { for (const x of s) spans.push(x); }, histograms: (p) => { for (const x of p) histograms.push(x); } });
   await agent.start();
   return {
     agent,
