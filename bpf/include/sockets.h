@@ -109,12 +109,14 @@ struct socket_close_event {
 	__u64 bytes_ingress;
 };
 
-/* A process replaced its image: user space looks for TLS libraries in it (SOCK_EV_EXEC). */
+/* A process replaced its image: user space looks for TLS libraries in it and judges the new program
+ * (SOCK_EV_EXEC). comm: the new program's name, for a process gone before user space reads /proc. */
 struct socket_exec_event {
 	__u8 type; /* must be first */
 	__u8 pad0[3];
 	__u32 pid;
 	__u64 ts_ns;
+	char comm[16];
 };
 
 /* Where Go's crypto/tls keeps what the probes need, per traced binary (index = the attach cookie's

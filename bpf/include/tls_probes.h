@@ -382,6 +382,7 @@ int tls_on_exec(void *ctx)
 	e->pad0[0] = e->pad0[1] = e->pad0[2] = 0;
 	e->pid = tgid;
 	e->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -87,8 +87,9 @@ export class SocketsCollector implements Collector {
             return;
           }
           if (e.type === 'exec') {
-            // Judged first (process selection): the new program's records follow this one.
-            ctx.selection?.onExec(e.pid);
+            // Judged first (process selection): the new program's records follow this one. By its
+            // comm when it is gone already (a short-lived program, a busy agent).
+            ctx.selection?.onExec(e.pid, e.comm);
             this.#tls?.onExec(e.pid);
             // Its next connection is the new program's (the process collector may not run).
             ctx.metadata.forget(e.pid);

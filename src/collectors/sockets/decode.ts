@@ -13,7 +13,7 @@ export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType:
 /** struct socket_data_header (data follows) */
 export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52, tls: 68, tlsVersion: 70 } as const;
 /** struct socket_exec_event */
-export const EXEC_EVENT = { size: 16, pid: 4, ts: 8 } as const;
+export const EXEC_EVENT = { size: 32, pid: 4, ts: 8, comm: 16 } as const;
 /** struct socket_close_event */
 export const CLOSE_EVENT = { size: 48, role: 1, protocol: 2, pid: 4, fd: 8, generation: 16, ts: 24, bytesEgress: 32, bytesIngress: 40 } as const;
 
@@ -60,6 +60,8 @@ export interface SocketData {
 export interface SocketExec {
   type: 'exec';
   pid: number;
+  /** The new program's name (the kernel's comm): judges a process that is gone before /proc is read. */
+  comm: string;
   timeNs: bigint;
 }
 
@@ -156,7 +158,11 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
   }
   if (type === SOCK_EV.EXEC) {
     if (len < EXEC_EVENT.size) return null;
-    return { type: 'exec', pid: view.getUint32(off + EXEC_EVENT.pid, true), timeNs: clock.toWallNs(view.getBigUint64(off + EXEC_EVENT.ts, true)) };
+    return {
+      type: 'exec', pid: view.getUint32(off + EXEC_EVENT.pid, true),
+      comm: cString(new Uint8Array(view.buffer, view.byteOffset + off + EXEC_EVENT.comm, 16)),
+      timeNs: clock.toWallNs(view.getBigUint64(off + EXEC_EVENT.ts, true)),
+    };
   }
   if (type === SOCK_EV.CLOSE) {
     if (len < CLOSE_EVENT.size) return null;
