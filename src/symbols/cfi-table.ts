@@ -2,7 +2,9 @@
 // unwind_row): sorted by address, one row per change of what the walker needs — how to compute
 // the CFA (rsp+n or rbp+n), whether rbp was saved (at CFA+n) — with a NONE row at each gap between
 // FDEs, consecutive equal rows merged. The kernel side binary-searches the last row at or below a PC.
-import type { CfiRow, EhFrame, Fde } from './eh-frame.js';
+// The FDEs come from .eh_frame and .debug_frame; where both describe the same code, .eh_frame's are
+// kept (see Coverage).
+import type { CfiRow, CfiSection, EhFrame, Fde } from './eh-frame.js';
 import { forEachFde, X86_64_REG } from './eh-frame.js';
 
 /** enum unwind_cfa_type */
@@ -55,7 +57,59 @@ function compileRow(r: CfiRow, fde: Fde): Omit<UnwindRow, 'pc'> {
 const sameRule = (a: Omit<UnwindRow, 'pc'>, b: Omit<UnwindRow, 'pc'>): boolean =>
   a.cfaType === b.cfaType && a.cfaOffset === b.cfaOffset && a.rbpType === b.rbpType && a.rbpOffset === b.rbpOffset;
 
-/** The rows of a parsed .eh_frame; null when its addresses do not fit in 32 bits. */
+/**
+ * The address ranges some FDE of the sections before covers: sorted, disjoint. An FDE of a later
+ * section that overlaps them is dropped whole: .eh_frame comes first, as it is what the program's
+ * own unwinder (and perf) use. A binary that has both sections usually has them for different
+ * code: the C runtime's start files keep .eh_frame when the program is built without unwind tables
+ * (then its own functions are in .debug_frame only).
+ */
+class Coverage {
+  readonly #starts: number[] = [];
+  readonly #ends: number[] = [];
+
+  /** `ranges`: [start, end) pairs in any order. */
+  constructor(ranges: ReadonlyArray<readonly [number, number]>) {
+    const sorted = [...ranges].filter(([s, e]) => e > s).sort((a, b) => a[0] - b[0]);
+    for (const [s, e] of sorted) {
+      const last = this.#ends.length - 1;
+      if (last >= 0 && s <= this.#ends[last]!) this.#ends[last] = Math.max(this.#ends[last]!, e);
+      else {
+        this.#starts.push(s);
+        this.#ends.push(e);
+      }
+    }
+  }
+
+  overlaps(start: number, end: number): boolean {
+    // The last range that starts below `end`: the only one that can reach into [start, end).
+    let lo = 0;
+    let hi = this.#starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#starts[mid]! < end) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && this.#ends[lo - 1]! > start;
+  }
+}
+
+/**
+ * The FDEs of several parsed sections as one, in order of precedence (.eh_frame, then .debug_frame):
+ * a later section's FDEs that overlap an earlier one's are left out (Coverage).
+ */
+export function mergeCfi(sections: readonly EhFrame[]): EhFrame {
+  const out: EhFrame = { fdes: [], malformed: 0, unsupported: 0 };
+  for (const sec of sections) {
+    const cover = new Coverage(out.fdes.map((f) => [f.start, f.end] as const));
+    out.fdes.push(...sec.fdes.filter((f) => !cover.overlaps(f.start, f.end)));
+    out.malformed += sec.malformed;
+    out.unsupported += sec.unsupported;
+  }
+  return out;
+}
+
+/** The rows of a parsed .eh_frame (or mergeCfi's sections); null when its addresses do not fit in 32 bits. */
 export function compileUnwindTable(eh: EhFrame): UnwindRow[] | null {
   const fdes = [...eh.fdes].sort((a, b) => a.start - b.start);
   if (fdes.length === 0) return [];
@@ -120,34 +174,59 @@ export interface CompiledTable {
   /** struct unwind_row[count], encoded (encodeUnwindRow) and sorted. */
   rows: Buffer;
   count: number;
+  /** FDEs compiled, of every section. */
   fdes: number;
+  /** FDEs compiled of each section, in the order given. */
+  sectionFdes: number[];
+  /** FDEs of a later section left out because an earlier one's cover their code (Coverage). */
+  overlapping: number;
   malformed: number;
   unsupported: number;
 }
 
-/**
- * The same table as compileUnwindTable(parseEhFrame(data, sectionAddr)), row for row, compiled FDE
- * by FDE as the section is read: what it holds is 16 bytes per compiled row and per FDE, never the
- * parsed rows of the whole section (node: 4.5 MB of rows instead of ~150 MiB of objects). Null when
- * an FDE's addresses do not fit in 32 bits.
- */
+/** compileCfi of one .eh_frame section. */
 export function compileEhFrame(data: Buffer, sectionAddr: number): CompiledTable | null {
+  return compileCfi([{ kind: 'eh_frame', data, addr: sectionAddr }]);
+}
+
+/**
+ * The same table as compileUnwindTable(mergeCfi(sections.map(parseCfi))), row for row, compiled FDE
+ * by FDE as the sections are read: what it holds is 16 bytes per compiled row and per FDE, never the
+ * parsed rows of a whole section (node: 4.5 MB of rows instead of ~150 MiB of objects). Sections in
+ * order of precedence (.eh_frame first). Null when an FDE's addresses do not fit in 32 bits.
+ */
+export function compileCfi(sections: readonly CfiSection[]): CompiledTable | null {
   const rows = new Ints(); // pc, cfaType | rbpType << 8, cfaOffset, rbpOffset
   const fdes = new Ints(); // start, end, first row, row count (start/end < 2^32: stored as int32 bits)
   let tooHigh = false;
-  const counts = forEachFde(data, sectionAddr, (fde) => {
-    if (fde.start < 0 || fde.end > MAX_PC) {
-      tooHigh = true;
-      return;
-    }
-    const first = rows.n / 4;
-    for (const r of fde.rows) {
-      if (r.loc < fde.start || r.loc >= fde.end) continue;
-      const c = compileRow(r, fde);
-      rows.push4(r.loc | 0, c.cfaType | (c.rbpType << 8), c.cfaOffset, c.rbpOffset);
-    }
-    fdes.push4(fde.start | 0, fde.end | 0, first, rows.n / 4 - first);
-  });
+  const counts = { malformed: 0, unsupported: 0, overlapping: 0 };
+  const sectionFdes: number[] = [];
+  for (const sec of sections) {
+    const before = fdes.n;
+    const covered: Array<readonly [number, number]> = [];
+    for (let i = 0; i < fdes.n; i += 4) covered.push([fdes.a[i]! >>> 0, fdes.a[i + 1]! >>> 0]);
+    const cover = new Coverage(covered);
+    const n = forEachFde(sec, (fde) => {
+      if (cover.overlaps(fde.start, fde.end)) {
+        counts.overlapping++;
+        return;
+      }
+      if (fde.start < 0 || fde.end > MAX_PC) {
+        tooHigh = true;
+        return;
+      }
+      const first = rows.n / 4;
+      for (const r of fde.rows) {
+        if (r.loc < fde.start || r.loc >= fde.end) continue;
+        const c = compileRow(r, fde);
+        rows.push4(r.loc | 0, c.cfaType | (c.rbpType << 8), c.cfaOffset, c.rbpOffset);
+      }
+      fdes.push4(fde.start | 0, fde.end | 0, first, rows.n / 4 - first);
+    });
+    counts.malformed += n.malformed;
+    counts.unsupported += n.unsupported;
+    sectionFdes.push((fdes.n - before) / 4);
+  }
   if (tooHigh) return null;
   const nFdes = fdes.n / 4;
   const F = fdes.a;
@@ -179,5 +258,5 @@ export function compileEhFrame(data: Buffer, sectionAddr: number): CompiledTable
     buf.writeUInt8(out.a[4 * i + 1]! & 0xff, at + 10);
     buf.writeUInt8(out.a[4 * i + 1]! >> 8, at + 11);
   }
-  return { rows: buf, count, fdes: nFdes, ...counts };
+  return { rows: buf, count, fdes: nFdes, sectionFdes, ...counts };
 }

@@ -1,8 +1,10 @@
-// `.eh_frame` call frame information (x86-64): CIEs and FDEs, their pointer encodings, and the DWARF
-// CFA programs run into per-address rows of the columns a stack walker needs (the CFA, rbp, the
-// return address). Specs: the Linux Standard Base Core spec §10.6 "Exception Frames" (the .eh_frame
-// layout, augmentation strings, DW_EH_PE_* encodings) and DWARF 5 §6.4 "Call Frame Information" (the
-// DW_CFA_* instructions). Everything is bound-checked through DwarfCursor: a malformed entry is a
+// Call frame information (x86-64) from `.eh_frame` or `.debug_frame`: CIEs and FDEs, their pointer
+// encodings, and the DWARF CFA programs run into per-address rows of the columns a stack walker needs
+// (the CFA, rbp, the return address). Specs: the Linux Standard Base Core spec §10.6 "Exception
+// Frames" (the .eh_frame layout, augmentation strings, DW_EH_PE_* encodings) and DWARF 5 §6.4 "Call
+// Frame Information" (the .debug_frame layout, §6.4.1, and the DW_CFA_* instructions, §6.4.2).
+// The two sections differ only in how entries are framed and addressed (see CfiSection); the CFA
+// programs are the same. Everything is bound-checked through DwarfCursor: a malformed entry is a
 // DwarfError, never a read past the end; one bad FDE does not stop the others (counted).
 import { DwarfCursor, DwarfError } from './dwarf-cursor.js';
 import type { ElfFile } from './elf.js';
@@ -46,6 +48,7 @@ export interface Fde {
   signalFrame: boolean;
 }
 
+/** The FDEs of one section (.eh_frame or .debug_frame), or of both merged (mergeCfi). */
 export interface EhFrame {
   fdes: Fde[];
   /** Entries that could not be parsed (skipped). */
@@ -54,6 +57,24 @@ export interface EhFrame {
   unsupported: number;
 }
 
+/**
+ * One call frame information section. `.eh_frame` (LSB §10.6): a CIE's id is 0, an FDE's CIE pointer
+ * counts back from its own field, addresses are DW_EH_PE-encoded (usually pc-relative: `addr` is
+ * the section's address), a zero length ends the section. `.debug_frame` (DWARF 5 §6.4.1): a CIE's
+ * id is all ones (0xffffffff, or 0xffffffffffffffff in 64-bit DWARF, whose ids and CIE pointers are
+ * 8 bytes), an FDE's CIE pointer is an offset from the section start, addresses are absolute and
+ * address-sized (CIE version 4 says the size and a segment selector size; before it, the ELF class:
+ * 8), and the section is not loaded (`addr` 0).
+ */
+export interface CfiSection {
+  kind: 'eh_frame' | 'debug_frame';
+  data: Buffer;
+  addr: number;
+}
+
+/** ElfFile reads ELF64 only: addresses are 8 bytes unless a version 4 CIE says otherwise. */
+const ELF64_ADDRESS_SIZE = 8;
+
 interface Cie {
   codeAlign: number;
   dataAlign: number;
@@ -61,7 +82,13 @@ interface Cie {
   fdeEncoding: number;
   hasAugData: boolean;
   signalFrame: boolean;
-  initial: Buffer;
+  /** Bytes of an absolute address (DW_EH_PE_absptr, .debug_frame's addresses, DW_CFA_set_loc). */
+  addressSize: number;
+  /** Bytes of the segment selector before an FDE's initial location (version 4 CIEs; 0 on x86-64). */
+  segmentSize: number;
+  /** The initial instructions: section offsets [from, to). */
+  initialFrom: number;
+  initialTo: number;
 }
 
 /** The registers' rules at one point of a CFA program. */
@@ -74,35 +101,68 @@ const cloneState = (s: State): State => ({ cfa: { ...s.cfa }, regs: new Map(s.re
 
 /** Parses `.eh_frame` of an ELF file; null when it has none. */
 export function readEhFrame(elf: ElfFile): EhFrame | null {
-  const sec = elf.section('.eh_frame');
-  if (sec === undefined || sec.size === 0) return null;
-  return parseEhFrame(elf.sectionData(sec), sec.addr);
+  const sec = cfiSectionOf(elf, 'eh_frame');
+  return sec === undefined ? null : parseCfi(sec);
+}
+
+/** Parses `.debug_frame` of an ELF file (a binary or its separate debug file); null when it has none. */
+export function readDebugFrame(elf: ElfFile): EhFrame | null {
+  const sec = cfiSectionOf(elf, 'debug_frame');
+  return sec === undefined ? null : parseCfi(sec);
+}
+
+/** The section with its bytes; undefined when absent, empty or without bytes (a debug file's NOBITS copy). */
+export function cfiSectionOf(elf: ElfFile, kind: CfiSection['kind']): CfiSection | undefined {
+  const sec = elf.section(`.${kind}`);
+  if (sec === undefined || sec.size === 0) return undefined;
+  const data = elf.sectionData(sec);
+  if (data.length === 0) return undefined;
+  return { kind, data, addr: kind === 'eh_frame' ? sec.addr : 0 };
 }
 
 /** `data` is the section's bytes, `sectionAddr` its address (pc-relative pointers are relative to it). */
 export function parseEhFrame(data: Buffer, sectionAddr: number): EhFrame {
+  return parseCfi({ kind: 'eh_frame', data, addr: sectionAddr });
+}
+
+/** `data` is the bytes of a `.debug_frame` section. */
+export function parseDebugFrame(data: Buffer): EhFrame {
+  return parseCfi({ kind: 'debug_frame', data, addr: 0 });
+}
+
+export function parseCfi(sec: CfiSection): EhFrame {
   const fdes: Fde[] = [];
-  const counts = forEachFde(data, sectionAddr, (f) => void fdes.push(f));
+  const counts = forEachFde(sec, (f) => void fdes.push(f));
   return { fdes, ...counts };
 }
 
 /**
  * The FDEs of a section one at a time, in section order, keeping none: a caller that compiles each
- * as it comes (cfi-table.ts, compileEhFrame) holds only its output, not every FDE's rows at once
+ * as it comes (cfi-table.ts, compileCfi) holds only its output, not every FDE's rows at once
  * (node's 76k FDEs as objects are ~150 MiB of heap).
  */
-export function forEachFde(data: Buffer, sectionAddr: number, onFde: (fde: Fde) => void): { malformed: number; unsupported: number } {
+export function forEachFde(sec: CfiSection, onFde: (fde: Fde) => void): { malformed: number; unsupported: number } {
+  const { data, kind } = sec;
+  const name = `.${kind}`;
+  const debug = kind === 'debug_frame';
   const out = { malformed: 0, unsupported: 0 };
   const cies = new Map<number, Cie | null>();
   let pos = 0;
   while (pos + 4 <= data.length) {
     const at = pos;
-    const c = new DwarfCursor(data, pos, data.length, '.eh_frame');
+    const c = new DwarfCursor(data, pos, data.length, name);
     let length = c.u32();
-    if (length === 0) break; // terminator
+    let offsetSize = 4;
+    if (length === 0) {
+      // .eh_frame's terminator; in .debug_frame (which has none) padding, skipped as readelf does.
+      if (!debug) break;
+      pos += 4;
+      continue;
+    }
     if (length === 0xffffffff) {
       if (c.remaining < 8) break;
       length = c.u64Offset();
+      offsetSize = 8;
     }
     const bodyStart = c.pos;
     const end = bodyStart + length;
@@ -113,23 +173,29 @@ export function forEachFde(data: Buffer, sectionAddr: number, onFde: (fde: Fde) 
     pos = end;
     try {
       const idField = c.pos;
-      const id = new DwarfCursor(data, idField, end, '.eh_frame').u32();
-      if (id === 0) continue; // a CIE: parsed when an FDE refers to it
-      const cieAt = idField - id; // .eh_frame: CIE pointer = distance back from this field
+      // .eh_frame's CIE id / CIE pointer is 4 bytes even in the 64-bit format (LSB §10.6.1.1).
+      const idSize = debug ? offsetSize : 4;
+      const ic = new DwarfCursor(data, idField, end, name);
+      const id = idSize === 8 ? ic.u64Big() : BigInt(ic.u32());
+      if (id === cieId(kind, idSize)) continue; // a CIE: parsed when an FDE refers to it
+      if (id > BigInt(data.length)) throw ic.error('CIE pointer outside the section', idField);
+      // .eh_frame: distance back from this field; .debug_frame: offset from the section start.
+      const cieAt = debug ? Number(id) : idField - Number(id);
       let cie = cies.get(cieAt);
       if (cie === undefined) {
-        cie = parseCieAt(data, cieAt);
+        cie = parseCieAt(sec, cieAt);
         cies.set(cieAt, cie);
       }
       if (cie === null) {
         out.unsupported++;
         continue;
       }
-      const fc = new DwarfCursor(data, idField + 4, end, '.eh_frame');
-      const start = readPointer(fc, cie.fdeEncoding, sectionAddr);
-      const range = readPointer(fc, cie.fdeEncoding & 0x0f, sectionAddr);
+      const fc = new DwarfCursor(data, idField + idSize, end, name);
+      fc.skip(cie.segmentSize);
+      const start = readPointer(fc, cie.fdeEncoding, sec.addr, cie.addressSize);
+      const range = readPointer(fc, cie.fdeEncoding & 0x0f, sec.addr, cie.addressSize);
       if (cie.hasAugData) fc.skip(fc.ulebNumber());
-      const rows = runFde(cie, fc.bytes(fc.remaining), start);
+      const rows = runFde(sec, cie, fc.pos, end, start);
       if (rows === null) {
         out.unsupported++;
         continue;
@@ -144,24 +210,44 @@ export function forEachFde(data: Buffer, sectionAddr: number, onFde: (fde: Fde) 
   return out;
 }
 
+/** The CIE id: 0 in .eh_frame, all ones of its size in .debug_frame. */
+const cieId = (kind: CfiSection['kind'], size: number): bigint => (kind === 'eh_frame' ? 0n : (1n << BigInt(8 * size)) - 1n);
+
 /** A CIE at `at`, or null when its version or augmentation is one we do not read. */
-function parseCieAt(data: Buffer, at: number): Cie | null {
-  if (at < 0 || at >= data.length) throw new DwarfError('CIE pointer outside the section', '.eh_frame', at);
-  const c = new DwarfCursor(data, at, data.length, '.eh_frame');
+function parseCieAt(sec: CfiSection, at: number): Cie | null {
+  const { data, kind } = sec;
+  const name = `.${kind}`;
+  if (at < 0 || at >= data.length) throw new DwarfError('CIE pointer outside the section', name, at);
+  const c = new DwarfCursor(data, at, data.length, name);
   let length = c.u32();
-  if (length === 0xffffffff) length = c.u64Offset();
+  let idSize = 4;
+  if (length === 0xffffffff) {
+    length = c.u64Offset();
+    if (kind === 'debug_frame') idSize = 8;
+  }
   const end = c.pos + length;
   c.end = Math.min(end, data.length);
-  if (c.u32() !== 0) throw c.error('not a CIE', at);
+  if ((idSize === 8 ? c.u64Big() : BigInt(c.u32())) !== cieId(kind, idSize)) throw c.error('not a CIE', at);
   const version = c.u8();
-  if (version !== 1 && version !== 3) return null;
+  // .eh_frame: 1 or 3 (LSB); .debug_frame: 1 (DWARF 2), 3 (DWARF 3), 4 (DWARF 4 and 5).
+  if (version !== 1 && version !== 3 && !(version === 4 && kind === 'debug_frame')) return null;
   const aug = c.cstring();
   if (aug.includes('eh')) return null; // GCC 2.x's eh_ptr: long gone
+  let addressSize = ELF64_ADDRESS_SIZE;
+  let segmentSize = 0;
+  if (version === 4) {
+    addressSize = c.u8();
+    segmentSize = c.u8();
+    if (addressSize !== 4 && addressSize !== 8) return null;
+  }
   const codeAlign = c.ulebNumber();
   const da = c.sleb();
   const dataAlign = typeof da === 'bigint' ? 0 : da;
   const raReg = version === 1 ? c.u8() : c.ulebNumber();
-  const cie: Cie = { codeAlign, dataAlign, raReg, fdeEncoding: PE.absptr, hasAugData: false, signalFrame: false, initial: Buffer.alloc(0) };
+  const cie: Cie = {
+    codeAlign, dataAlign, raReg, fdeEncoding: PE.absptr, hasAugData: false, signalFrame: false,
+    addressSize, segmentSize, initialFrom: 0, initialTo: 0,
+  };
   if (aug.startsWith('z')) {
     cie.hasAugData = true;
     const augLen = c.ulebNumber();
@@ -169,7 +255,7 @@ function parseCieAt(data: Buffer, at: number): Cie | null {
     for (const ch of aug.slice(1)) {
       if (ch === 'R') cie.fdeEncoding = c.u8();
       else if (ch === 'L') c.u8();
-      else if (ch === 'P') readPointer(c, c.u8() & ~PE.indirect, 0);
+      else if (ch === 'P') readPointer(c, c.u8() & ~PE.indirect, 0, addressSize);
       else if (ch === 'S') cie.signalFrame = true;
       else if (ch === 'B' || ch === 'G') continue; // arm64 key / MTE tagging: no data
       else break; // unknown: the length lets us skip the rest
@@ -178,17 +264,22 @@ function parseCieAt(data: Buffer, at: number): Cie | null {
   } else if (aug !== '') {
     return null;
   }
-  cie.initial = c.bytes(c.remaining);
+  if (c.pos > c.end) throw c.error('augmentation data past the end of the CIE');
+  cie.initialFrom = c.pos;
+  cie.initialTo = c.end;
   return cie;
 }
 
-/** A DW_EH_PE-encoded pointer. Only absolute and pc-relative ones occur in .eh_frame's FDEs. */
-function readPointer(c: DwarfCursor, enc: number, sectionAddr: number): number {
+/**
+ * A DW_EH_PE-encoded pointer. Only absolute and pc-relative ones occur in .eh_frame's FDEs;
+ * .debug_frame's are absolute (absptr: `addressSize` bytes).
+ */
+function readPointer(c: DwarfCursor, enc: number, sectionAddr: number, addressSize: number): number {
   if (enc === PE.omit) return 0;
   const fieldAddr = sectionAddr + c.pos;
   let v: number;
   switch (enc & 0x0f) {
-    case PE.absptr:
+    case PE.absptr: v = c.uN(addressSize); break;
     case PE.udata8: v = c.u64Offset(); break;
     case PE.uleb128: v = c.ulebNumber(); break;
     case PE.udata2: v = c.u16(); break;
@@ -206,13 +297,16 @@ function readPointer(c: DwarfCursor, enc: number, sectionAddr: number): number {
   }
 }
 
-/** Runs the CIE's initial instructions, then the FDE's: its rows, or null for an instruction not understood. */
-function runFde(cie: Cie, insns: Buffer, start: number): CfiRow[] | null {
+/**
+ * Runs the CIE's initial instructions, then the FDE's (section offsets [from, to)): its rows, or
+ * null for an instruction not understood.
+ */
+function runFde(sec: CfiSection, cie: Cie, from: number, to: number, start: number): CfiRow[] | null {
   const initial: State = { cfa: { kind: 'reg', reg: X86_64_REG.RSP, offset: 8 }, regs: new Map() };
-  const init = runProgram(cie, cie.initial, initial, initial, start, null);
+  const init = runProgram(sec, cie, cie.initialFrom, cie.initialTo, initial, initial, start, null);
   if (init === null) return null;
   const rows: CfiRow[] = [];
-  const done = runProgram(cie, insns, init.state, init.state, start, rows);
+  const done = runProgram(sec, cie, from, to, init.state, init.state, start, rows);
   if (done === null) return null;
   rows.push(toRow(done.loc, done.state, cie));
   // Rows that start at the same address: the last one wins.
@@ -232,14 +326,16 @@ function toRow(loc: number, s: State, cie: Cie): CfiRow {
  * One CFA program (DWARF 5 §6.4.2). With `rows`, each advance of the location first records the
  * row in effect until then. `initial` is what DW_CFA_restore returns a register to.
  */
-function runProgram(cie: Cie, insns: Buffer, state: State, initial: State, loc: number, rows: CfiRow[] | null): { state: State; loc: number } | null {
-  const c = new DwarfCursor(insns, 0, insns.length, '.eh_frame');
+function runProgram(sec: CfiSection, cie: Cie, from: number, to: number, state: State, initial: State, loc: number, rows: CfiRow[] | null): { state: State; loc: number } | null {
+  // Over the section itself, not a copy: a pc-relative DW_CFA_set_loc counts from the section's address.
+  const c = new DwarfCursor(sec.data, from, to, `.${sec.kind}`);
   let s = cloneState(state);
   const stack: State[] = [];
-  const advance = (delta: number): void => {
+  const moveTo = (next: number): void => {
     rows?.push(toRow(loc, s, cie));
-    loc += delta * cie.codeAlign;
+    loc = next;
   };
+  const advance = (delta: number): void => moveTo(loc + delta * cie.codeAlign);
   const set = (reg: number, rule: RegRule): void => void s.regs.set(reg, rule);
   const restore = (reg: number): void => {
     const r = initial.regs.get(reg);
@@ -260,7 +356,13 @@ function runProgram(cie: Cie, insns: Buffer, state: State, initial: State, loc: 
     if (high === 0xc0) { restore(low); continue; } // DW_CFA_restore
     switch (op) {
       case 0x00: break; // nop
-      case 0x01: return null; // DW_CFA_set_loc: not emitted for .eh_frame by GCC or LLVM
+      case 0x01: { // DW_CFA_set_loc: an address encoded as the FDE's (libgcc's unwind-dw2.c reads it so)
+        c.skip(cie.segmentSize);
+        const to = readPointer(c, cie.fdeEncoding, sec.addr, cie.addressSize);
+        if (to < loc) return null; // DWARF 5 §6.4.2.1: locations only increase
+        moveTo(to);
+        break;
+      }
       case 0x02: advance(c.u8()); break;
       case 0x03: advance(c.u16()); break;
       case 0x04: advance(c.u32()); break;
