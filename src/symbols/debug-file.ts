@@ -76,15 +76,42 @@ export interface OpenedDebugFile {
  * may vanish with it); each keeps a file descriptor until `closeDebugFile`.
  */
 export function openDebugCandidates(candidates: readonly DebugCandidate[]): OpenedDebugFile[] {
-  const out: OpenedDebugFile[] = [];
-  for (const candidate of candidates) {
-    try {
-      out.push({ candidate, elf: ElfFile.open(candidate.path) });
-    } catch {
-      // not there, not readable, or not an ELF file: not a candidate
-    }
+  return candidates.map(openCandidate).filter((f) => f !== undefined);
+}
+
+function openCandidate(candidate: DebugCandidate): OpenedDebugFile | undefined {
+  try {
+    return { candidate, elf: ElfFile.open(candidate.path) };
+  } catch {
+    return undefined; // not there, not readable, or not an ELF file: not a candidate
   }
-  return out;
+}
+
+/**
+ * The first candidate that has what `usable` looks for and is the binary's debug file, opened one
+ * at a time (the caller closes the one returned). `usable` goes first because it is cheap (a
+ * section header) and verifying a debuglink candidate reads the whole file.
+ */
+export function findDebugFile(
+  candidates: readonly DebugCandidate[],
+  buildId: string | undefined,
+  crc: number | undefined,
+  usable: (elf: ElfFile) => boolean,
+): OpenedDebugFile | undefined {
+  for (const candidate of candidates) {
+    const f = openCandidate(candidate);
+    if (f === undefined) continue;
+    try {
+      if (usable(f.elf) && verifyDebugFile(f, buildId, crc)) return f;
+    } catch (err) {
+      if (!(err instanceof ElfError)) {
+        closeDebugFile(f);
+        throw err;
+      }
+    }
+    closeDebugFile(f);
+  }
+  return undefined;
 }
 
 export function closeDebugFile(f: OpenedDebugFile): void {

@@ -1,12 +1,14 @@
 // CFI unwinding (profiler.unwind: auto) through the real kernel, on C programs whose stacks frame
-// pointers cannot walk: a leaf without a frame of its own (test/fixtures/profiler/leaf.c), three
+// pointers cannot walk: a leaf without a frame of its own (test/fixtures/profiler/leaf.c) — with
+// its CFI in .eh_frame, in .debug_frame only, in a separate debug file's .debug_frame only —, three
 // levels built -fomit-frame-pointer (omitfp.c), and the same in a shared library (omitfp-lib.c).
 // Scoped to this test's children.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { ProfileRecord, ProfileSample } from '../../src/model/profile.js';
+import { ElfFile, SHT_NOBITS } from '../../src/symbols/elf.js';
 import { repoRoot } from '../helpers/cli.js';
 import { buildGoFixture, STRIPPED } from '../helpers/go-build.js';
 import { fixtureBinary, fixtureDir, names, startProfiler, startWorkload } from './profiler-helpers.js';
@@ -20,10 +22,40 @@ function gcc(args: string[]): void {
 }
 
 /** leaf.c as the issue describes it: -O1 with frame pointers, hot() left without a frame. */
-function leafBinary(): string {
-  const out = join(buildDir, 'leaf');
-  gcc(['-O1', '-fno-omit-frame-pointer', '-o', out, join(fixtureDir, 'leaf.c')]);
+function leafBinary(name = 'leaf', flags: string[] = []): string {
+  const out = join(buildDir, name);
+  gcc(['-O1', '-fno-omit-frame-pointer', ...flags, '-o', out, join(fixtureDir, 'leaf.c')]);
   return out;
+}
+
+/**
+ * leaf.c without unwind tables (its functions' CFI then goes to .debug_frame only) and with the
+ * start files' .eh_frame removed too: no .eh_frame at all.
+ */
+function leafDebugFrameBinary(): string {
+  const built = leafBinary('leaf-no-unwind-tables', ['-fno-asynchronous-unwind-tables', '-fno-unwind-tables']);
+  const out = join(buildDir, 'leaf-debug-frame');
+  execFileSync('objcopy', ['--remove-section', '.eh_frame', '--remove-section', '.eh_frame_hdr', built, out]);
+  return out;
+}
+
+/** leafDebugFrameBinary stripped: .debug_frame only in leaf-stripped.debug beside it, named by .gnu_debuglink. */
+function leafDebugFileBinary(): string {
+  const full = leafDebugFrameBinary();
+  const out = join(buildDir, 'leaf-stripped');
+  execFileSync('objcopy', ['--only-keep-debug', full, `${out}.debug`]);
+  execFileSync('objcopy', ['--strip-debug', `--add-gnu-debuglink=${out}.debug`, full, out]);
+  return out;
+}
+
+/** Which of the CFI sections a file has with bytes in it (readelf -S, as ElfFile reads it). */
+function cfiSections(path: string): string[] {
+  const elf = ElfFile.open(path);
+  try {
+    return ['.eh_frame', '.debug_frame'].filter((n) => { const s = elf.section(n); return s !== undefined && s.size > 0 && s.type !== SHT_NOBITS; });
+  } finally {
+    elf.close();
+  }
 }
 
 /** omitfp.c and libomitfp.so, both -O2 -fomit-frame-pointer. */
@@ -75,8 +107,8 @@ async function profile(bin: string, args: string[], unwind: 'auto' | 'frame_poin
   }
 }
 
-t.test('a leaf without a frame: caller between hot and main', async (t) => {
-  const bin = leafBinary();
+/** The leaf's hot samples by CFI: caller between hot and main in more than 95 % of them. Its stats. */
+async function expectLeafChain(t: Test, bin: string): Promise<Record<string, number>> {
   const fp = await profile(bin, ['4'], 'frame_pointers', 1000);
   const fpShare = chainShare(fp.samples, ['hot', 'caller', 'main']);
   t.comment(`frame pointers: ${fpShare.with} of ${fpShare.n} hot samples have caller (e.g. ${fpShare.example})`);
@@ -86,6 +118,26 @@ t.test('a leaf without a frame: caller between hot and main', async (t) => {
   t.ok(s.with > 0.95 * s.n, `hot ← caller ← main in ${s.with} of ${s.n} (${((100 * s.with) / s.n).toFixed(1)} %); other: ${s.example}`);
   t.ok((cfi.stats.unwind_tables_loaded ?? 0) >= 1, `tables loaded: ${cfi.stats.unwind_tables_loaded}, rows ${cfi.stats.unwind_table_rows}`);
   t.ok((cfi.stats.kernel_unwind_cfi_frames ?? 0) > 0, `frames by CFI: ${cfi.stats.kernel_unwind_cfi_frames}, by frame pointers: ${cfi.stats.kernel_unwind_fp_frames}`);
+  return cfi.stats;
+}
+
+t.test('a leaf without a frame: caller between hot and main', async (t) => {
+  await expectLeafChain(t, leafBinary());
+});
+
+t.test('the leaf built without unwind tables and without .eh_frame: its .debug_frame', async (t) => {
+  const bin = leafDebugFrameBinary();
+  t.same(cfiSections(bin), ['.debug_frame'], '.debug_frame, no .eh_frame');
+  const stats = await expectLeafChain(t, bin);
+  t.ok((stats.unwind_debug_frame_tables ?? 0) >= 1, `tables with .debug_frame FDEs: ${stats.unwind_debug_frame_tables}`);
+});
+
+t.test('the same stripped: the .debug_frame of its debug file (.gnu_debuglink)', async (t) => {
+  const bin = leafDebugFileBinary();
+  t.same(cfiSections(bin), [], 'neither section in the binary');
+  t.same(cfiSections(`${bin}.debug`), ['.debug_frame'], '.debug_frame in the debug file');
+  const stats = await expectLeafChain(t, bin);
+  t.ok((stats.unwind_debug_file_tables ?? 0) >= 1, `tables with a debug file's .debug_frame: ${stats.unwind_debug_file_tables}`);
 });
 
 t.test('perf record --call-graph dwarf sees the same call graph for the leaf', async (t) => {

@@ -1,26 +1,33 @@
-// Compiles binaries' .eh_frame into unwind rows on a worker thread (unwind-worker.ts), one file at
+// Compiles binaries' CFI (.eh_frame, .debug_frame) into unwind rows on a worker thread (unwind-worker.ts), one file at
 // a time, so that the agent's event loop never waits for a parse (node's binary: 1.2 s). The worker
 // starts at the first request, has a bounded heap (a file that needs more fails, counted, and the
 // worker is started again for the next), and ends after IDLE_MS without work so its memory goes
 // back to the system between bursts of new binaries.
 import { closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import type { DebugFrameSource, FileTable, SegmentInfo } from './unwind-file.js';
+
+export type { SegmentInfo } from './unwind-file.js';
+
+/** Where to look for the binary's separate debug file (for its .debug_frame). */
+export interface DebugFileWhere {
+  /** The binary's path as its process sees it. */
+  path: string;
+  /** A descriptor of the process's root directory when it is not ours (closed here with the reply). */
+  rootFd?: number;
+  debugRoots: readonly string[];
+}
 
 export interface CompileRequest {
   id: number;
   /** An open descriptor of the file (the worker opens its own through /proc/self/fd; this one is closed here with the reply). */
   fd: number;
-}
-
-export interface SegmentInfo {
-  offset: number;
-  vaddr: number;
-  filesz: number;
+  debug?: DebugFileWhere;
 }
 
 export type CompileReply =
-  | { id: number; kind: 'table'; rows: Uint8Array; count: number; segments: SegmentInfo[]; ms: number }
-  | { id: number; kind: 'none'; reason: 'go' | 'no-eh-frame' | 'high-addresses' | 'no-rows'; segments: SegmentInfo[]; ms: number }
+  | { id: number; kind: 'table'; rows: Uint8Array; count: number; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; ms: number }
+  | { id: number; kind: 'none'; reason: Extract<FileTable, { kind: 'none' }>['reason']; segments: SegmentInfo[]; ms: number }
   | { id: number; kind: 'error'; error: string; ms: number };
 
 /** The worker ends after this long without a request. */
@@ -37,28 +44,33 @@ const WORKER_HEAP_MB = 96;
 export class UnwindCompiler {
   #worker: Worker | null = null;
   #nextId = 1;
-  readonly #inFlight = new Map<number, { fd: number; resolve: (r: CompileReply) => void }>();
+  readonly #inFlight = new Map<number, { fds: number[]; resolve: (r: CompileReply) => void }>();
   #idle: NodeJS.Timeout | null = null;
   #closed = false;
   readonly stats = { worker_starts: 0, worker_failures: 0 };
 
-  /** Compiles the file open at `fd`, and closes `fd`. */
-  compile(fd: number): Promise<CompileReply> {
+  /** Compiles the file open at `fd`, and closes `fd` (and `debug.rootFd`). */
+  compile(fd: number, debug?: DebugFileWhere): Promise<CompileReply> {
     const id = this.#nextId++;
-    if (this.#closed) return Promise.resolve({ id, kind: 'error', error: 'compiler closed', ms: 0 });
+    const fds = debug?.rootFd === undefined ? [fd] : [fd, debug.rootFd];
+    if (this.#closed) {
+      fds.forEach(closeQuietly);
+      return Promise.resolve({ id, kind: 'error', error: 'compiler closed', ms: 0 });
+    }
     if (this.#idle !== null) clearTimeout(this.#idle);
     this.#idle = null;
     const w = this.#start();
     return new Promise((resolve) => {
-      this.#inFlight.set(id, { fd, resolve });
-      // The descriptor stays open here until the reply: the worker only reads through it.
-      w.postMessage({ id, fd } satisfies CompileRequest);
+      this.#inFlight.set(id, { fds, resolve });
+      // The descriptors stay open here until the reply: the worker only reads through them.
+      w.postMessage({ id, fd, ...(debug === undefined ? {} : { debug }) } satisfies CompileRequest);
     });
   }
 
-  /** A descriptor that will not be compiled after all. */
-  discard(fd: number): void {
+  /** Descriptors that will not be compiled after all. */
+  discard(fd: number, debug?: DebugFileWhere): void {
     closeQuietly(fd);
+    if (debug?.rootFd !== undefined) closeQuietly(debug.rootFd);
   }
 
   get busy(): number {
@@ -88,7 +100,7 @@ export class UnwindCompiler {
       const job = this.#inFlight.get(r.id);
       if (job === undefined) return;
       this.#inFlight.delete(r.id);
-      closeQuietly(job.fd);
+      job.fds.forEach(closeQuietly);
       if (r.kind === 'table') r.rows = Buffer.from(r.rows.buffer, r.rows.byteOffset, r.rows.byteLength);
       job.resolve(r);
       if (this.#inFlight.size === 0 && !this.#closed) this.#idle = setTimeout(() => void this.#stopIdle(w), IDLE_MS).unref();
@@ -113,7 +125,7 @@ export class UnwindCompiler {
 
   #failAll(error: string): void {
     for (const [id, job] of this.#inFlight) {
-      closeQuietly(job.fd);
+      job.fds.forEach(closeQuietly);
       job.resolve({ id, kind: 'error', error, ms: 0 });
     }
     this.#inFlight.clear();

@@ -1,5 +1,6 @@
-// The user-space half of CFI unwinding: compiles each mapped binary's .eh_frame into rows
-// (src/symbols/cfi-table.ts) once per file — shared by every process that maps it — stores them in
+// The user-space half of CFI unwinding: compiles each mapped binary's .eh_frame and .debug_frame
+// (its own or its debug file's; unwind-file.ts) into rows (src/symbols/cfi-table.ts) once per file
+// — shared by every process that maps it — stores them in
 // the BPF maps of profiler.bpf.c (unwind_rows, unwind_tables), and publishes each process's
 // executable mappings with their table and load bias (unwind_procs).
 //
@@ -15,14 +16,14 @@
 // most UNWIND_MAX_MAPPINGS mappings per process (file-backed first; the rest counted), at most
 // MAX_QUEUED files (and descriptors) waiting for the worker (past that a file is looked at again at
 // the next process that maps it, counted as deferred).
-import { openSync, readFileSync, statSync } from 'node:fs';
+import { constants, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { BpfMap } from 'libbpf-ts';
 import { parseProcMaps } from '../../metadata/proc.js';
 import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
 import { fileIdentity } from '../../symbols/elf-module.js';
 import { executableRegions, type Region } from '../../symbols/process-view.js';
 import { UNWIND_MAX_MAPPINGS, UNWIND_NO_TABLE, UNWIND_PROC } from './layout.js';
-import { type CompileReply, type SegmentInfo, UnwindCompiler } from './unwind-compiler.js';
+import { type CompileReply, type DebugFileWhere, type SegmentInfo, UnwindCompiler } from './unwind-compiler.js';
 
 /** The BPF object's find_row takes 21 binary-search steps. */
 const MAX_TABLE_ROWS = 1 << 21;
@@ -34,6 +35,8 @@ const MAX_NEGATIVE = 4096;
 const MAX_QUEUED = 256;
 /** Rows written to the kernel per event-loop turn. */
 const SLICE_ROWS = 4096;
+/** Where separate debug files are looked for (as the symbolizer does by default). */
+const DEBUG_ROOTS = ['/usr/lib/debug'];
 
 export interface UnwindMaps {
   rows: BpfMap<number, Buffer>;
@@ -72,7 +75,10 @@ export class UnwindTables {
   /** Free row ranges, sorted by start, adjacent ones merged. */
   #free: Range[];
   readonly #pids = new Map<number, { regions: Region[]; keys: Map<Region, string>; at: number }>();
-  readonly #queue: Array<{ table: Table; fd: number }> = [];
+  readonly #queue: Array<{ table: Table; fd: number; debug: DebugFileWhere }> = [];
+  readonly #debugRoots: readonly string[];
+  /** Our mount namespace: a process in another one has its debug files under its own root. */
+  readonly #ownMountNs = readlinkQuietly('/proc/self/ns/mnt');
   #pumping = false;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
@@ -80,11 +86,12 @@ export class UnwindTables {
   readonly #stats = {
     tables_loaded: 0, table_rows: 0, table_bytes: 0, tables_evicted: 0, tables_too_big: 0, tables_no_room: 0,
     files_without_table: 0, go_binaries: 0, file_errors: 0, pids_published: 0, pid_refreshes: 0, mappings_dropped: 0,
-    parse_ms: 0, max_parse_ms: 0, tables_deferred: 0, max_slice_ms: 0,
+    parse_ms: 0, max_parse_ms: 0, tables_deferred: 0, max_slice_ms: 0, debug_frame_tables: 0, debug_file_tables: 0,
   };
 
-  constructor(maps: UnwindMaps, opts: { maxRows: number; maxTables: number; compiler?: UnwindCompiler }) {
+  constructor(maps: UnwindMaps, opts: { maxRows: number; maxTables: number; compiler?: UnwindCompiler; debugRoots?: readonly string[] }) {
     this.#maps = maps;
+    this.#debugRoots = opts.debugRoots ?? DEBUG_ROOTS;
     this.#maxRows = opts.maxRows;
     this.#compiler = opts.compiler ?? new UnwindCompiler();
     this.#free = [{ start: 0, count: opts.maxRows }];
@@ -146,7 +153,7 @@ export class UnwindTables {
   /** Stops the worker; queued files are dropped. The maps are the sampler's to close. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const q of this.#queue.splice(0)) this.#compiler.discard(q.fd);
+    for (const q of this.#queue.splice(0)) this.#compiler.discard(q.fd, q.debug);
     await this.#compiler.close();
     this.#wakeIdle();
   }
@@ -195,14 +202,17 @@ export class UnwindTables {
       }
       const have = this.#tables.get(key);
       if (have !== undefined) return have;
-      return this.#enqueue(key, host);
+      return this.#enqueue(key, host, pid, r.path);
     }
     this.#stats.file_errors++;
     return null;
   }
 
-  /** A file not seen before: opened now (while its process lives), compiled on the worker. */
-  #enqueue(key: string, host: string): Table | null {
+  /**
+   * A file not seen before: opened now (while its process lives), compiled on the worker. So is the
+   * process's root when it is not ours: the worker looks for the file's debug file there too.
+   */
+  #enqueue(key: string, host: string, pid: number, path: string): Table | null {
     if (this.#closed) return null;
     if (this.#queue.length >= MAX_QUEUED) {
       this.#stats.tables_deferred++;
@@ -215,9 +225,18 @@ export class UnwindTables {
       this.#stats.file_errors++;
       return null;
     }
+    const debug: DebugFileWhere = { path, debugRoots: this.#debugRoots };
+    const ns = readlinkQuietly(`/proc/${pid}/ns/mnt`);
+    if (ns !== undefined && ns !== this.#ownMountNs) {
+      try {
+        debug.rootFd = openSync(`/proc/${pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY);
+      } catch {
+        // gone: its debug files are looked for on the host only
+      }
+    }
     const table: Table = { key, state: 'pending', segments: [], id: UNWIND_NO_TABLE, start: 0, count: 0, users: new Set(), lastUsed: 0 };
     this.#tables.set(key, table);
-    this.#queue.push({ table, fd });
+    this.#queue.push({ table, fd, debug });
     void this.#pump();
     return table;
   }
@@ -228,7 +247,7 @@ export class UnwindTables {
     this.#pumping = true;
     try {
       for (let job = this.#queue.shift(); job !== undefined && !this.#closed; job = this.#queue.shift()) {
-        const reply = await this.#compiler.compile(job.fd);
+        const reply = await this.#compiler.compile(job.fd, job.debug);
         if (this.#closed) break;
         await this.#finish(job.table, reply);
       }
@@ -249,6 +268,8 @@ export class UnwindTables {
     else {
       table.segments = reply.segments;
       await this.#store(table, reply.rows as Buffer, reply.count);
+      if (table.state === 'ready' && reply.debugFrame !== null) this.#stats.debug_frame_tables++;
+      if (table.state === 'ready' && reply.debugFrame === 'debug-file') this.#stats.debug_file_tables++;
     }
     if (table.state !== 'ready') {
       table.state = 'none';
@@ -341,6 +362,14 @@ export class UnwindTables {
       else merged.push({ ...f });
     }
     this.#free = merged;
+  }
+}
+
+function readlinkQuietly(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,15 +1,14 @@
-// The worker thread that compiles a binary's .eh_frame into unwind rows (unwind-compiler.ts starts
-// it): the parse and compile take 0.1 s for libc and 1.2 s for node's 99 MB binary, time the
-// agent's event loop must not lose. It gets an open file descriptor (opened by the agent while the
-// process that maps the file lived; the agent closes it) and answers with the encoded rows, moved,
-// not copied.
+// The worker thread that compiles a binary's call frame information into unwind rows
+// (unwind-compiler.ts starts it; unwind-file.ts is what it runs): the parse and compile take 0.1 s
+// for libc and 1.2 s for node's 99 MB binary, time the agent's event loop must not lose. It gets an
+// open file descriptor (opened by the agent while the process that maps the file lived; the agent
+// closes it) and answers with the encoded rows, moved, not copied.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { compileEhFrame } from '../../symbols/cfi-table.js';
-import { ElfFile, PT_LOAD } from '../../symbols/elf.js';
-import { isGoBinary } from '../../symbols/go-buildinfo.js';
+import { ElfFile } from '../../symbols/elf.js';
 import type { CompileReply, CompileRequest } from './unwind-compiler.js';
+import { compileFile } from './unwind-file.js';
 
 function compile(req: CompileRequest): CompileReply {
   const t0 = performance.now();
@@ -21,16 +20,17 @@ function compile(req: CompileRequest): CompileReply {
     return { id: req.id, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: ms() };
   }
   try {
-    const segments = elf.segments.filter((p) => p.type === PT_LOAD).map((p) => ({ offset: p.offset, vaddr: p.vaddr, filesz: p.filesz }));
-    // Go code keeps frame pointers; the walker's frame-pointer step is right for it, and cheaper.
-    if (isGoBinary(elf)) return { id: req.id, kind: 'none', reason: 'go', segments, ms: ms() };
-    const sec = elf.section('.eh_frame');
-    if (sec === undefined || sec.size === 0) return { id: req.id, kind: 'none', reason: 'no-eh-frame', segments, ms: ms() };
-    const t = compileEhFrame(elf.sectionData(sec), sec.addr);
-    if (t === null) return { id: req.id, kind: 'none', reason: 'high-addresses', segments, ms: ms() };
-    if (t.count === 0) return { id: req.id, kind: 'none', reason: 'no-rows', segments, ms: ms() };
+    // The process's root, held open by the agent: its debug files stay reachable after it exits.
+    const search = req.debug === undefined ? null : {
+      path: req.debug.path,
+      rootPrefix: req.debug.rootFd === undefined ? '' : `/proc/self/fd/${req.debug.rootFd}`,
+      debugRoots: req.debug.debugRoots,
+    };
+    const r = compileFile(elf, search);
+    if (r.kind === 'none') return { id: req.id, kind: 'none', reason: r.reason, segments: r.segments, ms: ms() };
+    const t = r.table;
     const rows = new Uint8Array(t.rows.buffer, t.rows.byteOffset, t.rows.byteLength);
-    return { id: req.id, kind: 'table', rows, count: t.count, segments, ms: ms() };
+    return { id: req.id, kind: 'table', rows, count: t.count, segments: r.segments, debugFrame: r.debugFrame, ms: ms() };
   } catch (e) {
     return { id: req.id, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: ms() };
   } finally {

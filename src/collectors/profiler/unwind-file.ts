@@ -1,0 +1,80 @@
+// What the compile worker (unwind-worker.ts) does with one binary: its call frame information —
+// `.eh_frame`, then `.debug_frame` for the code `.eh_frame` does not cover — compiled into one table
+// (cfi-table.ts, compileCfi). `.debug_frame` comes from the file itself or, when the file has none
+// (stripped), from its separate debug file (debug-file.ts: by build id or .gnu_debuglink). A
+// program built with -g but without unwind tables (-fno-asynchronous-unwind-tables, common in
+// embedded and some distribution builds) has its functions' CFI only there.
+import { type CompiledTable, compileCfi } from '../../symbols/cfi-table.js';
+import { closeDebugFile, debugFileCandidates, findDebugFile } from '../../symbols/debug-file.js';
+import { type CfiSection, cfiSectionOf } from '../../symbols/eh-frame.js';
+import { ElfError, type ElfFile, PT_LOAD, SHT_NOBITS } from '../../symbols/elf.js';
+import { isGoBinary } from '../../symbols/go-buildinfo.js';
+
+export interface SegmentInfo {
+  offset: number;
+  vaddr: number;
+  filesz: number;
+}
+
+/** Where a binary's separate debug file may be (debug-file.ts, debugFileCandidates). */
+export interface DebugFileSearch {
+  /** The binary's path as its process sees it (a debuglink is looked for beside it). */
+  path: string;
+  /** How this process reaches that process's root: '' for our own. */
+  rootPrefix: string;
+  debugRoots: readonly string[];
+}
+
+/** Where the table's .debug_frame FDEs came from. */
+export type DebugFrameSource = 'file' | 'debug-file';
+
+export type FileTable =
+  | { kind: 'table'; table: CompiledTable; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null }
+  | { kind: 'none'; reason: 'go' | 'no-cfi' | 'high-addresses' | 'no-rows'; segments: SegmentInfo[] };
+
+/** The unwind table of an open binary. Throws ElfError (or an fs error) for a file it cannot read. */
+export function compileFile(elf: ElfFile, search: DebugFileSearch | null): FileTable {
+  const segments = elf.segments.filter((p) => p.type === PT_LOAD).map((p) => ({ offset: p.offset, vaddr: p.vaddr, filesz: p.filesz }));
+  // Go code keeps frame pointers; the walker's frame-pointer step is right for it, and cheaper.
+  if (isGoBinary(elf)) return { kind: 'none', reason: 'go', segments };
+  const sections: CfiSection[] = [];
+  const eh = cfiSectionOf(elf, 'eh_frame');
+  if (eh !== undefined) sections.push(eh);
+  const debug = debugFrameOf(elf, search);
+  if (debug !== undefined) sections.push(debug.section);
+  if (sections.length === 0) return { kind: 'none', reason: 'no-cfi', segments };
+  const table = compileCfi(sections);
+  if (table === null) return { kind: 'none', reason: 'high-addresses', segments };
+  if (table.count === 0) return { kind: 'none', reason: 'no-rows', segments };
+  const fromDebug = debug !== undefined && table.sectionFdes[sections.length - 1]! > 0;
+  return { kind: 'table', table, segments, debugFrame: fromDebug ? debug.source : null };
+}
+
+/** The binary's own .debug_frame, else its debug file's; undefined when neither has one. */
+function debugFrameOf(elf: ElfFile, search: DebugFileSearch | null): { section: CfiSection; source: DebugFrameSource } | undefined {
+  const own = cfiSectionOf(elf, 'debug_frame');
+  if (own !== undefined) return { section: own, source: 'file' };
+  if (search === null) return undefined;
+  let buildId: string | undefined;
+  let link: { file: string; crc: number } | undefined;
+  try {
+    buildId = elf.buildId();
+    link = elf.debugLink();
+  } catch (err) {
+    if (!(err instanceof ElfError)) throw err;
+  }
+  const candidates = debugFileCandidates(search.path, buildId, link?.file, search.debugRoots, search.rootPrefix);
+  // A debug file whose .debug_frame is NOBITS (its binary kept the CFI) has nothing to add.
+  const hasFrames = (d: ElfFile): boolean => {
+    const s = d.section('.debug_frame');
+    return s !== undefined && s.size > 0 && s.type !== SHT_NOBITS;
+  };
+  const found = findDebugFile(candidates, buildId, link?.crc, hasFrames);
+  if (found === undefined) return undefined;
+  try {
+    const section = cfiSectionOf(found.elf, 'debug_frame');
+    return section === undefined ? undefined : { section, source: 'debug-file' };
+  } finally {
+    closeDebugFile(found);
+  }
+}
