@@ -4,6 +4,7 @@
 // and return-address rules at each location readelf prints), and the compiled table's row at each
 // of those addresses. Then malformed input: every truncation of a real section parses without throwing.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -240,3 +241,39 @@ t.test('compileEhFrame (FDE by FDE, what the worker runs) = compileUnwindTable(p
   const b = compileUnwindTable(parseEhFrame(junk, 0x1000));
   t.same(a === null ? null : a.count, b === null ? null : b.length, 'a corrupted section: the same rows too');
 });
+
+/**
+ * Compiled tables of real binaries pinned by row count and sha256, as the compiler made them before
+ * it was rewritten for speed (e10c42e: rows as objects, rules in Maps): a change that alters any
+ * row of these shows here. Keyed by build id — on another machine, or after a package upgrade,
+ * the binary differs and its case is skipped. The corrupted copy of ls's .eh_frame (every 97th byte
+ * flipped) pins the handling of malformed and unsupported entries as well.
+ */
+const PINNED = [
+  { path: '/bin/ls', buildId: '15dfff3239aa7c3b16a71e6b2e3b6e4009dab998', rows: 2534, sha256: 'b68e17766712fa31a734d8cb97e5b3b344756f8c51513941f0f0e5a7051efbc1',
+    corrupted: { rows: 26, sha256: '6c9926c3bb10ffd9fdaf024d8efd1a5defad2f810cb26df82c24089f97f097c2', fdes: 10, malformed: 4, unsupported: 1 } },
+  { path: '/lib/x86_64-linux-gnu/libc.so.6', buildId: '93ac61ec5a8eb1396f9fbd350e3169a558528a40', rows: 28274, sha256: '15a27fc6775aa8700663b8d6557ce92e8c4b11fd704ebe842498099737b9e011' },
+  { path: '/usr/bin/node', buildId: 'ebeaf2df364d5eeb7096f0f7722a69eec6efdf3b', rows: 371971, sha256: '07b24141157a8b00b1494b96539c239f489da6ba8e4d9e1f5c708391ae4dfe58' },
+  { path: '/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1', buildId: 'c660b6b628d81741b1a629afce603ae3b9849f4e', rows: 948864, sha256: 'b61232bf8fe3cc71fd4e36782b3ae97e4b950edcc072069b35bc999e17aaeff4' },
+];
+
+for (const pin of PINNED) {
+  const elf = existsSync(pin.path) ? ElfFile.open(pin.path) : undefined;
+  const buildId = elf?.buildId();
+  elf?.close();
+  const skip = buildId === undefined ? `${pin.path} absent` : buildId !== pin.buildId ? `${pin.path} is another build (${buildId})` : false;
+  t.test(`${pin.path}: the pinned table`, { skip }, async (t) => {
+    const f = ElfFile.open(pin.path);
+    const sec = cfiSectionOf(f, 'eh_frame')!;
+    f.close();
+    const table = compileCfi([sec])!;
+    t.equal(table.count, pin.rows, 'rows');
+    t.equal(createHash('sha256').update(table.rows).digest('hex'), pin.sha256, 'sha256');
+    if (pin.corrupted === undefined) return;
+    const junk = Buffer.from(sec.data);
+    for (let i = 8; i < junk.length; i += 97) junk[i] = junk[i]! ^ 0x5a;
+    const bad = compileCfi([{ ...sec, data: junk }])!;
+    t.same({ rows: bad.count, sha256: createHash('sha256').update(bad.rows).digest('hex'), fdes: bad.fdes, malformed: bad.malformed, unsupported: bad.unsupported },
+      pin.corrupted, 'corrupted: rows, sha256 and counts');
+  });
+}
