@@ -20,9 +20,11 @@ struct {
 	__type(value, struct dl_plan);
 } dl_plans SEC(".maps");
 
+/* 1 MiB (about 250 records of the largest kind): mapped twice into the agent, and loaded even while
+ * no probe is set. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, 1 << 20);
 } dynlog_events SEC(".maps");
 
 /* Which exchange a thread serves, filled by the socket tracer (span-aware calls); the profiler's map

@@ -98,9 +98,12 @@ struct {
 	__type(value, struct conn_state);
 } conns SEC(".maps");
 
+/* 4 MiB: the consumer's native thread drains it into batches every 10 ms (sooner past 512 KiB, see
+ * wakeup_flag), and stalls of the JS thread are absorbed by those batches, not here. The kernel maps
+ * a ring's pages twice into the agent: a ring costs twice its size of the agent's RSS. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 4 << 20);
 } socket_events SEC(".maps");
 
 /* Scratch space for one data event: too large for the 512-byte BPF stack. */
