@@ -141,8 +141,12 @@ export class BoundedQueue<T> {
   async #sendOne(): Promise<void> {
     if (this.#sending >= this.#o.maxInFlight! || this.#items.length === 0) return;
     this.#sending++;
-    const batch = this.#items.splice(0, this.#o.maxBatch);
-    this.#inFlight += batch.length;
+    // Only the count is kept past the send: the items themselves (spans) die once encoded, not
+    // when the backend answers (held that long under load, they outlived young-generation GCs and
+    // were promoted, which is what grew the old generation).
+    let batch: T[] | null = this.#items.splice(0, this.#o.maxBatch);
+    const count = batch.length;
+    this.#inFlight += count;
     const failed = (e: unknown): SendResult => ({ ok: false, retryable: false, error: e instanceof Error ? e : new Error(String(e)) });
     let sending: Promise<SendResult>;
     try {
@@ -150,6 +154,7 @@ export class BoundedQueue<T> {
     } catch (e) {
       sending = Promise.resolve(failed(e));
     }
+    batch = null;
     // More full batches waiting: start the next one now (after this one, so batches go in order).
     if (this.#items.length >= this.#o.maxBatch) this.#schedule();
     let r: SendResult;
@@ -159,19 +164,19 @@ export class BoundedQueue<T> {
       r = failed(e);
     }
     this.#s.batches++;
-    if (r.ok) this.#s.exported += batch.length;
-    else if (r.spilled === true) this.#s.spilled += batch.length;
+    if (r.ok) this.#s.exported += count;
+    else if (r.spilled === true) this.#s.spilled += count;
     else {
-      if (r.aborted) this.#s.droppedShutdown += batch.length;
-      else if (r.retryable) this.#s.droppedRetriesExhausted += batch.length;
-      else this.#s.droppedRejected += batch.length;
+      if (r.aborted) this.#s.droppedShutdown += count;
+      else if (r.retryable) this.#s.droppedRetriesExhausted += count;
+      else this.#s.droppedRejected += count;
       try {
-        this.#o.onFailure?.(r, batch.length);
+        this.#o.onFailure?.(r, count);
       } catch {
         // a logging hook must not stop the queue
       }
     }
-    this.#inFlight -= batch.length;
+    this.#inFlight -= count;
     this.#sending--;
     if (this.#items.length > 0) {
       this.#schedule();

@@ -352,9 +352,10 @@ export class TelemetryExporter {
     return {
       send: async (records) => {
         const body = encode(records);
-        if (disk.pending) return spill(body, records.length, new Error('behind the disk buffer'));
+        const n = records.length; // the records themselves are not held while the backend answers
+        if (disk.pending) return spill(body, n, new Error('behind the disk buffer'));
         const r = await retrying.send(body);
-        return !r.ok && (r.retryable || r.aborted === true) ? spill(body, records.length, r.error) : r;
+        return !r.ok && (r.retryable || r.aborted === true) ? spill(body, n, r.error) : r;
       },
       onClose: (records) => {
         for (let i = 0; i < records.length; i += this.#o.spanQueue.maxBatch) {
