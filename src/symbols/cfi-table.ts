@@ -4,8 +4,8 @@
 // FDEs, consecutive equal rows merged. The kernel side binary-searches the last row at or below a PC.
 // The FDEs come from .eh_frame and .debug_frame; where both describe the same code, .eh_frame's are
 // kept (see Coverage).
-import type { CfiRow, CfiSection, EhFrame, Fde } from './eh-frame.js';
-import { forEachFde, X86_64_REG } from './eh-frame.js';
+import type { CfiRow, CfiSection, CfiSink, EhFrame, Fde, RegRule } from './eh-frame.js';
+import { CFA_EXPR, RULE, scanCfi, X86_64_REG } from './eh-frame.js';
 
 /** enum unwind_cfa_type */
 export const CFA_TYPE = {
@@ -36,22 +36,36 @@ export const UNWIND_ROW_SIZE = 12;
 
 const MAX_PC = 0xffffffff;
 
+/**
+ * The walker's rule for a CFI row (see CFA_TYPE) as struct unwind_row's third 32-bit word:
+ * rbp_offset | cfa_type << 16 | rbp_type << 24 (the struct's bytes on a little-endian host, which
+ * x86-64 is). Kinds and registers as CfiSink.row gives them. The second word, cfa_offset, is the CFA's
+ * offset for RSP and RBP rows (cfaOffsetOf), else 0.
+ */
+function compileRule(cfaReg: number, cfaOffset: number, rbpKind: number, rbpOffset: number, raKind: number, raOffset: number, signalFrame: boolean): number {
+  if (raKind === RULE.UNDEFINED) return CFA_TYPE.END << 16;
+  if (signalFrame || raKind !== RULE.OFFSET || raOffset !== -8 || (cfaReg !== X86_64_REG.RSP && cfaReg !== X86_64_REG.RBP)
+    || cfaOffset < -0x80000000 || cfaOffset > 0x7fffffff) return CFA_TYPE.UNSUPPORTED << 16;
+  const type = cfaReg === X86_64_REG.RSP ? CFA_TYPE.RSP : CFA_TYPE.RBP;
+  if (rbpKind === RULE.OFFSET && rbpOffset >= -0x8000 && rbpOffset <= 0x7fff) return (rbpOffset & 0xffff) | (type << 16) | (RBP_TYPE.AT_CFA << 24);
+  return (type << 16) | ((rbpKind === RULE.SAME ? RBP_TYPE.UNCHANGED : RBP_TYPE.UNDEFINED) << 24);
+}
+
+/** struct unwind_row's cfa_offset for a row whose third word compileRule made. */
+function cfaOffsetOf(word: number, cfaOffset: number): number {
+  const type = (word >>> 16) & 0xff;
+  return type === CFA_TYPE.RSP || type === CFA_TYPE.RBP ? cfaOffset : 0;
+}
+
+const KIND = { same: RULE.SAME, offset: RULE.OFFSET, undefined: RULE.UNDEFINED, other: RULE.OTHER } as const;
+
+/** compileRule of a parsed row (compileUnwindTable). */
 function compileRow(r: CfiRow, fde: Fde): Omit<UnwindRow, 'pc'> {
-  const out = { cfaType: CFA_TYPE.UNSUPPORTED as number, cfaOffset: 0, rbpType: RBP_TYPE.UNCHANGED as number, rbpOffset: 0 };
-  if (r.ra.kind === 'undefined') return { ...out, cfaType: CFA_TYPE.END };
-  if (fde.signalFrame || r.cfa.kind !== 'reg' || r.ra.kind !== 'offset' || r.ra.offset !== -8) return out;
-  if (r.cfa.reg === X86_64_REG.RSP) out.cfaType = CFA_TYPE.RSP;
-  else if (r.cfa.reg === X86_64_REG.RBP) out.cfaType = CFA_TYPE.RBP;
-  else return out;
-  if (r.cfa.offset < -0x80000000 || r.cfa.offset > 0x7fffffff) return { ...out, cfaType: CFA_TYPE.UNSUPPORTED };
-  out.cfaOffset = r.cfa.offset;
-  if (r.rbp.kind === 'offset' && r.rbp.offset >= -0x8000 && r.rbp.offset <= 0x7fff) {
-    out.rbpType = RBP_TYPE.AT_CFA;
-    out.rbpOffset = r.rbp.offset;
-  } else if (r.rbp.kind !== 'same') {
-    out.rbpType = RBP_TYPE.UNDEFINED;
-  }
-  return out;
+  const ruleOffset = (x: RegRule): number => (x.kind === 'offset' ? x.offset : 0);
+  const cfaOffset = r.cfa.kind === 'reg' ? r.cfa.offset : 0;
+  const w = compileRule(r.cfa.kind === 'reg' ? r.cfa.reg : CFA_EXPR, cfaOffset,
+    KIND[r.rbp.kind], ruleOffset(r.rbp), KIND[r.ra.kind], ruleOffset(r.ra), fde.signalFrame);
+  return { cfaType: (w >>> 16) & 0xff, cfaOffset: cfaOffsetOf(w, cfaOffset), rbpType: w >>> 24, rbpOffset: (w << 16) >> 16 };
 }
 
 const sameRule = (a: Omit<UnwindRow, 'pc'>, b: Omit<UnwindRow, 'pc'>): boolean =>
@@ -135,6 +149,63 @@ export function compileUnwindTable(eh: EhFrame): UnwindRow[] | null {
   return rows;
 }
 
+/**
+ * The table's rows in struct unwind_row's layout, three 32-bit words each (pc, cfa_offset,
+ * compileRule's word), as they are pushed in address order: `size` words are enough for every row
+ * and a NONE row per FDE.
+ */
+class MergedRows {
+  readonly a: Int32Array;
+  n = 0;
+  constructor(size: number) {
+    this.a = new Int32Array(size);
+  }
+
+  push(pc: number, cfaOffset: number, word: number): void {
+    const a = this.a;
+    let n = this.n;
+    // An FDE that overlaps the previous one wins from its start on.
+    while (n > 0 && a[n - 3]! >>> 0 >= pc) n -= 3;
+    this.n = n;
+    if (n > 0 && a[n - 2] === cfaOffset && a[n - 1] === word) return; // the same rule: merged
+    a[n] = pc;
+    a[n + 1] = cfaOffset;
+    a[n + 2] = word;
+    this.n = n + 3;
+  }
+}
+
+/**
+ * FDE indexes sorted by start address (`F`: 4 words an FDE, the start first); equal starts keep
+ * section order, as compileUnwindTable's stable sort does. Many binaries have their FDEs in order
+ * already (411 of the 963 libraries on the machine this was written on): no sort then. The others
+ * have runs (.text.unlikely, .text.startup laid out apart from the rest).
+ */
+function byStart(F: Int32Array, count: number): Uint32Array {
+  const order = new Uint32Array(count);
+  let sorted = true;
+  for (let i = 0; i < count; i++) {
+    order[i] = i;
+    if (i > 0 && F[4 * i]! >>> 0 < F[4 * (i - 1)]! >>> 0) sorted = false;
+  }
+  if (sorted) return order;
+  // A stable LSD radix sort of the 32-bit starts, 16 bits a pass: linear. For libLLVM's 95k FDEs,
+  // ~4 ms where an Array sort with a comparison function took ~30 ms.
+  const keys = new Uint32Array(count);
+  for (let i = 0; i < count; i++) keys[i] = F[4 * i]!;
+  const other = new Uint32Array(count);
+  let from = order;
+  let to = other;
+  for (let shift = 0; shift < 32; shift += 16) {
+    const buckets = new Uint32Array((1 << 16) + 1);
+    for (let i = 0; i < count; i++) buckets[((keys[from[i]!]! >>> shift) & 0xffff) + 1]!++;
+    for (let b = 1; b <= 1 << 16; b++) buckets[b]! += buckets[b - 1]!;
+    for (let i = 0; i < count; i++) to[buckets[(keys[from[i]!]! >>> shift) & 0xffff]!++] = from[i]!;
+    [from, to] = [to, from];
+  }
+  return from;
+}
+
 /** The row for `pc` (the last at or below it), as the BPF program finds it; undefined below the first. */
 export function rowFor(rows: readonly UnwindRow[], pc: number): UnwindRow | undefined {
   let lo = 0;
@@ -156,17 +227,105 @@ export function encodeUnwindRow(r: UnwindRow, out: Buffer = Buffer.alloc(UNWIND_
   return out;
 }
 
-/** Growable Int32Array. */
+/** Growable Int32Array of records of `width` words. */
 class Ints {
-  a = new Int32Array(1024);
+  a: Int32Array;
+  /** Words used. */
   n = 0;
-  push4(x: number, y: number, z: number, w: number): void {
-    if (this.n + 4 > this.a.length) {
-      const b = new Int32Array(this.a.length * 2);
-      b.set(this.a);
-      this.a = b;
+  constructor(readonly width: number, records = 1024) {
+    this.a = new Int32Array(Math.ceil(Math.max(records, 16)) * width);
+  }
+  /** Room for `records` more records. */
+  reserve(records: number): void {
+    const need = this.n + records * this.width;
+    if (need <= this.a.length) return;
+    const b = new Int32Array(Math.max(need, this.a.length * 2));
+    b.set(this.a.subarray(0, this.n));
+    this.a = b;
+  }
+}
+
+/**
+ * compileCfi's CfiSink: each FDE's rows compiled as the interpreter gives them, none kept as it was,
+ * and where each FDE's rows are, for the merge in address order. An FDE that turns out unusable
+ * (its program, an empty range, overlapping an earlier section's FDE, an address past 32 bits) has
+ * its rows dropped.
+ */
+class TableSink implements CfiSink {
+  /** pc, cfa_offset, compileRule's word: 3 words a row. */
+  readonly rows: Ints;
+  /** start, end, first row, row count (start/end < 2^32: stored as int32 bits). */
+  readonly fdes = new Ints(4);
+  /** What the sections before cover. */
+  cover = new Coverage([]);
+  overlapping = 0;
+  tooHigh = false;
+  #start = 0;
+  #end = 0;
+  #signalFrame = false;
+  /** The FDE's first row's word index, and its last row's location (NaN: none yet). */
+  #first = 0;
+  #lastLoc = NaN;
+
+  constructor(rows: number) {
+    this.rows = new Ints(3, rows);
+  }
+
+  /** The address ranges of the FDEs kept so far. */
+  ranges(): Array<readonly [number, number]> {
+    const out: Array<readonly [number, number]> = [];
+    for (let i = 0; i < this.fdes.n; i += 4) out.push([this.fdes.a[i]! >>> 0, this.fdes.a[i + 1]! >>> 0]);
+    return out;
+  }
+
+  begin(start: number, end: number, signalFrame: boolean): void {
+    this.#start = start;
+    this.#end = end;
+    this.#signalFrame = signalFrame;
+    this.#first = this.rows.n;
+    this.#lastLoc = NaN;
+  }
+
+  row(loc: number, cfaReg: number, cfaOffset: number, rbpKind: number, rbpOffset: number, raKind: number, raOffset: number): void {
+    // Rows before the start or from the end on apply to no address of the FDE.
+    if (loc < this.#start || loc >= this.#end) return;
+    const word = compileRule(cfaReg, cfaOffset, rbpKind, rbpOffset, raKind, raOffset, this.#signalFrame);
+    const rows = this.rows;
+    let w = rows.n;
+    if (loc === this.#lastLoc) w -= 3; // the same location again: the last row wins
+    else {
+      rows.reserve(1);
+      rows.n = w + 3;
     }
-    this.a[this.n++] = x; this.a[this.n++] = y; this.a[this.n++] = z; this.a[this.n++] = w;
+    const a = rows.a;
+    a[w] = loc;
+    a[w + 1] = cfaOffsetOf(word, cfaOffset);
+    a[w + 2] = word;
+    this.#lastLoc = loc;
+  }
+
+  end(ok: boolean): void {
+    const start = this.#start;
+    const end = this.#end;
+    if (ok && this.cover.overlaps(start, end)) {
+      this.overlapping++;
+      ok = false;
+    } else if (ok && (start < 0 || end > MAX_PC)) {
+      this.tooHigh = true;
+      ok = false;
+    }
+    if (!ok) {
+      this.rows.n = this.#first;
+      return;
+    }
+    const fdes = this.fdes;
+    fdes.reserve(1);
+    const f = fdes.n;
+    fdes.a[f] = start;
+    fdes.a[f + 1] = end;
+    fdes.a[f + 2] = this.#first / 3;
+    fdes.a[f + 3] = (this.rows.n - this.#first) / 3;
+    fdes.n = f + 4;
   }
 }
 
@@ -190,73 +349,48 @@ export function compileEhFrame(data: Buffer, sectionAddr: number): CompiledTable
 }
 
 /**
- * The same table as compileUnwindTable(mergeCfi(sections.map(parseCfi))), row for row, compiled FDE
- * by FDE as the sections are read: what it holds is 16 bytes per compiled row and per FDE, never the
- * parsed rows of a whole section (node: 4.5 MB of rows instead of ~150 MiB of objects). Sections in
- * order of precedence (.eh_frame first). Null when an FDE's addresses do not fit in 32 bits.
+ * The same table as compileUnwindTable(mergeCfi(sections.map(parseCfi))), row for row, compiled as
+ * the CFA programs run (TableSink): what it holds is 12 bytes per compiled row and 16 per FDE, never
+ * a parsed row as an object (node: 4.5 MB of rows instead of ~150 MiB of objects, and the garbage
+ * of those objects was most of the compile's time). Sections in order of precedence (.eh_frame
+ * first). Null when an FDE's addresses do not fit in 32 bits.
  */
 export function compileCfi(sections: readonly CfiSection[]): CompiledTable | null {
-  const rows = new Ints(); // pc, cfaType | rbpType << 8, cfaOffset, rbpOffset
-  const fdes = new Ints(); // start, end, first row, row count (start/end < 2^32: stored as int32 bits)
-  let tooHigh = false;
-  const counts = { malformed: 0, unsupported: 0, overlapping: 0 };
+  // Sized for libLLVM's 5.3 bytes of .eh_frame a row at most, so a big table is not copied over and
+  // over as it grows.
+  const sink = new TableSink(sections.reduce((a, s) => a + s.data.length, 0) / 5);
+  const counts = { malformed: 0, unsupported: 0 };
   const sectionFdes: number[] = [];
   for (const sec of sections) {
-    const before = fdes.n;
-    const covered: Array<readonly [number, number]> = [];
-    for (let i = 0; i < fdes.n; i += 4) covered.push([fdes.a[i]! >>> 0, fdes.a[i + 1]! >>> 0]);
-    const cover = new Coverage(covered);
-    const n = forEachFde(sec, (fde) => {
-      if (cover.overlaps(fde.start, fde.end)) {
-        counts.overlapping++;
-        return;
-      }
-      if (fde.start < 0 || fde.end > MAX_PC) {
-        tooHigh = true;
-        return;
-      }
-      const first = rows.n / 4;
-      for (const r of fde.rows) {
-        if (r.loc < fde.start || r.loc >= fde.end) continue;
-        const c = compileRow(r, fde);
-        rows.push4(r.loc | 0, c.cfaType | (c.rbpType << 8), c.cfaOffset, c.rbpOffset);
-      }
-      fdes.push4(fde.start | 0, fde.end | 0, first, rows.n / 4 - first);
-    });
+    const before = sink.fdes.n;
+    sink.cover = new Coverage(sink.ranges());
+    const n = scanCfi(sec, sink);
     counts.malformed += n.malformed;
     counts.unsupported += n.unsupported;
-    sectionFdes.push((fdes.n - before) / 4);
+    sectionFdes.push((sink.fdes.n - before) / 4);
   }
-  if (tooHigh) return null;
+  if (sink.tooHigh) return null;
+  const { rows, fdes } = sink;
   const nFdes = fdes.n / 4;
   const F = fdes.a;
   const R = rows.a;
-  // Sorted by start; equal starts keep section order (as compileUnwindTable's stable sort does).
-  const order = Array.from({ length: nFdes }, (_, i) => i).sort((x, y) => (F[4 * x]! >>> 0) - (F[4 * y]! >>> 0) || x - y);
-  const out = new Ints();
-  const push = (pc: number, type: number, cfaOffset: number, rbpOffset: number): void => {
-    while (out.n > 0 && out.a[out.n - 4]! >>> 0 >= pc) out.n -= 4;
-    if (out.n > 0 && out.a[out.n - 3] === type && out.a[out.n - 2] === cfaOffset && out.a[out.n - 1] === rbpOffset) return;
-    out.push4(pc | 0, type, cfaOffset, rbpOffset);
-  };
+  const order = byStart(F, nFdes);
+  const out = new MergedRows(rows.n + 3 * (nFdes + 1));
+  const NONE = CFA_TYPE.NONE << 16;
   let covered = -1;
-  for (const i of order) {
+  for (let k = 0; k < nFdes; k++) {
+    const i = order[k]!;
     const start = F[4 * i]! >>> 0;
     const end = F[4 * i + 1]! >>> 0;
-    if (covered >= 0 && start > covered) push(covered, CFA_TYPE.NONE, 0, 0);
-    for (let r = F[4 * i + 2]!, e = r + F[4 * i + 3]!; r < e; r++) push(R[4 * r]! >>> 0, R[4 * r + 1]!, R[4 * r + 2]!, R[4 * r + 3]!);
+    if (covered >= 0 && start > covered) out.push(covered, 0, NONE);
+    for (let r = F[4 * i + 2]!, e = r + F[4 * i + 3]!; r < e; r++) out.push(R[3 * r]! >>> 0, R[3 * r + 1]!, R[3 * r + 2]!);
     covered = Math.max(covered, end);
   }
-  if (nFdes > 0) push(covered, CFA_TYPE.NONE, 0, 0);
-  const count = out.n / 4;
-  const buf = Buffer.alloc(count * UNWIND_ROW_SIZE);
-  for (let i = 0; i < count; i++) {
-    const at = i * UNWIND_ROW_SIZE;
-    buf.writeUInt32LE(out.a[4 * i]! >>> 0, at);
-    buf.writeInt32LE(out.a[4 * i + 2]!, at + 4);
-    buf.writeInt16LE(out.a[4 * i + 3]!, at + 8);
-    buf.writeUInt8(out.a[4 * i + 1]! & 0xff, at + 10);
-    buf.writeUInt8(out.a[4 * i + 1]! >> 8, at + 11);
-  }
-  return { rows: buf, count, fdes: nFdes, sectionFdes, ...counts };
+  if (nFdes > 0) out.push(covered, 0, NONE);
+  const count = out.n / 3;
+  // Every byte is written below: no need to zero it first. Its own ArrayBuffer (never the pool's),
+  // so the worker can transfer it whole.
+  const buf = Buffer.allocUnsafeSlow(count * UNWIND_ROW_SIZE);
+  new Int32Array(buf.buffer, buf.byteOffset, out.n).set(out.a.subarray(0, out.n));
+  return { rows: buf, count, fdes: nFdes, sectionFdes, overlapping: sink.overlapping, ...counts };
 }

@@ -48,7 +48,10 @@ export class DwarfCursor {
   }
 
   u8(): number {
-    return this.buf[this.need(1)]!;
+    const at = this.pos;
+    if (at >= this.end) throw this.error(`needs 1 bytes, 0 left`);
+    this.pos = at + 1;
+    return this.buf[at]!;
   }
 
   u16(): number {
@@ -93,14 +96,30 @@ export class DwarfCursor {
   }
 
   uleb(): DwarfInt {
+    // Most values in CFA programs and DWARF attributes fit in one byte: no loop for them.
+    const at = this.pos;
+    if (at < this.end) {
+      const b = this.buf[at]!;
+      if (b < 0x80) {
+        this.pos = at + 1;
+        return b;
+      }
+    }
+    return this.ulebLong();
+  }
+
+  private ulebLong(): DwarfInt {
     const start = this.pos;
     let result = 0;
+    let scale = 1; // 2 ** (7 * i), kept as a product: no Math.pow per byte
     let big: bigint | undefined;
     for (let i = 0; i < LEB_MAX_BYTES; i++) {
       const b = this.u8();
       const low = b & 0x7f;
-      if (big === undefined && i < 7) result += low * 2 ** (7 * i);
-      else {
+      if (big === undefined && i < 7) {
+        result += low * scale;
+        scale *= 128;
+      } else {
         big ??= BigInt(result);
         big |= BigInt(low) << BigInt(7 * i);
       }
@@ -122,6 +141,23 @@ export class DwarfCursor {
   }
 
   sleb(): DwarfInt {
+    // Up to 7 bytes (49 bits) a number holds exactly: no bigint (the long form builds one for every value).
+    const start = this.pos;
+    let value = 0;
+    let scale = 1;
+    for (let at = start; at < this.end && at < start + 7; at++) {
+      const b = this.buf[at]!;
+      value += (b & 0x7f) * scale;
+      scale *= 128;
+      if ((b & 0x80) === 0) {
+        this.pos = at + 1;
+        return b & 0x40 ? value - scale : value;
+      }
+    }
+    return this.slebLong();
+  }
+
+  private slebLong(): DwarfInt {
     const start = this.pos;
     let big = 0n;
     for (let i = 0; i < LEB_MAX_BYTES; i++) {

@@ -89,15 +89,13 @@ interface Cie {
   /** The initial instructions: section offsets [from, to). */
   initialFrom: number;
   initialTo: number;
+  /**
+   * The rules after the initial instructions (a state, as ROW lays it out), the same for every FDE of
+   * the CIE, so run once: 'unsupported' or 'malformed' when they fail. Undefined until the first
+   * FDE, and again after a run that met DW_CFA_set_loc (its outcome depends on the FDE's start).
+   */
+  initial?: Float64Array | 'unsupported' | 'malformed';
 }
-
-/** The registers' rules at one point of a CFA program. */
-interface State {
-  cfa: CfaRule;
-  regs: Map<number, RegRule>;
-}
-
-const cloneState = (s: State): State => ({ cfa: { ...s.cfa }, regs: new Map(s.regs) });
 
 /** Parses `.eh_frame` of an ELF file; null when it has none. */
 export function readEhFrame(elf: ElfFile): EhFrame | null {
@@ -138,19 +136,99 @@ export function parseCfi(sec: CfiSection): EhFrame {
 
 /**
  * The FDEs of a section one at a time, in section order, keeping none: a caller that compiles each
- * as it comes (cfi-table.ts, compileCfi) holds only its output, not every FDE's rows at once
- * (node's 76k FDEs as objects are ~150 MiB of heap).
+ * as it comes holds only its output, not every FDE's rows at once (node's 76k FDEs as objects are
+ * ~150 MiB of heap). The table compiler (cfi-table.ts, compileCfi) goes further: it takes the rows
+ * through a CfiSink, without an object per row.
  */
 export function forEachFde(sec: CfiSection, onFde: (fde: Fde) => void): { malformed: number; unsupported: number } {
+  return scanCfi(sec, new ObjectSink(onFde));
+}
+
+/** RegRule kinds as a CfiSink is given them. */
+export const RULE = { SAME: 0, OFFSET: 1, UNDEFINED: 2, OTHER: 3 } as const;
+/** A CfiSink's CFA register when the CFA is a DWARF expression (its offset is then 0). */
+export const CFA_EXPR = -1;
+
+/**
+ * Where the CFA programs' rows go, FDE by FDE, as numbers: for each FDE begin, its rows, then end.
+ * Rows come in order of location, a row at the location of the one before replacing it (the last
+ * wins); the last row is at the end of the program (possibly at the FDE's end, or past it).
+ */
+export interface CfiSink {
+  /** An FDE's program is about to run: its address range and whether its CIE marks a signal frame. */
+  begin(start: number, end: number, signalFrame: boolean): void;
+  /**
+   * A row: the location, the CFA (register or CFA_EXPR, offset), rbp's and the return address's
+   * rules (RULE kind, offset). Offsets are LEB128 values times an alignment factor: doubles, to be
+   * range-checked by whoever narrows them.
+   */
+  row(loc: number, cfaReg: number, cfaOffset: number, rbpKind: number, rbpOffset: number, raKind: number, raOffset: number): void;
+  /**
+   * The FDE is done: `ok` when its program ran to its end and its range is not empty, else its rows
+   * are to be dropped (an instruction not understood, a malformed entry, an empty range).
+   */
+  end(ok: boolean, offset: number): void;
+}
+
+/** Rows as CfiRow objects (parseCfi, forEachFde): what tests compare with readelf. */
+class ObjectSink implements CfiSink {
+  #rows: CfiRow[] = [];
+  #start = 0;
+  #end = 0;
+  #signalFrame = false;
+
+  constructor(readonly onFde: (fde: Fde) => void) {}
+
+  begin(start: number, end: number, signalFrame: boolean): void {
+    this.#rows = [];
+    this.#start = start;
+    this.#end = end;
+    this.#signalFrame = signalFrame;
+  }
+
+  row(loc: number, cfaReg: number, cfaOffset: number, rbpKind: number, rbpOffset: number, raKind: number, raOffset: number): void {
+    const rule = (kind: number, offset: number): RegRule =>
+      kind === RULE.OFFSET ? { kind: 'offset', offset } : { kind: kind === RULE.SAME ? 'same' : kind === RULE.UNDEFINED ? 'undefined' : 'other' } as RegRule;
+    const r: CfiRow = {
+      loc,
+      cfa: cfaReg === CFA_EXPR ? { kind: 'expr' } : { kind: 'reg', reg: cfaReg, offset: cfaOffset },
+      rbp: rule(rbpKind, rbpOffset),
+      ra: rule(raKind, raOffset),
+    };
+    if (this.#rows.at(-1)?.loc === loc) this.#rows[this.#rows.length - 1] = r;
+    else this.#rows.push(r);
+  }
+
+  end(ok: boolean, offset: number): void {
+    if (ok) this.onFde({ offset, start: this.#start, end: this.#end, rows: this.#rows, signalFrame: this.#signalFrame });
+  }
+}
+
+/** The state's layout: a row in the making, in CfiSink.row's order. */
+const ROW = { LOC: 0, CFA_REG: 1, CFA_OFFSET: 2, RBP_KIND: 3, RBP_OFFSET: 4, RA_KIND: 5, RA_OFFSET: 6, WIDTH: 7 } as const;
+
+/** Copies one state (ROW.WIDTH numbers): element by element, which is faster than TypedArray.set for so few. */
+function copyRow(from: Float64Array, fromAt: number, to: Float64Array, toAt: number): void {
+  for (let i = 0; i < ROW.WIDTH; i++) to[toAt + i] = from[fromAt + i]!;
+}
+
+/**
+ * The FDEs of a section one at a time, in section order, their rows into `sink` (see CfiSink).
+ * Counts what it skipped.
+ */
+export function scanCfi(sec: CfiSection, sink: CfiSink): { malformed: number; unsupported: number } {
   const { data, kind } = sec;
-  const name = `.${kind}`;
   const debug = kind === 'debug_frame';
   const out = { malformed: 0, unsupported: 0 };
   const cies = new Map<number, Cie | null>();
+  // One cursor for the whole section, moved from entry to entry (bounded by each entry's end).
+  const c = new DwarfCursor(data, 0, data.length, `.${kind}`);
+  const machine = new CfaMachine(c, sec.addr, sink);
   let pos = 0;
   while (pos + 4 <= data.length) {
     const at = pos;
-    const c = new DwarfCursor(data, pos, data.length, name);
+    c.pos = pos;
+    c.end = data.length;
     let length = c.u32();
     let offsetSize = 4;
     if (length === 0) {
@@ -164,23 +242,21 @@ export function forEachFde(sec: CfiSection, onFde: (fde: Fde) => void): { malfor
       length = c.u64Offset();
       offsetSize = 8;
     }
-    const bodyStart = c.pos;
-    const end = bodyStart + length;
+    const idField = c.pos;
+    const end = idField + length;
     if (end > data.length) {
       out.malformed++;
       break;
     }
     pos = end;
+    let begun = false;
     try {
-      const idField = c.pos;
+      c.end = end;
       // .eh_frame's CIE id / CIE pointer is 4 bytes even in the 64-bit format (LSB §10.6.1.1).
-      const idSize = debug ? offsetSize : 4;
-      const ic = new DwarfCursor(data, idField, end, name);
-      const id = idSize === 8 ? ic.u64Big() : BigInt(ic.u32());
-      if (id === cieId(kind, idSize)) continue; // a CIE: parsed when an FDE refers to it
-      if (id > BigInt(data.length)) throw ic.error('CIE pointer outside the section', idField);
+      const id = readCieId(c, kind, debug ? offsetSize : 4);
+      if (id === IS_CIE) continue; // a CIE: parsed when an FDE refers to it
       // .eh_frame: distance back from this field; .debug_frame: offset from the section start.
-      const cieAt = debug ? Number(id) : idField - Number(id);
+      const cieAt = debug ? id : idField - id;
       let cie = cies.get(cieAt);
       if (cie === undefined) {
         cie = parseCieAt(sec, cieAt);
@@ -190,28 +266,39 @@ export function forEachFde(sec: CfiSection, onFde: (fde: Fde) => void): { malfor
         out.unsupported++;
         continue;
       }
-      const fc = new DwarfCursor(data, idField + idSize, end, name);
-      fc.skip(cie.segmentSize);
-      const start = readPointer(fc, cie.fdeEncoding, sec.addr, cie.addressSize);
-      const range = readPointer(fc, cie.fdeEncoding & 0x0f, sec.addr, cie.addressSize);
-      if (cie.hasAugData) fc.skip(fc.ulebNumber());
-      const rows = runFde(sec, cie, fc.pos, end, start);
-      if (rows === null) {
-        out.unsupported++;
-        continue;
-      }
-      if (range === 0) continue;
-      onFde({ offset: at, start, end: start + range, rows, signalFrame: cie.signalFrame });
+      c.skip(cie.segmentSize);
+      const start = readPointer(c, cie.fdeEncoding, sec.addr, cie.addressSize);
+      const range = readPointer(c, cie.fdeEncoding & 0x0f, sec.addr, cie.addressSize);
+      if (cie.hasAugData) c.skip(c.ulebNumber());
+      sink.begin(start, start + range, cie.signalFrame);
+      begun = true;
+      const ran = machine.runFde(cie, c.pos, end, start);
+      if (!ran) out.unsupported++;
+      sink.end(ran && range !== 0, at);
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
       out.malformed++;
+      if (begun) sink.end(false, at);
     }
   }
   return out;
 }
 
-/** The CIE id: 0 in .eh_frame, all ones of its size in .debug_frame. */
-const cieId = (kind: CfiSection['kind'], size: number): bigint => (kind === 'eh_frame' ? 0n : (1n << BigInt(8 * size)) - 1n);
+/** readCieId's answer for a CIE. */
+const IS_CIE = -1;
+
+/**
+ * The CIE id / CIE pointer field of an entry of `idSize` bytes: IS_CIE for a CIE's id (0 in
+ * .eh_frame, all ones in .debug_frame), else the pointer, which must lie in the section.
+ */
+function readCieId(c: DwarfCursor, kind: CfiSection['kind'], idSize: number): number {
+  const at = c.pos;
+  const low = c.u32();
+  const high = idSize === 8 ? c.u32() : kind === 'debug_frame' ? 0xffffffff : 0;
+  if (kind === 'eh_frame' ? low === 0 : low === 0xffffffff && high === 0xffffffff) return IS_CIE;
+  if ((idSize === 8 && high !== 0) || low > c.buf.length) throw c.error('CIE pointer outside the section', at);
+  return low;
+}
 
 /** A CIE at `at`, or null when its version or augmentation is one we do not read. */
 function parseCieAt(sec: CfiSection, at: number): Cie | null {
@@ -227,7 +314,7 @@ function parseCieAt(sec: CfiSection, at: number): Cie | null {
   }
   const end = c.pos + length;
   c.end = Math.min(end, data.length);
-  if ((idSize === 8 ? c.u64Big() : BigInt(c.u32())) !== cieId(kind, idSize)) throw c.error('not a CIE', at);
+  if (readCieId(c, kind, idSize) !== IS_CIE) throw c.error('not a CIE', at);
   const version = c.u8();
   // .eh_frame: 1 or 3 (LSB); .debug_frame: 1 (DWARF 2), 3 (DWARF 3), 4 (DWARF 4 and 5).
   if (version !== 1 && version !== 3 && !(version === 4 && kind === 'debug_frame')) return null;
@@ -297,97 +384,215 @@ function readPointer(c: DwarfCursor, enc: number, sectionAddr: number, addressSi
   }
 }
 
-/**
- * Runs the CIE's initial instructions, then the FDE's (section offsets [from, to)): its rows, or
- * null for an instruction not understood.
- */
-function runFde(sec: CfiSection, cie: Cie, from: number, to: number, start: number): CfiRow[] | null {
-  const initial: State = { cfa: { kind: 'reg', reg: X86_64_REG.RSP, offset: 8 }, regs: new Map() };
-  const init = runProgram(sec, cie, cie.initialFrom, cie.initialTo, initial, initial, start, null);
-  if (init === null) return null;
-  const rows: CfiRow[] = [];
-  const done = runProgram(sec, cie, from, to, init.state, init.state, start, rows);
-  if (done === null) return null;
-  rows.push(toRow(done.loc, done.state, cie));
-  // Rows that start at the same address: the last one wins.
-  const out: CfiRow[] = [];
-  for (const r of rows) {
-    if (out.length > 0 && out[out.length - 1]!.loc === r.loc) out[out.length - 1] = r;
-    else out.push(r);
+const DEFAULT_STATE = (() => {
+  // Before the CIE's initial instructions: CFA = rsp + 8 (the call has pushed the return address),
+  // every rule "same".
+  const s = new Float64Array(ROW.WIDTH);
+  s[ROW.CFA_REG] = X86_64_REG.RSP;
+  s[ROW.CFA_OFFSET] = 8;
+  return s;
+})();
+
+/** The CFA programs of one section's entries: a CIE's initial instructions, then an FDE's. */
+class CfaMachine {
+  /** The state: a row in the making (ROW). */
+  readonly #s = new Float64Array(ROW.WIDTH);
+  /** DW_CFA_remember_state's stack: states without their location, ROW.WIDTH numbers each. */
+  #stack = new Float64Array(8 * ROW.WIDTH);
+  /** DW_CFA_set_loc instructions run by the last program. */
+  #setLocs = 0;
+
+  constructor(readonly c: DwarfCursor, readonly sectionAddr: number, readonly sink: CfiSink) {}
+
+  /**
+   * Runs the CIE's initial instructions (once per CIE: see Cie.initial), then the FDE's (section
+   * offsets [from, to)), its rows into the sink. False for an instruction not understood; a
+   * DwarfError for a malformed one.
+   */
+  runFde(cie: Cie, from: number, to: number, start: number): boolean {
+    const initial = this.#initial(cie, start);
+    if (initial === 'unsupported') return false;
+    const s = this.#s;
+    copyRow(initial, 0, s, 0);
+    s[ROW.LOC] = start;
+    this.c.pos = from;
+    this.c.end = to;
+    if (!this.#run(cie, initial, true)) return false;
+    this.sink.row(s[ROW.LOC]!, s[ROW.CFA_REG]!, s[ROW.CFA_OFFSET]!, s[ROW.RBP_KIND]!, s[ROW.RBP_OFFSET]!, s[ROW.RA_KIND]!, s[ROW.RA_OFFSET]!);
+    return true;
   }
-  return out;
-}
 
-function toRow(loc: number, s: State, cie: Cie): CfiRow {
-  return { loc, cfa: { ...s.cfa }, rbp: s.regs.get(X86_64_REG.RBP) ?? { kind: 'same' }, ra: s.regs.get(cie.raReg) ?? { kind: 'same' } };
-}
-
-/**
- * One CFA program (DWARF 5 §6.4.2). With `rows`, each advance of the location first records the
- * row in effect until then. `initial` is what DW_CFA_restore returns a register to.
- */
-function runProgram(sec: CfiSection, cie: Cie, from: number, to: number, state: State, initial: State, loc: number, rows: CfiRow[] | null): { state: State; loc: number } | null {
-  // Over the section itself, not a copy: a pc-relative DW_CFA_set_loc counts from the section's address.
-  const c = new DwarfCursor(sec.data, from, to, `.${sec.kind}`);
-  let s = cloneState(state);
-  const stack: State[] = [];
-  const moveTo = (next: number): void => {
-    rows?.push(toRow(loc, s, cie));
-    loc = next;
-  };
-  const advance = (delta: number): void => moveTo(loc + delta * cie.codeAlign);
-  const set = (reg: number, rule: RegRule): void => void s.regs.set(reg, rule);
-  const restore = (reg: number): void => {
-    const r = initial.regs.get(reg);
-    if (r === undefined) s.regs.delete(reg);
-    else s.regs.set(reg, r);
-  };
-  const sleb = (): number => {
-    const v = c.sleb();
-    if (typeof v === 'bigint') throw c.error('offset too large');
-    return v;
-  };
-  while (c.remaining > 0) {
-    const op = c.u8();
-    const high = op & 0xc0;
-    const low = op & 0x3f;
-    if (high === 0x40) { advance(low); continue; } // DW_CFA_advance_loc
-    if (high === 0x80) { set(low, { kind: 'offset', offset: c.ulebNumber() * cie.dataAlign }); continue; } // DW_CFA_offset
-    if (high === 0xc0) { restore(low); continue; } // DW_CFA_restore
-    switch (op) {
-      case 0x00: break; // nop
-      case 0x01: { // DW_CFA_set_loc: an address encoded as the FDE's (libgcc's unwind-dw2.c reads it so)
-        c.skip(cie.segmentSize);
-        const to = readPointer(c, cie.fdeEncoding, sec.addr, cie.addressSize);
-        if (to < loc) return null; // DWARF 5 §6.4.2.1: locations only increase
-        moveTo(to);
-        break;
-      }
-      case 0x02: advance(c.u8()); break;
-      case 0x03: advance(c.u16()); break;
-      case 0x04: advance(c.u32()); break;
-      case 0x05: { const r = c.ulebNumber(); set(r, { kind: 'offset', offset: c.ulebNumber() * cie.dataAlign }); break; } // offset_extended
-      case 0x06: restore(c.ulebNumber()); break; // restore_extended
-      case 0x07: set(c.ulebNumber(), { kind: 'undefined' }); break;
-      case 0x08: set(c.ulebNumber(), { kind: 'same' }); break;
-      case 0x09: { set(c.ulebNumber(), { kind: 'other' }); c.ulebNumber(); break; } // register
-      case 0x0a: stack.push(cloneState(s)); break; // remember_state
-      case 0x0b: { const p = stack.pop(); if (p === undefined) return null; s = p; break; } // restore_state
-      case 0x0c: { const reg = c.ulebNumber(); s.cfa = { kind: 'reg', reg, offset: c.ulebNumber() }; break; } // def_cfa
-      case 0x0d: { const reg = c.ulebNumber(); s.cfa = { kind: 'reg', reg, offset: s.cfa.kind === 'reg' ? s.cfa.offset : 0 }; break; }
-      case 0x0e: { const offset = c.ulebNumber(); s.cfa = s.cfa.kind === 'reg' ? { ...s.cfa, offset } : s.cfa; break; }
-      case 0x0f: c.skip(c.ulebNumber()); s.cfa = { kind: 'expr' }; break; // def_cfa_expression
-      case 0x10: { const r = c.ulebNumber(); c.skip(c.ulebNumber()); set(r, { kind: 'other' }); break; } // expression
-      case 0x11: { const r = c.ulebNumber(); set(r, { kind: 'offset', offset: sleb() * cie.dataAlign }); break; } // offset_extended_sf
-      case 0x12: { const reg = c.ulebNumber(); s.cfa = { kind: 'reg', reg, offset: sleb() * cie.dataAlign }; break; } // def_cfa_sf
-      case 0x13: { const offset = sleb() * cie.dataAlign; s.cfa = s.cfa.kind === 'reg' ? { ...s.cfa, offset } : s.cfa; break; } // def_cfa_offset_sf
-      case 0x14: { set(c.ulebNumber(), { kind: 'other' }); c.ulebNumber(); break; } // val_offset
-      case 0x15: { set(c.ulebNumber(), { kind: 'other' }); sleb(); break; } // val_offset_sf
-      case 0x16: { const r = c.ulebNumber(); c.skip(c.ulebNumber()); set(r, { kind: 'other' }); break; } // val_expression
-      case 0x2e: c.ulebNumber(); break; // GNU_args_size
-      case 0x2f: { const r = c.ulebNumber(); set(r, { kind: 'offset', offset: -c.ulebNumber() * cie.dataAlign }); break; } // GNU_negative_offset_extended
-      default: return null;
+  #initial(cie: Cie, start: number): Float64Array | 'unsupported' {
+    if (cie.initial === 'malformed') throw this.c.error('malformed CIE instructions', cie.initialFrom);
+    if (cie.initial !== undefined) return cie.initial;
+    const s = this.#s;
+    copyRow(DEFAULT_STATE, 0, s, 0);
+    // The location only matters to a DW_CFA_set_loc (then not kept, see below): as the FDE's start.
+    s[ROW.LOC] = start;
+    this.c.pos = cie.initialFrom;
+    this.c.end = cie.initialTo;
+    this.#setLocs = 0;
+    let outcome: Float64Array | 'unsupported' | 'malformed';
+    try {
+      outcome = this.#run(cie, DEFAULT_STATE, false) ? s.slice() : 'unsupported';
+    } catch (e) {
+      if (e instanceof DwarfError && this.#setLocs === 0) cie.initial = 'malformed';
+      throw e;
     }
+    if (this.#setLocs === 0) cie.initial = outcome;
+    return outcome;
   }
-  return { state: s, loc };
+
+  /**
+   * One CFA program (DWARF 5 §6.4.2) from the cursor to its end, on the state. With `emit`, each
+   * advance of the location first records the row in effect until then. `restore` holds the rules
+   * DW_CFA_restore returns a register to. False for an instruction not understood.
+   *
+   * The compile's inner loop (libLLVM: 2.2M instructions): the state is in locals, the commonest
+   * instructions (advance_loc, offset, def_cfa_offset, nop: 97 % of libLLVM's) come first, and a
+   * register rule is set in one place, after the switch, from what the instruction said.
+   */
+  #run(cie: Cie, restore: Float64Array, emit: boolean): boolean {
+    const c = this.c;
+    const buf = c.buf;
+    const end = c.end;
+    const sink = this.sink;
+    const s = this.#s;
+    const { raReg, dataAlign, codeAlign } = cie;
+    let loc = s[ROW.LOC]!;
+    let cfaReg = s[ROW.CFA_REG]!;
+    let cfaOffset = s[ROW.CFA_OFFSET]!;
+    let rbpKind = s[ROW.RBP_KIND]!;
+    let rbpOffset = s[ROW.RBP_OFFSET]!;
+    let raKind = s[ROW.RA_KIND]!;
+    let raOffset = s[ROW.RA_OFFSET]!;
+    let depth = 0;
+    let p = c.pos;
+    while (p < end) {
+      const op = buf[p++]!;
+      // What the instruction does to a register: set its rule (kind, offset) or restore it.
+      let reg = -1;
+      let kind = 0;
+      let offset = 0;
+      let restoreIt = false;
+      if (op >= 0x40) {
+        const low = op & 0x3f; // the delta or the register
+        if (op < 0x80) { // DW_CFA_advance_loc
+          if (emit) sink.row(loc, cfaReg, cfaOffset, rbpKind, rbpOffset, raKind, raOffset);
+          loc += low * codeAlign;
+          continue;
+        }
+        reg = low;
+        if (op < 0xc0) { // DW_CFA_offset
+          c.pos = p;
+          offset = c.ulebNumber() * dataAlign;
+          p = c.pos;
+          kind = RULE.OFFSET;
+        } else {
+          restoreIt = true; // DW_CFA_restore
+        }
+      } else if (op === 0x0e) { // DW_CFA_def_cfa_offset
+        c.pos = p;
+        const x = c.ulebNumber();
+        p = c.pos;
+        if (cfaReg !== CFA_EXPR) cfaOffset = x;
+        continue;
+      } else if (op === 0x00) { // nop
+        continue;
+      } else {
+        c.pos = p;
+        switch (op) {
+          case 0x01: { // DW_CFA_set_loc: an address encoded as the FDE's (libgcc's unwind-dw2.c reads it so)
+            this.#setLocs++;
+            c.skip(cie.segmentSize);
+            const to = readPointer(c, cie.fdeEncoding, this.sectionAddr, cie.addressSize);
+            if (to < loc) return false; // DWARF 5 §6.4.2.1: locations only increase
+            if (emit) sink.row(loc, cfaReg, cfaOffset, rbpKind, rbpOffset, raKind, raOffset);
+            loc = to;
+            break;
+          }
+          case 0x02: case 0x03: case 0x04: { // advance_loc1/2/4
+            const delta = op === 0x02 ? c.u8() : op === 0x03 ? c.u16() : c.u32();
+            if (emit) sink.row(loc, cfaReg, cfaOffset, rbpKind, rbpOffset, raKind, raOffset);
+            loc += delta * codeAlign;
+            break;
+          }
+          case 0x05: reg = c.ulebNumber(); kind = RULE.OFFSET; offset = c.ulebNumber() * dataAlign; break; // offset_extended
+          case 0x06: reg = c.ulebNumber(); restoreIt = true; break; // restore_extended
+          case 0x07: reg = c.ulebNumber(); kind = RULE.UNDEFINED; break;
+          case 0x08: reg = c.ulebNumber(); kind = RULE.SAME; break;
+          case 0x09: reg = c.ulebNumber(); kind = RULE.OTHER; c.ulebNumber(); break; // register
+          case 0x0a: { // remember_state: the rules, not the location
+            if ((depth + 1) * ROW.WIDTH > this.#stack.length) {
+              const grown = new Float64Array(this.#stack.length * 2);
+              grown.set(this.#stack);
+              this.#stack = grown;
+            }
+            const st = this.#stack;
+            const at = depth * ROW.WIDTH;
+            st[at + ROW.CFA_REG] = cfaReg;
+            st[at + ROW.CFA_OFFSET] = cfaOffset;
+            st[at + ROW.RBP_KIND] = rbpKind;
+            st[at + ROW.RBP_OFFSET] = rbpOffset;
+            st[at + ROW.RA_KIND] = raKind;
+            st[at + ROW.RA_OFFSET] = raOffset;
+            depth++;
+            break;
+          }
+          case 0x0b: { // restore_state
+            if (depth === 0) return false;
+            depth--;
+            const st = this.#stack;
+            const at = depth * ROW.WIDTH;
+            cfaReg = st[at + ROW.CFA_REG]!;
+            cfaOffset = st[at + ROW.CFA_OFFSET]!;
+            rbpKind = st[at + ROW.RBP_KIND]!;
+            rbpOffset = st[at + ROW.RBP_OFFSET]!;
+            raKind = st[at + ROW.RA_KIND]!;
+            raOffset = st[at + ROW.RA_OFFSET]!;
+            break;
+          }
+          case 0x0c: cfaReg = c.ulebNumber(); cfaOffset = c.ulebNumber(); break; // def_cfa
+          // def_cfa_register: keeps the offset (an expression's is 0)
+          case 0x0d: cfaReg = c.ulebNumber(); break;
+          case 0x0f: c.skip(c.ulebNumber()); cfaReg = CFA_EXPR; cfaOffset = 0; break; // def_cfa_expression
+          case 0x10: reg = c.ulebNumber(); c.skip(c.ulebNumber()); kind = RULE.OTHER; break; // expression
+          case 0x11: reg = c.ulebNumber(); kind = RULE.OFFSET; offset = slebNumber(c) * dataAlign; break; // offset_extended_sf
+          case 0x12: cfaReg = c.ulebNumber(); cfaOffset = slebNumber(c) * dataAlign; break; // def_cfa_sf
+          case 0x13: { const x = slebNumber(c) * dataAlign; if (cfaReg !== CFA_EXPR) cfaOffset = x; break; } // def_cfa_offset_sf
+          case 0x14: reg = c.ulebNumber(); kind = RULE.OTHER; c.ulebNumber(); break; // val_offset
+          case 0x15: reg = c.ulebNumber(); kind = RULE.OTHER; slebNumber(c); break; // val_offset_sf
+          case 0x16: reg = c.ulebNumber(); c.skip(c.ulebNumber()); kind = RULE.OTHER; break; // val_expression
+          case 0x2e: c.ulebNumber(); break; // GNU_args_size
+          case 0x2f: reg = c.ulebNumber(); kind = RULE.OFFSET; offset = -c.ulebNumber() * dataAlign; break; // GNU_negative_offset_extended
+          default: return false;
+        }
+        p = c.pos;
+      }
+      // Only rbp's and the return address's rules are kept (both when the return-address column is rbp).
+      if (reg === X86_64_REG.RBP) {
+        rbpKind = restoreIt ? restore[ROW.RBP_KIND]! : kind;
+        rbpOffset = restoreIt ? restore[ROW.RBP_OFFSET]! : offset;
+      }
+      if (reg === raReg) {
+        raKind = restoreIt ? restore[ROW.RA_KIND]! : kind;
+        raOffset = restoreIt ? restore[ROW.RA_OFFSET]! : offset;
+      }
+    }
+    c.pos = p;
+    s[ROW.LOC] = loc;
+    s[ROW.CFA_REG] = cfaReg;
+    s[ROW.CFA_OFFSET] = cfaOffset;
+    s[ROW.RBP_KIND] = rbpKind;
+    s[ROW.RBP_OFFSET] = rbpOffset;
+    s[ROW.RA_KIND] = raKind;
+    s[ROW.RA_OFFSET] = raOffset;
+    return true;
+  }
+}
+
+function slebNumber(c: DwarfCursor): number {
+  const v = c.sleb();
+  if (typeof v === 'bigint') throw c.error('offset too large');
+  return v;
 }
