@@ -1,0 +1,172 @@
+// The CPU the profiler's compile worker spends on unwind tables (CFI: .eh_frame, .debug_frame) of
+// real binaries, this tree's build against another's (--before: the dist/ directory of another
+// checkout, built with the same tsconfig), in one run on one machine.
+//
+// Each round starts, for each build in turn (the order alternates from round to round), a child
+// process that runs that build's UnwindCompiler — the real worker thread at nice 10 with its bounded
+// heap — on every file in turn, as the agent does when it meets a burst of new binaries, and takes
+// the process's CPU time (utime + stime: the worker's, the main thread only waits) around each
+// compile. First a descriptor that is no ELF file: that reply is the worker's start. The files: every
+// executable file a process on this host maps (what `lantern run` compiles in whole-host mode), and
+// node, libLLVM and libclang-cpp when present (the largest tables at hand). Medians per file over
+// the rounds; the two builds' tables are compared by row count and sha256.
+//
+//   npx tsc -p tsconfig.json && node dist/benchmarks/cfi-compile.js --before <other checkout>/dist [--rounds N] [--files a,b]
+//
+// Results go to stdout and to benchmarks/RESULTS.md (--results: another file).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
+
+const SECTION = '## CPU profiler: compiling unwind tables (CFI), two builds';
+/** This build's dist/ directory (dist/benchmarks/cfi-compile.js → dist/). */
+const DIST = fileURLToPath(new URL('../', import.meta.url));
+const BIG = ['/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1', '/usr/lib/llvm-14/lib/libclang-cpp.so.14'];
+
+interface FileResult {
+  file: string;
+  cpuMs: number;
+  wallMs: number;
+  kind: string;
+  count: number;
+  hash: string;
+}
+
+// --- the child: one build's worker on every file --------------------------------------------------
+
+/** The subset of UnwindCompiler both builds have. */
+interface Compiler {
+  compile(fd: number, debug?: { path: string; debugRoots: readonly string[] }): Promise<{ kind: string; rows?: Uint8Array; count?: number; ms: number }>;
+  close(): Promise<void>;
+}
+
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function child(dist: string, files: string[]): Promise<void> {
+  const mod = (await import(resolve(dist, 'src/collectors/profiler/unwind-compiler.js'))) as { UnwindCompiler: new () => Compiler };
+  const compiler = new mod.UnwindCompiler();
+  const run = async (file: string, fd: number): Promise<FileResult> => {
+    const c0 = cpuMs();
+    const r = await compiler.compile(fd, { path: file, debugRoots: ['/usr/lib/debug'] });
+    const cpu = cpuMs() - c0;
+    const hash = r.rows === undefined ? '' : createHash('sha256').update(r.rows).digest('hex').slice(0, 16);
+    return { file, cpuMs: cpu, wallMs: r.ms, kind: r.kind, count: r.count ?? 0, hash };
+  };
+  const out: FileResult[] = [await run('(worker start)', openSync('/dev/null', 'r'))];
+  for (const f of files) out.push(await run(f, openSync(f, 'r')));
+  await compiler.close();
+  process.stdout.write(JSON.stringify(out));
+}
+
+// --- the parent -----------------------------------------------------------------------------------
+
+/** Executable files mapped by processes on this host, and the big libraries, each once. */
+function hostBinaries(): string[] {
+  const paths = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let maps: string;
+    try {
+      maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of maps.split('\n')) {
+      const f = line.split(/\s+/);
+      if (f[1]?.includes('x') && f[5]?.startsWith('/') && f.length === 6) paths.add(f[5]);
+    }
+  }
+  for (const p of [process.execPath, ...BIG]) if (existsSync(p)) paths.add(p);
+  return [...paths].filter((p) => {
+    try {
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  }).sort();
+}
+
+function runChild(dist: string, files: string[]): FileResult[] {
+  const text = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dist, '--files', files.join(',')],
+    { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return JSON.parse(text) as FileResult[];
+}
+
+function gitCommit(dist: string): string {
+  try {
+    const head = execFileSync('git', ['-C', resolve(dist, '..'), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', resolve(dist, '..'), 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head} (with uncommitted changes in src)` : head;
+  } catch {
+    return 'not a git checkout';
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      before: { type: 'string' },
+      rounds: { type: 'string', default: '5' },
+      files: { type: 'string' },
+      child: { type: 'string' },
+      results: { type: 'string' },
+    },
+  });
+  const files = values.files?.split(',').filter((f) => f !== '') ?? hostBinaries();
+  if (values.child !== undefined) return child(values.child, files);
+  if (values.before === undefined) throw new Error('--before <dist directory of the build to compare with> is needed');
+  const builds = { before: resolve(values.before), after: DIST };
+  const rounds = Number(values.rounds);
+  const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const results: Record<'before' | 'after', FileResult[][]> = { before: [], after: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const which of r % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const)) {
+      results[which].push(runChild(builds[which], files));
+      const total = results[which].at(-1)!.reduce((a, x) => a + x.cpuMs, 0);
+      console.error(`round ${r + 1} ${which}: ${int(total)} ms of CPU for ${files.length} files; load ${loadavg()[0]!.toFixed(2)}`);
+    }
+  }
+  const load1 = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const names = ['(worker start)', ...files];
+  const med = (which: 'before' | 'after', i: number): number => median(results[which].map((run) => run[i]!.cpuMs));
+  const totalOf = (which: 'before' | 'after'): number => median(results[which].map((run) => run.reduce((a, x) => a + x.cpuMs, 0)));
+  const last = (which: 'before' | 'after', i: number): FileResult => results[which].at(-1)![i]!;
+  const differ = names.filter((_, i) => last('before', i).count !== last('after', i).count || last('before', i).hash !== last('after', i).hash);
+  const withTable = names.map((_, i) => i).filter((i) => last('after', i).kind === 'table');
+  const biggest = [...withTable].sort((a, b) => last('after', b).count - last('after', a).count).slice(0, 8);
+  const line = (label: string, count: string, b: number, a: number): string => `| ${label} | ${count} | ${int(b)} | ${int(a)} | ${(b / a).toFixed(1)}× |`;
+  const table = [
+    '| file | rows | before, CPU ms | after, CPU ms | before / after |',
+    '|---|---|---|---|---|',
+    line('(worker start: thread, modules)', '', med('before', 0), med('after', 0)),
+    ...biggest.map((i) => line(`\`${names[i]}\``, int(last('after', i).count), med('before', i), med('after', i))),
+    line(`all ${files.length} files (${withTable.length} with a table, ${int(withTable.reduce((a, i) => a + last('after', i).count, 0))} rows)`, '', totalOf('before'), totalOf('after')),
+  ].join('\n');
+  const text = `${SECTION}
+
+Command: \`npx tsc -p tsconfig.json && node dist/benchmarks/cfi-compile.js --before ${values.before} --rounds ${rounds}\`  
+Commits: before ${gitCommit(builds.before)}, after ${gitCommit(builds.after)}  
+Date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC  
+Machine: ${machine()}  
+Load average (1/5/15 min) before: ${load0}; after: ${load1} (shared machine)
+
+CPU time (utime + stime) of a process whose only work is the build's UnwindCompiler — the agent's
+worker thread, nice 10, 96 MiB heap — compiling each file in turn, as for a burst of new binaries: the
+executable files processes on this host map, plus node and libLLVM/libclang-cpp. Medians over
+${rounds} rounds, each build in a fresh process per round (order alternating). Tables: ${differ.length === 0 ? 'the same row count and sha256 for every file in both builds' : `DIFFERENT for ${differ.join(', ')}`}.
+
+${table}
+`;
+  console.log(text);
+  writeResultsSection(SECTION, text, values.results ?? RESULTS_PATH);
+}
+
+await main();
