@@ -8,10 +8,11 @@
 // the process's CPU time (utime + stime: the worker's, the main thread only waits) around each
 // compile. First a descriptor that is no ELF file: that reply is the worker's start. The files: every
 // executable file a process on this host maps (what `lantern run` compiles in whole-host mode), and
-// node, libLLVM and libclang-cpp when present (the largest tables at hand). Medians per file over
-// the rounds; the two builds' tables are compared by row count and sha256.
+// node, libLLVM and libclang-cpp when present (the largest tables at hand). Then a few files each
+// alone in a fresh worker (--alone): a new binary met after the worker has ended. Medians per file
+// over the rounds; the two builds' tables are compared by row count and sha256.
 //
-//   npx tsc -p tsconfig.json && node dist/benchmarks/cfi-compile.js --before <other checkout>/dist [--rounds N] [--files a,b]
+//   npx tsc -p tsconfig.json && node dist/benchmarks/cfi-compile.js --before <other checkout>/dist [--rounds N] [--files a,b] [--alone c,d]
 //
 // Results go to stdout and to benchmarks/RESULTS.md (--results: another file).
 import { execFileSync } from 'node:child_process';
@@ -110,12 +111,34 @@ function gitCommit(dist: string): string {
   }
 }
 
+type Build = 'before' | 'after';
+
+/**
+ * `rounds` rounds; in each, for each build (the order alternating), one child per list of files.
+ * Per list, per build: the children's results, one array per round.
+ */
+function measure(builds: Record<Build, string>, rounds: number, lists: string[][]): Array<Record<Build, FileResult[][]>> {
+  const out = lists.map(() => ({ before: [], after: [] }) as Record<Build, FileResult[][]>);
+  for (let r = 0; r < rounds; r++) {
+    for (const which of r % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const)) {
+      lists.forEach((files, i) => out[i]![which].push(runChild(builds[which], files)));
+      const total = out[0]![which].at(-1)!.reduce((a, x) => a + x.cpuMs, 0);
+      console.error(`round ${r + 1} ${which}: ${int(total)} ms of CPU for ${lists[0]!.length} files; load ${loadavg()[0]!.toFixed(2)}`);
+    }
+  }
+  return out;
+}
+
+const row = (label: string, count: string, b: number, a: number): string => `| ${label} | ${count} | ${int(b)} | ${int(a)} | ${(b / a).toFixed(1)}× |`;
+const HEADER = '| file | rows | before, CPU ms | after, CPU ms | before / after |\n|---|---|---|---|---|';
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       before: { type: 'string' },
       rounds: { type: 'string', default: '5' },
       files: { type: 'string' },
+      alone: { type: 'string' },
       child: { type: 'string' },
       results: { type: 'string' },
     },
@@ -123,33 +146,29 @@ async function main(): Promise<void> {
   const files = values.files?.split(',').filter((f) => f !== '') ?? hostBinaries();
   if (values.child !== undefined) return child(values.child, files);
   if (values.before === undefined) throw new Error('--before <dist directory of the build to compare with> is needed');
+  // Each alone in a fresh worker: a new binary met after the worker ended (10 s without work).
+  const alone = values.alone?.split(',').filter((f) => f !== '')
+    ?? [process.execPath, BIG[0]!, '/usr/lib/x86_64-linux-gnu/libc.so.6', '/usr/bin/bash'].filter((f) => existsSync(f));
   const builds = { before: resolve(values.before), after: DIST };
   const rounds = Number(values.rounds);
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const results: Record<'before' | 'after', FileResult[][]> = { before: [], after: [] };
-  for (let r = 0; r < rounds; r++) {
-    for (const which of r % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const)) {
-      results[which].push(runChild(builds[which], files));
-      const total = results[which].at(-1)!.reduce((a, x) => a + x.cpuMs, 0);
-      console.error(`round ${r + 1} ${which}: ${int(total)} ms of CPU for ${files.length} files; load ${loadavg()[0]!.toFixed(2)}`);
-    }
-  }
+  const [burst, ...lone] = measure(builds, rounds, [files, ...alone.map((f) => [f])]);
   const load1 = loadavg().map((x) => x.toFixed(2)).join(' ');
   const names = ['(worker start)', ...files];
-  const med = (which: 'before' | 'after', i: number): number => median(results[which].map((run) => run[i]!.cpuMs));
-  const totalOf = (which: 'before' | 'after'): number => median(results[which].map((run) => run.reduce((a, x) => a + x.cpuMs, 0)));
-  const last = (which: 'before' | 'after', i: number): FileResult => results[which].at(-1)![i]!;
+  const med = (runs: FileResult[][], i: number): number => median(runs.map((run) => run[i]!.cpuMs));
+  const total = (runs: FileResult[][]): number => median(runs.map((run) => run.reduce((a, x) => a + x.cpuMs, 0)));
+  const last = (which: Build, i: number): FileResult => burst![which].at(-1)![i]!;
   const differ = names.filter((_, i) => last('before', i).count !== last('after', i).count || last('before', i).hash !== last('after', i).hash);
   const withTable = names.map((_, i) => i).filter((i) => last('after', i).kind === 'table');
   const biggest = [...withTable].sort((a, b) => last('after', b).count - last('after', a).count).slice(0, 8);
-  const line = (label: string, count: string, b: number, a: number): string => `| ${label} | ${count} | ${int(b)} | ${int(a)} | ${(b / a).toFixed(1)}× |`;
-  const table = [
-    '| file | rows | before, CPU ms | after, CPU ms | before / after |',
-    '|---|---|---|---|---|',
-    line('(worker start: thread, modules)', '', med('before', 0), med('after', 0)),
-    ...biggest.map((i) => line(`\`${names[i]}\``, int(last('after', i).count), med('before', i), med('after', i))),
-    line(`all ${files.length} files (${withTable.length} with a table, ${int(withTable.reduce((a, i) => a + last('after', i).count, 0))} rows)`, '', totalOf('before'), totalOf('after')),
+  const burstTable = [
+    HEADER,
+    row('(worker start: thread, modules)', '', med(burst!.before, 0), med(burst!.after, 0)),
+    ...biggest.map((i) => row(`\`${names[i]}\``, int(last('after', i).count), med(burst!.before, i), med(burst!.after, i))),
+    row(`all ${files.length} files in turn (${withTable.length} with a table, ${int(withTable.reduce((a, i) => a + last('after', i).count, 0))} rows)`, '',
+      total(burst!.before), total(burst!.after)),
   ].join('\n');
+  const aloneTable = [HEADER, ...alone.map((f, i) => row(`\`${f}\``, int(lone[i]!.after.at(-1)![1]!.count), med(lone[i]!.before, 1), med(lone[i]!.after, 1)))].join('\n');
   const text = `${SECTION}
 
 Command: \`npx tsc -p tsconfig.json && node dist/benchmarks/cfi-compile.js --before ${values.before} --rounds ${rounds}\`  
@@ -159,11 +178,19 @@ Machine: ${machine()}
 Load average (1/5/15 min) before: ${load0}; after: ${load1} (shared machine)
 
 CPU time (utime + stime) of a process whose only work is the build's UnwindCompiler — the agent's
-worker thread, nice 10, 96 MiB heap — compiling each file in turn, as for a burst of new binaries: the
-executable files processes on this host map, plus node and libLLVM/libclang-cpp. Medians over
-${rounds} rounds, each build in a fresh process per round (order alternating). Tables: ${differ.length === 0 ? 'the same row count and sha256 for every file in both builds' : `DIFFERENT for ${differ.join(', ')}`}.
+worker thread, nice 10, 96 MiB heap — medians over ${rounds} rounds, each build in fresh processes per
+round (order alternating). Tables: ${differ.length === 0 ? 'the same row count and sha256 for every file in both builds' : `DIFFERENT for ${differ.join(', ')}`}.
 
-${table}
+A burst of new binaries, one worker compiling each file in turn (sorted by path; the first files
+also pay for the fresh worker's JIT warm-up): the executable files processes on this host map,
+plus node and libLLVM/libclang-cpp.
+
+${burstTable}
+
+One new binary alone in a fresh worker (as when the worker has ended after 10 s without work): its
+compile, the worker's start not included.
+
+${aloneTable}
 `;
   console.log(text);
   writeResultsSection(SECTION, text, values.results ?? RESULTS_PATH);
