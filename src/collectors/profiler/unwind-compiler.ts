@@ -1,8 +1,10 @@
-// Compiles binaries' CFI (.eh_frame, .debug_frame) into unwind rows on a worker thread (unwind-worker.ts), one file at
-// a time, so that the agent's event loop never waits for a parse (node's binary: 1.2 s). The worker
-// starts at the first request, has a bounded heap (a file that needs more fails, counted, and the
-// worker is started again for the next), and ends after IDLE_MS without work so its memory goes
-// back to the system between bursts of new binaries.
+// Compiles binaries' CFI (.eh_frame, .debug_frame) into unwind rows on a worker thread
+// (unwind-worker.ts), one file at a time, so that the agent's event loop never waits for a parse
+// (libLLVM's 1 M rows: ~0.13 s of CPU once the worker's code is optimized, ~0.25 s in a fresh worker;
+// benchmarks/RESULTS.md, "compiling unwind tables"). The worker starts at the first request, has a
+// bounded heap (a file that needs more fails, counted, and the worker is started again for the
+// next), and ends after IDLE_MS without work so its memory goes back to the system between bursts
+// of new binaries.
 import { closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { DebugFrameSource, FileTable, SegmentInfo } from './unwind-file.js';
@@ -33,7 +35,7 @@ export type CompileReply =
 /** The worker ends after this long without a request. */
 const IDLE_MS = 10_000;
 /**
- * The worker thread's nice value: a compile (node's binary: ~1.2 s of CPU) is a burst the busy
+ * The worker thread's nice value: a compile (node's binary: ~0.15–0.25 s of CPU) is a burst the busy
  * programs being profiled should not pay for. At 10 (CFS weight 110 against 1024) it still gets ~10 %
  * of a core that nice-0 work keeps busy, so tables arrive within seconds on a loaded host.
  */

@@ -1,8 +1,8 @@
 // The worker thread that compiles a binary's call frame information into unwind rows
-// (unwind-compiler.ts starts it; unwind-file.ts is what it runs): the parse and compile take 0.1 s
-// for libc and 1.2 s for node's 99 MB binary, time the agent's event loop must not lose. It gets an
-// open file descriptor (opened by the agent while the process that maps the file lived; the agent
-// closes it) and answers with the encoded rows, moved, not copied.
+// (unwind-compiler.ts starts it; unwind-file.ts is what it runs): the parse and compile take up to
+// ~0.25 s of CPU for one binary (node's, libLLVM's, in a fresh worker), time the agent's event loop
+// must not lose. It gets an open file descriptor (opened by the agent while the process that maps
+// the file lived; the agent closes it) and answers with the encoded rows, moved, not copied.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
