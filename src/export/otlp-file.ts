@@ -3,10 +3,20 @@
 import { type WriteStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 
+/** Line buffers kept for reuse, and the largest kept (a bigger one is used once and let go). */
+const SPARE_BUFFERS = 4;
+const MAX_SPARE_BYTES = 8 << 20;
+
 export class OtlpFileWriter {
   #out: WriteStream;
   #lines = 0;
   #failed = 0;
+  /**
+   * Buffers for lines on their way to the disk, back here when the write is done. A fresh copy per
+   * line lived until the write completed, long enough under load to be promoted with its wrapper:
+   * its ~1 MB backing store then stayed until the next full GC (~100 MiB of them at 10k req/s).
+   */
+  #spare: Buffer[] = [];
 
   constructor(readonly path: string) {
     this.#out = createWriteStream(path, { flags: 'a' });
@@ -24,10 +34,29 @@ export class OtlpFileWriter {
     this.#lines++;
   }
 
-  /** A request already encoded as one line of JSON in UTF-8, its newline included. */
+  /**
+   * A request already encoded as one line of JSON in UTF-8, its newline included. `line` is copied
+   * (it may be an encoder's buffer, reused at the next encode) into a buffer that comes back for
+   * the next line once the file has this one.
+   */
   writeLineBytes(line: Uint8Array): void {
-    this.#out.write(line);
+    const buf = this.#bufferFor(line.length);
+    buf.set(line);
     this.#lines++;
+    this.#out.write(buf.subarray(0, line.length), () => {
+      // Failed writes are counted by the 'error' listener.
+      if (this.#spare.length < SPARE_BUFFERS && buf.length <= MAX_SPARE_BYTES) this.#spare.push(buf);
+    });
+  }
+
+  #bufferFor(n: number): Buffer {
+    for (let i = 0; i < this.#spare.length; i++) {
+      if (this.#spare[i]!.length >= n) return this.#spare.splice(i, 1)[0]!;
+    }
+    // Rounded up to a power of two from 64 KiB, so that one buffer serves lines of similar sizes.
+    let size = 64 * 1024;
+    while (size < n) size *= 2;
+    return Buffer.allocUnsafeSlow(size);
   }
 
   stats(): { lines: number; writeErrors: number } {

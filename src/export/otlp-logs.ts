@@ -65,7 +65,7 @@ function writeLogRecordJson(w: JsonWriter, r: LogRecordData): void {
 
 const LOGS_JSON = { resource: 'resourceLogs', scope: 'scopeLogs', records: 'logRecords' };
 
-/** One ExportLogsServiceRequest as one line of OTLP JSON (UTF-8, newline included); `records` must be valid. */
+/** One ExportLogsServiceRequest as one line of OTLP JSON (UTF-8, newline included); `records` must be valid. The encoder's memory: valid until the next line. */
 export function logsRequestJsonLine(records: readonly LogRecordData[], resources: ResourceCache): Buffer {
   return requestJsonLine(LOGS_JSON, records, resources, writeLogRecordJson);
 }

@@ -96,7 +96,7 @@ function writeSpanJson(w: JsonWriter, s: SpanRecord): void {
 
 const TRACE_JSON = { resource: 'resourceSpans', scope: 'scopeSpans', records: 'spans' };
 
-/** One ExportTraceServiceRequest as one line of OTLP JSON (UTF-8, newline included); `spans` must be valid. */
+/** One ExportTraceServiceRequest as one line of OTLP JSON (UTF-8, newline included); `spans` must be valid. The encoder's memory: valid until the next line. */
 export function traceRequestJsonLine(spans: readonly SpanRecord[], resources: ResourceCache): Buffer {
   return requestJsonLine(TRACE_JSON, spans, resources, writeSpanJson);
 }

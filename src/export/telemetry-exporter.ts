@@ -145,7 +145,9 @@ export class TelemetryExporter {
       const grpc = logs.protocol === 'grpc';
       const inner = grpc ? new GrpcExportTransport(logs, GRPC_EXPORT_METHOD.logs, this.#log) : new HttpExportTransport(logs);
       // The OTLP/HTTP JSON body is the same request as the file's line.
-      const encode = logs.protocol === 'http/json' ? logsRequestJsonLine : encodeLogsRequest;
+      // (A copy of the JSON line: the body waits for the backend, and the encoder's buffer is reused.)
+      const encode = logs.protocol === 'http/json'
+        ? (r: LogRecordData[], c: ResourceCache) => Buffer.copyBytesFrom(logsRequestJsonLine(r, c)) : encodeLogsRequest;
       // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
       const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner),
         (records: LogRecordData[]) => encode(records, this.#resources));
@@ -162,15 +164,15 @@ export class TelemetryExporter {
       this.#describe.file = this.#file.path;
       this.#spanDest.push({
         name: 'file.traces',
-        queue: this.#recordQueue('file.traces', this.#o.spanQueue, (spans) => this.#writeFile(async () => traceRequestJsonLine(spans, this.#resources)), 1),
+        queue: this.#recordQueue('file.traces', this.#o.spanQueue, (spans) => this.#writeFile(() => traceRequestJsonLine(spans, this.#resources)), 1),
       });
       this.#logDest.push({
         name: 'file.logs',
-        queue: this.#recordQueue('file.logs', logLimits, (records) => this.#writeFile(async () => logsRequestJsonLine(records, this.#resources)), 1),
+        queue: this.#recordQueue('file.logs', logLimits, (records) => this.#writeFile(() => logsRequestJsonLine(records, this.#resources)), 1),
       });
       this.#metricDest.push({
         name: 'file.metrics',
-        queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(async () => metricsRequestJson(rms))),
+        queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(() => metricsRequestJson(rms))),
       });
     }
     if (this.#metricDest.length > 0) {
@@ -386,11 +388,15 @@ export class TelemetryExporter {
     });
   }
 
-  async #writeFile(encode: () => Promise<object | Uint8Array>): Promise<SendResult> {
+  /**
+   * `encode` runs in this turn, and an encoded line is copied in it: the JSON encoders share one
+   * buffer, which another queue's encode could overwrite after an await.
+   */
+  async #writeFile(encode: () => Uint8Array | Promise<object>): Promise<SendResult> {
     try {
-      const request = await encode();
+      const request = encode();
       if (request instanceof Uint8Array) this.#file?.writeLineBytes(request);
-      else this.#file?.writeBatch(request);
+      else this.#file?.writeBatch(await request);
       return { ok: true };
     } catch (e) {
       this.#s.fileErrors++;
