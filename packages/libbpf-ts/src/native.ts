@@ -97,6 +97,8 @@ export interface RingConsumerStats {
   oversizeRecords: number;
   pollErrors: number;
   pendingBatches: number;
+  /** Batch buffers allocated (the pool reuses returned ones; at most maxPendingBatches + 2 are kept). */
+  bufferAllocations: number;
 }
 
 export interface NativeRingConsumer {

@@ -8,8 +8,8 @@ const HEADER_BYTES = 8;
 
 /**
  * A batch of ring-buffer records: `u32 length | u32 ring index | payload | pad to 8`, repeated.
- * Valid after the callback returns too (it owns pooled memory until garbage-collected), but
- * holding many batches defeats the pool.
+ * Valid during the onBatch call only: its pooled memory goes back to the consumer when the call
+ * returns and the Buffer is detached (views kept past it read as empty). Copy what must outlive it.
  */
 export class RecordBatch {
   readonly view: DataView;

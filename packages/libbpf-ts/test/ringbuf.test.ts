@@ -128,6 +128,35 @@ t.test('a slow JS consumer loses whole batches, counted, and recovers', async (t
   t.equal(s.callbackErrors, 0);
 });
 
+t.test('a batch is the callback\'s only: detached when it returns, its memory reused', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  const kept: Array<{ buffer: Buffer; lengthInCall: number; tid: number }> = [];
+  const consumer = new RingBufferConsumer([obj.map('events')], {
+    maxPendingBatches: 2,
+    flushMs: 1,
+    onBatch: (b) => {
+      let tid = 0;
+      b.forEach((v, off) => (tid = decodeProbeTestEvent(v, off).tid));
+      kept.push({ buffer: b.buffer, lengthInCall: b.buffer.length, tid });
+    },
+  });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  t.teardown(() => link.close());
+  for (let i = 0; i < 50; i++) {
+    getppidTimes(10);
+    await new Promise((r) => setTimeout(r, 3));
+  }
+  await waitFor(() => kept.length >= 20);
+  t.ok(kept.every((k) => k.lengthInCall > 0 && k.tid === process.pid), 'each batch was readable during its call');
+  t.same(kept.filter((k) => k.buffer.length !== 0).map((k) => k.buffer.length), [], 'every kept Buffer reads as empty afterwards');
+  // The Buffers are all still referenced, yet the pool served the batches from the memory the
+  // earlier ones gave back: a handful of allocations for all of them.
+  const allocations = consumer.stats().bufferAllocations;
+  t.ok(allocations <= 4, `${kept.length} batches from ${allocations} buffer allocations`);
+});
+
 t.test('records larger than a batch are counted as oversize', async (t) => {
   const obj = load(2048);
   t.teardown(() => obj.close());
