@@ -1,6 +1,7 @@
 // `lantern run`: the agent.
 import { loadConfig } from '../../config/load.js';
 import { Agent } from '../../agent/agent.js';
+import { tuneHeapForAgent } from '../../agent/heap-tuning.js';
 import { COLLECTOR_NAMES } from '../../config/schema.js';
 import { Logger } from '../../log.js';
 import { type Command, parseOptions } from '../command.js';
@@ -68,6 +69,7 @@ export const runCommand: Command = {
       console.log(HELP);
       return 0;
     }
+    tuneHeapForAgent();
     const config = loadConfig({
       config: values.config,
       pids: values.pid,

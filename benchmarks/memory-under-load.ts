@@ -1,0 +1,108 @@
+// Memory under load: the agent as a user runs it (every process traced, OTLP JSON file) at a fixed
+// request rate, with its own heap growth setting (src/agent/heap-tuning.ts) against V8's default
+// policy (LANTERN_HEAP_GROWING_PERCENT=0), alternating A B A B … in the same run. Per phase: the
+// highest RSS (sampled every 100 ms), RSS at the end, agent CPU per exchange, nginx's p99.
+//
+//   node dist/benchmarks/memory-under-load.js [--pairs 3] [--rate 10000] [--seconds 10]
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startNginx } from '../test/helpers/nginx.js';
+import { DEFAULT_HEAP_GROWING_PERCENT } from '../src/agent/heap-tuning.js';
+import { startAgentProcess } from './agent-process.js';
+import { buildLoadgen, committedState, runLoadgen } from './loadgen-tool.js';
+import { rssMiB, treeCpuSeconds } from './proc.js';
+import { writeResultsSection } from './results-file.js';
+import { int, machine, median } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HEADING = '## Memory under load: the agent\'s heap growth setting against V8\'s default';
+const PATH = '/lantern-mem';
+
+interface Phase { maxRss: number; endRss: number; usPerExchange: number; p99: number; requests: number }
+
+async function phase(percent: string, nginxPort: number, bin: string, rate: number, seconds: number, dir: string): Promise<Phase> {
+  const file = join(dir, `otlp-${percent}-${Date.now()}.jsonl`);
+  process.env.LANTERN_HEAP_GROWING_PERCENT = percent;
+  const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000);
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    let maxRss = rssMiB(agent.pid);
+    const sampler = setInterval(() => (maxRss = Math.max(maxRss, rssMiB(agent.pid))), 100);
+    const cpu0 = treeCpuSeconds(agent.pid);
+    const load = await runLoadgen(bin, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+    await new Promise((r) => setTimeout(r, 2000)); // what the load left behind, parsed and exported
+    clearInterval(sampler);
+    const cpu = treeCpuSeconds(agent.pid) - cpu0;
+    const endRss = rssMiB(agent.pid);
+    return { maxRss: Math.max(maxRss, endRss), endRss, usPerExchange: (cpu / (2 * load.count)) * 1e6, p99: load.p99_us, requests: load.count };
+  } finally {
+    await agent.stop();
+    rmSync(file, { force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
+  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } } });
+  const pairs = Number(values.pairs ?? 3);
+  const rate = Number(values.rate ?? 10_000);
+  const seconds = Number(values.seconds ?? 10);
+  const bin = buildLoadgen();
+  const dir = mkdtempSync(join(os.tmpdir(), 'lantern-mem-'));
+  const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "ok\\n"; }` });
+  const runs: Record<'agent' | 'v8', Phase[]> = { agent: [], v8: [] };
+  try {
+    for (let i = 0; i < pairs; i++) {
+      for (const [name, percent] of [['agent', ''], ['v8', '0']] as const) {
+        const p = await phase(percent, nginx.port, bin, rate, seconds, dir);
+        runs[name].push(p);
+        console.error(`memory: pair ${i + 1} ${name}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p99 ${int(p.p99)} µs`);
+      }
+    }
+  } finally {
+    delete process.env.LANTERN_HEAP_GROWING_PERCENT;
+    await nginx.stop();
+    rmSync(dirname(nginx.root), { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const text = section(pairs, rate, seconds, runs);
+  console.log(text);
+  writeResultsSection(HEADING, text);
+}
+
+function section(pairs: number, rate: number, seconds: number, runs: Record<'agent' | 'v8', Phase[]>): string {
+  const row = (label: string, f: (p: Phase) => number, digits = 1): string =>
+    `| ${label} | ${median(runs.v8.map(f)).toFixed(digits)} (${runs.v8.map((p) => f(p).toFixed(digits)).join(', ')}) | ${median(runs.agent.map(f)).toFixed(digits)} (${runs.agent.map((p) => f(p).toFixed(digits)).join(', ')}) |`;
+  const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/memory-under-load.js'), ...process.argv.slice(2)].join(' ');
+  return [
+    HEADING,
+    '',
+    `Command: \`${command}\` (as root, after \`npm run build\`)  `,
+    `Date: ${new Date().toISOString().slice(0, 10)}  `,
+    `Commit: ${committedState(ROOT)}  `,
+    `Machine: ${machine()}  `,
+    `Load average before the run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine)`,
+    '',
+    `\`lantern run --otlp-file F\` (default collectors, every process traced) while \`benchmarks/loadgen\` sends ${int(rate)} req/s over 10`,
+    `keep-alive connections to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so a request is two exchanges. ${pairs} pairs,`,
+    `alternating V8's default heap growth (\`LANTERN_HEAP_GROWING_PERCENT=0\`) and the agent's (${DEFAULT_HEAP_GROWING_PERCENT} %, the default); medians, each run in parentheses.`,
+    `Max RSS: VmRSS sampled every 100 ms from 1.5 s after start to 2 s after the load; CPU: the agent's process tree over the load and those 2 s.`,
+    '',
+    `| | V8 default | agent (${DEFAULT_HEAP_GROWING_PERCENT} %) |`,
+    '|---|---|---|',
+    row('max RSS, MiB', (p) => p.maxRss),
+    row('RSS at the end, MiB', (p) => p.endRss),
+    row('agent CPU per exchange, µs', (p) => p.usPerExchange),
+    row('nginx p99, µs', (p) => p.p99, 0),
+    row('requests', (p) => p.requests, 0),
+    '',
+  ].join('\n');
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
