@@ -2,10 +2,12 @@
 // its JSON result, and the commit the figures come from.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { startNginx } from '../test/helpers/nginx.js';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -61,5 +63,27 @@ export function committedState(root: string): string {
     return dirty === '' ? head : `${head} with uncommitted changes to the agent`;
   } catch {
     return 'unknown (not a git checkout)';
+  }
+}
+
+/** Where a steady-load benchmark runs: loadgen built, a scratch directory, nginx answering `path`. */
+export interface LoadTarget {
+  loadgen: string;
+  dir: string;
+  nginxPort: number;
+}
+
+/** Runs `fn` against nginx answering GET `path` with 200 "ok" (as root), then removes everything. */
+export async function withLoadTarget<T>(path: string, fn: (t: LoadTarget) => Promise<T>): Promise<T> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
+  const loadgen = buildLoadgen();
+  const dir = mkdtempSync(join(os.tmpdir(), 'lantern-bench-'));
+  const nginx = await startNginx({ locations: `location = ${path} { return 200 "ok\\n"; }` });
+  try {
+    return await fn({ loadgen, dir, nginxPort: nginx.port });
+  } finally {
+    await nginx.stop();
+    rmSync(dirname(nginx.root), { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }

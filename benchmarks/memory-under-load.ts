@@ -4,15 +4,14 @@
 // highest RSS (sampled every 100 ms), RSS at the end, agent CPU per exchange, nginx's p99.
 //
 //   node dist/benchmarks/memory-under-load.js [--pairs 3] [--rate 10000] [--seconds 10]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startNginx } from '../test/helpers/nginx.js';
 import { DEFAULT_HEAP_GROWING_PERCENT } from '../src/agent/heap-tuning.js';
 import { startAgentProcess } from './agent-process.js';
-import { buildLoadgen, committedState, runLoadgen } from './loadgen-tool.js';
+import { committedState, runLoadgen, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, machine, median } from './stats.js';
@@ -45,28 +44,23 @@ async function phase(percent: string, nginxPort: number, bin: string, rate: numb
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
   const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } } });
   const pairs = Number(values.pairs ?? 3);
   const rate = Number(values.rate ?? 10_000);
   const seconds = Number(values.seconds ?? 10);
-  const bin = buildLoadgen();
-  const dir = mkdtempSync(join(os.tmpdir(), 'lantern-mem-'));
-  const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "ok\\n"; }` });
   const runs: Record<'agent' | 'v8', Phase[]> = { agent: [], v8: [] };
   try {
-    for (let i = 0; i < pairs; i++) {
-      for (const [name, percent] of [['agent', ''], ['v8', '0']] as const) {
-        const p = await phase(percent, nginx.port, bin, rate, seconds, dir);
-        runs[name].push(p);
-        console.error(`memory: pair ${i + 1} ${name}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p99 ${int(p.p99)} µs`);
+    await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
+      for (let i = 0; i < pairs; i++) {
+        for (const [name, percent] of [['agent', ''], ['v8', '0']] as const) {
+          const p = await phase(percent, nginxPort, loadgen, rate, seconds, dir);
+          runs[name].push(p);
+          console.error(`memory: pair ${i + 1} ${name}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p99 ${int(p.p99)} µs`);
+        }
       }
-    }
+    });
   } finally {
     delete process.env.LANTERN_HEAP_GROWING_PERCENT;
-    await nginx.stop();
-    rmSync(dirname(nginx.root), { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
   }
   const text = section(pairs, rate, seconds, runs);
   console.log(text);

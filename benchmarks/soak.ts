@@ -4,15 +4,13 @@
 // and that every exchange is accounted for at the end — in the file, or shed and counted.
 //
 //   node dist/benchmarks/soak.js [--minutes 10] [--rate 2000] [--connections 10]
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startNginx } from '../test/helpers/nginx.js';
 import { startAgentProcess } from './agent-process.js';
-import { buildLoadgen, committedState, runLoadgen } from './loadgen-tool.js';
+import { committedState, runLoadgen, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, machine } from './stats.js';
@@ -62,16 +60,12 @@ async function countSpans(file: string): Promise<{ server: number; client: numbe
 
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
   const { values } = parseArgs({ options: { minutes: { type: 'string' }, rate: { type: 'string' }, connections: { type: 'string' } } });
   const minutes = Number(values.minutes ?? 10);
   const rate = Number(values.rate ?? 2000);
   const connections = Number(values.connections ?? 10);
-  const bin = buildLoadgen();
-  const dir = mkdtempSync(join(os.tmpdir(), 'lantern-soak-'));
-  const file = join(dir, 'otlp.jsonl');
-  const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "ok\\n"; }` });
-  try {
+  await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
+    const file = join(dir, 'otlp.jsonl');
     const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000);
     const pid = agent.pid;
     await new Promise((r) => setTimeout(r, 2000));
@@ -87,7 +81,7 @@ async function main(): Promise<void> {
       lastCpu = cpu;
       lastT = now;
     }, SAMPLE_S * 1000);
-    const load = await runLoadgen(bin, ['-addr', `127.0.0.1:${nginx.port}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${minutes * 60}s`]);
+    const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${minutes * 60}s`]);
     clearInterval(timer);
     await new Promise((r) => setTimeout(r, 3000));
     await agent.stop();
@@ -97,11 +91,7 @@ async function main(): Promise<void> {
     const text = section(minutes, rate, connections, load, samples, spans, summary);
     console.log(text);
     writeResultsSection(HEADING, text);
-  } finally {
-    await nginx.stop();
-    rmSync(dirname(nginx.root), { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 function section(minutes: number, rate: number, connections: number, load: Awaited<ReturnType<typeof runLoadgen>>, samples: Sample[],
