@@ -1,15 +1,14 @@
 // Memory under load: the agent as a user runs it (every process traced, OTLP JSON file) at a fixed
-// request rate, with its own heap growth setting (src/agent/heap-tuning.ts) against V8's default
-// policy (LANTERN_HEAP_GROWING_PERCENT=0), alternating A B A B … in the same run. Per phase: the
+// request rate, with V8's heap growth policy against LANTERN_HEAP_GROWING_PERCENT=P
+// (src/agent/heap-tuning.ts), alternating A B A B … in the same run. Per phase: the
 // highest RSS (sampled every 100 ms), RSS at the end, agent CPU per exchange, nginx's p99.
 //
-//   node dist/benchmarks/memory-under-load.js [--pairs 3] [--rate 10000] [--seconds 10]
+//   node dist/benchmarks/memory-under-load.js [--pairs 3] [--rate 10000] [--seconds 10] [--percent 50]
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_HEAP_GROWING_PERCENT } from '../src/agent/heap-tuning.js';
 import { startAgentProcess } from './agent-process.js';
 import { committedState, runLoadgen, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
@@ -17,7 +16,7 @@ import { writeResultsSection } from './results-file.js';
 import { int, machine, median } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const HEADING = '## Memory under load: the agent\'s heap growth setting against V8\'s default';
+const HEADING = '## Memory under load: V8\'s heap growth policy against LANTERN_HEAP_GROWING_PERCENT';
 const PATH = '/lantern-mem';
 
 interface Phase { maxRss: number; endRss: number; usPerExchange: number; p99: number; requests: number }
@@ -44,7 +43,8 @@ async function phase(percent: string, nginxPort: number, bin: string, rate: numb
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } } });
+  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, percent: { type: 'string' } } });
+  const percent = String(Number(values.percent ?? 50));
   const pairs = Number(values.pairs ?? 3);
   const rate = Number(values.rate ?? 10_000);
   const seconds = Number(values.seconds ?? 10);
@@ -52,8 +52,8 @@ async function main(): Promise<void> {
   try {
     await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
       for (let i = 0; i < pairs; i++) {
-        for (const [name, percent] of [['agent', ''], ['v8', '0']] as const) {
-          const p = await phase(percent, nginxPort, loadgen, rate, seconds, dir);
+        for (const [name, setting] of [['agent', percent], ['v8', '']] as const) {
+          const p = await phase(setting, nginxPort, loadgen, rate, seconds, dir);
           runs[name].push(p);
           console.error(`memory: pair ${i + 1} ${name}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p99 ${int(p.p99)} µs`);
         }
@@ -62,12 +62,12 @@ async function main(): Promise<void> {
   } finally {
     delete process.env.LANTERN_HEAP_GROWING_PERCENT;
   }
-  const text = section(pairs, rate, seconds, runs);
+  const text = section(pairs, rate, seconds, percent, runs);
   console.log(text);
   writeResultsSection(HEADING, text);
 }
 
-function section(pairs: number, rate: number, seconds: number, runs: Record<'agent' | 'v8', Phase[]>): string {
+function section(pairs: number, rate: number, seconds: number, percent: string, runs: Record<'agent' | 'v8', Phase[]>): string {
   const row = (label: string, f: (p: Phase) => number, digits = 1): string =>
     `| ${label} | ${median(runs.v8.map(f)).toFixed(digits)} (${runs.v8.map((p) => f(p).toFixed(digits)).join(', ')}) | ${median(runs.agent.map(f)).toFixed(digits)} (${runs.agent.map((p) => f(p).toFixed(digits)).join(', ')}) |`;
   const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/memory-under-load.js'), ...process.argv.slice(2)].join(' ');
@@ -82,10 +82,10 @@ function section(pairs: number, rate: number, seconds: number, runs: Record<'age
     '',
     `\`lantern run --otlp-file F\` (default collectors, every process traced) while \`benchmarks/loadgen\` sends ${int(rate)} req/s over 10`,
     `keep-alive connections to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so a request is two exchanges. ${pairs} pairs,`,
-    `alternating V8's default heap growth (\`LANTERN_HEAP_GROWING_PERCENT=0\`) and the agent's (${DEFAULT_HEAP_GROWING_PERCENT} %, the default); medians, each run in parentheses.`,
+    `alternating V8's own heap growth policy (the default) and \`LANTERN_HEAP_GROWING_PERCENT=${percent}\`; medians, each run in parentheses.`,
     `Max RSS: VmRSS sampled every 100 ms from 1.5 s after start to 2 s after the load; CPU: the agent's process tree over the load and those 2 s.`,
     '',
-    `| | V8 default | agent (${DEFAULT_HEAP_GROWING_PERCENT} %) |`,
+    `| | V8's policy | LANTERN_HEAP_GROWING_PERCENT=${percent} |`,
     '|---|---|---|',
     row('max RSS, MiB', (p) => p.maxRss),
     row('RSS at the end, MiB', (p) => p.endRss),
