@@ -10,10 +10,11 @@ import { statSync, type Stats } from 'node:fs';
 import { demangle } from './demangle/index.js';
 import { closeDebugFile, debugFileCandidates, openDebugCandidates, verifyDebugFile, type OpenedDebugFile } from './debug-file.js';
 import { ElfError, ElfFile, PT_LOAD, type ElfSegment } from './elf.js';
-import { goFunctions } from './gopclntab.js';
+import { addFunctionSymbols } from './elf-functions.js';
+import { addGoFunctions } from './gopclntab.js';
 import { openMiniDebugInfo, type XzDecompressor } from './minidebuginfo.js';
 import type { Counters } from './stats.js';
-import { functionEntries, SymbolTable, type SymbolEntry } from './symbol-table.js';
+import { SymbolTable, SymbolTableBuilder } from './symbol-table.js';
 
 export interface ModuleContext {
   debugRoots: readonly string[];
@@ -170,41 +171,46 @@ export class ElfModule {
     this.debugFiles = openDebugCandidates(candidates);
   }
 
+  /**
+   * The best source's functions, then `.dynsym`'s (exported functions a source may lack, at
+   * addresses it does not have), each a source of one builder: no object per symbol, no section
+   * held whole.
+   */
   private readSymbols(): SymbolTable {
     const c = this.ctx.counters;
     const elf = this.elf;
-    const dynamic = functionEntries(elf.symbols('.dynsym'), elf.sections);
-    const own = functionEntries(elf.symbols('.symtab'), elf.sections);
-    if (own.length > 0) {
+    const b = new SymbolTableBuilder();
+    const withDynamic = (): SymbolTable => {
+      addFunctionSymbols(b, elf, '.dynsym');
+      return b.build();
+    };
+    if (addFunctionSymbols(b, elf, '.symtab') > 0) {
       c.inc('symtab_used');
-      return SymbolTable.fromEntries([...own, ...dynamic]);
+      return withDynamic();
     }
-    const go = goFunctions(elf);
-    if (go && go.length > 0) {
+    if ((addGoFunctions(b, elf) ?? 0) > 0) {
       c.inc('gopclntab_used');
-      return SymbolTable.fromEntries([...go.map((f): SymbolEntry => ({ name: f.name, start: f.entry, end: f.end })), ...dynamic]);
+      return withDynamic();
     }
-    if (!this.lookForDebugInfo) return SymbolTable.fromEntries(dynamic);
-    const fromDebugFile = this.debugFileSymbols();
-    if (fromDebugFile) {
+    if (!this.lookForDebugInfo) return withDynamic();
+    if (this.addDebugFileSymbols(b)) {
       c.inc('debug_file_found');
-      return SymbolTable.fromEntries([...fromDebugFile, ...dynamic]);
+      return withDynamic();
     }
     c.inc('missing_debug_file');
     const mini = openMiniDebugInfo(elf, this.ctx.xz);
     if (mini.kind === 'unavailable') c.inc('minidebuginfo_unavailable');
-    if (mini.kind === 'ok') {
-      const entries = functionEntries(mini.elf.symbols('.symtab'), mini.elf.sections);
-      if (entries.length > 0) {
-        c.inc('minidebuginfo_used');
-        return SymbolTable.fromEntries([...entries, ...dynamic]);
-      }
+    if (mini.kind === 'ok' && addFunctionSymbols(b, mini.elf, '.symtab') > 0) {
+      c.inc('minidebuginfo_used');
+      return withDynamic();
     }
-    if (dynamic.length > 0) c.inc('dynsym_only');
-    return SymbolTable.fromEntries(dynamic);
+    const table = withDynamic();
+    if (table.count > 0) c.inc('dynsym_only');
+    return table;
   }
 
-  private debugFileSymbols(): SymbolEntry[] | undefined {
+  /** The first debug file (build id, then debuglink) that matches and has functions: true when one was added. */
+  private addDebugFileSymbols(b: SymbolTableBuilder): boolean {
     const c = this.ctx.counters;
     for (const f of this.debugFiles) {
       try {
@@ -212,13 +218,13 @@ export class ElfModule {
           c.inc('debug_file_mismatch');
           continue;
         }
-        const entries = functionEntries(f.elf.symbols('.symtab'), f.elf.sections);
-        if (entries.length > 0) return entries;
+        // A source that fails is not added at all: the next candidate starts from the same builder.
+        if (addFunctionSymbols(b, f.elf, '.symtab') > 0) return true;
       } catch (err) {
         c.inc(err instanceof ElfError ? 'elf_errors' : 'symbol_read_errors');
       }
     }
-    return undefined;
+    return false;
   }
 
   private releaseFiles(): void {

@@ -15,6 +15,11 @@ export class ElfError extends Error {
 export interface ByteSource {
   readonly size: number;
   read(offset: number, length: number): Buffer;
+  /**
+   * Bytes [offset, offset + length) without a new buffer: a file is read into `into` (at least
+   * `length` long), bytes already in memory are returned as they are.
+   */
+  readInto(offset: number, length: number, into: Buffer): Buffer;
   close(): void;
 }
 
@@ -26,16 +31,19 @@ class FileSource implements ByteSource {
     this.size = fstatSync(this.fd).size;
   }
   read(offset: number, length: number): Buffer {
+    return this.readInto(offset, length, Buffer.allocUnsafe(length));
+  }
+  readInto(offset: number, length: number, into: Buffer): Buffer {
     if (this.fd === undefined) throw new ElfError('file is closed');
     checkRange(offset, length, this.size);
-    const out = Buffer.allocUnsafe(length);
+    if (into.length < length) throw new ElfError(`read of ${length} bytes into ${into.length}`);
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, out, done, length - done, offset + done);
+      const n = readSync(this.fd, into, done, length - done, offset + done);
       if (n === 0) throw new ElfError(`short read at ${offset + done}`);
       done += n;
     }
-    return out;
+    return into.subarray(0, length);
   }
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
@@ -51,6 +59,9 @@ class BufferSource implements ByteSource {
   read(offset: number, length: number): Buffer {
     checkRange(offset, length, this.buf.length);
     return this.buf.subarray(offset, offset + length);
+  }
+  readInto(offset: number, length: number): Buffer {
+    return this.read(offset, length);
   }
   close(): void {}
 }
@@ -80,7 +91,7 @@ const NT_GNU_BUILD_ID = 3;
 const ELFCOMPRESS_ZLIB = 1;
 /** Bounds so a hostile header cannot make us allocate without limit. */
 const MAX_SECTIONS = 65_535;
-const MAX_SECTION_BYTES = 1 << 30;
+export const MAX_SECTION_BYTES = 1 << 30;
 
 export interface ElfSection {
   index: number;
@@ -193,29 +204,49 @@ export class ElfFile {
     return this.src.read(offset, length);
   }
 
+  /** As readAt, into `into` when the bytes come from a file (see ByteSource.readInto): valid until `into` is reused. */
+  readInto(offset: number, length: number, into: Buffer): Buffer {
+    return this.src.readInto(offset, length, into);
+  }
+
   /** Symbols of `.symtab` (static, often stripped) or `.dynsym` (exported). Empty when absent. */
   symbols(table: '.symtab' | '.dynsym'): ElfSymbol[] {
-    const sec = this.section(table);
-    if (!sec || sec.type === SHT_NOBITS) return [];
-    const strtab = this.sections[sec.link];
-    if (!strtab) throw new ElfError(`${table}: string table index ${sec.link} missing`);
-    const data = this.sectionData(sec);
-    const strings = this.sectionData(strtab);
-    const entsize = sec.entsize || 24;
-    if (entsize < 24) throw new ElfError(`${table}: entry size ${entsize} too small`);
+    const raw = this.symbolTableData(table);
+    if (!raw) return [];
+    const { data, strings, entsize } = raw;
     const out: ElfSymbol[] = [];
     for (let off = 0; off + 24 <= data.length; off += entsize) {
       const info = data[off + 4]!;
       out.push({
         name: cString(strings, data.readUInt32LE(off)),
-        value: num(data.readBigUInt64LE(off + 8)),
-        size: num(data.readBigUInt64LE(off + 16)),
+        value: readU64(data, off + 8),
+        size: readU64(data, off + 16),
         type: info & 0xf,
         bind: info >> 4,
         sectionIndex: data.readUInt16LE(off + 6),
       });
     }
     return out;
+  }
+
+  /**
+   * A symbol table's section, its string table's and its entry size, checked, for readers that
+   * read them a window at a time (elf-functions.ts). Undefined when absent.
+   */
+  symbolTableSections(table: '.symtab' | '.dynsym'): { entries: ElfSection; strings: ElfSection; entsize: number } | undefined {
+    const sec = this.section(table);
+    if (!sec || sec.type === SHT_NOBITS) return undefined;
+    const strtab = this.sections[sec.link];
+    if (!strtab) throw new ElfError(`${table}: string table index ${sec.link} missing`);
+    const entsize = sec.entsize || 24;
+    if (entsize < 24) throw new ElfError(`${table}: entry size ${entsize} too small`);
+    return { entries: sec, strings: strtab, entsize };
+  }
+
+  /** A symbol table's raw entries (Elf64_Sym, `entsize` bytes apart) and its whole string table. */
+  private symbolTableData(table: '.symtab' | '.dynsym'): { data: Buffer; strings: Buffer; entsize: number } | undefined {
+    const t = this.symbolTableSections(table);
+    return t && { data: this.sectionData(t.entries), strings: this.sectionData(t.strings), entsize: t.entsize };
   }
 
   /** The GNU build id as lowercase hex, from the note sections or PT_NOTE segments. */
@@ -303,6 +334,16 @@ export class ElfFile {
 function num(v: bigint): number {
   // Addresses and sizes above 2^53 only appear in garbage; clamp so they fail range checks.
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/**
+ * A little-endian u64 at `off` as a number, clamped like `num`, without the BigInt that
+ * readBigUInt64LE makes (two per symbol: hundreds of thousands for one large binary).
+ */
+export function readU64(buf: Buffer, off: number): number {
+  const lo = buf.readUInt32LE(off);
+  const hi = buf.readUInt32LE(off + 4);
+  return hi >= 0x200000 ? Number.MAX_SAFE_INTEGER : hi * 0x1_0000_0000 + lo;
 }
 
 /** A NUL-terminated string at `off`, or '' when `off` is outside the table. */

@@ -15,7 +15,10 @@
 // In every version a _func record starts with the entry (u32 offset since 1.18, else a pointer)
 // followed by nameOff (i32 into the name table). nfunc + 1 functab entries exist: the last one's pc
 // is the end of the last function.
-import { ElfError, PF_X, PT_LOAD, cString, type ElfFile } from './elf.js';
+import { ElfError, PF_X, PT_LOAD, SHF_COMPRESSED, cString, type ElfFile } from './elf.js';
+import { offsetBytes, SectionWindow, WindowReader, wholeBytes, type WindowedBytes } from './section-window.js';
+import { STRING_WINDOW_BYTES, tableNames } from './string-table.js';
+import { SourceColumns, stringSource, type SymbolTableBuilder } from './symbol-table.js';
 
 export interface GoFunction {
   name: string;
@@ -45,12 +48,35 @@ export function isPclntabMagic(magic: number): boolean {
  * offset is checked against the buffer.
  */
 export function parsePclntab(data: Buffer, textStart?: number, fallbackTextStart = 0): GoFunction[] {
-  if (data.length < 16) throw new ElfError('gopclntab: too small');
-  const magic = data.readUInt32LE(0);
+  const bytes = wholeBytes(data);
+  const found: Array<{ entry: number; end: number; nameOff: number }> = [];
+  const names = forEachPclntabFunction(bytes, bytes, textStart, fallbackTextStart, (entry, end, nameOff) => found.push({ entry, end, nameOff }));
+  const nameTable = data.subarray(names);
+  return found.map(({ entry, end, nameOff }) => ({ name: cString(nameTable, nameOff), entry, end })).sort((a, b) => a.entry - b.entry);
+}
+
+/** Bytes a reader moves through the pclntab at a time (addGoFunctions reads the section in windows). */
+const PCLN_WINDOW_BYTES = 64 << 10;
+
+/**
+ * Each function of a pclntab as (entry, end, offset of its NUL-terminated name in the name
+ * table), in table order, with parsePclntab's checks (every one before any function is believed:
+ * a throw may come after some were visited); returns where the name table starts. `tables` and
+ * `funcs` are the same bytes, read through two windows: the function table goes forward, and so do
+ * the _func records it points to, each stream in its own window. The symbolizer's reader
+ * (addGoFunctions) reads the section so, and names only the functions it keeps.
+ */
+export function forEachPclntabFunction(tables: WindowedBytes, funcs: WindowedBytes, textStart: number | undefined, fallbackTextStart: number,
+  visit: (entry: number, end: number, nameOff: number) => void): number {
+  const data = new WindowReader(tables, PCLN_WINDOW_BYTES);
+  const records = new WindowReader(funcs, PCLN_WINDOW_BYTES);
+  const size = data.size;
+  if (size < 16) throw new ElfError('gopclntab: too small');
+  const magic = data.u32(0);
   if (!isPclntabMagic(magic)) throw new ElfError(`gopclntab: unknown magic 0x${magic.toString(16)}`);
-  const quantum = data[6]!;
-  const ptrSize = data[7]!;
-  if (data[4] !== 0 || data[5] !== 0 || ![1, 2, 4].includes(quantum) || (ptrSize !== 4 && ptrSize !== 8)) {
+  const quantum = data.u8(6);
+  const ptrSize = data.u8(7);
+  if (data.u8(4) !== 0 || data.u8(5) !== 0 || ![1, 2, 4].includes(quantum) || (ptrSize !== 4 && ptrSize !== 8)) {
     throw new ElfError('gopclntab: bad header');
   }
   const word = (i: number): number => readUint(data, 8 + i * ptrSize, ptrSize);
@@ -82,10 +108,9 @@ export function parsePclntab(data: Buffer, textStart?: number, fallbackTextStart
     relative = false;
   }
   const tableEnd = functab + (2 * nfunc + 1) * fieldSize;
-  if (functab > data.length || tableEnd > data.length || names > data.length) throw new ElfError('gopclntab: tables outside the section');
+  if (functab > size || tableEnd > size || names > size) throw new ElfError('gopclntab: tables outside the section');
   const base = relative ? (textStart ?? (word(2) || fallbackTextStart)) : 0;
-  const nameTable = data.subarray(names);
-  const out: GoFunction[] = [];
+  const nameTableSize = size - names;
   for (let i = 0; i < nfunc; i++) {
     const at = functab + 2 * i * fieldSize;
     const entry = base + readUint(data, at, fieldSize);
@@ -93,23 +118,22 @@ export function parsePclntab(data: Buffer, textStart?: number, fallbackTextStart
     const funcOff = funcData + readUint(data, at + fieldSize, fieldSize);
     // _func: entry (u32 since 1.18, else a pointer), then nameOff i32.
     const nameField = funcOff + (relative ? 4 : ptrSize);
-    if (nameField + 4 > data.length) throw new ElfError(`gopclntab: function ${i} outside the section`);
-    const nameOff = data.readInt32LE(nameField);
-    if (nameOff < 0 || nameOff >= nameTable.length) throw new ElfError(`gopclntab: function ${i} name outside the table`);
-    const name = cString(nameTable, nameOff);
+    if (nameField + 4 > size) throw new ElfError(`gopclntab: function ${i} outside the section`);
+    const nameOff = records.i32(nameField);
+    if (nameOff < 0 || nameOff >= nameTableSize) throw new ElfError(`gopclntab: function ${i} name outside the table`);
     if (end < entry) throw new ElfError(`gopclntab: function ${i} ends before it starts`);
-    out.push({ name, entry, end });
+    visit(entry, end, nameOff);
   }
-  out.sort((a, b) => a.entry - b.entry);
-  return out;
+  return names;
 }
 
-function readUint(buf: Buffer, off: number, size: number): number {
-  if (off + size > buf.length) throw new ElfError('gopclntab: read past the end');
-  if (size === 4) return buf.readUInt32LE(off);
-  const v = buf.readBigUInt64LE(off);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError('gopclntab: value out of range');
-  return Number(v);
+function readUint(r: WindowReader, off: number, size: number): number {
+  if (off + size > r.size) throw new ElfError('gopclntab: read past the end');
+  if (size === 4) return r.u32(off);
+  const lo = r.u32(off);
+  const hi = r.u32(off + 4);
+  if (hi >= 0x200000) throw new ElfError('gopclntab: value out of range');
+  return hi * 0x1_0000_0000 + lo;
 }
 
 /** The lowest executable segment's address: where Go's linker puts `.text` on every platform it targets. */
@@ -166,6 +190,30 @@ function relocate(funcs: GoFunction[], elf: ElfFile, fallback: number): GoFuncti
   const rt0 = funcs.find((f) => /^_rt0_[a-z0-9]+_[a-z]+$/.test(f.name));
   const shift = rt0 ? elf.entry - rt0.entry : fallback;
   return funcs.map((f) => ({ name: f.name, entry: f.entry + shift, end: f.end + shift }));
+}
+
+/**
+ * A Go binary's functions added to `b` as a source (see goFunctions); the number kept, or undefined
+ * when the binary has no Go function table. With a `.gopclntab` section no string or object is made
+ * per function (a large Go program has 100k+): names are copied from the table for the entries
+ * kept. The scan of a binary without section headers goes through goFunctions.
+ */
+export function addGoFunctions(b: SymbolTableBuilder, elf: ElfFile): number | undefined {
+  const sec = elf.section('.gopclntab') ?? elf.section('.data.rel.ro.gopclntab');
+  if (!sec) {
+    const funcs = goFunctions(elf);
+    if (funcs === undefined) return undefined;
+    return b.addSource(...stringSource(funcs.map((f) => ({ name: f.name, start: f.entry, end: f.end }))));
+  }
+  const src = new SourceColumns();
+  // The section in windows: two for the tables (see forEachPclntabFunction), one for the names;
+  // a compressed one inflated once, its slices shared.
+  const inflated = (sec.flags & SHF_COMPRESSED) !== 0 ? wholeBytes(elf.sectionData(sec)) : undefined;
+  const open = (windowBytes: number): WindowedBytes => inflated ?? SectionWindow.of(elf, sec, windowBytes);
+  const names = forEachPclntabFunction(open(PCLN_WINDOW_BYTES), open(PCLN_WINDOW_BYTES), elf.section('.text')?.addr, firstExecAddress(elf), (entry, end, nameOff) => {
+    src.push(entry, end, false, 0, nameOff);
+  });
+  return b.addSource(src, tableNames(offsetBytes(open(STRING_WINDOW_BYTES), names)));
 }
 
 /** The function named exactly `name` (e.g. `crypto/tls.(*Conn).Read`) in a Go binary, stripped or not. */

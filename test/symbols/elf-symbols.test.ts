@@ -1,17 +1,21 @@
 // ELF function symbols from every source a binary may have: .symtab, a separate debug file found
 // by build id or by .gnu_debuglink (CRC checked), MiniDebugInfo through xz, .dynsym alone; the
-// table's lookup rules (size-0 symbols, aliases); a file replaced before its symbols are read.
+// table's lookup rules (size-0 symbols, aliases); a file replaced before its symbols are read; the
+// module's column reader against the object-per-symbol reading on node, Go and C binaries.
 import { copyFileSync, mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import { debugFileCandidates } from '../../src/symbols/debug-file.js';
-import { ElfFile, SHF_EXECINSTR, STT_FUNC } from '../../src/symbols/elf.js';
+import { ElfError, ElfFile, SHF_EXECINSTR, STT_FUNC } from '../../src/symbols/elf.js';
 import { ElfModule, type ModuleContext } from '../../src/symbols/elf-module.js';
 import { findInPath, xzDecompressor } from '../../src/symbols/minidebuginfo.js';
 import { Counters } from '../../src/symbols/stats.js';
-import { SymbolTable, functionEntries } from '../../src/symbols/symbol-table.js';
-import { buildCProgram, debugRootByBuildId, nmAddress } from './fixtures.js';
+import { goFunctions } from '../../src/symbols/gopclntab.js';
+import { wholeBytes } from '../../src/symbols/section-window.js';
+import { tableNames } from '../../src/symbols/string-table.js';
+import { SourceColumns, SymbolTable, SymbolTableBuilder, functionEntries, type NameSource, type SymbolEntry } from '../../src/symbols/symbol-table.js';
+import { buildCProgram, buildGoPrograms, debugRootByBuildId, nmAddress } from './fixtures.js';
 
 const prog = buildCProgram();
 const hot = nmAddress(prog.full, 'hot_function');
@@ -181,4 +185,86 @@ t.test('a file replaced before its symbols are read: a counted ELF error, no cra
   t.equal(mod.addressOfOffset(0x1000), 0x1000, 'the segments read at open still translate offsets');
   mod.close();
   t.equal(dirname(file), dir);
+});
+
+/**
+ * SymbolTable.fromEntries as it was built before the column builder, one object per entry: the
+ * oracle the module's streaming reader (elf-functions.ts, addGoFunctions, SymbolTableBuilder) is
+ * checked against. At one address the first entry wins; a size-0 one stops at the next start.
+ */
+function referenceTable(entries: readonly SymbolEntry[]): SymbolEntry[] {
+  const sorted = entries.map((e, i) => ({ e, i }))
+    .filter(({ e }) => Number.isFinite(e.start) && e.start >= 0 && e.end > e.start)
+    .sort((a, b) => a.e.start - b.e.start || a.i - b.i);
+  const kept: SymbolEntry[] = [];
+  for (const { e } of sorted) if (kept.at(-1)?.start !== e.start) kept.push(e);
+  return kept.map((e, i) => ({ name: e.name, start: e.start, end: e.open ? Math.min(e.end, kept[i + 1]?.start ?? Infinity, e.start + (16 << 20)) : e.end }));
+}
+
+t.test('the module\'s table, read without an object per symbol, equals the object-per-symbol reading', async (t) => {
+  const go = buildGoPrograms();
+  const cases: Array<{ file: string; source: string }> = [
+    { file: prog.full, source: 'symtab_used' },
+    { file: process.execPath, source: 'symtab_used' }, // node: 190k symbols in .symtab + .dynsym here
+    { file: go.full, source: 'symtab_used' },
+    { file: go.stripped, source: 'gopclntab_used' },
+  ];
+  for (const { file, source } of cases) {
+    const elf = ElfFile.open(file);
+    const dynamic = functionEntries(elf.symbols('.dynsym'), elf.sections);
+    const own = functionEntries(elf.symbols('.symtab'), elf.sections);
+    if (source === 'symtab_used' && own.length === 0) {
+      t.comment(`${file}: stripped on this machine, skipped`);
+      elf.close();
+      continue;
+    }
+    const primary = own.length > 0 ? own : goFunctions(elf)!.map((f): SymbolEntry => ({ name: f.name, start: f.entry, end: f.end }));
+    const want = referenceTable([...primary, ...dynamic]);
+    elf.close();
+    const ctx = context([]);
+    const mod = ElfModule.open(file, file, '', ElfModule.identityOf(file), ctx);
+    const got = [...mod.symbols().entries()];
+    mod.close();
+    t.equal(ctx.counters.get(source), 1, `${file}: ${source}`);
+    t.equal(got.length, want.length, `${file}: ${want.length} functions`);
+    let differences = 0;
+    for (let i = 0; i < want.length; i++) {
+      const a = got[i];
+      const b = want[i]!;
+      if (a?.name !== b.name || a.start !== b.start || a.end !== b.end) {
+        if (differences++ < 3) t.comment(`${file} #${i}: got ${JSON.stringify(a)}, want ${JSON.stringify(b)}`);
+      }
+    }
+    t.equal(differences, 0, `${file}: every entry the same`);
+  }
+});
+
+t.test('SymbolTableBuilder: sources in order of preference, aliases by rank, names read only for what is kept', async (t) => {
+  const strings = Buffer.from('\0dyn_name\0own_name\0own_alias\0');
+  const asked: number[][] = [];
+  const names = (buf: Buffer): NameSource => {
+    const inner = tableNames(wholeBytes(buf));
+    return { names: (refs) => (asked.push([...refs]), inner.names(refs)) };
+  };
+  const b = new SymbolTableBuilder();
+  const own = new SourceColumns();
+  own.push(0x1000, 0x1010, false, 5, 19); // own_alias, worse rank
+  own.push(0x1000, 0x1010, false, 1, 10); // own_name
+  t.equal(b.addSource(own, names(strings)), 1);
+  t.ok(b.covers(0x1000));
+  const failing = new SourceColumns();
+  failing.push(0x3000, 0x3010, false, 0, 1);
+  t.throws(() => b.addSource(failing, { names: () => { throw new ElfError('bad table'); } }), { name: 'ElfError' });
+  const dyn = new SourceColumns();
+  dyn.push(0x1000, 0x1010, false, 0, 1); // dyn_name: a later source loses at 0x1000, even at rank 0
+  dyn.push(0x2000, 0x2000, false, 0, 1); // an empty range: dropped
+  dyn.push(0x2000, 0x2010, true, 0, 10); // size 0: reaches its end, nothing follows
+  t.equal(b.addSource(dyn, names(strings)), 1);
+  t.same(asked, [[10], [10]], 'names are read only for the entries kept');
+  const table = b.build();
+  t.same([...table.entries()], [{ name: 'own_name', start: 0x1000, end: 0x1010 }, { name: 'own_name', start: 0x2000, end: 0x2010 }]);
+  t.equal(table.lookup(0x3004), undefined, 'the source that failed left nothing');
+  t.equal(table.byteEstimate(), 64 + 2 * 25 + 2 * 'own_name'.length, 'charged for its columns and name bytes');
+  const long = SymbolTable.fromEntries([{ name: '€'.repeat(30_000), start: 1, end: 2 }]);
+  t.equal(Buffer.byteLength(long.nameAt(0)), 65_535, 'a name past 64 KiB is cut on a character boundary');
 });

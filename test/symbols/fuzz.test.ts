@@ -35,6 +35,11 @@ function exercise(buf: Buffer): void {
   goFunctions(elf);
   elf.loadSegmentForOffset(0x1000);
   elf.addressToOffset(0x1000);
+  // The symbolizer's own reader (raw entries into columns: elf-functions.ts, addGoFunctions): the
+  // module counts what fails, and only ElfErrors may fail it.
+  const counters = new Counters();
+  ElfModule.fromBuffer(buf, 'fuzz', { debugRoots: [], xz: xzDecompressor({ xzPath: null }), counters }).functionAt(0x1139);
+  if (counters.get('symbol_read_errors') > 0) throw new Error('the module\'s symbol read failed with something other than an ElfError');
 }
 
 /** A copy with a few bytes changed: anywhere, or in the headers where changes matter most. */
