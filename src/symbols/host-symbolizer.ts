@@ -385,7 +385,7 @@ export class HostSymbolizer implements Symbolizer {
     if (!this.kernel && this.kernelReadAt > -Infinity && !stale) return undefined;
     this.kernelReadAt = this.now();
     try {
-      this.kernel = KernelSymbols.parse(readFileSync(this.o.kallsymsPath, 'utf8'));
+      this.kernel = KernelSymbols.read(this.o.kallsymsPath, this.kernel?.count);
       this.counters.inc('kallsyms_reads');
     } catch {
       this.kernel = undefined;

@@ -1,6 +1,6 @@
 // The small pure pieces: /proc/kallsyms parsing and lookup, JIT perf map lines (appended in
 // pieces, overlapping entries, bounds), /proc/<pid>/maps regions, NSpid, the bounded LRU.
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -43,6 +43,64 @@ t.test('kallsyms read without privileges: every address zero, nothing resolves',
   t.equal(k.usable, false);
   t.equal(k.lookup(0xffffffff81001010n), undefined);
   t.equal(KernelSymbols.parse('').usable, false);
+});
+
+const HOST_KALLSYMS = ((): string | undefined => {
+  try {
+    return readFileSync('/proc/kallsyms', 'utf8');
+  } catch {
+    return undefined;
+  }
+})();
+
+t.test('kallsyms read in chunks: a line across a chunk boundary, the last line without its newline', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-kallsyms-'));
+  const file = join(dir, 'kallsyms');
+  // 300 KiB of lines before the symbols: the first chunk (256 KiB) ends inside one of them.
+  const filler = Array.from({ length: 6000 }, (_, i) => `ffffffff8${String(i).padStart(7, '0')} D data_${'x'.repeat(30)}_${i}`).join('\n');
+  writeFileSync(file, `${filler}\n${KALLSYMS.trimEnd()}\nffffffffc0c00000 t last_fn\t[last]`);
+  const k = KernelSymbols.read(file);
+  t.equal(k.count, 9, 'the eight text symbols and the last line');
+  t.same(k.lookup(0xffffffffc0a00404n), { name: 'ext4_sync_fs', module: '[ext4]', offset: 4 });
+  t.same(k.lookup(0xffffffffc0c00001n), { name: 'last_fn', module: '[last]', offset: 1 });
+  t.equal(k.lookup(0xffffffff81002010n)?.name, 'do_one_initcall', 'data symbols do not cut functions');
+  t.throws(() => KernelSymbols.read(join(dir, 'absent')), { code: 'ENOENT' });
+});
+
+t.test('kallsyms: this host\'s file, read in chunks, against a line-by-line reading of its text', { skip: HOST_KALLSYMS === undefined && 'no /proc/kallsyms' }, async (t) => {
+  const text = HOST_KALLSYMS!;
+  // The text read once, as a file: /proc/kallsyms changes as BPF programs come and go.
+  const file = join(mkdtempSync(join(tmpdir(), 'lantern-kallsyms-')), 'kallsyms');
+  writeFileSync(file, text);
+  const k = KernelSymbols.read(file);
+  // The reference: every t/T/w/W line, by address in file order; a lookup finds the last of equals.
+  const last = new Map<bigint, { name: string; module: string }>();
+  let count = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-fA-F]{1,16}) ([tTwW]) ([^\t]+)(?:\t(.*))?$/.exec(line);
+    if (!m) continue;
+    count++;
+    const mod = m[4]?.trim() ?? '';
+    last.set(BigInt(`0x${m[1]}`), { name: m[3]!, module: mod === '' ? '[kernel]' : mod.startsWith('[') ? mod : `[${mod}]` });
+  }
+  t.equal(k.count, count, `${count} text symbols`);
+  if (!k.usable) {
+    t.comment('addresses hidden (no CAP_SYSLOG): lookups not compared');
+    return;
+  }
+  let compared = 0;
+  let wrong = 0;
+  let i = 0;
+  for (const [addr, want] of last) {
+    if (addr === 0n || i++ % 37 !== 0) continue;
+    compared++;
+    const hit = k.lookup(addr + 1n);
+    if (hit?.name !== want.name || hit.module !== want.module || hit.offset !== 1) {
+      if (wrong++ < 3) t.comment(`0x${addr.toString(16)}: got ${JSON.stringify(hit)}, want ${JSON.stringify(want)}`);
+    }
+  }
+  t.ok(compared > 100, `${compared} addresses compared`);
+  t.equal(wrong, 0, 'each resolves to its symbol and module');
 });
 
 t.test('perf map lines', async (t) => {
