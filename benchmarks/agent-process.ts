@@ -14,9 +14,12 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `lantern run ARGS` and resolves once its log contains `ready` (throws if it exits or takes over `timeoutMs`). */
-export async function startAgentProcess(args: string[], ready: string, timeoutMs = 30_000): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [LANTERN, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts `lantern run ARGS` and resolves once its log contains `ready` (throws if it exits or takes
+ * over `timeoutMs`). `lantern`: another tree's bin/lantern.js (a baseline build), default this one's.
+ */
+export async function startAgentProcess(args: string[], ready: string, timeoutMs = 30_000, lantern = LANTERN): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [lantern, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const until = Date.now() + timeoutMs;

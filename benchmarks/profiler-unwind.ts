@@ -20,24 +20,23 @@
 //
 // Needs root, gcc, Go (/usr/local/go/bin) and a built tree. Results go to stdout and to
 // benchmarks/RESULTS.md.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { onlineCpus } from 'libbpf-ts';
-import { buildGoFixture } from '../test/helpers/go-build.js';
 import { cpuSeconds, machineBusyS, mainThreadCpuSeconds, rssMiB } from './proc.js';
 import { type AgentProcess, startAgentProcess } from './agent-process.js';
+import { startProfilerWorkloads } from './profiler-workloads.js';
 import { writeResultsSection } from './results-file.js';
 import { machine, median } from './stats.js';
 
 /** dist/benchmarks/profiler-unwind.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECTION = '## CPU profiler: CFI unwinding against frame pointers (busy host)';
-const FIXTURES = join(ROOT, 'test/fixtures/profiler');
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 /** BPF_PROG_TYPE_PERF_EVENT, as /proc/<pid>/fdinfo prints prog_type. */
 const PROG_TYPE_PERF_EVENT = 7;
@@ -45,32 +44,6 @@ const PROG_TYPE_PERF_EVENT = 7;
 type Mode = 'frame_pointers' | 'auto';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function gcc(args: string[]): void {
-  execFileSync('gcc', ['-g', ...args]);
-}
-
-/** The C programs, built as test/collectors/profiler-unwind.test.ts builds them. */
-function buildC(): { leaf: string; omitfp: string } {
-  const dir = join(ROOT, 'benchmarks/.build/unwind');
-  mkdirSync(dir, { recursive: true });
-  const lib = join(dir, 'libomitfp.so');
-  gcc(['-O2', '-fomit-frame-pointer', '-fPIC', '-shared', '-o', lib, join(FIXTURES, 'omitfp-lib.c')]);
-  gcc(['-O2', '-fomit-frame-pointer', '-o', join(dir, 'omitfp'), join(FIXTURES, 'omitfp.c'), `-L${dir}`, '-lomitfp', `-Wl,-rpath,${dir}`]);
-  gcc(['-O1', '-fno-omit-frame-pointer', '-o', join(dir, 'leaf'), join(FIXTURES, 'leaf.c')]);
-  return { leaf: join(dir, 'leaf'), omitfp: join(dir, 'omitfp') };
-}
-
-function startWorkloads(seconds: number): { children: ChildProcess[]; cwd: string } {
-  const c = buildC();
-  const go = buildGoFixture('profiler-go');
-  const cwd = mkdtempSync(join(tmpdir(), 'lantern-bench-unwind-'));
-  const s = String(seconds);
-  const cmds: Array<[string, string[]]> = [
-    [c.omitfp, [s]], [c.omitfp, [s, 'lib']], [c.leaf, [s]], [process.execPath, [join(FIXTURES, 'hot.mjs'), s]], [go, [s]],
-  ];
-  return { children: cmds.map(([cmd, args]) => spawn(cmd, args, { cwd, stdio: 'ignore' })), cwd };
-}
 
 // --- the agent ---------------------------------------------------------------------------------
 
@@ -168,7 +141,7 @@ async function main(): Promise<void> {
   writeFileSync(BPF_STATS, '1');
   const scratch = mkdtempSync(join(tmpdir(), 'lantern-bench-unwind-cfg-'));
   const total = pairs * 2 * (warmupS + windowS + 10) + 30;
-  const w = startWorkloads(total);
+  const w = startProfilerWorkloads(total);
   const phases: Phase[] = [];
   try {
     await sleep(3000); // node and Go past their start-up
@@ -176,10 +149,9 @@ async function main(): Promise<void> {
       for (const mode of ['frame_pointers', 'auto'] as const) phases.push(await phase(mode, scratch, warmupS, windowS));
     }
   } finally {
-    for (const c of w.children) c.kill('SIGKILL');
+    w.stop();
     writeFileSync(BPF_STATS, statsBefore);
     rmSync(scratch, { recursive: true, force: true });
-    rmSync(w.cwd, { recursive: true, force: true });
   }
   const loadAfter = loadavg().map((x) => x.toFixed(2)).join(' ');
 

@@ -1,0 +1,170 @@
+// The profiler's memory from a cold start on a whole busy host: `lantern run --collectors profiler`
+// (no --pid, 99 Hz, 10 s intervals) while the five CPU-bound programs of profiler-workloads.ts and
+// whatever else runs here are sampled. At its first drain the agent reads the symbols of every
+// binary those processes were sampled in, and /proc/kallsyms; that burst, not the steady state, is
+// where its RSS peaked (issue 15: ≤ 150 MiB).
+//
+// Per phase (a fresh agent): VmRSS every 100 ms, the peak (VmHWM, the kernel's own high-water mark,
+// read before the agent is stopped) and when VmRSS first reached its highest sample, RSS at the
+// end, the agent's CPU (every thread) over the second half of the phase (after the first drains:
+// steady state), and the symbolizer's counters from the agent's summary. With `--baseline DIR`
+// (another built tree, e.g. `git archive` of an older commit) phases alternate between that tree's
+// agent and this one's, so both see the same host.
+//
+//   npx tsc -p tsconfig.json && node dist/benchmarks/profiler-startup-rss.js [--runs N] [--seconds S]
+//     [--modes frame_pointers,auto] [--baseline DIR --baseline-label TEXT] [--label TEXT]
+//
+// Needs root, gcc, Go (/usr/local/go/bin) and a built tree. Results go to stdout and to
+// benchmarks/RESULTS.md.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startAgentProcess } from './agent-process.js';
+import { cpuSeconds } from './proc.js';
+import { startProfilerWorkloads } from './profiler-workloads.js';
+import { writeResultsSection } from './results-file.js';
+import { machine, median } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SECTION = '## CPU profiler: start-up RSS peak (busy host)';
+const SAMPLE_MS = 100;
+
+type Mode = 'frame_pointers' | 'auto';
+
+interface Tree {
+  label: string;
+  lantern: string;
+}
+
+interface Phase {
+  tree: string;
+  mode: Mode;
+  peakMiB: number;
+  peakAtS: number;
+  endMiB: number;
+  cpuPct: number;
+  counters: Record<string, number>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** VmRSS and VmHWM of a process in MiB (NaN when it is gone). */
+function memory(pid: number): { rss: number; hwm: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+}
+
+async function phase(tree: Tree, mode: Mode, scratch: string, seconds: number): Promise<Phase> {
+  const config = join(scratch, `${mode}.yaml`);
+  writeFileSync(config, `profiler:\n  unwind: ${mode}\n  frequency: 99\n  interval: 10\n`);
+  const agent = await startAgentProcess(['--collectors', 'profiler', '--port', '0', '--config', config], 'tracing ', 30_000, tree.lantern);
+  const t0 = performance.now();
+  let max = 0;
+  let maxAt = 0;
+  let cpu0 = NaN;
+  while (performance.now() - t0 < seconds * 1000) {
+    const { rss } = memory(agent.pid);
+    if (rss > max) {
+      max = rss;
+      maxAt = (performance.now() - t0) / 1000;
+    }
+    if (Number.isNaN(cpu0) && performance.now() - t0 >= (seconds * 1000) / 2) cpu0 = cpuSeconds(agent.pid);
+    await sleep(SAMPLE_MS);
+  }
+  const end = memory(agent.pid);
+  const cpuPct = (100 * (cpuSeconds(agent.pid) - cpu0)) / (seconds / 2);
+  await agent.stop();
+  const summary = /stopped\s+summary=(.*)$/m.exec(agent.stderr())?.[1];
+  const counters = summary === undefined ? {} : (JSON.parse(summary) as { collectors: { profiler?: Record<string, number> } }).collectors.profiler ?? {};
+  const out: Phase = { tree: tree.label, mode, peakMiB: Math.max(end.hwm, max), peakAtS: maxAt, endMiB: end.rss, cpuPct, counters };
+  console.error(`${tree.label} ${mode}: peak ${out.peakMiB.toFixed(0)} MiB at ${maxAt.toFixed(1)} s, end ${end.rss.toFixed(0)} MiB, CPU ${cpuPct.toFixed(2)} %, `
+    + `modules ${counters.symbols_modules ?? 0} (${((counters.symbols_module_bytes ?? 0) / 2 ** 20).toFixed(1)} MiB), load ${loadavg()[0]!.toFixed(2)}`);
+  return out;
+}
+
+/** This tree's commit and whether src/bpf differ from it; a copy outside git is named by `label`. */
+function treeState(label: string | undefined): { commit: string; dirty: boolean } {
+  try {
+    const git = (args: string[]): string => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { commit: git(['rev-parse', '--short', 'HEAD']), dirty: git(['status', '--porcelain', '--', 'src', 'bpf', 'packages/libbpf-ts/src']) !== '' };
+  } catch {
+    return { commit: label ?? 'not a git tree', dirty: false };
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    runs: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '60' },
+    modes: { type: 'string', default: 'frame_pointers,auto' },
+    baseline: { type: 'string' },
+    'baseline-label': { type: 'string', default: 'baseline' },
+    /** This tree's name in the table (a copy outside git: what it holds). */
+    label: { type: 'string' },
+  } });
+  const runs = Number(values.runs);
+  const seconds = Number(values.seconds);
+  const modes = values.modes.split(',') as Mode[];
+  const { commit, dirty } = treeState(values.label);
+  const self: Tree = { label: values.label ?? `${commit}${dirty ? '+' : ''}`, lantern: join(ROOT, 'bin/lantern.js') };
+  const trees: Tree[] = values.baseline === undefined ? [self] : [{ label: values['baseline-label'], lantern: join(values.baseline, 'bin/lantern.js') }, self];
+  const loadBefore = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const scratch = mkdtempSync(join(tmpdir(), 'lantern-bench-rss-'));
+  const w = startProfilerWorkloads(runs * modes.length * trees.length * (seconds + 15) + 30);
+  const phases: Phase[] = [];
+  try {
+    await sleep(3000); // node and Go past their start-up
+    for (let i = 0; i < runs; i++) {
+      for (const mode of modes) for (const tree of trees) phases.push(await phase(tree, mode, scratch, seconds));
+    }
+  } finally {
+    w.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const loadAfter = loadavg().map((x) => x.toFixed(2)).join(' ');
+
+  const columns = modes.flatMap((mode) => trees.map((tree) => ({ mode, tree: tree.label })));
+  const of = (c: { mode: Mode; tree: string }): Phase[] => phases.filter((p) => p.mode === c.mode && p.tree === c.tree);
+  const row = (label: string, f: (p: Phase) => number, d = 0): string =>
+    `| ${label} | ${columns.map((c) => `${median(of(c).map(f)).toFixed(d)} (${of(c).map((p) => f(p).toFixed(d)).join(', ')})`).join(' | ')} |`;
+  const ctr = (k: string) => (p: Phase): number => p.counters[k] ?? 0;
+  const text = `${SECTION}
+
+Command: \`npx tsc -p tsconfig.json && node dist/benchmarks/profiler-startup-rss.js --runs ${runs} --seconds ${seconds} --modes ${modes.join(',')}${values.baseline === undefined ? '' : ` --baseline DIR --baseline-label ${values['baseline-label']}`}${values.label === undefined ? '' : ` --label ${values.label}`}\`  
+Commit: ${commit}${dirty ? ' (with uncommitted changes in src/bpf)' : ''}  
+Date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC  
+Machine: ${machine()}  
+Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter} (shared machine: other engineers' tests ran meanwhile)
+
+Whole host at 99 Hz (\`lantern run --collectors profiler\`, no --pid, 10 s intervals), busy with the five
+CPU-bound programs of benchmarks/profiler-workloads.ts and whatever else ran here; each phase a fresh agent
+for ${seconds} s, ${runs} runs${trees.length > 1 ? ', the two builds alternating' : ''}; medians, each run in parentheses. Peak: VmHWM before the agent
+is stopped; when: the first 100 ms sample at the highest VmRSS, seconds after the agent said it traces.
+CPU: utime+stime of the agent (every thread) over the second half of the phase, % of one core.
+
+| | ${columns.map((c) => `${c.tree}, ${c.mode}`).join(' | ')} |
+|---|${columns.map(() => '---|').join('')}
+${row('peak RSS (VmHWM), MiB', (p) => p.peakMiB)}
+${row('peak reached at, s', (p) => p.peakAtS, 1)}
+${row('RSS at the end, MiB', (p) => p.endMiB)}
+${row('agent CPU, second half, % of one core', (p) => p.cpuPct, 2)}
+${row('processes noted', ctr('pids_noted'))}
+${row('symbol modules cached', ctr('symbols_modules'))}
+${row('symbol table bytes cached, KiB', (p) => ctr('symbols_module_bytes')(p) / 1024)}
+${row('frames resolved', ctr('symbols_resolved_frames'))}
+${row('frames unknown', ctr('symbols_unknown_frames'))}
+${row('CFI tables loaded', ctr('unwind_tables_loaded'))}
+`;
+  console.log(text);
+  writeResultsSection(SECTION, text);
+}
+
+await main();
