@@ -38,14 +38,15 @@ export const PPROF_TYPES: Record<ProfileKind, { count: string; time: string }> =
 
 /**
  * Builds one pprof Profile holding every sample of `records` (one service, or many for a one-shot
- * file), which must all be of one kind.
+ * file), which must all be of one kind; `emptyKind` is the kind of a profile with no record (its
+ * sample types: an off-CPU file in which nothing blocked is still an off-CPU profile).
  */
-export function toPprof(records: ProfileRecord | readonly ProfileRecord[]): Profile {
+export function toPprof(records: ProfileRecord | readonly ProfileRecord[], emptyKind: ProfileKind = 'cpu'): Profile {
   const list = Array.isArray(records) ? (records as readonly ProfileRecord[]) : [records as ProfileRecord];
   const strings = new StringTable();
   const str = (s: string): number => strings.dedup(s);
   const first = list[0];
-  const kind = first !== undefined ? profileKind(first) : 'cpu';
+  const kind = first !== undefined ? profileKind(first) : emptyKind;
   if (list.some((r) => profileKind(r) !== kind)) throw new Error('one pprof profile holds one kind of profile (cpu or off_cpu)');
   const types = PPROF_TYPES[kind];
   const periodNanos = kind === 'cpu' ? first?.periodNanos ?? 0 : 1;
@@ -167,8 +168,8 @@ export function toPprof(records: ProfileRecord | readonly ProfileRecord[]): Prof
 }
 
 /** Serialized, uncompressed. */
-export function encodePprof(records: ProfileRecord | readonly ProfileRecord[]): Buffer {
-  const bytes = toPprof(records).encode();
+export function encodePprof(records: ProfileRecord | readonly ProfileRecord[], emptyKind: ProfileKind = 'cpu'): Buffer {
+  const bytes = toPprof(records, emptyKind).encode();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -177,6 +178,6 @@ export async function encodePprofGzip(records: ProfileRecord | readonly ProfileR
   return gzipAsync(encodePprof(records));
 }
 
-export function encodePprofGzipSync(records: ProfileRecord | readonly ProfileRecord[]): Buffer {
-  return gzipSync(encodePprof(records));
+export function encodePprofGzipSync(records: ProfileRecord | readonly ProfileRecord[], emptyKind: ProfileKind = 'cpu'): Buffer {
+  return gzipSync(encodePprof(records, emptyKind));
 }

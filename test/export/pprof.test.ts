@@ -90,6 +90,15 @@ t.test('pprof: identical samples of several records merge; times span all of the
   t.equal(empty.sample.length, 0, 'an empty profile still encodes');
 });
 
+t.test('pprof: a profile with no record has the sample types of the kind asked for', async (t) => {
+  const types = (b: Buffer): string[] => {
+    const p = Profile.decode(gunzipSync(b));
+    return p.sampleType.map((v) => p.stringTable.strings[Number(v.type)]!);
+  };
+  t.same(types(encodePprofGzipSync([])), ['samples', 'cpu'], 'CPU by default');
+  t.same(types(encodePprofGzipSync([], 'off_cpu')), ['blocks', 'off_cpu'], 'an off-CPU file in which nothing blocked');
+});
+
 t.test('frame names: function, else [file name of the module], markers as they are', async (t) => {
   t.equal(frameName(hot), 'hot');
   t.equal(frameName(libc), '[libc.so.6]');

@@ -12,7 +12,7 @@ import { encodePprofGzipSync, frameName } from '../../export/pprof.js';
 import { Logger } from '../../log.js';
 import { ProcessMetadata } from '../../metadata/process-metadata.js';
 import { KernelClock } from '../../model/clock.js';
-import { type ProfileRecord, profileKind, sampleNanos, totalSamples } from '../../model/profile.js';
+import { type ProfileKind, type ProfileRecord, profileKind, sampleNanos, totalSamples } from '../../model/profile.js';
 import { type Command, parseOptions } from '../command.js';
 
 const HELP = `Usage: lantern profile [--pid PID ...] [--duration S] [--frequency HZ] [--output FILE.pb.gz]
@@ -120,7 +120,7 @@ export const profileCommand: Command = {
     const stats = collector.stats();
 
     const cpu = profiles.filter((p) => profileKind(p) === 'cpu');
-    writeProfile(output, cpu);
+    writeProfile(output, cpu, 'cpu');
     const samples = cpu.reduce((n, p) => n + totalSamples(p), 0);
     const pids = new Set(cpu.flatMap((p) => p.samples.map((s) => s.labels.pid)));
     console.log(`wrote ${output}: ${samples} samples from ${pids.size} process${pids.size === 1 ? '' : 'es'}`);
@@ -134,7 +134,7 @@ export const profileCommand: Command = {
     }
     if (config.profiler.offCpu.enabled) {
       const off = profiles.filter((p) => profileKind(p) === 'off_cpu');
-      writeProfile(offOutput, off);
+      writeProfile(offOutput, off, 'off_cpu');
       const ns = off.reduce((n, p) => n + p.samples.reduce((m, s) => m + sampleNanos(s, 0), 0), 0);
       const offLost = (stats.kernel_offcpu_pending_full ?? 0) + (stats.kernel_offcpu_counts_full ?? 0) + (stats.offcpu_dropped_cap ?? 0);
       console.log(`\nwrote ${offOutput}: ${(ns / 1e6).toFixed(1)} ms blocked in ${off.reduce((n, p) => n + totalSamples(p), 0)} blocks${offLost > 0 ? ` (${offLost} blocks lost)` : ''}`);
@@ -149,10 +149,10 @@ export const profileCommand: Command = {
   },
 };
 
-function writeProfile(file: string, profiles: readonly ProfileRecord[]): void {
+function writeProfile(file: string, profiles: readonly ProfileRecord[], kind: ProfileKind): void {
   try {
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, encodePprofGzipSync(profiles));
+    writeFileSync(file, encodePprofGzipSync(profiles, kind));
   } catch (e) {
     throw new LanternError('LANTERN_ERR_PROFILER', `cannot write ${file}: ${(e as Error).message}`);
   }
