@@ -4,10 +4,11 @@ import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startNginx } from '../test/helpers/nginx.js';
+import { machine } from './stats.js';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -86,4 +87,24 @@ export async function withLoadTarget<T>(path: string, fn: (t: LoadTarget) => Pro
     rmSync(dirname(nginx.root), { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** How this benchmark was started, as RESULTS.md records it (`script`: its path when argv lacks one). */
+export function benchCommand(script: string): string {
+  return ['node', relative(ROOT, process.argv[1] ?? script), ...process.argv.slice(2)].join(' ');
+}
+
+/**
+ * What a RESULTS.md section opens with: the heading, the command, the date, the commit and the
+ * machine, then `more` lines of the same block (each line but the last ends in a Markdown break).
+ */
+export function sectionPreamble(heading: string, command: string, more: readonly string[] = []): string[] {
+  const block = [
+    `Command: \`${command}\` (as root, after \`npm run build\`)`,
+    `Date: ${new Date().toISOString().slice(0, 10)}`,
+    `Commit: ${committedState(ROOT)}`,
+    `Machine: ${machine()}`,
+    ...more,
+  ];
+  return [heading, '', ...block.map((l, i) => (i < block.length - 1 ? `${l}  ` : l)), ''];
 }

@@ -6,16 +6,14 @@
 //   node dist/benchmarks/memory-under-load.js [--pairs 3] [--rate 10000] [--seconds 10] [--percent 50]
 import { rmSync } from 'node:fs';
 import os from 'node:os';
-import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
-import { committedState, runLoadgen, withLoadTarget } from './loadgen-tool.js';
+import { benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
-import { int, machine, median } from './stats.js';
+import { int, median } from './stats.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HEADING = '## Memory under load: V8\'s heap growth policy against LANTERN_HEAP_GROWING_PERCENT';
 const PATH = '/lantern-mem';
 
@@ -70,16 +68,9 @@ async function main(): Promise<void> {
 function section(pairs: number, rate: number, seconds: number, percent: string, runs: Record<'agent' | 'v8', Phase[]>): string {
   const row = (label: string, f: (p: Phase) => number, digits = 1): string =>
     `| ${label} | ${median(runs.v8.map(f)).toFixed(digits)} (${runs.v8.map((p) => f(p).toFixed(digits)).join(', ')}) | ${median(runs.agent.map(f)).toFixed(digits)} (${runs.agent.map((p) => f(p).toFixed(digits)).join(', ')}) |`;
-  const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/memory-under-load.js'), ...process.argv.slice(2)].join(' ');
   return [
-    HEADING,
-    '',
-    `Command: \`${command}\` (as root, after \`npm run build\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Commit: ${committedState(ROOT)}  `,
-    `Machine: ${machine()}  `,
-    `Load average before the run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine)`,
-    '',
+    ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/memory-under-load.js'),
+      [`Load average before the run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine)`]),
     `\`lantern run --otlp-file F\` (default collectors, every process traced) while \`benchmarks/loadgen\` sends ${int(rate)} req/s over 10`,
     `keep-alive connections to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so a request is two exchanges. ${pairs} pairs,`,
     `alternating V8's own heap growth policy (the default) and \`LANTERN_HEAP_GROWING_PERCENT=${percent}\`; medians, each run in parentheses.`,

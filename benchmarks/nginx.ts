@@ -42,7 +42,7 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
@@ -52,8 +52,8 @@ import { descendants } from '../test/helpers/procs.js';
 import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/tls-cert.js';
 import { machineBusyS, mainThreadCpuSeconds, preemptions, rssMiB, runQueueWaitS, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
-import { int, machine, median } from './stats.js';
-import { type LoadResult, buildLoadgen, committedState, runLoadgen } from './loadgen-tool.js';
+import { int, median } from './stats.js';
+import { type LoadResult, benchCommand, buildLoadgen, runLoadgen, sectionPreamble } from './loadgen-tool.js';
 
 const execFileP = promisify(execFile);
 
@@ -705,15 +705,10 @@ function tlsMethod(r: Results): string[] {
 /** What every section opens with: the heading, what ran, when, where, with what. */
 function preamble(command: string, r: Results): string[] {
   return [
-    modeOf(r.opts).section,
-    '',
-    `Command: \`${command}\` (as root, after \`npm run build\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Commit: ${committedState(ROOT)}  `,
-    `Machine: ${machine()}  `,
-    `Tools: ${toolVersions(r.opts)}  `,
-    `Total run time: ${Math.round(r.totalS)} s; nothing pinned (nginx, the agent and the load tool share the CPUs, as on a node)`,
-    '',
+    ...sectionPreamble(modeOf(r.opts).section, command, [
+      `Tools: ${toolVersions(r.opts)}`,
+      `Total run time: ${Math.round(r.totalS)} s; nothing pinned (nginx, the agent and the load tool share the CPUs, as on a node)`,
+    ]),
     `nginx 1 worker (\`test/helpers/nginx.ts\`, access log off) answers \`GET ${PATH}\` with \`return 200 "ok\\n"\` (3-byte body) on loopback${modeOf(r.opts).scheme === 'https' ? ' over HTTPS' : ''}.`,
   ];
 }
@@ -966,7 +961,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     cert?.remove();
   }
-  const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/nginx.js'), ...process.argv.slice(2)].join(' ');
+  const command = benchCommand('dist/benchmarks/nginx.js');
   const text = section(command, { ...results, totalS: (performance.now() - t0) / 1000 });
   console.log(text);
   writeResultsSection(mode.section, text);

@@ -5,17 +5,15 @@
 //
 //   node dist/benchmarks/soak.js [--minutes 10] [--rate 2000] [--connections 10]
 import { createReadStream } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
-import { committedState, runLoadgen, withLoadTarget } from './loadgen-tool.js';
+import { benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
-import { int, machine } from './stats.js';
+import { int } from './stats.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HEADING = '## Soak: every process traced at a steady rate, RSS and CPU every 10 s';
 const PATH = '/lantern-soak';
 const SAMPLE_S = 10;
@@ -106,15 +104,8 @@ function section(minutes: number, rate: number, connections: number, load: Await
   const losses = Object.entries(sockets).filter(([k, v]) => (k.startsWith('lost_') || k.startsWith('kernel_lost_')) && v > 0).map(([k, v]) => `${k}=${v}`);
   const exportDrops = Object.entries(summary?.export ?? {}).filter(([k, v]) => k.includes('.dropped.') && v > 0).map(([k, v]) => `${k}=${v}`);
   const unexplained = expected - (spans.server + spans.client - spans.duplicates) - (Number.isNaN(shed) ? 0 : shed);
-  const command = ['node', relative(ROOT, process.argv[1] ?? 'dist/benchmarks/soak.js'), ...process.argv.slice(2)].join(' ');
   return [
-    HEADING,
-    '',
-    `Command: \`${command}\` (as root, after \`npm run build\`)  `,
-    `Date: ${new Date().toISOString().slice(0, 10)}  `,
-    `Commit: ${committedState(ROOT)}  `,
-    `Machine: ${machine()}`,
-    '',
+    ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/soak.js')),
     `The agent as a user runs it (\`lantern run --otlp-file F\`, default collectors, every process traced) while \`benchmarks/loadgen\` sends`,
     `${int(rate)} req/s over ${connections} keep-alive connections to nginx (\`GET ${PATH}\`, \`return 200\`) for ${minutes} minutes; loadgen is traced`,
     `too, so each request is two exchanges. Every ${SAMPLE_S} s: the agent's RSS (VmRSS) and CPU (its process tree, over the interval).`,
