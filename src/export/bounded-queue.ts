@@ -141,9 +141,9 @@ export class BoundedQueue<T> {
   async #sendOne(): Promise<void> {
     if (this.#sending >= this.#o.maxInFlight! || this.#items.length === 0) return;
     this.#sending++;
-    // Only the count is kept past the send: the items themselves (spans) die once encoded, not
-    // when the backend answers (held that long under load, they outlived young-generation GCs and
-    // were promoted, which is what grew the old generation).
+    // Only the count is kept past the send: the items themselves (spans) can die once encoded,
+    // not when the backend answers (a slow receiver otherwise kept every span in flight alive for
+    // its round trip).
     let batch: T[] | null = this.#items.splice(0, this.#o.maxBatch);
     const count = batch.length;
     this.#inFlight += count;
