@@ -10,7 +10,10 @@
 // no span (a login, a startup message) resolve to nothing; pipelined requests share their first's tag.
 //
 // The profiler asks at each drain, seconds after its samples, so entries are kept for
-// `retentionMs`; at most `max` of them.
+// `retentionMs`; at most `max` of them. Past `max`, short spans go first: a span shorter than
+// SHORT_US rarely holds a sample (one at 99 Hz every ~10 ms of CPU), and a burst of them (a busy
+// Redis serving 100k SET/GET) evicted by age alone would push out the long request that did, before
+// the drain that asks for it.
 import type { SpanRef, SpanTagResolver } from '../collectors/profiler/span-tags.js';
 import type { Exchange } from '../model/exchange.js';
 import type { SpanRecord } from '../model/span.js';
@@ -18,6 +21,8 @@ import type { SpanRecord } from '../model/span.js';
 /** How far a span's start may be from the tag's time: the two are taken in one syscall-exit handler. */
 export const MATCH_US = 1000;
 const U32 = 0x1_0000_0000;
+/** Spans shorter than this are evicted before longer ones when the index is full. */
+export const SHORT_US = 1000;
 
 /** The tag the kernel would give a read at `monoUs` on connection `generation` (tests). */
 export function spanTag(generation: number, monoUs: number): bigint {
@@ -49,9 +54,9 @@ export interface SpanTagIndexOptions {
 export class SpanTagIndex implements SpanTagResolver {
   /** Per connection (`pid:generation`), entries in start order. */
   readonly #byConn = new Map<string, Entry[]>();
-  /** Every entry in insertion order: the oldest first. */
-  #queue: Entry[] = [];
-  #head = 0;
+  /** Entries in insertion order, the oldest first: short spans and the others apart. */
+  readonly #short = new EntryQueue();
+  readonly #long = new EntryQueue();
   #size = 0;
   readonly #max: number;
   readonly #retentionMs: number;
@@ -79,7 +84,7 @@ export class SpanTagIndex implements SpanTagResolver {
     let i = list.length;
     while (i > 0 && list[i - 1]!.startUs > e.startUs) i--;
     list.splice(i, 0, e);
-    this.#queue.push(e);
+    (e.endUs - e.startUs < SHORT_US ? this.#short : this.#long).push(e);
     this.#size++;
     this.#expire();
   }
@@ -107,20 +112,47 @@ export class SpanTagIndex implements SpanTagResolver {
 
   #expire(): void {
     const cutoff = this.now() - this.#retentionMs;
-    while (this.#head < this.#queue.length) {
-      const e = this.#queue[this.#head]!;
-      if (this.#size <= this.#max && e.atMs >= cutoff) break;
-      this.#head++;
-      this.#size--;
-      const list = this.#byConn.get(e.conn);
-      const i = list?.indexOf(e) ?? -1;
-      if (list !== undefined && i >= 0) list.splice(i, 1);
-      if (list?.length === 0) this.#byConn.delete(e.conn);
+    for (const q of [this.#short, this.#long]) {
+      for (let e = q.oldest(); e !== undefined && e.atMs < cutoff; e = q.oldest()) this.#forget(q.shift()!);
     }
-    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
+    while (this.#size > this.#max) this.#forget((this.#short.length > 0 ? this.#short : this.#long).shift()!);
+  }
+
+  #forget(e: Entry): void {
+    this.#size--;
+    const list = this.#byConn.get(e.conn);
+    const i = list?.indexOf(e) ?? -1;
+    if (list !== undefined && i >= 0) list.splice(i, 1);
+    if (list?.length === 0) this.#byConn.delete(e.conn);
+  }
+}
+
+/** A FIFO of entries over one array, compacted once most of it has been taken. */
+class EntryQueue {
+  #items: Entry[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(e: Entry): void {
+    this.#items.push(e);
+  }
+
+  oldest(): Entry | undefined {
+    return this.#items[this.#head];
+  }
+
+  shift(): Entry | undefined {
+    const e = this.#items[this.#head];
+    if (e === undefined) return undefined;
+    this.#head++;
+    if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
+    return e;
   }
 }
 

@@ -2,7 +2,7 @@
 // server span that read began, for every protocol; HTTP/2 reads inside an open stream; the 32-bit
 // wrap of the microsecond clock; expiry; route and method labels.
 import t from 'tap';
-import { MATCH_US, SpanTagIndex, spanTag } from '../../src/agent/span-tags.js';
+import { MATCH_US, SHORT_US, SpanTagIndex, spanTag } from '../../src/agent/span-tags.js';
 import type { Exchange } from '../../src/model/exchange.js';
 import type { SpanRecord } from '../../src/model/span.js';
 
@@ -81,5 +81,23 @@ t.test('only server spans; entries expire by age and by count', async (t) => {
   t.ok(idx.resolve(10, spanTag(1, 4000)));
   now = 5000;
   t.equal(idx.resolve(10, spanTag(1, 4000)), undefined, 'and all after retentionMs');
+  t.equal(idx.size, 0);
+});
+
+t.test('when full, short spans go before long ones: a burst of fast requests keeps the slow one that holds samples', async (t) => {
+  let now = 0;
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET, retentionMs: 1000, max: 4 }, () => now);
+  const base = 9_000_000_000;
+  idx.note(exchange(3), span(base, base + 50_000)); // an EVAL of a busy Lua loop: 50 ms
+  for (let i = 1; i <= 20; i++) idx.note(exchange(4), span(base + 50_000 + i * 100, base + 50_000 + i * 100 + SHORT_US - 1));
+  t.equal(idx.size, 4, 'at most max');
+  t.ok(idx.resolve(10, spanTag(3, base)), 'the long span, older than every short one, is still there');
+  t.equal(idx.resolve(10, spanTag(4, base + 50_000 + 100)), undefined, 'the oldest short spans went');
+  t.ok(idx.resolve(10, spanTag(4, base + 50_000 + 2000)), 'the newest short spans stayed');
+  for (let i = 0; i < 4; i++) idx.note(exchange(5 + i), span(base + 60_000 + i * 20_000, base + 60_000 + i * 20_000 + 10_000));
+  t.equal(idx.size, 4, 'long spans beyond max: the oldest of them goes, once no short one is left');
+  t.equal(idx.resolve(10, spanTag(3, base)), undefined);
+  now = 5000;
+  t.equal(idx.resolve(10, spanTag(8, base + 120_000)), undefined, 'long spans expire by age too');
   t.equal(idx.size, 0);
 });
