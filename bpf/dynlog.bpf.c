@@ -9,6 +9,7 @@
 #include "counters.h"
 #include "filter.h"
 #include "profiler.h"
+#include "span_tags.h"
 #include "dynlog.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -29,7 +30,6 @@ struct {
 
 /* Which exchange a thread serves, filled by the socket tracer (span-aware calls); the profiler's map
  * when it runs, this object's own otherwise (bpf/include/profiler.h). */
-LANTERN_THREAD_TAGS_MAP;
 
 /* The record is built here (it is larger than the BPF stack), then copied into the ring. */
 struct {
@@ -167,9 +167,7 @@ int dynlog_probe(struct pt_regs *ctx)
 	e->is_return = plan->is_return;
 	/* Go's register ABI keeps the current goroutine's g in R14. */
 	e->g = ctx->r14;
-	__u32 tid = (__u32)id;
-	__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
-	e->span_tag = tag ? *tag : 0;
+	e->span_tag = span_tag_of(bpf_get_current_task_btf(), e->pid, e->tid);
 	e->goid = 0;
 	if (e->g != 0)
 		bpf_probe_read_user(&e->goid, sizeof(e->goid), (void *)(e->g + plan->goid_offset));

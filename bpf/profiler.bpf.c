@@ -10,6 +10,7 @@
 #include "counters.h"
 #include "filter.h"
 #include "profiler.h"
+#include "span_tags.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -91,7 +92,6 @@ struct {
 	__type(value, struct offcpu_start);
 } offcpu_pending SEC(".maps");
 
-LANTERN_THREAD_TAGS_MAP;
 
 /* Processes already announced to user space (LRU: never full, an evicted pid is announced again,
  * which costs user space one cheap notePid). */
@@ -535,8 +535,7 @@ int profile_cpu(struct bpf_perf_event_data *ctx)
 	key.pid = tgid;
 	key.tid = tid;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
-	key.tag = tag ? *tag : 0;
+	key.tag = span_tag_of(bpf_get_current_task_btf(), tgid, tid);
 
 	if (selected_buffer())
 		record(ctx, &counts_1, &stacks_1, &cfi_stacks_1, &key);
@@ -568,8 +567,7 @@ static __always_inline void offcpu_switch_out(void *ctx, struct task_struct *pre
 	st.key.base.tid = tid;
 	st.key.stack_buf = sel;
 	bpf_get_current_comm(st.key.base.comm, sizeof(st.key.base.comm));
-	__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
-	st.key.base.tag = tag ? *tag : 0;
+	st.key.base.tag = span_tag_of(prev, tgid, tid);
 	/* The user stack by CFI like a CPU sample's (the sampler keeps a pending block's cfi_stacks entry
 	 * as it keeps its stack map ids), by frame pointers when the process has no published mappings. */
 	__s32 user = 0;
@@ -649,6 +647,7 @@ SEC("tracepoint/sched/sched_process_exec")
 int profiler_exec(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_map_delete_elem(&go_procs, &tgid); /* perhaps no Go program now: user space looks again */
 	if (!lantern_traced(tgid))
 		return 0;
 	bpf_map_delete_elem(&unwind_procs, &tgid); /* its mappings are gone with the old image */
@@ -669,6 +668,7 @@ int profiler_exit(void *ctx)
 	if (tid != tgid)
 		return 0;
 	bpf_map_delete_elem(&unwind_procs, &tgid);
+	bpf_map_delete_elem(&go_procs, &tgid);
 	/* Only processes that were announced: a pid is free for reuse once it is gone. */
 	if (bpf_map_delete_elem(&seen_pids, &tgid) == 0)
 		notify(PROF_EV_EXIT, 0, tgid);

@@ -11,6 +11,7 @@
 #include "counters.h"
 #include "filter.h"
 #include "profiler.h"
+#include "span_tags.h"
 #include "sockets.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -131,9 +132,8 @@ struct {
 	__type(value, __u8);
 } agent_ports SEC(".maps");
 
-/* Span-aware profiles: a thread serving an HTTP/1 request carries that exchange's tag in the
- * profiler's map (this object reuses the profiler's map by fd when both run; set span_tags then). */
-LANTERN_THREAD_TAGS_MAP;
+/* Span-aware profiles: a thread (a goroutine, in Go) serving a request carries that exchange's tag
+ * in the profiler's maps (bpf/include/span_tags.h; reused by fd when both run; set span_tags then). */
 const volatile bool span_tags = false;
 
 static __always_inline struct file *fd_file(int fd)
@@ -196,10 +196,10 @@ static __always_inline void tag_serving_thread(struct conn_state *c, __u8 dir)
 	if (c->last_dir == 1 && c->protocol != PROTO_HTTP2)
 		return;
 	c->last_dir = 1;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid();
 	__u64 us = bpf_ktime_get_ns() / 1000;
 	__u64 tag = (c->generation << 32) | (us & 0xffffffff);
-	bpf_map_update_elem(&thread_tags, &tid, &tag, BPF_ANY);
+	span_tag_set(id >> 32, (__u32)id, tag);
 }
 
 /* Wake the consumer only when a good part of the ring waits. A wake-up per event costs the traced
@@ -848,10 +848,7 @@ int enter_close(struct sys_enter_ctx *ctx)
 		return 0;
 	if (span_tags && c->role == ROLE_SERVER) {
 		/* The exchange is over: its tag must not label what the thread does next. */
-		__u32 tid = (__u32)bpf_get_current_pid_tgid();
-		__u64 *tag = bpf_map_lookup_elem(&thread_tags, &tid);
-		if (tag && (*tag >> 16) == c->generation)
-			bpf_map_delete_elem(&thread_tags, &tid);
+		span_tag_clear(tgid, (__u32)bpf_get_current_pid_tgid(), c->generation);
 	}
 	struct socket_close_event *e = bpf_ringbuf_reserve(&socket_events, sizeof(*e), 0);
 	if (e) {

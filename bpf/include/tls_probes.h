@@ -362,6 +362,55 @@ int go_tls_return(struct pt_regs *ctx)
 	bpf_map_delete_elem(&go_tls_calls, &key);
 	return go_tls_emit(call.conn, call.layout, call.buf, GO_R0(ctx), call.direction);
 }
+
+/* --- Go goroutine creation: span tags pass from a goroutine to those it starts (span_tags.h) ------- */
+
+/* The creating goroutine of a newproc1 in flight, by thread: newproc1 runs on the system stack
+ * (g0), which cannot be rescheduled, so its RET comes on the same thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} go_spawning SEC(".maps");
+
+/* func newproc1(fn *funcval, callergp *g, callerpc uintptr, parked bool, waitreason waitReason) *g */
+SEC("uprobe")
+int go_newproc1_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!span_tags || !lantern_traced(id >> 32))
+		return 0;
+	__u32 tid = (__u32)id;
+	__u64 parent = GO_R1(ctx);
+	bpf_map_update_elem(&go_spawning, &tid, &parent, BPF_ANY);
+	return 0;
+}
+
+/* At every RET of newproc1, the new g in the first result register: it inherits its creator's tag,
+ * or loses the one a previous goroutine left on this (reused) g. */
+SEC("uprobe")
+int go_newproc1_return(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	__u64 *parent = bpf_map_lookup_elem(&go_spawning, &tid);
+	if (!parent)
+		return 0;
+	struct goroutine_key from = { .tgid = id >> 32, .g = *parent };
+	struct goroutine_key to = { .tgid = id >> 32, .g = GO_R0(ctx) };
+	bpf_map_delete_elem(&go_spawning, &tid);
+	if (to.g == 0)
+		return 0;
+	__u64 *tag = from.g != 0 ? bpf_map_lookup_elem(&goroutine_tags, &from) : NULL;
+	if (tag) {
+		__u64 t = *tag;
+		bpf_map_update_elem(&goroutine_tags, &to, &t, BPF_ANY);
+	} else {
+		bpf_map_delete_elem(&goroutine_tags, &to);
+	}
+	return 0;
+}
 #endif
 
 /* --- exec: user space looks for TLS libraries in the new image ----------------------------------- */

@@ -348,14 +348,14 @@ export class Agent {
   #wireSpanTags(c: Collector): void {
     const profiler = this.#collectors.find((x): x is ProfilerCollector => x instanceof ProfilerCollector);
     const dynlog = this.#dynlog;
-    const tags = profiler?.threadTagsMap() ?? dynlog?.threadTagsMap() ?? null;
+    const tags = profiler?.spanTagMaps() ?? dynlog?.spanTagMaps() ?? null;
     if (c instanceof DynlogCollector) {
-      const shared = profiler?.threadTagsMap() ?? null;
-      if (shared !== null) c.shareThreadTags(shared);
+      const shared = profiler?.spanTagMaps() ?? null;
+      if (shared !== null) c.shareSpanTagMaps(shared);
       c.setSpanTagResolver(this.#spanTags);
     }
     if (tags === null || !(c instanceof SocketsCollector)) return;
-    c.shareThreadTags(tags);
+    c.shareSpanTagMaps(tags);
     profiler?.setSpanTagResolver(this.#spanTags);
   }
 

@@ -28,6 +28,8 @@ export type { GoTlsStructOffsets } from './go-offsets-table.js';
 
 export const GO_TLS_READ = 'crypto/tls.(*Conn).Read';
 export const GO_TLS_WRITE = 'crypto/tls.(*Conn).Write';
+/** Every `go` statement ends here; span tags pass from the creating goroutine to the new one. */
+export const GO_NEWPROC1 = 'runtime.newproc1';
 
 export type GoTlsErrorReason =
   /** Neither x86-64 nor arm64. */
@@ -133,15 +135,9 @@ export function analyzeGoTlsBinary(path: string): GoTlsTarget | undefined {
 
 /** As analyzeGoTlsBinary, for an ELF file the caller already opened (and closes). */
 export function analyzeGoTlsElf(elf: ElfFile): GoTlsTarget | undefined {
-  let info: GoBuildInfo | undefined;
-  try {
-    info = readGoBuildInfo(elf);
-  } catch (err) {
-    if (err instanceof GoBuildInfoError) throw new GoTlsError('unreadable', err.message, { cause: err });
-    throw err;
-  }
+  const info = goBuildInfoOf(elf);
   if (!info) return undefined;
-  const arch = elf.machine === EM_X86_64 ? 'amd64' : elf.machine === EM_AARCH64 ? 'arm64' : undefined;
+  const arch = goArchOf(elf);
   if (!arch) throw new GoTlsError('unsupported-arch', `Go binary for ELF machine ${elf.machine}: only x86-64 and arm64 are supported`);
   const version = parseGoVersion(info.goVersion);
 
@@ -155,7 +151,7 @@ export function analyzeGoTlsElf(elf: ElfFile): GoTlsTarget | undefined {
   const target: GoTlsTarget = {
     goVersion: info.goVersion,
     arch,
-    registerAbi: version !== undefined && version.major === 1 && version.minor >= (arch === 'amd64' ? 17 : 18),
+    registerAbi: version !== undefined && registerAbi(arch, version),
     read,
     write,
     offsets: layout.offsets,
@@ -169,6 +165,53 @@ export function analyzeGoTlsElf(elf: ElfFile): GoTlsTarget | undefined {
   if (found.tcpConnItab !== undefined) target.tcpConnItab = found.tcpConnItab;
   if (found.unixConnItab !== undefined) target.unixConnItab = found.unixConnItab;
   return target;
+}
+
+/**
+ * Where to probe goroutine creation (runtime.newproc1: the creator in the second argument register,
+ * the new g in the first result register). Undefined for a file that is not a Go program, passes
+ * arguments on the stack (before Go 1.17 on amd64, 1.18 on arm64), or where the function is not found.
+ * Throws GoTlsError when the function is there but its code cannot be used.
+ */
+export function goSpawnProbePoints(elf: ElfFile): GoProbePoints | undefined {
+  const info = goBuildInfoOf(elf);
+  if (!info) return undefined;
+  const arch = goArchOf(elf);
+  const version = parseGoVersion(info.goVersion);
+  if (arch === undefined || version === undefined || !registerAbi(arch, version)) return undefined;
+  const f = locateFunction(elf, GO_NEWPROC1);
+  return f === undefined ? undefined : goProbePoints(elf, arch, GO_NEWPROC1, f);
+}
+
+/** The build info of a Go program; undefined for any other file. */
+function goBuildInfoOf(elf: ElfFile): GoBuildInfo | undefined {
+  try {
+    return readGoBuildInfo(elf);
+  } catch (err) {
+    if (err instanceof GoBuildInfoError) throw new GoTlsError('unreadable', err.message, { cause: err });
+    throw err;
+  }
+}
+
+function goArchOf(elf: ElfFile): 'amd64' | 'arm64' | undefined {
+  return elf.machine === EM_X86_64 ? 'amd64' : elf.machine === EM_AARCH64 ? 'arm64' : undefined;
+}
+
+function registerAbi(arch: 'amd64' | 'arm64', v: GoVersion): boolean {
+  return v.major === 1 && v.minor >= (arch === 'amd64' ? 17 : 18);
+}
+
+/** One function by name: .symtab (exact size), else .gopclntab. */
+function locateFunction(elf: ElfFile, name: string): FunctionRange | undefined {
+  try {
+    for (const s of elf.symbols('.symtab')) {
+      if (s.type === STT_FUNC && s.size > 0 && s.name === name) return { address: s.value, size: s.size };
+    }
+    const f = goFunctions(elf)?.find((x) => x.name === name);
+    return f === undefined ? undefined : { address: f.entry, size: f.end - f.entry };
+  } catch (err) {
+    throw new GoTlsError('unreadable', `function table: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** What `struct go_tls_layout` wants: offsets folded along the fd path. */

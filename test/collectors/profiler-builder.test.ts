@@ -1,7 +1,7 @@
 // The drained-buffer → ProfileRecord step on its own, with a fake symbolizer: stack order, call
 // sites, lost stacks, labels, services, span tags, caps, and failures counted instead of thrown.
 import t from 'tap';
-import { ProfileBuilder, type ProfileBuilderOptions } from '../../src/collectors/profiler/builder.js';
+import { MAX_AWAITING_SPAN, ProfileBuilder, type ProfileBuilderOptions } from '../../src/collectors/profiler/builder.js';
 import type { SpanTagResolver } from '../../src/collectors/profiler/span-tags.js';
 import { PROFILE_LABELS } from '../../src/model/profile.js';
 import { FakeSymbolizer, drained, key, names } from './profiler-helpers.js';
@@ -117,6 +117,48 @@ t.test('span tags: resolved tags label the sample, unresolved ones leave it unla
   t.notOk('span_id' in s[3]!.labels, 'no tag: unlabeled');
   t.same(asked, [[7, 42n], [7, 43n]], 'each (pid, tag) asked once per interval; tag 0 never');
   t.match(b.stats(), { span_tags_seen: 3, span_tags_resolved: 2, span_tags_unresolved: 1 });
+});
+
+t.test('span tags: a sample of a request still being served waits for its span, in its own window', async (t) => {
+  const built = new Set<bigint>();
+  const resolver: SpanTagResolver = {
+    resolve: (_pid, tag) => (built.has(tag) ? { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: `00000000000000${tag}` } : undefined),
+  };
+  const { b } = builder({ spanTags: () => resolver, spanWaitDrains: 2 });
+  const first = drained([[key({ pid: 7, tid: 1, tag: 42n }), 3], [key({ pid: 7, tid: 2, tag: 43n }), 2], [key({ pid: 7, tid: 3 }), 1]]);
+  const out1 = await b.build(first);
+  t.same(out1.flatMap((p) => p.samples.map((s) => s.count)), [1], 'the untagged sample leaves now; the tagged ones wait');
+  t.match(b.stats(), { span_tags_deferred: 2, span_tags_awaiting: 2, span_tags_resolved: 0, span_tags_unresolved: 0 });
+
+  built.add(42n); // the slow request's response is done: its span is built
+  const second = { ...drained([[key({ pid: 7, tid: 1, tag: 42n }), 4]]), startUnixNano: first.endUnixNano, endUnixNano: first.endUnixNano + 10_000_000_000n };
+  const out2 = await b.build(second);
+  const late = out2.find((p) => p.startTimeUnixNano === first.startUnixNano);
+  const now = out2.find((p) => p.startTimeUnixNano === second.startUnixNano);
+  t.same(late?.samples.map((s) => [s.count, s.labels.span_id]), [[3, '0000000000000042']], 'the earlier samples, labeled, in a profile of their own window');
+  t.equal(late?.endTimeUnixNano, first.endUnixNano);
+  t.same(now?.samples.map((s) => [s.count, s.labels.span_id]), [[4, '0000000000000042']]);
+  t.match(b.stats(), { span_tags_awaiting: 1, span_tags_resolved: 2 });
+
+  await b.build({ ...second, counts: [] });
+  t.equal(b.stats().span_tags_awaiting, 1, 'still within its wait');
+  const out4 = await b.build({ ...second, counts: [] });
+  t.same(out4.flatMap((p) => p.samples.map((s) => [s.count, 'span_id' in s.labels])), [[2, false]], 'past the wait: unlabeled');
+  t.match(b.stats(), { span_tags_awaiting: 0, span_tags_unresolved: 1, span_tags_seen: 3 });
+});
+
+t.test('span tags: the last drain lets every waiting sample go; a full waiting list lets new ones go unlabeled', async (t) => {
+  const { b } = builder({ spanTags: () => ({ resolve: () => undefined }), spanWaitDrains: 5, maxSamples: MAX_AWAITING_SPAN + 1 });
+  await b.build(drained([[key({ pid: 7, tag: 1n }), 1]]));
+  const out = await b.build(drained([]), { final: true });
+  t.same(out.flatMap((p) => p.samples.map((s) => s.count)), [1]);
+  t.match(b.stats(), { span_tags_awaiting: 0, span_tags_unresolved: 1 });
+
+  const counts: Array<[ReturnType<typeof key>, number]> = [];
+  for (let i = 0; i <= MAX_AWAITING_SPAN; i++) counts.push([key({ pid: 7, tid: i + 1, tag: BigInt(i + 1) }), 1]);
+  const out2 = await b.build(drained(counts));
+  t.equal(out2.flatMap((p) => p.samples).length, 1, 'one over the bound leaves at once');
+  t.match(b.stats(), { span_tags_awaiting: MAX_AWAITING_SPAN, span_tags_wait_overflow: 1 });
 });
 
 t.test('a resolver that throws or is absent costs the labels only', async (t) => {

@@ -204,12 +204,21 @@ t.test('span tags: a tagged thread\'s samples carry the resolved span; another o
   t.ok(total(tagged) > 50, `${total(tagged)} samples`);
   t.ok(tagged.every((s) => s.labels.span_id === '00f067aa0ba902b7' && s.labels.trace_id === '4bf92f3577b34da6a3ce929d0e0e4736'), 'all labeled with the span');
   t.same(asked[0], [w.pid, 0xabcn]);
-  // A tag the resolver does not know: samples stay unlabeled.
+  // A tag the resolver does not know (yet: the request may still be running): its samples wait for
+  // their span one drain (intervalSeconds 60 here: SPAN_WAIT_SECONDS is under one interval), then
+  // leave unlabeled, in the profile of the window they were taken in.
   tags!.set(w.pid, 0xdefn);
   await run.collector.flush();
   await sleep(1000);
-  const unknown = samplesOf(await run.collector.flush(), w.pid);
-  t.ok(total(unknown) > 0 && unknown.every((s) => !('span_id' in s.labels)), 'unresolved: unlabeled');
+  t.equal(total(samplesOf(await run.collector.flush(), w.pid)), 0, 'unresolved: held back for its span');
+  const heldWindowEndNs = BigInt(Date.now()) * 1_000_000n;
+  t.ok((run.collector.stats().span_tags_awaiting ?? 0) > 0, 'counted as awaiting');
+  t.equal(total(samplesOf(await run.collector.flush(), w.pid)), 0, 'still within its wait at the next drain');
+  const late = await run.collector.flush();
+  const unknown = samplesOf(late, w.pid);
+  t.ok(total(unknown) > 0 && unknown.every((s) => !('span_id' in s.labels)), `past the wait: ${total(unknown)} samples, unlabeled`);
+  const windows = late.filter((p) => p.samples.some((x) => x.labels.pid === String(w.pid)));
+  t.ok(windows.length > 0 && windows.every((p) => p.endTimeUnixNano <= heldWindowEndNs), 'in a profile of the window they were taken in, not this one');
   t.ok((run.collector.stats().span_tags_unresolved ?? 0) > 0);
   await w.stop();
   await sleep(100);

@@ -3,7 +3,9 @@
 // TLS), PostgreSQL (a count over generate_series), MariaDB (BENCHMARK) and a Go gRPC server (a Say
 // that spins) — and the .pb.gz the profiler writes labels the serving thread's samples with that
 // request's server span (trace_id, span_id; rpc_method for gRPC). Each request burns ~400 ms or
-// more: ~80 samples at 199 Hz; ≥ 10 are asked for, the machine is shared.
+// more: ~80 samples at 199 Hz; ≥ 10 are asked for, the machine is shared, and no more than the span's
+// duration can hold (samples of another request under this one's label). The PostgreSQL and
+// MariaDB requests outlast a drain (interval 2 s): their samples wait for the span.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +25,8 @@ import { makeSelfSignedCertificate } from '../helpers/tls-cert.js';
 const PASSWORD = 'span-Pr0files';
 const dir = mkdtempSync(join(tmpdir(), 'lantern-span-profiles-protocols-'));
 const out = join(dir, 'profiles');
-writeFileSync(join(dir, 'lantern.yaml'), `profiler:\n  frequency: 199\n  interval: 2\n  output_dir: ${out}\n`);
+const FREQUENCY_HZ = 199;
+writeFileSync(join(dir, 'lantern.yaml'), `profiler:\n  frequency: ${FREQUENCY_HZ}\n  interval: 2\n  output_dir: ${out}\n`);
 const cert = makeSelfSignedCertificate();
 const grpcBin = buildGoFixture('grpc-echo');
 
@@ -100,6 +103,11 @@ function check(t: Test, spans: readonly SpanRecord[], bySpan: Map<string, Labell
     const mine = bySpan.get(s.spanId) ?? [];
     const n = mine.reduce((a, x) => a + x.value, 0);
     t.ok(n >= 10, `${s.name}: ${n} samples labelled with its span`);
+    // One thread (goroutine) serves a request: it cannot be on a CPU for longer than the span lasts.
+    // More samples than that are another request's, labelled with this one (a Go handler run on a
+    // thread that an earlier request's read had tagged).
+    const most = Math.ceil((Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e9) * FREQUENCY_HZ * 1.1) + 5;
+    t.ok(n <= most, `${s.name}: no more samples than its ${Number(s.endTimeUnixNano - s.startTimeUnixNano) / 1e6} ms hold (${most})`);
     const one = mine[0];
     if (one === undefined) continue;
     t.equal(one.labels.trace_id, s.traceId, 'and its trace');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ElfFile } from '../../src/symbols/elf.js';
-import { GO_TLS_READ, GO_TLS_WRITE, GoTlsError, type GoTlsTarget, analyzeGoTlsBinary, analyzeGoTlsElf, goTlsBpfLayout, goTlsOffsetsFromDwarf } from '../../src/symbols/go-tls.js';
+import { GO_NEWPROC1, GO_TLS_READ, GO_TLS_WRITE, GoTlsError, type GoTlsTarget, analyzeGoTlsBinary, analyzeGoTlsElf, goSpawnProbePoints, goTlsBpfLayout, goTlsOffsetsFromDwarf } from '../../src/symbols/go-tls.js';
 import { XorShift32 } from '../helpers/prng.js';
 import { GO, buildGoTlsProbe, goEnv } from '../fixtures/go-tls-probe/build.js';
 import { run, startPrintingPort } from '../helpers/spawn.js';
@@ -154,6 +154,32 @@ t.test('not Go, or Go without crypto/tls: undefined; a missing file: the I/O err
   writeFileSync(join(dir, 'main.go'), 'package main\n\nfunc main() { println("hello") }\n');
   execFileSync(GO, ['build', '-o', 'hello', '.'], { cwd: dir, env: goEnv() });
   t.equal(analyzeGoTlsBinary(join(dir, 'hello')), undefined, 'Go without crypto/tls');
+});
+
+t.test('goroutine creation (runtime.newproc1): entry and RETs as objdump lists them, stripped or not, with or without crypto/tls', async (t) => {
+  const spawn = (bin: string): ReturnType<typeof goSpawnProbePoints> => {
+    const elf = ElfFile.open(bin);
+    try {
+      return goSpawnProbePoints(elf);
+    } finally {
+      elf.close();
+    }
+  };
+  const sym = nm.get(GO_NEWPROC1)!;
+  t.ok(sym, 'go tool nm lists it');
+  const want = objdumpFunction(normalBin, sym.address, sym.size);
+  const normalSpawn = spawn(normalBin);
+  t.same([normalSpawn?.entryOffset, normalSpawn?.returnOffsets], [want.entryOffset, want.returnOffsets], 'with .symtab');
+  const stripped = spawn(strippedBin);
+  t.equal(stripped?.address, sym.address, 'stripped: from .gopclntab');
+  t.same(stripped?.returnOffsets, want.returnOffsets, 'stripped: the same RETs');
+  t.equal(spawn(process.execPath), undefined, 'node: not Go');
+  const dir = mkdtempSync(join(tmpdir(), 'go-spawn-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'go.mod'), 'module example.com/hello\n\ngo 1.17\n');
+  writeFileSync(join(dir, 'main.go'), 'package main\n\nfunc main() { go println("hello") }\n');
+  execFileSync(GO, ['build', '-o', 'hello', '.'], { cwd: dir, env: goEnv() });
+  t.ok((spawn(join(dir, 'hello'))?.returnOffsets.length ?? 0) > 0, 'Go without crypto/tls: probed too');
 });
 
 function reasonOf(fn: () => unknown): string {

@@ -18,6 +18,7 @@ import { PLAN_BYTES, encodePlan } from './layout.js';
 import { MAX_BOUND } from './plan.js';
 import { parseProbeSpec } from './spec.js';
 import { ProbesDirectory } from '../probes-dir.js';
+import { type SpanTagMaps, reuseSpanTagMaps, spanTagMapsOf } from '../span-tag-maps.js';
 import { parse as parseYaml } from 'yaml';
 
 export interface FunctionProbeSpec {
@@ -84,7 +85,7 @@ export class DynlogCollector implements Collector {
   #consumer: RingBufferConsumer | null = null;
   #filterLinks: Link[] = [];
   #dir: ProbesDirectory | null = null;
-  #sharedTags: BpfMap<unknown, unknown> | null = null;
+  #sharedTags: SpanTagMaps | null = null;
   #spanTags: SpanTagResolver | undefined;
   /** Calls whose thread served an exchange whose span is not built yet (it ends after the call). */
   #awaitingSpan: AwaitingSpan[] = [];
@@ -96,14 +97,14 @@ export class DynlogCollector implements Collector {
   #s = { records: 0, malformed: 0, unknownProbe: 0, calls: 0, droppedRate: 0, callsInSpan: 0, spanUnresolved: 0 };
   #final: Record<string, number> | null = null;
 
-  /** Before start: the profiler's `thread_tags` map, to read the same tags the socket tracer writes. */
-  shareThreadTags(map: BpfMap<unknown, unknown>): void {
-    this.#sharedTags = map;
+  /** Before start: the profiler's span tag maps, to read the same tags the socket tracer writes. */
+  shareSpanTagMaps(maps: SpanTagMaps): void {
+    this.#sharedTags = maps;
   }
 
-  /** This object's `thread_tags` (its own when no profiler shared one), for the socket tracer; null before start. */
-  threadTagsMap(): BpfMap<number, bigint> | null {
-    return this.#obj?.map('thread_tags', codec.u32, codec.u64) ?? null;
+  /** This object's span tag maps (its own when no profiler shared them), for the socket tracer; null before start. */
+  spanTagMaps(): SpanTagMaps | null {
+    return this.#obj === null ? null : spanTagMapsOf(this.#obj);
   }
 
   /** Which span a (pid, tag) became: calls made while serving an exchange get its trace and span ids. */
@@ -114,7 +115,7 @@ export class DynlogCollector implements Collector {
   async start(ctx: CollectorContext): Promise<void> {
     this.#ctx = ctx;
     const obj = loadLanternObject('dynlog', filterSettings(ctx), (o) => {
-      if (this.#sharedTags !== null) o.reuseMap('thread_tags', this.#sharedTags);
+      if (this.#sharedTags !== null) reuseSpanTagMaps(o, this.#sharedTags);
     });
     this.#obj = obj;
     this.#filterLinks = obj.programs().filter((p) => p.name.startsWith('filter_')).map((p) => p.attach());

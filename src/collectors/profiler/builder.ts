@@ -21,6 +21,12 @@ export interface ProfileBuilderOptions {
   /** Distinct samples kept per interval and kind (the most frequent, the longest blocked); the rest are dropped and counted. */
   maxSamples: number;
   spanTags?(): SpanTagResolver | undefined;
+  /**
+   * Drains a tagged sample whose span is not known yet waits for it (0: none). A server span is
+   * built when its response is done, so a slow request still running at a drain would otherwise lose
+   * the labels of every sample taken before it: the very requests span profiles are for.
+   */
+  spanWaitDrains?: number;
   /** Reports the first failure of each kind (the caller logs it once). */
   problem(kind: string, error: unknown): void;
 }
@@ -28,6 +34,8 @@ export interface ProfileBuilderOptions {
 const LOST_USER: ProfileFrame = { function: '[user stack lost]', module: '[lost]' };
 const LOST_KERNEL: ProfileFrame = { function: '[kernel stack lost]', module: '[lost]' };
 const NO_FRAMES: readonly ProfileFrame[] = [];
+/** Tagged samples waiting for their span at most; past it they leave unlabeled at once (counted). */
+export const MAX_AWAITING_SPAN = 20_000;
 /** Entries handled between yields to the event loop (symbolizing may read large files). */
 const YIELD_EVERY = 512;
 
@@ -72,9 +80,34 @@ function toFrames(frames: readonly Frame[] | null, addresses: readonly bigint[],
   });
 }
 
+/** The wall-clock window a profile covers. */
+interface Window {
+  startUnixNano: bigint;
+  endUnixNano: bigint;
+}
+
+/** A tagged sample held back until its span is built, with the window and profile it belongs to. */
+interface AwaitingSpan {
+  kind: ProfileKind;
+  service: string;
+  window: Window;
+  sample: ProfileSample;
+  pid: number;
+  tag: bigint;
+  /** The last drain (by #drains) at which it may still be resolved. */
+  lastDrain: number;
+}
+
+export interface BuildOptions {
+  /** The last drain (stopping): samples awaiting their span leave now, labeled or not. */
+  final?: boolean;
+}
+
 export class ProfileBuilder {
   readonly #o: ProfileBuilderOptions;
   readonly #periodNanos: number;
+  #awaiting: AwaitingSpan[] = [];
+  #drains = 0;
   readonly #stats = {
     intervals: 0,
     samples_in: 0,
@@ -89,6 +122,8 @@ export class ProfileBuilder {
     span_tags_seen: 0,
     span_tags_resolved: 0,
     span_tags_unresolved: 0,
+    span_tags_deferred: 0,
+    span_tags_wait_overflow: 0,
     span_tag_failures: 0,
     profiles_built: 0,
     offcpu_blocks_in: 0,
@@ -103,12 +138,15 @@ export class ProfileBuilder {
   }
 
   stats(): Record<string, number> {
-    return { ...this.#stats };
+    // span_tags_awaiting: samples held back for their span now (at most MAX_AWAITING_SPAN).
+    return { ...this.#stats, span_tags_awaiting: this.#awaiting.length };
   }
 
-  async build(buf: DrainedBuffer): Promise<ProfileRecord[]> {
+  async build(buf: DrainedBuffer, opts: BuildOptions = {}): Promise<ProfileRecord[]> {
     const s = this.#stats;
     s.intervals++;
+    const drain = ++this.#drains;
+    const final = opts.final === true;
     s.stacks_missing += buf.stacksMissing;
     for (const e of buf.counts) s.samples_in += e.count;
     s.sample_entries_in += buf.counts.length;
@@ -126,6 +164,12 @@ export class ProfileBuilder {
     const kernel = this.#symbolizeKernel(entries, buf.stacks);
     const resolver = this.#o.spanTags?.();
     const spans = new Map<string, Record<string, string> | null>();
+    // Earlier windows' samples whose span is now built (or whose wait is over) go out in their own
+    // window's profile, beside this one's.
+    const late = this.#releaseAwaiting(resolver, final, drain);
+    const waitDrains = final ? 0 : this.#o.spanWaitDrains ?? 0;
+    // Not the buffer itself: an awaiting sample must not keep its counts and stacks alive.
+    const window: Window = { startUnixNano: buf.startUnixNano, endUnixNano: buf.endUnixNano };
     const identities = new Map<number, ProcessIdentity>();
     const stacks = new Map<string, readonly ProfileFrame[]>();
     const byService = new Map<string, ProfileRecord>();
@@ -154,31 +198,68 @@ export class ProfileBuilder {
         [PROFILE_LABELS.serviceName]: id.service,
       };
       if (id.containerId !== undefined) labels[PROFILE_LABELS.containerId] = id.containerId;
-      if (key.tag !== 0n) Object.assign(labels, this.#span(resolver, key.pid, key.tag, spans));
       const kind: ProfileKind = i < cpu.length ? 'cpu' : 'off_cpu';
-      const rec = this.#record(byService, kind, id.service, buf);
       const sample: ProfileSample = nanos === undefined ? { frames, count, labels } : { frames, count, nanos, labels };
-      rec.samples.push(sample);
+      if (key.tag !== 0n) {
+        s.span_tags_seen++;
+        const span = this.#span(resolver, key.pid, key.tag, spans);
+        if (span === null && waitDrains > 0) {
+          if (this.#awaiting.length < MAX_AWAITING_SPAN) {
+            s.span_tags_deferred++;
+            this.#awaiting.push({ kind, service: id.service, window, sample, pid: key.pid, tag: key.tag, lastDrain: drain + waitDrains });
+            continue;
+          }
+          s.span_tags_wait_overflow++;
+        }
+        this.#countSpan(span);
+        if (span !== null) Object.assign(labels, span);
+      }
+      this.#record(byService, kind, id.service, window).samples.push(sample);
     }
-    s.profiles_built += byService.size;
-    return [...byService.values()];
+    s.profiles_built += byService.size + late.size;
+    return [...late.values(), ...byService.values()];
   }
 
-  /** The interval's profile of one service and kind, made at its first sample. */
-  #record(byService: Map<string, ProfileRecord>, kind: ProfileKind, service: string, buf: DrainedBuffer): ProfileRecord {
-    const k = `${kind}\0${service}`;
-    let rec = byService.get(k);
+  /** Awaiting samples that leave at this drain, in profiles of their own windows; the rest stay. */
+  #releaseAwaiting(resolver: SpanTagResolver | undefined, final: boolean, drain: number): Map<string, ProfileRecord> {
+    const out = new Map<string, ProfileRecord>();
+    if (this.#awaiting.length === 0) return out;
+    const cache = new Map<string, Record<string, string> | null>();
+    const still: AwaitingSpan[] = [];
+    for (const w of this.#awaiting) {
+      const span = this.#span(resolver, w.pid, w.tag, cache);
+      if (span === null && !final && drain <= w.lastDrain) {
+        still.push(w);
+        continue;
+      }
+      this.#countSpan(span);
+      if (span !== null) Object.assign(w.sample.labels, span);
+      this.#record(out, w.kind, w.service, w.window).samples.push(w.sample);
+    }
+    this.#awaiting = still;
+    return out;
+  }
+
+  #countSpan(span: Record<string, string> | null): void {
+    if (span === null) this.#stats.span_tags_unresolved++;
+    else this.#stats.span_tags_resolved++;
+  }
+
+  /** The profile of one service, kind and window, made at its first sample. */
+  #record(byKey: Map<string, ProfileRecord>, kind: ProfileKind, service: string, window: Window): ProfileRecord {
+    const k = `${kind}\0${service}\0${window.startUnixNano}`;
+    let rec = byKey.get(k);
     if (rec === undefined) {
       rec = {
         service,
-        startTimeUnixNano: buf.startUnixNano,
-        endTimeUnixNano: buf.endUnixNano,
+        startTimeUnixNano: window.startUnixNano,
+        endTimeUnixNano: window.endUnixNano,
         frequencyHz: this.#o.frequencyHz,
         periodNanos: kind === 'cpu' ? this.#periodNanos : 0,
         samples: [],
       };
       if (kind !== 'cpu') rec.kind = kind;
-      byService.set(k, rec);
+      byKey.set(k, rec);
     }
     return rec;
   }
@@ -200,34 +281,27 @@ export class ProfileBuilder {
     }
   }
 
-  #span(resolver: SpanTagResolver | undefined, pid: number, tag: bigint, cache: Map<string, Record<string, string> | null>): Record<string, string> {
-    const s = this.#stats;
-    s.span_tags_seen++;
+  /** The span labels of a (pid, tag), null while unknown; one resolver call per pair and drain. */
+  #span(resolver: SpanTagResolver | undefined, pid: number, tag: bigint, cache: Map<string, Record<string, string> | null>): Record<string, string> | null {
     const k = `${pid}:${tag}`;
     let labels = cache.get(k);
-    if (labels === undefined) {
-      labels = null;
-      if (resolver !== undefined) {
-        try {
-          const ref = resolver.resolve(pid, tag);
-          if (ref !== undefined) {
-            labels = { [PROFILE_LABELS.traceId]: ref.traceId, [PROFILE_LABELS.spanId]: ref.spanId };
-            if (ref.spanName !== undefined) labels[PROFILE_LABELS.spanName] = ref.spanName;
-            if (ref.httpRoute !== undefined) labels[PROFILE_LABELS.httpRoute] = ref.httpRoute;
-            if (ref.rpcMethod !== undefined) labels[PROFILE_LABELS.rpcMethod] = ref.rpcMethod;
-          }
-        } catch (e) {
-          s.span_tag_failures++;
-          this.#o.problem('span-tags', e);
+    if (labels !== undefined) return labels;
+    labels = null;
+    if (resolver !== undefined) {
+      try {
+        const ref = resolver.resolve(pid, tag);
+        if (ref !== undefined) {
+          labels = { [PROFILE_LABELS.traceId]: ref.traceId, [PROFILE_LABELS.spanId]: ref.spanId };
+          if (ref.spanName !== undefined) labels[PROFILE_LABELS.spanName] = ref.spanName;
+          if (ref.httpRoute !== undefined) labels[PROFILE_LABELS.httpRoute] = ref.httpRoute;
+          if (ref.rpcMethod !== undefined) labels[PROFILE_LABELS.rpcMethod] = ref.rpcMethod;
         }
+      } catch (e) {
+        this.#stats.span_tag_failures++;
+        this.#o.problem('span-tags', e);
       }
-      cache.set(k, labels);
     }
-    if (labels === null) {
-      s.span_tags_unresolved++;
-      return {};
-    }
-    s.span_tags_resolved++;
+    cache.set(k, labels);
     return labels;
   }
 

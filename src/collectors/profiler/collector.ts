@@ -7,6 +7,7 @@ import type { ProfileRecord } from '../../model/profile.js';
 import { createSymbolizer } from '../../symbols/index.js';
 import type { Symbolizer } from '../../symbols/symbolizer.js';
 import type { Collector, CollectorContext } from '../collector.js';
+import type { SpanTagMaps } from '../span-tag-maps.js';
 import { ProfileBuilder, type ProcessIdentity } from './builder.js';
 import type { ProfilerNotice } from './layout.js';
 import { ProfileSampler } from './sampler.js';
@@ -24,6 +25,11 @@ export interface ProfilerCollectorOptions {
 /** Service names of what is not a user process. */
 export const IDLE_SERVICE = 'idle';
 export const KERNEL_SERVICE = 'kernel';
+/**
+ * How long a sample tagged with an exchange still being served waits for its span (in drains of the
+ * configured interval): a request slower than this keeps the labels of its last SPAN_WAIT_SECONDS only.
+ */
+export const SPAN_WAIT_SECONDS = 30;
 
 export class ProfilerCollector implements Collector {
   readonly name = 'profiler';
@@ -62,6 +68,7 @@ export class ProfilerCollector implements Collector {
       frequencyHz: s.frequencyHz,
       maxSamples: s.maxSamples,
       spanTags: () => this.#spanTags,
+      spanWaitDrains: Math.ceil(SPAN_WAIT_SECONDS / s.intervalSeconds),
       problem: (kind, e) => this.#problem(kind, e),
     });
     this.#sampler = ProfileSampler.start({
@@ -90,12 +97,14 @@ export class ProfilerCollector implements Collector {
     return this.#settings;
   }
 
-  /**
-   * The `thread_tags` map (u32 tid → u64 tag) of the loaded profiler, for another object to reuse
-   * before its load (`obj.reuseMap('thread_tags', collector.threadTagsMap())`); null before start.
-   */
+  /** The `thread_tags` map (u32 tid → u64 tag) of the loaded profiler; null before start. */
   threadTagsMap(): BpfMap<number, bigint> | null {
     return this.#sampler?.threadTags ?? null;
+  }
+
+  /** The span tag maps, for the socket tracer and dynlog to reuse before their load; null before start. */
+  spanTagMaps(): SpanTagMaps | null {
+    return this.#sampler?.spanTagMaps ?? null;
   }
 
   /** Resolves when every binary seen so far has its CFI table loaded (or is known to have none). */
@@ -110,12 +119,17 @@ export class ProfilerCollector implements Collector {
 
   /** Drains now (also what the interval timer does); resolves with the profiles emitted. */
   flush(): Promise<ProfileRecord[]> {
-    const run = this.#chain.then(() => this.#drainOnce());
+    return this.#drain(false);
+  }
+
+  /** `final`: samples still awaiting their span leave with this drain. */
+  #drain(final: boolean): Promise<ProfileRecord[]> {
+    const run = this.#chain.then(() => this.#drainOnce(final));
     this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  async #drainOnce(): Promise<ProfileRecord[]> {
+  async #drainOnce(final: boolean): Promise<ProfileRecord[]> {
     const sampler = this.#sampler;
     const builder = this.#builder;
     const ctx = this.#ctx;
@@ -124,7 +138,7 @@ export class ProfilerCollector implements Collector {
     const t0 = performance.now();
     let profiles: ProfileRecord[];
     try {
-      profiles = await builder.build(await sampler.drain());
+      profiles = await builder.build(await sampler.drain(), { final });
     } catch (e) {
       this.#stats.drain_failures++;
       this.#problem('drain', e);
@@ -216,7 +230,7 @@ export class ProfilerCollector implements Collector {
     this.#timer = null;
     if (this.#sampler !== null) {
       this.#sampler.detach();
-      await this.flush();
+      await this.#drain(true);
     }
     this.#final = this.stats();
     await this.#unwind?.close();

@@ -20,6 +20,7 @@
 import { type BpfMap, type BpfObject, type Link, type LinkGroup, PerfSoftware, PerfType, RingBufferConsumer, codec, isLibbpfError } from 'libbpf-ts';
 import { LanternError } from '../../errors.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
+import { type SpanTagMaps, spanTagMapsOf, threadTagsOf } from '../span-tag-maps.js';
 import type { ProcessSelection } from '../../selection/process-selection.js';
 import {
   CFI_STACK_ID_FLAG, KERNEL_COUNTERS, UNWIND_COUNTERS, UNWIND_PROC, UNWIND_TABLE_SIZE, type OffCpuKey, type OffCpuValue, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, offCpuKeyCodec,
@@ -183,9 +184,14 @@ export class ProfileSampler {
     }
   }
 
-  /** The span tag map (tid → u64) other objects fill, by fd reuse before their load. */
+  /** The span tag maps other objects fill, by fd reuse before their load (bpf/include/span_tags.h). */
+  get spanTagMaps(): SpanTagMaps {
+    return spanTagMapsOf(this.#obj);
+  }
+
+  /** tid → u64 tag. */
   get threadTags(): BpfMap<number, bigint> {
-    return this.#obj.map('thread_tags', codec.u32, codec.u64);
+    return threadTagsOf(this.#obj);
   }
 
   /** The maps CFI unwinding fills from user space (null with frame pointers). */

@@ -6,6 +6,7 @@ import { type Collector, type CollectorContext, filterSettings } from '../collec
 import { decodeSocketEvent } from './decode.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
+import { type SpanTagMaps, reuseSpanTagMaps, shrinkSpanTagMaps } from '../span-tag-maps.js';
 
 /** Ring-buffer batches that may wait for the JS thread (RingConsumerOptions.maxPendingBatches). */
 const MAX_PENDING_BATCHES = 16;
@@ -33,7 +34,7 @@ export class SocketsCollector implements Collector {
   #consumer: RingBufferConsumer | null = null;
   #tracker: ConnectionTracker | null = null;
   #tls: TlsAttacher | null = null;
-  #threadTags: BpfMap<unknown, unknown> | null = null;
+  #spanTagMaps: SpanTagMaps | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
   #failed = 0;
@@ -42,19 +43,21 @@ export class SocketsCollector implements Collector {
   constructor(private readonly opts: SocketsCollectorOptions) {}
 
   /**
-   * Span-aware profiles: before start, the profiler's `thread_tags` map, in which the thread serving
-   * an HTTP/1 request is tagged with that exchange (bpf/sockets.bpf.c, tag_serving_thread).
+   * Span-aware profiles: before start, the profiler's (or dynlog's) span tag maps, in which the thread
+   * or goroutine serving a request is tagged with that exchange (bpf/sockets.bpf.c, tag_serving_thread).
    */
-  shareThreadTags(map: BpfMap<unknown, unknown>): void {
-    this.#threadTags = map;
+  shareSpanTagMaps(maps: SpanTagMaps): void {
+    this.#spanTagMaps = maps;
   }
 
   async start(ctx: CollectorContext): Promise<void> {
     const obj = loadLanternObject('sockets', filterSettings(ctx), (o) => {
       if (this.opts.ringBufferBytes !== undefined) o.setMapMaxEntries('socket_events', this.opts.ringBufferBytes);
-      if (this.#threadTags !== null) {
-        o.reuseMap('thread_tags', this.#threadTags);
+      if (this.#spanTagMaps !== null) {
+        reuseSpanTagMaps(o, this.#spanTagMaps);
         o.setGlobal('span_tags', 1, 1);
+      } else {
+        shrinkSpanTagMaps(o);
       }
     });
     this.#obj = obj;
@@ -118,7 +121,10 @@ export class SocketsCollector implements Collector {
         this.#links.push(p.attach());
       }
       if (this.opts.tls !== undefined) {
-        this.#tls = new TlsAttacher(obj, ctx.log, { ...this.opts.tls, pids: ctx.config.pids, ...(ctx.selection !== undefined ? { traced: (pid: number) => ctx.selection!.traced(pid) } : {}) });
+        this.#tls = new TlsAttacher(obj, ctx.log, {
+          ...this.opts.tls, pids: ctx.config.pids, goroutineTags: this.#spanTagMaps !== null,
+          ...(ctx.selection !== undefined ? { traced: (pid: number) => ctx.selection!.traced(pid) } : {}),
+        });
         this.#tls.start();
       }
     } catch (e) {

@@ -6,12 +6,12 @@
 // however many processes use it, and released when none of them is left. Bounded: at most
 // `maxFiles` files; what is refused is counted.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import type { BpfObject, Link } from 'libbpf-ts';
+import { type BpfObject, type Link, codec } from 'libbpf-ts';
 import type { Logger } from '../../log.js';
 import { type MemoryMapping, parseProcMaps } from '../../metadata/proc.js';
 import { ElfError } from '../../symbols/elf.js';
 import { GoTlsError, type GoTlsTarget, goTlsBpfLayout } from '../../symbols/go-tls.js';
-import { OPENSSL_PROBES, type TlsTarget, tlsTargetOf } from './targets.js';
+import { type GoTarget, OPENSSL_PROBES, type TlsTarget, tlsTargetOf } from './targets.js';
 
 export interface TlsAttacherOptions {
   /** Trace only these processes and their descendants; empty = every process. */
@@ -36,6 +36,11 @@ export interface TlsAttacherOptions {
   systemLibraryDirs?: string[];
   /** The node binary probed up front too (default: the agent's own, process.execPath); false: none. */
   ownExecutable?: string | false;
+  /**
+   * Span tags are on: Go programs get probes on goroutine creation and are listed in the `go_procs`
+   * map, so their tags follow goroutines rather than threads (bpf/include/span_tags.h).
+   */
+  goroutineTags?: boolean;
 }
 
 interface Attached {
@@ -50,6 +55,8 @@ interface Attached {
   pinned: boolean;
   /** Go binaries: their slot in the BPF map of struct layouts. */
   goSlot?: number;
+  /** Go binaries whose goroutine creation is probed: the processes mapping it are listed in go_procs. */
+  goroutineTags?: boolean;
 }
 
 const DEFAULT_LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib64'];
@@ -65,7 +72,7 @@ export class TlsAttacher {
   readonly #freeGoSlots = Array.from({ length: GO_LAYOUT_SLOTS }, (_, i) => GO_LAYOUT_SLOTS - 1 - i);
   #rescan: NodeJS.Timeout | null = null;
   readonly #counters = { files_checked: 0, files_attached: 0, files_released: 0, attach_failures: 0, attach_refused_limit: 0,
-    elf_errors: 0, open_failures: 0, scans: 0, exec_events: 0, go_binaries: 0, go_unusable: 0 };
+    elf_errors: 0, open_failures: 0, scans: 0, exec_events: 0, go_binaries: 0, go_unusable: 0, go_spawn_probed: 0, go_procs_listed: 0 };
   readonly #maxFiles: number;
 
   constructor(private readonly obj: BpfObject, private readonly log: Logger, private readonly opts: TlsAttacherOptions) {
@@ -142,6 +149,7 @@ export class TlsAttacher {
       if (known !== undefined) {
         known.pids.add(pid);
         known.lastSeenMs = Date.now();
+        if (known.goroutineTags === true) this.#listGoProcess(pid);
         continue;
       }
       if (this.#negative.has(key)) continue;
@@ -160,7 +168,7 @@ export class TlsAttacher {
     this.#counters.files_checked++;
     let target: TlsTarget | null;
     try {
-      target = tlsTargetOf(openPath);
+      target = tlsTargetOf(openPath, { goroutineTags: this.opts.goroutineTags === true });
     } catch (e) {
       if (e instanceof GoTlsError) {
         // A Go program with crypto/tls that cannot be probed safely: say so once, never guess.
@@ -196,7 +204,7 @@ export class TlsAttacher {
     const entry: Attached = { key, path: displayPath, kind: target.kind, links: [], pids: new Set(pid === null ? [] : [pid]), pinned: pid === null, lastSeenMs: Date.now() };
     try {
       if (target.kind === 'openssl') this.#attachOpenSsl(entry, openPath, target.offsets);
-      else this.#attachGo(entry, openPath, target.go);
+      else this.#attachGo(entry, openPath, target);
     } catch (e) {
       this.#release(entry);
       this.#counters.attach_failures++;
@@ -206,6 +214,7 @@ export class TlsAttacher {
     }
     this.#attached.set(key, entry);
     this.#counters.files_attached++;
+    if (entry.goroutineTags === true && pid !== null) this.#listGoProcess(pid);
     this.log.info('tls: probes attached', { path: displayPath, library: target.kind, probes: entry.links.length });
   }
 
@@ -218,8 +227,32 @@ export class TlsAttacher {
     }
   }
 
+  /** Go: crypto/tls and goroutine creation, each where the binary has it. */
+  #attachGo(entry: Attached, path: string, target: GoTarget): void {
+    if (target.go !== undefined) this.#attachGoTls(entry, path, target.go);
+    if (target.spawn !== undefined) {
+      // Entry and every RET, as for Read: never uretprobes on Go.
+      entry.links.push(this.obj.program('go_newproc1_enter').attachUprobe({ binaryPath: path, offset: target.spawn.entryOffset }));
+      for (const offset of target.spawn.returnOffsets) {
+        entry.links.push(this.obj.program('go_newproc1_return').attachUprobe({ binaryPath: path, offset }));
+      }
+      entry.goroutineTags = true;
+      this.#counters.go_spawn_probed++;
+    }
+  }
+
+  /** The process runs a Go binary whose goroutine creation is probed: its span tags go by goroutine. */
+  #listGoProcess(pid: number): void {
+    try {
+      this.obj.map('go_procs', codec.u32, codec.u32).set(pid, 1);
+      this.#counters.go_procs_listed++;
+    } catch (e) {
+      this.log.debug('tls: go_procs not updated', { pid, error: String(e) });
+    }
+  }
+
   /** Entry probes, and one probe per RET instruction of Read (never uretprobes: Go moves its stacks). */
-  #attachGo(entry: Attached, path: string, go: GoTlsTarget): void {
+  #attachGoTls(entry: Attached, path: string, go: GoTlsTarget): void {
     this.#counters.go_binaries++;
     if (!go.registerAbi) throw new Error(`${go.goVersion} passes arguments on the stack: Go >= 1.17 is needed`);
     const slot = this.#freeGoSlots.pop();

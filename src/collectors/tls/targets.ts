@@ -1,8 +1,9 @@
 // Which files TLS probes attach to, and where: an ELF that exports OpenSSL's SSL_read/SSL_write (libssl
 // itself, or a binary that links OpenSSL statically such as node), or a Go binary with crypto/tls
-// (src/symbols/go-tls.ts finds its functions, every RET, and the struct offsets to the fd).
+// (src/symbols/go-tls.ts finds its functions, every RET, and the struct offsets to the fd). With span
+// tags on, every Go binary also gets probes on goroutine creation (bpf/include/span_tags.h).
 import { ElfFile } from '../../symbols/elf.js';
-import { type GoTlsTarget, analyzeGoTlsElf } from '../../symbols/go-tls.js';
+import { type GoProbePoints, type GoTlsTarget, analyzeGoTlsElf, goSpawnProbePoints } from '../../symbols/go-tls.js';
 
 /** OpenSSL functions probed, with the program at entry and whether a return probe is needed. */
 export const OPENSSL_PROBES = [
@@ -24,7 +25,15 @@ export interface OpenSslTarget {
 
 export interface GoTarget {
   kind: 'go';
-  go: GoTlsTarget;
+  /** crypto/tls, when the binary has it. */
+  go?: GoTlsTarget;
+  /** runtime.newproc1, when goroutine span tags are wanted. */
+  spawn?: GoProbePoints;
+}
+
+export interface TlsTargetOptions {
+  /** Go binaries: probe goroutine creation too, so span tags follow goroutines. */
+  goroutineTags?: boolean;
 }
 
 export type TlsTarget = OpenSslTarget | GoTarget;
@@ -34,13 +43,15 @@ export type TlsTarget = OpenSslTarget | GoTarget;
  * ElfError for a file that does not parse and GoTlsError for a Go binary with crypto/tls that cannot
  * be probed (no RET found, unknown struct layout).
  */
-export function tlsTargetOf(path: string): TlsTarget | null {
+export function tlsTargetOf(path: string, opts: TlsTargetOptions = {}): TlsTarget | null {
   const elf = ElfFile.open(path);
   try {
     const openssl = openSslOffsets(elf);
     if (openssl !== null) return openssl;
     const go = analyzeGoTlsElf(elf);
-    return go === undefined ? null : { kind: 'go', go };
+    const spawn = opts.goroutineTags === true ? goSpawnProbePoints(elf) : undefined;
+    if (go === undefined && spawn === undefined) return null;
+    return { kind: 'go', ...(go !== undefined ? { go } : {}), ...(spawn !== undefined ? { spawn } : {}) };
   } finally {
     elf.close();
   }
