@@ -35,6 +35,7 @@ import { SocketsCollector } from '../collectors/sockets/collector.js';
 import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
 import { SpanShedder } from './span-shedder.js';
 import { SpanTagIndex } from './span-tags.js';
+import { FreeMemoryReleaser } from './memory-release.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
 import type { UrlTemplater } from '../semconv/url-template.js';
@@ -155,6 +156,7 @@ export class Agent {
   readonly #logListeners: Array<(record: LogRecordData) => void> = [];
   /** Which server span a thread tag stands for, for the profiler's span labels. */
   readonly #spanTags: SpanTagIndex;
+  readonly #memory = new FreeMemoryReleaser();
   /** Kernel timestamps → wall clock, for every collector; the span tags convert back with it. */
   readonly #clock = new KernelClock();
   /** Which spans are exported when there are more than the agent can afford (metrics never shed). */
@@ -331,6 +333,7 @@ export class Agent {
       include_rules: sel.include.length, exclude_rules: sel.exclude.length, default_excludes: sel.defaultExcludes, ...this.#selection.stats(),
     });
     await this.#startServer();
+    this.#memory.start();
     if (isLocalMode(this.config)) {
       this.log.info('local mode: no OTLP endpoint configured (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export)');
       this.#summaryTimer = setInterval(() => this.#printSummary(), 10_000).unref();
@@ -400,6 +403,7 @@ export class Agent {
     const deadline = Date.now() + this.config.export.shutdownTimeoutMs;
     if (this.#summaryTimer !== null) clearInterval(this.#summaryTimer);
     this.#summaryTimer = null;
+    this.#memory.stop();
     // Probes first, and all of them: a collector whose stop hangs must not keep the others attached.
     const stopping = new Set(this.#supervised.map((s) => s.name));
     await untilDeadline(Promise.all(this.#supervised.map((s) => s.stop().finally(() => stopping.delete(s.name)))), deadline, () =>
@@ -434,7 +438,7 @@ export class Agent {
         ...Object.fromEntries(Object.entries(this.#selection.stats()).map(([k, v]) => [`selection_${k}`, v])) },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),
         ...Object.fromEntries(Object.entries(this.#profiles.stats()).map(([k, v]) => [`profiles_${k}`, v])) },
-      process: { ...ownProcessFigures() },
+      process: { ...ownProcessFigures(), ...this.#memory.stats() },
     };
   }
 }

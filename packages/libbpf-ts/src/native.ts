@@ -132,6 +132,7 @@ export interface NativeAddon {
   probeProgramType(type: string): boolean;
   probeMapType(type: string): boolean;
   libbpfVersion(): string;
+  releaseFreeMemory(): boolean;
 }
 
 function loadAddon(): NativeAddon {

@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lbts::InitRingBuffer(env, exports);
   lbts::InitPerf(env, exports);
   lbts::InitProbe(env, exports);
+  lbts::InitMemory(env, exports);
   return exports;
 }
 
