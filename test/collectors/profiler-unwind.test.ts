@@ -1,7 +1,8 @@
 // CFI unwinding (profiler.unwind: auto) through the real kernel, on C programs whose stacks frame
 // pointers cannot walk: a leaf without a frame of its own (test/fixtures/profiler/leaf.c) — with
 // its CFI in .eh_frame, in .debug_frame only, in a separate debug file's .debug_frame only —, three
-// levels built -fomit-frame-pointer (omitfp.c), and the same in a shared library (omitfp-lib.c).
+// levels built -fomit-frame-pointer (omitfp.c), the same in a shared library (omitfp-lib.c), and the
+// vDSO's clock_gettime (vdso.c).
 // Scoped to this test's children.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -158,6 +159,23 @@ t.test('perf record --call-graph dwarf sees the same call graph for the leaf', a
   }
   t.ok(hot >= 50, `perf: ${hot} samples of hot`);
   t.ok(chain > 0.95 * hot, `perf: hot ← caller ← main in ${chain} of ${hot}`);
+});
+
+t.test('the vDSO: clock_gettime\'s callers, from the vDSO\'s own .eh_frame', async (t) => {
+  const bin = join(buildDir, 'vdso');
+  gcc(['-O1', '-fno-omit-frame-pointer', '-o', bin, join(fixtureDir, 'vdso.c')]);
+  // Samples in the vDSO (module [vdso]) under libc's wrapper: work, outer and main must follow.
+  const share = (samples: readonly ProfileSample[]): { n: number; with: number; example: string } => {
+    const inVdso = samples.filter((s) => s.frames[0]?.module === '[vdso]' && names(s.frames)[1]?.startsWith('clock_gettime'));
+    const ok = inVdso.filter((s) => names(s.frames).slice(2, 5).join(' ') === 'work outer main');
+    const bad = inVdso.find((s) => !ok.includes(s));
+    return { n: inVdso.reduce((a, s) => a + s.count, 0), with: ok.reduce((a, s) => a + s.count, 0), example: names((bad ?? inVdso[0])?.frames ?? []).slice(0, 6).join(' ← ') };
+  };
+  const fp = share((await profile(bin, ['4'], 'frame_pointers', 1500)).samples);
+  t.comment(`frame pointers: ${fp.with} of ${fp.n} vDSO samples have work ← outer ← main (e.g. ${fp.example})`);
+  const cfi = share((await profile(bin, ['4'], 'auto')).samples);
+  t.ok(cfi.n >= 50, `${cfi.n} samples in the vDSO under clock_gettime`);
+  t.ok(cfi.with > 0.95 * cfi.n, `… ← work ← outer ← main in ${cfi.with} of ${cfi.n} (${((100 * cfi.with) / cfi.n).toFixed(1)} %); other: ${cfi.example}`);
 });
 
 t.test('-fomit-frame-pointer -O2: every level of main → level1 → level2 → level3', async (t) => {

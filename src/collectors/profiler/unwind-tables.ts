@@ -4,7 +4,10 @@
 // the BPF maps of profiler.bpf.c (unwind_rows, unwind_tables), and publishes each process's
 // executable mappings with their table and load bias (unwind_procs).
 //
-// Nothing here parses on the event loop: a file not seen before is opened (so it stays readable if
+// The vDSO too: one image per kernel, read from our own memory and compiled once, on the event loop
+// (32 rows, ~2 ms), published for every process's [vdso] mapping.
+//
+// Nothing else here parses on the event loop: a file not seen before is opened (so it stays readable if
 // its process exits) and queued for the compiler's worker thread (unwind-compiler.ts); its
 // mappings are published at once without a table (frame pointers), and again, with it, when its
 // rows are in the kernel. Rows are written in slices of SLICE_ROWS with the event loop's other work
@@ -20,10 +23,13 @@ import { constants, openSync, readFileSync, readlinkSync, statSync } from 'node:
 import type { BpfMap } from 'libbpf-ts';
 import { parseProcMaps } from '../../metadata/proc.js';
 import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
+import { ElfFile } from '../../symbols/elf.js';
 import { fileIdentity } from '../../symbols/elf-module.js';
 import { executableRegions, type Region } from '../../symbols/process-view.js';
 import { UNWIND_MAX_MAPPINGS, UNWIND_NO_TABLE, UNWIND_PROC } from './layout.js';
+import { readOwnVdso } from '../../symbols/vdso.js';
 import { type CompileReply, type DebugFileWhere, type SegmentInfo, UnwindCompiler } from './unwind-compiler.js';
+import { compileFile } from './unwind-file.js';
 
 /** The BPF object's find_row takes 21 binary-search steps. */
 const MAX_TABLE_ROWS = 1 << 21;
@@ -64,6 +70,24 @@ interface Range {
 }
 
 const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The key of the vDSO's table (file tables are keyed by device and inode). */
+const VDSO_KEY = 'vdso';
+
+/** The vDSO image of this process compiled, as the worker would answer for a file. */
+function compileVdso(): CompileReply {
+  const t0 = performance.now();
+  const image = readOwnVdso();
+  if (image === undefined) return { id: 0, kind: 'error', error: 'vDSO not readable', ms: 0 };
+  try {
+    const r = compileFile(ElfFile.fromBuffer(image), null);
+    const ms = performance.now() - t0;
+    if (r.kind === 'none') return { id: 0, kind: 'none', reason: r.reason, segments: r.segments, ms };
+    return { id: 0, kind: 'table', rows: r.table.rows, count: r.table.count, segments: r.segments, debugFrame: null, ms };
+  } catch (e) {
+    return { id: 0, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: performance.now() - t0 };
+  }
+}
 
 export class UnwindTables {
   readonly #maps: UnwindMaps;
@@ -112,8 +136,8 @@ export class UnwindTables {
     const regions = executableRegions(parseProcMaps(text));
     const keys = new Map<Region, string>();
     for (const r of regions) {
-      if (r.kind !== 'file') continue;
-      const t = this.#tableFor(pid, r);
+      if (r.kind !== 'file' && r.kind !== 'vdso') continue;
+      const t = r.kind === 'vdso' ? this.#vdsoTable() : this.#tableFor(pid, r);
       if (t === null) continue;
       keys.set(r, t.key);
       t.users.add(pid);
@@ -179,8 +203,9 @@ export class UnwindTables {
       const bias = seg === undefined ? 0n : BigInt(r.start) - BigInt(r.offset) + BigInt(seg.offset) - BigInt(seg.vaddr);
       entries.push({ r, table: seg === undefined ? UNWIND_NO_TABLE : t.id, bias });
     }
-    // JIT code and the vDSO: known, walked with frame pointers (a PC in them is no reason to re-read).
-    for (const r of p.regions) if (r.kind !== 'file') entries.push({ r, table: UNWIND_NO_TABLE, bias: 0n });
+    // JIT code (and the vDSO without a table): known, walked with frame pointers (a PC in them is no
+    // reason to re-read).
+    for (const r of p.regions) if (r.kind !== 'file' && !p.keys.has(r)) entries.push({ r, table: UNWIND_NO_TABLE, bias: 0n });
     if (entries.length > UNWIND_MAX_MAPPINGS) this.#stats.mappings_dropped += entries.length - UNWIND_MAX_MAPPINGS;
     const kept = entries.slice(0, UNWIND_MAX_MAPPINGS).sort((a, b) => a.r.start - b.r.start);
     try {
@@ -189,6 +214,21 @@ export class UnwindTables {
     } catch {
       // the object is closing
     }
+  }
+
+  /**
+   * The vDSO's table: one image per kernel, mapped into every process, read from our own memory and
+   * compiled here (32 rows, ~2 ms). Its functions (clock_gettime, gettimeofday) keep no frame
+   * pointer: walked by frame pointers, a sample in them lost its caller — a third of the samples of a
+   * loop around clock_gettime named the wrong caller.
+   */
+  #vdsoTable(): Table {
+    const have = this.#tables.get(VDSO_KEY);
+    if (have !== undefined) return have;
+    const table: Table = { key: VDSO_KEY, state: 'pending', segments: [], id: UNWIND_NO_TABLE, start: 0, count: 0, users: new Set(), lastUsed: 0 };
+    this.#tables.set(VDSO_KEY, table);
+    void this.#finish(table, compileVdso());
+    return table;
   }
 
   #tableFor(pid: number, r: Region): Table | null {
