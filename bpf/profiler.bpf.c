@@ -331,6 +331,14 @@ static long unwind_step(__u64 index, void *arg)
 		}
 		cfa = w->bp + (__s64)row.cfa_offset;
 		break;
+	case UNWIND_CFA_RBP_SWITCH:
+		if (w->bp == 0) {
+			unw_count(UNW_CTR_BAD_FRAME);
+			return 1;
+		}
+		cfa = w->bp + (__s64)row.cfa_offset;
+		w->sp = 0; /* the caller's frame is on the other stack: not above this one */
+		break;
 	case UNWIND_CFA_UNSUPPORTED:
 		unw_count(UNW_CTR_UNSUPPORTED);
 		/* fall through */

@@ -105,6 +105,8 @@ enum unwind_cfa_type {
 	UNWIND_CFA_RBP = 2,         /* CFA = rbp + cfa_offset */
 	UNWIND_CFA_UNSUPPORTED = 3, /* an expression, another register, a signal frame: frame pointers */
 	UNWIND_CFA_END = 4,         /* return address undefined: the outermost frame */
+	UNWIND_CFA_RBP_SWITCH = 5,  /* CFA = rbp + cfa_offset on another stack (Go's asmcgocall: C code runs
+	                             * on the system stack, the goroutine's frame pointer kept in rbp) */
 };
 
 enum unwind_rbp_type {

@@ -17,6 +17,11 @@ export const CFA_TYPE = {
   UNSUPPORTED: 3,
   /** The return address is undefined: the outermost frame (_start, clone3's child). */
   END: 4,
+  /**
+   * CFA = rbp + offset on another stack: not from CFI, set by user space over Go's asmcgocall, which
+   * runs C code on the system stack with the goroutine's frame pointer kept in rbp.
+   */
+  RBP_SWITCH: 5,
 } as const;
 
 /** enum unwind_rbp_type */
@@ -225,6 +230,30 @@ export function encodeUnwindRow(r: UnwindRow, out: Buffer = Buffer.alloc(UNWIND_
   out.writeUInt8(r.cfaType, at + 10);
   out.writeUInt8(r.rbpType, at + 11);
   return out;
+}
+
+/**
+ * `table` with `rule` over [start, end), whatever rows it had there; after `end` the rule in force
+ * before (a row at `end`). Rows stay sorted; a new buffer of its own (transferable).
+ */
+export function withRule(table: CompiledTable, start: number, end: number, rule: Omit<UnwindRow, 'pc'>): CompiledTable {
+  const rows = table.rows;
+  const pcAt = (i: number): number => rows.readUInt32LE(i * UNWIND_ROW_SIZE);
+  let before = 0; // rows with pc < start
+  while (before < table.count && pcAt(before) < start) before++;
+  let after = before; // rows with pc <= end: the last of them is the rule in force at end
+  while (after < table.count && pcAt(after) <= end) after++;
+  const atEnd = after > 0 ? rows.subarray((after - 1) * UNWIND_ROW_SIZE, after * UNWIND_ROW_SIZE) : null;
+  const count = before + 2 + table.count - after;
+  const out = Buffer.allocUnsafeSlow(count * UNWIND_ROW_SIZE);
+  rows.copy(out, 0, 0, before * UNWIND_ROW_SIZE);
+  encodeUnwindRow({ pc: start, ...rule }, out, before * UNWIND_ROW_SIZE);
+  const endAt = (before + 1) * UNWIND_ROW_SIZE;
+  if (atEnd !== null) atEnd.copy(out, endAt);
+  else encodeUnwindRow({ pc: end, cfaType: CFA_TYPE.NONE, cfaOffset: 0, rbpType: RBP_TYPE.UNCHANGED, rbpOffset: 0 }, out, endAt);
+  out.writeUInt32LE(end, endAt);
+  rows.copy(out, endAt + UNWIND_ROW_SIZE, after * UNWIND_ROW_SIZE, table.count * UNWIND_ROW_SIZE);
+  return { ...table, rows: out, count };
 }
 
 /** Growable Int32Array of records of `width` words. */

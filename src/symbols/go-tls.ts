@@ -179,7 +179,7 @@ export function goSpawnProbePoints(elf: ElfFile): GoProbePoints | undefined {
   const arch = goArchOf(elf);
   const version = parseGoVersion(info.goVersion);
   if (arch === undefined || version === undefined || !registerAbi(arch, version)) return undefined;
-  const f = locateFunction(elf, GO_NEWPROC1);
+  const f = findGoFunction(elf, GO_NEWPROC1);
   return f === undefined ? undefined : goProbePoints(elf, arch, GO_NEWPROC1, f);
 }
 
@@ -201,8 +201,8 @@ function registerAbi(arch: 'amd64' | 'arm64', v: GoVersion): boolean {
   return v.major === 1 && v.minor >= (arch === 'amd64' ? 17 : 18);
 }
 
-/** One function by name: .symtab (exact size), else .gopclntab. */
-function locateFunction(elf: ElfFile, name: string): FunctionRange | undefined {
+/** One function of a Go binary by name: .symtab (exact size), else .gopclntab. */
+export function findGoFunction(elf: ElfFile, name: string): FunctionRange | undefined {
   try {
     for (const s of elf.symbols('.symtab')) {
       if (s.type === STT_FUNC && s.size > 0 && s.name === name) return { address: s.value, size: s.size };

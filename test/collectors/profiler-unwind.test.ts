@@ -205,6 +205,27 @@ t.test('Go, with symbols and stripped: recognised as Go (frame pointers, no pars
   }
 });
 
+t.test('C code in a Go program (cgo): its .eh_frame for the C frames, then across the stack switch to the Go frames', async (t) => {
+  const bin = buildGoFixture('profiler-cgo', { cgo: true });
+  // c_hot ← c_caller ← the cgo wrapper (C, on the system stack) … ← main.main ← runtime.main ← runtime.goexit (Go).
+  const whole = (s: ProfileSample): boolean => {
+    const f = names(s.frames).map((x) => x.replace(/\.abi0$/, ''));
+    return f[0] === 'c_hot' && f[1] === 'c_caller' && /_Cfunc_c_caller$/.test(f[2] ?? '') && f.includes('main.main') && f.at(-1) === 'runtime.goexit';
+  };
+  const share = (samples: readonly ProfileSample[]): { n: number; with: number; example: string } => {
+    const hot = samples.filter((s) => names(s.frames)[0] === 'c_hot');
+    const bad = hot.find((s) => !whole(s));
+    return { n: hot.reduce((a, s) => a + s.count, 0), with: hot.filter(whole).reduce((a, s) => a + s.count, 0), example: names((bad ?? hot[0])?.frames ?? []).join(' ← ') };
+  };
+  const fp = share((await profile(bin, ['4'], 'frame_pointers', 1500)).samples);
+  t.comment(`frame pointers: the whole chain in ${fp.with} of ${fp.n} c_hot samples (e.g. ${fp.example})`);
+  const { samples, stats } = await profile(bin, ['4'], 'auto');
+  const s = share(samples);
+  t.ok(s.n >= 50, `${s.n} samples of c_hot`);
+  t.ok(s.with > 0.95 * s.n, `the whole chain in ${s.with} of ${s.n} (${((100 * s.with) / s.n).toFixed(1)} %); other: ${s.example}`);
+  t.ok((stats.unwind_cgo_tables ?? 0) >= 1, `tables of cgo code: ${stats.unwind_cgo_tables}`);
+});
+
 /** Off-CPU samples of blocker.c's sleeper (nanosleep through libc, which keeps no frame pointer) over 1.5 s. */
 async function sleeperStacks(unwind: 'auto' | 'frame_pointers'): Promise<string[][]> {
   const run = await startProfiler({ settings: { unwind, offCpu: { enabled: true, minBlockMs: 1, sampleEvery: 1 } } });

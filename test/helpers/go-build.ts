@@ -9,6 +9,8 @@ import { repoRoot } from './cli.js';
 export interface GoBuildOptions {
   /** `go build -ldflags` (e.g. "-s -w": a stripped binary without DWARF). */
   ldflags?: string;
+  /** With C code (cgo, gcc): CGO_ENABLED=1. */
+  cgo?: boolean;
 }
 
 /** A release-style build without symbols or DWARF (`-s -w`). */
@@ -24,7 +26,7 @@ export function buildGoFixture(name: string, opts: GoBuildOptions = {}): string 
   const out = join(cache, `${name}-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(out)) return out;
   const tmp = `${out}.tmp${process.pid}`;
-  const env = { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
+  const env = { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, CGO_ENABLED: opts.cgo === true ? '1' : '0', GOFLAGS: '-mod=mod' };
   const flags = opts.ldflags !== undefined ? [`-ldflags=${opts.ldflags}`] : [];
   execFileSync('go', ['build', ...flags, '-o', tmp, '.'], { cwd: dir, env, stdio: ['ignore', 'inherit', 'inherit'] });
   renameSync(tmp, out);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { CFA_TYPE, RBP_TYPE, compileCfi, compileEhFrame, compileUnwindTable, encodeUnwindRow, mergeCfi, rowFor } from '../../src/symbols/cfi-table.js';
+import { CFA_TYPE, type CompiledTable, RBP_TYPE, UNWIND_ROW_SIZE, type UnwindRow, compileCfi, compileEhFrame, compileUnwindTable, encodeUnwindRow, mergeCfi, rowFor, withRule } from '../../src/symbols/cfi-table.js';
 import { type CfiRow, type EhFrame, type RegRule, cfiSectionOf, parseCfi, parseDebugFrame, parseEhFrame, readDebugFrame, readEhFrame } from '../../src/symbols/eh-frame.js';
 import { ElfFile } from '../../src/symbols/elf.js';
 import { isGoBinary } from '../../src/symbols/go-buildinfo.js';
@@ -277,3 +277,25 @@ for (const pin of PINNED) {
       pin.corrupted, 'corrupted: rows, sha256 and counts');
   });
 }
+
+t.test('withRule: a rule over [start, end) whatever the rows there, the rule in force before resumes at end', async (t) => {
+  const row = (pc: number, cfaType: number, cfaOffset = 0): UnwindRow => ({ pc, cfaType, cfaOffset, rbpType: RBP_TYPE.UNCHANGED, rbpOffset: 0 });
+  const table = (rows: UnwindRow[]): CompiledTable => {
+    const buf = Buffer.alloc(rows.length * UNWIND_ROW_SIZE);
+    rows.forEach((r, i) => encodeUnwindRow(r, buf, i * UNWIND_ROW_SIZE));
+    return { rows: buf, count: rows.length, fdes: 1, sectionFdes: [1], overlapping: 0, malformed: 0, unsupported: 0 };
+  };
+  const decode = (c: CompiledTable): Array<[number, number, number]> => Array.from({ length: c.count }, (_, i) => {
+    const at = i * UNWIND_ROW_SIZE;
+    return [c.rows.readUInt32LE(at), c.rows.readUInt8(at + 10), c.rows.readInt32LE(at + 4)];
+  });
+  const rule = { cfaType: CFA_TYPE.RBP_SWITCH, cfaOffset: 16, rbpType: RBP_TYPE.AT_CFA, rbpOffset: -16 };
+  const base = table([row(0x100, CFA_TYPE.RSP, 8), row(0x120, CFA_TYPE.RSP, 16), row(0x140, CFA_TYPE.NONE), row(0x200, CFA_TYPE.RSP, 8)]);
+  t.same(decode(withRule(base, 0x150, 0x180, rule)), [[0x100, 1, 8], [0x120, 1, 16], [0x140, 0, 0], [0x150, 5, 16], [0x180, 0, 0], [0x200, 1, 8]], 'in a gap: NONE again after');
+  t.same(decode(withRule(base, 0x110, 0x130, rule)), [[0x100, 1, 8], [0x110, 5, 16], [0x130, 1, 16], [0x140, 0, 0], [0x200, 1, 8]], 'over rows: the one in force at end resumes');
+  t.same(decode(withRule(base, 0x10, 0x20, rule)), [[0x10, 5, 16], [0x20, 0, 0], [0x100, 1, 8], [0x120, 1, 16], [0x140, 0, 0], [0x200, 1, 8]], 'before every row');
+  t.same(decode(withRule(base, 0x300, 0x340, rule)).slice(-3), [[0x200, 1, 8], [0x300, 5, 16], [0x340, 1, 8]], 'after every row');
+  t.same(decode(withRule(base, 0x120, 0x140, rule)), [[0x100, 1, 8], [0x120, 5, 16], [0x140, 0, 0], [0x200, 1, 8]], 'on row boundaries');
+  const r = withRule(base, 0x150, 0x180, rule);
+  t.equal(r.rows.buffer.byteLength, r.rows.byteLength, 'its own buffer: transferable');
+});

@@ -28,7 +28,7 @@ export interface CompileRequest {
 }
 
 export type CompileReply =
-  | { id: number; kind: 'table'; rows: Uint8Array; count: number; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; ms: number }
+  | { id: number; kind: 'table'; rows: Uint8Array; count: number; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; cgo: boolean; ms: number }
   | { id: number; kind: 'none'; reason: Extract<FileTable, { kind: 'none' }>['reason']; segments: SegmentInfo[]; ms: number }
   | { id: number; kind: 'error'; error: string; ms: number };
 

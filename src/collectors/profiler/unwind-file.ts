@@ -4,11 +4,12 @@
 // (stripped), from its separate debug file (debug-file.ts: by build id or .gnu_debuglink). A
 // program built with -g but without unwind tables (-fno-asynchronous-unwind-tables, common in
 // embedded and some distribution builds) has its functions' CFI only there.
-import { type CompiledTable, compileCfi } from '../../symbols/cfi-table.js';
+import { CFA_TYPE, type CompiledTable, RBP_TYPE, compileCfi, withRule } from '../../symbols/cfi-table.js';
 import { closeDebugFile, debugFileCandidates, findDebugFile } from '../../symbols/debug-file.js';
 import { type CfiSection, cfiSectionOf } from '../../symbols/eh-frame.js';
 import { ElfError, type ElfFile, PT_LOAD, SHT_NOBITS } from '../../symbols/elf.js';
 import { isGoBinary } from '../../symbols/go-buildinfo.js';
+import { findGoFunction } from '../../symbols/go-tls.js';
 
 export interface SegmentInfo {
   offset: number;
@@ -29,14 +30,22 @@ export interface DebugFileSearch {
 export type DebugFrameSource = 'file' | 'debug-file';
 
 export type FileTable =
-  | { kind: 'table'; table: CompiledTable; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null }
+  /** cgo: a Go binary's table, of the C code linked into it (its Go code has no rows: frame pointers). */
+  | { kind: 'table'; table: CompiledTable; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; cgo?: true }
   | { kind: 'none'; reason: 'go' | 'no-cfi' | 'high-addresses' | 'no-rows'; segments: SegmentInfo[] };
 
 /** The unwind table of an open binary. Throws ElfError (or an fs error) for a file it cannot read. */
 export function compileFile(elf: ElfFile, search: DebugFileSearch | null): FileTable {
   const segments = elf.segments.filter((p) => p.type === PT_LOAD).map((p) => ({ offset: p.offset, vaddr: p.vaddr, filesz: p.filesz }));
-  // Go code keeps frame pointers; the walker's frame-pointer step is right for it, and cheaper.
-  if (isGoBinary(elf)) return { kind: 'none', reason: 'go', segments };
+  // Go code keeps frame pointers; the walker's frame-pointer step is right for it, and cheaper: its
+  // .debug_frame is not read. C code linked in by cgo may keep none (gcc -O2 leaves), and only it has
+  // FDEs in .eh_frame (gcc's): those rows, and frame pointers for every PC they do not cover.
+  if (isGoBinary(elf)) {
+    const cgo = cfiSectionOf(elf, 'eh_frame');
+    const table = cgo === undefined ? null : compileCfi([cgo]);
+    if (table === null || table.count === 0) return { kind: 'none', reason: 'go', segments };
+    return { kind: 'table', table: acrossAsmcgocall(elf, table), segments, debugFrame: null, cgo: true };
+  }
   const sections: CfiSection[] = [];
   const eh = cfiSectionOf(elf, 'eh_frame');
   if (eh !== undefined) sections.push(eh);
@@ -48,6 +57,18 @@ export function compileFile(elf: ElfFile, search: DebugFileSearch | null): FileT
   if (table.count === 0) return { kind: 'none', reason: 'no-rows', segments };
   const fromDebug = debug !== undefined && table.sectionFdes[sections.length - 1]! > 0;
   return { kind: 'table', table, segments, debugFrame: fromDebug ? debug.source : null };
+}
+
+/**
+ * C code called from Go runs on the system stack: runtime.asmcgocall switches to it and keeps the
+ * goroutine's frame pointer in rbp. Its rows say so (RBP_SWITCH: a frame-pointer step that may go to
+ * another stack), so a walk from C code goes on into the goroutine's Go frames (asmcgocall's caller,
+ * runtime.cgocall, is skipped: its return address is not where rbp leads).
+ */
+function acrossAsmcgocall(elf: ElfFile, table: CompiledTable): CompiledTable {
+  const f = findGoFunction(elf, 'runtime.asmcgocall.abi0') ?? findGoFunction(elf, 'runtime.asmcgocall');
+  if (f === undefined || f.address + f.size > 0xffffffff) return table;
+  return withRule(table, f.address, f.address + f.size, { cfaType: CFA_TYPE.RBP_SWITCH, cfaOffset: 16, rbpType: RBP_TYPE.AT_CFA, rbpOffset: -16 });
 }
 
 /** The binary's own .debug_frame, else its debug file's; undefined when neither has one. */

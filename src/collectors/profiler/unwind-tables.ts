@@ -83,7 +83,7 @@ function compileVdso(): CompileReply {
     const r = compileFile(ElfFile.fromBuffer(image), null);
     const ms = performance.now() - t0;
     if (r.kind === 'none') return { id: 0, kind: 'none', reason: r.reason, segments: r.segments, ms };
-    return { id: 0, kind: 'table', rows: r.table.rows, count: r.table.count, segments: r.segments, debugFrame: null, ms };
+    return { id: 0, kind: 'table', rows: r.table.rows, count: r.table.count, segments: r.segments, debugFrame: null, cgo: false, ms };
   } catch (e) {
     return { id: 0, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: performance.now() - t0 };
   }
@@ -110,7 +110,7 @@ export class UnwindTables {
   readonly #stats = {
     tables_loaded: 0, table_rows: 0, table_bytes: 0, tables_evicted: 0, tables_too_big: 0, tables_no_room: 0,
     files_without_table: 0, go_binaries: 0, file_errors: 0, pids_published: 0, pid_refreshes: 0, mappings_dropped: 0,
-    parse_ms: 0, max_parse_ms: 0, tables_deferred: 0, max_slice_ms: 0, debug_frame_tables: 0, debug_file_tables: 0,
+    parse_ms: 0, max_parse_ms: 0, tables_deferred: 0, max_slice_ms: 0, debug_frame_tables: 0, debug_file_tables: 0, cgo_tables: 0,
   };
 
   constructor(maps: UnwindMaps, opts: { maxRows: number; maxTables: number; compiler?: UnwindCompiler; debugRoots?: readonly string[] }) {
@@ -190,7 +190,7 @@ export class UnwindTables {
   #publish(pid: number): void {
     const p = this.#pids.get(pid);
     if (p === undefined) return;
-    const entries: Array<{ r: Region; table: number; bias: bigint }> = [];
+    const entries: ProcEntry[] = [];
     for (const r of p.regions) {
       const key = p.keys.get(r);
       const t = key === undefined ? undefined : this.#tables.get(key);
@@ -310,6 +310,7 @@ export class UnwindTables {
       await this.#store(table, reply.rows as Buffer, reply.count);
       if (table.state === 'ready' && reply.debugFrame !== null) this.#stats.debug_frame_tables++;
       if (table.state === 'ready' && reply.debugFrame === 'debug-file') this.#stats.debug_file_tables++;
+      if (table.state === 'ready' && reply.cgo) this.#stats.cgo_tables++;
     }
     if (table.state !== 'ready') {
       table.state = 'none';
@@ -420,7 +421,13 @@ function encodeIndex(start: number, count: number): Buffer {
   return b;
 }
 
-function encodeProc(entries: ReadonlyArray<{ r: Region; table: number; bias: bigint }>): Buffer {
+interface ProcEntry {
+  r: Region;
+  table: number;
+  bias: bigint;
+}
+
+function encodeProc(entries: readonly ProcEntry[]): Buffer {
   const b = Buffer.alloc(UNWIND_PROC.size);
   b.writeUInt32LE(entries.length, UNWIND_PROC.count);
   entries.forEach((e, i) => {

@@ -30,7 +30,7 @@ function compile(req: CompileRequest): CompileReply {
     if (r.kind === 'none') return { id: req.id, kind: 'none', reason: r.reason, segments: r.segments, ms: ms() };
     const t = r.table;
     const rows = new Uint8Array(t.rows.buffer, t.rows.byteOffset, t.rows.byteLength);
-    return { id: req.id, kind: 'table', rows, count: t.count, segments: r.segments, debugFrame: r.debugFrame, ms: ms() };
+    return { id: req.id, kind: 'table', rows, count: t.count, segments: r.segments, debugFrame: r.debugFrame, cgo: r.cgo === true, ms: ms() };
   } catch (e) {
     return { id: req.id, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: ms() };
   } finally {
