@@ -12,7 +12,7 @@
 // the parser needs no opinion on it: if the peer closes, finish() says so, and if more bytes come,
 // they are parsed.
 import type { HeaderList, HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
-import { knownFieldName } from './field-names.js';
+import { knownFieldName, knownMethod } from './tokens.js';
 import {
   METHOD_NEEDLES,
   NEEDLE_MAX,
@@ -649,7 +649,7 @@ export class Http1Parser {
       asksSwitch: false,
     };
     if (request) {
-      d.method = text.slice(0, s.sp1);
+      d.method = knownMethod(text, 0, s.sp1) ?? text.slice(0, s.sp1);
       d.target = text.slice(s.sp1 + 1, s.sp2);
       d.version = VERSIONS[D[h + s.sp2 + 8]! - 0x30]!;
     } else {

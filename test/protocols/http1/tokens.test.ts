@@ -1,7 +1,9 @@
-// knownFieldName against its oracle: the lower-cased text when it is one of the common names,
-// else nothing; over every name in any case and every one-character change to a tchar.
+// knownFieldName and knownMethod against their oracles: for names the lower-cased text when it is
+// one of the common names, else nothing, over every name in any case and every one-character change
+// to a tchar; for methods the text itself, case-sensitive.
 import t from 'tap';
-import { FIELD_NAMES, knownFieldName } from '../../../src/protocols/http1/field-names.js';
+import { HTTP1_METHODS } from '../../../src/protocols/http1/detect.js';
+import { FIELD_NAMES, knownFieldName, knownMethod } from '../../../src/protocols/http1/tokens.js';
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const oracle = (name: string): string | undefined => (FIELD_NAMES.includes(name.toLowerCase()) ? name.toLowerCase() : undefined);
@@ -31,4 +33,20 @@ t.test('every one-character change to another tchar agrees with the oracle', asy
 
 t.test('other names and lengths are not known', async (t) => {
   for (const n of ['x', 'hosts', 'hos', 'x-custom-header', 'content_length', 'Content~Length', 'a'.repeat(60)]) t.equal(lookup(n), undefined, n);
+});
+
+t.test('methods: exactly the known ones, case-sensitive', async (t) => {
+  const method = (m: string): string | undefined => knownMethod(`${m} / HTTP/1.1`, 0, m.length);
+  for (const m of HTTP1_METHODS) {
+    t.equal(method(m), m, m);
+    t.equal(method(m.toLowerCase()), undefined, m.toLowerCase());
+    for (let i = 0; i < m.length; i++) {
+      for (const c of TCHARS) {
+        const changed = m.slice(0, i) + c + m.slice(i + 1);
+        const want = (HTTP1_METHODS as readonly string[]).includes(changed) ? changed : undefined;
+        if (method(changed) !== want) t.fail(`${changed}: ${method(changed)} ≠ ${want}`);
+      }
+    }
+  }
+  for (const m of ['PRI', 'PROPFIND', 'G', 'GETS']) t.equal(method(m), undefined, m);
 });
