@@ -62,12 +62,38 @@ export function writeAnyValue(w: ProtoWriter, field: number, v: AttributeValue):
   w.end();
 }
 
+/**
+ * Per attribute name, its encoding as the start of a KeyValue, made once: names repeat on every
+ * record, and are bounded (the semantic conventions' names, plus configured header names); past
+ * MAX_KEY_ENCODINGS a name is encoded each time instead of kept.
+ */
+const MAX_KEY_ENCODINGS = 4096;
+
+function keyEncoding(cache: Map<string, Uint8Array>, key: string, make: (key: string) => Uint8Array): Uint8Array {
+  let e = cache.get(key);
+  if (e === undefined) {
+    e = make(key);
+    if (cache.size < MAX_KEY_ENCODINGS) cache.set(key, e);
+  }
+  return e;
+}
+
+/** KeyValue.key (field 1) with its tag and length, as bytes. */
+const keyFields = new Map<string, Uint8Array>();
+const keyWriter = new ProtoWriter(256);
+
+function makeKeyField(key: string): Uint8Array {
+  keyWriter.reset();
+  keyWriter.string(1, key);
+  return Uint8Array.from(keyWriter.finish());
+}
+
 export function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes): void {
   for (const key in attrs) {
     const v = attrs[key];
     if (v === undefined) continue;
     w.begin(field); // KeyValue
-    w.string(1, key);
+    w.encoded(keyEncoding(keyFields, key, makeKeyField));
     writeAnyValue(w, 2, v);
     w.end();
   }
@@ -152,19 +178,9 @@ export function writeAnyValueJson(w: JsonWriter, v: AttributeValue): void {
   }
 }
 
-/** `{"key":"<name>","value":` per attribute name, as bytes: names repeat on every record (bounded:
- * names come from the semantic conventions, plus configured header names). */
+/** `{"key":"<name>","value":` per attribute name, as bytes (see keyEncoding). */
 const keyPrefixes = new Map<string, Uint8Array>();
-const MAX_KEY_PREFIXES = 4096;
-
-function keyPrefix(key: string): Uint8Array {
-  let p = keyPrefixes.get(key);
-  if (p === undefined) {
-    p = J(`{"key":${JSON.stringify(key)},"value":`);
-    if (keyPrefixes.size < MAX_KEY_PREFIXES) keyPrefixes.set(key, p);
-  }
-  return p;
-}
+const makeKeyPrefix = (key: string): Uint8Array => J(`{"key":${JSON.stringify(key)},"value":`);
 
 /** A JSON array of KeyValue. */
 export function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
@@ -175,7 +191,7 @@ export function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
     if (v === undefined) continue;
     if (!first) w.bytes(J_COMMA);
     first = false;
-    w.bytes(keyPrefix(key));
+    w.bytes(keyEncoding(keyPrefixes, key, makeKeyPrefix));
     writeAnyValueJson(w, v);
     w.bytes(J_CLOSE);
   }

@@ -158,6 +158,11 @@ export class ProtoWriter {
     this.#b.bytes(bytes);
   }
 
+  /** Fields already encoded (tags included), copied as they are. */
+  encoded(fields: Uint8Array): void {
+    this.#b.bytes(fields);
+  }
+
   /** A packed repeated uint32/uint64/int64 ≥ 0 field (exact up to 2^53); nothing when `values` is empty. */
   packedVarints(field: number, values: readonly number[]): void {
     if (values.length === 0) return;
