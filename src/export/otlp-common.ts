@@ -92,8 +92,10 @@ export function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes
   for (const key in attrs) {
     const v = attrs[key];
     if (v === undefined) continue;
+    const keyField = keyEncoding(keyFields, key, makeKeyField);
+    if ((typeof v === 'string' || typeof v === 'number') && w.shortKeyValue(field, keyField, v)) continue;
     w.begin(field); // KeyValue
-    w.encoded(keyEncoding(keyFields, key, makeKeyField));
+    w.encoded(keyField);
     writeAnyValue(w, 2, v);
     w.end();
   }
