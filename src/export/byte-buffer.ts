@@ -16,11 +16,15 @@ export class ByteBuffer {
   buf: Uint8Array;
   /** The same memory as a Buffer, for Node's encoders (write, writeBigUInt64LE, ...). */
   node: Buffer;
+  /** The same memory for 64-bit stores: DataView.setBigUint64 is a builtin, where Buffer's
+   * writeBigUInt64LE splits the value with several BigInt operations (each an allocation). */
+  view: DataView;
   pos = 0;
 
   constructor(initialBytes: number) {
     this.buf = new Uint8Array(initialBytes);
     this.node = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   ensure(n: number): void {
@@ -31,6 +35,7 @@ export class ByteBuffer {
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
     this.node = Buffer.from(next.buffer, next.byteOffset, next.length);
+    this.view = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
   /**

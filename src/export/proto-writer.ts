@@ -101,7 +101,7 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I64);
     const b = this.#b;
     b.ensure(8);
-    b.node.writeBigUInt64LE(BigInt.asUintN(64, v), b.pos);
+    b.view.setBigUint64(b.pos, BigInt.asUintN(64, v), true);
     b.pos += 8;
   }
 
