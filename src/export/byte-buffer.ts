@@ -11,6 +11,12 @@ const JS_COPY_MAX = 64;
  */
 const JS_BYTES_MAX = 16;
 
+/** 1 for the ASCII char codes copied as they are: all of them, and those JSON strings may hold raw. */
+const ASCII = new Uint8Array(128).fill(1);
+const JSON_SAFE = new Uint8Array(128).fill(1, 0x20);
+JSON_SAFE[0x22] = 0; // "
+JSON_SAFE[0x5c] = 0; // \
+
 export class ByteBuffer {
   /** For byte stores from JavaScript: a plain Uint8Array (stores into a Buffer, a subclass, are slower). */
   buf: Uint8Array;
@@ -48,9 +54,11 @@ export class ByteBuffer {
     this.ensure(n);
     const b = this.buf;
     const start = this.pos;
+    // One table lookup per char rather than four comparisons (measurably faster in V8).
+    const allowed = jsonSafe ? JSON_SAFE : ASCII;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c >= 0x80 || (jsonSafe && (c < 0x20 || c === 0x22 || c === 0x5c))) return false;
+      if (c >= 0x80 || allowed[c] === 0) return false;
       b[start + i] = c;
     }
     this.pos += n;
