@@ -4,17 +4,33 @@
 
 /** Strings longer than this go to the native UTF-8 encoder at once. */
 const JS_COPY_MAX = 64;
+/**
+ * Byte fragments longer than this are copied by TypedArray.set. Its call costs ~25-35 ns whatever
+ * the size; the loop ~1.5-2 ns a byte: the loop wins only up to about 16 bytes (measured with
+ * node 20 on this VM: at 32 bytes, an attribute's key prefix, the loop took 60 ns and set 36 ns).
+ */
+const JS_BYTES_MAX = 16;
+
+/** 1 for the ASCII char codes copied as they are: all of them, and those JSON strings may hold raw. */
+const ASCII = new Uint8Array(128).fill(1);
+const JSON_SAFE = new Uint8Array(128).fill(1, 0x20);
+JSON_SAFE[0x22] = 0; // "
+JSON_SAFE[0x5c] = 0; // \
 
 export class ByteBuffer {
   /** For byte stores from JavaScript: a plain Uint8Array (stores into a Buffer, a subclass, are slower). */
   buf: Uint8Array;
   /** The same memory as a Buffer, for Node's encoders (write, writeBigUInt64LE, ...). */
   node: Buffer;
+  /** The same memory for 64-bit stores: DataView.setBigUint64 is a builtin, where Buffer's
+   * writeBigUInt64LE splits the value with several BigInt operations (each an allocation). */
+  view: DataView;
   pos = 0;
 
   constructor(initialBytes: number) {
     this.buf = new Uint8Array(initialBytes);
     this.node = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   ensure(n: number): void {
@@ -25,6 +41,7 @@ export class ByteBuffer {
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
     this.node = Buffer.from(next.buffer, next.byteOffset, next.length);
+    this.view = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
   /**
@@ -37,9 +54,11 @@ export class ByteBuffer {
     this.ensure(n);
     const b = this.buf;
     const start = this.pos;
+    // One table lookup per char rather than four comparisons (measurably faster in V8).
+    const allowed = jsonSafe ? JSON_SAFE : ASCII;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c >= 0x80 || (jsonSafe && (c < 0x20 || c === 0x22 || c === 0x5c))) return false;
+      if (c >= 0x80 || allowed[c] === 0) return false;
       b[start + i] = c;
     }
     this.pos += n;
@@ -55,8 +74,8 @@ export class ByteBuffer {
   bytes(b: Uint8Array): void {
     const n = b.length;
     this.ensure(n);
-    if (n <= JS_COPY_MAX) {
-      // Short fragments (JSON punctuation and keys): a loop beats the native copy's call cost.
+    if (n <= JS_BYTES_MAX) {
+      // Short fragments (JSON punctuation): a loop beats the native copy's call cost.
       const buf = this.buf;
       const p = this.pos;
       for (let i = 0; i < n; i++) buf[p + i] = b[i]!;

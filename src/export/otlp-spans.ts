@@ -6,7 +6,7 @@
 // envelope, resources and attributes are otlp-common.ts's.
 import type { SpanKind, SpanRecord } from '../model/span.js';
 import type { JsonWriter } from './json-writer.js';
-import { J, J_CLOSE, J_QUOTE, encodeRequest, requestJsonLine, validId, writeAttributes, writeAttributesJson } from './otlp-common.js';
+import { J, J_CLOSE, J_QUOTE, encodeRequest, isHexId, requestJsonLine, validId, writeAttributes, writeAttributesJson } from './otlp-common.js';
 import type { ProtoWriter } from './proto-writer.js';
 import type { ResourceCache } from './resource-cache.js';
 
@@ -20,12 +20,10 @@ const FLAGS_SAMPLED = 0x01;
 const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 
-const HEX_ID = /^[0-9a-f]+$/;
-
 /** Ids the encoders can write: lowercase hex of the right length, not all zeros; end ≥ start. */
 export function isValidSpanRecord(s: SpanRecord): boolean {
   return validId(s.traceId, 32) && validId(s.spanId, 16) &&
-    (s.parentSpanId === undefined || (s.parentSpanId.length === 16 && HEX_ID.test(s.parentSpanId))) &&
+    (s.parentSpanId === undefined || isHexId(s.parentSpanId, 16, false)) &&
     s.endTimeUnixNano >= s.startTimeUnixNano;
 }
 

@@ -101,7 +101,7 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I64);
     const b = this.#b;
     b.ensure(8);
-    b.node.writeBigUInt64LE(BigInt.asUintN(64, v), b.pos);
+    b.view.setBigUint64(b.pos, BigInt.asUintN(64, v), true);
     b.pos += 8;
   }
 
@@ -156,6 +156,50 @@ export class ProtoWriter {
     this.#tag(field, WIRE_LEN);
     this.#rawVarint(bytes.length);
     this.#b.bytes(bytes);
+  }
+
+  /** Fields already encoded (tags included), copied as they are. */
+  encoded(fields: Uint8Array): void {
+    this.#b.bytes(fields);
+  }
+
+  /**
+   * A KeyValue whose whole encoding is under 128 bytes, in one go: `field` { `keyField` (KeyValue.key,
+   * encoded), 2: AnyValue { 1: `v` } } for a string, { 3: `v` } for an integer ≥ 0. Every length is
+   * then one byte, known before the value is written: no sub-message bookkeeping (begin/end) for
+   * the common attribute. The same bytes as begin/encoded/string or varint/end. Returns false,
+   * having written nothing, when `v` is not such a value (too long, not ASCII, negative, fractional).
+   */
+  shortKeyValue(field: number, keyField: Uint8Array, v: string | number): boolean {
+    const b = this.#b;
+    const at = b.pos;
+    let anyLength: number;
+    if (typeof v === 'string') {
+      anyLength = 2 + v.length; // tag, one-byte length, ASCII bytes
+    } else {
+      if (!(v >= 0 && Number.isSafeInteger(v))) return false;
+      anyLength = 1 + varintSize(v);
+    }
+    const kvLength = keyField.length + 2 + anyLength;
+    if (kvLength >= 0x80 || field >= 16) return false;
+    b.ensure(2 + kvLength);
+    b.buf[b.pos++] = field * 8 + WIRE_LEN;
+    b.buf[b.pos++] = kvLength;
+    b.bytes(keyField);
+    b.buf[b.pos++] = 2 * 8 + WIRE_LEN;
+    b.buf[b.pos++] = anyLength;
+    if (typeof v === 'string') {
+      b.buf[b.pos++] = 1 * 8 + WIRE_LEN;
+      b.buf[b.pos++] = v.length;
+      if (!b.ascii(v)) {
+        b.pos = at;
+        return false;
+      }
+    } else {
+      b.buf[b.pos++] = 3 * 8 + WIRE_VARINT;
+      b.pos = putVarint(b.buf, b.pos, v);
+    }
+    return true;
   }
 
   /** A packed repeated uint32/uint64/int64 ≥ 0 field (exact up to 2^53); nothing when `values` is empty. */

@@ -106,13 +106,18 @@ function errorType(kind: SpanKind, statusCode: number | undefined): string | und
   return undefined;
 }
 
-/** The pipeline asks for an exchange's metrics, then its span: the view is computed once for both. */
-let lastView: { ex: HttpExchange; opts: HttpSemconvOptions; view: HttpView } | null = null;
+/** The pipeline asks for an exchange's metrics, then its span: the view is computed once for both
+ * (kept in three variables rather than an object made per exchange). */
+let lastEx: HttpExchange | null = null;
+let lastOpts: HttpSemconvOptions | null = null;
+let lastView: HttpView | null = null;
 
 function view(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): HttpView {
-  if (lastView !== null && lastView.ex === ex && lastView.opts === opts) return lastView.view;
+  if (lastView !== null && lastEx === ex && lastOpts === opts) return lastView;
   const v = computeView(ex, opts, resource);
-  lastView = { ex, opts, view: v };
+  lastEx = ex;
+  lastOpts = opts;
+  lastView = v;
   return v;
 }
 
@@ -163,6 +168,12 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: Resou
   if (request.version === '1.1' || request.version === '1.0' || request.version === '2') v.protocolVersion = request.version;
   return v;
 }
+
+/** Span statuses, shared by every span (frozen: a status is replaced, never changed in place); one
+ * object less per span held until export. */
+const STATUS_UNSET: SpanRecord['status'] = Object.freeze({ code: 'unset' });
+const STATUS_ERROR: SpanRecord['status'] = Object.freeze({ code: 'error' });
+const STATUS_NO_RESPONSE: SpanRecord['status'] = Object.freeze({ code: 'error', message: 'no response before the connection closed or the exchange was evicted' });
 
 /** Shared default, so that the view of one exchange is reused between its metrics and its span. */
 const NO_OPTIONS: HttpSemconvOptions = Object.freeze({});
@@ -220,9 +231,7 @@ export function httpExchangeToSpan(
     endTimeUnixNano: v.endNs < v.startNs ? v.startNs : v.endNs,
     attributes: a,
     // The status description is left empty when http.response.status_code says it all.
-    status: v.errorType === undefined ? { code: 'unset' }
-      : response === null ? { code: 'error', message: 'no response before the connection closed or the exchange was evicted' }
-      : { code: 'error' },
+    status: v.errorType === undefined ? STATUS_UNSET : response === null ? STATUS_NO_RESPONSE : STATUS_ERROR,
     resource,
   };
   if (ctx !== null) {

@@ -31,11 +31,17 @@ export class RandomIdSource implements IdSource {
         randomFillSync(this.#pool);
         this.#pos = 0;
       }
-      const s = this.#pool.toString('hex', this.#pos, this.#pos + bytes);
+      const at = this.#pos;
       this.#pos += bytes;
-      if (!/^0+$/.test(s)) return s;
+      // All-zero ids are invalid: checked on the bytes, before any string is made.
+      if (!allZero(this.#pool, at, at + bytes)) return this.#pool.toString('hex', at, at + bytes);
     }
   }
+}
+
+function allZero(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 export const randomIds: IdSource = new RandomIdSource();

@@ -19,8 +19,27 @@ export interface ParsedTarget {
 
 const REG_NAME = /^[A-Za-z0-9\-._~%!$&'()*+,;=]{1,255}$/;
 
-/** "host", "host:port", "[v6]", "[v6]:port" (RFC 9110 §7.2); null when malformed. */
-export function parseHostPort(value: string): HostPort | null {
+/**
+ * Host header values seen lately, parsed: a connection sends the same Host on every request, and
+ * parsing took two regexes, slices and an object per exchange. The results are frozen (callers
+ * share them); the map is bounded, emptied when full.
+ */
+const hostPorts = new Map<string, Readonly<HostPort> | null>();
+const MAX_HOST_PORTS = 1024;
+
+/** "host", "host:port", "[v6]", "[v6]:port" (RFC 9110 §7.2); null when malformed. The result is shared: never change it. */
+export function parseHostPort(value: string): Readonly<HostPort> | null {
+  let hp = hostPorts.get(value);
+  if (hp === undefined) {
+    hp = parseHostPortOnce(value);
+    if (hp !== null) Object.freeze(hp);
+    if (hostPorts.size >= MAX_HOST_PORTS) hostPorts.clear();
+    hostPorts.set(value, hp);
+  }
+  return hp;
+}
+
+function parseHostPortOnce(value: string): HostPort | null {
   const v = value.trim();
   let host: string;
   let rest: string;
@@ -63,7 +82,8 @@ export function parseTarget(target: string): ParsedTarget {
 }
 
 function splitPathQuery(s: string): ParsedTarget {
-  const noFragment = s.split('#', 1)[0] ?? '';
+  const hash = s.indexOf('#');
+  const noFragment = hash < 0 ? s : s.slice(0, hash);
   const q = noFragment.indexOf('?');
   if (q < 0) return { path: noFragment };
   const query = noFragment.slice(q + 1);
@@ -72,7 +92,8 @@ function splitPathQuery(s: string): ParsedTarget {
 
 /** scheme://host[:port]/path[?query], IPv6 bracketed, the scheme's default port left out. */
 export function buildUrl(scheme: string, hp: HostPort, path: string | undefined, query: string | undefined): string {
-  const host = isIP(hp.host) === 6 ? `[${hp.host}]` : hp.host;
+  // Every IPv6 address has a colon; names and IPv4 addresses have none (isIP is a regex match).
+  const host = hp.host.includes(':') && isIP(hp.host) === 6 ? `[${hp.host}]` : hp.host;
   const port = hp.port !== undefined && hp.port !== defaultPort(scheme) ? `:${hp.port}` : '';
   return `${scheme}://${host}${port}${path ?? '/'}${query !== undefined ? `?${query}` : ''}`;
 }

@@ -120,3 +120,42 @@ t.test('proto writer: varint boundaries, negative int64, nested lengths', async 
   t.equal(b.length, 28 + 203);
   t.throws(() => w.end(), /without begin/);
 });
+
+t.test('proto writer: shortKeyValue writes what begin/encoded/string or varint/end write, or nothing', async (t) => {
+  const general = (field: number, keyField: Uint8Array, v: string | number): Buffer => {
+    const w = new ProtoWriter(8);
+    w.begin(field);
+    w.encoded(keyField);
+    w.begin(2);
+    if (typeof v === 'string') w.string(1, v);
+    else w.varint(3, v);
+    w.end();
+    w.end();
+    return Buffer.from(w.finish());
+  };
+  const keyOf = (key: string): Uint8Array => {
+    const w = new ProtoWriter(8);
+    w.string(1, key);
+    return Uint8Array.from(w.finish());
+  };
+  let fast = 0;
+  for (const field of [1, 9, 15, 16]) {
+    for (const key of ['k', 'http.response.status_code', 'x'.repeat(100)]) {
+      const keyField = keyOf(key);
+      const values: Array<string | number> = [0, 1, 127, 128, 2 ** 31, 2 ** 53 - 1, -1, 0.5, NaN, '', 'GET', 'é', 'ctl\u0001'];
+      for (let n = 90; n <= 130; n++) values.push('v'.repeat(n));
+      for (const v of values) {
+        const w = new ProtoWriter(8);
+        w.varint(1, 5); // something before, which a refusal must leave as it was
+        const before = Buffer.from(w.finish());
+        if (w.shortKeyValue(field, keyField, v)) {
+          fast++;
+          t.same(Buffer.from(w.finish()), Buffer.concat([before, general(field, keyField, v)]), `${field} ${key.length} ${String(v).slice(0, 8)}…${String(v).length}`);
+        } else {
+          t.same(Buffer.from(w.finish()), before, `refused, nothing written: ${field} ${key.length} ${typeof v} ${String(v).length}`);
+        }
+      }
+    }
+  }
+  t.ok(fast > 50, `${fast} written by the short path`);
+});

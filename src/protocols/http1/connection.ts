@@ -174,5 +174,7 @@ export const http1Handler: ProtocolHandler = {
   kernelId: 1,
   looksLikeRequest: looksLikeHttp1Request,
   looksLikeResponse: looksLikeHttp1Response,
-  open: (connection) => new Http1Connection(connection),
+  // No body bytes kept: nothing downstream of the tracker reads bodyPrefix, and a copy per message
+  // (up to 1 KiB) was an allocation on every exchange.
+  open: (connection) => new Http1Connection(connection, { maxBodyCapture: 0 }),
 };

@@ -12,6 +12,7 @@
 // the parser needs no opinion on it: if the peer closes, finish() says so, and if more bytes come,
 // they are parsed.
 import type { HeaderList, HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
+import { knownFieldName, knownMethod } from './tokens.js';
 import {
   METHOD_NEEDLES,
   NEEDLE_MAX,
@@ -648,7 +649,7 @@ export class Http1Parser {
       asksSwitch: false,
     };
     if (request) {
-      d.method = text.slice(0, s.sp1);
+      d.method = knownMethod(text, 0, s.sp1) ?? text.slice(0, s.sp1);
       d.target = text.slice(s.sp1 + 1, s.sp2);
       d.version = VERSIONS[D[h + s.sp2 + 8]! - 0x30]!;
     } else {
@@ -1005,8 +1006,12 @@ function parseFields(text: string, from: number, out: HeaderList): boolean {
         if (c <= 0x5a && c >= 0x41) upper = true;
       }
       if (k === i || k === eol || text.charCodeAt(k) !== 0x3a) return false;
-      const name = text.slice(i, k);
-      out.push([upper ? name.toLowerCase() : name, '']);
+      let name = knownFieldName(text, i, k);
+      if (name === undefined) {
+        name = text.slice(i, k);
+        if (upper) name = name.toLowerCase();
+      }
+      out.push([name, '']);
       a = k + 1;
     }
     let b = eol;
