@@ -48,7 +48,9 @@ try {
 
 parentPort?.on('message', (req: CompileRequest) => {
   const reply = compile(req);
-  // Buffer.alloc of a large size owns its ArrayBuffer: transferred whole, no copy.
-  const transfer = reply.kind === 'table' && reply.rows.byteOffset === 0 && reply.rows.byteLength === reply.rows.buffer.byteLength ? [reply.rows.buffer as ArrayBuffer] : [];
+  // The table's rows are a view of an ArrayBuffer of their own (compileCfi): moved, not copied. (A
+  // Buffer under half of Buffer.poolSize may be a slice of the shared pool: never moved.)
+  const own = reply.kind === 'table' && reply.rows.buffer.byteLength >= Buffer.poolSize / 2;
+  const transfer = own ? [reply.rows.buffer as ArrayBuffer] : [];
   parentPort!.postMessage(reply, transfer);
 });
