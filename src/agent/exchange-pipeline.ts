@@ -83,7 +83,8 @@ export class ExchangePipeline implements RecordSink {
       return;
     }
     const span = conventions.toSpan(ex, resource, this.#ids);
-    Object.assign(span.attributes, tlsAttributes(ex.connection));
+    // Most connections are plain: no empty object made and merged per exchange for them.
+    if (ex.connection.tls !== undefined) Object.assign(span.attributes, tlsAttributes(ex.connection));
     if (!exported) {
       this.opts.onShed?.(ex, points, span);
       return;
