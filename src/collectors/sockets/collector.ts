@@ -3,7 +3,7 @@ import { type BpfMap, type BpfObject, type Link, RingBufferConsumer } from 'libb
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
-import { decodeSocketEvent } from './decode.js';
+import { type SocketEvent, decodeSocketRecord } from './decode.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 
@@ -15,7 +15,11 @@ const BATCH_BYTES = 1 << 20;
 /** Counter slots of bpf/include/sockets.h, in order. */
 const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
   'payload_truncated', 'data_events', 'conn_opens', 'conn_closes', 'protocol_giveups', 'tls_calls', 'tls_no_fd',
-  'lost_tls_calls_full', 'tls_upgrades', 'tls_go_foreign_conn'] as const;
+  'lost_tls_calls_full', 'tls_upgrades', 'tls_go_foreign_conn',
+  // HTTP/1 pairing (bpf/include/pairing.h): exchanges sent as one record, then why connections left it.
+  'http1_paired', 'http1_unpaired_pipelined', 'http1_unpaired_request_spanning', 'http1_unpaired_request_large',
+  'http1_unpaired_informational', 'http1_unpaired_upgrade', 'http1_unpaired_not_status_line', 'http1_unpaired_close',
+  'http1_unpaired_tls', 'http1_unpaired_hold_full'] as const;
 
 export interface SocketsCollectorOptions {
   handlers: ProtocolHandler[];
@@ -65,6 +69,27 @@ export class SocketsCollector implements Collector {
       onExchange: (exchange) => ctx.sink.put({ type: 'exchange', exchange }),
     });
     this.#tracker = tracker;
+    // One record may stand for two events (a paired HTTP/1 exchange): each goes here, in order.
+    const handle = (e: SocketEvent): void => {
+      if (e.type === 'exec') {
+        // Judged first (process selection): the new program's records follow this one. By its
+        // comm when it is gone already (a short-lived program, a busy agent).
+        ctx.selection?.onExec(e.pid, e.comm);
+        this.#tls?.onExec(e.pid);
+        // Its next connection is the new program's (the process collector may not run).
+        ctx.metadata.forget(e.pid);
+        return;
+      }
+      // Read the process's identity while it is alive: it may exit before its spans leave.
+      if (e.type === 'open') ctx.metadata.resource(e.pid, e.comm);
+      try {
+        tracker.handle(e);
+      } catch (err) {
+        // A protocol session that throws loses that record, not the rest of the batch.
+        this.#failed++;
+        if (this.#failed === 1) ctx.log.warn('sockets collector: a record could not be handled', { error: String(err) });
+      }
+    };
     let droppedSeen = 0;
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
@@ -81,29 +106,7 @@ export class SocketsCollector implements Collector {
         droppedSeen = s.droppedRecords;
         ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES));
         batch.forEach((view, off, len) => {
-          const e = decodeSocketEvent(view, off, len, ctx.clock);
-          if (e === null) {
-            this.#malformed++;
-            return;
-          }
-          if (e.type === 'exec') {
-            // Judged first (process selection): the new program's records follow this one. By its
-            // comm when it is gone already (a short-lived program, a busy agent).
-            ctx.selection?.onExec(e.pid, e.comm);
-            this.#tls?.onExec(e.pid);
-            // Its next connection is the new program's (the process collector may not run).
-            ctx.metadata.forget(e.pid);
-            return;
-          }
-          // Read the process's identity while it is alive: it may exit before its spans leave.
-          if (e.type === 'open') ctx.metadata.resource(e.pid, e.comm);
-          try {
-            tracker.handle(e);
-          } catch (err) {
-            // A protocol session that throws loses that record, not the rest of the batch.
-            this.#failed++;
-            if (this.#failed === 1) ctx.log.warn('sockets collector: a record could not be handled', { error: String(err) });
-          }
+          if (!decodeSocketRecord(view, off, len, ctx.clock, handle)) this.#malformed++;
         });
       },
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
