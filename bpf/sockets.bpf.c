@@ -140,6 +140,8 @@ struct {
  * profiler's map (this object reuses the profiler's map by fd when both run; set span_tags then). */
 LANTERN_THREAD_TAGS_MAP;
 const volatile bool span_tags = false;
+/* HTTP/1 request/response pairing (pairing.h); off, every syscall is its own record. */
+const volatile bool http1_pairing = true;
 
 static __always_inline struct file *fd_file(int fd)
 {
@@ -631,7 +633,7 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 		lantern_count(SOCK_CTR_TRUNCATED);
 	/* HTTP/1 pairing: a request may be held, or its response's first bytes go out with it. */
 	__u32 paired = 0;
-	if (c->protocol == PROTO_HTTP1 && c->pairing != PAIR_STREAM && c->sock_type != SOCK_DGRAM) {
+	if (http1_pairing && c->protocol == PROTO_HTTP1 && c->pairing != PAIR_STREAM && c->sock_type != SOCK_DGRAM) {
 		struct emit_req pr = { .position = position, .budget = budget, .call_len = call_len, .fd = a->fd, .tgid = tgid, .dir = dir };
 		int n = pair_data(c, a, &pr);
 		if (n < 0)

@@ -202,3 +202,31 @@ t.test('a keep-alive connection found mid-exchange', async (t) => {
   t.ok(d.paired! >= 6, `the exchanges after the start are paired on both sides (${d.paired})`);
   t.equal(agent.agent.summary().collectors.sockets?.records_malformed, 0, 'every record decoded');
 });
+
+t.test('a request held when its connection ends unanswered is not lost', async (t) => {
+  const server = await startPrintingPort('python3', [FIXTURE, 'server']);
+  t.teardown(() => server.stop());
+  const agent = await startTestAgent({ pids: [server.child.pid!] });
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : agent.stop()));
+  const before = pairing(agent);
+  // The server closes on the request: both sides held it, both replay it at their close.
+  const drop = client(server.port, 'drop');
+  t.match(await drop.done, /done/);
+  const dropped = await agent.waitForSpans((s) => attr(s, 'url.path') === '/drop', 2);
+  t.same(dropped.map((s) => s.kind).sort(), ['client', 'server'], 'an unanswered exchange on each side');
+  t.ok(dropped.every((s) => attr(s, 'http.response.status_code') === undefined), 'without a status');
+  t.ok(delta(pairing(agent), before).unpaired_close! >= 2, 'held requests replayed at close, on both sides');
+  // A client killed while its request is held calls no close: the sweep delivers the request (at
+  // the latest when the agent stops), and the tracker ends it unanswered.
+  const die = client(server.port, 'die');
+  await new Promise<void>((resolve) => die.child.stdout!.on('data', (d: Buffer) => d.toString().includes('sent') && resolve()));
+  die.child.kill('SIGKILL');
+  await die.done.catch(() => undefined);
+  await agent.waitForSpans((s) => s.kind === 'server' && attr(s, 'url.query') === 'die=1', 1);
+  stopped = true;
+  const summary = await agent.stop();
+  t.ok((summary.collectors.sockets?.http1_held_swept ?? 0) >= 1, `the killed client's held request swept (${summary.collectors.sockets?.http1_held_swept})`);
+  const died = agent.spans.filter((s) => s.kind === 'client' && attr(s, 'url.query') === 'die=1' && pidOf(s) === die.pid);
+  t.equal(died.length, 1, 'the killed client\'s request still becomes its span');
+});

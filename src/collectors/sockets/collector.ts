@@ -4,6 +4,7 @@ import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { type SocketEvent, decodeSocketRecord } from './decode.js';
+import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 
@@ -26,6 +27,11 @@ export interface SocketsCollectorOptions {
   maxConnections?: number;
   idleTimeoutMs?: number;
   ringBufferBytes?: number;
+  /**
+   * HTTP/1 request and response paired in the kernel, one record per exchange (bpf/include/pairing.h).
+   * Default on; off only to measure what it saves.
+   */
+  http1Pairing?: boolean;
   /** Plaintext of TLS libraries too (uprobes on OpenSSL and Go crypto/tls): the `tls` collector. */
   tls?: Omit<TlsAttacherOptions, 'pids'>;
 }
@@ -40,6 +46,10 @@ export class SocketsCollector implements Collector {
   #threadTags: BpfMap<unknown, unknown> | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
+  #heldSwept = 0;
+  #ctx: CollectorContext | null = null;
+  /** Hands one decoded event on (set in start); the held-request sweep delivers through it too. */
+  #handle: ((e: SocketEvent) => void) | null = null;
   #failed = 0;
   #final: Record<string, number> | null = null;
 
@@ -54,8 +64,10 @@ export class SocketsCollector implements Collector {
   }
 
   async start(ctx: CollectorContext): Promise<void> {
+    this.#ctx = ctx;
     const obj = loadLanternObject('sockets', filterSettings(ctx), (o) => {
       if (this.opts.ringBufferBytes !== undefined) o.setMapMaxEntries('socket_events', this.opts.ringBufferBytes);
+      if (this.opts.http1Pairing === false) o.setGlobal('http1_pairing', 0, 1);
       if (this.#threadTags !== null) {
         o.reuseMap('thread_tags', this.#threadTags);
         o.setGlobal('span_tags', 1, 1);
@@ -90,6 +102,7 @@ export class SocketsCollector implements Collector {
         if (this.#failed === 1) ctx.log.warn('sockets collector: a record could not be handled', { error: String(err) });
       }
     };
+    this.#handle = handle;
     let droppedSeen = 0;
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
@@ -112,7 +125,10 @@ export class SocketsCollector implements Collector {
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
     this.#consumer = consumer;
-    this.#sweep = setInterval(() => tracker.sweep(), 5_000).unref();
+    this.#sweep = setInterval(() => {
+      this.#sweepHeld(HELD_MAX_AGE_NS, ctx);
+      tracker.sweep();
+    }, 5_000).unref();
     try {
       // Tracepoints attach by their section name; uprobes are the TLS attacher's, file by file.
       for (const p of obj.programs()) {
@@ -137,16 +153,28 @@ export class SocketsCollector implements Collector {
     for (const l of this.#links) l.close();
     this.#links = [];
     await this.#consumer?.closeAndFlush();
+    // Requests still held for pairing reach the tracker before it ends every connection.
+    if (this.#ctx !== null) this.#sweepHeld(0n, this.#ctx);
     this.#tracker?.closeAll();
     this.#final = this.stats();
     this.#obj?.close();
     this.#obj = null;
   }
 
+  /** Held HTTP/1 requests older than `maxAgeNs` (bpf/include/pairing.h) go on as data events. */
+  #sweepHeld(maxAgeNs: bigint, ctx: CollectorContext): void {
+    if (this.#obj === null || this.#handle === null) return;
+    try {
+      this.#heldSwept += sweepHeld(this.#obj.map('held'), ctx.clock, maxAgeNs, this.#handle);
+    } catch (err) {
+      ctx.log.warn('sockets collector: held requests could not be swept', { error: String(err) });
+    }
+  }
+
   stats(): Record<string, number> {
     if (this.#final !== null) return this.#final;
     const out: Record<string, number> = {
-      records_malformed: this.#malformed, records_failed: this.#failed,
+      records_malformed: this.#malformed, records_failed: this.#failed, http1_held_swept: this.#heldSwept,
       bpf_attachments: this.#links.length + (this.#tls?.stats().links ?? 0),
     };
     const s = this.#consumer?.stats();
