@@ -48,7 +48,8 @@ function delta(after: Record<string, number>, before: Record<string, number>): R
 
 const fallbacks = (d: Record<string, number>): number => Object.entries(d).filter(([k]) => k.startsWith('unpaired_')).reduce((a, [, v]) => a + v, 0);
 
-interface Expected { query: string; method: string; path: string; status: number; responseBytes: number }
+/** One exchange as its span must show it (status and size undefined: an exchange without an answer). */
+interface Expected { query: string; method: string; path: string; status: number | undefined; responseBytes: number | undefined }
 
 /**
  * The spans of one side, one per expected exchange (matched by url.query), each with the expected
@@ -157,6 +158,22 @@ const SCENARIOS: Scenario[] = [
       t.ok(d.unpaired_request_large! >= 2, `a 3 KiB request on both sides (${d.unpaired_request_large})`);
     },
   },
+  {
+    name: '101 Switching Protocols: pairing ends, request-like bytes after it are not HTTP',
+    scenario: 'upgrade',
+    expected: [{ query: 'u=1', method: 'GET', path: '/upgrade', status: 101, responseBytes: 0 }],
+    counters(t, d) {
+      t.ok(d.unpaired_upgrade! >= 2, `101 on both sides (${d.unpaired_upgrade})`);
+    },
+  },
+  {
+    name: 'an answer that is no status line: pairing ends, the request is still reported',
+    scenario: 'garbage',
+    expected: [{ query: 'g=1', method: 'GET', path: '/garbage', status: undefined, responseBytes: undefined }],
+    counters(t, d) {
+      t.ok(d.unpaired_not_status_line! >= 2, `on both sides (${d.unpaired_not_status_line})`);
+    },
+  },
 ];
 
 t.test('HTTP/1 pairing between a raw-socket server and client', async (t) => {
@@ -181,6 +198,7 @@ t.test('HTTP/1 pairing between a raw-socket server and client', async (t) => {
       sc.counters(t, delta(pairing(agent), before));
     });
   }
+  t.equal(agent.spans.filter((s) => attr(s, 'url.path') === '/not-http').length, 0, 'nothing parsed after a 101');
   t.equal(agent.agent.summary().collectors.sockets?.records_malformed, 0, 'every record decoded');
 });
 
