@@ -59,6 +59,9 @@ struct conn_key {
 	__u32 fd;
 };
 
+/* HTTP/1 pairing (pairing.h): nothing held, a request held, or plain stream mode for good. */
+enum pair_state { PAIR_IDLE = 0, PAIR_HOLDING = 1, PAIR_STREAM = 2 };
+
 struct conn_state {
 	__u64 file;
 	__u64 generation;
@@ -74,7 +77,9 @@ struct conn_state {
 	__u16 tls_version;
 	__u16 tag_side;    /* span tags, connection of unknown role: 0 undecided, 1 serving, 2 not */
 	__u8 last_dir;     /* 0 none yet, 1 ingress, 2 egress: a read after a write starts a request */
-	__u8 pad2;
+	__u8 pairing;      /* HTTP/1 pairing (pairing.h): enum pair_state */
+	__u8 held_dir;     /* while PAIR_HOLDING: the direction of the held request */
+	__u8 pad3[7];
 };
 
 /* A datagram's peer as the syscall named it. */
@@ -135,6 +140,8 @@ struct {
 /* Span-aware profiles: a thread (a goroutine, in Go) serving a request carries that exchange's tag
  * in the profiler's maps (bpf/include/span_tags.h; reused by fd when both run; set span_tags then). */
 const volatile bool span_tags = false;
+/* HTTP/1 request/response pairing (pairing.h); off, every syscall is its own record. */
+const volatile bool http1_pairing = true;
 
 static __always_inline struct file *fd_file(int fd)
 {
@@ -223,6 +230,12 @@ static __always_inline bool is_digit(__u8 c)
 	return c >= '0' && c <= '9';
 }
 
+/* "HTTP/1.": the start of a status line (RFC 9112 §4). */
+static __always_inline bool http1_status_line(const __u8 *b)
+{
+	return b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/' && b[5] == '1' && b[6] == '.';
+}
+
 /* Classifies a connection from the first 8 bytes moved in either direction. Each test names the
  * message that starts that protocol's conversation; user space corrects a wrong guess. */
 static __always_inline __u8 infer_protocol(const __u8 *b, __u32 len)
@@ -237,7 +250,7 @@ static __always_inline __u8 infer_protocol(const __u8 *b, __u32 len)
 	if (b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*' && b[5] == ' ' && b[6] == 'H' && b[7] == 'T')
 		return PROTO_HTTP2;
 	/* HTTP/1.x: a request line starting with a method, or a status line (RFC 9112 §3, §4). */
-	if (b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/' && b[5] == '1' && b[6] == '.')
+	if (http1_status_line(b))
 		return PROTO_HTTP1;
 	if ((b[0] == 'G' && b[1] == 'E' && b[2] == 'T' && b[3] == ' ') ||
 	    (b[0] == 'P' && b[1] == 'O' && b[2] == 'S' && b[3] == 'T' && b[4] == ' ') ||
@@ -310,6 +323,9 @@ static __always_inline void emit_open(__u32 tgid, __u32 fd, struct file *f, stru
 	lantern_count(SOCK_CTR_CONN_OPENS);
 }
 
+/* pairing.h: leaves HTTP/1 pairing, replaying a held request (a global function, defined there). */
+int pair_leave(struct conn_state *c, __u32 reason);
+
 /* The connection state of (tgid, fd), created (and announced) when new or when the fd now holds
  * another file. `role` is known for connect/accept, unknown for connections found mid-life. */
 static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, struct file *f, __u8 role, bool fresh)
@@ -318,6 +334,9 @@ static __always_inline struct conn_state *conn_for(__u32 tgid, __u32 fd, struct 
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (c && !fresh && c->file == (__u64)f)
 		return c;
+	/* The fd now holds another connection (its close unseen): the old one's held request goes first. */
+	if (c && c->pairing == PAIR_HOLDING)
+		pair_leave(c, SOCK_CTR_PAIR_CLOSE);
 	struct conn_state init = {};
 	init.file = (__u64)f;
 	init.generation = next_generation();
@@ -355,6 +374,30 @@ struct emit_req {
 	struct peer peer;
 };
 
+/* A data event's header for `call_len` bytes at `position` (len and the peer are the caller's). */
+static __always_inline void data_header(struct socket_data_header *h, struct conn_state *c, __u32 tgid, __u32 fd, __u8 dir,
+					__u64 position, __u32 call_len)
+{
+	h->type = SOCK_EV_DATA;
+	h->direction = dir;
+	h->protocol = c->protocol;
+	h->role = c->role;
+	h->pid = tgid;
+	h->tid = (__u32)bpf_get_current_pid_tgid();
+	h->fd = fd;
+	h->generation = c->generation;
+	h->position = position;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->len = 0;
+	h->call_len = call_len;
+	h->peer_family = 0;
+	h->peer_port = 0;
+	__builtin_memset(h->peer_addr, 0, 16);
+	h->tls = c->tls;
+	h->pad0 = 0;
+	h->tls_version = c->tls_version;
+}
+
 /* Copies up to SOCK_MAX_CHUNKS chunks of one user buffer into data events. A global function: the
  * verifier checks it once, not once per call site (start-up time is mostly verification). */
 __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
@@ -377,23 +420,10 @@ __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 			n = budget - done;
 		if (n > SOCK_CHUNK_SIZE)
 			n = SOCK_CHUNK_SIZE;
-		e->h.type = SOCK_EV_DATA;
-		e->h.direction = dir;
-		e->h.protocol = c->protocol;
-		e->h.role = c->role;
-		e->h.pid = tgid;
-		e->h.tid = (__u32)bpf_get_current_pid_tgid();
-		e->h.fd = fd;
-		e->h.generation = c->generation;
-		e->h.position = position + done;
-		e->h.ts_ns = bpf_ktime_get_ns();
-		e->h.call_len = call_len;
+		data_header(&e->h, c, tgid, fd, dir, position + done, call_len);
 		e->h.peer_family = r->peer.family;
 		e->h.peer_port = r->peer.port;
 		__builtin_memcpy(e->h.peer_addr, r->peer.addr, 16);
-		e->h.tls = c->tls;
-		e->h.pad0 = 0;
-		e->h.tls_version = c->tls_version;
 		/* The compiler drops a clamp it can prove redundant, and with it the bound the verifier
 		 * needs for the copy size: restate it in a form it cannot remove. */
 		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
@@ -420,24 +450,7 @@ static __always_inline void emit_skip(struct conn_state *c, __u32 tgid, __u32 fd
 		lantern_count(SOCK_CTR_RINGBUF_FULL);
 		return;
 	}
-	h->type = SOCK_EV_DATA;
-	h->direction = dir;
-	h->protocol = c->protocol;
-	h->role = c->role;
-	h->pid = tgid;
-	h->tid = (__u32)bpf_get_current_pid_tgid();
-	h->fd = fd;
-	h->generation = c->generation;
-	h->position = position;
-	h->ts_ns = bpf_ktime_get_ns();
-	h->len = 0;
-	h->call_len = skipped;
-	h->peer_family = 0;
-	h->peer_port = 0;
-	__builtin_memset(h->peer_addr, 0, 16);
-	h->tls = c->tls;
-	h->pad0 = 0;
-	h->tls_version = c->tls_version;
+	data_header(h, c, tgid, fd, dir, position, skipped);
 	bpf_ringbuf_submit(h, wakeup_flag());
 }
 
@@ -519,11 +532,14 @@ static __always_inline void datagram_peer(struct call_args *a, struct peer *p)
 	}
 }
 
+#include "pairing.h"
+
 /* The connection's wire carries TLS records from now on. A protocol recognised in its cleartext start
  * (PostgreSQL SSLRequest, MySQL CLIENT_SSL, STARTTLS) goes on in the plaintext the TLS probes deliver,
  * at the same stream positions; a connection recognised by nothing yet is inferred again from it. */
 static __always_inline void switch_to_tls(struct conn_state *c)
 {
+	pair_leave_for_tls(c);
 	if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE && c->protocol != PROTO_TLS) {
 		c->tls = 1;
 		lantern_count(SOCK_CTR_TLS_UPGRADES);
@@ -568,6 +584,9 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 	if (a->kind == CALL_SIZE_ONLY) {
 		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE) {
 			tag_serving_thread(c, dir);
+			/* No bytes to pair with (sendfile): the held request goes first, as it was. */
+			if (c->pairing == PAIR_HOLDING)
+				pair_leave(c, dir == c->held_dir ? SOCK_CTR_PAIR_SPANNING : SOCK_CTR_PAIR_NOT_STATUS);
 			emit_skip(c, tgid, a->fd, dir, position, ret);
 		}
 		return 0;
@@ -612,6 +631,15 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 		budget = call_len;
 	else
 		lantern_count(SOCK_CTR_TRUNCATED);
+	/* HTTP/1 pairing: a request may be held, or its response's first bytes go out with it. */
+	__u32 paired = 0;
+	if (http1_pairing && c->protocol == PROTO_HTTP1 && c->pairing != PAIR_STREAM && c->sock_type != SOCK_DGRAM) {
+		struct emit_req pr = { .position = position, .budget = budget, .call_len = call_len, .fd = a->fd, .tgid = tgid, .dir = dir };
+		int n = pair_data(c, a, &pr);
+		if (n < 0)
+			return 0;
+		paired = n;
+	}
 	__u32 offset = 0;
 	for (int i = 0; i < SOCK_MAX_SEGMENTS; i++) {
 		if (offset >= call_len)
@@ -622,9 +650,13 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 			break;
 		if (len > call_len - offset)
 			len = call_len - offset;
-		if (offset < budget) {
-			struct emit_req r = { .ubuf = base, .position = position + offset, .len = len,
-					      .budget = budget - offset, .call_len = call_len, .fd = a->fd,
+		/* The first `paired` bytes of buffer 0 went out in a paired record. */
+		__u32 skip = 0;
+		if (i == 0)
+			skip = paired < len ? paired : len;
+		if (offset + skip < budget && skip < len) {
+			struct emit_req r = { .ubuf = base + skip, .position = position + offset + skip, .len = len - skip,
+					      .budget = budget - offset - skip, .call_len = call_len, .fd = a->fd,
 					      .tgid = tgid, .dir = dir, .peer = peer };
 			emit_segment(c, &r);
 		}
@@ -850,6 +882,9 @@ int enter_close(struct sys_enter_ctx *ctx)
 		/* The exchange is over: its tag must not label what the thread does next. */
 		span_tag_clear(tgid, (__u32)bpf_get_current_pid_tgid(), c->generation);
 	}
+	/* A request held for pairing goes out before the close that ends its stream. */
+	if (c->pairing == PAIR_HOLDING)
+		pair_leave(c, SOCK_CTR_PAIR_CLOSE);
 	struct socket_close_event *e = bpf_ringbuf_reserve(&socket_events, sizeof(*e), 0);
 	if (e) {
 		__builtin_memset(e, 0, sizeof(*e));

@@ -3,7 +3,7 @@
 #ifndef LANTERN_COUNTERS_H
 #define LANTERN_COUNTERS_H
 
-#define LANTERN_MAX_COUNTERS 16
+#define LANTERN_MAX_COUNTERS 32
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

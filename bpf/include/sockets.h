@@ -3,7 +3,7 @@
 #ifndef LANTERN_SOCKETS_H
 #define LANTERN_SOCKETS_H
 
-enum socket_event_type { SOCK_EV_OPEN = 1, SOCK_EV_DATA = 2, SOCK_EV_CLOSE = 3, SOCK_EV_EXEC = 4 };
+enum socket_event_type { SOCK_EV_OPEN = 1, SOCK_EV_DATA = 2, SOCK_EV_CLOSE = 3, SOCK_EV_EXEC = 4, SOCK_EV_PAIR = 5 };
 
 enum socket_role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
 
@@ -38,13 +38,26 @@ enum socket_counter {
 	SOCK_CTR_TLS_CALLS_FULL = 11, /* TLS call table full: that call is not traced */
 	SOCK_CTR_TLS_UPGRADES = 12,  /* cleartext connections that switched to TLS (SSLRequest, STARTTLS) */
 	SOCK_CTR_TLS_FOREIGN_CONN = 13, /* Go TLS over a conn that is not a *net.TCPConn or *net.UnixConn: not traced */
-	SOCK_CTR_NUM = 14,
+	/* HTTP/1 pairing (pairing.h): exchanges sent as one paired record, and why connections went
+	 * back to the plain byte stream (one slot per reason). */
+	SOCK_CTR_PAIRED = 14,
+	SOCK_CTR_PAIR_PIPELINED = 15,     /* a second request before the response */
+	SOCK_CTR_PAIR_SPANNING = 16,      /* the request went on in another syscall (split head, body) */
+	SOCK_CTR_PAIR_LARGE = 17,         /* a request over SOCK_HOLD_SIZE, or in several buffers */
+	SOCK_CTR_PAIR_INFORMATIONAL = 18, /* a 1xx response (100 Continue, 103 Early Hints) */
+	SOCK_CTR_PAIR_UPGRADE = 19,       /* 101 Switching Protocols (h2c, WebSocket) */
+	SOCK_CTR_PAIR_NOT_STATUS = 20,    /* response bytes that do not begin with a status line */
+	SOCK_CTR_PAIR_CLOSE = 21,         /* closed (or its fd reused) while a request was held */
+	SOCK_CTR_PAIR_TLS = 22,           /* switched to TLS */
+	SOCK_CTR_PAIR_HOLD_FULL = 23,     /* held-request table full: that request went out unpaired */
+	SOCK_CTR_NUM = 24,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */
 #define SOCK_MAX_CHUNKS 4           /* data events per syscall: 16 KiB captured at most */
 #define SOCK_MAX_SEGMENTS 8         /* iovecs / messages looked at per syscall */
 #define SOCK_PROBE_ATTEMPTS 8       /* data syscalls inspected before giving up on a protocol */
+#define SOCK_HOLD_SIZE 1024         /* HTTP/1 request bytes held in the kernel until the response */
 
 struct socket_open_event {
 	__u8 type; /* must be first */
@@ -93,6 +106,17 @@ struct socket_data_header {
 struct socket_data_event {
 	struct socket_data_header h;
 	__u8 data[SOCK_CHUNK_SIZE];
+};
+
+/* HTTP/1 pairing (pairing.h): a request held in the kernel until its response began, sent with the
+ * response's first bytes as one record. The two headers are the data events the kernel would have
+ * sent for each (positions, times, threads, call sizes as they were); user space (decode.ts)
+ * expands the record back into those two events. req.type is SOCK_EV_PAIR, resp.type SOCK_EV_DATA;
+ * data[] holds req.len bytes of the request, then resp.len bytes of the response. */
+struct socket_pair_event {
+	struct socket_data_header req; /* type must be first */
+	struct socket_data_header resp;
+	__u8 data[SOCK_HOLD_SIZE + SOCK_CHUNK_SIZE];
 };
 
 struct socket_close_event {

@@ -141,6 +141,7 @@ static __noinline int tls_emit(struct tls_data *d)
 	if (!c)
 		return 0;
 	if (!c->tls) {
+		pair_leave_for_tls(c);
 		/* First plaintext of a connection not known as an upgrade: what was inferred from the wire
 		 * (ciphertext, or nothing) does not describe the stream user space will see. */
 		c->tls = 1;

@@ -3,7 +3,8 @@ import { type BpfMap, type BpfObject, type Link, RingBufferConsumer } from 'libb
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
-import { decodeSocketEvent } from './decode.js';
+import { type SocketEvent, decodeSocketRecord } from './decode.js';
+import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 import { type SpanTagMaps, reuseSpanTagMaps, shrinkSpanTagMaps } from '../span-tag-maps.js';
@@ -16,13 +17,22 @@ const BATCH_BYTES = 1 << 20;
 /** Counter slots of bpf/include/sockets.h, in order. */
 const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
   'payload_truncated', 'data_events', 'conn_opens', 'conn_closes', 'protocol_giveups', 'tls_calls', 'tls_no_fd',
-  'lost_tls_calls_full', 'tls_upgrades', 'tls_go_foreign_conn'] as const;
+  'lost_tls_calls_full', 'tls_upgrades', 'tls_go_foreign_conn',
+  // HTTP/1 pairing (bpf/include/pairing.h): exchanges sent as one record, then why connections left it.
+  'http1_paired', 'http1_unpaired_pipelined', 'http1_unpaired_request_spanning', 'http1_unpaired_request_large',
+  'http1_unpaired_informational', 'http1_unpaired_upgrade', 'http1_unpaired_not_status_line', 'http1_unpaired_close',
+  'http1_unpaired_tls', 'http1_unpaired_hold_full'] as const;
 
 export interface SocketsCollectorOptions {
   handlers: ProtocolHandler[];
   maxConnections?: number;
   idleTimeoutMs?: number;
   ringBufferBytes?: number;
+  /**
+   * HTTP/1 request and response paired in the kernel, one record per exchange (bpf/include/pairing.h).
+   * Default on; off only to measure what it saves.
+   */
+  http1Pairing?: boolean;
   /** Plaintext of TLS libraries too (uprobes on OpenSSL and Go crypto/tls): the `tls` collector. */
   tls?: Omit<TlsAttacherOptions, 'pids'>;
 }
@@ -37,6 +47,10 @@ export class SocketsCollector implements Collector {
   #spanTagMaps: SpanTagMaps | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
+  #heldSwept = 0;
+  #ctx: CollectorContext | null = null;
+  /** Hands one decoded event on (set in start); the held-request sweep delivers through it too. */
+  #handle: ((e: SocketEvent) => void) | null = null;
   #failed = 0;
   #final: Record<string, number> | null = null;
 
@@ -51,8 +65,10 @@ export class SocketsCollector implements Collector {
   }
 
   async start(ctx: CollectorContext): Promise<void> {
+    this.#ctx = ctx;
     const obj = loadLanternObject('sockets', filterSettings(ctx), (o) => {
       if (this.opts.ringBufferBytes !== undefined) o.setMapMaxEntries('socket_events', this.opts.ringBufferBytes);
+      if (this.opts.http1Pairing === false) o.setGlobal('http1_pairing', 0, 1);
       if (this.#spanTagMaps !== null) {
         reuseSpanTagMaps(o, this.#spanTagMaps);
         o.setGlobal('span_tags', 1, 1);
@@ -68,6 +84,28 @@ export class SocketsCollector implements Collector {
       onExchange: (exchange) => ctx.sink.put({ type: 'exchange', exchange }),
     });
     this.#tracker = tracker;
+    // One record may stand for two events (a paired HTTP/1 exchange): each goes here, in order.
+    const handle = (e: SocketEvent): void => {
+      if (e.type === 'exec') {
+        // Judged first (process selection): the new program's records follow this one. By its
+        // comm when it is gone already (a short-lived program, a busy agent).
+        ctx.selection?.onExec(e.pid, e.comm);
+        this.#tls?.onExec(e.pid);
+        // Its next connection is the new program's (the process collector may not run).
+        ctx.metadata.forget(e.pid);
+        return;
+      }
+      // Read the process's identity while it is alive: it may exit before its spans leave.
+      if (e.type === 'open') ctx.metadata.resource(e.pid, e.comm);
+      try {
+        tracker.handle(e);
+      } catch (err) {
+        // A protocol session that throws loses that record, not the rest of the batch.
+        this.#failed++;
+        if (this.#failed === 1) ctx.log.warn('sockets collector: a record could not be handled', { error: String(err) });
+      }
+    };
+    this.#handle = handle;
     let droppedSeen = 0;
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
@@ -84,35 +122,16 @@ export class SocketsCollector implements Collector {
         droppedSeen = s.droppedRecords;
         ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES));
         batch.forEach((view, off, len) => {
-          const e = decodeSocketEvent(view, off, len, ctx.clock);
-          if (e === null) {
-            this.#malformed++;
-            return;
-          }
-          if (e.type === 'exec') {
-            // Judged first (process selection): the new program's records follow this one. By its
-            // comm when it is gone already (a short-lived program, a busy agent).
-            ctx.selection?.onExec(e.pid, e.comm);
-            this.#tls?.onExec(e.pid);
-            // Its next connection is the new program's (the process collector may not run).
-            ctx.metadata.forget(e.pid);
-            return;
-          }
-          // Read the process's identity while it is alive: it may exit before its spans leave.
-          if (e.type === 'open') ctx.metadata.resource(e.pid, e.comm);
-          try {
-            tracker.handle(e);
-          } catch (err) {
-            // A protocol session that throws loses that record, not the rest of the batch.
-            this.#failed++;
-            if (this.#failed === 1) ctx.log.warn('sockets collector: a record could not be handled', { error: String(err) });
-          }
+          if (!decodeSocketRecord(view, off, len, ctx.clock, handle)) this.#malformed++;
         });
       },
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
     this.#consumer = consumer;
-    this.#sweep = setInterval(() => tracker.sweep(), 5_000).unref();
+    this.#sweep = setInterval(() => {
+      this.#sweepHeld(HELD_MAX_AGE_NS, ctx);
+      tracker.sweep();
+    }, 5_000).unref();
     try {
       // Tracepoints attach by their section name; uprobes are the TLS attacher's, file by file.
       for (const p of obj.programs()) {
@@ -140,16 +159,28 @@ export class SocketsCollector implements Collector {
     for (const l of this.#links) l.close();
     this.#links = [];
     await this.#consumer?.closeAndFlush();
+    // Requests still held for pairing reach the tracker before it ends every connection.
+    if (this.#ctx !== null) this.#sweepHeld(0n, this.#ctx);
     this.#tracker?.closeAll();
     this.#final = this.stats();
     this.#obj?.close();
     this.#obj = null;
   }
 
+  /** Held HTTP/1 requests older than `maxAgeNs` (bpf/include/pairing.h) go on as data events. */
+  #sweepHeld(maxAgeNs: bigint, ctx: CollectorContext): void {
+    if (this.#obj === null || this.#handle === null) return;
+    try {
+      this.#heldSwept += sweepHeld(this.#obj.map('held'), ctx.clock, maxAgeNs, this.#handle);
+    } catch (err) {
+      ctx.log.warn('sockets collector: held requests could not be swept', { error: String(err) });
+    }
+  }
+
   stats(): Record<string, number> {
     if (this.#final !== null) return this.#final;
     const out: Record<string, number> = {
-      records_malformed: this.#malformed, records_failed: this.#failed,
+      records_malformed: this.#malformed, records_failed: this.#failed, http1_held_swept: this.#heldSwept,
       bpf_attachments: this.#links.length + (this.#tls?.stats().links ?? 0),
     };
     const s = this.#consumer?.stats();

@@ -4,7 +4,7 @@ import { formatIpv4, formatIpv6 } from '../../model/address.js';
 import { cString } from '../c-string.js';
 import type { ConnectionRole, Direction, TlsInfo } from '../../model/connection.js';
 
-export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4 } as const;
+export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4, PAIR: 5 } as const;
 /** enum socket_protocol (bpf/include/sockets.h). */
 export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, REDIS: 5, DNS: 6, TLS: 7, NONE: 255 } as const;
 
@@ -12,6 +12,12 @@ export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, RE
 export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, netns: 20, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
 /** struct socket_data_header (data follows) */
 export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52, tls: 68, tlsVersion: 70 } as const;
+/**
+ * struct socket_pair_event: an HTTP/1 request the kernel held until its response began, and the
+ * response's first bytes (bpf/include/pairing.h). Two data headers — the request's at 0 (its type
+ * byte SOCK_EV.PAIR), the response's at 72 — then the request's `len` bytes, then the response's.
+ */
+export const PAIR_EVENT = { size: 5264, request: 0, response: 72, data: 144 } as const;
 /** struct socket_exec_event */
 export const EXEC_EVENT = { size: 32, pid: 4, ts: 8, comm: 16 } as const;
 /** struct socket_close_event */
@@ -109,7 +115,50 @@ function u64(view: DataView, at: number): number {
   return view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x1_0000_0000;
 }
 
-/** Returns null for short or unknown records (counted by the caller as malformed). */
+/** The data event of the header at `off` whose `n` bytes are at `dataAt` (bounds checked by the caller). */
+function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock: KernelClock): SocketData {
+  return {
+    type: 'data',
+    pid: view.getUint32(off + DATA_HEADER.pid, true),
+    tid: view.getUint32(off + DATA_HEADER.tid, true),
+    fd: view.getUint32(off + DATA_HEADER.fd, true),
+    generation: u64(view, off + DATA_HEADER.generation),
+    direction: view.getUint8(off + DATA_HEADER.direction) === 0 ? 'egress' : 'ingress',
+    role: role(view.getUint8(off + DATA_HEADER.role)),
+    protocol: view.getUint8(off + DATA_HEADER.protocol),
+    position: u64(view, off + DATA_HEADER.position),
+    callLen: view.getUint32(off + DATA_HEADER.callLen, true),
+    // A Buffer view (no copy): the parsers work on Buffers, and would wrap a Uint8Array again.
+    data: Buffer.from(view.buffer, view.byteOffset + dataAt, n),
+    peer: peerOf(view, off),
+    tls: view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true)),
+    timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
+  };
+}
+
+/**
+ * Decodes one ring-buffer record into the events it stands for, passed to `emit` in stream order:
+ * a paired HTTP/1 record becomes the request's data event, then the response's — the two the
+ * kernel would have sent without pairing, so the tracker never knows. Returns false for short or
+ * unknown records (counted by the caller as malformed; nothing is emitted then).
+ */
+export function decodeSocketRecord(view: DataView, off: number, len: number, clock: KernelClock, emit: (e: SocketEvent) => void): boolean {
+  if (len < 1 || view.getUint8(off) !== SOCK_EV.PAIR) {
+    const e = decodeSocketEvent(view, off, len, clock);
+    if (e !== null) emit(e);
+    return e !== null;
+  }
+  if (len < PAIR_EVENT.data) return false;
+  const nReq = view.getUint32(off + DATA_HEADER.len, true);
+  const nResp = view.getUint32(off + PAIR_EVENT.response + DATA_HEADER.len, true);
+  // A request is only held when it has bytes; a response chunk of 0 would read as a skip marker.
+  if (nReq === 0 || nResp === 0 || PAIR_EVENT.data + nReq + nResp > len) return false;
+  emit(dataEvent(view, off, off + PAIR_EVENT.data, nReq, clock));
+  emit(dataEvent(view, off + PAIR_EVENT.response, off + PAIR_EVENT.data + nReq, nResp, clock));
+  return true;
+}
+
+/** Returns null for short or unknown records (counted by the caller as malformed); see decodeSocketRecord for paired ones. */
 export function decodeSocketEvent(view: DataView, off: number, len: number, clock: KernelClock): SocketEvent | null {
   if (len < 1) return null;
   const type = view.getUint8(off);
@@ -117,23 +166,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
     if (len < DATA_HEADER.size) return null;
     const n = view.getUint32(off + DATA_HEADER.len, true);
     if (DATA_HEADER.size + n > len) return null;
-    return {
-      type: 'data',
-      pid: view.getUint32(off + DATA_HEADER.pid, true),
-      tid: view.getUint32(off + DATA_HEADER.tid, true),
-      fd: view.getUint32(off + DATA_HEADER.fd, true),
-      generation: u64(view, off + DATA_HEADER.generation),
-      direction: view.getUint8(off + DATA_HEADER.direction) === 0 ? 'egress' : 'ingress',
-      role: role(view.getUint8(off + DATA_HEADER.role)),
-      protocol: view.getUint8(off + DATA_HEADER.protocol),
-      position: u64(view, off + DATA_HEADER.position),
-      callLen: view.getUint32(off + DATA_HEADER.callLen, true),
-      // A Buffer view (no copy): the parsers work on Buffers, and would wrap a Uint8Array again.
-      data: Buffer.from(view.buffer, view.byteOffset + off + DATA_HEADER.size, n),
-      peer: peerOf(view, off),
-      tls: view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true)),
-      timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
-    };
+    return dataEvent(view, off, off + DATA_HEADER.size, n, clock);
   }
   if (type === SOCK_EV.OPEN) {
     if (len < OPEN_EVENT.size) return null;
