@@ -206,7 +206,7 @@ t.test('Go, with symbols and stripped: recognised as Go (frame pointers, no pars
 });
 
 t.test('C code in a Go program (cgo): its .eh_frame for the C frames, then across the stack switch to the Go frames', async (t) => {
-  const bin = buildGoFixture('profiler-cgo', { cgo: true });
+  const bin = buildGoFixture('profiler-cgo');
   // c_hot ← c_caller ← the cgo wrapper (C, on the system stack) … ← main.main ← runtime.main ← runtime.goexit (Go).
   const whole = (s: ProfileSample): boolean => {
     const f = names(s.frames).map((x) => x.replace(/\.abi0$/, ''));

@@ -9,17 +9,20 @@ import { repoRoot } from './cli.js';
 export interface GoBuildOptions {
   /** `go build -ldflags` (e.g. "-s -w": a stripped binary without DWARF). */
   ldflags?: string;
-  /** With C code (cgo, gcc): CGO_ENABLED=1. */
+  /** With C code (cgo, gcc): CGO_ENABLED=1. Default: when a .go file of the fixture imports "C". */
   cgo?: boolean;
 }
 
 /** A release-style build without symbols or DWARF (`-s -w`). */
 export const STRIPPED: GoBuildOptions = { ldflags: '-s -w' };
 
-export function buildGoFixture(name: string, opts: GoBuildOptions = {}): string {
+export function buildGoFixture(name: string, given: GoBuildOptions = {}): string {
   const dir = join(repoRoot, 'test/fixtures', name);
+  const files = readdirSync(dir).sort();
+  // What the sources need decides cgo, so every caller (the set-up's pre-build too) gets one build.
+  const opts: GoBuildOptions = { ...given, cgo: given.cgo ?? files.some((f) => f.endsWith('.go') && /^import "C"$/m.test(readFileSync(join(dir, f), 'utf8'))) };
   const hash = createHash('sha256');
-  for (const f of readdirSync(dir).sort()) hash.update(f).update(readFileSync(join(dir, f)));
+  for (const f of files) hash.update(f).update(readFileSync(join(dir, f)));
   hash.update(JSON.stringify(opts));
   const cache = process.env.LANTERN_TOOLS_CACHE ?? '/var/cache/lantern-test-tools';
   mkdirSync(cache, { recursive: true });
