@@ -10,6 +10,7 @@
 //   (pipeline, export, …)     lantern_<section>_level{stat}                    gauge (LEVELS)
 //   process.<figure>          process_cpu_seconds_total, process_resident_memory_bytes,
 //                             process_start_time_seconds, process_open_fds     (Prometheus' names)
+//   process.<other>           lantern_process_events_total{stat}               counter (memory releases)
 //
 // A figure is a counter unless LEVELS names it: counters only grow while the agent runs (they start
 // again from zero with the agent, which Prometheus' rate() takes as a reset).
@@ -49,6 +50,10 @@ const SECTION_HELP: Readonly<Record<string, { counter: string; gauge: string }>>
   pipeline: {
     counter: 'Lantern span pipeline counts: spans built, linked, kept and shed, build failures, processes unreadable.',
     gauge: 'Lantern span pipeline levels: spans held for linking, share of spans exported (percent), processes cached.',
+  },
+  process: {
+    counter: 'Lantern process counts beyond the standard ones: releases of free C heap memory to the kernel, their time and the bytes they gave back.',
+    gauge: 'Lantern process levels.',
   },
   export: {
     counter: 'Lantern exporter counts per destination (traces, logs, metrics, file.*): items accepted, exported, dropped by reason, attempts, retries.',

@@ -24,6 +24,7 @@ const EXPECTED_TYPES: Record<string, string> = {
   lantern_pipeline_level: 'gauge',
   lantern_export_events: 'counter',
   lantern_export_level: 'gauge',
+  lantern_process_events: 'counter', // free memory given back (memory-release.ts)
   process_cpu_seconds: 'counter',
   process_resident_memory_bytes: 'gauge',
   process_start_time_seconds: 'gauge',
@@ -138,6 +139,7 @@ t.test('/metrics: Prometheus families of the agent\'s own figures, parsed by pro
     const heapUsed = value(after, 'nodejs_heap_size_used_bytes') ?? 0;
     t.ok(heapUsed > 1 << 20 && heapUsed <= (value(after, 'nodejs_heap_size_total_bytes') ?? 0), 'V8 heap: used within the reserved');
     t.ok((value(after, 'nodejs_external_memory_bytes') ?? 0) > 0, 'memory outside the heap (Buffers)');
+    t.type(value(after, 'lantern_process_events', { stat: 'free_memory_releases' }), 'number', 'releases of free memory counted');
     const started = Date.now() / 1000 - process.uptime();
     t.ok(Math.abs((value(after, 'process_start_time_seconds') ?? 0) - started) < 2, 'start time of this process');
     t.equal(value(after, 'process_start_time_seconds'), value(before, 'process_start_time_seconds'), 'start time constant');
