@@ -59,8 +59,9 @@ struct conn_key {
 	__u32 fd;
 };
 
-/* HTTP/1 pairing (pairing.h): nothing held, a request held, or plain stream mode for good. */
-enum pair_state { PAIR_IDLE = 0, PAIR_HOLDING = 1, PAIR_STREAM = 2 };
+/* HTTP/1 pairing (pairing.h): nothing held, a request held, plain stream mode for good, or the
+ * response of an exchange shed in the kernel going by uncaptured. */
+enum pair_state { PAIR_IDLE = 0, PAIR_HOLDING = 1, PAIR_STREAM = 2, PAIR_SHEDDING = 3 };
 
 struct conn_state {
 	__u64 file;
@@ -78,7 +79,7 @@ struct conn_state {
 	__u16 tag_side;    /* span tags, connection of unknown role: 0 undecided, 1 serving, 2 not */
 	__u8 last_dir;     /* 0 none yet, 1 ingress, 2 egress: a read after a write starts a request */
 	__u8 pairing;      /* HTTP/1 pairing (pairing.h): enum pair_state */
-	__u8 held_dir;     /* while PAIR_HOLDING: the direction of the held request */
+	__u8 held_dir;     /* while PAIR_HOLDING or PAIR_SHEDDING: the direction of the request */
 	__u8 pad3[7];
 };
 
@@ -584,6 +585,8 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 	if (a->kind == CALL_SIZE_ONLY) {
 		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE) {
 			tag_serving_thread(c, dir);
+			if (pair_shedding_drops(c, dir))
+				return 0;
 			/* No bytes to pair with (sendfile): the held request goes first, as it was. */
 			if (c->pairing == PAIR_HOLDING)
 				pair_leave(c, dir == c->held_dir ? SOCK_CTR_PAIR_SPANNING : SOCK_CTR_PAIR_NOT_STATUS);

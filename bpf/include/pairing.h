@@ -6,6 +6,10 @@
  * they would have been (position, time, thread, call size). User space expands it back into those
  * two data events, so everything after decode sees the same bytes at the same positions.
  *
+ * Under load user space sets a share of exchanges to shed (`shed_control`): a shed exchange goes out
+ * as a summary (SOCK_EV_SHED: the request and the response's status line) and the rest of its
+ * response is not captured.
+ *
  * Anything that is not one request then one response — pipelining, a request in several syscalls
  * or over the bound, a 1xx or 101 response, response bytes that are not a status line, a close
  * while holding, TLS — replays the held request as the data event it was and puts the connection in
@@ -110,9 +114,98 @@ static __always_inline bool pair_hold(struct conn_state *c, struct emit_req *r)
 	return true;
 }
 
-/* Sends the held request and the first chunk of the response's first buffer as one record.
- * Returns the response bytes it carried (0: none, the plain path sends them). */
-__noinline int pair_emit(struct conn_state *c, struct emit_req *r)
+/* What user space asks of the kernel's shedding (src/collectors/sockets/kernel-shedding.ts), from its
+ * span shedder's share. Shedding here is the cheapest stage: a shed exchange costs the ring a summary
+ * of ~1 KiB instead of its bytes, and user space a head parse and a histogram point instead of two
+ * parses, a span and its export. */
+struct shed_control {
+	__u32 share;     /* exchanges to shed, out of 65536; 0: none */
+	__u32 pad0;
+	__u64 since_ns;  /* when shedding last began (bpf_ktime_get_ns clock) */
+	__u64 until_ns;  /* decisions are looked up until then, though share is 0 (ends still to come) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shed_control);
+} shed_control SEC(".maps");
+
+/* One exchange as both ends of its TCP stream on this host see it. */
+struct shed_key {
+	__u16 client_port;
+	__u16 server_port;
+	__u32 pad0;
+	__u64 position; /* the request's position in its stream */
+};
+
+/* Decisions of the end that decided first, until the other end asks (it deletes them); an end that
+ * is not traced leaves its decisions to age out. Values: 1 shed, 0 kept. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct shed_key);
+	__type(value, __u8);
+} shed_decisions SEC(".maps");
+
+/* Whether the exchange whose request was held as `req` is shed. Both ends of a request on this host
+ * decide alike, also when the share moves between them: the first to decide leaves its decision
+ * for the other. With no shedding (and no decision pending) it costs one array lookup. */
+static __always_inline bool pair_shed_decision(struct conn_state *c, struct socket_data_header *req)
+{
+	__u32 zero = 0;
+	struct shed_control *ctl = bpf_map_lookup_elem(&shed_control, &zero);
+	if (!ctl)
+		return false;
+	__u32 share = ctl->share;
+	if (share == 0 && bpf_ktime_get_ns() > ctl->until_ns)
+		return false;
+	struct shed_key key = {
+		.client_port = c->held_dir == DIR_EGRESS ? c->lport : c->rport,
+		.server_port = c->held_dir == DIR_EGRESS ? c->rport : c->lport,
+		.position = req->position,
+	};
+	__u8 *earlier = bpf_map_lookup_elem(&shed_decisions, &key);
+	if (earlier) {
+		bool shed = *earlier;
+		bpf_map_delete_elem(&shed_decisions, &key);
+		return shed;
+	}
+	/* Begun before shedding began: the other end, if it decided, kept it without a word. */
+	if (share == 0 || req->ts_ns < ctl->since_ns)
+		return false;
+	/* splitmix64's finaliser: every input bit reaches the low 16 bits compared. */
+	__u64 x = ((__u64)key.client_port << 16 | key.server_port) ^ (key.position * 0x9E3779B97F4A7C15ULL);
+	x ^= x >> 30;
+	x *= 0xBF58476D1CE4E5B9ULL;
+	x ^= x >> 27;
+	x *= 0x94D049BB133111EBULL;
+	x ^= x >> 31;
+	__u8 shed = (x & 0xffff) < share;
+	bpf_map_update_elem(&shed_decisions, &key, &shed, BPF_ANY);
+	return shed;
+}
+
+/* While an exchange shed here is answered: the response's syscalls go by uncaptured (counted) until
+ * the request side speaks again, which ends the shedding. Returns true when the syscall is dropped. */
+static __always_inline bool pair_shedding_drops(struct conn_state *c, __u8 dir)
+{
+	if (c->pairing != PAIR_SHEDDING)
+		return false;
+	if (dir != c->held_dir) {
+		lantern_count(SOCK_CTR_SHED_SYSCALLS);
+		return true;
+	}
+	c->pairing = PAIR_IDLE;
+	return false;
+}
+
+/* Sends the held request with the first chunk of the response's first buffer as one record, or,
+ * when the exchange is shed, with the response's status line only (its summary; the rest of the
+ * response is not captured). Returns the response bytes of that buffer it accounted for (0: none,
+ * the plain path sends them; -1: the whole syscall, nothing more to send). */
+__noinline int pair_send(struct conn_state *c, struct emit_req *r)
 {
 	if (!c || !r)
 		return 0;
@@ -127,6 +220,7 @@ __noinline int pair_emit(struct conn_state *c, struct emit_req *r)
 		c->pairing = PAIR_IDLE;
 		return 0;
 	}
+	bool shed = pair_shed_decision(c, &h->h);
 	__u32 nreq = h->h.len;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(nreq) : [max] "i"(SOCK_HOLD_SIZE));
 	__builtin_memcpy(&p->req, &h->h, sizeof(p->req));
@@ -135,6 +229,8 @@ __noinline int pair_emit(struct conn_state *c, struct emit_req *r)
 	__u32 n = r->len;
 	if (n > r->budget)
 		n = r->budget;
+	if (shed && n > SOCK_SHED_RESPONSE)
+		n = SOCK_SHED_RESPONSE;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
 	data_header(&p->resp, c, r->tgid, r->fd, r->dir, r->position, r->call_len);
 	if (bpf_probe_read_user(p->data + nreq, n, (const void *)r->ubuf) != 0) {
@@ -145,14 +241,14 @@ __noinline int pair_emit(struct conn_state *c, struct emit_req *r)
 	}
 	if (bpf_map_delete_elem(&held, &gen) != 0)
 		return 0; /* another thread sent it */
-	c->pairing = PAIR_IDLE;
-	p->req.type = SOCK_EV_PAIR;
+	c->pairing = shed ? PAIR_SHEDDING : PAIR_IDLE;
+	p->req.type = shed ? SOCK_EV_SHED : SOCK_EV_PAIR;
 	p->resp.len = n;
 	if (bpf_ringbuf_output(&socket_events, p, sizeof(p->req) + sizeof(p->resp) + nreq + n, wakeup_flag()) != 0)
 		lantern_count(SOCK_CTR_RINGBUF_FULL);
 	else
-		lantern_count(SOCK_CTR_PAIRED);
-	return n;
+		lantern_count(shed ? SOCK_CTR_SHED : SOCK_CTR_PAIRED);
+	return shed ? -1 : (int)n;
 }
 
 /* The request's direction: known from the role, or (connection found mid-life) from the bytes. */
@@ -169,6 +265,8 @@ static __always_inline bool request_direction(struct conn_state *c, __u8 dir)
  * it was held (nothing more to send), else the bytes of its first buffer a paired record carried. */
 static __always_inline int pair_data(struct conn_state *c, struct call_args *a, struct emit_req *r)
 {
+	if (pair_shedding_drops(c, r->dir))
+		return -1;
 	__u64 base = 0;
 	__u32 len = 0;
 	if (!segment(a, 0, &base, &len))
@@ -196,7 +294,7 @@ static __always_inline int pair_data(struct conn_state *c, struct call_args *a, 
 			pair_leave(c, b[10] == '0' && b[11] == '1' ? SOCK_CTR_PAIR_UPGRADE : SOCK_CTR_PAIR_INFORMATIONAL);
 			return 0;
 		}
-		return pair_emit(c, r);
+		return pair_send(c, r);
 	}
 	if (!request || !request_direction(c, r->dir))
 		return 0;

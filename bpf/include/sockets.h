@@ -3,7 +3,8 @@
 #ifndef LANTERN_SOCKETS_H
 #define LANTERN_SOCKETS_H
 
-enum socket_event_type { SOCK_EV_OPEN = 1, SOCK_EV_DATA = 2, SOCK_EV_CLOSE = 3, SOCK_EV_EXEC = 4, SOCK_EV_PAIR = 5 };
+enum socket_event_type { SOCK_EV_OPEN = 1, SOCK_EV_DATA = 2, SOCK_EV_CLOSE = 3, SOCK_EV_EXEC = 4, SOCK_EV_PAIR = 5,
+			SOCK_EV_SHED = 6 };
 
 enum socket_role { ROLE_UNKNOWN = 0, ROLE_CLIENT = 1, ROLE_SERVER = 2 };
 
@@ -50,7 +51,11 @@ enum socket_counter {
 	SOCK_CTR_PAIR_CLOSE = 21,         /* closed (or its fd reused) while a request was held */
 	SOCK_CTR_PAIR_TLS = 22,           /* switched to TLS */
 	SOCK_CTR_PAIR_HOLD_FULL = 23,     /* held-request table full: that request went out unpaired */
-	SOCK_CTR_NUM = 24,
+	/* Shedding in the kernel (pairing.h): exchanges sent as a summary instead of a paired record,
+	 * and the response syscalls of those exchanges that were not captured at all. */
+	SOCK_CTR_SHED = 24,
+	SOCK_CTR_SHED_SYSCALLS = 25,
+	SOCK_CTR_NUM = 26,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */
@@ -58,6 +63,7 @@ enum socket_counter {
 #define SOCK_MAX_SEGMENTS 8         /* iovecs / messages looked at per syscall */
 #define SOCK_PROBE_ATTEMPTS 8       /* data syscalls inspected before giving up on a protocol */
 #define SOCK_HOLD_SIZE 1024         /* HTTP/1 request bytes held in the kernel until the response */
+#define SOCK_SHED_RESPONSE 32       /* response bytes in a shed exchange's summary: its status line */
 
 struct socket_open_event {
 	__u8 type; /* must be first */
@@ -113,6 +119,9 @@ struct socket_data_event {
  * sent for each (positions, times, threads, call sizes as they were); user space (decode.ts)
  * expands the record back into those two events. req.type is SOCK_EV_PAIR, resp.type SOCK_EV_DATA;
  * data[] holds req.len bytes of the request, then resp.len bytes of the response. */
+/* A shed exchange (pairing.h, pair_send) is the same record with req.type SOCK_EV_SHED and at most
+ * SOCK_SHED_RESPONSE bytes of the response (its status line): user space takes its RED metrics from
+ * it and builds no span; the rest of that response is never captured. */
 struct socket_pair_event {
 	struct socket_data_header req; /* type must be first */
 	struct socket_data_header resp;

@@ -296,6 +296,7 @@ export class Agent {
     const ctx = {
       config: this.config, log: this.log, clock: this.#clock, sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
       reportPressure: (p: number) => this.#shedder.reportPressure(p),
+      spanShare: () => this.#shedder.share,
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
     // the first of them (which the other reuses), so both must be loaded before it.

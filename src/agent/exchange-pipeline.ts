@@ -76,7 +76,11 @@ export class ExchangePipeline implements RecordSink {
     const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
     const key = linkKey(ex, conventions.linkId(ex));
-    const exported = this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
+    // An HTTP/1 exchange paired in the kernel was decided there, by the same share (both ends alike).
+    const decided = ex.protocol === 'http1' ? ex.request.kernelSampling : undefined;
+    const exported = decided !== undefined
+      ? this.opts.shedder?.decidedInKernel(decided === 'kept') ?? decided === 'kept'
+      : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
     if (!exported && points.length > 0) {
       // Shed: no span is built at all, the cheapest way through under overload.
       this.opts.onShed?.(ex, points, null);

@@ -56,6 +56,7 @@ export class SpanShedder {
   readonly #decided = new Set<string>();
   #kept = 0;
   #shed = 0;
+  #shedInKernel = 0;
 
   constructor(opts: SpanShedderOptions) {
     this.#budgetPerWindow = (opts.maxPerSecond * WINDOW_MS) / 1000;
@@ -87,11 +88,7 @@ export class SpanShedder {
    * is shed this costs no lookup at all.
    */
   keep(linkKey: string | null, keptEarlier?: (linkKey: string) => boolean): boolean {
-    this.#rollWindow();
-    this.#offered++;
-    if (this.#budgetPerWindow > 0 && this.#offered > this.#budgetPerWindow) {
-      this.#budgetShare = Math.min(this.#budgetShare, this.#budgetPerWindow / this.#offered);
-    }
+    this.#offer();
     let keep: boolean;
     const shedEarlier = linkKey !== null && this.#decided.size > 0 && this.#decided.has(linkKey);
     if (shedEarlier) {
@@ -114,6 +111,35 @@ export class SpanShedder {
     return keep;
   }
 
+  /**
+   * The kernel decided on an exchange's span with the share it was given (`share`, the same as here):
+   * counted as offered (the budget sees every exchange) and as kept or shed. Returns `kept`.
+   */
+  decidedInKernel(kept: boolean): boolean {
+    this.#offer();
+    if (kept) this.#kept++;
+    else {
+      this.#shed++;
+      this.#shedInKernel++;
+    }
+    return kept;
+  }
+
+  /** The share of requests whose spans are kept now (the kernel applies it to the exchanges it pairs). */
+  get share(): number {
+    this.#rollWindow();
+    return this.#share();
+  }
+
+  /** One more span offered in this window: past the budget, the share drops at once. */
+  #offer(): void {
+    this.#rollWindow();
+    this.#offered++;
+    if (this.#budgetPerWindow > 0 && this.#offered > this.#budgetPerWindow) {
+      this.#budgetShare = Math.min(this.#budgetShare, this.#budgetPerWindow / this.#offered);
+    }
+  }
+
   #remember(key: string): void {
     if (this.#decided.size >= MAX_REMEMBERED) {
       const oldest = this.#decided.keys().next().value;
@@ -133,7 +159,7 @@ export class SpanShedder {
     this.#offered = 0;
   }
 
-  stats(): { spans_kept: number; spans_shed: number; span_share_percent: number } {
-    return { spans_kept: this.#kept, spans_shed: this.#shed, span_share_percent: Math.round(100 * this.#share()) };
+  stats(): { spans_kept: number; spans_shed: number; spans_shed_in_kernel: number; span_share_percent: number } {
+    return { spans_kept: this.#kept, spans_shed: this.#shed, spans_shed_in_kernel: this.#shedInKernel, span_share_percent: Math.round(100 * this.#share()) };
   }
 }

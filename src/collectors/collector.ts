@@ -22,6 +22,11 @@ export interface CollectorContext {
    */
   reportPressure?(pressure: number): void;
   /**
+   * The share of spans the agent keeps now (0 … 1): a collector that can shed before user space
+   * (the sockets collector, in the kernel) applies it there.
+   */
+  spanShare?(): number;
+  /**
    * The collector cannot go on (its consumer keeps failing...): the agent's supervisor stops it and
    * starts a new instance after a backoff (agent/collector-supervisor.ts). Set by the supervisor.
    */

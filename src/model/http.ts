@@ -19,7 +19,15 @@ export interface HttpRequestMessage {
   /** Wall-clock ns of the syscall that carried the first / last byte of the message. */
   startNs: bigint;
   endNs: bigint;
+  /**
+   * The kernel paired this request with its response and decided on its span (bpf/include/pairing.h):
+   * 'shed' — only its metrics are wanted (its response is a status line); 'kept' — its span is.
+   * Absent: the agent's span shedder decides.
+   */
+  kernelSampling?: KernelSampling;
 }
+
+export type KernelSampling = 'kept' | 'shed';
 
 export interface HttpResponseMessage {
   kind: 'response';

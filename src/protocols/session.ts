@@ -22,6 +22,17 @@ export interface ProtocolSession {
    * SSLRequest). False or absent: the tracker opens a new session for the plaintext.
    */
   resumeOverTls?(): boolean;
+  /**
+   * The request in the next `data` of the request side was paired with its response in the kernel,
+   * which decided to keep its span (HTTP/1 only).
+   */
+  keptInKernel?(): void;
+  /**
+   * An exchange the kernel shed: its whole request, its response's status line, the rest of both
+   * never to come (the tracker restarts both streams at whatever comes next). False: this session
+   * cannot take it (the tracker treats its bytes as lost).
+   */
+  shedInKernel?(request: Uint8Array, requestNs: bigint, statusLine: Uint8Array, responseNs: bigint): boolean;
 }
 
 export interface ProtocolHandler {

@@ -16,7 +16,7 @@ t.test('no pressure, no budget: every span is kept', async (t) => {
   let kept = 0;
   for (let i = 0; i < 1000; i++) if (s.keep(`k${i}`)) kept++;
   t.equal(kept, 1000);
-  t.same(s.stats(), { spans_kept: 1000, spans_shed: 0, span_share_percent: 100 });
+  t.same(s.stats(), { spans_kept: 1000, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 100 });
 });
 
 t.test('pressure: the share kept follows the room left, the same key always decides alike', async (t) => {
@@ -116,6 +116,12 @@ t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding 
   t.ok(server.every((s) => s.parentSpanId !== undefined && byId.has(s.parentSpanId)), 'every exported server span has its client span as parent');
   const p = summary.pipeline;
   t.ok((p.spans_shed ?? 0) >= 2 * requests - server.length - client.length, `shedding counted (${p.spans_shed})`);
+  // Shed in the kernel (the exchanges it paired), counted there and by the shedder alike.
+  const kernelShed = summary.collectors.sockets?.kernel_http1_shed_in_kernel ?? 0;
+  t.ok(kernelShed > 0, `exchanges shed in the kernel (${kernelShed})`);
+  t.equal(summary.collectors.sockets?.tracker_shedInKernel, kernelShed, 'every summary the kernel sent reached the pipeline');
+  t.equal(p.spans_shed_in_kernel, kernelShed, 'the shedder counted each of them');
+  t.equal(summary.collectors.sockets?.tracker_shedUnreadable, 0, 'no summary unreadable');
   const red = agent.agent.localView.services().find((s) => s.service === 'nginx');
   t.equal(red?.server.count, requests, 'the local view counts every request, shed or not');
 });

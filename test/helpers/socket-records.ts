@@ -78,11 +78,14 @@ export class SocketRecordWriter {
     this.buf.set(f.data, at + DATA_HEADER.size);
   }
 
-  /** A struct socket_pair_event: the held request and the response's first bytes. */
-  pair(request: DataFields, response: DataFields): void {
+  /**
+   * A struct socket_pair_event: the held request and the response's first bytes; with SOCK_EV.SHED,
+   * an exchange shed in the kernel (the response's bytes are then its status line).
+   */
+  pair(request: DataFields, response: DataFields, type: number = SOCK_EV.PAIR): void {
     const at = this.record(PAIR_EVENT.data + request.data.length + response.data.length);
     writeDataHeader(this.view, at + PAIR_EVENT.request, request, request.data.length);
-    this.view.setUint8(at, SOCK_EV.PAIR);
+    this.view.setUint8(at, type);
     writeDataHeader(this.view, at + PAIR_EVENT.response, response, response.data.length);
     this.buf.set(request.data, at + PAIR_EVENT.data);
     this.buf.set(response.data, at + PAIR_EVENT.data + request.data.length);

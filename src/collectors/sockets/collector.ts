@@ -5,6 +5,7 @@ import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { type SocketEvent, decodeSocketRecord } from './decode.js';
 import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
+import { KernelShedShare } from './kernel-shedding.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 import { type SpanTagMaps, reuseSpanTagMaps, shrinkSpanTagMaps } from '../span-tag-maps.js';
@@ -21,7 +22,9 @@ const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn
   // HTTP/1 pairing (bpf/include/pairing.h): exchanges sent as one record, then why connections left it.
   'http1_paired', 'http1_unpaired_pipelined', 'http1_unpaired_request_spanning', 'http1_unpaired_request_large',
   'http1_unpaired_informational', 'http1_unpaired_upgrade', 'http1_unpaired_not_status_line', 'http1_unpaired_close',
-  'http1_unpaired_tls', 'http1_unpaired_hold_full'] as const;
+  'http1_unpaired_tls', 'http1_unpaired_hold_full',
+  // Shedding in the kernel: exchanges sent as summaries, response syscalls of those not captured.
+  'http1_shed_in_kernel', 'http1_shed_response_syscalls'] as const;
 
 export interface SocketsCollectorOptions {
   handlers: ProtocolHandler[];
@@ -44,6 +47,7 @@ export class SocketsCollector implements Collector {
   #consumer: RingBufferConsumer | null = null;
   #tracker: ConnectionTracker | null = null;
   #tls: TlsAttacher | null = null;
+  #shedShare: KernelShedShare | null = null;
   #spanTagMaps: SpanTagMaps | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
@@ -107,6 +111,8 @@ export class SocketsCollector implements Collector {
     };
     this.#handle = handle;
     let droppedSeen = 0;
+    const shedShare = new KernelShedShare(obj.map('shed_control'));
+    this.#shedShare = shedShare;
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
       batchBytes: BATCH_BYTES,
@@ -121,6 +127,8 @@ export class SocketsCollector implements Collector {
         const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || s.droppedRecords > droppedSeen;
         droppedSeen = s.droppedRecords;
         ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES));
+        // The share that pressure (and the span budget) leaves, applied in the kernel from now on.
+        if (ctx.spanShare !== undefined) shedShare.keep(ctx.spanShare());
         batch.forEach((view, off, len) => {
           if (!decodeSocketRecord(view, off, len, ctx.clock, handle)) this.#malformed++;
         });
@@ -196,6 +204,7 @@ export class SocketsCollector implements Collector {
     }
     for (const [k, v] of Object.entries(this.#tracker?.stats() ?? {})) out[`tracker_${k}`] = v;
     for (const [k, v] of Object.entries(this.#tls?.stats() ?? {})) out[`tls_${k}`] = v;
+    Object.assign(out, this.#shedShare?.stats());
     return out;
   }
 }

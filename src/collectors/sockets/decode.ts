@@ -4,7 +4,7 @@ import { formatIpv4, formatIpv6 } from '../../model/address.js';
 import { cString } from '../c-string.js';
 import type { ConnectionRole, Direction, TlsInfo } from '../../model/connection.js';
 
-export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4, PAIR: 5 } as const;
+export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4, PAIR: 5, SHED: 6 } as const;
 /** enum socket_protocol (bpf/include/sockets.h). */
 export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, REDIS: 5, DNS: 6, TLS: 7, NONE: 255 } as const;
 
@@ -16,6 +16,8 @@ export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 
  * struct socket_pair_event: an HTTP/1 request the kernel held until its response began, and the
  * response's first bytes (bpf/include/pairing.h). Two data headers — the request's at 0 (its type
  * byte SOCK_EV.PAIR), the response's at 72 — then the request's `len` bytes, then the response's.
+ * An exchange the kernel shed has the same layout, the type byte SOCK_EV.SHED and the response cut
+ * to its status line.
  */
 export const PAIR_EVENT = { size: 5264, request: 0, response: 72, data: 144 } as const;
 /** struct socket_exec_event */
@@ -59,7 +61,20 @@ export interface SocketData {
   peer: { address: string; port: number } | null;
   /** Plaintext a TLS library handled (the wire carried ciphertext); null for cleartext. */
   tls: TlsInfo | null;
+  /** The request of an HTTP/1 exchange the kernel paired with its response, which it chose to keep. */
+  paired: boolean;
   timeNs: bigint;
+}
+
+/**
+ * An HTTP/1 exchange the kernel shed (bpf/include/pairing.h): its request whole, its response's
+ * first bytes (the status line) only, as data events. The rest of that response was not captured:
+ * the exchange yields its metrics, no span.
+ */
+export interface SocketShed {
+  type: 'shed';
+  request: SocketData;
+  response: SocketData;
 }
 
 /** A process replaced its image (exec): TLS libraries may have appeared. */
@@ -81,7 +96,7 @@ export interface SocketClose {
   timeNs: bigint;
 }
 
-export type SocketEvent = SocketOpen | SocketData | SocketClose | SocketExec;
+export type SocketEvent = SocketOpen | SocketData | SocketClose | SocketExec | SocketShed;
 
 const ROLES: ConnectionRole[] = ['unknown', 'client', 'server'];
 
@@ -116,7 +131,7 @@ function u64(view: DataView, at: number): number {
 }
 
 /** The data event of the header at `off` whose `n` bytes are at `dataAt` (bounds checked by the caller). */
-function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock: KernelClock): SocketData {
+function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock: KernelClock, paired = false): SocketData {
   return {
     type: 'data',
     pid: view.getUint32(off + DATA_HEADER.pid, true),
@@ -132,18 +147,20 @@ function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock
     data: Buffer.from(view.buffer, view.byteOffset + dataAt, n),
     peer: peerOf(view, off),
     tls: view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true)),
+    paired,
     timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
   };
 }
 
 /**
  * Decodes one ring-buffer record into the events it stands for, passed to `emit` in stream order:
- * a paired HTTP/1 record becomes the request's data event, then the response's — the two the
- * kernel would have sent without pairing, so the tracker never knows. Returns false for short or
- * unknown records (counted by the caller as malformed; nothing is emitted then).
+ * a paired HTTP/1 record becomes the request's data event (marked `paired`), then the response's —
+ * the two the kernel would have sent without pairing; a shed one becomes a SocketShed. Returns false
+ * for short or unknown records (counted by the caller as malformed; nothing is emitted then).
  */
 export function decodeSocketRecord(view: DataView, off: number, len: number, clock: KernelClock, emit: (e: SocketEvent) => void): boolean {
-  if (len < 1 || view.getUint8(off) !== SOCK_EV.PAIR) {
+  const type = len < 1 ? 0 : view.getUint8(off);
+  if (type !== SOCK_EV.PAIR && type !== SOCK_EV.SHED) {
     const e = decodeSocketEvent(view, off, len, clock);
     if (e !== null) emit(e);
     return e !== null;
@@ -153,8 +170,14 @@ export function decodeSocketRecord(view: DataView, off: number, len: number, clo
   const nResp = view.getUint32(off + PAIR_EVENT.response + DATA_HEADER.len, true);
   // A request is only held when it has bytes; a response chunk of 0 would read as a skip marker.
   if (nReq === 0 || nResp === 0 || PAIR_EVENT.data + nReq + nResp > len) return false;
-  emit(dataEvent(view, off, off + PAIR_EVENT.data, nReq, clock));
-  emit(dataEvent(view, off + PAIR_EVENT.response, off + PAIR_EVENT.data + nReq, nResp, clock));
+  const request = dataEvent(view, off, off + PAIR_EVENT.data, nReq, clock, type === SOCK_EV.PAIR);
+  const response = dataEvent(view, off + PAIR_EVENT.response, off + PAIR_EVENT.data + nReq, nResp, clock);
+  if (type === SOCK_EV.SHED) {
+    emit({ type: 'shed', request, response });
+  } else {
+    emit(request);
+    emit(response);
+  }
   return true;
 }
 

@@ -55,6 +55,15 @@ export class StreamAssembler {
     this.#accept({ position, bytes: null, length, timeNs });
   }
 
+  /**
+   * The bytes up to here were accounted for elsewhere (an exchange shed in the kernel, whose bytes
+   * never come): what is held goes out, and the next chunk continues the stream wherever it is.
+   */
+  restart(): void {
+    this.#flushPending(Number.POSITIVE_INFINITY);
+    this.#next = null;
+  }
+
   /** End of stream: `total` is the byte count the kernel reported for this direction, if known. */
   end(total: number | null, timeNs: bigint): void {
     this.#flushPending(Number.POSITIVE_INFINITY);

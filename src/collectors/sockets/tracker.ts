@@ -5,7 +5,7 @@ import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/conn
 import { connectionId } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
-import type { SocketClose, SocketData, SocketEvent, SocketOpen } from './decode.js';
+import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketShed } from './decode.js';
 import { StreamAssembler } from './stream.js';
 
 export interface TrackerOptions {
@@ -26,6 +26,9 @@ export interface TrackerStats {
   roleUnresolved: number;
   unknownProtocol: number;
   exchanges: number;
+  /** Exchanges shed in the kernel that came as summaries, and those no session could take. */
+  shedInKernel: number;
+  shedUnreadable: number;
   tlsConnections: number;
   bytesDelivered: number;
   bytesGap: number;
@@ -80,7 +83,7 @@ class TrackedConnection {
 
 export class ConnectionTracker {
   readonly #conns = new Map<string, TrackedConnection>();
-  readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, tlsConnections: 0 };
+  readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
   readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
 
@@ -90,6 +93,7 @@ export class ConnectionTracker {
     if (e.type === 'open') this.#open(e);
     else if (e.type === 'data') this.#data(e);
     else if (e.type === 'close') this.#close(e);
+    else if (e.type === 'shed') this.#shed(e);
   }
 
   #open(e: SocketOpen): void {
@@ -118,6 +122,28 @@ export class ConnectionTracker {
   }
 
   #data(e: SocketData): void {
+    const c = this.#connectionOf(e);
+    if (c === null) return;
+    const stream = c.streams[e.direction];
+    if (e.paired) c.session!.keptInKernel?.();
+    if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
+    else stream.chunk(e.position, e.data, e.timeNs);
+    this.#drain(c);
+  }
+
+  /** An exchange shed in the kernel: its summary goes to the session, its bytes never come. */
+  #shed(e: SocketShed): void {
+    const c = this.#connectionOf(e.request);
+    if (c === null) return;
+    c.streams.egress.restart();
+    c.streams.ingress.restart();
+    if (c.session!.shedInKernel?.(e.request.data, e.request.timeNs, e.response.data, e.response.timeNs) === true) this.#counters.shedInKernel++;
+    else this.#counters.shedUnreadable++;
+    this.#drain(c);
+  }
+
+  /** The connection a data event belongs to, with its session; null when no protocol session can take it. */
+  #connectionOf(e: SocketData): TrackedConnection | null {
     const key = connectionId(e);
     let c = this.#conns.get(key);
     if (c === undefined) {
@@ -136,11 +162,8 @@ export class ConnectionTracker {
       c.info.remote.port = e.peer.port;
     }
     if (e.tls !== null) this.#noteTls(c, e);
-    if (c.session === null && !this.#startSession(c, e)) return;
-    const stream = c.streams[e.direction];
-    if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
-    else stream.chunk(e.position, e.data, e.timeNs);
-    this.#drain(c);
+    if (c.session === null && !this.#startSession(c, e)) return null;
+    return c;
   }
 
   /**

@@ -5,11 +5,12 @@
 // has finished arriving. The caller maps socket directions: the request side is ingress on a
 // server socket and egress on a client socket.
 import type { ConnectionInfo } from '../../model/connection.js';
-import type { HttpExchange, HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
+import type { HttpExchange, HttpMessage, HttpRequestMessage, HttpResponseMessage, KernelSampling } from '../../model/http.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
 import { looksLikeHttp1Request, looksLikeHttp1Response } from './detect.js';
 import { Http1Matcher, type Http1MatcherStats } from './matcher.js';
 import { Http1Parser, type Http1ParserOptions, type Http1ParserStats } from './parser.js';
+import { parseStatusLine } from './status-line.js';
 
 export interface Http1ConnectionOptions {
   maxBodyCapture?: number;
@@ -23,6 +24,8 @@ export interface Http1ConnectionStats {
   response: Http1ParserStats;
   matcher: Http1MatcherStats;
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** Final responses held while their request's body is still arriving; beyond, they go unheld. */
 const MAX_EARLY_RESPONSES = 16;
@@ -38,6 +41,8 @@ export class Http1Connection implements ProtocolSession {
   private early: HttpResponseMessage[] = [];
   private closedExchanges: HttpExchange[] = [];
   private closed = false;
+  /** The kernel's decision on the span of the request in the next request-side bytes. */
+  private requestMark: KernelSampling | undefined;
 
   constructor(
     readonly connection: ConnectionInfo,
@@ -60,7 +65,8 @@ export class Http1Connection implements ProtocolSession {
     if (this.closed) return;
     if (direction === 'request') {
       this.requests.feed(chunk, timeNs);
-      for (const m of this.requests.take()) this.matcher.onRequest(m as HttpRequestMessage);
+      for (const m of this.requests.take()) this.matcher.onRequest(this.marked(m as HttpRequestMessage));
+      this.requestMark = undefined;
       this.releaseEarly();
     } else {
       this.responses.feed(chunk, timeNs);
@@ -91,6 +97,27 @@ export class Http1Connection implements ProtocolSession {
     // request that began before it.
     if (!inStep) this.matcher.onGap(direction);
     if (direction === 'request') this.releaseEarly();
+  }
+
+  keptInKernel(): void {
+    this.requestMark = 'kept';
+  }
+
+  /**
+   * An exchange shed in the kernel: the request is parsed as any other (its metrics have the same
+   * attributes), the response is its status line. The response parser never sees it: between
+   * messages, as the kernel sheds only exchanges that follow a complete one, it stays there.
+   */
+  shedInKernel(request: Uint8Array, requestNs: bigint, statusLine: Uint8Array, responseNs: bigint): boolean {
+    const status = parseStatusLine(statusLine);
+    if (this.closed || status === null || status.statusCode < 200) return false;
+    this.requestMark = 'shed';
+    this.onData('request', request, requestNs);
+    this.responses.answeredElsewhere();
+    this.route({
+      kind: 'response', ...status, headers: [], bodySize: 0, bodyPrefix: NO_BYTES, startNs: responseNs, endNs: responseNs, interim: false, endedByClose: false,
+    });
+    return true;
   }
 
   /** The connection closed: complete what the close completes, give up the rest. */
@@ -142,6 +169,11 @@ export class Http1Connection implements ProtocolSession {
 
   close(timeNs: bigint): void {
     this.onClose(timeNs);
+  }
+
+  private marked(m: HttpRequestMessage): HttpRequestMessage {
+    if (this.requestMark !== undefined) m.kernelSampling = this.requestMark;
+    return m;
   }
 
   private route(m: HttpMessage): void {

@@ -378,6 +378,12 @@ export class Http1Parser {
     }
   }
 
+  /** The oldest awaited response came and was handled elsewhere (an exchange shed in the kernel). */
+  answeredElsewhere(): void {
+    this.expected.shift();
+    this.expectedNs.shift();
+  }
+
   /** Number of final responses still awaited (methods queued by expectResponseTo). */
   get awaitedResponses(): number {
     return this.expected.length;

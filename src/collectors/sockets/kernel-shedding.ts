@@ -1,0 +1,53 @@
+// Hands the span shedder's share to the kernel, where HTTP/1 exchanges paired there are shed before
+// they cost anything more (bpf/include/pairing.h, pair_send): a shed exchange comes back as a
+// summary that yields its RED metrics and no span. The agent's one shedder (agent/span-shedder.ts)
+// keeps deciding the share from the queue's pressure and the span budget; the kernel applies it to
+// the exchanges it pairs, the shedder itself to every other (told of the kernel's decisions so that
+// its budget counts every exchange offered).
+import { type BpfMap, codec } from 'libbpf-ts';
+
+/** The kernel's unit: shed `share` exchanges out of 65536. */
+const SCALE = 65536;
+/** struct shed_control: share, pad, since_ns, until_ns. */
+const CONTROL_BYTES = 24;
+/**
+ * After shedding ends, how long the kernel still looks for decisions that the first end of a
+ * request left for the other: longer than a request takes between its two ends on this host.
+ */
+const PENDING_DECISIONS_NS = 2_000_000_000n;
+
+/** bpf_ktime_get_ns's clock (CLOCK_MONOTONIC), which process.hrtime reads too. */
+const monotonicNs = (): bigint => process.hrtime.bigint();
+
+export class KernelShedShare {
+  readonly #map: BpfMap<number, Buffer>;
+  readonly #now: () => bigint;
+  readonly #control = Buffer.alloc(CONTROL_BYTES);
+  #shed = 0;
+  #writes = 0;
+
+  constructor(map: BpfMap, now: () => bigint = monotonicNs) {
+    this.#map = map.typed(codec.u32, codec.bytes(CONTROL_BYTES)); // throws if the layout differs
+    this.#now = now;
+  }
+
+  /** The share of spans to keep now (0 … 1); the map is written only when the kernel's value changes. */
+  keep(share: number): void {
+    const shed = Math.min(SCALE - 1, Math.max(0, Math.round((1 - share) * SCALE)));
+    if (shed === this.#shed) return;
+    const c = this.#control;
+    // Shedding begins: the requests begun before are kept at both ends. It ends: the decisions
+    // left for other ends are still looked up for a while.
+    if (this.#shed === 0) c.writeBigUInt64LE(this.#now(), 8);
+    if (shed === 0) c.writeBigUInt64LE(this.#now() + PENDING_DECISIONS_NS, 16);
+    c.writeUInt32LE(shed, 0);
+    this.#map.set(0, c);
+    this.#shed = shed;
+    this.#writes++;
+  }
+
+  /** Share shed now (percent), and how often it changed. */
+  stats(): { kernel_shed_percent: number; kernel_shed_share_updates: number } {
+    return { kernel_shed_percent: Math.round((100 * this.#shed) / SCALE), kernel_shed_share_updates: this.#writes };
+  }
+}
