@@ -5,7 +5,7 @@
 // The FDEs come from .eh_frame and .debug_frame; where both describe the same code, .eh_frame's are
 // kept (see Coverage).
 import type { CfiRow, CfiSection, CfiSink, EhFrame, Fde, RegRule } from './eh-frame.js';
-import { CFA_EXPR, RULE, scanCfi, X86_64_REG } from './eh-frame.js';
+import { CFA_EXPR, CfiScanner, RULE, scanCfi, X86_64_REG } from './eh-frame.js';
 
 /** enum unwind_cfa_type */
 export const CFA_TYPE = {
@@ -279,30 +279,24 @@ class Ints {
 }
 
 /**
- * compileCfi's CfiSink: each FDE's rows compiled as the interpreter gives them, none kept as it was,
- * and where each FDE's rows are, for the merge in address order. An FDE that turns out unusable
- * (its program, an empty range, overlapping an earlier section's FDE, an address past 32 bits) has
- * its rows dropped.
+ * compileCfi's first pass: every FDE's program run to learn which FDEs are kept and how many rows
+ * each gives, no row kept. An FDE that turns out unusable (its program, an empty range, overlapping
+ * an earlier section's FDE, an address past 32 bits) is left out.
  */
-class TableSink implements CfiSink {
-  /** pc, cfa_offset, compileRule's word: 3 words a row. */
-  readonly rows: Ints;
-  /** start, end, first row, row count (start/end < 2^32: stored as int32 bits). */
+class FdeIndex implements CfiSink {
+  /** start, end, entry offset in its section, row count (start/end < 2^32: stored as int32 bits). */
   readonly fdes = new Ints(4);
+  /** Rows of the FDEs kept. */
+  rows = 0;
   /** What the sections before cover. */
   cover = new Coverage([]);
   overlapping = 0;
   tooHigh = false;
   #start = 0;
   #end = 0;
-  #signalFrame = false;
-  /** The FDE's first row's word index, and its last row's location (NaN: none yet). */
-  #first = 0;
+  #rows = 0;
+  /** The FDE's last row's location (NaN: none yet). */
   #lastLoc = NaN;
-
-  constructor(rows: number) {
-    this.rows = new Ints(3, rows);
-  }
 
   /** The address ranges of the FDEs kept so far. */
   ranges(): Array<readonly [number, number]> {
@@ -311,33 +305,22 @@ class TableSink implements CfiSink {
     return out;
   }
 
-  begin(start: number, end: number, signalFrame: boolean): void {
+  begin(start: number, end: number): void {
     this.#start = start;
     this.#end = end;
-    this.#signalFrame = signalFrame;
-    this.#first = this.rows.n;
+    this.#rows = 0;
     this.#lastLoc = NaN;
   }
 
-  row(loc: number, cfaReg: number, cfaOffset: number, rbpKind: number, rbpOffset: number, raKind: number, raOffset: number): void {
-    // Rows before the start or from the end on apply to no address of the FDE.
-    if (loc < this.#start || loc >= this.#end) return;
-    const word = compileRule(cfaReg, cfaOffset, rbpKind, rbpOffset, raKind, raOffset, this.#signalFrame);
-    const rows = this.rows;
-    let w = rows.n;
-    if (loc === this.#lastLoc) w -= 3; // the same location again: the last row wins
-    else {
-      rows.reserve(1);
-      rows.n = w + 3;
-    }
-    const a = rows.a;
-    a[w] = loc;
-    a[w + 1] = cfaOffsetOf(word, cfaOffset);
-    a[w + 2] = word;
+  row(loc: number): void {
+    // Rows before the start or from the end on apply to no address of the FDE; a row at the same
+    // location again replaces the last.
+    if (loc < this.#start || loc >= this.#end || loc === this.#lastLoc) return;
+    this.#rows++;
     this.#lastLoc = loc;
   }
 
-  end(ok: boolean): void {
+  end(ok: boolean, offset: number): void {
     const start = this.#start;
     const end = this.#end;
     if (ok && this.cover.overlaps(start, end)) {
@@ -347,18 +330,53 @@ class TableSink implements CfiSink {
       this.tooHigh = true;
       ok = false;
     }
-    if (!ok) {
-      this.rows.n = this.#first;
-      return;
-    }
+    if (!ok) return;
     const fdes = this.fdes;
     fdes.reserve(1);
     const f = fdes.n;
     fdes.a[f] = start;
     fdes.a[f + 1] = end;
-    fdes.a[f + 2] = this.#first / 3;
-    fdes.a[f + 3] = (this.rows.n - this.#first) / 3;
+    fdes.a[f + 2] = offset;
+    fdes.a[f + 3] = this.#rows;
     fdes.n = f + 4;
+    this.rows += this.#rows;
+  }
+}
+
+/**
+ * compileCfi's second pass: the kept FDEs' programs run again in address order, each row compiled
+ * (compileRule) and merged into the table as it comes, a NONE row at each gap between FDEs.
+ */
+class MergeSink implements CfiSink {
+  /** The end of the code the FDEs so far cover (-1: none yet). */
+  #covered = -1;
+  #start = 0;
+  #end = 0;
+  #signalFrame = false;
+
+  constructor(readonly out: MergedRows) {}
+
+  begin(start: number, end: number, signalFrame: boolean): void {
+    if (this.#covered >= 0 && start > this.#covered) this.out.push(this.#covered, 0, CFA_TYPE.NONE << 16);
+    this.#start = start;
+    this.#end = end;
+    this.#signalFrame = signalFrame;
+  }
+
+  row(loc: number, cfaReg: number, cfaOffset: number, rbpKind: number, rbpOffset: number, raKind: number, raOffset: number): void {
+    if (loc < this.#start || loc >= this.#end) return;
+    // A row at the location of the one before replaces it: MergedRows.push drops rows at or past its pc.
+    const word = compileRule(cfaReg, cfaOffset, rbpKind, rbpOffset, raKind, raOffset, this.#signalFrame);
+    this.out.push(loc, cfaOffsetOf(word, cfaOffset), word);
+  }
+
+  end(): void {
+    this.#covered = Math.max(this.#covered, this.#end);
+  }
+
+  /** The NONE row after the last FDE. */
+  finish(): void {
+    if (this.#covered >= 0) this.out.push(this.#covered, 0, CFA_TYPE.NONE << 16);
   }
 }
 
@@ -382,46 +400,47 @@ export function compileEhFrame(data: Buffer, sectionAddr: number): CompiledTable
 }
 
 /**
- * The same table as compileUnwindTable(mergeCfi(sections.map(parseCfi))), row for row, compiled as
- * the CFA programs run (TableSink): what it holds is 12 bytes per compiled row and 16 per FDE, never
- * a parsed row as an object (node: 4.5 MB of rows instead of ~150 MiB of objects, and the garbage
- * of those objects was most of the compile's time). Sections in order of precedence (.eh_frame
- * first). Null when an FDE's addresses do not fit in 32 bits.
+ * The same table as compileUnwindTable(mergeCfi(sections.map(parseCfi))), row for row, in two passes
+ * over the sections' bytes: the first (FdeIndex) runs every FDE's program to count its rows and note
+ * where it is, the second (MergeSink) runs the kept ones again in address order, merging their rows
+ * straight into the table. What it holds besides the sections is the table (12 bytes a row, its size
+ * known from the first pass) and 16 bytes per FDE, never a row as an object (node: 4.5 MB of rows
+ * instead of ~150 MiB of objects) nor the rows in section order beside the table (libLLVM: 12 MB
+ * less at the compile's peak, for ~1.5× the CPU: the programs run twice). Sections in order of
+ * precedence (.eh_frame first). Null when an FDE's addresses do not fit in 32 bits.
  */
 export function compileCfi(sections: readonly CfiSection[]): CompiledTable | null {
-  // Sized for libLLVM's 5.3 bytes of .eh_frame a row at most, so a big table is not copied over and
-  // over as it grows.
-  const sink = new TableSink(sections.reduce((a, s) => a + s.data.length, 0) / 5);
+  const index = new FdeIndex();
   const counts = { malformed: 0, unsupported: 0 };
   const sectionFdes: number[] = [];
   for (const sec of sections) {
-    const before = sink.fdes.n;
-    sink.cover = new Coverage(sink.ranges());
-    const n = scanCfi(sec, sink);
+    const before = index.fdes.n;
+    index.cover = new Coverage(index.ranges());
+    const n = scanCfi(sec, index);
     counts.malformed += n.malformed;
     counts.unsupported += n.unsupported;
-    sectionFdes.push((sink.fdes.n - before) / 4);
+    sectionFdes.push((index.fdes.n - before) / 4);
   }
-  if (sink.tooHigh) return null;
-  const { rows, fdes } = sink;
-  const nFdes = fdes.n / 4;
-  const F = fdes.a;
-  const R = rows.a;
+  if (index.tooHigh) return null;
+  const nFdes = index.fdes.n / 4;
+  const F = index.fdes.a;
+  // Every kept row, and a NONE row per FDE and after the last: merging only ever drops rows.
+  const out = new MergedRows(3 * (index.rows + nFdes + 1));
+  const sink = new MergeSink(out);
+  const scanners = sections.map((sec) => new CfiScanner(sec, sink));
+  // FDE i is of section s when ends[s - 1] <= i < ends[s] (FdeIndex noted them section by section).
+  const ends: number[] = [];
+  for (const n of sectionFdes) ends.push((ends.at(-1) ?? 0) + n);
   const order = byStart(F, nFdes);
-  const out = new MergedRows(rows.n + 3 * (nFdes + 1));
-  const NONE = CFA_TYPE.NONE << 16;
-  let covered = -1;
   for (let k = 0; k < nFdes; k++) {
     const i = order[k]!;
-    const start = F[4 * i]! >>> 0;
-    const end = F[4 * i + 1]! >>> 0;
-    if (covered >= 0 && start > covered) out.push(covered, 0, NONE);
-    for (let r = F[4 * i + 2]!, e = r + F[4 * i + 3]!; r < e; r++) out.push(R[3 * r]! >>> 0, R[3 * r + 1]!, R[3 * r + 2]!);
-    covered = Math.max(covered, end);
+    let s = 0;
+    while (i >= ends[s]!) s++;
+    scanners[s]!.entryAt(F[4 * i + 2]!);
   }
-  if (nFdes > 0) out.push(covered, 0, NONE);
+  sink.finish();
   const count = out.n / 3;
   // Not copied into a buffer of the exact size: for libLLVM that copy was another 11 MB at the
-  // compile's peak. The view is the rows; the rest of its ArrayBuffer (3 words per FDE at most) goes along.
-  return { rows: out.bytes.subarray(0, count * UNWIND_ROW_SIZE), count, fdes: nFdes, sectionFdes, overlapping: sink.overlapping, ...counts };
+  // compile's peak. The view is the rows; the rest of its ArrayBuffer (what merging dropped) goes along.
+  return { rows: out.bytes.subarray(0, count * UNWIND_ROW_SIZE), count, fdes: nFdes, sectionFdes, overlapping: index.overlapping, ...counts };
 }

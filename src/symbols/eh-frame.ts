@@ -217,54 +217,80 @@ function copyRow(from: Float64Array, fromAt: number, to: Float64Array, toAt: num
  * Counts what it skipped.
  */
 export function scanCfi(sec: CfiSection, sink: CfiSink): { malformed: number; unsupported: number } {
-  const { data, kind } = sec;
-  const debug = kind === 'debug_frame';
-  const out = { malformed: 0, unsupported: 0 };
-  const cies = new Map<number, Cie | null>();
+  const scanner = new CfiScanner(sec, sink);
+  for (let pos = 0; pos >= 0;) pos = scanner.entryAt(pos);
+  return scanner.skipped;
+}
+
+/**
+ * Runs a section's entries one at a time from their offsets: scanCfi in section order, or again
+ * for chosen FDEs in another order (cfi-table.ts compiles a table's rows in address order this way,
+ * from the offsets a first pass noted, instead of keeping every FDE's rows between the passes).
+ * CIEs are parsed once, when an FDE first refers to them.
+ */
+export class CfiScanner {
+  /** Entries skipped so far: malformed, or with an instruction or encoding not understood. */
+  readonly skipped = { malformed: 0, unsupported: 0 };
+  readonly #sec: CfiSection;
+  readonly #sink: CfiSink;
+  readonly #cies = new Map<number, Cie | null>();
   // One cursor for the whole section, moved from entry to entry (bounded by each entry's end).
-  const c = new DwarfCursor(data, 0, data.length, `.${kind}`);
-  const machine = new CfaMachine(c, sec.addr, sink);
-  let pos = 0;
-  while (pos + 4 <= data.length) {
-    const at = pos;
+  readonly #c: DwarfCursor;
+  readonly #machine: CfaMachine;
+
+  constructor(sec: CfiSection, sink: CfiSink) {
+    this.#sec = sec;
+    this.#sink = sink;
+    this.#c = new DwarfCursor(sec.data, 0, sec.data.length, `.${sec.kind}`);
+    this.#machine = new CfaMachine(this.#c, sec.addr, sink);
+  }
+
+  /**
+   * The entry at `pos`: a CIE is passed over, an FDE's rows go to the sink (CfiSink.end gets `pos`).
+   * The next entry's offset, or -1 at the section's end (or when its framing is broken).
+   */
+  entryAt(pos: number): number {
+    const sec = this.#sec;
+    const { data, kind } = sec;
+    const debug = kind === 'debug_frame';
+    const c = this.#c;
+    const sink = this.#sink;
+    if (pos + 4 > data.length) return -1;
     c.pos = pos;
     c.end = data.length;
     let length = c.u32();
     let offsetSize = 4;
     if (length === 0) {
       // .eh_frame's terminator; in .debug_frame (which has none) padding, skipped as readelf does.
-      if (!debug) break;
-      pos += 4;
-      continue;
+      return debug ? pos + 4 : -1;
     }
     if (length === 0xffffffff) {
-      if (c.remaining < 8) break;
+      if (c.remaining < 8) return -1;
       length = c.u64Offset();
       offsetSize = 8;
     }
     const idField = c.pos;
     const end = idField + length;
     if (end > data.length) {
-      out.malformed++;
-      break;
+      this.skipped.malformed++;
+      return -1;
     }
-    pos = end;
     let begun = false;
     try {
       c.end = end;
       // .eh_frame's CIE id / CIE pointer is 4 bytes even in the 64-bit format (LSB §10.6.1.1).
       const id = readCieId(c, kind, debug ? offsetSize : 4);
-      if (id === IS_CIE) continue; // a CIE: parsed when an FDE refers to it
+      if (id === IS_CIE) return end; // a CIE: parsed when an FDE refers to it
       // .eh_frame: distance back from this field; .debug_frame: offset from the section start.
       const cieAt = debug ? id : idField - id;
-      let cie = cies.get(cieAt);
+      let cie = this.#cies.get(cieAt);
       if (cie === undefined) {
         cie = parseCieAt(sec, cieAt);
-        cies.set(cieAt, cie);
+        this.#cies.set(cieAt, cie);
       }
       if (cie === null) {
-        out.unsupported++;
-        continue;
+        this.skipped.unsupported++;
+        return end;
       }
       c.skip(cie.segmentSize);
       const start = readPointer(c, cie.fdeEncoding, sec.addr, cie.addressSize);
@@ -272,16 +298,16 @@ export function scanCfi(sec: CfiSection, sink: CfiSink): { malformed: number; un
       if (cie.hasAugData) c.skip(c.ulebNumber());
       sink.begin(start, start + range, cie.signalFrame);
       begun = true;
-      const ran = machine.runFde(cie, c.pos, end, start);
-      if (!ran) out.unsupported++;
-      sink.end(ran && range !== 0, at);
+      const ran = this.#machine.runFde(cie, c.pos, end, start);
+      if (!ran) this.skipped.unsupported++;
+      sink.end(ran && range !== 0, pos);
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
-      out.malformed++;
-      if (begun) sink.end(false, at);
+      this.skipped.malformed++;
+      if (begun) sink.end(false, pos);
     }
+    return end;
   }
-  return out;
 }
 
 /** readCieId's answer for a CIE. */

@@ -4,7 +4,8 @@
 // benchmarks/RESULTS.md, "compiling unwind tables"). The worker starts at the first request, has a
 // bounded heap (a file that needs more fails, counted, and the worker is started again for the
 // next), and ends after IDLE_MS without work so its memory goes back to the system between bursts
-// of new binaries.
+// of new binaries. Within a burst it is also ended once its isolate holds more than HELD_MAX_BYTES
+// (see there), and started again for the next file.
 import { closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { DebugFrameSource, FileTable, SegmentInfo } from './unwind-file.js';
@@ -27,10 +28,14 @@ export interface CompileRequest {
   debug?: DebugFileWhere;
 }
 
-export type CompileReply =
+export type CompileReply = (
   | { id: number; kind: 'table'; rows: Uint8Array; count: number; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; cgo: boolean; ms: number }
   | { id: number; kind: 'none'; reason: Extract<FileTable, { kind: 'none' }>['reason']; segments: SegmentInfo[]; ms: number }
-  | { id: number; kind: 'error'; error: string; ms: number };
+  | { id: number; kind: 'error'; error: string; ms: number }
+) & {
+  /** Bytes of buffers the worker's isolate held after the compile, live or not yet collected, the rows not counted. */
+  held?: number;
+};
 
 /** The worker ends after this long without a request. */
 const IDLE_MS = 10_000;
@@ -42,14 +47,32 @@ const IDLE_MS = 10_000;
 const WORKER_NICE = 10;
 /** The worker's heap: streaming compile of node's .eh_frame peaks well below this. */
 const WORKER_HEAP_MB = 96;
+/**
+ * A compile leaves garbage buffers in the worker — the sections it read, its FDE index: ~10 MB
+ * after libLLVM's, 0.1–1 MB after a library's — that V8 collects only when its isolate has ~64 MB
+ * of such external memory. On top of the isolate itself (~18 MiB), a burst of new binaries kept
+ * 30–55 MiB of it; past this bound the worker is ended (all of it freed at once) and the next file
+ * has a fresh one (~50 ms of CPU to start, and its code is optimized again).
+ */
+export const HELD_MAX_BYTES = 8 << 20;
 
 export class UnwindCompiler {
   #worker: Worker | null = null;
   #nextId = 1;
   readonly #inFlight = new Map<number, { fds: number[]; resolve: (r: CompileReply) => void }>();
   #idle: NodeJS.Timeout | null = null;
+  /** The last worker ended: settles when its isolate is gone. */
+  #ended: Promise<unknown> = Promise.resolve();
   #closed = false;
-  readonly stats = { worker_starts: 0, worker_failures: 0 };
+  readonly stats = { worker_starts: 0, worker_failures: 0, worker_recycles: 0 };
+  readonly #idleMs: number;
+  readonly #heldMaxBytes: number;
+
+  /** The bounds are options for tests; the agent keeps the defaults. */
+  constructor(opts: { idleMs?: number; heldMaxBytes?: number } = {}) {
+    this.#idleMs = opts.idleMs ?? IDLE_MS;
+    this.#heldMaxBytes = opts.heldMaxBytes ?? HELD_MAX_BYTES;
+  }
 
   /** Compiles the file open at `fd`, and closes `fd` (and `debug.rootFd`). */
   compile(fd: number, debug?: DebugFileWhere): Promise<CompileReply> {
@@ -61,11 +84,13 @@ export class UnwindCompiler {
     }
     if (this.#idle !== null) clearTimeout(this.#idle);
     this.#idle = null;
-    const w = this.#start();
     return new Promise((resolve) => {
       this.#inFlight.set(id, { fds, resolve });
-      // The descriptors stay open here until the reply: the worker only reads through them.
-      w.postMessage({ id, fd, ...(debug === undefined ? {} : { debug }) } satisfies CompileRequest);
+      // Once the worker ended last is gone: two isolates at once would be the peak HELD_MAX_BYTES
+      // bounds. The descriptors stay open here until the reply: the worker only reads through them.
+      void this.#ended.then(() => {
+        if (this.#inFlight.has(id)) this.#start().postMessage({ id, fd, ...(debug === undefined ? {} : { debug }) } satisfies CompileRequest);
+      });
     });
   }
 
@@ -105,7 +130,11 @@ export class UnwindCompiler {
       job.fds.forEach(closeQuietly);
       if (r.kind === 'table') r.rows = Buffer.from(r.rows.buffer, r.rows.byteOffset, r.rows.byteLength);
       job.resolve(r);
-      if (this.#inFlight.size === 0 && !this.#closed) this.#idle = setTimeout(() => void this.#stopIdle(w), IDLE_MS).unref();
+      if (this.#inFlight.size > 0 || this.#closed) return;
+      if ((r.held ?? 0) > this.#heldMaxBytes) {
+        this.stats.worker_recycles++;
+        void this.#end(w);
+      } else this.#idle = setTimeout(() => void this.#end(w), this.#idleMs).unref();
     });
     const failed = (why: string): void => {
       if (this.#worker !== w) return;
@@ -119,10 +148,12 @@ export class UnwindCompiler {
     return w;
   }
 
-  async #stopIdle(w: Worker): Promise<void> {
+  /** Ends `w` if it is still the worker and has nothing to do (a request since starts another). */
+  async #end(w: Worker): Promise<void> {
     if (this.#worker !== w || this.#inFlight.size > 0) return;
     this.#worker = null;
-    await w.terminate();
+    this.#ended = w.terminate();
+    await this.#ended;
   }
 
   #failAll(error: string): void {

@@ -48,6 +48,10 @@ try {
 
 parentPort?.on('message', (req: CompileRequest) => {
   const reply = compile(req);
+  // The buffers this isolate holds besides the rows about to leave: the sections read, the FDE
+  // indexes — garbage V8 frees only when it has ~64 MB of it (external memory), so the compiler
+  // ends the worker past a bound instead (unwind-compiler.ts, HELD_MAX_BYTES).
+  reply.held = process.memoryUsage().arrayBuffers - (reply.kind === 'table' ? reply.rows.byteLength : 0);
   // The table's rows are a view of an ArrayBuffer of their own (compileCfi): moved, not copied. (A
   // Buffer under half of Buffer.poolSize may be a slice of the shared pool: never moved.)
   const own = reply.kind === 'table' && reply.rows.buffer.byteLength >= Buffer.poolSize / 2;

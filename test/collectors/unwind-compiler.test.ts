@@ -1,0 +1,36 @@
+// The compile worker's memory bounds (src/collectors/profiler/unwind-compiler.ts): it ends after
+// its idle period, and after a compile that left more than its bound of garbage buffers in its
+// isolate — the next file gets a fresh worker and the same rows.
+import { openSync } from 'node:fs';
+import t from 'tap';
+import { type CompileReply, UnwindCompiler } from '../../src/collectors/profiler/unwind-compiler.js';
+
+// node's own binary: ~2.7 MB of .eh_frame, present wherever the tests run.
+const compileNode = (c: UnwindCompiler): Promise<CompileReply> => c.compile(openSync(process.execPath, 'r'));
+const rowsOf = (r: CompileReply): Buffer => (r.kind === 'table' ? Buffer.from(r.rows) : Buffer.alloc(0));
+
+t.test('a compile that leaves more than the bound in the worker ends it; the next gets a fresh one', async (t) => {
+  const c = new UnwindCompiler({ heldMaxBytes: 1 << 20 });
+  t.teardown(() => c.close());
+  const first = await compileNode(c);
+  t.equal(first.kind, 'table', `node's binary: ${first.kind}`);
+  t.ok((first.held ?? 0) > 1 << 20, `the worker held ${first.held} bytes after it`);
+  t.equal(c.stats.worker_recycles, 1, 'ended past the bound');
+  const second = await compileNode(c);
+  t.equal(c.stats.worker_starts, 2, 'a fresh worker for the next file');
+  t.ok(rowsOf(second).equals(rowsOf(first)), 'the same rows');
+  t.equal(c.stats.worker_failures, 0, 'an ended worker is no failure');
+});
+
+t.test('under the bound the worker stays; it ends after its idle period', async (t) => {
+  const c = new UnwindCompiler({ idleMs: 200 });
+  t.teardown(() => c.close());
+  const dev = (): Promise<CompileReply> => c.compile(openSync('/dev/null', 'r'));
+  t.equal((await dev()).kind, 'error', '/dev/null: no ELF file');
+  t.equal((await dev()).kind, 'error', 'again');
+  t.equal(c.stats.worker_starts, 1, 'one worker for both');
+  await new Promise((r) => setTimeout(r, 600));
+  await dev();
+  t.equal(c.stats.worker_starts, 2, 'started again after the idle period');
+  t.equal(c.stats.worker_recycles, 0, 'never past the bound');
+});
