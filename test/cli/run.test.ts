@@ -2,7 +2,7 @@
 // refusal without privileges, mounting tracefs/bpffs where missing.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -84,4 +84,20 @@ t.test('tracefs and bpffs are mounted when missing', async (t) => {
   t.match(err, /mounted bpffs\s+at=\/sys\/fs\/bpf/);
   t.match(out, / \/sys\/kernel\/tracing tracefs /);
   t.match(out, / \/sys\/fs\/bpf bpf /);
+});
+
+t.test('profiled by node --cpu-prof (SIGPROF every 100 µs): every BPF object still loads', async (t) => {
+  // The verifier gives up a load at any signal to the loading thread (EAGAIN): a sampled agent
+  // never got its collectors started before the addon held signals during loads.
+  const profDir = mkdtempSync(join(dir, 'prof-'));
+  const child = spawn(process.execPath, [`--cpu-prof`, `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=100', lanternBin,
+    'run', '--collectors', 'sockets,process', '--port', '0', '--duration', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = { stderr: '' };
+  child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
+  const [code] = await once(child, 'exit');
+  t.equal(code, 0, r.stderr);
+  t.notMatch(r.stderr, /failed to start/, 'no collector failed to start');
+  for (const c of ['sockets', 'process']) t.match(r.stderr, new RegExp(`collector started\\s+collector=${c}`), `${c} started`);
+  // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread.
+  t.ok(readdirSync(profDir).some((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f)), 'the main thread\'s profile was written');
 });

@@ -3,11 +3,35 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include <vector>
 
 #include "common.h"
+
+namespace {
+// The verifier stops at any signal to the loading thread and the load fails with EAGAIN; libbpf
+// retries a few times, then gives up. A thread signalled often — SIGPROF every millisecond under
+// `node --cpu-prof` or perf's timers — never gets a program loaded. Asynchronous signals wait until
+// the load is done (they stay pending, none is lost); faults are never blocked.
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t all;
+    sigfillset(&all);
+    for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&all, s);
+    pthread_sigmask(SIG_BLOCK, &all, &saved_);
+  }
+  ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+}  // namespace
 
 namespace lbts {
 
@@ -148,7 +172,11 @@ class Object : public Napi::ObjectWrap<Object> {
     Napi::Env env = info.Env();
     if (!Check(env)) return Napi::Value();
     LogCapture capture;
-    int err = bpf_object__load(obj_);
+    int err;
+    {
+      SignalsHeld held;
+      err = bpf_object__load(obj_);
+    }
     loaded_ = true;  // even a failed load leaves the object unusable for configuration
     if (err != 0)
       LBTS_THROW(env, "LIBBPF_ERR_LOAD", std::string("cannot load BPF object ") + bpf_object__name(obj_), err,
