@@ -4,6 +4,20 @@ import type { ConnectionInfo } from './connection.js';
 /** Header names lower-cased, values as sent (repeated headers stay repeated, in order). */
 export type HeaderList = Array<[name: string, value: string]>;
 
+/**
+ * A message's header fields, read by name. HTTP/2 decodes them into a HeaderList (header-pairs.ts);
+ * HTTP/1 keeps its head's text and where each field lies in it, and makes a name or a value only
+ * when one is read (protocols/http1/fields.ts): the conventions read a handful of fields of each head.
+ */
+export interface HeaderFields extends Iterable<[name: string, value: string]> {
+  /** Field lines (an HTTP/1 line continued by obs-fold counts once). */
+  readonly length: number;
+  /** The first value of the field `name` (lower case: names are case-insensitive, RFC 9110 §5.1). */
+  get(name: string): string | undefined;
+  /** Every value of the field `name` (lower case), in order. */
+  getAll(name: string): string[];
+}
+
 export interface HttpRequestMessage {
   kind: 'request';
   method: string;
@@ -11,7 +25,7 @@ export interface HttpRequestMessage {
   target: string;
   /** "1.0" or "1.1". */
   version: string;
-  headers: HeaderList;
+  headers: HeaderFields;
   /** Body bytes on the wire after transfer decoding (chunk framing excluded). */
   bodySize: number;
   /** The first bytes of the body, up to the parser's capture bound. */
@@ -34,7 +48,7 @@ export interface HttpResponseMessage {
   statusCode: number;
   reason: string;
   version: string;
-  headers: HeaderList;
+  headers: HeaderFields;
   bodySize: number;
   bodyPrefix: Uint8Array;
   startNs: bigint;

@@ -36,7 +36,6 @@
 // - connection role 'unknown': span kind INTERNAL with server-side status rules, no metric.
 import type { Http2Exchange } from '../model/http2.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
-import { firstHeader } from './headers.js';
 import { RESPONSE_MISSING } from './http.js';
 import { type IdSource, randomIds } from './ids.js';
 import { traceContextFromHeaders } from './traceparent.js';
@@ -150,7 +149,7 @@ function view(ex: Http2Exchange, opts: GrpcSemconvOptions): RpcView {
   if (status !== undefined) v.status = status;
   if (status === undefined) v.errorType = RESPONSE_MISSING;
   else if (status !== OK && (kind === 'client' || SERVER_ERRORS.has(status))) v.errorType = grpcStatusName(status);
-  const authority = firstHeader(ex.request.headers, 'host');
+  const authority = ex.request.headers.get('host');
   let server = authority !== undefined ? (parseHostPort(authority) ?? undefined) : undefined;
   if (server === undefined) {
     const end = kind === 'client' ? ex.connection.remote : ex.connection.local;

@@ -5,21 +5,8 @@
 // Cookie, API keys and the like never do. Capturing more is opt-in, per header name
 // (http.capture_request_headers / capture_response_headers), and even then credentials are
 // replaced by REDACTED, and so is a value shaped like one (a JWT, "Bearer …": redaction.ts).
-import type { HeaderList } from '../model/http.js';
+import type { HeaderFields } from '../model/http.js';
 import { DEFAULT_REDACTION, REDACTED, type Redaction, looksLikeSecret } from './redaction.js';
-
-/** Every value of one header, in order (names in a HeaderList are already lower case). */
-export function headerValues(headers: HeaderList, name: string): string[] {
-  const out: string[] = [];
-  for (const [n, v] of headers) if (n === name) out.push(v);
-  return out;
-}
-
-/** The first value of a header, or undefined. */
-export function firstHeader(headers: HeaderList, name: string): string | undefined {
-  for (const [n, v] of headers) if (n === name) return v;
-  return undefined;
-}
 
 /** A header that carries credentials or session state, by its name (see redaction.ts). */
 export function isSensitiveHeader(name: string, rules: Redaction = DEFAULT_REDACTION): boolean {
@@ -31,12 +18,12 @@ export function isSensitiveHeader(name: string, rules: Redaction = DEFAULT_REDAC
  * per header line) for the named headers only; sensitive ones carry REDACTED instead of their value.
  */
 export function capturedHeaderAttributes(
-  headers: HeaderList, names: readonly string[], prefix: 'http.request.header.' | 'http.response.header.', rules: Redaction = DEFAULT_REDACTION,
+  headers: HeaderFields, names: readonly string[], prefix: 'http.request.header.' | 'http.response.header.', rules: Redaction = DEFAULT_REDACTION,
 ): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const raw of names) {
     const name = raw.toLowerCase();
-    const values = headerValues(headers, name);
+    const values = headers.getAll(name);
     if (values.length === 0) continue;
     out[prefix + name] = rules.header(name) ? values.map(() => REDACTED) : values.map((v) => (looksLikeSecret(v) ? REDACTED : v));
   }

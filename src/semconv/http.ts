@@ -40,7 +40,7 @@
 //   client.address, and no duration metric (it would have to guess between server and client).
 import type { HttpExchange } from '../model/http.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
-import { capturedHeaderAttributes, firstHeader } from './headers.js';
+import { capturedHeaderAttributes } from './headers.js';
 import { type IdSource, randomIds } from './ids.js';
 import { traceContextFromHeaders } from './traceparent.js';
 import { type Redaction, redactQuery } from './redaction.js';
@@ -131,7 +131,7 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: Resou
   // The origin server: an absolute-form target wins over Host (RFC 9112 §3.2.2), Host over the socket.
   let server: HostPort | undefined = target.authority;
   if (server === undefined) {
-    const host = firstHeader(request.headers, 'host');
+    const host = request.headers.get('host');
     server = host !== undefined ? (parseHostPort(host) ?? undefined) : undefined;
   }
   if (server !== undefined && server.port === undefined) {
@@ -196,7 +196,7 @@ export function httpExchangeToSpan(
   }
   if (v.kind === 'server') {
     const forwarded = opts.trustForwardedFor === false ? undefined
-      : forwardedClient(firstHeader(request.headers, 'forwarded'), firstHeader(request.headers, 'x-forwarded-for'));
+      : forwardedClient(request.headers.get('forwarded'), request.headers.get('x-forwarded-for'));
     const client = forwarded ?? connection.remote.address;
     if (client !== '') a['client.address'] = client;
   }
@@ -207,7 +207,7 @@ export function httpExchangeToSpan(
   if (v.protocolVersion !== undefined) a['network.protocol.version'] = v.protocolVersion;
   a['network.transport'] = connection.family === 'unix' ? 'unix' : connection.transport === 'udp' ? 'udp' : 'tcp';
   if (connection.family === 'ipv4' || connection.family === 'ipv6') a['network.type'] = connection.family;
-  const ua = firstHeader(request.headers, 'user-agent');
+  const ua = request.headers.get('user-agent');
   if (ua !== undefined) a['user_agent.original'] = ua;
   a['http.request.body.size'] = request.bodySize;
   if (response !== null) a['http.response.body.size'] = response.bodySize;

@@ -1,7 +1,7 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the `traceparent` and `tracestate`
 // request headers, parsed strictly. Anything invalid is ignored (the span starts a new trace), never
 // "repaired": two parsers that repair differently would disagree about which trace a request is in.
-import type { HeaderList } from '../model/http.js';
+import type { HeaderFields } from '../model/http.js';
 
 export interface TraceParent {
   /** Two lowercase hex digits; "00" is the only version defined so far. */
@@ -91,20 +91,12 @@ export interface TraceContext {
  * The trace context of a captured request. More than one `traceparent` header is invalid (the
  * field is not a list), so is one that does not parse; either way the request has no context.
  */
-export function traceContextFromHeaders(headers: HeaderList): TraceContext | null {
-  let raw: string | undefined;
-  const states: string[] = [];
-  for (const [name, value] of headers) {
-    if (name === 'traceparent') {
-      if (raw !== undefined) return null;
-      raw = value;
-    } else if (name === 'tracestate') {
-      states.push(value);
-    }
-  }
-  if (raw === undefined) return null;
+export function traceContextFromHeaders(headers: HeaderFields): TraceContext | null {
+  // Most requests carry none: one look, nothing made.
+  const raw = headers.get('traceparent');
+  if (raw === undefined || headers.getAll('traceparent').length > 1) return null;
   const parent = parseTraceparent(raw);
   if (parent === null) return null;
-  const traceState = parseTracestate(states);
+  const traceState = parseTracestate(headers.getAll('tracestate'));
   return traceState === null ? { parent } : { parent, traceState };
 }

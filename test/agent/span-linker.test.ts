@@ -3,6 +3,7 @@ import t from 'tap';
 import { SpanLinker, linkKey } from '../../src/agent/span-linker.js';
 import type { HttpExchange } from '../../src/model/http.js';
 import type { SpanRecord } from '../../src/model/span.js';
+import { headerPairs } from '../../src/model/header-pairs.js';
 
 function exchange(role: 'client' | 'server', ordinal = 0): HttpExchange {
   const a = { address: '127.0.0.1', port: 50000 };
@@ -10,7 +11,7 @@ function exchange(role: 'client' | 'server', ordinal = 0): HttpExchange {
   return {
     protocol: 'http1', ordinal,
     connection: { pid: 1, fd: 3, generation: 1, role, family: 'ipv4', transport: 'tcp', local: role === 'client' ? a : b, remote: role === 'client' ? b : a },
-    request: { kind: 'request', method: 'GET', target: '/x', version: '1.1', headers: [], bodySize: 0, bodyPrefix: new Uint8Array(), startNs: 0n, endNs: 0n },
+    request: { kind: 'request', method: 'GET', target: '/x', version: '1.1', headers: headerPairs([]), bodySize: 0, bodyPrefix: new Uint8Array(), startNs: 0n, endNs: 0n },
     response: null,
   };
 }

@@ -12,6 +12,7 @@ import type { HttpExchange } from '../../src/model/http.js';
 import type { SpanRecord } from '../../src/model/span.js';
 import { randomIds } from '../../src/semconv/ids.js';
 import { createConventions } from '../../src/semconv/registry.js';
+import { headerPairs } from '../../src/model/header-pairs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lantern-config-'));
 function yamlFile(text: string): string {
@@ -170,10 +171,10 @@ t.test('http and redaction: defaults, the YAML, problems named; the agent\'s con
     connection: { pid: 1, fd: 3, generation: 1, role: 'server', family: 'ipv4', transport: 'tcp', local: { address: '10.0.0.1', port: 80 }, remote: { address: '10.0.0.9', port: 5000 } },
     request: {
       kind: 'request', method: 'GET', target: '/users/42?email=a%40b.c&token=t0k&tab=1', version: '1.1', bodySize: 0, bodyPrefix: new Uint8Array(), startNs: 1n, endNs: 2n,
-      headers: [['host', 'shop'], ['x-request-id', 'r-1'], ['authorization', 'Bearer b34r3r'], ['x-tenant', 'acme'], ['x-forwarded-for', '203.0.113.7']],
+      headers: headerPairs([['host', 'shop'], ['x-request-id', 'r-1'], ['authorization', 'Bearer b34r3r'], ['x-tenant', 'acme'], ['x-forwarded-for', '203.0.113.7']]),
     },
     response: {
-      kind: 'response', statusCode: 200, reason: 'OK', version: '1.1', headers: [['content-type', 'text/html']], bodySize: 0, bodyPrefix: new Uint8Array(),
+      kind: 'response', statusCode: 200, reason: 'OK', version: '1.1', headers: headerPairs([['content-type', 'text/html']]), bodySize: 0, bodyPrefix: new Uint8Array(),
       startNs: 3n, endNs: 4n, interim: false, endedByClose: false,
     },
   };

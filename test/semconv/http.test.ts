@@ -8,6 +8,7 @@ import { HTTP_CLIENT_DURATION, HTTP_SERVER_DURATION, RESPONSE_MISSING, httpExcha
 import { type IdSource, RandomIdSource } from '../../src/semconv/ids.js';
 import { redaction } from '../../src/semconv/redaction.js';
 import { routeTable, routeTemplateProblem } from '../../src/semconv/routes.js';
+import { headerPairs } from '../../src/model/header-pairs.js';
 
 const resource: ResourceRecord = { key: 'pid:42:1', attributes: { 'service.name': 'shop', 'process.pid': 42 } };
 const T0 = 1_700_000_000_123_456_789n;
@@ -45,11 +46,11 @@ function exchange(o: Opts = {}): HttpExchange {
     ordinal: 0,
     request: {
       kind: 'request', method: o.method ?? 'GET', target: o.target ?? '/api/items?id=3', version: o.version ?? '1.1',
-      headers: o.headers ?? [['host', 'shop.example:8080'], ['user-agent', 'curl/8.5.0']],
+      headers: headerPairs(o.headers ?? [['host', 'shop.example:8080'], ['user-agent', 'curl/8.5.0']]),
       bodySize: 12, bodyPrefix: new Uint8Array(), startNs: T0, endNs: T0 + 1_000_000n,
     },
     response: status === null ? null : {
-      kind: 'response', statusCode: status, reason: 'X', version: o.version ?? '1.1', headers: o.responseHeaders ?? [],
+      kind: 'response', statusCode: status, reason: 'X', version: o.version ?? '1.1', headers: headerPairs(o.responseHeaders ?? []),
       bodySize: 345, bodyPrefix: new Uint8Array(), startNs: T0 + 40_000_000n, endNs: T0 + 50_000_000n,
       interim: false, endedByClose: false,
     },
@@ -289,7 +290,7 @@ t.test('redaction: no credential header value appears anywhere', async (t) => {
     t.ok(isSensitiveHeader(h), `${h} is sensitive`);
   }
   for (const h of ['content-type', 'accept', 'user-agent', 'host']) t.notOk(isSensitiveHeader(h), `${h} is not`);
-  t.same(capturedHeaderAttributes([['accept', 'a'], ['accept', 'b']], ['accept'], 'http.request.header.'), { 'http.request.header.accept': ['a', 'b'] });
+  t.same(capturedHeaderAttributes(headerPairs([['accept', 'a'], ['accept', 'b']]), ['accept'], 'http.request.header.'), { 'http.request.header.accept': ['a', 'b'] });
 });
 
 t.test('query redaction: url.query and url.full, by pattern and by the configured names', async (t) => {

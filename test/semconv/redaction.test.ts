@@ -3,6 +3,7 @@ import t from 'tap';
 import { REDACTED as R, isSecretName, looksLikeSecret, nameWords, redactHeaderLine, redactQuery, redactUrls, redaction } from '../../src/semconv/redaction.js';
 import { capturedHeaderAttributes } from '../../src/semconv/headers.js';
 import { redactPgMessage } from '../../src/semconv/postgres.js';
+import { headerPairs } from '../../src/model/header-pairs.js';
 
 t.test('name words', async (t) => {
   t.same(nameWords('X-Amz-Signature'), ['x', 'amz', 'signature']);
@@ -91,7 +92,7 @@ t.test('query values shaped like secrets lose them; the names stay', async (t) =
 });
 
 t.test('captured headers: a non-secret name with a credential-shaped value is REDACTED', async (t) => {
-  t.same(capturedHeaderAttributes([['x-forward-auth-to', 'Bearer abcdefgh12345678'], ['x-request-id', 'r-1']], ['x-forward-auth-to', 'x-request-id'], 'http.request.header.'),
+  t.same(capturedHeaderAttributes(headerPairs([['x-forward-auth-to', 'Bearer abcdefgh12345678'], ['x-request-id', 'r-1']]), ['x-forward-auth-to', 'x-request-id'], 'http.request.header.'),
     { 'http.request.header.x-forward-auth-to': [R], 'http.request.header.x-request-id': ['r-1'] });
 });
 

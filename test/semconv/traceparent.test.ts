@@ -1,6 +1,7 @@
 // W3C Trace Context parsing (https://www.w3.org/TR/trace-context/), strict: invalid means absent.
 import t from 'tap';
 import { parseTraceparent, parseTracestate, traceContextFromHeaders } from '../../src/semconv/traceparent.js';
+import { headerPairs } from '../../src/model/header-pairs.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -61,14 +62,14 @@ t.test('tracestate: normalized, joined across header lines, dropped whole when m
 });
 
 t.test('trace context from request headers', async (t) => {
-  t.same(traceContextFromHeaders([['host', 'x'], ['traceparent', VALID], ['tracestate', 'rojo=1']]), {
+  t.same(traceContextFromHeaders(headerPairs([['host', 'x'], ['traceparent', VALID], ['tracestate', 'rojo=1']])), {
     parent: { version: '00', traceId: TRACE, parentId: PARENT, traceFlags: 1 }, traceState: 'rojo=1',
   });
-  t.same(traceContextFromHeaders([['traceparent', VALID], ['tracestate', 'BAD']]), {
+  t.same(traceContextFromHeaders(headerPairs([['traceparent', VALID], ['tracestate', 'BAD']])), {
     parent: { version: '00', traceId: TRACE, parentId: PARENT, traceFlags: 1 },
   }, 'a bad tracestate does not invalidate traceparent');
-  t.equal(traceContextFromHeaders([['traceparent', VALID], ['traceparent', VALID]]), null, 'two traceparent headers');
-  t.equal(traceContextFromHeaders([['tracestate', 'rojo=1']]), null, 'tracestate alone is no context');
-  t.equal(traceContextFromHeaders([['traceparent', 'garbage'], ['tracestate', 'rojo=1']]), null);
-  t.equal(traceContextFromHeaders([]), null);
+  t.equal(traceContextFromHeaders(headerPairs([['traceparent', VALID], ['traceparent', VALID]])), null, 'two traceparent headers');
+  t.equal(traceContextFromHeaders(headerPairs([['tracestate', 'rojo=1']])), null, 'tracestate alone is no context');
+  t.equal(traceContextFromHeaders(headerPairs([['traceparent', 'garbage'], ['tracestate', 'rojo=1']])), null);
+  t.equal(traceContextFromHeaders(headerPairs([])), null);
 });

@@ -11,8 +11,9 @@
 // keep-alive, HTTP/1.1 stays open unless it says close) only decides whether more messages follow;
 // the parser needs no opinion on it: if the peer closes, finish() says so, and if more bytes come,
 // they are parsed.
-import type { HeaderList, HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
-import { knownFieldName, knownMethod } from './tokens.js';
+import type { HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
+import { type HeadFields, NO_FIELDS, isOws, parseFields } from './fields.js';
+import { knownMethod } from './tokens.js';
 import {
   METHOD_NEEDLES,
   NEEDLE_MAX,
@@ -142,7 +143,7 @@ interface Draft {
   statusCode: number;
   reason: string;
   version: string;
-  headers: HeaderList;
+  headers: HeadFields;
   startNs: bigint;
   /** Time of the latest byte of the message seen so far. */
   endNs: bigint;
@@ -631,11 +632,11 @@ export class Http1Parser {
     const s = this.scan;
     const lineEnd = h + s.end;
     const headEnd = idx + 4;
-    const headers: HeaderList = [];
     // The head, and only the head, is decoded to a string: once, as latin1 (RFC 9110 §5.5: field
     // values are octets, not UTF-8). Its last CRLF and the empty line are left out.
     const text = D.toString('latin1', h, idx);
-    if (lineEnd < idx && !parseFields(text, s.end, headers)) return this.fail('bad-header', D, lineEnd, headEnd);
+    const headers = lineEnd < idx ? parseFields(text, s.end) : NO_FIELDS;
+    if (headers === null) return this.fail('bad-header', D, lineEnd, headEnd);
     const framing = framingOf(headers);
     const request = this.side === 'request';
     const d: Draft = {
@@ -836,7 +837,7 @@ export class Http1Parser {
       return NEED;
     }
     // Trailer fields are checked but not merged into the headers (RFC 9110 §6.5.1 keeps them apart).
-    if (!parseFields(D.toString('latin1', p, idx), 0, [])) return this.fail('bad-trailer', D, p, idx + 4);
+    if (parseFields(D.toString('latin1', p, idx), 0) === null) return this.fail('bad-trailer', D, p, idx + 4);
     this.cur!.endNs = this.timeAt(idx + 3);
     this.complete(false);
     return idx + 4;
@@ -977,61 +978,7 @@ export class Http1Parser {
   }
 }
 
-// --- fields and framing ------------------------------------------------------------------------
-
-const isOws = (c: number): boolean => c === SP || c === HTAB;
-
-/**
- * Parses the field lines of `text` from `from` on (CRLF between lines, none after the last) into
- * `out`. RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, no whitespace before the
- * colon (§5.1); obs-fold continuation lines are joined with one SP (§5.2). CR, LF or NUL inside a
- * line is invalid (RFC 9110 §5.5). Returns false on any malformed line.
- */
-function parseFields(text: string, from: number, out: HeaderList): boolean {
-  const n = text.length;
-  if (text.indexOf('\0', from) >= 0) return false;
-  let i = from;
-  while (i < n) {
-    let eol = text.indexOf('\r', i);
-    if (eol < 0) eol = n;
-    else if (text.charCodeAt(eol + 1) !== LF) return false;
-    const lf = text.indexOf('\n', i);
-    if (lf >= 0 && lf !== eol + 1) return false;
-    const first = text.charCodeAt(i);
-    let a: number;
-    if (first === SP || first === HTAB) {
-      const prev = out[out.length - 1];
-      if (prev === undefined) return false; // §2.2: whitespace before the first field line
-      a = i;
-    } else {
-      let k = i;
-      let upper = false;
-      for (; k < eol; k++) {
-        const c = text.charCodeAt(k);
-        if (TCHAR[c] !== 1) break;
-        if (c <= 0x5a && c >= 0x41) upper = true;
-      }
-      if (k === i || k === eol || text.charCodeAt(k) !== 0x3a) return false;
-      let name = knownFieldName(text, i, k);
-      if (name === undefined) {
-        name = text.slice(i, k);
-        if (upper) name = name.toLowerCase();
-      }
-      out.push([name, '']);
-      a = k + 1;
-    }
-    let b = eol;
-    while (a < b && isOws(text.charCodeAt(a))) a++;
-    while (b > a && isOws(text.charCodeAt(b - 1))) b--;
-    const field = out[out.length - 1]!;
-    if (a < b) {
-      const value = text.slice(a, b);
-      field[1] = field[1] === '' ? value : `${field[1]} ${value}`;
-    }
-    i = eol + 2;
-  }
-  return true;
-}
+// --- framing ------------------------------------------------------------------------------
 
 interface Framing {
   /** Content-Length, -1 when absent. */
@@ -1042,21 +989,21 @@ interface Framing {
   error: Http1ErrorReason | null;
 }
 
-function framingOf(headers: HeaderList): Framing {
+function framingOf(fields: HeadFields): Framing {
   let length = -1;
   let te: string | null = null;
   let upgrade = false;
   let error: Http1ErrorReason | null = null;
-  for (const [name, value] of headers) {
-    if (name === 'content-length') {
-      const n = parseContentLength(value);
+  for (let k = 0, count = fields.length; k < count; k++) {
+    if (fields.nameIs(k, 'content-length')) {
+      const n = parseContentLength(fields.value(k));
       if (n < 0) error ??= 'bad-content-length';
       // RFC 9112 §6.3 ¶5: differing Content-Length values are an unrecoverable framing error.
       else if (length >= 0 && n !== length) error ??= 'conflicting-content-length';
       else length = n;
-    } else if (name === 'transfer-encoding') {
-      te = value; // repeated fields form one list (RFC 9110 §5.3): only the last coding matters
-    } else if (name === 'upgrade') {
+    } else if (fields.nameIs(k, 'transfer-encoding')) {
+      te = fields.value(k); // repeated fields form one list (RFC 9110 §5.3): only the last coding matters
+    } else if (fields.nameIs(k, 'upgrade')) {
       upgrade = true;
     }
   }

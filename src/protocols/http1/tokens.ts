@@ -1,7 +1,7 @@
 // Common tokens of a message head (field names, methods), found in the head's text without making
-// a string. Each field name or method the parser slices is a new short string per message, and a
-// field name sent capitalised ("Content-Length") a second one when lower-cased; spans and their
-// exports then carry them. For the tokens here the parser takes a constant instead.
+// a string. Each method the parser slices would be a new short string per message, and so would each
+// field name read out of a head (fields.ts), a capitalised one ("Content-Length") twice when
+// lower-cased; spans and their exports then carry them. For the tokens here a constant is taken.
 import { HTTP1_METHODS } from './detect.js';
 
 /** Field names every HTTP/1 exchange is likely to carry, or that Lantern reads (framing, spans). */

@@ -17,6 +17,7 @@
 // blocks of at most `maxHeaderBlock` compressed bytes and `maxContinuations` CONTINUATION frames,
 // decoded header lists of at most `maxHeaderListBytes`.
 import type { ConnectionInfo } from '../../model/connection.js';
+import { headerPairs } from '../../model/header-pairs.js';
 import type { HeaderList, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
 import type { GrpcCall, Http2Exchange } from '../../model/http2.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
@@ -536,7 +537,7 @@ export class Http2Connection implements ProtocolSession {
     if (authority !== undefined && headerValue(headers, 'host') === undefined) headers.unshift(['host', authority]);
     const startNs = q.headers !== null ? q.startNs : s.firstNs;
     const request: HttpRequestMessage = {
-      kind: 'request', method, target: method === 'CONNECT' ? (authority ?? '') : path, version: '2', headers,
+      kind: 'request', method, target: method === 'CONNECT' ? (authority ?? '') : path, version: '2', headers: headerPairs(headers),
       bodySize: q.bodySize, bodyPrefix: EMPTY, startNs, endNs: q.endNs > startNs ? q.endNs : startNs,
     };
     let response: HttpResponseMessage | null = null;
@@ -544,7 +545,7 @@ export class Http2Connection implements ProtocolSession {
       const status = Number(headerValue(r.headers, ':status') ?? '0');
       response = {
         kind: 'response', statusCode: Number.isInteger(status) ? status : 0, reason: '', version: '2',
-        headers: r.headers.filter(([name]) => name.charCodeAt(0) !== 0x3a),
+        headers: headerPairs(r.headers.filter(([name]) => name.charCodeAt(0) !== 0x3a)),
         bodySize: r.bodySize, bodyPrefix: EMPTY, startNs: r.startNs, endNs: r.endNs > r.startNs ? r.endNs : r.startNs, interim: false, endedByClose: false,
       };
     }

@@ -9,6 +9,7 @@ import { createConventions } from '../../../src/semconv/registry.js';
 import { ServiceIndex } from '../../../src/metadata/k8s/peer-names.js';
 import { serviceFromJson } from '../../../src/metadata/k8s/objects.js';
 import { fixture } from './fixtures.js';
+import { headerPairs } from '../../../src/model/header-pairs.js';
 
 const resource = { key: 'r', attributes: { 'service.name': 'frontend' } };
 const T0 = 1_700_000_000_000_000_000n;
@@ -20,8 +21,8 @@ function exchange(role: 'client' | 'server', remote: string, headers: Array<[str
   };
   return {
     protocol: 'http1', connection, ordinal: 0,
-    request: { kind: 'request', method: 'GET', target: '/cart', version: '1.1', headers, bodySize: 0, bodyPrefix: new Uint8Array(), startNs: T0, endNs: T0 + 1000n },
-    response: { kind: 'response', statusCode: 200, reason: 'OK', version: '1.1', headers: [], bodySize: 0, bodyPrefix: new Uint8Array(),
+    request: { kind: 'request', method: 'GET', target: '/cart', version: '1.1', headers: headerPairs(headers), bodySize: 0, bodyPrefix: new Uint8Array(), startNs: T0, endNs: T0 + 1000n },
+    response: { kind: 'response', statusCode: 200, reason: 'OK', version: '1.1', headers: headerPairs([]), bodySize: 0, bodyPrefix: new Uint8Array(),
       startNs: T0 + 2000n, endNs: T0 + 3000n, interim: false, endedByClose: false },
   };
 }

@@ -6,6 +6,7 @@ import type { HttpExchange, HttpRequestMessage, HttpResponseMessage } from '../.
 import { Http1Connection, http1Handler } from '../../../src/protocols/http1/connection.js';
 import { looksLikeHttp1Request, looksLikeHttp1Response } from '../../../src/protocols/http1/detect.js';
 import { Http1Matcher } from '../../../src/protocols/http1/matcher.js';
+import { headerPairs } from '../../../src/model/header-pairs.js';
 
 const conn: ConnectionInfo = {
   pid: 4242, fd: 7, generation: 3, role: 'server', family: 'ipv4', transport: 'tcp',
@@ -13,12 +14,12 @@ const conn: ConnectionInfo = {
 };
 
 function request(target: string, startNs: bigint, method = 'GET'): HttpRequestMessage {
-  return { kind: 'request', method, target, version: '1.1', headers: [], bodySize: 0, bodyPrefix: new Uint8Array(0), startNs, endNs: startNs };
+  return { kind: 'request', method, target, version: '1.1', headers: headerPairs([]), bodySize: 0, bodyPrefix: new Uint8Array(0), startNs, endNs: startNs };
 }
 
 function response(statusCode: number, startNs: bigint, interim = false): HttpResponseMessage {
   return {
-    kind: 'response', statusCode, reason: '', version: '1.1', headers: [], bodySize: 0, bodyPrefix: new Uint8Array(0),
+    kind: 'response', statusCode, reason: '', version: '1.1', headers: headerPairs([]), bodySize: 0, bodyPrefix: new Uint8Array(0),
     startNs, endNs: startNs, interim, endedByClose: false,
   };
 }

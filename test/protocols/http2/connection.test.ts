@@ -54,9 +54,10 @@ t.test('a plain HTTP/2 GET (nghttp-like)', async (t) => {
   t.match(ex, {
     protocol: 'http2', streamId: 1, ordinal: 0, scheme: 'http', trailers: [],
     request: { method: 'GET', target: '/status', version: '2', bodySize: 0 },
-    response: { statusCode: 200, version: '2', bodySize: 3, headers: [['server', 'nginx/1.22.1'], ['content-type', 'text/plain'], ['content-length', '3']] },
+    response: { statusCode: 200, version: '2', bodySize: 3 },
   });
-  t.same(ex.request.headers, [['host', '127.0.0.1:8080'], ['accept', '*/*'], ['user-agent', 'nghttp2/1.52.0']], ':authority becomes Host');
+  t.same([...ex.response!.headers], [['server', 'nginx/1.22.1'], ['content-type', 'text/plain'], ['content-length', '3']]);
+  t.same([...ex.request.headers], [['host', '127.0.0.1:8080'], ['accept', '*/*'], ['user-agent', 'nghttp2/1.52.0']], ':authority becomes Host');
   t.equal(ex.grpc, undefined);
   t.equal(ex.headersLost, undefined);
   t.equal(ex.reset, undefined);
@@ -265,7 +266,7 @@ t.test('a gap that swallows a header block: later fields needing it are lost, no
   t.equal(five.headersLost, true);
   t.equal(five.request.method, 'GET', 'static-table fields survive');
   t.equal(five.request.target, '/three', 'literals survive');
-  t.same(five.request.headers, [], 'dynamic references after the gap are not guessed');
+  t.same([...five.request.headers], [], 'dynamic references after the gap are not guessed');
   t.equal(five.response?.statusCode, 200);
   t.ok(session.stats().hpackLostFields! >= 2);
   t.equal(exchanges.find((e) => e.streamId === 1)?.headersLost, undefined);
