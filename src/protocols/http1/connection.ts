@@ -11,6 +11,7 @@ import { looksLikeHttp1Request, looksLikeHttp1Response } from './detect.js';
 import { Http1Matcher, type Http1MatcherStats } from './matcher.js';
 import { Http1Parser, type Http1ParserOptions, type Http1ParserStats } from './parser.js';
 import { parseStatusLine } from './status-line.js';
+import { headerPairs } from '../../model/header-pairs.js';
 
 export interface Http1ConnectionOptions {
   maxBodyCapture?: number;
@@ -26,6 +27,8 @@ export interface Http1ConnectionStats {
 }
 
 const NO_BYTES = new Uint8Array(0);
+/** A shed exchange's response: its status line only. */
+const NO_HEADERS = headerPairs([]);
 
 /** Final responses held while their request's body is still arriving; beyond, they go unheld. */
 const MAX_EARLY_RESPONSES = 16;
@@ -115,7 +118,7 @@ export class Http1Connection implements ProtocolSession {
     this.onData('request', request, requestNs);
     this.responses.answeredElsewhere();
     this.route({
-      kind: 'response', ...status, headers: [], bodySize: 0, bodyPrefix: NO_BYTES, startNs: responseNs, endNs: responseNs, interim: false, endedByClose: false,
+      kind: 'response', ...status, headers: NO_HEADERS, bodySize: 0, bodyPrefix: NO_BYTES, startNs: responseNs, endNs: responseNs, interim: false, endedByClose: false,
     });
     return true;
   }
