@@ -1,7 +1,7 @@
 // libbpf-ts: libbpf for Node.js — objects, programs, maps, links and a batching ring-buffer consumer.
 export { BpfObject, BpfProgram, type OpenOptions, type UprobeOptions, type KprobeOptions } from './object.js';
 export { BpfMap, UpdateFlags } from './map.js';
-export { Link, LinkGroup } from './link.js';
+export { Link, LinkGroup, closeLinks } from './link.js';
 export { RingBufferConsumer, RecordBatch, type RingConsumerOptions, type RingBufferStats } from './ringbuf.js';
 export { PerfType, PerfSoftware, PerfHardware, onlineCpus, parseCpuList, openPerfEvent, closePerfEvent, type PerfEventOptions, type PerfEventSpec } from './perf.js';
 export { programTypeSupported, mapTypeSupported, kprobesAvailable, uprobesAvailable, libbpfVersion, possibleCpus } from './probe.js';

@@ -16,6 +16,21 @@ export class Link {
     this.#native?.destroy();
     this.#native = null;
   }
+
+  /**
+   * Detaches off the JS thread: a uprobe's detach waits out an RCU grace period in the kernel, and
+   * links closed this way together wait side by side (closeLinks).
+   */
+  async closeInBackground(): Promise<void> {
+    const native = this.#native;
+    this.#native = null;
+    await native?.destroyInBackground();
+  }
+}
+
+/** Closes every link, detaching them side by side on the libuv pool (its size: UV_THREADPOOL_SIZE). */
+export async function closeLinks(links: Iterable<Link>): Promise<void> {
+  await Promise.all([...links].map((l) => l.closeInBackground()));
 }
 
 /** Several links that live and die together (one perf event per CPU, say). */

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 export interface NativeLink {
   destroy(): void;
+  /** Detaches on a libuv pool thread; the link is gone at once from this side. */
+  destroyInBackground(): Promise<void>;
   fd(): number;
 }
 

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import t, { type Test } from 'tap';
-import { BpfObject, RingBufferConsumer, codec, isLibbpfError, kprobesAvailable, PerfType, PerfSoftware, type LibbpfError } from '../src/index.js';
+import { BpfObject, RingBufferConsumer, closeLinks, codec, isLibbpfError, kprobesAvailable, PerfType, PerfSoftware, type LibbpfError } from '../src/index.js';
 import { COUNTER, KIND, bpfObject, cProgram, decodeProbeTestEvent, getppidTimes, type ProbeTestEvent, waitFor } from './helpers.js';
 import { requireBpf } from './require-bpf.js';
 
@@ -96,6 +96,29 @@ t.test('uprobe and uretprobe on a C function, by symbol, with pid and cookie', a
   t.same(calls.map((e) => [e.arg0, e.arg1]), [0, 1, 2, 3, 4].map((i) => [BigInt(i), BigInt(2 * i)]), 'arguments');
   t.same(rets.map((e) => e.ret), [0n, 3n, 6n, 9n, 12n], 'return values');
   t.ok(calls.every((e) => e.cookie === 7n) && rets.every((e) => e.cookie === 8n), 'cookies');
+});
+
+t.test('closeLinks detaches uprobes off the JS thread: none fires afterwards', async (t) => {
+  const bin = cProgram('uprobe_target');
+  const obj = loadProbeTest();
+  t.teardown(() => obj.close());
+  const { events, consumer } = collect(t, obj);
+  // Several probes on one function of every process that runs the binary (no pid).
+  const links = [1, 2, 3, 4, 5, 6].map((cookie) => obj.program('on_add').attachUprobe({ binaryPath: bin, funcName: 'lbts_add', cookie }));
+  const control = obj.program('on_add').attachUprobe({ binaryPath: bin, funcName: 'lbts_add', cookie: 9 });
+  const closing = closeLinks(links);
+  t.ok(links.every((l) => l.closed), 'every link is closed from this side at once');
+  await closing;
+  const child = spawn(bin, ['3'], { stdio: ['pipe', 'ignore', 'inherit'] });
+  child.stdin.end('go\n');
+  await once(child, 'exit');
+  await new Promise((r) => setTimeout(r, 100));
+  await consumer.closeAndFlush();
+  control.close();
+  const fired = events.filter((e) => e.kind === KIND.UPROBE);
+  t.equal(fired.filter((e) => e.cookie === 9n).length, 3, 'the probe left attached fired at each call');
+  t.equal(fired.filter((e) => e.cookie !== 9n).length, 0, 'none of the closed ones fired');
+  await closeLinks(links); // closing closed links again is nothing
 });
 
 t.test('a uprobe on a missing symbol fails with libbpf\'s reason', async (t) => {

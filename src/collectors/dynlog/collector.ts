@@ -11,6 +11,7 @@ import { SEVERITY, type LogRecordData } from '../../model/log.js';
 import type { AttributeValue } from '../../model/span.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
+import { LinkCloser } from '../link-closer.js';
 import { type FunctionProbe, analyzeFunction } from './analyze.js';
 import { type Call, CallPairer } from './calls.js';
 import { decodeDynlogEvent, decodeValue } from './decode.js';
@@ -84,6 +85,7 @@ export class DynlogCollector implements Collector {
   #obj: BpfObject | null = null;
   #consumer: RingBufferConsumer | null = null;
   #filterLinks: Link[] = [];
+  readonly #closer = new LinkCloser();
   #dir: ProbesDirectory | null = null;
   #sharedTags: SpanTagMaps | null = null;
   #spanTags: SpanTagResolver | undefined;
@@ -200,8 +202,9 @@ export class DynlogCollector implements Collector {
   async stop(): Promise<void> {
     this.#dir?.stop();
     for (const p of this.#probes.values()) this.#detach(p);
-    for (const l of this.#filterLinks) l.close();
+    this.#closer.close(this.#filterLinks);
     this.#filterLinks = [];
+    await this.#closer.settled();
     await this.#consumer?.closeAndFlush();
     this.#retrySpans(true);
     this.#final = this.stats();
@@ -224,10 +227,13 @@ export class DynlogCollector implements Collector {
 
   #detach(p: ActiveProbe): void {
     if (p.ttl !== null) clearTimeout(p.ttl);
-    for (const l of p.links) l.close();
+    // Its plans go once none of its probes can fire any more (a probe without a plan is counted).
+    const cookies = p.cookies;
+    this.#closer.close(p.links, () => {
+      const plans = this.#obj?.map('dl_plans', codec.u64, codec.bytes(PLAN_BYTES));
+      for (const c of cookies) plans?.delete(c);
+    });
     p.links = [];
-    const plans = this.#obj?.map('dl_plans', codec.u64, codec.bytes(PLAN_BYTES));
-    for (const c of p.cookies) plans?.delete(c);
     this.#probes.delete(p.id);
   }
 

@@ -1,5 +1,5 @@
 // The sockets collector: socket syscalls → connection tracker → protocol sessions → exchanges.
-import { type BpfMap, type BpfObject, type Link, RingBufferConsumer } from 'libbpf-ts';
+import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, closeLinks } from 'libbpf-ts';
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
@@ -163,8 +163,7 @@ export class SocketsCollector implements Collector {
   async stop(): Promise<void> {
     if (this.#sweep !== null) clearInterval(this.#sweep);
     this.#sweep = null;
-    this.#tls?.stop();
-    for (const l of this.#links) l.close();
+    await Promise.all([this.#tls?.stop(), closeLinks(this.#links)]);
     this.#links = [];
     await this.#consumer?.closeAndFlush();
     // Requests still held for pairing reach the tracker before it ends every connection.

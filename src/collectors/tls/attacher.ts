@@ -7,6 +7,7 @@
 // `maxFiles` files; what is refused is counted.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { type BpfObject, type Link, codec } from 'libbpf-ts';
+import { LinkCloser } from '../link-closer.js';
 import type { Logger } from '../../log.js';
 import { type MemoryMapping, parseProcMaps } from '../../metadata/proc.js';
 import { ElfError } from '../../symbols/elf.js';
@@ -69,6 +70,7 @@ export class TlsAttacher {
   readonly #attached = new Map<string, Attached>();
   readonly #negative = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #closer = new LinkCloser();
   readonly #freeGoSlots = Array.from({ length: GO_LAYOUT_SLOTS }, (_, i) => GO_LAYOUT_SLOTS - 1 - i);
   #rescan: NodeJS.Timeout | null = null;
   readonly #counters = { files_checked: 0, files_attached: 0, files_released: 0, attach_failures: 0, attach_refused_limit: 0,
@@ -88,13 +90,14 @@ export class TlsAttacher {
     this.#rescan = setInterval(() => this.scanAll(), this.opts.rescanMs ?? 10_000).unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.#rescan !== null) clearInterval(this.#rescan);
     this.#rescan = null;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const a of this.#attached.values()) this.#release(a);
     this.#attached.clear();
+    await this.#closer.settled();
   }
 
   /** A traced process exec'd: look at it now and again while its loader maps libraries. */
@@ -281,9 +284,10 @@ export class TlsAttacher {
   }
 
   #release(a: Attached): void {
-    for (const l of a.links) l.close();
+    const slot = a.goSlot;
+    // A Go slot is reused only once no probe of this binary can fire with its cookie.
+    this.#closer.close(a.links, slot === undefined ? undefined : () => this.#freeGoSlots.push(slot));
     a.links = [];
-    if (a.goSlot !== undefined) this.#freeGoSlots.push(a.goSlot);
     a.goSlot = undefined;
   }
 

@@ -45,6 +45,7 @@ class Link : public Napi::ObjectWrap<Link> {
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "NativeLink",
                                    {InstanceMethod("destroy", &Link::Destroy),
+                                    InstanceMethod("destroyInBackground", &Link::DestroyInBackground),
                                     InstanceMethod("fd", &Link::Fd)});
     ctor = Napi::Persistent(f);
     exports.Set("NativeLink", f);
@@ -72,6 +73,35 @@ class Link : public Napi::ObjectWrap<Link> {
   }
   Napi::Value Fd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), link_ ? bpf_link__fd(link_) : -1);
+  }
+
+  // Detaching a uprobe waits out an RCU grace period in the kernel (~0.1 s here), on the calling
+  // thread: a hundred uprobes closed one after another kept the agent from stopping for seconds.
+  // On the libuv pool they wait side by side. The link is the worker's from the call on.
+  class Destroyer : public Napi::AsyncWorker {
+   public:
+    Destroyer(Napi::Env env, bpf_link* link) : Napi::AsyncWorker(env), link_(link), deferred_(Napi::Promise::Deferred::New(env)) {}
+    void Execute() override { bpf_link__destroy(link_); }
+    void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+   private:
+    bpf_link* link_;
+    Napi::Promise::Deferred deferred_;
+  };
+
+  Napi::Value DestroyInBackground(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (link_ == nullptr) {
+      auto done = Napi::Promise::Deferred::New(env);
+      done.Resolve(env.Undefined());
+      return done.Promise();
+    }
+    auto* worker = new Destroyer(env, link_);
+    link_ = nullptr;
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
   }
 
   bpf_link* link_ = nullptr;
