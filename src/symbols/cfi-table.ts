@@ -194,22 +194,22 @@ class MergedRows {
   }
 
   /**
-   * The rows not taken yet whose pc is below `below` — final once every later push is at or above
-   * it — copied into a buffer of their own (transferable); null when there are none.
+   * The first rows not taken yet whose pc is below `below` — final once every later push is at or
+   * above it — copied into `into`, as many as fit; how many.
    */
-  take(below: number): Buffer | null {
+  take(below: number, into: Buffer): number {
     const a = this.a;
-    let m = this.n;
-    while (m > this.#kept * 3 && a[m - 3]! >>> 0 >= below) m -= 3;
     const from = this.#kept * 3;
-    if (m === from) return null;
-    const out = Buffer.allocUnsafeSlow((m - from) * 4);
-    out.set(this.bytes.subarray(from * 4, m * 4));
+    let m = this.n;
+    while (m > from && a[m - 3]! >>> 0 >= below) m -= 3;
+    m = Math.min(m, from + (into.length / UNWIND_ROW_SIZE) * 3);
+    if (m === from) return 0;
+    into.set(this.bytes.subarray(from * 4, m * 4));
     // The last row taken stays first: the next push is merged with it, as in one table.
     a.copyWithin(0, m - 3, this.n);
     this.n -= m - 3;
     this.#kept = 1;
-    return out;
+    return (m - from) / 3;
   }
 
   /** Only in slices: one FDE can have more rows than a slice. */
@@ -472,11 +472,11 @@ export function planCfi(sections: readonly CfiSection[]): CfiPlan | null {
 
 /**
  * The second pass (MergeSink): the kept FDEs' programs run again in address order, their rows merged
- * into `out` as they come. Every `sliceRows` rows or more, before an FDE, it yields the rows below
- * that FDE's start — final: later FDEs start there or after, and a gap's NONE row is above every row
- * before it. Returns the table's row count.
+ * into `out` as they come. While `slice` can be filled, before an FDE, it yields it filled with rows
+ * below that FDE's start — final: later FDEs start there or after, and a gap's NONE row is above
+ * every row before it. Returns the table's row count.
  */
-function* mergePass(plan: CfiPlan, out: MergedRows, sliceRows: number): Generator<Buffer, number> {
+function* mergePass(plan: CfiPlan, out: MergedRows, slice: Buffer | null): Generator<Buffer, number> {
   const sink = new MergeSink(out);
   const scanners = plan.sections.map((sec) => new CfiScanner(sec, sink));
   const F = plan.index;
@@ -484,15 +484,15 @@ function* mergePass(plan: CfiPlan, out: MergedRows, sliceRows: number): Generato
   const ends: number[] = [];
   for (const n of plan.sectionFdes) ends.push((ends.at(-1) ?? 0) + n);
   const order = byStart(F, plan.fdes);
+  const sliceRows = slice === null ? Infinity : slice.length / UNWIND_ROW_SIZE;
   let count = 0;
   for (let k = 0; k < plan.fdes; k++) {
     const i = order[k]!;
-    if (out.pending >= sliceRows) {
-      const slice = out.take(F[4 * i]! >>> 0);
-      if (slice !== null) {
-        count += slice.length / UNWIND_ROW_SIZE;
-        yield slice;
-      }
+    while (out.pending >= sliceRows) {
+      const n = out.take(F[4 * i]! >>> 0, slice!);
+      if (n === 0) break;
+      count += n;
+      yield slice!.subarray(0, n * UNWIND_ROW_SIZE);
     }
     let s = 0;
     while (i >= ends[s]!) s++;
@@ -505,7 +505,7 @@ function* mergePass(plan: CfiPlan, out: MergedRows, sliceRows: number): Generato
 /** The second pass whole: the table in one buffer of plan.rowBound rows. */
 export function tableOf(plan: CfiPlan): CompiledTable {
   const out = new MergedRows(3 * plan.rowBound);
-  const pass = mergePass(plan, out, Infinity);
+  const pass = mergePass(plan, out, null);
   let r = pass.next();
   while (r.done !== true) r = pass.next();
   const count = r.value;
@@ -516,16 +516,16 @@ export function tableOf(plan: CfiPlan): CompiledTable {
 }
 
 /**
- * The second pass in slices of at least `sliceRows` rows (one FDE's rows more at most), in address
- * order, each in an ArrayBuffer of its own (transferable), the last one the rest: exactly tableOf's
- * rows, never all of them at once. Returns the row count.
+ * The second pass in slices of `sliceRows` rows (the last the rest), in address order: exactly
+ * tableOf's rows, never all of them at once. Each slice is a view of one buffer, valid until the
+ * next step (the caller copies it out). Returns the row count.
  */
 export function* cfiRowSlices(plan: CfiPlan, sliceRows: number): Generator<Buffer, number> {
+  const slice = Buffer.allocUnsafeSlow(sliceRows * UNWIND_ROW_SIZE);
   // The working buffer: a slice, and room for the FDE that fills it (grown past that).
   const out = new MergedRows(3 * (Math.min(sliceRows, plan.rowBound) + 1024));
-  const count = yield* mergePass(plan, out, sliceRows);
-  const last = out.take(Infinity);
-  if (last !== null) yield last;
+  const count = yield* mergePass(plan, out, slice);
+  for (let n = out.take(Infinity, slice); n > 0; n = out.take(Infinity, slice)) yield slice.subarray(0, n * UNWIND_ROW_SIZE);
   return count;
 }
 

@@ -8,10 +8,14 @@
 // (see there), and started again for the next file.
 //
 // A table comes in slices (row-slices.ts): the worker answers the first pass with the table's row
-// bound (the agent reserves that much kernel-side), then sends SLICE_ROWS-row slices in address
-// order as the second pass makes them, at most SLICES_AHEAD not yet written by the agent.
+// bound (the agent reserves that much kernel-side), then puts SLICE_ROWS-row slices in address
+// order, as the second pass makes them, into one of SLOTS slots of memory the worker and the agent
+// share, each written into the kernel straight from there and given back: neither side allocates a
+// buffer per slice (transferred buffers were garbage the agent's V8 kept until a full GC: libLLVM's
+// 11 MB of slices, the whole table again).
 import { closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
 import { type RowSlices, SliceQueue } from './row-slices.js';
 import type { DebugFrameSource, FileTable, SegmentInfo } from './unwind-file.js';
 
@@ -34,11 +38,10 @@ export type WorkerRequest =
     /** An open descriptor of the file (the worker opens its own through /proc/self/fd; this one is closed here once it has). */
     fd: number;
     debug?: DebugFileWhere;
-    sliceRows: number;
-    /** Slices the worker may send before the agent asks for more. */
-    ahead: number;
   }
-  | { type: 'more' | 'cancel'; id: number };
+  /** The agent is done with a slot's slice. */
+  | { type: 'free'; slot: number }
+  | { type: 'cancel'; id: number };
 
 type NoTable = { id: number; kind: 'none'; reason: Extract<FileTable, { kind: 'none' }>['reason']; segments: SegmentInfo[]; ms: number };
 type Failed = { id: number; kind: 'error'; error: string; ms: number };
@@ -48,7 +51,8 @@ type Planned = { id: number; kind: 'table'; rowBound: number; segments: SegmentI
 /** The worker to the agent; the last message of a compile (end, none, error) says what its isolate holds. */
 export type WorkerReply =
   | Planned
-  | { id: number; kind: 'slice'; rows: Uint8Array }
+  /** `rows` rows in slot `slot`. */
+  | { id: number; kind: 'slice'; slot: number; rows: number }
   | ((NoTable | Failed | { id: number; kind: 'end'; count: number; ms: number }) & {
     /** Bytes of buffers the worker's isolate held after the compile, live or not yet collected, the rows not counted. */
     held: number;
@@ -56,10 +60,18 @@ export type WorkerReply =
 
 export type CompileReply = ((NoTable | Failed) & { held?: number }) | (Planned & { slices: RowSlices });
 
-/** Rows a slice has at least (one FDE's more at most): 768 KiB. */
+/** Rows in a slice: 768 KiB. */
 const SLICE_ROWS = 1 << 16;
-/** Slices sent and not yet written: one the agent writes while the worker makes the next. */
-const SLICES_AHEAD = 2;
+/** One slice the agent writes while the worker makes the next. */
+const SLOTS = 2;
+
+/** What the worker is started with. */
+export interface WorkerSetup {
+  nice: number;
+  /** SLOTS slots of sliceRows rows each. */
+  slots: SharedArrayBuffer;
+  sliceRows: number;
+}
 
 /** The worker ends after this long without a request. */
 const IDLE_MS = 10_000;
@@ -126,7 +138,7 @@ export class UnwindCompiler {
       // bounds. The descriptors stay open here until the reply: the worker only reads through them.
       void this.#ended.then(() => {
         if (!this.#inFlight.has(id)) return;
-        const req: WorkerRequest = { type: 'compile', id, fd, sliceRows: this.#sliceRows, ahead: SLICES_AHEAD, ...(debug === undefined ? {} : { debug }) };
+        const req: WorkerRequest = { type: 'compile', id, fd, ...(debug === undefined ? {} : { debug }) };
         this.#start().postMessage(req);
       });
     });
@@ -154,14 +166,15 @@ export class UnwindCompiler {
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
     this.stats.worker_starts++;
+    const slots = new SharedArrayBuffer(SLOTS * this.#sliceRows * UNWIND_ROW_SIZE);
     const w = new Worker(new URL('./unwind-worker.js', import.meta.url), {
       // Not the agent's flags: loader hooks (a test runner's) made each start take seconds.
       execArgv: [],
-      workerData: { nice: WORKER_NICE },
+      workerData: { nice: WORKER_NICE, slots, sliceRows: this.#sliceRows } satisfies WorkerSetup,
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16 },
     });
     w.unref();
-    w.on('message', (r: WorkerReply) => this.#onReply(w, r));
+    w.on('message', (r: WorkerReply) => this.#onReply(w, slots, r));
     const failed = (why: string): void => {
       if (this.#worker !== w) return;
       this.#worker = null;
@@ -174,21 +187,24 @@ export class UnwindCompiler {
     return w;
   }
 
-  #onReply(w: Worker, r: WorkerReply): void {
+  #onReply(w: Worker, slots: SharedArrayBuffer, r: WorkerReply): void {
     const job = this.#inFlight.get(r.id);
-    if (job === undefined) return;
     if (r.kind === 'slice') {
-      job.slices?.push(Buffer.from(r.rows.buffer, r.rows.byteOffset, r.rows.byteLength));
+      const bytes = this.#sliceRows * UNWIND_ROW_SIZE;
+      // A compile no one waits for (failed, closed): its slot is free at once.
+      if (job?.slices === undefined) w.postMessage({ type: 'free', slot: r.slot } satisfies WorkerRequest);
+      else job.slices.push(Buffer.from(slots, r.slot * bytes, r.rows * UNWIND_ROW_SIZE), r.slot);
       return;
     }
+    if (job === undefined) return;
     // The worker has opened its own descriptors (and read the debug file) by its first answer.
     job.fds.forEach(closeQuietly);
     job.fds = [];
     if (r.kind === 'table') {
-      const send = (type: 'more' | 'cancel'): void => {
-        if (this.#worker === w) w.postMessage({ type, id: r.id } satisfies WorkerRequest);
+      const send = (m: WorkerRequest): void => {
+        if (this.#worker === w) w.postMessage(m);
       };
-      job.slices = new SliceQueue(() => send('more'), () => send('cancel'));
+      job.slices = new SliceQueue((slot) => send({ type: 'free', slot }), () => send({ type: 'cancel', id: r.id }));
       job.resolve({ ...r, slices: job.slices });
       return;
     }

@@ -114,6 +114,8 @@ export class UnwindTables {
   readonly #debugRoots: readonly string[];
   /** Our mount namespace: a process in another one has its debug files under its own root. */
   readonly #ownMountNs = readlinkQuietly('/proc/self/ns/mnt');
+  /** The keys of a turn's rows, one buffer for every turn: not 16 KiB of garbage each. */
+  readonly #keys = Buffer.allocUnsafeSlow(4 * TURN_ROWS);
   #pumping = false;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
@@ -395,7 +397,7 @@ export class UnwindTables {
       if (this.#closed) throw new Error('closed');
       const t0 = performance.now();
       const n = Math.min(TURN_ROWS, count - i);
-      const keys = Buffer.allocUnsafe(4 * n);
+      const keys = this.#keys.subarray(0, 4 * n);
       for (let j = 0; j < n; j++) keys.writeUInt32LE(start + i + j, 4 * j);
       this.#maps.rows.writeBatchRaw(keys, rows.subarray(i * UNWIND_ROW_SIZE, (i + n) * UNWIND_ROW_SIZE), n);
       this.#stats.max_slice_ms = Math.max(this.#stats.max_slice_ms, Math.round((performance.now() - t0) * 10) / 10);
