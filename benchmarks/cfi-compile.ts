@@ -58,7 +58,7 @@ async function wholeReply(r: Awaited<ReturnType<Compiler['compile']>>): Promise<
   const parts: Buffer[] = [];
   for (let s = await r.slices.next(); ; s = await r.slices.next()) {
     if (!('rows' in s)) return { kind: r.kind, rows: Buffer.concat(parts), count: s.count, ms: s.ms };
-    parts.push(s.rows);
+    parts.push(Buffer.from(s.rows)); // a view of a slot the worker reuses once the next is asked for
   }
 }
 
