@@ -41,10 +41,25 @@ interface FileResult {
 
 // --- the child: one build's worker on every file --------------------------------------------------
 
-/** The subset of UnwindCompiler both builds have. */
+/** A slice of a build that sends its tables in slices (row-slices.ts), or the end. */
+type SliceOrEnd = { rows: Buffer } | { count: number; ms: number };
+
+/** The subset of UnwindCompiler both builds have: the rows whole, or in slices (since the tables came in slices). */
 interface Compiler {
-  compile(fd: number, debug?: { path: string; debugRoots: readonly string[] }): Promise<{ kind: string; rows?: Uint8Array; count?: number; ms: number }>;
+  compile(fd: number, debug?: { path: string; debugRoots: readonly string[] }): Promise<{
+    kind: string; rows?: Uint8Array; count?: number; ms: number; slices?: { next(): Promise<SliceOrEnd> };
+  }>;
   close(): Promise<void>;
+}
+
+/** A reply's rows, count and time, whichever way its build sends them. */
+async function wholeReply(r: Awaited<ReturnType<Compiler['compile']>>): Promise<{ kind: string; rows?: Uint8Array; count: number; ms: number }> {
+  if (r.slices === undefined) return { kind: r.kind, count: r.count ?? 0, ms: r.ms, ...(r.rows === undefined ? {} : { rows: r.rows }) };
+  const parts: Buffer[] = [];
+  for (let s = await r.slices.next(); ; s = await r.slices.next()) {
+    if (!('rows' in s)) return { kind: r.kind, rows: Buffer.concat(parts), count: s.count, ms: s.ms };
+    parts.push(Buffer.from(s.rows)); // a view of a slot the worker reuses once the next is asked for
+  }
 }
 
 const cpuMs = (): number => {
@@ -57,10 +72,10 @@ async function child(dist: string, files: string[]): Promise<void> {
   const compiler = new mod.UnwindCompiler();
   const run = async (file: string, fd: number): Promise<FileResult> => {
     const c0 = cpuMs();
-    const r = await compiler.compile(fd, { path: file, debugRoots: ['/usr/lib/debug'] });
+    const r = await wholeReply(await compiler.compile(fd, { path: file, debugRoots: ['/usr/lib/debug'] }));
     const cpu = cpuMs() - c0;
     const hash = r.rows === undefined ? '' : createHash('sha256').update(r.rows).digest('hex').slice(0, 16);
-    return { file, cpuMs: cpu, wallMs: r.ms, kind: r.kind, count: r.count ?? 0, hash };
+    return { file, cpuMs: cpu, wallMs: r.ms, kind: r.kind, count: r.count, hash };
   };
   const out: FileResult[] = [await run('(worker start)', openSync('/dev/null', 'r'))];
   for (const f of files) out.push(await run(f, openSync(f, 'r')));

@@ -156,24 +156,34 @@ export function compileUnwindTable(eh: EhFrame): UnwindRow[] | null {
 
 /**
  * The table's rows in struct unwind_row's layout, three 32-bit words each (pc, cfa_offset,
- * compileRule's word), as they are pushed in address order: `size` words are enough for every row
- * and a NONE row per FDE.
+ * compileRule's word), as they are pushed in address order. Whole (tableOf): `size` words, enough
+ * for every row and a NONE row per FDE, never grown. In slices (cfiRowSlices): the rows no later push
+ * can drop or merge into are taken out (take), the last of them kept as the row the next is compared with.
  */
 class MergedRows {
   /** The table's bytes: rows are merged straight into the buffer the table is returned in. */
-  readonly bytes: Buffer;
-  readonly a: Int32Array;
+  bytes: Buffer;
+  a: Int32Array;
   n = 0;
+  /** Rows at the start of `a` already taken (0, or 1: the last taken, kept for merging). */
+  #kept = 0;
   constructor(size: number) {
     // Its own ArrayBuffer (never the pool's), so the worker can transfer it whole.
-    this.bytes = Buffer.allocUnsafeSlow(Math.max(size, 1) * 4);
-    this.a = new Int32Array(this.bytes.buffer, 0, Math.max(size, 1));
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(size, 3) * 4);
+    this.a = new Int32Array(this.bytes.buffer, 0, Math.max(size, 3));
+  }
+
+  /** Rows pushed and not taken. */
+  get pending(): number {
+    return this.n / 3 - this.#kept;
   }
 
   push(pc: number, cfaOffset: number, word: number): void {
-    const a = this.a;
     let n = this.n;
-    // An FDE that overlaps the previous one wins from its start on.
+    if (n + 3 > this.a.length) this.#grow();
+    const a = this.a;
+    // An FDE that overlaps the previous one wins from its start on (never back into the rows taken:
+    // take gives only rows below every later push).
     while (n > 0 && a[n - 3]! >>> 0 >= pc) n -= 3;
     this.n = n;
     if (n > 0 && a[n - 2] === cfaOffset && a[n - 1] === word) return; // the same rule: merged
@@ -181,6 +191,33 @@ class MergedRows {
     a[n + 1] = cfaOffset;
     a[n + 2] = word;
     this.n = n + 3;
+  }
+
+  /**
+   * The first rows not taken yet whose pc is below `below` — final once every later push is at or
+   * above it — copied into `into`, as many as fit; how many.
+   */
+  take(below: number, into: Buffer): number {
+    const a = this.a;
+    const from = this.#kept * 3;
+    let m = this.n;
+    while (m > from && a[m - 3]! >>> 0 >= below) m -= 3;
+    m = Math.min(m, from + (into.length / UNWIND_ROW_SIZE) * 3);
+    if (m === from) return 0;
+    into.set(this.bytes.subarray(from * 4, m * 4));
+    // The last row taken stays first: the next push is merged with it, as in one table.
+    a.copyWithin(0, m - 3, this.n);
+    this.n -= m - 3;
+    this.#kept = 1;
+    return (m - from) / 3;
+  }
+
+  /** Only in slices: one FDE can have more rows than a slice. */
+  #grow(): void {
+    const bytes = Buffer.allocUnsafeSlow(this.bytes.length * 2);
+    bytes.set(this.bytes);
+    this.bytes = bytes;
+    this.a = new Int32Array(bytes.buffer, 0, bytes.length / 4);
   }
 }
 
@@ -399,17 +436,24 @@ export function compileEhFrame(data: Buffer, sectionAddr: number): CompiledTable
   return compileCfi([{ kind: 'eh_frame', data, addr: sectionAddr }]);
 }
 
+/** What the first pass learnt: which FDEs are kept, where they are, and a bound on the table's rows. */
+export interface CfiPlan extends Omit<CompiledTable, 'rows' | 'count'> {
+  /**
+   * Every kept row, and a NONE row per FDE and after the last: merging only ever drops rows, so
+   * the table has at most this many (1–27 % more than it has, on this host's largest files).
+   */
+  rowBound: number;
+  readonly sections: readonly CfiSection[];
+  /** FdeIndex's records. */
+  readonly index: Int32Array;
+}
+
 /**
- * The same table as compileUnwindTable(mergeCfi(sections.map(parseCfi))), row for row, in two passes
- * over the sections' bytes: the first (FdeIndex) runs every FDE's program to count its rows and note
- * where it is, the second (MergeSink) runs the kept ones again in address order, merging their rows
- * straight into the table. What it holds besides the sections is the table (12 bytes a row, its size
- * known from the first pass) and 16 bytes per FDE, never a row as an object (node: 4.5 MB of rows
- * instead of ~150 MiB of objects) nor the rows in section order beside the table (libLLVM: 12 MB
- * less at the compile's peak, for ~1.5× the CPU: the programs run twice). Sections in order of
- * precedence (.eh_frame first). Null when an FDE's addresses do not fit in 32 bits.
+ * The first pass (FdeIndex): every FDE's program run to count its rows and note where it is, over
+ * the sections in order of precedence (.eh_frame first). Null when an FDE's addresses do not fit in
+ * 32 bits.
  */
-export function compileCfi(sections: readonly CfiSection[]): CompiledTable | null {
+export function planCfi(sections: readonly CfiSection[]): CfiPlan | null {
   const index = new FdeIndex();
   const counts = { malformed: 0, unsupported: 0 };
   const sectionFdes: number[] = [];
@@ -422,25 +466,81 @@ export function compileCfi(sections: readonly CfiSection[]): CompiledTable | nul
     sectionFdes.push((index.fdes.n - before) / 4);
   }
   if (index.tooHigh) return null;
-  const nFdes = index.fdes.n / 4;
-  const F = index.fdes.a;
-  // Every kept row, and a NONE row per FDE and after the last: merging only ever drops rows.
-  const out = new MergedRows(3 * (index.rows + nFdes + 1));
+  const fdes = index.fdes.n / 4;
+  return { rowBound: index.rows + fdes + 1, sections, index: index.fdes.a, fdes, sectionFdes, overlapping: index.overlapping, ...counts };
+}
+
+/**
+ * The second pass (MergeSink): the kept FDEs' programs run again in address order, their rows merged
+ * into `out` as they come. While `slice` can be filled, before an FDE, it yields it filled with rows
+ * below that FDE's start — final: later FDEs start there or after, and a gap's NONE row is above
+ * every row before it. Returns the table's row count.
+ */
+function* mergePass(plan: CfiPlan, out: MergedRows, slice: Buffer | null): Generator<Buffer, number> {
   const sink = new MergeSink(out);
-  const scanners = sections.map((sec) => new CfiScanner(sec, sink));
+  const scanners = plan.sections.map((sec) => new CfiScanner(sec, sink));
+  const F = plan.index;
   // FDE i is of section s when ends[s - 1] <= i < ends[s] (FdeIndex noted them section by section).
   const ends: number[] = [];
-  for (const n of sectionFdes) ends.push((ends.at(-1) ?? 0) + n);
-  const order = byStart(F, nFdes);
-  for (let k = 0; k < nFdes; k++) {
+  for (const n of plan.sectionFdes) ends.push((ends.at(-1) ?? 0) + n);
+  const order = byStart(F, plan.fdes);
+  const sliceRows = slice === null ? Infinity : slice.length / UNWIND_ROW_SIZE;
+  let count = 0;
+  for (let k = 0; k < plan.fdes; k++) {
     const i = order[k]!;
+    while (out.pending >= sliceRows) {
+      const n = out.take(F[4 * i]! >>> 0, slice!);
+      if (n === 0) break;
+      count += n;
+      yield slice!.subarray(0, n * UNWIND_ROW_SIZE);
+    }
     let s = 0;
     while (i >= ends[s]!) s++;
     scanners[s]!.entryAt(F[4 * i + 2]!);
   }
   sink.finish();
-  const count = out.n / 3;
+  return count + out.pending;
+}
+
+/** The second pass whole: the table in one buffer of plan.rowBound rows. */
+export function tableOf(plan: CfiPlan): CompiledTable {
+  const out = new MergedRows(3 * plan.rowBound);
+  const pass = mergePass(plan, out, null);
+  let r = pass.next();
+  while (r.done !== true) r = pass.next();
+  const count = r.value;
+  const { rowBound: _b, sections: _s, index: _i, ...rest } = plan;
   // Not copied into a buffer of the exact size: for libLLVM that copy was another 11 MB at the
   // compile's peak. The view is the rows; the rest of its ArrayBuffer (what merging dropped) goes along.
-  return { rows: out.bytes.subarray(0, count * UNWIND_ROW_SIZE), count, fdes: nFdes, sectionFdes, overlapping: index.overlapping, ...counts };
+  return { rows: out.bytes.subarray(0, count * UNWIND_ROW_SIZE), count, ...rest };
+}
+
+/**
+ * The second pass in slices of `sliceRows` rows (the last the rest), in address order: exactly
+ * tableOf's rows, never all of them at once. Each slice is a view of one buffer, valid until the
+ * next step (the caller copies it out). Returns the row count.
+ */
+export function* cfiRowSlices(plan: CfiPlan, sliceRows: number): Generator<Buffer, number> {
+  const slice = Buffer.allocUnsafeSlow(sliceRows * UNWIND_ROW_SIZE);
+  // The working buffer: a slice, and room for the FDE that fills it (grown past that).
+  const out = new MergedRows(3 * (Math.min(sliceRows, plan.rowBound) + 1024));
+  const count = yield* mergePass(plan, out, slice);
+  for (let n = out.take(Infinity, slice); n > 0; n = out.take(Infinity, slice)) yield slice.subarray(0, n * UNWIND_ROW_SIZE);
+  return count;
+}
+
+/**
+ * The same table as compileUnwindTable(mergeCfi(sections.map(parseCfi))), row for row, in two passes
+ * over the sections' bytes: the first (planCfi) runs every FDE's program to count its rows and note
+ * where it is, the second (tableOf, or cfiRowSlices) runs the kept ones again in address order,
+ * merging their rows straight into the table. What it holds besides the sections is the table (12
+ * bytes a row, its size known from the first pass; or a slice of it) and 16 bytes per FDE, never a
+ * row as an object (node: 4.5 MB of rows instead of ~150 MiB of objects) nor the rows in section
+ * order beside the table (libLLVM: 12 MB less at the compile's peak, for ~1.5× the CPU: the programs
+ * run twice). Sections in order of precedence (.eh_frame first). Null when an FDE's addresses do not
+ * fit in 32 bits.
+ */
+export function compileCfi(sections: readonly CfiSection[]): CompiledTable | null {
+  const plan = planCfi(sections);
+  return plan === null ? null : tableOf(plan);
 }

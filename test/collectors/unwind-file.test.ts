@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, copyFileSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import t from 'tap';
+import { allRows } from '../../src/collectors/profiler/row-slices.js';
 import { UnwindCompiler } from '../../src/collectors/profiler/unwind-compiler.js';
 import { compileFile, type DebugFileSearch, type FileTable } from '../../src/collectors/profiler/unwind-file.js';
 import { ElfFile } from '../../src/symbols/elf.js';
@@ -110,5 +111,5 @@ t.test('through the worker: the debug file is found, the descriptors are closed'
   // Checked before anything else opens a file (it could be given a closed descriptor's number).
   for (const d of [fd, rootFd]) t.throws(() => fstatSync(d), { code: 'EBADF' }, `descriptor ${d} closed`);
   t.equal(reply.kind === 'table' && reply.debugFrame, 'debug-file', `reply: ${reply.kind}`);
-  t.ok(reply.kind === 'table' && Buffer.compare(reply.rows, want) === 0, 'the rows of the unstripped binary');
+  t.ok(reply.kind === 'table' && (await allRows(reply.slices)).rows.equals(want), 'the rows of the unstripped binary');
 });

@@ -6,8 +6,17 @@
 // next), and ends after IDLE_MS without work so its memory goes back to the system between bursts
 // of new binaries. Within a burst it is also ended once its isolate holds more than HELD_MAX_BYTES
 // (see there), and started again for the next file.
+//
+// A table comes in slices (row-slices.ts): the worker answers the first pass with the table's row
+// bound (the agent reserves that much kernel-side), then puts SLICE_ROWS-row slices in address
+// order, as the second pass makes them, into one of SLOTS slots of memory the worker and the agent
+// share, each written into the kernel straight from there and given back: neither side allocates a
+// buffer per slice (transferred buffers were garbage the agent's V8 kept until a full GC: libLLVM's
+// 11 MB of slices, the whole table again).
 import { closeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
+import { type RowSlices, SliceQueue } from './row-slices.js';
 import type { DebugFrameSource, FileTable, SegmentInfo } from './unwind-file.js';
 
 export type { SegmentInfo } from './unwind-file.js';
@@ -21,21 +30,48 @@ export interface DebugFileWhere {
   debugRoots: readonly string[];
 }
 
-export interface CompileRequest {
-  id: number;
-  /** An open descriptor of the file (the worker opens its own through /proc/self/fd; this one is closed here with the reply). */
-  fd: number;
-  debug?: DebugFileWhere;
-}
+/** The agent to the worker: a file to compile; one more slice wanted; no more wanted. */
+export type WorkerRequest =
+  | {
+    type: 'compile';
+    id: number;
+    /** An open descriptor of the file (the worker opens its own through /proc/self/fd; this one is closed here once it has). */
+    fd: number;
+    debug?: DebugFileWhere;
+  }
+  /** The agent is done with a slot's slice. */
+  | { type: 'free'; slot: number }
+  | { type: 'cancel'; id: number };
 
-export type CompileReply = (
-  | { id: number; kind: 'table'; rows: Uint8Array; count: number; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; cgo: boolean; ms: number }
-  | { id: number; kind: 'none'; reason: Extract<FileTable, { kind: 'none' }>['reason']; segments: SegmentInfo[]; ms: number }
-  | { id: number; kind: 'error'; error: string; ms: number }
-) & {
-  /** Bytes of buffers the worker's isolate held after the compile, live or not yet collected, the rows not counted. */
-  held?: number;
-};
+type NoTable = { id: number; kind: 'none'; reason: Extract<FileTable, { kind: 'none' }>['reason']; segments: SegmentInfo[]; ms: number };
+type Failed = { id: number; kind: 'error'; error: string; ms: number };
+/** The first pass done: the table has at most rowBound rows. */
+type Planned = { id: number; kind: 'table'; rowBound: number; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; cgo: boolean; ms: number };
+
+/** The worker to the agent; the last message of a compile (end, none, error) says what its isolate holds. */
+export type WorkerReply =
+  | Planned
+  /** `rows` rows in slot `slot`. */
+  | { id: number; kind: 'slice'; slot: number; rows: number }
+  | ((NoTable | Failed | { id: number; kind: 'end'; count: number; ms: number }) & {
+    /** Bytes of buffers the worker's isolate held after the compile, live or not yet collected, the rows not counted. */
+    held: number;
+  });
+
+export type CompileReply = ((NoTable | Failed) & { held?: number }) | (Planned & { slices: RowSlices });
+
+/** Rows in a slice: 768 KiB. */
+const SLICE_ROWS = 1 << 16;
+/** One slice the agent writes while the worker makes the next. */
+const SLOTS = 2;
+
+/** What the worker is started with. */
+export interface WorkerSetup {
+  nice: number;
+  /** SLOTS slots of sliceRows rows each. */
+  slots: SharedArrayBuffer;
+  sliceRows: number;
+}
 
 /** The worker ends after this long without a request. */
 const IDLE_MS = 10_000;
@@ -56,10 +92,17 @@ const WORKER_HEAP_MB = 96;
  */
 export const HELD_MAX_BYTES = 8 << 20;
 
+interface Job {
+  fds: number[];
+  resolve: (r: CompileReply) => void;
+  /** Once the first pass is done. */
+  slices?: SliceQueue;
+}
+
 export class UnwindCompiler {
   #worker: Worker | null = null;
   #nextId = 1;
-  readonly #inFlight = new Map<number, { fds: number[]; resolve: (r: CompileReply) => void }>();
+  readonly #inFlight = new Map<number, Job>();
   #idle: NodeJS.Timeout | null = null;
   /** The last worker ended: settles when its isolate is gone. */
   #ended: Promise<unknown> = Promise.resolve();
@@ -67,14 +110,19 @@ export class UnwindCompiler {
   readonly stats = { worker_starts: 0, worker_failures: 0, worker_recycles: 0 };
   readonly #idleMs: number;
   readonly #heldMaxBytes: number;
+  readonly #sliceRows: number;
 
   /** The bounds are options for tests; the agent keeps the defaults. */
-  constructor(opts: { idleMs?: number; heldMaxBytes?: number } = {}) {
+  constructor(opts: { idleMs?: number; heldMaxBytes?: number; sliceRows?: number } = {}) {
     this.#idleMs = opts.idleMs ?? IDLE_MS;
     this.#heldMaxBytes = opts.heldMaxBytes ?? HELD_MAX_BYTES;
+    this.#sliceRows = opts.sliceRows ?? SLICE_ROWS;
   }
 
-  /** Compiles the file open at `fd`, and closes `fd` (and `debug.rootFd`). */
+  /**
+   * Compiles the file open at `fd`, and closes `fd` (and `debug.rootFd`). A table's reply comes after
+   * the first pass; its rows follow through `slices`, which must be read to the end or cancelled.
+   */
   compile(fd: number, debug?: DebugFileWhere): Promise<CompileReply> {
     const id = this.#nextId++;
     const fds = debug?.rootFd === undefined ? [fd] : [fd, debug.rootFd];
@@ -89,7 +137,9 @@ export class UnwindCompiler {
       // Once the worker ended last is gone: two isolates at once would be the peak HELD_MAX_BYTES
       // bounds. The descriptors stay open here until the reply: the worker only reads through them.
       void this.#ended.then(() => {
-        if (this.#inFlight.has(id)) this.#start().postMessage({ id, fd, ...(debug === undefined ? {} : { debug }) } satisfies CompileRequest);
+        if (!this.#inFlight.has(id)) return;
+        const req: WorkerRequest = { type: 'compile', id, fd, ...(debug === undefined ? {} : { debug }) };
+        this.#start().postMessage(req);
       });
     });
   }
@@ -116,26 +166,15 @@ export class UnwindCompiler {
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
     this.stats.worker_starts++;
+    const slots = new SharedArrayBuffer(SLOTS * this.#sliceRows * UNWIND_ROW_SIZE);
     const w = new Worker(new URL('./unwind-worker.js', import.meta.url), {
       // Not the agent's flags: loader hooks (a test runner's) made each start take seconds.
       execArgv: [],
-      workerData: { nice: WORKER_NICE },
+      workerData: { nice: WORKER_NICE, slots, sliceRows: this.#sliceRows } satisfies WorkerSetup,
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16 },
     });
     w.unref();
-    w.on('message', (r: CompileReply) => {
-      const job = this.#inFlight.get(r.id);
-      if (job === undefined) return;
-      this.#inFlight.delete(r.id);
-      job.fds.forEach(closeQuietly);
-      if (r.kind === 'table') r.rows = Buffer.from(r.rows.buffer, r.rows.byteOffset, r.rows.byteLength);
-      job.resolve(r);
-      if (this.#inFlight.size > 0 || this.#closed) return;
-      if ((r.held ?? 0) > this.#heldMaxBytes) {
-        this.stats.worker_recycles++;
-        void this.#end(w);
-      } else this.#idle = setTimeout(() => void this.#end(w), this.#idleMs).unref();
-    });
+    w.on('message', (r: WorkerReply) => this.#onReply(w, slots, r));
     const failed = (why: string): void => {
       if (this.#worker !== w) return;
       this.#worker = null;
@@ -146,6 +185,38 @@ export class UnwindCompiler {
     w.on('exit', (code) => failed(`worker exited (${code})`));
     this.#worker = w;
     return w;
+  }
+
+  #onReply(w: Worker, slots: SharedArrayBuffer, r: WorkerReply): void {
+    const job = this.#inFlight.get(r.id);
+    if (r.kind === 'slice') {
+      const bytes = this.#sliceRows * UNWIND_ROW_SIZE;
+      // A compile no one waits for (failed, closed): its slot is free at once.
+      if (job?.slices === undefined) w.postMessage({ type: 'free', slot: r.slot } satisfies WorkerRequest);
+      else job.slices.push(Buffer.from(slots, r.slot * bytes, r.rows * UNWIND_ROW_SIZE), r.slot);
+      return;
+    }
+    if (job === undefined) return;
+    // The worker has opened its own descriptors (and read the debug file) by its first answer.
+    job.fds.forEach(closeQuietly);
+    job.fds = [];
+    if (r.kind === 'table') {
+      const send = (m: WorkerRequest): void => {
+        if (this.#worker === w) w.postMessage(m);
+      };
+      job.slices = new SliceQueue((slot) => send({ type: 'free', slot }), () => send({ type: 'cancel', id: r.id }));
+      job.resolve({ ...r, slices: job.slices });
+      return;
+    }
+    if (r.kind === 'end') job.slices?.finish({ count: r.count, ms: r.ms, held: r.held });
+    else if (job.slices !== undefined) job.slices.fail(r.kind === 'error' ? r.error : 'no table after all');
+    else job.resolve(r);
+    this.#inFlight.delete(r.id);
+    if (this.#inFlight.size > 0 || this.#closed) return;
+    if (r.held > this.#heldMaxBytes) {
+      this.stats.worker_recycles++;
+      void this.#end(w);
+    } else this.#idle = setTimeout(() => void this.#end(w), this.#idleMs).unref();
   }
 
   /** Ends `w` if it is still the worker and has nothing to do (a request since starts another). */
@@ -159,7 +230,8 @@ export class UnwindCompiler {
   #failAll(error: string): void {
     for (const [id, job] of this.#inFlight) {
       job.fds.forEach(closeQuietly);
-      job.resolve({ id, kind: 'error', error, ms: 0 });
+      if (job.slices !== undefined) job.slices.fail(error);
+      else job.resolve({ id, kind: 'error', error, ms: 0 });
     }
     this.#inFlight.clear();
   }

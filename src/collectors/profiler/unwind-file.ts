@@ -1,10 +1,11 @@
 // What the compile worker (unwind-worker.ts) does with one binary: its call frame information —
 // `.eh_frame`, then `.debug_frame` for the code `.eh_frame` does not cover — compiled into one table
-// (cfi-table.ts, compileCfi). `.debug_frame` comes from the file itself or, when the file has none
+// (cfi-table.ts): planned first (planFile: which FDEs, how many rows at most, or why there is no
+// table), then its rows made whole (compileFile) or in slices the agent writes as they come. `.debug_frame` comes from the file itself or, when the file has none
 // (stripped), from its separate debug file (debug-file.ts: by build id or .gnu_debuglink). A
 // program built with -g but without unwind tables (-fno-asynchronous-unwind-tables, common in
 // embedded and some distribution builds) has its functions' CFI only there.
-import { CFA_TYPE, type CompiledTable, RBP_TYPE, compileCfi, withRule } from '../../symbols/cfi-table.js';
+import { CFA_TYPE, type CfiPlan, type CompiledTable, RBP_TYPE, UNWIND_ROW_SIZE, cfiRowSlices, compileCfi, planCfi, tableOf, withRule } from '../../symbols/cfi-table.js';
 import { closeDebugFile, debugFileCandidates, findDebugFile } from '../../symbols/debug-file.js';
 import { type CfiSection, cfiSectionOf } from '../../symbols/eh-frame.js';
 import { ElfError, type ElfFile, PT_LOAD, SHT_NOBITS } from '../../symbols/elf.js';
@@ -32,10 +33,34 @@ export type DebugFrameSource = 'file' | 'debug-file';
 export type FileTable =
   /** cgo: a Go binary's table, of the C code linked into it (its Go code has no rows: frame pointers). */
   | { kind: 'table'; table: CompiledTable; segments: SegmentInfo[]; debugFrame: DebugFrameSource | null; cgo?: true }
-  | { kind: 'none'; reason: 'go' | 'no-cfi' | 'high-addresses' | 'no-rows'; segments: SegmentInfo[] };
+  | NoTable;
+
+type NoTable = { kind: 'none'; reason: 'go' | 'no-cfi' | 'high-addresses' | 'no-rows'; segments: SegmentInfo[] };
+
+/** A binary's table after the first pass: its rows still to be made, whole or in slices. */
+export type FilePlan =
+  | {
+    kind: 'table';
+    /** The table has at most this many rows. */
+    rowBound: number;
+    segments: SegmentInfo[];
+    debugFrame: DebugFrameSource | null;
+    cgo?: true;
+    table: () => CompiledTable;
+    /** The rows in address order, slices of at least `rows` rows (cfiRowSlices); returns the count. */
+    slices: (rows: number) => Generator<Buffer, number>;
+  }
+  | NoTable;
 
 /** The unwind table of an open binary. Throws ElfError (or an fs error) for a file it cannot read. */
 export function compileFile(elf: ElfFile, search: DebugFileSearch | null): FileTable {
+  const p = planFile(elf, search);
+  if (p.kind === 'none') return p;
+  return { kind: 'table', table: p.table(), segments: p.segments, debugFrame: p.debugFrame, ...(p.cgo === true ? { cgo: true } : {}) };
+}
+
+/** The first pass over an open binary's CFI. Throws ElfError (or an fs error) for a file it cannot read. */
+export function planFile(elf: ElfFile, search: DebugFileSearch | null): FilePlan {
   const segments = elf.segments.filter((p) => p.type === PT_LOAD).map((p) => ({ offset: p.offset, vaddr: p.vaddr, filesz: p.filesz }));
   // Go code keeps frame pointers; the walker's frame-pointer step is right for it, and cheaper: its
   // .debug_frame is not read. C code linked in by cgo may keep none (gcc -O2 leaves), and only it has
@@ -44,7 +69,9 @@ export function compileFile(elf: ElfFile, search: DebugFileSearch | null): FileT
     const cgo = cfiSectionOf(elf, 'eh_frame');
     const table = cgo === undefined ? null : compileCfi([cgo]);
     if (table === null || table.count === 0) return { kind: 'none', reason: 'go', segments };
-    return { kind: 'table', table: acrossAsmcgocall(elf, table), segments, debugFrame: null, cgo: true };
+    // Made whole (withRule rewrites a range of it): the C code of a Go binary, a small table.
+    const whole = acrossAsmcgocall(elf, table);
+    return { kind: 'table', rowBound: whole.count, segments, debugFrame: null, cgo: true, table: () => whole, slices: (rows) => slicesOf(whole, rows) };
   }
   const sections: CfiSection[] = [];
   const eh = cfiSectionOf(elf, 'eh_frame');
@@ -52,11 +79,22 @@ export function compileFile(elf: ElfFile, search: DebugFileSearch | null): FileT
   const debug = debugFrameOf(elf, search);
   if (debug !== undefined) sections.push(debug.section);
   if (sections.length === 0) return { kind: 'none', reason: 'no-cfi', segments };
-  const table = compileCfi(sections);
-  if (table === null) return { kind: 'none', reason: 'high-addresses', segments };
-  if (table.count === 0) return { kind: 'none', reason: 'no-rows', segments };
-  const fromDebug = debug !== undefined && table.sectionFdes[sections.length - 1]! > 0;
-  return { kind: 'table', table, segments, debugFrame: fromDebug ? debug.source : null };
+  const plan: CfiPlan | null = planCfi(sections);
+  if (plan === null) return { kind: 'none', reason: 'high-addresses', segments };
+  // No FDE kept: no row (the second pass adds a NONE row only after an FDE).
+  if (plan.fdes === 0) return { kind: 'none', reason: 'no-rows', segments };
+  const fromDebug = debug !== undefined && plan.sectionFdes[sections.length - 1]! > 0;
+  return {
+    kind: 'table', rowBound: plan.rowBound, segments, debugFrame: fromDebug ? debug.source : null,
+    table: () => tableOf(plan), slices: (rows) => cfiRowSlices(plan, rows),
+  };
+}
+
+/** A table made whole, as slices of at most `rows` rows (views of it). */
+export function* slicesOf(table: CompiledTable, rows: number): Generator<Buffer, number> {
+  const step = Math.max(1, rows) * UNWIND_ROW_SIZE;
+  for (let at = 0; at < table.count * UNWIND_ROW_SIZE; at += step) yield table.rows.subarray(at, Math.min(at + step, table.count * UNWIND_ROW_SIZE));
+  return table.count;
 }
 
 /**

@@ -10,8 +10,12 @@
 // Nothing else here parses on the event loop: a file not seen before is opened (so it stays readable if
 // its process exits) and queued for the compiler's worker thread (unwind-compiler.ts); its
 // mappings are published at once without a table (frame pointers), and again, with it, when its
-// rows are in the kernel. Rows are written in slices of SLICE_ROWS with the event loop's other work
-// in between (node's 372k rows: 91 slices of well under a millisecond each).
+// rows are in the kernel. The rows come from the worker in slices (row-slices.ts), each written as
+// it arrives into a range reserved from the first pass's bound (1–27 % above the final count; the
+// unused tail is released at the end), TURN_ROWS at a time with the event loop's other work in
+// between (node's 372k rows: 91 turns of well under a millisecond each). Only when every row is
+// there is the table's index entry written: the BPF side never sees a table half-written, and a
+// compile that fails mid-way leaves the rows it wrote unreferenced, their range free again.
 //
 // Bounds: rows live in one ARRAY of `maxRows` entries, allocated first-fit; a table that does not
 // fit evicts the least recently used tables no live process maps; if it still does not fit it is
@@ -28,6 +32,7 @@ import { fileIdentity } from '../../symbols/elf-module.js';
 import { executableRegions, type Region } from '../../symbols/process-view.js';
 import { UNWIND_MAX_MAPPINGS, UNWIND_NO_TABLE, UNWIND_PROC } from './layout.js';
 import { readOwnVdso } from '../../symbols/vdso.js';
+import { type RowSlices, type SlicesEnd, wholeTable } from './row-slices.js';
 import { type CompileReply, type DebugFileWhere, type SegmentInfo, UnwindCompiler } from './unwind-compiler.js';
 import { compileFile } from './unwind-file.js';
 
@@ -40,15 +45,21 @@ const MAX_NEGATIVE = 4096;
 /** Files waiting for the worker, each holding a descriptor. */
 const MAX_QUEUED = 256;
 /** Rows written to the kernel per event-loop turn. */
-const SLICE_ROWS = 4096;
+const TURN_ROWS = 4096;
 /** Where separate debug files are looked for (as the symbolizer does by default). */
 const DEBUG_ROOTS = ['/usr/lib/debug'];
 
+/** What is used of the maps (tests give maps of their own). */
+type MapOps = Pick<BpfMap<number, Buffer>, 'set' | 'delete' | 'writeBatchRaw'>;
+
 export interface UnwindMaps {
-  rows: BpfMap<number, Buffer>;
-  tables: BpfMap<number, Buffer>;
-  procs: BpfMap<number, Buffer>;
+  rows: MapOps;
+  tables: MapOps;
+  procs: MapOps;
 }
+
+/** The compiler, as the tables use it (tests wrap it). */
+export type TableCompiler = Pick<UnwindCompiler, 'compile' | 'discard' | 'close' | 'busy' | 'stats'>;
 
 interface Table {
   key: string;
@@ -83,7 +94,7 @@ function compileVdso(): CompileReply {
     const r = compileFile(ElfFile.fromBuffer(image), null);
     const ms = performance.now() - t0;
     if (r.kind === 'none') return { id: 0, kind: 'none', reason: r.reason, segments: r.segments, ms };
-    return { id: 0, kind: 'table', rows: r.table.rows, count: r.table.count, segments: r.segments, debugFrame: null, cgo: false, ms };
+    return { id: 0, kind: 'table', rowBound: r.table.count, segments: r.segments, debugFrame: null, cgo: false, ms, slices: wholeTable(r.table.rows, r.table.count, ms) };
   } catch (e) {
     return { id: 0, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: performance.now() - t0 };
   }
@@ -92,7 +103,7 @@ function compileVdso(): CompileReply {
 export class UnwindTables {
   readonly #maps: UnwindMaps;
   readonly #maxRows: number;
-  readonly #compiler: UnwindCompiler;
+  readonly #compiler: TableCompiler;
   readonly #tables = new Map<string, Table>();
   #negative = 0;
   readonly #freeIds: number[] = [];
@@ -103,6 +114,8 @@ export class UnwindTables {
   readonly #debugRoots: readonly string[];
   /** Our mount namespace: a process in another one has its debug files under its own root. */
   readonly #ownMountNs = readlinkQuietly('/proc/self/ns/mnt');
+  /** The keys of a turn's rows, one buffer for every turn: not 16 KiB of garbage each. */
+  readonly #keys = Buffer.allocUnsafeSlow(4 * TURN_ROWS);
   #pumping = false;
   #closed = false;
   #idleWaiters: Array<() => void> = [];
@@ -113,7 +126,7 @@ export class UnwindTables {
     parse_ms: 0, max_parse_ms: 0, tables_deferred: 0, max_slice_ms: 0, debug_frame_tables: 0, debug_file_tables: 0, cgo_tables: 0,
   };
 
-  constructor(maps: UnwindMaps, opts: { maxRows: number; maxTables: number; compiler?: UnwindCompiler; debugRoots?: readonly string[] }) {
+  constructor(maps: UnwindMaps, opts: { maxRows: number; maxTables: number; compiler?: TableCompiler; debugRoots?: readonly string[] }) {
     this.#maps = maps;
     this.#debugRoots = opts.debugRoots ?? DEBUG_ROOTS;
     this.#maxRows = opts.maxRows;
@@ -298,20 +311,23 @@ export class UnwindTables {
   }
 
   async #finish(table: Table, reply: CompileReply): Promise<void> {
-    this.#stats.parse_ms += Math.round(reply.ms);
-    this.#stats.max_parse_ms = Math.max(this.#stats.max_parse_ms, Math.round(reply.ms));
     if (reply.kind === 'error') this.#stats.file_errors++;
     else if (reply.kind === 'none') {
       if (reply.reason === 'go') this.#stats.go_binaries++;
       else this.#stats.files_without_table++;
-    } else if (reply.count > MAX_TABLE_ROWS || reply.count > this.#maxRows) this.#stats.tables_too_big++;
-    else {
+    } else if (reply.rowBound > MAX_TABLE_ROWS || reply.rowBound > this.#maxRows) {
+      // The first pass's bound, not the final count: the range is reserved before the rows exist.
+      reply.slices.cancel();
+      this.#stats.tables_too_big++;
+    } else {
       table.segments = reply.segments;
-      await this.#store(table, reply.rows as Buffer, reply.count);
+      reply.ms = await this.#store(table, reply.rowBound, reply.slices) ?? reply.ms;
       if (table.state === 'ready' && reply.debugFrame !== null) this.#stats.debug_frame_tables++;
       if (table.state === 'ready' && reply.debugFrame === 'debug-file') this.#stats.debug_file_tables++;
       if (table.state === 'ready' && reply.cgo) this.#stats.cgo_tables++;
     }
+    this.#stats.parse_ms += Math.round(reply.ms);
+    this.#stats.max_parse_ms = Math.max(this.#stats.max_parse_ms, Math.round(reply.ms));
     if (table.state !== 'ready') {
       table.state = 'none';
       // Remembered so the next process mapping it does not compile it again; past the bound, forgotten.
@@ -322,41 +338,71 @@ export class UnwindTables {
     for (const pid of table.users) this.#publish(pid);
   }
 
-  async #store(table: Table, rows: Buffer, count: number): Promise<void> {
+  /**
+   * `bound` rows reserved, the slices written into them as they come, then the index entry and the
+   * unused tail given back. The compile's time when every slice came (undefined: not stored).
+   */
+  async #store(table: Table, bound: number, slices: RowSlices): Promise<number | undefined> {
+    const range = this.#reserve(bound);
+    if (range === null) {
+      slices.cancel();
+      this.#stats.tables_no_room++;
+      return undefined;
+    }
+    const id = this.#freeIds.pop()!;
+    let end: SlicesEnd;
+    try {
+      let count = 0;
+      let r = await slices.next();
+      for (; 'rows' in r; r = await slices.next()) {
+        const n = r.rows.length / UNWIND_ROW_SIZE;
+        if (count + n > bound) throw new Error(`more rows than the first pass counted (${bound})`);
+        await this.#write(range.start + count, r.rows, n);
+        count += n;
+      }
+      if (r.count !== count) throw new Error(`${count} rows came, the worker made ${r.count}`);
+      end = r;
+      // The index entry last: the BPF side never sees a table whose rows are not all there.
+      this.#maps.tables.set(id, encodeIndex(range.start, count));
+    } catch {
+      slices.cancel();
+      this.#freeIds.push(id);
+      this.#release(range);
+      if (!this.#closed) this.#stats.file_errors++;
+      return undefined;
+    }
+    if (end.count < bound) this.#release({ start: range.start + end.count, count: bound - end.count });
+    Object.assign(table, { state: 'ready', id, start: range.start, count: end.count });
+    this.#stats.tables_loaded++;
+    this.#stats.table_rows += end.count;
+    this.#stats.table_bytes = this.#stats.table_rows * UNWIND_ROW_SIZE;
+    return end.ms;
+  }
+
+  /** `count` rows, evicting tables no process maps until they fit; null (nothing taken) when they do not. */
+  #reserve(count: number): Range | null {
     let range = this.#alloc(count);
     while (range === null || this.#freeIds.length === 0) {
       if (!this.#evictOne()) break;
       range ??= this.#alloc(count);
     }
-    if (range === null || this.#freeIds.length === 0) {
-      if (range !== null) this.#release(range);
-      this.#stats.tables_no_room++;
-      return;
+    if (range !== null && this.#freeIds.length > 0) return range;
+    if (range !== null) this.#release(range);
+    return null;
+  }
+
+  /** Rows into the kernel at `start`, TURN_ROWS per event-loop turn. */
+  async #write(start: number, rows: Buffer, count: number): Promise<void> {
+    for (let i = 0; i < count; i += TURN_ROWS) {
+      if (this.#closed) throw new Error('closed');
+      const t0 = performance.now();
+      const n = Math.min(TURN_ROWS, count - i);
+      const keys = this.#keys.subarray(0, 4 * n);
+      for (let j = 0; j < n; j++) keys.writeUInt32LE(start + i + j, 4 * j);
+      this.#maps.rows.writeBatchRaw(keys, rows.subarray(i * UNWIND_ROW_SIZE, (i + n) * UNWIND_ROW_SIZE), n);
+      this.#stats.max_slice_ms = Math.max(this.#stats.max_slice_ms, Math.round((performance.now() - t0) * 10) / 10);
+      if (i + TURN_ROWS < count) await yieldTurn();
     }
-    const id = this.#freeIds.pop()!;
-    try {
-      for (let i = 0; i < count; i += SLICE_ROWS) {
-        if (this.#closed) throw new Error('closed');
-        const t0 = performance.now();
-        const n = Math.min(SLICE_ROWS, count - i);
-        const keys = Buffer.allocUnsafe(4 * n);
-        for (let j = 0; j < n; j++) keys.writeUInt32LE(range.start + i + j, 4 * j);
-        this.#maps.rows.writeBatchRaw(keys, rows.subarray(i * UNWIND_ROW_SIZE, (i + n) * UNWIND_ROW_SIZE), n);
-        this.#stats.max_slice_ms = Math.max(this.#stats.max_slice_ms, Math.round((performance.now() - t0) * 10) / 10);
-        if (i + SLICE_ROWS < count) await yieldTurn();
-      }
-      // The index entry last: the BPF side never sees a table whose rows are not all there.
-      this.#maps.tables.set(id, encodeIndex(range.start, count));
-    } catch {
-      this.#freeIds.push(id);
-      this.#release(range);
-      if (!this.#closed) this.#stats.file_errors++;
-      return;
-    }
-    Object.assign(table, { state: 'ready', id, start: range.start, count });
-    this.#stats.tables_loaded++;
-    this.#stats.table_rows += count;
-    this.#stats.table_bytes = this.#stats.table_rows * UNWIND_ROW_SIZE;
   }
 
   #wakeIdle(): void {

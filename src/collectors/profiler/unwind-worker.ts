@@ -2,22 +2,39 @@
 // (unwind-compiler.ts starts it; unwind-file.ts is what it runs): the parse and compile take up to
 // ~0.25 s of CPU for one binary (node's, libLLVM's, in a fresh worker), time the agent's event loop
 // must not lose. It gets an open file descriptor (opened by the agent while the process that maps
-// the file lived; the agent closes it) and answers with the encoded rows, moved, not copied.
+// the file lived; the agent closes it once the first pass is answered), runs the first pass, and
+// puts the rows in slices into the slots it shares with the agent, waiting for a free one: neither
+// side ever holds the whole table (libLLVM: 11 MB) beside the rest of the compile's memory.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ElfFile } from '../../symbols/elf.js';
-import type { CompileReply, CompileRequest } from './unwind-compiler.js';
-import { compileFile } from './unwind-file.js';
+import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
+import type { WorkerReply, WorkerRequest, WorkerSetup } from './unwind-compiler.js';
+import { planFile } from './unwind-file.js';
 
-function compile(req: CompileRequest): CompileReply {
+const setup = workerData as WorkerSetup;
+const slotBytes = setup.sliceRows * UNWIND_ROW_SIZE;
+/** Slots the agent has given back (all of them at first), across compiles: a slot is free only when the agent says so. */
+const freeSlots = Array.from({ length: setup.slots.byteLength / slotBytes }, (_, i) => i);
+let slotFreed: (() => void) | null = null;
+/** The compile the agent wants no more slices of (-1: none). */
+let cancelled = -1;
+
+/** The buffers this isolate holds besides the slots: the sections read, the FDE index (HELD_MAX_BYTES). */
+const held = (): number => process.memoryUsage().arrayBuffers - setup.slots.byteLength;
+
+const send = (reply: WorkerReply): void => parentPort!.postMessage(reply);
+
+async function compile(req: Extract<WorkerRequest, { type: 'compile' }>): Promise<void> {
   const t0 = performance.now();
   const ms = (): number => performance.now() - t0;
+  const failed = (e: unknown): void => send({ id: req.id, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: ms(), held: held() });
   let elf: ElfFile;
   try {
     elf = ElfFile.open(`/proc/self/fd/${req.fd}`);
   } catch (e) {
-    return { id: req.id, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: ms() };
+    return failed(e);
   }
   try {
     // The process's root, held open by the agent: its debug files stay reachable after it exits.
@@ -26,13 +43,21 @@ function compile(req: CompileRequest): CompileReply {
       rootPrefix: req.debug.rootFd === undefined ? '' : `/proc/self/fd/${req.debug.rootFd}`,
       debugRoots: req.debug.debugRoots,
     };
-    const r = compileFile(elf, search);
-    if (r.kind === 'none') return { id: req.id, kind: 'none', reason: r.reason, segments: r.segments, ms: ms() };
-    const t = r.table;
-    const rows = new Uint8Array(t.rows.buffer, t.rows.byteOffset, t.rows.byteLength);
-    return { id: req.id, kind: 'table', rows, count: t.count, segments: r.segments, debugFrame: r.debugFrame, cgo: r.cgo === true, ms: ms() };
+    const plan = planFile(elf, search);
+    if (plan.kind === 'none') return send({ id: req.id, kind: 'none', reason: plan.reason, segments: plan.segments, ms: ms(), held: held() });
+    send({ id: req.id, kind: 'table', rowBound: plan.rowBound, segments: plan.segments, debugFrame: plan.debugFrame, cgo: plan.cgo === true, ms: ms() });
+    const slices = plan.slices(setup.sliceRows);
+    for (;;) {
+      while (freeSlots.length === 0 && cancelled !== req.id) await new Promise<void>((r) => (slotFreed = r));
+      if (cancelled === req.id) return failed('cancelled');
+      const r = slices.next();
+      if (r.done === true) return send({ id: req.id, kind: 'end', count: r.value, ms: ms(), held: held() });
+      const slot = freeSlots.pop()!;
+      Buffer.from(setup.slots, slot * slotBytes, slotBytes).set(r.value);
+      send({ id: req.id, kind: 'slice', slot, rows: r.value.length / UNWIND_ROW_SIZE });
+    }
   } catch (e) {
-    return { id: req.id, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: ms() };
+    return failed(e);
   } finally {
     elf.close();
   }
@@ -41,20 +66,17 @@ function compile(req: CompileRequest): CompileReply {
 // This thread only (/proc/thread-self → <pid>/task/<tid>; setpriority on a tid is per thread on
 // Linux): the compile yields the CPU to the programs being profiled.
 try {
-  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), (workerData as { nice: number }).nice);
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), setup.nice);
 } catch {
   // not Linux, or not allowed: normal priority
 }
 
-parentPort?.on('message', (req: CompileRequest) => {
-  const reply = compile(req);
-  // The buffers this isolate holds besides the rows about to leave: the sections read, the FDE
-  // indexes — garbage V8 frees only when it has ~64 MB of it (external memory), so the compiler
-  // ends the worker past a bound instead (unwind-compiler.ts, HELD_MAX_BYTES).
-  reply.held = process.memoryUsage().arrayBuffers - (reply.kind === 'table' ? reply.rows.byteLength : 0);
-  // The table's rows are a view of an ArrayBuffer of their own (compileCfi): moved, not copied. (A
-  // Buffer under half of Buffer.poolSize may be a slice of the shared pool: never moved.)
-  const own = reply.kind === 'table' && reply.rows.buffer.byteLength >= Buffer.poolSize / 2;
-  const transfer = own ? [reply.rows.buffer as ArrayBuffer] : [];
-  parentPort!.postMessage(reply, transfer);
+/** Compiles one after the other, in the order asked. */
+let queue = Promise.resolve();
+parentPort?.on('message', (m: WorkerRequest) => {
+  if (m.type === 'compile') queue = queue.then(() => compile(m));
+  else if (m.type === 'free') freeSlots.push(m.slot);
+  else cancelled = m.id;
+  slotFreed?.();
+  slotFreed = null;
 });
