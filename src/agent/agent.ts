@@ -295,7 +295,7 @@ export class Agent {
     this.#selection.start();
     const ctx = {
       config: this.config, log: this.log, clock: this.#clock, sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
-      reportPressure: (p: number) => this.#shedder.reportPressure(p),
+      reportPressure: (p: number, lost?: boolean) => this.#shedder.reportPressure(p, lost),
       spanShare: () => this.#shedder.share,
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of

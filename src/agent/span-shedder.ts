@@ -64,9 +64,18 @@ export class SpanShedder {
     this.#windowStart = this.#now();
   }
 
-  /** A collector's backlog towards JavaScript now, 0 (empty) … 1 (full). */
-  reportPressure(pressure: number): void {
+  /**
+   * A collector's backlog towards JavaScript now, 0 (empty) … 1 (full). `lost`: records were dropped
+   * on the way (the queue could not absorb the backlog): the average jumps to full at once, as
+   * shedding in the kernel is what stops further losses, which would take metrics with them.
+   */
+  reportPressure(pressure: number, lost = false): void {
     const now = this.#now();
+    if (lost) {
+      this.#pressureAt = now;
+      this.#pressure = 1;
+      return;
+    }
     const sample = Math.min(1, Math.max(0, pressure));
     // Exponential average over time: reports come per batch, at no fixed rate.
     const weight = this.#pressureAt === null ? 1 : 1 - Math.exp(-Math.max(0, now - this.#pressureAt) / PRESSURE_TAU_MS);

@@ -19,8 +19,9 @@ export interface CollectorContext {
   /**
    * How full the collector's queue towards JavaScript is, 0 … 1, reported as it goes: the agent
    * sheds spans (never metrics) while it is filling, before raw events would have to be dropped.
+   * `lost`: records were dropped since the last report (shedding goes to its most at once).
    */
-  reportPressure?(pressure: number): void;
+  reportPressure?(pressure: number, lost?: boolean): void;
   /**
    * The share of spans the agent keeps now (0 … 1): a collector that can shed before user space
    * (the sockets collector, in the kernel) applies it there.

@@ -47,6 +47,16 @@ t.test('pressure: the share kept follows the room left, the same key always deci
   t.equal(s.stats().spans_kept + s.stats().spans_shed, 20_000);
 });
 
+t.test('records lost on the way: shedding goes to its most at once, then eases as the queue drains', async (t) => {
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
+  s.reportPressure(0);
+  s.reportPressure(0.2, true);
+  t.equal(s.stats().span_share_percent, 5, 'a loss: 1 in 20 kept from the next exchange on');
+  for (now = 10; now < 1000; now += 10) s.reportPressure(0);
+  t.equal(s.stats().span_share_percent, 100, 'the queue drained: every span kept again');
+});
+
 t.test('budget: each quarter second keeps what would have fit in the last', async (t) => {
   let now = 0;
   const s = new SpanShedder({ maxPerSecond: 400, now: () => now }); // 100 per window

@@ -124,9 +124,10 @@ export class SocketsCollector implements Collector {
         // nothing. Every slot taken (the consumer holds its batch back) or records dropped since
         // the last batch counts as full, whatever the size of this one.
         const s = consumer.stats();
-        const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || s.droppedRecords > droppedSeen;
+        const lost = s.droppedRecords > droppedSeen;
+        const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || lost;
         droppedSeen = s.droppedRecords;
-        ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES));
+        ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost);
         // The share that pressure (and the span budget) leaves, applied in the kernel from now on.
         if (ctx.spanShare !== undefined) shedShare.keep(ctx.spanShare());
         batch.forEach((view, off, len) => {
