@@ -3,20 +3,21 @@
 // (span, RED histogram, linker) → span export to an OTLP JSON file. One keep-alive request is four
 // records (the client's request write and response read, the server's request read and response
 // write) and two exchanges (the CLIENT and the SERVER span), as when both ends are traced; with
-// --paired, two records (one paired record per side: the kernel's HTTP/1 pairing), and --compare
-// runs both, alternating, in one process.
+// --paired, two records (one paired record per side: the kernel's HTTP/1 pairing); with --shed, two
+// summaries (each exchange shed in the kernel: its RED point, no span); --compare runs the three,
+// alternating, in one process.
 //
 // What it tells: the JavaScript cost per exchange, without BPF, the ring buffer's consumer thread or
 // a machine's noise in the way: a quick loop for whoever changes a stage, before the end-to-end
 // benchmark (nginx.ts --all-processes) says what a user sees.
 //
-//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --compare]
+//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConnectionTracker } from '../src/collectors/sockets/tracker.js';
-import { DATA_HEADER, PAIR_EVENT, decodeSocketRecord } from '../src/collectors/sockets/decode.js';
+import { DATA_HEADER, PAIR_EVENT, SOCK_EV, decodeSocketRecord } from '../src/collectors/sockets/decode.js';
 import { ExchangePipeline } from '../src/agent/exchange-pipeline.js';
 import { SpanShedder } from '../src/agent/span-shedder.js';
 import { defaultConfig } from '../src/config/schema.js';
@@ -33,13 +34,15 @@ const REQUEST = Buffer.from('GET /lantern-bench HTTP/1.1\r\nHost: 127.0.0.1:1808
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 17:48:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n');
 
 /**
- * `requests` keep-alive requests over `conns` connections, both ends traced, in batches of ~1 MiB.
- * `paired`: each side's exchange is one paired record (bpf/include/pairing.h), as the kernel sends
- * HTTP/1 keep-alive traffic; otherwise a record per syscall, as it sends it with pairing off.
+ * How the kernel sends each side's exchange: a record per syscall (pairing off), one paired record
+ * (bpf/include/pairing.h, HTTP/1 keep-alive traffic), or a summary of an exchange shed there.
  */
-function batches(requests: number, conns: number, clientPid: number, serverPid: number, paired: boolean): SocketRecordWriter[] {
+type Records = 'per-syscall' | 'paired' | 'shed';
+
+/** `requests` keep-alive requests over `conns` connections, both ends traced, in batches of ~1 MiB. */
+function batches(requests: number, conns: number, clientPid: number, serverPid: number, records: Records): SocketRecordWriter[] {
   const out: SocketRecordWriter[] = [];
-  const perRequest = paired
+  const perRequest = records !== 'per-syscall'
     ? 2 * (PAIR_EVENT.data + 8) + REQUEST.length * 2 + RESPONSE.length * 2
     : 4 * (DATA_HEADER.size + 8) + REQUEST.length * 2 + RESPONSE.length * 2;
   const perBatch = Math.floor((1 << 20) / perRequest);
@@ -66,10 +69,15 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
     const serverReq = { conn: p.server, direction: 1, position: q, data: REQUEST, tsNs: (t += 20_000n) } as const;
     const serverResp = { conn: p.server, direction: 0, position: s, data: RESPONSE, tsNs: (t += 30_000n) } as const;
     const clientResp = { conn: p.client, direction: 1, position: s, data: RESPONSE, tsNs: (t += 10_000n) } as const;
-    if (paired) {
+    if (records === 'paired') {
       // In ring order: the server's record goes out at its response write, the client's at its read.
       w.pair(serverReq, serverResp);
       w.pair(clientReq, clientResp);
+    } else if (records === 'shed') {
+      // The status line's first 32 bytes (SOCK_SHED_RESPONSE), the rest never sent.
+      const status = RESPONSE.subarray(0, 32);
+      w.pair(serverReq, { ...serverResp, data: status, callLen: RESPONSE.length }, SOCK_EV.SHED);
+      w.pair(clientReq, { ...clientResp, data: status, callLen: RESPONSE.length }, SOCK_EV.SHED);
     } else {
       for (const f of [clientReq, serverReq, serverResp, clientResp]) w.data(f);
     }
@@ -79,7 +87,7 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
   return out;
 }
 
-async function run(requests: number, file: string, paired: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
+async function run(requests: number, file: string, records: Records): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
   const config = defaultConfig();
   config.otlp.file = file;
   const log = new Logger('error');
@@ -102,7 +110,7 @@ async function run(requests: number, file: string, paired: boolean): Promise<{ m
     },
   });
   const clock = new KernelClock();
-  const input = batches(requests, 10, process.pid, process.ppid, paired);
+  const input = batches(requests, 10, process.pid, process.ppid, records);
   const handle = tracker.handle.bind(tracker);
   const start = process.cpuUsage();
   for (const b of input) {
@@ -123,31 +131,32 @@ async function run(requests: number, file: string, paired: boolean): Promise<{ m
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
-    requests: { type: 'string' }, runs: { type: 'string' }, file: { type: 'string' }, paired: { type: 'boolean' }, compare: { type: 'boolean' },
+    requests: { type: 'string' }, runs: { type: 'string' }, file: { type: 'string' }, paired: { type: 'boolean' }, shed: { type: 'boolean' }, compare: { type: 'boolean' },
   } });
   const requests = Number(values.requests ?? 100_000);
   const runs = Number(values.runs ?? 5);
-  const modes = values.compare === true ? [false, true] : [values.paired === true];
+  const modes: Records[] = values.compare === true ? ['per-syscall', 'paired', 'shed'] : [values.shed === true ? 'shed' : values.paired === true ? 'paired' : 'per-syscall'];
   const dir = mkdtempSync(join(tmpdir(), 'lantern-hot-'));
-  const perExchange = new Map<boolean, number[]>(modes.map((m) => [m, []]));
-  const label = (paired: boolean): string => (paired ? 'paired records' : 'a record per syscall');
+  const perExchange = new Map<Records, number[]>(modes.map((m) => [m, []]));
+  const label = (records: Records): string => ({ 'per-syscall': 'a record per syscall', paired: 'paired records', shed: 'summaries of exchanges shed in the kernel' })[records];
   try {
     for (let i = 0; i <= runs; i++) {
-      for (const paired of modes) {
+      for (const records of modes) {
         const file = values.file ?? join(dir, `spans-${i}.jsonl`);
-        const r = await run(requests, file, paired);
-        if (r.exchanges !== 2 * requests || r.spans !== 2 * requests) throw new Error(`run ${i}: ${r.exchanges} exchanges, ${r.spans} spans of ${2 * requests}`);
+        const r = await run(requests, file, records);
+        const spans = records === 'shed' ? 0 : 2 * requests;
+        if (r.exchanges !== 2 * requests || r.spans !== spans) throw new Error(`run ${i}: ${r.exchanges} exchanges of ${2 * requests}, ${r.spans} spans of ${spans}`);
         const us = (r.ms * 1000) / r.exchanges;
-        console.error(`${i === 0 ? 'warm-up' : `run ${i}`} (${label(paired)}): ${r.exchanges} exchanges in ${r.ms.toFixed(0)} ms of CPU = ${us.toFixed(2)} µs/exchange, ${(r.bytes / r.spans).toFixed(0)} file bytes/span`);
-        if (i > 0) perExchange.get(paired)!.push(us);
+        console.error(`${i === 0 ? 'warm-up' : `run ${i}`} (${label(records)}): ${r.exchanges} exchanges in ${r.ms.toFixed(0)} ms of CPU = ${us.toFixed(2)} µs/exchange, ${(r.bytes / Math.max(1, r.spans)).toFixed(0)} file bytes/span`);
+        if (i > 0) perExchange.get(records)!.push(us);
         rmSync(file, { force: true });
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  for (const [paired, us] of perExchange) {
-    console.log(`median ${median(us).toFixed(2)} µs of CPU per exchange, ${label(paired)} (${runs} runs of ${requests} requests = ${2 * requests} exchanges)`);
+  for (const [records, us] of perExchange) {
+    console.log(`median ${median(us).toFixed(2)} µs of CPU per exchange, ${label(records)} (${runs} runs of ${requests} requests = ${2 * requests} exchanges)`);
   }
 }
 

@@ -75,9 +75,10 @@ export class ExchangePipeline implements RecordSink {
     // Metrics first and always: they must count every exchange, shed or not.
     const points = conventions.toMetrics(ex, resource);
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
-    const key = linkKey(ex, conventions.linkId(ex));
-    // An HTTP/1 exchange paired in the kernel was decided there, by the same share (both ends alike).
+    // An HTTP/1 exchange paired in the kernel was decided there, by the same share (both ends alike);
+    // one shed there needs no link key either.
     const decided = ex.protocol === 'http1' ? ex.request.kernelSampling : undefined;
+    const key = decided === 'shed' ? null : linkKey(ex, conventions.linkId(ex));
     const exported = decided !== undefined
       ? this.opts.shedder?.decidedInKernel(decided === 'kept') ?? decided === 'kept'
       : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;

@@ -179,12 +179,17 @@ function nearestStart(list: readonly Entry[], t: number): Entry | undefined {
   return best;
 }
 
-/** HTTP/2 and a request read in several turns: the latest span open at `t`. */
+/**
+ * HTTP/2 and a request read in several turns: the latest span open at `t`. Open means not yet
+ * ended: a read just after a span's end (a client's WINDOW_UPDATE, or the next request whose own
+ * span is not built yet) is not that span's — the next request's samples, resolved while it runs,
+ * went to the request before it. Such a tag resolves once its own span is noted.
+ */
 function openAt(list: readonly Entry[], t: number): Entry | undefined {
   const i = firstAtOrAfter(list, t + 1);
   for (let j = i - 1; j >= 0 && j >= i - 64; j--) {
     const e = list[j]!;
-    if (e.endUs + MATCH_US >= t) return e;
+    if (e.endUs >= t) return e;
   }
   return undefined;
 }

@@ -47,6 +47,20 @@ t.test('a tag resolves to the span its read began, on its connection only', asyn
   t.equal(idx.resolve(10, spanTag(7, base + 10_000)), undefined, 'nor one after every span ended');
 });
 
+t.test('a read just after a span ended is not that span\'s: the next request, not yet built, waits for its own', async (t) => {
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
+  const base = 6_000_000_000;
+  // Unary gRPC calls one after another on one HTTP/2 connection: the next call's HEADERS are read
+  // 200 µs after the previous call ended, and its handler runs 500 ms before its span is built.
+  const first = span(base, base + 500_000);
+  idx.note(exchange(9), first);
+  const nextRead = base + 500_200;
+  t.equal(idx.resolve(10, spanTag(9, nextRead)), undefined, 'unresolved while the next call runs (the builder waits for it)');
+  const next = span(nextRead + 3, nextRead + 500_000);
+  idx.note(exchange(9), next);
+  t.equal(idx.resolve(10, spanTag(9, nextRead))?.spanId, next.spanId, 'its own span once built');
+});
+
 t.test('HTTP/2: a read inside open streams stands for the latest one open', async (t) => {
   const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
   const base = 9_000_000;

@@ -132,6 +132,8 @@ export interface Otelcol {
   /** What the Collector has written to stdout and stderr (its log) so far. */
   output(): string;
   stop(): Promise<void>;
+  /** Stops it and returns every span it received: all it acknowledged, written out as it exited. */
+  stopAndTakeSpans(): Promise<ReceivedSpan[]>;
 }
 
 function configYaml(grpcPort: number, httpPort: number, out: string, profiles: boolean): string {
@@ -260,5 +262,10 @@ async function launch(bin: string, startTimeoutMs: number, profiles: boolean, po
     waitForLogs,
     output: () => collector.output(),
     stop: () => collector.stop(),
+    stopAndTakeSpans: async () => {
+      let taken: ReceivedSpan[] = [];
+      await collector.stop(() => (taken = spans()));
+      return taken;
+    },
   };
 }

@@ -77,7 +77,8 @@ export interface ToolProcess {
   /** What the tool has written to stdout and stderr so far. */
   output(): string;
   /** SIGTERM (SIGKILL after 5 s), then the directory is removed. Safe to call twice. */
-  stop(): Promise<void>;
+  /** Stops the tool; `beforeRemove` reads what it wrote once it has exited, before its directory goes. */
+  stop(beforeRemove?: () => void): Promise<void>;
   /** Polls `probe` until it resolves; on failure or exit stops the tool and throws with its output. */
   waitReady(probe: () => Promise<void>, timeoutMs: number): Promise<void>;
 }
@@ -108,7 +109,7 @@ export function startToolProcess(name: string, bin: string, config: string, args
   child.once('error', (e) => (spawnError = e));
 
   let stopped = false;
-  const stop = async (): Promise<void> => {
+  const stop = async (beforeRemove?: () => void): Promise<void> => {
     if (stopped) return;
     stopped = true;
     if (exit === undefined && spawnError === undefined) {
@@ -117,7 +118,11 @@ export function startToolProcess(name: string, bin: string, config: string, args
       await exited;
       clearTimeout(killer);
     }
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      beforeRemove?.();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   };
 
   const waitReady = async (probe: () => Promise<void>, timeoutMs: number): Promise<void> => {
