@@ -209,6 +209,7 @@ export class Agent {
         this.#view.addSpan(span);
         if (profiling || (tagging && this.#dynlog?.probing === true)) this.#spanTags.note(ex, span);
       },
+      onReleased: (spans) => this.#spanTags.settle(spans),
       // Shed spans still count in the local view's RED (profiles point only at exported spans).
       onShed: (_ex, points, span) => (span !== null ? this.#view.countSpan(span) : this.#view.countPoints(points)),
     });

@@ -26,6 +26,8 @@ export interface ExchangePipelineOptions {
   ids?: IdSource;
   /** Told of every span that is exported, as it is built (the local view, span-aware profiles). */
   onSpan?: (exchange: Exchange, span: SpanRecord) => void;
+  /** Told of spans as the linker releases them to the sinks: final from then on (trace ids included). */
+  onReleased?: (spans: readonly SpanRecord[]) => void;
   /**
    * Told of an exchange whose span is shed, with its duration points (the local view's RED counts
    * it from them). Its span is not even built, unless the exchange has no points (then `span`).
@@ -55,6 +57,7 @@ export class ExchangePipeline implements RecordSink {
       release: (spans) => {
         this.#spans += spans.length;
         for (const s of opts.sinks) s.spans(spans);
+        opts.onReleased?.(spans);
       },
     });
   }

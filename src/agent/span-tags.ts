@@ -14,6 +14,11 @@
 // SHORT_US rarely holds a sample (one at 99 Hz every ~10 ms of CPU), and a burst of them (a busy
 // Redis serving 100k SET/GET) evicted by age alone would push out the long request that did, before
 // the drain that asks for it.
+//
+// An entry holds its span only until the linker has released it (`settle`): the linker may still
+// make a server span the child of its client span (a new trace id) until then. After that it keeps
+// what a sample is labelled with, not the span: at 10k server spans/s a full index held 65,536 whole
+// spans (attributes, strings, times) for seconds, every one promoted to V8's old generation.
 import type { SpanRef, SpanTagResolver } from '../collectors/profiler/span-tags.js';
 import type { Exchange } from '../model/exchange.js';
 import type { SpanRecord } from '../model/span.js';
@@ -40,8 +45,23 @@ interface Entry {
   /** CLOCK_MONOTONIC µs. */
   startUs: number;
   endUs: number;
-  span: SpanRecord;
+  /** The span until it is settled (final), then null. */
+  span: SpanRecord | null;
+  /** What the span resolves to, made when it is settled. */
+  ref: SpanRef | null;
   atMs: number;
+  /** Forgotten (expired or evicted): stepped over in its connection's list. */
+  gone: boolean;
+}
+
+/** What a sample is labelled with: the span's ids, name, route and method. */
+function spanRef(span: SpanRecord): SpanRef {
+  const ref: SpanRef = { traceId: span.traceId, spanId: span.spanId, spanName: span.name };
+  const route = span.attributes['http.route'];
+  if (typeof route === 'string') ref.httpRoute = route;
+  const method = span.attributes['rpc.method'];
+  if (typeof method === 'string') ref.rpcMethod = method;
+  return ref;
 }
 
 export interface SpanTagIndexOptions {
@@ -53,10 +73,12 @@ export interface SpanTagIndexOptions {
 
 export class SpanTagIndex implements SpanTagResolver {
   /** Per connection (`pid:generation`), entries in start order. */
-  readonly #byConn = new Map<string, Entry[]>();
+  readonly #byConn = new Map<string, ConnectionSpans>();
   /** Entries in insertion order, the oldest first: short spans and the others apart. */
   readonly #short = new EntryQueue();
   readonly #long = new EntryQueue();
+  /** Entries whose span the linker has not released yet, by span. */
+  readonly #unsettled = new Map<SpanRecord, Entry>();
   #size = 0;
   readonly #max: number;
   readonly #retentionMs: number;
@@ -73,37 +95,43 @@ export class SpanTagIndex implements SpanTagResolver {
     if (span.kind !== 'server') return;
     const conn = `${ex.connection.pid}:${ex.connection.generation % U32}`;
     const e: Entry = {
-      conn, span, atMs: this.now(),
+      conn, span, ref: null, atMs: this.now(), gone: false,
       // The record itself: the linker may still make it a child of its client span (new trace id).
       startUs: Number((span.startTimeUnixNano - this.#offsetNs) / 1000n),
       endUs: Number((span.endTimeUnixNano - this.#offsetNs) / 1000n),
     };
     let list = this.#byConn.get(conn);
-    if (list === undefined) this.#byConn.set(conn, (list = []));
-    // Spans complete about in start order (HTTP/2 streams not quite): insert from the end.
-    let i = list.length;
-    while (i > 0 && list[i - 1]!.startUs > e.startUs) i--;
-    list.splice(i, 0, e);
+    if (list === undefined) this.#byConn.set(conn, (list = new ConnectionSpans()));
+    list.insert(e);
     (e.endUs - e.startUs < SHORT_US ? this.#short : this.#long).push(e);
+    this.#unsettled.set(span, e);
     this.#size++;
     this.#expire();
+  }
+
+  /** Spans the linker released, final now: their entries keep only what samples are labelled with. */
+  settle(spans: readonly SpanRecord[]): void {
+    if (this.#unsettled.size === 0) return;
+    for (const s of spans) {
+      if (s.kind !== 'server') continue;
+      const e = this.#unsettled.get(s);
+      if (e === undefined) continue;
+      this.#unsettled.delete(s);
+      e.ref = spanRef(s);
+      e.span = null;
+    }
   }
 
   resolve(pid: number, tag: bigint): SpanRef | undefined {
     this.#expire();
     const list = this.#byConn.get(`${pid}:${Number(tag >> 32n)}`);
-    if (list === undefined || list.length === 0) return undefined;
+    const last = list?.latestStart();
+    if (list === undefined || last === undefined) return undefined;
     // The tag's time on the full clock: the one nearest the connection's latest span.
-    const last = list[list.length - 1]!.startUs;
     const t = last - diff32(last, Number(tag & 0xffffffffn));
-    const e = nearestStart(list, t) ?? openAt(list, t);
+    const e = list.nearestStart(t) ?? list.openAt(t);
     if (e === undefined) return undefined;
-    const ref: SpanRef = { traceId: e.span.traceId, spanId: e.span.spanId, spanName: e.span.name };
-    const route = e.span.attributes['http.route'];
-    if (typeof route === 'string') ref.httpRoute = route;
-    const method = e.span.attributes['rpc.method'];
-    if (typeof method === 'string') ref.rpcMethod = method;
-    return ref;
+    return e.ref ?? spanRef(e.span!);
   }
 
   get size(): number {
@@ -112,18 +140,107 @@ export class SpanTagIndex implements SpanTagResolver {
 
   #expire(): void {
     const cutoff = this.now() - this.#retentionMs;
-    for (const q of [this.#short, this.#long]) {
-      for (let e = q.oldest(); e !== undefined && e.atMs < cutoff; e = q.oldest()) this.#forget(q.shift()!);
-    }
+    for (let e = this.#short.oldest(); e !== undefined && e.atMs < cutoff; e = this.#short.oldest()) this.#forget(this.#short.shift()!);
+    for (let e = this.#long.oldest(); e !== undefined && e.atMs < cutoff; e = this.#long.oldest()) this.#forget(this.#long.shift()!);
     while (this.#size > this.#max) this.#forget((this.#short.length > 0 ? this.#short : this.#long).shift()!);
   }
 
   #forget(e: Entry): void {
     this.#size--;
+    if (e.span !== null) this.#unsettled.delete(e.span);
     const list = this.#byConn.get(e.conn);
-    const i = list?.indexOf(e) ?? -1;
-    if (list !== undefined && i >= 0) list.splice(i, 1);
-    if (list?.length === 0) this.#byConn.delete(e.conn);
+    if (list !== undefined && list.forget(e) === 0) this.#byConn.delete(e.conn);
+  }
+}
+
+/**
+ * One connection's entries in start order, `#items[#head..]`. A forgotten entry is marked and
+ * stepped over, not spliced out: the index forgets the oldest entries first, and a splice per
+ * forget moved the whole list (a keep-alive connection holds thousands: ~10 µs per span).
+ */
+class ConnectionSpans {
+  #items: Entry[] = [];
+  #head = 0;
+  #live = 0;
+
+  insert(e: Entry): void {
+    // Spans complete about in start order (HTTP/2 streams not quite): insert from the end.
+    let i = this.#items.length;
+    while (i > this.#head && this.#items[i - 1]!.startUs > e.startUs) i--;
+    if (i === this.#items.length) this.#items.push(e);
+    else this.#items.splice(i, 0, e);
+    this.#live++;
+  }
+
+  /** Marks `e` forgotten; returns the entries left. */
+  forget(e: Entry): number {
+    e.gone = true;
+    this.#live--;
+    const items = this.#items;
+    while (this.#head < items.length && items[this.#head]!.gone) this.#head++;
+    // Forgotten entries behind live ones (a short span evicted before an older long one) are
+    // dropped once they outnumber the live ones; the stepped-over front once it dominates.
+    const marked = items.length - this.#head - this.#live;
+    if (marked > this.#live + 64) {
+      this.#items = items.filter((x) => !x.gone);
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > items.length) {
+      this.#items = items.slice(this.#head);
+      this.#head = 0;
+    }
+    return this.#live;
+  }
+
+  latestStart(): number | undefined {
+    for (let i = this.#items.length - 1; i >= this.#head; i--) if (!this.#items[i]!.gone) return this.#items[i]!.startUs;
+    return undefined;
+  }
+
+  /** The span that began at the read the tag was taken at. */
+  nearestStart(t: number): Entry | undefined {
+    const i = this.#firstAtOrAfter(t);
+    let best: Entry | undefined;
+    for (const e of [this.#present(i - 1, -1), this.#present(i, 1)]) {
+      if (e === undefined || Math.abs(e.startUs - t) > MATCH_US) continue;
+      if (best === undefined || Math.abs(e.startUs - t) < Math.abs(best.startUs - t)) best = e;
+    }
+    return best;
+  }
+
+  /**
+   * HTTP/2 and a request read in several turns: the latest span open at `t`. Open means not yet
+   * ended: a read just after a span's end (a client's WINDOW_UPDATE, or the next request whose own
+   * span is not built yet) is not that span's — the next request's samples, resolved while it runs,
+   * went to the request before it. Such a tag resolves once its own span is noted.
+   */
+  openAt(t: number): Entry | undefined {
+    const i = this.#firstAtOrAfter(t + 1);
+    let looked = 0;
+    for (let j = i - 1; j >= this.#head && looked < 64; j--) {
+      const e = this.#items[j]!;
+      if (e.gone) continue;
+      looked++;
+      if (e.endUs >= t) return e;
+    }
+    return undefined;
+  }
+
+  /** The first entry at or after `i` going by `step` that is not forgotten. */
+  #present(i: number, step: 1 | -1): Entry | undefined {
+    for (; i >= this.#head && i < this.#items.length; i += step) if (!this.#items[i]!.gone) return this.#items[i];
+    return undefined;
+  }
+
+  /** Index of the first entry starting at or after `t`. */
+  #firstAtOrAfter(t: number): number {
+    let lo = this.#head;
+    let hi = this.#items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#items[mid]!.startUs < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
 
@@ -154,42 +271,4 @@ class EntryQueue {
     }
     return e;
   }
-}
-
-/** Index of the first entry starting at or after `t`. */
-function firstAtOrAfter(list: readonly Entry[], t: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid]!.startUs < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The span that began at the read the tag was taken at. */
-function nearestStart(list: readonly Entry[], t: number): Entry | undefined {
-  const i = firstAtOrAfter(list, t);
-  let best: Entry | undefined;
-  for (const e of [list[i - 1], list[i]]) {
-    if (e === undefined || Math.abs(e.startUs - t) > MATCH_US) continue;
-    if (best === undefined || Math.abs(e.startUs - t) < Math.abs(best.startUs - t)) best = e;
-  }
-  return best;
-}
-
-/**
- * HTTP/2 and a request read in several turns: the latest span open at `t`. Open means not yet
- * ended: a read just after a span's end (a client's WINDOW_UPDATE, or the next request whose own
- * span is not built yet) is not that span's — the next request's samples, resolved while it runs,
- * went to the request before it. Such a tag resolves once its own span is noted.
- */
-function openAt(list: readonly Entry[], t: number): Entry | undefined {
-  const i = firstAtOrAfter(list, t + 1);
-  for (let j = i - 1; j >= 0 && j >= i - 64; j--) {
-    const e = list[j]!;
-    if (e.endUs >= t) return e;
-  }
-  return undefined;
 }

@@ -115,3 +115,22 @@ t.test('when full, short spans go before long ones: a burst of fast requests kee
   t.equal(idx.resolve(10, spanTag(8, base + 120_000)), undefined, 'long spans expire by age too');
   t.equal(idx.size, 0);
 });
+
+t.test('an entry reads its span until the linker releases it, then keeps only the labels', async (t) => {
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
+  const base = 7_000_000_000;
+  const s = span(base, base + 40, { 'http.route': '/orders' });
+  const client = span(base - 100, base + 100, {}, 'client');
+  idx.note(exchange(4), s);
+  // The linker makes the server span its client span's child (a new trace id) before releasing it.
+  s.traceId = client.traceId;
+  s.parentSpanId = client.spanId;
+  t.equal(idx.resolve(10, spanTag(4, base - 3))?.traceId, client.traceId, 'linked before release: the new trace id');
+  idx.settle([client, s]);
+  // Nothing writes a released span; if anything did, the index no longer looks at it.
+  s.traceId = 'f'.repeat(32);
+  s.attributes['http.route'] = '/changed';
+  t.same(idx.resolve(10, spanTag(4, base - 3)), { traceId: client.traceId, spanId: s.spanId, spanName: s.name, httpRoute: '/orders' }, 'settled: the labels as released');
+  idx.settle([s]);
+  t.equal(idx.size, 1, 'settling twice changes nothing');
+});
