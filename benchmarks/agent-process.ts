@@ -16,10 +16,11 @@ export interface AgentProcess {
 
 /**
  * Starts `lantern run ARGS` and resolves once its log contains `ready` (throws if it exits or takes
- * over `timeoutMs`). `lantern`: another tree's bin/lantern.js (a baseline build), default this one's.
+ * over `timeoutMs`). `lantern`: another tree's bin/lantern.js (a baseline build), default this one's;
+ * `nodeArgs`: Node's own options (a profiler's).
  */
-export async function startAgentProcess(args: string[], ready: string, timeoutMs = 30_000, lantern = LANTERN): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [lantern, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startAgentProcess(args: string[], ready: string, timeoutMs = 30_000, lantern = LANTERN, nodeArgs: readonly string[] = []): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, lantern, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const until = Date.now() + timeoutMs;

@@ -51,20 +51,28 @@ export class BoundedQueue<T> {
     this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch), maxInFlight: Math.max(1, opts.maxInFlight ?? 1) };
   }
 
-  /** Never throws, never waits. Returns how many items were accepted. */
-  push(items: readonly T[]): number {
+  /** Items that fit now (0 once closed). */
+  get room(): number {
+    return this.#closed ? 0 : Math.max(0, this.#o.capacity - this.#items.length);
+  }
+
+  /**
+   * Never throws, never waits. Returns how many items were accepted. `offered`: how many the caller
+   * had, when it hands over only the first `room` of them (the rest count as dropped).
+   */
+  push(items: readonly T[], offered = items.length): number {
     if (this.#closed) {
-      this.#s.droppedShutdown += items.length;
+      this.#s.droppedShutdown += offered;
       return 0;
     }
-    const room = Math.max(0, this.#o.capacity - this.#items.length);
-    const n = Math.min(room, items.length);
+    const n = Math.min(this.room, items.length);
     for (let i = 0; i < n; i++) this.#items.push(items[i] as T);
     this.#s.accepted += n;
-    this.#s.droppedQueueFull += items.length - n;
-    if (n < items.length) {
+    const dropped = Math.max(offered, items.length) - n;
+    this.#s.droppedQueueFull += dropped;
+    if (dropped > 0) {
       try {
-        this.#o.onQueueFull?.(items.length - n);
+        this.#o.onQueueFull?.(dropped);
       } catch {
         // a logging hook must not stop the queue
       }

@@ -71,6 +71,12 @@ export class ByteBuffer {
     this.pos += this.node.write(s, this.pos, byteLength, 'utf8');
   }
 
+  /** `source[start, end)`, copied natively without a view of it. */
+  range(source: Buffer, start: number, end: number): void {
+    this.ensure(end - start);
+    this.pos += source.copy(this.buf, this.pos, start, end);
+  }
+
   bytes(b: Uint8Array): void {
     const n = b.length;
     this.ensure(n);

@@ -51,6 +51,12 @@ export class JsonWriter {
     return this;
   }
 
+  /** JSON text already encoded as UTF-8, `source[start, end)`. */
+  range(source: Buffer, start: number, end: number): this {
+    this.#b.range(source, start, end);
+    return this;
+  }
+
   /** A JSON string literal for any text. */
   string(s: string): this {
     const b = this.#b;

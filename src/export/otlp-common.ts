@@ -7,6 +7,8 @@
 //   Resource<Signal> { Resource resource = 1; repeated Scope<Signal> scope_<signal> = 2; }
 //   Scope<Signal> { InstrumentationScope scope = 1; repeated <Record> <records> = 2; }
 // so one writer serves both; each signal's module writes its own records (otlp-spans.ts, otlp-logs.ts).
+// The exporters encode each record on its own as it is handed over (encodeRecord,
+// encodeRecordJson) and put a batch's encoded records in their envelope when it is sent.
 import type { AttributeValue, Attributes, ResourceRecord } from '../model/span.js';
 import { JsonWriter } from './json-writer.js';
 import { ProtoWriter } from './proto-writer.js';
@@ -38,15 +40,61 @@ export function validId(id: string, length: number): boolean {
   return isHexId(id, length, true);
 }
 
-/** The records of a batch by process, in first-seen order. */
-function byResource<R extends { resource: ResourceRecord }>(records: readonly R[], resources: ResourceCache): Array<{ resource: ResourceEntry; records: R[] }> {
-  const groups = new Map<string, { resource: ResourceEntry; records: R[] }>();
+/**
+ * One record encoded for one destination as soon as it is handed over (the exporters' queues hold
+ * these, not the records: a span's object graph then dies young instead of waiting for its batch,
+ * which made V8 promote, even pretenure, every span): `arena[start, end)` is the record message
+ * with its tag and length (protobuf, field 2 of its Scope<Signal>) or its JSON object.
+ */
+export interface EncodedRecord {
+  resource: ResourceEntry;
+  arena: Buffer;
+  start: number;
+  end: number;
+}
+
+/**
+ * Where one destination's encoded records live: slabs filled one after the other, each freed by
+ * the garbage collector once no queued record points into it. Records are copied in: one memcpy of
+ * ~1 KiB, against an object graph per record.
+ */
+export class RecordArena {
+  #slab: Buffer;
+  #pos = 0;
+
+  constructor(private readonly slabBytes = 256 * 1024) {
+    this.#slab = Buffer.allocUnsafeSlow(slabBytes);
+  }
+
+  add(resource: ResourceEntry, bytes: Uint8Array): EncodedRecord {
+    const n = bytes.length;
+    if (this.#pos + n > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(this.slabBytes, n));
+      this.#pos = 0;
+    }
+    const start = this.#pos;
+    this.#slab.set(bytes, start);
+    this.#pos += n;
+    return { resource, arena: this.#slab, start, end: start + n };
+  }
+}
+
+/** The encoded records of a batch by resource, in first-seen order. */
+function byResource(records: readonly EncodedRecord[]): Array<{ resource: ResourceEntry; records: EncodedRecord[] }> {
+  const groups: Array<{ resource: ResourceEntry; records: EncodedRecord[] }> = [];
+  const byKey = new Map<string, Array<{ resource: ResourceEntry; records: EncodedRecord[] }>>();
   for (const r of records) {
-    let g = groups.get(r.resource.key);
-    if (g === undefined) groups.set(r.resource.key, (g = { resource: resources.entry(r.resource), records: [] }));
+    let same = byKey.get(r.resource.key);
+    if (same === undefined) byKey.set(r.resource.key, (same = []));
+    let g = same.find((x) => x.resource === r.resource) ?? same.find((x) => x.resource.sameAs(r.resource));
+    if (g === undefined) {
+      g = { resource: r.resource, records: [] };
+      same.push(g);
+      groups.push(g);
+    }
     g.records.push(r);
   }
-  return [...groups.values()];
+  return groups;
 }
 
 // --- protobuf --------------------------------------------------------------------------------
@@ -114,17 +162,26 @@ function resourceProto(entry: ResourceEntry): Uint8Array {
 }
 
 const writer = new ProtoWriter();
+const recordWriter = new ProtoWriter();
+
+/** One record as protobuf: `writeRecord` writes its fields into the open record message. */
+export function encodeRecord<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: ProtoWriter, r: R) => void): EncodedRecord {
+  const w = recordWriter;
+  w.reset();
+  w.begin(2);
+  writeRecord(w, record);
+  w.end();
+  return arena.add(resource, w.finish());
+}
 
 /**
- * One Export<Signal>ServiceRequest (protobuf): `writeRecord` writes one record's fields into the
- * open record message (field 2 of its Scope<Signal>). The result is a fresh copy: callers may keep
- * it while retrying.
+ * One Export<Signal>ServiceRequest (protobuf) of records encoded by encodeRecord. The result is a
+ * fresh copy: callers may keep it while retrying.
  */
-export function encodeRequest<R extends { resource: ResourceRecord }>(records: readonly R[], resources: ResourceCache,
-  writeRecord: (w: ProtoWriter, r: R) => void): Uint8Array {
+export function encodedRequest(records: readonly EncodedRecord[]): Uint8Array {
   const w = writer;
   w.reset();
-  for (const g of byResource(records, resources)) {
+  for (const g of byResource(records)) {
     w.begin(1); // Resource<Signal>
     w.bytes(1, resourceProto(g.resource));
     w.begin(2); // Scope<Signal>
@@ -132,15 +189,18 @@ export function encodeRequest<R extends { resource: ResourceRecord }>(records: r
     w.string(1, SCOPE_NAME);
     w.string(2, SCOPE_VERSION);
     w.end();
-    for (const r of g.records) {
-      w.begin(2);
-      writeRecord(w, r);
-      w.end();
-    }
+    for (const r of g.records) w.encodedRange(r.arena, r.start, r.end);
     w.end();
     w.end();
   }
   return Buffer.copyBytesFrom(w.finish());
+}
+
+/** One Export<Signal>ServiceRequest (protobuf) for `records`, encoded at once (tests, one-off bodies). */
+export function encodeRequest<R extends { resource: ResourceRecord }>(records: readonly R[], resources: ResourceCache,
+  writeRecord: (w: ProtoWriter, r: R) => void): Uint8Array {
+  const arena = new RecordArena(64 * 1024);
+  return encodedRequest(records.map((r) => encodeRecord(r, resources.entry(r.resource), arena, writeRecord)));
 }
 
 // --- JSON ------------------------------------------------------------------------------------
@@ -233,6 +293,7 @@ function resourceJson(entry: ResourceEntry): Uint8Array {
 }
 
 const jsonWriter = new JsonWriter();
+const recordJsonWriter = new JsonWriter(16 * 1024);
 
 /** The JSON names of a signal's envelope, e.g. resourceSpans / scopeSpans / spans. */
 export interface JsonEnvelope {
@@ -241,25 +302,40 @@ export interface JsonEnvelope {
   records: string;
 }
 
+/** How one signal's records are written: a record's protobuf fields, its JSON object, its JSON envelope. */
+export interface SignalEncoding<R> {
+  proto(w: ProtoWriter, r: R): void;
+  json(w: JsonWriter, r: R): void;
+  envelope: JsonEnvelope;
+}
+
+/** One record as a JSON object: `writeRecord` writes it. */
+export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: JsonWriter, r: R) => void): EncodedRecord {
+  const w = recordJsonWriter;
+  w.reset();
+  writeRecord(w, record);
+  return arena.add(resource, w.finish());
+}
+
 /**
- * One Export<Signal>ServiceRequest as one line of OTLP JSON (UTF-8, newline included):
- * `writeRecord` writes one record as a JSON object. The result is the shared writer's memory,
- * valid until the next line is encoded: copy it to keep it.
+ * One Export<Signal>ServiceRequest as one line of OTLP JSON (UTF-8, newline included) of records
+ * encoded by encodeRecordJson. The result is the shared writer's memory, valid until the next line
+ * is encoded: copy it to keep it.
  */
-export function requestJsonLine<R extends { resource: ResourceRecord }>(names: JsonEnvelope, records: readonly R[], resources: ResourceCache,
-  writeRecord: (w: JsonWriter, r: R) => void): Buffer {
+export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly EncodedRecord[]): Buffer {
   const w = jsonWriter;
   w.reset();
   w.raw(`{"${names.resource}":[`);
   let firstGroup = true;
-  for (const g of byResource(records, resources)) {
+  for (const g of byResource(records)) {
     w.raw(firstGroup ? '{"resource":' : ',{"resource":');
     firstGroup = false;
     w.bytes(resourceJson(g.resource));
     w.raw(`,"${names.scope}":[{"scope":{"name":"${SCOPE_NAME}","version":"${SCOPE_VERSION}"},"${names.records}":[`);
     for (let i = 0; i < g.records.length; i++) {
       if (i > 0) w.bytes(J_COMMA);
-      writeRecord(w, g.records[i]!);
+      const r = g.records[i]!;
+      w.range(r.arena, r.start, r.end);
     }
     w.raw(']}]}');
   }
@@ -267,4 +343,11 @@ export function requestJsonLine<R extends { resource: ResourceRecord }>(names: J
   // The writer's own bytes, no copy: the file writer copies them into a buffer it reuses, and a
   // network body is copied by its caller.
   return w.finish();
+}
+
+/** One line of OTLP JSON for `records`, encoded at once (tests, one-off bodies); the shared writer's memory. */
+export function requestJsonLine<R extends { resource: ResourceRecord }>(names: JsonEnvelope, records: readonly R[], resources: ResourceCache,
+  writeRecord: (w: JsonWriter, r: R) => void): Buffer {
+  const arena = new RecordArena(64 * 1024);
+  return encodedRequestJsonLine(names, records.map((r) => encodeRecordJson(r, resources.entry(r.resource), arena, writeRecord)));
 }

@@ -5,7 +5,7 @@
 // (test/export/otlp-logs.test.ts compares them). Envelope, resources, AnyValue: otlp-common.ts.
 import type { LogRecordData } from '../model/log.js';
 import type { JsonWriter } from './json-writer.js';
-import { encodeRequest, requestJsonLine, validId, writeAnyValue, writeAnyValueJson, writeAttributes, writeAttributesJson } from './otlp-common.js';
+import { type SignalEncoding, encodeRequest, requestJsonLine, validId, writeAnyValue, writeAnyValueJson, writeAttributes, writeAttributesJson } from './otlp-common.js';
 import type { ProtoWriter } from './proto-writer.js';
 import type { ResourceCache } from './resource-cache.js';
 
@@ -64,6 +64,9 @@ function writeLogRecordJson(w: JsonWriter, r: LogRecordData): void {
 }
 
 const LOGS_JSON = { resource: 'resourceLogs', scope: 'scopeLogs', records: 'logRecords' };
+
+/** Log records one at a time, for the exporters' queues. */
+export const LOG_ENCODING: SignalEncoding<LogRecordData> = { proto: writeLogRecord, json: writeLogRecordJson, envelope: LOGS_JSON };
 
 /** One ExportLogsServiceRequest as one line of OTLP JSON (UTF-8, newline included); `records` must be valid. The encoder's memory: valid until the next line. */
 export function logsRequestJsonLine(records: readonly LogRecordData[], resources: ResourceCache): Buffer {

@@ -6,7 +6,7 @@
 // envelope, resources and attributes are otlp-common.ts's.
 import type { SpanKind, SpanRecord } from '../model/span.js';
 import type { JsonWriter } from './json-writer.js';
-import { J, J_CLOSE, J_QUOTE, encodeRequest, isHexId, requestJsonLine, validId, writeAttributes, writeAttributesJson } from './otlp-common.js';
+import { J, J_CLOSE, J_QUOTE, type SignalEncoding, encodeRequest, isHexId, requestJsonLine, validId, writeAttributes, writeAttributesJson } from './otlp-common.js';
 import type { ProtoWriter } from './proto-writer.js';
 import type { ResourceCache } from './resource-cache.js';
 
@@ -93,6 +93,9 @@ function writeSpanJson(w: JsonWriter, s: SpanRecord): void {
 }
 
 const TRACE_JSON = { resource: 'resourceSpans', scope: 'scopeSpans', records: 'spans' };
+
+/** Spans one at a time, for the exporters' queues. */
+export const SPAN_ENCODING: SignalEncoding<SpanRecord> = { proto: writeSpan, json: writeSpanJson, envelope: TRACE_JSON };
 
 /** One ExportTraceServiceRequest as one line of OTLP JSON (UTF-8, newline included); `spans` must be valid. The encoder's memory: valid until the next line. */
 export function traceRequestJsonLine(spans: readonly SpanRecord[], resources: ResourceCache): Buffer {

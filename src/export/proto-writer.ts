@@ -163,6 +163,11 @@ export class ProtoWriter {
     this.#b.bytes(fields);
   }
 
+  /** Fields already encoded, `source[start, end)`, copied as they are. */
+  encodedRange(source: Buffer, start: number, end: number): void {
+    this.#b.range(source, start, end);
+  }
+
   /**
    * A KeyValue whose whole encoding is under 128 bytes, in one go: `field` { `keyField` (KeyValue.key,
    * encoded), 2: AnyValue { 1: `v` } } for a string, { 3: `v` } for an integer ≥ 0. Every length is

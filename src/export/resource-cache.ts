@@ -14,7 +14,15 @@ export class ResourceEntry {
   /** Encodings made by the span encoders, by encoding name. */
   readonly #encoded = new Map<string, Uint8Array>();
 
-  constructor(readonly source: Attributes, readonly attributes: Attributes) {}
+  constructor(readonly key: string, readonly source: Attributes, readonly attributes: Attributes) {}
+
+  /**
+   * Whether `other` is the same resource: this very entry, or one made again for the same process
+   * after an eviction or a metadata change that came back (the exporters' batches then hold both).
+   */
+  sameAs(other: ResourceEntry): boolean {
+    return other === this || (other.key === this.key && sameAttributes(other.attributes, this.attributes));
+  }
 
   /** This resource in the encoding `name`, made by `encode` the first time it is asked for. */
   encoding(name: string, encode: (attributes: Attributes) => Uint8Array): Uint8Array {
@@ -65,7 +73,7 @@ export class ResourceCache {
     const attrs: Attributes = { ...this.#base, ...record.attributes };
     // Every resource needs a service.name; the SDK's default when nothing better is known.
     if (attrs['service.name'] === undefined) attrs['service.name'] = 'unknown_service';
-    const entry = new ResourceEntry(record.attributes, attrs);
+    const entry = new ResourceEntry(record.key, record.attributes, attrs);
     this.#entries.set(record.key, entry);
     this.#created++;
     if (this.#entries.size > this.#max) {

@@ -4,10 +4,12 @@
 // retried with backoff), so a slow or dead backend costs counted drops, never memory without bound
 // and never an exception in the caller.
 //
-//   exportSpans ──▶ BoundedQueue ──▶ OTLP protobuf (otlp-spans.ts) ──▶ RetryingTransport ──▶ gRPC Export
-//               └─▶ BoundedQueue ──▶ OTLP JSON line (otlp-spans.ts) ──▶ OtlpFileWriter
-//   exportLogs  ──▶ BoundedQueue ──▶ OTLP protobuf/JSON (otlp-logs.ts) ──▶ RetryingTransport ──▶ gRPC or HTTP
-//               └─▶ BoundedQueue ──▶ OTLP JSON line (otlp-logs.ts) ──▶ OtlpFileWriter
+//   exportSpans ──▶ each span as protobuf ──▶ BoundedQueue ──▶ request (otlp-common.ts) ──▶ RetryingTransport ──▶ gRPC Export
+//               └─▶ each span as JSON ──▶ BoundedQueue ──▶ OTLP JSON line ──▶ OtlpFileWriter
+//   exportLogs  ──▶ each record as protobuf/JSON ──▶ BoundedQueue ──▶ request ──▶ RetryingTransport ──▶ gRPC or HTTP
+//               └─▶ each record as JSON ──▶ BoundedQueue ──▶ OTLP JSON line ──▶ OtlpFileWriter
+// Records are encoded as they are handed over and the queues hold their bytes (otlp-common.ts,
+// EncodedRecord): a span's objects die young instead of waiting out their batch.
 //   recordHistograms ──▶ HistogramAggregator ──(every intervalMs, one ResourceMetrics per process)──▶
 //   metric sources ──(at the same collections)──▶
 //               BoundedQueue ──▶ RetryingTransport ──▶ OTLPMetricExporter (HTTP)   and   ──▶ file
@@ -28,9 +30,10 @@ import { GRPC_EXPORT_METHOD, GrpcExportTransport, createHttpMetricExporter } fro
 import { OtlpFileWriter } from './otlp-file.js';
 import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
-import { encodeLogsRequest, isValidLogRecord, logsRequestJsonLine } from './otlp-logs.js';
-import { encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from './otlp-spans.js';
-import { ResourceCache } from './resource-cache.js';
+import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine } from './otlp-common.js';
+import { LOG_ENCODING, isValidLogRecord } from './otlp-logs.js';
+import { SPAN_ENCODING, isValidSpanRecord } from './otlp-spans.js';
+import { ResourceCache, type ResourceEntry } from './resource-cache.js';
 import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
 import { SdkExporterTransport } from './sdk-exporter-transport.js';
 import { type SendResult, type Transport, asError } from './transport.js';
@@ -83,9 +86,24 @@ export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
   shutdownTimeoutMs: 10_000,
 };
 
-interface Destination<T> {
+/** Where one signal's records go: each encoded as handed over, the bytes queued. */
+interface RecordDestination<T> {
   name: string;
-  queue: BoundedQueue<T>;
+  queue: BoundedQueue<EncodedRecord>;
+  encode(record: T, resource: ResourceEntry): EncodedRecord;
+}
+
+interface MetricDestination {
+  name: string;
+  queue: BoundedQueue<ResourceMetrics>;
+}
+
+/** A record encoder writing into its own arena, in one of the two OTLP encodings. */
+function recordEncoder<T>(encoding: SignalEncoding<T>, json: boolean): (record: T, resource: ResourceEntry) => EncodedRecord {
+  const arena = new RecordArena();
+  return json
+    ? (r, resource) => encodeRecordJson(r, resource, arena, encoding.json)
+    : (r, resource) => encodeRecord(r, resource, arena, encoding.proto);
 }
 
 /** Records of one signal refused before any queue. */
@@ -103,9 +121,9 @@ export class TelemetryExporter {
   readonly #log: Logger;
   readonly #o: TelemetryExporterOptions;
   readonly #resources: ResourceCache;
-  readonly #spanDest: Array<Destination<SpanRecord>> = [];
-  readonly #logDest: Array<Destination<LogRecordData>> = [];
-  readonly #metricDest: Array<Destination<ResourceMetrics>> = [];
+  readonly #spanDest: Array<RecordDestination<SpanRecord>> = [];
+  readonly #logDest: Array<RecordDestination<LogRecordData>> = [];
+  readonly #metricDest: MetricDestination[] = [];
   readonly #metricSources: MetricSource[] = [];
   readonly #disks: Array<{ name: string; disk: DiskBuffer }> = [];
   readonly #retrying: Array<{ name: string; transport: Pick<RetryingTransport<unknown>, 'stats' | 'stopRetryingAt' | 'shutdown'> }> = [];
@@ -138,20 +156,21 @@ export class TelemetryExporter {
     const diskShare = this.#o.diskBuffer === undefined ? 0 : Math.floor(this.#o.diskBuffer.maxBytes / ((traces !== null ? 1 : 0) + (logs !== null ? 1 : 0)));
     if (traces !== null) {
       const inner = new GrpcExportTransport(traces, GRPC_EXPORT_METHOD.traces, this.#log);
-      const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), (spans: SpanRecord[]) => encodeTraceRequest(spans, this.#resources));
-      this.#spanDest.push({ name: 'traces', queue: this.#recordQueue('traces', this.#o.spanQueue, out.send, undefined, out.onClose) });
+      const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), encodedRequest);
+      this.#spanDest.push({
+        name: 'traces', queue: this.#recordQueue('traces', this.#o.spanQueue, out.send, undefined, out.onClose), encode: recordEncoder(SPAN_ENCODING, false),
+      });
     }
     if (logs !== null) {
       const grpc = logs.protocol === 'grpc';
       const inner = grpc ? new GrpcExportTransport(logs, GRPC_EXPORT_METHOD.logs, this.#log) : new HttpExportTransport(logs);
       // The OTLP/HTTP JSON body is the same request as the file's line.
       // (A copy of the JSON line: the body waits for the backend, and the encoder's buffer is reused.)
-      const encode = logs.protocol === 'http/json'
-        ? (r: LogRecordData[], c: ResourceCache) => Buffer.copyBytesFrom(logsRequestJsonLine(r, c)) : encodeLogsRequest;
+      const json = logs.protocol === 'http/json';
+      const assemble = json ? (r: EncodedRecord[]) => Buffer.copyBytesFrom(encodedRequestJsonLine(LOG_ENCODING.envelope, r)) : encodedRequest;
       // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
-      const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner),
-        (records: LogRecordData[]) => encode(records, this.#resources));
-      this.#logDest.push({ name: 'logs', queue: this.#recordQueue('logs', logLimits, out.send, undefined, out.onClose) });
+      const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner), assemble);
+      this.#logDest.push({ name: 'logs', queue: this.#recordQueue('logs', logLimits, out.send, undefined, out.onClose), encode: recordEncoder(LOG_ENCODING, json) });
     }
     const metrics = resolveMetricExport(config.otlp);
     if (metrics !== null) {
@@ -164,11 +183,13 @@ export class TelemetryExporter {
       this.#describe.file = this.#file.path;
       this.#spanDest.push({
         name: 'file.traces',
-        queue: this.#recordQueue('file.traces', this.#o.spanQueue, (spans) => this.#writeFile(() => traceRequestJsonLine(spans, this.#resources)), 1),
+        queue: this.#recordQueue('file.traces', this.#o.spanQueue, (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), 1),
+        encode: recordEncoder(SPAN_ENCODING, true),
       });
       this.#logDest.push({
         name: 'file.logs',
-        queue: this.#recordQueue('file.logs', logLimits, (records) => this.#writeFile(() => logsRequestJsonLine(records, this.#resources)), 1),
+        queue: this.#recordQueue('file.logs', logLimits, (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), 1),
+        encode: recordEncoder(LOG_ENCODING, true),
       });
       this.#metricDest.push({
         name: 'file.metrics',
@@ -192,7 +213,7 @@ export class TelemetryExporter {
     this.#export(this.#logDest, records, isValidLogRecord, this.#logsRefused);
   }
 
-  #export<T>(dests: Array<Destination<T>>, records: readonly T[], isValid: (r: T) => boolean, refused: RefusedCounts): void {
+  #export<T extends { resource: ResourceRecord }>(dests: Array<RecordDestination<T>>, records: readonly T[], isValid: (r: T) => boolean, refused: RefusedCounts): void {
     try {
       if (dests.length === 0) return;
       if (this.#shutdown !== null) {
@@ -205,7 +226,17 @@ export class TelemetryExporter {
         valid = records.filter(isValid);
         refused.invalid += records.length - valid.length;
       }
-      for (const d of dests) d.queue.push(valid);
+      // Each record's resource looked up once for every destination; each destination encodes only
+      // what its queue has room for (the rest is counted as dropped, not encoded for nothing).
+      const room = Math.min(valid.length, Math.max(...dests.map((d) => d.queue.room)));
+      const resources = new Array<ResourceEntry>(room);
+      for (let i = 0; i < room; i++) resources[i] = this.#resources.entry(valid[i]!.resource);
+      for (const d of dests) {
+        const n = Math.min(room, d.queue.room);
+        const encoded = new Array<EncodedRecord>(n);
+        for (let i = 0; i < n; i++) encoded[i] = d.encode(valid[i]!, resources[i]!);
+        d.queue.push(encoded, valid.length);
+      }
     } catch (e) {
       this.#internalError(e);
     }
@@ -319,7 +350,7 @@ export class TelemetryExporter {
     };
   }
 
-  #queues(): Array<BoundedQueue<SpanRecord> | BoundedQueue<LogRecordData> | BoundedQueue<ResourceMetrics>> {
+  #queues(): Array<BoundedQueue<EncodedRecord> | BoundedQueue<ResourceMetrics>> {
     return [...this.#spanDest, ...this.#logDest, ...this.#metricDest].map((d) => d.queue);
   }
 
@@ -337,8 +368,8 @@ export class TelemetryExporter {
    * disk buffer, a batch the backend cannot take (retryable failure, shutdown) is written there,
    * and while anything waits there new batches go behind it, so the backend gets them oldest first.
    */
-  #spilling<T>(name: string, dirName: string, maxBytes: number, inner: Transport<Uint8Array>, retrying: Transport<Uint8Array>, encode: (records: T[]) => Uint8Array):
-  { send: (records: T[]) => Promise<SendResult>; onClose?: (records: T[]) => number } {
+  #spilling(name: string, dirName: string, maxBytes: number, inner: Transport<Uint8Array>, retrying: Transport<Uint8Array>, encode: (records: EncodedRecord[]) => Uint8Array):
+  { send: (records: EncodedRecord[]) => Promise<SendResult>; onClose?: (records: EncodedRecord[]) => number } {
     if (this.#o.diskBuffer === undefined) return { send: async (records) => retrying.send(encode(records)) };
     const disk = new DiskBuffer({
       dir: join(this.#o.diskBuffer.path, dirName), maxBytes, transport: inner,
@@ -354,7 +385,7 @@ export class TelemetryExporter {
     return {
       send: async (records) => {
         const body = encode(records);
-        const n = records.length; // the records themselves are not held while the backend answers
+        const n = records.length; // the encoded records are not held while the backend answers
         if (disk.pending) return spill(body, n, new Error('behind the disk buffer'));
         const r = await retrying.send(body);
         return !r.ok && (r.retryable || r.aborted === true) ? spill(body, n, r.error) : r;
@@ -370,9 +401,9 @@ export class TelemetryExporter {
   }
 
   /** The queue of one destination of spans or log records. */
-  #recordQueue<T>(name: string, limits: RecordQueueLimits, send: (records: T[]) => Promise<SendResult>, maxInFlight = limits.maxInFlight,
-    onClose?: (records: T[]) => number): BoundedQueue<T> {
-    return new BoundedQueue<T>({
+  #recordQueue(name: string, limits: RecordQueueLimits, send: (records: EncodedRecord[]) => Promise<SendResult>, maxInFlight = limits.maxInFlight,
+    onClose?: (records: EncodedRecord[]) => number): BoundedQueue<EncodedRecord> {
+    return new BoundedQueue<EncodedRecord>({
       ...limits,
       maxInFlight,
       ...(onClose !== undefined ? { onClose } : {}),

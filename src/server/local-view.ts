@@ -1,6 +1,9 @@
-// What the agent saw, kept locally: the most recent spans and per-service RED figures (rate,
-// errors, duration). Serves the embedded default when no OTLP endpoint is configured, and the
-// control API always.
+// What the agent saw, kept locally: recent spans and per-service RED figures (rate, errors,
+// duration). Serves the embedded default when no OTLP endpoint is configured, and the control API
+// always. RED counts every span; the recent list is a sample under load: at most `maxSpansPerSecond`
+// spans a second are listed (and as many errors besides), so that at 20k spans/s the list does not
+// keep the last 1,000 span objects alive through young-generation GCs (V8 then promoted, even
+// pretenured, every span the agent built).
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 
 export interface ServiceRed {
@@ -66,18 +69,52 @@ export class LocalView {
   #next = 0;
   #services = new Map<string, { server: DurationWindow; client: DurationWindow }>();
 
-  constructor(private readonly maxSpans = 1000, private readonly maxServices = 1000) {}
+  /** The second the budgets below are for, and what each has left. */
+  #second = 0;
+  #spansLeft = 0;
+  #errorsLeft = 0;
+  #sampledOut = 0;
+
+  constructor(private readonly maxSpans = 1000, private readonly maxServices = 1000, private readonly maxSpansPerSecond = 100,
+    private readonly now: () => number = Date.now) {}
 
   addSpans(spans: SpanRecord[]): void {
     for (const s of spans) this.addSpan(s);
   }
 
-  /** An exported span: kept among the recent ones and counted. */
+  /** An exported span: counted, and listed among the recent ones while this second's budget lasts. */
   addSpan(s: SpanRecord): void {
+    this.countSpan(s);
+    if (!this.#admit(s.status.code === 'error')) {
+      this.#sampledOut++;
+      return;
+    }
     if (this.#recent.length < this.maxSpans) this.#recent.push(s);
     else this.#recent[this.#next] = s;
     this.#next = (this.#next + 1) % this.maxSpans;
-    this.countSpan(s);
+  }
+
+  /** Spans counted but not listed (the list's budget was spent that second). */
+  get sampledOut(): number {
+    return this.#sampledOut;
+  }
+
+  #admit(error: boolean): boolean {
+    const second = Math.floor(this.now() / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#spansLeft = this.maxSpansPerSecond;
+      this.#errorsLeft = this.maxSpansPerSecond;
+    }
+    if (this.#spansLeft > 0) {
+      this.#spansLeft--;
+      return true;
+    }
+    if (error && this.#errorsLeft > 0) {
+      this.#errorsLeft--;
+      return true;
+    }
+    return false;
   }
 
   /** A span counted in the RED figures only (shed: not exported). */

@@ -4,6 +4,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { OtlpFileWriter } from '../../src/export/otlp-file.js';
 import { TelemetryExporter } from '../../src/export/telemetry-exporter.js';
@@ -149,4 +151,32 @@ t.test('a shared writer (the agent\'s) is written to and left open', async (t) =
   t.equal(lines.length, 2);
   t.ok('resourceSpans' in lines[0]!);
   t.same(lines[1], { resourceLogs: [] });
+});
+
+t.test('queued spans are held as their bytes: a span handed over is not kept alive by the queue', async (t) => {
+  const file = join(dir, 'held.jsonl');
+  const exporter = new TelemetryExporter(config((c) => (c.otlp.file = file)), memoryLogger().log, null, {
+    spanQueue: { capacity: 100, maxBatch: 100, delayMs: 60_000 }, metricIntervalMs: 3_600_000,
+  });
+  const a = resourceOf('shop', 1);
+  const refs = ((): Array<WeakRef<object>> => {
+    const spans = [span(a, 0), span(a, 1)];
+    exporter.exportSpans(spans);
+    // Changed after the handover: the line has them as they were handed over.
+    spans[0]!.name = 'changed';
+    return spans.map((s) => new WeakRef(s));
+  })();
+  t.match(exporter.stats(), { 'file.traces.queued': 2 }, 'both wait in the queue');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // A WeakRef keeps its target alive until the end of the job that made or dereferenced it: collect
+  // in later jobs, and look only after that.
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setImmediate(r));
+    gc();
+  }
+  t.ok(refs.every((r) => r.deref() === undefined), 'no span object is alive while its batch waits');
+  await exporter.shutdown(5000);
+  const line = JSON.parse(readFileSync(file, 'utf8').trimEnd()) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
+  t.same(line.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => s.name), [span(a, 0).name, span(a, 1).name], 'written as handed over');
 });

@@ -8,7 +8,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import t from 'tap';
 import { nsToHrTime } from '../../src/export/metric-data.js';
 import { canonicalInt64 } from '../../src/export/otlp-json-lines.js';
-import { encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
+import { RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine } from '../../src/export/otlp-common.js';
+import { SPAN_ENCODING, encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
 import { ProtoWriter } from '../../src/export/proto-writer.js';
 import { ResourceCache } from '../../src/export/resource-cache.js';
 import type { SpanRecord } from '../../src/model/span.js';
@@ -158,4 +159,28 @@ t.test('proto writer: shortKeyValue writes what begin/encoded/string or varint/e
     }
   }
   t.ok(fast > 50, `${fast} written by the short path`);
+});
+
+t.test('spans encoded one at a time across arena slabs make the same request as encoded at once', async (t) => {
+  const cache = new ResourceCache(2, { 'host.name': 'node-1' });
+  // Three processes through a cache of two: entries are made again after eviction, and their spans
+  // still go under one resource each. Slabs of 2 KiB: spans straddle their ends, the long one is
+  // bigger than a slab.
+  const spans = Array.from({ length: 30 }, (_, i) => span(resourceOf(`svc${i % 3}`, 1 + (i % 3)), i,
+    i === 7 ? { attributes: { 'db.query.text': LONG_TEXT } } : {}));
+  for (const json of [false, true]) {
+    const arena = new RecordArena(2048);
+    const encoded = spans.map((s) => (json
+      ? encodeRecordJson(s, cache.entry(s.resource), arena, SPAN_ENCODING.json)
+      : encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)));
+    t.ok(new Set(encoded.map((e) => e.arena)).size > 3, 'several slabs');
+    const reference = new ResourceCache(16, { 'host.name': 'node-1' });
+    if (json) {
+      const ours = JSON.parse(encodedRequestJsonLine(SPAN_ENCODING.envelope, encoded).toString()) as { resourceSpans: unknown[] };
+      t.same(ours, JSON.parse(traceRequestJsonLine(spans, reference).toString()), 'JSON');
+      t.equal(ours.resourceSpans.length, 3, 'one ResourceSpans per process');
+    } else {
+      t.same(decodeTraceRequest(encodedRequest(encoded), true), decodeTraceRequest(encodeTraceRequest(spans, reference), true), 'protobuf');
+    }
+  }
 });

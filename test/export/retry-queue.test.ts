@@ -248,3 +248,18 @@ t.test('queue: close flushes within the deadline, then drops the rest and refuse
   t.equal(q.push([6]), 0);
   t.equal(q.stats().droppedShutdown, 4);
 });
+
+t.test('queue: room says what fits; items a caller did not hand over count as dropped', async (t) => {
+  const q = new BoundedQueue<number>({ capacity: 4, maxBatch: 10, delayMs: 60_000, send: async () => ok });
+  t.equal(q.room, 4);
+  // A caller that encodes only what fits hands over 4 of its 6 items.
+  t.equal(q.push([1, 2, 3, 4], 6), 4);
+  t.equal(q.room, 0);
+  t.match(q.stats(), { queued: 4, accepted: 4, droppedQueueFull: 2 });
+  t.equal(q.push([], 3), 0);
+  t.match(q.stats(), { droppedQueueFull: 5 });
+  await q.close(1000);
+  t.equal(q.room, 0, 'nothing fits once closed');
+  t.equal(q.push([], 2), 0);
+  t.match(q.stats(), { exported: 4, droppedShutdown: 2 });
+});

@@ -49,3 +49,16 @@ t.test('spans shed from export still count in RED, from their duration points', 
   t.equal(api?.server.durationSumMs, 60);
   t.same(view.spans(), [], 'counted, not listed among the recent (exported) spans');
 });
+
+t.test('under load the recent list is a sample of each second, errors kept besides; RED counts every span', async (t) => {
+  let now = 5_000_000;
+  const view = new LocalView(1000, 1000, 10, () => now);
+  for (let i = 0; i < 50; i++) view.addSpan(span('api', 'server', 1 + i, i % 10 === 9));
+  t.equal(view.spans({ limit: 1000 }).length, 10 + 4, 'the second\'s budget of 10, then the errors among the rest');
+  t.ok(view.spans({ limit: 1000 }).slice(0, 4).every((s) => s.status === 'error'), 'the errors past the budget');
+  t.equal(view.sampledOut, 36);
+  t.equal(view.services()[0]?.server.count, 50, 'every span counted');
+  now += 1000;
+  view.addSpan(span('api', 'server', 99));
+  t.equal(view.spans()[0]?.durationMs, 99, 'a new second, a new budget');
+});

@@ -1,7 +1,7 @@
 // `lantern run`: the agent.
 import { loadConfig } from '../../config/load.js';
 import { Agent } from '../../agent/agent.js';
-import { tuneHeapForAgent } from '../../agent/heap-tuning.js';
+import { stopPretenuring, tuneHeapForAgent } from '../../agent/heap-tuning.js';
 import { COLLECTOR_NAMES } from '../../config/schema.js';
 import { Logger } from '../../log.js';
 import { type Command, parseOptions } from '../command.js';
@@ -70,6 +70,7 @@ export const runCommand: Command = {
       return 0;
     }
     tuneHeapForAgent();
+    stopPretenuring();
     const config = loadConfig({
       config: values.config,
       pids: values.pid,

@@ -1,0 +1,81 @@
+// Where the real agent's CPU goes under load, as a user runs it: `lantern run` with its defaults
+// (every process traced), nginx `return 200` on loopback loaded by loadgen (traced too), the agent
+// under V8's sampling profiler (`node --cpu-prof`). Prints the functions with the most self time and the agent's CPU per exchange; the
+// .cpuprofile files stay in --out for Chrome DevTools or speedscope. A profile, not a benchmark:
+// the profiler itself costs a few percent, so its µs per exchange is not comparable with RESULTS.md.
+//
+//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR]
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startAgentProcess } from './agent-process.js';
+import { runLoadgen, withLoadTarget } from './loadgen-tool.js';
+import { treeCpuSeconds } from './proc.js';
+
+const PATH = '/lantern-profile';
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+interface CpuProfile { nodes: ProfileNode[]; samples: number[]; startTime: number; timeDeltas: number[] }
+
+/** CLOCK_MONOTONIC µs, the clock of V8's profile timestamps. */
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * Self samples per function (name, file and line), the largest first, as shares of the samples
+ * taken between `fromUs` and `toUs` in which the agent was not idle.
+ */
+function selfTimes(profile: CpuProfile, fromUs: number, toUs: number): { busy: number; top: Array<{ name: string; share: number }> } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const counts = new Map<string, number>();
+  let at = profile.startTime;
+  let busy = 0;
+  for (const [i, id] of profile.samples.entries()) {
+    at += profile.timeDeltas[i] ?? 0;
+    const f = byId.get(id)?.callFrame;
+    if (f === undefined || at < fromUs || at > toUs || f.functionName === '(idle)') continue;
+    busy++;
+    const file = f.url.replace(/^.*\/(dist|node_modules)\//, '$1/');
+    const name = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`;
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  const total = Math.max(1, busy);
+  return { busy, top: [...counts].map(([name, n]) => ({ name, share: n / total })).sort((a, b) => b.share - a.share) };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' } } });
+  const rate = Number(values.rate ?? 10_000);
+  const seconds = Number(values.seconds ?? 10);
+  const out = values.out ?? '/tmp/lantern-agent-profile';
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const window = { fromUs: 0, toUs: 0 };
+  await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
+    const file = join(dir, 'spans.jsonl');
+    const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000,
+      undefined, ['--cpu-prof', `--cpu-prof-dir=${out}`]);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const cpu0 = treeCpuSeconds(agent.pid);
+      window.fromUs = monoUs();
+      const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+      await new Promise((r) => setTimeout(r, 2000));
+      window.toUs = monoUs();
+      const cpu = treeCpuSeconds(agent.pid) - cpu0;
+      console.log(`${load.count} requests, agent ${(cpu / (2 * load.count) * 1e6).toFixed(1)} µs of CPU per exchange (under the profiler)`);
+    } finally {
+      await agent.stop();
+    }
+  });
+  for (const f of readdirSync(out).filter((x) => x.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(readFileSync(join(out, f), 'utf8')) as CpuProfile;
+    const { busy, top } = selfTimes(profile, window.fromUs, window.toUs);
+    console.log(`\n${join(out, f)}: self time, share of the ${busy} samples in which the JS thread was busy during the load and the 2 s after it`);
+    for (const s of top.slice(0, Number(values.top ?? 30))) console.log(`${(100 * s.share).toFixed(1).padStart(5)} %  ${s.name}`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
