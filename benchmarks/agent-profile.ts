@@ -14,7 +14,7 @@ import { treeCpuSeconds } from './proc.js';
 
 const PATH = '/lantern-profile';
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; startTime: number; timeDeltas: number[] }
 
 /** CLOCK_MONOTONIC µs, the clock of V8's profile timestamps. */
@@ -41,6 +41,37 @@ function selfTimes(profile: CpuProfile, fromUs: number, toUs: number): { busy: n
   const total = Math.max(1, busy);
   return { busy, top: [...counts].map(([name, n]) => ({ name, share: n / total })).sort((a, b) => b.share - a.share) };
 }
+
+/**
+ * Inclusive share of each named function (its own time and its callees'), counted once per sample
+ * however deep the recursion, in the same window as selfTimes.
+ */
+function inclusiveTimes(profile: CpuProfile, names: readonly string[], fromUs: number, toUs: number): Array<{ name: string; share: number }> {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const counts = new Map<string, number>(names.map((n) => [n, 0]));
+  let at = profile.startTime;
+  let busy = 0;
+  for (const [i, id] of profile.samples.entries()) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < fromUs || at > toUs || byId.get(id)?.callFrame.functionName === '(idle)') continue;
+    busy++;
+    const seen = new Set<string>();
+    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+      const name = byId.get(n)?.callFrame.functionName ?? '';
+      if (counts.has(name) && !seen.has(name)) {
+        seen.add(name);
+        counts.set(name, counts.get(name)! + 1);
+      }
+    }
+  }
+  return names.map((name) => ({ name, share: counts.get(name)! / Math.max(1, busy) }));
+}
+
+/** The stages of an exchange's way through the agent, by the function that does each. */
+const STAGES = ['onBatch', 'decodeSocketRecord', 'handle', 'feed', 'put', '#exchange', 'toMetrics', 'httpExchangeToSpan', 'histograms', 'record',
+  'add', 'exportSpans', 'encodeRecord', 'encodeRecordJson', 'encodedRequestJsonLine', 'writeLineBytes', 'encodedRequest', '(garbage collector)'];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' } } });
@@ -72,6 +103,8 @@ async function main(): Promise<void> {
     const { busy, top } = selfTimes(profile, window.fromUs, window.toUs);
     console.log(`\n${join(out, f)}: self time, share of the ${busy} samples in which the JS thread was busy during the load and the 2 s after it`);
     for (const s of top.slice(0, Number(values.top ?? 30))) console.log(`${(100 * s.share).toFixed(1).padStart(5)} %  ${s.name}`);
+    console.log('\ninclusive (a function and what it calls; names, so every function of that name):');
+    for (const s of inclusiveTimes(profile, STAGES, window.fromUs, window.toUs)) console.log(`${(100 * s.share).toFixed(1).padStart(5)} %  ${s.name}`);
   }
 }
 

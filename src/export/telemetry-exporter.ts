@@ -230,7 +230,15 @@ export class TelemetryExporter {
       // what its queue has room for (the rest is counted as dropped, not encoded for nothing).
       const room = Math.min(valid.length, Math.max(...dests.map((d) => d.queue.room)));
       const resources = new Array<ResourceEntry>(room);
-      for (let i = 0; i < room; i++) resources[i] = this.#resources.entry(valid[i]!.resource);
+      // A batch's records come from a few processes: the cache (an LRU, three Map operations on a
+      // string key) is asked once per process, not per record.
+      const seen = new Map<ResourceRecord, ResourceEntry>();
+      for (let i = 0; i < room; i++) {
+        const record = valid[i]!.resource;
+        let entry = seen.get(record);
+        if (entry === undefined) seen.set(record, (entry = this.#resources.entry(record)));
+        resources[i] = entry;
+      }
       for (const d of dests) {
         const n = Math.min(room, d.queue.room);
         const encoded = new Array<EncodedRecord>(n);
