@@ -859,7 +859,9 @@ export class Http1Parser {
     if (this.side === 'request') {
       const m: HttpRequestMessage = {
         kind: 'request', method: d.method, target: d.target, version: d.version, headers: d.headers,
-        bodySize: d.bodySize, bodyPrefix, startNs: d.startNs, endNs: d.endNs,
+        // Set by the connection when the kernel paired it; present from the start, so that every
+        // request has one object shape on the hot path.
+        bodySize: d.bodySize, bodyPrefix, startNs: d.startNs, endNs: d.endNs, kernelSampling: undefined,
       };
       return m;
     }
