@@ -93,17 +93,26 @@ interface RecordDestination<T> {
   encode(record: T, resource: ResourceEntry): EncodedRecord;
 }
 
+/** A destination's encoder: its arena, and how records are written into it. */
+interface RecordEncoder<T> {
+  arena: RecordArena;
+  encode(record: T, resource: ResourceEntry): EncodedRecord;
+}
+
 interface MetricDestination {
   name: string;
   queue: BoundedQueue<ResourceMetrics>;
 }
 
 /** A record encoder writing into its own arena, in one of the two OTLP encodings. */
-function recordEncoder<T>(encoding: SignalEncoding<T>, json: boolean): (record: T, resource: ResourceEntry) => EncodedRecord {
+function recordEncoder<T>(encoding: SignalEncoding<T>, json: boolean): RecordEncoder<T> {
   const arena = new RecordArena();
-  return json
-    ? (r, resource) => encodeRecordJson(r, resource, arena, encoding.json)
-    : (r, resource) => encodeRecord(r, resource, arena, encoding.proto);
+  return {
+    arena,
+    encode: json
+      ? (r, resource) => encodeRecordJson(r, resource, arena, encoding.json)
+      : (r, resource) => encodeRecord(r, resource, arena, encoding.proto),
+  };
 }
 
 /** Records of one signal refused before any queue. */
@@ -157,9 +166,7 @@ export class TelemetryExporter {
     if (traces !== null) {
       const inner = new GrpcExportTransport(traces, GRPC_EXPORT_METHOD.traces, this.#log);
       const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), encodedRequest);
-      this.#spanDest.push({
-        name: 'traces', queue: this.#recordQueue('traces', this.#o.spanQueue, out.send, undefined, out.onClose), encode: recordEncoder(SPAN_ENCODING, false),
-      });
+      this.#spanDest.push(this.#recordDestination('traces', this.#o.spanQueue, recordEncoder(SPAN_ENCODING, false), out.send, undefined, out.onClose));
     }
     if (logs !== null) {
       const grpc = logs.protocol === 'grpc';
@@ -170,7 +177,7 @@ export class TelemetryExporter {
       const assemble = json ? (r: EncodedRecord[]) => Buffer.copyBytesFrom(encodedRequestJsonLine(LOG_ENCODING.envelope, r)) : encodedRequest;
       // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
       const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner), assemble);
-      this.#logDest.push({ name: 'logs', queue: this.#recordQueue('logs', logLimits, out.send, undefined, out.onClose), encode: recordEncoder(LOG_ENCODING, json) });
+      this.#logDest.push(this.#recordDestination('logs', logLimits, recordEncoder(LOG_ENCODING, json), out.send, undefined, out.onClose));
     }
     const metrics = resolveMetricExport(config.otlp);
     if (metrics !== null) {
@@ -181,16 +188,10 @@ export class TelemetryExporter {
       this.#ownsFile = file === null;
       this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
       this.#describe.file = this.#file.path;
-      this.#spanDest.push({
-        name: 'file.traces',
-        queue: this.#recordQueue('file.traces', this.#o.spanQueue, (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), 1),
-        encode: recordEncoder(SPAN_ENCODING, true),
-      });
-      this.#logDest.push({
-        name: 'file.logs',
-        queue: this.#recordQueue('file.logs', logLimits, (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), 1),
-        encode: recordEncoder(LOG_ENCODING, true),
-      });
+      this.#spanDest.push(this.#recordDestination('file.traces', this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
+        (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), 1));
+      this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true),
+        (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), 1));
       this.#metricDest.push({
         name: 'file.metrics',
         queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(() => metricsRequestJson(rms))),
@@ -408,17 +409,29 @@ export class TelemetryExporter {
     };
   }
 
-  /** The queue of one destination of spans or log records. */
-  #recordQueue(name: string, limits: RecordQueueLimits, send: (records: EncodedRecord[]) => Promise<SendResult>, maxInFlight = limits.maxInFlight,
-    onClose?: (records: EncodedRecord[]) => number): BoundedQueue<EncodedRecord> {
-    return new BoundedQueue<EncodedRecord>({
+  /**
+   * One destination of spans or log records: its encoder and its queue. `send` must have copied a
+   * batch's bytes into its request before it first awaits (both the network's and the file's
+   * encode first): their slabs are released for reuse as soon as it returns.
+   */
+  #recordDestination<T>(name: string, limits: RecordQueueLimits, encoder: RecordEncoder<T>, send: (records: EncodedRecord[]) => Promise<SendResult>,
+    maxInFlight = limits.maxInFlight, onClose?: (records: EncodedRecord[]) => number): RecordDestination<T> {
+    const queue = new BoundedQueue<EncodedRecord>({
       ...limits,
       maxInFlight,
       ...(onClose !== undefined ? { onClose } : {}),
-      send: async (records) => (records.length === 0 ? { ok: true } : send(records)),
+      send: (records) => {
+        if (records.length === 0) return Promise.resolve({ ok: true });
+        try {
+          return send(records);
+        } finally {
+          encoder.arena.release(records);
+        }
+      },
       onFailure: (r, n) => this.#logFailure(name, r, n),
       onQueueFull: (n) => this.#logQueueFull(name, n),
     });
+    return { name, queue, encode: encoder.encode };
   }
 
   #metricQueue(name: string, maxBatch: number, send: (rms: ResourceMetrics[]) => Promise<SendResult>): BoundedQueue<ResourceMetrics> {

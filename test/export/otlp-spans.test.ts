@@ -184,3 +184,23 @@ t.test('spans encoded one at a time across arena slabs make the same request as 
     }
   }
 });
+
+t.test('arena slabs are reused once every record in them was released, never while one waits', async (t) => {
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  const arena = new RecordArena(2048);
+  const encode = (i: number): ReturnType<typeof encodeRecord> => { const s = span(resourceOf('svc', 1), i); return encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto); };
+  const bytes = (r: ReturnType<typeof encodeRecord>): string => r.arena.subarray(r.start, r.end).toString('hex');
+  const first = Array.from({ length: 40 }, (_, i) => encode(i));
+  const firstSlabs = new Set(first.map((r) => r.arena));
+  t.ok(firstSlabs.size >= 4, 'several slabs filled');
+  const waiting = first.slice(30); // still queued: their slabs must not be written
+  const before = waiting.map(bytes);
+  arena.release(first.slice(0, 30));
+  const second = Array.from({ length: 40 }, (_, i) => encode(100 + i));
+  t.ok(second.some((r) => firstSlabs.has(r.arena) && !waiting.some((w) => w.arena === r.arena)), 'an emptied slab is filled again');
+  t.same(waiting.map(bytes), before, 'records still waiting keep their bytes');
+  const reference = new ResourceCache(16, { 'host.name': 'node-1' });
+  t.same(decodeTraceRequest(encodedRequest([...waiting, ...second]), true),
+    decodeTraceRequest(encodeTraceRequest([...Array.from({ length: 10 }, (_, i) => span(resourceOf('svc', 1), 30 + i)), ...Array.from({ length: 40 }, (_, i) => span(resourceOf('svc', 1), 100 + i))], reference), true),
+    'the request of waiting and new records is as if encoded at once');
+});
