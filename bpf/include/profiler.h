@@ -20,7 +20,9 @@ enum profiler_counter {
 	PROF_CTR_OFFCPU_SHORT = 7,     /* off-CPU: blocks shorter than min_block_ns, not counted */
 	PROF_CTR_OFFCPU_PENDING_FULL = 8, /* off-CPU: the pending map is full: a block not tracked */
 	PROF_CTR_OFFCPU_COUNTS_FULL = 9,  /* off-CPU: the interval's off-CPU map is full: a block lost */
-	PROF_CTR_NUM = 10,
+	PROF_CTR_OFFCPU_UNSEEN_IN = 10,   /* off-CPU: blocks whose switch-in sched_switch did not report, ended at the thread's last arrival */
+	PROF_CTR_OFFCPU_UNDATED = 11,     /* off-CPU: ... whose arrival could not be dated (no rq clock or sched_info): lost */
+	PROF_CTR_NUM = 12,
 };
 
 /* What one perf sample is counted under. Stack ids are ids in the stack map of the same buffer;
@@ -57,6 +59,9 @@ struct offcpu_value {
 struct offcpu_start {
 	__u64 ts; /* bpf_ktime_get_ns() at switch-out */
 	struct offcpu_key key;
+	/* The switch-out CPU's rq clock then (0 if unknown): the clock of the thread's sched_info.last_arrival,
+	 * which dates a switch-in that sched_switch did not report (profiler.bpf.c, offcpu_switch_in_unseen). */
+	__u64 rq_ts;
 };
 
 enum profiler_event_type {

@@ -3,8 +3,9 @@
 // generation (low 32 bits) << 32 | the time of that read, CLOCK_MONOTONIC microseconds (low 32
 // bits). A server span starts at the syscall that carried its request's first byte, timed a few
 // microseconds after the tag in the same syscall-exit handler: the span of that connection whose start
-// is nearest the tag's time (within MATCH_US) is the one. For HTTP/2, whose reads also carry frames
-// of streams already open, a tag that starts no span stands for the latest stream open at its time.
+// is nearest the tag's time (within MATCH_US), and which had not ended by then, is the one. For
+// HTTP/2, whose reads also carry frames of streams already open, a tag that starts no span stands
+// for the latest stream open at its time.
 // Every protocol with server spans works alike (HTTP/1, HTTP/2 and gRPC, PostgreSQL, MySQL, Redis,
 // and their TLS plaintext): no ordinal to keep in step with each protocol's own. Reads that start
 // no span (a login, a startup message) resolve to nothing; pipelined requests share their first's tag.
@@ -196,12 +197,17 @@ class ConnectionSpans {
     return undefined;
   }
 
-  /** The span that began at the read the tag was taken at. */
+  /**
+   * The span that began at the read the tag was taken at. Not one that ended before that read: it is
+   * the exchange before on the connection, which starts within MATCH_US when the client sends its
+   * next request at once (redis-cli's EVAL after its AUTH's reply) — and until the tag's own span is
+   * built, samples of a request still running (resolved at a drain) went to that one.
+   */
   nearestStart(t: number): Entry | undefined {
     const i = this.#firstAtOrAfter(t);
     let best: Entry | undefined;
     for (const e of [this.#present(i - 1, -1), this.#present(i, 1)]) {
-      if (e === undefined || Math.abs(e.startUs - t) > MATCH_US) continue;
+      if (e === undefined || Math.abs(e.startUs - t) > MATCH_US || e.endUs < t) continue;
       if (best === undefined || Math.abs(e.startUs - t) < Math.abs(best.startUs - t)) best = e;
     }
     return best;

@@ -61,6 +61,22 @@ t.test('a read just after a span ended is not that span\'s: the next request, no
   t.equal(idx.resolve(10, spanTag(9, nextRead))?.spanId, next.spanId, 'its own span once built');
 });
 
+t.test('a request read right after the previous exchange is not that exchange\'s, though it started within MATCH_US', async (t) => {
+  const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
+  const base = 7_000_000_000;
+  // redis-cli: AUTH answered in 80 µs, EVAL read 300 µs after AUTH's read; the script runs for a
+  // second, and a drain resolves its samples before its span is built.
+  const auth = span(base, base + 80);
+  idx.note(exchange(4), auth);
+  const evalRead = base + 300;
+  t.ok(evalRead - base < MATCH_US, 'the AUTH began within MATCH_US of the EVAL\'s read');
+  t.equal(idx.resolve(10, spanTag(4, evalRead)), undefined, 'unresolved while the EVAL runs (the builder waits for it)');
+  t.equal(idx.resolve(10, spanTag(4, base - 3))?.spanId, auth.spanId, 'the AUTH\'s own tag still finds it');
+  const evalSpan = span(evalRead + 3, evalRead + 1_000_000);
+  idx.note(exchange(4), evalSpan);
+  t.equal(idx.resolve(10, spanTag(4, evalRead))?.spanId, evalSpan.spanId, 'its own span once built');
+});
+
 t.test('HTTP/2: a read inside open streams stands for the latest one open', async (t) => {
   const idx = new SpanTagIndex({ clockOffsetNs: OFFSET });
   const base = 9_000_000;

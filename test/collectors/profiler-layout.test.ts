@@ -17,7 +17,7 @@ const FIELDS: Record<string, Record<string, string>> = {
   profiler_event: { size: '', type: 'type', flags: 'flags', pid: 'pid', comm: 'comm' },
   offcpu_key: { size: '', base: 'base', stackBuf: 'stack_buf' },
   offcpu_value: { size: '', ns: 'ns', count: 'count' },
-  offcpu_start: { size: '', ts: 'ts', key: 'key' },
+  offcpu_start: { size: '', ts: 'ts', key: 'key', rqTs: 'rq_ts' },
   unwind_row: { size: '', pc: 'pc', cfaOffset: 'cfa_offset', rbpOffset: 'rbp_offset', cfaType: 'cfa_type', rbpType: 'rbp_type' },
   unwind_table: { size: '' },
   unwind_proc: { size: '', count: 'count', mappings: 'm' },

@@ -136,7 +136,8 @@ export const profileCommand: Command = {
       const off = profiles.filter((p) => profileKind(p) === 'off_cpu');
       writeProfile(offOutput, off, 'off_cpu');
       const ns = off.reduce((n, p) => n + p.samples.reduce((m, s) => m + sampleNanos(s, 0), 0), 0);
-      const offLost = (stats.kernel_offcpu_pending_full ?? 0) + (stats.kernel_offcpu_counts_full ?? 0) + (stats.offcpu_dropped_cap ?? 0);
+      const offLost = (stats.kernel_offcpu_pending_full ?? 0) + (stats.kernel_offcpu_counts_full ?? 0) + (stats.kernel_offcpu_undated ?? 0) +
+        (stats.offcpu_dropped_cap ?? 0);
       console.log(`\nwrote ${offOutput}: ${(ns / 1e6).toFixed(1)} ms blocked in ${off.reduce((n, p) => n + totalSamples(p), 0)} blocks${offLost > 0 ? ` (${offLost} blocks lost)` : ''}`);
       if (top > 0 && ns > 0) {
         console.log(`\n${'self ms'.padStart(10)} ${'self%'.padStart(6)}  function`);

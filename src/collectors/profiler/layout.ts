@@ -17,8 +17,8 @@ export const PROFILE_KEY = {
 /** struct offcpu_key: a profile_key, then which buffer's stack map its stack ids are ids in. */
 export const OFFCPU_KEY = { size: 48, base: 0, stackBuf: 40 } as const;
 export const OFFCPU_VALUE = { size: 16, ns: 0, count: 8 } as const;
-/** struct offcpu_start (offcpu_pending's value): switch-out time, then the key. */
-export const OFFCPU_START = { size: 56, ts: 0, key: 8 } as const;
+/** struct offcpu_start (offcpu_pending's value): switch-out time, the key, the switch-out CPU's rq clock. */
+export const OFFCPU_START = { size: 64, ts: 0, key: 8, rqTs: 56 } as const;
 
 export const PROFILER_EVENT = { size: 24, type: 0, flags: 1, pid: 4, comm: 8, commLen: 16 } as const;
 
@@ -44,7 +44,7 @@ export const STACK_DEPTH = 127;
 
 /** Counter slots (enum profiler_counter), in order, as self-metric names. */
 export const KERNEL_COUNTERS = ['samples', 'stack_collisions', 'stack_map_full', 'stack_errors', 'counts_map_full', 'notices_lost',
-  'offcpu_blocks', 'offcpu_short', 'offcpu_pending_full', 'offcpu_counts_full'] as const;
+  'offcpu_blocks', 'offcpu_short', 'offcpu_pending_full', 'offcpu_counts_full', 'offcpu_switch_in_unseen', 'offcpu_undated'] as const;
 
 /** bpf_get_stackid errors as they appear in a key's stack id. */
 export const STACK_ERR = { EFAULT: -14, EEXIST: -17, ENOMEM: -12 } as const;
