@@ -134,6 +134,8 @@ export interface Workload {
   /** Resolves when the program has printed "ready". */
   ready: Promise<void>;
   exited: Promise<number | null>;
+  /** What it printed so far. */
+  stdout(): string;
   stop(): Promise<void>;
 }
 
@@ -151,8 +153,8 @@ export function startWorkload(cmd: string, args: string[], env: NodeJS.ProcessEn
   };
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   void exited.then(() => setTimeout(cleanup, 2000).unref());
+  let buf = '';
   const ready = new Promise<void>((resolve, reject) => {
-    let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
       if (buf.includes('ready')) resolve();
@@ -165,6 +167,7 @@ export function startWorkload(cmd: string, args: string[], env: NodeJS.ProcessEn
     pid: child.pid!,
     ready,
     exited,
+    stdout: () => buf,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
