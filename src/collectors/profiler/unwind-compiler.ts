@@ -84,11 +84,14 @@ const WORKER_NICE = 10;
 /** The worker's heap: streaming compile of node's .eh_frame peaks well below this. */
 const WORKER_HEAP_MB = 96;
 /**
- * A compile leaves garbage buffers in the worker — the sections it read, its FDE index: ~10 MB
- * after libLLVM's, 0.1–1 MB after a library's — that V8 collects only when its isolate has ~64 MB
- * of such external memory. On top of the isolate itself (~18 MiB), a burst of new binaries kept
- * 30–55 MiB of it; past this bound the worker is ended (all of it freed at once) and the next file
- * has a fresh one (~50 ms of CPU to start, and its code is optimized again).
+ * Garbage buffers a compile may leave in the worker, which V8 collects only when its isolate has
+ * ~64 MB of such external memory. The compile proper leaves almost none (its sections are read in
+ * windows and its buffers are the worker's Scratch, reused: node's compile leaves ~20 KB, libLLVM's
+ * ~0.9 MB); what reads a section whole still does (a compressed .debug_frame, a debug file's). Before
+ * the Scratch every compile left its sections and FDE index (~10 MB after libLLVM's), and a burst
+ * of new binaries piled up 30–55 MiB. Past this bound the worker is ended (all of it freed at once)
+ * and the next file has a fresh one (~15 MiB of isolate, ~50 ms of CPU to start, and its code is
+ * optimized again).
  */
 export const HELD_MAX_BYTES = 8 << 20;
 
