@@ -84,6 +84,13 @@ const WORKER_NICE = 10;
 /** The worker's heap: streaming compile of node's .eh_frame peaks well below this. */
 const WORKER_HEAP_MB = 96;
 /**
+ * The worker's young generation: a compile allocates few objects (its buffers are a Scratch), and
+ * V8 kept growing the semi-spaces towards the 16 MB first set here. A burst of 80 new binaries
+ * (UnwindTables and the worker alone, 3 runs each): peak 38–39 MiB over the start at 16, 33 at 2 or
+ * 1, the same CPU.
+ */
+const WORKER_YOUNG_MB = 2;
+/**
  * Garbage buffers a compile may leave in the worker, which V8 collects only when its isolate has
  * ~64 MB of such external memory. The compile proper leaves almost none (its sections are read in
  * windows and its buffers are the worker's Scratch, reused: node's compile leaves ~20 KB, libLLVM's
@@ -174,7 +181,7 @@ export class UnwindCompiler {
       // Not the agent's flags: loader hooks (a test runner's) made each start take seconds.
       execArgv: [],
       workerData: { nice: WORKER_NICE, slots, sliceRows: this.#sliceRows } satisfies WorkerSetup,
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16 },
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
     });
     w.unref();
     w.on('message', (r: WorkerReply) => this.#onReply(w, slots, r));
