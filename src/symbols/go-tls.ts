@@ -18,10 +18,9 @@
 // for PIE) where the symbol is known.
 import { type DwarfStruct, DwarfError, DwarfInfo } from './dwarf.js';
 import { ET_DYN, ElfFile, STT_FUNC } from './elf.js';
-import { findFunctionSymbol } from './elf-functions.js';
 import { type GoBuildInfo, type GoVersion, GoBuildInfoError, parseGoVersion, readGoBuildInfo } from './go-buildinfo.js';
 import { type GoTlsStructOffsets, goTlsOffsetsFor } from './go-offsets-table.js';
-import { findGoFunction as findPclntabFunction, goFunctions } from './gopclntab.js';
+import { goFunctionRange, goFunctions } from './gopclntab.js';
 import { arm64ReturnOffsets } from './insn-arm64.js';
 import { X86DecodeError, x86ReturnOffsets } from './x86-decode.js';
 
@@ -205,10 +204,7 @@ function registerAbi(arch: 'amd64' | 'arm64', v: GoVersion): boolean {
 /** One function of a Go binary by name: .symtab (exact size), else .gopclntab; neither read whole. */
 export function findGoFunction(elf: ElfFile, name: string): FunctionRange | undefined {
   try {
-    const s = findFunctionSymbol(elf, '.symtab', name);
-    if (s !== undefined) return s;
-    const f = findPclntabFunction(elf, name);
-    return f === undefined ? undefined : { address: f.entry, size: f.end - f.entry };
+    return goFunctionRange(elf, name);
   } catch (err) {
     throw new GoTlsError('unreadable', `function table: ${(err as Error).message}`, { cause: err });
   }

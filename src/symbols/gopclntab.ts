@@ -16,6 +16,7 @@
 // followed by nameOff (i32 into the name table). nfunc + 1 functab entries exist: the last one's pc
 // is the end of the last function.
 import { ElfError, PF_X, PT_LOAD, SHF_COMPRESSED, cString, type ElfFile } from './elf.js';
+import { findFunctionSymbol } from './elf-functions.js';
 import { offsetBytes, SectionWindow, WindowReader, wholeBytes, type WindowedBytes } from './section-window.js';
 import { isNameAt, STRING_WINDOW_BYTES, tableNames } from './string-table.js';
 import { SourceColumns, stringSource, type SymbolTableBuilder } from './symbol-table.js';
@@ -236,4 +237,15 @@ export function findGoFunction(elf: ElfFile, name: string): GoFunction | undefin
     if (found === undefined && isNameAt(names, nameOff, want)) found = { name, entry, end };
   });
   return found;
+}
+
+/**
+ * One function of a Go binary by name: its .symtab entry (exact size), else its .gopclntab range;
+ * neither read whole. Throws ElfError on a malformed table.
+ */
+export function goFunctionRange(elf: ElfFile, name: string): { address: number; size: number } | undefined {
+  const s = findFunctionSymbol(elf, '.symtab', name);
+  if (s !== undefined) return s;
+  const f = findGoFunction(elf, name);
+  return f === undefined ? undefined : { address: f.entry, size: f.end - f.entry };
 }

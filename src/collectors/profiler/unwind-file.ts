@@ -11,7 +11,9 @@ import { type CfiSection, cfiSectionOf, cfiSectionWindowed } from '../../symbols
 import { ElfError, type ElfFile, PT_LOAD, SHT_NOBITS } from '../../symbols/elf.js';
 import type { Buffers } from '../../symbols/scratch.js';
 import { isGoBinary } from '../../symbols/go-buildinfo.js';
-import { findGoFunction } from '../../symbols/go-tls.js';
+// Not go-tls.js's findGoFunction (the same lookup, its errors wrapped): its imports (a DWARF reader,
+// an x86 decoder, offset tables) are code the worker would load and never run.
+import { goFunctionRange } from '../../symbols/gopclntab.js';
 
 export interface SegmentInfo {
   offset: number;
@@ -112,7 +114,7 @@ export function* slicesOf(table: CompiledTable, rows: number): Generator<Buffer,
  * runtime.cgocall, is skipped: its return address is not where rbp leads).
  */
 function acrossAsmcgocall(elf: ElfFile, table: CompiledTable): CompiledTable {
-  const f = findGoFunction(elf, 'runtime.asmcgocall.abi0') ?? findGoFunction(elf, 'runtime.asmcgocall');
+  const f = goFunctionRange(elf, 'runtime.asmcgocall.abi0') ?? goFunctionRange(elf, 'runtime.asmcgocall');
   if (f === undefined || f.address + f.size > 0xffffffff) return table;
   return withRule(table, f.address, f.address + f.size, { cfaType: CFA_TYPE.RBP_SWITCH, cfaOffset: 16, rbpType: RBP_TYPE.AT_CFA, rbpOffset: -16 });
 }
