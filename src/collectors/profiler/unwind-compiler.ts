@@ -14,6 +14,7 @@
 // buffer per slice (transferred buffers were garbage the agent's V8 kept until a full GC: libLLVM's
 // 11 MB of slices, the whole table again).
 import { closeSync } from 'node:fs';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
 import { type RowSlices, SliceQueue } from './row-slices.js';
@@ -177,12 +178,12 @@ export class UnwindCompiler {
     if (this.#worker !== null) return this.#worker;
     this.stats.worker_starts++;
     const slots = new SharedArrayBuffer(SLOTS * this.#sliceRows * UNWIND_ROW_SIZE);
-    const w = new Worker(new URL('./unwind-worker.js', import.meta.url), {
+    const w = withoutConcurrentRecompilation(() => new Worker(new URL('./unwind-worker.js', import.meta.url), {
       // Not the agent's flags: loader hooks (a test runner's) made each start take seconds.
       execArgv: [],
       workerData: { nice: WORKER_NICE, slots, sliceRows: this.#sliceRows } satisfies WorkerSetup,
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
-    });
+    }));
     w.unref();
     w.on('message', (r: WorkerReply) => this.#onReply(w, slots, r));
     const failed = (why: string): void => {
@@ -245,6 +246,34 @@ export class UnwindCompiler {
     }
     this.#inFlight.clear();
   }
+}
+
+/**
+ * `start()`'s worker with an isolate that optimizes its hot code on its own thread. V8 gives an
+ * isolate a concurrent optimizing compiler when --concurrent-recompilation is on as the isolate
+ * starts (Isolate::Init), and its jobs run on the process's platform threads: at nice 0, not the
+ * worker's 10, and in their own malloc arenas, which kept the compiler's memory after a burst of
+ * new binaries (UnwindTables and the worker alone, 80 files: 27 against 33–35 MiB over the start,
+ * 3 runs each, alternating; the same CPU). The flag is off while the worker's isolate starts and on again once it runs (the
+ * agent's isolate already has its compiler); left alone when the agent was started with it set.
+ */
+function withoutConcurrentRecompilation(start: () => Worker): Worker {
+  if (process.execArgv.some((a) => /concurrent[-_]recompilation/.test(a))) return start();
+  v8.setFlagsFromString('--no-concurrent-recompilation');
+  let restored = false;
+  const restore = (): void => {
+    if (!restored) v8.setFlagsFromString('--concurrent-recompilation');
+    restored = true;
+  };
+  let w: Worker;
+  try {
+    w = start();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  for (const ev of ['online', 'error', 'exit']) w.once(ev, restore);
+  return w;
 }
 
 function closeQuietly(fd: number): void {
