@@ -14,36 +14,17 @@
 //
 // Prints a Markdown table: per file and build, the peak VmRSS over the RSS before it (medians over
 // the rounds), and the process's VmHWM at the end.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mapFiles, mapFilesHelper } from './map-files.js';
 import { machine, median } from './stats.js';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 const FILES = ['/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1', '/usr/lib/x86_64-linux-gnu/libLLVM-15.so.1', '/usr/lib/llvm-14/lib/libclang-cpp.so.14', '/usr/bin/node', '/usr/local/go/bin/go'];
-const HELPER_DIR = '/tmp/lantern-cfi-writer-rss';
-/** Maps each file named PROT_READ|PROT_EXEC, says so, and waits to be killed. */
-const HELPER_C = `#include <fcntl.h>
-#include <stdio.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    int fd = open(argv[i], O_RDONLY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || mmap(0, st.st_size, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED) return 1;
-  }
-  puts("ready");
-  fflush(stdout);
-  pause();
-  return 0;
-}
-`;
-
 const kib = (field: string, pid: number | 'self'): number => {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? 0 : Number(m[1]);
@@ -57,16 +38,6 @@ interface Tables {
   idle(): Promise<void>;
   close(): Promise<void>;
   stats(): Record<string, number>;
-}
-
-/** The helper mapping `files`, once it has. */
-async function mapper(helper: string, files: string[]): Promise<{ pid: number; end: () => void }> {
-  const p = spawn(helper, files, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((ok, fail) => {
-    p.stdout.once('data', () => ok());
-    p.once('exit', (code) => fail(new Error(`mapper exited (${code})`)));
-  });
-  return { pid: p.pid!, end: () => p.kill('SIGKILL') };
 }
 
 async function child(dist: string, helper: string, files: string[]): Promise<void> {
@@ -88,7 +59,7 @@ async function child(dist: string, helper: string, files: string[]): Promise<voi
   const tables = new mod.UnwindTables(maps, { maxRows, maxTables: 4096 });
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   const run = async (label: string, list: string[]): Promise<void> => {
-    const m = await mapper(helper, list);
+    const m = await mapFiles(helper, list);
     const before = tables.stats();
     say(`start ${label}`);
     const t0 = performance.now();
@@ -155,15 +126,6 @@ async function runChild(dist: string, helper: string, files: string[]): Promise<
   return { files: out, hwm };
 }
 
-function helperBinary(): string {
-  mkdirSync(HELPER_DIR, { recursive: true });
-  const src = resolve(HELPER_DIR, 'map-files.c');
-  const bin = resolve(HELPER_DIR, 'map-files');
-  writeFileSync(src, HELPER_C);
-  execFileSync('gcc', ['-O1', '-o', bin, src]);
-  return bin;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -175,7 +137,7 @@ async function main(): Promise<void> {
   if (values.child !== undefined) return child(values.child, values.helper!, files);
   if (values.before === undefined) throw new Error('--before <dist of the other build> is required');
   const builds = { before: resolve(values.before), after: resolve(values.after ?? DIST) };
-  const helper = helperBinary();
+  const helper = mapFilesHelper();
   const load0 = loadavg();
   const runs: Record<'before' | 'after', Array<Awaited<ReturnType<typeof runChild>>>> = { before: [], after: [] };
   for (let round = 0; round < Number(values.rounds); round++) {

@@ -6,6 +6,7 @@
 // kept (see Coverage).
 import type { CfiRow, CfiSection, CfiSink, EhFrame, Fde, RegRule } from './eh-frame.js';
 import { CFA_EXPR, CfiScanner, RULE, scanCfi, X86_64_REG } from './eh-frame.js';
+import { type Buffers, FRESH_BUFFERS } from './scratch.js';
 
 /** enum unwind_cfa_type */
 export const CFA_TYPE = {
@@ -167,10 +168,10 @@ class MergedRows {
   n = 0;
   /** Rows at the start of `a` already taken (0, or 1: the last taken, kept for merging). */
   #kept = 0;
-  constructor(size: number) {
-    // Its own ArrayBuffer (never the pool's), so the worker can transfer it whole.
-    this.bytes = Buffer.allocUnsafeSlow(Math.max(size, 3) * 4);
-    this.a = new Int32Array(this.bytes.buffer, 0, Math.max(size, 3));
+  /** `size` words at least; `buffers`' own ArrayBuffers (never the pool's): a whole table can be transferred. */
+  constructor(size: number, readonly buffers: Buffers = FRESH_BUFFERS) {
+    this.bytes = buffers.get('merged rows', Math.max(size, 3) * 4);
+    this.a = int32s(this.bytes);
   }
 
   /** Rows pushed and not taken. */
@@ -214,11 +215,21 @@ class MergedRows {
 
   /** Only in slices: one FDE can have more rows than a slice. */
   #grow(): void {
-    const bytes = Buffer.allocUnsafeSlow(this.bytes.length * 2);
+    const bytes = this.buffers.get('merged rows', this.bytes.length * 2);
     bytes.set(this.bytes);
     this.bytes = bytes;
-    this.a = new Int32Array(bytes.buffer, 0, bytes.length / 4);
+    this.a = int32s(bytes);
   }
+}
+
+/** The whole of a buffer of `Buffers` as 32-bit words (its length a multiple of 4 or not). */
+function int32s(b: Buffer): Int32Array {
+  return new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
+}
+
+/** `count` 32-bit words of a buffer of `Buffers` for `use`, not zeroed. */
+function uint32s(buffers: Buffers, use: string, count: number): Uint32Array {
+  return new Uint32Array(buffers.get(use, count * 4).buffer, 0, count);
 }
 
 /**
@@ -227,8 +238,8 @@ class MergedRows {
  * already (411 of the 963 libraries on the machine this was written on): no sort then. The others
  * have runs (.text.unlikely, .text.startup laid out apart from the rest).
  */
-function byStart(F: Int32Array, count: number): Uint32Array {
-  const order = new Uint32Array(count);
+function byStart(F: Int32Array, count: number, buffers: Buffers): Uint32Array {
+  const order = uint32s(buffers, 'fde order', count);
   let sorted = true;
   for (let i = 0; i < count; i++) {
     order[i] = i;
@@ -237,13 +248,13 @@ function byStart(F: Int32Array, count: number): Uint32Array {
   if (sorted) return order;
   // A stable LSD radix sort of the 32-bit starts, 16 bits a pass: linear. For libLLVM's 95k FDEs,
   // ~4 ms where an Array sort with a comparison function took ~30 ms.
-  const keys = new Uint32Array(count);
+  const keys = uint32s(buffers, 'fde keys', count);
   for (let i = 0; i < count; i++) keys[i] = F[4 * i]!;
-  const other = new Uint32Array(count);
+  const other = uint32s(buffers, 'fde order 2', count);
   let from = order;
   let to = other;
   for (let shift = 0; shift < 32; shift += 16) {
-    const buckets = new Uint32Array((1 << 16) + 1);
+    const buckets = uint32s(buffers, 'fde buckets', (1 << 16) + 1).fill(0);
     for (let i = 0; i < count; i++) buckets[((keys[from[i]!]! >>> shift) & 0xffff) + 1]!++;
     for (let b = 1; b <= 1 << 16; b++) buckets[b]! += buckets[b - 1]!;
     for (let i = 0; i < count; i++) to[buckets[(keys[from[i]!]! >>> shift) & 0xffff]!++] = from[i]!;
@@ -297,19 +308,19 @@ export function withRule(table: CompiledTable, start: number, end: number, rule:
   return { ...table, rows: out, count };
 }
 
-/** Growable Int32Array of records of `width` words. */
+/** Growable Int32Array of records of `width` words, in `buffers`' buffer for `use`. */
 class Ints {
   a: Int32Array;
   /** Words used. */
   n = 0;
-  constructor(readonly width: number, records = 1024) {
-    this.a = new Int32Array(Math.ceil(Math.max(records, 16)) * width);
+  constructor(readonly width: number, records: number, readonly buffers: Buffers, readonly use: string) {
+    this.a = int32s(buffers.get(use, Math.max(records, 16) * width * 4));
   }
   /** Room for `records` more records. */
   reserve(records: number): void {
     const need = this.n + records * this.width;
     if (need <= this.a.length) return;
-    const b = new Int32Array(Math.max(need, this.a.length * 2));
+    const b = int32s(this.buffers.get(this.use, Math.max(need, this.a.length * 2) * 4));
     b.set(this.a.subarray(0, this.n));
     this.a = b;
   }
@@ -322,7 +333,7 @@ class Ints {
  */
 class FdeIndex implements CfiSink {
   /** start, end, entry offset in its section, row count (start/end < 2^32: stored as int32 bits). */
-  readonly fdes = new Ints(4);
+  readonly fdes: Ints;
   /** Rows of the FDEs kept. */
   rows = 0;
   /** What the sections before cover. */
@@ -334,6 +345,10 @@ class FdeIndex implements CfiSink {
   #rows = 0;
   /** The FDE's last row's location (NaN: none yet). */
   #lastLoc = NaN;
+
+  constructor(buffers: Buffers) {
+    this.fdes = new Ints(4, 1024, buffers, 'fde index');
+  }
 
   /** The address ranges of the FDEs kept so far. */
   ranges(): Array<readonly [number, number]> {
@@ -446,15 +461,18 @@ export interface CfiPlan extends Omit<CompiledTable, 'rows' | 'count'> {
   readonly sections: readonly CfiSection[];
   /** FdeIndex's records. */
   readonly index: Int32Array;
+  /** Where the second pass gets its buffers (planCfi's). */
+  readonly buffers: Buffers;
 }
 
 /**
  * The first pass (FdeIndex): every FDE's program run to count its rows and note where it is, over
  * the sections in order of precedence (.eh_frame first). Null when an FDE's addresses do not fit in
- * 32 bits.
+ * 32 bits. The passes' buffers come from `buffers` (the worker's Scratch: the plan is valid until
+ * the next compile with them).
  */
-export function planCfi(sections: readonly CfiSection[]): CfiPlan | null {
-  const index = new FdeIndex();
+export function planCfi(sections: readonly CfiSection[], buffers: Buffers = FRESH_BUFFERS): CfiPlan | null {
+  const index = new FdeIndex(buffers);
   const counts = { malformed: 0, unsupported: 0 };
   const sectionFdes: number[] = [];
   for (const sec of sections) {
@@ -467,7 +485,7 @@ export function planCfi(sections: readonly CfiSection[]): CfiPlan | null {
   }
   if (index.tooHigh) return null;
   const fdes = index.fdes.n / 4;
-  return { rowBound: index.rows + fdes + 1, sections, index: index.fdes.a, fdes, sectionFdes, overlapping: index.overlapping, ...counts };
+  return { rowBound: index.rows + fdes + 1, sections, index: index.fdes.a, buffers, fdes, sectionFdes, overlapping: index.overlapping, ...counts };
 }
 
 /**
@@ -483,7 +501,7 @@ function* mergePass(plan: CfiPlan, out: MergedRows, slice: Buffer | null): Gener
   // FDE i is of section s when ends[s - 1] <= i < ends[s] (FdeIndex noted them section by section).
   const ends: number[] = [];
   for (const n of plan.sectionFdes) ends.push((ends.at(-1) ?? 0) + n);
-  const order = byStart(F, plan.fdes);
+  const order = byStart(F, plan.fdes, plan.buffers);
   const sliceRows = slice === null ? Infinity : slice.length / UNWIND_ROW_SIZE;
   let count = 0;
   for (let k = 0; k < plan.fdes; k++) {
@@ -509,7 +527,7 @@ export function tableOf(plan: CfiPlan): CompiledTable {
   let r = pass.next();
   while (r.done !== true) r = pass.next();
   const count = r.value;
-  const { rowBound: _b, sections: _s, index: _i, ...rest } = plan;
+  const { rowBound: _b, sections: _s, index: _i, buffers: _f, ...rest } = plan;
   // Not copied into a buffer of the exact size: for libLLVM that copy was another 11 MB at the
   // compile's peak. The view is the rows; the rest of its ArrayBuffer (what merging dropped) goes along.
   return { rows: out.bytes.subarray(0, count * UNWIND_ROW_SIZE), count, ...rest };
@@ -521,9 +539,9 @@ export function tableOf(plan: CfiPlan): CompiledTable {
  * next step (the caller copies it out). Returns the row count.
  */
 export function* cfiRowSlices(plan: CfiPlan, sliceRows: number): Generator<Buffer, number> {
-  const slice = Buffer.allocUnsafeSlow(sliceRows * UNWIND_ROW_SIZE);
+  const slice = plan.buffers.get('slice', sliceRows * UNWIND_ROW_SIZE).subarray(0, sliceRows * UNWIND_ROW_SIZE);
   // The working buffer: a slice, and room for the FDE that fills it (grown past that).
-  const out = new MergedRows(3 * (Math.min(sliceRows, plan.rowBound) + 1024));
+  const out = new MergedRows(3 * (Math.min(sliceRows, plan.rowBound) + 1024), plan.buffers);
   const count = yield* mergePass(plan, out, slice);
   for (let n = out.take(Infinity, slice); n > 0; n = out.take(Infinity, slice)) yield slice.subarray(0, n * UNWIND_ROW_SIZE);
   return count;

@@ -22,8 +22,14 @@ export type DwarfInt = number | bigint;
 const LEB_MAX_BYTES = 10; // 64 bits need at most 10 groups of 7
 
 export class DwarfCursor {
+  /**
+   * The section offset of `buf`'s first byte: 0 when `buf` is the whole section; else `buf` is a
+   * window of it (eh-frame.ts reads .eh_frame so), moved by whoever reads through the cursor.
+   */
+  base = 0;
+
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     public pos: number,
     /** Exclusive bound: no read reaches it. */
     public end: number,
@@ -33,7 +39,7 @@ export class DwarfCursor {
   }
 
   error(message: string, at = this.pos): DwarfError {
-    return new DwarfError(message, this.section, at);
+    return new DwarfError(message, this.section, this.base + at);
   }
 
   get remaining(): number {

@@ -8,6 +8,8 @@
 // DwarfError, never a read past the end; one bad FDE does not stop the others (counted).
 import { DwarfCursor, DwarfError } from './dwarf-cursor.js';
 import type { ElfFile } from './elf.js';
+import type { Buffers } from './scratch.js';
+import { SectionWindow, type WindowedBytes } from './section-window.js';
 
 /** x86-64 DWARF register numbers (System V AMD64 ABI, figure 3.36). */
 export const X86_64_REG = { RBP: 6, RSP: 7, RA: 16 } as const;
@@ -68,9 +70,22 @@ export interface EhFrame {
  */
 export interface CfiSection {
   kind: 'eh_frame' | 'debug_frame';
-  data: Buffer;
+  /**
+   * The section's bytes whole, or read from its file a window at a time (cfiSectionWindowed: the
+   * compile worker never holds libLLVM's 5 MB .eh_frame whole; a compile needs an entry and its CIE).
+   */
+  data: Buffer | WindowedBytes;
   addr: number;
 }
+
+/**
+ * Bytes read from the section's file per window: a few hundred FDEs. The scanner's reads go forward
+ * through the section (the first pass in section order; the second in address order, which follows
+ * section order in long runs), so a window is read from the entry asked for onwards.
+ */
+const WINDOW_BYTES = 64 << 10;
+
+const EMPTY: Buffer = Buffer.alloc(0);
 
 /** ElfFile reads ELF64 only: addresses are 8 bytes unless a version 4 CIE says otherwise. */
 const ELF64_ADDRESS_SIZE = 8;
@@ -86,9 +101,9 @@ interface Cie {
   addressSize: number;
   /** Bytes of the segment selector before an FDE's initial location (version 4 CIEs; 0 on x86-64). */
   segmentSize: number;
-  /** The initial instructions: section offsets [from, to). */
+  /** The initial instructions' section offset, and their bytes (a copy: the section may be read in windows). */
   initialFrom: number;
-  initialTo: number;
+  initialInstructions: Buffer;
   /**
    * The rules after the initial instructions (a state, as ROW lays it out), the same for every FDE of
    * the CIE, so run once: 'unsupported' or 'malformed' when they fail. Undefined until the first
@@ -110,11 +125,24 @@ export function readDebugFrame(elf: ElfFile): EhFrame | null {
 }
 
 /** The section with its bytes; undefined when absent, empty or without bytes (a debug file's NOBITS copy). */
-export function cfiSectionOf(elf: ElfFile, kind: CfiSection['kind']): CfiSection | undefined {
+export function cfiSectionOf(elf: ElfFile, kind: CfiSection['kind']): (CfiSection & { data: Buffer }) | undefined {
   const sec = elf.section(`.${kind}`);
   if (sec === undefined || sec.size === 0) return undefined;
   const data = elf.sectionData(sec);
   if (data.length === 0) return undefined;
+  return { kind, data, addr: kind === 'eh_frame' ? sec.addr : 0 };
+}
+
+/**
+ * As cfiSectionOf, but the bytes are read from the file in windows (SectionWindows) through
+ * `buffers`, unless the section is compressed (a debug file's .debug_frame may be: then inflated whole).
+ * The ElfFile must stay open while the section is read.
+ */
+export function cfiSectionWindowed(elf: ElfFile, kind: CfiSection['kind'], buffers: Buffers, use: string): CfiSection | undefined {
+  const sec = elf.section(`.${kind}`);
+  if (sec === undefined || sec.size === 0) return undefined;
+  const data = SectionWindow.of(elf, sec, WINDOW_BYTES, { buffers, use });
+  if (data.size === 0) return undefined;
   return { kind, data, addr: kind === 'eh_frame' ? sec.addr : 0 };
 }
 
@@ -232,17 +260,46 @@ export class CfiScanner {
   /** Entries skipped so far: malformed, or with an instruction or encoding not understood. */
   readonly skipped = { malformed: 0, unsupported: 0 };
   readonly #sec: CfiSection;
+  /** The section's bytes: null when they are whole in #window. */
+  readonly #bytes: WindowedBytes | null;
+  /** The bytes read last (the whole section when it is in memory) and their section offset. */
+  #window: Buffer = EMPTY;
+  #base = 0;
+  readonly #size: number;
   readonly #sink: CfiSink;
   readonly #cies = new Map<number, Cie | null>();
-  // One cursor for the whole section, moved from entry to entry (bounded by each entry's end).
+  // One cursor for the whole section, moved from entry to entry (bounded by each entry's end) and
+  // from window to window (its positions are the window's, its base the window's section offset).
   readonly #c: DwarfCursor;
   readonly #machine: CfaMachine;
 
   constructor(sec: CfiSection, sink: CfiSink) {
     this.#sec = sec;
+    if (Buffer.isBuffer(sec.data)) {
+      this.#bytes = null;
+      this.#window = sec.data;
+      this.#size = sec.data.length;
+    } else {
+      this.#bytes = sec.data;
+      this.#size = sec.data.size;
+    }
     this.#sink = sink;
-    this.#c = new DwarfCursor(sec.data, 0, sec.data.length, `.${sec.kind}`);
-    this.#machine = new CfaMachine(this.#c, sec.addr, sink);
+    this.#c = new DwarfCursor(EMPTY, 0, 0, `.${sec.kind}`);
+    this.#machine = new CfaMachine(this.#c, sec.addr, sink, (pos, length) => void this.#at(pos, length));
+  }
+
+  /** The cursor at section offset `pos`, bounded by pos + length (within the section), on a window holding them. */
+  #at(pos: number, length: number): DwarfCursor {
+    if (this.#bytes !== null && (pos < this.#base || pos + length > this.#base + this.#window.length)) {
+      this.#window = this.#bytes.bytes(pos, Math.max(length, WINDOW_BYTES));
+      this.#base = pos;
+    }
+    const c = this.#c;
+    c.buf = this.#window;
+    c.base = this.#base;
+    c.pos = pos - this.#base;
+    c.end = pos + length - this.#base;
+    return c;
   }
 
   /**
@@ -251,13 +308,13 @@ export class CfiScanner {
    */
   entryAt(pos: number): number {
     const sec = this.#sec;
-    const { data, kind } = sec;
+    const { kind } = sec;
+    const size = this.#size;
     const debug = kind === 'debug_frame';
-    const c = this.#c;
     const sink = this.#sink;
-    if (pos + 4 > data.length) return -1;
-    c.pos = pos;
-    c.end = data.length;
+    if (pos + 4 > size) return -1;
+    // The length (4 bytes, or 12 in the 64-bit format), then the whole entry.
+    let c = this.#at(pos, Math.min(12, size - pos));
     let length = c.u32();
     let offsetSize = 4;
     if (length === 0) {
@@ -269,24 +326,27 @@ export class CfiScanner {
       length = c.u64Offset();
       offsetSize = 8;
     }
-    const idField = c.pos;
+    const idField = c.base + c.pos;
     const end = idField + length;
-    if (end > data.length) {
+    if (end > size) {
       this.skipped.malformed++;
       return -1;
     }
     let begun = false;
     try {
-      c.end = end;
+      c = this.#at(idField, length);
       // .eh_frame's CIE id / CIE pointer is 4 bytes even in the 64-bit format (LSB §10.6.1.1).
-      const id = readCieId(c, kind, debug ? offsetSize : 4);
+      const id = readCieId(c, kind, debug ? offsetSize : 4, size);
       if (id === IS_CIE) return end; // a CIE: parsed when an FDE refers to it
       // .eh_frame: distance back from this field; .debug_frame: offset from the section start.
       const cieAt = debug ? id : idField - id;
       let cie = this.#cies.get(cieAt);
       if (cie === undefined) {
-        cie = parseCieAt(sec, cieAt);
+        const from = c.base + c.pos;
+        cie = parseCieAt(kind, size, cieAt, (p, n) => this.#at(p, n));
         this.#cies.set(cieAt, cie);
+        // The CIE may have been read into another window.
+        c = this.#at(from, end - from);
       }
       if (cie === null) {
         this.skipped.unsupported++;
@@ -298,7 +358,7 @@ export class CfiScanner {
       if (cie.hasAugData) c.skip(c.ulebNumber());
       sink.begin(start, start + range, cie.signalFrame);
       begun = true;
-      const ran = this.#machine.runFde(cie, c.pos, end, start);
+      const ran = this.#machine.runFde(cie, c.base + c.pos, end, start);
       if (!ran) this.skipped.unsupported++;
       sink.end(ran && range !== 0, pos);
     } catch (e) {
@@ -317,30 +377,32 @@ const IS_CIE = -1;
  * The CIE id / CIE pointer field of an entry of `idSize` bytes: IS_CIE for a CIE's id (0 in
  * .eh_frame, all ones in .debug_frame), else the pointer, which must lie in the section.
  */
-function readCieId(c: DwarfCursor, kind: CfiSection['kind'], idSize: number): number {
+function readCieId(c: DwarfCursor, kind: CfiSection['kind'], idSize: number, sectionSize: number): number {
   const at = c.pos;
   const low = c.u32();
   const high = idSize === 8 ? c.u32() : kind === 'debug_frame' ? 0xffffffff : 0;
   if (kind === 'eh_frame' ? low === 0 : low === 0xffffffff && high === 0xffffffff) return IS_CIE;
-  if ((idSize === 8 && high !== 0) || low > c.buf.length) throw c.error('CIE pointer outside the section', at);
+  if ((idSize === 8 && high !== 0) || low > sectionSize) throw c.error('CIE pointer outside the section', at);
   return low;
 }
 
 /** A CIE at `at`, or null when its version or augmentation is one we do not read. */
-function parseCieAt(sec: CfiSection, at: number): Cie | null {
-  const { data, kind } = sec;
-  const name = `.${kind}`;
-  if (at < 0 || at >= data.length) throw new DwarfError('CIE pointer outside the section', name, at);
-  const c = new DwarfCursor(data, at, data.length, name);
+/**
+ * A CIE at section offset `at` of a section of `size` bytes, or null when its version or augmentation
+ * is one we do not read. `cursor(pos, length)`: a cursor on section bytes [pos, pos + length).
+ */
+function parseCieAt(kind: CfiSection['kind'], size: number, at: number, cursor: (pos: number, length: number) => DwarfCursor): Cie | null {
+  if (at < 0 || at >= size) throw new DwarfError('CIE pointer outside the section', `.${kind}`, at);
+  let c = cursor(at, Math.min(12, size - at));
   let length = c.u32();
   let idSize = 4;
   if (length === 0xffffffff) {
     length = c.u64Offset();
     if (kind === 'debug_frame') idSize = 8;
   }
-  const end = c.pos + length;
-  c.end = Math.min(end, data.length);
-  if (readCieId(c, kind, idSize) !== IS_CIE) throw c.error('not a CIE', at);
+  const from = c.base + c.pos;
+  c = cursor(from, Math.min(from + length, size) - from);
+  if (readCieId(c, kind, idSize, size) !== IS_CIE) throw c.error('not a CIE', at - c.base);
   const version = c.u8();
   // .eh_frame: 1 or 3 (LSB); .debug_frame: 1 (DWARF 2), 3 (DWARF 3), 4 (DWARF 4 and 5).
   if (version !== 1 && version !== 3 && !(version === 4 && kind === 'debug_frame')) return null;
@@ -359,7 +421,7 @@ function parseCieAt(sec: CfiSection, at: number): Cie | null {
   const raReg = version === 1 ? c.u8() : c.ulebNumber();
   const cie: Cie = {
     codeAlign, dataAlign, raReg, fdeEncoding: PE.absptr, hasAugData: false, signalFrame: false,
-    addressSize, segmentSize, initialFrom: 0, initialTo: 0,
+    addressSize, segmentSize, initialFrom: 0, initialInstructions: EMPTY,
   };
   if (aug.startsWith('z')) {
     cie.hasAugData = true;
@@ -378,8 +440,8 @@ function parseCieAt(sec: CfiSection, at: number): Cie | null {
     return null;
   }
   if (c.pos > c.end) throw c.error('augmentation data past the end of the CIE');
-  cie.initialFrom = c.pos;
-  cie.initialTo = c.end;
+  cie.initialFrom = c.base + c.pos;
+  cie.initialInstructions = Buffer.from(c.buf.subarray(c.pos, c.end));
   return cie;
 }
 
@@ -389,7 +451,7 @@ function parseCieAt(sec: CfiSection, at: number): Cie | null {
  */
 function readPointer(c: DwarfCursor, enc: number, sectionAddr: number, addressSize: number): number {
   if (enc === PE.omit) return 0;
-  const fieldAddr = sectionAddr + c.pos;
+  const fieldAddr = sectionAddr + c.base + c.pos;
   let v: number;
   switch (enc & 0x0f) {
     case PE.absptr: v = c.uN(addressSize); break;
@@ -428,7 +490,8 @@ class CfaMachine {
   /** DW_CFA_set_loc instructions run by the last program. */
   #setLocs = 0;
 
-  constructor(readonly c: DwarfCursor, readonly sectionAddr: number, readonly sink: CfiSink) {}
+  /** `at(pos, length)`: the cursor `c` moved onto a window holding section bytes [pos, pos + length), at pos. */
+  constructor(readonly c: DwarfCursor, readonly sectionAddr: number, readonly sink: CfiSink, readonly at: (pos: number, length: number) => void) {}
 
   /**
    * Runs the CIE's initial instructions (once per CIE: see Cie.initial), then the FDE's (section
@@ -441,22 +504,24 @@ class CfaMachine {
     const s = this.#s;
     copyRow(initial, 0, s, 0);
     s[ROW.LOC] = start;
-    this.c.pos = from;
-    this.c.end = to;
+    this.at(from, to - from);
     if (!this.#run(cie, initial, true)) return false;
     this.sink.row(s[ROW.LOC]!, s[ROW.CFA_REG]!, s[ROW.CFA_OFFSET]!, s[ROW.RBP_KIND]!, s[ROW.RBP_OFFSET]!, s[ROW.RA_KIND]!, s[ROW.RA_OFFSET]!);
     return true;
   }
 
   #initial(cie: Cie, start: number): Float64Array | 'unsupported' {
-    if (cie.initial === 'malformed') throw this.c.error('malformed CIE instructions', cie.initialFrom);
+    const c = this.c;
+    if (cie.initial === 'malformed') throw new DwarfError('malformed CIE instructions', c.section, cie.initialFrom);
     if (cie.initial !== undefined) return cie.initial;
     const s = this.#s;
     copyRow(DEFAULT_STATE, 0, s, 0);
     // The location only matters to a DW_CFA_set_loc (then not kept, see below): as the FDE's start.
     s[ROW.LOC] = start;
-    this.c.pos = cie.initialFrom;
-    this.c.end = cie.initialTo;
+    c.buf = cie.initialInstructions;
+    c.base = cie.initialFrom;
+    c.pos = 0;
+    c.end = c.buf.length;
     this.#setLocs = 0;
     let outcome: Float64Array | 'unsupported' | 'malformed';
     try {

@@ -4,9 +4,9 @@
 // string or BigInt per symbol and neither section held whole. Entries at addresses an earlier
 // source has are dropped before their names are looked at: an unstripped binary's .dynsym repeats
 // its .symtab, and its string table is then not read at all.
-import { type ElfFile, type ElfSection, readU64 } from './elf.js';
-import { SectionWindow } from './section-window.js';
-import { byOffset, forEachName, STRING_WINDOW_BYTES, tableNames } from './string-table.js';
+import { type ElfFile, type ElfSection, readU64, STT_FUNC } from './elf.js';
+import { SectionWindow, WindowReader } from './section-window.js';
+import { byOffset, forEachName, isNameAt, STRING_WINDOW_BYTES, tableNames } from './string-table.js';
 import { functionEnd, SourceColumns, symbolRank, type SymbolTableBuilder } from './symbol-table.js';
 
 const ENTRY_WINDOW_BYTES = 64 << 10;
@@ -43,6 +43,33 @@ export function addFunctionSymbols(b: SymbolTableBuilder, elf: ElfFile, table: '
     if (ranks[k]! >= 0) src.push(c.values[k]!, c.ends[k]!, c.sizeZero[k] === 1, ranks[k]!, c.nameOffsets[k]!);
   }
   return b.addSource(src, tableNames(strings));
+}
+
+/**
+ * The first function symbol of `table` with a size (STT_FUNC, size > 0) named exactly `name`, read
+ * as addFunctionSymbols reads: entries a window at a time, names compared in place — no ElfSymbol
+ * per entry, neither section whole (a Go binary's .symtab: 100k+ symbols). Throws ElfError on a
+ * malformed table.
+ */
+export function findFunctionSymbol(elf: ElfFile, table: '.symtab' | '.dynsym', name: string): { address: number; size: number } | undefined {
+  const t = elf.symbolTableSections(table);
+  if (!t) return undefined;
+  const entries = SectionWindow.of(elf, t.entries, ENTRY_WINDOW_BYTES);
+  const names = new WindowReader(SectionWindow.of(elf, t.strings, STRING_WINDOW_BYTES), STRING_WINDOW_BYTES);
+  const want = Buffer.from(name);
+  const total = entries.size >= 24 ? Math.floor((entries.size - 24) / t.entsize) + 1 : 0;
+  const perWindow = Math.max(1, Math.floor(ENTRY_WINDOW_BYTES / t.entsize));
+  for (let first = 0; first < total; first += perWindow) {
+    const n = Math.min(perWindow, total - first);
+    const data = entries.bytes(first * t.entsize, (n - 1) * t.entsize + 24);
+    for (let off = 0; off < n * t.entsize; off += t.entsize) {
+      if ((data[off + 4]! & 0xf) !== STT_FUNC) continue;
+      const size = readU64(data, off + 16);
+      // The entry is read before the name: the window of names may re-read the same bytes.
+      if (size > 0 && isNameAt(names, data.readUInt32LE(off), want)) return { address: readU64(data, off + 8), size };
+    }
+  }
+  return undefined;
 }
 
 /** Function symbols of the table not at an address `b` already has, read a window of entries at a time. */

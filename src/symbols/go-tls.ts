@@ -20,7 +20,7 @@ import { type DwarfStruct, DwarfError, DwarfInfo } from './dwarf.js';
 import { ET_DYN, ElfFile, STT_FUNC } from './elf.js';
 import { type GoBuildInfo, type GoVersion, GoBuildInfoError, parseGoVersion, readGoBuildInfo } from './go-buildinfo.js';
 import { type GoTlsStructOffsets, goTlsOffsetsFor } from './go-offsets-table.js';
-import { goFunctions } from './gopclntab.js';
+import { goFunctionRange, goFunctions } from './gopclntab.js';
 import { arm64ReturnOffsets } from './insn-arm64.js';
 import { X86DecodeError, x86ReturnOffsets } from './x86-decode.js';
 
@@ -201,14 +201,10 @@ function registerAbi(arch: 'amd64' | 'arm64', v: GoVersion): boolean {
   return v.major === 1 && v.minor >= (arch === 'amd64' ? 17 : 18);
 }
 
-/** One function of a Go binary by name: .symtab (exact size), else .gopclntab. */
+/** One function of a Go binary by name: .symtab (exact size), else .gopclntab; neither read whole. */
 export function findGoFunction(elf: ElfFile, name: string): FunctionRange | undefined {
   try {
-    for (const s of elf.symbols('.symtab')) {
-      if (s.type === STT_FUNC && s.size > 0 && s.name === name) return { address: s.value, size: s.size };
-    }
-    const f = goFunctions(elf)?.find((x) => x.name === name);
-    return f === undefined ? undefined : { address: f.entry, size: f.end - f.entry };
+    return goFunctionRange(elf, name);
   } catch (err) {
     throw new GoTlsError('unreadable', `function table: ${(err as Error).message}`, { cause: err });
   }

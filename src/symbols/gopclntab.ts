@@ -16,8 +16,9 @@
 // followed by nameOff (i32 into the name table). nfunc + 1 functab entries exist: the last one's pc
 // is the end of the last function.
 import { ElfError, PF_X, PT_LOAD, SHF_COMPRESSED, cString, type ElfFile } from './elf.js';
+import { findFunctionSymbol } from './elf-functions.js';
 import { offsetBytes, SectionWindow, WindowReader, wholeBytes, type WindowedBytes } from './section-window.js';
-import { STRING_WINDOW_BYTES, tableNames } from './string-table.js';
+import { isNameAt, STRING_WINDOW_BYTES, tableNames } from './string-table.js';
 import { SourceColumns, stringSource, type SymbolTableBuilder } from './symbol-table.js';
 
 export interface GoFunction {
@@ -216,7 +217,35 @@ export function addGoFunctions(b: SymbolTableBuilder, elf: ElfFile): number | un
   return b.addSource(src, tableNames(offsetBytes(open(STRING_WINDOW_BYTES), names)));
 }
 
-/** The function named exactly `name` (e.g. `crypto/tls.(*Conn).Read`) in a Go binary, stripped or not. */
+/**
+ * The function named exactly `name` (e.g. `crypto/tls.(*Conn).Read`) in a Go binary, stripped or not.
+ * With a `.gopclntab` section the table is read in windows (forEachPclntabFunction) and names are
+ * compared in place: no string or object per function, nor the section whole.
+ */
 export function findGoFunction(elf: ElfFile, name: string): GoFunction | undefined {
-  return goFunctions(elf)?.find((f) => f.name === name);
+  const sec = elf.section('.gopclntab') ?? elf.section('.data.rel.ro.gopclntab');
+  if (!sec || (sec.flags & SHF_COMPRESSED) !== 0) return goFunctions(elf)?.find((f) => f.name === name);
+  const open = (windowBytes = PCLN_WINDOW_BYTES): WindowedBytes => SectionWindow.of(elf, sec, windowBytes);
+  const textStart = elf.section('.text')?.addr;
+  const fallback = firstExecAddress(elf);
+  // Where the names are is known only once the table has been checked: a first pass to learn it.
+  const nameTable = forEachPclntabFunction(open(), open(), textStart, fallback, () => {});
+  const names = new WindowReader(offsetBytes(open(STRING_WINDOW_BYTES), nameTable), STRING_WINDOW_BYTES);
+  const want = Buffer.from(name);
+  let found: GoFunction | undefined;
+  forEachPclntabFunction(open(), open(), textStart, fallback, (entry, end, nameOff) => {
+    if (found === undefined && isNameAt(names, nameOff, want)) found = { name, entry, end };
+  });
+  return found;
+}
+
+/**
+ * One function of a Go binary by name: its .symtab entry (exact size), else its .gopclntab range;
+ * neither read whole. Throws ElfError on a malformed table.
+ */
+export function goFunctionRange(elf: ElfFile, name: string): { address: number; size: number } | undefined {
+  const s = findFunctionSymbol(elf, '.symtab', name);
+  if (s !== undefined) return s;
+  const f = findGoFunction(elf, name);
+  return f === undefined ? undefined : { address: f.entry, size: f.end - f.entry };
 }

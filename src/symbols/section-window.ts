@@ -6,6 +6,7 @@
 // read in pieces and is inflated whole; bytes already in memory (the vDSO, MiniDebugInfo's ELF)
 // are only sliced.
 import { ElfError, MAX_SECTION_BYTES, SHF_COMPRESSED, SHT_NOBITS, type ElfFile, type ElfSection } from './elf.js';
+import type { Buffers } from './scratch.js';
 
 /** Bytes read by range: a section through a window, or a buffer in memory. */
 export interface WindowedBytes {
@@ -27,25 +28,30 @@ export class SectionWindow implements WindowedBytes {
     private readonly offset: number,
     readonly size: number,
     private readonly windowBytes: number,
+    private readonly from: { buffers: Buffers; use: string } | undefined,
   ) {}
 
   /**
    * `section` of `elf`, read `windowBytes` at most at a time. Throws ElfError, as sectionData
-   * does, for a section that is too large or does not lie inside the file.
+   * does, for a section that is too large or does not lie inside the file. With `from`, the window
+   * is `from.buffers`' buffer for `from.use` (the CFI compile worker's, reused from file to file),
+   * and a read may be longer than `windowBytes` (a CFI entry is read whole).
    */
-  static of(elf: ElfFile, section: ElfSection, windowBytes: number): WindowedBytes {
+  static of(elf: ElfFile, section: ElfSection, windowBytes: number, from?: { buffers: Buffers; use: string }): WindowedBytes {
     if (section.type === SHT_NOBITS) return wholeBytes(Buffer.alloc(0));
     if ((section.flags & SHF_COMPRESSED) !== 0) return wholeBytes(elf.sectionData(section));
     if (section.size > MAX_SECTION_BYTES) throw new ElfError(`section ${section.name} too large (${section.size} bytes)`);
     if (section.offset + section.size > elf.size) throw new ElfError(`section ${section.name}: range ${section.offset}+${section.size} outside the file (${elf.size} bytes)`);
-    return new SectionWindow(elf, section.offset, section.size, windowBytes);
+    return new SectionWindow(elf, section.offset, section.size, windowBytes, from);
   }
 
   bytes(offset: number, length: number): Buffer {
     const n = Math.max(0, Math.min(length, this.size - offset));
-    this.scratch ??= Buffer.allocUnsafe(Math.min(this.windowBytes, Math.max(this.size, 1)));
-    if (n > this.scratch.length) throw new ElfError(`window of ${n} bytes over ${this.scratch.length}`);
-    return this.elf.readInto(this.offset + offset, n, this.scratch);
+    const into = this.from === undefined
+      ? (this.scratch ??= Buffer.allocUnsafe(Math.min(this.windowBytes, Math.max(this.size, 1))))
+      : this.from.buffers.get(this.from.use, n);
+    if (n > into.length) throw new ElfError(`window of ${n} bytes over ${into.length}`);
+    return this.elf.readInto(this.offset + offset, n, into);
   }
 }
 

@@ -5,7 +5,7 @@
 // re-read 64k times). Sorting the references costs one typed-array sort.
 import { nulAfter } from './bytes.js';
 import { ElfError } from './elf.js';
-import type { WindowedBytes } from './section-window.js';
+import type { WindowedBytes, WindowReader } from './section-window.js';
 import { MAX_NAME_BYTES, MAX_POOL_BYTES, type NameSource } from './symbol-table.js';
 
 /** The window through a string table: twice the longest name, so a name never needs two. */
@@ -64,6 +64,16 @@ export function forEachName(table: WindowedBytes, offsets: Uint32Array, order: U
     }
     visit(k, window, off - base, end);
   }
+}
+
+/**
+ * Whether the string at `off` of the table `names` reads is exactly `want` (its bytes, then a NUL):
+ * a lookup by name that compares in place, without a string per entry. Mostly one byte is read.
+ */
+export function isNameAt(names: WindowReader, off: number, want: Buffer): boolean {
+  if (off + want.length >= names.size) return false;
+  for (let i = 0; i < want.length; i++) if (names.u8(off + i) !== want[i]) return false;
+  return names.u8(off + want.length) === 0;
 }
 
 /** A string table as the NameSource of entries whose refs are offsets into it. */

@@ -1,15 +1,17 @@
 // What the compile worker makes of one binary (src/collectors/profiler/unwind-file.ts): .eh_frame,
 // then .debug_frame — the binary's own, or its separate debug file's when it was stripped (found by
 // .gnu_debuglink beside it, by build id under a debug root, under the process's root through a held
-// directory descriptor) — and through the real worker thread (unwind-compiler.ts).
+// directory descriptor) — and through the real worker thread (unwind-compiler.ts). As the worker
+// reads them (sections in windows, buffers reused from file to file) and whole, the same rows.
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, copyFileSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import t from 'tap';
 import { allRows } from '../../src/collectors/profiler/row-slices.js';
 import { UnwindCompiler } from '../../src/collectors/profiler/unwind-compiler.js';
-import { compileFile, type DebugFileSearch, type FileTable } from '../../src/collectors/profiler/unwind-file.js';
+import { compileFile, type DebugFileSearch, type FileTable, planFile } from '../../src/collectors/profiler/unwind-file.js';
 import { ElfFile } from '../../src/symbols/elf.js';
+import { Scratch } from '../../src/symbols/scratch.js';
 import { repoRoot } from '../helpers/cli.js';
 
 const buildDir = join(repoRoot, 'test/.build/unwind-file');
@@ -112,4 +114,52 @@ t.test('through the worker: the debug file is found, the descriptors are closed'
   for (const d of [fd, rootFd]) t.throws(() => fstatSync(d), { code: 'EBADF' }, `descriptor ${d} closed`);
   t.equal(reply.kind === 'table' && reply.debugFrame, 'debug-file', `reply: ${reply.kind}`);
   t.ok(reply.kind === 'table' && (await allRows(reply.slices)).rows.equals(want), 'the rows of the unstripped binary');
+});
+
+t.test('sections read in windows into reused buffers, file after file: the rows of the whole sections', async (t) => {
+  const { bin } = build();
+  // A corrupted copy of ls (every 97th byte of .eh_frame flipped) read from memory: the windows move
+  // over malformed and unsupported entries too.
+  const ls = readFileSync('/bin/ls');
+  const eh = ElfFile.fromBuffer(ls).section('.eh_frame')!;
+  const junk = Buffer.from(ls);
+  for (let i = eh.offset + 8; i < eh.offset + eh.size; i += 97) junk[i] = junk[i]! ^ 0x5a;
+  const files: Array<[string, () => ElfFile]> = [
+    ['node', () => ElfFile.open(process.execPath)],
+    ['libc', () => ElfFile.open('/lib/x86_64-linux-gnu/libc.so.6')],
+    ['ls, corrupted', () => ElfFile.fromBuffer(junk)],
+    ['leaf (.debug_frame)', () => ElfFile.open(bin)],
+    ['ls', () => ElfFile.open('/bin/ls')],
+    ['node again', () => ElfFile.open(process.execPath)],
+  ];
+  const scratch = new Scratch();
+  for (const [name, open] of files) {
+    const whole = open();
+    const want = compileFile(whole, null);
+    whole.close();
+    const elf = open();
+    const plan = planFile(elf, null, scratch);
+    if (plan.kind !== 'table' || want.kind !== 'table') {
+      t.fail(`${name}: ${plan.kind}, whole ${want.kind}`);
+      continue;
+    }
+    const parts: Buffer[] = [];
+    const slices = plan.slices(4096);
+    let r = slices.next();
+    for (; r.done !== true; r = slices.next()) parts.push(Buffer.from(r.value));
+    elf.close();
+    const rows = Buffer.concat(parts);
+    t.equal(r.value, want.table.count, `${name}: ${r.value} rows`);
+    t.ok(rows.equals(want.table.rows), `${name}: the same bytes`);
+    t.ok(plan.rowBound >= want.table.count, `${name}: within the bound`);
+  }
+  const held = scratch.bytes;
+  const elf = ElfFile.open(process.execPath);
+  const plan = planFile(elf, null, scratch);
+  if (plan.kind === 'table') {
+    const slices = plan.slices(4096);
+    while (slices.next().done !== true);
+  }
+  elf.close();
+  t.equal(scratch.bytes, held, `node a third time: no buffer grown (${held} bytes)`);
 });

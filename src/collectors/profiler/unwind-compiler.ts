@@ -14,6 +14,7 @@
 // buffer per slice (transferred buffers were garbage the agent's V8 kept until a full GC: libLLVM's
 // 11 MB of slices, the whole table again).
 import { closeSync } from 'node:fs';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
 import { type RowSlices, SliceQueue } from './row-slices.js';
@@ -84,11 +85,21 @@ const WORKER_NICE = 10;
 /** The worker's heap: streaming compile of node's .eh_frame peaks well below this. */
 const WORKER_HEAP_MB = 96;
 /**
- * A compile leaves garbage buffers in the worker — the sections it read, its FDE index: ~10 MB
- * after libLLVM's, 0.1–1 MB after a library's — that V8 collects only when its isolate has ~64 MB
- * of such external memory. On top of the isolate itself (~18 MiB), a burst of new binaries kept
- * 30–55 MiB of it; past this bound the worker is ended (all of it freed at once) and the next file
- * has a fresh one (~50 ms of CPU to start, and its code is optimized again).
+ * The worker's young generation: a compile allocates few objects (its buffers are a Scratch), and
+ * V8 kept growing the semi-spaces towards the 16 MB first set here. A burst of 80 new binaries
+ * (UnwindTables and the worker alone, 3 runs each): peak 38–39 MiB over the start at 16, 33 at 2 or
+ * 1, the same CPU.
+ */
+const WORKER_YOUNG_MB = 2;
+/**
+ * Garbage buffers a compile may leave in the worker, which V8 collects only when its isolate has
+ * ~64 MB of such external memory. The compile proper leaves almost none (its sections are read in
+ * windows and its buffers are the worker's Scratch, reused: node's compile leaves ~20 KB, libLLVM's
+ * ~0.9 MB); what reads a section whole still does (a compressed .debug_frame, a debug file's). Before
+ * the Scratch every compile left its sections and FDE index (~10 MB after libLLVM's), and a burst
+ * of new binaries piled up 30–55 MiB. Past this bound the worker is ended (all of it freed at once)
+ * and the next file has a fresh one (~15 MiB of isolate, ~50 ms of CPU to start, and its code is
+ * optimized again).
  */
 export const HELD_MAX_BYTES = 8 << 20;
 
@@ -167,12 +178,12 @@ export class UnwindCompiler {
     if (this.#worker !== null) return this.#worker;
     this.stats.worker_starts++;
     const slots = new SharedArrayBuffer(SLOTS * this.#sliceRows * UNWIND_ROW_SIZE);
-    const w = new Worker(new URL('./unwind-worker.js', import.meta.url), {
+    const w = withoutConcurrentRecompilation(() => new Worker(new URL('./unwind-worker.js', import.meta.url), {
       // Not the agent's flags: loader hooks (a test runner's) made each start take seconds.
       execArgv: [],
       workerData: { nice: WORKER_NICE, slots, sliceRows: this.#sliceRows } satisfies WorkerSetup,
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 16 },
-    });
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+    }));
     w.unref();
     w.on('message', (r: WorkerReply) => this.#onReply(w, slots, r));
     const failed = (why: string): void => {
@@ -235,6 +246,34 @@ export class UnwindCompiler {
     }
     this.#inFlight.clear();
   }
+}
+
+/**
+ * `start()`'s worker with an isolate that optimizes its hot code on its own thread. V8 gives an
+ * isolate a concurrent optimizing compiler when --concurrent-recompilation is on as the isolate
+ * starts (Isolate::Init), and its jobs run on the process's platform threads: at nice 0, not the
+ * worker's 10, and in their own malloc arenas, which kept the compiler's memory after a burst of
+ * new binaries (UnwindTables and the worker alone, 80 files: 27 against 33–35 MiB over the start,
+ * 3 runs each, alternating; the same CPU). The flag is off while the worker's isolate starts and on again once it runs (the
+ * agent's isolate already has its compiler); left alone when the agent was started with it set.
+ */
+function withoutConcurrentRecompilation(start: () => Worker): Worker {
+  if (process.execArgv.some((a) => /concurrent[-_]recompilation/.test(a))) return start();
+  v8.setFlagsFromString('--no-concurrent-recompilation');
+  let restored = false;
+  const restore = (): void => {
+    if (!restored) v8.setFlagsFromString('--concurrent-recompilation');
+    restored = true;
+  };
+  let w: Worker;
+  try {
+    w = start();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  for (const ev of ['online', 'error', 'exit']) w.once(ev, restore);
+  return w;
 }
 
 function closeQuietly(fd: number): void {

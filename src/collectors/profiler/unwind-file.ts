@@ -7,10 +7,13 @@
 // embedded and some distribution builds) has its functions' CFI only there.
 import { CFA_TYPE, type CfiPlan, type CompiledTable, RBP_TYPE, UNWIND_ROW_SIZE, cfiRowSlices, compileCfi, planCfi, tableOf, withRule } from '../../symbols/cfi-table.js';
 import { closeDebugFile, debugFileCandidates, findDebugFile } from '../../symbols/debug-file.js';
-import { type CfiSection, cfiSectionOf } from '../../symbols/eh-frame.js';
+import { type CfiSection, cfiSectionOf, cfiSectionWindowed } from '../../symbols/eh-frame.js';
 import { ElfError, type ElfFile, PT_LOAD, SHT_NOBITS } from '../../symbols/elf.js';
+import type { Buffers } from '../../symbols/scratch.js';
 import { isGoBinary } from '../../symbols/go-buildinfo.js';
-import { findGoFunction } from '../../symbols/go-tls.js';
+// Not go-tls.js's findGoFunction (the same lookup, its errors wrapped): its imports (a DWARF reader,
+// an x86 decoder, offset tables) are code the worker would load and never run.
+import { goFunctionRange } from '../../symbols/gopclntab.js';
 
 export interface SegmentInfo {
   offset: number;
@@ -59,14 +62,21 @@ export function compileFile(elf: ElfFile, search: DebugFileSearch | null): FileT
   return { kind: 'table', table: p.table(), segments: p.segments, debugFrame: p.debugFrame, ...(p.cgo === true ? { cgo: true } : {}) };
 }
 
-/** The first pass over an open binary's CFI. Throws ElfError (or an fs error) for a file it cannot read. */
-export function planFile(elf: ElfFile, search: DebugFileSearch | null): FilePlan {
+/**
+ * The first pass over an open binary's CFI. Throws ElfError (or an fs error) for a file it cannot
+ * read. With `buffers` (the compile worker's Scratch) the file's own sections are read in windows
+ * into them, and the passes work in them: the plan holds `elf` open and is valid until the next
+ * plan with the same buffers. Without, the sections are read whole (the vDSO, tests).
+ */
+export function planFile(elf: ElfFile, search: DebugFileSearch | null, buffers?: Buffers): FilePlan {
   const segments = elf.segments.filter((p) => p.type === PT_LOAD).map((p) => ({ offset: p.offset, vaddr: p.vaddr, filesz: p.filesz }));
+  const sectionOf = (kind: CfiSection['kind']): CfiSection | undefined =>
+    buffers === undefined ? cfiSectionOf(elf, kind) : cfiSectionWindowed(elf, kind, buffers, `${kind} window`);
   // Go code keeps frame pointers; the walker's frame-pointer step is right for it, and cheaper: its
   // .debug_frame is not read. C code linked in by cgo may keep none (gcc -O2 leaves), and only it has
   // FDEs in .eh_frame (gcc's): those rows, and frame pointers for every PC they do not cover.
   if (isGoBinary(elf)) {
-    const cgo = cfiSectionOf(elf, 'eh_frame');
+    const cgo = sectionOf('eh_frame');
     const table = cgo === undefined ? null : compileCfi([cgo]);
     if (table === null || table.count === 0) return { kind: 'none', reason: 'go', segments };
     // Made whole (withRule rewrites a range of it): the C code of a Go binary, a small table.
@@ -74,12 +84,12 @@ export function planFile(elf: ElfFile, search: DebugFileSearch | null): FilePlan
     return { kind: 'table', rowBound: whole.count, segments, debugFrame: null, cgo: true, table: () => whole, slices: (rows) => slicesOf(whole, rows) };
   }
   const sections: CfiSection[] = [];
-  const eh = cfiSectionOf(elf, 'eh_frame');
+  const eh = sectionOf('eh_frame');
   if (eh !== undefined) sections.push(eh);
-  const debug = debugFrameOf(elf, search);
+  const debug = debugFrameOf(elf, search, sectionOf);
   if (debug !== undefined) sections.push(debug.section);
   if (sections.length === 0) return { kind: 'none', reason: 'no-cfi', segments };
-  const plan: CfiPlan | null = planCfi(sections);
+  const plan: CfiPlan | null = planCfi(sections, buffers);
   if (plan === null) return { kind: 'none', reason: 'high-addresses', segments };
   // No FDE kept: no row (the second pass adds a NONE row only after an FDE).
   if (plan.fdes === 0) return { kind: 'none', reason: 'no-rows', segments };
@@ -104,14 +114,17 @@ export function* slicesOf(table: CompiledTable, rows: number): Generator<Buffer,
  * runtime.cgocall, is skipped: its return address is not where rbp leads).
  */
 function acrossAsmcgocall(elf: ElfFile, table: CompiledTable): CompiledTable {
-  const f = findGoFunction(elf, 'runtime.asmcgocall.abi0') ?? findGoFunction(elf, 'runtime.asmcgocall');
+  const f = goFunctionRange(elf, 'runtime.asmcgocall.abi0') ?? goFunctionRange(elf, 'runtime.asmcgocall');
   if (f === undefined || f.address + f.size > 0xffffffff) return table;
   return withRule(table, f.address, f.address + f.size, { cfaType: CFA_TYPE.RBP_SWITCH, cfaOffset: 16, rbpType: RBP_TYPE.AT_CFA, rbpOffset: -16 });
 }
 
-/** The binary's own .debug_frame, else its debug file's; undefined when neither has one. */
-function debugFrameOf(elf: ElfFile, search: DebugFileSearch | null): { section: CfiSection; source: DebugFrameSource } | undefined {
-  const own = cfiSectionOf(elf, 'debug_frame');
+/**
+ * The binary's own .debug_frame (as `sectionOf` reads it), else its debug file's (read whole: the file
+ * is closed here); undefined when neither has one.
+ */
+function debugFrameOf(elf: ElfFile, search: DebugFileSearch | null, sectionOf: (kind: CfiSection['kind']) => CfiSection | undefined): { section: CfiSection; source: DebugFrameSource } | undefined {
+  const own = sectionOf('debug_frame');
   if (own !== undefined) return { section: own, source: 'file' };
   if (search === null) return undefined;
   let buildId: string | undefined;

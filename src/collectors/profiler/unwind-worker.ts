@@ -4,12 +4,15 @@
 // must not lose. It gets an open file descriptor (opened by the agent while the process that maps
 // the file lived; the agent closes it once the first pass is answered), runs the first pass, and
 // puts the rows in slices into the slots it shares with the agent, waiting for a free one: neither
-// side ever holds the whole table (libLLVM: 11 MB) beside the rest of the compile's memory.
+// side ever holds the whole table (libLLVM: 11 MB) beside the rest of the compile's memory. The
+// sections are read in windows, and every buffer a compile works in is the one the compile before
+// used (a Scratch): a burst of new binaries leaves no garbage here for V8 to collect late.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ElfFile } from '../../symbols/elf.js';
 import { UNWIND_ROW_SIZE } from '../../symbols/cfi-table.js';
+import { Scratch } from '../../symbols/scratch.js';
 import type { WorkerReply, WorkerRequest, WorkerSetup } from './unwind-compiler.js';
 import { planFile } from './unwind-file.js';
 
@@ -20,9 +23,14 @@ const freeSlots = Array.from({ length: setup.slots.byteLength / slotBytes }, (_,
 let slotFreed: (() => void) | null = null;
 /** The compile the agent wants no more slices of (-1: none). */
 let cancelled = -1;
+/** The compiles' working buffers, one compile after the other: as big as the largest compile's. */
+const scratch = new Scratch();
 
-/** The buffers this isolate holds besides the slots: the sections read, the FDE index (HELD_MAX_BYTES). */
-const held = (): number => process.memoryUsage().arrayBuffers - setup.slots.byteLength;
+/**
+ * The buffers this isolate holds besides the scratch: garbage (HELD_MAX_BYTES). The slots are not
+ * among them: a SharedArrayBuffer the agent's isolate made.
+ */
+const held = (): number => process.memoryUsage().arrayBuffers - scratch.bytes;
 
 const send = (reply: WorkerReply): void => parentPort!.postMessage(reply);
 
@@ -43,7 +51,7 @@ async function compile(req: Extract<WorkerRequest, { type: 'compile' }>): Promis
       rootPrefix: req.debug.rootFd === undefined ? '' : `/proc/self/fd/${req.debug.rootFd}`,
       debugRoots: req.debug.debugRoots,
     };
-    const plan = planFile(elf, search);
+    const plan = planFile(elf, search, scratch);
     if (plan.kind === 'none') return send({ id: req.id, kind: 'none', reason: plan.reason, segments: plan.segments, ms: ms(), held: held() });
     send({ id: req.id, kind: 'table', rowBound: plan.rowBound, segments: plan.segments, debugFrame: plan.debugFrame, cgo: plan.cgo === true, ms: ms() });
     const slices = plan.slices(setup.sliceRows);
