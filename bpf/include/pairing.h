@@ -151,7 +151,10 @@ struct {
 
 /* Whether the exchange whose request was held as `req` is shed. Both ends of a request on this host
  * decide alike, also when the share moves between them: the first to decide leaves its decision
- * for the other. With no shedding (and no decision pending) it costs one array lookup. */
+ * for the other. The two ends can decide at the same moment on two CPUs (the client's read returns
+ * before the server's write has left its syscall), each finding nothing left yet: the decision is
+ * then inserted only if absent, and the end that loses the insert takes the one that won. With no
+ * shedding (and no decision pending) it costs one array lookup. */
 static __always_inline bool pair_shed_decision(struct conn_state *c, struct socket_data_header *req)
 {
 	__u32 zero = 0;
@@ -172,18 +175,27 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 		bpf_map_delete_elem(&shed_decisions, &key);
 		return shed;
 	}
-	/* Begun before shedding began: the other end, if it decided, kept it without a word. */
-	if (share == 0 || req->ts_ns < ctl->since_ns)
-		return false;
-	/* splitmix64's finaliser: every input bit reaches the low 16 bits compared. */
-	__u64 x = ((__u64)key.client_port << 16 | key.server_port) ^ (key.position * 0x9E3779B97F4A7C15ULL);
-	x ^= x >> 30;
-	x *= 0xBF58476D1CE4E5B9ULL;
-	x ^= x >> 27;
-	x *= 0x94D049BB133111EBULL;
-	x ^= x >> 31;
-	__u8 shed = (x & 0xffff) < share;
-	bpf_map_update_elem(&shed_decisions, &key, &shed, BPF_ANY);
+	/* Begun before shedding began (or shedding over): kept, and said so for the other end, which
+	 * may have seen the request begin after `since_ns` (the server reads it after the client wrote it). */
+	__u8 shed = 0;
+	if (share != 0 && req->ts_ns >= ctl->since_ns) {
+		/* splitmix64's finaliser: every input bit reaches the low 16 bits compared. */
+		__u64 x = ((__u64)key.client_port << 16 | key.server_port) ^ (key.position * 0x9E3779B97F4A7C15ULL);
+		x ^= x >> 30;
+		x *= 0xBF58476D1CE4E5B9ULL;
+		x ^= x >> 27;
+		x *= 0x94D049BB133111EBULL;
+		x ^= x >> 31;
+		shed = (x & 0xffff) < share;
+	}
+	if (bpf_map_update_elem(&shed_decisions, &key, &shed, BPF_NOEXIST) != 0) {
+		/* The other end decided meanwhile: its decision stands. */
+		earlier = bpf_map_lookup_elem(&shed_decisions, &key);
+		if (earlier) {
+			shed = *earlier;
+			bpf_map_delete_elem(&shed_decisions, &key);
+		}
+	}
 	return shed;
 }
 
