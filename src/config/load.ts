@@ -31,6 +31,7 @@ export interface ConfigFlags {
   maxSpansPerSecond?: string;
   probesDir?: string;
   shutdownTimeout?: string;
+  nice?: string;
   /** Selection rules of one field each, added to the file's (--include-exe, --exclude-port, …). */
   includeExe?: string[];
   excludeExe?: string[];
@@ -93,7 +94,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
-const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes', 'export', 'selection'];
+const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes', 'export', 'selection', 'nice'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   let text: string;
@@ -143,6 +144,7 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   applyExportFile(c.export, mapping(d, 'export', path, problems), path, problems);
   applySelectionFile(c.selection, mapping(d, 'selection', path, problems), path, problems);
   if (d.probes_dir !== undefined) setProbesDir(c, d.probes_dir, path, 'probes_dir', problems);
+  if (d.nice !== undefined) setNice(c, d.nice, path, 'nice', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {
     for (const k of Object.keys(spans)) if (k !== 'max_per_second') problems.add(path, `spans.${k}`, 'unknown setting (known: max_per_second)');
@@ -214,6 +216,12 @@ function setMaxSpans(c: AgentConfig, v: unknown, source: string, path: string, p
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < 0) problems.add(source, path, `expected a whole number of spans per second (0: no limit), got ${describe(v)}`);
   else c.spans.maxPerSecond = n;
+}
+
+function setNice(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 19) problems.add(source, path, `expected a nice value from 0 (as started) to 19, got ${describe(v)}`);
+  else c.nice = n;
 }
 
 function setProbesDir(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
@@ -328,6 +336,7 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
   if (f.probesDir !== undefined) setProbesDir(c, f.probesDir, 'command line', '--probes-dir', problems);
   if (f.shutdownTimeout !== undefined) setShutdownTimeout(c.export, f.shutdownTimeout, 'command line', '--shutdown-timeout', problems);
+  if (f.nice !== undefined) setNice(c, f.nice, 'command line', '--nice', problems);
   const flagRules = [['includeExe', 'include', 'exe', '--include-exe'], ['excludeExe', 'exclude', 'exe', '--exclude-exe'],
     ['includePort', 'include', 'port', '--include-port'], ['excludePort', 'exclude', 'port', '--exclude-port']] as const;
   for (const [flag, list, field, name] of flagRules) {

@@ -177,6 +177,11 @@ export interface AgentConfig {
    * scripts, NAME.yaml function probes (dynamic logging).
    */
   probesDir?: string;
+  /**
+   * The nice value of every agent thread (0-19; 0 leaves the priority as started): applications'
+   * threads get a CPU first (agent/cpu-priority.ts).
+   */
+  nice: number;
 }
 
 export interface SpanExportConfig {
@@ -199,6 +204,7 @@ export function defaultConfig(): AgentConfig {
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0 },
+    nice: 10,
     bpftrace: defaultBpftraceConfig(),
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [], urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false },
     redaction: { queryParams: [], headers: [] },

@@ -120,6 +120,16 @@ t.test('span budget: file, flag, and precise errors', async (t) => {
   t.match(err.message, 'command line: --max-spans-per-second: expected a whole number');
 });
 
+t.test('nice: 10 by default, file, flag, and precise errors', async (t) => {
+  t.equal(loadConfig({}, {}).nice, 10, 'applications first by default');
+  const file = yamlFile('nice: 19\n');
+  t.equal(loadConfig({ config: file }, {}).nice, 19);
+  t.equal(loadConfig({ config: file, nice: '0' }, {}).nice, 0, 'the flag wins; 0 leaves the priority as started');
+  const err = t.throws(() => loadConfig({ config: yamlFile('nice: -5\n'), nice: '20' }, {})) as Error;
+  t.match(err.message, ': nice: expected a nice value from 0 (as started) to 19, got -5');
+  t.match(err.message, 'command line: --nice: expected a nice value from 0 (as started) to 19, got "20"');
+});
+
 t.test('bpftrace and the probes directory: defaults, the YAML, --probes-dir over the file, problems named', async (t) => {
   const d = loadConfig({}, {});
   t.same(d.bpftrace, { binary: 'bpftrace', maxScripts: 16, maxLinesPerSecond: 1000, maxLineBytes: 4096, runawaySeconds: 10 });

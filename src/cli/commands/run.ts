@@ -1,6 +1,7 @@
 // `lantern run`: the agent.
 import { loadConfig } from '../../config/load.js';
 import { Agent } from '../../agent/agent.js';
+import { lowerCpuPriority } from '../../agent/cpu-priority.js';
 import { stopPretenuring, tuneHeapForAgent } from '../../agent/heap-tuning.js';
 import { COLLECTOR_NAMES } from '../../config/schema.js';
 import { Logger } from '../../log.js';
@@ -33,6 +34,8 @@ Options:
   --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
   --shutdown-timeout S    on SIGTERM/SIGINT, detach and flush within S seconds whatever the backend
                           does (default 10); what is still queued then is dropped and counted
+  --nice N                the agent's threads at nice N (0-19, default 10; 0: as started), so the
+                          applications' threads get a CPU first
   -h, --help              this help
 
 Standard OTEL_* variables are honoured: OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}ENDPOINT,
@@ -63,6 +66,7 @@ export const runCommand: Command = {
       'max-spans-per-second': { type: 'string' },
       'probes-dir': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
+      nice: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help === true) {
@@ -84,12 +88,14 @@ export const runCommand: Command = {
       maxSpansPerSecond: values['max-spans-per-second'],
       probesDir: values['probes-dir'],
       shutdownTimeout: values['shutdown-timeout'],
+      nice: values.nice,
       includeExe: values['include-exe'],
       excludeExe: values['exclude-exe'],
       includePort: values['include-port'],
       excludePort: values['exclude-port'],
     });
     const log = new Logger(config.log.level, config.log.format === 'json');
+    if (config.nice > 0) log.info('cpu priority', { ...lowerCpuPriority(config.nice) });
     const agent = new Agent(config, log);
     await agent.start();
     const reason = await waitForStop(config.durationSeconds);
