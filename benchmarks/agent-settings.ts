@@ -1,0 +1,126 @@
+// One agent setting under load, against the defaults: the agent as a user runs it (every process
+// traced, OTLP JSON file) at a fixed request rate, alternating A B A B … in the same run, the
+// defaults against the defaults plus one change: `--args "..."` (extra `lantern run` options, e.g.
+// `--args "--nice 0"`) or `--env K=V` (e.g. `--env LANTERN_HEAP_GROWING_PERCENT=50`, src/agent/heap-tuning.ts).
+// Per phase: the highest RSS (sampled every 100 ms), RSS at the end, agent CPU per exchange, the
+// load tool's p50/p99 against nginx, and the spans in the file against the exchanges made (loadgen
+// is traced too: two per request). A phase without the agent in each round gives the latency floor.
+//
+//   node dist/benchmarks/agent-settings.js (--args "OPTIONS" | --env K=V) [--pairs 3] [--rate 10000] [--seconds 10]
+import { readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startAgentProcess } from './agent-process.js';
+import { type LoadResult, benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { rssMiB, treeCpuSeconds } from './proc.js';
+import { writeResultsSection } from './results-file.js';
+import { int, median } from './stats.js';
+
+const PATH = '/lantern-settings';
+
+/** One arm: what differs from the defaults. */
+interface Setting {
+  label: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+interface Phase { maxRss: number; endRss: number; usPerExchange: number; p50: number; p99: number; requests: number; spans: number }
+
+const load = (bin: string, nginxPort: number, rate: number, seconds: number): Promise<LoadResult> =>
+  runLoadgen(bin, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+
+async function phase(setting: Setting, nginxPort: number, bin: string, rate: number, seconds: number, dir: string): Promise<Phase> {
+  const file = join(dir, `otlp-${Date.now()}.jsonl`);
+  const saved = Object.keys(setting.env).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, setting.env);
+  const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json', ...setting.args], '"msg":"writing OTLP JSON lines"', 60_000)
+    .finally(() => {
+      for (const [k, v] of saved) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    });
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    let maxRss = rssMiB(agent.pid);
+    const sampler = setInterval(() => (maxRss = Math.max(maxRss, rssMiB(agent.pid))), 100);
+    const cpu0 = treeCpuSeconds(agent.pid);
+    const l = await load(bin, nginxPort, rate, seconds);
+    await new Promise((r) => setTimeout(r, 2000)); // what the load left behind, parsed and exported
+    clearInterval(sampler);
+    const cpu = treeCpuSeconds(agent.pid) - cpu0;
+    const endRss = rssMiB(agent.pid);
+    await agent.stop();
+    const spans = (readFileSync(file, 'utf8').match(new RegExp(`"stringValue":"${PATH}"`, 'g')) ?? []).length;
+    return { maxRss: Math.max(maxRss, endRss), endRss, usPerExchange: (cpu / (2 * l.count)) * 1e6, p50: l.p50_us, p99: l.p99_us, requests: l.count, spans };
+  } finally {
+    await agent.stop();
+    rmSync(file, { force: true });
+  }
+}
+
+function settingFrom(values: { args?: string; env?: string }): Setting {
+  if (values.args !== undefined) return { label: `\`lantern run ${values.args}\``, args: values.args.split(/\s+/).filter(Boolean), env: {} };
+  const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(values.env ?? '');
+  if (!m) throw new Error('give the setting to compare: --args "OPTIONS" or --env K=V');
+  return { label: `\`${m[1]}=${m[2]}\``, args: [], env: { [m[1]!]: m[2]! } };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, args: { type: 'string' }, env: { type: 'string' } } });
+  const setting = settingFrom(values);
+  const defaults: Setting = { label: 'defaults', args: [], env: {} };
+  const pairs = Number(values.pairs ?? 3);
+  const rate = Number(values.rate ?? 10_000);
+  const seconds = Number(values.seconds ?? 10);
+  const runs = { defaults: [] as Phase[], setting: [] as Phase[], floor: [] as LoadResult[] };
+  await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
+    await load(loadgen, nginxPort, rate, 2); // warm-up
+    for (let i = 0; i < pairs; i++) {
+      const floor = await load(loadgen, nginxPort, rate, seconds);
+      runs.floor.push(floor);
+      console.error(`settings: round ${i + 1} without the agent: p50 ${int(floor.p50_us)} µs, p99 ${int(floor.p99_us)} µs`);
+      for (const [name, s] of [['defaults', defaults], ['setting', setting]] as const) {
+        const p = await phase(s, nginxPort, loadgen, rate, seconds, dir);
+        runs[name].push(p);
+        console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}`);
+      }
+    }
+  });
+  const heading = `## Under load: the agent's defaults against ${setting.label}`;
+  const text = section(heading, pairs, rate, seconds, setting, runs);
+  console.log(text);
+  writeResultsSection(heading, text);
+}
+
+function section(heading: string, pairs: number, rate: number, seconds: number, setting: Setting, runs: { defaults: Phase[]; setting: Phase[]; floor: LoadResult[] }): string {
+  const cell = (ps: Phase[], f: (p: Phase) => number, digits: number): string =>
+    `${median(ps.map(f)).toFixed(digits)} (${ps.map((p) => f(p).toFixed(digits)).join(', ')})`;
+  const row = (label: string, f: (p: Phase) => number, digits = 1): string =>
+    `| ${label} | ${cell(runs.defaults, f, digits)} | ${cell(runs.setting, f, digits)} |`;
+  const floor = (f: (l: LoadResult) => number): string => `${int(median(runs.floor.map(f)))} (${runs.floor.map((l) => int(f(l))).join(', ')})`;
+  return [
+    ...sectionPreamble(heading, benchCommand('dist/benchmarks/agent-settings.js'),
+      [`Load average before the run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine)`]),
+    `\`lantern run --otlp-file F\` (default collectors, every process traced) while \`benchmarks/loadgen\` sends ${int(rate)} req/s over 10`,
+    `keep-alive connections to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so a request is two exchanges. ${pairs} rounds,`,
+    `each: the load without the agent, then the agent with its defaults, then with ${setting.label}; medians, each run in parentheses.`,
+    `Max RSS: VmRSS sampled every 100 ms from 1.5 s after start to 2 s after the load; CPU: the agent's process tree over the load and those 2 s.`,
+    `Without the agent: p50 ${floor((l) => l.p50_us)} µs, p99 ${floor((l) => l.p99_us)} µs.`,
+    '',
+    `| | defaults | ${setting.label} |`,
+    '|---|---|---|',
+    row('max RSS, MiB', (p) => p.maxRss),
+    row('RSS at the end, MiB', (p) => p.endRss),
+    row('agent CPU per exchange, µs', (p) => p.usPerExchange),
+    row('nginx p50 (load tool), µs', (p) => p.p50, 0),
+    row('nginx p99 (load tool), µs', (p) => p.p99, 0),
+    row('exchanges (2 × requests)', (p) => 2 * p.requests, 0),
+    row('spans in the file', (p) => p.spans, 0),
+    '',
+  ].join('\n');
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
