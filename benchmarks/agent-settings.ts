@@ -1,12 +1,12 @@
 // One agent setting under load, against the defaults: the agent as a user runs it (every process
 // traced, OTLP JSON file) at a fixed request rate, alternating A B A B … in the same run, the
-// defaults against the defaults plus one change: `--args "..."` (extra `lantern run` options, e.g.
-// `--args "--nice 0"`) or `--env K=V` (e.g. `--env LANTERN_HEAP_GROWING_PERCENT=50`, src/agent/heap-tuning.ts).
+// defaults against the defaults plus one change: `--args="..."` (extra `lantern run` options, e.g.
+// `--args="--nice 0"`) or `--env K=V` (e.g. `--env LANTERN_HEAP_GROWING_PERCENT=50`, src/agent/heap-tuning.ts).
 // Per phase: the highest RSS (sampled every 100 ms), RSS at the end, agent CPU per exchange, the
 // load tool's p50/p99 against nginx, and the spans in the file against the exchanges made (loadgen
 // is traced too: two per request). A phase without the agent in each round gives the latency floor.
 //
-//   node dist/benchmarks/agent-settings.js (--args "OPTIONS" | --env K=V) [--pairs 3] [--rate 10000] [--seconds 10]
+//   node dist/benchmarks/agent-settings.js (--args="OPTIONS" | --env K=V) [--pairs 3] [--rate 10000] [--seconds 10]
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +61,7 @@ async function phase(setting: Setting, nginxPort: number, bin: string, rate: num
 function settingFrom(values: { args?: string; env?: string }): Setting {
   if (values.args !== undefined) return { label: `\`lantern run ${values.args}\``, args: values.args.split(/\s+/).filter(Boolean), env: {} };
   const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(values.env ?? '');
-  if (!m) throw new Error('give the setting to compare: --args "OPTIONS" or --env K=V');
+  if (!m) throw new Error('give the setting to compare: --args="OPTIONS" or --env K=V');
   return { label: `\`${m[1]}=${m[2]}\``, args: [], env: { [m[1]!]: m[2]! } };
 }
 
