@@ -50,7 +50,8 @@ async function phase(setting: Setting, nginxPort: number, bin: string, rate: num
     const cpu = treeCpuSeconds(agent.pid) - cpu0;
     const endRss = rssMiB(agent.pid);
     await agent.stop();
-    const spans = (readFileSync(file, 'utf8').match(new RegExp(`"stringValue":"${PATH}"`, 'g')) ?? []).length;
+    // Each span (nginx's SERVER, loadgen's CLIENT) says url.path once.
+    const spans = readFileSync(file, 'utf8').split(`{"key":"url.path","value":{"stringValue":"${PATH}"}}`).length - 1;
     return { maxRss: Math.max(maxRss, endRss), endRss, usPerExchange: (cpu / (2 * l.count)) * 1e6, p50: l.p50_us, p99: l.p99_us, requests: l.count, spans };
   } finally {
     await agent.stop();

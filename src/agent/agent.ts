@@ -43,6 +43,7 @@ import { conventionOptions, redactionOf, urlTemplaterOf } from './conventions.js
 import { createConventions } from '../semconv/registry.js';
 import { removeTokenFile, writeTokenFile } from '../server/token-file.js';
 import { ownProcessFigures } from './own-process.js';
+import { CpuPriority } from './cpu-priority.js';
 import { kubernetesMetadata } from './kubernetes.js';
 import type { KubernetesMetadata } from '../metadata/k8s/kubernetes-metadata.js';
 import { ProcessSelection } from '../selection/process-selection.js';
@@ -161,6 +162,8 @@ export class Agent {
   readonly #clock = new KernelClock();
   /** Which spans are exported when there are more than the agent can afford (metrics never shed). */
   readonly #shedder: SpanShedder;
+  /** Yields the CPU to applications while the agent keeps up (config `nice`; 0: off). */
+  readonly #priority: CpuPriority | null;
   #server: ControlServer | null = null;
   #summaryTimer: NodeJS.Timeout | null = null;
   #stopped: AgentSummary | null = null;
@@ -203,6 +206,12 @@ export class Agent {
     const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
+    this.#priority = config.nice > 0
+      ? new CpuPriority({
+        nice: config.nice,
+        onChange: (yielding, change, reason) => log.info(yielding ? 'cpu priority: yielding to applications' : 'cpu priority: back to full share', { reason, ...change }),
+      })
+      : null;
     this.#pipeline = new ExchangePipeline({
       metadata: this.#metadata, sinks, shedder: this.#shedder, conventions: createConventions({ ...conventionOptions(config, redaction, this.#urlTemplates), ...(k8s !== null ? { peerName: (ip: string) => k8s.peerName(ip) } : {}) }),
       onSpan: (ex, span) => {
@@ -290,13 +299,17 @@ export class Agent {
         `collector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not available yet (this build has: ${availableCollectors().join(', ')})`);
     }
     preflight(this.log);
+    if (this.#priority !== null && !this.#priority.start()) this.log.info('cpu priority: not yielding (no nicer value than the start\'s, or no CAP_SYS_NICE to come back)', { nice: this.config.nice });
     // Before the collectors: the pod list is in by the time most processes are first read.
     this.#k8s?.start();
     // Every process judged before the first BPF object loads: the objects start with the decisions.
     this.#selection.start();
     const ctx = {
       config: this.config, log: this.log, clock: this.#clock, sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
-      reportPressure: (p: number, lost?: boolean) => this.#shedder.reportPressure(p, lost),
+      reportPressure: (p: number, lost?: boolean) => {
+        this.#shedder.reportPressure(p, lost);
+        this.#priority?.reportPressure(p, lost);
+      },
       spanShare: () => this.#shedder.share,
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
@@ -441,7 +454,7 @@ export class Agent {
         view_spans_not_listed: this.#view.sampledOut },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),
         ...Object.fromEntries(Object.entries(this.#profiles.stats()).map(([k, v]) => [`profiles_${k}`, v])) },
-      process: { ...ownProcessFigures(), ...this.#memory.stats() },
+      process: { ...ownProcessFigures(), ...this.#memory.stats(), ...this.#priority?.stats() },
     };
   }
 }

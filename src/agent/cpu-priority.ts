@@ -1,31 +1,49 @@
-// The agent's CPU priority: applications first. At 10k req/s a traced exchange costs the agent
-// ~20 µs of CPU, about twice what nginx spends on the request; at the same priority the agent's
-// threads, woken by every ring-buffer batch, hold a CPU when the application's threads wake, and
-// nginx's p99 went from ~0.33 ms to ~2.2 ms (benchmarks/RESULTS.md, "Every process traced"). At
-// nice 10 (CFS weight 110 against 1024) a waking application thread gets the CPU first and the agent
-// takes what is left: p99 ~1–1.7 ms in the same runs, nothing lost. Nice only weighs threads in the
-// same scheduling group (one cgroup, or one session's autogroup): a plain host running the agent
-// beside its services in one group, as the benchmarks do. In Kubernetes the pod's CPU request sets
-// the agent's cgroup weight against the applications' pods instead (deploy/: 100m); under systemd,
-// CPUWeight=. When the host is saturated the agent falls behind and sheds (README, "Under overload").
-import { readdirSync } from 'node:fs';
+// The agent's CPU priority: applications first while the agent keeps up, its full share when it
+// does not. At 10k req/s a traced exchange costs the agent ~20 µs of CPU, about twice what nginx
+// spends on the request; at the same priority the agent's threads, woken by every ring-buffer batch,
+// hold a CPU while the application's threads wait: nginx's p99 went from ~0.33 ms to ~2.2 ms
+// (benchmarks/RESULTS.md). At nice 10 (CFS weight 110 against 1024) a waking application thread
+// gets the CPU first: p99 ~0.8–1.7 ms in the same runs. But beside a CPU-bound neighbour, nice 10
+// left the agent a tenth of a CPU: it fell behind, its queues grew (RSS 160 → 300 MiB) and up to a
+// third of the exchanges were lost. So the agent yields only while it keeps up: when the events
+// waiting for its JavaScript thread pile up (the same pressure the span shedder reads) it takes its
+// threads back to the priority it was started with, and yields again after a calm spell, which
+// doubles each time it had to come back (a host that stays busy is not made to wait over and over).
+// Going back up needs CAP_SYS_NICE (root has it): without it the agent does not yield at all.
+// Nice only weighs threads in one scheduling group (one cgroup, or one session's autogroup): a host
+// running the agent beside its services in one group, as the benchmarks do. In Kubernetes the pod's
+// CPU request sets the agent's cgroup weight against the applications' pods instead.
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { effectiveCapabilities, hasCapability } from '../host/privileges.js';
 
-/** What lowerCpuPriority did: threads set to the nice value, threads already as low or lower, threads it could not set. */
+/** linux/capability.h: raise a thread's priority (lower its nice value). */
+const CAP_SYS_NICE = 23;
+/** Pressure (0 … 1: the share of the JS thread's queue taken) at which the agent stops yielding. */
+const BEHIND = 0.25;
+/** Pressure under which the agent counts as keeping up (at most about one batch waiting). */
+const CALM = 0.07;
+/** How long the agent keeps up before it yields again: the first time, and at most. */
+const FIRST_CALM_MS = 5_000;
+const MAX_CALM_MS = 300_000;
+/** Yielding this long without falling behind forgets past episodes. */
+const FORGET_MS = 600_000;
+
+/** What one change of every thread's nice value did. */
 export interface PriorityChange {
   nice: number;
-  lowered: number;
-  kept: number;
+  changed: number;
+  unchanged: number;
   failed: number;
 }
 
 /**
- * Lowers every thread of this process to `nice` (Linux: a nice value is per thread; the threads
- * that exist now — V8's and libuv's, started before this runs — each need it, and threads started
- * later inherit their creator's). Never raises a priority: a thread already nicer keeps its value.
+ * Sets every thread of this process to `nice` (Linux: a nice value is per thread; the threads that
+ * exist now — V8's and libuv's, started before the agent — each need it, and threads started later
+ * inherit their creator's).
  */
-export function lowerCpuPriority(nice: number, taskDir = '/proc/self/task'): PriorityChange {
-  const change: PriorityChange = { nice, lowered: 0, kept: 0, failed: 0 };
+export function setThreadsNice(nice: number, taskDir = '/proc/self/task'): PriorityChange {
+  const change: PriorityChange = { nice, changed: 0, unchanged: 0, failed: 0 };
   let tids: string[];
   try {
     tids = readdirSync(taskDir);
@@ -35,15 +53,111 @@ export function lowerCpuPriority(nice: number, taskDir = '/proc/self/task'): Pri
   for (const t of tids) {
     const tid = Number(t);
     try {
-      if (os.getPriority(tid) >= nice) {
-        change.kept++;
+      if (os.getPriority(tid) === nice) {
+        change.unchanged++;
         continue;
       }
       os.setPriority(tid, nice);
-      change.lowered++;
+      change.changed++;
     } catch {
-      change.failed++; // a thread that ended meanwhile
+      change.failed++; // a thread that ended meanwhile, or no right to raise it
     }
   }
   return change;
+}
+
+/** Whether this process may lower nice values again (CAP_SYS_NICE). */
+export function canRaisePriority(statusFile = '/proc/self/status'): boolean {
+  try {
+    return hasCapability(effectiveCapabilities(readFileSync(statusFile, 'utf8')), CAP_SYS_NICE);
+  } catch {
+    return false;
+  }
+}
+
+export interface CpuPriorityOptions {
+  /** The nice value while yielding (config `nice`). */
+  nice: number;
+  /** The nice value the agent was started with, and goes back to when behind (default: the main thread's). */
+  started?: number;
+  /** Whether going back is allowed (default: CAP_SYS_NICE in CapEff). */
+  canRaise?: boolean;
+  now?: () => number;
+  setNice?: (nice: number) => PriorityChange;
+  /** Told of each change (the agent logs it). */
+  onChange?: (yielding: boolean, change: PriorityChange, reason: string) => void;
+}
+
+/** Yields the CPU to applications while the agent keeps up; takes it back when the agent falls behind. */
+export class CpuPriority {
+  readonly #nice: number;
+  readonly #started: number;
+  readonly #now: () => number;
+  readonly #setNice: (nice: number) => PriorityChange;
+  readonly #onChange: CpuPriorityOptions['onChange'];
+  /** Whether yielding is on at all: a nicer value than the start's, and the right to come back. */
+  readonly #enabled: boolean;
+  #yielding = false;
+  #since = 0;
+  #calmSince: number | null = null;
+  #calmMs = FIRST_CALM_MS;
+  #raised = 0;
+  #failures = 0;
+
+  constructor(o: CpuPriorityOptions) {
+    this.#nice = o.nice;
+    this.#started = o.started ?? os.getPriority();
+    this.#now = o.now ?? Date.now;
+    this.#setNice = o.setNice ?? ((n) => setThreadsNice(n));
+    this.#onChange = o.onChange;
+    this.#enabled = o.nice > this.#started && (o.canRaise ?? canRaisePriority());
+  }
+
+  /** Yields from now on (when enabled); returns whether it does. */
+  start(): boolean {
+    if (this.#enabled) this.#yield('start');
+    return this.#yielding;
+  }
+
+  /** The JS thread's queue pressure (0 … 1) and whether records were lost, from each ring batch. */
+  reportPressure(pressure: number, lost = false): void {
+    if (!this.#enabled) return;
+    const now = this.#now();
+    if (this.#yielding) {
+      if (pressure < BEHIND && !lost) {
+        if (now - this.#since >= FORGET_MS) this.#calmMs = FIRST_CALM_MS;
+        return;
+      }
+      const change = this.#setNice(this.#started);
+      this.#failures += change.failed;
+      this.#yielding = false;
+      this.#since = now;
+      this.#calmSince = null;
+      this.#raised++;
+      this.#onChange?.(false, change, lost ? 'records lost' : 'behind');
+      return;
+    }
+    if (pressure > CALM || lost) {
+      this.#calmSince = null;
+      return;
+    }
+    this.#calmSince ??= now;
+    if (now - this.#calmSince < this.#calmMs) return;
+    this.#calmMs = Math.min(MAX_CALM_MS, this.#calmMs * 2);
+    this.#yield('keeping up');
+  }
+
+  #yield(reason: string): void {
+    const change = this.#setNice(this.#nice);
+    this.#failures += change.failed;
+    this.#yielding = true;
+    this.#since = this.#now();
+    this.#calmSince = null;
+    this.#onChange?.(true, change, reason);
+  }
+
+  /** The nice value now, how often the agent took its priority back, threads it could not set. */
+  stats(): { cpu_nice: number; cpu_priority_raised: number; cpu_priority_failures: number } {
+    return { cpu_nice: this.#yielding ? this.#nice : this.#started, cpu_priority_raised: this.#raised, cpu_priority_failures: this.#failures };
+  }
 }

@@ -37,7 +37,7 @@ t.test('defaults: 1 s doubling to 60 s', async (t) => {
 });
 
 t.test('a collector failing at start is restarted with doubling delays, the others run', async (t) => {
-  const config = loadConfig({ collectors: 'process,sockets', port: '0' }, {});
+  const config = loadConfig({ collectors: 'process,sockets', port: '0', nice: '0' }, {});
   delete config.server.tokenFile;
   const { log, lines } = memoryLog();
   const made: Record<string, FakeCollector[]> = { process: [], sockets: [] };
@@ -125,7 +125,7 @@ t.test('stop during the backoff: no restart afterwards', async (t) => {
 });
 
 t.test('every collector failing at start: the agent does not start, and says why', async (t) => {
-  const config = loadConfig({ collectors: 'process', port: '0' }, {});
+  const config = loadConfig({ collectors: 'process', port: '0', nice: '0' }, {});
   delete config.server.tokenFile;
   const agent = new Agent(config, memoryLog().log, { createCollector: (name) => new FakeCollector(name, new Error('missing BTF')) });
   await t.rejects(agent.start(), { code: 'LANTERN_ERR_COLLECTOR', message: /collector process: missing BTF/ });

@@ -39,6 +39,9 @@ export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestA
     port: '0',
     otlpFile: opts.otlpFile,
     config: opts.configFile,
+    // The agent runs inside the test's process: it does not lower that process's priority (the
+    // priority's own tests: test/agent/cpu-priority.test.ts; `lantern run` children keep the default).
+    nice: '0',
   }, opts.env ?? {});
   // Tests run side by side: each agent gets its own token file, not the host's /run/lantern/token.
   let tokenDir: string | undefined;

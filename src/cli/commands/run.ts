@@ -1,7 +1,6 @@
 // `lantern run`: the agent.
 import { loadConfig } from '../../config/load.js';
 import { Agent } from '../../agent/agent.js';
-import { lowerCpuPriority } from '../../agent/cpu-priority.js';
 import { stopPretenuring, tuneHeapForAgent } from '../../agent/heap-tuning.js';
 import { COLLECTOR_NAMES } from '../../config/schema.js';
 import { Logger } from '../../log.js';
@@ -34,8 +33,8 @@ Options:
   --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
   --shutdown-timeout S    on SIGTERM/SIGINT, detach and flush within S seconds whatever the backend
                           does (default 10); what is still queued then is dropped and counted
-  --nice N                the agent's threads at nice N (0-19, default 10; 0: as started), so the
-                          applications' threads get a CPU first
+  --nice N                while the agent keeps up, its threads run at nice N (0-19, default 10;
+                          0: as started), so the applications' threads get a CPU first
   -h, --help              this help
 
 Standard OTEL_* variables are honoured: OTEL_EXPORTER_OTLP_{,TRACES_,METRICS_,LOGS_}ENDPOINT,
@@ -95,7 +94,6 @@ export const runCommand: Command = {
       excludePort: values['exclude-port'],
     });
     const log = new Logger(config.log.level, config.log.format === 'json');
-    if (config.nice > 0) log.info('cpu priority', { ...lowerCpuPriority(config.nice) });
     const agent = new Agent(config, log);
     await agent.start();
     const reason = await waitForStop(config.durationSeconds);
