@@ -10,6 +10,9 @@
 // threads back to the priority it was started with, and yields again after a calm spell, which
 // doubles each time it had to come back (a host that stays busy is not made to wait over and over).
 // Going back up needs CAP_SYS_NICE (root has it): without it the agent does not yield at all.
+// Off by default (`nice: 0`): beside a busy neighbour the agent still lost a few exchanges per
+// 200,000 and used more CPU and memory while it yielded (benchmarks/RESULTS.md); a host whose
+// applications' latency matters more than that turns it on.
 // Nice only weighs threads in one scheduling group (one cgroup, or one session's autogroup): a host
 // running the agent beside its services in one group, as the benchmarks do. In Kubernetes the pod's
 // CPU request sets the agent's cgroup weight against the applications' pods instead.

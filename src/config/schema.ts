@@ -178,8 +178,8 @@ export interface AgentConfig {
    */
   probesDir?: string;
   /**
-   * The nice value of every agent thread (0-19; 0 leaves the priority as started): applications'
-   * threads get a CPU first (agent/cpu-priority.ts).
+   * While the agent keeps up, the nice value of its threads (0-19; 0, the default: the priority as
+   * started): applications' threads get a CPU first (agent/cpu-priority.ts).
    */
   nice: number;
 }
@@ -204,7 +204,7 @@ export function defaultConfig(): AgentConfig {
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0 },
-    nice: 10,
+    nice: 0,
     bpftrace: defaultBpftraceConfig(),
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [], urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false },
     redaction: { queryParams: [], headers: [] },

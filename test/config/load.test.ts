@@ -120,8 +120,8 @@ t.test('span budget: file, flag, and precise errors', async (t) => {
   t.match(err.message, 'command line: --max-spans-per-second: expected a whole number');
 });
 
-t.test('nice: 10 by default, file, flag, and precise errors', async (t) => {
-  t.equal(loadConfig({}, {}).nice, 10, 'applications first by default');
+t.test('nice: 0 (as started) by default, file, flag, and precise errors', async (t) => {
+  t.equal(loadConfig({}, {}).nice, 0, 'the priority as started by default');
   const file = yamlFile('nice: 19\n');
   t.equal(loadConfig({ config: file }, {}).nice, 19);
   t.equal(loadConfig({ config: file, nice: '0' }, {}).nice, 0, 'the flag wins; 0 leaves the priority as started');
