@@ -9,12 +9,18 @@
 // time takes effect.
 import v8 from 'node:v8';
 
+/** Whether node was given V8 flag `name` (with or without `no-`, in dash or underscore spelling) itself. */
+function givenToNode(execArgv: readonly string[], name: string): boolean {
+  const underscored = name.replaceAll('-', '_');
+  return execArgv.some((a) => a.includes(name) || a.includes(underscored));
+}
+
 /**
  * Sets --heap-growing-percent from LANTERN_HEAP_GROWING_PERCENT (1-1000) unless node was given the
  * flag itself. Returns the percentage set, or null when V8 keeps its own policy.
  */
 export function tuneHeapForAgent(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): number | null {
-  if (execArgv.some((a) => a.includes('heap-growing-percent') || a.includes('heap_growing_percent'))) return null;
+  if (givenToNode(execArgv, 'heap-growing-percent')) return null;
   const asked = env.LANTERN_HEAP_GROWING_PERCENT;
   if (asked === undefined || asked === '') return null;
   const percent = Number(asked);
@@ -36,7 +42,7 @@ export function tuneHeapForAgent(execArgv: readonly string[] = process.execArgv,
  * time takes effect (test/agent/heap-tuning.test.ts).
  */
 export function stopPretenuring(execArgv: readonly string[] = process.execArgv): boolean {
-  if (execArgv.some((a) => a.includes('allocation-site-pretenuring') || a.includes('allocation_site_pretenuring'))) return false;
+  if (givenToNode(execArgv, 'allocation-site-pretenuring')) return false;
   v8.setFlagsFromString('--no-allocation-site-pretenuring');
   return true;
 }
