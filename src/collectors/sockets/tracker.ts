@@ -5,7 +5,7 @@ import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/conn
 import { connectionId } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
-import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketShed } from './decode.js';
+import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketPair, SocketShed } from './decode.js';
 import { StreamAssembler } from './stream.js';
 
 export interface TrackerOptions {
@@ -92,6 +92,7 @@ export class ConnectionTracker {
   handle(e: SocketEvent): void {
     if (e.type === 'open') this.#open(e);
     else if (e.type === 'data') this.#data(e);
+    else if (e.type === 'pair') this.#pair(e);
     else if (e.type === 'close') this.#close(e);
     else if (e.type === 'shed') this.#shed(e);
   }
@@ -124,10 +125,40 @@ export class ConnectionTracker {
   #data(e: SocketData): void {
     const c = this.#connectionOf(e);
     if (c === null) return;
+    this.#feed(c, e);
+    this.#drain(c);
+  }
+
+  #feed(c: TrackedConnection, e: SocketData): void {
     const stream = c.streams[e.direction];
-    if (e.paired) c.session!.keptInKernel?.();
     if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
     else stream.chunk(e.position, e.data, e.timeNs);
+  }
+
+  /**
+   * An exchange the kernel paired and kept. Both sides are the same connection's, so it is looked up
+   * once. When both continue their streams in order (keep-alive traffic: always), the session takes
+   * them in one call; otherwise they go through the streams as the two data events they stand for.
+   */
+  #pair(e: SocketPair): void {
+    const { request: q, response: s } = e;
+    const c = this.#connectionOf(q);
+    // As the two events would: the response may still start a session the request could not (its
+    // role inferred from a status line).
+    if (c === null) return this.#data(s);
+    const session = c.session!;
+    const qs = c.streams[q.direction];
+    const ss = c.streams[s.direction];
+    if (session.paired !== undefined && q.direction !== s.direction && c.side(q.direction) === 'request' &&
+      qs.continues(q.position, q.data.length) && ss.continues(s.position, s.data.length)) {
+      qs.passed(q.position, q.data.length);
+      ss.passed(s.position, s.data.length);
+      session.paired(q.data, q.timeNs, s.data, s.timeNs);
+    } else {
+      session.keptInKernel?.();
+      this.#feed(c, q);
+      this.#feed(c, s);
+    }
     this.#drain(c);
   }
 

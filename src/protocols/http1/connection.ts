@@ -106,6 +106,12 @@ export class Http1Connection implements ProtocolSession {
     this.requestMark = 'kept';
   }
 
+  paired(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint): void {
+    this.requestMark = 'kept';
+    this.onData('request', request, requestNs);
+    this.onData('response', response, responseNs);
+  }
+
   /**
    * An exchange shed in the kernel: the request is parsed as any other (its metrics have the same
    * attributes), the response is its status line. The response parser never sees it: between
