@@ -64,26 +64,28 @@ export interface SocketData {
   timeNs: bigint;
 }
 
-/**
- * An HTTP/1 exchange the kernel paired (bpf/include/pairing.h) and kept: its request whole and its
- * response's first bytes, as the two data events the kernel would have sent without pairing. They
- * travel as one event so that user space can hand both to the protocol session at once (one
- * connection lookup, no stream reassembly when both continue their streams).
- */
-export interface SocketPair {
-  type: 'pair';
+/** An HTTP/1 request the kernel held until its response began, and that response's first bytes. */
+interface HeldTogether {
   request: SocketData;
   response: SocketData;
 }
 
 /**
- * An HTTP/1 exchange the kernel shed: the pair's layout, its response's first bytes only (the
- * status line). The rest of that response was not captured: the exchange yields its metrics, no span.
+ * An HTTP/1 exchange the kernel paired (bpf/include/pairing.h) and kept: the two data events it
+ * would have sent without pairing. They travel as one event so that user space can hand both to the
+ * protocol session at once (one connection lookup, no stream reassembly when both continue their
+ * streams).
  */
-export interface SocketShed {
+export interface SocketPair extends HeldTogether {
+  type: 'pair';
+}
+
+/**
+ * An HTTP/1 exchange the kernel shed: its response's first bytes are the status line only. The rest
+ * of that response was not captured: the exchange yields its metrics, no span.
+ */
+export interface SocketShed extends HeldTogether {
   type: 'shed';
-  request: SocketData;
-  response: SocketData;
 }
 
 /** A process replaced its image (exec): TLS libraries may have appeared. */
