@@ -635,7 +635,7 @@ export class Http1Parser {
     // The head, and only the head, is decoded to a string: once, as latin1 (RFC 9110 §5.5: field
     // values are octets, not UTF-8). Its last CRLF and the empty line are left out.
     const text = D.toString('latin1', h, idx);
-    const headers = lineEnd < idx ? parseFields(text, s.end) : NO_FIELDS;
+    const headers = lineEnd < idx ? parseFields(text, s.end, D, h) : NO_FIELDS;
     if (headers === null) return this.fail('bad-header', D, lineEnd, headEnd);
     const framing = framingOf(headers);
     const request = this.side === 'request';
@@ -837,7 +837,7 @@ export class Http1Parser {
       return NEED;
     }
     // Trailer fields are checked but not merged into the headers (RFC 9110 §6.5.1 keeps them apart).
-    if (parseFields(D.toString('latin1', p, idx), 0) === null) return this.fail('bad-trailer', D, p, idx + 4);
+    if (parseFields(D.toString('latin1', p, idx), 0, D, p) === null) return this.fail('bad-trailer', D, p, idx + 4);
     this.cur!.endNs = this.timeAt(idx + 3);
     this.complete(false);
     return idx + 4;
