@@ -84,8 +84,8 @@ export class HeadFields implements HeaderFields {
 export const NO_FIELDS = new HeadFields('', [], null);
 
 /**
- * The field lines of `text` from `from` on (CRLF between lines, none after the last), or null when
- * one is malformed. RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, no whitespace
+ * The field lines of `text` from `from` to `to` (CRLF between lines, none after the last), or null
+ * when one is malformed. RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, no whitespace
  * before the colon (§5.1); obs-fold continuation lines are joined with one SP (§5.2). CR, LF or NUL
  * inside a line is invalid (RFC 9110 §5.5).
  *
@@ -94,8 +94,8 @@ export const NO_FIELDS = new HeadFields('', [], null);
  * of a string and a `String.prototype.indexOf` per line for CR and again for LF cost more (~25 %
  * of this function, counted under valgrind). `text` is kept for the values and names read later.
  */
-export function parseFields(text: string, from: number, bytes: Uint8Array = Buffer.from(text, 'latin1'), base = 0): HeadFields | null {
-    const end = base + text.length;
+export function parseFields(text: string, from: number, bytes: Uint8Array = Buffer.from(text, 'latin1'), base = 0, to = text.length): HeadFields | null {
+  const end = base + to;
   const tchar = TCHAR; // an imported binding is loaded again at each use, a local once
   const at: number[] = [];
   let folded: Array<string | undefined> | null = null;
