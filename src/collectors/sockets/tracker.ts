@@ -82,7 +82,14 @@ class TrackedConnection {
 }
 
 export class ConnectionTracker {
-  readonly #conns = new Map<string, TrackedConnection>();
+    readonly #conns = new Map<string, TrackedConnection>();
+  /**
+   * The same connections by generation (the kernel's counter: one per connection), checked against
+   * pid and fd on use: a record finds its connection without making its string key, which with the
+   * hashing of that new string was most of the lookup. `#conns` stays the truth: a miss here (two
+   * connections of one generation, as tests make) is looked up there.
+   */
+  readonly #byGeneration = new Map<number, TrackedConnection>();
   readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
   readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
@@ -119,7 +126,8 @@ export class ConnectionTracker {
         this.#finish(oldest[0], oldest[1], null);
       }
     }
-    this.#conns.set(key, c);
+        this.#conns.set(key, c);
+    this.#byGeneration.set(c.info.generation, c);
   }
 
   #data(e: SocketData): void {
@@ -175,8 +183,8 @@ export class ConnectionTracker {
 
   /** The connection a data event belongs to, with its session; null when no protocol session can take it. */
   #connectionOf(e: SocketData): TrackedConnection | null {
-    const key = connectionId(e);
-    let c = this.#conns.get(key);
+        let c = this.#byGeneration.get(e.generation);
+    if (c === undefined || c.info.pid !== e.pid || c.info.fd !== e.fd) c = this.#keyed(e);
     if (c === undefined) {
       // Its open event was lost (ring full) or evicted: track it with what the data tells.
       this.#counters.dataWithoutOpen++;
@@ -184,7 +192,7 @@ export class ConnectionTracker {
         pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: e.peer !== null ? 'udp' : 'tcp',
         local: { address: '', port: 0 }, remote: { address: '', port: 0 },
       }, this.now());
-      this.#insert(key, c);
+            this.#insert(connectionId(e), c);
     }
     c.lastSeenMs = this.now();
     // An unconnected datagram socket talks to whoever the syscall named: that is its peer now.
@@ -194,6 +202,13 @@ export class ConnectionTracker {
     }
     if (e.tls !== null) this.#noteTls(c, e);
     if (c.session === null && !this.#startSession(c, e)) return null;
+    return c;
+  }
+
+    /** The connection of a record by its string key, found again by generation from now on. */
+  #keyed(e: SocketData): TrackedConnection | undefined {
+    const c = this.#conns.get(connectionId(e));
+    if (c !== undefined) this.#byGeneration.set(e.generation, c);
     return c;
   }
 
@@ -255,7 +270,8 @@ export class ConnectionTracker {
   }
 
   #finish(key: string, c: TrackedConnection, timeNs: bigint | null): void {
-    this.#conns.delete(key);
+        this.#conns.delete(key);
+    if (this.#byGeneration.get(c.info.generation) === c) this.#byGeneration.delete(c.info.generation);
     const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
     c.session?.close(t);
     this.#drain(c);
