@@ -10,8 +10,8 @@
 // What it tells: the JavaScript cost per exchange, without BPF, the ring buffer's consumer thread or
 // a machine's noise in the way: a quick loop for whoever changes a stage, before the end-to-end
 // benchmark (nginx.ts --all-processes) says what a user sees. --tracker-only stops at the tracker's
-// exchanges (decode, tracker, streams, protocol sessions): no span, no export, no timers, so its
-// instruction count under valgrind repeats to a few in ten thousand.
+// exchanges (decode, tracker, streams, protocol sessions): no span, no export, so its instruction
+// count under valgrind repeats within ~0.5 % (the whole path's runs of 16k requests: within ~7 %).
 //
 //   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare] [--tracker-only]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
