@@ -9,9 +9,11 @@
 //
 // What it tells: the JavaScript cost per exchange, without BPF, the ring buffer's consumer thread or
 // a machine's noise in the way: a quick loop for whoever changes a stage, before the end-to-end
-// benchmark (nginx.ts --all-processes) says what a user sees.
+// benchmark (nginx.ts --all-processes) says what a user sees. --tracker-only stops at the tracker's
+// exchanges (decode, tracker, streams, protocol sessions): no span, no export, so its instruction
+// count under valgrind repeats within ~0.5 % (the whole path's runs of 16k requests: within ~7 %).
 //
-//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare]
+//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare] [--tracker-only]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +89,7 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
   return out;
 }
 
-async function run(requests: number, file: string, records: Records): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
+async function run(requests: number, file: string, records: Records, trackerOnly: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
   const config = defaultConfig();
   config.otlp.file = file;
   const log = new Logger('error');
@@ -104,9 +106,9 @@ async function run(requests: number, file: string, records: Records): Promise<{ 
   let exchanges = 0;
   const tracker = new ConnectionTracker({
     maxConnections: 16384, idleTimeoutMs: 120_000, handlers: protocolHandlers(),
-    onExchange: (exchange) => {
+        onExchange: (exchange) => {
       exchanges++;
-      pipeline.put({ type: 'exchange', exchange });
+      if (!trackerOnly) pipeline.put({ type: 'exchange', exchange });
     },
   });
   const clock = new KernelClock();
@@ -131,8 +133,10 @@ async function run(requests: number, file: string, records: Records): Promise<{ 
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
-    requests: { type: 'string' }, runs: { type: 'string' }, file: { type: 'string' }, paired: { type: 'boolean' }, shed: { type: 'boolean' }, compare: { type: 'boolean' },
+        requests: { type: 'string' }, runs: { type: 'string' }, file: { type: 'string' }, paired: { type: 'boolean' }, shed: { type: 'boolean' }, compare: { type: 'boolean' },
+    'tracker-only': { type: 'boolean' },
   } });
+  const trackerOnly = values['tracker-only'] === true;
   const requests = Number(values.requests ?? 100_000);
   const runs = Number(values.runs ?? 5);
   const modes: Records[] = values.compare === true ? ['per-syscall', 'paired', 'shed'] : [values.shed === true ? 'shed' : values.paired === true ? 'paired' : 'per-syscall'];
@@ -143,8 +147,8 @@ async function main(): Promise<void> {
     for (let i = 0; i <= runs; i++) {
       for (const records of modes) {
         const file = values.file ?? join(dir, `spans-${i}.jsonl`);
-        const r = await run(requests, file, records);
-        const spans = records === 'shed' ? 0 : 2 * requests;
+                const r = await run(requests, file, records, trackerOnly);
+        const spans = records === 'shed' || trackerOnly ? 0 : 2 * requests;
         if (r.exchanges !== 2 * requests || r.spans !== spans) throw new Error(`run ${i}: ${r.exchanges} exchanges of ${2 * requests}, ${r.spans} spans of ${spans}`);
         const us = (r.ms * 1000) / r.exchanges;
         console.error(`${i === 0 ? 'warm-up' : `run ${i}`} (${label(records)}): ${r.exchanges} exchanges in ${r.ms.toFixed(0)} ms of CPU = ${us.toFixed(2)} µs/exchange, ${(r.bytes / Math.max(1, r.spans)).toFixed(0)} file bytes/span`);

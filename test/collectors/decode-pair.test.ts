@@ -1,14 +1,17 @@
-// decode.ts's expansion of the kernel's paired HTTP/1 records (bpf/include/pairing.h): a paired
-// record must become exactly the two data events the kernel would have sent without pairing, at any
+// decode.ts's reading of the kernel's paired HTTP/1 records (bpf/include/pairing.h): a paired
+// record must carry exactly the two data events the kernel would have sent without pairing, at any
 // place in a batch and for any sizes up to the bounds; short or inconsistent records are malformed
-// and emit nothing; and a keep-alive conversation gives the tracker the same exchanges either way.
+// and emit nothing; a keep-alive conversation gives the tracker the same exchanges either way; and
+// the session's one-call path for a pair gives what the two data events would, whatever surrounds it.
 import t from 'tap';
 import { PAIR_EVENT, SOCK_EV, type SocketEvent, decodeSocketRecord } from '../../src/collectors/sockets/decode.js';
 import { ConnectionTracker } from '../../src/collectors/sockets/tracker.js';
 import { KernelClock } from '../../src/model/clock.js';
+import type { ConnectionInfo } from '../../src/model/connection.js';
 import type { Exchange } from '../../src/model/exchange.js';
 import type { HttpExchange } from '../../src/model/http.js';
 import { protocolHandlers } from '../../src/protocols/registry.js';
+import type { ProtocolHandler, ProtocolSession } from '../../src/protocols/session.js';
 import { XorShift32 } from '../helpers/prng.js';
 import { type DataFields, type RecordConn, SocketRecordWriter } from '../helpers/socket-records.js';
 
@@ -30,7 +33,7 @@ function bytes(r: XorShift32, n: number): Buffer {
   return b;
 }
 
-t.test('a paired record expands into the two data events it stands for', async (t) => {
+t.test('a paired record carries the two data events it stands for', async (t) => {
   for (let seed = 1; seed <= 300; seed++) {
     const r = new XorShift32(seed);
     const conn: RecordConn = { pid: 1 + r.int(1 << 22), fd: r.int(1 << 16), generation: 1 + r.int(1 << 30), role: r.pick([0, 1, 2] as const), lport: 0, rport: 0 };
@@ -52,14 +55,14 @@ t.test('a paired record expands into the two data events it stands for', async (
     plainRecords.data(response);
     const a = decodeAll(paired);
     const b = decodeAll(plainRecords);
-    // The request's event says the kernel paired it (and kept its span): the one difference.
-    const expected = b.events.map((e, i) => (i === 1 && e.type === 'data' ? { ...e, paired: true } : e));
-    if (a.malformed !== 0 || b.malformed !== 0 || JSON.stringify(plain(a.events), big) !== JSON.stringify(plain(expected), big)) {
-      t.fail(`seed ${seed}: paired ${JSON.stringify(plain(a.events), big).slice(0, 400)} vs ${JSON.stringify(plain(b.events), big).slice(0, 400)}`);
+    // One pair event of the request's and the response's data events.
+    const expanded = a.events.flatMap((e) => (e.type === 'pair' ? [e.request, e.response] : [e]));
+    if (a.malformed !== 0 || b.malformed !== 0 || a.events[1]?.type !== 'pair' || JSON.stringify(plain(expanded), big) !== JSON.stringify(plain(b.events), big)) {
+      t.fail(`seed ${seed}: paired ${JSON.stringify(plain(expanded), big).slice(0, 400)} vs ${JSON.stringify(plain(b.events), big).slice(0, 400)}`);
       return;
     }
   }
-  t.pass('300 random pairs, each the same two events as without pairing, the request marked paired');
+  t.pass('300 random pairs, each one event of the same two data events as without pairing');
 });
 
 function big(_k: string, v: unknown): unknown {
@@ -173,4 +176,125 @@ t.test('exchanges shed in the kernel: metrics fields from the summary, the other
     t.same([ex.response?.statusCode, ex.response?.version, ex.response?.startNs, ex.response?.endNs], [plain.response?.statusCode, plain.response?.version, plain.response?.startNs, plain.response?.startNs], `${key(ex)}: status and version; the response ends at its first bytes`);
   }
   t.equal(shed, 20, 'ten shed exchanges on each side');
+});
+
+/** HTTP/1 as the tracker's handler, with or without the session's one-call path for a pair. */
+function http1Handlers(onePath: boolean, taken: { pairs: number }): ProtocolHandler[] {
+  return protocolHandlers().map((h) => (h.name !== 'http1' ? h : {
+    ...h,
+    open: (c: ConnectionInfo): ProtocolSession => {
+      const s = h.open(c) as ProtocolSession & { paired?: ProtocolSession['paired'] };
+      const paired = s.paired?.bind(s);
+      if (!onePath || paired === undefined) s.paired = undefined;
+      else s.paired = (...a) => { taken.pairs++; paired(...a); };
+      return s;
+    },
+  }));
+}
+
+/**
+ * A random keep-alive conversation on one connection seen from one end, as the kernel may send it:
+ * paired records (kept), shed summaries, responses longer than the pair's chunk (their rest as data
+ * events, some out of order), chunked and close-delimited bodies, HEAD, 204, pipelined requests as
+ * plain data events, requests split in two, skip markers, and a connection found mid-stream.
+ */
+function randomConversation(seed: number): SocketEvent[] {
+  const r = new XorShift32(seed);
+  const role = r.pick([1, 2] as const);
+  const conn: RecordConn = { pid: 300, fd: 7, generation: 3, role: r.chance(0.2) ? 0 : role, lport: 80, rport: 41000 };
+  const reqDir: 0 | 1 = role === 1 ? 0 : 1;
+  const respDir: 0 | 1 = reqDir === 0 ? 1 : 0;
+  const w = new SocketRecordWriter(1 << 22);
+  if (!r.chance(0.2)) w.open(conn, 1n); // else: found mid-stream, by its data alone
+  const pos = { q: r.chance(0.2) ? 1000 : 0, s: r.chance(0.2) ? 2000 : 0 };
+  let ts = 1_000n;
+  const at = (direction: 0 | 1, position: number, data: Uint8Array, callLen?: number): DataFields =>
+    ({ conn, direction, position, tsNs: (ts += 1000n), data, ...(callLen !== undefined ? { callLen } : {}) });
+  const n = 5 + r.int(25);
+  for (let i = 0; i < n; i++) {
+    const method = r.chance(0.1) ? 'HEAD' : r.chance(0.1) ? 'POST' : 'GET';
+    const reqBody = method === 'POST' ? 'x'.repeat(r.int(40)) : '';
+    const req = Buffer.from(`${method} /p/${i} HTTP/1.1\r\nHost: h${r.int(3)}\r\n${reqBody !== '' ? `Content-Length: ${reqBody.length}\r\n` : ''}\r\n${reqBody}`);
+    const bodyLen = r.int(6000);
+    const kind = r.pick(['length', 'length', 'chunked', 'no-content', 'close'] as const);
+    const last = i === n - 1;
+    const head = kind === 'no-content' ? 'HTTP/1.1 204 No Content\r\n\r\n'
+      : kind === 'chunked' ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+        : kind === 'close' && last ? 'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'
+          : `HTTP/1.1 ${r.pick([200, 404, 500])} X\r\nContent-Length: ${bodyLen}\r\n\r\n`;
+    const body = method === 'HEAD' || kind === 'no-content' ? '' : kind === 'chunked' ? `${bodyLen.toString(16)}\r\n${'c'.repeat(bodyLen)}\r\n0\r\n\r\n` : 'b'.repeat(bodyLen);
+    const resp = Buffer.from(head + (kind === 'chunked' && bodyLen === 0 ? '0\r\n\r\n' : body));
+    const style = r.pick(['pair', 'pair', 'pair', 'pair', 'shed', 'plain', 'split', 'pipelined'] as const);
+    if (style === 'pipelined' && !last) {
+      // Two requests, then both responses: the kernel pairs neither.
+      const req2 = Buffer.from(`GET /q/${i} HTTP/1.1\r\n\r\n`);
+      const resp2 = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      w.data(at(reqDir, pos.q, req));
+      w.data(at(reqDir, pos.q + req.length, req2));
+      w.data(at(respDir, pos.s, resp));
+      w.data(at(respDir, pos.s + resp.length, resp2));
+      pos.q += req.length + req2.length;
+      pos.s += resp.length + resp2.length;
+      continue;
+    }
+    if (style === 'split') {
+      const cut = 1 + r.int(req.length - 1);
+      w.data(at(reqDir, pos.q, req.subarray(0, cut)));
+      w.data(at(reqDir, pos.q + cut, req.subarray(cut)));
+      w.data(at(respDir, pos.s, resp));
+    } else if (style === 'plain') {
+      w.data(at(reqDir, pos.q, req));
+      w.data(at(respDir, pos.s, resp));
+    } else if (style === 'shed' && kind !== 'close') {
+      w.pair(at(reqDir, pos.q, req), at(respDir, pos.s, resp.subarray(0, 32), resp.length), SOCK_EV.SHED);
+    } else {
+      // The response's first chunk in the pair (≤ 4 KiB), the rest as data events, maybe out of
+      // order, maybe lost (a skip marker).
+      const first = Math.min(resp.length, 1 + r.int(4096));
+      w.pair(at(reqDir, pos.q, req), at(respDir, pos.s, resp.subarray(0, first), resp.length));
+      const rest: DataFields[] = [];
+      for (let o = first; o < resp.length;) {
+        const k = Math.min(resp.length - o, 1 + r.int(3000));
+        rest.push(r.chance(0.05) ? at(respDir, pos.s + o, Buffer.alloc(0), k) : at(respDir, pos.s + o, resp.subarray(o, o + k)));
+        o += k;
+      }
+      if (rest.length > 1 && r.chance(0.2)) rest.push(rest.splice(0, 1)[0]!); // the first piece late
+      for (const f of rest) w.data(f);
+    }
+    pos.q += req.length;
+    pos.s += resp.length;
+    if (kind === 'close' && last) break;
+  }
+  const events: SocketEvent[] = [];
+  for (const [off, len] of w.offsets) decodeSocketRecord(w.view, off, len, clock, (e) => events.push(e));
+  events.push({ type: 'close', pid: conn.pid, fd: conn.fd, generation: conn.generation, bytesEgress: reqDir === 0 ? pos.q : pos.s, bytesIngress: reqDir === 0 ? pos.s : pos.q, timeNs: ts + 1000n });
+  return events;
+}
+
+t.test('a pair through the session\'s one call gives what its two data events give', async (t) => {
+  let pairs = 0;
+  let answered = 0;
+  for (let seed = 1; seed <= 400; seed++) {
+    const events = randomConversation(seed);
+    const run = (onePath: boolean): { exchanges: string; answered: number; stats: unknown; pairs: number } => {
+      const taken = { pairs: 0 };
+      const out: Exchange[] = [];
+      const tracker = new ConnectionTracker({ maxConnections: 10, idleTimeoutMs: 1e9, handlers: http1Handlers(onePath, taken), onExchange: (e) => out.push(e) }, () => 0);
+      for (const e of events) tracker.handle(e);
+      tracker.closeAll();
+      const answered = out.filter((ex) => ex.protocol === 'http1' && ex.response !== null).length;
+      return { exchanges: JSON.stringify(out, big), answered, stats: tracker.stats(), pairs: taken.pairs };
+    };
+    const one = run(true);
+    const two = run(false);
+    pairs += one.pairs;
+    answered += one.answered;
+    if (one.exchanges !== two.exchanges) {
+      t.fail(`seed ${seed}: exchanges differ\n${one.exchanges.slice(0, 600)}\n${two.exchanges.slice(0, 600)}`);
+      return;
+    }
+    t.same(one.stats, two.stats, `seed ${seed}: the same counters`);
+  }
+  t.ok(pairs > 2000, `the one-call path taken for most pairs (${pairs})`);
+  t.ok(answered > 4000, `exchanges with their responses (${answered})`);
 });

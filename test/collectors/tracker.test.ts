@@ -6,8 +6,11 @@ import type { ConnectionInfo } from '../../src/model/connection.js';
 import type { Exchange } from '../../src/model/exchange.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../src/protocols/session.js';
 
-/** Records what reaches the session; every close yields one fake exchange. */
-function fakeHandler(log: string[]): ProtocolHandler {
+/**
+ * Records what reaches the session; every close yields one fake exchange. `pairs`: the session takes
+ * a kernel-paired exchange in one call (as HTTP/1's does); else it has keptInKernel only.
+ */
+function fakeHandler(log: string[], pairs = false): ProtocolHandler {
   return {
     name: 'fake',
     kernelId: 1,
@@ -23,6 +26,8 @@ function fakeHandler(log: string[]): ProtocolHandler {
         },
         drain: (): Exchange[] => (closed ? [{ connection: c } as unknown as Exchange] : []),
         stats: () => ({ seen: 1 }),
+        keptInKernel: () => log.push(`${c.fd}:kept`),
+        ...(pairs ? { paired: (q: Uint8Array, _qNs: bigint, r: Uint8Array) => log.push(`${c.fd}:pair:${Buffer.from(q).toString()}|${Buffer.from(r).toString()}`) } : {}),
       };
     },
   };
@@ -33,11 +38,11 @@ const open = (fd: number, role: SocketOpen['role'], generation = 1): SocketOpen 
   local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5000 + fd }, netns: 0, comm: 'x', timeNs: 1n,
 });
 const data = (fd: number, direction: SocketData['direction'], position: number, text: string, role: SocketData['role'] = 'unknown', generation = 1): SocketData => ({
-  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, paired: false, timeNs: 2n,
+  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, timeNs: 2n,
 });
 
-function tracker(log: string[], exchanges: Exchange[], opts: { max?: number; idle?: number } = {}, now = () => 0) {
-  return new ConnectionTracker({ maxConnections: opts.max ?? 100, idleTimeoutMs: opts.idle ?? 1000, handlers: [fakeHandler(log)], onExchange: (e) => exchanges.push(e) }, now);
+function tracker(log: string[], exchanges: Exchange[], opts: { max?: number; idle?: number; pairs?: boolean } = {}, now = () => 0) {
+  return new ConnectionTracker({ maxConnections: opts.max ?? 100, idleTimeoutMs: opts.idle ?? 1000, handlers: [fakeHandler(log, opts.pairs)], onExchange: (e) => exchanges.push(e) }, now);
 }
 
 t.test('server and client sides map directions to request/response', async (t) => {
@@ -120,4 +125,34 @@ t.test('a connection that switches to TLS starts a new conversation from the pla
   t.equal(ex.length, 2);
   t.same(ex[1]!.connection.tls, { version: '1.3' }, 'the version learnt later reaches the TLS session');
   t.equal(tr.stats().tlsConnections, 1);
+});
+
+t.test('a kernel-paired exchange: one call to the session when both sides continue their streams', async (t) => {
+  const pair = (q: SocketData, r: SocketData): SocketEvent => ({ type: 'pair', request: q, response: r });
+  const log: string[] = [];
+  const tr = tracker(log, [], { pairs: true });
+  tr.handle(open(3, 'server'));
+  tr.handle(pair(data(3, 'ingress', 0, 'REQ a'), data(3, 'egress', 0, 'RES a')));
+  tr.handle(pair(data(3, 'ingress', 5, 'REQ b'), data(3, 'egress', 5, 'RES b')));
+  // The response of b continues apart, then a pair arrives before a chunk it follows: the streams
+  // put them in order, so the pair goes through them as its two data events.
+  tr.handle(data(3, 'egress', 10, '+more'));
+  tr.handle(pair(data(3, 'ingress', 10, 'REQ c'), data(3, 'egress', 20, 'RES c')));
+  tr.handle(data(3, 'egress', 15, '+late'));
+  t.same(log, ['3:pair:REQ a|RES a', '3:pair:REQ b|RES b', '3:server:response:+more',
+    '3:kept', '3:server:request:REQ c', '3:server:response:+late', '3:server:response:RES c']);
+  const s = tr.stats();
+  t.equal(s.bytesDelivered, 40, 'every byte counted once, by either path');
+  t.equal(s.gaps, 0);
+});
+
+t.test('a kernel-paired exchange to a session without the one call: kept, then its two data events', async (t) => {
+  const log: string[] = [];
+  const tr = tracker(log, []);
+  tr.handle(open(4, 'client'));
+  tr.handle({ type: 'pair', request: data(4, 'egress', 0, 'REQ a'), response: data(4, 'ingress', 0, 'RES a') });
+  t.same(log, ['4:kept', '4:client:request:REQ a', '4:client:response:RES a']);
+  // Found mid-life, its role unknown to the kernel: inferred from the request, as for data events.
+  tr.handle({ type: 'pair', request: data(5, 'ingress', 70, 'REQ z'), response: data(5, 'egress', 90, 'RES z') });
+  t.same(log.slice(3), ['5:kept', '5:server:request:REQ z', '5:server:response:RES z']);
 });

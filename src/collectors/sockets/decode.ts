@@ -61,20 +61,31 @@ export interface SocketData {
   peer: { address: string; port: number } | null;
   /** Plaintext a TLS library handled (the wire carried ciphertext); null for cleartext. */
   tls: TlsInfo | null;
-  /** The request of an HTTP/1 exchange the kernel paired with its response, which it chose to keep. */
-  paired: boolean;
   timeNs: bigint;
 }
 
-/**
- * An HTTP/1 exchange the kernel shed (bpf/include/pairing.h): its request whole, its response's
- * first bytes (the status line) only, as data events. The rest of that response was not captured:
- * the exchange yields its metrics, no span.
- */
-export interface SocketShed {
-  type: 'shed';
+/** An HTTP/1 request the kernel held until its response began, and that response's first bytes. */
+interface HeldTogether {
   request: SocketData;
   response: SocketData;
+}
+
+/**
+ * An HTTP/1 exchange the kernel paired (bpf/include/pairing.h) and kept: the two data events it
+ * would have sent without pairing. They travel as one event so that user space can hand both to the
+ * protocol session at once (one connection lookup, no stream reassembly when both continue their
+ * streams).
+ */
+export interface SocketPair extends HeldTogether {
+  type: 'pair';
+}
+
+/**
+ * An HTTP/1 exchange the kernel shed: its response's first bytes are the status line only. The rest
+ * of that response was not captured: the exchange yields its metrics, no span.
+ */
+export interface SocketShed extends HeldTogether {
+  type: 'shed';
 }
 
 /** A process replaced its image (exec): TLS libraries may have appeared. */
@@ -96,7 +107,7 @@ export interface SocketClose {
   timeNs: bigint;
 }
 
-export type SocketEvent = SocketOpen | SocketData | SocketClose | SocketExec | SocketShed;
+export type SocketEvent = SocketOpen | SocketData | SocketClose | SocketExec | SocketPair | SocketShed;
 
 const ROLES: ConnectionRole[] = ['unknown', 'client', 'server'];
 
@@ -131,7 +142,7 @@ function u64(view: DataView, at: number): number {
 }
 
 /** The data event of the header at `off` whose `n` bytes are at `dataAt` (bounds checked by the caller). */
-function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock: KernelClock, paired = false): SocketData {
+function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock: KernelClock): SocketData {
   return {
     type: 'data',
     pid: view.getUint32(off + DATA_HEADER.pid, true),
@@ -147,16 +158,15 @@ function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock
     data: Buffer.from(view.buffer, view.byteOffset + dataAt, n),
     peer: peerOf(view, off),
     tls: view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true)),
-    paired,
     timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
   };
 }
 
 /**
- * Decodes one ring-buffer record into the events it stands for, passed to `emit` in stream order:
- * a paired HTTP/1 record becomes the request's data event (marked `paired`), then the response's —
- * the two the kernel would have sent without pairing; a shed one becomes a SocketShed. Returns false
- * for short or unknown records (counted by the caller as malformed; nothing is emitted then).
+ * Decodes one ring-buffer record into the event it stands for, passed to `emit`: a paired HTTP/1
+ * record becomes a SocketPair of the request's data event and the response's (the two the kernel
+ * would have sent without pairing), a shed one a SocketShed. Returns false for short or unknown
+ * records (counted by the caller as malformed; nothing is emitted then).
  */
 export function decodeSocketRecord(view: DataView, off: number, len: number, clock: KernelClock, emit: (e: SocketEvent) => void): boolean {
   const type = len < 1 ? 0 : view.getUint8(off);
@@ -170,14 +180,9 @@ export function decodeSocketRecord(view: DataView, off: number, len: number, clo
   const nResp = view.getUint32(off + PAIR_EVENT.response + DATA_HEADER.len, true);
   // A request is only held when it has bytes; a response chunk of 0 would read as a skip marker.
   if (nReq === 0 || nResp === 0 || PAIR_EVENT.data + nReq + nResp > len) return false;
-  const request = dataEvent(view, off, off + PAIR_EVENT.data, nReq, clock, type === SOCK_EV.PAIR);
+  const request = dataEvent(view, off, off + PAIR_EVENT.data, nReq, clock);
   const response = dataEvent(view, off + PAIR_EVENT.response, off + PAIR_EVENT.data + nReq, nResp, clock);
-  if (type === SOCK_EV.SHED) {
-    emit({ type: 'shed', request, response });
-  } else {
-    emit(request);
-    emit(response);
-  }
+  emit({ type: type === SOCK_EV.SHED ? 'shed' : 'pair', request, response });
   return true;
 }
 

@@ -41,13 +41,29 @@ export class StreamAssembler {
   /** A captured chunk (bytes must stay valid only during this call: held chunks are copied). */
   chunk(position: number, bytes: Uint8Array, timeNs: bigint): void {
     // The common case, the next bytes in order with nothing held: delivered without a record.
-    if (this.#next === position && this.#pending.length === 0 && bytes.length > 0) {
-      this.stats.bytesDelivered += bytes.length;
-      this.#next = position + bytes.length;
+    if (this.continues(position, bytes.length)) {
+      this.passed(position, bytes.length);
       this.sink.data(bytes, timeNs);
       return;
     }
     this.#accept({ position, bytes, length: bytes.length, timeNs });
+  }
+
+  /**
+   * Whether `length` captured bytes at `position` are the next of the stream, nothing held before
+   * them: `chunk` would hand them on whole, at once (a stream's first bytes always are).
+   */
+  continues(position: number, length: number): boolean {
+    return length > 0 && this.#pending.length === 0 && (this.#next === null || this.#next === position);
+  }
+
+  /**
+   * Bytes that `continues` allowed were handed to the parser by the caller, not through the sink (a
+   * pair of them, one per direction, must reach the session as one call): the stream moves past them.
+   */
+  passed(position: number, length: number): void {
+    this.stats.bytesDelivered += length;
+    this.#next = position + length;
   }
 
   /** `length` bytes at `position` that were not captured. */

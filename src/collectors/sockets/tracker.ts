@@ -5,7 +5,7 @@ import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/conn
 import { connectionId } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
-import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketShed } from './decode.js';
+import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketPair, SocketShed } from './decode.js';
 import { StreamAssembler } from './stream.js';
 
 export interface TrackerOptions {
@@ -82,7 +82,14 @@ class TrackedConnection {
 }
 
 export class ConnectionTracker {
-  readonly #conns = new Map<string, TrackedConnection>();
+    readonly #conns = new Map<string, TrackedConnection>();
+  /**
+   * The same connections by generation (the kernel's counter: one per connection), checked against
+   * pid and fd on use: a record finds its connection without making its string key, which with the
+   * hashing of that new string was most of the lookup. `#conns` stays the truth: a miss here (two
+   * connections of one generation, as tests make) is looked up there.
+   */
+  readonly #byGeneration = new Map<number, TrackedConnection>();
   readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
   readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
@@ -92,6 +99,7 @@ export class ConnectionTracker {
   handle(e: SocketEvent): void {
     if (e.type === 'open') this.#open(e);
     else if (e.type === 'data') this.#data(e);
+    else if (e.type === 'pair') this.#pair(e);
     else if (e.type === 'close') this.#close(e);
     else if (e.type === 'shed') this.#shed(e);
   }
@@ -118,16 +126,47 @@ export class ConnectionTracker {
         this.#finish(oldest[0], oldest[1], null);
       }
     }
-    this.#conns.set(key, c);
+        this.#conns.set(key, c);
+    this.#byGeneration.set(c.info.generation, c);
   }
 
   #data(e: SocketData): void {
     const c = this.#connectionOf(e);
     if (c === null) return;
+    this.#feed(c, e);
+    this.#drain(c);
+  }
+
+  #feed(c: TrackedConnection, e: SocketData): void {
     const stream = c.streams[e.direction];
-    if (e.paired) c.session!.keptInKernel?.();
     if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
     else stream.chunk(e.position, e.data, e.timeNs);
+  }
+
+  /**
+   * An exchange the kernel paired and kept. Both sides are the same connection's, so it is looked up
+   * once. When both continue their streams in order (keep-alive traffic: always), the session takes
+   * them in one call; otherwise they go through the streams as the two data events they stand for.
+   */
+  #pair(e: SocketPair): void {
+    const { request: q, response: s } = e;
+    const c = this.#connectionOf(q);
+    // As the two events would: the response may still start a session the request could not (its
+    // role inferred from a status line).
+    if (c === null) return this.#data(s);
+    const session = c.session!;
+    const qs = c.streams[q.direction];
+    const ss = c.streams[s.direction];
+    if (session.paired !== undefined && q.direction !== s.direction && c.side(q.direction) === 'request' &&
+      qs.continues(q.position, q.data.length) && ss.continues(s.position, s.data.length)) {
+      qs.passed(q.position, q.data.length);
+      ss.passed(s.position, s.data.length);
+      session.paired(q.data, q.timeNs, s.data, s.timeNs);
+    } else {
+      session.keptInKernel?.();
+      this.#feed(c, q);
+      this.#feed(c, s);
+    }
     this.#drain(c);
   }
 
@@ -144,8 +183,8 @@ export class ConnectionTracker {
 
   /** The connection a data event belongs to, with its session; null when no protocol session can take it. */
   #connectionOf(e: SocketData): TrackedConnection | null {
-    const key = connectionId(e);
-    let c = this.#conns.get(key);
+        let c = this.#byGeneration.get(e.generation);
+    if (c === undefined || c.info.pid !== e.pid || c.info.fd !== e.fd) c = this.#keyed(e);
     if (c === undefined) {
       // Its open event was lost (ring full) or evicted: track it with what the data tells.
       this.#counters.dataWithoutOpen++;
@@ -153,7 +192,7 @@ export class ConnectionTracker {
         pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: e.peer !== null ? 'udp' : 'tcp',
         local: { address: '', port: 0 }, remote: { address: '', port: 0 },
       }, this.now());
-      this.#insert(key, c);
+            this.#insert(connectionId(e), c);
     }
     c.lastSeenMs = this.now();
     // An unconnected datagram socket talks to whoever the syscall named: that is its peer now.
@@ -163,6 +202,13 @@ export class ConnectionTracker {
     }
     if (e.tls !== null) this.#noteTls(c, e);
     if (c.session === null && !this.#startSession(c, e)) return null;
+    return c;
+  }
+
+    /** The connection of a record by its string key, found again by generation from now on. */
+  #keyed(e: SocketData): TrackedConnection | undefined {
+    const c = this.#conns.get(connectionId(e));
+    if (c !== undefined) this.#byGeneration.set(e.generation, c);
     return c;
   }
 
@@ -224,7 +270,8 @@ export class ConnectionTracker {
   }
 
   #finish(key: string, c: TrackedConnection, timeNs: bigint | null): void {
-    this.#conns.delete(key);
+        this.#conns.delete(key);
+    if (this.#byGeneration.get(c.info.generation) === c) this.#byGeneration.delete(c.info.generation);
     const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
     c.session?.close(t);
     this.#drain(c);

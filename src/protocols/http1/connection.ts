@@ -106,6 +106,17 @@ export class Http1Connection implements ProtocolSession {
     this.requestMark = 'kept';
   }
 
+    /**
+   * Both heads are parsed as they would be apart (the response's fields frame a body that may go on
+   * in later records; a malformed head must fail as it does unpaired): what a pair saves is before
+   * this call — one connection lookup, no stream reassembly, one drain of finished exchanges.
+   */
+  paired(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint): void {
+    this.requestMark = 'kept';
+    this.onData('request', request, requestNs);
+    this.onData('response', response, responseNs);
+  }
+
   /**
    * An exchange shed in the kernel: the request is parsed as any other (its metrics have the same
    * attributes), the response is its status line. The response parser never sees it: between

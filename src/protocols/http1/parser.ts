@@ -100,6 +100,8 @@ const MAX_BODY_LENGTH = 2 ** 50;
 /** Requests whose responses are awaited; beyond, the oldest method is forgotten (one-sided capture). */
 const MAX_EXPECTED = 1024;
 const EVIDENCE_BYTES = 64;
+/** The most of a head decoded to a string before its end is known (see head()). */
+const HEAD_TEXT = 1024;
 /** Pending-buffer capacity kept across messages; a larger one is released when emptied. */
 const RETAINED_CAPACITY = 16 * 1024;
 
@@ -616,26 +618,38 @@ export class Http1Parser {
       }
       this.lineDone = true;
     }
-    // RFC 9112 §2.1: the head ends at the first empty line. Resume the search where it stopped.
+        // RFC 9112 §2.1: the head ends at the first empty line. Resume the search where it stopped.
     const limit = h + max;
-    const idx = D.indexOf(CRLFCRLF, h + Math.max(this.scan.end - 2, this.searched - 3));
+    const from = h + Math.max(this.scan.end - 2, this.searched - 3);
+    if (this.searched === 0) {
+      // First look: the head will be decoded anyway, and a String search in its text costs about
+      // half a Buffer search (a call into C++ with its checks). What is decoded past the empty
+      // line (HEAD_TEXT at most) is wasted; a head longer than that, or not all here, is searched
+      // in the bytes as before.
+      const text = D.toString('latin1', h, Math.min(end, limit, h + HEAD_TEXT));
+      const k = text.indexOf('\r\n\r\n', from - h);
+      if (k >= 0) return this.endOfHead(D, h, h + k, text);
+    }
+    const idx = D.indexOf(CRLFCRLF, from);
     if (idx < 0 || idx + 4 > limit) {
       if (end >= limit) return this.fail('head-too-large', D, h, limit);
       this.searched = end - h;
       return NEED;
     }
-    return this.endOfHead(D, h, idx);
+    return this.endOfHead(D, h, idx, D.toString('latin1', h, idx));
   }
 
-  /** The head is `D[h .. idx+4)`, its empty line at idx+2. Decides how the body is delimited. */
-  private endOfHead(D: Buffer, h: number, idx: number): number {
+    /**
+   * The head is `D[h .. idx+4)`, its empty line at idx+2; `text` is `D` from `h` decoded once, as
+   * latin1 (RFC 9110 §5.5: field values are octets, not UTF-8), up to idx at least. Decides how the
+   * body is delimited.
+   */
+  private endOfHead(D: Buffer, h: number, idx: number, text: string): number {
     const s = this.scan;
     const lineEnd = h + s.end;
     const headEnd = idx + 4;
-    // The head, and only the head, is decoded to a string: once, as latin1 (RFC 9110 §5.5: field
-    // values are octets, not UTF-8). Its last CRLF and the empty line are left out.
-    const text = D.toString('latin1', h, idx);
-    const headers = lineEnd < idx ? parseFields(text, s.end) : NO_FIELDS;
+    // The fields end before the head's last CRLF and the empty line.
+    const headers = lineEnd < idx ? parseFields(text, s.end, D, h, idx - h) : NO_FIELDS;
     if (headers === null) return this.fail('bad-header', D, lineEnd, headEnd);
     const framing = framingOf(headers);
     const request = this.side === 'request';
@@ -837,7 +851,7 @@ export class Http1Parser {
       return NEED;
     }
     // Trailer fields are checked but not merged into the headers (RFC 9110 §6.5.1 keeps them apart).
-    if (parseFields(D.toString('latin1', p, idx), 0) === null) return this.fail('bad-trailer', D, p, idx + 4);
+    if (parseFields(D.toString('latin1', p, idx), 0, D, p) === null) return this.fail('bad-trailer', D, p, idx + 4);
     this.cur!.endNs = this.timeAt(idx + 3);
     this.complete(false);
     return idx + 4;
