@@ -82,7 +82,7 @@ class TrackedConnection {
 }
 
 export class ConnectionTracker {
-    readonly #conns = new Map<string, TrackedConnection>();
+  readonly #conns = new Map<string, TrackedConnection>();
   /**
    * The same connections by generation (the kernel's counter: one per connection), checked against
    * pid and fd on use: a record finds its connection without making its string key, which with the
@@ -126,7 +126,7 @@ export class ConnectionTracker {
         this.#finish(oldest[0], oldest[1], null);
       }
     }
-        this.#conns.set(key, c);
+    this.#conns.set(key, c);
     this.#byGeneration.set(c.info.generation, c);
   }
 
@@ -183,7 +183,7 @@ export class ConnectionTracker {
 
   /** The connection a data event belongs to, with its session; null when no protocol session can take it. */
   #connectionOf(e: SocketData): TrackedConnection | null {
-        let c = this.#byGeneration.get(e.generation);
+    let c = this.#byGeneration.get(e.generation);
     if (c === undefined || c.info.pid !== e.pid || c.info.fd !== e.fd) c = this.#keyed(e);
     if (c === undefined) {
       // Its open event was lost (ring full) or evicted: track it with what the data tells.
@@ -192,7 +192,7 @@ export class ConnectionTracker {
         pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: e.peer !== null ? 'udp' : 'tcp',
         local: { address: '', port: 0 }, remote: { address: '', port: 0 },
       }, this.now());
-            this.#insert(connectionId(e), c);
+      this.#insert(connectionId(e), c);
     }
     c.lastSeenMs = this.now();
     // An unconnected datagram socket talks to whoever the syscall named: that is its peer now.
@@ -205,7 +205,7 @@ export class ConnectionTracker {
     return c;
   }
 
-    /** The connection of a record by its string key, found again by generation from now on. */
+  /** The connection of a record by its string key, found again by generation from now on. */
   #keyed(e: SocketData): TrackedConnection | undefined {
     const c = this.#conns.get(connectionId(e));
     if (c !== undefined) this.#byGeneration.set(e.generation, c);
@@ -270,7 +270,7 @@ export class ConnectionTracker {
   }
 
   #finish(key: string, c: TrackedConnection, timeNs: bigint | null): void {
-        this.#conns.delete(key);
+    this.#conns.delete(key);
     if (this.#byGeneration.get(c.info.generation) === c) this.#byGeneration.delete(c.info.generation);
     const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
     c.session?.close(t);

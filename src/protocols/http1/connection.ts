@@ -106,7 +106,7 @@ export class Http1Connection implements ProtocolSession {
     this.requestMark = 'kept';
   }
 
-    /**
+  /**
    * Both heads are parsed as they would be apart (the response's fields frame a body that may go on
    * in later records; a malformed head must fail as it does unpaired): what a pair saves is before
    * this call — one connection lookup, no stream reassembly, one drain of finished exchanges.

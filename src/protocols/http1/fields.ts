@@ -119,7 +119,7 @@ export function parseFields(text: string, from: number, bytes: Uint8Array = Buff
       if (c === LF || c === NUL) return null;
       eol++;
     }
-        // A CR as the last octet has no LF after it (whatever follows `text` in `bytes`).
+    // A CR as the last octet has no LF after it (whatever follows `text` in `bytes`).
     if (eol < end && (eol + 1 === end || bytes[eol + 1] !== LF)) return null;
     let b = eol;
     while (a < b && isOws(bytes[a]!)) a++;

@@ -618,7 +618,7 @@ export class Http1Parser {
       }
       this.lineDone = true;
     }
-        // RFC 9112 §2.1: the head ends at the first empty line. Resume the search where it stopped.
+    // RFC 9112 §2.1: the head ends at the first empty line. Resume the search where it stopped.
     const limit = h + max;
     const from = h + Math.max(this.scan.end - 2, this.searched - 3);
     if (this.searched === 0) {
@@ -639,7 +639,7 @@ export class Http1Parser {
     return this.endOfHead(D, h, idx, D.toString('latin1', h, idx));
   }
 
-    /**
+  /**
    * The head is `D[h .. idx+4)`, its empty line at idx+2; `text` is `D` from `h` decoded once, as
    * latin1 (RFC 9110 §5.5: field values are octets, not UTF-8), up to idx at least. Decides how the
    * body is delimited.
