@@ -1,9 +1,9 @@
 // The agent's CPU priority: applications first while the agent keeps up, its full share when it
 // does not. At 10k req/s a traced exchange costs the agent ~20 µs of CPU, about twice what nginx
 // spends on the request; at the same priority the agent's threads, woken by every ring-buffer batch,
-// hold a CPU while the application's threads wait: nginx's p99 went from ~0.33 ms to ~2.2 ms
+// hold a CPU while the application's threads wait: nginx's p99 went from ~0.33 ms to 2.9 ms
 // (benchmarks/RESULTS.md). At nice 10 (CFS weight 110 against 1024) a waking application thread
-// gets the CPU first: p99 ~0.8–1.7 ms in the same runs. But beside a CPU-bound neighbour, nice 10
+// gets the CPU first: p99 1.4 ms against 2.9 (medians of 3 alternating runs). But beside a CPU-bound neighbour, nice 10
 // left the agent a tenth of a CPU: it fell behind, its queues grew (RSS 160 → 300 MiB) and up to a
 // third of the exchanges were lost. So the agent yields only while it keeps up: when the events
 // waiting for its JavaScript thread pile up (the same pressure the span shedder reads) it takes its
