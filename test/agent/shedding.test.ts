@@ -126,8 +126,10 @@ t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding 
   const serverQueries = new Set(server.map((s) => attr(s, 'url.query')));
   const serverOnly = [...serverQueries].filter((q) => !clientQueries.has(q));
   const clientOnly = [...clientQueries].filter((q) => !serverQueries.has(q));
+  const sockets = summary.collectors.sockets ?? {};
+  const counters = Object.entries({ ...summary.pipeline, ...sockets }).filter(([k]) => /shed|swept|paired|replay|hold/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ');
   t.same(clientQueries, serverQueries,
-    `a request is kept or shed whole: client and server spans of the same requests (server span only: ${serverOnly.slice(0, 5).join(' ')}; client span only: ${clientOnly.slice(0, 5).join(' ')})`);
+    `a request is kept or shed whole: client and server spans of the same requests (server span only: ${serverOnly.slice(0, 5).join(' ')}; client span only: ${clientOnly.slice(0, 5).join(' ')}; ${counters})`);
   const byId = new Map(client.map((s) => [s.spanId, s]));
   t.ok(server.every((s) => s.parentSpanId !== undefined && byId.has(s.parentSpanId)), 'every exported server span has its client span as parent');
   const p = summary.pipeline;

@@ -16,6 +16,18 @@ const CONTROL_BYTES = 24;
  */
 const PENDING_DECISIONS_NS = 2_000_000_000n;
 
+/**
+ * When shedding begins, the requests it spares: those begun before `since_ns`, which is set this far
+ * past the moment the share is written. An end that decided while the share was still 0 (before
+ * the write) kept its request without leaving a word for the other end. Its request began before
+ * that decision, so before the write: the other end, deciding after the write, must see it begun
+ * before `since_ns` too. Read from the clock before the map write, `since_ns` was earlier than the
+ * write by the time the write takes, and a request begun in between was kept at one end and could
+ * be shed at the other (test/agent/shedding.test.ts saw it about once in ten runs). The margin also
+ * covers a client whose write syscall (where its request's time is taken) returns only after the
+ * server has answered, when the client was preempted in between.
+ */
+const SHEDDING_BEGINS_AFTER_NS = 10_000_000n;
 /** bpf_ktime_get_ns's clock (CLOCK_MONOTONIC), which process.hrtime reads too. */
 const monotonicNs = (): bigint => process.hrtime.bigint();
 
@@ -36,9 +48,9 @@ export class KernelShedShare {
     const shed = Math.min(SCALE - 1, Math.max(0, Math.round((1 - share) * SCALE)));
     if (shed === this.#shed) return;
     const c = this.#control;
-    // Shedding begins: the requests begun before are kept at both ends. It ends: the decisions
-    // left for other ends are still looked up for a while.
-    if (this.#shed === 0) c.writeBigUInt64LE(this.#now(), 8);
+    // Shedding begins: the requests begun before are kept at both ends (SHEDDING_BEGINS_AFTER_NS).
+    // It ends: the decisions left for other ends are still looked up for a while.
+    if (this.#shed === 0) c.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
     if (shed === 0) c.writeBigUInt64LE(this.#now() + PENDING_DECISIONS_NS, 16);
     c.writeUInt32LE(shed, 0);
     this.#map.set(0, c);

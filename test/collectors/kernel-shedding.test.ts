@@ -1,0 +1,39 @@
+// What user space writes into the kernel's shed_control (bpf/include/pairing.h): the share, when
+// shedding begins (a margin past the write, so that a request one end kept before it is kept at
+// the other too) and until when decisions left for the other end are still looked up.
+import t from 'tap';
+import { KernelShedShare } from '../../src/collectors/sockets/kernel-shedding.js';
+
+/** A stand-in for the shed_control map: keeps what was written. */
+function fakeMap() {
+  const writes: Array<{ share: number; since: bigint; until: bigint }> = [];
+  const map = {
+    typed: () => ({
+      set: (_k: number, v: Buffer) => writes.push({ share: v.readUInt32LE(0), since: v.readBigUInt64LE(8), until: v.readBigUInt64LE(16) }),
+    }),
+  };
+  return { map: map as unknown as ConstructorParameters<typeof KernelShedShare>[0], writes };
+}
+
+t.test('shedding begins 10 ms after the write, ends with 2 s of look-ups, writes only changes', async (t) => {
+  const { map, writes } = fakeMap();
+  let now = 5_000_000_000n;
+  const k = new KernelShedShare(map, () => now);
+  k.keep(1);
+  t.equal(writes.length, 0, 'keeping everything: nothing to write');
+  k.keep(0.25);
+  t.same(writes.at(-1), { share: 49152, since: now + 10_000_000n, until: 0n }, 'three quarters shed, from 10 ms on');
+  const began = now + 10_000_000n;
+  now += 1_000_000_000n;
+  k.keep(0.5);
+  t.same(writes.at(-1), { share: 32768, since: began, until: 0n }, 'the share moves: shedding did not begin again');
+  k.keep(0.5);
+  t.equal(writes.length, 2, 'the same share: no write');
+  now += 1_000_000_000n;
+  k.keep(1);
+  t.same(writes.at(-1), { share: 0, since: began, until: now + 2_000_000_000n }, 'shedding ends: decisions looked up for 2 s more');
+  now += 5_000_000_000n;
+  k.keep(0.9);
+  t.equal(writes.at(-1)!.since, now + 10_000_000n, 'shedding begins again: a new start, 10 ms on');
+  t.same(k.stats(), { kernel_shed_percent: 10, kernel_shed_share_updates: 4 });
+});
