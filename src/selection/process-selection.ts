@@ -10,7 +10,8 @@
 //     parent's entry in the kernel meanwhile) and, when rules ask about ports, every process's
 //     listening ports.
 // Between an exec and user space's judgement the kernel still applies the old decision: records of
-// that window are dropped in user space (`traced()`, asked by the agent for each exchange).
+// that window are dropped in user space (`traced()`, asked by the agent for each exchange). A gone
+// process's decision is kept 5 s more, for its records still on the way.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { type BpfMap, type BpfObject, codec } from 'libbpf-ts';
 import type { SelectionConfig } from '../config/selection.js';
@@ -35,6 +36,8 @@ export interface ProcessSelectionOptions {
   procRoot?: string;
   pods?: SelectionPods;
   log?: Logger;
+  /** Milliseconds (default Date.now): how long a gone process's decision has been kept. */
+  now?: () => number;
 }
 
 /** How the kernel filter runs (filter.h's load-time settings). */
@@ -52,6 +55,8 @@ interface Known {
 }
 
 const MAP = 'listed_pids';
+/** How long the decision of a process found gone is kept for its records still on the way. */
+const GONE_KEPT_MS = 5_000;
 
 /** One process's decision as the control API lists it (GET /api/selection). */
 export interface SelectionEntry {
@@ -81,14 +86,25 @@ export class ProcessSelection {
   readonly #proc: string;
   readonly #agentPid: number;
   readonly #known = new Map<number, Known>();
+  /**
+   * Known processes found gone (exit event, or absent at a rescan), since when (ms): their decisions
+   * are kept for GONE_KEPT_MS more. Their last records can still be on the way when they are gone (a
+   * response read just before exit, handled in the next batch; the exit event comes from another
+   * ring): forgotten at once, such a record found no decision and no /proc entry to judge, and was
+   * waved through as unknown.
+   */
+  readonly #gone = new Map<number, number>();
   readonly #objects: BpfObject[] = [];
   #map: BpfMap<number, number> | null = null;
   readonly #ports: ListeningPorts;
   #timer: NodeJS.Timeout | null = null;
   readonly #stats = { evaluations: 0, rescans: 0, last_rescan_ms: 0, map_update_failures: 0, records_dropped: 0, decisions_changed: 0 };
 
+  readonly #now: () => number;
+
   constructor(opts: ProcessSelectionOptions) {
     this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
     this.#proc = opts.procRoot ?? '/proc';
     this.#agentPid = opts.agentPid ?? process.pid;
     this.rules = new SelectionRules(opts.selection);
@@ -159,7 +175,7 @@ export class ProcessSelection {
   }
 
   onExit(pid: number): void {
-    this.#known.delete(pid);
+    if (this.#known.has(pid) && !this.#gone.has(pid)) this.#gone.set(pid, this.#now());
   }
 
   /** Looks at every process again (bounded by the processes there are, and their descriptors when rules ask about ports). */
@@ -180,7 +196,19 @@ export class ProcessSelection {
       const ports = this.#ports.of(pid);
       if (ports !== null && !sameSet(ports, k.facts.ports)) this.#rejudge(pid, k, { ...k.facts, ports });
     }
-    for (const pid of this.#known.keys()) if (!alive.has(pid)) this.#known.delete(pid);
+    const now = this.#now();
+    for (const pid of this.#known.keys()) {
+      if (alive.has(pid)) {
+        this.#gone.delete(pid);
+        continue;
+      }
+      const since = this.#gone.get(pid);
+      if (since === undefined) this.#gone.set(pid, now);
+      else if (now - since >= GONE_KEPT_MS) {
+        this.#known.delete(pid);
+        this.#gone.delete(pid);
+      }
+    }
     this.#stats.last_rescan_ms = Math.round(performance.now() - t0);
   }
 
@@ -244,6 +272,7 @@ export class ProcessSelection {
     this.#stats.evaluations++;
     const known: Known = { decision: this.rules.decide(facts), start, facts, container };
     this.#known.set(pid, known);
+    this.#gone.delete(pid);
     this.#opts.log?.debug('process selection', { pid, exe: exeName(facts), traced: known.decision.traced, reason: known.decision.reason });
     return known;
   }

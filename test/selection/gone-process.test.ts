@@ -29,3 +29,29 @@ t.test('a gone process is judged by its exec record\'s comm', async (t) => {
   excluded.onExec(4242, 'curl');
   t.equal(excluded.traced(4242), false, 'exclude by exe glob over the comm');
 });
+
+t.test('a gone process\'s decision is kept a while for its records still on the way', async (t) => {
+  let now = 0;
+  const s = new ProcessSelection({
+    selection: { ...defaultSelectionConfig(), defaultExcludes: false, include: [{ port: [[8080, 8080]] }], exclude: [] },
+    pids: [], procRoot, agentPid: 1, now: () => now,
+  });
+  s.onExec(4242, 'curl');
+  t.equal(s.traced(4242), false, 'judged at its exec: not traced');
+  s.rescan(); // /proc is empty here: 4242 is gone
+  t.equal(s.traced(4242), false, 'gone at a rescan: its last records are still not traced');
+  now += 4_000;
+  s.rescan();
+  t.equal(s.decision(4242)?.reason, 'no include rule matched', 'still the decision made at its exec, 4 s after');
+  now += 1_000;
+  s.rescan();
+  t.equal(s.decision(4242), null, 'forgotten 5 s after it was found gone (nothing in /proc to judge it by)');
+  s.onExec(4243, 'curl');
+  s.onExit(4243);
+  now += 4_999;
+  s.rescan();
+  t.equal(s.traced(4243), false, 'an exit event keeps the decision as long');
+  now += 1;
+  s.rescan();
+  t.equal(s.decision(4243), null, 'then it goes');
+});
