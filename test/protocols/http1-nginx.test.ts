@@ -66,7 +66,8 @@ t.test('curl keep-alive: three requests on one connection, client and server spa
     const s = byPath(server, p);
     t.equal(s?.traceId, c?.traceId, `${p}: same trace`);
     t.equal(s?.parentSpanId, c?.spanId, `${p}: server span is the child of the client span`);
-    t.ok((c?.startTimeUnixNano ?? 0n) <= (s?.startTimeUnixNano ?? 0n), `${p}: client starts first`);
+    t.ok((c?.startTimeUnixNano ?? 0n) <= (s?.startTimeUnixNano ?? 0n),
+      `${p}: client starts first (client ${c?.startTimeUnixNano}-${c?.endTimeUnixNano}, server ${s?.startTimeUnixNano}-${s?.endTimeUnixNano})`);
   }
 });
 

@@ -35,6 +35,7 @@ const held = (): number => process.memoryUsage().arrayBuffers - scratch.bytes;
 const send = (reply: WorkerReply): void => parentPort!.postMessage(reply);
 
 async function compile(req: Extract<WorkerRequest, { type: 'compile' }>): Promise<void> {
+  yieldCpu();
   const t0 = performance.now();
   const ms = (): number => performance.now() - t0;
   const failed = (e: unknown): void => send({ id: req.id, kind: 'error', error: e instanceof Error ? e.message : String(e), ms: ms(), held: held() });
@@ -71,13 +72,20 @@ async function compile(req: Extract<WorkerRequest, { type: 'compile' }>): Promis
   }
 }
 
-// This thread only (/proc/thread-self → <pid>/task/<tid>; setpriority on a tid is per thread on
-// Linux): the compile yields the CPU to the programs being profiled.
-try {
-  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), setup.nice);
-} catch {
-  // not Linux, or not allowed: normal priority
+/**
+ * This thread only (/proc/thread-self → <pid>/task/<tid>; setpriority on a tid is per thread on
+ * Linux): the compile yields the CPU to the programs being profiled. Again before each compile: the
+ * agent's CPU priority (agent/cpu-priority.ts, `nice`) sets every thread of the process back to its
+ * start's priority when the agent falls behind, this one too.
+ */
+function yieldCpu(): void {
+  try {
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), setup.nice);
+  } catch {
+    // not Linux, or not allowed: normal priority
+  }
 }
+yieldCpu();
 
 /** Compiles one after the other, in the order asked. */
 let queue = Promise.resolve();
