@@ -149,6 +149,17 @@ struct {
 	__type(value, __u8);
 } shed_decisions SEC(".maps");
 
+/* The decision the other end left for `key`, taken (deleted) into `shed`; false when none waits. */
+static __always_inline bool take_decision(struct shed_key *key, __u8 *shed)
+{
+	__u8 *left = bpf_map_lookup_elem(&shed_decisions, key);
+	if (!left)
+		return false;
+	*shed = *left;
+	bpf_map_delete_elem(&shed_decisions, key);
+	return true;
+}
+
 /* Whether the exchange whose request was held as `req` is shed. Both ends of a request on this host
  * decide alike, also when the share moves between them: the first to decide leaves its decision
  * for the other. The two ends can decide at the same moment on two CPUs (the client's read returns
@@ -169,15 +180,11 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 		.server_port = c->held_dir == DIR_EGRESS ? c->rport : c->lport,
 		.position = req->position,
 	};
-	__u8 *earlier = bpf_map_lookup_elem(&shed_decisions, &key);
-	if (earlier) {
-		bool shed = *earlier;
-		bpf_map_delete_elem(&shed_decisions, &key);
+	__u8 shed = 0;
+	if (take_decision(&key, &shed))
 		return shed;
-	}
 	/* Begun before shedding began (or shedding over): kept, and said so for the other end, which
 	 * may have seen the request begin after `since_ns` (the server reads it after the client wrote it). */
-	__u8 shed = 0;
 	if (share != 0 && req->ts_ns >= ctl->since_ns) {
 		/* splitmix64's finaliser: every input bit reaches the low 16 bits compared. */
 		__u64 x = ((__u64)key.client_port << 16 | key.server_port) ^ (key.position * 0x9E3779B97F4A7C15ULL);
@@ -188,14 +195,9 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 		x ^= x >> 31;
 		shed = (x & 0xffff) < share;
 	}
-	if (bpf_map_update_elem(&shed_decisions, &key, &shed, BPF_NOEXIST) != 0) {
-		/* The other end decided meanwhile: its decision stands. */
-		earlier = bpf_map_lookup_elem(&shed_decisions, &key);
-		if (earlier) {
-			shed = *earlier;
-			bpf_map_delete_elem(&shed_decisions, &key);
-		}
-	}
+	/* Unless the other end decided meanwhile: its decision stands. */
+	if (bpf_map_update_elem(&shed_decisions, &key, &shed, BPF_NOEXIST) != 0)
+		take_decision(&key, &shed);
 	return shed;
 }
 

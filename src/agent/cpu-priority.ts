@@ -18,10 +18,8 @@
 // CPU request sets the agent's cgroup weight against the applications' pods instead.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { effectiveCapabilities, hasCapability } from '../host/privileges.js';
+import { CAP, effectiveCapabilities, hasCapability } from '../host/privileges.js';
 
-/** linux/capability.h: raise a thread's priority (lower its nice value). */
-const CAP_SYS_NICE = 23;
 /** Pressure (0 … 1: the share of the JS thread's queue taken) at which the agent stops yielding. */
 const BEHIND = 0.25;
 /** Pressure under which the agent counts as keeping up (at most about one batch waiting). */
@@ -72,7 +70,7 @@ export function setThreadsNice(nice: number, taskDir = '/proc/self/task'): Prior
 /** Whether this process may lower nice values again (CAP_SYS_NICE). */
 export function canRaisePriority(statusFile = '/proc/self/status'): boolean {
   try {
-    return hasCapability(effectiveCapabilities(readFileSync(statusFile, 'utf8')), CAP_SYS_NICE);
+    return hasCapability(effectiveCapabilities(readFileSync(statusFile, 'utf8')), CAP.SYS_NICE);
   } catch {
     return false;
   }

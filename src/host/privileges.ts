@@ -1,7 +1,7 @@
 // Can this process load BPF programs? Root, or the capabilities the kernel checks since 5.8.
 
 /** Capability bit numbers from linux/capability.h. */
-export const CAP = { SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
+export const CAP = { SYS_NICE: 23, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
 
 /** Parses CapEff from /proc/<pid>/status text. */
 export function effectiveCapabilities(statusText: string): bigint {
