@@ -15,7 +15,7 @@ import { applyHttpFile, applyRedactionFile } from './http.js';
 import { applyKubernetesFile } from './kubernetes.js';
 import { applyProfilerFile, setProfilesEndpoint, setProfilesProtocol } from './profiler.js';
 import { applySelectionFile, parseSelectionRule } from './selection.js';
-import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList } from './validate.js';
+import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList, wholeNumber } from './validate.js';
 
 /** What the command line may set (undefined = not given). */
 export interface ConfigFlags {
@@ -213,13 +213,13 @@ function applyFileServer(c: AgentConfig, s: Record<string, unknown> | undefined,
 }
 
 function setMaxSpans(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  const n = wholeNumber(v);
   if (!Number.isSafeInteger(n) || n < 0) problems.add(source, path, `expected a whole number of spans per second (0: no limit), got ${describe(v)}`);
   else c.spans.maxPerSecond = n;
 }
 
 function setNice(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  const n = wholeNumber(v);
   if (!Number.isInteger(n) || n < 0 || n > 19) problems.add(source, path, `expected a nice value from 0 (as started) to 19, got ${describe(v)}`);
   else c.nice = n;
 }

@@ -34,6 +34,11 @@ export function describe(v: unknown): string {
   return typeof v === 'object' ? 'a mapping' : String(v);
 }
 
+/** A YAML number or a command line's digits as a number; NaN for anything else (the caller says what it expected). */
+export function wholeNumber(v: unknown): number {
+  return typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+}
+
 export function asPositiveInt(v: unknown, max = Number.MAX_SAFE_INTEGER): number | string {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0 || n > max) return `expected a whole number from 1 to ${max}, got ${describe(v)}`;
