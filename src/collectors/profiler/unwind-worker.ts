@@ -79,12 +79,21 @@ async function compile(req: Extract<WorkerRequest, { type: 'compile' }>): Promis
  * start's priority when the agent falls behind, this one too.
  */
 function yieldCpu(): void {
+  if (tid === null) return; // not Linux: normal priority
   try {
-    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), setup.nice);
+    setPriority(tid, setup.nice);
   } catch {
-    // not Linux, or not allowed: normal priority
+    // not allowed: normal priority
   }
 }
+/** This thread's id, read once: it does not change. */
+const tid = ((): number | null => {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return null;
+  }
+})();
 yieldCpu();
 
 /** Compiles one after the other, in the order asked. */
