@@ -80,7 +80,8 @@ struct conn_state {
 	__u8 last_dir;     /* 0 none yet, 1 ingress, 2 egress: a read after a write starts a request */
 	__u8 pairing;      /* HTTP/1 pairing (pairing.h): enum pair_state */
 	__u8 held_dir;     /* while PAIR_HOLDING or PAIR_SHEDDING: the direction of the request */
-	__u8 pad3[7];
+	__u8 shed_unreported; /* exchanges counted in the kernel since the last record (shed_before) */
+	__u8 pad3[6];
 };
 
 /* A datagram's peer as the syscall named it. */
@@ -395,7 +396,9 @@ static __always_inline void data_header(struct socket_data_header *h, struct con
 	h->peer_port = 0;
 	__builtin_memset(h->peer_addr, 0, 16);
 	h->tls = c->tls;
-	h->pad0 = 0;
+	/* The first record after exchanges counted in the kernel says how many there were. */
+	h->shed_before = c->shed_unreported;
+	c->shed_unreported = 0;
 	h->tls_version = c->tls_version;
 }
 

@@ -6,9 +6,10 @@
  * they would have been (position, time, thread, call size). User space expands it back into those
  * two data events, so everything after decode sees the same bytes at the same positions.
  *
- * Under load user space sets a share of exchanges to shed (`shed_control`): a shed exchange goes out
- * as a summary (SOCK_EV_SHED: the request and the response's status line) and the rest of its
- * response is not captured.
+ * Under load user space sets a share of exchanges to shed (`shed_control`): a shed exchange is
+ * counted in the kernel's RED histograms (shed_red_*), or where it cannot be, goes out as a summary
+ * (SOCK_EV_SHED: the request and the response's status line); the rest of its response is not
+ * captured.
  *
  * Anything that is not one request then one response — pipelining, a request in several syscalls
  * or over the bound, a 1xx or 101 response, response bytes that are not a status line, a close
@@ -120,7 +121,7 @@ static __always_inline bool pair_hold(struct conn_state *c, struct emit_req *r)
  * parses, a span and its export. */
 struct shed_control {
 	__u32 share;     /* exchanges to shed, out of 65536; 0: none */
-	__u32 pad0;
+	__u32 red_map;   /* the RED histogram map shed exchanges are counted in now: 0 shed_red_0, 1 shed_red_1 */
 	__u64 since_ns;  /* when shedding last began (bpf_ktime_get_ns clock) */
 	__u64 until_ns;  /* decisions are looked up until then, though share is 0 (ends still to come) */
 };
@@ -201,6 +202,139 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 	return shed;
 }
 
+/* RED of the exchanges shed here, counted in the kernel instead of sent: past the agent's capacity
+ * a summary record per shed exchange still cost the ring and the JS thread a head parse each, and
+ * when the JS queue overflowed those records (and their RED) were lost. Counted per connection end,
+ * request line and status: the duration histogram on the buckets of http.*.request.duration
+ * (src/export/histogram-aggregator.ts DURATION_BUCKETS_S, inclusive upper bounds), with the first
+ * exchange of each key as its summary record would have been, from which user space reads the
+ * attributes (method, route, Host, status; src/collectors/sockets/kernel-red.ts). Within one
+ * connection only the request line tells exchanges apart: a Host that changes between requests of
+ * one connection (a proxy's shared upstream connection) is counted under the first one's.
+ *
+ * Two maps, one counted in at a time (shed_control.red_map): user space switches to the other and
+ * drains this one a period later, when no program still adds to it (an element deleted while a
+ * program adds to it would lose that count). When a map is full, or a connection has
+ * SHED_MAX_UNREPORTED counted exchanges not yet told, the summary record goes out as before. */
+#define SHED_MAX_UNREPORTED 254
+
+#define SHED_RED_MAP(name)                                  \
+	struct {                                            \
+		__uint(type, BPF_MAP_TYPE_HASH);            \
+		__uint(max_entries, 4096);                  \
+		__uint(map_flags, BPF_F_NO_PREALLOC);       \
+		__type(key, struct shed_red_key);           \
+		__type(value, struct shed_red);             \
+	} name SEC(".maps")
+SHED_RED_MAP(shed_red_0);
+SHED_RED_MAP(shed_red_1);
+
+/* A new key's value is built here: 1.4 KiB, over the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shed_red);
+} shed_red_scratch SEC(".maps");
+
+/* Upper bounds of the duration buckets in ns: 5, 10, 25, 50, 75, 100, 250, 500, 750 ms, 1, 2.5, 5, 7.5, 10 s. */
+static __always_inline __u32 shed_red_bucket(__u64 ns)
+{
+	const __u64 ms = 1000000ULL;
+	if (ns <= 5 * ms) return 0;
+	if (ns <= 10 * ms) return 1;
+	if (ns <= 25 * ms) return 2;
+	if (ns <= 50 * ms) return 3;
+	if (ns <= 75 * ms) return 4;
+	if (ns <= 100 * ms) return 5;
+	if (ns <= 250 * ms) return 6;
+	if (ns <= 500 * ms) return 7;
+	if (ns <= 750 * ms) return 8;
+	if (ns <= 1000 * ms) return 9;
+	if (ns <= 2500 * ms) return 10;
+	if (ns <= 5000 * ms) return 11;
+	if (ns <= 7500 * ms) return 12;
+	if (ns <= 10000 * ms) return 13;
+	return 14;
+}
+
+#define FNV_OFFSET 2166136261u
+#define FNV_PRIME 16777619u
+
+/* FNV-1a of the request line up to its query (at most 256 bytes) of the `n` request bytes in `b`:
+ * the query is not in the metrics' attributes. Ids in the path (/users/1, /users/2) make a key each,
+ * though they are one url.template: collapsing them here as src/semconv/url-template.ts does took the
+ * verifier past its budget (each byte's branches explored apart), and a full map only means the
+ * summary records of before. */
+static __always_inline __u32 request_line_hash(const __u8 *b, __u32 n)
+{
+	__u32 h = FNV_OFFSET;
+	for (__u32 i = 0; i < 256; i++) {
+		if (i >= n || b[i] == '\r' || b[i] == '?')
+			break;
+		h = (h ^ b[i]) * FNV_PRIME;
+	}
+	return h;
+}
+
+/* The three digits of a status line's code ("HTTP/1.1 200"); pair_data checked the line's form. */
+static __always_inline __u16 status_code(const __u8 *line)
+{
+	return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+}
+
+/* Adds `p` (a shed exchange's summary record as pair_send built it: `nreq` request bytes, `n` of the
+ * status line) to the RED histograms. False: not counted (a map full, too many not yet told, the
+ * status line short), the summary goes out instead. */
+static __always_inline bool shed_count(struct conn_state *c, struct socket_pair_event *p, __u32 nreq, __u32 n)
+{
+	__u32 zero = 0;
+	struct shed_control *ctl = bpf_map_lookup_elem(&shed_control, &zero);
+	__u32 before = p->req.shed_before;
+	if (!ctl || before >= SHED_MAX_UNREPORTED || n < 12)
+		return false;
+	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(nreq) : [max] "i"(SOCK_HOLD_SIZE));
+	struct shed_red_key key = {
+		.generation = c->generation,
+		.line_hash = request_line_hash(p->data, nreq),
+		.status = status_code(p->data + nreq),
+	};
+	void *map = ctl->red_map ? (void *)&shed_red_1 : (void *)&shed_red_0;
+	struct shed_red *v = bpf_map_lookup_elem(map, &key);
+	if (!v) {
+		struct shed_red *fresh = bpf_map_lookup_elem(&shed_red_scratch, &zero);
+		if (!fresh)
+			return false;
+		__builtin_memset(fresh, 0, offsetof(struct shed_red, req));
+		fresh->min_ns = ~0ULL;
+		__u32 size = sizeof(p->req) + sizeof(p->resp) + nreq + n;
+		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(size) : [max] "i"(sizeof(struct shed_red) - offsetof(struct shed_red, req)));
+		if (bpf_probe_read_kernel(&fresh->req, size, p) != 0)
+			return false;
+		fresh->req.type = SOCK_EV_SHED;
+		fresh->req.shed_before = 0;
+		/* Inserted by another CPU meanwhile: added to below. Full: not counted. */
+		bpf_map_update_elem(map, &key, fresh, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(map, &key);
+		if (!v)
+			return false;
+	}
+	__u64 ns = p->resp.ts_ns > p->req.ts_ns ? p->resp.ts_ns - p->req.ts_ns : 0;
+	__u32 b = shed_red_bucket(ns);
+	if (b > SHED_RED_BOUNDS)
+		return false;
+	__sync_fetch_and_add(&v->buckets[b], 1);
+	__sync_fetch_and_add(&v->sum_ns, ns);
+	if (ns < v->min_ns)
+		v->min_ns = ns;
+	if (ns > v->max_ns)
+		v->max_ns = ns;
+	/* The count last: user space reads a key whose count it sees as complete. */
+	__sync_fetch_and_add(&v->count, 1);
+	c->shed_unreported = before + 1;
+	return true;
+}
+
 /* While an exchange shed here is answered: the response's syscalls go by uncaptured (counted) until
  * the request side speaks again, which ends the shedding. Returns true when the syscall is dropped. */
 static __always_inline bool pair_shedding_drops(struct conn_state *c, __u8 dir)
@@ -258,6 +392,10 @@ __noinline int pair_send(struct conn_state *c, struct emit_req *r)
 	c->pairing = shed ? PAIR_SHEDDING : PAIR_IDLE;
 	p->req.type = shed ? SOCK_EV_SHED : SOCK_EV_PAIR;
 	p->resp.len = n;
+	if (shed && shed_count(c, p, nreq, n)) {
+		lantern_count(SOCK_CTR_SHED_COUNTED);
+		return -1;
+	}
 	if (bpf_ringbuf_output(&socket_events, p, sizeof(p->req) + sizeof(p->resp) + nreq + n, wakeup_flag()) != 0)
 		lantern_count(SOCK_CTR_RINGBUF_FULL);
 	else

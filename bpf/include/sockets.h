@@ -55,7 +55,9 @@ enum socket_counter {
 	 * and the response syscalls of those exchanges that were not captured at all. */
 	SOCK_CTR_SHED = 24,
 	SOCK_CTR_SHED_SYSCALLS = 25,
-	SOCK_CTR_NUM = 26,
+	/* Shed exchanges counted in the kernel's RED histograms (pairing.h, shed_red_*), no record sent. */
+	SOCK_CTR_SHED_COUNTED = 26,
+	SOCK_CTR_NUM = 27,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */
@@ -105,7 +107,9 @@ struct socket_data_header {
 	__u16 peer_port;
 	__u8 peer_addr[16];
 	__u8 tls;          /* 1: plaintext from a TLS library (the wire carried ciphertext) */
-	__u8 pad0;
+	/* HTTP/1 exchanges of this connection shed and counted in the kernel (pairing.h, shed_count)
+	 * since its last record: user space numbers its exchanges past them and restarts its streams. */
+	__u8 shed_before;
 	__u16 tls_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3; 0 when unknown */
 };
 
@@ -126,6 +130,29 @@ struct socket_pair_event {
 	struct socket_data_header req; /* type must be first */
 	struct socket_data_header resp;
 	__u8 data[SOCK_HOLD_SIZE + SOCK_CHUNK_SIZE];
+};
+
+/* RED of HTTP/1 exchanges shed in the kernel (pairing.h, shed_count; user space:
+ * src/collectors/sockets/kernel-red.ts), keyed per connection end, request line and status. */
+#define SHED_RED_BOUNDS 14
+
+struct shed_red_key {
+	__u64 generation;  /* the connection end */
+	__u32 line_hash;   /* request_line_hash */
+	__u16 status;      /* the response's status code */
+	__u16 pad0;
+};
+
+struct shed_red {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 min_ns;      /* min and max are written without atomics: two CPUs adding to one key at */
+	__u64 max_ns;      /* once may lose an extreme (never a count) */
+	__u64 buckets[SHED_RED_BOUNDS + 1];
+	/* The summary record of the key's first exchange: its request, then its status line. */
+	struct socket_data_header req;
+	struct socket_data_header resp;
+	__u8 data[SOCK_HOLD_SIZE + SOCK_SHED_RESPONSE];
 };
 
 struct socket_close_event {

@@ -77,13 +77,16 @@ export class ExchangePipeline implements RecordSink {
     const conventions = this.#conventions(ex);
     // Metrics first and always: they must count every exchange, shed or not.
     const points = conventions.toMetrics(ex, resource);
+    // Shed exchanges the kernel counted: this one stands for all of them, in its duration.
+    const counted = ex.protocol === 'http1' ? ex.counted : undefined;
+    if (counted !== undefined) for (const p of points) if (p.unit === 's') p.counted = counted;
     if (points.length > 0) for (const s of this.opts.sinks) s.histograms(points);
     // An HTTP/1 exchange paired in the kernel was decided there, by the same share (both ends alike);
     // one shed there needs no link key either.
     const decided = ex.protocol === 'http1' ? ex.request.kernelSampling : undefined;
     const key = decided === 'shed' ? null : linkKey(ex, conventions.linkId(ex));
     const exported = decided !== undefined
-      ? this.opts.shedder?.decidedInKernel(decided === 'kept') ?? decided === 'kept'
+      ? this.opts.shedder?.decidedInKernel(decided === 'kept', counted?.count) ?? decided === 'kept'
       : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
     if (!exported && points.length > 0) {
       // Shed: no span is built at all, the cheapest way through under overload.

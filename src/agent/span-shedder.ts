@@ -123,13 +123,14 @@ export class SpanShedder {
   /**
    * The kernel decided on an exchange's span with the share it was given (`share`, the same as here):
    * counted as offered (the budget sees every exchange) and as kept or shed. Returns `kept`.
+   * `exchanges`: how many it stands for (shed exchanges the kernel counted come as one, a period late).
    */
-  decidedInKernel(kept: boolean): boolean {
-    this.#offer();
-    if (kept) this.#kept++;
+  decidedInKernel(kept: boolean, exchanges = 1): boolean {
+    this.#offer(exchanges);
+    if (kept) this.#kept += exchanges;
     else {
-      this.#shed++;
-      this.#shedInKernel++;
+      this.#shed += exchanges;
+      this.#shedInKernel += exchanges;
     }
     return kept;
   }
@@ -140,10 +141,10 @@ export class SpanShedder {
     return this.#share();
   }
 
-  /** One more span offered in this window: past the budget, the share drops at once. */
-  #offer(): void {
+  /** More spans offered in this window: past the budget, the share drops at once. */
+  #offer(n = 1): void {
     this.#rollWindow();
-    this.#offered++;
+    this.#offered += n;
     if (this.#budgetPerWindow > 0 && this.#offered > this.#budgetPerWindow) {
       this.#budgetShare = Math.min(this.#budgetShare, this.#budgetPerWindow / this.#offered);
     }

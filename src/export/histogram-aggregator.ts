@@ -7,7 +7,7 @@
 // (https://opentelemetry.io/docs/specs/otel/metrics/sdk/#overflow-attribute); past the reserve for
 // those, points are dropped. Both are counted. Series that saw no point for `staleAfterMs` are
 // forgotten (their process has usually exited), which frees room for new ones.
-import type { AttributeValue, Attributes, HistogramPoint, ResourceRecord } from '../model/span.js';
+import type { AttributeValue, Attributes, CountedValues, HistogramPoint, ResourceRecord } from '../model/span.js';
 
 /** The semantic conventions' advice for http.*.request.duration and other duration histograms, in s. */
 export const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -171,7 +171,11 @@ export class HistogramAggregator {
           this.#stats.pointsOverflowed++;
         }
       }
-      add(s, p.value);
+      if (p.counted === undefined) add(s, p.value);
+      else if (!addCounted(s, p.counted)) {
+        this.#stats.pointsDropped++;
+        continue;
+      }
       s.lastUpdateNs = now ??= this.#o.now();
       this.#stats.points++;
     }
@@ -237,6 +241,17 @@ export class HistogramAggregator {
 /** Under an instrument: its attribute sets, and apart from them its overflow series. */
 const ATTRIBUTES = Symbol('attributes');
 const OVERFLOW = Symbol('overflow');
+
+/** Adds values bucketed elsewhere; false when their buckets are not the series' (nothing added). */
+function addCounted(s: Series, c: CountedValues): boolean {
+  if (c.counts.length !== s.counts.length || c.boundaries.some((b, i) => b !== s.boundaries[i])) return false;
+  for (let i = 0; i < c.counts.length; i++) s.counts[i]! += c.counts[i]!;
+  s.count += c.count;
+  s.sum += c.sum;
+  if (c.count > 0 && c.min < s.min) s.min = c.min;
+  if (c.count > 0 && c.max > s.max) s.max = c.max;
+  return true;
+}
 
 function add(s: Series, v: number): void {
   // Upper bounds are inclusive: the first boundary >= v names the bucket (binary search).

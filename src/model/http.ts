@@ -1,4 +1,5 @@
 // HTTP/1.x messages as the parser produces them and exchanges as the matcher pairs them.
+import type { CountedValues } from './span.js';
 import type { ConnectionInfo } from './connection.js';
 
 /** Header names lower-cased, values as sent (repeated headers stay repeated, in order). */
@@ -69,4 +70,9 @@ export interface HttpExchange {
   response: HttpResponseMessage | null;
   /** 0-based position of this exchange on its connection (pairs client and server spans). */
   ordinal: number;
+  /**
+   * The durations of every exchange like this one (connection end, request line, status) that the
+   * kernel shed and counted: this exchange is the first of them, and stands for all in the metrics.
+   */
+  counted?: CountedValues;
 }

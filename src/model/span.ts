@@ -30,14 +30,31 @@ export interface SpanRecord {
   resource: ResourceRecord;
 }
 
-/** One measurement for a histogram instrument. */
+/**
+ * Measurements already bucketed elsewhere (the kernel counts the exchanges it sheds,
+ * bpf/include/pairing.h): many values of one series, as a histogram of their own.
+ */
+export interface CountedValues {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  /** Inclusive upper bounds, as the series' own must be for them to add up. */
+  boundaries: readonly number[];
+  /** boundaries.length + 1 buckets. */
+  counts: readonly number[];
+}
+
+/** One measurement for a histogram instrument, or (`counted`) many. */
 export interface HistogramPoint {
   /** Instrument name, e.g. "http.server.request.duration". */
   name: string;
   unit: string;
   description: string;
+  /** The measurement; with `counted`, one of them (what `counted` stands for is what counts). */
   value: number;
   attributes: Attributes;
   resource: ResourceRecord;
   timeUnixNano: bigint;
+  counted?: CountedValues;
 }

@@ -40,6 +40,11 @@ export interface ProtocolSession {
    * cannot take it (the tracker treats its bytes as lost).
    */
   shedInKernel?(request: Uint8Array, requestNs: bigint, statusLine: Uint8Array, responseNs: bigint): boolean;
+  /**
+   * `n` exchanges the kernel shed and counted (no bytes, no summary) went by before the next bytes:
+   * the tracker restarts both streams; the session numbers its exchanges past them.
+   */
+  shedBefore?(n: number): void;
 }
 
 export interface ProtocolHandler {

@@ -35,10 +35,16 @@ class DurationWindow {
   errors = 0;
   sum = 0;
   constructor(private readonly size = 512) {}
-  add(ms: number, error: boolean): void {
-    this.count++;
+  /**
+   * `n` requests of `ms` in all. Many at once (counted in the kernel) are one value in the
+   * percentile window: their mean.
+   */
+  add(ms: number, error: boolean, n = 1): void {
+    if (n <= 0) return;
+    this.count += n;
     this.sum += ms;
-    if (error) this.errors++;
+    if (error) this.errors += n;
+    if (n > 1) ms /= n;
     if (this.#values.length < this.size) this.#values.push(ms);
     else this.#values[this.#next] = ms;
     this.#next = (this.#next + 1) % this.size;
@@ -131,11 +137,15 @@ export class LocalView {
   countPoints(points: readonly HistogramPoint[]): void {
     for (const p of points) {
       if (p.unit !== 's') continue;
-      this.#count(p.resource, p.name.includes('.server.') ? 'server' : 'client', p.value * 1000, p.attributes['error.type'] !== undefined);
+      const error = p.attributes['error.type'] !== undefined;
+      const kind = p.name.includes('.server.') ? 'server' : 'client';
+      if (p.counted === undefined) this.#count(p.resource, kind, p.value * 1000, error);
+      else this.#count(p.resource, kind, p.counted.sum * 1000, error, p.counted.count);
     }
   }
 
-  #count(resource: ResourceRecord, kind: 'server' | 'client', durationMs: number, error: boolean): void {
+  /** `n` exchanges of `durationMs` in all (shed ones the kernel counted come together). */
+  #count(resource: ResourceRecord, kind: 'server' | 'client', durationMs: number, error: boolean, n = 1): void {
     const service = resource.attributes['service.name'];
     const name = typeof service === 'string' ? service : 'unknown';
     let svc = this.#services.get(name);
@@ -144,7 +154,7 @@ export class LocalView {
       svc = { server: new DurationWindow(), client: new DurationWindow() };
       this.#services.set(name, svc);
     }
-    svc[kind].add(durationMs, error);
+    svc[kind].add(durationMs, error, n);
   }
 
   spans(filter: { service?: string; limit?: number } = {}): SpanView[] {

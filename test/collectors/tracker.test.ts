@@ -38,7 +38,7 @@ const open = (fd: number, role: SocketOpen['role'], generation = 1): SocketOpen 
   local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5000 + fd }, netns: 0, comm: 'x', timeNs: 1n,
 });
 const data = (fd: number, direction: SocketData['direction'], position: number, text: string, role: SocketData['role'] = 'unknown', generation = 1): SocketData => ({
-  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, timeNs: 2n,
+  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, shedBefore: 0, timeNs: 2n,
 });
 
 function tracker(log: string[], exchanges: Exchange[], opts: { max?: number; idle?: number; pairs?: boolean } = {}, now = () => 0) {

@@ -14,6 +14,8 @@ export interface DataFields {
   tid?: number;
   callLen?: number;
   protocol?: number;
+  /** Exchanges shed and counted in the kernel before this record (struct socket_data_header shed_before). */
+  shedBefore?: number;
 }
 
 /** Writes a struct socket_data_header at `at` for `len` bytes of data. */
@@ -30,6 +32,7 @@ export function writeDataHeader(view: DataView, at: number, f: DataFields, len: 
   view.setBigUint64(at + DATA_HEADER.ts, f.tsNs, true);
   view.setUint32(at + DATA_HEADER.len, len, true);
   view.setUint32(at + DATA_HEADER.callLen, f.callLen ?? f.data.length, true);
+  view.setUint8(at + DATA_HEADER.shedBefore, f.shedBefore ?? 0);
 }
 
 export class SocketRecordWriter {

@@ -5,6 +5,7 @@ import { loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { type SocketEvent, decodeSocketRecord } from './decode.js';
 import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
+import { type CountedShed, KernelRed } from './kernel-red.js';
 import { KernelShedShare } from './kernel-shedding.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
@@ -23,8 +24,12 @@ const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn
   'http1_paired', 'http1_unpaired_pipelined', 'http1_unpaired_request_spanning', 'http1_unpaired_request_large',
   'http1_unpaired_informational', 'http1_unpaired_upgrade', 'http1_unpaired_not_status_line', 'http1_unpaired_close',
   'http1_unpaired_tls', 'http1_unpaired_hold_full',
-  // Shedding in the kernel: exchanges sent as summaries, response syscalls of those not captured.
-  'http1_shed_in_kernel', 'http1_shed_response_syscalls'] as const;
+  // Shedding in the kernel: exchanges sent as summaries, response syscalls of those not captured,
+  // exchanges counted in the kernel's RED histograms (no record).
+  'http1_shed_in_kernel', 'http1_shed_response_syscalls', 'http1_shed_counted_in_kernel'] as const;
+
+/** How often the RED of exchanges shed in the kernel is drained (kernel-red.ts): up to two periods late. */
+const COUNTED_DRAIN_MS = 1_000;
 
 export interface SocketsCollectorOptions {
   handlers: ProtocolHandler[];
@@ -48,6 +53,9 @@ export class SocketsCollector implements Collector {
   #tracker: ConnectionTracker | null = null;
   #tls: TlsAttacher | null = null;
   #shedShare: KernelShedShare | null = null;
+  #red: KernelRed | null = null;
+  #redDrain: NodeJS.Timeout | null = null;
+  #redFailures = 0;
   #spanTagMaps: SpanTagMaps | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
@@ -113,6 +121,8 @@ export class SocketsCollector implements Collector {
     let droppedSeen = 0;
     const shedShare = new KernelShedShare(obj.map('shed_control'));
     this.#shedShare = shedShare;
+    this.#red = new KernelRed([obj.map('shed_red_0'), obj.map('shed_red_1')], (map) => shedShare.countIn(map), ctx.clock);
+    this.#redDrain = setInterval(() => this.#drainCounted(false), COUNTED_DRAIN_MS).unref();
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
       batchBytes: BATCH_BYTES,
@@ -164,15 +174,37 @@ export class SocketsCollector implements Collector {
   async stop(): Promise<void> {
     if (this.#sweep !== null) clearInterval(this.#sweep);
     this.#sweep = null;
+    if (this.#redDrain !== null) clearInterval(this.#redDrain);
+    this.#redDrain = null;
     await Promise.all([this.#tls?.stop(), closeLinks(this.#links)]);
     this.#links = [];
     await this.#consumer?.closeAndFlush();
     // Requests still held for pairing reach the tracker before it ends every connection.
     if (this.#ctx !== null) this.#sweepHeld(0n, this.#ctx);
+    // What the kernel counted, while the connections are still tracked (no program runs now).
+    this.#drainCounted(true);
     this.#tracker?.closeAll();
     this.#final = this.stats();
     this.#obj?.close();
     this.#obj = null;
+  }
+
+  /** The RED of shed exchanges the kernel counted goes to the pipeline, as exchanges standing for them. */
+  #drainCounted(all: boolean): void {
+    const tracker = this.#tracker;
+    if (this.#red === null || tracker === null) return;
+    const emit = ({ summary, counted }: CountedShed): void => {
+      tracker.counted(summary, (ex) => {
+        if (ex.protocol === 'http1') ex.counted = counted;
+      });
+    };
+    try {
+      if (all) this.#red.drainAll(emit);
+      else this.#red.drain(emit);
+    } catch (err) {
+      this.#redFailures++;
+      if (this.#redFailures === 1) this.#ctx?.log.warn('sockets collector: counts of shed exchanges could not be drained', { error: String(err) });
+    }
   }
 
   /** Held HTTP/1 requests older than `maxAgeNs` (bpf/include/pairing.h) go on as data events. */
@@ -188,7 +220,7 @@ export class SocketsCollector implements Collector {
   stats(): Record<string, number> {
     if (this.#final !== null) return this.#final;
     const out: Record<string, number> = {
-      records_malformed: this.#malformed, records_failed: this.#failed, http1_held_swept: this.#heldSwept,
+      records_malformed: this.#malformed, records_failed: this.#failed, http1_held_swept: this.#heldSwept, kernel_red_drain_failures: this.#redFailures,
       bpf_attachments: this.#links.length + (this.#tls?.stats().links ?? 0),
     };
     const s = this.#consumer?.stats();
@@ -204,7 +236,7 @@ export class SocketsCollector implements Collector {
     }
     for (const [k, v] of Object.entries(this.#tracker?.stats() ?? {})) out[`tracker_${k}`] = v;
     for (const [k, v] of Object.entries(this.#tls?.stats() ?? {})) out[`tls_${k}`] = v;
-    Object.assign(out, this.#shedShare?.stats());
+    Object.assign(out, this.#shedShare?.stats(), this.#red?.stats());
     return out;
   }
 }

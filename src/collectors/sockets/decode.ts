@@ -11,7 +11,7 @@ export const PROTO = { UNKNOWN: 0, HTTP1: 1, HTTP2: 2, POSTGRES: 3, MYSQL: 4, RE
 /** struct socket_open_event */
 export const OPEN_EVENT = { size: 88, role: 1, family: 2, protocol: 3, sockType: 4, lport: 6, rport: 8, pid: 12, fd: 16, netns: 20, generation: 24, ts: 32, laddr: 40, raddr: 56, comm: 72 } as const;
 /** struct socket_data_header (data follows) */
-export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52, tls: 68, tlsVersion: 70 } as const;
+export const DATA_HEADER = { size: 72, direction: 1, protocol: 2, role: 3, pid: 4, tid: 8, fd: 12, generation: 16, position: 24, ts: 32, len: 40, callLen: 44, peerFamily: 48, peerPort: 50, peerAddr: 52, tls: 68, shedBefore: 69, tlsVersion: 70 } as const;
 /**
  * struct socket_pair_event: an HTTP/1 request the kernel held until its response began, and the
  * response's first bytes (bpf/include/pairing.h). Two data headers — the request's at 0 (its type
@@ -61,6 +61,11 @@ export interface SocketData {
   peer: { address: string; port: number } | null;
   /** Plaintext a TLS library handled (the wire carried ciphertext); null for cleartext. */
   tls: TlsInfo | null;
+  /**
+   * HTTP/1 exchanges of this connection the kernel shed and counted since its last record
+   * (bpf/include/pairing.h, shed_count): they come only as counts (kernel-red.ts), never as bytes.
+   */
+  shedBefore: number;
   timeNs: bigint;
 }
 
@@ -158,6 +163,7 @@ function dataEvent(view: DataView, off: number, dataAt: number, n: number, clock
     data: Buffer.from(view.buffer, view.byteOffset + dataAt, n),
     peer: peerOf(view, off),
     tls: view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true)),
+    shedBefore: view.getUint8(off + DATA_HEADER.shedBefore),
     timeNs: clock.toWallNs(view.getBigUint64(off + DATA_HEADER.ts, true)),
   };
 }

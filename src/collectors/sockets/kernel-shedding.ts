@@ -1,6 +1,7 @@
 // Hands the span shedder's share to the kernel, where HTTP/1 exchanges paired there are shed before
-// they cost anything more (bpf/include/pairing.h, pair_send): a shed exchange comes back as a
-// summary that yields its RED metrics and no span. The agent's one shedder (agent/span-shedder.ts)
+// they cost anything more (bpf/include/pairing.h, pair_send): a shed exchange is counted in the
+// kernel's RED histograms (kernel-red.ts), or comes back as a summary that yields its RED metrics
+// and no span. The agent's one shedder (agent/span-shedder.ts)
 // keeps deciding the share from the queue's pressure and the span budget; the kernel applies it to
 // the exchanges it pairs, the shedder itself to every other (told of the kernel's decisions so that
 // its budget counts every exchange offered).
@@ -8,7 +9,7 @@ import { type BpfMap, codec } from 'libbpf-ts';
 
 /** The kernel's unit: shed `share` exchanges out of 65536. */
 const SCALE = 65536;
-/** struct shed_control: share, pad, since_ns, until_ns. */
+/** struct shed_control: share, red_map, since_ns, until_ns. */
 const CONTROL_BYTES = 24;
 /**
  * After shedding ends, how long the kernel still looks for decisions that the first end of a
@@ -56,6 +57,12 @@ export class KernelShedShare {
     this.#map.set(0, c);
     this.#shed = shed;
     this.#writes++;
+  }
+
+  /** The map the kernel counts the exchanges it sheds in from now on (kernel-red.ts). */
+  countIn(map: 0 | 1): void {
+    this.#control.writeUInt32LE(map, 4);
+    this.#map.set(0, this.#control);
   }
 
   /** Share shed now (percent), and how often it changed. */

@@ -29,6 +29,9 @@ export interface TrackerStats {
   /** Exchanges shed in the kernel that came as summaries, and those no session could take. */
   shedInKernel: number;
   shedUnreadable: number;
+  /** Exchanges shed in the kernel that came as counts (kernel-red.ts), and those no session could describe. */
+  shedCounted: number;
+  shedCountedUnreadable: number;
   tlsConnections: number;
   bytesDelivered: number;
   bytesGap: number;
@@ -81,6 +84,10 @@ class TrackedConnection {
   }
 }
 
+/** How long, and how many, closed connections are remembered for the kernel's late counts. */
+const CLOSED_REMEMBERED_MS = 10_000;
+const MAX_CLOSED_REMEMBERED = 16_384;
+
 export class ConnectionTracker {
   readonly #conns = new Map<string, TrackedConnection>();
   /**
@@ -90,9 +97,14 @@ export class ConnectionTracker {
    * connections of one generation, as tests make) is looked up there.
    */
   readonly #byGeneration = new Map<number, TrackedConnection>();
-  readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, tlsConnections: 0 };
+  readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, shedCounted: 0, shedCountedUnreadable: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
   readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
+  /**
+   * Connections closed lately, by generation: the kernel's counts of their last shed exchanges
+   * arrive up to two drain periods after the close (kernel-red.ts). Oldest first, bounded.
+   */
+  readonly #closed = new Map<number, { info: ConnectionInfo; handler: ProtocolHandler; closedMs: number }>();
 
   constructor(private readonly opts: TrackerOptions, private readonly now: () => number = Date.now) {}
 
@@ -202,7 +214,43 @@ export class ConnectionTracker {
     }
     if (e.tls !== null) this.#noteTls(c, e);
     if (c.session === null && !this.#startSession(c, e)) return null;
+    if (e.shedBefore > 0) this.#afterCounted(c, e.shedBefore);
     return c;
+  }
+
+  /**
+   * Exchanges went by that the kernel shed and counted: no bytes of theirs ever come, in either
+   * direction (no gap either), and the session numbers its next exchanges past them.
+   */
+  #afterCounted(c: TrackedConnection, n: number): void {
+    c.streams.egress.restart();
+    c.streams.ingress.restart();
+    c.session!.shedBefore?.(n);
+  }
+
+  /**
+   * Shed exchanges the kernel counted (kernel-red.ts): `e` is the summary of the first of them, and
+   * `describe` makes the exchanges it yields stand for all of them. Described by a session of their
+   * own (never the connection's, whose streams have moved on), with the connection as it was
+   * tracked, closed since or not. False: no connection or no session to describe them (counted).
+   */
+  counted(e: SocketShed, describe: (ex: Exchange) => void): boolean {
+    const q = e.request;
+    const live = this.#byGeneration.get(q.generation);
+    const known = live !== undefined && live.handler !== null && live.info.pid === q.pid
+      ? { info: live.info, handler: live.handler }
+      : this.#closed.get(q.generation);
+    const session = known?.handler.open(known.info);
+    if (session?.shedInKernel?.(q.data, q.timeNs, e.response.data, e.response.timeNs) !== true) {
+      this.#counters.shedCountedUnreadable++;
+      return false;
+    }
+    this.#counters.shedCounted++;
+    for (const ex of session.drain()) {
+      describe(ex);
+      this.opts.onExchange(ex);
+    }
+    return true;
   }
 
   /** The connection of a record by its string key, found again by generation from now on. */
@@ -276,6 +324,17 @@ export class ConnectionTracker {
     c.session?.close(t);
     this.#drain(c);
     addConnectionCounters(this.#retired, c);
+    if (c.handler !== null) this.#rememberClosed(c.info, c.handler);
+  }
+
+  #rememberClosed(info: ConnectionInfo, handler: ProtocolHandler): void {
+    const now = this.now();
+    this.#closed.delete(info.generation);
+    this.#closed.set(info.generation, { info, handler, closedMs: now });
+    for (const [generation, k] of this.#closed) {
+      if (this.#closed.size <= MAX_CLOSED_REMEMBERED && now - k.closedMs < CLOSED_REMEMBERED_MS) break;
+      this.#closed.delete(generation);
+    }
   }
 
   #drain(c: TrackedConnection): void {

@@ -118,6 +118,14 @@ export class Http1Connection implements ProtocolSession {
   }
 
   /**
+   * `n` exchanges were shed and counted in the kernel since the last bytes: they come as counts, and
+   * number the exchanges after them. Between messages, as for shedInKernel.
+   */
+  shedBefore(n: number): void {
+    this.matcher.skip(n);
+  }
+
+  /**
    * An exchange shed in the kernel: the request is parsed as any other (its metrics have the same
    * attributes), the response is its status line. The response parser never sees it: between
    * messages, as the kernel sheds only exchanges that follow a complete one, it stays there.

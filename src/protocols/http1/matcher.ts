@@ -88,6 +88,14 @@ export class Http1Matcher {
     this.finish(this.queue.shift()!, response);
   }
 
+  /**
+   * `n` exchanges went by that the kernel shed and counted (bpf/include/pairing.h): their ordinals
+   * are taken, as at the other end of the connection, where the same exchanges were shed.
+   */
+  skip(n: number): void {
+    this.nextOrdinal += n;
+  }
+
   /** Bytes of one direction were lost. Requests lost in a gap leave their responses orphaned. */
   onGap(direction: 'request' | 'response'): void {
     if (direction === 'response') this.responseGap = true;
