@@ -52,6 +52,7 @@ struct call_args {
 	__u8 kind;
 	__u8 direction;
 	__u8 pad[6];
+	__u64 enter_ns; /* when the syscall began */
 };
 
 struct conn_key {
@@ -374,11 +375,12 @@ struct emit_req {
 	__u8 dir;
 	__u8 pad[3];
 	struct peer peer;
+	__u64 ts;       /* the data event's time (data_ts) */
 };
 
 /* A data event's header for `call_len` bytes at `position` (len and the peer are the caller's). */
 static __always_inline void data_header(struct socket_data_header *h, struct conn_state *c, __u32 tgid, __u32 fd, __u8 dir,
-					__u64 position, __u32 call_len)
+					__u64 position, __u32 call_len, __u64 ts)
 {
 	h->type = SOCK_EV_DATA;
 	h->direction = dir;
@@ -389,7 +391,7 @@ static __always_inline void data_header(struct socket_data_header *h, struct con
 	h->fd = fd;
 	h->generation = c->generation;
 	h->position = position;
-	h->ts_ns = bpf_ktime_get_ns();
+	h->ts_ns = ts;
 	h->len = 0;
 	h->call_len = call_len;
 	h->peer_family = 0;
@@ -410,6 +412,7 @@ __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 		return 0;
 	__u64 ubuf = r->ubuf, position = r->position;
 	__u32 len = r->len, budget = r->budget, call_len = r->call_len, fd = r->fd, tgid = r->tgid;
+	__u64 ts = r->ts;
 	__u8 dir = r->dir;
 	__u32 zero = 0;
 	struct socket_data_event *e = bpf_map_lookup_elem(&scratch, &zero);
@@ -424,7 +427,7 @@ __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 			n = budget - done;
 		if (n > SOCK_CHUNK_SIZE)
 			n = SOCK_CHUNK_SIZE;
-		data_header(&e->h, c, tgid, fd, dir, position + done, call_len);
+		data_header(&e->h, c, tgid, fd, dir, position + done, call_len, ts);
 		e->h.peer_family = r->peer.family;
 		e->h.peer_port = r->peer.port;
 		__builtin_memcpy(e->h.peer_addr, r->peer.addr, 16);
@@ -447,14 +450,14 @@ __noinline int emit_segment(struct conn_state *c, struct emit_req *r)
 
 /* A data event without bytes: `skipped` bytes at `position` were not captured (sendfile, capture
  * bound). User space learns of the gap at once instead of at the next captured chunk. */
-static __always_inline void emit_skip(struct conn_state *c, __u32 tgid, __u32 fd, __u8 dir, __u64 position, __u32 skipped)
+static __always_inline void emit_skip(struct conn_state *c, __u32 tgid, __u32 fd, __u8 dir, __u64 position, __u32 skipped, __u64 ts)
 {
 	struct socket_data_header *h = bpf_ringbuf_reserve(&socket_events, sizeof(*h), 0);
 	if (!h) {
 		lantern_count(SOCK_CTR_RINGBUF_FULL);
 		return;
 	}
-	data_header(h, c, tgid, fd, dir, position, skipped);
+	data_header(h, c, tgid, fd, dir, position, skipped, ts);
 	bpf_ringbuf_submit(h, wakeup_flag());
 }
 
@@ -465,6 +468,19 @@ static __always_inline __u8 probe_protocol(__u64 ubuf, __u32 len)
 	if (len < 8 || bpf_probe_read_user(head, sizeof(head), (const void *)ubuf) != 0)
 		return PROTO_UNKNOWN;
 	return infer_protocol(head, 8);
+}
+
+/* A data event's time: when its bytes were there. A client's request is there when its write
+ * begins: taken at the write's exit, a request could begin after the server had read it (the
+ * client preempted between copying its bytes and returning), and its span after its server span
+ * (test/protocols/http1-nginx.test.ts saw it). Everything else at the syscall's exit: a read's
+ * bytes arrive at its end, and a response is written by its end (a blocking write of a large
+ * body may take long). */
+static __always_inline __u64 data_ts(struct conn_state *c, struct call_args *a, __u8 dir)
+{
+	if (dir == DIR_EGRESS && c->role == ROLE_CLIENT && a->enter_ns != 0)
+		return a->enter_ns;
+	return bpf_ktime_get_ns();
 }
 
 /* Resolves segment i of a syscall's payload (a plain buffer, an iovec, or a (m)msghdr's iovec). */
@@ -585,6 +601,7 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 		}
 	}
 	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
+	__u64 ts = data_ts(c, a, dir);
 	if (a->kind == CALL_SIZE_ONLY) {
 		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE) {
 			tag_serving_thread(c, dir);
@@ -593,7 +610,7 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 			/* No bytes to pair with (sendfile): the held request goes first, as it was. */
 			if (c->pairing == PAIR_HOLDING)
 				pair_leave(c, dir == c->held_dir ? SOCK_CTR_PAIR_SPANNING : SOCK_CTR_PAIR_NOT_STATUS);
-			emit_skip(c, tgid, a->fd, dir, position, ret);
+			emit_skip(c, tgid, a->fd, dir, position, ret, ts);
 		}
 		return 0;
 	}
@@ -640,7 +657,7 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 	/* HTTP/1 pairing: a request may be held, or its response's first bytes go out with it. */
 	__u32 paired = 0;
 	if (http1_pairing && c->protocol == PROTO_HTTP1 && c->pairing != PAIR_STREAM && c->sock_type != SOCK_DGRAM) {
-		struct emit_req pr = { .position = position, .budget = budget, .call_len = call_len, .fd = a->fd, .tgid = tgid, .dir = dir };
+		struct emit_req pr = { .position = position, .budget = budget, .call_len = call_len, .fd = a->fd, .tgid = tgid, .dir = dir, .ts = ts };
 		int n = pair_data(c, a, &pr);
 		if (n < 0)
 			return 0;
@@ -663,13 +680,13 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 		if (offset + skip < budget && skip < len) {
 			struct emit_req r = { .ubuf = base + skip, .position = position + offset + skip, .len = len - skip,
 					      .budget = budget - offset - skip, .call_len = call_len, .fd = a->fd,
-					      .tgid = tgid, .dir = dir, .peer = peer };
+					      .tgid = tgid, .dir = dir, .peer = peer, .ts = ts };
 			emit_segment(c, &r);
 		}
 		offset += len;
 	}
 	if (call_len > budget)
-		emit_skip(c, tgid, a->fd, dir, position + budget, call_len - budget);
+		emit_skip(c, tgid, a->fd, dir, position + budget, call_len - budget, ts);
 	return 0;
 }
 
@@ -702,7 +719,8 @@ static __always_inline int put_call(__u64 id, __u32 fd, __u64 ptr, __u32 count, 
 	struct file *f = socket_file(fd);
 	if (!f)
 		return 0;
-	struct call_args a = { .ptr = ptr, .file = (__u64)f, .addr = addr, .fd = fd, .count = count, .kind = kind, .direction = dir };
+	struct call_args a = { .ptr = ptr, .file = (__u64)f, .addr = addr, .fd = fd, .count = count, .kind = kind, .direction = dir,
+			       .enter_ns = bpf_ktime_get_ns() };
 	if (bpf_map_update_elem(&calls, &id, &a, BPF_ANY) != 0)
 		lantern_count(SOCK_CTR_ARGS_FULL);
 	return 0;

@@ -102,7 +102,7 @@ static __always_inline bool pair_hold(struct conn_state *c, struct emit_req *r)
 		return false;
 	__u32 n = r->len;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_HOLD_SIZE));
-	data_header(&e->h, c, r->tgid, r->fd, r->dir, r->position, r->call_len);
+	data_header(&e->h, c, r->tgid, r->fd, r->dir, r->position, r->call_len, r->ts);
 	if (bpf_probe_read_user(e->data, n, (const void *)r->ubuf) != 0)
 		return false; /* the plain path reads again and counts the failure */
 	e->h.len = n;
@@ -380,7 +380,7 @@ __noinline int pair_send(struct conn_state *c, struct emit_req *r)
 	if (shed && n > SOCK_SHED_RESPONSE)
 		n = SOCK_SHED_RESPONSE;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
-	data_header(&p->resp, c, r->tgid, r->fd, r->dir, r->position, r->call_len);
+	data_header(&p->resp, c, r->tgid, r->fd, r->dir, r->position, r->call_len, r->ts);
 	if (bpf_probe_read_user(p->data + nreq, n, (const void *)r->ubuf) != 0) {
 		/* The plain path reads the response again and counts the failure. */
 		c->pairing = PAIR_IDLE;

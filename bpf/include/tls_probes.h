@@ -172,11 +172,12 @@ static __noinline int tls_emit(struct tls_data *d)
 		budget = TLS_MAX_CAPTURE;
 		lantern_count(SOCK_CTR_TRUNCATED);
 	}
+	__u64 ts = bpf_ktime_get_ns();
 	struct emit_req r = { .ubuf = d->buf, .position = position, .len = budget, .budget = budget,
-			      .call_len = len, .fd = fd, .tgid = tgid, .dir = dir };
+			      .call_len = len, .fd = fd, .tgid = tgid, .dir = dir, .ts = ts };
 	emit_segment(c, &r);
 	if (len > budget)
-		emit_skip(c, tgid, fd, dir, position + budget, len - budget);
+		emit_skip(c, tgid, fd, dir, position + budget, len - budget, ts);
 	return 0;
 }
 

@@ -24,9 +24,7 @@ const PENDING_DECISIONS_NS = 2_000_000_000n;
  * that decision, so before the write: the other end, deciding after the write, must see it begun
  * before `since_ns` too. Read from the clock before the map write, `since_ns` was earlier than the
  * write by the time the write takes, and a request begun in between was kept at one end and could
- * be shed at the other (test/agent/shedding.test.ts saw it about once in ten runs). The margin also
- * covers a client whose write syscall (where its request's time is taken) returns only after the
- * server has answered, when the client was preempted in between.
+ * be shed at the other (test/agent/shedding.test.ts saw it about once in ten runs).
  */
 const SHEDDING_BEGINS_AFTER_NS = 10_000_000n;
 /** bpf_ktime_get_ns's clock (CLOCK_MONOTONIC), which process.hrtime reads too. */
