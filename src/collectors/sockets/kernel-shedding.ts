@@ -48,9 +48,12 @@ export class KernelShedShare {
     if (shed === this.#shed) return;
     const c = this.#control;
     // Shedding begins: the requests begun before are kept at both ends (SHEDDING_BEGINS_AFTER_NS).
-    // It ends: the decisions left for other ends are still looked up for a while.
+    // It ends: the decisions left for other ends are still looked up for a while. The times are
+    // written before the share that goes with them: a program reads the value while the map
+    // update copies it, and must not see a new share with the time of the shedding before.
     if (this.#shed === 0) c.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
     if (shed === 0) c.writeBigUInt64LE(this.#now() + PENDING_DECISIONS_NS, 16);
+    if (this.#shed === 0 || shed === 0) this.#map.set(0, c);
     c.writeUInt32LE(shed, 0);
     this.#map.set(0, c);
     this.#shed = shed;
