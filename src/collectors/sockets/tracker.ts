@@ -324,7 +324,8 @@ export class ConnectionTracker {
     c.session?.close(t);
     this.#drain(c);
     addConnectionCounters(this.#retired, c);
-    if (c.handler !== null) this.#rememberClosed(c.info, c.handler);
+    // Only sessions that take shed exchanges can be handed the kernel's counts of them.
+    if (c.handler !== null && c.session?.shedInKernel !== undefined) this.#rememberClosed(c.info, c.handler);
   }
 
   #rememberClosed(info: ConnectionInfo, handler: ProtocolHandler): void {
