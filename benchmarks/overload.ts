@@ -5,7 +5,8 @@
 // export; a fresh agent per rate. Per rate, from the agent's file after it stopped: the requests
 // loadgen made against the count of nginx's http.server.request.duration and loadgen's
 // http.client.request.duration histograms (cumulative: the last export holds every exchange), the
-// spans exported, and the agent's own figures (lantern.agent.stat): exchanges shed in the kernel, spans
+// spans exported, and the agent's own figures (lantern.agent.stat): exchanges shed in the kernel (counted
+// there, or sent as summaries), spans
 // shed by the shedder, records lost in the kernel's ring and in the queue to JavaScript.
 //
 //   npm run build && node dist/benchmarks/overload.js [--rates 10000,20000,40000] [--duration S]
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
   });
   const stat = (o: Outcome, name: string): number => o.stats.get(name) ?? 0;
   const rows = outcomes.map((o) => `| ${o.rate} | ${o.load.sent} / ${o.load.count} (${Math.round(o.load.rate)}/s) | ${o.red.server} | ${o.red.client} | ${o.spans.server} / ${o.spans.client} | `
-    + `${stat(o, 'collectors.sockets.kernel_http1_shed_in_kernel')} | ${stat(o, 'pipeline.spans_shed') - stat(o, 'pipeline.spans_shed_in_kernel')} | `
+    + `${stat(o, 'collectors.sockets.kernel_http1_shed_counted_in_kernel')} / ${stat(o, 'collectors.sockets.kernel_http1_shed_in_kernel')} | ${stat(o, 'pipeline.spans_shed') - stat(o, 'pipeline.spans_shed_in_kernel')} | `
     + `${stat(o, 'collectors.sockets.kernel_lost_ringbuf_full')} / ${stat(o, 'collectors.sockets.lost_js_queue_full')} | ${o.agentCpuPct.toFixed(0)} |`);
   const text = [
     ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/overload.js')),
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
     `loadgen (Go, open loop) at each rate for ${seconds} s over 10 keep-alive connections; figures from the agent's file after it stopped.`,
     'RED: the count of the last (cumulative) export of nginx\'s `http.server.request.duration` and of `http.client.request.duration` towards nginx\'s port.',
     '',
-    '| rate asked | requests sent / answered | RED server | RED client | spans server / client | shed in kernel | shed by the shedder | lost: kernel ring / JS queue | agent CPU, % of one core |',
+    '| rate asked | requests sent / answered | RED server | RED client | spans server / client | shed in kernel: counted there / sent as summaries | shed by the shedder | lost: kernel ring / JS queue | agent CPU, % of one core |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
