@@ -5,9 +5,9 @@
 // export; a fresh agent per rate. Per rate, from the agent's file after it stopped: the requests
 // loadgen made against the count of nginx's http.server.request.duration and loadgen's
 // http.client.request.duration histograms (cumulative: the last export holds every exchange), the
-// spans exported, and the agent's own figures (lantern.agent.stat): exchanges shed in the kernel (counted
-// there, or sent as summaries), spans
-// shed by the shedder, records lost in the kernel's ring and in the queue to JavaScript.
+// spans exported, and the agent's own figures (lantern.agent.stat): exchanges shed in the kernel
+// (counted there, or sent as summaries), spans shed by the shedder, records lost in the kernel's ring
+// and in the queue to JavaScript.
 //
 //   npm run build && node dist/benchmarks/overload.js [--rates 10000,20000,40000] [--duration S]
 import { createReadStream } from 'node:fs';
