@@ -65,6 +65,15 @@ t.test('a drained value: the first exchange as its summary, and every duration',
   t.equal(decodeCountedShed(broken, clock), null, 'a summary that does not fit: nothing');
 });
 
+/** The summary the kernel keeps of a shed exchange: the request, the response cut to 32 bytes. */
+function shedSummary(q: DataFields, s: DataFields): SocketShed {
+  const w = new SocketRecordWriter(4096);
+  w.pair(q, { ...s, data: s.data.subarray(0, 32) }, SOCK_EV.SHED);
+  let e: SocketShed | null = null;
+  decodeSocketRecord(w.view, 0, w.offsets[0]![1], clock, (x) => (e = x as SocketShed));
+  return e!;
+}
+
 function trackerWith(out: Exchange[]): { tracker: ConnectionTracker; feed: (w: SocketRecordWriter) => void } {
   const tracker = new ConnectionTracker({ maxConnections: 16, idleTimeoutMs: 60_000, handlers: protocolHandlers(), onExchange: (ex) => out.push(ex) });
   const feed = (w: SocketRecordWriter): void => {
@@ -99,21 +108,11 @@ t.test('counted exchanges are described with their connection, also after it clo
   w.open(server, 1n);
   w.pair(request('/a', 0, 10n), response(200, 0, 20n));
   feed(w);
-  const shed = (status: number): SocketShed => {
-    const summary = new SocketRecordWriter(4096);
-    summary.pair(request('/cart/7', 500, 1_000n), { ...response(status, 500, 3_000n), data: response(status, 500, 3_000n).data.subarray(0, 32) }, SOCK_EV.SHED);
-    let e: SocketShed | null = null;
-    decodeSocketRecord(summary.view, 0, summary.offsets[0]![1], clock, (x) => (e = x as SocketShed));
-    return e!;
-  };
+  const shed = (status: number): SocketShed => shedSummary(request('/cart/7', 500, 1_000n), response(status, 500, 3_000n));
   const described: Exchange[] = [];
   t.ok(tracker.counted(shed(201), (ex) => described.push(ex)), 'a live connection');
   const close = new SocketRecordWriter(4096);
-  const at = close.record(48);
-  close.view.setUint8(at, SOCK_EV.CLOSE);
-  close.view.setUint32(at + 4, server.pid, true);
-  close.view.setUint32(at + 8, server.fd, true);
-  close.view.setBigUint64(at + 16, BigInt(server.generation), true);
+  close.close(server, 50n);
   feed(close);
   t.ok(tracker.counted(shed(404), (ex) => described.push(ex)), 'a connection closed since');
   const http = described as HttpExchange[];
@@ -123,4 +122,16 @@ t.test('counted exchanges are described with their connection, also after it clo
   t.notOk(tracker.counted({ ...shed(200), request: { ...shed(200).request, generation: 12345 } }, () => t.fail('no connection: nothing described')), 'a connection never seen: not described');
   t.equal(tracker.stats().shedCounted, 2);
   t.equal(tracker.stats().shedCountedUnreadable, 1);
+});
+
+t.test('a connection whose one exchange was counted (no bytes, no session) is described all the same', async (t) => {
+  const out: Exchange[] = [];
+  const { tracker, feed } = trackerWith(out);
+  const w = new SocketRecordWriter(4096);
+  w.open(server, 1n);
+  w.close(server, 50n);
+  feed(w);
+  const described: HttpExchange[] = [];
+  t.ok(tracker.counted(shedSummary(request('/only', 0, 1_000n), response(200, 0, 3_000n)), (ex) => described.push(ex as HttpExchange)));
+  t.same(described.map((x) => [x.request.target, x.response?.statusCode, x.connection.role, x.connection.local.port]), [['/only', 200, 'server', 8080]]);
 });

@@ -1,6 +1,6 @@
 // Socket records laid out as bpf/sockets.bpf.c writes them (bpf/include/sockets.h), 8-byte aligned
 // as in a ring-buffer batch: for decode tests and the hot-path benchmark.
-import { DATA_HEADER, OPEN_EVENT, PAIR_EVENT, PROTO, SOCK_EV } from '../../src/collectors/sockets/decode.js';
+import { CLOSE_EVENT, DATA_HEADER, OPEN_EVENT, PAIR_EVENT, PROTO, SOCK_EV } from '../../src/collectors/sockets/decode.js';
 
 export interface RecordConn { pid: number; fd: number; generation: number; role: 0 | 1 | 2; lport: number; rport: number }
 
@@ -72,6 +72,17 @@ export class SocketRecordWriter {
     this.buf.set([127, 0, 0, 1], at + OPEN_EVENT.laddr);
     this.buf.set([127, 0, 0, 1], at + OPEN_EVENT.raddr);
     this.buf.write('bench', at + OPEN_EVENT.comm, 'latin1');
+  }
+
+  /** A struct socket_close_event (byte totals 0: unknown). */
+  close(c: RecordConn, tsNs: bigint): void {
+    const at = this.record(CLOSE_EVENT.size);
+    const v = this.view;
+    v.setUint8(at, SOCK_EV.CLOSE);
+    v.setUint32(at + CLOSE_EVENT.pid, c.pid, true);
+    v.setUint32(at + CLOSE_EVENT.fd, c.fd, true);
+    v.setBigUint64(at + CLOSE_EVENT.generation, BigInt(c.generation), true);
+    v.setBigUint64(at + CLOSE_EVENT.ts, tsNs, true);
   }
 
   /** A struct socket_data_event. */

@@ -104,7 +104,7 @@ export class ConnectionTracker {
    * Connections closed lately, by generation: the kernel's counts of their last shed exchanges
    * arrive up to two drain periods after the close (kernel-red.ts). Oldest first, bounded.
    */
-  readonly #closed = new Map<number, { info: ConnectionInfo; handler: ProtocolHandler; closedMs: number }>();
+  readonly #closed = new Map<number, { info: ConnectionInfo; closedMs: number }>();
 
   constructor(private readonly opts: TrackerOptions, private readonly now: () => number = Date.now) {}
 
@@ -232,15 +232,17 @@ export class ConnectionTracker {
    * Shed exchanges the kernel counted (kernel-red.ts): `e` is the summary of the first of them, and
    * `describe` makes the exchanges it yields stand for all of them. Described by a session of their
    * own (never the connection's, whose streams have moved on), with the connection as it was
-   * tracked, closed since or not. False: no connection or no session to describe them (counted).
+   * tracked, closed since or not. A connection whose every exchange was counted (one request, then
+   * close) never had bytes, so no session: the summary's protocol and direction say what it is.
+   * False: no connection or no session to describe them (counted).
    */
   counted(e: SocketShed, describe: (ex: Exchange) => void): boolean {
     const q = e.request;
     const live = this.#byGeneration.get(q.generation);
-    const known = live !== undefined && live.handler !== null && live.info.pid === q.pid
-      ? { info: live.info, handler: live.handler }
-      : this.#closed.get(q.generation);
-    const session = known?.handler.open(known.info);
+    let info = live !== undefined && live.info.pid === q.pid ? live.info : this.#closed.get(q.generation)?.info;
+    if (info?.role === 'unknown') info = { ...info, role: q.direction === 'egress' ? 'client' : 'server' };
+    const handler = this.opts.handlers.find((h) => h.kernelId === q.protocol);
+    const session = info === undefined ? undefined : handler?.open(info);
     if (session?.shedInKernel?.(q.data, q.timeNs, e.response.data, e.response.timeNs) !== true) {
       this.#counters.shedCountedUnreadable++;
       return false;
@@ -324,14 +326,13 @@ export class ConnectionTracker {
     c.session?.close(t);
     this.#drain(c);
     addConnectionCounters(this.#retired, c);
-    // Only sessions that take shed exchanges can be handed the kernel's counts of them.
-    if (c.handler !== null && c.session?.shedInKernel !== undefined) this.#rememberClosed(c.info, c.handler);
+    this.#rememberClosed(c.info);
   }
 
-  #rememberClosed(info: ConnectionInfo, handler: ProtocolHandler): void {
+  #rememberClosed(info: ConnectionInfo): void {
     const now = this.now();
     this.#closed.delete(info.generation);
-    this.#closed.set(info.generation, { info, handler, closedMs: now });
+    this.#closed.set(info.generation, { info, closedMs: now });
     for (const [generation, k] of this.#closed) {
       if (this.#closed.size <= MAX_CLOSED_REMEMBERED && now - k.closedMs < CLOSED_REMEMBERED_MS) break;
       this.#closed.delete(generation);
