@@ -77,5 +77,8 @@ t.test('20 fresh node processes, 5 https.get each: every request traced, client 
     t.same(counts, new Array(20).fill(5), `${side} spans: 5 in each of the 20 runs`);
   }
   t.notMatch(r.stderr, /"kernel_tls_no_fd":[1-9]/, 'no TLS call without its socket');
-  t.notMatch(r.stderr, /"tracker_http1_orphanResponses":[1-9]/, 'no response without its request');
+  // No check of the agent's orphan-response counter: it counts every process on the machine, and CI
+  // runs two test files at once (one orphan among another test's ~4,000 exchanges failed this one).
+  // A response of these clients without its request is a missing client span, which the counts
+  // above find run by run.
 });
