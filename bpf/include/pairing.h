@@ -204,13 +204,13 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 
 /* RED of the exchanges shed here, counted in the kernel instead of sent: past the agent's capacity
  * a summary record per shed exchange still cost the ring and the JS thread a head parse each, and
- * when the JS queue overflowed those records (and their RED) were lost. Counted per connection end,
- * request line and status: the duration histogram on the buckets of http.*.request.duration
- * (src/export/histogram-aggregator.ts DURATION_BUCKETS_S, inclusive upper bounds), with the first
- * exchange of each key as its summary record would have been, from which user space reads the
- * attributes (method, route, Host, status; src/collectors/sockets/kernel-red.ts). Within one
- * connection only the request line tells exchanges apart: a Host that changes between requests of
- * one connection (a proxy's shared upstream connection) is counted under the first one's.
+ * when the JS queue overflowed those records (and their RED) were lost. Counted per request line
+ * and status, and per client connection or server port (struct shed_red_key): the duration
+ * histogram on the buckets of http.*.request.duration (src/export/histogram-aggregator.ts
+ * DURATION_BUCKETS_S, inclusive upper bounds), with the first exchange of each key as its summary
+ * record would have been, from which user space reads the attributes (method, route, Host, status;
+ * src/collectors/sockets/kernel-red.ts). A client's Host that changes between requests of one
+ * connection (a proxy's shared upstream connection) is counted under the first one's.
  *
  * Two maps, one counted in at a time (shed_control.red_map): user space switches to the other and
  * drains this one a period later, when no program still adds to it (an element deleted while a
@@ -301,7 +301,7 @@ __noinline int shed_count(struct conn_state *c, struct socket_pair_event *p, __u
 		return false;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(nreq) : [max] "i"(SOCK_HOLD_SIZE));
 	struct shed_red_key key = {
-		.generation = c->generation,
+		.end = c->role == ROLE_SERVER ? SHED_RED_SERVER | (__u64)p->req.pid << 16 | c->lport : c->generation,
 		.line_hash = request_line_hash(p, nreq),
 		.status = status_code(p->data + nreq),
 	};

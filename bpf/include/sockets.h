@@ -135,9 +135,14 @@ struct socket_pair_event {
 /* RED of HTTP/1 exchanges shed in the kernel (pairing.h, shed_count; user space:
  * src/collectors/sockets/kernel-red.ts), keyed per connection end, request line and status. */
 #define SHED_RED_BOUNDS 14
+#define SHED_RED_SERVER (1ULL << 63)
 
 struct shed_red_key {
-	__u64 generation;  /* the connection end */
+	/* A client's connection (its generation), or a server's process and port (SHED_RED_SERVER |
+	 * tgid << 16 | port): nothing of a server's connection is in its metrics' attributes, so its
+	 * exchanges are counted across its connections; a client's server.address is its connection's
+	 * or its Host's. */
+	__u64 end;
 	__u32 line_hash;   /* request_line_hash */
 	__u16 status;      /* the response's status code */
 	__u16 pad0;

@@ -2,7 +2,7 @@
 // shed_count). Past the agent's capacity a summary record per shed exchange still cost the ring and
 // the JS thread a head parse each, and when the queue towards JavaScript overflowed, those records
 // and their metrics were lost. The kernel now adds each shed exchange to a duration histogram per
-// (connection end, request line, status) and keeps the first exchange of each as the summary it
+// (client connection or server port, request line, status) and keeps the first exchange of each as the summary it
 // would have sent; this drains them. Two maps take turns (shed_control.red_map): the one not counted
 // in since the last drain is read and emptied, then counted in again. A period is far longer than a
 // program runs, so no program still adds to a map while it is emptied: an element deleted under a
