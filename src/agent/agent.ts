@@ -311,6 +311,7 @@ export class Agent {
         this.#priority?.reportPressure(p, lost);
       },
       spanShare: () => this.#shedder.share,
+      offeredInKernel: (n: number) => this.#shedder.offeredInKernel(n),
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
     // the first of them (which the other reuses), so both must be loaded before it.

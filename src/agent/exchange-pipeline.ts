@@ -85,9 +85,15 @@ export class ExchangePipeline implements RecordSink {
     // one shed there needs no link key either.
     const decided = ex.protocol === 'http1' ? ex.request.kernelSampling : undefined;
     const key = decided === 'shed' ? null : linkKey(ex, conventions.linkId(ex));
-    const exported = decided !== undefined
-      ? this.opts.shedder?.decidedInKernel(decided === 'kept', counted?.count) ?? decided === 'kept'
-      : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
+    let exported: boolean;
+    if (counted !== undefined) {
+      this.opts.shedder?.shedCountedInKernel(counted.count);
+      exported = false;
+    } else {
+      exported = decided !== undefined
+        ? this.opts.shedder?.decidedInKernel(decided === 'kept') ?? decided === 'kept'
+        : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
+    }
     if (!exported && points.length > 0) {
       // Shed: no span is built at all, the cheapest way through under overload.
       this.opts.onShed?.(ex, points, null);

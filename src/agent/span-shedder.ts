@@ -123,16 +123,31 @@ export class SpanShedder {
   /**
    * The kernel decided on an exchange's span with the share it was given (`share`, the same as here):
    * counted as offered (the budget sees every exchange) and as kept or shed. Returns `kept`.
-   * `exchanges`: how many it stands for (shed exchanges the kernel counted come as one, a period late).
    */
-  decidedInKernel(kept: boolean, exchanges = 1): boolean {
-    this.#offer(exchanges);
-    if (kept) this.#kept += exchanges;
+  decidedInKernel(kept: boolean): boolean {
+    this.#offer();
+    if (kept) this.#kept++;
     else {
-      this.#shed += exchanges;
-      this.#shedInKernel += exchanges;
+      this.#shed++;
+      this.#shedInKernel++;
     }
     return kept;
+  }
+
+  /**
+   * Exchanges the kernel shed and counted, as it counted them (its counter, read with each ring
+   * batch): offered now, for the budget. Their counts reach the pipeline up to two seconds later
+   * (shedCountedInKernel); offered then, they would have skewed the budget's windows: a window
+   * without them saw only the kept exchanges, kept all of the next, then met them all at once.
+   */
+  offeredInKernel(exchanges: number): void {
+    if (exchanges > 0) this.#offer(exchanges);
+  }
+
+  /** The same exchanges when their counts arrive: shed, and offered already. */
+  shedCountedInKernel(exchanges: number): void {
+    this.#shed += exchanges;
+    this.#shedInKernel += exchanges;
   }
 
   /** The share of requests whose spans are kept now (the kernel applies it to the exchanges it pairs). */

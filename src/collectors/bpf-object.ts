@@ -50,8 +50,12 @@ export function loadLanternObject(name: string, filter: FilterSettings, configur
 
 /** Sums a per-CPU counters map (bpf/include/counters.h) into one number per slot. */
 export function readCounters(obj: BpfObject, slots: number): bigint[] {
-  const map = obj.map('counters', codec.u32, codec.u64);
   const out: bigint[] = [];
-  for (let i = 0; i < slots; i++) out.push((map.getPerCpu(i) ?? []).reduce((a, b) => a + b, 0n));
+  for (let i = 0; i < slots; i++) out.push(readCounter(obj, i));
   return out;
+}
+
+/** One slot of the counters, summed over the CPUs (one syscall). */
+export function readCounter(obj: BpfObject, slot: number): bigint {
+  return (obj.map('counters', codec.u32, codec.u64).getPerCpu(slot) ?? []).reduce((a, b) => a + b, 0n);
 }

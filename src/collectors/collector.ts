@@ -28,6 +28,12 @@ export interface CollectorContext {
    */
   spanShare?(): number;
   /**
+   * Exchanges shed and counted in the kernel since the last call, as the kernel counts them: they
+   * count towards the span budget now, though their metrics arrive a drain later
+   * (sockets/kernel-red.ts) and are then not offered again.
+   */
+  offeredInKernel?(exchanges: number): void;
+  /**
    * The collector cannot go on (its consumer keeps failing...): the agent's supervisor stops it and
    * starts a new instance after a backoff (agent/collector-supervisor.ts). Set by the supervisor.
    */

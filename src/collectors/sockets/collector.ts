@@ -1,7 +1,7 @@
 // The sockets collector: socket syscalls → connection tracker → protocol sessions → exchanges.
 import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, closeLinks } from 'libbpf-ts';
 import type { ProtocolHandler } from '../../protocols/session.js';
-import { loadLanternObject, readCounters } from '../bpf-object.js';
+import { loadLanternObject, readCounter, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { type SocketEvent, decodeSocketRecord } from './decode.js';
 import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
@@ -27,6 +27,9 @@ const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn
   // Shedding in the kernel: exchanges sent as summaries, response syscalls of those not captured,
   // exchanges counted in the kernel's RED histograms (no record).
   'http1_shed_in_kernel', 'http1_shed_response_syscalls', 'http1_shed_counted_in_kernel'] as const;
+
+/** The counter slot of exchanges shed and counted in the kernel (SOCK_CTR_SHED_COUNTED). */
+const SHED_COUNTED_SLOT = KERNEL_COUNTERS.indexOf('http1_shed_counted_in_kernel');
 
 /** How often the RED of exchanges shed in the kernel is drained (kernel-red.ts): up to two periods late. */
 const COUNTED_DRAIN_MS = 1_000;
@@ -119,6 +122,7 @@ export class SocketsCollector implements Collector {
     };
     this.#handle = handle;
     let droppedSeen = 0;
+    let countedSeen = 0n;
     const shedShare = new KernelShedShare(obj.map('shed_control'));
     this.#shedShare = shedShare;
     this.#red = new KernelRed([obj.map('shed_red_0'), obj.map('shed_red_1')], (map) => shedShare.countIn(map), ctx.clock);
@@ -138,6 +142,12 @@ export class SocketsCollector implements Collector {
         const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || lost;
         droppedSeen = s.droppedRecords;
         ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost);
+        // Exchanges the kernel counted since the last batch count towards the span budget now.
+        if (ctx.offeredInKernel !== undefined) {
+          const counted = readCounter(obj, SHED_COUNTED_SLOT);
+          ctx.offeredInKernel(Number(counted - countedSeen));
+          countedSeen = counted;
+        }
         // The share that pressure (and the span budget) leaves, applied in the kernel from now on.
         if (ctx.spanShare !== undefined) shedShare.keep(ctx.spanShare());
         batch.forEach((view, off, len) => {
