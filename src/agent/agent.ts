@@ -349,6 +349,9 @@ export class Agent {
       include_rules: sel.include.length, exclude_rules: sel.exclude.length, default_excludes: sel.defaultExcludes, ...this.#selection.stats(),
     });
     await this.#startServer();
+    // Start-up's garbage (the first scans of every process, BPF objects and BTF loaded) given back
+    // now rather than at the first periodic release, which a load starting at once would overlap.
+    this.#memory.releaseNow();
     this.#memory.start();
     if (isLocalMode(this.config)) {
       this.log.info('local mode: no OTLP endpoint configured (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export)');

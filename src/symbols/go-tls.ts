@@ -20,7 +20,8 @@ import { type DwarfStruct, DwarfError, DwarfInfo } from './dwarf.js';
 import { ET_DYN, ElfFile, STT_FUNC } from './elf.js';
 import { type GoBuildInfo, type GoVersion, GoBuildInfoError, parseGoVersion, readGoBuildInfo } from './go-buildinfo.js';
 import { type GoTlsStructOffsets, goTlsOffsetsFor } from './go-offsets-table.js';
-import { goFunctionRange, goFunctions } from './gopclntab.js';
+import { findSymbolsNamed } from './elf-functions.js';
+import { findGoFunctions, goFunctionRange } from './gopclntab.js';
 import { arm64ReturnOffsets } from './insn-arm64.js';
 import { X86DecodeError, x86ReturnOffsets } from './x86-decode.js';
 
@@ -240,36 +241,46 @@ const UNIX_ITAB_NAMES = new Set(['go:itab.*net.UnixConn,net.Conn', 'go.itab.*net
 
 function locateFunctions(elf: ElfFile): Located | undefined {
   try {
-    const syms = elf.symbols('.symtab');
-    if (syms.length > 0) {
-      let read: FunctionRange | undefined;
-      let write: FunctionRange | undefined;
-      let tcpConnItab: number | undefined;
-      let unixConnItab: number | undefined;
-      for (const s of syms) {
-        if (s.type === STT_FUNC && s.size > 0) {
-          if (s.name === GO_TLS_READ) read = { address: s.value, size: s.size };
-          else if (s.name === GO_TLS_WRITE) write = { address: s.value, size: s.size };
-        } else if (ITAB_NAMES.has(s.name)) tcpConnItab = s.value;
-        else if (UNIX_ITAB_NAMES.has(s.name)) unixConnItab = s.value;
-      }
-      if (read && write) {
-        return { read, write, source: 'symtab', ...(tcpConnItab !== undefined ? { tcpConnItab } : {}), ...(unixConnItab !== undefined ? { unixConnItab } : {}) };
-      }
-    }
-    // Stripped (`-ldflags=-s`): Go's own function table is always there.
-    const funcs = goFunctions(elf);
-    const read = funcs?.find((f) => f.name === GO_TLS_READ);
-    const write = funcs?.find((f) => f.name === GO_TLS_WRITE);
-    if (!read || !write) return undefined;
-    return {
-      read: { address: read.entry, size: read.end - read.entry },
-      write: { address: write.entry, size: write.end - write.entry },
-      source: 'gopclntab',
-    };
+    return locateInSymtab(elf) ?? locateInPclntab(elf);
   } catch (err) {
     throw new GoTlsError('unreadable', `function table: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Read and Write with their exact sizes, and the conn itabs, from `.symtab`: looked up by name, not
+ * listed (a large Go program has 100k+ symbols). Undefined when the table lacks either function.
+ */
+function locateInSymtab(elf: ElfFile): Located | undefined {
+  const functions = new Set([GO_TLS_READ, GO_TLS_WRITE]);
+  const syms = findSymbolsNamed(elf, '.symtab', [...functions, ...ITAB_NAMES, ...UNIX_ITAB_NAMES],
+    (s) => !functions.has(s.name) || (s.type === STT_FUNC && s.size > 0));
+  const read = syms.get(GO_TLS_READ);
+  const write = syms.get(GO_TLS_WRITE);
+  if (!read || !write) return undefined;
+  const itab = (names: ReadonlySet<string>): number | undefined => [...names].map((n) => syms.get(n)?.value).find((v) => v !== undefined);
+  const tcpConnItab = itab(ITAB_NAMES);
+  const unixConnItab = itab(UNIX_ITAB_NAMES);
+  return {
+    read: { address: read.value, size: read.size },
+    write: { address: write.value, size: write.size },
+    source: 'symtab',
+    ...(tcpConnItab !== undefined ? { tcpConnItab } : {}),
+    ...(unixConnItab !== undefined ? { unixConnItab } : {}),
+  };
+}
+
+/** Stripped (`-ldflags=-s`): Go's own function table is always there, read in windows. */
+function locateInPclntab(elf: ElfFile): Located | undefined {
+  const funcs = findGoFunctions(elf, [GO_TLS_READ, GO_TLS_WRITE]);
+  const read = funcs.get(GO_TLS_READ);
+  const write = funcs.get(GO_TLS_WRITE);
+  if (!read || !write) return undefined;
+  return {
+    read: { address: read.entry, size: read.end - read.entry },
+    write: { address: write.entry, size: write.end - write.entry },
+    source: 'gopclntab',
+  };
 }
 
 /** The entry and every RET of a Go function (dynamic logging probes any function the same way). */

@@ -223,18 +223,32 @@ export function addGoFunctions(b: SymbolTableBuilder, elf: ElfFile): number | un
  * compared in place: no string or object per function, nor the section whole.
  */
 export function findGoFunction(elf: ElfFile, name: string): GoFunction | undefined {
+  return findGoFunctions(elf, [name]).get(name);
+}
+
+/**
+ * As findGoFunction, for several names in one pass over the table (the first function of each
+ * name); the names not found are absent from the map. goFunctions makes an object and a string per
+ * function from the whole section: for Jaeger's 31 MB table that was ~60 MiB more peak RSS.
+ */
+export function findGoFunctions(elf: ElfFile, wanted: readonly string[]): Map<string, GoFunction> {
+  const found = new Map<string, GoFunction>();
   const sec = elf.section('.gopclntab') ?? elf.section('.data.rel.ro.gopclntab');
-  if (!sec || (sec.flags & SHF_COMPRESSED) !== 0) return goFunctions(elf)?.find((f) => f.name === name);
+  if (!sec || (sec.flags & SHF_COMPRESSED) !== 0) {
+    for (const f of goFunctions(elf) ?? []) if (wanted.includes(f.name) && !found.has(f.name)) found.set(f.name, f);
+    return found;
+  }
   const open = (windowBytes = PCLN_WINDOW_BYTES): WindowedBytes => SectionWindow.of(elf, sec, windowBytes);
   const textStart = elf.section('.text')?.addr;
   const fallback = firstExecAddress(elf);
   // Where the names are is known only once the table has been checked: a first pass to learn it.
   const nameTable = forEachPclntabFunction(open(), open(), textStart, fallback, () => {});
   const names = new WindowReader(offsetBytes(open(STRING_WINDOW_BYTES), nameTable), STRING_WINDOW_BYTES);
-  const want = Buffer.from(name);
-  let found: GoFunction | undefined;
+  const want = wanted.map((name) => ({ name, bytes: Buffer.from(name) }));
   forEachPclntabFunction(open(), open(), textStart, fallback, (entry, end, nameOff) => {
-    if (found === undefined && isNameAt(names, nameOff, want)) found = { name, entry, end };
+    if (found.size === want.length) return;
+    const w = want.find((x) => !found.has(x.name) && isNameAt(names, nameOff, x.bytes));
+    if (w !== undefined) found.set(w.name, { name: w.name, entry, end });
   });
   return found;
 }

@@ -185,6 +185,24 @@ t.test('spans encoded one at a time across arena slabs make the same request as 
   }
 });
 
+t.test('batch after batch, an arena fills the slabs the last batch emptied: no new slab once warm', async (t) => {
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  const arena = new RecordArena(2048);
+  const slabs = new Set<Buffer>();
+  const batch = (round: number): ReturnType<typeof encodeRecord>[] => Array.from({ length: 40 }, (_, i) => {
+    const s = span(resourceOf('svc', 1), round * 100 + i);
+    const r = encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto);
+    slabs.add(r.arena);
+    return r;
+  });
+  const first = batch(0);
+  const perBatch = new Set(first.map((r) => r.arena)).size;
+  t.ok(perBatch >= 4, `a batch fills ${perBatch} slabs`);
+  arena.release(first);
+  for (let round = 1; round <= 20; round++) arena.release(batch(round));
+  t.ok(slabs.size <= perBatch + 1, `${slabs.size} slabs for 21 batches of ${perBatch}`);
+});
+
 t.test('arena slabs are reused once every record in them was released, never while one waits', async (t) => {
   const cache = new ResourceCache(16, { 'host.name': 'node-1' });
   const arena = new RecordArena(2048);

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import { debugFileCandidates } from '../../src/symbols/debug-file.js';
-import { ElfError, ElfFile, SHF_EXECINSTR, STT_FUNC } from '../../src/symbols/elf.js';
+import { ElfError, ElfFile, type ElfSymbol, SHF_EXECINSTR, STT_FUNC } from '../../src/symbols/elf.js';
+import { findSymbolsNamed } from '../../src/symbols/elf-functions.js';
 import { ElfModule, type ModuleContext } from '../../src/symbols/elf-module.js';
 import { findInPath, xzDecompressor } from '../../src/symbols/minidebuginfo.js';
 import { Counters } from '../../src/symbols/stats.js';
-import { goFunctions } from '../../src/symbols/gopclntab.js';
+import { findGoFunctions, goFunctions } from '../../src/symbols/gopclntab.js';
 import { wholeBytes } from '../../src/symbols/section-window.js';
 import { tableNames } from '../../src/symbols/string-table.js';
 import { SourceColumns, SymbolTable, SymbolTableBuilder, functionEntries, type NameSource, type SymbolEntry } from '../../src/symbols/symbol-table.js';
@@ -236,6 +237,33 @@ t.test('the module\'s table, read without an object per symbol, equals the objec
       }
     }
     t.equal(differences, 0, `${file}: every entry the same`);
+  }
+});
+
+t.test('symbols looked up by name, a window at a time, are the ones the object-per-symbol reading finds', async (t) => {
+  const go = buildGoPrograms();
+  const cases = [
+    { file: process.execPath, table: '.dynsym', names: ['SSL_read', 'SSL_write_ex', 'SSL_free', 'napi_create_buffer'] },
+    { file: prog.full, table: '.symtab', names: ['hot_function', 'helper_static', 'main'] },
+    { file: go.full, table: '.symtab', names: ['main.main', 'runtime.newproc1', 'go:itab.*os.File,io.Writer'] },
+  ] as const;
+  for (const { file, table, names } of cases) {
+    const elf = ElfFile.open(file);
+    const wanted = [...names, 'no such symbol'];
+    const want = new Map<string, ElfSymbol>();
+    for (const s of elf.symbols(table)) if (wanted.includes(s.name) && s.sectionIndex !== 0 && s.value !== 0) want.set(s.name, s);
+    const got = findSymbolsNamed(elf, table, wanted);
+    if (want.size === 0) t.comment(`${file}: no ${table} on this machine`);
+    t.same([...got.entries()].sort(), [...want.entries()].sort(), `${file} ${table}: ${[...want.keys()].join(', ')}`);
+    t.same(findSymbolsNamed(elf, table, wanted, (s) => s.type === STT_FUNC).size, [...want.values()].filter((s) => s.type === STT_FUNC).length, `${file}: accept filters`);
+    elf.close();
+  }
+  for (const file of [go.full, go.stripped]) {
+    const elf = ElfFile.open(file);
+    const names = ['crypto/tls.(*Conn).Read', 'runtime.newproc1', 'main.main', 'no such function'];
+    const want = goFunctions(elf)!.filter((f) => names.includes(f.name));
+    t.same([...findGoFunctions(elf, names).values()].sort((a, b) => a.entry - b.entry), want, `${file}: .gopclntab by name`);
+    elf.close();
   }
 });
 

@@ -3,6 +3,7 @@
 // (src/symbols/go-tls.ts finds its functions, every RET, and the struct offsets to the fd). With span
 // tags on, every Go binary also gets probes on goroutine creation (bpf/include/span_tags.h).
 import { ElfFile } from '../../symbols/elf.js';
+import { findSymbolsNamed } from '../../symbols/elf-functions.js';
 import { type GoProbePoints, type GoTlsTarget, analyzeGoTlsElf, goSpawnProbePoints } from '../../symbols/go-tls.js';
 
 /** OpenSSL functions probed, with the program at entry and whether a return probe is needed. */
@@ -58,14 +59,15 @@ export function tlsTargetOf(path: string, opts: TlsTargetOptions = {}): TlsTarge
 }
 
 function openSslOffsets(elf: ElfFile): OpenSslTarget | null {
-  // Exported symbols first (libssl, node); a static build that kept only .symtab second.
+  // Exported symbols first (libssl, node); a static build that kept only .symtab second. Looked up
+  // by name, not listed: node exports 75k symbols.
   for (const table of ['.dynsym', '.symtab'] as const) {
-    const wanted = new Set<string>(OPENSSL_PROBES.map((p) => p.fn));
     const offsets: Partial<Record<OpenSslFunction, number>> = {};
-    for (const s of elf.symbols(table)) {
-      if (!wanted.has(s.name) || s.value === 0 || s.sectionIndex === 0) continue;
-      const off = elf.addressToOffset(s.value);
-      if (off !== undefined) offsets[s.name as OpenSslFunction] = off;
+    const found = findSymbolsNamed(elf, table, OPENSSL_PROBES.map((p) => p.fn));
+    for (const { fn } of OPENSSL_PROBES) {
+      const s = found.get(fn);
+      const off = s && elf.addressToOffset(s.value);
+      if (off !== undefined) offsets[fn] = off;
     }
     // Reads and writes, in either form, are what make the plaintext visible.
     const reads = offsets.SSL_read !== undefined || offsets.SSL_read_ex !== undefined;
