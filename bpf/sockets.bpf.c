@@ -602,7 +602,6 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 		}
 	}
 	__u64 position = __sync_fetch_and_add(&c->pos[dir], ret);
-	__u64 ts = data_ts(c, a, dir);
 	if (a->kind == CALL_SIZE_ONLY) {
 		if (c->protocol != PROTO_UNKNOWN && c->protocol != PROTO_NONE) {
 			tag_serving_thread(c, dir);
@@ -611,7 +610,7 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 			/* No bytes to pair with (sendfile): the held request goes first, as it was. */
 			if (c->pairing == PAIR_HOLDING)
 				pair_leave(c, dir == c->held_dir ? SOCK_CTR_PAIR_SPANNING : SOCK_CTR_PAIR_NOT_STATUS);
-			emit_skip(c, tgid, a->fd, dir, position, ret, ts);
+			emit_skip(c, tgid, a->fd, dir, position, ret, data_ts(c, a, dir));
 		}
 		return 0;
 	}
@@ -648,6 +647,8 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 	}
 	if (c->protocol == PROTO_NONE)
 		return 0;
+	/* Only for syscalls whose bytes go out: the others need no clock read. */
+	__u64 ts = data_ts(c, a, dir);
 	tag_serving_thread(c, dir);
 	__u32 call_len = ret;
 	__u32 budget = SOCK_CHUNK_SIZE * SOCK_MAX_CHUNKS;
