@@ -133,7 +133,7 @@ struct socket_pair_event {
 };
 
 /* RED of HTTP/1 exchanges shed in the kernel (pairing.h, shed_count; user space:
- * src/collectors/sockets/kernel-red.ts), keyed per connection end, request line and status. */
+ * src/collectors/sockets/kernel-red.ts), keyed per request line, status and client connection or server port. */
 #define SHED_RED_BOUNDS 14
 #define SHED_RED_SERVER (1ULL << 63)
 

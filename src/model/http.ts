@@ -71,8 +71,9 @@ export interface HttpExchange {
   /** 0-based position of this exchange on its connection (pairs client and server spans). */
   ordinal: number;
   /**
-   * The durations of every exchange like this one (client connection or server port, request line, status) that the
-   * kernel shed and counted: this exchange is the first of them, and stands for all in the metrics.
+   * The durations of every exchange like this one (client connection or server port, request line,
+   * status) that the kernel shed and counted: this exchange is the first of them, and stands for all
+   * in the metrics.
    */
   counted?: CountedValues;
 }

@@ -141,8 +141,8 @@ function peerOf(view: DataView, off: number): { address: string; port: number } 
   return { address: address(family, bytes), port: view.getUint16(off + DATA_HEADER.peerPort, true) };
 }
 
-/** A u64 that stays below 2^53 (generations, stream positions, byte counts) as a number, without a BigInt. */
-function u64(view: DataView, at: number): number {
+/** A u64 that stays below 2^53 (generations, stream positions, byte counts, durations in ns) as a number, without a BigInt. */
+export function u64(view: DataView, at: number): number {
   return view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x1_0000_0000;
 }
 

@@ -2,8 +2,8 @@
 // shed_count). Past the agent's capacity a summary record per shed exchange still cost the ring and
 // the JS thread a head parse each, and when the queue towards JavaScript overflowed, those records
 // and their metrics were lost. The kernel now adds each shed exchange to a duration histogram per
-// (client connection or server port, request line, status) and keeps the first exchange of each as the summary it
-// would have sent; this drains them. Two maps take turns (shed_control.red_map): the one not counted
+// (client connection or server port, request line, status) and keeps the first exchange of each as
+// the summary it would have sent; this drains them. Two maps take turns (shed_control.red_map): the one not counted
 // in since the last drain is read and emptied, then counted in again. A period is far longer than a
 // program runs, so no program still adds to a map while it is emptied: an element deleted under a
 // program's add would lose that count.
@@ -11,7 +11,7 @@ import { type BpfMap, codec } from 'libbpf-ts';
 import { DURATION_BUCKETS_S } from '../../export/histogram-aggregator.js';
 import type { KernelClock } from '../../model/clock.js';
 import type { CountedValues } from '../../model/span.js';
-import { PAIR_EVENT, type SocketShed, decodeSocketRecord } from './decode.js';
+import { PAIR_EVENT, type SocketShed, decodeSocketRecord, u64 } from './decode.js';
 
 /**
  * struct shed_red: count, sum, min and max in ns, the duration buckets (DURATION_BUCKETS_S, whose
@@ -19,18 +19,13 @@ import { PAIR_EVENT, type SocketShed, decodeSocketRecord } from './decode.js';
  * first exchange (a struct socket_pair_event with room for its request and status line only).
  */
 export const SHED_RED = { size: 1352, count: 0, sumNs: 8, minNs: 16, maxNs: 24, buckets: 32, summary: 152 } as const;
-/** struct shed_red_key: generation, line hash, status, pad. */
+/** struct shed_red_key: end (client connection or server port), line hash, status, pad. */
 export const SHED_RED_KEY = { size: 16 } as const;
 
 /** Shed exchanges of one key: the first one's summary, and all of their durations. */
 export interface CountedShed {
   summary: SocketShed;
   counted: CountedValues;
-}
-
-/** A u64 of ns as a number (durations and their sums stay far below 2^53 ns, ~104 days). */
-function u64(view: DataView, at: number): number {
-  return view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x1_0000_0000;
 }
 
 /** One drained value; null when it counts nothing or its summary does not decode (counted by the caller). */
@@ -69,7 +64,7 @@ export class KernelRed {
 
   /** `countIn` tells the kernel which map to count in (KernelShedShare.countIn). */
   constructor(maps: [BpfMap, BpfMap], countIn: (map: 0 | 1) => void, private readonly clock: KernelClock) {
-    // Throws if the layout differs from bpf/include/pairing.h.
+    // Throws if the sizes differ from bpf/include/sockets.h.
     const typed = (m: BpfMap): BpfMap<Buffer, Buffer> => m.typed(codec.bytes(SHED_RED_KEY.size), codec.bytes(SHED_RED.size));
     this.#maps = [typed(maps[0]), typed(maps[1])];
     this.#countIn = countIn;
