@@ -5,12 +5,15 @@
 // Per phase: the highest RSS (sampled every 100 ms), RSS at the end, agent CPU per exchange, the
 // load tool's p50/p99 against nginx, and the spans in the file against the exchanges made (loadgen
 // is traced too: two per request). A phase without the agent in each round gives the latency floor.
+// --jaeger: both arms also export traces over OTLP/gRPC to one Jaeger all-in-one for the whole run
+// (the production path; test/helpers/jaeger.ts, the binary the tests use).
 //
-//   node dist/benchmarks/agent-settings.js (--args="OPTIONS" | --env K=V) [--pairs 3] [--rate 10000] [--seconds 10]
+//   node dist/benchmarks/agent-settings.js (--args="OPTIONS" | --env K=V) [--jaeger] [--pairs 3] [--rate 10000] [--seconds 10]
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type Jaeger, jaegerVersion, startJaeger } from '../test/helpers/jaeger.js';
 import { startAgentProcess } from './agent-process.js';
 import { type LoadResult, benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
@@ -31,10 +34,11 @@ interface Phase { maxRss: number; endRss: number; usPerExchange: number; p50: nu
 const load = (bin: string, nginxPort: number, rate: number, seconds: number): Promise<LoadResult> =>
   runLoadgen(bin, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
 
-async function phase(setting: Setting, nginxPort: number, bin: string, rate: number, seconds: number, dir: string): Promise<Phase> {
+async function phase(setting: Setting, nginxPort: number, bin: string, rate: number, seconds: number, dir: string, jaeger: Jaeger | null): Promise<Phase> {
   const file = join(dir, `otlp-${Date.now()}.jsonl`);
-  const saved = Object.keys(setting.env).map((k) => [k, process.env[k]] as const);
-  Object.assign(process.env, setting.env);
+  const env = { ...setting.env, ...(jaeger ? { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: jaeger.otlpGrpcEndpoint } : {}) };
+  const saved = Object.keys(env).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, env);
   const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json', ...setting.args], '"msg":"writing OTLP JSON lines"', 60_000)
     .finally(() => {
       for (const [k, v] of saved) if (v === undefined) delete process.env[k]; else process.env[k] = v;
@@ -67,13 +71,14 @@ function settingFrom(values: { args?: string; env?: string }): Setting {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, args: { type: 'string' }, env: { type: 'string' } } });
+  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, args: { type: 'string' }, env: { type: 'string' }, jaeger: { type: 'boolean' } } });
   const setting = settingFrom(values);
   const defaults: Setting = { label: 'defaults', args: [], env: {} };
   const pairs = Number(values.pairs ?? 3);
   const rate = Number(values.rate ?? 10_000);
   const seconds = Number(values.seconds ?? 10);
   const runs = { defaults: [] as Phase[], setting: [] as Phase[], floor: [] as LoadResult[] };
+  const jaeger = values.jaeger === true ? await startJaeger() : null;
   await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     await load(loadgen, nginxPort, rate, 2); // warm-up
     for (let i = 0; i < pairs; i++) {
@@ -81,19 +86,20 @@ async function main(): Promise<void> {
       runs.floor.push(floor);
       console.error(`settings: round ${i + 1} without the agent: p50 ${int(floor.p50_us)} µs, p99 ${int(floor.p99_us)} µs`);
       for (const [name, s] of [['defaults', defaults], ['setting', setting]] as const) {
-        const p = await phase(s, nginxPort, loadgen, rate, seconds, dir);
+        const p = await phase(s, nginxPort, loadgen, rate, seconds, dir, jaeger);
         runs[name].push(p);
         console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}`);
       }
     }
-  });
-  const heading = `## Under load: the agent's defaults against ${setting.label}`;
-  const text = section(heading, pairs, rate, seconds, setting, runs);
+  }).finally(() => jaeger?.stop());
+  const sink = jaeger ? ' (OTLP/gRPC to Jaeger + file)' : '';
+  const heading = `## Under load: the agent's defaults against ${setting.label}${sink}`;
+  const text = section(heading, pairs, rate, seconds, setting, runs, jaeger !== null);
   console.log(text);
   writeResultsSection(heading, text);
 }
 
-function section(heading: string, pairs: number, rate: number, seconds: number, setting: Setting, runs: { defaults: Phase[]; setting: Phase[]; floor: LoadResult[] }): string {
+function section(heading: string, pairs: number, rate: number, seconds: number, setting: Setting, runs: { defaults: Phase[]; setting: Phase[]; floor: LoadResult[] }, withJaeger: boolean): string {
   const cell = (ps: Phase[], f: (p: Phase) => number, digits: number): string =>
     `${median(ps.map(f)).toFixed(digits)} (${ps.map((p) => f(p).toFixed(digits)).join(', ')})`;
   const row = (label: string, f: (p: Phase) => number, digits = 1): string =>
@@ -102,7 +108,7 @@ function section(heading: string, pairs: number, rate: number, seconds: number, 
   return [
     ...sectionPreamble(heading, benchCommand('dist/benchmarks/agent-settings.js'),
       [`Load average before the run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine)`]),
-    `\`lantern run --otlp-file F\` (default collectors, every process traced) while \`benchmarks/loadgen\` sends ${int(rate)} req/s over 10`,
+    `\`lantern run --otlp-file F\` (default collectors, every process traced${withJaeger ? `; traces also over OTLP/gRPC to one Jaeger ${jaegerVersion()} all-in-one for the run, \`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT\`` : ''}) while \`benchmarks/loadgen\` sends ${int(rate)} req/s over 10`,
     `keep-alive connections to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so a request is two exchanges. ${pairs} rounds,`,
     `each: the load without the agent, then the agent with its defaults, then with ${setting.label}; medians, each run in parentheses.`,
     `Max RSS: VmRSS sampled every 100 ms from 1.5 s after start to 2 s after the load; CPU: the agent's process tree over the load and those 2 s.`,

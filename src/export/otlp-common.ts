@@ -220,10 +220,10 @@ export function encodeRecord<R>(record: R, resource: ResourceEntry, arena: Recor
 }
 
 /**
- * One Export<Signal>ServiceRequest (protobuf) of records encoded by encodeRecord. The result is a
- * fresh copy: callers may keep it while retrying.
+ * One Export<Signal>ServiceRequest (protobuf) of records encoded by encodeRecord, in the encoder's
+ * own buffer: valid until the next request is encoded (copy it to keep it).
  */
-export function encodedRequest(records: readonly EncodedRecord[]): Uint8Array {
+export function encodedRequestView(records: readonly EncodedRecord[]): Uint8Array {
   const w = writer;
   w.reset();
   for (const g of byResource(records)) {
@@ -238,7 +238,12 @@ export function encodedRequest(records: readonly EncodedRecord[]): Uint8Array {
     w.end();
     w.end();
   }
-  return Buffer.copyBytesFrom(w.finish());
+  return w.finish();
+}
+
+/** The same request in a buffer of its own: callers may keep it. */
+export function encodedRequest(records: readonly EncodedRecord[]): Uint8Array {
+  return Buffer.copyBytesFrom(encodedRequestView(records));
 }
 
 /** One Export<Signal>ServiceRequest (protobuf) for `records`, encoded at once (tests, one-off bodies). */

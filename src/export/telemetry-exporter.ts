@@ -30,10 +30,11 @@ import { GRPC_EXPORT_METHOD, GrpcExportTransport, createHttpMetricExporter } fro
 import { OtlpFileWriter } from './otlp-file.js';
 import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
-import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine } from './otlp-common.js';
+import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestJsonLine, encodedRequestView } from './otlp-common.js';
 import { LOG_ENCODING, isValidLogRecord } from './otlp-logs.js';
 import { SPAN_ENCODING, isValidSpanRecord } from './otlp-spans.js';
 import { ResourceCache, type ResourceEntry } from './resource-cache.js';
+import { ReusableBuffers } from './reusable-buffers.js';
 import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
 import { SdkExporterTransport } from './sdk-exporter-transport.js';
 import { type SendResult, type Transport, asError } from './transport.js';
@@ -125,6 +126,9 @@ interface RefusedCounts {
 export type MetricSource = () => ResourceMetrics[];
 
 const FAILURE_LOG_INTERVAL_MS = 30_000;
+/** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
+const SPARE_BODIES = 4;
+const MAX_SPARE_BODY_BYTES = 8 << 20;
 
 export class TelemetryExporter {
   readonly #log: Logger;
@@ -165,16 +169,15 @@ export class TelemetryExporter {
     const diskShare = this.#o.diskBuffer === undefined ? 0 : Math.floor(this.#o.diskBuffer.maxBytes / ((traces !== null ? 1 : 0) + (logs !== null ? 1 : 0)));
     if (traces !== null) {
       const inner = new GrpcExportTransport(traces, GRPC_EXPORT_METHOD.traces, this.#log);
-      const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), encodedRequest);
+      const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), encodedRequestView);
       this.#spanDest.push(this.#recordDestination('traces', this.#o.spanQueue, recordEncoder(SPAN_ENCODING, false), out.send, undefined, out.onClose));
     }
     if (logs !== null) {
       const grpc = logs.protocol === 'grpc';
       const inner = grpc ? new GrpcExportTransport(logs, GRPC_EXPORT_METHOD.logs, this.#log) : new HttpExportTransport(logs);
       // The OTLP/HTTP JSON body is the same request as the file's line.
-      // (A copy of the JSON line: the body waits for the backend, and the encoder's buffer is reused.)
       const json = logs.protocol === 'http/json';
-      const assemble = json ? (r: EncodedRecord[]) => Buffer.copyBytesFrom(encodedRequestJsonLine(LOG_ENCODING.envelope, r)) : encodedRequest;
+      const assemble = json ? (r: EncodedRecord[]) => encodedRequestJsonLine(LOG_ENCODING.envelope, r) : encodedRequestView;
       // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
       const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner), assemble);
       this.#logDest.push(this.#recordDestination('logs', logLimits, recordEncoder(LOG_ENCODING, json), out.send, undefined, out.onClose));
@@ -376,10 +379,22 @@ export class TelemetryExporter {
    * How a network destination sends a batch: encoded, then through the retrying transport; with a
    * disk buffer, a batch the backend cannot take (retryable failure, shutdown) is written there,
    * and while anything waits there new batches go behind it, so the backend gets them oldest first.
+   * `encode` returns the request in its encoder's buffer (reused at the next encode): the body that
+   * waits for the backend is a copy in one of the destination's reusable buffers, back when the
+   * call and its retries are over (the transports and the disk buffer keep nothing after that).
    */
   #spilling(name: string, dirName: string, maxBytes: number, inner: Transport<Uint8Array>, retrying: Transport<Uint8Array>, encode: (records: EncodedRecord[]) => Uint8Array):
   { send: (records: EncodedRecord[]) => Promise<SendResult>; onClose?: (records: EncodedRecord[]) => number } {
-    if (this.#o.diskBuffer === undefined) return { send: async (records) => retrying.send(encode(records)) };
+    const bodies = new ReusableBuffers(SPARE_BODIES, MAX_SPARE_BODY_BYTES);
+    const sendCopy = async (records: EncodedRecord[], then: (body: Buffer, r: SendResult) => SendResult): Promise<SendResult> => {
+      const body = bodies.copyOf(encode(records));
+      try {
+        return then(body, await retrying.send(body));
+      } finally {
+        bodies.release(body);
+      }
+    };
+    if (this.#o.diskBuffer === undefined) return { send: (records) => sendCopy(records, (_body, r) => r) };
     const disk = new DiskBuffer({
       dir: join(this.#o.diskBuffer.path, dirName), maxBytes, transport: inner,
       onError: (what, e) => this.#log.warn(`disk buffer: ${what} failed`, { destination: name, error: e.message }),
@@ -393,11 +408,9 @@ export class TelemetryExporter {
     };
     return {
       send: async (records) => {
-        const body = encode(records);
         const n = records.length; // the encoded records are not held while the backend answers
-        if (disk.pending) return spill(body, n, new Error('behind the disk buffer'));
-        const r = await retrying.send(body);
-        return !r.ok && (r.retryable || r.aborted === true) ? spill(body, n, r.error) : r;
+        if (disk.pending) return spill(encode(records), n, new Error('behind the disk buffer'));
+        return sendCopy(records, (body, r) => (!r.ok && (r.retryable || r.aborted === true) ? spill(body, n, r.error) : r));
       },
       onClose: (records) => {
         for (let i = 0; i < records.length; i += this.#o.spanQueue.maxBatch) {
