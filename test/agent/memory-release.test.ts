@@ -2,7 +2,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t from 'tap';
-import { FreeMemoryReleaser } from '../../src/agent/memory-release.js';
+import { FreeMemoryReleaser, fixMmapThreshold } from '../../src/agent/memory-release.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -34,4 +34,10 @@ t.test('start and stop: the timer runs between them only', async (t) => {
   t.ok(n >= 2, `${n} releases in ~110 ms at one every 20 ms`);
   await new Promise((res) => setTimeout(res, 60));
   t.equal(r.stats().free_memory_releases, n, 'none after stop');
+});
+
+t.test('the mmap threshold is fixed unless the environment sets one for glibc', (t) => {
+  t.equal(fixMmapThreshold({ MALLOC_MMAP_THRESHOLD_: '262144' }), false, "the environment's own threshold stands");
+  t.equal(fixMmapThreshold({}), true);
+  t.end();
 });

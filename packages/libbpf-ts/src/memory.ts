@@ -9,3 +9,13 @@ import { native } from './native.js';
 export function releaseFreeMemory(): boolean {
   return native.releaseFreeMemory();
 }
+
+/**
+ * Blocks of `bytes` and more are mmapped by the C allocator, each given back to the kernel when
+ * freed (glibc mallopt M_MMAP_THRESHOLD, at most 32 MiB). Setting it also stops glibc from raising the
+ * threshold by itself to the size of each large block freed, which otherwise sends later blocks of
+ * that size to the heap, where freed ones stay resident. False when not set (or not glibc).
+ */
+export function setMmapThreshold(bytes: number): boolean {
+  return native.setMmapThreshold(bytes);
+}

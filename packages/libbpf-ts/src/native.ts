@@ -135,6 +135,7 @@ export interface NativeAddon {
   probeMapType(type: string): boolean;
   libbpfVersion(): string;
   releaseFreeMemory(): boolean;
+  setMmapThreshold(bytes: number): boolean;
 }
 
 function loadAddon(): NativeAddon {

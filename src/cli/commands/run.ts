@@ -2,6 +2,7 @@
 import { loadConfig } from '../../config/load.js';
 import { Agent } from '../../agent/agent.js';
 import { stopPretenuring, tuneHeapForAgent } from '../../agent/heap-tuning.js';
+import { fixMmapThreshold } from '../../agent/memory-release.js';
 import { COLLECTOR_NAMES } from '../../config/schema.js';
 import { Logger } from '../../log.js';
 import { type Command, parseOptions } from '../command.js';
@@ -74,6 +75,7 @@ export const runCommand: Command = {
     }
     tuneHeapForAgent();
     stopPretenuring();
+    fixMmapThreshold();
     const config = loadConfig({
       config: values.config,
       pids: values.pid,

@@ -20,10 +20,28 @@ Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// setMmapThreshold(bytes) → true when set: glibc's mallopt(M_MMAP_THRESHOLD), which also turns off
+// the threshold's own adjustment (a freed mmapped block raises it to that block's size, after which
+// blocks of that size come from the heap and leave it fragmented).
+Napi::Value SetMmapThreshold(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "setMmapThreshold(bytes: number)").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+#ifdef __GLIBC__
+  int64_t bytes = info[0].As<Napi::Number>().Int64Value();
+  if (bytes <= 0 || bytes > (32 << 20)) return Napi::Boolean::New(info.Env(), false);
+  return Napi::Boolean::New(info.Env(), mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes)) == 1);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 }  // namespace
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory, "releaseFreeMemory"));
+  exports.Set("setMmapThreshold", Napi::Function::New(env, SetMmapThreshold, "setMmapThreshold"));
 }
 
 }  // namespace lbts
