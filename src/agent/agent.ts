@@ -205,7 +205,7 @@ export class Agent {
     // while a function is probed (dynlog runs by default, mostly without probes: no cost then).
     const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
-    this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond });
+    this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond, maxCpuPercent: config.spans.maxCpuPercent });
     this.#priority = config.nice > 0
       ? new CpuPriority({
         nice: config.nice,

@@ -12,7 +12,14 @@
 //   side has to drop raw events, which would lose metrics and spans alike;
 // - a budget of spans per second (config `spans.max_per_second`, 0 = none): each quarter second
 //   starts with the share that would have fitted the previous one, and within a quarter the share
-//   drops as soon as more spans come than its budget (a burst is cut at once, not a window late).
+//   drops as soon as more spans come than its budget (a burst is cut at once, not a window late);
+// - a budget of the agent's own CPU (config `spans.max_cpu_percent`, % of one core, 0 = none): the
+//   agent's CPU (every thread, process.cpuUsage) is read each quarter second; over the budget, the
+//   share is cut in proportion (by half at most a quarter), under 90 % of it, raised by a quarter at
+//   most. A share of spans is the lever the agent has on its CPU: HTTP/1 exchanges shed in the
+//   kernel cost the agent nothing more, the others their building, encoding and export. So the
+//   agent can be held to a CPU budget where it shares cores with the applications (queue pressure
+//   alone sheds only once the agent cannot keep up, by which time it takes all the CPU it gets).
 //
 // The decision is a hash of the request's link key against the share, and both ends of a request on
 // this host (which compute the same key) get the same answer even when the share moved in between,
@@ -22,7 +29,11 @@
 export interface SpanShedderOptions {
   /** Spans per second exported at most; 0: no budget. */
   maxPerSecond: number;
+  /** The agent's CPU, % of one core, above which spans are shed; 0 or absent: no budget. */
+  maxCpuPercent?: number;
   now?: () => number;
+  /** CPU time of the agent's process so far, µs (default process.cpuUsage: user + system, every thread). */
+  cpuMicros?: () => number;
 }
 
 const WINDOW_MS = 250;
@@ -32,6 +43,16 @@ const PRESSURE_FREE = 0.5;
 /** Time constant of the pressure average. */
 const PRESSURE_TAU_MS = 250;
 const MIN_SHARE = 0.05;
+/** Per window, the CPU budget's share falls by half at most and rises by a quarter at most. */
+const CPU_MAX_CUT = 0.5;
+const CPU_MAX_RISE = 1.25;
+/** Under this share of the CPU budget, the agent has room: its share of spans rises. */
+const CPU_ROOM = 0.9;
+
+const processCpuMicros = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 
 /** FNV-1a of a string, as a fraction in [0, 1). */
 function hashShare(key: string): number {
@@ -45,10 +66,17 @@ function hashShare(key: string): number {
 
 export class SpanShedder {
   readonly #budgetPerWindow: number;
+  /** CPU budget, in cores (0: none). */
+  readonly #cpuBudget: number;
   readonly #now: () => number;
+  readonly #cpuMicros: () => number;
   #pressure = 0;
   #pressureAt: number | null = null;
   #budgetShare = 1;
+  #cpuShare = 1;
+  #cpuAtWindowStart = 0;
+  /** The agent's CPU over the last whole window, in cores. */
+  #cpuUsed = 0;
   #windowStart: number;
   #offered = 0;
   #unkeyed = 0;
@@ -60,8 +88,11 @@ export class SpanShedder {
 
   constructor(opts: SpanShedderOptions) {
     this.#budgetPerWindow = (opts.maxPerSecond * WINDOW_MS) / 1000;
+    this.#cpuBudget = (opts.maxCpuPercent ?? 0) / 100;
     this.#now = opts.now ?? Date.now;
+    this.#cpuMicros = opts.cpuMicros ?? processCpuMicros;
     this.#windowStart = this.#now();
+    if (this.#cpuBudget > 0) this.#cpuAtWindowStart = this.#cpuMicros();
   }
 
   /**
@@ -87,7 +118,7 @@ export class SpanShedder {
   #share(): number {
     const p = this.#pressure;
     const pressureShare = p <= PRESSURE_FREE ? 1 : Math.max(MIN_SHARE, (1 - p) / (1 - PRESSURE_FREE));
-    return Math.min(pressureShare, this.#budgetShare);
+    return Math.min(pressureShare, this.#budgetShare, this.#cpuShare);
   }
 
   /**
@@ -174,17 +205,40 @@ export class SpanShedder {
   }
 
   #rollWindow(): void {
-    if (this.#budgetPerWindow <= 0) return;
+    if (this.#budgetPerWindow <= 0 && this.#cpuBudget <= 0) return;
     const now = this.#now();
-    if (now - this.#windowStart < WINDOW_MS) return;
+    const elapsed = now - this.#windowStart;
+    if (elapsed < WINDOW_MS) return;
     // An idle gap longer than a window: the last count says nothing about now.
-    const offered = now - this.#windowStart < 2 * WINDOW_MS ? this.#offered : 0;
-    this.#budgetShare = offered <= this.#budgetPerWindow ? 1 : this.#budgetPerWindow / offered;
+    const idle = elapsed >= 2 * WINDOW_MS;
+    if (this.#budgetPerWindow > 0) {
+      const offered = idle ? 0 : this.#offered;
+      this.#budgetShare = offered <= this.#budgetPerWindow ? 1 : this.#budgetPerWindow / offered;
+    }
+    if (this.#cpuBudget > 0) this.#rollCpu(elapsed, idle);
     this.#windowStart = now;
     this.#offered = 0;
   }
 
-  stats(): { spans_kept: number; spans_shed: number; spans_shed_in_kernel: number; span_share_percent: number } {
-    return { spans_kept: this.#kept, spans_shed: this.#shed, spans_shed_in_kernel: this.#shedInKernel, span_share_percent: Math.round(100 * this.#share()) };
+  /** The CPU budget's share for the next window, from the agent's CPU over the one that ended. */
+  #rollCpu(elapsedMs: number, idle: boolean): void {
+    const cpu = this.#cpuMicros();
+    const used = (cpu - this.#cpuAtWindowStart) / (elapsedMs * 1000);
+    this.#cpuAtWindowStart = cpu;
+    this.#cpuUsed = used;
+    if (used > this.#cpuBudget) {
+      this.#cpuShare = Math.max(MIN_SHARE, this.#cpuShare * Math.max(CPU_MAX_CUT, this.#cpuBudget / used));
+    } else if (idle) {
+      this.#cpuShare = 1; // nothing to go by since: the share starts over
+    } else if (used < CPU_ROOM * this.#cpuBudget) {
+      this.#cpuShare = Math.min(1, this.#cpuShare * Math.min(CPU_MAX_RISE, this.#cpuBudget / Math.max(used, 1e-6)));
+    }
+  }
+
+  /** With a CPU budget, also the share it allows and the agent's CPU over the last window (% of one core). */
+  stats(): { spans_kept: number; spans_shed: number; spans_shed_in_kernel: number; span_share_percent: number; cpu_budget_share_percent?: number; cpu_used_percent?: number } {
+    const s = { spans_kept: this.#kept, spans_shed: this.#shed, spans_shed_in_kernel: this.#shedInKernel, span_share_percent: Math.round(100 * this.#share()) };
+    if (this.#cpuBudget <= 0) return s;
+    return { ...s, cpu_budget_share_percent: Math.round(100 * this.#cpuShare), cpu_used_percent: Math.round(100 * this.#cpuUsed) };
   }
 }

@@ -29,6 +29,7 @@ export interface ConfigFlags {
   logFormat?: string;
   port?: string;
   maxSpansPerSecond?: string;
+  maxCpuPercent?: string;
   probesDir?: string;
   shutdownTimeout?: string;
   nice?: string;
@@ -147,8 +148,9 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   if (d.nice !== undefined) setNice(c, d.nice, path, 'nice', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {
-    for (const k of Object.keys(spans)) if (k !== 'max_per_second') problems.add(path, `spans.${k}`, 'unknown setting (known: max_per_second)');
+    for (const k of Object.keys(spans)) if (k !== 'max_per_second' && k !== 'max_cpu_percent') problems.add(path, `spans.${k}`, 'unknown setting (known: max_per_second, max_cpu_percent)');
     if (spans.max_per_second !== undefined) setMaxSpans(c, spans.max_per_second, path, 'spans.max_per_second', problems);
+    if (spans.max_cpu_percent !== undefined) setMaxCpu(c, spans.max_cpu_percent, path, 'spans.max_cpu_percent', problems);
   }
   const log = mapping(d, 'log', path, problems);
   if (log) {
@@ -216,6 +218,12 @@ function setMaxSpans(c: AgentConfig, v: unknown, source: string, path: string, p
   const n = wholeNumber(v);
   if (!Number.isSafeInteger(n) || n < 0) problems.add(source, path, `expected a whole number of spans per second (0: no limit), got ${describe(v)}`);
   else c.spans.maxPerSecond = n;
+}
+
+function setMaxCpu(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > 100 * 1024) problems.add(source, path, `expected a percentage of one core (0: no limit; 50: half a core), got ${describe(v)}`);
+  else c.spans.maxCpuPercent = n;
 }
 
 function setNice(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
@@ -334,6 +342,7 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.logFormat !== undefined) setLogFormat(c, f.logFormat, 'command line', '--log-format', problems);
   if (f.port !== undefined) setPort(c, f.port, 'command line', '--port', problems);
   if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
+  if (f.maxCpuPercent !== undefined) setMaxCpu(c, f.maxCpuPercent, 'command line', '--max-cpu-percent', problems);
   if (f.probesDir !== undefined) setProbesDir(c, f.probesDir, 'command line', '--probes-dir', problems);
   if (f.shutdownTimeout !== undefined) setShutdownTimeout(c.export, f.shutdownTimeout, 'command line', '--shutdown-timeout', problems);
   if (f.nice !== undefined) setNice(c, f.nice, 'command line', '--nice', problems);

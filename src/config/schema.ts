@@ -190,6 +190,11 @@ export interface SpanExportConfig {
    * and server together); the duration metrics still count every exchange.
    */
   maxPerSecond: number;
+  /**
+   * The agent's CPU (every thread), % of one core, above which spans are shed (0: no limit); the
+   * duration metrics still count every exchange.
+   */
+  maxCpuPercent: number;
 }
 
 export function defaultConfig(): AgentConfig {
@@ -203,7 +208,7 @@ export function defaultConfig(): AgentConfig {
     server: { host: '127.0.0.1', port: 4590, tokenFile: DEFAULT_TOKEN_FILE },
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
-    spans: { maxPerSecond: 0 },
+    spans: { maxPerSecond: 0, maxCpuPercent: 0 },
     nice: 0,
     bpftrace: defaultBpftraceConfig(),
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [], urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false },

@@ -4,11 +4,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { SpanShedder } from '../../src/agent/span-shedder.js';
 import type { SpanRecord } from '../../src/model/span.js';
-import { attr, startTestAgent } from '../helpers/agent.js';
-import { startNginx } from '../helpers/nginx.js';
+import { type TestAgent, attr, startTestAgent } from '../helpers/agent.js';
+import { type Nginx, startNginx } from '../helpers/nginx.js';
 import { run } from '../helpers/spawn.js';
 
 t.test('no pressure, no budget: every span is kept', async (t) => {
@@ -71,6 +71,46 @@ t.test('budget: each quarter second keeps what would have fit in the last', asyn
   t.equal(s.keep('x'), true);
 });
 
+t.test('CPU budget: the share follows the agent\'s CPU against its budget', async (t) => {
+  let now = 0;
+  let cpuUs = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, maxCpuPercent: 20, now: () => now, cpuMicros: () => cpuUs });
+  /** One quarter-second window in which the agent used `percent` % of a core. */
+  const window = (percent: number): number => {
+    now += 250;
+    cpuUs += percent * 2500;
+    return s.share;
+  };
+  t.equal(s.share, 1, 'nothing measured yet: all kept');
+  t.equal(window(15), 1, 'under the budget: all kept');
+  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 100, cpu_budget_share_percent: 100, cpu_used_percent: 15 });
+  t.equal(window(80), 0.5, 'four times the budget: cut by half, the most one window cuts');
+  t.equal(window(25), 0.4, 'over by a quarter: cut to 20/25');
+  t.equal(window(19), 0.4, 'within 90 % of the budget: held');
+  t.equal(window(16), 0.5, 'room: raised by a quarter at most');
+  for (let i = 0; i < 10; i++) window(100);
+  t.equal(s.share, 0.05, 'never below 1 in 20');
+  t.equal(s.stats().span_share_percent, 5);
+  let kept = 0;
+  for (let i = 0; i < 10_000; i++) if (s.keep(`127.0.0.1:${40000 + (i % 50)}>127.0.0.1:8080 #${i} GET /x`)) kept++;
+  t.ok(kept > 300 && kept < 700, `about 1 in 20 requests kept (${kept} of 10000)`);
+  for (let i = 0; i < 14; i++) window(1);
+  t.equal(s.share, 1, 'back to every span once the CPU is well under the budget');
+  window(80);
+  now += 10_000; // idle, and the agent used little meanwhile: the share starts over
+  cpuUs += 100_000;
+  t.equal(s.share, 1, 'after an idle gap under the budget: all kept');
+});
+
+t.test('CPU budget off: CPU is not read, and the stats say nothing of it', async (t) => {
+  let reads = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, cpuMicros: () => ++reads * 1e9 });
+  for (let i = 0; i < 100; i++) s.keep(`k${i}`);
+  t.equal(s.share, 1);
+  t.equal(reads, 0);
+  t.notOk('cpu_used_percent' in s.stats());
+});
+
 t.test('the share moves between the two ends of a request: the second end follows the first', async (t) => {
   let now = 0;
   const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
@@ -92,17 +132,23 @@ t.test('the share moves between the two ends of a request: the second end follow
   t.equal(shed.filter((k) => s.keep(k, () => false)).length, 0, 'every second end of a shed request shed too');
 });
 
-t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding counted', async (t) => {
+/** nginx, and an agent tracing it with the configuration file `yaml`; both stopped at the test's end. */
+async function nginxAndAgent(t: Test, yaml: string): Promise<{ nginx: Nginx; agent: TestAgent }> {
   const nginx = await startNginx();
   const dir = mkdtempSync(join(tmpdir(), 'lantern-shed-'));
   const config = join(dir, 'lantern.yaml');
-  writeFileSync(config, 'spans:\n  max_per_second: 200\n');
+  writeFileSync(config, yaml);
   const agent = await startTestAgent({ pids: nginx.pids, configFile: config });
   t.teardown(async () => {
     await agent.stop();
     await nginx.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { nginx, agent };
+}
+
+t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding counted', async (t) => {
+  const { nginx, agent } = await nginxAndAgent(t, 'spans:\n  max_per_second: 200\n');
   const requests = 3000;
   // One keep-alive connection, 3000 requests as fast as curl goes (the URL glob).
   const r = await run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 60_000 });
@@ -150,6 +196,31 @@ t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding 
   t.equal(sockets.tracker_shedUnreadable, 0, 'no summary unreadable');
   t.equal(sockets.tracker_shedCountedUnreadable, 0, 'no counted key without its connection');
   t.equal(sockets.kernel_red_malformed, 0, 'no counted key unreadable');
+  const red = agent.agent.localView.services().find((s) => s.service === 'nginx');
+  t.equal(red?.server.count, requests, 'the local view counts every request, shed or not');
+});
+
+t.test('nginx + curl over a CPU budget: the agent sheds spans, RED stays exact', async (t) => {
+  // 1 % of a core: a few thousand exchanges a second take the agent well past it.
+  const { nginx, agent } = await nginxAndAgent(t, 'spans:\n  max_cpu_percent: 1\n');
+  const requests = 10_000;
+  const r = await run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 120_000 });
+  t.equal(r.code, 0, r.stderr);
+  const durations = (): number => agent.histograms
+    .filter((p) => p.name === 'http.server.request.duration' && p.attributes['http.response.status_code'] === 200)
+    .reduce((n, p) => n + (p.counted?.count ?? 1), 0);
+  const until = Date.now() + 15_000;
+  while (durations() < requests && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+  t.equal(durations(), requests, 'every request in http.server.request.duration');
+  const during = agent.agent.summary().pipeline;
+  t.ok((during.cpu_used_percent ?? -1) >= 0, `the agent reports its CPU against the budget (${during.cpu_used_percent} % of a core)`);
+  await new Promise((res) => setTimeout(res, 600)); // the linker releases what it holds
+  const summary = await agent.stop();
+  const server = agent.spans.filter((s) => attr(s, 'url.path') === '/status' && s.kind === 'server');
+  const client = agent.spans.filter((s) => attr(s, 'url.path') === '/status' && s.kind === 'client');
+  t.ok(server.length > 0 && server.length < requests / 2, `spans shed: ${server.length} of ${requests} server spans exported`);
+  t.same(new Set(client.map((s) => attr(s, 'url.query'))), new Set(server.map((s) => attr(s, 'url.query'))), 'requests kept or shed whole');
+  t.ok((summary.pipeline.spans_shed ?? 0) >= 2 * requests - server.length - client.length, `shedding counted (${summary.pipeline.spans_shed})`);
   const red = agent.agent.localView.services().find((s) => s.service === 'nginx');
   t.equal(red?.server.count, requests, 'the local view counts every request, shed or not');
 });

@@ -116,8 +116,19 @@ t.test('span budget: file, flag, and precise errors', async (t) => {
   const bad = yamlFile('spans:\n  max_per_second: -1\n  sample: 2\n');
   const err = t.throws(() => loadConfig({ config: bad, maxSpansPerSecond: 'lots' }, {})) as Error;
   t.match(err.message, `${bad}: spans.max_per_second: expected a whole number of spans per second (0: no limit), got -1`);
-  t.match(err.message, `${bad}: spans.sample: unknown setting (known: max_per_second)`);
+  t.match(err.message, `${bad}: spans.sample: unknown setting (known: max_per_second, max_cpu_percent)`);
   t.match(err.message, 'command line: --max-spans-per-second: expected a whole number');
+});
+
+t.test('CPU budget: file, flag, and precise errors', async (t) => {
+  t.equal(loadConfig({}, {}).spans.maxCpuPercent, 0, 'no limit by default');
+  const file = yamlFile('spans:\n  max_cpu_percent: 25\n');
+  t.equal(loadConfig({ config: file }, {}).spans.maxCpuPercent, 25);
+  t.equal(loadConfig({ config: file, maxCpuPercent: '12.5' }, {}).spans.maxCpuPercent, 12.5, 'the flag wins');
+  const bad = yamlFile('spans:\n  max_cpu_percent: -1\n');
+  const err = t.throws(() => loadConfig({ config: bad, maxCpuPercent: 'half' }, {})) as Error;
+  t.match(err.message, `${bad}: spans.max_cpu_percent: expected a percentage of one core (0: no limit; 50: half a core), got -1`);
+  t.match(err.message, 'command line: --max-cpu-percent: expected a percentage of one core');
 });
 
 t.test('nice: 0 (as started) by default, file, flag, and precise errors', async (t) => {

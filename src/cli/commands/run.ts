@@ -31,6 +31,8 @@ Options:
   --port PORT             control API port on 127.0.0.1 (default: 4590)
   --max-spans-per-second N  export at most N spans a second, whole requests shed past it (metrics
                           still count every exchange); default 0: no limit
+  --max-cpu-percent P     shed spans while the agent's CPU is over P % of one core (metrics still
+                          count every exchange); default 0: no limit
   --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
   --shutdown-timeout S    on SIGTERM/SIGINT, detach and flush within S seconds whatever the backend
                           does (default 10); what is still queued then is dropped and counted
@@ -64,6 +66,7 @@ export const runCommand: Command = {
       'log-format': { type: 'string' },
       port: { type: 'string' },
       'max-spans-per-second': { type: 'string' },
+      'max-cpu-percent': { type: 'string' },
       'probes-dir': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
       nice: { type: 'string' },
@@ -87,6 +90,7 @@ export const runCommand: Command = {
       logFormat: values['log-format'],
       port: values.port,
       maxSpansPerSecond: values['max-spans-per-second'],
+      maxCpuPercent: values['max-cpu-percent'],
       probesDir: values['probes-dir'],
       shutdownTimeout: values['shutdown-timeout'],
       nice: values.nice,
