@@ -35,7 +35,10 @@
 //
 //   npm run build && node dist/benchmarks/nginx.js [--tls | --all-processes [--jaeger on|off]] [--rate N]
 //       [--connections N] [--duration S] [--pairs N] [--step-duration S] [--max-rate N] [--wrk-pairs N]
-//       [--wrk-duration S]
+//       [--wrk-duration S] [--agent-args "OPTIONS"]
+//
+// --agent-args: extra `lantern run` options for every "with" phase (e.g. "--max-cpu-percent 20"); the
+// section's heading says them, so the defaults' section is not replaced.
 //
 // Needs root (the agent loads BPF programs), nginx, wrk, Go (/usr/local/go/bin), for --tls openssl,
 // and for --all-processes the Jaeger binary (bash scripts/build-test-tools.sh).
@@ -86,6 +89,8 @@ interface Mode {
    * span and nginx's SERVER span). Only the fixed-rate part runs, once per sink.
    */
   allProcesses: boolean;
+  /** Extra `lantern run` options (--agent-args). */
+  extraAgentArgs?: readonly string[];
 }
 
 const MODES = {
@@ -97,7 +102,7 @@ const MODES = {
   },
 } as const satisfies Record<string, Mode>;
 
-const agentArgs = (mode: Mode): string[] => (mode.collectors === null ? [] : ['--collectors', mode.collectors]);
+const agentArgs = (mode: Mode): string[] => [...(mode.collectors === null ? [] : ['--collectors', mode.collectors]), ...(mode.extraAgentArgs ?? [])];
 /** Exchanges the agent sees per request: nginx's, and with every process traced loadgen's too. */
 const exchangesPerRequest = (mode: Mode): number => (mode.allProcesses ? 2 : 1);
 
@@ -493,7 +498,11 @@ const nginxUsPerRequest = (p: Phase<LoadResult>): number => (p.nginxCpuS / p.loa
 /** Every CPU's busy time over the window, % of one core (out of 100 × CPUs): shows other sessions' load too. */
 const machinePct = (p: Phase<LoadResult | WrkResult>): number => (p.machineBusyS / p.windowS) * 100;
 const lost = (p: Phase<LoadResult>): number => expectedSpans(p) - exportedSpans(p);
-const modeOf = (o: Options): Mode => (o.allProcesses ? MODES.all : o.tls ? MODES.https : MODES.http);
+function modeOf(o: Options): Mode {
+  const base: Mode = o.allProcesses ? MODES.all : o.tls ? MODES.https : MODES.http;
+  if (o.agentArgs.length === 0) return base;
+  return { ...base, section: `${base.section} — with \`lantern run ${o.agentArgs.join(' ')}\``, extraAgentArgs: o.agentArgs };
+}
 const loadToolCpuS = (p: Phase<LoadResult>): number => p.load.cpu_user_s + p.load.cpu_sys_s;
 
 interface Options {
@@ -511,6 +520,8 @@ interface Options {
   maxRate: number;
   wrkPairs: number;
   wrkDuration: number;
+  /** Extra `lantern run` options for the "with" phases. */
+  agentArgs: string[];
 }
 
 interface Results {
@@ -843,6 +854,7 @@ function options(): Options {
     options: {
       tls: { type: 'boolean' }, 'all-processes': { type: 'boolean' }, jaeger: { type: 'string' }, rate: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, pairs: { type: 'string' },
       'step-duration': { type: 'string' }, 'max-rate': { type: 'string' }, 'wrk-pairs': { type: 'string' }, 'wrk-duration': { type: 'string' },
+      'agent-args': { type: 'string' },
     },
   });
   const numbers = {
@@ -859,7 +871,8 @@ function options(): Options {
   const allProcesses = values['all-processes'] === true;
   if (allProcesses && values.tls === true) throw new RangeError('--all-processes measures cleartext HTTP: leave out --tls');
   if (values.jaeger !== undefined && (!allProcesses || !['on', 'off'].includes(values.jaeger))) throw new RangeError('--jaeger on|off goes with --all-processes');
-  return { tls: values.tls === true, allProcesses, jaeger: values.jaeger !== 'off', ...numbers };
+  const agentArgs = (values['agent-args'] ?? '').split(/\s+/).filter(Boolean);
+  return { tls: values.tls === true, allProcesses, jaeger: values.jaeger !== 'off', agentArgs, ...numbers };
 }
 
 const log = (msg: string): void => void process.stderr.write(`[nginx bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
