@@ -35,7 +35,7 @@
 //
 //   npm run build && node dist/benchmarks/nginx.js [--tls | --all-processes [--jaeger on|off]] [--rate N]
 //       [--connections N] [--duration S] [--pairs N] [--step-duration S] [--max-rate N] [--wrk-pairs N]
-//       [--wrk-duration S] [--agent-args "OPTIONS"]
+//       [--wrk-duration S] [--agent-args="OPTIONS"]
 //
 // --agent-args: extra `lantern run` options for every "with" phase (e.g. "--max-cpu-percent 20"); the
 // section's heading says them, so the defaults' section is not replaced.
