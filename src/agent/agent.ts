@@ -353,6 +353,9 @@ export class Agent {
     // now rather than at the first periodic release, which a load starting at once would overlap.
     this.#memory.releaseNow();
     this.#memory.start();
+    // Start-up's work is done (what remains of it goes on in the background): from now on the agent's
+    // CPU counts against spans.max_cpu_percent.
+    this.#shedder.armCpuBudget();
     if (isLocalMode(this.config)) {
       this.log.info('local mode: no OTLP endpoint configured (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export)');
       this.#summaryTimer = setInterval(() => this.#printSummary(), 10_000).unref();

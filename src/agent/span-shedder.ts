@@ -13,13 +13,17 @@
 // - a budget of spans per second (config `spans.max_per_second`, 0 = none): each quarter second
 //   starts with the share that would have fitted the previous one, and within a quarter the share
 //   drops as soon as more spans come than its budget (a burst is cut at once, not a window late);
-// - a budget of the agent's own CPU (config `spans.max_cpu_percent`, % of one core, 0 = none): the
-//   agent's CPU (every thread, process.cpuUsage) is read each quarter second; over the budget, the
-//   share is cut in proportion (by half at most a quarter), under 90 % of it, raised by a quarter at
-//   most. A share of spans is the lever the agent has on its CPU: HTTP/1 exchanges shed in the
-//   kernel cost the agent nothing more, the others their building, encoding and export. So the
-//   agent can be held to a CPU budget where it shares cores with the applications (queue pressure
-//   alone sheds only once the agent cannot keep up, by which time it takes all the CPU it gets).
+// - a budget of the agent's own CPU (config `spans.max_cpu_percent`, % of one core, 0 = none), from
+//   when the agent has started (armCpuBudget: start-up's work is not what spans cost): the agent's
+//   CPU (every thread, process.cpuUsage) is read each quarter second, and the share moves by the
+//   square root of budget / used, by half at most down and a quarter at most up a quarter. A share
+//   of spans is the lever the agent has on its CPU: HTTP/1 exchanges shed in the kernel cost the
+//   agent nothing more, the others their building, encoding and export. So the agent can be held to
+//   a CPU budget where it shares cores with the applications (queue pressure alone sheds only once
+//   the agent cannot keep up, by which time it takes all the CPU it gets). The square root: the
+//   agent's CPU comes in bursts (a metrics export, a scan of new processes, a GC) that a share cut in
+//   full proportion paid for over the next seconds (at 10k req/s, 17 % of a core against a budget
+//   of 20, a fifth to a third of the spans were shed, benchmarks/RESULTS.md).
 //
 // The decision is a hash of the request's link key against the share, and both ends of a request on
 // this host (which compute the same key) get the same answer even when the share moved in between,
@@ -46,8 +50,6 @@ const MIN_SHARE = 0.05;
 /** Per window, the CPU budget's share falls by half at most and rises by a quarter at most. */
 const CPU_MAX_CUT = 0.5;
 const CPU_MAX_RISE = 1.25;
-/** Under this share of the CPU budget, the agent has room: its share of spans rises. */
-const CPU_ROOM = 0.9;
 
 const processCpuMicros = (): number => {
   const u = process.cpuUsage();
@@ -74,6 +76,8 @@ export class SpanShedder {
   #pressureAt: number | null = null;
   #budgetShare = 1;
   #cpuShare = 1;
+  /** The CPU budget applies (armCpuBudget). */
+  #cpuArmed = false;
   #cpuAtWindowStart = 0;
   /** The agent's CPU over the last whole window, in cores. */
   #cpuUsed = 0;
@@ -92,7 +96,15 @@ export class SpanShedder {
     this.#now = opts.now ?? Date.now;
     this.#cpuMicros = opts.cpuMicros ?? processCpuMicros;
     this.#windowStart = this.#now();
-    if (this.#cpuBudget > 0) this.#cpuAtWindowStart = this.#cpuMicros();
+  }
+
+  /** The agent has started: its CPU counts against the budget from now on. */
+  armCpuBudget(): void {
+    if (this.#cpuBudget <= 0 || this.#cpuArmed) return;
+    this.#cpuArmed = true;
+    this.#cpuAtWindowStart = this.#cpuMicros();
+    this.#windowStart = this.#now();
+    this.#offered = 0;
   }
 
   /**
@@ -205,7 +217,7 @@ export class SpanShedder {
   }
 
   #rollWindow(): void {
-    if (this.#budgetPerWindow <= 0 && this.#cpuBudget <= 0) return;
+    if (this.#budgetPerWindow <= 0 && !this.#cpuArmed) return;
     const now = this.#now();
     const elapsed = now - this.#windowStart;
     if (elapsed < WINDOW_MS) return;
@@ -215,7 +227,7 @@ export class SpanShedder {
       const offered = idle ? 0 : this.#offered;
       this.#budgetShare = offered <= this.#budgetPerWindow ? 1 : this.#budgetPerWindow / offered;
     }
-    if (this.#cpuBudget > 0) this.#rollCpu(elapsed, idle);
+    if (this.#cpuArmed) this.#rollCpu(elapsed, idle);
     this.#windowStart = now;
     this.#offered = 0;
   }
@@ -226,13 +238,12 @@ export class SpanShedder {
     const used = (cpu - this.#cpuAtWindowStart) / (elapsedMs * 1000);
     this.#cpuAtWindowStart = cpu;
     this.#cpuUsed = used;
-    if (used > this.#cpuBudget) {
-      this.#cpuShare = Math.max(MIN_SHARE, this.#cpuShare * Math.max(CPU_MAX_CUT, this.#cpuBudget / used));
-    } else if (idle) {
+    if (idle && used <= this.#cpuBudget) {
       this.#cpuShare = 1; // nothing to go by since: the share starts over
-    } else if (used < CPU_ROOM * this.#cpuBudget) {
-      this.#cpuShare = Math.min(1, this.#cpuShare * Math.min(CPU_MAX_RISE, this.#cpuBudget / Math.max(used, 1e-6)));
+      return;
     }
+    const factor = Math.sqrt(this.#cpuBudget / Math.max(used, 1e-6));
+    this.#cpuShare = Math.min(1, Math.max(MIN_SHARE, this.#cpuShare * Math.min(CPU_MAX_RISE, Math.max(CPU_MAX_CUT, factor))));
   }
 
   /** With a CPU budget, also the share it allows and the agent's CPU over the last window (% of one core). */
