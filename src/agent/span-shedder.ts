@@ -78,7 +78,9 @@ export class SpanShedder {
   #cpuShare = 1;
   /** The CPU budget applies (armCpuBudget). */
   #cpuArmed = false;
+  /** The agent's CPU (µs) and the time (ms) when the CPU budget's window began. */
   #cpuAtWindowStart = 0;
+  #cpuWindowStart = 0;
   /** The agent's CPU over the last whole window, in cores. */
   #cpuUsed = 0;
   #windowStart: number;
@@ -103,8 +105,7 @@ export class SpanShedder {
     if (this.#cpuBudget <= 0 || this.#cpuArmed) return;
     this.#cpuArmed = true;
     this.#cpuAtWindowStart = this.#cpuMicros();
-    this.#windowStart = this.#now();
-    this.#offered = 0;
+    this.#cpuWindowStart = this.#now();
   }
 
   /**
@@ -227,16 +228,17 @@ export class SpanShedder {
       const offered = idle ? 0 : this.#offered;
       this.#budgetShare = offered <= this.#budgetPerWindow ? 1 : this.#budgetPerWindow / offered;
     }
-    if (this.#cpuArmed) this.#rollCpu(elapsed, idle);
+    if (this.#cpuArmed) this.#rollCpu(now, idle);
     this.#windowStart = now;
     this.#offered = 0;
   }
 
   /** The CPU budget's share for the next window, from the agent's CPU over the one that ended. */
-  #rollCpu(elapsedMs: number, idle: boolean): void {
+  #rollCpu(now: number, idle: boolean): void {
     const cpu = this.#cpuMicros();
-    const used = (cpu - this.#cpuAtWindowStart) / (elapsedMs * 1000);
+    const used = (cpu - this.#cpuAtWindowStart) / (Math.max(1, now - this.#cpuWindowStart) * 1000);
     this.#cpuAtWindowStart = cpu;
+    this.#cpuWindowStart = now;
     this.#cpuUsed = used;
     if (idle && used <= this.#cpuBudget) {
       this.#cpuShare = 1; // nothing to go by since: the share starts over
