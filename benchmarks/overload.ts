@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
 import { type LoadResult, benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
-import { treeCpuSeconds } from './proc.js';
+import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 
 const PATH = '/lantern-overload';
@@ -39,6 +39,8 @@ interface Outcome {
   rate: number;
   load: LoadResult;
   agentCpuPct: number;
+  /** Agent VmRSS, highest of the samples over the load and the 2 s after it. */
+  peakRssMiB: number;
   /** Histogram counts of the last export, by metric name, for the benchmark's requests' services. */
   red: { server: number; client: number };
   spans: { server: number; client: number };
@@ -93,11 +95,14 @@ async function main(): Promise<void> {
       const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], 'writing OTLP JSON lines');
       const cpu0 = treeCpuSeconds(agent.pid);
       const t0 = performance.now();
+      let peakRssMiB = rssMiB(agent.pid);
+      const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(agent.pid))), 100);
       const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
       await new Promise((r) => setTimeout(r, 2000)); // what the agent still has in its queues
+      clearInterval(sampler);
       const agentCpuPct = (100 * (treeCpuSeconds(agent.pid) - cpu0)) / ((performance.now() - t0) / 1000);
       await agent.stop();
-      out.push({ rate, load, agentCpuPct, ...(await readAgentFile(file, nginxPort)) });
+      out.push({ rate, load, agentCpuPct, peakRssMiB, ...(await readAgentFile(file, nginxPort)) });
       process.stderr.write(`rate ${rate}: ${JSON.stringify(out.at(-1)!.red)} spans ${JSON.stringify(out.at(-1)!.spans)} sent ${load.sent} answered ${load.count}\n`);
     }
     return out;
@@ -105,15 +110,16 @@ async function main(): Promise<void> {
   const stat = (o: Outcome, name: string): number => o.stats.get(name) ?? 0;
   const rows = outcomes.map((o) => `| ${o.rate} | ${o.load.sent} / ${o.load.count} (${Math.round(o.load.rate)}/s) | ${o.red.server} | ${o.red.client} | ${o.spans.server} / ${o.spans.client} | `
     + `${stat(o, 'collectors.sockets.kernel_http1_shed_counted_in_kernel')} / ${stat(o, 'collectors.sockets.kernel_http1_shed_in_kernel')} | ${stat(o, 'pipeline.spans_shed') - stat(o, 'pipeline.spans_shed_in_kernel')} | `
-    + `${stat(o, 'collectors.sockets.kernel_lost_ringbuf_full')} / ${stat(o, 'collectors.sockets.lost_js_queue_full')} | ${o.agentCpuPct.toFixed(0)} |`);
+    + `${stat(o, 'collectors.sockets.kernel_lost_ringbuf_full')} / ${stat(o, 'collectors.sockets.lost_js_queue_full')} | ${o.agentCpuPct.toFixed(0)} | ${o.peakRssMiB.toFixed(1)} |`);
   const text = [
     ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/overload.js')),
     `\`lantern run --port 0 --otlp-file F --log-format json\` (defaults: every process traced), a fresh agent per rate; nginx \`return 200\`;`,
     `loadgen (Go, open loop) at each rate for ${seconds} s over 10 keep-alive connections; figures from the agent's file after it stopped.`,
     'RED: the count of the last (cumulative) export of nginx\'s `http.server.request.duration` and of `http.client.request.duration` towards nginx\'s port.',
+    'Agent RSS peak: VmRSS sampled every 100 ms from the load\'s start to 2 s after it.',
     '',
-    '| rate asked | requests sent / answered | RED server | RED client | spans server / client | shed in kernel: counted there / sent as summaries | shed by the shedder | lost: kernel ring / JS queue | agent CPU, % of one core |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| rate asked | requests sent / answered | RED server | RED client | spans server / client | shed in kernel: counted there / sent as summaries | shed by the shedder | lost: kernel ring / JS queue | agent CPU, % of one core | agent RSS peak, MiB |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
   ].join('\n');
