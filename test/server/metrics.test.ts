@@ -72,7 +72,8 @@ t.test('/metrics: Prometheus families of the agent\'s own figures, parsed by pro
   const dir = mkdtempSync(join(tmpdir(), 'lantern-metrics-'));
   const otlpFile = join(dir, 'otlp.jsonl');
   const configFile = join(dir, 'lantern.yaml');
-  writeFileSync(configFile, `server:\n  token: ${TOKEN}\n`);
+  // A CPU budget no agent reaches here (8 cores): its two figures are reported, and nothing is shed.
+  writeFileSync(configFile, `server:\n  token: ${TOKEN}\nspans:\n  max_cpu_percent: 800\n`);
   const backend = await startPrintingPort(process.execPath, [join(repoRoot, 'test/fixtures/http-backend.mjs')]);
   t.teardown(() => backend.stop());
   const collectors = availableCollectors();
