@@ -307,7 +307,8 @@ export class Agent {
     const ctx = {
       config: this.config, log: this.log, clock: this.#clock, sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
       reportPressure: (p: number, lost?: boolean) => {
-        this.#shedder.reportPressure(p, lost);
+        // The tighter of the two backlogs: towards the JS thread, and from it towards the exporters.
+        this.#shedder.reportPressure(Math.max(p, this.#exporter.spanExportPressure()), lost);
         this.#priority?.reportPressure(p, lost);
       },
       spanShare: () => this.#shedder.share,

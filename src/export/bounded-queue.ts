@@ -51,6 +51,11 @@ export class BoundedQueue<T> {
     this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch), maxInFlight: Math.max(1, opts.maxInFlight ?? 1) };
   }
 
+  /** The share of the capacity taken by items waiting to be sent, 0 … 1. */
+  get fill(): number {
+    return this.#items.length / this.#o.capacity;
+  }
+
   /** Items that fit now (0 once closed). */
   get room(): number {
     return this.#closed ? 0 : Math.max(0, this.#o.capacity - this.#items.length);

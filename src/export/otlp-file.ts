@@ -21,14 +21,20 @@ export class OtlpFileWriter {
     this.#out.on('error', () => this.#failed++);
   }
 
-  writeBatch(request: object): void {
-    this.writeLine(JSON.stringify(request));
+  /**
+   * Each write resolves once the file has the line (or the write failed, which the 'error' listener
+   * counts): a writer that waits for it before the next holds one line in memory. The stream itself
+   * queues whatever it is given: under overload, at ~100 MB/s of JSON lines, writes that nobody
+   * waited for held 700–900 MiB of lines waiting for the disk (benchmarks/RESULTS.md, "Overload").
+   */
+  writeBatch(request: object): Promise<void> {
+    return this.writeLine(JSON.stringify(request));
   }
 
   /** A request already encoded as one line of JSON. */
-  writeLine(json: string): void {
-    this.#out.write(`${json}\n`);
+  writeLine(json: string): Promise<void> {
     this.#lines++;
+    return new Promise((resolve) => this.#out.write(`${json}\n`, () => resolve()));
   }
 
   /**
@@ -36,11 +42,13 @@ export class OtlpFileWriter {
    * (it may be an encoder's buffer, reused at the next encode) into a buffer that comes back for
    * the next line once the file has this one.
    */
-  writeLineBytes(line: Uint8Array): void {
+  writeLineBytes(line: Uint8Array): Promise<void> {
     const buf = this.#lineBuffers.copyOf(line);
     this.#lines++;
-    // Failed writes are counted by the 'error' listener.
-    this.#out.write(buf, () => this.#lineBuffers.release(buf));
+    return new Promise((resolve) => this.#out.write(buf, () => {
+      this.#lineBuffers.release(buf);
+      resolve();
+    }));
   }
 
   stats(): { lines: number; writeErrors: number } {

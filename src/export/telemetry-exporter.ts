@@ -207,6 +207,19 @@ export class TelemetryExporter {
     }
   }
 
+  /**
+   * How far behind span export is, 0 … 1: the share of its queue taken in the least full span
+   * destination (0 without one). The span shedder takes it as pressure: when every destination is
+   * behind (a disk slower than the spans come, in local mode), whole requests are shed, in the
+   * kernel where it can, rather than spans dropped one by one at a full queue. One destination
+   * behind alone (a dead backend beside the file) sheds nothing: its queue drops and counts.
+   */
+  spanExportPressure(): number {
+    let least = this.#spanDest.length > 0 ? 1 : 0;
+    for (const d of this.#spanDest) least = Math.min(least, d.queue.fill);
+    return least;
+  }
+
   /** Hands spans over for export; returns at once, never throws. */
   exportSpans(spans: readonly SpanRecord[]): void {
     this.#export(this.#spanDest, spans, isValidSpanRecord, this.#spansRefused);
@@ -460,8 +473,10 @@ export class TelemetryExporter {
   async #writeFile(encode: () => Uint8Array | Promise<object>): Promise<SendResult> {
     try {
       const request = encode();
-      if (request instanceof Uint8Array) this.#file?.writeLineBytes(request);
-      else this.#file?.writeBatch(await request);
+      // Copied in this turn, then waited for: the destination's one send in flight is its one line
+      // on its way to the disk, and what the disk cannot take waits in its bounded queue.
+      if (request instanceof Uint8Array) await this.#file?.writeLineBytes(request);
+      else await this.#file?.writeBatch(await request);
       return { ok: true };
     } catch (e) {
       this.#s.fileErrors++;

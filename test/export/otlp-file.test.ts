@@ -1,7 +1,8 @@
 // --otlp-file: spans, log records and metrics as OTLP JSON lines, one ExportTraceServiceRequest,
 // ExportLogsServiceRequest or ExportMetricsServiceRequest per line, in the protobuf JSON encoding of
 // the Collector's file exporter.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -179,4 +180,33 @@ t.test('queued spans are held as their bytes: a span handed over is not kept ali
   await exporter.shutdown(5000);
   const line = JSON.parse(readFileSync(file, 'utf8').trimEnd()) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
   t.same(line.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => s.name), [span(a, 0).name, span(a, 1).name], 'written as handed over');
+});
+
+t.test('a file that does not take writes: one line waits for it, the queue bounds the rest and exporting resumes', async (t) => {
+  // A FIFO with no reader yet: opening it for writing waits for one, so nothing reaches "disk".
+  const fifo = join(dir, 'slow.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const exporter = new TelemetryExporter(config((c) => (c.otlp.file = fifo)), memoryLogger().log, null, {
+    spanQueue: { capacity: 50, maxBatch: 10, delayMs: 0 }, metricIntervalMs: 3_600_000, baseResourceAttributes: {},
+  });
+  const resource = resourceOf('slow', 4242);
+  for (let i = 0; i < 200; i += 10) exporter.exportSpans(Array.from({ length: 10 }, (_, k) => span(resource, i + k)));
+  await new Promise((res) => setTimeout(res, 200));
+  const stuck = exporter.stats();
+  t.equal(stuck['file.lines'], 1, 'one line handed to the file, the next ones wait in the queue');
+  t.equal(stuck['file.traces.queued'], 60, 'the queue is full: 50 waiting, and the line of 10 on its way');
+  t.equal(stuck['file.traces.dropped.queue_full'], 140, 'what did not fit was dropped and counted');
+  t.equal(exporter.spanExportPressure(), 1, 'export pressure: every span destination is full');
+  // A reader: the file takes the lines, the queue drains.
+  const chunks: Buffer[] = [];
+  const reader = createReadStream(fifo);
+  reader.on('data', (d) => chunks.push(d as Buffer));
+  const until = Date.now() + 10_000;
+  while (exporter.stats()['file.traces.exported']! < 60 && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+  t.equal(exporter.stats()['file.traces.exported'], 60, 'the line in flight and the 50 queued spans reached the file');
+  t.equal(exporter.spanExportPressure(), 0, 'no pressure once drained');
+  await exporter.shutdown();
+  await new Promise<void>((res) => reader.on('close', () => res()));
+  const spans = Buffer.concat(chunks).toString().trim().split('\n').flatMap((l) => JSON.parse(l).resourceSpans?.[0]?.scopeSpans?.[0]?.spans ?? []);
+  t.equal(spans.length, 60, 'every span the file took is in it');
 });
