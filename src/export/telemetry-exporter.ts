@@ -126,6 +126,8 @@ interface RefusedCounts {
 export type MetricSource = () => ResourceMetrics[];
 
 const FAILURE_LOG_INTERVAL_MS = 30_000;
+/** The --otlp-file destination of spans. */
+const FILE_TRACES = 'file.traces';
 /** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
 const SPARE_BODIES = 4;
 const MAX_SPARE_BODY_BYTES = 8 << 20;
@@ -191,7 +193,7 @@ export class TelemetryExporter {
       this.#ownsFile = file === null;
       this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
       this.#describe.file = this.#file.path;
-      this.#spanDest.push(this.#recordDestination('file.traces', this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
+      this.#spanDest.push(this.#recordDestination(FILE_TRACES, this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
         (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), 1));
       this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true),
         (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), 1));
@@ -208,16 +210,16 @@ export class TelemetryExporter {
   }
 
   /**
-   * How far behind span export is, 0 … 1: the share of its queue taken in the least full span
-   * destination (0 without one). The span shedder takes it as pressure: when every destination is
-   * behind (a disk slower than the spans come, in local mode), whole requests are shed, in the
-   * kernel where it can, rather than spans dropped one by one at a full queue. One destination
-   * behind alone (a dead backend beside the file) sheds nothing: its queue drops and counts.
+   * How far behind span export is, 0 … 1, for the span shedder's pressure: in local mode (the
+   * file the only span destination), the share of the file's queue taken. A disk slower than the
+   * spans come then sheds whole requests, in the kernel where it can, rather than spans dropped
+   * one by one at a full queue. A backend's queue never sheds: full during an outage, it drops
+   * and counts (or spills to the disk buffer) and retries, and the file beside it, if any, still
+   * takes every span.
    */
   spanExportPressure(): number {
-    let least = this.#spanDest.length > 0 ? 1 : 0;
-    for (const d of this.#spanDest) least = Math.min(least, d.queue.fill);
-    return least;
+    if (this.#spanDest.length !== 1 || this.#spanDest[0]!.name !== FILE_TRACES) return 0;
+    return this.#spanDest[0]!.queue.fill;
   }
 
   /** Hands spans over for export; returns at once, never throws. */
