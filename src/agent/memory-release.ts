@@ -13,10 +13,10 @@
 // of 256 KiB, request bodies and lines of ~1 MB, grpc-js's framed copy of each body, ring-buffer
 // batches of 1 MiB. glibc starts with the same threshold but raises it to the size of every mmapped
 // block freed, after which blocks of that size come from the heap, and the heap's free space stays
-// resident between releases: exporting over OTLP/gRPC and to a file at 10k req/s, the C heap peaked
-// at 37 MiB (73 in one run of three) against 6 with the threshold fixed, and the agent's peak RSS
-// was 153–161 MiB against 144–152 (benchmarks/RESULTS.md). The mmap and munmap of a few dozen blocks
-// a second cost nothing measurable there.
+// resident between releases: exporting over OTLP/gRPC and to a file at 10k req/s, the C heap at the
+// RSS peak was 33–37 MiB (73 in one round) against 6–8 with the threshold fixed, and the agent's peak
+// RSS fell from 174–211 MiB to 145–175 (benchmarks/RESULTS.md, "Every process traced", the notes of
+// 29f92e6 and later). The mmap and munmap of a few dozen blocks a second cost nothing measurable there.
 import { releaseFreeMemory, setMmapThreshold } from 'libbpf-ts';
 
 export const RELEASE_EVERY_MS = 10_000;

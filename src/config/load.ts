@@ -15,7 +15,7 @@ import { applyHttpFile, applyRedactionFile } from './http.js';
 import { applyKubernetesFile } from './kubernetes.js';
 import { applyProfilerFile, setProfilesEndpoint, setProfilesProtocol } from './profiler.js';
 import { applySelectionFile, parseSelectionRule } from './selection.js';
-import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, describe, parseKeyValueList, wholeNumber } from './validate.js';
+import { Problems, asOneOf, asPositiveInt, asPositiveNumber, asUrl, decimalNumber, describe, parseKeyValueList, wholeNumber } from './validate.js';
 
 /** What the command line may set (undefined = not given). */
 export interface ConfigFlags {
@@ -221,8 +221,8 @@ function setMaxSpans(c: AgentConfig, v: unknown, source: string, path: string, p
 }
 
 function setMaxCpu(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > 100 * 1024) problems.add(source, path, `expected a percentage of one core (0: no limit; 50: half a core), got ${describe(v)}`);
+  const n = decimalNumber(v);
+  if (!Number.isFinite(n) || n < 0 || n > 100 * 1024) problems.add(source, path, `expected a percentage of one core (0: no limit; 50: half a core), got ${describe(v)}`);
   else c.spans.maxCpuPercent = n;
 }
 

@@ -23,7 +23,7 @@
 //     unwind: auto             # user stacks: auto (.eh_frame CFI where a table exists, else frame pointers) | frame_pointers | cfi
 //     unwind_table_rows: 1048576 # CFI rows kept in the kernel, all binaries (12 bytes each)
 import { type ProfilerConfig, UNWIND_MODES, type UnwindMode } from './schema.js';
-import { type Problems, asPositiveInt, asPositiveNumber, asUrl, describe } from './validate.js';
+import { type Problems, asPositiveInt, asPositiveNumber, asUrl, decimalNumber, describe } from './validate.js';
 
 export const PROFILER_LIMITS = {
   maxFrequencyHz: 10_000, minIntervalSeconds: 0.5, minStackMapEntries: 1024, maxStackMapEntries: 1 << 22,
@@ -51,8 +51,8 @@ export function setInterval(c: ProfilerConfig, v: unknown, source: string, path:
 
 /** Milliseconds, 0 (every block) up to PROFILER_LIMITS.maxMinBlockMs; fractions allowed (0.1 = 100 µs). */
 export function setMinBlock(c: ProfilerConfig, v: unknown, source: string, path: string, problems: Problems): void {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > PROFILER_LIMITS.maxMinBlockMs) {
+  const n = decimalNumber(v);
+  if (!Number.isFinite(n) || n < 0 || n > PROFILER_LIMITS.maxMinBlockMs) {
     problems.add(source, path, `expected milliseconds from 0 to ${PROFILER_LIMITS.maxMinBlockMs}, got ${describe(v)}`);
   } else {
     c.offCpu.minBlockMs = n;

@@ -39,6 +39,11 @@ export function wholeNumber(v: unknown): number {
   return typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
 }
 
+/** A YAML number or a command line's decimal (fractions allowed) as a number; NaN for anything else. */
+export function decimalNumber(v: unknown): number {
+  return typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+}
+
 export function asPositiveInt(v: unknown, max = Number.MAX_SAFE_INTEGER): number | string {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0 || n > max) return `expected a whole number from 1 to ${max}, got ${describe(v)}`;
@@ -46,8 +51,8 @@ export function asPositiveInt(v: unknown, max = Number.MAX_SAFE_INTEGER): number
 }
 
 export function asPositiveNumber(v: unknown): number | string {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) return `expected a positive number, got ${describe(v)}`;
+  const n = decimalNumber(v);
+  if (!Number.isFinite(n) || n <= 0) return `expected a positive number, got ${describe(v)}`;
   return n;
 }
 
