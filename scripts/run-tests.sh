@@ -16,6 +16,19 @@ log=$(mktemp)
 npx tap -R tap $files "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
+# The failures again, each with its diagnostic block, so that a log kept only by its tail still names them.
+failures=$(awk '
+  /^[[:space:]]*not ok / { print; inblock = 0; shown = 0; want = 1; next }
+  want && /^[[:space:]]*---$/ { inblock = 1 }
+  want && inblock { if (shown++ < 30) print; if ($0 ~ /^[[:space:]]*\.\.\.$/) { inblock = 0; want = 0 } next }
+  { want = 0 }
+' "$log")
+if [ -n "$failures" ]; then
+  echo
+  echo "# failed:"
+  echo "$failures"
+fi
+
 # tap's closing "# { total: N, pass: N, fail: N }" line, turned into the plain summary.
 summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -n 1)
 rm -f "$log"
