@@ -3,14 +3,16 @@
 // under V8's sampling profiler (`node --cpu-prof`). Prints the functions with the most self time and the agent's CPU per exchange; the
 // .cpuprofile files stay in --out for Chrome DevTools or speedscope. A profile, not a benchmark:
 // the profiler itself costs a few percent, so its µs per exchange is not comparable with RESULTS.md.
+// --jaeger: traces also go over OTLP/gRPC to a Jaeger all-in-one (the production path).
 //
-//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR]
+//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR] [--jaeger]
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
 import { runLoadgen, withLoadTarget } from './loadgen-tool.js';
 import { treeCpuSeconds } from './proc.js';
+import { startJaeger } from '../test/helpers/jaeger.js';
 
 const PATH = '/lantern-profile';
 
@@ -74,13 +76,16 @@ const STAGES = ['onBatch', 'decodeSocketRecord', 'handle', 'feed', 'put', '#exch
   'add', 'exportSpans', 'encodeRecord', 'encodeRecordJson', 'encodedRequestJsonLine', 'writeLineBytes', 'encodedRequest', '(garbage collector)'];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' }, jaeger: { type: 'boolean' } } });
   const rate = Number(values.rate ?? 10_000);
   const seconds = Number(values.seconds ?? 10);
   const out = values.out ?? '/tmp/lantern-agent-profile';
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const window = { fromUs: 0, toUs: 0 };
+  const jaeger = values.jaeger === true ? await startJaeger() : null;
+  // The agent inherits this process's environment.
+  if (jaeger) process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaeger.otlpGrpcEndpoint;
   await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     const file = join(dir, 'spans.jsonl');
     const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000,
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
     } finally {
       await agent.stop();
     }
-  });
+  }).finally(() => jaeger?.stop());
   for (const f of readdirSync(out).filter((x) => x.endsWith('.cpuprofile'))) {
     const profile = JSON.parse(readFileSync(join(out, f), 'utf8')) as CpuProfile;
     const { busy, top } = selfTimes(profile, window.fromUs, window.toUs);

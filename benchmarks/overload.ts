@@ -7,7 +7,7 @@
 // http.client.request.duration histograms (cumulative: the last export holds every exchange), the
 // spans exported, and the agent's own figures (lantern.agent.stat): exchanges shed in the kernel
 // (counted there, or sent as summaries), spans shed by the shedder, records lost in the kernel's ring
-// and in the queue to JavaScript.
+// and in the queue to JavaScript, spans dropped at the file's full export queue (built, then lost).
 //
 //   npm run build && node dist/benchmarks/overload.js [--rates 10000,20000,40000] [--duration S]
 import { createReadStream } from 'node:fs';
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   const stat = (o: Outcome, name: string): number => o.stats.get(name) ?? 0;
   const rows = outcomes.map((o) => `| ${o.rate} | ${o.load.sent} / ${o.load.count} (${Math.round(o.load.rate)}/s) | ${o.red.server} | ${o.red.client} | ${o.spans.server} / ${o.spans.client} | `
     + `${stat(o, 'collectors.sockets.kernel_http1_shed_counted_in_kernel')} / ${stat(o, 'collectors.sockets.kernel_http1_shed_in_kernel')} | ${stat(o, 'pipeline.spans_shed') - stat(o, 'pipeline.spans_shed_in_kernel')} | `
-    + `${stat(o, 'collectors.sockets.kernel_lost_ringbuf_full')} / ${stat(o, 'collectors.sockets.lost_js_queue_full')} | ${o.agentCpuPct.toFixed(0)} | ${o.peakRssMiB.toFixed(1)} |`);
+    + `${stat(o, 'collectors.sockets.kernel_lost_ringbuf_full')} / ${stat(o, 'collectors.sockets.lost_js_queue_full')} / ${stat(o, 'export.file.traces.dropped.queue_full')} | ${o.agentCpuPct.toFixed(0)} | ${o.peakRssMiB.toFixed(1)} |`);
   const text = [
     ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/overload.js')),
     `\`lantern run --port 0 --otlp-file F --log-format json\` (defaults: every process traced), a fresh agent per rate; nginx \`return 200\`;`,
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     'RED: the count of the last (cumulative) export of nginx\'s `http.server.request.duration` and of `http.client.request.duration` towards nginx\'s port.',
     'Agent RSS peak: VmRSS sampled every 100 ms from the load\'s start to 2 s after it.',
     '',
-    '| rate asked | requests sent / answered | RED server | RED client | spans server / client | shed in kernel: counted there / sent as summaries | shed by the shedder | lost: kernel ring / JS queue | agent CPU, % of one core | agent RSS peak, MiB |',
+    '| rate asked | requests sent / answered | RED server | RED client | spans server / client | shed in kernel: counted there / sent as summaries | shed by the shedder | lost: kernel ring / JS queue / spans dropped at the file\'s full queue | agent CPU, % of one core | agent RSS peak, MiB |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',

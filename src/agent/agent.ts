@@ -308,7 +308,8 @@ export class Agent {
       config: this.config, log: this.log, clock: this.#clock, sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
       reportPressure: (p: number, lost?: boolean) => {
         // The tighter of the two backlogs: towards the JS thread, and from it towards the exporters.
-        this.#shedder.reportPressure(Math.max(p, this.#exporter.spanExportPressure()), lost);
+        const exported = this.#exporter.spanExportBacklog();
+        this.#shedder.reportPressure(Math.max(p, exported.pressure), lost === true || exported.lost);
         this.#priority?.reportPressure(p, lost);
       },
       spanShare: () => this.#shedder.share,

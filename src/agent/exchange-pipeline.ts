@@ -91,7 +91,7 @@ export class ExchangePipeline implements RecordSink {
       exported = false;
     } else {
       exported = decided !== undefined
-        ? this.opts.shedder?.decidedInKernel(decided === 'kept') ?? decided === 'kept'
+        ? this.opts.shedder?.decidedInKernel(decided === 'kept', key, this.#keptEarlier) ?? decided === 'kept'
         : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
     }
     if (!exported && points.length > 0) {

@@ -44,6 +44,8 @@ const WINDOW_MS = 250;
 /** Shed decisions remembered for the other end of a request (in arrival order; the oldest go first). */
 const MAX_REMEMBERED = 16_384;
 const PRESSURE_FREE = 0.5;
+/** Average pressure past which exchanges the kernel kept are decided again (decidedInKernel). */
+const OVERRUN = 0.9;
 /** Time constant of the pressure average. */
 const PRESSURE_TAU_MS = 250;
 const MIN_SHARE = 0.05;
@@ -166,9 +168,18 @@ export class SpanShedder {
 
   /**
    * The kernel decided on an exchange's span with the share it was given (`share`, the same as here):
-   * counted as offered (the budget sees every exchange) and as kept or shed. Returns `kept`.
+   * counted as offered (the budget sees every exchange) and as kept or shed. Returns whether the span
+   * is exported: `kept`, unless the agent is overrun (a backlog full, or records lost on the way):
+   * then the exchanges the kernel kept are decided again here, by `keep`, with `linkKey`. The
+   * kernel decided with the share of its last update, and past a sudden rise in load the ring's
+   * backlog still holds many seconds' worth of exchanges it kept: exported, they would fill the
+   * export queue and be dropped there one by one, after being built and encoded. Once a request's
+   * one end is shed here, its other end is too, whenever it comes.
    */
-  decidedInKernel(kept: boolean): boolean {
+  decidedInKernel(kept: boolean, linkKey: string | null = null, keptEarlier?: (linkKey: string) => boolean): boolean {
+    if (kept && linkKey !== null && (this.#pressure >= OVERRUN || (this.#decided.size > 0 && this.#decided.has(linkKey)))) {
+      return this.keep(linkKey, keptEarlier);
+    }
     this.#offer();
     if (kept) this.#kept++;
     else {

@@ -131,6 +131,7 @@ const FILE_TRACES = 'file.traces';
 /** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
 const SPARE_BODIES = 4;
 const MAX_SPARE_BODY_BYTES = 8 << 20;
+const NO_BACKLOG = Object.freeze({ pressure: 0, lost: false });
 
 export class TelemetryExporter {
   readonly #log: Logger;
@@ -153,6 +154,8 @@ export class TelemetryExporter {
   readonly #spansRefused: RefusedCounts = { invalid: 0, afterShutdown: 0 };
   readonly #logsRefused: RefusedCounts = { invalid: 0, afterShutdown: 0 };
   #s = { internalErrors: 0, fileErrors: 0 };
+  /** The file's span queue drops seen by spanExportBacklog. */
+  #fileDropsSeen = 0;
 
   /**
    * `file`: an --otlp-file writer its owner (the agent) may share with other writers of the same
@@ -210,16 +213,21 @@ export class TelemetryExporter {
   }
 
   /**
-   * How far behind span export is, 0 … 1, for the span shedder's pressure: in local mode (the
-   * file the only span destination), the share of the file's queue taken. A disk slower than the
-   * spans come then sheds whole requests, in the kernel where it can, rather than spans dropped
-   * one by one at a full queue. A backend's queue never sheds: full during an outage, it drops
-   * and counts (or spills to the disk buffer) and retries, and the file beside it, if any, still
-   * takes every span.
+   * How far behind span export is, for the span shedder's pressure: in local mode (the file the
+   * only span destination), the share of the file's queue taken, 0 … 1, and whether spans were
+   * dropped at that full queue since the last call. A disk (or a JS thread) slower than the spans
+   * come then sheds whole requests, in the kernel where it can, rather than spans dropped one by one
+   * at a full queue; a drop makes the shedder cut at once, as records lost on the way to JavaScript
+   * do. A backend's queue never sheds: full during an outage, it drops and counts (or spills to the
+   * disk buffer) and retries, and the file beside it, if any, still takes every span.
    */
-  spanExportPressure(): number {
-    if (this.#spanDest.length !== 1 || this.#spanDest[0]!.name !== FILE_TRACES) return 0;
-    return this.#spanDest[0]!.queue.fill;
+  spanExportBacklog(): { pressure: number; lost: boolean } {
+    if (this.#spanDest.length !== 1 || this.#spanDest[0]!.name !== FILE_TRACES) return NO_BACKLOG;
+    const queue = this.#spanDest[0]!.queue;
+    const dropped = queue.droppedQueueFull;
+    const lost = dropped > this.#fileDropsSeen;
+    this.#fileDropsSeen = dropped;
+    return { pressure: queue.fill, lost };
   }
 
   /** Hands spans over for export; returns at once, never throws. */

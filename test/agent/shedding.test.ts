@@ -152,6 +152,28 @@ async function nginxAndAgent(t: Test, yaml: string): Promise<{ nginx: Nginx; age
   return { nginx, agent };
 }
 
+t.test('overrun: exchanges the kernel kept are decided again, both ends alike; otherwise its decision stands', async (t) => {
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
+  const keys = Array.from({ length: 2000 }, (_, i) => `127.0.0.1:${40000 + (i % 50)}>127.0.0.1:8080 #${i} GET /x`);
+  // Some pressure, not an overrun: what the kernel kept is exported, what it shed is not.
+  for (; now < 2_000; now += 10) s.reportPressure(0.7);
+  t.ok(s.share < 1, 'shedding');
+  t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'every exchange the kernel kept exported');
+  t.equal(s.decidedInKernel(false, keys[0]!, () => true), false, 'one it shed stays shed');
+  // A backlog overflowed (records or spans dropped): the kernel's keeps are decided again.
+  s.reportPressure(1, true);
+  const held = new Set<string>();
+  for (const k of keys) if (s.decidedInKernel(true, k, (x) => held.has(x))) held.add(k);
+  t.ok(held.size > 50 && held.size < 200, `overrun: about 1 in 20 of the kernel's keeps exported (${held.size} of ${keys.length})`);
+  // The other ends come after the overrun passed: each follows its first end.
+  for (; now < 10_000; now += 10) s.reportPressure(0);
+  t.equal(s.share, 1, 'the overrun passed');
+  const second = keys.map((k) => s.decidedInKernel(true, k, (x) => held.has(x)));
+  t.same(second, keys.map((k) => held.has(k)), 'every second end decided as its first: requests kept or shed whole');
+  t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'then the kernel\'s decisions stand again');
+});
+
 t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding counted', async (t) => {
   const { nginx, agent } = await nginxAndAgent(t, 'spans:\n  max_per_second: 200\n');
   const requests = 3000;
