@@ -309,7 +309,8 @@ export class Agent {
       reportPressure: (p: number, lost?: boolean) => {
         // The tighter of the two backlogs: towards the JS thread, and from it towards the exporters.
         const exported = this.#exporter.spanExportBacklog();
-        this.#shedder.reportPressure(Math.max(p, exported.pressure), lost === true || exported.lost);
+        this.#shedder.reportPressure(Math.max(p, exported.pressure), lost);
+        if (exported.dropped) this.#shedder.exportOverrun();
         this.#priority?.reportPressure(p, lost);
       },
       spanShare: () => this.#shedder.share,

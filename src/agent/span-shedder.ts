@@ -76,6 +76,8 @@ export class SpanShedder {
   readonly #cpuMicros: () => number;
   #pressure = 0;
   #pressureAt: number | null = null;
+  /** Until when (ms) exchanges the kernel kept are decided again after an export queue overflowed. */
+  #overrunUntil = 0;
   #budgetShare = 1;
   #cpuShare = 1;
   /** The CPU budget applies (armCpuBudget). */
@@ -129,6 +131,21 @@ export class SpanShedder {
     this.#pressure += (sample - this.#pressure) * weight;
   }
 
+  /**
+   * Spans were dropped at a full export queue (in local mode, the file's): for the next quarter
+   * second the exchanges the kernel kept are decided again (decidedInKernel), at the share of now.
+   * The share itself follows the queue's fill: a drop there loses spans only, not metrics, so it
+   * does not cut as deep as records lost on the way to JavaScript do.
+   */
+  exportOverrun(): void {
+    this.#overrunUntil = this.#now() + PRESSURE_TAU_MS;
+  }
+
+  /** A backlog overflowed lately, or is about to: the kernel's decisions are taken again. */
+  #overrun(): boolean {
+    return this.#pressure >= OVERRUN || (this.#overrunUntil > 0 && this.#now() < this.#overrunUntil);
+  }
+
   /** The share of requests whose spans are kept now: the tighter of the two limits. */
   #share(): number {
     const p = this.#pressure;
@@ -169,15 +186,16 @@ export class SpanShedder {
   /**
    * The kernel decided on an exchange's span with the share it was given (`share`, the same as here):
    * counted as offered (the budget sees every exchange) and as kept or shed. Returns whether the span
-   * is exported: `kept`, unless the agent is overrun (a backlog full, or records lost on the way):
-   * then the exchanges the kernel kept are decided again here, by `keep`, with `linkKey`. The
+   * is exported: `kept`, unless the agent is overrun (the pressure past OVERRUN, records lost on the
+   * way to JavaScript, or spans dropped at the export queue lately: exportOverrun): then the
+   * exchanges the kernel kept are decided again here, by `keep`, with `linkKey`. The
    * kernel decided with the share of its last update, and past a sudden rise in load the ring's
    * backlog still holds many seconds' worth of exchanges it kept: exported, they would fill the
    * export queue and be dropped there one by one, after being built and encoded. Once a request's
    * one end is shed here, its other end is too, whenever it comes.
    */
   decidedInKernel(kept: boolean, linkKey: string | null = null, keptEarlier?: (linkKey: string) => boolean): boolean {
-    if (kept && linkKey !== null && (this.#pressure >= OVERRUN || (this.#decided.size > 0 && this.#decided.has(linkKey)))) {
+    if (kept && linkKey !== null && (this.#overrun() || (this.#decided.size > 0 && this.#decided.has(linkKey)))) {
       return this.keep(linkKey, keptEarlier);
     }
     this.#offer();

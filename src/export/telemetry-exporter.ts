@@ -131,7 +131,7 @@ const FILE_TRACES = 'file.traces';
 /** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
 const SPARE_BODIES = 4;
 const MAX_SPARE_BODY_BYTES = 8 << 20;
-const NO_BACKLOG = Object.freeze({ pressure: 0, lost: false });
+const NO_BACKLOG = Object.freeze({ pressure: 0, dropped: false });
 
 export class TelemetryExporter {
   readonly #log: Logger;
@@ -217,17 +217,17 @@ export class TelemetryExporter {
    * only span destination), the share of the file's queue taken, 0 … 1, and whether spans were
    * dropped at that full queue since the last call. A disk (or a JS thread) slower than the spans
    * come then sheds whole requests, in the kernel where it can, rather than spans dropped one by one
-   * at a full queue; a drop makes the shedder cut at once, as records lost on the way to JavaScript
-   * do. A backend's queue never sheds: full during an outage, it drops and counts (or spills to the
+   * at a full queue; after a drop the shedder decides again on what the kernel kept
+   * (SpanShedder.exportOverrun). A backend's queue never sheds: full during an outage, it drops and counts (or spills to the
    * disk buffer) and retries, and the file beside it, if any, still takes every span.
    */
-  spanExportBacklog(): { pressure: number; lost: boolean } {
+  spanExportBacklog(): { pressure: number; dropped: boolean } {
     if (this.#spanDest.length !== 1 || this.#spanDest[0]!.name !== FILE_TRACES) return NO_BACKLOG;
     const queue = this.#spanDest[0]!.queue;
     const dropped = queue.droppedQueueFull;
-    const lost = dropped > this.#fileDropsSeen;
+    const dropping = dropped > this.#fileDropsSeen;
     this.#fileDropsSeen = dropped;
-    return { pressure: queue.fill, lost };
+    return { pressure: queue.fill, dropped: dropping };
   }
 
   /** Hands spans over for export; returns at once, never throws. */

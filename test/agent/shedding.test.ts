@@ -174,6 +174,24 @@ t.test('overrun: exchanges the kernel kept are decided again, both ends alike; o
   t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'then the kernel\'s decisions stand again');
 });
 
+t.test('spans dropped at the export queue: for a quarter second the kernel\'s keeps are decided again, at the share of now', async (t) => {
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
+  for (; now < 2_000; now += 10) s.reportPressure(0.75);
+  const share = s.share;
+  t.ok(share > 0.4 && share < 0.6, `some pressure: share ${share}`);
+  const keys = Array.from({ length: 2000 }, (_, i) => `127.0.0.1:${40000 + (i % 50)}>127.0.0.1:8080 #${i} GET /x`);
+  t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'before: the kernel\'s keeps stand');
+  s.exportOverrun();
+  t.equal(s.share, share, 'the share is not cut for it');
+  const held = new Set<string>();
+  for (const k of keys) if (s.decidedInKernel(true, k, (x) => held.has(x))) held.add(k);
+  t.ok(Math.abs(held.size / keys.length - share) < 0.05, `about the share of them kept (${held.size} of ${keys.length})`);
+  now += 300;
+  t.same(keys.map((k) => s.decidedInKernel(true, k, (x) => held.has(x))), keys.map((k) => held.has(k)), 'the other ends, later, decided as their first');
+  t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'a quarter second on, the kernel\'s keeps stand again');
+});
+
 t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding counted', async (t) => {
   const { nginx, agent } = await nginxAndAgent(t, 'spans:\n  max_per_second: 200\n');
   const requests = 3000;
