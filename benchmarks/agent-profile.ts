@@ -4,20 +4,22 @@
 // .cpuprofile files stay in --out for Chrome DevTools or speedscope. A profile, not a benchmark:
 // the profiler itself costs a few percent, so its µs per exchange is not comparable with RESULTS.md.
 // --jaeger: traces also go over OTLP/gRPC to a Jaeger all-in-one (the production path).
+// --flame-graph FILE: the JS thread's samples of the load window as an SVG flame graph
+// (benchmarks/flame-graph.ts), for RESULTS.md.
 //
-//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR] [--jaeger]
-import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR] [--jaeger] [--flame-graph FILE]
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
 import { runLoadgen, withLoadTarget } from './loadgen-tool.js';
 import { treeCpuSeconds } from './proc.js';
 import { startJaeger } from '../test/helpers/jaeger.js';
+import { type CpuProfile, busySamples, frameName } from './cpu-profile.js';
+import { flameGraphSvg, foldedStacks } from './flame-graph.js';
 
 const PATH = '/lantern-profile';
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; samples: number[]; startTime: number; timeDeltas: number[] }
 
 /** CLOCK_MONOTONIC µs, the clock of V8's profile timestamps. */
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
@@ -29,19 +31,13 @@ const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 function selfTimes(profile: CpuProfile, fromUs: number, toUs: number): { busy: number; top: Array<{ name: string; share: number }> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const counts = new Map<string, number>();
-  let at = profile.startTime;
-  let busy = 0;
-  for (const [i, id] of profile.samples.entries()) {
-    at += profile.timeDeltas[i] ?? 0;
-    const f = byId.get(id)?.callFrame;
-    if (f === undefined || at < fromUs || at > toUs || f.functionName === '(idle)') continue;
-    busy++;
-    const file = f.url.replace(/^.*\/(dist|node_modules)\//, '$1/');
-    const name = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`;
+  const samples = busySamples(profile, fromUs, toUs);
+  for (const id of samples) {
+    const name = frameName(byId.get(id)!.callFrame);
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
-  const total = Math.max(1, busy);
-  return { busy, top: [...counts].map(([name, n]) => ({ name, share: n / total })).sort((a, b) => b.share - a.share) };
+  const total = Math.max(1, samples.length);
+  return { busy: samples.length, top: [...counts].map(([name, n]) => ({ name, share: n / total })).sort((a, b) => b.share - a.share) };
 }
 
 /**
@@ -53,12 +49,9 @@ function inclusiveTimes(profile: CpuProfile, names: readonly string[], fromUs: n
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const counts = new Map<string, number>(names.map((n) => [n, 0]));
-  let at = profile.startTime;
-  let busy = 0;
-  for (const [i, id] of profile.samples.entries()) {
-    at += profile.timeDeltas[i] ?? 0;
-    if (at < fromUs || at > toUs || byId.get(id)?.callFrame.functionName === '(idle)') continue;
-    busy++;
+  const samples = busySamples(profile, fromUs, toUs);
+  const busy = samples.length;
+  for (const id of samples) {
     const seen = new Set<string>();
     for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
       const name = byId.get(n)?.callFrame.functionName ?? '';
@@ -76,13 +69,14 @@ const STAGES = ['onBatch', 'decodeSocketRecord', 'handle', 'feed', 'put', '#exch
   'add', 'exportSpans', 'encodeRecord', 'encodeRecordJson', 'encodedRequestJsonLine', 'writeLineBytes', 'encodedRequest', '(garbage collector)'];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' }, jaeger: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' }, jaeger: { type: 'boolean' }, 'flame-graph': { type: 'string' } } });
   const rate = Number(values.rate ?? 10_000);
   const seconds = Number(values.seconds ?? 10);
   const out = values.out ?? '/tmp/lantern-agent-profile';
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const window = { fromUs: 0, toUs: 0 };
+  let perExchange = '';
   const jaeger = values.jaeger === true ? await startJaeger() : null;
   // The agent inherits this process's environment.
   if (jaeger) process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaeger.otlpGrpcEndpoint;
@@ -98,7 +92,8 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2000));
       window.toUs = monoUs();
       const cpu = treeCpuSeconds(agent.pid) - cpu0;
-      console.log(`${load.count} requests, agent ${(cpu / (2 * load.count) * 1e6).toFixed(1)} µs of CPU per exchange (under the profiler)`);
+      perExchange = `${(cpu / (2 * load.count) * 1e6).toFixed(1)} µs of agent CPU per exchange under the profiler`;
+      console.log(`${load.count} requests, ${perExchange}`);
     } finally {
       await agent.stop();
     }
@@ -110,6 +105,14 @@ async function main(): Promise<void> {
     for (const s of top.slice(0, Number(values.top ?? 30))) console.log(`${(100 * s.share).toFixed(1).padStart(5)} %  ${s.name}`);
     console.log('\ninclusive (a function and what it calls; names, so every function of that name):');
     for (const s of inclusiveTimes(profile, STAGES, window.fromUs, window.toUs)) console.log(`${(100 * s.share).toFixed(1).padStart(5)} %  ${s.name}`);
+    const svg = values['flame-graph'];
+    // The main thread's profile is the one with the agent's own code (a worker's has none of it).
+    if (svg !== undefined && profile.nodes.some((n) => n.callFrame.url.endsWith('/exchange-pipeline.js'))) {
+      const sink = jaeger !== null ? 'OTLP/gRPC to Jaeger + file' : 'file only';
+      const title = `lantern run, every process traced, ${rate} req/s (${sink}): the JS thread, ${busy} samples; ${perExchange}`;
+      writeFileSync(svg, flameGraphSvg(foldedStacks(profile, window.fromUs, window.toUs), { title }));
+      console.log(`flame graph: ${svg}`);
+    }
   }
 }
 
