@@ -26,10 +26,11 @@
 // --all-processes measures what a user runs: the agent's defaults (no --pid: every process is traced,
 // default collectors), so loadgen is traced too and each request is two exchanges, loadgen's CLIENT
 // span and nginx's SERVER span ("agent µs per exchange" divides by 2 × requests; completeness counts
-// both kinds for /lantern-bench). Only the fixed-rate part runs (no step search, no wrk), with two
+// both kinds for /lantern-bench). Only the fixed-rate part runs (no step search, no wrk), with three
 // sinks in the same run, each in pairs against a without-agent phase: (a) OTLP/gRPC to a real Jaeger
-// (test/helpers/jaeger.ts, the binary the tests use; traces only, see jaegerSink) plus the file, the
-// production path, and (b) the file only. --jaeger off runs (b) alone, without Jaeger. It also
+// (test/helpers/jaeger.ts, the binary the tests use; traces only, see jaegerSink) plus the file,
+// (b) OTLP/gRPC to Jaeger alone, the production path (spans counted at the receiver), and (c) the
+// file only. --jaeger off runs (c) alone, without Jaeger. It also
 // reports the start-up time (spawn → sockets collector started, and → ready), the spans the
 // receiver accepted (the agent's export.traces.exported) and Jaeger's CPU. Its own RESULTS.md section.
 //
@@ -106,22 +107,26 @@ const agentArgs = (mode: Mode): string[] => [...(mode.collectors === null ? [] :
 /** Exchanges the agent sees per request: nginx's, and with every process traced loadgen's too. */
 const exchangesPerRequest = (mode: Mode): number => (mode.allProcesses ? 2 : 1);
 
-/** Where a "with" phase's agent sends its spans: always its --otlp-file, and maybe a receiver. */
+/** Where a "with" phase's agent sends its spans: its --otlp-file, a receiver, or both. */
 interface Sink {
   /** The table column and log label. */
   name: string;
   /** OTLP/gRPC traces endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); null: the file only. */
   tracesEndpoint: string | null;
+  /** Spans also go to an --otlp-file (which the benchmark reads to count them); false: the receiver only. */
+  file: boolean;
 }
 
-const FILE_SINK: Sink = { name: 'with agent', tracesEndpoint: null };
+const FILE_SINK: Sink = { name: 'with agent', tracesEndpoint: null, file: true };
 
 /**
  * The production path: traces over OTLP/gRPC to Jaeger. Traces only: with a base endpoint
  * (--otlp-endpoint) metrics would go over OTLP/HTTP to <base>/v1/metrics, and the helper's Jaeger has
  * no metrics pipeline (its /v1/metrics answers 404), so every metrics export would fail.
  */
-const jaegerSink = (jaeger: Jaeger): Sink => ({ name: 'with agent: OTLP/gRPC to Jaeger + file', tracesEndpoint: jaeger.otlpGrpcEndpoint });
+const jaegerSink = (jaeger: Jaeger): Sink => ({ name: 'with agent: OTLP/gRPC to Jaeger + file', tracesEndpoint: jaeger.otlpGrpcEndpoint, file: true });
+/** The production path alone, as a user runs it with a backend and no file: spans counted by what the receiver acknowledged. */
+const jaegerOnlySink = (jaeger: Jaeger): Sink => ({ name: 'with agent: OTLP/gRPC to Jaeger only', tracesEndpoint: jaeger.otlpGrpcEndpoint, file: false });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** A timer that does not keep the process alive (for timeouts raced against the real outcome). */
@@ -213,8 +218,11 @@ class AgentProcess {
    * Starts the agent (every process when `pids` is empty) and resolves once it says it is writing the
    * span file (its last start-up step).
    */
-  static async start(pids: number[], file: string, extraArgs: readonly string[], env: Record<string, string> = {}): Promise<AgentProcess> {
-    const args = [LANTERN, 'run', ...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', '--otlp-file', file, '--log-format', 'json', ...extraArgs];
+  /** `file`: its --otlp-file, or null for none (then ready at `exporting over OTLP`, its last start-up line without a file). */
+  static async start(pids: number[], file: string | null, extraArgs: readonly string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+    const args = [LANTERN, 'run', ...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', ...(file === null ? [] : ['--otlp-file', file]),
+      '--log-format', 'json', ...extraArgs];
+    const readyLine = file === null ? 'exporting over OTLP' : 'writing OTLP JSON lines';
     const t0 = performance.now();
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     const agent = new AgentProcess(child);
@@ -229,7 +237,7 @@ class AgentProcess {
           return;
         }
         if (rec.msg === 'collector started' && rec.collector === 'sockets') agent.startup.socketsMs = performance.now() - t0;
-        if (rec.msg === 'writing OTLP JSON lines') {
+        if (rec.msg === readyLine) {
           agent.startup.readyMs = performance.now() - t0;
           resolve();
         }
@@ -273,6 +281,14 @@ interface SpanCount {
   client: number;
   total: number;
   duplicates: number;
+}
+
+/**
+ * Without a file, spans are what the receiver acknowledged (every process's: with every process
+ * traced the file runs find no other spans than the benchmark's), not told apart by kind.
+ */
+function receiverOnlyCount(acknowledged: number): SpanCount {
+  return { server: NaN, withScheme: NaN, client: NaN, total: acknowledged, duplicates: 0 };
 }
 
 async function countSpans(file: string, scheme: Mode['scheme']): Promise<SpanCount> {
@@ -406,7 +422,7 @@ async function waitForQuiet(label: string): Promise<void> {
 /** Runs `load` with a fresh agent exporting to `sink`, or without one (null), measuring CPU over its window. */
 async function phase<T>(env: Env, sink: Sink | null, label: string, load: () => Promise<T>): Promise<Phase<T>> {
   const withAgent = sink !== null;
-  const file = join(env.dir, `spans-${++phaseNo}.jsonl`);
+  const file = sink?.file === false ? null : join(env.dir, `spans-${++phaseNo}.jsonl`);
   const checkTracers = (own: number, when: string): void => {
     const n = socketTracers();
     if (n === null || n <= own) return;
@@ -460,14 +476,15 @@ async function phase<T>(env: Env, sink: Sink | null, label: string, load: () => 
     if (sampler !== null) clearInterval(sampler);
     rssPeak = Math.max(rssPeak, rssMiB(agent.pid));
     const stopped = await agent.stop();
-    const spans = await countSpans(file, env.mode.scheme);
-    rmSync(file, { force: true });
+    const receiverSpans = Number(stopped.summary?.export?.['traces.exported'] ?? NaN);
+    const spans = file === null ? receiverOnlyCount(receiverSpans) : await countSpans(file, env.mode.scheme);
+    if (file !== null) rmSync(file, { force: true });
     return {
       ...common,
       agent: {
         cpuLoadS: a1 - a0, mainThreadLoadS: m1 - m0, mainThreadWaitS: mw1 - mw0, cpuSettleS: a2 - a1, rssRestMiB: rssRest, rssPeakMiB: rssPeak, spans,
         tlsCalls: Number((stopped.summary?.collectors?.sockets as Record<string, unknown> | undefined)?.kernel_tls_calls ?? NaN),
-        receiverSpans: Number(stopped.summary?.export?.['traces.exported'] ?? NaN), startup: agent.startup,
+        receiverSpans, startup: agent.startup,
         losses: lossCounters(stopped.summary), stopMs: stopped.stopMs, problems: agent.problems,
       },
     };
@@ -488,7 +505,8 @@ const lossText = (l: Record<string, number>): string =>
 /** Exchanges the agent should have exported: every request's, once per traced side. */
 const expectedSpans = (p: Phase<LoadResult>): number => p.load.count * p.exchangesPerRequest;
 /** Spans for PATH in the agent's file: nginx's server spans, plus loadgen's client spans when it is traced. */
-const exportedSpans = (p: Phase<LoadResult | WrkResult>): number => (p.agent === null ? NaN : p.agent.spans.server + p.agent.spans.client);
+const exportedSpans = (p: Phase<LoadResult | WrkResult>): number =>
+  (p.agent === null ? NaN : p.sink?.file === false ? p.agent.spans.total : p.agent.spans.server + p.agent.spans.client);
 /** Agent CPU per exchange, tail (export after the window) included. */
 const agentUsPerExchange = (p: Phase<LoadResult>): number =>
   p.agent === null ? NaN : ((p.agent.cpuLoadS + p.agent.cpuSettleS) / expectedSpans(p)) * 1e6;
@@ -552,7 +570,8 @@ function lossesOf(ps: ReadonlyArray<Phase<LoadResult>>): Record<string, number> 
 /** Spans the receiver acknowledged and spans in the file (every process's), over the phases; null without a receiver. */
 function receiverCounts(ps: ReadonlyArray<Phase<LoadResult>>): { acknowledged: number; inFile: number } | null {
   if (!ps.some((p) => p.sink?.tracesEndpoint !== null)) return null;
-  return { acknowledged: total(ps, (p) => p.agent?.receiverSpans ?? NaN), inFile: total(ps, (p) => p.agent?.spans.total ?? 0) };
+  const inFile = ps.some((p) => p.sink?.file === false) ? NaN : total(ps, (p) => p.agent?.spans.total ?? 0);
+  return { acknowledged: total(ps, (p) => p.agent?.receiverSpans ?? NaN), inFile };
 }
 
 /** Rows only the every-process mode has: its client spans, its receiver, start-up. */
@@ -566,15 +585,18 @@ function allProcessesRows(
     row('load tool (loadgen, traced too) CPU per request, µs', (p) => (loadToolCpuS(p) / p.load.count) * 1e6, (n) => fix(n, 2), 'abs'),
     ...(withJaeger ? [row('Jaeger CPU (the receiver), % of one core', (p) => (p.receiverCpuS / p.windowS) * 100, pct, 'abs')] : []),
     agentRow(`exchanges expected (2 × requests) → spans for \`${PATH}\` exported: nginx SERVER + loadgen CLIENT (all runs)`, (ps) => {
+      if (ps.some((p) => p.sink?.file === false)) {
+        return `${int(total(ps, expectedSpans))} → ${int(total(ps, exportedSpans))} acknowledged by the receiver, all processes (${int(total(ps, lost))} lost)`;
+      }
       const server = total(ps, (p) => p.agent?.spans.server ?? 0);
       const client = total(ps, (p) => p.agent?.spans.client ?? 0);
       return `${int(total(ps, expectedSpans))} → ${int(server)} + ${int(client)} (${int(total(ps, lost))} lost)`;
     }),
     agentRow('spans the receiver acknowledged (agent self-stats `export.traces.exported`) / every span in the file, all processes (all runs)', (ps) => {
       const c = receiverCounts(ps);
-      return c === null ? '— (no receiver)' : `${int(c.acknowledged)} / ${int(c.inFile)}`;
+      return c === null ? '— (no receiver)' : Number.isNaN(c.inFile) ? `${int(c.acknowledged)} / — (no file)` : `${int(c.acknowledged)} / ${int(c.inFile)}`;
     }),
-    agentRow('start-up, ms: spawn → `collector started` (sockets) / → ready (`writing OTLP JSON lines`)', (ps) =>
+    agentRow('start-up, ms: spawn → `collector started` (sockets) / → ready (`writing OTLP JSON lines`, without a file `exporting over OTLP`)', (ps) =>
       `${fix(m(ps, (p) => p.agent?.startup.socketsMs ?? NaN), 0)} / ${fix(m(ps, (p) => p.agent?.startup.readyMs ?? NaN), 0)}`),
     agentRow('agent self-stats: losses (summed over the runs)', (ps) => lossText(lossesOf(ps))),
   ];
@@ -795,16 +817,17 @@ function section(command: string, r: Results): string {
   ].join('\n');
 }
 
-/** --all-processes: the agent as a user runs it, two sinks, fixed rate only. */
+/** --all-processes: the agent as a user runs it, three sinks (one without Jaeger), fixed rate only. */
 function allProcessesSection(command: string, r: Results): string {
   const o = r.opts;
   const groups = bySink(r.fixed);
   const ms = (ps: Array<Phase<LoadResult>>, f: (s: AgentProcess['startup']) => number): string => fix(median(ps.map((p) => (p.agent === null ? NaN : f(p.agent.startup)))), 0);
   const verdicts = groups.map(({ name, phases }) => {
     const c = receiverCounts(phases);
+    const noFile = phases.some((p) => p.sink?.file === false);
     return `**${name.replace(/^with agent: /, '')}: ${fix(median(phases.map(agentUsPerExchange)))} µs of agent CPU per exchange**, `
-      + `${int(total(phases, lost))} of ${int(total(phases, expectedSpans))} exchanges not in the file, `
-      + (c === null ? '' : `${int(c.inFile - c.acknowledged)} of the file's ${int(c.inFile)} spans not acknowledged by the receiver, `)
+      + `${int(total(phases, lost))} of ${int(total(phases, expectedSpans))} exchanges ${noFile ? 'not acknowledged by the receiver' : 'not in the file'}, `
+      + (c === null || noFile ? '' : `${int(c.inFile - c.acknowledged)} of the file's ${int(c.inFile)} spans not acknowledged by the receiver, `)
       + `start-up ${ms(phases, (s) => s.socketsMs)} ms to tracing sockets (${ms(phases, (s) => s.readyMs)} ms to ready)`;
   });
   const viaJaeger = o.jaeger ? [
@@ -816,6 +839,9 @@ function allProcessesSection(command: string, r: Results): string {
     '**Spans at the receiver are counted by the agent\'s self-stats `export.traces.exported`** (spans of the Export calls Jaeger',
     'acknowledged, read from the agent\'s final `stopped` summary), against every span in the file: Jaeger\'s own',
     '`otelcol_receiver_accepted_spans` is not available, as the helper\'s config turns Jaeger\'s telemetry off.',
+    '(b) **OTLP/gRPC to Jaeger only**: the same receiver and no `--otlp-file`, as a user with a backend runs the agent; its spans are',
+    'the acknowledged ones (every process\'s, not told apart by kind: in the file runs no other process adds any), and it is ready at',
+    'its log line `exporting over OTLP`.',
   ] : [];
   return [
     ...preamble(command, r),
@@ -825,9 +851,9 @@ function allProcessesSection(command: string, r: Results): string {
     `"agent µs/exchange" divides the agent's CPU (process tree, over the load window plus the ${SETTLE_MS / 1000} s after it, as the span`,
     'queue exports up to 1 s late) by **2 × requests**, and spans counted are SERVER spans (kind 2) whose `url.path` is',
     `\`${PATH}\` plus CLIENT spans (kind 3) whose \`url.path\` is \`${PATH}\` (or whose \`url.full\` contains it). The BPF programs' cost`,
-    'is billed to the traced processes: nginx and loadgen. Two sinks, each in its own "with" phases:',
+    `is billed to the traced processes: nginx and loadgen. ${o.jaeger ? 'Three sinks' : 'One sink'}, each in its own "with" phases:`,
     ...viaJaeger,
-    `(${o.jaeger ? 'b' : 'a'}) **file only**: \`--otlp-file\` alone (local mode).`,
+    `(${o.jaeger ? 'c' : 'a'}) **file only**: \`--otlp-file\` alone (local mode).`,
     `Each pair is a phase without the agent then one with it, for each sink in turn; the "without agent" column is the median of every`,
     'phase without it, and each difference is against it. The agent is started fresh for every "with" phase, left at rest',
     `for ${REST_MS / 1000} s, then loaded; after the load it gets ${SETTLE_MS / 1000} s to export, is stopped with SIGTERM and its span file is read after it`,
@@ -961,8 +987,8 @@ async function main(): Promise<void> {
       const pids = await nginxPids(nginx);
       log(`nginx on ${mode.scheme}://127.0.0.1:${nginx.port}, pids ${pids.join(', ')}`);
       jaeger = mode.allProcesses && o.jaeger ? await startJaeger() : null;
-      const fileSink = mode.allProcesses ? { name: 'with agent: file only', tracesEndpoint: null } : FILE_SINK;
-      const sinks = jaeger === null ? [fileSink] : [jaegerSink(jaeger), fileSink];
+      const fileSink = mode.allProcesses ? { name: 'with agent: file only', tracesEndpoint: null, file: true } : FILE_SINK;
+      const sinks = jaeger === null ? [fileSink] : [jaegerSink(jaeger), jaegerOnlySink(jaeger), fileSink];
       if (jaeger !== null) log(`Jaeger: OTLP/gRPC on ${jaeger.otlpGrpcEndpoint}`);
       results = await measure({ mode, nginx, pids, dir, sinks, receiverPid: jaeger === null ? null : ownChild(jaegerBinaryPath()) }, bin, o);
     } finally {
