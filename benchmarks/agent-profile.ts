@@ -3,11 +3,12 @@
 // under V8's sampling profiler (`node --cpu-prof`). Prints the functions with the most self time and the agent's CPU per exchange; the
 // .cpuprofile files stay in --out for Chrome DevTools or speedscope. A profile, not a benchmark:
 // the profiler itself costs a few percent, so its µs per exchange is not comparable with RESULTS.md.
-// --jaeger: traces also go over OTLP/gRPC to a Jaeger all-in-one (the production path).
+// --jaeger: traces also go over OTLP/gRPC to a Jaeger all-in-one; --jaeger-only: there alone, no
+// --otlp-file (the production path).
 // --flame-graph FILE: the JS thread's samples of the load window as an SVG flame graph
 // (benchmarks/flame-graph.ts), for RESULTS.md.
 //
-//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR] [--jaeger] [--flame-graph FILE]
+//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR] [--jaeger | --jaeger-only] [--flame-graph FILE]
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -69,7 +70,7 @@ const STAGES = ['onBatch', 'decodeSocketRecord', 'handle', 'feed', 'put', '#exch
   'add', 'exportSpans', 'encodeRecord', 'encodeRecordJson', 'encodedRequestJsonLine', 'writeLineBytes', 'encodedRequest', '(garbage collector)'];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' }, jaeger: { type: 'boolean' }, 'flame-graph': { type: 'string' } } });
+  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' }, jaeger: { type: 'boolean' }, 'jaeger-only': { type: 'boolean' }, 'flame-graph': { type: 'string' } } });
   const rate = Number(values.rate ?? 10_000);
   const seconds = Number(values.seconds ?? 10);
   const out = values.out ?? '/tmp/lantern-agent-profile';
@@ -77,12 +78,14 @@ async function main(): Promise<void> {
   mkdirSync(out, { recursive: true });
   const window = { fromUs: 0, toUs: 0 };
   let perExchange = '';
-  const jaeger = values.jaeger === true ? await startJaeger() : null;
+  const noFile = values['jaeger-only'] === true;
+  const jaeger = values.jaeger === true || noFile ? await startJaeger() : null;
   // The agent inherits this process's environment.
   if (jaeger) process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaeger.otlpGrpcEndpoint;
   await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     const file = join(dir, 'spans.jsonl');
-    const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000,
+    const agent = await startAgentProcess(['--port', '0', ...(noFile ? [] : ['--otlp-file', file]), '--log-format', 'json'],
+      noFile ? '"msg":"exporting over OTLP"' : '"msg":"writing OTLP JSON lines"', 60_000,
       undefined, ['--cpu-prof', `--cpu-prof-dir=${out}`]);
     try {
       await new Promise((r) => setTimeout(r, 1500));
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
     const svg = values['flame-graph'];
     // The main thread's profile is the one with the agent's own code (a worker's has none of it).
     if (svg !== undefined && profile.nodes.some((n) => n.callFrame.url.endsWith('/exchange-pipeline.js'))) {
-      const sink = jaeger !== null ? 'OTLP/gRPC to Jaeger + file' : 'file only';
+      const sink = noFile ? 'OTLP/gRPC to Jaeger only' : jaeger !== null ? 'OTLP/gRPC to Jaeger + file' : 'file only';
       const title = `lantern run, every process traced, ${rate} req/s (${sink}): the JS thread, ${busy} samples; ${perExchange}`;
       writeFileSync(svg, flameGraphSvg(foldedStacks(profile, window.fromUs, window.toUs), { title }));
       console.log(`flame graph: ${svg}`);
