@@ -105,6 +105,8 @@ const RECENT_LINES = 100;
 const READY_MARKER = 'lantern:probes-attached';
 /** A run that stayed up this long was healthy: the next restart waits the first delay again. */
 const HEALTHY_RUN_MS = 60_000;
+/** How often SIGINT is sent again while bpftrace has not stopped. */
+const SIGINT_AGAIN_MS = 500;
 const DAY_NS = 86_400_000_000_000n;
 
 export class Script {
@@ -183,8 +185,13 @@ export class Script {
     }
     this.#reason = reason;
     p.kill('SIGINT');
+    // A SIGINT can go unanswered (seen in about 1 stop of 10 on a busy host, right after the
+    // script started: bpftrace neither printed its maps nor exited): it is sent again, so that the
+    // maps still come out, before SIGKILL ends it without them.
+    const again = setInterval(() => p.kill('SIGINT'), SIGINT_AGAIN_MS);
     const killer = setTimeout(() => p.kill('SIGKILL'), this.ctx.limits.stopTimeoutMs);
     await p.exited;
+    clearInterval(again);
     clearTimeout(killer);
   }
 

@@ -3,6 +3,9 @@
 // and every bpftrace is supervised (restarted, stopped at its TTL, stopped as a runaway, never left
 // behind). Probes see the whole machine: every script filters on this test's own pid or children.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { alive, runningScript, stateOf, testScripts } from './helpers.js';
 
@@ -137,4 +140,25 @@ t.test('limits: the number of scripts, names, duplicates', async (t) => {
   await t.rejects(s.scripts.add({ name: 'two', origin: 'api', source: 'BEGIN {}' }), /1 scripts are running already/);
   await s.scripts.close();
   t.notOk(alive(one.pid), 'close stops every bpftrace');
+});
+
+t.test('a SIGINT bpftrace leaves unanswered is sent again: the maps still come out before SIGKILL', async (t) => {
+  // A stand-in for bpftrace that, as the real one sometimes does right after it started on a busy
+  // host, lets the first SIGINT go by; at the next it prints its map and exits.
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-bpftrace-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = join(dir, 'bpftrace');
+  writeFileSync(fake, `#!/bin/sh
+cat > /dev/null
+n=0
+trap 'n=$((n + 1)); if [ $n -ge 2 ]; then echo "{\\"type\\": \\"map\\", \\"data\\": {\\"@calls\\": 7}}"; exit 0; fi' INT
+printf '%s\\n' '{"type": "attached_probes", "data": {"probes": 2}}'
+printf '%s\\n' '{"type": "printf", "data": "lantern:probes-attached\\n"}'
+while :; do sleep 0.05; done
+`, { mode: 0o755 });
+  const { s } = await runningScript(t, { name: 'stubborn', source: 'tracepoint:syscalls:sys_enter_getppid { @calls = count(); }' }, { binary: fake, stopTimeoutMs: 5000 });
+  await s.scripts.stop('stubborn');
+  const series = s.scripts.metricSeries(BigInt(Date.now()) * 1_000_000n).filter((x) => x.name === 'bpftrace.stubborn.calls');
+  t.same(series.map((x) => x.value), [{ kind: 'sum', monotonic: true, value: 7 }], 'the map printed at the second SIGINT');
+  t.equal(stateOf(s, 'stubborn')?.state, 'stopped');
 });
