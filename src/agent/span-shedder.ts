@@ -188,11 +188,11 @@ export class SpanShedder {
    * counted as offered (the budget sees every exchange) and as kept or shed. Returns whether the span
    * is exported: `kept`, unless the agent is overrun (the pressure past OVERRUN, records lost on the
    * way to JavaScript, or spans dropped at the export queue lately: exportOverrun): then the
-   * exchanges the kernel kept are decided again here, by `keep`, with `linkKey`. The
-   * kernel decided with the share of its last update, and past a sudden rise in load the ring's
-   * backlog still holds many seconds' worth of exchanges it kept: exported, they would fill the
-   * export queue and be dropped there one by one, after being built and encoded. Once a request's
-   * one end is shed here, its other end is too, whenever it comes.
+   * exchanges the kernel kept are decided again here, by `keep`, with `linkKey`. The kernel decided
+   * with the share of its last update, and past a sudden rise in load the ring's backlog still holds
+   * seconds of exchanges it kept: exported, they would fill the export queue and be dropped there one
+   * by one, after being built and encoded. Once a request's one end is shed here, its other end is
+   * too, whenever it comes.
    */
   decidedInKernel(kept: boolean, linkKey: string | null = null, keptEarlier?: (linkKey: string) => boolean): boolean {
     if (kept && linkKey !== null && (this.#overrun() || (this.#decided.size > 0 && this.#decided.has(linkKey)))) {

@@ -218,16 +218,17 @@ export class TelemetryExporter {
    * dropped at that full queue since the last call. A disk (or a JS thread) slower than the spans
    * come then sheds whole requests, in the kernel where it can, rather than spans dropped one by one
    * at a full queue; after a drop the shedder decides again on what the kernel kept
-   * (SpanShedder.exportOverrun). A backend's queue never sheds: full during an outage, it drops and counts (or spills to the
-   * disk buffer) and retries, and the file beside it, if any, still takes every span.
+   * (SpanShedder.exportOverrun). A backend's queue never sheds: full during an outage, it drops and
+   * counts (or spills to the disk buffer) and retries, and the file beside it, if any, still takes
+   * every span.
    */
   spanExportBacklog(): { pressure: number; dropped: boolean } {
     if (this.#spanDest.length !== 1 || this.#spanDest[0]!.name !== FILE_TRACES) return NO_BACKLOG;
     const queue = this.#spanDest[0]!.queue;
-    const dropped = queue.droppedQueueFull;
-    const dropping = dropped > this.#fileDropsSeen;
-    this.#fileDropsSeen = dropped;
-    return { pressure: queue.fill, dropped: dropping };
+    const drops = queue.droppedQueueFull;
+    const dropped = drops > this.#fileDropsSeen;
+    this.#fileDropsSeen = drops;
+    return { pressure: queue.fill, dropped };
   }
 
   /** Hands spans over for export; returns at once, never throws. */

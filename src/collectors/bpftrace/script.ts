@@ -185,7 +185,7 @@ export class Script {
     }
     this.#reason = reason;
     p.kill('SIGINT');
-    // A SIGINT can go unanswered (seen in about 1 stop of 10 on a busy host, right after the
+    // A SIGINT can go unanswered (seen in about 1 stop in 8 on a busy host, right after the
     // script started: bpftrace neither printed its maps nor exited): it is sent again, so that the
     // maps still come out, before SIGKILL ends it without them.
     const again = setInterval(() => p.kill('SIGINT'), SIGINT_AGAIN_MS);
