@@ -310,7 +310,7 @@ export class Agent {
         // The tighter of the two backlogs: towards the JS thread, and from it towards the exporters.
         const exported = this.#exporter.spanExportBacklog();
         this.#shedder.reportPressure(Math.max(p, exported.pressure), lost);
-        if (exported.dropped) this.#shedder.exportOverrun();
+        this.#shedder.exportRoom(exported.room);
         this.#priority?.reportPressure(p, lost);
       },
       spanShare: () => this.#shedder.share,

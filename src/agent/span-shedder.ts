@@ -76,8 +76,8 @@ export class SpanShedder {
   readonly #cpuMicros: () => number;
   #pressure = 0;
   #pressureAt: number | null = null;
-  /** Until when (ms) exchanges the kernel kept are decided again after an export queue overflowed. */
-  #overrunUntil = 0;
+  /** Spans the export queue can still take before this batch of records is through (Infinity: no bound). */
+  #exportRoom = Infinity;
   #budgetShare = 1;
   #cpuShare = 1;
   /** The CPU budget applies (armCpuBudget). */
@@ -132,18 +132,15 @@ export class SpanShedder {
   }
 
   /**
-   * Spans were dropped at a full export queue (in local mode, the file's): for the next quarter
-   * second the exchanges the kernel kept are decided again (decidedInKernel), at the share of now.
-   * The share itself follows the queue's fill: a drop there loses spans only, not metrics, so it
-   * does not cut as deep as records lost on the way to JavaScript do.
+   * The spans the export queue can take now (in local mode the file's; Infinity where no queue
+   * bounds them), told with each batch of records: the batch's spans reach the queue as it ends.
+   * Once that room is used up, the requests that come next are shed whole instead of their spans
+   * being built, encoded and then dropped at the full queue one by one: exactly the excess, where
+   * cutting the share would shed more than the queue could not take. A drop there loses spans, not
+   * metrics, so the share does not follow it.
    */
-  exportOverrun(): void {
-    this.#overrunUntil = this.#now() + PRESSURE_TAU_MS;
-  }
-
-  /** A backlog overflowed lately, or is about to: the kernel's decisions are taken again. */
-  #overrun(): boolean {
-    return this.#pressure >= OVERRUN || (this.#overrunUntil > 0 && this.#now() < this.#overrunUntil);
+  exportRoom(spans: number): void {
+    this.#exportRoom = spans;
   }
 
   /** The share of requests whose spans are kept now: the tighter of the two limits. */
@@ -169,8 +166,13 @@ export class SpanShedder {
       keep = false;
     } else {
       const share = this.#share();
-      if (share >= 1 || (linkKey !== null && keptEarlier?.(linkKey) === true)) {
+      const room = this.#exportRoom > 0;
+      if ((share >= 1 && room) || (linkKey !== null && keptEarlier?.(linkKey) === true)) {
         keep = true;
+      } else if (!room) {
+        // The export queue is full: this request is shed whole, its other end too when it comes.
+        keep = false;
+        if (linkKey !== null) this.#remember(linkKey);
       } else {
         // Requests without a key are spread evenly by a low-discrepancy sequence instead.
         const position = linkKey !== null ? hashShare(linkKey) : (this.#unkeyed++ * 0.6180339887498949) % 1;
@@ -178,8 +180,10 @@ export class SpanShedder {
         if (linkKey !== null && !keep) this.#remember(linkKey);
       }
     }
-    if (keep) this.#kept++;
-    else this.#shed++;
+    if (keep) {
+      this.#kept++;
+      this.#exportRoom--;
+    } else this.#shed++;
     return keep;
   }
 
@@ -187,20 +191,22 @@ export class SpanShedder {
    * The kernel decided on an exchange's span with the share it was given (`share`, the same as here):
    * counted as offered (the budget sees every exchange) and as kept or shed. Returns whether the span
    * is exported: `kept`, unless the agent is overrun (the pressure past OVERRUN, records lost on the
-   * way to JavaScript, or spans dropped at the export queue lately: exportOverrun): then the
-   * exchanges the kernel kept are decided again here, by `keep`, with `linkKey`. The kernel decided
-   * with the share of its last update, and past a sudden rise in load the ring's backlog still holds
-   * seconds of exchanges it kept: exported, they would fill the export queue and be dropped there one
-   * by one, after being built and encoded. Once a request's one end is shed here, its other end is
-   * too, whenever it comes.
+   * way to JavaScript, or the export queue's room used up: exportRoom): then the exchanges the
+   * kernel kept are decided again here, by `keep`, with `linkKey`. The kernel decided with the share
+   * of its last update, and past a sudden rise in load the ring's backlog still holds seconds of
+   * exchanges it kept: exported, they would fill the export queue and be dropped there one by one,
+   * after being built and encoded. Once a request's one end is shed here, its other end is too,
+   * whenever it comes.
    */
   decidedInKernel(kept: boolean, linkKey: string | null = null, keptEarlier?: (linkKey: string) => boolean): boolean {
-    if (kept && linkKey !== null && (this.#overrun() || (this.#decided.size > 0 && this.#decided.has(linkKey)))) {
+    if (kept && linkKey !== null && (this.#pressure >= OVERRUN || this.#exportRoom <= 0 || (this.#decided.size > 0 && this.#decided.has(linkKey)))) {
       return this.keep(linkKey, keptEarlier);
     }
     this.#offer();
-    if (kept) this.#kept++;
-    else {
+    if (kept) {
+      this.#kept++;
+      this.#exportRoom--;
+    } else {
       this.#shed++;
       this.#shedInKernel++;
     }

@@ -56,11 +56,6 @@ export class BoundedQueue<T> {
     return this.#items.length / this.#o.capacity;
   }
 
-  /** Items dropped so far because the queue was full. */
-  get droppedQueueFull(): number {
-    return this.#s.droppedQueueFull;
-  }
-
   /** Items that fit now (0 once closed). */
   get room(): number {
     return this.#closed ? 0 : Math.max(0, this.#o.capacity - this.#items.length);

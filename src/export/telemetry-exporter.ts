@@ -131,7 +131,7 @@ const FILE_TRACES = 'file.traces';
 /** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
 const SPARE_BODIES = 4;
 const MAX_SPARE_BODY_BYTES = 8 << 20;
-const NO_BACKLOG = Object.freeze({ pressure: 0, dropped: false });
+const NO_BACKLOG = Object.freeze({ pressure: 0, room: Infinity });
 
 export class TelemetryExporter {
   readonly #log: Logger;
@@ -154,8 +154,6 @@ export class TelemetryExporter {
   readonly #spansRefused: RefusedCounts = { invalid: 0, afterShutdown: 0 };
   readonly #logsRefused: RefusedCounts = { invalid: 0, afterShutdown: 0 };
   #s = { internalErrors: 0, fileErrors: 0 };
-  /** The file's span queue drops seen by spanExportBacklog. */
-  #fileDropsSeen = 0;
 
   /**
    * `file`: an --otlp-file writer its owner (the agent) may share with other writers of the same
@@ -213,22 +211,18 @@ export class TelemetryExporter {
   }
 
   /**
-   * How far behind span export is, for the span shedder's pressure: in local mode (the file the
-   * only span destination), the share of the file's queue taken, 0 … 1, and whether spans were
-   * dropped at that full queue since the last call. A disk (or a JS thread) slower than the spans
-   * come then sheds whole requests, in the kernel where it can, rather than spans dropped one by one
-   * at a full queue; after a drop the shedder decides again on what the kernel kept
-   * (SpanShedder.exportOverrun). A backend's queue never sheds: full during an outage, it drops and
-   * counts (or spills to the disk buffer) and retries, and the file beside it, if any, still takes
-   * every span.
+   * How far behind span export is, for the span shedder: in local mode (the file the only span
+   * destination), the share of the file's queue taken, 0 … 1, and the spans it can still take. A
+   * disk (or a JS thread) slower than the spans come then sheds whole requests, in the kernel where
+   * it can, rather than spans dropped one by one at a full queue, and what the queue cannot take is
+   * shed before it is built (SpanShedder.exportRoom). A backend's queue never sheds: full during an
+   * outage, it drops and counts (or spills to the disk buffer) and retries, and the file beside it,
+   * if any, still takes every span.
    */
-  spanExportBacklog(): { pressure: number; dropped: boolean } {
+  spanExportBacklog(): { pressure: number; room: number } {
     if (this.#spanDest.length !== 1 || this.#spanDest[0]!.name !== FILE_TRACES) return NO_BACKLOG;
     const queue = this.#spanDest[0]!.queue;
-    const drops = queue.droppedQueueFull;
-    const dropped = drops > this.#fileDropsSeen;
-    this.#fileDropsSeen = drops;
-    return { pressure: queue.fill, dropped };
+    return { pressure: queue.fill, room: queue.room };
   }
 
   /** Hands spans over for export; returns at once, never throws. */

@@ -174,22 +174,26 @@ t.test('overrun: exchanges the kernel kept are decided again, both ends alike; o
   t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'then the kernel\'s decisions stand again');
 });
 
-t.test('spans dropped at the export queue: for a quarter second the kernel\'s keeps are decided again, at the share of now', async (t) => {
+t.test('export room: what the queue cannot take is shed whole, before it is built; the rest as the kernel decided', async (t) => {
   let now = 0;
   const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
-  for (; now < 2_000; now += 10) s.reportPressure(0.75);
-  const share = s.share;
-  t.ok(share > 0.4 && share < 0.6, `some pressure: share ${share}`);
-  const keys = Array.from({ length: 2000 }, (_, i) => `127.0.0.1:${40000 + (i % 50)}>127.0.0.1:8080 #${i} GET /x`);
-  t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'before: the kernel\'s keeps stand');
-  s.exportOverrun();
-  t.equal(s.share, share, 'the share is not cut for it');
+  const keys = Array.from({ length: 200 }, (_, i) => `127.0.0.1:${40000 + (i % 50)}>127.0.0.1:8080 #${i} GET /x`);
+  // A batch of records with room for 120 spans: the first 120 requests' first ends exported, the rest shed.
+  s.exportRoom(120);
   const held = new Set<string>();
   for (const k of keys) if (s.decidedInKernel(true, k, (x) => held.has(x))) held.add(k);
-  t.ok(Math.abs(held.size / keys.length - share) < 0.05, `about the share of them kept (${held.size} of ${keys.length})`);
-  now += 300;
-  t.same(keys.map((k) => s.decidedInKernel(true, k, (x) => held.has(x))), keys.map((k) => held.has(k)), 'the other ends, later, decided as their first');
-  t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'a quarter second on, the kernel\'s keeps stand again');
+  t.equal(held.size, 120, 'as many first ends as there was room for');
+  t.same([...held], keys.slice(0, 120), 'in arrival order');
+  t.equal(s.share, 1, 'the share is not cut for it');
+  t.equal(s.decidedInKernel(false, keys[0]!, () => true), false, 'an exchange the kernel shed stays shed');
+  // The next batch: room again. The other ends follow their first ends, kept or shed.
+  s.exportRoom(10_000);
+  t.same(keys.map((k) => s.decidedInKernel(true, k, (x) => held.has(x))), keys.map((k) => held.has(k)), 'every second end decided as its first');
+  t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'with room, the kernel\'s keeps stand');
+  // Spans the kernel did not decide (other protocols) are held to the room too.
+  s.exportRoom(3);
+  t.equal(Array.from({ length: 10 }, (_, i) => s.keep(`k${i}`, () => false)).filter(Boolean).length, 3);
+  t.equal(s.stats().spans_shed_in_kernel, 1, 'only the kernel\'s own shed counted as shed there');
 });
 
 t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding counted', async (t) => {
