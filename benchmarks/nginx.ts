@@ -560,6 +560,9 @@ function bySink(ps: ReadonlyArray<Phase<LoadResult>>): Array<{ name: string; pha
   return names.map((name) => ({ name, phases: ps.filter((p) => p.sink?.name === name) }));
 }
 
+/** The phases export to a receiver alone: their spans are the acknowledged ones, no file to count. */
+const withoutFile = (ps: ReadonlyArray<Phase<LoadResult>>): boolean => ps.some((p) => p.sink?.file === false);
+
 /** Self-stats losses summed over phases. */
 function lossesOf(ps: ReadonlyArray<Phase<LoadResult>>): Record<string, number> {
   const out: Record<string, number> = {};
@@ -570,7 +573,7 @@ function lossesOf(ps: ReadonlyArray<Phase<LoadResult>>): Record<string, number> 
 /** Spans the receiver acknowledged and spans in the file (every process's), over the phases; null without a receiver. */
 function receiverCounts(ps: ReadonlyArray<Phase<LoadResult>>): { acknowledged: number; inFile: number } | null {
   if (!ps.some((p) => p.sink?.tracesEndpoint !== null)) return null;
-  const inFile = ps.some((p) => p.sink?.file === false) ? NaN : total(ps, (p) => p.agent?.spans.total ?? 0);
+  const inFile = withoutFile(ps) ? NaN : total(ps, (p) => p.agent?.spans.total ?? 0);
   return { acknowledged: total(ps, (p) => p.agent?.receiverSpans ?? NaN), inFile };
 }
 
@@ -585,7 +588,7 @@ function allProcessesRows(
     row('load tool (loadgen, traced too) CPU per request, µs', (p) => (loadToolCpuS(p) / p.load.count) * 1e6, (n) => fix(n, 2), 'abs'),
     ...(withJaeger ? [row('Jaeger CPU (the receiver), % of one core', (p) => (p.receiverCpuS / p.windowS) * 100, pct, 'abs')] : []),
     agentRow(`exchanges expected (2 × requests) → spans for \`${PATH}\` exported: nginx SERVER + loadgen CLIENT (all runs)`, (ps) => {
-      if (ps.some((p) => p.sink?.file === false)) {
+      if (withoutFile(ps)) {
         return `${int(total(ps, expectedSpans))} → ${int(total(ps, exportedSpans))} acknowledged by the receiver, all processes (${int(total(ps, lost))} lost)`;
       }
       const server = total(ps, (p) => p.agent?.spans.server ?? 0);
@@ -824,7 +827,7 @@ function allProcessesSection(command: string, r: Results): string {
   const ms = (ps: Array<Phase<LoadResult>>, f: (s: AgentProcess['startup']) => number): string => fix(median(ps.map((p) => (p.agent === null ? NaN : f(p.agent.startup)))), 0);
   const verdicts = groups.map(({ name, phases }) => {
     const c = receiverCounts(phases);
-    const noFile = phases.some((p) => p.sink?.file === false);
+    const noFile = withoutFile(phases);
     return `**${name.replace(/^with agent: /, '')}: ${fix(median(phases.map(agentUsPerExchange)))} µs of agent CPU per exchange**, `
       + `${int(total(phases, lost))} of ${int(total(phases, expectedSpans))} exchanges ${noFile ? 'not acknowledged by the receiver' : 'not in the file'}, `
       + (c === null || noFile ? '' : `${int(c.inFile - c.acknowledged)} of the file's ${int(c.inFile)} spans not acknowledged by the receiver, `)

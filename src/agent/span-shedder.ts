@@ -29,6 +29,11 @@
 // this host (which compute the same key) get the same answer even when the share moved in between,
 // so traces stay whole: a shed end is remembered until the other end asks; a kept end waits in the
 // span linker for its other half, which the pipeline lets the shedder ask about.
+//
+// Beside the share, a bound: in local mode, the spans the file's export queue can still take
+// (exportRoom); past it requests are shed whole, before their spans are built. And exchanges the
+// kernel decided (with the share of its last update) are decided again here when the agent is
+// overrun (decidedInKernel).
 
 export interface SpanShedderOptions {
   /** Spans per second exported at most; 0: no budget. */
