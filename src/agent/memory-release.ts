@@ -45,6 +45,10 @@ export interface MemoryReleaseStats {
 
 export class FreeMemoryReleaser {
   #timer: NodeJS.Timeout | null = null;
+
+  /** @param releaseSpares lets the agent's own pools go of what they kept and no longer use, first */
+  constructor(private readonly releaseSpares: () => void = () => {}) {}
+
   readonly #stats: MemoryReleaseStats = { free_memory_releases: 0, free_memory_release_ms_total: 0, free_memory_released_bytes_total: 0 };
 
   start(everyMs = RELEASE_EVERY_MS): void {
@@ -59,6 +63,7 @@ export class FreeMemoryReleaser {
   releaseNow(): void {
     const before = process.memoryUsage.rss();
     const t0 = performance.now();
+    this.releaseSpares();
     try {
       releaseFreeMemory();
     } catch {

@@ -55,11 +55,12 @@ export interface EncodedRecord {
 
 /**
  * Where one destination's encoded records live: slabs filled one after the other. A slab whose
- * records have all been sent (release) is kept for reuse, a couple at most; one whose records were
- * dropped on the way is simply left to the garbage collector. Reuse matters: a fresh 256 KiB
- * ArrayBuffer every ~200 spans was a malloc, 64 page faults and external memory that V8 answers
- * with young-generation GCs of its own. Records are copied in: one memcpy of ~1 KiB, against an
- * object graph per record.
+ * records have all been sent (release) is kept for reuse, up to a full queue's worth; one whose
+ * records were dropped on the way is simply left to the garbage collector. Reuse matters: a fresh
+ * 256 KiB ArrayBuffer every ~200 spans was a malloc, 64 page faults and external memory that V8
+ * answers with young-generation GCs of its own, and a slab that waited in the queue long enough to
+ * be promoted was freed only at the next full GC. Records are copied in: one memcpy of ~1 KiB,
+ * against an object graph per record.
  */
 export class RecordArena {
   #slab: Buffer;
@@ -69,16 +70,26 @@ export class RecordArena {
   /** The same for the slabs filled before (weakly: a slab of lost records must not stay). */
   readonly #unsent = new WeakMap<Buffer, number>();
   readonly #spare: Buffer[] = [];
+  /** The fewest spares held since the last trimSpares: that many went unused the whole time. */
+  #fewestSpare = 0;
+  readonly #maxSpare: number;
+  #slabsAllocated = 1;
 
-  constructor(private readonly slabBytes = 256 * 1024) {
+  /**
+   * @param slabBytes one slab (a record larger than that gets a slab of its own, never reused)
+   * @param maxSpareBytes emptied slabs kept for reuse, at most
+   */
+  constructor(private readonly slabBytes = 256 * 1024, maxSpareBytes = MAX_SPARE_BYTES) {
     this.#slab = Buffer.allocUnsafeSlow(slabBytes);
+    this.#maxSpare = Math.max(KEPT_AT_REST, Math.floor(maxSpareBytes / slabBytes));
   }
 
   add(resource: ResourceEntry, bytes: Uint8Array): EncodedRecord {
     const n = bytes.length;
     if (this.#pos + n > this.#slab.length) {
       if (this.#slabUnsent > 0) this.#unsent.set(this.#slab, this.#slabUnsent);
-      this.#slab = (n <= this.slabBytes ? this.#spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(Math.max(this.slabBytes, n));
+      this.#slab = (n <= this.slabBytes ? this.#spare.pop() : undefined) ?? this.#newSlab(n);
+      if (this.#spare.length < this.#fewestSpare) this.#fewestSpare = this.#spare.length;
       this.#pos = 0;
       this.#slabUnsent = 0;
     }
@@ -110,19 +121,42 @@ export class RecordArena {
         continue;
       }
       this.#unsent.delete(slab);
-      if (slab.length === this.slabBytes && this.#spare.length < SPARE_SLABS) this.#spare.push(slab);
+      if (slab.length === this.slabBytes && this.#spare.length < this.#maxSpare) this.#spare.push(slab);
     }
+  }
+
+  /**
+   * Lets go of the spares that no slab needed since the last call, down to the few kept at rest:
+   * after a burst the arena gives back its high-water mark within two calls, while under a steady
+   * load the slabs it cycles through stay.
+   */
+  trimSpares(): void {
+    const unused = Math.min(this.#fewestSpare, this.#spare.length - KEPT_AT_REST);
+    if (unused > 0) this.#spare.splice(0, unused);
+    this.#fewestSpare = this.#spare.length;
+  }
+
+  stats(): { slabsAllocated: number; spareSlabs: number } {
+    return { slabsAllocated: this.#slabsAllocated, spareSlabs: this.#spare.length };
+  }
+
+  #newSlab(n: number): Buffer {
+    this.#slabsAllocated++;
+    return Buffer.allocUnsafeSlow(Math.max(this.slabBytes, n));
   }
 }
 
 /**
- * Empty slabs kept per arena for reuse: a whole batch's worth. A batch of 1024 spans is ~1.3 MB of
- * JSON (5 slabs) and a batch's slabs all empty at once when it is sent; with 2 kept, 3 of every 5
- * were new: at 10k requests/s (every process traced, file only) 609 slabs of 256 KiB in 10 s,
- * which outlived young-generation GCs while queued and were freed only at full GCs (the C heap at
- * 31–34 MiB under that load, 20–22 with 8 kept; 31 new slabs). At most 2 MiB per arena stay.
+ * Emptied slabs kept per arena for reuse: a full span queue's worth (16,384 records of ~1.3 KB of
+ * JSON is ~21 MB), so that a queue filling and emptying cycles through the same slabs. With 8 kept
+ * (2 MiB), past the agent's capacity (40k req/s asked, file only) ~400 new slabs a second went to
+ * the garbage collector, many of them promoted while their records waited, and were freed only at
+ * full GCs: the agent's peak RSS was 200–217 MiB, 169–178 with every slab reused
+ * (benchmarks/RESULTS.md, "Overload"). What a burst leaves is given back by trimSpares.
  */
-const SPARE_SLABS = 8;
+const MAX_SPARE_BYTES = 32 << 20;
+/** Spares trimSpares keeps: a batch of 1024 spans of JSON (~1.3 MB) empties 5 slabs at once. */
+const KEPT_AT_REST = 8;
 
 /** The encoded records of a batch by resource, in first-seen order. */
 function byResource(records: readonly EncodedRecord[]): Array<{ resource: ResourceEntry; records: EncodedRecord[] }> {

@@ -91,6 +91,7 @@ export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
 interface RecordDestination<T> {
   name: string;
   queue: BoundedQueue<EncodedRecord>;
+  arena: RecordArena;
   encode(record: T, resource: ResourceEntry): EncodedRecord;
 }
 
@@ -324,6 +325,14 @@ export class TelemetryExporter {
     await beforeDeadline(Promise.all(stops), deadline);
   }
 
+  /**
+   * Lets go of what the encoders keep for reuse and did not need since the last call (called at
+   * the agent's steady pace of memory release): what a burst left comes back at rest.
+   */
+  releaseSpares(): void {
+    for (const d of [...this.#spanDest, ...this.#logDest]) d.arena.trimSpares();
+  }
+
   /** Where data goes, for the agent's start-up log: { traces, logs, metrics, file } as configured. */
   describe(): Record<string, unknown> {
     return { ...this.#describe };
@@ -339,6 +348,11 @@ export class TelemetryExporter {
       'internal_errors': this.#s.internalErrors,
     };
     for (const d of [...this.#spanDest, ...this.#logDest, ...this.#metricDest]) addQueueStats(out, d.name, d.queue.stats());
+    for (const d of [...this.#spanDest, ...this.#logDest]) {
+      const a = d.arena.stats();
+      out[`${d.name}.arena_slabs_allocated`] = a.slabsAllocated;
+      out[`${d.name}.arena_spare_slabs`] = a.spareSlabs;
+    }
     for (const { name, disk } of this.#disks) {
       for (const [k, v] of Object.entries(disk.stats())) out[`${name}.disk.${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`] = v;
     }
@@ -462,7 +476,7 @@ export class TelemetryExporter {
       onFailure: (r, n) => this.#logFailure(name, r, n),
       onQueueFull: (n) => this.#logQueueFull(name, n),
     });
-    return { name, queue, encode: encoder.encode };
+    return { name, queue, arena: encoder.arena, encode: encoder.encode };
   }
 
   #metricQueue(name: string, maxBatch: number, send: (rms: ResourceMetrics[]) => Promise<SendResult>): BoundedQueue<ResourceMetrics> {

@@ -36,6 +36,15 @@ t.test('start and stop: the timer runs between them only', async (t) => {
   t.equal(r.stats().free_memory_releases, n, 'none after stop');
 });
 
+t.test('each release first has the agent\'s pools let go of their unused spares', async (t) => {
+  let spares = 0;
+  const r = new FreeMemoryReleaser(() => spares++);
+  r.releaseNow();
+  r.releaseNow();
+  t.equal(spares, 2, 'once per release');
+  t.equal(r.stats().free_memory_releases, 2);
+});
+
 t.test('the mmap threshold is fixed unless the environment sets one for glibc', (t) => {
   t.equal(fixMmapThreshold({ MALLOC_MMAP_THRESHOLD_: '262144' }), false, "the environment's own threshold stands");
   t.equal(fixMmapThreshold({}), true);

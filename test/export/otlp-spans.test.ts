@@ -222,3 +222,30 @@ t.test('arena slabs are reused once every record in them was released, never whi
     decodeTraceRequest(encodeTraceRequest([...Array.from({ length: 10 }, (_, i) => span(resourceOf('svc', 1), 30 + i)), ...Array.from({ length: 40 }, (_, i) => span(resourceOf('svc', 1), 100 + i))], reference), true),
     'the request of waiting and new records is as if encoded at once');
 });
+
+t.test('an arena reuses a full queue\'s worth of slabs, and lets go at rest of the spares it did not need', async (t) => {
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  const arena = new RecordArena(2048, 2048 * 100);
+  let i = 0;
+  const fill = (n: number): ReturnType<typeof encodeRecord>[] => Array.from({ length: n }, () => {
+    const s = span(resourceOf('svc', 1), i++);
+    return encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto);
+  });
+  // A queue filling up (over 40 slabs' worth of records, as under a backlog), then sent.
+  const backlog = fill(600);
+  const slabs = new Set(backlog.map((r) => r.arena)).size;
+  t.ok(slabs >= 40, `the backlog filled ${slabs} slabs`);
+  arena.release(backlog);
+  t.equal(arena.stats().spareSlabs, slabs - 1, 'every emptied slab but the one being filled is kept');
+  const allocated = arena.stats().slabsAllocated;
+  arena.release(fill(600));
+  t.equal(arena.stats().slabsAllocated, allocated, 'the next backlog fills the same slabs: none new');
+
+  arena.trimSpares(); // the period of the two backlogs: every spare was needed once
+  t.equal(arena.stats().spareSlabs, slabs - 1, 'spares a backlog used are kept');
+  arena.trimSpares(); // a period at rest
+  t.equal(arena.stats().spareSlabs, 8, 'at rest, all but 8 are let go');
+  arena.release(fill(600));
+  arena.trimSpares();
+  t.ok(arena.stats().spareSlabs > 8, 'a period that used them keeps what it gave back');
+});
