@@ -3,7 +3,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import {
-  kprobesAvailable, libbpfVersion, mapTypeSupported, onlineCpus, PerfSoftware, PerfType, programTypeSupported, uprobesAvailable,
+  BpfHelper, helperSupported, kprobesAvailable, libbpfVersion, mapTypeSupported, onlineCpus, PerfSoftware, PerfType, programTypeSupported, uprobesAvailable,
 } from 'libbpf-ts';
 import { BPFFS, TRACEFS, isMounted } from './mounts.js';
 import { privilegeReport } from './privileges.js';
@@ -11,7 +11,7 @@ import { openAndClosePerfEvent } from './perf-probe.js';
 
 export type CheckId =
   | 'privileges' | 'bpf_syscall' | 'btf' | 'tracefs' | 'bpffs' | 'syscall_tracepoints' | 'raw_tracepoints'
-  | 'uprobes' | 'perf_events' | 'kprobes' | 'fentry' | 'ring_buffer' | 'bpftrace';
+  | 'uprobes' | 'perf_events' | 'kprobes' | 'fentry' | 'ring_buffer' | 'task_storage' | 'bpftrace';
 
 export interface Check {
   id: CheckId;
@@ -109,6 +109,12 @@ export function runChecks(): Check[] {
       const ok = mapTypeSupported('ringbuf');
       return { ok, detail: ok ? 'BPF_MAP_TYPE_RINGBUF' : 'kernel older than 5.8' };
     }),
+    // The socket tracer keeps each thread's syscall in flight in the thread's own BPF storage
+    // (bpf/sockets.bpf.c, `calls`): 5.12+.
+    check('task_storage', 'BPF task storage from tracepoints', false, () => {
+      const ok = helperSupported('tracepoint', BpfHelper.task_storage_get) && helperSupported('tracepoint', BpfHelper.get_current_task_btf);
+      return { ok, detail: ok ? 'bpf_task_storage_get, bpf_get_current_task_btf' : 'kernel older than 5.12' };
+    }),
     check('bpftrace', 'bpftrace binary', false, () => {
       const p = which('bpftrace');
       return { ok: p !== null, detail: p ?? 'not installed (apt-get install bpftrace)' };
@@ -123,8 +129,8 @@ export function features(checks: Check[]): Feature[] {
   const base: CheckId[] = ['privileges', 'bpf_syscall', 'btf', 'ring_buffer'];
   const spec: Array<Omit<Feature, 'available' | 'missing'>> = [
     { name: 'Process tracking (exec/exit)', needs: [...base, 'syscall_tracepoints'] },
-    { name: 'Protocol tracing (socket syscalls)', needs: [...base, 'syscall_tracepoints'], optional: ['kprobes'] },
-    { name: 'TLS plaintext (OpenSSL, Go)', needs: [...base, 'syscall_tracepoints', 'uprobes'] },
+    { name: 'Protocol tracing (socket syscalls)', needs: [...base, 'syscall_tracepoints', 'task_storage'], optional: ['kprobes'] },
+    { name: 'TLS plaintext (OpenSSL, Go)', needs: [...base, 'syscall_tracepoints', 'task_storage', 'uprobes'] },
     { name: 'CPU profiler', needs: [...base, 'perf_events'] },
     { name: 'bpftrace scripts', needs: ['privileges', 'bpftrace'] },
     { name: 'Dynamic logging (Go uprobes)', needs: [...base, 'uprobes'] },

@@ -4,7 +4,7 @@ export { BpfMap, UpdateFlags } from './map.js';
 export { Link, LinkGroup, closeLinks } from './link.js';
 export { RingBufferConsumer, RecordBatch, type RingConsumerOptions, type RingBufferStats } from './ringbuf.js';
 export { PerfType, PerfSoftware, PerfHardware, onlineCpus, parseCpuList, openPerfEvent, closePerfEvent, type PerfEventOptions, type PerfEventSpec } from './perf.js';
-export { programTypeSupported, mapTypeSupported, kprobesAvailable, uprobesAvailable, libbpfVersion, possibleCpus } from './probe.js';
+export { programTypeSupported, mapTypeSupported, helperSupported, BpfHelper, kprobesAvailable, uprobesAvailable, libbpfVersion, possibleCpus } from './probe.js';
 export { releaseFreeMemory, setMmapThreshold } from './memory.js';
 export { type LibbpfError, type LibbpfErrorCode, isLibbpfError } from './errors.js';
 export * as codec from './codec.js';

@@ -133,6 +133,7 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   probeProgramType(type: string): boolean;
   probeMapType(type: string): boolean;
+  probeHelper(programType: string, helper: number): boolean;
   libbpfVersion(): string;
   releaseFreeMemory(): boolean;
   setMmapThreshold(bytes: number): boolean;

@@ -7,6 +7,17 @@ export function programTypeSupported(type: string): boolean {
   return native.probeProgramType(type);
 }
 
+/** BPF helpers by name (their BPF_FUNC_* numbers in the kernel's uapi, which never change). */
+export const BpfHelper = {
+  task_storage_get: 156,
+  get_current_task_btf: 158,
+} as const;
+
+/** True when programs of this libbpf type name may call `helper` (a BpfHelper number) on this kernel. */
+export function helperSupported(programType: string, helper: number): boolean {
+  return native.probeHelper(programType, helper);
+}
+
 /** True when the kernel can create maps of this libbpf type name ("ringbuf", "lru_hash", ...). */
 export function mapTypeSupported(type: string): boolean {
   return native.probeMapType(type);

@@ -1,5 +1,5 @@
 // The sockets collector: socket syscalls → connection tracker → protocol sessions → exchanges.
-import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, closeLinks } from 'libbpf-ts';
+import { type BpfMap, type BpfObject, BpfHelper, type Link, RingBufferConsumer, closeLinks, helperSupported } from 'libbpf-ts';
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounter, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
@@ -81,6 +81,10 @@ export class SocketsCollector implements Collector {
 
   async start(ctx: CollectorContext): Promise<void> {
     this.#ctx = ctx;
+    // Said plainly rather than as the verifier's refusal (calls in sockets.bpf.c; `lantern doctor`).
+    if (!helperSupported('tracepoint', BpfHelper.task_storage_get) || !helperSupported('tracepoint', BpfHelper.get_current_task_btf)) {
+      throw new Error('the socket tracer needs BPF task storage in tracepoint programs (Linux 5.12 or newer)');
+    }
     const obj = loadLanternObject('sockets', filterSettings(ctx), (o) => {
       if (this.opts.ringBufferBytes !== undefined) o.setMapMaxEntries('socket_events', this.opts.ringBufferBytes);
       if (this.opts.http1Pairing === false) o.setGlobal('http1_pairing', 0, 1);
