@@ -1,5 +1,6 @@
 // The command-line contract: help everywhere, usage errors, doctor.
 import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import t from 'tap';
 import { runCli } from '../helpers/cli.js';
 
@@ -38,15 +39,19 @@ t.test('doctor tells the truth about this host', async (t) => {
   const r = await runCli(['doctor', '--json']);
   const report = JSON.parse(r.stdout) as { canRun: boolean; checks: Array<{ id: string; ok: boolean; required: boolean }>; features: Array<{ name: string; available: boolean }> };
   const check = (id: string): boolean | undefined => report.checks.find((c) => c.id === id)?.ok;
+  const feature = (name: string): boolean | undefined => report.features.find((f) => f.name.startsWith(name))?.available;
   t.equal(r.code, report.canRun ? 0 : 1, 'exit status follows canRun');
   t.equal(check('privileges'), process.getuid?.() === 0, 'privileges: root or not');
   t.equal(check('btf'), existsSync('/sys/kernel/btf/vmlinux'));
   t.equal(check('kprobes'), existsSync('/sys/bus/event_source/devices/kprobe/type') || existsSync('/sys/kernel/tracing/kprobe_events'));
   t.equal(check('uprobes'), existsSync('/sys/bus/event_source/devices/uprobe/type'));
   t.equal(check('bpftrace'), existsSync('/usr/bin/bpftrace'));
-  t.equal(report.checks.length, 13, 'every check reported');
+  // Task storage from tracepoints came with Linux 5.12: the kernel's release says what to expect.
+  const [major = 0, minor = 0] = release().split('.').map(Number);
+  t.equal(check('task_storage'), major > 5 || (major === 5 && minor >= 12), 'task storage: from 5.12');
+  t.equal(feature('Protocol tracing'), check('task_storage') === true && check('privileges') === true && check('btf') === true && check('ring_buffer') === true && check('syscall_tracepoints') === true, 'protocol tracing: where task storage is');
+  t.equal(report.checks.length, 14, 'every check reported');
   t.equal(report.features.length, 6);
-  const feature = (name: string): boolean | undefined => report.features.find((f) => f.name.startsWith(name))?.available;
   t.equal(feature('bpftrace scripts'), check('bpftrace') === true && check('privileges') === true, 'bpftrace scripts: built, and there when bpftrace is');
   t.equal(feature('Dynamic logging'), check('uprobes') === true && check('privileges') === true && check('btf') === true, 'dynamic logging: where uprobes are');
   const text = await runCli(['doctor']);
