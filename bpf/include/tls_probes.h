@@ -51,13 +51,20 @@ struct go_call {
 	__u8 pad[3];
 };
 
-/* One TLS call in flight per thread (SSL calls do not nest). */
+/* A thread's OpenSSL state, in the thread's own BPF storage (as the socket syscall in flight,
+ * `calls`): every traced socket syscall's exit asks for it (tls_note_syscall), where two hash maps
+ * keyed by pid_tgid took two lookups. */
+struct tls_thread {
+	struct tls_call call; /* the SSL call in flight (SSL calls do not nest); call.ssl 0: none */
+	__u64 unbound_ssl;    /* the SSL* of its last call that ended without naming its socket (memory BIOs); 0: none */
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct tls_call);
-} tls_calls SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tls_thread);
+} tls_threads SEC(".maps");
 
 /* SSL* → socket fd, learned from nested syscalls; LRU because SSL_free may be missed. */
 struct {
@@ -66,14 +73,6 @@ struct {
 	__type(key, struct ssl_key);
 	__type(value, __s32);
 } ssl_fds SEC(".maps");
-
-/* pid_tgid → SSL* whose call ended without naming its socket (memory BIOs). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u64);
-} tls_unbound SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -90,28 +89,34 @@ struct {
 	__type(value, struct go_tls_layout);
 } go_tls_layouts SEC(".maps");
 
-/* Called at the exit of every traced socket syscall: binds an SSL* to the fd when the thread is
- * inside an SSL call (and then the bytes are ciphertext: returns true), or when the thread's last
- * SSL call ended unbound. */
-static __always_inline bool tls_note_syscall(__u32 fd)
+static __always_inline struct tls_thread *tls_thread(__u64 flags)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_key key = { .tgid = id >> 32 };
+	return bpf_task_storage_get(&tls_threads, bpf_get_current_task_btf(), 0, flags);
+}
+
+/* Called at the exit of every traced socket syscall: binds an SSL* to the fd when the thread is
+ * inside an SSL call (and then the bytes are ciphertext: returns 1), or when the thread's last
+ * SSL call ended unbound. A global function: verified once, and its stack is its own, off the exits' call chains down to
+ * emit_segment (whose combined stack is near the verifier's 512 bytes). */
+__noinline int tls_note_syscall(__u32 fd)
+{
+	struct tls_thread *th = tls_thread(0);
+	if (!th)
+		return 0; /* the thread never made an SSL call */
+	struct ssl_key key = { .tgid = bpf_get_current_pid_tgid() >> 32 };
 	__s32 sfd = fd;
-	struct tls_call *t = bpf_map_lookup_elem(&tls_calls, &id);
-	if (t) {
-		t->fd = sfd;
-		key.ssl = t->ssl;
+	if (th->call.ssl != 0) {
+		th->call.fd = sfd;
+		key.ssl = th->call.ssl;
 		bpf_map_update_elem(&ssl_fds, &key, &sfd, BPF_ANY);
-		return true;
+		return 1;
 	}
-	__u64 *ssl = bpf_map_lookup_elem(&tls_unbound, &id);
-	if (ssl) {
-		key.ssl = *ssl;
+	if (th->unbound_ssl != 0) {
+		key.ssl = th->unbound_ssl;
 		bpf_map_update_elem(&ssl_fds, &key, &sfd, BPF_ANY);
-		bpf_map_delete_elem(&tls_unbound, &id);
+		th->unbound_ssl = 0;
 	}
-	return false;
+	return 0;
 }
 
 struct tls_data {
@@ -194,7 +199,10 @@ static __always_inline int ssl_enter(void *ssl, __u64 buf, __u64 len_ptr, __u8 d
 	__s32 v = 0;
 	if (bpf_probe_read_user(&v, sizeof(v), ssl) == 0 && v >= 0x0301 && v <= 0x0304)
 		t.version = v;
-	if (bpf_map_update_elem(&tls_calls, &id, &t, BPF_ANY) != 0)
+	struct tls_thread *th = tls_thread(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (th)
+		th->call = t;
+	else
 		lantern_count(SOCK_CTR_TLS_CALLS_FULL);
 	return 0;
 }
@@ -237,11 +245,11 @@ int BPF_KRETPROBE(ssl_return, long rax)
 	/* Every one returns an int: the upper half of the register is not part of the value. */
 	int ret = (int)rax;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_call *t = bpf_map_lookup_elem(&tls_calls, &id);
-	if (!t)
+	struct tls_thread *th = tls_thread(0);
+	if (!th || th->call.ssl == 0)
 		return 0;
-	struct tls_call call = *t;
-	bpf_map_delete_elem(&tls_calls, &id);
+	struct tls_call call = th->call;
+	th->call.ssl = 0;
 	struct ssl_key key = { .tgid = id >> 32, .ssl = call.ssl };
 	if (call.fd < 0) {
 		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &key);
@@ -249,7 +257,7 @@ int BPF_KRETPROBE(ssl_return, long rax)
 			call.fd = *known;
 	}
 	if (call.fd < 0)
-		bpf_map_update_elem(&tls_unbound, &id, &call.ssl, BPF_ANY);
+		th->unbound_ssl = call.ssl;
 	if (!call.has_data || ret <= 0)
 		return 0;
 	__u64 n = ret;
