@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
-import { benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { benchCommand, runLoadgen, runBenchmark, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { writeResultsSection } from './results-file.js';
 
 const PATH = '/lantern-bpf-cost';
@@ -119,7 +119,4 @@ async function main(): Promise<void> {
   writeResultsSection(HEADING, text);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

@@ -108,3 +108,11 @@ export function sectionPreamble(heading: string, command: string, more: readonly
   ];
   return [heading, '', ...block.map((l, i) => (i < block.length - 1 ? `${l}  ` : l)), ''];
 }
+
+/** Runs a benchmark's `main`, printing its failure and exiting 1 (a half-written section is never recorded). */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

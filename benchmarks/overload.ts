@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
-import { type LoadResult, benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { type LoadResult, benchCommand, runLoadgen, runBenchmark, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 
@@ -127,7 +127,4 @@ async function main(): Promise<void> {
   writeResultsSection(HEADING, text);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-  process.exit(1);
-});
+runBenchmark(main);
