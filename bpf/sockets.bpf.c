@@ -52,7 +52,7 @@ struct call_args {
 	__u8 kind;
 	__u8 direction;
 	__u8 pad[6];
-	__u64 enter_ns; /* when the syscall began */
+	__u64 enter_ns; /* when the syscall began (writes only; 0 for the others) */
 };
 
 struct conn_key {
@@ -739,8 +739,9 @@ static __always_inline int put_call(__u64 id, __u32 fd, __u64 ptr, __u32 count, 
 	struct file *f = socket_file(fd);
 	if (!f)
 		return 0;
+	/* The clock is read only for writes: data_ts uses a client's write's start, nothing else's. */
 	struct call_args a = { .ptr = ptr, .file = (__u64)f, .addr = addr, .fd = fd, .count = count, .kind = kind, .direction = dir,
-			       .enter_ns = bpf_ktime_get_ns() };
+			       .enter_ns = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0 };
 	put_args(&a);
 	return 0;
 }

@@ -166,15 +166,15 @@ static __always_inline bool take_decision(struct shed_key *key, __u8 *shed)
  * for the other. The two ends can decide at the same moment on two CPUs (the client's read returns
  * before the server's write has left its syscall), each finding nothing left yet: the decision is
  * then inserted only if absent, and the end that loses the insert takes the one that won. With no
- * shedding (and no decision pending) it costs one array lookup. */
-static __always_inline bool pair_shed_decision(struct conn_state *c, struct socket_data_header *req)
+ * shedding (and no decision pending) it costs one array lookup. `now`: bpf_ktime_get_ns's clock. */
+static __always_inline bool pair_shed_decision(struct conn_state *c, struct socket_data_header *req, __u64 now)
 {
 	__u32 zero = 0;
 	struct shed_control *ctl = bpf_map_lookup_elem(&shed_control, &zero);
 	if (!ctl)
 		return false;
 	__u32 share = ctl->share;
-	if (share == 0 && bpf_ktime_get_ns() > ctl->until_ns)
+	if (share == 0 && now > ctl->until_ns)
 		return false;
 	struct shed_key key = {
 		.client_port = c->held_dir == DIR_EGRESS ? c->lport : c->rport,
@@ -374,7 +374,8 @@ __noinline int pair_send(struct conn_state *c, struct emit_req *r)
 		c->pairing = PAIR_IDLE;
 		return 0;
 	}
-	bool shed = pair_shed_decision(c, &h->h);
+	/* The response's time (its syscall's exit) stands for now: no second clock read. */
+	bool shed = pair_shed_decision(c, &h->h, r->ts);
 	__u32 nreq = h->h.len;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(nreq) : [max] "i"(SOCK_HOLD_SIZE));
 	__builtin_memcpy(&p->req, &h->h, sizeof(p->req));
