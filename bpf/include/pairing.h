@@ -28,13 +28,11 @@ struct held_request {
 /* Keyed by the connection's generation (unique, unlike (tgid, fd)). Not LRU: an eviction would drop
  * a request unseen; when full, requests go out unpaired (SOCK_CTR_PAIR_HOLD_FULL). Entries of a
  * process that died holding one (exit closes fds without a close syscall) are swept by user space
- * (src/collectors/sockets/held-sweep.ts), which delivers them as ordinary data events.
- * Preallocated (~9 MiB of kernel memory, 8192 × ~1.1 KiB): every paired exchange inserts and deletes
- * an entry, and without preallocation each insert allocated and each delete freed one (−0.7 µs of
- * BPF time per request over both ends, 7 %: benchmarks/RESULTS.md, "BPF programs"). */
+ * (src/collectors/sockets/held-sweep.ts), which delivers them as ordinary data events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct held_request);
 } held SEC(".maps");
