@@ -51,6 +51,11 @@ t.test('--duration stops by itself with everything flushed; own pid never report
   t.equal(r.code, 0);
   t.match(r.stderr, /local mode/);
   t.match(r.stderr, /duration 2s elapsed/);
+  // Tracing starts before the TLS probes are attached, and the log says when.
+  const at = (re: RegExp): number => r.stderr.search(re);
+  t.ok(at(/sockets: syscall tracepoints attached/) >= 0, 'the tracepoints\' line');
+  t.ok(at(/sockets: syscall tracepoints attached/) < at(/tls: probes attached/), 'before the TLS probes');
+  t.ok(at(/sockets: syscall tracepoints attached/) < at(/collector started\s+collector=sockets/), 'before the collector counts as started');
   const records = logRecords(readFileSync(file, 'utf8'));
   const pids = new Set(records.map((x) => x.attrs['process.pid']));
   t.ok(kids.every((p) => pids.has(p)), 'every child spawned during the run is there');

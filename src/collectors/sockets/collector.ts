@@ -172,6 +172,9 @@ export class SocketsCollector implements Collector {
         if (p.name === 'tls_on_exec' && this.opts.tls === undefined && ctx.selection?.mode.filterPids !== true) continue;
         this.#links.push(p.attach());
       }
+      // Socket syscalls are traced from here on (the ring is drained already): the line start-up is
+      // measured to. The TLS probes come next, each file logged as it is probed.
+      ctx.log.info('sockets: syscall tracepoints attached', { programs: this.#links.length });
       if (this.opts.tls !== undefined) {
         this.#tls = new TlsAttacher(obj, ctx.log, {
           ...this.opts.tls, pids: ctx.config.pids, goroutineTags: this.#spanTagMaps !== null,
