@@ -7,6 +7,28 @@ import { fileURLToPath } from 'node:url';
 
 const LANTERN = join(fileURLToPath(new URL('../../', import.meta.url)), 'bin/lantern.js');
 
+/** A checkout whose agent a benchmark runs: its name in the tables and its bin/lantern.js. */
+export interface AgentTree {
+  label: string;
+  lantern: string;
+}
+
+/** parseArgs options of a benchmark that may run a baseline checkout's agent beside this one's. */
+export const BASELINE_OPTIONS = {
+  baseline: { type: 'string' },
+  'baseline-label': { type: 'string', default: 'baseline' },
+} as const;
+
+/** This checkout's agent, named `label`. */
+export function thisTree(label: string): AgentTree {
+  return { label, lantern: LANTERN };
+}
+
+/** The trees a run measures, alternating: the baseline checkout's first when one is given, then `self`. */
+export function treesToMeasure(self: AgentTree, baseline: string | undefined, baselineLabel: string): AgentTree[] {
+  return baseline === undefined ? [self] : [{ label: baselineLabel, lantern: join(baseline, 'bin/lantern.js') }, self];
+}
+
 export interface AgentProcess {
   child: ChildProcess;
   pid: number;

@@ -10,11 +10,11 @@
 //   npm run build && node dist/benchmarks/bpf-cost.js [--rate N] [--seconds N] [--rounds N] [--baseline DIR --baseline-label TEXT]
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startAgentProcess } from './agent-process.js';
+import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, thisTree, treesToMeasure } from './agent-process.js';
 import { benchCommand, runLoadgen, runBenchmark, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { writeResultsSection } from './results-file.js';
+import { median } from './stats.js';
 
 const PATH = '/lantern-bpf-cost';
 const HEADING = '## BPF programs: run time per request in the traced processes';
@@ -24,8 +24,6 @@ interface ProgStat { id: number; name: string; run_cnt?: number; run_time_ns?: n
 /** Run time per program name over one load, from the kernel's counters before and after it. */
 interface Round { label: string; requests: number; byProgram: Map<string, { runs: number; ns: number }> }
 
-interface Tree { label: string; lantern: string }
-
 function programs(): ProgStat[] {
   return JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as ProgStat[];
 }
@@ -34,7 +32,7 @@ function setStats(on: boolean): void {
   execFileSync('sysctl', ['-q', `kernel.bpf_stats_enabled=${on ? 1 : 0}`]);
 }
 
-async function measure(tree: Tree, rate: number, seconds: number): Promise<Round> {
+async function measure(tree: AgentTree, rate: number, seconds: number): Promise<Round> {
   return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     const others = new Set(programs().map((p) => p.id)); // loaded by anything else on the host
     const agent = await startAgentProcess(['--port', '0', '--otlp-file', join(dir, 'otlp.jsonl'), '--log-format', 'json'], 'writing OTLP JSON lines', 30_000, tree.lantern);
@@ -64,23 +62,16 @@ async function measure(tree: Tree, rate: number, seconds: number): Promise<Round
   });
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     rate: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
-    baseline: { type: 'string' },
-    'baseline-label': { type: 'string', default: 'baseline' },
+    ...BASELINE_OPTIONS,
   } });
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
-  const self: Tree = { label: 'this checkout', lantern: join(fileURLToPath(new URL('../../', import.meta.url)), 'bin/lantern.js') };
-  const trees: Tree[] = values.baseline === undefined ? [self] : [{ label: values['baseline-label'], lantern: join(values.baseline, 'bin/lantern.js') }, self];
+  const trees = treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']);
   const rounds: Round[] = [];
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const tree of trees) {

@@ -31,7 +31,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startAgentProcess } from './agent-process.js';
+import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, thisTree, treesToMeasure } from './agent-process.js';
 import { type CfiFile, type Mapper, largestCfiFiles, mapFiles, mapFilesHelper } from './map-files.js';
 import { cpuSeconds } from './proc.js';
 import { startProfilerWorkloads } from './profiler-workloads.js';
@@ -47,11 +47,6 @@ const BURST_FILES_PER_PROC = 10;
 const BURST_CPU_MS = 2000;
 
 type Mode = 'frame_pointers' | 'auto';
-
-interface Tree {
-  label: string;
-  lantern: string;
-}
 
 interface Phase {
   tree: string;
@@ -94,7 +89,7 @@ function memory(pid: number): { rss: number; hwm: number } {
   }
 }
 
-async function phase(tree: Tree, mode: Mode, scratch: string, seconds: number, burst: Burst | null): Promise<Phase> {
+async function phase(tree: AgentTree, mode: Mode, scratch: string, seconds: number, burst: Burst | null): Promise<Phase> {
   const config = join(scratch, `${mode}.yaml`);
   writeFileSync(config, `profiler:\n  unwind: ${mode}\n  frequency: 99\n  interval: 10\n`);
   const agent = await startAgentProcess(['--collectors', 'profiler', '--port', '0', '--config', config], 'tracing ', 30_000, tree.lantern);
@@ -142,8 +137,7 @@ async function main(): Promise<void> {
     runs: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '60' },
     modes: { type: 'string', default: 'frame_pointers,auto' },
-    baseline: { type: 'string' },
-    'baseline-label': { type: 'string', default: 'baseline' },
+    ...BASELINE_OPTIONS,
     /** This tree's name in the table (a copy outside git: what it holds). */
     label: { type: 'string' },
     burst: { type: 'string', default: '0' },
@@ -153,8 +147,7 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const modes = values.modes.split(',') as Mode[];
   const { commit, dirty } = treeState(values.label);
-  const self: Tree = { label: values.label ?? `${commit}${dirty ? '+' : ''}`, lantern: join(ROOT, 'bin/lantern.js') };
-  const trees: Tree[] = values.baseline === undefined ? [self] : [{ label: values['baseline-label'], lantern: join(values.baseline, 'bin/lantern.js') }, self];
+  const trees = treesToMeasure(thisTree(values.label ?? `${commit}${dirty ? '+' : ''}`), values.baseline, values['baseline-label']);
   const burstFiles = Number(values.burst) > 0 ? largestCfiFiles(Number(values.burst)) : [];
   const burst: Burst | null = burstFiles.length === 0 ? null : { helper: mapFilesHelper(), files: burstFiles, atS: Number(values['burst-at']) };
   const loadBefore = loadavg().map((x) => x.toFixed(2)).join(' ');

@@ -733,8 +733,8 @@ static __always_inline void put_args(const struct call_args *a)
 		lantern_count(SOCK_CTR_ARGS_FULL);
 }
 
-/* Saves the arguments of thread `id`'s syscall on fd, if fd is a socket, for its exit. */
-static __always_inline int put_call(__u64 id, __u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir, __u64 addr)
+/* Saves the arguments of the current thread's syscall on fd, if fd is a socket, for its exit. */
+static __always_inline int put_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir, __u64 addr)
 {
 	struct file *f = socket_file(fd);
 	if (!f)
@@ -748,10 +748,9 @@ static __always_inline int put_call(__u64 id, __u32 fd, __u64 ptr, __u32 count, 
 
 static __always_inline int save_call_addr(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir, __u64 addr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!lantern_traced(id >> 32))
+	if (!lantern_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	return put_call(id, fd, ptr, count, kind, dir, addr);
+	return put_call(fd, ptr, count, kind, dir, addr);
 }
 
 static __always_inline int save_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind, __u8 dir)
@@ -840,10 +839,9 @@ EXIT_DATA(sendfile64)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct sys_enter_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	/* The agent is not traced, but its local port is remembered at exit (agent_ports). */
-	if ((id >> 32) == agent_tgid)
-		return put_call(id, ctx->args[0], 0, 0, CALL_CONNECT, 0, 0);
+	if ((bpf_get_current_pid_tgid() >> 32) == agent_tgid)
+		return put_call(ctx->args[0], 0, 0, CALL_CONNECT, 0, 0);
 	return save_call(ctx->args[0], 0, 0, CALL_CONNECT, 0);
 }
 

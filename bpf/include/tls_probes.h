@@ -96,8 +96,8 @@ static __always_inline struct tls_thread *tls_thread(__u64 flags)
 
 /* Called at the exit of every traced socket syscall: binds an SSL* to the fd when the thread is
  * inside an SSL call (and then the bytes are ciphertext: returns 1), or when the thread's last
- * SSL call ended unbound. A global function: verified once, and its stack is its own, off the exits' call chains down to
- * emit_segment (whose combined stack is near the verifier's 512 bytes). */
+ * SSL call ended unbound. A global function: verified once, and its stack is its own, off the
+ * exits' call chains down to emit_segment (whose combined stack is near the verifier's 512 bytes). */
 __noinline int tls_note_syscall(__u32 fd)
 {
 	struct tls_thread *th = tls_thread(0);

@@ -3,8 +3,9 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import {
-  BpfHelper, helperSupported, kprobesAvailable, libbpfVersion, mapTypeSupported, onlineCpus, PerfSoftware, PerfType, programTypeSupported, uprobesAvailable,
+  kprobesAvailable, libbpfVersion, mapTypeSupported, onlineCpus, PerfSoftware, PerfType, programTypeSupported, uprobesAvailable,
 } from 'libbpf-ts';
+import { taskStorageFromTracepoints } from '../collectors/sockets/kernel-needs.js';
 import { BPFFS, TRACEFS, isMounted } from './mounts.js';
 import { privilegeReport } from './privileges.js';
 import { openAndClosePerfEvent } from './perf-probe.js';
@@ -109,10 +110,9 @@ export function runChecks(): Check[] {
       const ok = mapTypeSupported('ringbuf');
       return { ok, detail: ok ? 'BPF_MAP_TYPE_RINGBUF' : 'kernel older than 5.8' };
     }),
-    // The socket tracer keeps each thread's syscall in flight in the thread's own BPF storage
-    // (bpf/sockets.bpf.c, `calls`): 5.12+.
+    // What the socket tracer's per-thread state needs (collectors/sockets/kernel-needs.ts): 5.12+.
     check('task_storage', 'BPF task storage from tracepoints', false, () => {
-      const ok = helperSupported('tracepoint', BpfHelper.task_storage_get) && helperSupported('tracepoint', BpfHelper.get_current_task_btf);
+      const ok = taskStorageFromTracepoints();
       return { ok, detail: ok ? 'bpf_task_storage_get, bpf_get_current_task_btf' : 'kernel older than 5.12' };
     }),
     check('bpftrace', 'bpftrace binary', false, () => {

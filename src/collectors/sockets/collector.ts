@@ -1,5 +1,5 @@
 // The sockets collector: socket syscalls → connection tracker → protocol sessions → exchanges.
-import { type BpfMap, type BpfObject, BpfHelper, type Link, RingBufferConsumer, closeLinks, helperSupported } from 'libbpf-ts';
+import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, closeLinks } from 'libbpf-ts';
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { loadLanternObject, readCounter, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
@@ -7,6 +7,7 @@ import { type SocketEvent, decodeSocketRecord } from './decode.js';
 import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
 import { type CountedShed, KernelRed } from './kernel-red.js';
 import { KernelShedShare } from './kernel-shedding.js';
+import { taskStorageFromTracepoints } from './kernel-needs.js';
 import { ConnectionTracker } from './tracker.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 import { type SpanTagMaps, reuseSpanTagMaps, shrinkSpanTagMaps } from '../span-tag-maps.js';
@@ -82,7 +83,7 @@ export class SocketsCollector implements Collector {
   async start(ctx: CollectorContext): Promise<void> {
     this.#ctx = ctx;
     // Said plainly rather than as the verifier's refusal (calls in sockets.bpf.c; `lantern doctor`).
-    if (!helperSupported('tracepoint', BpfHelper.task_storage_get) || !helperSupported('tracepoint', BpfHelper.get_current_task_btf)) {
+    if (!taskStorageFromTracepoints()) {
       throw new Error('the socket tracer needs BPF task storage in tracepoint programs (Linux 5.12 or newer)');
     }
     const obj = loadLanternObject('sockets', filterSettings(ctx), (o) => {
