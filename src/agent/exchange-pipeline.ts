@@ -100,8 +100,9 @@ export class ExchangePipeline implements RecordSink {
       return;
     }
     const span = conventions.toSpan(ex, resource, this.#ids);
-    // Most connections are plain: no empty object made and merged per exchange for them.
-    if (ex.connection.tls !== undefined) Object.assign(span.attributes, tlsAttributes(ex.connection));
+    // Most connections are plain: no empty object made and merged per exchange for them. The
+    // conventions' attributes may be shared by spans alike (frozen): merged into a copy.
+    if (ex.connection.tls !== undefined) span.attributes = { ...span.attributes, ...tlsAttributes(ex.connection) };
     if (!exported) {
       this.opts.onShed?.(ex, points, span);
       return;

@@ -65,6 +65,11 @@ export class ByteBuffer {
     return true;
   }
 
+  /** A copy of what was written from `start` on. */
+  copyFrom(start: number): Uint8Array {
+    return this.buf.slice(start, this.pos);
+  }
+
   /** Any text as UTF-8, through the native encoder. */
   utf8(s: string, byteLength = Buffer.byteLength(s, 'utf8')): void {
     this.ensure(byteLength);

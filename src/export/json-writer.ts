@@ -14,6 +14,16 @@ export class JsonWriter {
     this.#b.pos = 0;
   }
 
+  /** Bytes written so far: where the next one goes. */
+  get length(): number {
+    return this.#b.pos;
+  }
+
+  /** A copy of the bytes written from `start` (an earlier `length`) on. */
+  copyFrom(start: number): Uint8Array {
+    return this.#b.copyFrom(start);
+  }
+
   /** The bytes written so far (a view: copy it before writing more). */
   finish(): Buffer {
     return this.#b.node.subarray(0, this.#b.pos);

@@ -219,7 +219,26 @@ function makeKeyField(key: string): Uint8Array {
   return Uint8Array.from(keyWriter.finish());
 }
 
+/**
+ * Encodings of frozen attribute sets, by object. The conventions give the spans of alike exchanges
+ * one frozen set (semconv/http.ts: keep-alive traffic repeats its method, target, status and peer),
+ * so a set is encoded once, then copied into each record that has it. Weak: an encoding goes with
+ * its set. A set that is not frozen may still change, and is encoded every time.
+ */
+const frozenProto = new WeakMap<Attributes, { field: number; bytes: Uint8Array }>();
+const frozenJson = new WeakMap<Attributes, Uint8Array>();
+
+/** `attrs` as repeated KeyValue field `field`. */
 export function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes): void {
+  if (!Object.isFrozen(attrs)) return writeKeyValues(w, field, attrs);
+  const known = frozenProto.get(attrs);
+  if (known !== undefined && known.field === field) return w.encoded(known.bytes);
+  const start = w.length;
+  writeKeyValues(w, field, attrs);
+  frozenProto.set(attrs, { field, bytes: w.copyFrom(start) });
+}
+
+function writeKeyValues(w: ProtoWriter, field: number, attrs: Attributes): void {
   for (const key in attrs) {
     const v = attrs[key];
     if (v === undefined) continue;
@@ -345,6 +364,18 @@ const J_INT_KV_END = J('"}}');
 
 /** A JSON array of KeyValue. */
 export function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
+  if (!Object.isFrozen(attrs)) return writeKeyValuesJson(w, attrs);
+  const known = frozenJson.get(attrs);
+  if (known !== undefined) {
+    w.bytes(known);
+    return;
+  }
+  const start = w.length;
+  writeKeyValuesJson(w, attrs);
+  frozenJson.set(attrs, w.copyFrom(start));
+}
+
+function writeKeyValuesJson(w: JsonWriter, attrs: Attributes): void {
   w.bytes(J_OPEN_LIST);
   let first = true;
   for (const key in attrs) {

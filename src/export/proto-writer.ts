@@ -40,6 +40,16 @@ export class ProtoWriter {
     this.#b = new ByteBuffer(initialBytes);
   }
 
+  /** Bytes written so far: where the next one goes. */
+  get length(): number {
+    return this.#b.pos;
+  }
+
+  /** A copy of the bytes written from `start` (an earlier `length`) on. */
+  copyFrom(start: number): Uint8Array {
+    return this.#b.copyFrom(start);
+  }
+
   /** The bytes written so far (a view: copy it before writing more). */
   finish(): Uint8Array {
     if (this.#starts.length > 0) throw new Error('ProtoWriter: a sub-message is still open');

@@ -38,6 +38,7 @@
 //   allows), the span ends with the request's last byte.
 // - connection role 'unknown': span kind INTERNAL with server-side status rules, no url.full or
 //   client.address, and no duration metric (it would have to guess between server and client).
+import type { ConnectionInfo } from '../model/connection.js';
 import type { HttpExchange } from '../model/http.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
 import { capturedHeaderAttributes } from './headers.js';
@@ -76,7 +77,7 @@ export const HTTP_CLIENT_DURATION = 'http.client.request.duration';
 /** Methods of RFC 9110 §9 and PATCH (RFC 5789); case-sensitive, as the conventions require. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
-/** What spans and metrics share, computed once per exchange. */
+/** What spans and metrics share, computed once per exchange (and kept while its inputs repeat). */
 interface HttpView {
   kind: SpanKind;
   method: string;
@@ -90,8 +91,56 @@ interface HttpView {
   statusCode?: number;
   errorType?: string;
   protocolVersion?: string;
-  startNs: bigint;
-  endNs: bigint;
+}
+
+/**
+ * Per connection, what its last exchange's view and attributes were made of, and them. Keep-alive
+ * traffic repeats itself: the same method, target and Host on a connection, answered with the same
+ * status, request after request. While an exchange's inputs equal the last one's (compared as values,
+ * a few string comparisons), its view is the last one's, and so are its span's and its duration's
+ * attributes: the same frozen objects, which the encoders encode once per object (otlp-common.ts,
+ * frozenEncoding), instead of ~15 attributes built, copied into every span and encoded again for
+ * every destination. Any difference (another path, status or User-Agent, a body of another size)
+ * makes them afresh. Not with header capture configured: those values are not compared.
+ */
+interface ExchangeMemo {
+  opts: HttpSemconvOptions;
+  resource: ResourceRecord;
+  role: ConnectionInfo['role'];
+  tls: boolean;
+  method: string;
+  target: string;
+  version: string;
+  host: string | undefined;
+  statusCode: number | undefined;
+  view: HttpView;
+  /** The span's attributes and the header values and sizes they hold besides the view's; null until a span is made. */
+  span: { attributes: Attributes; forwarded: string | undefined; forwardedFor: string | undefined; userAgent: string | undefined; requestBody: number; responseBody: number | undefined } | null;
+  metric: Attributes | null;
+}
+
+const memos = new WeakMap<ConnectionInfo, ExchangeMemo>();
+
+/** Whether `m` was made of the same inputs as `ex`'s view. */
+function sameView(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): boolean {
+  const { request, connection } = ex;
+  return m.opts === opts && m.resource === resource && m.role === connection.role && m.tls === (connection.tls !== undefined) &&
+    m.method === request.method && m.target === request.target && m.version === request.version &&
+    m.statusCode === ex.response?.statusCode && m.host === request.headers.get('host');
+}
+
+/** The exchange's memo, made afresh unless its inputs repeat the last exchange's on its connection. */
+function memoOf(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): ExchangeMemo {
+  const m = memos.get(ex.connection);
+  if (m !== undefined && sameView(m, ex, opts, resource)) return m;
+  const { request, connection } = ex;
+  const fresh: ExchangeMemo = {
+    opts, resource, role: connection.role, tls: connection.tls !== undefined, method: request.method, target: request.target,
+    version: request.version, host: request.headers.get('host'), statusCode: ex.response?.statusCode,
+    view: computeView(ex, opts, resource), span: null, metric: null,
+  };
+  memos.set(connection, fresh);
+  return fresh;
 }
 
 function spanKind(ex: HttpExchange): SpanKind {
@@ -104,21 +153,6 @@ function errorType(kind: SpanKind, statusCode: number | undefined): string | und
   if (statusCode >= 500 || statusCode < 100) return String(statusCode);
   if (statusCode >= 400 && kind === 'client') return String(statusCode);
   return undefined;
-}
-
-/** The pipeline asks for an exchange's metrics, then its span: the view is computed once for both
- * (kept in three variables rather than an object made per exchange). */
-let lastEx: HttpExchange | null = null;
-let lastOpts: HttpSemconvOptions | null = null;
-let lastView: HttpView | null = null;
-
-function view(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): HttpView {
-  if (lastView !== null && lastEx === ex && lastOpts === opts) return lastView;
-  const v = computeView(ex, opts, resource);
-  lastEx = ex;
-  lastOpts = opts;
-  lastView = v;
-  return v;
 }
 
 function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): HttpView {
@@ -150,8 +184,6 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: Resou
     scheme,
     statusCode,
     errorType: errorType(kind, statusCode),
-    startNs: request.startNs,
-    endNs: response?.endNs ?? request.endNs,
   };
   if (!known) v.methodOriginal = request.method;
   if (target.path !== undefined) v.path = target.path;
@@ -175,14 +207,65 @@ const STATUS_UNSET: SpanRecord['status'] = Object.freeze({ code: 'unset' });
 const STATUS_ERROR: SpanRecord['status'] = Object.freeze({ code: 'error' });
 const STATUS_NO_RESPONSE: SpanRecord['status'] = Object.freeze({ code: 'error', message: 'no response before the connection closed or the exchange was evicted' });
 
-/** Shared default, so that the view of one exchange is reused between its metrics and its span. */
+/** Shared default, so that an exchange's memo is reused between its metrics and its span (and the next exchange). */
 const NO_OPTIONS: HttpSemconvOptions = Object.freeze({});
 
 /** A finished HTTP exchange as one span, joined to the caller's trace when the request carries one. */
 export function httpExchangeToSpan(
   ex: HttpExchange, resource: ResourceRecord, ids: IdSource = randomIds, opts: HttpSemconvOptions = NO_OPTIONS,
 ): SpanRecord {
-  const v = view(ex, opts, resource);
+  const m = memoOf(ex, opts, resource);
+  const v = m.view;
+  const { request, response } = ex;
+  const startNs = request.startNs;
+  const endNs = response?.endNs ?? request.endNs;
+  const ctx = traceContextFromHeaders(request.headers);
+  const span: SpanRecord = {
+    traceId: ctx?.parent.traceId ?? ids.traceId(),
+    spanId: ids.spanId(),
+    // _OTHER methods are named "HTTP"; the route, never the raw path, completes a server span's name.
+    name: `${v.methodOriginal !== undefined ? 'HTTP' : v.method}${v.route !== undefined ? ` ${v.route}` : ''}`,
+    kind: v.kind,
+    startTimeUnixNano: startNs,
+    endTimeUnixNano: endNs < startNs ? startNs : endNs,
+    attributes: spanAttributes(m, ex, opts),
+    // The status description is left empty when http.response.status_code says it all.
+    status: v.errorType === undefined ? STATUS_UNSET : response === null ? STATUS_NO_RESPONSE : STATUS_ERROR,
+    resource,
+  };
+  if (ctx !== null) {
+    span.parentSpanId = ctx.parent.parentId;
+    if (ctx.traceState !== undefined) span.traceState = ctx.traceState;
+  }
+  return span;
+}
+
+/**
+ * The span's attributes: the memo's when the headers and sizes they hold repeat too (frozen, shared
+ * by every span that has them), else made and kept for the next exchange (frozen as well), or, with
+ * header capture configured, made for this span alone.
+ */
+function spanAttributes(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOptions): Attributes {
+  const { request, response } = ex;
+  const headers = request.headers;
+  const trustForwarded = m.view.kind === 'server' && opts.trustForwardedFor !== false;
+  const forwarded = trustForwarded ? headers.get('forwarded') : undefined;
+  const forwardedFor = trustForwarded ? headers.get('x-forwarded-for') : undefined;
+  const userAgent = headers.get('user-agent');
+  const responseBody = response?.bodySize;
+  const captures = opts.captureRequestHeaders !== undefined || opts.captureResponseHeaders !== undefined;
+  const last = m.span;
+  if (!captures && last !== null && last.forwarded === forwarded && last.forwardedFor === forwardedFor && last.userAgent === userAgent &&
+    last.requestBody === request.bodySize && last.responseBody === responseBody) return last.attributes;
+  const a = buildSpanAttributes(m.view, ex, opts, forwarded, forwardedFor, userAgent);
+  if (captures) return a;
+  Object.freeze(a);
+  m.span = { attributes: a, forwarded, forwardedFor, userAgent, requestBody: request.bodySize, responseBody };
+  return a;
+}
+
+function buildSpanAttributes(v: HttpView, ex: HttpExchange, opts: HttpSemconvOptions, forwarded: string | undefined,
+  forwardedFor: string | undefined, userAgent: string | undefined): Attributes {
   const { request, response, connection } = ex;
   const a: Attributes = { 'http.request.method': v.method };
   if (v.methodOriginal !== undefined) a['http.request.method_original'] = v.methodOriginal;
@@ -195,9 +278,7 @@ export function httpExchangeToSpan(
     if (v.server.port !== undefined) a['server.port'] = v.server.port;
   }
   if (v.kind === 'server') {
-    const forwarded = opts.trustForwardedFor === false ? undefined
-      : forwardedClient(request.headers.get('forwarded'), request.headers.get('x-forwarded-for'));
-    const client = forwarded ?? connection.remote.address;
+    const client = forwardedClient(forwarded, forwardedFor) ?? connection.remote.address;
     if (client !== '') a['client.address'] = client;
   }
   if (connection.remote.address !== '') {
@@ -207,8 +288,7 @@ export function httpExchangeToSpan(
   if (v.protocolVersion !== undefined) a['network.protocol.version'] = v.protocolVersion;
   a['network.transport'] = connection.family === 'unix' ? 'unix' : connection.transport === 'udp' ? 'udp' : 'tcp';
   if (connection.family === 'ipv4' || connection.family === 'ipv6') a['network.type'] = connection.family;
-  const ua = request.headers.get('user-agent');
-  if (ua !== undefined) a['user_agent.original'] = ua;
+  if (userAgent !== undefined) a['user_agent.original'] = userAgent;
   a['http.request.body.size'] = request.bodySize;
   if (response !== null) a['http.response.body.size'] = response.bodySize;
   if (v.kind === 'client' && v.server !== undefined) a['url.full'] = buildUrl(v.scheme, v.server, v.path, v.query);
@@ -219,33 +299,30 @@ export function httpExchangeToSpan(
   if (opts.captureResponseHeaders && response !== null) {
     Object.assign(a, capturedHeaderAttributes(response.headers, opts.captureResponseHeaders, 'http.response.header.', opts.redaction));
   }
-
-  const ctx = traceContextFromHeaders(request.headers);
-  const span: SpanRecord = {
-    traceId: ctx?.parent.traceId ?? ids.traceId(),
-    spanId: ids.spanId(),
-    // _OTHER methods are named "HTTP"; the route, never the raw path, completes a server span's name.
-    name: `${v.methodOriginal !== undefined ? 'HTTP' : v.method}${v.route !== undefined ? ` ${v.route}` : ''}`,
-    kind: v.kind,
-    startTimeUnixNano: v.startNs,
-    endTimeUnixNano: v.endNs < v.startNs ? v.startNs : v.endNs,
-    attributes: a,
-    // The status description is left empty when http.response.status_code says it all.
-    status: v.errorType === undefined ? STATUS_UNSET : response === null ? STATUS_NO_RESPONSE : STATUS_ERROR,
-    resource,
-  };
-  if (ctx !== null) {
-    span.parentSpanId = ctx.parent.parentId;
-    if (ctx.traceState !== undefined) span.traceState = ctx.traceState;
-  }
-  return span;
+  return a;
 }
 
 /** The exchange's duration for http.server.request.duration or http.client.request.duration. */
 export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord, opts: HttpSemconvOptions = NO_OPTIONS): HistogramPoint[] {
-  const v = view(ex, opts, resource);
+  const m = memoOf(ex, opts, resource);
+  const v = m.view;
   if (v.kind !== 'server' && v.kind !== 'client') return [];
-  // Only bounded-cardinality attributes: no path, no peer address, _OTHER for unknown methods.
+  const startNs = ex.request.startNs;
+  const endNs = ex.response?.endNs ?? ex.request.endNs;
+  const seconds = endNs > startNs ? Number(endNs - startNs) / 1e9 : 0;
+  return [{
+    name: v.kind === 'server' ? HTTP_SERVER_DURATION : HTTP_CLIENT_DURATION,
+    unit: 's',
+    description: v.kind === 'server' ? 'Duration of HTTP server requests.' : 'Duration of HTTP client requests.',
+    value: seconds,
+    attributes: (m.metric ??= Object.freeze(metricAttributes(v))),
+    resource,
+    timeUnixNano: endNs,
+  }];
+}
+
+/** Only bounded-cardinality attributes: no path, no peer address, _OTHER for unknown methods. */
+function metricAttributes(v: HttpView): Attributes {
   const a: Attributes = { 'http.request.method': v.method, 'url.scheme': v.scheme };
   if (v.statusCode !== undefined) a['http.response.status_code'] = v.statusCode;
   if (v.protocolVersion !== undefined) a['network.protocol.version'] = v.protocolVersion;
@@ -256,14 +333,5 @@ export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord
   if (v.route !== undefined) a['http.route'] = v.route;
   if (v.template !== undefined) a['url.template'] = v.template;
   if (v.errorType !== undefined) a['error.type'] = v.errorType;
-  const seconds = v.endNs > v.startNs ? Number(v.endNs - v.startNs) / 1e9 : 0;
-  return [{
-    name: v.kind === 'server' ? HTTP_SERVER_DURATION : HTTP_CLIENT_DURATION,
-    unit: 's',
-    description: v.kind === 'server' ? 'Duration of HTTP server requests.' : 'Duration of HTTP client requests.',
-    value: seconds,
-    attributes: a,
-    resource,
-    timeUnixNano: v.endNs,
-  }];
+  return a;
 }

@@ -33,7 +33,8 @@ function schemeOf(ex: Http2Exchange): { scheme?: 'http' | 'https' } {
 export function http2ExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, ids: IdSource, opts: HttpSemconvOptions = {}): SpanRecord {
   if (isGrpc(ex)) return grpcExchangeToSpan(ex, resource, ids, opts.redaction !== undefined ? { redaction: opts.redaction } : {});
   const span = httpExchangeToSpan(asHttpExchange(ex), resource, ids, { ...opts, ...schemeOf(ex) });
-  const a = span.attributes;
+  // HTTP/1's attributes may be shared by spans alike (frozen): this span's are its own.
+  const a = (span.attributes = { ...span.attributes });
   if (a['http.request.method_original'] === '') delete a['http.request.method_original']; // :method lost
   if (ex.response?.statusCode === 0) {
     // :status was lost (headersLost): no status code, and no error because of its absence.
@@ -58,6 +59,7 @@ export function http2ExchangeToMetrics(ex: Http2Exchange, resource: ResourceReco
   if (isGrpc(ex)) return grpcExchangeToMetrics(ex, resource);
   const points = httpExchangeToMetrics(asHttpExchange(ex), resource, { ...opts, ...schemeOf(ex) });
   for (const p of points) {
+    p.attributes = { ...p.attributes };
     if (ex.response?.statusCode === 0) {
       delete p.attributes['http.response.status_code'];
       if (p.attributes['error.type'] === '0') delete p.attributes['error.type'];

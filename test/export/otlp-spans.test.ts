@@ -8,11 +8,11 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import t from 'tap';
 import { nsToHrTime } from '../../src/export/metric-data.js';
 import { canonicalInt64 } from '../../src/export/otlp-json-lines.js';
-import { RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine } from '../../src/export/otlp-common.js';
+import { RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine, writeAttributes } from '../../src/export/otlp-common.js';
 import { SPAN_ENCODING, encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
 import { ProtoWriter } from '../../src/export/proto-writer.js';
 import { ResourceCache } from '../../src/export/resource-cache.js';
-import type { SpanRecord } from '../../src/model/span.js';
+import type { Attributes, SpanRecord } from '../../src/model/span.js';
 import { LONG_TEXT, PLAIN_PROCESS, UNICODE_PROCESS, randomBatches, resourceOf, span } from './fixtures.js';
 import { decodeTraceRequest } from './otlp-receivers.js';
 
@@ -67,6 +67,28 @@ t.test('JSON line: the same request as the SDK serializer', async (t) => {
   t.equal(line.indexOf('\n'), line.length - 1, 'one line, ending in a newline');
   const theirs = canonicalInt64(JSON.parse(new TextDecoder().decode(JsonTraceSerializer.serializeRequest(spans.map((s) => readable(s, cache)))!)) as object);
   t.same(JSON.parse(line), theirs);
+});
+
+t.test('a frozen attribute set shared by spans: encoded once, the same bytes as an unshared one, in both encodings', async (t) => {
+  const shared = Object.freeze({ 'http.request.method': 'GET', 'url.path': '/items', 'http.response.status_code': 200, 'user_agent.original': 'curl/8 — é' });
+  const spans = [0, 1, 2].map((i) => span(PLAIN_PROCESS, i, { attributes: shared }));
+  const unshared = spans.map((s) => ({ ...s, attributes: { ...s.attributes } }));
+  const cache = new ResourceCache(16, {});
+  // The first span encodes the set; the others copy that encoding.
+  t.same(Buffer.from(encodeTraceRequest(spans, cache)), Buffer.from(encodeTraceRequest(unshared, cache)), 'protobuf');
+  t.same(Buffer.from(encodeTraceRequest(spans, cache)), Buffer.from(encodeTraceRequest(unshared, cache)), 'protobuf, every span from the cache');
+  const json = Buffer.from(traceRequestJsonLine(spans, cache)).toString();
+  t.equal(json, Buffer.from(traceRequestJsonLine(unshared, cache)).toString(), 'JSON');
+  t.equal(Buffer.from(traceRequestJsonLine(spans, cache)).toString(), json, 'JSON, every span from the cache');
+  // The same set as another field (a resource's attributes are field 1): encoded for that field.
+  const bytesOf = (attrs: Attributes, field: number): Buffer => {
+    const w = new ProtoWriter(256);
+    writeAttributes(w, field, attrs);
+    return Buffer.from(w.finish());
+  };
+  t.same(bytesOf(shared, 9), bytesOf({ ...shared }, 9), 'field 9, from the cache');
+  t.same(bytesOf(shared, 1), bytesOf({ ...shared }, 1), 'field 1 after field 9');
+  t.same(bytesOf(shared, 9), bytesOf({ ...shared }, 9), 'field 9 after field 1');
 });
 
 t.test('resources are encoded once per process and follow changed attributes', async (t) => {

@@ -333,6 +333,57 @@ t.test('metrics: one duration point with bounded attributes', async (t) => {
   t.notOk(notFound !== undefined && 'error.type' in notFound.attributes, 'a 404 is not a server error');
 });
 
+t.test('keep-alive: alike exchanges of a connection share one frozen attribute set, any difference makes its own', async (t) => {
+  const ids = fixedIds();
+  const first = exchange();
+  /** The next exchange on the same connection, with `o` changed. */
+  const next = (o: Opts, edit?: (ex: HttpExchange) => void): HttpExchange => {
+    const ex = { ...exchange(o), connection: first.connection };
+    edit?.(ex);
+    return ex;
+  };
+  const a = httpExchangeToSpan(first, resource, ids);
+  const b = httpExchangeToSpan(next({}), resource, ids);
+  t.equal(b.attributes, a.attributes, 'the same set');
+  t.ok(Object.isFrozen(a.attributes), 'frozen: shared sets never change');
+  t.not(b.spanId, a.spanId, 'each span its own ids');
+  const [pa] = httpExchangeToMetrics(first, resource);
+  const [pb] = httpExchangeToMetrics(next({}), resource);
+  t.equal(pb?.attributes, pa?.attributes, 'the duration attributes too');
+  // Each input the attributes hold, changed alone: a set of its own, as a fresh connection would give.
+  const changes: Array<[string, Opts, ((ex: HttpExchange) => void)?]> = [
+    ['path', { target: '/api/other' }],
+    ['method', { method: 'POST' }],
+    ['status', { status: 500 }],
+    ['no response', { status: null }],
+    ['Host', { headers: [['host', 'other.example'], ['user-agent', 'curl/8.5.0']] }],
+    ['User-Agent', { headers: [['host', 'shop.example:8080'], ['user-agent', 'wget']] }],
+    ['X-Forwarded-For', { headers: [['host', 'shop.example:8080'], ['user-agent', 'curl/8.5.0'], ['x-forwarded-for', '203.0.113.7']] }],
+    ['Forwarded', { headers: [['host', 'shop.example:8080'], ['user-agent', 'curl/8.5.0'], ['forwarded', 'for=198.51.100.2']] }],
+    ['version', { version: '1.0' }],
+    ['request body', {}, (ex) => (ex.request.bodySize = 99)],
+    ['response body', {}, (ex) => (ex.response!.bodySize = 1)],
+  ];
+  for (const [what, o, edit] of changes) {
+    httpExchangeToSpan(next({}), resource, ids); // back to the first exchange's inputs
+    const changed = next(o, edit);
+    const alone = { ...changed, connection: { ...first.connection } };
+    const s = httpExchangeToSpan(changed, resource, ids);
+    t.not(s.attributes, a.attributes, `${what}: another set`);
+    t.same(s.attributes, httpExchangeToSpan(alone, resource, ids).attributes, `${what}: as a connection of its own makes it`);
+    t.same(httpExchangeToMetrics(changed, resource), httpExchangeToMetrics(alone, resource), `${what}: duration as a connection of its own makes it`);
+  }
+  t.same(httpExchangeToSpan(next({}), resource, ids).attributes, a.attributes, 'back to the first inputs: the first values');
+  const otherResource = { ...resource, key: 'pid:43:1' };
+  t.not(httpExchangeToSpan(next({}), otherResource, ids).attributes, a.attributes, 'another resource: another set');
+  // Header capture: values the memo does not compare, so never shared.
+  const capture = { captureRequestHeaders: ['accept'] };
+  const c1 = httpExchangeToSpan(next({ headers: [['host', 'shop.example:8080'], ['accept', 'a/b']] }), resource, ids, capture);
+  const c2 = httpExchangeToSpan(next({ headers: [['host', 'shop.example:8080'], ['accept', 'c/d']] }), resource, ids, capture);
+  t.same(c1.attributes['http.request.header.accept'], ['a/b']);
+  t.same(c2.attributes['http.request.header.accept'], ['c/d'], 'captured headers read per exchange');
+});
+
 t.test('random ids: lowercase hex, right length, never all zero, unique', async (t) => {
   const ids = new RandomIdSource();
   const seen = new Set<string>();
