@@ -138,14 +138,18 @@ const NEED = -1;
 /** findCandidate() cache: the needle does not occur again in this buffer. */
 const ABSENT = Number.MAX_SAFE_INTEGER;
 
-/** A message whose head has been parsed and whose body is being read. */
-interface Draft {
+/** What a head says: the start line's parts (a request's or a response's) and the fields. */
+interface HeadParts {
   method: string;
   target: string;
   statusCode: number;
   reason: string;
   version: string;
   headers: HeadFields;
+}
+
+/** A message whose head has been parsed and whose body is being read. */
+interface Draft extends HeadParts {
   startNs: bigint;
   /** Time of the latest byte of the message seen so far. */
   endNs: bigint;
@@ -156,6 +160,21 @@ interface Draft {
   interim: boolean;
   /** Request: CONNECT or Upgrade, so the next bytes may not be HTTP/1 (RFC 9110 §7.8, §9.3.6). */
   asksSwitch: boolean;
+}
+
+/**
+ * The last head a parser parsed, as its bytes and what they parse to. A keep-alive connection sends
+ * the same head again and again: the same request line and fields from its client, the same answer
+ * from its server (whose Date changes once a second). Bytes equal to the last head's, up to and with
+ * its empty line, are that head: one compare of them (native) instead of the start line's scan, the
+ * text's decoding, the search for its end, the fields' parse and the framing. Only heads that parsed
+ * and framed without error, of HEAD_TEXT bytes at most.
+ */
+interface HeadMemo extends HeadParts {
+  /** The head's bytes are `bytes[0, length)` (the buffer is reused for the next head that fits). */
+  bytes: Buffer;
+  length: number;
+  framing: Framing;
 }
 
 /**
@@ -239,6 +258,7 @@ export class Http1Parser {
   private remaining = 0;
   private crSeen = false;
   private cur: Draft | null = null;
+  private memo: HeadMemo | null = null;
 
   /** RESYNC: a candidate at the start of the pending bytes is waiting for the rest of its line. */
   private candidatePending = false;
@@ -602,6 +622,10 @@ export class Http1Parser {
 
   private head(D: Buffer, h: number, end: number): number {
     const max = this.maxHeaderBytes;
+    if (!this.lineDone && this.searched === 0 && this.memo !== null) {
+      const r = this.memoizedHead(D, h, end, this.memo);
+      if (r >= 0) return r;
+    }
     if (!this.lineDone) {
       const st = scanStartLine(this.side, D, h, end, this.scan, max);
       if (st === SCAN_MORE) return NEED;
@@ -653,7 +677,23 @@ export class Http1Parser {
     if (headers === null) return this.fail('bad-header', D, lineEnd, headEnd);
     const framing = framingOf(headers);
     const request = this.side === 'request';
-    const d: Draft = {
+    const d = this.draft(headers, headEnd);
+    if (request) {
+      d.method = knownMethod(text, 0, s.sp1) ?? text.slice(0, s.sp1);
+      d.target = text.slice(s.sp1 + 1, s.sp2);
+      d.version = VERSIONS[D[h + s.sp2 + 8]! - 0x30]!;
+    } else {
+      d.version = VERSIONS[D[h + 7]! - 0x30]!;
+      d.statusCode = (D[h + 9]! - 0x30) * 100 + (D[h + 10]! - 0x30) * 10 + (D[h + 11]! - 0x30);
+      d.reason = s.sp2 >= 0 ? text.slice(s.sp2 + 1, s.end - 2) : '';
+    }
+    if (framing.error === null && headEnd - h <= HEAD_TEXT) this.remember(D, h, headEnd, d, framing);
+    return request ? this.requestBody(D, h, headEnd, d, framing) : this.responseBody(D, h, headEnd, d, framing);
+  }
+
+  /** A message whose head, `headers` and the rest, ends before `headEnd`; the start line's parts are the caller's to set. */
+  private draft(headers: HeadFields, headEnd: number): Draft {
+    return {
       method: '',
       target: '',
       statusCode: 0,
@@ -669,16 +709,29 @@ export class Http1Parser {
       interim: false,
       asksSwitch: false,
     };
-    if (request) {
-      d.method = knownMethod(text, 0, s.sp1) ?? text.slice(0, s.sp1);
-      d.target = text.slice(s.sp1 + 1, s.sp2);
-      d.version = VERSIONS[D[h + s.sp2 + 8]! - 0x30]!;
-    } else {
-      d.version = VERSIONS[D[h + 7]! - 0x30]!;
-      d.statusCode = (D[h + 9]! - 0x30) * 100 + (D[h + 10]! - 0x30) * 10 + (D[h + 11]! - 0x30);
-      d.reason = s.sp2 >= 0 ? text.slice(s.sp2 + 1, s.end - 2) : '';
-    }
-    return request ? this.requestBody(D, h, headEnd, d, framing) : this.responseBody(D, h, headEnd, d, framing);
+  }
+
+  /** The head `D[h, headEnd)` just parsed into `d` and `framing`, for the next one (HeadMemo). */
+  private remember(D: Buffer, h: number, headEnd: number, d: Draft, framing: Framing): void {
+    const n = headEnd - h;
+    const m = this.memo;
+    const bytes = m !== null && m.bytes.length >= n ? m.bytes : Buffer.allocUnsafeSlow(Math.max(n, 128));
+    D.copy(bytes, 0, h, headEnd);
+    this.memo = { bytes, length: n, method: d.method, target: d.target, statusCode: d.statusCode, reason: d.reason, version: d.version, headers: d.headers, framing };
+  }
+
+  /** When `D` from `h` on holds the memo's head, that head as if parsed (its end); else -1. */
+  private memoizedHead(D: Buffer, h: number, end: number, m: HeadMemo): number {
+    const n = m.length;
+    if (end - h < n || D[h + n - 1] !== LF || D.compare(m.bytes, 0, n, h, h + n) !== 0) return -1;
+    const headEnd = h + n;
+    const d = this.draft(m.headers, headEnd);
+    d.method = m.method;
+    d.target = m.target;
+    d.statusCode = m.statusCode;
+    d.reason = m.reason;
+    d.version = m.version;
+    return this.side === 'request' ? this.requestBody(D, h, headEnd, d, m.framing) : this.responseBody(D, h, headEnd, d, m.framing);
   }
 
   /** Message body length of a request: RFC 9112 §6.3 ¶3-6. */

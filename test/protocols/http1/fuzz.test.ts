@@ -237,6 +237,32 @@ t.test('valid conversations: same output however they are cut, no errors', async
   t.same(problems, []);
 });
 
+t.test('keep-alive repeats: a head like the last one parses as a fresh parser parses it, however cut', async (t) => {
+  // The parser reuses the parse of its last head for bytes equal to it (HeadMemo in parser.ts).
+  const messagesOf = (f: Fed): string => JSON.stringify(f.messages.map((m) => ({ ...m, startNs: undefined, endNs: undefined, bodyPrefix: Buffer.from(m.bodyPrefix).toString('hex') })));
+  const problems: string[] = [];
+  let repeats = 0;
+  eachCase(5, (r, id) => {
+    const c = conversation(r);
+    // Each exchange 1-4 times in a row, then a few again out of order: the same heads back to back and apart.
+    const order: number[] = [];
+    for (let i = 0; i < c.perExchange.length; i++) for (let k = 1 + r.int(4); k > 0; k--) order.push(i);
+    for (let k = r.int(4); k > 0; k--) order.push(r.int(c.perExchange.length));
+    repeats += order.length - c.perExchange.length;
+    for (const side of ['request', 'response'] as const) {
+      const parts = order.map((i) => (side === 'request' ? c.perExchange[i]!.request : c.perExchange[i]!.response));
+      const alone: Fed = { messages: order.flatMap((i, j) => feed(newParser(side, [c.methods[i]!]), [parts[j]!]).messages), stats: newParser(side).stats(), problems: [], resets: 0 };
+      const bytes = Buffer.concat(parts);
+      const together = feed(newParser(side, order.map((i) => c.methods[i]!)), chunksOf(bytes, cuts(r, bytes.length)));
+      problems.push(...together.problems.map((x) => `${id} ${side}: ${x}`));
+      if (together.stats.parseErrors !== 0) problems.push(`${id} ${side}: ${together.stats.parseErrors} parse errors`);
+      if (messagesOf(together) !== messagesOf(alone)) problems.push(`${id} ${side}: not what each message alone parses to`);
+    }
+  });
+  t.ok(repeats > 500, `${repeats} repeated exchanges`);
+  t.same(problems, []);
+});
+
 t.test('truncated conversations: a prefix of the messages, never an error', async (t) => {
   const problems: string[] = [];
   eachCase(5, (r, id) => {
