@@ -60,10 +60,18 @@ export interface AgentSummary {
 /** Counts records per type for the summaries, then passes them on. */
 class RecordFanout implements RecordSink {
   readonly counts: Record<string, number> = {};
+  /** "exchange.http1" and the like, made once per kind: a string made per record was hashed per record. */
+  readonly #keys = { process: new Map<string, string>(), exchange: new Map<string, string>() };
   constructor(private readonly next: RecordSink[]) {}
   put(record: AgentRecord): void {
-    const key = record.type === 'process' ? `process.${record.event.kind}`
-      : record.type === 'exchange' ? `exchange.${record.exchange.protocol}` : record.type;
+    let key: string = record.type;
+    if (record.type === 'process' || record.type === 'exchange') {
+      const kind = record.type === 'process' ? record.event.kind : record.exchange.protocol;
+      const keys = this.#keys[record.type];
+      const known = keys.get(kind);
+      if (known === undefined) keys.set(kind, (key = `${record.type}.${kind}`));
+      else key = known;
+    }
     this.counts[key] = (this.counts[key] ?? 0) + 1;
     for (const n of this.next) n.put(record);
   }
