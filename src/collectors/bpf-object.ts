@@ -50,12 +50,18 @@ export function loadLanternObject(name: string, filter: FilterSettings, configur
 
 /** Sums a per-CPU counters map (bpf/include/counters.h) into one number per slot. */
 export function readCounters(obj: BpfObject, slots: number): bigint[] {
+  const counters = counterReader(obj);
   const out: bigint[] = [];
-  for (let i = 0; i < slots; i++) out.push(readCounter(obj, i));
+  for (let i = 0; i < slots; i++) out.push(counters(i));
   return out;
 }
 
-/** One slot of the counters, summed over the CPUs (one syscall). */
-export function readCounter(obj: BpfObject, slot: number): bigint {
-  return (obj.map('counters', codec.u32, codec.u64).getPerCpu(slot) ?? []).reduce((a, b) => a + b, 0n);
+/**
+ * Reads one slot of the object's counters, summed over the CPUs (one syscall per read). The map is
+ * looked up once: `obj.map()` lists every map of the object natively, which read per ring batch
+ * was ~2 % of the agent under load.
+ */
+export function counterReader(obj: BpfObject): (slot: number) => bigint {
+  const map = obj.map('counters', codec.u32, codec.u64);
+  return (slot) => (map.getPerCpu(slot) ?? []).reduce((a, b) => a + b, 0n);
 }

@@ -1,7 +1,7 @@
 // The sockets collector: socket syscalls → connection tracker → protocol sessions → exchanges.
 import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, closeLinks } from 'libbpf-ts';
 import type { ProtocolHandler } from '../../protocols/session.js';
-import { loadLanternObject, readCounter, readCounters } from '../bpf-object.js';
+import { counterReader, loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
 import { type SocketEvent, decodeSocketRecord } from './decode.js';
 import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
@@ -128,6 +128,7 @@ export class SocketsCollector implements Collector {
     this.#handle = handle;
     let droppedSeen = 0;
     let countedSeen = 0n;
+    const readCounter = counterReader(obj);
     const shedShare = new KernelShedShare(obj.map('shed_control'));
     this.#shedShare = shedShare;
     this.#red = new KernelRed([obj.map('shed_red_0'), obj.map('shed_red_1')], (map) => shedShare.countIn(map), ctx.clock);
@@ -149,7 +150,7 @@ export class SocketsCollector implements Collector {
         ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost);
         // Exchanges the kernel counted since the last batch count towards the span budget now.
         if (ctx.offeredInKernel !== undefined) {
-          const counted = readCounter(obj, SHED_COUNTED_SLOT);
+          const counted = readCounter(SHED_COUNTED_SLOT);
           ctx.offeredInKernel(Number(counted - countedSeen));
           countedSeen = counted;
         }
