@@ -11,28 +11,27 @@
 // encodeRecordJson) and put a batch's encoded records in their envelope when it is sent.
 import type { AttributeValue, Attributes, ResourceRecord } from '../model/span.js';
 import { JsonWriter } from './json-writer.js';
-import { ProtoWriter } from './proto-writer.js';
+import { HEX_VALUE, ProtoWriter } from './proto-writer.js';
 import type { ResourceCache, ResourceEntry } from './resource-cache.js';
 
 export const SCOPE_NAME = 'lantern';
 export const SCOPE_VERSION = '0.1.0';
 
-/** 1 for the char codes of lowercase hex digits. */
-const HEX_DIGIT = new Uint8Array(128);
-for (const c of '0123456789abcdef') HEX_DIGIT[c.charCodeAt(0)] = 1;
-
-/** Whether `id` is lowercase hex of `length` characters; `nonZero`: and not all zeros. A table
- * lookup per char, not a regex: every exported span's ids pass here (two regex runs per id were
- * ~2 % of the agent; a table is ~1.5× faster than the regex, comparisons of ranges slower). */
+/** Whether `id` is lowercase hex of `length` characters; `nonZero`: and not all zeros. Every
+ * exported span's ids pass here: a table lookup per char, no branch in the loop (two regex runs per
+ * id were ~2 % of the agent; a branch per char, mispredicted on random ids, cost twice the table). */
 export function isHexId(id: string, length: number, nonZero: boolean): boolean {
   if (id.length !== length) return false;
-  let zero = true;
+  let bad = 0;
+  let any = 0;
   for (let i = 0; i < length; i++) {
     const c = id.charCodeAt(i);
-    if (c >= 128 || HEX_DIGIT[c] === 0) return false;
-    if (c !== 0x30) zero = false;
+    const v = HEX_VALUE[c & 0x7f]!;
+    // Not a hex digit (0xff), or a code of 128 or more: a bit above the digit's four.
+    bad |= v | ((c >> 7) << 4);
+    any |= v;
   }
-  return !(nonZero && zero);
+  return bad < 16 && (!nonZero || any !== 0);
 }
 
 /** An id the encoders can write: lowercase hex of `length` characters, not all zeros (W3C: invalid). */

@@ -123,6 +123,10 @@ t.test('invalid records are recognised', async (t) => {
   t.notOk(isValidSpanRecord(span(a, 0, { spanId: 'ABCDEFABCDEFABCD' })), 'uppercase hex');
   t.notOk(isValidSpanRecord(span(a, 0, { parentSpanId: 'nothex' })));
   t.notOk(isValidSpanRecord(span(a, 0, { endTimeUnixNano: 0n })));
+  // Codes past ASCII whose low seven bits are a hex digit ('0' + 0x80, '0' + 0x100, 'a' + 0x80).
+  for (const c of ['\u00b0', '\u0130', '\u00e1']) t.notOk(isValidSpanRecord(span(a, 0, { spanId: `${c}bcdefabcdefabc` })), `U+${c.charCodeAt(0).toString(16)}`);
+  t.ok(isValidSpanRecord(span(a, 0, { parentSpanId: '0'.repeat(16) })), 'a parent id may be zeros (only the span\'s own ids may not)');
+  t.notOk(isValidSpanRecord(span(a, 0, { spanId: '0'.repeat(16) })));
 });
 
 t.test('proto writer: varint boundaries, negative int64, nested lengths', async (t) => {
