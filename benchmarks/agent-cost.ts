@@ -1,0 +1,109 @@
+// The agent's own CPU per traced exchange, as a user runs it, against a baseline checkout in the same
+// run: `lantern run` with its defaults (every process traced) while loadgen sends a fixed rate to
+// nginx `return 200` over keep-alive connections (loadgen is traced too: each request is two
+// exchanges, its CLIENT span and nginx's SERVER span), with the spans going over OTLP/gRPC to a
+// Jaeger all-in-one (the production path) or to a file (local mode). The trees and the sinks take
+// turns (baseline jaeger, this jaeger, baseline file, this file, then again), so a machine whose
+// speed drifts over the run (a shared VM) weighs on both alike; medians over the rounds. nginx.ts
+// --all-processes measures the rest of what a user sees (latency, losses, start-up, memory) for one
+// tree; this is the ratio.
+//
+//   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--seconds N] [--rounds N] [--baseline DIR --baseline-label TEXT]
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, thisTree, treesToMeasure } from './agent-process.js';
+import { benchCommand, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { mainThreadCpuSeconds, treeCpuSeconds } from './proc.js';
+import { writeResultsSection } from './results-file.js';
+import { median } from './stats.js';
+import { startJaeger } from '../test/helpers/jaeger.js';
+
+const PATH = '/lantern-agent-cost';
+const HEADING = '## Agent CPU per exchange against a baseline checkout (every process traced)';
+/** After the load: the span queues export up to a second late, and that work is the exchanges' too. */
+const EXPORT_WAIT_MS = 2_000;
+const REST_MS = 1_500;
+
+type Sink = 'jaeger' | 'file';
+const SINKS: readonly Sink[] = ['jaeger', 'file'];
+const SINK_NAME: Record<Sink, string> = { jaeger: 'OTLP/gRPC to Jaeger only', file: 'file only' };
+
+interface Round { label: string; sink: Sink; exchanges: number; agentUs: number; jsUs: number }
+
+async function measure(tree: AgentTree, sink: Sink, jaegerEndpoint: string, rate: number, seconds: number): Promise<Round> {
+  return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
+    // The agent inherits this process's environment: the receiver's address for the Jaeger phases only.
+    if (sink === 'jaeger') process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaegerEndpoint;
+    else delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+    const args = ['--port', '0', '--log-format', 'json', ...(sink === 'file' ? ['--otlp-file', join(dir, 'otlp.jsonl')] : [])];
+    const agent = await startAgentProcess(args, sink === 'file' ? 'writing OTLP JSON lines' : 'exporting over OTLP', 30_000, tree.lantern);
+    try {
+      await new Promise((r) => setTimeout(r, REST_MS));
+      const cpu0 = treeCpuSeconds(agent.pid);
+      const js0 = mainThreadCpuSeconds(agent.pid);
+      const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+      await new Promise((r) => setTimeout(r, EXPORT_WAIT_MS));
+      const exchanges = 2 * load.count;
+      return {
+        label: tree.label, sink, exchanges,
+        agentUs: ((treeCpuSeconds(agent.pid) - cpu0) * 1e6) / exchanges,
+        jsUs: ((mainThreadCpuSeconds(agent.pid) - js0) * 1e6) / exchanges,
+      };
+    } finally {
+      await agent.stop();
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    rate: { type: 'string', default: '10000' },
+    seconds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    ...BASELINE_OPTIONS,
+  } });
+  const rate = Number(values.rate);
+  const seconds = Number(values.seconds);
+  const trees = treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']);
+  const jaeger = await startJaeger();
+  const rounds: Round[] = [];
+  try {
+    for (let r = 0; r < Number(values.rounds); r++) {
+      for (const sink of SINKS) {
+        for (const tree of trees) {
+          const round = await measure(tree, sink, jaeger.otlpGrpcEndpoint, rate, seconds);
+          rounds.push(round);
+          process.stderr.write(`${tree.label}, ${SINK_NAME[sink]}: ${round.agentUs.toFixed(2)} µs per exchange (JS thread ${round.jsUs.toFixed(2)}), ${round.exchanges} exchanges\n`);
+        }
+      }
+    }
+  } finally {
+    await jaeger.stop();
+  }
+  const med = (label: string, sink: Sink, f: (r: Round) => number): number => median(rounds.filter((r) => r.label === label && r.sink === sink).map(f));
+  const self = trees.at(-1)!.label;
+  const base = trees.length > 1 ? trees[0]!.label : null;
+  const cells = (sink: Sink, f: (r: Round) => number): string => trees.map((t) => med(t.label, sink, f).toFixed(2)).join(' | ')
+    + (base !== null ? ` | ${(med(self, sink, f) / med(base, sink, f)).toFixed(3)}` : '');
+  const text = [
+    ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/agent-cost.js')),
+    `\`lantern run\` with its defaults (every process traced) while loadgen sends ${rate.toLocaleString('en-US')} req/s over 10 keep-alive connections`,
+    `to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so each request is two exchanges. Agent CPU (process tree, and its`,
+    `main JS thread) from ${REST_MS / 1000} s after start-up to ${EXPORT_WAIT_MS / 1000} s after the load, divided by 2 × requests; medians over the rounds, the`,
+    'trees and sinks taking turns. Jaeger 1.76 all-in-one is the receiver (one for the whole run, idle in the file phases).',
+    '',
+    `| µs per exchange (medians) | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base}` : ''} |`,
+    `|---|${trees.map(() => '---:').join('|')}${base !== null ? '|---:' : ''}|`,
+    ...SINKS.flatMap((sink) => [
+      `| **${SINK_NAME[sink]}: agent (process tree)** | ${cells(sink, (r) => r.agentUs)} |`,
+      `| ${SINK_NAME[sink]}: of which the main JS thread | ${cells(sink, (r) => r.jsUs)} |`,
+    ]),
+    '',
+    ...rounds.map((r, i) => `- round ${i + 1} (${r.label}, ${SINK_NAME[r.sink]}): ${r.exchanges} exchanges, ${r.agentUs.toFixed(2)} µs per exchange, JS thread ${r.jsUs.toFixed(2)}`),
+    '',
+  ].join('\n');
+  process.stdout.write(`${text}\n`);
+  writeResultsSection(HEADING, text);
+}
+
+runBenchmark(main);
