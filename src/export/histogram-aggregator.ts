@@ -125,6 +125,15 @@ function valueNode(node: SeriesNode, v: AttributeValue): SeriesNode {
 
 const ARRAY_MARKER = Symbol('array');
 
+/** A point's place in the tree: its instrument's node and its attributes' leaf (see #leaves). */
+interface KnownLeaf {
+  root: SeriesNode;
+  resourceKey: string;
+  name: string;
+  instrument: SeriesNode;
+  leaf: SeriesNode;
+}
+
 export class HistogramAggregator {
   readonly #o: HistogramAggregatorOptions;
   /** Every series, for collection and expiry. */
@@ -132,6 +141,13 @@ export class HistogramAggregator {
   #root: SeriesNode = { next: null, series: null };
   #normal = 0;
   #stats = { points: 0, pointsOverflowed: 0, pointsDropped: 0, seriesExpired: 0 };
+  /**
+   * Where a frozen attribute set was last recorded, by object: the conventions give alike exchanges
+   * one frozen set (semconv/http.ts), and its leaf is found again without the walk (a key sort, a
+   * for-in that allocates its keys for a frozen object, and a Map lookup per key and value). Valid
+   * while the tree is the same one and the point's resource and instrument are those it was found for.
+   */
+  readonly #leaves = new WeakMap<Attributes, KnownLeaf>();
 
   constructor(opts: Partial<HistogramAggregatorOptions> = {}) {
     this.#o = {
@@ -150,8 +166,7 @@ export class HistogramAggregator {
         this.#stats.pointsDropped++;
         continue;
       }
-      const instrument = child(child(this.#root, p.resource.key), p.name);
-      const leaf = attributesNode(child(instrument, ATTRIBUTES), p.attributes);
+      const { instrument, leaf } = this.#nodesOf(p);
       let s = leaf.series;
       if (s === null) {
         if (this.#normal < this.#o.maxSeries) {
@@ -179,6 +194,17 @@ export class HistogramAggregator {
       s.lastUpdateNs = now ??= this.#o.now();
       this.#stats.points++;
     }
+  }
+
+  /** The point's instrument node and the leaf of its attributes under it. */
+  #nodesOf(p: HistogramPoint): KnownLeaf {
+    const frozen = Object.isFrozen(p.attributes);
+    const known = frozen ? this.#leaves.get(p.attributes) : undefined;
+    if (known !== undefined && known.root === this.#root && known.resourceKey === p.resource.key && known.name === p.name) return known;
+    const instrument = child(child(this.#root, p.resource.key), p.name);
+    const found: KnownLeaf = { root: this.#root, resourceKey: p.resource.key, name: p.name, instrument, leaf: attributesNode(child(instrument, ATTRIBUTES), p.attributes) };
+    if (frozen) this.#leaves.set(p.attributes, found);
+    return found;
   }
 
   /** Every live series' cumulative state, grouped by resource; forgets stale series. */

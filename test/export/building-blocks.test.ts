@@ -129,6 +129,26 @@ t.test('aggregator: stale series are forgotten', async (t) => {
   t.match(agg.stats(), { series: 0, seriesExpired: 1 });
 });
 
+t.test('aggregator: a frozen attribute set shared by points goes to its own series under each resource and instrument, expired or not', async (t) => {
+  let now = T0;
+  const agg = new HistogramAggregator({ staleAfterMs: 1000, now: () => now });
+  const a = resourceOf('a', 1);
+  const b = resourceOf('b', 2);
+  const shared = Object.freeze({ 'http.request.method': 'GET', 'http.response.status_code': 200 });
+  const record = (r: typeof a, v: number, name = 'http.server.request.duration'): void => agg.record([{ ...durationPoint(r, v), attributes: shared, name }]);
+  record(a, 0.1);
+  record(a, 0.2); // its leaf found by object
+  record(b, 0.3); // the same object, another resource
+  record(a, 0.4, 'http.client.request.duration'); // and another instrument
+  agg.record([durationPoint(a, 0.5, { 'http.request.method': 'GET', 'http.response.status_code': 200 })]); // equal, not the same object
+  const counts = (): string[] => agg.collect().flatMap((g) => g.series.map((x) => `${g.resource.key} ${x.name} ${x.count}`)).sort();
+  t.same(counts(), [`${a.key} http.client.request.duration 1`, `${a.key} http.server.request.duration 3`, `${b.key} http.server.request.duration 1`]);
+  now += 2_000_000_000n;
+  t.same(counts(), [], 'all expired: the tree is rebuilt');
+  record(a, 0.6);
+  t.same(counts(), [`${a.key} http.server.request.duration 1`], 'a new series after expiry, not the forgotten one');
+});
+
 t.test('attribute keys ignore order; int64 fields become strings', async (t) => {
   t.equal(attributesKey({ a: 1, b: 'x' }), attributesKey({ b: 'x', a: 1 }));
   t.not(attributesKey({ a: 1 }), attributesKey({ a: '1' }));
