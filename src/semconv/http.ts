@@ -98,8 +98,8 @@ interface HttpView {
  * traffic repeats itself: the same method, target and Host on a connection, answered with the same
  * status, request after request. While an exchange's inputs equal the last one's (compared as values,
  * a few string comparisons), its view is the last one's, and so are its span's and its duration's
- * attributes: the same frozen objects, which the encoders encode once per object (otlp-common.ts,
- * frozenEncoding), instead of ~15 attributes built, copied into every span and encoded again for
+ * attributes: the same objects, frozen once shared, which the encoders encode once per object
+ * (otlp-common.ts) instead of ~15 attributes built, copied into every span and encoded again for
  * every destination. Any difference (another path, status or User-Agent, a body of another size)
  * makes them afresh. Not with header capture configured: those values are not compared.
  */
@@ -256,12 +256,20 @@ function spanAttributes(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOpti
   const captures = opts.captureRequestHeaders !== undefined || opts.captureResponseHeaders !== undefined;
   const last = m.span;
   if (!captures && last !== null && last.forwarded === forwarded && last.forwardedFor === forwardedFor && last.userAgent === userAgent &&
-    last.requestBody === request.bodySize && last.responseBody === responseBody) return last.attributes;
+    last.requestBody === request.bodySize && last.responseBody === responseBody) return shared(last.attributes);
   const a = buildSpanAttributes(m.view, ex, opts, forwarded, forwardedFor, userAgent);
-  if (captures) return a;
-  Object.freeze(a);
-  m.span = { attributes: a, forwarded, forwardedFor, userAgent, requestBody: request.bodySize, responseBody };
+  if (!captures) m.span = { attributes: a, forwarded, forwardedFor, userAgent, requestBody: request.bodySize, responseBody };
   return a;
+}
+
+/**
+ * `a`, frozen: it is about to be shared by a second record. Frozen only then, so that a connection
+ * of one exchange (a client that closes after each request) never has its attributes' encodings
+ * cached (otlp-common.ts keeps them for frozen sets only): a flood of short connections kept ~3 KB
+ * of them per connection, every connection of the last 10 s (the tracker remembers closed ones).
+ */
+function shared(a: Attributes): Attributes {
+  return Object.isFrozen(a) ? a : Object.freeze(a);
 }
 
 function buildSpanAttributes(v: HttpView, ex: HttpExchange, opts: HttpSemconvOptions, forwarded: string | undefined,
@@ -310,12 +318,13 @@ export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord
   const startNs = ex.request.startNs;
   const endNs = ex.response?.endNs ?? ex.request.endNs;
   const seconds = endNs > startNs ? Number(endNs - startNs) / 1e9 : 0;
+  const attributes = m.metric === null ? (m.metric = metricAttributes(v)) : shared(m.metric);
   return [{
     name: v.kind === 'server' ? HTTP_SERVER_DURATION : HTTP_CLIENT_DURATION,
     unit: 's',
     description: v.kind === 'server' ? 'Duration of HTTP server requests.' : 'Duration of HTTP client requests.',
     value: seconds,
-    attributes: (m.metric ??= Object.freeze(metricAttributes(v))),
+    attributes,
     resource,
     timeUnixNano: endNs,
   }];

@@ -332,7 +332,9 @@ export class ConnectionTracker {
   #rememberClosed(info: ConnectionInfo): void {
     const now = this.now();
     this.#closed.delete(info.generation);
-    this.#closed.set(info.generation, { info, closedMs: now });
+    // A copy: what the sessions and conventions kept by the connection's object (semconv/http.ts keeps
+    // the last exchange's attributes per connection, WeakMap-keyed) goes with it, not 10 s later.
+    this.#closed.set(info.generation, { info: { ...info }, closedMs: now });
     for (const [generation, k] of this.#closed) {
       if (this.#closed.size <= MAX_CLOSED_REMEMBERED && now - k.closedMs < CLOSED_REMEMBERED_MS) break;
       this.#closed.delete(generation);

@@ -715,7 +715,7 @@ export class Http1Parser {
   private remember(D: Buffer, h: number, headEnd: number, d: Draft, framing: Framing): void {
     const n = headEnd - h;
     const m = this.memo;
-    const bytes = m !== null && m.bytes.length >= n ? m.bytes : Buffer.allocUnsafeSlow(Math.max(n, 128));
+    const bytes = m !== null && m.bytes.length >= n ? m.bytes : Buffer.allocUnsafe(Math.max(n, 128));
     D.copy(bytes, 0, h, headEnd);
     this.memo = { bytes, length: n, method: d.method, target: d.target, statusCode: d.statusCode, reason: d.reason, version: d.version, headers: d.headers, framing };
   }
