@@ -5,7 +5,8 @@
 // write) and two exchanges (the CLIENT and the SERVER span), as when both ends are traced; with
 // --paired, two records (one paired record per side: the kernel's HTTP/1 pairing); with --shed, two
 // summaries (each exchange shed in the kernel: its RED point, no span); --compare runs the three,
-// alternating, in one process.
+// alternating, in one process. Every request is the same (as loadgen's), unless --distinct: then
+// each has its own path and body size (no head repeats its connection's last one).
 //
 // What it tells: the JavaScript cost per exchange, without BPF, the ring buffer's consumer thread or
 // a machine's noise in the way: a quick loop for whoever changes a stage, before the end-to-end
@@ -13,7 +14,7 @@
 // exchanges (decode, tracker, streams, protocol sessions): no span, no export, so its instruction
 // count under valgrind repeats within ~0.5 % (the whole path's runs of 16k requests: within ~7 %).
 //
-//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare] [--tracker-only]
+//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare] [--tracker-only] [--distinct]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,17 +42,33 @@ const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: T
  */
 type Records = 'per-syscall' | 'paired' | 'shed';
 
+/**
+ * Request `r` and its response: the same bytes every time (keep-alive traffic that repeats itself,
+ * as loadgen's), or with `distinct`, another path and another body size for every request, so that
+ * no head is its connection's last one and no two spans have the same attributes (what the parser's
+ * head memo and the conventions' shared attribute sets cost when they never hit).
+ */
+function exchangeBytes(r: number, distinct: boolean): { request: Buffer; response: Buffer } {
+  if (!distinct) return { request: REQUEST, response: RESPONSE };
+  const body = `ok ${r}\n`;
+  return {
+    request: Buffer.from(`GET /lantern-bench/items/${r} HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nUser-Agent: lantern-loadgen\r\nAccept-Encoding: gzip\r\n\r\n`),
+    response: Buffer.from(`HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 17:48:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`),
+  };
+}
+
 /** `requests` keep-alive requests over `conns` connections, both ends traced, in batches of ~1 MiB. */
-function batches(requests: number, conns: number, clientPid: number, serverPid: number, records: Records): SocketRecordWriter[] {
+function batches(requests: number, conns: number, clientPid: number, serverPid: number, records: Records, distinct: boolean): SocketRecordWriter[] {
   const out: SocketRecordWriter[] = [];
-  const perRequest = records !== 'per-syscall'
-    ? 2 * (PAIR_EVENT.data + 8) + REQUEST.length * 2 + RESPONSE.length * 2
-    : 4 * (DATA_HEADER.size + 8) + REQUEST.length * 2 + RESPONSE.length * 2;
+  // Distinct requests are a few bytes longer than REQUEST and RESPONSE: room for 64 more per request.
+  const bytes = REQUEST.length * 2 + RESPONSE.length * 2 + (distinct ? 64 : 0);
+  const perRequest = records !== 'per-syscall' ? 2 * (PAIR_EVENT.data + 8) + bytes : 4 * (DATA_HEADER.size + 8) + bytes;
   const perBatch = Math.floor((1 << 20) / perRequest);
   const pairs = Array.from({ length: conns }, (_, i) => ({
     client: { pid: clientPid, fd: 10 + i, generation: 2 * i + 1, role: 1, lport: 40000 + i, rport: 18080 } as RecordConn,
     server: { pid: serverPid, fd: 100 + i, generation: 2 * i + 2, role: 2, lport: 18080, rport: 40000 + i } as RecordConn,
-    sent: 0,
+    requestBytes: 0,
+    responseBytes: 0,
   }));
   let t = process.hrtime.bigint();
   let w = new SocketRecordWriter(1 << 21);
@@ -65,31 +82,33 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
       w = new SocketRecordWriter(1 << 21);
     }
     const p = pairs[r % conns]!;
-    const q = p.sent * REQUEST.length;
-    const s = p.sent * RESPONSE.length;
-    const clientReq = { conn: p.client, direction: 0, position: q, data: REQUEST, tsNs: (t += 10_000n) } as const;
-    const serverReq = { conn: p.server, direction: 1, position: q, data: REQUEST, tsNs: (t += 20_000n) } as const;
-    const serverResp = { conn: p.server, direction: 0, position: s, data: RESPONSE, tsNs: (t += 30_000n) } as const;
-    const clientResp = { conn: p.client, direction: 1, position: s, data: RESPONSE, tsNs: (t += 10_000n) } as const;
+    const { request, response } = exchangeBytes(r, distinct);
+    const q = p.requestBytes;
+    const s = p.responseBytes;
+    const clientReq = { conn: p.client, direction: 0, position: q, data: request, tsNs: (t += 10_000n) } as const;
+    const serverReq = { conn: p.server, direction: 1, position: q, data: request, tsNs: (t += 20_000n) } as const;
+    const serverResp = { conn: p.server, direction: 0, position: s, data: response, tsNs: (t += 30_000n) } as const;
+    const clientResp = { conn: p.client, direction: 1, position: s, data: response, tsNs: (t += 10_000n) } as const;
     if (records === 'paired') {
       // In ring order: the server's record goes out at its response write, the client's at its read.
       w.pair(serverReq, serverResp);
       w.pair(clientReq, clientResp);
     } else if (records === 'shed') {
       // The status line's first 32 bytes (SOCK_SHED_RESPONSE), the rest never sent.
-      const status = RESPONSE.subarray(0, 32);
-      w.pair(serverReq, { ...serverResp, data: status, callLen: RESPONSE.length }, SOCK_EV.SHED);
-      w.pair(clientReq, { ...clientResp, data: status, callLen: RESPONSE.length }, SOCK_EV.SHED);
+      const status = response.subarray(0, 32);
+      w.pair(serverReq, { ...serverResp, data: status, callLen: response.length }, SOCK_EV.SHED);
+      w.pair(clientReq, { ...clientResp, data: status, callLen: response.length }, SOCK_EV.SHED);
     } else {
       for (const f of [clientReq, serverReq, serverResp, clientResp]) w.data(f);
     }
-    p.sent++;
+    p.requestBytes += request.length;
+    p.responseBytes += response.length;
   }
   out.push(w);
   return out;
 }
 
-async function run(requests: number, file: string, records: Records, trackerOnly: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
+async function run(requests: number, file: string, records: Records, trackerOnly: boolean, distinct: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
   const config = defaultConfig();
   config.otlp.file = file;
   const log = new Logger('error');
@@ -112,7 +131,7 @@ async function run(requests: number, file: string, records: Records, trackerOnly
     },
   });
   const clock = new KernelClock();
-  const input = batches(requests, 10, process.pid, process.ppid, records);
+  const input = batches(requests, 10, process.pid, process.ppid, records, distinct);
   const handle = tracker.handle.bind(tracker);
   const start = process.cpuUsage();
   for (const b of input) {
@@ -134,20 +153,22 @@ async function run(requests: number, file: string, records: Records, trackerOnly
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
         requests: { type: 'string' }, runs: { type: 'string' }, file: { type: 'string' }, paired: { type: 'boolean' }, shed: { type: 'boolean' }, compare: { type: 'boolean' },
-    'tracker-only': { type: 'boolean' },
+    'tracker-only': { type: 'boolean' }, distinct: { type: 'boolean' },
   } });
   const trackerOnly = values['tracker-only'] === true;
+  const distinct = values.distinct === true;
   const requests = Number(values.requests ?? 100_000);
   const runs = Number(values.runs ?? 5);
   const modes: Records[] = values.compare === true ? ['per-syscall', 'paired', 'shed'] : [values.shed === true ? 'shed' : values.paired === true ? 'paired' : 'per-syscall'];
   const dir = mkdtempSync(join(tmpdir(), 'lantern-hot-'));
   const perExchange = new Map<Records, number[]>(modes.map((m) => [m, []]));
-  const label = (records: Records): string => ({ 'per-syscall': 'a record per syscall', paired: 'paired records', shed: 'summaries of exchanges shed in the kernel' })[records];
+  const label = (records: Records): string => ({ 'per-syscall': 'a record per syscall', paired: 'paired records', shed: 'summaries of exchanges shed in the kernel' })[records]
+    + (distinct ? ', every request distinct' : '');
   try {
     for (let i = 0; i <= runs; i++) {
       for (const records of modes) {
         const file = values.file ?? join(dir, `spans-${i}.jsonl`);
-                const r = await run(requests, file, records, trackerOnly);
+                const r = await run(requests, file, records, trackerOnly, distinct);
         const spans = records === 'shed' || trackerOnly ? 0 : 2 * requests;
         if (r.exchanges !== 2 * requests || r.spans !== spans) throw new Error(`run ${i}: ${r.exchanges} exchanges of ${2 * requests}, ${r.spans} spans of ${spans}`);
         const us = (r.ms * 1000) / r.exchanges;
