@@ -937,6 +937,7 @@ int enter_close(struct sys_enter_ctx *ctx)
 		e->ts_ns = bpf_ktime_get_ns();
 		e->bytes_egress = c->bytes[DIR_EGRESS];
 		e->bytes_ingress = c->bytes[DIR_INGRESS];
+		e->shed_before = c->shed_unreported;
 		bpf_ringbuf_submit(e, wakeup_flag());
 		lantern_count(SOCK_CTR_CONN_CLOSES);
 	} else {

@@ -164,7 +164,9 @@ struct socket_close_event {
 	__u8 type; /* must be first */
 	__u8 role;
 	__u8 protocol;
-	__u8 pad0;
+	/* Exchanges counted in the kernel since the connection's last record (as a data header's
+	 * shed_before): their bytes are in the totals below but never came, and no record follows. */
+	__u8 shed_before;
 	__u32 pid;
 	__u32 fd;
 	__u32 pad1;

@@ -267,7 +267,7 @@ function randomConversation(seed: number): SocketEvent[] {
   }
   const events: SocketEvent[] = [];
   for (const [off, len] of w.offsets) decodeSocketRecord(w.view, off, len, clock, (e) => events.push(e));
-  events.push({ type: 'close', pid: conn.pid, fd: conn.fd, generation: conn.generation, bytesEgress: reqDir === 0 ? pos.q : pos.s, bytesIngress: reqDir === 0 ? pos.s : pos.q, timeNs: ts + 1000n });
+  events.push({ type: 'close', pid: conn.pid, fd: conn.fd, generation: conn.generation, bytesEgress: reqDir === 0 ? pos.q : pos.s, bytesIngress: reqDir === 0 ? pos.s : pos.q, shedBefore: 0, timeNs: ts + 1000n });
   return events;
 }
 

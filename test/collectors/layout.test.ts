@@ -17,7 +17,7 @@ const FIELDS: Record<string, Record<string, string>> = {
   shed_red: { size: '', count: 'count', sumNs: 'sum_ns', minNs: 'min_ns', maxNs: 'max_ns', buckets: 'buckets', summary: 'req' },
   shed_red_key: { size: '' },
   socket_pair_event: { size: '', request: 'req', response: 'resp', data: 'data' },
-  socket_close_event: { size: '', role: 'role', protocol: 'protocol', pid: 'pid', fd: 'fd', generation: 'generation', ts: 'ts_ns', bytesEgress: 'bytes_egress', bytesIngress: 'bytes_ingress' },
+  socket_close_event: { size: '', role: 'role', protocol: 'protocol', shedBefore: 'shed_before', pid: 'pid', fd: 'fd', generation: 'generation', ts: 'ts_ns', bytesEgress: 'bytes_egress', bytesIngress: 'bytes_ingress' },
   process_event: { size: '', type: 'type', pid: 'pid', ppid: 'ppid', exitCode: 'exit_code', tsNs: 'ts_ns', comm: 'comm', filename: 'filename' },
 };
 

@@ -27,6 +27,7 @@ function fakeHandler(log: string[], pairs = false): ProtocolHandler {
         drain: (): Exchange[] => (closed ? [{ connection: c } as unknown as Exchange] : []),
         stats: () => ({ seen: 1 }),
         keptInKernel: () => log.push(`${c.fd}:kept`),
+        shedBefore: (n: number) => log.push(`${c.fd}:shedBefore:${n}`),
         ...(pairs ? { paired: (q: Uint8Array, _qNs: bigint, r: Uint8Array) => log.push(`${c.fd}:pair:${Buffer.from(q).toString()}|${Buffer.from(r).toString()}`) } : {}),
       };
     },
@@ -51,7 +52,7 @@ t.test('server and client sides map directions to request/response', async (t) =
   const tr = tracker(log, ex);
   const events: SocketEvent[] = [open(3, 'server'), data(3, 'ingress', 0, 'REQ a'), data(3, 'egress', 0, 'RES a'),
     open(4, 'client'), data(4, 'egress', 0, 'REQ b'), data(4, 'ingress', 0, 'RES b'),
-    { type: 'close', pid: 10, fd: 3, generation: 1, bytesEgress: 9, bytesIngress: 5, timeNs: 3n }];
+    { type: 'close', pid: 10, fd: 3, generation: 1, bytesEgress: 9, bytesIngress: 5, shedBefore: 0, timeNs: 3n }];
   for (const e of events) tr.handle(e);
   t.same(log, ['3:server:request:REQ a', '3:server:response:RES a', '4:client:request:REQ b', '4:client:response:RES b', '3:gap:response:4']);
   t.equal(ex.length, 1, 'closing yields the session\'s exchanges');
@@ -121,7 +122,7 @@ t.test('a connection that switches to TLS starts a new conversation from the pla
   t.same(log, ['7:client:request:REQ upgrade', '7:client:request:REQ secret', '7:client:response:RES secret']);
   t.equal(ex.length, 1, 'the cleartext session ended at the switch');
   t.equal(ex[0]!.connection.tls, undefined, 'its exchanges stay cleartext');
-  tr.handle({ type: 'close', pid: 10, fd: 7, generation: 1, bytesEgress: 0, bytesIngress: 0, timeNs: 4n });
+  tr.handle({ type: 'close', pid: 10, fd: 7, generation: 1, bytesEgress: 0, bytesIngress: 0, shedBefore: 0, timeNs: 4n });
   t.equal(ex.length, 2);
   t.same(ex[1]!.connection.tls, { version: '1.3' }, 'the version learnt later reaches the TLS session');
   t.equal(tr.stats().tlsConnections, 1);
@@ -155,4 +156,17 @@ t.test('a kernel-paired exchange to a session without the one call: kept, then i
   // Found mid-life, its role unknown to the kernel: inferred from the request, as for data events.
   tr.handle({ type: 'pair', request: data(5, 'ingress', 70, 'REQ z'), response: data(5, 'egress', 90, 'RES z') });
   t.same(log.slice(3), ['5:kept', '5:server:request:REQ z', '5:server:response:RES z']);
+});
+
+t.test('a close after exchanges counted in the kernel: no gap for their bytes, the session told', async (t) => {
+  const log: string[] = [];
+  const tr = tracker(log, []);
+  const close = (fd: number, shedBefore: number): SocketEvent => ({ type: 'close', pid: 10, fd, generation: fd, bytesEgress: 5 + 30, bytesIngress: 5 + 30, shedBefore, timeNs: 3n });
+  // Two connections: one exchange each went out, then bytes of exchanges the kernel counted, then the close.
+  for (const fd of [3, 4]) for (const e of [open(fd, 'server', fd), data(fd, 'ingress', 0, 'REQ a', 'server', fd), data(fd, 'egress', 0, 'RES a', 'server', fd)]) tr.handle(e);
+  tr.handle(close(3, 2));
+  tr.handle(close(4, 0));
+  t.same(log.filter((l) => l.startsWith('3:')), ['3:server:request:REQ a', '3:server:response:RES a', '3:shedBefore:2'], 'counted: told, no gap');
+  t.same(log.filter((l) => l.startsWith('4:')), ['4:server:request:REQ a', '4:server:response:RES a', '4:gap:response:30', '4:gap:request:30'], 'not counted: the missing bytes are a gap');
+  t.equal(tr.stats().gaps, 2);
 });

@@ -23,7 +23,7 @@ export const PAIR_EVENT = { size: 5264, request: 0, response: 72, data: 144 } as
 /** struct socket_exec_event */
 export const EXEC_EVENT = { size: 32, pid: 4, ts: 8, comm: 16 } as const;
 /** struct socket_close_event */
-export const CLOSE_EVENT = { size: 48, role: 1, protocol: 2, pid: 4, fd: 8, generation: 16, ts: 24, bytesEgress: 32, bytesIngress: 40 } as const;
+export const CLOSE_EVENT = { size: 48, role: 1, protocol: 2, shedBefore: 3, pid: 4, fd: 8, generation: 16, ts: 24, bytesEgress: 32, bytesIngress: 40 } as const;
 
 export interface SocketOpen {
   type: 'open';
@@ -109,6 +109,11 @@ export interface SocketClose {
   generation: number;
   bytesEgress: number;
   bytesIngress: number;
+  /**
+   * HTTP/1 exchanges the kernel counted since the connection's last record: their bytes are in the
+   * totals, never sent, and no record of theirs follows (as SocketData.shedBefore).
+   */
+  shedBefore: number;
   timeNs: bigint;
 }
 
@@ -240,6 +245,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
       generation: u64(view, off + CLOSE_EVENT.generation),
       bytesEgress: u64(view, off + CLOSE_EVENT.bytesEgress),
       bytesIngress: u64(view, off + CLOSE_EVENT.bytesIngress),
+      shedBefore: view.getUint8(off + CLOSE_EVENT.shedBefore),
       timeNs: clock.toWallNs(view.getBigUint64(off + CLOSE_EVENT.ts, true)),
     };
   }

@@ -312,6 +312,9 @@ export class ConnectionTracker {
     const c = this.#conns.get(key);
     if (c === undefined) return;
     this.#counters.closed++;
+    // The last exchanges were counted in the kernel: their bytes are in the totals and never came,
+    // which without this would end the streams with a gap of their size.
+    if (e.shedBefore > 0 && c.session !== null) this.#afterCounted(c, e.shedBefore);
     // The kernel's totals count bytes on the wire: ciphertext, on a TLS connection.
     const tls = c.info.tls !== undefined;
     c.streams.egress.end(tls ? null : e.bytesEgress, e.timeNs);
