@@ -9,7 +9,7 @@ import type { HistogramPoint, SpanRecord } from '../model/span.js';
 import { type IdSource, randomIds } from '../semconv/ids.js';
 import { tlsAttributes } from '../semconv/tls.js';
 import { type ConventionsFor, conventionsFor } from '../semconv/registry.js';
-import { SpanLinker, linkKey } from './span-linker.js';
+import { type LinkKey, SpanLinker, linkKey, linkKeyText } from './span-linker.js';
 import type { SpanShedder } from './span-shedder.js';
 
 /** Where finished telemetry goes (exporters, the local view, test listeners). */
@@ -45,8 +45,10 @@ export class ExchangePipeline implements RecordSink {
   readonly #conventions: ConventionsFor;
   #spans = 0;
   #failures = 0;
-  /** The other end of a request was kept: its span waits in the linker (for the shedder). */
-  readonly #keptEarlier = (key: string): boolean => this.#linker.holds(key);
+  /** The link key of the exchange being decided (the shedder's keptEarlier asks about it). */
+  #key: LinkKey | null = null;
+  /** The other end of the request being decided was kept: its span waits in the linker (for the shedder). */
+  readonly #keptEarlier = (): boolean => this.#key !== null && this.#linker.holds(this.#key);
 
   constructor(private readonly opts: ExchangePipelineOptions) {
     this.#ids = opts.ids ?? randomIds;
@@ -85,14 +87,17 @@ export class ExchangePipeline implements RecordSink {
     // one shed there needs no link key either.
     const decided = ex.protocol === 'http1' ? ex.request.kernelSampling : undefined;
     const key = decided === 'shed' ? null : linkKey(ex, conventions.linkId(ex));
+    // The shedder takes the key as text: a string made here, hashed only when it sheds or remembers.
+    const keyText = key === null ? null : linkKeyText(key);
+    this.#key = key;
     let exported: boolean;
     if (counted !== undefined) {
       this.opts.shedder?.shedCountedInKernel(counted.count);
       exported = false;
     } else {
       exported = decided !== undefined
-        ? this.opts.shedder?.decidedInKernel(decided === 'kept', key, this.#keptEarlier) ?? decided === 'kept'
-        : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
+        ? this.opts.shedder?.decidedInKernel(decided === 'kept', keyText, this.#keptEarlier) ?? decided === 'kept'
+        : this.opts.shedder?.keep(keyText, this.#keptEarlier) ?? true;
     }
     if (!exported && points.length > 0) {
       // Shed: no span is built at all, the cheapest way through under overload.

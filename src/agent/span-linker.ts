@@ -17,10 +17,25 @@ export interface SpanLinkerOptions {
   now?: () => number;
 }
 
+/**
+ * Names one request on both ends of a local connection: the connection, as both ends name it
+ * (`part`: "client>server"), and the request (`id`, the protocol's own name of it).
+ */
+export interface LinkKey {
+  readonly part: string;
+  readonly id: string;
+}
+
+/** The key as one string (the span shedder remembers and hashes decisions by it). */
+export function linkKeyText(key: LinkKey): string {
+  return `${key.part} ${key.id}`;
+}
+
 interface Held {
   /** null once gone. */
   span: SpanRecord | null;
-  key: string;
+  /** null: not held under a key (none, gone, or another span of its kind held it first). */
+  key: LinkKey | null;
   deadline: number;
   /** Left with its other half before its deadline: an empty place in the queue. */
   gone: boolean;
@@ -55,7 +70,7 @@ function connectionPart(c: ConnectionInfo): string | null {
 const connectionParts = new WeakMap<ConnectionInfo, string | null>();
 
 /** Names one request on both ends of a local connection; `id` is the protocol's own part. */
-export function linkKey(ex: Exchange, id: string | null): string | null {
+export function linkKey(ex: Exchange, id: string | null): LinkKey | null {
   if (id === null) return null;
   const c = ex.connection;
   let part = connectionParts.get(c);
@@ -63,14 +78,21 @@ export function linkKey(ex: Exchange, id: string | null): string | null {
     part = connectionPart(c);
     if (c.transport === 'tcp') connectionParts.set(c, part);
   }
-  return part === null ? null : `${part} ${id}`;
+  return part === null ? null : { part, id };
 }
 
 /** Joined spans handed on at once at most (the exporters' batch size). */
 const MAX_JOINED_BATCH = 1024;
 
 export class SpanLinker {
-  #held = new Map<string, Held>();
+  /**
+   * Spans waiting for their other halves, by connection part, then by request id. A connection
+   * end's part is one string for all its exchanges (connectionParts), hashed once; only the id is
+   * hashed per span. A flat map keyed by "part id" hashed a ~70-character string made per span
+   * (flattened first): the linker was the largest self time of the agent's JS thread. Connections
+   * left with no span waiting are dropped at the next tick.
+   */
+  #held = new Map<string, Map<string, Held>>();
   /** Held spans in arrival (so deadline) order: `#queue[#head..]`; released from the front in O(1). */
   #queue: Held[] = [];
   #head = 0;
@@ -87,21 +109,21 @@ export class SpanLinker {
     this.#now = opts.now ?? Date.now;
   }
 
-  add(span: SpanRecord, key: string | null): void {
-    const other = key !== null ? this.#held.get(key) : undefined;
+  add(span: SpanRecord, key: LinkKey | null): void {
+    const other = key !== null ? this.#lookup(key) : undefined;
     const waiting = other?.span;
     if (other !== undefined && waiting != null && waiting.kind !== span.kind) {
       if (span.kind === 'client') this.#join(span, waiting);
       else this.#join(waiting, span);
       // Both halves are here: nothing more can join them, so neither waits out the window (at 20k
       // spans/s a 300 ms window held 6,000 finished spans, each surviving young-generation GCs).
-      this.#held.delete(key!);
+      this.#forget(key!);
       // Its place stays in the queue until the head passes it (up to a window later): without its
       // span and key, or every first half of a pair survived two young-generation GCs there and was
       // promoted (~1.6 MB per scavenge at 10k requests/s, the old generation's whole growth).
       other.gone = true;
       other.span = null;
-      other.key = '';
+      other.key = null;
       this.#waiting--;
       if (this.#joined.length === 0) setImmediate(() => this.#releaseJoined());
       this.#joined.push(waiting, span);
@@ -110,9 +132,10 @@ export class SpanLinker {
       if (this.#joined.length >= MAX_JOINED_BATCH) this.#releaseJoined();
       return;
     }
-    const entry: Held = { span, key: key ?? '', deadline: this.#now() + this.opts.windowMs, gone: false };
     // Held under its key unless a span of the same kind waits there first.
-    if (key !== null && other === undefined) this.#held.set(key, entry);
+    const heldKey = other === undefined ? key : null;
+    const entry: Held = { span, key: heldKey, deadline: this.#now() + this.opts.windowMs, gone: false };
+    if (heldKey !== null) this.#remember(heldKey, entry);
     this.#queue.push(entry);
     this.#waiting++;
     if (this.#waiting > this.opts.maxHeld) {
@@ -123,8 +146,28 @@ export class SpanLinker {
   }
 
   /** Whether a span of the request named `key` waits here for its other half. */
-  holds(key: string): boolean {
-    return this.#held.has(key);
+  holds(key: LinkKey): boolean {
+    return this.#lookup(key) !== undefined;
+  }
+
+  #lookup(key: LinkKey): Held | undefined {
+    return this.#held.get(key.part)?.get(key.id);
+  }
+
+  #remember(key: LinkKey, h: Held): void {
+    let waiting = this.#held.get(key.part);
+    if (waiting === undefined) this.#held.set(key.part, (waiting = new Map()));
+    waiting.set(key.id, h);
+  }
+
+  /** The connection's map stays, even empty, until the next tick: its next exchange is likely soon. */
+  #forget(key: LinkKey): void {
+    this.#held.get(key.part)?.delete(key.id);
+  }
+
+  /** Drops the connections with no span waiting. */
+  #dropEmptyConnections(): void {
+    for (const [part, waiting] of this.#held) if (waiting.size === 0) this.#held.delete(part);
   }
 
   /**
@@ -154,6 +197,7 @@ export class SpanLinker {
     for (let i = this.#head; i < this.#queue.length && this.#queue[i]!.deadline <= now; i++) if (!this.#queue[i]!.gone) n++;
     this.#release(n);
     this.#skipGone();
+    this.#dropEmptyConnections();
     if (this.#head < this.#queue.length) {
       const wait = Math.max(1, this.#queue[this.#head]!.deadline - now);
       this.#timer = setTimeout(() => this.#tick(), wait).unref();
@@ -186,7 +230,7 @@ export class SpanLinker {
     while (k < n && this.#head < this.#queue.length) {
       const h = this.#queue[this.#head++]!;
       if (h.gone) continue;
-      if (h.key !== '' && this.#held.get(h.key) === h) this.#held.delete(h.key);
+      if (h.key !== null && this.#lookup(h.key) === h) this.#forget(h.key);
       spans[k++] = h.span!;
     }
     spans.length = k;

@@ -1,6 +1,6 @@
 // Client and server spans of one request on one host become parent and child.
 import t from 'tap';
-import { SpanLinker, linkKey } from '../../src/agent/span-linker.js';
+import { type LinkKey, SpanLinker, linkKey, linkKeyText } from '../../src/agent/span-linker.js';
 import type { HttpExchange } from '../../src/model/http.js';
 import type { SpanRecord } from '../../src/model/span.js';
 import { headerPairs } from '../../src/model/header-pairs.js';
@@ -22,8 +22,9 @@ function span(kind: 'client' | 'server', id: string, parent?: string, trace = id
 }
 
 t.test('both ends of a connection give the same key', async (t) => {
-  t.equal(linkKey(exchange('client'), 'GET /x'), linkKey(exchange('server'), 'GET /x'));
-  t.not(linkKey(exchange('client', 0), '#0 GET /x'), linkKey(exchange('server', 1), '#1 GET /x'));
+  const text = (k: LinkKey | null): string | null => (k === null ? null : linkKeyText(k));
+  t.equal(text(linkKey(exchange('client'), 'GET /x')), text(linkKey(exchange('server'), 'GET /x')));
+  t.not(text(linkKey(exchange('client', 0), '#0 GET /x')), text(linkKey(exchange('server', 1), '#1 GET /x')));
   t.equal(linkKey({ ...exchange('client'), connection: { ...exchange('client').connection, role: 'unknown' } }, 'GET /x'), null);
   t.equal(linkKey(exchange('client'), null), null, 'a protocol that cannot name its requests is not linked');
 });
@@ -72,7 +73,7 @@ t.test('joined pairs leave at once, and their places in the queue do not pile up
   // 20 rounds of 1,000 requests whose two ends both arrive: every span leaves with its other half.
   for (let round = 0; round < 20; round++) {
     for (let i = 0; i < 1000; i++) {
-      const key = `r${round}-${i}`;
+      const key = { part: 'c>s', id: `r${round}-${i}` };
       linker.add(span('client', `${round}c${i}`), key);
       linker.add(span('server', `${round}s${i}`), key);
     }
@@ -87,11 +88,30 @@ t.test('many pairs joined in one turn leave in batches of bounded size', async (
   const batches: number[] = [];
   const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => batches.push(s.length) });
   for (let i = 0; i < 5000; i++) {
-    linker.add(span('client', `c${i}`), `k${i}`);
-    linker.add(span('server', `s${i}`), `k${i}`);
+    linker.add(span('client', `c${i}`), { part: `c${i % 7}>s`, id: `k${i}` });
+    linker.add(span('server', `s${i}`), { part: `c${i % 7}>s`, id: `k${i}` });
   }
   t.ok(batches.length > 0 && Math.max(...batches) <= 1024, `released before the turn ended, in batches of at most 1024 (${batches.length} so far)`);
   await new Promise((r) => setImmediate(r));
   t.equal(batches.reduce((a, b) => a + b, 0), 10_000, 'every span released');
   t.ok(Math.max(...batches) <= 1024, `largest batch ${Math.max(...batches)}`);
+});
+
+t.test('keys of many connections: the same id on two connections names two requests, and connections with nothing waiting are let go', async (t) => {
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => out.push(...s) });
+  const key = (conn: number): LinkKey => ({ part: `127.0.0.1:${40000 + conn}>127.0.0.1:80`, id: '#0 GET /x' });
+  for (let c = 0; c < 100; c++) linker.add(span('client', `c${c}`), key(c));
+  t.ok(linker.holds(key(5)) && !linker.holds({ part: key(5).part, id: '#1 GET /x' }), 'held by connection and request');
+  for (let c = 0; c < 100; c += 2) linker.add(span('server', `s${c}`), key(c));
+  t.equal(linker.stats().linked, 50, 'each server span joined its own connection\'s client span');
+  t.notOk(linker.holds(key(4)), 'a joined request is no longer held');
+  t.ok(linker.holds(key(5)), 'the others still wait');
+  await new Promise((r) => setTimeout(r, 40));
+  t.equal(out.length, 150, 'the unjoined client spans left after the window');
+  linker.add(span('server', 'late'), key(5));
+  t.equal(linker.stats().linked, 50, 'a span after its other half left is not joined');
+  t.equal(out.length, 150);
+  await new Promise((r) => setTimeout(r, 40));
+  t.equal(out.length, 151);
 });
