@@ -10,9 +10,8 @@
 //
 //   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--seconds N] [--rounds N] [--baseline DIR --baseline-label TEXT]
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, thisTree, treesToMeasure } from './agent-process.js';
-import { benchCommand, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { type AgentTree, roundsOptions, startAgentProcess } from './agent-process.js';
+import { benchCommand, fixedRateArgs, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { mainThreadCpuSeconds, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { median } from './stats.js';
@@ -41,7 +40,7 @@ async function measure(tree: AgentTree, sink: Sink, jaegerEndpoint: string, rate
       await new Promise((r) => setTimeout(r, REST_MS));
       const cpu0 = treeCpuSeconds(agent.pid);
       const js0 = mainThreadCpuSeconds(agent.pid);
-      const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+      const load = await runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
       await new Promise((r) => setTimeout(r, EXPORT_WAIT_MS));
       const exchanges = 2 * load.count;
       return {
@@ -56,19 +55,11 @@ async function measure(tree: AgentTree, sink: Sink, jaegerEndpoint: string, rate
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
-    rate: { type: 'string', default: '10000' },
-    seconds: { type: 'string', default: '8' },
-    rounds: { type: 'string', default: '3' },
-    ...BASELINE_OPTIONS,
-  } });
-  const rate = Number(values.rate);
-  const seconds = Number(values.seconds);
-  const trees = treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']);
+  const { rate, seconds, rounds: roundCount, trees } = roundsOptions(8);
   const jaeger = await startJaeger();
   const rounds: Round[] = [];
   try {
-    for (let r = 0; r < Number(values.rounds); r++) {
+    for (let r = 0; r < roundCount; r++) {
       for (const sink of SINKS) {
         for (const tree of trees) {
           const round = await measure(tree, sink, jaeger.otlpGrpcEndpoint, rate, seconds);

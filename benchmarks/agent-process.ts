@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const LANTERN = join(fileURLToPath(new URL('../../', import.meta.url)), 'bin/lantern.js');
 
@@ -27,6 +28,23 @@ export function thisTree(label: string): AgentTree {
 /** The trees a run measures, alternating: the baseline checkout's first when one is given, then `self`. */
 export function treesToMeasure(self: AgentTree, baseline: string | undefined, baselineLabel: string): AgentTree[] {
   return baseline === undefined ? [self] : [{ label: baselineLabel, lantern: join(baseline, 'bin/lantern.js') }, self];
+}
+
+/**
+ * The command line of a benchmark that loads nginx in rounds, this checkout's agent against an optional
+ * baseline's: `--rate` (default 10,000 req/s), `--seconds` per load, `--rounds` (default 3) and BASELINE_OPTIONS.
+ */
+export function roundsOptions(defaultSeconds: number): { rate: number; seconds: number; rounds: number; trees: AgentTree[] } {
+  const { values } = parseArgs({ options: {
+    rate: { type: 'string', default: '10000' },
+    seconds: { type: 'string', default: String(defaultSeconds) },
+    rounds: { type: 'string', default: '3' },
+    ...BASELINE_OPTIONS,
+  } });
+  return {
+    rate: Number(values.rate), seconds: Number(values.seconds), rounds: Number(values.rounds),
+    trees: treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']),
+  };
 }
 
 export interface AgentProcess {

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
-import { runLoadgen, withLoadTarget } from './loadgen-tool.js';
+import { fixedRateArgs, runLoadgen, withLoadTarget } from './loadgen-tool.js';
 import { treeCpuSeconds } from './proc.js';
 import { startJaeger } from '../test/helpers/jaeger.js';
 import { type CpuProfile, busySamples, frameName } from './cpu-profile.js';
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 1500));
       const cpu0 = treeCpuSeconds(agent.pid);
       window.fromUs = monoUs();
-      const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+      const load = await runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
       await new Promise((r) => setTimeout(r, 2000));
       window.toUs = monoUs();
       const cpu = treeCpuSeconds(agent.pid) - cpu0;

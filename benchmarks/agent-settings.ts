@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Jaeger, jaegerVersion, startJaeger } from '../test/helpers/jaeger.js';
 import { startAgentProcess } from './agent-process.js';
-import { type LoadResult, benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { type LoadResult, benchCommand, fixedRateArgs, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, median } from './stats.js';
@@ -32,7 +32,7 @@ interface Setting {
 interface Phase { maxRss: number; endRss: number; usPerExchange: number; p50: number; p99: number; requests: number; spans: number }
 
 const load = (bin: string, nginxPort: number, rate: number, seconds: number): Promise<LoadResult> =>
-  runLoadgen(bin, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+  runLoadgen(bin, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
 
 async function phase(setting: Setting, nginxPort: number, bin: string, rate: number, seconds: number, dir: string, jaeger: Jaeger | null): Promise<Phase> {
   const file = join(dir, `otlp-${Date.now()}.jsonl`);

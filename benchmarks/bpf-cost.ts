@@ -10,9 +10,8 @@
 //   npm run build && node dist/benchmarks/bpf-cost.js [--rate N] [--seconds N] [--rounds N] [--baseline DIR --baseline-label TEXT]
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, thisTree, treesToMeasure } from './agent-process.js';
-import { benchCommand, runLoadgen, runBenchmark, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { type AgentTree, roundsOptions, startAgentProcess } from './agent-process.js';
+import { benchCommand, fixedRateArgs, runLoadgen, runBenchmark, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { writeResultsSection } from './results-file.js';
 import { median } from './stats.js';
 
@@ -40,7 +39,7 @@ async function measure(tree: AgentTree, rate: number, seconds: number): Promise<
       const agentProgs = new Set(programs().map((p) => p.id).filter((id) => !others.has(id)));
       setStats(true);
       const before = new Map(programs().map((p) => [p.id, p]));
-      const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+      const load = await runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
       const after = programs();
       setStats(false);
       const byProgram = new Map<string, { runs: number; ns: number }>();
@@ -63,17 +62,9 @@ async function measure(tree: AgentTree, rate: number, seconds: number): Promise<
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
-    rate: { type: 'string', default: '10000' },
-    seconds: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '3' },
-    ...BASELINE_OPTIONS,
-  } });
-  const rate = Number(values.rate);
-  const seconds = Number(values.seconds);
-  const trees = treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']);
+  const { rate, seconds, rounds: roundCount, trees } = roundsOptions(5);
   const rounds: Round[] = [];
-  for (let r = 0; r < Number(values.rounds); r++) {
+  for (let r = 0; r < roundCount; r++) {
     for (const tree of trees) {
       const round = await measure(tree, rate, seconds);
       rounds.push(round);

@@ -51,6 +51,11 @@ export interface LoadResult {
   first_error?: string;
 }
 
+/** loadgen's arguments for `rate` req/s of GET `path` at `addr` (host:port) for `seconds`, over `connections` keep-alive connections. */
+export function fixedRateArgs(addr: string, path: string, rate: number, seconds: number, connections = 10): string[] {
+  return ['-addr', addr, '-path', path, '-rate', String(rate), '-c', String(connections), '-d', `${seconds}s`];
+}
+
 export async function runLoadgen(bin: string, args: string[]): Promise<LoadResult> {
   const { stdout } = await execFileP(bin, args, { maxBuffer: 1 << 20 });
   return JSON.parse(stdout) as LoadResult;

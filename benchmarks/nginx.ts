@@ -57,7 +57,7 @@ import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/
 import { machineBusyS, mainThreadCpuSeconds, preemptions, rssMiB, runQueueWaitS, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, median } from './stats.js';
-import { type LoadResult, benchCommand, buildLoadgen, runLoadgen, sectionPreamble } from './loadgen-tool.js';
+import { type LoadResult, benchCommand, buildLoadgen, fixedRateArgs, runLoadgen, sectionPreamble } from './loadgen-tool.js';
 
 const execFileP = promisify(execFile);
 
@@ -136,7 +136,7 @@ const deadline = (ms: number): Promise<'timeout'> => new Promise((r) => setTimeo
 
 /** One fixed-rate loadgen run against this phase's nginx. */
 async function loadgen(bin: string, env: Env, rate: number, connections: number, seconds: number): Promise<LoadResult> {
-  const args = ['-addr', `127.0.0.1:${env.nginx.port}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${seconds}s`, ...env.mode.loadgenArgs];
+  const args = [...fixedRateArgs(`127.0.0.1:${env.nginx.port}`, PATH, rate, seconds, connections), ...env.mode.loadgenArgs];
   return runLoadgen(bin, args);
 }
 

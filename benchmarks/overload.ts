@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
-import { type LoadResult, benchCommand, runLoadgen, runBenchmark, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { type LoadResult, benchCommand, fixedRateArgs, runLoadgen, runBenchmark, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       let peakRssMiB = rssMiB(agent.pid);
       const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(agent.pid))), 100);
-      const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+      const load = await runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
       await new Promise((r) => setTimeout(r, 2000)); // what the agent still has in its queues
       clearInterval(sampler);
       const agentCpuPct = (100 * (treeCpuSeconds(agent.pid) - cpu0)) / ((performance.now() - t0) / 1000);

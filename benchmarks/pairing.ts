@@ -17,7 +17,7 @@ import { ProcessMetadata } from '../src/metadata/process-metadata.js';
 import { KernelClock } from '../src/model/clock.js';
 import { protocolHandlers } from '../src/protocols/registry.js';
 import { startNginx } from '../test/helpers/nginx.js';
-import { buildLoadgen, runLoadgen } from './loadgen-tool.js';
+import { buildLoadgen, fixedRateArgs, runLoadgen } from './loadgen-tool.js';
 import { median } from './stats.js';
 
 const PATH = '/lantern-bench';
@@ -40,7 +40,7 @@ async function phase(paired: boolean, pids: number[], addr: string, rate: number
   });
   const nginxBefore = pids.reduce((a, p) => a + cpuSeconds(p), 0);
   const agentBefore = process.cpuUsage();
-  const load = await runLoadgen(loadgen, ['-addr', addr, '-path', PATH, '-rate', String(rate), '-c', '10', '-d', `${seconds}s`]);
+  const load = await runLoadgen(loadgen, fixedRateArgs(addr, PATH, rate, seconds));
   await new Promise((r) => setTimeout(r, 200)); // the last batch
   const agent = process.cpuUsage(agentBefore);
   const nginxS = pids.reduce((a, p) => a + cpuSeconds(p), 0) - nginxBefore;

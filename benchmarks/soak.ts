@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startAgentProcess } from './agent-process.js';
-import { benchCommand, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
+import { benchCommand, fixedRateArgs, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int } from './stats.js';
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
       lastCpu = cpu;
       lastT = now;
     }, SAMPLE_S * 1000);
-    const load = await runLoadgen(loadgen, ['-addr', `127.0.0.1:${nginxPort}`, '-path', PATH, '-rate', String(rate), '-c', String(connections), '-d', `${minutes * 60}s`]);
+    const load = await runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, minutes * 60, connections));
     clearInterval(timer);
     await new Promise((r) => setTimeout(r, 3000));
     await agent.stop();
