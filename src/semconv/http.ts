@@ -121,23 +121,25 @@ interface ExchangeMemo {
 
 const memos = new WeakMap<ConnectionInfo, ExchangeMemo>();
 
-/** Whether `m` was made of the same inputs as `ex`'s view. */
-function sameView(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): boolean {
+/** Whether `m` was made of the same inputs as `ex`'s view (`host`: its request's Host). */
+function sameView(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord, host: string | undefined): boolean {
   const { request, connection } = ex;
   return m.opts === opts && m.resource === resource && m.role === connection.role && m.tls === (connection.tls !== undefined) &&
     m.method === request.method && m.target === request.target && m.version === request.version &&
-    m.statusCode === ex.response?.statusCode && m.host === request.headers.get('host');
+    m.statusCode === ex.response?.statusCode && m.host === host;
 }
 
 /** The exchange's memo, made afresh unless its inputs repeat the last exchange's on its connection. */
 function memoOf(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): ExchangeMemo {
-  const m = memos.get(ex.connection);
-  if (m !== undefined && sameView(m, ex, opts, resource)) return m;
   const { request, connection } = ex;
+  // Looked up once: the comparison, and a new view, both need it.
+  const host = request.headers.get('host');
+  const m = memos.get(connection);
+  if (m !== undefined && sameView(m, ex, opts, resource, host)) return m;
   const fresh: ExchangeMemo = {
     opts, resource, role: connection.role, tls: connection.tls !== undefined, method: request.method, target: request.target,
-    version: request.version, host: request.headers.get('host'), statusCode: ex.response?.statusCode,
-    view: computeView(ex, opts, resource), span: null, metric: null,
+    version: request.version, host, statusCode: ex.response?.statusCode,
+    view: computeView(ex, opts, resource, host), span: null, metric: null,
   };
   memos.set(connection, fresh);
   return fresh;
@@ -155,7 +157,8 @@ function errorType(kind: SpanKind, statusCode: number | undefined): string | und
   return undefined;
 }
 
-function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord): HttpView {
+/** `host`: the request's Host field, if any. */
+function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord, host: string | undefined): HttpView {
   const { request, response, connection } = ex;
   const kind = spanKind(ex);
   const known = KNOWN_METHODS.has(request.method);
@@ -164,10 +167,7 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: Resou
 
   // The origin server: an absolute-form target wins over Host (RFC 9112 §3.2.2), Host over the socket.
   let server: HostPort | undefined = target.authority;
-  if (server === undefined) {
-    const host = request.headers.get('host');
-    server = host !== undefined ? (parseHostPort(host) ?? undefined) : undefined;
-  }
+  if (server === undefined) server = host !== undefined ? (parseHostPort(host) ?? undefined) : undefined;
   if (server !== undefined && server.port === undefined) {
     const port = defaultPort(scheme); // "Host: example.com" means the scheme's default port
     if (port !== undefined) server = { ...server, port };
