@@ -700,17 +700,20 @@ __noinline int handle_data(struct call_args *a, long ret, bool in_tls_call)
 #define SOCK_MAX_MMSG 4
 static __always_inline void handle_mmsg(struct call_args *a, long ret, bool in_tls_call)
 {
+	/* The call's own slot, dropped after this, is rewritten as each message's sendmsg/recvmsg: a copy
+	 * of it on this stack put the deepest call chain (→ handle_data → pair_send → shed_count) over the
+	 * verifier's 512 bytes. */
+	__u64 vec = a->ptr;
+	a->kind = CALL_MSG;
 	for (int i = 0; i < SOCK_MAX_MMSG; i++) {
 		if (i >= ret)
 			break;
-		__u64 at = a->ptr + i * sizeof(struct mmsghdr);
+		__u64 at = vec + i * sizeof(struct mmsghdr);
 		__u32 len = 0;
 		if (bpf_probe_read_user(&len, sizeof(len), (const void *)(at + offsetof(struct mmsghdr, msg_len))) != 0)
 			break;
-		struct call_args m = *a;
-		m.kind = CALL_MSG;
-		m.ptr = at; /* msg_hdr is the first member of struct mmsghdr */
-		handle_data(&m, len, in_tls_call);
+		a->ptr = at; /* msg_hdr is the first member of struct mmsghdr */
+		handle_data(a, len, in_tls_call);
 	}
 }
 

@@ -37,12 +37,19 @@ struct {
 	__type(value, struct held_request);
 } held SEC(".maps");
 
-/* A paired record is built here: 5 KiB, far over the BPF stack. */
+/* A paired record is built here: 5 KiB, far over the BPF stack. The slack lets the verifier see
+ * that a copy of up to a chunk, at any offset below the response's bound, stays inside the value
+ * (it does not relate the offset to the size, which pair_more_buffers keeps within the record). */
+struct pair_scratch_value {
+	struct socket_pair_event ev;
+	__u8 slack[SOCK_CHUNK_SIZE];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct socket_pair_event);
+	__type(value, struct pair_scratch_value);
 } pair_scratch SEC(".maps");
 
 /* The first bytes of a request line: a method the protocol inference knows (RFC 9112 §3). */
@@ -355,20 +362,56 @@ static __always_inline bool pair_shedding_drops(struct conn_state *c, __u8 dir)
 	return false;
 }
 
-/* Sends the held request with the first chunk of the response's first buffer as one record, or,
- * when the exchange is shed, with the response's status line only (its summary; the rest of the
- * response is not captured). Returns the response bytes of that buffer it accounted for (0: none,
- * the plain path sends them; -1: the whole syscall, nothing more to send). */
-__noinline int pair_send(struct conn_state *c, struct emit_req *r)
+/* The response's buffers after its first, appended to the record after its `at` bytes (the first
+ * buffer, all of it) when the whole call fits: a server that writes its head and body with one writev
+ * (nginx) then answers in the one record, and the exchange is complete without a data record of its
+ * own. Returns the response bytes in the record: the call's length, or `at` when it does not fit (its
+ * later buffers go as data records, as they would unpaired; the plain path, whose loop skips bytes
+ * of the first buffer only, stays as the verifier knows it). A global function: inlined, its stack
+ * went on top of pair_send's, and the deepest call chain past the verifier's 512 bytes. */
+__noinline __u32 pair_more_buffers(struct pair_scratch_value *s, struct call_args *a, struct emit_req *r, __u32 nreq, __u32 at)
 {
-	if (!c || !r)
+	/* writev's iovecs (a msghdr's would take 56 more bytes of stack, over the verifier's 512). */
+	if (!s || !a || !r || a->kind != CALL_IOV || r->call_len > SOCK_CHUNK_SIZE || r->call_len > r->budget)
+		return at;
+	__u32 end = at;
+	for (int i = 1; i < SOCK_PAIR_BUFFERS; i++) {
+		if (end >= r->call_len || (__u32)i >= a->count)
+			break;
+		struct iovec iov = {};
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(a->ptr + i * sizeof(struct iovec))) != 0)
+			return at;
+		__u32 n = r->call_len - end;
+		if (iov.iov_len < n)
+			n = iov.iov_len;
+		if (n == 0)
+			continue;
+		__u32 off = nreq + end;
+		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(off) : [max] "i"(SOCK_HOLD_SIZE + SOCK_CHUNK_SIZE));
+		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
+		if (bpf_probe_read_user(s->ev.data + off, n, (const void *)iov.iov_base) != 0)
+			return at;
+		end += n;
+	}
+	return end == r->call_len ? end : at;
+}
+
+/* Sends the held request with the first chunk of the response's first buffer (of all its buffers when
+ * they fit, pair_more_buffers) as one record, or,
+ * when the exchange is shed, with the response's status line only (its summary; the rest of the
+ * response is not captured). Returns the response bytes of its first buffer it accounted for (0:
+ * none, the plain path sends them; -1: the whole syscall, nothing more to send). */
+__noinline int pair_send(struct conn_state *c, struct call_args *a, struct emit_req *r)
+{
+	if (!c || !a || !r)
 		return 0;
 	__u32 zero = 0;
 	__u64 gen = c->generation;
-	struct socket_pair_event *p = bpf_map_lookup_elem(&pair_scratch, &zero);
+	struct pair_scratch_value *s = bpf_map_lookup_elem(&pair_scratch, &zero);
 	struct held_request *h = bpf_map_lookup_elem(&held, &gen);
-	if (!p)
+	if (!s)
 		return 0;
+	struct socket_pair_event *p = &s->ev;
 	if (!h) {
 		/* Swept by user space (held too long) or replayed by another thread: nothing to pair. */
 		c->pairing = PAIR_IDLE;
@@ -394,6 +437,10 @@ __noinline int pair_send(struct conn_state *c, struct emit_req *r)
 		pair_replay(gen);
 		return 0;
 	}
+	if (!shed && n == r->len && n < r->call_len) {
+		n = pair_more_buffers(s, a, r, nreq, n);
+		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
+	}
 	if (bpf_map_delete_elem(&held, &gen) != 0)
 		return 0; /* another thread sent it */
 	c->pairing = shed ? PAIR_SHEDDING : PAIR_IDLE;
@@ -407,7 +454,8 @@ __noinline int pair_send(struct conn_state *c, struct emit_req *r)
 		lantern_count(SOCK_CTR_RINGBUF_FULL);
 	else
 		lantern_count(shed ? SOCK_CTR_SHED : SOCK_CTR_PAIRED);
-	return shed ? -1 : (int)n;
+	/* Every byte of the call is in the record (its later buffers too): nothing more to send. */
+	return shed || n == r->call_len ? -1 : (int)n;
 }
 
 /* The request's direction: known from the role, or (connection found mid-life) from the bytes. */
@@ -453,7 +501,7 @@ static __always_inline int pair_data(struct conn_state *c, struct call_args *a, 
 			pair_leave(c, b[10] == '0' && b[11] == '1' ? SOCK_CTR_PAIR_UPGRADE : SOCK_CTR_PAIR_INFORMATIONAL);
 			return 0;
 		}
-		return pair_send(c, r);
+		return pair_send(c, a, r);
 	}
 	if (!request || !request_direction(c, r->dir))
 		return 0;

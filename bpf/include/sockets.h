@@ -63,6 +63,7 @@ enum socket_counter {
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */
 #define SOCK_MAX_CHUNKS 4           /* data events per syscall: 16 KiB captured at most */
 #define SOCK_MAX_SEGMENTS 8         /* iovecs / messages looked at per syscall */
+#define SOCK_PAIR_BUFFERS 4         /* a response's buffers (iovecs) a paired record may carry */
 #define SOCK_PROBE_ATTEMPTS 8       /* data syscalls inspected before giving up on a protocol */
 #define SOCK_HOLD_SIZE 1024         /* HTTP/1 request bytes held in the kernel until the response */
 #define SOCK_SHED_RESPONSE 32       /* response bytes in a shed exchange's summary: its status line */

@@ -36,10 +36,11 @@ function client(port: number, scenario: string): Client {
   return { child, pid: child.pid!, done };
 }
 
-/** The sockets collector's kernel counters for HTTP/1 pairing, now. */
+/** The sockets collector's kernel counters for HTTP/1 pairing, and of data records (`data_events`), now. */
 function pairing(agent: TestAgent): Record<string, number> {
   const sockets = agent.agent.summary().collectors.sockets ?? {};
-  return Object.fromEntries(Object.entries(sockets).filter(([k]) => k.startsWith('kernel_http1_')).map(([k, v]) => [k.slice('kernel_http1_'.length), v]));
+  const counters = Object.entries(sockets).filter(([k]) => k.startsWith('kernel_http1_')).map(([k, v]): [string, number] => [k.slice('kernel_http1_'.length), v]);
+  return Object.fromEntries([...counters, ['data_events', sockets.kernel_data_events ?? Number.NaN]]);
 }
 
 function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
@@ -106,6 +107,27 @@ const SCENARIOS: Scenario[] = [
     counters(t, d) {
       t.ok(d.paired! >= 40, `paired records: ${d.paired} (20 exchanges × 2 sides)`);
       t.equal(fallbacks(d), 0, `no fallback (${JSON.stringify(d)})`);
+    },
+  },
+  {
+    name: 'a response head and body in one writev: the body is in the paired record',
+    scenario: 'writev',
+    expected: [ok('w=0', 5, '/writev/5'), ok('w=1', 9, '/writev3/9'), ok('w=2', 1, '/writev/1'), ok('w=3', 40, '/writev3/40')],
+    counters(t, d) {
+      t.ok(d.paired! >= 8, `paired records: ${d.paired} (4 exchanges × 2 sides)`);
+      t.equal(fallbacks(d), 0, `no fallback (${JSON.stringify(d)})`);
+      // Without the later buffers in the record, each response's body went as a data event of its own.
+      t.equal(d.data_events, 0, 'no data record besides the paired ones');
+    },
+  },
+  {
+    name: 'a writev response longer than a paired record carries: its later buffers follow as data',
+    scenario: 'writev-large',
+    expected: [ok('wl=1', 6000, '/writev/6000'), ok('wl=2', 5000, '/writev3/5000')],
+    counters(t, d) {
+      t.ok(d.paired! >= 4, `paired records: ${d.paired}`);
+      t.equal(fallbacks(d), 0, `no fallback (${JSON.stringify(d)})`);
+      t.ok(d.data_events! >= 2, `the bodies as data records (${d.data_events})`);
     },
   },
   {
