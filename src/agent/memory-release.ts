@@ -10,7 +10,7 @@
 //
 // Large blocks are mmapped from MMAP_THRESHOLD_BYTES (fixMmapThreshold), so that each goes back to the
 // kernel as it is freed rather than at the next release. They churn under load: export arena slabs
-// of 256 KiB, request bodies and lines of ~1 MB, grpc-js's framed copy of each body, ring-buffer
+// of 256 KiB, request bodies and lines of ~1 MB, ring-buffer
 // batches of 1 MiB. glibc starts with the same threshold but raises it to the size of every mmapped
 // block freed, after which blocks of that size come from the heap, and the heap's free space stays
 // resident between releases: exporting over OTLP/gRPC and to a file at 10k req/s, the C heap at the

@@ -1,10 +1,10 @@
 // The OTLP transports Lantern sends through, configured from the resolved settings only: url,
 // headers and timeout are passed explicitly, so AgentConfig (which already folded in the OTEL_*
-// variables) decides, whatever the exporters would read from the environment themselves. Their
-// modules (gRPC, protobuf writers) are loaded on first use.
-import type { Client as GrpcClient, Metadata as GrpcMetadata } from '@grpc/grpc-js';
+// variables) decides, whatever the exporters would read from the environment themselves. The
+// metrics exporters' modules (protobuf writers) are loaded on first use.
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Logger } from '../log.js';
+import { GrpcUnaryClient, metadataProblem } from './grpc-unary.js';
 import type { ResolvedExport } from './otlp-endpoints.js';
 import { type SdkExporter, isRetryableExportError } from './sdk-exporter-transport.js';
 import { type SendResult, type Transport, asError } from './transport.js';
@@ -16,9 +16,6 @@ export const GRPC_EXPORT_METHOD = {
   profiles: '/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export',
 } as const;
 
-/** The longest a gRPC channel waits before connecting again to a receiver that was down. */
-export const MAX_RECONNECT_BACKOFF_MS = 5_000;
-
 /** "http://host:4317" → "host:4317" (the scheme only decides TLS); a bare "host:port" as it is. */
 export function grpcTarget(url: string): string {
   if (!url.includes('://')) return url;
@@ -27,58 +24,39 @@ export function grpcTarget(url: string): string {
 }
 
 /**
- * One signal over OTLP/gRPC with grpc-js (the OTel exporters' own transport), sending request
- * bodies Lantern has already encoded (otlp-spans.ts, otlp-logs.ts): a unary call of `method`
- * (GRPC_EXPORT_METHOD) per batch, with the configured headers as metadata and the timeout as
- * deadline. Errors come back as grpc-js ServiceErrors (numeric `code`, `details`), which
- * isRetryableExportError classifies.
+ * One signal over OTLP/gRPC, sending request bodies Lantern has already encoded (otlp-spans.ts,
+ * otlp-logs.ts): a unary call of `method` (GRPC_EXPORT_METHOD) per batch over node:http2
+ * (grpc-unary.ts), with the configured headers as metadata and the timeout as deadline. Failures
+ * come back as GrpcCallErrors (numeric `code`, `details`), which isRetryableExportError classifies.
  */
 export class GrpcExportTransport implements Transport<Uint8Array> {
-  #client: Promise<{ client: GrpcClient; metadata: GrpcMetadata }> | null = null;
+  #client: GrpcUnaryClient | null = null;
 
   constructor(private readonly r: ResolvedExport, private readonly method: string, private readonly log: Logger) {}
 
-  async #connect(): Promise<{ client: GrpcClient; metadata: GrpcMetadata }> {
-    const grpc = await import('@grpc/grpc-js');
-    const metadata = new grpc.Metadata();
+  #connect(): GrpcUnaryClient {
+    const metadata: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.r.headers)) {
-      try {
-        metadata.set(k.toLowerCase(), v);
-      } catch (e) {
-        this.log.warn('OTLP header left out: not valid gRPC metadata', { method: this.method, header: k, error: (e as Error).message });
-      }
+      const problem = metadataProblem(k.toLowerCase(), v);
+      if (problem === null) metadata[k.toLowerCase()] = v;
+      else this.log.warn('OTLP header left out: not valid gRPC metadata', { method: this.method, header: k, error: problem });
     }
-    // The scheme decides TLS: http:// is plaintext, https:// verifies the server with the system roots.
-    const credentials = this.r.url.startsWith('https:') ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
-    // grpc-js waits up to 120 s between reconnection attempts by default: a receiver back after an
-    // outage would get nothing for minutes. Our own retries pace the calls; the channel follows.
-    const options = { 'grpc.initial_reconnect_backoff_ms': 500, 'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS };
-    return { client: new grpc.Client(grpcTarget(this.r.url), credentials, options), metadata };
+    // The scheme decides TLS: http:// (or none) is plaintext, https:// verifies the server with Node's roots.
+    const origin = `${this.r.url.startsWith('https:') ? 'https' : 'http'}://${grpcTarget(this.r.url)}`;
+    return new GrpcUnaryClient({ origin, metadata });
   }
 
   async send(body: Uint8Array): Promise<SendResult> {
-    let c: { client: GrpcClient; metadata: GrpcMetadata };
     try {
-      c = await (this.#client ??= this.#connect());
+      await (this.#client ??= this.#connect()).call(this.method, body, this.r.timeoutMs);
+      return { ok: true };
     } catch (e) {
-      return { ok: false, retryable: false, error: asError(e) };
+      return { ok: false, retryable: isRetryableExportError(e), error: asError(e) };
     }
-    return new Promise<SendResult>((resolve) => {
-      c.client.makeUnaryRequest(this.method, (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length), (b: Buffer) => b,
-        body, c.metadata, { deadline: Date.now() + this.r.timeoutMs }, (err) => {
-          if (err === null) resolve({ ok: true });
-          else resolve({ ok: false, retryable: isRetryableExportError(err), error: err });
-        });
-    });
   }
 
   async shutdown(): Promise<void> {
-    if (this.#client === null) return;
-    try {
-      (await this.#client).client.close();
-    } catch {
-      // a client that failed to start has nothing to close
-    }
+    this.#client?.close();
   }
 }
 
