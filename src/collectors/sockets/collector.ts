@@ -179,6 +179,8 @@ export class SocketsCollector implements Collector {
       // Tracepoints attach by their section name; uprobes are the TLS attacher's, file by file.
       for (const p of obj.programs()) {
         if (p.info.section.startsWith('uprobe') || p.info.section.startsWith('uretprobe')) continue;
+        // The syscall exits' handlers: reached by tail calls (exit_handlers), attached to nothing.
+        if (p.info.section === 'tracepoint') continue;
         if (p.name === 'tls_on_exec' && this.opts.tls === undefined && ctx.selection?.mode.filterPids !== true) continue;
         this.#links.push(p.attach());
       }
