@@ -1,12 +1,26 @@
 // Aggregated histograms as the SDK's ResourceMetrics, the input of the OTLP metric serializers.
-import { type HrTime, ValueType } from '@opentelemetry/api';
+import type { HrTime, ValueType } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { AggregationTemporality, DataPointType, type GaugeMetricData, type HistogramMetricData, type MetricData, type ResourceMetrics, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import type { AggregationTemporality, DataPointType, GaugeMetricData, HistogramMetricData, MetricData, ResourceMetrics, SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { MetricSeries } from '../model/metric.js';
 import type { ResourceRecord } from '../model/span.js';
 import type { ResourceHistograms } from './histogram-aggregator.js';
 import { SCOPE_NAME, SCOPE_VERSION } from './otlp-common.js';
 import type { ResourceCache } from './resource-cache.js';
+
+/**
+ * The SDK enum values these records use, as constants: importing @opentelemetry/sdk-metrics (and
+ * @opentelemetry/api) for five numbers was ~45 ms of the agent's start-up, before tracing; the
+ * metric exporters load them with themselves, at the first export. test/export/metric-data.test.ts
+ * holds them to the SDK's.
+ */
+export const SDK_VALUES = {
+  double: 1 as ValueType.DOUBLE,
+  cumulative: 1 as AggregationTemporality.CUMULATIVE,
+  histogram: 0 as DataPointType.HISTOGRAM,
+  gauge: 2 as DataPointType.GAUGE,
+  sum: 3 as DataPointType.SUM,
+} as const;
 
 /** Metrics are grouped by scope object identity too: one object for all. */
 const LANTERN_SCOPE: InstrumentationScope = { name: SCOPE_NAME, version: SCOPE_VERSION };
@@ -27,9 +41,9 @@ export function toResourceMetrics(g: ResourceHistograms, resources: ResourceCach
     let m = byName.get(s.name);
     if (m === undefined) {
       m = {
-        descriptor: { name: s.name, description: s.description, unit: s.unit, valueType: ValueType.DOUBLE },
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.HISTOGRAM,
+        descriptor: { name: s.name, description: s.description, unit: s.unit, valueType: SDK_VALUES.double },
+        aggregationTemporality: SDK_VALUES.cumulative,
+        dataPointType: SDK_VALUES.histogram,
         dataPoints: [],
       };
       byName.set(s.name, m);
@@ -58,9 +72,9 @@ export function selfMetrics(resource: ResourceMetrics['resource'], stats: Record
   const end = nsToHrTime(timeUnixNano);
   const start = nsToHrTime(startUnixNano);
   const metric: GaugeMetricData = {
-    descriptor: { name: 'lantern.agent.stat', description: 'Lantern agent self-metrics: counters and levels per pipeline stage', unit: '{count}', valueType: ValueType.DOUBLE },
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-    dataPointType: DataPointType.GAUGE,
+    descriptor: { name: 'lantern.agent.stat', description: 'Lantern agent self-metrics: counters and levels per pipeline stage', unit: '{count}', valueType: SDK_VALUES.double },
+    aggregationTemporality: SDK_VALUES.cumulative,
+    dataPointType: SDK_VALUES.gauge,
     dataPoints: Object.entries(stats).filter(([, v]) => Number.isFinite(v)).map(([name, value]) => ({ startTime: start, endTime: end, attributes: { 'lantern.stat': name }, value })),
   };
   return { resource, scopeMetrics: [{ scope: LANTERN_SCOPE, metrics: [metric] }] };
@@ -79,9 +93,9 @@ export function seriesToResourceMetrics(series: readonly MetricSeries[], resourc
     if (m === undefined) g.metrics.set(s.name, (m = emptyMetric(s)));
     const times = { startTime: nsToHrTime(s.startTimeUnixNano), endTime: nsToHrTime(s.timeUnixNano), attributes: s.attributes };
     const v = s.value;
-    if (m.dataPointType === DataPointType.HISTOGRAM && v.kind === 'histogram') {
+    if (m.dataPointType === SDK_VALUES.histogram && v.kind === 'histogram') {
       m.dataPoints.push({ ...times, value: { buckets: { boundaries: [...v.bounds], counts: [...v.counts] }, count: v.count } });
-    } else if (m.dataPointType !== DataPointType.HISTOGRAM && v.kind !== 'histogram') {
+    } else if (m.dataPointType !== SDK_VALUES.histogram && v.kind !== 'histogram') {
       (m as SumMetricData | GaugeMetricData).dataPoints.push({ ...times, value: v.value });
     }
   }
@@ -89,14 +103,14 @@ export function seriesToResourceMetrics(series: readonly MetricSeries[], resourc
 }
 
 function emptyMetric(s: MetricSeries): MetricData {
-  const descriptor = { name: s.name, description: s.description, unit: s.unit, valueType: ValueType.DOUBLE };
-  const aggregationTemporality = AggregationTemporality.CUMULATIVE;
+  const descriptor = { name: s.name, description: s.description, unit: s.unit, valueType: SDK_VALUES.double };
+  const aggregationTemporality = SDK_VALUES.cumulative;
   switch (s.value.kind) {
     case 'histogram':
-      return { descriptor, aggregationTemporality, dataPointType: DataPointType.HISTOGRAM, dataPoints: [] };
+      return { descriptor, aggregationTemporality, dataPointType: SDK_VALUES.histogram, dataPoints: [] };
     case 'sum':
-      return { descriptor, aggregationTemporality, dataPointType: DataPointType.SUM, isMonotonic: s.value.monotonic, dataPoints: [] };
+      return { descriptor, aggregationTemporality, dataPointType: SDK_VALUES.sum, isMonotonic: s.value.monotonic, dataPoints: [] };
     default:
-      return { descriptor, aggregationTemporality, dataPointType: DataPointType.GAUGE, dataPoints: [] };
+      return { descriptor, aggregationTemporality, dataPointType: SDK_VALUES.gauge, dataPoints: [] };
   }
 }

@@ -5,7 +5,7 @@
 // Prometheus scrape sends one as easily (its `authorization` setting).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { BpftraceScripts } from '../collectors/bpftrace/scripts.js';
 import type { ServerConfig } from '../config/schema.js';
 import { registerBpftraceRoutes } from './bpftrace-routes.js';
@@ -51,6 +51,9 @@ export async function startControlServer(config: ServerConfig, view: LocalView, 
   // The configuration refuses a non-loopback address without TLS; this refuses it again here, for
   // callers that build a ServerConfig themselves.
   if (config.tls === undefined && !LOOPBACK.has(config.host)) throw new Error(`control API: ${config.host} is not loopback and no TLS is configured`);
+  // Loaded here, after the collectors started (agent.ts): its ~45 ms of module loading no longer
+  // delays tracing at start-up.
+  const { default: Fastify } = await import('fastify');
   const app = (config.tls !== undefined
     ? Fastify({ logger: false, https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } })
     : Fastify({ logger: false })) as unknown as FastifyInstance;
