@@ -2,6 +2,7 @@
 // as ASCII, other strings escaped by JSON.stringify (native) and encoded as UTF-8. Building a large
 // line by string concatenation makes V8 flatten a deep rope and copy it again into a Buffer.
 import { ByteBuffer } from './byte-buffer.js';
+import { hexCheck, hexIdValid } from './proto-writer.js';
 
 export class JsonWriter {
   readonly #b: ByteBuffer;
@@ -33,6 +34,27 @@ export class JsonWriter {
   raw(json: string): this {
     if (!this.#b.ascii(json)) this.#b.utf8(json);
     return this;
+  }
+
+  /**
+   * A W3C id (`length` lowercase hex digits) as it is, checked as it is copied: false when it is
+   * not one, or is all zeros and `nonZero` (what was written is then garbage: the caller drops the
+   * record). As ProtoWriter.hexId.
+   */
+  hexId(id: string, length: number, nonZero: boolean): boolean {
+    if (id.length !== length) return false;
+    const b = this.#b;
+    b.ensure(length);
+    const buf = b.buf;
+    const p = b.pos;
+    let check = 0;
+    for (let i = 0; i < length; i++) {
+      const c = id.charCodeAt(i);
+      check |= hexCheck(c);
+      buf[p + i] = c;
+    }
+    b.pos = p + length;
+    return hexIdValid(check, nonZero);
   }
 
   /** A safe integer's decimal digits, without making a string. */

@@ -11,27 +11,18 @@
 // encodeRecordJson) and put a batch's encoded records in their envelope when it is sent.
 import type { AttributeValue, Attributes, ResourceRecord } from '../model/span.js';
 import { JsonWriter } from './json-writer.js';
-import { HEX_VALUE, ProtoWriter } from './proto-writer.js';
+import { ProtoWriter, hexCheck, hexIdValid } from './proto-writer.js';
 import type { ResourceCache, ResourceEntry } from './resource-cache.js';
 
 export const SCOPE_NAME = 'lantern';
 export const SCOPE_VERSION = '0.1.0';
 
-/** Whether `id` is lowercase hex of `length` characters; `nonZero`: and not all zeros. Every
- * exported span's ids pass here: a table lookup per char, no branch in the loop (two regex runs per
- * id were ~2 % of the agent; a branch per char, mispredicted on random ids, cost twice the table). */
+/** Whether `id` is lowercase hex of `length` characters; `nonZero`: and not all zeros (hexCheck). */
 export function isHexId(id: string, length: number, nonZero: boolean): boolean {
   if (id.length !== length) return false;
-  let bad = 0;
-  let any = 0;
-  for (let i = 0; i < length; i++) {
-    const c = id.charCodeAt(i);
-    const v = HEX_VALUE[c & 0x7f]!;
-    // Not a hex digit (0xff), or a code of 128 or more: a bit above the digit's four.
-    bad |= v | ((c >> 7) << 4);
-    any |= v;
-  }
-  return bad < 16 && (!nonZero || any !== 0);
+  let check = 0;
+  for (let i = 0; i < length; i++) check |= hexCheck(id.charCodeAt(i));
+  return hexIdValid(check, nonZero);
 }
 
 /** An id the encoders can write: lowercase hex of `length` characters, not all zeros (W3C: invalid). */
@@ -261,14 +252,26 @@ function resourceProto(entry: ResourceEntry): Uint8Array {
 const writer = new ProtoWriter();
 const recordWriter = new ProtoWriter();
 
-/** One record as protobuf: `writeRecord` writes its fields into the open record message. */
-export function encodeRecord<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: ProtoWriter, r: R) => void): EncodedRecord {
+/**
+ * One record as protobuf: `writeRecord` writes its fields into the open record message. Null when
+ * it says the record cannot be written (malformed ids or times): nothing of it reaches the arena.
+ */
+export function encodeRecord<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: ProtoWriter, r: R) => boolean): EncodedRecord | null {
   const w = recordWriter;
   w.reset();
   w.begin(2);
-  writeRecord(w, record);
+  if (!writeRecord(w, record)) return null;
   w.end();
   return arena.add(resource, w.finish());
+}
+
+/** The records of a one-off request, each encoded: they must all be writable. */
+function encodeAll<R extends { resource: ResourceRecord }>(records: readonly R[], encode: (r: R) => EncodedRecord | null): EncodedRecord[] {
+  return records.map((r) => {
+    const e = encode(r);
+    if (e === null) throw new Error('a record with malformed ids or times cannot be encoded');
+    return e;
+  });
 }
 
 /**
@@ -300,9 +303,9 @@ export function encodedRequest(records: readonly EncodedRecord[]): Uint8Array {
 
 /** One Export<Signal>ServiceRequest (protobuf) for `records`, encoded at once (tests, one-off bodies). */
 export function encodeRequest<R extends { resource: ResourceRecord }>(records: readonly R[], resources: ResourceCache,
-  writeRecord: (w: ProtoWriter, r: R) => void): Uint8Array {
+  writeRecord: (w: ProtoWriter, r: R) => boolean): Uint8Array {
   const arena = new RecordArena(64 * 1024);
-  return encodedRequest(records.map((r) => encodeRecord(r, resources.entry(r.resource), arena, writeRecord)));
+  return encodedRequest(encodeAll(records, (r) => encodeRecord(r, resources.entry(r.resource), arena, writeRecord)));
 }
 
 // --- JSON ------------------------------------------------------------------------------------
@@ -416,18 +419,21 @@ export interface JsonEnvelope {
   records: string;
 }
 
-/** How one signal's records are written: a record's protobuf fields, its JSON object, its JSON envelope. */
+/**
+ * How one signal's records are written: a record's protobuf fields, its JSON object, its JSON
+ * envelope. A writer returns false for a record that cannot be written (checked as it writes).
+ */
 export interface SignalEncoding<R> {
-  proto(w: ProtoWriter, r: R): void;
-  json(w: JsonWriter, r: R): void;
+  proto(w: ProtoWriter, r: R): boolean;
+  json(w: JsonWriter, r: R): boolean;
   envelope: JsonEnvelope;
 }
 
-/** One record as a JSON object: `writeRecord` writes it. */
-export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: JsonWriter, r: R) => void): EncodedRecord {
+/** One record as a JSON object: `writeRecord` writes it. Null as for encodeRecord. */
+export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: JsonWriter, r: R) => boolean): EncodedRecord | null {
   const w = recordJsonWriter;
   w.reset();
-  writeRecord(w, record);
+  if (!writeRecord(w, record)) return null;
   return arena.add(resource, w.finish());
 }
 
@@ -461,7 +467,7 @@ export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly En
 
 /** One line of OTLP JSON for `records`, encoded at once (tests, one-off bodies); the shared writer's memory. */
 export function requestJsonLine<R extends { resource: ResourceRecord }>(names: JsonEnvelope, records: readonly R[], resources: ResourceCache,
-  writeRecord: (w: JsonWriter, r: R) => void): Buffer {
+  writeRecord: (w: JsonWriter, r: R) => boolean): Buffer {
   const arena = new RecordArena(64 * 1024);
-  return encodedRequestJsonLine(names, records.map((r) => encodeRecordJson(r, resources.entry(r.resource), arena, writeRecord)));
+  return encodedRequestJsonLine(names, encodeAll(records, (r) => encodeRecordJson(r, resources.entry(r.resource), arena, writeRecord)));
 }

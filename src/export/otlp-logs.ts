@@ -19,8 +19,9 @@ export function isValidLogRecord(r: LogRecordData): boolean {
 
 // --- protobuf --------------------------------------------------------------------------------
 
-/** A LogRecord's fields (logs.proto), inside ScopeLogs.log_records. */
-function writeLogRecord(w: ProtoWriter, r: LogRecordData): void {
+/** A LogRecord's fields (logs.proto), inside ScopeLogs.log_records; false for a record that is not valid (isValidLogRecord). */
+function writeLogRecord(w: ProtoWriter, r: LogRecordData): boolean {
+  if (!isValidLogRecord(r)) return false;
   // 0 is "unknown" (receivers then use the observed time): left out, as proto3 does with zeros.
   if (r.timeUnixNano !== 0n) w.fixed64(1, r.timeUnixNano);
   w.varint(2, r.severity.number);
@@ -32,10 +33,11 @@ function writeLogRecord(w: ProtoWriter, r: LogRecordData): void {
   if (r.spanId !== undefined) w.hexBytes(10, r.spanId);
   w.fixed64(11, r.observedTimeUnixNano);
   if (r.eventName !== undefined && r.eventName !== '') w.string(12, r.eventName);
+  return true;
 }
 
 /**
- * One ExportLogsServiceRequest (protobuf) for `records`, which must be valid (isValidLogRecord).
+ * One ExportLogsServiceRequest (protobuf) for `records`, which must be valid (isValidLogRecord; it throws otherwise).
  * The result is a fresh copy: callers may keep it while retrying.
  */
 export function encodeLogsRequest(records: readonly LogRecordData[], resources: ResourceCache): Uint8Array {
@@ -46,7 +48,8 @@ export function encodeLogsRequest(records: readonly LogRecordData[], resources: 
 
 // Fixed text through raw() (copied as ASCII): log records are far fewer than spans, whose
 // fragments are bytes made once.
-function writeLogRecordJson(w: JsonWriter, r: LogRecordData): void {
+function writeLogRecordJson(w: JsonWriter, r: LogRecordData): boolean {
+  if (!isValidLogRecord(r)) return false;
   w.raw('{"timeUnixNano":"').raw(String(r.timeUnixNano)).raw('","observedTimeUnixNano":"').raw(String(r.observedTimeUnixNano));
   w.raw('","severityNumber":').integer(r.severity.number).raw(',"severityText":').string(r.severity.text);
   if (r.body !== undefined) {
@@ -61,6 +64,7 @@ function writeLogRecordJson(w: JsonWriter, r: LogRecordData): void {
     w.raw(',"flags":').integer(r.traceFlags ?? 0).raw(',"traceId":"').raw(r.traceId).raw('","spanId":"').raw(r.spanId).raw('"');
   }
   w.raw('}');
+  return true;
 }
 
 const LOGS_JSON = { resource: 'resourceLogs', scope: 'scopeLogs', records: 'logRecords' };
@@ -68,7 +72,7 @@ const LOGS_JSON = { resource: 'resourceLogs', scope: 'scopeLogs', records: 'logR
 /** Log records one at a time, for the exporters' queues. */
 export const LOG_ENCODING: SignalEncoding<LogRecordData> = { proto: writeLogRecord, json: writeLogRecordJson, envelope: LOGS_JSON };
 
-/** One ExportLogsServiceRequest as one line of OTLP JSON (UTF-8, newline included); `records` must be valid. The encoder's memory: valid until the next line. */
+/** One ExportLogsServiceRequest as one line of OTLP JSON (UTF-8, newline included); `records` must be valid (it throws otherwise). The encoder's memory: valid until the next line. */
 export function logsRequestJsonLine(records: readonly LogRecordData[], resources: ResourceCache): Buffer {
   return requestJsonLine(LOGS_JSON, records, resources, writeLogRecordJson);
 }

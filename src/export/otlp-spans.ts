@@ -6,7 +6,7 @@
 // envelope, resources and attributes are otlp-common.ts's.
 import type { SpanKind, SpanRecord } from '../model/span.js';
 import type { JsonWriter } from './json-writer.js';
-import { J, J_CLOSE, J_QUOTE, type SignalEncoding, encodeRequest, isHexId, requestJsonLine, validId, writeAttributes, writeAttributesJson } from './otlp-common.js';
+import { J, J_CLOSE, J_QUOTE, type SignalEncoding, encodeRequest, requestJsonLine, writeAttributes, writeAttributesJson } from './otlp-common.js';
 import type { ProtoWriter } from './proto-writer.js';
 import type { ResourceCache } from './resource-cache.js';
 
@@ -20,12 +20,12 @@ const FLAGS_SAMPLED = 0x01;
 const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 
-/** Ids the encoders can write: lowercase hex of the right length, not all zeros; end ≥ start. */
-export function isValidSpanRecord(s: SpanRecord): boolean {
-  return validId(s.traceId, 32) && validId(s.spanId, 16) &&
-    (s.parentSpanId === undefined || isHexId(s.parentSpanId, 16, false)) &&
-    s.endTimeUnixNano >= s.startTimeUnixNano;
-}
+/*
+ * A span the encoders can write has ids of lowercase hex of the right length, its own not all zeros
+ * (W3C Trace Context: invalid), and an end not before its start. Each encoder checks the ids as it
+ * writes them (hexId) and returns false for a span that fails: the exporter counts it as invalid
+ * and sends nothing of it.
+ */
 
 function spanFlags(s: SpanRecord): number {
   if (s.parentSpanId === undefined) return FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE;
@@ -37,12 +37,11 @@ function spanFlags(s: SpanRecord): number {
 
 // --- protobuf --------------------------------------------------------------------------------
 
-/** A Span's fields (trace.proto), inside ScopeSpans.spans. */
-function writeSpan(w: ProtoWriter, s: SpanRecord): void {
-  w.hexBytes(1, s.traceId);
-  w.hexBytes(2, s.spanId);
+/** A Span's fields (trace.proto), inside ScopeSpans.spans; false for a span that cannot be written (above). */
+function writeSpan(w: ProtoWriter, s: SpanRecord): boolean {
+  if (s.endTimeUnixNano < s.startTimeUnixNano || !w.hexId(1, s.traceId, 32, true) || !w.hexId(2, s.spanId, 16, true)) return false;
   if (s.traceState !== undefined) w.string(3, s.traceState);
-  if (s.parentSpanId !== undefined) w.hexBytes(4, s.parentSpanId);
+  if (s.parentSpanId !== undefined && !w.hexId(4, s.parentSpanId, 16, false)) return false;
   w.string(5, s.name);
   w.varint(6, KIND[s.kind]);
   w.fixed64(7, s.startTimeUnixNano);
@@ -54,10 +53,11 @@ function writeSpan(w: ProtoWriter, s: SpanRecord): void {
   if (code !== 0) w.varint(3, code);
   w.end();
   w.fixed32(16, spanFlags(s));
+  return true;
 }
 
 /**
- * One ExportTraceServiceRequest (protobuf) for `spans`, which must be valid (isValidSpanRecord).
+ * One ExportTraceServiceRequest (protobuf) for `spans`, which must be valid (it throws otherwise).
  * The result is a fresh copy: callers may keep it while retrying.
  */
 export function encodeTraceRequest(spans: readonly SpanRecord[], resources: ResourceCache): Uint8Array {
@@ -79,17 +79,19 @@ const J_STATUS = J(',"droppedAttributesCount":0,"events":[],"droppedEventsCount"
 const J_MESSAGE = J(',"message":');
 const J_FLAGS = J('},"links":[],"droppedLinksCount":0,"flags":');
 
-function writeSpanJson(w: JsonWriter, s: SpanRecord): void {
-  w.bytes(J_TRACE_ID).raw(s.traceId).bytes(J_SPAN_ID).raw(s.spanId);
+function writeSpanJson(w: JsonWriter, s: SpanRecord): boolean {
+  if (s.endTimeUnixNano < s.startTimeUnixNano || !w.bytes(J_TRACE_ID).hexId(s.traceId, 32, true) || !w.bytes(J_SPAN_ID).hexId(s.spanId, 16, true)) return false;
   if (s.traceState !== undefined) w.bytes(J_TRACE_STATE).string(s.traceState);
   else w.bytes(J_QUOTE);
-  if (s.parentSpanId !== undefined) w.bytes(J_PARENT).raw(s.parentSpanId).bytes(J_QUOTE);
+  if (s.parentSpanId !== undefined && !w.bytes(J_PARENT).hexId(s.parentSpanId, 16, false)) return false;
+  if (s.parentSpanId !== undefined) w.bytes(J_QUOTE);
   w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]);
   w.bytes(J_START).raw(String(s.startTimeUnixNano)).bytes(J_END).raw(String(s.endTimeUnixNano)).bytes(J_ATTRIBUTES);
   writeAttributesJson(w, s.attributes);
   w.bytes(J_STATUS).integer(STATUS[s.status.code]);
   if (s.status.message !== undefined) w.bytes(J_MESSAGE).string(s.status.message);
   w.bytes(J_FLAGS).integer(spanFlags(s)).bytes(J_CLOSE);
+  return true;
 }
 
 const TRACE_JSON = { resource: 'resourceSpans', scope: 'scopeSpans', records: 'spans' };
@@ -97,7 +99,7 @@ const TRACE_JSON = { resource: 'resourceSpans', scope: 'scopeSpans', records: 's
 /** Spans one at a time, for the exporters' queues. */
 export const SPAN_ENCODING: SignalEncoding<SpanRecord> = { proto: writeSpan, json: writeSpanJson, envelope: TRACE_JSON };
 
-/** One ExportTraceServiceRequest as one line of OTLP JSON (UTF-8, newline included); `spans` must be valid. The encoder's memory: valid until the next line. */
+/** One ExportTraceServiceRequest as one line of OTLP JSON (UTF-8, newline included); `spans` must be valid (it throws otherwise). The encoder's memory: valid until the next line. */
 export function traceRequestJsonLine(spans: readonly SpanRecord[], resources: ResourceCache): Buffer {
   return requestJsonLine(TRACE_JSON, spans, resources, writeSpanJson);
 }

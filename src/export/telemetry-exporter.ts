@@ -31,8 +31,8 @@ import { OtlpFileWriter } from './otlp-file.js';
 import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
 import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestJsonLine, encodedRequestView } from './otlp-common.js';
-import { LOG_ENCODING, isValidLogRecord } from './otlp-logs.js';
-import { SPAN_ENCODING, isValidSpanRecord } from './otlp-spans.js';
+import { LOG_ENCODING } from './otlp-logs.js';
+import { SPAN_ENCODING } from './otlp-spans.js';
 import { ResourceCache, type ResourceEntry } from './resource-cache.js';
 import { ReusableBuffers } from './reusable-buffers.js';
 import { type RetryOptions, RetryingTransport } from './retrying-transport.js';
@@ -92,13 +92,14 @@ interface RecordDestination<T> {
   name: string;
   queue: BoundedQueue<EncodedRecord>;
   arena: RecordArena;
-  encode(record: T, resource: ResourceEntry): EncodedRecord;
+  encode(record: T, resource: ResourceEntry): EncodedRecord | null;
 }
 
 /** A destination's encoder: its arena, and how records are written into it. */
 interface RecordEncoder<T> {
   arena: RecordArena;
-  encode(record: T, resource: ResourceEntry): EncodedRecord;
+  /** Null for a record that cannot be written (malformed ids or times). */
+  encode(record: T, resource: ResourceEntry): EncodedRecord | null;
 }
 
 interface MetricDestination {
@@ -228,46 +229,52 @@ export class TelemetryExporter {
 
   /** Hands spans over for export; returns at once, never throws. */
   exportSpans(spans: readonly SpanRecord[]): void {
-    this.#export(this.#spanDest, spans, isValidSpanRecord, this.#spansRefused);
+    this.#export(this.#spanDest, spans, this.#spansRefused);
   }
 
   /** Hands log records over for export; returns at once, never throws. */
   exportLogs(records: readonly LogRecordData[]): void {
-    this.#export(this.#logDest, records, isValidLogRecord, this.#logsRefused);
+    this.#export(this.#logDest, records, this.#logsRefused);
   }
 
-  #export<T extends { resource: ResourceRecord }>(dests: Array<RecordDestination<T>>, records: readonly T[], isValid: (r: T) => boolean, refused: RefusedCounts): void {
+  #export<T extends { resource: ResourceRecord }>(dests: Array<RecordDestination<T>>, records: readonly T[], refused: RefusedCounts): void {
     try {
       if (dests.length === 0) return;
       if (this.#shutdown !== null) {
         refused.afterShutdown += records.length;
         return;
       }
-      // Records with malformed ids or times are left out (the encoders would send garbage bytes).
-      let valid = records;
-      if (!records.every(isValid)) {
-        valid = records.filter(isValid);
-        refused.invalid += records.length - valid.length;
-      }
-      // Each record's resource looked up once for every destination; each destination encodes only
-      // what its queue has room for (the rest is counted as dropped, not encoded for nothing).
-      const room = Math.min(valid.length, Math.max(...dests.map((d) => d.queue.room)));
-      const resources = new Array<ResourceEntry>(room);
-      // A batch's records come from a few processes: the cache (an LRU, three Map operations on a
-      // string key) is asked once per process, not per record.
+      // Each record's resource looked up once for every destination. A batch's records come from a
+      // few processes: the cache (an LRU, three Map operations on a string key) is asked once per
+      // process, not per record.
+      const resources = new Array<ResourceEntry | undefined>(records.length);
       const seen = new Map<ResourceRecord, ResourceEntry>();
-      for (let i = 0; i < room; i++) {
-        const record = valid[i]!.resource;
-        let entry = seen.get(record);
+      const resourceOf = (i: number): ResourceEntry => {
+        let entry = resources[i];
+        if (entry !== undefined) return entry;
+        const record = records[i]!.resource;
+        entry = seen.get(record);
         if (entry === undefined) seen.set(record, (entry = this.#resources.entry(record)));
-        resources[i] = entry;
-      }
+        return (resources[i] = entry);
+      };
+      // Each destination encodes only what its queue has room for (the rest is counted as dropped,
+      // not encoded for nothing). Records with malformed ids or times are left out as the encoders
+      // find them (they would send garbage bytes): counted once, as the destination that read the
+      // furthest saw them.
+      let invalid = 0;
       for (const d of dests) {
-        const n = Math.min(room, d.queue.room);
-        const encoded = new Array<EncodedRecord>(n);
-        for (let i = 0; i < n; i++) encoded[i] = d.encode(valid[i]!, resources[i]!);
-        d.queue.push(encoded, valid.length);
+        const room = d.queue.room;
+        const encoded: EncodedRecord[] = [];
+        let bad = 0;
+        for (let i = 0; i < records.length && encoded.length < room; i++) {
+          const e = d.encode(records[i]!, resourceOf(i));
+          if (e === null) bad++;
+          else encoded.push(e);
+        }
+        invalid = Math.max(invalid, bad);
+        d.queue.push(encoded, records.length - bad);
       }
+      refused.invalid += invalid;
     } catch (e) {
       this.#internalError(e);
     }

@@ -106,6 +106,8 @@ t.test('lantern run --collectors profiler: files, Pyroscope, local view', async 
   await w.ready;
   const agent = startCli(['run', '--collectors', 'profiler', '--pid', String(w.pid), '--config', cfg, '--duration', '6']);
   await agent.waitForStderr('tracing pids');
+  // The control API starts after the collectors, and listens once it says so.
+  await agent.waitForStderr('local view and control API');
   // The local view, once a profile is in.
   const api = async (path: string): Promise<Response> => fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } });
   let listed: { profiles: Array<{ service: string; samples: number }> } = { profiles: [] };

@@ -8,8 +8,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import t from 'tap';
 import { nsToHrTime } from '../../src/export/metric-data.js';
 import { canonicalInt64 } from '../../src/export/otlp-json-lines.js';
-import { RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine, writeAttributes } from '../../src/export/otlp-common.js';
-import { SPAN_ENCODING, encodeTraceRequest, isValidSpanRecord, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
+import { type EncodedRecord, RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine, writeAttributes } from '../../src/export/otlp-common.js';
+import { SPAN_ENCODING, encodeTraceRequest, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
 import { ProtoWriter } from '../../src/export/proto-writer.js';
 import { ResourceCache } from '../../src/export/resource-cache.js';
 import type { Attributes, SpanRecord } from '../../src/model/span.js';
@@ -116,17 +116,33 @@ t.test('random batches: the encoders agree with the SDK on every one', async (t)
   });
 });
 
-t.test('invalid records are recognised', async (t) => {
+t.test('invalid records are recognised by both encoders as they write them', async (t) => {
   const a = resourceOf('a', 1);
-  t.ok(isValidSpanRecord(span(a, 0)));
-  t.notOk(isValidSpanRecord(span(a, 0, { traceId: '0'.repeat(32) })));
-  t.notOk(isValidSpanRecord(span(a, 0, { spanId: 'ABCDEFABCDEFABCD' })), 'uppercase hex');
-  t.notOk(isValidSpanRecord(span(a, 0, { parentSpanId: 'nothex' })));
-  t.notOk(isValidSpanRecord(span(a, 0, { endTimeUnixNano: 0n })));
-  // Codes past ASCII whose low seven bits are a hex digit ('0' + 0x80, '0' + 0x100, 'a' + 0x80).
-  for (const c of ['\u00b0', '\u0130', '\u00e1']) t.notOk(isValidSpanRecord(span(a, 0, { spanId: `${c}bcdefabcdefabc` })), `U+${c.charCodeAt(0).toString(16)}`);
-  t.ok(isValidSpanRecord(span(a, 0, { parentSpanId: '0'.repeat(16) })), 'a parent id may be zeros (only the span\'s own ids may not)');
-  t.notOk(isValidSpanRecord(span(a, 0, { spanId: '0'.repeat(16) })));
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  const arena = new RecordArena(2048);
+  const writable = (s: SpanRecord, what: string): boolean => {
+    const proto = encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto) !== null;
+    const json = encodeRecordJson(s, cache.entry(s.resource), arena, SPAN_ENCODING.json) !== null;
+    t.equal(json, proto, `${what}: both encoders agree`);
+    return proto;
+  };
+  t.ok(writable(span(a, 0), 'a span as built'));
+  t.notOk(writable(span(a, 0, { traceId: '0'.repeat(32) }), 'all-zero trace id'), 'all-zero trace id');
+  t.notOk(writable(span(a, 0, { traceId: 'a'.repeat(31) }), 'short trace id'), 'short trace id');
+  t.notOk(writable(span(a, 0, { traceId: `${'a'.repeat(31)}g` }), 'a non-hex last char'), 'a non-hex last char');
+  t.notOk(writable(span(a, 0, { spanId: 'ABCDEFABCDEFABCD' }), 'uppercase hex'), 'uppercase hex');
+  t.notOk(writable(span(a, 0, { parentSpanId: 'nothex' }), 'parent not hex'), 'parent not hex');
+  t.notOk(writable(span(a, 0, { parentSpanId: 'a'.repeat(18) }), 'parent too long'), 'parent too long');
+  t.notOk(writable(span(a, 0, { endTimeUnixNano: 0n }), 'ends before it starts'), 'ends before it starts');
+  // Codes past ASCII whose low seven bits are a hex digit ('0' + 0x80, '0' + 0x100, 'a' + 0x80), as
+  // the first and the second digit of a byte.
+  for (const c of ['\u00b0', '\u0130', '\u00e1']) {
+    t.notOk(writable(span(a, 0, { spanId: `${c}bcdefabcdefabc` }), `U+${c.charCodeAt(0).toString(16)} first`));
+    t.notOk(writable(span(a, 0, { spanId: `a${c}cdefabcdefabc` }), `U+${c.charCodeAt(0).toString(16)} second`));
+  }
+  t.ok(writable(span(a, 0, { parentSpanId: '0'.repeat(16) }), 'zero parent'), 'a parent id may be zeros (only the span\'s own ids may not)');
+  t.notOk(writable(span(a, 0, { spanId: '0'.repeat(16) }), 'all-zero span id'), 'all-zero span id');
+  t.throws(() => encodeTraceRequest([span(a, 0), span(a, 1, { spanId: 'x' })], cache), 'a one-off request refuses an invalid record');
 });
 
 t.test('proto writer: varint boundaries, negative int64, nested lengths', async (t) => {
@@ -197,8 +213,8 @@ t.test('spans encoded one at a time across arena slabs make the same request as 
   for (const json of [false, true]) {
     const arena = new RecordArena(2048);
     const encoded = spans.map((s) => (json
-      ? encodeRecordJson(s, cache.entry(s.resource), arena, SPAN_ENCODING.json)
-      : encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)));
+      ? encodeRecordJson(s, cache.entry(s.resource), arena, SPAN_ENCODING.json)!
+      : encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)!));
     t.ok(new Set(encoded.map((e) => e.arena)).size > 3, 'several slabs');
     const reference = new ResourceCache(16, { 'host.name': 'node-1' });
     if (json) {
@@ -215,9 +231,9 @@ t.test('batch after batch, an arena fills the slabs the last batch emptied: no n
   const cache = new ResourceCache(16, { 'host.name': 'node-1' });
   const arena = new RecordArena(2048);
   const slabs = new Set<Buffer>();
-  const batch = (round: number): ReturnType<typeof encodeRecord>[] => Array.from({ length: 40 }, (_, i) => {
+  const batch = (round: number): EncodedRecord[] => Array.from({ length: 40 }, (_, i) => {
     const s = span(resourceOf('svc', 1), round * 100 + i);
-    const r = encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto);
+    const r = encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)!;
     slabs.add(r.arena);
     return r;
   });
@@ -232,8 +248,8 @@ t.test('batch after batch, an arena fills the slabs the last batch emptied: no n
 t.test('arena slabs are reused once every record in them was released, never while one waits', async (t) => {
   const cache = new ResourceCache(16, { 'host.name': 'node-1' });
   const arena = new RecordArena(2048);
-  const encode = (i: number): ReturnType<typeof encodeRecord> => { const s = span(resourceOf('svc', 1), i); return encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto); };
-  const bytes = (r: ReturnType<typeof encodeRecord>): string => r.arena.subarray(r.start, r.end).toString('hex');
+  const encode = (i: number): EncodedRecord => { const s = span(resourceOf('svc', 1), i); return encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)!; };
+  const bytes = (r: EncodedRecord): string => r.arena.subarray(r.start, r.end).toString('hex');
   const first = Array.from({ length: 40 }, (_, i) => encode(i));
   const firstSlabs = new Set(first.map((r) => r.arena));
   t.ok(firstSlabs.size >= 4, 'several slabs filled');
@@ -253,9 +269,9 @@ t.test('an arena reuses a full queue\'s worth of slabs, and lets go at rest of t
   const cache = new ResourceCache(16, { 'host.name': 'node-1' });
   const arena = new RecordArena(2048, 2048 * 100);
   let i = 0;
-  const fill = (n: number): ReturnType<typeof encodeRecord>[] => Array.from({ length: n }, () => {
+  const fill = (n: number): EncodedRecord[] => Array.from({ length: n }, () => {
     const s = span(resourceOf('svc', 1), i++);
-    return encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto);
+    return encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)!;
   });
   // A queue filling up (over 40 slabs' worth of records, as under a backlog), then sent.
   const backlog = fill(600);
