@@ -123,7 +123,7 @@ export class ExchangePipeline implements RecordSink {
   stats(): Record<string, number> {
     const l = this.#linker.stats();
     return {
-      spans_out: this.#spans, spans_held: l.held, spans_linked: l.linked, link_overflow: l.overflow, span_build_failures: this.#failures,
+      spans_out: this.#spans, spans_held: l.held, spans_linked: l.linked, link_overflow: l.overflow, link_connections_alone: l.alone, span_build_failures: this.#failures,
       ...this.opts.shedder?.stats(),
     };
   }

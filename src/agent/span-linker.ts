@@ -81,8 +81,27 @@ export function linkKey(ex: Exchange, id: string | null): LinkKey | null {
   return part === null ? null : { part, id };
 }
 
-/** Joined spans handed on at once at most (the exporters' batch size). */
-const MAX_JOINED_BATCH = 1024;
+/** Spans handed on at once at most, of those that wait no more (the exporters' batch size). */
+const MAX_READY_BATCH = 1024;
+
+/**
+ * Spans of one connection in a row that left at their deadline without their other half, after
+ * which the connection's other end is taken as not traced on this host (a client on another host,
+ * as most of a server's clients are; a process outside the selection): its spans leave at once.
+ */
+const ALONE_AFTER = 3;
+/** Of a connection taken as alone, one span in this many still waits: if its other half comes, the connection links again. */
+const PROBE_EVERY = 64;
+/** Connections remembered as alone, at most (connection-per-request traffic makes a new one per request); the oldest go first. */
+const MAX_ALONE = 16_384;
+
+/** What the linker learnt of a connection (by part) whose spans found no other half. */
+interface Alone {
+  /** Spans in a row that left at their deadline unjoined. */
+  unjoined: number;
+  /** Spans let go at once since it counted as alone (every PROBE_EVERY-th waits). */
+  passed: number;
+}
 
 export class SpanLinker {
   /**
@@ -98,8 +117,18 @@ export class SpanLinker {
   #head = 0;
   /** Spans in the queue still waiting (the queue also has the places of joined spans that left). */
   #waiting = 0;
-  /** Joined pairs, released together once the current batch of records is through. */
-  #joined: SpanRecord[] = [];
+  /**
+   * Spans that wait no more — joined pairs, and spans of connections whose other end is not traced
+   * here — released together once the current batch of records is through.
+   */
+  #ready: SpanRecord[] = [];
+  #readyScheduled = false;
+  /**
+   * Connections (by part) whose last spans left unjoined at their deadline. A server's spans whose
+   * clients are on other hosts waited out the window for nothing: at 10k spans/s, 3,000 finished
+   * spans held, each surviving young-generation GCs.
+   */
+  readonly #alone = new Map<string, Alone>();
   #timer: NodeJS.Timeout | null = null;
   #linked = 0;
   #overflow = 0;
@@ -125,11 +154,15 @@ export class SpanLinker {
       other.span = null;
       other.key = null;
       this.#waiting--;
-      if (this.#joined.length === 0) setImmediate(() => this.#releaseJoined());
-      this.#joined.push(waiting, span);
-      // A large batch of records can join tens of thousands of pairs before the immediate runs:
-      // they leave in batches of a bounded size, as spans released at their deadline do.
-      if (this.#joined.length >= MAX_JOINED_BATCH) this.#releaseJoined();
+      this.#alone.delete(key!.part);
+      this.#ready.push(waiting, span);
+      this.#readied();
+      return;
+    }
+    // Nothing of the other end comes on this connection, as far as the linker knows: no wait.
+    if (key !== null && other === undefined && this.#passesAlone(key.part)) {
+      this.#ready.push(span);
+      this.#readied();
       return;
     }
     // Held under its key unless a span of the same kind waits there first.
@@ -183,11 +216,45 @@ export class SpanLinker {
     this.#linked++;
   }
 
-  #releaseJoined(): void {
-    const spans = this.#joined;
+  /** Spans were put in #ready: they leave after this batch of records, or now when there are many. */
+  #readied(): void {
+    // A large batch of records can join tens of thousands of pairs before the immediate runs:
+    // they leave in batches of a bounded size, as spans released at their deadline do.
+    if (this.#ready.length >= MAX_READY_BATCH) {
+      this.#releaseReady();
+    } else if (!this.#readyScheduled) {
+      this.#readyScheduled = true;
+      setImmediate(() => {
+        this.#readyScheduled = false;
+        this.#releaseReady();
+      });
+    }
+  }
+
+  #releaseReady(): void {
+    const spans = this.#ready;
     if (spans.length === 0) return;
-    this.#joined = [];
+    this.#ready = [];
     this.opts.release(spans);
+  }
+
+  /** Whether a span of connection `part`, nothing of the other end waiting, leaves at once (see ALONE_AFTER). */
+  #passesAlone(part: string): boolean {
+    const a = this.#alone.get(part);
+    if (a === undefined || a.unjoined < ALONE_AFTER) return false;
+    a.passed++;
+    return a.passed % PROBE_EVERY !== 0;
+  }
+
+  /** A span of connection `part` left at its deadline without its other half. */
+  #unjoined(part: string): void {
+    const a = this.#alone.get(part);
+    if (a !== undefined) {
+      a.unjoined++;
+      return;
+    }
+    if (this.#alone.size >= MAX_ALONE) this.#alone.delete(this.#alone.keys().next().value!);
+    this.#alone.set(part, { unjoined: 1, passed: 0 });
   }
 
   #tick(): void {
@@ -195,7 +262,7 @@ export class SpanLinker {
     const now = this.#now();
     let n = 0;
     for (let i = this.#head; i < this.#queue.length && this.#queue[i]!.deadline <= now; i++) if (!this.#queue[i]!.gone) n++;
-    this.#release(n);
+    this.#release(n, true);
     this.#skipGone();
     this.#dropEmptyConnections();
     if (this.#head < this.#queue.length) {
@@ -222,15 +289,21 @@ export class SpanLinker {
     }
   }
 
-  /** Releases the `n` oldest waiting spans. */
-  #release(n: number): void {
+  /**
+   * Releases the `n` oldest waiting spans; `expired`: at their deadline (not pushed out by the bound
+   * or a flush), so their connections learn they found no other half.
+   */
+  #release(n: number, expired = false): void {
     if (n <= 0) return;
     const spans: SpanRecord[] = new Array<SpanRecord>(n);
     let k = 0;
     while (k < n && this.#head < this.#queue.length) {
       const h = this.#queue[this.#head++]!;
       if (h.gone) continue;
-      if (h.key !== null && this.#lookup(h.key) === h) this.#forget(h.key);
+      if (h.key !== null && this.#lookup(h.key) === h) {
+        this.#forget(h.key);
+        if (expired) this.#unjoined(h.key.part);
+      }
       spans[k++] = h.span!;
     }
     spans.length = k;
@@ -243,14 +316,14 @@ export class SpanLinker {
   flush(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#releaseJoined();
+    this.#releaseReady();
     this.#release(this.#waiting);
     this.#queue = [];
     this.#head = 0;
   }
 
   /** `places`: entries the queue holds in memory, stepped-over ones included until it is compacted. */
-  stats(): { held: number; linked: number; overflow: number; places: number } {
-    return { held: this.#waiting + this.#joined.length, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length };
+  stats(): { held: number; linked: number; overflow: number; places: number; alone: number } {
+    return { held: this.#waiting + this.#ready.length, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length, alone: this.#alone.size };
   }
 }

@@ -115,3 +115,70 @@ t.test('keys of many connections: the same id on two connections names two reque
   await new Promise((r) => setTimeout(r, 40));
   t.equal(out.length, 151);
 });
+
+t.test('a connection whose other end never comes: after a few spans wait in vain, its spans leave at once; one in 64 still waits', async (t) => {
+  let now = 0;
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => out.push(...s), now: () => now });
+  const key = (i: number): LinkKey => ({ part: '10.0.0.7:41000>10.0.0.9:80', id: `#${i} GET /x` });
+  const other = (i: number): LinkKey => ({ part: '127.0.0.1:41001>127.0.0.1:80', id: `#${i} GET /x` });
+  // Three server spans, each waiting out the window with no client span coming.
+  for (let i = 0; i < 3; i++) {
+    linker.add(span('server', `s${i}`), key(i));
+    t.ok(linker.holds(key(i)), `span ${i} waits`);
+    now += 20;
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  t.equal(out.length, 3, 'the three left at their deadlines');
+  t.equal(linker.stats().alone, 1, 'the connection counts as alone');
+  // From now on its spans do not wait, but for one in 64 (a probe).
+  let waited = 0;
+  for (let i = 3; i < 3 + 128; i++) {
+    linker.add(span('server', `s${i}`), key(i));
+    if (linker.holds(key(i))) waited++;
+  }
+  t.equal(waited, 2, 'two of 128 wait (one in 64)');
+  await new Promise((r) => setImmediate(r));
+  t.equal(out.length, 3 + 126, 'the others left after the batch, before any window');
+  // Another connection is not affected.
+  linker.add(span('client', 'c'), other(0));
+  t.ok(linker.holds(other(0)), 'a span of another connection waits as always');
+});
+
+t.test('a connection taken as alone links again once its other end shows up', async (t) => {
+  let now = 0;
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => out.push(...s), now: () => now });
+  const key = (i: number): LinkKey => ({ part: '127.0.0.1:42000>127.0.0.1:80', id: `#${i} GET /x` });
+  for (let i = 0; i < 3; i++) {
+    linker.add(span('server', `s${i}`), key(i));
+    now += 20;
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  t.equal(linker.stats().alone, 1);
+  // Its client starts being traced: the 64th span (a probe) waits and its client span joins it.
+  let i = 3;
+  for (; i < 3 + 64 && !linker.holds(key(i - 1)); i++) linker.add(span('server', `s${i}`), key(i));
+  const probe = i - 1;
+  t.ok(linker.holds(key(probe)), `span ${probe} waited`);
+  const client = span('client', 'c');
+  linker.add(client, key(probe));
+  t.equal(linker.stats().linked, 1, 'joined');
+  t.equal(linker.stats().alone, 0, 'the connection is no longer alone');
+  const server = span('server', 'next');
+  linker.add(server, key(1000));
+  t.ok(linker.holds(key(1000)), 'its next span waits for its other half again');
+  linker.add(span('client', 'c2'), key(1000));
+  t.equal(linker.stats().linked, 2);
+});
+
+t.test('spans pushed out by the bound or a flush teach nothing: only deadlines count', async (t) => {
+  const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 2, release: () => undefined });
+  const key = (i: number): LinkKey => ({ part: '127.0.0.1:43000>127.0.0.1:80', id: `#${i} GET /x` });
+  for (let i = 0; i < 10; i++) linker.add(span('server', `s${i}`), key(i));
+  linker.flush();
+  t.equal(linker.stats().overflow, 8);
+  t.equal(linker.stats().alone, 0, 'overflow and flush are not the other end missing');
+  linker.add(span('server', 'x'), key(100));
+  t.ok(linker.holds(key(100)), 'the connection\'s spans still wait');
+});
