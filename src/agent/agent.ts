@@ -36,6 +36,7 @@ import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
 import { SpanShedder } from './span-shedder.js';
 import { SpanTagIndex } from './span-tags.js';
 import { FreeMemoryReleaser } from './memory-release.js';
+import { FollowedConnections } from '../model/link-part.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
 import type { UrlTemplater } from '../semconv/url-template.js';
@@ -154,6 +155,8 @@ export class Agent {
   /** Pods of this node and the cluster's Services, when Kubernetes is there (kubernetes.ts). */
   readonly #k8s: KubernetesMetadata | null;
   readonly #pipeline: ExchangePipeline;
+  /** TCP connections the socket tracker follows, for the span linker: shared by every tracker the sockets collector (re)starts. */
+  readonly #followed = new FollowedConnections();
   readonly #exporter: TelemetryExporter;
   readonly #view = new LocalView();
   readonly #profileView = new ProfileView();
@@ -222,7 +225,7 @@ export class Agent {
       })
       : null;
     this.#pipeline = new ExchangePipeline({
-      metadata: this.#metadata, sinks, shedder: this.#shedder, conventions: createConventions({ ...conventionOptions(config, redaction, this.#urlTemplates), ...(k8s !== null ? { peerName: (ip: string) => k8s.peerName(ip) } : {}) }),
+      metadata: this.#metadata, sinks, shedder: this.#shedder, followed: this.#followed, conventions: createConventions({ ...conventionOptions(config, redaction, this.#urlTemplates), ...(k8s !== null ? { peerName: (ip: string) => k8s.peerName(ip) } : {}) }),
       onSpan: (ex, span) => {
         this.#view.addSpan(span);
         if (profiling || (tagging && this.#dynlog?.probing === true)) this.#spanTags.note(ex, span);
@@ -324,6 +327,7 @@ export class Agent {
       },
       spanShare: () => this.#shedder.share,
       offeredInKernel: (n: number) => this.#shedder.offeredInKernel(n),
+      followedConnections: this.#followed,
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
     // the first of them (which the other reuses), so both must be loaded before it.

@@ -3,6 +3,7 @@
 // never metrics). An exported span goes through the linker to the exporters; a shed one is not even
 // built when the exchange has metric points (the local view counts it from those).
 import type { ProcessMetadata } from '../metadata/process-metadata.js';
+import type { FollowedConnections } from '../model/link-part.js';
 import type { Exchange } from '../model/exchange.js';
 import type { AgentRecord, RecordSink } from '../model/records.js';
 import type { HistogramPoint, SpanRecord } from '../model/span.js';
@@ -37,6 +38,12 @@ export interface ExchangePipelineOptions {
   shedder?: SpanShedder;
   /** The semantic conventions as configured (header capture, routes, secret names); default: the defaults. */
   conventions?: ConventionsFor;
+  /**
+   * The TCP connections the socket tracker follows: a span whose connection's other end is not
+   * followed (a client on another host, a process not traced) does not wait for its other half.
+   * None: every span with a link key may wait.
+   */
+  followed?: FollowedConnections;
 }
 
 export class ExchangePipeline implements RecordSink {
@@ -113,7 +120,8 @@ export class ExchangePipeline implements RecordSink {
       return;
     }
     this.opts.onSpan?.(ex, span);
-    this.#linker.add(span, key);
+    const followed = this.opts.followed;
+    this.#linker.add(span, key, key === null || followed === undefined || ex.connection.transport !== 'tcp' || followed.bothEnds(key.part));
   }
 
   flush(): void {
@@ -123,7 +131,8 @@ export class ExchangePipeline implements RecordSink {
   stats(): Record<string, number> {
     const l = this.#linker.stats();
     return {
-      spans_out: this.#spans, spans_held: l.held, spans_linked: l.linked, link_overflow: l.overflow, link_connections_alone: l.alone, span_build_failures: this.#failures,
+      spans_out: this.#spans, spans_held: l.held, spans_linked: l.linked, link_overflow: l.overflow, link_connections_alone: l.alone,
+      ...(this.opts.followed !== undefined ? { link_connections_followed: this.opts.followed.size } : {}), span_build_failures: this.#failures,
       ...this.opts.shedder?.stats(),
     };
   }

@@ -4,8 +4,8 @@
 // Both ends of a local connection are traced: the client's (local → remote) is the server's
 // (remote → local). With what the protocol says of the request (for HTTP its ordinal on the
 // connection, method and target), that names one request on both sides.
-import type { ConnectionInfo } from '../model/connection.js';
 import type { Exchange } from '../model/exchange.js';
+import { linkPart } from '../model/link-part.js';
 import type { SpanRecord } from '../model/span.js';
 
 export interface SpanLinkerOptions {
@@ -41,43 +41,10 @@ interface Held {
   gone: boolean;
 }
 
-/** "::ffff:127.0.0.1" and "127.0.0.1" are the same peer. */
-function host(address: string): string {
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
-/** Loopback never leaves its network namespace: the same addresses in two namespaces are two connections. */
-function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1';
-}
-
-/**
- * "client>server" of a connection, or null when it cannot name one end. Over loopback both ends are
- * in one network namespace, which the part names too (two pods' sidecars may use the same loopback
- * addresses at once); other addresses name their ends across namespaces (a veth pair), so the part
- * cannot include it there.
- */
-function connectionPart(c: ConnectionInfo): string | null {
-  if (c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
-  const local = `${host(c.local.address)}:${c.local.port}`;
-  const remote = `${host(c.remote.address)}:${c.remote.port}`;
-  const ends = c.role === 'client' ? `${local}>${remote}` : `${remote}>${local}`;
-  return c.netns !== undefined && isLoopback(host(c.local.address)) ? `${ends}@${c.netns}` : ends;
-}
-
-/** The connection part per TCP connection, made once: its ends never change (a datagram socket's
- * peer does, per datagram, so those are not kept). Weak: it goes with the connection. */
-const connectionParts = new WeakMap<ConnectionInfo, string | null>();
-
 /** Names one request on both ends of a local connection; `id` is the protocol's own part. */
 export function linkKey(ex: Exchange, id: string | null): LinkKey | null {
   if (id === null) return null;
-  const c = ex.connection;
-  let part = connectionParts.get(c);
-  if (part === undefined) {
-    part = connectionPart(c);
-    if (c.transport === 'tcp') connectionParts.set(c, part);
-  }
+  const part = linkPart(ex.connection);
   return part === null ? null : { part, id };
 }
 
@@ -138,7 +105,12 @@ export class SpanLinker {
     this.#now = opts.now ?? Date.now;
   }
 
-  add(span: SpanRecord, key: LinkKey | null): void {
+  /**
+   * A finished span, named by `key` (null: it cannot be joined). `otherEndFollowed`: false when its
+   * connection's other end is known not to be followed here (FollowedConnections), so no other half
+   * can come unless it came already: the span waits only for one already here.
+   */
+  add(span: SpanRecord, key: LinkKey | null, otherEndFollowed = true): void {
     const other = key !== null ? this.#lookup(key) : undefined;
     const waiting = other?.span;
     if (other !== undefined && waiting != null && waiting.kind !== span.kind) {
@@ -160,7 +132,7 @@ export class SpanLinker {
       return;
     }
     // Nothing of the other end comes on this connection, as far as the linker knows: no wait.
-    if (key !== null && other === undefined && this.#passesAlone(key.part)) {
+    if (key !== null && other === undefined && (!otherEndFollowed || this.#passesAlone(key.part))) {
       this.#ready.push(span);
       this.#readied();
       return;

@@ -6,6 +6,7 @@ import type { KernelClock } from '../model/clock.js';
 import type { MetricSeries } from '../model/metric.js';
 import type { RecordSink } from '../model/records.js';
 import type { ProcessSelection } from '../selection/process-selection.js';
+import type { FollowedConnections } from '../model/link-part.js';
 
 export interface CollectorContext {
   config: AgentConfig;
@@ -33,6 +34,11 @@ export interface CollectorContext {
    * (sockets/kernel-red.ts) and are then not offered again.
    */
   offeredInKernel?(exchanges: number): void;
+  /**
+   * The TCP connections followed at both ends on this host, told by the socket tracker to the span
+   * linker (model/link-part.ts).
+   */
+  followedConnections?: FollowedConnections;
   /**
    * The collector cannot go on (its consumer keeps failing...): the agent's supervisor stops it and
    * starts a new instance after a backoff (agent/collector-supervisor.ts). Set by the supervisor.

@@ -182,3 +182,20 @@ t.test('spans pushed out by the bound or a flush teach nothing: only deadlines c
   linker.add(span('server', 'x'), key(100));
   t.ok(linker.holds(key(100)), 'the connection\'s spans still wait');
 });
+
+t.test('a span whose other end is not followed leaves at once, unless its other half is already here', async (t) => {
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 100, release: (s) => out.push(...s) });
+  const key = (i: number): LinkKey => ({ part: '10.0.0.7:41000>10.0.0.9:80', id: `#${i} GET /x` });
+  linker.add(span('server', 's0'), key(0), false);
+  t.notOk(linker.holds(key(0)), 'not held');
+  await new Promise((r) => setImmediate(r));
+  t.equal(out.length, 1, 'released after the batch, not after the window');
+  // The other half came first (its end was followed then, and has closed since): still joined.
+  const client = span('client', 'c1');
+  linker.add(client, key(1));
+  const server = span('server', 's1');
+  linker.add(server, key(1), false);
+  t.equal(server.parentSpanId, client.spanId, 'joined');
+  t.equal(linker.stats().linked, 1);
+});

@@ -3,6 +3,7 @@ import t from 'tap';
 import type { SocketData, SocketEvent, SocketOpen } from '../../src/collectors/sockets/decode.js';
 import { ConnectionTracker } from '../../src/collectors/sockets/tracker.js';
 import type { ConnectionInfo } from '../../src/model/connection.js';
+import { FollowedConnections } from '../../src/model/link-part.js';
 import type { Exchange } from '../../src/model/exchange.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../src/protocols/session.js';
 
@@ -169,4 +170,37 @@ t.test('a close after exchanges counted in the kernel: no gap for their bytes, t
   t.same(log.filter((l) => l.startsWith('3:')), ['3:server:request:REQ a', '3:server:response:RES a', '3:shedBefore:2'], 'counted: told, no gap');
   t.same(log.filter((l) => l.startsWith('4:')), ['4:server:request:REQ a', '4:server:response:RES a', '4:gap:response:30', '4:gap:request:30'], 'not counted: the missing bytes are a gap');
   t.equal(tr.stats().gaps, 2);
+});
+
+t.test('followed connections: both ends of a local connection count two, for as long as each is followed', async (t) => {
+  const followed = new FollowedConnections();
+  const ex: Exchange[] = [];
+  const tr = new ConnectionTracker({ maxConnections: 100, idleTimeoutMs: 1000, handlers: [fakeHandler([])], onExchange: (e) => ex.push(e), followed }, () => 0);
+  const end = (pid: number, fd: number, generation: number, role: SocketOpen['role'], local: number, remote: number): SocketOpen => ({
+    ...open(fd, role, generation), pid, local: { address: '127.0.0.1', port: local }, remote: { address: '::ffff:127.0.0.1', port: remote }, netns: 4026531840,
+  });
+  const part = '127.0.0.1:41000>127.0.0.1:80@4026531840';
+  tr.handle(end(20, 5, 7, 'server', 80, 41000));
+  t.notOk(followed.bothEnds(part), 'one end: its spans have nothing to wait for');
+  tr.handle(end(21, 6, 8, 'client', 41000, 80));
+  t.ok(followed.bothEnds(part), 'the client too: both ends followed');
+  // The server's last exchange leaves at its close.
+  const seen = ex.length;
+  tr.handle({ ...data(5, 'ingress', 0, 'REQ x', 'unknown', 7), pid: 20 });
+  const drained = ex.length;
+  tr.handle({ type: 'close', pid: 20, fd: 5, generation: 7, bytesEgress: 0, bytesIngress: 5, shedBefore: 0, timeNs: 3n });
+  t.equal(drained, seen, 'nothing out before the close');
+  t.equal(ex.length, seen + 1, 'the closed end\'s exchange came out');
+  t.notOk(followed.bothEnds(part), 'the server end closed: one end left');
+  // A connection found mid-life has no part until its role is known; a datagram socket none at all.
+  tr.handle({ ...data(9, 'egress', 0, 'REQ y', 'unknown', 11), pid: 22 });
+  t.equal(followed.size, 1, 'the data-only connection has no addresses, so no part');
+  tr.handle({ ...end(23, 10, 12, 'unknown', 42000, 80) });
+  t.equal(followed.size, 1, 'role unknown: not yet');
+  tr.handle({ ...data(10, 'egress', 0, 'REQ z', 'unknown', 12), pid: 23 });
+  t.ok(followed.bothEnds('127.0.0.1:42000>127.0.0.1:80@4026531840') === false && followed.size === 2, 'told once its role was inferred (client)');
+  tr.handle({ ...end(24, 11, 13, 'client', 43000, 53), transport: 'udp' });
+  t.equal(followed.size, 2, 'not a datagram socket');
+  tr.closeAll();
+  t.equal(followed.size, 0, 'all gone with the tracker');
 });

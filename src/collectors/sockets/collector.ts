@@ -108,6 +108,7 @@ export class SocketsCollector implements Collector {
       idleTimeoutMs: this.opts.idleTimeoutMs ?? 120_000,
       handlers: this.opts.handlers,
       onExchange: (exchange) => ctx.sink.put({ type: 'exchange', exchange }),
+      ...(ctx.followedConnections !== undefined ? { followed: ctx.followedConnections } : {}),
     }, () => this.#nowMs);
     this.#tracker = tracker;
     // One record may stand for two events (a paired HTTP/1 exchange): each goes here, in order.

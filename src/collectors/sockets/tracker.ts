@@ -4,6 +4,7 @@
 import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/connection.js';
 import { connectionId } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
+import { type FollowedConnections, linkPart } from '../../model/link-part.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
 import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketPair, SocketShed } from './decode.js';
 import { StreamAssembler } from './stream.js';
@@ -14,6 +15,8 @@ export interface TrackerOptions {
   handlers: ProtocolHandler[];
   /** Receives finished exchanges. */
   onExchange(exchange: Exchange): void;
+  /** Told of every TCP connection followed here, by its link part, while it is (the span linker asks it). */
+  followed?: FollowedConnections;
 }
 
 export interface TrackerStats {
@@ -41,6 +44,8 @@ export interface TrackerStats {
 
 class TrackedConnection {
   info: ConnectionInfo;
+  /** Its link part as told to FollowedConnections (null: not told: no part yet, or not TCP). */
+  followedAs: string | null = null;
   session: ProtocolSession | null = null;
   handler: ProtocolHandler | null = null;
   lastSeenMs: number;
@@ -140,6 +145,27 @@ export class ConnectionTracker {
     }
     this.#conns.set(key, c);
     this.#byGeneration.set(c.info.generation, c);
+    this.#follow(c);
+  }
+
+  /**
+   * Tells FollowedConnections the connection's link part as it is now (it has none while its role
+   * is unknown). Removed when the connection ends, once its last exchanges are out: whatever of them
+   * waits in the linker is found there without it.
+   */
+  #follow(c: TrackedConnection): void {
+    const followed = this.opts.followed;
+    if (followed === undefined) return;
+    const part = c.info.transport === 'tcp' ? linkPart(c.info) : null;
+    if (part === c.followedAs) return;
+    if (c.followedAs !== null) followed.remove(c.followedAs);
+    if (part !== null) followed.add(part);
+    c.followedAs = part;
+  }
+
+  #unfollow(c: TrackedConnection): void {
+    if (c.followedAs !== null) this.opts.followed?.remove(c.followedAs);
+    c.followedAs = null;
   }
 
   #data(e: SocketData): void {
@@ -301,6 +327,7 @@ export class ConnectionTracker {
         return false;
       }
       c.info = { ...c.info, role };
+      this.#follow(c);
     }
     c.handler = handler;
     c.session = handler.open(c.info);
@@ -328,6 +355,8 @@ export class ConnectionTracker {
     const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
     c.session?.close(t);
     this.#drain(c);
+    // After the drain: the spans of its last exchanges still find both ends followed.
+    this.#unfollow(c);
     addConnectionCounters(this.#retired, c);
     this.#rememberClosed(c.info);
   }

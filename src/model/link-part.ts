@@ -1,0 +1,71 @@
+// The name both ends of a local connection give it ("client>server"), and which connections on this
+// host are followed at both ends. The span linker joins a request's CLIENT and SERVER spans by it
+// (agent/span-linker.ts); the socket tracker tells it which connections it follows, so that a span
+// whose other end is not followed here (a client on another host, a process not traced) does not
+// wait for a half that cannot come.
+import type { ConnectionInfo } from './connection.js';
+
+/** "::ffff:127.0.0.1" and "127.0.0.1" are the same peer. */
+function host(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** Loopback never leaves its network namespace: the same addresses in two namespaces are two connections. */
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}
+
+/**
+ * "client>server" of a connection, or null when it cannot name one end. Over loopback both ends are
+ * in one network namespace, which the part names too (two pods' sidecars may use the same loopback
+ * addresses at once); other addresses name their ends across namespaces (a veth pair), so the part
+ * cannot include it there.
+ */
+function connectionPart(c: ConnectionInfo): string | null {
+  if (c.role === 'unknown' || c.local.port === 0 || c.remote.port === 0) return null;
+  const local = `${host(c.local.address)}:${c.local.port}`;
+  const remote = `${host(c.remote.address)}:${c.remote.port}`;
+  const ends = c.role === 'client' ? `${local}>${remote}` : `${remote}>${local}`;
+  return c.netns !== undefined && isLoopback(host(c.local.address)) ? `${ends}@${c.netns}` : ends;
+}
+
+/** The connection part per TCP connection, made once: its ends never change (a datagram socket's
+ * peer does, per datagram, so those are not kept). Weak: it goes with the connection. */
+const connectionParts = new WeakMap<ConnectionInfo, string | null>();
+
+/** The connection's part (see connectionPart), the same string for both of its ends. */
+export function linkPart(c: ConnectionInfo): string | null {
+  let part = connectionParts.get(c);
+  if (part === undefined) {
+    part = connectionPart(c);
+    if (c.transport === 'tcp') connectionParts.set(c, part);
+  }
+  return part;
+}
+
+/**
+ * TCP connections the socket tracker follows, by part: a connection whose both ends are processes
+ * traced here counts two. Told by the tracker as it starts and stops following each one.
+ */
+export class FollowedConnections {
+  readonly #ends = new Map<string, number>();
+
+  add(part: string): void {
+    this.#ends.set(part, (this.#ends.get(part) ?? 0) + 1);
+  }
+
+  remove(part: string): void {
+    const n = (this.#ends.get(part) ?? 0) - 1;
+    if (n > 0) this.#ends.set(part, n);
+    else this.#ends.delete(part);
+  }
+
+  /** Whether both ends of connection `part` are followed now (its other end's spans can come). */
+  bothEnds(part: string): boolean {
+    return (this.#ends.get(part) ?? 0) >= 2;
+  }
+
+  get size(): number {
+    return this.#ends.size;
+  }
+}
