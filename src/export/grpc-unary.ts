@@ -14,12 +14,11 @@ import http2 from 'node:http2';
 export const GRPC_STATUS = { OK: 0, CANCELLED: 1, UNKNOWN: 2, DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 /**
- * A failed call, shaped as grpc-js reports one (numeric `code`, `details`, `metadata`), which
+ * A failed call, shaped as grpc-js reports one (numeric `code`, `details`), which
  * isRetryableExportError classifies. Connection failures keep the system error's string `code`
  * (ECONNREFUSED, ...) instead.
  */
 export class GrpcCallError extends Error {
-  readonly metadata: Record<string, string> = {};
   constructor(readonly code: number | string, readonly details: string) {
     super(typeof code === 'number' ? `${code} ${statusName(code)}: ${details}` : `${code}: ${details}`);
     this.name = 'GrpcCallError';

@@ -11,24 +11,11 @@
 // encodeRecordJson) and put a batch's encoded records in their envelope when it is sent.
 import type { AttributeValue, Attributes, ResourceRecord } from '../model/span.js';
 import { JsonWriter } from './json-writer.js';
-import { ProtoWriter, hexCheck, hexIdValid } from './proto-writer.js';
+import { ProtoWriter } from './proto-writer.js';
 import type { ResourceCache, ResourceEntry } from './resource-cache.js';
 
 export const SCOPE_NAME = 'lantern';
 export const SCOPE_VERSION = '0.1.0';
-
-/** Whether `id` is lowercase hex of `length` characters; `nonZero`: and not all zeros (hexCheck). */
-export function isHexId(id: string, length: number, nonZero: boolean): boolean {
-  if (id.length !== length) return false;
-  let check = 0;
-  for (let i = 0; i < length; i++) check |= hexCheck(id.charCodeAt(i));
-  return hexIdValid(check, nonZero);
-}
-
-/** An id the encoders can write: lowercase hex of `length` characters, not all zeros (W3C: invalid). */
-export function validId(id: string, length: number): boolean {
-  return isHexId(id, length, true);
-}
 
 /**
  * One record encoded for one destination as soon as it is handed over (the exporters' queues hold

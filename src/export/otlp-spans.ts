@@ -83,8 +83,10 @@ function writeSpanJson(w: JsonWriter, s: SpanRecord): boolean {
   if (s.endTimeUnixNano < s.startTimeUnixNano || !w.bytes(J_TRACE_ID).hexId(s.traceId, 32, true) || !w.bytes(J_SPAN_ID).hexId(s.spanId, 16, true)) return false;
   if (s.traceState !== undefined) w.bytes(J_TRACE_STATE).string(s.traceState);
   else w.bytes(J_QUOTE);
-  if (s.parentSpanId !== undefined && !w.bytes(J_PARENT).hexId(s.parentSpanId, 16, false)) return false;
-  if (s.parentSpanId !== undefined) w.bytes(J_QUOTE);
+  if (s.parentSpanId !== undefined) {
+    if (!w.bytes(J_PARENT).hexId(s.parentSpanId, 16, false)) return false;
+    w.bytes(J_QUOTE);
+  }
   w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]);
   w.bytes(J_START).raw(String(s.startTimeUnixNano)).bytes(J_END).raw(String(s.endTimeUnixNano)).bytes(J_ATTRIBUTES);
   writeAttributesJson(w, s.attributes);
