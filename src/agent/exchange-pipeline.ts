@@ -120,8 +120,7 @@ export class ExchangePipeline implements RecordSink {
       return;
     }
     this.opts.onSpan?.(ex, span);
-    const followed = this.opts.followed;
-    this.#linker.add(span, key, key === null || followed === undefined || ex.connection.transport !== 'tcp' || followed.bothEnds(key.part));
+    this.#linker.add(span, key, key === null || this.opts.followed?.otherEndMayCome(ex.connection, key.part) !== false);
   }
 
   flush(): void {

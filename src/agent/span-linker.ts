@@ -73,7 +73,7 @@ interface Alone {
 export class SpanLinker {
   /**
    * Spans waiting for their other halves, by connection part, then by request id. A connection
-   * end's part is one string for all its exchanges (connectionParts), hashed once; only the id is
+   * end's part is one string for all its exchanges (linkPart), hashed once; only the id is
    * hashed per span. A flat map keyed by "part id" hashed a ~70-character string made per span
    * (flattened first): the linker was the largest self time of the agent's JS thread. Connections
    * left with no span waiting are dropped at the next tick.

@@ -45,10 +45,16 @@ export function linkPart(c: ConnectionInfo): string | null {
 
 /**
  * TCP connections the socket tracker follows, by part: a connection whose both ends are processes
- * traced here counts two. Told by the tracker as it starts and stops following each one.
+ * traced here counts two. Told by the tracker as it starts and stops following each one. Datagram
+ * sockets are not told (their part changes with each peer): of them nothing is known.
  */
 export class FollowedConnections {
   readonly #ends = new Map<string, number>();
+
+  /** The part under which connection `c` is followed: its link part when it is TCP, else null. */
+  static partOf(c: ConnectionInfo): string | null {
+    return c.transport === 'tcp' ? linkPart(c) : null;
+  }
 
   add(part: string): void {
     this.#ends.set(part, (this.#ends.get(part) ?? 0) + 1);
@@ -60,7 +66,15 @@ export class FollowedConnections {
     else this.#ends.delete(part);
   }
 
-  /** Whether both ends of connection `part` are followed now (its other end's spans can come). */
+  /**
+   * Whether spans of the other end of connection `c` (link part `part`) can still come: both its
+   * ends are followed now, or it is not a connection this tells of (a datagram socket).
+   */
+  otherEndMayCome(c: ConnectionInfo, part: string): boolean {
+    return c.transport !== 'tcp' || this.bothEnds(part);
+  }
+
+  /** Whether both ends of connection `part` are followed now. */
   bothEnds(part: string): boolean {
     return (this.#ends.get(part) ?? 0) >= 2;
   }

@@ -4,7 +4,7 @@
 import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/connection.js';
 import { connectionId } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
-import { type FollowedConnections, linkPart } from '../../model/link-part.js';
+import { FollowedConnections } from '../../model/link-part.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
 import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketPair, SocketShed } from './decode.js';
 import { StreamAssembler } from './stream.js';
@@ -156,7 +156,7 @@ export class ConnectionTracker {
   #follow(c: TrackedConnection): void {
     const followed = this.opts.followed;
     if (followed === undefined) return;
-    const part = c.info.transport === 'tcp' ? linkPart(c.info) : null;
+    const part = FollowedConnections.partOf(c.info);
     if (part === c.followedAs) return;
     if (c.followedAs !== null) followed.remove(c.followedAs);
     if (part !== null) followed.add(part);
