@@ -2,13 +2,16 @@
 // run: `lantern run` with its defaults (every process traced) while loadgen sends a fixed rate to
 // nginx `return 200` over keep-alive connections (loadgen is traced too: each request is two
 // exchanges, its CLIENT span and nginx's SERVER span), with the spans going over OTLP/gRPC to a
-// Jaeger all-in-one (the production path) or to a file (local mode). The trees and the sinks take
-// turns (baseline jaeger, this jaeger, baseline file, this file, then again), so a machine whose
+// Jaeger all-in-one (the production path) or to a file (local mode). Then the same with a connection
+// per request (loadgen -close, at --close-rate): each exchange also brings the agent a connection to
+// follow from its open to its close, the traffic of clients that do not keep connections alive.
+// The trees and the sinks take turns (baseline jaeger, this jaeger, baseline file, this file, then again), so a machine whose
 // speed drifts over the run (a shared VM) weighs on both alike; medians over the rounds. nginx.ts
 // --all-processes measures the rest of what a user sees (latency, losses, start-up, memory) for one
 // tree; this is the ratio.
 //
-//   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--seconds N] [--rounds N] [--baseline DIR --baseline-label TEXT]
+//   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--close-rate N (0: keep-alive only)] [--seconds N] [--rounds N]
+//     [--baseline DIR --baseline-label TEXT]
 import { join } from 'node:path';
 import { type AgentTree, roundsOptions, startAgentProcess } from './agent-process.js';
 import { benchCommand, fixedRateArgs, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
@@ -26,10 +29,13 @@ const REST_MS = 1_500;
 type Sink = 'jaeger' | 'file';
 const SINKS: readonly Sink[] = ['jaeger', 'file'];
 const SINK_NAME: Record<Sink, string> = { jaeger: 'OTLP/gRPC to Jaeger only', file: 'file only' };
+/** Keep-alive connections, or a connection per request. */
+type Traffic = 'keep-alive' | 'close';
+const TRAFFIC_NAME: Record<Traffic, string> = { 'keep-alive': 'keep-alive', close: 'connection per request' };
 
-interface Round { label: string; sink: Sink; exchanges: number; agentUs: number; jsUs: number }
+interface Round { label: string; traffic: Traffic; sink: Sink; exchanges: number; agentUs: number; jsUs: number }
 
-async function measure(tree: AgentTree, sink: Sink, jaegerEndpoint: string, rate: number, seconds: number): Promise<Round> {
+async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, seconds: number): Promise<Round> {
   return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     // The agent inherits this process's environment: the receiver's address for the Jaeger phases only.
     if (sink === 'jaeger') process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaegerEndpoint;
@@ -40,11 +46,12 @@ async function measure(tree: AgentTree, sink: Sink, jaegerEndpoint: string, rate
       await new Promise((r) => setTimeout(r, REST_MS));
       const cpu0 = treeCpuSeconds(agent.pid);
       const js0 = mainThreadCpuSeconds(agent.pid);
-      const load = await runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
+      const load = await runLoadgen(loadgen, [...fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds), ...(traffic === 'close' ? ['-close'] : [])]);
+      if (load.errors > 0) throw new Error(`loadgen: ${load.errors} failed requests (${load.first_error ?? 'no error text'})`);
       await new Promise((r) => setTimeout(r, EXPORT_WAIT_MS));
       const exchanges = 2 * load.count;
       return {
-        label: tree.label, sink, exchanges,
+        label: tree.label, traffic, sink, exchanges,
         agentUs: ((treeCpuSeconds(agent.pid) - cpu0) * 1e6) / exchanges,
         jsUs: ((mainThreadCpuSeconds(agent.pid) - js0) * 1e6) / exchanges,
       };
@@ -55,46 +62,56 @@ async function measure(tree: AgentTree, sink: Sink, jaegerEndpoint: string, rate
 }
 
 async function main(): Promise<void> {
-  const { rate, seconds, rounds: roundCount, trees } = roundsOptions(8);
+  const { rate, seconds, rounds: roundCount, trees, more } = roundsOptions(8, { 'close-rate': '4000' });
+  const closeRate = Number(more['close-rate']);
+  const phases: { traffic: Traffic; rate: number }[] = [{ traffic: 'keep-alive', rate }, ...(closeRate > 0 ? [{ traffic: 'close' as const, rate: closeRate }] : [])];
   const jaeger = await startJaeger();
   const rounds: Round[] = [];
   try {
     for (let r = 0; r < roundCount; r++) {
-      for (const sink of SINKS) {
-        for (const tree of trees) {
-          const round = await measure(tree, sink, jaeger.otlpGrpcEndpoint, rate, seconds);
-          rounds.push(round);
-          process.stderr.write(`${tree.label}, ${SINK_NAME[sink]}: ${round.agentUs.toFixed(2)} µs per exchange (JS thread ${round.jsUs.toFixed(2)}), ${round.exchanges} exchanges\n`);
+      for (const phase of phases) {
+        for (const sink of SINKS) {
+          for (const tree of trees) {
+            const round = await measure(tree, phase.traffic, sink, jaeger.otlpGrpcEndpoint, phase.rate, seconds);
+            rounds.push(round);
+            process.stderr.write(`${describe(round)}\n`);
+          }
         }
       }
     }
   } finally {
     await jaeger.stop();
   }
-  const med = (label: string, sink: Sink, f: (r: Round) => number): number => median(rounds.filter((r) => r.label === label && r.sink === sink).map(f));
+  const med = (label: string, traffic: Traffic, sink: Sink, f: (r: Round) => number): number =>
+    median(rounds.filter((r) => r.label === label && r.traffic === traffic && r.sink === sink).map(f));
   const self = trees.at(-1)!.label;
   const base = trees.length > 1 ? trees[0]!.label : null;
-  const cells = (sink: Sink, f: (r: Round) => number): string => trees.map((t) => med(t.label, sink, f).toFixed(2)).join(' | ')
-    + (base !== null ? ` | ${(med(self, sink, f) / med(base, sink, f)).toFixed(3)}` : '');
+  const cells = (traffic: Traffic, sink: Sink, f: (r: Round) => number): string => trees.map((t) => med(t.label, traffic, sink, f).toFixed(2)).join(' | ')
+    + (base !== null ? ` | ${(med(self, traffic, sink, f) / med(base, traffic, sink, f)).toFixed(3)}` : '');
   const text = [
     ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/agent-cost.js')),
     `\`lantern run\` with its defaults (every process traced) while loadgen sends ${rate.toLocaleString('en-US')} req/s over 10 keep-alive connections`,
+    ...(closeRate > 0 ? [`(then ${closeRate.toLocaleString('en-US')} req/s, each request on a connection of its own: \`loadgen -close\`, 10 workers)`] : []),
     `to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so each request is two exchanges. Agent CPU (process tree, and its`,
     `main JS thread) from ${REST_MS / 1000} s after start-up to ${EXPORT_WAIT_MS / 1000} s after the load, divided by 2 × requests; medians over the rounds, the`,
     'trees and sinks taking turns. Jaeger 1.76 all-in-one is the receiver (one for the whole run, idle in the file phases).',
     '',
     `| µs per exchange (medians) | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base}` : ''} |`,
     `|---|${trees.map(() => '---:').join('|')}${base !== null ? '|---:' : ''}|`,
-    ...SINKS.flatMap((sink) => [
-      `| **${SINK_NAME[sink]}: agent (process tree)** | ${cells(sink, (r) => r.agentUs)} |`,
-      `| ${SINK_NAME[sink]}: of which the main JS thread | ${cells(sink, (r) => r.jsUs)} |`,
-    ]),
+    ...phases.flatMap(({ traffic }) => SINKS.flatMap((sink) => [
+      `| **${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree)** | ${cells(traffic, sink, (r) => r.agentUs)} |`,
+      `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: of which the main JS thread | ${cells(traffic, sink, (r) => r.jsUs)} |`,
+    ])),
     '',
-    ...rounds.map((r, i) => `- round ${i + 1} (${r.label}, ${SINK_NAME[r.sink]}): ${r.exchanges} exchanges, ${r.agentUs.toFixed(2)} µs per exchange, JS thread ${r.jsUs.toFixed(2)}`),
+    ...rounds.map((r, i) => `- round ${i + 1}: ${describe(r)}`),
     '',
   ].join('\n');
   process.stdout.write(`${text}\n`);
   writeResultsSection(HEADING, text);
+}
+
+function describe(r: Round): string {
+  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: ${r.exchanges} exchanges, ${r.agentUs.toFixed(2)} µs per exchange, JS thread ${r.jsUs.toFixed(2)}`;
 }
 
 runBenchmark(main);

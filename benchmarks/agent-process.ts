@@ -32,18 +32,25 @@ export function treesToMeasure(self: AgentTree, baseline: string | undefined, ba
 
 /**
  * The command line of a benchmark that loads nginx in rounds, this checkout's agent against an optional
- * baseline's: `--rate` (default 10,000 req/s), `--seconds` per load, `--rounds` (default 3) and BASELINE_OPTIONS.
+ * baseline's: `--rate` (default 10,000 req/s), `--seconds` per load, `--rounds` (default 3) and BASELINE_OPTIONS,
+ * plus the benchmark's own string options `more` (name → default), whose values come back in `more`.
  */
-export function roundsOptions(defaultSeconds: number): { rate: number; seconds: number; rounds: number; trees: AgentTree[] } {
+export function roundsOptions(defaultSeconds: number, more: Readonly<Record<string, string>> = {}): {
+  rate: number; seconds: number; rounds: number; trees: AgentTree[]; more: Record<string, string>;
+} {
+  const own = Object.fromEntries(Object.entries(more).map(([name, value]) => [name, { type: 'string' as const, default: value }]));
   const { values } = parseArgs({ options: {
     rate: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: String(defaultSeconds) },
     rounds: { type: 'string', default: '3' },
     ...BASELINE_OPTIONS,
+    ...own,
   } });
+  const strings = values as Record<string, string | undefined>;
   return {
     rate: Number(values.rate), seconds: Number(values.seconds), rounds: Number(values.rounds),
     trees: treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']),
+    more: Object.fromEntries(Object.keys(more).map((name) => [name, strings[name] ?? more[name]!])),
   };
 }
 

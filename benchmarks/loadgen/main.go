@@ -11,12 +11,16 @@
 // The client is a minimal hand-written HTTP/1.1 one (status line, headers, Content-Length body)
 // so that the generator's own CPU per request stays small on a 2-core machine.
 //
+// With -close every request opens a connection of its own and asks the server to close it
+// (`Connection: close`): connection-per-request traffic, the c workers keeping their schedules. The
+// dial is then part of the exchange and of its service latency, and no connection is dialled ahead.
+//
 // With -tls each connection speaks HTTPS (crypto/tls, the server's certificate is not verified:
 // benchmarks use a self-signed one). The handshake is made when a connection is dialled, before
 // the schedule starts, so that it is paid once per connection and never inside a measured
 // exchange (except after a reconnect, which is counted).
 //
-//	loadgen -addr 127.0.0.1:8080 -path /x -rate 10000 -c 10 -d 10s [-tls]
+//	loadgen -addr 127.0.0.1:8080 -path /x -rate 10000 -c 10 -d 10s [-tls] [-close]
 //
 // prints one JSON object on stdout.
 package main
@@ -207,12 +211,17 @@ func main() {
 	conns := flag.Int("c", 10, "connections")
 	dur := flag.Duration("d", 10*time.Second, "duration of the schedule")
 	useTLS := flag.Bool("tls", false, "HTTPS: TLS on every connection, certificate not verified")
+	perRequest := flag.Bool("close", false, "a connection per request (Connection: close), dialled inside the exchange")
 	flag.Parse()
 	if *rate <= 0 || *conns <= 0 || *dur <= 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: -rate, -c and -d must be positive")
 		os.Exit(2)
 	}
-	req := []byte("GET " + *path + " HTTP/1.1\r\nHost: " + *addr + "\r\nUser-Agent: lantern-loadgen\r\n\r\n")
+	connection := ""
+	if *perRequest {
+		connection = "Connection: close\r\n"
+	}
+	req := []byte("GET " + *path + " HTTP/1.1\r\nHost: " + *addr + "\r\nUser-Agent: lantern-loadgen\r\n" + connection + "\r\n")
 	interval := time.Duration(float64(*conns) / *rate * 1e9)
 	perConn := int(dur.Seconds() * *rate / float64(*conns))
 
@@ -224,12 +233,18 @@ func main() {
 	clients := make([]*client, *conns)
 	for i := range clients {
 		clients[i] = &client{addr: *addr, req: req, tls: tlsConfig}
+		if *perRequest {
+			continue
+		}
 		if err := clients[i].dial(); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)
 		}
 	}
-	negotiated := clients[0].tlsState()
+	negotiated := ""
+	if !*perRequest {
+		negotiated = clients[0].tlsState()
+	}
 	stats := make([]*connStats, *conns)
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -248,20 +263,28 @@ func main() {
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
+				t0 := time.Now()
 				if c.conn == nil {
-					st.reconnects++
+					if !*perRequest {
+						st.reconnects++
+					}
 					if err := c.dial(); err != nil {
 						st.errors++
 						st.firstErr = cmpErr(st.firstErr, err)
 						continue
 					}
+					if !*perRequest {
+						t0 = time.Now() // a reconnect is not the exchange's
+					}
 				}
-				t0 := time.Now()
 				if t0.Sub(at) > time.Millisecond {
 					st.late++
 				}
 				st.sent++
 				status, err := c.roundTrip()
+				if *perRequest {
+					c.close()
+				}
 				t1 := time.Now()
 				if err != nil {
 					st.errors++
