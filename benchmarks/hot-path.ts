@@ -6,7 +6,9 @@
 // --paired, two records (one paired record per side: the kernel's HTTP/1 pairing); with --shed, two
 // summaries (each exchange shed in the kernel: its RED point, no span); --compare runs the three,
 // alternating, in one process. Every request is the same (as loadgen's), unless --distinct: then
-// each has its own path and body size (no head repeats its connection's last one).
+// each has its own path and body size (no head repeats its connection's last one). With
+// --connection-per-request every request is on a connection of its own, opened and closed at both ends
+// (a client that does not keep connections alive: what each new connection costs).
 //
 // What it tells: the JavaScript cost per exchange, without BPF, the ring buffer's consumer thread or
 // a machine's noise in the way: a quick loop for whoever changes a stage, before the end-to-end
@@ -15,12 +17,13 @@
 // count under valgrind repeats within ~0.5 % (the whole path's runs of 16k requests: within ~7 %).
 //
 //   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare] [--tracker-only] [--distinct]
+//     [--connection-per-request]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConnectionTracker } from '../src/collectors/sockets/tracker.js';
-import { DATA_HEADER, PAIR_EVENT, SOCK_EV, decodeSocketRecord } from '../src/collectors/sockets/decode.js';
+import { CLOSE_EVENT, DATA_HEADER, OPEN_EVENT, PAIR_EVENT, SOCK_EV, decodeSocketRecord } from '../src/collectors/sockets/decode.js';
 import { ExchangePipeline } from '../src/agent/exchange-pipeline.js';
 import { SpanShedder } from '../src/agent/span-shedder.js';
 import { defaultConfig } from '../src/config/schema.js';
@@ -57,13 +60,22 @@ function exchangeBytes(r: number, distinct: boolean): { request: Buffer; respons
   };
 }
 
-/** `requests` keep-alive requests over `conns` connections, both ends traced, in batches of ~1 MiB. */
-function batches(requests: number, conns: number, clientPid: number, serverPid: number, records: Records, distinct: boolean): SocketRecordWriter[] {
+/** What the requests are like (see the file's comment). */
+interface Traffic {
+  records: Records;
+  distinct: boolean;
+  /** A connection per request, not keep-alive ones. */
+  perRequest: boolean;
+}
+
+/** `requests` requests over `conns` connections (each request's own with perRequest), both ends traced, in batches of ~1 MiB. */
+function batches(requests: number, conns: number, clientPid: number, serverPid: number, { records, distinct, perRequest }: Traffic): SocketRecordWriter[] {
   const out: SocketRecordWriter[] = [];
   // Distinct requests are a few bytes longer than REQUEST and RESPONSE: room for 64 more per request.
   const bytes = REQUEST.length * 2 + RESPONSE.length * 2 + (distinct ? 64 : 0);
-  const perRequest = records !== 'per-syscall' ? 2 * (PAIR_EVENT.data + 8) + bytes : 4 * (DATA_HEADER.size + 8) + bytes;
-  const perBatch = Math.floor((1 << 20) / perRequest);
+  const lifecycle = perRequest ? 2 * (OPEN_EVENT.size + 8) + 2 * (CLOSE_EVENT.size + 8) : 0;
+  const recordBytes = (records !== 'per-syscall' ? 2 * (PAIR_EVENT.data + 8) + bytes : 4 * (DATA_HEADER.size + 8) + bytes) + lifecycle;
+  const perBatch = Math.floor((1 << 20) / recordBytes);
   const pairs = Array.from({ length: conns }, (_, i) => ({
     client: { pid: clientPid, fd: 10 + i, generation: 2 * i + 1, role: 1, lport: 40000 + i, rport: 18080 } as RecordConn,
     server: { pid: serverPid, fd: 100 + i, generation: 2 * i + 2, role: 2, lport: 18080, rport: 40000 + i } as RecordConn,
@@ -72,9 +84,11 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
   }));
   let t = process.hrtime.bigint();
   let w = new SocketRecordWriter(1 << 21);
-  for (const p of pairs) {
-    w.open(p.client, t);
-    w.open(p.server, t);
+  if (!perRequest) {
+    for (const p of pairs) {
+      w.open(p.client, t);
+      w.open(p.server, t);
+    }
   }
   for (let r = 0; r < requests; r++) {
     if (r > 0 && r % perBatch === 0) {
@@ -82,6 +96,17 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
       w = new SocketRecordWriter(1 << 21);
     }
     const p = pairs[r % conns]!;
+    if (perRequest) {
+      // A new connection at both ends: new generations, another client port, the streams from 0.
+      const generation = 2 * (conns + r);
+      const port = 20000 + (r % 40000);
+      p.client = { ...p.client, generation: generation + 1, lport: port };
+      p.server = { ...p.server, generation: generation + 2, rport: port };
+      p.requestBytes = 0;
+      p.responseBytes = 0;
+      w.open(p.client, (t += 1_000n));
+      w.open(p.server, (t += 1_000n));
+    }
     const { request, response } = exchangeBytes(r, distinct);
     const q = p.requestBytes;
     const s = p.responseBytes;
@@ -103,12 +128,16 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
     }
     p.requestBytes += request.length;
     p.responseBytes += response.length;
+    if (perRequest) {
+      w.close(p.client, (t += 1_000n));
+      w.close(p.server, (t += 1_000n));
+    }
   }
   out.push(w);
   return out;
 }
 
-async function run(requests: number, file: string, records: Records, trackerOnly: boolean, distinct: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
+async function run(requests: number, file: string, traffic: Traffic, trackerOnly: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
   const config = defaultConfig();
   config.otlp.file = file;
   const log = new Logger('error');
@@ -125,13 +154,15 @@ async function run(requests: number, file: string, records: Records, trackerOnly
   let exchanges = 0;
   const tracker = new ConnectionTracker({
     maxConnections: 16384, idleTimeoutMs: 120_000, handlers: protocolHandlers(),
-        onExchange: (exchange) => {
+    // As the agent's collector while the kernel sheds nothing: no counts can follow a close.
+    countsMayFollowClose: () => false,
+    onExchange: (exchange) => {
       exchanges++;
       if (!trackerOnly) pipeline.put({ type: 'exchange', exchange });
     },
   });
   const clock = new KernelClock();
-  const input = batches(requests, 10, process.pid, process.ppid, records, distinct);
+  const input = batches(requests, 10, process.pid, process.ppid, traffic);
   const handle = tracker.handle.bind(tracker);
   const start = process.cpuUsage();
   for (const b of input) {
@@ -153,8 +184,9 @@ async function run(requests: number, file: string, records: Records, trackerOnly
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
         requests: { type: 'string' }, runs: { type: 'string' }, file: { type: 'string' }, paired: { type: 'boolean' }, shed: { type: 'boolean' }, compare: { type: 'boolean' },
-    'tracker-only': { type: 'boolean' }, distinct: { type: 'boolean' },
+    'tracker-only': { type: 'boolean' }, distinct: { type: 'boolean' }, 'connection-per-request': { type: 'boolean' },
   } });
+  const perRequest = values['connection-per-request'] === true;
   const trackerOnly = values['tracker-only'] === true;
   const distinct = values.distinct === true;
   const requests = Number(values.requests ?? 100_000);
@@ -163,12 +195,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-hot-'));
   const perExchange = new Map<Records, number[]>(modes.map((m) => [m, []]));
   const label = (records: Records): string => ({ 'per-syscall': 'a record per syscall', paired: 'paired records', shed: 'summaries of exchanges shed in the kernel' })[records]
-    + (distinct ? ', every request distinct' : '');
+    + (distinct ? ', every request distinct' : '') + (perRequest ? ', a connection per request' : '');
   try {
     for (let i = 0; i <= runs; i++) {
       for (const records of modes) {
         const file = values.file ?? join(dir, `spans-${i}.jsonl`);
-                const r = await run(requests, file, records, trackerOnly, distinct);
+        const r = await run(requests, file, { records, distinct, perRequest }, trackerOnly);
         const spans = records === 'shed' || trackerOnly ? 0 : 2 * requests;
         if (r.exchanges !== 2 * requests || r.spans !== spans) throw new Error(`run ${i}: ${r.exchanges} exchanges of ${2 * requests}, ${r.spans} spans of ${spans}`);
         const us = (r.ms * 1000) / r.exchanges;

@@ -74,8 +74,11 @@ function shedSummary(q: DataFields, s: DataFields): SocketShed {
   return e!;
 }
 
-function trackerWith(out: Exchange[]): { tracker: ConnectionTracker; feed: (w: SocketRecordWriter) => void } {
-  const tracker = new ConnectionTracker({ maxConnections: 16, idleTimeoutMs: 60_000, handlers: protocolHandlers(), onExchange: (ex) => out.push(ex) });
+function trackerWith(out: Exchange[], countsMayFollowClose?: () => boolean): { tracker: ConnectionTracker; feed: (w: SocketRecordWriter) => void } {
+  const tracker = new ConnectionTracker({
+    maxConnections: 16, idleTimeoutMs: 60_000, handlers: protocolHandlers(), onExchange: (ex) => out.push(ex),
+    ...(countsMayFollowClose !== undefined ? { countsMayFollowClose } : {}),
+  });
   const feed = (w: SocketRecordWriter): void => {
     for (const [off, len] of w.offsets) decodeSocketRecord(w.view, off, len, clock, (e: SocketEvent) => tracker.handle(e));
   };
@@ -121,6 +124,29 @@ t.test('counted exchanges are described with their connection, also after it clo
   t.ok(http.every((e) => out.includes(e)), 'handed on as exchanges');
   t.notOk(tracker.counted({ ...shed(200), request: { ...shed(200).request, generation: 12345 } }, () => t.fail('no connection: nothing described')), 'a connection never seen: not described');
   t.equal(tracker.stats().shedCounted, 2);
+  t.equal(tracker.stats().shedCountedUnreadable, 1);
+});
+
+t.test('a closed connection is remembered for counts only while the kernel may still send some', async (t) => {
+  let counting = false;
+  const { tracker, feed } = trackerWith([], () => counting);
+  const shed = (generation: number): SocketShed => {
+    const e = shedSummary(request('/late', 500, 1_000n), response(200, 500, 3_000n));
+    return { ...e, request: { ...e.request, generation } };
+  };
+  const connection = (generation: number, at: bigint): SocketRecordWriter => {
+    const conn = { ...server, generation };
+    const w = new SocketRecordWriter(4096);
+    w.open(conn, at);
+    w.pair({ ...request('/a', 0, at + 1n), conn }, { ...response(200, 0, at + 2n), conn });
+    w.close(conn, at + 3n);
+    return w;
+  };
+  feed(connection(1, 10n));
+  t.notOk(tracker.counted(shed(1), () => t.fail('forgotten: nothing described')), 'closed while nothing was counted: forgotten at once');
+  counting = true;
+  feed(connection(2, 20n));
+  t.ok(tracker.counted(shed(2), () => {}), 'closed while counts may follow: described');
   t.equal(tracker.stats().shedCountedUnreadable, 1);
 });
 

@@ -34,6 +34,12 @@ const SHED_COUNTED_SLOT = KERNEL_COUNTERS.indexOf('http1_shed_counted_in_kernel'
 
 /** How often the RED of exchanges shed in the kernel is drained (kernel-red.ts): up to two periods late. */
 const COUNTED_DRAIN_MS = 1_000;
+/**
+ * How long after the kernel last counted a shed exchange its count may still be on its way: a count
+ * is drained at most two periods after it was made (KernelRed's two maps take turns), and a period
+ * more for a late timer.
+ */
+const COUNTS_IN_FLIGHT_MS = 3 * COUNTED_DRAIN_MS;
 
 export interface SocketsCollectorOptions {
   handlers: ProtocolHandler[];
@@ -75,6 +81,8 @@ export class SocketsCollector implements Collector {
    * and a clock read per record cost ~60 ns on this VM.
    */
   #nowMs = Date.now();
+  /** When a batch last found the kernel's count of the exchanges it counted grown (-Infinity: never). */
+  #lastCountedMs = -Infinity;
 
   constructor(private readonly opts: SocketsCollectorOptions) {}
 
@@ -109,6 +117,9 @@ export class SocketsCollector implements Collector {
       handlers: this.opts.handlers,
       onExchange: (exchange) => ctx.sink.put({ type: 'exchange', exchange }),
       ...(ctx.followedConnections !== undefined ? { followed: ctx.followedConnections } : {}),
+      // The kernel's counter of the exchanges it counted is read at every batch (below): a closed
+      // connection is remembered for the counts of its last exchanges only while some may be in flight.
+      ...(ctx.offeredInKernel !== undefined ? { countsMayFollowClose: () => this.#nowMs - this.#lastCountedMs <= COUNTS_IN_FLIGHT_MS } : {}),
     }, () => this.#nowMs);
     this.#tracker = tracker;
     // One record may stand for two events (a paired HTTP/1 exchange): each goes here, in order.
@@ -160,6 +171,7 @@ export class SocketsCollector implements Collector {
         if (ctx.offeredInKernel !== undefined) {
           const counted = readCounter(SHED_COUNTED_SLOT);
           ctx.offeredInKernel(Number(counted - countedSeen));
+          if (counted !== countedSeen) this.#lastCountedMs = this.#nowMs;
           countedSeen = counted;
         }
         // The share that pressure (and the span budget) leaves, applied in the kernel from now on.

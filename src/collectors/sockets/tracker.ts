@@ -17,6 +17,11 @@ export interface TrackerOptions {
   onExchange(exchange: Exchange): void;
   /** Told of every TCP connection followed here, by its link part, while it is (the span linker asks it). */
   followed?: FollowedConnections;
+  /**
+   * May the kernel's counts of exchanges of a connection closing now still come (counted() after
+   * the close)? Only then is the connection remembered once closed. Absent: always remembered.
+   */
+  countsMayFollowClose?: () => boolean;
 }
 
 export interface TrackerStats {
@@ -105,6 +110,8 @@ export class ConnectionTracker {
   readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, shedCounted: 0, shedCountedUnreadable: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
   readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
+  /** Protocols whose every session counter is in #retired, zeros too: a connection's zeros add nothing more. */
+  readonly #retiredProtocols = new Set<string>();
   /**
    * Connections closed lately, by generation: the kernel's counts of their last shed exchanges
    * arrive up to two drain periods after the close (kernel-red.ts). Oldest first, bounded.
@@ -305,7 +312,7 @@ export class ConnectionTracker {
         c.session.close(e.timeNs);
         this.#drain(c);
       }
-      addConnectionCounters(this.#retired, c);
+      addConnectionCounters(this.#retired, c, this.#retiredProtocols);
       c.restart({ ...c.info, tls: { ...tls } });
     } else if (tls.version !== undefined && c.info.tls.version === undefined) {
       // Sessions hold this object: the version reaches their exchanges too.
@@ -357,8 +364,10 @@ export class ConnectionTracker {
     this.#drain(c);
     // After the drain: the spans of its last exchanges still find both ends followed.
     this.#unfollow(c);
-    addConnectionCounters(this.#retired, c);
-    this.#rememberClosed(c.info);
+    addConnectionCounters(this.#retired, c, this.#retiredProtocols);
+    // With connection-per-request traffic a copy per closed connection, kept 10 s, was 6-8 % of the
+    // JS thread and most of what outlived a young-generation GC: only while counts may follow.
+    if (this.opts.countsMayFollowClose?.() !== false) this.#rememberClosed(c.info);
   }
 
   #rememberClosed(info: ConnectionInfo): void {
@@ -399,7 +408,7 @@ export class ConnectionTracker {
   stats(): TrackerStats {
     // Connections gone are already in #retired; the live ones are added on a copy.
     const merged: Record<string, number> = { ...this.#retired };
-    for (const c of this.#conns.values()) addConnectionCounters(merged, c);
+    for (const c of this.#conns.values()) addConnectionCounters(merged, c, null);
     return { connections: this.#conns.size, ...this.#counters, ...merged } as TrackerStats;
   }
 }
@@ -419,8 +428,12 @@ function counterName(protocol: string, counter: string): string {
   return name;
 }
 
-/** Adds a connection's stream counters and its session's (prefixed by protocol) into `into`. */
-function addConnectionCounters(into: Record<string, number>, c: TrackedConnection): void {
+/**
+ * Adds a connection's stream counters and its session's (prefixed by protocol) into `into`. Its zero
+ * counters only make their names there (a self-metric is reported from its start, 0 or not): once
+ * per protocol when `named` says which protocols have theirs in `into` already, else each time.
+ */
+function addConnectionCounters(into: Record<string, number>, c: TrackedConnection, named: Set<string> | null): void {
   for (const s of [c.streams.egress, c.streams.ingress]) {
     into.bytesDelivered = (into.bytesDelivered ?? 0) + s.stats.bytesDelivered;
     into.bytesGap = (into.bytesGap ?? 0) + s.stats.bytesGap;
@@ -429,10 +442,15 @@ function addConnectionCounters(into: Record<string, number>, c: TrackedConnectio
   const stats = c.session?.stats();
   if (stats === undefined) return;
   const protocol = c.handler?.name ?? 'unknown';
+  const zerosNamed = named?.has(protocol) === true;
   for (const k in stats) {
+    // Most of a healthy connection's counters are 0 (errors, gaps, switches): no name, no store.
+    const n = stats[k]!;
+    if (n === 0 && zerosNamed) continue;
     const name = counterName(protocol, k);
-    into[name] = (into[name] ?? 0) + stats[k]!;
+    into[name] = (into[name] ?? 0) + n;
   }
+  named?.add(protocol);
 }
 
 /** A request leaving means we are the client; a request arriving means we serve it. */

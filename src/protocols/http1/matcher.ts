@@ -128,6 +128,11 @@ export class Http1Matcher {
     return { ...this.counters };
   }
 
+  /** The live counters, not a copy: read them at once. */
+  counts(): Readonly<Http1MatcherStats> {
+    return this.counters;
+  }
+
   private finish(o: Outstanding, response: HttpResponseMessage | null): void {
     if (response === null) this.counters.unanswered++;
     else this.counters.exchanges++;

@@ -444,6 +444,11 @@ export class Http1Parser {
     return { ...this.counters };
   }
 
+  /** The live counters, not a copy: read them at once. */
+  counts(): Readonly<Http1ParserStats> {
+    return this.counters;
+  }
+
   lastError(): Http1ParseError | null {
     return this.lastErr;
   }
