@@ -56,4 +56,9 @@ export interface ProtocolHandler {
   looksLikeRequest(bytes: Uint8Array): boolean;
   looksLikeResponse(bytes: Uint8Array): boolean;
   open(connection: ConnectionInfo): ProtocolSession;
+  /**
+   * The tracker is done with `session`, one this handler opened: closed, drained, its counters
+   * read, and no reference to it kept. The handler may hand it to a connection it opens later.
+   */
+  release?(session: ProtocolSession): void;
 }

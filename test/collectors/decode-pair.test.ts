@@ -189,6 +189,8 @@ function http1Handlers(onePath: boolean, taken: { pairs: number }): ProtocolHand
       else s.paired = (...a) => { taken.pairs++; paired(...a); };
       return s;
     },
+    // Its sessions are patched: none goes to the handler's pool, where another tracker would get it.
+    release: undefined,
   }));
 }
 

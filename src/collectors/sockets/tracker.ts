@@ -285,6 +285,7 @@ export class ConnectionTracker {
       describe(ex);
       this.opts.onExchange(ex);
     }
+    handler!.release?.(session);
     return true;
   }
 
@@ -313,6 +314,7 @@ export class ConnectionTracker {
         this.#drain(c);
       }
       addConnectionCounters(this.#retired, c, this.#retiredProtocols);
+      this.#releaseSession(c);
       c.restart({ ...c.info, tls: { ...tls } });
     } else if (tls.version !== undefined && c.info.tls.version === undefined) {
       // Sessions hold this object: the version reaches their exchanges too.
@@ -365,9 +367,17 @@ export class ConnectionTracker {
     // After the drain: the spans of its last exchanges still find both ends followed.
     this.#unfollow(c);
     addConnectionCounters(this.#retired, c, this.#retiredProtocols);
+    this.#releaseSession(c);
     // With connection-per-request traffic a copy per closed connection, kept 10 s, was 6-8 % of the
     // JS thread and most of what outlived a young-generation GC: only while counts may follow.
     if (this.opts.countsMayFollowClose?.() !== false) this.#rememberClosed(c.info);
+  }
+
+  /** The connection's session goes back to its handler (counters read, exchanges drained): the connection has none from here. */
+  #releaseSession(c: TrackedConnection): void {
+    const session = c.session;
+    c.session = null;
+    if (session !== null) c.handler?.release?.(session);
   }
 
   #rememberClosed(info: ConnectionInfo): void {

@@ -51,7 +51,7 @@ export class Http1Connection implements ProtocolSession {
   private requestMark: KernelSampling | undefined;
 
   constructor(
-    readonly connection: ConnectionInfo,
+    public connection: ConnectionInfo,
     opts: Http1ConnectionOptions = {},
   ) {
     const parserOpts: Http1ParserOptions = {};
@@ -64,6 +64,22 @@ export class Http1Connection implements ProtocolSession {
     this.responses = responses;
     const matcherOpts = opts.maxOutstanding === undefined ? {} : { maxOutstanding: opts.maxOutstanding };
     this.matcher = new Http1Matcher(connection, matcherOpts);
+  }
+
+  /**
+   * A new session's state, for connection `connection` (the handler's pool hands a session that
+   * served another connection on): parsers and matcher start over, keeping their buffers and the
+   * parsers' head memos.
+   */
+  startOver(connection: ConnectionInfo): void {
+    this.connection = connection;
+    this.requests.startOver();
+    this.responses.startOver();
+    this.matcher.startOver(connection);
+    this.early = [];
+    this.closedExchanges = [];
+    this.closed = false;
+    this.requestMark = undefined;
   }
 
   /** Bytes of one syscall in the given direction. */
@@ -237,13 +253,33 @@ export class Http1Connection implements ProtocolSession {
   }
 }
 
+/**
+ * Sessions the tracker gave back, for its next connections: with connection-per-request traffic,
+ * making a session (two parsers, their buffers, a matcher) was ~9 % of the agent's JS thread, most
+ * of what each connection had promoted out of V8's young generation, and every connection's first
+ * heads were parsed in full (a pooled parser's head memo is its last connection's). LIFO: the
+ * session closed last is the one most likely to meet the same client again. Bounded: what a burst
+ * of connections leaves behind is let go past MAX_IDLE_SESSIONS.
+ */
+const idleSessions: Http1Connection[] = [];
+const MAX_IDLE_SESSIONS = 32;
+/** No body bytes kept: nothing downstream of the tracker reads bodyPrefix, and a copy per message (up to 1 KiB) was an allocation on every exchange. */
+const SESSION_OPTIONS: Http1ConnectionOptions = { maxBodyCapture: 0 };
+
 /** HTTP/1.x for the connection tracker. kernelId is PROTO_HTTP1 in bpf/include/sockets.h. */
 export const http1Handler: ProtocolHandler = {
   name: 'http1',
   kernelId: 1,
   looksLikeRequest: looksLikeHttp1Request,
   looksLikeResponse: looksLikeHttp1Response,
-  // No body bytes kept: nothing downstream of the tracker reads bodyPrefix, and a copy per message
-  // (up to 1 KiB) was an allocation on every exchange.
-  open: (connection) => new Http1Connection(connection, { maxBodyCapture: 0 }),
+  open(connection) {
+    const session = idleSessions.pop();
+    if (session === undefined) return new Http1Connection(connection, SESSION_OPTIONS);
+    session.startOver(connection);
+    return session;
+  },
+  release(session) {
+    // Given back once per connection; the check keeps a second release from sharing it between two.
+    if (session instanceof Http1Connection && idleSessions.length < MAX_IDLE_SESSIONS && !idleSessions.includes(session)) idleSessions.push(session);
+  },
 };

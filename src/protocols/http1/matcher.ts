@@ -44,10 +44,21 @@ export class Http1Matcher {
   };
 
   constructor(
-    readonly connection: ConnectionInfo,
+    public connection: ConnectionInfo,
     opts: Http1MatcherOptions = {},
   ) {
     this.maxOutstanding = Math.max(1, Math.floor(opts.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING));
+  }
+
+  /** A new matcher's state, for another connection (a pooled session's next one). */
+  startOver(connection: ConnectionInfo): void {
+    this.connection = connection;
+    this.queue = [];
+    this.done = [];
+    this.nextOrdinal = 0;
+    this.responseGap = false;
+    const c = this.counters;
+    c.requests = c.responses = c.interim = c.exchanges = c.unanswered = c.orphanResponses = c.evicted = 0;
   }
 
   /** A complete request, in stream order. Its ordinal is its position on the connection. */

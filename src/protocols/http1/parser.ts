@@ -294,6 +294,38 @@ export class Http1Parser {
 
   // --- public API ------------------------------------------------------------------------------
 
+  /**
+   * A new parser's state, for another stream (a pooled session's next connection), keeping what
+   * costs to make: its buffers, and its head memo (the last head parsed: another connection of the
+   * same client is likely to begin with it). Every field a stream changes is set back here.
+   */
+  startOver(): void {
+    this.state = SEEK;
+    this.headMode = HEAD_SYNC;
+    this.switchAsked = false;
+    resetScan(this.scan, this.side);
+    this.lineDone = false;
+    this.searched = 0;
+    this.headStartNs = 0n;
+    this.remaining = 0;
+    this.crSeen = false;
+    this.cur = null;
+    this.candidatePending = false;
+    this.keep = 0;
+    this.needleAt.fill(-1);
+    this.expected.length = 0;
+    this.expectedNs.length = 0;
+    this.realign = false;
+    this.out = [];
+    this.pending.clear();
+    this.onPending = false;
+    this.nowNs = 0n;
+    this.base = 0;
+    const c = this.counters;
+    c.messages = c.parseErrors = c.resyncs = c.bytes = c.gapBytes = c.skippedBytes = c.protocolSwitches = c.opaqueBytes = c.truncated = c.internalErrors = 0;
+    this.lastErr = null;
+  }
+
   /** Bytes of one syscall, in stream order; `timeNs` is that syscall's wall-clock time. */
   feed(chunk: Uint8Array, timeNs: bigint): void {
     if (chunk.length === 0) return;

@@ -2,10 +2,12 @@
 // random bytes, HTTP-looking soup, valid conversations truncated, mutated, reordered or with huge
 // heads — no exception escapes (the last-resort guard never fires), the bytes held between feeds
 // stay under maxHeaderBytes, the counters agree with what came out, the parser finds the next
-// message after a gap, and the output never depends on where the chunks were cut.
+// message after a gap, and the output never depends on where the chunks were cut. A session the
+// handler pools serves its next connection exactly as a new one would.
 import t from 'tap';
 import type { HttpExchange, HttpMessage } from '../../../src/model/http.js';
-import { Http1Connection } from '../../../src/protocols/http1/connection.js';
+import { Http1Connection, http1Handler } from '../../../src/protocols/http1/connection.js';
+import type { MessageSide } from '../../../src/protocols/session.js';
 import { Http1Parser, type Http1ParserStats, type Http1Side } from '../../../src/protocols/http1/parser.js';
 import { XorShift32 } from '../../helpers/prng.js';
 
@@ -442,40 +444,65 @@ t.test('huge header blocks: held bytes stay bounded, the next message is parsed'
   t.same(problems, []);
 });
 
+const CONN = { pid: 1, fd: 3, generation: 1, role: 'server' as const, family: 'ipv4' as const, transport: 'tcp' as const, local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 40000 } };
+
+/** What a connection is told, in order: bytes of a side, a gap of unknown or known size. */
+type Step = { side: MessageSide; chunk: Buffer; gap: 'none' | 'unknown' | 'known' };
+
+/**
+ * Conversation `c` as one connection's steps: requests may run ahead of responses (pipelining), a
+ * response starts after its request was sent; `damaged`: some gaps and mutated chunks.
+ */
+function connectionSteps(r: XorShift32, c: Conversation, damaged: boolean): Step[] {
+  const reqChunks = c.perExchange.map((e) => chunksOf(e.request, cuts(r, e.request.length)));
+  const resChunks = c.perExchange.map((e) => chunksOf(e.response, cuts(r, e.response.length)));
+  const steps: Step[] = [];
+  let qi = 0;
+  let si = 0;
+  while (si < c.perExchange.length) {
+    const sendRequest = qi < c.perExchange.length && (si === qi || r.chance(0.5));
+    const side = sendRequest ? 'request' : 'response';
+    const queue = sendRequest ? reqChunks[qi]! : resChunks[si]!;
+    let chunk = queue.shift() ?? Buffer.alloc(0);
+    if (queue.length === 0) {
+      if (sendRequest) qi++;
+      else si++;
+    }
+    if (damaged && r.chance(0.05)) steps.push({ side, chunk: Buffer.alloc(0), gap: 'unknown' });
+    if (damaged && r.chance(0.05)) {
+      steps.push({ side, chunk, gap: 'known' });
+      continue;
+    }
+    if (damaged && r.chance(0.05)) chunk = mutate(r, chunk);
+    steps.push({ side, chunk, gap: 'none' });
+  }
+  return steps;
+}
+
+/** Plays `steps` on `x` (then closes it unless `close` is false); the exchanges it drained. */
+function play(x: Http1Connection, steps: readonly Step[], close = true): HttpExchange[] {
+  const out: HttpExchange[] = [];
+  let time = 0n;
+  for (const { side, chunk, gap } of steps) {
+    if (gap === 'unknown') x.onGap(side);
+    else if (gap === 'known') x.onGap(side, chunk.length, (time += 1n));
+    else x.onData(side, chunk, (time += 1n));
+    out.push(...x.drain());
+  }
+  if (close) {
+    x.onClose(time + 1n);
+    out.push(...x.drain());
+  }
+  return out;
+}
+
 t.test('connections: interleaved directions pair every exchange in order; damage never breaks the invariants', async (t) => {
   const problems: string[] = [];
-  const conn = { pid: 1, fd: 3, generation: 1, role: 'server' as const, family: 'ipv4' as const, transport: 'tcp' as const, local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 40000 } };
   eachCase(4, (r, id, k) => {
     const c = conversation(r);
     const damaged = k >= 2;
-    const x = new Http1Connection(conn, OPTS);
-    const reqChunks = c.perExchange.map((e) => chunksOf(e.request, cuts(r, e.request.length)));
-    const resChunks = c.perExchange.map((e) => chunksOf(e.response, cuts(r, e.response.length)));
-    const out: HttpExchange[] = [];
-    let time = 0n;
-    // Requests may run ahead of responses (pipelining); a response starts after its request was sent.
-    let qi = 0;
-    let si = 0;
-    while (si < c.perExchange.length) {
-      const sendRequest = qi < c.perExchange.length && (si === qi || r.chance(0.5));
-      const side = sendRequest ? 'request' : 'response';
-      const queue = sendRequest ? reqChunks[qi]! : resChunks[si]!;
-      let chunk = queue.shift() ?? Buffer.alloc(0);
-      if (queue.length === 0) {
-        if (sendRequest) qi++;
-        else si++;
-      }
-      if (damaged && r.chance(0.05)) x.onGap(side);
-      if (damaged && r.chance(0.05)) {
-        x.onGap(side, chunk.length, (time += 1n));
-        continue;
-      }
-      if (damaged && r.chance(0.05)) chunk = mutate(r, chunk);
-      x.onData(side, chunk, (time += 1n));
-      out.push(...x.drain());
-    }
-    x.onClose(time + 1n);
-    out.push(...x.drain());
+    const x = new Http1Connection(CONN, OPTS);
+    const out = play(x, connectionSteps(r, c, damaged));
     const tag = `${id}${damaged ? ' damaged' : ''}`;
     const stats = x.detailedStats();
     if (stats.request.internalErrors + stats.response.internalErrors !== 0) problems.push(`${tag}: internal error`);
@@ -491,4 +518,49 @@ t.test('connections: interleaved directions pair every exchange in order; damage
     }
   });
   t.same(problems, []);
+});
+
+/**
+ * An object's state for comparison: its own fields, deep; bytes and functions by kind only, the
+ * parsers' head memo left out (a pooled parser keeps its last one on purpose).
+ */
+function stateOf(x: unknown, seen = new Set<object>()): unknown {
+  if (typeof x === 'bigint') return `${x}n`;
+  if (typeof x === 'function') return '<function>';
+  if (x === null || typeof x !== 'object') return x;
+  if (x instanceof Uint8Array) return '<bytes>';
+  if (seen.has(x)) return '<seen>';
+  seen.add(x);
+  if (Array.isArray(x)) return x.map((v) => stateOf(v, seen));
+  return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'memo').map(([k, v]) => [k, stateOf(v, seen)]));
+}
+
+t.test('a pooled session, given back in any state, serves its next connection as a new session would', async (t) => {
+  const problems: string[] = [];
+  const next = { ...CONN, generation: 2, remote: { address: '127.0.0.1', port: 40001 } };
+  eachCase(3, (r, id, k) => {
+    // The connection before: damaged or not, closed or cut off anywhere (startOver must not care).
+    const before = http1Handler.open(CONN) as Http1Connection;
+    const steps = connectionSteps(r, conversation(r), k > 0);
+    play(before, steps.slice(0, r.chance(0.5) ? steps.length : r.int(steps.length + 1)), r.chance(0.5));
+    http1Handler.release!(before);
+    const reused = http1Handler.open(next) as Http1Connection;
+    if (reused !== before) problems.push(`${id}: the session given back last is not the one opened next`);
+    const fresh = new Http1Connection(next, { maxBodyCapture: 0 });
+    if (JSON.stringify(stateOf(reused)) !== JSON.stringify(stateOf(fresh))) problems.push(`${id}: state after startOver differs from a new session's`);
+    const after = connectionSteps(r, conversation(r), k === 2);
+    const got = JSON.stringify(stateOf(play(reused, after)));
+    const want = JSON.stringify(stateOf(play(fresh, after)));
+    if (got !== want) problems.push(`${id}: exchanges differ`);
+    if (JSON.stringify(reused.stats()) !== JSON.stringify(fresh.stats())) problems.push(`${id}: counters differ`);
+    http1Handler.release!(reused);
+  });
+  t.same(problems, []);
+  // Given back twice, a session is pooled once: two connections never share it.
+  const s = http1Handler.open(CONN);
+  http1Handler.release!(s);
+  http1Handler.release!(s);
+  const a = http1Handler.open(CONN);
+  const b = http1Handler.open(next);
+  t.not(a, b, 'two connections, two sessions');
 });
