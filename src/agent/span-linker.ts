@@ -72,13 +72,17 @@ interface Alone {
 
 export class SpanLinker {
   /**
-   * Spans waiting for their other halves, by connection part, then by request id. A connection
-   * end's part is one string for all its exchanges (linkPart), hashed once; only the id is
-   * hashed per span. A flat map keyed by "part id" hashed a ~70-character string made per span
-   * (flattened first): the linker was the largest self time of the agent's JS thread. Connections
-   * left with no span waiting are dropped at the next tick.
+   * Spans waiting for their other halves, by connection part: the one span waiting on that
+   * connection (a request/response protocol's usual case), or a map of them by request id (several:
+   * pipelining, multiplexed streams). A connection end's part is one string for all its exchanges
+   * (linkPart), hashed once; only the id is compared or hashed per span. A flat map keyed by
+   * "part id" hashed a ~70-character string made per span (flattened first): the linker was the
+   * largest self time of the agent's JS thread. A connection leaves as soon as nothing of it waits:
+   * kept until the next tick, with connection-per-request traffic the map grew to every connection
+   * of a window (~2,400 at 8k connections/s) and its tables, rebuilt as it grew and shrank, were
+   * promoted out of V8's young generation with an empty map per connection.
    */
-  #held = new Map<string, Map<string, Held>>();
+  readonly #held = new Map<string, Held | Map<string, Held>>();
   /** Held spans in arrival (so deadline) order: `#queue[#head..]`; released from the front in O(1). */
   #queue: Held[] = [];
   #head = 0;
@@ -126,6 +130,12 @@ export class SpanLinker {
       other.span = null;
       other.key = null;
       this.#waiting--;
+      // Nothing waits: every place in the queue is a gone one, dropped now rather than at the
+      // tick (each pair's first half would live out the window there).
+      if (this.#waiting === 0) {
+        this.#queue.length = 0;
+        this.#head = 0;
+      }
       this.#alone.delete(key!.part);
       this.#ready.push(waiting, span);
       this.#readied();
@@ -156,23 +166,28 @@ export class SpanLinker {
   }
 
   #lookup(key: LinkKey): Held | undefined {
-    return this.#held.get(key.part)?.get(key.id);
+    const waiting = this.#held.get(key.part);
+    if (waiting === undefined || waiting instanceof Map) return waiting?.get(key.id);
+    return waiting.key!.id === key.id ? waiting : undefined;
   }
 
+  /** `h`, held under `key` (its key): alone on its connection, or beside others by request id. */
   #remember(key: LinkKey, h: Held): void {
-    let waiting = this.#held.get(key.part);
-    if (waiting === undefined) this.#held.set(key.part, (waiting = new Map()));
-    waiting.set(key.id, h);
+    const waiting = this.#held.get(key.part);
+    if (waiting === undefined) this.#held.set(key.part, h);
+    else if (waiting instanceof Map) waiting.set(key.id, h);
+    else this.#held.set(key.part, new Map([[waiting.key!.id, waiting], [key.id, h]]));
   }
 
-  /** The connection's map stays, even empty, until the next tick: its next exchange is likely soon. */
+  /** The span held under `key` waits no more; its connection goes once nothing of it waits. */
   #forget(key: LinkKey): void {
-    this.#held.get(key.part)?.delete(key.id);
-  }
-
-  /** Drops the connections with no span waiting. */
-  #dropEmptyConnections(): void {
-    for (const [part, waiting] of this.#held) if (waiting.size === 0) this.#held.delete(part);
+    const waiting = this.#held.get(key.part);
+    if (waiting === undefined) return;
+    if (!(waiting instanceof Map)) {
+      if (waiting.key!.id === key.id) this.#held.delete(key.part);
+    } else if (waiting.delete(key.id) && waiting.size === 0) {
+      this.#held.delete(key.part);
+    }
   }
 
   /**
@@ -236,7 +251,6 @@ export class SpanLinker {
     for (let i = this.#head; i < this.#queue.length && this.#queue[i]!.deadline <= now; i++) if (!this.#queue[i]!.gone) n++;
     this.#release(n, true);
     this.#skipGone();
-    this.#dropEmptyConnections();
     if (this.#head < this.#queue.length) {
       const wait = Math.max(1, this.#queue[this.#head]!.deadline - now);
       this.#timer = setTimeout(() => this.#tick(), wait).unref();
@@ -294,8 +308,14 @@ export class SpanLinker {
     this.#head = 0;
   }
 
-  /** `places`: entries the queue holds in memory, stepped-over ones included until it is compacted. */
-  stats(): { held: number; linked: number; overflow: number; places: number; alone: number } {
-    return { held: this.#waiting + this.#ready.length, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length, alone: this.#alone.size };
+  /**
+   * `places`: entries the queue holds in memory, stepped-over ones included until it is compacted;
+   * `connections`: connections with a span waiting.
+   */
+  stats(): { held: number; linked: number; overflow: number; places: number; alone: number; connections: number } {
+    return {
+      held: this.#waiting + this.#ready.length, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length, alone: this.#alone.size,
+      connections: this.#held.size,
+    };
   }
 }

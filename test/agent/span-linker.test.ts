@@ -84,6 +84,37 @@ t.test('joined pairs leave at once, and their places in the queue do not pile up
   t.ok(linker.stats().places <= 2048, `places kept after 40,000 joined spans: ${linker.stats().places} (a leak kept them all)`);
 });
 
+t.test('a connection per request: once its pair joins, nothing of the connection is kept, not even until the window ends', async (t) => {
+  let now = 0;
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 300, maxHeld: 100_000, release: (s) => out.push(...s), now: () => now });
+  for (let c = 0; c < 5000; c++) {
+    const key = { part: `127.0.0.1:${20000 + c}>127.0.0.1:80`, id: '#0 GET /x' };
+    linker.add(span('server', `s${c}`), key);
+    linker.add(span('client', `c${c}`), key);
+    now += 0.01;
+  }
+  t.equal(linker.stats().linked, 5000);
+  t.same([linker.stats().connections, linker.stats().places], [0, 0], 'no connection held, no place in the queue');
+  await new Promise((r) => setImmediate(r));
+  t.equal(out.length, 10_000, 'every span released');
+});
+
+t.test('several requests waiting on one connection (pipelined): each joins its own, in any order', async (t) => {
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 100, release: (s) => out.push(...s) });
+  const key = (i: number): LinkKey => ({ part: 'c>s', id: `#${i} GET /x` });
+  for (let i = 0; i < 3; i++) linker.add(span('client', `c${i}`, undefined, `${i}`.padStart(32, '0')), key(i));
+  t.equal(linker.stats().connections, 1, 'one connection');
+  for (const i of [1, 0, 2]) {
+    const server = span('server', `s${i}`);
+    linker.add(server, key(i));
+    t.equal(server.parentSpanId, `c${i}`.padStart(16, '0'), `server span ${i} joined client span ${i}`);
+    t.equal(server.traceId, `${i}`.padStart(32, '0'));
+  }
+  t.same([linker.stats().linked, linker.stats().held, linker.stats().connections], [3, 6, 0], 'all joined, the connection let go');
+});
+
 t.test('many pairs joined in one turn leave in batches of bounded size', async (t) => {
   const batches: number[] = [];
   const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => batches.push(s.length) });

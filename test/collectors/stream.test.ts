@@ -1,6 +1,7 @@
 // Stream reassembly: order, duplicates, overlaps, holes, skip markers and end-of-stream totals.
 import t from 'tap';
 import { StreamAssembler } from '../../src/collectors/sockets/stream.js';
+import { XorShift32 } from '../helpers/prng.js';
 
 function recorder() {
   const out: Array<string> = [];
@@ -76,4 +77,26 @@ t.test('empty chunks and a stream that never started', async (t) => {
   asm.chunk(0, b(''), 1n);
   asm.end(100, 2n);
   t.same(out, [], 'no position known: nothing to report');
+});
+
+t.test('an assembler started over, whatever it held or counted, assembles as a new one', async (t) => {
+  const r = new XorShift32(0x57a7);
+  for (let round = 0; round < 200; round++) {
+    // Random chunks of a stream: in order, reordered, duplicated, with holes and skip markers.
+    const steps = Array.from({ length: 1 + r.int(12) }, () => ({ position: r.int(60), length: r.int(9), skip: r.chance(0.1) }));
+    const feed = (asm: StreamAssembler, list: typeof steps): void => {
+      list.forEach((s, i) => (s.skip ? asm.skip(s.position, s.length, BigInt(i)) : asm.chunk(s.position, Buffer.alloc(s.length, 97 + (i % 26)), BigInt(i))));
+    };
+    const used = recorder();
+    feed(used.asm, steps);
+    used.asm.startOver();
+    used.out.length = 0;
+    const fresh = recorder();
+    const next = steps.slice(r.int(steps.length));
+    feed(used.asm, next);
+    feed(fresh.asm, next);
+    used.asm.end(70, 99n);
+    fresh.asm.end(70, 99n);
+    t.same([used.out, used.asm.stats], [fresh.out, fresh.asm.stats], `round ${round}`);
+  }
 });

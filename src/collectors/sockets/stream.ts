@@ -80,6 +80,15 @@ export class StreamAssembler {
     this.#next = null;
   }
 
+  /** A new assembler's state, for another connection's stream (the tracker reuses a connection's assemblers): nothing held, nothing counted. */
+  startOver(): void {
+    this.#next = null;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const s = this.stats;
+    s.bytesDelivered = s.bytesGap = s.gaps = s.duplicates = s.reordered = 0;
+  }
+
   /** End of stream: `total` is the byte count the kernel reported for this direction, if known. */
   end(total: number | null, timeNs: bigint): void {
     this.#flushPending(Number.POSITIVE_INFINITY);

@@ -62,6 +62,17 @@ class TrackedConnection {
     this.streams = this.#newStreams();
   }
 
+  /** A new one's state, for another connection (the tracker's pool): its stream assemblers start over. */
+  startOver(info: ConnectionInfo, nowMs: number): void {
+    this.info = info;
+    this.followedAs = null;
+    this.session = null;
+    this.handler = null;
+    this.lastSeenMs = nowMs;
+    this.streams.egress.startOver();
+    this.streams.ingress.startOver();
+  }
+
   /** Fresh streams and no session: the bytes that follow are another conversation (TLS upgrade). */
   restart(info: ConnectionInfo): void {
     this.info = info;
@@ -94,6 +105,13 @@ class TrackedConnection {
   }
 }
 
+/**
+ * Ended connections kept for the next ones (their objects and stream assemblers): with
+ * connection-per-request traffic, making them for every connection was what most often outlived a
+ * young-generation GC. LIFO, bounded: a burst's leftovers are let go past this.
+ */
+const MAX_IDLE_CONNECTIONS = 64;
+
 /** How long, and how many, closed connections are remembered for the kernel's late counts. */
 const CLOSED_REMEMBERED_MS = 10_000;
 const MAX_CLOSED_REMEMBERED = 16_384;
@@ -117,6 +135,8 @@ export class ConnectionTracker {
    * arrive up to two drain periods after the close (kernel-red.ts). Oldest first, bounded.
    */
   readonly #closed = new Map<number, { info: ConnectionInfo; closedMs: number }>();
+  /** Ended connections, their session given back, for #track to start over (MAX_IDLE_CONNECTIONS). */
+  readonly #idle: TrackedConnection[] = [];
 
   constructor(private readonly opts: TrackerOptions, private readonly now: () => number = Date.now) {}
 
@@ -133,10 +153,18 @@ export class ConnectionTracker {
     const old = this.#conns.get(key);
     if (old !== undefined) this.#finish(key, old, e.timeNs);
     this.#counters.opened++;
-    this.#insert(key, new TrackedConnection({
+    this.#insert(key, this.#track({
       pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: e.family, transport: e.transport, local: e.local, remote: e.remote,
       ...(e.netns !== 0 ? { netns: e.netns } : {}),
-    }, this.now()));
+    }));
+  }
+
+  /** A connection to track as `info`: an ended one started over, or a new one. */
+  #track(info: ConnectionInfo): TrackedConnection {
+    const c = this.#idle.pop();
+    if (c === undefined) return new TrackedConnection(info, this.now());
+    c.startOver(info, this.now());
+    return c;
   }
 
   #insert(key: string, c: TrackedConnection): void {
@@ -233,10 +261,10 @@ export class ConnectionTracker {
     if (c === undefined) {
       // Its open event was lost (ring full) or evicted: track it with what the data tells.
       this.#counters.dataWithoutOpen++;
-      c = new TrackedConnection({
+      c = this.#track({
         pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: e.peer !== null ? 'udp' : 'tcp',
         local: { address: '', port: 0 }, remote: { address: '', port: 0 },
-      }, this.now());
+      });
       this.#insert(connectionId(e), c);
     }
     c.lastSeenMs = this.now();
@@ -371,6 +399,7 @@ export class ConnectionTracker {
     // With connection-per-request traffic a copy per closed connection, kept 10 s, was 6-8 % of the
     // JS thread and most of what outlived a young-generation GC: only while counts may follow.
     if (this.opts.countsMayFollowClose?.() !== false) this.#rememberClosed(c.info);
+    if (this.#idle.length < MAX_IDLE_CONNECTIONS) this.#idle.push(c);
   }
 
   /** The connection's session goes back to its handler (counters read, exchanges drained): the connection has none from here. */
