@@ -35,7 +35,3 @@ export interface TlsInfo {
 
 /** Payload direction as seen by the process owning the socket. */
 export type Direction = 'egress' | 'ingress';
-
-export function connectionId(k: ConnectionKey): string {
-  return `${k.pid}:${k.fd}:${k.generation}`;
-}

@@ -2,11 +2,11 @@
 // a StreamAssembler puts bytes in order; the connection's protocol session parses them. Bounded:
 // at most `maxConnections` tracked, idle ones evicted.
 import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/connection.js';
-import { connectionId } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
 import { FollowedConnections } from '../../model/link-part.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
 import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketPair, SocketShed } from './decode.js';
+import { ConnectionTable } from './connection-table.js';
 import { StreamAssembler } from './stream.js';
 
 export interface TrackerOptions {
@@ -51,6 +51,8 @@ class TrackedConnection {
   info: ConnectionInfo;
   /** Its link part as told to FollowedConnections (null: not told: no part yet, or not TCP). */
   followedAs: string | null = null;
+  /** The next connection of the same generation in the tracker's table (ConnectionTable). */
+  sameGeneration: TrackedConnection | null = null;
   session: ProtocolSession | null = null;
   handler: ProtocolHandler | null = null;
   lastSeenMs: number;
@@ -66,6 +68,7 @@ class TrackedConnection {
   startOver(info: ConnectionInfo, nowMs: number): void {
     this.info = info;
     this.followedAs = null;
+    this.sameGeneration = null;
     this.session = null;
     this.handler = null;
     this.lastSeenMs = nowMs;
@@ -117,14 +120,7 @@ const CLOSED_REMEMBERED_MS = 10_000;
 const MAX_CLOSED_REMEMBERED = 16_384;
 
 export class ConnectionTracker {
-  readonly #conns = new Map<string, TrackedConnection>();
-  /**
-   * The same connections by generation (the kernel's counter: one per connection), checked against
-   * pid and fd on use: a record finds its connection without making its string key, which with the
-   * hashing of that new string was most of the lookup. `#conns` stays the truth: a miss here (two
-   * connections of one generation, as tests make) is looked up there.
-   */
-  readonly #byGeneration = new Map<number, TrackedConnection>();
+  readonly #conns = new ConnectionTable<TrackedConnection>();
   readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, shedCounted: 0, shedCountedUnreadable: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
   readonly #retired: Record<string, number> = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
@@ -149,11 +145,10 @@ export class ConnectionTracker {
   }
 
   #open(e: SocketOpen): void {
-    const key = connectionId(e);
-    const old = this.#conns.get(key);
-    if (old !== undefined) this.#finish(key, old, e.timeNs);
+    const old = this.#conns.find(e.pid, e.fd, e.generation);
+    if (old !== undefined) this.#finish(old, e.timeNs);
     this.#counters.opened++;
-    this.#insert(key, this.#track({
+    this.#insert(this.#track({
       pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: e.family, transport: e.transport, local: e.local, remote: e.remote,
       ...(e.netns !== 0 ? { netns: e.netns } : {}),
     }));
@@ -167,19 +162,18 @@ export class ConnectionTracker {
     return c;
   }
 
-  #insert(key: string, c: TrackedConnection): void {
+  #insert(c: TrackedConnection): void {
     if (this.#conns.size >= this.opts.maxConnections) {
       // Full: the least recently active connection goes. Found by a scan, only when full: keeping
       // the Map in recency order instead cost a delete and a set on every record.
-      let oldest: [string, TrackedConnection] | null = null;
-      for (const entry of this.#conns) if (oldest === null || entry[1].lastSeenMs < oldest[1].lastSeenMs) oldest = entry;
+      let oldest: TrackedConnection | null = null;
+      for (const x of this.#conns.all()) if (oldest === null || x.lastSeenMs < oldest.lastSeenMs) oldest = x;
       if (oldest !== null) {
         this.#counters.evictedFull++;
-        this.#finish(oldest[0], oldest[1], null);
+        this.#finish(oldest, null);
       }
     }
-    this.#conns.set(key, c);
-    this.#byGeneration.set(c.info.generation, c);
+    this.#conns.add(c);
     this.#follow(c);
   }
 
@@ -256,8 +250,7 @@ export class ConnectionTracker {
 
   /** The connection a data event belongs to, with its session; null when no protocol session can take it. */
   #connectionOf(e: SocketData): TrackedConnection | null {
-    let c = this.#byGeneration.get(e.generation);
-    if (c === undefined || c.info.pid !== e.pid || c.info.fd !== e.fd) c = this.#keyed(e);
+    let c = this.#conns.find(e.pid, e.fd, e.generation);
     if (c === undefined) {
       // Its open event was lost (ring full) or evicted: track it with what the data tells.
       this.#counters.dataWithoutOpen++;
@@ -265,7 +258,7 @@ export class ConnectionTracker {
         pid: e.pid, fd: e.fd, generation: e.generation, role: e.role, family: 'unknown', transport: e.peer !== null ? 'udp' : 'tcp',
         local: { address: '', port: 0 }, remote: { address: '', port: 0 },
       });
-      this.#insert(connectionId(e), c);
+      this.#insert(c);
     }
     c.lastSeenMs = this.now();
     // An unconnected datagram socket talks to whoever the syscall named: that is its peer now.
@@ -299,8 +292,7 @@ export class ConnectionTracker {
    */
   counted(e: SocketShed, describe: (ex: Exchange) => void): boolean {
     const q = e.request;
-    const live = this.#byGeneration.get(q.generation);
-    let info = live !== undefined && live.info.pid === q.pid ? live.info : this.#closed.get(q.generation)?.info;
+    let info = this.#conns.find(q.pid, q.fd, q.generation)?.info ?? this.#closed.get(q.generation)?.info;
     if (info?.role === 'unknown') info = { ...info, role: q.direction === 'egress' ? 'client' : 'server' };
     const handler = this.opts.handlers.find((h) => h.kernelId === q.protocol);
     const session = info === undefined ? undefined : handler?.open(info);
@@ -315,13 +307,6 @@ export class ConnectionTracker {
     }
     handler!.release?.(session);
     return true;
-  }
-
-  /** The connection of a record by its string key, found again by generation from now on. */
-  #keyed(e: SocketData): TrackedConnection | undefined {
-    const c = this.#conns.get(connectionId(e));
-    if (c !== undefined) this.#byGeneration.set(e.generation, c);
-    return c;
   }
 
   /**
@@ -372,8 +357,7 @@ export class ConnectionTracker {
   }
 
   #close(e: SocketClose): void {
-    const key = connectionId(e);
-    const c = this.#conns.get(key);
+    const c = this.#conns.find(e.pid, e.fd, e.generation);
     if (c === undefined) return;
     this.#counters.closed++;
     // The last exchanges were counted in the kernel: their bytes are in the totals and never came,
@@ -383,12 +367,11 @@ export class ConnectionTracker {
     const tls = c.info.tls !== undefined;
     c.streams.egress.end(tls ? null : e.bytesEgress, e.timeNs);
     c.streams.ingress.end(tls ? null : e.bytesIngress, e.timeNs);
-    this.#finish(key, c, e.timeNs);
+    this.#finish(c, e.timeNs);
   }
 
-  #finish(key: string, c: TrackedConnection, timeNs: bigint | null): void {
-    this.#conns.delete(key);
-    if (this.#byGeneration.get(c.info.generation) === c) this.#byGeneration.delete(c.info.generation);
+  #finish(c: TrackedConnection, timeNs: bigint | null): void {
+    this.#conns.remove(c);
     const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
     c.session?.close(t);
     this.#drain(c);
@@ -432,22 +415,22 @@ export class ConnectionTracker {
   /** Closes connections idle for longer than the timeout; call periodically. */
   sweep(): void {
     const cutoff = this.now() - this.opts.idleTimeoutMs;
-    for (const [key, c] of [...this.#conns]) {
+    for (const c of this.#conns.all()) {
       if (c.lastSeenMs >= cutoff) continue;
       this.#counters.evictedIdle++;
-      this.#finish(key, c, null);
+      this.#finish(c, null);
     }
   }
 
   /** Ends every connection (agent stop). */
   closeAll(): void {
-    for (const [key, c] of [...this.#conns]) this.#finish(key, c, null);
+    for (const c of this.#conns.all()) this.#finish(c, null);
   }
 
   stats(): TrackerStats {
     // Connections gone are already in #retired; the live ones are added on a copy.
     const merged: Record<string, number> = { ...this.#retired };
-    for (const c of this.#conns.values()) addConnectionCounters(merged, c, null);
+    for (const c of this.#conns.all()) addConnectionCounters(merged, c, null);
     return { connections: this.#conns.size, ...this.#counters, ...merged } as TrackerStats;
   }
 }
