@@ -233,8 +233,12 @@ class Pending {
 
   clear(): void {
     this.length = 0;
-    this.markAt.length = 0;
-    this.markNs.length = 0;
+    // Only when there are marks: the length setter is a call of its own, and a parser clears at
+    // every message end and connection end, mostly with nothing held.
+    if (this.markAt.length !== 0) {
+      this.markAt.length = 0;
+      this.markNs.length = 0;
+    }
     if (this.buf.length > RETAINED_CAPACITY) this.buf = EMPTY_BUFFER;
   }
 }
@@ -313,8 +317,10 @@ export class Http1Parser {
     this.candidatePending = false;
     this.keep = 0;
     this.needleAt.fill(-1);
-    this.expected.length = 0;
-    this.expectedNs.length = 0;
+    if (this.expected.length !== 0) {
+      this.expected.length = 0;
+      this.expectedNs.length = 0;
+    }
     this.realign = false;
     this.out = [];
     this.pending.clear();
