@@ -2,7 +2,7 @@
 // as ASCII, other strings escaped by JSON.stringify (native) and encoded as UTF-8. Building a large
 // line by string concatenation makes V8 flatten a deep rope and copy it again into a Buffer.
 import { ByteBuffer } from './byte-buffer.js';
-import { hexCheck, hexIdValid } from './hex-id.js';
+import { hexCheck, hexIdValid } from '../model/hex-id.js';
 
 export class JsonWriter {
   readonly #b: ByteBuffer;

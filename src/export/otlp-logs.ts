@@ -5,7 +5,7 @@
 // (test/export/otlp-logs.test.ts compares them). Envelope, resources, AnyValue: otlp-common.ts.
 import type { LogRecordData } from '../model/log.js';
 import type { JsonWriter } from './json-writer.js';
-import { validId } from './hex-id.js';
+import { validId } from '../model/hex-id.js';
 import { type SignalEncoding, encodeRequest, requestJsonLine, writeAnyValue, writeAnyValueJson, writeAttributes, writeAttributesJson } from './otlp-common.js';
 import type { ProtoWriter } from './proto-writer.js';
 import type { ResourceCache } from './resource-cache.js';

@@ -29,7 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import { PROFILE_LABELS, type ProfileFrame, type ProfileRecord, type ProfileSample, profileKind } from '../model/profile.js';
 import type { AttributeValue, Attributes } from '../model/span.js';
-import { validId } from './hex-id.js';
+import { validId } from '../model/hex-id.js';
 import { SCOPE_NAME, SCOPE_VERSION, writeAnyValue, writeAttributes } from './otlp-common.js';
 import { frameName } from './pprof.js';
 import { ProtoWriter } from './proto-writer.js';

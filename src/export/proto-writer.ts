@@ -7,7 +7,7 @@
 // per message over 127 bytes, cheaper than encoding every message twice to learn its size).
 
 import { ByteBuffer } from './byte-buffer.js';
-import { hexCheck, hexIdValid } from './hex-id.js';
+import { hexCheck, hexIdValid } from '../model/hex-id.js';
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;

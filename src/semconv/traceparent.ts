@@ -1,6 +1,7 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the `traceparent` and `tracestate`
 // request headers, parsed strictly. Anything invalid is ignored (the span starts a new trace), never
 // "repaired": two parsers that repair differently would disagree about which trace a request is in.
+import { isHexId } from '../model/hex-id.js';
 import type { HeaderFields } from '../model/http.js';
 
 export interface TraceParent {
@@ -14,15 +15,8 @@ export interface TraceParent {
   traceFlags: number;
 }
 
-const HEX = /^[0-9a-f]+$/;
-const ZERO_TRACE_ID = '0'.repeat(32);
-const ZERO_SPAN_ID = '0'.repeat(16);
 /** version "-" trace-id "-" parent-id "-" trace-flags (§3.2.2). */
 const V00_LENGTH = 55;
-
-function isLowerHex(s: string, length: number): boolean {
-  return s.length === length && HEX.test(s);
-}
 
 /**
  * One `traceparent` value. Version 00 must be exactly 55 characters. A higher version is parsed the
@@ -34,16 +28,14 @@ export function parseTraceparent(raw: string): TraceParent | null {
   const value = raw.replace(/^[ \t]+|[ \t]+$/g, '');
   if (value.length < V00_LENGTH) return null;
   const version = value.slice(0, 2);
-  if (!isLowerHex(version, 2) || version === 'ff') return null;
+  if (!isHexId(version, 2, false) || version === 'ff') return null;
   if (version === '00' && value.length !== V00_LENGTH) return null;
   if (value.length > V00_LENGTH && value[V00_LENGTH] !== '-') return null;
   if (value[2] !== '-' || value[35] !== '-' || value[52] !== '-') return null;
   const traceId = value.slice(3, 35);
   const parentId = value.slice(36, 52);
   const flags = value.slice(53, 55);
-  if (!isLowerHex(traceId, 32) || traceId === ZERO_TRACE_ID) return null;
-  if (!isLowerHex(parentId, 16) || parentId === ZERO_SPAN_ID) return null;
-  if (!isLowerHex(flags, 2)) return null;
+  if (!isHexId(traceId, 32, true) || !isHexId(parentId, 16, true) || !isHexId(flags, 2, false)) return null;
   return { version, traceId, parentId, traceFlags: Number.parseInt(flags, 16) };
 }
 

@@ -1,6 +1,7 @@
 // W3C trace-context ids (lowercase hex: a trace id's 32 digits, a span id's 16) checked char by char,
-// for the encoders that write them (proto-writer.ts, json-writer.ts: checked as they are written)
-// and for the records checked before encoding (log records, profile labels).
+// for the encoders that write them (export/proto-writer.ts, json-writer.ts: checked as they are
+// written), the records checked before encoding (log records, profile labels) and the traceparent
+// fields read from requests (semconv/traceparent.ts).
 
 /**
  * A char code's value as a lowercase hex digit (0-15), or 0xff for any other code below 128. A
