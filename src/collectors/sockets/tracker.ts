@@ -371,7 +371,9 @@ export class ConnectionTracker {
   }
 
   #finish(c: TrackedConnection, timeNs: bigint | null): void {
-    this.#conns.remove(c);
+    // Once per connection: ended twice, its counters would count twice and the pool would hand
+    // it to two connections.
+    if (!this.#conns.remove(c)) return;
     const t = timeNs ?? BigInt(this.now()) * 1_000_000n;
     c.session?.close(t);
     this.#drain(c);

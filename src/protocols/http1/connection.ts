@@ -263,6 +263,8 @@ export class Http1Connection implements ProtocolSession {
  */
 const idleSessions: Http1Connection[] = [];
 const MAX_IDLE_SESSIONS = 32;
+/** Sessions this handler made, with its options: only those are pooled (a session made elsewhere may have others). */
+const handlerSessions = new WeakSet<Http1Connection>();
 /** No body bytes kept: nothing downstream of the tracker reads bodyPrefix, and a copy per message (up to 1 KiB) was an allocation on every exchange. */
 const SESSION_OPTIONS: Http1ConnectionOptions = { maxBodyCapture: 0 };
 
@@ -273,13 +275,19 @@ export const http1Handler: ProtocolHandler = {
   looksLikeRequest: looksLikeHttp1Request,
   looksLikeResponse: looksLikeHttp1Response,
   open(connection) {
-    const session = idleSessions.pop();
-    if (session === undefined) return new Http1Connection(connection, SESSION_OPTIONS);
-    session.startOver(connection);
+    let session = idleSessions.pop();
+    if (session === undefined) {
+      session = new Http1Connection(connection, SESSION_OPTIONS);
+      handlerSessions.add(session);
+    } else {
+      session.startOver(connection);
+    }
     return session;
   },
   release(session) {
     // Given back once per connection; the check keeps a second release from sharing it between two.
-    if (session instanceof Http1Connection && idleSessions.length < MAX_IDLE_SESSIONS && !idleSessions.includes(session)) idleSessions.push(session);
+    if (session instanceof Http1Connection && handlerSessions.has(session) && idleSessions.length < MAX_IDLE_SESSIONS && !idleSessions.includes(session)) {
+      idleSessions.push(session);
+    }
   },
 };

@@ -563,4 +563,8 @@ t.test('a pooled session, given back in any state, serves its next connection as
   const a = http1Handler.open(CONN);
   const b = http1Handler.open(next);
   t.not(a, b, 'two connections, two sessions');
+  // One made elsewhere (other options) is never handed out by the handler.
+  const foreign = new Http1Connection(CONN, OPTS);
+  http1Handler.release!(foreign);
+  t.not(http1Handler.open(CONN), foreign, 'a session the handler did not make is not pooled');
 });
