@@ -120,6 +120,14 @@ interface ExchangeMemo {
 }
 
 const memos = new WeakMap<ConnectionInfo, ExchangeMemo>();
+/**
+ * The memo made or found last, and its connection: an exchange's duration point and its span ask
+ * for it one after the other. A connection's first exchange is remembered only here, not in `memos`:
+ * with a connection per request there is no second, and an entry per connection was a WeakMap
+ * insertion, and a table that grew with every new connection, for nothing.
+ */
+let lastConnection: ConnectionInfo | null = null;
+let lastMemo: ExchangeMemo | undefined;
 
 /** Whether `m` was made of the same inputs as `ex`'s view (`host`: its request's Host). */
 function sameView(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord, host: string | undefined): boolean {
@@ -134,14 +142,20 @@ function memoOf(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRe
   const { request, connection } = ex;
   // Looked up once: the comparison, and a new view, both need it.
   const host = request.headers.get('host');
-  const m = memos.get(connection);
-  if (m !== undefined && sameView(m, ex, opts, resource, host)) return m;
+  const m = connection === lastConnection ? lastMemo : memos.get(connection);
+  if (m !== undefined && sameView(m, ex, opts, resource, host)) {
+    lastConnection = connection;
+    lastMemo = m;
+    return m;
+  }
   const fresh: ExchangeMemo = {
     opts, resource, role: connection.role, tls: connection.tls !== undefined, method: request.method, target: request.target,
     version: request.version, host, statusCode: ex.response?.statusCode,
     view: computeView(ex, opts, resource, host), span: null, metric: null,
   };
-  memos.set(connection, fresh);
+  if (ex.ordinal > 0) memos.set(connection, fresh);
+  lastConnection = connection;
+  lastMemo = fresh;
   return fresh;
 }
 
