@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { type AgentTree, roundsOptions, startAgentProcess } from './agent-process.js';
 import { benchCommand, fixedRateArgs, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
-import { mainThreadCpuSeconds, treeCpuSeconds } from './proc.js';
+import { mainThreadCpuSeconds, rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { median } from './stats.js';
 import { startJaeger } from '../test/helpers/jaeger.js';
@@ -33,7 +33,7 @@ const SINK_NAME: Record<Sink, string> = { jaeger: 'OTLP/gRPC to Jaeger only', fi
 type Traffic = 'keep-alive' | 'close';
 const TRAFFIC_NAME: Record<Traffic, string> = { 'keep-alive': 'keep-alive', close: 'connection per request' };
 
-interface Round { label: string; traffic: Traffic; sink: Sink; exchanges: number; agentUs: number; jsUs: number }
+interface Round { label: string; traffic: Traffic; sink: Sink; exchanges: number; agentUs: number; jsUs: number; peakRssMiB: number }
 
 async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, seconds: number): Promise<Round> {
   return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
@@ -46,14 +46,18 @@ async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndp
       await new Promise((r) => setTimeout(r, REST_MS));
       const cpu0 = treeCpuSeconds(agent.pid);
       const js0 = mainThreadCpuSeconds(agent.pid);
+      let peakRssMiB = rssMiB(agent.pid);
+      const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(agent.pid))), 100);
       const load = await runLoadgen(loadgen, [...fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds), ...(traffic === 'close' ? ['-close'] : [])]);
       if (load.errors > 0) throw new Error(`loadgen: ${load.errors} failed requests (${load.first_error ?? 'no error text'})`);
       await new Promise((r) => setTimeout(r, EXPORT_WAIT_MS));
+      clearInterval(sampler);
       const exchanges = 2 * load.count;
       return {
         label: tree.label, traffic, sink, exchanges,
         agentUs: ((treeCpuSeconds(agent.pid) - cpu0) * 1e6) / exchanges,
         jsUs: ((mainThreadCpuSeconds(agent.pid) - js0) * 1e6) / exchanges,
+        peakRssMiB,
       };
     } finally {
       await agent.stop();
@@ -93,14 +97,16 @@ async function main(): Promise<void> {
     `\`lantern run\` with its defaults (every process traced) while loadgen sends ${rate.toLocaleString('en-US')} req/s over 10 keep-alive connections`,
     ...(closeRate > 0 ? [`(then ${closeRate.toLocaleString('en-US')} req/s, each request on a connection of its own: \`loadgen -close\`, 10 workers)`] : []),
     `to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so each request is two exchanges. Agent CPU (process tree, and its`,
-    `main JS thread) from ${REST_MS / 1000} s after start-up to ${EXPORT_WAIT_MS / 1000} s after the load, divided by 2 × requests; medians over the rounds, the`,
-    'trees and sinks taking turns. Jaeger 1.76 all-in-one is the receiver (one for the whole run, idle in the file phases).',
+    `main JS thread) from ${REST_MS / 1000} s after start-up to ${EXPORT_WAIT_MS / 1000} s after the load, divided by 2 × requests; peak RSS sampled every 100 ms`,
+    'over the same time (VmRSS); medians over the rounds, the trees and sinks taking turns. Jaeger 1.76 all-in-one is the receiver',
+    '(one for the whole run, idle in the file phases).',
     '',
-    `| µs per exchange (medians) | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base}` : ''} |`,
+    `| medians over the rounds | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base}` : ''} |`,
     `|---|${trees.map(() => '---:').join('|')}${base !== null ? '|---:' : ''}|`,
     ...phases.flatMap(({ traffic }) => SINKS.flatMap((sink) => [
       `| **${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree)** | ${cells(traffic, sink, (r) => r.agentUs)} |`,
       `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: of which the main JS thread | ${cells(traffic, sink, (r) => r.jsUs)} |`,
+      `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent peak RSS, MiB | ${cells(traffic, sink, (r) => r.peakRssMiB)} |`,
     ])),
     '',
     ...rounds.map((r, i) => `- round ${i + 1}: ${describe(r)}`),
@@ -111,7 +117,7 @@ async function main(): Promise<void> {
 }
 
 function describe(r: Round): string {
-  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: ${r.exchanges} exchanges, ${r.agentUs.toFixed(2)} µs per exchange, JS thread ${r.jsUs.toFixed(2)}`;
+  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: ${r.exchanges} exchanges, ${r.agentUs.toFixed(2)} µs per exchange, JS thread ${r.jsUs.toFixed(2)}, peak RSS ${r.peakRssMiB.toFixed(1)} MiB`;
 }
 
 runBenchmark(main);
