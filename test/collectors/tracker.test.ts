@@ -204,3 +204,25 @@ t.test('followed connections: both ends of a local connection count two, for as 
   tr.closeAll();
   t.equal(followed.size, 0, 'all gone with the tracker');
 });
+
+t.test('a connection after another (the tracker reuses its objects): nothing of the one before, each session given back once', async (t) => {
+  const log: string[] = [];
+  const released: ProtocolSession[] = [];
+  const handler: ProtocolHandler = { ...fakeHandler(log), release: (s) => released.push(s) };
+  const tr = new ConnectionTracker({ maxConnections: 100, idleTimeoutMs: 1000, handlers: [handler], onExchange: () => {} }, () => 0);
+  // The first: a chunk held past a hole when it closes (its stream ends with a gap).
+  tr.handle(open(3, 'server', 1));
+  tr.handle(data(3, 'ingress', 0, 'REQ a', 'unknown', 1));
+  tr.handle(data(3, 'ingress', 10, 'REQ z', 'unknown', 1));
+  tr.handle({ type: 'close', pid: 10, fd: 3, generation: 1, bytesEgress: 0, bytesIngress: 15, shedBefore: 0, timeNs: 3n });
+  // The next, same fd: its bytes from position 0 are its own, and it is a client.
+  tr.handle(open(3, 'client', 2));
+  tr.handle(data(3, 'egress', 0, 'REQ b', 'unknown', 2));
+  tr.handle(data(3, 'ingress', 0, 'RES b', 'unknown', 2));
+  tr.handle({ type: 'close', pid: 10, fd: 3, generation: 2, bytesEgress: 5, bytesIngress: 5, shedBefore: 0, timeNs: 4n });
+  t.same(log, ['3:server:request:REQ a', '3:gap:request:5', '3:server:request:REQ z', '3:client:request:REQ b', '3:client:response:RES b']);
+  t.equal(released.length, 2, 'each session given back once');
+  t.not(released[0], released[1]);
+  const s = tr.stats();
+  t.same([s.connections, s.opened, s.closed, s.bytesDelivered, s.bytesGap, s.gaps], [0, 2, 2, 20, 5, 1], 'totals add both connections, once each');
+});
