@@ -80,7 +80,7 @@ export class StreamAssembler {
     this.#next = null;
   }
 
-  /** A new assembler's state, for another connection's stream (the tracker reuses a connection's assemblers): nothing held, nothing counted. */
+  /** A new assembler's state, for another stream (the tracker reuses a connection's assemblers: another connection, a TLS upgrade): nothing held, nothing counted. */
   startOver(): void {
     this.#next = null;
     this.#pending = [];

@@ -61,34 +61,30 @@ class TrackedConnection {
   constructor(info: ConnectionInfo, nowMs: number) {
     this.info = info;
     this.lastSeenMs = nowMs;
-    this.streams = this.#newStreams();
+    this.streams = {
+      egress: new StreamAssembler({ data: (b, t) => this.#data('egress', b, t), gap: (n, t) => this.#gap('egress', n, t) }),
+      ingress: new StreamAssembler({ data: (b, t) => this.#data('ingress', b, t), gap: (n, t) => this.#gap('ingress', n, t) }),
+    };
   }
 
-  /** A new one's state, for another connection (the tracker's pool): its stream assemblers start over. */
+  /** A new one's state, for another connection (the tracker's pool). */
   startOver(info: ConnectionInfo, nowMs: number): void {
-    this.info = info;
+    this.restart(info);
     this.followedAs = null;
     this.sameGeneration = null;
-    this.session = null;
-    this.handler = null;
     this.lastSeenMs = nowMs;
-    this.streams.egress.startOver();
-    this.streams.ingress.startOver();
   }
 
-  /** Fresh streams and no session: the bytes that follow are another conversation (TLS upgrade). */
+  /**
+   * No session, and streams started over: the bytes that follow are another conversation (a TLS
+   * upgrade, another connection). Their counters are the tracker's to have read before.
+   */
   restart(info: ConnectionInfo): void {
     this.info = info;
     this.session = null;
     this.handler = null;
-    this.streams = this.#newStreams();
-  }
-
-  #newStreams(): Record<Direction, StreamAssembler> {
-    return {
-      egress: new StreamAssembler({ data: (b, t) => this.#data('egress', b, t), gap: (n, t) => this.#gap('egress', n, t) }),
-      ingress: new StreamAssembler({ data: (b, t) => this.#data('ingress', b, t), gap: (n, t) => this.#gap('ingress', n, t) }),
-    };
+    this.streams.egress.startOver();
+    this.streams.ingress.startOver();
   }
 
   side(direction: Direction): MessageSide | null {
