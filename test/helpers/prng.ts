@@ -30,6 +30,15 @@ export class XorShift32 {
     return xs[this.int(xs.length)]!;
   }
 
+  /** `xs` in a random order (Fisher–Yates, in place). */
+  shuffle<T>(xs: T[]): T[] {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+    }
+    return xs;
+  }
+
   bytes(n: number): Buffer {
     const b = Buffer.allocUnsafe(n);
     for (let i = 0; i < n; i++) b[i] = this.next() & 0xff;

@@ -14,6 +14,9 @@ const SP = 0x20;
 const HTAB = 0x09;
 const COLON = 0x3a;
 
+/** Names whose values one HeadFields remembers (the conventions ask for ~6; captured headers add theirs). */
+const MAX_REMEMBERED = 16;
+
 export const isOws = (c: number): boolean => c === SP || c === HTAB;
 
 export class HeadFields implements HeaderFields {
@@ -59,9 +62,28 @@ export class HeadFields implements HeaderFields {
     return this.folded?.[k] ?? this.text.slice(this.at[4 * k + 2], this.at[4 * k + 3]);
   }
 
+  /**
+   * Values found by `get`, by name (null: no such field). A session's repeated heads share one
+   * HeadFields (the parser's head memo), and the conventions ask each exchange's for the same few
+   * names (Host twice, User-Agent, the trace context, forwarding): a scan of every field name and a
+   * value sliced per name and exchange, and values that are new strings each time where the
+   * conventions compare them with the last exchange's. Bounded by MAX_REMEMBERED names.
+   */
+  #found: Map<string, string | null> | null = null;
+
   get(name: string): string | undefined {
-    for (let k = 0, n = this.length; k < n; k++) if (this.nameIs(k, name)) return this.value(k);
-    return undefined;
+    const found = this.#found?.get(name);
+    if (found !== undefined) return found ?? undefined;
+    let value: string | null = null;
+    for (let k = 0, n = this.length; k < n; k++) {
+      if (this.nameIs(k, name)) {
+        value = this.value(k);
+        break;
+      }
+    }
+    const remembered = (this.#found ??= new Map());
+    if (remembered.size < MAX_REMEMBERED) remembered.set(name, value);
+    return value ?? undefined;
   }
 
   getAll(name: string): string[] {
