@@ -5,7 +5,7 @@
 // Memory is bounded: past `maxSeries`, points go to one overflow series per (resource, instrument)
 // carrying otel.metric.overflow=true, as the SDK's cardinality limit does
 // (https://opentelemetry.io/docs/specs/otel/metrics/sdk/#overflow-attribute); past the reserve for
-// those, points are dropped. Both are counted. Series that saw no point for `staleAfterMs` are
+// those, points are dropped. Both are counted. Series that saw no point for `staleAfterMs` (measured from the collections) are
 // forgotten (their process has usually exited), which frees room for new ones.
 import type { AttributeValue, Attributes, CountedValues, HistogramPoint, ResourceRecord } from '../model/span.js';
 
@@ -69,7 +69,14 @@ export interface HistogramAggregatorStats {
 
 interface Series extends HistogramSeries {
   resource: ResourceRecord;
+  /**
+   * When it was last seen updated: at its creation, then at each collection after points came (set
+   * there from `touched`, not per point: a clock read and a BigInt per measurement were ~3 % of the
+   * agent's time per exchange). Staleness is measured to a collection interval, far below its bound.
+   */
   lastUpdateNs: bigint;
+  /** Points came since the last collection. */
+  touched: boolean;
   overflow: boolean;
 }
 
@@ -160,7 +167,6 @@ export class HistogramAggregator {
   }
 
   record(points: readonly HistogramPoint[]): void {
-    let now: bigint | undefined;
     for (const p of points) {
       if (!Number.isFinite(p.value)) {
         this.#stats.pointsDropped++;
@@ -191,7 +197,7 @@ export class HistogramAggregator {
         this.#stats.pointsDropped++;
         continue;
       }
-      s.lastUpdateNs = now ??= this.#o.now();
+      s.touched = true;
       this.#stats.points++;
     }
   }
@@ -214,7 +220,10 @@ export class HistogramAggregator {
     const byResource = new Map<string, ResourceHistograms>();
     let expired = false;
     for (const s of this.#series) {
-      if (s.lastUpdateNs < staleBefore) {
+      if (s.touched) {
+        s.touched = false;
+        s.lastUpdateNs = now;
+      } else if (s.lastUpdateNs < staleBefore) {
         this.#series.delete(s);
         if (!s.overflow) this.#normal--;
         this.#stats.seriesExpired++;
@@ -257,7 +266,7 @@ export class HistogramAggregator {
       resource: p.resource, name: p.name, unit: p.unit, description: p.description, attributes, boundaries,
       counts: new Array<number>(boundaries.length + 1).fill(0), count: 0, sum: 0,
       min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY,
-      startTimeUnixNano: p.timeUnixNano < now ? p.timeUnixNano : now, lastUpdateNs: now, overflow,
+      startTimeUnixNano: p.timeUnixNano < now ? p.timeUnixNano : now, lastUpdateNs: now, touched: false, overflow,
     };
     this.#series.add(s);
     return s;

@@ -129,6 +129,23 @@ t.test('aggregator: stale series are forgotten', async (t) => {
   t.match(agg.stats(), { series: 0, seriesExpired: 1 });
 });
 
+t.test('aggregator: a series updated between collections stays, as old as it was made', async (t) => {
+  let now = T0;
+  const agg = new HistogramAggregator({ staleAfterMs: 1000, now: () => now });
+  const a = resourceOf('a', 1);
+  agg.record([durationPoint(a, 0.1)]);
+  t.equal(agg.collect().length, 1);
+  now += 900_000_000n;
+  agg.record([durationPoint(a, 0.2)]);
+  now += 900_000_000n;
+  t.equal(agg.collect()[0]?.series[0]?.count, 2, 'a point 0.9 s ago: not stale, though its first was 1.8 s ago');
+  now += 900_000_000n;
+  t.equal(agg.collect().length, 1, 'seen updated at the last collection, 0.9 s ago');
+  now += 200_000_000n;
+  t.equal(agg.collect().length, 0, 'no point since: stale once that collection is 1 s old');
+  t.match(agg.stats(), { series: 0, seriesExpired: 1 });
+});
+
 t.test('aggregator: a frozen attribute set shared by points goes to its own series under each resource and instrument, expired or not', async (t) => {
   let now = T0;
   const agg = new HistogramAggregator({ staleAfterMs: 1000, now: () => now });
