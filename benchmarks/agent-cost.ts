@@ -10,8 +10,16 @@
 // --all-processes measures the rest of what a user sees (latency, losses, start-up, memory) for one
 // tree; this is the ratio.
 //
-//   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--close-rate N (0: keep-alive only)] [--seconds N] [--rounds N]
-//     [--baseline DIR --baseline-label TEXT]
+// Each round loads a fresh agent twice with the same traffic: first --warm-up seconds, then, once that
+// load's spans are out, --seconds more. The first window is what a just-started agent costs: V8
+// compiles the hot path's functions under that load, on its helper threads (at 10k req/s, ~370
+// compilations done in the first 4 s of load and none after; the helper threads took ~2.8 µs per
+// exchange over 8 s from the start, ~0.8 after a 5 s warm-up: `--trace-opt` and per-thread CPU,
+// session 18). The second is what the agent costs from then on, for as long as it runs. Both are
+// reported.
+//
+//   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--close-rate N (0: keep-alive only)] [--seconds N] [--warm-up N]
+//     [--rounds N] [--baseline DIR --baseline-label TEXT]
 import { join } from 'node:path';
 import { type AgentTree, roundsOptions, startAgentProcess } from './agent-process.js';
 import { benchCommand, fixedRateArgs, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
@@ -33,9 +41,18 @@ const SINK_NAME: Record<Sink, string> = { jaeger: 'OTLP/gRPC to Jaeger only', fi
 type Traffic = 'keep-alive' | 'close';
 const TRAFFIC_NAME: Record<Traffic, string> = { 'keep-alive': 'keep-alive', close: 'connection per request' };
 
-interface Round { label: string; traffic: Traffic; sink: Sink; exchanges: number; agentUs: number; jsUs: number; peakRssMiB: number }
+/** CPU per exchange over one load and the export after it. */
+interface Window { exchanges: number; agentUs: number; jsUs: number }
 
-async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, seconds: number): Promise<Round> {
+interface Round {
+  label: string; traffic: Traffic; sink: Sink;
+  /** The first load after start-up (--warm-up seconds), then the same load again (--seconds). */
+  warmUp: Window; steady: Window;
+  /** Over both. */
+  peakRssMiB: number;
+}
+
+async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, warmUpSeconds: number, seconds: number): Promise<Round> {
   return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     // The agent inherits this process's environment: the receiver's address for the Jaeger phases only.
     if (sink === 'jaeger') process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaegerEndpoint;
@@ -44,21 +61,25 @@ async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndp
     const agent = await startAgentProcess(args, sink === 'file' ? 'writing OTLP JSON lines' : 'exporting over OTLP', 30_000, tree.lantern);
     try {
       await new Promise((r) => setTimeout(r, REST_MS));
-      const cpu0 = treeCpuSeconds(agent.pid);
-      const js0 = mainThreadCpuSeconds(agent.pid);
       let peakRssMiB = rssMiB(agent.pid);
       const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(agent.pid))), 100);
-      const load = await runLoadgen(loadgen, [...fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds), ...(traffic === 'close' ? ['-close'] : [])]);
-      if (load.errors > 0) throw new Error(`loadgen: ${load.errors} failed requests (${load.first_error ?? 'no error text'})`);
-      await new Promise((r) => setTimeout(r, EXPORT_WAIT_MS));
-      clearInterval(sampler);
-      const exchanges = 2 * load.count;
-      return {
-        label: tree.label, traffic, sink, exchanges,
-        agentUs: ((treeCpuSeconds(agent.pid) - cpu0) * 1e6) / exchanges,
-        jsUs: ((mainThreadCpuSeconds(agent.pid) - js0) * 1e6) / exchanges,
-        peakRssMiB,
+      const window = async (s: number): Promise<Window> => {
+        const cpu0 = treeCpuSeconds(agent.pid);
+        const js0 = mainThreadCpuSeconds(agent.pid);
+        const load = await runLoadgen(loadgen, [...fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, s), ...(traffic === 'close' ? ['-close'] : [])]);
+        if (load.errors > 0) throw new Error(`loadgen: ${load.errors} failed requests (${load.first_error ?? 'no error text'})`);
+        await new Promise((r) => setTimeout(r, EXPORT_WAIT_MS));
+        const exchanges = 2 * load.count;
+        return {
+          exchanges,
+          agentUs: ((treeCpuSeconds(agent.pid) - cpu0) * 1e6) / exchanges,
+          jsUs: ((mainThreadCpuSeconds(agent.pid) - js0) * 1e6) / exchanges,
+        };
       };
+      const warmUp = await window(warmUpSeconds);
+      const steady = await window(seconds);
+      clearInterval(sampler);
+      return { label: tree.label, traffic, sink, warmUp, steady, peakRssMiB };
     } finally {
       await agent.stop();
     }
@@ -66,8 +87,9 @@ async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndp
 }
 
 async function main(): Promise<void> {
-  const { rate, seconds, rounds: roundCount, trees, more } = roundsOptions(8, { 'close-rate': '4000' });
+  const { rate, seconds, rounds: roundCount, trees, more } = roundsOptions(8, { 'close-rate': '4000', 'warm-up': '4' });
   const closeRate = Number(more['close-rate']);
+  const warmUpSeconds = Number(more['warm-up']);
   const phases: { traffic: Traffic; rate: number }[] = [{ traffic: 'keep-alive', rate }, ...(closeRate > 0 ? [{ traffic: 'close' as const, rate: closeRate }] : [])];
   const jaeger = await startJaeger();
   const rounds: Round[] = [];
@@ -76,7 +98,7 @@ async function main(): Promise<void> {
       for (const phase of phases) {
         for (const sink of SINKS) {
           for (const tree of trees) {
-            const round = await measure(tree, phase.traffic, sink, jaeger.otlpGrpcEndpoint, phase.rate, seconds);
+            const round = await measure(tree, phase.traffic, sink, jaeger.otlpGrpcEndpoint, phase.rate, warmUpSeconds, seconds);
             rounds.push(round);
             process.stderr.write(`${describe(round)}\n`);
           }
@@ -96,16 +118,18 @@ async function main(): Promise<void> {
     ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/agent-cost.js')),
     `\`lantern run\` with its defaults (every process traced) while loadgen sends ${rate.toLocaleString('en-US')} req/s over 10 keep-alive connections`,
     ...(closeRate > 0 ? [`(then ${closeRate.toLocaleString('en-US')} req/s, each request on a connection of its own: \`loadgen -close\`, 10 workers)`] : []),
-    `to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so each request is two exchanges. Agent CPU (process tree, and its`,
-    `main JS thread) from ${REST_MS / 1000} s after start-up to ${EXPORT_WAIT_MS / 1000} s after the load, divided by 2 × requests; peak RSS sampled every 100 ms`,
-    'over the same time (VmRSS); medians over the rounds, the trees and sinks taking turns. Jaeger 1.76 all-in-one is the receiver',
-    '(one for the whole run, idle in the file phases).',
+    `to nginx (\`return 200\`); loadgen is traced too, so each request is two exchanges. A fresh agent per round, loaded ${REST_MS / 1000} s after`,
+    `start-up for ${warmUpSeconds} s (the warm-up: V8 compiles the hot path under it), then, ${EXPORT_WAIT_MS / 1000} s later, for ${seconds} s more (steady: what it costs from`,
+    `then on). Agent CPU (process tree, and its main JS thread) over each load and the ${EXPORT_WAIT_MS / 1000} s after it, divided by 2 × requests;`,
+    'peak RSS sampled every 100 ms over both (VmRSS); medians over the rounds, the trees and sinks taking turns. Jaeger 1.76',
+    'all-in-one is the receiver (one for the whole run, idle in the file phases).',
     '',
     `| medians over the rounds | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base}` : ''} |`,
     `|---|${trees.map(() => '---:').join('|')}${base !== null ? '|---:' : ''}|`,
     ...phases.flatMap(({ traffic }) => SINKS.flatMap((sink) => [
-      `| **${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree)** | ${cells(traffic, sink, (r) => r.agentUs)} |`,
-      `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: of which the main JS thread | ${cells(traffic, sink, (r) => r.jsUs)} |`,
+      `| **${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree), steady** | ${cells(traffic, sink, (r) => r.steady.agentUs)} |`,
+      `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: of which the main JS thread, steady | ${cells(traffic, sink, (r) => r.steady.jsUs)} |`,
+      `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree), first ${warmUpSeconds} s of load | ${cells(traffic, sink, (r) => r.warmUp.agentUs)} |`,
       `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent peak RSS, MiB | ${cells(traffic, sink, (r) => r.peakRssMiB)} |`,
     ])),
     '',
@@ -117,7 +141,8 @@ async function main(): Promise<void> {
 }
 
 function describe(r: Round): string {
-  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: ${r.exchanges} exchanges, ${r.agentUs.toFixed(2)} µs per exchange, JS thread ${r.jsUs.toFixed(2)}, peak RSS ${r.peakRssMiB.toFixed(1)} MiB`;
+  const w = (x: Window): string => `${x.exchanges} exchanges, ${x.agentUs.toFixed(2)} µs per exchange, JS thread ${x.jsUs.toFixed(2)}`;
+  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: warm-up ${w(r.warmUp)}; steady ${w(r.steady)}; peak RSS ${r.peakRssMiB.toFixed(1)} MiB`;
 }
 
 runBenchmark(main);
