@@ -226,3 +226,27 @@ t.test('a connection after another (the tracker reuses its objects): nothing of 
   const s = tr.stats();
   t.same([s.connections, s.opened, s.closed, s.bytesDelivered, s.bytesGap, s.gaps], [0, 2, 2, 20, 5, 1], 'totals add both connections, once each');
 });
+
+t.test("sessions' counters: summed per protocol over connections gone and live, under their names, zeros named too", async (t) => {
+  let n = 0;
+  const counting: ProtocolHandler = {
+    ...fakeHandler([]),
+    open(c: ConnectionInfo): ProtocolSession {
+      const seen = ++n * 10;
+      return { ...fakeHandler([]).open(c), stats: () => ({ seen, errors: 0 }) };
+    },
+  };
+  const tr = new ConnectionTracker({ maxConnections: 100, idleTimeoutMs: 1000, handlers: [counting], onExchange: () => {} }, () => 0);
+  t.notOk('fake_seen' in tr.stats(), 'no session yet: no names');
+  for (const fd of [3, 4, 5]) {
+    tr.handle(open(fd, 'server'));
+    tr.handle(data(fd, 'ingress', 0, 'REQ'));
+  }
+  for (const fd of [3, 4]) tr.handle({ type: 'close', pid: 10, fd, generation: 1, bytesEgress: 0, bytesIngress: 3, shedBefore: 0, timeNs: 3n });
+  const s = tr.stats() as unknown as Record<string, number>;
+  t.equal(s.fake_seen, 10 + 20 + 30, 'two gone and one live, each once');
+  t.equal(s.fake_errors, 0, 'a counter at 0 has its name');
+  t.equal(s.bytesDelivered, 9);
+  const again = tr.stats() as unknown as Record<string, number>;
+  t.equal(again.fake_seen, 60, 'reading the stats changes nothing');
+});
