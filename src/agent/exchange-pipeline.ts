@@ -10,7 +10,7 @@ import type { HistogramPoint, SpanRecord } from '../model/span.js';
 import { type IdSource, randomIds } from '../semconv/ids.js';
 import { tlsAttributes } from '../semconv/tls.js';
 import { type ConventionsFor, conventionsFor } from '../semconv/registry.js';
-import { type LinkKey, SpanLinker, linkKey, linkKeyText } from './span-linker.js';
+import { type LinkKey, SpanLinker, linkKey } from './span-linker.js';
 import type { SpanShedder } from './span-shedder.js';
 
 /** Where finished telemetry goes (exporters, the local view, test listeners). */
@@ -93,9 +93,7 @@ export class ExchangePipeline implements RecordSink {
     // An HTTP/1 exchange paired in the kernel was decided there, by the same share (both ends alike);
     // one shed there needs no link key either.
     const decided = ex.protocol === 'http1' ? ex.request.kernelSampling : undefined;
-    const key = decided === 'shed' ? null : linkKey(ex, conventions.linkId(ex));
-    // The shedder takes the key as text: a string made here, hashed only when it sheds or remembers.
-    const keyText = key === null ? null : linkKeyText(key);
+    const key = decided === 'shed' ? null : linkKey(ex, conventions.linkId(ex), conventions.linkOrdinal?.(ex) ?? -1);
     this.#key = key;
     let exported: boolean;
     if (counted !== undefined) {
@@ -103,8 +101,8 @@ export class ExchangePipeline implements RecordSink {
       exported = false;
     } else {
       exported = decided !== undefined
-        ? this.opts.shedder?.decidedInKernel(decided === 'kept', keyText, this.#keptEarlier) ?? decided === 'kept'
-        : this.opts.shedder?.keep(keyText, this.#keptEarlier) ?? true;
+        ? this.opts.shedder?.decidedInKernel(decided === 'kept', key, this.#keptEarlier) ?? decided === 'kept'
+        : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
     }
     if (!exported && points.length > 0) {
       // Shed: no span is built at all, the cheapest way through under overload.

@@ -19,16 +19,31 @@ export interface SpanLinkerOptions {
 
 /**
  * Names one request on both ends of a local connection: the connection, as both ends name it
- * (`part`: "client>server"), and the request (`id`, the protocol's own name of it).
+ * (`part`: "client>server"), and the request: `id`, the protocol's own name of it, and `ordinal`,
+ * its place on the connection when order is what tells requests apart (-1: the id says it all).
+ * The ordinal apart from the id: HTTP/1's id (method and target) repeats request after request and
+ * is made once, where a string with the ordinal in it was made per exchange and compared (both
+ * flattened) when the other end came.
  */
 export interface LinkKey {
   readonly part: string;
   readonly id: string;
+  readonly ordinal: number;
 }
 
 /** The key as one string (the span shedder remembers and hashes decisions by it). */
 export function linkKeyText(key: LinkKey): string {
-  return `${key.part} ${key.id}`;
+  return key.ordinal < 0 ? `${key.part} ${key.id}` : `${key.part} #${key.ordinal} ${key.id}`;
+}
+
+/** Whether two keys of one connection name the same request. */
+function sameRequest(a: LinkKey, b: LinkKey): boolean {
+  return a.ordinal === b.ordinal && a.id === b.id;
+}
+
+/** Where a request waits among several of its connection's: by its ordinal, when it has one. */
+function requestSlot(key: LinkKey): string | number {
+  return key.ordinal >= 0 ? key.ordinal : key.id;
 }
 
 interface Held {
@@ -41,11 +56,11 @@ interface Held {
   gone: boolean;
 }
 
-/** Names one request on both ends of a local connection; `id` is the protocol's own part. */
-export function linkKey(ex: Exchange, id: string | null): LinkKey | null {
+/** Names one request on both ends of a local connection; `id` and `ordinal` are the protocol's own part. */
+export function linkKey(ex: Exchange, id: string | null, ordinal = -1): LinkKey | null {
   if (id === null) return null;
   const part = linkPart(ex.connection);
-  return part === null ? null : { part, id };
+  return part === null ? null : { part, id, ordinal };
 }
 
 /** Spans handed on at once at most, of those that wait no more (the exporters' batch size). */
@@ -82,7 +97,7 @@ export class SpanLinker {
    * of a window (~2,400 at 8k connections/s) and its tables, rebuilt as it grew and shrank, were
    * promoted out of V8's young generation with an empty map per connection.
    */
-  readonly #held = new Map<string, Held | Map<string, Held>>();
+  readonly #held = new Map<string, Held | Map<string | number, Held>>();
   /** Held spans in arrival (so deadline) order: `#queue[#head..]`; released from the front in O(1). */
   #queue: Held[] = [];
   #head = 0;
@@ -147,10 +162,10 @@ export class SpanLinker {
       this.#readied();
       return;
     }
-    // Held under its key unless a span of the same kind waits there first.
-    const heldKey = other === undefined ? key : null;
-    const entry: Held = { span, key: heldKey, deadline: this.#now() + this.opts.windowMs, gone: false };
-    if (heldKey !== null) this.#remember(heldKey, entry);
+    // Held under its key unless a span of the same kind waits there first, or another request of its
+    // connection holds its place (ends that numbered their requests differently).
+    const entry: Held = { span, key: null, deadline: this.#now() + this.opts.windowMs, gone: false };
+    if (other === undefined && key !== null && this.#remember(key, entry)) entry.key = key;
     this.#queue.push(entry);
     this.#waiting++;
     if (this.#waiting > this.opts.maxHeld) {
@@ -167,16 +182,29 @@ export class SpanLinker {
 
   #lookup(key: LinkKey): Held | undefined {
     const waiting = this.#held.get(key.part);
-    if (waiting === undefined || waiting instanceof Map) return waiting?.get(key.id);
-    return waiting.key!.id === key.id ? waiting : undefined;
+    if (waiting === undefined) return undefined;
+    const h = waiting instanceof Map ? waiting.get(requestSlot(key)) : waiting;
+    return h !== undefined && sameRequest(h.key!, key) ? h : undefined;
   }
 
-  /** `h`, held under `key` (its key): alone on its connection, or beside others by request id. */
-  #remember(key: LinkKey, h: Held): void {
+  /**
+   * `h`, held under `key`: alone on its connection, or beside others by request (requestSlot). False
+   * when another request holds that place: the first stays found.
+   */
+  #remember(key: LinkKey, h: Held): boolean {
+    const slot = requestSlot(key);
     const waiting = this.#held.get(key.part);
-    if (waiting === undefined) this.#held.set(key.part, h);
-    else if (waiting instanceof Map) waiting.set(key.id, h);
-    else this.#held.set(key.part, new Map([[waiting.key!.id, waiting], [key.id, h]]));
+    if (waiting === undefined) {
+      this.#held.set(key.part, h);
+    } else if (waiting instanceof Map) {
+      if (waiting.has(slot)) return false;
+      waiting.set(slot, h);
+    } else {
+      const other = requestSlot(waiting.key!);
+      if (other === slot) return false;
+      this.#held.set(key.part, new Map([[other, waiting], [slot, h]]));
+    }
+    return true;
   }
 
   /** The span held under `key` waits no more; its connection goes once nothing of it waits. */
@@ -184,9 +212,13 @@ export class SpanLinker {
     const waiting = this.#held.get(key.part);
     if (waiting === undefined) return;
     if (!(waiting instanceof Map)) {
-      if (waiting.key!.id === key.id) this.#held.delete(key.part);
-    } else if (waiting.delete(key.id) && waiting.size === 0) {
-      this.#held.delete(key.part);
+      if (sameRequest(waiting.key!, key)) this.#held.delete(key.part);
+    } else {
+      const slot = requestSlot(key);
+      const h = waiting.get(slot);
+      if (h === undefined || !sameRequest(h.key!, key)) return;
+      waiting.delete(slot);
+      if (waiting.size === 0) this.#held.delete(key.part);
     }
   }
 

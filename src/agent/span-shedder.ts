@@ -34,6 +34,7 @@
 // (exportRoom); past it requests are shed whole, before their spans are built. And exchanges the
 // kernel decided (with the share of its last update) are decided again here when the agent is
 // overrun (decidedInKernel).
+import { type LinkKey, linkKeyText } from './span-linker.js';
 
 export interface SpanShedderOptions {
   /** Spans per second exported at most; 0: no budget. */
@@ -62,6 +63,17 @@ const processCpuMicros = (): number => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
+
+/**
+ * A request's name at both ends (agent/span-linker.ts), or that name as text. The text is made only
+ * where a decision is hashed or remembered: with nothing shed, a string made per exchange for
+ * nothing.
+ */
+export type RequestKey = LinkKey | string;
+
+function keyText(key: RequestKey): string {
+  return typeof key === 'string' ? key : linkKeyText(key);
+}
 
 /** FNV-1a of a string, as a fraction in [0, 1). */
 function hashShare(key: string): number {
@@ -161,13 +173,12 @@ export class SpanShedder {
    * it): a kept span is found there, so only shed decisions are remembered here, and when nothing
    * is shed this costs no lookup at all.
    */
-  keep(linkKey: string | null, keptEarlier?: (linkKey: string) => boolean): boolean {
+  keep<K extends RequestKey>(linkKey: K | null, keptEarlier?: (linkKey: K) => boolean): boolean {
     this.#offer();
     let keep: boolean;
-    const shedEarlier = linkKey !== null && this.#decided.size > 0 && this.#decided.has(linkKey);
+    const shedEarlier = linkKey !== null && this.#decided.size > 0 && this.#decided.delete(keyText(linkKey));
     if (shedEarlier) {
       // The other end of a request was shed: this one too, once.
-      this.#decided.delete(linkKey!);
       keep = false;
     } else {
       const share = this.#share();
@@ -177,12 +188,13 @@ export class SpanShedder {
       } else if (!room) {
         // The export queue is full: this request is shed whole, its other end too when it comes.
         keep = false;
-        if (linkKey !== null) this.#remember(linkKey);
+        if (linkKey !== null) this.#remember(keyText(linkKey));
       } else {
         // Requests without a key are spread evenly by a low-discrepancy sequence instead.
-        const position = linkKey !== null ? hashShare(linkKey) : (this.#unkeyed++ * 0.6180339887498949) % 1;
+        const text = linkKey !== null ? keyText(linkKey) : null;
+        const position = text !== null ? hashShare(text) : (this.#unkeyed++ * 0.6180339887498949) % 1;
         keep = position < share;
-        if (linkKey !== null && !keep) this.#remember(linkKey);
+        if (text !== null && !keep) this.#remember(text);
       }
     }
     if (keep) {
@@ -203,8 +215,8 @@ export class SpanShedder {
    * after being built and encoded. Once a request's one end is shed here, its other end is too,
    * whenever it comes.
    */
-  decidedInKernel(kept: boolean, linkKey: string | null = null, keptEarlier?: (linkKey: string) => boolean): boolean {
-    if (kept && linkKey !== null && (this.#pressure >= OVERRUN || this.#exportRoom <= 0 || (this.#decided.size > 0 && this.#decided.has(linkKey)))) {
+  decidedInKernel<K extends RequestKey>(kept: boolean, linkKey: K | null = null, keptEarlier?: (linkKey: K) => boolean): boolean {
+    if (kept && linkKey !== null && (this.#pressure >= OVERRUN || this.#exportRoom <= 0 || (this.#decided.size > 0 && this.#decided.has(keyText(linkKey))))) {
       return this.keep(linkKey, keptEarlier);
     }
     this.#offer();

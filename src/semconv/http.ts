@@ -324,6 +324,25 @@ function buildSpanAttributes(v: HttpView, ex: HttpExchange, opts: HttpSemconvOpt
   return a;
 }
 
+/** The last link id made, and what it was made of: keep-alive traffic repeats them, at both ends. */
+let lastLinkMethod = '';
+let lastLinkTarget = '';
+let lastLinkId = ' ';
+
+/**
+ * What names an HTTP/1 request at both ends of its connection besides its ordinal: its method and
+ * target, made once while they repeat (both ends then give the very same string, compared at once).
+ */
+export function httpLinkId(ex: HttpExchange): string {
+  const { method, target } = ex.request;
+  if (method !== lastLinkMethod || target !== lastLinkTarget) {
+    lastLinkMethod = method;
+    lastLinkTarget = target;
+    lastLinkId = `${method} ${target}`;
+  }
+  return lastLinkId;
+}
+
 /** The exchange's duration for http.server.request.duration or http.client.request.duration. */
 export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord, opts: HttpSemconvOptions = NO_OPTIONS): HistogramPoint[] {
   const m = memoOf(ex, opts, resource);

@@ -3,7 +3,7 @@
 import type { Exchange } from '../model/exchange.js';
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
 import { dnsExchangeToMetrics, dnsExchangeToSpan } from './dns.js';
-import { type HttpSemconvOptions, httpExchangeToMetrics, httpExchangeToSpan } from './http.js';
+import { type HttpSemconvOptions, httpExchangeToMetrics, httpExchangeToSpan, httpLinkId } from './http.js';
 import { http2ExchangeToMetrics, http2ExchangeToSpan, http2LinkId } from './http2.js';
 import type { IdSource } from './ids.js';
 import { mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from './mysql.js';
@@ -16,10 +16,12 @@ export interface ExchangeConventions<E extends Exchange> {
   toMetrics(ex: E, resource: ResourceRecord): HistogramPoint[];
   /**
    * What names this request identically on both ends of a connection on this host (with the
-   * connection's 4-tuple; include the exchange's ordinal when order is what tells requests apart),
-   * to link client and server spans; null when the protocol cannot tell.
+   * connection's 4-tuple; with linkOrdinal, or the exchange's ordinal in it, when order is what tells
+   * requests apart), to link client and server spans; null when the protocol cannot tell.
    */
   linkId(ex: E): string | null;
+  /** The request's place on its connection, when order tells requests apart and linkId leaves it out. */
+  linkOrdinal?(ex: E): number;
 }
 
 type ConventionTable = { [P in Exchange['protocol']]: ExchangeConventions<Extract<Exchange, { protocol: P }>> };
@@ -42,8 +44,10 @@ export function createConventions(opts: ConventionOptions = {}): ConventionsFor 
     http1: {
       toSpan: (ex, resource, ids) => httpExchangeToSpan(ex, resource, ids, http),
       toMetrics: (ex, resource) => httpExchangeToMetrics(ex, resource, http),
-      // Requests on one connection are answered in order: the ordinal tells them apart.
-      linkId: (ex) => `#${ex.ordinal} ${ex.request.method} ${ex.request.target}`,
+      // Requests on one connection are answered in order: the ordinal tells them apart, the method
+      // and target guard against ends that numbered them differently.
+      linkId: httpLinkId,
+      linkOrdinal: (ex) => ex.ordinal,
     },
     dns: {
       toSpan: (ex, resource, ids) => dnsExchangeToSpan(ex, resource, ids),
@@ -73,6 +77,7 @@ function withPeerNames<E extends Exchange>(c: ExchangeConventions<E>, peerName: 
     toSpan: (ex, resource, ids) => namePeerInSpan(ex, c.toSpan(ex, resource, ids), peerName),
     toMetrics: (ex, resource) => namePeerInPoints(ex, c.toMetrics(ex, resource), peerName),
     linkId: c.linkId,
+    ...(c.linkOrdinal !== undefined ? { linkOrdinal: c.linkOrdinal } : {}),
   };
 }
 

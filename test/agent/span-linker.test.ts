@@ -24,7 +24,8 @@ function span(kind: 'client' | 'server', id: string, parent?: string, trace = id
 t.test('both ends of a connection give the same key', async (t) => {
   const text = (k: LinkKey | null): string | null => (k === null ? null : linkKeyText(k));
   t.equal(text(linkKey(exchange('client'), 'GET /x')), text(linkKey(exchange('server'), 'GET /x')));
-  t.not(text(linkKey(exchange('client', 0), '#0 GET /x')), text(linkKey(exchange('server', 1), '#1 GET /x')));
+  t.not(text(linkKey(exchange('client', 0), 'GET /x', 0)), text(linkKey(exchange('server', 1), 'GET /x', 1)));
+  t.equal(text(linkKey(exchange('client'), 'GET /x', 3)), text(linkKey(exchange('server'), 'GET /x', 3)), 'the ordinal in the text, alike at both ends');
   t.equal(linkKey({ ...exchange('client'), connection: { ...exchange('client').connection, role: 'unknown' } }, 'GET /x'), null);
   t.equal(linkKey(exchange('client'), null), null, 'a protocol that cannot name its requests is not linked');
 });
@@ -73,7 +74,7 @@ t.test('joined pairs leave at once, and their places in the queue do not pile up
   // 20 rounds of 1,000 requests whose two ends both arrive: every span leaves with its other half.
   for (let round = 0; round < 20; round++) {
     for (let i = 0; i < 1000; i++) {
-      const key = { part: 'c>s', id: `r${round}-${i}` };
+      const key = { part: 'c>s', id: `r${round}-${i}`, ordinal: -1 };
       linker.add(span('client', `${round}c${i}`), key);
       linker.add(span('server', `${round}s${i}`), key);
     }
@@ -89,7 +90,7 @@ t.test('a connection per request: once its pair joins, nothing of the connection
   const out: SpanRecord[] = [];
   const linker = new SpanLinker({ windowMs: 300, maxHeld: 100_000, release: (s) => out.push(...s), now: () => now });
   for (let c = 0; c < 5000; c++) {
-    const key = { part: `127.0.0.1:${20000 + c}>127.0.0.1:80`, id: '#0 GET /x' };
+    const key = { part: `127.0.0.1:${20000 + c}>127.0.0.1:80`, id: 'GET /x', ordinal: 0 };
     linker.add(span('server', `s${c}`), key);
     linker.add(span('client', `c${c}`), key);
     now += 0.01;
@@ -103,7 +104,7 @@ t.test('a connection per request: once its pair joins, nothing of the connection
 t.test('several requests waiting on one connection (pipelined): each joins its own, in any order', async (t) => {
   const out: SpanRecord[] = [];
   const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 100, release: (s) => out.push(...s) });
-  const key = (i: number): LinkKey => ({ part: 'c>s', id: `#${i} GET /x` });
+  const key = (i: number): LinkKey => ({ part: 'c>s', id: 'GET /x', ordinal: i });
   for (let i = 0; i < 3; i++) linker.add(span('client', `c${i}`, undefined, `${i}`.padStart(32, '0')), key(i));
   t.equal(linker.stats().connections, 1, 'one connection');
   for (const i of [1, 0, 2]) {
@@ -115,12 +116,29 @@ t.test('several requests waiting on one connection (pipelined): each joins its o
   t.same([linker.stats().linked, linker.stats().held, linker.stats().connections], [3, 6, 0], 'all joined, the connection let go');
 });
 
+t.test('one ordinal, another id (each end numbered a request differently): not joined, each waits for its own', async (t) => {
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 100, release: (s) => out.push(...s) });
+  const key = (i: number, id: string): LinkKey => ({ part: 'c>s', id, ordinal: i });
+  linker.add(span('client', 'c0'), key(0, 'GET /a'));
+  linker.add(span('client', 'c1'), key(1, 'GET /b'));
+  const stray = span('server', 's0');
+  linker.add(stray, key(0, 'GET /b'));
+  t.equal(stray.parentSpanId, undefined, 'ordinal 0 of another request: not its parent');
+  t.ok(linker.holds(key(0, 'GET /a')), 'the client span of ordinal 0 still waits');
+  const right = span('server', 's1');
+  linker.add(right, key(1, 'GET /b'));
+  t.equal(right.parentSpanId, 'c1'.padStart(16, '0'), 'same ordinal and id: joined');
+  linker.flush();
+  t.equal(out.length, 4, 'every span released');
+});
+
 t.test('many pairs joined in one turn leave in batches of bounded size', async (t) => {
   const batches: number[] = [];
   const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => batches.push(s.length) });
   for (let i = 0; i < 5000; i++) {
-    linker.add(span('client', `c${i}`), { part: `c${i % 7}>s`, id: `k${i}` });
-    linker.add(span('server', `s${i}`), { part: `c${i % 7}>s`, id: `k${i}` });
+    linker.add(span('client', `c${i}`), { part: `c${i % 7}>s`, id: `k${i}`, ordinal: -1 });
+    linker.add(span('server', `s${i}`), { part: `c${i % 7}>s`, id: `k${i}`, ordinal: -1 });
   }
   t.ok(batches.length > 0 && Math.max(...batches) <= 1024, `released before the turn ended, in batches of at most 1024 (${batches.length} so far)`);
   await new Promise((r) => setImmediate(r));
@@ -131,9 +149,9 @@ t.test('many pairs joined in one turn leave in batches of bounded size', async (
 t.test('keys of many connections: the same id on two connections names two requests, and connections with nothing waiting are let go', async (t) => {
   const out: SpanRecord[] = [];
   const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => out.push(...s) });
-  const key = (conn: number): LinkKey => ({ part: `127.0.0.1:${40000 + conn}>127.0.0.1:80`, id: '#0 GET /x' });
+  const key = (conn: number): LinkKey => ({ part: `127.0.0.1:${40000 + conn}>127.0.0.1:80`, id: 'GET /x', ordinal: 0 });
   for (let c = 0; c < 100; c++) linker.add(span('client', `c${c}`), key(c));
-  t.ok(linker.holds(key(5)) && !linker.holds({ part: key(5).part, id: '#1 GET /x' }), 'held by connection and request');
+  t.ok(linker.holds(key(5)) && !linker.holds({ part: key(5).part, id: 'GET /x', ordinal: 1 }), 'held by connection and request');
   for (let c = 0; c < 100; c += 2) linker.add(span('server', `s${c}`), key(c));
   t.equal(linker.stats().linked, 50, 'each server span joined its own connection\'s client span');
   t.notOk(linker.holds(key(4)), 'a joined request is no longer held');
@@ -151,8 +169,8 @@ t.test('a connection whose other end never comes: after a few spans wait in vain
   let now = 0;
   const out: SpanRecord[] = [];
   const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => out.push(...s), now: () => now });
-  const key = (i: number): LinkKey => ({ part: '10.0.0.7:41000>10.0.0.9:80', id: `#${i} GET /x` });
-  const other = (i: number): LinkKey => ({ part: '127.0.0.1:41001>127.0.0.1:80', id: `#${i} GET /x` });
+  const key = (i: number): LinkKey => ({ part: '10.0.0.7:41000>10.0.0.9:80', id: 'GET /x', ordinal: i });
+  const other = (i: number): LinkKey => ({ part: '127.0.0.1:41001>127.0.0.1:80', id: 'GET /x', ordinal: i });
   // Three server spans, each waiting out the window with no client span coming.
   for (let i = 0; i < 3; i++) {
     linker.add(span('server', `s${i}`), key(i));
@@ -180,7 +198,7 @@ t.test('a connection taken as alone links again once its other end shows up', as
   let now = 0;
   const out: SpanRecord[] = [];
   const linker = new SpanLinker({ windowMs: 10, maxHeld: 100_000, release: (s) => out.push(...s), now: () => now });
-  const key = (i: number): LinkKey => ({ part: '127.0.0.1:42000>127.0.0.1:80', id: `#${i} GET /x` });
+  const key = (i: number): LinkKey => ({ part: '127.0.0.1:42000>127.0.0.1:80', id: 'GET /x', ordinal: i });
   for (let i = 0; i < 3; i++) {
     linker.add(span('server', `s${i}`), key(i));
     now += 20;
@@ -205,7 +223,7 @@ t.test('a connection taken as alone links again once its other end shows up', as
 
 t.test('spans pushed out by the bound or a flush teach nothing: only deadlines count', async (t) => {
   const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 2, release: () => undefined });
-  const key = (i: number): LinkKey => ({ part: '127.0.0.1:43000>127.0.0.1:80', id: `#${i} GET /x` });
+  const key = (i: number): LinkKey => ({ part: '127.0.0.1:43000>127.0.0.1:80', id: 'GET /x', ordinal: i });
   for (let i = 0; i < 10; i++) linker.add(span('server', `s${i}`), key(i));
   linker.flush();
   t.equal(linker.stats().overflow, 8);
@@ -217,7 +235,7 @@ t.test('spans pushed out by the bound or a flush teach nothing: only deadlines c
 t.test('a span whose other end is not followed leaves at once, unless its other half is already here', async (t) => {
   const out: SpanRecord[] = [];
   const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 100, release: (s) => out.push(...s) });
-  const key = (i: number): LinkKey => ({ part: '10.0.0.7:41000>10.0.0.9:80', id: `#${i} GET /x` });
+  const key = (i: number): LinkKey => ({ part: '10.0.0.7:41000>10.0.0.9:80', id: 'GET /x', ordinal: i });
   linker.add(span('server', 's0'), key(0), false);
   t.notOk(linker.holds(key(0)), 'not held');
   await new Promise((r) => setImmediate(r));
