@@ -14,10 +14,10 @@
 // a machine's noise in the way: a quick loop for whoever changes a stage, before the end-to-end
 // benchmark (nginx.ts --all-processes) says what a user sees. --tracker-only stops at the tracker's
 // exchanges (decode, tracker, streams, protocol sessions): no span, no export, so its instruction
-// count under valgrind repeats within ~0.5 %. The whole path's count repeats within ~0.5 % as well
-// under `node --single-threaded --predictable`, over warm runs (`--runs 4` minus `--runs 1`); without
-// those flags, runs of one build differ by up to ±13 % (V8's GC and compilations, which valgrind
-// serializes, fall differently from one run to the next).
+// count under valgrind repeats within ~0.5 %. The whole path's count mostly repeats within ~0.5 % as
+// well (a run now and then 2-4 % off: repeat) under `node --single-threaded --predictable`, over warm
+// runs (`--runs 4` minus `--runs 1`); without those flags, runs of one build differ by up to ±13 %
+// (V8's GC and compilations, which valgrind serializes, fall differently from one run to the next).
 //
 //   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare] [--tracker-only] [--distinct]
 //     [--connection-per-request]
