@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConnectionTracker } from '../src/collectors/sockets/tracker.js';
-import { CLOSE_EVENT, DATA_HEADER, OPEN_EVENT, PAIR_EVENT, SOCK_EV, decodeSocketRecord } from '../src/collectors/sockets/decode.js';
+import { CLOSE_EVENT, DATA_HEADER, EventScratch, OPEN_EVENT, PAIR_EVENT, SOCK_EV, decodeSocketRecord } from '../src/collectors/sockets/decode.js';
 import { ExchangePipeline } from '../src/agent/exchange-pipeline.js';
 import { SpanShedder } from '../src/agent/span-shedder.js';
 import { defaultConfig } from '../src/config/schema.js';
@@ -167,9 +167,11 @@ async function run(requests: number, file: string, traffic: Traffic, trackerOnly
   const clock = new KernelClock();
   const input = batches(requests, 10, process.pid, process.ppid, traffic);
   const handle = tracker.handle.bind(tracker);
+  // As the collector decodes: data events filled again record after record.
+  const scratch = new EventScratch();
   const start = process.cpuUsage();
   for (const b of input) {
-    for (const [off, len] of b.offsets) decodeSocketRecord(b.view, off, len, clock, handle);
+    for (const [off, len] of b.offsets) decodeSocketRecord(b.view, off, len, clock, handle, scratch);
     // Let the export queues and timers run between batches, as the event loop does between
     // ring-buffer batches.
     await new Promise((resolve) => setImmediate(resolve));

@@ -4,7 +4,7 @@
 // and emit nothing; a keep-alive conversation gives the tracker the same exchanges either way; and
 // the session's one-call path for a pair gives what the two data events would, whatever surrounds it.
 import t from 'tap';
-import { PAIR_EVENT, SOCK_EV, type SocketEvent, decodeSocketRecord } from '../../src/collectors/sockets/decode.js';
+import { EventScratch, PAIR_EVENT, SOCK_EV, type SocketEvent, decodeSocketRecord } from '../../src/collectors/sockets/decode.js';
 import { ConnectionTracker } from '../../src/collectors/sockets/tracker.js';
 import { KernelClock } from '../../src/model/clock.js';
 import type { ConnectionInfo } from '../../src/model/connection.js';
@@ -68,6 +68,43 @@ t.test('a paired record carries the two data events it stands for', async (t) =>
 function big(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
+
+t.test('decoded into reused events (the collector\'s scratch): what each emit sees is what fresh events say', async (t) => {
+  const scratch = new EventScratch();
+  const seen = new Set<object>();
+  let records = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    const r = new XorShift32(seed);
+    const conn: RecordConn = { pid: 1 + r.int(1 << 22), fd: r.int(1 << 16), generation: 1 + r.int(1 << 30), role: r.pick([0, 1, 2] as const), lport: 0, rport: 0 };
+    const w = new SocketRecordWriter(65536);
+    // A mix a batch holds: data records, kept pairs and shed ones, one after the other.
+    for (let k = 0; k < 6; k++) {
+      const request: DataFields = { conn, direction: 0, position: r.int(2 ** 40), tsNs: BigInt(r.int(2 ** 31)), tid: r.int(1 << 22), data: bytes(r, 1 + r.int(1024)) };
+      const response: DataFields = { ...request, direction: 1, tsNs: request.tsNs + 5n, data: bytes(r, 1 + r.int(4096)) };
+      const kind = r.int(3);
+      if (kind === 0) w.data(request);
+      else if (kind === 1) w.pair(request, response);
+      else w.pair(request, { ...response, data: response.data.subarray(0, Math.min(32, response.data.length)) }, SOCK_EV.SHED);
+    }
+    const fresh = decodeAll(w).events.map((e) => JSON.stringify(plain(e.type === 'data' ? [e] : e.type === 'pair' || e.type === 'shed' ? [e.request, e.response] : [e]), big) + e.type);
+    const reused: string[] = [];
+    for (const [off, len] of w.offsets) {
+      decodeSocketRecord(w.view, off, len, clock, (e) => {
+        seen.add(e);
+        if (e.type === 'pair' || e.type === 'shed') seen.add(e.request).add(e.response);
+        // Read as the tracker does: during the call.
+        reused.push(JSON.stringify(plain(e.type === 'data' ? [e] : e.type === 'pair' || e.type === 'shed' ? [e.request, e.response] : [e]), big) + e.type);
+      }, scratch);
+      records++;
+    }
+    if (JSON.stringify(reused) !== JSON.stringify(fresh)) {
+      t.fail(`seed ${seed}: ${reused.join(' ').slice(0, 300)} vs ${fresh.join(' ').slice(0, 300)}`);
+      return;
+    }
+  }
+  t.equal(records, 1200);
+  t.ok(seen.size <= 5, `the same few objects every time (${seen.size}: a data event, a pair, a shed, their request and response)`);
+});
 
 t.test('short or inconsistent paired records are malformed and emit nothing', async (t) => {
   const conn: RecordConn = { pid: 7, fd: 3, generation: 9, role: 2, lport: 0, rport: 0 };

@@ -3,7 +3,7 @@ import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, closeLinks 
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { counterReader, loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
-import { type SocketEvent, decodeSocketRecord } from './decode.js';
+import { EventScratch, type SocketEvent, decodeSocketRecord } from './decode.js';
 import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
 import { type CountedShed, KernelRed } from './kernel-red.js';
 import { KernelShedShare } from './kernel-shedding.js';
@@ -122,6 +122,9 @@ export class SocketsCollector implements Collector {
       ...(ctx.offeredInKernel !== undefined ? { countsMayFollowClose: () => this.#nowMs - this.#lastCountedMs <= COUNTS_IN_FLIGHT_MS } : {}),
     }, () => this.#nowMs);
     this.#tracker = tracker;
+    // Data events are filled again record after record: `handle` and the tracker keep nothing of them
+    // but bytes, times and numbers.
+    const scratch = new EventScratch();
     // One record may stand for two events (a paired HTTP/1 exchange): each goes here, in order.
     const handle = (e: SocketEvent): void => {
       if (e.type === 'exec') {
@@ -177,7 +180,7 @@ export class SocketsCollector implements Collector {
         // The share that pressure (and the span budget) leaves, applied in the kernel from now on.
         if (ctx.spanShare !== undefined) shedShare.keep(ctx.spanShare());
         batch.forEach((view, off, len) => {
-          if (!decodeSocketRecord(view, off, len, ctx.clock, handle)) this.#malformed++;
+          if (!decodeSocketRecord(view, off, len, ctx.clock, handle, scratch)) this.#malformed++;
         });
       },
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
