@@ -5,8 +5,8 @@
 // Memory is bounded: past `maxSeries`, points go to one overflow series per (resource, instrument)
 // carrying otel.metric.overflow=true, as the SDK's cardinality limit does
 // (https://opentelemetry.io/docs/specs/otel/metrics/sdk/#overflow-attribute); past the reserve for
-// those, points are dropped. Both are counted. Series that saw no point for `staleAfterMs` (measured from the collections) are
-// forgotten (their process has usually exited), which frees room for new ones.
+// those, points are dropped. Both are counted. Series that saw no point for `staleAfterMs` (as the
+// collections see it) are forgotten (their process has usually exited), which frees room for new ones.
 import type { AttributeValue, Attributes, CountedValues, HistogramPoint, ResourceRecord } from '../model/span.js';
 
 /** The semantic conventions' advice for http.*.request.duration and other duration histograms, in s. */

@@ -119,7 +119,7 @@ export class ConnectionTracker {
   readonly #conns = new ConnectionTable<TrackedConnection>();
   readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, shedCounted: 0, shedCountedUnreadable: 0, tlsConnections: 0 };
   /** Stream and protocol counters of connections already gone. */
-  readonly #retired = new RetiredCounters();
+  readonly #retired = new ConnectionCounters();
   /**
    * Connections closed lately, by generation: the kernel's counts of their last shed exchanges
    * arrive up to two drain periods after the close (kernel-red.ts). Oldest first, bounded.
@@ -425,9 +425,9 @@ export class ConnectionTracker {
 
   stats(): TrackerStats {
     // Connections gone are already in #retired; the live ones are added on a copy.
-    const merged = this.#retired.named();
-    for (const c of this.#conns.all()) addNamedCounters(merged, c);
-    return { connections: this.#conns.size, ...this.#counters, ...merged } as TrackerStats;
+    const all = this.#retired.copy();
+    for (const c of this.#conns.all()) all.add(c);
+    return { connections: this.#conns.size, ...this.#counters, ...all.named() } as TrackerStats;
   }
 }
 
@@ -446,16 +446,24 @@ function counterName(protocol: string, counter: string): string {
 }
 
 /**
- * The counters of connections gone: their streams' summed, and their sessions' summed per protocol
- * under the session's own names, named for the stats ("http1_requests") only when they are read.
- * Every connection's counters are added when it ends: with connection-per-request traffic, a name
- * looked up and a keyed store into one object of every protocol's names, per counter and connection,
- * was ~3 % of the hot path.
+ * Connections' counters: their streams' summed, and their sessions' summed per protocol under the
+ * session's own names, named for the stats ("http1_requests") only when they are read. The tracker
+ * adds every connection's as it ends: with connection-per-request traffic, a name looked up and a
+ * keyed store into one object of every protocol's names, per counter and connection, was ~3 % of
+ * the hot path.
  */
-class RetiredCounters {
+class ConnectionCounters {
   readonly #streams = { bytesDelivered: 0, bytesGap: 0, gaps: 0 };
   /** By protocol: the sum of its sessions' stats (every name a session reported, zeros too). */
   readonly #sessions = new Map<string, Record<string, number>>();
+
+  /** The same sums, to add to apart. */
+  copy(): ConnectionCounters {
+    const c = new ConnectionCounters();
+    Object.assign(c.#streams, this.#streams);
+    for (const [protocol, sum] of this.#sessions) c.#sessions.set(protocol, { ...sum });
+    return c;
+  }
 
   add(c: TrackedConnection): void {
     for (const s of [c.streams.egress.stats, c.streams.ingress.stats]) {
@@ -476,22 +484,6 @@ class RetiredCounters {
     const out: Record<string, number> = { ...this.#streams };
     for (const [protocol, sum] of this.#sessions) for (const k in sum) out[counterName(protocol, k)] = sum[k]!;
     return out;
-  }
-}
-
-/** Adds a live connection's stream counters and its session's (named by protocol) into `into`. */
-function addNamedCounters(into: Record<string, number>, c: TrackedConnection): void {
-  for (const s of [c.streams.egress, c.streams.ingress]) {
-    into.bytesDelivered = (into.bytesDelivered ?? 0) + s.stats.bytesDelivered;
-    into.bytesGap = (into.bytesGap ?? 0) + s.stats.bytesGap;
-    into.gaps = (into.gaps ?? 0) + s.stats.gaps;
-  }
-  const stats = c.session?.stats();
-  if (stats === undefined) return;
-  const protocol = c.handler?.name ?? 'unknown';
-  for (const k in stats) {
-    const name = counterName(protocol, k);
-    into[name] = (into[name] ?? 0) + stats[k]!;
   }
 }
 

@@ -756,11 +756,11 @@ export class Http1Parser {
     return request ? this.requestBody(D, h, headEnd, d, framing) : this.responseBody(D, h, headEnd, d, framing);
   }
 
-  /** A message whose head, `headers` and the rest, ends before `headEnd`; the start line's parts are the caller's to set. */
   /**
-   * The draft of the message whose head ends at `headEnd`: the parser's one draft, set afresh (a
-   * parser reads one message at a time, and what leaves it is the message toMessage makes). An
-   * object per message was ~8 % of what the agent allocated per exchange.
+   * The draft of the message whose head, `headers` and the rest, ends before `headEnd`; the start
+   * line's parts are the caller's to set. The parser's one draft, set afresh (a parser reads one
+   * message at a time, and what leaves it is the message toMessage makes): an object per message
+   * was ~8 % of what the agent allocated per exchange.
    */
   private draft(headers: HeadFields, headEnd: number): Draft {
     return clearDraft(this.reading, headers, this.headStartNs, this.timeAt(headEnd - 1), this.maxBodyCapture);
