@@ -140,7 +140,7 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
   return out;
 }
 
-async function run(requests: number, file: string, traffic: Traffic, trackerOnly: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
+async function run(input: SocketRecordWriter[], file: string, trackerOnly: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
   const config = defaultConfig();
   config.otlp.file = file;
   const log = new Logger('error');
@@ -165,7 +165,6 @@ async function run(requests: number, file: string, traffic: Traffic, trackerOnly
     },
   });
   const clock = new KernelClock();
-  const input = batches(requests, 10, process.pid, process.ppid, traffic);
   const handle = tracker.handle.bind(tracker);
   // As the collector decodes: data events filled again record after record.
   const scratch = new EventScratch();
@@ -199,13 +198,16 @@ async function main(): Promise<void> {
   const modes: Records[] = values.compare === true ? ['per-syscall', 'paired', 'shed'] : [values.shed === true ? 'shed' : values.paired === true ? 'paired' : 'per-syscall'];
   const dir = mkdtempSync(join(tmpdir(), 'lantern-hot-'));
   const perExchange = new Map<Records, number[]>(modes.map((m) => [m, []]));
+  // Each kind's records are made once and decoded by every run (each run's tracker is new): making
+  // them costs ~11k instructions per exchange, which would otherwise count in the warm runs' difference.
+  const inputs = new Map<Records, SocketRecordWriter[]>(modes.map((records) => [records, batches(requests, 10, process.pid, process.ppid, { records, distinct, perRequest })]));
   const label = (records: Records): string => ({ 'per-syscall': 'a record per syscall', paired: 'paired records', shed: 'summaries of exchanges shed in the kernel' })[records]
     + (distinct ? ', every request distinct' : '') + (perRequest ? ', a connection per request' : '');
   try {
     for (let i = 0; i <= runs; i++) {
       for (const records of modes) {
         const file = values.file ?? join(dir, `spans-${i}.jsonl`);
-        const r = await run(requests, file, { records, distinct, perRequest }, trackerOnly);
+        const r = await run(inputs.get(records)!, file, trackerOnly);
         const spans = records === 'shed' || trackerOnly ? 0 : 2 * requests;
         if (r.exchanges !== 2 * requests || r.spans !== spans) throw new Error(`run ${i}: ${r.exchanges} exchanges of ${2 * requests}, ${r.spans} spans of ${spans}`);
         const us = (r.ms * 1000) / r.exchanges;
