@@ -17,6 +17,12 @@ export interface ProtocolSession {
   /** Counters (messages, parse errors, resyncs...) added into the collector's self-metrics. */
   stats(): Record<string, number>;
   /**
+   * The same counters added into `sums`, an object of this protocol's counter names (made of an
+   * earlier session's stats()). Absent: the tracker adds stats() name by name, a keyed load and store
+   * per name, for every connection that ends.
+   */
+  addStatsTo?(sums: Record<string, number>): void;
+  /**
    * The connection switched to TLS and what follows is its plaintext, from the TLS library probes,
    * at the next stream positions. True: this session goes on with it (MySQL's login continues after
    * SSLRequest). False or absent: the tracker opens a new session for the plaintext.

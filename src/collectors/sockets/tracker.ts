@@ -471,12 +471,18 @@ class ConnectionCounters {
       this.#streams.bytesGap += s.bytesGap;
       this.#streams.gaps += s.gaps;
     }
-    const stats = c.session?.stats();
-    if (stats === undefined) return;
+    const session = c.session;
+    if (session === null || session === undefined) return;
     const protocol = c.handler?.name ?? 'unknown';
     const sum = this.#sessions.get(protocol);
-    if (sum === undefined) this.#sessions.set(protocol, { ...stats });
-    else for (const k in stats) sum[k] = (sum[k] ?? 0) + stats[k]!;
+    if (sum === undefined) {
+      this.#sessions.set(protocol, { ...session.stats() });
+    } else if (session.addStatsTo !== undefined) {
+      session.addStatsTo(sum);
+    } else {
+      const stats = session.stats();
+      for (const k in stats) sum[k] = (sum[k] ?? 0) + stats[k]!;
+    }
   }
 
   /** Every counter under its stats name, in an object of the caller's. */
