@@ -91,6 +91,8 @@ interface HttpView {
   statusCode?: number;
   errorType?: string;
   protocolVersion?: string;
+  /** The server's address is the socket's (no Host, no absolute target): the view is its connection's alone. */
+  serverFromSocket: boolean;
 }
 
 /**
@@ -114,9 +116,26 @@ interface ExchangeMemo {
   host: string | undefined;
   statusCode: number | undefined;
   view: HttpView;
-  /** The span's attributes and the header values and sizes they hold besides the view's; null until a span is made. */
-  span: { attributes: Attributes; forwarded: string | undefined; forwardedFor: string | undefined; userAgent: string | undefined; requestBody: number; responseBody: number | undefined } | null;
+  /** The span's attributes and what they hold besides the view's; null until a span is made. */
+  span: SpanInputs | null;
   metric: Attributes | null;
+}
+
+/** What a span's attributes were made of besides the view: header values, sizes, the socket's peer. */
+interface SpanInputs {
+  attributes: Attributes;
+  forwarded: string | undefined;
+  forwardedFor: string | undefined;
+  userAgent: string | undefined;
+  requestBody: number;
+  responseBody: number | undefined;
+  /** The connection they were made for: another one's must have the same peer and transport. */
+  connection: ConnectionInfo;
+}
+
+/** Whether attributes made for connection `a` hold what `b`'s would (client.address, network.*). */
+function samePeer(a: ConnectionInfo, b: ConnectionInfo): boolean {
+  return a === b || (a.remote.address === b.remote.address && a.remote.port === b.remote.port && a.family === b.family && a.transport === b.transport);
 }
 
 const memos = new WeakMap<ConnectionInfo, ExchangeMemo>();
@@ -128,6 +147,14 @@ const memos = new WeakMap<ConnectionInfo, ExchangeMemo>();
  */
 let lastConnection: ConnectionInfo | null = null;
 let lastMemo: ExchangeMemo | undefined;
+/**
+ * By resource, the memo whose view was made last. A client that opens a connection per request
+ * sends the same request on each: the new connection's first exchange takes this memo's view,
+ * duration attributes and, when the peer is the same too, span attributes (shared and frozen, so
+ * encoded once), unless the view holds its connection's own ends (serverFromSocket). Only a view
+ * made afresh is stored: one WeakMap insertion per new view, not per connection.
+ */
+const lastViews = new WeakMap<ResourceRecord, ExchangeMemo>();
 
 /** Whether `m` was made of the same inputs as `ex`'s view (`host`: its request's Host). */
 function sameView(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRecord, host: string | undefined): boolean {
@@ -148,11 +175,14 @@ function memoOf(ex: HttpExchange, opts: HttpSemconvOptions, resource: ResourceRe
     lastMemo = m;
     return m;
   }
+  const other = lastViews.get(resource);
+  const alike = other !== undefined && !other.view.serverFromSocket && sameView(other, ex, opts, resource, host) ? other : undefined;
   const fresh: ExchangeMemo = {
     opts, resource, role: connection.role, tls: connection.tls !== undefined, method: request.method, target: request.target,
     version: request.version, host, statusCode: ex.response?.statusCode,
-    view: computeView(ex, opts, resource, host), span: null, metric: null,
+    view: alike?.view ?? computeView(ex, opts, resource, host), span: alike?.span ?? null, metric: alike?.metric ?? null,
   };
+  if (alike === undefined) lastViews.set(resource, fresh);
   if (ex.ordinal > 0) memos.set(connection, fresh);
   lastConnection = connection;
   lastMemo = fresh;
@@ -186,6 +216,7 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: Resou
     const port = defaultPort(scheme); // "Host: example.com" means the scheme's default port
     if (port !== undefined) server = { ...server, port };
   }
+  const serverFromSocket = server === undefined;
   if (server === undefined) {
     const end = kind === 'client' ? connection.remote : connection.local;
     if (end.address !== '') server = connection.family === 'unix' || end.port <= 0 ? { host: end.address } : { host: end.address, port: end.port };
@@ -198,6 +229,7 @@ function computeView(ex: HttpExchange, opts: HttpSemconvOptions, resource: Resou
     scheme,
     statusCode,
     errorType: errorType(kind, statusCode),
+    serverFromSocket,
   };
   if (!known) v.methodOriginal = request.method;
   if (target.path !== undefined) v.path = target.path;
@@ -270,9 +302,9 @@ function spanAttributes(m: ExchangeMemo, ex: HttpExchange, opts: HttpSemconvOpti
   const captures = opts.captureRequestHeaders !== undefined || opts.captureResponseHeaders !== undefined;
   const last = m.span;
   if (!captures && last !== null && last.forwarded === forwarded && last.forwardedFor === forwardedFor && last.userAgent === userAgent &&
-    last.requestBody === request.bodySize && last.responseBody === responseBody) return shared(last.attributes);
+    last.requestBody === request.bodySize && last.responseBody === responseBody && samePeer(last.connection, ex.connection)) return shared(last.attributes);
   const a = buildSpanAttributes(m.view, ex, opts, forwarded, forwardedFor, userAgent);
-  if (!captures) m.span = { attributes: a, forwarded, forwardedFor, userAgent, requestBody: request.bodySize, responseBody };
+  if (!captures) m.span = { attributes: a, forwarded, forwardedFor, userAgent, requestBody: request.bodySize, responseBody, connection: ex.connection };
   return a;
 }
 

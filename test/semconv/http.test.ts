@@ -384,6 +384,50 @@ t.test('keep-alive: alike exchanges of a connection share one frozen attribute s
   t.same(c2.attributes['http.request.header.accept'], ['c/d'], 'captured headers read per exchange');
 });
 
+t.test('a connection per request: alike first exchanges share the view, and the attributes where the peer is the same', async (t) => {
+  const ids = fixedIds();
+  /** A new connection's first exchange, `edit` changing its connection. */
+  const fresh = (o: Opts, edit: (c: ConnectionInfo) => void = () => undefined): HttpExchange => {
+    const ex = exchange(o);
+    ex.connection = { ...ex.connection, local: { ...ex.connection.local }, remote: { ...ex.connection.remote } };
+    edit(ex.connection);
+    return ex;
+  };
+  // Clients: every connection to the same server, from another local port.
+  const c1 = fresh({ role: 'client' }, (c) => (c.local.port = 51001));
+  const c2 = fresh({ role: 'client' }, (c) => (c.local.port = 51002));
+  const a1 = httpExchangeToSpan(c1, resource, ids);
+  const [m1] = httpExchangeToMetrics(c1, resource);
+  const a2 = httpExchangeToSpan(c2, resource, ids);
+  const [m2] = httpExchangeToMetrics(c2, resource);
+  t.equal(a2.attributes, a1.attributes, 'client spans: one set');
+  t.ok(Object.isFrozen(a2.attributes), 'frozen: shared');
+  t.equal(m2?.attributes, m1?.attributes, 'duration attributes: one set');
+  // Servers: every client from another port, which network.peer.port says.
+  const s1 = fresh({}, (c) => (c.remote.port = 40001));
+  const s2 = fresh({}, (c) => (c.remote.port = 40002));
+  const b1 = httpExchangeToSpan(s1, resource, ids).attributes;
+  const b2 = httpExchangeToSpan(s2, resource, ids).attributes;
+  t.equal(b1['network.peer.port'], 40001);
+  t.equal(b2['network.peer.port'], 40002, 'each its own peer port');
+  t.same({ ...b2, 'network.peer.port': 40001 }, b1, 'the rest alike');
+  const other = fresh({}, (c) => (c.remote.address = '10.0.0.10'));
+  t.equal(httpExchangeToSpan(other, resource, ids).attributes['client.address'], '10.0.0.10', 'another peer address: its own client.address');
+  t.equal(httpExchangeToSpan(fresh({}, (c) => (c.family = 'ipv6')), resource, ids).attributes['network.type'], 'ipv6', 'another family: its own network.type');
+  // Without Host the server is the socket's end: never taken from another connection.
+  const noHost = (port: number): HttpExchange => fresh({ headers: [] }, (c) => (c.local.port = port));
+  t.equal(httpExchangeToSpan(noHost(8081), resource, ids).attributes['server.port'], 8081);
+  t.equal(httpExchangeToSpan(noHost(8082), resource, ids).attributes['server.port'], 8082, 'each its own server.port');
+  const [p1] = httpExchangeToMetrics(fresh({ role: 'client', headers: [] }, (c) => (c.remote.port = 81)), resource);
+  const [p2] = httpExchangeToMetrics(fresh({ role: 'client', headers: [] }, (c) => (c.remote.port = 82)), resource);
+  t.equal(p1?.attributes['server.port'], 81);
+  t.equal(p2?.attributes['server.port'], 82, 'duration attributes: each its own server.port');
+  // Another role or TLS: never the same view.
+  const tls = fresh({ role: 'client' }, (c) => (c.tls = {}));
+  t.equal(httpExchangeToSpan(tls, resource, ids).attributes['url.scheme'], 'https', 'TLS: its own scheme');
+  t.equal(httpExchangeToSpan(fresh({ role: 'client' }), resource, ids).attributes['url.scheme'], 'http', 'then plaintext again');
+});
+
 t.test('random ids: lowercase hex, right length, never all zero, unique', async (t) => {
   const ids = new RandomIdSource();
   const seen = new Set<string>();
