@@ -26,6 +26,12 @@ export interface ConnectionInfo extends ConnectionKey {
   netns?: number;
   /** Set when the payload is plaintext taken from a TLS library: the wire carried ciphertext. */
   tls?: TlsInfo;
+  /**
+   * linkPart's memo (link-part.ts): the connection's "client>server" once it has one. Only a TCP
+   * connection's whose role is known is kept, and neither its ends nor its role change after, so a
+   * copy of the info (`{ ...info, role }`) may carry it.
+   */
+  linkPartMemo?: string;
 }
 
 export interface TlsInfo {

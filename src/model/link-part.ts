@@ -29,17 +29,18 @@ function connectionPart(c: ConnectionInfo): string | null {
   return c.netns !== undefined && isLoopback(host(c.local.address)) ? `${ends}@${c.netns}` : ends;
 }
 
-/** The connection part per TCP connection, made once: its ends never change (a datagram socket's
- * peer does, per datagram, so those are not kept). Weak: it goes with the connection. */
-const connectionParts = new WeakMap<ConnectionInfo, string | null>();
-
-/** The connection's part (see connectionPart), the same string for both of its ends. */
+/**
+ * The connection's part (see connectionPart), the same string for both of its ends. A TCP
+ * connection's is made once and kept on its info: its ends never change (a datagram socket's peer
+ * does, per datagram, so those are not kept). A WeakMap by connection cost ~5-10 % of the path under
+ * a connection per request, in time though hardly in instructions (an insertion per connection into
+ * a table as large as the connections alive, and ephemerons for the GC to walk).
+ */
 export function linkPart(c: ConnectionInfo): string | null {
-  let part = connectionParts.get(c);
-  if (part === undefined) {
-    part = connectionPart(c);
-    if (c.transport === 'tcp') connectionParts.set(c, part);
-  }
+  const known = c.linkPartMemo;
+  if (known !== undefined) return known;
+  const part = connectionPart(c);
+  if (part !== null && c.transport === 'tcp') c.linkPartMemo = part;
   return part;
 }
 

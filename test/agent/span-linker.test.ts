@@ -4,6 +4,7 @@ import { type LinkKey, SpanLinker, linkKey, linkKeyText } from '../../src/agent/
 import type { HttpExchange } from '../../src/model/http.js';
 import type { SpanRecord } from '../../src/model/span.js';
 import { headerPairs } from '../../src/model/header-pairs.js';
+import { linkPart } from '../../src/model/link-part.js';
 
 function exchange(role: 'client' | 'server', ordinal = 0): HttpExchange {
   const a = { address: '127.0.0.1', port: 50000 };
@@ -28,6 +29,22 @@ t.test('both ends of a connection give the same key', async (t) => {
   t.equal(text(linkKey(exchange('client'), 'GET /x', 3)), text(linkKey(exchange('server'), 'GET /x', 3)), 'the ordinal in the text, alike at both ends');
   t.equal(linkKey({ ...exchange('client'), connection: { ...exchange('client').connection, role: 'unknown' } }, 'GET /x'), null);
   t.equal(linkKey(exchange('client'), null), null, 'a protocol that cannot name its requests is not linked');
+});
+
+t.test('a connection part is made once per TCP connection; copies and datagram sockets keep theirs right', async (t) => {
+  const ex = exchange('client');
+  const part = linkPart(ex.connection);
+  t.equal(part, '127.0.0.1:50000>127.0.0.1:8080');
+  t.equal(linkPart(ex.connection), part, 'asked again: the same');
+  // The tracker resolves a role late by a copy: an unknown role has no part, so none is carried over.
+  const roleless = { ...exchange('client').connection, role: 'unknown' as const };
+  t.equal(linkPart(roleless), null, 'unknown role: none');
+  t.equal(linkPart({ ...roleless, role: 'server' }), '127.0.0.1:8080>127.0.0.1:50000', 'resolved later: made for its role');
+  // A datagram socket's peer changes from one datagram to the next: never kept.
+  const udp = { ...roleless, role: 'client' as const, transport: 'udp' as const, remote: { address: '127.0.0.1', port: 53 } };
+  t.equal(linkPart(udp), '127.0.0.1:50000>127.0.0.1:53');
+  udp.remote = { address: '127.0.0.1', port: 5353 };
+  t.equal(linkPart(udp), '127.0.0.1:50000>127.0.0.1:5353', 'its new peer');
 });
 
 t.test('server span arriving first becomes the child of the client span', async (t) => {
