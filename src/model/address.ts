@@ -28,3 +28,37 @@ export function formatIpv6(b: Uint8Array): string {
   if (bestStart < 0) return hex.join(':');
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
+
+/** Texts of IPv4 addresses and of IPv4-mapped IPv6 ones (by u32 + 2^32) made so far, up to MAX_REMEMBERED. */
+const remembered = new Map<number, string>();
+const MAX_REMEMBERED = 4096;
+const MAPPED = 0x1_0000_0000;
+
+/** Big-endian u32 of b[at..at+4). */
+function u32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/**
+ * The text of a socket's address (4 bytes for IPv4, else 16), as formatIpv4 / formatIpv6 give it.
+ * A host's connections come from and go to few addresses, two of them in every socket open record:
+ * IPv4 and IPv4-mapped addresses (what a server listening on [::] sees) are made once and found again
+ * by their number; other IPv6 ones are formatted each time.
+ */
+export function socketAddressText(b: Uint8Array, v6: boolean): string {
+  let key: number;
+  if (!v6) {
+    key = u32(b, 0);
+  } else {
+    for (let i = 0; i < 10; i++) if (b[i] !== 0) return formatIpv6(b);
+    if (b[10] !== 0xff || b[11] !== 0xff) return formatIpv6(b);
+    key = MAPPED + u32(b, 12);
+  }
+  let text = remembered.get(key);
+  if (text === undefined) {
+    if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+    text = v6 ? formatIpv6(b) : formatIpv4(b);
+    remembered.set(key, text);
+  }
+  return text;
+}

@@ -1,6 +1,6 @@
 // Decodes the records of bpf/sockets.bpf.c (layouts in bpf/include/sockets.h) in place.
 import type { KernelClock } from '../../model/clock.js';
-import { formatIpv4, formatIpv6 } from '../../model/address.js';
+import { socketAddressText } from '../../model/address.js';
 import { cString } from '../c-string.js';
 import type { ConnectionRole, Direction, TlsInfo } from '../../model/connection.js';
 
@@ -134,8 +134,8 @@ function role(v: number): ConnectionRole {
 }
 
 function address(family: number, bytes: Uint8Array): string {
-  if (family === 2) return formatIpv4(bytes);
-  if (family === 10) return formatIpv6(bytes);
+  if (family === 2) return socketAddressText(bytes, false);
+  if (family === 10) return socketAddressText(bytes, true);
   return '';
 }
 
