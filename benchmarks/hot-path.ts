@@ -35,6 +35,7 @@ import { TelemetryExporter } from '../src/export/telemetry-exporter.js';
 import { Logger } from '../src/log.js';
 import { ProcessMetadata } from '../src/metadata/process-metadata.js';
 import { KernelClock } from '../src/model/clock.js';
+import { FollowedConnections } from '../src/model/link-part.js';
 import { protocolHandlers } from '../src/protocols/registry.js';
 import { type RecordConn, SocketRecordWriter } from '../test/helpers/socket-records.js';
 import { median } from './stats.js';
@@ -148,15 +149,18 @@ async function run(input: SocketRecordWriter[], file: string, trackerOnly: boole
   const exporter = new TelemetryExporter(config, log, writer, { baseResourceAttributes: {} });
   const metadata = new ProcessMetadata({ base: { 'host.name': 'bench' } });
   let spans = 0;
+  // As the agent: the tracker tells which connections it follows, the pipeline asks before a span waits.
+  const followed = new FollowedConnections();
   const pipeline = new ExchangePipeline({
     metadata,
+    followed,
     sinks: [{ spans: (s) => { spans += s.length; exporter.exportSpans(s); }, histograms: (p) => exporter.recordHistograms(p) }],
     shedder: new SpanShedder({ maxPerSecond: 0 }),
     onSpan: () => undefined,
   });
   let exchanges = 0;
   const tracker = new ConnectionTracker({
-    maxConnections: 16384, idleTimeoutMs: 120_000, handlers: protocolHandlers(),
+    maxConnections: 16384, idleTimeoutMs: 120_000, handlers: protocolHandlers(), followed,
     // As the agent's collector while the kernel sheds nothing: no counts can follow a close.
     countsMayFollowClose: () => false,
     onExchange: (exchange) => {
