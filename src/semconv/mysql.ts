@@ -159,10 +159,10 @@ export function mysqlExchangeToMetrics(ex: MysqlExchange, resource: ResourceReco
 
 /**
  * Names the command identically on the client's and the server's end of one connection (with the
- * 4-tuple): commands are answered in order, so the ordinal tells them apart; the command, the
- * statement id and the start of the query text as both ends captured it guard against ordinals
- * that drifted apart (a command one end did not capture).
+ * 4-tuple): commands are answered in order, so the ordinal tells them apart (the registry's
+ * linkOrdinal); the command, the statement id and the start of the query text as both ends captured
+ * it guard against ordinals that drifted apart (a command one end did not capture).
  */
 export function mysqlLinkId(ex: MysqlExchange): string {
-  return `#${ex.ordinal} ${ex.command} ${ex.statementId ?? ''} ${(ex.query ?? '').slice(0, 64)}`;
+  return `${ex.command} ${ex.statementId ?? ''} ${(ex.query ?? '').slice(0, 64)}`;
 }

@@ -203,8 +203,9 @@ export function postgresExchangeToMetrics(ex: PostgresExchange, resource: Resour
 
 /**
  * Both ends of one connection see the same requests in the same order: the ordinal names the
- * operation, the mode and the statement guard against counting differences.
+ * operation (the registry's linkOrdinal), the mode and the statement guard against counting
+ * differences.
  */
 export function postgresLinkId(ex: PostgresExchange): string {
-  return `#${ex.ordinal} ${ex.mode} ${ex.statement ?? ''} ${ex.query?.length ?? -1}`;
+  return `${ex.mode} ${ex.statement ?? ''} ${ex.query?.length ?? -1}`;
 }

@@ -162,9 +162,9 @@ export function redisExchangeToMetrics(ex: RedisExchange, resource: ResourceReco
 }
 
 /**
- * Names the command identically on the client's and the server's socket: its position on the
- * connection (replies come in order), its name and argument count.
+ * Names the command identically on the client's and the server's socket, besides its position on
+ * the connection (replies come in order: the registry's linkOrdinal): its name and argument count.
  */
 export function redisLinkId(ex: RedisExchange): string {
-  return `#${ex.ordinal} ${ex.command.name} ${ex.command.argumentCount}`;
+  return `${ex.command.name} ${ex.command.argumentCount}`;
 }

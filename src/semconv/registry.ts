@@ -55,14 +55,15 @@ export function createConventions(opts: ConventionOptions = {}): ConventionsFor 
       // A name server's socket serves every client: the query id and question name the query.
       linkId: (ex) => `${ex.query.id} ${ex.query.questions[0]?.name ?? ''} ${ex.query.questions[0]?.type ?? 0}`,
     },
-    redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId },
+    // Commands and operations on one connection are answered in order, as HTTP/1's requests.
+    redis: { toSpan: redisExchangeToSpan, toMetrics: redisExchangeToMetrics, linkId: redisLinkId, linkOrdinal: (ex) => ex.ordinal },
     http2: {
       toSpan: (ex, resource, ids) => http2ExchangeToSpan(ex, resource, ids, http),
       toMetrics: (ex, resource) => http2ExchangeToMetrics(ex, resource, http),
       linkId: http2LinkId,
     },
-    mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId },
-    postgresql: { toSpan: postgresExchangeToSpan, toMetrics: postgresExchangeToMetrics, linkId: postgresLinkId },
+    mysql: { toSpan: mysqlExchangeToSpan, toMetrics: mysqlExchangeToMetrics, linkId: mysqlLinkId, linkOrdinal: (ex) => ex.ordinal },
+    postgresql: { toSpan: postgresExchangeToSpan, toMetrics: postgresExchangeToMetrics, linkId: postgresLinkId, linkOrdinal: (ex) => ex.ordinal },
   };
   if (peerName !== undefined) {
     const byName = table as unknown as Record<string, ExchangeConventions<Exchange>>;

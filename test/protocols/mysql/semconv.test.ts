@@ -120,7 +120,8 @@ t.test('registry entry and link id: both ends agree', async (t) => {
   const conv = conventionsFor(client);
   t.equal(conv.linkId(client), conv.linkId(server));
   t.equal(mysqlLinkId(client), mysqlLinkId(server));
-  t.not(mysqlLinkId(client), mysqlLinkId(exchange({ ordinal: 4 })), 'the ordinal tells commands apart');
+  t.equal(conv.linkOrdinal?.(client), conv.linkOrdinal?.(server));
+  t.not(conv.linkOrdinal?.(client), conv.linkOrdinal?.(exchange({ ordinal: 4 })), 'the ordinal tells commands apart');
   t.equal(conv.toSpan(client, resource, ids).name, 'SELECT items');
 });
 
