@@ -34,9 +34,20 @@ const remembered = new Map<number, string>();
 const MAX_REMEMBERED = 4096;
 const MAPPED = 0x1_0000_0000;
 
+function remember(key: number, text: string): string {
+  if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+  remembered.set(key, text);
+  return text;
+}
+
 /** Big-endian u32 of b[at..at+4). */
 function u32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/** The text of IPv4 address `n` (its four bytes as a big-endian u32), as formatIpv4 gives it; remembered. */
+export function ipv4Text(n: number): string {
+  return remembered.get(n) ?? remember(n, `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`);
 }
 
 /**
@@ -46,19 +57,9 @@ function u32(b: Uint8Array, at: number): number {
  * by their number; other IPv6 ones are formatted each time.
  */
 export function socketAddressText(b: Uint8Array, v6: boolean): string {
-  let key: number;
-  if (!v6) {
-    key = u32(b, 0);
-  } else {
-    for (let i = 0; i < 10; i++) if (b[i] !== 0) return formatIpv6(b);
-    if (b[10] !== 0xff || b[11] !== 0xff) return formatIpv6(b);
-    key = MAPPED + u32(b, 12);
-  }
-  let text = remembered.get(key);
-  if (text === undefined) {
-    if (remembered.size >= MAX_REMEMBERED) remembered.clear();
-    text = v6 ? formatIpv6(b) : formatIpv4(b);
-    remembered.set(key, text);
-  }
-  return text;
+  if (!v6) return ipv4Text(u32(b, 0));
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return formatIpv6(b);
+  if (b[10] !== 0xff || b[11] !== 0xff) return formatIpv6(b);
+  const n = u32(b, 12);
+  return remembered.get(MAPPED + n) ?? remember(MAPPED + n, `::ffff:${ipv4Text(n)}`);
 }

@@ -1,6 +1,6 @@
 // Socket addresses' texts, remembered by number, read as formatting them afresh does.
 import t from 'tap';
-import { formatIpv4, formatIpv6, socketAddressText } from '../../src/model/address.js';
+import { formatIpv4, formatIpv6, ipv4Text, socketAddressText } from '../../src/model/address.js';
 
 t.test('IPv4, IPv4-mapped and other IPv6 addresses, past the bound of those remembered, as formatted afresh', async (t) => {
   let seed = 11;
@@ -10,6 +10,7 @@ t.test('IPv4, IPv4-mapped and other IPv6 addresses, past the bound of those reme
   for (let i = 0; i < 20_000; i++) {
     const v4 = new Uint8Array([127, 0, next() % 24, next() % 250]);
     if (socketAddressText(v4, false) !== formatIpv4(v4)) mismatches++;
+    if (ipv4Text(Buffer.from(v4).readUInt32BE(0)) !== formatIpv4(v4)) mismatches++;
     const mapped = new Uint8Array(16);
     mapped.set([0xff, 0xff], 10);
     mapped.set(v4, 12);
@@ -20,6 +21,8 @@ t.test('IPv4, IPv4-mapped and other IPv6 addresses, past the bound of those reme
   }
   t.equal(mismatches, 0);
   t.equal(socketAddressText(new Uint8Array([10, 0, 0, 1]), false), '10.0.0.1');
+  t.equal(ipv4Text(0xc0a80a02), '192.168.10.2');
+  t.equal(ipv4Text(0xffffffff), '255.255.255.255');
   t.equal(socketAddressText(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1]), true), '::ffff:10.0.0.1', 'mapped: not the IPv4 text remembered');
   t.equal(socketAddressText(Uint8Array.from([...new Array(15).fill(0), 1]), true), '::1');
   t.equal(socketAddressText(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 10, 0, 0, 1]), true), formatIpv6(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 10, 0, 0, 1])), 'half a mapped prefix: formatted');
