@@ -51,13 +51,12 @@ export function ipv4Text(n: number): string {
 }
 
 /**
- * The text of a socket's address (4 bytes for IPv4, else 16), as formatIpv4 / formatIpv6 give it.
- * A host's connections come from and go to few addresses, two of them in every socket open record:
- * IPv4 and IPv4-mapped addresses (what a server listening on [::] sees) are made once and found again
- * by their number; other IPv6 ones are formatted each time.
+ * The text of IPv6 address `b` (16 bytes), as formatIpv6 gives it. A host's connections come from and
+ * go to few addresses, two of them in every socket open record: IPv4-mapped ones (what a server
+ * listening on [::] sees) are made once and found again by their number, as IPv4 ones are
+ * (ipv4Text); other IPv6 ones are formatted each time.
  */
-export function socketAddressText(b: Uint8Array, v6: boolean): string {
-  if (!v6) return ipv4Text(u32(b, 0));
+export function ipv6Text(b: Uint8Array): string {
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return formatIpv6(b);
   if (b[10] !== 0xff || b[11] !== 0xff) return formatIpv6(b);
   const n = u32(b, 12);

@@ -1,6 +1,6 @@
 // Decodes the records of bpf/sockets.bpf.c (layouts in bpf/include/sockets.h) in place.
 import type { KernelClock } from '../../model/clock.js';
-import { ipv4Text, socketAddressText } from '../../model/address.js';
+import { ipv4Text, ipv6Text } from '../../model/address.js';
 import { cString } from '../c-string.js';
 import type { ConnectionRole, Direction, TlsInfo } from '../../model/connection.js';
 
@@ -136,7 +136,7 @@ function role(v: number): ConnectionRole {
 /** The address of `family` at `at` (16 bytes of room): an IPv4 one read as a number, no view made. */
 function address(view: DataView, at: number, family: number): string {
   if (family === 2) return ipv4Text(view.getUint32(at, false));
-  if (family === 10) return socketAddressText(new Uint8Array(view.buffer, view.byteOffset + at, 16), true);
+  if (family === 10) return ipv6Text(new Uint8Array(view.buffer, view.byteOffset + at, 16));
   return '';
 }
 
