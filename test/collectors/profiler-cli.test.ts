@@ -40,12 +40,15 @@ t.test('lantern profile --pid … --duration 3 --output x.pb.gz', async (t) => {
 });
 
 t.test('lantern profile --off-cpu: blocked time to FILE-off-cpu.pb.gz, which go tool pprof reads', async (t) => {
-  const w = startWorkload(fixtureBinary('blocker'), ['40', '100']); // 4 s of 100 ms sleeps and pipe reads
+  // Up to 15 s of 100 ms sleeps and pipe reads, stopped at teardown: the 2 s window opens only once the
+  // CLI has loaded its programs, which on a loaded machine took long enough for 4 s of work to be over.
+  const w = startWorkload(fixtureBinary('blocker'), ['150', '100']);
   t.teardown(() => w.stop());
   await w.ready;
   const out = join(dir, 'y.pb.gz');
   const r = await runCli(['profile', '--pid', String(w.pid), '--duration', '2', '--off-cpu', '--min-block', '5', '--output', out]);
   t.equal(r.code, 0, r.stderr);
+  t.equal(w.child.exitCode, null, 'the workload blocked through the whole window');
   const off = join(dir, 'y-off-cpu.pb.gz');
   t.match(r.stdout, new RegExp(`wrote ${off}: [\\d.]+ ms blocked in \\d+ blocks`));
   const p = Profile.decode(gunzipSync(readFileSync(off)));
