@@ -76,15 +76,28 @@ static __always_inline __u64 span_tag_of(struct task_struct *task, __u32 tgid, _
 	return tag ? *tag : 0;
 }
 
+/* tags[key] = tag. A serving thread (goroutine) has its entry from its last request: written in
+ * place. An update of a preallocated hash swaps in a fresh element under the bucket's lock (an LRU's
+ * takes it from the LRU lists): the thread's update was the largest kernel symbol of nginx at 10k
+ * req/s, every process traced (perf: 4.7 % of its CPU; its read's exit program 1.6 → 1.4 µs). */
+static __always_inline void span_tag_put(void *tags, const void *key, __u64 tag)
+{
+	__u64 *known = bpf_map_lookup_elem(tags, key);
+	if (known)
+		*known = tag;
+	else
+		bpf_map_update_elem(tags, key, &tag, BPF_ANY);
+}
+
 /* The current thread (and goroutine, in a Go program) now serves `tag`. */
 static __always_inline void span_tag_set(__u32 tgid, __u32 tid, __u64 tag)
 {
-	bpf_map_update_elem(&thread_tags, &tid, &tag, BPF_ANY);
+	span_tag_put(&thread_tags, &tid, tag);
 	if (!span_tags_by_goroutine(tgid))
 		return;
 	struct goroutine_key k = { .tgid = tgid, .g = go_current_g(bpf_get_current_task_btf()) };
 	if (k.g != 0)
-		bpf_map_update_elem(&goroutine_tags, &k, &tag, BPF_ANY);
+		span_tag_put(&goroutine_tags, &k, tag);
 }
 
 /* The connection of `generation` closes: its tag no longer stands for what the current thread (or
