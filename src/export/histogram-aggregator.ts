@@ -204,12 +204,12 @@ export class HistogramAggregator {
 
   /** The point's instrument node and the leaf of its attributes under it. */
   #nodesOf(p: HistogramPoint): KnownLeaf {
-    const frozen = Object.isFrozen(p.attributes);
-    const known = frozen ? this.#leaves.get(p.attributes) : undefined;
+    // Looked up before Object.isFrozen (a call into V8's runtime): only frozen sets go in, and stay frozen.
+    const known = this.#leaves.get(p.attributes);
     if (known !== undefined && known.root === this.#root && known.resourceKey === p.resource.key && known.name === p.name) return known;
     const instrument = child(child(this.#root, p.resource.key), p.name);
     const found: KnownLeaf = { root: this.#root, resourceKey: p.resource.key, name: p.name, instrument, leaf: attributesNode(child(instrument, ATTRIBUTES), p.attributes) };
-    if (frozen) this.#leaves.set(p.attributes, found);
+    if (Object.isFrozen(p.attributes)) this.#leaves.set(p.attributes, found);
     return found;
   }
 

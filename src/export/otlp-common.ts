@@ -207,9 +207,11 @@ const frozenJson = new WeakMap<Attributes, Uint8Array>();
 
 /** `attrs` as repeated KeyValue field `field`. */
 export function writeAttributes(w: ProtoWriter, field: number, attrs: Attributes): void {
-  if (!Object.isFrozen(attrs)) return writeKeyValues(w, field, attrs);
+  // Looked up before Object.isFrozen (a call into V8's runtime): a set in the table was frozen when
+  // it went in, and stays so. A set never frozen is a quick miss (no identity hash to look up).
   const known = frozenProto.get(attrs);
   if (known !== undefined && known.field === field) return w.encoded(known.bytes);
+  if (!Object.isFrozen(attrs)) return writeKeyValues(w, field, attrs);
   const start = w.length;
   writeKeyValues(w, field, attrs);
   frozenProto.set(attrs, { field, bytes: w.copyFrom(start) });
@@ -353,12 +355,12 @@ const J_INT_KV_END = J('"}}');
 
 /** A JSON array of KeyValue. */
 export function writeAttributesJson(w: JsonWriter, attrs: Attributes): void {
-  if (!Object.isFrozen(attrs)) return writeKeyValuesJson(w, attrs);
-  const known = frozenJson.get(attrs);
+  const known = frozenJson.get(attrs); // before Object.isFrozen, as writeAttributes
   if (known !== undefined) {
     w.bytes(known);
     return;
   }
+  if (!Object.isFrozen(attrs)) return writeKeyValuesJson(w, attrs);
   const start = w.length;
   writeKeyValuesJson(w, attrs);
   frozenJson.set(attrs, w.copyFrom(start));
