@@ -76,6 +76,7 @@ export class RetryingTransport<T> implements Transport<T> {
   readonly #abort = new AbortController();
   #deadline = Number.POSITIVE_INFINITY;
   #stats: RetryStats = { attempts: 0, retries: 0, failedAttempts: 0, succeeded: 0, rejected: 0, exhausted: 0, aborted: 0 };
+  #failing = false;
 
   constructor(inner: Transport<T>, opts: Partial<RetryOptions> = {}, clock: Partial<RetryClock> = {}) {
     this.#inner = inner;
@@ -95,9 +96,11 @@ export class RetryingTransport<T> implements Transport<T> {
       }
       if (r.ok) {
         this.#stats.succeeded++;
+        this.#failing = false;
         return r;
       }
       this.#stats.failedAttempts++;
+      this.#failing = true;
       if (!r.retryable) {
         this.#stats.rejected++;
         return r;
@@ -127,6 +130,11 @@ export class RetryingTransport<T> implements Transport<T> {
     const left = this.#deadline - this.#clock.now();
     if (left <= 0) this.#abort.abort();
     else setTimeout(() => this.#abort.abort(), left).unref();
+  }
+
+  /** Whether the last attempt to finish failed: the backend is down or refusing, not just slow. */
+  get failing(): boolean {
+    return this.#failing;
   }
 
   stats(): RetryStats {

@@ -64,6 +64,10 @@ t.test('dead backend: no throw, drops counted, shutdown on time', async (t) => {
   const end = await deadDestination(t, 'traces', exporter, lines, (i) => exporter.exportSpans([span(r, i)]), async () => {
     exporter.recordHistograms([durationPoint(r, 0.1)]);
     await exporter.forceFlush(1); // collect the histograms now; do not wait
+    // Until an attempt fails, a full queue is a backend too slow for the spans, which sheds (below):
+    // refused connections fail at once.
+    const until = Date.now() + 5000;
+    while (exporter.stats()['traces.failed_attempts'] === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 5));
     t.same(exporter.spanExportBacklog(), { pressure: 0, room: Infinity }, "a dead backend's full queue is no pressure to shed spans: it drops, counts and retries");
   });
   t.ok(end['metrics.dropped.retries_exhausted']! + end['metrics.dropped.shutdown']! >= 1, 'metric exports dropped and counted');

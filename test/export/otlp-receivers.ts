@@ -92,12 +92,17 @@ export interface GrpcReceiver {
   requests: Array<{ body: Buffer; metadata: Record<string, unknown> }>;
   /** Resolves when at least n requests arrived. */
   waitFor(n: number, timeoutMs?: number): Promise<void>;
+  /** From now on requests are taken but not answered (a backend too slow for what it is sent)... */
+  hold(): void;
+  /** ...until this answers those held and the ones after. */
+  release(): void;
   close(): Promise<void>;
 }
 
 /** An OTLP/gRPC TraceService on 127.0.0.1, answering an empty ExportTraceServiceResponse (or `fail`). */
 export async function startGrpcTraceReceiver(fail?: () => grpc.ServiceError | null): Promise<GrpcReceiver> {
   const requests: GrpcReceiver['requests'] = [];
+  let held: Array<() => void> | null = null;
   const server = new grpc.Server();
   const identity = (b: Buffer): Buffer => b;
   server.addService({
@@ -110,8 +115,9 @@ export async function startGrpcTraceReceiver(fail?: () => grpc.ServiceError | nu
     Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
       const err = fail?.() ?? null;
       if (err === null) requests.push({ body: call.request, metadata: call.metadata.getMap() });
-      if (err !== null) cb(err);
-      else cb(null, Buffer.alloc(0));
+      const answer = (): void => (err !== null ? cb(err) : cb(null, Buffer.alloc(0)));
+      if (held !== null) held.push(answer);
+      else answer();
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
@@ -120,6 +126,14 @@ export async function startGrpcTraceReceiver(fail?: () => grpc.ServiceError | nu
     url: `http://127.0.0.1:${port}`,
     requests,
     waitFor: (n, timeoutMs = 10_000) => waitUntil(() => requests.length >= n, timeoutMs),
+    hold: () => {
+      held ??= [];
+    },
+    release: () => {
+      const answers = held ?? [];
+      held = null;
+      for (const a of answers) a();
+    },
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
 }

@@ -57,6 +57,22 @@ t.test('retryable failures are retried with growing delays until success', async
   t.match(r.stats(), { attempts: 4, retries: 3, failedAttempts: 3, succeeded: 1, rejected: 0, exhausted: 0 });
 });
 
+t.test('failing: from a failed attempt until one succeeds (a backend down, not one that is slow)', async (t) => {
+  const clock = fakeClock();
+  const inner = new ScriptedTransport<string>([ok, badRequest(), ok]);
+  const r = new RetryingTransport(inner, retry, clock);
+  t.equal(r.failing, false, 'nothing sent yet');
+  await r.send('a');
+  t.equal(r.failing, false, 'answered');
+  await r.send('b');
+  t.equal(r.failing, true, 'refused');
+  await r.send('c');
+  t.equal(r.failing, false, 'answered again');
+  const down = new RetryingTransport(new ScriptedTransport<string>([], unavailable()), { ...retry, maxAttempts: 2 }, fakeClock());
+  await down.send('d');
+  t.equal(down.failing, true, 'every attempt failed');
+});
+
 t.test('a non-retryable failure is returned at once', async (t) => {
   const inner = new ScriptedTransport<string>([badRequest()]);
   const clock = fakeClock();

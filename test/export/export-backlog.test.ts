@@ -1,0 +1,61 @@
+// The span export backlog the span shedder reads (TelemetryExporter.spanExportBacklog), against a real
+// OTLP/gRPC receiver: a backend that answers, however slowly, is pressure to shed what it cannot take;
+// one that fails is an outage, which its queue answers (dead-backend.test.ts); a file beside a slow
+// backend takes every span, so nothing is shed for the backend alone.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { TelemetryExporter } from '../../src/export/telemetry-exporter.js';
+import { config, memoryLogger, resourceOf, span } from './fixtures.js';
+import { type GrpcReceiver, startGrpcTraceReceiver, waitUntil } from './otlp-receivers.js';
+
+const QUEUE = { capacity: 50, maxBatch: 10, delayMs: 0, maxInFlight: 1 };
+const dir = mkdtempSync(join(tmpdir(), 'lantern-backlog-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** 200 spans, ten at a time, at an exporter whose backend holds its answers; `paced`: each ten once the file took the last. */
+async function pushSpans(exporter: TelemetryExporter, paced = false): Promise<void> {
+  const r = resourceOf('busy', 7);
+  for (let i = 0; i < 200; i += 10) {
+    exporter.exportSpans(Array.from({ length: 10 }, (_, k) => span(r, i + k)));
+    if (paced) await waitUntil(() => exporter.stats()['file.traces.exported'] === i + 10, 10_000);
+  }
+}
+
+/** An exporter to a receiver that holds its answers (`withFile`: and to a file), and its backend's queue once full. */
+async function slowBackend(t: Test, withFile: boolean): Promise<{ rx: GrpcReceiver; exporter: TelemetryExporter }> {
+  const rx = await startGrpcTraceReceiver();
+  t.teardown(() => rx.close());
+  rx.hold();
+  const exporter = new TelemetryExporter(config((c) => {
+    c.otlp.endpoint = rx.url;
+    if (withFile) c.otlp.file = join(dir, 'beside.jsonl');
+  }), memoryLogger().log, null, { spanQueue: QUEUE, metricIntervalMs: 3_600_000, baseResourceAttributes: {} });
+  t.same(exporter.spanExportBacklog(), { pressure: 0, room: 50 }, 'empty queues: no pressure, all their room');
+  await pushSpans(exporter, withFile);
+  await rx.waitFor(1);
+  const stats = exporter.stats();
+  t.equal(stats['traces.queued'], 60, "the backend's queue is full: 50 waiting, and the batch of 10 it holds");
+  t.equal(stats['traces.dropped.queue_full'], 140, 'what did not fit was dropped and counted');
+  t.equal(stats['traces.failed_attempts'], 0, 'nothing failed: the backend is slow, not down');
+  return { rx, exporter };
+}
+
+t.test('a backend that answers slowly: its full queue is pressure, with no room; answered, none', async (t) => {
+  const { rx, exporter } = await slowBackend(t, false);
+  t.same(exporter.spanExportBacklog(), { pressure: 1, room: 0 }, 'pressure to shed, and no room: what comes next is shed before it is built');
+  rx.release();
+  await waitUntil(() => exporter.stats()['traces.exported'] === 60, 10_000);
+  t.equal(exporter.stats()['traces.exported'], 60, 'the batch held and the 50 queued reached the backend');
+  t.same(exporter.spanExportBacklog(), { pressure: 0, room: 50 }, 'no pressure once it caught up');
+  await exporter.shutdown(2000);
+});
+
+t.test('a slow backend beside the file: the file takes every span, so there is no pressure to shed', async (t) => {
+  const { rx, exporter } = await slowBackend(t, true);
+  t.equal(exporter.stats()['file.traces.exported'], 200, 'the file took every span');
+  t.same(exporter.spanExportBacklog(), { pressure: 0, room: 50 }, "the file's empty queue: no pressure, its room");
+  rx.release();
+  await exporter.shutdown(2000);
+});
