@@ -34,7 +34,9 @@ message HistogramDataPoint {
   optional double min = 11; optional double max = 12;
 }
 message Histogram { repeated HistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
-message Metric { string name = 1; string description = 2; string unit = 3; Histogram histogram = 9; }
+message NumberDataPoint { fixed64 start_time_unix_nano = 2; fixed64 time_unix_nano = 3; double as_double = 4; sfixed64 as_int = 6; repeated KeyValue attributes = 7; }
+message Gauge { repeated NumberDataPoint data_points = 1; }
+message Metric { string name = 1; string description = 2; string unit = 3; Gauge gauge = 5; Histogram histogram = 9; }
 message ScopeMetrics { InstrumentationScope scope = 1; repeated Metric metrics = 2; }
 message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
 message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
