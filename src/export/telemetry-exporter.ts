@@ -230,26 +230,23 @@ export class TelemetryExporter {
   }
 
   /**
-   * How far behind span export is, for the span shedder: of the span destinations that are
-   * answering (RecordDestination.answering), the least full queue's share taken, 0 … 1, and the
-   * most spans one can still take. What no destination can take is then shed whole, in the kernel
-   * where it can, before it is built (SpanShedder.exportRoom), rather than built, encoded and
-   * dropped one by one at full queues: a disk, a backend (or the JS thread feeding them) slower than
-   * the spans come (when only the file counted: at 40k req/s asked of nginx, OTLP/gRPC to a Jaeger
-   * beside it, 85-163k of 800k spans dropped at the backend's full queue in 10 s, the kernel shedding
-   * nothing; docs/architecture.md). A backend that fails
-   * never sheds: full during an outage, its queue drops and counts (or spills to the disk buffer) and
-   * retries; and a file beside a slow backend still takes every span (the backend's queue drops).
+   * How far behind span export is, for the span shedder. `room`: the most spans a destination that
+   * is answering (RecordDestination.answering) can still take; what none can take is then shed whole
+   * before it is built (SpanShedder.exportRoom), exactly the excess, rather than built, encoded and
+   * dropped at full queues. `pressure`: in local mode (the file the only span destination), the share
+   * of its queue taken, 0 … 1: a disk (or a JS thread) slower than the spans come then sheds whole
+   * requests in the kernel too. A backend's queue is room only: its backlog in the shedder's share
+   * shed in the kernel ahead of need, and fewer spans reached a Jaeger that could take ~30k a second
+   * (283k against 306k at 20k req/s asked, benchmarks/RESULTS.md "Overload over OTLP/gRPC"). A
+   * backend that fails is no room to shed for: full during an outage, its queue drops and counts
+   * (or spills to the disk buffer) and retries; and a file beside a slow backend takes every span.
    */
   spanExportBacklog(): { pressure: number; room: number } {
-    let pressure = Infinity;
     let room = -Infinity;
-    for (const d of this.#spanDest) {
-      if (!d.answering()) continue;
-      pressure = Math.min(pressure, d.queue.fill);
-      room = Math.max(room, d.queue.room);
-    }
-    return pressure === Infinity ? NO_BACKLOG : { pressure, room };
+    for (const d of this.#spanDest) if (d.answering()) room = Math.max(room, d.queue.room);
+    if (room === -Infinity) return NO_BACKLOG;
+    const local = this.#spanDest.length === 1 && this.#spanDest[0]!.name === FILE_TRACES;
+    return { pressure: local ? this.#spanDest[0]!.queue.fill : 0, room };
   }
 
   /** Hands spans over for export; returns at once, never throws. */
