@@ -31,15 +31,17 @@ t.test('attached once for every process that maps the file, released after the l
   const a = await sleeper();
   const b = await sleeper();
   const attacher = new TlsAttacher(obj, log, { pids: [a.pid, b.pid], systemLibraryDirs: [], rescanMs: 3_600_000, releaseAfterMs: 0 });
-  attacher.start();
+  await attacher.start();
   t.teardown(() => attacher.stop());
   t.equal(attacher.stats().files_attached, 1, 'one file (static OpenSSL in the node copy) for two processes');
   t.ok((attacher.stats().links ?? 0) >= 10, 'entry and return probes on the SSL functions');
   await a.stop();
-  attacher.scanAll();
+  const scan = attacher.scanAll();
+  t.equal(attacher.scanAll(), scan, 'a scan asked for while one runs is that one');
+  await scan;
   t.equal(attacher.stats().files_released, 0, 'still mapped by the other process');
   await b.stop();
-  attacher.scanAll();
+  await attacher.scanAll();
   t.equal(attacher.stats().files_released, 1, 'released when no process maps it');
   t.equal(attacher.stats().files, 0);
 });
@@ -47,10 +49,10 @@ t.test('attached once for every process that maps the file, released after the l
 t.test('a file no process maps keeps its probes for a while (programs run again and again)', async (t) => {
   const a = await sleeper();
   const attacher = new TlsAttacher(obj, log, { pids: [a.pid], systemLibraryDirs: [], rescanMs: 3_600_000 });
-  attacher.start();
+  await attacher.start();
   t.teardown(() => attacher.stop());
   await a.stop();
-  attacher.scanAll();
+  await attacher.scanAll();
   t.equal(attacher.stats().files, 1, 'kept after its last process exited');
   t.equal(attacher.stats().files_released, 0);
 });
@@ -59,7 +61,7 @@ t.test('bounded: files beyond the limit are refused and counted', async (t) => {
   const a = await sleeper();
   t.teardown(() => a.stop());
   const attacher = new TlsAttacher(obj, log, { pids: [a.pid], systemLibraryDirs: [], maxFiles: 0, rescanMs: 3_600_000 });
-  attacher.start();
+  await attacher.start();
   t.teardown(() => attacher.stop());
   t.equal(attacher.stats().files, 0);
   t.equal(attacher.stats().attach_refused_limit, 1);

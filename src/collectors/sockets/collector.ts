@@ -208,7 +208,7 @@ export class SocketsCollector implements Collector {
           ...this.opts.tls, pids: ctx.config.pids, goroutineTags: this.#spanTagMaps !== null,
           ...(ctx.selection !== undefined ? { traced: (pid: number) => ctx.selection!.traced(pid) } : {}),
         });
-        this.#tls.start();
+        await this.#tls.start();
       }
     } catch (e) {
       await this.stop();
