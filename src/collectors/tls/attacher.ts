@@ -79,7 +79,7 @@ export class TlsAttacher {
   #scan: Promise<void> | null = null;
   #stopped = false;
   readonly #counters = { files_checked: 0, files_attached: 0, files_released: 0, attach_failures: 0, attach_refused_limit: 0,
-    elf_errors: 0, open_failures: 0, scans: 0, exec_events: 0, go_binaries: 0, go_unusable: 0, go_spawn_probed: 0, go_procs_listed: 0 };
+    elf_errors: 0, open_failures: 0, scans: 0, scan_failures: 0, exec_events: 0, go_binaries: 0, go_unusable: 0, go_spawn_probed: 0, go_procs_listed: 0 };
   readonly #maxFiles: number;
 
   constructor(private readonly obj: BpfObject, private readonly log: Logger, private readonly opts: TlsAttacherOptions) {
@@ -94,7 +94,13 @@ export class TlsAttacher {
     if (this.opts.pids.length === 0) this.#attachSystemLibraries();
     await this.scanAll();
     if (this.#stopped) return;
-    this.#rescan = setInterval(() => void this.scanAll(), this.opts.rescanMs ?? 10_000).unref();
+    this.#rescan = setInterval(() => {
+      // A rescan that fails (it should not: every read is guarded) is counted and logged; the next one comes.
+      this.scanAll().catch((e: unknown) => {
+        this.#counters.scan_failures++;
+        if (this.#counters.scan_failures === 1) this.log.warn('tls: a rescan of the processes failed', { error: String(e) });
+      });
+    }, this.opts.rescanMs ?? 10_000).unref();
   }
 
   async stop(): Promise<void> {
