@@ -111,12 +111,12 @@ async function readAgentFile(file: string, out: AgentOutput): Promise<void> {
   }
 }
 
-/** One agent of `tree` at `rate`, spans to `sink` (`jaeger`: its OTLP/gRPC endpoint). */
-async function overloadOnce(tree: AgentTree, rate: number, seconds: number, sink: Sink, jaeger: string | null): Promise<Outcome> {
+/** One agent of `tree` at `rate`, spans to Jaeger's OTLP/gRPC endpoint `jaeger`, or to a file (null). */
+async function overloadOnce(tree: AgentTree, rate: number, seconds: number, jaeger: string | null): Promise<Outcome> {
   return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     const output = new AgentOutput(nginxPort);
     const file = join(dir, `otlp-${rate}.jsonl`);
-    const metrics = sink === 'jaeger' ? await startHttpReceiver() : null;
+    const metrics = jaeger !== null ? await startHttpReceiver() : null;
     try {
       // The agent inherits this process's environment: the receivers' addresses in the OTLP/gRPC runs only.
       if (metrics !== null && jaeger !== null) {
@@ -126,8 +126,8 @@ async function overloadOnce(tree: AgentTree, rate: number, seconds: number, sink
         delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
         delete process.env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT;
       }
-      const args = ['--port', '0', '--log-format', 'json', ...(sink === 'file' ? ['--otlp-file', file] : [])];
-      const agent = await startAgentProcess(args, sink === 'file' ? 'writing OTLP JSON lines' : 'exporting over OTLP', 30_000, tree.lantern);
+      const args = ['--port', '0', '--log-format', 'json', ...(metrics === null ? ['--otlp-file', file] : [])];
+      const agent = await startAgentProcess(args, metrics === null ? 'writing OTLP JSON lines' : 'exporting over OTLP', 30_000, tree.lantern);
       const cpu0 = treeCpuSeconds(agent.pid);
       const t0 = performance.now();
       let peakRssMiB = rssMiB(agent.pid);
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   const jaeger = sink === 'jaeger' ? await startJaeger() : null;
   const outcomes: Outcome[] = [];
   try {
-    for (const rate of rates) for (const tree of trees) outcomes.push(await overloadOnce(tree, rate, seconds, sink, jaeger?.otlpGrpcEndpoint ?? null));
+    for (const rate of rates) for (const tree of trees) outcomes.push(await overloadOnce(tree, rate, seconds, jaeger?.otlpGrpcEndpoint ?? null));
   } finally {
     await jaeger?.stop();
   }

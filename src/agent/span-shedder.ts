@@ -32,9 +32,8 @@
 //
 // Beside the share, a bound: the spans the export queues can still take (exportRoom: the most room
 // of the destinations that are answering); past it requests are shed whole, before their spans are
-// built. And exchanges the
-// kernel decided (with the share of its last update) are decided again here when the agent is
-// overrun (decidedInKernel).
+// built. And exchanges the kernel decided (with the share of its last update) are decided again here
+// when the agent is overrun (decidedInKernel).
 import { type LinkKey, linkKeyText } from './span-linker.js';
 
 export interface SpanShedderOptions {
@@ -151,7 +150,8 @@ export class SpanShedder {
 
   /**
    * The spans the export queues can take now (the most room of the destinations that are answering,
-   * TelemetryExporter.spanExportBacklog; Infinity where no queue bounds them), told with each batch of records: the batch's spans reach the queue as it ends.
+   * TelemetryExporter.spanExportBacklog; Infinity where no queue bounds them), told with each batch of
+   * records: the batch's spans reach the queue as it ends.
    * Once that room is used up, the requests that come next are shed whole instead of their spans
    * being built, encoded and then dropped at the full queue one by one: exactly the excess, where
    * cutting the share would shed more than the queue could not take. A drop there loses spans, not

@@ -59,6 +59,6 @@ export function ipv4Text(n: number): string {
 export function ipv6Text(b: Uint8Array): string {
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return formatIpv6(b);
   if (b[10] !== 0xff || b[11] !== 0xff) return formatIpv6(b);
-  const n = u32(b, 12);
-  return remembered.get(MAPPED + n) ?? remember(MAPPED + n, `::ffff:${ipv4Text(n)}`);
+  const key = MAPPED + u32(b, 12);
+  return remembered.get(key) ?? remember(key, formatIpv6(b));
 }

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { TelemetryExporter } from '../../src/export/telemetry-exporter.js';
 import type { OtlpProtocol } from '../../src/config/schema.js';
 import { config, durationPoint, logRecord, memoryLogger, resourceOf, span } from './fixtures.js';
+import { waitUntil } from './otlp-receivers.js';
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -66,8 +67,7 @@ t.test('dead backend: no throw, drops counted, shutdown on time', async (t) => {
     await exporter.forceFlush(1); // collect the histograms now; do not wait
     // Until an attempt fails, a full queue is a backend too slow for the spans, which sheds (below):
     // refused connections fail at once.
-    const until = Date.now() + 5000;
-    while (exporter.stats()['traces.failed_attempts'] === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 5));
+    await waitUntil(() => exporter.stats()['traces.failed_attempts']! > 0, 5000);
     t.same(exporter.spanExportBacklog(), { pressure: 0, room: Infinity }, "a dead backend's full queue is no pressure to shed spans: it drops, counts and retries");
   });
   t.ok(end['metrics.dropped.retries_exhausted']! + end['metrics.dropped.shutdown']! >= 1, 'metric exports dropped and counted');

@@ -105,7 +105,8 @@ export class TlsAttacher {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    await this.#scan;
+    // A scan running ends at its next slice; its failure is counted where it was asked for.
+    await this.#scan?.catch(() => undefined);
     if (this.#rescan !== null) clearInterval(this.#rescan);
     this.#rescan = null;
     for (const t of this.#timers) clearTimeout(t);
