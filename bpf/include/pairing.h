@@ -157,6 +157,16 @@ struct {
 	__type(value, __u8);
 } shed_decisions SEC(".maps");
 
+/* Whether more than half the ring waits unread. User space leaves records in the ring while its JS
+ * thread is behind (RingConsumerOptions.leaveInRing): a stall (an agent started into a loaded host,
+ * a long GC) would otherwise lose whole batches of exchanges, their RED with them. Every paired
+ * exchange is shed then, whatever the share, and counted in the kernel's RED: the half left stays for
+ * what cannot be shed (opens, closes, other protocols, summaries). */
+static __always_inline bool ring_filling(void)
+{
+	return bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&socket_events, BPF_RB_RING_SIZE) / 2;
+}
+
 /* The decision the other end left for `key`, taken (deleted) into `shed`; false when none waits. */
 static __always_inline bool take_decision(struct shed_key *key, __u8 *shed)
 {
@@ -173,7 +183,8 @@ static __always_inline bool take_decision(struct shed_key *key, __u8 *shed)
  * for the other. The two ends can decide at the same moment on two CPUs (the client's read returns
  * before the server's write has left its syscall), each finding nothing left yet: the decision is
  * then inserted only if absent, and the end that loses the insert takes the one that won. With no
- * shedding (and no decision pending) it costs one array lookup. `now`: bpf_ktime_get_ns's clock. */
+ * shedding (and no decision pending) it costs an array lookup and two ring queries. `now`:
+ * bpf_ktime_get_ns's clock. */
 static __always_inline bool pair_shed_decision(struct conn_state *c, struct socket_data_header *req, __u64 now)
 {
 	__u32 zero = 0;
@@ -181,7 +192,8 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 	if (!ctl)
 		return false;
 	__u32 share = ctl->share;
-	if (share == 0 && now > ctl->until_ns)
+	bool filling = ring_filling();
+	if (share == 0 && !filling && now > ctl->until_ns)
 		return false;
 	struct shed_key key = {
 		.client_port = c->held_dir == DIR_EGRESS ? c->lport : c->rport,
@@ -191,9 +203,15 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 	__u8 shed = 0;
 	if (take_decision(&key, &shed))
 		return shed;
-	/* Begun before shedding began (or shedding over): kept, and said so for the other end, which
-	 * may have seen the request begin after `since_ns` (the server reads it after the client wrote it). */
-	if (share != 0 && req->ts_ns >= ctl->since_ns) {
+	/* A filling ring sheds every exchange. The decision is left for the other end as any other (which,
+	 * its ring drained meanwhile and no share set, may not look: it keeps its end, and this one ages
+	 * out of the LRU). Otherwise, a request begun before shedding began (or shedding over) is kept,
+	 * and said so for the other end, which may have seen it begin after `since_ns` (the server reads
+	 * it after the client wrote it). */
+	if (filling) {
+		shed = 1;
+		lantern_count(SOCK_CTR_SHED_RING_FILLING);
+	} else if (share != 0 && req->ts_ns >= ctl->since_ns) {
 		/* splitmix64's finaliser: every input bit reaches the low 16 bits compared. */
 		__u64 x = ((__u64)key.client_port << 16 | key.server_port) ^ (key.position * 0x9E3779B97F4A7C15ULL);
 		x ^= x >> 30;

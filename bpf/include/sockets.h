@@ -57,7 +57,9 @@ enum socket_counter {
 	SOCK_CTR_SHED_SYSCALLS = 25,
 	/* Shed exchanges counted in the kernel's RED histograms (pairing.h, shed_red_*), no record sent. */
 	SOCK_CTR_SHED_COUNTED = 26,
-	SOCK_CTR_NUM = 27,
+	/* Exchanges shed because the ring was filling, whatever user space's share (pairing.h, ring_filling). */
+	SOCK_CTR_SHED_RING_FILLING = 27,
+	SOCK_CTR_NUM = 28,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */

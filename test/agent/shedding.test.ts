@@ -138,6 +138,21 @@ t.test('the share moves between the two ends of a request: the second end follow
 });
 
 /** nginx, and an agent tracing it with the configuration file `yaml`; both stopped at the test's end. */
+/** Requests of status 200 in the agent's `name` histogram: a point the kernel counted stands for every shed exchange of its key (bpf/include/pairing.h). */
+function durationCount(agent: TestAgent, name: string): number {
+  return agent.histograms
+    .filter((p) => p.name === name && p.attributes['http.response.status_code'] === 200)
+    .reduce((n, p) => n + (p.counted?.count ?? 1), 0);
+}
+
+/** Waits up to `ms` for both ends' duration histograms to count `requests`, then asserts that they do. */
+async function redOfBothEnds(t: Test, agent: TestAgent, requests: number, ms: number): Promise<void> {
+  const names = ['http.server.request.duration', 'http.client.request.duration'];
+  const until = Date.now() + ms;
+  while (names.some((n) => durationCount(agent, n) < requests) && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+  for (const n of names) t.equal(durationCount(agent, n), requests, `every request in ${n}`);
+}
+
 async function nginxAndAgent(t: Test, yaml: string): Promise<{ nginx: Nginx; agent: TestAgent }> {
   const nginx = await startNginx();
   const dir = mkdtempSync(join(tmpdir(), 'lantern-shed-'));
@@ -202,16 +217,7 @@ t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding 
   // One keep-alive connection, 3000 requests as fast as curl goes (the URL glob).
   const r = await run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 60_000 });
   t.equal(r.code, 0, r.stderr);
-  // A point the kernel counted stands for every shed exchange of its key (bpf/include/pairing.h).
-  const durations = (name: string): number => agent.histograms
-    .filter((p) => p.name === name && p.attributes['http.response.status_code'] === 200)
-    .reduce((n, p) => n + (p.counted?.count ?? 1), 0);
-  const until = Date.now() + 15_000;
-  while ((durations('http.server.request.duration') < requests || durations('http.client.request.duration') < requests) && Date.now() < until) {
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  t.equal(durations('http.server.request.duration'), requests, 'every request in http.server.request.duration');
-  t.equal(durations('http.client.request.duration'), requests, 'every request in http.client.request.duration');
+  await redOfBothEnds(t, agent, requests, 15_000);
   await new Promise((res) => setTimeout(res, 600)); // the linker releases what it holds
   const summary = await agent.stop();
   const isStatus = (s: SpanRecord): boolean => attr(s, 'url.path') === '/status';
@@ -252,18 +258,42 @@ t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding 
   t.equal(red?.server.count, requests, 'the local view counts every request, shed or not');
 });
 
+t.test('the JS thread stalled under nginx + curl: records wait in the ring, the kernel sheds what fills it, RED exact', async (t) => {
+  // No span budget: what is shed here is shed because the JS thread could not keep up.
+  const { nginx, agent } = await nginxAndAgent(t, 'spans:\n  max_per_second: 0\n');
+  const requests = 30_000;
+  const curl = run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 120_000 });
+  await new Promise((res) => setTimeout(res, 300)); // curl's connection is under way, known to the agent
+  // The agent's JS thread (this process's) is held for 3 s, as a start-up into a loaded host or a
+  // long GC would hold it: the consumer's batches fill, then half the kernel ring.
+  const stallUntil = Date.now() + 3_000;
+  while (Date.now() < stallUntil) {
+    // busy: no batch reaches the agent
+  }
+  const r = await curl;
+  t.equal(r.code, 0, r.stderr);
+  await redOfBothEnds(t, agent, requests, 20_000);
+  const summary = await agent.stop();
+  const sockets = summary.collectors.sockets ?? {};
+  t.ok((sockets.ring_waits ?? 0) > 0, `the consumer left records in the ring while JS was behind (${sockets.ring_waits} times)`);
+  t.ok((sockets.kernel_http1_shed_ring_filling ?? 0) > 0, `the kernel shed exchanges as the ring filled (${sockets.kernel_http1_shed_ring_filling})`);
+  t.equal(sockets.lost_js_queue_full, 0, 'no batch dropped on its way to JS');
+  t.equal(sockets.kernel_lost_ringbuf_full, 0, 'no record lost to a full ring');
+  t.equal(sockets.tracker_shedCountedUnreadable, 0, 'no counted key without its connection');
+  const red = agent.agent.localView.services().find((s) => s.service === 'nginx');
+  t.equal(red?.server.count, requests, 'the local view counts every request, shed or not');
+});
+
 t.test('nginx + curl over a CPU budget: the agent sheds spans, RED stays exact', async (t) => {
   // 1 % of a core: a few thousand exchanges a second take the agent well past it.
   const { nginx, agent } = await nginxAndAgent(t, 'spans:\n  max_cpu_percent: 1\n');
   const requests = 20_000; // ~3 s of curl: the share reaches its floor within the first second
   const r = await run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 120_000 });
   t.equal(r.code, 0, r.stderr);
-  const durations = (): number => agent.histograms
-    .filter((p) => p.name === 'http.server.request.duration' && p.attributes['http.response.status_code'] === 200)
-    .reduce((n, p) => n + (p.counted?.count ?? 1), 0);
+  const counted = (): number => durationCount(agent, 'http.server.request.duration');
   const until = Date.now() + 15_000;
-  while (durations() < requests && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
-  t.equal(durations(), requests, 'every request in http.server.request.duration');
+  while (counted() < requests && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+  t.equal(counted(), requests, 'every request in http.server.request.duration');
   const during = agent.agent.summary().pipeline;
   t.ok((during.cpu_used_percent ?? -1) >= 0, `the agent reports its CPU against the budget (${during.cpu_used_percent} % of a core)`);
   await new Promise((res) => setTimeout(res, 600)); // the linker releases what it holds

@@ -99,6 +99,8 @@ export interface RingConsumerStats {
   oversizeRecords: number;
   pollErrors: number;
   pendingBatches: number;
+  /** Times the consumer stopped reading because JS held every slot (leaveInRing): records waited in the rings. */
+  ringWaits: number;
   /** Batch buffers allocated (the pool reuses returned ones; at most maxPendingBatches + 2 are kept). */
   bufferAllocations: number;
 }
@@ -124,7 +126,7 @@ export interface NativeAddon {
   NativeObject: new (path: string, opts?: { btfCustomPath?: string }) => NativeObject;
   NativeRingConsumer: new (
     fds: number[],
-    opts: { batchBytes: number; maxPendingBatches: number; flushMs: number; pollMs: number },
+    opts: { batchBytes: number; maxPendingBatches: number; flushMs: number; pollMs: number; leaveInRing: boolean },
     onBatch: (batch: Buffer, count: number) => void,
   ) => NativeRingConsumer;
   map: NativeMapOps;

@@ -52,9 +52,16 @@ export interface RingConsumerOptions {
   /**
    * Batches that may wait for JS. While all are taken, the batch being filled is held back (it
    * fills up rather than leaving half empty); a full batch that finds none free is dropped whole and
-   * counted. Default 16.
+   * counted (droppedRecords), or see leaveInRing. Default 16.
    */
   maxPendingBatches?: number;
+  /**
+   * While every pending batch is taken and the one being filled is full, stop reading: the records
+   * wait in the kernel rings, and what does not fit there is the producers' to handle (a program
+   * can see its ring fill with bpf_ringbuf_query and shed or count before it loses anything). Nothing
+   * is dropped here then but at close. Each such wait is counted (ringWaits). Default false.
+   */
+  leaveInRing?: boolean;
   /** A partly filled batch is delivered at most this long after its first record (unless JS is
    * behind, see maxPendingBatches). Default 10 ms. */
   flushMs?: number;
@@ -99,6 +106,7 @@ export class RingBufferConsumer {
         maxPendingBatches: opts.maxPendingBatches ?? 16,
         flushMs: opts.flushMs ?? 10,
         pollMs: opts.pollMs ?? 10,
+        leaveInRing: opts.leaveInRing ?? false,
       },
       onBatch,
     );

@@ -128,6 +128,35 @@ t.test('a slow JS consumer loses whole batches, counted, and recovers', async (t
   t.equal(s.callbackErrors, 0);
 });
 
+t.test('leaveInRing: while JS holds every slot, records wait in the kernel ring, in order, none dropped', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  const times: bigint[] = [];
+  const consumer = new RingBufferConsumer([obj.map('events')], {
+    batchBytes: 64 * 32, // 32 records per batch
+    maxPendingBatches: 1,
+    flushMs: 1,
+    leaveInRing: true,
+    onBatch: (b: RecordBatch) => b.forEach((v, off) => times.push(decodeProbeTestEvent(v, off).tsNs)),
+  });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  t.teardown(() => link.close());
+  // 3000 records while the JS thread is busy making them: two batches' worth reach the consumer's
+  // batches, the rest must wait in the 256 KiB ring (64 bytes each there: 4096 fit).
+  const produced = 3000;
+  getppidTimes(produced);
+  const kernelDrops = (): number => Number(obj.map('counters', codec.u32, codec.u64).get(COUNTER.RING_DROPS) ?? 0n);
+  await waitFor(() => times.length >= produced, 10_000);
+  await consumer.closeAndFlush();
+  const s = consumer.stats();
+  t.equal(kernelDrops(), 0, 'the ring held what waited');
+  t.equal(s.droppedRecords, 0, 'nothing dropped in the consumer');
+  t.ok(s.ringWaits >= 1, `the consumer stopped reading while JS was behind (${s.ringWaits} times)`);
+  t.equal(times.length, produced, 'every record delivered');
+  t.ok(times.every((x, i) => i === 0 || x >= times[i - 1]!), 'in the order they were made (the record read as the wait began included)');
+});
+
 t.test('a batch is the callback\'s only: detached when it returns, its memory reused', async (t) => {
   const obj = load(0);
   t.teardown(() => obj.close());

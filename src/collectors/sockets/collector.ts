@@ -26,11 +26,14 @@ const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn
   'http1_unpaired_informational', 'http1_unpaired_upgrade', 'http1_unpaired_not_status_line', 'http1_unpaired_close',
   'http1_unpaired_tls', 'http1_unpaired_hold_full',
   // Shedding in the kernel: exchanges sent as summaries, response syscalls of those not captured,
-  // exchanges counted in the kernel's RED histograms (no record).
-  'http1_shed_in_kernel', 'http1_shed_response_syscalls', 'http1_shed_counted_in_kernel'] as const;
+  // exchanges counted in the kernel's RED histograms (no record), exchanges shed because the ring was
+  // filling (the JS thread behind), whatever the share.
+  'http1_shed_in_kernel', 'http1_shed_response_syscalls', 'http1_shed_counted_in_kernel', 'http1_shed_ring_filling'] as const;
 
 /** The counter slot of exchanges shed and counted in the kernel (SOCK_CTR_SHED_COUNTED). */
 const SHED_COUNTED_SLOT = KERNEL_COUNTERS.indexOf('http1_shed_counted_in_kernel');
+/** The counter slot of records the ring had no room for (SOCK_CTR_RINGBUF_FULL). */
+const RING_FULL_SLOT = KERNEL_COUNTERS.indexOf('lost_ringbuf_full');
 
 /** How often the RED of exchanges shed in the kernel is drained (kernel-red.ts): up to two periods late. */
 const COUNTED_DRAIN_MS = 1_000;
@@ -147,7 +150,7 @@ export class SocketsCollector implements Collector {
       }
     };
     this.#handle = handle;
-    let droppedSeen = 0;
+    let ringFullSeen = 0n;
     let countedSeen = 0n;
     const readCounter = counterReader(obj);
     const shedShare = new KernelShedShare(obj.map('shed_control'));
@@ -157,18 +160,25 @@ export class SocketsCollector implements Collector {
     const consumer = new RingBufferConsumer([obj.map('socket_events')], {
       maxPendingBatches: MAX_PENDING_BATCHES,
       batchBytes: BATCH_BYTES,
+      // While the JS thread is behind, records wait in the kernel ring rather than being dropped
+      // here a batch at a time: once the ring is half full the kernel sheds every paired HTTP/1
+      // exchange and counts it in its RED (bpf/include/pairing.h, ring_filling), so a stall (start-up
+      // into a loaded host, a long GC) costs spans, not RED.
+      leaveInRing: true,
       onBatch: (batch) => {
         this.#nowMs = Date.now();
         // How close the consumer is to dropping, so the agent sheds spans before drops begin: the
         // bytes waiting for the JS thread (batches behind this one, each about this one's size)
         // against what the waiting batches can hold. Counted in bytes, not batches: at a low rate a
         // batch leaves every 10 ms nearly empty, and a JS stall that queues many of them risks
-        // nothing. Every slot taken (the consumer holds its batch back) or records dropped since
-        // the last batch counts as full, whatever the size of this one.
+        // nothing. Every slot taken (the consumer holds its batch back, then leaves records in the
+        // ring) or records the full ring lost since the last batch counts as full, whatever the
+        // size of this one.
         const s = consumer.stats();
-        const lost = s.droppedRecords > droppedSeen;
+        const ringFull = readCounter(RING_FULL_SLOT);
+        const lost = ringFull > ringFullSeen;
         const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || lost;
-        droppedSeen = s.droppedRecords;
+        ringFullSeen = ringFull;
         ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost);
         // Exchanges the kernel counted since the last batch count towards the span budget now.
         if (ctx.offeredInKernel !== undefined) {
@@ -274,6 +284,7 @@ export class SocketsCollector implements Collector {
       out.records_in = s.records;
       out.bytes_in = s.bytes;
       out.lost_js_queue_full = s.droppedRecords;
+      out.ring_waits = s.ringWaits;
       out.lost_oversize = s.oversizeRecords;
     }
     if (this.#obj !== null) {

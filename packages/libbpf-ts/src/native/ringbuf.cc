@@ -4,8 +4,10 @@
 // Why: a JS call per event costs microseconds; at 100k+ events/s that alone would eat a core. A
 // batch is a single Buffer holding many records, each laid out as
 //     u32 length | u32 ring index | payload | padding to 8 bytes
-// so JS walks it with a DataView. At most `maxPendingBatches` batches wait for JS at once; past that a
-// batch is dropped whole and its records are counted as lost: never an unbounded queue.
+// so JS walks it with a DataView. At most `maxPendingBatches` batches wait for JS at once; past that,
+// either a batch is dropped whole and its records are counted as lost, or (leaveInRing) the records
+// stay in the kernel rings until JS takes a batch, where the producers see the ring fill and may shed
+// or count what does not fit: never an unbounded queue.
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@ uint64_t NowMs() {
 struct Counters {
   std::atomic<uint64_t> records{0}, bytes{0}, batches{0};
   std::atomic<uint64_t> droppedRecords{0}, droppedBatches{0}, oversizeRecords{0}, pollErrors{0};
+  std::atomic<uint64_t> ringWaits{0};
   std::atomic<uint32_t> pending{0};
 };
 
@@ -100,7 +103,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     exports.Set("NativeRingConsumer", f);
   }
 
-  // new NativeRingConsumer(fds: number[], { batchBytes, maxPendingBatches, flushMs, pollMs }, onBatch)
+  // new NativeRingConsumer(fds: number[], { batchBytes, maxPendingBatches, flushMs, pollMs, leaveInRing }, onBatch)
   explicit Consumer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Consumer>(info) {
     Napi::Env env = info.Env();
     Napi::Array fds = info[0].As<Napi::Array>();
@@ -111,6 +114,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     shared_->pool = std::make_shared<BufferPool>(batchBytes, shared_->maxPending + 2);
     flushMs_ = opts.Get("flushMs").As<Napi::Number>().Uint32Value();
     pollMs_ = opts.Get("pollMs").As<Napi::Number>().Uint32Value();
+    leaveInRing_ = opts.Get("leaveInRing").ToBoolean().Value();
 
     LogCapture capture;
     for (uint32_t i = 0; i < fds.Length(); i++) {
@@ -150,14 +154,36 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     return b;
   }
 
+  static size_t RecordBytes(size_t size) { return kHeader + ((size + 7) & ~static_cast<size_t>(7)); }
+
   int OnRecord(uint32_t ring, const void* data, size_t size) {
-    size_t need = kHeader + ((size + 7) & ~static_cast<size_t>(7));
-    Counters& c = shared_->counters;
+    size_t need = RecordBytes(size);
     if (need > shared_->pool->size()) {
-      c.oversizeRecords++;
+      shared_->counters.oversizeRecords++;
       return 0;
     }
-    if (current_->used + need > shared_->pool->size()) Flush();
+    if (current_->used + need > shared_->pool->size()) {
+      if (leaveInRing_ && !draining_ && !JsHasRoom()) {
+        // The batch is full and JS holds every slot: stop reading, the rest stays in the ring. libbpf
+        // has moved the ring's consumer position past this record already (a callback's error ends
+        // the poll after its record), so this one waits here.
+        const uint8_t* bytes = static_cast<const uint8_t*>(data);
+        waiting_.assign(bytes, bytes + size);
+        waitingRing_ = ring;
+        stalled_ = true;
+        shared_->counters.ringWaits++;
+        return -EAGAIN;
+      }
+      Flush();
+    }
+    Append(ring, data, size);
+    return 0;
+  }
+
+  // Copies one record into the current batch, which has room for it.
+  void Append(uint32_t ring, const void* data, size_t size) {
+    size_t need = RecordBytes(size);
+    Counters& c = shared_->counters;
     uint8_t* p = current_->data + current_->used;
     uint32_t len = static_cast<uint32_t>(size);
     memcpy(p, &len, 4);
@@ -167,7 +193,15 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     if (current_->count++ == 0) firstRecordMs_ = NowMs();
     c.records++;
     c.bytes += size;
-    return 0;
+  }
+
+  // After a stall (leaveInRing): the full batch goes to JS and the record kept aside starts the next.
+  // While stopping, JS may have no slot: the batch is then dropped, counted, as without leaveInRing.
+  void Resume() {
+    Flush();  // delivered, or dropped: either way the batch is empty now
+    Append(waitingRing_, waiting_.data(), waiting_.size());
+    waiting_.clear();
+    stalled_ = false;
   }
 
   // A pending slot is free: a batch handed over now would be delivered, not dropped.
@@ -230,6 +264,15 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
   void Run() {
     tl_self = this;
     while (!stop_.load()) {
+      if (stalled_) {
+        // JS is behind with every slot taken and this batch full: the records wait in the kernel
+        // ring (its producers see it fill) until a slot frees.
+        if (!JsHasRoom()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        Resume();
+      }
       // Producers may submit without waking us (BPF_RB_NO_WAKEUP): the idle timeout is a sweep.
       int timeout = static_cast<int>(pollMs_);
       // While JS is behind (every pending slot taken) a partial batch is not handed over: it keeps
@@ -243,13 +286,17 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
       // Producers that submit with BPF_RB_NO_WAKEUP never wake the poll: a quiet poll still
       // sweeps every ring once.
       if (n == 0) n = ring_buffer__consume(rb_);
+      if (stalled_) continue;  // OnRecord ended the poll
       if (n < 0 && n != -EINTR) {
         shared_->counters.pollErrors++;
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
       if (current_->count > 0 && NowMs() - firstRecordMs_ >= flushMs_ && JsHasRoom()) Flush();
     }
-    // Final drain so that close() delivers everything already in the rings.
+    // Final drain so that close() delivers everything already in the rings: nothing is left in them
+    // now, what finds no slot is dropped.
+    draining_ = true;
+    if (stalled_) Resume();
     ring_buffer__consume(rb_);
     Flush();
     shared_->pool->Put(current_->data);
@@ -280,6 +327,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     num("oversizeRecords", c.oversizeRecords);
     num("pollErrors", c.pollErrors);
     num("pendingBatches", c.pending);
+    num("ringWaits", c.ringWaits);
     num("bufferAllocations", shared_->pool->allocations());
     return o;
   }
@@ -308,6 +356,12 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
   uint64_t firstRecordMs_ = 0;
   uint32_t flushMs_ = 10;
   uint32_t pollMs_ = 10;
+  bool leaveInRing_ = false;
+  // Consumer thread only: leaveInRing's stall, and the record read before it began.
+  bool stalled_ = false;
+  bool draining_ = false;
+  std::vector<uint8_t> waiting_;
+  uint32_t waitingRing_ = 0;
 };
 
 thread_local Consumer* Consumer::tl_self = nullptr;
