@@ -36,6 +36,7 @@ import { ExchangePipeline, type TelemetrySink } from './exchange-pipeline.js';
 import { SpanShedder } from './span-shedder.js';
 import { SpanTagIndex } from './span-tags.js';
 import { FreeMemoryReleaser } from './memory-release.js';
+import { OldSpaceBound } from './old-space-bound.js';
 import { FollowedConnections } from '../model/link-part.js';
 import { preflight } from './preflight.js';
 import { baseAttributes } from './resource.js';
@@ -170,6 +171,8 @@ export class Agent {
   readonly #spanTags: SpanTagIndex;
   /** Gives free memory back at a steady pace: the exporter's unused spares, then the C allocator's. */
   readonly #memory = new FreeMemoryReleaser(() => this.#exporter.releaseSpares());
+  /** Keeps V8's old generation near its live size under load (made at start: it turns on --expose-gc). */
+  #oldSpace: OldSpaceBound | null = null;
   /** Kernel timestamps → wall clock, for every collector; the span tags convert back with it. */
   readonly #clock = new KernelClock();
   /** Which spans are exported when there are more than the agent can afford (metrics never shed). */
@@ -369,6 +372,8 @@ export class Agent {
     // now rather than at the first periodic release, which a load starting at once would overlap.
     this.#memory.releaseNow();
     this.#memory.start();
+    this.#oldSpace ??= new OldSpaceBound();
+    this.#oldSpace.start();
     // Start-up's work is done (what remains of it goes on in the background): from now on the agent's
     // CPU counts against spans.max_cpu_percent.
     this.#shedder.armCpuBudget();
@@ -442,6 +447,7 @@ export class Agent {
     if (this.#summaryTimer !== null) clearInterval(this.#summaryTimer);
     this.#summaryTimer = null;
     this.#memory.stop();
+    this.#oldSpace?.stop();
     // Probes first, and all of them: a collector whose stop hangs must not keep the others attached.
     const stopping = new Set(this.#supervised.map((s) => s.name));
     await untilDeadline(Promise.all(this.#supervised.map((s) => s.stop().finally(() => stopping.delete(s.name)))), deadline, () =>
@@ -477,7 +483,7 @@ export class Agent {
         view_spans_not_listed: this.#view.sampledOut },
       export: { log_records: logs.exported, log_records_dropped: logs.dropped, ...this.#exporter.stats(),
         ...Object.fromEntries(Object.entries(this.#profiles.stats()).map(([k, v]) => [`profiles_${k}`, v])) },
-      process: { ...ownProcessFigures(), ...this.#memory.stats(), ...this.#priority?.stats() },
+      process: { ...ownProcessFigures(), ...this.#memory.stats(), ...this.#oldSpace?.stats(), ...this.#priority?.stats() },
     };
   }
 }
