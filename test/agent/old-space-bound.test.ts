@@ -1,4 +1,5 @@
-// The agent's bound on V8's old generation: a full GC once it grew by the bound since the last one,
+// The agent's bound on V8's old generation: a full GC once it grew by half of what the last one left
+// (8 MiB at least),
 // not before; V8's own full GCs move the mark; and the real collector empties the old space of garbage.
 import t from 'tap';
 import { OldSpaceBound, fullGc, oldSpaceUsed } from '../../src/agent/old-space-bound.js';
@@ -6,28 +7,45 @@ import { OldSpaceBound, fullGc, oldSpaceUsed } from '../../src/agent/old-space-b
 const MiB = 1 << 20;
 
 t.test('a full GC once the old space grew by the bound, measured from the last one', async (t) => {
-  let used = 20 * MiB;
+  // Little live (half of it under 8 MiB): the growth waited for is 8 MiB.
+  let used = 10 * MiB;
   let collections = 0;
   const b = new OldSpaceBound(() => {
     collections++;
-    used = 21 * MiB; // what was live
+    used = 11 * MiB; // what was live
   }, () => used, 8 * MiB);
   b.start(60_000);
   t.teardown(() => b.stop());
-  used = 27 * MiB;
+  used = 17 * MiB;
   b.check();
   t.equal(collections, 0, 'grown by 7 MiB: nothing run');
-  used = 28 * MiB;
+  used = 18 * MiB;
   b.check();
   t.equal(collections, 1, 'grown by 8 MiB: one full GC');
-  used = 28 * MiB;
+  used = 18 * MiB;
   b.check();
-  t.equal(collections, 1, 'measured from what the GC left (21 MiB): not yet');
-  used = 12 * MiB; // V8 collected by itself
+  t.equal(collections, 1, 'measured from what the GC left (11 MiB): not yet');
+  used = 6 * MiB; // V8 collected by itself
   b.check();
-  used = 20 * MiB;
+  used = 14 * MiB;
   b.check();
-  t.equal(collections, 2, 'V8\'s own collection moved the mark down (12 MiB): 8 MiB over it runs one');
+  t.equal(collections, 2, 'V8\'s own collection moved the mark down (6 MiB): 8 MiB over it runs one');
+  // Much live: the growth waited for is half of it.
+  used = 100 * MiB;
+  let left = 100 * MiB;
+  const big = new OldSpaceBound(() => {
+    collections++;
+    used = left;
+  }, () => used, 8 * MiB);
+  big.start(60_000);
+  t.teardown(() => big.stop());
+  used = 149 * MiB;
+  big.check();
+  t.equal(collections, 2, '100 MiB live, grown by 49: nothing run');
+  used = 150 * MiB;
+  left = 110 * MiB;
+  big.check();
+  t.equal(collections, 3, 'grown by half of it: one full GC');
   t.equal(b.stats().old_space_collections, 2, 'each one counted');
 });
 
