@@ -1,52 +1,48 @@
 // The agent's bound on V8's old generation: a full GC once it grew by half of what the last one left
-// (8 MiB at least),
-// not before; V8's own full GCs move the mark; and the real collector empties the old space of garbage.
-import t from 'tap';
+// (8 MiB at least), not before; V8's own full GCs move the mark; and the real collector empties the
+// old space of garbage.
+import t, { type Test } from 'tap';
 import { OldSpaceBound, fullGc, oldSpaceUsed } from '../../src/agent/old-space-bound.js';
 
 const MiB = 1 << 20;
 
-t.test('a full GC once the old space grew by the bound, measured from the last one', async (t) => {
-  // Little live (half of it under 8 MiB): the growth waited for is 8 MiB.
-  let used = 10 * MiB;
+/**
+ * A bound over a pretend old space that starts at `usedMiB` and is left at `leftMiB` by a full GC;
+ * then, step by step, the old space is set to a size, checked, and the full GCs run so far compared.
+ */
+function pretendHeap(t: Test, usedMiB: number, leftMiB: number, steps: Array<[usedMiB: number, collections: number, what: string]>): OldSpaceBound {
+  let used = usedMiB * MiB;
   let collections = 0;
-  const b = new OldSpaceBound(() => {
+  const bound = new OldSpaceBound(() => {
     collections++;
-    used = 11 * MiB; // what was live
+    used = leftMiB * MiB;
   }, () => used, 8 * MiB);
-  b.start(60_000);
-  t.teardown(() => b.stop());
-  used = 17 * MiB;
-  b.check();
-  t.equal(collections, 0, 'grown by 7 MiB: nothing run');
-  used = 18 * MiB;
-  b.check();
-  t.equal(collections, 1, 'grown by 8 MiB: one full GC');
-  used = 18 * MiB;
-  b.check();
-  t.equal(collections, 1, 'measured from what the GC left (11 MiB): not yet');
-  used = 6 * MiB; // V8 collected by itself
-  b.check();
-  used = 14 * MiB;
-  b.check();
-  t.equal(collections, 2, 'V8\'s own collection moved the mark down (6 MiB): 8 MiB over it runs one');
-  // Much live: the growth waited for is half of it.
-  used = 100 * MiB;
-  let left = 100 * MiB;
-  const big = new OldSpaceBound(() => {
-    collections++;
-    used = left;
-  }, () => used, 8 * MiB);
-  big.start(60_000);
-  t.teardown(() => big.stop());
-  used = 149 * MiB;
-  big.check();
-  t.equal(collections, 2, '100 MiB live, grown by 49: nothing run');
-  used = 150 * MiB;
-  left = 110 * MiB;
-  big.check();
-  t.equal(collections, 3, 'grown by half of it: one full GC');
-  t.equal(b.stats().old_space_collections, 2, 'each one counted');
+  bound.start(60_000);
+  t.teardown(() => bound.stop());
+  for (const [mib, expected, what] of steps) {
+    used = mib * MiB;
+    bound.check();
+    t.equal(collections, expected, what);
+  }
+  return bound;
+}
+
+t.test('little live: a full GC once the old space grew by 8 MiB since the last one', async (t) => {
+  const bound = pretendHeap(t, 10, 11, [
+    [17, 0, 'grown by 7 MiB: nothing run'],
+    [18, 1, 'grown by 8 MiB: one full GC'],
+    [18, 1, 'measured from what the GC left (11 MiB): not yet'],
+    [6, 1, 'V8 collected by itself'],
+    [14, 2, 'V8\'s own collection moved the mark down (6 MiB): 8 MiB over it runs one'],
+  ]);
+  t.equal(bound.stats().old_space_collections, 2, 'each one counted');
+});
+
+t.test('much live: the growth waited for is half of it', async (t) => {
+  pretendHeap(t, 100, 110, [
+    [149, 0, '100 MiB live, grown by 49: nothing run'],
+    [150, 1, 'grown by 50: one full GC'],
+  ]);
 });
 
 t.test('without a collector it does nothing', async (t) => {
