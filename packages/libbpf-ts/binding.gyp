@@ -10,7 +10,8 @@
         "src/native/ringbuf.cc",
         "src/native/perf.cc",
         "src/native/probe.cc",
-        "src/native/memory.cc"
+        "src/native/memory.cc",
+        "src/native/sched.cc"
       ],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -221,7 +221,7 @@ export class Agent {
     const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond, maxCpuPercent: config.spans.maxCpuPercent });
-    this.#priority = config.nice > 0
+    this.#priority = config.nice === 'idle' || config.nice > 0
       ? new CpuPriority({
         nice: config.nice,
         onChange: (yielding, change, reason) => log.info(yielding ? 'cpu priority: yielding to applications' : 'cpu priority: back to full share', { reason, ...change }),
@@ -314,7 +314,6 @@ export class Agent {
         `collector${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not available yet (this build has: ${availableCollectors().join(', ')})`);
     }
     preflight(this.log);
-    if (this.#priority !== null && !this.#priority.start()) this.log.info('cpu priority: not yielding (no nicer value than the start\'s, or no CAP_SYS_NICE to come back)', { nice: this.config.nice });
     // Before the collectors: the pod list is in by the time most processes are first read.
     this.#k8s?.start();
     // Every process judged before the first BPF object loads: the objects start with the decisions.
@@ -377,6 +376,9 @@ export class Agent {
     // Start-up's work is done (what remains of it goes on in the background): from now on the agent's
     // CPU counts against spans.max_cpu_percent.
     this.#shedder.armCpuBudget();
+    // Yielding the CPU begins once start-up is over: under SCHED_IDLE beside CPU-bound neighbours the
+    // agent got no CPU to start at all (its BPF objects not loaded 30 s later).
+    if (this.#priority !== null && !this.#priority.start()) this.log.info('cpu priority: not yielding (no nicer value than the start\'s, or no CAP_SYS_NICE to come back)', { nice: this.config.nice });
     if (isLocalMode(this.config)) {
       this.log.info('local mode: no OTLP endpoint configured (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to export)');
       this.#summaryTimer = setInterval(() => this.#printSummary(), 10_000).unref();

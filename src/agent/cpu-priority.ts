@@ -13,11 +13,15 @@
 // Off by default (`nice: 0`): beside a busy neighbour the agent still lost a few exchanges per
 // 200,000 and used more CPU and memory while it yielded (benchmarks/RESULTS.md); a host whose
 // applications' latency matters more than that turns it on.
+// `nice: idle` yields by SCHED_IDLE instead: a waking application thread preempts the agent at once
+// (nginx's p99 at 10k req/s 1.7 ms → 307 µs), but beside CPU-bound work the agent gets almost no CPU,
+// even to notice it is behind (the pressure is read on its JS thread): opt-in.
 // Nice only weighs threads in one scheduling group (one cgroup, or one session's autogroup): a host
 // running the agent beside its services in one group, as the benchmarks do. In Kubernetes the pod's
 // CPU request sets the agent's cgroup weight against the applications' pods instead.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { setThreadIdle, threadIsIdle } from 'libbpf-ts';
 import { CAP, effectiveCapabilities, hasCapability } from '../host/privileges.js';
 
 /** Pressure (0 … 1: the share of the JS thread's queue taken) at which the agent stops yielding. */
@@ -30,21 +34,25 @@ const MAX_CALM_MS = 300_000;
 /** Yielding this long without falling behind forgets past episodes. */
 const FORGET_MS = 600_000;
 
-/** What one change of every thread's nice value did. */
+/** How the agent yields while it keeps up: its threads at a nicer value, or under SCHED_IDLE. */
+export type YieldLevel = number | 'idle';
+
+/** What one change of every thread's priority did: the nice value set, or the policy (`idle`). */
 export interface PriorityChange {
-  nice: number;
+  nice?: number;
+  idle?: boolean;
   changed: number;
   unchanged: number;
   failed: number;
 }
 
 /**
- * Sets every thread of this process to `nice` (Linux: a nice value is per thread; the threads that
- * exist now — V8's and libuv's, started before the agent — each need it, and threads started later
- * inherit their creator's).
+ * Applies `set` to every thread of this process (Linux: a nice value and a scheduling policy are per
+ * thread; the threads that exist now — V8's and libuv's, started before the agent — each need it,
+ * and threads started later inherit their creator's). `set` says whether it changed the thread, and
+ * throws when it could not (a thread that ended meanwhile, or no right to raise it).
  */
-export function setThreadsNice(nice: number, taskDir = '/proc/self/task'): PriorityChange {
-  const change: PriorityChange = { nice, changed: 0, unchanged: 0, failed: 0 };
+function setEveryThread(change: PriorityChange, set: (tid: number) => boolean, taskDir: string): PriorityChange {
   let tids: string[];
   try {
     tids = readdirSync(taskDir);
@@ -52,19 +60,33 @@ export function setThreadsNice(nice: number, taskDir = '/proc/self/task'): Prior
     tids = [String(process.pid)];
   }
   for (const t of tids) {
-    const tid = Number(t);
     try {
-      if (os.getPriority(tid) === nice) {
-        change.unchanged++;
-        continue;
-      }
-      os.setPriority(tid, nice);
-      change.changed++;
+      if (set(Number(t))) change.changed++;
+      else change.unchanged++;
     } catch {
-      change.failed++; // a thread that ended meanwhile, or no right to raise it
+      change.failed++;
     }
   }
   return change;
+}
+
+/** Sets every thread of this process to `nice`. */
+export function setThreadsNice(nice: number, taskDir = '/proc/self/task'): PriorityChange {
+  return setEveryThread({ nice, changed: 0, unchanged: 0, failed: 0 }, (tid) => {
+    if (os.getPriority(tid) === nice) return false;
+    os.setPriority(tid, nice);
+    return true;
+  }, taskDir);
+}
+
+/** Puts every thread of this process under SCHED_IDLE (`idle`), or back under SCHED_OTHER at its nice value. */
+export function setThreadsIdle(idle: boolean, taskDir = '/proc/self/task'): PriorityChange {
+  return setEveryThread({ idle, changed: 0, unchanged: 0, failed: 0 }, (tid) => {
+    if (threadIsIdle(tid) === idle) return false;
+    const errno = setThreadIdle(tid, idle);
+    if (errno !== 0) throw new Error(`sched_setscheduler: errno ${errno}`);
+    return true;
+  }, taskDir);
 }
 
 /** Whether this process may lower nice values again (CAP_SYS_NICE). */
@@ -77,24 +99,26 @@ export function canRaisePriority(statusFile = '/proc/self/status'): boolean {
 }
 
 export interface CpuPriorityOptions {
-  /** The nice value while yielding (config `nice`). */
-  nice: number;
+  /** The nice value while yielding, or SCHED_IDLE (config `nice`). */
+  nice: YieldLevel;
   /** The nice value the agent was started with, and goes back to when behind (default: the main thread's). */
   started?: number;
   /** Whether going back is allowed (default: CAP_SYS_NICE in CapEff). */
   canRaise?: boolean;
   now?: () => number;
   setNice?: (nice: number) => PriorityChange;
+  setIdle?: (idle: boolean) => PriorityChange;
   /** Told of each change (the agent logs it). */
   onChange?: (yielding: boolean, change: PriorityChange, reason: string) => void;
 }
 
 /** Yields the CPU to applications while the agent keeps up; takes it back when the agent falls behind. */
 export class CpuPriority {
-  readonly #nice: number;
+  readonly #nice: YieldLevel;
   readonly #started: number;
   readonly #now: () => number;
   readonly #setNice: (nice: number) => PriorityChange;
+  readonly #setIdle: (idle: boolean) => PriorityChange;
   readonly #onChange: CpuPriorityOptions['onChange'];
   /** Whether yielding is on at all: a nicer value than the start's, and the right to come back. */
   readonly #enabled: boolean;
@@ -110,8 +134,9 @@ export class CpuPriority {
     this.#started = o.started ?? os.getPriority();
     this.#now = o.now ?? Date.now;
     this.#setNice = o.setNice ?? ((n) => setThreadsNice(n));
+    this.#setIdle = o.setIdle ?? ((idle) => setThreadsIdle(idle));
     this.#onChange = o.onChange;
-    this.#enabled = o.nice > this.#started && (o.canRaise ?? canRaisePriority());
+    this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());
   }
 
   /** Yields from now on (when enabled); returns whether it does. */
@@ -129,7 +154,7 @@ export class CpuPriority {
         if (now - this.#since >= FORGET_MS) this.#calmMs = FIRST_CALM_MS;
         return;
       }
-      const change = this.#setNice(this.#started);
+      const change = this.#nice === 'idle' ? this.#setIdle(false) : this.#setNice(this.#started);
       this.#failures += change.failed;
       this.#yielding = false;
       this.#since = now;
@@ -149,7 +174,7 @@ export class CpuPriority {
   }
 
   #yield(reason: string): void {
-    const change = this.#setNice(this.#nice);
+    const change = this.#nice === 'idle' ? this.#setIdle(true) : this.#setNice(this.#nice);
     this.#failures += change.failed;
     this.#yielding = true;
     this.#since = this.#now();
@@ -157,8 +182,12 @@ export class CpuPriority {
     this.#onChange?.(true, change, reason);
   }
 
-  /** The nice value now, how often the agent took its priority back, threads it could not set. */
-  stats(): { cpu_nice: number; cpu_priority_raised: number; cpu_priority_failures: number } {
-    return { cpu_nice: this.#yielding ? this.#nice : this.#started, cpu_priority_raised: this.#raised, cpu_priority_failures: this.#failures };
+  /** The nice value now, whether under SCHED_IDLE, how often the agent took its priority back, threads it could not set. */
+  stats(): { cpu_nice: number; cpu_sched_idle: number; cpu_priority_raised: number; cpu_priority_failures: number } {
+    const idle = this.#yielding && this.#nice === 'idle';
+    return {
+      cpu_nice: this.#yielding && this.#nice !== 'idle' ? this.#nice : this.#started, cpu_sched_idle: idle ? 1 : 0,
+      cpu_priority_raised: this.#raised, cpu_priority_failures: this.#failures,
+    };
   }
 }

@@ -227,8 +227,12 @@ function setMaxCpu(c: AgentConfig, v: unknown, source: string, path: string, pro
 }
 
 function setNice(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  if (v === 'idle') {
+    c.nice = 'idle';
+    return;
+  }
   const n = wholeNumber(v);
-  if (!Number.isInteger(n) || n < 0 || n > 19) problems.add(source, path, `expected a nice value from 0 (as started) to 19, got ${describe(v)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 19) problems.add(source, path, `expected a nice value from 0 (as started) to 19, or idle (SCHED_IDLE), got ${describe(v)}`);
   else c.nice = n;
 }
 

@@ -179,9 +179,10 @@ export interface AgentConfig {
   probesDir?: string;
   /**
    * While the agent keeps up, the nice value of its threads (0-19; 0, the default: the priority as
-   * started): applications' threads get a CPU first (agent/cpu-priority.ts).
+   * started), or `idle`: they run under SCHED_IDLE, and a waking application thread preempts them at
+   * once. Applications' threads get a CPU first (agent/cpu-priority.ts).
    */
-  nice: number;
+  nice: number | 'idle';
 }
 
 export interface SpanExportConfig {

@@ -3,42 +3,79 @@
 // started after; the rule is tested with a clock and a recorder. What it buys (nginx's p99 beside
 // a busy agent) is measured in benchmarks/, not here.
 import { spawnSync } from 'node:child_process';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CpuPriority, type PriorityChange, canRaisePriority } from '../../src/agent/cpu-priority.js';
 
-// A child that starts a worker thread, sets every thread's nice value, starts another worker, and
-// prints each thread's nice value (field 19 of /proc/self/task/TID/stat); then back to 0.
-const script = (nice: number): string => `
+// A child that starts a worker thread, sets every thread with `fn(yieldArg)`, starts another worker,
+// and prints each thread's field `field` of /proc/self/task/TID/stat (counted after the command's
+// closing parenthesis: 16 the nice value, 38 the policy); then `fn(backArg)`.
+const script = (fn: string, yieldArg: string, backArg: string, field: number): string => `
   import { readdirSync, readFileSync } from 'node:fs';
   import { Worker } from 'node:worker_threads';
-  import { setThreadsNice } from ${JSON.stringify(new URL('../../src/agent/cpu-priority.js', import.meta.url).href)};
+  import { ${fn} } from ${JSON.stringify(new URL('../../src/agent/cpu-priority.js', import.meta.url).href)};
   const idle = () => new Worker('setInterval(() => {}, 1000)', { eval: true });
   const online = (w) => new Promise((r) => w.once('online', r));
-  const nices = () => readdirSync('/proc/self/task').map((tid) => {
+  const values = () => readdirSync('/proc/self/task').map((tid) => {
     const stat = readFileSync('/proc/self/task/' + tid + '/stat', 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[${field}]);
   });
   await online(idle());
-  const lowered = setThreadsNice(${nice});
+  const lowered = ${fn}(${yieldArg});
   await online(idle());
-  const low = nices();
-  const raised = setThreadsNice(0);
-  console.log(JSON.stringify({ lowered, low, raised, high: nices() }));
+  const low = values();
+  const raised = ${fn}(${backArg});
+  console.log(JSON.stringify({ lowered, low, raised, high: values() }));
   process.exit(0);`;
 
-t.test('every thread is set, those started before and after, and back', async (t) => {
+/** Runs `script(...)` in a child and checks every thread was set (`low`) and set back (`high`). */
+function everyThread(t: Test, child: string, low: number, high: number, what: string): void {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env.NODE_V8_COVERAGE;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(10)], { encoding: 'utf8', env });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', env });
   t.equal(r.status, 0, r.stderr);
-  const { lowered, low, raised, high } = JSON.parse(r.stdout) as { lowered: PriorityChange; low: number[]; raised: PriorityChange; high: number[] };
-  t.ok(low.length >= 6, `node's threads and two workers (${low.length})`);
-  t.same([...new Set(low)], [10], 'each thread at nice 10, the worker started after too');
-  t.ok(lowered.changed >= 5 && lowered.failed === 0, `the threads that existed were set (${JSON.stringify(lowered)})`);
-  t.same([...new Set(high)], [0], 'each thread back at nice 0 (root: CAP_SYS_NICE)');
-  t.equal(raised.failed, 0);
+  const out = JSON.parse(r.stdout) as { lowered: PriorityChange; low: number[]; raised: PriorityChange; high: number[] };
+  t.ok(out.low.length >= 6, `node's threads and two workers (${out.low.length})`);
+  t.same([...new Set(out.low)], [low], `each thread ${what}, the worker started after too`);
+  t.ok(out.lowered.changed >= 5 && out.lowered.failed === 0, `the threads that existed were set (${JSON.stringify(out.lowered)})`);
+  t.same([...new Set(out.high)], [high], 'each thread back (root: CAP_SYS_NICE)');
+  t.equal(out.raised.failed, 0);
+}
+
+t.test('every thread is set, those started before and after, and back', async (t) => {
+  everyThread(t, script('setThreadsNice', '10', '0', 16), 10, 0, 'at nice 10');
   t.equal(canRaisePriority(), true, 'root has CAP_SYS_NICE');
+});
+
+t.test('SCHED_IDLE: every thread is set, those started before and after, and back', async (t) => {
+  everyThread(t, script('setThreadsIdle', 'true', 'false', 38), 5, 0, 'under SCHED_IDLE (policy 5)');
+});
+
+t.test('nice: idle yields by SCHED_IDLE and comes back the same way', async (t) => {
+  let now = 0;
+  const set: boolean[] = [];
+  const p = new CpuPriority({
+    nice: 'idle', started: 0, canRaise: true, now: () => now,
+    setNice: (nice) => {
+      t.fail('no nice value is set');
+      return { nice, changed: 0, unchanged: 0, failed: 0 };
+    },
+    setIdle: (idle) => {
+      set.push(idle);
+      return { idle, changed: 8, unchanged: 0, failed: 0 };
+    },
+  });
+  t.equal(p.start(), true);
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 1, cpu_priority_raised: 0, cpu_priority_failures: 0 });
+  for (const end = now + 20; now < end; now += 10) p.reportPressure(0.3);
+  t.same(set, [true, false], 'under SCHED_IDLE from the start, back when behind');
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_failures: 0 });
+  const untouched = new CpuPriority({ nice: 'idle', canRaise: false, setIdle: (idle) => {
+    set.push(idle);
+    return { idle, changed: 0, unchanged: 0, failed: 0 };
+  } });
+  t.equal(untouched.start(), false, 'no yielding without the right to come back');
+  t.same(set, [true, false], 'and the policy never touched');
 });
 
 /** A CpuPriority on a fake clock that records the nice values it sets. */
@@ -67,7 +104,7 @@ t.test('yields while keeping up, comes back when behind, yields again after a ca
   t.same(set, [10], 'a queue about one batch deep: still yielding');
   run(20, 0.3);
   t.same(set, [10, 0], 'a quarter of the queue taken: back to the priority it started with');
-  t.same(p.stats(), { cpu_nice: 0, cpu_priority_raised: 1, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_failures: 0 });
   run(4_990, 0.01);
   t.same(set, [10, 0], 'not yet calm for 5 s');
   run(20, 0.01);
@@ -80,7 +117,7 @@ t.test('yields while keeping up, comes back when behind, yields again after a ca
   t.same(set, [10, 0, 10, 0], 'the calm spell broken by pressure starts over, and it is 10 s now');
   run(20, 0.01);
   t.same(set, [10, 0, 10, 0, 10], 'calm for 10 s: yielding');
-  t.same(p.stats(), { cpu_nice: 10, cpu_priority_raised: 2, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_failures: 0 });
 });
 
 t.test('a long calm forgets past episodes: the next calm spell is 5 s again', async (t) => {

@@ -137,8 +137,10 @@ t.test('nice: 0 (as started) by default, file, flag, and precise errors', async 
   t.equal(loadConfig({ config: file }, {}).nice, 19);
   t.equal(loadConfig({ config: file, nice: '0' }, {}).nice, 0, 'the flag wins; 0 leaves the priority as started');
   const err = t.throws(() => loadConfig({ config: yamlFile('nice: -5\n'), nice: '20' }, {})) as Error;
-  t.match(err.message, ': nice: expected a nice value from 0 (as started) to 19, got -5');
-  t.match(err.message, 'command line: --nice: expected a nice value from 0 (as started) to 19, got "20"');
+  t.match(err.message, ': nice: expected a nice value from 0 (as started) to 19, or idle (SCHED_IDLE), got -5');
+  t.match(err.message, 'command line: --nice: expected a nice value from 0 (as started) to 19, or idle (SCHED_IDLE), got "20"');
+  t.equal(loadConfig({ config: yamlFile('nice: idle\n') }, {}).nice, 'idle', 'idle: SCHED_IDLE while keeping up');
+  t.equal(loadConfig({ nice: 'idle' }, {}).nice, 'idle', 'the flag too');
 });
 
 t.test('bpftrace and the probes directory: defaults, the YAML, --probes-dir over the file, problems named', async (t) => {

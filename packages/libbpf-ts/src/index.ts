@@ -6,6 +6,7 @@ export { RingBufferConsumer, RecordBatch, type RingConsumerOptions, type RingBuf
 export { PerfType, PerfSoftware, PerfHardware, onlineCpus, parseCpuList, openPerfEvent, closePerfEvent, type PerfEventOptions, type PerfEventSpec } from './perf.js';
 export { programTypeSupported, mapTypeSupported, helperSupported, BpfHelper, kprobesAvailable, uprobesAvailable, libbpfVersion, possibleCpus } from './probe.js';
 export { releaseFreeMemory, setMmapThreshold } from './memory.js';
+export { setThreadIdle, threadIsIdle } from './sched.js';
 export { type LibbpfError, type LibbpfErrorCode, isLibbpfError } from './errors.js';
 export * as codec from './codec.js';
 export type { Codec } from './codec.js';

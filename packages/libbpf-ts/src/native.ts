@@ -138,6 +138,8 @@ export interface NativeAddon {
   probeHelper(programType: string, helper: number): boolean;
   libbpfVersion(): string;
   releaseFreeMemory(): boolean;
+  setThreadIdle(tid: number, idle: boolean): number;
+  threadIsIdle(tid: number): boolean;
   setMmapThreshold(bytes: number): boolean;
 }
 

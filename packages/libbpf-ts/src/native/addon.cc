@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lbts::InitPerf(env, exports);
   lbts::InitProbe(env, exports);
   lbts::InitMemory(env, exports);
+  lbts::InitSched(env, exports);
   return exports;
 }
 

@@ -41,5 +41,6 @@ void InitRingBuffer(Napi::Env env, Napi::Object exports);
 void InitPerf(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
+void InitSched(Napi::Env env, Napi::Object exports);
 
 }  // namespace lbts
