@@ -14,7 +14,7 @@
 // 200,000 and used more CPU and memory while it yielded (benchmarks/RESULTS.md); a host whose
 // applications' latency matters more than that turns it on.
 // `nice: idle` yields by SCHED_IDLE instead: a waking application thread preempts the agent at once
-// (nginx's p99 at 10k req/s 1.7 ms → 307 µs), but beside CPU-bound work the agent gets almost no CPU,
+// (nginx's p99 at 10k req/s 1.8 ms → 330 µs), but beside CPU-bound work the agent gets almost no CPU,
 // even to notice it is behind (the pressure is read on its JS thread): opt-in.
 // Nice only weighs threads in one scheduling group (one cgroup, or one session's autogroup): a host
 // running the agent beside its services in one group, as the benchmarks do. In Kubernetes the pod's
