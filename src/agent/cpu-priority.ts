@@ -117,8 +117,9 @@ export class CpuPriority {
   readonly #nice: YieldLevel;
   readonly #started: number;
   readonly #now: () => number;
-  readonly #setNice: (nice: number) => PriorityChange;
-  readonly #setIdle: (idle: boolean) => PriorityChange;
+  /** Yielding, and coming back: by the scheduling policy (`idle`), or by the nice value. */
+  readonly #lower: () => PriorityChange;
+  readonly #restore: () => PriorityChange;
   readonly #onChange: CpuPriorityOptions['onChange'];
   /** Whether yielding is on at all: a nicer value than the start's, and the right to come back. */
   readonly #enabled: boolean;
@@ -133,8 +134,11 @@ export class CpuPriority {
     this.#nice = o.nice;
     this.#started = o.started ?? os.getPriority();
     this.#now = o.now ?? Date.now;
-    this.#setNice = o.setNice ?? ((n) => setThreadsNice(n));
-    this.#setIdle = o.setIdle ?? ((idle) => setThreadsIdle(idle));
+    const setNice = o.setNice ?? ((n) => setThreadsNice(n));
+    const setIdle = o.setIdle ?? ((idle) => setThreadsIdle(idle));
+    const nice = o.nice;
+    this.#lower = nice === 'idle' ? () => setIdle(true) : () => setNice(nice);
+    this.#restore = nice === 'idle' ? () => setIdle(false) : () => setNice(this.#started);
     this.#onChange = o.onChange;
     this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());
   }
@@ -154,7 +158,7 @@ export class CpuPriority {
         if (now - this.#since >= FORGET_MS) this.#calmMs = FIRST_CALM_MS;
         return;
       }
-      const change = this.#nice === 'idle' ? this.#setIdle(false) : this.#setNice(this.#started);
+      const change = this.#restore();
       this.#failures += change.failed;
       this.#yielding = false;
       this.#since = now;
@@ -174,7 +178,7 @@ export class CpuPriority {
   }
 
   #yield(reason: string): void {
-    const change = this.#nice === 'idle' ? this.#setIdle(true) : this.#setNice(this.#nice);
+    const change = this.#lower();
     this.#failures += change.failed;
     this.#yielding = true;
     this.#since = this.#now();
