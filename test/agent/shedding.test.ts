@@ -137,7 +137,6 @@ t.test('the share moves between the two ends of a request: the second end follow
   t.equal(shed.filter((k) => s.keep(k, () => false)).length, 0, 'every second end of a shed request shed too');
 });
 
-/** nginx, and an agent tracing it with the configuration file `yaml`; both stopped at the test's end. */
 /** Requests of status 200 in the agent's `name` histogram: a point the kernel counted stands for every shed exchange of its key (bpf/include/pairing.h). */
 function durationCount(agent: TestAgent, name: string): number {
   return agent.histograms
@@ -145,14 +144,16 @@ function durationCount(agent: TestAgent, name: string): number {
     .reduce((n, p) => n + (p.counted?.count ?? 1), 0);
 }
 
-/** Waits up to `ms` for both ends' duration histograms to count `requests`, then asserts that they do. */
-async function redOfBothEnds(t: Test, agent: TestAgent, requests: number, ms: number): Promise<void> {
-  const names = ['http.server.request.duration', 'http.client.request.duration'];
+const BOTH_ENDS = ['http.server.request.duration', 'http.client.request.duration'];
+
+/** Waits up to `ms` for each of the duration histograms `names` to count `requests`, then asserts that they do. */
+async function redCounts(t: Test, agent: TestAgent, requests: number, ms: number, names = BOTH_ENDS): Promise<void> {
   const until = Date.now() + ms;
   while (names.some((n) => durationCount(agent, n) < requests) && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
   for (const n of names) t.equal(durationCount(agent, n), requests, `every request in ${n}`);
 }
 
+/** nginx, and an agent tracing it with the configuration file `yaml`; both stopped at the test's end. */
 async function nginxAndAgent(t: Test, yaml: string): Promise<{ nginx: Nginx; agent: TestAgent }> {
   const nginx = await startNginx();
   const dir = mkdtempSync(join(tmpdir(), 'lantern-shed-'));
@@ -217,7 +218,7 @@ t.test('nginx + curl over budget: RED metrics exact, spans shed whole, shedding 
   // One keep-alive connection, 3000 requests as fast as curl goes (the URL glob).
   const r = await run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 60_000 });
   t.equal(r.code, 0, r.stderr);
-  await redOfBothEnds(t, agent, requests, 15_000);
+  await redCounts(t, agent, requests, 15_000);
   await new Promise((res) => setTimeout(res, 600)); // the linker releases what it holds
   const summary = await agent.stop();
   const isStatus = (s: SpanRecord): boolean => attr(s, 'url.path') === '/status';
@@ -272,7 +273,7 @@ t.test('the JS thread stalled under nginx + curl: records wait in the ring, the 
   }
   const r = await curl;
   t.equal(r.code, 0, r.stderr);
-  await redOfBothEnds(t, agent, requests, 20_000);
+  await redCounts(t, agent, requests, 20_000);
   const summary = await agent.stop();
   const sockets = summary.collectors.sockets ?? {};
   t.ok((sockets.ring_waits ?? 0) > 0, `the consumer left records in the ring while JS was behind (${sockets.ring_waits} times)`);
@@ -290,10 +291,7 @@ t.test('nginx + curl over a CPU budget: the agent sheds spans, RED stays exact',
   const requests = 20_000; // ~3 s of curl: the share reaches its floor within the first second
   const r = await run('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${nginx.port}/status?i=[1-${requests}]`], { timeoutMs: 120_000 });
   t.equal(r.code, 0, r.stderr);
-  const counted = (): number => durationCount(agent, 'http.server.request.duration');
-  const until = Date.now() + 15_000;
-  while (counted() < requests && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
-  t.equal(counted(), requests, 'every request in http.server.request.duration');
+  await redCounts(t, agent, requests, 15_000, ['http.server.request.duration']);
   const during = agent.agent.summary().pipeline;
   t.ok((during.cpu_used_percent ?? -1) >= 0, `the agent reports its CPU against the budget (${during.cpu_used_percent} % of a core)`);
   await new Promise((res) => setTimeout(res, 600)); // the linker releases what it holds
