@@ -7,8 +7,11 @@
 // is traced too: two per request). A phase without the agent in each round gives the latency floor.
 // --jaeger: both arms also export traces over OTLP/gRPC to one Jaeger all-in-one for the whole run
 // (the production path; test/helpers/jaeger.ts, the binary the tests use).
+// --busy N: N CPU-bound processes (shell busy loops, nice 0) run through the whole run, the phases
+// without the agent too: a host whose CPUs are never idle, where a yielding agent must still keep up.
 //
-//   node dist/benchmarks/agent-settings.js (--args="OPTIONS" | --env K=V) [--jaeger] [--pairs 3] [--rate 10000] [--seconds 10]
+//   node dist/benchmarks/agent-settings.js (--args="OPTIONS" | --env K=V) [--jaeger] [--busy N] [--pairs 3] [--rate 10000] [--seconds 10]
+import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +74,7 @@ function settingFrom(values: { args?: string; env?: string }): Setting {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, args: { type: 'string' }, env: { type: 'string' }, jaeger: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { pairs: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, args: { type: 'string' }, env: { type: 'string' }, jaeger: { type: 'boolean' }, busy: { type: 'string' } } });
   const setting = settingFrom(values);
   const defaults: Setting = { label: 'defaults', args: [], env: {} };
   const pairs = Number(values.pairs ?? 3);
@@ -79,6 +82,8 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds ?? 10);
   const runs = { defaults: [] as Phase[], setting: [] as Phase[], floor: [] as LoadResult[] };
   const jaeger = values.jaeger === true ? await startJaeger() : null;
+  const busy = Number(values.busy ?? 0);
+  const loops = Array.from({ length: busy }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
   await withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     await load(loadgen, nginxPort, rate, 2); // warm-up
     for (let i = 0; i < pairs; i++) {
@@ -91,15 +96,19 @@ async function main(): Promise<void> {
         console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}`);
       }
     }
-  }).finally(() => jaeger?.stop());
+  }).finally(() => {
+    for (const l of loops) l.kill('SIGKILL');
+    return jaeger?.stop();
+  });
   const sink = jaeger ? ' (OTLP/gRPC to Jaeger + file)' : '';
-  const heading = `## Under load: the agent's defaults against ${setting.label}${sink}`;
-  const text = section(heading, pairs, rate, seconds, setting, runs, jaeger !== null);
+  const beside = busy > 0 ? `, beside ${busy} CPU-bound process${busy > 1 ? 'es' : ''}` : '';
+  const heading = `## Under load${beside}: the agent's defaults against ${setting.label}${sink}`;
+  const text = section(heading, pairs, rate, seconds, setting, runs, jaeger !== null, busy);
   console.log(text);
   writeResultsSection(heading, text);
 }
 
-function section(heading: string, pairs: number, rate: number, seconds: number, setting: Setting, runs: { defaults: Phase[]; setting: Phase[]; floor: LoadResult[] }, withJaeger: boolean): string {
+function section(heading: string, pairs: number, rate: number, seconds: number, setting: Setting, runs: { defaults: Phase[]; setting: Phase[]; floor: LoadResult[] }, withJaeger: boolean, busy: number): string {
   const cell = (ps: Phase[], f: (p: Phase) => number, digits: number): string =>
     `${median(ps.map(f)).toFixed(digits)} (${ps.map((p) => f(p).toFixed(digits)).join(', ')})`;
   const row = (label: string, f: (p: Phase) => number, digits = 1): string =>
@@ -112,6 +121,7 @@ function section(heading: string, pairs: number, rate: number, seconds: number, 
     `keep-alive connections to nginx (\`return 200\`) for ${seconds} s; loadgen is traced too, so a request is two exchanges. ${pairs} rounds,`,
     `each: the load without the agent, then the agent with its defaults, then with ${setting.label}; medians, each run in parentheses.`,
     `Max RSS: VmRSS sampled every 100 ms from 1.5 s after start to 2 s after the load; CPU: the agent's process tree over the load and those 2 s.`,
+    ...(busy > 0 ? [`${busy} shell busy loop${busy > 1 ? 's' : ''} (\`while :; do :; done\`, nice 0) ran through the whole run, the phases without the agent too.`] : []),
     `Without the agent: p50 ${floor((l) => l.p50_us)} µs, p99 ${floor((l) => l.p99_us)} µs.`,
     '',
     `| | defaults | ${setting.label} |`,

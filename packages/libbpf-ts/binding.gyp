@@ -11,7 +11,8 @@
         "src/native/perf.cc",
         "src/native/probe.cc",
         "src/native/memory.cc",
-        "src/native/sched.cc"
+        "src/native/sched.cc",
+        "src/native/idle-guard.cc"
       ],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -45,6 +45,7 @@ import { conventionOptions, redactionOf, urlTemplaterOf } from './conventions.js
 import { createConventions } from '../semconv/registry.js';
 import { removeTokenFile, writeTokenFile } from '../server/token-file.js';
 import { ownProcessFigures } from './own-process.js';
+import { IdleGuard } from 'libbpf-ts';
 import { CpuPriority } from './cpu-priority.js';
 import { kubernetesMetadata } from './kubernetes.js';
 import type { KubernetesMetadata } from '../metadata/k8s/kubernetes-metadata.js';
@@ -179,6 +180,8 @@ export class Agent {
   readonly #shedder: SpanShedder;
   /** Yields the CPU to applications while the agent keeps up (config `nice`; 0: off). */
   readonly #priority: CpuPriority | null;
+  /** With `nice: idle`: takes the agent's threads back when CPU-bound work starves them. */
+  readonly #idleGuard: IdleGuard | null;
   #server: ControlServer | null = null;
   #summaryTimer: NodeJS.Timeout | null = null;
   #stopped: AgentSummary | null = null;
@@ -221,9 +224,12 @@ export class Agent {
     const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond, maxCpuPercent: config.spans.maxCpuPercent });
+    // Under SCHED_IDLE the agent cannot see for itself that it is starved: its guard watches.
+    this.#idleGuard = config.nice === 'idle' ? new IdleGuard() : null;
     this.#priority = config.nice === 'idle' || config.nice > 0
       ? new CpuPriority({
         nice: config.nice,
+        ...(this.#idleGuard !== null ? { guard: this.#idleGuard } : {}),
         onChange: (yielding, change, reason) => log.info(yielding ? 'cpu priority: yielding to applications' : 'cpu priority: back to full share', { reason, ...change }),
       })
       : null;
@@ -330,6 +336,7 @@ export class Agent {
       spanShare: () => this.#shedder.share,
       offeredInKernel: (n: number) => this.#shedder.offeredInKernel(n),
       followedConnections: this.#followed,
+      ...(this.#idleGuard !== null ? { watchRing: (ring: { readonly fd: number }) => this.#idleGuard!.watchRing(ring) } : {}),
     };
     // The profiler starts first, then dynlog: the socket tracer tags serving threads in the map of
     // the first of them (which the other reuses), so both must be loaded before it.
@@ -450,6 +457,8 @@ export class Agent {
     this.#summaryTimer = null;
     this.#memory.stop();
     this.#oldSpace?.stop();
+    // The full share for the rest: the shutdown's deadline must not wait for idle CPU.
+    this.#priority?.stop();
     // Probes first, and all of them: a collector whose stop hangs must not keep the others attached.
     const stopping = new Set(this.#supervised.map((s) => s.name));
     await untilDeadline(Promise.all(this.#supervised.map((s) => s.stop().finally(() => stopping.delete(s.name)))), deadline, () =>
@@ -469,6 +478,7 @@ export class Agent {
       }
     }
     this.#stopped = this.summary();
+    this.#idleGuard?.close();
     if (isLocalMode(this.config)) this.#printSummary();
     return this.#stopped;
   }

@@ -14,8 +14,11 @@
 // 200,000 and used more CPU and memory while it yielded (benchmarks/RESULTS.md); a host whose
 // applications' latency matters more than that turns it on.
 // `nice: idle` yields by SCHED_IDLE instead: a waking application thread preempts the agent at once
-// (nginx's p99 at 10k req/s 1.8 ms → 330 µs), but beside CPU-bound work the agent gets almost no CPU,
-// even to notice it is behind (the pressure is read on its JS thread): opt-in.
+// (nginx's p99 at 10k req/s 1.8 ms → 330 µs). Beside CPU-bound work the agent then gets almost no CPU,
+// not even to notice that it is behind (the pressure is read on its JS thread): a guard, a native
+// thread never under SCHED_IDLE (libbpf-ts IdleGuard), notices from outside: the JS thread missing
+// its heartbeat (this class's tick) or the sockets ring filling. It takes every thread back, and
+// the agent counts that as any time it came back (a calm spell, doubled, before it yields again).
 // Nice only weighs threads in one scheduling group (one cgroup, or one session's autogroup): a host
 // running the agent beside its services in one group, as the benchmarks do. In Kubernetes the pod's
 // CPU request sets the agent's cgroup weight against the applications' pods instead.
@@ -33,6 +36,8 @@ const FIRST_CALM_MS = 5_000;
 const MAX_CALM_MS = 300_000;
 /** Yielding this long without falling behind forgets past episodes. */
 const FORGET_MS = 600_000;
+/** How often the JS thread tells the guard it runs, and judges a calm spell without ring batches. */
+const TICK_MS = 100;
 
 /** How the agent yields while it keeps up: its threads at a nicer value, or under SCHED_IDLE. */
 export type YieldLevel = number | 'idle';
@@ -52,7 +57,7 @@ export interface PriorityChange {
  * and threads started later inherit their creator's). `set` says whether it changed the thread, and
  * throws when it could not (a thread that ended meanwhile, or no right to raise it).
  */
-function setEveryThread(change: PriorityChange, set: (tid: number) => boolean, taskDir: string): PriorityChange {
+function setEveryThread(change: PriorityChange, set: (tid: number) => boolean, taskDir: string, skip?: number): PriorityChange {
   let tids: string[];
   try {
     tids = readdirSync(taskDir);
@@ -60,6 +65,7 @@ function setEveryThread(change: PriorityChange, set: (tid: number) => boolean, t
     tids = [String(process.pid)];
   }
   for (const t of tids) {
+    if (Number(t) === skip) continue;
     try {
       if (set(Number(t))) change.changed++;
       else change.unchanged++;
@@ -79,14 +85,26 @@ export function setThreadsNice(nice: number, taskDir = '/proc/self/task'): Prior
   }, taskDir);
 }
 
-/** Puts every thread of this process under SCHED_IDLE (`idle`), or back under SCHED_OTHER at its nice value. */
-export function setThreadsIdle(idle: boolean, taskDir = '/proc/self/task'): PriorityChange {
+/**
+ * Puts every thread of this process under SCHED_IDLE (`idle`), or back under SCHED_OTHER at its nice
+ * value; but `skip` (the guard's thread, which must always run).
+ */
+export function setThreadsIdle(idle: boolean, taskDir = '/proc/self/task', skip?: number): PriorityChange {
   return setEveryThread({ idle, changed: 0, unchanged: 0, failed: 0 }, (tid) => {
     if (threadIsIdle(tid) === idle) return false;
     const errno = setThreadIdle(tid, idle);
     if (errno !== 0) throw new Error(`sched_setscheduler: errno ${errno}`);
     return true;
-  }, taskDir);
+  }, taskDir, skip);
+}
+
+/** What CpuPriority needs of libbpf-ts's IdleGuard (a fake in tests). */
+export interface StarvationGuard {
+  readonly tid: number;
+  arm(): void;
+  disarm(): void;
+  beat(): void;
+  stats(): { restores: number; threadsRestored: number; lastReason: string };
 }
 
 /** Whether this process may lower nice values again (CAP_SYS_NICE). */
@@ -110,6 +128,8 @@ export interface CpuPriorityOptions {
   setIdle?: (idle: boolean) => PriorityChange;
   /** Told of each change (the agent logs it). */
   onChange?: (yielding: boolean, change: PriorityChange, reason: string) => void;
+  /** With `idle`: takes the threads back when they are starved (armed while yielding). */
+  guard?: StarvationGuard;
 }
 
 /** Yields the CPU to applications while the agent keeps up; takes it back when the agent falls behind. */
@@ -128,14 +148,23 @@ export class CpuPriority {
   #calmSince: number | null = null;
   #calmMs = FIRST_CALM_MS;
   #raised = 0;
+  #starved = 0;
   #failures = 0;
+  readonly #guard: StarvationGuard | undefined;
+  /** The guard's restores already taken into account. */
+  #guardRestores = 0;
+  #guardThreads = 0;
+  /** The last pressure reported: a tick without ring batches judges the calm spell by it. */
+  #lastPressure = 0;
+  #ticker: NodeJS.Timeout | null = null;
 
   constructor(o: CpuPriorityOptions) {
     this.#nice = o.nice;
     this.#started = o.started ?? os.getPriority();
     this.#now = o.now ?? Date.now;
+    this.#guard = o.nice === 'idle' ? o.guard : undefined;
     const setNice = o.setNice ?? ((n) => setThreadsNice(n));
-    const setIdle = o.setIdle ?? ((idle) => setThreadsIdle(idle));
+    const setIdle = o.setIdle ?? ((idle) => setThreadsIdle(idle, '/proc/self/task', this.#guard?.tid));
     const nice = o.nice;
     this.#lower = nice === 'idle' ? () => setIdle(true) : () => setNice(nice);
     this.#restore = nice === 'idle' ? () => setIdle(false) : () => setNice(this.#started);
@@ -145,26 +174,31 @@ export class CpuPriority {
 
   /** Yields from now on (when enabled); returns whether it does. */
   start(): boolean {
-    if (this.#enabled) this.#yield('start');
+    if (!this.#enabled) return false;
+    this.#yield('start');
+    this.#ticker = setInterval(() => this.tick(), TICK_MS).unref();
     return this.#yielding;
+  }
+
+  /** Back to the full share for good (the agent is stopping: its shutdown must not wait for idle CPU). */
+  stop(): void {
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    this.#ticker = null;
+    if (this.#yielding) this.#comeBack(this.#restore(), 'stopping');
   }
 
   /** The JS thread's queue pressure (0 … 1) and whether records were lost, from each ring batch. */
   reportPressure(pressure: number, lost = false): void {
     if (!this.#enabled) return;
+    this.#lastPressure = pressure;
+    this.#noticeGuard();
     const now = this.#now();
     if (this.#yielding) {
       if (pressure < BEHIND && !lost) {
         if (now - this.#since >= FORGET_MS) this.#calmMs = FIRST_CALM_MS;
         return;
       }
-      const change = this.#restore();
-      this.#failures += change.failed;
-      this.#yielding = false;
-      this.#since = now;
-      this.#calmSince = null;
-      this.#raised++;
-      this.#onChange?.(false, change, lost ? 'records lost' : 'behind');
+      this.#comeBack(this.#restore(), lost ? 'records lost' : 'behind');
       return;
     }
     if (pressure > CALM || lost) {
@@ -177,21 +211,59 @@ export class CpuPriority {
     this.#yield('keeping up');
   }
 
+  /**
+   * From a timer: tells the guard the JS thread runs, takes in what the guard did, and lets a calm
+   * spell end without ring batches (an idle host sends none) by the last pressure reported.
+   */
+  tick(): void {
+    if (!this.#enabled) return;
+    this.#guard?.beat();
+    this.#noticeGuard();
+    if (!this.#yielding) this.reportPressure(this.#lastPressure);
+  }
+
+  /** The guard took the threads back while the agent yielded: it came back, by the guard's hand. */
+  #noticeGuard(): void {
+    if (this.#guard === undefined) return;
+    const g = this.#guard.stats();
+    if (g.restores === this.#guardRestores) return;
+    const moved = g.threadsRestored - this.#guardThreads;
+    this.#guardRestores = g.restores;
+    this.#guardThreads = g.threadsRestored;
+    if (!this.#yielding) return;
+    this.#starved++;
+    this.#comeBack({ idle: false, changed: moved, unchanged: 0, failed: 0 }, `starved (${g.lastReason})`);
+  }
+
+  #comeBack(change: PriorityChange, reason: string): void {
+    this.#guard?.disarm();
+    this.#failures += change.failed;
+    this.#yielding = false;
+    this.#since = this.#now();
+    this.#calmSince = null;
+    this.#raised++;
+    this.#onChange?.(false, change, reason);
+  }
+
   #yield(reason: string): void {
     const change = this.#lower();
     this.#failures += change.failed;
     this.#yielding = true;
     this.#since = this.#now();
     this.#calmSince = null;
+    this.#guard?.arm();
     this.#onChange?.(true, change, reason);
   }
 
-  /** The nice value now, whether under SCHED_IDLE, how often the agent took its priority back, threads it could not set. */
-  stats(): { cpu_nice: number; cpu_sched_idle: number; cpu_priority_raised: number; cpu_priority_failures: number } {
+  /**
+   * The nice value now, whether under SCHED_IDLE, how often the agent took its priority back (of
+   * which the guard, starved), threads it could not set.
+   */
+  stats(): { cpu_nice: number; cpu_sched_idle: number; cpu_priority_raised: number; cpu_priority_starved: number; cpu_priority_failures: number } {
     const idle = this.#yielding && this.#nice === 'idle';
     return {
       cpu_nice: this.#yielding && this.#nice !== 'idle' ? this.#nice : this.#started, cpu_sched_idle: idle ? 1 : 0,
-      cpu_priority_raised: this.#raised, cpu_priority_failures: this.#failures,
+      cpu_priority_raised: this.#raised, cpu_priority_starved: this.#starved, cpu_priority_failures: this.#failures,
     };
   }
 }

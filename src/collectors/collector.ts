@@ -24,6 +24,12 @@ export interface CollectorContext {
    */
   reportPressure?(pressure: number, lost?: boolean): void;
   /**
+   * Watches how full a ring buffer the collector reads is, from outside the agent's own threads
+   * (agent/cpu-priority.ts: a yielding agent starved by CPU-bound work takes its threads back before
+   * the ring fills). Returns the function that ends the watch, at the collector's stop.
+   */
+  watchRing?(ring: { readonly fd: number }): () => void;
+  /**
    * The share of spans the agent keeps now (0 … 1): a collector that can shed before user space
    * (the sockets collector, in the kernel) applies it there.
    */

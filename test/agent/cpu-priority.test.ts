@@ -66,10 +66,10 @@ t.test('nice: idle yields by SCHED_IDLE and comes back the same way', async (t) 
     },
   });
   t.equal(p.start(), true);
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 1, cpu_priority_raised: 0, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 1, cpu_priority_raised: 0, cpu_priority_starved: 0, cpu_priority_failures: 0 });
   for (const end = now + 20; now < end; now += 10) p.reportPressure(0.3);
   t.same(set, [true, false], 'under SCHED_IDLE from the start, back when behind');
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0 });
   const untouched = new CpuPriority({ nice: 'idle', canRaise: false, setIdle: (idle) => {
     set.push(idle);
     return { idle, changed: 0, unchanged: 0, failed: 0 };
@@ -104,7 +104,7 @@ t.test('yields while keeping up, comes back when behind, yields again after a ca
   t.same(set, [10], 'a queue about one batch deep: still yielding');
   run(20, 0.3);
   t.same(set, [10, 0], 'a quarter of the queue taken: back to the priority it started with');
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0 });
   run(4_990, 0.01);
   t.same(set, [10, 0], 'not yet calm for 5 s');
   run(20, 0.01);
@@ -117,7 +117,7 @@ t.test('yields while keeping up, comes back when behind, yields again after a ca
   t.same(set, [10, 0, 10, 0], 'the calm spell broken by pressure starts over, and it is 10 s now');
   run(20, 0.01);
   t.same(set, [10, 0, 10, 0, 10], 'calm for 10 s: yielding');
-  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 0, cpu_priority_failures: 0 });
 });
 
 t.test('a long calm forgets past episodes: the next calm spell is 5 s again', async (t) => {
@@ -141,4 +141,89 @@ t.test('no yielding without the right to come back, nor when started nicer', asy
     run(1000, 1, true);
     t.same(set, [], `${why}: the priority is never touched`);
   }
+});
+
+/** A guard that records what it is told, and restores when the test says. */
+function fakeGuard() {
+  const calls: string[] = [];
+  const stats = { restores: 0, threadsRestored: 0, lastReason: '' };
+  return {
+    calls, stats,
+    guard: { tid: 4242, arm: () => calls.push('arm'), disarm: () => calls.push('disarm'), beat: () => calls.push('beat'), stats: () => ({ ...stats }) },
+    /** The guard's thread took `threads` back, for `reason`. */
+    restore(threads: number, reason: string): void {
+      stats.restores++;
+      stats.threadsRestored += threads;
+      stats.lastReason = reason;
+    },
+  };
+}
+
+t.test('nice: idle, starved: the guard is armed while yielding, and its restore counts as coming back', async (t) => {
+  let now = 0;
+  const set: boolean[] = [];
+  const changes: Array<[boolean, PriorityChange, string]> = [];
+  const g = fakeGuard();
+  const p = new CpuPriority({
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard,
+    setIdle: (idle) => {
+      set.push(idle);
+      return { idle, changed: 8, unchanged: 0, failed: 0 };
+    },
+    onChange: (y, c, r) => changes.push([y, c, r]),
+  });
+  t.teardown(() => p.stop());
+  t.equal(p.start(), true);
+  t.same(g.calls, ['arm'], 'armed once the threads are idle');
+  p.tick();
+  t.same(g.calls, ['arm', 'beat'], 'each tick beats');
+  // CPU-bound work starved the agent: the guard took its 9 threads back.
+  g.restore(9, 'heartbeat');
+  now += 700;
+  p.tick();
+  t.same(set, [true], 'the agent sets nothing itself: the guard did');
+  t.same(changes.at(-1), [false, { idle: false, changed: 9, unchanged: 0, failed: 0 }, 'starved (heartbeat)']);
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 1, cpu_priority_failures: 0 });
+  // Calm again: it yields after the calm spell, judged by ticks alone when no batch comes.
+  for (const end = now + 5_000; now < end; now += 100) p.tick();
+  t.same(set, [true], 'not before 5 s of calm');
+  now += 100;
+  p.tick();
+  t.same(set, [true, true], 'then under SCHED_IDLE again');
+  t.equal(g.calls.filter((c) => c === 'arm').length, 2, 'and armed again');
+  // Behind by its own pressure: it comes back itself and disarms the guard.
+  p.reportPressure(0.5);
+  t.same(set, [true, true, false]);
+  t.equal(g.calls.at(-1), 'disarm');
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 1, cpu_priority_failures: 0 });
+  // A restore of the guard's while not yielding (it raced with the agent's own) is no episode.
+  g.restore(0, 'ring filling');
+  p.tick();
+  t.equal(p.stats().cpu_priority_starved, 1);
+});
+
+t.test('stop: back to the full share, and the ticks end', async (t) => {
+  const set: boolean[] = [];
+  const g = fakeGuard();
+  const p = new CpuPriority({ nice: 'idle', started: 0, canRaise: true, guard: g.guard, setIdle: (idle) => {
+    set.push(idle);
+    return { idle, changed: 8, unchanged: 0, failed: 0 };
+  } });
+  p.start();
+  p.stop();
+  t.same(set, [true, false], 'restored at stop');
+  t.equal(g.calls.at(-1), 'disarm');
+  const beats = g.calls.length;
+  await new Promise((r) => setTimeout(r, 250));
+  t.equal(g.calls.length, beats, 'no tick after stop');
+  t.equal(p.stats().cpu_sched_idle, 0);
+});
+
+t.test('a nice value (not idle) takes no guard', async (t) => {
+  const g = fakeGuard();
+  const p = new CpuPriority({ nice: 10, started: 0, canRaise: true, guard: g.guard, setNice: (nice) => ({ nice, changed: 1, unchanged: 0, failed: 0 }) });
+  t.teardown(() => p.stop());
+  p.start();
+  p.tick();
+  t.same(g.calls, [], 'never armed nor beaten');
 });

@@ -6,8 +6,8 @@ export { RingBufferConsumer, RecordBatch, type RingConsumerOptions, type RingBuf
 export { PerfType, PerfSoftware, PerfHardware, onlineCpus, parseCpuList, openPerfEvent, closePerfEvent, type PerfEventOptions, type PerfEventSpec } from './perf.js';
 export { programTypeSupported, mapTypeSupported, helperSupported, BpfHelper, kprobesAvailable, uprobesAvailable, libbpfVersion, possibleCpus } from './probe.js';
 export { releaseFreeMemory, setMmapThreshold } from './memory.js';
-export { setThreadIdle, threadIsIdle } from './sched.js';
+export { setThreadIdle, threadIsIdle, IdleGuard, type IdleGuardOptions } from './sched.js';
 export { type LibbpfError, type LibbpfErrorCode, isLibbpfError } from './errors.js';
 export * as codec from './codec.js';
 export type { Codec } from './codec.js';
-export type { MapInfo, ProgramInfo, CookieOption } from './native.js';
+export type { MapInfo, ProgramInfo, CookieOption, IdleGuardStats } from './native.js';

@@ -112,6 +112,31 @@ export interface NativeRingConsumer {
   unref(): void;
 }
 
+export interface IdleGuardStats {
+  /** Whether the guard is watching now (armed, and not yet fired). */
+  armed: boolean;
+  /** Checks made while armed. */
+  checks: number;
+  /** Times it took the threads back out of SCHED_IDLE, and how many threads it moved in all. */
+  restores: number;
+  threadsRestored: number;
+  /** Why it last did: 'heartbeat' (the JS thread did not beat in time), 'ring filling', or ''. */
+  lastReason: '' | 'heartbeat' | 'ring filling';
+  /** Ring buffers watched now. */
+  rings: number;
+}
+
+export interface NativeIdleGuard {
+  readonly tid: number;
+  arm(): void;
+  disarm(): void;
+  beat(): void;
+  watchRing(mapFd: number): number;
+  unwatchRing(id: number): void;
+  stats(): IdleGuardStats;
+  close(): void;
+}
+
 export interface NativePerfEventAttr {
   type: number;
   config: number;
@@ -129,6 +154,7 @@ export interface NativeAddon {
     opts: { batchBytes: number; maxPendingBatches: number; flushMs: number; pollMs: number; leaveInRing: boolean },
     onBatch: (batch: Buffer, count: number) => void,
   ) => NativeRingConsumer;
+  NativeIdleGuard: new (opts: { checkMs: number; heartbeatMs: number; ringFillPercent: number }) => NativeIdleGuard;
   map: NativeMapOps;
   possibleCpus(): number;
   perfEventOpen(attr: NativePerfEventAttr): number;

@@ -63,6 +63,8 @@ export class SocketsCollector implements Collector {
   #obj: BpfObject | null = null;
   #links: Link[] = [];
   #consumer: RingBufferConsumer | null = null;
+  /** Ends the agent's watch of the ring's fill (ctx.watchRing), if it watches. */
+  #unwatchRing: (() => void) | null = null;
   #tracker: ConnectionTracker | null = null;
   #tls: TlsAttacher | null = null;
   #shedShare: KernelShedShare | null = null;
@@ -157,7 +159,9 @@ export class SocketsCollector implements Collector {
     this.#shedShare = shedShare;
     this.#red = new KernelRed([obj.map('shed_red_0'), obj.map('shed_red_1')], (map) => shedShare.countIn(map), ctx.clock);
     this.#redDrain = setInterval(() => this.#drainCounted(false), COUNTED_DRAIN_MS).unref();
-    const consumer = new RingBufferConsumer([obj.map('socket_events')], {
+    const ring = obj.map('socket_events');
+    this.#unwatchRing = ctx.watchRing?.(ring) ?? null;
+    const consumer = new RingBufferConsumer([ring], {
       maxPendingBatches: MAX_PENDING_BATCHES,
       batchBytes: BATCH_BYTES,
       // While the JS thread is behind, records wait in the kernel ring rather than being dropped
@@ -233,6 +237,8 @@ export class SocketsCollector implements Collector {
     this.#redDrain = null;
     await Promise.all([this.#tls?.stop(), closeLinks(this.#links)]);
     this.#links = [];
+    this.#unwatchRing?.();
+    this.#unwatchRing = null;
     await this.#consumer?.closeAndFlush();
     this.#nowMs = Date.now();
     // Requests still held for pairing reach the tracker before it ends every connection.

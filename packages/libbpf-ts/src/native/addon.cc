@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lbts::InitProbe(env, exports);
   lbts::InitMemory(env, exports);
   lbts::InitSched(env, exports);
+  lbts::InitIdleGuard(env, exports);
   return exports;
 }
 

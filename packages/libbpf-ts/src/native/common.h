@@ -42,5 +42,6 @@ void InitPerf(Napi::Env env, Napi::Object exports);
 void InitProbe(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
 void InitSched(Napi::Env env, Napi::Object exports);
+void InitIdleGuard(Napi::Env env, Napi::Object exports);
 
 }  // namespace lbts
