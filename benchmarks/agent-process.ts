@@ -54,6 +54,20 @@ export function roundsOptions(defaultSeconds: number, more: Readonly<Record<stri
   };
 }
 
+/** The figures of the summary the agent logs at its stop (JSON log), by section. */
+export interface StopSummary {
+  collectors?: Record<string, Record<string, number>>;
+  pipeline?: Record<string, number>;
+  process?: Record<string, number>;
+}
+
+/** The summary of the agent's `stopped` line in its JSON log (throws when it logged none). */
+export function stopSummary(log: string): StopSummary {
+  const line = log.split('\n').find((l) => l.includes('"msg":"stopped"'));
+  if (line === undefined) throw new Error(`the agent logged no summary at its stop:\n${log.slice(-2000)}`);
+  return (JSON.parse(line) as { summary?: StopSummary }).summary ?? {};
+}
+
 export interface AgentProcess {
   child: ChildProcess;
   pid: number;

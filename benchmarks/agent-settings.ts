@@ -17,7 +17,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Jaeger, jaegerVersion, startJaeger } from '../test/helpers/jaeger.js';
-import { startAgentProcess } from './agent-process.js';
+import { startAgentProcess, stopSummary } from './agent-process.js';
 import { type LoadResult, benchCommand, fixedRateArgs, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
@@ -32,7 +32,11 @@ interface Setting {
   env: Record<string, string>;
 }
 
-interface Phase { maxRss: number; endRss: number; usPerExchange: number; p50: number; p99: number; requests: number; spans: number }
+interface Phase {
+  maxRss: number; endRss: number; usPerExchange: number; p50: number; p99: number; requests: number; spans: number;
+  /** From the agent's stop summary: spans shed (in the kernel and after), records lost, times starved. */
+  shed: number; lost: number; starved: number;
+}
 
 const load = (bin: string, nginxPort: number, rate: number, seconds: number): Promise<LoadResult> =>
   runLoadgen(bin, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
@@ -59,7 +63,16 @@ async function phase(setting: Setting, nginxPort: number, bin: string, rate: num
     await agent.stop();
     // Each span (nginx's SERVER, loadgen's CLIENT) says url.path once.
     const spans = readFileSync(file, 'utf8').split(`{"key":"url.path","value":{"stringValue":"${PATH}"}}`).length - 1;
-    return { maxRss: Math.max(maxRss, endRss), endRss, usPerExchange: (cpu / (2 * l.count)) * 1e6, p50: l.p50_us, p99: l.p99_us, requests: l.count, spans };
+    // The whole host's: every process is traced, the load's exchanges nearly all of them.
+    const summary = stopSummary(agent.stderr());
+    const sockets = summary.collectors?.sockets ?? {};
+    // spans_shed counts those the kernel shed too (spans_shed_in_kernel of them).
+    const shed = summary.pipeline?.spans_shed ?? 0;
+    const lost = (sockets.kernel_lost_ringbuf_full ?? 0) + (sockets.lost_js_queue_full ?? 0);
+    return {
+      maxRss: Math.max(maxRss, endRss), endRss, usPerExchange: (cpu / (2 * l.count)) * 1e6, p50: l.p50_us, p99: l.p99_us, requests: l.count, spans,
+      shed, lost, starved: summary.process?.cpu_priority_starved ?? 0,
+    };
   } finally {
     await agent.stop();
     rmSync(file, { force: true });
@@ -93,7 +106,7 @@ async function main(): Promise<void> {
       for (const [name, s] of [['defaults', defaults], ['setting', setting]] as const) {
         const p = await phase(s, nginxPort, loadgen, rate, seconds, dir, jaeger);
         runs[name].push(p);
-        console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}`);
+        console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}, shed ${p.shed}, lost ${p.lost}, starved ${p.starved}`);
       }
     }
   }).finally(() => {
@@ -133,6 +146,9 @@ function section(heading: string, pairs: number, rate: number, seconds: number, 
     row('nginx p99 (load tool), µs', (p) => p.p99, 0),
     row('exchanges (2 × requests)', (p) => 2 * p.requests, 0),
     row('spans in the file', (p) => p.spans, 0),
+    row('spans shed (kernel and user space, every process)', (p) => p.shed, 0),
+    row('records lost (kernel ring, queue to JS)', (p) => p.lost, 0),
+    row('times starved: the idle guard took the agent back', (p) => p.starved, 0),
     '',
   ].join('\n');
 }

@@ -13,7 +13,7 @@
 //     [--baseline DIR --baseline-label TEXT]
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, thisTree, treesToMeasure } from './agent-process.js';
+import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, stopSummary, thisTree, treesToMeasure } from './agent-process.js';
 import { benchCommand, fixedRateArgs, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { writeResultsSection } from './results-file.js';
 
@@ -33,9 +33,7 @@ interface Start {
 
 /** The sockets collector's figures in the summary of the agent's `stopped` line (JSON log); absent ones are left out. */
 export function socketsFigures(log: string): Figures {
-  const line = log.split('\n').find((l) => l.includes('"msg":"stopped"'));
-  if (line === undefined) throw new Error(`the agent logged no summary at its stop:\n${log.slice(-2000)}`);
-  const sockets = (JSON.parse(line) as { summary?: { collectors?: { sockets?: Record<string, number> } } }).summary?.collectors?.sockets ?? {};
+  const sockets = stopSummary(log).collectors?.sockets ?? {};
   const out: Figures = {};
   for (const k of FIGURES) if (typeof sockets[k] === 'number') out[k] = sockets[k];
   return out;
