@@ -1,27 +1,25 @@
 // The agent's CPU priority: applications first while the agent keeps up, its full share when it
-// does not. At 10k req/s a traced exchange costs the agent ~20 µs of CPU, about twice what nginx
-// spends on the request; at the same priority the agent's threads, woken by every ring-buffer batch,
-// hold a CPU while the application's threads wait: nginx's p99 went from ~0.33 ms to 2.9 ms
-// (benchmarks/RESULTS.md). At nice 10 (CFS weight 110 against 1024) a waking application thread
-// gets the CPU first: p99 1.4 ms against 2.9 (medians of 3 alternating runs). But beside a CPU-bound neighbour, nice 10
-// left the agent a tenth of a CPU: it fell behind, its queues grew (RSS 160 → 300 MiB) and up to a
-// third of the exchanges were lost. So the agent yields only while it keeps up: when the events
-// waiting for its JavaScript thread pile up (the same pressure the span shedder reads) it takes its
-// threads back to the priority it was started with, and yields again after a calm spell, which
-// doubles each time it had to come back (a host that stays busy is not made to wait over and over).
-// Going back up needs CAP_SYS_NICE (root has it): without it the agent does not yield at all.
-// Off by default (`nice: 0`): beside a busy neighbour the agent still lost a few exchanges per
-// 200,000 and used more CPU and memory while it yielded (benchmarks/RESULTS.md); a host whose
-// applications' latency matters more than that turns it on.
-// `nice: idle` yields by SCHED_IDLE instead: a waking application thread preempts the agent at once
-// (nginx's p99 at 10k req/s 1.8 ms → 330 µs). Beside CPU-bound work the agent then gets almost no CPU,
-// not even to notice that it is behind (the pressure is read on its JS thread): a guard, a native
-// thread never under SCHED_IDLE (libbpf-ts IdleGuard), notices from outside: the JS thread missing
-// its heartbeat (this class's tick) or the sockets ring filling. It takes every thread back, and
-// the agent counts that as any time it came back (a calm spell, doubled, before it yields again).
-// Nice only weighs threads in one scheduling group (one cgroup, or one session's autogroup): a host
-// running the agent beside its services in one group, as the benchmarks do. In Kubernetes the pod's
-// CPU request sets the agent's cgroup weight against the applications' pods instead.
+// does not. At 10k req/s a traced exchange costs the agent ~15 µs of CPU, more than nginx spends on
+// the request; at the same priority the agent's threads, woken by every ring-buffer batch, hold a
+// CPU while the application's threads wait: nginx's p99 went from ~0.24 ms to 1.9 ms
+// (benchmarks/RESULTS.md). Under any nice value a waking application thread still waits for the
+// agent's slice to end (nice 10: 1.4 ms against 2.9); under SCHED_IDLE it preempts the agent at once
+// (318 µs). So by default (`nice: idle`) every thread of the agent runs under SCHED_IDLE once
+// start-up is over.
+// It yields only while it keeps up: when the events waiting for its JavaScript thread pile up (the
+// same pressure the span shedder reads) it takes its threads back to the priority it was started
+// with, and yields again after a calm spell, which doubles each time it had to come back (a host that
+// stays busy is not made to wait over and over). Going back needs CAP_SYS_NICE (root has it): without
+// it the agent does not yield at all.
+// Beside CPU-bound work an idle thread gets no CPU at all, not even to notice that it is behind (the
+// pressure is read on the JS thread): a guard, a native thread never under SCHED_IDLE (libbpf-ts
+// IdleGuard), notices from outside: the JS thread missing its heartbeat (this class's tick) or the
+// sockets ring filling. It takes every thread back, and the agent counts that as any time it came
+// back. Beside two busy loops the agent then exported as many spans as without yielding.
+// `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
+// a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
+// threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's
+// CPU request sets the agent's cgroup weight against the applications' pods as well.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { setThreadIdle, threadIsIdle } from 'libbpf-ts';

@@ -178,9 +178,10 @@ export interface AgentConfig {
    */
   probesDir?: string;
   /**
-   * While the agent keeps up, the nice value of its threads (0-19; 0, the default: the priority as
-   * started), or `idle`: they run under SCHED_IDLE, and a waking application thread preempts them at
-   * once. Applications' threads get a CPU first (agent/cpu-priority.ts).
+   * While the agent keeps up, how its threads yield to applications': `idle`, the default: they run
+   * under SCHED_IDLE, and a waking application thread preempts them at once (a guard takes them back
+   * when they are starved); or a nice value (1-19; 0: they do not yield, the priority as started).
+   * Either way they take their priority back while the agent is behind (agent/cpu-priority.ts).
    */
   nice: number | 'idle';
 }
@@ -210,7 +211,7 @@ export function defaultConfig(): AgentConfig {
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0, maxCpuPercent: 0 },
-    nice: 0,
+    nice: 'idle',
     bpftrace: defaultBpftraceConfig(),
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [], urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false },
     redaction: { queryParams: [], headers: [] },
