@@ -13,9 +13,10 @@
 // it the agent does not yield at all.
 // Beside CPU-bound work an idle thread gets no CPU at all, not even to notice that it is behind (the
 // pressure is read on the JS thread): a guard, a native thread never under SCHED_IDLE (libbpf-ts
-// IdleGuard), notices from outside: the JS thread missing its heartbeat (this class's tick) or the
-// sockets ring filling. It takes every thread back, and the agent counts that as any time it came
-// back. Beside two busy loops the agent then exported as many spans as without yielding.
+// IdleGuard), notices from outside: the JS thread missing its heartbeat (this class's tick and each
+// ring batch) or the sockets ring filling. It takes every thread back, and the agent counts that as
+// any time it came back. Beside two busy loops the agent then exported as many spans as without
+// yielding.
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
 // threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's
@@ -189,6 +190,25 @@ export class CpuPriority {
   reportPressure(pressure: number, lost = false): void {
     if (!this.#enabled) return;
     this.#lastPressure = pressure;
+    // A batch handled is the JS thread running, as a tick is: a backlog of batches, handled back to
+    // back, holds the timers off for longer than the guard waits.
+    this.#guard?.beat();
+    this.#judge(pressure, lost);
+  }
+
+  /**
+   * From a timer: tells the guard the JS thread runs, takes in what the guard did, and lets a calm
+   * spell end without ring batches (an idle host sends none) by the last pressure reported.
+   */
+  tick(): void {
+    if (!this.#enabled) return;
+    this.#guard?.beat();
+    if (this.#yielding) this.#noticeGuard();
+    else this.#judge(this.#lastPressure, false);
+  }
+
+  /** Whether to come back (yielding) or to yield (not), by this pressure. */
+  #judge(pressure: number, lost: boolean): void {
     this.#noticeGuard();
     const now = this.#now();
     if (this.#yielding) {
@@ -207,17 +227,6 @@ export class CpuPriority {
     if (now - this.#calmSince < this.#calmMs) return;
     this.#calmMs = Math.min(MAX_CALM_MS, this.#calmMs * 2);
     this.#yield('keeping up');
-  }
-
-  /**
-   * From a timer: tells the guard the JS thread runs, takes in what the guard did, and lets a calm
-   * spell end without ring batches (an idle host sends none) by the last pressure reported.
-   */
-  tick(): void {
-    if (!this.#enabled) return;
-    this.#guard?.beat();
-    this.#noticeGuard();
-    if (!this.#yielding) this.reportPressure(this.#lastPressure);
   }
 
   /** The guard took the threads back while the agent yielded: it came back, by the guard's hand. */

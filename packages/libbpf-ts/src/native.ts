@@ -120,8 +120,11 @@ export interface IdleGuardStats {
   /** Times it took the threads back out of SCHED_IDLE, and how many threads it moved in all. */
   restores: number;
   threadsRestored: number;
-  /** Why it last did: 'heartbeat' (the JS thread did not beat in time), 'ring filling', or ''. */
-  lastReason: '' | 'heartbeat' | 'ring filling';
+  /**
+   * Why it last did: 'waiting for a CPU' (the thread that armed it, runnable, waited too long),
+   * 'heartbeat' (the JS thread did not beat in time), 'ring filling', or ''.
+   */
+  lastReason: '' | 'waiting for a CPU' | 'heartbeat' | 'ring filling';
   /** Ring buffers watched now. */
   rings: number;
 }
@@ -154,7 +157,7 @@ export interface NativeAddon {
     opts: { batchBytes: number; maxPendingBatches: number; flushMs: number; pollMs: number; leaveInRing: boolean },
     onBatch: (batch: Buffer, count: number) => void,
   ) => NativeRingConsumer;
-  NativeIdleGuard: new (opts: { checkMs: number; heartbeatMs: number; ringFillPercent: number }) => NativeIdleGuard;
+  NativeIdleGuard: new (opts: { checkMs: number; heartbeatMs: number; ringFillPercent: number; waitPercent: number; waitWindowMs: number }) => NativeIdleGuard;
   map: NativeMapOps;
   possibleCpus(): number;
   perfEventOpen(attr: NativePerfEventAttr): number;

@@ -21,12 +21,19 @@ export interface IdleGuardOptions {
   heartbeatMs?: number;
   /** The share of a watched ring buffer, unread, that counts as falling behind (percent, default 12). */
   ringFillPercent?: number;
+  /**
+   * The share of `waitWindowMs` (default 200) that the thread that armed the guard may spend
+   * runnable but waiting for a CPU (percent, default 50).
+   */
+  waitPercent?: number;
+  waitWindowMs?: number;
 }
 
 /**
  * A thread of its own, never under SCHED_IDLE, that takes this process's threads back out of it
- * when they are starved (see src/native/idle-guard.cc): while armed, when the JS thread has not
- * called beat() for `heartbeatMs`, or a watched ring buffer is filling. It then disarms itself;
+ * when they are starved (see src/native/idle-guard.cc): while armed, when the JS thread (the one
+ * that armed it) waits for a CPU most of the time, has not called beat() for `heartbeatMs`, or a
+ * watched ring buffer is filling. It then disarms itself;
  * `stats().restores` tells the caller. Its own thread (`tid`) must be left out when putting the
  * process's threads under SCHED_IDLE.
  */
@@ -35,7 +42,10 @@ export class IdleGuard {
   #closed = false;
 
   constructor(o: IdleGuardOptions = {}) {
-    this.#native = new native.NativeIdleGuard({ checkMs: o.checkMs ?? 20, heartbeatMs: o.heartbeatMs ?? 500, ringFillPercent: o.ringFillPercent ?? 12 });
+    this.#native = new native.NativeIdleGuard({
+      checkMs: o.checkMs ?? 20, heartbeatMs: o.heartbeatMs ?? 500, ringFillPercent: o.ringFillPercent ?? 12,
+      waitPercent: o.waitPercent ?? 50, waitWindowMs: o.waitWindowMs ?? 200,
+    });
   }
 
   /** The guard's thread id. */

@@ -1,4 +1,6 @@
 // IdleGuard: a thread outside SCHED_IDLE that takes the process's threads back when they starve.
+import { execFileSync, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import t, { type Test } from 'tap';
 import { BpfObject, IdleGuard, setThreadIdle, threadIsIdle } from '../src/index.js';
 import { bpfObject, getppidTimes, waitFor } from './helpers.js';
@@ -22,8 +24,12 @@ t.test('made by an idle thread, the guard\'s own thread is not idle', async (t) 
   t.equal(threadIsIdle(guard.tid), false);
 });
 
+// The tests of one condition turn the others off: waiting for a CPU cannot pass 100 % of the time,
+// and a loaded machine (the tests beside this one) would make this idle thread wait.
+const NO_WAIT = { waitPercent: 100 };
+
 t.test('a JS thread that misses its heartbeat is taken back out of SCHED_IDLE', async (t) => {
-  const guard = new IdleGuard({ checkMs: 10, heartbeatMs: 200 });
+  const guard = new IdleGuard({ checkMs: 10, heartbeatMs: 200, ...NO_WAIT });
   t.teardown(() => guard.close());
   mainThreadIdle(t);
   // Beating: no restore however long it lasts.
@@ -51,8 +57,30 @@ t.test('a JS thread that misses its heartbeat is taken back out of SCHED_IDLE', 
   t.equal(guard.stats().restores, 1);
 });
 
+t.test('a JS thread that waits for a CPU most of the time is taken back, though it still beats', async (t) => {
+  // The main thread and a busy loop share CPU 0: under SCHED_IDLE (weight 3 against 1024) the
+  // thread gets a sliver of it, enough to beat now and then.
+  const cpus = `0-${availableParallelism() - 1}`;
+  execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  t.teardown(() => void execFileSync('taskset', ['-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' }));
+  const guard = new IdleGuard({ checkMs: 10, heartbeatMs: 60_000, waitPercent: 50, waitWindowMs: 200 });
+  t.teardown(() => guard.close());
+  mainThreadIdle(t);
+  const busy = spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+  t.teardown(() => void busy.kill('SIGKILL'));
+  await sleep(100);
+  guard.arm();
+  // Always runnable: it spins, beating whenever it runs, until the guard moves it.
+  const start = Date.now();
+  while (guard.stats().restores === 0 && Date.now() - start < 10_000) guard.beat();
+  const s = guard.stats();
+  t.equal(s.restores, 1, `restored (after ${Date.now() - start} ms)`);
+  t.equal(s.lastReason, 'waiting for a CPU');
+  t.equal(threadIsIdle(process.pid), false);
+});
+
 t.test('disarmed, a missed heartbeat changes nothing', async (t) => {
-  const guard = new IdleGuard({ checkMs: 10, heartbeatMs: 100 });
+  const guard = new IdleGuard({ checkMs: 10, heartbeatMs: 100, ...NO_WAIT });
   t.teardown(() => guard.close());
   mainThreadIdle(t);
   guard.arm();
@@ -68,7 +96,7 @@ t.test('a watched ring filling past its share is a restore; unwatched, it is not
   t.teardown(() => obj.close());
   const link = obj.program('on_getppid').attach();
   t.teardown(() => link.close());
-  const guard = new IdleGuard({ checkMs: 10, heartbeatMs: 60_000, ringFillPercent: 12 });
+  const guard = new IdleGuard({ checkMs: 10, heartbeatMs: 60_000, ringFillPercent: 12, ...NO_WAIT });
   t.teardown(() => guard.close());
   const unwatch = guard.watchRing(obj.map('events'));
   t.equal(guard.stats().rings, 1);

@@ -6,7 +6,11 @@
 // judged on the starved threads themselves. The guard is a thread of its own, never under
 // SCHED_IDLE and asleep almost always, that notices it from outside: while armed it wakes every
 // `checkMs` and puts every SCHED_IDLE thread of the process back under SCHED_OTHER when
-//   - the JS thread has not called beat() for `heartbeatMs` (its timers cannot run), or
+//   - the JS thread (the one that armed it) spent more than `waitPercent` of the last `waitWindowMs`
+//     runnable but waiting for a CPU (its schedstat): an idle thread beside a busy one still gets a
+//     sliver of CPU (its weight is 3 against 1024), enough to beat now and then, far too little to
+//     keep up;
+//   - the JS thread has not called beat() for `heartbeatMs` (its timers cannot run at all), or
 //   - a watched BPF ring buffer holds more than `ringFillPercent` of its size unread (the consumer
 //     thread cannot run, and the producers will soon have to shed or lose records).
 // It then disarms itself; the caller sees the restore in stats() and decides when to yield again.
@@ -15,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -24,6 +29,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -62,7 +68,35 @@ struct WatchedRing {
 };
 
 // Why the guard last restored the threads (stats().lastReason).
-enum Reason : uint32_t { kNone = 0, kHeartbeat = 1, kRingFilling = 2 };
+enum Reason : uint32_t { kNone = 0, kHeartbeat = 1, kRingFilling = 2, kWaiting = 3 };
+
+const char* ReasonText(Reason r) {
+  switch (r) {
+    case kHeartbeat: return "heartbeat";
+    case kRingFilling: return "ring filling";
+    case kWaiting: return "waiting for a CPU";
+    default: return "";
+  }
+}
+
+// How long thread `tid` of this process has waited on a run queue (ns, its schedstat's second
+// field), or -1 when it cannot be read (a kernel without CONFIG_SCHED_INFO).
+int64_t RunQueueWaitNs(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return -1;
+  unsigned long long run = 0, wait = 0;
+  int n = fscanf(f, "%llu %llu", &run, &wait);
+  fclose(f);
+  return n == 2 ? static_cast<int64_t>(wait) : -1;
+}
+
+// One reading of the armed thread's run-queue wait.
+struct WaitSample {
+  int64_t atMs;
+  int64_t waitNs;
+};
 
 // Every thread of this process under SCHED_IDLE goes back under SCHED_OTHER (its nice value is
 // kept). Returns how many it moved.
@@ -96,12 +130,14 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
     exports.Set("NativeIdleGuard", f);
   }
 
-  // new NativeIdleGuard({ checkMs, heartbeatMs, ringFillPercent })
+  // new NativeIdleGuard({ checkMs, heartbeatMs, ringFillPercent, waitPercent, waitWindowMs })
   explicit IdleGuard(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IdleGuard>(info) {
     Napi::Object opts = info[0].As<Napi::Object>();
     checkMs_ = opts.Get("checkMs").As<Napi::Number>().Uint32Value();
     heartbeatMs_ = opts.Get("heartbeatMs").As<Napi::Number>().Uint32Value();
     fillPercent_ = opts.Get("ringFillPercent").As<Napi::Number>().Uint32Value();
+    waitPercent_ = opts.Get("waitPercent").As<Napi::Number>().Uint32Value();
+    waitWindowMs_ = opts.Get("waitWindowMs").As<Napi::Number>().Uint32Value();
     std::promise<pid_t> started;
     std::future<pid_t> tid = started.get_future();
     thread_ = std::thread([this, &started] {
@@ -137,12 +173,26 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
   }
 
   // Under mu_.
-  Reason Starved() const {
-    if (MonotonicMs() - lastBeatMs_.load() > static_cast<int64_t>(heartbeatMs_)) return kHeartbeat;
+  Reason Starved() {
+    int64_t now = MonotonicMs();
+    if (now - lastBeatMs_.load() > static_cast<int64_t>(heartbeatMs_)) return kHeartbeat;
     for (const auto& [id, ring] : rings_) {
       if (ring.Unread() * 100 > ring.size * fillPercent_) return kRingFilling;
     }
-    return kNone;
+    return WaitedTooLong(now) ? kWaiting : kNone;
+  }
+
+  // Whether the armed thread waited for a CPU more than waitPercent_ of the last waitWindowMs_ (a
+  // window at least that long, from the readings kept since arm()). Under mu_.
+  bool WaitedTooLong(int64_t now) {
+    int64_t wait = RunQueueWaitNs(armedTid_);
+    if (wait < 0) return false;
+    waits_.push_back({now, wait});
+    while (waits_.size() > 2 && now - waits_[1].atMs >= static_cast<int64_t>(waitWindowMs_)) waits_.pop_front();
+    const WaitSample& first = waits_.front();
+    int64_t spanMs = now - first.atMs;
+    if (spanMs < static_cast<int64_t>(waitWindowMs_)) return false;
+    return (wait - first.waitNs) / 1000000 * 100 > spanMs * static_cast<int64_t>(waitPercent_);
   }
 
   void Stop() {
@@ -156,12 +206,15 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
     rings_.clear();
   }
 
-  // arm(): from now on the guard watches (the caller has just put threads under SCHED_IDLE).
+  // arm(): from now on the guard watches (the caller has just put threads under SCHED_IDLE); the
+  // calling thread is the one whose waits it reads.
   Napi::Value Arm(const Napi::CallbackInfo& info) {
     lastBeatMs_.store(MonotonicMs());
     {
       std::lock_guard<std::mutex> lock(mu_);
       armed_ = true;
+      armedTid_ = static_cast<pid_t>(syscall(SYS_gettid));
+      waits_.clear();
     }
     wake_.notify_all();
     return info.Env().Undefined();
@@ -228,7 +281,7 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
     o.Set("checks", Napi::Number::New(env, static_cast<double>(checks_)));
     o.Set("restores", Napi::Number::New(env, static_cast<double>(restores_)));
     o.Set("threadsRestored", Napi::Number::New(env, static_cast<double>(threadsRestored_)));
-    o.Set("lastReason", Napi::String::New(env, lastReason_ == kHeartbeat ? "heartbeat" : lastReason_ == kRingFilling ? "ring filling" : ""));
+    o.Set("lastReason", Napi::String::New(env, ReasonText(lastReason_)));
     o.Set("rings", Napi::Number::New(env, static_cast<double>(rings_.size())));
     return o;
   }
@@ -240,7 +293,7 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
 
   Napi::Value Tid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), tid_); }
 
-  uint32_t checkMs_ = 20, heartbeatMs_ = 500, fillPercent_ = 12;
+  uint32_t checkMs_ = 20, heartbeatMs_ = 500, fillPercent_ = 12, waitPercent_ = 50, waitWindowMs_ = 200;
   pid_t tid_ = 0;
   std::thread thread_;
   std::mutex mu_;
@@ -249,6 +302,8 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
   // Under mu_.
   bool stop_ = false;
   bool armed_ = false;
+  pid_t armedTid_ = 0;
+  std::deque<WaitSample> waits_;
   uint64_t checks_ = 0, restores_ = 0, threadsRestored_ = 0;
   Reason lastReason_ = kNone;
   uint32_t lastRingId_ = 0;
