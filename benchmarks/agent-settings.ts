@@ -35,7 +35,7 @@ interface Setting {
 interface Phase {
   maxRss: number; endRss: number; usPerExchange: number; p50: number; p99: number; requests: number; spans: number;
   /** From the agent's stop summary: spans shed (in the kernel and after), records lost; from its log, times starved by why. */
-  shed: number; lost: number; starvedHeartbeat: number; starvedRing: number;
+  shed: number; lost: number; starvedWaiting: number; starvedHeartbeat: number; starvedRing: number;
 }
 
 const load = (bin: string, nginxPort: number, rate: number, seconds: number): Promise<LoadResult> =>
@@ -71,7 +71,8 @@ async function phase(setting: Setting, nginxPort: number, bin: string, rate: num
     const lost = (sockets.kernel_lost_ringbuf_full ?? 0) + (sockets.lost_js_queue_full ?? 0);
     return {
       maxRss: Math.max(maxRss, endRss), endRss, usPerExchange: (cpu / (2 * l.count)) * 1e6, p50: l.p50_us, p99: l.p99_us, requests: l.count, spans,
-      shed, lost, starvedHeartbeat: starved(agent.stderr(), 'heartbeat'), starvedRing: starved(agent.stderr(), 'ring filling'),
+      shed, lost, starvedWaiting: starved(agent.stderr(), 'waiting for a CPU'), starvedHeartbeat: starved(agent.stderr(), 'heartbeat'),
+      starvedRing: starved(agent.stderr(), 'ring filling'),
     };
   } finally {
     await agent.stop();
@@ -79,7 +80,7 @@ async function phase(setting: Setting, nginxPort: number, bin: string, rate: num
   }
 }
 
-/** Times the agent's log says the idle guard took it back, for `why` ('heartbeat', 'ring filling'). */
+/** Times the agent's log says the idle guard took it back, for `why` (libbpf-ts IdleGuardStats.lastReason). */
 function starved(log: string, why: string): number {
   return log.split(`"reason":"starved (${why})"`).length - 1;
 }
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
       for (const [name, s] of [['defaults', defaults], ['setting', setting]] as const) {
         const p = await phase(s, nginxPort, loadgen, rate, seconds, dir, jaeger);
         runs[name].push(p);
-        console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}, shed ${p.shed}, lost ${p.lost}, starved ${p.starvedHeartbeat} (heartbeat) + ${p.starvedRing} (ring filling)`);
+        console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}, shed ${p.shed}, lost ${p.lost}, starved ${p.starvedWaiting} (waiting for a CPU) + ${p.starvedHeartbeat} (heartbeat) + ${p.starvedRing} (ring filling)`);
       }
     }
   }).finally(() => {
@@ -153,7 +154,8 @@ function section(heading: string, pairs: number, rate: number, seconds: number, 
     row('spans in the file', (p) => p.spans, 0),
     row('spans shed (kernel and user space, every process)', (p) => p.shed, 0),
     row('records lost (kernel ring, queue to JS)', (p) => p.lost, 0),
-    row('times starved, the idle guard took the agent back: heartbeat missed', (p) => p.starvedHeartbeat, 0),
+    row('times starved, the idle guard took the agent back: waiting for a CPU', (p) => p.starvedWaiting, 0),
+    row('… heartbeat missed', (p) => p.starvedHeartbeat, 0),
     row('… ring filling', (p) => p.starvedRing, 0),
     '',
   ].join('\n');
