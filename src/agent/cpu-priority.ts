@@ -13,9 +13,9 @@
 // it the agent does not yield at all.
 // Beside CPU-bound work an idle thread gets no CPU at all, not even to notice that it is behind (the
 // pressure is read on the JS thread): a guard, a native thread never under SCHED_IDLE (libbpf-ts
-// IdleGuard), notices from outside: the JS thread missing its heartbeat (this class's tick and each
-// ring batch) or the sockets ring filling. It takes every thread back, and the agent counts that as
-// any time it came back. Beside two busy loops the agent then exported as many spans as without
+// IdleGuard), notices from outside: the JS thread waiting for a CPU most of the time, missing its
+// heartbeat (this class's tick and each ring batch), or the sockets ring filling. It takes every
+// thread back, and the agent counts that as any time it came back. Beside two busy loops the agent then exported as many spans as without
 // yielding.
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
@@ -183,7 +183,7 @@ export class CpuPriority {
   stop(): void {
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
-    if (this.#yielding) this.#comeBack(this.#restore(), 'stopping');
+    if (this.#yielding) this.#comeBack(this.#restore(), 'stopping', false);
   }
 
   /** The JS thread's queue pressure (0 … 1) and whether records were lost, from each ring batch. */
@@ -242,13 +242,14 @@ export class CpuPriority {
     this.#comeBack({ idle: false, changed: moved, unchanged: 0, failed: 0 }, `starved (${g.lastReason})`);
   }
 
-  #comeBack(change: PriorityChange, reason: string): void {
+  /** Back to the full share; `episode`: because it fell behind (counted in cpu_priority_raised), not because it stops. */
+  #comeBack(change: PriorityChange, reason: string, episode = true): void {
     this.#guard?.disarm();
     this.#failures += change.failed;
     this.#yielding = false;
     this.#since = this.#now();
     this.#calmSince = null;
-    this.#raised++;
+    if (episode) this.#raised++;
     this.#onChange?.(false, change, reason);
   }
 

@@ -212,6 +212,7 @@ t.test('stop: back to the full share, and the ticks end', async (t) => {
   p.start();
   p.stop();
   t.same(set, [true, false], 'restored at stop');
+  t.equal(p.stats().cpu_priority_raised, 0, 'not counted as falling behind');
   t.equal(g.calls.at(-1), 'disarm');
   const beats = g.calls.length;
   await new Promise((r) => setTimeout(r, 250));
