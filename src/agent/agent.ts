@@ -116,8 +116,11 @@ export interface AgentOptions {
 /** The exporter's limits from the `export` section. */
 function exporterOptions(config: AgentConfig): Partial<TelemetryExporterOptions> {
   const q = config.export.queueSize;
+  const d = DEFAULT_EXPORTER_OPTIONS.spanQueue;
+  // A queue_size raised past the default raises the bound of bytes in proportion.
+  const capacityBytes = Math.max(d.capacityBytes!, Math.ceil((q / d.capacity) * d.capacityBytes!));
   return {
-    spanQueue: { ...DEFAULT_EXPORTER_OPTIONS.spanQueue, capacity: q, maxBatch: Math.min(DEFAULT_EXPORTER_OPTIONS.spanQueue.maxBatch, q) },
+    spanQueue: { ...d, capacity: q, capacityBytes, maxBatch: Math.min(d.maxBatch, q) },
     shutdownTimeoutMs: config.export.shutdownTimeoutMs,
     ...(config.export.diskBuffer !== undefined ? { diskBuffer: config.export.diskBuffer } : {}),
   };

@@ -8,6 +8,12 @@ import type { SendResult } from './transport.js';
 export interface BoundedQueueOptions<T> {
   /** Items waiting to be sent (the batch in flight not included). */
   capacity: number;
+  /**
+   * Their bytes at most, by `bytesOf` (both or neither): what a queue holds in memory follows the
+   * size of its items, not their count (a span in OTLP JSON is ~3 times its protobuf).
+   */
+  capacityBytes?: number;
+  bytesOf?: (item: T) => number;
   maxBatch: number;
   /** How long a partial batch waits for more items. */
   delayMs: number;
@@ -24,6 +30,8 @@ export interface BoundedQueueOptions<T> {
 
 export interface QueueStats {
   queued: number;
+  /** Their bytes, with capacityBytes. */
+  queuedBytes?: number;
   inFlight: number;
   accepted: number;
   exported: number;
@@ -39,6 +47,9 @@ export interface QueueStats {
 export class BoundedQueue<T> {
   readonly #o: BoundedQueueOptions<T>;
   #items: T[] = [];
+  /** The bytes of #items (with capacityBytes), and of every item accepted (their average sizes room). */
+  #bytes = 0;
+  #bytesAccepted = 0;
   #inFlight = 0;
   #sending = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -51,14 +62,20 @@ export class BoundedQueue<T> {
     this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch), maxInFlight: Math.max(1, opts.maxInFlight ?? 1) };
   }
 
-  /** The share of the capacity taken by items waiting to be sent, 0 … 1. */
+  /** The share of the capacity (in items, or in bytes if that is more) taken by items waiting to be sent, 0 … 1. */
   get fill(): number {
-    return this.#items.length / this.#o.capacity;
+    const items = this.#items.length / this.#o.capacity;
+    const cap = this.#o.capacityBytes;
+    return cap === undefined ? items : Math.max(items, this.#bytes / cap);
   }
 
-  /** Items that fit now (0 once closed). */
+  /** Items that fit now (0 once closed); with capacityBytes, items of the average size so far. */
   get room(): number {
-    return this.#closed ? 0 : Math.max(0, this.#o.capacity - this.#items.length);
+    if (this.#closed) return 0;
+    const items = Math.max(0, this.#o.capacity - this.#items.length);
+    const cap = this.#o.capacityBytes;
+    if (cap === undefined || this.#s.accepted === 0) return items;
+    return Math.min(items, Math.max(0, Math.floor((cap - this.#bytes) / (this.#bytesAccepted / this.#s.accepted))));
   }
 
   /**
@@ -70,8 +87,23 @@ export class BoundedQueue<T> {
       this.#s.droppedShutdown += offered;
       return 0;
     }
-    const n = Math.min(this.room, items.length);
-    for (let i = 0; i < n; i++) this.#items.push(items[i] as T);
+    const cap = this.#o.capacityBytes;
+    const bytesOf = this.#o.bytesOf;
+    let n = Math.min(Math.max(0, this.#o.capacity - this.#items.length), items.length);
+    if (cap !== undefined && bytesOf !== undefined) {
+      // In order, while they fit (one at least into an empty queue, however large).
+      let i = 0;
+      for (; i < n; i++) {
+        const b = bytesOf(items[i] as T);
+        if (this.#bytes + b > cap && this.#items.length > 0) break;
+        this.#items.push(items[i] as T);
+        this.#bytes += b;
+        this.#bytesAccepted += b;
+      }
+      n = i;
+    } else {
+      for (let i = 0; i < n; i++) this.#items.push(items[i] as T);
+    }
     this.#s.accepted += n;
     const dropped = Math.max(offered, items.length) - n;
     this.#s.droppedQueueFull += dropped;
@@ -115,6 +147,7 @@ export class BoundedQueue<T> {
     this.#timer = null;
     const left = this.#items;
     this.#items = [];
+    this.#bytes = 0;
     let kept = 0;
     if (left.length > 0 && this.#o.onClose !== undefined) {
       try {
@@ -128,7 +161,7 @@ export class BoundedQueue<T> {
   }
 
   stats(): QueueStats {
-    return { queued: this.#items.length, inFlight: this.#inFlight, ...this.#s };
+    return { queued: this.#items.length, ...(this.#o.capacityBytes !== undefined ? { queuedBytes: this.#bytes } : {}), inFlight: this.#inFlight, ...this.#s };
   }
 
   #isIdle(): boolean {
@@ -159,6 +192,8 @@ export class BoundedQueue<T> {
     // its round trip).
     let batch: T[] | null = this.#items.splice(0, this.#o.maxBatch);
     const count = batch.length;
+    const bytesOf = this.#o.bytesOf;
+    if (this.#o.capacityBytes !== undefined && bytesOf !== undefined) for (const item of batch) this.#bytes -= bytesOf(item);
     this.#inFlight += count;
     const failed = (e: unknown): SendResult => ({ ok: false, retryable: false, error: e instanceof Error ? e : new Error(String(e)) });
     let sending: Promise<SendResult>;

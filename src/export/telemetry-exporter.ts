@@ -44,6 +44,8 @@ import { redactUrls } from '../semconv/redaction.js';
  * many exports a network destination has in flight at once. */
 export interface RecordQueueLimits {
   capacity: number;
+  /** The encoded records' bytes waiting per destination, at most (besides `capacity`). */
+  capacityBytes?: number;
   maxBatch: number;
   delayMs: number;
   maxInFlight?: number;
@@ -78,7 +80,9 @@ export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
   // accepts by default.
   // Four exports in flight: a receiver's response time, not its throughput, bounded one at a time
   // (at 20k spans/s each export had 50 ms, and a busy Jaeger took longer).
-  spanQueue: { capacity: 16_384, maxBatch: 1024, delayMs: 1000, maxInFlight: 4 },
+  // 8 MiB of encoded spans per destination: ~18,000 spans of protobuf, ~6,500 of OTLP JSON. Counted
+  // alone, a file's full queue held ~21 MB of JSON past the agent's capacity.
+  spanQueue: { capacity: 16_384, capacityBytes: 8 << 20, maxBatch: 1024, delayMs: 1000, maxInFlight: 4 },
   metricQueueCapacity: 1024,
   metricIntervalMs: 60_000,
   retry: {},
@@ -494,6 +498,7 @@ export class TelemetryExporter {
     const onClose = sender.onClose;
     const queue = new BoundedQueue<EncodedRecord>({
       ...limits,
+      ...(limits.capacityBytes !== undefined ? { bytesOf: (r: EncodedRecord) => r.end - r.start } : {}),
       maxInFlight,
       ...(onClose !== undefined ? { onClose } : {}),
       send: (records) => {
@@ -604,6 +609,7 @@ function addQueueStats(out: Record<string, number>, name: string, s: QueueStats)
   out[`${name}.accepted`] = s.accepted;
   out[`${name}.exported`] = s.exported;
   out[`${name}.queued`] = s.queued + s.inFlight;
+  if (s.queuedBytes !== undefined) out[`${name}.queued_bytes`] = s.queuedBytes;
   out[`${name}.batches`] = s.batches;
   out[`${name}.dropped.queue_full`] = s.droppedQueueFull;
   out[`${name}.dropped.retries_exhausted`] = s.droppedRetriesExhausted;

@@ -279,3 +279,39 @@ t.test('queue: room says what fits; items a caller did not hand over count as dr
   t.equal(q.push([], 2), 0);
   t.match(q.stats(), { exported: 4, droppedShutdown: 2 });
 });
+
+t.test('queue: capacityBytes bounds the bytes waiting, room follows the average item, fill the larger share', async (t) => {
+  const sent: string[][] = [];
+  let release: (() => void) | null = null;
+  const q = new BoundedQueue<string>({
+    capacity: 100, capacityBytes: 1000, bytesOf: (s) => s.length, maxBatch: 100, delayMs: 60_000,
+    send: async (b) => {
+      sent.push(b);
+      await new Promise<void>((r) => (release = r));
+      return ok;
+    },
+  });
+  t.equal(q.room, 100, 'nothing seen yet: the count alone');
+  t.equal(q.push(['a'.repeat(300), 'b'.repeat(300), 'c'.repeat(300), 'd'.repeat(300)]), 3, 'the fourth would pass 1000 bytes');
+  t.equal(q.stats().droppedQueueFull, 1);
+  t.equal(q.stats().queuedBytes, 900);
+  t.equal(q.room, 0, '100 bytes left: no room for an item of the average 300');
+  t.equal(q.fill, 0.9, 'the bytes\' share, larger than the count\'s (3 %)');
+  t.equal(q.push(['e'.repeat(100)]), 1, 'an item that fits is taken');
+  t.equal(q.fill, 1);
+  // Sent: the bytes leave with the batch.
+  const flushed = q.flush(1000);
+  await new Promise((r) => setImmediate(r));
+  t.equal(q.stats().queuedBytes, 0);
+  t.equal(q.room, 4, 'empty again: 1000 bytes, four items of the average 250');
+  release!();
+  t.equal(await flushed, true);
+  t.same(sent.map((b) => b.length), [4]);
+  // One item larger than the whole bound still goes, alone, into an empty queue.
+  t.equal(q.push(['x'.repeat(5000), 'y']), 1);
+  t.equal(q.stats().queuedBytes, 5000);
+  const closing = q.close(1000);
+  await new Promise((r) => setImmediate(r));
+  release!();
+  await closing;
+});
