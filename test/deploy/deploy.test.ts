@@ -155,7 +155,7 @@ t.test('helm: lint and template the chart with default and non-default values', 
   const ds = (r: Rendering): any => r.docs.find((d) => d.kind === 'DaemonSet')?.spec.template.spec; // eslint-disable-line @typescript-eslint/no-explicit-any
   const container = (r: Rendering): any => ds(r).containers[0]; // eslint-disable-line @typescript-eslint/no-explicit-any
   t.equal(ds(def).hostPID, true, 'hostPID');
-  t.same(container(def).securityContext.capabilities, { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE', 'DAC_READ_SEARCH', 'SYSLOG', 'SYS_ADMIN'] }, 'default: precise capabilities');
+  t.same(container(def).securityContext.capabilities, { drop: ['ALL'], add: ['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE', 'DAC_READ_SEARCH', 'SYSLOG', 'SYS_NICE', 'SYS_ADMIN'] }, 'default: precise capabilities');
   t.notOk(container(def).securityContext.privileged, 'default: not privileged');
   t.same(container(custom).securityContext.capabilities.add, ['BPF', 'PERFMON', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYSLOG', 'SYS_RESOURCE'], 'capabilities replaced, extraCapabilities added once');
   t.equal(container(priv).securityContext.privileged, true, 'the privileged fallback');
