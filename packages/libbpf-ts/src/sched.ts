@@ -22,8 +22,9 @@ export interface IdleGuardOptions {
   /** The share of a watched ring buffer, unread, that counts as falling behind (percent, default 12). */
   ringFillPercent?: number;
   /**
-   * The share of `waitWindowMs` (default 200) that the thread that armed the guard may spend
-   * runnable but waiting for a CPU (percent, default 50).
+   * The share of `waitWindowMs` (default 300) that the thread that armed the guard may spend
+   * runnable but waiting for a CPU (percent, default 75). A starved idle thread waits ~99 % of the
+   * time; one that merely shares a loaded host, in bursts of a few tens of percent.
    */
   waitPercent?: number;
   waitWindowMs?: number;
@@ -44,7 +45,7 @@ export class IdleGuard {
   constructor(o: IdleGuardOptions = {}) {
     this.#native = new native.NativeIdleGuard({
       checkMs: o.checkMs ?? 20, heartbeatMs: o.heartbeatMs ?? 500, ringFillPercent: o.ringFillPercent ?? 12,
-      waitPercent: o.waitPercent ?? 50, waitWindowMs: o.waitWindowMs ?? 200,
+      waitPercent: o.waitPercent ?? 75, waitWindowMs: o.waitWindowMs ?? 300,
     });
   }
 

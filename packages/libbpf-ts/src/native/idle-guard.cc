@@ -293,7 +293,7 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
 
   Napi::Value Tid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), tid_); }
 
-  uint32_t checkMs_ = 20, heartbeatMs_ = 500, fillPercent_ = 12, waitPercent_ = 50, waitWindowMs_ = 200;
+  uint32_t checkMs_ = 20, heartbeatMs_ = 500, fillPercent_ = 12, waitPercent_ = 75, waitWindowMs_ = 300;
   pid_t tid_ = 0;
   std::thread thread_;
   std::mutex mu_;
