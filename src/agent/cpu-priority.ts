@@ -1,10 +1,10 @@
 // The agent's CPU priority: applications first while the agent keeps up, its full share when it
 // does not. At 10k req/s a traced exchange costs the agent ~15 µs of CPU, more than nginx spends on
 // the request; at the same priority the agent's threads, woken by every ring-buffer batch, hold a
-// CPU while the application's threads wait: nginx's p99 went from ~0.24 ms to 1.9 ms
+// CPU while the application's threads wait: nginx's p99 went from ~0.27 ms to 1.4 ms
 // (benchmarks/RESULTS.md). Under any nice value a waking application thread still waits for the
 // agent's slice to end (nice 10: 1.4 ms against 2.9); under SCHED_IDLE it preempts the agent at once
-// (318 µs). So by default (`nice: idle`) every thread of the agent runs under SCHED_IDLE once
+// (332 µs). So by default (`nice: idle`) every thread of the agent runs under SCHED_IDLE once
 // start-up is over.
 // It yields only while it keeps up: when the events waiting for its JavaScript thread pile up (the
 // same pressure the span shedder reads) it takes its threads back to the priority it was started
@@ -15,8 +15,8 @@
 // pressure is read on the JS thread): a guard, a native thread never under SCHED_IDLE (libbpf-ts
 // IdleGuard), notices from outside: the JS thread waiting for a CPU most of the time, missing its
 // heartbeat (this class's tick and each ring batch), or the sockets ring filling. It takes every
-// thread back, and the agent counts that as any time it came back. Beside two busy loops the agent then exported as many spans as without
-// yielding.
+// thread back, and the agent counts that as any time it came back. Beside two busy loops the agent
+// then exported 94-100 % of the spans (the rest shed whole, RED kept) against ~100 % without yielding.
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
 // threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's
