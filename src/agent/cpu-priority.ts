@@ -4,8 +4,10 @@
 // CPU while the application's threads wait: nginx's p99 went from ~0.27 ms to 1.4 ms
 // (benchmarks/RESULTS.md). Under any nice value a waking application thread still waits for the
 // agent's slice to end (nice 10: 1.4 ms against 2.9); under SCHED_IDLE it preempts the agent at once
-// (332 µs). So by default (`nice: idle`) every thread of the agent runs under SCHED_IDLE once
-// start-up is over.
+// (332 µs). So with `nice: idle` every thread of the agent runs under SCHED_IDLE once start-up is
+// over. Not the default: on a saturated host (test/agent/flood.test.ts) an idle agent that only just
+// keeps up lags by hundreds of ms without the guard below having a reason to fire, and a process
+// that exited at once was then read too late to name its span's resource.
 // It yields only while it keeps up: when the events waiting for its JavaScript thread pile up (the
 // same pressure the span shedder reads) it takes its threads back to the priority it was started
 // with, and yields again after a calm spell, which doubles each time it had to come back (a host that
