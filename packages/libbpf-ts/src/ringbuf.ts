@@ -36,6 +36,12 @@ export class RecordBatch {
     }
   }
 
+  /** The first record's payload offset and length (as forEach gives them), or null in an empty batch. */
+  first(): { offset: number; length: number } | null {
+    if (this.view.byteLength < HEADER_BYTES) return null;
+    return { offset: HEADER_BYTES, length: this.view.getUint32(0, true) };
+  }
+
   /** Copies of each payload, for tests and slow paths. */
   records(): Array<{ ring: number; data: Buffer }> {
     const out: Array<{ ring: number; data: Buffer }> = [];

@@ -17,15 +17,19 @@ t.test('records arrive batched, in order, with their ring index', async (t) => {
   const tids: number[] = [];
   const rings = new Set<number>();
   const lengths = new Set<number>();
+  let firstMismatches = 0;
   const consumer = new RingBufferConsumer([obj.map('events')], {
     flushMs: 50,
     onBatch: (b) => {
       batches++;
+      let seen: { offset: number; length: number } | null = null;
       b.forEach((v, off, len, ring) => {
+        seen ??= { offset: off, length: len };
         lengths.add(len);
         rings.add(ring);
         tids.push(decodeProbeTestEvent(v, off).tid);
       });
+      if (JSON.stringify(b.first()) !== JSON.stringify(seen)) firstMismatches++;
     },
   });
   t.teardown(() => consumer.close());
@@ -37,6 +41,8 @@ t.test('records arrive batched, in order, with their ring index', async (t) => {
   t.equal(tids.length, 2000);
   t.ok(batches < 200, `2000 records in few JS calls (${batches})`);
   t.same([...rings], [0]);
+  t.equal(firstMismatches, 0, 'first() gives the record forEach gives first');
+  t.equal(new RecordBatch(Buffer.alloc(0), 0).first(), null, 'and null in an empty batch');
   t.same([...lengths], [PROBE_TEST_EVENT_SIZE], 'each record has its real length');
   t.same(tids.filter((x) => x !== process.pid), [], 'records from the main thread only');
   const s = consumer.stats();
