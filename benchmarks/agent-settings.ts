@@ -34,9 +34,16 @@ interface Setting {
 
 interface Phase {
   maxRss: number; endRss: number; usPerExchange: number; p50: number; p99: number; requests: number; spans: number;
-  /** From the agent's stop summary: spans shed (in the kernel and after), records lost; from its log, times starved by why. */
-  shed: number; lost: number; starvedWaiting: number; starvedHeartbeat: number; starvedRing: number;
+  /**
+   * From the agent's stop summary: spans shed (in the kernel and after), records lost, the latest its
+   * records were handled; from its log, the times it took its full CPU share back, by why.
+   */
+  shed: number; lost: number; lagMaxMs: number; cameBack: Record<ComeBackReason, number>;
 }
+
+/** Why a yielding agent took its full CPU share back (agent/cpu-priority.ts; the guard's, libbpf-ts IdleGuardStats.lastReason). */
+const COME_BACK_REASONS = ['behind', 'lagging', 'records lost', 'starved (waiting for a CPU)', 'starved (heartbeat)', 'starved (ring filling)'] as const;
+type ComeBackReason = typeof COME_BACK_REASONS[number];
 
 const load = (bin: string, nginxPort: number, rate: number, seconds: number): Promise<LoadResult> =>
   runLoadgen(bin, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
@@ -71,8 +78,7 @@ async function phase(setting: Setting, nginxPort: number, bin: string, rate: num
     const lost = (sockets.kernel_lost_ringbuf_full ?? 0) + (sockets.lost_js_queue_full ?? 0);
     return {
       maxRss: Math.max(maxRss, endRss), endRss, usPerExchange: (cpu / (2 * l.count)) * 1e6, p50: l.p50_us, p99: l.p99_us, requests: l.count, spans,
-      shed, lost, starvedWaiting: starved(agent.stderr(), 'waiting for a CPU'), starvedHeartbeat: starved(agent.stderr(), 'heartbeat'),
-      starvedRing: starved(agent.stderr(), 'ring filling'),
+      shed, lost, lagMaxMs: sockets.records_lag_max_ms ?? 0, cameBack: cameBack(agent.stderr()),
     };
   } finally {
     await agent.stop();
@@ -80,9 +86,10 @@ async function phase(setting: Setting, nginxPort: number, bin: string, rate: num
   }
 }
 
-/** Times the agent's log says the idle guard took it back, for `why` (libbpf-ts IdleGuardStats.lastReason). */
-function starved(log: string, why: string): number {
-  return log.split(`"reason":"starved (${why})"`).length - 1;
+/** Times the agent's log says it took its full share back, by why. */
+function cameBack(log: string): Record<ComeBackReason, number> {
+  const back = log.split('\n').filter((l) => l.includes('"msg":"cpu priority: back to full share"'));
+  return Object.fromEntries(COME_BACK_REASONS.map((why) => [why, back.filter((l) => l.includes(`"reason":"${why}"`)).length])) as Record<ComeBackReason, number>;
 }
 
 function settingFrom(values: { args?: string; env?: string }): Setting {
@@ -112,7 +119,7 @@ async function main(): Promise<void> {
       for (const [name, s] of [['defaults', defaults], ['setting', setting]] as const) {
         const p = await phase(s, nginxPort, loadgen, rate, seconds, dir, jaeger);
         runs[name].push(p);
-        console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}, shed ${p.shed}, lost ${p.lost}, starved ${p.starvedWaiting} (waiting for a CPU) + ${p.starvedHeartbeat} (heartbeat) + ${p.starvedRing} (ring filling)`);
+        console.error(`settings: round ${i + 1} ${s.label}: max RSS ${p.maxRss.toFixed(1)} MiB, end ${p.endRss.toFixed(1)} MiB, ${p.usPerExchange.toFixed(1)} µs/exchange, p50 ${int(p.p50)} µs, p99 ${int(p.p99)} µs, spans ${p.spans} of ${2 * p.requests}, shed ${p.shed}, lost ${p.lost}, lag at most ${int(p.lagMaxMs)} ms, came back: ${COME_BACK_REASONS.map((why) => `${p.cameBack[why]} (${why})`).join(' + ')}`);
       }
     }
   }).finally(() => {
@@ -154,9 +161,8 @@ function section(heading: string, pairs: number, rate: number, seconds: number, 
     row('spans in the file', (p) => p.spans, 0),
     row('spans shed (kernel and user space, every process)', (p) => p.shed, 0),
     row('records lost (kernel ring, queue to JS)', (p) => p.lost, 0),
-    row('times starved, the idle guard took the agent back: waiting for a CPU', (p) => p.starvedWaiting, 0),
-    row('… heartbeat missed', (p) => p.starvedHeartbeat, 0),
-    row('… ring filling', (p) => p.starvedRing, 0),
+    row('latest a batch of records was handled, ms after the kernel wrote its first', (p) => p.lagMaxMs, 0),
+    ...COME_BACK_REASONS.map((why, i) => row(`${i === 0 ? 'times a yielding agent took its full share back: ' : '… '}${why}`, (p) => p.cameBack[why], 0)),
     '',
   ].join('\n');
 }

@@ -329,12 +329,12 @@ export class Agent {
     this.#selection.start();
     const ctx = {
       config: this.config, log: this.log, clock: this.#clock, sink: this.#selected, metadata: this.#metadata, selection: this.#selection,
-      reportPressure: (p: number, lost?: boolean) => {
+      reportPressure: (p: number, lost?: boolean, lagMs?: number) => {
         // The tighter of the two backlogs: towards the JS thread, and from it towards the exporters.
         const exported = this.#exporter.spanExportBacklog();
         this.#shedder.reportPressure(Math.max(p, exported.pressure), lost);
         this.#shedder.exportRoom(exported.room);
-        this.#priority?.reportPressure(p, lost);
+        this.#priority?.reportPressure(p, lost, lagMs);
       },
       spanShare: () => this.#shedder.share,
       offeredInKernel: (n: number) => this.#shedder.offeredInKernel(n),

@@ -4,15 +4,16 @@
 // CPU while the application's threads wait: nginx's p99 went from ~0.27 ms to 1.4 ms
 // (benchmarks/RESULTS.md). Under any nice value a waking application thread still waits for the
 // agent's slice to end (nice 10: 1.4 ms against 2.9); under SCHED_IDLE it preempts the agent at once
-// (332 µs). So with `nice: idle` every thread of the agent runs under SCHED_IDLE once start-up is
-// over. Not the default: on a saturated host (test/agent/flood.test.ts) an idle agent that only just
-// keeps up lags by hundreds of ms without the guard below having a reason to fire, and a process
-// that exited at once was then read too late to name its span's resource.
+// (332 µs). So with `nice: idle` (the default) every thread of the agent runs under SCHED_IDLE once
+// start-up is over.
 // It yields only while it keeps up: when the events waiting for its JavaScript thread pile up (the
-// same pressure the span shedder reads) it takes its threads back to the priority it was started
-// with, and yields again after a calm spell, which doubles each time it had to come back (a host that
-// stays busy is not made to wait over and over). Going back needs CAP_SYS_NICE (root has it): without
-// it the agent does not yield at all.
+// same pressure the span shedder reads), or its records are handled late for half a second, it takes
+// its threads back to the priority it was started with, and yields again after a calm spell, which
+// doubles each time it had to come back (a host that stays busy is not made to wait over and over).
+// The lag matters on a saturated host (test/agent/flood.test.ts): an idle agent that only just keeps
+// up gets enough CPU to drain small batches late, hundreds of ms behind, with few bytes waiting and no
+// reason for the guard below to fire. Going back needs CAP_SYS_NICE (root has it): without it the
+// agent does not yield at all.
 // Beside CPU-bound work an idle thread gets no CPU at all, not even to notice that it is behind (the
 // pressure is read on the JS thread): a guard, a native thread never under SCHED_IDLE (libbpf-ts
 // IdleGuard), notices from outside: the JS thread waiting for a CPU most of the time, missing its
@@ -32,6 +33,19 @@ import { CAP, effectiveCapabilities, hasCapability } from '../host/privileges.js
 const BEHIND = 0.25;
 /** Pressure under which the agent counts as keeping up (at most about one batch waiting). */
 const CALM = 0.07;
+/**
+ * Records handled this late (ms from the kernel's write to the JS thread's batch) for this long count
+ * as behind whatever the pressure: a yielding agent that gets some CPU but not enough drains small
+ * batches late without many bytes waiting, and what it reads of /proc and remembers of closed
+ * connections is judged by how late it is (test/agent/flood.test.ts). A batch's first record waits
+ * ~20 ms when the agent keeps up (the consumer's 10 ms flush and poll); one late batch is no
+ * starvation (the records left waiting while start-up ended were ~270 ms old, a load's onset while
+ * V8 compiles the hot path ~200 ms): a backlog handled at full speed is gone in a few batches.
+ */
+const LAGGING_MS = 200;
+const LAGGING_FOR_MS = 500;
+/** Lag under which the agent counts as keeping up. */
+const CALM_LAG_MS = 50;
 /** How long the agent keeps up before it yields again: the first time, and at most. */
 const FIRST_CALM_MS = 5_000;
 const MAX_CALM_MS = 300_000;
@@ -155,8 +169,11 @@ export class CpuPriority {
   /** The guard's restores already taken into account. */
   #guardRestores = 0;
   #guardThreads = 0;
-  /** The last pressure reported: a tick without ring batches judges the calm spell by it. */
+  /** The last pressure and lag reported: a tick without ring batches judges the calm spell by them. */
   #lastPressure = 0;
+  #lastLagMs = 0;
+  /** Since when every batch has been later than LAGGING_MS (null: the last was not). */
+  #laggingSince: number | null = null;
   #ticker: NodeJS.Timeout | null = null;
 
   constructor(o: CpuPriorityOptions) {
@@ -188,14 +205,18 @@ export class CpuPriority {
     if (this.#yielding) this.#comeBack(this.#restore(), 'stopping', false);
   }
 
-  /** The JS thread's queue pressure (0 … 1) and whether records were lost, from each ring batch. */
-  reportPressure(pressure: number, lost = false): void {
+  /**
+   * The JS thread's queue pressure (0 … 1), whether records were lost, and how late the batch's
+   * records are (ms), from each ring batch.
+   */
+  reportPressure(pressure: number, lost = false, lagMs = 0): void {
     if (!this.#enabled) return;
     this.#lastPressure = pressure;
+    this.#lastLagMs = lagMs;
     // A batch handled is the JS thread running, as a tick is: a backlog of batches, handled back to
     // back, holds the timers off for longer than the guard waits.
     this.#guard?.beat();
-    this.#judge(pressure, lost);
+    this.#judge(pressure, lost, lagMs);
   }
 
   /**
@@ -206,22 +227,24 @@ export class CpuPriority {
     if (!this.#enabled) return;
     this.#guard?.beat();
     if (this.#yielding) this.#noticeGuard();
-    else this.#judge(this.#lastPressure, false);
+    else this.#judge(this.#lastPressure, false, this.#lastLagMs);
   }
 
-  /** Whether to come back (yielding) or to yield (not), by this pressure. */
-  #judge(pressure: number, lost: boolean): void {
+  /** Whether to come back (yielding) or to yield (not), by this pressure and lag. */
+  #judge(pressure: number, lost: boolean, lagMs: number): void {
     this.#noticeGuard();
     const now = this.#now();
+    this.#laggingSince = lagMs <= LAGGING_MS ? null : this.#laggingSince ?? now;
+    const lagging = this.#laggingSince !== null && now - this.#laggingSince >= LAGGING_FOR_MS;
     if (this.#yielding) {
-      if (pressure < BEHIND && !lost) {
+      if (pressure < BEHIND && !lost && !lagging) {
         if (now - this.#since >= FORGET_MS) this.#calmMs = FIRST_CALM_MS;
         return;
       }
-      this.#comeBack(this.#restore(), lost ? 'records lost' : 'behind');
+      this.#comeBack(this.#restore(), lost ? 'records lost' : pressure >= BEHIND ? 'behind' : 'lagging');
       return;
     }
-    if (pressure > CALM || lost) {
+    if (pressure > CALM || lost || lagMs > CALM_LAG_MS) {
       this.#calmSince = null;
       return;
     }

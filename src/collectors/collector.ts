@@ -21,8 +21,10 @@ export interface CollectorContext {
    * How full the collector's queue towards JavaScript is, 0 … 1, reported as it goes: the agent
    * sheds spans (never metrics) while it is filling, before raw events would have to be dropped.
    * `lost`: records were dropped since the last report (shedding goes to its most at once).
+   * `lagMs`: how late the records now handled are, from the kernel's write (a yielding agent that
+   * lags takes its full CPU share back: agent/cpu-priority.ts).
    */
-  reportPressure?(pressure: number, lost?: boolean): void;
+  reportPressure?(pressure: number, lost?: boolean, lagMs?: number): void;
   /**
    * Watches how full a ring buffer the collector reads is, from outside the agent's own threads
    * (agent/cpu-priority.ts: a yielding agent starved by CPU-bound work takes its threads back before

@@ -24,6 +24,7 @@ export const LEVELS: Readonly<Record<string, readonly string[]>> = {
   collectors: [
     'bpf_attachments', // every collector: BPF programs attached now
     'tracker_connections', 'tls_files', 'tls_links', 'kernel_shed_percent', // sockets: connections tracked, TLS files probed, their uprobes, share shed in the kernel
+    'records_lag_ms', 'records_lag_max_ms', // sockets: how late the latest batch of records was handled, and the latest since start
     'probes', 'calls_open', // dynlog: function probes, calls waiting for their return
     'scripts_starting', 'scripts_running', 'scripts_failed', 'scripts_stopped', 'map_series', // bpftrace: scripts per state, map series kept
     'last_drain_ms', 'max_drain_ms', // profiler: how long reading the kernel's counts took

@@ -89,9 +89,9 @@ function governor(o: { started?: number; canRaise?: boolean } = {}) {
       return { nice, changed: 8, unchanged: 0, failed: 0 };
     },
   });
-  /** Pressure `p` reported every 10 ms for `ms`. */
-  const run = (ms: number, pressure: number, lost = false): void => {
-    for (const end = now + ms; now < end; now += 10) p.reportPressure(pressure, lost);
+  /** Pressure `p` (and records `lagMs` late) reported every 10 ms for `ms`. */
+  const run = (ms: number, pressure: number, lost = false, lagMs = 10): void => {
+    for (const end = now + ms; now < end; now += 10) p.reportPressure(pressure, lost, lagMs);
   };
   return { p, set, run };
 }
@@ -118,6 +118,29 @@ t.test('yields while keeping up, comes back when behind, yields again after a ca
   run(20, 0.01);
   t.same(set, [10, 0, 10, 0, 10], 'calm for 10 s: yielding');
   t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 0, cpu_priority_failures: 0 });
+});
+
+t.test('records handled late count as behind whatever the pressure; calm needs them timely', async (t) => {
+  const { p, set, run } = governor();
+  p.start();
+  run(10_000, 0.01, false, 200);
+  t.same(set, [10], 'records 200 ms late with little waiting: still yielding');
+  for (let i = 0; i < 5; i++) {
+    run(490, 0.01, false, 201);
+    run(10, 0.01, false, 20);
+  }
+  t.same(set, [10], 'later than 200 ms for 490 ms at a time (a backlog drained): still yielding');
+  run(500, 0.01, false, 201);
+  t.same(set, [10], 'later than 200 ms, not yet for 500 ms');
+  run(10, 0.01, false, 201);
+  t.same(set, [10, 0], 'later than 200 ms for 500 ms: back to the full share');
+  run(10_000, 0.01, false, 60);
+  t.same(set, [10, 0], 'records 60 ms late do not make a calm spell');
+  run(5_000, 0.01, false, 50);
+  t.same(set, [10, 0], 'within 50 ms: calm, but not yet for 5 s');
+  run(20, 0.01, false, 50);
+  t.same(set, [10, 0, 10], 'calm for 5 s: yielding again');
+  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0 });
 });
 
 t.test('a long calm forgets past episodes: the next calm spell is 5 s again', async (t) => {

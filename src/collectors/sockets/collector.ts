@@ -3,7 +3,7 @@ import { type BpfMap, type BpfObject, type Link, RingBufferConsumer, closeLinks 
 import type { ProtocolHandler } from '../../protocols/session.js';
 import { counterReader, loadLanternObject, readCounters } from '../bpf-object.js';
 import { type Collector, type CollectorContext, filterSettings } from '../collector.js';
-import { EventScratch, type SocketEvent, decodeSocketRecord } from './decode.js';
+import { EventScratch, type SocketEvent, decodeSocketRecord, socketRecordWrittenNs } from './decode.js';
 import { HELD_MAX_AGE_NS, sweepHeld } from './held-sweep.js';
 import { type CountedShed, KernelRed } from './kernel-red.js';
 import { KernelShedShare } from './kernel-shedding.js';
@@ -75,6 +75,9 @@ export class SocketsCollector implements Collector {
   #sweep: NodeJS.Timeout | null = null;
   #malformed = 0;
   #heldSwept = 0;
+  /** How late the last batch was handled (its first record, from the kernel's write), and the most so far. */
+  #lagMs = 0;
+  #lagMaxMs = 0;
   #ctx: CollectorContext | null = null;
   /** Hands one decoded event on (set in start); the held-request sweep delivers through it too. */
   #handle: ((e: SocketEvent) => void) | null = null;
@@ -183,7 +186,15 @@ export class SocketsCollector implements Collector {
         const lost = ringFull > ringFullSeen;
         const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || lost;
         ringFullSeen = ringFull;
-        ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost);
+        // How late the JS thread handles records: the first of the batch, from the kernel's write.
+        // Pressure counts bytes waiting; a starved agent at a modest rate lags without them piling up.
+        const first = batch.first();
+        const writtenNs = first === null ? null : socketRecordWrittenNs(batch.view, first.offset, first.length);
+        if (writtenNs !== null) {
+          this.#lagMs = Math.max(0, Number(process.hrtime.bigint() - writtenNs) / 1e6);
+          if (this.#lagMs > this.#lagMaxMs) this.#lagMaxMs = this.#lagMs;
+        }
+        ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost, this.#lagMs);
         // Exchanges the kernel counted since the last batch count towards the span budget now.
         if (ctx.offeredInKernel !== undefined) {
           const counted = readCounter(SHED_COUNTED_SLOT);
@@ -284,6 +295,7 @@ export class SocketsCollector implements Collector {
     const out: Record<string, number> = {
       records_malformed: this.#malformed, records_failed: this.#failed, http1_held_swept: this.#heldSwept, kernel_red_drain_failures: this.#redFailures,
       bpf_attachments: this.#links.length + (this.#tls?.stats().links ?? 0),
+      records_lag_ms: Math.round(this.#lagMs), records_lag_max_ms: Math.round(this.#lagMaxMs),
     };
     const s = this.#consumer?.stats();
     if (s !== undefined) {

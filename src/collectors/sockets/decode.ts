@@ -221,6 +221,22 @@ export function decodeSocketRecord(view: DataView, off: number, len: number, clo
 }
 
 /**
+ * When the kernel wrote the record at `off` (CLOCK_MONOTONIC ns, as `process.hrtime.bigint()`), or
+ * null for a short or unknown one: how far behind user space handles its records. A paired exchange
+ * is written when its response begins (its request's time is when it was sent, and it may have
+ * waited long for the answer).
+ */
+export function socketRecordWrittenNs(view: DataView, off: number, len: number): bigint | null {
+  const type = len < 1 ? 0 : view.getUint8(off);
+  const at = type === SOCK_EV.DATA ? DATA_HEADER.ts
+    : type === SOCK_EV.PAIR || type === SOCK_EV.SHED ? PAIR_EVENT.response + DATA_HEADER.ts
+      : type === SOCK_EV.OPEN ? OPEN_EVENT.ts
+        : type === SOCK_EV.CLOSE ? CLOSE_EVENT.ts
+          : type === SOCK_EV.EXEC ? EXEC_EVENT.ts : -1;
+  return at < 0 || at + 8 > len ? null : view.getBigUint64(off + at, true);
+}
+
+/**
  * Returns null for short or unknown records (counted by the caller as malformed); see
  * decodeSocketRecord for paired ones and `scratch`.
  */
