@@ -178,9 +178,9 @@ export interface AgentConfig {
    */
   probesDir?: string;
   /**
-   * While the agent keeps up, how its threads yield to applications': `idle`: they run under
-   * SCHED_IDLE, and a waking application thread preempts them at once (a guard takes them back when
-   * they are starved); or a nice value (1-19; 0, the default: they do not yield).
+   * While the agent keeps up, how its threads yield to applications': `idle` (the default): they run
+   * under SCHED_IDLE, and a waking application thread preempts them at once (a guard takes them back
+   * when they are starved); or a nice value (1-19; 0: they do not yield).
    * Either way they take their priority back while the agent is behind (agent/cpu-priority.ts).
    */
   nice: number | 'idle';
@@ -211,7 +211,7 @@ export function defaultConfig(): AgentConfig {
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
     spans: { maxPerSecond: 0, maxCpuPercent: 0 },
-    nice: 0,
+    nice: 'idle',
     bpftrace: defaultBpftraceConfig(),
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [], urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false },
     redaction: { queryParams: [], headers: [] },

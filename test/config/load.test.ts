@@ -131,8 +131,8 @@ t.test('CPU budget: file, flag, and precise errors', async (t) => {
   t.match(err.message, 'command line: --max-cpu-percent: expected a percentage of one core');
 });
 
-t.test('nice: 0 (as started) by default, file, flag, and precise errors', async (t) => {
-  t.equal(loadConfig({}, {}).nice, 0, 'the priority as started by default');
+t.test('nice: idle by default, file, flag, and precise errors', async (t) => {
+  t.equal(loadConfig({}, {}).nice, 'idle', 'SCHED_IDLE while keeping up by default');
   const file = yamlFile('nice: 19\n');
   t.equal(loadConfig({ config: file }, {}).nice, 19);
   t.equal(loadConfig({ config: file, nice: '0' }, {}).nice, 0, 'the flag wins; 0 leaves the priority as started');

@@ -36,9 +36,9 @@ Options:
   --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
   --shutdown-timeout S    on SIGTERM/SIGINT, detach and flush within S seconds whatever the backend
                           does (default 10); what is still queued then is dropped and counted
-  --nice idle|N           while the agent keeps up, its threads run under SCHED_IDLE (idle: an
-                          application's thread that wakes takes the CPU at once) or at nice N
-                          (1-19; default 0: no yielding, the priority as started), so the
+  --nice idle|N           while the agent keeps up, its threads run under SCHED_IDLE (idle, the
+                          default: an application's thread that wakes takes the CPU at once) or
+                          at nice N (1-19; 0: no yielding, the priority as started), so the
                           applications' threads get a CPU first
   -h, --help              this help
 
