@@ -46,7 +46,7 @@ import { createConventions } from '../semconv/registry.js';
 import { removeTokenFile, writeTokenFile } from '../server/token-file.js';
 import { ownProcessFigures } from './own-process.js';
 import { IdleGuard } from 'libbpf-ts';
-import { CpuPriority } from './cpu-priority.js';
+import { CpuPriority, canRaisePriority } from './cpu-priority.js';
 import { kubernetesMetadata } from './kubernetes.js';
 import type { KubernetesMetadata } from '../metadata/k8s/kubernetes-metadata.js';
 import { ProcessSelection } from '../selection/process-selection.js';
@@ -227,8 +227,9 @@ export class Agent {
     const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
     this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond, maxCpuPercent: config.spans.maxCpuPercent });
-    // Under SCHED_IDLE the agent cannot see for itself that it is starved: its guard watches.
-    this.#idleGuard = config.nice === 'idle' ? new IdleGuard() : null;
+    // Under SCHED_IDLE the agent cannot see for itself that it is starved: its guard watches. Without
+    // CAP_SYS_NICE it never yields (it could not come back), and needs none.
+    this.#idleGuard = config.nice === 'idle' && canRaisePriority() ? new IdleGuard() : null;
     this.#priority = config.nice === 'idle' || config.nice > 0
       ? new CpuPriority({
         nice: config.nice,
