@@ -23,7 +23,7 @@ export class OtlpFileWriter {
 
   /**
    * Each write resolves once the file has the line (or the write failed, which the 'error' listener
-   * counts): a writer that waits for it before the next holds one line in memory. The stream itself
+   * counts): a writer that waits for its lines holds as many in memory as it has in flight. The stream itself
    * queues whatever it is given: under overload, at ~100 MB/s of JSON lines, writes that nobody
    * waited for held 700–900 MiB of lines waiting for the disk (benchmarks/RESULTS.md, "Overload").
    */

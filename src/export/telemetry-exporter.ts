@@ -151,6 +151,14 @@ export type MetricSource = () => ResourceMetrics[];
 const FAILURE_LOG_INTERVAL_MS = 30_000;
 /** The --otlp-file destination of spans. */
 const FILE_TRACES = 'file.traces';
+/**
+ * Lines a file destination has on their way to the disk at once (the stream writes them in order).
+ * One at a time, a file took one batch per turn of the event loop: under a load's onset, with ring
+ * batches of thousands of records per turn, its queue filled and the shedder shed for it (nginx
+ * alone at 30k req/s: a median of ~13,700 spans shed or dropped over the first second in six
+ * starts, against ~2,300 with four; benchmarks/RESULTS.md).
+ */
+const FILE_LINES_IN_FLIGHT = 4;
 /** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
 const SPARE_BODIES = 4;
 const MAX_SPARE_BODY_BYTES = 8 << 20;
@@ -218,9 +226,9 @@ export class TelemetryExporter {
       this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
       this.#describe.file = this.#file.path;
       this.#spanDest.push(this.#recordDestination(FILE_TRACES, this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
-        { send: (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), answering: ALWAYS_ANSWERING }, 1));
+        { send: (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
       this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true),
-        { send: (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), answering: ALWAYS_ANSWERING }, 1));
+        { send: (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
       this.#metricDest.push({
         name: 'file.metrics',
         queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(() => metricsRequestJson(rms))),
@@ -528,8 +536,9 @@ export class TelemetryExporter {
   async #writeFile(encode: () => Uint8Array | Promise<object>): Promise<SendResult> {
     try {
       const request = encode();
-      // Copied in this turn, then waited for: the destination's one send in flight is its one line
-      // on its way to the disk, and what the disk cannot take waits in its bounded queue.
+      // Copied in this turn, then waited for: the destination's sends in flight are its lines on
+      // their way to the disk (FILE_LINES_IN_FLIGHT), and what the disk cannot take waits in its
+      // bounded queue.
       if (request instanceof Uint8Array) await this.#file?.writeLineBytes(request);
       else await this.#file?.writeBatch(await request);
       return { ok: true };

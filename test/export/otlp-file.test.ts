@@ -182,7 +182,7 @@ t.test('queued spans are held as their bytes: a span handed over is not kept ali
   t.same(line.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => s.name), [span(a, 0).name, span(a, 1).name], 'written as handed over');
 });
 
-t.test('a file that does not take writes: one line waits for it, the queue bounds the rest and exporting resumes', async (t) => {
+t.test('a file that does not take writes: four lines wait for it, the queue bounds the rest and exporting resumes', async (t) => {
   // A FIFO with no reader yet: opening it for writing waits for one, so nothing reaches "disk".
   const fifo = join(dir, 'slow.fifo');
   execFileSync('mkfifo', [fifo]);
@@ -193,20 +193,20 @@ t.test('a file that does not take writes: one line waits for it, the queue bound
   for (let i = 0; i < 200; i += 10) exporter.exportSpans(Array.from({ length: 10 }, (_, k) => span(resource, i + k)));
   await new Promise((res) => setTimeout(res, 200));
   const stuck = exporter.stats();
-  t.equal(stuck['file.lines'], 1, 'one line handed to the file, the next ones wait in the queue');
-  t.equal(stuck['file.traces.queued'], 60, 'the queue is full: 50 waiting, and the line of 10 on its way');
-  t.equal(stuck['file.traces.dropped.queue_full'], 140, 'what did not fit was dropped and counted');
+  t.equal(stuck['file.lines'], 4, 'four lines handed to the file (its lines in flight), the next ones wait in the queue');
+  t.equal(stuck['file.traces.queued'], 90, 'the queue is full: 50 waiting, and the four lines of 10 on their way');
+  t.equal(stuck['file.traces.dropped.queue_full'], 110, 'what did not fit was dropped and counted');
   t.same(exporter.spanExportBacklog(), { pressure: 1, room: 0 }, 'export backlog: the file, the only span destination, is behind, and has no room');
   // A reader: the file takes the lines, the queue drains.
   const chunks: Buffer[] = [];
   const reader = createReadStream(fifo);
   reader.on('data', (d) => chunks.push(d as Buffer));
   const until = Date.now() + 10_000;
-  while (exporter.stats()['file.traces.exported']! < 60 && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
-  t.equal(exporter.stats()['file.traces.exported'], 60, 'the line in flight and the 50 queued spans reached the file');
+  while (exporter.stats()['file.traces.exported']! < 90 && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+  t.equal(exporter.stats()['file.traces.exported'], 90, 'the lines in flight and the 50 queued spans reached the file');
   t.same(exporter.spanExportBacklog(), { pressure: 0, room: 50 }, 'no pressure once drained');
   await exporter.shutdown();
   await new Promise<void>((res) => reader.on('close', () => res()));
   const spans = Buffer.concat(chunks).toString().trim().split('\n').flatMap((l) => JSON.parse(l).resourceSpans?.[0]?.scopeSpans?.[0]?.spans ?? []);
-  t.equal(spans.length, 60, 'every span the file took is in it');
+  t.equal(spans.length, 90, 'every span the file took is in it');
 });
