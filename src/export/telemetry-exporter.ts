@@ -155,8 +155,8 @@ const FILE_TRACES = 'file.traces';
  * Lines a file destination has on their way to the disk at once (the stream writes them in order).
  * One at a time, a file took one batch per turn of the event loop: under a load's onset, with ring
  * batches of thousands of records per turn, its queue filled and the shedder shed for it (nginx
- * alone at 30k req/s: a median of ~13,700 spans shed or dropped over the first second in six
- * starts, against ~2,300 with four; benchmarks/RESULTS.md).
+ * alone at 30k req/s, file only: a median of ~13,700 spans shed or dropped over the first second
+ * in six fresh starts, against ~2,300 with four; a diagnostic run, not a benchmark).
  */
 const FILE_LINES_IN_FLIGHT = 4;
 /** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
