@@ -80,8 +80,9 @@ export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
   // accepts by default.
   // Four exports in flight: a receiver's response time, not its throughput, bounded one at a time
   // (at 20k spans/s each export had 50 ms, and a busy Jaeger took longer).
-  // 8 MiB of encoded spans per destination: ~18,000 spans of protobuf, ~6,500 of OTLP JSON. Counted
-  // alone, a file's full queue held ~21 MB of JSON past the agent's capacity.
+  // 8 MiB of encoded spans per destination (twice that in OTLP JSON: jsonLimits): ~18,000 spans of
+  // protobuf, ~13,000 of JSON. Counted alone, a file's full queue held ~21 MB of JSON past the
+  // agent's capacity.
   spanQueue: { capacity: 16_384, capacityBytes: 8 << 20, maxBatch: 1024, delayMs: 1000, maxInFlight: 4 },
   metricQueueCapacity: 1024,
   metricIntervalMs: 60_000,
@@ -159,6 +160,16 @@ const FILE_TRACES = 'file.traces';
  * in six fresh starts, against ~2,300 with four; a diagnostic run, not a benchmark).
  */
 const FILE_LINES_IN_FLIGHT = 4;
+
+/**
+ * A queue's limits for records encoded as OTLP JSON: twice the bytes. A span in JSON is 2-3 times its
+ * protobuf; at the protobuf's 8 MiB a file's queue had room for ~7,000 spans, fewer than a burst of
+ * pipelined Redis commands makes before the queue can drain (redis-benchmark -P 16: 8,000 spans from
+ * a few ring batches, whose excess was shed whole; test/protocols/redis-server.test.ts).
+ */
+function jsonLimits(limits: RecordQueueLimits): RecordQueueLimits {
+  return limits.capacityBytes === undefined ? limits : { ...limits, capacityBytes: 2 * limits.capacityBytes };
+}
 /** Request bodies kept for reuse per network destination (one per call in flight), and the largest kept. */
 const SPARE_BODIES = 4;
 const MAX_SPARE_BODY_BYTES = 8 << 20;
@@ -214,7 +225,7 @@ export class TelemetryExporter {
       const assemble = json ? (r: EncodedRecord[]) => encodedRequestJsonLine(LOG_ENCODING.envelope, r) : encodedRequestView;
       // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
       const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner), assemble);
-      this.#logDest.push(this.#recordDestination('logs', logLimits, recordEncoder(LOG_ENCODING, json), out));
+      this.#logDest.push(this.#recordDestination('logs', json ? jsonLimits(logLimits) : logLimits, recordEncoder(LOG_ENCODING, json), out));
     }
     const metrics = resolveMetricExport(config.otlp);
     if (metrics !== null) {
@@ -225,9 +236,9 @@ export class TelemetryExporter {
       this.#ownsFile = file === null;
       this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
       this.#describe.file = this.#file.path;
-      this.#spanDest.push(this.#recordDestination(FILE_TRACES, this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
+      this.#spanDest.push(this.#recordDestination(FILE_TRACES, jsonLimits(this.#o.spanQueue), recordEncoder(SPAN_ENCODING, true),
         { send: (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
-      this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true),
+      this.#logDest.push(this.#recordDestination('file.logs', jsonLimits(logLimits), recordEncoder(LOG_ENCODING, true),
         { send: (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
       this.#metricDest.push({
         name: 'file.metrics',
