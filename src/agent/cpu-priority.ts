@@ -39,8 +39,8 @@ const CALM = 0.07;
  * batches late without many bytes waiting, and what it reads of /proc and remembers of closed
  * connections is judged by how late it is (test/agent/flood.test.ts). A batch's first record waits
  * ~20 ms when the agent keeps up (the consumer's 10 ms flush and poll); one late batch is no
- * starvation (the records left waiting while start-up ended were ~270 ms old, a load's onset while
- * V8 compiles the hot path ~200 ms): a backlog handled at full speed is gone in a few batches.
+ * starvation (the records left waiting while start-up ended were ~270 ms old, those of a load's
+ * first batches ~200 ms): a backlog handled at full speed is gone in a few batches.
  */
 const LAGGING_MS = 200;
 const LAGGING_FOR_MS = 500;
