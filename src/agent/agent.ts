@@ -181,7 +181,7 @@ export class Agent {
   readonly #clock = new KernelClock();
   /** Which spans are exported when there are more than the agent can afford (metrics never shed). */
   readonly #shedder: SpanShedder;
-  /** Yields the CPU to applications while the agent keeps up (config `nice`; 0, the default: off). */
+  /** Yields the CPU to applications while the agent keeps up (config `nice`: idle by default; 0: off). */
   readonly #priority: CpuPriority | null;
   /** With `nice: idle`: takes the agent's threads back when CPU-bound work starves them. */
   readonly #idleGuard: IdleGuard | null;
