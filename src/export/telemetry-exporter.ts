@@ -80,7 +80,7 @@ export const DEFAULT_EXPORTER_OPTIONS: TelemetryExporterOptions = {
   // accepts by default.
   // Four exports in flight: a receiver's response time, not its throughput, bounded one at a time
   // (at 20k spans/s each export had 50 ms, and a busy Jaeger took longer).
-  // 8 MiB of encoded spans per destination (twice that in OTLP JSON: jsonLimits): ~18,000 spans of
+  // 8 MiB of encoded spans per destination (twice that in OTLP JSON: jsonLimits, by the encoder): ~18,000 spans of
   // protobuf, ~13,000 of JSON. Counted alone, a file's full queue held ~21 MB of JSON past the
   // agent's capacity.
   spanQueue: { capacity: 16_384, capacityBytes: 8 << 20, maxBatch: 1024, delayMs: 1000, maxInFlight: 4 },
@@ -120,6 +120,8 @@ const ALWAYS_ANSWERING = (): boolean => true;
 /** A destination's encoder: its arena, and how records are written into it. */
 interface RecordEncoder<T> {
   arena: RecordArena;
+  /** OTLP JSON, not protobuf: its queue holds twice the bytes (jsonLimits). */
+  json: boolean;
   /** Null for a record that cannot be written (malformed ids or times). */
   encode(record: T, resource: ResourceEntry): EncodedRecord | null;
 }
@@ -134,6 +136,7 @@ function recordEncoder<T>(encoding: SignalEncoding<T>, json: boolean): RecordEnc
   const arena = new RecordArena();
   return {
     arena,
+    json,
     encode: json
       ? (r, resource) => encodeRecordJson(r, resource, arena, encoding.json)
       : (r, resource) => encodeRecord(r, resource, arena, encoding.proto),
@@ -225,7 +228,7 @@ export class TelemetryExporter {
       const assemble = json ? (r: EncodedRecord[]) => encodedRequestJsonLine(LOG_ENCODING.envelope, r) : encodedRequestView;
       // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
       const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner), assemble);
-      this.#logDest.push(this.#recordDestination('logs', json ? jsonLimits(logLimits) : logLimits, recordEncoder(LOG_ENCODING, json), out));
+      this.#logDest.push(this.#recordDestination('logs', logLimits, recordEncoder(LOG_ENCODING, json), out));
     }
     const metrics = resolveMetricExport(config.otlp);
     if (metrics !== null) {
@@ -236,9 +239,9 @@ export class TelemetryExporter {
       this.#ownsFile = file === null;
       this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
       this.#describe.file = this.#file.path;
-      this.#spanDest.push(this.#recordDestination(FILE_TRACES, jsonLimits(this.#o.spanQueue), recordEncoder(SPAN_ENCODING, true),
+      this.#spanDest.push(this.#recordDestination(FILE_TRACES, this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
         { send: (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
-      this.#logDest.push(this.#recordDestination('file.logs', jsonLimits(logLimits), recordEncoder(LOG_ENCODING, true),
+      this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true),
         { send: (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
       this.#metricDest.push({
         name: 'file.metrics',
@@ -512,8 +515,9 @@ export class TelemetryExporter {
    * batch's bytes into its request before it first awaits (both the network's and the file's
    * encode first): their slabs are released for reuse as soon as it returns.
    */
-  #recordDestination<T>(name: string, limits: RecordQueueLimits, encoder: RecordEncoder<T>, sender: RecordSender,
-    maxInFlight = limits.maxInFlight): RecordDestination<T> {
+  #recordDestination<T>(name: string, signalLimits: RecordQueueLimits, encoder: RecordEncoder<T>, sender: RecordSender,
+    maxInFlight = signalLimits.maxInFlight): RecordDestination<T> {
+    const limits = encoder.json ? jsonLimits(signalLimits) : signalLimits;
     const onClose = sender.onClose;
     const queue = new BoundedQueue<EncodedRecord>({
       ...limits,
