@@ -190,6 +190,26 @@ t.test('overrun: exchanges the kernel kept are decided again, both ends alike; o
   t.equal(keys.filter((k) => s.decidedInKernel(true, k, () => false)).length, keys.length, 'then the kernel\'s decisions stand again');
 });
 
+t.test('budget: a burst the kernel kept with an old share is cut at the window\'s budget, requests whole', async (t) => {
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 400, now: () => now }); // 100 per window
+  const keys = Array.from({ length: 1000 }, (_, i) => `127.0.0.1:40000>127.0.0.1:8080 #${i} GET /x`);
+  // The kernel had the share 1 when it paired these: it kept them all, first ends then second ends.
+  const held = new Set<string>();
+  for (const k of keys) if (s.decidedInKernel(true, k, (x) => held.has(x))) held.add(k);
+  t.equal(held.size, 100, 'first ends kept up to the window\'s budget');
+  t.same([...held], keys.slice(0, 100), 'in arrival order');
+  const second = keys.map((k) => s.decidedInKernel(true, k, (x) => held.has(x)));
+  t.same(second, keys.map((k) => held.has(k)), 'every second end decided as its first, past the budget too');
+  // The next window: its share fits the last one's offer, and what the kernel keeps with it stands.
+  now += 250;
+  t.equal(s.share, 0.05, 'the share for the next window');
+  const kept = keys.slice(0, 50).filter((k) => s.decidedInKernel(true, `${k} again`, () => false)).length;
+  t.equal(kept, 50, 'within the budget the kernel\'s keeps stand');
+  t.equal(s.decidedInKernel(false, 'shed', () => true), false, 'an exchange the kernel shed stays shed');
+  t.same(s.stats(), { spans_kept: 250, spans_shed: 1801, spans_shed_in_kernel: 1, span_share_percent: 5 });
+});
+
 t.test('export room: what the queue cannot take is shed whole, before it is built; the rest as the kernel decided', async (t) => {
   let now = 0;
   const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
