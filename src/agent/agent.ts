@@ -226,7 +226,7 @@ export class Agent {
     // while a function is probed (dynlog runs by default, mostly without probes: no cost then).
     const profiling = config.collectors.includes('sockets') && config.collectors.includes('profiler');
     const tagging = config.collectors.includes('sockets') && config.collectors.includes('dynlog');
-    this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond, maxCpuPercent: config.spans.maxCpuPercent });
+    this.#shedder = new SpanShedder({ maxPerSecond: config.spans.maxPerSecond, maxCpuPercent: config.spans.maxCpuPercent, contendedCpuPercent: config.spans.contendedCpuPercent });
     // Under SCHED_IDLE the agent cannot see for itself that it is starved: its guard watches. Without
     // CAP_SYS_NICE it never yields (it could not come back), and needs none.
     this.#idleGuard = config.nice === 'idle' && canRaisePriority() ? new IdleGuard() : null;
@@ -235,6 +235,13 @@ export class Agent {
         nice: config.nice,
         ...(this.#idleGuard !== null ? { guard: this.#idleGuard } : {}),
         onChange: (yielding, change, reason) => log.info(yielding ? 'cpu priority: yielding to applications' : 'cpu priority: back to full share', { reason, ...change }),
+        // Back for want of CPU: what the agent takes now is the applications', its spans held to a budget.
+        onContended: (contended) => {
+          this.#shedder.contended(contended);
+          if (config.spans.contendedCpuPercent <= 0) return;
+          if (contended) log.info('cpu priority: the host has no CPU to spare, spans held to the contended CPU budget', { contended_cpu_percent: config.spans.contendedCpuPercent });
+          else log.info('cpu priority: contended CPU budget lifted');
+        },
       })
       : null;
     this.#pipeline = new ExchangePipeline({
@@ -385,7 +392,7 @@ export class Agent {
     this.#oldSpace ??= new OldSpaceBound();
     this.#oldSpace.start();
     // Start-up's work is done (what remains of it goes on in the background): from now on the agent's
-    // CPU counts against spans.max_cpu_percent.
+    // CPU counts against spans.max_cpu_percent (and while contended, spans.contended_cpu_percent).
     this.#shedder.armCpuBudget();
     // Yielding the CPU begins once start-up is over: under SCHED_IDLE beside CPU-bound neighbours the
     // agent got no CPU to start at all (its BPF objects not loaded 30 s later).

@@ -20,6 +20,13 @@
 // heartbeat (this class's tick and each ring batch), or the sockets ring filling. It takes every
 // thread back, and the agent counts that as any time it came back. Beside two busy loops the agent
 // then exported 94-100 % of the spans (the rest shed whole, RED kept) against ~100 % without yielding.
+// Coming back for want of CPU (the guard's, or lagging) says the host has none to spare: every core
+// the agent takes from then on is the applications'. It tells the agent (onContended), which holds
+// its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it yields again, or
+// until the host has CPU to spare again (a quarter of a core idle over a second, /proc/stat): held to
+// the budget until the next calm spell ended, up to 5 minutes after a busy spell, it would shed the
+// spans of a load it could well afford. Coming back for its own backlog (pressure, records lost)
+// says only that it is past its capacity.
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
 // threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's
@@ -53,6 +60,20 @@ const MAX_CALM_MS = 300_000;
 const FORGET_MS = 600_000;
 /** How often the JS thread tells the guard it runs, and judges a calm spell without ring batches. */
 const TICK_MS = 100;
+/** While contended, the host's idle CPU is read this often; this many cores idle over it is CPU to spare. */
+const SPARE_CHECK_MS = 1_000;
+const SPARE_CORES = 0.25;
+
+/** The host's idle CPU time so far, in seconds (idle and iowait of every CPU, /proc/stat). */
+export function hostIdleSeconds(statFile = '/proc/stat'): number {
+  try {
+    const cpu = readFileSync(statFile, 'utf8').split('\n', 1)[0]!.split(/\s+/);
+    // "cpu user nice system idle iowait …" in USER_HZ, 100 on every architecture Linux exports it for.
+    return (Number(cpu[4]) + Number(cpu[5])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /** How the agent yields while it keeps up: its threads at a nicer value, or under SCHED_IDLE. */
 export type YieldLevel = number | 'idle';
@@ -145,6 +166,10 @@ export interface CpuPriorityOptions {
   onChange?: (yielding: boolean, change: PriorityChange, reason: string) => void;
   /** With `idle`: takes the threads back when they are starved (armed while yielding). */
   guard?: StarvationGuard;
+  /** Told when the agent came back for want of CPU (true), and when it yields again or the host has CPU to spare (false). */
+  onContended?: (contended: boolean) => void;
+  /** The host's idle CPU so far, seconds (default hostIdleSeconds). */
+  hostIdle?: () => number;
 }
 
 /** Yields the CPU to applications while the agent keeps up; takes it back when the agent falls behind. */
@@ -156,6 +181,14 @@ export class CpuPriority {
   readonly #lower: () => PriorityChange;
   readonly #restore: () => PriorityChange;
   readonly #onChange: CpuPriorityOptions['onChange'];
+  readonly #onContended: CpuPriorityOptions['onContended'];
+  /** Came back for want of CPU, and has not yielded since, nor found CPU to spare. */
+  #contended = false;
+  #contendedEpisodes = 0;
+  readonly #hostIdle: () => number;
+  /** The host's idle seconds and the time (ms) of the last check while contended. */
+  #idleAt = 0;
+  #idleCheckedAt = 0;
   /** Whether yielding is on at all: a nicer value than the start's, and the right to come back. */
   readonly #enabled: boolean;
   #yielding = false;
@@ -187,6 +220,8 @@ export class CpuPriority {
     this.#lower = nice === 'idle' ? () => setIdle(true) : () => setNice(nice);
     this.#restore = nice === 'idle' ? () => setIdle(false) : () => setNice(this.#started);
     this.#onChange = o.onChange;
+    this.#onContended = o.onContended;
+    this.#hostIdle = o.hostIdle ?? (() => hostIdleSeconds());
     this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());
   }
 
@@ -228,6 +263,18 @@ export class CpuPriority {
     this.#guard?.beat();
     if (this.#yielding) this.#noticeGuard();
     else this.#judge(this.#lastPressure, false, this.#lastLagMs);
+    if (this.#contended) this.#checkSpare();
+  }
+
+  /** While contended: the host's idle CPU over the last check's interval; enough of it ends contention. */
+  #checkSpare(): void {
+    const now = this.#now();
+    if (now - this.#idleCheckedAt < SPARE_CHECK_MS) return;
+    const idle = this.#hostIdle();
+    const cores = (idle - this.#idleAt) / ((now - this.#idleCheckedAt) / 1000);
+    this.#idleAt = idle;
+    this.#idleCheckedAt = now;
+    if (cores >= SPARE_CORES) this.#setContended(false);
   }
 
   /** Whether to come back (yielding) or to yield (not), by this pressure and lag. */
@@ -241,7 +288,8 @@ export class CpuPriority {
         if (now - this.#since >= FORGET_MS) this.#calmMs = FIRST_CALM_MS;
         return;
       }
-      this.#comeBack(this.#restore(), lost ? 'records lost' : pressure >= BEHIND ? 'behind' : 'lagging');
+      const reason = lost ? 'records lost' : pressure >= BEHIND ? 'behind' : 'lagging';
+      this.#comeBack(this.#restore(), reason, true, reason === 'lagging');
       return;
     }
     if (pressure > CALM || lost || lagMs > CALM_LAG_MS) {
@@ -264,11 +312,14 @@ export class CpuPriority {
     this.#guardThreads = g.threadsRestored;
     if (!this.#yielding) return;
     this.#starved++;
-    this.#comeBack({ idle: false, changed: moved, unchanged: 0, failed: 0 }, `starved (${g.lastReason})`);
+    this.#comeBack({ idle: false, changed: moved, unchanged: 0, failed: 0 }, `starved (${g.lastReason})`, true, true);
   }
 
-  /** Back to the full share; `episode`: because it fell behind (counted in cpu_priority_raised), not because it stops. */
-  #comeBack(change: PriorityChange, reason: string, episode = true): void {
+  /**
+   * Back to the full share; `episode`: because it fell behind (counted in cpu_priority_raised), not
+   * because it stops; `wantOfCpu`: because it did not get the CPU it needed (contended).
+   */
+  #comeBack(change: PriorityChange, reason: string, episode = true, wantOfCpu = false): void {
     this.#guard?.disarm();
     this.#failures += change.failed;
     this.#yielding = false;
@@ -276,6 +327,19 @@ export class CpuPriority {
     this.#calmSince = null;
     if (episode) this.#raised++;
     this.#onChange?.(false, change, reason);
+    if (wantOfCpu) this.#setContended(true);
+  }
+
+  #setContended(contended: boolean): void {
+    if (contended === this.#contended) return;
+    this.#contended = contended;
+    if (contended) {
+      this.#contendedEpisodes++;
+      // Idle CPU counts from now: what the host had to spare before says nothing of now.
+      this.#idleAt = this.#hostIdle();
+      this.#idleCheckedAt = this.#now();
+    }
+    this.#onContended?.(contended);
   }
 
   #yield(reason: string): void {
@@ -286,17 +350,20 @@ export class CpuPriority {
     this.#calmSince = null;
     this.#guard?.arm();
     this.#onChange?.(true, change, reason);
+    this.#setContended(false);
   }
 
   /**
    * The nice value now, whether under SCHED_IDLE, how often the agent took its priority back (of
-   * which the guard, starved), threads it could not set.
+   * which the guard, starved), threads it could not set, whether it is back for want of CPU now and
+   * how often it came back so.
    */
-  stats(): { cpu_nice: number; cpu_sched_idle: number; cpu_priority_raised: number; cpu_priority_starved: number; cpu_priority_failures: number } {
+  stats(): { cpu_nice: number; cpu_sched_idle: number; cpu_priority_raised: number; cpu_priority_starved: number; cpu_priority_failures: number; cpu_contended: number; cpu_contended_episodes: number } {
     const idle = this.#yielding && this.#nice === 'idle';
     return {
       cpu_nice: this.#yielding && this.#nice !== 'idle' ? this.#nice : this.#started, cpu_sched_idle: idle ? 1 : 0,
       cpu_priority_raised: this.#raised, cpu_priority_starved: this.#starved, cpu_priority_failures: this.#failures,
+      cpu_contended: this.#contended ? 1 : 0, cpu_contended_episodes: this.#contendedEpisodes,
     };
   }
 }

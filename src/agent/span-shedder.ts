@@ -26,7 +26,11 @@
 //   the agent cannot keep up, by which time it takes all the CPU it gets). The square root: the
 //   agent's CPU comes in bursts (a metrics export, a scan of new processes, a GC) that a share cut in
 //   full proportion paid for over the next seconds (at 10k req/s, 17 % of a core against a budget
-//   of 20, a fifth to a third of the spans were shed, benchmarks/RESULTS.md).
+//   of 20, a fifth to a third of the spans were shed, benchmarks/RESULTS.md). A second budget,
+//   `spans.contended_cpu_percent`, applies only while the host has no CPU to spare (contended: the
+//   agent, yielding under SCHED_IDLE, was starved and had to take its share back, cpu-priority.ts):
+//   there every core the agent takes is the applications', and nginx under wrk served half its
+//   throughput beside an agent that took 75 % of a core back to export every span it could.
 //
 // The decision is a hash of the request's link key against the share, and both ends of a request on
 // this host (which compute the same key) get the same answer even when the share moved in between,
@@ -44,6 +48,8 @@ export interface SpanShedderOptions {
   maxPerSecond: number;
   /** The agent's CPU, % of one core, above which spans are shed; 0 or absent: no budget. */
   maxCpuPercent?: number;
+  /** The same, only while the host is contended (contended()); 0 or absent: none. The tighter of the two applies. */
+  contendedCpuPercent?: number;
   now?: () => number;
   /** CPU time of the agent's process so far, µs (default process.cpuUsage: user + system, every thread). */
   cpuMicros?: () => number;
@@ -90,8 +96,14 @@ function hashShare(key: string): number {
 
 export class SpanShedder {
   readonly #budgetPerWindow: number;
-  /** CPU budget, in cores (0: none). */
-  readonly #cpuBudget: number;
+  /** CPU budgets, in cores (0: none): always, and while contended. */
+  readonly #maxCpu: number;
+  readonly #contendedCpu: number;
+  /** The budget that applies now, in cores (0: none). */
+  #cpuBudget = 0;
+  #contended = false;
+  /** The agent has started (armCpuBudget): its CPU may count against a budget. */
+  #started = false;
   readonly #now: () => number;
   readonly #cpuMicros: () => number;
   #pressure = 0;
@@ -100,7 +112,7 @@ export class SpanShedder {
   #exportRoom = Infinity;
   #budgetShare = 1;
   #cpuShare = 1;
-  /** The CPU budget applies (armCpuBudget). */
+  /** A CPU budget applies: the agent has started, and a budget is set (contended, for the second). */
   #cpuArmed = false;
   /** The agent's CPU (µs) and the time (ms) when the CPU budget's window began. */
   #cpuAtWindowStart = 0;
@@ -120,7 +132,8 @@ export class SpanShedder {
 
   constructor(opts: SpanShedderOptions) {
     this.#budgetPerWindow = (opts.maxPerSecond * WINDOW_MS) / 1000;
-    this.#cpuBudget = (opts.maxCpuPercent ?? 0) / 100;
+    this.#maxCpu = (opts.maxCpuPercent ?? 0) / 100;
+    this.#contendedCpu = (opts.contendedCpuPercent ?? 0) / 100;
     this.#now = opts.now ?? Date.now;
     this.#cpuMicros = opts.cpuMicros ?? processCpuMicros;
     this.#windowStart = this.#now();
@@ -128,10 +141,35 @@ export class SpanShedder {
 
   /** The agent has started: its CPU counts against the budget from now on. */
   armCpuBudget(): void {
-    if (this.#cpuBudget <= 0 || this.#cpuArmed) return;
-    this.#cpuArmed = true;
-    this.#cpuAtWindowStart = this.#cpuMicros();
-    this.#cpuWindowStart = this.#now();
+    this.#started = true;
+    this.#applyCpuBudget();
+  }
+
+  /**
+   * Whether the host is contended now: the agent could not get CPU without taking it from the
+   * applications (it was starved while yielding and came back). The contended budget applies until
+   * it yields again.
+   */
+  contended(on: boolean): void {
+    this.#contended = on;
+    this.#applyCpuBudget();
+  }
+
+  /** The budget that applies now: the tighter of those set (the contended one only while contended). */
+  #applyCpuBudget(): void {
+    const budgets = [this.#maxCpu, this.#contended ? this.#contendedCpu : 0].filter((b) => b > 0);
+    const budget = this.#started && budgets.length > 0 ? Math.min(...budgets) : 0;
+    if (budget === this.#cpuBudget) return;
+    const was = this.#cpuArmed;
+    this.#cpuBudget = budget;
+    this.#cpuArmed = budget > 0;
+    if (!this.#cpuArmed) {
+      this.#cpuShare = 1;
+    } else if (!was) {
+      // Measured from now: the CPU before says nothing of this budget.
+      this.#cpuAtWindowStart = this.#cpuMicros();
+      this.#cpuWindowStart = this.#now();
+    }
   }
 
   /**
@@ -317,7 +355,7 @@ export class SpanShedder {
     this.#cpuShare = Math.min(1, Math.max(MIN_SHARE, this.#cpuShare * Math.min(CPU_MAX_RISE, Math.max(CPU_MAX_CUT, factor))));
   }
 
-  /** With a CPU budget, also the share it allows and the agent's CPU over the last window (% of one core). */
+  /** With a CPU budget applying, also the share it allows and the agent's CPU over the last window (% of one core). */
   stats(): { spans_kept: number; spans_shed: number; spans_shed_in_kernel: number; span_share_percent: number; cpu_budget_share_percent?: number; cpu_used_percent?: number } {
     const s = { spans_kept: this.#kept, spans_shed: this.#shed, spans_shed_in_kernel: this.#shedInKernel, span_share_percent: Math.round(100 * this.#share()) };
     if (this.#cpuBudget <= 0) return s;

@@ -30,6 +30,7 @@ export interface ConfigFlags {
   port?: string;
   maxSpansPerSecond?: string;
   maxCpuPercent?: string;
+  contendedCpuPercent?: string;
   probesDir?: string;
   shutdownTimeout?: string;
   nice?: string;
@@ -95,6 +96,7 @@ function setDuration(c: AgentConfig, v: unknown, source: string, path: string, p
 
 // --- YAML file -------------------------------------------------------------------------------
 
+const SPANS_SETTINGS = ['max_per_second', 'max_cpu_percent', 'contended_cpu_percent'];
 const FILE_KEYS = ['pids', 'duration', 'collectors', 'otlp', 'resource', 'service_name', 'server', 'log', 'profiler', 'spans', 'bpftrace', 'probes_dir', 'http', 'redaction', 'kubernetes', 'export', 'selection', 'nice'];
 
 function applyFile(c: AgentConfig, path: string, problems: Problems): void {
@@ -148,9 +150,10 @@ function applyFile(c: AgentConfig, path: string, problems: Problems): void {
   if (d.nice !== undefined) setNice(c, d.nice, path, 'nice', problems);
   const spans = mapping(d, 'spans', path, problems);
   if (spans) {
-    for (const k of Object.keys(spans)) if (k !== 'max_per_second' && k !== 'max_cpu_percent') problems.add(path, `spans.${k}`, 'unknown setting (known: max_per_second, max_cpu_percent)');
+    for (const k of Object.keys(spans)) if (!SPANS_SETTINGS.includes(k)) problems.add(path, `spans.${k}`, `unknown setting (known: ${SPANS_SETTINGS.join(', ')})`);
     if (spans.max_per_second !== undefined) setMaxSpans(c, spans.max_per_second, path, 'spans.max_per_second', problems);
     if (spans.max_cpu_percent !== undefined) setMaxCpu(c, spans.max_cpu_percent, path, 'spans.max_cpu_percent', problems);
+    if (spans.contended_cpu_percent !== undefined) setContendedCpu(c, spans.contended_cpu_percent, path, 'spans.contended_cpu_percent', problems);
   }
   const log = mapping(d, 'log', path, problems);
   if (log) {
@@ -221,9 +224,21 @@ function setMaxSpans(c: AgentConfig, v: unknown, source: string, path: string, p
 }
 
 function setMaxCpu(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = cpuPercent(v, source, path, problems);
+  if (n !== null) c.spans.maxCpuPercent = n;
+}
+
+function setContendedCpu(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
+  const n = cpuPercent(v, source, path, problems);
+  if (n !== null) c.spans.contendedCpuPercent = n;
+}
+
+/** A CPU budget: % of one core, 0 for none (null: a problem, told). */
+function cpuPercent(v: unknown, source: string, path: string, problems: Problems): number | null {
   const n = decimalNumber(v);
-  if (!Number.isFinite(n) || n < 0 || n > 100 * 1024) problems.add(source, path, `expected a percentage of one core (0: no limit; 50: half a core), got ${describe(v)}`);
-  else c.spans.maxCpuPercent = n;
+  if (Number.isFinite(n) && n >= 0 && n <= 100 * 1024) return n;
+  problems.add(source, path, `expected a percentage of one core (0: no limit; 50: half a core), got ${describe(v)}`);
+  return null;
 }
 
 function setNice(c: AgentConfig, v: unknown, source: string, path: string, problems: Problems): void {
@@ -347,6 +362,7 @@ function applyFlags(c: AgentConfig, f: ConfigFlags, problems: Problems): void {
   if (f.port !== undefined) setPort(c, f.port, 'command line', '--port', problems);
   if (f.maxSpansPerSecond !== undefined) setMaxSpans(c, f.maxSpansPerSecond, 'command line', '--max-spans-per-second', problems);
   if (f.maxCpuPercent !== undefined) setMaxCpu(c, f.maxCpuPercent, 'command line', '--max-cpu-percent', problems);
+  if (f.contendedCpuPercent !== undefined) setContendedCpu(c, f.contendedCpuPercent, 'command line', '--contended-cpu-percent', problems);
   if (f.probesDir !== undefined) setProbesDir(c, f.probesDir, 'command line', '--probes-dir', problems);
   if (f.shutdownTimeout !== undefined) setShutdownTimeout(c.export, f.shutdownTimeout, 'command line', '--shutdown-timeout', problems);
   if (f.nice !== undefined) setNice(c, f.nice, 'command line', '--nice', problems);

@@ -197,6 +197,11 @@ export interface SpanExportConfig {
    * duration metrics still count every exchange.
    */
   maxCpuPercent: number;
+  /**
+   * The same, only while the host has no CPU to spare: the agent, yielding under `nice: idle`, was
+   * starved and took its share back (0: no limit). The tighter of the two applies.
+   */
+  contendedCpuPercent: number;
 }
 
 export function defaultConfig(): AgentConfig {
@@ -210,7 +215,7 @@ export function defaultConfig(): AgentConfig {
     server: { host: '127.0.0.1', port: 4590, tokenFile: DEFAULT_TOKEN_FILE },
     log: { level: 'info', format: 'text' },
     profiler: defaultProfilerConfig(),
-    spans: { maxPerSecond: 0, maxCpuPercent: 0 },
+    spans: { maxPerSecond: 0, maxCpuPercent: 0, contendedCpuPercent: 10 },
     nice: 'idle',
     bpftrace: defaultBpftraceConfig(),
     http: { captureRequestHeaders: [], captureResponseHeaders: [], trustForwardedFor: true, routes: [], urlTemplates: true, urlTemplateLimit: 200, urlTemplatePatterns: {}, routeHeuristic: false },

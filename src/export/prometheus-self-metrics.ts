@@ -32,7 +32,7 @@ export const LEVELS: Readonly<Record<string, readonly string[]>> = {
   ],
   pipeline: ['spans_held', 'span_share_percent', 'cpu_budget_share_percent', 'cpu_used_percent', 'metadata_cached', 'k8s_pods', 'k8s_services', 'k8s_owners', 'url_templates'], // k8s_*: pods, Services, owners kept; url.template values held
   export: ['*.queued', '*.arena_spare_slabs', 'histograms.series', 'resources.cached', 'profiles_pyroscope_in_flight'],
-  process: ['resident_memory_bytes', 'start_time_seconds', 'open_fds', 'heap_used_bytes', 'heap_total_bytes', 'external_memory_bytes', 'cpu_nice', 'cpu_sched_idle'],
+  process: ['resident_memory_bytes', 'start_time_seconds', 'open_fds', 'heap_used_bytes', 'heap_total_bytes', 'external_memory_bytes', 'cpu_nice', 'cpu_sched_idle', 'cpu_contended'],
 };
 
 /** Prometheus' standard process metrics (https://prometheus.io/docs/instrumenting/writing_clientlibs/#process-metrics). */

@@ -1,10 +1,13 @@
-// The agent yields the CPU to applications (`nice`, default 10) while it keeps up and takes its
+// The agent yields the CPU to applications (`nice`, default idle) while it keeps up and takes its
 // priority back when it falls behind. Every thread is set, those node started before and those
 // started after; the rule is tested with a clock and a recorder. What it buys (nginx's p99 beside
 // a busy agent) is measured in benchmarks/, not here.
 import { spawnSync } from 'node:child_process';
 import t, { type Test } from 'tap';
-import { CpuPriority, type PriorityChange, canRaisePriority } from '../../src/agent/cpu-priority.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CpuPriority, type PriorityChange, canRaisePriority, hostIdleSeconds } from '../../src/agent/cpu-priority.js';
 
 // A child that starts a worker thread, sets every thread with `fn(yieldArg)`, starts another worker,
 // and prints each thread's field `field` of /proc/self/task/TID/stat (counted after the command's
@@ -66,10 +69,10 @@ t.test('nice: idle yields by SCHED_IDLE and comes back the same way', async (t) 
     },
   });
   t.equal(p.start(), true);
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 1, cpu_priority_raised: 0, cpu_priority_starved: 0, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 1, cpu_priority_raised: 0, cpu_priority_starved: 0, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 0 });
   for (const end = now + 20; now < end; now += 10) p.reportPressure(0.3);
   t.same(set, [true, false], 'under SCHED_IDLE from the start, back when behind');
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 0 });
   const untouched = new CpuPriority({ nice: 'idle', canRaise: false, setIdle: (idle) => {
     set.push(idle);
     return { idle, changed: 0, unchanged: 0, failed: 0 };
@@ -82,29 +85,32 @@ t.test('nice: idle yields by SCHED_IDLE and comes back the same way', async (t) 
 function governor(o: { started?: number; canRaise?: boolean } = {}) {
   let now = 0;
   const set: number[] = [];
+  /** What onContended was told, in order. */
+  const contended: boolean[] = [];
   const p = new CpuPriority({
     nice: 10, started: o.started ?? 0, canRaise: o.canRaise ?? true, now: () => now,
     setNice: (nice) => {
       set.push(nice);
       return { nice, changed: 8, unchanged: 0, failed: 0 };
     },
+    onContended: (c) => contended.push(c),
   });
   /** Pressure `p` (and records `lagMs` late) reported every 10 ms for `ms`. */
   const run = (ms: number, pressure: number, lost = false, lagMs = 10): void => {
     for (const end = now + ms; now < end; now += 10) p.reportPressure(pressure, lost, lagMs);
   };
-  return { p, set, run };
+  return { p, set, run, contended };
 }
 
 t.test('yields while keeping up, comes back when behind, yields again after a calm spell that doubles', async (t) => {
-  const { p, set, run } = governor();
+  const { p, set, run, contended } = governor();
   t.equal(p.start(), true);
   t.same(set, [10], 'yielding from the start');
   run(60_000, 0.05);
   t.same(set, [10], 'a queue about one batch deep: still yielding');
   run(20, 0.3);
   t.same(set, [10, 0], 'a quarter of the queue taken: back to the priority it started with');
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 0 });
   run(4_990, 0.01);
   t.same(set, [10, 0], 'not yet calm for 5 s');
   run(20, 0.01);
@@ -117,11 +123,12 @@ t.test('yields while keeping up, comes back when behind, yields again after a ca
   t.same(set, [10, 0, 10, 0], 'the calm spell broken by pressure starts over, and it is 10 s now');
   run(20, 0.01);
   t.same(set, [10, 0, 10, 0, 10], 'calm for 10 s: yielding');
-  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 0, cpu_priority_failures: 0 });
+  t.same(contended, [], 'behind by its own backlog, or records lost: past its capacity, not contended');
+  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 0, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 0 });
 });
 
 t.test('records handled late count as behind whatever the pressure; calm needs them timely', async (t) => {
-  const { p, set, run } = governor();
+  const { p, set, run, contended } = governor();
   p.start();
   run(10_000, 0.01, false, 200);
   t.same(set, [10], 'records 200 ms late with little waiting: still yielding');
@@ -134,13 +141,15 @@ t.test('records handled late count as behind whatever the pressure; calm needs t
   t.same(set, [10], 'later than 200 ms, not yet for 500 ms');
   run(10, 0.01, false, 201);
   t.same(set, [10, 0], 'later than 200 ms for 500 ms: back to the full share');
+  t.same(contended, [true], 'for want of CPU: the host is contended');
   run(10_000, 0.01, false, 60);
   t.same(set, [10, 0], 'records 60 ms late do not make a calm spell');
   run(5_000, 0.01, false, 50);
   t.same(set, [10, 0], 'within 50 ms: calm, but not yet for 5 s');
   run(20, 0.01, false, 50);
   t.same(set, [10, 0, 10], 'calm for 5 s: yielding again');
-  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0 });
+  t.same(contended, [true, false], 'no longer contended once it yields');
+  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 1 });
 });
 
 t.test('a long calm forgets past episodes: the next calm spell is 5 s again', async (t) => {
@@ -186,6 +195,7 @@ t.test('nice: idle, starved: the guard is armed while yielding, and its restore 
   let now = 0;
   const set: boolean[] = [];
   const changes: Array<[boolean, PriorityChange, string]> = [];
+  const contended: boolean[] = [];
   const g = fakeGuard();
   const p = new CpuPriority({
     nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard,
@@ -194,6 +204,7 @@ t.test('nice: idle, starved: the guard is armed while yielding, and its restore 
       return { idle, changed: 8, unchanged: 0, failed: 0 };
     },
     onChange: (y, c, r) => changes.push([y, c, r]),
+    onContended: (c) => contended.push(c),
   });
   t.teardown(() => p.stop());
   t.equal(p.start(), true);
@@ -206,7 +217,8 @@ t.test('nice: idle, starved: the guard is armed while yielding, and its restore 
   p.tick();
   t.same(set, [true], 'the agent sets nothing itself: the guard did');
   t.same(changes.at(-1), [false, { idle: false, changed: 9, unchanged: 0, failed: 0 }, 'starved (heartbeat)']);
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 1, cpu_priority_failures: 0 });
+  t.same(contended, [true], 'starved: the host is contended');
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 1, cpu_priority_failures: 0, cpu_contended: 1, cpu_contended_episodes: 1 });
   // Calm again: it yields after the calm spell, judged by ticks alone when no batch comes.
   for (const end = now + 5_000; now < end; now += 100) p.tick();
   t.same(set, [true], 'not before 5 s of calm');
@@ -214,15 +226,59 @@ t.test('nice: idle, starved: the guard is armed while yielding, and its restore 
   p.tick();
   t.same(set, [true, true], 'then under SCHED_IDLE again');
   t.equal(g.calls.filter((c) => c === 'arm').length, 2, 'and armed again');
+  t.same(contended, [true, false], 'yielding: contended no more');
   // Behind by its own pressure: it comes back itself and disarms the guard.
   p.reportPressure(0.5);
   t.same(set, [true, true, false]);
   t.equal(g.calls.at(-1), 'disarm');
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 1, cpu_priority_failures: 0 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 1, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 1 });
   // A restore of the guard's while not yielding (it raced with the agent's own) is no episode.
   g.restore(0, 'ring filling');
   p.tick();
   t.equal(p.stats().cpu_priority_starved, 1);
+});
+
+t.test('contended: until the agent yields again, or the host has a quarter of a core idle over a second', async (t) => {
+  let now = 0;
+  let idleSeconds = 1000;
+  const contended: boolean[] = [];
+  const g = fakeGuard();
+  const p = new CpuPriority({
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, hostIdle: () => idleSeconds,
+    setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
+    onContended: (c) => contended.push(c),
+  });
+  t.teardown(() => p.stop());
+  p.start();
+  g.restore(9, 'waiting for a CPU');
+  p.tick();
+  t.same(contended, [true], 'starved: contended');
+  // Busy neighbours: a tenth of a core idle.
+  for (let i = 0; i < 50; i++) {
+    now += 100;
+    idleSeconds += 0.01;
+    p.reportPressure(0.3); // behind all along: no calm spell, it stays at its full share
+    p.tick();
+  }
+  t.same(contended, [true], 'no CPU to spare for 5 s: still contended');
+  for (let i = 0; i < 10; i++) {
+    now += 100;
+    idleSeconds += 0.03;
+    p.tick();
+  }
+  t.same(contended, [true, false], 'a third of a core idle over a second: CPU to spare, contended no more');
+  t.same(p.stats().cpu_sched_idle, 0, 'still at its full share: yielding waits for a calm spell');
+  t.equal(p.stats().cpu_contended_episodes, 1);
+});
+
+t.test('the host\'s idle CPU: idle and iowait of /proc/stat\'s first line, NaN when unreadable', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-stat-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const stat = join(dir, 'stat');
+  writeFileSync(stat, 'cpu  4705 150 1120 16250 520 0 30 0 0 0\ncpu0 2000 75 560 8125 260 0 15 0 0 0\n');
+  t.equal(hostIdleSeconds(stat), 167.7, '(16250 + 520) / 100');
+  t.ok(Number.isNaN(hostIdleSeconds(join(dir, 'missing'))));
+  t.ok(hostIdleSeconds() > 0, 'this host\'s');
 });
 
 t.test('stop: back to the full share, and the ticks end', async (t) => {

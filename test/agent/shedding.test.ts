@@ -107,6 +107,40 @@ t.test('CPU budget: the share follows the agent\'s CPU against its budget', asyn
   t.equal(s.share, 1, 'after an idle gap under the budget: all kept');
 });
 
+t.test('contended CPU budget: it applies only while the host is contended, the tighter budget wins', async (t) => {
+  let now = 0;
+  let cpuUs = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, contendedCpuPercent: 10, now: () => now, cpuMicros: () => cpuUs });
+  const window = (percent: number): number => {
+    now += 250;
+    cpuUs += percent * 2500;
+    return s.share;
+  };
+  s.armCpuBudget();
+  t.equal(window(80), 1, 'not contended: the agent takes what it needs');
+  t.notOk('cpu_used_percent' in s.stats(), 'no budget applies, none reported');
+  s.contended(true);
+  t.equal(window(40), 0.5, 'contended: four times the budget, cut by half');
+  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 50, cpu_budget_share_percent: 50, cpu_used_percent: 40 });
+  s.contended(false);
+  t.equal(s.share, 1, 'yielding again: every span kept at once');
+  t.equal(window(80), 1, 'and the CPU not held to the budget');
+  // Both budgets: the tighter applies while contended, the other always.
+  const both = new SpanShedder({ maxPerSecond: 0, maxCpuPercent: 40, contendedCpuPercent: 10, now: () => now, cpuMicros: () => cpuUs });
+  const roll = (percent: number): number => {
+    now += 250;
+    cpuUs += percent * 2500;
+    return both.share;
+  };
+  both.contended(true);
+  t.equal(roll(160), 1, 'before the agent has started, neither applies');
+  both.armCpuBudget();
+  t.equal(roll(40), 0.5, 'contended: the tighter budget, 10');
+  both.contended(false);
+  t.equal(roll(40), 0.5, 'not contended: 40, met, the share held');
+  t.equal(roll(160), 0.25, 'over 40: cut');
+});
+
 t.test('CPU budget off: CPU is not read, and the stats say nothing of it', async (t) => {
   let reads = 0;
   const s = new SpanShedder({ maxPerSecond: 0, cpuMicros: () => ++reads * 1e9 });

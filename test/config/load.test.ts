@@ -116,7 +116,7 @@ t.test('span budget: file, flag, and precise errors', async (t) => {
   const bad = yamlFile('spans:\n  max_per_second: -1\n  sample: 2\n');
   const err = t.throws(() => loadConfig({ config: bad, maxSpansPerSecond: 'lots' }, {})) as Error;
   t.match(err.message, `${bad}: spans.max_per_second: expected a whole number of spans per second (0: no limit), got -1`);
-  t.match(err.message, `${bad}: spans.sample: unknown setting (known: max_per_second, max_cpu_percent)`);
+  t.match(err.message, `${bad}: spans.sample: unknown setting (known: max_per_second, max_cpu_percent, contended_cpu_percent)`);
   t.match(err.message, 'command line: --max-spans-per-second: expected a whole number');
 });
 
@@ -129,6 +129,17 @@ t.test('CPU budget: file, flag, and precise errors', async (t) => {
   const err = t.throws(() => loadConfig({ config: bad, maxCpuPercent: 'half' }, {})) as Error;
   t.match(err.message, `${bad}: spans.max_cpu_percent: expected a percentage of one core (0: no limit; 50: half a core), got -1`);
   t.match(err.message, 'command line: --max-cpu-percent: expected a percentage of one core');
+});
+
+t.test('contended CPU budget: 10 % of a core by default, file, flag, and precise errors', async (t) => {
+  t.equal(loadConfig({}, {}).spans.contendedCpuPercent, 10, 'a tenth of a core once the host has none to spare');
+  const file = yamlFile('spans:\n  contended_cpu_percent: 0\n');
+  t.equal(loadConfig({ config: file }, {}).spans.contendedCpuPercent, 0, '0: no limit');
+  t.equal(loadConfig({ config: file, contendedCpuPercent: '25' }, {}).spans.contendedCpuPercent, 25, 'the flag wins');
+  const bad = yamlFile('spans:\n  contended_cpu_percent: lots\n');
+  const err = t.throws(() => loadConfig({ config: bad, contendedCpuPercent: '-3' }, {})) as Error;
+  t.match(err.message, `${bad}: spans.contended_cpu_percent: expected a percentage of one core (0: no limit; 50: half a core), got "lots"`);
+  t.match(err.message, 'command line: --contended-cpu-percent: expected a percentage of one core');
 });
 
 t.test('nice: idle by default, file, flag, and precise errors', async (t) => {

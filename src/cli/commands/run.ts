@@ -33,6 +33,8 @@ Options:
                           still count every exchange); default 0: no limit
   --max-cpu-percent P     shed spans while the agent's CPU is over P % of one core (metrics still
                           count every exchange); default 0: no limit
+  --contended-cpu-percent P  the same, only once the host has no CPU to spare (under --nice idle the
+                          agent was starved and took its share back); default 10, 0: no limit
   --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
   --shutdown-timeout S    on SIGTERM/SIGINT, detach and flush within S seconds whatever the backend
                           does (default 10); what is still queued then is dropped and counted
@@ -69,6 +71,7 @@ export const runCommand: Command = {
       port: { type: 'string' },
       'max-spans-per-second': { type: 'string' },
       'max-cpu-percent': { type: 'string' },
+      'contended-cpu-percent': { type: 'string' },
       'probes-dir': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
       nice: { type: 'string' },
@@ -93,6 +96,7 @@ export const runCommand: Command = {
       port: values.port,
       maxSpansPerSecond: values['max-spans-per-second'],
       maxCpuPercent: values['max-cpu-percent'],
+      contendedCpuPercent: values['contended-cpu-percent'],
       probesDir: values['probes-dir'],
       shutdownTimeout: values['shutdown-timeout'],
       nice: values.nice,
