@@ -71,16 +71,20 @@ t.test('budget: each quarter second keeps what would have fit in the last', asyn
   t.equal(s.keep('x'), true);
 });
 
-t.test('CPU budget: the share follows the agent\'s CPU against its budget', async (t) => {
-  let now = 0;
-  let cpuUs = 0;
-  const s = new SpanShedder({ maxPerSecond: 0, maxCpuPercent: 20, now: () => now, cpuMicros: () => cpuUs });
-  /** One quarter-second window in which the agent used `percent` % of a core. */
+/** A shedder with CPU budgets on a fake clock and CPU counter: `window(p)` passes a quarter second in which the agent used `p` % of a core, and returns the share. */
+function cpuBudgeted(budgets: { maxCpuPercent?: number; contendedCpuPercent?: number }) {
+  const clock = { now: 0, cpuUs: 0 };
+  const s = new SpanShedder({ maxPerSecond: 0, ...budgets, now: () => clock.now, cpuMicros: () => clock.cpuUs });
   const window = (percent: number): number => {
-    now += 250;
-    cpuUs += percent * 2500;
+    clock.now += 250;
+    clock.cpuUs += percent * 2500;
     return s.share;
   };
+  return { s, window, clock };
+}
+
+t.test('CPU budget: the share follows the agent\'s CPU against its budget', async (t) => {
+  const { s, window, clock } = cpuBudgeted({ maxCpuPercent: 20 });
   t.equal(window(400), 1, 'start-up: the budget does not apply yet');
   s.armCpuBudget();
   t.equal(s.share, 1, 'nothing measured yet: all kept');
@@ -102,20 +106,13 @@ t.test('CPU budget: the share follows the agent\'s CPU against its budget', asyn
   for (let i = 0; i < 14; i++) window(1);
   t.equal(s.share, 1, 'back to every span once the CPU is well under the budget');
   window(80);
-  now += 10_000; // idle, and the agent used little meanwhile: the share starts over
-  cpuUs += 100_000;
+  clock.now += 10_000; // idle, and the agent used little meanwhile: the share starts over
+  clock.cpuUs += 100_000;
   t.equal(s.share, 1, 'after an idle gap under the budget: all kept');
 });
 
 t.test('contended CPU budget: it applies only while the host is contended, the tighter budget wins', async (t) => {
-  let now = 0;
-  let cpuUs = 0;
-  const s = new SpanShedder({ maxPerSecond: 0, contendedCpuPercent: 10, now: () => now, cpuMicros: () => cpuUs });
-  const window = (percent: number): number => {
-    now += 250;
-    cpuUs += percent * 2500;
-    return s.share;
-  };
+  const { s, window } = cpuBudgeted({ contendedCpuPercent: 10 });
   s.armCpuBudget();
   t.equal(window(80), 1, 'not contended: the agent takes what it needs');
   t.notOk('cpu_used_percent' in s.stats(), 'no budget applies, none reported');
@@ -126,12 +123,7 @@ t.test('contended CPU budget: it applies only while the host is contended, the t
   t.equal(s.share, 1, 'yielding again: every span kept at once');
   t.equal(window(80), 1, 'and the CPU not held to the budget');
   // Both budgets: the tighter applies while contended, the other always.
-  const both = new SpanShedder({ maxPerSecond: 0, maxCpuPercent: 40, contendedCpuPercent: 10, now: () => now, cpuMicros: () => cpuUs });
-  const roll = (percent: number): number => {
-    now += 250;
-    cpuUs += percent * 2500;
-    return both.share;
-  };
+  const { s: both, window: roll } = cpuBudgeted({ maxCpuPercent: 40, contendedCpuPercent: 10 });
   both.contended(true);
   t.equal(roll(160), 1, 'before the agent has started, neither applies');
   both.armCpuBudget();
