@@ -23,10 +23,10 @@
 // Coming back for want of CPU (the guard's, or lagging) says the host has none to spare: every core
 // the agent takes from then on is the applications'. It tells the agent (onContended), which holds
 // its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it yields again, or
-// until the host has CPU to spare again (a quarter of a core idle over a second, /proc/stat): held to
-// the budget until the next calm spell ended, up to 5 minutes after a busy spell, it would shed the
-// spans of a load it could well afford. Coming back for its own backlog (pressure, records lost)
-// says only that it is past its capacity.
+// until it has CPU to spare again (a quarter of a core idle over a second on the CPUs it may run on,
+// /proc/stat): held to the budget until the next calm spell ended, up to 5 minutes after a busy
+// spell, it would shed the spans of a load it could well afford. Coming back for its own backlog
+// (pressure, records lost) says only that it is past its capacity.
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
 // threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's
@@ -64,12 +64,37 @@ const TICK_MS = 100;
 const SPARE_CHECK_MS = 1_000;
 const SPARE_CORES = 0.25;
 
-/** The host's idle CPU time so far, in seconds (idle and iowait of every CPU, /proc/stat). */
-export function hostIdleSeconds(statFile = '/proc/stat'): number {
+/** CPU numbers of a kernel CPU list ("0-3,8"; /proc/PID/status `Cpus_allowed_list`); null when it is not one. */
+export function parseCpuList(list: string): Set<number> | null {
+  const cpus = new Set<number>();
+  for (const part of list.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (m === null) return null;
+    const from = Number(m[1]);
+    const to = m[2] !== undefined ? Number(m[2]) : from;
+    if (to < from || to - from > 65_536) return null;
+    for (let c = from; c <= to; c++) cpus.add(c);
+  }
+  return cpus;
+}
+
+/**
+ * The idle CPU time so far (idle and iowait, in seconds) of the CPUs this process may run on
+ * (`Cpus_allowed_list` of `statusFile`): what is idle on CPUs it may not use (taskset, a cpuset)
+ * is no CPU to spare for it. NaN when unreadable.
+ */
+export function idleSecondsOfAllowedCpus(statFile = '/proc/stat', statusFile = '/proc/self/status'): number {
   try {
-    const cpu = readFileSync(statFile, 'utf8').split('\n', 1)[0]!.split(/\s+/);
-    // "cpu user nice system idle iowait …" in USER_HZ, 100 on every architecture Linux exports it for.
-    return (Number(cpu[4]) + Number(cpu[5])) / 100;
+    const allowed = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(statusFile, 'utf8'));
+    const cpus = allowed !== null ? parseCpuList(allowed[1]!) : null;
+    if (cpus === null) return Number.NaN;
+    let ticks = 0;
+    for (const line of readFileSync(statFile, 'utf8').split('\n')) {
+      // "cpuN user nice system idle iowait …" in USER_HZ, 100 on every architecture Linux exports it for.
+      const m = /^cpu(\d+) \d+ \d+ \d+ (\d+) (\d+)/.exec(line);
+      if (m !== null && cpus.has(Number(m[1]))) ticks += Number(m[2]) + Number(m[3]);
+    }
+    return ticks / 100;
   } catch {
     return Number.NaN;
   }
@@ -168,8 +193,8 @@ export interface CpuPriorityOptions {
   guard?: StarvationGuard;
   /** Told when the agent came back for want of CPU (true), and when it yields again or the host has CPU to spare (false). */
   onContended?: (contended: boolean) => void;
-  /** The host's idle CPU so far, seconds (default hostIdleSeconds). */
-  hostIdle?: () => number;
+  /** The idle CPU so far of the CPUs the agent may run on, seconds (default idleSecondsOfAllowedCpus). */
+  idleCpuSeconds?: () => number;
 }
 
 /** Yields the CPU to applications while the agent keeps up; takes it back when the agent falls behind. */
@@ -185,7 +210,7 @@ export class CpuPriority {
   /** Came back for want of CPU, and has not yielded since, nor found CPU to spare. */
   #contended = false;
   #contendedEpisodes = 0;
-  readonly #hostIdle: () => number;
+  readonly #idleCpu: () => number;
   /** The host's idle seconds and the time (ms) of the last check while contended. */
   #idleAt = 0;
   #idleCheckedAt = 0;
@@ -221,7 +246,7 @@ export class CpuPriority {
     this.#restore = nice === 'idle' ? () => setIdle(false) : () => setNice(this.#started);
     this.#onChange = o.onChange;
     this.#onContended = o.onContended;
-    this.#hostIdle = o.hostIdle ?? (() => hostIdleSeconds());
+    this.#idleCpu = o.idleCpuSeconds ?? (() => idleSecondsOfAllowedCpus());
     this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());
   }
 
@@ -270,7 +295,7 @@ export class CpuPriority {
   #checkSpare(): void {
     const now = this.#now();
     if (now - this.#idleCheckedAt < SPARE_CHECK_MS) return;
-    const idle = this.#hostIdle();
+    const idle = this.#idleCpu();
     const cores = (idle - this.#idleAt) / ((now - this.#idleCheckedAt) / 1000);
     this.#idleAt = idle;
     this.#idleCheckedAt = now;
@@ -336,7 +361,7 @@ export class CpuPriority {
     if (contended) {
       this.#contendedEpisodes++;
       // Idle CPU counts from now: what the host had to spare before says nothing of now.
-      this.#idleAt = this.#hostIdle();
+      this.#idleAt = this.#idleCpu();
       this.#idleCheckedAt = this.#now();
     }
     this.#onContended?.(contended);

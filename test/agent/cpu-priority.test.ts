@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpuPriority, type PriorityChange, canRaisePriority, hostIdleSeconds } from '../../src/agent/cpu-priority.js';
+import { CpuPriority, type PriorityChange, canRaisePriority, idleSecondsOfAllowedCpus, parseCpuList } from '../../src/agent/cpu-priority.js';
 
 // A child that starts a worker thread, sets every thread with `fn(yieldArg)`, starts another worker,
 // and prints each thread's field `field` of /proc/self/task/TID/stat (counted after the command's
@@ -244,7 +244,7 @@ t.test('contended: until the agent yields again, or the host has a quarter of a 
   const contended: boolean[] = [];
   const g = fakeGuard();
   const p = new CpuPriority({
-    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, hostIdle: () => idleSeconds,
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, idleCpuSeconds: () => idleSeconds,
     setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
     onContended: (c) => contended.push(c),
   });
@@ -271,14 +271,23 @@ t.test('contended: until the agent yields again, or the host has a quarter of a 
   t.equal(p.stats().cpu_contended_episodes, 1);
 });
 
-t.test('the host\'s idle CPU: idle and iowait of /proc/stat\'s first line, NaN when unreadable', async (t) => {
+t.test('idle CPU: idle and iowait of the CPUs the agent may run on, NaN when unreadable', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-stat-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const stat = join(dir, 'stat');
-  writeFileSync(stat, 'cpu  4705 150 1120 16250 520 0 30 0 0 0\ncpu0 2000 75 560 8125 260 0 15 0 0 0\n');
-  t.equal(hostIdleSeconds(stat), 167.7, '(16250 + 520) / 100');
-  t.ok(Number.isNaN(hostIdleSeconds(join(dir, 'missing'))));
-  t.ok(hostIdleSeconds() > 0, 'this host\'s');
+  const status = join(dir, 'status');
+  writeFileSync(stat, 'cpu  4705 150 1120 16250 520 0 30 0 0 0\ncpu0 2000 75 560 8125 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\ncpu2 1 1 1 125 60 0 0 0 0 0\nintr 1 2 3\n');
+  writeFileSync(status, 'Name:\tnode\nCpus_allowed:\t5\nCpus_allowed_list:\t0,2\n');
+  t.equal(idleSecondsOfAllowedCpus(stat, status), 85.7, 'cpu0 and cpu2: (8125 + 260 + 125 + 60) / 100; cpu1 left out');
+  writeFileSync(status, 'Cpus_allowed_list:\t0-2\n');
+  t.equal(idleSecondsOfAllowedCpus(stat, status), 167.7);
+  t.ok(Number.isNaN(idleSecondsOfAllowedCpus(join(dir, 'missing'), status)));
+  writeFileSync(status, 'Name:\tnode\n');
+  t.ok(Number.isNaN(idleSecondsOfAllowedCpus(stat, status)), 'no CPU list: NaN');
+  t.ok(idleSecondsOfAllowedCpus() > 0, 'this host\'s');
+  t.same([...parseCpuList('0-3,8,10-11\n')!], [0, 1, 2, 3, 8, 10, 11]);
+  t.equal(parseCpuList('3-1'), null);
+  t.equal(parseCpuList('a'), null);
 });
 
 t.test('stop: back to the full share, and the ticks end', async (t) => {

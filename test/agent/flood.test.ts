@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startCli } from '../helpers/cli.js';
 import { startNginx } from '../helpers/nginx.js';
+import { lastHistogramCount } from '../helpers/otlp-lines.js';
 
 const FLOOD_SECONDS = 12;
 /** RSS the agent may add over its own at rest during the flood: its tables are bounded (tracker 16,384
@@ -131,18 +132,7 @@ t.test('new processes and connections as fast as the machine makes them: bounded
   const shed = summary.pipeline['spans_shed'] ?? 0;
   t.ok(floodSpans <= connections && floodSpans + shed >= connections,
     `nginx SERVER spans for the flood: ${floodSpans} of ${connections}; spans shed and counted: ${shed}`);
-  let serverCount = -1;
-  for (const line of readFileSync(spansFile, 'utf8').split('\n').filter((l) => l.includes('"resourceMetrics"'))) {
-    let count = 0;
-    for (const rm of (JSON.parse(line) as { resourceMetrics: Array<{ resource: { attributes: Array<{ key: string; value: { intValue?: string } }> }; scopeMetrics: Array<{ metrics: Array<{ name: string; histogram?: { dataPoints: Array<{ count: string }> } }> }> }> }).resourceMetrics) {
-      const pid = Number(rm.resource.attributes.find((a) => a.key === 'process.pid')?.value.intValue ?? 0);
-      if (!nginx.pids.includes(pid)) continue;
-      for (const sm of rm.scopeMetrics) {
-        for (const m of sm.metrics) if (m.name === 'http.server.request.duration') for (const dp of m.histogram?.dataPoints ?? []) count += Number(dp.count);
-      }
-    }
-    if (count > 0) serverCount = count; // cumulative: the last export says it all
-  }
+  const serverCount = lastHistogramCount(spansFile, 'http.server.request.duration', (pid) => nginx.pids.includes(pid));
   const parserLosses = (sockets['tracker_http1_parseErrors'] ?? 0) + (sockets['tracker_gaps'] ?? 0);
   t.ok(serverCount <= connections + 1 && serverCount >= connections + 1 - parserLosses,
     `nginx's request duration histogram counts ${serverCount} requests: the flood's ${connections} and one more, less at most ${parserLosses} the parser lost and counted`);
