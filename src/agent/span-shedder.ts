@@ -26,7 +26,8 @@
 //   the agent cannot keep up, by which time it takes all the CPU it gets). The square root: the
 //   agent's CPU comes in bursts (a metrics export, a scan of new processes, a GC) that a share cut in
 //   full proportion paid for over the next seconds (at 10k req/s, 17 % of a core against a budget
-//   of 20, a fifth to a third of the spans were shed, benchmarks/RESULTS.md). A second budget,
+//   of 20, a fifth to a third of the spans were shed, benchmarks/RESULTS.md). A quarter second of few
+//   spans (CPU_CUT_MIN_OFFERED) is not cut for either budget. A second budget,
 //   `spans.contended_cpu_percent`, applies only while the host has no CPU to spare (contended: the
 //   agent, yielding under SCHED_IDLE, was starved and had to take its share back, cpu-priority.ts):
 //   there every core the agent takes is the applications', and nginx under wrk served half its
@@ -67,6 +68,13 @@ const MIN_SHARE = 0.05;
 /** Per window, the CPU budget's share falls by half at most and rises by a quarter at most. */
 const CPU_MAX_CUT = 0.5;
 const CPU_MAX_RISE = 1.25;
+/**
+ * A window that offered fewer spans than this (1,000 a second) is not cut for the CPU budget: at
+ * ~15 µs each they cost ~1.5 % of a core, so an agent over its budget is so for other work
+ * (start-up's background scans, new binaries analysed, the profiler), which shedding spans would not
+ * reduce: it would shed the few spans there are for nothing.
+ */
+const CPU_CUT_MIN_OFFERED = 250;
 
 const processCpuMicros = (): number => {
   const u = process.cpuUsage();
@@ -334,14 +342,14 @@ export class SpanShedder {
       const offered = idle ? 0 : this.#offered;
       this.#budgetShare = offered <= this.#budgetPerWindow ? 1 : this.#budgetPerWindow / offered;
     }
-    if (this.#cpuArmed) this.#rollCpu(now, idle);
+    if (this.#cpuArmed) this.#rollCpu(now, idle, idle ? 0 : this.#offered);
     this.#windowStart = now;
     this.#offered = 0;
     this.#keptInWindow = 0;
   }
 
   /** The CPU budget's share for the next window, from the agent's CPU over the one that ended. */
-  #rollCpu(now: number, idle: boolean): void {
+  #rollCpu(now: number, idle: boolean, offered: number): void {
     const cpu = this.#cpuMicros();
     const used = (cpu - this.#cpuAtWindowStart) / (Math.max(1, now - this.#cpuWindowStart) * 1000);
     this.#cpuAtWindowStart = cpu;
@@ -351,7 +359,7 @@ export class SpanShedder {
       this.#cpuShare = 1; // nothing to go by since: the share starts over
       return;
     }
-    const factor = Math.sqrt(this.#cpuBudget / Math.max(used, 1e-6));
+    const factor = offered < CPU_CUT_MIN_OFFERED ? CPU_MAX_RISE : Math.sqrt(this.#cpuBudget / Math.max(used, 1e-6));
     this.#cpuShare = Math.min(1, Math.max(MIN_SHARE, this.#cpuShare * Math.min(CPU_MAX_RISE, Math.max(CPU_MAX_CUT, factor))));
   }
 

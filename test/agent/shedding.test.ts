@@ -71,11 +71,16 @@ t.test('budget: each quarter second keeps what would have fit in the last', asyn
   t.equal(s.keep('x'), true);
 });
 
-/** A shedder with CPU budgets on a fake clock and CPU counter: `window(p)` passes a quarter second in which the agent used `p` % of a core, and returns the share. */
+/**
+ * A shedder with CPU budgets on a fake clock and CPU counter: `window(p, n)` passes a quarter second
+ * in which the agent used `p` % of a core and `n` exchanges were offered (default 1,000), and returns
+ * the share.
+ */
 function cpuBudgeted(budgets: { maxCpuPercent?: number; contendedCpuPercent?: number }) {
   const clock = { now: 0, cpuUs: 0 };
   const s = new SpanShedder({ maxPerSecond: 0, ...budgets, now: () => clock.now, cpuMicros: () => clock.cpuUs });
-  const window = (percent: number): number => {
+  const window = (percent: number, offered = 1000): number => {
+    s.offeredInKernel(offered);
     clock.now += 250;
     clock.cpuUs += percent * 2500;
     return s.share;
@@ -109,6 +114,14 @@ t.test('CPU budget: the share follows the agent\'s CPU against its budget', asyn
   clock.now += 10_000; // idle, and the agent used little meanwhile: the share starts over
   clock.cpuUs += 100_000;
   t.equal(s.share, 1, 'after an idle gap under the budget: all kept');
+});
+
+t.test('CPU budget: a window of few spans is not cut for it (the agent\'s CPU is then other work)', async (t) => {
+  const { s, window } = cpuBudgeted({ maxCpuPercent: 10 });
+  s.armCpuBudget();
+  t.equal(window(80, 249), 1, 'eight times the budget, 249 spans offered: not cut');
+  t.equal(window(40), 0.5, 'four times, 1,000 spans: cut');
+  t.equal(window(80, 100), 0.625, 'few spans again: raised as under the budget');
 });
 
 t.test('contended CPU budget: it applies only while the host is contended, the tighter budget wins', async (t) => {
