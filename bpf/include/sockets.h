@@ -59,7 +59,9 @@ enum socket_counter {
 	SOCK_CTR_SHED_COUNTED = 26,
 	/* Exchanges shed because the ring was filling, whatever user space's share (pairing.h, ring_filling). */
 	SOCK_CTR_SHED_RING_FILLING = 27,
-	SOCK_CTR_NUM = 28,
+	/* Exchanges shed because the quarter second's span budget was spent (pairing.h, budget_spent). */
+	SOCK_CTR_SHED_BUDGET = 28,
+	SOCK_CTR_NUM = 29,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */

@@ -27,8 +27,10 @@ const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn
   'http1_unpaired_tls', 'http1_unpaired_hold_full',
   // Shedding in the kernel: exchanges sent as summaries, response syscalls of those not captured,
   // exchanges counted in the kernel's RED histograms (no record), exchanges shed because the ring was
-  // filling (the JS thread behind), whatever the share.
-  'http1_shed_in_kernel', 'http1_shed_response_syscalls', 'http1_shed_counted_in_kernel', 'http1_shed_ring_filling'] as const;
+  // filling (the JS thread behind), whatever the share, and because the quarter second's span budget
+  // was spent.
+  'http1_shed_in_kernel', 'http1_shed_response_syscalls', 'http1_shed_counted_in_kernel', 'http1_shed_ring_filling',
+  'http1_shed_budget'] as const;
 
 /** The counter slot of exchanges shed and counted in the kernel (SOCK_CTR_SHED_COUNTED). */
 const SHED_COUNTED_SLOT = KERNEL_COUNTERS.indexOf('http1_shed_counted_in_kernel');
@@ -159,6 +161,7 @@ export class SocketsCollector implements Collector {
     let countedSeen = 0n;
     const readCounter = counterReader(obj);
     const shedShare = new KernelShedShare(obj.map('shed_control'));
+    shedShare.budget(ctx.config.spans.maxPerSecond);
     this.#shedShare = shedShare;
     this.#red = new KernelRed([obj.map('shed_red_0'), obj.map('shed_red_1')], (map) => shedShare.countIn(map), ctx.clock);
     this.#redDrain = setInterval(() => this.#drainCounted(false), COUNTED_DRAIN_MS).unref();

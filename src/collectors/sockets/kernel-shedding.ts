@@ -9,8 +9,11 @@ import { type BpfMap, codec } from 'libbpf-ts';
 
 /** The kernel's unit: shed `share` exchanges out of 65536. */
 const SCALE = 65536;
-/** struct shed_control: share, red_map, since_ns, until_ns. */
-const CONTROL_BYTES = 24;
+/** struct shed_control: share, red_map, since_ns, until_ns, budget, padding. */
+const CONTROL_BYTES = 32;
+const BUDGET_OFFSET = 24;
+/** The kernel's budget window, seconds (pairing.h SHED_BUDGET_WINDOW_NS), the span shedder's too. */
+const BUDGET_WINDOW_S = 0.25;
 /**
  * After shedding ends, how long the kernel still looks for decisions that the first end of a
  * request left for the other: longer than a request takes between its two ends on this host.
@@ -35,6 +38,8 @@ export class KernelShedShare {
   readonly #now: () => bigint;
   readonly #control = Buffer.alloc(CONTROL_BYTES);
   #shed = 0;
+  /** Requests the kernel keeps per quarter second at most (0: no budget). */
+  #budget = 0;
   #writes = 0;
 
   constructor(map: BpfMap, now: () => bigint = monotonicNs) {
@@ -51,13 +56,32 @@ export class KernelShedShare {
     // It ends: the decisions left for other ends are still looked up for a while. The times are
     // written before the share that goes with them: a program reads the value while the map
     // update copies it, and must not see a new share with the time of the shedding before.
-    if (this.#shed === 0) c.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
+    if (this.#shed === 0 && this.#budget === 0) c.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
     if (shed === 0) c.writeBigUInt64LE(this.#now() + PENDING_DECISIONS_NS, 16);
     if (this.#shed === 0 || shed === 0) this.#map.set(0, c);
     c.writeUInt32LE(shed, 0);
     this.#map.set(0, c);
     this.#shed = shed;
     this.#writes++;
+  }
+
+  /**
+   * The span budget in the kernel (spans.max_per_second; 0: none): requests kept per quarter second at
+   * most, counted as the kernel decides them. The share comes a ring batch late, and a client
+   * faster than that went out whole until it came; the span shedder holds the budget exactly, the
+   * kernel sheds its bulk. Setting it begins shedding as a share does (`since_ns`).
+   */
+  budget(perSecond: number): void {
+    const budget = Math.min(0xffff_ffff, Math.max(0, Math.ceil(perSecond * BUDGET_WINDOW_S)));
+    if (budget === this.#budget) return;
+    const c = this.#control;
+    if (this.#shed === 0 && this.#budget === 0) {
+      c.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
+      this.#map.set(0, c);
+    }
+    c.writeUInt32LE(budget, BUDGET_OFFSET);
+    this.#map.set(0, c);
+    this.#budget = budget;
   }
 
   /** The map the kernel counts the exchanges it sheds in from now on (kernel-red.ts). */
