@@ -211,7 +211,7 @@ export class CpuPriority {
   #contended = false;
   #contendedEpisodes = 0;
   readonly #idleCpu: () => number;
-  /** The host's idle seconds and the time (ms) of the last check while contended. */
+  /** The idle seconds of the CPUs the agent may run on, and the time (ms) of the last check while contended. */
   #idleAt = 0;
   #idleCheckedAt = 0;
   /** Whether yielding is on at all: a nicer value than the start's, and the right to come back. */

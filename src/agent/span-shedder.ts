@@ -112,6 +112,8 @@ export class SpanShedder {
   #contended = false;
   /** The agent has started (armCpuBudget): its CPU may count against a budget. */
   #started = false;
+  /** The next window's CPU cut is in full proportion to budget / used (contention has just begun). */
+  #undampedCut = false;
   readonly #now: () => number;
   readonly #cpuMicros: () => number;
   #pressure = 0;
@@ -161,6 +163,9 @@ export class SpanShedder {
   contended(on: boolean): void {
     this.#contended = on;
     this.#applyCpuBudget();
+    // The applications first: the first window's cut is in full proportion, not damped (a damped
+    // cut took ~1 s to reach the budget, at the agent's full share meanwhile).
+    this.#undampedCut = on && this.#contendedCpu > 0;
   }
 
   /** The budget that applies now: the tighter of those set (the contended one only while contended). */
@@ -174,9 +179,14 @@ export class SpanShedder {
     if (!this.#cpuArmed) {
       this.#cpuShare = 1;
     } else if (!was) {
-      // Measured from now: the CPU before says nothing of this budget.
+      // Measured from now: the CPU before says nothing of this budget. Without a span budget the
+      // windows did not roll while nothing applied: one begins now, or the first would end at once.
       this.#cpuAtWindowStart = this.#cpuMicros();
       this.#cpuWindowStart = this.#now();
+      if (this.#budgetPerWindow <= 0) {
+        this.#windowStart = this.#cpuWindowStart;
+        this.#offered = 0;
+      }
     }
   }
 
@@ -359,8 +369,12 @@ export class SpanShedder {
       this.#cpuShare = 1; // nothing to go by since: the share starts over
       return;
     }
-    const factor = offered < CPU_CUT_MIN_OFFERED ? CPU_MAX_RISE : Math.sqrt(this.#cpuBudget / Math.max(used, 1e-6));
-    this.#cpuShare = Math.min(1, Math.max(MIN_SHARE, this.#cpuShare * Math.min(CPU_MAX_RISE, Math.max(CPU_MAX_CUT, factor))));
+    const ratio = this.#cpuBudget / Math.max(used, 1e-6);
+    const step = offered < CPU_CUT_MIN_OFFERED ? CPU_MAX_RISE
+      : this.#undampedCut ? Math.min(1, ratio)
+      : Math.min(CPU_MAX_RISE, Math.max(CPU_MAX_CUT, Math.sqrt(ratio)));
+    this.#undampedCut = false;
+    this.#cpuShare = Math.min(1, Math.max(MIN_SHARE, this.#cpuShare * step));
   }
 
   /** With a CPU budget applying, also the share it allows and the agent's CPU over the last window (% of one core). */

@@ -130,8 +130,9 @@ t.test('contended CPU budget: it applies only while the host is contended, the t
   t.equal(window(80), 1, 'not contended: the agent takes what it needs');
   t.notOk('cpu_used_percent' in s.stats(), 'no budget applies, none reported');
   s.contended(true);
-  t.equal(window(40), 0.5, 'contended: four times the budget, cut by half');
-  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 50, cpu_budget_share_percent: 50, cpu_used_percent: 40 });
+  t.equal(window(40), 0.25, 'contended: four times the budget, the first cut in full proportion');
+  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 25, cpu_budget_share_percent: 25, cpu_used_percent: 40 });
+  t.equal(window(40), 0.125, 'then damped: four times again, cut by half');
   s.contended(false);
   t.equal(s.share, 1, 'yielding again: every span kept at once');
   t.equal(window(80), 1, 'and the CPU not held to the budget');
@@ -140,10 +141,10 @@ t.test('contended CPU budget: it applies only while the host is contended, the t
   both.contended(true);
   t.equal(roll(160), 1, 'before the agent has started, neither applies');
   both.armCpuBudget();
-  t.equal(roll(40), 0.5, 'contended: the tighter budget, 10');
+  t.equal(roll(40), 0.25, 'contended: the tighter budget, 10');
   both.contended(false);
-  t.equal(roll(40), 0.5, 'not contended: 40, met, the share held');
-  t.equal(roll(160), 0.25, 'over 40: cut');
+  t.equal(roll(40), 0.25, 'not contended: 40, met, the share held');
+  t.equal(roll(160), 0.125, 'over 40: cut by half at most');
 });
 
 t.test('CPU budget off: CPU is not read, and the stats say nothing of it', async (t) => {
