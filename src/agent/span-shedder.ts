@@ -122,8 +122,6 @@ export class SpanShedder {
   #exportRoom = Infinity;
   #budgetShare = 1;
   #cpuShare = 1;
-  /** A CPU budget applies: the agent has started, and a budget is set (contended, for the second). */
-  #cpuArmed = false;
   /** The agent's CPU (µs) and the time (ms) when the CPU budget's window began. */
   #cpuAtWindowStart = 0;
   #cpuWindowStart = 0;
@@ -173,12 +171,11 @@ export class SpanShedder {
     const budgets = [this.#maxCpu, this.#contended ? this.#contendedCpu : 0].filter((b) => b > 0);
     const budget = this.#started && budgets.length > 0 ? Math.min(...budgets) : 0;
     if (budget === this.#cpuBudget) return;
-    const was = this.#cpuArmed;
+    const was = this.#cpuBudget;
     this.#cpuBudget = budget;
-    this.#cpuArmed = budget > 0;
-    if (!this.#cpuArmed) {
+    if (budget === 0) {
       this.#cpuShare = 1;
-    } else if (!was) {
+    } else if (was === 0) {
       // Measured from now: the CPU before says nothing of this budget. Without a span budget the
       // windows did not roll while nothing applied: one begins now, or the first would end at once.
       this.#cpuAtWindowStart = this.#cpuMicros();
@@ -278,7 +275,8 @@ export class SpanShedder {
    * Once a request's one end is shed here, its other end is too, whenever it comes.
    */
   decidedInKernel<K extends RequestKey>(kept: boolean, linkKey: K | null = null, keptEarlier?: (linkKey: K) => boolean): boolean {
-    this.#rollWindow();
+    // The budget's check below needs the current window (keep and #offer roll it themselves).
+    if (this.#budgetPerWindow > 0) this.#rollWindow();
     if (kept && linkKey !== null && (this.#pressure >= OVERRUN || this.#exportRoom <= 0 || this.#budgetSpent() || (this.#decided.size > 0 && this.#decided.has(keyText(linkKey))))) {
       return this.keep(linkKey, keptEarlier);
     }
@@ -328,7 +326,7 @@ export class SpanShedder {
     this.#exportRoom--;
   }
 
-  /** This window has kept its budget of spans. */
+  /** This window has kept its budget of spans (the caller has rolled the window). */
   #budgetSpent(): boolean {
     return this.#budgetPerWindow > 0 && this.#keptInWindow >= this.#budgetPerWindow;
   }
@@ -342,7 +340,7 @@ export class SpanShedder {
   }
 
   #rollWindow(): void {
-    if (this.#budgetPerWindow <= 0 && !this.#cpuArmed) return;
+    if (this.#budgetPerWindow <= 0 && this.#cpuBudget <= 0) return;
     const now = this.#now();
     const elapsed = now - this.#windowStart;
     if (elapsed < WINDOW_MS) return;
@@ -352,7 +350,7 @@ export class SpanShedder {
       const offered = idle ? 0 : this.#offered;
       this.#budgetShare = offered <= this.#budgetPerWindow ? 1 : this.#budgetPerWindow / offered;
     }
-    if (this.#cpuArmed) this.#rollCpu(now, idle, idle ? 0 : this.#offered);
+    if (this.#cpuBudget > 0) this.#rollCpu(now, idle, idle ? 0 : this.#offered);
     this.#windowStart = now;
     this.#offered = 0;
     this.#keptInWindow = 0;

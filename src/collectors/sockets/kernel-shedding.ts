@@ -56,9 +56,9 @@ export class KernelShedShare {
     // It ends: the decisions left for other ends are still looked up for a while. The times are
     // written before the share that goes with them: a program reads the value while the map
     // update copies it, and must not see a new share with the time of the shedding before.
-    if (this.#shed === 0 && this.#budget === 0) c.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
+    const begins = this.#beginShedding();
     if (shed === 0) c.writeBigUInt64LE(this.#now() + PENDING_DECISIONS_NS, 16);
-    if (this.#shed === 0 || shed === 0) this.#map.set(0, c);
+    if (begins || shed === 0) this.#map.set(0, c);
     c.writeUInt32LE(shed, 0);
     this.#map.set(0, c);
     this.#shed = shed;
@@ -75,13 +75,20 @@ export class KernelShedShare {
     const budget = Math.min(0xffff_ffff, Math.max(0, Math.ceil(perSecond * BUDGET_WINDOW_S)));
     if (budget === this.#budget) return;
     const c = this.#control;
-    if (this.#shed === 0 && this.#budget === 0) {
-      c.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
-      this.#map.set(0, c);
-    }
+    if (this.#beginShedding()) this.#map.set(0, c);
     c.writeUInt32LE(budget, BUDGET_OFFSET);
     this.#map.set(0, c);
     this.#budget = budget;
+  }
+
+  /**
+   * When nothing sheds yet (no share, no budget), what is about to shed begins it: `since_ns` is
+   * written into the control (true), and must reach the kernel before what begins it does.
+   */
+  #beginShedding(): boolean {
+    if (this.#shed !== 0 || this.#budget !== 0) return false;
+    this.#control.writeBigUInt64LE(this.#now() + SHEDDING_BEGINS_AFTER_NS, 8);
+    return true;
   }
 
   /** The map the kernel counts the exchanges it sheds in from now on (kernel-red.ts). */
