@@ -33,7 +33,7 @@
 // CPU request sets the agent's cgroup weight against the applications' pods as well.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { setThreadIdle, threadIsIdle } from 'libbpf-ts';
+import { parseCpuList, setThreadIdle, threadIsIdle } from 'libbpf-ts';
 import { CAP, effectiveCapabilities, hasCapability } from '../host/privileges.js';
 
 /** Pressure (0 … 1: the share of the JS thread's queue taken) at which the agent stops yielding. */
@@ -64,20 +64,6 @@ const TICK_MS = 100;
 const SPARE_CHECK_MS = 1_000;
 const SPARE_CORES = 0.25;
 
-/** CPU numbers of a kernel CPU list ("0-3,8"; /proc/PID/status `Cpus_allowed_list`); null when it is not one. */
-export function parseCpuList(list: string): Set<number> | null {
-  const cpus = new Set<number>();
-  for (const part of list.trim().split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (m === null) return null;
-    const from = Number(m[1]);
-    const to = m[2] !== undefined ? Number(m[2]) : from;
-    if (to < from || to - from > 65_536) return null;
-    for (let c = from; c <= to; c++) cpus.add(c);
-  }
-  return cpus;
-}
-
 /**
  * The idle CPU time so far (idle and iowait, in seconds) of the CPUs this process may run on
  * (`Cpus_allowed_list` of `statusFile`): what is idle on CPUs it may not use (taskset, a cpuset)
@@ -86,8 +72,8 @@ export function parseCpuList(list: string): Set<number> | null {
 export function idleSecondsOfAllowedCpus(statFile = '/proc/stat', statusFile = '/proc/self/status'): number {
   try {
     const allowed = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(statusFile, 'utf8'));
-    const cpus = allowed !== null ? parseCpuList(allowed[1]!) : null;
-    if (cpus === null) return Number.NaN;
+    if (allowed === null) return Number.NaN;
+    const cpus = new Set(parseCpuList(allowed[1]!)); // throws on a list that is not one
     let ticks = 0;
     for (const line of readFileSync(statFile, 'utf8').split('\n')) {
       // "cpuN user nice system idle iowait …" in USER_HZ, 100 on every architecture Linux exports it for.
