@@ -65,9 +65,9 @@ export class ByteBuffer {
     return true;
   }
 
-  /** A copy of what was written from `start` on. */
-  copyFrom(start: number): Uint8Array {
-    return this.buf.slice(start, this.pos);
+  /** A copy of what was written from `start` on (up to `end`, by default all of it). */
+  copyFrom(start: number, end = this.pos): Uint8Array {
+    return this.buf.slice(start, end);
   }
 
   /** Any text as UTF-8, through the native encoder. */

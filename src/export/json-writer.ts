@@ -20,9 +20,9 @@ export class JsonWriter {
     return this.#b.pos;
   }
 
-  /** A copy of the bytes written from `start` (an earlier `length`) on. */
-  copyFrom(start: number): Uint8Array {
-    return this.#b.copyFrom(start);
+  /** A copy of the bytes written from `start` (an earlier `length`) on, up to `end` (by default all of them). */
+  copyFrom(start: number, end = this.#b.pos): Uint8Array {
+    return this.#b.copyFrom(start, end);
   }
 
   /** The bytes written so far (a view: copy it before writing more). */
@@ -81,6 +81,11 @@ export class JsonWriter {
   bytes(b: Uint8Array): this {
     this.#b.bytes(b);
     return this;
+  }
+
+  /** The same, as ProtoWriter.encoded names it (writers of either encoding: shared-span-fields.ts). */
+  encoded(b: Uint8Array): void {
+    this.#b.bytes(b);
   }
 
   /** JSON text already encoded as UTF-8, `source[start, end)`. */

@@ -9,6 +9,7 @@ import type { JsonWriter } from './json-writer.js';
 import { J, J_CLOSE, J_QUOTE, type SignalEncoding, encodeRequest, requestJsonLine, writeAttributes, writeAttributesJson } from './otlp-common.js';
 import type { ProtoWriter } from './proto-writer.js';
 import type { ResourceCache } from './resource-cache.js';
+import { SharedSpanFields } from './shared-span-fields.js';
 
 /** Span.SpanKind of trace.proto. */
 const KIND: Record<SpanKind, number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
@@ -42,19 +43,30 @@ function writeSpan(w: ProtoWriter, s: SpanRecord): boolean {
   if (s.endTimeUnixNano < s.startTimeUnixNano || !w.hexId(1, s.traceId, 32, true) || !w.hexId(2, s.spanId, 16, true)) return false;
   if (s.traceState !== undefined) w.string(3, s.traceState);
   if (s.parentSpanId !== undefined && !w.hexId(4, s.parentSpanId, 16, false)) return false;
-  w.string(5, s.name);
-  w.varint(6, KIND[s.kind]);
-  w.fixed64(7, s.startTimeUnixNano);
-  w.fixed64(8, s.endTimeUnixNano);
-  writeAttributes(w, 9, s.attributes);
-  w.begin(15); // Status
-  if (s.status.message !== undefined) w.string(2, s.status.message);
-  const code = STATUS[s.status.code];
-  if (code !== 0) w.varint(3, code);
-  w.end();
-  w.fixed32(16, spanFlags(s));
+  protoShared.write(w, s, spanFlags(s));
   return true;
 }
+
+/** What spans alike share of their protobuf, written once (shared-span-fields.ts). */
+const protoShared = new SharedSpanFields<ProtoWriter>({
+  beforeStart: (w, s) => {
+    w.string(5, s.name);
+    w.varint(6, KIND[s.kind]);
+  },
+  times: (w, s) => {
+    w.fixed64(7, s.startTimeUnixNano);
+    w.fixed64(8, s.endTimeUnixNano);
+  },
+  afterEnd: (w, s, flags) => {
+    writeAttributes(w, 9, s.attributes);
+    w.begin(15); // Status
+    if (s.status.message !== undefined) w.string(2, s.status.message);
+    const code = STATUS[s.status.code];
+    if (code !== 0) w.varint(3, code);
+    w.end();
+    w.fixed32(16, flags);
+  },
+});
 
 /**
  * One ExportTraceServiceRequest (protobuf) for `spans`, which must be valid (it throws otherwise).
@@ -68,7 +80,7 @@ export function encodeTraceRequest(spans: readonly SpanRecord[], resources: Reso
 
 const J_TRACE_ID = J('{"traceId":"');
 const J_SPAN_ID = J('","spanId":"');
-const J_TRACE_STATE = J('","traceState":');
+const J_TRACE_STATE = J(',"traceState":');
 const J_PARENT = J(',"parentSpanId":"');
 const J_NAME = J(',"name":');
 const J_KIND = J(',"kind":');
@@ -81,20 +93,28 @@ const J_FLAGS = J('},"links":[],"droppedLinksCount":0,"flags":');
 
 function writeSpanJson(w: JsonWriter, s: SpanRecord): boolean {
   if (s.endTimeUnixNano < s.startTimeUnixNano || !w.bytes(J_TRACE_ID).hexId(s.traceId, 32, true) || !w.bytes(J_SPAN_ID).hexId(s.spanId, 16, true)) return false;
+  w.bytes(J_QUOTE);
   if (s.traceState !== undefined) w.bytes(J_TRACE_STATE).string(s.traceState);
-  else w.bytes(J_QUOTE);
   if (s.parentSpanId !== undefined) {
     if (!w.bytes(J_PARENT).hexId(s.parentSpanId, 16, false)) return false;
     w.bytes(J_QUOTE);
   }
-  w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]);
-  w.bytes(J_START).raw(String(s.startTimeUnixNano)).bytes(J_END).raw(String(s.endTimeUnixNano)).bytes(J_ATTRIBUTES);
-  writeAttributesJson(w, s.attributes);
-  w.bytes(J_STATUS).integer(STATUS[s.status.code]);
-  if (s.status.message !== undefined) w.bytes(J_MESSAGE).string(s.status.message);
-  w.bytes(J_FLAGS).integer(spanFlags(s)).bytes(J_CLOSE);
+  jsonShared.write(w, s, spanFlags(s));
   return true;
 }
+
+/** What spans alike share of their JSON, written once; the quotes around the times are theirs. */
+const jsonShared = new SharedSpanFields<JsonWriter>({
+  beforeStart: (w, s) => w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]).bytes(J_START),
+  times: (w, s) => w.raw(String(s.startTimeUnixNano)).bytes(J_END).raw(String(s.endTimeUnixNano)),
+  afterEnd: (w, s, flags) => {
+    w.bytes(J_ATTRIBUTES);
+    writeAttributesJson(w, s.attributes);
+    w.bytes(J_STATUS).integer(STATUS[s.status.code]);
+    if (s.status.message !== undefined) w.bytes(J_MESSAGE).string(s.status.message);
+    w.bytes(J_FLAGS).integer(flags).bytes(J_CLOSE);
+  },
+});
 
 const TRACE_JSON = { resource: 'resourceSpans', scope: 'scopeSpans', records: 'spans' };
 

@@ -46,9 +46,9 @@ export class ProtoWriter {
     return this.#b.pos;
   }
 
-  /** A copy of the bytes written from `start` (an earlier `length`) on. */
-  copyFrom(start: number): Uint8Array {
-    return this.#b.copyFrom(start);
+  /** A copy of the bytes written from `start` (an earlier `length`) on, up to `end` (by default all of them). */
+  copyFrom(start: number, end = this.#b.pos): Uint8Array {
+    return this.#b.copyFrom(start, end);
   }
 
   /** The bytes written so far (a view: copy it before writing more). */

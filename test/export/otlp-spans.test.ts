@@ -91,6 +91,27 @@ t.test('a frozen attribute set shared by spans: encoded once, the same bytes as 
   t.same(bytesOf(shared, 9), bytesOf({ ...shared }, 9), 'field 9 after field 1');
 });
 
+t.test('spans of one frozen set in many shapes: each written as an unshared one would be, from the shared fields too', async (t) => {
+  const shared = Object.freeze({ 'http.request.method': 'POST', 'url.path': '/orders', 'http.response.status_code': 503 });
+  // Name, kind, status (code, message), a parent (the flags) and trace state each make another shape;
+  // more shapes than a set keeps, so the last are written field by field every time.
+  const shapes: Array<Partial<SpanRecord>> = [
+    {}, { name: 'POST /orders' }, { kind: 'client' }, { status: { code: 'error' } }, { status: { code: 'error', message: 'Service Unavailable' } },
+    { parentSpanId: '00f067aa0ba902b7' }, { kind: 'client', parentSpanId: '00f067aa0ba902b7' }, { traceState: 'congo=t61rcWkgMzE' },
+  ];
+  const spans = [...shapes, ...shapes].map((extra, i) => span(PLAIN_PROCESS, i, { name: 'POST', ...extra, attributes: shared }));
+  const unshared = spans.map((s) => ({ ...s, attributes: { ...s.attributes } }));
+  const cache = new ResourceCache(16, {});
+  for (const round of ['first', 'again']) {
+    t.same(Buffer.from(encodeTraceRequest(spans, cache)), Buffer.from(encodeTraceRequest(unshared, cache)), `protobuf, ${round}`);
+    t.equal(Buffer.from(traceRequestJsonLine(spans, cache)).toString(), Buffer.from(traceRequestJsonLine(unshared, cache)).toString(), `JSON, ${round}`);
+  }
+  const theirs = canonicalInt64(JSON.parse(new TextDecoder().decode(JsonTraceSerializer.serializeRequest(spans.map((s) => readable(s, cache)))!)) as object);
+  t.same(JSON.parse(traceRequestJsonLine(spans, cache).toString()), theirs, 'JSON: the same as the SDK serializer');
+  const ours = decodeTraceRequest(encodeTraceRequest(spans, cache), true);
+  t.same(ours, decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readable(s, cache)))!, true), 'protobuf: the same as the SDK serializer');
+});
+
 t.test('resources are encoded once per process and follow changed attributes', async (t) => {
   const cache = new ResourceCache(16);
   const a = resourceOf('a', 1);
