@@ -38,6 +38,7 @@ import { TelemetryExporter } from '../src/export/telemetry-exporter.js';
 import { Logger } from '../src/log.js';
 import { ProcessMetadata } from '../src/metadata/process-metadata.js';
 import { KernelClock } from '../src/model/clock.js';
+import { turn, turnNow } from '../src/model/turn-clock.js';
 import { FollowedConnections } from '../src/model/link-part.js';
 import { protocolHandlers } from '../src/protocols/registry.js';
 import { type RecordConn, SocketRecordWriter } from '../test/helpers/socket-records.js';
@@ -170,14 +171,17 @@ async function run(input: SocketRecordWriter[], file: string, trackerOnly: boole
       exchanges++;
       if (!trackerOnly) pipeline.put({ type: 'exchange', exchange });
     },
-  });
+  }, turnNow);
   const clock = new KernelClock();
   const handle = tracker.handle.bind(tracker);
   // As the collector decodes: data events filled again record after record.
   const scratch = new EventScratch();
   const start = process.cpuUsage();
   for (const b of input) {
-    for (const [off, len] of b.offsets) decodeSocketRecord(b.view, off, len, clock, handle, scratch);
+    // As the collector: a batch in one turn, one clock read (model/turn-clock.ts).
+    turn(() => {
+      for (const [off, len] of b.offsets) decodeSocketRecord(b.view, off, len, clock, handle, scratch);
+    });
     // Let the export queues and timers run between batches, as the event loop does between
     // ring-buffer batches.
     await new Promise((resolve) => setImmediate(resolve));

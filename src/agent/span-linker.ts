@@ -7,6 +7,7 @@
 import type { Exchange } from '../model/exchange.js';
 import { linkPart } from '../model/link-part.js';
 import type { SpanRecord } from '../model/span.js';
+import { turnNow } from '../model/turn-clock.js';
 
 export interface SpanLinkerOptions {
   /** How long a span waits for its other half. */
@@ -121,7 +122,7 @@ export class SpanLinker {
   readonly #now: () => number;
 
   constructor(private readonly opts: SpanLinkerOptions) {
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? turnNow;
   }
 
   /**

@@ -15,6 +15,7 @@
 // A process that is gone keeps its entry (its last exchanges are often handled after it exited)
 // until a live process with another identity holds the pid.
 import { type ProcessIdentity, sameProgram } from './process-identity.js';
+import { turnNow } from '../model/turn-clock.js';
 
 export interface PidCacheSource<V> {
   /** The identity of the process holding `pid` now, null when none does (or it cannot be read). */
@@ -77,7 +78,7 @@ export class PidCache<V> {
     this.#max = opts.maxEntries ?? 4096;
     this.#revalidateMs = opts.revalidateMs ?? 1000;
     this.#ageMs = opts.ageMs;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? turnNow;
   }
 
   /** The value for the process holding `pid` now; `comm`, the name a kernel event gave it, if any. */

@@ -5,6 +5,7 @@
 // keep the last 1,000 span objects alive through young-generation GCs (V8 then promoted, even
 // pretenured, every span the agent built).
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../model/span.js';
+import { turnNow } from '../model/turn-clock.js';
 
 export interface ServiceRed {
   service: string;
@@ -82,7 +83,7 @@ export class LocalView {
   #sampledOut = 0;
 
   constructor(private readonly maxSpans = 1000, private readonly maxServices = 1000, private readonly maxSpansPerSecond = 100,
-    private readonly now: () => number = Date.now) {}
+    private readonly now: () => number = turnNow) {}
 
   addSpans(spans: SpanRecord[]): void {
     for (const s of spans) this.addSpan(s);

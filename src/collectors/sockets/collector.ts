@@ -9,6 +9,7 @@ import { type CountedShed, KernelRed } from './kernel-red.js';
 import { KernelShedShare } from './kernel-shedding.js';
 import { taskStorageFromTracepoints } from './kernel-needs.js';
 import { ConnectionTracker } from './tracker.js';
+import { turn, turnNow } from '../../model/turn-clock.js';
 import { TlsAttacher, type TlsAttacherOptions } from '../tls/attacher.js';
 import { type SpanTagMaps, reuseSpanTagMaps, shrinkSpanTagMaps } from '../span-tag-maps.js';
 
@@ -175,8 +176,9 @@ export class SocketsCollector implements Collector {
       // exchange and counts it in its RED (bpf/include/pairing.h, ring_filling), so a stall (start-up
       // into a loaded host, a long GC) costs spans, not RED.
       leaveInRing: true,
-      onBatch: (batch) => {
-        this.#nowMs = Date.now();
+      // One clock read for the batch (model/turn-clock.ts): its records are handled in one turn.
+      onBatch: (batch) => turn(() => {
+        this.#nowMs = turnNow();
         // How close the consumer is to dropping, so the agent sheds spans before drops begin: the
         // bytes waiting for the JS thread (batches behind this one, each about this one's size)
         // against what the waiting batches can hold. Counted in bytes, not batches: at a low rate a
@@ -210,7 +212,7 @@ export class SocketsCollector implements Collector {
         batch.forEach((view, off, len) => {
           if (!decodeSocketRecord(view, off, len, ctx.clock, handle, scratch)) this.#malformed++;
         });
-      },
+      }),
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
     this.#consumer = consumer;
