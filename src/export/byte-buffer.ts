@@ -77,7 +77,7 @@ export class ByteBuffer {
   }
 
   /** `source[start, end)`, copied natively (TypedArray.set: Buffer.copy's argument checks cost more than the copy of a span). */
-  range(source: Buffer, start: number, end: number): void {
+  range(source: Uint8Array, start: number, end: number): void {
     this.ensure(end - start);
     this.buf.set(source.subarray(start, end), this.pos);
     this.pos += end - start;

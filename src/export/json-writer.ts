@@ -15,6 +15,11 @@ export class JsonWriter {
     this.#b.pos = 0;
   }
 
+  /** Bytes its buffer holds before it grows. */
+  get capacity(): number {
+    return this.#b.buf.length;
+  }
+
   /** Bytes written so far: where the next one goes. */
   get length(): number {
     return this.#b.pos;
@@ -89,7 +94,7 @@ export class JsonWriter {
   }
 
   /** JSON text already encoded as UTF-8, `source[start, end)`. */
-  range(source: Buffer, start: number, end: number): this {
+  range(source: Uint8Array, start: number, end: number): this {
     this.#b.range(source, start, end);
     return this;
   }

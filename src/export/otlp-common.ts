@@ -25,7 +25,7 @@ export const SCOPE_VERSION = '0.1.0';
  */
 export interface EncodedRecord {
   resource: ResourceEntry;
-  arena: Buffer;
+  arena: Uint8Array;
   start: number;
   end: number;
 }
@@ -40,13 +40,13 @@ export interface EncodedRecord {
  * against an object graph per record.
  */
 export class RecordArena {
-  #slab: Buffer;
+  #slab: Uint8Array;
   #pos = 0;
   /** Records in the slab being filled not yet released. */
   #slabUnsent = 0;
   /** The same for the slabs filled before (weakly: a slab of lost records must not stay). */
-  readonly #unsent = new WeakMap<Buffer, number>();
-  readonly #spare: Buffer[] = [];
+  readonly #unsent = new WeakMap<Uint8Array, number>();
+  readonly #spare: Uint8Array[] = [];
   /** The fewest spares held since the last trimSpares: that many went unused the whole time. */
   #fewestSpare = 0;
   readonly #maxSpare: number;
@@ -57,7 +57,7 @@ export class RecordArena {
    * @param maxSpareBytes emptied slabs kept for reuse, at most
    */
   constructor(private readonly slabBytes = 256 * 1024, maxSpareBytes = MAX_SPARE_BYTES) {
-    this.#slab = Buffer.allocUnsafeSlow(slabBytes);
+    this.#slab = slab(slabBytes);
     this.#maxSpare = Math.max(KEPT_AT_REST, Math.floor(maxSpareBytes / slabBytes));
   }
 
@@ -117,10 +117,20 @@ export class RecordArena {
     return { slabsAllocated: this.#slabsAllocated, spareSlabs: this.#spare.length };
   }
 
-  #newSlab(n: number): Buffer {
+  #newSlab(n: number): Uint8Array {
     this.#slabsAllocated++;
-    return Buffer.allocUnsafeSlow(Math.max(this.slabBytes, n));
+    return slab(Math.max(this.slabBytes, n));
   }
+}
+
+/**
+ * A slab of `n` bytes: a plain Uint8Array over memory of its own (allocUnsafeSlow: not the pool's),
+ * not a Buffer. Its records are copied out through views of it (subarray), made per record: a
+ * Buffer's view is a FastBuffer made in JavaScript (~100 ns), a Uint8Array's the builtin's.
+ */
+function slab(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
 /**
@@ -431,8 +441,7 @@ export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: R
  * encoded by encodeRecordJson. The result is the shared writer's memory, valid until the next line
  * is encoded: copy it to keep it.
  */
-export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly EncodedRecord[]): Buffer {
-  const w = jsonWriter;
+export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly EncodedRecord[], w: JsonWriter = jsonWriter): Buffer {
   w.reset();
   w.raw(`{"${names.resource}":[`);
   let firstGroup = true;

@@ -2,18 +2,18 @@
 // ExportTraceServiceRequest, ...), the format of the OpenTelemetry Collector's file exporter.
 import { type WriteStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { ReusableBuffers } from './reusable-buffers.js';
+import { JsonWriter } from './json-writer.js';
 
-/** Line buffers kept for reuse, and the largest kept (a bigger one is used once and let go). */
-const SPARE_BUFFERS = 4;
+/** Line writers kept for reuse (a line in flight each), and the largest buffer a kept one may have. */
+const SPARE_WRITERS = 4;
 const MAX_SPARE_BYTES = 8 << 20;
 
 export class OtlpFileWriter {
   #out: WriteStream;
   #lines = 0;
   #failed = 0;
-  /** Buffers for lines on their way to the disk, back once the file has them (reusable-buffers.ts). */
-  readonly #lineBuffers = new ReusableBuffers(SPARE_BUFFERS, MAX_SPARE_BYTES);
+  /** Writers whose lines the file has: each writes a later line into the buffer it grew. */
+  readonly #writers: JsonWriter[] = [];
 
   constructor(readonly path: string) {
     this.#out = createWriteStream(path, { flags: 'a' });
@@ -38,17 +38,31 @@ export class OtlpFileWriter {
   }
 
   /**
-   * A request already encoded as one line of JSON in UTF-8, its newline included. `line` is copied
-   * (it may be an encoder's buffer, reused at the next encode) into a buffer that comes back for
-   * the next line once the file has this one.
+   * A line of JSON in UTF-8, its newline included, that `encode` writes, in this turn, into a writer
+   * of this file's and returns (a view of that writer's bytes). The file writes those bytes as they
+   * are, and the writer comes back for a later line once the file has them: a line encoded in a
+   * writer shared by every line had to be copied (~1 MB per line of 1024 spans, a copy out of the
+   * cache on the JS thread).
    */
-  writeLineBytes(line: Uint8Array): Promise<void> {
-    const buf = this.#lineBuffers.copyOf(line);
+  writeEncodedLine(encode: (w: JsonWriter) => Uint8Array): Promise<void> {
+    const w = this.#writers.pop() ?? new JsonWriter();
+    let line: Uint8Array;
+    try {
+      w.reset();
+      line = encode(w);
+    } catch (e) {
+      this.#keep(w);
+      throw e;
+    }
     this.#lines++;
-    return new Promise((resolve) => this.#out.write(buf, () => {
-      this.#lineBuffers.release(buf);
+    return new Promise((resolve) => this.#out.write(line, () => {
+      this.#keep(w);
       resolve();
     }));
+  }
+
+  #keep(w: JsonWriter): void {
+    if (this.#writers.length < SPARE_WRITERS && w.capacity <= MAX_SPARE_BYTES) this.#writers.push(w);
   }
 
   stats(): { lines: number; writeErrors: number } {

@@ -196,7 +196,7 @@ export class ProtoWriter {
   }
 
   /** Fields already encoded, `source[start, end)`, copied as they are. */
-  encodedRange(source: Buffer, start: number, end: number): void {
+  encodedRange(source: Uint8Array, start: number, end: number): void {
     this.#b.range(source, start, end);
   }
 

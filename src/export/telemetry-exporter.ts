@@ -30,6 +30,7 @@ import { GRPC_EXPORT_METHOD, GrpcExportTransport, createHttpMetricExporter } fro
 import { OtlpFileWriter } from './otlp-file.js';
 import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
+import type { JsonWriter } from './json-writer.js';
 import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestJsonLine, encodedRequestView } from './otlp-common.js';
 import { LOG_ENCODING } from './otlp-logs.js';
 import { SPAN_ENCODING } from './otlp-spans.js';
@@ -240,12 +241,12 @@ export class TelemetryExporter {
       this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
       this.#describe.file = this.#file.path;
       this.#spanDest.push(this.#recordDestination(FILE_TRACES, this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
-        { send: (spans) => this.#writeFile(() => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
+        { send: (spans) => this.#writeFileLine((w) => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans, w)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
       this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true),
-        { send: (records) => this.#writeFile(() => encodedRequestJsonLine(LOG_ENCODING.envelope, records)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
+        { send: (records) => this.#writeFileLine((w) => encodedRequestJsonLine(LOG_ENCODING.envelope, records, w)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
       this.#metricDest.push({
         name: 'file.metrics',
-        queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(() => metricsRequestJson(rms))),
+        queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(async () => this.#file?.writeBatch(await metricsRequestJson(rms)))),
       });
     }
     if (this.#metricDest.length > 0) {
@@ -545,17 +546,18 @@ export class TelemetryExporter {
   }
 
   /**
-   * `encode` runs in this turn, and an encoded line is copied in it: the JSON encoders share one
-   * buffer, which another queue's encode could overwrite after an await.
+   * A line of records `encode` writes into the file's writer, in this turn (encodedRequestJsonLine
+   * reads the records' arena, whose slabs may be written again after an await). Waited for: the
+   * destination's sends in flight are its lines on their way to the disk (FILE_LINES_IN_FLIGHT),
+   * and what the disk cannot take waits in its bounded queue.
    */
-  async #writeFile(encode: () => Uint8Array | Promise<object>): Promise<SendResult> {
+  #writeFileLine(encode: (w: JsonWriter) => Uint8Array): Promise<SendResult> {
+    return this.#writeFile(() => this.#file?.writeEncodedLine(encode));
+  }
+
+  async #writeFile(write: () => Promise<void> | undefined): Promise<SendResult> {
     try {
-      const request = encode();
-      // Copied in this turn, then waited for: the destination's sends in flight are its lines on
-      // their way to the disk (FILE_LINES_IN_FLIGHT), and what the disk cannot take waits in its
-      // bounded queue.
-      if (request instanceof Uint8Array) await this.#file?.writeLineBytes(request);
-      else await this.#file?.writeBatch(await request);
+      await write();
       return { ok: true };
     } catch (e) {
       this.#s.fileErrors++;

@@ -210,3 +210,32 @@ t.test('a file that does not take writes: four lines wait for it, the queue boun
   const spans = Buffer.concat(chunks).toString().trim().split('\n').flatMap((l) => JSON.parse(l).resourceSpans?.[0]?.scopeSpans?.[0]?.spans ?? []);
   t.equal(spans.length, 90, 'every span the file took is in it');
 });
+
+t.test('lines in flight are each their own writer\'s bytes, and the writers are used again', async (t) => {
+  const file = join(dir, 'lines.jsonl');
+  const writer = new OtlpFileWriter(file);
+  const used: unknown[] = [];
+  // Six lines before the file has any: none may overwrite another's bytes.
+  const writes = Array.from({ length: 6 }, (_, i) => writer.writeEncodedLine((w) => {
+    used.push(w);
+    w.reset();
+    w.raw(`{"line":${i},"pad":"${'x'.repeat(1000 * (i + 1))}"}\n`);
+    return w.finish();
+  }));
+  await Promise.all(writes);
+  t.equal(new Set(used).size, 6, 'a writer per line in flight');
+  await writer.writeEncodedLine((w) => {
+    used.push(w);
+    w.reset();
+    w.raw('{"line":6}\n');
+    return w.finish();
+  });
+  t.ok(used.slice(0, 6).includes(used[6]), 'once written, a writer takes a later line');
+  t.throws(() => writer.writeEncodedLine(() => {
+    throw new Error('no line');
+  }), /no line/, 'an encoder that throws writes nothing');
+  await writer.close();
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { line: number; pad?: string });
+  t.same(lines.map((l) => l.line), [0, 1, 2, 3, 4, 5, 6], 'every line whole, in order');
+  t.same(lines.slice(0, 6).map((l) => l.pad?.length), [1000, 2000, 3000, 4000, 5000, 6000]);
+});

@@ -251,7 +251,7 @@ t.test('spans encoded one at a time across arena slabs make the same request as 
 t.test('batch after batch, an arena fills the slabs the last batch emptied: no new slab once warm', async (t) => {
   const cache = new ResourceCache(16, { 'host.name': 'node-1' });
   const arena = new RecordArena(2048);
-  const slabs = new Set<Buffer>();
+  const slabs = new Set<Uint8Array>();
   const batch = (round: number): EncodedRecord[] => Array.from({ length: 40 }, (_, i) => {
     const s = span(resourceOf('svc', 1), round * 100 + i);
     const r = encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)!;
@@ -270,7 +270,7 @@ t.test('arena slabs are reused once every record in them was released, never whi
   const cache = new ResourceCache(16, { 'host.name': 'node-1' });
   const arena = new RecordArena(2048);
   const encode = (i: number): EncodedRecord => { const s = span(resourceOf('svc', 1), i); return encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)!; };
-  const bytes = (r: EncodedRecord): string => r.arena.subarray(r.start, r.end).toString('hex');
+  const bytes = (r: EncodedRecord): string => Buffer.from(r.arena.subarray(r.start, r.end)).toString('hex');
   const first = Array.from({ length: 40 }, (_, i) => encode(i));
   const firstSlabs = new Set(first.map((r) => r.arena));
   t.ok(firstSlabs.size >= 4, 'several slabs filled');
