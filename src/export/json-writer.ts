@@ -35,6 +35,14 @@ export class JsonWriter {
     return this.#b.node.subarray(0, this.#b.pos);
   }
 
+  /**
+   * The same bytes as a plain Uint8Array's view, to copy elsewhere: made by the builtin, where a
+   * Buffer's view is a FastBuffer made in JavaScript (~100 ns, once per record encoded).
+   */
+  written(): Uint8Array {
+    return this.#b.buf.subarray(0, this.#b.pos);
+  }
+
   /** Text that is already JSON (punctuation, keys, numbers, hex ids, decimal digits). */
   raw(json: string): this {
     if (!this.#b.ascii(json)) this.#b.utf8(json);

@@ -433,7 +433,7 @@ export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: R
   const w = recordJsonWriter;
   w.reset();
   if (!writeRecord(w, record)) return null;
-  return arena.add(resource, w.finish());
+  return arena.add(resource, w.written());
 }
 
 /**
