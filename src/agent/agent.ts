@@ -341,7 +341,9 @@ export class Agent {
         // The tighter of the two backlogs: towards the JS thread, and from it towards the exporters.
         const exported = this.#exporter.spanExportBacklog();
         this.#shedder.reportPressure(Math.max(p, exported.pressure), lost);
-        this.#shedder.exportRoom(exported.room);
+        // Less the spans kept and not yet in the queues (in the linker, or released after the last
+        // batch): several batches may come in one turn, each told the room the first one found.
+        this.#shedder.exportRoom(exported.room - this.#pipeline.spansOnTheirWay);
         this.#priority?.reportPressure(p, lost, lagMs);
       },
       spanShare: () => this.#shedder.share,

@@ -121,6 +121,14 @@ export class ExchangePipeline implements RecordSink {
     this.#linker.add(span, key, key === null || this.opts.followed?.otherEndMayCome(ex.connection, key.part) !== false);
   }
 
+  /**
+   * Spans kept and built, not yet handed to the sinks: waiting in the linker for their other halves,
+   * or joined and released after the batch. The export queues' room does not count them yet.
+   */
+  get spansOnTheirWay(): number {
+    return this.#linker.pending;
+  }
+
   flush(): void {
     this.#linker.flush();
   }

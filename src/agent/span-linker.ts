@@ -176,6 +176,11 @@ export class SpanLinker {
     this.#timer ??= setTimeout(() => this.#tick(), this.opts.windowMs).unref();
   }
 
+  /** Spans here, waiting for their other halves or to be released: on their way to the sinks. */
+  get pending(): number {
+    return this.#waiting + this.#ready.length;
+  }
+
   /** Whether a span of the request named `key` waits here for its other half. */
   holds(key: LinkKey): boolean {
     return this.#lookup(key) !== undefined;
@@ -347,7 +352,7 @@ export class SpanLinker {
    */
   stats(): { held: number; linked: number; overflow: number; places: number; alone: number; connections: number } {
     return {
-      held: this.#waiting + this.#ready.length, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length, alone: this.#alone.size,
+      held: this.pending, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length, alone: this.#alone.size,
       connections: this.#held.size,
     };
   }

@@ -265,3 +265,20 @@ t.test('a span whose other end is not followed leaves at once, unless its other 
   t.equal(server.parentSpanId, client.spanId, 'joined');
   t.equal(linker.stats().linked, 1);
 });
+
+t.test('spans on their way: those waiting for their other halves and those joined but not released yet', async (t) => {
+  const out: SpanRecord[] = [];
+  const linker = new SpanLinker({ windowMs: 50, maxHeld: 1000, release: (s) => out.push(...s) });
+  const key = (i: number): LinkKey => ({ part: 'c>s', id: `r${i}`, ordinal: -1 });
+  for (let i = 0; i < 5; i++) linker.add(span('server', `s${i}`), key(i));
+  t.equal(linker.pending, 5, 'five waiting');
+  for (let i = 0; i < 3; i++) linker.add(span('client', `c${i}`), key(i));
+  t.equal(out.length, 0, 'the joined pairs leave after this turn');
+  t.equal(linker.pending, 8, 'two waiting, three pairs joined and not released: all on their way');
+  await new Promise((r) => setImmediate(r));
+  t.equal(out.length, 6, 'the pairs released');
+  t.equal(linker.pending, 2, 'the two that wait');
+  await new Promise((r) => setTimeout(r, 80));
+  t.equal(linker.pending, 0, 'the window over: none');
+  t.equal(out.length, 8);
+});
