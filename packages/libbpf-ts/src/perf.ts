@@ -25,15 +25,19 @@ export interface PerfEventOptions extends CookieOption {
   pid?: number;
 }
 
-/** Parses a kernel CPU list such as "0-3,6,8-9". */
+const DIGITS = /^\d+$/;
+
+/** Parses a kernel CPU list such as "0-3,6,8-9"; throws on anything else. */
 export function parseCpuList(text: string): number[] {
   const out: number[] = [];
   for (const part of text.trim().split(',')) {
     if (part === '') continue;
-    const [a, b] = part.split('-');
+    const [a, b, rest] = part.split('-');
+    // Digits only: Number('') is 0, which made "-" and "0-" CPU 0.
+    if (!DIGITS.test(a ?? '') || (b !== undefined && !DIGITS.test(b)) || rest !== undefined) throw new Error(`bad CPU list: ${text}`);
     const from = Number(a);
     const to = b === undefined ? from : Number(b);
-    if (!Number.isInteger(from) || !Number.isInteger(to) || to < from) throw new Error(`bad CPU list: ${text}`);
+    if (to < from) throw new Error(`bad CPU list: ${text}`);
     for (let c = from; c <= to; c++) out.push(c);
   }
   return out;
