@@ -438,8 +438,8 @@ export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: R
 
 /**
  * One Export<Signal>ServiceRequest as one line of OTLP JSON (UTF-8, newline included) of records
- * encoded by encodeRecordJson. The result is the shared writer's memory, valid until the next line
- * is encoded: copy it to keep it.
+ * encoded by encodeRecordJson, written into `w` (by default a writer shared by every caller). The
+ * result is that writer's memory, valid until it writes again: copy it to keep it.
  */
 export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly EncodedRecord[], w: JsonWriter = jsonWriter): Buffer {
   w.reset();

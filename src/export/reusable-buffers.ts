@@ -1,9 +1,10 @@
-// Buffers for encoded bodies on their way out (a line to the file, a request to the backend), back
-// here once the write or the call is done. An encoder's own buffer is reused at its next encode, so
-// a body that waits must be copied; a fresh copy per body (~1 MB for 1024 spans) lived as long as
-// its write or call, often past a young-generation GC: promoted with its wrapper, its backing store
-// then stayed until the next full GC (~100 MiB of them at 10k req/s on the file's path; on the
-// gRPC path, the C heap at 37–73 MiB against 19 with the file alone, benchmarks/RESULTS.md).
+// Buffers for encoded bodies on their way out (a request to the backend), back here once the call
+// is done. An encoder's own buffer is reused at its next encode, so a body that waits must be
+// copied; a fresh copy per body (~1 MB for 1024 spans) lived as long as its call, often past a
+// young-generation GC: promoted with its wrapper, its backing store then stayed until the next full
+// GC (on the gRPC path, the C heap at 37–73 MiB against 19 with the file alone; the file's lines,
+// ~100 MiB of such copies at 10k req/s before, are written from writers of their own now:
+// otlp-file.ts; benchmarks/RESULTS.md).
 
 /** Smallest buffer made: sizes go up in powers of two from here, so one buffer serves bodies of similar sizes. */
 const MIN_BYTES = 64 * 1024;

@@ -86,12 +86,6 @@ export class SocketsCollector implements Collector {
   #handle: ((e: SocketEvent) => void) | null = null;
   #failed = 0;
   #final: Record<string, number> | null = null;
-  /**
-   * The tracker's clock, read once per ring batch (and at each sweep and at stop), not per record:
-   * it dates a connection's last activity for the idle sweep, where a batch's 10 ms are nothing,
-   * and a clock read per record cost ~60 ns on this VM.
-   */
-  #nowMs = Date.now();
   /** When a batch last found the kernel's count of the exchanges it counted grown (-Infinity: never). */
   #lastCountedMs = -Infinity;
 
@@ -130,8 +124,11 @@ export class SocketsCollector implements Collector {
       ...(ctx.followedConnections !== undefined ? { followed: ctx.followedConnections } : {}),
       // The kernel's counter of the exchanges it counted is read at every batch (below): a closed
       // connection is remembered for the counts of its last exchanges only while some may be in flight.
-      ...(ctx.offeredInKernel !== undefined ? { countsMayFollowClose: () => this.#nowMs - this.#lastCountedMs <= COUNTS_IN_FLIGHT_MS } : {}),
-    }, () => this.#nowMs);
+      ...(ctx.offeredInKernel !== undefined ? { countsMayFollowClose: () => turnNow() - this.#lastCountedMs <= COUNTS_IN_FLIGHT_MS } : {}),
+      // The turn's clock (model/turn-clock.ts): the tracker's work runs in turns (a ring batch, a
+      // sweep, a drain of the kernel's counts, the stop), one clock read each, not one per record.
+      // It dates a connection's last activity for the idle sweep, where a batch's 10 ms are nothing.
+    }, turnNow);
     this.#tracker = tracker;
     // Data events are filled again record after record: `handle` and the tracker keep nothing of them
     // but bytes, times and numbers.
@@ -165,7 +162,7 @@ export class SocketsCollector implements Collector {
     shedShare.budget(ctx.config.spans.maxPerSecond);
     this.#shedShare = shedShare;
     this.#red = new KernelRed([obj.map('shed_red_0'), obj.map('shed_red_1')], (map) => shedShare.countIn(map), ctx.clock);
-    this.#redDrain = setInterval(() => this.#drainCounted(false), COUNTED_DRAIN_MS).unref();
+    this.#redDrain = setInterval(() => turn(() => this.#drainCounted(false)), COUNTED_DRAIN_MS).unref();
     const ring = obj.map('socket_events');
     this.#unwatchRing = ctx.watchRing?.(ring) ?? null;
     const consumer = new RingBufferConsumer([ring], {
@@ -178,7 +175,6 @@ export class SocketsCollector implements Collector {
       leaveInRing: true,
       // One clock read for the batch (model/turn-clock.ts): its records are handled in one turn.
       onBatch: (batch) => turn(() => {
-        this.#nowMs = turnNow();
         // How close the consumer is to dropping, so the agent sheds spans before drops begin: the
         // bytes waiting for the JS thread (batches behind this one, each about this one's size)
         // against what the waiting batches can hold. Counted in bytes, not batches: at a low rate a
@@ -204,7 +200,7 @@ export class SocketsCollector implements Collector {
         if (ctx.offeredInKernel !== undefined) {
           const counted = readCounter(SHED_COUNTED_SLOT);
           ctx.offeredInKernel(Number(counted - countedSeen));
-          if (counted !== countedSeen) this.#lastCountedMs = this.#nowMs;
+          if (counted !== countedSeen) this.#lastCountedMs = turnNow();
           countedSeen = counted;
         }
         // The share that pressure (and the span budget) leaves, applied in the kernel from now on.
@@ -216,11 +212,10 @@ export class SocketsCollector implements Collector {
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
     this.#consumer = consumer;
-    this.#sweep = setInterval(() => {
-      this.#nowMs = Date.now();
+    this.#sweep = setInterval(() => turn(() => {
       this.#sweepHeld(HELD_MAX_AGE_NS, ctx);
       tracker.sweep();
-    }, 5_000).unref();
+    }), 5_000).unref();
     try {
       // Tracepoints attach by their section name; uprobes are the TLS attacher's, file by file.
       for (const p of obj.programs()) {
@@ -256,12 +251,13 @@ export class SocketsCollector implements Collector {
     this.#unwatchRing?.();
     this.#unwatchRing = null;
     await this.#consumer?.closeAndFlush();
-    this.#nowMs = Date.now();
-    // Requests still held for pairing reach the tracker before it ends every connection.
-    if (this.#ctx !== null) this.#sweepHeld(0n, this.#ctx);
-    // What the kernel counted, while the connections are still tracked (no program runs now).
-    this.#drainCounted(true);
-    this.#tracker?.closeAll();
+    turn(() => {
+      // Requests still held for pairing reach the tracker before it ends every connection.
+      if (this.#ctx !== null) this.#sweepHeld(0n, this.#ctx);
+      // What the kernel counted, while the connections are still tracked (no program runs now).
+      this.#drainCounted(true);
+      this.#tracker?.closeAll();
+    });
     this.#final = this.stats();
     this.#obj?.close();
     this.#obj = null;
