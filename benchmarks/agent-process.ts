@@ -2,11 +2,22 @@
 // `ready`, stopped with SIGTERM (as a user stops it) and waited for.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { launcherNodeOptions } from '../src/agent/heap-tuning.js';
 
 const LANTERN = join(fileURLToPath(new URL('../../', import.meta.url)), 'bin/lantern.js');
+
+/**
+ * Node's arguments that start `lantern` (a tree's bin/lantern.js) with `run ARGS` as the launcher's
+ * `#!` line starts it (with the V8 options it gives node), after `nodeArgs` (a profiler's): the agent
+ * as users run it, and a baseline tree's as its own launcher ran it.
+ */
+export function agentNodeArgs(lantern: string, args: readonly string[], nodeArgs: readonly string[] = []): string[] {
+  return [...nodeArgs, ...launcherNodeOptions(readFileSync(lantern, 'utf8')), lantern, 'run', ...args];
+}
 
 /** A checkout whose agent a benchmark runs: its name in the tables and its bin/lantern.js. */
 export interface AgentTree {
@@ -81,7 +92,7 @@ export interface AgentProcess {
  * `nodeArgs`: Node's own options (a profiler's).
  */
 export async function startAgentProcess(args: string[], ready: string, timeoutMs = 30_000, lantern = LANTERN, nodeArgs: readonly string[] = []): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, lantern, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, agentNodeArgs(lantern, args, nodeArgs), { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const until = Date.now() + timeoutMs;

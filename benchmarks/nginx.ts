@@ -13,7 +13,7 @@
 //
 // The fixed-rate load comes from benchmarks/loadgen (Go, open-loop per connection), built once per
 // source version into the machine's tool cache. The agent is started fresh for every "with" phase
-// (`node bin/lantern.js run --pid … --port 0 --otlp-file …`) and stopped with SIGTERM; its span file
+// (`bin/lantern.js run --pid … --port 0 --otlp-file …`) and stopped with SIGTERM; its span file
 // is read after it has exited. Machines here are shared: before each phase the benchmark waits (60 s
 // at most per run) for idle CPUs and for other sessions' socket tracers to go, and flags phases
 // where that did not hold. Results go to stdout and to benchmarks/RESULTS.md.
@@ -58,6 +58,7 @@ import { machineBusyS, mainThreadCpuSeconds, preemptions, rssMiB, runQueueWaitS,
 import { writeResultsSection } from './results-file.js';
 import { int, median } from './stats.js';
 import { type LoadResult, benchCommand, buildLoadgen, fixedRateArgs, runLoadgen, sectionPreamble } from './loadgen-tool.js';
+import { agentNodeArgs } from './agent-process.js';
 
 const execFileP = promisify(execFile);
 
@@ -221,8 +222,8 @@ class AgentProcess {
    */
   /** `file`: its --otlp-file, or null for none (then ready at `exporting over OTLP`, its last start-up line without a file). */
   static async start(pids: number[], file: string | null, extraArgs: readonly string[], env: Record<string, string> = {}): Promise<AgentProcess> {
-    const args = [LANTERN, 'run', ...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', ...(file === null ? [] : ['--otlp-file', file]),
-      '--log-format', 'json', ...extraArgs];
+    const args = agentNodeArgs(LANTERN, [...pids.flatMap((p) => ['--pid', String(p)]), '--port', '0', ...(file === null ? [] : ['--otlp-file', file]),
+      '--log-format', 'json', ...extraArgs]);
     const readyLine = file === null ? 'exporting over OTLP' : 'writing OTLP JSON lines';
     const t0 = performance.now();
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
@@ -782,7 +783,7 @@ function section(command: string, r: Results): string {
   const allRss = [...r.fixed, ...r.steps, ...r.wrk].map((p) => p.agent?.rssPeakMiB ?? NaN).filter((x) => !Number.isNaN(x));
   return [
     ...preamble(command, r),
-    `The agent (\`node bin/lantern.js run --pid <master> --pid <worker> --port 0 --otlp-file F --log-format json${agentArgs(mode).map((a) => ` ${a}`).join('')}\`, local mode,`,
+    `The agent (\`bin/lantern.js run --pid <master> --pid <worker> --port 0 --otlp-file F --log-format json${agentArgs(mode).map((a) => ` ${a}`).join('')}\`, local mode,`,
     `${mode.collectors === null ? 'default collectors' : `collectors ${mode.collectors}`}) traces **nginx's two pids only**: the load tool is not traced, so it makes no client spans and its own`,
     'syscalls do not run the BPF programs\' work. It is started fresh for every "with" phase, left at rest for',
     `${REST_MS / 1000} s, then loaded; after the load it gets ${SETTLE_MS / 1000} s to export, is stopped with SIGTERM and its span file is read after`,
@@ -851,7 +852,7 @@ function allProcessesSection(command: string, r: Results): string {
   ] : [];
   return [
     ...preamble(command, r),
-    'The agent runs as a user runs it, with its defaults: `node bin/lantern.js run --port 0 --otlp-file F --log-format json`,',
+    'The agent runs as a user runs it, with its defaults: `bin/lantern.js run --port 0 --otlp-file F --log-format json`,',
     '**no `--pid`: every process is traced** (nginx, loadgen, Jaeger, this benchmark, anything else running), default collectors.',
     'So loadgen is traced too and **each request is two exchanges**: loadgen\'s CLIENT span and nginx\'s SERVER span;',
     `"agent µs/exchange" divides the agent's CPU (process tree, over the load window plus the ${SETTLE_MS / 1000} s after it, as the span`,

@@ -1,5 +1,7 @@
-#!/usr/bin/env node
-// Runs the compiled CLI (npm run build produces dist/).
+#!/usr/bin/env -S node --max-semi-space-size=8
+// Runs the compiled CLI (npm run build produces dist/). The #! line carries the V8 options node must
+// be started with (LAUNCHER_NODE_OPTIONS in src/agent/heap-tuning.ts, which says why): run this file
+// itself (`lantern`, `./bin/lantern.js`) rather than `node bin/lantern.js`, or give node those options.
 import { existsSync } from 'node:fs';
 
 const entry = new URL('../dist/src/cli/main.js', import.meta.url);

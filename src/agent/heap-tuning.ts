@@ -9,6 +9,34 @@
 // time takes effect.
 import v8 from 'node:v8';
 
+/**
+ * V8 options node must be given before it starts, which `bin/lantern.js` passes in its `#!` line
+ * (`#!/usr/bin/env -S node …`): the only way to set them, as V8 sizes its heap's spaces when the
+ * isolate is made and ignores them at run time.
+ *
+ * --max-semi-space-size=8: V8's young generation at 8 MiB semi-spaces instead of node's 16. Under
+ * load the agent allocates fast enough for V8 to grow them to their maximum and keep them; at 8 MiB
+ * the peak RSS is 14-16 MiB lower at 10-60k req/s. Measured in session 22 it cost 8-15 % more agent
+ * CPU per exchange (more scavenges, more of what was in flight promoted) and was left off; with the
+ * spans encoded straight to bytes and less allocated per exchange, the same comparison in December
+ * 2026 found no CPU cost (RESULTS.md, "Under load: … max-semi-space-size=8").
+ */
+export const LAUNCHER_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=8'];
+
+/** The node options of a launcher script's `#!/usr/bin/env -S node OPTIONS` line ([] for any other first line). */
+export function launcherNodeOptions(script: string): string[] {
+  const end = script.indexOf('\n');
+  const first = end < 0 ? script : script.slice(0, end);
+  const m = /^#!\/usr\/bin\/env -S node((?:[ \t]+\S+)*)[ \t]*$/.exec(first);
+  return m === null ? [] : m[1]!.trim().split(/[ \t]+/).filter((a) => a !== '');
+}
+
+/** Which of LAUNCHER_NODE_OPTIONS node was started without (by name, in its arguments or NODE_OPTIONS). */
+export function missingLauncherOptions(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/)];
+  return LAUNCHER_NODE_OPTIONS.filter((option) => !givenToNode(given, /^--([^=]+)/.exec(option)![1]!));
+}
+
 /** Whether node was given V8 flag `name` (with or without `no-`, in dash or underscore spelling) itself. */
 function givenToNode(execArgv: readonly string[], name: string): boolean {
   const underscored = name.replaceAll('-', '_');

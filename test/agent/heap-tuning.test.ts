@@ -1,8 +1,11 @@
 // LANTERN_HEAP_GROWING_PERCENT sets V8's heap growth at run time (its effect on RSS and CPU is
-// measured in benchmarks/, "Memory under load"); allocation-site pretenuring is turned off.
+// measured in benchmarks/, "Memory under load"); allocation-site pretenuring is turned off; the
+// launcher gives node the options V8 reads only at start (the young generation's size).
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { stopPretenuring, tuneHeapForAgent } from '../../src/agent/heap-tuning.js';
+import { LAUNCHER_NODE_OPTIONS, launcherNodeOptions, missingLauncherOptions, stopPretenuring, tuneHeapForAgent } from '../../src/agent/heap-tuning.js';
+import { lanternBin } from '../helpers/cli.js';
 
 t.test('the heap growth comes from LANTERN_HEAP_GROWING_PERCENT, unless node was given the flag', async (t) => {
   t.equal(tuneHeapForAgent([], {}), null, 'by default V8 keeps its own policy');
@@ -42,4 +45,18 @@ t.test('allocation-site pretenuring is turned off at run time, unless node was g
   };
   t.ok(decisions(false) > 0, 'V8 weighs pretenuring such a site by default');
   t.equal(decisions(true), 0, 'not once the agent turned it off');
+});
+
+t.test('the launcher\'s #! line gives node its options; which of them node was started without', async (t) => {
+  t.same(launcherNodeOptions('#!/usr/bin/env -S node --max-semi-space-size=8 --stack-size=2000\nrest'), ['--max-semi-space-size=8', '--stack-size=2000']);
+  t.same(launcherNodeOptions('#!/usr/bin/env -S node\n'), [], 'none');
+  t.same(launcherNodeOptions('#!/usr/bin/env node\n'), [], 'a plain #! line');
+  t.same(launcherNodeOptions('console.log(1)\n'), [], 'no #! line');
+  t.same(launcherNodeOptions(''), [], 'empty');
+  t.same(launcherNodeOptions('#!/usr/bin/env -S python3 -u\n'), [], 'not node');
+  t.same(launcherNodeOptions(readFileSync(lanternBin, 'utf8')), LAUNCHER_NODE_OPTIONS, 'bin/lantern.js gives node LAUNCHER_NODE_OPTIONS');
+  t.same(missingLauncherOptions([], ''), ['--max-semi-space-size=8'], 'node started without them');
+  t.same(missingLauncherOptions(['--max-semi-space-size=8'], ''), [], 'given by the launcher');
+  t.same(missingLauncherOptions(['--max-semi-space-size=16'], ''), [], 'a value of the user\'s own counts as given');
+  t.same(missingLauncherOptions([], '--require x --max_semi_space_size=4'), [], 'in NODE_OPTIONS, underscore spelling');
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { lanternBin, logRecords, runCli, startCli } from '../helpers/cli.js';
+import { lanternBin, lanternNodeOptions, logRecords, runCli, startCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lantern-run-'));
 
@@ -36,6 +36,28 @@ t.test('--pid: exec and exit of that process only, exported as OTLP JSON lines',
   t.equal(exit?.resource['service.name'], 'sh');
   t.ok(exit?.resource['host.name'], 'host.name on the resource');
   t.ok(BigInt(String(exec?.record.timeUnixNano)) > BigInt(Date.now() - 60_000) * 1_000_000n, 'kernel time converted to wall clock');
+});
+
+t.test('the launcher starts node with the V8 options the agent needs; started without them, the agent says so', async (t) => {
+  const args = ['run', '--collectors', 'process', '--port', '0', '--duration', '1'];
+  const warning = /node was started without the options bin\/lantern\.js gives it/;
+  const run = async (command: string, commandArgs: string[]): Promise<{ code: unknown; stderr: string }> => {
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = await once(child, 'exit');
+    return { code, stderr };
+  };
+  // As users run it: the file itself (`lantern`, `./bin/lantern.js`), its #! line giving node the options.
+  const launched = await run(lanternBin, args);
+  t.equal(launched.code, 0, launched.stderr);
+  t.notMatch(launched.stderr, warning, 'no warning when started by the launcher');
+  t.same(lanternNodeOptions, ['--max-semi-space-size=8'], 'the options the launcher gives node');
+  // `node bin/lantern.js`: node's defaults, said in the log with what is missing.
+  const plain = await run(process.execPath, [lanternBin, ...args]);
+  t.equal(plain.code, 0, plain.stderr);
+  t.match(plain.stderr, warning);
+  t.match(plain.stderr, /--max-semi-space-size=8/, 'names the option');
 });
 
 t.test('--duration stops by itself with everything flushed; own pid never reported', async (t) => {
@@ -95,7 +117,7 @@ t.test('profiled by node --cpu-prof (SIGPROF every 100 µs): every BPF object st
   // The verifier gives up a load at any signal to the loading thread (EAGAIN): a sampled agent
   // never got its collectors started before the addon held signals during loads.
   const profDir = mkdtempSync(join(dir, 'prof-'));
-  const child = spawn(process.execPath, [`--cpu-prof`, `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=100', lanternBin,
+  const child = spawn(process.execPath, [`--cpu-prof`, `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=100', ...lanternNodeOptions, lanternBin,
     'run', '--collectors', 'sockets,process', '--port', '0', '--duration', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const r = { stderr: '' };
   child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));

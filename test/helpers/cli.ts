@@ -1,10 +1,14 @@
 // Runs the real `lantern` CLI as a child process and collects what it says.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { launcherNodeOptions } from '../../src/agent/heap-tuning.js';
 
 export const repoRoot = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url));
 export const lanternBin = `${repoRoot}bin/lantern.js`;
+/** The V8 options the launcher's `#!` line gives node: the tests run the agent as users do. */
+export const lanternNodeOptions = launcherNodeOptions(readFileSync(lanternBin, 'utf8'));
 
 export interface CliResult {
   code: number | null;
@@ -23,7 +27,7 @@ export interface RunningCli {
 export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; prefix?: string[]; node?: string } = {}): RunningCli {
   const cmd = opts.prefix ?? [];
   const node = opts.node ?? process.execPath;
-  const child = spawn(cmd[0] ?? node, [...cmd.slice(1), ...(cmd.length > 0 ? [node] : []), lanternBin, ...args], {
+  const child = spawn(cmd[0] ?? node, [...cmd.slice(1), ...(cmd.length > 0 ? [node] : []), ...lanternNodeOptions, lanternBin, ...args], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
