@@ -52,6 +52,47 @@ struct {
 	__type(value, struct pair_scratch_value);
 } pair_scratch SEC(".maps");
 
+/* Per local port, the connection end (tgid << 32 | fd) of this host that last held a request from or
+ * to that port: whether the other end of an exchange is traced here too (other_end_here). An array
+ * indexed by port: one lookup, no hash, no lock. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} port_ends SEC(".maps");
+
+/* This end holds a request: noted under its local port (written only when another end held there
+ * last, as a server's connections on one port take turns). One u64 store: never read half written. */
+static __always_inline void note_port_end(struct conn_state *c, __u32 tgid, __u32 fd)
+{
+	__u32 port = c->lport;
+	__u64 end = (__u64)tgid << 32 | fd;
+	__u64 *last = bpf_map_lookup_elem(&port_ends, &port);
+	if (last && *last != end)
+		*last = end;
+}
+
+/* Whether the other end of c's connection is traced on this host: an end of this host held a request
+ * on c's remote port (both ends hold their request, the client at its write, the server at its read,
+ * before either decides on the exchange), and a connection of its own is still there on that port
+ * (not necessarily this exchange's peer: a server's connections share its port). A client elsewhere
+ * (most of a server's traffic), or a process not traced, leaves no such end. Ports alike in other
+ * network namespaces or a process that held there and died may answer yes: a decision is then left
+ * that nobody takes, as before this check; a false no would need a server connection that held a
+ * request after this exchange's and closed before its client's response arrived, and leaves both
+ * ends deciding alone, by the same hash. */
+static __always_inline bool other_end_here(struct conn_state *c)
+{
+	__u32 port = c->rport;
+	__u64 *last = bpf_map_lookup_elem(&port_ends, &port);
+	if (!last || *last == 0)
+		return false;
+	struct conn_key key = { .tgid = *last >> 32, .fd = (__u32)*last };
+	struct conn_state *other = bpf_map_lookup_elem(&conns, &key);
+	return other && other->lport == port;
+}
+
 /* The first bytes of a request line: a method the protocol inference knows (RFC 9112 §3). */
 static __always_inline bool http1_request_start(const __u8 *b)
 {
@@ -119,6 +160,7 @@ static __always_inline bool pair_hold(struct conn_state *c, struct emit_req *r)
 		lantern_count(SOCK_CTR_PAIR_HOLD_FULL);
 		return false;
 	}
+	note_port_end(c, r->tgid, r->fd);
 	return true;
 }
 
@@ -238,8 +280,12 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 		.server_port = c->held_dir == DIR_EGRESS ? c->rport : c->lport,
 		.position = req->position,
 	};
+	/* With the other end elsewhere (or not traced) no decision waits for this one, and none is left:
+	 * one left for nobody stayed in the LRU until evicted, and an insert into a full LRU evicts (a
+	 * server traced alone under wrk: ~6 % of its CPU in the LRU's look-ups, inserts and evictions). */
+	bool here = other_end_here(c);
 	__u8 shed = 0;
-	if (take_decision(&key, &shed))
+	if (here && take_decision(&key, &shed))
 		return shed;
 	/* A filling ring sheds every exchange. The decision is left for the other end as any other (which,
 	 * its ring drained meanwhile and no share set, may not look: it keeps its end, and this one ages
@@ -265,9 +311,15 @@ static __always_inline bool pair_shed_decision(struct conn_state *c, struct sock
 		shed = 1;
 		lantern_count(SOCK_CTR_SHED_BUDGET);
 	}
+	if (!here) {
+		lantern_count(SOCK_CTR_SHED_OTHER_END_AWAY);
+		return shed;
+	}
 	/* Unless the other end decided meanwhile: its decision stands. */
 	if (bpf_map_update_elem(&shed_decisions, &key, &shed, BPF_NOEXIST) != 0)
 		take_decision(&key, &shed);
+	else
+		lantern_count(SOCK_CTR_SHED_DECISIONS_LEFT);
 	return shed;
 }
 

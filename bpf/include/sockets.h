@@ -61,7 +61,11 @@ enum socket_counter {
 	SOCK_CTR_SHED_RING_FILLING = 27,
 	/* Exchanges shed because the quarter second's span budget was spent (pairing.h, budget_spent). */
 	SOCK_CTR_SHED_BUDGET = 28,
-	SOCK_CTR_NUM = 29,
+	/* Decisions on an exchange left for its other end, traced on this host (pairing.h, shed_decisions),
+	 * and those not left: the other end is elsewhere or not traced (other_end_here). */
+	SOCK_CTR_SHED_DECISIONS_LEFT = 29,
+	SOCK_CTR_SHED_OTHER_END_AWAY = 30,
+	SOCK_CTR_NUM = 31,
 };
 
 #define SOCK_CHUNK_SIZE 4096        /* bytes per data event */

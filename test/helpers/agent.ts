@@ -1,5 +1,5 @@
-// Runs the real agent in the test process, scoped to this process's children (and any pids given),
-// and collects the spans it produces.
+// Runs the real agent in the test process, scoped to this process's children (and any pids given,
+// or those only), and collects the spans it produces.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,8 @@ export interface TestAgent {
 export interface TestAgentOptions {
   /** Traced besides this process's descendants (e.g. servers started before the agent). */
   pids?: number[];
+  /** Trace `pids` only, not this process and its descendants (clients the test runs are then not traced). */
+  pidsOnly?: boolean;
   collectors?: string;
   env?: NodeJS.ProcessEnv;
   otlpFile?: string;
@@ -34,7 +36,7 @@ export interface TestAgentOptions {
 export async function startTestAgent(opts: TestAgentOptions = {}): Promise<TestAgent> {
   const log: string[] = [];
   const config = loadConfig({
-    pids: [process.pid, ...(opts.pids ?? [])].map(String),
+    pids: [...(opts.pidsOnly === true ? [] : [process.pid]), ...(opts.pids ?? [])].map(String),
     collectors: opts.collectors ?? 'sockets',
     port: '0',
     otlpFile: opts.otlpFile,

@@ -29,9 +29,9 @@ const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn
   // Shedding in the kernel: exchanges sent as summaries, response syscalls of those not captured,
   // exchanges counted in the kernel's RED histograms (no record), exchanges shed because the ring was
   // filling (the JS thread behind), whatever the share, and because the quarter second's span budget
-  // was spent.
+  // was spent; decisions left for an exchange's other end (traced on this host) and not left (elsewhere).
   'http1_shed_in_kernel', 'http1_shed_response_syscalls', 'http1_shed_counted_in_kernel', 'http1_shed_ring_filling',
-  'http1_shed_budget'] as const;
+  'http1_shed_budget', 'http1_shed_decisions_left', 'http1_shed_other_end_away'] as const;
 
 /** The counter slot of exchanges shed and counted in the kernel (SOCK_CTR_SHED_COUNTED). */
 const SHED_COUNTED_SLOT = KERNEL_COUNTERS.indexOf('http1_shed_counted_in_kernel');
