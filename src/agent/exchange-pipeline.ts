@@ -52,10 +52,13 @@ export class ExchangePipeline implements RecordSink {
   readonly #conventions: ConventionsFor;
   #spans = 0;
   #failures = 0;
-  /** The link key of the exchange being decided (the shedder's keptEarlier asks about it). */
+  /** The exchange being decided and its link key (the shedder's keptEarlier and otherEndMayCome ask about them). */
+  #ex: Exchange | null = null;
   #key: LinkKey | null = null;
   /** The other end of the request being decided was kept: its span waits in the linker (for the shedder). */
   readonly #keptEarlier = (): boolean => this.#key !== null && this.#linker.holds(this.#key);
+  /** The other end of the request being decided can still come (its span would; for the shedder's memory). */
+  readonly #otherEndMayCome = (): boolean => this.#key === null || this.#ex === null || this.#otherEndFollowed(this.#ex, this.#key);
 
   constructor(private readonly opts: ExchangePipelineOptions) {
     this.#ids = opts.ids ?? randomIds;
@@ -95,14 +98,15 @@ export class ExchangePipeline implements RecordSink {
     const decided = ex.protocol === 'http1' ? ex.request.kernelSampling : undefined;
     const key = decided === 'shed' ? null : linkKey(ex, conventions.linkId(ex), conventions.linkOrdinal?.(ex) ?? -1);
     this.#key = key;
+    this.#ex = ex;
     let exported: boolean;
     if (counted !== undefined) {
       this.opts.shedder?.shedCountedInKernel(counted.count);
       exported = false;
     } else {
       exported = decided !== undefined
-        ? this.opts.shedder?.decidedInKernel(decided === 'kept', key, this.#keptEarlier) ?? decided === 'kept'
-        : this.opts.shedder?.keep(key, this.#keptEarlier) ?? true;
+        ? this.opts.shedder?.decidedInKernel(decided === 'kept', key, this.#keptEarlier, this.#otherEndMayCome) ?? decided === 'kept'
+        : this.opts.shedder?.keep(key, this.#keptEarlier, this.#otherEndMayCome) ?? true;
     }
     if (!exported && points.length > 0) {
       // Shed: no span is built at all, the cheapest way through under overload.
@@ -118,7 +122,12 @@ export class ExchangePipeline implements RecordSink {
       return;
     }
     this.opts.onSpan?.(ex, span);
-    this.#linker.add(span, key, key === null || this.opts.followed?.otherEndMayCome(ex.connection, key.part) !== false);
+    this.#linker.add(span, key, key === null || this.#otherEndFollowed(ex, key));
+  }
+
+  /** Whether the other end of `ex`'s request can still come: its connection's both ends are followed (or none are told of). */
+  #otherEndFollowed(ex: Exchange, key: LinkKey): boolean {
+    return this.opts.followed?.otherEndMayCome(ex.connection, key.part) !== false;
   }
 
   /**

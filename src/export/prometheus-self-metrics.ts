@@ -30,7 +30,7 @@ export const LEVELS: Readonly<Record<string, readonly string[]>> = {
     'last_drain_ms', 'max_drain_ms', // profiler: how long reading the kernel's counts took
     'symbols_pids', 'symbols_modules', 'symbols_module_bytes', 'symbols_kallsyms_symbols', // profiler: symbol caches
   ],
-  pipeline: ['spans_held', 'span_share_percent', 'cpu_budget_share_percent', 'cpu_used_percent', 'metadata_cached', 'k8s_pods', 'k8s_services', 'k8s_owners', 'url_templates'], // k8s_*: pods, Services, owners kept; url.template values held
+  pipeline: ['spans_held', 'spans_shed_remembered', 'span_share_percent', 'cpu_budget_share_percent', 'cpu_used_percent', 'metadata_cached', 'k8s_pods', 'k8s_services', 'k8s_owners', 'url_templates'], // k8s_*: pods, Services, owners kept; url.template values held
   export: ['*.queued', '*.arena_spare_slabs', 'histograms.series', 'resources.cached', 'profiles_pyroscope_in_flight'],
   process: ['resident_memory_bytes', 'start_time_seconds', 'open_fds', 'heap_used_bytes', 'heap_total_bytes', 'external_memory_bytes', 'cpu_nice', 'cpu_sched_idle', 'cpu_contended'],
 };

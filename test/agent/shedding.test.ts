@@ -16,7 +16,7 @@ t.test('no pressure, no budget: every span is kept', async (t) => {
   let kept = 0;
   for (let i = 0; i < 1000; i++) if (s.keep(`k${i}`)) kept++;
   t.equal(kept, 1000);
-  t.same(s.stats(), { spans_kept: 1000, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 100 });
+  t.same(s.stats(), { spans_kept: 1000, spans_shed: 0, spans_shed_in_kernel: 0, spans_shed_remembered: 0, span_share_percent: 100 });
 });
 
 t.test('pressure: the share kept follows the room left, the same key always decides alike', async (t) => {
@@ -94,7 +94,7 @@ t.test('CPU budget: the share follows the agent\'s CPU against its budget', asyn
   s.armCpuBudget();
   t.equal(s.share, 1, 'nothing measured yet: all kept');
   t.equal(window(15), 1, 'under the budget: all kept');
-  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 100, cpu_budget_share_percent: 100, cpu_used_percent: 15 });
+  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, spans_shed_remembered: 0, span_share_percent: 100, cpu_budget_share_percent: 100, cpu_used_percent: 15 });
   t.equal(window(80), 0.5, 'four times the budget: cut by the square root of 20/80');
   const near = (got: number, want: number, what: string): void => void t.ok(Math.abs(got - want) < 1e-9, `${what} (${got}, ${want} expected)`);
   near(window(45), 0.5 * Math.sqrt(20 / 45), 'over by 2.25: cut by a third');
@@ -131,7 +131,7 @@ t.test('contended CPU budget: it applies only while the host is contended, the t
   t.notOk('cpu_used_percent' in s.stats(), 'no budget applies, none reported');
   s.contended(true);
   t.equal(window(40), 0.25, 'contended: four times the budget, the first cut in full proportion');
-  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, span_share_percent: 25, cpu_budget_share_percent: 25, cpu_used_percent: 40 });
+  t.same(s.stats(), { spans_kept: 0, spans_shed: 0, spans_shed_in_kernel: 0, spans_shed_remembered: 0, span_share_percent: 25, cpu_budget_share_percent: 25, cpu_used_percent: 40 });
   t.equal(window(40), 0.125, 'then damped: four times again, cut by half');
   s.contended(false);
   t.equal(s.share, 1, 'yielding again: every span kept at once');
@@ -175,6 +175,27 @@ t.test('the share moves between the two ends of a request: the second end follow
   for (; now < 20_000; now += 10) s.reportPressure(0);
   t.equal(s.stats().span_share_percent, 100, 'the pressure passed');
   t.equal(shed.filter((k) => s.keep(k, () => false)).length, 0, 'every second end of a shed request shed too');
+});
+
+t.test('a shed decision no other end can ask for is not remembered', async (t) => {
+  let now = 0;
+  const s = new SpanShedder({ maxPerSecond: 0, now: () => now });
+  for (; now < 10_000; now += 10) s.reportPressure(1);
+  const keys = (port: number): string[] => Array.from({ length: 400 }, (_, i) => `127.0.0.1:${port + i}>127.0.0.1:8080 #0 GET /z`);
+  // The other end's connection is not followed (a client on another host, or not traced).
+  const alone = keys(42000).filter((k) => !s.keep(k, () => false, () => false));
+  t.ok(alone.length > 300, `under pressure most shed (${alone.length} of 400)`);
+  t.equal(s.stats().spans_shed_remembered, 0, 'none remembered');
+  // Its other end may come: remembered until it does.
+  const paired = keys(43000).filter((k) => !s.keep(k, () => false, () => true));
+  t.equal(s.stats().spans_shed_remembered, paired.length, 'each shed decision remembered for its other end');
+  for (; now < 20_000; now += 10) s.reportPressure(0);
+  t.equal(paired.filter((k) => s.keep(k, () => false)).length, 0, 'the other ends that came shed alike');
+  t.equal(s.stats().spans_shed_remembered, 0, 'and forgotten once asked');
+  // Exchanges the kernel kept, decided again when the export room is used up: the same.
+  s.exportRoom(0);
+  t.equal(keys(44000).filter((k) => !s.decidedInKernel(true, k, () => false, () => false)).length, 400, 'no room: shed whole');
+  t.equal(s.stats().spans_shed_remembered, 0, 'not remembered for an other end that cannot come');
 });
 
 /** Requests of status 200 in the agent's `name` histogram: a point the kernel counted stands for every shed exchange of its key (bpf/include/pairing.h). */
@@ -250,7 +271,7 @@ t.test('budget: a burst the kernel kept with an old share is cut at the window\'
   const kept = keys.slice(0, 50).filter((k) => s.decidedInKernel(true, `${k} again`, () => false)).length;
   t.equal(kept, 50, 'within the budget the kernel\'s keeps stand');
   t.equal(s.decidedInKernel(false, 'shed', () => true), false, 'an exchange the kernel shed stays shed');
-  t.same(s.stats(), { spans_kept: 250, spans_shed: 1801, spans_shed_in_kernel: 1, span_share_percent: 5 });
+  t.same(s.stats(), { spans_kept: 250, spans_shed: 1801, spans_shed_in_kernel: 1, spans_shed_remembered: 0, span_share_percent: 5 });
 });
 
 t.test('export room: what the queue cannot take is shed whole, before it is built; the rest as the kernel decided', async (t) => {
@@ -338,6 +359,7 @@ t.test('nginx traced alone over budget: no decision is left for a client not tra
   t.ok(server.length > 0 && server.length < requests / 2, `spans shed: ${server.length} of ${requests} server spans exported`);
   const sockets = summary.collectors.sockets ?? {};
   t.equal(sockets.kernel_http1_shed_decisions_left, 0, 'no decision left in the kernel for an end that will never take it');
+  t.equal(summary.pipeline.spans_shed_remembered, 0, 'nor in the span shedder');
   t.ok((sockets.kernel_http1_shed_other_end_away ?? 0) > requests / 2,
     `the server decided alone on its exchanges (${sockets.kernel_http1_shed_other_end_away} of ${requests})`);
   t.ok((sockets.kernel_http1_shed_counted_in_kernel ?? 0) > requests / 2, `shed exchanges counted in the kernel (${sockets.kernel_http1_shed_counted_in_kernel})`);
