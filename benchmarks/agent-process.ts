@@ -12,11 +12,12 @@ const LANTERN = join(fileURLToPath(new URL('../../', import.meta.url)), 'bin/lan
 
 /**
  * Node's arguments that start `lantern` (a tree's bin/lantern.js) with `run ARGS` as the launcher's
- * `#!` line starts it (with the V8 options it gives node), after `nodeArgs` (a profiler's): the agent
- * as users run it, and a baseline tree's as its own launcher ran it.
+ * `#!` line starts it (with the V8 options it gives node), then `nodeArgs` (a profiler's, or a
+ * setting compared: of two values of one V8 option the later wins): the agent as users run it, and a
+ * baseline tree's as its own launcher ran it.
  */
 export function agentNodeArgs(lantern: string, args: readonly string[], nodeArgs: readonly string[] = []): string[] {
-  return [...nodeArgs, ...launcherNodeOptions(readFileSync(lantern, 'utf8')), lantern, 'run', ...args];
+  return [...launcherNodeOptions(readFileSync(lantern, 'utf8')), ...nodeArgs, lantern, 'run', ...args];
 }
 
 /** A checkout whose agent a benchmark runs: its name in the tables and its bin/lantern.js. */
