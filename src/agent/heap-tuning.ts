@@ -19,7 +19,9 @@ import v8 from 'node:v8';
  * the peak RSS is 14-16 MiB lower at 10-60k req/s. Measured in session 22 it cost 8-15 % more agent
  * CPU per exchange (more scavenges, more of what was in flight promoted) and was left off; with the
  * spans encoded straight to bytes and less allocated per exchange, the same comparison in December
- * 2026 found no CPU cost (RESULTS.md, "Under load: … max-semi-space-size=8").
+ * 2026 found no CPU cost with keep-alive connections, and between none and ~6 % with a connection
+ * per request (RESULTS.md, "Under load: … max-semi-space-size=8" and "Under load, a connection per
+ * request: … max-semi-space-size=16").
  */
 export const LAUNCHER_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=8'];
 
