@@ -2,10 +2,9 @@
 // measured in benchmarks/, "Memory under load"); allocation-site pretenuring is turned off; the
 // launcher gives node the options V8 reads only at start (the young generation's size).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { LAUNCHER_NODE_OPTIONS, launcherNodeOptions, missingLauncherOptions, stopPretenuring, tuneHeapForAgent } from '../../src/agent/heap-tuning.js';
-import { lanternBin } from '../helpers/cli.js';
+import { lanternNodeOptions } from '../helpers/cli.js';
 
 t.test('the heap growth comes from LANTERN_HEAP_GROWING_PERCENT, unless node was given the flag', async (t) => {
   t.equal(tuneHeapForAgent([], {}), null, 'by default V8 keeps its own policy');
@@ -54,7 +53,7 @@ t.test('the launcher\'s #! line gives node its options; which of them node was s
   t.same(launcherNodeOptions('console.log(1)\n'), [], 'no #! line');
   t.same(launcherNodeOptions(''), [], 'empty');
   t.same(launcherNodeOptions('#!/usr/bin/env -S python3 -u\n'), [], 'not node');
-  t.same(launcherNodeOptions(readFileSync(lanternBin, 'utf8')), LAUNCHER_NODE_OPTIONS, 'bin/lantern.js gives node LAUNCHER_NODE_OPTIONS');
+  t.same(lanternNodeOptions, LAUNCHER_NODE_OPTIONS, 'bin/lantern.js gives node LAUNCHER_NODE_OPTIONS');
   t.same(missingLauncherOptions([], ''), ['--max-semi-space-size=8'], 'node started without them');
   t.same(missingLauncherOptions(['--max-semi-space-size=8'], ''), [], 'given by the launcher');
   t.same(missingLauncherOptions(['--max-semi-space-size=16'], ''), [], 'a value of the user\'s own counts as given');
