@@ -235,12 +235,13 @@ export class Agent {
         nice: config.nice,
         ...(this.#idleGuard !== null ? { guard: this.#idleGuard } : {}),
         onChange: (yielding, change, reason) => log.info(yielding ? 'cpu priority: yielding to applications' : 'cpu priority: back to full share', { reason, ...change }),
-        // Back for want of CPU: what the agent takes now is the applications', its spans held to a budget.
-        onContended: (contended) => {
+        // Back for want of CPU, or no idle CPU at its full share: what the agent takes now is the
+        // applications', its spans held to a budget.
+        onContended: (contended, reason) => {
           this.#shedder.contended(contended);
           if (config.spans.contendedCpuPercent <= 0) return;
-          if (contended) log.info('cpu priority: the host has no CPU to spare, spans held to the contended CPU budget', { contended_cpu_percent: config.spans.contendedCpuPercent });
-          else log.info('cpu priority: contended CPU budget lifted');
+          if (contended) log.info('cpu priority: the host has no CPU to spare, spans held to the contended CPU budget', { contended_cpu_percent: config.spans.contendedCpuPercent, reason });
+          else log.info('cpu priority: contended CPU budget lifted', { reason });
         },
       })
       : null;

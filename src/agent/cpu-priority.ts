@@ -22,11 +22,18 @@
 // then exported 94-100 % of the spans (the rest shed whole, RED kept) against ~100 % without yielding.
 // Coming back for want of CPU (the guard's, or lagging) says the host has none to spare: every core
 // the agent takes from then on is the applications'. It tells the agent (onContended), which holds
-// its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it yields again, or
-// until it has CPU to spare again (a quarter of a core idle over a second on the CPUs it may run on,
-// /proc/stat): held to the budget until the next calm spell ended, up to 5 minutes after a busy
-// spell, it would shed the spans of a load it could well afford. Coming back for its own backlog
-// (pressure, records lost) says only that it is past its capacity.
+// its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it has CPU to spare
+// again (a quarter of a core idle over a second on the CPUs it may run on, /proc/stat, and tasks
+// waiting for a CPU less than a fifth of that second, below), yielding or not: held to the budget
+// until the next calm spell ended, up to 5 minutes after a busy spell, it would shed the spans of a
+// load it could well afford; lifted when it yields, the budget was off again under a load that goes on. Coming back for its own backlog
+// (pressure, records lost) says only that it is past its capacity. At its full share the agent is
+// never starved, so the host's CPU pressure is read then (PSI, /proc/pressure/cpu): tasks waiting for
+// a CPU a fifth of the time over half a second, while other processes used half a core, is the same
+// news. Without it a load that began while
+// the agent was back at its full share (a busy spell just over, the calm spell before yielding not
+// yet) had the agent take what it wanted until that calm spell ended: nginx under wrk, two to five
+// seconds of 40-70 % of a core where the contended budget holds 10 %.
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
 // threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's
@@ -63,6 +70,22 @@ const TICK_MS = 100;
 /** While contended, the host's idle CPU is read this often; this many cores idle over it is CPU to spare. */
 const SPARE_CHECK_MS = 1_000;
 const SPARE_CORES = 0.25;
+/**
+ * At its full share and not contended, the host's CPU pressure is read this often; tasks waiting for
+ * a CPU this share of the time over it is a host with no CPU to spare, as a starved yield says.
+ * (nginx under wrk on 2 CPUs: ~1 % without the agent, 34-75 % with it at its full share. Idle CPU
+ * says nothing here: the agent at its full share stalls the two ends of the load in turn, and
+ * 0.3-0.45 of a core went idle.)
+ */
+const BUSY_CHECK_MS = 500;
+const BUSY_PRESSURE = 0.2;
+/**
+ * ... while the other processes used this much CPU (the CPUs it may run on, less their idle time and
+ * the agent's own): an agent catching up alone on a backlog makes its own threads wait for one
+ * another, which is no application waiting (a flood of connections over, its spans then shed by the
+ * budget: test/agent/flood.test.ts).
+ */
+const BUSY_OTHERS_CORES = 0.5;
 
 /**
  * The idle CPU time so far (idle and iowait, in seconds) of the CPUs this process may run on
@@ -84,6 +107,34 @@ export function idleSecondsOfAllowedCpus(statFile = '/proc/stat', statusFile = '
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * The host's CPU pressure so far: seconds during which some runnable task waited for a CPU (PSI's
+ * `some total`, µs in the file); NaN when unreadable (a kernel without PSI).
+ */
+export function cpuPressureSeconds(file = '/proc/pressure/cpu'): number {
+  try {
+    const m = /^some .*\btotal=(\d+)/m.exec(readFileSync(file, 'utf8'));
+    return m === null ? Number.NaN : Number(m[1]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The CPUs the agent may run on over a window, on average. */
+interface HostCpu {
+  /** Cores idle. */
+  idleCores: number;
+  /** The share of the time some task waited for a CPU (PSI). */
+  waiting: number;
+  /** Cores busy with anything but the agent. */
+  othersCores: number;
+}
+
+/** Tasks waited for a CPU while other processes than the agent used a good part of them. */
+function othersWaiting(h: HostCpu): boolean {
+  return h.waiting >= BUSY_PRESSURE && h.othersCores >= BUSY_OTHERS_CORES;
 }
 
 /** How the agent yields while it keeps up: its threads at a nicer value, or under SCHED_IDLE. */
@@ -177,11 +228,25 @@ export interface CpuPriorityOptions {
   onChange?: (yielding: boolean, change: PriorityChange, reason: string) => void;
   /** With `idle`: takes the threads back when they are starved (armed while yielding). */
   guard?: StarvationGuard;
-  /** Told when the agent came back for want of CPU (true), and when it yields again or the host has CPU to spare (false). */
-  onContended?: (contended: boolean) => void;
+  /**
+   * Told when the host has no CPU to spare (true: the agent came back for want of CPU, or found tasks
+   * waiting for a CPU at its full share), and when it has CPU to spare again (false); with why.
+   */
+  onContended?: (contended: boolean, reason: string) => void;
   /** The idle CPU so far of the CPUs the agent may run on, seconds (default idleSecondsOfAllowedCpus). */
   idleCpuSeconds?: () => number;
+  /** The host's CPU pressure so far, seconds (default cpuPressureSeconds). */
+  cpuPressureSeconds?: () => number;
+  /** The agent's own CPU so far, seconds, every thread (default process.cpuUsage). */
+  ownCpuSeconds?: () => number;
+  /** The CPUs the agent may run on (default os.availableParallelism(), which honours its affinity). */
+  cores?: number;
 }
+
+const processCpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 /** Yields the CPU to applications while the agent keeps up; takes it back when the agent falls behind. */
 export class CpuPriority {
@@ -193,13 +258,21 @@ export class CpuPriority {
   readonly #restore: () => PriorityChange;
   readonly #onChange: CpuPriorityOptions['onChange'];
   readonly #onContended: CpuPriorityOptions['onContended'];
-  /** Came back for want of CPU, and has not yielded since, nor found CPU to spare. */
+  /** Came back for want of CPU (or found tasks waiting for one), and has not found CPU to spare since. */
   #contended = false;
   #contendedEpisodes = 0;
   readonly #idleCpu: () => number;
-  /** The idle seconds of the CPUs the agent may run on, and the time (ms) of the last check while contended. */
+  readonly #cpuPressure: () => number;
+  readonly #ownCpu: () => number;
+  readonly #cores: number;
+  /**
+   * The idle seconds of the CPUs the agent may run on, the host's CPU pressure (s), the agent's own
+   * CPU (s), and when (ms) they were read last (#hostOver).
+   */
   #idleAt = 0;
-  #idleCheckedAt = 0;
+  #pressureAt = 0;
+  #ownAt = 0;
+  #hostReadAt = 0;
   /** Whether yielding is on at all: a nicer value than the start's, and the right to come back. */
   readonly #enabled: boolean;
   #yielding = false;
@@ -233,6 +306,9 @@ export class CpuPriority {
     this.#onChange = o.onChange;
     this.#onContended = o.onContended;
     this.#idleCpu = o.idleCpuSeconds ?? (() => idleSecondsOfAllowedCpus());
+    this.#cpuPressure = o.cpuPressureSeconds ?? (() => cpuPressureSeconds());
+    this.#ownCpu = o.ownCpuSeconds ?? processCpuSeconds;
+    this.#cores = o.cores ?? os.availableParallelism();
     this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());
   }
 
@@ -274,18 +350,36 @@ export class CpuPriority {
     this.#guard?.beat();
     if (this.#yielding) this.#noticeGuard();
     else this.#judge(this.#lastPressure, false, this.#lastLagMs);
-    if (this.#contended) this.#checkSpare();
+    if (this.#contended) {
+      const host = this.#hostOver(SPARE_CHECK_MS);
+      // Idle CPU while applications wait is the agent's stalls of them (BUSY_PRESSURE), not CPU to spare.
+      if (host !== undefined && host.idleCores >= SPARE_CORES && !othersWaiting(host)) this.#setContended(false, 'CPU to spare');
+    } else if (!this.#yielding) {
+      const host = this.#hostOver(BUSY_CHECK_MS);
+      if (host !== undefined && othersWaiting(host)) this.#setContended(true, 'tasks waiting for a CPU');
+    }
   }
 
-  /** While contended: the host's idle CPU over the last check's interval; enough of it ends contention. */
-  #checkSpare(): void {
+  /**
+   * The host since the last reading, once `windowMs` have passed since it (all is then read again);
+   * undefined before (NaN where unreadable: no comparison holds).
+   */
+  #hostOver(windowMs: number): HostCpu | undefined {
     const now = this.#now();
-    if (now - this.#idleCheckedAt < SPARE_CHECK_MS) return;
-    const idle = this.#idleCpu();
-    const cores = (idle - this.#idleAt) / ((now - this.#idleCheckedAt) / 1000);
-    this.#idleAt = idle;
-    this.#idleCheckedAt = now;
-    if (cores >= SPARE_CORES) this.#setContended(false);
+    if (now - this.#hostReadAt < windowMs) return undefined;
+    const seconds = (now - this.#hostReadAt) / 1000;
+    const [idleAt, pressureAt, ownAt] = [this.#idleAt, this.#pressureAt, this.#ownAt];
+    this.#restartHostWindow();
+    const idleCores = (this.#idleAt - idleAt) / seconds;
+    return { idleCores, waiting: (this.#pressureAt - pressureAt) / seconds, othersCores: this.#cores - idleCores - (this.#ownAt - ownAt) / seconds };
+  }
+
+  /** The host's CPU counts from now: what it had to spare before says nothing of now. */
+  #restartHostWindow(): void {
+    this.#idleAt = this.#idleCpu();
+    this.#pressureAt = this.#cpuPressure();
+    this.#ownAt = this.#ownCpu();
+    this.#hostReadAt = this.#now();
   }
 
   /** Whether to come back (yielding) or to yield (not), by this pressure and lag. */
@@ -338,19 +432,16 @@ export class CpuPriority {
     this.#calmSince = null;
     if (episode) this.#raised++;
     this.#onChange?.(false, change, reason);
-    if (wantOfCpu) this.#setContended(true);
+    if (wantOfCpu) this.#setContended(true, reason);
+    else this.#restartHostWindow();
   }
 
-  #setContended(contended: boolean): void {
+  #setContended(contended: boolean, reason: string): void {
     if (contended === this.#contended) return;
     this.#contended = contended;
-    if (contended) {
-      this.#contendedEpisodes++;
-      // Idle CPU counts from now: what the host had to spare before says nothing of now.
-      this.#idleAt = this.#idleCpu();
-      this.#idleCheckedAt = this.#now();
-    }
-    this.#onContended?.(contended);
+    if (contended) this.#contendedEpisodes++;
+    this.#restartHostWindow();
+    this.#onContended?.(contended, reason);
   }
 
   #yield(reason: string): void {
@@ -361,7 +452,10 @@ export class CpuPriority {
     this.#calmSince = null;
     this.#guard?.arm();
     this.#onChange?.(true, change, reason);
-    this.#setContended(false);
+    // Contended stays: what the agent may take is no more than before it yields, and under a load
+    // that goes on, the budget lifted here put its full share back for the window before the guard
+    // took the threads back, starved again (nginx under wrk: a quarter second at 60 % of a core each
+    // time it tried to yield). CPU to spare lifts it (tick), whether yielding or not.
   }
 
   /**

@@ -156,8 +156,8 @@ export class SpanShedder {
 
   /**
    * Whether the host is contended now: the agent could not get CPU without taking it from the
-   * applications (it was starved while yielding and came back). The contended budget applies until
-   * it yields again.
+   * applications (it was starved while yielding and came back, or tasks waited for a CPU while it
+   * had its full share). The contended budget applies until the host has CPU to spare (cpu-priority.ts).
    */
   contended(on: boolean): void {
     this.#contended = on;

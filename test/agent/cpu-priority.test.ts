@@ -4,10 +4,10 @@
 // a busy agent) is measured in benchmarks/, not here.
 import { spawnSync } from 'node:child_process';
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpuPriority, type PriorityChange, canRaisePriority, idleSecondsOfAllowedCpus } from '../../src/agent/cpu-priority.js';
+import { CpuPriority, cpuPressureSeconds, type PriorityChange, canRaisePriority, idleSecondsOfAllowedCpus } from '../../src/agent/cpu-priority.js';
 
 // A child that starts a worker thread, sets every thread with `fn(yieldArg)`, starts another worker,
 // and prints each thread's field `field` of /proc/self/task/TID/stat (counted after the command's
@@ -88,7 +88,7 @@ function governor(o: { started?: number; canRaise?: boolean } = {}) {
   /** What onContended was told, in order. */
   const contended: boolean[] = [];
   const p = new CpuPriority({
-    nice: 10, started: o.started ?? 0, canRaise: o.canRaise ?? true, now: () => now,
+    nice: 10, started: o.started ?? 0, canRaise: o.canRaise ?? true, now: () => now, cpuPressureSeconds: () => 0,
     setNice: (nice) => {
       set.push(nice);
       return { nice, changed: 8, unchanged: 0, failed: 0 };
@@ -148,8 +148,8 @@ t.test('records handled late count as behind whatever the pressure; calm needs t
   t.same(set, [10, 0], 'within 50 ms: calm, but not yet for 5 s');
   run(20, 0.01, false, 50);
   t.same(set, [10, 0, 10], 'calm for 5 s: yielding again');
-  t.same(contended, [true, false], 'no longer contended once it yields');
-  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 1 });
+  t.same(contended, [true], 'still contended once it yields: only CPU to spare lifts it');
+  t.same(p.stats(), { cpu_nice: 10, cpu_sched_idle: 0, cpu_priority_raised: 1, cpu_priority_starved: 0, cpu_priority_failures: 0, cpu_contended: 1, cpu_contended_episodes: 1 });
 });
 
 t.test('a long calm forgets past episodes: the next calm spell is 5 s again', async (t) => {
@@ -198,7 +198,7 @@ t.test('nice: idle, starved: the guard is armed while yielding, and its restore 
   const contended: boolean[] = [];
   const g = fakeGuard();
   const p = new CpuPriority({
-    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard,
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, idleCpuSeconds: () => 1000, cpuPressureSeconds: () => 0,
     setIdle: (idle) => {
       set.push(idle);
       return { idle, changed: 8, unchanged: 0, failed: 0 };
@@ -226,25 +226,25 @@ t.test('nice: idle, starved: the guard is armed while yielding, and its restore 
   p.tick();
   t.same(set, [true, true], 'then under SCHED_IDLE again');
   t.equal(g.calls.filter((c) => c === 'arm').length, 2, 'and armed again');
-  t.same(contended, [true, false], 'yielding: contended no more');
+  t.same(contended, [true], 'yielding: still contended (no CPU to spare)');
   // Behind by its own pressure: it comes back itself and disarms the guard.
   p.reportPressure(0.5);
   t.same(set, [true, true, false]);
   t.equal(g.calls.at(-1), 'disarm');
-  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 1, cpu_priority_failures: 0, cpu_contended: 0, cpu_contended_episodes: 1 });
+  t.same(p.stats(), { cpu_nice: 0, cpu_sched_idle: 0, cpu_priority_raised: 2, cpu_priority_starved: 1, cpu_priority_failures: 0, cpu_contended: 1, cpu_contended_episodes: 1 });
   // A restore of the guard's while not yielding (it raced with the agent's own) is no episode.
   g.restore(0, 'ring filling');
   p.tick();
   t.equal(p.stats().cpu_priority_starved, 1);
 });
 
-t.test('contended: until the agent yields again, or the host has a quarter of a core idle over a second', async (t) => {
+t.test('contended: until the host has a quarter of a core idle over a second (PSI unread), yielding or not', async (t) => {
   let now = 0;
   let idleSeconds = 1000;
   const contended: boolean[] = [];
   const g = fakeGuard();
   const p = new CpuPriority({
-    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, idleCpuSeconds: () => idleSeconds,
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => Number.NaN,
     setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
     onContended: (c) => contended.push(c),
   });
@@ -269,6 +269,104 @@ t.test('contended: until the agent yields again, or the host has a quarter of a 
   t.same(contended, [true, false], 'a third of a core idle over a second: CPU to spare, contended no more');
   t.same(p.stats().cpu_sched_idle, 0, 'still at its full share: yielding waits for a calm spell');
   t.equal(p.stats().cpu_contended_episodes, 1);
+  // Calm (no pressure), and starved again; then yielding again after its calm spell (10 s now).
+  p.reportPressure(0);
+  for (let i = 0; i < 60; i++) {
+    now += 100;
+    p.tick();
+  }
+  t.equal(p.stats().cpu_sched_idle, 1, 'yielding after 5 s of calm');
+  g.restore(9, 'waiting for a CPU');
+  p.tick();
+  t.same(contended, [true, false, true], 'starved again: contended again');
+  for (let i = 0; i < 110; i++) {
+    now += 100;
+    idleSeconds += 0.01;
+    p.tick();
+  }
+  t.equal(p.stats().cpu_sched_idle, 1, 'yielding again after 10 s of calm');
+  t.same(contended, [true, false, true], 'yielding does not lift it: no CPU to spare yet');
+  for (let i = 0; i < 10; i++) {
+    now += 100;
+    idleSeconds += 0.03;
+    p.tick();
+  }
+  t.same(contended, [true, false, true, false], 'CPU to spare lifts it while yielding too');
+});
+
+t.test('at its full share, tasks waiting for a CPU a fifth of the time is contended as a starved yield is; yielding, only the guard says so', async (t) => {
+  let now = 0;
+  let idleSeconds = 1000;
+  let pressureSeconds = 50;
+  let ownSeconds = 10;
+  const contended: Array<[boolean, string]> = [];
+  const g = fakeGuard();
+  const p = new CpuPriority({
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, cores: 2,
+    idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => pressureSeconds, ownCpuSeconds: () => ownSeconds,
+    setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
+    onContended: (c, reason) => contended.push([c, reason]),
+  });
+  t.teardown(() => p.stop());
+  /**
+   * Ticks every 100 ms for `ms` with `cores` of the 2 idle on average, tasks waiting for a CPU
+   * `waiting` of the time, and the agent using `own` cores; behind all along (no calm spell) unless `calm`.
+   */
+  const run = (ms: number, cores: number, waiting: number, calm = false, own = 0.3): void => {
+    for (const end = now + ms; now < end;) {
+      now += 100;
+      idleSeconds += cores / 10;
+      pressureSeconds += waiting / 10;
+      ownSeconds += own / 10;
+      if (!calm) p.reportPressure(0.3);
+      p.tick();
+    }
+  };
+  p.start();
+  run(3_000, 0, 0.8, true);
+  t.same(contended, [], 'yielding, with tasks waiting and no idle CPU, never starved: not contended (the guard would say)');
+  p.reportPressure(0.5);
+  t.equal(p.stats().cpu_sched_idle, 0, 'back to its full share for its own backlog');
+  run(2_000, 0, 0.1);
+  t.same(contended, [], 'tasks waiting a tenth of the time, no idle CPU: past its capacity, not contended');
+  run(2_000, 0.7, 0.6, false, 1.1);
+  t.same(contended, [], 'tasks waiting 60 % of the time, but the agent busy and the others at 0.2 of a core: its own threads waiting, not contended');
+  run(400, 0.4, 0.4);
+  t.same(contended, [], 'not yet half a second of tasks waiting');
+  run(600, 0.1, 0.4);
+  t.same(contended, [[true, 'tasks waiting for a CPU']], 'waiting 40 % of the time over half a second: contended (0.1-0.4 of a core idle)');
+  t.equal(p.stats().cpu_contended, 1);
+  run(3_000, 0.2, 0.4);
+  t.same(contended.length, 1, 'a fifth of a core idle: still contended (CPU to spare is a quarter)');
+  run(2_000, 0.3, 0.4);
+  t.same(contended.length, 1, 'a third of a core idle while tasks wait 40 % of the time (the agent\'s own stalls): still contended');
+  run(2_000, 0.3, 0.1);
+  t.same(contended, [[true, 'tasks waiting for a CPU'], [false, 'CPU to spare']], 'a quarter of a core idle over a second, tasks waiting a tenth of it: lifted');
+  run(3_000, 0, 0.15);
+  t.same(contended.length, 2, 'tasks waiting under a fifth of the time: not contended');
+  run(1_000, 0, 0.5);
+  t.same(contended.at(-1), [true, 'tasks waiting for a CPU'], 'waiting again: contended again');
+  t.equal(p.stats().cpu_contended_episodes, 2);
+  pressureSeconds = Number.NaN;
+  run(2_000, 1, 0);
+  p.reportPressure(0.5);
+  t.same(contended.at(-1), [false, 'CPU to spare']);
+  run(3_000, 0, 0);
+  t.equal(contended.length, 4, 'no pressure to read (a kernel without PSI): never contended at its full share');
+});
+
+t.test('CPU pressure: PSI\'s `some total` in seconds, NaN when unreadable', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-psi-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'cpu');
+  writeFileSync(file, 'some avg10=3.07 avg60=12.19 avg300=8.73 total=8361387968\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n');
+  t.equal(cpuPressureSeconds(file), 8361.387968);
+  writeFileSync(file, 'full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n');
+  t.ok(Number.isNaN(cpuPressureSeconds(file)), 'no `some` line: NaN');
+  t.ok(Number.isNaN(cpuPressureSeconds(join(dir, 'missing'))), 'no file: NaN');
+  // A kernel without PSI (CONFIG_PSI off, or psi=0) has no file: the agent then reads NaN.
+  if (existsSync('/proc/pressure/cpu')) t.ok(cpuPressureSeconds() > 0, 'this host\'s');
+  else t.ok(Number.isNaN(cpuPressureSeconds()), 'this host has no PSI: NaN');
 });
 
 t.test('idle CPU: idle and iowait of the CPUs the agent may run on, NaN when unreadable', async (t) => {

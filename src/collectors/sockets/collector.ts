@@ -38,6 +38,8 @@ const SHED_COUNTED_SLOT = KERNEL_COUNTERS.indexOf('http1_shed_counted_in_kernel'
 /** The counter slot of records the ring had no room for (SOCK_CTR_RINGBUF_FULL). */
 const RING_FULL_SLOT = KERNEL_COUNTERS.indexOf('lost_ringbuf_full');
 
+/** How often the span shedder's share reaches the kernel between ring batches (a quarter second: the shedder's window). */
+const SHARE_REFRESH_MS = 250;
 /** How often the RED of exchanges shed in the kernel is drained (kernel-red.ts): up to two periods late. */
 const COUNTED_DRAIN_MS = 1_000;
 /**
@@ -76,6 +78,7 @@ export class SocketsCollector implements Collector {
   #redFailures = 0;
   #spanTagMaps: SpanTagMaps | null = null;
   #sweep: NodeJS.Timeout | null = null;
+  #shareRefresh: NodeJS.Timeout | null = null;
   #malformed = 0;
   #heldSwept = 0;
   /** How late the last batch was handled (its first record, from the kernel's write), and the most so far. */
@@ -212,6 +215,13 @@ export class SocketsCollector implements Collector {
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
     this.#consumer = consumer;
+    // The share also changes without ring batches (contention lifted, a budget's window over): a
+    // quiet connection's next exchange was decided by the share of the last batch, however old (the
+    // first request after a flood, shed by the contended budget lifted a second earlier).
+    if (ctx.spanShare !== undefined) {
+      const spanShare = ctx.spanShare;
+      this.#shareRefresh = setInterval(() => shedShare.keep(spanShare()), SHARE_REFRESH_MS).unref();
+    }
     this.#sweep = setInterval(() => turn(() => {
       this.#sweepHeld(HELD_MAX_AGE_NS, ctx);
       tracker.sweep();
@@ -244,6 +254,8 @@ export class SocketsCollector implements Collector {
   async stop(): Promise<void> {
     if (this.#sweep !== null) clearInterval(this.#sweep);
     this.#sweep = null;
+    if (this.#shareRefresh !== null) clearInterval(this.#shareRefresh);
+    this.#shareRefresh = null;
     if (this.#redDrain !== null) clearInterval(this.#redDrain);
     this.#redDrain = null;
     await Promise.all([this.#tls?.stop(), closeLinks(this.#links)]);
