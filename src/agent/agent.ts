@@ -237,8 +237,8 @@ export class Agent {
         onChange: (yielding, change, reason) => log.info(yielding ? 'cpu priority: yielding to applications' : 'cpu priority: back to full share', { reason, ...change }),
         // Back for want of CPU, or no idle CPU at its full share: what the agent takes now is the
         // applications', its spans held to a budget.
-        onContended: (contended, reason) => {
-          this.#shedder.contended(contended);
+        onContended: (contended, reason, ownCores) => {
+          this.#shedder.contended(contended, ownCores);
           if (config.spans.contendedCpuPercent <= 0) return;
           if (contended) log.info('cpu priority: the host has no CPU to spare, spans held to the contended CPU budget', { contended_cpu_percent: config.spans.contendedCpuPercent, reason });
           else log.info('cpu priority: contended CPU budget lifted', { reason });

@@ -128,6 +128,8 @@ interface HostCpu {
   idleCores: number;
   /** The share of the time some task waited for a CPU (PSI). */
   waiting: number;
+  /** Cores the agent used, every thread. */
+  ownCores: number;
   /** Cores busy with anything but the agent. */
   othersCores: number;
 }
@@ -230,9 +232,10 @@ export interface CpuPriorityOptions {
   guard?: StarvationGuard;
   /**
    * Told when the host has no CPU to spare (true: the agent came back for want of CPU, or found tasks
-   * waiting for a CPU at its full share), and when it has CPU to spare again (false); with why.
+   * waiting for a CPU at its full share), and when it has CPU to spare again (false); with why, and
+   * the agent's own CPU (cores) over the time that told of it when that was at its full share.
    */
-  onContended?: (contended: boolean, reason: string) => void;
+  onContended?: (contended: boolean, reason: string, ownCores?: number) => void;
   /** The idle CPU so far of the CPUs the agent may run on, seconds (default idleSecondsOfAllowedCpus). */
   idleCpuSeconds?: () => number;
   /** The host's CPU pressure so far, seconds (default cpuPressureSeconds). */
@@ -356,7 +359,7 @@ export class CpuPriority {
       if (host !== undefined && host.idleCores >= SPARE_CORES && !othersWaiting(host)) this.#setContended(false, 'CPU to spare');
     } else if (!this.#yielding) {
       const host = this.#hostOver(BUSY_CHECK_MS);
-      if (host !== undefined && othersWaiting(host)) this.#setContended(true, 'tasks waiting for a CPU');
+      if (host !== undefined && othersWaiting(host)) this.#setContended(true, 'tasks waiting for a CPU', host.ownCores);
     }
   }
 
@@ -371,7 +374,8 @@ export class CpuPriority {
     const [idleAt, pressureAt, ownAt] = [this.#idleAt, this.#pressureAt, this.#ownAt];
     this.#restartHostWindow();
     const idleCores = (this.#idleAt - idleAt) / seconds;
-    return { idleCores, waiting: (this.#pressureAt - pressureAt) / seconds, othersCores: this.#cores - idleCores - (this.#ownAt - ownAt) / seconds };
+    const ownCores = (this.#ownAt - ownAt) / seconds;
+    return { idleCores, waiting: (this.#pressureAt - pressureAt) / seconds, ownCores, othersCores: this.#cores - idleCores - ownCores };
   }
 
   /** The host's CPU counts from now: what it had to spare before says nothing of now. */
@@ -436,12 +440,12 @@ export class CpuPriority {
     else this.#restartHostWindow();
   }
 
-  #setContended(contended: boolean, reason: string): void {
+  #setContended(contended: boolean, reason: string, ownCores?: number): void {
     if (contended === this.#contended) return;
     this.#contended = contended;
     if (contended) this.#contendedEpisodes++;
     this.#restartHostWindow();
-    this.#onContended?.(contended, reason);
+    this.#onContended?.(contended, reason, ownCores);
   }
 
   #yield(reason: string): void {

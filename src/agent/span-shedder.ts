@@ -158,13 +158,18 @@ export class SpanShedder {
    * Whether the host is contended now: the agent could not get CPU without taking it from the
    * applications (it was starved while yielding and came back, or tasks waited for a CPU while it
    * had its full share). The contended budget applies until the host has CPU to spare (cpu-priority.ts).
+   * `usedCores`: the agent's CPU over the time that told of it, when known (at its full share).
    */
-  contended(on: boolean): void {
+  contended(on: boolean, usedCores?: number): void {
     this.#contended = on;
     this.#applyCpuBudget();
-    // The applications first: the first window's cut is in full proportion, not damped (a damped
-    // cut took ~1 s to reach the budget, at the agent's full share meanwhile).
-    this.#undampedCut = on && this.#contendedCpu > 0;
+    // The applications first: the first cut is in full proportion, not damped (a damped cut took
+    // ~1 s to reach the budget, at the agent's full share meanwhile); made at once when the CPU it
+    // took is known, else at the end of the first window (the CPU before a starved yield says
+    // nothing of what the load costs).
+    const cutNow = on && this.#cpuBudget > 0 && usedCores !== undefined && usedCores > this.#cpuBudget;
+    if (cutNow) this.#cpuShare = Math.max(MIN_SHARE, this.#cpuShare * (this.#cpuBudget / usedCores));
+    this.#undampedCut = on && this.#contendedCpu > 0 && !cutNow;
   }
 
   /** The budget that applies now: the tighter of those set (the contended one only while contended). */

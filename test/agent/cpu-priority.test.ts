@@ -300,12 +300,16 @@ t.test('at its full share, tasks waiting for a CPU a fifth of the time is conten
   let pressureSeconds = 50;
   let ownSeconds = 10;
   const contended: Array<[boolean, string]> = [];
+  const ownWhenContended: Array<number | undefined> = [];
   const g = fakeGuard();
   const p = new CpuPriority({
     nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, cores: 2,
     idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => pressureSeconds, ownCpuSeconds: () => ownSeconds,
     setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
-    onContended: (c, reason) => contended.push([c, reason]),
+    onContended: (c, reason, own) => {
+      contended.push([c, reason]);
+      ownWhenContended.push(own);
+    },
   });
   t.teardown(() => p.stop());
   /**
@@ -336,6 +340,7 @@ t.test('at its full share, tasks waiting for a CPU a fifth of the time is conten
   run(600, 0.1, 0.4);
   t.same(contended, [[true, 'tasks waiting for a CPU']], 'waiting 40 % of the time over half a second: contended (0.1-0.4 of a core idle)');
   t.equal(p.stats().cpu_contended, 1);
+  t.ok(Math.abs(ownWhenContended[0]! - 0.3) < 1e-9, `with the agent's own CPU over that half second: ${ownWhenContended[0]} cores`);
   run(3_000, 0.2, 0.4);
   t.same(contended.length, 1, 'a fifth of a core idle: still contended (CPU to spare is a quarter)');
   run(2_000, 0.3, 0.4);

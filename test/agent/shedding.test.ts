@@ -136,6 +136,18 @@ t.test('contended CPU budget: it applies only while the host is contended, the t
   s.contended(false);
   t.equal(s.share, 1, 'yielding again: every span kept at once');
   t.equal(window(80), 1, 'and the CPU not held to the budget');
+  // Contended with the agent's CPU known (at its full share, cpu-priority.ts): cut at once.
+  const { s: known, window: next } = cpuBudgeted({ contendedCpuPercent: 10 });
+  known.armCpuBudget();
+  t.equal(next(80), 1);
+  known.contended(true, 0.8);
+  t.equal(known.share, 0.125, 'eight times the budget over the time that told of it: cut at once, in full proportion');
+  t.equal(next(10), 0.125, 'at the budget since: held');
+  t.equal(next(20), 0.125 * Math.SQRT1_2, 'then damped: over by two, cut by its square root');
+  known.contended(false);
+  known.contended(true, 0.05);
+  t.equal(known.share, 1, 'under the budget when it began: no cut at once');
+  t.equal(next(40), 0.25, 'the first window\'s cut in full proportion, as without a figure');
   // Both budgets: the tighter applies while contended, the other always.
   const { s: both, window: roll } = cpuBudgeted({ maxCpuPercent: 40, contendedCpuPercent: 10 });
   both.contended(true);
