@@ -23,7 +23,8 @@
 // Coming back for want of CPU (the guard's, or lagging) says the host has none to spare: every core
 // the agent takes from then on is the applications'. It tells the agent (onContended), which holds
 // its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it has CPU to spare
-// again (a quarter of a core idle over a second on the CPUs it may run on, /proc/stat, and tasks
+// again (a quarter of a core idle over a second on the CPUs it may run on, /proc/stat, or half of
+// what it took at its full share when that told of the contention (#spareNeeded), and tasks
 // waiting for a CPU less than a fifth of that second, below), yielding or not: held to the budget
 // until the next calm spell ended, up to 5 minutes after a busy spell, it would shed the spans of a
 // load it could well afford; lifted when it yields, the budget was off again under a load that goes on. Coming back for its own backlog
@@ -263,6 +264,14 @@ export class CpuPriority {
   readonly #onContended: CpuPriorityOptions['onContended'];
   /** Came back for want of CPU (or found tasks waiting for one), and has not found CPU to spare since. */
   #contended = false;
+  /**
+   * Idle cores that are CPU to spare, while contended: a quarter of a core, or half of what the agent
+   * took at its full share when that told of the contention. Held to its budget beside a load that
+   * goes on (nginx and wrk), a quarter of a core went idle now and then (the two ends of the load
+   * wait on each other): lifted, the agent took its full share back and was contended again half a
+   * second later, a burst of its full CPU each time.
+   */
+  #spareNeeded = SPARE_CORES;
   #contendedEpisodes = 0;
   readonly #idleCpu: () => number;
   readonly #cpuPressure: () => number;
@@ -356,7 +365,7 @@ export class CpuPriority {
     if (this.#contended) {
       const host = this.#hostOver(SPARE_CHECK_MS);
       // Idle CPU while applications wait is the agent's stalls of them (BUSY_PRESSURE), not CPU to spare.
-      if (host !== undefined && host.idleCores >= SPARE_CORES && !othersWaiting(host)) this.#setContended(false, 'CPU to spare');
+      if (host !== undefined && host.idleCores >= this.#spareNeeded && !othersWaiting(host)) this.#setContended(false, 'CPU to spare');
     } else if (!this.#yielding) {
       const host = this.#hostOver(BUSY_CHECK_MS);
       if (host !== undefined && othersWaiting(host)) this.#setContended(true, 'tasks waiting for a CPU', host.ownCores);
@@ -444,6 +453,7 @@ export class CpuPriority {
     if (contended === this.#contended) return;
     this.#contended = contended;
     if (contended) this.#contendedEpisodes++;
+    this.#spareNeeded = Math.max(SPARE_CORES, (ownCores ?? 0) / 2);
     this.#restartHostWindow();
     this.#onContended?.(contended, reason, ownCores);
   }

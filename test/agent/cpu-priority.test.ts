@@ -345,6 +345,8 @@ t.test('at its full share, tasks waiting for a CPU a fifth of the time is conten
   t.same(contended.length, 1, 'a fifth of a core idle: still contended (CPU to spare is a quarter)');
   run(2_000, 0.3, 0.4);
   t.same(contended.length, 1, 'a third of a core idle while tasks wait 40 % of the time (the agent\'s own stalls): still contended');
+  run(2_000, 0.6, 0.4);
+  t.same(contended.length, 1, 'more idle, but others still waiting a fifth of the time: still contended');
   run(2_000, 0.3, 0.1);
   t.same(contended, [[true, 'tasks waiting for a CPU'], [false, 'CPU to spare']], 'a quarter of a core idle over a second, tasks waiting a tenth of it: lifted');
   run(3_000, 0, 0.15);
@@ -358,6 +360,39 @@ t.test('at its full share, tasks waiting for a CPU a fifth of the time is conten
   t.same(contended.at(-1), [false, 'CPU to spare']);
   run(3_000, 0, 0);
   t.equal(contended.length, 4, 'no pressure to read (a kernel without PSI): never contended at its full share');
+});
+
+t.test('contended by tasks waiting, CPU to spare is half of what the agent took at its full share (a quarter of a core at least)', async (t) => {
+  let now = 0;
+  let [idleSeconds, pressureSeconds, ownSeconds] = [1000, 50, 10];
+  const contended: boolean[] = [];
+  const p = new CpuPriority({
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: fakeGuard().guard, cores: 2,
+    idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => pressureSeconds, ownCpuSeconds: () => ownSeconds,
+    setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
+    onContended: (c) => contended.push(c),
+  });
+  t.teardown(() => p.stop());
+  const run = (ms: number, cores: number, waiting: number, own: number): void => {
+    for (const end = now + ms; now < end;) {
+      now += 100;
+      [idleSeconds, pressureSeconds, ownSeconds] = [idleSeconds + cores / 10, pressureSeconds + waiting / 10, ownSeconds + own / 10];
+      p.reportPressure(0.3);
+      p.tick();
+    }
+  };
+  p.start();
+  p.reportPressure(0.5);
+  run(1_000, 0.1, 0.5, 0.9);
+  t.same(contended, [true], 'tasks waiting while the agent took 0.9 of a core: contended');
+  run(3_000, 0.35, 0.05, 0.1);
+  t.same(contended, [true], 'held to its budget beside a load that goes on: 0.35 of a core idle now and then is not the 0.45 it would take back');
+  run(2_000, 0.5, 0.05, 0.1);
+  t.same(contended, [true, false], 'half a core idle: CPU to spare');
+  run(1_000, 0.1, 0.5, 0.3);
+  t.same(contended, [true, false, true], 'contended again, the agent at 0.3 of a core');
+  run(2_000, 0.3, 0.05, 0.1);
+  t.same(contended, [true, false, true, false], 'a quarter of a core at least: 0.3 idle is CPU to spare');
 });
 
 t.test('CPU pressure: PSI\'s `some total` in seconds, NaN when unreadable', async (t) => {
