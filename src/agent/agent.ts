@@ -235,8 +235,8 @@ export class Agent {
         nice: config.nice,
         ...(this.#idleGuard !== null ? { guard: this.#idleGuard } : {}),
         onChange: (yielding, change, reason) => log.info(yielding ? 'cpu priority: yielding to applications' : 'cpu priority: back to full share', { reason, ...change }),
-        // Back for want of CPU, or no idle CPU at its full share: what the agent takes now is the
-        // applications', its spans held to a budget.
+        // Back for want of CPU, or tasks waiting for one at its full share: what the agent takes now
+        // is the applications', its spans held to a budget.
         onContended: (contended, reason, ownCores) => {
           this.#shedder.contended(contended, ownCores);
           if (config.spans.contendedCpuPercent <= 0) return;
@@ -348,6 +348,7 @@ export class Agent {
         this.#priority?.reportPressure(p, lost, lagMs);
       },
       spanShare: () => this.#shedder.share,
+      spanShareNow: () => this.#shedder.shareNow,
       offeredInKernel: (n: number) => this.#shedder.offeredInKernel(n),
       followedConnections: this.#followed,
       ...(this.#idleGuard !== null ? { watchRing: (ring: { readonly fd: number }) => this.#idleGuard!.watchRing(ring) } : {}),

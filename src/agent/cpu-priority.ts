@@ -25,16 +25,16 @@
 // its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it has CPU to spare
 // again (a quarter of a core idle over a second on the CPUs it may run on, /proc/stat, or half of
 // what it took at its full share when that told of the contention (#spareNeeded), and tasks
-// waiting for a CPU less than a fifth of that second, below), yielding or not: held to the budget
+// waiting for a CPU less than a fifth of that second, below), yielding or not. Held to the budget
 // until the next calm spell ended, up to 5 minutes after a busy spell, it would shed the spans of a
-// load it could well afford; lifted when it yields, the budget was off again under a load that goes on. Coming back for its own backlog
-// (pressure, records lost) says only that it is past its capacity. At its full share the agent is
-// never starved, so the host's CPU pressure is read then (PSI, /proc/pressure/cpu): tasks waiting for
-// a CPU a fifth of the time over half a second, while other processes used half a core, is the same
-// news. Without it a load that began while
-// the agent was back at its full share (a busy spell just over, the calm spell before yielding not
-// yet) had the agent take what it wanted until that calm spell ended: nginx under wrk, two to five
-// seconds of 40-70 % of a core where the contended budget holds 10 %.
+// load it could well afford; lifted when it yields, the budget was off again under a load that goes
+// on. Coming back for its own backlog (pressure, records lost) says only that it is past its
+// capacity. At its full share the agent is never starved, so the host's CPU pressure is read then
+// (PSI, /proc/pressure/cpu): tasks waiting for a CPU a fifth of the time over half a second, while
+// other processes used half a core, is the same news. Without it a load that began while the agent
+// was back at its full share (a busy spell just over, the calm spell before yielding not yet) had
+// the agent take what it wanted until that calm spell ended: nginx under wrk, two to five seconds
+// of 40-70 % of a core where the contended budget holds 10 % (benchmarks/repeated-load.ts).
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
 // threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's

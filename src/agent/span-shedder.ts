@@ -322,6 +322,11 @@ export class SpanShedder {
     return this.#share();
   }
 
+  /** The share as it stands, no window rolled by asking (CollectorContext.spanShareNow). */
+  get shareNow(): number {
+    return this.#share();
+  }
+
   /** More spans offered in this window: past the budget, the share drops at once. */
   #offer(n = 1): void {
     this.#rollWindow();

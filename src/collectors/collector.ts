@@ -37,6 +37,12 @@ export interface CollectorContext {
    */
   spanShare?(): number;
   /**
+   * The same as it stands, no budget window closed by asking: a timer's look between ring batches
+   * (a window closed by a timer in a quiet spell is not an idle gap, and the share would climb back
+   * by steps instead of starting over).
+   */
+  spanShareNow?(): number;
+  /**
    * Exchanges shed and counted in the kernel since the last call, as the kernel counts them: they
    * count towards the span budget now, though their metrics arrive a drain later
    * (sockets/kernel-red.ts) and are then not offered again.

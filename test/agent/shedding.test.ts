@@ -159,6 +159,19 @@ t.test('contended CPU budget: it applies only while the host is contended, the t
   t.equal(roll(160), 0.125, 'over 40: cut by half at most');
 });
 
+t.test('shareNow: the share as it stands, no window closed by asking (the sockets collector\'s timer between batches)', async (t) => {
+  const { s, window, clock } = cpuBudgeted({ maxCpuPercent: 20 });
+  s.armCpuBudget();
+  t.equal(window(80), 0.5, 'four times the budget: cut');
+  // A quiet spell: asked by a timer every quarter second, the share stays as it was...
+  for (let i = 0; i < 8; i++) {
+    clock.now += 250;
+    t.equal(s.shareNow, 0.5);
+  }
+  // ...and the next batch finds an idle gap, after which the share starts over, as without the timer.
+  t.equal(s.share, 1, 'the first batch after the quiet spell: an idle gap, the share starts over');
+});
+
 t.test('CPU budget off: CPU is not read, and the stats say nothing of it', async (t) => {
   let reads = 0;
   const s = new SpanShedder({ maxPerSecond: 0, cpuMicros: () => ++reads * 1e9 });

@@ -218,9 +218,9 @@ export class SocketsCollector implements Collector {
     // The share also changes without ring batches (contention lifted, a budget's window over): a
     // quiet connection's next exchange was decided by the share of the last batch, however old (the
     // first request after a flood, shed by the contended budget lifted a second earlier).
-    if (ctx.spanShare !== undefined) {
-      const spanShare = ctx.spanShare;
-      this.#shareRefresh = setInterval(() => shedShare.keep(spanShare()), SHARE_REFRESH_MS).unref();
+    if (ctx.spanShareNow !== undefined) {
+      const spanShareNow = ctx.spanShareNow;
+      this.#shareRefresh = setInterval(() => shedShare.keep(spanShareNow()), SHARE_REFRESH_MS).unref();
     }
     this.#sweep = setInterval(() => turn(() => {
       this.#sweepHeld(HELD_MAX_AGE_NS, ctx);
