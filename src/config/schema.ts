@@ -199,7 +199,8 @@ export interface SpanExportConfig {
   maxCpuPercent: number;
   /**
    * The same, only while the host has no CPU to spare: the agent, yielding under `nice: idle`, was
-   * starved and took its share back (0: no limit). The tighter of the two applies.
+   * starved and took its share back, or at its full share found tasks waiting for a CPU (PSI) while
+   * other processes kept the CPUs busy (0: no limit). The tighter of the two applies.
    */
   contendedCpuPercent: number;
 }

@@ -33,8 +33,8 @@ Options:
                           still count every exchange); default 0: no limit
   --max-cpu-percent P     shed spans while the agent's CPU is over P % of one core (metrics still
                           count every exchange); default 0: no limit
-  --contended-cpu-percent P  the same, only once the host has no CPU to spare (under --nice idle the
-                          agent was starved and took its share back); default 10, 0: no limit
+  --contended-cpu-percent P  the same, only while the host has no CPU to spare (the agent was starved
+                          while yielding, or tasks waited for a CPU beside it); default 10, 0: no limit
   --probes-dir DIR        run every NAME.bt in DIR as bpftrace script NAME, following the files
   --shutdown-timeout S    on SIGTERM/SIGINT, detach and flush within S seconds whatever the backend
                           does (default 10); what is still queued then is dropped and counted
