@@ -81,17 +81,38 @@ export interface LoadTarget {
 
 /** Runs `fn` against nginx answering GET `path` with 200 "ok" (as root), then removes everything. */
 export async function withLoadTarget<T>(path: string, fn: (t: LoadTarget) => Promise<T>): Promise<T> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
   const loadgen = buildLoadgen();
+  return withNginx(path, ({ dir, nginxPort }) => fn({ loadgen, dir, nginxPort }));
+}
+
+/** The same without loadgen (a benchmark that loads nginx with wrk). */
+export async function withNginx<T>(path: string, fn: (t: Omit<LoadTarget, 'loadgen'>) => Promise<T>): Promise<T> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
   const dir = mkdtempSync(join(os.tmpdir(), 'lantern-bench-'));
   const nginx = await startNginx({ locations: `location = ${path} { return 200 "ok\\n"; }` });
   try {
-    return await fn({ loadgen, dir, nginxPort: nginx.port });
+    return await fn({ dir, nginxPort: nginx.port });
   } finally {
     await nginx.stop();
     rmSync(dirname(nginx.root), { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface WrkResult {
+  rate: number;
+  requests: number;
+  errors: string | null;
+}
+
+/** `wrk -t1 -c16 -dSECONDS URL`: one thread, 16 keep-alive connections, as fast as they answer. */
+export async function wrk(url: string, seconds: number): Promise<WrkResult> {
+  const { stdout } = await execFileP('wrk', ['-t1', '-c16', `-d${seconds}s`, url]);
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1];
+  const requests = /(\d+) requests in/.exec(stdout)?.[1];
+  if (rate === undefined || requests === undefined) throw new Error(`unexpected wrk output:\n${stdout}`);
+  const errors = /Socket errors:.*|Non-2xx.*/.exec(stdout)?.[0] ?? null;
+  return { rate: Number(rate), requests: Number(requests), errors };
 }
 
 /** How this benchmark was started, as RESULTS.md records it (`script`: its path when argv lacks one). */

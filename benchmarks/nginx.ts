@@ -43,13 +43,13 @@
 //
 // Needs root (the agent loads BPF programs), nginx, wrk, Go (/usr/local/go/bin), for --tls openssl,
 // and for --all-processes the Jaeger binary (bash scripts/build-test-tools.sh).
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { type Jaeger, jaegerBinaryPath, jaegerVersion, startJaeger } from '../test/helpers/jaeger.js';
 import { type Nginx, startNginx } from '../test/helpers/nginx.js';
 import { descendants } from '../test/helpers/procs.js';
@@ -57,10 +57,9 @@ import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/
 import { machineBusyS, mainThreadCpuSeconds, preemptions, rssMiB, runQueueWaitS, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, median } from './stats.js';
-import { type LoadResult, benchCommand, buildLoadgen, fixedRateArgs, runLoadgen, sectionPreamble } from './loadgen-tool.js';
+import { type LoadResult, type WrkResult, benchCommand, buildLoadgen, fixedRateArgs, runLoadgen, sectionPreamble, wrk } from './loadgen-tool.js';
 import { agentNodeArgs } from './agent-process.js';
 
-const execFileP = promisify(execFile);
 
 /** dist/benchmarks/nginx.js → repo root. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -141,20 +140,6 @@ async function loadgen(bin: string, env: Env, rate: number, connections: number,
   return runLoadgen(bin, args);
 }
 
-interface WrkResult {
-  rate: number;
-  requests: number;
-  errors: string | null;
-}
-
-async function wrk(env: Env, seconds: number): Promise<WrkResult> {
-  const { stdout } = await execFileP('wrk', ['-t1', '-c16', `-d${seconds}s`, `${env.mode.scheme}://127.0.0.1:${env.nginx.port}${PATH}`]);
-  const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1];
-  const requests = /(\d+) requests in/.exec(stdout)?.[1];
-  if (rate === undefined || requests === undefined) throw new Error(`unexpected wrk output:\n${stdout}`);
-  const errors = /Socket errors:.*|Non-2xx.*/.exec(stdout)?.[0] ?? null;
-  return { rate: Number(rate), requests: Number(requests), errors };
-}
 
 
 /**
@@ -968,7 +953,7 @@ async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results,
   const wrkRuns: Array<Phase<WrkResult>> = [];
   for (let i = 0; i < o.wrkPairs; i++) {
     for (const withAgent of [false, true]) {
-      const p = await phase(env, withAgent ? FILE_SINK : null, `wrk pair ${i + 1} (${withAgent ? 'with' : 'without'})`, () => wrk(env, o.wrkDuration));
+      const p = await phase(env, withAgent ? FILE_SINK : null, `wrk pair ${i + 1} (${withAgent ? 'with' : 'without'})`, () => wrk(`${env.mode.scheme}://127.0.0.1:${env.nginx.port}${PATH}`, o.wrkDuration));
       wrkRuns.push(p);
       log(`wrk pair ${i + 1} ${withAgent ? 'with' : 'without'}: ${int(p.load.rate)} req/s, ${p.load.requests} requests`
         + (p.agent === null ? '' : `, spans ${p.agent.spans.server} (url.scheme=${env.mode.scheme}: ${p.agent.spans.withScheme}), agent ${pct(agentCorePct(p))}, losses: ${lossText(p.agent.losses)}`)

@@ -8,20 +8,16 @@
 // With --baseline DIR, that checkout's agent runs too, alternating with this one's (one agent each).
 //
 //   node dist/benchmarks/repeated-load.js [--bursts 4] [--seconds 5] [--pause 3] [--rounds 2] [--baseline DIR --baseline-label L]
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { promisify } from 'node:util';
-import { startNginx } from '../test/helpers/nginx.js';
 import { type AgentTree, BASELINE_OPTIONS, startAgentProcess, thisTree, treesToMeasure } from './agent-process.js';
-import { benchCommand, runBenchmark, sectionPreamble } from './loadgen-tool.js';
+import { benchCommand, runBenchmark, sectionPreamble, withNginx, wrk } from './loadgen-tool.js';
 import { treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
 import { int, median } from './stats.js';
 
-const execFileP = promisify(execFile);
 const PATH = '/lantern-bursts';
 
 /** One burst: wrk's rate, and the agent's CPU (% of one core) over it and over its first second (NaN without the agent). */
@@ -31,17 +27,10 @@ interface Burst {
   firstSecondPercent: number;
 }
 
-async function wrk(port: number, seconds: number): Promise<number> {
-  const { stdout } = await execFileP('wrk', ['-t1', '-c16', `-d${seconds}s`, `http://127.0.0.1:${port}${PATH}`]);
-  const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1];
-  if (rate === undefined) throw new Error(`unexpected wrk output:\n${stdout}`);
-  return Number(rate);
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The bursts, each after `pauseS` of quiet; with `agentPid`, the agent's CPU over each. */
-async function bursts(port: number, n: number, seconds: number, pauseS: number, agentPid: number | null): Promise<Burst[]> {
+async function bursts(url: string, n: number, seconds: number, pauseS: number, agentPid: number | null): Promise<Burst[]> {
   const out: Burst[] = [];
   for (let i = 0; i < n; i++) {
     await sleep(pauseS * 1000);
@@ -50,7 +39,7 @@ async function bursts(port: number, n: number, seconds: number, pauseS: number, 
     const first = sleep(1000).then(() => {
       if (agentPid !== null) firstSecond = treeCpuSeconds(agentPid) - cpu0;
     });
-    const rate = await wrk(port, seconds);
+    const { rate } = await wrk(url, seconds);
     await first;
     const cpu = agentPid === null ? Number.NaN : treeCpuSeconds(agentPid) - cpu0;
     out.push({ rate, cpuPercent: (100 * cpu) / seconds, firstSecondPercent: 100 * firstSecond });
@@ -63,39 +52,34 @@ async function main(): Promise<void> {
     bursts: { type: 'string', default: '4' }, seconds: { type: 'string', default: '5' }, pause: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '2' }, ...BASELINE_OPTIONS,
   } });
-  if (process.getuid?.() !== 0) throw new Error('run as root: the agent loads BPF programs');
   const [n, seconds, pause, rounds] = [Number(values.bursts), Number(values.seconds), Number(values.pause), Number(values.rounds)];
   const trees = treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']);
-  const dir = mkdtempSync(join(os.tmpdir(), 'lantern-bursts-'));
-  const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "ok\\n"; }` });
   const without: Burst[][] = [];
   const withAgent = new Map<AgentTree, Burst[][]>(trees.map((t) => [t, []]));
   const contentions = new Map<AgentTree, string[]>(trees.map((t) => [t, []]));
-  try {
-    await wrk(nginx.port, 2); // warm-up
+  await withNginx(PATH, async ({ dir, nginxPort }) => {
+    const url = `http://127.0.0.1:${nginxPort}${PATH}`;
+    await wrk(url, 2); // warm-up
     for (let r = 0; r < rounds; r++) {
-      without.push(await bursts(nginx.port, n, seconds, pause, null));
+      without.push(await bursts(url, n, seconds, pause, null));
       console.error(`bursts: round ${r + 1} without the agent: ${without.at(-1)!.map((b) => int(b.rate)).join(', ')} req/s`);
       for (const tree of trees) {
-        const agent = await startAgentProcess(['--port', '0', '--otlp-file', join(dir, `otlp-${r}.jsonl`), '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000, tree.lantern);
+        const file = join(dir, `otlp-${r}.jsonl`);
+        const agent = await startAgentProcess(['--port', '0', '--otlp-file', file, '--log-format', 'json'], '"msg":"writing OTLP JSON lines"', 60_000, tree.lantern);
         try {
           await sleep(1500);
-          const b = await bursts(nginx.port, n, seconds, pause, agent.pid);
+          const b = await bursts(url, n, seconds, pause, agent.pid);
           withAgent.get(tree)!.push(b);
           console.error(`bursts: round ${r + 1} ${tree.label}: ${b.map((x) => `${int(x.rate)} req/s, agent ${x.cpuPercent.toFixed(0)} % (first second ${x.firstSecondPercent.toFixed(0)} %)`).join('; ')}`);
         } finally {
           await agent.stop();
-          rmSync(join(dir, `otlp-${r}.jsonl`), { force: true });
+          rmSync(file, { force: true });
         }
         const began = agent.stderr().split('\n').filter((l) => l.includes('spans held to the contended CPU budget')).map((l) => /"reason":"([^"]*)"/.exec(l)?.[1] ?? 'why not logged');
         contentions.get(tree)!.push(...began);
       }
     }
-  } finally {
-    await nginx.stop();
-    rmSync(dirname(nginx.root), { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
   const heading = '## Saturation in bursts: one agent through repeated wrk loads';
   const floor = median(without.flat().map((b) => b.rate));
   const cell = (runs: Burst[][], i: number, f: (b: Burst) => number, digits: number): string =>
