@@ -43,6 +43,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseCpuList, setThreadIdle, threadIsIdle } from 'libbpf-ts';
 import { CAP, effectiveCapabilities, hasCapability } from '../host/privileges.js';
+import { ownCpuMicros } from './own-process.js';
 
 /** Pressure (0 … 1: the share of the JS thread's queue taken) at which the agent stops yielding. */
 const BEHIND = 0.25;
@@ -241,16 +242,11 @@ export interface CpuPriorityOptions {
   idleCpuSeconds?: () => number;
   /** The host's CPU pressure so far, seconds (default cpuPressureSeconds). */
   cpuPressureSeconds?: () => number;
-  /** The agent's own CPU so far, seconds, every thread (default process.cpuUsage). */
+  /** The agent's own CPU so far, seconds, every thread (default own-process.ts ownCpuMicros). */
   ownCpuSeconds?: () => number;
   /** The CPUs the agent may run on (default os.availableParallelism(), which honours its affinity). */
   cores?: number;
 }
-
-const processCpuSeconds = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 
 /** Yields the CPU to applications while the agent keeps up; takes it back when the agent falls behind. */
 export class CpuPriority {
@@ -319,7 +315,7 @@ export class CpuPriority {
     this.#onContended = o.onContended;
     this.#idleCpu = o.idleCpuSeconds ?? (() => idleSecondsOfAllowedCpus());
     this.#cpuPressure = o.cpuPressureSeconds ?? (() => cpuPressureSeconds());
-    this.#ownCpu = o.ownCpuSeconds ?? processCpuSeconds;
+    this.#ownCpu = o.ownCpuSeconds ?? (() => ownCpuMicros() / 1e6);
     this.#cores = o.cores ?? os.availableParallelism();
     this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());
   }

@@ -20,11 +20,16 @@ export interface OwnProcessFigures {
   external_memory_bytes: number;
 }
 
-export function ownProcessFigures(): OwnProcessFigures {
+/** The agent's CPU time so far, user + system, every thread, in µs. */
+export function ownCpuMicros(): number {
   const cpu = process.cpuUsage();
+  return cpu.user + cpu.system;
+}
+
+export function ownProcessFigures(): OwnProcessFigures {
   const mem = process.memoryUsage();
   return {
-    cpu_seconds: (cpu.user + cpu.system) / 1e6,
+    cpu_seconds: ownCpuMicros() / 1e6,
     resident_memory_bytes: mem.rss,
     // timeOrigin is when this process started, in epoch milliseconds.
     start_time_seconds: Math.round(performance.timeOrigin) / 1000,

@@ -44,6 +44,7 @@
 // built. And exchanges the kernel decided (with the share of its last update) are decided again here
 // when the agent is overrun or the quarter's budget is spent (decidedInKernel).
 import { type LinkKey, linkKeyText } from './span-linker.js';
+import { ownCpuMicros } from './own-process.js';
 
 export interface SpanShedderOptions {
   /** Spans per second exported at most; 0: no budget. */
@@ -53,7 +54,7 @@ export interface SpanShedderOptions {
   /** The same, only while the host is contended (contended()); 0 or absent: none. The tighter of the two applies. */
   contendedCpuPercent?: number;
   now?: () => number;
-  /** CPU time of the agent's process so far, µs (default process.cpuUsage: user + system, every thread). */
+  /** CPU time of the agent's process so far, µs (default own-process.ts ownCpuMicros: user + system, every thread). */
   cpuMicros?: () => number;
 }
 
@@ -76,11 +77,6 @@ const CPU_MAX_RISE = 1.25;
  * reduce: it would shed the few spans there are for nothing.
  */
 const CPU_CUT_MIN_OFFERED = 250;
-
-const processCpuMicros = (): number => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
 
 /**
  * A request's name at both ends (agent/span-linker.ts), or that name as text. The text is made only
@@ -144,7 +140,7 @@ export class SpanShedder {
     this.#maxCpu = (opts.maxCpuPercent ?? 0) / 100;
     this.#contendedCpu = (opts.contendedCpuPercent ?? 0) / 100;
     this.#now = opts.now ?? Date.now;
-    this.#cpuMicros = opts.cpuMicros ?? processCpuMicros;
+    this.#cpuMicros = opts.cpuMicros ?? ownCpuMicros;
     this.#windowStart = this.#now();
   }
 
