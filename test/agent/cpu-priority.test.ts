@@ -294,105 +294,94 @@ t.test('contended: until the host has a quarter of a core idle over a second (PS
   t.same(contended, [true, false, true, false], 'CPU to spare lifts it while yielding too');
 });
 
-t.test('at its full share, tasks waiting for a CPU a fifth of the time is contended as a starved yield is; yielding, only the guard says so', async (t) => {
-  let now = 0;
-  let idleSeconds = 1000;
-  let pressureSeconds = 50;
-  let ownSeconds = 10;
-  const contended: Array<[boolean, string]> = [];
-  const ownWhenContended: Array<number | undefined> = [];
-  const g = fakeGuard();
-  const p = new CpuPriority({
-    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, cores: 2,
-    idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => pressureSeconds, ownCpuSeconds: () => ownSeconds,
-    setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
-    onContended: (c, reason, own) => {
-      contended.push([c, reason]);
-      ownWhenContended.push(own);
-    },
-  });
-  t.teardown(() => p.stop());
-  /**
-   * Ticks every 100 ms for `ms` with `cores` of the 2 idle on average, tasks waiting for a CPU
-   * `waiting` of the time, and the agent using `own` cores; behind all along (no calm spell) unless `calm`.
-   */
-  const run = (ms: number, cores: number, waiting: number, calm = false, own = 0.3): void => {
-    for (const end = now + ms; now < end;) {
-      now += 100;
-      idleSeconds += cores / 10;
-      pressureSeconds += waiting / 10;
-      ownSeconds += own / 10;
-      if (!calm) p.reportPressure(0.3);
-      p.tick();
-    }
-  };
-  p.start();
-  run(3_000, 0, 0.8, true);
-  t.same(contended, [], 'yielding, with tasks waiting and no idle CPU, never starved: not contended (the guard would say)');
-  p.reportPressure(0.5);
-  t.equal(p.stats().cpu_sched_idle, 0, 'back to its full share for its own backlog');
-  run(2_000, 0, 0.1);
-  t.same(contended, [], 'tasks waiting a tenth of the time, no idle CPU: past its capacity, not contended');
-  run(2_000, 0.7, 0.6, false, 1.1);
-  t.same(contended, [], 'tasks waiting 60 % of the time, but the agent busy and the others at 0.2 of a core: its own threads waiting, not contended');
-  run(400, 0.4, 0.4);
-  t.same(contended, [], 'not yet half a second of tasks waiting');
-  run(600, 0.1, 0.4);
-  t.same(contended, [[true, 'tasks waiting for a CPU']], 'waiting 40 % of the time over half a second: contended (0.1-0.4 of a core idle)');
-  t.equal(p.stats().cpu_contended, 1);
-  t.ok(Math.abs(ownWhenContended[0]! - 0.3) < 1e-9, `with the agent's own CPU over that half second: ${ownWhenContended[0]} cores`);
-  run(3_000, 0.2, 0.4);
-  t.same(contended.length, 1, 'a fifth of a core idle: still contended (CPU to spare is a quarter)');
-  run(2_000, 0.3, 0.4);
-  t.same(contended.length, 1, 'a third of a core idle while tasks wait 40 % of the time (the agent\'s own stalls): still contended');
-  run(2_000, 0.6, 0.4);
-  t.same(contended.length, 1, 'more idle, but others still waiting a fifth of the time: still contended');
-  run(2_000, 0.3, 0.1);
-  t.same(contended, [[true, 'tasks waiting for a CPU'], [false, 'CPU to spare']], 'a quarter of a core idle over a second, tasks waiting a tenth of it: lifted');
-  run(3_000, 0, 0.15);
-  t.same(contended.length, 2, 'tasks waiting under a fifth of the time: not contended');
-  run(1_000, 0, 0.5);
-  t.same(contended.at(-1), [true, 'tasks waiting for a CPU'], 'waiting again: contended again');
-  t.equal(p.stats().cpu_contended_episodes, 2);
-  pressureSeconds = Number.NaN;
-  run(2_000, 1, 0);
-  p.reportPressure(0.5);
-  t.same(contended.at(-1), [false, 'CPU to spare']);
-  run(3_000, 0, 0);
-  t.equal(contended.length, 4, 'no pressure to read (a kernel without PSI): never contended at its full share');
-});
-
-t.test('contended by tasks waiting, CPU to spare is half of what the agent took at its full share (a quarter of a core at least)', async (t) => {
+/**
+ * A CpuPriority under `nice: idle` on 2 CPUs whose host counters (idle CPU, CPU pressure, the agent's
+ * own CPU) and clock the test moves: `run(ms, idle, waiting, own, calm)` ticks every 100 ms for `ms`
+ * with `idle` of the 2 cores idle on average, tasks waiting for a CPU `waiting` of the time and the
+ * agent using `own` cores, reporting pressure (behind, no calm spell) unless `calm`.
+ */
+function fullShareHost(t: Test) {
   let now = 0;
   let [idleSeconds, pressureSeconds, ownSeconds] = [1000, 50, 10];
-  const contended: boolean[] = [];
+  /** What onContended was told: contended or not, why, and the agent's own CPU when given. */
+  const told: Array<{ contended: boolean; reason: string; own: number | undefined }> = [];
   const p = new CpuPriority({
     nice: 'idle', started: 0, canRaise: true, now: () => now, guard: fakeGuard().guard, cores: 2,
     idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => pressureSeconds, ownCpuSeconds: () => ownSeconds,
     setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
-    onContended: (c) => contended.push(c),
+    onContended: (contended, reason, own) => told.push({ contended, reason, own }),
   });
   t.teardown(() => p.stop());
-  const run = (ms: number, cores: number, waiting: number, own: number): void => {
+  const run = (ms: number, idle: number, waiting: number, own = 0.3, calm = false): void => {
     for (const end = now + ms; now < end;) {
       now += 100;
-      [idleSeconds, pressureSeconds, ownSeconds] = [idleSeconds + cores / 10, pressureSeconds + waiting / 10, ownSeconds + own / 10];
-      p.reportPressure(0.3);
+      [idleSeconds, pressureSeconds, ownSeconds] = [idleSeconds + idle / 10, pressureSeconds + waiting / 10, ownSeconds + own / 10];
+      if (!calm) p.reportPressure(0.3);
       p.tick();
     }
   };
+  return {
+    p, run, told,
+    /** [contended, why] of each change told. */
+    changes: (): Array<[boolean, string]> => told.map((c) => [c.contended, c.reason]),
+    /** The kernel has no PSI from now on. */
+    noPressure: (): void => void (pressureSeconds = Number.NaN),
+  };
+}
+
+t.test('at its full share, tasks waiting for a CPU a fifth of the time is contended as a starved yield is; yielding, only the guard says so', async (t) => {
+  const { p, run, told, changes, noPressure } = fullShareHost(t);
+  p.start();
+  run(3_000, 0, 0.8, 0.3, true);
+  t.same(changes(), [], 'yielding, with tasks waiting and no idle CPU, never starved: not contended (the guard would say)');
+  p.reportPressure(0.5);
+  t.equal(p.stats().cpu_sched_idle, 0, 'back to its full share for its own backlog');
+  run(2_000, 0, 0.1);
+  t.same(changes(), [], 'tasks waiting a tenth of the time, no idle CPU: past its capacity, not contended');
+  run(2_000, 0.7, 0.6, 1.1);
+  t.same(changes(), [], 'tasks waiting 60 % of the time, but the agent busy and the others at 0.2 of a core: its own threads waiting, not contended');
+  run(400, 0.4, 0.4);
+  t.same(changes(), [], 'not yet half a second of tasks waiting');
+  run(600, 0.1, 0.4);
+  t.same(changes(), [[true, 'tasks waiting for a CPU']], 'waiting 40 % of the time over half a second: contended (0.1-0.4 of a core idle)');
+  t.equal(p.stats().cpu_contended, 1);
+  t.ok(Math.abs(told[0]!.own! - 0.3) < 1e-9, `with the agent's own CPU over that half second: ${told[0]!.own} cores`);
+  run(3_000, 0.2, 0.4);
+  t.same(told.length, 1, 'a fifth of a core idle: still contended (CPU to spare is a quarter)');
+  run(2_000, 0.3, 0.4);
+  t.same(told.length, 1, 'a third of a core idle while tasks wait 40 % of the time (the agent\'s own stalls): still contended');
+  run(2_000, 0.6, 0.4);
+  t.same(told.length, 1, 'more idle, but others still waiting a fifth of the time: still contended');
+  run(2_000, 0.3, 0.1);
+  t.same(changes(), [[true, 'tasks waiting for a CPU'], [false, 'CPU to spare']], 'a quarter of a core idle over a second, tasks waiting a tenth of it: lifted');
+  run(3_000, 0, 0.15);
+  t.same(told.length, 2, 'tasks waiting under a fifth of the time: not contended');
+  run(1_000, 0, 0.5);
+  t.same(changes().at(-1), [true, 'tasks waiting for a CPU'], 'waiting again: contended again');
+  t.equal(p.stats().cpu_contended_episodes, 2);
+  noPressure();
+  run(2_000, 1, 0);
+  p.reportPressure(0.5);
+  t.same(changes().at(-1), [false, 'CPU to spare']);
+  run(3_000, 0, 0);
+  t.equal(told.length, 4, 'no pressure to read (a kernel without PSI): never contended at its full share');
+});
+
+t.test('contended by tasks waiting, CPU to spare is half of what the agent took at its full share (a quarter of a core at least)', async (t) => {
+  const { p, run, told } = fullShareHost(t);
+  const contended = (): boolean[] => told.map((c) => c.contended);
   p.start();
   p.reportPressure(0.5);
   run(1_000, 0.1, 0.5, 0.9);
-  t.same(contended, [true], 'tasks waiting while the agent took 0.9 of a core: contended');
+  t.same(contended(), [true], 'tasks waiting while the agent took 0.9 of a core: contended');
   run(3_000, 0.35, 0.05, 0.1);
-  t.same(contended, [true], 'held to its budget beside a load that goes on: 0.35 of a core idle now and then is not the 0.45 it would take back');
+  t.same(contended(), [true], 'held to its budget beside a load that goes on: 0.35 of a core idle now and then is not the 0.45 it would take back');
   run(2_000, 0.5, 0.05, 0.1);
-  t.same(contended, [true, false], 'half a core idle: CPU to spare');
+  t.same(contended(), [true, false], 'half a core idle: CPU to spare');
   run(1_000, 0.1, 0.5, 0.3);
-  t.same(contended, [true, false, true], 'contended again, the agent at 0.3 of a core');
+  t.same(contended(), [true, false, true], 'contended again, the agent at 0.3 of a core');
   run(2_000, 0.3, 0.05, 0.1);
-  t.same(contended, [true, false, true, false], 'a quarter of a core at least: 0.3 idle is CPU to spare');
+  t.same(contended(), [true, false, true, false], 'a quarter of a core at least: 0.3 idle is CPU to spare');
 });
 
 t.test('CPU pressure: PSI\'s `some total` in seconds, NaN when unreadable', async (t) => {
