@@ -215,9 +215,10 @@ export class SocketsCollector implements Collector {
       onError: (e) => ctx.log.warn('sockets collector: batch handling failed', { error: String(e) }),
     });
     this.#consumer = consumer;
-    // The share also changes without ring batches (contention lifted, a budget's window over): a
-    // quiet connection's next exchange was decided by the share of the last batch, however old (the
-    // first request after a flood, shed by the contended budget lifted a second earlier).
+    // The share also changes without ring batches (a contention begun or lifted, the queue's pressure
+    // eased): a quiet connection's next exchange was decided by the share of the last batch, however
+    // old (the first request after a flood, shed by the contended budget lifted a second earlier).
+    // Budget windows still close only with batches (spanShareNow).
     if (ctx.spanShareNow !== undefined) {
       const spanShareNow = ctx.spanShareNow;
       this.#shareRefresh = setInterval(() => shedShare.keep(spanShareNow()), SHARE_REFRESH_MS).unref();
