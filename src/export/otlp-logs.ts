@@ -51,7 +51,7 @@ export function encodeLogsRequest(records: readonly LogRecordData[], resources: 
 // fragments are bytes made once.
 function writeLogRecordJson(w: JsonWriter, r: LogRecordData): boolean {
   if (!isValidLogRecord(r)) return false;
-  w.raw('{"timeUnixNano":"').raw(String(r.timeUnixNano)).raw('","observedTimeUnixNano":"').raw(String(r.observedTimeUnixNano));
+  w.raw('{"timeUnixNano":"').nanos(r.timeUnixNano).raw('","observedTimeUnixNano":"').nanos(r.observedTimeUnixNano);
   w.raw('","severityNumber":').integer(r.severity.number).raw(',"severityText":').string(r.severity.text);
   if (r.body !== undefined) {
     w.raw(',"body":');

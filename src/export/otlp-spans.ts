@@ -106,7 +106,7 @@ function writeSpanJson(w: JsonWriter, s: SpanRecord): boolean {
 /** What spans alike share of their JSON, written once; the quotes around the times are theirs. */
 const jsonShared = new SharedSpanFields<JsonWriter>({
   beforeStart: (w, s) => w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]).bytes(J_START),
-  times: (w, s) => w.raw(String(s.startTimeUnixNano)).bytes(J_END).raw(String(s.endTimeUnixNano)),
+  times: (w, s) => w.nanos(s.startTimeUnixNano).bytes(J_END).nanos(s.endTimeUnixNano),
   afterEnd: (w, s, flags) => {
     w.bytes(J_ATTRIBUTES);
     writeAttributesJson(w, s.attributes);
