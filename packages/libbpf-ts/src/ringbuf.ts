@@ -73,7 +73,9 @@ export interface RingConsumerOptions {
   flushMs?: number;
   /**
    * The rings are swept at least this often even when no producer woke the consumer, so programs
-   * may submit with BPF_RB_NO_WAKEUP (waking a consumer per event is costly). Default 10 ms.
+   * may submit with BPF_RB_NO_WAKEUP (waking a consumer per event is costly). Default 10 ms. Rings
+   * whose producers submit with wake-ups need no sweep: a long period costs nothing there, as close()
+   * wakes the consumer at once whatever its period.
    */
   pollMs?: number;
   /** Called once per batch's error, with the error. */

@@ -192,6 +192,26 @@ t.test('a batch is the callback\'s only: detached when it returns, its memory re
   t.ok(allocations <= 4, `${kept.length} batches from ${allocations} buffer allocations`);
 });
 
+t.test('a ring whose producer wakes the consumer needs no sweep: records come, and close() does not wait out the period', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  let delivered = 0;
+  // The fixture submits with wake-ups; a minute between sweeps.
+  const consumer = new RingBufferConsumer([obj.map('events')], { pollMs: 60_000, flushMs: 1, onBatch: (b) => (delivered += b.count) });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  t.teardown(() => link.close());
+  getppidTimes(50);
+  await waitFor(() => delivered >= 50);
+  // Woken by the producer: the first poll did not have to run out.
+  t.equal(delivered, 50, 'every record delivered long before the first sweep');
+  const started = Date.now();
+  await consumer.closeAndFlush();
+  const took = Date.now() - started;
+  t.ok(took < 10_000, `close() woke the consumer's poll instead of waiting out its 60 s (${took} ms)`);
+  t.equal(consumer.stats().records, 50);
+});
+
 t.test('records larger than a batch are counted as oversize', async (t) => {
   const obj = load(2048);
   t.teardown(() => obj.close());

@@ -122,6 +122,8 @@ export class DynlogCollector implements Collector {
     this.#obj = obj;
     this.#filterLinks = obj.programs().filter((p) => p.name.startsWith('filter_')).map((p) => p.attach());
     this.#consumer = new RingBufferConsumer([obj.map('dynlog_events')], {
+      // bpf/dynlog.bpf.c submits with wake-ups: no sweep of a quiet ring every 10 ms (as process's).
+      pollMs: 1000,
       onBatch: (batch) => batch.forEach((view, off, len) => this.#record(view, off, len)),
       onError: (e) => ctx.log.warn('dynlog: record handling failed', { error: String(e) }),
     });

@@ -20,6 +20,9 @@ export class ProcessCollector implements Collector {
     const obj = loadLanternObject('process', filterSettings(ctx));
     this.#obj = obj;
     this.#consumer = new RingBufferConsumer([obj.map('process_events')], {
+      // bpf/process.bpf.c submits with wake-ups: no sweep every 10 ms of a ring that is quiet (an
+      // idle agent's consumer threads woke 100 times a second each for nothing).
+      pollMs: 1000,
       onBatch: (batch) =>
         batch.forEach((view, off, len) => {
           const event = decodeProcessEvent(view, off, len, ctx.clock);

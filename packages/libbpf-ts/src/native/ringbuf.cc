@@ -12,7 +12,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -132,6 +135,19 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
         BpfError(env, "LIBBPF_ERR_RINGBUF", "cannot open ring buffer fd " + std::to_string(fd), err, capture.Text())
             .ThrowAsJavaScriptException();
         return;
+      }
+    }
+    // close() wakes the poll through an eventfd in the rings' epoll set, so a consumer whose rings
+    // wake it (producers that submit with wake-ups) may sweep on a long timer and still stop at once.
+    // Its event names ring 0, as libbpf reads an event's data as the ring to consume.
+    wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wakeFd_ >= 0) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = 0;
+      if (epoll_ctl(ring_buffer__epoll_fd(rb_), EPOLL_CTL_ADD, wakeFd_, &ev) != 0) {
+        close(wakeFd_);
+        wakeFd_ = -1;
       }
     }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "libbpf-ts ring consumer", 0, 1);
@@ -307,11 +323,17 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
   void Stop() {
     if (thread_.joinable()) {
       stop_.store(true);
+      if (wakeFd_ >= 0) {
+        uint64_t one = 1;
+        (void)!write(wakeFd_, &one, sizeof(one));
+      }
       thread_.join();
       tsfn_.Release();
     }
     if (rb_ != nullptr) ring_buffer__free(rb_);
     rb_ = nullptr;
+    if (wakeFd_ >= 0) close(wakeFd_);
+    wakeFd_ = -1;
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -349,6 +371,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
 
   std::shared_ptr<Shared> shared_;
   ring_buffer* rb_ = nullptr;
+  int wakeFd_ = -1;
   Napi::ThreadSafeFunction tsfn_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
