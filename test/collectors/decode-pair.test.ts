@@ -10,6 +10,7 @@ import { KernelClock } from '../../src/model/clock.js';
 import type { ConnectionInfo } from '../../src/model/connection.js';
 import type { Exchange } from '../../src/model/exchange.js';
 import type { HttpExchange } from '../../src/model/http.js';
+import { Http1Connection } from '../../src/protocols/http1/connection.js';
 import { protocolHandlers } from '../../src/protocols/registry.js';
 import type { ProtocolHandler, ProtocolSession } from '../../src/protocols/session.js';
 import { XorShift32 } from '../helpers/prng.js';
@@ -216,11 +217,12 @@ t.test('exchanges shed in the kernel: metrics fields from the summary, the other
 });
 
 /** HTTP/1 as the tracker's handler, with or without the session's one-call path for a pair. */
-function http1Handlers(onePath: boolean, taken: { pairs: number }): ProtocolHandler[] {
+function http1Handlers(onePath: boolean, taken: { pairs: number; sessions: Http1Connection[] }): ProtocolHandler[] {
   return protocolHandlers().map((h) => (h.name !== 'http1' ? h : {
     ...h,
     open: (c: ConnectionInfo): ProtocolSession => {
       const s = h.open(c) as ProtocolSession & { paired?: ProtocolSession['paired'] };
+      if (s instanceof Http1Connection) taken.sessions.push(s);
       const paired = s.paired?.bind(s);
       if (!onePath || paired === undefined) s.paired = undefined;
       else s.paired = (...a) => { taken.pairs++; paired(...a); };
@@ -235,7 +237,9 @@ function http1Handlers(onePath: boolean, taken: { pairs: number }): ProtocolHand
  * A random keep-alive conversation on one connection seen from one end, as the kernel may send it:
  * paired records (kept), shed summaries, responses longer than the pair's chunk (their rest as data
  * events, some out of order), chunked and close-delimited bodies, HEAD, 204, pipelined requests as
- * plain data events, requests split in two, skip markers, and a connection found mid-stream.
+ * plain data events, requests split in two, skip markers, and a connection found mid-stream. Two
+ * exchanges in five repeat the one before byte for byte (what a session replays), some of those
+ * with a response stamped before its request.
  */
 function randomConversation(seed: number): SocketEvent[] {
   const r = new XorShift32(seed);
@@ -250,6 +254,7 @@ function randomConversation(seed: number): SocketEvent[] {
   const at = (direction: 0 | 1, position: number, data: Uint8Array, callLen?: number): DataFields =>
     ({ conn, direction, position, tsNs: (ts += 1000n), data, ...(callLen !== undefined ? { callLen } : {}) });
   const n = 5 + r.int(25);
+  let previous: { req: Buffer; resp: Buffer } | null = null;
   for (let i = 0; i < n; i++) {
     const method = r.chance(0.1) ? 'HEAD' : r.chance(0.1) ? 'POST' : 'GET';
     const reqBody = method === 'POST' ? 'x'.repeat(r.int(40)) : '';
@@ -257,12 +262,27 @@ function randomConversation(seed: number): SocketEvent[] {
     const bodyLen = r.int(6000);
     const kind = r.pick(['length', 'length', 'chunked', 'no-content', 'close'] as const);
     const last = i === n - 1;
+    if (previous !== null && !last && r.chance(0.4)) {
+      // The exchange before, again: whole in one pair (mostly), its response now and then stamped
+      // before the request (never replayed: it would answer nothing).
+      const early = r.chance(0.1);
+      const { req: q, resp: s } = previous;
+      const first = r.chance(0.8) ? s.length : Math.min(s.length, 1 + r.int(4096));
+      const qf = at(reqDir, pos.q, q);
+      const sf = at(respDir, pos.s, s.subarray(0, first), s.length);
+      w.pair(qf, early ? { ...sf, tsNs: qf.tsNs - 500n } : sf);
+      if (first < s.length) w.data(at(respDir, pos.s + first, s.subarray(first)));
+      pos.q += q.length;
+      pos.s += s.length;
+      continue;
+    }
     const head = kind === 'no-content' ? 'HTTP/1.1 204 No Content\r\n\r\n'
       : kind === 'chunked' ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
         : kind === 'close' && last ? 'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'
           : `HTTP/1.1 ${r.pick([200, 404, 500])} X\r\nContent-Length: ${bodyLen}\r\n\r\n`;
     const body = method === 'HEAD' || kind === 'no-content' ? '' : kind === 'chunked' ? `${bodyLen.toString(16)}\r\n${'c'.repeat(bodyLen)}\r\n0\r\n\r\n` : 'b'.repeat(bodyLen);
     const resp = Buffer.from(head + (kind === 'chunked' && bodyLen === 0 ? '0\r\n\r\n' : body));
+    if (kind !== 'close' && resp.length <= 4096) previous = { req, resp };
     const style = r.pick(['pair', 'pair', 'pair', 'pair', 'shed', 'plain', 'split', 'pipelined'] as const);
     if (style === 'pipelined' && !last) {
       // Two requests, then both responses: the kernel pairs neither.
@@ -312,21 +332,23 @@ function randomConversation(seed: number): SocketEvent[] {
 
 t.test('a pair through the session\'s one call gives what its two data events give', async (t) => {
   let pairs = 0;
+  let replayed = 0;
   let answered = 0;
   for (let seed = 1; seed <= 400; seed++) {
     const events = randomConversation(seed);
-    const run = (onePath: boolean): { exchanges: string; answered: number; stats: unknown; pairs: number } => {
-      const taken = { pairs: 0 };
+    const run = (onePath: boolean): { exchanges: string; answered: number; stats: unknown; pairs: number; replayed: number } => {
+      const taken = { pairs: 0, sessions: [] as Http1Connection[] };
       const out: Exchange[] = [];
       const tracker = new ConnectionTracker({ maxConnections: 10, idleTimeoutMs: 1e9, handlers: http1Handlers(onePath, taken), onExchange: (e) => out.push(e) }, () => 0);
       for (const e of events) tracker.handle(e);
       tracker.closeAll();
       const answered = out.filter((ex) => ex.protocol === 'http1' && ex.response !== null).length;
-      return { exchanges: JSON.stringify(out, big), answered, stats: tracker.stats(), pairs: taken.pairs };
+      return { exchanges: JSON.stringify(out, big), answered, stats: tracker.stats(), pairs: taken.pairs, replayed: taken.sessions.reduce((n, x) => n + x.replayed, 0) };
     };
     const one = run(true);
     const two = run(false);
     pairs += one.pairs;
+    replayed += one.replayed;
     answered += one.answered;
     if (one.exchanges !== two.exchanges) {
       t.fail(`seed ${seed}: exchanges differ\n${one.exchanges.slice(0, 600)}\n${two.exchanges.slice(0, 600)}`);
@@ -335,5 +357,6 @@ t.test('a pair through the session\'s one call gives what its two data events gi
     t.same(one.stats, two.stats, `seed ${seed}: the same counters`);
   }
   t.ok(pairs > 2000, `the one-call path taken for most pairs (${pairs})`);
+  t.ok(replayed > 400, `repeated exchanges replayed by the session (${replayed})`);
   t.ok(answered > 4000, `exchanges with their responses (${answered})`);
 });

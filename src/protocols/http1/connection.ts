@@ -9,7 +9,7 @@ import type { HttpExchange, HttpMessage, HttpRequestMessage, HttpResponseMessage
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
 import { looksLikeHttp1Request, looksLikeHttp1Response } from './detect.js';
 import { Http1Matcher, type Http1MatcherStats } from './matcher.js';
-import { Http1Parser, type Http1ParserOptions, type Http1ParserStats } from './parser.js';
+import { Http1Parser, type Http1ParserOptions, type Http1ParserStats, requestMessage, responseMessage } from './parser.js';
 import { parseStatusLine } from './status-line.js';
 import { headerPairs } from '../../model/header-pairs.js';
 
@@ -33,6 +33,34 @@ const NO_BYTES = new Uint8Array(0);
 /** A shed exchange's response: its status line only. */
 const NO_HEADERS = headerPairs([]);
 
+/**
+ * A paired exchange that went through the parsers and the matcher from rest to rest, whole and
+ * without trouble: its bytes and the messages they made. Both directions' next chunks being the
+ * same bytes (a keep-alive client repeating its request, the server its answer: its Date changes once
+ * a second) make the same messages at their own times: Http1Connection.paired replays them without
+ * the parsers' state machines, the matcher's queue and the arrays between them.
+ */
+interface PairedReplay {
+  request: Buffer;
+  response: Buffer;
+  requestMessage: HttpRequestMessage;
+  responseMessage: HttpResponseMessage;
+}
+
+/**
+ * The most bytes of a paired exchange (request and response) a session keeps for replay: a
+ * session per tracked connection (16,384 at most by default) keeps one, so 16 MiB at worst.
+ * Small answers are the common ones (a health check, a `return 200`, a short JSON body).
+ */
+const MAX_REPLAY_BYTES = 1024;
+
+/** What a session had made before a paired exchange went through it (keepForReplay compares). */
+interface ParsedSoFar {
+  exchanges: number;
+  messages: number;
+  troubles: number;
+}
+
 /** Final responses held while their request's body is still arriving; beyond, they go unheld. */
 const MAX_EARLY_RESPONSES = 16;
 
@@ -49,6 +77,9 @@ export class Http1Connection implements ProtocolSession {
   private closed = false;
   /** The kernel's decision on the span of the request in the next request-side bytes. */
   private requestMark: KernelSampling | undefined;
+  /** Kept across connections, as the parsers' head memos: it holds bytes and what they parse to, nothing of a connection. */
+  private replay: PairedReplay | null = null;
+  #replayed = 0;
 
   constructor(
     public connection: ConnectionInfo,
@@ -128,12 +159,66 @@ export class Http1Connection implements ProtocolSession {
   /**
    * Both heads are parsed as they would be apart (the response's fields frame a body that may go on
    * in later records; a malformed head must fail as it does unpaired): what a pair saves is before
-   * this call — one connection lookup, no stream reassembly, one drain of finished exchanges.
+   * this call — one connection lookup, no stream reassembly, one drain of finished exchanges — and,
+   * when the session is at rest and both chunks repeat the last exchange that went through whole,
+   * the parse itself (PairedReplay).
    */
   paired(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint): void {
+    const atRest = this.atRest();
+    const r = this.replay;
+    // A response that began before its request would be an orphan: never replayed.
+    if (atRest && r !== null && requestNs <= responseNs && r.request.equals(request) && r.response.equals(response)) {
+      const q = requestMessage(r.requestMessage, r.requestMessage.bodySize, NO_BYTES, requestNs, requestNs);
+      q.kernelSampling = 'kept';
+      this.requests.countReplayed(request.length);
+      this.responses.countReplayed(response.length);
+      this.matcher.answered(q, responseMessage(r.responseMessage, r.responseMessage.bodySize, NO_BYTES, responseNs, responseNs, false, false));
+      this.requestMark = undefined;
+      this.#replayed++;
+      return;
+    }
+    const before: ParsedSoFar | null = atRest ? { exchanges: this.matcher.completed.length, messages: this.messagesParsed(), troubles: this.troubles() } : null;
     this.requestMark = 'kept';
     this.onData('request', request, requestNs);
     this.onData('response', response, responseNs);
+    if (before !== null) this.keepForReplay(request, requestNs, response, responseNs, before);
+  }
+
+  /**
+   * The exchange `paired` just made from rest, kept for replay when it is all the call did: back at
+   * rest, one exchange completed of one message per direction (no interim response), each chunk
+   * that whole message at its syscall's time (no body bytes kept: the handler's sessions keep none),
+   * nothing counted as trouble, and both small (MAX_REPLAY_BYTES).
+   */
+  private keepForReplay(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint, before: ParsedSoFar): void {
+    if (request.length + response.length > MAX_REPLAY_BYTES) return;
+    const completed = this.matcher.completed;
+    const ex = completed[completed.length - 1];
+    if (completed.length !== before.exchanges + 1 || ex === undefined || ex.response === null || !this.atRest()) return;
+    if (this.messagesParsed() !== before.messages + 2 || this.troubles() !== before.troubles) return;
+    const q = ex.request;
+    const s = ex.response;
+    if (q.startNs !== requestNs || q.endNs !== requestNs || s.startNs !== responseNs || s.endNs !== responseNs) return;
+    if (q.bodyPrefix.length !== 0 || s.bodyPrefix.length !== 0 || s.interim || s.endedByClose) return;
+    this.replay = { request: Buffer.from(request), response: Buffer.from(response), requestMessage: q, responseMessage: s };
+  }
+
+  private messagesParsed(): number {
+    return this.requests.counts().messages + this.responses.counts().messages;
+  }
+
+  private troubles(): number {
+    return this.requests.troubles() + this.responses.troubles();
+  }
+
+  /** Paired exchanges this session replayed (tests: that the replay is taken at all). */
+  get replayed(): number {
+    return this.#replayed;
+  }
+
+  /** Both parsers and the matcher between messages with nothing held: where a paired exchange may be replayed. */
+  private atRest(): boolean {
+    return !this.closed && this.early.length === 0 && this.matcher.atRest && this.requests.atRest() && this.responses.atRest();
   }
 
   /**

@@ -112,6 +112,26 @@ export class Http1Matcher {
     if (direction === 'response') this.responseGap = true;
   }
 
+  /**
+   * A request and the response that answered it, both complete, with nothing outstanding (a paired
+   * exchange replayed, Http1Connection): counted and paired as onRequest then onResponse would.
+   */
+  answered(request: HttpRequestMessage, response: HttpResponseMessage): void {
+    this.counters.requests++;
+    this.counters.responses++;
+    this.finish({ request, ordinal: this.nextOrdinal++ }, response);
+  }
+
+  /** Nothing outstanding, no gap to realign after: the next request and response pair as the first would. */
+  get atRest(): boolean {
+    return this.queue.length === 0 && !this.responseGap;
+  }
+
+  /** Exchanges completed and not drained yet. */
+  get completed(): readonly HttpExchange[] {
+    return this.done;
+  }
+
   /** Requests waiting for a response. */
   get outstanding(): number {
     return this.queue.length;

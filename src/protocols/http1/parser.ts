@@ -181,6 +181,25 @@ function clearDraft(d: Draft, headers: HeadFields, startNs: bigint, endNs: bigin
   return d;
 }
 
+/** A request message: `head`'s start line and fields, the rest as given (one object shape for every request). */
+export function requestMessage(head: Pick<HttpRequestMessage, 'method' | 'target' | 'version' | 'headers'>, bodySize: number, bodyPrefix: Uint8Array, startNs: bigint, endNs: bigint): HttpRequestMessage {
+  return {
+    kind: 'request', method: head.method, target: head.target, version: head.version, headers: head.headers,
+    // Set by the connection when the kernel paired it; present from the start, so that every
+    // request has one object shape on the hot path.
+    bodySize, bodyPrefix, startNs, endNs, kernelSampling: undefined,
+  };
+}
+
+/** A response message, as requestMessage. */
+export function responseMessage(head: Pick<HttpResponseMessage, 'statusCode' | 'reason' | 'version' | 'headers'>, bodySize: number, bodyPrefix: Uint8Array, startNs: bigint, endNs: bigint,
+  interim: boolean, endedByClose: boolean): HttpResponseMessage {
+  return {
+    kind: 'response', statusCode: head.statusCode, reason: head.reason, version: head.version, headers: head.headers,
+    bodySize, bodyPrefix, startNs, endNs, interim, endedByClose,
+  };
+}
+
 /**
  * The last head a parser parsed, as its bytes and what they parse to. A keep-alive connection sends
  * the same head again and again: the same request line and fields from its client, the same answer
@@ -363,6 +382,28 @@ export class Http1Parser {
     } catch (err) {
       this.internalFailure(err);
     }
+  }
+
+  /**
+   * Between messages with nothing kept: no bytes pending, no message begun or finished and not taken,
+   * no response awaited, nothing to realign or probe. Bytes fed now parse as they would at the
+   * start of a stream (given the same memo): Http1Connection replays a paired exchange from here.
+   */
+  atRest(): boolean {
+    return this.state === SEEK && this.pending.length === 0 && this.cur === null && this.out.length === 0 && this.expected.length === 0 &&
+      !this.switchAsked && !this.realign;
+  }
+
+  /** What only trouble counts (errors, resyncs, bytes skipped, lost or opaque, ...): unchanged over a feed, nothing went wrong in it. */
+  troubles(): number {
+    const c = this.counters;
+    return c.parseErrors + c.resyncs + c.gapBytes + c.skippedBytes + c.protocolSwitches + c.opaqueBytes + c.truncated + c.internalErrors;
+  }
+
+  /** A message of `bytes` bytes went by at rest and left the parser at rest, as a feed of them would have (Http1Connection's replay). */
+  countReplayed(bytes: number): void {
+    this.counters.bytes += bytes;
+    this.counters.messages++;
   }
 
   /**
@@ -978,20 +1019,8 @@ export class Http1Parser {
 
   private toMessage(d: Draft, endedByClose: boolean): HttpMessage {
     const bodyPrefix = d.capture === null || d.captured === 0 ? EMPTY : d.captured === d.capture.length ? d.capture : d.capture.slice(0, d.captured);
-    if (this.side === 'request') {
-      const m: HttpRequestMessage = {
-        kind: 'request', method: d.method, target: d.target, version: d.version, headers: d.headers,
-        // Set by the connection when the kernel paired it; present from the start, so that every
-        // request has one object shape on the hot path.
-        bodySize: d.bodySize, bodyPrefix, startNs: d.startNs, endNs: d.endNs, kernelSampling: undefined,
-      };
-      return m;
-    }
-    const m: HttpResponseMessage = {
-      kind: 'response', statusCode: d.statusCode, reason: d.reason, version: d.version, headers: d.headers,
-      bodySize: d.bodySize, bodyPrefix, startNs: d.startNs, endNs: d.endNs, interim: d.interim, endedByClose,
-    };
-    return m;
+    if (this.side === 'request') return requestMessage(d, d.bodySize, bodyPrefix, d.startNs, d.endNs);
+    return responseMessage(d, d.bodySize, bodyPrefix, d.startNs, d.endNs, d.interim, endedByClose);
   }
 
   // --- losing and finding sync -----------------------------------------------------------------
