@@ -237,9 +237,10 @@ function http1Handlers(onePath: boolean, taken: { pairs: number; sessions: Http1
  * A random keep-alive conversation on one connection seen from one end, as the kernel may send it:
  * paired records (kept), shed summaries, responses longer than the pair's chunk (their rest as data
  * events, some out of order), chunked and close-delimited bodies, HEAD, 204, pipelined requests as
- * plain data events, requests split in two, skip markers, and a connection found mid-stream. Two
- * exchanges in five repeat the one before byte for byte (what a session replays), some of those
- * with a response stamped before its request.
+ * plain data events, requests split in two, skip markers, and a connection found mid-stream. Three
+ * exchanges in five repeat the one before byte for byte (a session keeps a replay once a request
+ * repeats, and replays the repeats after it), some of those with a response stamped before its
+ * request.
  */
 function randomConversation(seed: number): SocketEvent[] {
   const r = new XorShift32(seed);
@@ -262,7 +263,7 @@ function randomConversation(seed: number): SocketEvent[] {
     const bodyLen = r.int(6000);
     const kind = r.pick(['length', 'length', 'chunked', 'no-content', 'close'] as const);
     const last = i === n - 1;
-    if (previous !== null && !last && r.chance(0.4)) {
+    if (previous !== null && !last && r.chance(0.6)) {
       // The exchange before, again: whole in one pair (mostly), its response now and then stamped
       // before the request (never replayed: it would answer nothing).
       const early = r.chance(0.1);

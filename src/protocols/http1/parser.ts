@@ -303,6 +303,8 @@ export class Http1Parser {
   /** The one object `cur` is while a message is read (see draft()). */
   private readonly reading: Draft = clearDraft({} as Draft, NO_FIELDS, 0n, 0n, 0);
   private memo: HeadMemo | null = null;
+  /** Heads that were the memo's (a stream repeating itself): Http1Connection keeps a replay only then. */
+  headsFromMemo = 0;
 
   /** RESYNC: a candidate at the start of the pending bytes is waiting for the rest of its line. */
   private candidatePending = false;
@@ -730,7 +732,10 @@ export class Http1Parser {
     const max = this.maxHeaderBytes;
     if (!this.lineDone && this.searched === 0 && this.memo !== null) {
       const r = this.memoizedHead(D, h, end, this.memo);
-      if (r >= 0) return r;
+      if (r >= 0) {
+        this.headsFromMemo++;
+        return r;
+      }
     }
     if (!this.lineDone) {
       const st = scanStartLine(this.side, D, h, end, this.scan, max);
