@@ -67,7 +67,8 @@ export class Http1Matcher {
     this.queue.push({ request, ordinal: this.nextOrdinal++ });
     if (this.queue.length > this.maxOutstanding) {
       this.counters.evicted++;
-      this.finish(this.queue.shift()!, null);
+      const evicted = this.queue.shift()!;
+      this.finish(evicted.request, evicted.ordinal, null);
     }
   }
 
@@ -89,14 +90,15 @@ export class Http1Matcher {
         this.counters.orphanResponses++;
         return;
       }
-      for (const unanswered of this.queue.splice(0, k)) this.finish(unanswered, null);
+      for (const unanswered of this.queue.splice(0, k)) this.finish(unanswered.request, unanswered.ordinal, null);
     } else if (this.queue.length === 0 || this.queue[0]!.request.startNs > response.startNs) {
       // Nothing outstanding, or the oldest request began after this response did: it answers a
       // request that was not captured.
       this.counters.orphanResponses++;
       return;
     }
-    this.finish(this.queue.shift()!, response);
+    const answered = this.queue.shift()!;
+    this.finish(answered.request, answered.ordinal, response);
   }
 
   /**
@@ -119,7 +121,7 @@ export class Http1Matcher {
   answered(request: HttpRequestMessage, response: HttpResponseMessage): void {
     this.counters.requests++;
     this.counters.responses++;
-    this.finish({ request, ordinal: this.nextOrdinal++ }, response);
+    this.finish(request, this.nextOrdinal++, response);
   }
 
   /** Nothing outstanding, no gap to realign after: the next request and response pair as the first would. */
@@ -149,7 +151,7 @@ export class Http1Matcher {
    * Returns those and any completed exchanges not drained yet.
    */
   close(): HttpExchange[] {
-    for (const unanswered of this.queue) this.finish(unanswered, null);
+    for (const unanswered of this.queue) this.finish(unanswered.request, unanswered.ordinal, null);
     this.queue = [];
     this.responseGap = false;
     return this.drain();
@@ -164,9 +166,9 @@ export class Http1Matcher {
     return this.counters;
   }
 
-  private finish(o: Outstanding, response: HttpResponseMessage | null): void {
+  private finish(request: HttpRequestMessage, ordinal: number, response: HttpResponseMessage | null): void {
     if (response === null) this.counters.unanswered++;
     else this.counters.exchanges++;
-    this.done.push({ protocol: 'http1', connection: this.connection, request: o.request, response, ordinal: o.ordinal });
+    this.done.push({ protocol: 'http1', connection: this.connection, request, response, ordinal });
   }
 }

@@ -303,8 +303,7 @@ export class Http1Parser {
   /** The one object `cur` is while a message is read (see draft()). */
   private readonly reading: Draft = clearDraft({} as Draft, NO_FIELDS, 0n, 0n, 0);
   private memo: HeadMemo | null = null;
-  /** Heads that were the memo's (a stream repeating itself): Http1Connection keeps a replay only then. */
-  headsFromMemo = 0;
+  #headsFromMemo = 0;
 
   /** RESYNC: a candidate at the start of the pending bytes is waiting for the rest of its line. */
   private candidatePending = false;
@@ -394,6 +393,11 @@ export class Http1Parser {
   atRest(): boolean {
     return this.state === SEEK && this.pending.length === 0 && this.cur === null && this.out.length === 0 && this.expected.length === 0 &&
       !this.switchAsked && !this.realign;
+  }
+
+  /** Heads that were the memo's (a stream repeating itself): Http1Connection keeps a replay only when this grew. */
+  get headsFromMemo(): number {
+    return this.#headsFromMemo;
   }
 
   /** What only trouble counts (errors, resyncs, bytes skipped, lost or opaque, ...): unchanged over a feed, nothing went wrong in it. */
@@ -733,7 +737,7 @@ export class Http1Parser {
     if (!this.lineDone && this.searched === 0 && this.memo !== null) {
       const r = this.memoizedHead(D, h, end, this.memo);
       if (r >= 0) {
-        this.headsFromMemo++;
+        this.#headsFromMemo++;
         return r;
       }
     }
