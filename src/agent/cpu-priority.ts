@@ -206,6 +206,8 @@ export interface StarvationGuard {
   arm(): void;
   disarm(): void;
   beat(): void;
+  /** stats().restores alone: asked with every ring batch, the rest only when it changed. */
+  restores(): number;
   stats(): { restores: number; threadsRestored: number; lastReason: string };
 }
 
@@ -418,9 +420,8 @@ export class CpuPriority {
 
   /** The guard took the threads back while the agent yielded: it came back, by the guard's hand. */
   #noticeGuard(): void {
-    if (this.#guard === undefined) return;
+    if (this.#guard === undefined || this.#guard.restores() === this.#guardRestores) return;
     const g = this.#guard.stats();
-    if (g.restores === this.#guardRestores) return;
     const moved = g.threadsRestored - this.#guardThreads;
     this.#guardRestores = g.restores;
     this.#guardThreads = g.threadsRestored;

@@ -64,6 +64,16 @@ export function linkKey(ex: Exchange, id: string | null, ordinal = -1): LinkKey 
   return part === null ? null : { part, id, ordinal };
 }
 
+/** Places of the linker's queue kept for reuse when nothing waits (SpanLinker.#startOver). */
+const SPARE_PLACES = 1024;
+/** Emptied connections kept in the linker's map (SpanLinker.#emptied): more than a host's keep-alive connections that take turns. */
+const EMPTIED_KEPT = 256;
+/** Emptyings are numbered modulo this (a multiple of EMPTIED_KEPT, a small integer for V8). */
+const EMPTYINGS_WRAP = EMPTIED_KEPT << 20;
+
+/** A connection in the linker's map with nothing waiting: the number of the emptying that left it so. */
+type Emptied = number;
+
 /** Spans handed on at once at most, of those that wait no more (the exporters' batch size). */
 const MAX_READY_BATCH = 1024;
 
@@ -98,10 +108,29 @@ export class SpanLinker {
    * of a window (~2,400 at 8k connections/s) and its tables, rebuilt as it grew and shrank, were
    * promoted out of V8's young generation with an empty map per connection.
    */
-  readonly #held = new Map<string, Held | Map<string | number, Held>>();
-  /** Held spans in arrival (so deadline) order: `#queue[#head..]`; released from the front in O(1). */
+  readonly #held = new Map<string, Held | Map<string | number, Held> | Emptied>();
+  /**
+   * Connections with nothing waiting stay in #held (as the number of the emptying that left them
+   * so) until EMPTIED_KEPT emptyings later: a keep-alive connection's part is emptied and filled
+   * again exchange after exchange, and a delete then a set per exchange made V8 rebuild the map's
+   * table every few exchanges (~3 % of what the hot path allocated). `#emptied[n % EMPTIED_KEPT]`
+   * is the part of emptying n; when that place is taken again, the part goes unless it was filled
+   * or emptied again since.
+   */
+  readonly #emptied: string[] = [];
+  #emptyings = 0;
+  /** Connections in #held with a span waiting. */
+  #connections = 0;
+  /**
+   * Held spans in arrival (so deadline) order: `#queue[#head..#tail)`; released from the front in
+   * O(1). Places past #tail are left by spans that went, empty, and taken again by the next spans
+   * held: when nothing waits the queue starts over at 0 without letting go of its array and entries
+   * (a pair's first half is held and leaves again at every exchange: a fresh array per pair, and an
+   * entry, were ~8 % of what the hot path allocated).
+   */
   #queue: Held[] = [];
   #head = 0;
+  #tail = 0;
   /** Spans in the queue still waiting (the queue also has the places of joined spans that left). */
   #waiting = 0;
   /**
@@ -146,12 +175,7 @@ export class SpanLinker {
       other.span = null;
       other.key = null;
       this.#waiting--;
-      // Nothing waits: every place in the queue is a gone one, dropped now rather than at the
-      // tick (each pair's first half would live out the window there).
-      if (this.#waiting === 0) {
-        this.#queue.length = 0;
-        this.#head = 0;
-      }
+      if (this.#waiting === 0) this.#startOver();
       this.#alone.delete(key!.part);
       this.#ready.push(waiting, span);
       this.#readied();
@@ -165,9 +189,8 @@ export class SpanLinker {
     }
     // Held under its key unless a span of the same kind waits there first, or another request of its
     // connection holds its place (ends that numbered their requests differently).
-    const entry: Held = { span, key: null, deadline: this.#now() + this.opts.windowMs, gone: false };
+    const entry = this.#place(span, this.#now() + this.opts.windowMs);
     if (other === undefined && key !== null && this.#remember(key, entry)) entry.key = key;
-    this.#queue.push(entry);
     this.#waiting++;
     if (this.#waiting > this.opts.maxHeld) {
       this.#overflow++;
@@ -188,7 +211,7 @@ export class SpanLinker {
 
   #lookup(key: LinkKey): Held | undefined {
     const waiting = this.#held.get(key.part);
-    if (waiting === undefined) return undefined;
+    if (waiting === undefined || typeof waiting === 'number') return undefined;
     const h = waiting instanceof Map ? waiting.get(requestSlot(key)) : waiting;
     return h !== undefined && sameRequest(h.key!, key) ? h : undefined;
   }
@@ -200,8 +223,9 @@ export class SpanLinker {
   #remember(key: LinkKey, h: Held): boolean {
     const slot = requestSlot(key);
     const waiting = this.#held.get(key.part);
-    if (waiting === undefined) {
+    if (waiting === undefined || typeof waiting === 'number') {
       this.#held.set(key.part, h);
+      this.#connections++;
     } else if (waiting instanceof Map) {
       if (waiting.has(slot)) return false;
       waiting.set(slot, h);
@@ -216,16 +240,30 @@ export class SpanLinker {
   /** The span held under `key` waits no more; its connection goes once nothing of it waits. */
   #forget(key: LinkKey): void {
     const waiting = this.#held.get(key.part);
-    if (waiting === undefined) return;
+    if (waiting === undefined || typeof waiting === 'number') return;
     if (!(waiting instanceof Map)) {
-      if (sameRequest(waiting.key!, key)) this.#held.delete(key.part);
+      if (sameRequest(waiting.key!, key)) this.#emptiedNow(key.part);
     } else {
       const slot = requestSlot(key);
       const h = waiting.get(slot);
       if (h === undefined || !sameRequest(h.key!, key)) return;
       waiting.delete(slot);
-      if (waiting.size === 0) this.#held.delete(key.part);
+      if (waiting.size === 0) this.#emptiedNow(key.part);
     }
+  }
+
+  /** Nothing of connection `part` waits any more: kept for a while (see #emptied). */
+  #emptiedNow(part: string): void {
+    const n = this.#emptyings;
+    // Wraps long before 2^53; the numbers only need to differ within EMPTIED_KEPT emptyings.
+    this.#emptyings = n + 1 === EMPTYINGS_WRAP ? 0 : n + 1;
+    this.#held.set(part, n);
+    this.#connections--;
+    const i = n % EMPTIED_KEPT;
+    const leaving = this.#emptied[i];
+    this.#emptied[i] = part;
+    // Emptied EMPTIED_KEPT emptyings ago and not filled since.
+    if (leaving !== undefined && this.#held.get(leaving) === (n - EMPTIED_KEPT + EMPTYINGS_WRAP) % EMPTYINGS_WRAP) this.#held.delete(leaving);
   }
 
   /**
@@ -263,6 +301,33 @@ export class SpanLinker {
     this.opts.release(spans);
   }
 
+  /** The queue's next place, for `span` until `deadline` (not yet under a key). */
+  #place(span: SpanRecord, deadline: number): Held {
+    const spare = this.#queue[this.#tail];
+    if (spare === undefined) {
+      const h: Held = { span, key: null, deadline, gone: false };
+      this.#queue.push(h);
+      this.#tail++;
+      return h;
+    }
+    spare.span = span;
+    spare.key = null;
+    spare.deadline = deadline;
+    spare.gone = false;
+    this.#tail++;
+    return spare;
+  }
+
+  /**
+   * Nothing waits: every place in the queue is a gone one, dropped now rather than at the tick
+   * (each pair's first half would live out the window there); the array and its places are kept
+   * for the next spans, up to SPARE_PLACES (after a burst the rest go).
+   */
+  #startOver(): void {
+    this.#head = this.#tail = 0;
+    if (this.#queue.length > SPARE_PLACES) this.#queue.length = SPARE_PLACES;
+  }
+
   /** Whether a span of connection `part`, nothing of the other end waiting, leaves at once (see ALONE_AFTER). */
   #passesAlone(part: string): boolean {
     const a = this.#alone.get(part);
@@ -286,10 +351,10 @@ export class SpanLinker {
     this.#timer = null;
     const now = this.#now();
     let n = 0;
-    for (let i = this.#head; i < this.#queue.length && this.#queue[i]!.deadline <= now; i++) if (!this.#queue[i]!.gone) n++;
+    for (let i = this.#head; i < this.#tail && this.#queue[i]!.deadline <= now; i++) if (!this.#queue[i]!.gone) n++;
     this.#release(n, true);
     this.#skipGone();
-    if (this.#head < this.#queue.length) {
+    if (this.#head < this.#tail) {
       const wait = Math.max(1, this.#queue[this.#head]!.deadline - now);
       this.#timer = setTimeout(() => this.#tick(), wait).unref();
     }
@@ -297,7 +362,7 @@ export class SpanLinker {
 
   /** Steps the head over the places of spans that already left. */
   #skipGone(): void {
-    while (this.#head < this.#queue.length && this.#queue[this.#head]!.gone) this.#head++;
+    while (this.#head < this.#tail && this.#queue[this.#head]!.gone) this.#head++;
     this.#compact();
   }
 
@@ -307,8 +372,9 @@ export class SpanLinker {
    * joined spans' places go, which is most of them: the head steps over those without releasing.
    */
   #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
+    if (this.#head > 1024 && this.#head * 2 > this.#tail) {
+      this.#queue = this.#queue.slice(this.#head, this.#tail);
+      this.#tail -= this.#head;
       this.#head = 0;
     }
   }
@@ -321,7 +387,7 @@ export class SpanLinker {
     if (n <= 0) return;
     const spans: SpanRecord[] = new Array<SpanRecord>(n);
     let k = 0;
-    while (k < n && this.#head < this.#queue.length) {
+    while (k < n && this.#head < this.#tail) {
       const h = this.#queue[this.#head++]!;
       if (h.gone) continue;
       if (h.key !== null && this.#lookup(h.key) === h) {
@@ -329,10 +395,15 @@ export class SpanLinker {
         if (expired) this.#unjoined(h.key.part);
       }
       spans[k++] = h.span!;
+      // Its place may be taken again (#startOver): it must not keep the span.
+      h.span = null;
+      h.key = null;
+      h.gone = true;
     }
     spans.length = k;
     this.#waiting -= k;
-    this.#compact();
+    if (this.#waiting === 0) this.#startOver();
+    else this.#compact();
     this.opts.release(spans);
   }
 
@@ -343,17 +414,18 @@ export class SpanLinker {
     this.#releaseReady();
     this.#release(this.#waiting);
     this.#queue = [];
-    this.#head = 0;
+    this.#head = this.#tail = 0;
   }
 
   /**
    * `places`: entries the queue holds in memory, stepped-over ones included until it is compacted;
-   * `connections`: connections with a span waiting.
+   * `connections`: connections with a span waiting; `kept`: connections in the map, those with
+   * nothing waiting kept for a while (#emptied) included.
    */
-  stats(): { held: number; linked: number; overflow: number; places: number; alone: number; connections: number } {
+  stats(): { held: number; linked: number; overflow: number; places: number; alone: number; connections: number; kept: number } {
     return {
-      held: this.pending, linked: this.#linked, overflow: this.#overflow, places: this.#queue.length, alone: this.#alone.size,
-      connections: this.#held.size,
+      held: this.pending, linked: this.#linked, overflow: this.#overflow, places: this.#tail, alone: this.#alone.size,
+      connections: this.#connections, kept: this.#held.size,
     };
   }
 }

@@ -145,22 +145,38 @@ const MAX_SPARE_BYTES = 32 << 20;
 /** Spares trimSpares keeps: a batch of 1024 spans of JSON (~1.3 MB) empties 5 slabs at once. */
 const KEPT_AT_REST = 8;
 
-/** The encoded records of a batch by resource, in first-seen order. */
-function byResource(records: readonly EncodedRecord[]): Array<{ resource: ResourceEntry; records: EncodedRecord[] }> {
-  const groups: Array<{ resource: ResourceEntry; records: EncodedRecord[] }> = [];
-  const byKey = new Map<string, Array<{ resource: ResourceEntry; records: EncodedRecord[] }>>();
+interface ResourceGroup {
+  resource: ResourceEntry;
+  records: EncodedRecord[];
+}
+
+/**
+ * The encoded records of a batch by resource, in first-seen order. A run of records of one resource
+ * (a batch holds a few processes' records, often in runs) joins its group without a lookup, and the
+ * lookup makes no closure per record (two `find` callbacks per record were ~4 % of what the hot
+ * path allocates).
+ */
+function byResource(records: readonly EncodedRecord[]): ResourceGroup[] {
+  const groups: ResourceGroup[] = [];
+  const byKey = new Map<string, ResourceGroup[]>();
+  let last: ResourceGroup | undefined;
   for (const r of records) {
-    let same = byKey.get(r.resource.key);
-    if (same === undefined) byKey.set(r.resource.key, (same = []));
-    let g = same.find((x) => x.resource === r.resource) ?? same.find((x) => x.resource.sameAs(r.resource));
-    if (g === undefined) {
-      g = { resource: r.resource, records: [] };
-      same.push(g);
-      groups.push(g);
-    }
-    g.records.push(r);
+    if (last === undefined || last.resource !== r.resource) last = groupOf(byKey, groups, r.resource);
+    last.records.push(r);
   }
   return groups;
+}
+
+/** The group of `resource` (the same entry, or one alike), made and listed in `groups` when new. */
+function groupOf(byKey: Map<string, ResourceGroup[]>, groups: ResourceGroup[], resource: ResourceEntry): ResourceGroup {
+  let same = byKey.get(resource.key);
+  if (same === undefined) byKey.set(resource.key, (same = []));
+  for (const g of same) if (g.resource === resource) return g;
+  for (const g of same) if (g.resource.sameAs(resource)) return g;
+  const g: ResourceGroup = { resource, records: [] };
+  same.push(g);
+  groups.push(g);
+  return g;
 }
 
 // --- protobuf --------------------------------------------------------------------------------

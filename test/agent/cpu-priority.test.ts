@@ -181,7 +181,7 @@ function fakeGuard() {
   const stats = { restores: 0, threadsRestored: 0, lastReason: '' };
   return {
     calls, stats,
-    guard: { tid: 4242, arm: () => calls.push('arm'), disarm: () => calls.push('disarm'), beat: () => calls.push('beat'), stats: () => ({ ...stats }) },
+    guard: { tid: 4242, arm: () => calls.push('arm'), disarm: () => calls.push('disarm'), beat: () => calls.push('beat'), restores: () => stats.restores, stats: () => ({ ...stats }) },
     /** The guard's thread took `threads` back, for `reason`. */
     restore(threads: number, reason: string): void {
       stats.restores++;

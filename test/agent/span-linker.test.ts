@@ -182,6 +182,32 @@ t.test('keys of many connections: the same id on two connections names two reque
   t.equal(out.length, 151);
 });
 
+t.test('a connection emptied and filled again exchange after exchange stays in the map; emptied ones are let go once 256 others emptied after them', async (t) => {
+  const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 100_000, release: () => undefined });
+  const key = (conn: number, i: number): LinkKey => ({ part: `127.0.0.1:${20000 + conn}>127.0.0.1:80`, id: 'GET /x', ordinal: i });
+  // Ten keep-alive connections taking turns, a thousand exchanges each: the same ten parts.
+  for (let i = 0; i < 1000; i++) {
+    for (let c = 0; c < 10; c++) {
+      linker.add(span('server', `s${c}.${i}`), key(c, i));
+      linker.add(span('client', `c${c}.${i}`), key(c, i));
+    }
+  }
+  t.same([linker.stats().linked, linker.stats().connections, linker.stats().kept], [10_000, 0, 10], 'all joined; the ten connections kept, none waiting');
+  linker.add(span('server', 'w'), key(3, 1000));
+  t.ok(linker.holds(key(3, 1000)), 'a kept connection holds its next span');
+  t.same([linker.stats().connections, linker.stats().kept], [1, 10]);
+  // A connection per request: each emptied once, never again.
+  for (let c = 100; c < 2100; c++) {
+    linker.add(span('server', `s${c}`), key(c, 0));
+    linker.add(span('client', `c${c}`), key(c, 0));
+  }
+  t.equal(linker.stats().connections, 1, 'only the one span waits');
+  t.ok(linker.stats().kept <= 256 + 1, `at most 256 emptied connections kept, and the waiting one (${linker.stats().kept})`);
+  t.ok(linker.holds(key(3, 1000)), 'the waiting one is still found');
+  linker.add(span('client', 'w2'), key(3, 1000));
+  t.equal(linker.stats().linked, 12_001, 'and joined');
+});
+
 t.test('a connection whose other end never comes: after a few spans wait in vain, its spans leave at once; one in 64 still waits', async (t) => {
   let now = 0;
   const out: SpanRecord[] = [];

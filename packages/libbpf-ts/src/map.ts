@@ -78,6 +78,32 @@ export class BpfMap<K = Buffer, V = Buffer> {
     return raw === null ? undefined : this.#splitPerCpu(raw);
   }
 
+  /**
+   * A reader of one per-CPU u64 value (a counter) summed over the CPUs, 0n while the key is not
+   * there. Its key is encoded once and its value read into a buffer kept for it: a read makes
+   * nothing but its result, where getPerCpu makes the key's and the value's buffers and a value per
+   * CPU (for counters read with every ring batch).
+   */
+  perCpuCounter(key: K): () => bigint {
+    if (!this.perCpu || this.valueSize !== 8) throw new TypeError(`map ${this.name}: perCpuCounter needs a per-CPU map of u64 values`);
+    const fd = this.fd;
+    const k = this.#key.encode(key);
+    const cpus = this.#cpus;
+    const out = Buffer.alloc(8 * cpus);
+    const view = new DataView(out.buffer, out.byteOffset, out.length);
+    return () => {
+      if (!native.map.lookupInto(fd, k, out)) return 0n;
+      // Each half summed as a number (exact: cpus × 2^32 < 2^53), joined as a BigInt once.
+      let lo = 0;
+      let hi = 0;
+      for (let c = 0; c < cpus; c++) {
+        lo += view.getUint32(8 * c, true);
+        hi += view.getUint32(8 * c + 4, true);
+      }
+      return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) + BigInt(lo);
+    };
+  }
+
   set(key: K, value: V, flags: number = UpdateFlags.ANY): void {
     if (this.perCpu) throw new TypeError(`map ${this.name} is per-CPU: use setPerCpu`);
     native.map.update(this.fd, this.#key.encode(key), this.#value.encode(value), flags);

@@ -76,6 +76,8 @@ export interface BatchResult {
 
 export interface NativeMapOps {
   lookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
+  /** The value of `key` written into `out` (sized by the caller); false when the key is not there. */
+  lookupInto(fd: number, key: Buffer, out: Buffer): boolean;
   lookupAndDelete(fd: number, key: Buffer | null, valueSize: number): Buffer | null;
   update(fd: number, key: Buffer, value: Buffer, flags: number): void;
   delete(fd: number, key: Buffer): boolean;
@@ -107,6 +109,8 @@ export interface RingConsumerStats {
 
 export interface NativeRingConsumer {
   stats(): RingConsumerStats;
+  /** stats().pendingBatches alone, without building the stats object. */
+  pendingBatches(): number;
   close(): void;
   ref(): void;
   unref(): void;
@@ -137,6 +141,8 @@ export interface NativeIdleGuard {
   watchRing(mapFd: number): number;
   unwatchRing(id: number): void;
   stats(): IdleGuardStats;
+  /** stats().restores alone, without building the stats object. */
+  restores(): number;
   close(): void;
 }
 

@@ -125,6 +125,14 @@ export class RingBufferConsumer {
     return { ...this.#native.stats(), callbackErrors: this.#callbackErrors };
   }
 
+  /**
+   * Batches handed to JS and not yet through onBatch (stats().pendingBatches), without building the
+   * stats object: cheap enough to ask with every batch.
+   */
+  pendingBatches(): number {
+    return this.#native.pendingBatches();
+  }
+
   /** Let the process exit while the consumer runs (an agent keeps it referenced). */
   unref(): this {
     if (!this.#closed) this.#native.unref();
@@ -150,7 +158,7 @@ export class RingBufferConsumer {
   async closeAndFlush(timeoutMs = 5000): Promise<void> {
     this.close();
     const until = Date.now() + timeoutMs;
-    while (this.#native.stats().pendingBatches > 0 && Date.now() < until) {
+    while (this.#native.pendingBatches() > 0 && Date.now() < until) {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }

@@ -83,6 +83,11 @@ export class IdleGuard {
       : this.#native.stats();
   }
 
+  /** stats().restores alone (0 once closed, as stats()), without building the stats object. */
+  restores(): number {
+    return this.#closed ? 0 : this.#native.restores();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

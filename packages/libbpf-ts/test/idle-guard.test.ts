@@ -40,6 +40,7 @@ t.test('a JS thread that misses its heartbeat is taken back out of SCHED_IDLE', 
   let s = guard.stats();
   t.ok(s.checks >= 10, `checked while armed (${s.checks})`);
   t.equal(s.restores, 0, 'beating: left alone');
+  t.equal(guard.restores(), 0);
   t.equal(threadIsIdle(process.pid), true);
   // The JS thread busy for 600 ms, no beat: the guard moves it (and only what is idle) back.
   const until = Date.now() + 600;
@@ -48,6 +49,7 @@ t.test('a JS thread that misses its heartbeat is taken back out of SCHED_IDLE', 
   }
   s = guard.stats();
   t.equal(s.restores, 1, 'restored once');
+  t.equal(guard.restores(), 1, 'restores() is stats().restores');
   t.equal(s.lastReason, 'heartbeat');
   t.equal(s.threadsRestored, 1, 'the one idle thread');
   t.equal(s.armed, false, 'disarmed by its restore');

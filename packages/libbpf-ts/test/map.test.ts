@@ -58,6 +58,16 @@ t.test('per-CPU array: one value per possible CPU', async (t) => {
   pc.setPerCpu(1, values);
   t.same(pc.getPerCpu(1), values);
   t.throws(() => pc.setPerCpu(1, [1n]), /needs \d+ values/);
+  // A counter's reader sums the CPUs' values, read again at each call; halves summed apart are exact
+  // past 2^32 (a carry from the low words) and up to u64's top.
+  const counter = pc.perCpuCounter(1);
+  t.equal(counter(), values.reduce((a, b) => a + b, 0n));
+  const big = Array.from({ length: cpus }, (_, i) => (i === 0 ? 0xffff_ffff_0000_0000n : 0xffff_ffffn));
+  pc.setPerCpu(1, big);
+  t.equal(counter(), big.reduce((a, b) => a + b, 0n), 'read again, carries included');
+  t.equal(pc.perCpuCounter(0)(), 0n, 'a slot never written: 0');
+  t.throws(() => obj.map('counters', codec.u32, codec.u64).perCpuCounter(0), /per-CPU map of u64/, 'not for a plain array');
+  pc.setPerCpu(1, values);
   const all = pc.readBatch();
   t.equal(all.length, 2);
   t.same(all.find(([k]) => k === 1)?.[1], values, 'batch lookup splits per-CPU values');

@@ -72,8 +72,13 @@ t.test('a JS stall fills the held batch instead of dropping small ones', async (
       // busy: the event loop cannot take a batch
     }
   }
+  // The stall left batches waiting for the event loop: pendingBatches() says so, as stats() does.
+  const pending = consumer.pendingBatches();
+  t.ok(pending >= 1 && pending <= 2, `batches waiting for JS after the stall (${pending})`);
+  t.equal(pending, consumer.stats().pendingBatches, 'pendingBatches() is stats().pendingBatches');
   await waitFor(() => delivered >= produced);
   await consumer.closeAndFlush();
+  t.equal(consumer.pendingBatches(), 0, 'none left once flushed');
   t.equal(consumer.stats().droppedRecords, 0, `no record dropped (${produced} produced during the stall)`);
   t.equal(delivered, produced);
 });

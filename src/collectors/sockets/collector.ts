@@ -160,7 +160,8 @@ export class SocketsCollector implements Collector {
     this.#handle = handle;
     let ringFullSeen = 0n;
     let countedSeen = 0n;
-    const readCounter = counterReader(obj);
+    const ringFullCount = counterReader(obj, RING_FULL_SLOT);
+    const countedCount = counterReader(obj, SHED_COUNTED_SLOT);
     const shedShare = new KernelShedShare(obj.map('shed_control'));
     shedShare.budget(ctx.config.spans.maxPerSecond);
     this.#shedShare = shedShare;
@@ -185,10 +186,10 @@ export class SocketsCollector implements Collector {
         // nothing. Every slot taken (the consumer holds its batch back, then leaves records in the
         // ring) or records the full ring lost since the last batch counts as full, whatever the
         // size of this one.
-        const s = consumer.stats();
-        const ringFull = readCounter(RING_FULL_SLOT);
+        const pendingBatches = consumer.pendingBatches();
+        const ringFull = ringFullCount();
         const lost = ringFull > ringFullSeen;
-        const full = s.pendingBatches >= MAX_PENDING_BATCHES - 1 || lost;
+        const full = pendingBatches >= MAX_PENDING_BATCHES - 1 || lost;
         ringFullSeen = ringFull;
         // How late the JS thread handles records: the first of the batch, from the kernel's write.
         // Pressure counts bytes waiting; a starved agent at a modest rate lags without them piling up.
@@ -198,10 +199,10 @@ export class SocketsCollector implements Collector {
           this.#lagMs = Math.max(0, Number(process.hrtime.bigint() - writtenNs) / 1e6);
           if (this.#lagMs > this.#lagMaxMs) this.#lagMaxMs = this.#lagMs;
         }
-        ctx.reportPressure?.(full ? 1 : (s.pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost, this.#lagMs);
+        ctx.reportPressure?.(full ? 1 : (pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost, this.#lagMs);
         // Exchanges the kernel counted since the last batch count towards the span budget now.
         if (ctx.offeredInKernel !== undefined) {
-          const counted = readCounter(SHED_COUNTED_SLOT);
+          const counted = countedCount();
           ctx.offeredInKernel(Number(counted - countedSeen));
           if (counted !== countedSeen) this.#lastCountedMs = turnNow();
           countedSeen = counted;

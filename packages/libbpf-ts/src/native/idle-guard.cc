@@ -151,6 +151,7 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
                                     InstanceMethod("watchRing", &IdleGuard::WatchRing),
                                     InstanceMethod("unwatchRing", &IdleGuard::UnwatchRing),
                                     InstanceMethod("stats", &IdleGuard::Stats),
+                                    InstanceMethod("restores", &IdleGuard::Restores),
                                     InstanceMethod("close", &IdleGuard::Close),
                                     InstanceAccessor("tid", &IdleGuard::Tid, nullptr)});
     exports.Set("NativeIdleGuard", f);
@@ -312,6 +313,12 @@ class IdleGuard : public Napi::ObjectWrap<IdleGuard> {
     o.Set("lastReason", Napi::String::New(env, ReasonText(lastReason_)));
     o.Set("rings", Napi::Number::New(env, static_cast<double>(rings_.size())));
     return o;
+  }
+
+  // restores(): stats().restores alone, asked with every ring batch (the object is built only when it changed).
+  Napi::Value Restores(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Napi::Number::New(info.Env(), static_cast<double>(restores_));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -27,6 +27,20 @@ Napi::Value Lookup(const Napi::CallbackInfo& info) {
   return value;
 }
 
+// lookupInto(fd, key, out) → whether the key was there; its value is written into `out` (sized by the
+// caller, per-CPU expansion included): no buffer made per lookup, for values read again and again.
+Napi::Value LookupInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> key, out;
+  if (!GetBuffer(info[1], "key", &key) || !GetBuffer(info[2], "out", &out)) return Napi::Value();
+  if (bpf_map_lookup_elem(Fd(info), key.Data(), out.Data()) != 0) {
+    int err = errno;
+    if (err == ENOENT) return Napi::Boolean::New(env, false);
+    LBTS_THROW(env, "LIBBPF_ERR_MAP_LOOKUP", "map lookup failed", err, "");
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 // lookupAndDelete(fd, key, valueSize) → Buffer | null (queues, stacks and hashes)
 Napi::Value LookupAndDelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -148,6 +162,7 @@ Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
 void InitMap(Napi::Env env, Napi::Object exports) {
   Napi::Object m = Napi::Object::New(env);
   m.Set("lookup", Napi::Function::New(env, Lookup));
+  m.Set("lookupInto", Napi::Function::New(env, LookupInto));
   m.Set("lookupAndDelete", Napi::Function::New(env, LookupAndDelete));
   m.Set("update", Napi::Function::New(env, Update));
   m.Set("delete", Napi::Function::New(env, Delete));
