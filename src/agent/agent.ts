@@ -62,21 +62,45 @@ export interface AgentSummary {
 
 /** Counts records per type for the summaries, then passes them on. */
 class RecordFanout implements RecordSink {
-  readonly counts: Record<string, number> = {};
-  /** "exchange.http1" and the like, made once per kind: a string made per record was hashed per record. */
-  readonly #keys = { process: new Map<string, string>(), exchange: new Map<string, string>() };
+  /**
+   * A counter per "exchange.http1" and the like, found by kind within its type: a string made per
+   * record was hashed per record, and a count kept in an object under that string was a megamorphic
+   * load and store per record.
+   */
+  readonly #counters = new Map<string, { n: number }>();
+  readonly #byKind = { process: new Map<string, { n: number }>(), exchange: new Map<string, { n: number }>() };
+  #last: { kind: string; counter: { n: number } } | null = null;
   constructor(private readonly next: RecordSink[]) {}
+
+  /** Records passed on, by "type.kind" (or type alone). */
+  get counts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, c] of this.#counters) out[key] = c.n;
+    return out;
+  }
+
   put(record: AgentRecord): void {
-    let key: string = record.type;
-    if (record.type === 'process' || record.type === 'exchange') {
-      const kind = record.type === 'process' ? record.event.kind : record.exchange.protocol;
-      const keys = this.#keys[record.type];
-      const known = keys.get(kind);
-      if (known === undefined) keys.set(kind, (key = `${record.type}.${kind}`));
-      else key = known;
-    }
-    this.counts[key] = (this.counts[key] ?? 0) + 1;
+    this.#counterOf(record).n++;
     for (const n of this.next) n.put(record);
+  }
+
+  #counterOf(record: AgentRecord): { n: number } {
+    if (record.type !== 'process' && record.type !== 'exchange') return this.#counter(record.type);
+    const kind = record.type === 'process' ? record.event.kind : record.exchange.protocol;
+    // Exchanges of one protocol come in runs: the last kind's counter without a lookup.
+    const last = this.#last;
+    if (record.type === 'exchange' && last !== null && last.kind === kind) return last.counter;
+    const byKind = this.#byKind[record.type];
+    let counter = byKind.get(kind);
+    if (counter === undefined) byKind.set(kind, (counter = this.#counter(`${record.type}.${kind}`)));
+    if (record.type === 'exchange') this.#last = { kind, counter };
+    return counter;
+  }
+
+  #counter(key: string): { n: number } {
+    let c = this.#counters.get(key);
+    if (c === undefined) this.#counters.set(key, (c = { n: 0 }));
+    return c;
   }
 }
 
@@ -502,7 +526,7 @@ export class Agent {
     if (this.#stopped !== null) return this.#stopped;
     const logs = this.#exporter.logTotals();
     return {
-      records: { ...this.#fanout.counts },
+      records: this.#fanout.counts,
       collectors: Object.fromEntries(this.#supervised.map((s) => [s.name, s.stats()])),
       pipeline: { ...this.#pipeline.stats(), ...this.#urlTemplates?.stats(), ...Object.fromEntries(Object.entries(this.#metadata.stats()).map(([k, v]) => [`metadata_${k}`, v])),
         ...Object.fromEntries(Object.entries(this.#k8s?.stats() ?? {}).map(([k, v]) => [`k8s_${k}`, v])),

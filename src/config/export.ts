@@ -27,8 +27,11 @@ export function defaultExportConfig(): ExportConfig {
 
 const KEYS = ['queue_size', 'disk_buffer', 'shutdown_timeout'];
 const DISK_KEYS = ['path', 'max_bytes'];
-/** 1 MiB: room for a few requests of 1024 spans; smaller would drop nearly everything it takes. */
-const MIN_DISK_BYTES = 1 << 20;
+/**
+ * 8 MiB: shared between the signals, room for a few requests each (a request of spans is up to ~2 MiB,
+ * DEFAULT_EXPORTER_OPTIONS.spanQueue.maxBatchBytes); smaller would drop nearly everything it takes.
+ */
+const MIN_DISK_BYTES = 8 << 20;
 
 export function applyExportFile(c: ExportConfig, o: Record<string, unknown> | undefined, source: string, problems: Problems): void {
   if (!o) return;

@@ -15,6 +15,12 @@ export interface BoundedQueueOptions<T> {
   capacityBytes?: number;
   bytesOf?: (item: T) => number;
   maxBatch: number;
+  /**
+   * A batch's bytes at most (with capacityBytes; an item larger goes alone): a batch is sent when it
+   * has maxBatch items or this many bytes, so that the count can be large (each batch a request,
+   * whose cost does not depend on its size) while a request stays well under what a receiver takes.
+   */
+  maxBatchBytes?: number;
   /** How long a partial batch waits for more items. */
   delayMs: number;
   /** Batches sent concurrently; default 1. */
@@ -42,6 +48,22 @@ export interface QueueStats {
   droppedShutdown: number;
   /** Sent to the disk buffer instead (SendResult.spilled, or kept by onClose). */
   spilled: number;
+}
+
+/**
+ * How many of `items` from `from` on make one batch: `maxBatch` at most, and no more than
+ * `maxBatchBytes` by `bytesOf` when both are given (one at least, however large).
+ */
+export function batchLength<T>(items: readonly T[], from: number, maxBatch: number, maxBatchBytes?: number, bytesOf?: (item: T) => number): number {
+  const end = Math.min(items.length, from + Math.max(1, maxBatch));
+  if (maxBatchBytes === undefined || bytesOf === undefined || end <= from) return end - from;
+  let bytes = bytesOf(items[from] as T);
+  let i = from + 1;
+  for (; i < end; i++) {
+    bytes += bytesOf(items[i] as T);
+    if (bytes > maxBatchBytes) break;
+  }
+  return i - from;
 }
 
 export class BoundedQueue<T> {
@@ -168,9 +190,23 @@ export class BoundedQueue<T> {
     return this.#items.length === 0 && this.#sending === 0;
   }
 
+  /** Whether a whole batch waits: maxBatch items, or maxBatchBytes. */
+  #batchReady(): boolean {
+    const maxBytes = this.#o.maxBatchBytes;
+    return this.#items.length >= this.#o.maxBatch || (maxBytes !== undefined && this.#o.capacityBytes !== undefined && this.#bytes >= maxBytes);
+  }
+
+  /** How many of the first items make the next batch (one at least). */
+  #batchLength(): number {
+    const o = this.#o;
+    // All that waits is within the bytes: no need to count them.
+    if (o.capacityBytes === undefined || o.maxBatchBytes === undefined || this.#bytes <= o.maxBatchBytes) return Math.min(this.#items.length, o.maxBatch);
+    return batchLength(this.#items, 0, o.maxBatch, o.maxBatchBytes, o.bytesOf);
+  }
+
   #schedule(): void {
     if (this.#sending >= this.#o.maxInFlight! || this.#items.length === 0) return;
-    if (this.#items.length >= this.#o.maxBatch || this.#flushing > 0 || this.#o.delayMs <= 0) {
+    if (this.#batchReady() || this.#flushing > 0 || this.#o.delayMs <= 0) {
       if (this.#timer !== null) clearTimeout(this.#timer);
       this.#timer = null;
       void this.#sendOne();
@@ -190,7 +226,7 @@ export class BoundedQueue<T> {
     // Only the count is kept past the send: the items themselves (spans) can die once encoded,
     // not when the backend answers (a slow receiver otherwise kept every span in flight alive for
     // its round trip).
-    let batch: T[] | null = this.#items.splice(0, this.#o.maxBatch);
+    let batch: T[] | null = this.#items.splice(0, this.#batchLength());
     const count = batch.length;
     const bytesOf = this.#o.bytesOf;
     if (this.#o.capacityBytes !== undefined && bytesOf !== undefined) for (const item of batch) this.#bytes -= bytesOf(item);
@@ -204,7 +240,7 @@ export class BoundedQueue<T> {
     }
     batch = null;
     // More full batches waiting: start the next one now (after this one, so batches go in order).
-    if (this.#items.length >= this.#o.maxBatch) this.#schedule();
+    if (this.#batchReady()) this.#schedule();
     let r: SendResult;
     try {
       r = await sending;

@@ -142,7 +142,7 @@ function slab(n: number): Uint8Array {
  * (benchmarks/RESULTS.md, "Overload"). What a burst leaves is given back by trimSpares.
  */
 const MAX_SPARE_BYTES = 32 << 20;
-/** Spares trimSpares keeps: a batch of 1024 spans of JSON (~1.3 MB) empties 5 slabs at once. */
+/** Spares trimSpares keeps: a batch of up to 1.75 MiB (maxBatchBytes) empties 7 slabs at once. */
 const KEPT_AT_REST = 8;
 
 interface ResourceGroup {

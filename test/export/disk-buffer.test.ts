@@ -153,7 +153,7 @@ t.test('export.disk_buffer and export.queue_size in the configuration file', asy
   const c = loadConfig({ config: file }, {});
   t.same(c.export, { queueSize: 2048, shutdownTimeoutMs: 4500, diskBuffer: { path: '/var/lib/lantern/buffer', maxBytes: 134217728 } });
   writeFileSync(file, 'export:\n  disk_buffer: { path: relative, max_bytes: 10 }\n  queue: 1\n');
-  t.throws(() => loadConfig({ config: file }, {}), /export\.queue: unknown setting[\s\S]*export\.disk_buffer\.path: expected an absolute directory path[\s\S]*max_bytes: expected at least 1048576/);
+  t.throws(() => loadConfig({ config: file }, {}), /export\.queue: unknown setting[\s\S]*export\.disk_buffer\.path: expected an absolute directory path[\s\S]*max_bytes: expected at least 8388608/);
   t.equal(loadConfig({ shutdownTimeout: '2' }, {}).export.shutdownTimeoutMs, 2000, '--shutdown-timeout');
   t.throws(() => loadConfig({ shutdownTimeout: '0' }, {}), /--shutdown-timeout/);
 });

@@ -1,6 +1,6 @@
 // Retry with backoff and the bounded queue, over a scripted fake transport.
 import t from 'tap';
-import { BoundedQueue } from '../../src/export/bounded-queue.js';
+import { BoundedQueue, batchLength } from '../../src/export/bounded-queue.js';
 import { type RetryClock, RetryingTransport, backoffDelay } from '../../src/export/retrying-transport.js';
 import { isRetryableExportError } from '../../src/export/sdk-exporter-transport.js';
 import type { SendResult, Transport } from '../../src/export/transport.js';
@@ -278,6 +278,38 @@ t.test('queue: room says what fits; items a caller did not hand over count as dr
   t.equal(q.room, 0, 'nothing fits once closed');
   t.equal(q.push([], 2), 0);
   t.match(q.stats(), { exported: 4, droppedShutdown: 2 });
+});
+
+t.test('queue: maxBatchBytes sends a batch once its bytes are there, and cuts batches at it (an item larger goes alone)', async (t) => {
+  const sent: string[][] = [];
+  const q = new BoundedQueue<string>({
+    capacity: 100, capacityBytes: 10_000, bytesOf: (s) => s.length, maxBatch: 50, maxBatchBytes: 1000, delayMs: 60_000,
+    send: async (b) => {
+      sent.push(b);
+      return ok;
+    },
+  });
+  q.push(['a'.repeat(400), 'b'.repeat(400)]);
+  await new Promise((r) => setImmediate(r));
+  t.same(sent, [], '800 bytes, 2 items of 50: the batch waits for its delay');
+  q.push(['c'.repeat(400)]);
+  await new Promise((r) => setImmediate(r));
+  t.same(sent.map((b) => b.map((s) => s[0]).join('')), ['ab'], 'past 1000 bytes: the first two go at once, the third would pass the bound');
+  q.push(['d'.repeat(1500), 'e'.repeat(10), 'f'.repeat(10)]);
+  t.ok(await q.flush(1000));
+  t.same(sent.map((b) => b.map((s) => s[0]).join('')), ['ab', 'c', 'd', 'ef'], 'an item over the bound goes alone, the rest after it');
+  t.match(q.stats(), { accepted: 6, exported: 6, batches: 4, queued: 0 });
+});
+
+t.test('batchLength: maxBatch items at most, maxBatchBytes at most by bytesOf, one at least', async (t) => {
+  const items = [300, 300, 300, 2000, 10, 10, 10];
+  const id = (n: number): number => n;
+  t.equal(batchLength(items, 0, 10), 7, 'no byte bound: maxBatch or what is left');
+  t.equal(batchLength(items, 0, 2), 2);
+  t.equal(batchLength(items, 0, 10, 1000, id), 3, '900 bytes, the fourth would pass');
+  t.equal(batchLength(items, 3, 10, 1000, id), 1, 'an item over the bound, alone');
+  t.equal(batchLength(items, 4, 2, 1000, id), 2, 'maxBatch first');
+  t.equal(batchLength(items, 7, 10, 1000, id), 0, 'nothing left');
 });
 
 t.test('queue: capacityBytes bounds the bytes waiting, room follows the average item, fill the larger share', async (t) => {
