@@ -66,13 +66,24 @@ export function linkKey(ex: Exchange, id: string | null, ordinal = -1): LinkKey 
 
 /** Places of the linker's queue kept for reuse when nothing waits (SpanLinker.#startOver). */
 const SPARE_PLACES = 1024;
-/** Emptied connections kept in the linker's map (SpanLinker.#emptied): more than a host's keep-alive connections that take turns. */
-const EMPTIED_KEPT = 256;
+/**
+ * Emptied connections kept in the linker's map (SpanLinker.#emptied): the keep-alive connections a
+ * host's clients and servers take turns on, mostly (past that, a delete and an insertion per
+ * exchange, as without). 256 cost a connection per request ~1.5 % of `hot-path.ts`: slots that
+ * lived long enough to be promoted, in a map of a few hundred connections rebuilt as they came and went.
+ */
+const EMPTIED_KEPT = 64;
 /** Emptyings are numbered modulo this (a multiple of EMPTIED_KEPT, a small integer for V8). */
 const EMPTYINGS_WRAP = EMPTIED_KEPT << 20;
 
-/** A connection in the linker's map with nothing waiting: the number of the emptying that left it so. */
-type Emptied = number;
+/** A connection in the linker's map: what waits on it, if anything. */
+interface ConnectionSlot {
+  readonly part: string;
+  /** The one span waiting, or several by request (requestSlot); null: none (kept, see SpanLinker.#emptied). */
+  waiting: Held | Map<string | number, Held> | null;
+  /** The number of the emptying that left it with nothing waiting. */
+  emptiedAt: number;
+}
 
 /** Spans handed on at once at most, of those that wait no more (the exporters' batch size). */
 const MAX_READY_BATCH = 1024;
@@ -108,16 +119,16 @@ export class SpanLinker {
    * of a window (~2,400 at 8k connections/s) and its tables, rebuilt as it grew and shrank, were
    * promoted out of V8's young generation with an empty map per connection.
    */
-  readonly #held = new Map<string, Held | Map<string | number, Held> | Emptied>();
+  readonly #held = new Map<string, ConnectionSlot>();
   /**
-   * Connections with nothing waiting stay in #held (as the number of the emptying that left them
-   * so) until EMPTIED_KEPT emptyings later: a keep-alive connection's part is emptied and filled
-   * again exchange after exchange, and a delete then a set per exchange made V8 rebuild the map's
-   * table every few exchanges (~3 % of what the hot path allocated). `#emptied[n % EMPTIED_KEPT]`
-   * is the part of emptying n; when that place is taken again, the part goes unless it was filled
-   * or emptied again since.
+   * Connections with nothing waiting stay in #held until EMPTIED_KEPT emptyings later: a keep-alive
+   * connection is emptied and filled again exchange after exchange, and a delete then a set per
+   * exchange made V8 rebuild the map's table every few exchanges (~3 % of what the hot path
+   * allocated); its slot is emptied and filled in place. `#emptied[n % EMPTIED_KEPT]` is the slot of
+   * emptying n; when that place is taken again, the slot's connection goes unless it was filled or
+   * emptied again since (a connection per request: one delete per connection, as before).
    */
-  readonly #emptied: string[] = [];
+  readonly #emptied: ConnectionSlot[] = [];
   #emptyings = 0;
   /** Connections in #held with a span waiting. */
   #connections = 0;
@@ -210,8 +221,8 @@ export class SpanLinker {
   }
 
   #lookup(key: LinkKey): Held | undefined {
-    const waiting = this.#held.get(key.part);
-    if (waiting === undefined || typeof waiting === 'number') return undefined;
+    const waiting = this.#held.get(key.part)?.waiting;
+    if (waiting == null) return undefined;
     const h = waiting instanceof Map ? waiting.get(requestSlot(key)) : waiting;
     return h !== undefined && sameRequest(h.key!, key) ? h : undefined;
   }
@@ -222,9 +233,13 @@ export class SpanLinker {
    */
   #remember(key: LinkKey, h: Held): boolean {
     const slot = requestSlot(key);
-    const waiting = this.#held.get(key.part);
-    if (waiting === undefined || typeof waiting === 'number') {
-      this.#held.set(key.part, h);
+    const c = this.#held.get(key.part);
+    const waiting = c?.waiting;
+    if (c === undefined) {
+      this.#held.set(key.part, { part: key.part, waiting: h, emptiedAt: -1 });
+      this.#connections++;
+    } else if (waiting == null) {
+      c.waiting = h;
       this.#connections++;
     } else if (waiting instanceof Map) {
       if (waiting.has(slot)) return false;
@@ -232,38 +247,42 @@ export class SpanLinker {
     } else {
       const other = requestSlot(waiting.key!);
       if (other === slot) return false;
-      this.#held.set(key.part, new Map([[other, waiting], [slot, h]]));
+      c.waiting = new Map([[other, waiting], [slot, h]]);
     }
     return true;
   }
 
   /** The span held under `key` waits no more; its connection goes once nothing of it waits. */
   #forget(key: LinkKey): void {
-    const waiting = this.#held.get(key.part);
-    if (waiting === undefined || typeof waiting === 'number') return;
+    const c = this.#held.get(key.part);
+    const waiting = c?.waiting;
+    if (waiting == null) return;
     if (!(waiting instanceof Map)) {
-      if (sameRequest(waiting.key!, key)) this.#emptiedNow(key.part);
+      if (sameRequest(waiting.key!, key)) this.#emptiedNow(c!);
     } else {
       const slot = requestSlot(key);
       const h = waiting.get(slot);
       if (h === undefined || !sameRequest(h.key!, key)) return;
       waiting.delete(slot);
-      if (waiting.size === 0) this.#emptiedNow(key.part);
+      if (waiting.size === 0) this.#emptiedNow(c!);
     }
   }
 
-  /** Nothing of connection `part` waits any more: kept for a while (see #emptied). */
-  #emptiedNow(part: string): void {
+  /** Nothing of connection `c` waits any more: kept for a while (see #emptied). */
+  #emptiedNow(c: ConnectionSlot): void {
     const n = this.#emptyings;
     // Wraps long before 2^53; the numbers only need to differ within EMPTIED_KEPT emptyings.
     this.#emptyings = n + 1 === EMPTYINGS_WRAP ? 0 : n + 1;
-    this.#held.set(part, n);
+    c.waiting = null;
+    c.emptiedAt = n;
     this.#connections--;
     const i = n % EMPTIED_KEPT;
     const leaving = this.#emptied[i];
-    this.#emptied[i] = part;
-    // Emptied EMPTIED_KEPT emptyings ago and not filled since.
-    if (leaving !== undefined && this.#held.get(leaving) === (n - EMPTIED_KEPT + EMPTYINGS_WRAP) % EMPTYINGS_WRAP) this.#held.delete(leaving);
+    this.#emptied[i] = c;
+    // Emptied EMPTIED_KEPT emptyings ago and not filled or emptied since.
+    if (leaving !== undefined && leaving.waiting === null && leaving.emptiedAt === (n - EMPTIED_KEPT + EMPTYINGS_WRAP) % EMPTYINGS_WRAP) {
+      this.#held.delete(leaving.part);
+    }
   }
 
   /**

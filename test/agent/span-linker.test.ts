@@ -182,7 +182,7 @@ t.test('keys of many connections: the same id on two connections names two reque
   t.equal(out.length, 151);
 });
 
-t.test('a connection emptied and filled again exchange after exchange stays in the map; emptied ones are let go once 256 others emptied after them', async (t) => {
+t.test('a connection emptied and filled again exchange after exchange stays in the map; emptied ones are let go once 64 others emptied after them', async (t) => {
   const linker = new SpanLinker({ windowMs: 10_000, maxHeld: 100_000, release: () => undefined });
   const key = (conn: number, i: number): LinkKey => ({ part: `127.0.0.1:${20000 + conn}>127.0.0.1:80`, id: 'GET /x', ordinal: i });
   // Ten keep-alive connections taking turns, a thousand exchanges each: the same ten parts.
@@ -202,7 +202,7 @@ t.test('a connection emptied and filled again exchange after exchange stays in t
     linker.add(span('client', `c${c}`), key(c, 0));
   }
   t.equal(linker.stats().connections, 1, 'only the one span waits');
-  t.ok(linker.stats().kept <= 256 + 1, `at most 256 emptied connections kept, and the waiting one (${linker.stats().kept})`);
+  t.ok(linker.stats().kept <= 64 + 1, `at most 64 emptied connections kept, and the waiting one (${linker.stats().kept})`);
   t.ok(linker.holds(key(3, 1000)), 'the waiting one is still found');
   linker.add(span('client', 'w2'), key(3, 1000));
   t.equal(linker.stats().linked, 12_001, 'and joined');
