@@ -114,10 +114,10 @@ export class SpanLinker {
    * pipelining, multiplexed streams). A connection end's part is one string for all its exchanges
    * (linkPart), hashed once; only the id is compared or hashed per span. A flat map keyed by
    * "part id" hashed a ~70-character string made per span (flattened first): the linker was the
-   * largest self time of the agent's JS thread. A connection leaves as soon as nothing of it waits:
-   * kept until the next tick, with connection-per-request traffic the map grew to every connection
-   * of a window (~2,400 at 8k connections/s) and its tables, rebuilt as it grew and shrank, were
-   * promoted out of V8's young generation with an empty map per connection.
+   * largest self time of the agent's JS thread. A connection with nothing waiting is not kept for
+   * the next tick (with connection-per-request traffic the map grew to every connection of a window,
+   * ~2,400 at 8k connections/s, and its tables, rebuilt as it grew and shrank, were promoted out of
+   * V8's young generation with an empty map per connection), only for a few emptyings (#emptied).
    */
   readonly #held = new Map<string, ConnectionSlot>();
   /**
