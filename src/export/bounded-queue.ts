@@ -81,7 +81,17 @@ export class BoundedQueue<T> {
   #s = { accepted: 0, exported: 0, batches: 0, droppedQueueFull: 0, droppedRetriesExhausted: 0, droppedRejected: 0, droppedShutdown: 0, spilled: 0 };
 
   constructor(opts: BoundedQueueOptions<T>) {
-    this.#o = { ...opts, capacity: Math.max(1, opts.capacity), maxBatch: Math.max(1, opts.maxBatch), maxInFlight: Math.max(1, opts.maxInFlight ?? 1) };
+    const capacity = Math.max(1, opts.capacity);
+    const { capacityBytes, maxBatchBytes } = opts;
+    this.#o = {
+      ...opts, capacity,
+      // A full queue is a whole batch: with a batch larger than the queue, a full queue waited for
+      // its delay, taking nothing (a backend back from an outage found its queue full for up to a
+      // second, and the span shedder shed what came meanwhile).
+      maxBatch: Math.max(1, Math.min(opts.maxBatch, capacity)),
+      ...(maxBatchBytes !== undefined && capacityBytes !== undefined ? { maxBatchBytes: Math.min(maxBatchBytes, capacityBytes) } : {}),
+      maxInFlight: Math.max(1, opts.maxInFlight ?? 1),
+    };
   }
 
   /** The share of the capacity (in items, or in bytes if that is more) taken by items waiting to be sent, 0 … 1. */

@@ -4,8 +4,9 @@
 // stays bounded (sampled every second), export resumes by itself, every span is accounted for in
 // the agent's own counters, retries are counted consistently, the agent exits cleanly.
 //
-// At 300 req/s the agent's queues (export.queue_size 2048 + four batches of 1024 in flight, retried)
-// are full after ~20 s: the last 45 s of the outage show that nothing grows once they are.
+// At 300 req/s the agent's queues (export.queue_size 2048 + four batches in flight, retried; a batch
+// is at most the queue, and leaves with the second's ~300 spans) are full within ~15 s: the last 45 s
+// of the outage show that nothing grows once they are.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -132,8 +133,8 @@ t.test('backend outage under load: bounded memory, export resumes, every span ac
   const pl = summary?.pipeline ?? {};
 
   // Memory: what the agent holds for the backend is bounded by the queue (QUEUE spans) plus four
-  // batches of 1024 in flight, each span a SpanRecord (~1-2 KiB with its attributes) plus its share
-  // of an encoded request: ~6144 spans × 4 KiB = 24 MiB; 64 MiB leaves room for the GC's slack.
+  // batches of at most QUEUE in flight (≤ 10,240 spans), each span its encoded bytes (~0.5 KiB) and
+  // its share of an encoded request kept for retries: ~10 MiB; 64 MiB leaves room for the GC's slack.
   const peak = Math.max(...rss.map((r) => r.kib));
   t.comment(`RSS before the outage ${rssBefore} KiB, peak ${peak} KiB; samples: ${rss.map((r) => r.kib).join(' ')}`);
   t.ok(peak <= rssBefore + 64 * 1024, `RSS stayed within ${rssBefore} + 64 MiB KiB (peak ${peak} KiB)`);

@@ -266,18 +266,28 @@ t.test('queue: close flushes within the deadline, then drops the rest and refuse
 });
 
 t.test('queue: room says what fits; items a caller did not hand over count as dropped', async (t) => {
-  const q = new BoundedQueue<number>({ capacity: 4, maxBatch: 10, delayMs: 60_000, send: async () => ok });
+  // One batch at a time, the first held by the backend: what is pushed next waits in the queue.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const q = new BoundedQueue<number>({ capacity: 4, maxBatch: 4, delayMs: 60_000, maxInFlight: 1, send: async () => {
+    await held;
+    return ok;
+  } });
+  t.equal(q.room, 4);
+  t.equal(q.push([0, 0, 0, 0]), 4);
+  t.match(q.stats(), { queued: 0, inFlight: 4 }, 'a full queue is a batch: in flight at once');
   t.equal(q.room, 4);
   // A caller that encodes only what fits hands over 4 of its 6 items.
   t.equal(q.push([1, 2, 3, 4], 6), 4);
   t.equal(q.room, 0);
-  t.match(q.stats(), { queued: 4, accepted: 4, droppedQueueFull: 2 });
+  t.match(q.stats(), { queued: 4, accepted: 8, droppedQueueFull: 2 });
   t.equal(q.push([], 3), 0);
   t.match(q.stats(), { droppedQueueFull: 5 });
+  release();
   await q.close(1000);
   t.equal(q.room, 0, 'nothing fits once closed');
   t.equal(q.push([], 2), 0);
-  t.match(q.stats(), { exported: 4, droppedShutdown: 2 });
+  t.match(q.stats(), { exported: 8, droppedShutdown: 2 });
 });
 
 t.test('queue: maxBatchBytes sends a batch once its bytes are there, and cuts batches at it (an item larger goes alone)', async (t) => {
@@ -299,6 +309,28 @@ t.test('queue: maxBatchBytes sends a batch once its bytes are there, and cuts ba
   t.ok(await q.flush(1000));
   t.same(sent.map((b) => b.map((s) => s[0]).join('')), ['ab', 'c', 'd', 'ef'], 'an item over the bound goes alone, the rest after it');
   t.match(q.stats(), { accepted: 6, exported: 6, batches: 4, queued: 0 });
+});
+
+t.test('queue: a full queue is a whole batch, in items or in bytes, whatever maxBatch and maxBatchBytes say', async (t) => {
+  const sent: string[][] = [];
+  const send = async (b: string[]): Promise<typeof ok> => {
+    sent.push(b);
+    return ok;
+  };
+  const byCount = new BoundedQueue<string>({ capacity: 3, maxBatch: 4096, delayMs: 60_000, send });
+  byCount.push(['a', 'b']);
+  await new Promise((r) => setImmediate(r));
+  t.same(sent, [], 'two of three: waits for its delay');
+  byCount.push(['c']);
+  await new Promise((r) => setImmediate(r));
+  t.same(sent, [['a', 'b', 'c']], 'full: sent at once');
+  const byBytes = new BoundedQueue<string>({ capacity: 100, capacityBytes: 1000, bytesOf: (x) => x.length, maxBatch: 4096, maxBatchBytes: 1 << 20, delayMs: 60_000, send });
+  byBytes.push(['d'.repeat(600)]);
+  await new Promise((r) => setImmediate(r));
+  t.equal(sent.length, 1, '600 of 1000 bytes: waits');
+  byBytes.push(['e'.repeat(400)]);
+  await new Promise((r) => setImmediate(r));
+  t.same(sent.slice(1).map((b) => b.map((x) => x[0]).join('')), ['de'], 'its bytes full: sent at once');
 });
 
 t.test('batchLength: maxBatch items at most, maxBatchBytes at most by bytesOf, one at least', async (t) => {
