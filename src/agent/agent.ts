@@ -69,7 +69,6 @@ class RecordFanout implements RecordSink {
    */
   readonly #counters = new Map<string, { n: number }>();
   readonly #byKind = { process: new Map<string, { n: number }>(), exchange: new Map<string, { n: number }>() };
-  #last: { kind: string; counter: { n: number } } | null = null;
   constructor(private readonly next: RecordSink[]) {}
 
   /** Records passed on, by "type.kind" (or type alone). */
@@ -87,13 +86,9 @@ class RecordFanout implements RecordSink {
   #counterOf(record: AgentRecord): { n: number } {
     if (record.type !== 'process' && record.type !== 'exchange') return this.#counter(record.type);
     const kind = record.type === 'process' ? record.event.kind : record.exchange.protocol;
-    // Exchanges of one protocol come in runs: the last kind's counter without a lookup.
-    const last = this.#last;
-    if (record.type === 'exchange' && last !== null && last.kind === kind) return last.counter;
     const byKind = this.#byKind[record.type];
     let counter = byKind.get(kind);
     if (counter === undefined) byKind.set(kind, (counter = this.#counter(`${record.type}.${kind}`)));
-    if (record.type === 'exchange') this.#last = { kind, counter };
     return counter;
   }
 

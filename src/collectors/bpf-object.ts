@@ -52,7 +52,7 @@ export function loadLanternObject(name: string, filter: FilterSettings, configur
 export function readCounters(obj: BpfObject, slots: number): bigint[] {
   const map = obj.map('counters', codec.u32, codec.u64);
   const out: bigint[] = [];
-  for (let i = 0; i < slots; i++) out.push((map.getPerCpu(i) ?? []).reduce((a, b) => a + b, 0n));
+  for (let i = 0; i < slots; i++) out.push(map.perCpuCounter(i)());
   return out;
 }
 
