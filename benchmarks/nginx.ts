@@ -51,7 +51,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Jaeger, jaegerBinaryPath, jaegerVersion, startJaeger } from '../test/helpers/jaeger.js';
-import { type Nginx, startNginx } from '../test/helpers/nginx.js';
+import { type Nginx, nginxWithWorkerPids, startNginx } from '../test/helpers/nginx.js';
 import { descendants } from '../test/helpers/procs.js';
 import { type TlsCertificate, makeSelfSignedCertificate } from '../test/helpers/tls-cert.js';
 import { machineBusyS, mainThreadCpuSeconds, preemptions, rssMiB, runQueueWaitS, treeCpuSeconds } from './proc.js';
@@ -169,18 +169,6 @@ function ownChild(exe: string): number {
   });
   if (pid === undefined) throw new Error(`no child process runs ${exe}`);
   return pid;
-}
-
-/** nginx master and worker: the helper may read the pids before the master has forked its worker. */
-async function nginxPids(n: Nginx): Promise<number[]> {
-  const master = n.pids[0];
-  if (master === undefined) throw new Error('nginx has no pid');
-  for (let i = 0; i < 100; i++) {
-    const pids = descendants(master);
-    if (pids.length >= 2) return pids;
-    await sleep(50);
-  }
-  throw new Error(`nginx ${master} has no worker process`);
 }
 
 // --- the agent -------------------------------------------------------------------------------
@@ -976,7 +964,7 @@ async function main(): Promise<void> {
   try {
     const nginx = await startNginx({ locations: `location = ${PATH} { return 200 "${BODY.replace('\n', '\\n')}"; }`, ...(cert === undefined ? {} : { tls: cert }) });
     try {
-      const pids = await nginxPids(nginx);
+      const pids = await nginxWithWorkerPids(nginx);
       log(`nginx on ${mode.scheme}://127.0.0.1:${nginx.port}, pids ${pids.join(', ')}`);
       jaeger = mode.allProcesses && o.jaeger ? await startJaeger() : null;
       const fileSink = mode.allProcesses ? { name: 'with agent: file only', tracesEndpoint: null, file: true } : FILE_SINK;

@@ -85,3 +85,15 @@ http {
     },
   };
 }
+
+/** nginx's master and worker pids, once the worker exists (it starts after the port answers). */
+export async function nginxWithWorkerPids(n: Nginx): Promise<number[]> {
+  const master = n.pids[0];
+  if (master === undefined) throw new Error('nginx has no pid');
+  for (let i = 0; i < 100; i++) {
+    const pids = descendants(master);
+    if (pids.length >= 2) return pids;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nginx ${master} has no worker process`);
+}
