@@ -13,7 +13,7 @@
 // they are parsed.
 import type { HttpMessage, HttpRequestMessage, HttpResponseMessage } from '../../model/http.js';
 import { type HeadFields, NO_FIELDS, isOws, parseFields } from './fields.js';
-import { knownMethod } from './tokens.js';
+import { knownMethod, sharedTarget } from './tokens.js';
 import {
   METHOD_NEEDLES,
   NEEDLE_MAX,
@@ -795,7 +795,7 @@ export class Http1Parser {
     const d = this.draft(headers, headEnd);
     if (request) {
       d.method = knownMethod(text, 0, s.sp1) ?? text.slice(0, s.sp1);
-      d.target = text.slice(s.sp1 + 1, s.sp2);
+      d.target = sharedTarget(text, s.sp1 + 1, s.sp2);
       d.version = VERSIONS[D[h + s.sp2 + 8]! - 0x30]!;
     } else {
       d.version = VERSIONS[D[h + 7]! - 0x30]!;

@@ -1,9 +1,10 @@
 // knownFieldName and knownMethod against their oracles: for names the lower-cased text when it is
 // one of the common names, else nothing, over every name in any case and every one-character change
-// to a tchar; for methods the text itself, case-sensitive.
+// to a tchar; for methods the text itself, case-sensitive. sharedTarget: always the target's text,
+// whatever the table holds (which string it is, JavaScript cannot tell).
 import t from 'tap';
 import { HTTP1_METHODS } from '../../../src/protocols/http1/detect.js';
-import { FIELD_NAMES, knownFieldName, knownMethod } from '../../../src/protocols/http1/tokens.js';
+import { FIELD_NAMES, knownFieldName, knownMethod, sharedTarget } from '../../../src/protocols/http1/tokens.js';
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const oracle = (name: string): string | undefined => (FIELD_NAMES.includes(name.toLowerCase()) ? name.toLowerCase() : undefined);
@@ -49,4 +50,19 @@ t.test('methods: exactly the known ones, case-sensitive', async (t) => {
     }
   }
   for (const m of ['PRI', 'PROPFIND', 'G', 'GETS']) t.equal(method(m), undefined, m);
+});
+
+t.test('sharedTarget: the target of every head, in and past the table, long heads too', async (t) => {
+  const target = (path: string, fields = ''): string => {
+    const head = `GET ${path} HTTP/1.1\r\nHost: a\r\n${fields}\r\n`;
+    return sharedTarget(head, 4, 4 + path.length);
+  };
+  t.equal(target('/users/1'), '/users/1');
+  t.equal(target('/users/1'), '/users/1', 'again, from the table');
+  t.equal(target('/users/1', `Cookie: ${'x'.repeat(2000)}\r\n`), '/users/1', 'a head over the table bound');
+  // Past the table's size it is emptied: the answers stay the texts.
+  let wrong = 0;
+  for (let i = 0; i < 10_000; i++) if (target(`/items/${i}`) !== `/items/${i}`) wrong++;
+  t.equal(wrong, 0, 'ten thousand targets, each new (the table emptied twice on the way)');
+  t.equal(target(''), '', 'an empty range');
 });
