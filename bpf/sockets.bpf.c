@@ -188,7 +188,7 @@ static __always_inline struct sock *file_sock(struct file *f)
  * its streams interleave (user space then picks the latest stream open at that time). */
 static __always_inline void tag_serving_thread(struct conn_state *c, __u8 dir)
 {
-	if (!span_tags || c->role == ROLE_CLIENT)
+	if (!span_tags || c->role == ROLE_CLIENT || !span_tags_wanted())
 		return;
 	if (c->protocol != PROTO_HTTP1 && c->protocol != PROTO_HTTP2 && c->protocol != PROTO_POSTGRES &&
 	    c->protocol != PROTO_MYSQL && c->protocol != PROTO_REDIS)
@@ -968,7 +968,7 @@ int enter_close(struct sys_enter_ctx *ctx)
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
-	if (span_tags && c->role == ROLE_SERVER) {
+	if (span_tags && c->role == ROLE_SERVER && span_tags_wanted()) {
 		/* The exchange is over: its tag must not label what the thread does next. */
 		span_tag_clear(tgid, (__u32)bpf_get_current_pid_tgid(), c->generation);
 	}

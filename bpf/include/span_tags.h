@@ -45,6 +45,24 @@ struct {
 	__type(value, __u32);
 } go_procs SEC(".maps");
 
+/* Whether tags are written at all (index 0: 1 while something reads them: the profiler always, dynlog
+ * while a function is probed; src/collectors/span-tag-maps.ts). Tested before a tag's clock read and
+ * map look-ups: with dynlog running without probes (its default) every request a server read paid
+ * them for nobody (~40 ns of nginx's recvfrom under wrk, bpf_stats). Shared as the maps are. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} span_tags_on SEC(".maps");
+
+static __always_inline bool span_tags_wanted(void)
+{
+	__u32 zero = 0;
+	__u32 *on = bpf_map_lookup_elem(&span_tags_on, &zero);
+	return on && *on != 0;
+}
+
 /* The goroutine `task` runs (its g), from the user registers saved at its kernel entry; 0 if unknown. */
 static __always_inline __u64 go_current_g(struct task_struct *task)
 {

@@ -389,7 +389,7 @@ SEC("uprobe")
 int go_newproc1_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!span_tags || !lantern_traced(id >> 32))
+	if (!span_tags || !span_tags_wanted() || !lantern_traced(id >> 32))
 		return 0;
 	__u32 tid = (__u32)id;
 	__u64 parent = GO_R1(ctx);

@@ -1,10 +1,11 @@
 // The BPF maps of span tags (bpf/include/span_tags.h), shared by the objects that write and read them:
 // the socket tracer tags the thread or goroutine serving a request, the profiler and dynlog read the
 // tag at each sample or call. One object owns them (the profiler's, else dynlog's); the others reuse
-// their fds before load.
+// their fds before load. The owner also says whether tags are written at all (setSpanTagging): the
+// profiler always reads them, dynlog only while it probes a function.
 import { type BpfMap, type BpfObject, codec } from 'libbpf-ts';
 
-export const SPAN_TAG_MAP_NAMES = ['thread_tags', 'goroutine_tags', 'go_procs'] as const;
+export const SPAN_TAG_MAP_NAMES = ['thread_tags', 'goroutine_tags', 'go_procs', 'span_tags_on'] as const;
 
 export type SpanTagMapName = (typeof SPAN_TAG_MAP_NAMES)[number];
 
@@ -16,7 +17,22 @@ export function spanTagMapsOf(obj: BpfObject): SpanTagMaps {
     thread_tags: obj.map('thread_tags'),
     goroutine_tags: obj.map('goroutine_tags'),
     go_procs: obj.map('go_procs'),
+    span_tags_on: obj.map('span_tags_on'),
   };
+}
+
+/**
+ * Whether the socket tracer writes tags (span_tags_on, bpf/include/span_tags.h): off, a request a
+ * server reads costs no clock read and no map look-ups for them. Tags written before it went off stay
+ * until their thread serves its next request or its connection closes with tagging on.
+ */
+export function setSpanTagging(maps: SpanTagMaps, on: boolean): void {
+  maps.span_tags_on.typed(codec.u32, codec.u32).set(0, on ? 1 : 0);
+}
+
+/** Whether tags are written now (setSpanTagging). */
+export function spanTagging(maps: SpanTagMaps): boolean {
+  return maps.span_tags_on.typed(codec.u32, codec.u32).get(0) === 1;
 }
 
 /** Before `obj` loads: its span tag maps become `maps`, another object's. */

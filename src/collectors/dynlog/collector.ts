@@ -19,7 +19,7 @@ import { PLAN_BYTES, encodePlan } from './layout.js';
 import { MAX_BOUND } from './plan.js';
 import { parseProbeSpec } from './spec.js';
 import { ProbesDirectory } from '../probes-dir.js';
-import { type SpanTagMaps, reuseSpanTagMaps, spanTagMapsOf } from '../span-tag-maps.js';
+import { type SpanTagMaps, reuseSpanTagMaps, setSpanTagging, spanTagMapsOf } from '../span-tag-maps.js';
 import { parse as parseYaml } from 'yaml';
 
 export interface FunctionProbeSpec {
@@ -186,6 +186,7 @@ export class DynlogCollector implements Collector {
       probe.ttl.unref();
     }
     this.#probes.set(id, probe);
+    this.#tagWhileProbing();
     ctx.log.info('function probed', { probe: name, function: spec.function, binary, returnSites: fn.returnOffsets.length, arguments: fn.entry.map((v) => v.attribute) });
     return this.#status(probe);
   }
@@ -237,6 +238,16 @@ export class DynlogCollector implements Collector {
     });
     p.links = [];
     this.#probes.delete(p.id);
+    this.#tagWhileProbing();
+  }
+
+  /**
+   * Span tags written while a function is probed, when this object owns the maps (no profiler, which
+   * reads them always): its calls are what read them then (bpf/include/span_tags.h span_tags_on).
+   */
+  #tagWhileProbing(): void {
+    if (this.#obj === null || this.#sharedTags !== null) return;
+    setSpanTagging(spanTagMapsOf(this.#obj), this.#probes.size > 0);
   }
 
   #record(view: DataView, off: number, len: number): void {

@@ -20,7 +20,7 @@
 import { type BpfMap, type BpfObject, type Link, type LinkGroup, PerfSoftware, PerfType, RingBufferConsumer, codec, isLibbpfError } from 'libbpf-ts';
 import { LanternError } from '../../errors.js';
 import { loadLanternObject, readCounters } from '../bpf-object.js';
-import { type SpanTagMaps, spanTagMapsOf, threadTagsOf } from '../span-tag-maps.js';
+import { type SpanTagMaps, setSpanTagging, spanTagMapsOf, threadTagsOf } from '../span-tag-maps.js';
 import type { ProcessSelection } from '../../selection/process-selection.js';
 import {
   CFI_STACK_ID_FLAG, KERNEL_COUNTERS, UNWIND_COUNTERS, UNWIND_PROC, UNWIND_TABLE_SIZE, type OffCpuKey, type OffCpuValue, type ProfileKey, type ProfilerNotice, decodeNotice, decodeStack, offCpuKeyCodec,
@@ -163,6 +163,8 @@ export class ProfileSampler {
     let sampler: ProfileSampler | null = null;
     try {
       sampler = new ProfileSampler(obj, opts);
+      // Its samples read the tags at every tick: the socket tracer writes them from now on.
+      setSpanTagging(spanTagMapsOf(obj), true);
       // The pid filter's fork/free programs and the exec/exit notices: by section name.
       for (const p of obj.programs()) if (p.name !== 'profile_cpu' && p.name !== OFFCPU_PROGRAM) sampler.#links.push(p.attach());
       if (opts.offCpu !== undefined) sampler.#links.push(attachOffCpu(obj));

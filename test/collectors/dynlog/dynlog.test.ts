@@ -4,7 +4,10 @@
 // descendants only (the probes see the whole machine); the program is started after its
 // functions were probed (uprobes follow the binary).
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { codec } from 'libbpf-ts';
 import t, { type Test } from 'tap';
+import { spanTagging } from '../../../src/collectors/span-tag-maps.js';
 import type { LogRecordData } from '../../../src/model/log.js';
 import { startTestAgent } from '../../helpers/agent.js';
 import { startTarget, targetBinary } from './target.js';
@@ -147,4 +150,35 @@ t.test('a call made while serving a traced HTTP request carries that request\'s 
   t.equal(inSpan.length, 3, `each call carries its request's server span (${calls.map((c) => `${c.traceId}/${c.spanId}`).join(', ')})`);
   t.same(inSpan.map((c) => byId.get(c.spanId!)?.attributes['url.path']).sort(), calls.map((c) => c.attributes['lantern.arg.path'] === undefined ? '' : `${c.attributes['lantern.arg.path']}`).sort(),
     'and the span is the request the call handled');
+});
+
+t.test('without a profiler, span tags are written only while a function is probed', async (t) => {
+  const agent = await startTestAgent({ collectors: 'sockets,dynlog' });
+  t.teardown(() => agent.stop());
+  const dl = agent.agent.dynlog!;
+  const maps = dl.spanTagMaps()!;
+  const threadTags = maps.thread_tags.typed(codec.u32, codec.u64);
+  t.equal(spanTagging(maps), false, 'off at start: nothing is probed');
+  const port = 20000 + ((process.pid + 7) % 20000);
+  const target = await startTarget(binary, { DYNLOG_HTTP_PORT: String(port) });
+  t.teardown(() => target.stop());
+  await target.run('http');
+  const targetTags = (): Array<[number, bigint]> => {
+    const own = new Set(readdirSync(`/proc/${target.pid}/task`).map(Number));
+    return [...threadTags.entries()].filter(([tid]) => own.has(tid));
+  };
+  const serve = async (n: number): Promise<void> => {
+    const before = agent.spans.filter((s) => s.kind === 'server' && s.resource.attributes['process.pid'] === target.pid).length;
+    for (let i = 0; i < 3; i++) t.equal(execFileSync('curl', ['-s', `http://127.0.0.1:${port}/item/${i}`], { encoding: 'utf8' }), '7');
+    // Its spans say the traced server read the requests (where tags would be written).
+    await agent.waitForSpans((s) => s.kind === 'server' && s.resource.attributes['process.pid'] === target.pid, before + n);
+  };
+  await serve(3);
+  t.same(targetTags(), [], 'three requests served, no tag on the server\'s threads');
+  dl.add({ binary, function: 'main.Handle' });
+  t.equal(spanTagging(maps), true, 'on while a function is probed');
+  await serve(3);
+  t.ok(targetTags().length > 0, `tagged once probed (${JSON.stringify(targetTags().map(([tid, tag]) => [tid, tag.toString(16)]))})`);
+  t.ok(dl.remove('main.Handle'));
+  t.equal(spanTagging(maps), false, 'off again once the last probe is gone');
 });
