@@ -14,7 +14,7 @@ const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 const WIRE_I32 = 5;
 
-function varintSize(n: number): number {
+export function varintSize(n: number): number {
   let size = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 128);
@@ -24,13 +24,23 @@ function varintSize(n: number): number {
 }
 
 /** Writes `n` (0 ≤ n < 2^53) as a varint at `p`; returns the position after it. */
-function putVarint(buf: Uint8Array, p: number, n: number): number {
+export function putVarint(buf: Uint8Array, p: number, n: number): number {
   while (n >= 0x80) {
     buf[p++] = (n & 0x7f) | 0x80;
     n = Math.floor(n / 128);
   }
   buf[p++] = n;
   return p;
+}
+
+/** The bytes of a length-delimited field `field` whose body is `len` bytes: its tag, its length and the body. */
+export function lengthDelimitedSize(field: number, len: number): number {
+  return varintSize(field * 8 + WIRE_LEN) + varintSize(len) + len;
+}
+
+/** The tag and length of a length-delimited field `field` of `len` bytes, written at `p` (its body follows); the position after them. */
+export function putLengthDelimited(buf: Uint8Array, p: number, field: number, len: number): number {
+  return putVarint(buf, putVarint(buf, p, field * 8 + WIRE_LEN), len);
 }
 
 export class ProtoWriter {

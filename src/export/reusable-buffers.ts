@@ -20,12 +20,17 @@ export class ReusableBuffers {
 
   /** `bytes` copied into a buffer of this pool (a view of its length); give it back with `release`. */
   copyOf(bytes: Uint8Array): Buffer {
-    const buf = this.#bufferFor(bytes.length);
-    buf.set(bytes);
-    return buf.subarray(0, bytes.length);
+    const body = this.take(bytes.length);
+    body.set(bytes);
+    return body;
   }
 
-  /** A body from `copyOf` that nothing reads any more. */
+  /** A view of `n` bytes of a buffer of this pool, to write a body into; give it back with `release`. */
+  take(n: number): Buffer {
+    return this.#bufferFor(n).subarray(0, n);
+  }
+
+  /** A body from `copyOf` or `take` that nothing reads any more. */
   release(body: Buffer): void {
     const whole = Buffer.from(body.buffer); // allocUnsafeSlow: the buffer is its own whole ArrayBuffer
     if (this.#spare.length < this.maxSpare && whole.length <= this.maxSpareBytes) this.#spare.push(whole);

@@ -31,7 +31,7 @@ import { OtlpFileWriter } from './otlp-file.js';
 import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
 import type { JsonWriter } from './json-writer.js';
-import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestJsonLine, encodedRequestView } from './otlp-common.js';
+import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestIn, encodedRequestJsonLine, encodedRequestView } from './otlp-common.js';
 import { LOG_ENCODING } from './otlp-logs.js';
 import { SPAN_ENCODING } from './otlp-spans.js';
 import { ResourceCache, type ResourceEntry } from './resource-cache.js';
@@ -227,7 +227,7 @@ export class TelemetryExporter {
     const diskShare = this.#o.diskBuffer === undefined ? 0 : Math.floor(this.#o.diskBuffer.maxBytes / ((traces !== null ? 1 : 0) + (logs !== null ? 1 : 0)));
     if (traces !== null) {
       const inner = new GrpcExportTransport(traces, GRPC_EXPORT_METHOD.traces, this.#log);
-      const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), encodedRequestView);
+      const out = this.#spilling('traces', 'traces', diskShare, inner, this.#network('traces', traces, inner), encodedRequestView, encodedRequestIn);
       this.#spanDest.push(this.#recordDestination('traces', this.#o.spanQueue, recordEncoder(SPAN_ENCODING, false), out));
     }
     if (logs !== null) {
@@ -237,7 +237,8 @@ export class TelemetryExporter {
       const json = logs.protocol === 'http/json';
       const assemble = json ? (r: EncodedRecord[]) => encodedRequestJsonLine(LOG_ENCODING.envelope, r) : encodedRequestView;
       // The files hold request bodies: one directory per encoding, so a changed protocol never replays the other's.
-      const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner), assemble);
+      const out = this.#spilling('logs', `logs-${logs.protocol.replace('/', '-')}`, diskShare, inner, this.#network('logs', logs, inner), assemble,
+        json ? undefined : encodedRequestIn);
       this.#logDest.push(this.#recordDestination('logs', logLimits, recordEncoder(LOG_ENCODING, json), out));
     }
     const metrics = resolveMetricExport(config.otlp);
@@ -479,12 +480,13 @@ export class TelemetryExporter {
    * `encode` returns the request in its encoder's buffer (reused at the next encode): the body that
    * waits for the backend is a copy in one of the destination's reusable buffers, back when the
    * call and its retries are over (the transports and the disk buffer keep nothing after that).
+   * `encodeIn`, when the encoding has it, writes the body straight into such a buffer instead.
    */
   #spilling(name: string, dirName: string, maxBytes: number, inner: Transport<Uint8Array>, retrying: RetryingTransport<Uint8Array>,
-    encode: (records: EncodedRecord[]) => Uint8Array): RecordSender {
+    encode: (records: EncodedRecord[]) => Uint8Array, encodeIn?: (records: EncodedRecord[], bodies: ReusableBuffers) => Buffer): RecordSender {
     const bodies = new ReusableBuffers(SPARE_BODIES, MAX_SPARE_BODY_BYTES);
     const sendCopy = async (records: EncodedRecord[], then: (body: Buffer, r: SendResult) => SendResult): Promise<SendResult> => {
-      const body = bodies.copyOf(encode(records));
+      const body = encodeIn !== undefined ? encodeIn(records, bodies) : bodies.copyOf(encode(records));
       try {
         return then(body, await retrying.send(body));
       } finally {

@@ -8,7 +8,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import t from 'tap';
 import { nsToHrTime } from '../../src/export/metric-data.js';
 import { canonicalInt64 } from '../../src/export/otlp-json-lines.js';
-import { type EncodedRecord, RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestJsonLine, writeAttributes } from '../../src/export/otlp-common.js';
+import { type EncodedRecord, RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestIn, encodedRequestJsonLine, encodedRequestView, writeAttributes } from '../../src/export/otlp-common.js';
+import { ReusableBuffers } from '../../src/export/reusable-buffers.js';
 import { SPAN_ENCODING, encodeTraceRequest, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
 import { ProtoWriter } from '../../src/export/proto-writer.js';
 import { ResourceCache } from '../../src/export/resource-cache.js';
@@ -246,6 +247,29 @@ t.test('spans encoded one at a time across arena slabs make the same request as 
       t.same(decodeTraceRequest(encodedRequest(encoded), true), decodeTraceRequest(encodeTraceRequest(spans, reference), true), 'protobuf');
     }
   }
+});
+
+t.test('a request whose envelopes need lengths of three and four bytes: the SDK\'s, written once, in each buffer', async (t) => {
+  // Two processes, one of them with over 2 MiB of spans: its Resource<Signal> and Scope<Signal> lengths
+  // take four bytes, the other's three. The lengths are reckoned before a byte is written.
+  const a = resourceOf('big', 1);
+  const b = resourceOf('small', 2);
+  const spans = Array.from({ length: 7000 }, (_, i) => span(i % 5 === 0 ? b : a, i, { attributes: { 'url.path': `/items/${i}/${'x'.repeat(300)}` } }));
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  const arena = new RecordArena();
+  const encoded = spans.map((s) => encodeRecord(s, cache.entry(s.resource), arena, SPAN_ENCODING.proto)!);
+  const request = encodedRequest(encoded);
+  t.ok(request.length > (2 << 20) + (1 << 18), `${request.length} bytes`);
+  const oracle = new ResourceCache(16, { 'host.name': 'node-1' });
+  const decoded = decodeTraceRequest(request, true) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> };
+  t.same(decoded.resourceSpans.map((r) => r.scopeSpans[0]!.spans.length), [1400, 5600], 'every span under its process (in the order first seen)');
+  t.same(decoded, decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readable(s, oracle)))!, true), 'the same as the SDK serializer');
+  t.same(Buffer.from(encodedRequestView(encoded)), Buffer.from(request), 'the encoder\'s own buffer: the same bytes');
+  const bodies = new ReusableBuffers(2, 8 << 20);
+  const body = encodedRequestIn(encoded, bodies);
+  t.same(Buffer.from(body), Buffer.from(request), 'a reusable body buffer: the same bytes');
+  bodies.release(body);
+  t.same(Buffer.from(encodedRequestIn(encoded.slice(0, 3), bodies)), Buffer.from(encodedRequest(encoded.slice(0, 3))), 'a small request in the buffer given back');
 });
 
 t.test('batch after batch, an arena fills the slabs the last batch emptied: no new slab once warm', async (t) => {
