@@ -274,9 +274,9 @@ const recordWriter = new ProtoWriter();
 export function encodeRecord<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: ProtoWriter, r: R) => boolean): EncodedRecord | null {
   const w = recordWriter;
   w.reset();
-  w.begin(2);
+  w.beginRecord(2);
   if (!writeRecord(w, record)) return null;
-  w.end();
+  w.endRecord();
   return arena.add(resource, w.finish());
 }
 

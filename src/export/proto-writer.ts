@@ -46,6 +46,8 @@ export function putLengthDelimited(buf: Uint8Array, p: number, field: number, le
 export class ProtoWriter {
   readonly #b: ByteBuffer;
   readonly #starts: number[] = [];
+  /** Where the length of the message beginRecord opened goes (two bytes kept); -1: none open. */
+  #recordStart = -1;
 
   constructor(initialBytes = 64 * 1024) {
     this.#b = new ByteBuffer(initialBytes);
@@ -63,7 +65,7 @@ export class ProtoWriter {
 
   /** The bytes written so far (a view: copy it before writing more). */
   finish(): Uint8Array {
-    if (this.#starts.length > 0) throw new Error('ProtoWriter: a sub-message is still open');
+    if (this.#starts.length > 0 || this.#recordStart >= 0) throw new Error('ProtoWriter: a sub-message is still open');
     return this.#b.buf.subarray(0, this.#b.pos);
   }
 
@@ -71,6 +73,7 @@ export class ProtoWriter {
   reset(): void {
     this.#b.pos = 0;
     this.#starts.length = 0;
+    this.#recordStart = -1;
   }
 
   #rawVarint(n: number): void {
@@ -263,6 +266,43 @@ export class ProtoWriter {
     this.#b.ensure(1);
     this.#starts.push(this.#b.pos);
     this.#b.pos += 1;
+  }
+
+  /**
+   * Opens a record at the top (a span, a log record: 128 to 16,383 bytes, mostly), two bytes kept
+   * for its length: begin's one byte had endRecord move every record's body up by one. The same bytes
+   * as begin/end: a shorter body moves down, a longer one up.
+   */
+  beginRecord(field: number): void {
+    if (this.#starts.length > 0 || this.#recordStart >= 0) throw new Error('ProtoWriter: beginRecord() inside a message');
+    this.#tag(field, WIRE_LEN);
+    this.#b.ensure(2);
+    this.#recordStart = this.#b.pos;
+    this.#b.pos += 2;
+  }
+
+  endRecord(): void {
+    const start = this.#recordStart;
+    if (start < 0 || this.#starts.length > 0) throw new Error('ProtoWriter: endRecord() without beginRecord(), or a sub-message still open');
+    this.#recordStart = -1;
+    const b = this.#b;
+    const len = b.pos - start - 2;
+    if (len >= 0x80 && len < 0x4000) {
+      b.buf[start] = (len & 0x7f) | 0x80;
+      b.buf[start + 1] = len >> 7;
+      return;
+    }
+    if (len < 0x80) {
+      b.buf.copyWithin(start + 1, start + 2, b.pos);
+      b.pos -= 1;
+      b.buf[start] = len;
+      return;
+    }
+    const extra = varintSize(len) - 2;
+    b.ensure(extra);
+    b.buf.copyWithin(start + 2 + extra, start + 2, b.pos);
+    b.pos += extra;
+    putVarint(b.buf, start, len);
   }
 
   end(): void {
