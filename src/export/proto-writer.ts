@@ -292,17 +292,7 @@ export class ProtoWriter {
       b.buf[start + 1] = len >> 7;
       return;
     }
-    if (len < 0x80) {
-      b.buf.copyWithin(start + 1, start + 2, b.pos);
-      b.pos -= 1;
-      b.buf[start] = len;
-      return;
-    }
-    const extra = varintSize(len) - 2;
-    b.ensure(extra);
-    b.buf.copyWithin(start + 2 + extra, start + 2, b.pos);
-    b.pos += extra;
-    putVarint(b.buf, start, len);
+    this.#putLength(start, 2);
   }
 
   end(): void {
@@ -314,10 +304,19 @@ export class ProtoWriter {
       b.buf[start] = len;
       return;
     }
-    const extra = varintSize(len) - 1;
-    b.ensure(extra);
-    b.buf.copyWithin(start + 1 + extra, start + 1, b.pos);
-    b.pos += extra;
+    this.#putLength(start, 1);
+  }
+
+  /** The length of the body after the `reserved` bytes kept at `start`, written there, the body moved when it takes more or fewer. */
+  #putLength(start: number, reserved: number): void {
+    const b = this.#b;
+    const len = b.pos - start - reserved;
+    const size = varintSize(len);
+    if (size > reserved) b.ensure(size - reserved);
+    if (size !== reserved) {
+      b.buf.copyWithin(start + size, start + reserved, b.pos);
+      b.pos += size - reserved;
+    }
     putVarint(b.buf, start, len);
   }
 }

@@ -20,19 +20,17 @@ t.test('a record of every length class: the bytes of begin/end', async (t) => {
   const lengths = [6, 7, 100, 126, 127, 128, 129, 200, 16_382, 16_383, 16_384, 16_385, 20_000, 2_097_151, 2_097_152, 2_100_000];
   const a = new ProtoWriter(64);
   const b = new ProtoWriter(64);
+  const write = (w: ProtoWriter, n: number, open: () => void, close: () => void): void => {
+    w.reset();
+    w.varint(1, 1);
+    open();
+    body(w, n);
+    close();
+    w.varint(4, 2);
+  };
   for (const n of lengths) {
-    a.reset();
-    a.varint(1, 1);
-    a.beginRecord(2);
-    body(a, n);
-    a.endRecord();
-    a.varint(4, 2);
-    b.reset();
-    b.varint(1, 1);
-    b.begin(2);
-    body(b, n);
-    b.end();
-    b.varint(4, 2);
+    write(a, n, () => a.beginRecord(2), () => a.endRecord());
+    write(b, n, () => b.begin(2), () => b.end());
     const got = Buffer.from(a.finish());
     const want = Buffer.from(b.finish());
     if (!got.equals(want)) t.fail(`a body of ${n} bytes: ${got.subarray(0, 12).toString('hex')}… ≠ ${want.subarray(0, 12).toString('hex')}…`);
