@@ -13,12 +13,15 @@ export interface IdSource {
  * Cryptographically random ids. Random bytes are drawn in blocks: one getrandom call per id would
  * cost more than building the span. Each block is made hex once, in one native call, and an id is a
  * slice of that text (V8 makes a slice of 13 characters or more a view of its parent, no copy): a
- * `toString('hex')` per id was ~3 % of the agent's JS thread. An id keeps its block's text (8 KiB)
- * alive while it lives; ids outlive their spans only in bounded places (the local view), where they
- * share the blocks they were drawn from.
+ * `toString('hex')` per id was ~3 % of the agent's JS thread. A block serves ~1,300 spans: each
+ * `randomFillSync` costs a crypto job's set-up in Node (an object made, trace categories and locks
+ * looked at), and with 4 KiB blocks, drawn every ~8 ms at 20k spans/s with its code gone cold, those
+ * were 2.6 % of the JS thread (perf), the bytes' generation little of it. An id keeps its block's
+ * text (64 KiB) alive while it lives; ids outlive their spans only in bounded places (the local
+ * view), where they share the blocks they were drawn from.
  */
 export class RandomIdSource implements IdSource {
-  readonly #pool = Buffer.alloc(4096);
+  readonly #pool = Buffer.alloc(32 * 1024);
   #hexPool = '';
   #pos = this.#pool.length;
 
