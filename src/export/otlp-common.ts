@@ -349,11 +349,29 @@ function writeSizedRequest(groups: readonly SizedGroup[], out: Uint8Array): void
     p = putLengthDelimited(out, p, 2, g.scopeLength); // Scope<Signal>
     out.set(scope, p);
     p += scope.length;
+    // Records that lie one after another in one slab (a process's records encoded in a row,
+    // TelemetryExporter) are copied as one: a copy per record cost a view and a call of its own.
+    let slab: Uint8Array | null = null;
+    let from = 0;
+    let to = 0;
     for (const r of g.records) {
-      out.set(r.arena.subarray(r.start, r.end), p);
-      p += r.end - r.start;
+      if (r.arena === slab && r.start === to) {
+        to = r.end;
+        continue;
+      }
+      if (slab !== null) p = copyRun(out, p, slab, from, to);
+      slab = r.arena;
+      from = r.start;
+      to = r.end;
     }
+    if (slab !== null) p = copyRun(out, p, slab, from, to);
   }
+}
+
+/** `slab[from, to)` copied into `out` at `p`; the position after it. */
+function copyRun(out: Uint8Array, p: number, slab: Uint8Array, from: number, to: number): number {
+  out.set(slab.subarray(from, to), p);
+  return p + to - from;
 }
 
 /** The buffer encodedRequestView writes into, grown as requests need. */

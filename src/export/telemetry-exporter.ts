@@ -188,6 +188,40 @@ const SPARE_BODIES = 4;
 const MAX_SPARE_BODY_BYTES = 8 << 20;
 const NO_BACKLOG = Object.freeze({ pressure: 0, room: Infinity });
 
+/** Processes a batch is regrouped for at most: past them it is encoded in its own order. */
+const MAX_REGROUPED = 16;
+
+/**
+ * The indices of `n` records grouped by their resource entry, in the order each first appears and
+ * their own order within it; null when they have one resource, or more than MAX_REGROUPED. The few
+ * processes of a batch are found by a scan of a short list, only where the resource changes (a Map
+ * per batch cost more than the copies it saved).
+ */
+function byProcess(n: number, resourceOf: (i: number) => ResourceEntry): number[] | null {
+  const entries: ResourceEntry[] = [];
+  const groups: number[][] = [];
+  let last: ResourceEntry | null = null;
+  let group: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = resourceOf(i);
+    if (e !== last) {
+      let k = entries.indexOf(e);
+      if (k < 0) {
+        if (entries.length === MAX_REGROUPED) return null;
+        k = entries.push(e) - 1;
+        groups.push([]);
+      }
+      last = e;
+      group = groups[k]!;
+    }
+    group.push(i);
+  }
+  if (groups.length < 2) return null;
+  const order: number[] = [];
+  for (const g of groups) for (const i of g) order.push(i);
+  return order;
+}
+
 export class TelemetryExporter {
   readonly #log: Logger;
   readonly #o: TelemetryExporterOptions;
@@ -321,11 +355,16 @@ export class TelemetryExporter {
       // find them (they would send garbage bytes): counted once, as the destination that read the
       // furthest saw them.
       let invalid = 0;
+      // Encoded process by process when every destination takes them all: a request copies each
+      // process's records into its envelope, and records that lie one after another in an arena
+      // are copied as one (otlp-common.ts). Spans of a client and its server alternate in a batch.
+      const order = dests.every((d) => d.queue.room >= records.length) ? byProcess(records.length, resourceOf) : null;
       for (const d of dests) {
         const room = d.queue.room;
         const encoded: EncodedRecord[] = [];
         let bad = 0;
-        for (let i = 0; i < records.length && encoded.length < room; i++) {
+        for (let n = 0; n < records.length && encoded.length < room; n++) {
+          const i = order === null ? n : order[n]!;
           const e = d.encode(records[i]!, resourceOf(i));
           if (e === null) bad++;
           else encoded.push(e);

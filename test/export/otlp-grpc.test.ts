@@ -125,3 +125,24 @@ t.test('timestamps survive the trip exactly at nanosecond precision', async (t) 
   t.equal(got.startTimeUnixNano, (T0 + 1n).toString());
   t.equal(got.endTimeUnixNano, '1999999999999999999');
 });
+
+t.test('a batch of many processes in turn, past the few it is regrouped for: each process\'s spans in their order', async (t) => {
+  const rx = await startGrpcTraceReceiver();
+  t.teardown(() => rx.close());
+  const { log } = memoryLogger();
+  const exporter = new TelemetryExporter(config((c) => {
+    c.otlp.endpoint = rx.url;
+  }), log, null, { spanQueue: { capacity: 1000, maxBatch: 1000, delayMs: 20 }, baseResourceAttributes: { 'host.name': 'node-1' } });
+  for (const processes of [3, 20]) {
+    const resources = Array.from({ length: processes }, (_, p) => resourceOf(`svc${p}`, 1000 + p));
+    const spans = Array.from({ length: processes * 10 }, (_, i) => span(resources[i % processes]!, i));
+    exporter.exportSpans(spans);
+    await exporter.forceFlush(5000);
+    await rx.waitFor(processes === 3 ? 1 : 2);
+    const body = decodeTraceRequest(rx.requests.at(-1)!.body) as unknown as DecodedRequest;
+    t.equal(body.resourceSpans.length, processes, `${processes} processes: one ResourceSpans each`);
+    const names = body.resourceSpans.map((rs) => `${attrs(rs.resource.attributes)['service.name']}: ${rs.scopeSpans[0]!.spans.map((s) => s.name).join(' ')}`);
+    t.same(names, resources.map((_, p) => `svc${p}: ${Array.from({ length: 10 }, (_, k) => `GET ${k * processes + p}`).join(' ')}`), 'in first-seen order, each in its own');
+  }
+  await exporter.shutdown(2000);
+});
