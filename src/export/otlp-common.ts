@@ -10,6 +10,7 @@
 // The exporters encode each record on its own as it is handed over (encodeRecord,
 // encodeRecordJson) and put a batch's encoded records in their envelope when it is sent.
 import type { AttributeValue, Attributes, ResourceRecord } from '../model/span.js';
+import { ByteBuffer } from './byte-buffer.js';
 import { JsonWriter } from './json-writer.js';
 import { ProtoWriter, lengthDelimitedSize, putLengthDelimited } from './proto-writer.js';
 import type { ReusableBuffers } from './reusable-buffers.js';
@@ -375,7 +376,7 @@ function copyRun(out: Uint8Array, p: number, slab: Uint8Array, from: number, to:
 }
 
 /** The buffer encodedRequestView writes into, grown as requests need. */
-let requestBuffer = new Uint8Array(64 * 1024);
+const requestBuffer = new ByteBuffer(64 * 1024);
 
 /**
  * One Export<Signal>ServiceRequest (protobuf) of records encoded by encodeRecord, in the encoder's
@@ -383,13 +384,11 @@ let requestBuffer = new Uint8Array(64 * 1024);
  */
 export function encodedRequestView(records: readonly EncodedRecord[]): Uint8Array {
   const { groups, bytes } = sizedRequest(records);
-  if (requestBuffer.length < bytes) {
-    let size = requestBuffer.length * 2;
-    while (size < bytes) size *= 2;
-    requestBuffer = new Uint8Array(size);
-  }
-  writeSizedRequest(groups, requestBuffer);
-  return requestBuffer.subarray(0, bytes);
+  const b = requestBuffer;
+  b.pos = 0; // nothing kept from the last request: a buffer grown for this one copies no bytes
+  b.ensure(bytes);
+  writeSizedRequest(groups, b.buf);
+  return b.buf.subarray(0, bytes);
 }
 
 /** The same request written straight into a buffer of `bodies` (give it back with `bodies.release`). */
