@@ -85,8 +85,7 @@ struct conn_state {
 	__u8 pairing;      /* HTTP/1 pairing (pairing.h): enum pair_state */
 	__u8 held_dir;     /* while PAIR_HOLDING or PAIR_SHEDDING: the direction of the request */
 	__u8 shed_unreported; /* exchanges counted in the kernel since the last record (shed_before) */
-	__u8 held_small;   /* while PAIR_HOLDING: the request is in held_small, not held (pairing.h) */
-	__u8 pad3[5];
+	__u8 pad3[6];
 };
 
 /* A datagram's peer as the syscall named it. */

@@ -25,21 +25,10 @@ struct held_request {
 	__u8 data[SOCK_HOLD_SIZE];
 };
 
-/* A request of up to SOCK_HOLD_SMALL bytes (most an API client sends: wrk's, curl's, a Go client's)
- * is held in `held_small`. An update copies the whole value: the 1 KiB one cost nginx's read of a
- * 40-byte request ~50 ns (perf: htab_map_update_elem, the largest item of its recvfrom exit). */
-#define SOCK_HOLD_SMALL 192
-
-struct held_small_request {
-	struct socket_data_header h;
-	__u8 data[SOCK_HOLD_SMALL];
-};
-
 /* Keyed by the connection's generation (unique, unlike (tgid, fd)). Not LRU: an eviction would drop
  * a request unseen; when full, requests go out unpaired (SOCK_CTR_PAIR_HOLD_FULL). Entries of a
  * process that died holding one (exit closes fds without a close syscall) are swept by user space
- * (src/collectors/sockets/held-sweep.ts), which delivers them as ordinary data events. A
- * connection's request is in one of the two (conn_state.held_small says which). */
+ * (src/collectors/sockets/held-sweep.ts), which delivers them as ordinary data events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
@@ -47,30 +36,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct held_request);
 } held SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u64);
-	__type(value, struct held_small_request);
-} held_small SEC(".maps");
-
-/* The request c holds: its header, its bytes right after it (NULL: none, or taken meanwhile). */
-static __always_inline struct socket_data_header *held_of(struct conn_state *c, __u64 *gen)
-{
-	if (c->held_small)
-		return bpf_map_lookup_elem(&held_small, gen);
-	return bpf_map_lookup_elem(&held, gen);
-}
-
-/* Takes c's held request out: the claim of the one thread that sends it (0 when it did). */
-static __always_inline long held_take(struct conn_state *c, __u64 *gen)
-{
-	if (c->held_small)
-		return bpf_map_delete_elem(&held_small, gen);
-	return bpf_map_delete_elem(&held, gen);
-}
 
 /* A paired record is built here: 5 KiB, far over the BPF stack. The slack lets the verifier see
  * that a copy of up to a chunk, at any offset below the response's bound, stays inside the value
@@ -136,20 +101,19 @@ static __always_inline bool http1_request_start(const __u8 *b)
 
 /* Sends the held request as the data event it was. Deleting the entry is the claim: of two threads
  * racing on one connection (a close and a write), only the one whose delete succeeds sends it. */
-static __always_inline void pair_replay(struct conn_state *c)
+static __always_inline void pair_replay(__u64 gen)
 {
 	__u32 zero = 0;
-	__u64 gen = c->generation;
 	struct socket_data_event *e = bpf_map_lookup_elem(&scratch, &zero);
-	struct socket_data_header *h = held_of(c, &gen);
+	struct held_request *h = bpf_map_lookup_elem(&held, &gen);
 	if (!e || !h)
 		return;
-	__u32 n = h->len;
+	__u32 n = h->h.len;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_HOLD_SIZE));
-	__builtin_memcpy(&e->h, h, sizeof(e->h));
-	if (bpf_probe_read_kernel(e->data, n, h + 1) != 0)
+	__builtin_memcpy(&e->h, &h->h, sizeof(e->h));
+	if (bpf_probe_read_kernel(e->data, n, h->data) != 0)
 		return;
-	if (held_take(c, &gen) != 0)
+	if (bpf_map_delete_elem(&held, &gen) != 0)
 		return;
 	if (bpf_ringbuf_output(&socket_events, e, sizeof(e->h) + n, wakeup_flag()) != 0)
 		lantern_count(SOCK_CTR_RINGBUF_FULL);
@@ -166,7 +130,7 @@ __noinline int pair_leave(struct conn_state *c, __u32 reason)
 	c->pairing = PAIR_STREAM;
 	lantern_count(reason);
 	if (holding)
-		pair_replay(c);
+		pair_replay(c->generation);
 	return 0;
 }
 
@@ -184,9 +148,8 @@ static __always_inline bool pair_hold(struct conn_state *c, struct emit_req *r, 
 	data_header(&e->h, c, r->tgid, r->fd, r->dir, r->position, r->call_len, r->ts);
 	e->h.len = n;
 	__u64 gen = c->generation;
-	/* The held entry is the first bytes of the scratch event, as many as its map's value has. */
-	c->held_small = n <= SOCK_HOLD_SMALL;
-	if (bpf_map_update_elem(c->held_small ? (void *)&held_small : (void *)&held, &gen, e, BPF_NOEXIST) != 0) {
+	/* The held entry is the first sizeof(struct held_request) bytes of the scratch event. */
+	if (bpf_map_update_elem(&held, &gen, e, BPF_NOEXIST) != 0) {
 		lantern_count(SOCK_CTR_PAIR_HOLD_FULL);
 		return false;
 	}
@@ -552,7 +515,7 @@ __noinline int pair_send(struct conn_state *c, struct call_args *a, struct emit_
 	__u32 zero = 0;
 	__u64 gen = c->generation;
 	struct pair_scratch_value *s = bpf_map_lookup_elem(&pair_scratch, &zero);
-	struct socket_data_header *h = held_of(c, &gen);
+	struct held_request *h = bpf_map_lookup_elem(&held, &gen);
 	if (!s)
 		return 0;
 	struct socket_pair_event *p = &s->ev;
@@ -562,11 +525,11 @@ __noinline int pair_send(struct conn_state *c, struct call_args *a, struct emit_
 		return 0;
 	}
 	/* The response's time (its syscall's exit) stands for now: no second clock read. */
-	bool shed = pair_shed_decision(c, h, r->ts);
-	__u32 nreq = h->len;
+	bool shed = pair_shed_decision(c, &h->h, r->ts);
+	__u32 nreq = h->h.len;
 	asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(nreq) : [max] "i"(SOCK_HOLD_SIZE));
-	__builtin_memcpy(&p->req, h, sizeof(p->req));
-	if (bpf_probe_read_kernel(p->data, nreq, h + 1) != 0)
+	__builtin_memcpy(&p->req, &h->h, sizeof(p->req));
+	if (bpf_probe_read_kernel(p->data, nreq, h->data) != 0)
 		return 0;
 	__u32 n = r->len;
 	if (n > r->budget)
@@ -578,14 +541,14 @@ __noinline int pair_send(struct conn_state *c, struct call_args *a, struct emit_
 	if (bpf_probe_read_user(p->data + nreq, n, (const void *)r->ubuf) != 0) {
 		/* The plain path reads the response again and counts the failure. */
 		c->pairing = PAIR_IDLE;
-		pair_replay(c);
+		pair_replay(gen);
 		return 0;
 	}
 	if (!shed && n == r->len && n < r->call_len) {
 		n = pair_more_buffers(s, a, r, nreq, n);
 		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]" : [n] "+r"(n) : [max] "i"(SOCK_CHUNK_SIZE));
 	}
-	if (held_take(c, &gen) != 0)
+	if (bpf_map_delete_elem(&held, &gen) != 0)
 		return 0; /* another thread sent it */
 	c->pairing = shed ? PAIR_SHEDDING : PAIR_IDLE;
 	p->req.type = shed ? SOCK_EV_SHED : SOCK_EV_PAIR;

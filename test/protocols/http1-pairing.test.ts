@@ -271,8 +271,7 @@ t.test('a request held when its connection ends unanswered is not lost', async (
   t.ok(dropped.every((s) => attr(s, 'http.response.status_code') === undefined), 'without a status');
   t.ok(delta(pairing(agent), before).unpaired_close! >= 2, 'held requests replayed at close, on both sides');
   // A client killed while its requests are held calls no close: the sweep delivers them (at the
-  // latest when the agent stops), a small one and a larger one (the kernel's two held maps), and
-  // the tracker ends them unanswered.
+  // latest when the agent stops), a small one and a larger one, and the tracker ends them unanswered.
   const die = client(server.port, 'die');
   await new Promise<void>((resolve) => die.child.stdout!.on('data', (d: Buffer) => d.toString().includes('sent') && resolve()));
   die.child.kill('SIGKILL');

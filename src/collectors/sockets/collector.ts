@@ -38,9 +38,6 @@ const SHED_COUNTED_SLOT = KERNEL_COUNTERS.indexOf('http1_shed_counted_in_kernel'
 /** The counter slot of records the ring had no room for (SOCK_CTR_RINGBUF_FULL). */
 const RING_FULL_SLOT = KERNEL_COUNTERS.indexOf('lost_ringbuf_full');
 
-/** The kernel's maps of requests held for pairing: small ones, and those up to SOCK_HOLD_SIZE. */
-const HELD_MAPS = ['held_small', 'held'] as const;
-
 /** How often the span shedder's share reaches the kernel between ring batches (a quarter second: the shedder's window). */
 const SHARE_REFRESH_MS = 250;
 /** How often the RED of exchanges shed in the kernel is drained (kernel-red.ts): up to two periods late. */
@@ -298,11 +295,11 @@ export class SocketsCollector implements Collector {
     }
   }
 
-  /** Held HTTP/1 requests older than `maxAgeNs` (bpf/include/pairing.h: two maps by size) go on as data events. */
+  /** Held HTTP/1 requests older than `maxAgeNs` (bpf/include/pairing.h) go on as data events. */
   #sweepHeld(maxAgeNs: bigint, ctx: CollectorContext): void {
     if (this.#obj === null || this.#handle === null) return;
     try {
-      for (const map of HELD_MAPS) this.#heldSwept += sweepHeld(this.#obj.map(map), ctx.clock, maxAgeNs, this.#handle);
+      this.#heldSwept += sweepHeld(this.#obj.map('held'), ctx.clock, maxAgeNs, this.#handle);
     } catch (err) {
       ctx.log.warn('sockets collector: held requests could not be swept', { error: String(err) });
     }
