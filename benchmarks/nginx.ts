@@ -5,8 +5,8 @@
 //  1. fixed rate (default 10,000 req/s over 10 keep-alive connections, 10 s), alternating without
 //     and with the agent: the agent's CPU (utime+stime of its process tree), nginx's CPU;
 //  2. completeness: requests made vs nginx server spans in the agent's --otlp-file, and a step
-//     search for the highest rate with none lost (doubling from 5,000 req/s; at the first loss one
-//     more step halfway back; stops when the load tool cannot reach the rate);
+//     search for the highest rate with none lost (doubling from 5,000 req/s; at the first loss two
+//     more steps, each halving the interval left; stops when the load tool cannot reach the rate);
 //  3. latency from the load tool at the fixed rate, with and without;
 //  4. saturation: wrk -t1 -c16 -d5s, without and with, alternating (A B A B …);
 //  5. the agent's RSS at rest and under load.
@@ -72,6 +72,8 @@ const SETTLE_MS = 2000;
 /** The agent at rest between start-up and load. */
 const REST_MS = 1500;
 const STOP_TIMEOUT_MS = 60_000;
+/** Steps between the last lossless rate and the first lost one, each halving the interval. */
+const REFINING_STEPS = 2;
 /** A step counts as reached when the load tool achieved this share of the target rate. */
 const REACHED = 0.97;
 
@@ -775,7 +777,7 @@ function section(command: string, r: Results): string {
     `**At ${int(o.rate)} req/s the agent used ${fix(us)} µs of CPU per exchange (≈ ${int(1e6 / us)} exchanges/s per core if nothing else limited it); `
       + `nginx's own CPU per request changed by ${signed(nginxDelta, 2)} µs; ${int(total(withF, lost))} of ${int(total(withF, expectedSpans))} exchanges were not exported.**`,
     '',
-    `### Highest rate with no exchange lost (step search: doubling from 5,000 req/s, then one step halfway back after the first loss; ${o.stepDuration} s per step, with the agent; connections = max(10, rate/1000))`,
+    `### Highest rate with no exchange lost (step search: doubling from 5,000 req/s, then after the first loss two steps, each halfway across the interval left; ${o.stepDuration} s per step, with the agent; connections = max(10, rate/1000))`,
     '',
     ...stepTable(r),
     '',
@@ -912,18 +914,23 @@ async function measure(env: Env, bin: string, o: Options): Promise<Omit<Results,
     for (const line of p.agent?.problems ?? []) log(`  agent said: ${line}`);
     return { p, lossless: lost(p) === 0, reached: p.load.rate >= REACHED * rate && p.load.errors === 0 };
   };
-  // Doubling from 5,000 req/s; after the first loss, one step halfway back (to the nearest 1,000).
+  // Doubling from 5,000 req/s; after the first loss, halving the interval between the last lossless
+  // step and the lowest lost one, twice (to the nearest 1,000): 40k lossless and 80k lost try 60k,
+  // then 50k or 70k (one halving never tried the issue's 50k).
   let stepVerdict = '';
   let best = 0;
   for (let rate = 5000; rate <= o.maxRate; rate *= 2) {
     const r = await step(rate);
     if (!r.lossless) {
-      const mid = Math.round((best + rate) / 2 / 1000) * 1000;
       let refined = '';
-      if (best > 0 && mid > best && mid < rate) {
+      for (let i = 0, lostAt = rate; i < REFINING_STEPS && best > 0; i++) {
+        const mid = Math.round((best + lostAt) / 2 / 1000) * 1000;
+        if (mid <= best || mid >= lostAt) break;
         const m = await step(mid);
         if (m.lossless && m.reached) best = mid;
-        refined = m.lossless ? (m.reached ? ` none lost at ${int(mid)} req/s;` : ` ${int(mid)} req/s not reached;`) : ` ${int(lost(m.p))} lost at ${int(mid)} req/s;`;
+        else lostAt = mid;
+        refined += m.lossless ? (m.reached ? ` none lost at ${int(mid)} req/s;` : ` ${int(mid)} req/s not reached;`) : ` ${int(lost(m.p))} lost at ${int(mid)} req/s;`;
+        if (m.lossless && !m.reached) break;
       }
       stepVerdict = `First loss at ${int(rate)} req/s (${int(lost(r.p))} of ${int(r.p.load.count)} exchanges not exported);${refined} `
         + (best > 0 ? `highest rate with none lost: ${int(best)} req/s (one run per step).` : 'no step was lossless.');
