@@ -20,8 +20,9 @@
 // heartbeat (this class's tick and each ring batch), or the sockets ring filling. It takes every
 // thread back, and the agent counts that as any time it came back. Beside two busy loops the agent
 // then exported 94-100 % of the spans (the rest shed whole, RED kept) against ~100 % without yielding.
-// Coming back for want of CPU (the guard's, or lagging) says the host has none to spare: every core
-// the agent takes from then on is the applications'. It tells the agent (onContended), which holds
+// Coming back for want of CPU (the guard's, or lagging) says the host has none to spare, when little
+// CPU was left idle meanwhile (a scheduler that leaves an idle-policy thread no moment says nothing
+// by itself: STARVED_SPELL_MS): every core the agent takes from then on is the applications'. It tells the agent (onContended), which holds
 // its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it has CPU to spare
 // again (a quarter of a core idle over a second on the CPUs it may run on, /proc/stat, or half of
 // what it took at its full share when that told of the contention (#spareNeeded), and tasks
@@ -31,7 +32,7 @@
 // on. Coming back for its own backlog (pressure, records lost) says only that it is past its
 // capacity. At its full share the agent is never starved, so the host's CPU pressure is read then
 // (PSI, /proc/pressure/cpu): tasks waiting for a CPU a fifth of the time over half a second, while
-// other processes used half a core, is the same news. Without it a load that began while the agent
+// other processes used half a core and less CPU went idle than the agent took, is the same news. Without it a load that began while the agent
 // was back at its full share (a busy spell just over, the calm spell before yielding not yet) had
 // the agent take what it wanted until that calm spell ended: nginx under wrk, two to five seconds
 // of 40-70 % of a core where the contended budget holds 10 % (benchmarks/repeated-load.ts).
@@ -81,6 +82,21 @@ const SPARE_CORES = 0.25;
  */
 const BUSY_CHECK_MS = 500;
 const BUSY_PRESSURE = 0.2;
+/**
+ * While yielding, the idle CPU is read with each tick (100 ms), the last few readings kept, so that a
+ * return for want of CPU can tell a host without CPU to spare from a scheduler that merely left an
+ * idle-policy thread no moment: at 50,000 req/s from a Go load tool (its threads waking all the
+ * time), the agent's JS thread under SCHED_IDLE waited for a CPU most of the time with 0.87 of a core
+ * idle, and, held to its budget, the agent shed two spans in three. Less than SPARE_CORES idle (or
+ * the agent's own: its idle-policy threads run on CPU nobody else wanted) since the last reading at
+ * least this old is no CPU to spare; more, and the host is judged at the
+ * agent's full share as at any other time (noCpuToSpare). A ring filling is no CPU even for the
+ * consumer's thread under a heavy load (wrk): contended at once, as without a reading.
+ */
+const STARVED_SPELL_MS = 200;
+/** The guard's reason (libbpf-ts IdleGuard) when the sockets ring filled unread. */
+const RING_FILLING = 'ring filling';
+const YIELD_IDLE_READINGS = 4;
 /**
  * ... while the other processes used this much CPU (the CPUs it may run on, less their idle time and
  * the agent's own): an agent catching up alone on a backlog makes its own threads wait for one
@@ -139,6 +155,19 @@ interface HostCpu {
 /** Tasks waited for a CPU while other processes than the agent used a good part of them. */
 function othersWaiting(h: HostCpu): boolean {
   return h.waiting >= BUSY_PRESSURE && h.othersCores >= BUSY_OTHERS_CORES;
+}
+
+/**
+ * At its full share, the host has no CPU to spare: tasks wait (othersWaiting), and less CPU went
+ * idle than the agent took: with as much idle beside it, what the agent takes is CPU the
+ * applications left, waiting or not. Tasks waiting say little alone where many threads wake at
+ * once: nginx at 50,000 req/s from a Go load tool on 2 CPUs, tasks waited 32 % of the time without
+ * the agent with 0.87 of a core idle, 43 % beside the agent at its full share (0.26 of a core) with
+ * 0.70 idle, and the agent held to its budget shed two spans in three; under wrk, 54 % with 0.30
+ * idle beside the agent's 0.69 (0.8 % and 0.03 idle without it).
+ */
+function noCpuToSpare(h: HostCpu): boolean {
+  return othersWaiting(h) && h.idleCores < h.ownCores;
 }
 
 /** How the agent yields while it keeps up: its threads at a nicer value, or under SCHED_IDLE. */
@@ -299,6 +328,8 @@ export class CpuPriority {
   /** The last pressure and lag reported: a tick without ring batches judges the calm spell by them. */
   #lastPressure = 0;
   #lastLagMs = 0;
+  /** While yielding: the CPU seconds its CPUs left to it (idle, and its own), and when (ms), the last few readings. */
+  #yieldIdle: Array<{ at: number; left: number }> = [];
   /** Since when every batch has been later than LAGGING_MS (null: the last was not). */
   #laggingSince: number | null = null;
   #ticker: NodeJS.Timeout | null = null;
@@ -360,13 +391,14 @@ export class CpuPriority {
     this.#guard?.beat();
     if (this.#yielding) this.#noticeGuard();
     else this.#judge(this.#lastPressure, false, this.#lastLagMs);
+    if (this.#yielding) this.#yieldIdle = [...this.#yieldIdle.slice(1 - YIELD_IDLE_READINGS), this.#leftIdleNow()];
     if (this.#contended) {
       const host = this.#hostOver(SPARE_CHECK_MS);
       // Idle CPU while applications wait is the agent's stalls of them (BUSY_PRESSURE), not CPU to spare.
       if (host !== undefined && host.idleCores >= this.#spareNeeded && !othersWaiting(host)) this.#setContended(false, 'CPU to spare');
     } else if (!this.#yielding) {
       const host = this.#hostOver(BUSY_CHECK_MS);
-      if (host !== undefined && othersWaiting(host)) this.#setContended(true, 'tasks waiting for a CPU', host.ownCores);
+      if (host !== undefined && noCpuToSpare(host)) this.#setContended(true, 'tasks waiting for a CPU', host.ownCores);
     }
   }
 
@@ -391,6 +423,28 @@ export class CpuPriority {
     this.#pressureAt = this.#cpuPressure();
     this.#ownAt = this.#ownCpu();
     this.#hostReadAt = this.#now();
+  }
+
+  /**
+   * Came back for want of CPU: whether the host had none to spare while the agent yielded (less than
+   * SPARE_CORES idle or the agent's own since a reading at least STARVED_SPELL_MS old). Without such a reading, where
+   * unreadable, or the ring filling: none, as the guard says.
+   */
+  #noCpuWhileYielding(ringFilling: boolean): boolean {
+    const now = this.#now();
+    const since = [...this.#yieldIdle].reverse().find((r) => now - r.at >= STARVED_SPELL_MS);
+    this.#yieldIdle = [];
+    if (ringFilling || since === undefined) return true;
+    return !((this.#leftIdleNow().left - since.left) / ((now - since.at) / 1000) >= SPARE_CORES);
+  }
+
+  /**
+   * The CPU the applications left so far: idle, and what the agent's own threads took. Its threads
+   * under SCHED_IDLE run on CPU that would be idle otherwise (V8's compiler, the ring's consumer):
+   * that CPU was to spare as well.
+   */
+  #leftIdleNow(): { at: number; left: number } {
+    return { at: this.#now(), left: this.#idleCpu() + this.#ownCpu() };
   }
 
   /** Whether to come back (yielding) or to yield (not), by this pressure and lag. */
@@ -427,14 +481,14 @@ export class CpuPriority {
     this.#guardThreads = g.threadsRestored;
     if (!this.#yielding) return;
     this.#starved++;
-    this.#comeBack({ idle: false, changed: moved, unchanged: 0, failed: 0 }, `starved (${g.lastReason})`, true, true);
+    this.#comeBack({ idle: false, changed: moved, unchanged: 0, failed: 0 }, `starved (${g.lastReason})`, true, true, g.lastReason === RING_FILLING);
   }
 
   /**
    * Back to the full share; `episode`: because it fell behind (counted in cpu_priority_raised), not
    * because it stops; `wantOfCpu`: because it did not get the CPU it needed (contended).
    */
-  #comeBack(change: PriorityChange, reason: string, episode = true, wantOfCpu = false): void {
+  #comeBack(change: PriorityChange, reason: string, episode = true, wantOfCpu = false, ringFilling = false): void {
     this.#guard?.disarm();
     this.#failures += change.failed;
     this.#yielding = false;
@@ -442,7 +496,7 @@ export class CpuPriority {
     this.#calmSince = null;
     if (episode) this.#raised++;
     this.#onChange?.(false, change, reason);
-    if (wantOfCpu) this.#setContended(true, reason);
+    if (wantOfCpu && this.#noCpuWhileYielding(ringFilling)) this.#setContended(true, reason);
     else this.#restartHostWindow();
   }
 
@@ -461,6 +515,7 @@ export class CpuPriority {
     this.#yielding = true;
     this.#since = this.#now();
     this.#calmSince = null;
+    this.#yieldIdle = [];
     this.#guard?.arm();
     this.#onChange?.(true, change, reason);
     // Contended stays: what the agent may take is no more than before it yields, and under a load

@@ -238,6 +238,59 @@ t.test('nice: idle, starved: the guard is armed while yielding, and its restore 
   t.equal(p.stats().cpu_priority_starved, 1);
 });
 
+t.test('starved or lagging with CPU idle meanwhile: not contended (the scheduler left the idle thread no moment); with none idle, or the ring filling: contended', async (t) => {
+  let now = 0;
+  let idleSeconds = 1000;
+  const told: Array<[boolean, string]> = [];
+  const g = fakeGuard();
+  const p = new CpuPriority({
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, cores: 2,
+    idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => Number.NaN, ownCpuSeconds: () => 0,
+    setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
+    onContended: (c, r) => told.push([c, r]),
+  });
+  t.teardown(() => p.stop());
+  /** `ms` with `idleCores` idle, ticking every 100 ms (or not: starved), calling `report` at each. */
+  const pass = (ms: number, idleCores: number, tick = true, report?: () => void): void => {
+    for (const end = now + ms; now < end;) {
+      now += 100;
+      idleSeconds += idleCores / 10;
+      report?.();
+      if (tick) p.tick();
+    }
+  };
+  const calmUntilYielding = (): void => {
+    while (p.stats().cpu_sched_idle === 0) pass(100, 0.87, true, () => p.reportPressure(0));
+  };
+  p.start();
+  // nginx at 50,000 req/s from a Go load tool: the guard finds the idle-policy JS thread starved.
+  pass(500, 0.87);
+  pass(300, 0.87, false);
+  g.restore(9, 'waiting for a CPU');
+  p.tick();
+  t.same(told, [], 'starved with 0.87 of a core idle (threads waking all the time): CPU to spare, not contended');
+  t.equal(p.stats().cpu_priority_starved, 1, 'the return is counted all the same');
+  t.equal(p.stats().cpu_sched_idle, 0, 'at its full share');
+  calmUntilYielding();
+  pass(800, 0.8, true, () => p.reportPressure(0.1, false, 300));
+  t.equal(p.stats().cpu_sched_idle, 0, 'lagging: back at its full share');
+  t.same(told, [], 'lagging with 0.8 of a core idle: not contended');
+  calmUntilYielding();
+  pass(500, 0.05);
+  pass(300, 0.05, false);
+  g.restore(9, 'waiting for a CPU');
+  p.tick();
+  t.same(told, [[true, 'starved (waiting for a CPU)']], 'starved with a twentieth of a core idle: contended');
+  // Lifted; then yielding again, and the ring fills unread before the idle CPU says anything.
+  pass(1_000, 0.87, true, () => p.reportPressure(0.3));
+  t.equal(told.length, 2, 'CPU to spare lifts it');
+  calmUntilYielding();
+  pass(300, 0.87);
+  g.restore(9, 'ring filling');
+  p.tick();
+  t.same(told.at(-1), [true, 'starved (ring filling)'], 'the ring filling unread: contended at once, whatever was idle');
+});
+
 t.test('contended: until the host has a quarter of a core idle over a second (PSI unread), yielding or not', async (t) => {
   let now = 0;
   let idleSeconds = 1000;
@@ -340,6 +393,8 @@ t.test('at its full share, tasks waiting for a CPU a fifth of the time is conten
   t.same(changes(), [], 'tasks waiting a tenth of the time, no idle CPU: past its capacity, not contended');
   run(2_000, 0.7, 0.6, 1.1);
   t.same(changes(), [], 'tasks waiting 60 % of the time, but the agent busy and the others at 0.2 of a core: its own threads waiting, not contended');
+  run(2_000, 0.7, 0.4, 0.26);
+  t.same(changes(), [], 'tasks waiting 40 % of the time, but 0.7 of a core idle beside the agent\'s 0.26: CPU to spare (many threads waking at once), not contended');
   run(400, 0.4, 0.4);
   t.same(changes(), [], 'not yet half a second of tasks waiting');
   run(600, 0.1, 0.4);
