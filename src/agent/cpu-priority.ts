@@ -94,6 +94,13 @@ const BUSY_PRESSURE = 0.2;
  * consumer's thread under a heavy load (wrk): contended at once, as without a reading.
  */
 const STARVED_SPELL_MS = 200;
+/**
+ * Back for want of CPU with CPU to spare, the host is judged at the agent's full share only once the
+ * backlog of the starved spell is handled (records timely again), or after this long: catching up,
+ * the agent takes a core and leaves little idle, which read as no CPU to spare (nginx at 50k req/s:
+ * contended half a second after such a return, once in eight runs by hand).
+ */
+const CATCH_UP_MAX_MS = 2_000;
 /** The guard's reason (libbpf-ts IdleGuard) when the sockets ring filled unread. */
 const RING_FILLING = 'ring filling';
 const YIELD_IDLE_READINGS = 4;
@@ -328,6 +335,10 @@ export class CpuPriority {
   /** The last pressure and lag reported: a tick without ring batches judges the calm spell by them. */
   #lastPressure = 0;
   #lastLagMs = 0;
+  /** Back for want of CPU, not contended: until when (ms) the host is not judged while it catches up (null: judged). */
+  #catchingUpUntil: number | null = null;
+  /** The last batch reported since that return was timely (its records at most CALM_LAG_MS late). */
+  #timely = false;
   /** While yielding: the CPU seconds its CPUs left to it (idle, and its own), and when (ms), the last few readings. */
   #yieldIdle: Array<{ at: number; left: number }> = [];
   /** Since when every batch has been later than LAGGING_MS (null: the last was not). */
@@ -376,6 +387,7 @@ export class CpuPriority {
     if (!this.#enabled) return;
     this.#lastPressure = pressure;
     this.#lastLagMs = lagMs;
+    this.#timely = lagMs <= CALM_LAG_MS;
     // A batch handled is the JS thread running, as a tick is: a backlog of batches, handled back to
     // back, holds the timers off for longer than the guard waits.
     this.#guard?.beat();
@@ -396,10 +408,19 @@ export class CpuPriority {
       const host = this.#hostOver(SPARE_CHECK_MS);
       // Idle CPU while applications wait is the agent's stalls of them (BUSY_PRESSURE), not CPU to spare.
       if (host !== undefined && host.idleCores >= this.#spareNeeded && !othersWaiting(host)) this.#setContended(false, 'CPU to spare');
-    } else if (!this.#yielding) {
+    } else if (!this.#yielding && !this.#catchingUp()) {
       const host = this.#hostOver(BUSY_CHECK_MS);
       if (host !== undefined && noCpuToSpare(host)) this.#setContended(true, 'tasks waiting for a CPU', host.ownCores);
     }
+  }
+
+  /** Still catching up after a return for want of CPU (CATCH_UP_MAX_MS); the host's window starts when it is done. */
+  #catchingUp(): boolean {
+    if (this.#catchingUpUntil === null) return false;
+    if (!this.#timely && this.#now() < this.#catchingUpUntil) return true;
+    this.#catchingUpUntil = null;
+    this.#restartHostWindow();
+    return true;
   }
 
   /**
@@ -496,8 +517,14 @@ export class CpuPriority {
     this.#calmSince = null;
     if (episode) this.#raised++;
     this.#onChange?.(false, change, reason);
-    if (wantOfCpu && this.#noCpuWhileYielding(ringFilling)) this.#setContended(true, reason);
-    else this.#restartHostWindow();
+    if (wantOfCpu && this.#noCpuWhileYielding(ringFilling)) {
+      this.#setContended(true, reason);
+      return;
+    }
+    this.#restartHostWindow();
+    if (!wantOfCpu) return;
+    this.#catchingUpUntil = this.#now() + CATCH_UP_MAX_MS;
+    this.#timely = false;
   }
 
   #setContended(contended: boolean, reason: string, ownCores?: number): void {
@@ -516,6 +543,7 @@ export class CpuPriority {
     this.#since = this.#now();
     this.#calmSince = null;
     this.#yieldIdle = [];
+    this.#catchingUpUntil = null;
     this.#guard?.arm();
     this.#onChange?.(true, change, reason);
     // Contended stays: what the agent may take is no more than before it yields, and under a load

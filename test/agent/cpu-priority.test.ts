@@ -291,6 +291,50 @@ t.test('starved or lagging with CPU idle meanwhile: not contended (the scheduler
   t.same(told.at(-1), [true, 'starved (ring filling)'], 'the ring filling unread: contended at once, whatever was idle');
 });
 
+t.test('back for want of CPU with CPU to spare: the host is judged at its full share once the backlog is handled (2 s at most)', async (t) => {
+  let now = 0;
+  let [idleSeconds, pressureSeconds, ownSeconds] = [1000, 50, 10];
+  const told: Array<[boolean, string]> = [];
+  const g = fakeGuard();
+  const p = new CpuPriority({
+    nice: 'idle', started: 0, canRaise: true, now: () => now, guard: g.guard, cores: 2,
+    idleCpuSeconds: () => idleSeconds, cpuPressureSeconds: () => pressureSeconds, ownCpuSeconds: () => ownSeconds,
+    setIdle: (idle) => ({ idle, changed: 8, unchanged: 0, failed: 0 }),
+    onContended: (c, r) => told.push([c, r]),
+  });
+  t.teardown(() => p.stop());
+  /** `ms` in 100 ms ticks: `idle` and the agent's `own` cores, tasks waiting `waiting` of the time, records `lagMs` late (reported unless starved). */
+  const run = (ms: number, idle: number, waiting: number, own: number, lagMs: number | null): void => {
+    for (const end = now + ms; now < end;) {
+      now += 100;
+      [idleSeconds, pressureSeconds, ownSeconds] = [idleSeconds + idle / 10, pressureSeconds + waiting / 10, ownSeconds + own / 10];
+      if (lagMs === null) continue;
+      p.reportPressure(lagMs > 50 ? 0.1 : 0, false, lagMs);
+      p.tick();
+    }
+  };
+  p.start();
+  run(500, 0.87, 0.3, 0.02, 10);
+  run(300, 0.87, 0.3, 0.02, null);
+  g.restore(9, 'waiting for a CPU');
+  p.tick();
+  t.same(told, [], 'starved with CPU idle: not contended');
+  run(600, 0.2, 0.5, 1.0, 300);
+  t.same(told, [], 'catching up (records 300 ms late), a core taken and 0.2 idle: not judged yet');
+  run(1_000, 0.7, 0.43, 0.26, 20);
+  t.same(told, [], 'caught up: 0.7 idle beside the agent\'s 0.26, not contended');
+  // Yielding again; starved again, and the backlog never drains: judged after 2 s all the same.
+  for (let i = 0; i < 120 && p.stats().cpu_sched_idle === 0; i++) run(100, 0.87, 0.1, 0.02, 10);
+  t.equal(p.stats().cpu_sched_idle, 1, 'yielding again');
+  run(300, 0.87, 0.3, 0.02, null);
+  g.restore(9, 'waiting for a CPU');
+  p.tick();
+  run(1_900, 0.1, 0.5, 0.9, 300);
+  t.same(told, [], 'behind for 1.9 s: not judged yet');
+  run(700, 0.1, 0.5, 0.9, 300);
+  t.same(told, [[true, 'tasks waiting for a CPU']], 'after 2 s, tasks waiting with 0.1 idle beside the agent\'s 0.9: contended');
+});
+
 t.test('contended: until the host has a quarter of a core idle over a second (PSI unread), yielding or not', async (t) => {
   let now = 0;
   let idleSeconds = 1000;
