@@ -95,12 +95,13 @@ const BUSY_PRESSURE = 0.2;
  */
 const STARVED_SPELL_MS = 200;
 /**
- * Back for want of CPU with CPU to spare, the host is judged at the agent's full share only once the
- * backlog of the starved spell is handled (records timely again), or after this long: catching up,
- * the agent takes a core and leaves little idle, which read as no CPU to spare (nginx at 50k req/s:
- * contended half a second after such a return, once in eight runs by hand).
+ * Back at its full share (behind, records lost, lagging, or starved with CPU to spare), the host is
+ * judged only once the agent's backlog is handled (a batch's records timely again), or after this
+ * long: catching up, the agent takes a core and leaves little idle, which read as no CPU to spare
+ * (nginx at 50k req/s: contended half a second after such a return, once in eight runs by hand, and
+ * after coming back for the file's backlog, once in six).
  */
-const CATCH_UP_MAX_MS = 2_000;
+const CATCH_UP_MAX_MS = 1_000;
 /** The guard's reason (libbpf-ts IdleGuard) when the sockets ring filled unread. */
 const RING_FILLING = 'ring filling';
 const YIELD_IDLE_READINGS = 4;
@@ -335,7 +336,7 @@ export class CpuPriority {
   /** The last pressure and lag reported: a tick without ring batches judges the calm spell by them. */
   #lastPressure = 0;
   #lastLagMs = 0;
-  /** Back for want of CPU, not contended: until when (ms) the host is not judged while it catches up (null: judged). */
+  /** Back at its full share, not contended: until when (ms) the host is not judged while it catches up (null: judged). */
   #catchingUpUntil: number | null = null;
   /** The last batch reported since that return was timely (its records at most CALM_LAG_MS late). */
   #timely = false;
@@ -414,7 +415,7 @@ export class CpuPriority {
     }
   }
 
-  /** Still catching up after a return for want of CPU (CATCH_UP_MAX_MS); the host's window starts when it is done. */
+  /** Still catching up after a return (CATCH_UP_MAX_MS); the host's window starts when it is done. */
   #catchingUp(): boolean {
     if (this.#catchingUpUntil === null) return false;
     if (!this.#timely && this.#now() < this.#catchingUpUntil) return true;
@@ -522,7 +523,7 @@ export class CpuPriority {
       return;
     }
     this.#restartHostWindow();
-    if (!wantOfCpu) return;
+    if (!episode) return;
     this.#catchingUpUntil = this.#now() + CATCH_UP_MAX_MS;
     this.#timely = false;
   }
