@@ -22,20 +22,22 @@
 // then exported 94-100 % of the spans (the rest shed whole, RED kept) against ~100 % without yielding.
 // Coming back for want of CPU (the guard's, or lagging) says the host has none to spare, when little
 // CPU was left idle meanwhile (a scheduler that leaves an idle-policy thread no moment says nothing
-// by itself: STARVED_SPELL_MS): every core the agent takes from then on is the applications'. It tells the agent (onContended), which holds
-// its spans to a CPU budget (spans.contended_cpu_percent, span-shedder.ts) until it has CPU to spare
-// again (a quarter of a core idle over a second on the CPUs it may run on, /proc/stat, or half of
-// what it took at its full share when that told of the contention (#spareNeeded), and tasks
-// waiting for a CPU less than a fifth of that second, below), yielding or not. Held to the budget
+// by itself: STARVED_SPELL_MS): every core the agent takes from then on is the applications'. It
+// tells the agent (onContended), which holds its spans to a CPU budget (spans.contended_cpu_percent,
+// span-shedder.ts) until it has CPU to spare again (a quarter of a core idle over a second on the
+// CPUs it may run on, /proc/stat, or half of what it took at its full share when that told of the
+// contention (#spareNeeded), and tasks waiting for a CPU less than a fifth of that second, below),
+// yielding or not. Held to the budget
 // until the next calm spell ended, up to 5 minutes after a busy spell, it would shed the spans of a
 // load it could well afford; lifted when it yields, the budget was off again under a load that goes
 // on. Coming back for its own backlog (pressure, records lost) says only that it is past its
 // capacity. At its full share the agent is never starved, so the host's CPU pressure is read then
 // (PSI, /proc/pressure/cpu): tasks waiting for a CPU a fifth of the time over half a second, while
-// other processes used half a core and less CPU went idle than the agent took, is the same news. Without it a load that began while the agent
-// was back at its full share (a busy spell just over, the calm spell before yielding not yet) had
-// the agent take what it wanted until that calm spell ended: nginx under wrk, two to five seconds
-// of 40-70 % of a core where the contended budget holds 10 % (benchmarks/repeated-load.ts).
+// other processes used half a core and less CPU went idle than the agent took, is the same news.
+// Without it a load that began while the agent was back at its full share (a busy spell just over,
+// the calm spell before yielding not yet) had the agent take what it wanted until that calm spell
+// ended: nginx under wrk, two to five seconds of 40-70 % of a core where the contended budget holds
+// 10 % (benchmarks/repeated-load.ts).
 // `nice: N` (1-19) yields by a nice value instead: beside a CPU-bound neighbour nice 10 left the agent
 // a tenth of a CPU before it came back, and a few exchanges per 200,000 were lost. Nice only weighs
 // threads in one scheduling group (one cgroup, or one session's autogroup). In Kubernetes the pod's
@@ -89,11 +91,13 @@ const BUSY_PRESSURE = 0.2;
  * time), the agent's JS thread under SCHED_IDLE waited for a CPU most of the time with 0.87 of a core
  * idle, and, held to its budget, the agent shed two spans in three. Less than SPARE_CORES idle (or
  * the agent's own: its idle-policy threads run on CPU nobody else wanted) since the last reading at
- * least this old is no CPU to spare; more, and the host is judged at the
- * agent's full share as at any other time (noCpuToSpare). A ring filling is no CPU even for the
- * consumer's thread under a heavy load (wrk): contended at once, as without a reading.
+ * least this old is no CPU to spare; more, and the host is judged at the agent's full share as at
+ * any other time (noCpuToSpare). A ring filling is no CPU even for the consumer's thread under a
+ * heavy load (wrk): contended at once, as without a reading.
  */
 const STARVED_SPELL_MS = 200;
+/** Readings kept while yielding (one per tick): enough for one STARVED_SPELL_MS old. */
+const YIELD_IDLE_READINGS = 4;
 /**
  * Back at its full share (behind, records lost, lagging, or starved with CPU to spare), the host is
  * judged only once the agent's backlog is handled (a batch's records timely again), or after this
@@ -104,7 +108,6 @@ const STARVED_SPELL_MS = 200;
 const CATCH_UP_MAX_MS = 1_000;
 /** The guard's reason (libbpf-ts IdleGuard) when the sockets ring filled unread. */
 const RING_FILLING = 'ring filling';
-const YIELD_IDLE_READINGS = 4;
 /**
  * ... while the other processes used this much CPU (the CPUs it may run on, less their idle time and
  * the agent's own): an agent catching up alone on a backlog makes its own threads wait for one
@@ -377,7 +380,7 @@ export class CpuPriority {
   stop(): void {
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
-    if (this.#yielding) this.#comeBack(this.#restore(), 'stopping', false);
+    if (this.#yielding) this.#comeBack(this.#restore(), 'stopping', { episode: false });
   }
 
   /**
@@ -449,8 +452,8 @@ export class CpuPriority {
 
   /**
    * Came back for want of CPU: whether the host had none to spare while the agent yielded (less than
-   * SPARE_CORES idle or the agent's own since a reading at least STARVED_SPELL_MS old). Without such a reading, where
-   * unreadable, or the ring filling: none, as the guard says.
+   * SPARE_CORES idle or the agent's own since a reading at least STARVED_SPELL_MS old). Without such
+   * a reading, where unreadable, or the ring filling: none, as the guard says.
    */
   #noCpuWhileYielding(ringFilling: boolean): boolean {
     const now = this.#now();
@@ -481,7 +484,7 @@ export class CpuPriority {
         return;
       }
       const reason = lost ? 'records lost' : pressure >= BEHIND ? 'behind' : 'lagging';
-      this.#comeBack(this.#restore(), reason, true, reason === 'lagging');
+      this.#comeBack(this.#restore(), reason, { wantOfCpu: reason === 'lagging' });
       return;
     }
     if (pressure > CALM || lost || lagMs > CALM_LAG_MS) {
@@ -503,14 +506,17 @@ export class CpuPriority {
     this.#guardThreads = g.threadsRestored;
     if (!this.#yielding) return;
     this.#starved++;
-    this.#comeBack({ idle: false, changed: moved, unchanged: 0, failed: 0 }, `starved (${g.lastReason})`, true, true, g.lastReason === RING_FILLING);
+    const change = { idle: false, changed: moved, unchanged: 0, failed: 0 };
+    this.#comeBack(change, `starved (${g.lastReason})`, { wantOfCpu: true, ringFilling: g.lastReason === RING_FILLING });
   }
 
   /**
-   * Back to the full share; `episode`: because it fell behind (counted in cpu_priority_raised), not
-   * because it stops; `wantOfCpu`: because it did not get the CPU it needed (contended).
+   * Back to the full share; `episode` (default): because it fell behind (counted in
+   * cpu_priority_raised), not because it stops; `wantOfCpu`: because it did not get the CPU it needed
+   * (contended, unless CPU was left idle meanwhile); `ringFilling`: the guard saw the ring fill.
    */
-  #comeBack(change: PriorityChange, reason: string, episode = true, wantOfCpu = false, ringFilling = false): void {
+  #comeBack(change: PriorityChange, reason: string, why: { episode?: boolean; wantOfCpu?: boolean; ringFilling?: boolean } = {}): void {
+    const { episode = true, wantOfCpu = false, ringFilling = false } = why;
     this.#guard?.disarm();
     this.#failures += change.failed;
     this.#yielding = false;
