@@ -401,6 +401,34 @@ static __always_inline __u16 status_code(const __u8 *line)
 	return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
 }
 
+/* The RED map shed exchanges are counted in now (shed_control.red_map), one call per map: a call whose
+ * map is chosen at run time is verified as any map's, and runs the generic helper through the map's
+ * operations instead of the inlined hash look-up and the direct update (bpftool's xlated code). The
+ * empty asm after one branch's call keeps clang from merging the two calls into one with the map
+ * chosen by a select, which it does otherwise. */
+static __always_inline struct shed_red *shed_red_find(__u32 which, struct shed_red_key *key)
+{
+	struct shed_red *v;
+	if (which) {
+		v = bpf_map_lookup_elem(&shed_red_1, key);
+		asm volatile("" : "+r"(v));
+	} else {
+		v = bpf_map_lookup_elem(&shed_red_0, key);
+	}
+	return v;
+}
+
+static __always_inline void shed_red_insert(__u32 which, struct shed_red_key *key, struct shed_red *fresh)
+{
+	long err;
+	if (which) {
+		err = bpf_map_update_elem(&shed_red_1, key, fresh, BPF_NOEXIST);
+		asm volatile("" : "+r"(err));
+	} else {
+		bpf_map_update_elem(&shed_red_0, key, fresh, BPF_NOEXIST);
+	}
+}
+
 /* Adds `p` (a shed exchange's summary record as pair_send built it: `nreq` request bytes, `n` of the
  * status line) to the RED histograms. False: not counted (a map full, too many not yet told, the
  * status line short), the summary goes out instead. Global (see request_line_hash). */
@@ -419,8 +447,8 @@ __noinline int shed_count(struct conn_state *c, struct socket_pair_event *p, __u
 		.line_hash = request_line_hash(p, nreq),
 		.status = status_code(p->data + nreq),
 	};
-	void *map = ctl->red_map ? (void *)&shed_red_1 : (void *)&shed_red_0;
-	struct shed_red *v = bpf_map_lookup_elem(map, &key);
+	__u32 which = ctl->red_map;
+	struct shed_red *v = shed_red_find(which, &key);
 	if (!v) {
 		struct shed_red *fresh = bpf_map_lookup_elem(&shed_red_scratch, &zero);
 		if (!fresh)
@@ -434,8 +462,8 @@ __noinline int shed_count(struct conn_state *c, struct socket_pair_event *p, __u
 		fresh->req.type = SOCK_EV_SHED;
 		fresh->req.shed_before = 0;
 		/* Inserted by another CPU meanwhile: added to below. Full: not counted. */
-		bpf_map_update_elem(map, &key, fresh, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(map, &key);
+		shed_red_insert(which, &key, fresh);
+		v = shed_red_find(which, &key);
 		if (!v)
 			return false;
 	}
