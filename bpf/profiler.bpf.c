@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include "counters.h"
 #include "filter.h"
+#include "map_choice.h"
 #include "profiler.h"
 #include "span_tags.h"
 
@@ -640,7 +641,13 @@ static __always_inline void offcpu_end(struct offcpu_start *st, __u32 tid, __u64
 		lantern_count(PROF_CTR_OFFCPU_SHORT);
 		return;
 	}
-	offcpu_add(sel ? (void *)&offcpu_1 : (void *)&offcpu_0, &key, ns);
+	/* A call per map (map_choice.h). */
+	if (sel) {
+		offcpu_add(&offcpu_1, &key, ns);
+		keep_apart();
+	} else {
+		offcpu_add(&offcpu_0, &key, ns);
+	}
 }
 
 /* Switch-in of a thread we saw block: its blocked time (including the wait for a CPU after its

@@ -19,6 +19,8 @@
 #ifndef LANTERN_PAIRING_H
 #define LANTERN_PAIRING_H
 
+#include "map_choice.h"
+
 /* The prefix of a socket_data_event: the held request as the data event it will be, or be part of. */
 struct held_request {
 	struct socket_data_header h;
@@ -401,17 +403,13 @@ static __always_inline __u16 status_code(const __u8 *line)
 	return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
 }
 
-/* The RED map shed exchanges are counted in now (shed_control.red_map), one call per map: a call whose
- * map is chosen at run time is verified as any map's, and runs the generic helper through the map's
- * operations instead of the inlined hash look-up and the direct update (bpftool's xlated code). The
- * empty asm after one branch's call keeps clang from merging the two calls into one with the map
- * chosen by a select, which it does otherwise. */
+/* The RED map shed exchanges are counted in now (shed_control.red_map): a call per map (map_choice.h). */
 static __always_inline struct shed_red *shed_red_find(__u32 which, struct shed_red_key *key)
 {
 	struct shed_red *v;
 	if (which) {
 		v = bpf_map_lookup_elem(&shed_red_1, key);
-		asm volatile("" : "+r"(v));
+		keep_apart();
 	} else {
 		v = bpf_map_lookup_elem(&shed_red_0, key);
 	}
@@ -420,10 +418,9 @@ static __always_inline struct shed_red *shed_red_find(__u32 which, struct shed_r
 
 static __always_inline void shed_red_insert(__u32 which, struct shed_red_key *key, struct shed_red *fresh)
 {
-	long err;
 	if (which) {
-		err = bpf_map_update_elem(&shed_red_1, key, fresh, BPF_NOEXIST);
-		asm volatile("" : "+r"(err));
+		bpf_map_update_elem(&shed_red_1, key, fresh, BPF_NOEXIST);
+		keep_apart();
 	} else {
 		bpf_map_update_elem(&shed_red_0, key, fresh, BPF_NOEXIST);
 	}
