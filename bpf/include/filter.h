@@ -21,6 +21,19 @@ struct {
 	__type(value, __u8);
 } listed_pids SEC(".maps");
 
+/* tgid → the start time (task->start_time, ns) of the process its listed_pids entry is about, written
+ * at every fork the filter sees. A pid is free again once its process is reaped, but the task is
+ * freed (sched_process_free) only after an RCU grace period, and with lazy RCU (CONFIG_RCU_LAZY, on
+ * this project's kernel) seconds later: by then the pid may be a new process's, whose entry went with
+ * the old one's, and the new process went untraced (test/metadata/pid-reuse.test.ts, once in CI).
+ * Shared among the objects as listed_pids is (src/selection/process-selection.ts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} listed_start SEC(".maps");
+
 static __always_inline bool lantern_traced(__u32 tgid)
 {
 	if (tgid == agent_tgid)
@@ -55,6 +68,8 @@ int BPF_PROG(filter_follow_fork, struct task_struct *parent, struct task_struct 
 	/* (The agent's own children are followed only if its pid was given: a test harness that runs
 	 * the agent in-process and traces what it spawns.) */
 	__u32 ptgid = parent->tgid;
+	__u64 start = child->start_time;
+	bpf_map_update_elem(&listed_start, &pid, &start, BPF_ANY);
 	__u8 *v = bpf_map_lookup_elem(&listed_pids, &ptgid);
 	if (v) {
 		__u8 copy = *v;
@@ -65,15 +80,21 @@ int BPF_PROG(filter_follow_fork, struct task_struct *parent, struct task_struct 
 	return 0;
 }
 
-/* Forget a task once it is freed: later than its exit, so programs on sched_process_exit still see
- * it as traced. Threads pass here too (a delete that finds nothing). */
-SEC("tracepoint/sched/sched_process_free")
-int filter_forget_freed(struct trace_event_raw_sched_process_template *ctx)
+/* Forget a process once it is freed: later than its exit, so programs on sched_process_exit still see
+ * it as traced; not when its pid is a newer process's by then (listed_start). */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(filter_forget_freed, struct task_struct *p)
 {
 	if (!filter_pids)
 		return 0;
-	__u32 pid = ctx->pid;
+	__u32 pid = p->pid;
+	if (pid != (__u32)p->tgid)
+		return 0;
+	__u64 *start = bpf_map_lookup_elem(&listed_start, &pid);
+	if (start && *start != p->start_time)
+		return 0;
 	bpf_map_delete_elem(&listed_pids, &pid);
+	bpf_map_delete_elem(&listed_start, &pid);
 	return 0;
 }
 

@@ -55,6 +55,8 @@ interface Known {
 }
 
 const MAP = 'listed_pids';
+/** The start time of the process each entry is about (bpf/include/filter.h), shared with it. */
+const START_MAP = 'listed_start';
 /** How long the decision of a process found gone is kept for its records still on the way. */
 const GONE_KEPT_MS = 5_000;
 
@@ -132,7 +134,9 @@ export class ProcessSelection {
     obj.setGlobal('filter_pids', this.mode.filterPids ? 1 : 0, 1);
     obj.setGlobal('unlisted_traced', this.mode.unlistedTraced ? 1 : 0, 1);
     const live = this.#liveMap();
-    if (live !== null) obj.reuseMap(MAP, live);
+    if (live === null) return;
+    obj.reuseMap(MAP, live);
+    obj.reuseMap(START_MAP, this.#objects[0]!.map(START_MAP, codec.u32, codec.u64));
   }
 
   /** After load: the first object's map is filled with every decision made so far. */
