@@ -40,6 +40,7 @@ struct sys_exit_ctx {
 	long ret;
 };
 
+/* The data calls come first (put_args: kind < CALL_CONNECT). */
 enum call_kind { CALL_BUF = 1, CALL_IOV = 2, CALL_MSG = 3, CALL_MMSG = 4, CALL_SIZE_ONLY = 5, CALL_CONNECT = 6, CALL_ACCEPT = 7 };
 
 /* A syscall in flight on a socket, between its enter and exit. */
@@ -55,7 +56,7 @@ struct call_args {
 	 * connected), so its writes' enters read the clock (data_ts). */
 	__u8 client_writer;
 	__u8 pad[5];
-	__u64 enter_ns; /* when a client thread's write began (0 for the others, see put_call) */
+	__u64 enter_ns; /* when a client thread's write began (0 for the others, see put_args) */
 };
 
 struct conn_key {
@@ -761,16 +762,25 @@ static __always_inline struct call_args *call_slot(__u64 flags)
 	return bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, flags);
 }
 
-/* The current thread's syscall in flight is `a` (what its exit will take). */
+/*
+ * The current thread's syscall in flight is `a` (what its exit will take). The clock is read only
+ * for the data writes of a thread that writes as a client: data_ts uses a client's write's start,
+ * nothing else's. Which end a connection is, is known at the exit (its state); the enter has only the
+ * thread's past. A server's write read it for nothing: a third of the enter of nginx's writev under
+ * wrk (perf: read_tsc). The thread's first client write (on a connection it did not connect) goes by
+ * its exit's time, as every write once did.
+ */
 static __always_inline void put_args(struct call_args *a)
 {
 	struct call_args *slot = call_slot(BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (slot) {
-		a->client_writer = slot->client_writer;
-		*slot = *a;
-	} else {
+	if (!slot) {
 		lantern_count(SOCK_CTR_ARGS_FULL);
+		return;
 	}
+	a->client_writer = slot->client_writer;
+	if (a->client_writer && a->direction == DIR_EGRESS && a->kind < CALL_CONNECT)
+		a->enter_ns = bpf_ktime_get_ns();
+	*slot = *a;
 }
 
 /* Saves the arguments of the current thread's syscall on fd, if fd is a socket, for its exit. */
@@ -779,20 +789,8 @@ static __always_inline int put_call(__u32 fd, __u64 ptr, __u32 count, __u8 kind,
 	struct file *f = socket_file(fd);
 	if (!f)
 		return 0;
-	struct call_args *slot = call_slot(BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!slot) {
-		lantern_count(SOCK_CTR_ARGS_FULL);
-		return 0;
-	}
-	/* The clock is read only for the writes of a thread that writes as a client: data_ts uses a
-	 * client's write's start, nothing else's. Which end a connection is, is known at the exit (its
-	 * state); the enter has only the thread's past. A server's write read it for nothing: a third of
-	 * the enter of nginx's writev under wrk (perf: read_tsc). The thread's first client write (on a
-	 * connection it did not connect) goes by its exit's time, as every write once did. */
-	__u8 client_writer = slot->client_writer;
-	struct call_args a = { .ptr = ptr, .file = (__u64)f, .addr = addr, .fd = fd, .count = count, .kind = kind, .direction = dir,
-			       .client_writer = client_writer, .enter_ns = dir == DIR_EGRESS && client_writer ? bpf_ktime_get_ns() : 0 };
-	*slot = a;
+	struct call_args a = { .ptr = ptr, .file = (__u64)f, .addr = addr, .fd = fd, .count = count, .kind = kind, .direction = dir };
+	put_args(&a);
 	return 0;
 }
 

@@ -122,20 +122,40 @@ const BUSY_OTHERS_CORES = 0.5;
  * is no CPU to spare for it. NaN when unreadable.
  */
 export function idleSecondsOfAllowedCpus(statFile = '/proc/stat', statusFile = '/proc/self/status'): number {
-  try {
-    const allowed = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(statusFile, 'utf8'));
-    if (allowed === null) return Number.NaN;
-    const cpus = new Set(parseCpuList(allowed[1]!)); // throws on a list that is not one
-    let ticks = 0;
-    for (const line of readFileSync(statFile, 'utf8').split('\n')) {
-      // "cpuN user nice system idle iowait …" in USER_HZ, 100 on every architecture Linux exports it for.
-      const m = /^cpu(\d+) \d+ \d+ \d+ (\d+) (\d+)/.exec(line);
-      if (m !== null && cpus.has(Number(m[1]))) ticks += Number(m[2]) + Number(m[3]);
+  return allowedCpusIdleReader(statFile, statusFile)();
+}
+
+/** How long a reader of idleSecondsOfAllowedCpus keeps the CPU list it read. */
+const ALLOWED_CPUS_KEPT_MS = 1_000;
+
+/**
+ * idleSecondsOfAllowedCpus as a reader that keeps the CPU list for ALLOWED_CPUS_KEPT_MS: it is read
+ * with each tick while yielding, and `/proc/self/status` (~60 lines, for one of them) cost as much as
+ * `/proc/stat`; the list changes when an operator moves the agent (taskset, a cpuset), seldom.
+ */
+export function allowedCpusIdleReader(statFile = '/proc/stat', statusFile = '/proc/self/status', now = () => performance.now()): () => number {
+  let cpus: ReadonlySet<number> | null = null;
+  let readAt = 0;
+  return () => {
+    try {
+      if (cpus === null || now() - readAt >= ALLOWED_CPUS_KEPT_MS) {
+        cpus = null; // until read again: a list that is gone or bad is not kept from before
+        const allowed = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(statusFile, 'utf8'));
+        if (allowed === null) return Number.NaN;
+        cpus = new Set(parseCpuList(allowed[1]!)); // throws on a list that is not one
+        readAt = now();
+      }
+      let ticks = 0;
+      for (const line of readFileSync(statFile, 'utf8').split('\n')) {
+        // "cpuN user nice system idle iowait …" in USER_HZ, 100 on every architecture Linux exports it for.
+        const m = /^cpu(\d+) \d+ \d+ \d+ (\d+) (\d+)/.exec(line);
+        if (m !== null && cpus.has(Number(m[1]))) ticks += Number(m[2]) + Number(m[3]);
+      }
+      return ticks / 100;
+    } catch {
+      return Number.NaN;
     }
-    return ticks / 100;
-  } catch {
-    return Number.NaN;
-  }
+  };
 }
 
 /**
@@ -361,7 +381,7 @@ export class CpuPriority {
     this.#restore = nice === 'idle' ? () => setIdle(false) : () => setNice(this.#started);
     this.#onChange = o.onChange;
     this.#onContended = o.onContended;
-    this.#idleCpu = o.idleCpuSeconds ?? (() => idleSecondsOfAllowedCpus());
+    this.#idleCpu = o.idleCpuSeconds ?? allowedCpusIdleReader();
     this.#cpuPressure = o.cpuPressureSeconds ?? (() => cpuPressureSeconds());
     this.#ownCpu = o.ownCpuSeconds ?? (() => ownCpuMicros() / 1e6);
     this.#cores = o.cores ?? os.availableParallelism();

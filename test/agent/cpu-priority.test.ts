@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpuPriority, cpuPressureSeconds, type PriorityChange, canRaisePriority, idleSecondsOfAllowedCpus } from '../../src/agent/cpu-priority.js';
+import { CpuPriority, cpuPressureSeconds, type PriorityChange, allowedCpusIdleReader, canRaisePriority, idleSecondsOfAllowedCpus } from '../../src/agent/cpu-priority.js';
 
 // A child that starts a worker thread, sets every thread with `fn(yieldArg)`, starts another worker,
 // and prints each thread's field `field` of /proc/self/task/TID/stat (counted after the command's
@@ -525,6 +525,30 @@ t.test('idle CPU: idle and iowait of the CPUs the agent may run on, NaN when unr
   t.ok(Number.isNaN(idleSecondsOfAllowedCpus(stat, status)), 'a list that is not one: NaN');
   writeFileSync(status, 'Cpus_allowed_list:\ta\n');
   t.ok(Number.isNaN(idleSecondsOfAllowedCpus(stat, status)), 'not numbers: NaN');
+});
+
+t.test('idle CPU reader: the CPU list kept for a second, /proc/stat read each time', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-stat-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const stat = join(dir, 'stat');
+  const status = join(dir, 'status');
+  writeFileSync(stat, 'cpu0 2000 75 560 8125 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\n');
+  writeFileSync(status, 'Cpus_allowed_list:\t0\n');
+  let now = 0;
+  const read = allowedCpusIdleReader(stat, status, () => now);
+  t.equal(read(), 83.85, 'cpu0');
+  writeFileSync(status, 'Cpus_allowed_list:\t0-1\n');
+  writeFileSync(stat, 'cpu0 2000 75 560 8200 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\n');
+  now = 999;
+  t.equal(read(), 84.6, 'the new idle time, of the list read before');
+  now = 1_000;
+  t.equal(read(), 166.6, 'a second on: the list read again, cpu1 counted');
+  writeFileSync(status, 'Name:\tnode\n');
+  now = 2_000;
+  t.ok(Number.isNaN(read()), 'the list gone: NaN');
+  writeFileSync(status, 'Cpus_allowed_list:\t1\n');
+  now = 2_001;
+  t.equal(read(), 82, 'a list again: read at once (nothing kept from the failed read)');
 });
 
 t.test('stop: back to the full share, and the ticks end', async (t) => {
