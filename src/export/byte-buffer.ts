@@ -33,9 +33,24 @@ export class ByteBuffer {
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
+  /**
+   * Writes go into `buf` from `pos` on: memory the caller owns (a record arena's slab, written in
+   * place). Its Buffer and DataView are made when it is another array than the one written before.
+   * Should a write outgrow it, ensure() moves what was written to memory of this buffer's own, as
+   * always: the caller sees it by `buf` no longer being its array.
+   */
+  adopt(buf: Uint8Array, pos: number): void {
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.node = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    }
+    this.pos = pos;
+  }
+
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(64, this.buf.length * 2);
     while (size < this.pos + n) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));

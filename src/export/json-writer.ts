@@ -25,6 +25,16 @@ export class JsonWriter {
     this.#b.pos = 0;
   }
 
+  /** The memory written into (see `resetAt`). */
+  get buffer(): Uint8Array {
+    return this.#b.buf;
+  }
+
+  /** Starts over, writing into `buf` from `pos` on (ByteBuffer.adopt: a record arena's slab). */
+  resetAt(buf: Uint8Array, pos: number): void {
+    this.#b.adopt(buf, pos);
+  }
+
   /** Bytes its buffer holds before it grows. */
   get capacity(): number {
     return this.#b.buf.length;

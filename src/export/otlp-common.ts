@@ -38,8 +38,9 @@ export interface EncodedRecord {
  * records were dropped on the way is simply left to the garbage collector. Reuse matters: a fresh
  * 256 KiB ArrayBuffer every ~200 spans was a malloc, 64 page faults and external memory that V8
  * answers with young-generation GCs of its own, and a slab that waited in the queue long enough to
- * be promoted was freed only at the next full GC. Records are copied in: one memcpy of ~1 KiB,
- * against an object graph per record.
+ * be promoted was freed only at the next full GC. Records are encoded in place, by the arena's own
+ * writers (encodeRecord, encodeRecordJson: begin, write, commit); a record given as bytes (add) is
+ * copied in.
  */
 export class RecordArena {
   #slab: Uint8Array;
@@ -53,6 +54,11 @@ export class RecordArena {
   #fewestSpare = 0;
   readonly #maxSpare: number;
   #slabsAllocated = 1;
+  /** The writers that encode into the slabs, made on first use (a destination uses one of them). */
+  #proto: ProtoWriter | null = null;
+  #json: JsonWriter | null = null;
+  /** Room a slab must have left for a record to be written into it (a sixteenth of a slab). */
+  readonly #room: number;
 
   /**
    * @param slabBytes one slab (a record larger than that gets a slab of its own, never reused)
@@ -60,23 +66,63 @@ export class RecordArena {
    */
   constructor(private readonly slabBytes = 256 * 1024, maxSpareBytes = MAX_SPARE_BYTES) {
     this.#slab = slab(slabBytes);
+    this.#room = slabBytes >> 4;
     this.#maxSpare = Math.max(KEPT_AT_REST, Math.floor(maxSpareBytes / slabBytes));
   }
 
+  /** A record encoded elsewhere: its bytes copied in. */
   add(resource: ResourceEntry, bytes: Uint8Array): EncodedRecord {
     const n = bytes.length;
-    if (this.#pos + n > this.#slab.length) {
-      if (this.#slabUnsent > 0) this.#unsent.set(this.#slab, this.#slabUnsent);
-      this.#slab = (n <= this.slabBytes ? this.#spare.pop() : undefined) ?? this.#newSlab(n);
-      if (this.#spare.length < this.#fewestSpare) this.#fewestSpare = this.#spare.length;
-      this.#pos = 0;
-      this.#slabUnsent = 0;
-    }
+    if (this.#pos + n > this.#slab.length) this.#nextSlab(n);
     const start = this.#pos;
     this.#slab.set(bytes, start);
-    this.#pos += n;
+    return this.#added(resource, start, start + n);
+  }
+
+  /** The arena's protobuf writer, set to write the next record in place (then commit). */
+  protoWriter(): ProtoWriter {
+    const w = (this.#proto ??= new ProtoWriter(0));
+    this.#begin(w);
+    return w;
+  }
+
+  /** The arena's JSON writer, set to write the next record in place (then commit). */
+  jsonWriter(): JsonWriter {
+    const w = (this.#json ??= new JsonWriter(0));
+    this.#begin(w);
+    return w;
+  }
+
+  /**
+   * The record `w` wrote since protoWriter() or jsonWriter() handed it out. A record that outgrew
+   * the slab's room was moved by the writer to memory of its own (with a copy of the slab's earlier
+   * bytes: rare, a record larger than the room left): it is copied in from there, as add() does.
+   * A record not committed (it could not be written) takes no room.
+   */
+  commit(resource: ResourceEntry, w: ProtoWriter | JsonWriter): EncodedRecord {
+    const start = this.#pos;
+    if (w.buffer !== this.#slab) return this.add(resource, w.buffer.subarray(start, w.length));
+    return this.#added(resource, start, w.length);
+  }
+
+  #begin(w: ProtoWriter | JsonWriter): void {
+    if (this.#slab.length - this.#pos < this.#room) this.#nextSlab(this.#room);
+    w.resetAt(this.#slab, this.#pos);
+  }
+
+  #added(resource: ResourceEntry, start: number, end: number): EncodedRecord {
+    this.#pos = end;
     this.#slabUnsent++;
-    return { resource, arena: this.#slab, start, end: start + n };
+    return { resource, arena: this.#slab, start, end };
+  }
+
+  /** Fills a spare slab, or a new one (one of its own for a record of `n` bytes larger than a slab). */
+  #nextSlab(n: number): void {
+    if (this.#slabUnsent > 0) this.#unsent.set(this.#slab, this.#slabUnsent);
+    this.#slab = (n <= this.slabBytes ? this.#spare.pop() : undefined) ?? this.#newSlab(n);
+    if (this.#spare.length < this.#fewestSpare) this.#fewestSpare = this.#spare.length;
+    this.#pos = 0;
+    this.#slabUnsent = 0;
   }
 
   /** Records whose bytes were copied out (into a request): their slabs may be reused once empty. */
@@ -266,19 +312,16 @@ function resourceProto(entry: ResourceEntry): Uint8Array {
   });
 }
 
-const recordWriter = new ProtoWriter();
-
 /**
  * One record as protobuf: `writeRecord` writes its fields into the open record message. Null when
  * it says the record cannot be written (malformed ids or times): nothing of it reaches the arena.
  */
 export function encodeRecord<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: ProtoWriter, r: R) => boolean): EncodedRecord | null {
-  const w = recordWriter;
-  w.reset();
+  const w = arena.protoWriter();
   w.beginRecord(2);
   if (!writeRecord(w, record)) return null;
   w.endRecord();
-  return arena.add(resource, w.finish());
+  return arena.commit(resource, w);
 }
 
 /** The records of a one-off request, each encoded: they must all be writable. */
@@ -516,8 +559,6 @@ function resourceJson(entry: ResourceEntry): Uint8Array {
 }
 
 const jsonWriter = new JsonWriter();
-const recordJsonWriter = new JsonWriter(16 * 1024);
-
 /** The JSON names of a signal's envelope, e.g. resourceSpans / scopeSpans / spans. */
 export interface JsonEnvelope {
   resource: string;
@@ -537,10 +578,9 @@ export interface SignalEncoding<R> {
 
 /** One record as a JSON object: `writeRecord` writes it. Null as for encodeRecord. */
 export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: RecordArena, writeRecord: (w: JsonWriter, r: R) => boolean): EncodedRecord | null {
-  const w = recordJsonWriter;
-  w.reset();
+  const w = arena.jsonWriter();
   if (!writeRecord(w, record)) return null;
-  return arena.add(resource, w.written());
+  return arena.commit(resource, w);
 }
 
 /**

@@ -53,6 +53,17 @@ export class ProtoWriter {
     this.#b = new ByteBuffer(initialBytes);
   }
 
+  /** The memory written into (a view of it is `finish()`; see `resetAt`). */
+  get buffer(): Uint8Array {
+    return this.#b.buf;
+  }
+
+  /** Starts over, writing into `buf` from `pos` on (ByteBuffer.adopt: a record arena's slab). */
+  resetAt(buf: Uint8Array, pos: number): void {
+    this.reset();
+    this.#b.adopt(buf, pos);
+  }
+
   /** Bytes written so far: where the next one goes. */
   get length(): number {
     return this.#b.pos;

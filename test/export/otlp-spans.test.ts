@@ -228,8 +228,8 @@ t.test('proto writer: shortKeyValue writes what begin/encoded/string or varint/e
 t.test('spans encoded one at a time across arena slabs make the same request as encoded at once', async (t) => {
   const cache = new ResourceCache(2, { 'host.name': 'node-1' });
   // Three processes through a cache of two: entries are made again after eviction, and their spans
-  // still go under one resource each. Slabs of 2 KiB: spans straddle their ends, the long one is
-  // bigger than a slab.
+  // still go under one resource each. Slabs of 2 KiB: spans written in place outgrow the room left at
+  // times (moved, then copied in), the long one is bigger than a slab.
   const spans = Array.from({ length: 30 }, (_, i) => span(resourceOf(`svc${i % 3}`, 1 + (i % 3)), i,
     i === 7 ? { attributes: { 'db.query.text': LONG_TEXT } } : {}));
   for (const json of [false, true]) {
