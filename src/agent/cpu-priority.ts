@@ -46,6 +46,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseCpuList, setThreadIdle, threadIsIdle } from 'libbpf-ts';
 import { CAP, effectiveCapabilities, hasCapability } from '../host/privileges.js';
+import { KeptFile, idleTicksOf } from './kept-file.js';
 import { ownCpuMicros } from './own-process.js';
 
 /** Pressure (0 … 1: the share of the JS thread's queue taken) at which the agent stops yielding. */
@@ -122,18 +123,24 @@ const BUSY_OTHERS_CORES = 0.5;
  * is no CPU to spare for it. NaN when unreadable.
  */
 export function idleSecondsOfAllowedCpus(statFile = '/proc/stat', statusFile = '/proc/self/status'): number {
-  return allowedCpusIdleReader(statFile, statusFile)();
+  const stat = new KeptFile(statFile);
+  try {
+    return allowedCpusIdleReader(stat, statusFile)();
+  } finally {
+    stat.close();
+  }
 }
 
 /** How long a reader of idleSecondsOfAllowedCpus keeps the CPU list it read. */
 const ALLOWED_CPUS_KEPT_MS = 1_000;
 
 /**
- * idleSecondsOfAllowedCpus as a reader that keeps the CPU list for ALLOWED_CPUS_KEPT_MS: it is read
- * with each tick while yielding, and `/proc/self/status` (~60 lines, for one of them) cost as much as
- * `/proc/stat`; the list changes when an operator moves the agent (taskset, a cpuset), seldom.
+ * idleSecondsOfAllowedCpus as a reader that keeps the CPU list for ALLOWED_CPUS_KEPT_MS, and `stat`
+ * open (kept-file.ts): it is read with each tick while yielding, and `/proc/self/status` (~60 lines,
+ * for one of them) cost as much as `/proc/stat`; the list changes when an operator moves the agent
+ * (taskset, a cpuset), seldom.
  */
-export function allowedCpusIdleReader(statFile = '/proc/stat', statusFile = '/proc/self/status', now = () => performance.now()): () => number {
+export function allowedCpusIdleReader(stat = new KeptFile('/proc/stat'), statusFile = '/proc/self/status', now = () => performance.now()): () => number {
   let cpus: ReadonlySet<number> | null = null;
   let readAt = 0;
   return () => {
@@ -145,13 +152,8 @@ export function allowedCpusIdleReader(statFile = '/proc/stat', statusFile = '/pr
         cpus = new Set(parseCpuList(allowed[1]!)); // throws on a list that is not one
         readAt = now();
       }
-      let ticks = 0;
-      for (const line of readFileSync(statFile, 'utf8').split('\n')) {
-        // "cpuN user nice system idle iowait …" in USER_HZ, 100 on every architecture Linux exports it for.
-        const m = /^cpu(\d+) \d+ \d+ \d+ (\d+) (\d+)/.exec(line);
-        if (m !== null && cpus.has(Number(m[1]))) ticks += Number(m[2]) + Number(m[3]);
-      }
-      return ticks / 100;
+      // USER_HZ: 100 on every architecture Linux exports it for.
+      return idleTicksOf(stat.read(), cpus) / 100;
     } catch {
       return Number.NaN;
     }

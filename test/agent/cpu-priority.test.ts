@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KeptFile } from '../../src/agent/kept-file.js';
 import { CpuPriority, cpuPressureSeconds, type PriorityChange, allowedCpusIdleReader, canRaisePriority, idleSecondsOfAllowedCpus } from '../../src/agent/cpu-priority.js';
 
 // A child that starts a worker thread, sets every thread with `fn(yieldArg)`, starts another worker,
@@ -535,7 +536,7 @@ t.test('idle CPU reader: the CPU list kept for a second, /proc/stat read each ti
   writeFileSync(stat, 'cpu0 2000 75 560 8125 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\n');
   writeFileSync(status, 'Cpus_allowed_list:\t0\n');
   let now = 0;
-  const read = allowedCpusIdleReader(stat, status, () => now);
+  const read = allowedCpusIdleReader(new KeptFile(stat), status, () => now);
   t.equal(read(), 83.85, 'cpu0');
   writeFileSync(status, 'Cpus_allowed_list:\t0-1\n');
   writeFileSync(stat, 'cpu0 2000 75 560 8200 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\n');
