@@ -45,20 +45,39 @@ export class OtlpFileWriter {
    * cache on the JS thread).
    */
   writeEncodedLine(encode: (w: JsonWriter) => Uint8Array): Promise<void> {
+    return this.writeEncodedChunks((w) => [encode(w)]);
+  }
+
+  /**
+   * The same, as chunks written one after the other in one writev (the stream corked while they are
+   * handed over): `encode` may return views of memory other than the writer's (records' slabs), which
+   * must stay as they are until the returned promise settles.
+   */
+  writeEncodedChunks(encode: (w: JsonWriter) => readonly Uint8Array[]): Promise<void> {
     const w = this.#writers.pop() ?? new JsonWriter();
-    let line: Uint8Array;
+    let chunks: readonly Uint8Array[];
     try {
       w.reset();
-      line = encode(w);
+      chunks = encode(w);
     } catch (e) {
       this.#keep(w);
       throw e;
     }
-    this.#lines++;
-    return new Promise((resolve) => this.#out.write(line, () => {
+    if (chunks.length === 0) {
       this.#keep(w);
-      resolve();
-    }));
+      return Promise.resolve();
+    }
+    this.#lines++;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#keep(w);
+        resolve();
+      };
+      this.#out.cork();
+      for (let i = 0; i < chunks.length - 1; i++) this.#out.write(chunks[i]!);
+      this.#out.write(chunks[chunks.length - 1]!, done);
+      this.#out.uncork();
+    });
   }
 
   #keep(w: JsonWriter): void {

@@ -31,7 +31,7 @@ import { OtlpFileWriter } from './otlp-file.js';
 import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
 import type { JsonWriter } from './json-writer.js';
-import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestIn, encodedRequestJsonLine, encodedRequestView } from './otlp-common.js';
+import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestIn, encodedRequestJsonChunks, encodedRequestJsonLine, encodedRequestView, type JsonEnvelope } from './otlp-common.js';
 import { LOG_ENCODING } from './otlp-logs.js';
 import { SPAN_ENCODING } from './otlp-spans.js';
 import { ResourceCache, type ResourceEntry } from './resource-cache.js';
@@ -117,6 +117,12 @@ interface RecordDestination<T> {
 /** How a destination sends a batch of encoded records, and whether it is answering (RecordDestination). */
 interface RecordSender {
   send(records: EncodedRecord[]): Promise<SendResult>;
+  /**
+   * `send` reads the records' slabs until its promise settles (the file's chunks, written from
+   * them): they are released then. Otherwise it has copied them before it first awaits, and they are
+   * released as soon as it returns.
+   */
+  readsUntilSent?: boolean;
   answering(): boolean;
   /** At close, what is still queued: returns how many it kept (disk buffer). */
   onClose?(records: EncodedRecord[]): number;
@@ -285,9 +291,8 @@ export class TelemetryExporter {
       this.#file = file ?? new OtlpFileWriter(config.otlp.file as string);
       this.#describe.file = this.#file.path;
       this.#spanDest.push(this.#recordDestination(FILE_TRACES, this.#o.spanQueue, recordEncoder(SPAN_ENCODING, true),
-        { send: (spans) => this.#writeFileLine((w) => encodedRequestJsonLine(SPAN_ENCODING.envelope, spans, w)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
-      this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true),
-        { send: (records) => this.#writeFileLine((w) => encodedRequestJsonLine(LOG_ENCODING.envelope, records, w)), answering: ALWAYS_ANSWERING }, FILE_LINES_IN_FLIGHT));
+        this.#fileLines(SPAN_ENCODING.envelope), FILE_LINES_IN_FLIGHT));
+      this.#logDest.push(this.#recordDestination('file.logs', logLimits, recordEncoder(LOG_ENCODING, true), this.#fileLines(LOG_ENCODING.envelope), FILE_LINES_IN_FLIGHT));
       this.#metricDest.push({
         name: 'file.metrics',
         queue: this.#metricQueue('file.metrics', 4096, (rms) => this.#writeFile(async () => this.#file?.writeBatch(await metricsRequestJson(rms)))),
@@ -565,8 +570,9 @@ export class TelemetryExporter {
 
   /**
    * One destination of spans or log records: its encoder and its queue. `send` must have copied a
-   * batch's bytes into its request before it first awaits (both the network's and the file's
-   * encode first): their slabs are released for reuse as soon as it returns.
+   * batch's bytes into its request before it first awaits (the network's encode first): their slabs
+   * are released for reuse as soon as it returns; the file's are released once its line is written
+   * (RecordSender.readsUntilSent).
    */
   #recordDestination<T>(name: string, signalLimits: RecordQueueLimits, encoder: RecordEncoder<T>, sender: RecordSender,
     maxInFlight = signalLimits.maxInFlight): RecordDestination<T> {
@@ -579,6 +585,7 @@ export class TelemetryExporter {
       ...(onClose !== undefined ? { onClose } : {}),
       send: (records) => {
         if (records.length === 0) return Promise.resolve({ ok: true });
+        if (sender.readsUntilSent === true) return sender.send(records).finally(() => encoder.arena.release(records));
         try {
           return sender.send(records);
         } finally {
@@ -598,13 +605,17 @@ export class TelemetryExporter {
   }
 
   /**
-   * A line of records `encode` writes into the file's writer, in this turn (encodedRequestJsonLine
-   * reads the records' arena, whose slabs may be written again after an await). Waited for: the
-   * destination's sends in flight are its lines on their way to the disk (FILE_LINES_IN_FLIGHT),
-   * and what the disk cannot take waits in its bounded queue.
+   * Each batch a line of the file: its envelope's text written into one of the file's writers, its
+   * records written from their slabs (encodedRequestJsonChunks), which are released once the file has
+   * the line. Waited for: the destination's sends in flight are its lines on their way to the disk
+   * (FILE_LINES_IN_FLIGHT), and what the disk cannot take waits in its bounded queue.
    */
-  #writeFileLine(encode: (w: JsonWriter) => Uint8Array): Promise<SendResult> {
-    return this.#writeFile(() => this.#file?.writeEncodedLine(encode));
+  #fileLines(names: JsonEnvelope): RecordSender {
+    return {
+      send: (records) => this.#writeFile(() => this.#file?.writeEncodedChunks((w) => encodedRequestJsonChunks(names, records, w))),
+      readsUntilSent: true,
+      answering: ALWAYS_ANSWERING,
+    };
   }
 
   async #writeFile(write: () => Promise<void> | undefined): Promise<SendResult> {

@@ -211,6 +211,34 @@ t.test('a file that does not take writes: four lines wait for it, the queue boun
   t.equal(spans.length, 90, 'every span the file took is in it');
 });
 
+t.test('a line as chunks of memory of its own and of the writer\'s: written whole, in order, once the file has it', async (t) => {
+  const file = join(dir, 'chunks.jsonl');
+  const writer = new OtlpFileWriter(file);
+  const elsewhere = Buffer.from('xx"a":1,"b":[1,2,3]yy');
+  let returned = false;
+  const written = writer.writeEncodedChunks((w) => {
+    w.reset();
+    w.raw('{');
+    const open = w.length;
+    w.raw('}\n');
+    const text = w.written();
+    return [text.subarray(0, open), elsewhere.subarray(2, elsewhere.length - 2), text.subarray(open)];
+  }).then(() => {
+    returned = true;
+  });
+  await writer.writeEncodedChunks(() => []);
+  await written;
+  t.ok(returned);
+  await writer.writeEncodedChunks((w) => {
+    w.reset();
+    w.raw('{"c":2}\n');
+    return [w.written()];
+  });
+  await writer.close();
+  t.same(readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l)), [{ a: 1, b: [1, 2, 3] }, { c: 2 }], 'two lines, whole; no chunks, no line');
+  t.equal(writer.stats().lines, 2, 'no chunks: no line');
+});
+
 t.test('lines in flight are each their own writer\'s bytes, and the writers are used again', async (t) => {
   const file = join(dir, 'lines.jsonl');
   const writer = new OtlpFileWriter(file);

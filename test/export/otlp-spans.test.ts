@@ -8,7 +8,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import t from 'tap';
 import { nsToHrTime } from '../../src/export/metric-data.js';
 import { canonicalInt64 } from '../../src/export/otlp-json-lines.js';
-import { type EncodedRecord, RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestIn, encodedRequestJsonLine, encodedRequestView, writeAttributes } from '../../src/export/otlp-common.js';
+import { type EncodedRecord, RecordArena, encodeRecord, encodeRecordJson, encodedRequest, encodedRequestIn, encodedRequestJsonChunks, encodedRequestJsonLine, encodedRequestView, writeAttributes } from '../../src/export/otlp-common.js';
+import { JsonWriter } from '../../src/export/json-writer.js';
 import { ReusableBuffers } from '../../src/export/reusable-buffers.js';
 import { SPAN_ENCODING, encodeTraceRequest, traceRequestJsonLine } from '../../src/export/otlp-spans.js';
 import { ProtoWriter } from '../../src/export/proto-writer.js';
@@ -247,6 +248,25 @@ t.test('spans encoded one at a time across arena slabs make the same request as 
       t.same(decodeTraceRequest(encodedRequest(encoded), true), decodeTraceRequest(encodeTraceRequest(spans, reference), true), 'protobuf');
     }
   }
+});
+
+t.test('a JSON line as chunks (the records written from their slabs): the same bytes as the line written whole', async (t) => {
+  const cache = new ResourceCache(16, { 'host.name': 'node-1' });
+  // Slabs of 2 KiB: runs end where a slab does; the long span outgrows every slab and is copied in
+  // (no comma after it); three processes, interleaved, split each run by process.
+  const spans = Array.from({ length: 40 }, (_, i) => span(resourceOf(`svc${i % 3 === 2 ? 1 : i % 2}`, 1 + (i % 3 === 2 ? 1 : i % 2)), i,
+    i === 11 || i === 12 ? { attributes: { 'db.query.text': LONG_TEXT } } : {}));
+  const arena = new RecordArena(2048);
+  const encoded = spans.map((s) => encodeRecordJson(s, cache.entry(s.resource), arena, SPAN_ENCODING.json)!);
+  const whole = Buffer.from(encodedRequestJsonLine(SPAN_ENCODING.envelope, encoded));
+  const chunks = encodedRequestJsonChunks(SPAN_ENCODING.envelope, encoded, new JsonWriter(64));
+  t.same(Buffer.concat(chunks).toString(), whole.toString(), 'the same line');
+  const runs = chunks.filter((c) => encoded.some((r) => r.arena.buffer === c.buffer));
+  t.ok(runs.length < encoded.length, `${runs.length} runs of slab bytes for ${encoded.length} records`);
+  t.ok(runs.some((c) => JSON.parse(`[${Buffer.from(c).toString()}]`).length > 1), 'records one after the other in a slab go as one chunk');
+  t.equal(Buffer.concat(encodedRequestJsonChunks(SPAN_ENCODING.envelope, [], new JsonWriter(64))).toString(), '{"resourceSpans":[]}\n', 'no records');
+  const reference = new ResourceCache(16, { 'host.name': 'node-1' });
+  t.same(JSON.parse(whole.toString()), JSON.parse(traceRequestJsonLine(spans, reference).toString()), 'the line as encoded at once');
 });
 
 t.test('a request whose envelopes need lengths of three and four bytes: the SDK\'s, written once, in each buffer', async (t) => {
