@@ -591,11 +591,11 @@ export function encodeRecordJson<R>(record: R, resource: ResourceEntry, arena: R
 }
 
 /**
- * One Export<Signal>ServiceRequest as one line of OTLP JSON (UTF-8, newline included) of records
- * encoded by encodeRecordJson, written into `w` (by default a writer shared by every caller). The
- * result is that writer's memory, valid until it writes again: copy it to keep it.
+ * An Export<Signal>ServiceRequest's JSON line around `records`, written into `w` (reset first): the
+ * envelope, one Resource<Signal> per process, and each group's records by `writeRecords` (the
+ * commas between them its own to write).
  */
-export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly EncodedRecord[], w: JsonWriter = jsonWriter): Buffer {
+function writeJsonLine(names: JsonEnvelope, records: readonly EncodedRecord[], w: JsonWriter, writeRecords: (records: readonly EncodedRecord[]) => void): void {
   w.reset();
   w.raw(`{"${names.resource}":[`);
   let firstGroup = true;
@@ -604,16 +604,26 @@ export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly En
     firstGroup = false;
     w.bytes(resourceJson(g.resource));
     w.raw(`,"${names.scope}":[{"scope":{"name":"${SCOPE_NAME}","version":"${SCOPE_VERSION}"},"${names.records}":[`);
-    for (let i = 0; i < g.records.length; i++) {
-      if (i > 0) w.bytes(J_COMMA);
-      const r = g.records[i]!;
-      w.range(r.arena, r.start, r.end);
-    }
+    writeRecords(g.records);
     w.raw(']}]}');
   }
   w.raw(']}\n');
-  // The writer's own bytes, no copy: the file writer copies them into a buffer it reuses, and a
-  // network body is copied by its caller.
+}
+
+/**
+ * One Export<Signal>ServiceRequest as one line of OTLP JSON (UTF-8, newline included) of records
+ * encoded by encodeRecordJson, written into `w` (by default a writer shared by every caller). The
+ * result is that writer's memory, valid until it writes again: copy it to keep it.
+ */
+export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly EncodedRecord[], w: JsonWriter = jsonWriter): Buffer {
+  writeJsonLine(names, records, w, (rs) => {
+    for (let i = 0; i < rs.length; i++) {
+      if (i > 0) w.bytes(J_COMMA);
+      const r = rs[i]!;
+      w.range(r.arena, r.start, r.end);
+    }
+  });
+  // The writer's own bytes, no copy: a network body is copied by its caller.
   return w.finish();
 }
 
@@ -625,36 +635,26 @@ export function encodedRequestJsonLine(names: JsonEnvelope, records: readonly En
  * must stay as they are until the chunks are written (the caller releases the records then).
  */
 export function encodedRequestJsonChunks(names: JsonEnvelope, records: readonly EncodedRecord[], w: JsonWriter): Uint8Array[] {
-  w.reset();
   const pieces: Array<{ arena: Uint8Array | null; start: number; end: number }> = [];
   let textFrom = 0;
-  const run = (arena: Uint8Array, start: number, end: number): void => {
+  const text = (): void => {
     if (w.length > textFrom) pieces.push({ arena: null, start: textFrom, end: w.length });
-    pieces.push({ arena, start, end });
     textFrom = w.length;
   };
-  w.raw(`{"${names.resource}":[`);
-  let firstGroup = true;
-  for (const g of byResource(records)) {
-    w.raw(firstGroup ? '{"resource":' : ',{"resource":');
-    firstGroup = false;
-    w.bytes(resourceJson(g.resource));
-    w.raw(`,"${names.scope}":[{"scope":{"name":"${SCOPE_NAME}","version":"${SCOPE_VERSION}"},"${names.records}":[`);
-    const rs = g.records;
+  writeJsonLine(names, records, w, (rs) => {
     for (let i = 0; i < rs.length;) {
       if (i > 0) w.bytes(J_COMMA);
       const first = rs[i]!;
       let last = first;
       // The next record right after this one's comma (a record copied in by RecordArena.add has none after it).
       for (i++; i < rs.length && rs[i]!.arena === last.arena && rs[i]!.start === last.end + 1; i++) last = rs[i]!;
-      run(first.arena, first.start, last.end);
+      text();
+      pieces.push({ arena: first.arena, start: first.start, end: last.end });
     }
-    w.raw(']}]}');
-  }
-  w.raw(']}\n');
-  if (w.length > textFrom) pieces.push({ arena: null, start: textFrom, end: w.length });
-  const text = w.written();
-  return pieces.map((p) => (p.arena ?? text).subarray(p.start, p.end));
+  });
+  text();
+  const written = w.written();
+  return pieces.map((p) => (p.arena ?? written).subarray(p.start, p.end));
 }
 
 /** One line of OTLP JSON for `records`, encoded at once (tests, one-off bodies); the shared writer's memory. */
