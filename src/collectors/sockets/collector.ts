@@ -17,6 +17,27 @@ import { type SpanTagMaps, reuseSpanTagMaps, shrinkSpanTagMaps } from '../span-t
 const MAX_PENDING_BATCHES = 16;
 /** Capacity of one batch (RingConsumerOptions.batchBytes). */
 const BATCH_BYTES = 1 << 20;
+/** With every slot taken, the batches waiting must hold this share of what they could for the ring to count as full. */
+const SLOTS_TAKEN_FULL_SHARE = 0.25;
+
+/**
+ * How close the consumer is to dropping, 0 … 1, so the agent sheds spans before drops begin: the
+ * bytes waiting for the JS thread (`pendingBatches` behind this one, each about this one's
+ * `batchLength`) against what the waiting batches can hold. Counted in bytes, not batches: at a low
+ * rate a batch leaves every 10 ms nearly empty, and a JS stall that queues many of them risks
+ * nothing. Records the full ring lost since the last batch count as full. So does every slot taken
+ * (the consumer then holds its batch back, up to BATCH_BYTES, and leaves records in the ring, where
+ * the kernel sheds and counts HTTP/1 exchanges as it fills) once the batches waiting hold a quarter
+ * of what they could: with small batches, slots taken are a short stall of the JS thread, not a
+ * backlog (300 req/s beside two busy processes: the agent, yielding, starved for ~160 ms, and a few
+ * spans were shed for a backlog of ~50 records; test/e2e/outage.test.ts, in CI beside other tests).
+ */
+export function ringPressure(pendingBatches: number, batchLength: number, lost: boolean): number {
+  const waiting = pendingBatches * batchLength;
+  const capacity = MAX_PENDING_BATCHES * BATCH_BYTES;
+  if (lost || (pendingBatches >= MAX_PENDING_BATCHES - 1 && waiting >= capacity * SLOTS_TAKEN_FULL_SHARE)) return 1;
+  return Math.min(1, waiting / capacity);
+}
 
 /** Counter slots of bpf/include/sockets.h, in order. */
 const KERNEL_COUNTERS = ['lost_ringbuf_full', 'lost_args_table_full', 'lost_conn_table_full', 'user_read_failures',
@@ -179,17 +200,9 @@ export class SocketsCollector implements Collector {
       leaveInRing: true,
       // One clock read for the batch (model/turn-clock.ts): its records are handled in one turn.
       onBatch: (batch) => turn(() => {
-        // How close the consumer is to dropping, so the agent sheds spans before drops begin: the
-        // bytes waiting for the JS thread (batches behind this one, each about this one's size)
-        // against what the waiting batches can hold. Counted in bytes, not batches: at a low rate a
-        // batch leaves every 10 ms nearly empty, and a JS stall that queues many of them risks
-        // nothing. Every slot taken (the consumer holds its batch back, then leaves records in the
-        // ring) or records the full ring lost since the last batch counts as full, whatever the
-        // size of this one.
         const pendingBatches = consumer.pendingBatches();
         const ringFull = ringFullCount();
         const lost = ringFull > ringFullSeen;
-        const full = pendingBatches >= MAX_PENDING_BATCHES - 1 || lost;
         ringFullSeen = ringFull;
         // How late the JS thread handles records: the first of the batch, from the kernel's write.
         // Pressure counts bytes waiting; a starved agent at a modest rate lags without them piling up.
@@ -199,7 +212,7 @@ export class SocketsCollector implements Collector {
           this.#lagMs = Math.max(0, Number(process.hrtime.bigint() - writtenNs) / 1e6);
           if (this.#lagMs > this.#lagMaxMs) this.#lagMaxMs = this.#lagMs;
         }
-        ctx.reportPressure?.(full ? 1 : (pendingBatches * batch.buffer.length) / (MAX_PENDING_BATCHES * BATCH_BYTES), lost, this.#lagMs);
+        ctx.reportPressure?.(ringPressure(pendingBatches, batch.buffer.length, lost), lost, this.#lagMs);
         // Exchanges the kernel counted since the last batch count towards the span budget now.
         if (ctx.offeredInKernel !== undefined) {
           const counted = countedCount();
