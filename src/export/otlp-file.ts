@@ -39,19 +39,12 @@ export class OtlpFileWriter {
 
   /**
    * A line of JSON in UTF-8, its newline included, that `encode` writes, in this turn, into a writer
-   * of this file's and returns (a view of that writer's bytes). The file writes those bytes as they
-   * are, and the writer comes back for a later line once the file has them: a line encoded in a
-   * writer shared by every line had to be copied (~1 MB per line of 1024 spans, a copy out of the
-   * cache on the JS thread).
-   */
-  writeEncodedLine(encode: (w: JsonWriter) => Uint8Array): Promise<void> {
-    return this.writeEncodedChunks((w) => [encode(w)]);
-  }
-
-  /**
-   * The same, as chunks written one after the other in one writev (the stream corked while they are
-   * handed over): `encode` may return views of memory other than the writer's (records' slabs), which
-   * must stay as they are until the returned promise settles.
+   * of this file's and returns as chunks to write one after the other (views of that writer's bytes,
+   * or of memory of the caller's: records' slabs, which must stay as they are until the returned
+   * promise settles). The chunks go in one writev (the stream corked while they are handed over),
+   * and the writer comes back for a later line once the file has them: a line encoded in a writer
+   * shared by every line had to be copied (~1 MB per line of 1024 spans, a copy out of the cache on
+   * the JS thread).
    */
   writeEncodedChunks(encode: (w: JsonWriter) => readonly Uint8Array[]): Promise<void> {
     const w = this.#writers.pop() ?? new JsonWriter();

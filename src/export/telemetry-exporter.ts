@@ -30,7 +30,6 @@ import { GRPC_EXPORT_METHOD, GrpcExportTransport, createHttpMetricExporter } fro
 import { OtlpFileWriter } from './otlp-file.js';
 import { HttpExportTransport } from './otlp-http-transport.js';
 import { metricsRequestJson } from './otlp-json-lines.js';
-import type { JsonWriter } from './json-writer.js';
 import { type EncodedRecord, RecordArena, type SignalEncoding, encodeRecord, encodeRecordJson, encodedRequestIn, encodedRequestJsonChunks, encodedRequestJsonLine, encodedRequestView, type JsonEnvelope } from './otlp-common.js';
 import { LOG_ENCODING } from './otlp-logs.js';
 import { SPAN_ENCODING } from './otlp-spans.js';

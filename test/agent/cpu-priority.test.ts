@@ -508,11 +508,15 @@ t.test('CPU pressure: PSI\'s `some total` in seconds, NaN when unreadable', asyn
   else t.ok(Number.isNaN(cpuPressureSeconds()), 'this host has no PSI: NaN');
 });
 
-t.test('idle CPU: idle and iowait of the CPUs the agent may run on, NaN when unreadable', async (t) => {
+/** Paths of a /proc/stat and a /proc/self/status of the test's own, in a directory removed after it. */
+function procFiles(t: Test): { dir: string; stat: string; status: string } {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-stat-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const stat = join(dir, 'stat');
-  const status = join(dir, 'status');
+  return { dir, stat: join(dir, 'stat'), status: join(dir, 'status') };
+}
+
+t.test('idle CPU: idle and iowait of the CPUs the agent may run on, NaN when unreadable', async (t) => {
+  const { dir, stat, status } = procFiles(t);
   writeFileSync(stat, 'cpu  4705 150 1120 16250 520 0 30 0 0 0\ncpu0 2000 75 560 8125 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\ncpu2 1 1 1 125 60 0 0 0 0 0\nintr 1 2 3\n');
   writeFileSync(status, 'Name:\tnode\nCpus_allowed:\t5\nCpus_allowed_list:\t0,2\n');
   t.equal(idleSecondsOfAllowedCpus(stat, status), 85.7, 'cpu0 and cpu2: (8125 + 260 + 125 + 60) / 100; cpu1 left out');
@@ -529,14 +533,13 @@ t.test('idle CPU: idle and iowait of the CPUs the agent may run on, NaN when unr
 });
 
 t.test('idle CPU reader: the CPU list kept for a second, /proc/stat read each time', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lantern-stat-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const stat = join(dir, 'stat');
-  const status = join(dir, 'status');
+  const { stat, status } = procFiles(t);
   writeFileSync(stat, 'cpu0 2000 75 560 8125 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\n');
   writeFileSync(status, 'Cpus_allowed_list:\t0\n');
   let now = 0;
-  const read = allowedCpusIdleReader(new KeptFile(stat), status, () => now);
+  const statFile = new KeptFile(stat);
+  t.teardown(() => statFile.close());
+  const read = allowedCpusIdleReader(statFile, status, () => now);
   t.equal(read(), 83.85, 'cpu0');
   writeFileSync(status, 'Cpus_allowed_list:\t0-1\n');
   writeFileSync(stat, 'cpu0 2000 75 560 8200 260 0 15 0 0 0\ncpu1 2705 75 560 8000 200 0 15 0 0 0\n');

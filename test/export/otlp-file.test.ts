@@ -244,22 +244,22 @@ t.test('lines in flight are each their own writer\'s bytes, and the writers are 
   const writer = new OtlpFileWriter(file);
   const used: unknown[] = [];
   // Six lines before the file has any: none may overwrite another's bytes.
-  const writes = Array.from({ length: 6 }, (_, i) => writer.writeEncodedLine((w) => {
+  const writes = Array.from({ length: 6 }, (_, i) => writer.writeEncodedChunks((w) => {
     used.push(w);
     w.reset();
     w.raw(`{"line":${i},"pad":"${'x'.repeat(1000 * (i + 1))}"}\n`);
-    return w.finish();
+    return [w.finish()];
   }));
   await Promise.all(writes);
   t.equal(new Set(used).size, 6, 'a writer per line in flight');
-  await writer.writeEncodedLine((w) => {
+  await writer.writeEncodedChunks((w) => {
     used.push(w);
     w.reset();
     w.raw('{"line":6}\n');
-    return w.finish();
+    return [w.finish()];
   });
   t.ok(used.slice(0, 6).includes(used[6]), 'once written, a writer takes a later line');
-  t.throws(() => writer.writeEncodedLine(() => {
+  t.throws(() => writer.writeEncodedChunks(() => {
     throw new Error('no line');
   }), /no line/, 'an encoder that throws writes nothing');
   await writer.close();
