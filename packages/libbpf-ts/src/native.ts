@@ -111,6 +111,8 @@ export interface NativeRingConsumer {
   stats(): RingConsumerStats;
   /** stats().pendingBatches alone, without building the stats object. */
   pendingBatches(): number;
+  /** The JS thread is ready for the next batch waiting, if any (one per event-loop turn). */
+  next(): void;
   close(): void;
   ref(): void;
   unref(): void;

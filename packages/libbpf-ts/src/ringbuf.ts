@@ -91,6 +91,16 @@ export class RingBufferConsumer {
   readonly #native: NativeRingConsumer;
   #closed = false;
   #callbackErrors = 0;
+  /**
+   * The native side hands one batch per event-loop turn (a ThreadSafeFunction would otherwise
+   * deliver every batch waiting, and those that come meanwhile, in one turn, with no I/O completed
+   * or timer run in between): after each, the next is asked for from a setImmediate.
+   */
+  #nextAsked = false;
+  readonly #askNext = (): void => {
+    this.#nextAsked = false;
+    this.#native.next();
+  };
 
   constructor(maps: Array<BpfMap<unknown, unknown> | number>, opts: RingConsumerOptions) {
     const fds = maps.map((m) => {
@@ -105,6 +115,12 @@ export class RingBufferConsumer {
       } catch (e) {
         this.#callbackErrors++;
         opts.onError?.(e);
+      } finally {
+        // The next batch once the event loop has turned (its I/O and timers between batches).
+        if (!this.#nextAsked) {
+          this.#nextAsked = true;
+          setImmediate(this.#askNext);
+        }
       }
     };
     this.#native = new native.NativeRingConsumer(

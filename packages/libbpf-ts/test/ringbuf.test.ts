@@ -83,6 +83,44 @@ t.test('a JS stall fills the held batch instead of dropping small ones', async (
   t.equal(delivered, produced);
 });
 
+t.test('batches waiting for JS are delivered one per event-loop turn', async (t) => {
+  const obj = load(0);
+  t.teardown(() => obj.close());
+  // Between two batches the loop turns when an immediate set in the first has run before the second.
+  let batches = 0;
+  let sameTurn = 0;
+  let turned = true;
+  let delivered = 0;
+  const consumer = new RingBufferConsumer([obj.map('events')], {
+    batchBytes: 32 * (8 + PROBE_TEST_EVENT_SIZE), // 32 records a batch
+    maxPendingBatches: 8,
+    flushMs: 1,
+    pollMs: 1,
+    onBatch: (b) => {
+      batches++;
+      delivered += b.count;
+      if (!turned) sameTurn++;
+      turned = false;
+      setImmediate(() => (turned = true));
+    },
+  });
+  t.teardown(() => consumer.close());
+  const link = obj.program('on_getppid').attach();
+  t.teardown(() => link.close());
+  // The JS thread busy while the native thread fills its pending slots: eight batches wait at once.
+  getppidTimes(8 * 32);
+  const until = Date.now() + 200;
+  while (Date.now() < until) {
+    // busy: no batch can be taken
+  }
+  t.ok(consumer.pendingBatches() >= 4, `batches waiting after the stall (${consumer.pendingBatches()})`);
+  await waitFor(() => delivered >= 8 * 32);
+  await consumer.closeAndFlush();
+  t.equal(delivered, 8 * 32, 'every record delivered');
+  t.ok(batches >= 5, `in several batches (${batches})`);
+  t.equal(sameTurn, 0, 'never two batches in one turn of the loop');
+});
+
 t.test('a full kernel ring drops records and the program counts them', async (t) => {
   const obj = load(2048);
   t.teardown(() => obj.close());

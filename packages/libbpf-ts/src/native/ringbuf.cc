@@ -1,5 +1,5 @@
 // RingConsumer: drains one or more BPF ring buffers on a native thread into large batches and hands
-// JS one batch at a time through a ThreadSafeFunction.
+// JS one batch at a time through a ThreadSafeFunction, one per event-loop turn.
 //
 // Why: a JS call per event costs microseconds; at 100k+ events/s that alone would eat a core. A
 // batch is a single Buffer holding many records, each laid out as
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -79,12 +80,26 @@ class BufferPool {
   std::atomic<uint64_t> allocations_{0};
 };
 
+struct Batch;
+
 // State shared by the consumer thread, the JS-side object and in-flight batches, which may outlive
 // the consumer object itself.
+//
+// One batch is in the ThreadSafeFunction at a time (`handed`); the others wait here in order
+// (`ready`) until JS asks for the next (Consumer::Next, from a setImmediate after each batch). A
+// ThreadSafeFunction dispatches everything queued in it, and whatever is queued while it does, in
+// one event-loop turn (up to 1,000 calls): behind a backlog JS handled up to sixteen batches, over
+// 100 ms, with no turn of the loop in between, so no file write or socket read completed, no timer
+// ran, and the export queues filled with spans whose sends had finished (nginx at 50k req/s: their
+// room gone at the load's onset, thousands of spans shed). One per turn, the loop's other work
+// comes between batches.
 struct Shared {
   Counters counters;
   std::shared_ptr<BufferPool> pool;
   uint32_t maxPending = 0;
+  std::mutex handMu;
+  std::deque<Batch*> ready;
+  bool handed = false;
 };
 
 struct Batch {
@@ -101,6 +116,7 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     Napi::Function f = DefineClass(env, "NativeRingConsumer",
                                    {InstanceMethod("stats", &Consumer::Stats),
                                     InstanceMethod("pendingBatches", &Consumer::PendingBatches),
+                                    InstanceMethod("next", &Consumer::Next),
                                     InstanceMethod("close", &Consumer::Close),
                                     InstanceMethod("ref", &Consumer::Ref),
                                     InstanceMethod("unref", &Consumer::Unref)});
@@ -239,14 +255,46 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     c.pending++;
     c.batches++;
     current_ = NewBatch();
-    napi_status st = tsfn_.NonBlockingCall(b, &Consumer::Deliver);
-    if (st != napi_ok) {
-      c.pending--;
-      c.droppedBatches++;
-      c.droppedRecords += b->count;
-      shared_->pool->Put(b->data);
-      delete b;
+    {
+      std::lock_guard<std::mutex> lock(shared_->handMu);
+      if (shared_->handed || !shared_->ready.empty()) {
+        shared_->ready.push_back(b);
+        return;
+      }
+      shared_->handed = true;
     }
+    Call(b);
+  }
+
+  // Queues `b` in the ThreadSafeFunction; a batch it refuses (being torn down) is dropped, counted.
+  void Call(Batch* b) {
+    if (tsfn_.NonBlockingCall(b, &Consumer::Deliver) == napi_ok) return;
+    Counters& c = shared_->counters;
+    c.pending--;
+    c.droppedBatches++;
+    c.droppedRecords += b->count;
+    {
+      std::lock_guard<std::mutex> lock(shared_->handMu);
+      shared_->handed = false;
+    }
+    shared_->pool->Put(b->data);
+    delete b;
+  }
+
+  // next(): the JS thread is through its last batch and has turned the event loop; the oldest ready
+  // batch goes to the ThreadSafeFunction (delivered on the next turn).
+  Napi::Value Next(const Napi::CallbackInfo& info) {
+    Batch* b = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(shared_->handMu);
+      if (!shared_->handed && !shared_->ready.empty()) {
+        b = shared_->ready.front();
+        shared_->ready.pop_front();
+        shared_->handed = true;
+      }
+    }
+    if (b != nullptr) Call(b);
+    return info.Env().Undefined();
   }
 
   // Runs on the JS thread.
@@ -275,6 +323,10 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
     shared->pool->Put(data);
     Napi::ArrayBuffer ab = buf.ArrayBuffer();
     if (!ab.IsDetached()) ab.Detach();
+    {
+      std::lock_guard<std::mutex> lock(shared->handMu);
+      shared->handed = false;
+    }
     if (!pending.IsEmpty()) pending.ThrowAsJavaScriptException();
   }
 
@@ -329,6 +381,14 @@ class Consumer : public Napi::ObjectWrap<Consumer> {
         (void)!write(wakeFd_, &one, sizeof(one));
       }
       thread_.join();
+      // What waits for JS is queued in the ThreadSafeFunction, in order, before it is released: it
+      // delivers what it holds before it goes (closeAndFlush waits for that).
+      std::deque<Batch*> left;
+      {
+        std::lock_guard<std::mutex> lock(shared_->handMu);
+        left.swap(shared_->ready);
+      }
+      for (Batch* b : left) Call(b);
       tsfn_.Release();
     }
     if (rb_ != nullptr) ring_buffer__free(rb_);
