@@ -46,7 +46,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseCpuList, setThreadIdle, threadIsIdle } from 'libbpf-ts';
 import { CAP, effectiveCapabilities, hasCapability } from '../host/privileges.js';
-import { KeptFile, idleTicksOf } from './kept-file.js';
+import { KeptFile, idleTicksOf, psiSomeTotalOf } from './kept-file.js';
 import { ownCpuMicros } from './own-process.js';
 
 /** Pressure (0 … 1: the share of the JS thread's queue taken) at which the agent stops yielding. */
@@ -165,12 +165,23 @@ export function allowedCpusIdleReader(stat = new KeptFile('/proc/stat'), statusF
  * `some total`, µs in the file); NaN when unreadable (a kernel without PSI).
  */
 export function cpuPressureSeconds(file = '/proc/pressure/cpu'): number {
+  const psi = new KeptFile(file);
   try {
-    const m = /^some .*\btotal=(\d+)/m.exec(readFileSync(file, 'utf8'));
-    return m === null ? Number.NaN : Number(m[1]) / 1e6;
-  } catch {
-    return Number.NaN;
+    return cpuPressureReader(psi)();
+  } finally {
+    psi.close();
   }
+}
+
+/** cpuPressureSeconds, read again and again from `psi` (kept open: read at each host window). */
+export function cpuPressureReader(psi = new KeptFile('/proc/pressure/cpu')): () => number {
+  return () => {
+    try {
+      return psiSomeTotalOf(psi.read()) / 1e6;
+    } catch {
+      return Number.NaN;
+    }
+  };
 }
 
 /** The CPUs the agent may run on over a window, on average. */
@@ -384,7 +395,7 @@ export class CpuPriority {
     this.#onChange = o.onChange;
     this.#onContended = o.onContended;
     this.#idleCpu = o.idleCpuSeconds ?? allowedCpusIdleReader();
-    this.#cpuPressure = o.cpuPressureSeconds ?? (() => cpuPressureSeconds());
+    this.#cpuPressure = o.cpuPressureSeconds ?? cpuPressureReader();
     this.#ownCpu = o.ownCpuSeconds ?? (() => ownCpuMicros() / 1e6);
     this.#cores = o.cores ?? os.availableParallelism();
     this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());

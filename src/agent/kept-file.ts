@@ -1,4 +1,5 @@
-// A small kernel-generated file read again and again (/proc/stat with each CPU-priority tick): kept
+// A small kernel-generated file read again and again (/proc/stat with each CPU-priority tick, the
+// CPU's PSI with each of its host windows): kept
 // open and read from its start into one buffer. readFileSync opened, stat'ed, read and closed it,
 // through option parsing and a string made of the whole file, each time: with the code cold between
 // ticks (100 ms apart, the hot path's code and data in the caches), ~1-2.5 % of the agent's JS thread
@@ -63,6 +64,33 @@ export function idleTicksOf(stat: Uint8Array, cpus: ReadonlySet<number>): number
     p++;
   }
   return ticks;
+}
+
+const SOME = [0x73, 0x6f, 0x6d, 0x65, 0x20]; // "some "
+const TOTAL = [0x74, 0x6f, 0x74, 0x61, 0x6c, 0x3d]; // "total="
+
+/**
+ * PSI's `some … total=N` (µs during which some runnable task waited; /proc/pressure/cpu's first
+ * line), from the bytes; NaN without a `some` line or its total.
+ */
+export function psiSomeTotalOf(psi: Uint8Array): number {
+  if (!startsWith(psi, 0, SOME)) return Number.NaN;
+  const n = psi.length;
+  for (let p = SOME.length; p < n && psi[p] !== 0x0a; p++) {
+    if (!startsWith(psi, p, TOTAL)) continue;
+    let q = p + TOTAL.length;
+    if (q >= n || !isDigit(psi[q]!)) return Number.NaN;
+    let v = 0;
+    while (q < n && isDigit(psi[q]!)) v = v * 10 + psi[q++]! - 0x30;
+    return v;
+  }
+  return Number.NaN;
+}
+
+function startsWith(b: Uint8Array, at: number, prefix: readonly number[]): boolean {
+  if (at + prefix.length > b.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (b[at + i] !== prefix[i]) return false;
+  return true;
 }
 
 function isDigit(c: number): boolean {

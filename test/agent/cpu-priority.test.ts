@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeptFile } from '../../src/agent/kept-file.js';
-import { CpuPriority, cpuPressureSeconds, type PriorityChange, allowedCpusIdleReader, canRaisePriority, idleSecondsOfAllowedCpus } from '../../src/agent/cpu-priority.js';
+import { CpuPriority, cpuPressureReader, cpuPressureSeconds, type PriorityChange, allowedCpusIdleReader, canRaisePriority, idleSecondsOfAllowedCpus } from '../../src/agent/cpu-priority.js';
 
 // A child that starts a worker thread, sets every thread with `fn(yieldArg)`, starts another worker,
 // and prints each thread's field `field` of /proc/self/task/TID/stat (counted after the command's
@@ -503,6 +503,14 @@ t.test('CPU pressure: PSI\'s `some total` in seconds, NaN when unreadable', asyn
   writeFileSync(file, 'full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n');
   t.ok(Number.isNaN(cpuPressureSeconds(file)), 'no `some` line: NaN');
   t.ok(Number.isNaN(cpuPressureSeconds(join(dir, 'missing'))), 'no file: NaN');
+  // The agent's reader keeps the file open and reads it again each time.
+  writeFileSync(file, 'some avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n');
+  const psi = new KeptFile(file);
+  t.teardown(() => psi.close());
+  const read = cpuPressureReader(psi);
+  t.equal(read(), 1);
+  writeFileSync(file, 'some avg10=0.00 avg60=0.00 avg300=0.00 total=2500000\n');
+  t.equal(read(), 2.5, 'read again: the file as it is now');
   // A kernel without PSI (CONFIG_PSI off, or psi=0) has no file: the agent then reads NaN.
   if (existsSync('/proc/pressure/cpu')) t.ok(cpuPressureSeconds() > 0, 'this host\'s');
   else t.ok(Number.isNaN(cpuPressureSeconds()), 'this host has no PSI: NaN');

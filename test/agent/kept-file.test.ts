@@ -1,10 +1,10 @@
-// The kept-open reader of /proc files and the byte parser of /proc/stat's CPU lines
+// The kept-open reader of /proc files, the byte parser of /proc/stat's CPU lines and PSI's `some total`
 // (src/agent/kept-file.ts), against files written here and this host's own /proc/stat.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { KeptFile, idleTicksOf } from '../../src/agent/kept-file.js';
+import { KeptFile, idleTicksOf, psiSomeTotalOf } from '../../src/agent/kept-file.js';
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 
@@ -18,6 +18,16 @@ t.test('idleTicksOf: idle + iowait of the CPUs asked for, from the per-CPU lines
   t.equal(idleTicksOf(bytes('cpu0 1 2 3 40 5'), new Set([0])), 45, 'no newline at the end');
   t.equal(idleTicksOf(bytes(''), new Set([0])), 0, 'empty');
   t.equal(idleTicksOf(bytes('intr 1 2\ncpu0 1 2 3 40 5\n'), new Set([0])), 0, 'CPU lines come first: none after another line');
+});
+
+t.test('psiSomeTotalOf: the `some` line\'s total, NaN without one', async (t) => {
+  const psi = 'some avg10=3.07 avg60=12.19 avg300=8.73 total=8361387968\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n';
+  t.equal(psiSomeTotalOf(bytes(psi)), 8361387968);
+  t.equal(psiSomeTotalOf(bytes('some total=0')), 0, 'zero, no newline at the end');
+  t.ok(Number.isNaN(psiSomeTotalOf(bytes('full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n'))), 'no `some` line');
+  t.ok(Number.isNaN(psiSomeTotalOf(bytes('some avg10=3.07\nfull total=5\n'))), 'no total on the `some` line: not the next line\'s');
+  t.ok(Number.isNaN(psiSomeTotalOf(bytes('some total=x\n'))), 'a total that is no number');
+  t.ok(Number.isNaN(psiSomeTotalOf(bytes(''))), 'empty');
 });
 
 t.test('idleTicksOf agrees with a regular-expression parse of this host\'s /proc/stat', async (t) => {
