@@ -7,6 +7,7 @@
 import type { Exchange } from '../model/exchange.js';
 import { linkPart } from '../model/link-part.js';
 import type { SpanRecord } from '../model/span.js';
+import { InsertionOrder } from '../fifo.js';
 import { turnNow } from '../model/turn-clock.js';
 
 export interface SpanLinkerOptions {
@@ -156,6 +157,8 @@ export class SpanLinker {
    * spans held, each surviving young-generation GCs.
    */
   readonly #alone = new Map<string, Alone>();
+  readonly #aloneOrder = new InsertionOrder<string>();
+  readonly #isAlone = (part: string): boolean => this.#alone.has(part);
   #timer: NodeJS.Timeout | null = null;
   #linked = 0;
   #overflow = 0;
@@ -362,8 +365,12 @@ export class SpanLinker {
       a.unjoined++;
       return;
     }
-    if (this.#alone.size >= MAX_ALONE) this.#alone.delete(this.#alone.keys().next().value!);
+    if (this.#alone.size >= MAX_ALONE) {
+      const oldest = this.#aloneOrder.takeOldest(this.#isAlone);
+      if (oldest !== undefined) this.#alone.delete(oldest);
+    }
     this.#alone.set(part, { unjoined: 1, passed: 0 });
+    this.#aloneOrder.added(part, this.#isAlone, this.#alone.size);
   }
 
   #tick(): void {

@@ -45,6 +45,7 @@
 // when the agent is overrun or the quarter's budget is spent (decidedInKernel).
 import { type LinkKey, linkKeyText } from './span-linker.js';
 import { ownCpuMicros } from './own-process.js';
+import { InsertionOrder } from '../fifo.js';
 
 export interface SpanShedderOptions {
   /** Spans per second exported at most; 0: no budget. */
@@ -131,6 +132,8 @@ export class SpanShedder {
   #unkeyed = 0;
   /** Requests whose one end was shed, until the other end asks (in arrival order; the oldest go first). */
   readonly #decided = new Set<string>();
+  readonly #decidedOrder = new InsertionOrder<string>();
+  readonly #isDecided = (key: string): boolean => this.#decided.has(key);
   #kept = 0;
   #shed = 0;
   #shedInKernel = 0;
@@ -344,11 +347,13 @@ export class SpanShedder {
   }
 
   #remember(key: string): void {
+    if (this.#decided.has(key)) return;
     if (this.#decided.size >= MAX_REMEMBERED) {
-      const oldest = this.#decided.keys().next().value;
+      const oldest = this.#decidedOrder.takeOldest(this.#isDecided);
       if (oldest !== undefined) this.#decided.delete(oldest);
     }
     this.#decided.add(key);
+    this.#decidedOrder.added(key, this.#isDecided, this.#decided.size);
   }
 
   #rollWindow(): void {

@@ -23,6 +23,7 @@
 import type { SpanRef, SpanTagResolver } from '../collectors/profiler/span-tags.js';
 import type { Exchange } from '../model/exchange.js';
 import type { SpanRecord } from '../model/span.js';
+import { Fifo } from '../fifo.js';
 
 /** How far a span's start may be from the tag's time: the two are taken in one syscall-exit handler. */
 export const MATCH_US = 1000;
@@ -76,8 +77,8 @@ export class SpanTagIndex implements SpanTagResolver {
   /** Per connection (`pid:generation`), entries in start order. */
   readonly #byConn = new Map<string, ConnectionSpans>();
   /** Entries in insertion order, the oldest first: short spans and the others apart. */
-  readonly #short = new EntryQueue();
-  readonly #long = new EntryQueue();
+  readonly #short = new Fifo<Entry>();
+  readonly #long = new Fifo<Entry>();
   /** Entries whose span the linker has not released yet, by span. */
   readonly #unsettled = new Map<SpanRecord, Entry>();
   #size = 0;
@@ -247,34 +248,5 @@ class ConnectionSpans {
       else hi = mid;
     }
     return lo;
-  }
-}
-
-/** A FIFO of entries over one array, compacted once most of it has been taken. */
-class EntryQueue {
-  #items: Entry[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(e: Entry): void {
-    this.#items.push(e);
-  }
-
-  oldest(): Entry | undefined {
-    return this.#items[this.#head];
-  }
-
-  shift(): Entry | undefined {
-    const e = this.#items[this.#head];
-    if (e === undefined) return undefined;
-    this.#head++;
-    if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return e;
   }
 }

@@ -3,6 +3,7 @@
 // at most `maxConnections` tracked, idle ones evicted.
 import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
+import { Fifo } from '../../fifo.js';
 import { FollowedConnections } from '../../model/link-part.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
 import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketPair, SocketShed } from './decode.js';
@@ -122,6 +123,12 @@ const MAX_IDLE_CONNECTIONS = 64;
 const CLOSED_REMEMBERED_MS = 10_000;
 const MAX_CLOSED_REMEMBERED = 65_536;
 
+/** A closed connection remembered (#rememberClosed). */
+interface ClosedConnection {
+  info: ConnectionInfo;
+  closedMs: number;
+}
+
 export class ConnectionTracker {
   readonly #conns = new ConnectionTable<TrackedConnection>();
   readonly #counters = { opened: 0, closed: 0, evictedIdle: 0, evictedFull: 0, dataWithoutOpen: 0, roleUnresolved: 0, unknownProtocol: 0, exchanges: 0, shedInKernel: 0, shedUnreadable: 0, shedCounted: 0, shedCountedUnreadable: 0, tlsConnections: 0 };
@@ -131,7 +138,9 @@ export class ConnectionTracker {
    * Connections closed lately, by generation: the kernel's counts of their last shed exchanges
    * arrive up to two drain periods after the close (kernel-red.ts). Oldest first, bounded.
    */
-  readonly #closed = new Map<number, { info: ConnectionInfo; closedMs: number }>();
+  readonly #closed = new Map<number, ClosedConnection>();
+  /** The same, oldest first (fifo.ts: not the map's own order). */
+  readonly #closedOrder = new Fifo<ClosedConnection>();
   /** Ended connections, their session given back, for #track to start over (MAX_IDLE_CONNECTIONS). */
   readonly #idle: TrackedConnection[] = [];
 
@@ -397,13 +406,15 @@ export class ConnectionTracker {
 
   #rememberClosed(info: ConnectionInfo): void {
     const now = this.now();
-    this.#closed.delete(info.generation);
     // A copy: what the sessions and conventions kept by the connection's object (semconv/http.ts keeps
     // the last exchange's attributes per connection, WeakMap-keyed) goes with it, not 10 s later.
-    this.#closed.set(info.generation, { info: { ...info }, closedMs: now });
-    for (const [generation, k] of this.#closed) {
-      if (this.#closed.size <= MAX_CLOSED_REMEMBERED && now - k.closedMs < CLOSED_REMEMBERED_MS) break;
-      this.#closed.delete(generation);
+    const closed: ClosedConnection = { info: { ...info }, closedMs: now };
+    this.#closed.set(info.generation, closed);
+    const order = this.#closedOrder;
+    order.push(closed);
+    for (let k = order.oldest(); k !== undefined && (order.length > MAX_CLOSED_REMEMBERED || now - k.closedMs >= CLOSED_REMEMBERED_MS); k = order.oldest()) {
+      order.shift();
+      if (this.#closed.get(k.info.generation) === k) this.#closed.delete(k.info.generation);
     }
   }
 
