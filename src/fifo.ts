@@ -8,9 +8,12 @@
 // 4.3 µs an eviction at 16,384 entries and 12-16 µs at 65,536 (node 20); the connection tracker's
 // memory of closed connections took half of the agent's JS thread under connection-per-request traffic.
 
-/** A FIFO over one array, compacted once most of it has been taken. */
+/**
+ * A FIFO over one array, compacted once most of it has been taken. A slot taken is emptied at once:
+ * the items gone must not stay reachable until the compaction (up to as many again as are held).
+ */
 export class Fifo<T> {
-  #items: T[] = [];
+  #items: Array<T | undefined> = [];
   #head = 0;
 
   get length(): number {
@@ -29,7 +32,8 @@ export class Fifo<T> {
   /** The oldest item, taken out. */
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head]!;
+    const item = this.#items[this.#head] as T;
+    this.#items[this.#head] = undefined;
     this.#head++;
     if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
@@ -40,7 +44,7 @@ export class Fifo<T> {
 
   /** Keeps only the items `keep` says to, in order. */
   retain(keep: (item: T) => boolean): void {
-    this.#items = this.#items.slice(this.#head).filter(keep);
+    this.#items = this.#items.slice(this.#head).filter((item) => keep(item as T));
     this.#head = 0;
   }
 }

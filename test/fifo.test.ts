@@ -1,6 +1,7 @@
 // The FIFO and the insertion order kept beside a Map or Set (src/fifo.ts), and what they replace:
 // the oldest of a Map found by iterating it, whose cost grows with the entries deleted before it.
 import t from 'tap';
+import { fullGc } from '../src/agent/old-space-bound.js';
 import { Fifo, InsertionOrder } from '../src/fifo.js';
 
 t.test('Fifo: oldest first, through its compactions', async (t) => {
@@ -21,6 +22,28 @@ t.test('Fifo: oldest first, through its compactions', async (t) => {
   q.push(3);
   q.retain((v) => v !== 2);
   t.same([q.shift(), q.shift(), q.shift()], [1, 3, undefined], 'retain keeps the order of what it keeps');
+});
+
+t.test('Fifo: an item taken out is not kept reachable by the queue', async (t) => {
+  const gc = fullGc();
+  t.not(gc, null, 'a full GC can be had (old-space-bound.ts)');
+  const q = new Fifo<object>();
+  let refs: Array<WeakRef<object>> = [];
+  for (let i = 0; i < 100; i++) {
+    const item = { i };
+    refs.push(new WeakRef(item));
+    q.push(item);
+  }
+  for (let i = 0; i < 50; i++) q.shift();
+  // WeakRefs are cleared only after the job that read them: GC once the test's own turn is over.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc!();
+  await new Promise((resolve) => setImmediate(resolve));
+  const alive = refs.map((r) => r.deref() !== undefined);
+  refs = [];
+  t.equal(alive.slice(0, 50).filter(Boolean).length, 0, 'the 50 taken out (far fewer than a compaction waits for) were collected');
+  t.equal(alive.slice(50).filter(Boolean).length, 50, 'the 50 still queued were not');
+  t.equal(q.length, 50);
 });
 
 t.test('InsertionOrder: the oldest key still there, skipping those gone, bounded', async (t) => {
