@@ -50,25 +50,28 @@ export class Fifo<T> {
 }
 
 /**
- * The order in which keys went into a Map or Set that also loses keys on its own (a request's other
- * end took its decision, a connection was joined after all): the oldest key still there, for
+ * The order in which keys went into `keys` (a Map or Set that also loses keys on its own: a request's
+ * other end took its decision, a connection was joined after all): its oldest key still there, for
  * eviction. Keys gone are skipped when met, and dropped in one pass once they outnumber the keys
  * still there, so that this holds at most about twice the collection's keys. A key that leaves and
  * comes back is found at its first place (evicted sooner than its return would say): for memories
  * that are bounds, not caches.
  */
 export class InsertionOrder<K> {
-  readonly #keys = new Fifo<K>();
+  readonly #order = new Fifo<K>();
+  readonly #present = (key: K): boolean => this.keys.has(key);
+
+  constructor(private readonly keys: { has(key: K): boolean; readonly size: number }) {}
 
   /** `key` went into the collection (it was not there). */
-  added(key: K, present: (key: K) => boolean, size: number): void {
-    this.#keys.push(key);
-    if (this.#keys.length > 2 * size + 1024) this.#keys.retain(present);
+  added(key: K): void {
+    this.#order.push(key);
+    if (this.#order.length > 2 * this.keys.size + 1024) this.#order.retain(this.#present);
   }
 
-  /** The oldest key `present` says is still there, taken out of the order; undefined when none is. */
-  takeOldest(present: (key: K) => boolean): K | undefined {
-    for (let k = this.#keys.shift(); k !== undefined; k = this.#keys.shift()) if (present(k)) return k;
+  /** The oldest key still in the collection, taken out of the order; undefined when none is. */
+  takeOldest(): K | undefined {
+    for (let k = this.#order.shift(); k !== undefined; k = this.#order.shift()) if (this.#present(k)) return k;
     return undefined;
   }
 }

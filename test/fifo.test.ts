@@ -48,21 +48,20 @@ t.test('Fifo: an item taken out is not kept reachable by the queue', async (t) =
 
 t.test('InsertionOrder: the oldest key still there, skipping those gone, bounded', async (t) => {
   const set = new Set<string>();
-  const order = new InsertionOrder<string>();
-  const present = (k: string): boolean => set.has(k);
+  const order = new InsertionOrder(set);
   const add = (k: string): void => {
     set.add(k);
-    order.added(k, present, set.size);
+    order.added(k);
   };
   add('a');
   add('b');
   add('c');
   set.delete('a'); // gone on its own (the other end took it)
-  t.equal(order.takeOldest(present), 'b', 'a key gone is skipped');
+  t.equal(order.takeOldest(), 'b', 'a key gone is skipped');
   set.delete('b');
-  t.equal(order.takeOldest(present), 'c');
+  t.equal(order.takeOldest(), 'c');
   set.delete('c');
-  t.equal(order.takeOldest(present), undefined, 'none left');
+  t.equal(order.takeOldest(), undefined, 'none left');
 
   // Keys that leave on their own do not pile up: they are dropped once they outnumber the others.
   for (let i = 0; i < 100_000; i++) {
@@ -70,7 +69,7 @@ t.test('InsertionOrder: the oldest key still there, skipping those gone, bounded
     set.delete(`k${i}`);
   }
   add('last');
-  t.equal(order.takeOldest(present), 'last', 'the one key there, found past 100,000 gone');
+  t.equal(order.takeOldest(), 'last', 'the one key there, found past 100,000 gone');
 });
 
 t.test('a bounded memory evicting its oldest stays cheap when full (against a Map\'s own order)', async (t) => {
@@ -79,21 +78,26 @@ t.test('a bounded memory evicting its oldest stays cheap when full (against a Ma
   // shift per eviction, whatever was deleted before.
   const max = 16_384;
   const map = new Map<number, number>();
-  const order = new InsertionOrder<number>();
   let looked = 0;
   let notOldest = 0;
-  const present = (k: number): boolean => {
-    looked++;
-    return map.has(k);
-  };
+  // The map as the order sees it, its look-ups counted.
+  const order = new InsertionOrder<number>({
+    has: (k) => {
+      looked++;
+      return map.has(k);
+    },
+    get size() {
+      return map.size;
+    },
+  });
   for (let i = 0; i < 5 * max; i++) {
     if (map.size >= max) {
-      const oldest = order.takeOldest(present);
+      const oldest = order.takeOldest();
       if (oldest !== i - max) notOldest++;
       map.delete(oldest!);
     }
     map.set(i, i);
-    order.added(i, present, map.size);
+    order.added(i);
   }
   t.equal(notOldest, 0, 'each eviction took the key inserted max keys before');
   t.equal(looked, 4 * max, 'one look per eviction');

@@ -123,12 +123,7 @@ const BUSY_OTHERS_CORES = 0.5;
  * is no CPU to spare for it. NaN when unreadable.
  */
 export function idleSecondsOfAllowedCpus(statFile = '/proc/stat', statusFile = '/proc/self/status'): number {
-  const stat = new KeptFile(statFile);
-  try {
-    return allowedCpusIdleReader(stat, statusFile)();
-  } finally {
-    stat.close();
-  }
+  return KeptFile.once(statFile, (stat) => allowedCpusIdleReader(stat, statusFile)());
 }
 
 /** How long a reader of idleSecondsOfAllowedCpus keeps the CPU list it read. */
@@ -165,12 +160,7 @@ export function allowedCpusIdleReader(stat = new KeptFile('/proc/stat'), statusF
  * `some total`, µs in the file); NaN when unreadable (a kernel without PSI).
  */
 export function cpuPressureSeconds(file = '/proc/pressure/cpu'): number {
-  const psi = new KeptFile(file);
-  try {
-    return cpuPressureReader(psi)();
-  } finally {
-    psi.close();
-  }
+  return KeptFile.once(file, (psi) => cpuPressureReader(psi)());
 }
 
 /** cpuPressureSeconds, read again and again from `psi` (kept open: read at each host window). */

@@ -1,6 +1,5 @@
 // A small kernel-generated file read again and again (/proc/stat with each CPU-priority tick, the
-// CPU's PSI with each of its host windows): kept
-// open and read from its start into one buffer. readFileSync opened, stat'ed, read and closed it,
+// CPU's PSI with each of its host windows): kept open and read from its start into one buffer. readFileSync opened, stat'ed, read and closed it,
 // through option parsing and a string made of the whole file, each time: with the code cold between
 // ticks (100 ms apart, the hot path's code and data in the caches), ~1-2.5 % of the agent's JS thread
 // under load (perf).
@@ -35,6 +34,16 @@ export class KeptFile {
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
   }
+
+  /** `read` given the file at `path` kept open for it alone, then closed: a reader's one-shot form. */
+  static once<T>(path: string, read: (file: KeptFile) => T): T {
+    const file = new KeptFile(path);
+    try {
+      return read(file);
+    } finally {
+      file.close();
+    }
+  }
 }
 
 const CPU = [0x63, 0x70, 0x75]; // "cpu"
@@ -49,7 +58,7 @@ export function idleTicksOf(stat: Uint8Array, cpus: ReadonlySet<number>): number
   let p = 0;
   const n = stat.length;
   while (p < n) {
-    if (stat[p] !== CPU[0] || stat[p + 1] !== CPU[1] || stat[p + 2] !== CPU[2]) break;
+    if (!startsWith(stat, p, CPU)) break;
     p += 3;
     let cpu = -1;
     while (p < n && isDigit(stat[p]!)) cpu = (cpu < 0 ? 0 : cpu * 10) + stat[p++]! - 0x30;

@@ -157,8 +157,7 @@ export class SpanLinker {
    * spans held, each surviving young-generation GCs.
    */
   readonly #alone = new Map<string, Alone>();
-  readonly #aloneOrder = new InsertionOrder<string>();
-  readonly #isAlone = (part: string): boolean => this.#alone.has(part);
+  readonly #aloneOrder = new InsertionOrder(this.#alone);
   #timer: NodeJS.Timeout | null = null;
   #linked = 0;
   #overflow = 0;
@@ -366,11 +365,11 @@ export class SpanLinker {
       return;
     }
     if (this.#alone.size >= MAX_ALONE) {
-      const oldest = this.#aloneOrder.takeOldest(this.#isAlone);
+      const oldest = this.#aloneOrder.takeOldest();
       if (oldest !== undefined) this.#alone.delete(oldest);
     }
     this.#alone.set(part, { unjoined: 1, passed: 0 });
-    this.#aloneOrder.added(part, this.#isAlone, this.#alone.size);
+    this.#aloneOrder.added(part);
   }
 
   #tick(): void {

@@ -132,8 +132,7 @@ export class SpanShedder {
   #unkeyed = 0;
   /** Requests whose one end was shed, until the other end asks (in arrival order; the oldest go first). */
   readonly #decided = new Set<string>();
-  readonly #decidedOrder = new InsertionOrder<string>();
-  readonly #isDecided = (key: string): boolean => this.#decided.has(key);
+  readonly #decidedOrder = new InsertionOrder(this.#decided);
   #kept = 0;
   #shed = 0;
   #shedInKernel = 0;
@@ -349,11 +348,11 @@ export class SpanShedder {
   #remember(key: string): void {
     if (this.#decided.has(key)) return;
     if (this.#decided.size >= MAX_REMEMBERED) {
-      const oldest = this.#decidedOrder.takeOldest(this.#isDecided);
+      const oldest = this.#decidedOrder.takeOldest();
       if (oldest !== undefined) this.#decided.delete(oldest);
     }
     this.#decided.add(key);
-    this.#decidedOrder.added(key, this.#isDecided, this.#decided.size);
+    this.#decidedOrder.added(key);
   }
 
   #rollWindow(): void {
