@@ -1,5 +1,5 @@
-// First in, first out, for what is forgotten oldest first (bounded memories of closed connections,
-// of shed decisions, of lone connections).
+// First in, first out, for what is forgotten oldest first (bounded memories of shed decisions, of
+// lone connections; the tracker's closed connections are a ring of their own, closed-connections.ts).
 //
 // Not a Map or Set's own order: V8 iterates them from their first slot, over the holes that deleted
 // entries leave until the table is rehashed, so taking the oldest entry (`keys().next()`, or a

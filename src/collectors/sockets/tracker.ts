@@ -3,10 +3,10 @@
 // at most `maxConnections` tracked, idle ones evicted.
 import type { ConnectionInfo, ConnectionRole, Direction } from '../../model/connection.js';
 import type { Exchange } from '../../model/exchange.js';
-import { Fifo } from '../../fifo.js';
 import { FollowedConnections } from '../../model/link-part.js';
 import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../protocols/session.js';
 import type { SocketClose, SocketData, SocketEvent, SocketOpen, SocketPair, SocketShed } from './decode.js';
+import { ClosedConnections } from './closed-connections.js';
 import { ConnectionTable } from './connection-table.js';
 import { StreamAssembler } from './stream.js';
 
@@ -117,17 +117,11 @@ const MAX_IDLE_CONNECTIONS = 64;
  * of short connections closes ~11,000 a second, both ends traced (test/agent/flood.test.ts), and
  * the counts come up to two drain periods late, later while the agent lags under SCHED_IDLE: with
  * 16,384 remembered, 241 of 67,263 nginx exchanges counted in the kernel could not be attributed
- * (`tracker_shedCountedUnreadable`) and nginx's RED came out short. An entry is a copy of the
- * connection's info (a few hundred bytes): ~15-20 MB at most, during such a flood only.
+ * (`tracker_shedCountedUnreadable`) and nginx's RED came out short. ~60 bytes an entry
+ * (closed-connections.ts): ~4-5 MB at most, during such a flood only.
  */
 const CLOSED_REMEMBERED_MS = 10_000;
 const MAX_CLOSED_REMEMBERED = 65_536;
-
-/** A closed connection remembered (#rememberClosed). */
-interface ClosedConnection {
-  info: ConnectionInfo;
-  closedMs: number;
-}
 
 export class ConnectionTracker {
   readonly #conns = new ConnectionTable<TrackedConnection>();
@@ -136,11 +130,9 @@ export class ConnectionTracker {
   readonly #retired = new ConnectionCounters();
   /**
    * Connections closed lately, by generation: the kernel's counts of their last shed exchanges
-   * arrive up to two drain periods after the close (kernel-red.ts). Oldest first, bounded.
+   * arrive up to two drain periods after the close (kernel-red.ts).
    */
-  readonly #closed = new Map<number, ClosedConnection>();
-  /** The same, oldest first (fifo.ts: not the map's own order). */
-  readonly #closedOrder = new Fifo<ClosedConnection>();
+  readonly #closed = new ClosedConnections(MAX_CLOSED_REMEMBERED, CLOSED_REMEMBERED_MS);
   /** Ended connections, their session given back, for #track to start over (MAX_IDLE_CONNECTIONS). */
   readonly #idle: TrackedConnection[] = [];
 
@@ -302,7 +294,7 @@ export class ConnectionTracker {
    */
   counted(e: SocketShed, describe: (ex: Exchange) => void): boolean {
     const q = e.request;
-    let info = this.#conns.find(q.pid, q.fd, q.generation)?.info ?? this.#closed.get(q.generation)?.info;
+    let info = this.#conns.find(q.pid, q.fd, q.generation)?.info ?? this.#closed.find(q.generation);
     if (info?.role === 'unknown') info = { ...info, role: q.direction === 'egress' ? 'client' : 'server' };
     const handler = this.opts.handlers.find((h) => h.kernelId === q.protocol);
     const session = info === undefined ? undefined : handler?.open(info);
@@ -391,9 +383,9 @@ export class ConnectionTracker {
     this.#unfollow(c);
     this.#retired.add(c);
     this.#releaseSession(c);
-    // With connection-per-request traffic a copy per closed connection, kept 10 s, was 6-8 % of the
-    // JS thread and most of what outlived a young-generation GC: only while counts may follow.
-    if (this.opts.countsMayFollowClose?.() !== false) this.#rememberClosed(c.info);
+    // With connection-per-request traffic remembering every closed connection for 10 s was 6-8 % of
+    // the JS thread and most of what outlived a young-generation GC: only while counts may follow.
+    if (this.opts.countsMayFollowClose?.() !== false) this.#closed.remember(c.info, this.now());
     if (this.#idle.length < MAX_IDLE_CONNECTIONS) this.#idle.push(c);
   }
 
@@ -402,20 +394,6 @@ export class ConnectionTracker {
     const session = c.session;
     c.session = null;
     if (session !== null) c.handler?.release?.(session);
-  }
-
-  #rememberClosed(info: ConnectionInfo): void {
-    const now = this.now();
-    // A copy: what the sessions and conventions kept by the connection's object (semconv/http.ts keeps
-    // the last exchange's attributes per connection, WeakMap-keyed) goes with it, not 10 s later.
-    const closed: ClosedConnection = { info: { ...info }, closedMs: now };
-    this.#closed.set(info.generation, closed);
-    const order = this.#closedOrder;
-    order.push(closed);
-    for (let k = order.oldest(); k !== undefined && (order.length > MAX_CLOSED_REMEMBERED || now - k.closedMs >= CLOSED_REMEMBERED_MS); k = order.oldest()) {
-      order.shift();
-      if (this.#closed.get(k.info.generation) === k) this.#closed.delete(k.info.generation);
-    }
   }
 
   #drain(c: TrackedConnection): void {
