@@ -83,3 +83,49 @@ t.test('a generation remembered again is found at its latest, and outlives its f
   closed.remember(info(9), 3);
   t.equal(closed.find(7)?.pid, 2, 'the first entry went, the later one stays');
 });
+
+t.test('generations whose index cells coincide are all found, and forgotten in turn', async (t) => {
+  // 256 slots at first, four index cells per slot: generations 1,024 apart share a cell.
+  const closed = new ClosedConnections(100, 1e12);
+  const generations = [5, 5 + 1024, 5 + 2 * 1024, 6, 5 + 3 * 1024];
+  generations.forEach((g, i) => closed.remember(info(g), i));
+  for (const g of generations) t.same(closed.find(g), info(g), `${g} found`);
+  for (let g = 10_000; g < 10_100; g++) closed.remember(info(g), 10);
+  t.equal(closed.size, 100);
+  for (const g of generations) t.equal(closed.find(g), undefined, `${g} forgotten with the oldest`);
+  t.equal(closed.find(5 + 4 * 1024), undefined);
+});
+
+t.test('against a plain model: random generations (colliding, repeated), times and bounds, through growth and wrap', async (t) => {
+  let seed = 42;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (const bound of [1, 7, 300, 2_000]) {
+    const keepMs = 1_000;
+    const closed = new ClosedConnections(bound, keepMs);
+    // The model: every entry oldest first; the latest entry of a generation is the one found.
+    let model: Array<{ generation: number; closedMs: number; pid: number }> = [];
+    let now = 0;
+    let mismatches = 0;
+    for (let i = 0; i < 20_000; i++) {
+      now += random(3);
+      // Mostly a rising counter, sometimes one far back or far ahead (cells shared), sometimes one again.
+      const kind = random(10);
+      const generation = kind < 7 ? i : kind < 9 ? i + 1024 * (1 + random(8)) : random(i + 1);
+      const pid = random(1_000_000);
+      closed.remember(info(generation, { pid }), now);
+      model.push({ generation, closedMs: now, pid });
+      model = model.filter((e) => e.closedMs > now - keepMs).slice(-bound);
+      if (i % 97 === 0 || i > 19_900) {
+        const latest = new Map(model.map((e) => [e.generation, e.pid]));
+        for (let g = Math.max(0, i - 3_000); g <= i + 9 * 1024; g += i % 2 === 0 ? 1 : 7) {
+          if (closed.find(g)?.pid !== latest.get(g)) mismatches++;
+        }
+        if (closed.size !== model.length) mismatches++;
+      }
+    }
+    t.equal(mismatches, 0, `bound ${bound}: every lookup as the model says`);
+  }
+});
