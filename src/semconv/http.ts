@@ -407,6 +407,8 @@ export function httpExchangeToMetrics(ex: HttpExchange, resource: ResourceRecord
     attributes,
     resource,
     timeUnixNano: endNs,
+    // Set by the pipeline on the points of exchanges the kernel counted: present from the start (as an exchange's).
+    counted: undefined,
   }];
 }
 

@@ -22,7 +22,7 @@ const isGrpc = (ex: Http2Exchange): boolean => ex.grpc !== undefined;
 
 /** The HTTP conventions take HTTP/1's exchange shape; an HTTP/2 stream has the same parts. */
 function asHttpExchange(ex: Http2Exchange): HttpExchange {
-  return { protocol: 'http1', connection: ex.connection, request: ex.request, response: ex.response, ordinal: ex.ordinal };
+  return { protocol: 'http1', connection: ex.connection, request: ex.request, response: ex.response, ordinal: ex.ordinal, counted: undefined };
 }
 
 function schemeOf(ex: Http2Exchange): { scheme?: 'http' | 'https' } {
