@@ -10,16 +10,20 @@
 // --all-processes measures the rest of what a user sees (latency, losses, start-up, memory) for one
 // tree; this is the ratio.
 //
-// Each round loads a fresh agent twice with the same traffic: first --warm-up seconds, then, once that
-// load's spans are out, --seconds more. The first window is what a just-started agent costs: V8
-// compiles the hot path's functions under that load, on its helper threads (at 10k req/s, ~370
-// compilations done in the first 4 s of load and none after; the helper threads took ~2.8 µs per
-// exchange over 8 s from the start, ~0.8 after a 5 s warm-up: `--trace-opt` and per-thread CPU,
-// session 18). The second is what the agent costs from then on, for as long as it runs. Both are
-// reported.
+// Each round loads a fresh agent twice with the same traffic. The first load lasts --warm-up, then
+// --settle, then --seconds: its first --warm-up seconds are what a just-started agent costs (V8
+// compiles the hot path's functions under that load, on its helper threads), its last --seconds what
+// the agent costs at a constant load from then on, for as long as it runs (steady). V8 does not
+// settle within the first seconds: at 10k req/s over OTLP/gRPC it still compiled ~110 ms between 5
+// and 10 s into the load (functions first met then: the kernel's first shed exchanges, the span
+// shedder's fields turning from small integers to fractions) and ~5-25 ms a 5 s window after that
+// (--trace-opt, session 34). Then, once that load's spans are out, a second load of --seconds: what
+// a load after a pause costs. It is dearer, in both trees: what the pause brought in (loadgen's exit
+// and the agent's idle paths hand their functions objects of new shapes) is compiled again as the
+// load resumes (~1 µs an exchange in its first 2 s, on the helper threads).
 //
-//   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--close-rate N (0: keep-alive only)] [--seconds N] [--warm-up N]
-//     [--rounds N] [--baseline DIR --baseline-label TEXT]
+//   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--close-rate N (0: keep-alive only)] [--seconds N]
+//     [--warm-up N] [--settle N] [--rounds N] [--baseline DIR --baseline-label TEXT]
 import { join } from 'node:path';
 import { type AgentTree, roundsOptions, startAgentProcess } from './agent-process.js';
 import { benchCommand, fixedRateArgs, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
@@ -41,18 +45,30 @@ const SINK_NAME: Record<Sink, string> = { jaeger: 'OTLP/gRPC to Jaeger only', fi
 type Traffic = 'keep-alive' | 'close';
 const TRAFFIC_NAME: Record<Traffic, string> = { 'keep-alive': 'keep-alive', close: 'connection per request' };
 
-/** CPU per exchange over one load and the export after it. */
+/** CPU per exchange over a window of a load (or over a load and the export after it). */
 interface Window { exchanges: number; agentUs: number; jsUs: number }
 
 interface Round {
   label: string; traffic: Traffic; sink: Sink;
-  /** The first load after start-up (--warm-up seconds), then the same load again (--seconds). */
-  warmUp: Window; steady: Window;
-  /** Over both. */
+  /** The first load's first --warm-up seconds and its last --seconds; then a second load of --seconds and the export after it. */
+  warmUp: Window; steady: Window; afterPause: Window;
+  /** Over both loads. */
   peakRssMiB: number;
 }
 
-async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, warmUpSeconds: number, seconds: number): Promise<Round> {
+/** The agent's CPU (process tree, main JS thread) now, in seconds. */
+function cpuNow(pid: number): { tree: number; js: number } {
+  return { tree: treeCpuSeconds(pid), js: mainThreadCpuSeconds(pid) };
+}
+
+function windowOf(from: { tree: number; js: number }, to: { tree: number; js: number }, exchanges: number): Window {
+  return { exchanges, agentUs: ((to.tree - from.tree) * 1e6) / exchanges, jsUs: ((to.js - from.js) * 1e6) / exchanges };
+}
+
+interface Phases { warmUpSeconds: number; settleSeconds: number; seconds: number }
+
+async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, phases: Phases): Promise<Round> {
+  const { warmUpSeconds, settleSeconds, seconds } = phases;
   return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     // The agent inherits this process's environment: the receiver's address for the Jaeger phases only.
     if (sink === 'jaeger') process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaegerEndpoint;
@@ -63,23 +79,35 @@ async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndp
       await new Promise((r) => setTimeout(r, REST_MS));
       let peakRssMiB = rssMiB(agent.pid);
       const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(agent.pid))), 100);
-      const window = async (s: number): Promise<Window> => {
-        const cpu0 = treeCpuSeconds(agent.pid);
-        const js0 = mainThreadCpuSeconds(agent.pid);
-        const load = await runLoadgen(loadgen, [...fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, s), ...(traffic === 'close' ? ['-close'] : [])]);
-        if (load.errors > 0) throw new Error(`loadgen: ${load.errors} failed requests (${load.first_error ?? 'no error text'})`);
-        await new Promise((r) => setTimeout(r, EXPORT_WAIT_MS));
-        const exchanges = 2 * load.count;
-        return {
-          exchanges,
-          agentUs: ((treeCpuSeconds(agent.pid) - cpu0) * 1e6) / exchanges,
-          jsUs: ((mainThreadCpuSeconds(agent.pid) - js0) * 1e6) / exchanges,
-        };
+      const load = async (s: number) => {
+        const done = await runLoadgen(loadgen, [...fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, s), ...(traffic === 'close' ? ['-close'] : [])]);
+        if (done.errors > 0) throw new Error(`loadgen: ${done.errors} failed requests (${done.first_error ?? 'no error text'})`);
+        return done;
       };
-      const warmUp = await window(warmUpSeconds);
-      const steady = await window(seconds);
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      // Windows inside the first load, by the clock from its start; the exchanges in a window are
+      // those of its seconds at the rate loadgen kept over the whole load (open loop, fixed rate).
+      const total = warmUpSeconds + settleSeconds + seconds;
+      const start = cpuNow(agent.pid);
+      const first = load(total);
+      await sleep(warmUpSeconds * 1000);
+      const warmed = cpuNow(agent.pid);
+      await sleep(settleSeconds * 1000);
+      const settled = cpuNow(agent.pid);
+      await sleep(seconds * 1000);
+      const end = cpuNow(agent.pid);
+      const perSecond = (2 * (await first).count) / total;
+      await sleep(EXPORT_WAIT_MS);
+      const resumed = cpuNow(agent.pid);
+      const second = await load(seconds);
+      await sleep(EXPORT_WAIT_MS);
+      const afterPause = windowOf(resumed, cpuNow(agent.pid), 2 * second.count);
       clearInterval(sampler);
-      return { label: tree.label, traffic, sink, warmUp, steady, peakRssMiB };
+      return {
+        label: tree.label, traffic, sink, peakRssMiB, afterPause,
+        warmUp: windowOf(start, warmed, Math.round(perSecond * warmUpSeconds)),
+        steady: windowOf(settled, end, Math.round(perSecond * seconds)),
+      };
     } finally {
       await agent.stop();
     }
@@ -87,9 +115,10 @@ async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndp
 }
 
 async function main(): Promise<void> {
-  const { rate, seconds, rounds: roundCount, trees, more } = roundsOptions(8, { 'close-rate': '4000', 'warm-up': '4' });
+  const { rate, seconds, rounds: roundCount, trees, more } = roundsOptions(8, { 'close-rate': '4000', 'warm-up': '4', settle: '6' });
   const closeRate = Number(more['close-rate']);
   const warmUpSeconds = Number(more['warm-up']);
+  const settleSeconds = Number(more.settle);
   const phases: { traffic: Traffic; rate: number }[] = [{ traffic: 'keep-alive', rate }, ...(closeRate > 0 ? [{ traffic: 'close' as const, rate: closeRate }] : [])];
   const jaeger = await startJaeger();
   const rounds: Round[] = [];
@@ -98,7 +127,7 @@ async function main(): Promise<void> {
       for (const phase of phases) {
         for (const sink of SINKS) {
           for (const tree of trees) {
-            const round = await measure(tree, phase.traffic, sink, jaeger.otlpGrpcEndpoint, phase.rate, warmUpSeconds, seconds);
+            const round = await measure(tree, phase.traffic, sink, jaeger.otlpGrpcEndpoint, phase.rate, { warmUpSeconds, settleSeconds, seconds });
             rounds.push(round);
             process.stderr.write(`${describe(round)}\n`);
           }
@@ -119,9 +148,11 @@ async function main(): Promise<void> {
     `\`lantern run\` with its defaults (every process traced) while loadgen sends ${rate.toLocaleString('en-US')} req/s over 10 keep-alive connections`,
     ...(closeRate > 0 ? [`(then ${closeRate.toLocaleString('en-US')} req/s, each request on a connection of its own: \`loadgen -close\`, 10 workers)`] : []),
     `to nginx (\`return 200\`); loadgen is traced too, so each request is two exchanges. A fresh agent per round, loaded ${REST_MS / 1000} s after`,
-    `start-up for ${warmUpSeconds} s (the warm-up: V8 compiles the hot path under it), then, ${EXPORT_WAIT_MS / 1000} s later, for ${seconds} s more (steady: what it costs from`,
-    `then on). Agent CPU (process tree, and its main JS thread) over each load and the ${EXPORT_WAIT_MS / 1000} s after it, divided by 2 × requests;`,
-    'peak RSS sampled every 100 ms over both (VmRSS); medians over the rounds, the trees and sinks taking turns. Jaeger 1.76',
+    `start-up for ${warmUpSeconds + settleSeconds + seconds} s: its first ${warmUpSeconds} s (V8 compiles the hot path under them) and its last ${seconds} s (steady: what the agent costs at`,
+    `a constant load, ${warmUpSeconds + settleSeconds} s in, for as long as it runs) are measured, the agent's CPU over each (process tree, and its main JS`,
+    `thread) divided by the exchanges in it (2 × requests, at the rate loadgen kept). Then, ${EXPORT_WAIT_MS / 1000} s later, ${seconds} s more: a load after a pause`,
+    `(its CPU and that of the ${EXPORT_WAIT_MS / 1000} s after it). Peak RSS sampled every 100 ms over both loads (VmRSS); medians over the rounds, the`,
+    'trees and sinks taking turns. Jaeger 1.76',
     'all-in-one is the receiver (one for the whole run, idle in the file phases).',
     '',
     `| medians over the rounds | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base}` : ''} |`,
@@ -129,6 +160,7 @@ async function main(): Promise<void> {
     ...phases.flatMap(({ traffic }) => SINKS.flatMap((sink) => [
       `| **${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree), steady** | ${cells(traffic, sink, (r) => r.steady.agentUs)} |`,
       `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: of which the main JS thread, steady | ${cells(traffic, sink, (r) => r.steady.jsUs)} |`,
+      `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree), a load after a pause | ${cells(traffic, sink, (r) => r.afterPause.agentUs)} |`,
       `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree), first ${warmUpSeconds} s of load | ${cells(traffic, sink, (r) => r.warmUp.agentUs)} |`,
       `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent peak RSS, MiB | ${cells(traffic, sink, (r) => r.peakRssMiB)} |`,
     ])),
@@ -142,7 +174,7 @@ async function main(): Promise<void> {
 
 function describe(r: Round): string {
   const w = (x: Window): string => `${x.exchanges} exchanges, ${x.agentUs.toFixed(2)} µs per exchange, JS thread ${x.jsUs.toFixed(2)}`;
-  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: warm-up ${w(r.warmUp)}; steady ${w(r.steady)}; peak RSS ${r.peakRssMiB.toFixed(1)} MiB`;
+  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: warm-up ${w(r.warmUp)}; steady ${w(r.steady)}; after a pause ${w(r.afterPause)}; peak RSS ${r.peakRssMiB.toFixed(1)} MiB`;
 }
 
 runBenchmark(main);
