@@ -7,8 +7,12 @@
 // --otlp-file (the production path).
 // --flame-graph FILE: the JS thread's samples of the load window as an SVG flame graph
 // (benchmarks/flame-graph.ts), for RESULTS.md.
+// --warm-up N: the load starts N s before the window (default 10) and goes on through it, so that
+// the window is the agent at a constant load, V8 done compiling (agent-cost.ts: it is not in the first
+// seconds); 0: the window is a fresh agent's first load.
 //
-//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--top N] [--out DIR] [--jaeger | --jaeger-only] [--flame-graph FILE]
+//   node dist/benchmarks/agent-profile.js [--rate N] [--seconds N] [--warm-up N] [--top N] [--out DIR] [--jaeger | --jaeger-only]
+//     [--flame-graph FILE]
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -70,9 +74,10 @@ const STAGES = ['onBatch', 'decodeSocketRecord', 'handle', 'feed', 'put', '#exch
   'add', 'exportSpans', 'encodeRecord', 'encodeRecordJson', 'encodedRequestJsonLine', 'writeLineBytes', 'encodedRequest', '(garbage collector)'];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' }, jaeger: { type: 'boolean' }, 'jaeger-only': { type: 'boolean' }, 'flame-graph': { type: 'string' } } });
+  const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' }, jaeger: { type: 'boolean' }, 'jaeger-only': { type: 'boolean' }, 'flame-graph': { type: 'string' }, 'warm-up': { type: 'string' } } });
   const rate = Number(values.rate ?? 10_000);
   const seconds = Number(values.seconds ?? 10);
+  const warmUpSeconds = Number(values['warm-up'] ?? 10);
   const out = values.out ?? '/tmp/lantern-agent-profile';
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -89,14 +94,18 @@ async function main(): Promise<void> {
       undefined, ['--cpu-prof', `--cpu-prof-dir=${out}`]);
     try {
       await new Promise((r) => setTimeout(r, 1500));
+      const loading = runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, warmUpSeconds + seconds));
+      await new Promise((r) => setTimeout(r, warmUpSeconds * 1000));
       const cpu0 = treeCpuSeconds(agent.pid);
       window.fromUs = monoUs();
-      const load = await runLoadgen(loadgen, fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, seconds));
-      await new Promise((r) => setTimeout(r, 2000));
+      const load = await loading;
+      // A fresh agent's window also holds the 2 s after the load: the export of its last spans.
+      if (warmUpSeconds === 0) await new Promise((r) => setTimeout(r, 2000));
       window.toUs = monoUs();
       const cpu = treeCpuSeconds(agent.pid) - cpu0;
-      perExchange = `${(cpu / (2 * load.count) * 1e6).toFixed(1)} µs of agent CPU per exchange under the profiler`;
-      console.log(`${load.count} requests, ${perExchange}`);
+      const requests = load.count * seconds / (warmUpSeconds + seconds);
+      perExchange = `${(cpu / (2 * requests) * 1e6).toFixed(1)} µs of agent CPU per exchange under the profiler`;
+      console.log(`${load.count} requests (${Math.round(requests)} in the window), ${perExchange}`);
     } finally {
       await agent.stop();
     }
@@ -104,7 +113,8 @@ async function main(): Promise<void> {
   for (const f of readdirSync(out).filter((x) => x.endsWith('.cpuprofile'))) {
     const profile = JSON.parse(readFileSync(join(out, f), 'utf8')) as CpuProfile;
     const { busy, top } = selfTimes(profile, window.fromUs, window.toUs);
-    console.log(`\n${join(out, f)}: self time, share of the ${busy} samples in which the JS thread was busy during the load and the 2 s after it`);
+    const during = warmUpSeconds === 0 ? 'during the load and the 2 s after it' : `during the load's last ${seconds} s, ${warmUpSeconds} s in`;
+    console.log(`\n${join(out, f)}: self time, share of the ${busy} samples in which the JS thread was busy ${during}`);
     for (const s of top.slice(0, Number(values.top ?? 30))) console.log(`${(100 * s.share).toFixed(1).padStart(5)} %  ${s.name}`);
     console.log('\ninclusive (a function and what it calls; names, so every function of that name):');
     for (const s of inclusiveTimes(profile, STAGES, window.fromUs, window.toUs)) console.log(`${(100 * s.share).toFixed(1).padStart(5)} %  ${s.name}`);
@@ -112,7 +122,7 @@ async function main(): Promise<void> {
     // The main thread's profile is the one with the agent's own code (a worker's has none of it).
     if (svg !== undefined && profile.nodes.some((n) => n.callFrame.url.endsWith('/exchange-pipeline.js'))) {
       const sink = noFile ? 'OTLP/gRPC to Jaeger only' : jaeger !== null ? 'OTLP/gRPC to Jaeger + file' : 'file only';
-      const title = `lantern run, every process traced, ${rate} req/s (${sink}): the JS thread, ${busy} samples; ${perExchange}`;
+      const title = `lantern run, every process traced, ${rate} req/s (${sink}), ${warmUpSeconds} s into the load: the JS thread, ${busy} samples; ${perExchange}`;
       writeFileSync(svg, flameGraphSvg(foldedStacks(profile, window.fromUs, window.toUs), { title }));
       console.log(`flame graph: ${svg}`);
     }
