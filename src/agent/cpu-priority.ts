@@ -336,6 +336,8 @@ export class CpuPriority {
   #contendedEpisodes = 0;
   readonly #idleCpu: () => number;
   readonly #cpuPressure: () => number;
+  /** What the default readers keep open (/proc/stat, /proc/pressure/cpu), closed at stop(). */
+  readonly #keptFiles: KeptFile[] = [];
   readonly #ownCpu: () => number;
   readonly #cores: number;
   /**
@@ -384,8 +386,8 @@ export class CpuPriority {
     this.#restore = nice === 'idle' ? () => setIdle(false) : () => setNice(this.#started);
     this.#onChange = o.onChange;
     this.#onContended = o.onContended;
-    this.#idleCpu = o.idleCpuSeconds ?? allowedCpusIdleReader();
-    this.#cpuPressure = o.cpuPressureSeconds ?? cpuPressureReader();
+    this.#idleCpu = o.idleCpuSeconds ?? allowedCpusIdleReader(this.#kept(new KeptFile('/proc/stat')));
+    this.#cpuPressure = o.cpuPressureSeconds ?? cpuPressureReader(this.#kept(new KeptFile('/proc/pressure/cpu')));
     this.#ownCpu = o.ownCpuSeconds ?? (() => ownCpuMicros() / 1e6);
     this.#cores = o.cores ?? os.availableParallelism();
     this.#enabled = (o.nice === 'idle' || o.nice > this.#started) && (o.canRaise ?? canRaisePriority());
@@ -404,6 +406,13 @@ export class CpuPriority {
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
     if (this.#yielding) this.#comeBack(this.#restore(), 'stopping', { episode: false });
+    // A read after this opens them again (KeptFile.read): a late pressure report still works.
+    for (const f of this.#keptFiles) f.close();
+  }
+
+  #kept(file: KeptFile): KeptFile {
+    this.#keptFiles.push(file);
+    return file;
   }
 
   /**

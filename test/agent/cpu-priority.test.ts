@@ -4,7 +4,7 @@
 // a busy agent) is measured in benchmarks/, not here.
 import { spawnSync } from 'node:child_process';
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeptFile } from '../../src/agent/kept-file.js';
@@ -588,4 +588,26 @@ t.test('a nice value (not idle) takes no guard', async (t) => {
   p.start();
   p.tick();
   t.same(g.calls, [], 'never armed nor beaten');
+});
+
+t.test('the files its default readers keep open are closed at stop', async (t) => {
+  const openTo = (paths: readonly string[]): number => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return paths.includes(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      return false; // the directory's own fd, gone by now
+    }
+  }).length;
+  const kept = ['/proc/stat', '/proc/pressure/cpu'];
+  const before = openTo(kept);
+  let now = 0;
+  const p = new CpuPriority({ nice: 10, started: 0, canRaise: true, now: () => now, setNice: (nice) => ({ nice, changed: 1, unchanged: 0, failed: 0 }) });
+  t.ok(p.start(), 'yielding');
+  for (; now < 3_000; now += 10) {
+    p.reportPressure(0.3);
+    if (now % 100 === 0) p.tick();
+  }
+  t.equal(openTo(kept), before + 2, 'both read through files kept open');
+  p.stop();
+  t.equal(openTo(kept), before, 'none left open');
 });
