@@ -5,8 +5,9 @@
 // 10k/s over OTLP/gRPC, the kernel sheds from the first contended moment and the memory stays at its
 // bound: 65,536 copies of the info, each with its two endpoints, its link-part string and a boxed
 // close time, were ~22 MB of the agent's ~50 MB of live heap (heap snapshot), and V8 sized the heap
-// around them. Here an entry is ~60 bytes of typed arrays and two pointers to addresses that
-// address.ts already interned, plus its index entry; the info is made again when a count asks for it.
+// around them. Here an entry is ~90 bytes: ~70 of typed arrays and pointers (its addresses are the
+// strings address.ts already interned) and four index cells; the info is made again when a count
+// asks for it.
 
 import type { ConnectionInfo, ConnectionRole, TlsInfo } from '../../model/connection.js';
 
@@ -14,7 +15,10 @@ const ROLES: readonly ConnectionRole[] = ['client', 'server', 'unknown'];
 const FAMILIES: readonly ConnectionInfo['family'][] = ['ipv4', 'ipv6', 'unix', 'unknown'];
 const TRANSPORTS: readonly ConnectionInfo['transport'][] = ['tcp', 'udp', 'unknown'];
 
-/** Slots the ring starts with; it doubles up to its bound, so a quiet host holds little. */
+/**
+ * Slots the ring starts with; it doubles up to its bound, so a quiet host holds little. Grown, it
+ * stays so (~6 MB at the tracker's bound of 65,536): a host that had such a flood may have another.
+ */
 const FIRST_CAPACITY = 256;
 
 /** The columns of the ring, one slot per remembered connection. */

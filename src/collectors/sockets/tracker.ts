@@ -117,8 +117,8 @@ const MAX_IDLE_CONNECTIONS = 64;
  * of short connections closes ~11,000 a second, both ends traced (test/agent/flood.test.ts), and
  * the counts come up to two drain periods late, later while the agent lags under SCHED_IDLE: with
  * 16,384 remembered, 241 of 67,263 nginx exchanges counted in the kernel could not be attributed
- * (`tracker_shedCountedUnreadable`) and nginx's RED came out short. ~60 bytes an entry
- * (closed-connections.ts): ~4-5 MB at most, during such a flood only.
+ * (`tracker_shedCountedUnreadable`) and nginx's RED came out short. ~90 bytes an entry
+ * (closed-connections.ts): ~6 MB at most, once such a flood has been.
  */
 const CLOSED_REMEMBERED_MS = 10_000;
 const MAX_CLOSED_REMEMBERED = 65_536;
