@@ -56,15 +56,19 @@ t.test('forgotten after keepMs', async (t) => {
 t.test('bounded: the oldest go first, through growth and wrap-around', async (t) => {
   const bound = 5_000;
   const closed = new ClosedConnections(bound, 1e12);
+  // Every third with a namespace and TLS facts, which the ring's growth moves along too.
+  const rich = (g: number): ConnectionInfo => info(g, g % 3 === 0 ? { netns: 4026531840 + g, tls: { version: '1.3' } } : {});
   for (let g = 1; g <= 3 * bound + 123; g++) {
-    closed.remember(info(g), g);
+    closed.remember(rich(g), g);
     if (g % 997 === 0) {
       // Mid-way, while the ring is growing and after it wrapped: exactly the last `bound` are there.
       const oldestKept = Math.max(1, g - bound + 1);
       t.equal(closed.size, g - oldestKept + 1, `size after ${g}`);
       t.equal(closed.find(oldestKept - 1), undefined, `${oldestKept - 1} forgotten`);
-      t.same(closed.find(oldestKept), info(oldestKept), `${oldestKept} kept, intact`);
-      t.same(closed.find(g), info(g), `${g} kept, intact`);
+      t.same(closed.find(oldestKept), rich(oldestKept), `${oldestKept} kept, intact`);
+      const richKept = 3 * Math.ceil(oldestKept / 3);
+      t.same(closed.find(richKept), rich(richKept), `${richKept} kept, intact`);
+      t.same(closed.find(g), rich(g), `${g} kept, intact`);
     }
   }
   t.equal(closed.size, bound);

@@ -71,23 +71,6 @@ class Columns {
     this.tls[slot] = info.tls;
   }
 
-  /** Slot `from` of `source` into slot `to` of these. */
-  copy(source: Columns, from: number, to: number): void {
-    this.generation[to] = source.generation[from]!;
-    this.closedMs[to] = source.closedMs[from]!;
-    this.pid[to] = source.pid[from]!;
-    this.fd[to] = source.fd[from]!;
-    this.netns[to] = source.netns[from]!;
-    this.localPort[to] = source.localPort[from]!;
-    this.remotePort[to] = source.remotePort[from]!;
-    this.role[to] = source.role[from]!;
-    this.family[to] = source.family[from]!;
-    this.transport[to] = source.transport[from]!;
-    this.localAddress[to] = source.localAddress[from]!;
-    this.remoteAddress[to] = source.remoteAddress[from]!;
-    this.tls[to] = source.tls[from];
-  }
-
   /** Lets go of what the slot points to. */
   clear(slot: number): void {
     this.localAddress[slot] = '';
@@ -209,7 +192,9 @@ export class ClosedConnections {
     const grown = new Columns(Math.min(this.bound, old.capacity * 2));
     const index = new GenerationIndex(grown.capacity, grown.generation);
     for (let i = 0; i < this.#count; i++) {
-      grown.copy(old, (this.#oldest + i) % old.capacity, i);
+      // Through an info made again: a handful of times in the agent's life, not per entry remembered.
+      const from = (this.#oldest + i) % old.capacity;
+      grown.write(i, old.read(from), old.closedMs[from]!);
       index.set(grown.generation[i]!, i);
     }
     this.#columns = grown;
