@@ -16,7 +16,7 @@
 // the agent costs at a constant load from then on, for as long as it runs (steady). V8 does not
 // settle within the first seconds: at 10k req/s over OTLP/gRPC it still compiled ~110 ms between 5
 // and 10 s into the load (functions first met then: the kernel's first shed exchanges, the span
-// shedder's fields turning from small integers to fractions) and ~5-25 ms a 5 s window after that
+// shedder's fields turning from small integers to fractions) and ~5-30 ms a 5 s window after that
 // (--trace-opt, session 34). Then, once that load's spans are out, a second load of --seconds: what
 // a load after a pause costs. It is dearer, in both trees: what the pause brought in (loadgen's exit
 // and the agent's idle paths hand their functions objects of new shapes) is compiled again as the
