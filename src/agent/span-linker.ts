@@ -7,6 +7,7 @@
 import type { Exchange } from '../model/exchange.js';
 import { linkPart } from '../model/link-part.js';
 import type { SpanRecord } from '../model/span.js';
+import { joinAsChild } from '../model/span-ids.js';
 import { InsertionOrder } from '../fifo.js';
 import { turnNow } from '../model/turn-clock.js';
 
@@ -295,8 +296,7 @@ export class SpanLinker {
     const serverFree = server.parentSpanId === undefined ||
       (server.traceId === client.traceId && server.parentSpanId === client.parentSpanId);
     if (!serverFree) return;
-    server.traceId = client.traceId;
-    server.parentSpanId = client.spanId;
+    joinAsChild(server, client);
     this.#linked++;
   }
 

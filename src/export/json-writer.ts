@@ -2,7 +2,6 @@
 // as ASCII, other strings escaped by JSON.stringify (native) and encoded as UTF-8. Building a large
 // line by string concatenation makes V8 flatten a deep rope and copy it again into a Buffer.
 import { ByteBuffer } from './byte-buffer.js';
-import { hexCheck, hexIdValid } from '../model/hex-id.js';
 
 const NS_PER_S = 1_000_000_000n;
 const NO_DIGITS = new Uint8Array(0);
@@ -10,6 +9,18 @@ const NO_DIGITS = new Uint8Array(0);
 const DIGIT_PAIRS = Buffer.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0')).join(''), 'latin1');
 /** nanos(): times from here on are written by String() (2^63 ns: year 2262). */
 const FAST_END = 1n << 63n;
+/** A byte's two lowercase hex digits, as the char codes of both (the first in the low eight bits). */
+const HEX_PAIRS = new Uint16Array(256);
+for (let i = 0; i < 256; i++) HEX_PAIRS[i] = '0123456789abcdef'.charCodeAt(i >> 4) | ('0123456789abcdef'.charCodeAt(i & 15) << 8);
+
+/** Word `w`'s four bytes (its low eight bits first, model/span-ids.ts) as eight hex digits at `p`. */
+function writeWordHex(buf: Uint8Array, p: number, w: number): void {
+  for (let i = 0; i < 4; i++) {
+    const pair = HEX_PAIRS[(w >> (8 * i)) & 0xff]!;
+    buf[p + 2 * i] = pair;
+    buf[p + 2 * i + 1] = pair >> 8;
+  }
+}
 
 export class JsonWriter {
   readonly #b: ByteBuffer;
@@ -69,25 +80,25 @@ export class JsonWriter {
     return this;
   }
 
-  /**
-   * A W3C id (`length` lowercase hex digits) as it is, checked as it is copied: false when it is
-   * not one, or is all zeros and `nonZero` (what was written is then garbage: the caller drops the
-   * record). As ProtoWriter.hexId.
-   */
-  hexId(id: string, length: number, nonZero: boolean): boolean {
-    if (id.length !== length) return false;
+  /** An id's lowercase hex from its words (model/span-ids.ts: a span id's two, a trace id's four): the words' bytes in order. */
+  idWords2(w0: number, w1: number): this {
     const b = this.#b;
-    b.ensure(length);
-    const buf = b.buf;
-    const p = b.pos;
-    let check = 0;
-    for (let i = 0; i < length; i++) {
-      const c = id.charCodeAt(i);
-      check |= hexCheck(c);
-      buf[p + i] = c;
-    }
-    b.pos = p + length;
-    return hexIdValid(check, nonZero);
+    b.ensure(16);
+    writeWordHex(b.buf, b.pos, w0);
+    writeWordHex(b.buf, b.pos + 8, w1);
+    b.pos += 16;
+    return this;
+  }
+
+  idWords4(w0: number, w1: number, w2: number, w3: number): this {
+    const b = this.#b;
+    b.ensure(32);
+    writeWordHex(b.buf, b.pos, w0);
+    writeWordHex(b.buf, b.pos + 8, w1);
+    writeWordHex(b.buf, b.pos + 16, w2);
+    writeWordHex(b.buf, b.pos + 24, w3);
+    b.pos += 32;
+    return this;
   }
 
   /** A safe integer's decimal digits, without making a string. */

@@ -5,6 +5,7 @@
 // serializers produce for the same spans (test/export/otlp-spans.test.ts compares them); the
 // envelope, resources and attributes are otlp-common.ts's.
 import type { SpanKind, SpanRecord } from '../model/span.js';
+import { writableIds, writableParent } from '../model/span-ids.js';
 import type { JsonWriter } from './json-writer.js';
 import { J, J_CLOSE, J_QUOTE, type SignalEncoding, encodeRequest, requestJsonLine, writeAttributes, writeAttributesJson } from './otlp-common.js';
 import type { ProtoWriter } from './proto-writer.js';
@@ -21,12 +22,15 @@ const FLAGS_SAMPLED = 0x01;
 const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 
-/*
- * A span the encoders can write has ids of lowercase hex of the right length, its own not all zeros
- * (W3C Trace Context: invalid), and an end not before its start. Each encoder checks the ids as it
- * writes them (hexId) and returns false for a span that fails: the exporter counts it as invalid
- * and sends nothing of it.
+/**
+ * Whether the encoders can write `s`: its ids are ids (their words are not all zeros: the words of
+ * text that is not an id are, model/span-ids.ts; W3C Trace Context: an all-zero id is invalid), its
+ * parent's too when it has one, and it does not end before it starts. The encoders return false for
+ * a span that is not: the exporter counts it as invalid and sends nothing of it.
  */
+function writable(s: SpanRecord): boolean {
+  return s.endTimeUnixNano >= s.startTimeUnixNano && writableIds(s) && (s.parentSpanId === undefined || writableParent(s));
+}
 
 function spanFlags(s: SpanRecord): number {
   if (s.parentSpanId === undefined) return FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE;
@@ -40,9 +44,11 @@ function spanFlags(s: SpanRecord): number {
 
 /** A Span's fields (trace.proto), inside ScopeSpans.spans; false for a span that cannot be written (above). */
 function writeSpan(w: ProtoWriter, s: SpanRecord): boolean {
-  if (s.endTimeUnixNano < s.startTimeUnixNano || !w.hexId(1, s.traceId, 32, true) || !w.hexId(2, s.spanId, 16, true)) return false;
+  if (!writable(s)) return false;
+  w.idWords4(1, s.traceId0, s.traceId1, s.traceId2, s.traceId3);
+  w.idWords2(2, s.spanId0, s.spanId1);
   if (s.traceState !== undefined) w.string(3, s.traceState);
-  if (s.parentSpanId !== undefined && !w.hexId(4, s.parentSpanId, 16, false)) return false;
+  if (s.parentSpanId !== undefined) w.idWords2(4, s.parentSpanId0, s.parentSpanId1);
   protoShared.write(w, s, spanFlags(s));
   return true;
 }
@@ -92,13 +98,10 @@ const J_MESSAGE = J(',"message":');
 const J_FLAGS = J('},"links":[],"droppedLinksCount":0,"flags":');
 
 function writeSpanJson(w: JsonWriter, s: SpanRecord): boolean {
-  if (s.endTimeUnixNano < s.startTimeUnixNano || !w.bytes(J_TRACE_ID).hexId(s.traceId, 32, true) || !w.bytes(J_SPAN_ID).hexId(s.spanId, 16, true)) return false;
-  w.bytes(J_QUOTE);
+  if (!writable(s)) return false;
+  w.bytes(J_TRACE_ID).idWords4(s.traceId0, s.traceId1, s.traceId2, s.traceId3).bytes(J_SPAN_ID).idWords2(s.spanId0, s.spanId1).bytes(J_QUOTE);
   if (s.traceState !== undefined) w.bytes(J_TRACE_STATE).string(s.traceState);
-  if (s.parentSpanId !== undefined) {
-    if (!w.bytes(J_PARENT).hexId(s.parentSpanId, 16, false)) return false;
-    w.bytes(J_QUOTE);
-  }
+  if (s.parentSpanId !== undefined) w.bytes(J_PARENT).idWords2(s.parentSpanId0, s.parentSpanId1).bytes(J_QUOTE);
   jsonShared.write(w, s, spanFlags(s));
   return true;
 }

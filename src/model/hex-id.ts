@@ -1,7 +1,7 @@
 // W3C trace-context ids (lowercase hex: a trace id's 32 digits, a span id's 16) checked char by char,
-// for the encoders that write them (export/proto-writer.ts, json-writer.ts: checked as they are
-// written), the records checked before encoding (log records, profile labels) and the traceparent
-// fields read from requests (semconv/traceparent.ts).
+// for ids read as text: the traceparent fields of requests (semconv/traceparent.ts), a span's ids
+// given as text (model/span-ids.ts), and the records checked before encoding (log records, profile
+// labels; export/proto-writer.ts decodes their ids).
 
 /**
  * A char code's value as a lowercase hex digit (0-15), or 0xff for any other code below 128. A
@@ -23,7 +23,7 @@ export function hexCheck(c: number): number {
 }
 
 /** Whether an id whose chars' hexCheck OR to `check` is lowercase hex (and, with `nonZero`, not all zeros). */
-export function hexIdValid(check: number, nonZero: boolean): boolean {
+function hexIdValid(check: number, nonZero: boolean): boolean {
   return check < 16 && (!nonZero || check !== 0);
 }
 

@@ -1,5 +1,6 @@
 // Finished spans and metric points, independent of any SDK: built from exchanges by src/semconv,
 // turned into OTLP by src/export.
+import type { SpanIdWords } from './span-ids.js';
 
 export type AttributeValue = string | number | boolean | string[] | number[] | boolean[];
 export type Attributes = Record<string, AttributeValue>;
@@ -13,12 +14,16 @@ export interface ResourceRecord {
 
 export type SpanKind = 'server' | 'client' | 'internal' | 'producer' | 'consumer';
 
-export interface SpanRecord {
+/**
+ * A finished span. Its ids are text and words (span-ids.ts), changed only through span-ids.ts's
+ * setters, which keep the two one id.
+ */
+export interface SpanRecord extends SpanIdWords {
   /** 32 lowercase hex chars. */
-  traceId: string;
+  readonly traceId: string;
   /** 16 lowercase hex chars. */
-  spanId: string;
-  parentSpanId?: string;
+  readonly spanId: string;
+  readonly parentSpanId?: string;
   /** W3C tracestate from the request, if any. */
   traceState?: string;
   name: string;

@@ -9,6 +9,7 @@ import type { DnsExchange } from '../model/dns.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
 import { QTYPE_NAMES, RCODE_NAMES } from '../protocols/dns/message.js';
 import type { IdSource } from './ids.js';
+import { newSpanRecord } from './span-record.js';
 
 export const DNS_LOOKUP_DURATION = 'dns.lookup.duration';
 
@@ -53,17 +54,8 @@ function attributes(ex: DnsExchange): Attributes {
 export function dnsExchangeToSpan(ex: DnsExchange, resource: ResourceRecord, ids: IdSource): SpanRecord {
   const q = ex.query.questions[0];
   const err = errorType(ex);
-  return {
-    traceId: ids.traceId(),
-    spanId: ids.spanId(),
-    name: `DNS ${q !== undefined ? qtype(q.type) : 'query'}`,
-    kind: kind(ex),
-    startTimeUnixNano: ex.query.timeNs,
-    endTimeUnixNano: ex.response?.timeNs ?? ex.query.timeNs,
-    attributes: attributes(ex),
-    status: err !== undefined ? { code: 'error', message: err } : { code: 'unset' },
-    resource,
-  };
+  return newSpanRecord(ids, null, `DNS ${q !== undefined ? qtype(q.type) : 'query'}`, kind(ex), ex.query.timeNs,
+    ex.response?.timeNs ?? ex.query.timeNs, attributes(ex), err !== undefined ? { code: 'error', message: err } : { code: 'unset' }, resource);
 }
 
 /** dns.lookup.duration, on the resolver's side only (it is a client metric). */

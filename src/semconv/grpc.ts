@@ -38,6 +38,7 @@ import type { Http2Exchange } from '../model/http2.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
 import { RESPONSE_MISSING } from './http.js';
 import { type IdSource, randomIds } from './ids.js';
+import { newSpanRecord } from './span-record.js';
 import { traceContextFromHeaders } from './traceparent.js';
 import { type Redaction, redactQuery, redactQuoted } from './redaction.js';
 import { type HostPort, parseHostPort } from './url.js';
@@ -191,25 +192,13 @@ export function grpcExchangeToSpan(ex: Http2Exchange, resource: ResourceRecord, 
   if (ex.headersLost === true) a['lantern.http2.headers_lost'] = true;
 
   const ctx = traceContextFromHeaders(ex.request.headers);
-  const span: SpanRecord = {
-    traceId: ctx?.parent.traceId ?? ids.traceId(),
-    spanId: ids.spanId(),
-    name: v.method === '_OTHER' ? 'grpc' : v.method,
-    kind: v.kind,
-    startTimeUnixNano: v.startNs,
-    endTimeUnixNano: v.endNs < v.startNs ? v.startNs : v.endNs,
-    attributes: a,
-    status: { code: 'unset' },
-    resource,
-  };
+  let status: SpanRecord['status'] = { code: 'unset' };
   if (v.errorType !== undefined) {
     const message = ex.grpc?.message;
-    span.status = message !== undefined && message !== '' ? { code: 'error', message: redactQuoted(message.slice(0, MAX_STATUS_MESSAGE)) } : { code: 'error' };
+    status = message !== undefined && message !== '' ? { code: 'error', message: redactQuoted(message.slice(0, MAX_STATUS_MESSAGE)) } : { code: 'error' };
   }
-  if (ctx !== null) {
-    span.parentSpanId = ctx.parent.parentId;
-    if (ctx.traceState !== undefined) span.traceState = ctx.traceState;
-  }
+  const span = newSpanRecord(ids, ctx?.parent, v.method === '_OTHER' ? 'grpc' : v.method, v.kind, v.startNs, v.endNs, a, status, resource);
+  if (ctx?.traceState !== undefined) span.traceState = ctx.traceState;
   return span;
 }
 

@@ -43,6 +43,7 @@ import type { HttpExchange } from '../model/http.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
 import { capturedHeaderAttributes } from './headers.js';
 import { type IdSource, randomIds } from './ids.js';
+import { newSpanRecord } from './span-record.js';
 import { traceContextFromHeaders } from './traceparent.js';
 import { type Redaction, redactQuery } from './redaction.js';
 import type { RouteTable } from './routes.js';
@@ -275,23 +276,14 @@ export function httpExchangeToSpan(
   const startNs = request.startNs;
   const endNs = response?.endNs ?? request.endNs;
   const ctx = traceContextFromHeaders(request.headers);
-  const span: SpanRecord = {
-    traceId: ctx?.parent.traceId ?? ids.traceId(),
-    spanId: ids.spanId(),
+  const span = newSpanRecord(ids, ctx?.parent,
     // _OTHER methods are named "HTTP"; the route, never the raw path, completes a server span's name.
-    name: `${v.methodOriginal !== undefined ? 'HTTP' : v.method}${v.route !== undefined ? ` ${v.route}` : ''}`,
-    kind: v.kind,
-    startTimeUnixNano: startNs,
-    endTimeUnixNano: endNs < startNs ? startNs : endNs,
-    attributes: spanAttributes(m, ex, opts),
+    `${v.methodOriginal !== undefined ? 'HTTP' : v.method}${v.route !== undefined ? ` ${v.route}` : ''}`,
+    v.kind, startNs, endNs, spanAttributes(m, ex, opts),
     // The status description is left empty when http.response.status_code says it all.
-    status: v.errorType === undefined ? STATUS_UNSET : response === null ? STATUS_NO_RESPONSE : STATUS_ERROR,
-    resource,
-  };
-  if (ctx !== null) {
-    span.parentSpanId = ctx.parent.parentId;
-    if (ctx.traceState !== undefined) span.traceState = ctx.traceState;
-  }
+    v.errorType === undefined ? STATUS_UNSET : response === null ? STATUS_NO_RESPONSE : STATUS_ERROR,
+    resource);
+  if (ctx?.traceState !== undefined) span.traceState = ctx.traceState;
   return span;
 }
 

@@ -22,6 +22,7 @@
 import type { MysqlExchange } from '../model/mysql.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
 import { type IdSource, randomIds } from './ids.js';
+import { newSpanRecord } from './span-record.js';
 import { sanitizeMysqlQuery, summarizeMysqlQuery } from './mysql-sql.js';
 import { redactQuoted } from './redaction.js';
 
@@ -112,21 +113,13 @@ export function mysqlExchangeToSpan(ex: MysqlExchange, resource: ResourceRecord,
   a['network.transport'] = connection.family === 'unix' ? 'unix' : 'tcp';
   if (connection.family === 'ipv4' || connection.family === 'ipv6') a['network.type'] = connection.family;
 
-  return {
-    traceId: ids.traceId(),
-    spanId: ids.spanId(),
-    name: spanName(v),
-    kind: v.kind,
-    startTimeUnixNano: ex.startNs,
-    endTimeUnixNano: ex.endNs < ex.startNs ? ex.startNs : ex.endNs,
-    attributes: a,
+  return newSpanRecord(ids, null, spanName(v), v.kind, ex.startNs, ex.endNs, a,
     // The description is the server's message (SQLSTATE first) with its quoted values redacted:
     // "Duplicate entry '?' for key '?'" says what failed without the data that failed.
-    status: v.errorType === undefined ? { code: 'unset' }
+    v.errorType === undefined ? { code: 'unset' }
       : ex.error !== undefined ? { code: 'error', message: `${ex.error.sqlState !== undefined ? `${ex.error.sqlState}: ` : ''}${redactQuoted(ex.error.message)}` }
       : { code: 'error', message: 'no response before the connection closed or the command was evicted' },
-    resource,
-  };
+    resource);
 }
 
 /** db.client.operation.duration for CLIENT spans; nothing for the server's end. */

@@ -34,6 +34,7 @@ import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord }
 import { tagCommand } from '../protocols/postgres/messages.js';
 import { type QueryInfo, analyzeSql, sanitizeSql, tokenize } from '../protocols/postgres/sql.js';
 import type { IdSource } from './ids.js';
+import { newSpanRecord } from './span-record.js';
 import { parseTraceparent } from './traceparent.js';
 
 export const DB_CLIENT_OPERATION_DURATION = 'db.client.operation.duration';
@@ -159,21 +160,11 @@ export function postgresExchangeToSpan(ex: PostgresExchange, resource: ResourceR
   a['network.transport'] = connection.family === 'unix' ? 'unix' : 'tcp';
 
   const parent = v.traceparent !== null ? parseTraceparent(v.traceparent) : null;
-  const span: SpanRecord = {
-    traceId: parent?.traceId ?? ids.traceId(),
-    spanId: ids.spanId(),
-    name: spanName(v),
-    kind: v.kind,
-    startTimeUnixNano: ex.startNs,
-    endTimeUnixNano: ex.endNs < ex.startNs ? ex.startNs : ex.endNs,
-    attributes: a,
-    status: v.errorType === null ? { code: 'unset' }
+  return newSpanRecord(ids, parent, spanName(v), v.kind, ex.startNs, ex.endNs, a,
+    v.errorType === null ? { code: 'unset' }
       : ex.error !== null ? { code: 'error', message: redactPgMessage(ex.error.message.slice(0, MAX_STATUS_MESSAGE)) }
       : { code: 'error', message: 'no response before the connection closed' },
-    resource,
-  };
-  if (parent !== null) span.parentSpanId = parent.parentId;
-  return span;
+    resource);
 }
 
 /** db.client.operation.duration (seconds), for answered CLIENT operations only. */

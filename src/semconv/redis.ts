@@ -35,6 +35,7 @@ import type { RedisExchange } from '../model/redis.js';
 import type { Attributes, HistogramPoint, ResourceRecord, SpanKind, SpanRecord } from '../model/span.js';
 import { OTHER_COMMAND } from '../protocols/redis/commands.js';
 import { type IdSource, randomIds } from './ids.js';
+import { newSpanRecord } from './span-record.js';
 
 export const DB_CLIENT_OPERATION_DURATION = 'db.client.operation.duration';
 /** error.type of an exchange whose reply never came (as for HTTP). */
@@ -120,17 +121,7 @@ export function redisExchangeToSpan(ex: RedisExchange, resource: ResourceRecord,
       ? { code: 'error', message: 'no reply before the connection closed' }
       : { code: 'error', message: redactErrorMessage(reply.errorMessage ?? '') };
   }
-  return {
-    traceId: ids.traceId(),
-    spanId: ids.spanId(),
-    name: known ? command.name : 'redis',
-    kind: spanKind(ex),
-    startTimeUnixNano: startNs,
-    endTimeUnixNano: endNs < startNs ? startNs : endNs,
-    attributes: a,
-    status,
-    resource,
-  };
+  return newSpanRecord(ids, null, known ? command.name : 'redis', spanKind(ex), startNs, endNs, a, status, resource);
 }
 
 /** db.client.operation.duration of a CLIENT exchange that got its reply (or closed without one). */

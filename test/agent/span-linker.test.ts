@@ -3,6 +3,7 @@ import t from 'tap';
 import { type LinkKey, SpanLinker, linkKey, linkKeyText } from '../../src/agent/span-linker.js';
 import type { HttpExchange } from '../../src/model/http.js';
 import type { SpanRecord } from '../../src/model/span.js';
+import { withIds } from '../helpers/span-ids.js';
 import { headerPairs } from '../../src/model/header-pairs.js';
 import { linkPart } from '../../src/model/link-part.js';
 
@@ -18,8 +19,8 @@ function exchange(role: 'client' | 'server', ordinal = 0): HttpExchange {
 }
 
 function span(kind: 'client' | 'server', id: string, parent?: string, trace = id.padStart(32, '0')): SpanRecord {
-  return { traceId: trace, spanId: id.padStart(16, '0'), parentSpanId: parent, name: 'GET', kind, startTimeUnixNano: 0n, endTimeUnixNano: 1n,
-    attributes: {}, status: { code: 'unset' }, resource: { key: 'r', attributes: {} } };
+  return withIds({ traceId: trace, spanId: id.padStart(16, '0'), parentSpanId: parent, name: 'GET', kind, startTimeUnixNano: 0n, endTimeUnixNano: 1n,
+    attributes: {}, status: { code: 'unset' }, resource: { key: 'r', attributes: {} } });
 }
 
 t.test('both ends of a connection give the same key', async (t) => {

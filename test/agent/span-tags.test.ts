@@ -5,6 +5,8 @@ import t from 'tap';
 import { MATCH_US, SHORT_US, SpanTagIndex, spanTag } from '../../src/agent/span-tags.js';
 import type { Exchange } from '../../src/model/exchange.js';
 import type { SpanRecord } from '../../src/model/span.js';
+import { joinAsChild, traceIdFromHex } from '../../src/model/span-ids.js';
+import { withIds } from '../helpers/span-ids.js';
 
 const OFFSET = 1_700_000_000_000_000_000n; // wall − monotonic
 
@@ -21,11 +23,11 @@ let n = 0;
 /** A server span from `startUs` to `endUs` (monotonic µs). */
 function span(startUs: number, endUs: number, attributes: Record<string, string> = {}, kind: SpanRecord['kind'] = 'server'): SpanRecord {
   n++;
-  return {
+  return withIds({
     traceId: `${'a'.repeat(16)}${n.toString(16).padStart(16, '0')}`, spanId: n.toString(16).padStart(16, '0'), name: `op ${n}`, kind,
     startTimeUnixNano: OFFSET + BigInt(startUs) * 1000n, endTimeUnixNano: OFFSET + BigInt(endUs) * 1000n,
     attributes, status: { code: 'unset' }, resource: { key: 'k', attributes: {} },
-  } as SpanRecord;
+  });
 }
 
 t.test('a tag resolves to the span its read began, on its connection only', async (t) => {
@@ -139,12 +141,11 @@ t.test('an entry reads its span until the linker releases it, then keeps only th
   const client = span(base - 100, base + 100, {}, 'client');
   idx.note(exchange(4), s);
   // The linker makes the server span its client span's child (a new trace id) before releasing it.
-  s.traceId = client.traceId;
-  s.parentSpanId = client.spanId;
+  joinAsChild(s, client);
   t.equal(idx.resolve(10, spanTag(4, base - 3))?.traceId, client.traceId, 'linked before release: the new trace id');
   idx.settle([client, s]);
   // Nothing writes a released span; if anything did, the index no longer looks at it.
-  s.traceId = 'f'.repeat(32);
+  traceIdFromHex(s, 'f'.repeat(32));
   s.attributes['http.route'] = '/changed';
   t.same(idx.resolve(10, spanTag(4, base - 3)), { traceId: client.traceId, spanId: s.spanId, spanName: s.name, httpRoute: '/orders' }, 'settled: the labels as released');
   idx.settle([s]);

@@ -5,6 +5,7 @@ import { Logger } from '../../src/log.js';
 import { SEVERITY, type LogRecordData } from '../../src/model/log.js';
 import type { HistogramPoint, ResourceRecord, SpanRecord } from '../../src/model/span.js';
 import { XorShift32 } from '../helpers/prng.js';
+import { type SpanWithoutWords, withIds } from '../helpers/span-ids.js';
 
 export const T0 = 1_700_000_000_123_456_789n;
 
@@ -21,9 +22,9 @@ export const UNICODE_PROCESS: ResourceRecord = {
 export const LONG_TEXT = 'x'.repeat(70_000);
 
 /** Span i of a resource: ids and times derived from i so tests can check them exactly. */
-export function span(resource: ResourceRecord, i: number, extra: Partial<SpanRecord> = {}): SpanRecord {
+export function span(resource: ResourceRecord, i: number, extra: Partial<SpanWithoutWords> = {}): SpanRecord {
   const hex = (n: number, len: number): string => n.toString(16).padStart(len, '0');
-  return {
+  return withIds({
     traceId: `${hex(0xabc, 16)}${hex(i + 1, 16)}`,
     spanId: `${hex(0xdef, 8)}${hex(i + 1, 8)}`,
     name: `GET ${i}`,
@@ -34,7 +35,7 @@ export function span(resource: ResourceRecord, i: number, extra: Partial<SpanRec
     status: { code: 'unset' },
     resource,
     ...extra,
-  };
+  });
 }
 
 /** Log record i of a resource: times derived from i, an event with a body and typed attributes. */

@@ -13,7 +13,7 @@ import type { HttpExchange } from '../../src/model/http.js';
 import type { SpanRecord } from '../../src/model/span.js';
 import { http1Handler } from '../../src/protocols/http1/connection.js';
 import { httpExchangeToMetrics, httpExchangeToSpan } from '../../src/semconv/http.js';
-import type { IdSource } from '../../src/semconv/ids.js';
+import { type IdSource, hexIdSource } from '../../src/semconv/ids.js';
 import { LONG_TEXT, PLAIN_PROCESS, UNICODE_PROCESS, resourceOf, span } from './fixtures.js';
 
 const T0 = 1_764_000_000_000_000_000n;
@@ -73,10 +73,10 @@ function exchanges(role: 'client' | 'server', family: 'ipv4' | 'ipv6'): HttpExch
 
 function fixedIds(): IdSource {
   let n = 0;
-  return {
-    traceId: () => (++n).toString(16).padStart(32, 'c'),
-    spanId: () => (++n).toString(16).padStart(16, 'd'),
-  };
+  return hexIdSource(
+    () => (++n).toString(16).padStart(32, 'c'),
+    () => (++n).toString(16).padStart(16, 'd'),
+  );
 }
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');

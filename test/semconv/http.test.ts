@@ -5,7 +5,8 @@ import type { HeaderList, HttpExchange } from '../../src/model/http.js';
 import type { ResourceRecord } from '../../src/model/span.js';
 import { capturedHeaderAttributes, isSensitiveHeader } from '../../src/semconv/headers.js';
 import { HTTP_CLIENT_DURATION, HTTP_SERVER_DURATION, RESPONSE_MISSING, httpExchangeToMetrics, httpExchangeToSpan } from '../../src/semconv/http.js';
-import { type IdSource, RandomIdSource } from '../../src/semconv/ids.js';
+import { type IdSource, RandomIdSource, hexIdSource } from '../../src/semconv/ids.js';
+import { hexOfWords } from '../helpers/span-ids.js';
 import { redaction } from '../../src/semconv/redaction.js';
 import { routeTable, routeTemplateProblem } from '../../src/semconv/routes.js';
 import { headerPairs } from '../../src/model/header-pairs.js';
@@ -15,10 +16,10 @@ const T0 = 1_700_000_000_123_456_789n;
 
 function fixedIds(): IdSource {
   let n = 0;
-  return {
-    traceId: () => `${'a'.repeat(31)}${(++n).toString(16)}`,
-    spanId: () => `${'b'.repeat(15)}${(++n).toString(16)}`,
-  };
+  return hexIdSource(
+    () => `${'a'.repeat(31)}${(++n).toString(16)}`,
+    () => `${'b'.repeat(15)}${(++n).toString(16)}`,
+  );
 }
 
 interface Opts {
@@ -433,14 +434,19 @@ t.test('random ids: lowercase hex, right length, never all zero, unique', async 
   const seen = new Set<string>();
   const bad: string[] = [];
   // 5,000 of each: 120 KB of random bytes, the source's 32 KiB blocks drawn four times.
+  const words: string[] = [];
   for (let i = 0; i < 5000; i++) {
-    const tr = ids.traceId();
-    const sp = ids.spanId();
+    const span = httpExchangeToSpan(exchange(), resource, ids);
+    const tr = span.traceId;
+    const sp = span.spanId;
     if (!/^[0-9a-f]{32}$/.test(tr) || /^0+$/.test(tr)) bad.push(tr);
     if (!/^[0-9a-f]{16}$/.test(sp) || /^0+$/.test(sp)) bad.push(sp);
+    if (hexOfWords(span.traceId0, span.traceId1, span.traceId2, span.traceId3) !== tr) words.push(tr);
+    if (hexOfWords(span.spanId0, span.spanId1) !== sp) words.push(sp);
     seen.add(tr);
   }
   t.same(bad, [], 'every id well-formed');
+  t.same(words, [], 'every id\'s words its bytes, as its text says');
   t.equal(seen.size, 5000, 'no repeats');
   const s = httpExchangeToSpan(exchange(), resource);
   t.match(s.traceId, /^[0-9a-f]{32}$/, 'the default IdSource is random');

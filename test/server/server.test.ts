@@ -3,10 +3,11 @@ import t from 'tap';
 import { LocalView } from '../../src/server/local-view.js';
 import { startControlServer } from '../../src/server/server.js';
 import type { HistogramPoint, SpanRecord } from '../../src/model/span.js';
+import { withIds } from '../helpers/span-ids.js';
 
 function span(service: string, kind: 'server' | 'client', ms: number, error = false): SpanRecord {
-  return { traceId: '1'.repeat(32), spanId: '2'.repeat(16), name: 'GET', kind, startTimeUnixNano: 1_000_000_000n, endTimeUnixNano: 1_000_000_000n + BigInt(ms * 1e6),
-    attributes: { 'http.request.method': 'GET' }, status: { code: error ? 'error' : 'unset' }, resource: { key: service, attributes: { 'service.name': service, 'process.pid': 7 } } };
+  return withIds({ traceId: '1'.repeat(32), spanId: '2'.repeat(16), name: 'GET', kind, startTimeUnixNano: 1_000_000_000n, endTimeUnixNano: 1_000_000_000n + BigInt(ms * 1e6),
+    attributes: { 'http.request.method': 'GET' }, status: { code: error ? 'error' : 'unset' }, resource: { key: service, attributes: { 'service.name': service, 'process.pid': 7 } } });
 }
 
 t.test('serves recent spans and RED per service behind a token', async (t) => {

@@ -9,12 +9,12 @@ import { http2ExchangeToMetrics, http2ExchangeToSpan, http2LinkId } from '../../
 import { redaction } from '../../../src/semconv/redaction.js';
 import { conventionsFor, createConventions } from '../../../src/semconv/registry.js';
 import { routeTable } from '../../../src/semconv/routes.js';
-import type { IdSource } from '../../../src/semconv/ids.js';
+import { hexIdSource } from '../../../src/semconv/ids.js';
 import { CLIENT_CONN, HpackEncoder, PREFACE, SERVER_CONN, type Step, data, grpcMessage, headers, runSession, settings } from './builder.js';
 
 const resource: ResourceRecord = { key: 'pid:1', attributes: { 'service.name': 'test' } };
 let n = 0;
-const ids: IdSource = { traceId: () => (++n).toString(16).padStart(32, '0'), spanId: () => (++n).toString(16).padStart(16, '0') };
+const ids = hexIdSource(() => (++n).toString(16).padStart(32, '0'), () => (++n).toString(16).padStart(16, '0'));
 
 function call(path: string, trailers: Array<[string, string]> | null, opts: { reset?: Buffer; traceparent?: string } = {}): Step[] {
   const c = new HpackEncoder();

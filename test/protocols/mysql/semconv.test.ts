@@ -2,13 +2,14 @@
 import t from 'tap';
 import type { MysqlExchange } from '../../../src/model/mysql.js';
 import type { ResourceRecord } from '../../../src/model/span.js';
+import { hexIdSource } from '../../../src/semconv/ids.js';
 import { conventionsFor } from '../../../src/semconv/registry.js';
 import { DB_CLIENT_DURATION, mysqlExchangeToMetrics, mysqlExchangeToSpan, mysqlLinkId } from '../../../src/semconv/mysql.js';
 import { redactQuoted } from '../../../src/semconv/redaction.js';
 import { CLIENT_CONN, SERVER_CONN } from './harness.js';
 
 const resource: ResourceRecord = { key: 'pid:1', attributes: { 'service.name': 'shop' } };
-const ids = { traceId: () => '0af7651916cd43dd8448eb211c80319c', spanId: () => 'b7ad6b7169203331' };
+const ids = hexIdSource(() => '0af7651916cd43dd8448eb211c80319c', () => 'b7ad6b7169203331');
 
 function exchange(over: Partial<MysqlExchange> = {}): MysqlExchange {
   return {

@@ -5,14 +5,14 @@ import type { ConnectionInfo } from '../../../src/model/connection.js';
 import type { PostgresExchange } from '../../../src/model/postgres.js';
 import type { ResourceRecord } from '../../../src/model/span.js';
 import { PostgresSession } from '../../../src/protocols/postgres/session.js';
-import type { IdSource } from '../../../src/semconv/ids.js';
+import { hexIdSource } from '../../../src/semconv/ids.js';
 import { DB_CLIENT_OPERATION_DURATION, postgresExchangeToMetrics, postgresExchangeToSpan, postgresLinkId } from '../../../src/semconv/postgres.js';
 import { conventionsFor } from '../../../src/semconv/registry.js';
 import { type Step, pgxCached, psqlSession } from './conversations.js';
 
 const resource: ResourceRecord = { key: 'pid:10', attributes: { 'service.name': 'psql' } };
 let n = 0;
-const ids: IdSource = { traceId: () => `${(++n).toString(16).padStart(32, '0')}`, spanId: () => `${(++n).toString(16).padStart(16, '0')}` };
+const ids = hexIdSource(() => `${(++n).toString(16).padStart(32, '0')}`, () => `${(++n).toString(16).padStart(16, '0')}`);
 
 const conn = (role: 'client' | 'server'): ConnectionInfo => ({
   pid: 10, fd: 7, generation: 1, role, family: 'ipv4', transport: 'tcp',

@@ -2,13 +2,13 @@
 import t from 'tap';
 import type { RedisExchange, RedisReply } from '../../../src/model/redis.js';
 import type { ResourceRecord } from '../../../src/model/span.js';
-import type { IdSource } from '../../../src/semconv/ids.js';
+import { hexIdSource } from '../../../src/semconv/ids.js';
 import { conventionsFor } from '../../../src/semconv/registry.js';
 import { DB_CLIENT_OPERATION_DURATION, redactErrorMessage, redisExchangeToMetrics, redisExchangeToSpan, redisLinkId, redisQueryText } from '../../../src/semconv/redis.js';
 import { connection, json } from './wire.js';
 
 const resource: ResourceRecord = { key: 'pid:1', attributes: { 'service.name': 'app' } };
-const ids: IdSource = { traceId: () => '0af7651916cd43dd8448eb211c80319c', spanId: () => 'b7ad6b7169203331' };
+const ids = hexIdSource(() => '0af7651916cd43dd8448eb211c80319c', () => 'b7ad6b7169203331');
 
 function exchange(over: Partial<RedisExchange> & { name?: string; args?: number; reply?: RedisReply | null } = {}): RedisExchange {
   const { name = 'GET', args = 1, ...rest } = over;
