@@ -8,7 +8,9 @@
 // alternating, in one process. Every request is the same (as loadgen's), unless --distinct: then
 // each has its own path and body size (no head repeats its connection's last one). With
 // --connection-per-request every request is on a connection of its own, opened and closed at both ends
-// (a client that does not keep connections alive: what each new connection costs).
+// (a client that does not keep connections alive: what each new connection costs). With --jaeger the
+// spans go over OTLP/gRPC to a Jaeger started for the run (its own process: its CPU is not counted),
+// the production path, instead of to the file.
 //
 // What it tells: the JavaScript cost per exchange, without BPF, the ring buffer's consumer thread or
 // a machine's noise in the way: a quick loop for whoever changes a stage, before the end-to-end
@@ -22,8 +24,8 @@
 // next). Instruction counts miss what memory costs: a WeakMap by connection cost 5-10 % of the time of
 // a connection per request and no instructions to speak of (session 19). Time alternating builds too.
 //
-//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH] [--paired | --shed | --compare] [--tracker-only] [--distinct]
-//     [--connection-per-request]
+//   node dist/benchmarks/hot-path.js [--requests N] [--runs N] [--file PATH | --jaeger] [--paired | --shed | --compare] [--tracker-only]
+//     [--distinct] [--connection-per-request]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +44,7 @@ import { turn, turnNow } from '../src/model/turn-clock.js';
 import { FollowedConnections } from '../src/model/link-part.js';
 import { protocolHandlers } from '../src/protocols/registry.js';
 import { type RecordConn, SocketRecordWriter } from '../test/helpers/socket-records.js';
+import { startJaeger } from '../test/helpers/jaeger.js';
 import { median } from './stats.js';
 
 const REQUEST = Buffer.from('GET /lantern-bench HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nUser-Agent: lantern-loadgen\r\nAccept-Encoding: gzip\r\n\r\n');
@@ -145,11 +148,15 @@ function batches(requests: number, conns: number, clientPid: number, serverPid: 
   return out;
 }
 
-async function run(input: SocketRecordWriter[], file: string, trackerOnly: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
+/** Where a run's spans go: the OTLP JSON file at `file`, or OTLP/gRPC to `grpc` (an endpoint URL). */
+type Destination = { file: string } | { grpc: string };
+
+async function run(input: SocketRecordWriter[], to: Destination, trackerOnly: boolean): Promise<{ ms: number; exchanges: number; spans: number; bytes: number }> {
   const config = defaultConfig();
-  config.otlp.file = file;
+  if ('file' in to) config.otlp.file = to.file;
+  else config.otlp.traces.endpoint = to.grpc;
   const log = new Logger('error');
-  const writer = new OtlpFileWriter(file);
+  const writer = 'file' in to ? new OtlpFileWriter(to.file) : null;
   const exporter = new TelemetryExporter(config, log, writer, { baseResourceAttributes: {} });
   const metadata = new ProcessMetadata({ base: { 'host.name': 'bench' } });
   let spans = 0;
@@ -185,21 +192,25 @@ async function run(input: SocketRecordWriter[], file: string, trackerOnly: boole
     // Let the export queues and timers run between batches, as the event loop does between
     // ring-buffer batches.
     await new Promise((resolve) => setImmediate(resolve));
+    // A batch is ~4,000 spans, made far faster than in the agent (20k spans a second): over gRPC the
+    // next waits for the queue to have room for it (16,384 spans), as a real load's would have.
+    while ('grpc' in to && (exporter.stats()['traces.queued'] ?? 0) > 8192) await new Promise((resolve) => setTimeout(resolve, 2));
   }
   pipeline.flush();
   await exporter.shutdown();
-  await writer.close();
+  await writer?.close();
   // CPU time of the whole process (the file writes run on libuv's threads): a busy machine delays
   // the loop, but does not add to the time it spends.
   const used = process.cpuUsage(start);
   const ms = (used.user + used.system) / 1000;
-  return { ms, exchanges, spans, bytes: statSync(file).size };
+  if ('grpc' in to && exporter.stats()['traces.exported'] !== spans) throw new Error(`${exporter.stats()['traces.exported']} spans of ${spans} exported over OTLP/gRPC`);
+  return { ms, exchanges, spans, bytes: 'file' in to ? statSync(to.file).size : 0 };
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
         requests: { type: 'string' }, runs: { type: 'string' }, file: { type: 'string' }, paired: { type: 'boolean' }, shed: { type: 'boolean' }, compare: { type: 'boolean' },
-    'tracker-only': { type: 'boolean' }, distinct: { type: 'boolean' }, 'connection-per-request': { type: 'boolean' },
+    'tracker-only': { type: 'boolean' }, distinct: { type: 'boolean' }, 'connection-per-request': { type: 'boolean' }, jaeger: { type: 'boolean' },
   } });
   const perRequest = values['connection-per-request'] === true;
   const trackerOnly = values['tracker-only'] === true;
@@ -214,21 +225,24 @@ async function main(): Promise<void> {
   const inputs = new Map<Records, SocketRecordWriter[]>(modes.map((records) => [records, batches(requests, 10, process.pid, process.ppid, { records, distinct, perRequest })]));
   const label = (records: Records): string => ({ 'per-syscall': 'a record per syscall', paired: 'paired records', shed: 'summaries of exchanges shed in the kernel' })[records]
     + (distinct ? ', every request distinct' : '') + (perRequest ? ', a connection per request' : '');
+  const jaeger = values.jaeger === true ? await startJaeger() : null;
   try {
     for (let i = 0; i <= runs; i++) {
       for (const records of modes) {
         const file = values.file ?? join(dir, `spans-${i}.jsonl`);
-        const r = await run(inputs.get(records)!, file, trackerOnly);
+        const r = await run(inputs.get(records)!, jaeger !== null ? { grpc: jaeger.otlpGrpcEndpoint } : { file }, trackerOnly);
         const spans = records === 'shed' || trackerOnly ? 0 : 2 * requests;
         if (r.exchanges !== 2 * requests || r.spans !== spans) throw new Error(`run ${i}: ${r.exchanges} exchanges of ${2 * requests}, ${r.spans} spans of ${spans}`);
         const us = (r.ms * 1000) / r.exchanges;
-        console.error(`${i === 0 ? 'warm-up' : `run ${i}`} (${label(records)}): ${r.exchanges} exchanges in ${r.ms.toFixed(0)} ms of CPU = ${us.toFixed(2)} µs/exchange, ${(r.bytes / Math.max(1, r.spans)).toFixed(0)} file bytes/span`);
+        const size = jaeger !== null ? 'OTLP/gRPC' : `${(r.bytes / Math.max(1, r.spans)).toFixed(0)} file bytes/span`;
+        console.error(`${i === 0 ? 'warm-up' : `run ${i}`} (${label(records)}): ${r.exchanges} exchanges in ${r.ms.toFixed(0)} ms of CPU = ${us.toFixed(2)} µs/exchange, ${size}`);
         if (i > 0) perExchange.get(records)!.push(us);
         rmSync(file, { force: true });
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    await jaeger?.stop();
   }
   for (const [records, us] of perExchange) {
     console.log(`median ${median(us).toFixed(2)} µs of CPU per exchange, ${label(records)} (${runs} runs of ${requests} requests = ${2 * requests} exchanges)`);
