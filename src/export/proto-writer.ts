@@ -138,7 +138,8 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I64);
     const b = this.#b;
     b.ensure(8);
-    b.view.setBigUint64(b.pos, BigInt.asUintN(64, v), true);
+    // setBigUint64 stores `v` modulo 2^64 itself: a BigInt.asUintN first made a second BigInt per time.
+    b.view.setBigUint64(b.pos, v, true);
     b.pos += 8;
   }
 
