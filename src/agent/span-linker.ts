@@ -190,7 +190,7 @@ export class SpanLinker {
       other.key = null;
       this.#waiting--;
       if (this.#waiting === 0) this.#startOver();
-      this.#alone.delete(key!.part);
+      if (this.#alone.size !== 0) this.#alone.delete(key!.part);
       this.#ready.push(waiting, span);
       this.#readied();
       return;
