@@ -8,8 +8,8 @@ import { hexCheck, isHexId } from './hex-id.js';
 
 /**
  * The words of a span's ids: each four bytes of an id as an int32, little-endian (byte 4k of the id
- * in the word's low eight bits). Int32s are small integers to V8 on 64-bit builds: they sit in the
- * record as they are, no number boxed per id.
+ * in the word's low eight bits). Node's 64-bit builds (no pointer compression) give V8 32-bit small
+ * integers: the words sit in the record as they are, no number boxed per id.
  */
 export interface SpanIdWords {
   /** The trace id's bytes 0-3, 4-7, 8-11 and 12-15; all zero for an id that is not one (never written). */
@@ -34,19 +34,14 @@ interface SpanIds extends SpanIdWords {
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** The int32 word of bytes b0..b3 (b0 lowest). */
-export function wordOf(b0: number, b1: number, b2: number, b3: number): number {
-  return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24);
-}
-
-/** The word of the 8 hex digits of `hex` at `at` (bytes in text order, as wordOf); the digits must be lowercase hex. */
+/** The word of the 8 hex digits of `hex` at `at` (its four bytes in text order, the first lowest); the digits must be lowercase hex. */
 function hexWord(hex: string, at: number): number {
   let w = 0;
   for (let i = 0; i < 4; i++) w |= ((hexCheck(hex.charCodeAt(at + 2 * i)) << 4) | hexCheck(hex.charCodeAt(at + 2 * i + 1))) << (8 * i);
   return w;
 }
 
-/** Gives `span` the trace id `hex` whose words are `w0`..`w3` (the same id: the caller's word for it). */
+/** Gives `span` the trace id `hex` and its words `w0`..`w3` (the caller vouches that they are one id). */
 export function setTraceId(span: SpanIdWords, hex: string, w0: number, w1: number, w2: number, w3: number): void {
   const s = span as Writable<SpanIds>;
   s.traceId = hex;

@@ -1,8 +1,7 @@
 // Trace and span ids for spans Lantern starts itself (W3C Trace Context §3.2.2.3-4: random, lowercase
 // hex, never all zero), given to a span as text and words at once (model/span-ids.ts).
 import { randomFillSync } from 'node:crypto';
-import type { SpanIdWords } from '../model/span-ids.js';
-import { setSpanId, setTraceId, spanIdFromHex, traceIdFromHex, wordOf } from '../model/span-ids.js';
+import { type SpanIdWords, setSpanId, setTraceId, spanIdFromHex, traceIdFromHex } from '../model/span-ids.js';
 
 export interface IdSource {
   /** Gives `span` a new trace id: 32 lowercase hex digits, not all zero. */
@@ -41,16 +40,14 @@ export class RandomIdSource implements IdSource {
   newTraceId(span: SpanIdWords): void {
     const at = this.#draw(16);
     const p = this.#pool;
-    setTraceId(span, this.#hexPool.slice(2 * at, 2 * at + 32), wordOf(p[at]!, p[at + 1]!, p[at + 2]!, p[at + 3]!),
-      wordOf(p[at + 4]!, p[at + 5]!, p[at + 6]!, p[at + 7]!), wordOf(p[at + 8]!, p[at + 9]!, p[at + 10]!, p[at + 11]!),
-      wordOf(p[at + 12]!, p[at + 13]!, p[at + 14]!, p[at + 15]!));
+    // A word is its four bytes little-endian (span-ids.ts): readInt32LE's.
+    setTraceId(span, this.#hexPool.slice(2 * at, 2 * at + 32), p.readInt32LE(at), p.readInt32LE(at + 4), p.readInt32LE(at + 8), p.readInt32LE(at + 12));
   }
 
   newSpanId(span: SpanIdWords): void {
     const at = this.#draw(8);
     const p = this.#pool;
-    setSpanId(span, this.#hexPool.slice(2 * at, 2 * at + 16), wordOf(p[at]!, p[at + 1]!, p[at + 2]!, p[at + 3]!),
-      wordOf(p[at + 4]!, p[at + 5]!, p[at + 6]!, p[at + 7]!));
+    setSpanId(span, this.#hexPool.slice(2 * at, 2 * at + 16), p.readInt32LE(at), p.readInt32LE(at + 4));
   }
 
   /** Where in the pool the next `bytes` random bytes are, not all zero. */
