@@ -80,7 +80,7 @@ export class JsonWriter {
     return this;
   }
 
-  /** An id's lowercase hex from its words (model/span-ids.ts: a span id's two, a trace id's four): the words' bytes in order. */
+  /** A span id's lowercase hex from its two words (model/span-ids.ts): the words' bytes in order. */
   idWords2(w0: number, w1: number): this {
     const b = this.#b;
     b.ensure(16);
@@ -90,6 +90,7 @@ export class JsonWriter {
     return this;
   }
 
+  /** A trace id's lowercase hex from its four words. */
   idWords4(w0: number, w1: number, w2: number, w3: number): this {
     const b = this.#b;
     b.ensure(32);

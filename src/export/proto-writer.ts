@@ -218,7 +218,6 @@ export class ProtoWriter {
     return p;
   }
 
-
   /** Already-encoded message bytes as field `field`. */
   bytes(field: number, bytes: Uint8Array): void {
     this.#tag(field, WIRE_LEN);
