@@ -23,7 +23,7 @@ export function hexCheck(c: number): number {
 }
 
 /** Whether an id whose chars' hexCheck OR to `check` is lowercase hex (and, with `nonZero`, not all zeros). */
-function hexIdValid(check: number, nonZero: boolean): boolean {
+export function hexIdValid(check: number, nonZero: boolean): boolean {
   return check < 16 && (!nonZero || check !== 0);
 }
 

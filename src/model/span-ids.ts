@@ -4,7 +4,7 @@
 // JS thread (~6 % over OTLP/gRPC, ~9 % to the file: ids are slices of a random block's hex, read one
 // char at a time, ~170 ns a span's three); the words are written in ~15. The two are one id only
 // while every change goes through this module: SpanRecord's id fields are readonly for the rest.
-import { hexCheck, isHexId } from './hex-id.js';
+import { hexCheck, hexIdValid } from './hex-id.js';
 
 /**
  * The words of a span's ids: each four bytes of an id as an int32, little-endian (byte 4k of the id
@@ -34,11 +34,27 @@ interface SpanIds extends SpanIdWords {
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** The word of the 8 hex digits of `hex` at `at` (its four bytes in text order, the first lowest); the digits must be lowercase hex. */
-function hexWord(hex: string, at: number): number {
-  let w = 0;
-  for (let i = 0; i < 4; i++) w |= ((hexCheck(hex.charCodeAt(at + 2 * i)) << 4) | hexCheck(hex.charCodeAt(at + 2 * i + 1))) << (8 * i);
-  return w;
+/** The words hexWords read last. */
+const words = new Int32Array(4);
+
+/**
+ * Reads `hex` as an id of `n` words (8n lowercase hex digits, not all zeros) into `words`, checking
+ * it as it decodes (hex-id.ts's check, one pass over the text); false when it is not one.
+ */
+function hexWords(hex: string, n: number): boolean {
+  if (hex.length !== 8 * n) return false;
+  let check = 0;
+  for (let k = 0; k < n; k++) {
+    let w = 0;
+    for (let i = 0; i < 4; i++) {
+      const hi = hexCheck(hex.charCodeAt(8 * k + 2 * i));
+      const lo = hexCheck(hex.charCodeAt(8 * k + 2 * i + 1));
+      check |= hi | lo;
+      w |= ((hi << 4) | lo) << (8 * i);
+    }
+    words[k] = w;
+  }
+  return hexIdValid(check, true);
 }
 
 /** Gives `span` the trace id `hex` and its words `w0`..`w3` (the caller vouches that they are one id). */
@@ -72,19 +88,19 @@ export function setParentSpanId(span: SpanIdWords, hex: string, w0: number, w1: 
  * it, zeros when it is not one.
  */
 export function traceIdFromHex(span: SpanIdWords, hex: string): void {
-  if (isHexId(hex, 32, true)) setTraceId(span, hex, hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16), hexWord(hex, 24));
+  if (hexWords(hex, 4)) setTraceId(span, hex, words[0]!, words[1]!, words[2]!, words[3]!);
   else setTraceId(span, hex, 0, 0, 0, 0);
 }
 
 /** Gives `span` the span id written as `hex` (as traceIdFromHex). */
 export function spanIdFromHex(span: SpanIdWords, hex: string): void {
-  if (isHexId(hex, 16, true)) setSpanId(span, hex, hexWord(hex, 0), hexWord(hex, 8));
+  if (hexWords(hex, 2)) setSpanId(span, hex, words[0]!, words[1]!);
   else setSpanId(span, hex, 0, 0);
 }
 
 /** Gives `span` the parent span id written as `hex` (as traceIdFromHex). */
 export function parentSpanIdFromHex(span: SpanIdWords, hex: string): void {
-  if (isHexId(hex, 16, true)) setParentSpanId(span, hex, hexWord(hex, 0), hexWord(hex, 8));
+  if (hexWords(hex, 2)) setParentSpanId(span, hex, words[0]!, words[1]!);
   else setParentSpanId(span, hex, 0, 0);
 }
 
