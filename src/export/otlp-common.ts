@@ -10,7 +10,7 @@
 // The exporters encode each record on its own as it is handed over (encodeRecord,
 // encodeRecordJson) and put a batch's encoded records in their envelope when it is sent.
 import type { AttributeValue, Attributes, ResourceRecord } from '../model/span.js';
-import { ByteBuffer } from './byte-buffer.js';
+import { ByteBuffer, setBytes } from './byte-buffer.js';
 import { JsonWriter } from './json-writer.js';
 import { ProtoWriter, lengthDelimitedSize, putLengthDelimited } from './proto-writer.js';
 import type { ReusableBuffers } from './reusable-buffers.js';
@@ -75,7 +75,7 @@ export class RecordArena {
     const n = bytes.length;
     if (this.#pos + n > this.#slab.length) this.#nextSlab(n);
     const start = this.#pos;
-    this.#slab.set(bytes, start);
+    setBytes(this.#slab, bytes, start);
     return this.#added(resource, start, start + n);
   }
 
@@ -392,10 +392,10 @@ function writeSizedRequest(groups: readonly SizedGroup[], out: Uint8Array): void
   for (const g of groups) {
     p = putLengthDelimited(out, p, 1, g.resourceLength); // Resource<Signal>
     p = putLengthDelimited(out, p, 1, g.resource.length);
-    out.set(g.resource, p);
+    setBytes(out, g.resource, p);
     p += g.resource.length;
     p = putLengthDelimited(out, p, 2, g.scopeLength); // Scope<Signal>
-    out.set(scope, p);
+    setBytes(out, scope, p);
     p += scope.length;
     // Records that lie one after another in one slab (a process's records encoded in a row,
     // TelemetryExporter) are copied as one: a copy per record cost a view and a call of its own.
@@ -418,7 +418,7 @@ function writeSizedRequest(groups: readonly SizedGroup[], out: Uint8Array): void
 
 /** `slab[from, to)` copied into `out` at `p`; the position after it. */
 function copyRun(out: Uint8Array, p: number, slab: Uint8Array, from: number, to: number): number {
-  out.set(slab.subarray(from, to), p);
+  setBytes(out, slab.subarray(from, to), p);
   return p + to - from;
 }
 

@@ -147,7 +147,8 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I32);
     const b = this.#b;
     b.ensure(4);
-    b.node.writeUInt32LE(v >>> 0, b.pos);
+    // The DataView's store is inlined; a Buffer method is a generic property load on Buffer.prototype first.
+    b.view.setUint32(b.pos, v >>> 0, true);
     b.pos += 4;
   }
 
@@ -155,7 +156,7 @@ export class ProtoWriter {
     this.#tag(field, WIRE_I64);
     const b = this.#b;
     b.ensure(8);
-    b.node.writeDoubleLE(v, b.pos);
+    b.view.setFloat64(b.pos, v, true);
     b.pos += 8;
   }
 

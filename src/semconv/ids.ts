@@ -34,20 +34,26 @@ export function hexIdSource(traceId: () => string, spanId: () => string): IdSour
  */
 export class RandomIdSource implements IdSource {
   readonly #pool = Buffer.alloc(32 * 1024);
+  /**
+   * The pool's words are read through a DataView: a Buffer's `readInt32LE`, looked up on
+   * Buffer.prototype, was a generic property load (a LoadIC call) in the optimized code at every
+   * word, six per span (~60 ns; the view's getInt32 is inlined).
+   */
+  readonly #words = new DataView(this.#pool.buffer, this.#pool.byteOffset, this.#pool.length);
   #hexPool = '';
   #pos = this.#pool.length;
 
   newTraceId(span: SpanIdWords): void {
     const at = this.#draw(16);
-    const p = this.#pool;
-    // A word is its four bytes little-endian (span-ids.ts): readInt32LE's.
-    setTraceId(span, this.#hexPool.slice(2 * at, 2 * at + 32), p.readInt32LE(at), p.readInt32LE(at + 4), p.readInt32LE(at + 8), p.readInt32LE(at + 12));
+    const w = this.#words;
+    // A word is its four bytes little-endian (span-ids.ts).
+    setTraceId(span, this.#hexPool.slice(2 * at, 2 * at + 32), w.getInt32(at, true), w.getInt32(at + 4, true), w.getInt32(at + 8, true), w.getInt32(at + 12, true));
   }
 
   newSpanId(span: SpanIdWords): void {
     const at = this.#draw(8);
-    const p = this.#pool;
-    setSpanId(span, this.#hexPool.slice(2 * at, 2 * at + 16), p.readInt32LE(at), p.readInt32LE(at + 4));
+    const w = this.#words;
+    setSpanId(span, this.#hexPool.slice(2 * at, 2 * at + 16), w.getInt32(at, true), w.getInt32(at + 4, true));
   }
 
   /** Where in the pool the next `bytes` random bytes are, not all zero. */

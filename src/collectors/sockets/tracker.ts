@@ -88,6 +88,14 @@ class TrackedConnection {
     this.streams.ingress.startOver();
   }
 
+  /**
+   * The stream of `direction`. Read as `streams[direction]`, a keyed load whose key is one of two
+   * names, it was a megamorphic load (a stub cache probe) in the optimized code, three per exchange.
+   */
+  stream(direction: Direction): StreamAssembler {
+    return direction === 'egress' ? this.streams.egress : this.streams.ingress;
+  }
+
   side(direction: Direction): MessageSide | null {
     if (this.info.role === 'server') return direction === 'ingress' ? 'request' : 'response';
     if (this.info.role === 'client') return direction === 'egress' ? 'request' : 'response';
@@ -207,7 +215,7 @@ export class ConnectionTracker {
   }
 
   #feed(c: TrackedConnection, e: SocketData): void {
-    const stream = c.streams[e.direction];
+    const stream = c.stream(e.direction);
     if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
     else stream.chunk(e.position, e.data, e.timeNs);
   }
@@ -224,8 +232,8 @@ export class ConnectionTracker {
     // role inferred from a status line).
     if (c === null) return this.#data(s);
     const session = c.session!;
-    const qs = c.streams[q.direction];
-    const ss = c.streams[s.direction];
+    const qs = c.stream(q.direction);
+    const ss = c.stream(s.direction);
     if (session.paired !== undefined && q.direction !== s.direction && c.side(q.direction) === 'request' &&
       qs.continues(q.position, q.data.length) && ss.continues(s.position, s.data.length)) {
       qs.passed(q.position, q.data.length);
