@@ -63,17 +63,21 @@ export class HeadFields implements HeaderFields {
   }
 
   /**
-   * Values found by `get`, by name (null: no such field). A session's repeated heads share one
-   * HeadFields (the parser's head memo), and the conventions ask each exchange's for the same few
-   * names (Host twice, User-Agent, the trace context, forwarding): a scan of every field name and a
-   * value sliced per name and exchange, and values that are new strings each time where the
-   * conventions compare them with the last exchange's. Bounded by MAX_REMEMBERED names.
+   * Names asked of `get` and what it found for each (null: no such field), one after the other, for
+   * at most MAX_REMEMBERED names. A session's repeated heads share one HeadFields (the parser's head
+   * memo), and the conventions ask each exchange's for the same few names (Host twice, User-Agent,
+   * the trace context, forwarding): a scan of every field name and a value sliced per name and
+   * exchange, and values that are new strings each time where the conventions compare them with the
+   * last exchange's. The names are the callers' constants, found by identity in a scan of a few: a
+   * Map's hashed look-up cost more.
    */
-  #found: Map<string, string | null> | null = null;
+  #found: Array<string | null> | null = null;
 
   get(name: string): string | undefined {
-    const found = this.#found?.get(name);
-    if (found !== undefined) return found ?? undefined;
+    const found = this.#found;
+    if (found !== null) {
+      for (let i = 0; i < found.length; i += 2) if (found[i] === name) return found[i + 1] ?? undefined;
+    }
     let value: string | null = null;
     for (let k = 0, n = this.length; k < n; k++) {
       if (this.nameIs(k, name)) {
@@ -81,8 +85,8 @@ export class HeadFields implements HeaderFields {
         break;
       }
     }
-    const remembered = (this.#found ??= new Map());
-    if (remembered.size < MAX_REMEMBERED) remembered.set(name, value);
+    const remembered = (this.#found ??= []);
+    if (remembered.length < 2 * MAX_REMEMBERED) remembered.push(name, value);
     return value ?? undefined;
   }
 
