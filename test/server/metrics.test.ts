@@ -129,6 +129,9 @@ t.test('/metrics: Prometheus families of the agent\'s own figures, parsed by pro
   t.test('counters grow with traffic; process figures', async (t) => {
     const records = (f: ParsedFamily[]): number => value(f, 'lantern_collector_events', { collector: 'sockets', stat: 'records_in' }) ?? 0;
     t.ok(records(after) > records(before), `sockets records_in grew (${records(before)} → ${records(after)})`);
+    const batches = (f: ParsedFamily[]): number => value(f, 'lantern_collector_events', { collector: 'sockets', stat: 'record_batches' }) ?? 0;
+    t.ok(batches(after) > batches(before), `sockets record_batches grew (${batches(before)} → ${batches(after)})`);
+    t.ok(batches(after) <= records(after), 'no more record batches than records');
     const http1 = (f: ParsedFamily[]): number => value(f, 'lantern_records', { type: 'exchange.http1' }) ?? 0;
     t.ok(http1(after) >= http1(before) + n, `HTTP/1 exchanges: ${http1(before)} → ${http1(after)}`);
     const spans = (f: ParsedFamily[]): number => value(f, 'lantern_pipeline_events', { stat: 'spans_out' }) ?? 0;
