@@ -6,7 +6,15 @@
 // per request (loadgen -close, at --close-rate): each exchange also brings the agent a connection to
 // follow from its open to its close, the traffic of clients that do not keep connections alive.
 // The trees and the sinks take turns (baseline jaeger, this jaeger, baseline file, this file, then again), so a machine whose
-// speed drifts over the run (a shared VM) weighs on both alike; medians over the rounds. nginx.ts
+// speed drifts over the run (a shared VM) weighs on both alike; medians over the rounds, and the median of each round's
+// ratio of this checkout to the baseline. With --side-by-side the two trees' agents run at once, under the same load
+// (each tracing every process, nginx's and loadgen's syscalls running both agents' programs, each agent exporting to its
+// own sink), so that a host whose speed drifts by tens of percent from minute to minute is the same for both within a
+// round: the per-round ratio is then the figure to read (each agent also sees the other's OTLP/gRPC exports, a few
+// requests a second, and the load runs a little slower under two agents' programs: the absolute figures are not those of
+// one agent alone). The busier host would have an agent judged contended shed spans by its contended budget, so side by
+// side both run with `--contended-cpu-percent 0`. Each round says how many spans each agent shed: one that sheds does
+// less. nginx.ts
 // --all-processes measures the rest of what a user sees (latency, losses, start-up, memory) for one
 // tree; this is the ratio.
 //
@@ -23,9 +31,9 @@
 // load resumes (~1 µs an exchange in its first 2 s, on the helper threads).
 //
 //   npm run build && node dist/benchmarks/agent-cost.js [--rate N] [--close-rate N (0: keep-alive only)] [--seconds N]
-//     [--warm-up N] [--settle N] [--rounds N] [--baseline DIR --baseline-label TEXT]
+//     [--warm-up N] [--settle N] [--rounds N] [--baseline DIR --baseline-label TEXT [--side-by-side]]
 import { join } from 'node:path';
-import { type AgentTree, roundsOptions, startAgentProcess } from './agent-process.js';
+import { type AgentProcess, type AgentTree, roundsOptions, startAgentProcess, stopSummary } from './agent-process.js';
 import { benchCommand, fixedRateArgs, runBenchmark, runLoadgen, sectionPreamble, withLoadTarget } from './loadgen-tool.js';
 import { mainThreadCpuSeconds, rssMiB, treeCpuSeconds } from './proc.js';
 import { writeResultsSection } from './results-file.js';
@@ -50,10 +58,14 @@ interface Window { exchanges: number; agentUs: number; jsUs: number }
 
 interface Round {
   label: string; traffic: Traffic; sink: Sink;
+  /** Which round of the run (its trees' rounds of one phase and sink share it: they are paired). */
+  round: number;
   /** The first load's first --warm-up seconds and its last --seconds; then a second load of --seconds and the export after it. */
   warmUp: Window; steady: Window; afterPause: Window;
   /** Over both loads. */
   peakRssMiB: number;
+  /** Spans the agent shed (in the kernel or in JS) over both loads: an agent that sheds does less. */
+  spansShed: number;
 }
 
 /** The agent's CPU (process tree, main JS thread) now, in seconds. */
@@ -67,55 +79,79 @@ function windowOf(from: { tree: number; js: number }, to: { tree: number; js: nu
 
 interface Phases { warmUpSeconds: number; settleSeconds: number; seconds: number }
 
-async function measure(tree: AgentTree, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, phases: Phases): Promise<Round> {
+/**
+ * One round of `trees`' agents under one load: one after the other (a load each), or with `together`
+ * all at once under the same load (each traces every process and exports to its own sink), so that
+ * the host's speed, which drifts by tens of percent over minutes on a shared VM, is the same for
+ * each: their ratio is then read per round.
+ */
+async function measure(trees: readonly AgentTree[], round: number, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, phases: Phases): Promise<Round[]> {
   const { warmUpSeconds, settleSeconds, seconds } = phases;
   return withLoadTarget(PATH, async ({ loadgen, dir, nginxPort }) => {
     // The agent inherits this process's environment: the receiver's address for the Jaeger phases only.
     if (sink === 'jaeger') process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = jaegerEndpoint;
     else delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-    const args = ['--port', '0', '--log-format', 'json', ...(sink === 'file' ? ['--otlp-file', join(dir, 'otlp.jsonl')] : [])];
-    const agent = await startAgentProcess(args, sink === 'file' ? 'writing OTLP JSON lines' : 'exporting over OTLP', 30_000, tree.lantern);
+    const agents: AgentProcess[] = [];
     try {
+      for (const [i, tree] of trees.entries()) {
+        // Side by side, the host is busier than with one agent: an agent judged contended would shed
+        // spans by its contended budget, and do less than the other. Not that budget, then: the
+        // agents are compared on the same work.
+        const args = ['--port', '0', '--log-format', 'json', ...(sink === 'file' ? ['--otlp-file', join(dir, `otlp-${i}.jsonl`)] : []),
+          ...(trees.length > 1 ? ['--contended-cpu-percent', '0'] : [])];
+        agents.push(await startAgentProcess(args, sink === 'file' ? 'writing OTLP JSON lines' : 'exporting over OTLP', 30_000, tree.lantern));
+      }
       await new Promise((r) => setTimeout(r, REST_MS));
-      let peakRssMiB = rssMiB(agent.pid);
-      const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(agent.pid))), 100);
+      const peakRssMiB = agents.map((a) => rssMiB(a.pid));
+      const sampler = setInterval(() => agents.forEach((a, i) => (peakRssMiB[i] = Math.max(peakRssMiB[i]!, rssMiB(a.pid)))), 100);
       const load = async (s: number) => {
         const done = await runLoadgen(loadgen, [...fixedRateArgs(`127.0.0.1:${nginxPort}`, PATH, rate, s), ...(traffic === 'close' ? ['-close'] : [])]);
         if (done.errors > 0) throw new Error(`loadgen: ${done.errors} failed requests (${done.first_error ?? 'no error text'})`);
         return done;
       };
       const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const cpus = () => agents.map((a) => cpuNow(a.pid));
       // Windows inside the first load, by the clock from its start; the exchanges in a window are
       // those of its seconds at the rate loadgen kept over the whole load (open loop, fixed rate).
       const total = warmUpSeconds + settleSeconds + seconds;
-      const start = cpuNow(agent.pid);
+      const start = cpus();
       const first = load(total);
       await sleep(warmUpSeconds * 1000);
-      const warmed = cpuNow(agent.pid);
+      const warmed = cpus();
       await sleep(settleSeconds * 1000);
-      const settled = cpuNow(agent.pid);
+      const settled = cpus();
       await sleep(seconds * 1000);
-      const end = cpuNow(agent.pid);
+      const end = cpus();
       const perSecond = (2 * (await first).count) / total;
       await sleep(EXPORT_WAIT_MS);
-      const resumed = cpuNow(agent.pid);
+      const resumed = cpus();
       const second = await load(seconds);
       await sleep(EXPORT_WAIT_MS);
-      const afterPause = windowOf(resumed, cpuNow(agent.pid), 2 * second.count);
+      const paused = cpus();
       clearInterval(sampler);
-      return {
-        label: tree.label, traffic, sink, peakRssMiB, afterPause,
-        warmUp: windowOf(start, warmed, Math.round(perSecond * warmUpSeconds)),
-        steady: windowOf(settled, end, Math.round(perSecond * seconds)),
-      };
+      await Promise.all(agents.map((a) => a.stop()));
+      return trees.map((tree, i) => ({
+        label: tree.label, traffic, sink, round, peakRssMiB: peakRssMiB[i]!,
+        afterPause: windowOf(resumed[i]!, paused[i]!, 2 * second.count),
+        warmUp: windowOf(start[i]!, warmed[i]!, Math.round(perSecond * warmUpSeconds)),
+        steady: windowOf(settled[i]!, end[i]!, Math.round(perSecond * seconds)),
+        spansShed: spansShed(agents[i]!),
+      }));
     } finally {
-      await agent.stop();
+      await Promise.all(agents.map((a) => a.stop()));
     }
   });
 }
 
+/** What the stopped agent's summary says it shed (0 when it logged none). */
+function spansShed(agent: AgentProcess): number {
+  const pipeline = stopSummary(agent.stderr()).pipeline ?? {};
+  return (pipeline.spans_shed ?? 0) + (pipeline.spans_shed_in_kernel ?? 0);
+}
+
 async function main(): Promise<void> {
-  const { rate, seconds, rounds: roundCount, trees, more } = roundsOptions(8, { 'close-rate': '4000', 'warm-up': '4', settle: '6' });
+  const { rate, seconds, rounds: roundCount, trees, more, flags } = roundsOptions(8, { 'close-rate': '4000', 'warm-up': '4', settle: '6' }, ['side-by-side']);
+  const together = flags['side-by-side']!;
   const closeRate = Number(more['close-rate']);
   const warmUpSeconds = Number(more['warm-up']);
   const settleSeconds = Number(more.settle);
@@ -126,10 +162,11 @@ async function main(): Promise<void> {
     for (let r = 0; r < roundCount; r++) {
       for (const phase of phases) {
         for (const sink of SINKS) {
-          for (const tree of trees) {
-            const round = await measure(tree, phase.traffic, sink, jaeger.otlpGrpcEndpoint, phase.rate, { warmUpSeconds, settleSeconds, seconds });
-            rounds.push(round);
-            process.stderr.write(`${describe(round)}\n`);
+          for (const group of together ? [trees] : trees.map((t) => [t])) {
+            for (const round of await measure(group, r, phase.traffic, sink, jaeger.otlpGrpcEndpoint, phase.rate, { warmUpSeconds, settleSeconds, seconds })) {
+              rounds.push(round);
+              process.stderr.write(`${describe(round)}\n`);
+            }
           }
         }
       }
@@ -141,8 +178,15 @@ async function main(): Promise<void> {
     median(rounds.filter((r) => r.label === label && r.traffic === traffic && r.sink === sink).map(f));
   const self = trees.at(-1)!.label;
   const base = trees.length > 1 ? trees[0]!.label : null;
+  // Each round of this checkout against the baseline's of the same round, phase and sink: the pair
+  // ran one after the other, or side by side under the same load.
+  const paired = (traffic: Traffic, sink: Sink, f: (r: Round) => number): number => {
+    const of = (label: string) => rounds.filter((r) => r.label === label && r.traffic === traffic && r.sink === sink);
+    const bases = of(base!);
+    return median(of(self).flatMap((r) => bases.filter((b) => b.round === r.round).map((b) => f(r) / f(b))));
+  };
   const cells = (traffic: Traffic, sink: Sink, f: (r: Round) => number): string => trees.map((t) => med(t.label, traffic, sink, f).toFixed(2)).join(' | ')
-    + (base !== null ? ` | ${(med(self, traffic, sink, f) / med(base, traffic, sink, f)).toFixed(3)}` : '');
+    + (base !== null ? ` | ${(med(self, traffic, sink, f) / med(base, traffic, sink, f)).toFixed(3)} | ${paired(traffic, sink, f).toFixed(3)}` : '');
   const text = [
     ...sectionPreamble(HEADING, benchCommand('dist/benchmarks/agent-cost.js')),
     `\`lantern run\` with its defaults (every process traced) while loadgen sends ${rate.toLocaleString('en-US')} req/s over 10 keep-alive connections`,
@@ -152,11 +196,14 @@ async function main(): Promise<void> {
     `a constant load, ${warmUpSeconds + settleSeconds} s in, for as long as it runs) are measured, the agent's CPU over each (process tree, and its main JS`,
     `thread) divided by the exchanges in it (2 × requests, at the rate loadgen kept). Then, ${EXPORT_WAIT_MS / 1000} s later, ${seconds} s more: a load after a pause`,
     `(its CPU and that of the ${EXPORT_WAIT_MS / 1000} s after it). Peak RSS sampled every 100 ms over both loads (VmRSS); medians over the rounds, the`,
-    'trees and sinks taking turns. Jaeger 1.76',
+    together
+      ? 'the agents of both trees running side by side under each load (both tracing every process, each exporting to its own sink, both with `--contended-cpu-percent 0`),'
+      : 'trees and sinks taking turns,',
+    `and, per round, this checkout's figure over the baseline's of the same round (${together ? 'the same load' : 'the loads one after the other'}), their median. Jaeger 1.76`,
     'all-in-one is the receiver (one for the whole run, idle in the file phases).',
     '',
-    `| medians over the rounds | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base}` : ''} |`,
-    `|---|${trees.map(() => '---:').join('|')}${base !== null ? '|---:' : ''}|`,
+    `| medians over the rounds | ${trees.map((t) => t.label).join(' | ')}${base !== null ? ` | ${self} / ${base} | ${self} / ${base}, per round` : ''} |`,
+    `|---|${trees.map(() => '---:').join('|')}${base !== null ? '|---:|---:' : ''}|`,
     ...phases.flatMap(({ traffic }) => SINKS.flatMap((sink) => [
       `| **${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: agent (process tree), steady** | ${cells(traffic, sink, (r) => r.steady.agentUs)} |`,
       `| ${TRAFFIC_NAME[traffic]}, ${SINK_NAME[sink]}: of which the main JS thread, steady | ${cells(traffic, sink, (r) => r.steady.jsUs)} |`,
@@ -174,7 +221,7 @@ async function main(): Promise<void> {
 
 function describe(r: Round): string {
   const w = (x: Window): string => `${x.exchanges} exchanges, ${x.agentUs.toFixed(2)} µs per exchange, JS thread ${x.jsUs.toFixed(2)}`;
-  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: warm-up ${w(r.warmUp)}; steady ${w(r.steady)}; after a pause ${w(r.afterPause)}; peak RSS ${r.peakRssMiB.toFixed(1)} MiB`;
+  return `${r.label}, ${TRAFFIC_NAME[r.traffic]}, ${SINK_NAME[r.sink]}: warm-up ${w(r.warmUp)}; steady ${w(r.steady)}; after a pause ${w(r.afterPause)}; peak RSS ${r.peakRssMiB.toFixed(1)} MiB; spans shed ${r.spansShed}`;
 }
 
 runBenchmark(main);

@@ -45,24 +45,28 @@ export function treesToMeasure(self: AgentTree, baseline: string | undefined, ba
 /**
  * The command line of a benchmark that loads nginx in rounds, this checkout's agent against an optional
  * baseline's: `--rate` (default 10,000 req/s), `--seconds` per load, `--rounds` (default 3) and BASELINE_OPTIONS,
- * plus the benchmark's own string options `more` (name → default), whose values come back in `more`.
+ * plus the benchmark's own string options `more` (name → default), whose values come back in `more`, and
+ * its boolean options `flags`, in `flags`.
  */
-export function roundsOptions(defaultSeconds: number, more: Readonly<Record<string, string>> = {}): {
-  rate: number; seconds: number; rounds: number; trees: AgentTree[]; more: Record<string, string>;
+export function roundsOptions(defaultSeconds: number, more: Readonly<Record<string, string>> = {}, flags: readonly string[] = []): {
+  rate: number; seconds: number; rounds: number; trees: AgentTree[]; more: Record<string, string>; flags: Record<string, boolean>;
 } {
   const own = Object.fromEntries(Object.entries(more).map(([name, value]) => [name, { type: 'string' as const, default: value }]));
+  const switches = Object.fromEntries(flags.map((name) => [name, { type: 'boolean' as const, default: false }]));
   const { values } = parseArgs({ options: {
     rate: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: String(defaultSeconds) },
     rounds: { type: 'string', default: '3' },
     ...BASELINE_OPTIONS,
     ...own,
+    ...switches,
   } });
-  const strings = values as Record<string, string | undefined>;
+  const given = values as Record<string, string | boolean | undefined>;
   return {
     rate: Number(values.rate), seconds: Number(values.seconds), rounds: Number(values.rounds),
     trees: treesToMeasure(thisTree('this checkout'), values.baseline, values['baseline-label']),
-    more: Object.fromEntries(Object.keys(more).map((name) => [name, strings[name] ?? more[name]!])),
+    more: Object.fromEntries(Object.keys(more).map((name) => [name, (given[name] as string | undefined) ?? more[name]!])),
+    flags: Object.fromEntries(flags.map((name) => [name, given[name] === true])),
   };
 }
 
@@ -94,6 +98,8 @@ export interface AgentProcess {
  */
 export async function startAgentProcess(args: string[], ready: string, timeoutMs = 30_000, lantern = LANTERN, nodeArgs: readonly string[] = []): Promise<AgentProcess> {
   const child = spawn(process.execPath, agentNodeArgs(lantern, args, nodeArgs), { stdio: ['ignore', 'ignore', 'pipe'] });
+  // 'close' comes after 'exit', once its stderr is read to the end (the summary logged at its stop is the last line).
+  const closed = once(child, 'close').then(() => undefined, () => undefined);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const until = Date.now() + timeoutMs;
@@ -106,9 +112,8 @@ export async function startAgentProcess(args: string[], ready: string, timeoutMs
     pid: child.pid!,
     stderr: () => err,
     async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await closed;
     },
   };
 }
