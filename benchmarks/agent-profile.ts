@@ -3,6 +3,10 @@
 // under V8's sampling profiler (`node --cpu-prof`). Prints the functions with the most self time and the agent's CPU per exchange; the
 // .cpuprofile files stay in --out for Chrome DevTools or speedscope. A profile, not a benchmark:
 // the profiler itself costs a few percent, so its µs per exchange is not comparable with RESULTS.md.
+// V8's sampler takes its samples by signal, which a thread in a system call gets on its way back:
+// code right after a syscall collects more than its share (session 36: the two kernel counters read
+// per ring batch, map.js's perCpuCounter, had 4.7 % of the samples here and 0.9 % of the JS thread's
+// under `perf record -g` with `node --perf-basic-prof`, which also shows the native and kernel parts).
 // --jaeger: traces also go over OTLP/gRPC to a Jaeger all-in-one; --jaeger-only: there alone, no
 // --otlp-file (the production path).
 // --flame-graph FILE: the JS thread's samples of the load window as an SVG flame graph
