@@ -330,7 +330,6 @@ export class SocketsCollector implements Collector {
       out.records_in = s.records;
       out.bytes_in = s.bytes;
       out.record_batches = s.batches;
-      out.record_batches = s.batches;
       out.lost_js_queue_full = s.droppedRecords;
       out.ring_waits = s.ringWaits;
       out.lost_oversize = s.oversizeRecords;
