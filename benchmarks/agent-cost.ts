@@ -80,10 +80,10 @@ function windowOf(from: { tree: number; js: number }, to: { tree: number; js: nu
 interface Phases { warmUpSeconds: number; settleSeconds: number; seconds: number }
 
 /**
- * One round of `trees`' agents under one load: one after the other (a load each), or with `together`
- * all at once under the same load (each traces every process and exports to its own sink), so that
- * the host's speed, which drifts by tens of percent over minutes on a shared VM, is the same for
- * each: their ratio is then read per round.
+ * One round of `trees`' agents under one load: a single tree's agent alone, or several trees' agents
+ * at once under the same load (--side-by-side: each traces every process and exports to its own
+ * sink), so that the host's speed, which drifts by tens of percent over minutes on a shared VM, is
+ * the same for each: their ratio is then read per round.
  */
 async function measure(trees: readonly AgentTree[], round: number, traffic: Traffic, sink: Sink, jaegerEndpoint: string, rate: number, phases: Phases): Promise<Round[]> {
   const { warmUpSeconds, settleSeconds, seconds } = phases;
@@ -143,7 +143,7 @@ async function measure(trees: readonly AgentTree[], round: number, traffic: Traf
   });
 }
 
-/** What the stopped agent's summary says it shed (0 when it logged none). */
+/** What the stopped agent's summary says it shed, in the kernel and in JS (stopSummary throws when it logged no summary). */
 function spansShed(agent: AgentProcess): number {
   const pipeline = stopSummary(agent.stderr()).pipeline ?? {};
   return (pipeline.spans_shed ?? 0) + (pipeline.spans_shed_in_kernel ?? 0);

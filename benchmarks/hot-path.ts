@@ -20,8 +20,8 @@
 // well (a run now and then 2-4 % off: repeat) under `node --single-threaded --predictable`, over warm
 // runs (`--runs 4` minus `--runs 1`), though on another host (session 36) three counts of one build to
 // the file gave 25,367, 25,522 and 27,620 (`--runs 7` minus `--runs 1`, two of them beside a busy CPU):
-// the file's flush timers and V8's GC fall by the clock, and a ~2 % change needs several counts; with --connection-per-request within ~±8 % only (66.5k-78.5k
-// over five runs of one build, session 19); without those flags, runs of one build differ by up to
+// the file's flush timers and V8's GC fall by the clock, and a ~2 % change needs several counts; with
+// --connection-per-request within ~±8 % only (66.5k-78.5k over five runs of one build, session 19); without those flags, runs of one build differ by up to
 // ±13 % (V8's GC and compilations, which valgrind serializes, fall differently from one run to the
 // next). Instruction counts miss what memory costs: a WeakMap by connection cost 5-10 % of the time of
 // a connection per request and no instructions to speak of (session 19). Time alternating builds too.
