@@ -117,8 +117,12 @@ t.test('psql COPY TO STDOUT and FROM STDIN', async (t) => {
 t.test('results beyond the 16 KiB per-syscall capture bound', async (t) => {
   const r = await psql(['-c', "SELECT g, repeat('x', 100) AS wide FROM generate_series(1, 20000) g", '-c', "SELECT repeat('y', 100000) AS one_big_row"]);
   t.equal(r.code, 0, r.stderr);
-  const { client, server } = await pairs('psql', (s) => /AS (wide|one_big_row)/.test(text(s)), 2);
-  t.equal(client.length, 2, 'the reads cut by the capture bound still end their operations');
+  const big = (s: SpanRecord): boolean => /AS (wide|one_big_row)/.test(text(s));
+  const { client, server } = await pairs('psql', big, 2);
+  // Once in CI neither span came (both ends' tests on a busy host): what the agent saw and counted, for the next time.
+  const { pipeline, collectors } = agent.agent.summary();
+  const seen = agent.spans.filter((s) => isPg(s) && big(s)).map((s) => `${s.kind} ${exe(s)} ${s.name} ${s.status.code}`);
+  t.equal(client.length, 2, 'the reads cut by the capture bound still end their operations', { seen, spansShed: pipeline.spans_shed, sockets: collectors.sockets });
   t.equal(server.length, 2);
   t.ok([...client, ...server].every((s) => s.status.code === 'unset' && attr(s, 'db.collection.name') === undefined));
 });
