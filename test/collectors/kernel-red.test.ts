@@ -122,7 +122,9 @@ t.test('counted exchanges are described with their connection, also after it clo
   t.same(http.map((e) => [e.request.method, e.request.target, e.response?.statusCode, e.request.kernelSampling]), [['GET', '/cart/7', 201, 'shed'], ['GET', '/cart/7', 404, 'shed']]);
   t.ok(http.every((e) => e.connection.local.port === 8080 && e.connection.role === 'server' && e.connection.pid === server.pid), 'with the connection as it was opened');
   t.ok(http.every((e) => out.includes(e)), 'handed on as exchanges');
-  t.notOk(tracker.counted({ ...shed(200), request: { ...shed(200).request, generation: 12345 } }, () => t.fail('no connection: nothing described')), 'a connection never seen: not described');
+  const elsewhere = { ...server, generation: 12345 };
+  const unseen = shedSummary({ ...request('/cart/7', 500, 1_000n), conn: elsewhere }, { ...response(200, 500, 3_000n), conn: elsewhere });
+  t.notOk(tracker.counted(unseen, () => t.fail('no connection: nothing described')), 'a connection never seen: not described');
   t.equal(tracker.stats().shedCounted, 2);
   t.equal(tracker.stats().shedCountedUnreadable, 1);
 });
@@ -131,8 +133,8 @@ t.test('a closed connection is remembered for counts only while the kernel may s
   let counting = false;
   const { tracker, feed } = trackerWith([], () => counting);
   const shed = (generation: number): SocketShed => {
-    const e = shedSummary(request('/late', 500, 1_000n), response(200, 500, 3_000n));
-    return { ...e, request: { ...e.request, generation } };
+    const conn = { ...server, generation };
+    return shedSummary({ ...request('/late', 500, 1_000n), conn }, { ...response(200, 500, 3_000n), conn });
   };
   const connection = (generation: number, at: bigint): SocketRecordWriter => {
     const conn = { ...server, generation };

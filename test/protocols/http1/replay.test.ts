@@ -1,0 +1,85 @@
+// The HTTP/1 session's replay of a paired exchange (Http1Connection.paired): a pair whose bytes are
+// those of the last exchange kept is replayed without the parsers; one that differs in any byte, or
+// in its length, is parsed. The bytes are compared where the kernel's record holds them (a batch and
+// an offset), four at a time and then the tail: every position of a request and of responses of each
+// length modulo four is changed once.
+import t from 'tap';
+import type { ConnectionInfo } from '../../../src/model/connection.js';
+import type { HttpExchange } from '../../../src/model/http.js';
+import { Http1Connection } from '../../../src/protocols/http1/connection.js';
+import type { CapturedBytes } from '../../../src/protocols/session.js';
+
+const conn: ConnectionInfo = {
+  pid: 4242, fd: 7, generation: 3, role: 'server', family: 'ipv4', transport: 'tcp',
+  local: { address: '127.0.0.1', port: 8080 }, remote: { address: '127.0.0.1', port: 51234 },
+};
+
+/** `text` as a record in a batch holds it: at an odd offset, other bytes around it. */
+function captured(text: string, timeNs: bigint): CapturedBytes {
+  const at = 5;
+  const batch = Buffer.alloc(text.length + 13, 0x2a);
+  batch.write(text, at, 'latin1');
+  return { data: batch.subarray(at, at + text.length), batch: new DataView(batch.buffer, batch.byteOffset, batch.length), dataAt: at, dataLength: text.length, timeNs };
+}
+
+const REQUEST = 'GET /items/42?view=full HTTP/1.1\r\nHost: shop\r\n\r\n';
+const response = (body: string): string => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+
+/** A session as the handler opens them (no body bytes kept), and a call that pairs `q` with `s` at the next times and returns the exchanges it completed. */
+function session(): { c: Http1Connection; pair: (q: string, s: string) => HttpExchange[] } {
+  const c = new Http1Connection(conn, { maxBodyCapture: 0 });
+  let ns = 1_000n;
+  return {
+    c,
+    pair: (q, s) => {
+      c.paired(captured(q, (ns += 1000n)), captured(s, (ns += 1000n)));
+      return c.drain();
+    },
+  };
+}
+
+t.test('a repeated exchange is replayed at its own times, as the parsers would have made it', async (t) => {
+  const { c, pair } = session();
+  const s = response('hello');
+  const [first] = pair(REQUEST, s);
+  pair(REQUEST, s); // the request head now repeats: the exchange is kept for replay
+  t.equal(c.replayed, 0);
+  const [again] = pair(REQUEST, s);
+  t.equal(c.replayed, 1, 'the third is replayed');
+  t.equal(again?.request.target, '/items/42?view=full');
+  t.equal(again?.response?.statusCode, 200);
+  t.equal(again?.ordinal, 2);
+  t.ok((again?.request.startNs ?? 0n) > (first?.response?.startNs ?? 0n), 'at its own times');
+});
+
+t.test('a pair that differs from the kept one in any byte or in length is parsed, not replayed', async (t) => {
+  const change = (text: string, i: number): string => text.slice(0, i) + String.fromCharCode(text.charCodeAt(i) ^ 0x01) + text.slice(i + 1);
+  // Bodies of four lengths: every length modulo four, so the last bytes fall past the four-byte steps.
+  for (const body of ['abcdefgh', 'abcdefghi', 'abcdefghij', 'abcdefghijk']) {
+    const s = response(body);
+    const bodyAt = s.length - body.length;
+    // The request's target (its method and version would make another exchange) and the response's body.
+    const changes: Array<[string, string]> = [
+      ...Array.from({ length: '/items/42?view=full'.length }, (_, k): [string, string] => [change(REQUEST, 4 + k), s]),
+      ...Array.from({ length: body.length }, (_, k): [string, string] => [REQUEST, change(s, bodyAt + k)]),
+      [REQUEST, response(`${body}z`)],
+    ];
+    for (const [q, r] of changes) {
+      const what = `body of ${body.length}, ${JSON.stringify(q === REQUEST ? r.slice(bodyAt) : q.slice(4, 24))}`;
+      const { c, pair } = session();
+      pair(REQUEST, s);
+      pair(REQUEST, s);
+      pair(REQUEST, s);
+      t.equal(c.replayed, 1, `${what}: the original replayed once set up`);
+      const [ex] = pair(q, r);
+      t.equal(c.replayed, 1, `${what}: parsed`);
+      t.equal(ex?.request.target, q.slice(4, q.indexOf(' HTTP/')), `${what}: its own target`);
+      // The original bytes, twice more. A changed request was parsed afresh (not its head's memo), so
+      // it was not kept: both are replayed. A changed response came with the memo's request and was
+      // kept in place of the original: the first is parsed (and kept again), the second replayed.
+      pair(REQUEST, s);
+      pair(REQUEST, s);
+      t.equal(c.replayed, q === REQUEST ? 2 : 3, `${what}: the original bytes replayed again`);
+    }
+  }
+});
