@@ -3,19 +3,6 @@
 import type { ConnectionInfo } from '../model/connection.js';
 import type { Exchange } from '../model/exchange.js';
 
-/**
- * Bytes of one syscall as the kernel's record holds them: readable in place, in the batch, without a
- * view made (`batch` from `dataAt`, `dataLength` bytes), or through `data`, a view made at its first
- * read. Either is valid only until the batch's callback returns.
- */
-export interface CapturedBytes {
-  readonly data: Uint8Array;
-  readonly batch: DataView;
-  readonly dataAt: number;
-  readonly dataLength: number;
-  readonly timeNs: bigint;
-}
-
 /** Which half of the conversation bytes belong to, independent of who sent them. */
 export type MessageSide = 'request' | 'response';
 
@@ -52,7 +39,7 @@ export interface ProtocolSession {
    * take the common case (one whole request, the start of its answer) by a shorter path. Absent: the
    * tracker makes those three calls.
    */
-  paired?(request: CapturedBytes, response: CapturedBytes): void;
+  paired?(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint): void;
   /**
    * An exchange the kernel shed: its whole request, its response's status line, the rest of both
    * never to come (the tracker restarts both streams at whatever comes next). False: this session

@@ -25,12 +25,8 @@ function decodeAll(w: SocketRecordWriter): { events: SocketEvent[]; malformed: n
   return { events, malformed };
 }
 
-/** Events as comparable values: the data's bytes, not where they lie in their batch (a paired record places them elsewhere). */
-const plain = (events: SocketEvent[]): unknown[] => events.map((e) => {
-  if (e.type !== 'data') return e;
-  const { batch: _batch, dataAt: _at, ...fields } = e;
-  return { ...fields, data: Buffer.from(e.data).toString('hex') };
-});
+/** Events as comparable values: the data views' bytes, not the views. */
+const plain = (events: SocketEvent[]): unknown[] => events.map((e) => (e.type === 'data' ? { ...e, data: Buffer.from(e.data).toString('hex') } : e));
 
 function bytes(r: XorShift32, n: number): Buffer {
   const b = Buffer.alloc(n);

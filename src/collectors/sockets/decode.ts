@@ -3,7 +3,6 @@ import type { KernelClock } from '../../model/clock.js';
 import { ipv4Text, ipv6Text } from '../../model/address.js';
 import { cString } from '../c-string.js';
 import type { ConnectionRole, Direction, TlsInfo } from '../../model/connection.js';
-import type { CapturedBytes } from '../../protocols/session.js';
 
 export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4, PAIR: 5, SHED: 6 } as const;
 /** enum socket_protocol (bpf/include/sockets.h). */
@@ -44,7 +43,7 @@ export interface SocketOpen {
   timeNs: bigint;
 }
 
-export interface SocketData extends CapturedBytes {
+export interface SocketData {
   type: 'data';
   pid: number;
   tid: number;
@@ -56,6 +55,8 @@ export interface SocketData extends CapturedBytes {
   position: number;
   /** Bytes the whole syscall moved; `data` may hold fewer (capture bound). */
   callLen: number;
+  /** A view into the batch: copy before keeping it past the batch callback. */
+  data: Uint8Array;
   /** Datagrams: the peer address the syscall named (null on connected sockets). */
   peer: { address: string; port: number } | null;
   /** Plaintext a TLS library handled (the wire carried ciphertext); null for cleartext. */
@@ -150,53 +151,15 @@ export function u64(view: DataView, at: number): number {
   return view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x1_0000_0000;
 }
 
-const NO_BATCH = new DataView(new ArrayBuffer(0));
+const EMPTY = new Uint8Array(0);
 
-/**
- * A data event, one object shape for fresh and reused events. Its bytes are read in place until
- * something asks for `data`: an HTTP/1 exchange replayed by its session (http1/connection.ts) only
- * compares them (in place, KeptBytes), and the two views of a paired record, made per exchange, were
- * ~9 % of what `hot-path.ts --paired --jaeger` allocated; with the compares in JavaScript rather than
- * Buffer.equals (a C++ call that read each view's contents), decoding, tracking and replaying took
- * ~15 % less CPU there (`--tracker-only`, 0.63-0.69 → 0.51-0.60 µs an exchange, alternating runs).
- */
-class DataEvent implements SocketData {
-  readonly type = 'data';
-  pid = 0;
-  tid = 0;
-  fd = 0;
-  generation = 0;
-  direction: Direction = 'egress';
-  role: ConnectionRole = 'unknown';
-  protocol = 0;
-  position = 0;
-  callLen = 0;
-  batch: DataView = NO_BATCH;
-  dataAt = 0;
-  dataLength = 0;
-  peer: { address: string; port: number } | null = null;
-  tls: TlsInfo | null = null;
-  shedBefore = 0;
-  timeNs = 0n;
-  #view: Uint8Array | null = null;
-
-  /**
-   * A plain view (no copy): a third of the cost of a Buffer's (Buffer.from's checks, a FastBuffer made
-   * in JavaScript). The parsers that need Buffer methods wrap it as they start.
-   */
-  get data(): Uint8Array {
-    return (this.#view ??= new Uint8Array(this.batch.buffer, this.batch.byteOffset + this.dataAt, this.dataLength));
-  }
-
-  /** The event's bytes: `n` at `at` in `batch`. */
-  bytesAt(batch: DataView, at: number, n: number): void {
-    this.batch = batch;
-    this.dataAt = at;
-    this.dataLength = n;
-    this.#view = null;
-  }
+/** A data event of nothing, every field in place (one object shape for fresh and reused events). */
+function blankData(): SocketData {
+  return {
+    type: 'data', pid: 0, tid: 0, fd: 0, generation: 0, direction: 'egress', role: 'unknown', protocol: 0, position: 0, callLen: 0,
+    data: EMPTY, peer: null, tls: null, shedBefore: 0, timeNs: 0n,
+  };
 }
-
 
 /**
  * Events a caller lets decodeSocketRecord fill again record after record, instead of making new
@@ -205,15 +168,15 @@ class DataEvent implements SocketData {
  * made per exchange, were ~13 % of what the agent allocated per exchange.
  */
 export class EventScratch {
-  readonly data = new DataEvent();
-  readonly request = new DataEvent();
-  readonly response = new DataEvent();
+  readonly data = blankData();
+  readonly request = blankData();
+  readonly response = blankData();
   readonly pair: SocketPair = { type: 'pair', request: this.request, response: this.response };
   readonly shed: SocketShed = { type: 'shed', request: this.request, response: this.response };
 }
 
 /** `d`, set to the data event of the header at `off` whose `n` bytes are at `dataAt` (bounds checked by the caller). */
-function dataEvent(d: DataEvent, view: DataView, off: number, dataAt: number, n: number, clock: KernelClock): SocketData {
+function dataEvent(d: SocketData, view: DataView, off: number, dataAt: number, n: number, clock: KernelClock): SocketData {
   d.pid = view.getUint32(off + DATA_HEADER.pid, true);
   d.tid = view.getUint32(off + DATA_HEADER.tid, true);
   d.fd = view.getUint32(off + DATA_HEADER.fd, true);
@@ -223,7 +186,10 @@ function dataEvent(d: DataEvent, view: DataView, off: number, dataAt: number, n:
   d.protocol = view.getUint8(off + DATA_HEADER.protocol);
   d.position = u64(view, off + DATA_HEADER.position);
   d.callLen = view.getUint32(off + DATA_HEADER.callLen, true);
-  d.bytesAt(view, dataAt, n);
+  // A plain view (no copy): a third of the cost of a Buffer's (Buffer.from's checks, a FastBuffer
+  // made in JavaScript). The parsers that need Buffer methods wrap it as they start; an HTTP/1
+  // exchange replayed by its session (http1/connection.ts) never needs them.
+  d.data = new Uint8Array(view.buffer, view.byteOffset + dataAt, n);
   d.peer = peerOf(view, off);
   d.tls = view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true));
   d.shedBefore = view.getUint8(off + DATA_HEADER.shedBefore);
@@ -249,8 +215,8 @@ export function decodeSocketRecord(view: DataView, off: number, len: number, clo
   const nResp = view.getUint32(off + PAIR_EVENT.response + DATA_HEADER.len, true);
   // A request is only held when it has bytes; a response chunk of 0 would read as a skip marker.
   if (nReq === 0 || nResp === 0 || PAIR_EVENT.data + nReq + nResp > len) return false;
-  const request = dataEvent(scratch?.request ?? new DataEvent(), view, off, off + PAIR_EVENT.data, nReq, clock);
-  const response = dataEvent(scratch?.response ?? new DataEvent(), view, off + PAIR_EVENT.response, off + PAIR_EVENT.data + nReq, nResp, clock);
+  const request = dataEvent(scratch?.request ?? blankData(), view, off, off + PAIR_EVENT.data, nReq, clock);
+  const response = dataEvent(scratch?.response ?? blankData(), view, off + PAIR_EVENT.response, off + PAIR_EVENT.data + nReq, nResp, clock);
   if (scratch !== undefined) emit(type === SOCK_EV.SHED ? scratch.shed : scratch.pair);
   else emit({ type: type === SOCK_EV.SHED ? 'shed' : 'pair', request, response });
   return true;
@@ -283,7 +249,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
     if (len < DATA_HEADER.size) return null;
     const n = view.getUint32(off + DATA_HEADER.len, true);
     if (DATA_HEADER.size + n > len) return null;
-    return dataEvent(scratch?.data ?? new DataEvent(), view, off, off + DATA_HEADER.size, n, clock);
+    return dataEvent(scratch?.data ?? blankData(), view, off, off + DATA_HEADER.size, n, clock);
   }
   if (type === SOCK_EV.OPEN) {
     if (len < OPEN_EVENT.size) return null;

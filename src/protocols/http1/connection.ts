@@ -6,7 +6,7 @@
 // server socket and egress on a client socket.
 import type { ConnectionInfo } from '../../model/connection.js';
 import type { HttpExchange, HttpMessage, HttpRequestMessage, HttpResponseMessage, KernelSampling } from '../../model/http.js';
-import type { CapturedBytes, MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
+import type { MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
 import { looksLikeHttp1Request, looksLikeHttp1Response } from './detect.js';
 import { Http1Matcher, type Http1MatcherStats } from './matcher.js';
 import { Http1Parser, type Http1ParserOptions, type Http1ParserStats, requestMessage, responseMessage } from './parser.js';
@@ -41,8 +41,8 @@ const NO_HEADERS = headerPairs([]);
  * the parsers' state machines, the matcher's queue and the arrays between them.
  */
 interface PairedReplay {
-  request: KeptBytes;
-  response: KeptBytes;
+  request: Buffer;
+  response: Buffer;
   requestMessage: HttpRequestMessage;
   responseMessage: HttpResponseMessage;
 }
@@ -54,44 +54,18 @@ interface PairedReplay {
  */
 const MAX_REPLAY_BYTES = 1024;
 
-/**
- * A chunk's bytes kept for replay, compared with the next chunks where the kernel's record holds them
- * (CapturedBytes' batch: no view of them made, as Buffer.equals needed one per side and exchange, and
- * read its contents through a C++ call), four bytes a step.
- */
-class KeptBytes {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-
-  constructor(bytes: Uint8Array) {
-    this.#bytes = new Uint8Array(bytes);
-    this.#view = new DataView(this.#bytes.buffer);
-  }
-
-  get length(): number {
-    return this.#bytes.length;
-  }
-
-  /** Whether `c` holds these bytes. */
-  matches(c: CapturedBytes): boolean {
-    const n = this.#bytes.length;
-    if (c.dataLength !== n) return false;
-    const kept = this.#view;
-    const batch = c.batch;
-    const at = c.dataAt;
-    let i = 0;
-    for (; i + 4 <= n; i += 4) if (kept.getUint32(i, true) !== batch.getUint32(at + i, true)) return false;
-    for (; i < n; i++) if (kept.getUint8(i) !== batch.getUint8(at + i)) return false;
-    return true;
-  }
-
-  /** `c`'s bytes kept: in these when they have its length (a server's answer whose Date changed), else in new ones. */
-  static of(c: CapturedBytes, last: KeptBytes | undefined): KeptBytes {
-    if (last === undefined || last.length !== c.dataLength) return new KeptBytes(c.data);
-    last.#bytes.set(c.data);
-    return last;
-  }
+/** `bytes` copied into `into` when it has their length, else into a new Buffer. */
+function copyInto(into: Buffer | undefined, bytes: Uint8Array): Buffer {
+  if (into === undefined || into.length !== bytes.length) return Buffer.from(bytes);
+  into.set(bytes);
+  return into;
 }
+
+/**
+ * Buffer.prototype.equals, called on the kept bytes: looked up on them at every call it was a
+ * generic property load (a LoadIC call, ~25 ns) in the optimized code, twice an exchange.
+ */
+const bufferEquals = Buffer.prototype.equals;
 
 /** What a session had made before a paired exchange went through it (keepForReplay compares). */
 interface ParsedSoFar {
@@ -204,17 +178,15 @@ export class Http1Connection implements ProtocolSession {
    * when the session is at rest and both chunks repeat the last exchange that went through whole,
    * the parse itself (PairedReplay).
    */
-  paired(request: CapturedBytes, response: CapturedBytes): void {
-    const requestNs = request.timeNs;
-    const responseNs = response.timeNs;
+  paired(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint): void {
     const atRest = this.atRest();
     const r = this.replay;
     // A response that began before its request would be an orphan: never replayed.
-    if (atRest && r !== null && requestNs <= responseNs && r.request.matches(request) && r.response.matches(response)) {
+    if (atRest && r !== null && requestNs <= responseNs && bufferEquals.call(r.request, request) && bufferEquals.call(r.response, response)) {
       const q = requestMessage(r.requestMessage, r.requestMessage.bodySize, NO_BYTES, requestNs, requestNs);
       q.kernelSampling = 'kept';
-      this.requests.countReplayed(request.dataLength);
-      this.responses.countReplayed(response.dataLength);
+      this.requests.countReplayed(request.length);
+      this.responses.countReplayed(response.length);
       this.matcher.answered(q, responseMessage(r.responseMessage, r.responseMessage.bodySize, NO_BYTES, responseNs, responseNs, false, false));
       this.requestMark = undefined;
       this.#replayed++;
@@ -224,9 +196,9 @@ export class Http1Connection implements ProtocolSession {
       ? { exchanges: this.matcher.completed.length, messages: this.messagesParsed(), troubles: this.troubles(), requestHeadsFromMemo: this.requests.headsFromMemo }
       : null;
     this.requestMark = 'kept';
-    this.onData('request', request.data, requestNs);
-    this.onData('response', response.data, responseNs);
-    if (before !== null) this.keepForReplay(request, response, before);
+    this.onData('request', request, requestNs);
+    this.onData('response', response, responseNs);
+    if (before !== null) this.keepForReplay(request, requestNs, response, responseNs, before);
   }
 
   /**
@@ -235,24 +207,24 @@ export class Http1Connection implements ProtocolSession {
    * that whole message at its syscall's time (no body bytes kept: the handler's sessions keep none),
    * nothing counted as trouble, and both small (MAX_REPLAY_BYTES).
    */
-  private keepForReplay(request: CapturedBytes, response: CapturedBytes, before: ParsedSoFar): void {
+  private keepForReplay(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint, before: ParsedSoFar): void {
     // Only a request that repeated the one before (its head the parser's memo) is likely to come
     // again: traffic whose requests differ (other paths, other bodies) would pay the copies below on
     // every exchange and replay none (~5 % of `hot-path.ts --paired --distinct`).
-    if (request.dataLength + response.dataLength > MAX_REPLAY_BYTES || this.requests.headsFromMemo === before.requestHeadsFromMemo) return;
+    if (request.length + response.length > MAX_REPLAY_BYTES || this.requests.headsFromMemo === before.requestHeadsFromMemo) return;
     const completed = this.matcher.completed;
     const ex = completed[completed.length - 1];
     if (completed.length !== before.exchanges + 1 || ex === undefined || ex.response === null || !this.atRest()) return;
     if (this.messagesParsed() !== before.messages + 2 || this.troubles() !== before.troubles) return;
     const q = ex.request;
     const s = ex.response;
-    if (q.startNs !== request.timeNs || q.endNs !== request.timeNs || s.startNs !== response.timeNs || s.endNs !== response.timeNs) return;
+    if (q.startNs !== requestNs || q.endNs !== requestNs || s.startNs !== responseNs || s.endNs !== responseNs) return;
     if (q.bodyPrefix.length !== 0 || s.bodyPrefix.length !== 0 || s.interim || s.endedByClose) return;
     // The buffers of the replay this one replaces, when the sizes match (a server's answer whose Date
     // changed: the same length, new bytes).
     const last = this.replay;
     this.replay = {
-      request: KeptBytes.of(request, last?.request), response: KeptBytes.of(response, last?.response), requestMessage: q, responseMessage: s,
+      request: copyInto(last?.request, request), response: copyInto(last?.response, response), requestMessage: q, responseMessage: s,
     };
   }
 
