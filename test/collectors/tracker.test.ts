@@ -43,6 +43,9 @@ const data = (fd: number, direction: SocketData['direction'], position: number, 
   type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, shedBefore: 0, timeNs: 2n,
 });
 
+/** A paired record's event: its two data events, and their bytes in one view. */
+const pairOf = (q: SocketData, r: SocketData): SocketEvent => ({ type: 'pair', request: q, response: r, both: Buffer.concat([q.data, r.data]) });
+
 function tracker(log: string[], exchanges: Exchange[], opts: { max?: number; idle?: number; pairs?: boolean } = {}, now = () => 0) {
   return new ConnectionTracker({ maxConnections: opts.max ?? 100, idleTimeoutMs: opts.idle ?? 1000, handlers: [fakeHandler(log, opts.pairs)], onExchange: (e) => exchanges.push(e) }, now);
 }
@@ -130,7 +133,7 @@ t.test('a connection that switches to TLS starts a new conversation from the pla
 });
 
 t.test('a kernel-paired exchange: one call to the session when both sides continue their streams', async (t) => {
-  const pair = (q: SocketData, r: SocketData): SocketEvent => ({ type: 'pair', request: q, response: r });
+  const pair = (q: SocketData, r: SocketData): SocketEvent => pairOf(q, r);
   const log: string[] = [];
   const tr = tracker(log, [], { pairs: true });
   tr.handle(open(3, 'server'));
@@ -152,10 +155,10 @@ t.test('a kernel-paired exchange to a session without the one call: kept, then i
   const log: string[] = [];
   const tr = tracker(log, []);
   tr.handle(open(4, 'client'));
-  tr.handle({ type: 'pair', request: data(4, 'egress', 0, 'REQ a'), response: data(4, 'ingress', 0, 'RES a') });
+  tr.handle(pairOf(data(4, 'egress', 0, 'REQ a'), data(4, 'ingress', 0, 'RES a')));
   t.same(log, ['4:kept', '4:client:request:REQ a', '4:client:response:RES a']);
   // Found mid-life, its role unknown to the kernel: inferred from the request, as for data events.
-  tr.handle({ type: 'pair', request: data(5, 'ingress', 70, 'REQ z'), response: data(5, 'egress', 90, 'RES z') });
+  tr.handle(pairOf(data(5, 'ingress', 70, 'REQ z'), data(5, 'egress', 90, 'RES z')));
   t.same(log.slice(3), ['5:kept', '5:server:request:REQ z', '5:server:response:RES z']);
 });
 

@@ -73,6 +73,8 @@ export interface SocketData {
 interface HeldTogether {
   request: SocketData;
   response: SocketData;
+  /** The request's bytes and the response's, one after the other as the record holds them: one view of both. */
+  both: Uint8Array;
 }
 
 /**
@@ -171,12 +173,16 @@ export class EventScratch {
   readonly data = blankData();
   readonly request = blankData();
   readonly response = blankData();
-  readonly pair: SocketPair = { type: 'pair', request: this.request, response: this.response };
-  readonly shed: SocketShed = { type: 'shed', request: this.request, response: this.response };
+  readonly pair: SocketPair = { type: 'pair', request: this.request, response: this.response, both: EMPTY };
+  readonly shed: SocketShed = { type: 'shed', request: this.request, response: this.response, both: EMPTY };
 }
 
-/** `d`, set to the data event of the header at `off` whose `n` bytes are at `dataAt` (bounds checked by the caller). */
-function dataEvent(d: SocketData, view: DataView, off: number, dataAt: number, n: number, clock: KernelClock): SocketData {
+/**
+ * `d`, set to the data event of the header at `off` whose `n` bytes are at `dataAt` (bounds checked by
+ * the caller); `buffer` and `base`: the view's buffer and offset in it, read once per record (each a
+ * builtin call).
+ */
+function dataEvent(d: SocketData, view: DataView, off: number, buffer: ArrayBufferLike, base: number, dataAt: number, n: number, clock: KernelClock): SocketData {
   d.pid = view.getUint32(off + DATA_HEADER.pid, true);
   d.tid = view.getUint32(off + DATA_HEADER.tid, true);
   d.fd = view.getUint32(off + DATA_HEADER.fd, true);
@@ -189,7 +195,7 @@ function dataEvent(d: SocketData, view: DataView, off: number, dataAt: number, n
   // A plain view (no copy): a third of the cost of a Buffer's (Buffer.from's checks, a FastBuffer
   // made in JavaScript). The parsers that need Buffer methods wrap it as they start; an HTTP/1
   // exchange replayed by its session (http1/connection.ts) never needs them.
-  d.data = new Uint8Array(view.buffer, view.byteOffset + dataAt, n);
+  d.data = new Uint8Array(buffer, base + dataAt, n);
   d.peer = peerOf(view, off);
   d.tls = view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true));
   d.shedBefore = view.getUint8(off + DATA_HEADER.shedBefore);
@@ -215,10 +221,18 @@ export function decodeSocketRecord(view: DataView, off: number, len: number, clo
   const nResp = view.getUint32(off + PAIR_EVENT.response + DATA_HEADER.len, true);
   // A request is only held when it has bytes; a response chunk of 0 would read as a skip marker.
   if (nReq === 0 || nResp === 0 || PAIR_EVENT.data + nReq + nResp > len) return false;
-  const request = dataEvent(scratch?.request ?? blankData(), view, off, off + PAIR_EVENT.data, nReq, clock);
-  const response = dataEvent(scratch?.response ?? blankData(), view, off + PAIR_EVENT.response, off + PAIR_EVENT.data + nReq, nResp, clock);
-  if (scratch !== undefined) emit(type === SOCK_EV.SHED ? scratch.shed : scratch.pair);
-  else emit({ type: type === SOCK_EV.SHED ? 'shed' : 'pair', request, response });
+  const buffer = view.buffer;
+  const base = view.byteOffset;
+  const request = dataEvent(scratch?.request ?? blankData(), view, off, buffer, base, off + PAIR_EVENT.data, nReq, clock);
+  const response = dataEvent(scratch?.response ?? blankData(), view, off + PAIR_EVENT.response, buffer, base, off + PAIR_EVENT.data + nReq, nResp, clock);
+  const both = new Uint8Array(buffer, base + off + PAIR_EVENT.data, nReq + nResp);
+  if (scratch === undefined) {
+    emit({ type: type === SOCK_EV.SHED ? 'shed' : 'pair', request, response, both });
+    return true;
+  }
+  const e = type === SOCK_EV.SHED ? scratch.shed : scratch.pair;
+  e.both = both;
+  emit(e);
   return true;
 }
 
@@ -249,7 +263,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
     if (len < DATA_HEADER.size) return null;
     const n = view.getUint32(off + DATA_HEADER.len, true);
     if (DATA_HEADER.size + n > len) return null;
-    return dataEvent(scratch?.data ?? blankData(), view, off, off + DATA_HEADER.size, n, clock);
+    return dataEvent(scratch?.data ?? blankData(), view, off, view.buffer, view.byteOffset, off + DATA_HEADER.size, n, clock);
   }
   if (type === SOCK_EV.OPEN) {
     if (len < OPEN_EVENT.size) return null;

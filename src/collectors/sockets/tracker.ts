@@ -238,7 +238,7 @@ export class ConnectionTracker {
       qs.continues(q.position, q.data.length) && ss.continues(s.position, s.data.length)) {
       qs.passed(q.position, q.data.length);
       ss.passed(s.position, s.data.length);
-      session.paired(q.data, q.timeNs, s.data, s.timeNs);
+      session.paired(q.data, q.timeNs, s.data, s.timeNs, e.both);
     } else {
       session.keptInKernel?.();
       this.#feed(c, q);
