@@ -3,6 +3,16 @@
 import type { ConnectionInfo } from '../model/connection.js';
 import type { Exchange } from '../model/exchange.js';
 
+/**
+ * Bytes of one syscall, as a paired record's event holds them: `data` may be a view made at its first
+ * read (decode.ts), which a session that only needs the length, or compares another view, never makes.
+ */
+export interface CapturedBytes {
+  readonly data: Uint8Array;
+  readonly dataLength: number;
+  readonly timeNs: bigint;
+}
+
 /** Which half of the conversation bytes belong to, independent of who sent them. */
 export type MessageSide = 'request' | 'response';
 
@@ -40,7 +50,7 @@ export interface ProtocolSession {
    * tracker makes those three calls. `both`: the request's bytes and the response's in one view, when
    * they lie one after the other (a paired record holds them so).
    */
-  paired?(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint, both?: Uint8Array): void;
+  paired?(request: CapturedBytes, response: CapturedBytes, both?: Uint8Array): void;
   /**
    * An exchange the kernel shed: its whole request, its response's status line, the rest of both
    * never to come (the tracker restarts both streams at whatever comes next). False: this session

@@ -5,7 +5,7 @@ import { ConnectionTracker } from '../../src/collectors/sockets/tracker.js';
 import type { ConnectionInfo } from '../../src/model/connection.js';
 import { FollowedConnections } from '../../src/model/link-part.js';
 import type { Exchange } from '../../src/model/exchange.js';
-import type { MessageSide, ProtocolHandler, ProtocolSession } from '../../src/protocols/session.js';
+import type { CapturedBytes, MessageSide, ProtocolHandler, ProtocolSession } from '../../src/protocols/session.js';
 
 /**
  * Records what reaches the session; every close yields one fake exchange. `pairs`: the session takes
@@ -29,7 +29,7 @@ function fakeHandler(log: string[], pairs = false): ProtocolHandler {
         stats: () => ({ seen: 1 }),
         keptInKernel: () => log.push(`${c.fd}:kept`),
         shedBefore: (n: number) => log.push(`${c.fd}:shedBefore:${n}`),
-        ...(pairs ? { paired: (q: Uint8Array, _qNs: bigint, r: Uint8Array) => log.push(`${c.fd}:pair:${Buffer.from(q).toString()}|${Buffer.from(r).toString()}`) } : {}),
+        ...(pairs ? { paired: (q: CapturedBytes, r: CapturedBytes) => log.push(`${c.fd}:pair:${Buffer.from(q.data).toString()}|${Buffer.from(r.data).toString()}`) } : {}),
       };
     },
   };
@@ -40,7 +40,7 @@ const open = (fd: number, role: SocketOpen['role'], generation = 1): SocketOpen 
   local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5000 + fd }, netns: 0, comm: 'x', timeNs: 1n,
 });
 const data = (fd: number, direction: SocketData['direction'], position: number, text: string, role: SocketData['role'] = 'unknown', generation = 1): SocketData => ({
-  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), peer: null, tls: null, shedBefore: 0, timeNs: 2n,
+  type: 'data', pid: 10, tid: 10, fd, generation, direction, role, protocol: 1, position, callLen: text.length, data: Buffer.from(text), dataLength: text.length, peer: null, tls: null, shedBefore: 0, timeNs: 2n,
 });
 
 /** A paired record's event: its two data events, and their bytes in one view. */

@@ -3,6 +3,7 @@ import type { KernelClock } from '../../model/clock.js';
 import { ipv4Text, ipv6Text } from '../../model/address.js';
 import { cString } from '../c-string.js';
 import type { ConnectionRole, Direction, TlsInfo } from '../../model/connection.js';
+import type { CapturedBytes } from '../../protocols/session.js';
 
 export const SOCK_EV = { OPEN: 1, DATA: 2, CLOSE: 3, EXEC: 4, PAIR: 5, SHED: 6 } as const;
 /** enum socket_protocol (bpf/include/sockets.h). */
@@ -43,7 +44,7 @@ export interface SocketOpen {
   timeNs: bigint;
 }
 
-export interface SocketData {
+export interface SocketData extends CapturedBytes {
   type: 'data';
   pid: number;
   tid: number;
@@ -55,8 +56,10 @@ export interface SocketData {
   position: number;
   /** Bytes the whole syscall moved; `data` may hold fewer (capture bound). */
   callLen: number;
-  /** A view into the batch: copy before keeping it past the batch callback. */
-  data: Uint8Array;
+  /** A view into the batch (made at its first read): copy before keeping it past the batch callback. */
+  readonly data: Uint8Array;
+  /** `data`'s length, read without making the view. */
+  readonly dataLength: number;
   /** Datagrams: the peer address the syscall named (null on connected sockets). */
   peer: { address: string; port: number } | null;
   /** Plaintext a TLS library handled (the wire carried ciphertext); null for cleartext. */
@@ -155,12 +158,47 @@ export function u64(view: DataView, at: number): number {
 
 const EMPTY = new Uint8Array(0);
 
-/** A data event of nothing, every field in place (one object shape for fresh and reused events). */
-function blankData(): SocketData {
-  return {
-    type: 'data', pid: 0, tid: 0, fd: 0, generation: 0, direction: 'egress', role: 'unknown', protocol: 0, position: 0, callLen: 0,
-    data: EMPTY, peer: null, tls: null, shedBefore: 0, timeNs: 0n,
-  };
+/**
+ * A data event, one object shape for fresh and reused events. Its view of its bytes is made when
+ * something first reads `data`: the two of a paired record were ~9 % of what `hot-path.ts --paired
+ * --jaeger` allocated, and an HTTP/1 exchange its session replays compares the record's view of both
+ * (SocketPair.both) without reading either.
+ */
+class DataEvent implements SocketData {
+  readonly type = 'data';
+  pid = 0;
+  tid = 0;
+  fd = 0;
+  generation = 0;
+  direction: Direction = 'egress';
+  role: ConnectionRole = 'unknown';
+  protocol = 0;
+  position = 0;
+  callLen = 0;
+  dataLength = 0;
+  peer: { address: string; port: number } | null = null;
+  tls: TlsInfo | null = null;
+  shedBefore = 0;
+  timeNs = 0n;
+  #buffer: ArrayBufferLike = EMPTY.buffer;
+  #at = 0;
+  #view: Uint8Array | null = null;
+
+  /**
+   * A plain view (no copy): a third of the cost of a Buffer's (Buffer.from's checks, a FastBuffer
+   * made in JavaScript). The parsers that need Buffer methods wrap it as they start.
+   */
+  get data(): Uint8Array {
+    return (this.#view ??= new Uint8Array(this.#buffer, this.#at, this.dataLength));
+  }
+
+  /** The event's bytes: `n` at `at` in `buffer`. */
+  bytesAt(buffer: ArrayBufferLike, at: number, n: number): void {
+    this.#buffer = buffer;
+    this.#at = at;
+    this.dataLength = n;
+    this.#view = null;
+  }
 }
 
 /**
@@ -170,9 +208,9 @@ function blankData(): SocketData {
  * made per exchange, were ~13 % of what the agent allocated per exchange.
  */
 export class EventScratch {
-  readonly data = blankData();
-  readonly request = blankData();
-  readonly response = blankData();
+  readonly data = new DataEvent();
+  readonly request = new DataEvent();
+  readonly response = new DataEvent();
   readonly pair: SocketPair = { type: 'pair', request: this.request, response: this.response, both: EMPTY };
   readonly shed: SocketShed = { type: 'shed', request: this.request, response: this.response, both: EMPTY };
 }
@@ -182,7 +220,7 @@ export class EventScratch {
  * the caller); `buffer` and `base`: the view's buffer and offset in it, read once per record (each a
  * builtin call).
  */
-function dataEvent(d: SocketData, view: DataView, off: number, buffer: ArrayBufferLike, base: number, dataAt: number, n: number, clock: KernelClock): SocketData {
+function dataEvent(d: DataEvent, view: DataView, off: number, buffer: ArrayBufferLike, base: number, dataAt: number, n: number, clock: KernelClock): SocketData {
   d.pid = view.getUint32(off + DATA_HEADER.pid, true);
   d.tid = view.getUint32(off + DATA_HEADER.tid, true);
   d.fd = view.getUint32(off + DATA_HEADER.fd, true);
@@ -192,10 +230,7 @@ function dataEvent(d: SocketData, view: DataView, off: number, buffer: ArrayBuff
   d.protocol = view.getUint8(off + DATA_HEADER.protocol);
   d.position = u64(view, off + DATA_HEADER.position);
   d.callLen = view.getUint32(off + DATA_HEADER.callLen, true);
-  // A plain view (no copy): a third of the cost of a Buffer's (Buffer.from's checks, a FastBuffer
-  // made in JavaScript). The parsers that need Buffer methods wrap it as they start; an HTTP/1
-  // exchange replayed by its session (http1/connection.ts) never needs them.
-  d.data = new Uint8Array(buffer, base + dataAt, n);
+  d.bytesAt(buffer, base + dataAt, n);
   d.peer = peerOf(view, off);
   d.tls = view.getUint8(off + DATA_HEADER.tls) === 0 ? null : tlsInfo(view.getUint16(off + DATA_HEADER.tlsVersion, true));
   d.shedBefore = view.getUint8(off + DATA_HEADER.shedBefore);
@@ -223,8 +258,8 @@ export function decodeSocketRecord(view: DataView, off: number, len: number, clo
   if (nReq === 0 || nResp === 0 || PAIR_EVENT.data + nReq + nResp > len) return false;
   const buffer = view.buffer;
   const base = view.byteOffset;
-  const request = dataEvent(scratch?.request ?? blankData(), view, off, buffer, base, off + PAIR_EVENT.data, nReq, clock);
-  const response = dataEvent(scratch?.response ?? blankData(), view, off + PAIR_EVENT.response, buffer, base, off + PAIR_EVENT.data + nReq, nResp, clock);
+  const request = dataEvent(scratch?.request ?? new DataEvent(), view, off, buffer, base, off + PAIR_EVENT.data, nReq, clock);
+  const response = dataEvent(scratch?.response ?? new DataEvent(), view, off + PAIR_EVENT.response, buffer, base, off + PAIR_EVENT.data + nReq, nResp, clock);
   const both = new Uint8Array(buffer, base + off + PAIR_EVENT.data, nReq + nResp);
   if (scratch === undefined) {
     emit({ type: type === SOCK_EV.SHED ? 'shed' : 'pair', request, response, both });
@@ -263,7 +298,7 @@ export function decodeSocketEvent(view: DataView, off: number, len: number, cloc
     if (len < DATA_HEADER.size) return null;
     const n = view.getUint32(off + DATA_HEADER.len, true);
     if (DATA_HEADER.size + n > len) return null;
-    return dataEvent(scratch?.data ?? blankData(), view, off, view.buffer, view.byteOffset, off + DATA_HEADER.size, n, clock);
+    return dataEvent(scratch?.data ?? new DataEvent(), view, off, view.buffer, view.byteOffset, off + DATA_HEADER.size, n, clock);
   }
   if (type === SOCK_EV.OPEN) {
     if (len < OPEN_EVENT.size) return null;

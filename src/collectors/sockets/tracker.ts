@@ -216,7 +216,7 @@ export class ConnectionTracker {
 
   #feed(c: TrackedConnection, e: SocketData): void {
     const stream = c.stream(e.direction);
-    if (e.data.length === 0) stream.skip(e.position, e.callLen, e.timeNs);
+    if (e.dataLength === 0) stream.skip(e.position, e.callLen, e.timeNs);
     else stream.chunk(e.position, e.data, e.timeNs);
   }
 
@@ -235,10 +235,10 @@ export class ConnectionTracker {
     const qs = c.stream(q.direction);
     const ss = c.stream(s.direction);
     if (session.paired !== undefined && q.direction !== s.direction && c.side(q.direction) === 'request' &&
-      qs.continues(q.position, q.data.length) && ss.continues(s.position, s.data.length)) {
-      qs.passed(q.position, q.data.length);
-      ss.passed(s.position, s.data.length);
-      session.paired(q.data, q.timeNs, s.data, s.timeNs, e.both);
+      qs.continues(q.position, q.dataLength) && ss.continues(s.position, s.dataLength)) {
+      qs.passed(q.position, q.dataLength);
+      ss.passed(s.position, s.dataLength);
+      session.paired(q, s, e.both);
     } else {
       session.keptInKernel?.();
       this.#feed(c, q);
@@ -499,7 +499,7 @@ class ConnectionCounters {
 
 /** A request leaving means we are the client; a request arriving means we serve it. */
 function inferRole(handler: ProtocolHandler, e: SocketData): ConnectionRole | null {
-  if (e.data.length === 0) return null;
+  if (e.dataLength === 0) return null;
   if (handler.looksLikeRequest(e.data)) return e.direction === 'egress' ? 'client' : 'server';
   if (handler.looksLikeResponse(e.data)) return e.direction === 'egress' ? 'server' : 'client';
   return null;

@@ -6,7 +6,7 @@
 // server socket and egress on a client socket.
 import type { ConnectionInfo } from '../../model/connection.js';
 import type { HttpExchange, HttpMessage, HttpRequestMessage, HttpResponseMessage, KernelSampling } from '../../model/http.js';
-import type { MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
+import type { CapturedBytes, MessageSide, ProtocolHandler, ProtocolSession } from '../session.js';
 import { looksLikeHttp1Request, looksLikeHttp1Response } from './detect.js';
 import { Http1Matcher, type Http1MatcherStats } from './matcher.js';
 import { Http1Parser, type Http1ParserOptions, type Http1ParserStats, requestMessage, responseMessage } from './parser.js';
@@ -77,11 +77,11 @@ const bufferCompare = Buffer.prototype.compare;
  * record holds the two one after the other, decode.ts) it is one per exchange, where Buffer.equals
  * of each was two (~6 % of the busy time of `hot-path.ts --paired --jaeger` under V8's profiler).
  */
-function keptIs(kept: Buffer, requestLength: number, request: Uint8Array, response: Uint8Array, both: Uint8Array | undefined): boolean {
-  if (request.length !== requestLength || kept.length !== requestLength + response.length) return false;
+function keptIs(kept: Buffer, requestLength: number, request: CapturedBytes, response: CapturedBytes, both: Uint8Array | undefined): boolean {
+  if (request.dataLength !== requestLength || kept.length !== requestLength + response.dataLength) return false;
   if (both !== undefined) return bufferEquals.call(kept, both);
-  return bufferCompare.call(kept, request, 0, requestLength, 0, requestLength) === 0
-    && bufferCompare.call(kept, response, 0, response.length, requestLength, kept.length) === 0;
+  return bufferCompare.call(kept, request.data, 0, requestLength, 0, requestLength) === 0
+    && bufferCompare.call(kept, response.data, 0, response.dataLength, requestLength, kept.length) === 0;
 }
 
 /** What a session had made before a paired exchange went through it (keepForReplay compares). */
@@ -195,15 +195,17 @@ export class Http1Connection implements ProtocolSession {
    * when the session is at rest and both chunks repeat the last exchange that went through whole,
    * the parse itself (PairedReplay).
    */
-  paired(request: Uint8Array, requestNs: bigint, response: Uint8Array, responseNs: bigint, both?: Uint8Array): void {
+  paired(request: CapturedBytes, response: CapturedBytes, both?: Uint8Array): void {
+    const requestNs = request.timeNs;
+    const responseNs = response.timeNs;
     const atRest = this.atRest();
     const r = this.replay;
     // A response that began before its request would be an orphan: never replayed.
     if (atRest && r !== null && requestNs <= responseNs && keptIs(r.bytes, r.requestLength, request, response, both)) {
       const q = requestMessage(r.requestMessage, r.requestMessage.bodySize, NO_BYTES, requestNs, requestNs);
       q.kernelSampling = 'kept';
-      this.requests.countReplayed(request.length);
-      this.responses.countReplayed(response.length);
+      this.requests.countReplayed(request.dataLength);
+      this.responses.countReplayed(response.dataLength);
       this.matcher.answered(q, responseMessage(r.responseMessage, r.responseMessage.bodySize, NO_BYTES, responseNs, responseNs, false, false));
       this.requestMark = undefined;
       this.#replayed++;
@@ -213,9 +215,9 @@ export class Http1Connection implements ProtocolSession {
       ? { exchanges: this.matcher.completed.length, messages: this.messagesParsed(), troubles: this.troubles(), requestHeadsFromMemo: this.requests.headsFromMemo }
       : null;
     this.requestMark = 'kept';
-    this.onData('request', request, requestNs);
-    this.onData('response', response, responseNs);
-    if (before !== null) this.keepForReplay(request, requestNs, response, responseNs, before);
+    this.onData('request', request.data, requestNs);
+    this.onData('response', response.data, responseNs);
+    if (before !== null) this.keepForReplay(request.data, requestNs, response.data, responseNs, before);
   }
 
   /**

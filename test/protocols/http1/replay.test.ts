@@ -37,7 +37,7 @@ function session(apart: boolean): { c: Http1Connection; pair: (q: string, s: str
     c,
     pair: (q, s) => {
       const [request, response, both] = captured(q, s, apart);
-      c.paired(request, (ns += 1000n), response, (ns += 1000n), both);
+      c.paired({ data: request, dataLength: request.length, timeNs: (ns += 1000n) }, { data: response, dataLength: response.length, timeNs: (ns += 1000n) }, both);
       return c.drain();
     },
   };
