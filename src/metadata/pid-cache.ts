@@ -16,6 +16,7 @@
 // until a live process with another identity holds the pid.
 import { type ProcessIdentity, sameProgram } from './process-identity.js';
 import { turnNow } from '../model/turn-clock.js';
+import { InsertionOrder } from '../fifo.js';
 
 export interface PidCacheSource<V> {
   /** The identity of the process holding `pid` now, null when none does (or it cannot be read). */
@@ -67,6 +68,11 @@ export interface PidCacheStats {
 
 export class PidCache<V> {
   readonly #entries = new Map<number, Entry<V>>();
+  /**
+   * The pids in the order they were first loaded, for eviction (fifo.ts: the Map's own first key is
+   * found over the holes of every entry deleted since its last rehash). A pid read again keeps its place.
+   */
+  readonly #order = new InsertionOrder<number>(this.#entries);
   readonly #max: number;
   readonly #revalidateMs: number;
   readonly #ageMs: ((identity: ProcessIdentity) => number | null) | undefined;
@@ -160,7 +166,6 @@ export class PidCache<V> {
 
   #reload(pid: number, comm: string | undefined, id: ProcessIdentity | null): V {
     this.#reloads++;
-    this.#entries.delete(pid);
     return this.#load(pid, comm, id);
   }
 
@@ -171,14 +176,16 @@ export class PidCache<V> {
       const after = this.source.identity(pid);
       if (after !== null && !sameProgram(after, id)) value = this.source.load(pid, (id = after), comm);
     }
-    if (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value;
+    const fresh = !this.#entries.has(pid);
+    if (fresh && this.#entries.size >= this.#max) {
+      const oldest = this.#order.takeOldest();
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
     const comms = new Set<string>();
     if (comm !== undefined) comms.add(comm);
     if (id !== null) comms.add(id.comm);
     this.#entries.set(pid, { value, identity: id, comms, checkedAt: this.#now(), trustMs: this.#trustMs(id), state: id === null ? 'exited' : 'live' });
+    if (fresh) this.#order.added(pid);
     return value;
   }
 }

@@ -186,6 +186,27 @@ t.test('pid cache: bounded', async (t) => {
   t.notOk(h.cache.has(1), 'the oldest went');
 });
 
+t.test('pid cache: evicts in the order pids were first loaded, a pid read again in its place, through churn', async (t) => {
+  const h = fakeHost();
+  for (const pid of [1, 2, 3]) h.procs.set(pid, run(`p${pid}`, pid));
+  for (const pid of [1, 2, 3]) h.cache.get(pid);
+  h.procs.set(1, run('p1-again', 11)); // pid 1 now another process
+  h.advance(2000);
+  t.match(h.cache.get(1), /^p1-again@11/, 'read again');
+  t.equal(h.cache.stats().reloads, 1);
+  h.procs.set(4, run('p4', 4));
+  h.cache.get(4);
+  t.notOk(h.cache.has(1), 'pid 1 went first: read again, it kept its place');
+  t.ok(h.cache.has(2) && h.cache.has(3) && h.cache.has(4));
+  for (let pid = 100; pid < 10_100; pid++) {
+    h.procs.set(pid, run(`p${pid}`, pid));
+    h.cache.get(pid);
+    h.procs.delete(pid);
+  }
+  t.equal(h.cache.stats().cached, 3, 'still three after 10,000 more');
+  t.ok(h.cache.has(10_097) && h.cache.has(10_098) && h.cache.has(10_099), 'the last three');
+});
+
 /** A fake /proc: one directory per pid with the files ProcessMetadata reads. */
 function fakeProc(t: Test) {
   const root = mkdtempSync(join(tmpdir(), 'lantern-proc-'));

@@ -7,6 +7,7 @@ import type { Logger } from '../../log.js';
 import type { KubeApiClient } from './api-client.js';
 import { type OwnerRef, controllerFromJson } from './objects.js';
 import { PARENT_KINDS } from './workload.js';
+import { InsertionOrder } from '../../fifo.js';
 
 /** The API path of a kind whose controller we want. */
 const COLLECTION: Readonly<Record<string, string>> = { ReplicaSet: '/apis/apps/v1', Job: '/apis/batch/v1' };
@@ -26,6 +27,8 @@ export interface OwnerCacheOptions {
 
 export class OwnerCache {
   readonly #entries = new Map<string, Entry>();
+  /** The owners in the order they were first fetched, for eviction (fifo.ts: not the Map's own first key). */
+  readonly #order = new InsertionOrder<string>(this.#entries);
   readonly #abort = new AbortController();
   readonly #listeners: Array<(uid: string) => void> = [];
   readonly #inFlight = new Set<Promise<void>>();
@@ -73,11 +76,13 @@ export class OwnerCache {
 
   #fetch(ref: OwnerRef, namespace: string): void {
     if (this.#abort.signal.aborted) return;
-    if (!this.#entries.has(ref.uid) && this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value;
+    const fresh = !this.#entries.has(ref.uid);
+    if (fresh && this.#entries.size >= this.#max) {
+      const oldest = this.#order.takeOldest();
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
     this.#entries.set(ref.uid, { owner: undefined });
+    if (fresh) this.#order.added(ref.uid);
     this.#fetches++;
     const path = `${COLLECTION[ref.kind]!}/namespaces/${encodeURIComponent(namespace)}/${PLURAL[ref.kind]!}/${encodeURIComponent(ref.name)}`;
     const done = this.api.getJson(path, this.#abort.signal).then(({ status, body }) => {
@@ -90,7 +95,8 @@ export class OwnerCache {
     }).catch((e: unknown) => {
       if (this.#abort.signal.aborted) return;
       this.#failures++;
-      this.#entries.set(ref.uid, { owner: undefined, failedAt: this.#now() });
+      // Evicted meanwhile: not put back (it would be past the bound, and out of the eviction order).
+      if (this.#entries.has(ref.uid)) this.#entries.set(ref.uid, { owner: undefined, failedAt: this.#now() });
       const fields = { error: (e as Error).message };
       if (!this.#warned) this.log.warn('kubernetes: owner not read (Deployment/CronJob names missing until it is)', fields);
       else this.log.debug('kubernetes: owner not read', fields);
