@@ -55,10 +55,14 @@ interface PairedReplay {
  */
 const MAX_REPLAY_BYTES = 1024;
 
-/** `request` then `response` copied into `into` when it has their length, else into a new Buffer. */
+/**
+ * `request` then `response` copied into `into` when it has their length, else into a new Buffer of
+ * its own memory: a small Buffer of Node's pool would hold the pool's whole 8 KiB slab for as long as
+ * the session keeps its replay (MAX_REPLAY_BYTES' bound would be 8 KiB a session).
+ */
 function copyInto(into: Buffer | undefined, request: Uint8Array, response: Uint8Array): Buffer {
   const n = request.length + response.length;
-  const out = into !== undefined && into.length === n ? into : Buffer.allocUnsafe(n);
+  const out = into !== undefined && into.length === n ? into : Buffer.allocUnsafeSlow(n);
   out.set(request);
   out.set(response, request.length);
   return out;
