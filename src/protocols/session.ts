@@ -47,10 +47,10 @@ export interface ProtocolSession {
    * An exchange the kernel paired and kept, its two sides' next bytes: what keptInKernel, then
    * `data` of the request, then `data` of the response would do, in one call, so that a session can
    * take the common case (one whole request, the start of its answer) by a shorter path. Absent: the
-   * tracker makes those three calls. `both`: the request's bytes and the response's in one view, when
-   * they lie one after the other (a paired record holds them so).
+   * tracker makes those three calls. `both`: the request's bytes then the response's, in one view (a
+   * paired record holds them one after the other).
    */
-  paired?(request: CapturedBytes, response: CapturedBytes, both?: Uint8Array): void;
+  paired?(request: CapturedBytes, response: CapturedBytes, both: Uint8Array): void;
   /**
    * An exchange the kernel shed: its whole request, its response's status line, the rest of both
    * never to come (the tracker restarts both streams at whatever comes next). False: this session

@@ -69,23 +69,19 @@ function copyInto(into: Buffer | undefined, request: Uint8Array, response: Uint8
 }
 
 /**
- * Buffer.prototype.equals and compare, called on the kept bytes: looked up on them at every call they
- * were a generic property load (a LoadIC call, ~25 ns) in the optimized code.
+ * Buffer.prototype.equals, called on the kept bytes: looked up on them at every call it was a
+ * generic property load (a LoadIC call, ~25 ns) in the optimized code.
  */
 const bufferEquals = Buffer.prototype.equals;
-const bufferCompare = Buffer.prototype.compare;
 
 /**
- * Whether `kept` (PairedReplay.bytes) is `request` then `response`; `both`, when given, is the two
- * in one view. Each compare is a call into C++ of ~85 ns whatever the length: with `both` (a paired
- * record holds the two one after the other, decode.ts) it is one per exchange, where Buffer.equals
- * of each was two (~6 % of the busy time of `hot-path.ts --paired --jaeger` under V8's profiler).
+ * Whether `kept` (PairedReplay.bytes: a request of `requestLength` bytes, then its response) is `both`
+ * (a pair's request, of `requestBytes`, then its response). One compare, a call into C++ of ~85 ns
+ * whatever the length, where Buffer.equals of each side was two (~6 % of the busy time of
+ * `hot-path.ts --paired --jaeger` under V8's profiler).
  */
-function keptIs(kept: Buffer, requestLength: number, request: CapturedBytes, response: CapturedBytes, both: Uint8Array | undefined): boolean {
-  if (request.dataLength !== requestLength || kept.length !== requestLength + response.dataLength) return false;
-  if (both !== undefined) return bufferEquals.call(kept, both);
-  return bufferCompare.call(kept, request.data, 0, requestLength, 0, requestLength) === 0
-    && bufferCompare.call(kept, response.data, 0, response.dataLength, requestLength, kept.length) === 0;
+function keptIs(kept: Buffer, requestLength: number, requestBytes: number, both: Uint8Array): boolean {
+  return requestBytes === requestLength && bufferEquals.call(kept, both);
 }
 
 /** What a session had made before a paired exchange went through it (keepForReplay compares). */
@@ -199,13 +195,13 @@ export class Http1Connection implements ProtocolSession {
    * when the session is at rest and both chunks repeat the last exchange that went through whole,
    * the parse itself (PairedReplay).
    */
-  paired(request: CapturedBytes, response: CapturedBytes, both?: Uint8Array): void {
+  paired(request: CapturedBytes, response: CapturedBytes, both: Uint8Array): void {
     const requestNs = request.timeNs;
     const responseNs = response.timeNs;
     const atRest = this.atRest();
     const r = this.replay;
     // A response that began before its request would be an orphan: never replayed.
-    if (atRest && r !== null && requestNs <= responseNs && keptIs(r.bytes, r.requestLength, request, response, both)) {
+    if (atRest && r !== null && requestNs <= responseNs && keptIs(r.bytes, r.requestLength, request.dataLength, both)) {
       const q = requestMessage(r.requestMessage, r.requestMessage.bodySize, NO_BYTES, requestNs, requestNs);
       q.kernelSampling = 'kept';
       this.requests.countReplayed(request.dataLength);
