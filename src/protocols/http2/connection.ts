@@ -189,7 +189,8 @@ export class Http2Connection implements ProtocolSession {
     void timeNs;
     try {
       for (const side of ['request', 'response'] as const) {
-        if (this.dir(side).block !== null) this.loseBlock(side, this.dir(side).block!);
+        const block = this.dir(side).block;
+        if (block !== null) this.loseBlock(side, block);
       }
       for (const s of [...this.streams.values()]) this.complete(s);
     } catch {
