@@ -59,10 +59,9 @@ const protoShared = new SharedSpanFields<ProtoWriter>({
     w.string(5, s.name);
     w.varint(6, KIND[s.kind]);
   },
-  times: (w, s) => {
-    w.fixed64(7, s.startTimeUnixNano);
-    w.fixed64(8, s.endTimeUnixNano);
-  },
+  start: (w, s) => w.fixed64(7, s.startTimeUnixNano),
+  between: () => {},
+  end: (w, s) => w.fixed64(8, s.endTimeUnixNano),
   afterEnd: (w, s, flags) => {
     writeAttributes(w, 9, s.attributes);
     w.begin(15); // Status
@@ -109,7 +108,9 @@ function writeSpanJson(w: JsonWriter, s: SpanRecord): boolean {
 /** What spans alike share of their JSON, written once; the quotes around the times are theirs. */
 const jsonShared = new SharedSpanFields<JsonWriter>({
   beforeStart: (w, s) => w.bytes(J_NAME).string(s.name).bytes(J_KIND).integer(KIND[s.kind]).bytes(J_START),
-  times: (w, s) => w.nanos(s.startTimeUnixNano).bytes(J_END).nanos(s.endTimeUnixNano),
+  start: (w, s) => w.nanos(s.startTimeUnixNano),
+  between: (w) => w.bytes(J_END),
+  end: (w, s) => w.nanos(s.endTimeUnixNano),
   afterEnd: (w, s, flags) => {
     w.bytes(J_ATTRIBUTES);
     writeAttributesJson(w, s.attributes);

@@ -69,6 +69,11 @@ export class ProtoWriter {
     return this.#b.pos;
   }
 
+  /** Writes go on from `pos` (an earlier `length`, or one past bytes written since): bytes after it stay until overwritten. */
+  seek(pos: number): void {
+    this.#b.pos = pos;
+  }
+
   /** A copy of the bytes written from `start` (an earlier `length`) on, up to `end` (by default all of them). */
   copyFrom(start: number, end = this.#b.pos): Uint8Array {
     return this.#b.copyFrom(start, end);

@@ -93,6 +93,35 @@ t.test('a frozen attribute set shared by spans: encoded once, the same bytes as 
   t.same(bytesOf(shared, 9), bytesOf({ ...shared }, 9), 'field 9 after field 1');
 });
 
+t.test('spans of one shape whose times have other lengths: each written as an unshared one would be, in both encodings', async (t) => {
+  // The shared fields carry the times of the span they were kept from, and later spans' times are
+  // written over them: in JSON a time's digits vary in number (not within one era, but the encoder
+  // must not depend on it). Start, end or both one digit shorter or longer than the first span's,
+  // the first span itself among them again after the others.
+  const shared = Object.freeze({ 'http.request.method': 'GET', 'url.path': '/health', 'http.response.status_code': 200 });
+  const times: Array<[bigint, bigint]> = [
+    [1_765_000_000_123_456_789n, 1_765_000_000_123_999_999n],
+    [999_999_999_999_999_999n, 1_765_000_000_000_000_000n],
+    [1_765_000_000_000_000_000n, 1_765_000_000_000_000_000n],
+    [999_999_999_999_999_000n, 999_999_999_999_999_999n],
+    [12_345n, 1_765_000_000_000_000_001n],
+    [0n, 7n],
+    [1_765_000_000_000_000_000n, 10_000_000_000_000_000_000n],
+    [1_765_000_000_123_456_789n, 1_765_000_000_123_999_999n],
+  ];
+  const spans = times.map(([start, end], i) => ({ ...span(PLAIN_PROCESS, i, { name: 'GET', attributes: shared }), startTimeUnixNano: start, endTimeUnixNano: end }));
+  const unshared = spans.map((s) => ({ ...s, attributes: { ...s.attributes } }));
+  const cache = new ResourceCache(16, {});
+  for (const round of ['first', 'again']) {
+    t.same(Buffer.from(encodeTraceRequest(spans, cache)), Buffer.from(encodeTraceRequest(unshared, cache)), `protobuf, ${round}`);
+    t.equal(Buffer.from(traceRequestJsonLine(spans, cache)).toString(), Buffer.from(traceRequestJsonLine(unshared, cache)).toString(), `JSON, ${round}`);
+  }
+  const line = JSON.parse(traceRequestJsonLine(spans, cache).toString()) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ startTimeUnixNano: string; endTimeUnixNano: string }> }> }> };
+  t.same(line.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => [s.startTimeUnixNano, s.endTimeUnixNano]), times.map(([a, b]) => [String(a), String(b)]), 'JSON: every time as its own digits');
+  const ours = decodeTraceRequest(encodeTraceRequest(spans, cache), true);
+  t.same(ours, decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(spans.map((s) => readable(s, cache)))!, true), 'protobuf: the same as the SDK serializer');
+});
+
 t.test('spans of one frozen set in many shapes: each written as an unshared one would be, from the shared fields too', async (t) => {
   const shared = Object.freeze({ 'http.request.method': 'POST', 'url.path': '/orders', 'http.response.status_code': 503 });
   // Name, kind, status (code, message), a parent (the flags) and trace state each make another shape;
