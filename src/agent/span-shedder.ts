@@ -46,6 +46,7 @@
 import { type LinkKey, linkKeyText } from './span-linker.js';
 import { ownCpuMicros } from './own-process.js';
 import { InsertionOrder } from '../fifo.js';
+import { turnNow } from '../model/turn-clock.js';
 
 export interface SpanShedderOptions {
   /** Spans per second exported at most; 0: no budget. */
@@ -54,6 +55,11 @@ export interface SpanShedderOptions {
   maxCpuPercent?: number;
   /** The same, only while the host is contended (contended()); 0 or absent: none. The tighter of the two applies. */
   contendedCpuPercent?: number;
+  /**
+   * The clock (ms). Default turnNow (model/turn-clock.ts): the windows are rolled from every
+   * exchange decided, twice for one the kernel decided under a budget, and Date.now() is a call into
+   * V8's runtime (~100 ns) where a ring batch's exchanges all begin in the same millisecond.
+   */
   now?: () => number;
   /** CPU time of the agent's process so far, µs (default own-process.ts ownCpuMicros: user + system, every thread). */
   cpuMicros?: () => number;
@@ -141,7 +147,7 @@ export class SpanShedder {
     this.#budgetPerWindow = (opts.maxPerSecond * WINDOW_MS) / 1000;
     this.#maxCpu = (opts.maxCpuPercent ?? 0) / 100;
     this.#contendedCpu = (opts.contendedCpuPercent ?? 0) / 100;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? turnNow;
     this.#cpuMicros = opts.cpuMicros ?? ownCpuMicros;
     this.#windowStart = this.#now();
   }
