@@ -17,6 +17,17 @@ import { type SpanTagMaps, reuseSpanTagMaps, shrinkSpanTagMaps } from '../span-t
 const MAX_PENDING_BATCHES = 16;
 /** Capacity of one batch (RingConsumerOptions.batchBytes). */
 const BATCH_BYTES = 1 << 20;
+/**
+ * A batch is handed to the JS thread at most this long after its first record (unless it fills
+ * first: at ~6 MB of records a second, 20k exchanges, it holds ~240 KB). Each batch costs the JS
+ * thread a fixed ~150 µs besides its records (measured under 10k req/s with every process traced,
+ * its caches cold after the wait: two counter reads through the bpf syscall, the pressure reports,
+ * the native side's Buffer made and detached), and the agent's default 10 ms made ~40 batches a
+ * second there: ~5 % of the agent's CPU. Records wait a little longer, up to the consumer's 10 ms
+ * sweep (the ring's producers do not wake it) plus this, which the span linker's 300 ms window and
+ * the export queue's 1 s delay do not notice; cpu-priority.ts's calm lag allows for it.
+ */
+const FLUSH_MS = 40;
 /** With every slot taken, the batches waiting must hold this share of what they could for the ring to count as full. */
 const SLOTS_TAKEN_FULL_SHARE = 0.25;
 
@@ -24,7 +35,7 @@ const SLOTS_TAKEN_FULL_SHARE = 0.25;
  * How close the consumer is to dropping, 0 … 1, so the agent sheds spans before drops begin: the
  * bytes waiting for the JS thread (`pendingBatches` behind this one, each about this one's
  * `batchLength`) against what the waiting batches can hold. Counted in bytes, not batches: at a low
- * rate a batch leaves every 10 ms nearly empty, and a JS stall that queues many of them risks
+ * rate a batch leaves every FLUSH_MS nearly empty, and a JS stall that queues many of them risks
  * nothing. Records the full ring lost since the last batch count as full. So does every slot taken
  * (the consumer then holds its batch back, up to BATCH_BYTES, and leaves records in the ring, where
  * the kernel sheds and counts HTTP/1 exchanges as it fills) once the batches waiting hold a quarter
@@ -198,6 +209,7 @@ export class SocketsCollector implements Collector {
       // exchange and counts it in its RED (bpf/include/pairing.h, ring_filling), so a stall (start-up
       // into a loaded host, a long GC) costs spans, not RED.
       leaveInRing: true,
+      flushMs: FLUSH_MS,
       // One clock read for the batch (model/turn-clock.ts): its records are handled in one turn.
       onBatch: (batch) => turn(() => {
         const pendingBatches = consumer.pendingBatches();
