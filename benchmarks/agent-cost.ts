@@ -6,8 +6,8 @@
 // per request (loadgen -close, at --close-rate): each exchange also brings the agent a connection to
 // follow from its open to its close, the traffic of clients that do not keep connections alive.
 // The trees and the sinks take turns (baseline jaeger, this jaeger, baseline file, this file, then the trees in the
-// other order: inTurn), so a machine whose speed drifts over the run (a shared VM) weighs on both alike; medians over the rounds, and the median of each round's
-// ratio of this checkout to the baseline. With --side-by-side the two trees' agents run at once, under the same load
+// other order: inTurn), so a machine whose speed drifts over the run (a shared VM) weighs on both alike; medians over
+// the rounds, and the median of each round's ratio of this checkout to the baseline. With --side-by-side the two trees' agents run at once, under the same load
 // (each tracing every process, nginx's and loadgen's syscalls running both agents' programs, each agent exporting to its
 // own sink), so that a host whose speed drifts by tens of percent from minute to minute is the same for both within a
 // round: the per-round ratio is then the figure to read (each agent also sees the other's OTLP/gRPC exports, a few

@@ -58,10 +58,10 @@ const CALM = 0.07;
  * as behind whatever the pressure: a yielding agent that gets some CPU but not enough drains small
  * batches late without many bytes waiting, and what it reads of /proc and remembers of closed
  * connections is judged by how late it is (test/agent/flood.test.ts). A batch's first record waits
- * up to ~50 ms when the agent keeps up (the consumer's 10 ms sweep and 40 ms flush: sockets/collector.ts,
- * FLUSH_MS); one late batch is no
- * starvation (the records left waiting while start-up ended were ~270 ms old, those of a load's
- * first batches ~200 ms): a backlog handled at full speed is gone in a few batches.
+ * up to ~50 ms when the agent keeps up (the consumer's 10 ms sweep and the 40 ms flush:
+ * sockets/collector.ts, FLUSH_MS); one late batch is no starvation (the records left waiting while
+ * start-up ended were ~270 ms old, those of a load's first batches ~200 ms): a backlog handled at
+ * full speed is gone in a few batches.
  */
 const LAGGING_MS = 200;
 const LAGGING_FOR_MS = 500;

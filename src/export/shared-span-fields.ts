@@ -21,9 +21,6 @@ interface Shape {
   readonly startEnd: number;
   readonly endAt: number;
   readonly endEnd: number;
-  /** `fields` between the two times, and after the end time (views): written again after a time of another length. */
-  readonly between: Uint8Array;
-  readonly afterEnd: Uint8Array;
 }
 
 /**
@@ -76,19 +73,15 @@ export class SharedSpanFields<W extends FieldWriter> {
     f.end(w, s);
     const endEnd = w.length;
     f.afterEnd(w, s, flags);
-    this.#keep(s, flags, () => {
-      const fields = w.copyFrom(from);
-      return {
-        fields, startAt: startAt - from, startEnd: startEnd - from, endAt: endAt - from, endEnd: endEnd - from,
-        between: fields.subarray(startEnd - from, endAt - from), afterEnd: fields.subarray(endEnd - from),
-      };
-    });
+    this.#keep(s, flags, () => ({
+      fields: w.copyFrom(from), startAt: startAt - from, startEnd: startEnd - from, endAt: endAt - from, endEnd: endEnd - from,
+    }));
   }
 
   /**
    * The shape's fields copied, then `s`'s times written over those of the span they were kept from.
    * A time of another length than that one's (in JSON, digits of another era: never two of today's)
-   * is written in its place, and what follows it after it, from the shape's pieces.
+   * is written in its place, and what follows it after it, from the shape's fields.
    */
   #writeOver(w: W, s: SpanRecord, shape: Shape): void {
     const f = this.fields;
@@ -98,14 +91,14 @@ export class SharedSpanFields<W extends FieldWriter> {
     w.seek(base + shape.startAt);
     f.start(w, s);
     if (w.length !== base + shape.startEnd) {
-      w.encoded(shape.between);
+      w.encoded(shape.fields.subarray(shape.startEnd, shape.endAt));
       f.end(w, s);
-      w.encoded(shape.afterEnd);
+      w.encoded(shape.fields.subarray(shape.endEnd));
       return;
     }
     w.seek(base + shape.endAt);
     f.end(w, s);
-    if (w.length !== base + shape.endEnd) w.encoded(shape.afterEnd);
+    if (w.length !== base + shape.endEnd) w.encoded(shape.fields.subarray(shape.endEnd));
     else w.seek(end);
   }
 
